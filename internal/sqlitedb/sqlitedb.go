@@ -1,0 +1,106 @@
+package sqlitedb
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Open opens (creating if needed) the database file at path.
+func Open(ctx context.Context, file string) (*sql.DB, error) {
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "foreign_keys(1)", "busy_timeout(10000)", "synchronous(NORMAL)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+file+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", file, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", file, err)
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS sqlitedb_migrations (
+		component TEXT NOT NULL PRIMARY KEY,
+		version INTEGER NOT NULL)`); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("create migrations table: %w", err)
+	}
+	return db, nil
+}
+
+// Migrate applies, in one transaction, the migrations in fsys (files named
+// NNNN_description.sql at its root) that component has not applied yet.
+func Migrate(ctx context.Context, db *sql.DB, component string, fsys fs.FS) error {
+	files, err := fs.Glob(fsys, "*.sql")
+	if err != nil {
+		return fmt.Errorf("list %s migrations: %w", component, err)
+	}
+	type migration struct {
+		version int
+		name    string
+	}
+	var ms []migration
+	for _, f := range files {
+		num, _, _ := strings.Cut(path.Base(f), "_")
+		v, err := strconv.Atoi(num)
+		if err != nil || v <= 0 {
+			return fmt.Errorf("%s migration %s: name must start with a positive number", component, f)
+		}
+		ms = append(ms, migration{v, f})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i, m := range ms {
+		if m.version != i+1 {
+			return fmt.Errorf("%s migrations: expected version %d, found %s", component, i+1, m.name)
+		}
+	}
+	return InTx(ctx, db, func(tx *sql.Tx) error {
+		var current int
+		err := tx.QueryRowContext(ctx, `SELECT version FROM sqlitedb_migrations WHERE component = ?`, component).Scan(&current)
+		if err != nil && err != sql.ErrNoRows {
+			return fmt.Errorf("read %s schema version: %w", component, err)
+		}
+		if current > len(ms) {
+			return fmt.Errorf("%s schema version %d is newer than this binary (%d)", component, current, len(ms))
+		}
+		for _, m := range ms[current:] {
+			body, err := fs.ReadFile(fsys, m.name)
+			if err != nil {
+				return fmt.Errorf("read %s: %w", m.name, err)
+			}
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return fmt.Errorf("apply %s migration %s: %w", component, m.name, err)
+			}
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO sqlitedb_migrations(component, version) VALUES(?, ?)
+			ON CONFLICT(component) DO UPDATE SET version = excluded.version`, component, len(ms))
+		return err
+	})
+}
+
+// InTx runs fn in a write transaction, committing if fn returns nil and
+// rolling back otherwise.
+func InTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}

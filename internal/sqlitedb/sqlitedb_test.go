@@ -1,0 +1,45 @@
+package sqlitedb
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"testing/fstest"
+)
+
+func TestMigrate(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	v1 := fstest.MapFS{"0001_init.sql": {Data: []byte("CREATE TABLE t_a (x INTEGER);")}}
+	if err := Migrate(ctx, db, "t", v1); err != nil {
+		t.Fatalf("Migrate(v1) = %v", err)
+	}
+	if err := Migrate(ctx, db, "t", v1); err != nil {
+		t.Fatalf("Migrate(v1) again = %v, want no-op", err)
+	}
+	v2 := fstest.MapFS{
+		"0001_init.sql": v1["0001_init.sql"],
+		"0002_b.sql":    {Data: []byte("CREATE TABLE t_b (y INTEGER);")},
+	}
+	if err := Migrate(ctx, db, "t", v2); err != nil {
+		t.Fatalf("Migrate(v2) = %v", err)
+	}
+	if _, err := db.ExecContext(ctx, "INSERT INTO t_b(y) VALUES (1)"); err != nil {
+		t.Fatalf("table from migration 2 missing: %v", err)
+	}
+	bad := fstest.MapFS{"0001_init.sql": {Data: []byte("CREATE TABLE t_c (z INTEGER); NOT SQL")}}
+	if err := Migrate(ctx, db, "other", bad); err == nil {
+		t.Fatal("Migrate(bad SQL) = nil, want error")
+	}
+	if _, err := db.ExecContext(ctx, "INSERT INTO t_c(z) VALUES (1)"); err == nil {
+		t.Fatal("failed migration left table t_c behind")
+	}
+	gap := fstest.MapFS{"0002_x.sql": {Data: []byte("SELECT 1;")}}
+	if err := Migrate(ctx, db, "gap", gap); err == nil {
+		t.Fatal("Migrate(gap) = nil, want error")
+	}
+}
