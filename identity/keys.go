@@ -29,7 +29,13 @@ func Generate(rand io.Reader) (*Keys, error) {
 	if _, err := io.ReadFull(rand, seed); err != nil {
 		return nil, fmt.Errorf("read ed25519 seed: %w", err)
 	}
-	box, err := ecdh.X25519().GenerateKey(rand)
+	// Read the X25519 key from rand too (GenerateKey ignores its reader),
+	// so a deterministic reader gives deterministic keys in tests.
+	boxSeed := make([]byte, 32)
+	if _, err := io.ReadFull(rand, boxSeed); err != nil {
+		return nil, fmt.Errorf("read x25519 key: %w", err)
+	}
+	box, err := ecdh.X25519().NewPrivateKey(boxSeed)
 	if err != nil {
 		return nil, fmt.Errorf("generate x25519 key: %w", err)
 	}

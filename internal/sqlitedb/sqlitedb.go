@@ -45,6 +45,9 @@ func Migrate(ctx context.Context, db *sql.DB, component string, fsys fs.FS) erro
 	if err != nil {
 		return fmt.Errorf("list %s migrations: %w", component, err)
 	}
+	if len(files) == 0 {
+		return fmt.Errorf("%s: no migrations found (pass the directory holding the .sql files)", component)
+	}
 	type migration struct {
 		version int
 		name    string

@@ -1,0 +1,207 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/offgrid-net/offgrid/api/gen"
+	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/node"
+)
+
+var (
+	errUnauthorized = errors.New("unauthorized")
+	errBadRequest   = errors.New("bad request")
+)
+
+// Limits on request bodies other than streamed shard uploads.
+const (
+	maxJSONBody = 1 << 20
+	// replayWindow and replaySenders bound the request-signature replay guard.
+	replayWindow  = 4096
+	replaySenders = 4096
+)
+
+// Caller is who made an authenticated request.
+type Caller struct {
+	// Admin is true for the node's admin token.
+	Admin bool
+	// Node is the calling node for a signed request.
+	Node identity.NodeID
+	// Digest is the body digest a signed request claims.
+	Digest string
+}
+
+// String names the caller for records such as a shard's stored_by.
+func (c Caller) String() string {
+	if c.Admin {
+		return "admin"
+	}
+	return string(c.Node)
+}
+
+type callerKey struct{}
+
+// CallerFrom returns the authenticated caller of a request, if any.
+func CallerFrom(ctx context.Context) (Caller, bool) {
+	c, ok := ctx.Value(callerKey{}).(Caller)
+	return c, ok
+}
+
+// guard enforces each operation's security requirements and validates
+// requests against the spec before the generated server sees them.
+type guard struct {
+	router    routers.Router
+	node      *node.Node
+	replay    *identity.ReplayGuard
+	log       *slog.Logger
+	maxStoreB int64
+}
+
+func newGuard(n *node.Node, log *slog.Logger) (*guard, error) {
+	spec, err := gen.GetSpec()
+	if err != nil {
+		return nil, fmt.Errorf("load spec: %w", err)
+	}
+	// Match any host: the node is reached by many addresses.
+	spec.Servers = nil
+	router, err := gorillamux.NewRouter(spec)
+	if err != nil {
+		return nil, fmt.Errorf("route spec: %w", err)
+	}
+	return &guard{
+		router: router,
+		node:   n,
+		replay: identity.NewReplayGuard(replayWindow, replaySenders),
+		log:    log,
+		// base64 grows data by 4/3; leave room for the JSON around it.
+		maxStoreB: n.MaxShardBytes()/3*4 + 8<<10,
+	}, nil
+}
+
+// streamed reports operations whose bodies go straight to the shard store
+// instead of being buffered for validation.
+func streamed(op *openapi3.Operation) bool { return op.OperationID == "putShard" }
+
+func (g *guard) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		route, params, err := g.router.FindRoute(r)
+		if err != nil {
+			// Not an API route: the router answers 404 or 405.
+			next.ServeHTTP(w, r)
+			return
+		}
+		op := route.Operation
+		if !streamed(op) {
+			limit := int64(maxJSONBody)
+			if op.OperationID == "storeShard" {
+				limit = g.maxStoreB
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+		}
+		caller, err := g.authenticate(r, route)
+		if err != nil {
+			WriteError(g.log, w, r, err)
+			return
+		}
+		if !streamed(op) {
+			err := openapi3filter.ValidateRequest(r.Context(), &openapi3filter.RequestValidationInput{
+				Request:    r,
+				PathParams: params,
+				Route:      route,
+				Options:    &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+			})
+			if err != nil {
+				WriteError(g.log, w, r, validationErr(err))
+				return
+			}
+		}
+		if caller != nil {
+			r = r.WithContext(context.WithValue(r.Context(), callerKey{}, *caller))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// validationErr turns a spec validation failure into a bad request,
+// keeping an oversize body a 413.
+func validationErr(err error) error {
+	var maxBytes *http.MaxBytesError
+	if errors.As(err, &maxBytes) {
+		return err
+	}
+	msg := err.Error()
+	// kin-openapi appends the whole schema to some messages; keep the reason.
+	if i := strings.Index(msg, "\nSchema:"); i >= 0 {
+		msg = msg[:i]
+	}
+	return fmt.Errorf("%w: %s", errBadRequest, strings.TrimSpace(msg))
+}
+
+// authenticate checks the operation's security requirements (alternatives:
+// any one satisfied is enough). It returns nil for open operations.
+func (g *guard) authenticate(r *http.Request, route *routers.Route) (*Caller, error) {
+	reqs := route.Spec.Security
+	if route.Operation.Security != nil {
+		reqs = *route.Operation.Security
+	}
+	if len(reqs) == 0 {
+		return nil, nil
+	}
+	allowed := map[string]bool{}
+	for _, req := range reqs {
+		for name := range req {
+			allowed[name] = true
+		}
+	}
+	if allowed["adminToken"] {
+		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			if !g.node.CheckAdminToken(tok) {
+				return nil, fmt.Errorf("%w: wrong admin token", errUnauthorized)
+			}
+			return &Caller{Admin: true}, nil
+		}
+	}
+	if allowed["nodeSignature"] && r.Header.Get(identity.RequestSignatureHeader) != "" {
+		return g.verifySigned(r, route)
+	}
+	if allowed["nodeSignature"] {
+		return nil, fmt.Errorf("%w: send the admin token (Authorization: Bearer) or a node signature (%s)",
+			errUnauthorized, identity.RequestSignatureHeader)
+	}
+	return nil, fmt.Errorf("%w: send the admin token as Authorization: Bearer TOKEN", errUnauthorized)
+}
+
+// verifySigned checks a node's request signature, the body digest it
+// claims (for buffered bodies) and that it is not a replay.
+func (g *guard) verifySigned(r *http.Request, route *routers.Route) (*Caller, error) {
+	sr, err := identity.VerifyRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	if !streamed(route.Operation) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if err := sr.CheckDigest(identity.BodyDigest(body)); err != nil {
+			return nil, err
+		}
+	}
+	if err := g.replay.Check(sr); err != nil {
+		return nil, err
+	}
+	return &Caller{Node: sr.ID, Digest: sr.Digest}, nil
+}

@@ -1,0 +1,410 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/offgrid-net/offgrid/api/gen"
+	"github.com/offgrid-net/offgrid/internal/fixed"
+	"github.com/offgrid-net/offgrid/ledger"
+	"github.com/offgrid-net/offgrid/node"
+)
+
+// Config configures the API.
+type Config struct {
+	// Node is the engine the API serves. Required.
+	Node *node.Node
+	// Logger receives request errors. Default: discard.
+	Logger *slog.Logger
+	// Gatherer provides the metrics served at /metrics. Default: none.
+	Gatherer prometheus.Gatherer
+}
+
+// Register adds the API's routes, guarded by spec validation and
+// authentication, to r.
+func Register(r chi.Router, cfg Config) error {
+	if cfg.Node == nil {
+		return fmt.Errorf("api: node is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Gatherer == nil {
+		cfg.Gatherer = prometheus.NewRegistry()
+	}
+	g, err := newGuard(cfg.Node, cfg.Logger)
+	if err != nil {
+		return err
+	}
+	specYAML, err := specAsYAML()
+	if err != nil {
+		return err
+	}
+	h := &handlers{node: cfg.Node, gatherer: cfg.Gatherer, spec: specYAML}
+	onErr := func(w http.ResponseWriter, r *http.Request, err error) { WriteError(cfg.Logger, w, r, err) }
+	onBadRequest := func(w http.ResponseWriter, r *http.Request, err error) {
+		WriteError(cfg.Logger, w, r, fmt.Errorf("%w: %v", errBadRequest, err))
+	}
+	strict := gen.NewStrictHandlerWithOptions(h, nil, gen.StrictHTTPServerOptions{
+		RequestErrorHandlerFunc:  onBadRequest,
+		ResponseErrorHandlerFunc: onErr,
+	})
+	r.Group(func(r chi.Router) {
+		r.Use(g.middleware)
+		gen.HandlerWithOptions(strict, gen.ChiServerOptions{BaseRouter: r, ErrorHandlerFunc: onBadRequest})
+	})
+	return nil
+}
+
+// specAsYAML renders the embedded spec (JSON) as YAML, keeping key order.
+func specAsYAML() ([]byte, error) {
+	raw, err := gen.GetSpecJSON()
+	if err != nil {
+		return nil, fmt.Errorf("load spec: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("parse spec: %w", err)
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return nil, fmt.Errorf("render spec: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// handlers implements the generated strict server by calling the node.
+type handlers struct {
+	node     *node.Node
+	gatherer prometheus.Gatherer
+	spec     []byte
+}
+
+var _ gen.StrictServerInterface = (*handlers)(nil)
+
+func (h *handlers) GetHealth(ctx context.Context, _ gen.GetHealthRequestObject) (gen.GetHealthResponseObject, error) {
+	info := h.node.Info()
+	return gen.GetHealth200JSONResponse{
+		Status:        gen.HealthStatusOk,
+		NodeId:        string(info.ID),
+		Name:          info.Name,
+		UptimeSeconds: int64(time.Since(info.Started).Seconds()),
+	}, nil
+}
+
+func (h *handlers) GetAnnounce(ctx context.Context, _ gen.GetAnnounceRequestObject) (gen.GetAnnounceResponseObject, error) {
+	a, err := h.node.Announce(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return gen.GetAnnounce200JSONResponse(announceDTO(a)), nil
+}
+
+func (h *handlers) UpdateAnnounce(ctx context.Context, req gen.UpdateAnnounceRequestObject) (gen.UpdateAnnounceResponseObject, error) {
+	u := node.AnnounceUpdate{MinOncallPercent: req.Body.MinOncallPercent, BurstPercentMax: req.Body.BurstPercentMax}
+	if p := req.Body.Prices; p != nil {
+		var err error
+		if u.ComputePrice, err = parseDecimalPtr("prices.compute", p.Compute); err != nil {
+			return nil, err
+		}
+		if u.StoragePrice, err = parseDecimalPtr("prices.storage", p.Storage); err != nil {
+			return nil, err
+		}
+	}
+	a, err := h.node.UpdateAnnounce(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	return gen.UpdateAnnounce200JSONResponse(announceDTO(a)), nil
+}
+
+func (h *handlers) Toggle(ctx context.Context, req gen.ToggleRequestObject) (gen.ToggleResponseObject, error) {
+	a, err := h.node.SetActive(ctx, req.Body.Active)
+	if err != nil {
+		return nil, err
+	}
+	return gen.Toggle200JSONResponse(announceDTO(a)), nil
+}
+
+func (h *handlers) GetQuote(ctx context.Context, req gen.GetQuoteRequestObject) (gen.GetQuoteResponseObject, error) {
+	size, err := parseDecimal("size", req.Params.Size)
+	if err != nil {
+		return nil, err
+	}
+	q, err := h.node.Quote(ctx, string(req.Params.Type), size)
+	if err != nil {
+		return nil, err
+	}
+	return gen.GetQuote200JSONResponse{
+		NodeId:    string(q.NodeID),
+		Type:      gen.QuoteType(q.Type),
+		Size:      fixed.Format(q.Size),
+		UnitPrice: fixed.Format(q.UnitPrice),
+		Price:     fixed.Format(q.Price),
+	}, nil
+}
+
+func (h *handlers) RunJob(ctx context.Context, req gen.RunJobRequestObject) (gen.RunJobResponseObject, error) {
+	run := node.RunRequest{JobID: req.Body.JobId}
+	if req.Body.Metrics != nil {
+		run.Metrics = *req.Body.Metrics
+	}
+	rc, err := h.node.RunJob(ctx, run)
+	if err != nil {
+		return nil, err
+	}
+	return gen.RunJob200JSONResponse{Status: gen.RunResultStatusOk, Receipt: receiptDTO(rc)}, nil
+}
+
+func (h *handlers) ExportReceipts(ctx context.Context, req gen.ExportReceiptsRequestObject) (gen.ExportReceiptsResponseObject, error) {
+	since, limit := int64(0), 1000
+	if req.Params.SinceSeq != nil {
+		since = *req.Params.SinceSeq
+	}
+	if req.Params.Limit != nil {
+		limit = *req.Params.Limit
+	}
+	if since < 0 {
+		return nil, fmt.Errorf("%w: since_seq must not be negative", errBadRequest)
+	}
+	b, err := h.node.ExportReceipts(ctx, uint64(since), limit)
+	if err != nil {
+		return nil, err
+	}
+	out := gen.ExportReceipts200JSONResponse{
+		Version: gen.BatchVersion(b.Version),
+		NodeId:  string(b.NodeID),
+		Root:    b.Root,
+		Size:    b.Size,
+		FromSeq: int64(b.FromSeq),
+		ToSeq:   int64(b.ToSeq),
+		Items:   make([]gen.BatchItem, 0, len(b.Items)),
+	}
+	for _, it := range b.Items {
+		proof := it.Proof
+		if proof == nil {
+			proof = []string{}
+		}
+		out.Items = append(out.Items, gen.BatchItem{Receipt: receiptDTO(it.Receipt), LeafIndex: it.LeafIndex, Proof: proof})
+	}
+	return out, nil
+}
+
+func (h *handlers) GetPubkeys(ctx context.Context, _ gen.GetPubkeysRequestObject) (gen.GetPubkeysResponseObject, error) {
+	info := h.node.Info()
+	return gen.GetPubkeys200JSONResponse{NodeId: string(info.ID), Name: info.Name, VerifyKey: info.VerifyKey, BoxKey: info.BoxKey}, nil
+}
+
+func (h *handlers) GetMesh(ctx context.Context, _ gen.GetMeshRequestObject) (gen.GetMeshResponseObject, error) {
+	m, err := h.node.Mesh(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := gen.GetMesh200JSONResponse{
+		Source:    gen.MeshSource(m.Source),
+		Proto:     m.Proto,
+		Neighbors: []gen.MeshNeighbor{},
+		Routes:    []gen.MeshRoute{},
+		ReadAt:    &m.ReadAt,
+	}
+	out.Health.MeshOk = m.MeshOK
+	out.Health.InterfacesUp = m.InterfacesUp
+	for _, nb := range m.Neighbors {
+		out.Neighbors = append(out.Neighbors, gen.MeshNeighbor{Address: nb.Address, Iface: &nb.Iface, Metric: &nb.Metric})
+	}
+	for _, r := range m.Routes {
+		out.Routes = append(out.Routes, gen.MeshRoute{Destination: r.Destination, Via: &r.Via, Metric: &r.Metric})
+	}
+	return out, nil
+}
+
+func (h *handlers) GetPeers(ctx context.Context, _ gen.GetPeersRequestObject) (gen.GetPeersResponseObject, error) {
+	ps, err := h.node.Peers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := gen.GetPeers200JSONResponse{Peers: make([]gen.Peer, 0, len(ps))}
+	for _, p := range ps {
+		dto := gen.Peer{Endpoint: p.Endpoint, Via: p.Via, State: gen.PeerState(p.State), Active: p.Active}
+		if p.ID != "" {
+			id, name := string(p.ID), p.Name
+			dto.NodeId, dto.Name = &id, &name
+		}
+		if !p.LastSeen.IsZero() {
+			seen := p.LastSeen
+			dto.LastSeen = &seen
+		}
+		out.Peers = append(out.Peers, dto)
+	}
+	return out, nil
+}
+
+func (h *handlers) StoreShard(ctx context.Context, req gen.StoreShardRequestObject) (gen.StoreShardResponseObject, error) {
+	want := ""
+	if req.Body.Hash != nil {
+		want = *req.Body.Hash
+	}
+	sh, err := h.node.StoreShard(ctx, req.Body.AssetId, req.Body.Index, bytes.NewReader(req.Body.DataB64), want, callerName(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return gen.StoreShard201JSONResponse(shardDTO(sh)), nil
+}
+
+func (h *handlers) FetchShard(ctx context.Context, req gen.FetchShardRequestObject) (gen.FetchShardResponseObject, error) {
+	rc, sh, err := h.node.OpenShard(ctx, req.Params.AssetId, req.Params.Index)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("read shard: %w", err)
+	}
+	return gen.FetchShard200JSONResponse{
+		AssetId: sh.AssetID, Index: sh.Index, Size: sh.Size, Hash: sh.Hash, DataB64: data,
+	}, nil
+}
+
+func (h *handlers) PutShard(ctx context.Context, req gen.PutShardRequestObject) (gen.PutShardResponseObject, error) {
+	want := ""
+	if req.Params.OffgridShardHash != nil {
+		want = *req.Params.OffgridShardHash
+	}
+	if c, ok := CallerFrom(ctx); ok && c.Digest != "" {
+		// A signed upload commits to its body's hash: it is the shard hash.
+		if want != "" && want != c.Digest {
+			return nil, fmt.Errorf("%w: Offgrid-Shard-Hash differs from the signed body digest", errBadRequest)
+		}
+		want = c.Digest
+	}
+	sh, err := h.node.StoreShard(ctx, req.AssetId, req.Index, req.Body, want, callerName(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return gen.PutShard201JSONResponse(shardDTO(sh)), nil
+}
+
+func (h *handlers) GetShard(ctx context.Context, req gen.GetShardRequestObject) (gen.GetShardResponseObject, error) {
+	rc, sh, err := h.node.OpenShard(ctx, req.AssetId, req.Index)
+	if err != nil {
+		return nil, err
+	}
+	hash := sh.Hash
+	return shardStream{GetShard200ApplicationoctetStreamResponse: gen.GetShard200ApplicationoctetStreamResponse{
+		Body:          rc,
+		ContentLength: sh.Size,
+		Headers:       gen.GetShard200ResponseHeaders{OffgridShardHash: &hash},
+	}, closer: rc}, nil
+}
+
+// shardStream closes the shard file once the response is written.
+type shardStream struct {
+	gen.GetShard200ApplicationoctetStreamResponse
+	closer io.Closer
+}
+
+func (s shardStream) VisitGetShardResponse(w http.ResponseWriter) error {
+	defer s.closer.Close()
+	return s.GetShard200ApplicationoctetStreamResponse.VisitGetShardResponse(w)
+}
+
+func (h *handlers) GetMetrics(ctx context.Context, _ gen.GetMetricsRequestObject) (gen.GetMetricsResponseObject, error) {
+	mfs, err := h.gatherer.Gather()
+	if err != nil {
+		return nil, fmt.Errorf("gather metrics: %w", err)
+	}
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return nil, fmt.Errorf("encode metrics: %w", err)
+		}
+	}
+	return gen.GetMetrics200TextResponse(buf.String()), nil
+}
+
+func (h *handlers) GetOpenAPI(ctx context.Context, _ gen.GetOpenAPIRequestObject) (gen.GetOpenAPIResponseObject, error) {
+	return gen.GetOpenAPI200ApplicationyamlResponse{Body: bytes.NewReader(h.spec), ContentLength: int64(len(h.spec))}, nil
+}
+
+func callerName(ctx context.Context) string {
+	if c, ok := CallerFrom(ctx); ok {
+		return c.String()
+	}
+	return "unknown"
+}
+
+func parseDecimal(field, s string) (int64, error) {
+	v, err := fixed.Parse(s)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s: %v", errBadRequest, field, err)
+	}
+	return v, nil
+}
+
+func parseDecimalPtr(field string, s *string) (*int64, error) {
+	if s == nil {
+		return nil, nil
+	}
+	v, err := parseDecimal(field, *s)
+	return &v, err
+}
+
+func announceDTO(a node.Announce) gen.Announce {
+	return gen.Announce{
+		NodeId:           string(a.NodeID),
+		Name:             a.Name,
+		Endpoint:         a.Endpoint,
+		Active:           a.Active,
+		Prices:           gen.Prices{Compute: fixed.Format(a.Prices.Compute), Storage: fixed.Format(a.Prices.Storage)},
+		MinOncallPercent: a.MinOncallPercent,
+		BurstPercentMax:  a.BurstPercentMax,
+		UpdatedAt:        a.UpdatedAt,
+	}
+}
+
+func receiptDTO(r ledger.Receipt) gen.Receipt {
+	metrics, proofs, cids := r.Metrics, r.Proofs, r.CIDs
+	if metrics == nil {
+		metrics = map[string]float64{}
+	}
+	if proofs == nil {
+		proofs = []string{}
+	}
+	if cids == nil {
+		cids = []string{}
+	}
+	return gen.Receipt{
+		Version:      gen.ReceiptVersion(r.Version),
+		ClusterId:    r.ClusterID,
+		ResourceType: gen.ReceiptResourceType(r.ResourceType),
+		JobId:        r.JobID,
+		Units:        fixed.Format(r.Units),
+		Metrics:      metrics,
+		Proofs:       proofs,
+		Cids:         cids,
+		Seq:          int64(r.Seq),
+		IssuedAt:     r.IssuedAt,
+		NodeId:       string(r.NodeID),
+		VerifyKey:    r.VerifyKey,
+		Signature:    r.Signature,
+	}
+}
+
+func shardDTO(sh node.Shard) gen.Shard {
+	return gen.Shard{AssetId: sh.AssetID, Index: sh.Index, Size: sh.Size, Hash: sh.Hash}
+}
+

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/offgrid-net/offgrid/api/gen"
+)
+
+// clientOptions are the flags every client command has.
+type clientOptions struct {
+	node    string
+	token   string
+	json    bool
+	timeout time.Duration
+}
+
+func (o *clientOptions) flags(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringVar(&o.node, "node", "http://127.0.0.1:8081", "node API URL")
+	fs.StringVar(&o.token, "token", "", "the node's admin token (env OFFGRID_TOKEN)")
+	fs.BoolVar(&o.json, "json", false, "print machine-readable JSON")
+	fs.DurationVar(&o.timeout, "timeout", time.Minute, "give up on a request after this long")
+}
+
+// client returns the generated API client for the node, authenticated with
+// the admin token when one is set.
+func (o *clientOptions) client(cmd *cobra.Command, getenv env) (*gen.ClientWithResponses, error) {
+	if err := applyEnv(cmd.Flags(), getenv); err != nil {
+		return nil, err
+	}
+	if !strings.HasPrefix(o.node, "http://") && !strings.HasPrefix(o.node, "https://") {
+		return nil, fmt.Errorf("--node must be an http:// or https:// URL, not %q", o.node)
+	}
+	token := o.token
+	return gen.NewClientWithResponses(strings.TrimRight(o.node, "/"),
+		gen.WithHTTPClient(&http.Client{Timeout: o.timeout}),
+		gen.WithRequestEditorFn(func(_ context.Context, req *http.Request) error {
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			return nil
+		}))
+}
+
+// apiError turns a non-success response into an error carrying the
+// problem's detail.
+func apiError(resp *http.Response, body []byte, problem *gen.Problem) error {
+	if problem != nil {
+		msg := fmt.Sprintf("%d %s", problem.Status, problem.Title)
+		if problem.Detail != nil {
+			msg += ": " + *problem.Detail
+		}
+		if resp.StatusCode == http.StatusUnauthorized {
+			msg += " (pass --token or set OFFGRID_TOKEN)"
+		}
+		return fmt.Errorf("node answered %s", msg)
+	}
+	return fmt.Errorf("node answered %s: %s", resp.Status, strings.TrimSpace(string(body)))
+}
+
+// printJSON writes v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func toggleCmd(getenv env) *cobra.Command {
+	var o clientOptions
+	cmd := &cobra.Command{
+		Use:   "toggle on|off",
+		Short: "Switch a host on or off (an inactive host refuses quotes, jobs and stores)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var active bool
+			switch strings.ToLower(args[0]) {
+			case "on", "true", "1":
+				active = true
+			case "off", "false", "0":
+			default:
+				return fmt.Errorf("want on or off, not %q", args[0])
+			}
+			c, err := o.client(cmd, getenv)
+			if err != nil {
+				return err
+			}
+			resp, err := c.ToggleWithResponse(cmd.Context(), gen.ToggleJSONRequestBody{Active: active})
+			if err != nil {
+				return err
+			}
+			if resp.JSON200 == nil {
+				return apiError(resp.HTTPResponse, resp.Body, resp.ApplicationproblemJSONDefault)
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), resp.JSON200)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s is now %s\n", resp.JSON200.Name, activeWord(resp.JSON200.Active))
+			return nil
+		},
+	}
+	o.flags(cmd)
+	return cmd
+}
+
+func activeWord(active bool) string {
+	if active {
+		return "active"
+	}
+	return "inactive"
+}
+
+func quoteCmd(getenv env) *cobra.Command {
+	var o clientOptions
+	cmd := &cobra.Command{
+		Use:   "quote compute|storage SIZE",
+		Short: "Ask a host for a price (SIZE: compute units of a million tokens, or gigabytes)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kind := gen.GetQuoteParamsType(args[0])
+			if kind != gen.GetQuoteParamsTypeCompute && kind != gen.GetQuoteParamsTypeStorage {
+				return fmt.Errorf("type must be compute or storage, not %q", args[0])
+			}
+			c, err := o.client(cmd, getenv)
+			if err != nil {
+				return err
+			}
+			resp, err := c.GetQuoteWithResponse(cmd.Context(), &gen.GetQuoteParams{Type: kind, Size: args[1]})
+			if err != nil {
+				return err
+			}
+			if resp.JSON200 == nil {
+				return apiError(resp.HTTPResponse, resp.Body, resp.ApplicationproblemJSONDefault)
+			}
+			q := resp.JSON200
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), q)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s: %s credits (%s per unit) from %s\n", q.Size, q.Type, q.Price, q.UnitPrice, q.NodeId)
+			return nil
+		},
+	}
+	o.flags(cmd)
+	return cmd
+}
+
+func runJobCmd(getenv env) *cobra.Command {
+	var (
+		o       clientOptions
+		metrics map[string]string
+	)
+	cmd := &cobra.Command{
+		Use:     "run JOB_ID",
+		Short:   "Run a job on a host and print its signed receipt",
+		Example: `  offgrid run job-123 --metric compute_tokens_m=0.1 --metric latency_ms=800`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client(cmd, getenv)
+			if err != nil {
+				return err
+			}
+			body := gen.RunJobJSONRequestBody{JobId: args[0]}
+			if len(metrics) > 0 {
+				m := make(map[string]float64, len(metrics))
+				for k, v := range metrics {
+					f, err := strconv.ParseFloat(v, 64)
+					if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+						return fmt.Errorf("--metric %s=%s: want a finite number", k, v)
+					}
+					m[k] = f
+				}
+				body.Metrics = &m
+			}
+			resp, err := c.RunJobWithResponse(cmd.Context(), body)
+			if err != nil {
+				return err
+			}
+			if resp.JSON200 == nil {
+				return apiError(resp.HTTPResponse, resp.Body, resp.ApplicationproblemJSONDefault)
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), resp.JSON200)
+			}
+			r := resp.JSON200.Receipt
+			fmt.Fprintf(cmd.OutOrStdout(), "job %s ran: receipt #%d, %s %s units, signed by %s\n", r.JobId, r.Seq, r.Units, r.ResourceType, r.NodeId)
+			return nil
+		},
+	}
+	o.flags(cmd)
+	cmd.Flags().StringToStringVar(&metrics, "metric", nil, "a usage metric NAME=NUMBER (repeatable); compute_tokens_m sets the units")
+	return cmd
+}
+
+func statusCmd(getenv env) *cobra.Command {
+	var o clientOptions
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show a node's identity, announce and peers",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client(cmd, getenv)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			health, err := c.GetHealthWithResponse(ctx)
+			if err != nil {
+				return err
+			}
+			if health.JSON200 == nil {
+				return apiError(health.HTTPResponse, health.Body, health.ApplicationproblemJSONDefault)
+			}
+			ann, err := c.GetAnnounceWithResponse(ctx)
+			if err != nil {
+				return err
+			}
+			if ann.JSON200 == nil {
+				return apiError(ann.HTTPResponse, ann.Body, ann.ApplicationproblemJSONDefault)
+			}
+			peers, err := c.GetPeersWithResponse(ctx)
+			if err != nil {
+				return err
+			}
+			if peers.JSON200 == nil {
+				return apiError(peers.HTTPResponse, peers.Body, peers.ApplicationproblemJSONDefault)
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), map[string]any{
+					"health": health.JSON200, "announce": ann.JSON200, "peers": peers.JSON200.Peers,
+				})
+			}
+			a := ann.JSON200
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "%s  %s\n", a.Name, a.NodeId)
+			fmt.Fprintf(w, "  status:    %s, up %s\n", activeWord(a.Active), time.Duration(health.JSON200.UptimeSeconds)*time.Second)
+			fmt.Fprintf(w, "  prices:    compute %s, storage %s credits per unit\n", a.Prices.Compute, a.Prices.Storage)
+			fmt.Fprintf(w, "  on-call:   min %d%%, burst max %d%%\n", a.MinOncallPercent, a.BurstPercentMax)
+			fmt.Fprintf(w, "  peers:     %d\n", len(peers.JSON200.Peers))
+			for _, p := range peers.JSON200.Peers {
+				name := ""
+				if p.Name != nil {
+					name = *p.Name
+				}
+				fmt.Fprintf(w, "    %-7s %-28s %s (%s)\n", p.State, p.Endpoint, name, p.Via)
+			}
+			return nil
+		},
+	}
+	o.flags(cmd)
+	return cmd
+}

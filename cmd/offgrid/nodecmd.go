@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/internal/sqlitedb"
+	"github.com/offgrid-net/offgrid/node"
+	"github.com/offgrid-net/offgrid/server"
+)
+
+// DBFile is the node's SQLite database inside its data directory.
+const DBFile = "offgrid.db"
+
+// nodeOptions are the settings of one node process.
+type nodeOptions struct {
+	dataDir          string
+	listen           string
+	name             string
+	endpoint         string
+	cluster          string
+	peers            []string
+	adminToken       string
+	storeConcurrency int
+	maxShardBytes    int64
+	allowedHosts     []string
+	meshFile         string
+	logLevel         string
+}
+
+func (o *nodeOptions) flags(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringVar(&o.dataDir, "data", "./offgrid-data", "data directory (keys, database, shards)")
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:8081", "address for the API and dashboard")
+	fs.StringVar(&o.name, "name", "", "node name shown to peers (default: the host name)")
+	fs.StringVar(&o.endpoint, "endpoint", "", "URL other nodes reach this node at (default: http://LISTEN)")
+	fs.StringVar(&o.cluster, "cluster", "offgrid-local", "cluster ID written into receipts")
+	fs.StringSliceVar(&o.peers, "peers", nil, "static peers' API URLs, comma-separated")
+	fs.StringVar(&o.adminToken, "admin-token", "", "admin token (default: the saved one, or a new random one)")
+	fs.IntVar(&o.storeConcurrency, "store-concurrency", 4, "shard uploads served at once; more get 503")
+	fs.Int64Var(&o.maxShardBytes, "max-shard-bytes", 16<<20, "largest shard accepted, in bytes")
+	fs.StringSliceVar(&o.allowedHosts, "allowed-hosts", nil, "host names the dashboard answers to, besides IPs and localhost")
+	fs.StringVar(&o.meshFile, "mesh-file", "", "manual mesh metrics file (default: DATA/mesh.json)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+func nodeCmd(getenv env) *cobra.Command {
+	var o nodeOptions
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "Run a node: HTTP API, dashboard and engine",
+		Long: `Run a node. Every flag can also be set as an OFFGRID_* environment variable
+(--admin-token is OFFGRID_ADMIN_TOKEN) or in DATA/offgrid.toml; flags beat the
+environment, which beats the file.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd.Flags(), getenv); err != nil {
+				return err
+			}
+			if err := applyTOML(cmd.Flags(), o.dataDir); err != nil {
+				return err
+			}
+			log, err := newLogger(cmd.ErrOrStderr(), o.logLevel)
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", o.listen)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w", o.listen, err)
+			}
+			return runNode(cmd.Context(), o, ln, log, func(s nodeStarted) {
+				fmt.Fprintf(cmd.OutOrStdout(), "node %s (%s)\n  API:       %s\n  dashboard: %s/\n", s.name, s.id, s.url, s.url)
+				if s.tokenCreated {
+					fmt.Fprintf(cmd.OutOrStdout(), "  admin token (new, saved in %s): %s\n",
+						filepath.Join(o.dataDir, node.AdminTokenFile), s.token)
+				} else {
+					fmt.Fprintf(cmd.OutOrStdout(), "  admin token: in %s\n", filepath.Join(o.dataDir, node.AdminTokenFile))
+				}
+			})
+		},
+	}
+	o.flags(cmd)
+	return cmd
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// nodeStarted is what a started node reports to the user.
+type nodeStarted struct {
+	name, id, url, token string
+	tokenCreated         bool
+}
+
+// runNode runs one node on ln until ctx ends. started is called once the
+// node is ready to serve.
+func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logger, started func(nodeStarted)) error {
+	defer ln.Close()
+	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	keys, _, err := identity.LoadOrCreate(o.dataDir, rand.Reader)
+	if err != nil {
+		return err
+	}
+	token, tokenCreated, err := node.LoadOrCreateAdminToken(o.dataDir, o.adminToken, rand.Reader)
+	if err != nil {
+		return err
+	}
+	name := o.name
+	if name == "" {
+		name, _ = os.Hostname()
+	}
+	url := "http://" + ln.Addr().String()
+	endpoint := o.endpoint
+	if endpoint == "" {
+		endpoint = url
+	}
+	db, err := sqlitedb.Open(ctx, filepath.Join(o.dataDir, DBFile))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cfg := node.DefaultConfig()
+	cfg.Name = name
+	cfg.ClusterID = o.cluster
+	cfg.Endpoint = endpoint
+	cfg.DataDir = o.dataDir
+	cfg.AdminToken = token
+	cfg.StaticPeers = o.peers
+	cfg.StoreConcurrency = o.storeConcurrency
+	cfg.MaxShardBytes = o.maxShardBytes
+	cfg.MeshFile = o.meshFile
+	cfg.PeerClient = &http.Client{Timeout: 5 * time.Second}
+	cfg.Logger = log
+	cfg.Registerer = reg
+	n, err := node.New(ctx, cfg, keys, db)
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(server.Config{
+		Node:         n,
+		AllowedHosts: append(hostOf(endpoint), o.allowedHosts...),
+		Gatherer:     reg,
+		Registerer:   reg,
+		Logger:       log,
+	})
+	if err != nil {
+		return err
+	}
+	started(nodeStarted{name: name, id: string(keys.ID()), url: url, token: token, tokenCreated: tokenCreated})
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return n.Run(ctx) })
+	g.Go(func() error { return srv.Serve(ctx, ln) })
+	return g.Wait()
+}
+
+// hostOf returns the host name of an endpoint URL, to allow it as a Host.
+func hostOf(endpoint string) []string {
+	rest, ok := strings.CutPrefix(endpoint, "http://")
+	if !ok {
+		rest, ok = strings.CutPrefix(endpoint, "https://")
+	}
+	if !ok {
+		return nil
+	}
+	hostport, _, _ := strings.Cut(rest, "/")
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return []string{h}
+	}
+	return []string{hostport}
+}

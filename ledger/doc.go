@@ -1,0 +1,93 @@
+// Package ledger owns usage receipts: their canonical encoding, signing and
+// verification, the Merkle batches (RFC 6962) that commit a node to a run of
+// its receipts, the inclusion proofs that let anyone check one receipt against
+// a batch root, and the SQLite table that stores a node's own receipts.
+//
+// The package starts no goroutines. Everything except [Store] is plain
+// functions over values.
+//
+// # Receipts
+//
+// A [Receipt] says that a node provided some amount of compute or storage for
+// a job. The node numbers its receipts 1, 2, 3, ... ([Receipt.Seq]; the
+// [Store] assigns the numbers) and signs each one. IssuedAt is informational:
+// off-grid clocks drift, so no rule may depend on it.
+//
+// # Canonical encoding (version 1)
+//
+// A receipt is signed over its canonical bytes, never over JSON. The encoding
+// covers every field except Signature, in this fixed order. All integers are
+// big-endian. str(s) is a 4-byte unsigned length followed by the bytes of s
+// (UTF-8, no terminator); list(xs) is a 4-byte unsigned count followed by
+// str(x) for each x in order.
+//
+//	offset  size  field
+//	0       4     magic "OGRC" (0x4f 0x47 0x52 0x43)
+//	4       1     encoding version, 0x01
+//	5       var   str(version)          "0.1"
+//	        var   str(cluster_id)
+//	        var   str(resource_type)    "compute" or "storage"
+//	        var   str(job_id)
+//	        8     units                 int64, micro-units (1 unit = 1_000_000)
+//	        4     metric count          uint32
+//	        var   metrics               per metric, in ascending byte order of
+//	                                    key: str(key), then the value as the
+//	                                    8-byte IEEE 754 binary64 bit pattern
+//	        var   list(proofs)          in the receipt's order
+//	        var   list(cids)            in the receipt's order
+//	        8     seq                   uint64
+//	        8     issued_at             int64, unix milliseconds
+//	        var   str(node_id)          the did:key text
+//	        32    verify_key            raw Ed25519 public key
+//
+// Because every variable-length field carries its length, two different
+// receipts never share an encoding. Metric values must be finite; 0 and -0 are
+// different values (their bit patterns differ, and JSON keeps the sign).
+// Strings must be valid UTF-8, so that a JSON round trip cannot change them.
+//
+// # Signature
+//
+// Signature is the lower-case hex Ed25519 signature, by the key in
+// verify_key, of
+//
+//	"offgrid/receipt/v1" || 0x00 || canonical bytes
+//
+// (see package identity). A receipt verifies when its fields are valid,
+// node_id is the did:key of verify_key, and the signature checks.
+//
+// # JSON
+//
+// Receipts travel as JSON objects with the fields version, cluster_id,
+// resource_type, job_id, units, metrics, proofs, cids, seq, issued_at,
+// node_id, verify_key and signature. units is a decimal string with at most
+// six fractional digits ("0.1", "12"), never a JSON number. Empty lists and
+// maps are written as [] and {}. Decoding refuses unknown fields, trailing
+// data and documents larger than [MaxReceiptJSON].
+//
+// # Merkle batches
+//
+// Trees follow RFC 6962 (and RFC 9162) with SHA-256:
+//
+//	leaf hash  = SHA-256(0x00 || leaf data)
+//	node hash  = SHA-256(0x01 || left || right)
+//	empty tree = SHA-256("")
+//
+// A tree of n > 1 leaves splits at k, the largest power of two smaller than
+// n: the root is node hash(root of the first k leaves, root of the rest).
+//
+// The leaf data of a receipt is its canonical bytes followed by the 64 raw
+// bytes of its signature, so a batch root commits to the signatures as well
+// as the contents ([Receipt.Leaf]).
+//
+// A [Batch] holds a contiguous run of one node's receipts (seq FromSeq to
+// ToSeq, in ascending order, item i at leaf index i), the tree root, and each
+// receipt's inclusion proof: the sibling hashes from the leaf up to the root,
+// in lower-case hex. Batches travel as JSON (at most [MaxBatchJSON] bytes).
+//
+// # Storage
+//
+// [Store] keeps the node's own receipts in the table ledger_receipts: the
+// receipt's JSON plus seq, job_id, resource_type, units and issued_at
+// columns for queries. Migrations live in migrations/ and are applied by
+// [OpenStore].
+package ledger

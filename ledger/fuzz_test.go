@@ -1,0 +1,69 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+// FuzzDecodeReceipt checks that DecodeReceipt never panics, that everything
+// it accepts encodes again, and that decode -> encode -> decode is stable
+// (same receipt, same JSON, same canonical bytes, same verdict from Verify).
+func FuzzDecodeReceipt(f *testing.F) {
+	b, err := os.ReadFile(filepath.Join("testdata", "receipts_v1.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	var vf vectorFile
+	if err := json.Unmarshal(b, &vf); err != nil {
+		f.Fatal(err)
+	}
+	for _, v := range vf.Vectors {
+		f.Add([]byte(v.Receipt))
+	}
+	f.Add([]byte(`{"version":"0.1","resource_type":"storage","job_id":"x","units":"1.5","metrics":{"a":-0,"b":1e308},"proofs":[""],"cids":null,"seq":18446744073709551615,"issued_at":-9223372036854775808}`))
+	f.Add([]byte(`{"version":"0.1","resource_type":"compute","job_id":"\ud800","units":"0"}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r, err := DecodeReceipt(in)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidReceipt) {
+				t.Fatalf("DecodeReceipt(%q) = %v, want an ErrInvalidReceipt", in, err)
+			}
+			return
+		}
+		enc, err := json.Marshal(r)
+		if err != nil {
+			t.Fatalf("json.Marshal(DecodeReceipt(%q)) = %v", in, err)
+		}
+		r2, err := DecodeReceipt(enc)
+		if err != nil {
+			t.Fatalf("DecodeReceipt(%s) = %v after a round trip of %q", enc, err, in)
+		}
+		if diff := cmp.Diff(r, r2, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("DecodeReceipt(encode(DecodeReceipt(%q))) mismatch (-first +second):\n%s", in, diff)
+		}
+		enc2, err := json.Marshal(r2)
+		if err != nil || !bytes.Equal(enc, enc2) {
+			t.Fatalf("re-encoding is not stable: %s then %s (%v)", enc, enc2, err)
+		}
+		c1, err1 := r.CanonicalBytes()
+		c2, err2 := r2.CanonicalBytes()
+		if (err1 == nil) != (err2 == nil) || !bytes.Equal(c1, c2) {
+			t.Fatalf("CanonicalBytes() = %x, %v before and %x, %v after a round trip", c1, err1, c2, err2)
+		}
+		v1, v2 := r.Verify(), r2.Verify()
+		if (v1 == nil) != (v2 == nil) {
+			t.Fatalf("Verify() = %v before and %v after a round trip", v1, v2)
+		}
+		if _, err := r.Leaf(); err != nil && !errors.Is(err, ErrInvalidReceipt) {
+			t.Fatalf("Leaf() = %v, want nil or ErrInvalidReceipt", err)
+		}
+	})
+}

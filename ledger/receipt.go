@@ -1,0 +1,451 @@
+package ledger
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/internal/fixed"
+)
+
+// ReceiptVersion is the receipt format version this package writes and
+// accepts.
+const ReceiptVersion = "0.1"
+
+// ReceiptDomain is the signature domain of receipts (see package identity:
+// the signed message is ReceiptDomain || 0x00 || canonical bytes).
+const ReceiptDomain = "offgrid/receipt/v1"
+
+// Resource types a receipt may account for.
+const (
+	// ResourceCompute is the resource type of a compute job.
+	ResourceCompute = "compute"
+	// ResourceStorage is the resource type of stored data.
+	ResourceStorage = "storage"
+)
+
+// Limits on receipt fields, enforced by [Receipt.Validate].
+const (
+	// MaxIDLen is the longest job_id or cluster_id, in bytes.
+	MaxIDLen = 128
+	// MaxMetrics is the most metrics a receipt may carry.
+	MaxMetrics = 64
+	// MaxMetricKeyLen is the longest metric name, in bytes.
+	MaxMetricKeyLen = 64
+	// MaxListLen is the most entries in proofs or cids.
+	MaxListLen = 64
+	// MaxListEntryLen is the longest entry of proofs or cids, in bytes.
+	MaxListEntryLen = 256
+	// MaxReceiptJSON is the largest receipt JSON document DecodeReceipt reads.
+	MaxReceiptJSON = 64 << 10
+)
+
+// Errors callers act on. Every error from this package about a receipt wraps
+// one of them.
+var (
+	// ErrInvalidReceipt reports a receipt whose fields are malformed or out
+	// of range.
+	ErrInvalidReceipt = errors.New("invalid receipt")
+	// ErrBadSignature reports a receipt that is unsigned, signed by a key
+	// other than its node's, or whose signature does not verify.
+	ErrBadSignature = errors.New("bad receipt signature")
+)
+
+// canonicalMagic starts every canonical encoding; canonicalFormat follows it.
+const (
+	canonicalMagic  = "OGRC"
+	canonicalFormat = 0x01
+)
+
+// Receipt records that a node provided an amount of compute or storage for a
+// job. The zero value is not valid; fill in the fields and sign it with
+// [SignReceipt] or [Store.SignAndAppend].
+type Receipt struct {
+	// Version is the receipt format version, ReceiptVersion.
+	Version string `json:"version"`
+	// ClusterID names the cluster the work was done for; it may be empty.
+	ClusterID string `json:"cluster_id"`
+	// ResourceType is ResourceCompute or ResourceStorage.
+	ResourceType string `json:"resource_type"`
+	// JobID identifies the job; it is never empty.
+	JobID string `json:"job_id"`
+	// Units is the amount provided, in micro-units. In JSON it is the
+	// decimal string field "units", e.g. "0.1".
+	Units int64 `json:"-"`
+	// Metrics are named measurements (finite numbers only).
+	Metrics map[string]float64 `json:"metrics"`
+	// Proofs are opaque evidence strings, e.g. result hashes.
+	Proofs []string `json:"proofs"`
+	// CIDs are the content IDs the receipt concerns.
+	CIDs []string `json:"cids"`
+	// Seq is the node's receipt sequence number: 1, 2, 3, ...
+	Seq uint64 `json:"seq"`
+	// IssuedAt is the signer's clock in unix milliseconds. It is
+	// informational only, because clocks drift.
+	IssuedAt int64 `json:"issued_at"`
+	// NodeID is the signer: the did:key of VerifyKey.
+	NodeID identity.NodeID `json:"node_id"`
+	// VerifyKey is the signer's Ed25519 public key in lower-case hex.
+	VerifyKey string `json:"verify_key"`
+	// Signature is the Ed25519 signature in lower-case hex (see the package
+	// comment for what it covers).
+	Signature string `json:"signature"`
+}
+
+// receiptJSON is the wire form of a Receipt.
+type receiptJSON struct {
+	Version      string             `json:"version"`
+	ClusterID    string             `json:"cluster_id"`
+	ResourceType string             `json:"resource_type"`
+	JobID        string             `json:"job_id"`
+	Units        string             `json:"units"`
+	Metrics      map[string]float64 `json:"metrics"`
+	Proofs       []string           `json:"proofs"`
+	CIDs         []string           `json:"cids"`
+	Seq          uint64             `json:"seq"`
+	IssuedAt     int64              `json:"issued_at"`
+	NodeID       identity.NodeID    `json:"node_id"`
+	VerifyKey    string             `json:"verify_key"`
+	Signature    string             `json:"signature"`
+}
+
+// MarshalJSON encodes r with units as a decimal string and nil lists and
+// maps as [] and {}. The output is deterministic (map keys are sorted).
+func (r Receipt) MarshalJSON() ([]byte, error) {
+	w := receiptJSON{
+		Version:      r.Version,
+		ClusterID:    r.ClusterID,
+		ResourceType: r.ResourceType,
+		JobID:        r.JobID,
+		Units:        fixed.Format(r.Units),
+		Metrics:      r.Metrics,
+		Proofs:       r.Proofs,
+		CIDs:         r.CIDs,
+		Seq:          r.Seq,
+		IssuedAt:     r.IssuedAt,
+		NodeID:       r.NodeID,
+		VerifyKey:    r.VerifyKey,
+		Signature:    r.Signature,
+	}
+	if w.Metrics == nil {
+		w.Metrics = map[string]float64{}
+	}
+	if w.Proofs == nil {
+		w.Proofs = []string{}
+	}
+	if w.CIDs == nil {
+		w.CIDs = []string{}
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON decodes the wire form strictly: unknown fields, trailing
+// data and a missing or malformed units string are errors, which wrap
+// ErrInvalidReceipt. It does not validate the fields; DecodeReceipt does.
+func (r *Receipt) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	var w receiptJSON
+	if err := decodeStrict(b, &w); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidReceipt, err)
+	}
+	units, err := fixed.Parse(w.Units)
+	if err != nil {
+		return fmt.Errorf("%w: units: %w", ErrInvalidReceipt, err)
+	}
+	*r = Receipt{
+		Version:      w.Version,
+		ClusterID:    w.ClusterID,
+		ResourceType: w.ResourceType,
+		JobID:        w.JobID,
+		Units:        units,
+		Metrics:      w.Metrics,
+		Proofs:       w.Proofs,
+		CIDs:         w.CIDs,
+		Seq:          w.Seq,
+		IssuedAt:     w.IssuedAt,
+		NodeID:       w.NodeID,
+		VerifyKey:    w.VerifyKey,
+		Signature:    w.Signature,
+	}
+	return nil
+}
+
+// decodeStrict decodes exactly one JSON value from b into v, refusing
+// unknown object fields and anything after the value.
+func decodeStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing data after JSON value")
+	}
+	return nil
+}
+
+// DecodeReceipt parses a receipt from JSON (strictly: at most
+// MaxReceiptJSON bytes, no unknown fields, no trailing data) and validates
+// it. It does not check the signature; call Verify for that.
+func DecodeReceipt(b []byte) (Receipt, error) {
+	if len(b) > MaxReceiptJSON {
+		return Receipt{}, fmt.Errorf("%w: %d bytes of JSON, limit %d", ErrInvalidReceipt, len(b), MaxReceiptJSON)
+	}
+	var r Receipt
+	if err := decodeStrict(b, &r); err != nil {
+		if errors.Is(err, ErrInvalidReceipt) {
+			return Receipt{}, fmt.Errorf("decode receipt: %w", err)
+		}
+		return Receipt{}, fmt.Errorf("decode receipt: %w: %w", ErrInvalidReceipt, err)
+	}
+	if err := r.Validate(); err != nil {
+		return Receipt{}, err
+	}
+	return r, nil
+}
+
+// Validate checks the fields of r: the version, the resource type, the
+// lengths of IDs, lists and metric names, non-negative units, finite metric
+// values and valid UTF-8. NodeID, VerifyKey and Signature may be empty (an
+// unsigned receipt), but when set they must be well formed. Errors wrap
+// ErrInvalidReceipt.
+func (r Receipt) Validate() error {
+	if err := r.validate(); err != nil {
+		return fmt.Errorf("%w: %s", ErrInvalidReceipt, err)
+	}
+	return nil
+}
+
+func (r Receipt) validate() error {
+	if r.Version != ReceiptVersion {
+		return fmt.Errorf("version %q, want %q", r.Version, ReceiptVersion)
+	}
+	if r.ResourceType != ResourceCompute && r.ResourceType != ResourceStorage {
+		return fmt.Errorf("resource_type %q, want %q or %q", r.ResourceType, ResourceCompute, ResourceStorage)
+	}
+	if r.JobID == "" {
+		return errors.New("empty job_id")
+	}
+	if err := checkString("job_id", r.JobID, MaxIDLen); err != nil {
+		return err
+	}
+	if err := checkString("cluster_id", r.ClusterID, MaxIDLen); err != nil {
+		return err
+	}
+	if r.Units < 0 {
+		return fmt.Errorf("negative units %s", fixed.Format(r.Units))
+	}
+	if len(r.Metrics) > MaxMetrics {
+		return fmt.Errorf("%d metrics, limit %d", len(r.Metrics), MaxMetrics)
+	}
+	for k, v := range r.Metrics {
+		if k == "" {
+			return errors.New("empty metric name")
+		}
+		if err := checkString("metric name", k, MaxMetricKeyLen); err != nil {
+			return err
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("metric %q is not finite", k)
+		}
+	}
+	if err := checkList("proofs", r.Proofs); err != nil {
+		return err
+	}
+	if err := checkList("cids", r.CIDs); err != nil {
+		return err
+	}
+	if r.NodeID != "" {
+		if _, err := r.NodeID.PublicKey(); err != nil {
+			return fmt.Errorf("node_id: %w", err)
+		}
+	}
+	if r.VerifyKey != "" {
+		if _, err := decodeHex(r.VerifyKey, ed25519.PublicKeySize); err != nil {
+			return fmt.Errorf("verify_key: %w", err)
+		}
+	}
+	if r.Signature != "" {
+		if _, err := decodeHex(r.Signature, ed25519.SignatureSize); err != nil {
+			return fmt.Errorf("signature: %w", err)
+		}
+	}
+	return nil
+}
+
+func checkString(field, s string, limit int) error {
+	if len(s) > limit {
+		return fmt.Errorf("%s is %d bytes, limit %d", field, len(s), limit)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%s is not valid UTF-8", field)
+	}
+	return nil
+}
+
+func checkList(field string, xs []string) error {
+	if len(xs) > MaxListLen {
+		return fmt.Errorf("%d %s, limit %d", len(xs), field, MaxListLen)
+	}
+	for i, x := range xs {
+		if err := checkString(fmt.Sprintf("%s[%d]", field, i), x, MaxListEntryLen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeHex decodes lower-case hex of exactly n bytes.
+func decodeHex(s string, n int) ([]byte, error) {
+	if len(s) != 2*n {
+		return nil, fmt.Errorf("%d hex digits, want %d", len(s), 2*n)
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return nil, errors.New("not lower-case hex")
+		}
+	}
+	return hex.DecodeString(s)
+}
+
+// CanonicalBytes returns the version 1 canonical encoding of r, the message
+// that is signed (see the package comment for the layout). It covers every
+// field except Signature. r must be valid and carry a verify key; errors wrap
+// ErrInvalidReceipt.
+func (r Receipt) CanonicalBytes() ([]byte, error) {
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	key, err := decodeHex(r.VerifyKey, ed25519.PublicKeySize)
+	if err != nil {
+		return nil, fmt.Errorf("%w: verify_key: %w", ErrInvalidReceipt, err)
+	}
+	return r.appendCanonical(key), nil
+}
+
+// appendCanonical encodes r, which must be valid, with the raw verify key.
+func (r Receipt) appendCanonical(key []byte) []byte {
+	size := len(canonicalMagic) + 1 + 4*4 + len(r.Version) + len(r.ClusterID) + len(r.ResourceType) + len(r.JobID) +
+		8 + 4 + 3*8 + 4 + len(r.NodeID) + len(key) + 2*4
+	for k := range r.Metrics {
+		size += 4 + len(k) + 8
+	}
+	for _, s := range r.Proofs {
+		size += 4 + len(s)
+	}
+	for _, s := range r.CIDs {
+		size += 4 + len(s)
+	}
+	b := make([]byte, 0, size)
+	b = append(b, canonicalMagic...)
+	b = append(b, canonicalFormat)
+	b = appendString(b, r.Version)
+	b = appendString(b, r.ClusterID)
+	b = appendString(b, r.ResourceType)
+	b = appendString(b, r.JobID)
+	b = binary.BigEndian.AppendUint64(b, uint64(r.Units))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(r.Metrics)))
+	for _, k := range slices.Sorted(maps.Keys(r.Metrics)) {
+		b = appendString(b, k)
+		b = binary.BigEndian.AppendUint64(b, math.Float64bits(r.Metrics[k]))
+	}
+	b = appendList(b, r.Proofs)
+	b = appendList(b, r.CIDs)
+	b = binary.BigEndian.AppendUint64(b, r.Seq)
+	b = binary.BigEndian.AppendUint64(b, uint64(r.IssuedAt))
+	b = appendString(b, string(r.NodeID))
+	return append(b, key...)
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}
+
+func appendList(b []byte, xs []string) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(xs)))
+	for _, x := range xs {
+		b = appendString(b, x)
+	}
+	return b
+}
+
+// SignReceipt validates r, sets its NodeID and VerifyKey to k's, and returns
+// it signed. The result does not share maps or slices with r, so later
+// changes to r's metrics or lists cannot break its signature.
+func SignReceipt(k *identity.Keys, r Receipt) (Receipt, error) {
+	r.NodeID = k.ID()
+	r.VerifyKey = hex.EncodeToString(k.SignPublic())
+	r.Signature = ""
+	r.Metrics = maps.Clone(r.Metrics)
+	r.Proofs = slices.Clone(r.Proofs)
+	r.CIDs = slices.Clone(r.CIDs)
+	msg, err := r.CanonicalBytes()
+	if err != nil {
+		return Receipt{}, fmt.Errorf("sign receipt for job %q: %w", r.JobID, err)
+	}
+	r.Signature = hex.EncodeToString(k.Sign(ReceiptDomain, msg))
+	return r, nil
+}
+
+// Verify checks that r is valid, that NodeID is the did:key of VerifyKey and
+// that Signature is VerifyKey's signature of r's canonical bytes. Errors wrap
+// ErrInvalidReceipt or ErrBadSignature.
+func (r Receipt) Verify() error {
+	_, err := r.verified()
+	return err
+}
+
+// verified verifies r and returns its canonical bytes.
+func (r Receipt) verified() ([]byte, error) {
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	if r.Signature == "" || r.VerifyKey == "" || r.NodeID == "" {
+		return nil, fmt.Errorf("%w: receipt is not signed", ErrBadSignature)
+	}
+	pub, err := decodeHex(r.VerifyKey, ed25519.PublicKeySize)
+	if err != nil {
+		return nil, fmt.Errorf("%w: verify_key: %w", ErrInvalidReceipt, err)
+	}
+	if id := identity.NodeIDFromPublicKey(pub); id != r.NodeID {
+		return nil, fmt.Errorf("%w: verify_key belongs to %s, not node_id %s", ErrBadSignature, id, r.NodeID)
+	}
+	sig, err := decodeHex(r.Signature, ed25519.SignatureSize)
+	if err != nil {
+		return nil, fmt.Errorf("%w: signature: %w", ErrInvalidReceipt, err)
+	}
+	msg := r.appendCanonical(pub)
+	if !identity.Verify(pub, ReceiptDomain, msg, sig) {
+		return nil, fmt.Errorf("%w: signature does not verify", ErrBadSignature)
+	}
+	return msg, nil
+}
+
+// Leaf returns r's Merkle leaf hash: LeafHash(canonical bytes || raw
+// signature), so a batch commits to signatures too. It checks that r is
+// valid and carries a well-formed signature, but not that the signature
+// verifies.
+func (r Receipt) Leaf() ([32]byte, error) {
+	msg, err := r.CanonicalBytes()
+	if err != nil {
+		return [32]byte{}, err
+	}
+	sig, err := decodeHex(r.Signature, ed25519.SignatureSize)
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("%w: signature: %w", ErrInvalidReceipt, err)
+	}
+	return LeafHash(append(msg, sig...)), nil
+}

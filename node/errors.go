@@ -1,0 +1,53 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/offgrid-net/offgrid/storage"
+)
+
+// Errors the API maps to HTTP statuses. Every error a Node method returns
+// for a reason the caller can act on wraps one of these.
+var (
+	// ErrInvalid: the request is malformed or out of range.
+	ErrInvalid = errors.New("invalid request")
+	// ErrNotFound: the thing asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrInactive: the host is switched off and refuses work.
+	ErrInactive = errors.New("host is inactive")
+	// ErrConflict: the request contradicts what is stored.
+	ErrConflict = errors.New("conflict")
+	// ErrBusy: a concurrency limit is reached; retry later.
+	ErrBusy = errors.New("busy, retry later")
+	// ErrTooLarge: the request body exceeds a size limit.
+	ErrTooLarge = errors.New("too large")
+	// ErrCorrupt: stored data failed its integrity check.
+	ErrCorrupt = errors.New("stored data corrupt")
+	// ErrUnavailable: a dependency of the request (a file, a daemon) cannot be read.
+	ErrUnavailable = errors.New("unavailable")
+	// ErrStopped: the node's Run has returned.
+	ErrStopped = errors.New("node stopped")
+)
+
+// invalidf returns an ErrInvalid with a message for the user.
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// storageErr maps the shard store's errors onto the node's.
+func storageErr(err error) error {
+	for _, m := range []struct{ from, to error }{
+		{storage.ErrInvalid, ErrInvalid},
+		{storage.ErrHashMismatch, ErrInvalid},
+		{storage.ErrNotFound, ErrNotFound},
+		{storage.ErrConflict, ErrConflict},
+		{storage.ErrTooLarge, ErrTooLarge},
+		{storage.ErrCorrupt, ErrCorrupt},
+	} {
+		if errors.Is(err, m.from) {
+			return fmt.Errorf("%w: %w", m.to, err)
+		}
+	}
+	return err
+}

@@ -1,0 +1,94 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"regexp"
+
+	"github.com/offgrid-net/offgrid/internal/fixed"
+	"github.com/offgrid-net/offgrid/ledger"
+)
+
+// UnitsMetric is the job metric that sets a compute receipt's units:
+// millions of tokens processed.
+const UnitsMetric = "compute_tokens_m"
+
+var jobIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// RunRequest asks the host to run a job.
+type RunRequest struct {
+	JobID   string
+	Metrics map[string]float64
+}
+
+// RunJob runs a job and signs a usage receipt for it. Jobs are metered by
+// the caller's metrics for now (compute_tokens_m sets the units); the
+// receipt is stored and published as ReceiptSigned.
+func (n *Node) RunJob(ctx context.Context, req RunRequest) (ledger.Receipt, error) {
+	if err := n.checkRunning(); err != nil {
+		return ledger.Receipt{}, err
+	}
+	if !jobIDPattern.MatchString(req.JobID) {
+		return ledger.Receipt{}, invalidf("job_id must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+	}
+	if len(req.Metrics) > 64 {
+		return ledger.Receipt{}, invalidf("at most 64 metrics")
+	}
+	for k, v := range req.Metrics {
+		if k == "" || len(k) > 64 {
+			return ledger.Receipt{}, invalidf("metric names must be 1-64 characters")
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || v > 1e12 {
+			return ledger.Receipt{}, invalidf("metric %q must be a number between 0 and 1e12", k)
+		}
+	}
+	a, err := n.Announce(ctx)
+	if err != nil {
+		return ledger.Receipt{}, err
+	}
+	if !a.Active {
+		return ledger.Receipt{}, fmt.Errorf("%w: it runs no jobs", ErrInactive)
+	}
+	r, err := n.receipts.SignAndAppend(ctx, n.keys, ledger.Receipt{
+		Version:      ledger.ReceiptVersion,
+		ClusterID:    n.cfg.ClusterID,
+		ResourceType: "compute",
+		JobID:        req.JobID,
+		Units:        int64(math.Round(req.Metrics[UnitsMetric] * fixed.Scale)),
+		Metrics:      req.Metrics,
+		IssuedAt:     n.cfg.Now().UnixMilli(),
+	})
+	if err != nil {
+		return ledger.Receipt{}, fmt.Errorf("sign receipt: %w", err)
+	}
+	n.metrics.receipts.Inc()
+	n.log.Info("Receipt signed", "job", r.JobID, "seq", r.Seq)
+	n.bus.Publish(ReceiptSigned{Receipt: r})
+	return r, nil
+}
+
+// RecentReceipts returns up to limit receipts, newest first.
+func (n *Node) RecentReceipts(ctx context.Context, limit int) ([]ledger.Receipt, error) {
+	if limit < 1 || limit > 1000 {
+		return nil, invalidf("limit must be between 1 and 1000")
+	}
+	return n.receipts.Recent(ctx, limit)
+}
+
+// ExportReceipts returns the receipts with seq above sinceSeq (at most
+// limit) as a Merkle batch with inclusion proofs.
+func (n *Node) ExportReceipts(ctx context.Context, sinceSeq uint64, limit int) (ledger.Batch, error) {
+	if limit < 1 || limit > 10000 {
+		return ledger.Batch{}, invalidf("limit must be between 1 and 10000")
+	}
+	rs, err := n.receipts.Since(ctx, sinceSeq, limit)
+	if err != nil {
+		return ledger.Batch{}, err
+	}
+	b, err := ledger.NewBatch(n.info.ID, rs)
+	if err != nil {
+		return ledger.Batch{}, fmt.Errorf("batch receipts: %w", err)
+	}
+	return b, nil
+}

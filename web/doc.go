@@ -1,0 +1,28 @@
+// Package web serves the node operator's dashboard: server-rendered templ
+// pages and htmx fragments, a websocket live feed of node events, and the
+// embedded static assets (app.css plus the vendored htmx and htmx-ext-ws
+// builds copied into assets/vendor by fetch-assets.sh).
+//
+// Routes (mounted by server at "/", next to the API):
+//
+//	GET  /              dashboard (needs a session; redirects to /login)
+//	GET  /login         login form
+//	POST /login         check the admin token, start a session
+//	POST /logout        end the session
+//	POST /ui/toggle     switch the node on or off; returns the status card
+//	POST /ui/prices     change prices and on-call settings; returns the form
+//	GET  /ui/receipts   recent receipts card
+//	GET  /ui/peers      peers card
+//	GET  /ui/ws         websocket live feed (htmx ws extension)
+//	GET  /assets/...    embedded static files
+//
+// Every route under /ui and / needs a session created by logging in with
+// the node's admin token. Sessions live in memory only, so a restart logs
+// everyone out. A request made by htmx (HX-Request: true) gets only the
+// fragment it asked for; any other request gets a full page.
+//
+// The live feed writes one HTML fragment per node event. Each fragment's
+// top-level elements carry hx-swap-oob, so the browser's ws extension
+// prepends an entry to the feed list and refreshes the parts of the page the
+// event changed (status card, receipts table).
+package web

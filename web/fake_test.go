@@ -1,0 +1,195 @@
+package web
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/ledger"
+	"github.com/offgrid-net/offgrid/node"
+)
+
+// fakeNode is a hand-written Node. Its events go through a real node.Bus,
+// so feed tests exercise the real drop-slow-subscriber policy.
+type fakeNode struct {
+	bus   *node.Bus
+	token string
+	info  node.Info
+
+	// mu guards the fields below.
+	mu             sync.Mutex
+	announce       node.Announce
+	receipts       []ledger.Receipt
+	peers          []node.Peer
+	setActiveCalls []bool
+	updates        []node.AnnounceUpdate
+	// updateErr, when set, is returned by UpdateAnnounce.
+	updateErr error
+	// announceGate, when set, makes Announce wait for it to be closed.
+	announceGate chan struct{}
+}
+
+var _ Node = (*fakeNode)(nil)
+
+const fakeToken = "s3cret-admin-token"
+
+const fakeID identity.NodeID = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
+
+func newFakeNode(now func() time.Time) *fakeNode {
+	started := now().Add(-(3*time.Hour + 25*time.Minute))
+	return &fakeNode{
+		bus:   node.NewBus(now),
+		token: fakeToken,
+		info: node.Info{
+			ID:        fakeID,
+			Name:      "river-pi",
+			ClusterID: "valley-mesh",
+			Endpoint:  "http://10.42.0.7:7420",
+			VerifyKey: "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29",
+			BoxKey:    "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f",
+			Epoch:     7,
+			Started:   started,
+		},
+		announce: node.Announce{
+			NodeID:           fakeID,
+			Name:             "river-pi",
+			Endpoint:         "http://10.42.0.7:7420",
+			Active:           true,
+			Prices:           node.Prices{Compute: 1_500_000, Storage: 250_000},
+			MinOncallPercent: 20,
+			BurstPercentMax:  80,
+			UpdatedAt:        started,
+		},
+		receipts: []ledger.Receipt{
+			fakeReceipt(2, ledger.ResourceStorage, now().Add(-10*time.Minute)),
+			fakeReceipt(1, ledger.ResourceCompute, now().Add(-40*time.Minute)),
+		},
+		peers: []node.Peer{
+			{Endpoint: "http://10.42.0.8:7420", ID: "did:key:z6MkpTHR8VNsBxYAAWHut2Geadd9jSwuBV8xRoAnwWsdvktH", Name: "school-laptop", Via: "static", State: node.PeerUp, Active: true, LastSeen: now().Add(-12 * time.Second)},
+			{Endpoint: "http://10.42.0.9:7420", Via: "static", State: node.PeerUnknown},
+			{Endpoint: "http://10.42.0.12:7420", ID: "did:key:z6MknGc3ocHs3zdPiJbnaaqDi58NGb4pk1Sp9WxWufuXSdxf", Name: "clinic-nuc", Via: "static", State: node.PeerDown, LastSeen: now().Add(-47 * time.Minute)},
+		},
+	}
+}
+
+func fakeReceipt(seq uint64, kind string, at time.Time) ledger.Receipt {
+	return ledger.Receipt{
+		Version:      ledger.ReceiptVersion,
+		ClusterID:    "valley-mesh",
+		ResourceType: kind,
+		JobID:        fmt.Sprintf("job-%04d-7f3a9c2e", seq),
+		Units:        int64(seq) * 1_250_000,
+		Metrics:      map[string]float64{"cpu_seconds": 1.5},
+		Seq:          seq,
+		IssuedAt:     at.UnixMilli(),
+		NodeID:       fakeID,
+		VerifyKey:    "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29",
+		Signature:    fmt.Sprintf("%02x9f1c2b7d4e0a5f6c8b3d2e1f0a9b8c7d6e5f4a3b2c1d0e", seq),
+	}
+}
+
+func (f *fakeNode) Info() node.Info { return f.info }
+
+func (f *fakeNode) Announce(ctx context.Context) (node.Announce, error) {
+	f.mu.Lock()
+	gate := f.announceGate
+	f.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return node.Announce{}, ctx.Err()
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.announce, nil
+}
+
+func (f *fakeNode) SetActive(_ context.Context, active bool) (node.Announce, error) {
+	f.mu.Lock()
+	f.setActiveCalls = append(f.setActiveCalls, active)
+	f.announce.Active = active
+	a := f.announce
+	f.mu.Unlock()
+	f.bus.Publish(node.ToggleChanged{Active: active})
+	return a, nil
+}
+
+func (f *fakeNode) UpdateAnnounce(_ context.Context, u node.AnnounceUpdate) (node.Announce, error) {
+	f.mu.Lock()
+	f.updates = append(f.updates, u)
+	if f.updateErr != nil {
+		err := f.updateErr
+		f.mu.Unlock()
+		return node.Announce{}, err
+	}
+	next := f.announce
+	if u.ComputePrice != nil {
+		next.Prices.Compute = *u.ComputePrice
+	}
+	if u.StoragePrice != nil {
+		next.Prices.Storage = *u.StoragePrice
+	}
+	if u.MinOncallPercent != nil {
+		next.MinOncallPercent = *u.MinOncallPercent
+	}
+	if u.BurstPercentMax != nil {
+		next.BurstPercentMax = *u.BurstPercentMax
+	}
+	if next.Prices.Compute < 0 || next.Prices.Storage < 0 || next.MinOncallPercent < 0 ||
+		next.MinOncallPercent > 100 || next.BurstPercentMax < 0 || next.BurstPercentMax > 100 {
+		f.mu.Unlock()
+		return node.Announce{}, fmt.Errorf("%w: value out of range", node.ErrInvalid)
+	}
+	f.announce = next
+	f.mu.Unlock()
+	f.bus.Publish(node.AnnounceChanged{Announce: next})
+	return next, nil
+}
+
+func (f *fakeNode) RecentReceipts(_ context.Context, limit int) ([]ledger.Receipt, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rs := f.receipts
+	if len(rs) > limit {
+		rs = rs[:limit]
+	}
+	return append([]ledger.Receipt(nil), rs...), nil
+}
+
+func (f *fakeNode) Peers(context.Context) ([]node.Peer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]node.Peer(nil), f.peers...), nil
+}
+
+func (f *fakeNode) Subscribe(buffer int) *node.Subscription { return f.bus.Subscribe(buffer) }
+
+func (f *fakeNode) CheckAdminToken(token string) bool {
+	return subtle.ConstantTimeCompare([]byte(token), []byte(f.token)) == 1
+}
+
+// addReceipt stores a new receipt and publishes it, as the engine does
+// after a job.
+func (f *fakeNode) addReceipt(rc ledger.Receipt) {
+	f.mu.Lock()
+	f.receipts = append([]ledger.Receipt{rc}, f.receipts...)
+	f.mu.Unlock()
+	f.bus.Publish(node.ReceiptSigned{Receipt: rc})
+}
+
+func (f *fakeNode) calls() (setActive []bool, updates []node.AnnounceUpdate) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]bool(nil), f.setActiveCalls...), append([]node.AnnounceUpdate(nil), f.updates...)
+}
+
+func (f *fakeNode) currentAnnounce() node.Announce {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.announce
+}

@@ -1,0 +1,247 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/gorilla/websocket"
+
+	"github.com/offgrid-net/offgrid/internal/fixed"
+	"github.com/offgrid-net/offgrid/ledger"
+	"github.com/offgrid-net/offgrid/node"
+)
+
+// Live feed limits.
+const (
+	// feedBuffer is each connection's event buffer. When it is full the
+	// node's bus drops the subscription and the socket is closed with 1013
+	// (try again later); the browser's ws extension reconnects.
+	feedBuffer = 64
+	// feedWriteWait bounds every write to the socket.
+	feedWriteWait = 10 * time.Second
+	// feedPongWait is how long the connection may be silent (no pong, no
+	// message) before it is considered dead.
+	feedPongWait = 60 * time.Second
+	// feedPingPeriod is how often the server pings; it must be less than
+	// feedPongWait.
+	feedPingPeriod = 25 * time.Second
+	// feedMaxAdded is how many feed entries (and, separately, receipt rows)
+	// one connection adds to the page before it deletes its oldest, so a
+	// page left open for days stays small.
+	feedMaxAdded = 50
+	// feedReadLimit bounds client messages; the page sends none.
+	feedReadLimit = 512
+)
+
+// errFeedDropped reports that the node's bus dropped a slow subscriber.
+var errFeedDropped = errors.New("subscription dropped: client too slow")
+
+// sameOrigin accepts a websocket upgrade only when the browser's Origin
+// names the host the request was sent to. A missing Origin is refused too:
+// the feed is for the dashboard page only.
+func sameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return false
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	return strings.EqualFold(u.Host, r.Host)
+}
+
+// feed upgrades to a websocket and writes one HTML fragment per node event
+// until the client leaves, the subscription is dropped, or the request's
+// context ends. It owns two goroutines, a reader and a writer, and returns
+// after both have stopped.
+func (h *Handler) feed(w http.ResponseWriter, r *http.Request) {
+	conn, err := h.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // Upgrade has replied with an HTTP error.
+	}
+	sub := h.node.Subscribe(h.feedBuffer)
+	defer sub.Close()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer cancel() // the client left: stop the writer
+		readLoop(conn)
+	})
+	wg.Go(func() {
+		defer cancel()
+		defer conn.Close() // unblocks the reader
+		if err := h.writeLoop(ctx, conn, sub); err != nil {
+			h.log.Debug("Live feed ended", "remote", r.RemoteAddr, "err", err)
+		}
+	})
+	wg.Wait()
+}
+
+// readLoop reads (and discards) client messages until the connection
+// fails or closes, keeping the read deadline fresh on every pong.
+func readLoop(conn *websocket.Conn) {
+	conn.SetReadLimit(feedReadLimit)
+	_ = conn.SetReadDeadline(time.Now().Add(feedPongWait))
+	conn.SetPongHandler(func(string) error {
+		return conn.SetReadDeadline(time.Now().Add(feedPongWait))
+	})
+	for {
+		if _, _, err := conn.NextReader(); err != nil {
+			return
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(feedPongWait))
+	}
+}
+
+// writeLoop is the only goroutine that writes messages to conn.
+func (h *Handler) writeLoop(ctx context.Context, conn *websocket.Conn, sub *node.Subscription) error {
+	ping := time.NewTicker(feedPingPeriod)
+	defer ping.Stop()
+	// The page shows "live" once this arrives: from now on no event is
+	// missed.
+	if err := h.writeFragment(ctx, conn, feedStatus("live", "live")); err != nil {
+		return err
+	}
+	var added trimmer
+	for {
+		select {
+		case <-ctx.Done():
+			closeFeed(conn, websocket.CloseServiceRestart, "server stopping")
+			return nil
+		case env, ok := <-sub.C():
+			if !ok {
+				closeFeed(conn, websocket.CloseTryAgainLater, "too slow")
+				return errFeedDropped
+			}
+			if err := h.writeFragment(ctx, conn, feedMessage(h.feedMsg(ctx, env, &added))); err != nil {
+				return err
+			}
+		case <-ping.C:
+			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(feedWriteWait)); err != nil {
+				return fmt.Errorf("ping: %w", err)
+			}
+		}
+	}
+}
+
+// writeFragment renders c into one text message, written under a deadline.
+func (h *Handler) writeFragment(ctx context.Context, conn *websocket.Conn, c templ.Component) error {
+	_ = conn.SetWriteDeadline(time.Now().Add(feedWriteWait))
+	w, err := conn.NextWriter(websocket.TextMessage)
+	if err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if err := c.Render(ctx, w); err != nil {
+		_ = w.Close()
+		return fmt.Errorf("render: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
+
+// closeFeed sends a close frame; errors don't matter, the socket is closed
+// next anyway.
+func closeFeed(conn *websocket.Conn, code int, text string) {
+	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
+}
+
+// feedMsg is one live feed message: a feed entry plus the out-of-band
+// refreshes the event calls for.
+type feedMsg struct {
+	Item feedItem
+	// Status, when set, replaces the status card's live part.
+	Status *node.Announce
+	// Receipt, when set, is prepended to the receipts table.
+	Receipt *ledger.Receipt
+	// Delete lists element ids to remove (this connection's oldest).
+	Delete []string
+}
+
+// feedItem is one entry of the feed list.
+type feedItem struct {
+	ID   string
+	Time time.Time
+	Kind string
+	Text string
+}
+
+// trimmer remembers the elements one connection added, oldest first.
+type trimmer struct {
+	items, receipts []string
+}
+
+// add records id in *list and returns the id to delete, if the list is now
+// over feedMaxAdded.
+func (t *trimmer) add(list *[]string, id string) []string {
+	*list = append(*list, id)
+	if len(*list) <= feedMaxAdded {
+		return nil
+	}
+	old := (*list)[0]
+	*list = (*list)[1:]
+	return []string{old}
+}
+
+// feedMsg turns an event into the message for the page.
+func (h *Handler) feedMsg(ctx context.Context, env node.Envelope, added *trimmer) feedMsg {
+	id := "feed-" + strconv.FormatUint(env.Seq, 10)
+	m := feedMsg{Item: feedItem{ID: id, Time: env.Time, Kind: env.Event.Kind()}}
+	m.Delete = added.add(&added.items, id)
+	switch e := env.Event.(type) {
+	case node.ToggleChanged:
+		if e.Active {
+			m.Item.Text = "Switched on: accepting jobs and storage."
+		} else {
+			m.Item.Text = "Switched off: not accepting new work."
+		}
+		actx, cancel := context.WithTimeout(ctx, nodeCallTimeout)
+		a, err := h.node.Announce(actx)
+		cancel()
+		if err == nil {
+			m.Status = &a
+		}
+	case node.AnnounceChanged:
+		a := e.Announce
+		m.Item.Text = fmt.Sprintf("Settings changed: compute %s, storage %s credits; on-call ≥ %d%%, burst ≤ %d%%.",
+			fixed.Format(a.Prices.Compute), fixed.Format(a.Prices.Storage), a.MinOncallPercent, a.BurstPercentMax)
+		m.Status = &a
+	case node.ReceiptSigned:
+		rc := e.Receipt
+		m.Item.Text = fmt.Sprintf("Signed receipt #%d for %s job %s: %s units.",
+			rc.Seq, rc.ResourceType, short(rc.JobID, 12), fixed.Format(rc.Units))
+		m.Receipt = &rc
+		m.Delete = append(m.Delete, added.add(&added.receipts, receiptRowID(rc.Seq))...)
+	case node.ShardStored:
+		m.Item.Text = fmt.Sprintf("Stored shard %d of asset %s (%s).", e.Index, short(e.AssetID, 12), humanBytes(e.Size))
+	default:
+		m.Item.Text = "Node event."
+	}
+	return m
+}
+
+// humanBytes formats n bytes with a binary unit.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for v := n / unit; v >= unit && exp < 4; v /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+}

@@ -1,0 +1,238 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/go-chi/chi/v5"
+	"github.com/gorilla/websocket"
+
+	"github.com/offgrid-net/offgrid/ledger"
+	"github.com/offgrid-net/offgrid/node"
+)
+
+// Node is what the dashboard needs from the engine. *node.Node satisfies it.
+//
+// It has more than the usual five methods because the dashboard is a view of
+// the whole node; each method is one thing the page shows or changes. All
+// methods must be safe for concurrent use: every HTTP request and every live
+// feed connection calls them from its own goroutine.
+type Node interface {
+	// Info returns the node's identity. It must not block.
+	Info() node.Info
+	// Announce returns the node's current availability and prices.
+	Announce(ctx context.Context) (node.Announce, error)
+	// SetActive switches the node on or off and returns the new announce.
+	SetActive(ctx context.Context, active bool) (node.Announce, error)
+	// UpdateAnnounce changes prices and on-call settings. Bad values give an
+	// error wrapping node.ErrInvalid, and nothing changes.
+	UpdateAnnounce(ctx context.Context, u node.AnnounceUpdate) (node.Announce, error)
+	// RecentReceipts returns up to limit receipts, newest first.
+	RecentReceipts(ctx context.Context, limit int) ([]ledger.Receipt, error)
+	// Peers returns the peer table.
+	Peers(ctx context.Context) ([]node.Peer, error)
+	// Subscribe returns a subscription to node events with the given buffer.
+	// It must not block. A closed channel means the subscriber was dropped
+	// for being slow, or the node stopped.
+	Subscribe(buffer int) *node.Subscription
+	// CheckAdminToken reports whether token is the node's admin token, in
+	// constant time.
+	CheckAdminToken(token string) bool
+}
+
+// Config configures a Handler. Start from DefaultConfig.
+type Config struct {
+	// Node is the engine the dashboard shows and controls. Required.
+	Node Node
+	// Logger receives request-boundary errors and login events. Nil
+	// discards them.
+	Logger *slog.Logger
+	// SessionTTL is how long a dashboard login lasts (fixed, not sliding).
+	// Zero means the default, 12h; shorter is safer on shared machines.
+	SessionTTL time.Duration
+	// MaxSessions bounds the in-memory session table. When it is full, a new
+	// login evicts the session closest to expiry. Zero means the default,
+	// 256.
+	MaxSessions int
+	// Now is the clock for session expiry and uptime. Nil means time.Now.
+	Now func() time.Time
+	// SecureCookies marks the session cookie Secure. Set it when the
+	// dashboard is served over HTTPS; browsers then never send the cookie
+	// over plain HTTP. Off by default because mesh nodes usually serve HTTP.
+	SecureCookies bool
+}
+
+// Defaults used when a Config field is zero.
+const (
+	DefaultSessionTTL  = 12 * time.Hour
+	DefaultMaxSessions = 256
+)
+
+// DefaultConfig returns a Config with every optional field set to its
+// default. The caller still has to set Node.
+func DefaultConfig() Config {
+	return Config{
+		SessionTTL:  DefaultSessionTTL,
+		MaxSessions: DefaultMaxSessions,
+		Now:         time.Now,
+	}
+}
+
+// Handler serves the dashboard. Create it with New; it starts no goroutines
+// of its own (each live feed connection runs two, owned by its request).
+type Handler struct {
+	node     Node
+	log      *slog.Logger
+	now      func() time.Time
+	secure   bool
+	ttl      time.Duration
+	sessions *sessionStore
+	assets   *assetServer
+	upgrader websocket.Upgrader
+	// feedBuffer is the live feed subscription buffer; tests lower it.
+	feedBuffer int
+}
+
+// New validates cfg and returns a Handler.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Node == nil {
+		return nil, errors.New("web: Config.Node is nil")
+	}
+	if cfg.SessionTTL < 0 {
+		return nil, fmt.Errorf("web: Config.SessionTTL %v is negative", cfg.SessionTTL)
+	}
+	if cfg.SessionTTL == 0 {
+		cfg.SessionTTL = DefaultSessionTTL
+	}
+	if cfg.MaxSessions < 0 {
+		return nil, fmt.Errorf("web: Config.MaxSessions %d is negative", cfg.MaxSessions)
+	}
+	if cfg.MaxSessions == 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	assets, err := newAssetServer()
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	h := &Handler{
+		node:       cfg.Node,
+		log:        cfg.Logger,
+		now:        cfg.Now,
+		secure:     cfg.SecureCookies,
+		ttl:        cfg.SessionTTL,
+		sessions:   newSessionStore(cfg.MaxSessions, cfg.SessionTTL, cfg.Now),
+		assets:     assets,
+		feedBuffer: feedBuffer,
+	}
+	h.upgrader = websocket.Upgrader{
+		HandshakeTimeout: 10 * time.Second,
+		ReadBufferSize:   1024,
+		WriteBufferSize:  4096,
+		CheckOrigin:      sameOrigin,
+	}
+	return h, nil
+}
+
+// Routes returns the dashboard's router. Mount it at "/"; its paths (/,
+// /login, /logout, /ui/..., /assets/...) do not overlap the API's.
+func (h *Handler) Routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(securityHeaders)
+	r.Get("/assets/*", h.assets.ServeHTTP)
+	r.Get("/login", h.loginPage)
+	r.Post("/login", h.login)
+	r.Post("/logout", h.logout)
+	r.Group(func(r chi.Router) {
+		r.Use(h.requireSession)
+		r.Get("/", h.dashboard)
+		r.Route("/ui", func(r chi.Router) {
+			r.Post("/toggle", h.toggle)
+			r.Post("/prices", h.savePrices)
+			r.Get("/receipts", h.receipts)
+			r.Get("/peers", h.peers)
+			r.Get("/ws", h.feed)
+		})
+	})
+	return r
+}
+
+// contentSecurityPolicy allows only this origin's files: no inline scripts
+// or styles, no eval, no framing.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+	"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", contentSecurityPolicy)
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "same-origin")
+		hd.Set("X-Frame-Options", "DENY")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isHTMX reports whether htmx made the request, so only a fragment is wanted.
+func isHTMX(r *http.Request) bool {
+	return r.Header.Get("HX-Request") == "true"
+}
+
+// render writes c with status. It renders into a buffer first so that a
+// rendering error becomes a clean 500 instead of half a page.
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+	var buf bytes.Buffer
+	if err := c.Render(r.Context(), &buf); err != nil {
+		h.log.Error("Render dashboard view", "path", r.URL.Path, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Set("Cache-Control", "no-store")
+	hd.Add("Vary", "HX-Request")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// renderPart writes fragment alone for htmx, and wrapped in the page layout
+// for a plain browser request.
+func (h *Handler) renderPart(w http.ResponseWriter, r *http.Request, status int, title string, fragment templ.Component) {
+	if isHTMX(r) {
+		h.render(w, r, status, fragment)
+		return
+	}
+	h.render(w, r, status, layout(h.pageMeta(title, true), fragment))
+}
+
+// pageMeta returns what the layout needs for a page titled title.
+func (h *Handler) pageMeta(title string, loggedIn bool) pageMeta {
+	info := h.node.Info()
+	return pageMeta{
+		Title:    title,
+		NodeName: info.Name,
+		Cluster:  info.ClusterID,
+		LoggedIn: loggedIn,
+		Assets:   h.assets.urls,
+	}
+}
+
+// pageMeta is the data the layout shows around every page.
+type pageMeta struct {
+	Title    string
+	NodeName string
+	Cluster  string
+	LoggedIn bool
+	Assets   assetURLs
+}
