@@ -68,6 +68,7 @@ func (h *Handler) feed(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Upgrade has replied with an HTTP error.
 	}
+	defer conn.Close()
 	sub := h.node.Subscribe(h.feedBuffer)
 	defer sub.Close()
 	ctx, cancel := context.WithCancel(r.Context())

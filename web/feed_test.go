@@ -19,6 +19,16 @@ import (
 // every sequential one has finished, so the goroutine checks below see
 // only their own test's goroutines.
 
+// leakCheck makes t fail if, once the test and its other cleanups are
+// done, a live feed goroutine is still running or there are more
+// goroutines than when leakCheck was called. Call it first, so its cleanup
+// runs last (after the test server has closed).
+func leakCheck(t *testing.T) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() { checkFeedGoroutines(t, before) })
+}
+
 // checkFeedGoroutines fails t if, after a settle time, any live feed
 // goroutine is still running or the goroutine count is above before.
 func checkFeedGoroutines(t *testing.T, before int) {
@@ -99,7 +109,7 @@ func wantAll(t *testing.T, what, msg string, wants ...string) {
 }
 
 func TestFeedDeliversEvents(t *testing.T) {
-	before := runtime.NumGoroutine()
+	leakCheck(t)
 	e := newTestEnv(t)
 	cookie := e.login(t)
 	conn := e.dialFeed(t, cookie)
@@ -123,7 +133,7 @@ func TestFeedDeliversEvents(t *testing.T) {
 
 	e.fake.addReceipt(fakeReceipt(3, ledger.ResourceCompute, e.clock.Now()))
 	msg = readMsg(t, conn)
-	wantAll(t, "receipt", msg, `data-kind="receipt"`, "Signed receipt #3 for compute job job-0003-7f3a",
+	wantAll(t, "receipt", msg, `data-kind="receipt"`, "Signed receipt #3 for compute job job-0003-7f3…: 3.75 units.",
 		`<tbody id="receipts-body" hx-swap-oob="afterbegin">`, `<tr id="receipt-3"`, "3.75")
 
 	e.fake.bus.Publish(node.ShardStored{AssetID: "b3f1c0ffee00112233", Index: 4, Size: 3 << 20, Hash: "ab"})
@@ -146,11 +156,10 @@ func TestFeedDeliversEvents(t *testing.T) {
 	wantAll(t, "trim", msg, `<div id="feed-1" hx-swap-oob="delete"></div>`)
 
 	conn.Close()
-	checkFeedGoroutines(t, before)
 }
 
 func TestFeedOriginChecked(t *testing.T) {
-	before := runtime.NumGoroutine()
+	leakCheck(t)
 	e := newTestEnv(t)
 	cookie := e.login(t)
 	wsURL := "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/ui/ws"
@@ -184,11 +193,10 @@ func TestFeedOriginChecked(t *testing.T) {
 	if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("dial without session: %v, want status 401", err)
 	}
-	checkFeedGoroutines(t, before)
 }
 
 func TestFeedSlowConsumerDropped(t *testing.T) {
-	before := runtime.NumGoroutine()
+	leakCheck(t)
 	e := newTestEnvH(t, func(h *Handler) { h.feedBuffer = 4 })
 	cookie := e.login(t)
 	conn := e.dialFeed(t, cookie)
@@ -236,11 +244,10 @@ func TestFeedSlowConsumerDropped(t *testing.T) {
 		t.Errorf("received %d messages after stalling, want at most 1+buffer (5)", n)
 	}
 	conn.Close()
-	checkFeedGoroutines(t, before)
 }
 
 func TestFeedEndsOnShutdown(t *testing.T) {
-	before := runtime.NumGoroutine()
+	leakCheck(t)
 	e := newTestEnv(t)
 	cookie := e.login(t)
 	conns := make([]*websocket.Conn, 3)
@@ -248,6 +255,9 @@ func TestFeedEndsOnShutdown(t *testing.T) {
 		conns[i] = e.dialFeed(t, cookie)
 	}
 	e.stop()
+	// The server side must end by itself while the clients, silent, keep
+	// their ends open.
+	checkFeedGoroutines(t, runtime.NumGoroutine())
 	for i, conn := range conns {
 		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 		_, _, err := conn.ReadMessage()
@@ -257,7 +267,6 @@ func TestFeedEndsOnShutdown(t *testing.T) {
 		}
 		conn.Close()
 	}
-	checkFeedGoroutines(t, before)
 }
 
 func TestHumanBytes(t *testing.T) {

@@ -1,6 +1,3 @@
-// Command offgrid runs an Offgrid-Net node (`offgrid node`), a local demo
-// mesh (`offgrid demo`), and the clients and offline tools that talk to a
-// node. `offgrid --help` lists every command.
 package main
 
 import (

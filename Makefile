@@ -1,0 +1,97 @@
+# Offgrid-Net. `make run` starts a local demo mesh; `make test` installs what
+# the tests need and runs all of them. See README.md.
+
+GO        ?= go
+BIN       := bin/offgrid
+PKGS      := ./...
+FUZZTIME  ?= 8s
+# Fuzz targets: package and function, one `go test -fuzz` call each.
+FUZZ_TARGETS := \
+	./ledger:FuzzDecodeReceipt \
+	./identity:FuzzParseRequestSignature
+
+export CGO_ENABLED ?= 0
+
+.PHONY: all build run test check fmt vet staticcheck generate check-generated depcheck tidy-check \
+	assets deps test-go fuzz test-browser bench release clean
+
+all: build
+
+## build: the offgrid binary (with the dashboard's vendored assets embedded)
+build: assets
+	$(GO) build -o $(BIN) ./cmd/offgrid
+
+## run: build and start a local demo mesh of 5 nodes; prints the dashboard URL and tokens
+run: build
+	./$(BIN) demo --nodes 5 --data ./demo-data
+
+## assets: npm ci in web/ and copy htmx + its ws extension into web/assets/vendor (git-ignored, embedded)
+assets:
+	./web/fetch-assets.sh
+
+## deps: what the tests need beyond Go: Debian's chromium for the browser tests
+deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing chromium (browser tests)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+## generate: regenerate api/gen from openapi.yaml and the templ components
+generate:
+	cd api/gen && $(GO) generate ./
+	$(GO) tool templ generate -path web
+
+## check-generated: generated code must match its sources
+check-generated: generate
+	@git diff --exit-code -- api/gen web/*_templ.go || { echo "generated code is stale: run 'make generate' and commit"; exit 1; }
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+staticcheck:
+	$(GO) tool staticcheck $(PKGS)
+
+depcheck:
+	$(GO) test -count=1 -run 'TestImportDirection|TestPackageDocs' ./internal/depcheck/
+
+tidy-check:
+	@cp go.mod /tmp/offgrid-go.mod.bak && cp go.sum /tmp/offgrid-go.sum.bak
+	@$(GO) mod tidy && git diff --exit-code -- go.mod go.sum || { \
+		cp /tmp/offgrid-go.mod.bak go.mod; cp /tmp/offgrid-go.sum.bak go.sum; \
+		echo "go.mod/go.sum not tidy: run 'go mod tidy' and commit"; exit 1; }
+
+## check: gofmt, go vet, staticcheck, generated-code freshness, import direction, go mod tidy
+check: assets fmt vet staticcheck check-generated depcheck tidy-check
+
+## test: everything: checks, race tests, short fuzz runs, browser tests, cross builds
+test: deps check test-go fuzz test-browser release
+
+test-go: assets
+	CGO_ENABLED=1 $(GO) test -race -count=1 $(PKGS)
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	done
+
+## test-browser: Playwright (playwright-core + Debian chromium) against a real node
+test-browser: deps assets
+	OFFGRID_BROWSER_TESTS=1 $(GO) test -count=1 -run 'TestBrowser' -v ./cmd/offgrid/
+
+## bench: benchmarks with their same-run baselines
+bench: assets
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=2s ./ledger/ ./server/
+
+## release: static binaries for a PC and Raspberry Pis
+release: assets
+	GOOS=linux GOARCH=amd64 $(GO) build -o bin/offgrid-linux-amd64 ./cmd/offgrid
+	GOOS=linux GOARCH=arm64 $(GO) build -o bin/offgrid-linux-arm64 ./cmd/offgrid
+	GOOS=linux GOARCH=arm GOARM=7 $(GO) build -o bin/offgrid-linux-armv7 ./cmd/offgrid
+	GOOS=linux GOARCH=arm GOARM=6 $(GO) build -o bin/offgrid-linux-armv6 ./cmd/offgrid
+
+clean:
+	rm -rf bin

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// startNode runs a node in-process on a loopback port and returns its URL
+// and admin token. The node stops when the test ends.
+func startNode(t *testing.T, o nodeOptions) (url, token string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.dataDir == "" {
+		o.dataDir = t.TempDir()
+	}
+	if o.name == "" {
+		o.name = "cli-test"
+	}
+	if o.storeConcurrency == 0 {
+		o.storeConcurrency = 4
+	}
+	if o.maxShardBytes == 0 {
+		o.maxShardBytes = 1 << 20
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan nodeStarted, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- runNode(ctx, o, ln, slog.New(slog.DiscardHandler), func(s nodeStarted) { started <- s })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("runNode() = %v", err)
+		}
+	})
+	select {
+	case s := <-started:
+		return s.url, s.token
+	case err := <-done:
+		t.Fatalf("node did not start: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("node did not start within 30s")
+	}
+	return "", ""
+}
+
+// cli runs the offgrid command line with args and returns its output.
+func cli(t *testing.T, env map[string]string, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, func(k string) string { return env[k] }, &out, &errOut)
+	return out.String() + errOut.String(), err
+}
+
+func mustCLI(t *testing.T, env map[string]string, args ...string) string {
+	t.Helper()
+	out, err := cli(t, env, args...)
+	if err != nil {
+		t.Fatalf("offgrid %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func TestClientCommands(t *testing.T) {
+	url, token := startNode(t, nodeOptions{})
+	env := map[string]string{"OFFGRID_TOKEN": token, "OFFGRID_NODE": url}
+
+	if out := mustCLI(t, env, "status"); !strings.Contains(out, "cli-test") || !strings.Contains(out, "active") {
+		t.Errorf("status output = %q, want name and state", out)
+	}
+	if out, err := cli(t, map[string]string{"OFFGRID_NODE": url}, "toggle", "off"); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("toggle without token = %v (%s), want a 401 error", err, out)
+	}
+	if out := mustCLI(t, env, "toggle", "off"); !strings.Contains(out, "inactive") {
+		t.Errorf("toggle off output = %q", out)
+	}
+	if _, err := cli(t, env, "quote", "compute", "0.3"); err == nil || !strings.Contains(err.Error(), "inactive") {
+		t.Errorf("quote on an inactive host = %v, want an inactive error", err)
+	}
+	mustCLI(t, env, "toggle", "on")
+
+	var q struct{ Price, Type string }
+	if err := json.Unmarshal([]byte(mustCLI(t, env, "quote", "compute", "0.3", "--json")), &q); err != nil {
+		t.Fatal(err)
+	}
+	if q.Price != "0.3" || q.Type != "compute" {
+		t.Errorf("quote compute 0.3 = %+v, want price 0.3 at the default price 1", q)
+	}
+	for _, bad := range [][]string{{"quote", "gpu", "1"}, {"quote", "compute", "-1"}, {"toggle", "maybe"}, {"run", "bad job id!"}} {
+		if out, err := cli(t, env, bad...); err == nil {
+			t.Errorf("offgrid %v succeeded (%s), want an error", bad, out)
+		}
+	}
+
+	for _, job := range []string{"job-1", "job-2", "job-3"} {
+		out := mustCLI(t, env, "run", job, "--metric", "compute_tokens_m=0.1", "--metric", "latency_ms=800")
+		if !strings.Contains(out, "receipt #") {
+			t.Errorf("run %s output = %q", job, out)
+		}
+	}
+	batch := filepath.Join(t.TempDir(), "batch.json")
+	mustCLI(t, env, "receipts", "export", "-o", batch)
+	if out := mustCLI(t, env, "receipts", "verify", batch); !strings.HasPrefix(out, "ok: 3 receipts") {
+		t.Errorf("receipts verify output = %q", out)
+	}
+	data, err := os.ReadFile(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered := filepath.Join(t.TempDir(), "tampered.json")
+	if err := os.WriteFile(tampered, bytes.Replace(data, []byte(`"job-2"`), []byte(`"job-9"`), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli(t, env, "receipts", "verify", tampered); err == nil {
+		t.Error("receipts verify accepted a tampered batch")
+	}
+
+	shard := filepath.Join(t.TempDir(), "shard.bin")
+	payload := make([]byte, 200_000)
+	rand.Read(payload)
+	if err := os.WriteFile(shard, payload, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustCLI(t, env, "store", shard, "--asset", "asset-1", "--index", "3")
+	got := filepath.Join(t.TempDir(), "got.bin")
+	mustCLI(t, env, "fetch", "--asset", "asset-1", "--index", "3", "-o", got)
+	if b, _ := os.ReadFile(got); !bytes.Equal(b, payload) {
+		t.Error("fetched shard differs from the stored one")
+	}
+	if _, err := cli(t, env, "fetch", "--asset", "asset-1", "--index", "4", "-o", got); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("fetch of a missing shard = %v, want a 404 error", err)
+	}
+}
+
+func TestKeysCommands(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := cli(t, nil, "keys", "show", "--data", dir); err == nil {
+		t.Error("keys show in an empty dir succeeded")
+	}
+	first := mustCLI(t, nil, "keys", "gen", "--data", dir, "--json")
+	var k struct {
+		NodeID  string `json:"node_id"`
+		Created bool
+	}
+	if err := json.Unmarshal([]byte(first), &k); err != nil || !k.Created || !strings.HasPrefix(k.NodeID, "did:key:z6Mk") {
+		t.Fatalf("keys gen = %s (%v), want a new did:key", first, err)
+	}
+	st, err := os.Stat(filepath.Join(dir, "keys.json"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("keys.json mode = %v (%v), want 0600", st.Mode().Perm(), err)
+	}
+	if out := mustCLI(t, nil, "keys", "show", "--data", dir); !strings.Contains(out, k.NodeID) {
+		t.Errorf("keys show = %q, want the same ID %s", out, k.NodeID)
+	}
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte("name = \"from-file\"\nlisten = \"127.0.0.1:9001\"\ncluster = \"file-cluster\"\npeers = [\"http://127.0.0.1:9101\", \"http://127.0.0.1:9102\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name             string
+		args             []string
+		env              map[string]string
+		wantName, wantLn string
+		wantCluster      string
+		wantPeers        int
+	}{
+		{"file only", nil, nil, "from-file", "127.0.0.1:9001", "file-cluster", 2},
+		{"env beats file", nil, map[string]string{"OFFGRID_NAME": "from-env"}, "from-env", "127.0.0.1:9001", "file-cluster", 2},
+		{"flag beats env", []string{"--name", "from-flag"}, map[string]string{"OFFGRID_NAME": "from-env"}, "from-flag", "127.0.0.1:9001", "file-cluster", 2},
+		{"flag list beats file", []string{"--peers", "http://127.0.0.1:9200"}, nil, "from-file", "127.0.0.1:9001", "file-cluster", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var o nodeOptions
+			cmd := &cobra.Command{Use: "node"}
+			o.flags(cmd)
+			if err := cmd.ParseFlags(append([]string{"--data", dir}, tt.args...)); err != nil {
+				t.Fatal(err)
+			}
+			if err := applyEnv(cmd.Flags(), func(k string) string { return tt.env[k] }); err != nil {
+				t.Fatal(err)
+			}
+			if err := applyTOML(cmd.Flags(), o.dataDir); err != nil {
+				t.Fatal(err)
+			}
+			if o.name != tt.wantName || o.listen != tt.wantLn || o.cluster != tt.wantCluster || len(o.peers) != tt.wantPeers {
+				t.Errorf("options = name %q listen %q cluster %q peers %v, want %q %q %q %d peers",
+					o.name, o.listen, o.cluster, o.peers, tt.wantName, tt.wantLn, tt.wantCluster, tt.wantPeers)
+			}
+		})
+	}
+	bad := t.TempDir()
+	os.WriteFile(filepath.Join(bad, ConfigFile), []byte("nmae = \"typo\"\n"), 0o600)
+	var o nodeOptions
+	cmd := &cobra.Command{Use: "node"}
+	o.flags(cmd)
+	if err := applyTOML(cmd.Flags(), bad); err == nil || !strings.Contains(err.Error(), "nmae") {
+		t.Errorf("applyTOML(typo) = %v, want an unknown-setting error", err)
+	}
+}
+
+func TestNodeRefusesBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"node", "--listen", "127.0.0.1:99999", "--data", t.TempDir()},
+		{"node", "--admin-token", "short", "--listen", "127.0.0.1:0", "--data", t.TempDir()},
+		{"node", "--log-level", "loud", "--data", t.TempDir()},
+		{"demo", "--nodes", "0"},
+		{"demo", "--host", "10.0.0.1"},
+	} {
+		if out, err := cli(t, nil, args...); err == nil {
+			t.Errorf("offgrid %v succeeded (%s), want an error", args, out)
+		}
+	}
+}

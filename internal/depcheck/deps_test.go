@@ -1,0 +1,140 @@
+package depcheck
+
+import (
+	"bytes"
+	"encoding/json"
+	"go/parser"
+	"go/token"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/offgrid-net/offgrid"
+
+// layer ranks project packages: a package may import only packages of a
+// lower layer. Packages not listed are test-only helpers.
+var layer = map[string]int{
+	"cmd/offgrid":       6,
+	"server":            5,
+	"api":               4,
+	"web":               4,
+	"node":              3,
+	"economy":           2,
+	"ledger":            1,
+	"storage":           1,
+	"radio":             1,
+	"identity":          0,
+	"api/gen":           0,
+	"internal/sqlitedb": 0,
+	"internal/fixed":    0,
+}
+
+// testOnly packages may be imported by tests only.
+var testOnly = []string{"internal/testutil", "internal/testnode", "internal/depcheck"}
+
+// forbiddenExternal lists imports a package must not make directly, and why.
+var forbiddenExternal = map[string][]string{
+	// The engine knows nothing of HTTP routing, HTML or websockets; it
+	// reaches other nodes only through the generated client.
+	"node": {"net/http", "github.com/go-chi/chi/v5", "github.com/a-h/templ", "github.com/gorilla/websocket"},
+	// Domain packages are plain logic and storage; no HTTP.
+	"ledger":  {"net/http", "github.com/go-chi/chi/v5"},
+	"storage": {"net/http", "github.com/go-chi/chi/v5"},
+	"economy": {"net/http", "github.com/go-chi/chi/v5"},
+	"radio":   {"net/http", "github.com/go-chi/chi/v5"},
+}
+
+type pkg struct {
+	ImportPath string
+	Dir        string
+	Imports    []string
+	GoFiles    []string
+}
+
+func listPackages(t *testing.T) []pkg {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-json", module+"/...")
+	cmd.Dir = "../.."
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			t.Fatalf("decode go list output: %v", err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+func rel(path string) string { return strings.TrimPrefix(strings.TrimPrefix(path, module), "/") }
+
+func TestImportDirection(t *testing.T) {
+	for _, p := range listPackages(t) {
+		from := rel(p.ImportPath)
+		fromLayer, known := layer[from]
+		if !known && !slices.Contains(testOnly, from) {
+			t.Errorf("package %s has no layer: add it to depcheck's table (and to DESIGN.md)", from)
+			continue
+		}
+		for _, imp := range p.Imports {
+			for _, bad := range forbiddenExternal[from] {
+				if imp == bad {
+					t.Errorf("%s imports %s: not allowed (see DESIGN.md)", from, imp)
+				}
+			}
+			if !strings.HasPrefix(imp, module+"/") {
+				continue
+			}
+			to := rel(imp)
+			if slices.Contains(testOnly, to) {
+				t.Errorf("%s imports test-only package %s outside tests", from, to)
+				continue
+			}
+			if !known {
+				continue
+			}
+			toLayer, ok := layer[to]
+			switch {
+			case !ok:
+				t.Errorf("%s imports %s, which has no layer", from, to)
+			case toLayer >= fromLayer:
+				t.Errorf("%s (layer %d) imports %s (layer %d): imports must point down", from, fromLayer, to, toLayer)
+			case fromLayer == 1 && toLayer == 1:
+				t.Errorf("domain package %s imports domain package %s", from, to)
+			}
+		}
+	}
+}
+
+var generated = regexp.MustCompile(`(?m)^Code generated .* DO NOT EDIT\.$`)
+
+// TestPackageDocs: every package has exactly one package comment, in doc.go.
+func TestPackageDocs(t *testing.T) {
+	for _, p := range listPackages(t) {
+		var withDoc []string
+		for _, f := range p.GoFiles {
+			path := filepath.Join(p.Dir, f)
+			file, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.PackageClauseOnly|parser.ParseComments)
+			if err != nil {
+				t.Fatalf("parse %s: %v", path, err)
+			}
+			// Generators write their own package comments; skip those files.
+			if file.Doc == nil || generated.MatchString(file.Doc.Text()) {
+				continue
+			}
+			withDoc = append(withDoc, f)
+		}
+		if len(withDoc) != 1 || withDoc[0] != "doc.go" {
+			t.Errorf("package %s: package comment in %v, want exactly one, in doc.go", rel(p.ImportPath), withDoc)
+		}
+	}
+}

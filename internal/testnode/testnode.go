@@ -1,0 +1,144 @@
+package testnode
+
+import (
+	"context"
+	"crypto/rand"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/internal/sqlitedb"
+	"github.com/offgrid-net/offgrid/node"
+	"github.com/offgrid-net/offgrid/server"
+)
+
+// AdminToken is the admin token of every test node.
+const AdminToken = "test-admin-token-0123456789"
+
+// Options changes a test node's configuration. Zero fields keep the node's
+// defaults.
+type Options struct {
+	// Name is the node's name. Default "t".
+	Name string
+	// StoreConcurrency, MaxShardBytes, StaticPeers and PeerPollInterval are
+	// copied into node.Config.
+	StoreConcurrency int
+	MaxShardBytes    int64
+	StaticPeers      []string
+	PeerPollInterval time.Duration
+	// AllowedHosts is copied into server.Config.
+	AllowedHosts []string
+	// Wrap, if set, wraps the server's handler, e.g. to observe requests.
+	Wrap func(http.Handler) http.Handler
+}
+
+// Node is a running test node.
+type Node struct {
+	*node.Node
+	// Server is the HTTP server built for the node.
+	Server *server.Server
+	// HTTP serves Server's handler on loopback; URL is its base URL.
+	HTTP *httptest.Server
+	URL  string
+	// Dir is the node's data directory.
+	Dir string
+	// Keys are the node's keys.
+	Keys *identity.Keys
+	// Registry holds the node's and the server's metrics.
+	Registry *prometheus.Registry
+	// Client talks to HTTP with its own transport (closed at cleanup).
+	Client *http.Client
+}
+
+// Start starts a node and its server and stops them when t ends: the HTTP
+// server first (waiting for in-flight requests), then the node (waiting for
+// Run to return), then the database.
+func Start(t testing.TB, opts Options) *Node {
+	t.Helper()
+	ctx := t.Context()
+	dir := t.TempDir()
+	db, err := sqlitedb.Open(ctx, filepath.Join(dir, "offgrid.db"))
+	if err != nil {
+		t.Fatalf("sqlitedb.Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	keys, err := identity.Generate(rand.Reader)
+	if err != nil {
+		t.Fatalf("identity.Generate: %v", err)
+	}
+
+	ts := httptest.NewUnstartedServer(nil)
+	url := "http://" + ts.Listener.Addr().String()
+	reg := prometheus.NewRegistry()
+	cfg := node.DefaultConfig()
+	cfg.Name = "t"
+	if opts.Name != "" {
+		cfg.Name = opts.Name
+	}
+	cfg.Endpoint = url
+	cfg.DataDir = dir
+	cfg.AdminToken = AdminToken
+	cfg.Registerer = reg
+	if opts.StoreConcurrency != 0 {
+		cfg.StoreConcurrency = opts.StoreConcurrency
+	}
+	if opts.MaxShardBytes != 0 {
+		cfg.MaxShardBytes = opts.MaxShardBytes
+	}
+	if opts.PeerPollInterval != 0 {
+		cfg.PeerPollInterval = opts.PeerPollInterval
+		cfg.PeerTimeout = 2 * opts.PeerPollInterval
+	}
+	var peerClient *http.Client
+	if len(opts.StaticPeers) > 0 {
+		peerClient = &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Second}
+		cfg.StaticPeers = opts.StaticPeers
+		cfg.PeerClient = peerClient
+	}
+	n, err := node.New(ctx, cfg, keys, db)
+	if err != nil {
+		ts.Listener.Close()
+		t.Fatalf("node.New: %v", err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- n.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-runErr; err != nil {
+			t.Errorf("node.Run: %v", err)
+		}
+		if peerClient != nil {
+			peerClient.CloseIdleConnections()
+		}
+	})
+
+	srv, err := server.New(server.Config{Node: n, Gatherer: reg, Registerer: reg, AllowedHosts: opts.AllowedHosts})
+	if err != nil {
+		ts.Listener.Close()
+		t.Fatalf("server.New: %v", err)
+	}
+	h := srv.Handler()
+	if opts.Wrap != nil {
+		h = opts.Wrap(h)
+	}
+	ts.Config.Handler = h
+	ts.Start()
+	client := &http.Client{Transport: &http.Transport{}, Timeout: 30 * time.Second}
+	t.Cleanup(func() {
+		client.CloseIdleConnections()
+		ts.Close()
+	})
+	return &Node{Node: n, Server: srv, HTTP: ts, URL: url, Dir: dir, Keys: keys, Registry: reg, Client: client}
+}
+
+// Authorize sets the admin token on req and returns it.
+func Authorize(req *http.Request) *http.Request {
+	req.Header.Set("Authorization", "Bearer "+AdminToken)
+	return req
+}
