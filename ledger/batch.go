@@ -56,6 +56,9 @@ func NewBatch(node identity.NodeID, receipts []Receipt) (Batch, error) {
 	if len(receipts) == 0 {
 		return Batch{}, fmt.Errorf("%w: no receipts", ErrInvalidBatch)
 	}
+	if _, err := node.PublicKey(); err != nil {
+		return Batch{}, fmt.Errorf("%w: node: %w", ErrInvalidBatch, err)
+	}
 	leaves := make([][32]byte, len(receipts))
 	for i, r := range receipts {
 		if r.NodeID != node {
@@ -64,7 +67,7 @@ func NewBatch(node identity.NodeID, receipts []Receipt) (Batch, error) {
 		if want := receipts[0].Seq + uint64(i); r.Seq != want {
 			return Batch{}, fmt.Errorf("%w: receipt %d has seq %d, want %d (seqs must be consecutive and ascending)", ErrInvalidBatch, i, r.Seq, want)
 		}
-		leaf, err := r.Leaf()
+		leaf, err := r.leaf(false) // r.NodeID == node, which parses
 		if err != nil {
 			return Batch{}, fmt.Errorf("batch receipt %d (seq %d): %w", i, r.Seq, err)
 		}
@@ -81,13 +84,26 @@ func NewBatch(node identity.NodeID, receipts []Receipt) (Batch, error) {
 		ToSeq:   receipts[len(receipts)-1].Seq,
 		Items:   make([]BatchItem, len(receipts)),
 	}
-	for i, r := range receipts {
-		path := proofFromLevels(levels, i)
-		hexPath := make([]string, len(path))
-		for j, h := range path {
-			hexPath[j] = hex.EncodeToString(h[:])
+	// Hex-encode each level once; proof entries are substrings of it.
+	hexLevels := make([]string, len(levels))
+	for l, level := range levels {
+		raw := make([]byte, 0, 32*len(level))
+		for _, h := range level {
+			raw = append(raw, h[:]...)
 		}
-		b.Items[i] = BatchItem{Receipt: r, LeafIndex: i, Proof: hexPath}
+		hexLevels[l] = hex.EncodeToString(raw)
+	}
+	for i, r := range receipts {
+		var path []string
+		for l, index := 0, i; l < len(levels)-1; l, index = l+1, index>>1 {
+			if sib := index ^ 1; sib < len(levels[l]) {
+				path = append(path, hexLevels[l][sib*64:sib*64+64])
+			}
+		}
+		if path == nil {
+			path = []string{}
+		}
+		b.Items[i] = BatchItem{Receipt: r, LeafIndex: i, Proof: path}
 	}
 	return b, nil
 }
@@ -123,8 +139,9 @@ func VerifyBatch(b Batch) error {
 	if err != nil {
 		return err
 	}
+	var ids idCache
 	for i, it := range b.Items {
-		msg, err := it.Receipt.verified()
+		msg, err := it.Receipt.verified(&ids)
 		if err != nil {
 			return fmt.Errorf("batch item %d (seq %d): %w", i, it.Receipt.Seq, err)
 		}
@@ -174,7 +191,7 @@ func checkBatch(b Batch) ([32]byte, error) {
 		if r.NodeID != b.NodeID {
 			return root, fmt.Errorf("%w: item %d (seq %d) is by %s, not %s", ErrInvalidBatch, i, r.Seq, r.NodeID, b.NodeID)
 		}
-		if err := r.Validate(); err != nil {
+		if err := r.validate(false); err != nil { // r.NodeID == b.NodeID, which parses
 			return root, fmt.Errorf("batch item %d (seq %d): %w", i, r.Seq, err)
 		}
 		if want := proofLen(i, b.Size); len(it.Proof) != want {

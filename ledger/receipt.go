@@ -222,13 +222,19 @@ func DecodeReceipt(b []byte) (Receipt, error) {
 // unsigned receipt), but when set they must be well formed. Errors wrap
 // ErrInvalidReceipt.
 func (r Receipt) Validate() error {
-	if err := r.validate(); err != nil {
+	return r.validate(true)
+}
+
+// validate is Validate; parseNodeID false skips parsing NodeID (a base58
+// big-number decode) for callers that compare it with a known-good ID.
+func (r Receipt) validate(parseNodeID bool) error {
+	if err := r.checkFields(parseNodeID); err != nil {
 		return fmt.Errorf("%w: %s", ErrInvalidReceipt, err)
 	}
 	return nil
 }
 
-func (r Receipt) validate() error {
+func (r Receipt) checkFields(parseNodeID bool) error {
 	if r.Version != ReceiptVersion {
 		return fmt.Errorf("version %q, want %q", r.Version, ReceiptVersion)
 	}
@@ -267,7 +273,7 @@ func (r Receipt) validate() error {
 	if err := checkList("cids", r.CIDs); err != nil {
 		return err
 	}
-	if r.NodeID != "" {
+	if parseNodeID && r.NodeID != "" {
 		if _, err := r.NodeID.PublicKey(); err != nil {
 			return fmt.Errorf("node_id: %w", err)
 		}
@@ -300,8 +306,8 @@ func checkList(field string, xs []string) error {
 		return fmt.Errorf("%d %s, limit %d", len(xs), field, MaxListLen)
 	}
 	for i, x := range xs {
-		if err := checkString(fmt.Sprintf("%s[%d]", field, i), x, MaxListEntryLen); err != nil {
-			return err
+		if err := checkString(field, x, MaxListEntryLen); err != nil {
+			return fmt.Errorf("entry %d: %w", i, err)
 		}
 	}
 	return nil
@@ -325,7 +331,11 @@ func decodeHex(s string, n int) ([]byte, error) {
 // field except Signature. r must be valid and carry a verify key; errors wrap
 // ErrInvalidReceipt.
 func (r Receipt) CanonicalBytes() ([]byte, error) {
-	if err := r.Validate(); err != nil {
+	return r.canonical(true)
+}
+
+func (r Receipt) canonical(parseNodeID bool) ([]byte, error) {
+	if err := r.validate(parseNodeID); err != nil {
 		return nil, err
 	}
 	key, err := decodeHex(r.VerifyKey, ed25519.PublicKeySize)
@@ -404,13 +414,32 @@ func SignReceipt(k *identity.Keys, r Receipt) (Receipt, error) {
 // that Signature is VerifyKey's signature of r's canonical bytes. Errors wrap
 // ErrInvalidReceipt or ErrBadSignature.
 func (r Receipt) Verify() error {
-	_, err := r.verified()
+	_, err := r.verified(nil)
 	return err
 }
 
-// verified verifies r and returns its canonical bytes.
-func (r Receipt) verified() ([]byte, error) {
-	if err := r.Validate(); err != nil {
+// idCache remembers the node ID of the last verify key, so that verifying a
+// run of one node's receipts encodes the did:key once.
+type idCache struct {
+	key string
+	id  identity.NodeID
+}
+
+func (c *idCache) nodeID(pub []byte) identity.NodeID {
+	if c != nil && c.id != "" && c.key == string(pub) {
+		return c.id
+	}
+	id := identity.NodeIDFromPublicKey(pub)
+	if c != nil {
+		c.key, c.id = string(pub), id
+	}
+	return id
+}
+
+// verified verifies r and returns its canonical bytes. NodeID is checked by
+// comparing it with the did:key of VerifyKey, which implies it parses.
+func (r Receipt) verified(ids *idCache) ([]byte, error) {
+	if err := r.validate(false); err != nil {
 		return nil, err
 	}
 	if r.Signature == "" || r.VerifyKey == "" || r.NodeID == "" {
@@ -420,7 +449,7 @@ func (r Receipt) verified() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: verify_key: %w", ErrInvalidReceipt, err)
 	}
-	if id := identity.NodeIDFromPublicKey(pub); id != r.NodeID {
+	if id := ids.nodeID(pub); id != r.NodeID {
 		return nil, fmt.Errorf("%w: verify_key belongs to %s, not node_id %s", ErrBadSignature, id, r.NodeID)
 	}
 	sig, err := decodeHex(r.Signature, ed25519.SignatureSize)
@@ -439,7 +468,11 @@ func (r Receipt) verified() ([]byte, error) {
 // valid and carries a well-formed signature, but not that the signature
 // verifies.
 func (r Receipt) Leaf() ([32]byte, error) {
-	msg, err := r.CanonicalBytes()
+	return r.leaf(true)
+}
+
+func (r Receipt) leaf(parseNodeID bool) ([32]byte, error) {
+	msg, err := r.canonical(parseNodeID)
 	if err != nil {
 		return [32]byte{}, err
 	}
