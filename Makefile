@@ -8,6 +8,7 @@ FUZZTIME  ?= 8s
 # Fuzz targets: package and function, one `go test -fuzz` call each.
 FUZZ_TARGETS := \
 	./ledger:FuzzDecodeReceipt \
+	./ledger:FuzzDecodeBatch \
 	./identity:FuzzParseRequestSignature
 
 export CGO_ENABLED ?= 0

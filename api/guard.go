@@ -92,7 +92,12 @@ func newGuard(n *node.Node, log *slog.Logger) (*guard, error) {
 
 // streamed reports operations whose bodies go straight to the shard store
 // instead of being buffered for validation.
-func streamed(op *openapi3.Operation) bool { return op.OperationID == "putShard" }
+func streamed(op *openapi3.Operation) bool { return isOp(op, "putShard") }
+
+// isOp reports whether op is the operation with the given operationId from
+// openapi.yaml. The embedded spec (gen.GetSpec) carries oapi-codegen's
+// Go names for them ("PutShard" for "putShard"), so compare without case.
+func isOp(op *openapi3.Operation, id string) bool { return strings.EqualFold(op.OperationID, id) }
 
 func (g *guard) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -105,7 +110,7 @@ func (g *guard) middleware(next http.Handler) http.Handler {
 		op := route.Operation
 		if !streamed(op) {
 			limit := int64(maxJSONBody)
-			if op.OperationID == "storeShard" {
+			if isOp(op, "storeShard") {
 				limit = g.maxStoreB
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, limit)

@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,9 +14,11 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
+	"github.com/zeebo/blake3"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/offgrid-net/offgrid/api/gen"
+	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/fixed"
 	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/node"
@@ -283,14 +287,18 @@ func (h *handlers) PutShard(ctx context.Context, req gen.PutShardRequestObject) 
 	if req.Params.OffgridShardHash != nil {
 		want = *req.Params.OffgridShardHash
 	}
+	body := req.Body
 	if c, ok := CallerFrom(ctx); ok && c.Digest != "" {
 		// A signed upload commits to its body's hash: it is the shard hash.
 		if want != "" && want != c.Digest {
 			return nil, fmt.Errorf("%w: Offgrid-Shard-Hash differs from the signed body digest", errBadRequest)
 		}
 		want = c.Digest
+		// A body that is not the one signed fails the signature (401), not
+		// just the shard's hash check (400); the store then keeps nothing.
+		body = &digestReader{r: body, h: blake3.New(), want: c.Digest}
 	}
-	sh, err := h.node.StoreShard(ctx, req.AssetId, req.Index, req.Body, want, callerName(ctx))
+	sh, err := h.node.StoreShard(ctx, req.AssetId, req.Index, body, want, callerName(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -308,6 +316,25 @@ func (h *handlers) GetShard(ctx context.Context, req gen.GetShardRequestObject) 
 		ContentLength: sh.Size,
 		Headers:       gen.GetShard200ResponseHeaders{OffgridShardHash: &hash},
 	}, closer: rc}, nil
+}
+
+// digestReader hashes a streamed body as it is read and, at its end,
+// refuses it unless it is the body the request signature committed to.
+type digestReader struct {
+	r    io.Reader
+	h    *blake3.Hasher
+	want string
+}
+
+func (d *digestReader) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	d.h.Write(p[:n])
+	if errors.Is(err, io.EOF) {
+		if derr := (identity.SignedRequest{Digest: d.want}).CheckDigest(hex.EncodeToString(d.h.Sum(nil))); derr != nil {
+			return n, derr
+		}
+	}
+	return n, err
 }
 
 // shardStream closes the shard file once the response is written.
@@ -407,4 +434,3 @@ func receiptDTO(r ledger.Receipt) gen.Receipt {
 func shardDTO(sh node.Shard) gen.Shard {
 	return gen.Shard{AssetId: sh.AssetID, Index: sh.Index, Size: sh.Size, Hash: sh.Hash}
 }
-

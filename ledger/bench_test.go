@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"testing"
 )
 
@@ -14,7 +15,10 @@ func BenchmarkSignAndAppend(b *testing.B) {
 	k := testKeys(b, 1)
 	r := sampleReceipt()
 	b.ReportAllocs()
+	i := 0
 	for b.Loop() {
+		i++
+		r.JobID = fmt.Sprintf("job-%d", i)
 		if _, err := s.SignAndAppend(ctx, k, r); err != nil {
 			b.Fatal(err)
 		}
@@ -36,11 +40,12 @@ func BenchmarkNewBatch1000(b *testing.B) {
 	b.ReportMetric(float64(b.N)*1000/b.Elapsed().Seconds(), "receipts/s")
 }
 
-// BenchmarkVerifyBatch1000 measures checking every signature and proof of a
-// 1000-receipt batch.
-func BenchmarkVerifyBatch1000(b *testing.B) {
+// BenchmarkVerifyBatch100 measures checking every signature and proof of a
+// 100-receipt batch (100, not 1000, so -benchtime=2000x stays quick; the cost
+// is linear in the receipts).
+func BenchmarkVerifyBatch100(b *testing.B) {
 	k := testKeys(b, 1)
-	batch, err := NewBatch(k.ID(), signedRun(b, k, 1, 1000))
+	batch, err := NewBatch(k.ID(), signedRun(b, k, 1, 100))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -50,7 +55,7 @@ func BenchmarkVerifyBatch1000(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(b.N)*1000/b.Elapsed().Seconds(), "receipts/s")
+	b.ReportMetric(float64(b.N)*100/b.Elapsed().Seconds(), "receipts/s")
 }
 
 // BenchmarkEd25519SignRaw is the baseline: one bare Ed25519 signature over a

@@ -67,3 +67,39 @@ func FuzzDecodeReceipt(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeBatch checks that DecodeBatch and VerifyBatch never panic and
+// that VerifyBatch only accepts what DecodeBatch accepts.
+func FuzzDecodeBatch(f *testing.F) {
+	for _, name := range []string{"batch_v1.json", "batch_v1_tampered.json"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"version":"0.1","items":[]}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		b, err := DecodeBatch(in)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidBatch) && !errors.Is(err, ErrInvalidReceipt) && !errors.Is(err, ErrBadProof) {
+				t.Fatalf("DecodeBatch(%q) = %v, want a package error", in, err)
+			}
+			return
+		}
+		if err := VerifyBatch(b); err != nil {
+			return
+		}
+		enc, err := json.Marshal(b)
+		if err != nil {
+			t.Fatalf("json.Marshal(verified batch) = %v", err)
+		}
+		b2, err := DecodeBatch(enc)
+		if err != nil {
+			t.Fatalf("DecodeBatch(re-encoded verified batch) = %v", err)
+		}
+		if err := VerifyBatch(b2); err != nil {
+			t.Fatalf("VerifyBatch(re-encoded verified batch) = %v", err)
+		}
+	})
+}

@@ -59,6 +59,9 @@ var (
 	// ErrBadSignature reports a receipt that is unsigned, signed by a key
 	// other than its node's, or whose signature does not verify.
 	ErrBadSignature = errors.New("bad receipt signature")
+	// ErrDuplicateJob reports a second receipt for a job and resource the
+	// node already signed one for.
+	ErrDuplicateJob = errors.New("a receipt for this job already exists")
 )
 
 // canonicalMagic starts every canonical encoding; canonicalFormat follows it.
@@ -348,7 +351,8 @@ func (r Receipt) canonical(parseNodeID bool) ([]byte, error) {
 // appendCanonical encodes r, which must be valid, with the raw verify key.
 func (r Receipt) appendCanonical(key []byte) []byte {
 	size := len(canonicalMagic) + 1 + 4*4 + len(r.Version) + len(r.ClusterID) + len(r.ResourceType) + len(r.JobID) +
-		8 + 4 + 3*8 + 4 + len(r.NodeID) + len(key) + 2*4
+		8 + 4 + 2*4 + 2*8 + 4 + len(r.NodeID) + len(key) +
+		ed25519.SignatureSize // room for Leaf to append the signature
 	for k := range r.Metrics {
 		size += 4 + len(k) + 8
 	}
@@ -402,7 +406,7 @@ func SignReceipt(k *identity.Keys, r Receipt) (Receipt, error) {
 	r.Metrics = maps.Clone(r.Metrics)
 	r.Proofs = slices.Clone(r.Proofs)
 	r.CIDs = slices.Clone(r.CIDs)
-	msg, err := r.CanonicalBytes()
+	msg, err := r.canonical(false) // NodeID was just derived from the key
 	if err != nil {
 		return Receipt{}, fmt.Errorf("sign receipt for job %q: %w", r.JobID, err)
 	}

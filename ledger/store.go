@@ -59,6 +59,14 @@ func (s *Store) SignAndAppend(ctx context.Context, k *identity.Keys, r Receipt) 
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM ledger_receipts`).Scan(&last); err != nil {
 			return fmt.Errorf("read last seq: %w", err)
 		}
+		var dup int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM ledger_receipts WHERE job_id = ? AND resource_type = ?`,
+			r.JobID, r.ResourceType).Scan(&dup); err != nil {
+			return fmt.Errorf("look up job: %w", err)
+		}
+		if dup > 0 {
+			return ErrDuplicateJob
+		}
 		r.Seq = uint64(last) + 1
 		signed, err := SignReceipt(k, r)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -53,6 +54,7 @@ func TestStoreAppendAndRead(t *testing.T) {
 	for i := range 5 {
 		r := sampleReceipt()
 		r.Seq = 999 // ignored: the store assigns seqs
+		r.JobID = fmt.Sprintf("job-%d", i)
 		r.Units = int64(i) * 250_000
 		got, err := s.SignAndAppend(ctx, k, r)
 		if err != nil {
@@ -142,7 +144,7 @@ func TestStoreNothingHalfWritten(t *testing.T) {
 	if n, err := s.Count(ctx); err != nil || n != 0 {
 		t.Errorf("Count() after failed appends = %d, %v, want 0", n, err)
 	}
-	got, err := s.SignAndAppend(ctx, k, sampleReceipt())
+	got, err := s.SignAndAppend(ctx, k, sampleReceipt()) // the failed appends left no job behind
 	if err != nil || got.Seq != 1 {
 		t.Errorf("SignAndAppend() after failures = seq %d, %v, want seq 1", got.Seq, err)
 	}
@@ -203,5 +205,25 @@ func TestStoreConcurrentAppend(t *testing.T) {
 	}
 	if _, err := NewBatch(k.ID(), stored); err != nil {
 		t.Errorf("NewBatch(all stored) = %v", err)
+	}
+}
+
+func TestSignAndAppendRefusesDuplicateJob(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t)
+	k := testKeys(t, 1)
+	r := Receipt{Version: ReceiptVersion, ClusterID: "c", ResourceType: ResourceCompute, JobID: "job-1", Units: 1}
+	if _, err := s.SignAndAppend(ctx, k, r); err != nil {
+		t.Fatalf("first SignAndAppend = %v", err)
+	}
+	if _, err := s.SignAndAppend(ctx, k, r); !errors.Is(err, ErrDuplicateJob) {
+		t.Errorf("second SignAndAppend(same job) = %v, want ErrDuplicateJob", err)
+	}
+	r.ResourceType = ResourceStorage
+	if _, err := s.SignAndAppend(ctx, k, r); err != nil {
+		t.Errorf("SignAndAppend(same job, other resource) = %v, want nil", err)
+	}
+	if n, _ := s.Count(ctx); n != 2 {
+		t.Errorf("Count() = %d, want 2", n)
 	}
 }

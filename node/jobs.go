@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -59,6 +61,9 @@ func (n *Node) RunJob(ctx context.Context, req RunRequest) (ledger.Receipt, erro
 		Metrics:      req.Metrics,
 		IssuedAt:     n.cfg.Now().UnixMilli(),
 	})
+	if errors.Is(err, ledger.ErrDuplicateJob) {
+		return ledger.Receipt{}, fmt.Errorf("%w: job %q already has a receipt", ErrConflict, req.JobID)
+	}
 	if err != nil {
 		return ledger.Receipt{}, fmt.Errorf("sign receipt: %w", err)
 	}
@@ -85,6 +90,12 @@ func (n *Node) ExportReceipts(ctx context.Context, sinceSeq uint64, limit int) (
 	rs, err := n.receipts.Since(ctx, sinceSeq, limit)
 	if err != nil {
 		return ledger.Batch{}, err
+	}
+	if len(rs) == 0 {
+		// Nothing to export (a fresh node, or a caller that is up to date):
+		// an empty batch, whose root is that of the empty tree.
+		root := ledger.MerkleRoot(nil)
+		return ledger.Batch{Version: ledger.BatchVersion, NodeID: n.info.ID, Root: hex.EncodeToString(root[:])}, nil
 	}
 	b, err := ledger.NewBatch(n.info.ID, rs)
 	if err != nil {

@@ -2,13 +2,14 @@ package server_test
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/zeebo/blake3"
@@ -109,16 +110,7 @@ func mustJSON(t testing.TB, v any) []byte {
 // hashOf is the hex BLAKE3-256 of b, the shard hash.
 func hashOf(b []byte) string {
 	h := blake3.Sum256(b)
-	return strings.ToLower(bytesHex(h[:]))
-}
-
-func bytesHex(b []byte) string {
-	const digits = "0123456789abcdef"
-	out := make([]byte, 0, 2*len(b))
-	for _, c := range b {
-		out = append(out, digits[c>>4], digits[c&15])
-	}
-	return string(out)
+	return hex.EncodeToString(h[:])
 }
 
 // blobFiles lists the files under the node's shard directory (blobs, tmp,
@@ -143,3 +135,6 @@ func blobFiles(t testing.TB, tn *testnode.Node) []string {
 	slices.Sort(out)
 	return out
 }
+
+// randReader is the key source for test identities.
+func randReader() io.Reader { return rand.Reader }

@@ -295,7 +295,7 @@ func parsePricesForm(vals map[string][]string) (pricesForm, node.AnnounceUpdate)
 func (h *Handler) receipts(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), nodeCallTimeout)
 	defer cancel()
-	h.renderPart(w, r, http.StatusOK, "Receipts", receiptsCard(h.receiptsView(ctx)))
+	h.renderPart(w, r, http.StatusOK, "Receipts", receiptsCard(h.receiptsView(ctx), false))
 }
 
 // peers serves the peers card.
@@ -337,11 +337,6 @@ func shortNodeID(id identity.NodeID) string {
 		return s
 	}
 	return s[:8] + "…" + s[len(s)-6:]
-}
-
-// receiptRowID is the element id of a receipt's table row.
-func receiptRowID(seq uint64) string {
-	return "receipt-" + strconv.FormatUint(seq, 10)
 }
 
 // msTime converts unix milliseconds to a time.

@@ -62,7 +62,7 @@ func TestE2EHarness(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		tick := time.NewTicker(1500 * time.Millisecond)
+		tick := time.NewTicker(700 * time.Millisecond)
 		defer tick.Stop()
 		seq := uint64(3)
 		for i := 0; ; i++ {

@@ -15,7 +15,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/offgrid-net/offgrid/internal/fixed"
-	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/node"
 )
 
@@ -33,9 +32,9 @@ const (
 	// feedPingPeriod is how often the server pings; it must be less than
 	// feedPongWait.
 	feedPingPeriod = 25 * time.Second
-	// feedMaxAdded is how many feed entries (and, separately, receipt rows)
-	// one connection adds to the page before it deletes its oldest, so a
-	// page left open for days stays small.
+	// feedMaxAdded is how many feed entries one connection adds to the
+	// page before it deletes its oldest, so a page left open for days stays
+	// small.
 	feedMaxAdded = 50
 	// feedReadLimit bounds client messages; the page sends none.
 	feedReadLimit = 512
@@ -115,6 +114,9 @@ func (h *Handler) writeLoop(ctx context.Context, conn *websocket.Conn, sub *node
 		return err
 	}
 	var added trimmer
+	// receiptsStale coalesces receipts-table refreshes: the table is read
+	// and sent once the queue is empty, not once per receipt in a burst.
+	receiptsStale := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -125,7 +127,18 @@ func (h *Handler) writeLoop(ctx context.Context, conn *websocket.Conn, sub *node
 				closeFeed(conn, websocket.CloseTryAgainLater, "too slow")
 				return errFeedDropped
 			}
-			if err := h.writeFragment(ctx, conn, feedMessage(h.feedMsg(ctx, env, &added))); err != nil {
+			m := h.feedMsg(ctx, env, &added)
+			if _, ok := env.Event.(node.ReceiptSigned); ok {
+				receiptsStale = true
+			}
+			if receiptsStale && len(sub.C()) == 0 {
+				rctx, cancel := context.WithTimeout(ctx, nodeCallTimeout)
+				v := h.receiptsView(rctx)
+				cancel()
+				m.Receipts = &v
+				receiptsStale = false
+			}
+			if err := h.writeFragment(ctx, conn, feedMessage(m)); err != nil {
 				return err
 			}
 		case <-ping.C:
@@ -165,8 +178,8 @@ type feedMsg struct {
 	Item feedItem
 	// Status, when set, replaces the status card's live part.
 	Status *node.Announce
-	// Receipt, when set, is prepended to the receipts table.
-	Receipt *ledger.Receipt
+	// Receipts, when set, replaces the receipts card.
+	Receipts *receiptsView
 	// Delete lists element ids to remove (this connection's oldest).
 	Delete []string
 }
@@ -179,20 +192,20 @@ type feedItem struct {
 	Text string
 }
 
-// trimmer remembers the elements one connection added, oldest first.
+// trimmer remembers the feed entries one connection added, oldest first.
 type trimmer struct {
-	items, receipts []string
+	ids []string
 }
 
-// add records id in *list and returns the id to delete, if the list is now
-// over feedMaxAdded.
-func (t *trimmer) add(list *[]string, id string) []string {
-	*list = append(*list, id)
-	if len(*list) <= feedMaxAdded {
+// add records id and returns the ids to delete: the oldest, once there are
+// more than feedMaxAdded.
+func (t *trimmer) add(id string) []string {
+	t.ids = append(t.ids, id)
+	if len(t.ids) <= feedMaxAdded {
 		return nil
 	}
-	old := (*list)[0]
-	*list = (*list)[1:]
+	old := t.ids[0]
+	t.ids = t.ids[1:]
 	return []string{old}
 }
 
@@ -200,7 +213,7 @@ func (t *trimmer) add(list *[]string, id string) []string {
 func (h *Handler) feedMsg(ctx context.Context, env node.Envelope, added *trimmer) feedMsg {
 	id := "feed-" + strconv.FormatUint(env.Seq, 10)
 	m := feedMsg{Item: feedItem{ID: id, Time: env.Time, Kind: env.Event.Kind()}}
-	m.Delete = added.add(&added.items, id)
+	m.Delete = added.add(id)
 	switch e := env.Event.(type) {
 	case node.ToggleChanged:
 		if e.Active {
@@ -223,8 +236,6 @@ func (h *Handler) feedMsg(ctx context.Context, env node.Envelope, added *trimmer
 		rc := e.Receipt
 		m.Item.Text = fmt.Sprintf("Signed receipt #%d for %s job %s: %s units.",
 			rc.Seq, rc.ResourceType, short(rc.JobID, 12), fixed.Format(rc.Units))
-		m.Receipt = &rc
-		m.Delete = append(m.Delete, added.add(&added.receipts, receiptRowID(rc.Seq))...)
 	case node.ShardStored:
 		m.Item.Text = fmt.Sprintf("Stored shard %d of asset %s (%s).", e.Index, short(e.AssetID, 12), humanBytes(e.Size))
 	default:

@@ -11,42 +11,41 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/offgrid-net/offgrid/internal/testutil"
 	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/node"
 )
 
-// The websocket tests are not parallel: parallel tests only start after
-// every sequential one has finished, so the goroutine checks below see
-// only their own test's goroutines.
+// The websocket tests are not parallel (testutil.CheckGoroutines counts
+// process-wide): parallel tests only start after every sequential one has
+// finished, so the checks see only their own test's goroutines.
 
-// leakCheck makes t fail if, once the test and its other cleanups are
-// done, a live feed goroutine is still running or there are more
-// goroutines than when leakCheck was called. Call it first, so its cleanup
-// runs last (after the test server has closed).
+// leakCheck makes t fail if goroutines started during the test are still
+// running after it and its cleanups (the test server's close) are done.
+// Call it first, so that its cleanup runs last.
 func leakCheck(t *testing.T) {
 	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() { checkFeedGoroutines(t, before) })
+	testutil.CheckGoroutines(t)
 }
 
-// checkFeedGoroutines fails t if, after a settle time, any live feed
-// goroutine is still running or the goroutine count is above before.
-func checkFeedGoroutines(t *testing.T, before int) {
+// waitFeedGoroutinesGone fails t unless, within a few seconds, no live feed
+// goroutine is left running.
+func waitFeedGoroutinesGone(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	tick := time.NewTicker(20 * time.Millisecond)
+	deadline := time.NewTimer(5 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		leaked := feedGoroutines()
-		n := runtime.NumGoroutine()
-		if len(leaked) == 0 && n <= before {
+		if len(leaked) == 0 {
 			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("goroutine leak: %d goroutines, %d before; live feed goroutines:\n%s",
-				n, before, strings.Join(leaked, "\n\n"))
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			t.Fatalf("live feed goroutines still running:\n%s", strings.Join(leaked, "\n\n"))
 		}
-		<-tick.C
 	}
 }
 
@@ -134,12 +133,13 @@ func TestFeedDeliversEvents(t *testing.T) {
 	e.fake.addReceipt(fakeReceipt(3, ledger.ResourceCompute, e.clock.Now()))
 	msg = readMsg(t, conn)
 	wantAll(t, "receipt", msg, `data-kind="receipt"`, "Signed receipt #3 for compute job job-0003-7f3…: 3.75 units.",
-		`<tbody id="receipts-body" hx-swap-oob="afterbegin">`, `<tr id="receipt-3"`, "3.75")
+		`<section id="receipts-card" class="card wide" aria-labelledby="receipts-title" hx-swap-oob="true">`,
+		`<td data-label="Seq">3</td>`, `<td data-label="Seq">2</td>`, "3.75")
 
 	e.fake.bus.Publish(node.ShardStored{AssetID: "b3f1c0ffee00112233", Index: 4, Size: 3 << 20, Hash: "ab"})
 	msg = readMsg(t, conn)
 	wantAll(t, "shard", msg, `data-kind="shard"`, "Stored shard 4 of asset b3f1c0ffee00… (3.0 MiB).")
-	if strings.Contains(msg, "status-live") || strings.Contains(msg, "receipts-body") {
+	if strings.Contains(msg, "status-live") || strings.Contains(msg, "receipts-card") {
 		t.Errorf("shard message refreshes more than the feed:\n%s", msg)
 	}
 
@@ -257,7 +257,7 @@ func TestFeedEndsOnShutdown(t *testing.T) {
 	e.stop()
 	// The server side must end by itself while the clients, silent, keep
 	// their ends open.
-	checkFeedGoroutines(t, runtime.NumGoroutine())
+	waitFeedGoroutinesGone(t)
 	for i, conn := range conns {
 		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 		_, _, err := conn.ReadMessage()

@@ -28,7 +28,7 @@ func loginForm(errMsg string) templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section class=\"card login-card\" aria-labelledby=\"login-title\"><h1 id=\"login-title\">Log in to this node</h1><p class=\"muted\">Enter the node's admin token. It is printed when the node first starts and stored in its data directory.</p><form method=\"post\" action=\"/login\" class=\"form\"><label for=\"login-token\">Admin token</label> <input id=\"login-token\" name=\"token\" type=\"password\" autocomplete=\"current-password\" required autofocus data-testid=\"login-token\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section class=\"card login-card\" aria-labelledby=\"login-title\"><h1 id=\"login-title\">Log in to this node</h1><p class=\"muted\">Enter the node's admin token: the one set with the node's flag or environment, or else the one in the <code>admin-token</code> file of its data directory.</p><form method=\"post\" action=\"/login\" class=\"form\"><label for=\"login-token\">Admin token</label> <input id=\"login-token\" name=\"token\" type=\"password\" autocomplete=\"current-password\" required autofocus data-testid=\"login-token\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

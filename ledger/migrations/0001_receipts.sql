@@ -9,4 +9,6 @@ CREATE TABLE ledger_receipts (
 	receipt_json  TEXT    NOT NULL
 ) STRICT;
 
-CREATE INDEX ledger_receipts_job_id ON ledger_receipts (job_id);
+-- A host signs one receipt per job and resource: a repeated job is refused,
+-- so the same work is never paid twice.
+CREATE UNIQUE INDEX ledger_receipts_job ON ledger_receipts (job_id, resource_type);
