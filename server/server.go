@@ -105,6 +105,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		// connections rather than whole requests.
 		IdleTimeout:    2 * time.Minute,
 		MaxHeaderBytes: 64 << 10,
+		// Shutdown does not wait for hijacked websocket connections; their
+		// handlers see this context end and close them.
+		BaseContext: func(net.Listener) context.Context { return ctx },
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.log.Info("HTTP server listening", "addr", ln.Addr().String())
