@@ -108,7 +108,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		// Shutdown does not wait for hijacked websocket connections; their
 		// handlers see this context end and close them.
 		BaseContext: func(net.Listener) context.Context { return ctx },
-		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.log.Info("HTTP server listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
