@@ -54,7 +54,7 @@ func Register(r chi.Router, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	h := &handlers{node: cfg.Node, gatherer: cfg.Gatherer, spec: specYAML}
+	h := &handlers{node: cfg.Node, gatherer: cfg.Gatherer, spec: specYAML, log: cfg.Logger}
 	onErr := func(w http.ResponseWriter, r *http.Request, err error) { WriteError(cfg.Logger, w, r, err) }
 	onBadRequest := func(w http.ResponseWriter, r *http.Request, err error) {
 		WriteError(cfg.Logger, w, r, fmt.Errorf("%w: %v", errBadRequest, err))
@@ -94,6 +94,7 @@ type handlers struct {
 	node     *node.Node
 	gatherer prometheus.Gatherer
 	spec     []byte
+	log      *slog.Logger
 }
 
 var _ gen.StrictServerInterface = (*handlers)(nil)

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"container/list"
+	"context"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
@@ -418,4 +419,11 @@ func (g *ReplayGuard) acceptLocked(st *replayState, seq uint64) {
 		st.top = seq
 	}
 	st.seen[seq%g.window/64] |= 1 << (seq % g.window % 64)
+}
+
+// Editor returns a function that signs a request with bodyDigest, in the
+// shape HTTP clients take as a request editor (the generated API client's
+// RequestEditorFn).
+func (s *RequestSigner) Editor(bodyDigest string) func(context.Context, *http.Request) error {
+	return func(_ context.Context, req *http.Request) error { return s.Sign(req, bodyDigest) }
 }

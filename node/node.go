@@ -68,6 +68,16 @@ type Config struct {
 	// PeerClient performs HTTP requests to peers. Required when StaticPeers
 	// is not empty; it should carry its own overall timeout.
 	PeerClient gen.HttpRequestDoer
+	// ShardClient performs HTTP requests that move shards between nodes.
+	// Required; it should bound idle connections, and not cap whole
+	// requests below what a large shard over a slow link needs.
+	ShardClient gen.HttpRequestDoer
+	// Transfer bounds the shard transfers of puts, gets and repairs.
+	Transfer storage.TransferConfig
+	// RepairInterval is how often the node checks its own assets against
+	// the peer table and repairs stripes below the threshold; a peer going
+	// down also triggers a check. Default 1 min.
+	RepairInterval time.Duration
 	// MeshFile is the manual mesh metrics file. Default DataDir/mesh.json.
 	MeshFile string
 	// Logger receives the node's logs. Default: discard.
@@ -111,6 +121,9 @@ func (c *Config) fillDefaults() {
 	if c.Now == nil {
 		c.Now = d.Now
 	}
+	if c.RepairInterval == 0 {
+		c.RepairInterval = time.Minute
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -135,6 +148,8 @@ func (c *Config) validate() error {
 		return errors.New("max shard bytes must be positive")
 	case len(c.StaticPeers) > 0 && c.PeerClient == nil:
 		return errors.New("static peers need a peer client")
+	case c.ShardClient == nil:
+		return errors.New("a shard client is required")
 	}
 	return nil
 }
@@ -147,11 +162,17 @@ type Node struct {
 	db       *sql.DB
 	receipts *ledger.Store
 	shards   *storage.ShardStore
-	bus      *Bus
-	info     Info
-	metrics  *metrics
-	peers    *peerTable
-	signer   *identity.RequestSigner
+	catalog  *storage.Catalog
+	putter   *storage.Putter
+	fetcher  *storage.Fetcher
+	repairer *storage.Repairer
+	// repairNow asks the repair loop for an early pass (a peer went down).
+	repairNow chan struct{}
+	bus       *Bus
+	info      Info
+	metrics   *metrics
+	peers     *peerTable
+	signer    *identity.RequestSigner
 
 	// storeSlots holds one token per running shard upload.
 	storeSlots chan struct{}
@@ -179,6 +200,10 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 	shards, err := storage.OpenShardStore(ctx, db, filepath.Join(cfg.DataDir, "shards"), cfg.Now)
 	if err != nil {
 		return nil, fmt.Errorf("open shard store: %w", err)
+	}
+	catalog, err := storage.OpenCatalog(ctx, db, cfg.Now)
+	if err != nil {
+		return nil, fmt.Errorf("open asset catalog: %w", err)
 	}
 	epoch, err := nextEpoch(ctx, db)
 	if err != nil {
@@ -209,7 +234,13 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 		peers:      newPeerTable(cfg.StaticPeers),
 		signer:     identity.NewRequestSigner(keys, epoch),
 		storeSlots: make(chan struct{}, cfg.StoreConcurrency),
+		catalog:    catalog,
+		repairNow:  make(chan struct{}, 1),
 	}
+	transport := &shardTransport{doer: cfg.ShardClient, signer: n.signer}
+	n.putter = &storage.Putter{Catalog: catalog, Transport: transport, Config: cfg.Transfer}
+	n.fetcher = &storage.Fetcher{Transport: transport, Config: cfg.Transfer, OnCorrupt: n.shardCorrupt}
+	n.repairer = &storage.Repairer{Catalog: catalog, Fetcher: n.fetcher, Config: cfg.Transfer}
 	a, err := n.Announce(ctx)
 	if err != nil {
 		return nil, err
@@ -248,6 +279,9 @@ func (n *Node) Run(ctx context.Context) error {
 	if len(n.cfg.StaticPeers) > 0 {
 		wg.Go(func() { n.pollPeers(ctx) })
 	}
+	if n.cfg.RepairInterval > 0 {
+		wg.Go(func() { n.repairLoop(ctx) })
+	}
 	<-ctx.Done()
 	wg.Wait()
 	return nil
@@ -285,4 +319,28 @@ func boolGauge(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// repairLoop checks the node's assets every RepairInterval and when a peer
+// goes down.
+func (n *Node) repairLoop(ctx context.Context) {
+	t := time.NewTicker(n.cfg.RepairInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-n.repairNow:
+		}
+		n.repairAll(ctx)
+	}
+}
+
+// shardCorrupt reports a shard a host served with the wrong bytes.
+func (n *Node) shardCorrupt(addr storage.ShardAddr, host storage.Candidate) {
+	n.metrics.shardsCorrupt.Inc()
+	n.log.Warn("Host served a corrupt shard; ignored", "asset", addr.AssetID, "stripe", addr.Stripe,
+		"index", addr.Index, "host", host.Endpoint)
+	n.bus.Publish(ShardCorrupt{AssetID: addr.AssetID, Stripe: addr.Stripe, Index: addr.Index, Host: host.Endpoint})
 }

@@ -41,9 +41,10 @@ func newPeerTable(static []string) *peerTable {
 	return t
 }
 
-// update applies an observation and reports whether anything a user would
-// notice (state, identity, activity) changed.
-func (t *peerTable) update(p Peer) (changed bool) {
+// update applies an observation and returns the peer as now stored (a down
+// peer keeps the identity learned earlier) and whether anything a user
+// would notice (state, identity, activity) changed.
+func (t *peerTable) update(p Peer) (stored Peer, changed bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	old := t.peers[p.Endpoint]
@@ -52,7 +53,7 @@ func (t *peerTable) update(p Peer) (changed bool) {
 		p.ID, p.Name, p.Active, p.LastSeen = old.ID, old.Name, old.Active, old.LastSeen
 	}
 	t.peers[p.Endpoint] = p
-	return old.State != p.State || old.ID != p.ID || old.Name != p.Name || old.Active != p.Active
+	return p, old.State != p.State || old.ID != p.ID || old.Name != p.Name || old.Active != p.Active
 }
 
 func (t *peerTable) list() []Peer {
@@ -98,9 +99,15 @@ func (n *Node) pollOnce(ctx context.Context) {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if n.peers.update(obs) {
+			if stored, changed := n.peers.update(obs); changed {
 				n.log.Info("Peer changed", "peer", obs.Endpoint, "state", string(obs.State))
-				n.bus.Publish(PeerChanged{Peer: obs})
+				n.bus.Publish(PeerChanged{Peer: stored})
+				if obs.State == PeerDown {
+					select {
+					case n.repairNow <- struct{}{}:
+					default: // a pass is already due
+					}
+				}
 			}
 			return nil
 		})

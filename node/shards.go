@@ -65,3 +65,15 @@ func (n *Node) OpenShard(ctx context.Context, assetID string, index int) (io.Rea
 func shardFrom(sh storage.Shard) Shard {
 	return Shard{AssetID: sh.AssetID, Index: sh.Index, Size: sh.Size, Hash: sh.Hash, StoredAt: sh.StoredAt}
 }
+
+// StatShard returns a stored shard's metadata without reading its bytes.
+func (n *Node) StatShard(ctx context.Context, assetID string, index int) (Shard, error) {
+	if err := n.checkRunning(); err != nil {
+		return Shard{}, err
+	}
+	sh, err := n.shards.Stat(ctx, assetID, index)
+	if err != nil {
+		return Shard{}, storageErr(err)
+	}
+	return shardFrom(sh), nil
+}

@@ -138,3 +138,11 @@ func blobFiles(t testing.TB, tn *testnode.Node) []string {
 
 // randReader is the key source for test identities.
 func randReader() io.Reader { return rand.Reader }
+
+// decodeJSON decodes r's body into v.
+func decodeJSON(t testing.TB, r response, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %q: %v", r.body, err)
+	}
+}

@@ -20,6 +20,10 @@ import (
 //go:embed assets
 var assetFS embed.FS
 
+// staticPrefix is the URL path the embedded files are served under. Not
+// /assets/: that is the API's (stored files).
+const staticPrefix = "/static/"
+
 // Vendored files the pages load; fetch-assets.sh copies them from npm.
 const (
 	vendorHTMX = "vendor/htmx.min.js"
@@ -100,7 +104,7 @@ func newAssetServer() (*assetServer, error) {
 // whose only fault is missing interactivity; TestVendorAssetsPresent
 // catches that in CI.
 func (s *assetServer) url(name string) string {
-	u := "/assets/" + name
+	u := staticPrefix + name
 	if a, ok := s.files[name]; ok {
 		u += "?v=" + a.version
 	}
@@ -108,7 +112,7 @@ func (s *assetServer) url(name string) string {
 }
 
 func (s *assetServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	name := strings.TrimPrefix(r.URL.Path, "/assets/")
+	name := strings.TrimPrefix(r.URL.Path, staticPrefix)
 	a, ok := s.files[name]
 	if !ok {
 		http.NotFound(w, r)

@@ -21,24 +21,24 @@ func TestAssets(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	css := e.h.assets.urls.CSS
-	if !strings.HasPrefix(css, "/assets/app.css?v=") {
-		t.Fatalf("CSS URL = %q, want a versioned /assets/app.css", css)
+	if !strings.HasPrefix(css, "/static/app.css?v=") {
+		t.Fatalf("CSS URL = %q, want a versioned /static/app.css", css)
 	}
 	tests := []struct {
 		path, wantType, wantCache string
 		wantStatus                int
 	}{
 		{css, "text/css; charset=utf-8", "public, max-age=31536000, immutable", 200},
-		{"/assets/app.css", "text/css; charset=utf-8", "no-cache", 200},
-		{"/assets/app.css?v=stale", "text/css; charset=utf-8", "no-cache", 200},
+		{"/static/app.css", "text/css; charset=utf-8", "no-cache", 200},
+		{"/static/app.css?v=stale", "text/css; charset=utf-8", "no-cache", 200},
 		{e.h.assets.urls.App, "text/javascript; charset=utf-8", "public, max-age=31536000, immutable", 200},
 		{e.h.assets.urls.Icon, "image/svg+xml", "public, max-age=31536000, immutable", 200},
 		{e.h.assets.urls.HTMX, "text/javascript; charset=utf-8", "public, max-age=31536000, immutable", 200},
 		{e.h.assets.urls.WS, "text/javascript; charset=utf-8", "public, max-age=31536000, immutable", 200},
-		{"/assets/", "", "", 404},
-		{"/assets/vendor", "", "", 404},
-		{"/assets/nope.css", "", "", 404},
-		{"/assets/../web.go", "", "", 404},
+		{"/static/", "", "", 404},
+		{"/static/vendor", "", "", 404},
+		{"/static/nope.css", "", "", 404},
+		{"/static/../web.go", "", "", 404},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/fixed"
@@ -114,7 +115,9 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusOK, dashboardBody(v))
 		return
 	}
-	h.render(w, r, http.StatusOK, layout(h.pageMeta("Dashboard", true), dashboardBody(v)))
+	p := h.pageMeta("Dashboard", true)
+	p.Nav = navDashboard
+	h.render(w, r, http.StatusOK, layout(p, dashboardBody(v)))
 }
 
 func (h *Handler) statusView(ctx context.Context) statusView {
@@ -321,10 +324,14 @@ func orDash(s string) string {
 	return s
 }
 
-// short keeps the first n characters of s and marks the cut.
+// short keeps the first n bytes of s (fewer, to end on a whole UTF-8
+// character) and marks the cut.
 func short(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }

@@ -6,6 +6,7 @@
 // Routes (mounted by server at "/", next to the API):
 //
 //	GET  /              dashboard (needs a session; redirects to /login)
+//	GET  /storage       storage page: upload, stored files, storage activity
 //	GET  /login         login form
 //	POST /login         check the admin token, start a session
 //	POST /logout        end the session
@@ -13,8 +14,15 @@
 //	POST /ui/prices     change prices and on-call settings; returns the form
 //	GET  /ui/receipts   recent receipts card
 //	GET  /ui/peers      peers card
-//	GET  /ui/ws         websocket live feed (htmx ws extension)
-//	GET  /assets/...    embedded static files
+//	GET  /ui/ws         websocket live feed (htmx ws extension);
+//	                    ?view=storage for the storage page's
+//	GET  /ui/assets     stored files card
+//	POST /ui/assets     store the raw body as a file (?name=&mode=ec|rep
+//	                    &k=&n=&r=, Content-Type application/octet-stream);
+//	                    returns a result or error fragment
+//	GET  /ui/assets/{id}/download
+//	                    the file's plaintext as an attachment
+//	GET  /static/...    embedded static files (not /assets/: the API's)
 //
 // Every route under /ui and / needs a session created by logging in with
 // the node's admin token. Sessions live in memory only, so a restart logs
@@ -24,5 +32,6 @@
 // The live feed writes one HTML fragment per node event. Each fragment's
 // top-level elements carry hx-swap-oob, so the browser's ws extension
 // prepends an entry to the feed list and refreshes the parts of the page the
-// event changed (status card, receipts table).
+// event changed (status card, receipts table; on the storage page, the
+// stored files card, at most twice a second).
 package web

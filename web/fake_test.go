@@ -1,10 +1,18 @@
 package web
 
 import (
+	"bytes"
+	"cmp"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/offgrid-net/offgrid/identity"
@@ -30,6 +38,21 @@ type fakeNode struct {
 	updateErr error
 	// announceGate, when set, makes Announce wait for it to be closed.
 	announceGate chan struct{}
+
+	// Storage: assets newest first, and their plaintext by ID.
+	assets []node.Asset
+	blobs  map[string][]byte
+	// putOpts records every PutAsset call's options.
+	putOpts []node.PutOptions
+	// putErr, when set, is returned by PutAsset before it reads anything.
+	putErr error
+	// openErr, when set, is returned by OpenAsset.
+	openErr error
+	// failAfter, when >= 0, makes reads of an opened asset fail after that
+	// many bytes.
+	failAfter int64
+	// putRead counts the bytes the running PutAsset has read so far.
+	putRead atomic.Int64
 }
 
 var _ Node = (*fakeNode)(nil)
@@ -41,8 +64,10 @@ const fakeID identity.NodeID = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnn
 func newFakeNode(now func() time.Time) *fakeNode {
 	started := now().Add(-(3*time.Hour + 25*time.Minute))
 	return &fakeNode{
-		bus:   node.NewBus(now),
-		token: fakeToken,
+		blobs:     make(map[string][]byte),
+		failAfter: -1,
+		bus:       node.NewBus(now),
+		token:     fakeToken,
 		info: node.Info{
 			ID:        fakeID,
 			Name:      "river-pi",
@@ -192,4 +217,164 @@ func (f *fakeNode) currentAnnounce() node.Announce {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.announce
+}
+
+// fakeShardSize is the fake's shard size: stripes hold k of them.
+const fakeShardSize = 256 << 10
+
+// PutAsset reads r in small chunks, as the engine does, keeping the bytes
+// (fine in a fake). The asset is listed as pending while it reads, with an
+// AssetChanged event per MiB, then as stored.
+func (f *fakeNode) PutAsset(ctx context.Context, r io.Reader, opts node.PutOptions) (node.Asset, error) {
+	f.mu.Lock()
+	f.putOpts = append(f.putOpts, opts)
+	err := f.putErr
+	f.mu.Unlock()
+	if err != nil {
+		return node.Asset{}, err
+	}
+	a := node.Asset{Name: opts.Name, Mode: opts.Mode, K: opts.K, N: opts.N, ShardSize: fakeShardSize,
+		CreatedAt: time.Now(), State: node.AssetPending}
+	switch {
+	case opts.Mode == "rep":
+		a.K, a.N = 1, cmp.Or(opts.R, 5)
+	case opts.K == 0 && opts.N == 0:
+		a.K, a.N, a.Adaptive = 12, 20, true
+	case opts.K == 0 || opts.N == 0 || opts.K >= opts.N:
+		return node.Asset{}, fmt.Errorf("%w: k (%d) must be less than n (%d), both set", node.ErrInvalid, opts.K, opts.N)
+	}
+	var idb [12]byte
+	_, _ = rand.Read(idb[:])
+	a.ID = hex.EncodeToString(idb[:])
+	f.putRead.Store(0)
+	var buf bytes.Buffer
+	chunk := make([]byte, 32<<10)
+	nextEvent := int64(1 << 20)
+	for {
+		if err := ctx.Err(); err != nil {
+			return node.Asset{}, err
+		}
+		n, err := r.Read(chunk)
+		buf.Write(chunk[:n])
+		read := f.putRead.Add(int64(n))
+		if read >= nextEvent {
+			// Stripes written so far have all n shards; the one being
+			// written has none yet.
+			nextEvent += 1 << 20
+			a.Size = read
+			full := int(read / int64(a.K*fakeShardSize))
+			a.StripeShards = make([]int, full+1)
+			for i := range full {
+				a.StripeShards[i] = a.N
+			}
+			a.Stripes = full + 1
+			f.setAsset(a, nil)
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			f.dropAsset(a.ID)
+			return node.Asset{}, fmt.Errorf("read plaintext: %w", err)
+		}
+	}
+	if opts.Size >= 0 && int64(buf.Len()) != opts.Size {
+		f.dropAsset(a.ID)
+		return node.Asset{}, fmt.Errorf("%w: got %d bytes, size said %d", node.ErrInvalid, buf.Len(), opts.Size)
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	a.FileHash = hex.EncodeToString(sum[:])
+	a.Size = int64(buf.Len())
+	a.Stripes = max(1, int((a.Size+int64(a.K*fakeShardSize)-1)/int64(a.K*fakeShardSize)))
+	a.StripeShards = make([]int, a.Stripes)
+	for i := range a.StripeShards {
+		a.StripeShards[i] = a.N
+	}
+	a.Hosts = a.N
+	a.State = node.AssetStored
+	a.UpdatedAt = time.Now()
+	f.setAsset(a, buf.Bytes())
+	return a, nil
+}
+
+// setAsset lists a (replacing an older version) and publishes it; data,
+// when not nil, is its plaintext.
+func (f *fakeNode) setAsset(a node.Asset, data []byte) {
+	f.mu.Lock()
+	out := []node.Asset{a}
+	for _, b := range f.assets {
+		if b.ID != a.ID {
+			out = append(out, b)
+		}
+	}
+	f.assets = out
+	if data != nil {
+		f.blobs[a.ID] = data
+	}
+	f.mu.Unlock()
+	f.bus.Publish(node.AssetChanged{Asset: a})
+}
+
+func (f *fakeNode) dropAsset(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.assets[:0:0]
+	for _, b := range f.assets {
+		if b.ID != id {
+			out = append(out, b)
+		}
+	}
+	f.assets = out
+	delete(f.blobs, id)
+}
+
+func (f *fakeNode) Assets(context.Context) ([]node.Asset, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]node.Asset(nil), f.assets...), nil
+}
+
+func (f *fakeNode) OpenAsset(_ context.Context, id string) (io.ReadCloser, node.Asset, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.openErr != nil {
+		return nil, node.Asset{}, f.openErr
+	}
+	data, ok := f.blobs[id]
+	if !ok {
+		return nil, node.Asset{}, fmt.Errorf("asset %s: %w", id, node.ErrNotFound)
+	}
+	var a node.Asset
+	for _, b := range f.assets {
+		if b.ID == id {
+			a = b
+		}
+	}
+	var r io.Reader = bytes.NewReader(data)
+	if f.failAfter >= 0 {
+		r = io.MultiReader(io.LimitReader(r, f.failAfter), errReader{fmt.Errorf("stripe 3: %w: 11 of the 12 shards it needs", node.ErrUnavailable)})
+	}
+	return io.NopCloser(r), a, nil
+}
+
+// errReader fails every read with err.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// putCalls returns the options of every PutAsset call so far.
+func (f *fakeNode) putCalls() []node.PutOptions {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]node.PutOptions(nil), f.putOpts...)
+}
+
+// addAsset lists a stored file with the given plaintext, without events.
+func (f *fakeNode) addAsset(a node.Asset, data []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.assets = append([]node.Asset{a}, f.assets...)
+	if data != nil {
+		f.blobs[a.ID] = data
+	}
 }

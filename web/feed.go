@@ -58,11 +58,32 @@ func sameOrigin(r *http.Request) bool {
 	return strings.EqualFold(u.Host, r.Host)
 }
 
+// feedView is the page a live feed connection serves: it decides which
+// events make entries and which cards are refreshed out-of-band (only
+// cards the page has: a swap with no target is an error in the browser).
+type feedView int
+
+const (
+	// viewDashboard: every event; status card and receipts refreshes.
+	viewDashboard feedView = iota
+	// viewStorage: storage events only; assets card refreshes.
+	viewStorage
+)
+
+// feedViewOf reads the ?view= of a live feed URL.
+func feedViewOf(r *http.Request) feedView {
+	if r.URL.Query().Get("view") == "storage" {
+		return viewStorage
+	}
+	return viewDashboard
+}
+
 // feed upgrades to a websocket and writes one HTML fragment per node event
 // until the client leaves, the subscription is dropped, or the request's
 // context ends. It owns two goroutines, a reader and a writer, and returns
 // after both have stopped.
 func (h *Handler) feed(w http.ResponseWriter, r *http.Request) {
+	view := feedViewOf(r)
 	conn, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // Upgrade has replied with an HTTP error.
@@ -81,7 +102,7 @@ func (h *Handler) feed(w http.ResponseWriter, r *http.Request) {
 	wg.Go(func() {
 		defer cancel()
 		defer conn.Close() // unblocks the reader
-		if err := h.writeLoop(ctx, conn, sub); err != nil {
+		if err := h.writeLoop(ctx, conn, sub, view); err != nil {
 			h.log.Debug("Live feed ended", "remote", r.RemoteAddr, "err", err)
 		}
 	})
@@ -105,7 +126,7 @@ func readLoop(conn *websocket.Conn) {
 }
 
 // writeLoop is the only goroutine that writes messages to conn.
-func (h *Handler) writeLoop(ctx context.Context, conn *websocket.Conn, sub *node.Subscription) error {
+func (h *Handler) writeLoop(ctx context.Context, conn *websocket.Conn, sub *node.Subscription, view feedView) error {
 	ping := time.NewTicker(feedPingPeriod)
 	defer ping.Stop()
 	// The page shows "live" once this arrives: from now on no event is
@@ -117,6 +138,11 @@ func (h *Handler) writeLoop(ctx context.Context, conn *websocket.Conn, sub *node
 	// receiptsStale coalesces receipts-table refreshes: the table is read
 	// and sent once the queue is empty, not once per receipt in a burst.
 	receiptsStale := false
+	// assets throttles assets-card refreshes: once the queue is empty, and
+	// at most once per h.assetsThrottle; assets.timer sends the last one
+	// of a burst.
+	assets := throttle{every: h.assetsThrottle}
+	defer assets.stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -127,18 +153,38 @@ func (h *Handler) writeLoop(ctx context.Context, conn *websocket.Conn, sub *node
 				closeFeed(conn, websocket.CloseTryAgainLater, "too slow")
 				return errFeedDropped
 			}
-			m := h.feedMsg(ctx, env, &added)
-			if _, ok := env.Event.(node.ReceiptSigned); ok {
-				receiptsStale = true
+			m, show := h.feedMsg(ctx, env, &added, view)
+			switch env.Event.(type) {
+			case node.ReceiptSigned:
+				receiptsStale = view == viewDashboard
+			case node.AssetChanged:
+				assets.stale = assets.stale || view == viewStorage
 			}
-			if receiptsStale && len(sub.C()) == 0 {
+			idle := len(sub.C()) == 0
+			if receiptsStale && idle {
 				rctx, cancel := context.WithTimeout(ctx, nodeCallTimeout)
 				v := h.receiptsView(rctx)
 				cancel()
 				m.Receipts = &v
 				receiptsStale = false
 			}
+			if idle && assets.due(time.Now()) {
+				v := h.assetsViewFor(ctx)
+				m.Assets = &v
+			}
+			if !show && m.Receipts == nil && m.Assets == nil {
+				continue
+			}
 			if err := h.writeFragment(ctx, conn, feedMessage(m)); err != nil {
+				return err
+			}
+		case <-assets.fired():
+			assets.timer = nil // fired: due may arm a new one
+			if !assets.due(time.Now()) {
+				continue
+			}
+			v := h.assetsViewFor(ctx)
+			if err := h.writeFragment(ctx, conn, feedMessage(feedMsg{Assets: &v})); err != nil {
 				return err
 			}
 		case <-ping.C:
@@ -146,6 +192,56 @@ func (h *Handler) writeLoop(ctx context.Context, conn *websocket.Conn, sub *node
 				return fmt.Errorf("ping: %w", err)
 			}
 		}
+	}
+}
+
+// assetsViewFor reads the assets card under the node call timeout.
+func (h *Handler) assetsViewFor(ctx context.Context) assetsView {
+	ctx, cancel := context.WithTimeout(ctx, nodeCallTimeout)
+	defer cancel()
+	return h.assetsView(ctx)
+}
+
+// throttle spaces out refreshes of one card: due says whether a refresh
+// may go now and, when it may not yet, arms a timer for when it may.
+type throttle struct {
+	every time.Duration
+	// stale says the card changed since it was last sent.
+	stale bool
+	last  time.Time
+	timer *time.Timer
+}
+
+// due reports whether a stale card may be sent at now; if so it counts as
+// sent. If it is stale but too soon, the timer is armed.
+func (t *throttle) due(now time.Time) bool {
+	if !t.stale {
+		return false
+	}
+	if wait := t.every - now.Sub(t.last); !t.last.IsZero() && wait > 0 {
+		if t.timer == nil {
+			t.timer = time.NewTimer(wait)
+		}
+		return false
+	}
+	t.stop()
+	t.stale = false
+	t.last = now
+	return true
+}
+
+// fired is the armed timer's channel, or nil (never ready).
+func (t *throttle) fired() <-chan time.Time {
+	if t.timer == nil {
+		return nil
+	}
+	return t.timer.C
+}
+
+func (t *throttle) stop() {
+	if t.timer != nil {
+		t.timer.Stop()
+		t.timer = nil
 	}
 }
 
@@ -175,11 +271,14 @@ func closeFeed(conn *websocket.Conn, code int, text string) {
 // feedMsg is one live feed message: a feed entry plus the out-of-band
 // refreshes the event calls for.
 type feedMsg struct {
-	Item feedItem
+	// Item, when set, is added to the top of the feed list.
+	Item *feedItem
 	// Status, when set, replaces the status card's live part.
 	Status *node.Announce
 	// Receipts, when set, replaces the receipts card.
 	Receipts *receiptsView
+	// Assets, when set, replaces the assets card.
+	Assets *assetsView
 	// Delete lists element ids to remove (this connection's oldest).
 	Delete []string
 }
@@ -190,6 +289,8 @@ type feedItem struct {
 	Time time.Time
 	Kind string
 	Text string
+	// State is an asset's new state, for "asset" entries.
+	State string
 }
 
 // trimmer remembers the feed entries one connection added, oldest first.
@@ -209,17 +310,25 @@ func (t *trimmer) add(id string) []string {
 	return []string{old}
 }
 
-// feedMsg turns an event into the message for the page.
-func (h *Handler) feedMsg(ctx context.Context, env node.Envelope, added *trimmer) feedMsg {
+// storageKinds are the events the storage page's feed shows.
+var storageKinds = map[string]bool{"asset": true, "corrupt": true, "shard": true}
+
+// feedMsg turns an event into the message for the page. show is false
+// when the page's view does not list this kind of event; the message then
+// has no item (but the caller may still add refreshes).
+func (h *Handler) feedMsg(ctx context.Context, env node.Envelope, added *trimmer, view feedView) (m feedMsg, show bool) {
+	if view == viewStorage && !storageKinds[env.Event.Kind()] {
+		return feedMsg{}, false
+	}
 	id := "feed-" + strconv.FormatUint(env.Seq, 10)
-	m := feedMsg{Item: feedItem{ID: id, Time: env.Time, Kind: env.Event.Kind()}}
+	it := feedItem{ID: id, Time: env.Time, Kind: env.Event.Kind()}
 	m.Delete = added.add(id)
 	switch e := env.Event.(type) {
 	case node.ToggleChanged:
 		if e.Active {
-			m.Item.Text = "Switched on: accepting jobs and storage."
+			it.Text = "Switched on: accepting jobs and storage."
 		} else {
-			m.Item.Text = "Switched off: not accepting new work."
+			it.Text = "Switched off: not accepting new work."
 		}
 		actx, cancel := context.WithTimeout(ctx, nodeCallTimeout)
 		a, err := h.node.Announce(actx)
@@ -229,19 +338,25 @@ func (h *Handler) feedMsg(ctx context.Context, env node.Envelope, added *trimmer
 		}
 	case node.AnnounceChanged:
 		a := e.Announce
-		m.Item.Text = fmt.Sprintf("Settings changed: compute %s, storage %s credits; on-call ≥ %d%%, burst ≤ %d%%.",
+		it.Text = fmt.Sprintf("Settings changed: compute %s, storage %s credits; on-call ≥ %d%%, burst ≤ %d%%.",
 			fixed.Format(a.Prices.Compute), fixed.Format(a.Prices.Storage), a.MinOncallPercent, a.BurstPercentMax)
 		m.Status = &a
 	case node.ReceiptSigned:
 		rc := e.Receipt
-		m.Item.Text = fmt.Sprintf("Signed receipt #%d for %s job %s: %s units.",
+		it.Text = fmt.Sprintf("Signed receipt #%d for %s job %s: %s units.",
 			rc.Seq, rc.ResourceType, short(rc.JobID, 12), fixed.Format(rc.Units))
 	case node.ShardStored:
-		m.Item.Text = fmt.Sprintf("Stored shard %d of asset %s (%s).", e.Index, short(e.AssetID, 12), humanBytes(e.Size))
+		it.Text = fmt.Sprintf("Stored shard %d of asset %s (%s).", e.Index, short(e.AssetID, 12), humanBytes(e.Size))
+	case node.AssetChanged:
+		it.Text = assetText(e.Asset)
+		it.State = string(e.Asset.State)
+	case node.ShardCorrupt:
+		it.Text = corruptText(e)
 	default:
-		m.Item.Text = "Node event."
+		it.Text = "Node event."
 	}
-	return m
+	m.Item = &it
+	return m, true
 }
 
 // humanBytes formats n bytes with a binary unit.

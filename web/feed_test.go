@@ -68,8 +68,14 @@ func feedGoroutines() []string {
 // own origin, and waits for the "live" hello.
 func (e *testEnv) dialFeed(t *testing.T, cookie string) *websocket.Conn {
 	t.Helper()
+	return e.dialFeedURL(t, cookie, "/ui/ws")
+}
+
+// dialFeedURL is dialFeed for a feed path with a query (?view=...).
+func (e *testEnv) dialFeedURL(t *testing.T, cookie, path string) *websocket.Conn {
+	t.Helper()
 	hdr := http.Header{"Cookie": {cookie}, "Origin": {e.srv.URL}}
-	conn, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(e.srv.URL, "http")+"/ui/ws", hdr)
+	conn, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(e.srv.URL, "http")+path, hdr)
 	if err != nil {
 		status := 0
 		if resp != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -44,6 +45,17 @@ type Node interface {
 	// CheckAdminToken reports whether token is the node's admin token, in
 	// constant time.
 	CheckAdminToken(token string) bool
+	// PutAsset stores the plaintext read from r across the mesh, reading it
+	// as a stream. Errors wrap node.ErrInvalid (bad options),
+	// node.ErrUnavailable (not enough live hosts) or node.ErrTooLarge.
+	PutAsset(ctx context.Context, r io.Reader, opts node.PutOptions) (node.Asset, error)
+	// Assets lists the stored files, newest first.
+	Assets(ctx context.Context) ([]node.Asset, error)
+	// OpenAsset returns the plaintext of a stored file as a stream, with the
+	// first stripe already fetched, so availability errors (wrapping
+	// node.ErrUnavailable) and node.ErrNotFound come back here; a later Read
+	// may still fail.
+	OpenAsset(ctx context.Context, id string) (io.ReadCloser, node.Asset, error)
 }
 
 // Config configures a Handler. Start from DefaultConfig.
@@ -97,6 +109,9 @@ type Handler struct {
 	upgrader websocket.Upgrader
 	// feedBuffer is the live feed subscription buffer; tests lower it.
 	feedBuffer int
+	// assetsThrottle is the least time between two assets card refreshes
+	// on one live feed connection; tests lower it.
+	assetsThrottle time.Duration
 }
 
 // New validates cfg and returns a Handler.
@@ -127,14 +142,15 @@ func New(cfg Config) (*Handler, error) {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	h := &Handler{
-		node:       cfg.Node,
-		log:        cfg.Logger,
-		now:        cfg.Now,
-		secure:     cfg.SecureCookies,
-		ttl:        cfg.SessionTTL,
-		sessions:   newSessionStore(cfg.MaxSessions, cfg.SessionTTL, cfg.Now),
-		assets:     assets,
-		feedBuffer: feedBuffer,
+		node:           cfg.Node,
+		log:            cfg.Logger,
+		now:            cfg.Now,
+		secure:         cfg.SecureCookies,
+		ttl:            cfg.SessionTTL,
+		sessions:       newSessionStore(cfg.MaxSessions, cfg.SessionTTL, cfg.Now),
+		assets:         assets,
+		feedBuffer:     feedBuffer,
+		assetsThrottle: assetsThrottle,
 	}
 	h.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
@@ -146,23 +162,28 @@ func New(cfg Config) (*Handler, error) {
 }
 
 // Routes returns the dashboard's router. Mount it at "/"; its paths (/,
-// /login, /logout, /ui/..., /assets/...) do not overlap the API's.
+// /storage, /login, /logout, /ui/..., /static/...) do not overlap the
+// API's.
 func (h *Handler) Routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(securityHeaders)
-	r.Get("/assets/*", h.assets.ServeHTTP)
+	r.Get(staticPrefix+"*", h.assets.ServeHTTP)
 	r.Get("/login", h.loginPage)
 	r.Post("/login", h.login)
 	r.Post("/logout", h.logout)
 	r.Group(func(r chi.Router) {
 		r.Use(h.requireSession)
 		r.Get("/", h.dashboard)
+		r.Get("/storage", h.storage)
 		r.Route("/ui", func(r chi.Router) {
 			r.Post("/toggle", h.toggle)
 			r.Post("/prices", h.savePrices)
 			r.Get("/receipts", h.receipts)
 			r.Get("/peers", h.peers)
 			r.Get("/ws", h.feed)
+			r.Get("/assets", h.assetList)
+			r.Post("/assets", h.putAsset)
+			r.Get("/assets/{id}/download", h.downloadAsset)
 		})
 	})
 	return r
@@ -235,4 +256,13 @@ type pageMeta struct {
 	Cluster  string
 	LoggedIn bool
 	Assets   assetURLs
+	// Nav is the header link of the current page (navDashboard,
+	// navStorage), or "" for none.
+	Nav string
 }
+
+// Header navigation keys.
+const (
+	navDashboard = "dashboard"
+	navStorage   = "storage"
+)

@@ -25,6 +25,48 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
+// Defines values for AssetMode.
+const (
+	AssetModeEc  AssetMode = "ec"
+	AssetModeRep AssetMode = "rep"
+)
+
+// Valid indicates whether the value is a known member of the AssetMode enum.
+func (e AssetMode) Valid() bool {
+	switch e {
+	case AssetModeEc:
+		return true
+	case AssetModeRep:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AssetState.
+const (
+	Degraded AssetState = "degraded"
+	Lost     AssetState = "lost"
+	Pending  AssetState = "pending"
+	Stored   AssetState = "stored"
+)
+
+// Valid indicates whether the value is a known member of the AssetState enum.
+func (e AssetState) Valid() bool {
+	switch e {
+	case Degraded:
+		return true
+	case Lost:
+		return true
+	case Pending:
+		return true
+	case Stored:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for BatchVersion.
 const (
 	BatchVersionN01 BatchVersion = "0.1"
@@ -160,6 +202,24 @@ func (e RunResultStatus) Valid() bool {
 	}
 }
 
+// Defines values for PutAssetParamsMode.
+const (
+	PutAssetParamsModeEc  PutAssetParamsMode = "ec"
+	PutAssetParamsModeRep PutAssetParamsMode = "rep"
+)
+
+// Valid indicates whether the value is a known member of the PutAssetParamsMode enum.
+func (e PutAssetParamsMode) Valid() bool {
+	switch e {
+	case PutAssetParamsModeEc:
+		return true
+	case PutAssetParamsModeRep:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetQuoteParamsType.
 const (
 	GetQuoteParamsTypeCompute GetQuoteParamsType = "compute"
@@ -199,8 +259,48 @@ type AnnounceUpdate struct {
 	Prices           *PricesUpdate `json:"prices,omitempty"`
 }
 
+// Asset defines model for Asset.
+type Asset struct {
+	// Adaptive (k
+	Adaptive  bool      `json:"adaptive"`
+	AssetId   AssetID   `json:"asset_id"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// FileHash BLAKE3-256 of the plaintext (empty until known).
+	FileHash string `json:"file_hash"`
+
+	// Hosts Distinct hosts holding live shards.
+	Hosts     int       `json:"hosts"`
+	K         int       `json:"k"`
+	MinLive   int       `json:"min_live"`
+	Mode      AssetMode `json:"mode"`
+	N         int       `json:"n"`
+	Name      string    `json:"name"`
+	ShardSize int       `json:"shard_size"`
+
+	// Size Plaintext bytes (-1 while an upload of unknown size runs).
+	Size  int64      `json:"size"`
+	State AssetState `json:"state"`
+
+	// StripeShards Live shards per stripe.
+	StripeShards []int     `json:"stripe_shards"`
+	Stripes      int       `json:"stripes"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// AssetMode defines model for Asset.Mode.
+type AssetMode string
+
+// AssetState defines model for Asset.State.
+type AssetState string
+
 // AssetID defines model for AssetID.
 type AssetID = string
+
+// AssetList defines model for AssetList.
+type AssetList struct {
+	Assets []Asset `json:"assets"`
+}
 
 // Batch defines model for Batch.
 type Batch struct {
@@ -402,6 +502,14 @@ type ReceiptResourceType string
 // ReceiptVersion defines model for Receipt.Version.
 type ReceiptVersion string
 
+// RepairReport defines model for RepairReport.
+type RepairReport struct {
+	Asset      Asset `json:"asset"`
+	MarkedDead int   `json:"marked_dead"`
+	Rebuilt    int   `json:"rebuilt"`
+	Unplaced   int   `json:"unplaced"`
+}
+
 // RunRequest defines model for RunRequest.
 type RunRequest struct {
 	JobId string `json:"job_id"`
@@ -465,6 +573,37 @@ type IndexPath = ShardIndex
 
 // IndexQuery defines model for IndexQuery.
 type IndexQuery = ShardIndex
+
+// PutAssetParams defines parameters for PutAsset.
+type PutAssetParams struct {
+	// Name The file's name, for people.
+	Name *string             `form:"name,omitempty" json:"name,omitempty"`
+	Mode *PutAssetParamsMode `form:"mode,omitempty" json:"mode,omitempty"`
+
+	// K Data shards per stripe (ec). Omit k and n to choose them from the live hosts.
+	K *int `form:"k,omitempty" json:"k,omitempty"`
+
+	// N Shards per stripe (ec).
+	N *int `form:"n,omitempty" json:"n,omitempty"`
+
+	// R Replicas (rep). Default 5, fewer when fewer hosts are live.
+	R *int `form:"r,omitempty" json:"r,omitempty"`
+
+	// ShardSize Shard size in bytes. Default fits small files in one stripe, 1 MiB for large ones.
+	ShardSize *int `form:"shard_size,omitempty" json:"shard_size,omitempty"`
+
+	// Recipients Further X25519 public keys (hex, comma-separated) to wrap the file key to.
+	Recipients *string `form:"recipients,omitempty" json:"recipients,omitempty"`
+
+	// OffgridContentHash The plaintext's BLAKE3-256. With it the asset ID is deterministic, an interrupted put resumes, and the node checks the hash at the end.
+	OffgridContentHash *Hash `json:"Offgrid-Content-Hash,omitempty"`
+
+	// OffgridPolicy A signed asset policy (JSON, base64url without padding) the node checks before storing.
+	OffgridPolicy *string `json:"Offgrid-Policy,omitempty"`
+}
+
+// PutAssetParamsMode defines parameters for PutAsset.
+type PutAssetParamsMode string
 
 // FetchShardParams defines parameters for FetchShard.
 type FetchShardParams struct {
@@ -601,6 +740,33 @@ type ClientInterface interface {
 	// Corresponds with POST /announce (the `UpdateAnnounce` operationId).
 	UpdateAnnounce(ctx context.Context, body UpdateAnnounceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListAssets The files this node stored, newest first, with their health.
+	//
+	// Corresponds with GET /assets (the `ListAssets` operationId).
+	ListAssets(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutAssetWithBody Store a file across the mesh. The plaintext is streamed to this node, which encrypts it, erasure codes it and places its shards on distinct hosts.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /assets (the `PutAsset` operationId).
+	PutAssetWithBody(ctx context.Context, params *PutAssetParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetAsset One asset's manifest summary and per-stripe shard counts.
+	//
+	// Corresponds with GET /assets/{asset_id} (the `GetAsset` operationId).
+	GetAsset(ctx context.Context, assetId AssetIDPath, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetAssetContent The file's plaintext, fetched from any k shards per stripe, decoded, decrypted and checked. A failure after the first byte aborts the connection, so a truncated file is never mistaken for a whole one; the Offgrid-Content-Hash header lets any client check.
+	//
+	// Corresponds with GET /assets/{asset_id}/content (the `GetAssetContent` operationId).
+	GetAssetContent(ctx context.Context, assetId AssetIDPath, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RepairAsset Check every shard of the asset on its host now and rebuild stripes below the repair threshold.
+	//
+	// Corresponds with POST /assets/{asset_id}/repair (the `RepairAsset` operationId).
+	RepairAsset(ctx context.Context, assetId AssetIDPath, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// FetchShard Read one shard as base64 in JSON.
 	//
 	// Corresponds with GET /fetch (the `FetchShard` operationId).
@@ -664,6 +830,11 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /shards/{asset_id}/{index} (the `GetShard` operationId).
 	GetShard(ctx context.Context, assetId AssetIDPath, index IndexPath, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StatShard Whether a shard is stored, and its hash and size, without its bytes.
+	//
+	// Corresponds with HEAD /shards/{asset_id}/{index} (the `StatShard` operationId).
+	StatShard(ctx context.Context, assetId AssetIDPath, index IndexPath, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PutShardWithBody Store one shard, streamed as raw bytes. Answers 503 with Retry-After when the node is busy.
 	//
@@ -740,6 +911,83 @@ func (c *Client) UpdateAnnounceWithBody(ctx context.Context, contentType string,
 // Corresponds with POST /announce (the `UpdateAnnounce` operationId).
 func (c *Client) UpdateAnnounce(ctx context.Context, body UpdateAnnounceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUpdateAnnounceRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListAssets The files this node stored, newest first, with their health.
+//
+// Corresponds with GET /assets (the `ListAssets` operationId).
+func (c *Client) ListAssets(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListAssetsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutAssetWithBody Store a file across the mesh. The plaintext is streamed to this node, which encrypts it, erasure codes it and places its shards on distinct hosts.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /assets (the `PutAsset` operationId).
+func (c *Client) PutAssetWithBody(ctx context.Context, params *PutAssetParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutAssetRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetAsset One asset's manifest summary and per-stripe shard counts.
+//
+// Corresponds with GET /assets/{asset_id} (the `GetAsset` operationId).
+func (c *Client) GetAsset(ctx context.Context, assetId AssetIDPath, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetAssetRequest(c.Server, assetId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetAssetContent The file's plaintext, fetched from any k shards per stripe, decoded, decrypted and checked. A failure after the first byte aborts the connection, so a truncated file is never mistaken for a whole one; the Offgrid-Content-Hash header lets any client check.
+//
+// Corresponds with GET /assets/{asset_id}/content (the `GetAssetContent` operationId).
+func (c *Client) GetAssetContent(ctx context.Context, assetId AssetIDPath, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetAssetContentRequest(c.Server, assetId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RepairAsset Check every shard of the asset on its host now and rebuild stripes below the repair threshold.
+//
+// Corresponds with POST /assets/{asset_id}/repair (the `RepairAsset` operationId).
+func (c *Client) RepairAsset(ctx context.Context, assetId AssetIDPath, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRepairAssetRequest(c.Server, assetId)
 	if err != nil {
 		return nil, err
 	}
@@ -934,6 +1182,21 @@ func (c *Client) GetShard(ctx context.Context, assetId AssetIDPath, index IndexP
 	return c.Client.Do(req)
 }
 
+// StatShard Whether a shard is stored, and its hash and size, without its bytes.
+//
+// Corresponds with HEAD /shards/{asset_id}/{index} (the `StatShard` operationId).
+func (c *Client) StatShard(ctx context.Context, assetId AssetIDPath, index IndexPath, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStatShardRequest(c.Server, assetId, index)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // PutShardWithBody Store one shard, streamed as raw bytes. Answers 503 with Retry-After when the node is busy.
 //
 // Takes any type of body and a specified content type.
@@ -1082,6 +1345,289 @@ func NewUpdateAnnounceRequestWithBody(server string, contentType string, body io
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListAssetsRequest constructs an http.Request for the ListAssets method
+func NewListAssetsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/assets")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPutAssetRequestWithBody constructs an http.Request for the PutAsset method, with any body, and a specified content type
+func NewPutAssetRequestWithBody(server string, params *PutAssetParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/assets")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Name != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "name", *params.Name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Mode != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "mode", *params.Mode, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.K != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "k", *params.K, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.N != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "n", *params.N, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.R != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "r", *params.R, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ShardSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "shard_size", *params.ShardSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Recipients != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "recipients", *params.Recipients, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.OffgridContentHash != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Offgrid-Content-Hash", *params.OffgridContentHash, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Offgrid-Content-Hash", headerParam0)
+		}
+
+		if params.OffgridPolicy != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Offgrid-Policy", *params.OffgridPolicy, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Offgrid-Policy", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetAssetRequest constructs an http.Request for the GetAsset method
+func NewGetAssetRequest(server string, assetId AssetIDPath) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "asset_id", assetId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/assets/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetAssetContentRequest constructs an http.Request for the GetAssetContent method
+func NewGetAssetContentRequest(server string, assetId AssetIDPath) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "asset_id", assetId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/assets/%s/content", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRepairAssetRequest constructs an http.Request for the RepairAsset method
+func NewRepairAssetRequest(server string, assetId AssetIDPath) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "asset_id", assetId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/assets/%s/repair", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -1511,6 +2057,47 @@ func NewGetShardRequest(server string, assetId AssetIDPath, index IndexPath) (*h
 	return req, nil
 }
 
+// NewStatShardRequest constructs an http.Request for the StatShard method
+func NewStatShardRequest(server string, assetId AssetIDPath, index IndexPath) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "asset_id", assetId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "index", index, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/shards/%s/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodHead, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewPutShardRequestWithBody constructs an http.Request for the PutShard method, with any body, and a specified content type
 func NewPutShardRequestWithBody(server string, assetId AssetIDPath, index IndexPath, params *PutShardParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
@@ -1714,6 +2301,41 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /announce (the `UpdateAnnounce` operationId).
 	UpdateAnnounceWithResponse(ctx context.Context, body UpdateAnnounceJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateAnnounceResponse, error)
 
+	// ListAssetsWithResponse The files this node stored, newest first, with their health.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /assets (the `ListAssets` operationId).
+	ListAssetsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListAssetsResponse, error)
+
+	// PutAssetWithBodyWithResponse Store a file across the mesh. The plaintext is streamed to this node, which encrypts it, erasure codes it and places its shards on distinct hosts.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /assets (the `PutAsset` operationId).
+	PutAssetWithBodyWithResponse(ctx context.Context, params *PutAssetParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutAssetResponse, error)
+
+	// GetAssetWithResponse One asset's manifest summary and per-stripe shard counts.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /assets/{asset_id} (the `GetAsset` operationId).
+	GetAssetWithResponse(ctx context.Context, assetId AssetIDPath, reqEditors ...RequestEditorFn) (*GetAssetResponse, error)
+
+	// GetAssetContentWithResponse The file's plaintext, fetched from any k shards per stripe, decoded, decrypted and checked. A failure after the first byte aborts the connection, so a truncated file is never mistaken for a whole one; the Offgrid-Content-Hash header lets any client check.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /assets/{asset_id}/content (the `GetAssetContent` operationId).
+	GetAssetContentWithResponse(ctx context.Context, assetId AssetIDPath, reqEditors ...RequestEditorFn) (*GetAssetContentResponse, error)
+
+	// RepairAssetWithResponse Check every shard of the asset on its host now and rebuild stripes below the repair threshold.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /assets/{asset_id}/repair (the `RepairAsset` operationId).
+	RepairAssetWithResponse(ctx context.Context, assetId AssetIDPath, reqEditors ...RequestEditorFn) (*RepairAssetResponse, error)
+
 	// FetchShardWithResponse Read one shard as base64 in JSON.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -1797,6 +2419,13 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /shards/{asset_id}/{index} (the `GetShard` operationId).
 	GetShardWithResponse(ctx context.Context, assetId AssetIDPath, index IndexPath, reqEditors ...RequestEditorFn) (*GetShardResponse, error)
+
+	// StatShardWithResponse Whether a shard is stored, and its hash and size, without its bytes.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with HEAD /shards/{asset_id}/{index} (the `StatShard` operationId).
+	StatShardWithResponse(ctx context.Context, assetId AssetIDPath, index IndexPath, reqEditors ...RequestEditorFn) (*StatShardResponse, error)
 
 	// PutShardWithBodyWithResponse Store one shard, streamed as raw bytes. Answers 503 with Retry-After when the node is busy.
 	//
@@ -1924,6 +2553,246 @@ func (r UpdateAnnounceResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r UpdateAnnounceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListAssetsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AssetList
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListAssetsResponse) GetJSON200() *AssetList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListAssetsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListAssetsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListAssetsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListAssetsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListAssetsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type PutAssetResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Asset
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r PutAssetResponse) GetJSON201() *Asset {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r PutAssetResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r PutAssetResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PutAssetResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PutAssetResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PutAssetResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetAssetResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Asset
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetAssetResponse) GetJSON200() *Asset {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetAssetResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetAssetResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetAssetResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetAssetResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetAssetResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetAssetContentResponse200Headers the declared response headers of an HTTP 200 response for GetAssetContent
+type GetAssetContentResponse200Headers struct {
+	OffgridContentHash *Hash
+}
+
+type GetAssetContentResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetAssetContentResponse200Headers
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetAssetContentResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetAssetContentResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetAssetContentResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetAssetContentResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetAssetContentResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type RepairAssetResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RepairReport
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RepairAssetResponse) GetJSON200() *RepairReport {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r RepairAssetResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r RepairAssetResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RepairAssetResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RepairAssetResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RepairAssetResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -2437,6 +3306,48 @@ func (r GetShardResponse) ContentType() string {
 	return ""
 }
 
+// StatShardResponse200Headers the declared response headers of an HTTP 200 response for StatShard
+type StatShardResponse200Headers struct {
+	ContentLength    *int64
+	OffgridShardHash *Hash
+}
+
+type StatShardResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *StatShardResponse200Headers
+}
+
+// GetBody returns the raw response body bytes
+func (r StatShardResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StatShardResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StatShardResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StatShardResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type PutShardResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2620,6 +3531,71 @@ func (c *ClientWithResponses) UpdateAnnounceWithResponse(ctx context.Context, bo
 	return ParseUpdateAnnounceResponse(rsp)
 }
 
+// ListAssetsWithResponse The files this node stored, newest first, with their health.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /assets (the `ListAssets` operationId).
+func (c *ClientWithResponses) ListAssetsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListAssetsResponse, error) {
+	rsp, err := c.ListAssets(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListAssetsResponse(rsp)
+}
+
+// PutAssetWithBodyWithResponse Store a file across the mesh. The plaintext is streamed to this node, which encrypts it, erasure codes it and places its shards on distinct hosts.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /assets (the `PutAsset` operationId).
+func (c *ClientWithResponses) PutAssetWithBodyWithResponse(ctx context.Context, params *PutAssetParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutAssetResponse, error) {
+	rsp, err := c.PutAssetWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutAssetResponse(rsp)
+}
+
+// GetAssetWithResponse One asset's manifest summary and per-stripe shard counts.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /assets/{asset_id} (the `GetAsset` operationId).
+func (c *ClientWithResponses) GetAssetWithResponse(ctx context.Context, assetId AssetIDPath, reqEditors ...RequestEditorFn) (*GetAssetResponse, error) {
+	rsp, err := c.GetAsset(ctx, assetId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetAssetResponse(rsp)
+}
+
+// GetAssetContentWithResponse The file's plaintext, fetched from any k shards per stripe, decoded, decrypted and checked. A failure after the first byte aborts the connection, so a truncated file is never mistaken for a whole one; the Offgrid-Content-Hash header lets any client check.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /assets/{asset_id}/content (the `GetAssetContent` operationId).
+func (c *ClientWithResponses) GetAssetContentWithResponse(ctx context.Context, assetId AssetIDPath, reqEditors ...RequestEditorFn) (*GetAssetContentResponse, error) {
+	rsp, err := c.GetAssetContent(ctx, assetId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetAssetContentResponse(rsp)
+}
+
+// RepairAssetWithResponse Check every shard of the asset on its host now and rebuild stripes below the repair threshold.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /assets/{asset_id}/repair (the `RepairAsset` operationId).
+func (c *ClientWithResponses) RepairAssetWithResponse(ctx context.Context, assetId AssetIDPath, reqEditors ...RequestEditorFn) (*RepairAssetResponse, error) {
+	rsp, err := c.RepairAsset(ctx, assetId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRepairAssetResponse(rsp)
+}
+
 // FetchShardWithResponse Read one shard as base64 in JSON.
 //
 // Returns a wrapper object for the known response body format(s).
@@ -2776,6 +3752,19 @@ func (c *ClientWithResponses) GetShardWithResponse(ctx context.Context, assetId 
 	return ParseGetShardResponse(rsp)
 }
 
+// StatShardWithResponse Whether a shard is stored, and its hash and size, without its bytes.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with HEAD /shards/{asset_id}/{index} (the `StatShard` operationId).
+func (c *ClientWithResponses) StatShardWithResponse(ctx context.Context, assetId AssetIDPath, index IndexPath, reqEditors ...RequestEditorFn) (*StatShardResponse, error) {
+	rsp, err := c.StatShard(ctx, assetId, index, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStatShardResponse(rsp)
+}
+
 // PutShardWithBodyWithResponse Store one shard, streamed as raw bytes. Answers 503 with Retry-After when the node is busy.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -2890,6 +3879,177 @@ func ParseUpdateAnnounceResponse(rsp *http.Response) (*UpdateAnnounceResponse, e
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest Announce
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListAssetsResponse parses an HTTP response from a ListAssetsWithResponse call
+func ParseListAssetsResponse(rsp *http.Response) (*ListAssetsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListAssetsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AssetList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParsePutAssetResponse parses an HTTP response from a PutAssetWithResponse call
+func ParsePutAssetResponse(rsp *http.Response) (*PutAssetResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PutAssetResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Asset
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetAssetResponse parses an HTTP response from a GetAssetWithResponse call
+func ParseGetAssetResponse(rsp *http.Response) (*GetAssetResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetAssetResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Asset
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetAssetContentResponse parses an HTTP response from a GetAssetContentWithResponse call
+func ParseGetAssetContentResponse(rsp *http.Response) (*GetAssetContentResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetAssetContentResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetAssetContentResponse200Headers
+		if values := rsp.Header.Values("Offgrid-Content-Hash"); len(values) > 0 {
+			var value Hash
+			if err := runtime.BindStyledParameterWithOptions("simple", "Offgrid-Content-Hash", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.OffgridContentHash = &value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRepairAssetResponse parses an HTTP response from a RepairAssetWithResponse call
+func ParseRepairAssetResponse(rsp *http.Response) (*RepairAssetResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RepairAssetResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RepairReport
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -3252,6 +4412,42 @@ func ParseGetShardResponse(rsp *http.Response) (*GetShardResponse, error) {
 	return response, nil
 }
 
+// ParseStatShardResponse parses an HTTP response from a StatShardWithResponse call
+func ParseStatShardResponse(rsp *http.Response) (*StatShardResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StatShardResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers StatShardResponse200Headers
+		if values := rsp.Header.Values("Content-Length"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Length", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.ContentLength = &value
+		}
+		if values := rsp.Header.Values("Offgrid-Shard-Hash"); len(values) > 0 {
+			var value Hash
+			if err := runtime.BindStyledParameterWithOptions("simple", "Offgrid-Shard-Hash", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.OffgridShardHash = &value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
 // ParsePutShardResponse parses an HTTP response from a PutShardWithResponse call
 func ParsePutShardResponse(rsp *http.Response) (*PutShardResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -3359,6 +4555,21 @@ type ServerInterface interface {
 	// UpdateAnnounce Change prices and on-call settings; omitted fields stay as they are.
 	// (POST /announce)
 	UpdateAnnounce(w http.ResponseWriter, r *http.Request)
+	// ListAssets The files this node stored, newest first, with their health.
+	// (GET /assets)
+	ListAssets(w http.ResponseWriter, r *http.Request)
+	// PutAsset Store a file across the mesh. The plaintext is streamed to this node, which encrypts it, erasure codes it and places its shards on distinct hosts.
+	// (POST /assets)
+	PutAsset(w http.ResponseWriter, r *http.Request, params PutAssetParams)
+	// GetAsset One asset's manifest summary and per-stripe shard counts.
+	// (GET /assets/{asset_id})
+	GetAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath)
+	// GetAssetContent The file's plaintext, fetched from any k shards per stripe, decoded, decrypted and checked. A failure after the first byte aborts the connection, so a truncated file is never mistaken for a whole one; the Offgrid-Content-Hash header lets any client check.
+	// (GET /assets/{asset_id}/content)
+	GetAssetContent(w http.ResponseWriter, r *http.Request, assetId AssetIDPath)
+	// RepairAsset Check every shard of the asset on its host now and rebuild stripes below the repair threshold.
+	// (POST /assets/{asset_id}/repair)
+	RepairAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath)
 	// FetchShard Read one shard as base64 in JSON.
 	// (GET /fetch)
 	FetchShard(w http.ResponseWriter, r *http.Request, params FetchShardParams)
@@ -3392,6 +4603,9 @@ type ServerInterface interface {
 	// GetShard Read one shard as raw bytes, after checking it against its content hash.
 	// (GET /shards/{asset_id}/{index})
 	GetShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath)
+	// StatShard Whether a shard is stored, and its hash and size, without its bytes.
+	// (HEAD /shards/{asset_id}/{index})
+	StatShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath)
 	// PutShard Store one shard, streamed as raw bytes. Answers 503 with Retry-After when the node is busy.
 	// (PUT /shards/{asset_id}/{index})
 	PutShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath, params PutShardParams)
@@ -3416,6 +4630,36 @@ func (_ Unimplemented) GetAnnounce(w http.ResponseWriter, r *http.Request) {
 // UpdateAnnounce Change prices and on-call settings; omitted fields stay as they are.
 // (POST /announce)
 func (_ Unimplemented) UpdateAnnounce(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListAssets The files this node stored, newest first, with their health.
+// (GET /assets)
+func (_ Unimplemented) ListAssets(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// PutAsset Store a file across the mesh. The plaintext is streamed to this node, which encrypts it, erasure codes it and places its shards on distinct hosts.
+// (POST /assets)
+func (_ Unimplemented) PutAsset(w http.ResponseWriter, r *http.Request, params PutAssetParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetAsset One asset's manifest summary and per-stripe shard counts.
+// (GET /assets/{asset_id})
+func (_ Unimplemented) GetAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetAssetContent The file's plaintext, fetched from any k shards per stripe, decoded, decrypted and checked. A failure after the first byte aborts the connection, so a truncated file is never mistaken for a whole one; the Offgrid-Content-Hash header lets any client check.
+// (GET /assets/{asset_id}/content)
+func (_ Unimplemented) GetAssetContent(w http.ResponseWriter, r *http.Request, assetId AssetIDPath) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RepairAsset Check every shard of the asset on its host now and rebuild stripes below the repair threshold.
+// (POST /assets/{asset_id}/repair)
+func (_ Unimplemented) RepairAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -3485,6 +4729,12 @@ func (_ Unimplemented) GetShard(w http.ResponseWriter, r *http.Request, assetId 
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// StatShard Whether a shard is stored, and its hash and size, without its bytes.
+// (HEAD /shards/{asset_id}/{index})
+func (_ Unimplemented) StatShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // PutShard Store one shard, streamed as raw bytes. Answers 503 with Retry-After when the node is busy.
 // (PUT /shards/{asset_id}/{index})
 func (_ Unimplemented) PutShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath, params PutShardParams) {
@@ -3531,6 +4781,249 @@ func (siw *ServerInterfaceWrapper) UpdateAnnounce(w http.ResponseWriter, r *http
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.UpdateAnnounce(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListAssets operation middleware
+func (siw *ServerInterfaceWrapper) ListAssets(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListAssets(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// PutAsset operation middleware
+func (siw *ServerInterfaceWrapper) PutAsset(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params PutAssetParams
+
+	// ------------- Optional query parameter "name" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "name", r.URL.Query(), &params.Name, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "name"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "mode" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "mode", r.URL.Query(), &params.Mode, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "mode"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "mode", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "k" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "k", r.URL.Query(), &params.K, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "k"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "k", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "n" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "n", r.URL.Query(), &params.N, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "n"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "n", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "r" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "r", r.URL.Query(), &params.R, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "r"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "r", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "shard_size" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "shard_size", r.URL.Query(), &params.ShardSize, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "shard_size"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "shard_size", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "recipients" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "recipients", r.URL.Query(), &params.Recipients, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "recipients"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "recipients", Err: err})
+		}
+		return
+	}
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "Offgrid-Content-Hash" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Offgrid-Content-Hash")]; found {
+		var OffgridContentHash Hash
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "Offgrid-Content-Hash", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Offgrid-Content-Hash", valueList[0], &OffgridContentHash, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Offgrid-Content-Hash", Err: err})
+			return
+		}
+
+		params.OffgridContentHash = &OffgridContentHash
+
+	}
+
+	// ------------- Optional header parameter "Offgrid-Policy" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Offgrid-Policy")]; found {
+		var OffgridPolicy string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "Offgrid-Policy", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Offgrid-Policy", valueList[0], &OffgridPolicy, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Offgrid-Policy", Err: err})
+			return
+		}
+
+		params.OffgridPolicy = &OffgridPolicy
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.PutAsset(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetAsset operation middleware
+func (siw *ServerInterfaceWrapper) GetAsset(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "asset_id" -------------
+	var assetId AssetIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "asset_id", chi.URLParam(r, "asset_id"), &assetId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "asset_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetAsset(w, r, assetId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetAssetContent operation middleware
+func (siw *ServerInterfaceWrapper) GetAssetContent(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "asset_id" -------------
+	var assetId AssetIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "asset_id", chi.URLParam(r, "asset_id"), &assetId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "asset_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetAssetContent(w, r, assetId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RepairAsset operation middleware
+func (siw *ServerInterfaceWrapper) RepairAsset(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "asset_id" -------------
+	var assetId AssetIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "asset_id", chi.URLParam(r, "asset_id"), &assetId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "asset_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RepairAsset(w, r, assetId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -3811,6 +5304,41 @@ func (siw *ServerInterfaceWrapper) GetShard(w http.ResponseWriter, r *http.Reque
 	handler.ServeHTTP(w, r)
 }
 
+// StatShard operation middleware
+func (siw *ServerInterfaceWrapper) StatShard(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "asset_id" -------------
+	var assetId AssetIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "asset_id", chi.URLParam(r, "asset_id"), &assetId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "asset_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "index" -------------
+	var index IndexPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "index", chi.URLParam(r, "index"), &index, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "index", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.StatShard(w, r, assetId, index)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // PutShard operation middleware
 func (siw *ServerInterfaceWrapper) PutShard(w http.ResponseWriter, r *http.Request) {
 
@@ -4051,7 +5579,25 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Get(options.BaseURL+"/shards/{asset_id}/{index}", wrapper.GetShard)
 	})
 	r.Group(func(r chi.Router) {
+		r.Head(options.BaseURL+"/shards/{asset_id}/{index}", wrapper.StatShard)
+	})
+	r.Group(func(r chi.Router) {
 		r.Put(options.BaseURL+"/shards/{asset_id}/{index}", wrapper.PutShard)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/assets", wrapper.ListAssets)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/assets", wrapper.PutAsset)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/assets/{asset_id}", wrapper.GetAsset)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/assets/{asset_id}/content", wrapper.GetAssetContent)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/assets/{asset_id}/repair", wrapper.RepairAsset)
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/metrics", wrapper.GetMetrics)
@@ -4131,6 +5677,215 @@ type UpdateAnnouncedefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response UpdateAnnouncedefaultApplicationProblemPlusJSONResponse) VisitUpdateAnnounceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAssetsRequestObject struct {
+}
+
+type ListAssetsResponseObject interface {
+	VisitListAssetsResponse(w http.ResponseWriter) error
+}
+
+type ListAssets200JSONResponse AssetList
+
+func (response ListAssets200JSONResponse) VisitListAssetsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAssetsdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListAssetsdefaultApplicationProblemPlusJSONResponse) VisitListAssetsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutAssetRequestObject struct {
+	Params PutAssetParams
+	Body   io.Reader
+}
+
+type PutAssetResponseObject interface {
+	VisitPutAssetResponse(w http.ResponseWriter) error
+}
+
+type PutAsset201JSONResponse Asset
+
+func (response PutAsset201JSONResponse) VisitPutAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutAssetdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response PutAssetdefaultApplicationProblemPlusJSONResponse) VisitPutAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAssetRequestObject struct {
+	AssetId AssetIDPath `json:"asset_id"`
+}
+
+type GetAssetResponseObject interface {
+	VisitGetAssetResponse(w http.ResponseWriter) error
+}
+
+type GetAsset200JSONResponse Asset
+
+func (response GetAsset200JSONResponse) VisitGetAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAssetdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetAssetdefaultApplicationProblemPlusJSONResponse) VisitGetAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAssetContentRequestObject struct {
+	AssetId AssetIDPath `json:"asset_id"`
+}
+
+type GetAssetContentResponseObject interface {
+	VisitGetAssetContentResponse(w http.ResponseWriter) error
+}
+
+type GetAssetContent200ResponseHeaders struct {
+	OffgridContentHash *Hash
+}
+
+type GetAssetContent200ApplicationoctetStreamResponse struct {
+	Body          io.Reader
+	Headers       GetAssetContent200ResponseHeaders
+	ContentLength int64
+}
+
+func (response GetAssetContent200ApplicationoctetStreamResponse) VisitGetAssetContentResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.OffgridContentHash != nil {
+		w.Header().Set("Offgrid-Content-Hash", fmt.Sprint(*response.Headers.OffgridContentHash))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetAssetContentdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetAssetContentdefaultApplicationProblemPlusJSONResponse) VisitGetAssetContentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RepairAssetRequestObject struct {
+	AssetId AssetIDPath `json:"asset_id"`
+}
+
+type RepairAssetResponseObject interface {
+	VisitRepairAssetResponse(w http.ResponseWriter) error
+}
+
+type RepairAsset200JSONResponse RepairReport
+
+func (response RepairAsset200JSONResponse) VisitRepairAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RepairAssetdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response RepairAssetdefaultApplicationProblemPlusJSONResponse) VisitRepairAssetResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -4549,6 +6304,52 @@ func (response GetSharddefaultApplicationProblemPlusJSONResponse) VisitGetShardR
 	return err
 }
 
+type StatShardRequestObject struct {
+	AssetId AssetIDPath `json:"asset_id"`
+	Index   IndexPath   `json:"index"`
+}
+
+type StatShardResponseObject interface {
+	VisitStatShardResponse(w http.ResponseWriter) error
+}
+
+type StatShard200ResponseHeaders struct {
+	ContentLength    *int64
+	OffgridShardHash *Hash
+}
+
+type StatShard200Response struct {
+	Headers StatShard200ResponseHeaders
+}
+
+func (response StatShard200Response) VisitStatShardResponse(w http.ResponseWriter) error {
+	if response.Headers.ContentLength != nil {
+		w.Header().Set("Content-Length", fmt.Sprint(*response.Headers.ContentLength))
+	}
+	if response.Headers.OffgridShardHash != nil {
+		w.Header().Set("Offgrid-Shard-Hash", fmt.Sprint(*response.Headers.OffgridShardHash))
+	}
+	w.WriteHeader(200)
+	return nil
+}
+
+type StatShard404Response struct {
+}
+
+func (response StatShard404Response) VisitStatShardResponse(w http.ResponseWriter) error {
+	w.WriteHeader(404)
+	return nil
+}
+
+type StatSharddefaultResponse struct {
+	StatusCode int
+}
+
+func (response StatSharddefaultResponse) VisitStatShardResponse(w http.ResponseWriter) error {
+	w.WriteHeader(response.StatusCode)
+	return nil
+}
+
 type PutShardRequestObject struct {
 	AssetId AssetIDPath `json:"asset_id"`
 	Index   IndexPath   `json:"index"`
@@ -4677,6 +6478,21 @@ type StrictServerInterface interface {
 	// UpdateAnnounce Change prices and on-call settings; omitted fields stay as they are.
 	// (POST /announce)
 	UpdateAnnounce(ctx context.Context, request UpdateAnnounceRequestObject) (UpdateAnnounceResponseObject, error)
+	// ListAssets The files this node stored, newest first, with their health.
+	// (GET /assets)
+	ListAssets(ctx context.Context, request ListAssetsRequestObject) (ListAssetsResponseObject, error)
+	// PutAsset Store a file across the mesh. The plaintext is streamed to this node, which encrypts it, erasure codes it and places its shards on distinct hosts.
+	// (POST /assets)
+	PutAsset(ctx context.Context, request PutAssetRequestObject) (PutAssetResponseObject, error)
+	// GetAsset One asset's manifest summary and per-stripe shard counts.
+	// (GET /assets/{asset_id})
+	GetAsset(ctx context.Context, request GetAssetRequestObject) (GetAssetResponseObject, error)
+	// GetAssetContent The file's plaintext, fetched from any k shards per stripe, decoded, decrypted and checked. A failure after the first byte aborts the connection, so a truncated file is never mistaken for a whole one; the Offgrid-Content-Hash header lets any client check.
+	// (GET /assets/{asset_id}/content)
+	GetAssetContent(ctx context.Context, request GetAssetContentRequestObject) (GetAssetContentResponseObject, error)
+	// RepairAsset Check every shard of the asset on its host now and rebuild stripes below the repair threshold.
+	// (POST /assets/{asset_id}/repair)
+	RepairAsset(ctx context.Context, request RepairAssetRequestObject) (RepairAssetResponseObject, error)
 	// FetchShard Read one shard as base64 in JSON.
 	// (GET /fetch)
 	FetchShard(ctx context.Context, request FetchShardRequestObject) (FetchShardResponseObject, error)
@@ -4710,6 +6526,9 @@ type StrictServerInterface interface {
 	// GetShard Read one shard as raw bytes, after checking it against its content hash.
 	// (GET /shards/{asset_id}/{index})
 	GetShard(ctx context.Context, request GetShardRequestObject) (GetShardResponseObject, error)
+	// StatShard Whether a shard is stored, and its hash and size, without its bytes.
+	// (HEAD /shards/{asset_id}/{index})
+	StatShard(ctx context.Context, request StatShardRequestObject) (StatShardResponseObject, error)
 	// PutShard Store one shard, streamed as raw bytes. Answers 503 with Retry-After when the node is busy.
 	// (PUT /shards/{asset_id}/{index})
 	PutShard(ctx context.Context, request PutShardRequestObject) (PutShardResponseObject, error)
@@ -4808,6 +6627,136 @@ func (sh *strictHandler) UpdateAnnounce(w http.ResponseWriter, r *http.Request) 
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(UpdateAnnounceResponseObject); ok {
 		if err := validResponse.VisitUpdateAnnounceResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListAssets operation middleware
+func (sh *strictHandler) ListAssets(w http.ResponseWriter, r *http.Request) {
+	var request ListAssetsRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListAssets(ctx, request.(ListAssetsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListAssets")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListAssetsResponseObject); ok {
+		if err := validResponse.VisitListAssetsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// PutAsset operation middleware
+func (sh *strictHandler) PutAsset(w http.ResponseWriter, r *http.Request, params PutAssetParams) {
+	var request PutAssetRequestObject
+
+	request.Params = params
+
+	request.Body = r.Body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.PutAsset(ctx, request.(PutAssetRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PutAsset")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(PutAssetResponseObject); ok {
+		if err := validResponse.VisitPutAssetResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetAsset operation middleware
+func (sh *strictHandler) GetAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath) {
+	var request GetAssetRequestObject
+
+	request.AssetId = assetId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetAsset(ctx, request.(GetAssetRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetAsset")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetAssetResponseObject); ok {
+		if err := validResponse.VisitGetAssetResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetAssetContent operation middleware
+func (sh *strictHandler) GetAssetContent(w http.ResponseWriter, r *http.Request, assetId AssetIDPath) {
+	var request GetAssetContentRequestObject
+
+	request.AssetId = assetId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetAssetContent(ctx, request.(GetAssetContentRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetAssetContent")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetAssetContentResponseObject); ok {
+		if err := validResponse.VisitGetAssetContentResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RepairAsset operation middleware
+func (sh *strictHandler) RepairAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath) {
+	var request RepairAssetRequestObject
+
+	request.AssetId = assetId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RepairAsset(ctx, request.(RepairAssetRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RepairAsset")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RepairAssetResponseObject); ok {
+		if err := validResponse.VisitRepairAssetResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -5095,6 +7044,33 @@ func (sh *strictHandler) GetShard(w http.ResponseWriter, r *http.Request, assetI
 	}
 }
 
+// StatShard operation middleware
+func (sh *strictHandler) StatShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath) {
+	var request StatShardRequestObject
+
+	request.AssetId = assetId
+	request.Index = index
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.StatShard(ctx, request.(StatShardRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "StatShard")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(StatShardResponseObject); ok {
+		if err := validResponse.VisitStatShardResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // PutShard operation middleware
 func (sh *strictHandler) PutShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath, params PutShardParams) {
 	var request PutShardRequestObject
@@ -5192,63 +7168,84 @@ func (sh *strictHandler) Toggle(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fv7c9u2k/9XMLzvTO056mEndhvlhxunSZu0ebiOO3NzsU+GyJWEmAQYALStePS/3yxAkBQF6mHL7X1n",
-	"+pskgtjFZ9+70H0QiTQTHLhWweA+yKikKWiQ5tuJUqDfvT6leopfGQ8GQYZfwoDTFIJBQHHFkMVBGEj4",
-	"ljMJcTDQMocwUNEUUorv/UvCOBgE/9GraPXsU9UrSATzeejI/ZGDnJX0vplvT0PwHY/hbsXpGD5/MKXP",
-	"UypjQ6IitvJsOyQ3x11UJrgCI8lTKUYJpPgxElwD1/iRZlnCIqqZ4L3MrvjPr0pwfLYZUbevoRiDiiTL",
-	"cLtgEJxwAlIKSfbOfvmZvHh+9CMpaJAYNGWJ2u8aYIq9jMJxLnIegVFFKTKQmtkD0EizG/O7nmUI1kiI",
-	"BCgP5mEwyqXSwwxkBFwPU3qHy1J6x9I8DQYH/X4YpIzbb/3QbcC4hglI3AB4nAlmMSmeKi0Zn+DDlPGh",
-	"4BFNEkdi2+2teD1bcxED6vIakD+KGFBjwyCTLLJ4rBaKWTUPgzyLqYZ4SA3PYyFT/BTgjx3NUgjCJlPz",
-	"uvp9KTksDlGDKnQiKbnyQuWTzgJflyULYvQVIo1sOzX40ywz4o9jhnpFk9OaWoxpoiBsaMqjteHxAt9G",
-	"TMUZEfhlHApfZRyz1iDRrv73y0nnf2jne7/zojvsXN4fhAeHP83/tSzKMHhFdTRdtqWxFOlQwbcFnWBc",
-	"Hz8P1p2MaUjNHuWHVSc09N9p9A/lZlRKOnuQ8ksh9LrVb6ma4lrFvhu9WX0aLR4Iww1IxayfBI6rvgT9",
-	"7kFNl1vMyb0X1gzLHKvgOKxkU3LnQPcZSgXwkpAToOOhjShrccikEOONpeowbgpUQgQsWyuis2JZExv3",
-	"elhn3fHmO/xriFhKE6TXiDyEC97hMKHooEhs15FbpqeEapIKpYlid2Qs0YWhUyExmzCtuujg7miaJUjp",
-	"sHuE9GuG1++8MPb2bL53cdF1X4/n+//lNT8DVMN2+50XtDO+vD9+7jfZt0AT7bHZ3cUQpanOVV11xbVH",
-	"c9FJY4gYKogEj5XXSpqq1BBpQSpcDiONvX3i/QDKg8O0BR9kQY5pBGqYZzWg6n4d1HQorn05RINvtzJs",
-	"bOtjkwObTEdCbu4V8WAfi7d8dpRJoYVX1hLoNrEcfUuuYTvOzvAVH1tK5NJmZk5vxiwBI1wO611f8bo7",
-	"Xh24ks/QibdNH0rYlvPDOJaglBc2hgL053agJYsW8RT5KKmByfN05FFtR6+NUwvjEpsxKM041UXweAxD",
-	"YXDDqGeTBqN1ij5mC8ew5ETPp0BiFg+uYUbEmOgpELTiHxR5Ex8eHR28INcw6y46yGL94PuXg86Lk87b",
-	"3zofTzFXuU473y/vn/fD477f650CyO1y/pUpe0KVHioAvrmlbOJfl56hf1uwiJxfc3HLjYMLwiDGzz7X",
-	"upHkaqk2rnfkysTbJ00E8j1TehnMDGALH2UEsuQEGgzaLb1slAnwIhNIqbCLVdRdZDcQC0knm7/RYNER",
-	"rDZqZ/dB1cZfciIPw2U53/QvWFn7vSBXmvIWR1glBZ4smenE/5b9YZ0em6dum5KUVw756BpmHr0Zibvh",
-	"NcyWvdR/W1eU5aOEReiRTAy56wYDnidJuFXqtbsU6wYkG8/8HDvvuQOW19XqNTbCEkIf7n/kwhesHtae",
-	"2MYUiiptw+VO3Zy3XWXctTSWMz3cjrNWYAtVLmq12s7u7D50z6q6qOE7WLzokVsMrMrBoiRXGmRbPGJK",
-	"5WW3Z1Ht/uTsjqQsSViRc5M9xm1oNI7uJYkSEV0rEks21vsY2Ndm+2HwVYzaeLGZjGp3pxulOMvp9vY6",
-	"KcR4S5gl2Gx1+DCNW9tTOPBhqdiEU51LaCsZW9s8qIdqCztadE/buMjH9z1qGtzEuVQnd6JKiUoxhtZo",
-	"LMZ1ha/XmAt+r4LVa5s5P4NvOdiMaYu4X2l+S2dusLo1txvzaNi4ohMgxc4vSaGsQy2ugathSvaM/Quu",
-	"TEJvft0nCrQy2X3Rf/lBEYM+eoCU3tVZOn6+hGBDzgUqrUirPPH4wW0bRxv3MNraEY6gj08zRvHUIm7u",
-	"tOl4KQymRftnk15a2ajbdMJTBc9tmzK1CZrrsRXxzDDcislrqulOcImppsPR8fMF5kcz7a3L/j1BrB2y",
-	"Fc93ZW/WTRYOj47WNZ4/ayHhYR7rkZJa7g4oPMUPiqDoVD1fKGSJ5UZMZUxGVMHx8zLB/WtlvF5wK0V1",
-	"LiaT5KGIt/Yvmky1FfQmmYhyyfTsM57N9bpSxs/Rf/sFU/RpzDLr58leJlGLYkI1GTOpNFGaSh2Sa8g0",
-	"wWVTIAgEiZmESAs5MzmgQdSwDlSCrAxjqnXm8rHP9cyl2YqXFjpSxmEymhlqEU0SxieerhLZYzFwzfSs",
-	"F4uoOxGGFTMxnwKNDRvFyPzTeDyRLO5ULFTZXMZ+h5mdTGOq68fq7fn5KTk5fYchUXAgbsOPoA1nXXIG",
-	"NO4InsyIjR9k7+rXN+ekR4sh5VVIrnrfsIK6Ci/4VS+zRaz5OQU1NR9Mq8R8sh3O78VjE6rN5yImqR7c",
-	"ZULqq33CFBEZcCKsdN6ffOxe8A+5phphQ/gU4QBxvTe3IPOrk1xPhWTfTY4/IK+MDMn5p9/ffLza715w",
-	"zJI7WnTw5WLDvauezLnhCFNce7ox6Miew9i8utonNIpQc4DpKUjDQZ20kBeccnK1JJ4rYiVIUhqDncis",
-	"0wUFQJb04YK/kVJIRagEctV2j+Gqunuw3yUfBIcZoTwm5oYLxDbRMVu4GZF1SuqCrx8WhYTDDUgyTgTV",
-	"qnvByx5HpZZOi1DDglr6jFlzt4/2gxKmGQsGwbNuv/vM9lOnxsxLDcMvEzDeB92LOee7OBgEv4Iub0w0",
-	"Lnwc9vsrLntsd8mjpOG55YE2FOVSAtfE8du1qemYFtmeb++S2doVkjBQeZpSOQsGwWdjayGxo3QjNcE7",
-	"qCeYsaIF2Cx2yhSZCqXRQ2g6UehO8XtwibWfUB7UbJ9vATjjol6JeLZzzMrx/rx5r2f+N0rMSYrQsS7M",
-	"N5pSPnmM6Io4FQy+LEaoL5fzy7pkfzaEVgn2JREp0xitxgySWKHjnRFqypQZmqtH2PMwsG6q1Vh+wac2",
-	"uw8X7rl98R+zWtJbuJg2D9eur131wrM/mZirvLxFzsZdP41Mw/tm7G8KGgOniamGC5SfTQQx3fjt86eP",
-	"dSnauFLIsQiRq9xeMSZ/QmwLCi3AGqfOFJE554xPduHx3rMb4KCsSbiAVx+91fESmQMrLcbkbUiZMfoT",
-	"4mT296CEv7texC7gMftZzUBVSqjSRKKG7aWU5zRxtMiYJUDGQhIubvdbPEWt+9KOm2s9rYFOw53uZQll",
-	"DdCavQgPQpbhIvs+lSIFPYVcEdyS2HKq24ChtqoE16cWRV7RndE0WXXMTxlwm5xsoSFu0y0Oi0ZT0CKx",
-	"iPIU+NLZzjGYVw99xyqnmG3nOTULnlDfywmr55CG+C6UvVbF4YmJpqOkLepl1dCsFZRiyVPCUpDwoVJO",
-	"unaOTbWz8ZrGK7973QLUNzflaoPJjsGWkgPfVe2iYd1+U3ubiQHG0kXIfrZvFQWKt28rJJmwCTXNlxA9",
-	"InVFTFksN3guGlQPu11ezcaeMqGxEmhxH0Z+u9AgM+5HLKnrkZOvYoSIijExVW9cx3YsRWo8NOoS1thl",
-	"meNVs0Yh36pwb8zjoqmtltWuMTY2q12TXhWXGYnC0gUTeTsTIHQkbsBWRYJDuybwCIrLpZVgSlT74Xb3",
-	"YVF/fWQSljLtJ3HQN7eoa3eqF25VewZkT6p39qJ0i96N8OFOalo24RBXMjRG+wHkdVIQsVLFlJnxKMkV",
-	"E5yYwRfJQBKmIbUNjeMXx4dkStWU8clCiuO2dqqYGwz8ZfBZzn8Toycqf2tztb+49K3mTC3iRFOXlL8k",
-	"6FrVgkj+tkop54QaxjCKIU+EktxM8wrOTELLdIvLsdVT7941t+e9e9Pcnq+Kdq4U3kISItKgO0pLoOmi",
-	"RKreP+PU+ICNMsKFEULX3v+Miwyv7B3imo67S724x3txC7ITUQVkCnfk1fuT39886xweHbu6aSTiWTfY",
-	"NMjZIUPB6/+DelnSW+ICvGnURFOIrhmfEKYJnVDGlTZqXMjL+ARvWf3Ajof5b9ymDQ+7+DIMstyjcae5",
-	"bmm+LAU6iDTEJNlEti/NJxOziYRxrgB9aspUap32urFBpVtb6sjlpn7zkTazznEe7LaZ5DPUzzYj2hOS",
-	"0ARL7plLksr+vaIpOCXc/7u8qOGzMqCQWNBh0ZS65ISrW5CKHPWf2ROcgZazzomxsNsp8LLjQpgio1zN",
-	"WjtVBof2EGs4qvzs7sPswjj4H315lL4QZWYYS13KXeqLNtPkdoWx0+YnUpbFUfY/E4lKEW4ZJt+uxCOC",
-	"21pwjLInjNvxvH3mgowpRlWISZvtPRgVV74EzbAib1y4y2VSzM8Hvd7B4Y/dfrffPRj81P/pwETP4nX3",
-	"ly+7jVFn+73M8Wu/FUpW+0VkKphfzv8vAAD//w==",
+	"7Fx5c9s4lv8qKO5Uxa6l5COJ03H+2HJ30pN05/A4meqtTbIyRD6JaJEAA4CxlZS/+9Z7AA9JoCX5SO9u",
+	"zX+SSAIPv3cf1PcoUUWpJEhrouPvUck1L8CCpm8nxoB99fyU2wy/ChkdRyV+iSPJC4iOI453jEQaxZGG",
+	"L5XQkEbHVlcQRybJoOD43N80TKLj6N/22r323FWz57eIrq7iert/VKDnzX5f6Nv9bPhKpnB5zekEXr/x",
+	"Tu8zrlPaot3s2rPd4XZXuIoplTRAnDzVapxDgR8TJS1Iix95WeYi4VYouVe6O/79T6MkXtts03pd2jEF",
+	"k2hR4nLRcXQiGWitNNs5+/UX9vTR4yfM78FSsFzkZndIwPi1SOCkVJVMgERRqxK0Fe4APLHiK/1u5yWC",
+	"NVYqBy6jqzgaV9rYUQk6AWlHBb/E2wp+KYqqiI4P9vfjqBDSfduP6wWEtDAFjQuATEslHCb+qrFayCle",
+	"LIQcKZnwPK+32HZ5x97A0lKlgLK8BuS3KgWU2DgqtUgcHtczhe66iqOqTLmFdMSJ5onSBX6K8MeBFQVE",
+	"8TJRV13x+9hQ6A/RgSquWdJQFYQqxJ0Fuj43JKjxn5BYJLsWg3/SbcT+NBUoVzw/7YjFhOcG4iVJubU0",
+	"3J7h27DJnxGBX8UBbVVAF1Je1tqwqHM7M+TULrsADSzJlAHJJloVzGbAcvEVWKaMNcPoWFZ5Hgd0qbGv",
+	"m5rROEo0bClkcTQROYwybrLVM/z8+uT3Fw8Hh4+PmJoQ4WXOEdxLy3agKO2cVdKKnM2kupC7w9DydMrV",
+	"pZ8LY4VMrEOBZSpPhZw6YAyaT9NZrcPPWUd7lwQlX7RK3asqpSsgUU4+RpCQaS87Et+xBOE1ei0HUTsy",
+	"4lvP5vWVxfOfNkCO5xYM2xkcsItM5MC4ZFWZK54i5pUkaBkuwnQlDYHcMFZIe/QoiJOxXl3rM5cgEeEI",
+	"Lyk0Kegkppqn9DFXxgbRwE8ljBxLVo/xuuUXK0EzdzvSKCwUJoyI/4VrzeftHj0339pudsIUbziJI13B",
+	"9xKC0oX8X+BpS17canuN7zI+HUGsJX9BKdebW6/LFP9ZCxpB/u+PJ4P/4oNv+4Onw9Hg8/eD+ODwp6u/",
+	"hbSNnn8tTMhU4SX61LBmrVVZ5VYIXBM8ys/cJtkqGWgDRwa+LHCzluPrbXlD90YHoP1fWYyIVkVua3ev",
+	"lbLr7n6JstTR+OtPY9UNYfgK2ggXGdbKvT88CGjvEq/q5+JOKEHHajWi5k1DXQ16L4MJ4BUm58AnIxdD",
+	"r8Wh1EpNNuZqjfEyQzUkIMq1LDrzty1jUz8ed0mvaQsd/jkkouD5qkU8YVLJgYQpR0vBUncfuxA2Y9yy",
+	"QhnLjLhkE41BG4ZRLBVTYcnfwSUvyhx3Ohw+xv07NmB/8JRU/+HVzqdPw/rr0dXufwQtwUvv0ZeW4IPJ",
+	"5+9Hj8LW4yXw3AZ09u6iZjSblemKrpoF/U5VonEfGUiUdI5nrdNbYqnfKl4NnJfWDrH3DZgADlkPPkiC",
+	"nvAEzKgqe0IQMNlIzUJZ0xLd9Z3x0rIhMiWIaTZWenOriAd7658K6VGplVVBXmvg2wWWWlUWtqPsDB8J",
+	"hgiq0slCPIPem5grYb3p84/Xx+sC19AZ1+ztk4cGtkAWkGowJgibQAaGs1mwWiSLeKpqnHfAlFUxDoh2",
+	"vV8fpQ7GFTJTwJibW+88bkNQHH0VPLDIEqHdHUPEesOwYkQ/ZMBSkR7PYF5nHqjFDwx7kR4+fnzwlM1g",
+	"Plw0kP7+428fDwZPTwYvfxu8PcWwaVYMvn3+/mg/PtoPW71TAL1dlePaIkXOjR0ZALm5pmxiXwOR+VKE",
+	"73MFMnAY3ePnkGndiHOd4gLe3wa8HpcQNxHIcOxZAmxho4gh6yJPt2SQjCblXyQCd/J6cd3utWe/cpkS",
+	"n27+xBKJ9YbtQv3k3qi+8kNOFCC4KWAu2xfLRR62gtJYLnsMYRsUBKJkYfPwU+6HdXJMV+tlmq2CfKjG",
+	"M5gH5GasLkczmK9aqf90pqisxrlI0CKRD7lsSjrbhF53F2J9BS0m8zDFtfW8A5LXVSc7ZMQNhCHc/1Gp",
+	"kLO6WUF2G1XwWdqGt9fiVlvb65S7E8ZKYUfbUdYLrBdln6t1Vq7PHkL3rM2LlmyHSBctco+CtTFYklfG",
+	"gu7zR8KYqqnTLIrdP6W4ZIXIc+FjbrYjpHONZOiesSRXycywVIuJ3bTE9aca99HiIhnTb043CnFWw+3t",
+	"ZVKpyZYwa3DR6uhmEre2pnAQLBeKqeS20tCXMvZWnFAOzRZ6tGietjGRt697dCR4GedGnOoTtULUsDF2",
+	"SuMw7gp8N8dcsHstrGHdLLnQZ1Aq3Vev27hKV3A9g3SUAk/DjlTDuBK57SmyyjLnCQQfDVX8ona9zsOL",
+	"VARPXMkz+FKBixG3iHRaXe8pix5fXxe9G4OwZNUMnwLzKz9jXj1HVs1AmlHBdsjiKWkohaFfd5kBayif",
+	"8RWnB4aRvA0JvcsuSUePVhBc4oVHpRdpU+UBwdq2VLZx1aavAFNvGKKTWuU9wr9d76tuYW1SPWxKk5t2",
+	"8dtwYdsyVKf9UFcVvQcngnsxec4tvxNcUm75aHz0aIH48dwGM9H/myB2DtmL56umGl13jw8fP15Xan9v",
+	"lYabWaxbcmq1HkItpgfG9Qu7EZLnJSZYKdcpG3MDR4+WG8s/iMfrGXctqz6o6TS/KeK9FZtlovpKGBQ+",
+	"JZUWdv4ez1ZX9wohP6D9DjPGV6boNmfn2U6pUYpSxi2bCG0sM5ZrG7MZlJbhbRkwBIKlQkNilZ5T1EuI",
+	"EunANehWMTJryzoCfd+N1ZabD9pBx5rIg43ntFvC81zIaaCOxnZECtIKO99LVTKcKiKFpqIy4CmR4cei",
+	"3k0mUy3SQUtCG7+W4neYu+kjDO7DWL388OGUnZy+QpeoJLB6wbdgibIhOwOeDpTM58z5D7Zz/vcXH9ge",
+	"94Mo5zE73/uCOeN5/Eme75UubaefCzAZfaDiEH1yNd1v/jK5avrsfZLZg0sMv853mTBMlSCZctx5ffJ2",
+	"+Em+qSy3CBvCZ5gESLvVyAWen59UNlNafKOs5pj9TDxkH979/uLt+e7wk8S8YGDVAB/2C+6c7+lKEkXU",
+	"lqdPE7CJO4drK5/vMp4kKDkgbAaaKOhurfQnySU7X2HPOXMcZAVPwfWg1smCAWAr8vBJvtBaacO4Bnbe",
+	"N6t23s6X7Q7ZGyVhzrhMGU0xQuoCHVqi7oo5o2Q+yfXtsZhJ+AqaTXLFrRl+kk1VpxXLWopQwqJOwoB5",
+	"wnAf9Qc5zEsRHUcPh/vDh66CnJGaNxKGX6Yu9EbzQud8lUbH0d/BNlNxS0N9h/v71wz0bTfI1+wRmORD",
+	"HUoqrUFaVtM7dKHphPtoL7R2Q2xnTDCOTFUUXM+j4+g96VrM3LgUcU3JAcoJRqyoAS6KzYShiR0azuFT",
+	"g+Y0o9kRzHaVCaDmKpsLwJGJ+lml8zvHrBnhulqe3bz6CzlWc4rxifXqm2RcTm/DOu+nouOPix7q4+er",
+	"z13O/kIbXcfYZ0wVwqK3mgjIU4OGd844pSlzVNcAs6/iaK8dKAlqy2th7Im75T6hbwZeQnOvtP0PABmZ",
+	"PBE5GKchZIPcmBWarQt0yBQGxI0NFpo519QFt56m6dWl08pBSnarHQ//GHK1SM8Dw9Bzx2yiNCtBlTk0",
+	"vn1p4rmejWpQL/jla5BTm/lIeSXZC09O+0mqdp0GeTd2t8EMHi69NC2IodLKmBnbgWR3yN4VwrIZiTY6",
+	"RJZkShlAkIvwxGUYgNny6ess4ej64tkqte/DhPYBf2f7ngFpkWE7GsrdIXvukGePYzaBC9DsIgPpP7qx",
+	"S/TFiEwfbfpuMXFjjEK6HKYlcIJxgSnQKDktEpKiQ4dezA7YG/EzyXDO9RTwWi8bF0f3Vmk/OHry5Mnh",
+	"QfcAj/afHm1yhl8rTeHXSt/HsJ0MLmOWqKLgAwOomxbSXZTGC81LkkA8GYVYVvXCDYkoBb0A0qOJPx08",
+	"PdxAXz50R3UfGNYO8g7ZH2iBhHVBJBoT9uo5Br8pGhPExFiRxIxLRvMnuirRNZSVZRpMVYCJSdXqKJgl",
+	"GSQzV9PCzBKjOPwMMl2bRvziPMDgpUviN7P4LjVdPfMJ5TyYc9GhSpWLZM52fnv/7m3sc+JKu0EsVVlW",
+	"YmYpp7srBxnDRGlnvoWcrj3DKe3Tx6+Hh0+Oflpl2OdNoyCVWLADYzXwYtEptum/kJyEaHmTDUKgg7v1",
+	"wyEfTCWU9BnD4H1e20MNPMkgZaj3ftj5S6V0VfwAX00EMe70kSdaGSe8mDwO2YLmoFo47DHtU61zj9lF",
+	"JpKMgUz0vLSGCRsz0Nxgwp2oFE2YJTWh0rihg3r/pSRLF4bfgxFAG2Dtfa+LKFfXZiZNXf4+I63eCBcv",
+	"/gDmvZN+rweGFVyKCdU63GWHN+iBFzLCmyWqkj0YrwRRIYLbW/a67+BdfQ5yaK8D9bWc8qZvO4bd0hqE",
+	"Y8Shm3xL/YRO0DZv8GbIRabydsGtTPnVD4vPH5hWuTEosmSFKEjkcs5mqzFmzFJAhU7pAyo7ehiZOm8B",
+	"6ZCdsAkXOSp+m925mh9GOYyPlfYtn0RJCVTViJlRjDOrK5lwl3nlgNbG1TgKYSyfYaymNOMeWiXhGS0T",
+	"4lBd58kBozo5Z0mOcYSj8ocJv6aG5vLLq9uu3Zf8uHbpvdu5ha5sQG/+yHyE407LJqqSTiRSkf6QhB6S",
+	"We1OycR5DXRxj5LkbNCzMKkuiDDXq029SGOIk6uL7hlspsFkKk97fRHpSq9V+xWvulbeDeXKvY2LUd2a",
+	"+zvv7row6p7EoG3C9dhOwv5++B1/Xy70LwvBGfDUpUgkAdz4CBczJ4x4u3z07yY5Pvp6+HX+yb8FcI/Y",
+	"+h16gKVgXBimKykpAr99efO1+AoSjKt/1dXt7mRxFy9V1mAV/i2APqToLYF7xInWD6CEv9eDB3cBD63n",
+	"JANFKecGkz2esp2Cy4rn9V7OTaFTkupit6cs2Bm16MetnqxZAx366T3y2IugrQ1u/A51q+1UqwJsBpVh",
+	"FNe7cGm4BEPnrgbckFj4JsJwzov8umO+K0G6TsQWElIvusVhUWn8XixVSVWAXDnbB0xd2ouhYzVD2n3n",
+	"OaUb7lHemwHywCFp87sQ9k7LFk/MLB/nfSXusp0J7gXF33KfsPgtQqi0Nai7xqZT3aLSKlrlV897gPpS",
+	"D/H2weSmfFeCg1AVzM/j9f/1xjYDkat1ol/cU74bGRzSUppNxZRTlTJGi8jrjmVv1dHVG2/2dyHt6O99",
+	"BjSOAz3mg/h3FxJEbzMglrweiGN/qjEiqia+JdLFtqnPoyw9MJ2eZlDMlrr2vQL3gi77CTazrlvi7q4n",
+	"8ox/V5MZ+FKBTIC5AUDM5L6CqwEpCf2SIBPw784GmiD78Xav+/a1WXJRCBve4mCf/haj8ycZC3+TESrX",
+	"36fcuffAe+RujBfvpIHtar8ND0lp34Ce5X4Tx1UMmYVM8soIJRnN9VKyLywUbnrh6OnRIRWyhZwuhDj1",
+	"0rUoVoRBT6payd/U+J563Z0h2h/c526HSnvYiaquuXzm6p0LLPnLMqVKMk6EoRdDmhhnFY3uesoooBW2",
+	"x+S47Klb5fhOk2zXFmPrVPivrO0tzAv2FPmIzp4S32t1AXqQcAMsg0u2WvEbq3T+v6PWd5N8WfMLVjt4",
+	"qttRqUzIKVXup1xIY0mMPb/IJgTTaofsqhy8t/xaQehhmWs6oKNcYlpd76t7S0EZuWag9k6Y7qseN+D6",
+	"o/3AYOtbxUyVZOFiyvKfmCnqvvp/MpOKBJDCM1RgVxB7+eLkOavBrv/U7FaS80cGtC1f5o5rg1Ktjdqe",
+	"0rW346bDiJca5QtIzS1qpBuWydqCahUeJukp2a2ER5BYSFm+iUVwNWqCiGmYVAbQExfCFM7Vr5ssbYVz",
+	"Sxn7/9dTddzp7amyHaUZzzXwdF6H1s2Ip+EF1KZr96/yva7V2pjduG2mdg3wkJ1IcwHasMf7D90JzsDq",
+	"+eCE7DINrdhOXXBcmXlvfZNw6A/MiKLWKN99cLbwxsC/5OVW8sIMjbmu1LbvUl4svXDQLzDuhYR7EpbF",
+	"tx3+NbTaCsKFwJStLgwwJV0FYYK8Z0K6NzjctdrJUAnDxBjqu4oVibgJhfVEiv5au7tK5/4Vi+O9vYPD",
+	"J8P94f7w4Pin/Z8OyHv6x+v/QXLLkDg3Y1suM+z85oWs84tvp3V+UaWJrj5f/U8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -5,6 +5,7 @@ import (
 	"net"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -66,6 +67,9 @@ again reuses them. Every node knows the others as static peers. Ctrl-C stops all
 					cluster:          "offgrid-demo",
 					storeConcurrency: 4,
 					maxShardBytes:    16 << 20,
+					window:           8,
+					repairInterval:   30 * time.Second,
+					peerPoll:         2 * time.Second,
 				}
 				for j, u := range urls {
 					if j != i {

@@ -22,6 +22,7 @@ import (
 	"github.com/offgrid-net/offgrid/internal/sqlitedb"
 	"github.com/offgrid-net/offgrid/node"
 	"github.com/offgrid-net/offgrid/server"
+	"github.com/offgrid-net/offgrid/storage"
 )
 
 // DBFile is the node's SQLite database inside its data directory.
@@ -41,6 +42,10 @@ type nodeOptions struct {
 	allowedHosts     []string
 	meshFile         string
 	logLevel         string
+	window           int
+	repairThreshold  int
+	repairInterval   time.Duration
+	peerPoll         time.Duration
 }
 
 func (o *nodeOptions) flags(cmd *cobra.Command) {
@@ -57,6 +62,10 @@ func (o *nodeOptions) flags(cmd *cobra.Command) {
 	fs.StringSliceVar(&o.allowedHosts, "allowed-hosts", nil, "host names the dashboard answers to, besides IPs and localhost")
 	fs.StringVar(&o.meshFile, "mesh-file", "", "manual mesh metrics file (default: DATA/mesh.json)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.IntVar(&o.window, "window", 8, "shard transfers a put, get or repair runs at once")
+	fs.IntVar(&o.repairThreshold, "repair-threshold", 0, "rebuild a stripe with fewer live shards than this (default k+2)")
+	fs.DurationVar(&o.repairInterval, "repair-interval", time.Minute, "how often the node checks its own files (0: never on its own)")
+	fs.DurationVar(&o.peerPoll, "peer-poll-interval", 5*time.Second, "how often static peers are asked whether they are up")
 }
 
 func nodeCmd(getenv env) *cobra.Command {
@@ -155,6 +164,18 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 	cfg.MaxShardBytes = o.maxShardBytes
 	cfg.MeshFile = o.meshFile
 	cfg.PeerClient = &http.Client{Timeout: 5 * time.Second}
+	// Shards are at most MaxShardBytes; even over a slow mesh link a
+	// transfer that takes longer than this is better retried elsewhere.
+	cfg.ShardClient = &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     90 * time.Second,
+	}}
+	cfg.Transfer = storage.TransferConfig{Window: o.window, RepairThreshold: o.repairThreshold}
+	cfg.RepairInterval = o.repairInterval
+	if o.repairInterval == 0 {
+		cfg.RepairInterval = -1
+	}
+	cfg.PeerPollInterval = o.peerPoll
 	cfg.Logger = log
 	cfg.Registerer = reg
 	n, err := node.New(ctx, cfg, keys, db)

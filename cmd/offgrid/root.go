@@ -38,6 +38,13 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		receiptsCmd(getenv),
 		storeCmd(getenv),
 		fetchCmd(getenv),
+		putCmd(getenv),
+		getCmd(getenv),
+		assetsCmd(getenv),
+		repairCmd(getenv),
+		ecCmd(),
+		policyCmd(getenv),
+		stressCmd(getenv),
 	)
 	return root.ExecuteContext(ctx)
 }

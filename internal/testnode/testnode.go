@@ -94,9 +94,11 @@ func Start(t testing.TB, opts Options) *Node {
 		cfg.PeerPollInterval = opts.PeerPollInterval
 		cfg.PeerTimeout = 2 * opts.PeerPollInterval
 	}
-	var peerClient *http.Client
+	// One client for the node's outgoing calls (peer polls, shard moves),
+	// with its own transport so that cleanup can close its connections.
+	peerClient := &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Second}
+	cfg.ShardClient = peerClient
 	if len(opts.StaticPeers) > 0 {
-		peerClient = &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Second}
 		cfg.StaticPeers = opts.StaticPeers
 		cfg.PeerClient = peerClient
 	}
@@ -113,9 +115,7 @@ func Start(t testing.TB, opts Options) *Node {
 		if err := <-runErr; err != nil {
 			t.Errorf("node.Run: %v", err)
 		}
-		if peerClient != nil {
-			peerClient.CloseIdleConnections()
-		}
+		peerClient.CloseIdleConnections()
 	})
 
 	srv, err := server.New(server.Config{Node: n, Gatherer: reg, Registerer: reg, AllowedHosts: opts.AllowedHosts})

@@ -13,3 +13,205 @@
   document.addEventListener('htmx:wsClose', function () { mark('offline', 'reconnecting'); });
   document.addEventListener('htmx:wsError', function () { mark('offline', 'reconnecting'); });
 })();
+
+// Storage page: drop a file (or choose one) and it is sent as the raw
+// request body with XMLHttpRequest, which streams it from disk and reports
+// upload progress. The answer is an HTML fragment, shown above the list.
+(function () {
+  'use strict';
+  var MB = 1000 * 1000;
+
+  function init() {
+    var zone = document.getElementById('dropzone');
+    var input = document.getElementById('file-input');
+    var mode = document.getElementById('put-mode');
+    if (!zone || !input || !mode) return;
+    var box = document.getElementById('put-progress');
+    var bar = document.getElementById('put-bar');
+    var text = document.getElementById('put-progress-text');
+    var nameEl = document.getElementById('put-name');
+    var cancel = document.getElementById('put-cancel');
+    var results = document.getElementById('put-results');
+    var queue = [];
+    var current = null;
+
+    // Only the inputs of the chosen mode are shown (k, n for ec; r for rep).
+    function showModeFields() {
+      var fields = document.querySelectorAll('#put-form [data-mode]');
+      for (var i = 0; i < fields.length; i++) {
+        fields[i].hidden = fields[i].getAttribute('data-mode') !== mode.value;
+      }
+    }
+    mode.addEventListener('change', showModeFields);
+    showModeFields();
+
+    // Drag highlighting. dragenter/dragleave fire for every child, so count.
+    var depth = 0;
+    function hasFiles(e) {
+      var types = e.dataTransfer && e.dataTransfer.types;
+      return !!types && Array.prototype.indexOf.call(types, 'Files') >= 0;
+    }
+    zone.addEventListener('dragenter', function (e) {
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      depth++;
+      zone.classList.add('dragover');
+    });
+    zone.addEventListener('dragover', function (e) {
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      e.dataTransfer.dropEffect = 'copy';
+      zone.classList.add('dragover');
+    });
+    zone.addEventListener('dragleave', function () {
+      depth = Math.max(0, depth - 1);
+      if (depth === 0) zone.classList.remove('dragover');
+    });
+    zone.addEventListener('drop', function (e) {
+      e.preventDefault();
+      depth = 0;
+      zone.classList.remove('dragover');
+      if (e.dataTransfer) add(e.dataTransfer.files);
+    });
+    // A file dropped next to the zone must not replace the page.
+    ['dragover', 'drop'].forEach(function (type) {
+      document.addEventListener(type, function (e) {
+        if (hasFiles(e) && !zone.contains(e.target)) e.preventDefault();
+      });
+    });
+    input.addEventListener('change', function () {
+      add(input.files);
+      input.value = '';
+    });
+    cancel.addEventListener('click', function () {
+      if (current) current.abort();
+    });
+
+    function add(files) {
+      if (!files) return;
+      for (var i = 0; i < files.length; i++) queue.push(files[i]);
+      next();
+    }
+
+    // params returns the upload's query, or throws a message for bad input.
+    function params(file) {
+      var q = new URLSearchParams();
+      q.set('name', file.name);
+      q.set('mode', mode.value);
+      var keys = mode.value === 'rep' ? ['r'] : ['k', 'n'];
+      keys.forEach(function (k) {
+        var el = document.getElementById('put-' + k);
+        var v = el ? el.value.trim() : '';
+        if (v === '') return;
+        if (!/^[0-9]+$/.test(v) || Number(v) < 1) throw k + ' must be a whole number, or empty for the default.';
+        q.set(k, v);
+      });
+      return q;
+    }
+
+    function fmtMB(n) {
+      return (n / MB).toFixed(n < 10 * MB ? 1 : 0) + ' MB';
+    }
+
+    var lastText = '';
+    function progress(loaded, total, t0) {
+      var pct = total > 0 ? Math.min(100, Math.floor(loaded * 100 / total)) : 100;
+      var secs = (performance.now() - t0) / 1000;
+      var rate = secs > 0.05 ? (loaded / MB / secs).toFixed(1) + ' MB/s' : '';
+      bar.value = pct;
+      box.setAttribute('data-percent', String(pct));
+      lastText = pct + ' % · ' + fmtMB(loaded) + ' of ' + fmtMB(total) + (rate ? ' · ' + rate : '');
+      text.textContent = lastText;
+    }
+
+    function show(html) {
+      var holder = document.createElement('div');
+      holder.innerHTML = html;
+      while (holder.lastChild) results.insertBefore(holder.lastChild, results.firstChild);
+      while (results.children.length > 5) results.removeChild(results.lastChild);
+      if (window.htmx) window.htmx.process(results);
+    }
+
+    function showError(name, msg) {
+      var div = document.createElement('div');
+      div.className = 'alert error put-result';
+      div.setAttribute('role', 'alert');
+      div.setAttribute('data-testid', 'put-error');
+      var strong = document.createElement('strong');
+      strong.className = 'break';
+      strong.textContent = name;
+      div.appendChild(strong);
+      div.appendChild(document.createTextNode(': ' + msg));
+      results.insertBefore(div, results.firstChild);
+    }
+
+    function next() {
+      if (current || queue.length === 0) return;
+      var file = queue.shift();
+      var q;
+      try {
+        q = params(file);
+      } catch (msg) {
+        showError(file.name, String(msg));
+        queue.length = 0;
+        return;
+      }
+      var xhr = new XMLHttpRequest();
+      current = xhr;
+      var t0 = performance.now();
+      nameEl.textContent = file.name;
+      box.hidden = false;
+      box.setAttribute('data-state', 'sending');
+      cancel.hidden = false;
+      progress(0, file.size, t0);
+      xhr.open('POST', '/ui/assets?' + q.toString());
+      xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+      xhr.upload.onprogress = function (e) {
+        progress(e.loaded, e.lengthComputable ? e.total : file.size, t0);
+      };
+      xhr.upload.onload = function () {
+        progress(file.size, file.size, t0);
+        box.setAttribute('data-state', 'finishing');
+        text.textContent = lastText + ' · the node is storing the last stripe…';
+      };
+      xhr.onload = function () {
+        var ct = xhr.getResponseHeader('Content-Type') || '';
+        if (xhr.status === 401) {
+          window.location.assign('/login');
+          return;
+        }
+        if (ct.indexOf('text/html') === 0) {
+          show(xhr.responseText);
+        } else {
+          showError(file.name, 'the node answered ' + xhr.status + ' ' + xhr.statusText + '.');
+        }
+        done(xhr.status >= 200 && xhr.status < 300 ? 'done' : 'failed');
+      };
+      xhr.onerror = function () {
+        showError(file.name, 'the connection to the node failed before it answered. The node may have refused the upload; check its log, then try again.');
+        done('failed');
+      };
+      xhr.onabort = function () {
+        showError(file.name, 'upload cancelled.');
+        done('cancelled');
+      };
+      xhr.send(file);
+    }
+
+    function done(state) {
+      current = null;
+      text.textContent = lastText;
+      box.setAttribute('data-state', state);
+      box.hidden = state !== 'done';
+      cancel.hidden = true;
+      document.body.dispatchEvent(new CustomEvent('put-done', { bubbles: true }));
+      next();
+    }
+  }
+
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', init);
+  } else {
+    init();
+  }
+})();

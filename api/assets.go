@@ -1,0 +1,148 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/offgrid-net/offgrid/api/gen"
+	"github.com/offgrid-net/offgrid/node"
+)
+
+func (h *handlers) PutAsset(ctx context.Context, req gen.PutAssetRequestObject) (gen.PutAssetResponseObject, error) {
+	p := req.Params
+	opts := node.PutOptions{Size: -1}
+	if size, ok := contentLength(ctx); ok {
+		opts.Size = size
+	}
+	if p.Name != nil {
+		opts.Name = *p.Name
+	}
+	if p.Mode != nil {
+		opts.Mode = string(*p.Mode)
+	}
+	opts.K, opts.N, opts.R, opts.ShardSize = deref(p.K), deref(p.N), deref(p.R), deref(p.ShardSize)
+	if p.Recipients != nil && *p.Recipients != "" {
+		opts.Recipients = strings.Split(*p.Recipients, ",")
+	}
+	if p.OffgridContentHash != nil {
+		opts.ContentHash = *p.OffgridContentHash
+	}
+	if p.OffgridPolicy != nil {
+		policy, err := base64.RawURLEncoding.DecodeString(*p.OffgridPolicy)
+		if err != nil {
+			return nil, fmt.Errorf("%w: Offgrid-Policy must be base64url without padding", errBadRequest)
+		}
+		opts.Policy = policy
+	}
+	a, err := h.node.PutAsset(ctx, req.Body, opts)
+	if err != nil {
+		return nil, err
+	}
+	return gen.PutAsset201JSONResponse(assetDTO(a)), nil
+}
+
+func deref(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+func (h *handlers) ListAssets(ctx context.Context, _ gen.ListAssetsRequestObject) (gen.ListAssetsResponseObject, error) {
+	as, err := h.node.Assets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := gen.ListAssets200JSONResponse{Assets: make([]gen.Asset, 0, len(as))}
+	for _, a := range as {
+		out.Assets = append(out.Assets, assetDTO(a))
+	}
+	return out, nil
+}
+
+func (h *handlers) GetAsset(ctx context.Context, req gen.GetAssetRequestObject) (gen.GetAssetResponseObject, error) {
+	a, err := h.node.Asset(ctx, req.AssetId)
+	if err != nil {
+		return nil, err
+	}
+	return gen.GetAsset200JSONResponse(assetDTO(a)), nil
+}
+
+func (h *handlers) GetAssetContent(ctx context.Context, req gen.GetAssetContentRequestObject) (gen.GetAssetContentResponseObject, error) {
+	rc, a, err := h.node.OpenAsset(ctx, req.AssetId)
+	if err != nil {
+		return nil, err
+	}
+	return assetStream{body: rc, asset: a, log: h.log}, nil
+}
+
+// assetStream writes a file's plaintext. A failure after the headers went
+// out aborts the connection: the client must not take a truncated file for
+// a whole one.
+type assetStream struct {
+	body  io.ReadCloser
+	asset node.Asset
+	log   *slog.Logger
+}
+
+func (s assetStream) VisitGetAssetContentResponse(w http.ResponseWriter) error {
+	defer s.body.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", fmt.Sprint(s.asset.Size))
+	w.Header().Set("Offgrid-Content-Hash", s.asset.FileHash)
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.Copy(w, s.body); err != nil {
+		s.log.Warn("Asset download failed midway", "asset", s.asset.ID, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	return nil
+}
+
+func (h *handlers) RepairAsset(ctx context.Context, req gen.RepairAssetRequestObject) (gen.RepairAssetResponseObject, error) {
+	rep, err := h.node.RepairAsset(ctx, req.AssetId)
+	if err != nil {
+		return nil, err
+	}
+	return gen.RepairAsset200JSONResponse{
+		Asset: assetDTO(rep.Asset), Rebuilt: rep.Rebuilt, Unplaced: rep.Unplaced, MarkedDead: rep.MarkedDead,
+	}, nil
+}
+
+func (h *handlers) StatShard(ctx context.Context, req gen.StatShardRequestObject) (gen.StatShardResponseObject, error) {
+	sh, err := h.node.StatShard(ctx, req.AssetId, req.Index)
+	if errors.Is(err, node.ErrNotFound) {
+		return gen.StatShard404Response{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return gen.StatShard200Response{Headers: gen.StatShard200ResponseHeaders{OffgridShardHash: &sh.Hash, ContentLength: &sh.Size}}, nil
+}
+
+func assetDTO(a node.Asset) gen.Asset {
+	shards := a.StripeShards
+	if shards == nil {
+		shards = []int{}
+	}
+	return gen.Asset{
+		AssetId: a.ID, Name: a.Name, Size: a.Size, FileHash: a.FileHash, Mode: gen.AssetMode(a.Mode),
+		K: a.K, N: a.N, ShardSize: a.ShardSize, Stripes: a.Stripes, Adaptive: a.Adaptive,
+		State: gen.AssetState(a.State), StripeShards: shards, MinLive: a.MinLive(), Hosts: a.Hosts,
+		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
+	}
+}
+
+type contentLengthKey struct{}
+
+// contentLength returns the request's Content-Length, which the guard puts
+// in the context for streamed uploads (the strict server hides the request).
+func contentLength(ctx context.Context) (int64, bool) {
+	n, ok := ctx.Value(contentLengthKey{}).(int64)
+	return n, ok && n >= 0
+}

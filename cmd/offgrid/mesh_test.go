@@ -1,0 +1,494 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// meshNode is one node of a test mesh: a real node with its own data dir,
+// SQLite file and loopback port, run in-process and stoppable.
+type meshNode struct {
+	opts  nodeOptions
+	addr  string
+	url   string
+	token string
+	stop  func()
+}
+
+// testMesh is a mesh of real nodes on 127.0.0.1, each listing the others as
+// static peers.
+type testMesh struct {
+	t     *testing.T
+	nodes []*meshNode
+}
+
+func startMesh(t *testing.T, size int, tweak func(i int, o *nodeOptions)) *testMesh {
+	t.Helper()
+	m := &testMesh{t: t}
+	lns := make([]net.Listener, size)
+	for i := range size {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns[i] = ln
+		m.nodes = append(m.nodes, &meshNode{addr: ln.Addr().String(), url: "http://" + ln.Addr().String()})
+	}
+	for i, mn := range m.nodes {
+		mn.opts = nodeOptions{
+			dataDir:          t.TempDir(),
+			name:             fmt.Sprintf("node-%d", i),
+			cluster:          "test",
+			storeConcurrency: 4,
+			maxShardBytes:    16 << 20,
+			window:           8,
+			peerPoll:         200 * time.Millisecond,
+		}
+		for j, other := range m.nodes {
+			if j != i {
+				mn.opts.peers = append(mn.opts.peers, other.url)
+			}
+		}
+		if tweak != nil {
+			tweak(i, &mn.opts)
+		}
+		m.launch(mn, lns[i])
+	}
+	t.Cleanup(func() {
+		for _, mn := range m.nodes {
+			if mn.stop != nil {
+				mn.stop()
+			}
+		}
+	})
+	return m
+}
+
+func (m *testMesh) launch(mn *meshNode, ln net.Listener) {
+	m.t.Helper()
+	if ln == nil {
+		var err error
+		// The old listener is closed; the kernel lets us bind the port again.
+		for range 50 {
+			if ln, err = net.Listen("tcp", mn.addr); err == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err != nil {
+			m.t.Fatalf("relisten on %s: %v", mn.addr, err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan nodeStarted, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- runNode(ctx, mn.opts, ln, slog.New(slog.DiscardHandler), func(s nodeStarted) { started <- s })
+	}()
+	select {
+	case s := <-started:
+		mn.token = s.token
+	case err := <-done:
+		m.t.Fatalf("node %s did not start: %v", mn.opts.name, err)
+	}
+	mn.stop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			m.t.Errorf("node %s: %v", mn.opts.name, err)
+		}
+		mn.stop = nil
+	}
+}
+
+// kill stops node i, as a crash or power cut would look to its peers.
+func (m *testMesh) kill(i int) { m.nodes[i].stop() }
+
+// restart starts node i again on the same port and data.
+func (m *testMesh) restart(i int) { m.launch(m.nodes[i], nil) }
+
+// waitPeers waits until node i sees want peers up.
+func (m *testMesh) waitPeers(i, want int) {
+	m.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		up := -1
+		if resp, err := http.Get(m.nodes[i].url + "/peers"); err == nil {
+			var pl struct{ Peers []struct{ State string } }
+			if json.NewDecoder(resp.Body).Decode(&pl) == nil {
+				up = 0
+				for _, p := range pl.Peers {
+					if p.State == "up" {
+						up++
+					}
+				}
+			}
+			resp.Body.Close()
+		}
+		if up == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			m.t.Fatalf("node %d sees %d peers up after 30s, want %d", i, up, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// env returns the CLI environment for talking to node i.
+func (m *testMesh) env(i int) map[string]string {
+	return map[string]string{"OFFGRID_NODE": m.nodes[i].url, "OFFGRID_TOKEN": m.nodes[i].token}
+}
+
+func randomFile(t *testing.T, size int64) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "random.bin")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.CopyN(f, rand.Reader, size); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func sameBytes(t *testing.T, a, b string) {
+	t.Helper()
+	if err := sameFiles(a, b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type assetJSON struct {
+	AssetID      string `json:"asset_id"`
+	State        string
+	K, N         int
+	Stripes      int
+	MinLive      int   `json:"min_live"`
+	StripeShards []int `json:"stripe_shards"`
+	Hosts        int
+}
+
+func putFile(t *testing.T, env map[string]string, path string, args ...string) assetJSON {
+	t.Helper()
+	out := mustCLI(t, env, append([]string{"put", path, "--json", "--no-progress"}, args...)...)
+	var a assetJSON
+	if err := json.Unmarshal([]byte(out), &a); err != nil {
+		t.Fatalf("put output %q: %v", out, err)
+	}
+	return a
+}
+
+func TestStorageSurvivesHostLoss(t *testing.T) {
+	size := int64(64 << 20)
+	if testing.Short() {
+		size = 8 << 20
+	}
+	m := startMesh(t, 20, nil)
+	m.waitPeers(0, 19)
+	src := randomFile(t, size)
+	a := putFile(t, m.env(0), src, "--k", "12", "--n", "20")
+	if a.State != "stored" || a.K != 12 || a.N != 20 || a.MinLive != 20 || a.Hosts != 20 {
+		t.Fatalf("put = %+v, want stored 12/20 with 20 live shards per stripe on 20 hosts", a)
+	}
+	got := filepath.Join(t.TempDir(), "got.bin")
+	for i := 1; i <= 8; i++ {
+		m.kill(i)
+	}
+	m.waitPeers(0, 11)
+	mustCLI(t, m.env(0), "get", a.AssetID, "-o", got, "--no-progress")
+	sameBytes(t, src, got)
+
+	m.kill(9)
+	m.waitPeers(0, 10)
+	os.Remove(got)
+	_, err := cli(t, m.env(0), "get", a.AssetID, "-o", got, "--no-progress")
+	if err == nil || !strings.Contains(err.Error(), "stripe 0") || !strings.Contains(err.Error(), "of the 12 shards it needs") {
+		t.Fatalf("get with 9 of 20 hosts down = %v, want an error naming the stripe and the shards it needs", err)
+	}
+	if _, serr := os.Stat(got); serr == nil {
+		t.Error("a failed get left the output file behind")
+	}
+	for i := 1; i <= 9; i++ {
+		m.restart(i)
+	}
+	m.waitPeers(0, 19)
+	mustCLI(t, m.env(0), "get", a.AssetID, "-o", got, "--no-progress")
+	sameBytes(t, src, got)
+}
+
+func TestPutResumesWithoutResending(t *testing.T) {
+	m := startMesh(t, 6, nil)
+	m.waitPeers(0, 5)
+	src := randomFile(t, 6<<20)
+	// Send a third of the file and hang up, as Ctrl-C or a lost link would.
+	// The half-closed connection lets us read the node's answer, so the
+	// node has finished with the upload before we look.
+	hash, size, err := hashFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", m.nodes[0].addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST /assets?k=4&n=6&shard_size=65536&name=r.bin HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"+
+		"Content-Type: application/octet-stream\r\nOffgrid-Content-Hash: %s\r\nContent-Length: %d\r\n\r\n",
+		m.nodes[0].addr, m.nodes[0].token, hash, size)
+	conn.Write(data[:size/3])
+	conn.(*net.TCPConn).CloseWrite()
+	answer, _ := io.ReadAll(conn)
+	conn.Close()
+	if !bytes.Contains(answer, []byte("400 Bad Request")) || !bytes.Contains(answer, []byte("interrupted")) {
+		t.Fatalf("interrupted upload answered %q, want 400 saying it was interrupted", answer)
+	}
+	// The node notices the broken upload and keeps what hosts acknowledged.
+	var pending struct{ Assets []assetJSON }
+	if err := json.Unmarshal([]byte(mustCLI(t, m.env(0), "assets", "--json")), &pending); err != nil {
+		t.Fatal(err)
+	}
+	acked := 0
+	if len(pending.Assets) == 1 && pending.Assets[0].State == "pending" {
+		for _, c := range pending.Assets[0].StripeShards {
+			acked += c
+		}
+	}
+	if acked == 0 {
+		t.Fatalf("after the interruption assets = %+v, want one pending asset with acknowledged shards", pending.Assets)
+	}
+	sentBefore := sumMetric(t, m, `offgrid_http_requests_total{code="201",method="PUT",route="/shards/{asset_id}/{index}"}`)
+	a := putFile(t, m.env(0), src, "--k", "4", "--n", "6", "--shard-size", "65536")
+	if a.State != "stored" || a.AssetID != pending.Assets[0].AssetID {
+		t.Fatalf("resumed put = %+v, want asset %s stored", a, pending.Assets[0].AssetID)
+	}
+	sent := sumMetric(t, m, `offgrid_http_requests_total{code="201",method="PUT",route="/shards/{asset_id}/{index}"}`) - sentBefore
+	if want := a.Stripes*a.N - acked; sent != want {
+		t.Errorf("resuming sent %d shards, want %d (%d stripes x %d shards - %d already acknowledged)", sent, want, a.Stripes, a.N, acked)
+	}
+	got := filepath.Join(t.TempDir(), "got.bin")
+	mustCLI(t, m.env(0), "get", a.AssetID, "-o", got, "--no-progress")
+	sameBytes(t, src, got)
+}
+
+// sumMetric adds up one Prometheus sample over every running node.
+func sumMetric(t *testing.T, m *testMesh, sample string) int {
+	t.Helper()
+	total := 0
+	for _, mn := range m.nodes {
+		if mn.stop == nil {
+			continue
+		}
+		resp, err := http.Get(mn.url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, line := range strings.Split(string(body), "\n") {
+			if v, ok := strings.CutPrefix(line, sample+" "); ok {
+				var f float64
+				fmt.Sscan(v, &f)
+				total += int(f)
+			}
+		}
+	}
+	return total
+}
+
+func TestCorruptHostIsIgnored(t *testing.T) {
+	const liar = 19
+	var proxy *httptest.Server
+	m := startMesh(t, 20, func(i int, o *nodeOptions) {
+		if i != 0 {
+			return
+		}
+		// Node 0 reaches node 19 only through a proxy that flips a byte of
+		// every shard it serves: a host whose disk or owner lies.
+		target := o.peers[liar-1]
+		u, _ := url.Parse(target)
+		rp := httputil.NewSingleHostReverseProxy(u)
+		rp.ModifyResponse = func(resp *http.Response) error {
+			if resp.Request.Method != http.MethodGet || !strings.HasPrefix(resp.Request.URL.Path, "/shards/") || resp.StatusCode != 200 {
+				return nil
+			}
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if len(b) > 0 {
+				b[len(b)/2] ^= 0x40
+			}
+			resp.Body = io.NopCloser(bytes.NewReader(b))
+			return nil
+		}
+		proxy = httptest.NewServer(rp)
+		t.Cleanup(proxy.Close)
+		o.peers[liar-1] = proxy.URL
+	})
+	m.waitPeers(0, 19)
+	src := randomFile(t, 4<<20)
+	a := putFile(t, m.env(0), src, "--k", "12", "--n", "20", "--shard-size", "65536")
+	if a.Hosts != 20 {
+		t.Fatalf("put = %+v, want shards on all 20 hosts", a)
+	}
+	// With 7 hosts gone, reads need the liar's shards in most stripes.
+	for i := 1; i <= 7; i++ {
+		m.kill(i)
+	}
+	m.waitPeers(0, 12)
+	got := filepath.Join(t.TempDir(), "got.bin")
+	mustCLI(t, m.env(0), "get", a.AssetID, "-o", got, "--no-progress")
+	sameBytes(t, src, got)
+	if n := sumMetric(t, &testMesh{t: t, nodes: m.nodes[:1]}, "offgrid_shards_corrupt_total"); n == 0 {
+		t.Error("node 0 counted no corrupt shards, want the liar's shards detected")
+	}
+}
+
+func TestRepairRestoresRedundancy(t *testing.T) {
+	m := startMesh(t, 20, nil)
+	m.waitPeers(0, 19)
+	src := randomFile(t, 4<<20)
+	a := putFile(t, m.env(0), src, "--k", "12", "--n", "20", "--shard-size", "65536")
+	for i := 1; i <= 4; i++ {
+		m.kill(i)
+	}
+	m.waitPeers(0, 15)
+	var rep struct {
+		Asset      assetJSON
+		Rebuilt    int
+		Unplaced   int
+		MarkedDead int `json:"marked_dead"`
+	}
+	if err := json.Unmarshal([]byte(mustCLI(t, m.env(0), "repair", a.AssetID, "--json")), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.MarkedDead != 4*a.Stripes || rep.Rebuilt != 4*a.Stripes || rep.Unplaced != 0 ||
+		rep.Asset.MinLive != 20 || rep.Asset.State != "stored" {
+		t.Fatalf("repair = %+v, want %d shards found dead and rebuilt, every stripe back to 20 live", rep, 4*a.Stripes)
+	}
+	// The rebuilt shards carry the redundancy now: lose 4 more hosts.
+	for i := 5; i <= 8; i++ {
+		m.kill(i)
+	}
+	m.waitPeers(0, 11)
+	got := filepath.Join(t.TempDir(), "got.bin")
+	mustCLI(t, m.env(0), "get", a.AssetID, "-o", got, "--no-progress")
+	sameBytes(t, src, got)
+}
+
+func TestAutomaticRepairAfterPeerLoss(t *testing.T) {
+	m := startMesh(t, 10, func(i int, o *nodeOptions) {
+		if i == 0 {
+			o.repairInterval = time.Hour // peer loss triggers the check, not the clock
+		}
+	})
+	m.waitPeers(0, 9)
+	src := randomFile(t, 1<<20)
+	a := putFile(t, m.env(0), src, "--k", "4", "--n", "8", "--shard-size", "65536")
+	for i := 1; i <= 4; i++ {
+		m.kill(i)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	var cur assetJSON
+	for time.Now().Before(deadline) {
+		if err := json.Unmarshal([]byte(mustCLI(t, m.env(0), "assets", a.AssetID, "--json")), &cur); err != nil {
+			t.Fatal(err)
+		}
+		if cur.MinLive == 8 && cur.State == "stored" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if cur.MinLive != 8 || cur.State != "stored" {
+		t.Fatalf("after losing 4 hosts the asset is %+v, want it repaired to 8 live shards per stripe", cur)
+	}
+}
+
+func TestStorageRefusesBadInput(t *testing.T) {
+	m := startMesh(t, 3, nil)
+	m.waitPeers(0, 2)
+	env := m.env(0)
+	src := randomFile(t, 100_000)
+	for _, args := range [][]string{
+		{"--k", "13", "--n", "12"},
+		{"--k", "12", "--n", "257"},
+		{"--k", "0", "--n", "4"},
+		{"--mode", "rep", "--k", "2", "--n", "3"},
+		{"--mode", "raid"},
+		{"--shard-size", "100"},
+		{"--recipient", "not-a-key"},
+	} {
+		if out, err := cli(t, env, append([]string{"put", src, "--no-progress"}, args...)...); err == nil || !strings.Contains(err.Error(), "400") {
+			t.Errorf("put %v = %v (%s), want a 400 error", args, err, out)
+		}
+	}
+	if _, err := cli(t, env, "get", "a0123456789abcdef0123456789abcdef", "-o", filepath.Join(t.TempDir(), "x")); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("get of an unknown asset = %v, want a 404 error", err)
+	}
+	if _, err := cli(t, env, "repair", "nope"); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("repair of an unknown asset = %v, want a 404 error", err)
+	}
+
+	// A truncated upload (the connection ends before Content-Length) stores nothing.
+	conn, err := net.Dial("tcp", m.nodes[0].addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST /assets?name=short HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"+
+		"Content-Type: application/octet-stream\r\nContent-Length: 1048576\r\n\r\n", m.nodes[0].addr, m.nodes[0].token)
+	conn.Write(make([]byte, 300_000))
+	conn.(*net.TCPConn).CloseWrite()
+	io.Copy(io.Discard, conn)
+	conn.Close()
+
+	// A policy with a bad signature is refused and nothing is stored.
+	keysDir := t.TempDir()
+	mustCLI(t, nil, "keys", "gen", "--data", keysDir)
+	hash, _, _ := hashFile(src)
+	policy := filepath.Join(t.TempDir(), "policy.json")
+	mustCLI(t, nil, "policy", "sign", "--data", keysDir, "--asset", "b3:"+hash, "--license", "MIT", "--mode", "replication", "--r", "2", "-o", policy)
+	mustCLI(t, nil, "policy", "verify", policy)
+	b, _ := os.ReadFile(policy)
+	forged := filepath.Join(t.TempDir(), "forged.json")
+	os.WriteFile(forged, bytes.Replace(b, []byte(`"MIT"`), []byte(`"GPL-3.0"`), 1), 0o644)
+	if _, err := cli(t, nil, "policy", "verify", forged); err == nil {
+		t.Error("policy verify accepted a forged policy")
+	}
+	if _, err := cli(t, env, "put", src, "--mode", "rep", "--r", "2", "--policy", forged, "--no-progress"); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Errorf("put with a forged policy = %v, want a 400 error", err)
+	}
+	var list struct{ Assets []assetJSON }
+	if err := json.Unmarshal([]byte(mustCLI(t, env, "assets", "--json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Assets) != 0 {
+		t.Errorf("after refused puts the node lists %+v, want no assets", list.Assets)
+	}
+	a := putFile(t, env, src, "--mode", "rep", "--r", "2", "--policy", policy)
+	if a.State != "stored" {
+		t.Errorf("put with a valid policy = %+v, want stored", a)
+	}
+}

@@ -1,0 +1,104 @@
+package node
+
+import "time"
+
+// AssetState is the health of a stored file.
+type AssetState string
+
+// Asset states.
+const (
+	// AssetPending: the upload has not reached quorum on every stripe yet
+	// (running, interrupted, or waiting to be resumed).
+	AssetPending AssetState = "pending"
+	// AssetStored: every stripe has at least the repair threshold of live shards.
+	AssetStored AssetState = "stored"
+	// AssetDegraded: some stripe is below the repair threshold but every
+	// stripe can still be decoded; repair will rebuild it.
+	AssetDegraded AssetState = "degraded"
+	// AssetLost: some stripe has fewer than k live shards.
+	AssetLost AssetState = "lost"
+)
+
+// Asset is a file this node stored across the mesh, as its manifest says.
+type Asset struct {
+	ID   string
+	Name string
+	// Size is the plaintext size in bytes.
+	Size int64
+	// FileHash is the hex BLAKE3-256 of the plaintext.
+	FileHash string
+	// Mode is "ec" or "rep".
+	Mode string
+	// K and N: any K of the N shards of a stripe restore it (rep: K = 1, N = r).
+	K, N int
+	// ShardSize is the size of every shard in bytes.
+	ShardSize int
+	// Stripes is the number of stripes.
+	Stripes int
+	// Adaptive says (K, N) were chosen from the live hosts, not by the user.
+	Adaptive bool
+	State    AssetState
+	// StripeShards holds, per stripe, how many shards are known live.
+	StripeShards []int
+	// Hosts is the number of distinct hosts holding shards.
+	Hosts     int
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// MinLive returns the fewest live shards of any stripe (0 with no stripes).
+func (a Asset) MinLive() int {
+	if len(a.StripeShards) == 0 {
+		return 0
+	}
+	m := a.StripeShards[0]
+	for _, s := range a.StripeShards[1:] {
+		m = min(m, s)
+	}
+	return m
+}
+
+// PutOptions says how to store a file.
+type PutOptions struct {
+	// Name is the file's name, for people.
+	Name string
+	// Size is the plaintext size, or -1 when unknown (a browser upload
+	// without Content-Length).
+	Size int64
+	// ContentHash is the hex BLAKE3-256 of the plaintext when the caller
+	// knows it; it makes the asset ID deterministic, so an interrupted put
+	// resumes, and it is checked at the end.
+	ContentHash string
+	// Mode is "ec" (default) or "rep".
+	Mode string
+	// K and N for ec; zero means adaptive from the live hosts (default 12/20).
+	K, N int
+	// R is the number of replicas for rep (default 5).
+	R int
+	// ShardSize is the shard size in bytes; zero means the default.
+	ShardSize int
+	// Recipients are further X25519 public keys (hex) the file key is
+	// wrapped to, besides the owner's.
+	Recipients []string
+	// Policy is an optional signed asset policy (JSON) to check and keep.
+	Policy []byte
+}
+
+// AssetChanged says an asset's state or shard counts changed.
+type AssetChanged struct {
+	Asset Asset
+}
+
+// Kind implements Event.
+func (AssetChanged) Kind() string { return "asset" }
+
+// ShardCorrupt says a shard fetched from a host did not match its hash.
+type ShardCorrupt struct {
+	AssetID string
+	Stripe  int
+	Index   int
+	Host    string
+}
+
+// Kind implements Event.
+func (ShardCorrupt) Kind() string { return "corrupt" }

@@ -1,0 +1,85 @@
+package node_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/offgrid-net/offgrid/node"
+)
+
+func TestBusDeliversInOrder(t *testing.T) {
+	t.Parallel()
+	bus := node.NewBus(func() time.Time { return testClock })
+	sub := bus.Subscribe(4)
+	defer sub.Close()
+	bus.Publish(node.ToggleChanged{Active: false})
+	bus.Publish(node.ToggleChanged{Active: true})
+	var got []node.Envelope
+	for range 2 {
+		got = append(got, <-sub.C())
+	}
+	want := []node.Envelope{
+		{Seq: 1, Time: testClock, Event: node.ToggleChanged{Active: false}},
+		{Seq: 2, Time: testClock, Event: node.ToggleChanged{Active: true}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestBusDropsSlowSubscriber publishes more events than a subscriber that
+// never reads can buffer: Publish must not block, the slow subscriber's
+// channel closes after its buffered events, and a reading subscriber
+// keeps getting everything.
+func TestBusDropsSlowSubscriber(t *testing.T) {
+	t.Parallel()
+	bus := node.NewBus(time.Now)
+	slow := bus.Subscribe(2)
+	fast := bus.Subscribe(100)
+	defer fast.Close()
+
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		for range 10 {
+			bus.Publish(node.ToggleChanged{Active: true})
+		}
+	}()
+	timer := time.NewTimer(5 * time.Second)
+	defer timer.Stop()
+	select {
+	case <-published:
+	case <-timer.C:
+		t.Fatal("Publish blocked on a subscriber that does not read")
+	}
+
+	var buffered int
+	for range slow.C() {
+		buffered++
+	}
+	if buffered != 2 {
+		t.Errorf("slow subscriber got %d events before its channel closed, want its buffer of 2", buffered)
+	}
+	if got := len(fast.C()); got != 10 {
+		t.Errorf("fast subscriber has %d events, want 10", got)
+	}
+	slow.Close() // closing a dropped subscription again is harmless
+	bus.Publish(node.ToggleChanged{})
+	if got := len(fast.C()); got != 11 {
+		t.Errorf("fast subscriber has %d events after another publish, want 11", got)
+	}
+}
+
+func TestSubscriptionCloseIsIdempotent(t *testing.T) {
+	t.Parallel()
+	bus := node.NewBus(time.Now)
+	sub := bus.Subscribe(0) // at least 1
+	sub.Close()
+	sub.Close()
+	if _, ok := <-sub.C(); ok {
+		t.Error("closed subscription delivered an event")
+	}
+	bus.Publish(node.ToggleChanged{}) // no panic on a closed subscriber
+}

@@ -1,0 +1,105 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/offgrid-net/offgrid/api/gen"
+	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/storage"
+)
+
+// shardTransport moves shards between this node and hosts through the
+// generated API client, signing every request with the node's key.
+type shardTransport struct {
+	doer   gen.HttpRequestDoer
+	signer *identity.RequestSigner
+}
+
+var _ storage.Transport = (*shardTransport)(nil)
+
+var emptyDigest = identity.BodyDigest(nil)
+
+func (t *shardTransport) client(host storage.Candidate, digest string) (*gen.Client, error) {
+	return gen.NewClient(strings.TrimRight(host.Endpoint, "/"), gen.WithHTTPClient(t.doer),
+		gen.WithRequestEditorFn(t.signer.Editor(digest)))
+}
+
+// hostErr classifies a host's answer for the storage pipeline.
+func hostErr(status int, body []byte) error {
+	detail := strings.TrimSpace(string(body))
+	if len(detail) > 200 {
+		detail = detail[:200]
+	}
+	switch {
+	case status == 503:
+		return fmt.Errorf("%w: %s", storage.ErrHostBusy, detail)
+	case status == 404 || status == 410:
+		return fmt.Errorf("%w: host answered %d", storage.ErrNotFound, status)
+	case status >= 500:
+		return fmt.Errorf("%w: host answered %d: %s", storage.ErrHostUnreachable, status, detail)
+	default:
+		return fmt.Errorf("%w: host answered %d: %s", storage.ErrHostRefused, status, detail)
+	}
+}
+
+func (t *shardTransport) PutShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr, data []byte, hash string) error {
+	c, err := t.client(host, hash)
+	if err != nil {
+		return fmt.Errorf("%w: %v", storage.ErrHostRefused, err)
+	}
+	resp, err := c.PutShardWithBody(ctx, addr.HostAssetID(), addr.Index, &gen.PutShardParams{OffgridShardHash: &hash},
+		"application/octet-stream", bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("%w: %v", storage.ErrHostUnreachable, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	if resp.StatusCode != 201 {
+		return hostErr(resp.StatusCode, body)
+	}
+	return nil
+}
+
+func (t *shardTransport) GetShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr, maxSize int) ([]byte, error) {
+	c, err := t.client(host, emptyDigest)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", storage.ErrHostRefused, err)
+	}
+	resp, err := c.GetShard(ctx, addr.HostAssetID(), addr.Index)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", storage.ErrHostUnreachable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		return nil, hostErr(resp.StatusCode, body)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, int64(maxSize)+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: read shard: %v", storage.ErrHostUnreachable, err)
+	}
+	if len(data) > maxSize {
+		return nil, fmt.Errorf("%w: shard larger than %d bytes", storage.ErrHostRefused, maxSize)
+	}
+	return data, nil
+}
+
+func (t *shardTransport) StatShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr) (string, error) {
+	c, err := t.client(host, emptyDigest)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", storage.ErrHostRefused, err)
+	}
+	resp, err := c.StatShard(ctx, addr.HostAssetID(), addr.Index)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", storage.ErrHostUnreachable, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return "", hostErr(resp.StatusCode, nil)
+	}
+	return resp.Header.Get("Offgrid-Shard-Hash"), nil
+}

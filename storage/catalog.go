@@ -1,0 +1,253 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/offgrid-net/offgrid/internal/sqlitedb"
+)
+
+// Asset states, as kept in the manifest.
+const (
+	StatePending  = "pending"
+	StateStored   = "stored"
+	StateDegraded = "degraded"
+	StateLost     = "lost"
+)
+
+// Manifest describes a file this node stored across the mesh: how it was
+// encrypted and coded, and (in its shard records) where its shards live.
+type Manifest struct {
+	AssetID string
+	// Owner is the node ID of the node that encrypted the file.
+	Owner string
+	Name  string
+	// Size is the plaintext size; -1 until an upload of unknown size ends.
+	Size int64
+	// FileHash is the hex BLAKE3-256 of the plaintext ("" until known).
+	FileHash  string
+	Mode      string // "ec" or "rep"
+	K, N      int
+	ShardSize int
+	// Stripes is the number of stripes (0 until an upload of unknown size ends).
+	Stripes  int
+	Adaptive bool
+	// Keys holds the asset key wrapped to the owner and any recipients.
+	Keys []WrappedKey
+	// Policy is the signed asset policy attached at put, if any.
+	Policy    []byte
+	State     string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// ShardRecord says which host acknowledged a shard.
+type ShardRecord struct {
+	Stripe, Index int
+	Hash          string
+	HostID        string
+	Endpoint      string
+	Live          bool
+}
+
+// Catalog keeps manifests and shard records in SQLite. It is safe for
+// concurrent use.
+type Catalog struct {
+	db  *sql.DB
+	now func() time.Time
+}
+
+// OpenCatalog migrates the storage tables and returns the catalog.
+func OpenCatalog(ctx context.Context, db *sql.DB, now func() time.Time) (*Catalog, error) {
+	if err := sqlitedb.Migrate(ctx, db, "storage", migrationFiles()); err != nil {
+		return nil, err
+	}
+	return &Catalog{db: db, now: now}, nil
+}
+
+// Create stores a new manifest. It fails with ErrConflict when the asset exists.
+func (c *Catalog) Create(ctx context.Context, m Manifest) error {
+	keys, err := json.Marshal(m.Keys)
+	if err != nil {
+		return fmt.Errorf("encode wrapped keys: %w", err)
+	}
+	now := c.now().UnixMilli()
+	var policy any
+	if len(m.Policy) > 0 {
+		policy = string(m.Policy)
+	}
+	_, err = c.db.ExecContext(ctx, `INSERT INTO storage_assets(asset_id, owner, name, size, file_hash, mode, k, n,
+		shard_size, stripes, adaptive, keys_json, policy, state, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.AssetID, m.Owner, m.Name, m.Size, m.FileHash, m.Mode, m.K, m.N, m.ShardSize, m.Stripes,
+		m.Adaptive, string(keys), policy, m.State, now, now)
+	if err != nil {
+		if _, gerr := c.Get(ctx, m.AssetID); gerr == nil {
+			return fmt.Errorf("%w: asset %s exists", ErrConflict, m.AssetID)
+		}
+		return fmt.Errorf("create asset %s: %w", m.AssetID, err)
+	}
+	return nil
+}
+
+const manifestColumns = `asset_id, owner, name, size, file_hash, mode, k, n, shard_size, stripes, adaptive,
+	keys_json, coalesce(policy, ''), state, created_at, updated_at`
+
+func scanManifest(row interface{ Scan(...any) error }) (Manifest, error) {
+	var (
+		m            Manifest
+		keys, policy string
+		created, upd int64
+	)
+	err := row.Scan(&m.AssetID, &m.Owner, &m.Name, &m.Size, &m.FileHash, &m.Mode, &m.K, &m.N, &m.ShardSize,
+		&m.Stripes, &m.Adaptive, &keys, &policy, &m.State, &created, &upd)
+	if err != nil {
+		return Manifest{}, err
+	}
+	if err := json.Unmarshal([]byte(keys), &m.Keys); err != nil {
+		return Manifest{}, fmt.Errorf("decode wrapped keys of %s: %w", m.AssetID, err)
+	}
+	if policy != "" {
+		m.Policy = []byte(policy)
+	}
+	m.CreatedAt, m.UpdatedAt = time.UnixMilli(created).UTC(), time.UnixMilli(upd).UTC()
+	return m, nil
+}
+
+// Get returns the manifest of an asset.
+func (c *Catalog) Get(ctx context.Context, assetID string) (Manifest, error) {
+	m, err := scanManifest(c.db.QueryRowContext(ctx, `SELECT `+manifestColumns+` FROM storage_assets WHERE asset_id = ?`, assetID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Manifest{}, fmt.Errorf("%w: no asset %s", ErrNotFound, assetID)
+	}
+	if err != nil {
+		return Manifest{}, fmt.Errorf("read asset %s: %w", assetID, err)
+	}
+	return m, nil
+}
+
+// List returns all manifests, newest first.
+func (c *Catalog) List(ctx context.Context) ([]Manifest, error) {
+	rows, err := c.db.QueryContext(ctx, `SELECT `+manifestColumns+` FROM storage_assets ORDER BY created_at DESC, asset_id`)
+	if err != nil {
+		return nil, fmt.Errorf("list assets: %w", err)
+	}
+	defer rows.Close()
+	var out []Manifest
+	for rows.Next() {
+		m, err := scanManifest(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list assets: %w", err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// Finish records the final size, hash and stripe count of an upload.
+func (c *Catalog) Finish(ctx context.Context, assetID string, size int64, fileHash string, stripes int) error {
+	_, err := c.db.ExecContext(ctx, `UPDATE storage_assets SET size = ?, file_hash = ?, stripes = ?, updated_at = ?
+		WHERE asset_id = ?`, size, fileHash, stripes, c.now().UnixMilli(), assetID)
+	if err != nil {
+		return fmt.Errorf("finish asset %s: %w", assetID, err)
+	}
+	return nil
+}
+
+// SetState records an asset's state.
+func (c *Catalog) SetState(ctx context.Context, assetID, state string) error {
+	_, err := c.db.ExecContext(ctx, `UPDATE storage_assets SET state = ?, updated_at = ? WHERE asset_id = ?`,
+		state, c.now().UnixMilli(), assetID)
+	if err != nil {
+		return fmt.Errorf("set state of %s: %w", assetID, err)
+	}
+	return nil
+}
+
+// RecordShard stores or replaces the record of one shard.
+func (c *Catalog) RecordShard(ctx context.Context, assetID string, r ShardRecord) error {
+	_, err := c.db.ExecContext(ctx, `INSERT INTO storage_asset_shards(asset_id, stripe, idx, hash, host_id, endpoint, live)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT(asset_id, stripe, idx) DO UPDATE SET hash = excluded.hash, host_id = excluded.host_id,
+			endpoint = excluded.endpoint, live = excluded.live`,
+		assetID, r.Stripe, r.Index, r.Hash, r.HostID, r.Endpoint, r.Live)
+	if err != nil {
+		return fmt.Errorf("record shard %s/%d/%d: %w", assetID, r.Stripe, r.Index, err)
+	}
+	return nil
+}
+
+// SetLive marks one shard live or dead.
+func (c *Catalog) SetLive(ctx context.Context, assetID string, stripe, index int, live bool) error {
+	_, err := c.db.ExecContext(ctx, `UPDATE storage_asset_shards SET live = ? WHERE asset_id = ? AND stripe = ? AND idx = ?`,
+		live, assetID, stripe, index)
+	if err != nil {
+		return fmt.Errorf("mark shard %s/%d/%d: %w", assetID, stripe, index, err)
+	}
+	return nil
+}
+
+// Shards returns the shard records of an asset, by stripe and index.
+func (c *Catalog) Shards(ctx context.Context, assetID string) ([]ShardRecord, error) {
+	rows, err := c.db.QueryContext(ctx, `SELECT stripe, idx, hash, host_id, endpoint, live FROM storage_asset_shards
+		WHERE asset_id = ? ORDER BY stripe, idx`, assetID)
+	if err != nil {
+		return nil, fmt.Errorf("list shards of %s: %w", assetID, err)
+	}
+	defer rows.Close()
+	var out []ShardRecord
+	for rows.Next() {
+		var r ShardRecord
+		if err := rows.Scan(&r.Stripe, &r.Index, &r.Hash, &r.HostID, &r.Endpoint, &r.Live); err != nil {
+			return nil, fmt.Errorf("list shards of %s: %w", assetID, err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// LiveCounts returns, per stripe, the number of live shards (for an upload
+// still running: per stripe begun so far).
+func LiveCounts(m Manifest, recs []ShardRecord) []int {
+	stripes := m.Stripes
+	for _, r := range recs {
+		stripes = max(stripes, r.Stripe+1)
+	}
+	counts := make([]int, stripes)
+	for _, r := range recs {
+		if r.Live {
+			counts[r.Stripe]++
+		}
+	}
+	return counts
+}
+
+// Health returns the state an asset is in, given its live shard counts and
+// the repair threshold (live shards per stripe below which repair rebuilds).
+func Health(m Manifest, counts []int, threshold int) string {
+	if m.Stripes == 0 || len(counts) != m.Stripes {
+		return StatePending
+	}
+	state := StateStored
+	for _, c := range counts {
+		switch {
+		case c < m.K:
+			return StateLost
+		case c < min(threshold, m.N):
+			state = StateDegraded
+		}
+	}
+	return state
+}
+
+// Delete forgets an asset and its shard records.
+func (c *Catalog) Delete(ctx context.Context, assetID string) error {
+	if _, err := c.db.ExecContext(ctx, `DELETE FROM storage_assets WHERE asset_id = ?`, assetID); err != nil {
+		return fmt.Errorf("delete asset %s: %w", assetID, err)
+	}
+	return nil
+}

@@ -1,0 +1,301 @@
+package storage
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/zeebo/blake3"
+	"golang.org/x/sync/errgroup"
+)
+
+// Shard sizes for puts.
+const (
+	// DefaultShardSize caps the shard size: a stripe of 12 x 1 MiB keeps a
+	// put's memory bounded (a few stripes) whatever the file size.
+	DefaultShardSize = 1 << 20
+	// minShardSize keeps tiny files from making tiny, wasteful shards.
+	minShardSize = 4 << 10
+)
+
+// ErrInterrupted: the file ended before the size announced; the upload
+// can be resumed.
+var ErrInterrupted = errors.New("upload interrupted")
+
+// ErrQuorum: some stripe did not reach its upload quorum (k for ec, r for
+// replication). The message lists them.
+var ErrQuorum = errors.New("upload quorum not reached")
+
+// ShardSizeFor picks the shard size for a file of size bytes (-1: unknown)
+// coded with k data shards: small files get shards just big enough to hold
+// them in one stripe, large files get DefaultShardSize.
+func ShardSizeFor(size int64, k int) int {
+	if size < 0 || k < 1 {
+		return DefaultShardSize
+	}
+	per := (size + SegmentOverhead + int64(k) - 1) / int64(k)
+	per = (per + minShardSize - 1) / minShardSize * minShardSize
+	return int(min(max(per, minShardSize), DefaultShardSize))
+}
+
+// SegmentPlainSize is how many plaintext bytes one stripe carries.
+func SegmentPlainSize(k, shardSize int) int { return k*shardSize - SegmentOverhead }
+
+// Quorum is the number of acknowledged shards a stripe needs for the upload
+// to count: k for erasure coding, every replica for replication.
+func Quorum(m Manifest) int {
+	if m.Mode == "rep" {
+		return m.N
+	}
+	return m.K
+}
+
+// Putter uploads files: it encrypts, erasure codes and places their shards.
+type Putter struct {
+	Catalog   *Catalog
+	Transport Transport
+	Config    TransferConfig
+}
+
+// PutRequest is one upload, new or resumed.
+type PutRequest struct {
+	// Manifest is the asset's manifest, already in the catalog.
+	Manifest Manifest
+	Key      AssetKey
+	Prefix   NoncePrefix
+	// Hosts are the live candidates, excluding full or inactive ones.
+	Hosts []Candidate
+	// WantHash, when set, is the plaintext hash the caller promised.
+	WantHash string
+}
+
+// PutResult says what an upload did.
+type PutResult struct {
+	Size     int64
+	FileHash string
+	Stripes  int
+	// Live holds the acknowledged shards per stripe.
+	Live []int
+	// Uploaded and Skipped count shards sent now and shards already
+	// acknowledged by an earlier, interrupted attempt.
+	Uploaded, Skipped int
+	// Distinct is the fewest distinct hosts any stripe was spread over.
+	Distinct int
+}
+
+// Put reads the plaintext from r and stores it as req.Manifest says. Shards
+// acknowledged by an earlier attempt with the same content are not sent
+// again. It returns ErrQuorum (with the result) when some stripe stays below
+// quorum; the manifest then stays pending and a later Put resumes it.
+func (p *Putter) Put(ctx context.Context, req PutRequest, r io.Reader) (PutResult, error) {
+	cfg := p.Config.withDefaults()
+	m := req.Manifest
+	coder, err := coderFor(m)
+	if err != nil {
+		return PutResult{}, err
+	}
+	cipher, err := NewSegmentCipher(req.Key, req.Prefix, m.AssetID)
+	if err != nil {
+		return PutResult{}, err
+	}
+	prior, err := p.Catalog.Shards(ctx, m.AssetID)
+	if err != nil {
+		return PutResult{}, err
+	}
+	acked := make(map[[2]int]ShardRecord, len(prior))
+	for _, rec := range prior {
+		acked[[2]int{rec.Stripe, rec.Index}] = rec
+	}
+
+	br := bufio.NewReaderSize(r, 256<<10)
+	plain := make([]byte, SegmentPlainSize(m.K, m.ShardSize))
+	sealed := make([]byte, 0, len(plain)+SegmentOverhead)
+	hasher := blake3.New()
+	res := PutResult{Distinct: len(req.Hosts)}
+	var below []string
+	for stripe := 0; ; stripe++ {
+		n, last, err := readSegment(br, plain, m.Size, res.Size)
+		if err != nil {
+			return res, err
+		}
+		res.Size += int64(n)
+		hasher.Write(plain[:n])
+		sealed = cipher.Seal(sealed[:0], plain[:n], uint64(stripe), last)
+		shards, err := coder.Encode(sealed, m.ShardSize)
+		if err != nil {
+			return res, fmt.Errorf("encode stripe %d: %w", stripe, err)
+		}
+		live, distinct, sent, skipped, err := p.putStripe(ctx, cfg, m, stripe, shards, req.Hosts, acked)
+		if err != nil {
+			return res, err
+		}
+		res.Live = append(res.Live, live)
+		res.Uploaded += sent
+		res.Skipped += skipped
+		res.Distinct = min(res.Distinct, distinct)
+		if live < Quorum(m) {
+			below = append(below, fmt.Sprintf("stripe %d has %d of %d", stripe, live, Quorum(m)))
+		}
+		if last {
+			res.Stripes = stripe + 1
+			break
+		}
+	}
+	if m.Size >= 0 && res.Size != m.Size {
+		return res, fmt.Errorf("%w: got %d bytes, %d were announced", ErrInvalid, res.Size, m.Size)
+	}
+	res.FileHash = hex.EncodeToString(hasher.Sum(nil))
+	if req.WantHash != "" && res.FileHash != req.WantHash {
+		return res, fmt.Errorf("%w: the file hashes to %s, not the announced %s", ErrHashMismatch, res.FileHash, req.WantHash)
+	}
+	if err := p.Catalog.Finish(ctx, m.AssetID, res.Size, res.FileHash, res.Stripes); err != nil {
+		return res, err
+	}
+	if len(below) > 0 {
+		return res, fmt.Errorf("%w: %s (too few live hosts answered; run the put again to resume)", ErrQuorum, strings.Join(below, ", "))
+	}
+	return res, nil
+}
+
+// readSegment reads the plaintext of the next stripe into buf: exactly the
+// bytes the stripe must hold when the file's size is known (size >= 0; done
+// bytes were read before), or as much as fits otherwise. last reports the
+// file's final stripe. A file that ends early is ErrInterrupted, before
+// anything of the short stripe is sealed, so a resumed upload re-creates
+// every stripe exactly; one that goes on past its size is ErrTooLarge.
+func readSegment(br *bufio.Reader, buf []byte, size, done int64) (n int, last bool, err error) {
+	if size >= 0 {
+		want := int(min(int64(len(buf)), size-done))
+		n, err = io.ReadFull(br, buf[:want])
+		if err != nil && want > 0 {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return n, false, fmt.Errorf("%w: the file ended after %d of %d bytes", ErrInterrupted, done+int64(n), size)
+			}
+			return n, false, fmt.Errorf("read file: %w", err)
+		}
+		if done+int64(n) < size {
+			return n, false, nil
+		}
+		if _, perr := br.Peek(1); perr == nil {
+			return n, true, fmt.Errorf("%w: the file is longer than the %d bytes announced", ErrTooLarge, size)
+		} else if !errors.Is(perr, io.EOF) {
+			return n, true, fmt.Errorf("read file: %w", perr)
+		}
+		return n, true, nil
+	}
+	n, err = io.ReadFull(br, buf)
+	last = errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+	if err != nil && !last {
+		return n, false, fmt.Errorf("read file: %w", err)
+	}
+	if !last {
+		if _, perr := br.Peek(1); errors.Is(perr, io.EOF) {
+			last = true
+		} else if perr != nil {
+			return n, false, fmt.Errorf("read file: %w", perr)
+		}
+	}
+	return n, last, nil
+}
+
+func coderFor(m Manifest) (*Coder, error) {
+	if m.Mode == "rep" {
+		return NewReplicator(m.N)
+	}
+	return NewCoder(m.K, m.N)
+}
+
+// putStripe uploads the shards of one stripe that are not acknowledged yet,
+// each to its placed host or, when that fails, to the next host in
+// rendezvous order not already holding a shard of the stripe.
+func (p *Putter) putStripe(ctx context.Context, cfg TransferConfig, m Manifest, stripe int, shards [][]byte,
+	hosts []Candidate, acked map[[2]int]ShardRecord) (live, distinct, sent, skipped int, err error) {
+	key := fmt.Sprintf("%s/%d", m.AssetID, stripe)
+	placed, distinct := Place(key, hosts, m.N)
+	ranked := Rank(key, hosts)
+	hashes := make([]string, len(shards))
+	for i, s := range shards {
+		sum := blake3.Sum256(s)
+		hashes[i] = hex.EncodeToString(sum[:])
+	}
+
+	var mu sync.Mutex // guards used and live
+	used := map[string]bool{}
+	var todo []int
+	for idx := range shards {
+		if rec, ok := acked[[2]int{stripe, idx}]; ok && rec.Live && rec.Hash == hashes[idx] {
+			used[rec.HostID] = true
+			live++
+			skipped++
+			continue
+		}
+		todo = append(todo, idx)
+	}
+	if len(placed) == 0 {
+		return live, 0, 0, skipped, nil
+	}
+	for _, idx := range todo {
+		used[placed[idx%len(placed)].ID] = true
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(cfg.Window)
+	for _, idx := range todo {
+		g.Go(func() error {
+			addr := ShardAddr{AssetID: m.AssetID, Stripe: stripe, Index: idx}
+			host := placed[idx%len(placed)]
+			for attempt := 0; attempt <= cfg.Replacements; attempt++ {
+				if attempt > 0 {
+					mu.Lock()
+					next, ok := nextHost(ranked, used)
+					if ok {
+						used[next.ID] = true
+					}
+					mu.Unlock()
+					if !ok {
+						return nil
+					}
+					host = next
+				}
+				err := retry(gctx, cfg, func() error {
+					return p.Transport.PutShard(gctx, host, addr, shards[idx], hashes[idx])
+				})
+				if gctx.Err() != nil {
+					return gctx.Err()
+				}
+				if err != nil {
+					continue
+				}
+				rec := ShardRecord{Stripe: stripe, Index: idx, Hash: hashes[idx], HostID: host.ID, Endpoint: host.Endpoint, Live: true}
+				if err := p.Catalog.RecordShard(gctx, m.AssetID, rec); err != nil {
+					return err
+				}
+				mu.Lock()
+				used[host.ID] = true
+				live++
+				sent++
+				mu.Unlock()
+				return nil
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return live, distinct, sent, skipped, err
+	}
+	return live, distinct, sent, skipped, nil
+}
+
+// nextHost returns the first host in rendezvous order not yet used.
+func nextHost(ranked []Candidate, used map[string]bool) (Candidate, bool) {
+	for _, h := range ranked {
+		if !used[h.ID] {
+			return h, true
+		}
+	}
+	return Candidate{}, false
+}

@@ -1,0 +1,116 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// Errors a Transport reports, so the pipeline knows whether to retry the
+// same host, try another one, or give up.
+var (
+	// ErrHostBusy: the host is at its upload limit (HTTP 503); retry later.
+	ErrHostBusy = errors.New("host busy")
+	// ErrHostRefused: the host will not take this shard (inactive, full,
+	// conflicting content); try another host.
+	ErrHostRefused = errors.New("host refused")
+	// ErrHostUnreachable: the host did not answer; retry, then try another.
+	ErrHostUnreachable = errors.New("host unreachable")
+)
+
+// ShardAddr names one shard of one stripe of an asset.
+type ShardAddr struct {
+	AssetID       string
+	Stripe, Index int
+}
+
+// HostAssetID is the asset ID a host stores the shard under: one address
+// space per stripe, so indexes stay within 0..255.
+func (a ShardAddr) HostAssetID() string { return fmt.Sprintf("%s.%d", a.AssetID, a.Stripe) }
+
+// A Transport moves shards to and from hosts. Implementations must be safe
+// for concurrent use, honour ctx, bound every request in time and size, and
+// wrap their errors in ErrHostBusy, ErrHostRefused, ErrHostUnreachable or
+// ErrNotFound.
+type Transport interface {
+	// PutShard stores data (whose BLAKE3 is hash) on host.
+	PutShard(ctx context.Context, host Candidate, addr ShardAddr, data []byte, hash string) error
+	// GetShard reads a shard of at most maxSize bytes from host. The caller
+	// checks its hash.
+	GetShard(ctx context.Context, host Candidate, addr ShardAddr, maxSize int) ([]byte, error)
+	// StatShard returns the hash the host has for a shard.
+	StatShard(ctx context.Context, host Candidate, addr ShardAddr) (string, error)
+}
+
+// TransferConfig bounds the network work of puts, gets and repairs.
+type TransferConfig struct {
+	// Window is how many shard transfers run at once. Default 8.
+	Window int
+	// Retries is how many times a failed transfer is retried on the same
+	// host before another host is tried. Default 3.
+	Retries int
+	// Replacements is how many other hosts a shard upload tries after its
+	// first host failed. Default 3.
+	Replacements int
+	// BackoffBase and BackoffMax bound the exponential backoff between
+	// retries (full jitter). Defaults 50 ms and 2 s.
+	BackoffBase, BackoffMax time.Duration
+	// RepairThreshold: a stripe with fewer live shards than this (capped at
+	// n) is rebuilt. Zero means k+2.
+	RepairThreshold int
+}
+
+func (c TransferConfig) withDefaults() TransferConfig {
+	if c.Window <= 0 {
+		c.Window = 8
+	}
+	if c.Retries < 0 {
+		c.Retries = 0
+	} else if c.Retries == 0 {
+		c.Retries = 3
+	}
+	if c.Replacements <= 0 {
+		c.Replacements = 3
+	}
+	if c.BackoffBase <= 0 {
+		c.BackoffBase = 50 * time.Millisecond
+	}
+	if c.BackoffMax <= 0 {
+		c.BackoffMax = 2 * time.Second
+	}
+	return c
+}
+
+// threshold is the repair threshold for a k/n code.
+func (c TransferConfig) threshold(k, n int) int {
+	t := c.RepairThreshold
+	if t <= 0 {
+		t = k + 2
+	}
+	return min(t, n)
+}
+
+// retry runs op until it succeeds, fails with an error that retrying the
+// same host cannot fix, or has been retried cfg.Retries times, sleeping
+// with exponential backoff and full jitter in between.
+func retry(ctx context.Context, cfg TransferConfig, op func() error) error {
+	var err error
+	for attempt := 0; ; attempt++ {
+		if err = op(); err == nil {
+			return nil
+		}
+		if !errors.Is(err, ErrHostBusy) && !errors.Is(err, ErrHostUnreachable) || attempt >= cfg.Retries {
+			return err
+		}
+		backoff := min(cfg.BackoffMax, cfg.BackoffBase<<attempt)
+		t := time.NewTimer(time.Duration(rand.Int64N(int64(backoff) + 1)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}

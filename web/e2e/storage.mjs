@@ -1,0 +1,248 @@
+// Browser test of the storage page against a running node.
+//
+//   OFFGRID_URL=http://127.0.0.1:7420 OFFGRID_TOKEN=... node web/e2e/storage.mjs
+//
+// Env:
+//   OFFGRID_URL          base URL of a running node (required); it must have
+//                        enough live hosts to store a file
+//   OFFGRID_TOKEN        the node's admin token (required)
+//   OFFGRID_SCREENSHOTS  directory for screenshots (default: web/screenshots)
+//   OFFGRID_CHROMIUM     browser binary (default: /usr/bin/chromium)
+//   OFFGRID_E2E_SIZE     bytes of the test file (default: 5 MiB)
+//
+// It logs in, opens /storage, makes a file of random bytes in the page
+// (hashing it there with SHA-256), drags it onto the drop zone, watches the
+// progress bar reach 100 %, waits for the file's row to say "stored",
+// downloads it back through the page's link and compares the SHA-256 of
+// the saved file with the page's. It also checks that k/n the node refuses
+// are reported, and takes desktop and phone screenshots. It stores one
+// file (plus nothing for the refused one) and deletes nothing. Exit status
+// 1 with a FAIL line on any failure.
+
+import { chromium } from 'playwright-core';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const base = (process.env.OFFGRID_URL || '').replace(/\/+$/, '');
+const token = process.env.OFFGRID_TOKEN || '';
+const shots = resolve(process.env.OFFGRID_SCREENSHOTS || fileURLToPath(new URL('../screenshots', import.meta.url)));
+const executablePath = process.env.OFFGRID_CHROMIUM || '/usr/bin/chromium';
+const size = Number(process.env.OFFGRID_E2E_SIZE || 5 * 1024 * 1024);
+const timeout = 10_000;
+// Storing and fetching go over the mesh: allow them longer.
+const meshTimeout = 60_000;
+
+if (!base || !token) {
+  console.error('FAIL: set OFFGRID_URL (base URL of a running node) and OFFGRID_TOKEN (its admin token)');
+  process.exit(2);
+}
+if (!Number.isInteger(size) || size < 1) {
+  console.error(`FAIL: OFFGRID_E2E_SIZE=${process.env.OFFGRID_E2E_SIZE} is not a positive whole number`);
+  process.exit(2);
+}
+
+let current = 'start';
+async function step(name, fn) {
+  current = name;
+  const t0 = Date.now();
+  const result = await fn();
+  console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+  return result;
+}
+
+function check(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+// shot saves a screenshot. caret: 'initial' stops Playwright injecting a
+// <style> element, which the dashboard's CSP (rightly) refuses and logs.
+async function shot(page, name, opts = {}) {
+  await page.screenshot({ path: join(shots, `${name}.png`), caret: 'initial', ...opts });
+}
+
+const tid = (id) => `[data-testid="${id}"]`;
+
+// dropFile makes a File of random bytes in the page, hashes it, and drops
+// it on the drop zone the way a browser does: dragenter, dragover, drop,
+// each carrying a DataTransfer with the file. It returns the file's name
+// and hex SHA-256.
+async function dropFile(page, name, bytes, mark = false) {
+  return page.evaluate(async ({ name, bytes, mark, sel }) => {
+    const parts = [];
+    for (let left = bytes; left > 0;) {
+      const chunk = new Uint8Array(Math.min(left, 65536)); // getRandomValues' limit
+      crypto.getRandomValues(chunk);
+      parts.push(chunk);
+      left -= chunk.length;
+    }
+    const file = new File(parts, name, { type: 'application/octet-stream' });
+    const digest = await crypto.subtle.digest('SHA-256', await file.arrayBuffer());
+    const hash = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+    const zone = document.querySelector(sel);
+    const dt = new DataTransfer();
+    dt.items.add(file);
+    const fire = (type) => zone.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: dt }));
+    fire('dragenter');
+    fire('dragover');
+    const highlighted = zone.classList.contains('dragover');
+    if (mark) return { hash, highlighted, dropped: false };
+    fire('drop');
+    return { hash, highlighted, dropped: true, stillHighlighted: zone.classList.contains('dragover') };
+  }, { name, bytes, mark, sel: tid('dropzone') });
+}
+
+const profile = mkdtempSync(join(tmpdir(), 'offgrid-e2e-'));
+const downloads = mkdtempSync(join(tmpdir(), 'offgrid-e2e-dl-'));
+let context;
+const problems = [];
+
+try {
+  mkdirSync(shots, { recursive: true });
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath,
+    headless: true,
+    acceptDownloads: true,
+    downloadsPath: downloads,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1280, height: 800 },
+  });
+  context.setDefaultTimeout(timeout);
+  const page = context.pages()[0] || await context.newPage();
+  // The one refused upload (bad k/n) is an expected 4xx; anything else in
+  // the console is a problem.
+  let expect4xx = false;
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    if (expect4xx && /status of 4\d\d\b/.test(m.text())) return;
+    problems.push(`[${current}] console error: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`[${current}] page error: ${e.message}`));
+
+  await step('log in and open /storage from the header', async () => {
+    await page.goto(base + '/storage');
+    await page.waitForURL(/\/login$/);
+    await page.fill(tid('login-token'), token);
+    await page.click(tid('login-submit'));
+    await page.waitForURL(base + '/');
+    await page.click(tid('nav-storage'));
+    await page.waitForURL(base + '/storage');
+    await page.locator(tid('dropzone')).waitFor();
+    await page.locator(tid('assets-table')).waitFor();
+    check(await page.locator(tid('nav-storage')).getAttribute('aria-current') === 'page', 'the Storage link is not marked current');
+  });
+
+  await step('live feed connects', async () => {
+    await page.locator(`${tid('feed-status')}[data-state="live"]`).waitFor();
+  });
+
+  await step('drop zone highlights on dragover', async () => {
+    const r = await dropFile(page, 'not-dropped.bin', 16, true);
+    check(r.highlighted, 'drop zone has no .dragover class during dragover');
+    await page.waitForTimeout(300); // the highlight's transition
+    await shot(page, 'storage-dragover-desktop');
+    await page.locator(tid('dropzone')).dispatchEvent('dragleave');
+    check(!await page.locator(tid('dropzone')).evaluate((z) => z.classList.contains('dragover')),
+      'drop zone still highlighted after dragleave');
+  });
+
+  // A marker that survives only as long as the page is not reloaded.
+  await page.evaluate(() => { window.offgridE2E = 'same-page'; });
+
+  const name = `e2e-${Date.now()}.bin`;
+  let id;
+  let hash;
+  await step(`drop a ${size}-byte random file; progress reaches 100 %`, async () => {
+    const rowsBefore = await page.locator(tid('put-result')).count();
+    const r = await dropFile(page, name, size);
+    hash = r.hash;
+    check(r.dropped && !r.stillHighlighted, 'drop zone still highlighted after the drop');
+    await page.locator(`${tid('put-progress')}[data-percent="100"]`).waitFor({ timeout: meshTimeout });
+    const text = await page.locator(tid('put-progress-text')).innerText();
+    check(/100 %/.test(text) && /MB\/s|MB/.test(text), `progress text = ${JSON.stringify(text)}, want 100 % and MB`);
+    const result = page.locator(tid('put-result')).nth(0);
+    await page.waitForFunction(([sel, n]) => document.querySelectorAll(sel).length > n, [tid('put-result'), rowsBefore],
+      { timeout: meshTimeout });
+    const err = await page.locator(tid('put-error')).count();
+    check(err === 0, `upload refused: ${err && await page.locator(tid('put-error')).first().innerText()}`);
+    id = await result.getAttribute('data-asset-id');
+    check(id && id.length >= 8, `put-result data-asset-id = ${JSON.stringify(id)}`);
+    const shown = (await result.locator(tid('put-result-id')).innerText()).trim();
+    check(shown === id, `put-result shows ID ${JSON.stringify(shown)}, want ${JSON.stringify(id)}`);
+    const state = await result.getAttribute('data-state');
+    check(['pending', 'stored', 'degraded'].includes(state), `put-result state = ${JSON.stringify(state)}`);
+    check(await page.evaluate(() => window.offgridE2E) === 'same-page', 'the page reloaded');
+  });
+
+  const row = () => page.locator(`${tid('asset-row')}[data-asset-id="${id}"]`);
+  await step('the file\'s row says "stored"', async () => {
+    await row().locator(tid('asset-state'), { hasText: /^stored$/ }).waitFor({ timeout: meshTimeout });
+    const text = await row().innerText();
+    check(text.includes(name), `row ${id} does not show the name ${name}: ${JSON.stringify(text)}`);
+    const shards = (await row().locator(tid('asset-shards')).innerText()).trim();
+    const [live, n] = shards.split('/').map(Number);
+    check(n > 0 && live > 0 && live <= n, `shards cell = ${JSON.stringify(shards)}, want live/n`);
+  });
+  await shot(page, 'storage-desktop', { fullPage: true });
+
+  await step('download it back: same SHA-256', async () => {
+    const [download] = await Promise.all([
+      page.waitForEvent('download', { timeout: meshTimeout }),
+      row().locator(tid('asset-download')).click(),
+    ]);
+    const failure = await download.failure();
+    check(failure === null, `download failed: ${failure}`);
+    check(download.suggestedFilename() === name, `suggested filename = ${JSON.stringify(download.suggestedFilename())}, want ${JSON.stringify(name)}`);
+    const path = join(downloads, 'downloaded.bin');
+    await download.saveAs(path);
+    const got = readFileSync(path);
+    check(got.length === size, `downloaded ${got.length} bytes, want ${size}`);
+    const gotHash = createHash('sha256').update(got).digest('hex');
+    check(gotHash === hash, `downloaded SHA-256 ${gotHash}, want the page's ${hash}`);
+    check(await page.evaluate(() => window.offgridE2E) === 'same-page', 'the download navigated away');
+  });
+
+  await step('k/n the node refuses are reported', async () => {
+    await page.locator('details.advanced summary').click();
+    await page.selectOption(tid('put-mode'), 'ec');
+    await page.fill(tid('put-k'), '20');
+    await page.fill(tid('put-n'), '12');
+    const errors = await page.locator(tid('put-error')).count();
+    expect4xx = true;
+    await dropFile(page, 'refused.bin', 4096);
+    await page.waitForFunction(([sel, n]) => document.querySelectorAll(sel).length > n, [tid('put-error'), errors]);
+    const msg = await page.locator(tid('put-error')).first().innerText();
+    check(msg.includes('refused.bin'), `error ${JSON.stringify(msg)} does not name the file`);
+    check(!msg.includes('connection to the node failed'), `the node's answer did not reach the page: ${JSON.stringify(msg)}`);
+    expect4xx = false;
+    await shot(page, 'storage-error-desktop');
+    await page.fill(tid('put-k'), '');
+    await page.fill(tid('put-n'), '');
+  });
+
+  await step('phone layout', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(overflow <= 1, `page is ${overflow}px wider than a 390px phone screen`);
+    await shot(page, 'storage-phone', { fullPage: true });
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await shot(page, 'storage-phone-top');
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  await step('no console or page errors', async () => {
+    check(problems.length === 0, problems.join('\n'));
+  });
+  console.log(`PASS storage e2e; screenshots in ${shots}`);
+} catch (err) {
+  console.error(`FAIL at "${current}": ${err.message.split('\n').slice(0, 6).join('\n')}`);
+  if (problems.length) console.error(problems.join('\n'));
+  process.exitCode = 1;
+} finally {
+  if (context) await context.close().catch(() => {});
+  rmSync(profile, { recursive: true, force: true });
+  rmSync(downloads, { recursive: true, force: true });
+}

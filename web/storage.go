@@ -1,0 +1,472 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/node"
+)
+
+// Storage page limits.
+const (
+	// maxAssetName bounds an uploaded file's name, in characters.
+	maxAssetName = 255
+	// maxShardParam bounds k, n and r as typed by the user; the node checks
+	// the real limits (and k < n) itself.
+	maxShardParam = 1024
+	// assetsLimit is how many assets the list shows, newest first.
+	assetsLimit = 200
+	// maxAssetID bounds the {id} of a download URL before the node sees it.
+	maxAssetID = 128
+	// assetsThrottle is the least time between two refreshes of the assets
+	// card on one live feed connection.
+	assetsThrottle = 500 * time.Millisecond
+)
+
+// Upload query parameters, shared by the script, the parser and the tests.
+const (
+	paramName = "name"
+	paramMode = "mode"
+	paramK    = "k"
+	paramN    = "n"
+	paramR    = "r"
+)
+
+// storageView is the data of the storage page.
+type storageView struct {
+	Assets assetsView
+}
+
+// assetsView is the data of the assets card.
+type assetsView struct {
+	Assets []node.Asset
+	// Total is the number of assets the node has; Assets may hold fewer.
+	Total int
+	Now   time.Time
+	Err   string
+}
+
+// putResultView is the answer to an upload: the stored asset, or an error.
+type putResultView struct {
+	Asset node.Asset
+	// Took is how long the node needed, for people.
+	Took string
+	// Err is a user-facing message; when set, Asset is empty.
+	Err string
+	// File is the name the upload was sent with, for error messages.
+	File string
+}
+
+// storage serves the storage page: the upload card, the storage activity
+// feed and the asset list.
+func (h *Handler) storage(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), nodeCallTimeout)
+	defer cancel()
+	v := storageView{Assets: h.assetsView(ctx)}
+	if isHTMX(r) {
+		h.render(w, r, http.StatusOK, storageBody(v))
+		return
+	}
+	p := h.pageMeta("Storage", true)
+	p.Nav = navStorage
+	h.render(w, r, http.StatusOK, layout(p, storageBody(v)))
+}
+
+// assetList serves the assets card.
+func (h *Handler) assetList(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), nodeCallTimeout)
+	defer cancel()
+	h.renderPart(w, r, http.StatusOK, "Stored files", assetsCard(h.assetsView(ctx), false))
+}
+
+func (h *Handler) assetsView(ctx context.Context) assetsView {
+	as, err := h.node.Assets(ctx)
+	if err != nil {
+		h.log.Warn("Read assets for dashboard", "err", err)
+		return assetsView{Err: "The list of stored files could not be read.", Now: h.now()}
+	}
+	v := assetsView{Assets: as, Total: len(as), Now: h.now()}
+	if len(v.Assets) > assetsLimit {
+		v.Assets = v.Assets[:assetsLimit]
+	}
+	return v
+}
+
+// putAsset stores the request body as a file across the mesh. The body is
+// the raw file (the page sends it with XMLHttpRequest), streamed straight
+// into the node: nothing here holds more than a read buffer of it. The
+// answer is always a fragment for the page's script to show: the result,
+// or the reason it failed.
+func (h *Handler) putAsset(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); !isOctetStream(ct) {
+		// Also keeps out cross-site "simple" form posts, which cannot set
+		// this type without a preflight.
+		h.putFailed(w, r, http.StatusUnsupportedMediaType, "Send the file's bytes as the body, with Content-Type: application/octet-stream.")
+		return
+	}
+	opts, msg := parsePutOptions(r.URL.Query())
+	if msg != "" {
+		h.putFailed(w, r, http.StatusBadRequest, msg)
+		return
+	}
+	opts.Size = r.ContentLength // -1 when unknown (chunked)
+	start := time.Now()
+	a, err := h.node.PutAsset(r.Context(), r.Body, opts)
+	if err != nil {
+		if r.Context().Err() != nil || errors.Is(err, io.ErrUnexpectedEOF) {
+			// The browser went away (or cancelled) mid-upload; it will not
+			// read this answer.
+			h.log.Info("Upload from dashboard interrupted", "name", opts.Name, "err", err)
+			h.putFailed(w, r, http.StatusBadRequest, "The upload was interrupted before the whole file arrived.")
+			return
+		}
+		status, msg := nodeErrorStatus(err)
+		if status == http.StatusInternalServerError {
+			h.log.Error("Store file from dashboard", "name", opts.Name, "size", opts.Size, "err", err)
+		} else {
+			h.log.Info("Store file from dashboard refused", "name", opts.Name, "size", opts.Size, "status", status, "err", err)
+		}
+		h.putFailed(w, r, status, msg)
+		return
+	}
+	took := time.Since(start)
+	h.log.Info("File stored from dashboard", "id", a.ID, "name", a.Name, "size", a.Size, "mode", a.Mode,
+		"k", a.K, "n", a.N, "state", string(a.State), "took", took.Round(time.Millisecond).String())
+	h.render(w, r, http.StatusCreated, putResult(putResultView{Asset: a, Took: coarseShort(took)}))
+}
+
+// putFailed answers an upload with an error fragment. If the body was not
+// read to the end, net/http closes the connection after this answer.
+func (h *Handler) putFailed(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	file := strings.ToValidUTF8(r.URL.Query().Get(paramName), "\uFFFD")
+	h.render(w, r, status, putResult(putResultView{Err: msg, File: short(file, 80)}))
+}
+
+// isOctetStream reports whether a Content-Type header names raw bytes.
+func isOctetStream(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/octet-stream"
+}
+
+// parsePutOptions reads the upload's query parameters. It returns a
+// user-facing message for the first bad one.
+func parsePutOptions(q url.Values) (node.PutOptions, string) {
+	var opts node.PutOptions
+	name := q.Get(paramName)
+	switch {
+	case strings.TrimSpace(name) == "":
+		return opts, "The file needs a name."
+	case !utf8.ValidString(name):
+		return opts, "The file name is not valid UTF-8."
+	case utf8.RuneCountInString(name) > maxAssetName:
+		return opts, fmt.Sprintf("The file name is longer than %d characters.", maxAssetName)
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return opts, "The file name must not contain control characters such as line breaks."
+	}
+	opts.Name = name
+	switch m := q.Get(paramMode); m {
+	case "", "ec":
+		opts.Mode = "ec"
+	case "rep":
+		opts.Mode = "rep"
+	default:
+		return opts, `Mode must be "ec" (erasure coded) or "rep" (replicated).`
+	}
+	num := func(key string) (int, string) {
+		s := strings.TrimSpace(q.Get(key))
+		if s == "" {
+			return 0, ""
+		}
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 || v > maxShardParam {
+			return 0, fmt.Sprintf("%s must be a whole number from 1 to %d, or empty for the default.", key, maxShardParam)
+		}
+		return v, ""
+	}
+	var msg string
+	if opts.K, msg = num(paramK); msg != "" {
+		return opts, msg
+	}
+	if opts.N, msg = num(paramN); msg != "" {
+		return opts, msg
+	}
+	if opts.R, msg = num(paramR); msg != "" {
+		return opts, msg
+	}
+	if opts.Mode == "ec" && opts.R != 0 {
+		return opts, "r (replicas) applies to rep mode only; for ec set k and n."
+	}
+	if opts.Mode == "rep" && (opts.K != 0 || opts.N != 0) {
+		return opts, "k and n apply to ec mode only; for rep set r."
+	}
+	return opts, ""
+}
+
+// nodeErrorStatus maps an engine error to a status and a user-facing
+// message. Messages of the node's own refusals describe the request and are
+// shown; anything else is logged by the caller and shown generically.
+func nodeErrorStatus(err error) (int, string) {
+	var status int
+	var sentinel error
+	switch {
+	case errors.Is(err, node.ErrInvalid):
+		status, sentinel = http.StatusBadRequest, node.ErrInvalid
+	case errors.Is(err, node.ErrTooLarge):
+		status, sentinel = http.StatusRequestEntityTooLarge, node.ErrTooLarge
+	case errors.Is(err, node.ErrUnavailable):
+		status, sentinel = http.StatusServiceUnavailable, node.ErrUnavailable
+	case errors.Is(err, node.ErrNotFound):
+		status, sentinel = http.StatusNotFound, node.ErrNotFound
+	default:
+		return http.StatusInternalServerError, "The node could not do that; its log has the details."
+	}
+	return status, userMessage(err, sentinel)
+}
+
+// userMessage returns the detail after "<sentinel>: " in err's text (the
+// node's reason, e.g. "stripe 0 has 11 of the 12 shards it needs"), or the
+// whole text when there is none, ending with a period. It is not
+// capitalised: it may start with a name like k.
+func userMessage(err, sentinel error) string {
+	s := err.Error()
+	if i := strings.Index(s, sentinel.Error()+": "); i >= 0 {
+		s = s[i+len(sentinel.Error())+2:]
+	}
+	if s == "" {
+		s = sentinel.Error()
+	}
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
+}
+
+// downloadAsset streams a stored file back as an attachment. OpenAsset
+// fetches the first stripe before any byte is written, so an asset that
+// can't be read gets a proper error page. A failure after that aborts the
+// response, so the browser reports a failed download instead of saving a
+// truncated file.
+func (h *Handler) downloadAsset(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	if !validAssetID(id) {
+		h.downloadFailed(w, r, http.StatusNotFound, "There is no stored file with that ID.")
+		return
+	}
+	rc, a, err := h.node.OpenAsset(r.Context(), id)
+	if err != nil {
+		status, msg := nodeErrorStatus(err)
+		if status == http.StatusNotFound {
+			msg = "There is no stored file with that ID."
+		}
+		if status == http.StatusInternalServerError {
+			h.log.Error("Open stored file for download", "id", id, "err", err)
+		} else {
+			h.log.Info("Download refused", "id", id, "status", status, "err", err)
+		}
+		h.downloadFailed(w, r, status, msg)
+		return
+	}
+	defer rc.Close()
+	hd := w.Header()
+	hd.Set("Content-Type", "application/octet-stream")
+	hd.Set("Content-Disposition", contentDisposition(a.Name, a.ID))
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Cache-Control", "no-store")
+	if a.Size >= 0 {
+		hd.Set("Content-Length", strconv.FormatInt(a.Size, 10))
+	}
+	w.WriteHeader(http.StatusOK)
+	n, err := io.Copy(w, rc)
+	if err == nil && a.Size >= 0 && n != a.Size {
+		err = fmt.Errorf("stream ended after %d of %d bytes", n, a.Size)
+	}
+	if err != nil {
+		if r.Context().Err() != nil {
+			h.log.Info("Download cancelled by the client", "id", a.ID, "sent", n, "size", a.Size)
+		} else {
+			h.log.Error("Download failed mid-way; aborting the response", "id", a.ID, "sent", n, "size", a.Size, "err", err)
+		}
+		// Abort the connection: with Content-Length unmet the client sees
+		// a failed download, not a complete-looking short file.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// downloadFailed shows a full page saying why a download did not start
+// (the browser navigated to the download link).
+func (h *Handler) downloadFailed(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	p := h.pageMeta("Download failed", true)
+	p.Nav = navStorage
+	h.render(w, r, status, layout(p, downloadError(status, msg)))
+}
+
+// validAssetID accepts the characters asset IDs are made of.
+func validAssetID(id string) bool {
+	if id == "" || len(id) > maxAssetID {
+		return false
+	}
+	for _, c := range []byte(id) {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// contentDisposition returns an attachment header value (RFC 6266) for a
+// file called name: an ASCII fallback in filename, and the exact UTF-8
+// name in filename* (RFC 8187). Control characters, quotes, backslashes
+// and path separators never reach either. An empty name falls back to the
+// asset ID.
+func contentDisposition(name, id string) string {
+	name = strings.ToValidUTF8(name, "_")
+	name = strings.Map(func(r rune) rune {
+		switch {
+		case unicode.IsControl(r), r == '/', r == '\\':
+			return '_'
+		}
+		return r
+	}, name)
+	name = strings.TrimSpace(name)
+	if name == "" || name == "." || name == ".." {
+		name = "offgrid-" + id
+	}
+	var ascii, ext strings.Builder
+	for _, r := range name {
+		if r < 0x20 || r > 0x7e || r == '"' || r == '%' {
+			ascii.WriteByte('_')
+		} else {
+			ascii.WriteRune(r)
+		}
+	}
+	for _, b := range []byte(name) {
+		if isAttrChar(b) {
+			ext.WriteByte(b)
+		} else {
+			fmt.Fprintf(&ext, "%%%02X", b)
+		}
+	}
+	return `attachment; filename="` + ascii.String() + `"; filename*=UTF-8''` + ext.String()
+}
+
+// isAttrChar reports whether b may appear unencoded in an RFC 8187
+// ext-value.
+func isAttrChar(b byte) bool {
+	switch {
+	case b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b >= '0' && b <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$&+-.^_`|~", b) >= 0
+}
+
+// assetModeLabel shows how an asset is stored, e.g. "ec 12/20".
+func assetModeLabel(a node.Asset) string {
+	return fmt.Sprintf("%s %d/%d", orDash(a.Mode), a.K, a.N)
+}
+
+// assetModeTitle explains the mode label.
+func assetModeTitle(a node.Asset) string {
+	var s string
+	if a.Mode == "rep" {
+		s = fmt.Sprintf("%d replicas: any one restores the file", a.N)
+	} else {
+		s = fmt.Sprintf("erasure coded: any %d of the %d shards of a stripe restore it", a.K, a.N)
+	}
+	if a.Adaptive {
+		s += "; chosen from the live hosts"
+	}
+	return s
+}
+
+// assetShards shows the fewest live shards of any stripe against n.
+func assetShards(a node.Asset) string {
+	return fmt.Sprintf("%d/%d", a.MinLive(), a.N)
+}
+
+// assetText is the live feed's line for an asset's new state.
+func assetText(a node.Asset) string {
+	name := a.Name
+	if name == "" {
+		name = "File " + short(a.ID, 12)
+	}
+	live := a.MinLive()
+	switch a.State {
+	case node.AssetStored:
+		if live >= a.N {
+			return fmt.Sprintf("%s stored: %d/%d shards on every stripe.", name, live, a.N)
+		}
+		return fmt.Sprintf("%s stored: at least %d/%d shards on every stripe.", name, live, a.N)
+	case node.AssetPending:
+		if live == 0 {
+			return fmt.Sprintf("%s uploading: %d of %d stripes written so far.", name, writtenStripes(a), max(a.Stripes, len(a.StripeShards)))
+		}
+		return fmt.Sprintf("%s uploading: at least %d/%d shards on every stripe so far.", name, live, a.N)
+	case node.AssetDegraded:
+		return fmt.Sprintf("%s degraded: a stripe is down to %d/%d shards; repair will rebuild it.", name, live, a.N)
+	case node.AssetLost:
+		return fmt.Sprintf("%s lost: a stripe has only %d/%d shards, fewer than the %d it needs.", name, live, a.N, a.K)
+	default:
+		return fmt.Sprintf("%s is %s: at least %d/%d shards on every stripe.", name, orDash(string(a.State)), live, a.N)
+	}
+}
+
+// writtenStripes counts the stripes with at least k live shards.
+func writtenStripes(a node.Asset) int {
+	n := 0
+	for _, s := range a.StripeShards {
+		if s >= a.K && s > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// corruptText is the live feed's line for a corrupt shard.
+func corruptText(e node.ShardCorrupt) string {
+	host := e.Host
+	if strings.HasPrefix(host, "did:key:") {
+		host = shortNodeID(identity.NodeID(host))
+	}
+	return fmt.Sprintf("Corrupt shard %d of stripe %d (file %s) from host %s ignored; another host's copy is used.",
+		e.Index, e.Stripe, short(e.AssetID, 12), orDash(host))
+}
+
+// plural picks the word for n things.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// downloadURL is the download link of an asset.
+func downloadURL(id string) string {
+	return "/ui/assets/" + url.PathEscape(id) + "/download"
+}
+
+// coarseShort formats a short duration for people ("850 ms", "4.2 s",
+// "3m 5s").
+func coarseShort(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return strconv.FormatInt(d.Milliseconds(), 10) + " ms"
+	case d < time.Minute:
+		return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + " s"
+	default:
+		return coarse(d)
+	}
+}
