@@ -44,6 +44,12 @@ func storageErr(err error) error {
 		{storage.ErrConflict, ErrConflict},
 		{storage.ErrTooLarge, ErrTooLarge},
 		{storage.ErrCorrupt, ErrCorrupt},
+		{storage.ErrDecrypt, ErrCorrupt},
+		{storage.ErrParams, ErrInvalid},
+		{storage.ErrInterrupted, ErrInvalid},
+		{storage.ErrTooFewShards, ErrUnavailable},
+		{storage.ErrQuorum, ErrUnavailable},
+		{storage.ErrNoHosts, ErrUnavailable},
 	} {
 		if errors.Is(err, m.from) {
 			return fmt.Errorf("%w: %w", m.to, err)

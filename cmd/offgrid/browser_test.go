@@ -32,7 +32,10 @@ func TestBrowser(t *testing.T) {
 	}
 	for _, script := range scripts {
 		t.Run(filepath.Base(script), func(t *testing.T) {
-			url, token := startNode(t, nodeOptions{name: "browser-test"})
+			// A small mesh, so the storage page has hosts to spread shards over.
+			m := startMesh(t, 3, nil)
+			m.waitPeers(0, 2)
+			url, token := m.nodes[0].url, m.nodes[0].token
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, "node", script)
