@@ -15,8 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	"github.com/zeebo/blake3"
-	"go.yaml.in/yaml/v3"
 
+	offgrid "github.com/offgrid-net/offgrid"
 	"github.com/offgrid-net/offgrid/api/gen"
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/fixed"
@@ -50,11 +50,7 @@ func Register(r chi.Router, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	specYAML, err := specAsYAML()
-	if err != nil {
-		return err
-	}
-	h := &handlers{node: cfg.Node, gatherer: cfg.Gatherer, spec: specYAML, log: cfg.Logger}
+	h := &handlers{node: cfg.Node, gatherer: cfg.Gatherer, spec: offgrid.OpenAPI, log: cfg.Logger}
 	onErr := func(w http.ResponseWriter, r *http.Request, err error) { WriteError(cfg.Logger, w, r, err) }
 	onBadRequest := func(w http.ResponseWriter, r *http.Request, err error) {
 		WriteError(cfg.Logger, w, r, fmt.Errorf("%w: %v", errBadRequest, err))
@@ -68,25 +64,6 @@ func Register(r chi.Router, cfg Config) error {
 		gen.HandlerWithOptions(strict, gen.ChiServerOptions{BaseRouter: r, ErrorHandlerFunc: onBadRequest})
 	})
 	return nil
-}
-
-// specAsYAML renders the embedded spec (JSON) as YAML, keeping key order.
-func specAsYAML() ([]byte, error) {
-	raw, err := gen.GetSpecJSON()
-	if err != nil {
-		return nil, fmt.Errorf("load spec: %w", err)
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		return nil, fmt.Errorf("parse spec: %w", err)
-	}
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(&doc); err != nil {
-		return nil, fmt.Errorf("render spec: %w", err)
-	}
-	return buf.Bytes(), nil
 }
 
 // handlers implements the generated strict server by calling the node.

@@ -102,8 +102,9 @@ func specOperations(spec *openapi3.T) map[string][]string {
 
 func contractCases() []contractCase {
 	const (
-		putAsset = "contract-put"
-		putData  = "raw shard bytes for the contract test"
+		assetData = "a small file the contract test stores across the mesh"
+		putAsset  = "contract-put"
+		putData   = "raw shard bytes for the contract test"
 	)
 	storeBody := func(asset string, index int, data string) []byte {
 		b, _ := json.Marshal(map[string]any{"asset_id": asset, "index": index, "data_b64": base64.StdEncoding.EncodeToString([]byte(data))})
@@ -203,6 +204,31 @@ func contractCases() []contractCase {
 		{op: "getShard", name: "index not a number", method: "GET", path: "/shards/" + putAsset + "/x", auth: adminAuth, want: 400},
 		{op: "getShard", name: "no auth", method: "GET", path: "/shards/" + putAsset + "/0", want: 401},
 
+		{op: "statShard", name: "admin", method: "HEAD", path: "/shards/" + putAsset + "/0", auth: adminAuth, want: 200},
+		{op: "statShard", name: "signed", method: "HEAD", path: "/shards/" + putAsset + "/1", auth: signedAuth, want: 200},
+		{op: "statShard", name: "not stored", method: "HEAD", path: "/shards/" + putAsset + "/9", auth: adminAuth, want: 404},
+		{op: "statShard", name: "no auth", method: "HEAD", path: "/shards/" + putAsset + "/0", want: 401},
+
+		// {asset} is replaced by the ID the successful putAsset case returns.
+		{op: "putAsset", name: "ok", method: "POST", path: "/assets?name=contract.txt", auth: adminAuth,
+			header: map[string]string{"Content-Type": "application/octet-stream", "Offgrid-Content-Hash": hashOf([]byte(assetData))},
+			body:   []byte(assetData), want: 201},
+		{op: "putAsset", name: "k above n", method: "POST", path: "/assets?k=5&n=3", auth: adminAuth, header: octet,
+			body: []byte(assetData), want: 400},
+		{op: "putAsset", name: "mode unknown", method: "POST", path: "/assets?mode=raid", auth: adminAuth, header: octet,
+			body: []byte(assetData), want: 400},
+		{op: "putAsset", name: "no auth", method: "POST", path: "/assets", header: octet, body: []byte(assetData), want: 401},
+		{op: "listAssets", name: "ok", method: "GET", path: "/assets", auth: adminAuth, want: 200},
+		{op: "listAssets", name: "no auth", method: "GET", path: "/assets", want: 401},
+		{op: "getAsset", name: "ok", method: "GET", path: "/assets/{asset}", auth: adminAuth, want: 200},
+		{op: "getAsset", name: "unknown", method: "GET", path: "/assets/a00000000000000000000000000000000", auth: adminAuth, want: 404},
+		{op: "getAsset", name: "bad id", method: "GET", path: "/assets/bad%20id", auth: adminAuth, want: 400},
+		{op: "getAssetContent", name: "ok", method: "GET", path: "/assets/{asset}/content", auth: adminAuth, want: 200},
+		{op: "getAssetContent", name: "unknown", method: "GET", path: "/assets/a00000000000000000000000000000000/content", auth: adminAuth, want: 404},
+		{op: "getAssetContent", name: "no auth", method: "GET", path: "/assets/{asset}/content", want: 401},
+		{op: "repairAsset", name: "ok", method: "POST", path: "/assets/{asset}/repair", auth: adminAuth, want: 200},
+		{op: "repairAsset", name: "unknown", method: "POST", path: "/assets/a00000000000000000000000000000000/repair", auth: adminAuth, want: 404},
+
 		{op: "getMetrics", name: "ok", method: "GET", path: "/metrics", want: 200},
 		{op: "getMetrics", name: "wrong method", method: "POST", path: "/metrics", want: 405},
 
@@ -228,8 +254,10 @@ func TestContract(t *testing.T) {
 	}
 	signer := identity.NewRequestSigner(peer, 1)
 
+	assetID := "not-stored-yet"
 	for _, tc := range cases {
 		t.Run(tc.op+"/"+tc.name, func(t *testing.T) {
+			tc.path = strings.ReplaceAll(tc.path, "{asset}", assetID)
 			req := newRequest(t, tn, tc.method, tc.path, tc.body, tc.auth == adminAuth)
 			for k, v := range tc.header {
 				req.Header.Set(k, v)
@@ -249,10 +277,19 @@ func TestContract(t *testing.T) {
 			if r.StatusCode != tc.want {
 				t.Fatalf("%s %s = %d, want %d (body %s)", tc.method, tc.path, r.StatusCode, tc.want, r.body)
 			}
-			if tc.want >= 400 {
+			if tc.want >= 400 && tc.method != http.MethodHead {
 				checkProblem(t, tc.method+" "+tc.path, r, tc.want)
 			}
 			validateResponse(t, spec, router, req, tc.body, r)
+			if tc.op == "putAsset" && r.StatusCode == http.StatusCreated {
+				var a struct {
+					AssetID string `json:"asset_id"`
+				}
+				if err := json.Unmarshal(r.body, &a); err != nil || a.AssetID == "" {
+					t.Fatalf("putAsset answered %s, want an asset", r.body)
+				}
+				assetID = a.AssetID
+			}
 		})
 	}
 }

@@ -261,7 +261,7 @@ type AnnounceUpdate struct {
 
 // Asset defines model for Asset.
 type Asset struct {
-	// Adaptive (k
+	// Adaptive (k, n) were chosen from the live hosts.
 	Adaptive  bool      `json:"adaptive"`
 	AssetId   AssetID   `json:"asset_id"`
 	CreatedAt time.Time `json:"created_at"`
@@ -435,14 +435,14 @@ type Problem struct {
 
 // Pubkeys defines model for Pubkeys.
 type Pubkeys struct {
-	// BoxKey X25519 public key
+	// BoxKey X25519 public key, hex.
 	BoxKey string `json:"box_key"`
 	Name   string `json:"name"`
 
 	// NodeId The did:key of the node's Ed25519 key.
 	NodeId NodeID `json:"node_id"`
 
-	// VerifyKey Ed25519 public key
+	// VerifyKey Ed25519 public key, hex.
 	VerifyKey string `json:"verify_key"`
 }
 
@@ -551,7 +551,7 @@ type ShardIndex = int
 type StoreRequest struct {
 	AssetId AssetID `json:"asset_id"`
 
-	// DataB64 The shard's bytes
+	// DataB64 The shard's bytes, standard base64.
 	DataB64 []byte     `json:"data_b64"`
 	Hash    *Hash      `json:"hash,omitempty"`
 	Index   ShardIndex `json:"index"`
@@ -7168,84 +7168,84 @@ func (sh *strictHandler) Toggle(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fx5c9s4lv8qKO5Uxa6l5COJ03H+2HJ30pN05/A4meqtTbIyRD6JaJEAA4CxlZS/+9Z7AA9JoCX5SO9u",
-	"zX+SSAIPv3cf1PcoUUWpJEhrouPvUck1L8CCpm8nxoB99fyU2wy/ChkdRyV+iSPJC4iOI453jEQaxZGG",
-	"L5XQkEbHVlcQRybJoOD43N80TKLj6N/22r323FWz57eIrq7iert/VKDnzX5f6Nv9bPhKpnB5zekEXr/x",
-	"Tu8zrlPaot3s2rPd4XZXuIoplTRAnDzVapxDgR8TJS1Iix95WeYi4VYouVe6O/79T6MkXtts03pd2jEF",
-	"k2hR4nLRcXQiGWitNNs5+/UX9vTR4yfM78FSsFzkZndIwPi1SOCkVJVMgERRqxK0Fe4APLHiK/1u5yWC",
-	"NVYqBy6jqzgaV9rYUQk6AWlHBb/E2wp+KYqqiI4P9vfjqBDSfduP6wWEtDAFjQuATEslHCb+qrFayCle",
-	"LIQcKZnwPK+32HZ5x97A0lKlgLK8BuS3KgWU2DgqtUgcHtczhe66iqOqTLmFdMSJ5onSBX6K8MeBFQVE",
-	"8TJRV13x+9hQ6A/RgSquWdJQFYQqxJ0Fuj43JKjxn5BYJLsWg3/SbcT+NBUoVzw/7YjFhOcG4iVJubU0",
-	"3J7h27DJnxGBX8UBbVVAF1Je1tqwqHM7M+TULrsADSzJlAHJJloVzGbAcvEVWKaMNcPoWFZ5Hgd0qbGv",
-	"m5rROEo0bClkcTQROYwybrLVM/z8+uT3Fw8Hh4+PmJoQ4WXOEdxLy3agKO2cVdKKnM2kupC7w9DydMrV",
-	"pZ8LY4VMrEOBZSpPhZw6YAyaT9NZrcPPWUd7lwQlX7RK3asqpSsgUU4+RpCQaS87Et+xBOE1ei0HUTsy",
-	"4lvP5vWVxfOfNkCO5xYM2xkcsItM5MC4ZFWZK54i5pUkaBkuwnQlDYHcMFZIe/QoiJOxXl3rM5cgEeEI",
-	"Lyk0Kegkppqn9DFXxgbRwE8ljBxLVo/xuuUXK0EzdzvSKCwUJoyI/4VrzeftHj0339pudsIUbziJI13B",
-	"9xKC0oX8X+BpS17canuN7zI+HUGsJX9BKdebW6/LFP9ZCxpB/u+PJ4P/4oNv+4Onw9Hg8/eD+ODwp6u/",
-	"hbSNnn8tTMhU4SX61LBmrVVZ5VYIXBM8ys/cJtkqGWgDRwa+LHCzluPrbXlD90YHoP1fWYyIVkVua3ev",
-	"lbLr7n6JstTR+OtPY9UNYfgK2ggXGdbKvT88CGjvEq/q5+JOKEHHajWi5k1DXQ16L4MJ4BUm58AnIxdD",
-	"r8Wh1EpNNuZqjfEyQzUkIMq1LDrzty1jUz8ed0mvaQsd/jkkouD5qkU8YVLJgYQpR0vBUncfuxA2Y9yy",
-	"QhnLjLhkE41BG4ZRLBVTYcnfwSUvyhx3Ohw+xv07NmB/8JRU/+HVzqdPw/rr0dXufwQtwUvv0ZeW4IPJ",
-	"5+9Hj8LW4yXw3AZ09u6iZjSblemKrpoF/U5VonEfGUiUdI5nrdNbYqnfKl4NnJfWDrH3DZgADlkPPkiC",
-	"nvAEzKgqe0IQMNlIzUJZ0xLd9Z3x0rIhMiWIaTZWenOriAd7658K6VGplVVBXmvg2wWWWlUWtqPsDB8J",
-	"hgiq0slCPIPem5grYb3p84/Xx+sC19AZ1+ztk4cGtkAWkGowJgibQAaGs1mwWiSLeKpqnHfAlFUxDoh2",
-	"vV8fpQ7GFTJTwJibW+88bkNQHH0VPLDIEqHdHUPEesOwYkQ/ZMBSkR7PYF5nHqjFDwx7kR4+fnzwlM1g",
-	"Plw0kP7+428fDwZPTwYvfxu8PcWwaVYMvn3+/mg/PtoPW71TAL1dlePaIkXOjR0ZALm5pmxiXwOR+VKE",
-	"73MFMnAY3ePnkGndiHOd4gLe3wa8HpcQNxHIcOxZAmxho4gh6yJPt2SQjCblXyQCd/J6cd3utWe/cpkS",
-	"n27+xBKJ9YbtQv3k3qi+8kNOFCC4KWAu2xfLRR62gtJYLnsMYRsUBKJkYfPwU+6HdXJMV+tlmq2CfKjG",
-	"M5gH5GasLkczmK9aqf90pqisxrlI0CKRD7lsSjrbhF53F2J9BS0m8zDFtfW8A5LXVSc7ZMQNhCHc/1Gp",
-	"kLO6WUF2G1XwWdqGt9fiVlvb65S7E8ZKYUfbUdYLrBdln6t1Vq7PHkL3rM2LlmyHSBctco+CtTFYklfG",
-	"gu7zR8KYqqnTLIrdP6W4ZIXIc+FjbrYjpHONZOiesSRXycywVIuJ3bTE9aca99HiIhnTb043CnFWw+3t",
-	"ZVKpyZYwa3DR6uhmEre2pnAQLBeKqeS20tCXMvZWnFAOzRZ6tGietjGRt697dCR4GedGnOoTtULUsDF2",
-	"SuMw7gp8N8dcsHstrGHdLLnQZ1Aq3Vev27hKV3A9g3SUAk/DjlTDuBK57SmyyjLnCQQfDVX8ona9zsOL",
-	"VARPXMkz+FKBixG3iHRaXe8pix5fXxe9G4OwZNUMnwLzKz9jXj1HVs1AmlHBdsjiKWkohaFfd5kBayif",
-	"8RWnB4aRvA0JvcsuSUePVhBc4oVHpRdpU+UBwdq2VLZx1aavAFNvGKKTWuU9wr9d76tuYW1SPWxKk5t2",
-	"8dtwYdsyVKf9UFcVvQcngnsxec4tvxNcUm75aHz0aIH48dwGM9H/myB2DtmL56umGl13jw8fP15Xan9v",
-	"lYabWaxbcmq1HkItpgfG9Qu7EZLnJSZYKdcpG3MDR4+WG8s/iMfrGXctqz6o6TS/KeK9FZtlovpKGBQ+",
-	"JZUWdv4ez1ZX9wohP6D9DjPGV6boNmfn2U6pUYpSxi2bCG0sM5ZrG7MZlJbhbRkwBIKlQkNilZ5T1EuI",
-	"EunANehWMTJryzoCfd+N1ZabD9pBx5rIg43ntFvC81zIaaCOxnZECtIKO99LVTKcKiKFpqIy4CmR4cei",
-	"3k0mUy3SQUtCG7+W4neYu+kjDO7DWL388OGUnZy+QpeoJLB6wbdgibIhOwOeDpTM58z5D7Zz/vcXH9ge",
-	"94Mo5zE73/uCOeN5/Eme75UubaefCzAZfaDiEH1yNd1v/jK5avrsfZLZg0sMv853mTBMlSCZctx5ffJ2",
-	"+Em+qSy3CBvCZ5gESLvVyAWen59UNlNafKOs5pj9TDxkH979/uLt+e7wk8S8YGDVAB/2C+6c7+lKEkXU",
-	"lqdPE7CJO4drK5/vMp4kKDkgbAaaKOhurfQnySU7X2HPOXMcZAVPwfWg1smCAWAr8vBJvtBaacO4Bnbe",
-	"N6t23s6X7Q7ZGyVhzrhMGU0xQuoCHVqi7oo5o2Q+yfXtsZhJ+AqaTXLFrRl+kk1VpxXLWopQwqJOwoB5",
-	"wnAf9Qc5zEsRHUcPh/vDh66CnJGaNxKGX6Yu9EbzQud8lUbH0d/BNlNxS0N9h/v71wz0bTfI1+wRmORD",
-	"HUoqrUFaVtM7dKHphPtoL7R2Q2xnTDCOTFUUXM+j4+g96VrM3LgUcU3JAcoJRqyoAS6KzYShiR0azuFT",
-	"g+Y0o9kRzHaVCaDmKpsLwJGJ+lml8zvHrBnhulqe3bz6CzlWc4rxifXqm2RcTm/DOu+nouOPix7q4+er",
-	"z13O/kIbXcfYZ0wVwqK3mgjIU4OGd844pSlzVNcAs6/iaK8dKAlqy2th7Im75T6hbwZeQnOvtP0PABmZ",
-	"PBE5GKchZIPcmBWarQt0yBQGxI0NFpo519QFt56m6dWl08pBSnarHQ//GHK1SM8Dw9Bzx2yiNCtBlTk0",
-	"vn1p4rmejWpQL/jla5BTm/lIeSXZC09O+0mqdp0GeTd2t8EMHi69NC2IodLKmBnbgWR3yN4VwrIZiTY6",
-	"RJZkShlAkIvwxGUYgNny6ess4ej64tkqte/DhPYBf2f7ngFpkWE7GsrdIXvukGePYzaBC9DsIgPpP7qx",
-	"S/TFiEwfbfpuMXFjjEK6HKYlcIJxgSnQKDktEpKiQ4dezA7YG/EzyXDO9RTwWi8bF0f3Vmk/OHry5Mnh",
-	"QfcAj/afHm1yhl8rTeHXSt/HsJ0MLmOWqKLgAwOomxbSXZTGC81LkkA8GYVYVvXCDYkoBb0A0qOJPx08",
-	"PdxAXz50R3UfGNYO8g7ZH2iBhHVBJBoT9uo5Br8pGhPExFiRxIxLRvMnuirRNZSVZRpMVYCJSdXqKJgl",
-	"GSQzV9PCzBKjOPwMMl2bRvziPMDgpUviN7P4LjVdPfMJ5TyYc9GhSpWLZM52fnv/7m3sc+JKu0EsVVlW",
-	"YmYpp7srBxnDRGlnvoWcrj3DKe3Tx6+Hh0+Oflpl2OdNoyCVWLADYzXwYtEptum/kJyEaHmTDUKgg7v1",
-	"wyEfTCWU9BnD4H1e20MNPMkgZaj3ftj5S6V0VfwAX00EMe70kSdaGSe8mDwO2YLmoFo47DHtU61zj9lF",
-	"JpKMgUz0vLSGCRsz0Nxgwp2oFE2YJTWh0rihg3r/pSRLF4bfgxFAG2Dtfa+LKFfXZiZNXf4+I63eCBcv",
-	"/gDmvZN+rweGFVyKCdU63GWHN+iBFzLCmyWqkj0YrwRRIYLbW/a67+BdfQ5yaK8D9bWc8qZvO4bd0hqE",
-	"Y8Shm3xL/YRO0DZv8GbIRabydsGtTPnVD4vPH5hWuTEosmSFKEjkcs5mqzFmzFJAhU7pAyo7ehiZOm8B",
-	"6ZCdsAkXOSp+m925mh9GOYyPlfYtn0RJCVTViJlRjDOrK5lwl3nlgNbG1TgKYSyfYaymNOMeWiXhGS0T",
-	"4lBd58kBozo5Z0mOcYSj8ocJv6aG5vLLq9uu3Zf8uHbpvdu5ha5sQG/+yHyE407LJqqSTiRSkf6QhB6S",
-	"We1OycR5DXRxj5LkbNCzMKkuiDDXq029SGOIk6uL7hlspsFkKk97fRHpSq9V+xWvulbeDeXKvY2LUd2a",
-	"+zvv7row6p7EoG3C9dhOwv5++B1/Xy70LwvBGfDUpUgkAdz4CBczJ4x4u3z07yY5Pvp6+HX+yb8FcI/Y",
-	"+h16gKVgXBimKykpAr99efO1+AoSjKt/1dXt7mRxFy9V1mAV/i2APqToLYF7xInWD6CEv9eDB3cBD63n",
-	"JANFKecGkz2esp2Cy4rn9V7OTaFTkupit6cs2Bm16MetnqxZAx366T3y2IugrQ1u/A51q+1UqwJsBpVh",
-	"FNe7cGm4BEPnrgbckFj4JsJwzov8umO+K0G6TsQWElIvusVhUWn8XixVSVWAXDnbB0xd2ouhYzVD2n3n",
-	"OaUb7lHemwHywCFp87sQ9k7LFk/MLB/nfSXusp0J7gXF33KfsPgtQqi0Nai7xqZT3aLSKlrlV897gPpS",
-	"D/H2weSmfFeCg1AVzM/j9f/1xjYDkat1ol/cU74bGRzSUppNxZRTlTJGi8jrjmVv1dHVG2/2dyHt6O99",
-	"BjSOAz3mg/h3FxJEbzMglrweiGN/qjEiqia+JdLFtqnPoyw9MJ2eZlDMlrr2vQL3gi77CTazrlvi7q4n",
-	"8ox/V5MZ+FKBTIC5AUDM5L6CqwEpCf2SIBPw784GmiD78Xav+/a1WXJRCBve4mCf/haj8ycZC3+TESrX",
-	"36fcuffAe+RujBfvpIHtar8ND0lp34Ce5X4Tx1UMmYVM8soIJRnN9VKyLywUbnrh6OnRIRWyhZwuhDj1",
-	"0rUoVoRBT6payd/U+J563Z0h2h/c526HSnvYiaquuXzm6p0LLPnLMqVKMk6EoRdDmhhnFY3uesoooBW2",
-	"x+S47Klb5fhOk2zXFmPrVPivrO0tzAv2FPmIzp4S32t1AXqQcAMsg0u2WvEbq3T+v6PWd5N8WfMLVjt4",
-	"qttRqUzIKVXup1xIY0mMPb/IJgTTaofsqhy8t/xaQehhmWs6oKNcYlpd76t7S0EZuWag9k6Y7qseN+D6",
-	"o/3AYOtbxUyVZOFiyvKfmCnqvvp/MpOKBJDCM1RgVxB7+eLkOavBrv/U7FaS80cGtC1f5o5rg1Ktjdqe",
-	"0rW346bDiJca5QtIzS1qpBuWydqCahUeJukp2a2ER5BYSFm+iUVwNWqCiGmYVAbQExfCFM7Vr5ssbYVz",
-	"Sxn7/9dTddzp7amyHaUZzzXwdF6H1s2Ip+EF1KZr96/yva7V2pjduG2mdg3wkJ1IcwHasMf7D90JzsDq",
-	"+eCE7DINrdhOXXBcmXlvfZNw6A/MiKLWKN99cLbwxsC/5OVW8sIMjbmu1LbvUl4svXDQLzDuhYR7EpbF",
-	"tx3+NbTaCsKFwJStLgwwJV0FYYK8Z0K6NzjctdrJUAnDxBjqu4oVibgJhfVEiv5au7tK5/4Vi+O9vYPD",
-	"J8P94f7w4Pin/Z8OyHv6x+v/QXLLkDg3Y1suM+z85oWs84tvp3V+UaWJrj5f/U8AAAD//w==",
+	"7Fx7c9s4kv8qXbytil1HyY8kzsT548ozyW6yk0m8Sbbm6pKcDJEtESMSYAAwtpLyd79qAHxIAvXwI3N3",
+	"tf9JIgk0fv3ArxtNfY8SWZRSoDA6Ov0elUyxAg0q++1MazSvnp8zk9FXLqLTqKQvcSRYgdFpxOiOEU+j",
+	"OFL4peIK0+jUqArjSCcZFoye+4vCSXQa/dtBO9eBu6oP/BTR9XVcT/ePCtW8me+L/XY/E74SKV6tWR2n",
+	"6zee6X3GVGqnaCdbu7Y7nO6aRtGlFBqtJs+VHOdY0MdECoPC0EdWljlPmOFSHJTujn//Q0tB17abtB7X",
+	"zpiiThQvabjoNDoTgEpJBXvv/voLPH30+An4OSBFw3iu94cWGD+WNTghZCUStKaoZInKcLcAlhj+1f5u",
+	"5iWBNZYyRyai6zgaV0qbUYkqQWFGBbui2wp2xYuqiE6PDg/jqODCfTuM6wG4MDhFRQOgSEvJHSb+qjaK",
+	"iyldLLgYSZGwPK+n2HV4p97A0EKmSLa8AeQ3MkWy2DgqFU8cHuuVYu+6jqOqTJnBdMSszBOpCvoU0Y8D",
+	"wwuM4mWhrrvm97GR0C+iA1Vcq6SRKghVSDsLcn1uRJDjPzAxJHZtBv+0t1n1pyknu2L5eccsJizXGC9Z",
+	"yq2t4fYK30VNfo0E/CoOFKsCvpCysvaGRZ/bm8Ug9uESFUKSSY0CJkoWYDKEnH9FyKQ2etiqveNFTWTd",
+	"NoDGUaJwR/OKownPcZQxna1K//Prs19fPBwcPz4BObEylzkjWK8M7GFRmjlUwvAcZkJeiv1haHi7wNWh",
+	"n3NtuEiMAwAymadcTB0mmgJnF5SOJmcdv10ykXwxHnWvytReQUEW8jHCxAb1smPrnRgQHqM3ZlhpR5p/",
+	"65m8vrK4/vMGyPHcoIa9wRFcZjxHYAKqMpcsJcwrYaEFGgRUJbQFuVEsF+bkURAnbbyj1msuURDCEV2S",
+	"FExoe5gqltqPudQmiAZ9KnHkVLK6jNetvqBEBe52kpEbLHQYEf8LU4rN2zl6br51xOwQFB8yrUa6hu8t",
+	"hKyL9L+g01a8uPXzGt9lfDqGWFv+glNuDrTely3zMwYVgfzfH88G/8UG3w4HT4ejwefvR/HR8U/Xfwl5",
+	"m33+NdehIEWX7KdGNRujyqq2QuDq4FJ+ZibJVsWg8DfS+GVBm7Udr4/ijdxbLcDO/8oQF1o1uZ03eiWl",
+	"2XT3S7KljsevX42RN4ThKyrNHSesnftweBTw3iVd1c/FHRJhl9V6RK2bRroa9F4FW4BXlJwjm4wce96I",
+	"Q6mknGyt1RrjZYUqTJCXG1X0zt+2jE39eNwVvZYttPjnmPCC5asR8QyEFAOBU0aRAlJ3H1xykwEzUEht",
+	"QPMrmCiia0SgIOVT7kgAXrGizGmm4+Fjmr8TAw4HT63rP7ze+/RpWH89ud7/j2AkeOl39KUh2GDy+fvJ",
+	"o3D0eIksNwGfvTu+TGGz0l3TlbPgvlOVFNxHGhMp3MazcdNbUqmfKl6lzEtjh9T7G+oADlkPPiSCmrAE",
+	"9agqeygI6mwkZ6F8aUnu+s54adiQmAL5NBtLtX1UpIW98U+F/KhU0sigrhWy3YilkpXB3SR7R48EKYKs",
+	"VLLAZ2j3tsoVuDn0+cfr5XWBa+SMa/X22UMDW4D/pwq1DsLGSYHhPBaN4skinrIa5x0wRVWMA6Zdz9cn",
+	"qYNxRcwUiXMz4zeP2wgUR185CwyyJGh3xpCwPjCsBNEPGULK09MZzuvMg7z4gYYX6fHjx0dPYYbz4WKA",
+	"9Peffvt4NHh6Nnj598Gbc6JNs2Lw7fP3R4fxyWE46p0jqt3qG2vLEznTZqQRxfaesk18DTDzJYbvcwUb",
+	"4Ijd0+dQaN1Kc52yAt3fEl6PS0ibBGSYe5aIO8Qoq5BNzNMNGRSjSfYXhaCZvF+sm73e2a9dpsSm2z+x",
+	"JGI9YTtQv7g3qqz8kBUFBG5Kl8vxxTCeh6Og0IaJnkDYkoIAS+YmDz/lfthkx/ZqPUwzVVAP1XiG84Dd",
+	"jOXVaIbz1Sj1ny4UldU45wlFpBgyvBqu8ra1pOvuyNVXVHwyD8tax81bCbupFtkRIG5gC2H9j0qGNqib",
+	"lV93MX+fmW15e21idYRd59Ad6iq4Ge0mWS+w3nx9ftYZuV57CN13bS60FC94uhiFe5yq5V1JXmmDqm8P",
+	"4lpXTW1m0eD+KfgVFDzPuefZsMeF2w5tcHsGSS6TmYZU8YnZtqz1hxz3yeLYi+4PoVvRmlWKvbtNSjnZ",
+	"EWaFjqGObmZxG+sIR8ESIZ8KZiqFfWlib5WJ7FDv4EeLgWmX4Hj7WkfHgpdxbsypXlFrRI0aY+c0DuOu",
+	"wXfzyoW418Ia9s2ScfUOS6n6anRbV+YKpmaYjlJkaXjzVDiueG56CquizFmCwUdDVb6oHa/z8KIUwRVX",
+	"4h1+qdDxwh3YTevrPaXQ0/W10LsJCEtRTbMpgh/5GXj3HBk5Q6FHBezZiCeFtmmL/XUfNBptcxhfZXqg",
+	"wdrb0KJ31RXp5NEKgku68Kj0Iq2rPGBYu5bHtq7U9BVd6glDctqD8R7j3+28qz622qZi2JQjtz2zb+nC",
+	"rqWnzpFDXUn0O7gVuBeT58ywO8ElZYaNxiePFoQfz00w+/y/CWJnkb14vmoq0PVZ8fHjx5vK6++NVHiz",
+	"iHVLTa3WQOyx0gPtzghjoBwqZSqFMdN48miBM/0p2t2ssrVK+iCn0/ymWPfWZ5aF6itYWOKUVIqb+Xta",
+	"W13LK7j4QJE7rBJfh7K3uQgPe6Ui+0mBGZhwpQ0pSpkYZlgaoNsyBAICUq4wMVLNLd+1iFrRkSlUrfYy",
+	"Y8qae77vsrTlowbloIOGc8B4bmdLWJ5zMQ1UzWCPpygMN/ODVCbDqbSi2O6nDFlqxfDtT28nk6ni6aAV",
+	"oWWuJf8V567LiGh9GKuXHz6cw9n5K9oMpUCoB3yDxko2hHfI0oEU+RzczgF7F3978QEOmG84uYjh4uAL",
+	"ZYsX8SdxcVC6JN3+XKDO7AdbCrKfXAX3m79sN2n72e9G+gCviHhd7APXIEsUIJ12Xp+9GX4Sv1WGGYKN",
+	"4NMgENNu7XFB5xdnlcmk4t9sPnMKP1sdwoe3v754c7E//CQoIxgYOaCH/YB7FweqElYiewhvP03QJG4d",
+	"7hD5Yh9YkpDlIDcZKitBd2qpPgkm4GJFPRfgNAgFS9GdOG2yBY0IK/bwSbxQSioNTCFc9PWkXbR9ZPtD",
+	"+E0KnAMTKdhuRUwdxbFD1GdgLijpT2LzYVgMAr+igkkumdHDT6Kp4bRmWVsRWVjUSRUoQxgekv+QhlnJ",
+	"o9Po4fBw+NDVOjLr5o2F0ZepI90UXuw6X6XRafQ3NE3321Lz3vHh4ZrGvd0a9po5Ah175ENJpRQKA7W8",
+	"Q0dKJ8zzvNDYjbCddsA40lVRMDWPTqP31tdicG1RVmtSDMhOiKuSBzj+mnFt+3NsKw6bagqnme0UoTxX",
+	"6gBqro65AJwNUT/LdH7nmDWtWtfLPZrXf6LGak0BmxjvvknGxPQ2qvP7VHT6cXGH+vj5+nNXs7/YidYp",
+	"9hnIghvarSYc81RT4J0DswnKnNw1oOzrODpo20eC3vKaa3PmbrlP6Jv2llB/q53+B4BMSp7wHLXzEBuD",
+	"XFMVha1L2pAtDYibGMwVuK2pC27dO9PrS+eVg9TGrbYN/GNoqyV5HmignTuGiVRQoixzbPb2pc7muhOq",
+	"Qb1gV69RTE3mOfJKmhfukPZ9U+04DfKuyW6Ljjsaeqk3kKjSSlMZ7GGyP4S3BTcws6ZNGyIkmZQaCeSi",
+	"r7UyJPhsefV1fnCyvmy2Ku37sKB9wN/ZvO/QepGGPYXl/hCeO+ThcQwTvEQFlxkK/9E1WdJeTMj0yabu",
+	"FhPXtMiFy15aASfEC3RBQcl5EReWHTr0YjiC3/jP1oZzpqZI13rVuNiotyr70cmTJ0+Oj7oLeHT49GSb",
+	"Nfy1UpZ+rZzyaNjL8CqGRBYFG2gk3zSY7pM1XipWWguklVmKZWQv3JjwktsXPXo88aejp8db+MuHbmPu",
+	"Aw1t2+4QfqcIxI0jkRRM4NVzIr8pBRPCRBuexMAE2G4TVZW0NZSVAYW6KijrJFerWTAkGSYzV82izJJY",
+	"HH1GkW5MI35xO8DgpUvft4v4LjVdXfOZzXko57KLKmXOkzns/f392zexT48r5dquZGWgpMxSTPdXFjLG",
+	"iVQufHMx3biGcztPn74eHj85+WlVYZ+3ZUEyMWgG2ihkxeKm2Kb5XDBrRMuTbEGBju52Hw7twbZ4kj4D",
+	"Iu/zOh4qZEmGKZDf+9bmL5VUVfED9morEDDnjyxRUjvjpeRxCAueQ27hsKe0T7abewyXGU8yQJGoeWk0",
+	"cBMDKqYp4U5kSiHMWDexRXFtF+r3LykgXWh1DzKAlmAdfK+LKNdrM5OmIn+fTKuX4dLFH6C8t8LP9UBD",
+	"wQSf2FqHu+zwRjXwRmbxhkRWogfjFRIVEri95aD7rt3156CGDjpQr9WUD327KeyW0SDMEYeuzy31/TjB",
+	"2LzFeyCXmczbAXcK5dc/jJ8/0K1zEykyNgpZksjEHGarHDOGFMmhU/uBnJ12GJG63QLTIZzBhPGcHL/N",
+	"7lzNj1gOsLFU/rAnkUKgrWrEoCUwMKoSCXOZV44UbVyNo+DasBlxNamAeWilwGd2mJCG6jpPjsTqxByS",
+	"nHiEk/KHGb+yR5nLL6nuOnZf8uMOSu89zi2cxwb85vfMMxy3WpjISjiTSHn6QxJ6TGb1dmpDnPdAx3uk",
+	"sJsN7Swg5KUVzJ3Spt6kieLk8rK7BpMp1JnM0969yPpKb1T7K111h3g3tCv31i2xug33d97RdTTqnsyg",
+	"PX7riZ0W+/vRd/x9udC/bATvkKUuRbIWwLRnuJQ5EePt6tG/ieT06Ovh6/Yn3/N/j9j6GXqAtWSca1CV",
+	"EJaB3768+Zp/RYHa1b/q6na3j7iLlyxrsArf89+HlH0n4B5xsuMHUKLf65aDu4DHjucsg0wpZ5qSPZbC",
+	"XsFExfJ6LrdN0aYk5OV+T1mw02TRj1vdU7MBOtqnD+yOvQjaRnLjZ6iP2s6VLNBkWGmwvN7RpeESDJ27",
+	"GnBDZuEPEYZzVuTrlvm2ROFOInawkHrQHRZLTuPnglQmVYFiZW0fKHVpL4aW1bRk963n3N5wj/betIsH",
+	"Fmknvwtj7xzZ0orBsHHeV+Iu2w7gXlD8LfcJi58ihEpbg7prbDrVLVtapaj86nkPUF/q9t0+mFx/7wo5",
+	"CFXBfCde/19s7NIKuVon+sU95U8jg+1ZUsGUT5nvsWAaWH1i2Vt1dPXGm/0tSNv0e5+ExmmgJ3xY/d2F",
+	"Bdl3FwhLVrfCwR9yTIjKiT8S6WLb1OfJlh7ozplm0MyWTu17De6Fvex71/Sm0xJ3d92Lp/2bmaDxS4Ui",
+	"QXCtf5TJfUVXA5IC+y1BJOjflA0cghzGu73c23fMkvOCm/AUR4f27y86f4ax8HcYoXL9fdqde+u7x+7G",
+	"dPFODrBd7bfRoXXa31DNcj+J0ypRZi6SvNJcCrAdvTbZ5wYL171w8vTk2BayuZguUJx66NoUK4tBT6pa",
+	"ib/L8T2ddXfaZ3/wOXfbTtqjTnJ1xcQzV+9cUMmflilVApgVjHYxkgkYVLZp10tmCS03PSHHZU/dKsd3",
+	"28m2thhbp8J/Zm1voVOwp8hn5ewp8b2Wl6gGCdMIGV7BasVvLNP5/45a303yZcUu6yZKV7ezpTIuprZy",
+	"P2VcaGPN2OvLxoRgWu2QXbWD94atNYQelblDB9ool5RW1/vqs6Wgjaxppb0Tpfuqxw20/ugw0NL6RoKu",
+	"kixcTFn+szJpT1/9P5YJaQ3Q0jNyYFcQe/ni7DnUYNd/XnYry/k9QzstW9aOOwa1tTZ77Cnc8XbcnDDS",
+	"pcb5AlZzixrplmWytqBahZtJekp2K/QIE4Mp5NtEBFejthCBwkmlkXbiguvCbfWbOktb49zRxv7/nak6",
+	"7fSeqcKeVMByhSyd19S6afHUrMA6dO3/WXuvO2ptwm7cHqZ2A/AQzoS+RKXh8eFDt4J3aNR8cGbjsm1a",
+	"MZ264LjS8976psWhn5hZidqgfPfkbOFdgX/Zy63sBbRtc12pbd+lvRj7wkG/wbgXEu7JWBbfdvhX02pr",
+	"CJecUra6MABSuArChHQPXLg3ONy1epOxJQwdE9V3FStr4jpE660o6mu93VUq969YnB4cHB0/GR4OD4dH",
+	"pz8d/nRkd0//eP2vR24Ya85N25bLDDu/eSPr/OKP0zq/yFJH15+v/ycAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -27,6 +27,7 @@ var layer = map[string]int{
 	"ledger":            1,
 	"storage":           1,
 	"radio":             1,
+	"":                  0, // the module root: the embedded openapi.yaml
 	"identity":          0,
 	"api/gen":           0,
 	"internal/sqlitedb": 0,
