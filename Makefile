@@ -9,7 +9,9 @@ FUZZTIME  ?= 8s
 FUZZ_TARGETS := \
 	./ledger:FuzzDecodeReceipt \
 	./ledger:FuzzDecodeBatch \
-	./identity:FuzzParseRequestSignature
+	./identity:FuzzParseRequestSignature \
+	./storage:FuzzParseECMeta \
+	./storage:FuzzDecodePolicy
 
 export CGO_ENABLED ?= 0
 
