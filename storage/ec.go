@@ -101,22 +101,34 @@ func (c *Coder) checkShardSize(shardSize int) error {
 // shards alias one freshly allocated buffer of N()*shardSize bytes, each
 // capped at its own length so an append never runs into its neighbour.
 func (c *Coder) Encode(data []byte, shardSize int) ([][]byte, error) {
-	if err := c.checkShardSize(shardSize); err != nil {
-		return nil, err
-	}
-	if len(data) > c.k*shardSize {
-		return nil, fmt.Errorf("%w: %d bytes of data exceed k*shard size (%d*%d)", ErrParams, len(data), c.k, shardSize)
-	}
-	buf := make([]byte, c.n*shardSize)
-	copy(buf, data)
-	shards := splitShards(buf, c.n, shardSize)
-	if err := c.encodeShards(shards); err != nil {
-		return nil, err
-	}
-	return shards, nil
+	shards, _, err := c.EncodeInto(nil, data, shardSize)
+	return shards, err
 }
 
-// splitShards cuts buf into n shards of shardSize bytes each.
+// EncodeInto is Encode into buf, reused when it is large enough, so a
+// stream of stripes needs no allocation per stripe. It returns the shards
+// and the buffer they live in, for the next call.
+func (c *Coder) EncodeInto(buf, data []byte, shardSize int) ([][]byte, []byte, error) {
+	if err := c.checkShardSize(shardSize); err != nil {
+		return nil, buf, err
+	}
+	if len(data) > c.k*shardSize {
+		return nil, buf, fmt.Errorf("%w: %d bytes of data exceed k*shard size (%d*%d)", ErrParams, len(data), c.k, shardSize)
+	}
+	size := c.n * shardSize
+	if cap(buf) < size {
+		buf = make([]byte, size)
+	}
+	buf = buf[:size]
+	copy(buf, data)
+	clear(buf[len(data) : c.k*shardSize])
+	shards := splitShards(buf, c.n, shardSize)
+	if err := c.encodeShards(shards); err != nil {
+		return nil, buf, err
+	}
+	return shards, buf, nil
+}
+
 func splitShards(buf []byte, n, shardSize int) [][]byte {
 	shards := make([][]byte, n)
 	for i := range shards {
@@ -192,6 +204,10 @@ func (c *Coder) Reconstruct(shards [][]byte) error {
 
 // reconstructData is Reconstruct for the data shards only (parity shards
 // that are missing stay missing). Decoding needs nothing more.
+// ReconstructData is Reconstruct for the data shards only: what a read
+// needs, without the cost of rebuilding parity.
+func (c *Coder) ReconstructData(shards [][]byte) error { return c.reconstructData(shards) }
+
 func (c *Coder) reconstructData(shards [][]byte) error {
 	if _, err := c.checkPresent(shards); err != nil {
 		return err

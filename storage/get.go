@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/zeebo/blake3"
 )
@@ -113,7 +114,11 @@ func (f *Fetcher) FetchStripe(ctx context.Context, m Manifest, stripe int, recs 
 		}
 	}
 	if needsDecode {
-		if err := coder.Reconstruct(shards); err != nil {
+		restore := coder.ReconstructData
+		if full {
+			restore = coder.Reconstruct
+		}
+		if err := restore(shards); err != nil {
 			return nil, fmt.Errorf("restore stripe %d: %w", stripe, err)
 		}
 	}
@@ -127,22 +132,36 @@ func summarize(items []string, max int) string {
 	return strings.Join(items[:max], "; ") + fmt.Sprintf("; and %d more", len(items)-max)
 }
 
-// Reader streams a stored file's plaintext, fetching and decrypting one
-// stripe at a time, so memory stays bounded whatever the file size. It
-// checks the whole file's hash at the end.
+// Reader streams a stored file's plaintext, one stripe at a time: while the
+// caller consumes a stripe, the next one is fetched and decrypted, so memory
+// stays bounded (two stripes) whatever the file size. It checks the whole
+// file's hash at the end. Close stops the prefetch and waits for it.
 type Reader struct {
-	ctx     context.Context
 	f       *Fetcher
 	m       Manifest
 	recs    []ShardRecord
 	coder   *Coder
 	cipher  *SegmentCipher
-	next    int // next stripe to fetch
-	buf     []byte
-	plain   []byte
-	hasher  *blake3.Hasher
-	err     error
 	segSize int
+	// ctx bounds the prefetches; like an http.Request's, it lives as long
+	// as the stream it belongs to.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	hasher *blake3.Hasher
+
+	// The fields below are used only by the goroutine calling Read.
+	next    int               // next stripe to hand out
+	pending chan stripeResult // the prefetch of stripe next, if any
+	buf     []byte            // unread part of the current stripe
+	cur     []byte            // the current stripe's buffer
+	spare   []byte            // a free buffer for the next prefetch
+	err     error
+}
+
+type stripeResult struct {
+	plain []byte
+	err   error
 }
 
 // Open returns a Reader for the asset. It fetches the first stripe before
@@ -160,55 +179,80 @@ func (f *Fetcher) Open(ctx context.Context, m Manifest, recs []ShardRecord, key 
 	if err != nil {
 		return nil, err
 	}
-	r := &Reader{ctx: ctx, f: f, m: m, recs: recs, coder: coder, cipher: cipher,
+	ctx, cancel := context.WithCancel(ctx)
+	r := &Reader{f: f, m: m, recs: recs, coder: coder, cipher: cipher, ctx: ctx, cancel: cancel,
 		hasher: blake3.New(), segSize: SegmentPlainSize(m.K, m.ShardSize)}
-	if err := r.fill(); err != nil {
-		return nil, err
+	first := r.load(ctx, 0, nil)
+	if first.err != nil {
+		cancel()
+		return nil, first.err
 	}
+	r.accept(first.plain)
+	r.prefetch(ctx)
 	return r, nil
 }
 
-// fill fetches and decrypts the next stripe into buf.
-func (r *Reader) fill() error {
-	i := r.next
-	shards, err := r.f.FetchStripe(r.ctx, r.m, i, r.recs, false)
+// load fetches, joins and decrypts stripe i into dst.
+func (r *Reader) load(ctx context.Context, i int, dst []byte) stripeResult {
+	shards, err := r.f.FetchStripe(ctx, r.m, i, r.recs, false)
 	if err != nil {
-		return err
+		return stripeResult{err: err}
 	}
 	plainLen := min(int64(r.segSize), r.m.Size-int64(i)*int64(r.segSize))
 	if plainLen < 0 {
-		return fmt.Errorf("%w: stripe %d lies beyond the file's size", ErrCorrupt, i)
+		return stripeResult{err: fmt.Errorf("%w: stripe %d lies beyond the file's size", ErrCorrupt, i)}
 	}
 	sealed, err := r.coder.Data(shards, int(plainLen)+SegmentOverhead)
 	if err != nil {
-		return fmt.Errorf("join stripe %d: %w", i, err)
+		return stripeResult{err: fmt.Errorf("join stripe %d: %w", i, err)}
 	}
-	r.plain, err = r.cipher.Open(r.plain[:0], sealed, uint64(i), i == r.m.Stripes-1)
+	plain, err := r.cipher.Open(dst[:0], sealed, uint64(i), i == r.m.Stripes-1)
 	if err != nil {
-		return fmt.Errorf("decrypt stripe %d: %w", i, err)
+		return stripeResult{err: fmt.Errorf("decrypt stripe %d: %w", i, err)}
 	}
-	r.hasher.Write(r.plain)
-	r.buf = r.plain
+	return stripeResult{plain: plain}
+}
+
+// accept makes plain the current stripe.
+func (r *Reader) accept(plain []byte) {
+	r.spare, r.cur = r.cur, plain
+	r.buf = plain
+	r.hasher.Write(plain)
 	r.next++
-	return nil
+}
+
+// prefetch starts loading the next stripe, if there is one.
+func (r *Reader) prefetch(ctx context.Context) {
+	if r.next >= r.m.Stripes {
+		return
+	}
+	ch := make(chan stripeResult, 1)
+	i, dst := r.next, r.spare
+	r.wg.Go(func() { ch <- r.load(ctx, i, dst) })
+	r.pending = ch
 }
 
 // Read implements io.Reader.
 func (r *Reader) Read(p []byte) (int, error) {
 	for len(r.buf) == 0 {
-		if r.err != nil {
+		switch {
+		case r.err != nil:
 			return 0, r.err
-		}
-		if r.next == r.m.Stripes {
+		case r.pending != nil:
+			res := <-r.pending
+			r.pending = nil
+			if res.err != nil {
+				r.err = res.err
+				continue
+			}
+			r.accept(res.plain)
+			r.prefetch(r.ctx)
+		case r.next == r.m.Stripes:
 			if got := hex.EncodeToString(r.hasher.Sum(nil)); got != r.m.FileHash {
 				r.err = fmt.Errorf("%w: the file hashes to %s, its manifest says %s", ErrHashMismatch, got, r.m.FileHash)
 			} else {
 				r.err = io.EOF
 			}
-			continue
-		}
-		if err := r.fill(); err != nil {
-			r.err = err
 		}
 	}
 	n := copy(p, r.buf)
@@ -216,9 +260,11 @@ func (r *Reader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// Close releases the reader. It never fails.
+// Close stops any prefetch and releases the reader. It never fails.
 func (r *Reader) Close() error {
-	r.buf, r.plain = nil, nil
+	r.cancel()
+	r.wg.Wait()
+	r.buf, r.cur, r.spare = nil, nil, nil
 	if r.err == nil {
 		r.err = fmt.Errorf("%w: reader closed", ErrNotFound)
 	}

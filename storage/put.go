@@ -21,6 +21,9 @@ const (
 	DefaultShardSize = 1 << 20
 	// minShardSize keeps tiny files from making tiny, wasteful shards.
 	minShardSize = 4 << 10
+	// stripesInFlight bounds a put's memory: one stripe is coded while
+	// the one before it uploads.
+	stripesInFlight = 2
 )
 
 // ErrInterrupted: the file ended before the size announced; the upload
@@ -117,33 +120,77 @@ func (p *Putter) Put(ctx context.Context, req PutRequest, r io.Reader) (PutResul
 	sealed := make([]byte, 0, len(plain)+SegmentOverhead)
 	hasher := blake3.New()
 	res := PutResult{Distinct: len(req.Hosts)}
-	var below []string
+
+	// Stripes are read, sealed and coded here, one at a time, while the
+	// previous stripe's shards upload: two stripe buffers bound the memory,
+	// and one semaphore bounds the shard transfers across both.
+	bufs := make(chan []byte, stripesInFlight)
+	for range stripesInFlight {
+		bufs <- nil
+	}
+	slots := make(chan struct{}, cfg.Window)
+	var mu sync.Mutex // guards res.Live, res.Uploaded, res.Skipped, res.Distinct
+	g, gctx := errgroup.WithContext(ctx)
+	var readErr error
 	for stripe := 0; ; stripe++ {
 		n, last, err := readSegment(br, plain, m.Size, res.Size)
 		if err != nil {
-			return res, err
+			readErr = err
+			break
 		}
 		res.Size += int64(n)
 		hasher.Write(plain[:n])
 		sealed = cipher.Seal(sealed[:0], plain[:n], uint64(stripe), last)
-		shards, err := coder.Encode(sealed, m.ShardSize)
+		var buf []byte
+		select {
+		case buf = <-bufs:
+		case <-gctx.Done():
+		}
+		if gctx.Err() != nil {
+			break
+		}
+		shards, buf, err := coder.EncodeInto(buf, sealed, m.ShardSize)
 		if err != nil {
-			return res, fmt.Errorf("encode stripe %d: %w", stripe, err)
+			readErr = fmt.Errorf("encode stripe %d: %w", stripe, err)
+			bufs <- buf
+			break
 		}
-		live, distinct, sent, skipped, err := p.putStripe(ctx, cfg, m, stripe, shards, req.Hosts, acked)
-		if err != nil {
-			return res, err
-		}
-		res.Live = append(res.Live, live)
-		res.Uploaded += sent
-		res.Skipped += skipped
-		res.Distinct = min(res.Distinct, distinct)
-		if live < Quorum(m) {
-			below = append(below, fmt.Sprintf("stripe %d has %d of %d", stripe, live, Quorum(m)))
-		}
+		mu.Lock()
+		res.Live = append(res.Live, 0)
+		mu.Unlock()
+		g.Go(func() error {
+			defer func() { bufs <- buf }()
+			live, distinct, sent, skipped, err := p.putStripe(gctx, cfg, m, stripe, shards, req.Hosts, acked, slots)
+			mu.Lock()
+			res.Live[stripe] = live
+			res.Uploaded += sent
+			res.Skipped += skipped
+			res.Distinct = min(res.Distinct, distinct)
+			mu.Unlock()
+			return err
+		})
 		if last {
 			res.Stripes = stripe + 1
 			break
+		}
+	}
+	// Let started stripes finish even when reading failed: what hosts
+	// acknowledge is recorded, so a resumed put need not send it again.
+	werr := g.Wait()
+	if readErr != nil {
+		// The reader's failure is the news; a cancelled upload follows from it.
+		return res, readErr
+	}
+	if werr != nil {
+		return res, werr
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	var below []string
+	for stripe, live := range res.Live {
+		if live < Quorum(m) {
+			below = append(below, fmt.Sprintf("stripe %d has %d of %d", stripe, live, Quorum(m)))
 		}
 	}
 	if m.Size >= 0 && res.Size != m.Size {
@@ -214,7 +261,7 @@ func coderFor(m Manifest) (*Coder, error) {
 // each to its placed host or, when that fails, to the next host in
 // rendezvous order not already holding a shard of the stripe.
 func (p *Putter) putStripe(ctx context.Context, cfg TransferConfig, m Manifest, stripe int, shards [][]byte,
-	hosts []Candidate, acked map[[2]int]ShardRecord) (live, distinct, sent, skipped int, err error) {
+	hosts []Candidate, acked map[[2]int]ShardRecord, slots chan struct{}) (live, distinct, sent, skipped int, err error) {
 	key := fmt.Sprintf("%s/%d", m.AssetID, stripe)
 	placed, distinct := Place(key, hosts, m.N)
 	ranked := Rank(key, hosts)
@@ -243,9 +290,14 @@ func (p *Putter) putStripe(ctx context.Context, cfg TransferConfig, m Manifest, 
 		used[placed[idx%len(placed)].ID] = true
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(cfg.Window)
 	for _, idx := range todo {
 		g.Go(func() error {
+			select {
+			case slots <- struct{}{}:
+				defer func() { <-slots }()
+			case <-gctx.Done():
+				return gctx.Err()
+			}
 			addr := ShardAddr{AssetID: m.AssetID, Stripe: stripe, Index: idx}
 			host := placed[idx%len(placed)]
 			for attempt := 0; attempt <= cfg.Replacements; attempt++ {

@@ -492,3 +492,56 @@ func TestStorageRefusesBadInput(t *testing.T) {
 		t.Errorf("put with a valid policy = %+v, want stored", a)
 	}
 }
+
+func TestPutSurvivesHostsDyingMidway(t *testing.T) {
+	m := startMesh(t, 20, nil)
+	m.waitPeers(0, 19)
+	src := randomFile(t, 24<<20)
+	type result struct {
+		out string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), []string{"put", src, "--json", "--no-progress", "--k", "12", "--n", "20", "--shard-size", "262144"},
+			func(k string) string { return m.env(0)[k] }, &out, &errOut)
+		done <- result{out.String(), err}
+	}()
+	// Once hosts have taken the first stripes, 8 of them die.
+	waitStoredShards := func(min int) {
+		deadline := time.Now().Add(30 * time.Second)
+		for sumMetric(t, m, "offgrid_shards_stored_total") < min {
+			if time.Now().After(deadline) {
+				t.Fatalf("hosts stored fewer than %d shards within 30s", min)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitStoredShards(40)
+	for i := 10; i < 18; i++ {
+		m.kill(i)
+	}
+	res := <-done
+	if res.err != nil {
+		// Allowed: the put says what is missing, and resuming completes it.
+		if !strings.Contains(res.err.Error(), "stripe") {
+			t.Fatalf("put with hosts dying = %v, want it to name the stripes short of shards", res.err)
+		}
+		for i := 10; i < 18; i++ {
+			m.restart(i)
+		}
+		m.waitPeers(0, 19)
+		res.out = mustCLI(t, m.env(0), "put", src, "--json", "--no-progress", "--k", "12", "--n", "20", "--shard-size", "262144")
+	}
+	var a assetJSON
+	if err := json.Unmarshal([]byte(res.out), &a); err != nil {
+		t.Fatalf("put output %q: %v", res.out, err)
+	}
+	if a.State == "pending" || a.State == "lost" || a.MinLive < a.K {
+		t.Fatalf("put = %+v, want every stripe with at least k live shards", a)
+	}
+	got := filepath.Join(t.TempDir(), "got.bin")
+	mustCLI(t, m.env(0), "get", a.AssetID, "-o", got, "--no-progress")
+	sameBytes(t, src, got)
+}
