@@ -129,6 +129,7 @@ func (p *Putter) Put(ctx context.Context, req PutRequest, r io.Reader) (PutResul
 		bufs <- nil
 	}
 	slots := make(chan struct{}, cfg.Window)
+	down := &downHosts{ids: map[string]bool{}}
 	var mu sync.Mutex // guards res.Live, res.Uploaded, res.Skipped, res.Distinct
 	g, gctx := errgroup.WithContext(ctx)
 	var readErr error
@@ -158,9 +159,10 @@ func (p *Putter) Put(ctx context.Context, req PutRequest, r io.Reader) (PutResul
 		mu.Lock()
 		res.Live = append(res.Live, 0)
 		mu.Unlock()
+		hosts := down.without(req.Hosts)
 		g.Go(func() error {
 			defer func() { bufs <- buf }()
-			live, distinct, sent, skipped, err := p.putStripe(gctx, cfg, m, stripe, shards, req.Hosts, acked, slots)
+			live, distinct, sent, skipped, err := p.putStripe(gctx, cfg, m, stripe, shards, hosts, acked, slots, down)
 			mu.Lock()
 			res.Live[stripe] = live
 			res.Uploaded += sent
@@ -261,7 +263,7 @@ func coderFor(m Manifest) (*Coder, error) {
 // each to its placed host or, when that fails, to the next host in
 // rendezvous order not already holding a shard of the stripe.
 func (p *Putter) putStripe(ctx context.Context, cfg TransferConfig, m Manifest, stripe int, shards [][]byte,
-	hosts []Candidate, acked map[[2]int]ShardRecord, slots chan struct{}) (live, distinct, sent, skipped int, err error) {
+	hosts []Candidate, acked map[[2]int]ShardRecord, slots chan struct{}, down *downHosts) (live, distinct, sent, skipped int, err error) {
 	key := fmt.Sprintf("%s/%d", m.AssetID, stripe)
 	placed, distinct := Place(key, hosts, m.N)
 	ranked := Rank(key, hosts)
@@ -319,6 +321,9 @@ func (p *Putter) putStripe(ctx context.Context, cfg TransferConfig, m Manifest, 
 				if gctx.Err() != nil {
 					return gctx.Err()
 				}
+				if errors.Is(err, ErrHostUnreachable) {
+					down.add(host.ID)
+				}
 				if err != nil {
 					continue
 				}
@@ -340,6 +345,39 @@ func (p *Putter) putStripe(ctx context.Context, cfg TransferConfig, m Manifest, 
 		return live, distinct, sent, skipped, err
 	}
 	return live, distinct, sent, skipped, nil
+}
+
+// downHosts remembers the hosts that stopped answering during a put, so
+// later stripes go straight to others. It is safe for concurrent use.
+type downHosts struct {
+	// mu guards ids.
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+func (d *downHosts) add(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.ids[id] = true
+}
+
+// without returns hosts minus the down ones (all of them if every host is down).
+func (d *downHosts) without(hosts []Candidate) []Candidate {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.ids) == 0 {
+		return hosts
+	}
+	var out []Candidate
+	for _, h := range hosts {
+		if !d.ids[h.ID] {
+			out = append(out, h)
+		}
+	}
+	if len(out) == 0 {
+		return hosts
+	}
+	return out
 }
 
 // nextHost returns the first host in rendezvous order not yet used.
