@@ -1,14 +1,143 @@
-// Package storage owns the data path of stored files. So far it holds the
-// shard store: a host's durable store of shards that other nodes send it.
+// Package storage owns the data path of stored files: encryption, erasure
+// coding, placement on hosts, the upload manifest, the put and get
+// pipelines, repair, signed asset policies, and each host's shard store.
+//
+// # Data path
+//
+// A put reads the plaintext once, as a stream. It is cut into stripes; each
+// stripe carries one sealed segment of at most k*shard_size-16 plaintext
+// bytes, so memory stays bounded (two stripes in flight) whatever the file
+// size. The sealed segment is zero-padded to k*shard_size and Reed-Solomon
+// coded (klauspost/reedsolomon, systematic) into n shards of shard_size
+// bytes; replication stores n copies instead. The shards of a stripe go to
+// distinct hosts (below), at most Window transfers at a time, each retried
+// with exponential backoff and full jitter and, when its host keeps failing,
+// sent to the next host in rendezvous order. A host that stopped answering
+// is skipped for the rest of the put. Every acknowledged shard is recorded
+// at once, so an interrupted put of the same content resumes without
+// sending it again. A stripe counts as stored once k shards (ec) or every
+// replica (replication) are acknowledged: the upload quorum.
+//
+// A get fetches, per stripe, the data shards first (no decoding needed),
+// then parity shards for the ones that fail, checks every shard's BLAKE3
+// against the manifest, decodes, decrypts, and checks the whole file's hash
+// at the end; the next stripe is fetched while the current one is read.
+//
+// # Segment envelope
+//
+// Each stripe carries one sealed segment: XChaCha20-Poly1305 under a random
+// 32-byte per-asset key. Nonce = 16-byte random per-asset prefix || stripe
+// index (8 bytes big-endian). Additional data = "offgrid/segment/v1" ||
+// asset ID || stripe index (8 bytes BE) || last flag (1 byte, 0 or 1), so
+// segments cannot be reordered, moved between assets, or the file cut short.
+// Sealing is deterministic given key and prefix: a resumed put re-creates
+// identical shards. Hosts only ever see ciphertext.
+//
+// # Key wrapping
+//
+// The asset key and prefix are wrapped to each X25519 recipient (the owner,
+// and any others named at put): a fresh ephemeral X25519 key; kek = BLAKE3
+// DeriveKey("offgrid/keywrap/v1", shared || ephemeral pub || recipient pub ||
+// asset ID); XChaCha20-Poly1305 with a random 24-byte nonce seals key ||
+// prefix (48 bytes, no additional data). JSON {recipient, ephemeral, nonce,
+// sealed}: lower-case hex.
+//
+// # Placement
+//
+// Hosts are ranked per stripe by weighted rendezvous hashing: score(h) =
+// -weight / ln(u), u from the top 53 bits of BLAKE3(key || 0x00 || host ID),
+// key = "ASSET/STRIPE". The n best get the n shards, so no host holds two
+// shards of a stripe while enough hosts exist, and losing a host moves only
+// the shards it held. With fewer live hosts than the wanted n, ChooseParams
+// picks (k, n): n = live hosts, parity p = max(1, round(n*(n0-k0)/n0)),
+// k = n-p, keeping the share of tolerated losses and at most twice the
+// wanted expansion; one host means no redundancy (ErrNoRedundancy).
+//
+// # Manifest
+//
+// The owner keeps each asset's manifest in SQLite (storage_assets): name,
+// size, BLAKE3 of the plaintext, mode, k, n, shard size, stripes, the wrapped
+// keys, the attached policy and the state (pending, stored, degraded, lost),
+// and, per shard, the host that acknowledged it and its hash
+// (storage_asset_shards). A host addresses a shard as asset "ASSET.STRIPE",
+// index 0..255.
+//
+// # Repair
+//
+// The owner checks its assets periodically and when a peer goes down: a
+// shard is live while its host is up. A stripe below the repair threshold
+// (default k+2 live shards) is restored from any k shards and its missing
+// shards are rebuilt onto hosts holding no shard of the stripe yet (or, when
+// every live host has one, the least loaded), each checked on its host after
+// upload. A forced repair also asks every host for its shard's hash and
+// rebuilds every stripe below n.
 //
 // # Shard store layout
 //
-// Shard bytes live in files, content-addressed by their BLAKE3-256 hash:
-// DIR/blobs/HH/HASH, where HH are the first two hex digits. A file is written
-// to a temporary name, fsync'd and renamed into place, so a crash never
-// leaves a partial blob under a real name. The table storage_shards maps
-// (asset_id, idx) to the hash, size and time stored. Every write checks the
-// bytes against the expected hash (when the sender gives one) and every read
-// checks the blob against its hash before serving it; a blob that fails is
-// moved aside to DIR/quarantine and its row removed.
+// A host keeps shard bytes in files, content-addressed by their BLAKE3-256
+// hash: DIR/blobs/HH/HASH, where HH are the first two hex digits. A file is
+// written to a temporary name, fsync'd and renamed into place, so a crash
+// never leaves a partial blob under a real name. The table storage_shards
+// maps (asset_id, idx) to the hash, size and time stored. Every write checks
+// the bytes against the expected hash (when the sender gives one) and every
+// read checks the blob against its hash before serving it; a blob that fails
+// is moved aside to DIR/quarantine and its row removed.
+//
+// # Offline EC directories
+//
+// `offgrid ec encode` writes DIR/shard_000.bin … shard_{n-1}.bin and
+// DIR/meta.json {version:1, k, n, shard_size, size, stripes, file_hash,
+// shard_hashes}. The file is cut into stripes of k*shard_size bytes (last
+// zero-padded); shard file i is shard i of every stripe concatenated. Hashes
+// are hex BLAKE3-256. meta.json is written last, atomically, so a directory
+// with a meta.json is complete. No encryption: it is the seed's plain tool.
+//
+// # Asset policies
+//
+// What the publisher of an asset says about it (license, safety tags) and
+// how it wants it stored (replication or erasure coding), signed by the
+// publisher's node. A put with an attached policy is refused unless the
+// policy verifies, names the asset (its ID or "b3:" + the content hash) and
+// agrees with the put's distribution.
+//
+// # Policy canonical encoding (version 1)
+//
+// A policy is signed over its canonical bytes, never over JSON. The encoding
+// covers every field except signature, in this fixed order. All integers
+// are big-endian uint32. str(s) is a 4-byte length followed by the bytes of
+// s (ASCII, no terminator); list(xs) is a 4-byte count followed by str(x)
+// for each x in order.
+//
+//	offset  size  field
+//	0       4     magic "OGPL" (0x4f 0x47 0x50 0x4c)
+//	4       1     encoding version, 0x01
+//	5       var   str(version)          "1"
+//	        var   str(asset_id)
+//	        var   str(license)
+//	        var   str(mode)             "replication" or "ec"
+//	        4     r                     copies; 0 in ec mode
+//	        4     k                     data shards; 0 in replication mode
+//	        4     n                     total shards; 0 in replication mode
+//	        var   list(safety_tags)     in the policy's order
+//	        var   str(node_id)          the did:key text
+//	        32    verify_key            raw Ed25519 public key
+//
+// Every variable-length field carries its length, so two different policies
+// never share an encoding. The signature is the lower-case hex Ed25519
+// signature by verify_key of
+//
+//	"offgrid/policy/v1" || 0x00 || canonical bytes
+//
+// (see package identity). A policy verifies when its fields are valid,
+// node_id is the did:key of verify_key, and the signature checks.
+//
+// # Policy JSON
+//
+//	{"version":"1","asset_id":"CID:abc123","license":"MIT",
+//	 "distribution":{"mode":"replication","r":5},"safety_tags":[],
+//	 "node_id":"did:key:z6Mk...","verify_key":"<64 hex>","signature":"<128 hex>"}
+//
+// r, k and n are left out when zero. Decoding refuses documents larger than
+// MaxPolicyJSON, unknown fields, fields whose name differs only in case,
+// repeated fields and trailing data.
 package storage

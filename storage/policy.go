@@ -15,51 +15,6 @@ import (
 	"github.com/offgrid-net/offgrid/identity"
 )
 
-// Asset policies: what the publisher of an asset says about it (license,
-// safety tags) and how it wants it stored (replication or erasure coding),
-// signed by the publisher's node.
-//
-// # Policy canonical encoding (version 1)
-//
-// A policy is signed over its canonical bytes, never over JSON. The encoding
-// covers every field except signature, in this fixed order. All integers
-// are big-endian uint32. str(s) is a 4-byte length followed by the bytes of
-// s (ASCII, no terminator); list(xs) is a 4-byte count followed by str(x)
-// for each x in order.
-//
-//	offset  size  field
-//	0       4     magic "OGPL" (0x4f 0x47 0x50 0x4c)
-//	4       1     encoding version, 0x01
-//	5       var   str(version)          "1"
-//	        var   str(asset_id)
-//	        var   str(license)
-//	        var   str(mode)             "replication" or "ec"
-//	        4     r                     copies; 0 in ec mode
-//	        4     k                     data shards; 0 in replication mode
-//	        4     n                     total shards; 0 in replication mode
-//	        var   list(safety_tags)     in the policy's order
-//	        var   str(node_id)          the did:key text
-//	        32    verify_key            raw Ed25519 public key
-//
-// Every variable-length field carries its length, so two different policies
-// never share an encoding. The signature is the lower-case hex Ed25519
-// signature by verify_key of
-//
-//	"offgrid/policy/v1" || 0x00 || canonical bytes
-//
-// (see package identity). A policy verifies when its fields are valid,
-// node_id is the did:key of verify_key, and the signature checks.
-//
-// # Policy JSON
-//
-//	{"version":"1","asset_id":"CID:abc123","license":"MIT",
-//	 "distribution":{"mode":"replication","r":5},"safety_tags":[],
-//	 "node_id":"did:key:z6Mk...","verify_key":"<64 hex>","signature":"<128 hex>"}
-//
-// r, k and n are left out when zero. Decoding refuses documents larger than
-// MaxPolicyJSON, unknown fields, fields whose name differs only in case,
-// repeated fields and trailing data.
-
 // PolicyDomain is the signature domain of asset policies (see package
 // identity: the signed message is PolicyDomain || 0x00 || canonical bytes).
 const PolicyDomain = "offgrid/policy/v1"
