@@ -37,7 +37,11 @@ func (n *Node) candidates(ctx context.Context) ([]storage.Candidate, error) {
 	if a.Active {
 		out = append(out, storage.Candidate{ID: string(n.info.ID), Endpoint: n.info.Endpoint, Weight: 1})
 	}
-	for _, p := range n.peers.list() {
+	peers, err := n.peers.list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range peers {
 		if p.State == PeerUp && p.Active && p.ID != "" && p.ID != n.info.ID {
 			out = append(out, storage.Candidate{ID: string(p.ID), Endpoint: p.Endpoint, Weight: 1})
 		}

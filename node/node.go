@@ -205,6 +205,10 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 	if err != nil {
 		return nil, fmt.Errorf("open asset catalog: %w", err)
 	}
+	peers, err := openPeerTable(ctx, db, cfg.StaticPeers, cfg.Now, 3*cfg.PeerPollInterval)
+	if err != nil {
+		return nil, err
+	}
 	epoch, err := nextEpoch(ctx, db)
 	if err != nil {
 		return nil, err
@@ -231,7 +235,7 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 			Started:   cfg.Now().UTC(),
 		},
 		metrics:    newMetrics(cfg.Registerer),
-		peers:      newPeerTable(cfg.StaticPeers),
+		peers:      peers,
 		signer:     identity.NewRequestSigner(keys, epoch),
 		storeSlots: make(chan struct{}, cfg.StoreConcurrency),
 		catalog:    catalog,

@@ -3,9 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -25,54 +22,12 @@ func (PeerChanged) Kind() string { return "peer" }
 // maxPollConcurrency bounds how many peers are polled at once.
 const maxPollConcurrency = 8
 
-// peerTable is the node's view of its peers, keyed by endpoint.
-type peerTable struct {
-	// mu guards peers.
-	mu    sync.Mutex
-	peers map[string]Peer
-}
-
-func newPeerTable(static []string) *peerTable {
-	t := &peerTable{peers: make(map[string]Peer)}
-	for _, ep := range static {
-		ep = strings.TrimRight(ep, "/")
-		t.peers[ep] = Peer{Endpoint: ep, Via: "static", State: PeerUnknown}
-	}
-	return t
-}
-
-// update applies an observation and returns the peer as now stored (a down
-// peer keeps the identity learned earlier) and whether anything a user
-// would notice (state, identity, activity) changed.
-func (t *peerTable) update(p Peer) (stored Peer, changed bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	old := t.peers[p.Endpoint]
-	if p.State == PeerDown {
-		// Keep what we learned; only the state changes.
-		p.ID, p.Name, p.Active, p.LastSeen = old.ID, old.Name, old.Active, old.LastSeen
-	}
-	t.peers[p.Endpoint] = p
-	return p, old.State != p.State || old.ID != p.ID || old.Name != p.Name || old.Active != p.Active
-}
-
-func (t *peerTable) list() []Peer {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make([]Peer, 0, len(t.peers))
-	for _, p := range t.peers {
-		out = append(out, p)
-	}
-	slices.SortFunc(out, func(a, b Peer) int { return strings.Compare(a.Endpoint, b.Endpoint) })
-	return out
-}
-
 // Peers returns the peer table, sorted by endpoint.
 func (n *Node) Peers(ctx context.Context) ([]Peer, error) {
 	if err := n.checkRunning(); err != nil {
 		return nil, err
 	}
-	return n.peers.list(), nil
+	return n.peers.list(ctx)
 }
 
 // pollPeers asks every static peer for its announce each PeerPollInterval
@@ -93,28 +48,59 @@ func (n *Node) pollPeers(ctx context.Context) {
 func (n *Node) pollOnce(ctx context.Context) {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(maxPollConcurrency)
-	for _, p := range n.peers.list() {
+	peers, err := n.peers.list(ctx)
+	if err != nil {
+		n.log.Warn("Peer poll skipped", "err", err)
+		return
+	}
+	for _, p := range peers {
+		if !p.Static {
+			continue
+		}
 		g.Go(func() error {
 			obs := n.pollPeer(ctx, p.Endpoint)
 			if ctx.Err() != nil {
 				return nil
 			}
-			if stored, changed := n.peers.update(obs); changed {
-				n.log.Info("Peer changed", "peer", obs.Endpoint, "state", string(obs.State))
-				n.bus.Publish(PeerChanged{Peer: stored})
-				if obs.State == PeerDown {
-					select {
-					case n.repairNow <- struct{}{}:
-					default: // a pass is already due
-					}
-				}
-			}
+			n.observe(ctx, obs)
 			return nil
 		})
 	}
 	g.Wait()
+}
+
+// observe merges one observation of a peer from any source into the peer
+// table and tells subscribers when something changed. A peer going down
+// triggers an early repair pass.
+func (n *Node) observe(ctx context.Context, obs Peer) {
+	stored, changed, err := n.peers.update(ctx, obs)
+	if err != nil {
+		if ctx.Err() == nil {
+			n.log.Warn("Peer table update failed", "peer", obs.Endpoint, "err", err)
+		}
+		return
+	}
+	if !changed {
+		return
+	}
+	n.log.Info("Peer changed", "peer", stored.Endpoint, "state", string(stored.State), "via", stored.Via)
+	n.bus.Publish(PeerChanged{Peer: stored})
+	if stored.State == PeerDown {
+		select {
+		case n.repairNow <- struct{}{}:
+		default: // a pass is already due
+		}
+	}
+	n.countPeersUp(ctx)
+}
+
+func (n *Node) countPeersUp(ctx context.Context) {
+	peers, err := n.peers.list(ctx)
+	if err != nil {
+		return
+	}
 	up := 0
-	for _, p := range n.peers.list() {
+	for _, p := range peers {
 		if p.State == PeerUp {
 			up++
 		}

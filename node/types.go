@@ -84,11 +84,17 @@ type Peer struct {
 	// ID and Name are learned from the peer's announce; empty until first contact.
 	ID   identity.NodeID
 	Name string
-	// Via says how the peer is known: "static" for configured peers.
+	// Via says how the peer was last heard: "static" (configured and
+	// polled), "udp", "lora", "ble", "bt_lr", "file" (beacons) or "gossip"
+	// (membership).
 	Via      string
 	State    PeerState
 	Active   bool
 	LastSeen time.Time
+	// Gossip is the peer's membership (memberlist) port, 0 if unknown.
+	Gossip int
+	// Static says the peer is configured, so it is polled and never forgotten.
+	Static bool
 }
 
 // Shard describes a stored shard.

@@ -1,0 +1,171 @@
+package node
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/internal/sqlitedb"
+)
+
+// viaRank orders transports by preference (the broker's transport factor:
+// udp 1.0 < ble 1.05 < lora 1.1 < file 1.2). A peer heard on several keeps
+// the best one that is still fresh.
+var viaRank = map[string]int{"static": 0, "gossip": 0, "udp": 1, "ble": 2, "bt_lr": 3, "lora": 4, "file": 5}
+
+// peerTable is the node's view of its peers, kept in SQLite so every source
+// merges atomically and a restart keeps what was learned.
+type peerTable struct {
+	db  *sql.DB
+	now func() time.Time
+	// fresh is how long an observation keeps its transport against a worse one.
+	fresh time.Duration
+}
+
+func openPeerTable(ctx context.Context, db *sql.DB, static []string, now func() time.Time, fresh time.Duration) (*peerTable, error) {
+	t := &peerTable{db: db, now: now, fresh: fresh}
+	// What was up before a restart has to be heard from again.
+	if _, err := db.ExecContext(ctx, `UPDATE node_peers SET state = 'unknown' WHERE state = 'up'`); err != nil {
+		return nil, fmt.Errorf("reset peer states: %w", err)
+	}
+	for _, ep := range static {
+		ep = strings.TrimRight(ep, "/")
+		_, err := db.ExecContext(ctx, `INSERT INTO node_peers(endpoint, via, state, static) VALUES (?, 'static', 'unknown', 1)
+			ON CONFLICT(endpoint) DO UPDATE SET static = 1`, ep)
+		if err != nil {
+			return nil, fmt.Errorf("add static peer %s: %w", ep, err)
+		}
+	}
+	return t, nil
+}
+
+const peerColumns = `endpoint, node_id, name, via, state, active, gossip, static, last_seen`
+
+func scanPeer(row interface{ Scan(...any) error }) (Peer, error) {
+	var (
+		p      Peer
+		id     string
+		state  string
+		static bool
+		seen   int64
+	)
+	if err := row.Scan(&p.Endpoint, &id, &p.Name, &p.Via, &state, &p.Active, &p.Gossip, &static, &seen); err != nil {
+		return Peer{}, err
+	}
+	p.ID, p.State, p.Static = identity.NodeID(id), PeerState(state), static
+	if seen > 0 {
+		p.LastSeen = time.UnixMilli(seen).UTC()
+	}
+	return p, nil
+}
+
+// update merges one observation in one write transaction and returns the
+// peer as stored and whether anything a user would notice changed. A down
+// observation keeps the identity learned earlier; an up one keeps a better
+// transport that is still fresh.
+func (t *peerTable) update(ctx context.Context, obs Peer) (stored Peer, changed bool, err error) {
+	err = sqlitedb.InTx(ctx, t.db, func(tx *sql.Tx) error {
+		old, err := scanPeer(tx.QueryRowContext(ctx, `SELECT `+peerColumns+` FROM node_peers WHERE endpoint = ?`, obs.Endpoint))
+		exists := err == nil
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		next := obs
+		if exists {
+			next.Static = old.Static
+			if obs.State == PeerDown {
+				next.ID, next.Name, next.Active, next.LastSeen, next.Gossip = old.ID, old.Name, old.Active, old.LastSeen, old.Gossip
+			}
+			if old.State == PeerUp && obs.State == PeerUp && viaRank[old.Via] < viaRank[obs.Via] &&
+				obs.LastSeen.Sub(old.LastSeen) < t.fresh {
+				next.Via = old.Via
+			}
+			if next.ID == "" {
+				next.ID, next.Name = old.ID, old.Name
+			}
+			if next.Gossip == 0 {
+				next.Gossip = old.Gossip
+			}
+		}
+		seen := int64(0)
+		if !next.LastSeen.IsZero() {
+			seen = next.LastSeen.UnixMilli()
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO node_peers(`+peerColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT(endpoint) DO UPDATE SET node_id = excluded.node_id, name = excluded.name, via = excluded.via,
+				state = excluded.state, active = excluded.active, gossip = excluded.gossip, last_seen = excluded.last_seen`,
+			next.Endpoint, string(next.ID), next.Name, next.Via, string(next.State), next.Active, next.Gossip, next.Static, seen)
+		if err != nil {
+			return err
+		}
+		stored = next
+		changed = !exists || old.State != next.State || old.ID != next.ID || old.Name != next.Name ||
+			old.Active != next.Active || old.Via != next.Via
+		return nil
+	})
+	if err != nil {
+		return Peer{}, false, fmt.Errorf("update peer %s: %w", obs.Endpoint, err)
+	}
+	return stored, changed, nil
+}
+
+// list returns every peer, sorted by endpoint.
+func (t *peerTable) list(ctx context.Context) ([]Peer, error) {
+	rows, err := t.db.QueryContext(ctx, `SELECT `+peerColumns+` FROM node_peers ORDER BY endpoint`)
+	if err != nil {
+		return nil, fmt.Errorf("list peers: %w", err)
+	}
+	defer rows.Close()
+	var out []Peer
+	for rows.Next() {
+		p, err := scanPeer(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list peers: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// expire marks discovered peers not heard from within downAfter as down,
+// and forgets those silent for dropAfter. Static peers are never forgotten.
+// It returns the peers whose state changed.
+func (t *peerTable) expire(ctx context.Context, downAfter, dropAfter time.Duration) ([]Peer, error) {
+	now := t.now()
+	var changed []Peer
+	err := sqlitedb.InTx(ctx, t.db, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+peerColumns+` FROM node_peers
+			WHERE static = 0 AND via != 'gossip' AND state = 'up' AND last_seen < ?`, now.Add(-downAfter).UnixMilli())
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			p, err := scanPeer(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			p.State = PeerDown
+			changed = append(changed, p)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, p := range changed {
+			if _, err := tx.ExecContext(ctx, `UPDATE node_peers SET state = 'down' WHERE endpoint = ?`, p.Endpoint); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM node_peers WHERE static = 0 AND last_seen < ?`, now.Add(-dropAfter).UnixMilli())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("expire peers: %w", err)
+	}
+	return changed, nil
+}
