@@ -63,3 +63,12 @@ func (n *Node) Mesh(ctx context.Context) (MeshMetrics, error) {
 	}
 	return m, nil
 }
+
+// MeshChanged says fresh mesh metrics were read (from batctl, babeld or the
+// metrics file) and differ from the last ones.
+type MeshChanged struct {
+	Mesh MeshMetrics
+}
+
+// Kind implements Event.
+func (MeshChanged) Kind() string { return "mesh" }
