@@ -4,14 +4,19 @@
 GO        ?= go
 BIN       := bin/offgrid
 PKGS      := ./...
-FUZZTIME  ?= 8s
+FUZZTIME  ?= 6s
 # Fuzz targets: package and function, one `go test -fuzz` call each.
 FUZZ_TARGETS := \
 	./ledger:FuzzDecodeReceipt \
 	./ledger:FuzzDecodeBatch \
 	./identity:FuzzParseRequestSignature \
 	./storage:FuzzParseECMeta \
-	./storage:FuzzDecodePolicy
+	./storage:FuzzDecodePolicy \
+	./radio:FuzzDecodeFrame \
+	./radio:FuzzDecodeLine \
+	./radio/meshhealth:FuzzParseBabelDump \
+	./radio/meshhealth:FuzzParseBatctlNeighbors \
+	./radio/meshhealth:FuzzParseBatctlNeighborsJSON
 
 export CGO_ENABLED ?= 0
 
@@ -32,11 +37,17 @@ run: build
 assets:
 	./web/fetch-assets.sh
 
-## deps: what the tests need beyond Go: Debian's chromium for the browser tests
+## deps: what the tests need beyond Go: Debian's chromium (browser tests), babeld (real Babel routing in
+## network namespaces) and batctl (its error messages on a kernel without batman-adv)
 deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-		echo "installing chromium (browser tests)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v babeld >/dev/null 2>&1 || missing="$$missing babeld"; \
+	command -v batctl >/dev/null 2>&1 || missing="$$missing batctl"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 ## generate: regenerate api/gen from openapi.yaml and the templ components
 generate:

@@ -21,6 +21,8 @@ import (
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/sqlitedb"
 	"github.com/offgrid-net/offgrid/ledger"
+	"github.com/offgrid-net/offgrid/radio"
+	"github.com/offgrid-net/offgrid/radio/meshhealth"
 	"github.com/offgrid-net/offgrid/storage"
 )
 
@@ -78,8 +80,40 @@ type Config struct {
 	// the peer table and repairs stripes below the threshold; a peer going
 	// down also triggers a check. Default 1 min.
 	RepairInterval time.Duration
+	// Links are the radio transports beacons go out on and come in from
+	// (UDP multicast, LoRa, BLE, FileBus). None: static peers only.
+	Links []radio.Link
+	// BeaconInterval is how often a signed beacon goes out on every link.
+	// Default 2 s (LoRa links enforce their own airtime budget on top).
+	BeaconInterval time.Duration
+	// PeerDownAfter marks a peer heard only by beacons down when silent
+	// this long. Default 3 beacon intervals.
+	PeerDownAfter time.Duration
+	// PeerExpiry forgets a discovered peer silent this long. Default 10 min.
+	PeerExpiry time.Duration
+	// GossipAddr is where memberlist (SWIM membership and failure
+	// detection) listens, e.g. "127.0.0.1:0" (port 0: any free port). Empty:
+	// no gossip membership.
+	GossipAddr string
+	// ClusterKey, when set (16, 24 or 32 bytes), encrypts gossip; every node
+	// of the cluster needs the same key.
+	ClusterKey []byte
+	// LeaveTimeout bounds announcing our departure to the cluster on stop.
+	// Default 1 s; negative: leave silently, as a crash would (tests).
+	LeaveTimeout time.Duration
+	// GossipProbeInterval overrides memberlist's probe interval (default
+	// 1 s); failure detection takes a few intervals.
+	GossipProbeInterval time.Duration
 	// MeshFile is the manual mesh metrics file. Default DataDir/mesh.json.
+	// The poller tries Batctl, then BabelAddr, then this file.
 	MeshFile string
+	// Batctl, when set, reads BATMAN-adv neighbours and originators.
+	Batctl *meshhealth.Batctl
+	// BabelAddr, when set, is babeld's local control socket ("[::1]:33123"
+	// for `babeld -G 33123`, or a UNIX socket path).
+	BabelAddr string
+	// MeshPollInterval is how often mesh metrics are read. Default 10 s.
+	MeshPollInterval time.Duration
 	// Logger receives the node's logs. Default: discard.
 	Logger *slog.Logger
 	// Registerer receives the node's Prometheus metrics. Default: none.
@@ -124,6 +158,21 @@ func (c *Config) fillDefaults() {
 	if c.RepairInterval == 0 {
 		c.RepairInterval = time.Minute
 	}
+	if c.LeaveTimeout == 0 {
+		c.LeaveTimeout = time.Second
+	}
+	if c.MeshPollInterval == 0 {
+		c.MeshPollInterval = 10 * time.Second
+	}
+	if c.BeaconInterval == 0 {
+		c.BeaconInterval = 2 * time.Second
+	}
+	if c.PeerDownAfter == 0 {
+		c.PeerDownAfter = 3 * c.BeaconInterval
+	}
+	if c.PeerExpiry == 0 {
+		c.PeerExpiry = 10 * time.Minute
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -156,16 +205,19 @@ func (c *Config) validate() error {
 
 // Node is a running Offgrid-Net node. Its methods are safe for concurrent use.
 type Node struct {
-	cfg      Config
-	log      *slog.Logger
-	keys     *identity.Keys
-	db       *sql.DB
-	receipts *ledger.Store
-	shards   *storage.ShardStore
-	catalog  *storage.Catalog
-	putter   *storage.Putter
-	fetcher  *storage.Fetcher
-	repairer *storage.Repairer
+	cfg       Config
+	log       *slog.Logger
+	keys      *identity.Keys
+	db        *sql.DB
+	receipts  *ledger.Store
+	shards    *storage.ShardStore
+	catalog   *storage.Catalog
+	putter    *storage.Putter
+	fetcher   *storage.Fetcher
+	repairer  *storage.Repairer
+	mesh      meshState
+	members   *membership
+	discovery *discovery
 	// repairNow asks the repair loop for an early pass (a peer went down).
 	repairNow chan struct{}
 	bus       *Bus
@@ -205,7 +257,8 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 	if err != nil {
 		return nil, fmt.Errorf("open asset catalog: %w", err)
 	}
-	peers, err := openPeerTable(ctx, db, cfg.StaticPeers, cfg.Now, 3*cfg.PeerPollInterval)
+	peers, err := openPeerTable(ctx, db, cfg.StaticPeers, cfg.Now, 3*cfg.PeerPollInterval,
+		min(time.Second, cfg.PeerPollInterval, cfg.PeerDownAfter/3))
 	if err != nil {
 		return nil, err
 	}
@@ -245,6 +298,14 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 	n.putter = &storage.Putter{Catalog: catalog, Transport: transport, Config: cfg.Transfer}
 	n.fetcher = &storage.Fetcher{Transport: transport, Config: cfg.Transfer, OnCorrupt: n.shardCorrupt}
 	n.repairer = &storage.Repairer{Catalog: catalog, Fetcher: n.fetcher, Config: cfg.Transfer}
+	if cfg.GossipAddr != "" {
+		n.members = newMembership(n)
+	}
+	n.loadMesh(ctx)
+	if len(cfg.Links) > 0 {
+		n.discovery = newDiscovery(n, cfg.Links)
+		n.discovery.registerMetrics(cfg.Registerer)
+	}
 	a, err := n.Announce(ctx)
 	if err != nil {
 		return nil, err
@@ -279,13 +340,25 @@ func (n *Node) Run(ctx context.Context) error {
 		n.stopped.Store(true)
 		n.log.Info("Node stopped", "took", n.cfg.Now().Sub(start).String())
 	}()
+	if n.members != nil {
+		if err := n.members.start(); err != nil {
+			return err
+		}
+	}
 	var wg sync.WaitGroup
+	if n.members != nil {
+		wg.Go(func() { n.members.run(ctx) })
+	}
 	if len(n.cfg.StaticPeers) > 0 {
 		wg.Go(func() { n.pollPeers(ctx) })
 	}
 	if n.cfg.RepairInterval > 0 {
 		wg.Go(func() { n.repairLoop(ctx) })
 	}
+	if n.discovery != nil {
+		wg.Go(func() { n.discovery.run(ctx) })
+	}
+	wg.Go(func() { n.pollMesh(ctx) })
 	<-ctx.Done()
 	wg.Wait()
 	return nil

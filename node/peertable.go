@@ -13,9 +13,10 @@ import (
 )
 
 // viaRank orders transports by preference (the broker's transport factor:
-// udp 1.0 < ble 1.05 < lora 1.1 < file 1.2). A peer heard on several keeps
+// udp 1.0 < ble 1.05 < lora 1.1 < file 1.2); membership alone ("gossip") is
+// replaced by any transport the peer is heard on. A peer heard on several keeps
 // the best one that is still fresh.
-var viaRank = map[string]int{"static": 0, "gossip": 0, "udp": 1, "ble": 2, "bt_lr": 3, "lora": 4, "file": 5}
+var viaRank = map[string]int{"static": 0, "udp": 1, "ble": 2, "bt_lr": 3, "lora": 4, "file": 5, "gossip": 9}
 
 // peerTable is the node's view of its peers, kept in SQLite so every source
 // merges atomically and a restart keeps what was learned.
@@ -24,10 +25,14 @@ type peerTable struct {
 	now func() time.Time
 	// fresh is how long an observation keeps its transport against a worse one.
 	fresh time.Duration
+	// granularity is how stale a peer's recorded last-seen time may get
+	// before a repeated observation is written again: peers are heard every
+	// few seconds on every link, and most observations change nothing else.
+	granularity time.Duration
 }
 
-func openPeerTable(ctx context.Context, db *sql.DB, static []string, now func() time.Time, fresh time.Duration) (*peerTable, error) {
-	t := &peerTable{db: db, now: now, fresh: fresh}
+func openPeerTable(ctx context.Context, db *sql.DB, static []string, now func() time.Time, fresh, granularity time.Duration) (*peerTable, error) {
+	t := &peerTable{db: db, now: now, fresh: fresh, granularity: granularity}
 	// What was up before a restart has to be heard from again.
 	if _, err := db.ExecContext(ctx, `UPDATE node_peers SET state = 'unknown' WHERE state = 'up'`); err != nil {
 		return nil, fmt.Errorf("reset peer states: %w", err)
@@ -68,11 +73,25 @@ func scanPeer(row interface{ Scan(...any) error }) (Peer, error) {
 // observation keeps the identity learned earlier; an up one keeps a better
 // transport that is still fresh.
 func (t *peerTable) update(ctx context.Context, obs Peer) (stored Peer, changed bool, err error) {
+	// Most observations repeat what the table says; skip the write unless
+	// something changed or the recorded last-seen time is getting old.
+	if old, err := scanPeer(t.db.QueryRowContext(ctx, `SELECT `+peerColumns+` FROM node_peers WHERE endpoint = ?`, obs.Endpoint)); err == nil &&
+		obs.State == PeerUp && old.State == PeerUp && old.ID == obs.ID && old.Name == obs.Name && old.Active == obs.Active &&
+		(old.Via == obs.Via || obs.Via == "gossip") && (obs.Gossip == 0 || obs.Gossip == old.Gossip) &&
+		obs.LastSeen.Sub(old.LastSeen) < t.granularity {
+		return old, false, nil
+	}
 	err = sqlitedb.InTx(ctx, t.db, func(tx *sql.Tx) error {
 		old, err := scanPeer(tx.QueryRowContext(ctx, `SELECT `+peerColumns+` FROM node_peers WHERE endpoint = ?`, obs.Endpoint))
 		exists := err == nil
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
+		}
+		if exists && obs.Via == "gossip" && obs.State == PeerUp && old.Via != "gossip" {
+			// The peer is heard on a transport: its beacons, not membership
+			// gossip, say it is alive (gossip lags a death by seconds).
+			stored = old
+			return nil
 		}
 		next := obs
 		if exists {
@@ -80,8 +99,13 @@ func (t *peerTable) update(ctx context.Context, obs Peer) (stored Peer, changed 
 			if obs.State == PeerDown {
 				next.ID, next.Name, next.Active, next.LastSeen, next.Gossip = old.ID, old.Name, old.Active, old.LastSeen, old.Gossip
 			}
-			if old.State == PeerUp && obs.State == PeerUp && viaRank[old.Via] < viaRank[obs.Via] &&
-				obs.LastSeen.Sub(old.LastSeen) < t.fresh {
+			switch {
+			case obs.Via == "gossip" && old.Via != "":
+				// Membership says up or down; the transport stays the one
+				// the peer was heard on.
+				next.Via = old.Via
+			case old.State == PeerUp && obs.State == PeerUp && viaRank[old.Via] < viaRank[obs.Via] &&
+				obs.LastSeen.Sub(old.LastSeen) < t.fresh:
 				next.Via = old.Via
 			}
 			if next.ID == "" {
@@ -131,7 +155,8 @@ func (t *peerTable) list(ctx context.Context) ([]Peer, error) {
 	return out, rows.Err()
 }
 
-// expire marks discovered peers not heard from within downAfter as down,
+// expire marks discovered peers not heard from within downAfter as down
+// (beacons, and membership for peers known only by gossip, refresh them),
 // and forgets those silent for dropAfter. Static peers are never forgotten.
 // It returns the peers whose state changed.
 func (t *peerTable) expire(ctx context.Context, downAfter, dropAfter time.Duration) ([]Peer, error) {
@@ -139,7 +164,7 @@ func (t *peerTable) expire(ctx context.Context, downAfter, dropAfter time.Durati
 	var changed []Peer
 	err := sqlitedb.InTx(ctx, t.db, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT `+peerColumns+` FROM node_peers
-			WHERE static = 0 AND via != 'gossip' AND state = 'up' AND last_seen < ?`, now.Add(-downAfter).UnixMilli())
+			WHERE static = 0 AND state = 'up' AND last_seen < ?`, now.Add(-downAfter).UnixMilli())
 		if err != nil {
 			return err
 		}

@@ -78,12 +78,13 @@ func (t *shardTransport) GetShard(ctx context.Context, host storage.Candidate, a
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 		return nil, hostErr(resp.StatusCode, body)
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, int64(maxSize)+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: read shard: %v", storage.ErrHostUnreachable, err)
+	if resp.ContentLength < 0 || resp.ContentLength > int64(maxSize) {
+		return nil, fmt.Errorf("%w: shard of %d bytes, at most %d expected", storage.ErrHostRefused, resp.ContentLength, maxSize)
 	}
-	if len(data) > maxSize {
-		return nil, fmt.Errorf("%w: shard larger than %d bytes", storage.ErrHostRefused, maxSize)
+	// Read into a buffer of the announced size: no growing and copying.
+	data := make([]byte, resp.ContentLength)
+	if _, err := io.ReadFull(resp.Body, data); err != nil {
+		return nil, fmt.Errorf("%w: read shard: %v", storage.ErrHostUnreachable, err)
 	}
 	return data, nil
 }

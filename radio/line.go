@@ -29,13 +29,18 @@ func EncodeLine(frame []byte) ([]byte, error) {
 // DecodeLine returns the frame bytes of line, which may end in one "\n". It
 // is strict: nothing but the base64url alphabet, no padding, zero trailing
 // bits, not empty. Errors wrap ErrMalformed, or ErrTooLarge for a line longer
-// than MaxFrame.
+// than MaxFrame with its newline (so DecodeLine accepts exactly the lines
+// EncodeLine makes, with or without the newline).
 func DecodeLine(line []byte) ([]byte, error) {
 	if len(line) > MaxFrame {
 		return nil, fmt.Errorf("%w: line of %d bytes, max %d", ErrTooLarge, len(line), MaxFrame)
 	}
 	if n := len(line); n > 0 && line[n-1] == '\n' {
 		line = line[:n-1]
+	}
+	if len(line) > MaxFrame-1 {
+		// The line would not fit with its newline.
+		return nil, fmt.Errorf("%w: line of %d bytes without its newline, max %d", ErrTooLarge, len(line), MaxFrame-1)
 	}
 	if len(line) == 0 {
 		return nil, fmt.Errorf("%w: empty line", ErrMalformed)

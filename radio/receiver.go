@@ -30,7 +30,8 @@ type Stats struct {
 	Self atomic.Uint64
 }
 
-// StatsSnapshot is a copy of Stats at one moment.
+// StatsSnapshot is a copy of Stats at one moment. Each field is the value of
+// the Stats counter of the same name.
 type StatsSnapshot struct {
 	Received, Accepted, Malformed, BadSignature, Replayed, Oversized, Self uint64
 }

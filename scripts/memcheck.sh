@@ -74,11 +74,16 @@ port_free() {
 	fi
 }
 
-# Pick NODES consecutive free ports.
+# Pick NODES consecutive free ports below the kernel's ephemeral range, so
+# the nodes' own outgoing connections cannot take a port before its node
+# binds it.
 pick_ports() {
-	local base p ok
+	local base p ok low=32768 slots
+	[[ -r /proc/sys/net/ipv4/ip_local_port_range ]] && read -r low _ </proc/sys/net/ipv4/ip_local_port_range
+	slots=$(((low - 10000) / NODES))
+	((slots > 0)) || return 1
 	for _ in $(seq 1 50); do
-		base=${BASE_PORT:-$((20000 + (RANDOM % 2000) * 16))}
+		base=${BASE_PORT:-$((10000 + (RANDOM % slots) * NODES))}
 		ok=1
 		for ((p = base; p < base + NODES; p++)); do
 			if ! port_free "$p"; then ok=0; break; fi

@@ -129,6 +129,25 @@ func (c *Coder) EncodeInto(buf, data []byte, shardSize int) ([][]byte, []byte, e
 	return shards, buf, nil
 }
 
+// EncodeBuffer codes in place: buf holds dataLen bytes of data at its start
+// and is at least N()*shardSize long; the rest of the first K()*shardSize
+// bytes is zeroed and the parity written after them. No copy is made, so a
+// stripe can be read and sealed straight into the buffer it is coded in.
+func (c *Coder) EncodeBuffer(buf []byte, dataLen, shardSize int) ([][]byte, error) {
+	if err := c.checkShardSize(shardSize); err != nil {
+		return nil, err
+	}
+	if dataLen < 0 || dataLen > c.k*shardSize || len(buf) < c.n*shardSize {
+		return nil, fmt.Errorf("%w: %d bytes of data in a %d-byte buffer do not fit %d shards of %d", ErrParams, dataLen, len(buf), c.n, shardSize)
+	}
+	clear(buf[dataLen : c.k*shardSize])
+	shards := splitShards(buf[:c.n*shardSize], c.n, shardSize)
+	if err := c.encodeShards(shards); err != nil {
+		return nil, err
+	}
+	return shards, nil
+}
+
 func splitShards(buf []byte, n, shardSize int) [][]byte {
 	shards := make([][]byte, n)
 	for i := range shards {
@@ -244,6 +263,12 @@ func fillCopies(shards [][]byte, m int) {
 // reaches must be present. When size fits in the first shard, the result
 // aliases it; otherwise it is a new slice holding exactly size bytes.
 func (c *Coder) Data(shards [][]byte, size int) ([]byte, error) {
+	return c.DataInto(nil, shards, size)
+}
+
+// DataInto is Data that appends the bytes to dst[:0] when they span
+// several shards, so a stream of stripes can reuse one buffer.
+func (c *Coder) DataInto(dst []byte, shards [][]byte, size int) ([]byte, error) {
 	if len(shards) < c.k {
 		return nil, fmt.Errorf("%w: got %d shards, want at least k (%d)", ErrParams, len(shards), c.k)
 	}
@@ -263,7 +288,10 @@ func (c *Coder) Data(shards [][]byte, size int) ([]byte, error) {
 	if size <= shardSize {
 		return shards[0][:size:size], nil
 	}
-	out := make([]byte, 0, size)
+	out := dst[:0]
+	if cap(out) < size {
+		out = make([]byte, 0, size)
+	}
 	for i := 0; len(out) < size; i++ {
 		s := shards[i]
 		if len(s) == 0 {

@@ -202,11 +202,17 @@ func (r *Reader) load(ctx context.Context, i int, dst []byte) stripeResult {
 	if plainLen < 0 {
 		return stripeResult{err: fmt.Errorf("%w: stripe %d lies beyond the file's size", ErrCorrupt, i)}
 	}
-	sealed, err := r.coder.Data(shards, int(plainLen)+SegmentOverhead)
+	sealed, err := r.coder.DataInto(dst, shards, int(plainLen)+SegmentOverhead)
 	if err != nil {
 		return stripeResult{err: fmt.Errorf("join stripe %d: %w", i, err)}
 	}
-	plain, err := r.cipher.Open(dst[:0], sealed, uint64(i), i == r.m.Stripes-1)
+	// Decrypt in place when the joined bytes are our own buffer; a stripe
+	// that fits one shard is opened from the shard into dst instead.
+	out := sealed[:0]
+	if len(sealed) > 0 && len(shards[0]) > 0 && &sealed[0] == &shards[0][0] {
+		out = dst[:0]
+	}
+	plain, err := r.cipher.Open(out, sealed, uint64(i), i == r.m.Stripes-1)
 	if err != nil {
 		return stripeResult{err: fmt.Errorf("decrypt stripe %d: %w", i, err)}
 	}

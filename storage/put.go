@@ -116,14 +116,14 @@ func (p *Putter) Put(ctx context.Context, req PutRequest, r io.Reader) (PutResul
 	}
 
 	br := bufio.NewReaderSize(r, 256<<10)
-	plain := make([]byte, SegmentPlainSize(m.K, m.ShardSize))
-	sealed := make([]byte, 0, len(plain)+SegmentOverhead)
+	segPlain := SegmentPlainSize(m.K, m.ShardSize)
+	stripeBytes := m.N * m.ShardSize
 	hasher := blake3.New()
 	res := PutResult{Distinct: len(req.Hosts)}
 
-	// Stripes are read, sealed and coded here, one at a time, while the
-	// previous stripe's shards upload: two stripe buffers bound the memory,
-	// and one semaphore bounds the shard transfers across both.
+	// Stripes are read, sealed and coded here, in place in one buffer each,
+	// while the previous stripe's shards upload: two stripe buffers bound
+	// the memory, and one semaphore bounds the shard transfers across both.
 	bufs := make(chan []byte, stripesInFlight)
 	for range stripesInFlight {
 		bufs <- nil
@@ -134,14 +134,6 @@ func (p *Putter) Put(ctx context.Context, req PutRequest, r io.Reader) (PutResul
 	g, gctx := errgroup.WithContext(ctx)
 	var readErr error
 	for stripe := 0; ; stripe++ {
-		n, last, err := readSegment(br, plain, m.Size, res.Size)
-		if err != nil {
-			readErr = err
-			break
-		}
-		res.Size += int64(n)
-		hasher.Write(plain[:n])
-		sealed = cipher.Seal(sealed[:0], plain[:n], uint64(stripe), last)
 		var buf []byte
 		select {
 		case buf = <-bufs:
@@ -150,7 +142,20 @@ func (p *Putter) Put(ctx context.Context, req PutRequest, r io.Reader) (PutResul
 		if gctx.Err() != nil {
 			break
 		}
-		shards, buf, err := coder.EncodeInto(buf, sealed, m.ShardSize)
+		if cap(buf) < stripeBytes {
+			buf = make([]byte, stripeBytes)
+		}
+		buf = buf[:stripeBytes]
+		n, last, err := readSegment(br, buf[:segPlain], m.Size, res.Size)
+		if err != nil {
+			readErr = err
+			bufs <- buf
+			break
+		}
+		res.Size += int64(n)
+		hasher.Write(buf[:n])
+		sealed := cipher.Seal(buf[:0], buf[:n], uint64(stripe), last)
+		shards, err := coder.EncodeBuffer(buf, len(sealed), m.ShardSize)
 		if err != nil {
 			readErr = fmt.Errorf("encode stripe %d: %w", stripe, err)
 			bufs <- buf

@@ -7,6 +7,10 @@
 //
 //	GET  /              dashboard (needs a session; redirects to /login)
 //	GET  /storage       storage page: upload, stored files, storage activity
+//	GET  /network/peers peers page: the peer table ("N up of M"; via,
+//	                    state, active, last seen, static) and peer activity
+//	GET  /network/mesh  mesh page: routing health, neighbours and routes,
+//	                    mesh activity
 //	GET  /login         login form
 //	POST /login         check the admin token, start a session
 //	POST /logout        end the session
@@ -15,13 +19,18 @@
 //	GET  /ui/receipts   recent receipts card
 //	GET  /ui/peers      peers card
 //	GET  /ui/ws         websocket live feed (htmx ws extension);
-//	                    ?view=storage for the storage page's
+//	                    ?view=storage, ?view=peers or ?view=mesh for
+//	                    those pages' feeds
 //	GET  /ui/assets     stored files card
 //	POST /ui/assets     store the raw body as a file (?name=&mode=ec|rep
 //	                    &k=&n=&r=, Content-Type application/octet-stream);
 //	                    returns a result or error fragment
 //	GET  /ui/assets/{id}/download
 //	                    the file's plaintext as an attachment
+//	GET  /ui/network/peers
+//	                    the peers page's table card
+//	GET  /ui/network/mesh
+//	                    the mesh card
 //	GET  /static/...    embedded static files (not /assets/: the API's)
 //
 // Every route under /ui and / needs a session created by logging in with
@@ -33,5 +42,6 @@
 // top-level elements carry hx-swap-oob, so the browser's ws extension
 // prepends an entry to the feed list and refreshes the parts of the page the
 // event changed (status card, receipts table; on the storage page, the
-// stored files card, at most twice a second).
+// stored files card; on the peers page, the peer table; on the mesh page,
+// the mesh card; those three at most twice a second).
 package web

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,10 +30,15 @@ type fakeNode struct {
 	info  node.Info
 
 	// mu guards the fields below.
-	mu             sync.Mutex
-	announce       node.Announce
-	receipts       []ledger.Receipt
-	peers          []node.Peer
+	mu       sync.Mutex
+	announce node.Announce
+	receipts []ledger.Receipt
+	peers    []node.Peer
+	mesh     node.MeshMetrics
+	// meshErr, when set, is returned by Mesh.
+	meshErr error
+	// peersErr, when set, is returned by Peers.
+	peersErr       error
 	setActiveCalls []bool
 	updates        []node.AnnounceUpdate
 	// updateErr, when set, is returned by UpdateAnnounce.
@@ -96,6 +103,17 @@ func newFakeNode(now func() time.Time) *fakeNode {
 			{Endpoint: "http://10.42.0.8:7420", ID: "did:key:z6MkpTHR8VNsBxYAAWHut2Geadd9jSwuBV8xRoAnwWsdvktH", Name: "school-laptop", Via: "static", State: node.PeerUp, Active: true, LastSeen: now().Add(-12 * time.Second)},
 			{Endpoint: "http://10.42.0.9:7420", Via: "static", State: node.PeerUnknown},
 			{Endpoint: "http://10.42.0.12:7420", ID: "did:key:z6MknGc3ocHs3zdPiJbnaaqDi58NGb4pk1Sp9WxWufuXSdxf", Name: "clinic-nuc", Via: "static", State: node.PeerDown, LastSeen: now().Add(-47 * time.Minute)},
+		},
+		mesh: node.MeshMetrics{
+			Source: "file", Proto: "batman-adv", MeshOK: true, InterfacesUp: 2, ReadAt: now(),
+			Neighbors: []node.MeshNeighbor{
+				{Address: "fe80::c8a3:1bff:fe22:4d01", Iface: "wlan0-mesh", Metric: 255},
+				{Address: "fe80::7e4f:2aff:fe10:99b2", Iface: "wlan0-mesh", Metric: 187.5},
+			},
+			Routes: []node.MeshRoute{
+				{Destination: "10.42.0.8", Via: "fe80::c8a3:1bff:fe22:4d01", Metric: 255},
+				{Destination: "10.42.0.12", Via: "fe80::7e4f:2aff:fe10:99b2", Metric: 121.3333},
+			},
 		},
 	}
 }
@@ -189,7 +207,45 @@ func (f *fakeNode) RecentReceipts(_ context.Context, limit int) ([]ledger.Receip
 func (f *fakeNode) Peers(context.Context) ([]node.Peer, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.peersErr != nil {
+		return nil, f.peersErr
+	}
 	return append([]node.Peer(nil), f.peers...), nil
+}
+
+func (f *fakeNode) Mesh(context.Context) (node.MeshMetrics, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.meshErr != nil {
+		return node.MeshMetrics{}, f.meshErr
+	}
+	return f.mesh, nil
+}
+
+// setPeer adds p to the peer table, or replaces the entry with its
+// endpoint, keeping the table sorted by endpoint, and publishes it, as the
+// engine does when a beacon or a poll changes a peer.
+func (f *fakeNode) setPeer(p node.Peer) {
+	f.mu.Lock()
+	out := make([]node.Peer, 0, len(f.peers)+1)
+	for _, q := range f.peers {
+		if q.Endpoint != p.Endpoint {
+			out = append(out, q)
+		}
+	}
+	out = append(out, p)
+	slices.SortFunc(out, func(a, b node.Peer) int { return strings.Compare(a.Endpoint, b.Endpoint) })
+	f.peers = out
+	f.mu.Unlock()
+	f.bus.Publish(node.PeerChanged{Peer: p})
+}
+
+// setMesh replaces the mesh metrics and publishes them.
+func (f *fakeNode) setMesh(m node.MeshMetrics) {
+	f.mu.Lock()
+	f.mesh = m
+	f.mu.Unlock()
+	f.bus.Publish(node.MeshChanged{Mesh: m})
 }
 
 func (f *fakeNode) Subscribe(buffer int) *node.Subscription { return f.bus.Subscribe(buffer) }

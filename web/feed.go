@@ -68,14 +68,32 @@ const (
 	viewDashboard feedView = iota
 	// viewStorage: storage events only; assets card refreshes.
 	viewStorage
+	// viewPeers: peer events only; peer table refreshes.
+	viewPeers
+	// viewMesh: mesh events only; mesh card refreshes.
+	viewMesh
 )
 
-// feedViewOf reads the ?view= of a live feed URL.
+// feedViews maps the ?view= of a live feed URL to its view.
+var feedViews = map[string]feedView{"storage": viewStorage, "peers": viewPeers, "mesh": viewMesh}
+
+// feedViewOf reads the ?view= of a live feed URL; anything else is the
+// dashboard's.
 func feedViewOf(r *http.Request) feedView {
-	if r.URL.Query().Get("view") == "storage" {
-		return viewStorage
+	if v, ok := feedViews[r.URL.Query().Get("view")]; ok {
+		return v
 	}
 	return viewDashboard
+}
+
+// feedURL is the live feed URL of a view.
+func feedURL(view feedView) string {
+	for k, v := range feedViews {
+		if v == view {
+			return "/ui/ws?view=" + k
+		}
+	}
+	return "/ui/ws"
 }
 
 // feed upgrades to a websocket and writes one HTML fragment per node event
@@ -138,11 +156,15 @@ func (h *Handler) writeLoop(ctx context.Context, conn *websocket.Conn, sub *node
 	// receiptsStale coalesces receipts-table refreshes: the table is read
 	// and sent once the queue is empty, not once per receipt in a burst.
 	receiptsStale := false
-	// assets throttles assets-card refreshes: once the queue is empty, and
-	// at most once per h.assetsThrottle; assets.timer sends the last one
-	// of a burst.
-	assets := throttle{every: h.assetsThrottle}
-	defer assets.stop()
+	// The cards are throttled: refreshed once the queue is empty, and at
+	// most once per throttle period; a throttle's timer sends the last
+	// one of a burst.
+	rf := refreshes{
+		assets: throttle{every: h.assetsThrottle},
+		peers:  throttle{every: h.networkThrottle},
+		mesh:   throttle{every: h.networkThrottle},
+	}
+	defer rf.stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -154,11 +176,18 @@ func (h *Handler) writeLoop(ctx context.Context, conn *websocket.Conn, sub *node
 				return errFeedDropped
 			}
 			m, show := h.feedMsg(ctx, env, &added, view)
-			switch env.Event.(type) {
+			switch e := env.Event.(type) {
 			case node.ReceiptSigned:
 				receiptsStale = view == viewDashboard
 			case node.AssetChanged:
-				assets.stale = assets.stale || view == viewStorage
+				rf.assets.stale = rf.assets.stale || view == viewStorage
+			case node.PeerChanged:
+				rf.peers.stale = rf.peers.stale || view == viewPeers
+			case node.MeshChanged:
+				if view == viewMesh {
+					rf.mesh.stale = true
+					rf.latestMesh = e.Mesh
+				}
 			}
 			idle := len(sub.C()) == 0
 			if receiptsStale && idle {
@@ -168,23 +197,28 @@ func (h *Handler) writeLoop(ctx context.Context, conn *websocket.Conn, sub *node
 				m.Receipts = &v
 				receiptsStale = false
 			}
-			if idle && assets.due(time.Now()) {
-				v := h.assetsViewFor(ctx)
-				m.Assets = &v
+			if idle {
+				h.addDue(ctx, &rf, &m)
 			}
-			if !show && m.Receipts == nil && m.Assets == nil {
+			if !show && !m.refreshes() {
 				continue
 			}
 			if err := h.writeFragment(ctx, conn, feedMessage(m)); err != nil {
 				return err
 			}
-		case <-assets.fired():
-			assets.timer = nil // fired: due may arm a new one
-			if !assets.due(time.Now()) {
-				continue
+		case <-rf.assets.fired():
+			rf.assets.timer = nil // fired: due may arm a new one
+			if err := h.sendDue(ctx, conn, &rf); err != nil {
+				return err
 			}
-			v := h.assetsViewFor(ctx)
-			if err := h.writeFragment(ctx, conn, feedMessage(feedMsg{Assets: &v})); err != nil {
+		case <-rf.peers.fired():
+			rf.peers.timer = nil
+			if err := h.sendDue(ctx, conn, &rf); err != nil {
+				return err
+			}
+		case <-rf.mesh.fired():
+			rf.mesh.timer = nil
+			if err := h.sendDue(ctx, conn, &rf); err != nil {
 				return err
 			}
 		case <-ping.C:
@@ -193,6 +227,46 @@ func (h *Handler) writeLoop(ctx context.Context, conn *websocket.Conn, sub *node
 			}
 		}
 	}
+}
+
+// refreshes are one connection's throttled card refreshes.
+type refreshes struct {
+	assets, peers, mesh throttle
+	// latestMesh is the newest mesh event's metrics, sent when the mesh
+	// card is due.
+	latestMesh node.MeshMetrics
+}
+
+func (rf *refreshes) stop() {
+	rf.assets.stop()
+	rf.peers.stop()
+	rf.mesh.stop()
+}
+
+// addDue adds to m every card refresh that is due now.
+func (h *Handler) addDue(ctx context.Context, rf *refreshes, m *feedMsg) {
+	now := time.Now()
+	if rf.assets.due(now) {
+		v := h.assetsViewFor(ctx)
+		m.Assets = &v
+	}
+	if rf.peers.due(now) {
+		v := h.peersViewFor(ctx)
+		m.Peers = &v
+	}
+	if rf.mesh.due(now) {
+		m.Mesh = &meshView{Mesh: rf.latestMesh, Now: h.now()}
+	}
+}
+
+// sendDue writes the card refreshes that are due, if any.
+func (h *Handler) sendDue(ctx context.Context, conn *websocket.Conn, rf *refreshes) error {
+	var m feedMsg
+	h.addDue(ctx, rf, &m)
+	if !m.refreshes() {
+		return nil
+	}
+	return h.writeFragment(ctx, conn, feedMessage(m))
 }
 
 // assetsViewFor reads the assets card under the node call timeout.
@@ -279,8 +353,17 @@ type feedMsg struct {
 	Receipts *receiptsView
 	// Assets, when set, replaces the assets card.
 	Assets *assetsView
+	// Peers, when set, replaces the peers page's table card.
+	Peers *peersView
+	// Mesh, when set, replaces the mesh card.
+	Mesh *meshView
 	// Delete lists element ids to remove (this connection's oldest).
 	Delete []string
+}
+
+// refreshes reports whether m replaces any card.
+func (m feedMsg) refreshes() bool {
+	return m.Status != nil || m.Receipts != nil || m.Assets != nil || m.Peers != nil || m.Mesh != nil
 }
 
 // feedItem is one entry of the feed list.
@@ -289,7 +372,8 @@ type feedItem struct {
 	Time time.Time
 	Kind string
 	Text string
-	// State is an asset's new state, for "asset" entries.
+	// State is an asset's or a peer's new state, for "asset" and "peer"
+	// entries; for "mesh" entries "ok" or "not-ok".
 	State string
 }
 
@@ -310,14 +394,19 @@ func (t *trimmer) add(id string) []string {
 	return []string{old}
 }
 
-// storageKinds are the events the storage page's feed shows.
-var storageKinds = map[string]bool{"asset": true, "corrupt": true, "shard": true}
+// viewKinds are the events each page's feed shows; the dashboard's (not
+// listed) shows all.
+var viewKinds = map[feedView]map[string]bool{
+	viewStorage: {"asset": true, "corrupt": true, "shard": true},
+	viewPeers:   {"peer": true},
+	viewMesh:    {"mesh": true},
+}
 
 // feedMsg turns an event into the message for the page. show is false
 // when the page's view does not list this kind of event; the message then
 // has no item (but the caller may still add refreshes).
 func (h *Handler) feedMsg(ctx context.Context, env node.Envelope, added *trimmer, view feedView) (m feedMsg, show bool) {
-	if view == viewStorage && !storageKinds[env.Event.Kind()] {
+	if kinds, ok := viewKinds[view]; ok && !kinds[env.Event.Kind()] {
 		return feedMsg{}, false
 	}
 	id := "feed-" + strconv.FormatUint(env.Seq, 10)
@@ -352,6 +441,15 @@ func (h *Handler) feedMsg(ctx context.Context, env node.Envelope, added *trimmer
 		it.State = string(e.Asset.State)
 	case node.ShardCorrupt:
 		it.Text = corruptText(e)
+	case node.PeerChanged:
+		it.Text = peerText(e.Peer)
+		it.State = peerStateClass(e.Peer.State)
+	case node.MeshChanged:
+		it.Text = meshText(e.Mesh)
+		it.State = "not-ok"
+		if e.Mesh.MeshOK {
+			it.State = "ok"
+		}
 	default:
 		it.Text = "Node event."
 	}
@@ -371,4 +469,32 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+}
+
+// feedTitle is the heading of a view's feed card.
+func feedTitle(view feedView) string {
+	switch view {
+	case viewStorage:
+		return "Storage activity"
+	case viewPeers:
+		return "Peer activity"
+	case viewMesh:
+		return "Mesh activity"
+	default:
+		return "Live feed"
+	}
+}
+
+// feedEmpty is what a view's feed card says before any event arrives.
+func feedEmpty(view feedView) string {
+	switch view {
+	case viewStorage:
+		return "Changes to stored files show up here as they happen: uploads reaching every host, shards lost and repaired, corrupt shards caught."
+	case viewPeers:
+		return "Peers showing up, going down and coming back are listed here as they happen."
+	case viewMesh:
+		return "Changes the routing daemon reports (neighbours, routes, mesh health) are listed here as they happen."
+	default:
+		return "Events show up here as they happen: switching on or off, price changes, receipts, stored shards."
+	}
 }

@@ -38,6 +38,11 @@ type Node interface {
 	RecentReceipts(ctx context.Context, limit int) ([]ledger.Receipt, error)
 	// Peers returns the peer table.
 	Peers(ctx context.Context) ([]node.Peer, error)
+	// Mesh returns the mesh routing health. Without a routing daemon or a
+	// metrics file it reports Source "none"; a metrics file that can't be
+	// read gives an error wrapping node.ErrUnavailable that names the
+	// problem.
+	Mesh(ctx context.Context) (node.MeshMetrics, error)
 	// Subscribe returns a subscription to node events with the given buffer.
 	// It must not block. A closed channel means the subscriber was dropped
 	// for being slow, or the node stopped.
@@ -112,6 +117,10 @@ type Handler struct {
 	// assetsThrottle is the least time between two assets card refreshes
 	// on one live feed connection; tests lower it.
 	assetsThrottle time.Duration
+	// networkThrottle is the least time between two refreshes of the
+	// peers card or the mesh card on one live feed connection; tests lower
+	// it.
+	networkThrottle time.Duration
 }
 
 // New validates cfg and returns a Handler.
@@ -142,15 +151,16 @@ func New(cfg Config) (*Handler, error) {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	h := &Handler{
-		node:           cfg.Node,
-		log:            cfg.Logger,
-		now:            cfg.Now,
-		secure:         cfg.SecureCookies,
-		ttl:            cfg.SessionTTL,
-		sessions:       newSessionStore(cfg.MaxSessions, cfg.SessionTTL, cfg.Now),
-		assets:         assets,
-		feedBuffer:     feedBuffer,
-		assetsThrottle: assetsThrottle,
+		node:            cfg.Node,
+		log:             cfg.Logger,
+		now:             cfg.Now,
+		secure:          cfg.SecureCookies,
+		ttl:             cfg.SessionTTL,
+		sessions:        newSessionStore(cfg.MaxSessions, cfg.SessionTTL, cfg.Now),
+		assets:          assets,
+		feedBuffer:      feedBuffer,
+		assetsThrottle:  assetsThrottle,
+		networkThrottle: networkThrottle,
 	}
 	h.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
@@ -162,8 +172,8 @@ func New(cfg Config) (*Handler, error) {
 }
 
 // Routes returns the dashboard's router. Mount it at "/"; its paths (/,
-// /storage, /login, /logout, /ui/..., /static/...) do not overlap the
-// API's.
+// /storage, /network/..., /login, /logout, /ui/..., /static/...) do not
+// overlap the API's.
 func (h *Handler) Routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(securityHeaders)
@@ -175,6 +185,8 @@ func (h *Handler) Routes() http.Handler {
 		r.Use(h.requireSession)
 		r.Get("/", h.dashboard)
 		r.Get("/storage", h.storage)
+		r.Get("/network/peers", h.networkPeers)
+		r.Get("/network/mesh", h.networkMesh)
 		r.Route("/ui", func(r chi.Router) {
 			r.Post("/toggle", h.toggle)
 			r.Post("/prices", h.savePrices)
@@ -184,6 +196,8 @@ func (h *Handler) Routes() http.Handler {
 			r.Get("/assets", h.assetList)
 			r.Post("/assets", h.putAsset)
 			r.Get("/assets/{id}/download", h.downloadAsset)
+			r.Get("/network/peers", h.peersTable)
+			r.Get("/network/mesh", h.meshPart)
 		})
 	})
 	return r
@@ -257,7 +271,7 @@ type pageMeta struct {
 	LoggedIn bool
 	Assets   assetURLs
 	// Nav is the header link of the current page (navDashboard,
-	// navStorage), or "" for none.
+	// navStorage, navPeers, navMesh), or "" for none.
 	Nav string
 }
 
@@ -265,4 +279,6 @@ type pageMeta struct {
 const (
 	navDashboard = "dashboard"
 	navStorage   = "storage"
+	navPeers     = "peers"
+	navMesh      = "mesh"
 )

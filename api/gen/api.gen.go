@@ -99,13 +99,16 @@ func (e HealthStatus) Valid() bool {
 
 // Defines values for MeshSource.
 const (
-	File MeshSource = "file"
-	None MeshSource = "none"
+	Daemon MeshSource = "daemon"
+	File   MeshSource = "file"
+	None   MeshSource = "none"
 )
 
 // Valid indicates whether the value is a known member of the MeshSource enum.
 func (e MeshSource) Valid() bool {
 	switch e {
+	case Daemon:
+		return true
 	case File:
 		return true
 	case None:
@@ -353,13 +356,17 @@ type Mesh struct {
 		MeshOk       bool `json:"mesh_ok"`
 	} `json:"health"`
 	Neighbors []MeshNeighbor `json:"neighbors"`
-	Proto     string         `json:"proto"`
-	ReadAt    *time.Time     `json:"read_at,omitempty"`
-	Routes    []MeshRoute    `json:"routes"`
-	Source    MeshSource     `json:"source"`
+
+	// Proto batman-adv, babel, file or none.
+	Proto  string      `json:"proto"`
+	ReadAt *time.Time  `json:"read_at,omitempty"`
+	Routes []MeshRoute `json:"routes"`
+
+	// Source daemon: batctl or babeld; file: the manual metrics file; none: nothing answered.
+	Source MeshSource `json:"source"`
 }
 
-// MeshSource defines model for Mesh.Source.
+// MeshSource daemon: batctl or babeld; file: the manual metrics file; none: nothing answered.
 type MeshSource string
 
 // MeshNeighbor defines model for MeshNeighbor.
@@ -7169,83 +7176,84 @@ func (sh *strictHandler) Toggle(w http.ResponseWriter, r *http.Request) {
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
 	"7Fx7c9s4kv8qXbytil1HyY8kzsT548ozyW6yk0m8Sbbm6pKcDJEtESMSYAAwtpLyd79qAHxIAvXwI3N3",
-	"tf9JIgk0fv3ArxtNfY8SWZRSoDA6Ov0elUyxAg0q++1MazSvnp8zk9FXLqLTqKQvcSRYgdFpxOiOEU+j",
-	"OFL4peIK0+jUqArjSCcZFoye+4vCSXQa/dtBO9eBu6oP/BTR9XVcT/ePCtW8me+L/XY/E74SKV6tWR2n",
-	"6zee6X3GVGqnaCdbu7Y7nO6aRtGlFBqtJs+VHOdY0MdECoPC0EdWljlPmOFSHJTujn//Q0tB17abtB7X",
-	"zpiiThQvabjoNDoTgEpJBXvv/voLPH30+An4OSBFw3iu94cWGD+WNTghZCUStKaoZInKcLcAlhj+1f5u",
-	"5iWBNZYyRyai6zgaV0qbUYkqQWFGBbui2wp2xYuqiE6PDg/jqODCfTuM6wG4MDhFRQOgSEvJHSb+qjaK",
-	"iyldLLgYSZGwPK+n2HV4p97A0EKmSLa8AeQ3MkWy2DgqFU8cHuuVYu+6jqOqTJnBdMSszBOpCvoU0Y8D",
-	"wwuM4mWhrrvm97GR0C+iA1Vcq6SRKghVSDsLcn1uRJDjPzAxJHZtBv+0t1n1pyknu2L5eccsJizXGC9Z",
-	"yq2t4fYK30VNfo0E/CoOFKsCvpCysvaGRZ/bm8Ug9uESFUKSSY0CJkoWYDKEnH9FyKQ2etiqveNFTWTd",
-	"NoDGUaJwR/OKownPcZQxna1K//Prs19fPBwcPz4BObEylzkjWK8M7GFRmjlUwvAcZkJeiv1haHi7wNWh",
-	"n3NtuEiMAwAymadcTB0mmgJnF5SOJmcdv10ykXwxHnWvytReQUEW8jHCxAb1smPrnRgQHqM3ZlhpR5p/",
-	"65m8vrK4/vMGyPHcoIa9wRFcZjxHYAKqMpcsJcwrYaEFGgRUJbQFuVEsF+bkURAnbbyj1msuURDCEV2S",
-	"FExoe5gqltqPudQmiAZ9KnHkVLK6jNetvqBEBe52kpEbLHQYEf8LU4rN2zl6br51xOwQFB8yrUa6hu8t",
-	"hKyL9L+g01a8uPXzGt9lfDqGWFv+glNuDrTely3zMwYVgfzfH88G/8UG3w4HT4ejwefvR/HR8U/Xfwl5",
-	"m33+NdehIEWX7KdGNRujyqq2QuDq4FJ+ZibJVsWg8DfS+GVBm7Udr4/ijdxbLcDO/8oQF1o1uZ03eiWl",
-	"2XT3S7KljsevX42RN4ThKyrNHSesnftweBTw3iVd1c/FHRJhl9V6RK2bRroa9F4FW4BXlJwjm4wce96I",
-	"Q6mknGyt1RrjZYUqTJCXG1X0zt+2jE39eNwVvZYttPjnmPCC5asR8QyEFAOBU0aRAlJ3H1xykwEzUEht",
-	"QPMrmCiia0SgIOVT7kgAXrGizGmm4+Fjmr8TAw4HT63rP7ze+/RpWH89ud7/j2AkeOl39KUh2GDy+fvJ",
-	"o3D0eIksNwGfvTu+TGGz0l3TlbPgvlOVFNxHGhMp3MazcdNbUqmfKl6lzEtjh9T7G+oADlkPPiSCmrAE",
-	"9agqeygI6mwkZ6F8aUnu+s54adiQmAL5NBtLtX1UpIW98U+F/KhU0sigrhWy3YilkpXB3SR7R48EKYKs",
-	"VLLAZ2j3tsoVuDn0+cfr5XWBa+SMa/X22UMDW4D/pwq1DsLGSYHhPBaN4skinrIa5x0wRVWMA6Zdz9cn",
-	"qYNxRcwUiXMz4zeP2wgUR185CwyyJGh3xpCwPjCsBNEPGULK09MZzuvMg7z4gYYX6fHjx0dPYYbz4WKA",
-	"9Peffvt4NHh6Nnj598Gbc6JNs2Lw7fP3R4fxyWE46p0jqt3qG2vLEznTZqQRxfaesk18DTDzJYbvcwUb",
-	"4Ijd0+dQaN1Kc52yAt3fEl6PS0ibBGSYe5aIO8Qoq5BNzNMNGRSjSfYXhaCZvF+sm73e2a9dpsSm2z+x",
-	"JGI9YTtQv7g3qqz8kBUFBG5Kl8vxxTCeh6Og0IaJnkDYkoIAS+YmDz/lfthkx/ZqPUwzVVAP1XiG84Dd",
-	"jOXVaIbz1Sj1ny4UldU45wlFpBgyvBqu8ra1pOvuyNVXVHwyD8tax81bCbupFtkRIG5gC2H9j0qGNqib",
-	"lV93MX+fmW15e21idYRd59Ad6iq4Ge0mWS+w3nx9ftYZuV57CN13bS60FC94uhiFe5yq5V1JXmmDqm8P",
-	"4lpXTW1m0eD+KfgVFDzPuefZsMeF2w5tcHsGSS6TmYZU8YnZtqz1hxz3yeLYi+4PoVvRmlWKvbtNSjnZ",
-	"EWaFjqGObmZxG+sIR8ESIZ8KZiqFfWlib5WJ7FDv4EeLgWmX4Hj7WkfHgpdxbsypXlFrRI0aY+c0DuOu",
-	"wXfzyoW418Ia9s2ScfUOS6n6anRbV+YKpmaYjlJkaXjzVDiueG56CquizFmCwUdDVb6oHa/z8KIUwRVX",
-	"4h1+qdDxwh3YTevrPaXQ0/W10LsJCEtRTbMpgh/5GXj3HBk5Q6FHBezZiCeFtmmL/XUfNBptcxhfZXqg",
-	"wdrb0KJ31RXp5NEKgku68Kj0Iq2rPGBYu5bHtq7U9BVd6glDctqD8R7j3+28qz622qZi2JQjtz2zb+nC",
-	"rqWnzpFDXUn0O7gVuBeT58ywO8ElZYaNxiePFoQfz00w+/y/CWJnkb14vmoq0PVZ8fHjx5vK6++NVHiz",
-	"iHVLTa3WQOyx0gPtzghjoBwqZSqFMdN48miBM/0p2t2ssrVK+iCn0/ymWPfWZ5aF6itYWOKUVIqb+Xta",
-	"W13LK7j4QJE7rBJfh7K3uQgPe6Ui+0mBGZhwpQ0pSpkYZlgaoNsyBAICUq4wMVLNLd+1iFrRkSlUrfYy",
-	"Y8qae77vsrTlowbloIOGc8B4bmdLWJ5zMQ1UzWCPpygMN/ODVCbDqbSi2O6nDFlqxfDtT28nk6ni6aAV",
-	"oWWuJf8V567LiGh9GKuXHz6cw9n5K9oMpUCoB3yDxko2hHfI0oEU+RzczgF7F3978QEOmG84uYjh4uAL",
-	"ZYsX8SdxcVC6JN3+XKDO7AdbCrKfXAX3m79sN2n72e9G+gCviHhd7APXIEsUIJ12Xp+9GX4Sv1WGGYKN",
-	"4NMgENNu7XFB5xdnlcmk4t9sPnMKP1sdwoe3v754c7E//CQoIxgYOaCH/YB7FweqElYiewhvP03QJG4d",
-	"7hD5Yh9YkpDlIDcZKitBd2qpPgkm4GJFPRfgNAgFS9GdOG2yBY0IK/bwSbxQSioNTCFc9PWkXbR9ZPtD",
-	"+E0KnAMTKdhuRUwdxbFD1GdgLijpT2LzYVgMAr+igkkumdHDT6Kp4bRmWVsRWVjUSRUoQxgekv+QhlnJ",
-	"o9Po4fBw+NDVOjLr5o2F0ZepI90UXuw6X6XRafQ3NE3321Lz3vHh4ZrGvd0a9po5Ah175ENJpRQKA7W8",
-	"Q0dKJ8zzvNDYjbCddsA40lVRMDWPTqP31tdicG1RVmtSDMhOiKuSBzj+mnFt+3NsKw6bagqnme0UoTxX",
-	"6gBqro65AJwNUT/LdH7nmDWtWtfLPZrXf6LGak0BmxjvvknGxPQ2qvP7VHT6cXGH+vj5+nNXs7/YidYp",
-	"9hnIghvarSYc81RT4J0DswnKnNw1oOzrODpo20eC3vKaa3PmbrlP6Jv2llB/q53+B4BMSp7wHLXzEBuD",
-	"XFMVha1L2pAtDYibGMwVuK2pC27dO9PrS+eVg9TGrbYN/GNoqyV5HmignTuGiVRQoixzbPb2pc7muhOq",
-	"Qb1gV69RTE3mOfJKmhfukPZ9U+04DfKuyW6Ljjsaeqk3kKjSSlMZ7GGyP4S3BTcws6ZNGyIkmZQaCeSi",
-	"r7UyJPhsefV1fnCyvmy2Ku37sKB9wN/ZvO/QepGGPYXl/hCeO+ThcQwTvEQFlxkK/9E1WdJeTMj0yabu",
-	"FhPXtMiFy15aASfEC3RBQcl5EReWHTr0YjiC3/jP1oZzpqZI13rVuNiotyr70cmTJ0+Oj7oLeHT49GSb",
-	"Nfy1UpZ+rZzyaNjL8CqGRBYFG2gk3zSY7pM1XipWWguklVmKZWQv3JjwktsXPXo88aejp8db+MuHbmPu",
-	"Aw1t2+4QfqcIxI0jkRRM4NVzIr8pBRPCRBuexMAE2G4TVZW0NZSVAYW6KijrJFerWTAkGSYzV82izJJY",
-	"HH1GkW5MI35xO8DgpUvft4v4LjVdXfOZzXko57KLKmXOkzns/f392zexT48r5dquZGWgpMxSTPdXFjLG",
-	"iVQufHMx3biGcztPn74eHj85+WlVYZ+3ZUEyMWgG2ihkxeKm2Kb5XDBrRMuTbEGBju52Hw7twbZ4kj4D",
-	"Iu/zOh4qZEmGKZDf+9bmL5VUVfED9morEDDnjyxRUjvjpeRxCAueQ27hsKe0T7abewyXGU8yQJGoeWk0",
-	"cBMDKqYp4U5kSiHMWDexRXFtF+r3LykgXWh1DzKAlmAdfK+LKNdrM5OmIn+fTKuX4dLFH6C8t8LP9UBD",
-	"wQSf2FqHu+zwRjXwRmbxhkRWogfjFRIVEri95aD7rt3156CGDjpQr9WUD327KeyW0SDMEYeuzy31/TjB",
-	"2LzFeyCXmczbAXcK5dc/jJ8/0K1zEykyNgpZksjEHGarHDOGFMmhU/uBnJ12GJG63QLTIZzBhPGcHL/N",
-	"7lzNj1gOsLFU/rAnkUKgrWrEoCUwMKoSCXOZV44UbVyNo+DasBlxNamAeWilwGd2mJCG6jpPjsTqxByS",
-	"nHiEk/KHGb+yR5nLL6nuOnZf8uMOSu89zi2cxwb85vfMMxy3WpjISjiTSHn6QxJ6TGb1dmpDnPdAx3uk",
-	"sJsN7Swg5KUVzJ3Spt6kieLk8rK7BpMp1JnM0969yPpKb1T7K111h3g3tCv31i2xug33d97RdTTqnsyg",
-	"PX7riZ0W+/vRd/x9udC/bATvkKUuRbIWwLRnuJQ5EePt6tG/ieT06Ovh6/Yn3/N/j9j6GXqAtWSca1CV",
-	"EJaB3768+Zp/RYHa1b/q6na3j7iLlyxrsArf89+HlH0n4B5xsuMHUKLf65aDu4DHjucsg0wpZ5qSPZbC",
-	"XsFExfJ6LrdN0aYk5OV+T1mw02TRj1vdU7MBOtqnD+yOvQjaRnLjZ6iP2s6VLNBkWGmwvN7RpeESDJ27",
-	"GnBDZuEPEYZzVuTrlvm2ROFOInawkHrQHRZLTuPnglQmVYFiZW0fKHVpL4aW1bRk963n3N5wj/betIsH",
-	"Fmknvwtj7xzZ0orBsHHeV+Iu2w7gXlD8LfcJi58ihEpbg7prbDrVLVtapaj86nkPUF/q9t0+mFx/7wo5",
-	"CFXBfCde/19s7NIKuVon+sU95U8jg+1ZUsGUT5nvsWAaWH1i2Vt1dPXGm/0tSNv0e5+ExmmgJ3xY/d2F",
-	"Bdl3FwhLVrfCwR9yTIjKiT8S6WLb1OfJlh7ozplm0MyWTu17De6Fvex71/Sm0xJ3d92Lp/2bmaDxS4Ui",
-	"QXCtf5TJfUVXA5IC+y1BJOjflA0cghzGu73c23fMkvOCm/AUR4f27y86f4ax8HcYoXL9fdqde+u7x+7G",
-	"dPFODrBd7bfRoXXa31DNcj+J0ypRZi6SvNJcCrAdvTbZ5wYL171w8vTk2BayuZguUJx66NoUK4tBT6pa",
-	"ib/L8T2ddXfaZ3/wOXfbTtqjTnJ1xcQzV+9cUMmflilVApgVjHYxkgkYVLZp10tmCS03PSHHZU/dKsd3",
-	"28m2thhbp8J/Zm1voVOwp8hn5ewp8b2Wl6gGCdMIGV7BasVvLNP5/45a303yZcUu6yZKV7ezpTIuprZy",
-	"P2VcaGPN2OvLxoRgWu2QXbWD94atNYQelblDB9ool5RW1/vqs6Wgjaxppb0Tpfuqxw20/ugw0NL6RoKu",
-	"kixcTFn+szJpT1/9P5YJaQ3Q0jNyYFcQe/ni7DnUYNd/XnYry/k9QzstW9aOOwa1tTZ77Cnc8XbcnDDS",
-	"pcb5AlZzixrplmWytqBahZtJekp2K/QIE4Mp5NtEBFejthCBwkmlkXbiguvCbfWbOktb49zRxv7/nak6",
-	"7fSeqcKeVMByhSyd19S6afHUrMA6dO3/WXuvO2ptwm7cHqZ2A/AQzoS+RKXh8eFDt4J3aNR8cGbjsm1a",
-	"MZ264LjS8976psWhn5hZidqgfPfkbOFdgX/Zy63sBbRtc12pbd+lvRj7wkG/wbgXEu7JWBbfdvhX02pr",
-	"CJecUra6MABSuArChHQPXLg3ONy1epOxJQwdE9V3FStr4jpE660o6mu93VUq969YnB4cHB0/GR4OD4dH",
-	"pz8d/nRkd0//eP2vR24Ya85N25bLDDu/eSPr/OKP0zq/yFJH15+v/ycAAP//",
+	"tf9RIgU0fv3ArxtNfY8SWZRSoDA6Ov0elUyxAg0q++lMazSvnp8zk9FHLqLTqKQPcSRYgdFpxOiJEU+j",
+	"OFL4peIK0+jUqArjSCcZFox+9xeFk+g0+reDdq4Dd1cf+Cmi6+u4nu4fFap5M98X++l+JnwlUrxaszpO",
+	"92880/uMqdRO0U62dm13ON01jaJLKTRaTZ4rOc6xoMtECoPC0CUry5wnzHApDkr3xL//oaWge9tNWo9r",
+	"Z0xRJ4qXNFx0Gp0JQKWkgr13f/0Fnj56/AT8HJCiYTzX+0MLjB/LGpwQshIJWlNUskRluFsASwz/ar83",
+	"85LAGkuZIxPRdRyNK6XNqESVoDCjgl3RYwW74kVVRKdHh4dxVHDhPh3G9QBcGJyiogFQpKXkDhN/VxvF",
+	"xZRuFlyMpEhYntdT7Dq8U29gaCFTJFveAPIbmSJZbByViicOj/VKsU9dx1FVpsxgOmJW5olUBV1F9OXA",
+	"8AKjeFmo6675fWwk9IvoQBXXKmmkCkIV0s6CXJ8bEeT4D0wMiV2bwT/tY1b9acrJrlh+3jGLCcs1xkuW",
+	"cmtruL3Cd1GTXyMBv4oDxaqAL6SsrL1h0ef2ZjGIfbhEhZBkUqOAiZIFmAwh518RMqmNHrZq73hRE1m3",
+	"DaBxlCjc0bziaMJzHGVMZ6vS//z67NcXDwfHj09ATqzMZc4I1isDe1iUZg6VMDyHmZCXYn8YGt4ucHXo",
+	"51wbLhLjAIBM5ikXU4eJpsDZBaWjyVnHb5dMJF+MR927MrV3UJCFfIwwsUG97Nh6JwaEx+iNGVbakebf",
+	"eiav7yyu/7wBcjw3qGFvcASXGc8RmICqzCVLCfNKWGiBBgFVCW1BbhTLhTl5FMRJG++o9ZpLFIRwRLck",
+	"BRPaHqaKpfYyl9oE0aCrEkdOJavLeN3qC0pU4B4nGbnBQocR8d8wpdi8naPn4VtHzA5B8SHTaqRr+N5C",
+	"yLpI/ws6bcWLWz+v8V3Gp2OIteUvOOXmQOt92TI/Y1ARyP/98WzwX2zw7XDwdDgafP5+FB8d/3T9l5C3",
+	"2d+/5joUpOiWvWpUszGqrGorBK4OLuVnZpJsVQwKfyONXxa0Wdvx+ijeyL3VAuz8rwxxoVWT23mjV1Ka",
+	"TU+/JFvqePz61Rh5Qxi+otLcccLauQ+HRwHvXdJV/bu4QyLsslqPqHXTSFeD3qtgC/CKknNkk5Fjzxtx",
+	"KJWUk621WmO8rFCFCfJyo4re+ceWsal/HndFr2ULLf45Jrxg+WpEPAMhxUDglFGkgNQ9B5fcZMAMFFIb",
+	"0PwKJoroGhEoSPmUOxKAV6woc5rpePiY5u/EgMPBU+v6D6/3Pn0a1h9Prvf/IxgJXvodfWkINph8/n7y",
+	"KBw9XiLLTcBn744vU9isdNd05Sy471QlBfeRxkQKt/Fs3PSWVOqnilcp89LYIfX+hjqAQ9aDD4mgJixB",
+	"ParKHgqCOhvJWShfWpK7fjJeGjYkpkA+zcZSbR8VaWFv/K9CflQqaeSqVY+ZKZgYsPRrDGM2xjwG2j5B",
+	"KjJ3DDI/hWw3JqpkZXC3pbyjnwQ5haxUEuBdKcNCilMYM5OYnOS3y0mf2fWcWpJbMFGxHAo0iifa3nhm",
+	"l3kKQpqMeCoTmjh9ap3WW7Ib2hMLa3cCN0dlL2iNfFenDSJxbXl9ptpoNJCapAq1DnovJ9sKp9h26Yua",
+	"k9U476hNVMU44HX1fH2SOoWtiJkipQPM+H3tNgLF0VfOAoMsCdqdMSSsj1krBvQhQ0h5ejrDeZ0UUYB5",
+	"oOFFevz48dFTmOF8uBi7/fOn3z4eDZ6eDV7+ffDmnBjdrBh8+/z90WF8chgOyOeIarfSy9rKSc60GWlE",
+	"sb1PbhP6A0nDUvLh0xgbeynxoOtQ1N9Kc52KBz3fcnGPS0ibBGSYFpeIO4RPq5BNpNgNGRSjqUMsCkEz",
+	"eb9YN3tNOq5dEsem2/9iScR6wnagfnFvVPT5ISsKCNxUVZfji2E8D0dBoQ0TPYGw5SsBAs9NHv6V+2KT",
+	"Hdu79TDNVEE9VOMZzgN2M5ZXoxnOV6PUf7pQVFbjnCcUkWLI8Gq4SinX8sG7431fUfHJPCxrHTdvJeym",
+	"MmlHgLiBLYT1PyoZ2qBuVhnexfx90rjl47WJ1RF2nUN3WLXgZrSbZL3AevP1qWNn5HrtIXTftWnaUrzg",
+	"6WIU7nGqluEleaUNqr49iGtdNWWjRYP7p+BXUPA85z4FgD0u3HZog9szSHKZzDSkik/MthW3P+S4TxbP",
+	"JPtD6Fa0ZpX9726TUk52hFmhY6ijm1ncxhLHUbB6yaeCmUphXwbbWwAjO9Q7+NFiYNolON6+DNOx4GWc",
+	"G3OqV9QaUaPG2DmNw7hr8N2UdyHutbCGfbNkXL3DUqq+8uHWRcOCqRmmoxRZGt48FY4rnpuemq8oc5Zg",
+	"8KehAmTUjtf58aIUwRVX4h1+qdDxwh3YTevrPVXa0/Vl2rsJCEtRTbMp1knrM/DuOTJyhkKPCtizEU8K",
+	"bdMW++0+aDTa5jC+APZAg7W3oUXvqivSyaMVBJd04VHpRVpXecCwdq3cbV1E6qsH1ROG5LRn9j3Gv9tR",
+	"XH2itk0xs6mUbttO0NKFXatindOQusjpd3ArcC8mz5lhd4JLygwbjU8eLQg/nptg9vl/E8TOInvxfNUU",
+	"x+tj7OPHjzdV/t8bqfBmEeuWmlqtgdgTrwfaHV/GQDlUylQKY6bx5NECZ/pTtLtZZWuV9EFOp/lNse6t",
+	"zywL1VewsMQpqRQ38/e0trqWV3DxgSJ3WCW+DmUfcxEe9kpF9pMCMzDhShtSlDIxzLA0QI9lCAQEpFxh",
+	"YqSaW75rEbWiI1OoWu1lxpQ193zfZWnLpyDKQQcN54Dx3M6WsDznYhqomsEeT1EYbuYHqUyGU2lFsY1Z",
+	"GbLUiuE7s95OJlPF00ErQstcS/4rzl0DFNH6MFYvP3w4h7PzV7QZSoFQD/gGjZVsCO+QpQMp8jm4nQP2",
+	"Lv724gMcMN8LcxHDxcEXyhYv4k/i4qB0Sbr9ukCd2QtbCrJXroL7zd+2m7S99ruRPsArIl4X+8A1yBIF",
+	"SKed12dvhp/Eb5VhhmAj+DQIxLRbe1zQ+cVZZTKp+Debz5zCz1aH8OHtry/eXOwPPwnKCAZGDujHfsC9",
+	"iwNVCSuR7Q+wVxM0iVuHO9++2AeWJGQ5yE2GykrQnVqqT4IJuFhRzwU4DULBUnSHYZtsQSPCij18Ei+U",
+	"kkoDUwgXfe1yF22L2/4QfpMC58BECraRElNHcewQ9fGcC0r6k9h8TheDwK+oYJJLZvTwk2hqOK1Z1lZE",
+	"FhZ1UgXKEIaH5D+kYVby6DR6ODwcPnS1jsy6eWNh9GHqSDeFF7vOV2l0Gv0NTdOYt9RXeHx4uKancLde",
+	"wmaOQDMh+VBSKYXCQC3v0JHSCfM8LzR2I2ynUzGOdFUUTM2j0+i99bUYXMeW1ZoUA7IT4qrkAY6/Zlzb",
+	"1iF78sSmmsJpZptYKM+VOoCaq2MuAGdD1M8ynd85Zk0X2fVy++j1n6ixWlPAJsa7b5IxMb2N6vw+FZ1+",
+	"XNyhPn6+/tzV7C92onWKfQay4IZ2qwnHPNUUeOfAbIIyJ3cNKPs6jg7azpagt7zm2py5R+4T+qbzJtR6",
+	"a6f/ASCTkic8R+08xMYg1+9FYeuSNmRLA+ImBnMFbmvqglu39fT60nnlILVxq+1Q/xjaakmeBxpo545h",
+	"IhWUKMscm719qem6btJqUC/Y1WsUU5N5jryS5oWbt31LVztOg7zr/9uiGZCGXmpbJKq00u8Ge5jsD+Ft",
+	"wQ3MrGnThghJJqVGArno6/oMCT5bXn2dH5ysL5utSvs+LGgf8Hc27zu0XqRhT2G5P4TnDnl4HMMEL1HB",
+	"ZYbCX7r+T9qLCZk+2dTdYuL6Kblw2Usr4IR4gS4oKDkv4sKyQ4deDEfwG//Z2nDO1BTpXq8aF3sIV2U/",
+	"Onny5MnxUXcBjw6fnmyzhr9WytKvlVMeDXsZXsWQyKJgA43kmwbTfbLGS8VKa4G2cYMolpG9cGPCS27f",
+	"QenxxJ+Onh5v4S8fuj3DDzS0HcVD+J0iEDeORFIwgVfPifymFEwIE214EgMTYBthVFXS1lBWBhTqqqCs",
+	"k1ytZsGQZJjMXDWLMkticXSNIt2YRvzidoDBS5e+bxfxXWq6uuYzm/NQzmUXVcqcJ3PY+/v7t29inx5X",
+	"ynWEycpASZmlmO6vLGSME6lc+OZiunEN53aePn09PH5y8tOqwj5vy4JkYtAMtFHIisVNsU3zuWDWiJYn",
+	"2YICHd3tPhzag23xJH0GRN7ndTxUyJIMUyC/913XXyqpquIH7NVWIGDOH1mipHbGS8njEBY8h9zCYU9p",
+	"n2w39xguM55kgCJR89Jo4CYGVExTwp3IlEKYsW5ii+LaLtTvX1JAutCFH2QALcE6+F4XUa7XZiZNRf4+",
+	"mVYvw6WbP0B5b4Wf64GGggk+sbUOd9vhjWrgjcziDYmsRA/GKyQqJHD7yEH3NcDrz0ENHXSgXqspH/p2",
+	"U9gto0GYIw5dn1vq+3GCsXmLV1QuM5m3A+4Uyq9/GD9/oFvnJlJkbBSyJJGJOcxWOWYMKZJDp/aCnJ12",
+	"GJG63QLTIZzBhPGcHL/N7lzNj1gOsLFU/rAnkUKgrWrEoCUwMKoSCXOZV44UbVyNo+DasBlxNamAeWil",
+	"wGd2mJCG6jpPjsTqxBySnHiEk/KHGb+yR5nL78/uOnZf8uMOSu89zi2cxwb85vfMMxy3WpjISjiTSHn6",
+	"QxJ6TGb1dmpDnPdAx3uksJsN7Swg5KUVzJ3Spt6kieLk8rK7BpMp1JnM0969yPpKb1T7K911h3g3tCv3",
+	"QjCxug3Pd14fdjTqnsygPX7riZ0W+/vRd/x9udC/bATvkKUuRbIWwLRnuJQ5EePt6tG/JOX06Ovh6/Yn",
+	"/zrCPWLrZ+gB1pJxrkFVQlgGfvvy5mv+FQVqV/+qq9vdPuIuXrKswSr86wh9SNnXFe4RJzt+ACX6vm45",
+	"uAt47HjOMsiUcqYp2WMp7AV68u2mJOTlfk9ZsNNk0Y9b3VOzATrapw/sjr0I2kZy42eoj9rOlSzQZFhp",
+	"sLze0aXhEgydpxpwQ2bhDxGGc1bk65b5tkThTiJ2sJB60B0WS07j54JUJlWBYmVtHyh1aW+GltW0ZPet",
+	"59w+cI/23rSLBxZpJ78LY+8c2dKKwbBx3lfiLtsO4F5Q/CP3CYufIoRKW4O6a2w61S1bWqWo/Op5D1Bf",
+	"6vbdPphcf+8KOQhVwXwnXv+/f+zSCrlaJ/rF/cqfRgbbs6SCKZ8y32PBNLD6xLK36ujqjTf7x5K26fc+",
+	"CY3TQE/4sPq7Cwuy7y4QlqxuhYM/5JgQlRN/JNLFtqnPky090J0zzaCZLZ3a9xrcC3vb967pTacl7um6",
+	"F0/7l0ZB45cKRYLgWv8ok/uKrgbk370LW4JI0L/EGzgEOYx3e++475gl5wU34SmODu0/c3T+p2PhnzpC",
+	"5fr7tDv3QnqP3Y3p5p0cYLvab6ND67S/oZrlfhKnVaLMXCR5pbkUYDt6bbLPDRaue+Hk6cmxLWRzMV2g",
+	"OPXQtSlWFoOeVLUSf5fjezrr7rTP/uBz7radtEed5OqKiWeu3rmgkj8tU6oEMCsY7WIkEzCobNOul8wS",
+	"Wm56Qo7LnrpVju+2k21tMbZOhf/M2t5Cp2BPkc/K2VPiey0vUQ0SphEyvILVit9YpvP/HbW+m+TLil3W",
+	"TZSubmdLZVxMbeV+yrjQxpqx15eNCcG02iG7agfvDVtrCD0qc4cO0r/l3FFaXe+rz5aCNrKmlfZOlO6r",
+	"HjfQ+qPDQEvrGwm6SrJwMWX5f9SkPX31f6YmpDVAS8/IgV1B7OWLs+dQg13/r9qtLOf3DO20bFk77hjU",
+	"1trssadwx9txc8JItxrnC1jNLWqkW5bJ2oJqFW4m6SnZrdAjTAymkG8TEVyN2kIECieVRtqJC64Lt9Vv",
+	"6ixtjXNHG/v/d6bqtNN7pgp7UgHLFbJ0XlPrpsVTswLr0LX/Z+297qi1Cbtxe5jaDcBDOLN/66Dh8eFD",
+	"t4J3aNR8cGbjsm1aMZ264LjS8976psWhn5hZidqgfPfkbOFdgX/Zy63sBbRtc12pbd+lvRj7wkG/wbgX",
+	"Eu7JWBbfdvhX02prCJecUra6MABSuArChHQPXLg3ONy9epOxJQwdE9V3FStr4jpE660o6mu93VUq969Y",
+	"nB4cHB0/GR4OD4dHpz8d/nRkd0//8/oPmdww1pybti2XGXa+80bW+cYfp3W+kaWOrj9f/08AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -330,13 +330,6 @@ func startBenchMesh(tb testing.TB, size int) *benchMesh {
 		lns[i] = ln
 		m.nodes = append(m.nodes, &meshNode{addr: ln.Addr().String(), url: "http://" + ln.Addr().String()})
 	}
-	tb.Cleanup(func() {
-		for _, mn := range m.nodes {
-			if mn.stop != nil {
-				mn.stop()
-			}
-		}
-	})
 	for i, mn := range m.nodes {
 		mn.opts = nodeOptions{
 			dataDir:          tb.TempDir(),
@@ -352,6 +345,16 @@ func startBenchMesh(tb testing.TB, size int) *benchMesh {
 				mn.opts.peers = append(mn.opts.peers, other.url)
 			}
 		}
+	}
+	// Registered after the data dirs, so it runs before they are removed.
+	tb.Cleanup(func() {
+		for _, mn := range m.nodes {
+			if mn.stop != nil {
+				mn.stop()
+			}
+		}
+	})
+	for i, mn := range m.nodes {
 		ctx, cancel := context.WithCancel(context.Background())
 		started := make(chan nodeStarted, 1)
 		done := make(chan error, 1)

@@ -2,9 +2,15 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -32,14 +38,41 @@ func TestBrowser(t *testing.T) {
 	}
 	for _, script := range scripts {
 		t.Run(filepath.Base(script), func(t *testing.T) {
-			// A small mesh, so the storage page has hosts to spread shards over.
-			m := startMesh(t, 3, nil)
+			// A small mesh that also beacons on loopback, so the storage
+			// page has hosts and the peers page can watch a newcomer.
+			group := fmt.Sprintf("239.23.0.7:%d", 40000+rand.IntN(20000))
+			beacons := func(o *nodeOptions) {
+				o.radio = radioOptions{radios: []string{"udp"}, group: group, iface: "lo", loopback: true,
+					beaconInterval: 500 * time.Millisecond, gossip: "127.0.0.1:0"}
+			}
+			m := startMesh(t, 3, func(_ int, o *nodeOptions) { beacons(o) })
 			m.waitPeers(0, 2)
 			url, token := m.nodes[0].url, m.nodes[0].token
+
+			// The peers script asks for a new node once its page is open;
+			// it is found by its beacons alone.
+			newcomer, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			late := &meshNode{addr: newcomer.Addr().String(), url: "http://" + newcomer.Addr().String()}
+			late.opts = nodeOptions{dataDir: t.TempDir(), name: "newcomer", storeConcurrency: 4, maxShardBytes: 16 << 20}
+			beacons(&late.opts)
+			var once sync.Once
+			ctl := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				once.Do(func() {
+					m.nodes = append(m.nodes, late)
+					m.launch(late, newcomer)
+				})
+			}))
+			defer ctl.Close()
+			startCmd := fmt.Sprintf(`node -e "fetch('%s',{method:'POST'}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))" && exec sleep 300`, ctl.URL)
+
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, "node", script)
-			cmd.Env = append(os.Environ(), "OFFGRID_URL="+url, "OFFGRID_TOKEN="+token, "OFFGRID_SCREENSHOTS="+shots)
+			cmd.Env = append(os.Environ(), "OFFGRID_URL="+url, "OFFGRID_TOKEN="+token, "OFFGRID_SCREENSHOTS="+shots,
+				"OFFGRID_START_PEER_CMD="+startCmd, "OFFGRID_START_PEER_URL="+late.url)
 			out, err := cmd.CombinedOutput()
 			t.Logf("%s:\n%s", filepath.Base(script), out)
 			if err != nil {

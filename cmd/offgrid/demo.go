@@ -18,6 +18,7 @@ func demoCmd(getenv env) *cobra.Command {
 		dataDir  string
 		host     string
 		logLevel string
+		group    string
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -70,6 +71,11 @@ again reuses them. Every node knows the others as static peers. Ctrl-C stops all
 					window:           8,
 					repairInterval:   30 * time.Second,
 					peerPoll:         2 * time.Second,
+					// Beacons on loopback too: the peer table shows
+					// how discovery works even though the nodes also
+					// know each other statically.
+					radio: radioOptions{radios: []string{"udp"}, group: group, iface: "lo", loopback: true,
+						beaconInterval: 2 * time.Second, optional: true},
 				}
 				for j, u := range urls {
 					if j != i {
@@ -96,6 +102,7 @@ again reuses them. Every node knows the others as static peers. Ctrl-C stops all
 	fs.StringVar(&dataDir, "data", "./demo-data", "directory for the nodes' data dirs")
 	fs.StringVar(&host, "host", "127.0.0.1", "loopback address to listen on")
 	fs.StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
+	fs.StringVar(&group, "multicast-group", "239.23.0.7:47007", "multicast group for the nodes' beacons on lo")
 	return cmd
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -21,6 +22,8 @@ import (
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/sqlitedb"
 	"github.com/offgrid-net/offgrid/node"
+	"github.com/offgrid-net/offgrid/radio/meshhealth"
+	"github.com/offgrid-net/offgrid/radio/udp"
 	"github.com/offgrid-net/offgrid/server"
 	"github.com/offgrid-net/offgrid/storage"
 )
@@ -46,6 +49,13 @@ type nodeOptions struct {
 	repairThreshold  int
 	repairInterval   time.Duration
 	peerPoll         time.Duration
+	radio            radioOptions
+	batctlIface      string
+	babel            string
+	meshPoll         time.Duration
+	memoryLimit      int64
+	// crashOnStop makes a stop look like a crash to the cluster (tests).
+	crashOnStop bool
 }
 
 func (o *nodeOptions) flags(cmd *cobra.Command) {
@@ -66,6 +76,22 @@ func (o *nodeOptions) flags(cmd *cobra.Command) {
 	fs.IntVar(&o.repairThreshold, "repair-threshold", 0, "rebuild a stripe with fewer live shards than this (default k+2)")
 	fs.DurationVar(&o.repairInterval, "repair-interval", time.Minute, "how often the node checks its own files (0: never on its own)")
 	fs.DurationVar(&o.peerPoll, "peer-poll-interval", 5*time.Second, "how often static peers are asked whether they are up")
+	fs.StringVar(&o.batctlIface, "batman", "", "read BATMAN-adv health with batctl for this mesh interface, e.g. bat0")
+	fs.StringVar(&o.babel, "babel", "", "read Babel health from babeld's control socket, e.g. [::1]:33123 (babeld -G 33123)")
+	fs.DurationVar(&o.meshPoll, "mesh-poll-interval", 10*time.Second, "how often mesh health is read")
+	fs.Int64Var(&o.memoryLimit, "memory-limit", 120<<20, "soft heap limit in bytes for the Go runtime (0: none; GOMEMLIMIT wins), to keep a Raspberry Pi's RAM free")
+	r := &o.radio
+	fs.StringSliceVar(&r.radios, "radio", []string{"udp"}, "discovery links: udp, lora, ble, bt_lr, file (comma-separated; none for static peers only)")
+	fs.StringVar(&r.group, "multicast-group", udp.DefaultGroup, "UDP multicast group and port for beacons")
+	fs.StringVar(&r.iface, "multicast-iface", "", "interface for beacons, e.g. bat0, wlan0 or lo (default: the system's)")
+	fs.BoolVar(&r.loopback, "multicast-loopback", false, "hear beacons of other nodes on this host (needed for several nodes on one machine)")
+	fs.StringVar(&r.serial, "serial", "", "LoRa modem serial port, e.g. /dev/ttyUSB0")
+	fs.IntVar(&r.baud, "baud", 57600, "LoRa modem serial speed")
+	fs.Float64Var(&r.dutyCycle, "lora-duty-cycle", 0.01, "share of airtime LoRa beacons may use")
+	fs.StringVar(&r.fileBus, "filebus", "", "shared file for --radio file")
+	fs.StringVar(&r.gossip, "gossip", "", "memberlist address HOST:PORT (default: the API's host, any port, when a radio is on; off: none)")
+	fs.StringVar(&r.clusterKey, "cluster-key", "", "hex key (16, 24 or 32 bytes) encrypting gossip; the same on every node")
+	fs.DurationVar(&r.beaconInterval, "beacon-interval", 2*time.Second, "how often a signed beacon goes out on every link")
 }
 
 func nodeCmd(getenv env) *cobra.Command {
@@ -87,6 +113,11 @@ environment, which beats the file.`,
 			log, err := newLogger(cmd.ErrOrStderr(), o.logLevel)
 			if err != nil {
 				return err
+			}
+			if o.memoryLimit > 0 && getenv("GOMEMLIMIT") == "" {
+				// A soft limit: the GC works harder near it instead of letting
+				// the heap double while a large file streams through.
+				debug.SetMemoryLimit(o.memoryLimit)
 			}
 			ln, err := net.Listen("tcp", o.listen)
 			if err != nil {
@@ -163,6 +194,11 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 	cfg.StoreConcurrency = o.storeConcurrency
 	cfg.MaxShardBytes = o.maxShardBytes
 	cfg.MeshFile = o.meshFile
+	if o.batctlIface != "" {
+		cfg.Batctl = &meshhealth.Batctl{Iface: o.batctlIface}
+	}
+	cfg.BabelAddr = o.babel
+	cfg.MeshPollInterval = o.meshPoll
 	cfg.PeerClient = &http.Client{Timeout: 5 * time.Second}
 	// Shards are at most MaxShardBytes; even over a slow mesh link a
 	// transfer that takes longer than this is better retried elsewhere.
@@ -176,6 +212,19 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 		cfg.RepairInterval = -1
 	}
 	cfg.PeerPollInterval = o.peerPoll
+	links, err := buildLinks(o.radio, endpoint, log)
+	if err != nil {
+		return err
+	}
+	cfg.Links = links
+	cfg.BeaconInterval = o.radio.beaconInterval
+	if o.crashOnStop {
+		cfg.LeaveTimeout = -1
+	}
+	cfg.GossipAddr = gossipAddr(o.radio, ln.Addr(), links)
+	if cfg.ClusterKey, err = parseClusterKey(o.radio.clusterKey); err != nil {
+		return err
+	}
 	cfg.Logger = log
 	cfg.Registerer = reg
 	n, err := node.New(ctx, cfg, keys, db)

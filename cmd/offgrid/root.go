@@ -45,6 +45,8 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		ecCmd(),
 		policyCmd(getenv),
 		stressCmd(getenv),
+		peersCmd(getenv),
+		bleNameCmd(),
 	)
 	return root.ExecuteContext(ctx)
 }

@@ -215,3 +215,41 @@
     init();
   }
 })();
+
+// Peers page: "last seen" times keep counting between refreshes. Each
+// <time data-t="unix ms"> is measured against its card's data-now (the
+// node's clock when the card was rendered) plus the time since the browser
+// got the card, so a browser with a wrong clock still shows the right age.
+(function () {
+  'use strict';
+  var seen = new WeakMap();
+
+  function coarse(ms) {
+    var s = Math.round(ms / 1000);
+    var d = Math.floor(s / 86400), h = Math.floor(s / 3600) % 24, m = Math.floor(s / 60) % 60;
+    if (d > 0) return d + 'd ' + h + 'h';
+    if (h > 0) return h + 'h ' + m + 'm';
+    if (m > 0) return m + 'm ' + (s % 60) + 's';
+    return s + 's';
+  }
+
+  function tick() {
+    var cards = document.querySelectorAll('[data-now]');
+    var now = Date.now();
+    for (var i = 0; i < cards.length; i++) {
+      var card = cards[i];
+      if (!seen.has(card)) seen.set(card, now);
+      var nodeNow = Number(card.getAttribute('data-now')) + (now - seen.get(card));
+      var times = card.querySelectorAll('time[data-t]');
+      for (var j = 0; j < times.length; j++) {
+        var age = nodeNow - Number(times[j].getAttribute('data-t'));
+        var text = age < 5000 ? 'just now' : coarse(age) + ' ago';
+        if (times[j].textContent !== text) times[j].textContent = text;
+      }
+    }
+  }
+
+  document.addEventListener('htmx:oobAfterSwap', tick);
+  document.addEventListener('htmx:afterSettle', tick);
+  setInterval(tick, 1000);
+})();

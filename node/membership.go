@@ -1,0 +1,220 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/offgrid-net/offgrid/identity"
+)
+
+// memberMeta is what a node tells the cluster about itself in memberlist's
+// node meta (at most memberlist.MetaMaxSize bytes).
+type memberMeta struct {
+	Endpoint string `json:"e"`
+	Name     string `json:"n"`
+	Active   bool   `json:"a"`
+}
+
+// memberEvent is a membership change waiting to reach the peer table.
+type memberEvent struct {
+	peer Peer
+}
+
+// membership runs memberlist (SWIM) for IP-side membership and failure
+// detection. memberlist calls its delegates from its own goroutines; they
+// only queue events (bounded, newest dropped when full) for Run to apply.
+type membership struct {
+	n      *Node
+	events chan memberEvent
+
+	// mu guards list and joining.
+	mu      sync.Mutex
+	list    *memberlist.Memberlist
+	joining map[string]time.Time // address -> last join attempt
+}
+
+const (
+	memberEventBuffer = 256
+	// joinRetry spaces join attempts to the same address.
+	joinRetry = 10 * time.Second
+)
+
+func newMembership(n *Node) *membership {
+	return &membership{n: n, events: make(chan memberEvent, memberEventBuffer), joining: map[string]time.Time{}}
+}
+
+// start creates the memberlist on cfg.GossipAddr. It is called from Run.
+func (m *membership) start() error {
+	host, portStr, err := net.SplitHostPort(m.n.cfg.GossipAddr)
+	if err != nil {
+		return fmt.Errorf("gossip address %q: %w", m.n.cfg.GossipAddr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return fmt.Errorf("gossip port %q: %w", portStr, err)
+	}
+	c := memberlist.DefaultLANConfig()
+	c.Name = string(m.n.info.ID)
+	c.BindAddr, c.BindPort = host, port
+	c.AdvertisePort = port
+	if host == "0.0.0.0" || host == "::" {
+		c.AdvertiseAddr = ""
+	} else {
+		c.AdvertiseAddr = host
+	}
+	c.Delegate = memberDelegate{m}
+	c.Events = memberDelegate{m}
+	c.LogOutput = io.Discard
+	c.Logger = nil
+	if len(m.n.cfg.ClusterKey) > 0 {
+		c.SecretKey = m.n.cfg.ClusterKey
+	}
+	if m.n.cfg.GossipProbeInterval > 0 {
+		c.ProbeInterval = m.n.cfg.GossipProbeInterval
+		c.GossipInterval = m.n.cfg.GossipProbeInterval / 5
+	}
+	list, err := memberlist.Create(c)
+	if err != nil {
+		return fmt.Errorf("start gossip on %s: %w", m.n.cfg.GossipAddr, err)
+	}
+	m.mu.Lock()
+	m.list = list
+	m.mu.Unlock()
+	return nil
+}
+
+// port is the bound gossip port (0 before start).
+func (m *membership) port() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.list == nil {
+		return 0
+	}
+	return int(m.list.LocalNode().Port)
+}
+
+// join asks memberlist to join the member at addr, unless it is already a
+// member or was tried recently. It does not block the caller for long: the
+// join runs with memberlist's own timeouts.
+func (m *membership) join(id identity.NodeID, addr string) {
+	m.mu.Lock()
+	list := m.list
+	if list == nil || time.Since(m.joining[addr]) < joinRetry {
+		m.mu.Unlock()
+		return
+	}
+	for _, mem := range list.Members() {
+		if mem.Name == string(id) && mem.State == memberlist.StateAlive {
+			m.mu.Unlock()
+			return
+		}
+	}
+	m.joining[addr] = time.Now()
+	if len(m.joining) > 4096 {
+		clear(m.joining)
+	}
+	m.mu.Unlock()
+	if _, err := list.Join([]string{addr}); err != nil {
+		m.n.log.Debug("Gossip join failed", "addr", addr, "err", err)
+	}
+}
+
+// run applies queued membership events until ctx ends, then leaves the
+// cluster and shuts memberlist down.
+func (m *membership) run(ctx context.Context) {
+	defer func() {
+		m.mu.Lock()
+		list := m.list
+		m.mu.Unlock()
+		if list != nil {
+			if m.n.cfg.LeaveTimeout > 0 {
+				list.Leave(m.n.cfg.LeaveTimeout)
+			}
+			list.Shutdown()
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-m.events:
+			m.n.observe(ctx, ev.peer)
+		}
+	}
+}
+
+// alive returns the members memberlist holds alive, other than this node.
+func (m *membership) alive() []*memberlist.Node {
+	m.mu.Lock()
+	list := m.list
+	m.mu.Unlock()
+	if list == nil {
+		return nil
+	}
+	var out []*memberlist.Node
+	for _, mem := range list.Members() {
+		if mem.State == memberlist.StateAlive && mem.Name != string(m.n.info.ID) {
+			out = append(out, mem)
+		}
+	}
+	return out
+}
+
+// refresh re-observes every alive member, so peers known only by gossip
+// stay up while memberlist holds them alive and expire once it does not.
+func (m *membership) refresh() {
+	for _, mem := range m.alive() {
+		m.queue(mem, PeerUp)
+	}
+}
+
+func (m *membership) queue(node *memberlist.Node, state PeerState) {
+	if node.Name == string(m.n.info.ID) {
+		return
+	}
+	var meta memberMeta
+	if err := json.Unmarshal(node.Meta, &meta); err != nil || meta.Endpoint == "" {
+		return
+	}
+	p := Peer{Endpoint: meta.Endpoint, Via: "gossip", State: state, Gossip: int(node.Port)}
+	if state == PeerUp {
+		if _, err := identity.NodeID(node.Name).PublicKey(); err != nil {
+			return
+		}
+		p.ID, p.Name, p.Active, p.LastSeen = identity.NodeID(node.Name), meta.Name, meta.Active, m.n.cfg.Now().UTC()
+	}
+	select {
+	case m.events <- memberEvent{peer: p}:
+	default:
+		m.n.log.Warn("Membership events backed up; one dropped", "peer", meta.Endpoint)
+	}
+}
+
+// memberDelegate implements memberlist's Delegate and EventDelegate. Every
+// method is called from memberlist's goroutines and returns at once.
+type memberDelegate struct{ m *membership }
+
+func (d memberDelegate) NodeMeta(limit int) []byte {
+	n := d.m.n
+	a, err := n.Announce(context.Background())
+	b, _ := json.Marshal(memberMeta{Endpoint: n.info.Endpoint, Name: n.info.Name, Active: err == nil && a.Active})
+	if len(b) > limit {
+		return nil
+	}
+	return b
+}
+func (memberDelegate) NotifyMsg([]byte)                           {}
+func (memberDelegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+func (memberDelegate) LocalState(join bool) []byte                { return nil }
+func (memberDelegate) MergeRemoteState(buf []byte, join bool)     {}
+func (d memberDelegate) NotifyJoin(node *memberlist.Node)         { d.m.queue(node, PeerUp) }
+func (d memberDelegate) NotifyLeave(node *memberlist.Node)        { d.m.queue(node, PeerDown) }
+func (d memberDelegate) NotifyUpdate(node *memberlist.Node)       { d.m.queue(node, PeerUp) }

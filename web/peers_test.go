@@ -1,0 +1,361 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/offgrid-net/offgrid/node"
+)
+
+// testElem is an element found by its data-testid: its opening tag's
+// attributes and what follows up to the matching close tag (no nesting of
+// the same tag inside).
+type testElem struct {
+	Attrs map[string]string
+	Inner string
+}
+
+var attrRe = regexp.MustCompile(`([a-zA-Z_:][-a-zA-Z0-9_:.]*)(?:="([^"]*)")?`)
+
+// byTestID returns every element carrying data-testid=id, in order.
+func byTestID(body, id string) []testElem {
+	re := regexp.MustCompile(`(?s)<([a-z][a-z0-9]*)(\s[^>]*data-testid="` + regexp.QuoteMeta(id) + `"[^>]*)>`)
+	var out []testElem
+	for _, m := range re.FindAllStringSubmatchIndex(body, -1) {
+		tag := body[m[2]:m[3]]
+		el := testElem{Attrs: map[string]string{}}
+		for _, a := range attrRe.FindAllStringSubmatch(body[m[4]:m[5]], -1) {
+			el.Attrs[a[1]] = a[2]
+		}
+		rest := body[m[1]:]
+		if end := strings.Index(rest, "</"+tag+">"); end >= 0 {
+			el.Inner = rest[:end]
+		}
+		out = append(out, el)
+	}
+	return out
+}
+
+// text strips tags and squeezes spaces.
+func (el testElem) text() string {
+	return strings.Join(strings.Fields(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(el.Inner, " ")), " ")
+}
+
+// peerRows returns the peer rows of a page or message by endpoint.
+func peerRows(t *testing.T, body string) map[string]testElem {
+	t.Helper()
+	rows := map[string]testElem{}
+	for _, r := range byTestID(body, "peer-row") {
+		ep := r.Attrs["data-endpoint"]
+		if _, dup := rows[ep]; dup {
+			t.Errorf("two rows for %s", ep)
+		}
+		rows[ep] = r
+	}
+	return rows
+}
+
+// rowState returns the data-state of the row's state badge.
+func rowState(t *testing.T, row testElem) string {
+	t.Helper()
+	b := byTestID(row.Inner, "peer-state")
+	if len(b) != 1 {
+		t.Fatalf("row has %d state badges, want 1: %s", len(b), row.Inner)
+	}
+	return b[0].Attrs["data-state"]
+}
+
+func TestNetworkSessionRequired(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	htmx := map[string]string{"HX-Request": "true"}
+	tests := []struct {
+		path       string
+		hdr        map[string]string
+		wantStatus int
+	}{
+		{"/network/peers", nil, http.StatusSeeOther},
+		{"/network/mesh", nil, http.StatusSeeOther},
+		{"/network/peers", htmx, http.StatusUnauthorized},
+		{"/network/mesh", htmx, http.StatusUnauthorized},
+		{"/ui/network/peers", htmx, http.StatusUnauthorized},
+		{"/ui/network/mesh", htmx, http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		resp, body := e.do(t, "GET", tt.path, nil, tt.hdr)
+		if resp.StatusCode != tt.wantStatus {
+			t.Errorf("GET %s (%v) = %d, want %d", tt.path, tt.hdr, resp.StatusCode, tt.wantStatus)
+		}
+		if hasTestID(body, "peers-table") || hasTestID(body, "mesh-card") {
+			t.Errorf("GET %s without a session shows data:\n%s", tt.path, body)
+		}
+		if tt.wantStatus == http.StatusSeeOther && resp.Header.Get("Location") != "/login" {
+			t.Errorf("GET %s redirects to %q, want /login", tt.path, resp.Header.Get("Location"))
+		}
+	}
+	for _, view := range []string{"peers", "mesh"} {
+		wsURL := "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/ui/ws?view=" + view
+		_, resp, err := websocket.DefaultDialer.Dial(wsURL, http.Header{"Origin": {e.srv.URL}})
+		if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("dial ?view=%s without session: %v, want status 401", view, err)
+		}
+	}
+}
+
+func TestPeersPage(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	now := e.clock.Now()
+	e.fake.mu.Lock()
+	e.fake.peers = []node.Peer{
+		{Endpoint: "http://10.42.0.8:7420", ID: "did:key:z6MkpTHR8VNsBxYAAWHut2Geadd9jSwuBV8xRoAnwWsdvktH", Name: "school-laptop",
+			Via: "static", Static: true, State: node.PeerUp, Active: true, LastSeen: now.Add(-12 * time.Second)},
+		{Endpoint: "http://10.42.0.9:7420", Via: "static", Static: true, State: node.PeerUnknown},
+		{Endpoint: "http://10.42.0.12:7420", ID: "did:key:z6MknGc3ocHs3zdPiJbnaaqDi58NGb4pk1Sp9WxWufuXSdxf", Name: "clinic-nuc",
+			Via: "lora", State: node.PeerDown, LastSeen: now.Add(-47 * time.Minute)},
+		{Endpoint: "http://10.42.0.20:7420", Name: "node-3", Via: "udp", State: node.PeerUp, LastSeen: now.Add(-3 * time.Second)},
+	}
+	e.fake.mu.Unlock()
+	cookie := e.login(t)
+
+	resp, body := e.do(t, "GET", "/network/peers", nil, map[string]string{"Cookie": cookie})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /network/peers = %d, want 200", resp.StatusCode)
+	}
+	if !strings.HasPrefix(body, "<!doctype html>") {
+		t.Error("GET /network/peers is not a full page")
+	}
+	for _, nav := range []string{"nav-dashboard", "nav-storage", "nav-peers", "nav-mesh"} {
+		if !hasTestID(body, nav) {
+			t.Errorf("header lacks the %s link", nav)
+		}
+	}
+	if links := byTestID(body, "nav-peers"); len(links) != 1 || links[0].Attrs["aria-current"] != "page" || links[0].Attrs["href"] != "/network/peers" {
+		t.Errorf("Peers link = %+v, want href /network/peers marked current", links)
+	}
+	if tables := byTestID(body, "peers-table"); len(tables) != 1 {
+		t.Fatalf("%d peers tables, want 1", len(tables))
+	}
+	sum := byTestID(body, "peers-summary")
+	if len(sum) != 1 || sum[0].Attrs["data-up"] != "2" || sum[0].Attrs["data-total"] != "4" || sum[0].text() != "2 up of 4" {
+		t.Errorf("summary = %+v, want 2 up of 4", sum)
+	}
+	feeds := byTestID(body, "feed")
+	if len(feeds) != 1 || !strings.Contains(body, `ws-connect="/ui/ws?view=peers"`) {
+		t.Errorf("the page has no peers live feed")
+	}
+
+	rows := peerRows(t, body)
+	if len(rows) != 4 {
+		t.Fatalf("%d peer rows, want 4", len(rows))
+	}
+	tests := []struct {
+		endpoint, state, via, active, static string
+		texts                                []string
+	}{
+		{"http://10.42.0.8:7420", "up", "static", "true", "true", []string{"school-laptop", "z6MkpTHR…sdvktH", "12s ago", "active"}},
+		{"http://10.42.0.9:7420", "unknown", "static", "false", "true", []string{"never"}},
+		{"http://10.42.0.12:7420", "down", "lora", "false", "false", []string{"clinic-nuc", "LoRa", "47m 0s ago"}},
+		{"http://10.42.0.20:7420", "up", "udp", "false", "false", []string{"node-3", "UDP", "just now"}},
+	}
+	for _, tt := range tests {
+		row, ok := rows[tt.endpoint]
+		if !ok {
+			t.Errorf("no row for %s", tt.endpoint)
+			continue
+		}
+		if got := rowState(t, row); got != tt.state {
+			t.Errorf("%s: state badge %q, want %q", tt.endpoint, got, tt.state)
+		}
+		if v := byTestID(row.Inner, "peer-via"); len(v) != 1 || v[0].Attrs["data-via"] != tt.via {
+			t.Errorf("%s: via badge %+v, want %q", tt.endpoint, v, tt.via)
+		}
+		if a := byTestID(row.Inner, "peer-active"); len(a) != 1 || a[0].Attrs["data-active"] != tt.active {
+			t.Errorf("%s: active %+v, want %s", tt.endpoint, a, tt.active)
+		}
+		if s := byTestID(row.Inner, "peer-static"); len(s) != 1 || s[0].Attrs["data-static"] != tt.static {
+			t.Errorf("%s: static %+v, want %s", tt.endpoint, s, tt.static)
+		}
+		if ep := byTestID(row.Inner, "peer-endpoint"); len(ep) != 1 || ep[0].text() != tt.endpoint {
+			t.Errorf("%s: endpoint cell %+v", tt.endpoint, ep)
+		}
+		text := row.text()
+		for _, want := range tt.texts {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s: row %q lacks %q", tt.endpoint, text, want)
+			}
+		}
+	}
+	// The full node ID is in the short ID's title.
+	if ids := byTestID(rows["http://10.42.0.8:7420"].Inner, "peer-id"); len(ids) != 1 ||
+		ids[0].Attrs["title"] != "did:key:z6MkpTHR8VNsBxYAAWHut2Geadd9jSwuBV8xRoAnwWsdvktH" {
+		t.Errorf("node ID cell %+v, want the full ID as title", ids)
+	}
+
+	// htmx gets the body only; the card route gets the card only.
+	resp, frag := e.do(t, "GET", "/network/peers", nil, map[string]string{"Cookie": cookie, "HX-Request": "true"})
+	if resp.StatusCode != http.StatusOK || strings.Contains(frag, "<html") || len(peerRows(t, frag)) != 4 {
+		t.Errorf("htmx GET /network/peers = %d, want the body fragment with 4 rows:\n%s", resp.StatusCode, frag)
+	}
+	resp, card := e.do(t, "GET", "/ui/network/peers", nil, map[string]string{"Cookie": cookie, "HX-Request": "true"})
+	if resp.StatusCode != http.StatusOK || strings.Contains(card, "<html") || hasTestID(card, "feed") || len(peerRows(t, card)) != 4 {
+		t.Errorf("GET /ui/network/peers = %d, want the table card alone:\n%s", resp.StatusCode, card)
+	}
+}
+
+func TestPeersPageEmptyAndError(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.fake.mu.Lock()
+	e.fake.peers = nil
+	e.fake.mu.Unlock()
+	cookie := e.login(t)
+	_, body := e.do(t, "GET", "/network/peers", nil, map[string]string{"Cookie": cookie})
+	if len(peerRows(t, body)) != 0 || !strings.Contains(body, "No peers yet.") {
+		t.Errorf("empty peer table does not explain itself:\n%s", body)
+	}
+	if s := byTestID(body, "peers-summary"); len(s) != 1 || s[0].text() != "0 up of 0" {
+		t.Errorf("summary %+v, want 0 up of 0", s)
+	}
+
+	e.fake.mu.Lock()
+	e.fake.peersErr = errors.New("sqlite: database is locked")
+	e.fake.mu.Unlock()
+	resp, body := e.do(t, "GET", "/network/peers", nil, map[string]string{"Cookie": cookie})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "The peer table could not be read.") || strings.Contains(body, "locked") {
+		t.Errorf("peer table error: status %d, body:\n%s", resp.StatusCode, body)
+	}
+}
+
+// readItemAndTable reads peer feed messages until it has seen a feed item
+// containing text and, in that message or a later one, the peer table
+// card. It returns the item's text and the message with the table.
+func readItemAndTable(t *testing.T, conn *websocket.Conn, text string) (item, table string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for item == "" || table == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("no feed item %q followed by the table (item %q)", text, item)
+		}
+		msg := readMsg(t, conn)
+		for _, it := range byTestID(msg, "feed-item") {
+			if strings.Contains(it.text(), text) {
+				item = it.text()
+			}
+		}
+		if item != "" && strings.Contains(msg, `id="peer-table-card"`) {
+			table = msg
+		}
+	}
+	return item, table
+}
+
+func TestFeedPeers(t *testing.T) {
+	leakCheck(t)
+	e := newTestEnvH(t, func(h *Handler) { h.networkThrottle = 50 * time.Millisecond })
+	cookie := e.login(t)
+	peers := e.dialFeedURL(t, cookie, "/ui/ws?view=peers")
+	dash := e.dialFeed(t, cookie)
+
+	// Events about other things are not listed on the peers page.
+	e.fake.bus.Publish(node.ShardStored{AssetID: "a", Index: 1, Size: 1})
+	readMsg(t, dash)
+
+	// A new peer appears: a feed entry, and the table with its row.
+	ep := "http://10.42.0.30:7420"
+	p := node.Peer{Endpoint: ep, ID: "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK", Name: "node-3", Via: "udp",
+		State: node.PeerUp, Active: true, LastSeen: e.clock.Now()}
+	e.fake.setPeer(p)
+	msg := readMsg(t, peers)
+	if strings.Contains(msg, `data-kind="shard"`) {
+		t.Errorf("peers view lists a shard event:\n%s", msg)
+	}
+	items := byTestID(msg, "feed-item")
+	if len(items) != 1 || items[0].Attrs["data-kind"] != "peer" || items[0].Attrs["data-state"] != "up" ||
+		!strings.Contains(items[0].text(), "node-3 (UDP) is up") {
+		t.Errorf("peer feed item = %+v, want node-3 (UDP) is up", items)
+	}
+	if !strings.Contains(msg, `id="peer-table-card"`) || !strings.Contains(msg, `hx-swap-oob="true"`) {
+		t.Fatalf("peer message does not replace the table card out of band:\n%s", msg)
+	}
+	row, ok := peerRows(t, msg)[ep]
+	if !ok || rowState(t, row) != "up" {
+		t.Errorf("table after the new peer: row %+v, want %s up", row, ep)
+	}
+	if s := byTestID(msg, "peers-summary"); len(s) != 1 || s[0].Attrs["data-up"] != "2" || s[0].Attrs["data-total"] != "4" {
+		t.Errorf("summary after the new peer = %+v, want 2 up of 4", s)
+	}
+	// The dashboard lists it but has no peer table card to replace.
+	msg = readMsg(t, dash)
+	if !strings.Contains(msg, "node-3 (UDP) is up") || strings.Contains(msg, "peer-table-card") {
+		t.Errorf("dashboard peer message:\n%s", msg)
+	}
+
+	// It goes down, then comes back: each time the entry is listed and
+	// the row follows (in the same message, or in the throttled one after).
+	p.State, p.Active = node.PeerDown, false
+	e.fake.setPeer(p)
+	item, table := readItemAndTable(t, peers, "node-3 (UDP) went down.")
+	if rowState(t, peerRows(t, table)[ep]) != "down" {
+		t.Errorf("after down, item %q, table:\n%s", item, table)
+	}
+	p.State = node.PeerUp
+	e.fake.setPeer(p)
+	item, table = readItemAndTable(t, peers, "node-3 (UDP) is up")
+	if rowState(t, peerRows(t, table)[ep]) != "up" {
+		t.Errorf("after coming back, item %q, table:\n%s", item, table)
+	}
+
+	// A burst: the table is throttled, and the last one is current.
+	for i := range 20 {
+		q := p
+		q.Endpoint = fmt.Sprintf("http://10.42.1.%d:7420", i)
+		q.Name = fmt.Sprintf("burst-%d", i)
+		e.fake.setPeer(q)
+	}
+	var n, cards int
+	var last string
+	deadline := time.Now().Add(5 * time.Second)
+	for n < 20 || !strings.Contains(last, `data-total="24"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the burst: %d items, %d tables; last table lacks 24 peers", n, cards)
+		}
+		msg := readMsg(t, peers)
+		n += len(byTestID(msg, "feed-item"))
+		if strings.Contains(msg, `id="peer-table-card"`) {
+			cards++
+			last = msg
+		}
+	}
+	if cards > 10 {
+		t.Errorf("%d table refreshes for 20 peer events, want them throttled", cards)
+	}
+	peers.Close()
+	dash.Close()
+}
+
+func TestPeerText(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		p    node.Peer
+		want string
+	}{
+		{node.Peer{Name: "node-3", Via: "udp", State: node.PeerUp, Active: true}, "node-3 (UDP) is up, taking work."},
+		{node.Peer{Name: "node-3", Via: "bt_lr", State: node.PeerUp}, "node-3 (BT LR) is up, not taking new work."},
+		{node.Peer{ID: "did:key:z6MknGc3ocHs3zdPiJbnaaqDi58NGb4pk1Sp9WxWufuXSdxf", Via: "lora", State: node.PeerDown}, "z6MknGc3…uXSdxf (LoRa) went down."},
+		{node.Peer{Endpoint: "http://10.0.0.1:7420", Via: "static", State: node.PeerUnknown}, "http://10.0.0.1:7420 (static) is known; not heard from yet."},
+		{node.Peer{Name: "x", Via: "carrier-pigeon", State: node.PeerDown}, "x (carrier-pigeon) went down."},
+	}
+	for _, tt := range tests {
+		if got := peerText(tt.p); got != tt.want {
+			t.Errorf("peerText(%+v) = %q, want %q", tt.p, got, tt.want)
+		}
+	}
+}
