@@ -217,9 +217,18 @@ func (h *handlers) GetPeers(ctx context.Context, _ gen.GetPeersRequestObject) (g
 	if err != nil {
 		return nil, err
 	}
-	out := gen.GetPeers200JSONResponse{Peers: make([]gen.Peer, 0, len(ps))}
+	mesh, err := h.node.Mesh(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := gen.GetPeers200JSONResponse{Peers: make([]gen.Peer, 0, len(ps)), MeshOk: mesh.MeshOK, Neighbors: len(mesh.Neighbors)}
 	for _, p := range ps {
-		dto := gen.Peer{Endpoint: p.Endpoint, Via: p.Via, State: gen.PeerState(p.State), Active: p.Active}
+		neighbor := p.MeshNeighbor
+		dto := gen.Peer{Endpoint: p.Endpoint, Via: p.Via, State: gen.PeerState(p.State), Active: p.Active, MeshNeighbor: &neighbor}
+		if p.PathMetric >= 0 {
+			metric := p.PathMetric
+			dto.PathMetric = &metric
+		}
 		if p.ID != "" {
 			id, name := string(p.ID), p.Name
 			dto.NodeId, dto.Name = &id, &name

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"net"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -27,7 +28,45 @@ func (n *Node) Peers(ctx context.Context) ([]Peer, error) {
 	if err := n.checkRunning(); err != nil {
 		return nil, err
 	}
-	return n.peers.list(ctx)
+	peers, err := n.peers.list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n.mesh.mu.Lock()
+	mesh := n.mesh.last
+	n.mesh.mu.Unlock()
+	for i := range peers {
+		peers[i].MeshNeighbor, peers[i].PathMetric = meshPath(mesh, endpointHost(peers[i].Endpoint))
+	}
+	return peers, nil
+}
+
+// meshPath says whether host is a mesh neighbour and the route metric to it
+// (-1: no route known).
+func meshPath(m MeshMetrics, host string) (neighbor bool, metric float64) {
+	metric = -1
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return false, -1
+	}
+	for _, nb := range m.Neighbors {
+		if a := net.ParseIP(nb.Address); a != nil && a.Equal(ip) {
+			neighbor, metric = true, nb.Metric
+		}
+	}
+	for _, r := range m.Routes {
+		dest := r.Destination
+		if _, cidr, err := net.ParseCIDR(dest); err == nil {
+			if cidr.Contains(ip) {
+				return neighbor, r.Metric
+			}
+			continue
+		}
+		if a := net.ParseIP(dest); a != nil && a.Equal(ip) {
+			return neighbor, r.Metric
+		}
+	}
+	return neighbor, metric
 }
 
 // pollPeers asks every static peer for its announce each PeerPollInterval

@@ -95,6 +95,12 @@ type Peer struct {
 	Gossip int
 	// Static says the peer is configured, so it is polled and never forgotten.
 	Static bool
+	// MeshNeighbor says the peer's address is a direct neighbour in the
+	// mesh routing daemon's view; PathMetric is the daemon's route metric
+	// to it (lower is better), or -1 when the daemon knows no route. The
+	// broker scores hosts with these, with the node's MeshOK.
+	MeshNeighbor bool
+	PathMetric   float64
 }
 
 // Shard describes a stored shard.

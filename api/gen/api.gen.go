@@ -391,10 +391,18 @@ type Peer struct {
 	Active   bool       `json:"active"`
 	Endpoint string     `json:"endpoint"`
 	LastSeen *time.Time `json:"last_seen,omitempty"`
-	Name     *string    `json:"name,omitempty"`
-	NodeId   *string    `json:"node_id,omitempty"`
-	State    PeerState  `json:"state"`
-	Via      string     `json:"via"`
+
+	// MeshNeighbor The peer's address is a direct neighbour of the mesh routing daemon.
+	MeshNeighbor *bool   `json:"mesh_neighbor,omitempty"`
+	Name         *string `json:"name,omitempty"`
+	NodeId       *string `json:"node_id,omitempty"`
+
+	// PathMetric The routing daemon's metric to the peer (lower is better); absent when it knows no route.
+	PathMetric *float64  `json:"path_metric,omitempty"`
+	State      PeerState `json:"state"`
+
+	// Via static, udp, lora, ble, bt_lr, file or gossip.
+	Via string `json:"via"`
 }
 
 // PeerState defines model for Peer.State.
@@ -402,7 +410,12 @@ type PeerState string
 
 // PeerList defines model for PeerList.
 type PeerList struct {
-	Peers []Peer `json:"peers"`
+	// MeshOk This node's mesh health (see /mesh).
+	MeshOk bool `json:"mesh_ok"`
+
+	// Neighbors This node's mesh neighbours.
+	Neighbors int    `json:"neighbors"`
+	Peers     []Peer `json:"peers"`
 }
 
 // Prices defines model for Prices.
@@ -7175,85 +7188,88 @@ func (sh *strictHandler) Toggle(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fx7c9s4kv8qXbytil1HyY8kzsT548ozyW6yk0m8Sbbm6pKcDJEtESMSYAAwtpLyd79qAHxIAvXwI3N3",
-	"tf9RIgU0fv3ArxtNfY8SWZRSoDA6Ov0elUyxAg0q++lMazSvnp8zk9FHLqLTqKQPcSRYgdFpxOiJEU+j",
-	"OFL4peIK0+jUqArjSCcZFox+9xeFk+g0+reDdq4Dd1cf+Cmi6+u4nu4fFap5M98X++l+JnwlUrxaszpO",
-	"92880/uMqdRO0U62dm13ON01jaJLKTRaTZ4rOc6xoMtECoPC0CUry5wnzHApDkr3xL//oaWge9tNWo9r",
-	"Z0xRJ4qXNFx0Gp0JQKWkgr13f/0Fnj56/AT8HJCiYTzX+0MLjB/LGpwQshIJWlNUskRluFsASwz/ar83",
-	"85LAGkuZIxPRdRyNK6XNqESVoDCjgl3RYwW74kVVRKdHh4dxVHDhPh3G9QBcGJyiogFQpKXkDhN/VxvF",
-	"xZRuFlyMpEhYntdT7Dq8U29gaCFTJFveAPIbmSJZbByViicOj/VKsU9dx1FVpsxgOmJW5olUBV1F9OXA",
-	"8AKjeFmo6675fWwk9IvoQBXXKmmkCkIV0s6CXJ8bEeT4D0wMiV2bwT/tY1b9acrJrlh+3jGLCcs1xkuW",
-	"cmtruL3Cd1GTXyMBv4oDxaqAL6SsrL1h0ef2ZjGIfbhEhZBkUqOAiZIFmAwh518RMqmNHrZq73hRE1m3",
-	"DaBxlCjc0bziaMJzHGVMZ6vS//z67NcXDwfHj09ATqzMZc4I1isDe1iUZg6VMDyHmZCXYn8YGt4ucHXo",
-	"51wbLhLjAIBM5ikXU4eJpsDZBaWjyVnHb5dMJF+MR927MrV3UJCFfIwwsUG97Nh6JwaEx+iNGVbakebf",
-	"eiav7yyu/7wBcjw3qGFvcASXGc8RmICqzCVLCfNKWGiBBgFVCW1BbhTLhTl5FMRJG++o9ZpLFIRwRLck",
-	"BRPaHqaKpfYyl9oE0aCrEkdOJavLeN3qC0pU4B4nGbnBQocR8d8wpdi8naPn4VtHzA5B8SHTaqRr+N5C",
-	"yLpI/ws6bcWLWz+v8V3Gp2OIteUvOOXmQOt92TI/Y1ARyP/98WzwX2zw7XDwdDgafP5+FB8d/3T9l5C3",
-	"2d+/5joUpOiWvWpUszGqrGorBK4OLuVnZpJsVQwKfyONXxa0Wdvx+ijeyL3VAuz8rwxxoVWT23mjV1Ka",
-	"TU+/JFvqePz61Rh5Qxi+otLcccLauQ+HRwHvXdJV/bu4QyLsslqPqHXTSFeD3qtgC/CKknNkk5Fjzxtx",
-	"KJWUk621WmO8rFCFCfJyo4re+ceWsal/HndFr2ULLf45Jrxg+WpEPAMhxUDglFGkgNQ9B5fcZMAMFFIb",
-	"0PwKJoroGhEoSPmUOxKAV6woc5rpePiY5u/EgMPBU+v6D6/3Pn0a1h9Prvf/IxgJXvodfWkINph8/n7y",
-	"KBw9XiLLTcBn744vU9isdNd05Sy471QlBfeRxkQKt/Fs3PSWVOqnilcp89LYIfX+hjqAQ9aDD4mgJixB",
-	"ParKHgqCOhvJWShfWpK7fjJeGjYkpkA+zcZSbR8VaWFv/K9CflQqaeSqVY+ZKZgYsPRrDGM2xjwG2j5B",
-	"KjJ3DDI/hWw3JqpkZXC3pbyjnwQ5haxUEuBdKcNCilMYM5OYnOS3y0mf2fWcWpJbMFGxHAo0iifa3nhm",
-	"l3kKQpqMeCoTmjh9ap3WW7Ib2hMLa3cCN0dlL2iNfFenDSJxbXl9ptpoNJCapAq1DnovJ9sKp9h26Yua",
-	"k9U476hNVMU44HX1fH2SOoWtiJkipQPM+H3tNgLF0VfOAoMsCdqdMSSsj1krBvQhQ0h5ejrDeZ0UUYB5",
-	"oOFFevz48dFTmOF8uBi7/fOn3z4eDZ6eDV7+ffDmnBjdrBh8+/z90WF8chgOyOeIarfSy9rKSc60GWlE",
-	"sb1PbhP6A0nDUvLh0xgbeynxoOtQ1N9Kc52KBz3fcnGPS0ibBGSYFpeIO4RPq5BNpNgNGRSjqUMsCkEz",
-	"eb9YN3tNOq5dEsem2/9iScR6wnagfnFvVPT5ISsKCNxUVZfji2E8D0dBoQ0TPYGw5SsBAs9NHv6V+2KT",
-	"Hdu79TDNVEE9VOMZzgN2M5ZXoxnOV6PUf7pQVFbjnCcUkWLI8Gq4SinX8sG7431fUfHJPCxrHTdvJeym",
-	"MmlHgLiBLYT1PyoZ2qBuVhnexfx90rjl47WJ1RF2nUN3WLXgZrSbZL3AevP1qWNn5HrtIXTftWnaUrzg",
-	"6WIU7nGqluEleaUNqr49iGtdNWWjRYP7p+BXUPA85z4FgD0u3HZog9szSHKZzDSkik/MthW3P+S4TxbP",
-	"JPtD6Fa0ZpX9726TUk52hFmhY6ijm1ncxhLHUbB6yaeCmUphXwbbWwAjO9Q7+NFiYNolON6+DNOx4GWc",
-	"G3OqV9QaUaPG2DmNw7hr8N2UdyHutbCGfbNkXL3DUqq+8uHWRcOCqRmmoxRZGt48FY4rnpuemq8oc5Zg",
-	"8KehAmTUjtf58aIUwRVX4h1+qdDxwh3YTevrPVXa0/Vl2rsJCEtRTbMp1knrM/DuOTJyhkKPCtizEU8K",
-	"bdMW++0+aDTa5jC+APZAg7W3oUXvqivSyaMVBJd04VHpRVpXecCwdq3cbV1E6qsH1ROG5LRn9j3Gv9tR",
-	"XH2itk0xs6mUbttO0NKFXatindOQusjpd3ArcC8mz5lhd4JLygwbjU8eLQg/nptg9vl/E8TOInvxfNUU",
-	"x+tj7OPHjzdV/t8bqfBmEeuWmlqtgdgTrwfaHV/GQDlUylQKY6bx5NECZ/pTtLtZZWuV9EFOp/lNse6t",
-	"zywL1VewsMQpqRQ38/e0trqWV3DxgSJ3WCW+DmUfcxEe9kpF9pMCMzDhShtSlDIxzLA0QI9lCAQEpFxh",
-	"YqSaW75rEbWiI1OoWu1lxpQ193zfZWnLpyDKQQcN54Dx3M6WsDznYhqomsEeT1EYbuYHqUyGU2lFsY1Z",
-	"GbLUiuE7s95OJlPF00ErQstcS/4rzl0DFNH6MFYvP3w4h7PzV7QZSoFQD/gGjZVsCO+QpQMp8jm4nQP2",
-	"Lv724gMcMN8LcxHDxcEXyhYv4k/i4qB0Sbr9ukCd2QtbCrJXroL7zd+2m7S99ruRPsArIl4X+8A1yBIF",
-	"SKed12dvhp/Eb5VhhmAj+DQIxLRbe1zQ+cVZZTKp+Debz5zCz1aH8OHtry/eXOwPPwnKCAZGDujHfsC9",
-	"iwNVCSuR7Q+wVxM0iVuHO9++2AeWJGQ5yE2GykrQnVqqT4IJuFhRzwU4DULBUnSHYZtsQSPCij18Ei+U",
-	"kkoDUwgXfe1yF22L2/4QfpMC58BECraRElNHcewQ9fGcC0r6k9h8TheDwK+oYJJLZvTwk2hqOK1Z1lZE",
-	"FhZ1UgXKEIaH5D+kYVby6DR6ODwcPnS1jsy6eWNh9GHqSDeFF7vOV2l0Gv0NTdOYt9RXeHx4uKancLde",
-	"wmaOQDMh+VBSKYXCQC3v0JHSCfM8LzR2I2ynUzGOdFUUTM2j0+i99bUYXMeW1ZoUA7IT4qrkAY6/Zlzb",
-	"1iF78sSmmsJpZptYKM+VOoCaq2MuAGdD1M8ynd85Zk0X2fVy++j1n6ixWlPAJsa7b5IxMb2N6vw+FZ1+",
-	"XNyhPn6+/tzV7C92onWKfQay4IZ2qwnHPNUUeOfAbIIyJ3cNKPs6jg7azpagt7zm2py5R+4T+qbzJtR6",
-	"a6f/ASCTkic8R+08xMYg1+9FYeuSNmRLA+ImBnMFbmvqglu39fT60nnlILVxq+1Q/xjaakmeBxpo545h",
-	"IhWUKMscm719qem6btJqUC/Y1WsUU5N5jryS5oWbt31LVztOg7zr/9uiGZCGXmpbJKq00u8Ge5jsD+Ft",
-	"wQ3MrGnThghJJqVGArno6/oMCT5bXn2dH5ysL5utSvs+LGgf8Hc27zu0XqRhT2G5P4TnDnl4HMMEL1HB",
-	"ZYbCX7r+T9qLCZk+2dTdYuL6Kblw2Usr4IR4gS4oKDkv4sKyQ4deDEfwG//Z2nDO1BTpXq8aF3sIV2U/",
-	"Onny5MnxUXcBjw6fnmyzhr9WytKvlVMeDXsZXsWQyKJgA43kmwbTfbLGS8VKa4G2cYMolpG9cGPCS27f",
-	"QenxxJ+Onh5v4S8fuj3DDzS0HcVD+J0iEDeORFIwgVfPifymFEwIE214EgMTYBthVFXS1lBWBhTqqqCs",
-	"k1ytZsGQZJjMXDWLMkticXSNIt2YRvzidoDBS5e+bxfxXWq6uuYzm/NQzmUXVcqcJ3PY+/v7t29inx5X",
-	"ynWEycpASZmlmO6vLGSME6lc+OZiunEN53aePn09PH5y8tOqwj5vy4JkYtAMtFHIisVNsU3zuWDWiJYn",
-	"2YICHd3tPhzag23xJH0GRN7ndTxUyJIMUyC/913XXyqpquIH7NVWIGDOH1mipHbGS8njEBY8h9zCYU9p",
-	"n2w39xguM55kgCJR89Jo4CYGVExTwp3IlEKYsW5ii+LaLtTvX1JAutCFH2QALcE6+F4XUa7XZiZNRf4+",
-	"mVYvw6WbP0B5b4Wf64GGggk+sbUOd9vhjWrgjcziDYmsRA/GKyQqJHD7yEH3NcDrz0ENHXSgXqspH/p2",
-	"U9gto0GYIw5dn1vq+3GCsXmLV1QuM5m3A+4Uyq9/GD9/oFvnJlJkbBSyJJGJOcxWOWYMKZJDp/aCnJ12",
-	"GJG63QLTIZzBhPGcHL/N7lzNj1gOsLFU/rAnkUKgrWrEoCUwMKoSCXOZV44UbVyNo+DasBlxNamAeWil",
-	"wGd2mJCG6jpPjsTqxBySnHiEk/KHGb+yR5nL78/uOnZf8uMOSu89zi2cxwb85vfMMxy3WpjISjiTSHn6",
-	"QxJ6TGb1dmpDnPdAx3uksJsN7Swg5KUVzJ3Spt6kieLk8rK7BpMp1JnM0969yPpKb1T7K911h3g3tCv3",
-	"QjCxug3Pd14fdjTqnsygPX7riZ0W+/vRd/x9udC/bATvkKUuRbIWwLRnuJQ5EePt6tG/JOX06Ovh6/Yn",
-	"/zrCPWLrZ+gB1pJxrkFVQlgGfvvy5mv+FQVqV/+qq9vdPuIuXrKswSr86wh9SNnXFe4RJzt+ACX6vm45",
-	"uAt47HjOMsiUcqYp2WMp7AV68u2mJOTlfk9ZsNNk0Y9b3VOzATrapw/sjr0I2kZy42eoj9rOlSzQZFhp",
-	"sLze0aXhEgydpxpwQ2bhDxGGc1bk65b5tkThTiJ2sJB60B0WS07j54JUJlWBYmVtHyh1aW+GltW0ZPet",
-	"59w+cI/23rSLBxZpJ78LY+8c2dKKwbBx3lfiLtsO4F5Q/CP3CYufIoRKW4O6a2w61S1bWqWo/Op5D1Bf",
-	"6vbdPphcf+8KOQhVwXwnXv+/f+zSCrlaJ/rF/cqfRgbbs6SCKZ8y32PBNLD6xLK36ujqjTf7x5K26fc+",
-	"CY3TQE/4sPq7Cwuy7y4QlqxuhYM/5JgQlRN/JNLFtqnPky090J0zzaCZLZ3a9xrcC3vb967pTacl7um6",
-	"F0/7l0ZB45cKRYLgWv8ok/uKrgbk370LW4JI0L/EGzgEOYx3e++475gl5wU34SmODu0/c3T+p2PhnzpC",
-	"5fr7tDv3QnqP3Y3p5p0cYLvab6ND67S/oZrlfhKnVaLMXCR5pbkUYDt6bbLPDRaue+Hk6cmxLWRzMV2g",
-	"OPXQtSlWFoOeVLUSf5fjezrr7rTP/uBz7radtEed5OqKiWeu3rmgkj8tU6oEMCsY7WIkEzCobNOul8wS",
-	"Wm56Qo7LnrpVju+2k21tMbZOhf/M2t5Cp2BPkc/K2VPiey0vUQ0SphEyvILVit9YpvP/HbW+m+TLil3W",
-	"TZSubmdLZVxMbeV+yrjQxpqx15eNCcG02iG7agfvDVtrCD0qc4cO0r/l3FFaXe+rz5aCNrKmlfZOlO6r",
-	"HjfQ+qPDQEvrGwm6SrJwMWX5f9SkPX31f6YmpDVAS8/IgV1B7OWLs+dQg13/r9qtLOf3DO20bFk77hjU",
-	"1trssadwx9txc8JItxrnC1jNLWqkW5bJ2oJqFW4m6SnZrdAjTAymkG8TEVyN2kIECieVRtqJC64Lt9Vv",
-	"6ixtjXNHG/v/d6bqtNN7pgp7UgHLFbJ0XlPrpsVTswLr0LX/Z+297qi1Cbtxe5jaDcBDOLN/66Dh8eFD",
-	"t4J3aNR8cGbjsm1aMZ264LjS8976psWhn5hZidqgfPfkbOFdgX/Zy63sBbRtc12pbd+lvRj7wkG/wbgX",
-	"Eu7JWBbfdvhX02prCJecUra6MABSuArChHQPXLg3ONy9epOxJQwdE9V3FStr4jpE660o6mu93VUq969Y",
-	"nB4cHB0/GR4OD4dHpz8d/nRkd0//8/oPmdww1pybti2XGXa+80bW+cYfp3W+kaWOrj9f/08AAAD//w==",
+	"7Fx7c9s4kv8qXbqtil1HyXYezsT548ozyWwyk4c3ydZcXZKTIbIlYUwCDADGVlL+7lfdAEVKAi3Jj8zd",
+	"1f5HiSTQ+PW70eD3XqqLUitUzvaOvvdKYUSBDg3/OrYW3ctnJ8JN6adUvaNeST+SnhIF9o56gp4YyqyX",
+	"9Ax+qaTBrHfkTIVJz6ZTLAS99zeD495R79/2mrn2/F27F6boXV4m9XT/qNDM5vN94V93M+FLleHFFauT",
+	"dP/aM72fCpPxFM1kV67tFqe7pFFsqZVF5uSJ0aMcC7pMtXKoHF2KssxlKpzUaq/0T/z7n1YrurfZpPW4",
+	"PGOGNjWypOF6R71jBWiMNrDz7tdf4MnDR48hzAEZOiFzuztgYMJYLHBK6UqlyKJodInGSb8AkTr5lf93",
+	"s5LAGmmdo1C9y6Q3qox1wxJNisoNC3FBjxXiQhZV0Ts62N9PeoVU/td+Ug8glcMJGhoAVVZq6TEJd60z",
+	"Uk3oZiHVUKtU5Hk9xbbDe/ZGhlY6Q5LlNSC/0RmSxCa90sjU43E1U/ipy6RXlZlwmA0F0zzWpqCrHv3Z",
+	"d7LAXrJM1GVb/D7OKQyLaEGV1CyZUxWFKsadBbo+z0nQoz8xdUR2LQb/5MeY/VkmSa5EftISi7HILSZL",
+	"knJjabg5w7dhU1gjAb+KA9mqiC5koqy1YVHnds4SULtwjgYhnWqLCsZGF+CmCLn8ijDV1tlBw/aWFs0t",
+	"66YGNOmlBrcUr6Q3ljkOp8JOV6n/+dXx788f9O8/OgQ9ZprLXBCsFw52sCjdDCrlZA5nSp+r3UFseF7g",
+	"6tDPpHVSpc4DAFOdZ1JNPCaWDGcblBYnz1p6uyQi+aI9at/VGd9BRRLysYcpG/WyJestGxAfo9NmMLVD",
+	"K791TF7fWVz/yRzI0cyhhZ3+AZxPZY4gFFRlrkVGmFeKoQUaBEylLIM8Z6xU7vBhFCfrgqLWay5REcI9",
+	"uqXJmJB7mBiR8WWurYuiQVclDj1LVpfxquEXlGjAP040SoeFjSMS/hHGiFkzR8fDN7aYrQAlmEzmSFvw",
+	"g4SQdBH/F3jakJc0el7ju4xPSxBryV9QyvWGNugyR37OoSGQ//vjcf+/RP/bfv/JYNj//P0gObj/0+Xf",
+	"YtrG77+SNmak6BZfzVmz1qqscisGro0u5Wfh0ukqGWT+hha/LHCzluOrrfic7o0WwPO/dBQLrYrc1o7e",
+	"aO3WPf2CZKml8VevxulrwvAVjZU+JqyVe39wENHeJV7V7yWtIIKX1WhEzZs5dTXonQxmgFeYnKMYD330",
+	"vBaH0mg93pirNcbLDDWYoizXsuhdeGwZm/r1pE16TVts8c8wlYXIVy3iMSit+gongiwFZP45OJduCsJB",
+	"oa0DKy9gbChcowAKMjmRPgjAC1GUOc10f/CI5m/ZgP3+E1b9B5c7nz4N6p+Hl7v/EbUEL4JHXxpC9Mef",
+	"vx8+jFuPFyhyF9HZ24uXyWxWti26+izqd6qSjPvQYqqVdzxrnd4SS8NUyWrIvDR2jL2v0UZwmHbgQySY",
+	"sUjRDquyIwRBOx3qs1i+tER3/WSyNGyMTIVyMh1ps7lVpIW9CW/F9Kg02ulVqR4JVwjVF9nXBEZihHkC",
+	"5D5BGxJ3jEZ+BsV2kajRlcPtlvKOXonGFLoyaSTuygQWWh3BSLjU5UQ/Lyd7yus54iC3EKoSORTojEwt",
+	"33jKyzwCpd2U4lShLMX0GSttkGQ/dAgsWO4UrrfKgdAa+TZP54gkteR1ieqco5HUJDNobVR7JclWPMXm",
+	"pS9yTlejvMU2VRWjiNbV83VR6hm2QmaGlA4IF/zaTQhKel+liAyyRGh7xhixwWatCNCHKUIms6MznNVJ",
+	"ERmYexaeZ/cfPTp4Amc4Gyza7vD80bePB/0nx/0Xv/XfnFBEd1b0v33+/nA/OdyPG+QTRLNd6eXKykku",
+	"rBtaRLW5TrI1Ui3xWkWjRDT3LATOg7QgIJMGUwfhxcrUUNFwQFJNSuQVJp78buJyVu6Vwk2Hjaiskro4",
+	"8z0bdByc9tktooGdXJ+joWWMkDi4+xTEyKJycD5FBdJxtmtBaR4OFxKybqFcSchCasf+iJIxuo55wiDN",
+	"i4uh0WSaQJWVCeTaiARGOSYwcsPcNLZ5oq2V5WBtjtQqItF0TXoTRC2mICSb8Uyj5euWWSBtrS0sCd6s",
+	"wY5FhD36Z7dDGtp+bs2Yc5nrqCAQkzd3MqyB67IgP2TSct0NwVHo5uWoReBo/mAer6Kpjj0vfS4vJpu/",
+	"sUR4PWEzUDe516r9/ZAVRQieF9eX3YwTMo87Q2WdUB3+sAlbI3mcdHn8Lf/HOkfEd+th5lNF+VCNznAW",
+	"kZuRvhie4WxVOf7Te6SyGuUyJceUwBQvBquZxZVpwe2F/1/RyPEsTmvtPm9E7LpqeYuAZA5bDOt/VDoW",
+	"p1xvg2Ab8Q+1gw0fr0WsdipXKXQruVLSDbejrBPYIL6hgtAauV57DN13Tba+ZC9ktmibO5SqCfTTvLIO",
+	"TVdIIK2t5tXDRYH7p5IXUMg8lyEThB2pvCdn4/YU0lynZxYyI8du08Lrn3rURUtIKLpN6EbR7WoSuL1M",
+	"aj3eEmaDPlEZXk/i1la6DqJFbDlRwlUGuwoZnXVQkkO7hR4tGqZtjOPNq3EtCV7GeS5O9YoaIZqzMfFK",
+	"4zFuC3y78rFg9xpY47pZCmneYalNVxV549pxIcwZZsMMRRZ3ngZHlcxdR+lflblIMfpqrA7da8ZrvbxI",
+	"RXTFlXqHXyr0sewW0U2j6x3F+qOrq/W3YxCWrJoVE6xrF08hqOfQ6TNUdljADls8rSynZPzvLlh0ljOg",
+	"UAe9Z4HlbcDoXbRJOny4guASLwIqnUjbKo8I1rYF3I1riV1lwXrCGJ3cutEh/NvtyNYbq5vUtOcF8027",
+	"SppwYdviaGtTrK51Bw/OBHdi8kw4cSu4ZMKJ4ejw4QLxo5mLFiH+b4LYWmQnni/neyR1N8P9R4/WbQC9",
+	"d9rg9SzWDTm1WlHhjc971u9iJ0A5VCZMBiNh8fDhQsz0l3B3PcuuZNIHPZnk18W6s0y3TFRXkYUDp7Qy",
+	"0s3e09rqkm4h1Qey3HGWhGIIP+YtPOyUhuQnA+FgLI11xCjjEjjD0gE9NkUgIELhTpsZx7uMKJOOwqBp",
+	"uDd1rqxjz/ftKG15M8x46GAec8BoxrOlIs+lmkSKp7AjM1ROutleptPBRDMp3J83RZExGaFB7+14PDEy",
+	"6zckNJFrKX/Hme+Do7A+jtWLDx9O4PjkJTlDrRDqAd+gY8oG8A5F1tcqn4H3HLBz+vfnH2BPhJao0wRO",
+	"975QtniafFKne6VP0vnvAu2UL7hAxFe+4vUt3GYnzdfBG9k9vKDA63QXpAVdogLtufPq+M3gk3pdOcEV",
+	"TILPgkLM2iXoBZ6fHlduqo38xvnMEfzMPIQPb39//uZ0d/BJUUbQd7pPL4cBd073TKWYIm4T4asxutSv",
+	"w7c5nO6CSFOSHJRuioYpaE+tzSclFJyusOcUPAehEBn6PdF1smARYUUePqnnxmhjQRiE066uydOm03F3",
+	"AK+1whkIlQH302LmQxweot6l9UbJflLrt2sTUPgVDYxzLZwdfFLzGk4jlrUUkYT1WqkCZQiDfdIf4rAo",
+	"Ze+o92CwP3jgax1TVvO5hNGPiQ+6ybzwOl9mvaPe39HN+zOX2kvv7+9f0Vq6XUvpfI5ITynpUFoZg8pB",
+	"Te/AB6VjEeK82NhzYlsNq0nPVkUhzKx31HvPupaAb9xjrmnVJzmhWJU0wMevU2m5g4xLvWJiyZxOuZeJ",
+	"8lxtI6j5OuYCcGyiftbZ7NYxmzcTXi53EV/+hRyrOQVi7IL6plOhJjdhXfBTvaOPix7q4+fLz23O/sIT",
+	"XcXYp6AL6chbjSXmmSXDOwPBCcqM1DXC7Mukt9c0OEW15ZW07tg/cpfQzxuwYh3YPP0PAJmYPJY5Wq8h",
+	"bIN82x+ZrXNyyBwGJHMbLE3YjGmDW3d3derSSeUhZbvVHFT4GHO1RM89C+S5ExhrAyXqMse5b1/qva97",
+	"9eaoF+LiFaqJm4YYeSXNi/fwh86+Zpw58r4NdIOeUBp6qXuVQqWVtkfYwXR3AG8L6eCMRZscIqRTrS0S",
+	"yEVX82+M8LPl1df5weHVZbNVat/HCe0C/tbmfYesRRZ2DJa7A3jmkYdHCYzxHI3fUPWXvg2YfDEh00Wb",
+	"uV1MfFutVD57aQgcU1xgCzJKXouk4ujQo5fAAbyWP7MM58JMkO51snGxlXSV9oPDx48f3z9oL+Dh/pPD",
+	"Tdbwa2U4/FrZ5bGwM8WLBFJdFKJvkXTTYbZL0nhuRMkSyHvEFGI53Qk3prKUfBSpQxN/OnhyfwN9+dBu",
+	"Hb9noWksH8AfZIGk80EkGRN4+YyC34yMCWFieadbKOB+KFOV5BrKyoFBWxWUdZKq1VEwpFNMz3w1izJL",
+	"iuLoGlW2No34xXuA/gufvm9m8X1qurrmY855KOfiRZU6l+kMdn57//ZNEtLjyvjGQF05KCmzVJPdlYWM",
+	"cKyNN99STdau4YTn6eLXg/uPD39aZdjnTaMgnTp0fesMimLRKTZpvlSChWh5kg1CoIPb9cMxH8zFk+wp",
+	"UPA+q+2hQZFOMQPS+9B8/6XSpip+gK9mgkB4fRSp0dbOW2UGsKA5pBYee0r7dOPcEzifynQKqFIzK50F",
+	"6RJAIywl3KnOyIQ5VhMuilteaPBfWkG2cBgjGgE0Adbe97qIcnllZjKvyN9lpNUZ4dLNH8C8tyrMdc9C",
+	"IZQcc63D3/Z4o+kHIWO8IdWV6sB4JYiKEdw8stc+DXr5OcqhvRbUV3IqmL7tGHZDaxCPEQe+3TELXTpR",
+	"27zBSaXzqc6bAbcy5Zc/LD6/ZxvlpqDIsRXiIFGoGZytxpgJZEgKnfEFKTt5GJV5b4HZAI5hLGROit9k",
+	"d77mR1EOiJE2YbMn1UohVzUSsBoEOFOpVPjMK0eyNr7GUUjrxBnFatqACNBqhU95mBiH6jpPjhTVqRmk",
+	"OcURnsofJvyGtzKXj1FvO3ZX8uM3Su/czi3sx0b05o9piHD8amGsK+VFIpPZD0noMT2r3SmbuKCBPu7R",
+	"ip0NeRZQ+pwJ87u0WRBpCnFyfd5eg5satFOdZ52+iHWl06r9Snf9Jt415cqfC6eobs3zrVPkPoy6IzFo",
+	"tt86bCdjfzf8Tr4vF/qXheAdisynSCwBwoYIlzIninjbfAxn5TwfQz38Kv8UTqXcIbZhhg5gORiXFkyl",
+	"FEfgNy9vvpJfUaH19a+6ut1uJ2/jpcsarCKcSulCik+t3CFOPH4EJfq/bjm4DXhet3qDhYVcWEr2RAY7",
+	"kaMZ7JSUPt/tKAu2miy6cat7atZAR356jz32Imhrg5swQ73VdmJ0gW6KlQWO6324NFiCofXUHNyYWIRN",
+	"hMFMFPlVy3xbovI7EVtISD3oFoslpQlzQabTqkC1sjZu225uxpY1b9TuWs9JaLu+M3mft7hHFsmT34aw",
+	"t7Zs+fyBE6O8q8RdNh3AnaCER+4SljBFDJWmBnXb2LSqW1xaJav88lkHUF/q9t0umHx/70pwEKuChU68",
+	"7o/AbNMKuVon+sW/FXYjo+1Z2sBETkTosRB8wMbvWHZWHX298Xofrmmafu8yoPEc6DAfzL/bkCA+u0BY",
+	"iroVDv7UI0JUj8OWSBvbeX2eZOmebe1pRsVsade+U+Ce8+3Qu2bX7Zb4p+tePBvODoPFLxWqFMG3/lEm",
+	"9xV9DSgcwYxLgkoxnOWObILsJ9sdP+/aZsllIV18ioN9/kBL63MtCx9siZXr71Lu/HcJOuRuRDdvZQPb",
+	"137nPGSlfY3mLA+TeK5SyCxVmldWagXc0cvJvnRY+O6FwyeH97mQLdVkIcSph65FsWIMOlLVSv2mR3e0",
+	"191qn/3B+9xNO2kHO0nVjVBPfb1zgSV/WaZUKRBMGHkxogkEVNy0GyjjgFa6DpPjs6d2leM7d7JdWYyt",
+	"U+G/sra30CnYUeRjOjtKfK/0OZp+KizCFC9gteI30tnsf0et7zr5shHndROlr9txqUyqCVfuJ0Iq61iM",
+	"A7/YJkTTao/sqhy8d+JKQehgmd900OGwe4tpdb2v3luKysgVrbS3wvRQ9bgG1x/uR1pa32iwVTqNF1OW",
+	"P6enefc1fFNPaRZADs9IgX1B7MXz42dQg11/Xu9GkvPHFHlascwdvw3KtTbe9lR+ezuZ7zDSrbnyRaTm",
+	"BjXSDctkTUG1ijeTdJTsVsIjTB1mkG9iEXyNmiECg+PKInniQtrCu/p1naWNcG4pY///9lQ9dzr3VGFH",
+	"GxC5QZHN6tB63uJpRYG16dr9q3yv32qdm92k2UxtG+ABHPPXPSw82n/gV/AOnZn1j9kuc9OKa9UFR5Wd",
+	"ddY3GYfuwIwpaozy7QdnC2cF/iUvN5IX4K9ArNa2b1NeHB846BYYfyDhjoRl8bTDv5pWG0E4l5Sy1YUB",
+	"0MpXEMbEe5DKn+Dw92onwyUMm1Co7ytWLOI2FtYzKeZr7e4qk4cjFkd7ewf3Hw/2B/uDg6Of9n86YO8Z",
+	"Xq+/y+WHYXGet235zLD1XxCy1j9hO631jy5t7/Lz5f8EAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
