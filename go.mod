@@ -6,6 +6,7 @@ require (
 	github.com/BurntSushi/toml v1.6.0
 	github.com/a-h/templ v0.3.1100
 	github.com/creack/pty v1.1.24
+	github.com/flynn/noise v1.1.0
 	github.com/getkin/kin-openapi v0.153.0
 	github.com/go-ble/ble v0.0.0-20240122180141-8c5522f54333
 	github.com/go-chi/chi/v5 v5.5.0

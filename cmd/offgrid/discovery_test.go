@@ -121,3 +121,34 @@ func (m *testMesh) running() int {
 	}
 	return n
 }
+
+func TestDiscoveryWithNoiseSessions(t *testing.T) {
+	group := fmt.Sprintf("239.23.0.7:%d", 40000+rand.IntN(20000))
+	m := startMesh(t, 4, func(i int, o *nodeOptions) {
+		o.peers = nil
+		// Nodes 0-2 encrypt their frames; node 3 speaks plain frames on
+		// the same group and must be refused, and must not understand them.
+		o.radio = radioOptions{radios: []string{"udp"}, group: group, iface: "lo", loopback: true,
+			beaconInterval: 300 * time.Millisecond, gossip: "off", noise: i < 3}
+	})
+	secure := func(i int, states map[string]string) bool {
+		if i == 3 {
+			return len(states) == 0
+		}
+		for j := range 3 {
+			if j != i && states[m.nodes[j].url] != "up" {
+				return false
+			}
+		}
+		return states[m.nodes[3].url] == ""
+	}
+	m.waitViews(15*time.Second, "the encrypted nodes (and only they) up", secure)
+	// Keep listening a little: the plain node still hears nothing it accepts.
+	time.Sleep(time.Second)
+	if states, _ := m.peerStates(3); len(states) != 0 {
+		t.Errorf("the plain node lists %v, want no peers: it has no session", states)
+	}
+	if states, _ := m.peerStates(0); states[m.nodes[3].url] != "" {
+		t.Errorf("an encrypted node lists the plain node: %v", states)
+	}
+}

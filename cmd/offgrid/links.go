@@ -8,10 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/radio"
 	"github.com/offgrid-net/offgrid/radio/ble"
 	"github.com/offgrid-net/offgrid/radio/filebus"
 	"github.com/offgrid-net/offgrid/radio/lora"
+	"github.com/offgrid-net/offgrid/radio/noise"
 	"github.com/offgrid-net/offgrid/radio/udp"
 )
 
@@ -28,6 +30,9 @@ type radioOptions struct {
 	gossip         string
 	clusterKey     string
 	beaconInterval time.Duration
+	// noise encrypts frames on the UDP and file links in pairwise Noise
+	// sessions (static keys: the nodes' X25519 keys).
+	noise bool
 	// optional links are skipped with a warning when they cannot open (the
 	// demo, whose nodes also know each other statically).
 	optional bool
@@ -36,7 +41,7 @@ type radioOptions struct {
 // buildLinks opens the links --radio names. A BLE or BT-LR adapter that is
 // missing is logged and skipped, so the rest of the node keeps running; any
 // other failure is an error.
-func buildLinks(o radioOptions, endpoint string, log *slog.Logger) ([]radio.Link, error) {
+func buildLinks(o radioOptions, endpoint string, keys *identity.Keys, log *slog.Logger) ([]radio.Link, error) {
 	var links []radio.Link
 	seen := map[string]bool{}
 	for _, r := range o.radios {
@@ -59,6 +64,11 @@ func buildLinks(o radioOptions, endpoint string, log *slog.Logger) ([]radio.Link
 				return nil, fmt.Errorf("--radio udp: %w", err)
 			}
 			links = append(links, l)
+			if o.noise {
+				if links[len(links)-1], err = noise.New(l, keys, noise.DefaultConfig()); err != nil {
+					return nil, fmt.Errorf("--noise on udp: %w", err)
+				}
+			}
 		case "lora":
 			if o.serial == "" {
 				return nil, fmt.Errorf("--radio lora needs --serial (e.g. /dev/ttyUSB0)")
@@ -79,6 +89,11 @@ func buildLinks(o radioOptions, endpoint string, log *slog.Logger) ([]radio.Link
 				return nil, fmt.Errorf("--radio file: %w", err)
 			}
 			links = append(links, l)
+			if o.noise {
+				if links[len(links)-1], err = noise.New(l, keys, noise.DefaultConfig()); err != nil {
+					return nil, fmt.Errorf("--noise on file: %w", err)
+				}
+			}
 		case "ble", "bt_lr":
 			cfg := ble.Config{Advertise: endpoint}
 			var (

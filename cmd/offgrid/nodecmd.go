@@ -92,6 +92,7 @@ func (o *nodeOptions) flags(cmd *cobra.Command) {
 	fs.StringVar(&r.gossip, "gossip", "", "memberlist address HOST:PORT (default: the API's host, any port, when a radio is on; off: none)")
 	fs.StringVar(&r.clusterKey, "cluster-key", "", "hex key (16, 24 or 32 bytes) encrypting gossip; the same on every node")
 	fs.DurationVar(&r.beaconInterval, "beacon-interval", 2*time.Second, "how often a signed beacon goes out on every link")
+	fs.BoolVar(&r.noise, "noise", false, "encrypt frames on udp and file links in pairwise Noise sessions; nodes without a session are refused")
 }
 
 func nodeCmd(getenv env) *cobra.Command {
@@ -212,7 +213,7 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 		cfg.RepairInterval = -1
 	}
 	cfg.PeerPollInterval = o.peerPoll
-	links, err := buildLinks(o.radio, endpoint, log)
+	links, err := buildLinks(o.radio, endpoint, keys, log)
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,7 @@ var layer = map[string]int{
 	"radio/lora":        1,
 	"radio/ble":         1,
 	"radio/meshhealth":  1,
+	"radio/noise":       1,
 	"":                  0, // the module root: the embedded openapi.yaml
 	"identity":          0,
 	"api/gen":           0,
