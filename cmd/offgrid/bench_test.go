@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -59,9 +57,9 @@ func reportDataRate(b *testing.B, bytesPerOp int64, expansion float64) {
 // put and one get.
 func BenchmarkPutGet256MiB(b *testing.B) {
 	const size = 256 << 20
-	m := startBenchMesh(b, benchN)
+	m := startMesh(b, benchN, nil)
 	m.waitPeers(0, benchN-1)
-	src := benchRandomFile(b, size)
+	src := randomFile(b, size)
 	out := filepath.Join(b.TempDir(), "got.bin")
 	env := map[string]string{"OFFGRID_NODE": m.nodes[0].url, "OFFGRID_TOKEN": m.nodes[0].token}
 	getenv := func(k string) string { return env[k] }
@@ -308,123 +306,6 @@ func writeShardFile(b *testing.B, tmpDir, blobDir, name string, data []byte) {
 	if err := d.Sync(); err != nil {
 		b.Error(err)
 	}
-}
-
-// benchMesh is testMesh for benchmarks: startMesh takes a *testing.T.
-type benchMesh struct {
-	tb    testing.TB
-	nodes []*meshNode
-}
-
-// startBenchMesh starts size nodes on 127.0.0.1, each listing the others as
-// static peers, with the same options as startMesh.
-func startBenchMesh(tb testing.TB, size int) *benchMesh {
-	tb.Helper()
-	m := &benchMesh{tb: tb}
-	lns := make([]net.Listener, size)
-	for i := range size {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			tb.Fatal(err)
-		}
-		lns[i] = ln
-		m.nodes = append(m.nodes, &meshNode{addr: ln.Addr().String(), url: "http://" + ln.Addr().String()})
-	}
-	for i, mn := range m.nodes {
-		mn.opts = nodeOptions{
-			dataDir:          tb.TempDir(),
-			name:             fmt.Sprintf("node-%d", i),
-			cluster:          "bench",
-			storeConcurrency: 4,
-			maxShardBytes:    16 << 20,
-			window:           8,
-			peerPoll:         200 * time.Millisecond,
-		}
-		for j, other := range m.nodes {
-			if j != i {
-				mn.opts.peers = append(mn.opts.peers, other.url)
-			}
-		}
-	}
-	// Registered after the data dirs, so it runs before they are removed.
-	tb.Cleanup(func() {
-		for _, mn := range m.nodes {
-			if mn.stop != nil {
-				mn.stop()
-			}
-		}
-	})
-	for i, mn := range m.nodes {
-		ctx, cancel := context.WithCancel(context.Background())
-		started := make(chan nodeStarted, 1)
-		done := make(chan error, 1)
-		go func() {
-			done <- runNode(ctx, mn.opts, lns[i], slog.New(slog.DiscardHandler), func(s nodeStarted) { started <- s })
-		}()
-		select {
-		case s := <-started:
-			mn.token = s.token
-		case err := <-done:
-			cancel()
-			for _, ln := range lns[i+1:] {
-				ln.Close()
-			}
-			tb.Fatalf("node %s did not start: %v", mn.opts.name, err)
-		}
-		mn.stop = func() {
-			cancel()
-			if err := <-done; err != nil {
-				tb.Errorf("node %s: %v", mn.opts.name, err)
-			}
-			mn.stop = nil
-		}
-	}
-	return m
-}
-
-// waitPeers waits until node i sees want peers up.
-func (m *benchMesh) waitPeers(i, want int) {
-	m.tb.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		up := -1
-		if resp, err := http.Get(m.nodes[i].url + "/peers"); err == nil {
-			var pl struct{ Peers []struct{ State string } }
-			if json.NewDecoder(resp.Body).Decode(&pl) == nil {
-				up = 0
-				for _, p := range pl.Peers {
-					if p.State == "up" {
-						up++
-					}
-				}
-			}
-			resp.Body.Close()
-		}
-		if up == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			m.tb.Fatalf("node %d sees %d peers up after 30s, want %d", i, up, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// benchRandomFile is randomFile for any testing.TB.
-func benchRandomFile(tb testing.TB, size int64) string {
-	tb.Helper()
-	path := filepath.Join(tb.TempDir(), "random.bin")
-	f, err := os.Create(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := io.CopyN(f, rand.Reader, size); err != nil {
-		tb.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	return path
 }
 
 // markFile overwrites the first 8 bytes of path with iter, making it a new

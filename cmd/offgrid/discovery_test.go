@@ -78,7 +78,9 @@ func TestDiscoveryByMulticastAlone(t *testing.T) {
 		}
 		return n == m.running()-1
 	}
-	m.waitViews(3*interval, "every other node up", up)
+	// Three beacon intervals, stretched under the race detector, which
+	// slows 20 nodes in one process several times.
+	m.waitViews(3*interval*raceSlowdown, "every other node up", up)
 	t.Logf("%d nodes found each other by multicast in %v", size, time.Since(started).Round(time.Millisecond))
 	if _, vias := m.peerStates(0); vias[m.nodes[1].url] != "udp" {
 		t.Errorf("node 0 lists node 1 via %q, want udp", vias[m.nodes[1].url])
@@ -101,14 +103,14 @@ func TestDiscoveryByMulticastAlone(t *testing.T) {
 	// 1 s probe interval is about 5 s. One node alone is seen down in about
 	// 3.5 s (3 silent intervals); five at once under a loaded test process
 	// took up to 9.4 s here, so the bound leaves room.
-	m.waitViews(15*time.Second, "the 5 stopped nodes down", down)
+	m.waitViews(15*time.Second*raceSlowdown, "the 5 stopped nodes down", down)
 	t.Logf("5 stopped nodes marked down in %v", time.Since(stopped).Round(time.Millisecond))
-	m.waitViews(3*interval, "the other nodes still up", up)
+	m.waitViews(3*interval*raceSlowdown, "the other nodes still up", up)
 
 	for _, i := range killed {
 		m.restart(i)
 	}
-	m.waitViews(3*interval+interval, "the restarted nodes up again", up)
+	m.waitViews((3*interval+interval)*raceSlowdown, "the restarted nodes up again", up)
 }
 
 // running counts the nodes not stopped.

@@ -33,11 +33,11 @@ type meshNode struct {
 // testMesh is a mesh of real nodes on 127.0.0.1, each listing the others as
 // static peers.
 type testMesh struct {
-	t     *testing.T
+	t     testing.TB
 	nodes []*meshNode
 }
 
-func startMesh(t *testing.T, size int, tweak func(i int, o *nodeOptions)) *testMesh {
+func startMesh(t testing.TB, size int, tweak func(i int, o *nodeOptions)) *testMesh {
 	t.Helper()
 	m := &testMesh{t: t}
 	lns := make([]net.Listener, size)
@@ -154,7 +154,7 @@ func (m *testMesh) env(i int) map[string]string {
 	return map[string]string{"OFFGRID_NODE": m.nodes[i].url, "OFFGRID_TOKEN": m.nodes[i].token}
 }
 
-func randomFile(t *testing.T, size int64) string {
+func randomFile(t testing.TB, size int64) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "random.bin")
 	f, err := os.Create(path)

@@ -1,0 +1,7 @@
+//go:build race
+
+package main
+
+// raceEnabled: the race detector slows everything several times; timing
+// bounds in tests stretch by this factor.
+const raceSlowdown = 4
