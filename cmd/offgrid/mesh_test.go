@@ -403,6 +403,7 @@ func TestAutomaticRepairAfterPeerLoss(t *testing.T) {
 	m := startMesh(t, 10, func(i int, o *nodeOptions) {
 		if i == 0 {
 			o.repairInterval = time.Hour // peer loss triggers the check, not the clock
+			o.repairThreshold = 8        // rebuild any stripe below n (default: below k+2)
 		}
 	})
 	m.waitPeers(0, 9)

@@ -69,21 +69,9 @@ func receiptsCmd(getenv env) *cobra.Command {
 		Short: "Check every signature and inclusion proof of an exported batch (offline)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := os.Open(args[0])
+			data, err := readBounded(args[0], maxBatchFile)
 			if err != nil {
 				return err
-			}
-			defer f.Close()
-			st, err := f.Stat()
-			if err != nil {
-				return err
-			}
-			if st.Size() > maxBatchFile {
-				return fmt.Errorf("%s is larger than %d bytes", args[0], maxBatchFile)
-			}
-			data := make([]byte, st.Size())
-			if _, err := f.ReadAt(data, 0); err != nil && st.Size() > 0 {
-				return fmt.Errorf("read %s: %w", args[0], err)
 			}
 			b, err := ledger.DecodeBatch(data)
 			if err != nil {
