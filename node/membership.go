@@ -35,20 +35,23 @@ type membership struct {
 	n      *Node
 	events chan memberEvent
 
-	// mu guards list and joining.
+	// mu guards list, joining and alive.
 	mu      sync.Mutex
 	list    *memberlist.Memberlist
 	joining map[string]time.Time // address -> last join attempt
+	alive   map[string]Peer      // node ID -> the member as last reported alive
 }
 
 const (
 	memberEventBuffer = 256
+	// maxMembers bounds the members tracked for refreshes.
+	maxMembers = 4096
 	// joinRetry spaces join attempts to the same address.
 	joinRetry = 10 * time.Second
 )
 
 func newMembership(n *Node) *membership {
-	return &membership{n: n, events: make(chan memberEvent, memberEventBuffer), joining: map[string]time.Time{}}
+	return &membership{n: n, events: make(chan memberEvent, memberEventBuffer), joining: map[string]time.Time{}, alive: map[string]Peer{}}
 }
 
 // start creates the memberlist on cfg.GossipAddr. It is called from Run.
@@ -111,11 +114,9 @@ func (m *membership) join(id identity.NodeID, addr string) {
 		m.mu.Unlock()
 		return
 	}
-	for _, mem := range list.Members() {
-		if mem.Name == string(id) && mem.State == memberlist.StateAlive {
-			m.mu.Unlock()
-			return
-		}
+	if _, ok := m.alive[string(id)]; ok {
+		m.mu.Unlock()
+		return
 	}
 	m.joining[addr] = time.Now()
 	if len(m.joining) > 4096 {
@@ -151,31 +152,26 @@ func (m *membership) run(ctx context.Context) {
 	}
 }
 
-// alive returns the members memberlist holds alive, other than this node.
-func (m *membership) alive() []*memberlist.Node {
-	m.mu.Lock()
-	list := m.list
-	m.mu.Unlock()
-	if list == nil {
-		return nil
-	}
-	var out []*memberlist.Node
-	for _, mem := range list.Members() {
-		if mem.State == memberlist.StateAlive && mem.Name != string(m.n.info.ID) {
-			out = append(out, mem)
-		}
-	}
-	return out
-}
-
-// refresh re-observes every alive member, so peers known only by gossip
-// stay up while memberlist holds them alive and expire once it does not.
+// refresh re-observes every member memberlist last reported alive, so
+// peers known only by gossip stay up while it holds them alive and expire
+// once it does not. (memberlist's Members() hands out nodes it keeps
+// mutating, so membership keeps its own copies from the events.)
 func (m *membership) refresh() {
-	for _, mem := range m.alive() {
-		m.queue(mem, PeerUp)
+	m.mu.Lock()
+	peers := make([]Peer, 0, len(m.alive))
+	for _, p := range m.alive {
+		peers = append(peers, p)
+	}
+	m.mu.Unlock()
+	now := m.n.cfg.Now().UTC()
+	for _, p := range peers {
+		p.LastSeen = now
+		m.send(p)
 	}
 }
 
+// queue turns a memberlist event into a peer observation. It runs in
+// memberlist's goroutine, which holds its lock on node while it calls us.
 func (m *membership) queue(node *memberlist.Node, state PeerState) {
 	if node.Name == string(m.n.info.ID) {
 		return
@@ -191,10 +187,24 @@ func (m *membership) queue(node *memberlist.Node, state PeerState) {
 		}
 		p.ID, p.Name, p.Active, p.LastSeen = identity.NodeID(node.Name), meta.Name, meta.Active, m.n.cfg.Now().UTC()
 	}
+	m.mu.Lock()
+	if state == PeerUp {
+		if len(m.alive) < maxMembers {
+			m.alive[node.Name] = p
+		}
+	} else {
+		delete(m.alive, node.Name)
+	}
+	m.mu.Unlock()
+	m.send(p)
+}
+
+// send hands an observation to run without blocking memberlist.
+func (m *membership) send(p Peer) {
 	select {
 	case m.events <- memberEvent{peer: p}:
 	default:
-		m.n.log.Warn("Membership events backed up; one dropped", "peer", meta.Endpoint)
+		m.n.log.Warn("Membership events backed up; one dropped", "peer", p.Endpoint)
 	}
 }
 

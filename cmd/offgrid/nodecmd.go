@@ -56,6 +56,7 @@ type nodeOptions struct {
 	memoryLimit      int64
 	// crashOnStop makes a stop look like a crash to the cluster (tests).
 	crashOnStop bool
+	peerExpiry  time.Duration
 }
 
 func (o *nodeOptions) flags(cmd *cobra.Command) {
@@ -79,6 +80,7 @@ func (o *nodeOptions) flags(cmd *cobra.Command) {
 	fs.StringVar(&o.batctlIface, "batman", "", "read BATMAN-adv health with batctl for this mesh interface, e.g. bat0")
 	fs.StringVar(&o.babel, "babel", "", "read Babel health from babeld's control socket, e.g. [::1]:33123 (babeld -G 33123)")
 	fs.DurationVar(&o.meshPoll, "mesh-poll-interval", 10*time.Second, "how often mesh health is read")
+	fs.DurationVar(&o.peerExpiry, "peer-expiry", 10*time.Minute, "forget a discovered peer silent this long (static peers stay)")
 	fs.Int64Var(&o.memoryLimit, "memory-limit", 120<<20, "soft heap limit in bytes for the Go runtime (0: none; GOMEMLIMIT wins), to keep a Raspberry Pi's RAM free")
 	r := &o.radio
 	fs.StringSliceVar(&r.radios, "radio", []string{"udp"}, "discovery links: udp, lora, ble, bt_lr, file (comma-separated; none for static peers only)")
@@ -222,6 +224,7 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 	if o.crashOnStop {
 		cfg.LeaveTimeout = -1
 	}
+	cfg.PeerExpiry = o.peerExpiry
 	cfg.GossipAddr = gossipAddr(o.radio, ln.Addr(), links)
 	if cfg.ClusterKey, err = parseClusterKey(o.radio.clusterKey); err != nil {
 		return err
