@@ -258,7 +258,7 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 		return nil, fmt.Errorf("open asset catalog: %w", err)
 	}
 	peers, err := openPeerTable(ctx, db, cfg.StaticPeers, cfg.Now, 3*cfg.PeerPollInterval,
-		min(time.Second, cfg.PeerPollInterval, cfg.PeerDownAfter/3))
+		min(time.Second, cfg.PeerDownAfter/3))
 	if err != nil {
 		return nil, err
 	}

@@ -75,8 +75,13 @@ func scanPeer(row interface{ Scan(...any) error }) (Peer, error) {
 func (t *peerTable) update(ctx context.Context, obs Peer) (stored Peer, changed bool, err error) {
 	// Most observations repeat what the table says; skip the write unless
 	// something changed or the recorded last-seen time is getting old.
-	if old, err := scanPeer(t.db.QueryRowContext(ctx, `SELECT `+peerColumns+` FROM node_peers WHERE endpoint = ?`, obs.Endpoint)); err == nil &&
-		obs.State == PeerUp && old.State == PeerUp && old.ID == obs.ID && old.Name == obs.Name && old.Active == obs.Active &&
+	old, err := scanPeer(t.db.QueryRowContext(ctx, `SELECT `+peerColumns+` FROM node_peers WHERE endpoint = ?`, obs.Endpoint))
+	if err == nil && obs.Via == "gossip" && obs.State == PeerUp && old.Via != "gossip" {
+		// The peer is heard on a transport: its beacons, not membership
+		// gossip, say it is alive (gossip lags a death by seconds).
+		return old, false, nil
+	}
+	if err == nil && obs.State == PeerUp && old.State == PeerUp && old.ID == obs.ID && old.Name == obs.Name && old.Active == obs.Active &&
 		(old.Via == obs.Via || obs.Via == "gossip") && (obs.Gossip == 0 || obs.Gossip == old.Gossip) &&
 		obs.LastSeen.Sub(old.LastSeen) < t.granularity {
 		return old, false, nil
@@ -88,9 +93,7 @@ func (t *peerTable) update(ctx context.Context, obs Peer) (stored Peer, changed 
 			return err
 		}
 		if exists && obs.Via == "gossip" && obs.State == PeerUp && old.Via != "gossip" {
-			// The peer is heard on a transport: its beacons, not membership
-			// gossip, say it is alive (gossip lags a death by seconds).
-			stored = old
+			stored = old // as above, re-checked inside the transaction
 			return nil
 		}
 		next := obs
