@@ -100,7 +100,7 @@ test-browser: deps assets
 ## pipeline's stages run 2 s each and the 256 MiB put+get on 20 in-process nodes
 ## once (one iteration outlasts 2 s), in one invocation so they share a baseline.
 bench: assets
-	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=2s ./ledger/ ./server/
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=2s ./ledger/ ./server/ ./radio/
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=2s ./cmd/offgrid/
 
 ## memcheck: peak RSS of a 1 GiB put and get on 20 node processes (limit 150 MiB; heavy, not in test)
