@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
-	"github.com/zeebo/blake3"
 
 	offgrid "github.com/offgrid-net/offgrid"
 	"github.com/offgrid-net/offgrid/api/gen"
@@ -22,6 +20,7 @@ import (
 	"github.com/offgrid-net/offgrid/internal/fixed"
 	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/node"
+	"github.com/offgrid-net/offgrid/storage"
 )
 
 // Config configures the API.
@@ -274,18 +273,22 @@ func (h *handlers) PutShard(ctx context.Context, req gen.PutShardRequestObject) 
 	if req.Params.OffgridShardHash != nil {
 		want = *req.Params.OffgridShardHash
 	}
-	body := req.Body
-	if c, ok := CallerFrom(ctx); ok && c.Digest != "" {
+	c, _ := CallerFrom(ctx)
+	signed := c.Digest != ""
+	if signed {
 		// A signed upload commits to its body's hash: it is the shard hash.
 		if want != "" && want != c.Digest {
 			return nil, fmt.Errorf("%w: Offgrid-Shard-Hash differs from the signed body digest", errBadRequest)
 		}
 		want = c.Digest
-		// A body that is not the one signed fails the signature (401), not
-		// just the shard's hash check (400); the store then keeps nothing.
-		body = &digestReader{r: body, h: blake3.New(), want: c.Digest}
 	}
-	sh, err := h.node.StoreShard(ctx, req.AssetId, req.Index, body, want, callerName(ctx))
+	sh, err := h.node.StoreShard(ctx, req.AssetId, req.Index, req.Body, want, callerName(ctx))
+	if err != nil && signed && errors.Is(err, storage.ErrHashMismatch) {
+		// The store checked the body against the signed digest: a body that
+		// is not the one signed fails the signature (401), not just the
+		// shard's hash (400). Nothing was kept.
+		return nil, fmt.Errorf("%w: the body is not the one signed", identity.ErrBadRequestSignature)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -298,41 +301,12 @@ func (h *handlers) GetShard(ctx context.Context, req gen.GetShardRequestObject) 
 		return nil, err
 	}
 	hash := sh.Hash
-	return shardStream{GetShard200ApplicationoctetStreamResponse: gen.GetShard200ApplicationoctetStreamResponse{
+	// The generated response closes rc once it is written.
+	return gen.GetShard200ApplicationoctetStreamResponse{
 		Body:          rc,
 		ContentLength: sh.Size,
 		Headers:       gen.GetShard200ResponseHeaders{OffgridShardHash: &hash},
-	}, closer: rc}, nil
-}
-
-// digestReader hashes a streamed body as it is read and, at its end,
-// refuses it unless it is the body the request signature committed to.
-type digestReader struct {
-	r    io.Reader
-	h    *blake3.Hasher
-	want string
-}
-
-func (d *digestReader) Read(p []byte) (int, error) {
-	n, err := d.r.Read(p)
-	d.h.Write(p[:n])
-	if errors.Is(err, io.EOF) {
-		if derr := (identity.SignedRequest{Digest: d.want}).CheckDigest(hex.EncodeToString(d.h.Sum(nil))); derr != nil {
-			return n, derr
-		}
-	}
-	return n, err
-}
-
-// shardStream closes the shard file once the response is written.
-type shardStream struct {
-	gen.GetShard200ApplicationoctetStreamResponse
-	closer io.Closer
-}
-
-func (s shardStream) VisitGetShardResponse(w http.ResponseWriter) error {
-	defer s.closer.Close()
-	return s.GetShard200ApplicationoctetStreamResponse.VisitGetShardResponse(w)
+	}, nil
 }
 
 func (h *handlers) GetMetrics(ctx context.Context, _ gen.GetMetricsRequestObject) (gen.GetMetricsResponseObject, error) {

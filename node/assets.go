@@ -107,7 +107,7 @@ func (n *Node) PutAsset(ctx context.Context, r io.Reader, opts PutOptions) (Asse
 		return Asset{}, fmt.Errorf("put %s: %w", m.AssetID, err)
 	}
 	m.Size, m.FileHash, m.Stripes = res.Size, res.FileHash, res.Stripes
-	state := storage.Health(m, res.Live, n.transferThreshold(m))
+	state := storage.Health(m, res.Live, n.cfg.Transfer.Threshold(m.K, m.N))
 	if err := n.catalog.SetState(ctx, m.AssetID, state); err != nil {
 		return Asset{}, err
 	}
@@ -276,14 +276,6 @@ func (n *Node) unwrapOwnKey(m storage.Manifest) (storage.AssetKey, storage.Nonce
 	return storage.AssetKey{}, storage.NoncePrefix{}, fmt.Errorf("%w: asset %s has no key for this node", ErrConflict, m.AssetID)
 }
 
-func (n *Node) transferThreshold(m storage.Manifest) int {
-	t := n.cfg.Transfer.RepairThreshold
-	if t <= 0 {
-		t = m.K + 2
-	}
-	return t
-}
-
 // Assets returns the files this node stored, newest first.
 func (n *Node) Assets(ctx context.Context) ([]Asset, error) {
 	ms, err := n.catalog.List(ctx)
@@ -412,7 +404,7 @@ func (n *Node) repairOne(ctx context.Context, m storage.Manifest, verify bool) (
 	}
 	res, rerr := n.repairer.Repair(ctx, m, hosts, verify)
 	if res.Live != nil {
-		state := storage.Health(m, res.Live, n.transferThreshold(m))
+		state := storage.Health(m, res.Live, n.cfg.Transfer.Threshold(m.K, m.N))
 		if m.State == storage.StatePending && state == storage.StateDegraded {
 			state = storage.StatePending
 		}
@@ -441,15 +433,15 @@ func (n *Node) repairAll(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		before := m.State
 		res, err := n.repairOne(ctx, m, false)
 		if err != nil && ctx.Err() == nil {
 			n.log.Warn("Repair incomplete", "asset", m.AssetID, "err", err)
 		}
-		if res.Rebuilt > 0 || res.MarkedDead > 0 || err != nil {
-			if a, aerr := n.Asset(ctx, m.AssetID); aerr == nil && (a.State != AssetState(before) || res.Rebuilt > 0 || res.MarkedDead > 0) {
-				n.bus.Publish(AssetChanged{Asset: a})
-			}
+		if res.Rebuilt == 0 && res.MarkedDead == 0 {
+			continue // nothing changed that anyone would see
+		}
+		if _, err := n.publishAsset(ctx, m.AssetID); err != nil && ctx.Err() == nil {
+			n.log.Warn("Could not report a repaired asset", "asset", m.AssetID, "err", err)
 		}
 	}
 }

@@ -87,8 +87,6 @@ type PutResult struct {
 	// Uploaded and Skipped count shards sent now and shards already
 	// acknowledged by an earlier, interrupted attempt.
 	Uploaded, Skipped int
-	// Distinct is the fewest distinct hosts any stripe was spread over.
-	Distinct int
 }
 
 // Put reads the plaintext from r and stores it as req.Manifest says. Shards
@@ -119,7 +117,7 @@ func (p *Putter) Put(ctx context.Context, req PutRequest, r io.Reader) (PutResul
 	segPlain := SegmentPlainSize(m.K, m.ShardSize)
 	stripeBytes := m.N * m.ShardSize
 	hasher := blake3.New()
-	res := PutResult{Distinct: len(req.Hosts)}
+	var res PutResult
 
 	// Stripes are read, sealed and coded here, in place in one buffer each,
 	// while the previous stripe's shards upload: two stripe buffers bound
@@ -130,7 +128,7 @@ func (p *Putter) Put(ctx context.Context, req PutRequest, r io.Reader) (PutResul
 	}
 	slots := make(chan struct{}, cfg.Window)
 	down := &downHosts{ids: map[string]bool{}}
-	var mu sync.Mutex // guards res.Live, res.Uploaded, res.Skipped, res.Distinct
+	var mu sync.Mutex // guards res.Live, res.Uploaded, res.Skipped
 	g, gctx := errgroup.WithContext(ctx)
 	var readErr error
 	for stripe := 0; ; stripe++ {
@@ -167,12 +165,11 @@ func (p *Putter) Put(ctx context.Context, req PutRequest, r io.Reader) (PutResul
 		hosts := down.without(req.Hosts)
 		g.Go(func() error {
 			defer func() { bufs <- buf }()
-			live, distinct, sent, skipped, err := p.putStripe(gctx, cfg, m, stripe, shards, hosts, acked, slots, down)
+			live, sent, skipped, err := p.putStripe(gctx, cfg, m, stripe, shards, hosts, acked, slots, down)
 			mu.Lock()
 			res.Live[stripe] = live
 			res.Uploaded += sent
 			res.Skipped += skipped
-			res.Distinct = min(res.Distinct, distinct)
 			mu.Unlock()
 			return err
 		})
@@ -268,9 +265,9 @@ func coderFor(m Manifest) (*Coder, error) {
 // each to its placed host or, when that fails, to the next host in
 // rendezvous order not already holding a shard of the stripe.
 func (p *Putter) putStripe(ctx context.Context, cfg TransferConfig, m Manifest, stripe int, shards [][]byte,
-	hosts []Candidate, acked map[[2]int]ShardRecord, slots chan struct{}, down *downHosts) (live, distinct, sent, skipped int, err error) {
+	hosts []Candidate, acked map[[2]int]ShardRecord, slots chan struct{}, down *downHosts) (live, sent, skipped int, err error) {
 	key := fmt.Sprintf("%s/%d", m.AssetID, stripe)
-	placed, distinct := Place(key, hosts, m.N)
+	placed, _ := Place(key, hosts, m.N)
 	ranked := Rank(key, hosts)
 	hashes := make([]string, len(shards))
 	for i, s := range shards {
@@ -291,7 +288,7 @@ func (p *Putter) putStripe(ctx context.Context, cfg TransferConfig, m Manifest, 
 		todo = append(todo, idx)
 	}
 	if len(placed) == 0 {
-		return live, 0, 0, skipped, nil
+		return live, 0, skipped, nil
 	}
 	for _, idx := range todo {
 		used[placed[idx%len(placed)].ID] = true
@@ -347,9 +344,9 @@ func (p *Putter) putStripe(ctx context.Context, cfg TransferConfig, m Manifest, 
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return live, distinct, sent, skipped, err
+		return live, sent, skipped, err
 	}
-	return live, distinct, sent, skipped, nil
+	return live, sent, skipped, nil
 }
 
 // downHosts remembers the hosts that stopped answering during a put, so

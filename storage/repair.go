@@ -74,7 +74,7 @@ func (r *Repairer) Repair(ctx context.Context, m Manifest, hosts []Candidate, fo
 		}
 	}
 	res.Live = LiveCounts(m, recs)
-	threshold := cfg.threshold(m.K, m.N)
+	threshold := cfg.Threshold(m.K, m.N)
 	if force {
 		threshold = m.N
 	}

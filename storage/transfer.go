@@ -83,8 +83,9 @@ func (c TransferConfig) withDefaults() TransferConfig {
 	return c
 }
 
-// threshold is the repair threshold for a k/n code.
-func (c TransferConfig) threshold(k, n int) int {
+// Threshold is the repair threshold for a k/n code: RepairThreshold, or
+// k+2, at most n.
+func (c TransferConfig) Threshold(k, n int) int {
 	t := c.RepairThreshold
 	if t <= 0 {
 		t = k + 2
