@@ -49,14 +49,15 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-## generate: regenerate api/gen from openapi.yaml and the templ components
+## generate: regenerate api/gen (types, client) and api/genserver (chi server, spec) from openapi.yaml, and the templ components
 generate:
 	cd api/gen && $(GO) generate ./
+	cd api/genserver && $(GO) generate ./
 	$(GO) tool templ generate -path web
 
 ## check-generated: generated code must match its sources
 check-generated: generate
-	@git diff --exit-code -- api/gen web/*_templ.go || { echo "generated code is stale: run 'make generate' and commit"; exit 1; }
+	@git diff --exit-code -- api/gen api/genserver web/*_templ.go || { echo "generated code is stale: run 'make generate' and commit"; exit 1; }
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -11,10 +11,11 @@ import (
 	"strings"
 
 	"github.com/offgrid-net/offgrid/api/gen"
+	"github.com/offgrid-net/offgrid/api/genserver"
 	"github.com/offgrid-net/offgrid/node"
 )
 
-func (h *handlers) PutAsset(ctx context.Context, req gen.PutAssetRequestObject) (gen.PutAssetResponseObject, error) {
+func (h *handlers) PutAsset(ctx context.Context, req genserver.PutAssetRequestObject) (genserver.PutAssetResponseObject, error) {
 	p := req.Params
 	opts := node.PutOptions{Size: -1}
 	if size, ok := contentLength(ctx); ok {
@@ -44,7 +45,7 @@ func (h *handlers) PutAsset(ctx context.Context, req gen.PutAssetRequestObject) 
 	if err != nil {
 		return nil, err
 	}
-	return gen.PutAsset201JSONResponse(assetDTO(a)), nil
+	return genserver.PutAsset201JSONResponse(assetDTO(a)), nil
 }
 
 func deref(p *int) int {
@@ -54,27 +55,27 @@ func deref(p *int) int {
 	return *p
 }
 
-func (h *handlers) ListAssets(ctx context.Context, _ gen.ListAssetsRequestObject) (gen.ListAssetsResponseObject, error) {
+func (h *handlers) ListAssets(ctx context.Context, _ genserver.ListAssetsRequestObject) (genserver.ListAssetsResponseObject, error) {
 	as, err := h.node.Assets(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := gen.ListAssets200JSONResponse{Assets: make([]gen.Asset, 0, len(as))}
+	out := genserver.ListAssets200JSONResponse{Assets: make([]gen.Asset, 0, len(as))}
 	for _, a := range as {
 		out.Assets = append(out.Assets, assetDTO(a))
 	}
 	return out, nil
 }
 
-func (h *handlers) GetAsset(ctx context.Context, req gen.GetAssetRequestObject) (gen.GetAssetResponseObject, error) {
+func (h *handlers) GetAsset(ctx context.Context, req genserver.GetAssetRequestObject) (genserver.GetAssetResponseObject, error) {
 	a, err := h.node.Asset(ctx, req.AssetId)
 	if err != nil {
 		return nil, err
 	}
-	return gen.GetAsset200JSONResponse(assetDTO(a)), nil
+	return genserver.GetAsset200JSONResponse(assetDTO(a)), nil
 }
 
-func (h *handlers) GetAssetContent(ctx context.Context, req gen.GetAssetContentRequestObject) (gen.GetAssetContentResponseObject, error) {
+func (h *handlers) GetAssetContent(ctx context.Context, req genserver.GetAssetContentRequestObject) (genserver.GetAssetContentResponseObject, error) {
 	rc, a, err := h.node.OpenAsset(ctx, req.AssetId)
 	if err != nil {
 		return nil, err
@@ -104,25 +105,25 @@ func (s assetStream) VisitGetAssetContentResponse(w http.ResponseWriter) error {
 	return nil
 }
 
-func (h *handlers) RepairAsset(ctx context.Context, req gen.RepairAssetRequestObject) (gen.RepairAssetResponseObject, error) {
+func (h *handlers) RepairAsset(ctx context.Context, req genserver.RepairAssetRequestObject) (genserver.RepairAssetResponseObject, error) {
 	rep, err := h.node.RepairAsset(ctx, req.AssetId)
 	if err != nil {
 		return nil, err
 	}
-	return gen.RepairAsset200JSONResponse{
+	return genserver.RepairAsset200JSONResponse{
 		Asset: assetDTO(rep.Asset), Rebuilt: rep.Rebuilt, Unplaced: rep.Unplaced, MarkedDead: rep.MarkedDead,
 	}, nil
 }
 
-func (h *handlers) StatShard(ctx context.Context, req gen.StatShardRequestObject) (gen.StatShardResponseObject, error) {
+func (h *handlers) StatShard(ctx context.Context, req genserver.StatShardRequestObject) (genserver.StatShardResponseObject, error) {
 	sh, err := h.node.StatShard(ctx, req.AssetId, req.Index)
 	if errors.Is(err, node.ErrNotFound) {
-		return gen.StatShard404Response{}, nil
+		return genserver.StatShard404Response{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	return gen.StatShard200Response{Headers: gen.StatShard200ResponseHeaders{OffgridShardHash: &sh.Hash, ContentLength: &sh.Size}}, nil
+	return genserver.StatShard200Response{Headers: genserver.StatShard200ResponseHeaders{OffgridShardHash: &sh.Hash, ContentLength: &sh.Size}}, nil
 }
 
 func assetDTO(a node.Asset) gen.Asset {

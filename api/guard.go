@@ -15,7 +15,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
-	"github.com/offgrid-net/offgrid/api/gen"
+	"github.com/offgrid-net/offgrid/api/genserver"
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/node"
 )
@@ -70,7 +70,7 @@ type guard struct {
 }
 
 func newGuard(n *node.Node, log *slog.Logger) (*guard, error) {
-	spec, err := gen.GetSpec()
+	spec, err := genserver.GetSpec()
 	if err != nil {
 		return nil, fmt.Errorf("load spec: %w", err)
 	}
@@ -95,7 +95,7 @@ func newGuard(n *node.Node, log *slog.Logger) (*guard, error) {
 func streamed(op *openapi3.Operation) bool { return isOp(op, "putShard") || isOp(op, "putAsset") }
 
 // isOp reports whether op is the operation with the given operationId from
-// openapi.yaml. The embedded spec (gen.GetSpec) carries oapi-codegen's
+// openapi.yaml. The embedded spec (genserver.GetSpec) carries oapi-codegen's
 // Go names for them ("PutShard" for "putShard"), so compare without case.
 func isOp(op *openapi3.Operation, id string) bool { return strings.EqualFold(op.OperationID, id) }
 

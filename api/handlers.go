@@ -16,6 +16,7 @@ import (
 
 	offgrid "github.com/offgrid-net/offgrid"
 	"github.com/offgrid-net/offgrid/api/gen"
+	"github.com/offgrid-net/offgrid/api/genserver"
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/fixed"
 	"github.com/offgrid-net/offgrid/ledger"
@@ -54,13 +55,13 @@ func Register(r chi.Router, cfg Config) error {
 	onBadRequest := func(w http.ResponseWriter, r *http.Request, err error) {
 		WriteError(cfg.Logger, w, r, fmt.Errorf("%w: %v", errBadRequest, err))
 	}
-	strict := gen.NewStrictHandlerWithOptions(h, nil, gen.StrictHTTPServerOptions{
+	strict := genserver.NewStrictHandlerWithOptions(h, nil, genserver.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc:  onBadRequest,
 		ResponseErrorHandlerFunc: onErr,
 	})
 	r.Group(func(r chi.Router) {
 		r.Use(g.middleware)
-		gen.HandlerWithOptions(strict, gen.ChiServerOptions{BaseRouter: r, ErrorHandlerFunc: onBadRequest})
+		genserver.HandlerWithOptions(strict, genserver.ChiServerOptions{BaseRouter: r, ErrorHandlerFunc: onBadRequest})
 	})
 	return nil
 }
@@ -73,11 +74,11 @@ type handlers struct {
 	log      *slog.Logger
 }
 
-var _ gen.StrictServerInterface = (*handlers)(nil)
+var _ genserver.StrictServerInterface = (*handlers)(nil)
 
-func (h *handlers) GetHealth(ctx context.Context, _ gen.GetHealthRequestObject) (gen.GetHealthResponseObject, error) {
+func (h *handlers) GetHealth(ctx context.Context, _ genserver.GetHealthRequestObject) (genserver.GetHealthResponseObject, error) {
 	info := h.node.Info()
-	return gen.GetHealth200JSONResponse{
+	return genserver.GetHealth200JSONResponse{
 		Status:        gen.HealthStatusOk,
 		NodeId:        string(info.ID),
 		Name:          info.Name,
@@ -85,15 +86,15 @@ func (h *handlers) GetHealth(ctx context.Context, _ gen.GetHealthRequestObject) 
 	}, nil
 }
 
-func (h *handlers) GetAnnounce(ctx context.Context, _ gen.GetAnnounceRequestObject) (gen.GetAnnounceResponseObject, error) {
+func (h *handlers) GetAnnounce(ctx context.Context, _ genserver.GetAnnounceRequestObject) (genserver.GetAnnounceResponseObject, error) {
 	a, err := h.node.Announce(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return gen.GetAnnounce200JSONResponse(announceDTO(a)), nil
+	return genserver.GetAnnounce200JSONResponse(announceDTO(a)), nil
 }
 
-func (h *handlers) UpdateAnnounce(ctx context.Context, req gen.UpdateAnnounceRequestObject) (gen.UpdateAnnounceResponseObject, error) {
+func (h *handlers) UpdateAnnounce(ctx context.Context, req genserver.UpdateAnnounceRequestObject) (genserver.UpdateAnnounceResponseObject, error) {
 	u := node.AnnounceUpdate{MinOncallPercent: req.Body.MinOncallPercent, BurstPercentMax: req.Body.BurstPercentMax}
 	if p := req.Body.Prices; p != nil {
 		var err error
@@ -108,18 +109,18 @@ func (h *handlers) UpdateAnnounce(ctx context.Context, req gen.UpdateAnnounceReq
 	if err != nil {
 		return nil, err
 	}
-	return gen.UpdateAnnounce200JSONResponse(announceDTO(a)), nil
+	return genserver.UpdateAnnounce200JSONResponse(announceDTO(a)), nil
 }
 
-func (h *handlers) Toggle(ctx context.Context, req gen.ToggleRequestObject) (gen.ToggleResponseObject, error) {
+func (h *handlers) Toggle(ctx context.Context, req genserver.ToggleRequestObject) (genserver.ToggleResponseObject, error) {
 	a, err := h.node.SetActive(ctx, req.Body.Active)
 	if err != nil {
 		return nil, err
 	}
-	return gen.Toggle200JSONResponse(announceDTO(a)), nil
+	return genserver.Toggle200JSONResponse(announceDTO(a)), nil
 }
 
-func (h *handlers) GetQuote(ctx context.Context, req gen.GetQuoteRequestObject) (gen.GetQuoteResponseObject, error) {
+func (h *handlers) GetQuote(ctx context.Context, req genserver.GetQuoteRequestObject) (genserver.GetQuoteResponseObject, error) {
 	size, err := parseDecimal("size", req.Params.Size)
 	if err != nil {
 		return nil, err
@@ -128,7 +129,7 @@ func (h *handlers) GetQuote(ctx context.Context, req gen.GetQuoteRequestObject) 
 	if err != nil {
 		return nil, err
 	}
-	return gen.GetQuote200JSONResponse{
+	return genserver.GetQuote200JSONResponse{
 		NodeId:    string(q.NodeID),
 		Type:      gen.QuoteType(q.Type),
 		Size:      fixed.Format(q.Size),
@@ -137,7 +138,7 @@ func (h *handlers) GetQuote(ctx context.Context, req gen.GetQuoteRequestObject) 
 	}, nil
 }
 
-func (h *handlers) RunJob(ctx context.Context, req gen.RunJobRequestObject) (gen.RunJobResponseObject, error) {
+func (h *handlers) RunJob(ctx context.Context, req genserver.RunJobRequestObject) (genserver.RunJobResponseObject, error) {
 	run := node.RunRequest{JobID: req.Body.JobId}
 	if req.Body.Metrics != nil {
 		run.Metrics = *req.Body.Metrics
@@ -146,10 +147,10 @@ func (h *handlers) RunJob(ctx context.Context, req gen.RunJobRequestObject) (gen
 	if err != nil {
 		return nil, err
 	}
-	return gen.RunJob200JSONResponse{Status: gen.RunResultStatusOk, Receipt: receiptDTO(rc)}, nil
+	return genserver.RunJob200JSONResponse{Status: gen.RunResultStatusOk, Receipt: receiptDTO(rc)}, nil
 }
 
-func (h *handlers) ExportReceipts(ctx context.Context, req gen.ExportReceiptsRequestObject) (gen.ExportReceiptsResponseObject, error) {
+func (h *handlers) ExportReceipts(ctx context.Context, req genserver.ExportReceiptsRequestObject) (genserver.ExportReceiptsResponseObject, error) {
 	since, limit := int64(0), 1000
 	if req.Params.SinceSeq != nil {
 		since = *req.Params.SinceSeq
@@ -164,7 +165,7 @@ func (h *handlers) ExportReceipts(ctx context.Context, req gen.ExportReceiptsReq
 	if err != nil {
 		return nil, err
 	}
-	out := gen.ExportReceipts200JSONResponse{
+	out := genserver.ExportReceipts200JSONResponse{
 		Version: gen.BatchVersion(b.Version),
 		NodeId:  string(b.NodeID),
 		Root:    b.Root,
@@ -183,17 +184,17 @@ func (h *handlers) ExportReceipts(ctx context.Context, req gen.ExportReceiptsReq
 	return out, nil
 }
 
-func (h *handlers) GetPubkeys(ctx context.Context, _ gen.GetPubkeysRequestObject) (gen.GetPubkeysResponseObject, error) {
+func (h *handlers) GetPubkeys(ctx context.Context, _ genserver.GetPubkeysRequestObject) (genserver.GetPubkeysResponseObject, error) {
 	info := h.node.Info()
-	return gen.GetPubkeys200JSONResponse{NodeId: string(info.ID), Name: info.Name, VerifyKey: info.VerifyKey, BoxKey: info.BoxKey}, nil
+	return genserver.GetPubkeys200JSONResponse{NodeId: string(info.ID), Name: info.Name, VerifyKey: info.VerifyKey, BoxKey: info.BoxKey}, nil
 }
 
-func (h *handlers) GetMesh(ctx context.Context, _ gen.GetMeshRequestObject) (gen.GetMeshResponseObject, error) {
+func (h *handlers) GetMesh(ctx context.Context, _ genserver.GetMeshRequestObject) (genserver.GetMeshResponseObject, error) {
 	m, err := h.node.Mesh(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := gen.GetMesh200JSONResponse{
+	out := genserver.GetMesh200JSONResponse{
 		Source:    gen.MeshSource(m.Source),
 		Proto:     m.Proto,
 		Neighbors: []gen.MeshNeighbor{},
@@ -211,7 +212,7 @@ func (h *handlers) GetMesh(ctx context.Context, _ gen.GetMeshRequestObject) (gen
 	return out, nil
 }
 
-func (h *handlers) GetPeers(ctx context.Context, _ gen.GetPeersRequestObject) (gen.GetPeersResponseObject, error) {
+func (h *handlers) GetPeers(ctx context.Context, _ genserver.GetPeersRequestObject) (genserver.GetPeersResponseObject, error) {
 	ps, err := h.node.Peers(ctx)
 	if err != nil {
 		return nil, err
@@ -220,7 +221,7 @@ func (h *handlers) GetPeers(ctx context.Context, _ gen.GetPeersRequestObject) (g
 	if err != nil {
 		return nil, err
 	}
-	out := gen.GetPeers200JSONResponse{Peers: make([]gen.Peer, 0, len(ps)), MeshOk: mesh.MeshOK, Neighbors: len(mesh.Neighbors)}
+	out := genserver.GetPeers200JSONResponse{Peers: make([]gen.Peer, 0, len(ps)), MeshOk: mesh.MeshOK, Neighbors: len(mesh.Neighbors)}
 	for _, p := range ps {
 		neighbor := p.MeshNeighbor
 		dto := gen.Peer{Endpoint: p.Endpoint, Via: p.Via, State: gen.PeerState(p.State), Active: p.Active, MeshNeighbor: &neighbor}
@@ -241,7 +242,7 @@ func (h *handlers) GetPeers(ctx context.Context, _ gen.GetPeersRequestObject) (g
 	return out, nil
 }
 
-func (h *handlers) StoreShard(ctx context.Context, req gen.StoreShardRequestObject) (gen.StoreShardResponseObject, error) {
+func (h *handlers) StoreShard(ctx context.Context, req genserver.StoreShardRequestObject) (genserver.StoreShardResponseObject, error) {
 	want := ""
 	if req.Body.Hash != nil {
 		want = *req.Body.Hash
@@ -250,10 +251,10 @@ func (h *handlers) StoreShard(ctx context.Context, req gen.StoreShardRequestObje
 	if err != nil {
 		return nil, err
 	}
-	return gen.StoreShard201JSONResponse(shardDTO(sh)), nil
+	return genserver.StoreShard201JSONResponse(shardDTO(sh)), nil
 }
 
-func (h *handlers) FetchShard(ctx context.Context, req gen.FetchShardRequestObject) (gen.FetchShardResponseObject, error) {
+func (h *handlers) FetchShard(ctx context.Context, req genserver.FetchShardRequestObject) (genserver.FetchShardResponseObject, error) {
 	rc, sh, err := h.node.OpenShard(ctx, req.Params.AssetId, req.Params.Index)
 	if err != nil {
 		return nil, err
@@ -263,12 +264,12 @@ func (h *handlers) FetchShard(ctx context.Context, req gen.FetchShardRequestObje
 	if err != nil {
 		return nil, fmt.Errorf("read shard: %w", err)
 	}
-	return gen.FetchShard200JSONResponse{
+	return genserver.FetchShard200JSONResponse{
 		AssetId: sh.AssetID, Index: sh.Index, Size: sh.Size, Hash: sh.Hash, DataB64: data,
 	}, nil
 }
 
-func (h *handlers) PutShard(ctx context.Context, req gen.PutShardRequestObject) (gen.PutShardResponseObject, error) {
+func (h *handlers) PutShard(ctx context.Context, req genserver.PutShardRequestObject) (genserver.PutShardResponseObject, error) {
 	want := ""
 	if req.Params.OffgridShardHash != nil {
 		want = *req.Params.OffgridShardHash
@@ -292,24 +293,24 @@ func (h *handlers) PutShard(ctx context.Context, req gen.PutShardRequestObject) 
 	if err != nil {
 		return nil, err
 	}
-	return gen.PutShard201JSONResponse(shardDTO(sh)), nil
+	return genserver.PutShard201JSONResponse(shardDTO(sh)), nil
 }
 
-func (h *handlers) GetShard(ctx context.Context, req gen.GetShardRequestObject) (gen.GetShardResponseObject, error) {
+func (h *handlers) GetShard(ctx context.Context, req genserver.GetShardRequestObject) (genserver.GetShardResponseObject, error) {
 	rc, sh, err := h.node.OpenShard(ctx, req.AssetId, req.Index)
 	if err != nil {
 		return nil, err
 	}
 	hash := sh.Hash
 	// The generated response closes rc once it is written.
-	return gen.GetShard200ApplicationoctetStreamResponse{
+	return genserver.GetShard200ApplicationoctetStreamResponse{
 		Body:          rc,
 		ContentLength: sh.Size,
-		Headers:       gen.GetShard200ResponseHeaders{OffgridShardHash: &hash},
+		Headers:       genserver.GetShard200ResponseHeaders{OffgridShardHash: &hash},
 	}, nil
 }
 
-func (h *handlers) GetMetrics(ctx context.Context, _ gen.GetMetricsRequestObject) (gen.GetMetricsResponseObject, error) {
+func (h *handlers) GetMetrics(ctx context.Context, _ genserver.GetMetricsRequestObject) (genserver.GetMetricsResponseObject, error) {
 	mfs, err := h.gatherer.Gather()
 	if err != nil {
 		return nil, fmt.Errorf("gather metrics: %w", err)
@@ -321,11 +322,11 @@ func (h *handlers) GetMetrics(ctx context.Context, _ gen.GetMetricsRequestObject
 			return nil, fmt.Errorf("encode metrics: %w", err)
 		}
 	}
-	return gen.GetMetrics200TextResponse(buf.String()), nil
+	return genserver.GetMetrics200TextResponse(buf.String()), nil
 }
 
-func (h *handlers) GetOpenAPI(ctx context.Context, _ gen.GetOpenAPIRequestObject) (gen.GetOpenAPIResponseObject, error) {
-	return gen.GetOpenAPI200ApplicationyamlResponse{Body: bytes.NewReader(h.spec), ContentLength: int64(len(h.spec))}, nil
+func (h *handlers) GetOpenAPI(ctx context.Context, _ genserver.GetOpenAPIRequestObject) (genserver.GetOpenAPIResponseObject, error) {
+	return genserver.GetOpenAPI200ApplicationyamlResponse{Body: bytes.NewReader(h.spec), ContentLength: int64(len(h.spec))}, nil
 }
 
 func callerName(ctx context.Context) string {

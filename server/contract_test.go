@@ -18,7 +18,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/offgrid-net/offgrid/api/gen"
+	"github.com/offgrid-net/offgrid/api/genserver"
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/testnode"
 	"github.com/offgrid-net/offgrid/internal/testutil"
@@ -50,9 +50,9 @@ type contractCase struct {
 // host, as the API's own guard does. TestSpecIsValid validates the spec.
 func loadSpec(t testing.TB) (*openapi3.T, routers.Router) {
 	t.Helper()
-	spec, err := gen.GetSpec()
+	spec, err := genserver.GetSpec()
 	if err != nil {
-		t.Fatalf("gen.GetSpec: %v", err)
+		t.Fatalf("genserver.GetSpec: %v", err)
 	}
 	spec.Servers = nil
 	router, err := gorillamux.NewRouter(spec)

@@ -36,6 +36,7 @@ var layer = map[string]int{
 	"":                  0, // the module root: the embedded openapi.yaml
 	"identity":          0,
 	"api/gen":           0,
+	"api/genserver":     3,
 	"internal/sqlitedb": 0,
 	"internal/fixed":    0,
 }
