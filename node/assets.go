@@ -2,60 +2,10 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
-	"fmt"
 	"io"
-	"regexp"
-	"strings"
-
-	"github.com/zeebo/blake3"
 
 	"github.com/offgrid-net/offgrid/storage"
 )
-
-// Defaults for puts.
-const (
-	defaultK        = 12
-	defaultN        = 20
-	defaultReplicas = 5
-	maxNameLen      = 255
-	maxRecipients   = 16
-)
-
-var hexKeyPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
-
-// candidates returns the hosts a put may use: this node and every peer that
-// answered its last poll and is active.
-func (n *Node) candidates(ctx context.Context) ([]storage.Candidate, error) {
-	var out []storage.Candidate
-	a, err := n.Announce(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if a.Active {
-		out = append(out, storage.Candidate{ID: string(n.info.ID), Endpoint: n.info.Endpoint, Weight: 1})
-	}
-	peers, err := n.peers.list(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range peers {
-		if p.State == PeerUp && p.Active && p.ID != "" && p.ID != n.info.ID {
-			out = append(out, storage.Candidate{ID: string(p.ID), Endpoint: p.Endpoint, Weight: 1})
-		}
-	}
-	return out, nil
-}
-
-// assetIDFor derives the asset ID of a file from its owner and content, so
-// the same put run again resumes instead of starting over.
-func assetIDFor(owner, contentHash string) string {
-	h := blake3.New()
-	h.Write([]byte("offgrid/asset/v1\x00" + owner + "\x00" + contentHash))
-	return "a" + hex.EncodeToString(h.Sum(nil))[:32]
-}
 
 // PutAsset stores the plaintext read from r across the mesh: encrypted on
 // this node, erasure coded (or replicated) and placed on distinct live hosts.
@@ -64,269 +14,17 @@ func (n *Node) PutAsset(ctx context.Context, r io.Reader, opts PutOptions) (Asse
 	if err := n.checkRunning(); err != nil {
 		return Asset{}, err
 	}
-	if err := opts.validate(); err != nil {
-		return Asset{}, err
-	}
-	hosts, err := n.candidates(ctx)
-	if err != nil {
-		return Asset{}, err
-	}
-	if len(hosts) == 0 {
-		return Asset{}, fmt.Errorf("%w: no live, active hosts to store on", ErrUnavailable)
-	}
-	m, key, prefix, err := n.prepareManifest(ctx, opts, hosts)
-	if err != nil {
-		return Asset{}, err
-	}
-	if m.State != storage.StatePending {
-		// Already stored: nothing to upload again.
-		return n.Asset(ctx, m.AssetID)
-	}
-	res, err := n.putter.Put(ctx, storage.PutRequest{Manifest: m, Key: key, Prefix: prefix, Hosts: hosts, WantHash: opts.ContentHash}, r)
-	if err != nil {
-		if errors.Is(err, storage.ErrQuorum) {
-			n.publishAsset(ctx, m.AssetID)
-			return Asset{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
-		}
-		interrupted := errors.Is(err, storage.ErrInterrupted)
-		bad := errors.Is(err, storage.ErrInvalid) || errors.Is(err, storage.ErrHashMismatch) || errors.Is(err, storage.ErrTooLarge)
-		if interrupted && opts.ContentHash != "" {
-			n.log.Info("Upload interrupted; run the put again to resume", "asset", m.AssetID, "err", err)
-			return Asset{}, fmt.Errorf("%w: %v", ErrInvalid, err)
-		}
-		if bad || interrupted || opts.ContentHash == "" {
-			// A bad upload must not be resumed, and one without a content
-			// hash cannot be: forget it. (Its shards stay on the hosts.)
-			if derr := n.catalog.Delete(context.WithoutCancel(ctx), m.AssetID); derr != nil {
-				n.log.Warn("Could not forget a failed upload", "asset", m.AssetID, "err", derr)
-			}
-		}
-		if bad || interrupted {
-			return Asset{}, fmt.Errorf("%w: %v", ErrInvalid, err)
-		}
-		return Asset{}, fmt.Errorf("put %s: %w", m.AssetID, err)
-	}
-	m.Size, m.FileHash, m.Stripes = res.Size, res.FileHash, res.Stripes
-	state := storage.Health(m, res.Live, n.cfg.Transfer.Threshold(m.K, m.N))
-	if err := n.catalog.SetState(ctx, m.AssetID, state); err != nil {
-		return Asset{}, err
-	}
-	n.log.Info("Asset stored", "asset", m.AssetID, "bytes", res.Size, "stripes", res.Stripes,
-		"uploaded", res.Uploaded, "skipped", res.Skipped, "state", state)
-	return n.publishAsset(ctx, m.AssetID)
-}
-
-func (o PutOptions) validate() error {
-	if len(o.Name) > maxNameLen || strings.ContainsAny(o.Name, "\x00\r\n") {
-		return invalidf("name must be at most %d characters without line breaks", maxNameLen)
-	}
-	if o.ContentHash != "" && !hexKeyPattern.MatchString(o.ContentHash) {
-		return invalidf("content hash must be 64 lower-case hex digits")
-	}
-	switch o.Mode {
-	case "", "ec":
-		if o.R != 0 {
-			return invalidf("r is for mode rep")
-		}
-		if (o.K == 0) != (o.N == 0) {
-			return invalidf("give both k and n, or neither to choose them from the live hosts")
-		}
-		if o.K != 0 && (o.K < 1 || o.N < o.K || o.N > storage.MaxShards) {
-			return invalidf("need 1 <= k <= n <= %d, got k=%d n=%d", storage.MaxShards, o.K, o.N)
-		}
-	case "rep":
-		if o.K != 0 || o.N != 0 {
-			return invalidf("k and n are for mode ec; use r for rep")
-		}
-		if o.R < 0 || o.R > storage.MaxShards {
-			return invalidf("r must be between 1 and %d", storage.MaxShards)
-		}
-	default:
-		return invalidf("mode must be ec or rep, not %q", o.Mode)
-	}
-	if o.ShardSize != 0 && (o.ShardSize < 4096 || o.ShardSize > 16<<20) {
-		return invalidf("shard size must be between 4096 and 16777216 bytes")
-	}
-	if len(o.Recipients) > maxRecipients {
-		return invalidf("at most %d recipients", maxRecipients)
-	}
-	for _, r := range o.Recipients {
-		if !hexKeyPattern.MatchString(r) {
-			return invalidf("recipient %q is not a hex X25519 public key", r)
-		}
-	}
-	if o.Size < -1 {
-		return invalidf("size must not be negative")
-	}
-	return nil
-}
-
-// prepareManifest loads the manifest of a resumed put or creates a new one,
-// returning the asset key.
-func (n *Node) prepareManifest(ctx context.Context, opts PutOptions, hosts []storage.Candidate) (storage.Manifest, storage.AssetKey, storage.NoncePrefix, error) {
-	var (
-		key    storage.AssetKey
-		prefix storage.NoncePrefix
-	)
-	owner := string(n.info.ID)
-	id := ""
-	if opts.ContentHash != "" {
-		id = assetIDFor(owner, opts.ContentHash)
-		if m, err := n.catalog.Get(ctx, id); err == nil {
-			if m.State != storage.StatePending {
-				return m, key, prefix, nil
-			}
-			key, prefix, err = n.unwrapOwnKey(m)
-			return m, key, prefix, err
-		} else if !errors.Is(err, storage.ErrNotFound) {
-			return storage.Manifest{}, key, prefix, err
-		}
-	} else {
-		var b [16]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return storage.Manifest{}, key, prefix, err
-		}
-		id = "a" + hex.EncodeToString(b[:])
-	}
-	policy, err := n.checkPolicy(opts, id)
-	if err != nil {
-		return storage.Manifest{}, key, prefix, err
-	}
-	m := storage.Manifest{AssetID: id, Owner: owner, Name: opts.Name, Size: opts.Size, Mode: "ec", State: storage.StatePending, Policy: policy}
-	if opts.Mode == "rep" {
-		m.Mode, m.K, m.N = "rep", 1, opts.R
-		if m.N == 0 {
-			m.N, m.Adaptive = min(defaultReplicas, len(hosts)), true
-		}
-	} else {
-		m.K, m.N = opts.K, opts.N
-		if m.K == 0 {
-			m.Adaptive = true
-			m.K, m.N, err = storage.ChooseParams(len(hosts), defaultK, defaultN)
-			if err != nil && !errors.Is(err, storage.ErrNoRedundancy) {
-				return storage.Manifest{}, key, prefix, fmt.Errorf("%w: %v", ErrUnavailable, err)
-			}
-			if errors.Is(err, storage.ErrNoRedundancy) {
-				n.log.Warn("Only one live host: the file is stored without redundancy", "asset", id)
-			}
-		}
-	}
-	m.ShardSize = opts.ShardSize
-	if m.ShardSize == 0 {
-		m.ShardSize = storage.ShardSizeFor(opts.Size, m.K)
-	}
-	if m.ShardSize > int(n.cfg.MaxShardBytes) {
-		return storage.Manifest{}, key, prefix, invalidf("shard size %d exceeds this node's limit of %d bytes", m.ShardSize, n.cfg.MaxShardBytes)
-	}
-	key, prefix, err = storage.NewAssetKey(rand.Reader)
-	if err != nil {
-		return storage.Manifest{}, key, prefix, err
-	}
-	for _, pub := range append([]string{n.info.BoxKey}, opts.Recipients...) {
-		raw, _ := hex.DecodeString(pub)
-		w, err := storage.WrapKey(rand.Reader, key, prefix, raw, id)
-		if err != nil {
-			return storage.Manifest{}, key, prefix, invalidf("wrap key to %s: %v", pub, err)
-		}
-		m.Keys = append(m.Keys, w)
-	}
-	if err := n.catalog.Create(ctx, m); err != nil {
-		return storage.Manifest{}, key, prefix, storageErr(err)
-	}
-	return m, key, prefix, nil
-}
-
-// checkPolicy verifies an attached policy: its signature, that it names this
-// asset (by asset ID or by content, "b3:HASH"), and that its distribution
-// agrees with the put's options.
-func (n *Node) checkPolicy(opts PutOptions, assetID string) ([]byte, error) {
-	if len(opts.Policy) == 0 {
-		return nil, nil
-	}
-	p, err := storage.DecodePolicy(opts.Policy)
-	if err != nil {
-		return nil, invalidf("policy: %v", err)
-	}
-	if err := p.Verify(); err != nil {
-		return nil, invalidf("policy does not verify: %v", err)
-	}
-	if p.AssetID != assetID && (opts.ContentHash == "" || p.AssetID != "b3:"+opts.ContentHash) {
-		return nil, invalidf("policy is for asset %q, not this file (%s or b3:<content hash>)", p.AssetID, assetID)
-	}
-	d := p.Distribution
-	switch {
-	case d.Mode == "replication" && opts.Mode != "rep":
-		return nil, invalidf("policy asks for replication; put with --mode rep")
-	case d.Mode == "replication" && opts.R != 0 && opts.R != d.R:
-		return nil, invalidf("policy asks for r=%d, the put says r=%d", d.R, opts.R)
-	case d.Mode == "ec" && opts.Mode == "rep":
-		return nil, invalidf("policy asks for erasure coding; put with --mode ec")
-	case d.Mode == "ec" && opts.K != 0 && (opts.K != d.K || opts.N != d.N):
-		return nil, invalidf("policy asks for k=%d n=%d, the put says k=%d n=%d", d.K, d.N, opts.K, opts.N)
-	}
-	return opts.Policy, nil
-}
-
-func (n *Node) unwrapOwnKey(m storage.Manifest) (storage.AssetKey, storage.NoncePrefix, error) {
-	for _, w := range m.Keys {
-		if w.Recipient == n.info.BoxKey {
-			return storage.UnwrapKey(n.keys.BoxPrivate(), w, m.AssetID)
-		}
-	}
-	return storage.AssetKey{}, storage.NoncePrefix{}, fmt.Errorf("%w: asset %s has no key for this node", ErrConflict, m.AssetID)
+	return n.assets.Put(ctx, r, opts)
 }
 
 // Assets returns the files this node stored, newest first.
 func (n *Node) Assets(ctx context.Context) ([]Asset, error) {
-	ms, err := n.catalog.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Asset, 0, len(ms))
-	for _, m := range ms {
-		a, err := n.assetOf(ctx, m)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, nil
+	return n.assets.List(ctx)
 }
 
 // Asset returns one stored file.
 func (n *Node) Asset(ctx context.Context, id string) (Asset, error) {
-	m, err := n.catalog.Get(ctx, id)
-	if err != nil {
-		return Asset{}, storageErr(err)
-	}
-	return n.assetOf(ctx, m)
-}
-
-func (n *Node) assetOf(ctx context.Context, m storage.Manifest) (Asset, error) {
-	recs, err := n.catalog.Shards(ctx, m.AssetID)
-	if err != nil {
-		return Asset{}, err
-	}
-	hosts := map[string]bool{}
-	for _, r := range recs {
-		if r.Live {
-			hosts[r.HostID] = true
-		}
-	}
-	return Asset{
-		ID: m.AssetID, Name: m.Name, Size: m.Size, FileHash: m.FileHash, Mode: m.Mode, K: m.K, N: m.N,
-		ShardSize: m.ShardSize, Stripes: m.Stripes, Adaptive: m.Adaptive, State: AssetState(m.State),
-		StripeShards: storage.LiveCounts(m, recs), Hosts: len(hosts), CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
-	}, nil
-}
-
-func (n *Node) publishAsset(ctx context.Context, id string) (Asset, error) {
-	a, err := n.Asset(ctx, id)
-	if err != nil {
-		return Asset{}, err
-	}
-	n.bus.Publish(AssetChanged{Asset: a})
-	return a, nil
+	return n.assets.Get(ctx, id)
 }
 
 // OpenAsset returns the plaintext of a stored file as a stream. The first
@@ -337,38 +35,7 @@ func (n *Node) OpenAsset(ctx context.Context, id string) (io.ReadCloser, Asset, 
 	if err := n.checkRunning(); err != nil {
 		return nil, Asset{}, err
 	}
-	m, err := n.catalog.Get(ctx, id)
-	if err != nil {
-		return nil, Asset{}, storageErr(err)
-	}
-	if m.Stripes == 0 {
-		return nil, Asset{}, fmt.Errorf("%w: asset %s is still being uploaded", ErrConflict, id)
-	}
-	key, prefix, err := n.unwrapOwnKey(m)
-	if err != nil {
-		return nil, Asset{}, err
-	}
-	recs, err := n.catalog.Shards(ctx, id)
-	if err != nil {
-		return nil, Asset{}, err
-	}
-	rd, err := n.fetcher.Open(ctx, m, recs, key, prefix)
-	if err != nil {
-		return nil, Asset{}, storageErr(err)
-	}
-	a, err := n.assetOf(ctx, m)
-	if err != nil {
-		rd.Close()
-		return nil, Asset{}, err
-	}
-	return rd, a, nil
-}
-
-// RepairReport says what a repair found and did.
-type RepairReport struct {
-	Asset             Asset
-	Rebuilt, Unplaced int
-	MarkedDead        int
+	return n.assets.Open(ctx, id)
 }
 
 // RepairAsset checks every shard of an asset on its host and rebuilds the
@@ -377,71 +44,32 @@ func (n *Node) RepairAsset(ctx context.Context, id string) (RepairReport, error)
 	if err := n.checkRunning(); err != nil {
 		return RepairReport{}, err
 	}
-	m, err := n.catalog.Get(ctx, id)
-	if err != nil {
-		return RepairReport{}, storageErr(err)
-	}
-	res, err := n.repairOne(ctx, m, true)
-	a, aerr := n.publishAsset(ctx, id)
-	if aerr != nil {
-		return RepairReport{}, aerr
-	}
-	rep := RepairReport{Asset: a, Rebuilt: res.Rebuilt, Unplaced: res.Unplaced, MarkedDead: res.MarkedDead}
-	if err != nil {
-		return rep, fmt.Errorf("%w: repair of %s incomplete: %v", ErrUnavailable, id, storageErr(err))
-	}
-	return rep, nil
+	return n.assets.Repair(ctx, id)
 }
 
-// repairOne repairs one asset and records its new state.
-func (n *Node) repairOne(ctx context.Context, m storage.Manifest, verify bool) (storage.RepairResult, error) {
-	if m.Stripes == 0 {
-		return storage.RepairResult{}, nil
-	}
-	hosts, err := n.candidates(ctx)
-	if err != nil {
-		return storage.RepairResult{}, err
-	}
-	res, rerr := n.repairer.Repair(ctx, m, hosts, verify)
-	if res.Live != nil {
-		state := storage.Health(m, res.Live, n.cfg.Transfer.Threshold(m.K, m.N))
-		if m.State == storage.StatePending && state == storage.StateDegraded {
-			state = storage.StatePending
-		}
-		if state != m.State {
-			if err := n.catalog.SetState(ctx, m.AssetID, state); err != nil {
-				return res, err
-			}
-			n.log.Info("Asset state changed", "asset", m.AssetID, "from", m.State, "to", state)
-		}
-		if res.Rebuilt > 0 {
-			n.log.Info("Asset repaired", "asset", m.AssetID, "rebuilt", res.Rebuilt, "unplaced", res.Unplaced)
-		}
-	}
-	return res, rerr
-}
+// hostList gives the asset service the hosts it may place shards on.
+type hostList struct{ n *Node }
 
-// repairAll checks every asset this node owns against the peer table (no
-// network checks) and repairs what fell below the threshold.
-func (n *Node) repairAll(ctx context.Context) {
-	ms, err := n.catalog.List(ctx)
+// Candidates returns this node when it is active and every peer that is up,
+// active and known by ID.
+func (h hostList) Candidates(ctx context.Context) ([]storage.Candidate, error) {
+	n := h.n
+	var out []storage.Candidate
+	a, err := n.Announce(ctx)
 	if err != nil {
-		n.log.Warn("Repair scan failed", "err", err)
-		return
+		return nil, err
 	}
-	for _, m := range ms {
-		if ctx.Err() != nil {
-			return
-		}
-		res, err := n.repairOne(ctx, m, false)
-		if err != nil && ctx.Err() == nil {
-			n.log.Warn("Repair incomplete", "asset", m.AssetID, "err", err)
-		}
-		if res.Rebuilt == 0 && res.MarkedDead == 0 {
-			continue // nothing changed that anyone would see
-		}
-		if _, err := n.publishAsset(ctx, m.AssetID); err != nil && ctx.Err() == nil {
-			n.log.Warn("Could not report a repaired asset", "asset", m.AssetID, "err", err)
+	if a.Active {
+		out = append(out, storage.Candidate{ID: string(n.info.ID), Endpoint: n.info.Endpoint, Weight: 1})
+	}
+	ps, err := n.peers.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps {
+		if p.State == PeerUp && p.Active && p.ID != "" && p.ID != n.info.ID {
+			out = append(out, storage.Candidate{ID: string(p.ID), Endpoint: p.Endpoint, Weight: 1})
 		}
 	}
+	return out, nil
 }

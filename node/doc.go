@@ -1,6 +1,10 @@
-// Package node is the engine of an Offgrid-Net node. A Node owns the node's
-// database, identity, announce settings, receipts, shard store, peer table
-// and event bus, and runs its background loops in Run. The HTTP API and the
-// dashboard are thin layers over its methods; other nodes are reached only
-// through the client generated in api/gen.
+// Package node is the engine of an Offgrid-Net node, and its composition
+// root. A Node owns the node's database, identity, announce settings,
+// receipts, the host's shard intake and the event bus; it composes the
+// engine's parts (node/peers: peer table, discovery, membership, mesh
+// health; node/assets: put, get and repair of the node's own files) and
+// supervises their Run loops. It knows nothing of HTTP: other nodes are
+// reached through the transports injected in Config.Connect (package
+// peerclient builds them), and the HTTP API and the dashboard are thin
+// layers over its methods. See docs/architecture.md.
 package node

@@ -1,59 +1,33 @@
 package node
 
-import (
-	"errors"
-	"fmt"
+import "github.com/offgrid-net/offgrid/node/nodeerr"
 
-	"github.com/offgrid-net/offgrid/storage"
-)
-
-// Errors the API maps to HTTP statuses. Every error a Node method returns
-// for a reason the caller can act on wraps one of these.
+// Errors the API and the dashboard map to HTTP statuses (package problem).
+// They are the engine's errors of package node/nodeerr: every error a Node
+// method returns for a reason the caller can act on wraps one of these.
 var (
 	// ErrInvalid: the request is malformed or out of range.
-	ErrInvalid = errors.New("invalid request")
+	ErrInvalid = nodeerr.ErrInvalid
 	// ErrNotFound: the thing asked for does not exist.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = nodeerr.ErrNotFound
 	// ErrInactive: the host is switched off and refuses work.
-	ErrInactive = errors.New("host is inactive")
+	ErrInactive = nodeerr.ErrInactive
 	// ErrConflict: the request contradicts what is stored.
-	ErrConflict = errors.New("conflict")
+	ErrConflict = nodeerr.ErrConflict
 	// ErrBusy: a concurrency limit is reached; retry later.
-	ErrBusy = errors.New("busy, retry later")
+	ErrBusy = nodeerr.ErrBusy
 	// ErrTooLarge: the request body exceeds a size limit.
-	ErrTooLarge = errors.New("too large")
+	ErrTooLarge = nodeerr.ErrTooLarge
 	// ErrCorrupt: stored data failed its integrity check.
-	ErrCorrupt = errors.New("stored data corrupt")
-	// ErrUnavailable: a dependency of the request (a file, a daemon) cannot be read.
-	ErrUnavailable = errors.New("unavailable")
+	ErrCorrupt = nodeerr.ErrCorrupt
+	// ErrUnavailable: a dependency of the request (a file, a daemon, enough
+	// live hosts) cannot be reached.
+	ErrUnavailable = nodeerr.ErrUnavailable
 	// ErrStopped: the node's Run has returned.
-	ErrStopped = errors.New("node stopped")
+	ErrStopped = nodeerr.ErrStopped
 )
 
-// invalidf returns an ErrInvalid with a message for the user.
-func invalidf(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
-}
-
-// storageErr maps the shard store's errors onto the node's.
-func storageErr(err error) error {
-	for _, m := range []struct{ from, to error }{
-		{storage.ErrInvalid, ErrInvalid},
-		{storage.ErrHashMismatch, ErrInvalid},
-		{storage.ErrNotFound, ErrNotFound},
-		{storage.ErrConflict, ErrConflict},
-		{storage.ErrTooLarge, ErrTooLarge},
-		{storage.ErrCorrupt, ErrCorrupt},
-		{storage.ErrDecrypt, ErrCorrupt},
-		{storage.ErrParams, ErrInvalid},
-		{storage.ErrInterrupted, ErrInvalid},
-		{storage.ErrTooFewShards, ErrUnavailable},
-		{storage.ErrQuorum, ErrUnavailable},
-		{storage.ErrNoHosts, ErrUnavailable},
-	} {
-		if errors.Is(err, m.from) {
-			return fmt.Errorf("%w: %w", m.to, err)
-		}
-	}
-	return err
-}
+var (
+	invalidf   = nodeerr.Invalidf
+	storageErr = nodeerr.FromStorage
+)

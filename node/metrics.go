@@ -10,7 +10,6 @@ type metrics struct {
 	shardBytes    prometheus.Counter
 	shardsCorrupt prometheus.Counter
 	storeBusy     prometheus.Counter
-	peersUp       prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -27,11 +26,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "offgrid_shards_corrupt_total", Help: "Stored shards that failed their integrity check."}),
 		storeBusy: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "offgrid_store_busy_total", Help: "Shard uploads refused because the concurrency limit was reached."}),
-		peersUp: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "offgrid_peers_up", Help: "Peers that answered their last poll."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.active, m.receipts, m.shardsStored, m.shardBytes, m.shardsCorrupt, m.storeBusy, m.peersUp)
+		reg.MustRegister(m.active, m.receipts, m.shardsStored, m.shardBytes, m.shardsCorrupt, m.storeBusy)
 	}
 	return m
 }

@@ -16,16 +16,20 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
-	"github.com/offgrid-net/offgrid/api/gen"
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/sqlitedb"
 	"github.com/offgrid-net/offgrid/ledger"
-	"github.com/offgrid-net/offgrid/radio"
-	"github.com/offgrid-net/offgrid/radio/meshhealth"
+	"github.com/offgrid-net/offgrid/node/assets"
+	"github.com/offgrid-net/offgrid/node/events"
+	"github.com/offgrid-net/offgrid/node/peers"
 	"github.com/offgrid-net/offgrid/storage"
 )
 
+// The node's tables (settings, state, peers, mesh), migrated by New. The
+// node/peers part reads and writes node_peers and node_mesh.
+//
 //go:embed migrations/*.sql
 var migrations embed.FS
 
@@ -37,7 +41,7 @@ func migrationFiles() fs.FS {
 	return sub
 }
 
-// Config configures a Node. Zero fields take the defaults of DefaultConfig.
+// Config configures a Node. Zero fields take the values of DefaultConfig.
 type Config struct {
 	// Name is the operator's name for the node, shown to peers and on the
 	// dashboard. Required.
@@ -53,89 +57,57 @@ type Config struct {
 	// AdminToken authorizes every call on this node. Required; see
 	// LoadOrCreateAdminToken.
 	AdminToken string
-	// StaticPeers are API base URLs of peers known without discovery.
-	StaticPeers []string
-	// StoreConcurrency is how many shard uploads may run at once; one more is
-	// refused with ErrBusy so the sender retries elsewhere or later. Default 4.
+	// StoreConcurrency is how many shard uploads from other nodes may run at
+	// once; one more is refused with ErrBusy so the sender retries elsewhere
+	// or later. Default 4. (The node's own shards do not take a slot.)
 	StoreConcurrency int
 	// MaxShardBytes is the largest shard accepted. Default 16 MiB: large
 	// enough for 64 KiB x segments, small enough to bound a Raspberry Pi's disk
 	// writes per request.
 	MaxShardBytes int64
-	// PeerPollInterval is how often static peers are asked for their announce.
-	// Default 5 s.
-	PeerPollInterval time.Duration
-	// PeerTimeout bounds one poll of one peer. Default 3 s.
-	PeerTimeout time.Duration
-	// PeerClient performs HTTP requests to peers. Required when StaticPeers
-	// is not empty; it should carry its own overall timeout.
-	PeerClient gen.HttpRequestDoer
-	// ShardClient performs HTTP requests that move shards between nodes.
-	// Required; it should bound idle connections, and not cap whole
-	// requests below what a large shard over a slow link needs.
-	ShardClient gen.HttpRequestDoer
-	// Transfer bounds the shard transfers of puts, gets and repairs.
-	Transfer storage.TransferConfig
-	// RepairInterval is how often the node checks its own assets against
-	// the peer table and repairs stripes below the threshold; a peer going
-	// down also triggers a check. Default 1 min.
-	RepairInterval time.Duration
-	// Links are the radio transports beacons go out on and come in from
-	// (UDP multicast, LoRa, BLE, FileBus). None: static peers only.
-	Links []radio.Link
-	// BeaconInterval is how often a signed beacon goes out on every link.
-	// Default 2 s (LoRa links enforce their own airtime budget on top).
-	BeaconInterval time.Duration
-	// PeerDownAfter marks a peer heard only by beacons down when silent
-	// this long. Default 3 beacon intervals.
-	PeerDownAfter time.Duration
-	// PeerExpiry forgets a discovered peer silent this long. Default 10 min.
-	PeerExpiry time.Duration
-	// GossipAddr is where memberlist (SWIM membership and failure
-	// detection) listens, e.g. "127.0.0.1:0" (port 0: any free port). Empty:
-	// no gossip membership.
-	GossipAddr string
-	// ClusterKey, when set (16, 24 or 32 bytes), encrypts gossip; every node
-	// of the cluster needs the same key.
-	ClusterKey []byte
-	// LeaveTimeout bounds announcing our departure to the cluster on stop.
-	// Default 1 s; negative: leave silently, as a crash would (tests).
-	LeaveTimeout time.Duration
-	// GossipProbeInterval overrides memberlist's probe interval (default
-	// 1 s); failure detection takes a few intervals.
-	GossipProbeInterval time.Duration
-	// MeshFile is the manual mesh metrics file. Default DataDir/mesh.json.
-	// The poller tries Batctl, then BabelAddr, then this file.
-	MeshFile string
-	// Batctl, when set, reads BATMAN-adv neighbours and originators.
-	Batctl *meshhealth.Batctl
-	// BabelAddr, when set, is babeld's local control socket ("[::1]:33123"
-	// for `babeld -G 33123`, or a UNIX socket path).
-	BabelAddr string
-	// MeshPollInterval is how often mesh metrics are read. Default 10 s.
-	MeshPollInterval time.Duration
+	// Peers configures the peer table, discovery, membership and mesh health.
+	Peers peers.Config
+	// Assets configures puts, gets and repairs of the node's own files.
+	Assets assets.Config
+	// Connect builds the transports to other nodes once the node knows the
+	// epoch its request signatures carry (it is raised at every start).
+	// Nil: the node reaches no other node (it stores on itself only, and
+	// Peers.StaticPeers must be empty).
+	Connect func(signer *identity.RequestSigner) Remote
 	// Logger receives the node's logs. Default: discard.
 	Logger *slog.Logger
 	// Registerer receives the node's Prometheus metrics. Default: none.
 	Registerer prometheus.Registerer
-	// Now is the clock. Default time.Now.
+	// Now is the clock of every rule that depends on time. Default time.Now.
 	Now func() time.Time
 }
 
-// DefaultConfig returns the defaults; callers fill in Name, Endpoint,
-// DataDir and AdminToken.
+// Remote is how the node reaches other nodes.
+type Remote struct {
+	// Shards moves shards to and from other hosts. Nil: other hosts are
+	// unreachable.
+	Shards storage.Transport
+	// Announces polls static peers. Nil: static peers cannot be polled.
+	Announces peers.Fetcher
+}
+
+// DefaultConfig returns the defaults, which README.md's flag tables
+// document (a test compares them); callers fill in Name, Endpoint, DataDir
+// and AdminToken.
 func DefaultConfig() Config {
 	return Config{
 		ClusterID:        "offgrid-local",
 		StoreConcurrency: 4,
 		MaxShardBytes:    16 << 20,
-		PeerPollInterval: 5 * time.Second,
-		PeerTimeout:      3 * time.Second,
+		Peers:            peers.DefaultConfig(),
+		Assets:           assets.DefaultConfig(),
 		Now:              time.Now,
 	}
 }
 
-func (c *Config) fillDefaults() {
+// withDefaults fills the zero fields of the node's own settings; the parts
+// fill theirs.
+func (c Config) withDefaults() Config {
 	d := DefaultConfig()
 	if c.ClusterID == "" {
 		c.ClusterID = d.ClusterID
@@ -146,39 +118,13 @@ func (c *Config) fillDefaults() {
 	if c.MaxShardBytes == 0 {
 		c.MaxShardBytes = d.MaxShardBytes
 	}
-	if c.PeerPollInterval == 0 {
-		c.PeerPollInterval = d.PeerPollInterval
-	}
-	if c.PeerTimeout == 0 {
-		c.PeerTimeout = d.PeerTimeout
-	}
 	if c.Now == nil {
 		c.Now = d.Now
-	}
-	if c.RepairInterval == 0 {
-		c.RepairInterval = time.Minute
-	}
-	if c.LeaveTimeout == 0 {
-		c.LeaveTimeout = time.Second
-	}
-	if c.MeshPollInterval == 0 {
-		c.MeshPollInterval = 10 * time.Second
-	}
-	if c.BeaconInterval == 0 {
-		c.BeaconInterval = 2 * time.Second
-	}
-	if c.PeerDownAfter == 0 {
-		c.PeerDownAfter = 3 * c.BeaconInterval
-	}
-	if c.PeerExpiry == 0 {
-		c.PeerExpiry = 10 * time.Minute
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if c.MeshFile == "" && c.DataDir != "" {
-		c.MeshFile = filepath.Join(c.DataDir, "mesh.json")
-	}
+	return c
 }
 
 func (c *Config) validate() error {
@@ -195,38 +141,25 @@ func (c *Config) validate() error {
 		return errors.New("store concurrency must be between 1 and 1024")
 	case c.MaxShardBytes < 1:
 		return errors.New("max shard bytes must be positive")
-	case len(c.StaticPeers) > 0 && c.PeerClient == nil:
-		return errors.New("static peers need a peer client")
-	case c.ShardClient == nil:
-		return errors.New("a shard client is required")
 	}
 	return nil
 }
 
 // Node is a running Offgrid-Net node. Its methods are safe for concurrent use.
 type Node struct {
-	cfg       Config
-	log       *slog.Logger
-	keys      *identity.Keys
-	db        *sql.DB
-	receipts  *ledger.Store
-	shards    *storage.ShardStore
-	catalog   *storage.Catalog
-	putter    *storage.Putter
-	fetcher   *storage.Fetcher
-	repairer  *storage.Repairer
-	mesh      meshState
-	members   *membership
-	discovery *discovery
-	// repairNow asks the repair loop for an early pass (a peer went down).
-	repairNow chan struct{}
-	bus       *Bus
-	info      Info
-	metrics   *metrics
-	peers     *peerTable
-	signer    *identity.RequestSigner
+	cfg      Config
+	log      *slog.Logger
+	keys     *identity.Keys
+	db       *sql.DB
+	receipts *ledger.Store
+	shards   *storage.ShardStore
+	bus      *events.Bus
+	info     Info
+	metrics  *metrics
+	peers    *peers.Service
+	assets   *assets.Service
 
-	// storeSlots holds one token per running shard upload.
+	// storeSlots holds one token per running shard upload from another node.
 	storeSlots chan struct{}
 	stopped    atomic.Bool
 
@@ -238,7 +171,7 @@ type Node struct {
 // New opens the node's state in db (migrating its tables) and returns a Node
 // ready to Run. It starts no goroutines.
 func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Node, error) {
-	cfg.fillDefaults()
+	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("node config: %w", err)
 	}
@@ -252,15 +185,6 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 	shards, err := storage.OpenShardStore(ctx, db, filepath.Join(cfg.DataDir, "shards"), cfg.Now)
 	if err != nil {
 		return nil, fmt.Errorf("open shard store: %w", err)
-	}
-	catalog, err := storage.OpenCatalog(ctx, db, cfg.Now)
-	if err != nil {
-		return nil, fmt.Errorf("open asset catalog: %w", err)
-	}
-	peers, err := openPeerTable(ctx, db, cfg.StaticPeers, cfg.Now, 3*cfg.PeerPollInterval,
-		min(time.Second, cfg.PeerDownAfter/3))
-	if err != nil {
-		return nil, err
 	}
 	epoch, err := nextEpoch(ctx, db)
 	if err != nil {
@@ -276,7 +200,7 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 		db:       db,
 		receipts: receipts,
 		shards:   shards,
-		bus:      NewBus(cfg.Now),
+		bus:      events.NewBus(cfg.Now),
 		info: Info{
 			ID:        keys.ID(),
 			Name:      cfg.Name,
@@ -288,23 +212,40 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 			Started:   cfg.Now().UTC(),
 		},
 		metrics:    newMetrics(cfg.Registerer),
-		peers:      peers,
-		signer:     identity.NewRequestSigner(keys, epoch),
 		storeSlots: make(chan struct{}, cfg.StoreConcurrency),
-		catalog:    catalog,
-		repairNow:  make(chan struct{}, 1),
 	}
-	transport := &shardTransport{doer: cfg.ShardClient, signer: n.signer}
-	n.putter = &storage.Putter{Catalog: catalog, Transport: transport, Config: cfg.Transfer}
-	n.fetcher = &storage.Fetcher{Transport: transport, Config: cfg.Transfer, OnCorrupt: n.shardCorrupt}
-	n.repairer = &storage.Repairer{Catalog: catalog, Fetcher: n.fetcher, Config: cfg.Transfer}
-	if cfg.GossipAddr != "" {
-		n.members = newMembership(n)
+	var remote Remote
+	if cfg.Connect != nil {
+		remote = cfg.Connect(identity.NewRequestSigner(keys, epoch))
 	}
-	n.loadMesh(ctx)
-	if len(cfg.Links) > 0 {
-		n.discovery = newDiscovery(n, cfg.Links)
-		n.discovery.registerMetrics(cfg.Registerer)
+	n.assets, err = assets.New(ctx, cfg.Assets, assets.Deps{
+		DB:            db,
+		Keys:          keys,
+		Transport:     assets.LocalFirst(string(keys.ID()), localShards{n}, remote.Shards),
+		Hosts:         hostList{n},
+		Events:        n.bus,
+		MaxShardBytes: cfg.MaxShardBytes,
+		CorruptShards: n.metrics.shardsCorrupt,
+		Logger:        cfg.Logger,
+		Now:           cfg.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.peers, err = peers.New(ctx, cfg.Peers,
+		peers.Self{Keys: keys, Name: cfg.Name, Endpoint: cfg.Endpoint, Epoch: epoch, DataDir: cfg.DataDir},
+		peers.Deps{
+			DB:         db,
+			Fetcher:    remote.Announces,
+			Events:     n.bus,
+			Active:     n.active,
+			PeerDown:   n.assets.RepairSoon,
+			Logger:     cfg.Logger,
+			Registerer: cfg.Registerer,
+			Now:        cfg.Now,
+		})
+	if err != nil {
+		return nil, fmt.Errorf("node config: %w", err)
 	}
 	a, err := n.Announce(ctx)
 	if err != nil {
@@ -331,8 +272,9 @@ func nextEpoch(ctx context.Context, db *sql.DB) (uint64, error) {
 	return epoch, nil
 }
 
-// Run runs the node's background loops until ctx is cancelled, then waits
-// for them and returns nil. Methods return ErrStopped afterwards.
+// Run runs the parts' loops (peer table and discovery, repair) until ctx is
+// cancelled, then waits for them and returns nil, or the first part's error
+// (the others are stopped then). Methods return ErrStopped afterwards.
 func (n *Node) Run(ctx context.Context) error {
 	start := n.cfg.Now()
 	n.log.Info("Node started", "id", n.info.ID, "name", n.info.Name, "epoch", n.info.Epoch)
@@ -340,28 +282,10 @@ func (n *Node) Run(ctx context.Context) error {
 		n.stopped.Store(true)
 		n.log.Info("Node stopped", "took", n.cfg.Now().Sub(start).String())
 	}()
-	if n.members != nil {
-		if err := n.members.start(); err != nil {
-			return err
-		}
-	}
-	var wg sync.WaitGroup
-	if n.members != nil {
-		wg.Go(func() { n.members.run(ctx) })
-	}
-	if len(n.cfg.StaticPeers) > 0 {
-		wg.Go(func() { n.pollPeers(ctx) })
-	}
-	if n.cfg.RepairInterval > 0 {
-		wg.Go(func() { n.repairLoop(ctx) })
-	}
-	if n.discovery != nil {
-		wg.Go(func() { n.discovery.run(ctx) })
-	}
-	wg.Go(func() { n.pollMesh(ctx) })
-	<-ctx.Done()
-	wg.Wait()
-	return nil
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return n.peers.Run(ctx) })
+	g.Go(func() error { return n.assets.Run(ctx) })
+	return g.Wait()
 }
 
 func (n *Node) checkRunning() error {
@@ -374,12 +298,6 @@ func (n *Node) checkRunning() error {
 // Info returns the node's identity.
 func (n *Node) Info() Info { return n.info }
 
-// Keys returns the node's keys, for components that sign on its behalf.
-func (n *Node) Keys() *identity.Keys { return n.keys }
-
-// RequestSigner signs this node's requests to other nodes.
-func (n *Node) RequestSigner() *identity.RequestSigner { return n.signer }
-
 // MaxShardBytes is the largest shard this node accepts.
 func (n *Node) MaxShardBytes() int64 { return n.cfg.MaxShardBytes }
 
@@ -388,36 +306,19 @@ func (n *Node) CheckAdminToken(token string) bool {
 	return subtle.ConstantTimeCompare([]byte(token), []byte(n.cfg.AdminToken)) == 1
 }
 
-// Subscribe returns a subscription to the node's events; see Bus.
+// Subscribe returns a subscription to the node's events; see events.Bus.
 func (n *Node) Subscribe(buffer int) *Subscription { return n.bus.Subscribe(buffer) }
+
+// active says whether the host accepts work (false when its settings cannot
+// be read).
+func (n *Node) active(ctx context.Context) bool {
+	a, err := n.Announce(ctx)
+	return err == nil && a.Active
+}
 
 func boolGauge(b bool) float64 {
 	if b {
 		return 1
 	}
 	return 0
-}
-
-// repairLoop checks the node's assets every RepairInterval and when a peer
-// goes down.
-func (n *Node) repairLoop(ctx context.Context) {
-	t := time.NewTicker(n.cfg.RepairInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-n.repairNow:
-		}
-		n.repairAll(ctx)
-	}
-}
-
-// shardCorrupt reports a shard a host served with the wrong bytes.
-func (n *Node) shardCorrupt(addr storage.ShardAddr, host storage.Candidate) {
-	n.metrics.shardsCorrupt.Inc()
-	n.log.Warn("Host served a corrupt shard; ignored", "asset", addr.AssetID, "stripe", addr.Stripe,
-		"index", addr.Index, "host", host.Endpoint)
-	n.bus.Publish(ShardCorrupt{AssetID: addr.AssetID, Stripe: addr.Stripe, Index: addr.Index, Host: host.Endpoint})
 }

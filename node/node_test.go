@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"math"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,7 +28,6 @@ func testConfig(dir string) node.Config {
 	cfg.DataDir = dir
 	cfg.AdminToken = "test-admin-token-0123456789"
 	cfg.Now = func() time.Time { return testClock }
-	cfg.ShardClient = &http.Client{Timeout: time.Second}
 	return cfg
 }
 
@@ -312,7 +310,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"short token", func(c *node.Config) { c.AdminToken = "short" }},
 		{"negative concurrency", func(c *node.Config) { c.StoreConcurrency = -1 }},
 		{"negative max shard", func(c *node.Config) { c.MaxShardBytes = -1 }},
-		{"static peers without client", func(c *node.Config) { c.StaticPeers = []string{"http://127.0.0.1:9"} }},
+		{"static peers without a way to reach them", func(c *node.Config) { c.Peers.StaticPeers = []string{"http://127.0.0.1:9"} }},
 	} {
 		cfg := testConfig(dir)
 		tc.change(&cfg)

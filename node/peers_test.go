@@ -4,9 +4,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/offgrid-net/offgrid/internal/testnode"
 	"github.com/offgrid-net/offgrid/internal/testutil"
 	"github.com/offgrid-net/offgrid/node"
+	"github.com/offgrid-net/offgrid/server/servertest"
 )
 
 // TestStaticPeerPolling runs two real nodes on loopback. A lists B as a
@@ -14,8 +14,8 @@ import (
 // marks it down (keeping what it learned) and publishes PeerChanged.
 func TestStaticPeerPolling(t *testing.T) {
 	testutil.CheckGoroutines(t)
-	b := testnode.Start(t, testnode.Options{Name: "bee"})
-	a := testnode.Start(t, testnode.Options{Name: "ay", StaticPeers: []string{b.URL + "/"}, PeerPollInterval: 50 * time.Millisecond})
+	b := servertest.Start(t, servertest.Options{Name: "bee"})
+	a := servertest.Start(t, servertest.Options{Name: "ay", StaticPeers: []string{b.URL + "/"}, PeerPollInterval: 50 * time.Millisecond})
 
 	deadline := time.NewTimer(10 * time.Second)
 	defer deadline.Stop()

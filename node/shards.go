@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,10 +10,14 @@ import (
 	"github.com/offgrid-net/offgrid/storage"
 )
 
-// StoreShard stores a shard streamed from r, at most MaxShardBytes long.
-// wantHash, when not empty, is the content hash the sender claims. storedBy
-// names the caller (a node ID, or "admin"). At most StoreConcurrency uploads
-// run at once; one more gets ErrBusy at once instead of waiting.
+// Shard describes a shard this node hosts.
+type Shard = storage.Shard
+
+// StoreShard stores a shard another node streams from r, at most
+// MaxShardBytes long. wantHash, when not empty, is the content hash the
+// sender claims. storedBy names the caller (a node ID, or "admin"). At most
+// StoreConcurrency uploads run at once; one more gets ErrBusy at once
+// instead of waiting.
 func (n *Node) StoreShard(ctx context.Context, assetID string, index int, r io.Reader, wantHash, storedBy string) (Shard, error) {
 	if err := n.checkRunning(); err != nil {
 		return Shard{}, err
@@ -27,22 +32,22 @@ func (n *Node) StoreShard(ctx context.Context, assetID string, index int, r io.R
 		n.metrics.storeBusy.Inc()
 		return Shard{}, fmt.Errorf("%w: %d uploads already running", ErrBusy, cap(n.storeSlots))
 	}
-	a, err := n.Announce(ctx)
-	if err != nil {
-		return Shard{}, err
-	}
-	if !a.Active {
+	return n.storeShard(ctx, assetID, index, r, wantHash, storedBy)
+}
+
+// storeShard stores a shard if the host is active, and reports it.
+func (n *Node) storeShard(ctx context.Context, assetID string, index int, r io.Reader, wantHash, storedBy string) (Shard, error) {
+	if !n.active(ctx) {
 		return Shard{}, fmt.Errorf("%w: it stores no shards", ErrInactive)
 	}
 	sh, err := n.shards.Put(ctx, assetID, index, r, n.cfg.MaxShardBytes, wantHash, storedBy)
 	if err != nil {
 		return Shard{}, storageErr(err)
 	}
-	out := shardFrom(sh)
 	n.metrics.shardsStored.Inc()
 	n.metrics.shardBytes.Add(float64(sh.Size))
-	n.bus.Publish(ShardStored{AssetID: out.AssetID, Index: out.Index, Size: out.Size, Hash: out.Hash})
-	return out, nil
+	n.bus.Publish(ShardStored{AssetID: sh.AssetID, Index: sh.Index, Size: sh.Size, Hash: sh.Hash})
+	return sh, nil
 }
 
 // OpenShard returns the bytes of a stored shard after checking them against
@@ -59,11 +64,7 @@ func (n *Node) OpenShard(ctx context.Context, assetID string, index int) (io.Rea
 		}
 		return nil, Shard{}, storageErr(err)
 	}
-	return rc, shardFrom(sh), nil
-}
-
-func shardFrom(sh storage.Shard) Shard {
-	return Shard{AssetID: sh.AssetID, Index: sh.Index, Size: sh.Size, Hash: sh.Hash, StoredAt: sh.StoredAt}
+	return rc, sh, nil
 }
 
 // StatShard returns a stored shard's metadata without reading its bytes.
@@ -75,5 +76,61 @@ func (n *Node) StatShard(ctx context.Context, assetID string, index int) (Shard,
 	if err != nil {
 		return Shard{}, storageErr(err)
 	}
-	return shardFrom(sh), nil
+	return sh, nil
+}
+
+// localShards is the transport for the shards this node hosts itself: the
+// same intake rules as a shard from another node (active host, size limit,
+// hash check, event), with no HTTP, no signature and no upload slot (the
+// put's own window bounds it). Errors are classified as a remote host's
+// answers are.
+type localShards struct{ n *Node }
+
+var _ storage.Transport = localShards{}
+
+// hostErr classifies this host's own error as the storage pipeline
+// classifies a remote host's answer.
+func hostErr(err error) error {
+	switch {
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrCorrupt):
+		return fmt.Errorf("%w: %v", storage.ErrNotFound, err)
+	case errors.Is(err, ErrStopped):
+		return fmt.Errorf("%w: %v", storage.ErrHostUnreachable, err)
+	default:
+		return fmt.Errorf("%w: %v", storage.ErrHostRefused, err)
+	}
+}
+
+func (l localShards) PutShard(ctx context.Context, _ storage.Candidate, addr storage.ShardAddr, data []byte, hash string) error {
+	if err := l.n.checkRunning(); err != nil {
+		return hostErr(err)
+	}
+	if _, err := l.n.storeShard(ctx, addr.HostAssetID(), addr.Index, bytes.NewReader(data), hash, string(l.n.info.ID)); err != nil {
+		return hostErr(err)
+	}
+	return nil
+}
+
+func (l localShards) GetShard(ctx context.Context, _ storage.Candidate, addr storage.ShardAddr, maxSize int) ([]byte, error) {
+	rc, sh, err := l.n.OpenShard(ctx, addr.HostAssetID(), addr.Index)
+	if err != nil {
+		return nil, hostErr(err)
+	}
+	defer rc.Close()
+	if sh.Size > int64(maxSize) {
+		return nil, fmt.Errorf("%w: shard of %d bytes, at most %d expected", storage.ErrHostRefused, sh.Size, maxSize)
+	}
+	data := make([]byte, sh.Size)
+	if _, err := io.ReadFull(rc, data); err != nil {
+		return nil, hostErr(fmt.Errorf("%w: read shard: %v", ErrCorrupt, err))
+	}
+	return data, nil
+}
+
+func (l localShards) StatShard(ctx context.Context, _ storage.Candidate, addr storage.ShardAddr) (string, error) {
+	sh, err := l.n.StatShard(ctx, addr.HostAssetID(), addr.Index)
+	if err != nil {
+		return "", hostErr(err)
+	}
+	return sh.Hash, nil
 }

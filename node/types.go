@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/node/assets"
+	"github.com/offgrid-net/offgrid/node/peers"
 )
 
 // Info is a node's public identity.
@@ -67,75 +69,35 @@ type Quote struct {
 	Price     int64
 }
 
-// PeerState says how this node last found a peer.
-type PeerState string
+// The peer table's and the asset service's types, as the API and the
+// dashboard see them (packages node/peers and node/assets define them).
+type (
+	Peer         = peers.Peer
+	PeerState    = peers.State
+	PeerChanged  = peers.PeerChanged
+	MeshMetrics  = peers.MeshMetrics
+	MeshNeighbor = peers.MeshNeighbor
+	MeshRoute    = peers.MeshRoute
+	MeshChanged  = peers.MeshChanged
+	Asset        = assets.Asset
+	AssetState   = assets.State
+	AssetChanged = assets.AssetChanged
+	ShardCorrupt = assets.ShardCorrupt
+	PutOptions   = assets.PutOptions
+	RepairReport = assets.RepairReport
+)
 
 // Peer states.
 const (
-	PeerUnknown PeerState = "unknown"
-	PeerUp      PeerState = "up"
-	PeerDown    PeerState = "down"
+	PeerUnknown = peers.StateUnknown
+	PeerUp      = peers.StateUp
+	PeerDown    = peers.StateDown
 )
 
-// Peer is an entry in the node's peer table.
-type Peer struct {
-	// Endpoint is the peer's API base URL.
-	Endpoint string
-	// ID and Name are learned from the peer's announce; empty until first contact.
-	ID   identity.NodeID
-	Name string
-	// Via says how the peer was last heard: "static" (configured and
-	// polled), "udp", "lora", "ble", "bt_lr", "file" (beacons) or "gossip"
-	// (membership).
-	Via      string
-	State    PeerState
-	Active   bool
-	LastSeen time.Time
-	// Gossip is the peer's membership (memberlist) port, 0 if unknown.
-	Gossip int
-	// Static says the peer is configured, so it is polled and never forgotten.
-	Static bool
-	// MeshNeighbor says the peer's address is a direct neighbour in the
-	// mesh routing daemon's view; PathMetric is the daemon's route metric
-	// to it (lower is better), or -1 when the daemon knows no route. The
-	// broker scores hosts with these, with the node's MeshOK.
-	MeshNeighbor bool
-	PathMetric   float64
-}
-
-// Shard describes a stored shard.
-type Shard struct {
-	AssetID string
-	Index   int
-	Size    int64
-	// Hash is the lower-case hex BLAKE3-256 of the shard's bytes.
-	Hash     string
-	StoredAt time.Time
-}
-
-// MeshMetrics is the mesh health the node reads from a routing daemon or a
-// metrics file (schema of the seed's mesh/metrics.json).
-type MeshMetrics struct {
-	// Source says where the metrics came from: "file" or "none".
-	Source       string
-	Proto        string
-	Neighbors    []MeshNeighbor
-	Routes       []MeshRoute
-	MeshOK       bool
-	InterfacesUp int
-	ReadAt       time.Time
-}
-
-// MeshNeighbor is a directly reachable mesh node.
-type MeshNeighbor struct {
-	Address string
-	Iface   string
-	Metric  float64
-}
-
-// MeshRoute is a route to a mesh destination.
-type MeshRoute struct {
-	Destination string
-	Via         string
-	Metric      float64
-}
+// Asset states.
+const (
+	AssetPending  = assets.StatePending
+	AssetStored   = assets.StateStored
+	AssetDegraded = assets.StateDegraded
+	AssetLost     = assets.StateLost
+)

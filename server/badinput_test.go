@@ -11,8 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/offgrid-net/offgrid/identity"
-	"github.com/offgrid-net/offgrid/internal/testnode"
 	"github.com/offgrid-net/offgrid/internal/testutil"
+	"github.com/offgrid-net/offgrid/server/servertest"
 )
 
 // nodeState is what a refused request must not change: the announce, the
@@ -23,7 +23,7 @@ type nodeState struct {
 	Files    []string
 }
 
-func snapshot(t testing.TB, tn *testnode.Node) nodeState {
+func snapshot(t testing.TB, tn *servertest.Node) nodeState {
 	t.Helper()
 	a := call(t, tn, "GET", "/announce", nil, false)
 	r := call(t, tn, "GET", "/receipts/export", nil, false)
@@ -59,7 +59,7 @@ func storeJSON(asset string, index int, data []byte, extra string) []byte {
 func TestBadInputIsRefusedWithoutChange(t *testing.T) {
 	testutil.CheckGoroutines(t)
 	const maxShard = 1024
-	tn := testnode.Start(t, testnode.Options{MaxShardBytes: maxShard})
+	tn := servertest.Start(t, servertest.Options{MaxShardBytes: maxShard})
 	// Something to export, so that an accidental receipt would show.
 	if r := call(t, tn, "POST", "/run", []byte(`{"job_id":"seed"}`), true); r.StatusCode != 200 {
 		t.Fatalf("POST /run = %d, want 200: %s", r.StatusCode, r.body)
@@ -109,7 +109,7 @@ func TestBadInputIsRefusedWithoutChange(t *testing.T) {
 		{name: "auth/basic", method: "POST", path: "/toggle", body: []byte(`{"active":false}`),
 			header: map[string]string{"Authorization": "Basic YWRtaW46YWRtaW4="}, want: 401},
 		{name: "auth/token prefix", method: "POST", path: "/toggle", body: []byte(`{"active":false}`),
-			header: map[string]string{"Authorization": "Bearer " + testnode.AdminToken[:16]}, want: 401},
+			header: map[string]string{"Authorization": "Bearer " + servertest.AdminToken[:16]}, want: 401},
 		{name: "auth/signature on admin-only call", method: "POST", path: "/toggle", body: []byte(`{"active":false}`), sign: true, want: 401},
 
 		// Quotes.

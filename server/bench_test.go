@@ -6,7 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/offgrid-net/offgrid/internal/testnode"
+	"github.com/offgrid-net/offgrid/server/servertest"
 )
 
 // benchGet sends GET url from parallel goroutines over keep-alive
@@ -39,7 +39,7 @@ func benchGet(b *testing.B, url string) {
 // allow-list, CSRF, metrics, spec validation, strict handler, SQLite read)
 // over loopback.
 func BenchmarkQuote(b *testing.B) {
-	tn := testnode.Start(b, testnode.Options{})
+	tn := servertest.Start(b, servertest.Options{})
 	benchGet(b, tn.URL+"/quote?type=compute&size=2.5")
 }
 

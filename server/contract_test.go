@@ -20,8 +20,8 @@ import (
 
 	"github.com/offgrid-net/offgrid/api/genserver"
 	"github.com/offgrid-net/offgrid/identity"
-	"github.com/offgrid-net/offgrid/internal/testnode"
 	"github.com/offgrid-net/offgrid/internal/testutil"
+	"github.com/offgrid-net/offgrid/server/servertest"
 )
 
 // authKind says how a contract case authenticates.
@@ -247,7 +247,7 @@ func TestContract(t *testing.T) {
 	cases := contractCases()
 	checkCoverage(t, specOperations(spec), cases)
 
-	tn := testnode.Start(t, testnode.Options{})
+	tn := servertest.Start(t, servertest.Options{})
 	peer, err := identity.Generate(randReader())
 	if err != nil {
 		t.Fatal(err)

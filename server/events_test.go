@@ -8,10 +8,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/offgrid-net/offgrid/internal/testnode"
 	"github.com/offgrid-net/offgrid/internal/testutil"
 	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/node"
+	"github.com/offgrid-net/offgrid/server/servertest"
 )
 
 // nextEvent returns the next event on sub, failing after waitTimeout.
@@ -35,7 +35,7 @@ func nextEvent(t *testing.T, sub *node.Subscription) node.Event {
 // node's event bus: toggles, signed receipts and stored shards.
 func TestAPIPublishesEvents(t *testing.T) {
 	testutil.CheckGoroutines(t)
-	tn := testnode.Start(t, testnode.Options{})
+	tn := servertest.Start(t, servertest.Options{})
 	sub := tn.Subscribe(16)
 	defer sub.Close()
 

@@ -14,7 +14,7 @@ import (
 
 	"github.com/zeebo/blake3"
 
-	"github.com/offgrid-net/offgrid/internal/testnode"
+	"github.com/offgrid-net/offgrid/server/servertest"
 )
 
 // response is a finished HTTP exchange.
@@ -24,7 +24,7 @@ type response struct {
 }
 
 // newRequest builds a request to tn; auth adds the admin token.
-func newRequest(t testing.TB, tn *testnode.Node, method, path string, body []byte, auth bool) *http.Request {
+func newRequest(t testing.TB, tn *servertest.Node, method, path string, body []byte, auth bool) *http.Request {
 	t.Helper()
 	var r io.Reader
 	if body != nil {
@@ -41,13 +41,13 @@ func newRequest(t testing.TB, tn *testnode.Node, method, path string, body []byt
 		req.Header.Set("Content-Type", "application/octet-stream")
 	}
 	if auth {
-		testnode.Authorize(req)
+		servertest.Authorize(req)
 	}
 	return req
 }
 
 // do sends req with tn's client and reads the whole response.
-func do(t testing.TB, tn *testnode.Node, req *http.Request) response {
+func do(t testing.TB, tn *servertest.Node, req *http.Request) response {
 	t.Helper()
 	resp, err := tn.Client.Do(req)
 	if err != nil {
@@ -62,7 +62,7 @@ func do(t testing.TB, tn *testnode.Node, req *http.Request) response {
 }
 
 // call is newRequest + do.
-func call(t testing.TB, tn *testnode.Node, method, path string, body []byte, auth bool) response {
+func call(t testing.TB, tn *servertest.Node, method, path string, body []byte, auth bool) response {
 	t.Helper()
 	return do(t, tn, newRequest(t, tn, method, path, body, auth))
 }
@@ -115,7 +115,7 @@ func hashOf(b []byte) string {
 
 // blobFiles lists the files under the node's shard directory (blobs, tmp,
 // quarantine), relative to it.
-func blobFiles(t testing.TB, tn *testnode.Node) []string {
+func blobFiles(t testing.TB, tn *servertest.Node) []string {
 	t.Helper()
 	root := filepath.Join(tn.Dir, "shards")
 	var out []string

@@ -4,15 +4,15 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/offgrid-net/offgrid/internal/testnode"
 	"github.com/offgrid-net/offgrid/internal/testutil"
+	"github.com/offgrid-net/offgrid/server/servertest"
 )
 
 // TestHostAllowList refuses Host names that are not IP literals, localhost
 // or configured, so that DNS rebinding cannot reach the node.
 func TestHostAllowList(t *testing.T) {
 	testutil.CheckGoroutines(t)
-	tn := testnode.Start(t, testnode.Options{AllowedHosts: []string{"node.example"}})
+	tn := servertest.Start(t, servertest.Options{AllowedHosts: []string{"node.example"}})
 	for _, tc := range []struct {
 		host string
 		want int
@@ -44,7 +44,7 @@ func TestHostAllowList(t *testing.T) {
 // non-browser clients (no Origin) and same-origin pages through.
 func TestCrossOriginProtection(t *testing.T) {
 	testutil.CheckGoroutines(t)
-	tn := testnode.Start(t, testnode.Options{})
+	tn := servertest.Start(t, servertest.Options{})
 	before := snapshot(t, tn)
 	for _, tc := range []struct {
 		name   string

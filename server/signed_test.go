@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/offgrid-net/offgrid/identity"
-	"github.com/offgrid-net/offgrid/internal/testnode"
 	"github.com/offgrid-net/offgrid/internal/testutil"
+	"github.com/offgrid-net/offgrid/server/servertest"
 )
 
 // TestSignedNodeRequests has a second node's key sign POST /run and PUT
@@ -16,7 +16,7 @@ import (
 // another host are refused with 401.
 func TestSignedNodeRequests(t *testing.T) {
 	testutil.CheckGoroutines(t)
-	tn := testnode.Start(t, testnode.Options{})
+	tn := servertest.Start(t, servertest.Options{})
 	peer, err := identity.Generate(randReader())
 	if err != nil {
 		t.Fatal(err)

@@ -16,8 +16,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/offgrid-net/offgrid/internal/testnode"
 	"github.com/offgrid-net/offgrid/internal/testutil"
+	"github.com/offgrid-net/offgrid/server/servertest"
 )
 
 // waitTimeout bounds every wait for something another goroutine does.
@@ -52,7 +52,7 @@ func randomBytes(t testing.TB, n int) []byte {
 
 // putShard uploads data with the admin token and, when hash is not empty,
 // an Offgrid-Shard-Hash header.
-func putShard(t testing.TB, tn *testnode.Node, path string, data []byte, hash string) response {
+func putShard(t testing.TB, tn *servertest.Node, path string, data []byte, hash string) response {
 	t.Helper()
 	req := newRequest(t, tn, "PUT", path, data, true)
 	if hash != "" {
@@ -93,7 +93,7 @@ func TestStoreConcurrencyLimit(t *testing.T) {
 	testutil.CheckGoroutines(t)
 	const limit = 4
 	starts := make(uploadStarts, 2*limit)
-	tn := testnode.Start(t, testnode.Options{StoreConcurrency: limit, Wrap: starts.wrap})
+	tn := servertest.Start(t, servertest.Options{StoreConcurrency: limit, Wrap: starts.wrap})
 
 	type result struct {
 		status int
@@ -168,7 +168,7 @@ func TestStoreConcurrencyLimit(t *testing.T) {
 func TestShardRoundTrips(t *testing.T) {
 	testutil.CheckGoroutines(t)
 	const maxShard = 64 << 10
-	tn := testnode.Start(t, testnode.Options{MaxShardBytes: maxShard})
+	tn := servertest.Start(t, servertest.Options{MaxShardBytes: maxShard})
 
 	t.Run("JSON store and fetch", func(t *testing.T) {
 		data := randomBytes(t, 3000)
@@ -290,7 +290,7 @@ func TestShardRoundTrips(t *testing.T) {
 func TestLargeShards(t *testing.T) {
 	testutil.CheckGoroutines(t)
 	const maxShard = 3 << 20
-	tn := testnode.Start(t, testnode.Options{MaxShardBytes: maxShard})
+	tn := servertest.Start(t, servertest.Options{MaxShardBytes: maxShard})
 	data := randomBytes(t, maxShard)
 	if r := putShard(t, tn, "/shards/large/0", data, hashOf(data)); r.StatusCode != http.StatusCreated {
 		t.Errorf("PUT of a %d-byte shard = %d, want 201: %s", len(data), r.StatusCode, r.body)

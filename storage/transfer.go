@@ -62,23 +62,30 @@ type TransferConfig struct {
 	RepairThreshold int
 }
 
+// DefaultTransferConfig returns the defaults a zero TransferConfig field
+// takes.
+func DefaultTransferConfig() TransferConfig {
+	return TransferConfig{Window: 8, Retries: 3, Replacements: 3, BackoffBase: 50 * time.Millisecond, BackoffMax: 2 * time.Second}
+}
+
 func (c TransferConfig) withDefaults() TransferConfig {
+	d := DefaultTransferConfig()
 	if c.Window <= 0 {
-		c.Window = 8
+		c.Window = d.Window
 	}
 	if c.Retries < 0 {
 		c.Retries = 0
 	} else if c.Retries == 0 {
-		c.Retries = 3
+		c.Retries = d.Retries
 	}
 	if c.Replacements <= 0 {
-		c.Replacements = 3
+		c.Replacements = d.Replacements
 	}
 	if c.BackoffBase <= 0 {
-		c.BackoffBase = 50 * time.Millisecond
+		c.BackoffBase = d.BackoffBase
 	}
 	if c.BackoffMax <= 0 {
-		c.BackoffMax = 2 * time.Second
+		c.BackoffMax = d.BackoffMax
 	}
 	return c
 }

@@ -20,12 +20,13 @@ import (
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/node"
+	"github.com/offgrid-net/offgrid/node/events"
 )
 
 // fakeNode is a hand-written Node. Its events go through a real node.Bus,
 // so feed tests exercise the real drop-slow-subscriber policy.
 type fakeNode struct {
-	bus   *node.Bus
+	bus   *events.Bus
 	token string
 	info  node.Info
 
@@ -73,7 +74,7 @@ func newFakeNode(now func() time.Time) *fakeNode {
 	return &fakeNode{
 		blobs:     make(map[string][]byte),
 		failAfter: -1,
-		bus:       node.NewBus(now),
+		bus:       events.NewBus(now),
 		token:     fakeToken,
 		info: node.Info{
 			ID:        fakeID,

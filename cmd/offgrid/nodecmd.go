@@ -22,6 +22,7 @@ import (
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/sqlitedb"
 	"github.com/offgrid-net/offgrid/node"
+	"github.com/offgrid-net/offgrid/peerclient"
 	"github.com/offgrid-net/offgrid/radio/meshhealth"
 	"github.com/offgrid-net/offgrid/radio/udp"
 	"github.com/offgrid-net/offgrid/server"
@@ -60,27 +61,30 @@ type nodeOptions struct {
 }
 
 func (o *nodeOptions) flags(cmd *cobra.Command) {
+	// Defaults come from the engine's DefaultConfig, the one definition
+	// README.md's flag tables document (TestFlagDefaultsMatchREADME).
+	d := node.DefaultConfig()
 	fs := cmd.Flags()
 	fs.StringVar(&o.dataDir, "data", "./offgrid-data", "data directory (keys, database, shards)")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8081", "address for the API and dashboard")
 	fs.StringVar(&o.name, "name", "", "node name shown to peers (default: the host name)")
 	fs.StringVar(&o.endpoint, "endpoint", "", "URL other nodes reach this node at (default: http://LISTEN)")
-	fs.StringVar(&o.cluster, "cluster", "offgrid-local", "cluster ID written into receipts")
+	fs.StringVar(&o.cluster, "cluster", d.ClusterID, "cluster ID written into receipts")
 	fs.StringSliceVar(&o.peers, "peers", nil, "static peers' API URLs, comma-separated")
 	fs.StringVar(&o.adminToken, "admin-token", "", "admin token (default: the saved one, or a new random one)")
-	fs.IntVar(&o.storeConcurrency, "store-concurrency", 4, "shard uploads served at once; more get 503")
-	fs.Int64Var(&o.maxShardBytes, "max-shard-bytes", 16<<20, "largest shard accepted, in bytes")
+	fs.IntVar(&o.storeConcurrency, "store-concurrency", d.StoreConcurrency, "shard uploads served at once; more get 503")
+	fs.Int64Var(&o.maxShardBytes, "max-shard-bytes", d.MaxShardBytes, "largest shard accepted, in bytes")
 	fs.StringSliceVar(&o.allowedHosts, "allowed-hosts", nil, "host names the dashboard answers to, besides IPs and localhost")
 	fs.StringVar(&o.meshFile, "mesh-file", "", "manual mesh metrics file (default: DATA/mesh.json)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.IntVar(&o.window, "window", 8, "shard transfers a put, get or repair runs at once")
+	fs.IntVar(&o.window, "window", d.Assets.Transfer.Window, "shard transfers a put, get or repair runs at once")
 	fs.IntVar(&o.repairThreshold, "repair-threshold", 0, "rebuild a stripe with fewer live shards than this (default k+2)")
-	fs.DurationVar(&o.repairInterval, "repair-interval", time.Minute, "how often the node checks its own files (0: never on its own)")
-	fs.DurationVar(&o.peerPoll, "peer-poll-interval", 5*time.Second, "how often static peers are asked whether they are up")
+	fs.DurationVar(&o.repairInterval, "repair-interval", d.Assets.RepairInterval, "how often the node checks its own files (0: never on its own)")
+	fs.DurationVar(&o.peerPoll, "peer-poll-interval", d.Peers.PollInterval, "how often static peers are asked whether they are up")
 	fs.StringVar(&o.batctlIface, "batman", "", "read BATMAN-adv health with batctl for this mesh interface, e.g. bat0")
 	fs.StringVar(&o.babel, "babel", "", "read Babel health from babeld's control socket, e.g. [::1]:33123 (babeld -G 33123)")
-	fs.DurationVar(&o.meshPoll, "mesh-poll-interval", 10*time.Second, "how often mesh health is read")
-	fs.DurationVar(&o.peerExpiry, "peer-expiry", 10*time.Minute, "forget a discovered peer silent this long (static peers stay)")
+	fs.DurationVar(&o.meshPoll, "mesh-poll-interval", d.Peers.MeshPollInterval, "how often mesh health is read")
+	fs.DurationVar(&o.peerExpiry, "peer-expiry", d.Peers.Expiry, "forget a discovered peer silent this long (static peers stay)")
 	fs.Int64Var(&o.memoryLimit, "memory-limit", 120<<20, "soft heap limit in bytes for the Go runtime (0: none; GOMEMLIMIT wins), to keep a Raspberry Pi's RAM free")
 	r := &o.radio
 	fs.StringSliceVar(&r.radios, "radio", []string{"udp"}, "discovery links: udp, lora, ble, bt_lr, file (comma-separated; none for static peers only)")
@@ -93,7 +97,7 @@ func (o *nodeOptions) flags(cmd *cobra.Command) {
 	fs.StringVar(&r.fileBus, "filebus", "", "shared file for --radio file")
 	fs.StringVar(&r.gossip, "gossip", "", "memberlist address HOST:PORT (default: the API's host, any port, when a radio is on; off: none)")
 	fs.StringVar(&r.clusterKey, "cluster-key", "", "hex key (16, 24 or 32 bytes) encrypting gossip; the same on every node")
-	fs.DurationVar(&r.beaconInterval, "beacon-interval", 2*time.Second, "how often a signed beacon goes out on every link")
+	fs.DurationVar(&r.beaconInterval, "beacon-interval", d.Peers.BeaconInterval, "how often a signed beacon goes out on every link")
 	fs.BoolVar(&r.noise, "noise", false, "encrypt frames on udp and file links in pairwise Noise sessions; nodes without a session are refused")
 }
 
@@ -193,40 +197,40 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 	cfg.Endpoint = endpoint
 	cfg.DataDir = o.dataDir
 	cfg.AdminToken = token
-	cfg.StaticPeers = o.peers
+	cfg.Peers.StaticPeers = o.peers
 	cfg.StoreConcurrency = o.storeConcurrency
 	cfg.MaxShardBytes = o.maxShardBytes
-	cfg.MeshFile = o.meshFile
+	cfg.Peers.MeshFile = o.meshFile
 	if o.batctlIface != "" {
-		cfg.Batctl = &meshhealth.Batctl{Iface: o.batctlIface}
+		cfg.Peers.Batctl = &meshhealth.Batctl{Iface: o.batctlIface}
 	}
-	cfg.BabelAddr = o.babel
-	cfg.MeshPollInterval = o.meshPoll
-	cfg.PeerClient = &http.Client{Timeout: 5 * time.Second}
+	cfg.Peers.BabelAddr = o.babel
+	cfg.Peers.MeshPollInterval = o.meshPoll
 	// Shards are at most MaxShardBytes; even over a slow mesh link a
 	// transfer that takes longer than this is better retried elsewhere.
-	cfg.ShardClient = &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{
+	shardClient := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{
 		MaxIdleConnsPerHost: 16,
 		IdleConnTimeout:     90 * time.Second,
 	}}
-	cfg.Transfer = storage.TransferConfig{Window: o.window, RepairThreshold: o.repairThreshold}
-	cfg.RepairInterval = o.repairInterval
+	cfg.Connect = peerclient.Connect(shardClient, &http.Client{Timeout: 5 * time.Second})
+	cfg.Assets.Transfer = storage.TransferConfig{Window: o.window, RepairThreshold: o.repairThreshold}
+	cfg.Assets.RepairInterval = o.repairInterval
 	if o.repairInterval == 0 {
-		cfg.RepairInterval = -1
+		cfg.Assets.RepairInterval = -1
 	}
-	cfg.PeerPollInterval = o.peerPoll
+	cfg.Peers.PollInterval = o.peerPoll
 	links, err := buildLinks(o.radio, endpoint, keys, log)
 	if err != nil {
 		return err
 	}
-	cfg.Links = links
-	cfg.BeaconInterval = o.radio.beaconInterval
+	cfg.Peers.Links = links
+	cfg.Peers.BeaconInterval = o.radio.beaconInterval
 	if o.crashOnStop {
-		cfg.LeaveTimeout = -1
+		cfg.Peers.LeaveTimeout = -1
 	}
-	cfg.PeerExpiry = o.peerExpiry
-	cfg.GossipAddr = gossipAddr(o.radio, ln.Addr(), links)
-	if cfg.ClusterKey, err = parseClusterKey(o.radio.clusterKey); err != nil {
+	cfg.Peers.Expiry = o.peerExpiry
+	cfg.Peers.GossipAddr = gossipAddr(o.radio, ln.Addr(), links)
+	if cfg.Peers.ClusterKey, err = parseClusterKey(o.radio.clusterKey); err != nil {
 		return err
 	}
 	cfg.Logger = log

@@ -1,4 +1,4 @@
-package node
+package peers
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -32,10 +33,15 @@ type memberEvent struct {
 // detection. memberlist calls its delegates from its own goroutines; they
 // only queue events (bounded, newest dropped when full) for Run to apply.
 type membership struct {
-	n      *Node
+	s      *Service
 	events chan memberEvent
+	// boundPort is the gossip port, set once start has bound it. Beacons
+	// read it without a lock: asking memberlist (LocalNode) would take its
+	// node lock, which its own goroutines hold while calling our delegates.
+	boundPort atomic.Int32
 
-	// mu guards list, joining and alive.
+	// mu guards list, joining and alive. It is never held while calling
+	// into memberlist (see the package doc for the lock order).
 	mu      sync.Mutex
 	list    *memberlist.Memberlist
 	joining map[string]time.Time // address -> last join attempt
@@ -50,22 +56,22 @@ const (
 	joinRetry = 10 * time.Second
 )
 
-func newMembership(n *Node) *membership {
-	return &membership{n: n, events: make(chan memberEvent, memberEventBuffer), joining: map[string]time.Time{}, alive: map[string]Peer{}}
+func newMembership(s *Service) *membership {
+	return &membership{s: s, events: make(chan memberEvent, memberEventBuffer), joining: map[string]time.Time{}, alive: map[string]Peer{}}
 }
 
 // start creates the memberlist on cfg.GossipAddr. It is called from Run.
 func (m *membership) start() error {
-	host, portStr, err := net.SplitHostPort(m.n.cfg.GossipAddr)
+	host, portStr, err := net.SplitHostPort(m.s.cfg.GossipAddr)
 	if err != nil {
-		return fmt.Errorf("gossip address %q: %w", m.n.cfg.GossipAddr, err)
+		return fmt.Errorf("gossip address %q: %w", m.s.cfg.GossipAddr, err)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
 		return fmt.Errorf("gossip port %q: %w", portStr, err)
 	}
 	c := memberlist.DefaultLANConfig()
-	c.Name = string(m.n.info.ID)
+	c.Name = string(m.s.self.Keys.ID())
 	c.BindAddr, c.BindPort = host, port
 	c.AdvertisePort = port
 	if host == "0.0.0.0" || host == "::" {
@@ -77,17 +83,18 @@ func (m *membership) start() error {
 	c.Events = memberDelegate{m}
 	c.LogOutput = io.Discard
 	c.Logger = nil
-	if len(m.n.cfg.ClusterKey) > 0 {
-		c.SecretKey = m.n.cfg.ClusterKey
+	if len(m.s.cfg.ClusterKey) > 0 {
+		c.SecretKey = m.s.cfg.ClusterKey
 	}
-	if m.n.cfg.GossipProbeInterval > 0 {
-		c.ProbeInterval = m.n.cfg.GossipProbeInterval
-		c.GossipInterval = m.n.cfg.GossipProbeInterval / 5
+	if m.s.cfg.GossipProbeInterval > 0 {
+		c.ProbeInterval = m.s.cfg.GossipProbeInterval
+		c.GossipInterval = m.s.cfg.GossipProbeInterval / 5
 	}
 	list, err := memberlist.Create(c)
 	if err != nil {
-		return fmt.Errorf("start gossip on %s: %w", m.n.cfg.GossipAddr, err)
+		return fmt.Errorf("start gossip on %s: %w", m.s.cfg.GossipAddr, err)
 	}
+	m.boundPort.Store(int32(list.LocalNode().Port))
 	m.mu.Lock()
 	m.list = list
 	m.mu.Unlock()
@@ -95,14 +102,7 @@ func (m *membership) start() error {
 }
 
 // port is the bound gossip port (0 before start).
-func (m *membership) port() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.list == nil {
-		return 0
-	}
-	return int(m.list.LocalNode().Port)
-}
+func (m *membership) port() int { return int(m.boundPort.Load()) }
 
 // join asks memberlist to join the member at addr, unless it is already a
 // member or was tried recently. It does not block the caller for long: the
@@ -110,7 +110,8 @@ func (m *membership) port() int {
 func (m *membership) join(id identity.NodeID, addr string) {
 	m.mu.Lock()
 	list := m.list
-	if list == nil || time.Since(m.joining[addr]) < joinRetry {
+	now := m.s.deps.Now()
+	if list == nil || now.Sub(m.joining[addr]) < joinRetry {
 		m.mu.Unlock()
 		return
 	}
@@ -118,13 +119,13 @@ func (m *membership) join(id identity.NodeID, addr string) {
 		m.mu.Unlock()
 		return
 	}
-	m.joining[addr] = time.Now()
+	m.joining[addr] = now
 	if len(m.joining) > 4096 {
 		clear(m.joining)
 	}
 	m.mu.Unlock()
 	if _, err := list.Join([]string{addr}); err != nil {
-		m.n.log.Debug("Gossip join failed", "addr", addr, "err", err)
+		m.s.log.Debug("Gossip join failed", "addr", addr, "err", err)
 	}
 }
 
@@ -136,8 +137,8 @@ func (m *membership) run(ctx context.Context) {
 		list := m.list
 		m.mu.Unlock()
 		if list != nil {
-			if m.n.cfg.LeaveTimeout > 0 {
-				list.Leave(m.n.cfg.LeaveTimeout)
+			if m.s.cfg.LeaveTimeout > 0 {
+				list.Leave(m.s.cfg.LeaveTimeout)
 			}
 			list.Shutdown()
 		}
@@ -147,7 +148,7 @@ func (m *membership) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case ev := <-m.events:
-			m.n.observe(ctx, ev.peer)
+			m.s.observe(ctx, ev.peer)
 		}
 	}
 }
@@ -163,7 +164,7 @@ func (m *membership) refresh() {
 		peers = append(peers, p)
 	}
 	m.mu.Unlock()
-	now := m.n.cfg.Now().UTC()
+	now := m.s.deps.Now().UTC()
 	for _, p := range peers {
 		p.LastSeen = now
 		m.send(p)
@@ -172,8 +173,8 @@ func (m *membership) refresh() {
 
 // queue turns a memberlist event into a peer observation. It runs in
 // memberlist's goroutine, which holds its lock on node while it calls us.
-func (m *membership) queue(node *memberlist.Node, state PeerState) {
-	if node.Name == string(m.n.info.ID) {
+func (m *membership) queue(node *memberlist.Node, state State) {
+	if node.Name == string(m.s.self.Keys.ID()) {
 		return
 	}
 	var meta memberMeta
@@ -181,14 +182,14 @@ func (m *membership) queue(node *memberlist.Node, state PeerState) {
 		return
 	}
 	p := Peer{Endpoint: meta.Endpoint, Via: "gossip", State: state, Gossip: int(node.Port)}
-	if state == PeerUp {
+	if state == StateUp {
 		if _, err := identity.NodeID(node.Name).PublicKey(); err != nil {
 			return
 		}
-		p.ID, p.Name, p.Active, p.LastSeen = identity.NodeID(node.Name), meta.Name, meta.Active, m.n.cfg.Now().UTC()
+		p.ID, p.Name, p.Active, p.LastSeen = identity.NodeID(node.Name), meta.Name, meta.Active, m.s.deps.Now().UTC()
 	}
 	m.mu.Lock()
-	if state == PeerUp {
+	if state == StateUp {
 		if len(m.alive) < maxMembers {
 			m.alive[node.Name] = p
 		}
@@ -204,7 +205,7 @@ func (m *membership) send(p Peer) {
 	select {
 	case m.events <- memberEvent{peer: p}:
 	default:
-		m.n.log.Warn("Membership events backed up; one dropped", "peer", p.Endpoint)
+		m.s.log.Warn("Membership events backed up; one dropped", "peer", p.Endpoint)
 	}
 }
 
@@ -213,9 +214,8 @@ func (m *membership) send(p Peer) {
 type memberDelegate struct{ m *membership }
 
 func (d memberDelegate) NodeMeta(limit int) []byte {
-	n := d.m.n
-	a, err := n.Announce(context.Background())
-	b, _ := json.Marshal(memberMeta{Endpoint: n.info.Endpoint, Name: n.info.Name, Active: err == nil && a.Active})
+	s := d.m.s
+	b, _ := json.Marshal(memberMeta{Endpoint: s.self.Endpoint, Name: s.self.Name, Active: s.deps.Active(context.Background())})
 	if len(b) > limit {
 		return nil
 	}
@@ -225,6 +225,6 @@ func (memberDelegate) NotifyMsg([]byte)                           {}
 func (memberDelegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 func (memberDelegate) LocalState(join bool) []byte                { return nil }
 func (memberDelegate) MergeRemoteState(buf []byte, join bool)     {}
-func (d memberDelegate) NotifyJoin(node *memberlist.Node)         { d.m.queue(node, PeerUp) }
-func (d memberDelegate) NotifyLeave(node *memberlist.Node)        { d.m.queue(node, PeerDown) }
-func (d memberDelegate) NotifyUpdate(node *memberlist.Node)       { d.m.queue(node, PeerUp) }
+func (d memberDelegate) NotifyJoin(node *memberlist.Node)         { d.m.queue(node, StateUp) }
+func (d memberDelegate) NotifyLeave(node *memberlist.Node)        { d.m.queue(node, StateDown) }
+func (d memberDelegate) NotifyUpdate(node *memberlist.Node)       { d.m.queue(node, StateUp) }

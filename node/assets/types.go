@@ -1,22 +1,22 @@
-package node
+package assets
 
 import "time"
 
-// AssetState is the health of a stored file.
-type AssetState string
+// State is the health of a stored file.
+type State string
 
 // Asset states.
 const (
-	// AssetPending: the upload has not reached quorum on every stripe yet
+	// StatePending: the upload has not reached quorum on every stripe yet
 	// (running, interrupted, or waiting to be resumed).
-	AssetPending AssetState = "pending"
-	// AssetStored: every stripe has at least the repair threshold of live shards.
-	AssetStored AssetState = "stored"
-	// AssetDegraded: some stripe is below the repair threshold but every
+	StatePending State = "pending"
+	// StateStored: every stripe has at least the repair threshold of live shards.
+	StateStored State = "stored"
+	// StateDegraded: some stripe is below the repair threshold but every
 	// stripe can still be decoded; repair will rebuild it.
-	AssetDegraded AssetState = "degraded"
-	// AssetLost: some stripe has fewer than k live shards.
-	AssetLost AssetState = "lost"
+	StateDegraded State = "degraded"
+	// StateLost: some stripe has fewer than k live shards.
+	StateLost State = "lost"
 )
 
 // Asset is a file this node stored across the mesh, as its manifest says.
@@ -37,7 +37,7 @@ type Asset struct {
 	Stripes int
 	// Adaptive says (K, N) were chosen from the live hosts, not by the user.
 	Adaptive bool
-	State    AssetState
+	State    State
 	// StripeShards holds, per stripe, how many shards are known live.
 	StripeShards []int
 	// Hosts is the number of distinct hosts holding shards.
@@ -89,7 +89,7 @@ type AssetChanged struct {
 	Asset Asset
 }
 
-// Kind implements Event.
+// Kind implements events.Event.
 func (AssetChanged) Kind() string { return "asset" }
 
 // ShardCorrupt says a shard fetched from a host did not match its hash.
@@ -100,5 +100,12 @@ type ShardCorrupt struct {
 	Host    string
 }
 
-// Kind implements Event.
+// Kind implements events.Event.
 func (ShardCorrupt) Kind() string { return "corrupt" }
+
+// RepairReport says what a repair found and did.
+type RepairReport struct {
+	Asset             Asset
+	Rebuilt, Unplaced int
+	MarkedDead        int
+}

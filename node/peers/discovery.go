@@ -1,4 +1,4 @@
-package node
+package peers
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 // frames it hears into peer-table entries; endpoints with a gossip port are
 // handed to membership to join.
 type discovery struct {
-	n        *Node
+	s        *Service
 	links    []radio.Link
 	receiver *radio.Receiver
 	joins    chan joinRequest
@@ -34,8 +34,8 @@ type joinRequest struct {
 	addr string
 }
 
-func newDiscovery(n *Node, links []radio.Link) *discovery {
-	return &discovery{n: n, links: links, receiver: radio.NewReceiver(n.info.ID, 4096), joins: make(chan joinRequest, 64)}
+func newDiscovery(s *Service, links []radio.Link) *discovery {
+	return &discovery{s: s, links: links, receiver: radio.NewReceiver(s.self.Keys.ID(), 4096), joins: make(chan joinRequest, 64)}
 }
 
 // registerMetrics exposes the frame counters on /metrics.
@@ -64,35 +64,32 @@ func (d *discovery) run(ctx context.Context) {
 	for _, l := range d.links {
 		wg.Go(func() {
 			if err := l.Run(ctx, func(p radio.Packet) { d.deliver(ctx, p) }); err != nil && ctx.Err() == nil {
-				d.n.log.Warn("Radio link stopped", "link", string(l.Via()), "err", err)
+				d.s.log.Warn("Radio link stopped", "link", string(l.Via()), "err", err)
 			}
 		})
 	}
 	wg.Go(func() { d.beaconLoop(ctx) })
-	if d.n.members != nil {
+	if d.s.members != nil {
 		wg.Go(func() { d.joinLoop(ctx) })
 	}
 	wg.Wait()
 }
 
 func (d *discovery) beaconLoop(ctx context.Context) {
-	t := time.NewTicker(d.n.cfg.BeaconInterval)
+	t := time.NewTicker(d.s.cfg.BeaconInterval)
 	defer t.Stop()
 	for {
 		d.beacon(ctx)
-		if d.n.members != nil {
-			d.n.members.refresh()
+		if d.s.members != nil {
+			d.s.members.refresh()
 		}
-		expired, err := d.n.peers.expire(ctx, d.n.cfg.PeerDownAfter, d.n.cfg.PeerExpiry)
+		expired, err := d.s.table.expire(ctx, d.s.cfg.DownAfter, d.s.cfg.Expiry)
 		if err != nil && ctx.Err() == nil {
-			d.n.log.Warn("Peer expiry failed", "err", err)
+			d.s.log.Warn("Peer expiry failed", "err", err)
 		}
 		for _, p := range expired {
-			d.n.log.Info("Peer silent; marked down", "peer", p.Endpoint, "via", p.Via)
-			d.n.bus.Publish(PeerChanged{Peer: p})
-		}
-		if len(expired) > 0 {
-			d.n.countPeersUp(ctx)
+			d.s.log.Info("Peer silent; marked down", "peer", p.Endpoint, "via", p.Via)
+			d.s.changed(ctx, p)
 		}
 		select {
 		case <-ctx.Done():
@@ -104,33 +101,30 @@ func (d *discovery) beaconLoop(ctx context.Context) {
 
 // beacon sends one signed beacon on every link.
 func (d *discovery) beacon(ctx context.Context) {
-	a, err := d.n.Announce(ctx)
-	if err != nil {
-		return
-	}
+	active := d.s.deps.Active(ctx)
 	d.mu.Lock()
 	d.counter++
 	counter := d.counter
 	d.mu.Unlock()
 	f := radio.Frame{
 		Type:     radio.FrameBeacon,
-		Epoch:    uint32(d.n.info.Epoch),
+		Epoch:    uint32(d.s.self.Epoch),
 		Counter:  counter,
-		Endpoint: d.n.info.Endpoint,
-		Name:     d.n.info.Name,
-		Active:   a.Active,
+		Endpoint: d.s.self.Endpoint,
+		Name:     d.s.self.Name,
+		Active:   active,
 	}
-	if d.n.members != nil {
-		f.Gossip = uint16(d.n.members.port())
+	if d.s.members != nil {
+		f.Gossip = uint16(d.s.members.port())
 	}
-	frame, err := radio.EncodeFrame(d.n.keys, f)
+	frame, err := radio.EncodeFrame(d.s.self.Keys, f)
 	if err != nil {
-		d.n.log.Warn("Cannot encode beacon", "err", err)
+		d.s.log.Warn("Cannot encode beacon", "err", err)
 		return
 	}
 	for _, l := range d.links {
 		if err := l.Send(ctx, frame); err != nil && !errors.Is(err, radio.ErrBudget) && ctx.Err() == nil {
-			d.n.log.Debug("Beacon not sent", "link", string(l.Via()), "err", err)
+			d.s.log.Debug("Beacon not sent", "link", string(l.Via()), "err", err)
 		}
 	}
 }
@@ -138,12 +132,12 @@ func (d *discovery) beacon(ctx context.Context) {
 // deliver handles one packet from a link. It is called from the link's
 // goroutine and does one SQLite write at most.
 func (d *discovery) deliver(ctx context.Context, p radio.Packet) {
-	now := d.n.cfg.Now().UTC()
+	now := d.s.deps.Now().UTC()
 	if p.Data == nil {
 		// A name-only discovery (BLE): an endpoint hint, identity unknown
 		// until the peer is heard from otherwise.
-		if p.Endpoint != "" && p.Endpoint != d.n.info.Endpoint {
-			d.n.observe(ctx, Peer{Endpoint: p.Endpoint, Via: string(p.Via), State: PeerUp, LastSeen: now})
+		if p.Endpoint != "" && p.Endpoint != d.s.self.Endpoint {
+			d.s.observe(ctx, Peer{Endpoint: p.Endpoint, Via: string(p.Via), State: StateUp, LastSeen: now})
 		}
 		return
 	}
@@ -153,9 +147,9 @@ func (d *discovery) deliver(ctx context.Context, p radio.Packet) {
 	}
 	switch f.Type {
 	case radio.FrameBeacon:
-		d.n.observe(ctx, Peer{Endpoint: f.Endpoint, ID: f.Sender, Name: f.Name, Via: string(p.Via), State: PeerUp,
+		d.s.observe(ctx, Peer{Endpoint: f.Endpoint, ID: f.Sender, Name: f.Name, Via: string(p.Via), State: StateUp,
 			Active: f.Active, Gossip: int(f.Gossip), LastSeen: now})
-		if d.n.members != nil && f.Gossip != 0 {
+		if d.s.members != nil && f.Gossip != 0 {
 			if host := endpointHost(f.Endpoint); host != "" {
 				select {
 				case d.joins <- joinRequest{id: f.Sender, addr: net.JoinHostPort(host, strconv.Itoa(int(f.Gossip)))}:
@@ -168,7 +162,7 @@ func (d *discovery) deliver(ctx context.Context, p radio.Packet) {
 		d.counter++
 		counter := d.counter
 		d.mu.Unlock()
-		pong, err := radio.EncodeFrame(d.n.keys, radio.Frame{Type: radio.FramePong, Epoch: uint32(d.n.info.Epoch), Counter: counter, Nonce: f.Nonce})
+		pong, err := radio.EncodeFrame(d.s.self.Keys, radio.Frame{Type: radio.FramePong, Epoch: uint32(d.s.self.Epoch), Counter: counter, Nonce: f.Nonce})
 		if err == nil {
 			for _, l := range d.links {
 				if l.Via() == p.Via {
@@ -185,7 +179,7 @@ func (d *discovery) joinLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case j := <-d.joins:
-			d.n.members.join(j.id, j.addr)
+			d.s.members.join(j.id, j.addr)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package node
+package peers
 
 import (
 	"context"
@@ -18,9 +18,9 @@ import (
 // the best one that is still fresh.
 var viaRank = map[string]int{"static": 0, "udp": 1, "ble": 2, "bt_lr": 3, "lora": 4, "file": 5, "gossip": 9}
 
-// peerTable is the node's view of its peers, kept in SQLite so every source
+// table is the node's view of its peers, kept in SQLite so every source
 // merges atomically and a restart keeps what was learned.
-type peerTable struct {
+type table struct {
 	db  *sql.DB
 	now func() time.Time
 	// fresh is how long an observation keeps its transport against a worse one.
@@ -31,8 +31,8 @@ type peerTable struct {
 	granularity time.Duration
 }
 
-func openPeerTable(ctx context.Context, db *sql.DB, static []string, now func() time.Time, fresh, granularity time.Duration) (*peerTable, error) {
-	t := &peerTable{db: db, now: now, fresh: fresh, granularity: granularity}
+func openTable(ctx context.Context, db *sql.DB, static []string, now func() time.Time, fresh, granularity time.Duration) (*table, error) {
+	t := &table{db: db, now: now, fresh: fresh, granularity: granularity}
 	// What was up before a restart has to be heard from again.
 	if _, err := db.ExecContext(ctx, `UPDATE node_peers SET state = 'unknown' WHERE state = 'up'`); err != nil {
 		return nil, fmt.Errorf("reset peer states: %w", err)
@@ -61,7 +61,7 @@ func scanPeer(row interface{ Scan(...any) error }) (Peer, error) {
 	if err := row.Scan(&p.Endpoint, &id, &p.Name, &p.Via, &state, &p.Active, &p.Gossip, &static, &seen); err != nil {
 		return Peer{}, err
 	}
-	p.ID, p.State, p.Static = identity.NodeID(id), PeerState(state), static
+	p.ID, p.State, p.Static = identity.NodeID(id), State(state), static
 	if seen > 0 {
 		p.LastSeen = time.UnixMilli(seen).UTC()
 	}
@@ -72,16 +72,16 @@ func scanPeer(row interface{ Scan(...any) error }) (Peer, error) {
 // peer as stored and whether anything a user would notice changed. A down
 // observation keeps the identity learned earlier; an up one keeps a better
 // transport that is still fresh.
-func (t *peerTable) update(ctx context.Context, obs Peer) (stored Peer, changed bool, err error) {
+func (t *table) update(ctx context.Context, obs Peer) (stored Peer, changed bool, err error) {
 	// Most observations repeat what the table says; skip the write unless
 	// something changed or the recorded last-seen time is getting old.
 	old, err := scanPeer(t.db.QueryRowContext(ctx, `SELECT `+peerColumns+` FROM node_peers WHERE endpoint = ?`, obs.Endpoint))
-	if err == nil && obs.Via == "gossip" && obs.State == PeerUp && old.Via != "gossip" {
+	if err == nil && obs.Via == "gossip" && obs.State == StateUp && old.Via != "gossip" {
 		// The peer is heard on a transport: its beacons, not membership
 		// gossip, say it is alive (gossip lags a death by seconds).
 		return old, false, nil
 	}
-	if err == nil && obs.State == PeerUp && old.State == PeerUp && old.ID == obs.ID && old.Name == obs.Name && old.Active == obs.Active &&
+	if err == nil && obs.State == StateUp && old.State == StateUp && old.ID == obs.ID && old.Name == obs.Name && old.Active == obs.Active &&
 		(old.Via == obs.Via || obs.Via == "gossip") && (obs.Gossip == 0 || obs.Gossip == old.Gossip) &&
 		obs.LastSeen.Sub(old.LastSeen) < t.granularity {
 		return old, false, nil
@@ -92,14 +92,14 @@ func (t *peerTable) update(ctx context.Context, obs Peer) (stored Peer, changed 
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		if exists && obs.Via == "gossip" && obs.State == PeerUp && old.Via != "gossip" {
+		if exists && obs.Via == "gossip" && obs.State == StateUp && old.Via != "gossip" {
 			stored = old // as above, re-checked inside the transaction
 			return nil
 		}
 		next := obs
 		if exists {
 			next.Static = old.Static
-			if obs.State == PeerDown {
+			if obs.State == StateDown {
 				next.ID, next.Name, next.Active, next.LastSeen, next.Gossip = old.ID, old.Name, old.Active, old.LastSeen, old.Gossip
 			}
 			switch {
@@ -107,7 +107,7 @@ func (t *peerTable) update(ctx context.Context, obs Peer) (stored Peer, changed 
 				// Membership says up or down; the transport stays the one
 				// the peer was heard on.
 				next.Via = old.Via
-			case old.State == PeerUp && obs.State == PeerUp && viaRank[old.Via] < viaRank[obs.Via] &&
+			case old.State == StateUp && obs.State == StateUp && viaRank[old.Via] < viaRank[obs.Via] &&
 				obs.LastSeen.Sub(old.LastSeen) < t.fresh:
 				next.Via = old.Via
 			}
@@ -141,7 +141,7 @@ func (t *peerTable) update(ctx context.Context, obs Peer) (stored Peer, changed 
 }
 
 // list returns every peer, sorted by endpoint.
-func (t *peerTable) list(ctx context.Context) ([]Peer, error) {
+func (t *table) list(ctx context.Context) ([]Peer, error) {
 	rows, err := t.db.QueryContext(ctx, `SELECT `+peerColumns+` FROM node_peers ORDER BY endpoint`)
 	if err != nil {
 		return nil, fmt.Errorf("list peers: %w", err)
@@ -162,7 +162,7 @@ func (t *peerTable) list(ctx context.Context) ([]Peer, error) {
 // (beacons, and membership for peers known only by gossip, refresh them),
 // and forgets those silent for dropAfter. Static peers are never forgotten.
 // It returns the peers whose state changed.
-func (t *peerTable) expire(ctx context.Context, downAfter, dropAfter time.Duration) ([]Peer, error) {
+func (t *table) expire(ctx context.Context, downAfter, dropAfter time.Duration) ([]Peer, error) {
 	now := t.now()
 	var changed []Peer
 	err := sqlitedb.InTx(ctx, t.db, func(tx *sql.Tx) error {
@@ -177,7 +177,7 @@ func (t *peerTable) expire(ctx context.Context, downAfter, dropAfter time.Durati
 				rows.Close()
 				return err
 			}
-			p.State = PeerDown
+			p.State = StateDown
 			changed = append(changed, p)
 		}
 		rows.Close()

@@ -1,4 +1,4 @@
-package node
+package peerclient
 
 import (
 	"bytes"
@@ -12,18 +12,26 @@ import (
 	"github.com/offgrid-net/offgrid/storage"
 )
 
-// shardTransport moves shards between this node and hosts through the
-// generated API client, signing every request with the node's key.
-type shardTransport struct {
+// Shards moves shards between this node and other hosts through the
+// generated API client, signing every request with the node's key. It is
+// safe for concurrent use.
+type Shards struct {
 	doer   gen.HttpRequestDoer
 	signer *identity.RequestSigner
 }
 
-var _ storage.Transport = (*shardTransport)(nil)
+var _ storage.Transport = (*Shards)(nil)
+
+// NewShards returns a shard transport over doer. doer should bound idle
+// connections, and not cap whole requests below what a large shard over a
+// slow link needs.
+func NewShards(doer gen.HttpRequestDoer, signer *identity.RequestSigner) *Shards {
+	return &Shards{doer: doer, signer: signer}
+}
 
 var emptyDigest = identity.BodyDigest(nil)
 
-func (t *shardTransport) client(host storage.Candidate, digest string) (*gen.Client, error) {
+func (t *Shards) client(host storage.Candidate, digest string) (*gen.Client, error) {
 	return gen.NewClient(strings.TrimRight(host.Endpoint, "/"), gen.WithHTTPClient(t.doer),
 		gen.WithRequestEditorFn(t.signer.Editor(digest)))
 }
@@ -46,7 +54,8 @@ func hostErr(status int, body []byte) error {
 	}
 }
 
-func (t *shardTransport) PutShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr, data []byte, hash string) error {
+// PutShard implements storage.Transport.
+func (t *Shards) PutShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr, data []byte, hash string) error {
 	c, err := t.client(host, hash)
 	if err != nil {
 		return fmt.Errorf("%w: %v", storage.ErrHostRefused, err)
@@ -64,7 +73,8 @@ func (t *shardTransport) PutShard(ctx context.Context, host storage.Candidate, a
 	return nil
 }
 
-func (t *shardTransport) GetShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr, maxSize int) ([]byte, error) {
+// GetShard implements storage.Transport.
+func (t *Shards) GetShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr, maxSize int) ([]byte, error) {
 	c, err := t.client(host, emptyDigest)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", storage.ErrHostRefused, err)
@@ -89,7 +99,8 @@ func (t *shardTransport) GetShard(ctx context.Context, host storage.Candidate, a
 	return data, nil
 }
 
-func (t *shardTransport) StatShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr) (string, error) {
+// StatShard implements storage.Transport.
+func (t *Shards) StatShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr) (string, error) {
 	c, err := t.client(host, emptyDigest)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", storage.ErrHostRefused, err)

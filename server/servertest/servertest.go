@@ -1,4 +1,4 @@
-package testnode
+package servertest
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/sqlitedb"
 	"github.com/offgrid-net/offgrid/node"
+	"github.com/offgrid-net/offgrid/peerclient"
 	"github.com/offgrid-net/offgrid/server"
 )
 
@@ -91,17 +92,14 @@ func Start(t testing.TB, opts Options) *Node {
 		cfg.MaxShardBytes = opts.MaxShardBytes
 	}
 	if opts.PeerPollInterval != 0 {
-		cfg.PeerPollInterval = opts.PeerPollInterval
-		cfg.PeerTimeout = 2 * opts.PeerPollInterval
+		cfg.Peers.PollInterval = opts.PeerPollInterval
+		cfg.Peers.PollTimeout = 2 * opts.PeerPollInterval
 	}
 	// One client for the node's outgoing calls (peer polls, shard moves),
 	// with its own transport so that cleanup can close its connections.
 	peerClient := &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Second}
-	cfg.ShardClient = peerClient
-	if len(opts.StaticPeers) > 0 {
-		cfg.StaticPeers = opts.StaticPeers
-		cfg.PeerClient = peerClient
-	}
+	cfg.Connect = peerclient.Connect(peerClient, peerClient)
+	cfg.Peers.StaticPeers = opts.StaticPeers
 	n, err := node.New(ctx, cfg, keys, db)
 	if err != nil {
 		ts.Listener.Close()

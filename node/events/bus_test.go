@@ -1,4 +1,4 @@
-package node_test
+package events_test
 
 import (
 	"testing"
@@ -6,23 +6,31 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/offgrid-net/offgrid/node"
+	"github.com/offgrid-net/offgrid/node/events"
 )
+
+// testClock is a fixed clock, so envelopes compare exactly.
+var testClock = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// toggled is a test event.
+type toggled struct{ Active bool }
+
+func (toggled) Kind() string { return "toggle" }
 
 func TestBusDeliversInOrder(t *testing.T) {
 	t.Parallel()
-	bus := node.NewBus(func() time.Time { return testClock })
+	bus := events.NewBus(func() time.Time { return testClock })
 	sub := bus.Subscribe(4)
 	defer sub.Close()
-	bus.Publish(node.ToggleChanged{Active: false})
-	bus.Publish(node.ToggleChanged{Active: true})
-	var got []node.Envelope
+	bus.Publish(toggled{Active: false})
+	bus.Publish(toggled{Active: true})
+	var got []events.Envelope
 	for range 2 {
 		got = append(got, <-sub.C())
 	}
-	want := []node.Envelope{
-		{Seq: 1, Time: testClock, Event: node.ToggleChanged{Active: false}},
-		{Seq: 2, Time: testClock, Event: node.ToggleChanged{Active: true}},
+	want := []events.Envelope{
+		{Seq: 1, Time: testClock, Event: toggled{Active: false}},
+		{Seq: 2, Time: testClock, Event: toggled{Active: true}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("events mismatch (-want +got):\n%s", diff)
@@ -35,7 +43,7 @@ func TestBusDeliversInOrder(t *testing.T) {
 // keeps getting everything.
 func TestBusDropsSlowSubscriber(t *testing.T) {
 	t.Parallel()
-	bus := node.NewBus(time.Now)
+	bus := events.NewBus(time.Now)
 	slow := bus.Subscribe(2)
 	fast := bus.Subscribe(100)
 	defer fast.Close()
@@ -44,7 +52,7 @@ func TestBusDropsSlowSubscriber(t *testing.T) {
 	go func() {
 		defer close(published)
 		for range 10 {
-			bus.Publish(node.ToggleChanged{Active: true})
+			bus.Publish(toggled{Active: true})
 		}
 	}()
 	timer := time.NewTimer(5 * time.Second)
@@ -66,7 +74,7 @@ func TestBusDropsSlowSubscriber(t *testing.T) {
 		t.Errorf("fast subscriber has %d events, want 10", got)
 	}
 	slow.Close() // closing a dropped subscription again is harmless
-	bus.Publish(node.ToggleChanged{})
+	bus.Publish(toggled{})
 	if got := len(fast.C()); got != 11 {
 		t.Errorf("fast subscriber has %d events after another publish, want 11", got)
 	}
@@ -74,12 +82,12 @@ func TestBusDropsSlowSubscriber(t *testing.T) {
 
 func TestSubscriptionCloseIsIdempotent(t *testing.T) {
 	t.Parallel()
-	bus := node.NewBus(time.Now)
+	bus := events.NewBus(time.Now)
 	sub := bus.Subscribe(0) // at least 1
 	sub.Close()
 	sub.Close()
 	if _, ok := <-sub.C(); ok {
 		t.Error("closed subscription delivered an event")
 	}
-	bus.Publish(node.ToggleChanged{}) // no panic on a closed subscriber
+	bus.Publish(toggled{}) // no panic on a closed subscriber
 }

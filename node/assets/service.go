@@ -1,0 +1,144 @@
+package assets
+
+import (
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/node/events"
+	"github.com/offgrid-net/offgrid/storage"
+)
+
+// Config tunes puts, gets and repairs. Zero fields take the values of
+// DefaultConfig.
+type Config struct {
+	// Transfer bounds the shard transfers of puts, gets and repairs.
+	Transfer storage.TransferConfig
+	// RepairInterval is how often the node checks its own assets against
+	// the peer table and repairs stripes below the threshold; a peer going
+	// down also triggers a check (RepairSoon). Default 1 min; negative:
+	// only when asked (Repair).
+	RepairInterval time.Duration
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{Transfer: storage.DefaultTransferConfig(), RepairInterval: time.Minute}
+}
+
+// Hosts lists the hosts a put or a repair may place shards on: this node
+// when it is active, and every peer that is up, active and known by ID. It
+// must be safe for concurrent use.
+type Hosts interface {
+	Candidates(ctx context.Context) ([]storage.Candidate, error)
+}
+
+// A Publisher receives the asset events. Publish must not block.
+type Publisher interface {
+	Publish(events.Event)
+}
+
+// Deps are what the asset service needs from the rest of the node.
+type Deps struct {
+	DB *sql.DB
+	// Keys are the owner's: the node ID names the owner, the X25519 key
+	// wraps and unwraps file keys.
+	Keys *identity.Keys
+	// Transport moves shards; a node's own shards should go through a
+	// local transport (see LocalFirst).
+	Transport storage.Transport
+	Hosts     Hosts
+	Events    Publisher
+	// MaxShardBytes bounds the shard size a put may choose (the node's own
+	// intake limit, which every host of the cluster shares by default).
+	MaxShardBytes int64
+	// CorruptShards counts shards a host served with the wrong bytes.
+	// Optional.
+	CorruptShards prometheus.Counter
+	Logger        *slog.Logger
+	Now           func() time.Time
+}
+
+// Service stores files across the mesh, reads them back and keeps them
+// repaired. Its methods are safe for concurrent use.
+type Service struct {
+	cfg      Config
+	deps     Deps
+	log      *slog.Logger
+	boxKey   string
+	catalog  *storage.Catalog
+	putter   *storage.Putter
+	fetcher  *storage.Fetcher
+	repairer *storage.Repairer
+	// repairNow asks the repair loop for an early pass (a peer went down).
+	repairNow chan struct{}
+}
+
+// New opens the asset catalog (migrating its tables) and returns a Service
+// ready to Run. It starts no goroutines.
+func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
+	if cfg.RepairInterval == 0 {
+		cfg.RepairInterval = DefaultConfig().RepairInterval
+	}
+	if deps.DB == nil || deps.Keys == nil || deps.Transport == nil || deps.Hosts == nil || deps.Events == nil ||
+		deps.Logger == nil || deps.Now == nil || deps.MaxShardBytes < 1 {
+		return nil, errors.New("assets: DB, Keys, Transport, Hosts, Events, Logger, Now and MaxShardBytes are required")
+	}
+	catalog, err := storage.OpenCatalog(ctx, deps.DB, deps.Now)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{
+		cfg: cfg, deps: deps, log: deps.Logger.With("component", "node/assets"),
+		boxKey: hex.EncodeToString(deps.Keys.BoxPublic()), catalog: catalog, repairNow: make(chan struct{}, 1),
+	}
+	s.putter = &storage.Putter{Catalog: catalog, Transport: deps.Transport, Config: cfg.Transfer}
+	s.fetcher = &storage.Fetcher{Transport: deps.Transport, Config: cfg.Transfer, OnCorrupt: s.shardCorrupt}
+	s.repairer = &storage.Repairer{Catalog: catalog, Fetcher: s.fetcher, Config: cfg.Transfer}
+	return s, nil
+}
+
+// Run checks the node's assets every RepairInterval and when RepairSoon
+// asks, until ctx ends; then it returns nil.
+func (s *Service) Run(ctx context.Context) error {
+	if s.cfg.RepairInterval < 0 {
+		<-ctx.Done()
+		return nil
+	}
+	t := time.NewTicker(s.cfg.RepairInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-s.repairNow:
+		}
+		s.repairAll(ctx)
+	}
+}
+
+// RepairSoon asks for an early repair pass (a peer went down). It never
+// blocks: a pass already due covers it.
+func (s *Service) RepairSoon() {
+	select {
+	case s.repairNow <- struct{}{}:
+	default:
+	}
+}
+
+// shardCorrupt reports a shard a host served with the wrong bytes.
+func (s *Service) shardCorrupt(addr storage.ShardAddr, host storage.Candidate) {
+	if s.deps.CorruptShards != nil {
+		s.deps.CorruptShards.Inc()
+	}
+	s.log.Warn("Host served a corrupt shard; ignored", "asset", addr.AssetID, "stripe", addr.Stripe,
+		"index", addr.Index, "host", host.Endpoint)
+	s.deps.Events.Publish(ShardCorrupt{AssetID: addr.AssetID, Stripe: addr.Stripe, Index: addr.Index, Host: host.Endpoint})
+}

@@ -1,0 +1,16 @@
+package peerclient
+
+import (
+	"github.com/offgrid-net/offgrid/api/gen"
+	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/node"
+)
+
+// Connect returns the node.Config.Connect function that reaches other nodes
+// over HTTP: shards through shardDoer (signed with the node's key), polls
+// through pollDoer.
+func Connect(shardDoer, pollDoer gen.HttpRequestDoer) func(*identity.RequestSigner) node.Remote {
+	return func(signer *identity.RequestSigner) node.Remote {
+		return node.Remote{Shards: NewShards(shardDoer, signer), Announces: NewAnnounces(pollDoer)}
+	}
+}
