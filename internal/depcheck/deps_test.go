@@ -16,27 +16,38 @@ import (
 const module = "github.com/offgrid-net/offgrid"
 
 // layer ranks project packages: a package may import only packages of a
-// lower layer. Packages not listed are test-only helpers.
+// lower layer, so no two packages of one layer import each other (the
+// domain packages, the engine's parts). Packages not listed are test-only
+// helpers. docs/architecture.md explains each layer.
 var layer = map[string]int{
-	"cmd/offgrid":       6,
-	"server":            5,
-	"api":               4,
-	"web":               4,
-	"node":              3,
-	"economy":           2,
-	"ledger":            1,
-	"storage":           1,
-	"radio":             1,
-	"radio/udp":         1,
-	"radio/filebus":     1,
-	"radio/lora":        1,
-	"radio/ble":         1,
-	"radio/meshhealth":  1,
-	"radio/noise":       1,
+	"cmd/offgrid": 8,
+	"server":      7,
+	"api":         6,
+	"web":         6,
+	// Above the engine, below its HTTP faces: the generated server, the
+	// HTTP transports the engine is given, the error contract.
+	"api/genserver": 5,
+	"peerclient":    5,
+	"node":          4,
+	// The engine's parts, and what they share.
+	"node/peers":   3,
+	"node/assets":  3,
+	"node/events":  2,
+	"node/nodeerr": 2,
+	// Domain packages: plain logic and their own tables.
+	"ledger":           1,
+	"storage":          1,
+	"radio":            1,
+	"radio/udp":        1,
+	"radio/filebus":    1,
+	"radio/lora":       1,
+	"radio/ble":        1,
+	"radio/meshhealth": 1,
+	"radio/noise":      1,
+	// Leaves.
 	"":                  0, // the module root: the embedded openapi.yaml
 	"identity":          0,
 	"api/gen":           0,
-	"api/genserver":     3,
 	"internal/sqlitedb": 0,
 	"internal/fixed":    0,
 }
@@ -90,13 +101,15 @@ func TestImportDirection(t *testing.T) {
 		from := rel(p.ImportPath)
 		fromLayer, known := layer[from]
 		if !known && !slices.Contains(testOnly, from) {
-			t.Errorf("package %s has no layer: add it to depcheck's table (and to DESIGN.md)", from)
+			t.Errorf("package %s has no layer: add it to depcheck's table (and to docs/architecture.md)", from)
 			continue
 		}
 		for _, imp := range p.Imports {
-			for _, bad := range forbiddenExternal[from] {
+			// A package inherits the rules of its top directory (node/peers: node).
+			top, _, _ := strings.Cut(from, "/")
+			for _, bad := range forbiddenExternal[top] {
 				if imp == bad {
-					t.Errorf("%s imports %s: not allowed (see DESIGN.md)", from, imp)
+					t.Errorf("%s imports %s: not allowed (see docs/architecture.md)", from, imp)
 				}
 			}
 			if !strings.HasPrefix(imp, module+"/") {
@@ -120,6 +133,49 @@ func TestImportDirection(t *testing.T) {
 				t.Errorf("%s (layer %d) imports %s (layer %d): imports must point down", from, fromLayer, to, toLayer)
 			case fromLayer == 1 && toLayer == 1:
 				t.Errorf("domain package %s imports domain package %s", from, to)
+			}
+		}
+	}
+}
+
+// engineForbidden lists what no engine or domain package may depend on,
+// even through another package: routing, HTML, websockets, the OpenAPI
+// loader and any generated API code. The engine reaches other nodes
+// through interfaces that peerclient implements.
+var engineForbidden = []string{
+	"github.com/go-chi/chi/v5",
+	"github.com/a-h/templ",
+	"github.com/gorilla/websocket",
+	"github.com/getkin/kin-openapi/openapi3",
+	module + "/api/gen",
+	module + "/api/genserver",
+	module + "/api",
+	module + "/web",
+	module + "/server",
+	module + "/peerclient",
+}
+
+// TestEngineDependencies checks the transitive imports of node, its parts
+// and the domain packages (layers 1 to 4).
+func TestEngineDependencies(t *testing.T) {
+	var engine []string
+	for from, l := range layer {
+		if l >= 1 && l <= 4 {
+			engine = append(engine, module+"/"+from)
+		}
+	}
+	slices.Sort(engine)
+	for _, p := range engine {
+		cmd := exec.Command("go", "list", "-deps", p)
+		cmd.Dir = "../.."
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", p, err)
+		}
+		deps := strings.Fields(string(out))
+		for _, bad := range engineForbidden {
+			if slices.Contains(deps, bad) {
+				t.Errorf("%s depends on %s (through some import): the engine and the domain packages must not (see docs/architecture.md)", rel(p), bad)
 			}
 		}
 	}
