@@ -278,18 +278,51 @@ func TestPutResumesWithoutResending(t *testing.T) {
 	if acked == 0 {
 		t.Fatalf("after the interruption assets = %+v, want one pending asset with acknowledged shards", pending.Assets)
 	}
-	sentBefore := sumMetric(t, m, `offgrid_http_requests_total{code="201",method="PUT",route="/shards/{asset_id}/{index}"}`)
+	// Shards stored on any host, the owner's own (which take no HTTP) included.
+	const storedShards = `offgrid_shards_stored_total`
+	sentBefore := sumMetric(t, m, storedShards)
 	a := putFile(t, m.env(0), src, "--k", "4", "--n", "6", "--shard-size", "65536")
 	if a.State != "stored" || a.AssetID != pending.Assets[0].AssetID {
 		t.Fatalf("resumed put = %+v, want asset %s stored", a, pending.Assets[0].AssetID)
 	}
-	sent := sumMetric(t, m, `offgrid_http_requests_total{code="201",method="PUT",route="/shards/{asset_id}/{index}"}`) - sentBefore
+	sent := sumMetric(t, m, storedShards) - sentBefore
 	if want := a.Stripes*a.N - acked; sent != want {
 		t.Errorf("resuming sent %d shards, want %d (%d stripes x %d shards - %d already acknowledged)", sent, want, a.Stripes, a.N, acked)
 	}
 	got := filepath.Join(t.TempDir(), "got.bin")
 	mustCLI(t, m.env(0), "get", a.AssetID, "-o", got, "--no-progress")
 	sameBytes(t, src, got)
+	// The owner hosts some of the shards itself, through its local
+	// transport: it never sent one to its own HTTP API.
+	if own := metricOf(t, m.nodes[0].url, storedShards); own == 0 {
+		t.Errorf("the owner stored none of its own shards; want some (it is one of the 6 hosts)")
+	}
+	for _, route := range []string{`method="PUT",route="/shards/{asset_id}/{index}"`, `method="GET",route="/shards/{asset_id}/{index}"`} {
+		if self := metricOf(t, m.nodes[0].url, `offgrid_http_requests_total{code="201",`+route+`}`) +
+			metricOf(t, m.nodes[0].url, `offgrid_http_requests_total{code="200",`+route+`}`); self != 0 {
+			t.Errorf("the owner answered %d shard requests (%s) on its own API, want 0: its own shards go through the local transport", self, route)
+		}
+	}
+}
+
+// metricOf reads one Prometheus sample of the node at url (0 if absent).
+func metricOf(t *testing.T, url, sample string) int {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	total := 0
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, sample+" "); ok {
+			var f float64
+			fmt.Sscan(v, &f)
+			total += int(f)
+		}
+	}
+	return total
 }
 
 // sumMetric adds up one Prometheus sample over every running node.
@@ -297,21 +330,8 @@ func sumMetric(t *testing.T, m *testMesh, sample string) int {
 	t.Helper()
 	total := 0
 	for _, mn := range m.nodes {
-		if mn.stop == nil {
-			continue
-		}
-		resp, err := http.Get(mn.url + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		for _, line := range strings.Split(string(body), "\n") {
-			if v, ok := strings.CutPrefix(line, sample+" "); ok {
-				var f float64
-				fmt.Sscan(v, &f)
-				total += int(f)
-			}
+		if mn.stop != nil {
+			total += metricOf(t, mn.url, sample)
 		}
 	}
 	return total

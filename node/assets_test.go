@@ -1,0 +1,64 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"testing"
+
+	"github.com/offgrid-net/offgrid/node"
+)
+
+// TestLoneNodeStoresOnItself: a node with no way to reach others (no
+// Connect) stores a file on itself through its local transport and reads
+// it back; its own shards pass the same intake (ShardStored events).
+func TestLoneNodeStoresOnItself(t *testing.T) {
+	t.Parallel()
+	n := newNode(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run() = %v", err)
+		}
+	})
+	sub := n.Subscribe(64)
+	defer sub.Close()
+
+	want := make([]byte, 300<<10)
+	rand.Read(want)
+	a, err := n.PutAsset(t.Context(), bytes.NewReader(want), node.PutOptions{Name: "lone.bin", Size: int64(len(want)), Mode: "rep", R: 1})
+	if err != nil {
+		t.Fatalf("PutAsset on a lone node: %v", err)
+	}
+	if a.State != node.AssetStored || a.Hosts != 1 || a.MinLive() != 1 {
+		t.Errorf("PutAsset() = %+v, want stored on 1 host with 1 live shard per stripe", a)
+	}
+	stored := 0
+	for stored < a.Stripes {
+		env := <-sub.C()
+		if _, ok := env.Event.(node.ShardStored); ok {
+			stored++
+		}
+	}
+	rc, _, err := n.OpenAsset(t.Context(), a.ID)
+	if err != nil {
+		t.Fatalf("OpenAsset: %v", err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("OpenAsset read %d bytes (err %v), want the %d bytes put", len(got), err, len(want))
+	}
+
+	// Switched off, the node is no host, not even for itself.
+	if _, err := n.SetActive(t.Context(), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.PutAsset(t.Context(), bytes.NewReader(want[:10]), node.PutOptions{Name: "off.bin", Size: 10}); err == nil {
+		t.Error("PutAsset on an inactive lone node succeeded, want an error (no hosts)")
+	}
+}
