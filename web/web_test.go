@@ -553,7 +553,7 @@ func TestPricesNodeRefuses(t *testing.T) {
 	e.fake.updateErr = errors.New("disk I/O error at sector 7")
 	e.fake.mu.Unlock()
 	resp, body = e.do(t, "POST", "/ui/prices", form, map[string]string{"Cookie": cookie, "HX-Request": "true"})
-	if resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(body, "sector 7") {
-		t.Errorf("internal error: status %d, leaked text %v; want 503 and no internal text", resp.StatusCode, strings.Contains(body, "sector 7"))
+	if resp.StatusCode != http.StatusInternalServerError || strings.Contains(body, "sector 7") {
+		t.Errorf("internal error: status %d, leaked text %v; want 500 and no internal text", resp.StatusCode, strings.Contains(body, "sector 7"))
 	}
 }

@@ -18,10 +18,11 @@ const module = "github.com/offgrid-net/offgrid"
 // layer ranks project packages: a package may import only packages of a
 // lower layer. Packages not listed are test-only helpers.
 var layer = map[string]int{
-	"cmd/offgrid":       6,
-	"server":            5,
-	"api":               4,
-	"web":               4,
+	"cmd/offgrid":       7,
+	"server":            6,
+	"api":               5,
+	"web":               5,
+	"problem":           4,
 	"node":              3,
 	"economy":           2,
 	"ledger":            1,
