@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -189,7 +190,7 @@ func apiAnswer(t *testing.T, err error) int {
 	wantHeaders := map[string]string{"Retry-After": "", "WWW-Authenticate": ""}
 	switch rec.Code {
 	case http.StatusServiceUnavailable:
-		wantHeaders["Retry-After"] = "2"
+		wantHeaders["Retry-After"] = strconv.Itoa(problem.RetryAfterSeconds)
 	case http.StatusUnauthorized:
 		wantHeaders["WWW-Authenticate"] = `Bearer realm="offgrid"`
 	}
