@@ -13,6 +13,7 @@ import (
 	"github.com/offgrid-net/offgrid/api/gen"
 	"github.com/offgrid-net/offgrid/api/genserver"
 	"github.com/offgrid-net/offgrid/node"
+	"github.com/offgrid-net/offgrid/problem"
 )
 
 func (h *handlers) PutAsset(ctx context.Context, req genserver.PutAssetRequestObject) (genserver.PutAssetResponseObject, error) {
@@ -37,7 +38,7 @@ func (h *handlers) PutAsset(ctx context.Context, req genserver.PutAssetRequestOb
 	if p.OffgridPolicy != nil {
 		policy, err := base64.RawURLEncoding.DecodeString(*p.OffgridPolicy)
 		if err != nil {
-			return nil, fmt.Errorf("%w: Offgrid-Policy must be base64url without padding", errBadRequest)
+			return nil, fmt.Errorf("%w: Offgrid-Policy must be base64url without padding", problem.ErrBadRequest)
 		}
 		opts.Policy = policy
 	}

@@ -18,11 +18,7 @@ import (
 	"github.com/offgrid-net/offgrid/api/genserver"
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/node"
-)
-
-var (
-	errUnauthorized = errors.New("unauthorized")
-	errBadRequest   = errors.New("bad request")
+	"github.com/offgrid-net/offgrid/problem"
 )
 
 // Limits on request bodies other than streamed shard uploads.
@@ -117,7 +113,7 @@ func (g *guard) middleware(next http.Handler) http.Handler {
 		}
 		caller, err := g.authenticate(r, route)
 		if err != nil {
-			WriteError(g.log, w, r, err)
+			problem.Write(g.log, w, r, err)
 			return
 		}
 		err = openapi3filter.ValidateRequest(r.Context(), &openapi3filter.RequestValidationInput{
@@ -131,7 +127,7 @@ func (g *guard) middleware(next http.Handler) http.Handler {
 			},
 		})
 		if err != nil {
-			WriteError(g.log, w, r, validationErr(err))
+			problem.Write(g.log, w, r, validationErr(err))
 			return
 		}
 		if caller != nil {
@@ -173,7 +169,7 @@ func validationErr(err error) error {
 	if i := strings.Index(msg, "\nSchema:"); i >= 0 {
 		msg = msg[:i]
 	}
-	return fmt.Errorf("%w: %s", errBadRequest, strings.TrimSpace(msg))
+	return fmt.Errorf("%w: %s", problem.ErrBadRequest, strings.TrimSpace(msg))
 }
 
 // authenticate checks the operation's security requirements (alternatives:
@@ -195,7 +191,7 @@ func (g *guard) authenticate(r *http.Request, route *routers.Route) (*Caller, er
 	if allowed["adminToken"] {
 		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 			if !g.node.CheckAdminToken(tok) {
-				return nil, fmt.Errorf("%w: wrong admin token", errUnauthorized)
+				return nil, fmt.Errorf("%w: wrong admin token", problem.ErrUnauthorized)
 			}
 			return &Caller{Admin: true}, nil
 		}
@@ -205,9 +201,9 @@ func (g *guard) authenticate(r *http.Request, route *routers.Route) (*Caller, er
 	}
 	if allowed["nodeSignature"] {
 		return nil, fmt.Errorf("%w: send the admin token (Authorization: Bearer) or a node signature (%s)",
-			errUnauthorized, identity.RequestSignatureHeader)
+			problem.ErrUnauthorized, identity.RequestSignatureHeader)
 	}
-	return nil, fmt.Errorf("%w: send the admin token as Authorization: Bearer TOKEN", errUnauthorized)
+	return nil, fmt.Errorf("%w: send the admin token as Authorization: Bearer TOKEN", problem.ErrUnauthorized)
 }
 
 // verifySigned checks a node's request signature, the body digest it

@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,11 +16,10 @@ import (
 	offgrid "github.com/offgrid-net/offgrid"
 	"github.com/offgrid-net/offgrid/api/gen"
 	"github.com/offgrid-net/offgrid/api/genserver"
-	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/fixed"
 	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/node"
-	"github.com/offgrid-net/offgrid/storage"
+	"github.com/offgrid-net/offgrid/problem"
 )
 
 // Config configures the API.
@@ -51,9 +49,9 @@ func Register(r chi.Router, cfg Config) error {
 		return err
 	}
 	h := &handlers{node: cfg.Node, gatherer: cfg.Gatherer, spec: offgrid.OpenAPI, log: cfg.Logger}
-	onErr := func(w http.ResponseWriter, r *http.Request, err error) { WriteError(cfg.Logger, w, r, err) }
+	onErr := func(w http.ResponseWriter, r *http.Request, err error) { problem.Write(cfg.Logger, w, r, err) }
 	onBadRequest := func(w http.ResponseWriter, r *http.Request, err error) {
-		WriteError(cfg.Logger, w, r, fmt.Errorf("%w: %v", errBadRequest, err))
+		problem.Write(cfg.Logger, w, r, fmt.Errorf("%w: %v", problem.ErrBadRequest, err))
 	}
 	strict := genserver.NewStrictHandlerWithOptions(h, nil, genserver.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc:  onBadRequest,
@@ -159,7 +157,7 @@ func (h *handlers) ExportReceipts(ctx context.Context, req genserver.ExportRecei
 		limit = *req.Params.Limit
 	}
 	if since < 0 {
-		return nil, fmt.Errorf("%w: since_seq must not be negative", errBadRequest)
+		return nil, fmt.Errorf("%w: since_seq must not be negative", problem.ErrBadRequest)
 	}
 	b, err := h.node.ExportReceipts(ctx, uint64(since), limit)
 	if err != nil {
@@ -274,22 +272,17 @@ func (h *handlers) PutShard(ctx context.Context, req genserver.PutShardRequestOb
 	if req.Params.OffgridShardHash != nil {
 		want = *req.Params.OffgridShardHash
 	}
-	c, _ := CallerFrom(ctx)
-	signed := c.Digest != ""
-	if signed {
-		// A signed upload commits to its body's hash: it is the shard hash.
+	store := h.node.StoreShard
+	if c, _ := CallerFrom(ctx); c.Digest != "" {
+		// A signed upload commits to its body's hash: it is the shard hash,
+		// and a body that does not match it fails the signature, not just
+		// the hash.
 		if want != "" && want != c.Digest {
-			return nil, fmt.Errorf("%w: Offgrid-Shard-Hash differs from the signed body digest", errBadRequest)
+			return nil, fmt.Errorf("%w: Offgrid-Shard-Hash differs from the signed body digest", problem.ErrBadRequest)
 		}
-		want = c.Digest
+		want, store = c.Digest, h.node.StoreSignedShard
 	}
-	sh, err := h.node.StoreShard(ctx, req.AssetId, req.Index, req.Body, want, callerName(ctx))
-	if err != nil && signed && errors.Is(err, storage.ErrHashMismatch) {
-		// The store checked the body against the signed digest: a body that
-		// is not the one signed fails the signature (401), not just the
-		// shard's hash (400). Nothing was kept.
-		return nil, fmt.Errorf("%w: the body is not the one signed", identity.ErrBadRequestSignature)
-	}
+	sh, err := store(ctx, req.AssetId, req.Index, req.Body, want, callerName(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -339,7 +332,7 @@ func callerName(ctx context.Context) string {
 func parseDecimal(field, s string) (int64, error) {
 	v, err := fixed.Parse(s)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %s: %v", errBadRequest, field, err)
+		return 0, fmt.Errorf("%w: %s: %v", problem.ErrBadRequest, field, err)
 	}
 	return v, nil
 }

@@ -25,6 +25,10 @@ var (
 	ErrUnavailable = nodeerr.ErrUnavailable
 	// ErrStopped: the node's Run has returned.
 	ErrStopped = nodeerr.ErrStopped
+	// ErrBadSignature: the data is not what its sender signed (a signed
+	// shard upload whose bytes do not match the signed digest). Nothing
+	// was kept.
+	ErrBadSignature = nodeerr.ErrBadSignature
 )
 
 var (

@@ -35,6 +35,19 @@ func (n *Node) StoreShard(ctx context.Context, assetID string, index int, r io.R
 	return n.storeShard(ctx, assetID, index, r, wantHash, storedBy)
 }
 
+// StoreSignedShard is StoreShard for an upload whose sender signed the
+// digest of its bytes: signedHash is that digest, and bytes that do not
+// hash to it fail the signature (ErrBadSignature) rather than the shard's
+// hash (ErrInvalid), because they are not the bytes the sender signed.
+func (n *Node) StoreSignedShard(ctx context.Context, assetID string, index int, r io.Reader, signedHash, storedBy string) (Shard, error) {
+	sh, err := n.StoreShard(ctx, assetID, index, r, signedHash, storedBy)
+	if errors.Is(err, storage.ErrHashMismatch) {
+		// %v: the error must not also match ErrInvalid.
+		return Shard{}, fmt.Errorf("%w: the body is not the one signed (%v)", ErrBadSignature, err)
+	}
+	return sh, err
+}
+
 // storeShard stores a shard if the host is active, and reports it.
 func (n *Node) storeShard(ctx context.Context, assetID string, index int, r io.Reader, wantHash, storedBy string) (Shard, error) {
 	if !n.active(ctx) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/offgrid-net/offgrid/api"
 	"github.com/offgrid-net/offgrid/node"
+	"github.com/offgrid-net/offgrid/problem"
 	"github.com/offgrid-net/offgrid/web"
 )
 
@@ -67,10 +68,10 @@ func New(cfg Config) (*Server, error) {
 	r := chi.NewRouter()
 	r.Use(recoverer(log), m.middleware, requestLog(log), hostAllowList(cfg.AllowedHosts))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		api.WriteProblem(w, r, http.StatusNotFound, "no such endpoint")
+		problem.WriteStatus(w, r, http.StatusNotFound, "no such endpoint")
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		api.WriteProblem(w, r, http.StatusMethodNotAllowed, "method not allowed on this endpoint")
+		problem.WriteStatus(w, r, http.StatusMethodNotAllowed, "method not allowed on this endpoint")
 	})
 	if err := api.Register(r, api.Config{Node: cfg.Node, Logger: cfg.Logger.With("component", "api"), Gatherer: cfg.Gatherer}); err != nil {
 		return nil, err
@@ -78,7 +79,7 @@ func New(cfg Config) (*Server, error) {
 	r.Mount("/", dash.Routes())
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		api.WriteProblem(w, r, http.StatusForbidden, "cross-origin request refused")
+		problem.WriteStatus(w, r, http.StatusForbidden, "cross-origin request refused")
 	}))
 	return &Server{cfg: cfg, handler: csrf.Handler(r), log: log}, nil
 }
@@ -148,7 +149,7 @@ func hostAllowList(names []string) func(http.Handler) http.Handler {
 			}
 			host = strings.ToLower(strings.Trim(host, "[]"))
 			if net.ParseIP(host) == nil && !allowed[host] {
-				api.WriteProblem(w, r, http.StatusMisdirectedRequest,
+				problem.WriteStatus(w, r, http.StatusMisdirectedRequest,
 					fmt.Sprintf("host %q is not allowed; add it with --allowed-hosts", host))
 				return
 			}
@@ -166,7 +167,7 @@ func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
 						panic(v)
 					}
 					log.Error("Handler panicked", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v))
-					api.WriteProblem(w, r, http.StatusInternalServerError, "internal error; see the node's log")
+					problem.WriteInternal(w, r)
 				}
 			}()
 			next.ServeHTTP(w, r)

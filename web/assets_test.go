@@ -19,7 +19,7 @@ func TestVendorAssetsPresent(t *testing.T) {
 
 func TestAssets(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
+	e := newTestEnv(t, envOptions{})
 	css := e.h.assets.urls.CSS
 	if !strings.HasPrefix(css, "/static/app.css?v=") {
 		t.Fatalf("CSS URL = %q, want a versioned /static/app.css", css)

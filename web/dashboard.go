@@ -14,6 +14,7 @@ import (
 	"github.com/offgrid-net/offgrid/internal/fixed"
 	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/node"
+	"github.com/offgrid-net/offgrid/problem"
 )
 
 // receiptsLimit is how many receipts the dashboard table shows.
@@ -170,7 +171,7 @@ func (h *Handler) toggle(w http.ResponseWriter, r *http.Request) {
 		a, err := h.node.Announce(ctx)
 		if err != nil {
 			h.log.Warn("Read announce for toggle", "err", err)
-			http.Error(w, "the node's state could not be read", http.StatusServiceUnavailable)
+			http.Error(w, "the node's state could not be read", problem.Classify(err).Status)
 			return
 		}
 		want = !a.Active
@@ -184,7 +185,7 @@ func (h *Handler) toggle(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.log.Warn("Switch node from dashboard", "active", want, "err", err)
 		s.Err = "The node could not be switched. Try again."
-		h.renderPart(w, r, http.StatusServiceUnavailable, "Node", statusCard(s))
+		h.renderPart(w, r, problem.Classify(err).Status, "Node", statusCard(s))
 		return
 	}
 	h.log.Info("Node switched from dashboard", "active", a.Active)
@@ -212,16 +213,19 @@ func (h *Handler) savePrices(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), nodeCallTimeout)
 	defer cancel()
 	a, err := h.node.UpdateAnnounce(ctx, u)
-	switch {
-	case errors.Is(err, node.ErrInvalid):
-		// Messages wrapping ErrInvalid describe the operator's input.
-		f.Summary = strings.TrimPrefix(err.Error(), node.ErrInvalid.Error()+": ")
-		h.renderPart(w, r, http.StatusUnprocessableEntity, "Prices", pricesCard(f))
-		return
-	case err != nil:
-		h.log.Warn("Update announce from dashboard", "err", err)
-		f.Summary = "The node could not save the settings. Try again."
-		h.renderPart(w, r, http.StatusServiceUnavailable, "Prices", pricesCard(f))
+	if err != nil {
+		c := problem.Classify(err)
+		status := c.Status
+		if status == http.StatusBadRequest {
+			// The node refused the values: its reason describes the input.
+			// The form answers it as its own checks do, with 422, the one
+			// error status htmx swaps in (layout.templ's htmxConfig).
+			status, f.Summary = http.StatusUnprocessableEntity, c.Reason
+		} else {
+			h.log.Warn("Update announce from dashboard", "err", err)
+			f.Summary = "The node could not save the settings. Try again."
+		}
+		h.renderPart(w, r, status, "Prices", pricesCard(f))
 		return
 	}
 	h.log.Info("Prices changed from dashboard", "compute", fixed.Format(a.Prices.Compute),

@@ -1,10 +1,15 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +17,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/offgrid-net/offgrid/internal/testutil"
-	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/node"
 )
 
@@ -74,8 +78,14 @@ func (e *testEnv) dialFeed(t *testing.T, cookie string) *websocket.Conn {
 // dialFeedURL is dialFeed for a feed path with a query (?view=...).
 func (e *testEnv) dialFeedURL(t *testing.T, cookie, path string) *websocket.Conn {
 	t.Helper()
+	return e.dialFeedWith(t, websocket.DefaultDialer, cookie, path)
+}
+
+// dialFeedWith is dialFeedURL with a given dialer.
+func (e *testEnv) dialFeedWith(t *testing.T, d *websocket.Dialer, cookie, path string) *websocket.Conn {
+	t.Helper()
 	hdr := http.Header{"Cookie": {cookie}, "Origin": {e.srv.URL}}
-	conn, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(e.srv.URL, "http")+path, hdr)
+	conn, resp, err := d.Dial("ws"+strings.TrimPrefix(e.srv.URL, "http")+path, hdr)
 	if err != nil {
 		status := 0
 		if resp != nil {
@@ -104,6 +114,28 @@ func readMsg(t *testing.T, conn *websocket.Conn) string {
 	return string(b)
 }
 
+// readUntil reads feed messages until one contains want, and returns it.
+func readUntil(t *testing.T, conn *websocket.Conn, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if msg := readMsg(t, conn); strings.Contains(msg, want) {
+			return msg
+		}
+	}
+	t.Fatalf("no feed message with %q within 10s", want)
+	return ""
+}
+
+// checkThrottled fails t if a card was refreshed more often than once per
+// throttle period (plus the first refresh, at once) since start.
+func checkThrottled(t *testing.T, what string, cards int, start time.Time, every time.Duration) {
+	t.Helper()
+	if most := int(time.Since(start)/every) + 1; cards > most {
+		t.Errorf("%d %s refreshes in %v, want at most %d (one per %v)", cards, what, time.Since(start).Round(time.Millisecond), most, every)
+	}
+}
+
 func wantAll(t *testing.T, what, msg string, wants ...string) {
 	t.Helper()
 	for _, w := range wants {
@@ -113,14 +145,19 @@ func wantAll(t *testing.T, what, msg string, wants ...string) {
 	}
 }
 
+// feedIDs are the ids of a message's feed entries.
+var feedIDs = regexp.MustCompile(`<li\s[^>]*?id="(feed-\d+)"`)
+
 func TestFeedDeliversEvents(t *testing.T) {
 	leakCheck(t)
-	e := newTestEnv(t)
+	e := newTestEnv(t, envOptions{})
+	e.runJob(t, "job-0001-7f3a9c2e", 1.25)
+	e.runJob(t, "job-0002-7f3a9c2e", 2.5)
 	cookie := e.login(t)
 	conn := e.dialFeed(t, cookie)
-	ctx := context.Background()
+	ctx := t.Context()
 
-	if _, err := e.fake.SetActive(ctx, false); err != nil {
+	if _, err := e.node.SetActive(ctx, false); err != nil {
 		t.Fatal(err)
 	}
 	msg := readMsg(t, conn)
@@ -128,21 +165,33 @@ func TestFeedDeliversEvents(t *testing.T) {
 		`<ul id="feed-list" hx-swap-oob="afterbegin">`, `data-testid="feed-item"`, `data-kind="toggle"`,
 		`<span class="kind">toggle</span>`, "Switched off",
 		`id="status-live"`, `hx-swap-oob="true"`, `data-testid="active-state" data-active="false">Inactive`)
+	ids := feedIDs.FindStringSubmatch(msg)
+	if ids == nil {
+		t.Fatalf("toggle message has no feed entry id:\n%s", msg)
+	}
+	first := ids[1]
+	// Switched off, the node runs no jobs and stores no shards.
+	if _, err := e.node.SetActive(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	wantAll(t, "toggle on", readMsg(t, conn), "Switched on", `data-testid="active-state" data-active="true">Active`)
 
 	compute := int64(3_000_000)
-	if _, err := e.fake.UpdateAnnounce(ctx, node.AnnounceUpdate{ComputePrice: &compute}); err != nil {
+	if _, err := e.node.UpdateAnnounce(ctx, node.AnnounceUpdate{ComputePrice: &compute}); err != nil {
 		t.Fatal(err)
 	}
 	msg = readMsg(t, conn)
-	wantAll(t, "announce", msg, `data-kind="announce"`, "Settings changed: compute 3, storage 0.25", `id="status-live"`)
+	wantAll(t, "announce", msg, `data-kind="announce"`, "Settings changed: compute 3, storage 0.1", `id="status-live"`)
 
-	e.fake.addReceipt(fakeReceipt(3, ledger.ResourceCompute, e.clock.Now()))
+	e.runJob(t, "job-0003-7f3a9c2e", 3.75)
 	msg = readMsg(t, conn)
 	wantAll(t, "receipt", msg, `data-kind="receipt"`, "Signed receipt #3 for compute job job-0003-7f3…: 3.75 units.",
 		`<section id="receipts-card" class="card wide" aria-labelledby="receipts-title" hx-swap-oob="true">`,
 		`<td data-label="Seq">3</td>`, `<td data-label="Seq">2</td>`, "3.75")
 
-	e.fake.bus.Publish(node.ShardStored{AssetID: "b3f1c0ffee00112233", Index: 4, Size: 3 << 20, Hash: "ab"})
+	if _, err := e.node.StoreShard(ctx, "b3f1c0ffee00112233", 4, bytes.NewReader(make([]byte, 3<<20)), "", "admin"); err != nil {
+		t.Fatal(err)
+	}
 	msg = readMsg(t, conn)
 	wantAll(t, "shard", msg, `data-kind="shard"`, "Stored shard 4 of asset b3f1c0ffee00… (3.0 MiB).")
 	if strings.Contains(msg, "status-live") || strings.Contains(msg, "receipts-card") {
@@ -150,23 +199,27 @@ func TestFeedDeliversEvents(t *testing.T) {
 	}
 
 	// Each connection trims the entries it added beyond feedMaxAdded. So
-	// far it added 4 (bus seqs 1-4).
-	for range feedMaxAdded - 4 {
-		e.fake.bus.Publish(node.ShardStored{AssetID: "a", Index: 1, Size: 1})
+	// far it added 5.
+	for i := range feedMaxAdded - 5 {
+		if _, err := e.node.SetActive(ctx, i%2 == 0); err != nil {
+			t.Fatal(err)
+		}
 		if msg := readMsg(t, conn); strings.Contains(msg, `hx-swap-oob="delete"`) {
 			t.Fatalf("deletion before %d entries:\n%s", feedMaxAdded, msg)
 		}
 	}
-	e.fake.bus.Publish(node.ShardStored{AssetID: "a", Index: 1, Size: 1})
+	if _, err := e.node.SetActive(ctx, true); err != nil {
+		t.Fatal(err)
+	}
 	msg = readMsg(t, conn)
-	wantAll(t, "trim", msg, `<div id="feed-1" hx-swap-oob="delete"></div>`)
+	wantAll(t, "trim", msg, `<div id="`+first+`" hx-swap-oob="delete"></div>`)
 
 	conn.Close()
 }
 
 func TestFeedOriginChecked(t *testing.T) {
 	leakCheck(t)
-	e := newTestEnv(t)
+	e := newTestEnv(t, envOptions{})
 	cookie := e.login(t)
 	wsURL := "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/ui/ws"
 	tests := []struct {
@@ -201,43 +254,80 @@ func TestFeedOriginChecked(t *testing.T) {
 	}
 }
 
+// smallSendBuffers shrinks the kernel send buffer of every accepted
+// connection, as on a congested link, so that a client that stops reading
+// blocks the server's writes within a few kilobytes.
+type smallSendBuffers struct{ net.Listener }
+
+func (l smallSendBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		if err := tc.SetWriteBuffer(4 << 10); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("shrink send buffer: %w", err)
+		}
+	}
+	return c, err
+}
+
 func TestFeedSlowConsumerDropped(t *testing.T) {
 	leakCheck(t)
-	e := newTestEnvH(t, func(h *Handler) { h.feedBuffer = 4 })
+	e := newTestEnv(t, envOptions{
+		handler:  func(h *Handler) { h.feedBuffer = 4 },
+		listener: func(l net.Listener) net.Listener { return smallSendBuffers{l} },
+	})
 	cookie := e.login(t)
-	conn := e.dialFeed(t, cookie)
-
-	// Stall the connection's writer: for a toggle event it asks the node
-	// for the announce, and the gate holds that call.
-	gate := make(chan struct{})
-	e.fake.mu.Lock()
-	e.fake.announceGate = gate
-	e.fake.mu.Unlock()
-	e.fake.bus.Publish(node.ToggleChanged{Active: false})
-
-	// Publishing more than the buffer holds must not block the engine.
-	published := make(chan struct{})
-	go func() {
-		defer close(published)
-		for i := range 1000 {
-			e.fake.bus.Publish(node.ShardStored{AssetID: "x", Index: i, Size: 1})
+	// A client with a small receive buffer that stops reading after the
+	// hello: the server's writes to it block, and the connection's events
+	// pile up in its subscription.
+	slow := &websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
 		}
+		if err := c.(*net.TCPConn).SetReadBuffer(4 << 10); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
+	}}
+	conn := e.dialFeedWith(t, slow, cookie, "/ui/ws")
+
+	// Publishing far more than the buffer and the sockets hold must not
+	// block the engine.
+	const events = 2000
+	published := make(chan error, 1)
+	go func() {
+		for i := range events {
+			if _, err := e.node.SetActive(context.Background(), i%2 == 0); err != nil {
+				published <- err
+				return
+			}
+		}
+		published <- nil
 	}()
 	select {
-	case <-published:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Publish blocked on a slow feed subscriber")
+	case err := <-published:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("SetActive blocked on a slow feed subscriber")
 	}
-	close(gate)
 
-	// The writer sends what was buffered, then closes with 1013 so the
-	// page's ws extension reconnects.
-	var n int
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	// The writer sends what it had written or buffered, then closes with
+	// 1013 so the page's ws extension reconnects. What arrives is the
+	// start of the events, without gaps: the subscription was dropped, not
+	// thinned out.
+	var got []int
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for {
-		_, _, err := conn.ReadMessage()
+		_, b, err := conn.ReadMessage()
 		if err == nil {
-			n++
+			for _, m := range feedIDs.FindAllStringSubmatch(string(b), -1) {
+				seq, _ := strconv.Atoi(strings.TrimPrefix(m[1], "feed-"))
+				got = append(got, seq)
+			}
 			continue
 		}
 		var ce *websocket.CloseError
@@ -246,15 +336,22 @@ func TestFeedSlowConsumerDropped(t *testing.T) {
 		}
 		break
 	}
-	if n > 1+4 {
-		t.Errorf("received %d messages after stalling, want at most 1+buffer (5)", n)
+	t.Logf("%d of %d events arrived before the close", len(got), events)
+	if len(got) == 0 || len(got) >= events/10 {
+		t.Errorf("received %d of %d events before the close, want some, and far fewer than were published", len(got), events)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i] != got[i-1]+1 {
+			t.Errorf("feed entries %v skip from %d to %d, want consecutive events up to the drop", got, got[i-1], got[i])
+			break
+		}
 	}
 	conn.Close()
 }
 
 func TestFeedEndsOnShutdown(t *testing.T) {
 	leakCheck(t)
-	e := newTestEnv(t)
+	e := newTestEnv(t, envOptions{})
 	cookie := e.login(t)
 	conns := make([]*websocket.Conn, 3)
 	for i := range conns {

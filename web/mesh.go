@@ -2,13 +2,13 @@ package web
 
 import (
 	"context"
-	"errors"
 	"math"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/offgrid-net/offgrid/node"
+	"github.com/offgrid-net/offgrid/problem"
 )
 
 // meshView is the data of the mesh card.
@@ -45,9 +45,9 @@ func (h *Handler) meshViewFor(ctx context.Context) meshView {
 	if err != nil {
 		h.log.Warn("Read mesh metrics for dashboard", "err", err)
 		msg := "The mesh metrics could not be read."
-		if errors.Is(err, node.ErrUnavailable) {
-			// The node's reason names the file and what is wrong with it.
-			msg = "The mesh metrics could not be read: " + userMessage(err, node.ErrUnavailable)
+		if c := problem.Classify(err); c.Public {
+			// The node's reason says what is wrong (e.g. it has stopped).
+			msg = "The mesh metrics could not be read: " + sentence(c.Reason)
 		}
 		return meshView{Err: msg, Now: h.now()}
 	}

@@ -1,19 +1,56 @@
 package web
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/offgrid-net/offgrid/node"
+	"github.com/offgrid-net/offgrid/radio"
 )
+
+// The metrics file of a mesh with two neighbours and two routes.
+const meshTwoNeighbours = `{"proto":"batman-adv","health":{"interfaces_up":2,"mesh_ok":true},
+"neighbors":[{"address":"fe80::c8a3:1bff:fe22:4d01","iface":"wlan0-mesh","metric":255},
+             {"address":"fe80::7e4f:2aff:fe10:99b2","iface":"wlan0-mesh","metric":187.5}],
+"routes":[{"destination":"10.42.0.8","via":"fe80::c8a3:1bff:fe22:4d01","metric":255},
+          {"destination":"10.42.0.12","via":"fe80::7e4f:2aff:fe10:99b2","metric":121.3333}]}`
+
+// meshFile returns a metrics file with one neighbour and the given health.
+func meshFile(ok bool, interfacesUp int) string {
+	return fmt.Sprintf(`{"proto":"babel","health":{"interfaces_up":%d,"mesh_ok":%v},
+"neighbors":[{"address":"fe80::1","iface":"mesh0","metric":96}],"routes":[]}`, interfacesUp, ok)
+}
+
+// writeMesh replaces the node's mesh metrics file (DATA/mesh.json) with
+// content in one rename, so the node never reads half of it, and waits
+// until the node's mesh metrics satisfy done.
+func (e *testEnv) writeMesh(t *testing.T, content string, done func(node.MeshMetrics) bool) {
+	t.Helper()
+	tmp := filepath.Join(e.dir, "mesh.json.tmp")
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(e.dir, "mesh.json")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the node to read mesh.json", func() bool {
+		m, err := e.node.Mesh(t.Context())
+		return err == nil && done(m)
+	})
+}
+
+// fromFile reports metrics read from the metrics file.
+func fromFile(m node.MeshMetrics) bool { return m.Source == "file" }
 
 func TestMeshPage(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
+	e := newTestEnv(t, envOptions{})
+	e.writeMesh(t, meshTwoNeighbours, fromFile)
 	cookie := e.login(t)
 	resp, body := e.do(t, "GET", "/network/mesh", nil, map[string]string{"Cookie": cookie})
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(body, "<!doctype html>") {
@@ -25,7 +62,9 @@ func TestMeshPage(t *testing.T) {
 	if ok := byTestID(body, "mesh-ok"); len(ok) != 1 || ok[0].Attrs["data-ok"] != "true" {
 		t.Errorf("mesh-ok badge = %+v, want data-ok=true", ok)
 	}
-	for id, want := range map[string]string{"mesh-proto": "batman-adv", "mesh-interfaces": "2", "mesh-source": "metrics file"} {
+	// The node reports metrics from the file as protocol "file", whatever
+	// the file says.
+	for id, want := range map[string]string{"mesh-proto": "file", "mesh-interfaces": "2", "mesh-source": "metrics file"} {
 		if got, _ := testIDText(body, id); got != want {
 			t.Errorf("%s = %q, want %q", id, got, want)
 		}
@@ -59,34 +98,35 @@ func TestMeshPage(t *testing.T) {
 
 func TestMeshPageEmptyStates(t *testing.T) {
 	t.Parallel()
+	noDaemon := []string{`data-testid="mesh-none"`, "No mesh daemon found", "batman-adv or babeld", "DATA/mesh.json"}
 	tests := []struct {
-		name    string
-		mesh    node.MeshMetrics
-		err     error
+		name string
+		// prepare brings the node into the state under test.
+		prepare func(t *testing.T, e *testEnv)
 		want    []string
 		notWant []string
 		ok      string
 	}{
-		{"no daemon", node.MeshMetrics{Source: "none", Proto: "none"}, nil,
-			[]string{`data-testid="mesh-none"`, "No mesh daemon found", "batman-adv or babeld", "DATA/mesh.json"},
-			[]string{`data-testid="mesh-neighbors"`}, "false"},
-		{"daemon, nothing heard", node.MeshMetrics{Source: "file", Proto: "babel", InterfacesUp: 1}, nil,
-			[]string{`data-testid="mesh-neighbors"`, "No neighbours:", "No routes yet:"},
-			[]string{`data-testid="mesh-none"`}, "false"},
-		{"bad file", node.MeshMetrics{}, fmt.Errorf("%w: mesh metrics file /data/mesh.json: unexpected EOF", node.ErrUnavailable),
-			[]string{`data-testid="mesh-error"`, "mesh metrics file /data/mesh.json: unexpected EOF."},
+		{"no daemon", func(*testing.T, *testEnv) {}, noDaemon, []string{`data-testid="mesh-neighbors"`}, "false"},
+		{"daemon, nothing heard", func(t *testing.T, e *testEnv) {
+			e.writeMesh(t, `{"proto":"babel","neighbors":[],"routes":[],"health":{"interfaces_up":1,"mesh_ok":false}}`, fromFile)
+		}, []string{`data-testid="mesh-neighbors"`, "No neighbours:", "No routes yet:"}, []string{`data-testid="mesh-none"`}, "false"},
+		// A file that goes bad is no source any more: the node says so
+		// rather than keep its last metrics.
+		{"bad file", func(t *testing.T, e *testEnv) {
+			e.writeMesh(t, meshTwoNeighbours, fromFile)
+			e.writeMesh(t, `{"proto":"batman-adv","neighbors":[`, func(m node.MeshMetrics) bool { return m.Source == "none" })
+		}, noDaemon, []string{`data-testid="mesh-neighbors"`, `data-testid="mesh-error"`}, "false"},
+		{"stopped node", func(_ *testing.T, e *testEnv) { e.stopNode() },
+			[]string{`data-testid="mesh-error"`, "The mesh metrics could not be read: node stopped."},
 			[]string{`data-testid="mesh-neighbors"`, `data-testid="mesh-ok"`}, ""},
-		{"other error", node.MeshMetrics{}, errors.New("node: stopped at 0xdeadbeef"),
-			[]string{`data-testid="mesh-error"`, "could not be read."}, []string{"deadbeef"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newTestEnv(t)
-			e.fake.mu.Lock()
-			e.fake.mesh, e.fake.meshErr = tt.mesh, tt.err
-			e.fake.mu.Unlock()
+			e := newTestEnv(t, envOptions{})
 			cookie := e.login(t)
+			tt.prepare(t, e)
 			resp, body := e.do(t, "GET", "/network/mesh", nil, map[string]string{"Cookie": cookie})
 			if resp.StatusCode != http.StatusOK {
 				t.Errorf("status %d, want 200", resp.StatusCode)
@@ -108,22 +148,20 @@ func TestMeshPageEmptyStates(t *testing.T) {
 
 func TestFeedMesh(t *testing.T) {
 	leakCheck(t)
-	e := newTestEnvH(t, func(h *Handler) { h.networkThrottle = 50 * time.Millisecond })
+	e := newTestEnv(t, envOptions{links: []radio.Via{"udp"}, handler: func(h *Handler) { h.networkThrottle = 50 * time.Millisecond }})
 	cookie := e.login(t)
 	mesh := e.dialFeedURL(t, cookie, "/ui/ws?view=mesh")
 
 	// Peer events are not listed on the mesh page.
-	e.fake.setPeer(node.Peer{Endpoint: "http://10.42.0.30:7420", Via: "udp", State: node.PeerUp})
-	m := node.MeshMetrics{Source: "file", Proto: "babel", MeshOK: false, InterfacesUp: 1, ReadAt: e.clock.Now(),
-		Neighbors: []node.MeshNeighbor{{Address: "fe80::1", Iface: "mesh0", Metric: 96}}}
-	e.fake.setMesh(m)
+	e.hear(t, "udp", newTestPeer(t, "http://10.42.0.30:7420", "node-3"), true)
+	e.writeMesh(t, meshFile(false, 1), fromFile)
 	msg := readMsg(t, mesh)
 	if strings.Contains(msg, `data-kind="peer"`) {
 		t.Errorf("mesh view lists a peer event:\n%s", msg)
 	}
 	items := byTestID(msg, "feed-item")
 	if len(items) != 1 || items[0].Attrs["data-kind"] != "mesh" || items[0].Attrs["data-state"] != "not-ok" ||
-		!strings.Contains(items[0].text(), "babel: mesh NOT OK, 1 neighbour, 0 routes, 1 interface up.") {
+		!strings.Contains(items[0].text(), "file: mesh NOT OK, 1 neighbour, 0 routes, 1 interface up.") {
 		t.Errorf("mesh feed item = %+v", items)
 	}
 	if !strings.Contains(msg, `id="mesh-card"`) || !strings.Contains(msg, `hx-swap-oob="true"`) {
@@ -136,18 +174,18 @@ func TestFeedMesh(t *testing.T) {
 		t.Errorf("neighbours after the event = %+v", nb)
 	}
 
-	// A burst: throttled, and the last card shows the last metrics.
+	// A burst of changes, each read by the node: throttled, and the last
+	// card shows the last metrics.
+	start := time.Now()
 	for i := range 20 {
-		m.MeshOK = true
-		m.InterfacesUp = i + 1
-		e.fake.setMesh(m)
+		e.writeMesh(t, meshFile(true, i+2), func(m node.MeshMetrics) bool { return m.InterfacesUp == i+2 })
 	}
 	var n, cards int
 	var last string
-	deadline := time.Now().Add(5 * time.Second)
-	for n < 20 || !strings.Contains(last, `data-testid="mesh-interfaces">20<`) {
+	deadline := time.Now().Add(10 * time.Second)
+	for n < 20 || !strings.Contains(last, `data-testid="mesh-interfaces">21<`) {
 		if time.Now().After(deadline) {
-			t.Fatalf("after the burst: %d items, %d cards; last card lacks 20 interfaces:\n%s", n, cards, last)
+			t.Fatalf("after the burst: %d items, %d cards; last card lacks 21 interfaces:\n%s", n, cards, last)
 		}
 		msg := readMsg(t, mesh)
 		n += len(byTestID(msg, "feed-item"))
@@ -156,9 +194,7 @@ func TestFeedMesh(t *testing.T) {
 			last = msg
 		}
 	}
-	if cards > 10 {
-		t.Errorf("%d card refreshes for 20 mesh events, want them throttled", cards)
-	}
+	checkThrottled(t, "mesh card", cards, start, e.h.networkThrottle)
 	if ok := byTestID(last, "mesh-ok"); len(ok) != 1 || ok[0].Attrs["data-ok"] != "true" {
 		t.Errorf("last mesh-ok = %+v, want true", ok)
 	}

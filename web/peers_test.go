@@ -1,8 +1,9 @@
 package web
 
 import (
-	"errors"
+	"crypto/rand"
 	"fmt"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -11,7 +12,10 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/node"
+	"github.com/offgrid-net/offgrid/peerclient"
+	"github.com/offgrid-net/offgrid/radio"
 )
 
 // testElem is an element found by its data-testid: its opening tag's
@@ -72,9 +76,84 @@ func rowState(t *testing.T, row testElem) string {
 	return b[0].Attrs["data-state"]
 }
 
+// testPeer is another node, known to the test's node only by the signed
+// beacons the test sends for it over a radio link.
+type testPeer struct {
+	keys           *identity.Keys
+	endpoint, name string
+	// counter numbers the peer's beacons; the node refuses a repeat.
+	counter uint32
+}
+
+func newTestPeer(t *testing.T, endpoint, name string) *testPeer {
+	t.Helper()
+	k, err := identity.Generate(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testPeer{keys: k, endpoint: endpoint, name: name}
+}
+
+// beacon sends one signed beacon of p on the test's end of the via link.
+func (e *testEnv) beacon(t *testing.T, via radio.Via, p *testPeer, active bool) {
+	t.Helper()
+	p.counter++
+	frame, err := radio.EncodeFrame(p.keys, radio.Frame{Type: radio.FrameBeacon, Epoch: 1, Counter: p.counter,
+		Endpoint: p.endpoint, Name: p.name, Active: active})
+	if err != nil {
+		t.Fatalf("EncodeFrame: %v", err)
+	}
+	link, ok := e.radio[via]
+	if !ok {
+		t.Fatalf("the node has no %s link (envOptions.links)", via)
+	}
+	if err := link.Send(t.Context(), frame); err != nil {
+		t.Fatalf("send beacon on %s: %v", via, err)
+	}
+}
+
+// hear sends p's beacon and waits until the node's peer table has p up,
+// with that active flag, heard at the current time.
+func (e *testEnv) hear(t *testing.T, via radio.Via, p *testPeer, active bool) {
+	t.Helper()
+	e.beacon(t, via, p, active)
+	now := e.clock.Now()
+	waitFor(t, p.name+" heard up", func() bool {
+		q, ok := e.peer(t, p.endpoint)
+		return ok && q.State == node.PeerUp && q.Active == active && q.LastSeen.Equal(now)
+	})
+}
+
+// peer returns the node's peer table entry for endpoint.
+func (e *testEnv) peer(t *testing.T, endpoint string) (node.Peer, bool) {
+	t.Helper()
+	ps, err := e.node.Peers(t.Context())
+	if err != nil {
+		t.Fatalf("Peers: %v", err)
+	}
+	for _, p := range ps {
+		if p.Endpoint == endpoint {
+			return p, true
+		}
+	}
+	return node.Peer{}, false
+}
+
+// silence moves the clock past the node's DownAfter (newTestEnv sets an
+// hour), so peers heard only by beacons go down, and waits until the peer
+// at endpoint is down.
+func (e *testEnv) silence(t *testing.T, endpoint string) {
+	t.Helper()
+	e.clock.Advance(2 * time.Hour)
+	waitFor(t, endpoint+" down", func() bool {
+		p, ok := e.peer(t, endpoint)
+		return ok && p.State == node.PeerDown
+	})
+}
+
 func TestNetworkSessionRequired(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
+	e := newTestEnv(t, envOptions{})
 	htmx := map[string]string{"HX-Request": "true"}
 	tests := []struct {
 		path       string
@@ -111,18 +190,35 @@ func TestNetworkSessionRequired(t *testing.T) {
 
 func TestPeersPage(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	now := e.clock.Now()
-	e.fake.mu.Lock()
-	e.fake.peers = []node.Peer{
-		{Endpoint: "http://10.42.0.8:7420", ID: "did:key:z6MkpTHR8VNsBxYAAWHut2Geadd9jSwuBV8xRoAnwWsdvktH", Name: "school-laptop",
-			Via: "static", Static: true, State: node.PeerUp, Active: true, LastSeen: now.Add(-12 * time.Second)},
-		{Endpoint: "http://10.42.0.9:7420", Via: "static", Static: true, State: node.PeerUnknown},
-		{Endpoint: "http://10.42.0.12:7420", ID: "did:key:z6MknGc3ocHs3zdPiJbnaaqDi58NGb4pk1Sp9WxWufuXSdxf", Name: "clinic-nuc",
-			Via: "lora", State: node.PeerDown, LastSeen: now.Add(-47 * time.Minute)},
-		{Endpoint: "http://10.42.0.20:7420", Name: "node-3", Via: "udp", State: node.PeerUp, LastSeen: now.Add(-3 * time.Second)},
+	// A static peer that accepts the poll's connection but never answers
+	// stays unknown; one where nothing listens goes down.
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	e.fake.mu.Unlock()
+	t.Cleanup(func() { silent.Close() })
+	unknownEP, downEP := "http://"+silent.Addr().String(), "http://127.0.0.1:1"
+	pollClient := &http.Client{Transport: &http.Transport{}}
+	t.Cleanup(pollClient.CloseIdleConnections)
+	e := newTestEnv(t, envOptions{links: []radio.Via{"udp", "lora"}, node: func(c *node.Config) {
+		c.Connect = peerclient.Connect(pollClient, pollClient)
+		c.Peers.StaticPeers = []string{unknownEP, downEP}
+		c.Peers.PollInterval, c.Peers.PollTimeout = time.Hour, time.Hour
+	}})
+	waitFor(t, "the refused static peer down", func() bool {
+		p, ok := e.peer(t, downEP)
+		return ok && p.State == node.PeerDown
+	})
+	// clinic-nuc was heard over LoRa two hours ago and went silent;
+	// school-laptop and node-3 were heard over UDP 12 and 3 seconds ago.
+	clinic := newTestPeer(t, "http://10.42.0.12:7420", "clinic-nuc")
+	e.hear(t, "lora", clinic, false)
+	e.silence(t, clinic.endpoint)
+	school := newTestPeer(t, "http://10.42.0.8:7420", "school-laptop")
+	e.hear(t, "udp", school, true)
+	e.clock.Advance(9 * time.Second)
+	e.hear(t, "udp", newTestPeer(t, "http://10.42.0.20:7420", "node-3"), false)
+	e.clock.Advance(3 * time.Second)
 	cookie := e.login(t)
 
 	resp, body := e.do(t, "GET", "/network/peers", nil, map[string]string{"Cookie": cookie})
@@ -144,8 +240,8 @@ func TestPeersPage(t *testing.T) {
 		t.Fatalf("%d peers tables, want 1", len(tables))
 	}
 	sum := byTestID(body, "peers-summary")
-	if len(sum) != 1 || sum[0].Attrs["data-up"] != "2" || sum[0].Attrs["data-total"] != "4" || sum[0].text() != "2 up of 4" {
-		t.Errorf("summary = %+v, want 2 up of 4", sum)
+	if len(sum) != 1 || sum[0].Attrs["data-up"] != "2" || sum[0].Attrs["data-total"] != "5" || sum[0].text() != "2 up of 5" {
+		t.Errorf("summary = %+v, want 2 up of 5", sum)
 	}
 	feeds := byTestID(body, "feed")
 	if len(feeds) != 1 || !strings.Contains(body, `ws-connect="/ui/ws?view=peers"`) {
@@ -153,16 +249,17 @@ func TestPeersPage(t *testing.T) {
 	}
 
 	rows := peerRows(t, body)
-	if len(rows) != 4 {
-		t.Fatalf("%d peer rows, want 4", len(rows))
+	if len(rows) != 5 {
+		t.Fatalf("%d peer rows, want 5", len(rows))
 	}
 	tests := []struct {
 		endpoint, state, via, active, static string
 		texts                                []string
 	}{
-		{"http://10.42.0.8:7420", "up", "static", "true", "true", []string{"school-laptop", "z6MkpTHR…sdvktH", "12s ago", "active"}},
-		{"http://10.42.0.9:7420", "unknown", "static", "false", "true", []string{"never"}},
-		{"http://10.42.0.12:7420", "down", "lora", "false", "false", []string{"clinic-nuc", "LoRa", "47m 0s ago"}},
+		{"http://10.42.0.8:7420", "up", "udp", "true", "false", []string{"school-laptop", shortNodeID(school.keys.ID()), "12s ago", "active"}},
+		{unknownEP, "unknown", "static", "false", "true", []string{"static", "never"}},
+		{downEP, "down", "static", "false", "true", []string{"static", "never"}},
+		{"http://10.42.0.12:7420", "down", "lora", "false", "false", []string{"clinic-nuc", "LoRa", "2h 0m ago"}},
 		{"http://10.42.0.20:7420", "up", "udp", "false", "false", []string{"node-3", "UDP", "just now"}},
 	}
 	for _, tt := range tests {
@@ -195,27 +292,24 @@ func TestPeersPage(t *testing.T) {
 	}
 	// The full node ID is in the short ID's title.
 	if ids := byTestID(rows["http://10.42.0.8:7420"].Inner, "peer-id"); len(ids) != 1 ||
-		ids[0].Attrs["title"] != "did:key:z6MkpTHR8VNsBxYAAWHut2Geadd9jSwuBV8xRoAnwWsdvktH" {
+		ids[0].Attrs["title"] != string(school.keys.ID()) {
 		t.Errorf("node ID cell %+v, want the full ID as title", ids)
 	}
 
 	// htmx gets the body only; the card route gets the card only.
 	resp, frag := e.do(t, "GET", "/network/peers", nil, map[string]string{"Cookie": cookie, "HX-Request": "true"})
-	if resp.StatusCode != http.StatusOK || strings.Contains(frag, "<html") || len(peerRows(t, frag)) != 4 {
-		t.Errorf("htmx GET /network/peers = %d, want the body fragment with 4 rows:\n%s", resp.StatusCode, frag)
+	if resp.StatusCode != http.StatusOK || strings.Contains(frag, "<html") || len(peerRows(t, frag)) != 5 {
+		t.Errorf("htmx GET /network/peers = %d, want the body fragment with 5 rows:\n%s", resp.StatusCode, frag)
 	}
 	resp, card := e.do(t, "GET", "/ui/network/peers", nil, map[string]string{"Cookie": cookie, "HX-Request": "true"})
-	if resp.StatusCode != http.StatusOK || strings.Contains(card, "<html") || hasTestID(card, "feed") || len(peerRows(t, card)) != 4 {
+	if resp.StatusCode != http.StatusOK || strings.Contains(card, "<html") || hasTestID(card, "feed") || len(peerRows(t, card)) != 5 {
 		t.Errorf("GET /ui/network/peers = %d, want the table card alone:\n%s", resp.StatusCode, card)
 	}
 }
 
 func TestPeersPageEmptyAndError(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.fake.mu.Lock()
-	e.fake.peers = nil
-	e.fake.mu.Unlock()
+	e := newTestEnv(t, envOptions{})
 	cookie := e.login(t)
 	_, body := e.do(t, "GET", "/network/peers", nil, map[string]string{"Cookie": cookie})
 	if len(peerRows(t, body)) != 0 || !strings.Contains(body, "No peers yet.") {
@@ -225,11 +319,10 @@ func TestPeersPageEmptyAndError(t *testing.T) {
 		t.Errorf("summary %+v, want 0 up of 0", s)
 	}
 
-	e.fake.mu.Lock()
-	e.fake.peersErr = errors.New("sqlite: database is locked")
-	e.fake.mu.Unlock()
+	e.breakTable(t, "node_peers")
 	resp, body := e.do(t, "GET", "/network/peers", nil, map[string]string{"Cookie": cookie})
-	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "The peer table could not be read.") || strings.Contains(body, "locked") {
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "The peer table could not be read.") ||
+		strings.Contains(body, "node_peers") || strings.Contains(body, "no such table") {
 		t.Errorf("peer table error: status %d, body:\n%s", resp.StatusCode, body)
 	}
 }
@@ -259,20 +352,26 @@ func readItemAndTable(t *testing.T, conn *websocket.Conn, text string) (item, ta
 
 func TestFeedPeers(t *testing.T) {
 	leakCheck(t)
-	e := newTestEnvH(t, func(h *Handler) { h.networkThrottle = 50 * time.Millisecond })
+	e := newTestEnv(t, envOptions{links: []radio.Via{"udp"}, handler: func(h *Handler) { h.networkThrottle = 50 * time.Millisecond }})
+	// Before the feeds open: one peer went silent, one is up.
+	clinic := newTestPeer(t, "http://10.42.0.12:7420", "clinic-nuc")
+	e.hear(t, "udp", clinic, false)
+	e.silence(t, clinic.endpoint)
+	e.hear(t, "udp", newTestPeer(t, "http://10.42.0.8:7420", "school-laptop"), true)
 	cookie := e.login(t)
 	peers := e.dialFeedURL(t, cookie, "/ui/ws?view=peers")
 	dash := e.dialFeed(t, cookie)
 
 	// Events about other things are not listed on the peers page.
-	e.fake.bus.Publish(node.ShardStored{AssetID: "a", Index: 1, Size: 1})
-	readMsg(t, dash)
+	if _, err := e.node.StoreShard(t.Context(), "a", 1, strings.NewReader("x"), "", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	wantAll(t, "shard (dashboard)", readMsg(t, dash), `data-kind="shard"`)
 
 	// A new peer appears: a feed entry, and the table with its row.
-	ep := "http://10.42.0.30:7420"
-	p := node.Peer{Endpoint: ep, ID: "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK", Name: "node-3", Via: "udp",
-		State: node.PeerUp, Active: true, LastSeen: e.clock.Now()}
-	e.fake.setPeer(p)
+	p := newTestPeer(t, "http://10.42.0.30:7420", "node-3")
+	ep := p.endpoint
+	e.beacon(t, "udp", p, true)
 	msg := readMsg(t, peers)
 	if strings.Contains(msg, `data-kind="shard"`) {
 		t.Errorf("peers view lists a shard event:\n%s", msg)
@@ -289,8 +388,8 @@ func TestFeedPeers(t *testing.T) {
 	if !ok || rowState(t, row) != "up" {
 		t.Errorf("table after the new peer: row %+v, want %s up", row, ep)
 	}
-	if s := byTestID(msg, "peers-summary"); len(s) != 1 || s[0].Attrs["data-up"] != "2" || s[0].Attrs["data-total"] != "4" {
-		t.Errorf("summary after the new peer = %+v, want 2 up of 4", s)
+	if s := byTestID(msg, "peers-summary"); len(s) != 1 || s[0].Attrs["data-up"] != "2" || s[0].Attrs["data-total"] != "3" {
+		t.Errorf("summary after the new peer = %+v, want 2 up of 3", s)
 	}
 	// The dashboard lists it but has no peer table card to replace.
 	msg = readMsg(t, dash)
@@ -298,45 +397,45 @@ func TestFeedPeers(t *testing.T) {
 		t.Errorf("dashboard peer message:\n%s", msg)
 	}
 
-	// It goes down, then comes back: each time the entry is listed and
-	// the row follows (in the same message, or in the throttled one after).
-	p.State, p.Active = node.PeerDown, false
-	e.fake.setPeer(p)
+	// It goes silent (and so down), then is heard again: each time the
+	// entry is listed and the row follows (in the same message, or in the
+	// throttled one after).
+	e.silence(t, ep)
 	item, table := readItemAndTable(t, peers, "node-3 (UDP) went down.")
 	if rowState(t, peerRows(t, table)[ep]) != "down" {
 		t.Errorf("after down, item %q, table:\n%s", item, table)
 	}
-	p.State = node.PeerUp
-	e.fake.setPeer(p)
+	e.beacon(t, "udp", p, true)
 	item, table = readItemAndTable(t, peers, "node-3 (UDP) is up")
 	if rowState(t, peerRows(t, table)[ep]) != "up" {
 		t.Errorf("after coming back, item %q, table:\n%s", item, table)
 	}
 
-	// A burst: the table is throttled, and the last one is current.
+	// A burst of newcomers: the table is throttled, and the last one is
+	// current.
+	start := time.Now()
 	for i := range 20 {
-		q := p
-		q.Endpoint = fmt.Sprintf("http://10.42.1.%d:7420", i)
-		q.Name = fmt.Sprintf("burst-%d", i)
-		e.fake.setPeer(q)
+		e.beacon(t, "udp", newTestPeer(t, fmt.Sprintf("http://10.42.1.%d:7420", i), fmt.Sprintf("burst-%d", i)), true)
 	}
 	var n, cards int
 	var last string
-	deadline := time.Now().Add(5 * time.Second)
-	for n < 20 || !strings.Contains(last, `data-total="24"`) {
+	deadline := time.Now().Add(10 * time.Second)
+	for n < 20 || !strings.Contains(last, `data-total="23"`) {
 		if time.Now().After(deadline) {
-			t.Fatalf("after the burst: %d items, %d tables; last table lacks 24 peers", n, cards)
+			t.Fatalf("after the burst: %d items, %d tables; last table lacks 23 peers", n, cards)
 		}
 		msg := readMsg(t, peers)
-		n += len(byTestID(msg, "feed-item"))
+		for _, it := range byTestID(msg, "feed-item") {
+			if strings.Contains(it.text(), "burst-") {
+				n++
+			}
+		}
 		if strings.Contains(msg, `id="peer-table-card"`) {
 			cards++
 			last = msg
 		}
 	}
-	if cards > 10 {
-		t.Errorf("%d table refreshes for 20 peer events, want them throttled", cards)
-	}
+	checkThrottled(t, "peer table", cards, start, e.h.networkThrottle)
 	peers.Close()
 	dash.Close()
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/node"
+	"github.com/offgrid-net/offgrid/problem"
 )
 
 // Storage page limits.
@@ -133,13 +134,13 @@ func (h *Handler) putAsset(w http.ResponseWriter, r *http.Request) {
 			h.putFailed(w, r, http.StatusBadRequest, "The upload was interrupted before the whole file arrived.")
 			return
 		}
-		status, msg := nodeErrorStatus(err)
-		if status == http.StatusInternalServerError {
-			h.log.Error("Store file from dashboard", "name", opts.Name, "size", opts.Size, "err", err)
+		c := problem.Classify(err)
+		if c.Public {
+			h.log.Info("Store file from dashboard refused", "name", opts.Name, "size", opts.Size, "status", c.Status, "err", err)
 		} else {
-			h.log.Info("Store file from dashboard refused", "name", opts.Name, "size", opts.Size, "status", status, "err", err)
+			h.log.Error("Store file from dashboard", "name", opts.Name, "size", opts.Size, "err", err)
 		}
-		h.putFailed(w, r, status, msg)
+		h.putFailed(w, r, c.Status, userMessage(c))
 		return
 	}
 	took := time.Since(start)
@@ -215,39 +216,19 @@ func parsePutOptions(q url.Values) (node.PutOptions, string) {
 	return opts, ""
 }
 
-// nodeErrorStatus maps an engine error to a status and a user-facing
-// message. Messages of the node's own refusals describe the request and are
-// shown; anything else is logged by the caller and shown generically.
-func nodeErrorStatus(err error) (int, string) {
-	var status int
-	var sentinel error
-	switch {
-	case errors.Is(err, node.ErrInvalid):
-		status, sentinel = http.StatusBadRequest, node.ErrInvalid
-	case errors.Is(err, node.ErrTooLarge):
-		status, sentinel = http.StatusRequestEntityTooLarge, node.ErrTooLarge
-	case errors.Is(err, node.ErrUnavailable):
-		status, sentinel = http.StatusServiceUnavailable, node.ErrUnavailable
-	case errors.Is(err, node.ErrNotFound):
-		status, sentinel = http.StatusNotFound, node.ErrNotFound
-	default:
-		return http.StatusInternalServerError, "The node could not do that; its log has the details."
+// userMessage is what the page says about a failed node call: the node's
+// reason for a refusal (e.g. "stripe 0 has 11 of the 12 shards it needs."),
+// not capitalised as it may start with a name like k; a generic sentence
+// for an internal error, whose text stays in the log.
+func userMessage(c problem.Class) string {
+	if !c.Public {
+		return "The node could not do that; its log has the details."
 	}
-	return status, userMessage(err, sentinel)
+	return sentence(c.Reason)
 }
 
-// userMessage returns the detail after "<sentinel>: " in err's text (the
-// node's reason, e.g. "stripe 0 has 11 of the 12 shards it needs"), or the
-// whole text when there is none, ending with a period. It is not
-// capitalised: it may start with a name like k.
-func userMessage(err, sentinel error) string {
-	s := err.Error()
-	if i := strings.Index(s, sentinel.Error()+": "); i >= 0 {
-		s = s[i+len(sentinel.Error())+2:]
-	}
-	if s == "" {
-		s = sentinel.Error()
-	}
+// sentence ends s with a period.
+func sentence(s string) string {
 	if !strings.HasSuffix(s, ".") {
 		s += "."
 	}
@@ -267,16 +248,17 @@ func (h *Handler) downloadAsset(w http.ResponseWriter, r *http.Request) {
 	}
 	rc, a, err := h.node.OpenAsset(r.Context(), id)
 	if err != nil {
-		status, msg := nodeErrorStatus(err)
-		if status == http.StatusNotFound {
+		c := problem.Classify(err)
+		msg := userMessage(c)
+		if c.Status == http.StatusNotFound {
 			msg = "There is no stored file with that ID."
 		}
-		if status == http.StatusInternalServerError {
-			h.log.Error("Open stored file for download", "id", id, "err", err)
+		if c.Public {
+			h.log.Info("Download refused", "id", id, "status", c.Status, "err", err)
 		} else {
-			h.log.Info("Download refused", "id", id, "status", status, "err", err)
+			h.log.Error("Open stored file for download", "id", id, "err", err)
 		}
-		h.downloadFailed(w, r, status, msg)
+		h.downloadFailed(w, r, c.Status, msg)
 		return
 	}
 	defer rc.Close()

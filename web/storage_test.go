@@ -3,18 +3,23 @@ package web
 import (
 	"bytes"
 	"crypto/rand"
-	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/zeebo/blake3"
 
 	"github.com/offgrid-net/offgrid/node"
 )
@@ -53,30 +58,100 @@ func randomBytes(t *testing.T, n int) []byte {
 	return b
 }
 
+// putFile stores data as a file through the node, as a put from the API
+// or the command line does, and returns the asset.
+func (e *testEnv) putFile(t *testing.T, data []byte, opts node.PutOptions) node.Asset {
+	t.Helper()
+	opts.Size = int64(len(data))
+	a, err := e.node.PutAsset(t.Context(), bytes.NewReader(data), opts)
+	if err != nil {
+		t.Fatalf("PutAsset(%q): %v", opts.Name, err)
+	}
+	return a
+}
+
+// shardBlob returns the file in the node's data directory that holds the
+// bytes of the shard the node stores under (hostAssetID, index): the
+// stripe's asset ID is "<asset ID>.<stripe>".
+func (e *testEnv) shardBlob(t *testing.T, hostAssetID string, index int) string {
+	t.Helper()
+	sh, err := e.node.StatShard(t.Context(), hostAssetID, index)
+	if err != nil {
+		t.Fatalf("StatShard(%s, %d): %v", hostAssetID, index, err)
+	}
+	var path string
+	err = filepath.WalkDir(filepath.Join(e.dir, "shards"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && d.Name() == sh.Hash {
+			path = p
+		}
+		return err
+	})
+	if err != nil || path == "" {
+		t.Fatalf("no blob %s for shard %s/%d under %s (%v)", sh.Hash, hostAssetID, index, e.dir, err)
+	}
+	return path
+}
+
+// loseShard deletes a shard's bytes from the node's data directory, as a
+// failing disk would, and has the node read it: it notices, and forgets
+// the shard.
+func (e *testEnv) loseShard(t *testing.T, hostAssetID string, index int) {
+	t.Helper()
+	if err := os.Remove(e.shardBlob(t, hostAssetID, index)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.node.OpenShard(t.Context(), hostAssetID, index); !errors.Is(err, node.ErrCorrupt) {
+		t.Fatalf("OpenShard(%s, %d) of a deleted blob = %v, want ErrCorrupt", hostAssetID, index, err)
+	}
+}
+
+// breakShardWrites replaces the shard store's directory for uploads in
+// progress (DATA/shards/tmp) with a file, so that the node can store no
+// new shard, as on a failing disk, while it still serves those it has.
+func (e *testEnv) breakShardWrites(t *testing.T) {
+	t.Helper()
+	tmp := filepath.Join(e.dir, "shards", "tmp")
+	if err := os.RemoveAll(tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tmp, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestPutAssetStreams(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
+	e := newTestEnv(t, envOptions{})
 	cookie := e.login(t)
+	sub := e.subscribe(t)
 
 	// The body goes through a pipe, and the writer never gets more than
-	// window bytes ahead of what the node has read. A handler that read
+	// window bytes ahead of what the node has stored (each 1 MiB shard of
+	// a 2-of-3 stripe holds half a MiB of the file). A handler that read
 	// the whole body before calling PutAsset would stall here.
 	const total = 16 << 20
-	const window = 1 << 20
+	const window = 4 << 20
+	const k, n = 2, 3
 	data := randomBytes(t, total)
 	pr, pw := io.Pipe()
 	writeErr := make(chan error, 1)
 	go func() {
+		deadline := time.NewTimer(10 * time.Second)
+		defer deadline.Stop()
+		var stored int64
 		for off := 0; off < total; off += 64 << 10 {
-			deadline := time.Now().Add(5 * time.Second)
-			for int64(off)-e.fake.putRead.Load() > window {
-				if time.Now().After(deadline) {
-					err := fmt.Errorf("the node had read %d bytes after %d were sent: the handler is not streaming", e.fake.putRead.Load(), off)
+			for int64(off)-stored > window {
+				select {
+				case env := <-sub.C():
+					if sh, ok := env.Event.(node.ShardStored); ok {
+						stored += sh.Size * k / n
+					}
+				case <-deadline.C:
+					err := fmt.Errorf("the node had stored shards for %d bytes after %d were sent: the handler is not streaming", stored, off)
 					pw.CloseWithError(err)
 					writeErr <- err
 					return
 				}
-				time.Sleep(time.Millisecond)
 			}
 			if _, err := pw.Write(data[off : off+64<<10]); err != nil {
 				writeErr <- err
@@ -85,7 +160,7 @@ func TestPutAssetStreams(t *testing.T) {
 		}
 		writeErr <- pw.Close()
 	}()
-	q := url.Values{paramName: {"river survey.tar"}, paramMode: {"ec"}, paramK: {"10"}, paramN: {"16"}}
+	q := url.Values{paramName: {"river survey.tar"}, paramMode: {"ec"}, paramK: {"2"}, paramN: {"3"}}
 	resp, body := e.put(t, cookie, q.Encode(), pr, -1)
 	if err := <-writeErr; err != nil {
 		t.Fatal(err)
@@ -93,45 +168,48 @@ func TestPutAssetStreams(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("POST /ui/assets = %d, want 201:\n%s", resp.StatusCode, body)
 	}
-	calls := e.fake.putCalls()
-	if len(calls) != 1 {
-		t.Fatalf("PutAsset calls = %d, want 1", len(calls))
-	}
-	want := node.PutOptions{Name: "river survey.tar", Size: -1, Mode: "ec", K: 10, N: 16}
-	if diff := cmp.Diff(want, calls[0]); diff != "" {
-		t.Errorf("PutOptions mismatch (-want +got):\n%s", diff)
-	}
-	as, _ := e.fake.Assets(t.Context())
-	if len(as) != 1 {
-		t.Fatalf("fake has %d assets, want 1", len(as))
+	as, err := e.node.Assets(t.Context())
+	if err != nil || len(as) != 1 {
+		t.Fatalf("the node has assets %+v (%v), want 1", as, err)
 	}
 	a := as[0]
-	sum := sha256.Sum256(data)
-	if a.Size != total || a.FileHash != fmt.Sprintf("%x", sum) {
-		t.Errorf("the node got %d bytes with SHA-256 %s, want %d bytes with %x", a.Size, a.FileHash, total, sum)
+	sum := blake3.Sum256(data)
+	got := []any{a.Name, a.Mode, a.K, a.N, a.Adaptive, a.Size, a.FileHash, a.State}
+	want := []any{"river survey.tar", "ec", k, n, false, int64(total), hex.EncodeToString(sum[:]), node.AssetStored}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("stored asset (name, mode, k, n, adaptive, size, hash, state) mismatch (-want +got):\n%s", diff)
 	}
 	wantAll(t, "put result", body, `data-testid="put-result"`, `data-asset-id="`+a.ID+`"`, `data-state="stored"`,
-		"river survey.tar", "16.0 MiB", "ec 10/16", `data-testid="put-result-id">`+a.ID+`<`)
+		"river survey.tar", "16.0 MiB", "ec 2/3", `data-testid="put-result-id">`+a.ID+`<`)
 	if strings.Contains(body, "<html") {
 		t.Error("put result is a full page, want a fragment")
 	}
 
-	// With a Content-Length, Size is that length.
+	// With a Content-Length, the node knows the size: a small file gets
+	// small shards, not the 1 MiB of a file of unknown size.
 	small := randomBytes(t, 1000)
 	resp, body = e.put(t, cookie, url.Values{paramName: {"a.bin"}, paramMode: {"rep"}, paramR: {"3"}}.Encode(), bytes.NewReader(small), int64(len(small)))
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("POST /ui/assets = %d:\n%s", resp.StatusCode, body)
 	}
-	calls = e.fake.putCalls()
-	want = node.PutOptions{Name: "a.bin", Size: 1000, Mode: "rep", R: 3}
-	if diff := cmp.Diff(want, calls[1]); diff != "" {
-		t.Errorf("PutOptions mismatch (-want +got):\n%s", diff)
+	as, err = e.node.Assets(t.Context())
+	if err != nil || len(as) != 2 {
+		t.Fatalf("the node has assets %+v (%v), want 2", as, err)
+	}
+	i := slices.IndexFunc(as, func(a node.Asset) bool { return a.Name == "a.bin" })
+	if i < 0 {
+		t.Fatalf("no a.bin among %+v", as)
+	}
+	got = []any{as[i].Name, as[i].Mode, as[i].K, as[i].N, as[i].Size, as[i].ShardSize}
+	if diff := cmp.Diff([]any{"a.bin", "rep", 1, 3, int64(1000), 4096}, got); diff != "" {
+		t.Errorf("stored asset (name, mode, k, n, size, shard size) mismatch (-want +got):\n%s", diff)
 	}
 }
 
 func TestPutAssetBadParams(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
+	e := newTestEnv(t, envOptions{})
+	sub := e.subscribe(t)
 	cookie := e.login(t)
 	tests := []struct {
 		name, query, want string
@@ -177,35 +255,56 @@ func TestPutAssetBadParams(t *testing.T) {
 			}
 		}
 	})
-	if calls := e.fake.putCalls(); len(calls) != 0 {
-		t.Errorf("PutAsset called %d times for bad requests, want 0: %+v", len(calls), calls)
+	if as, err := e.node.Assets(t.Context()); err != nil || len(as) != 0 {
+		t.Errorf("the node has assets %+v (%v) after bad requests, want none", as, err)
+	}
+	if evs := published(sub); len(evs) != 0 {
+		t.Errorf("node events after bad requests: %+v, want none", evs)
 	}
 }
 
 func TestPutAssetErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name       string
-		err        error
+		name string
+		// query and body are the upload; prepare, when set, brings the node
+		// into the state under test first.
+		query      string
+		body       []byte
+		opts       envOptions
+		prepare    func(t *testing.T, e *testEnv)
 		wantStatus int
 		want       string
 		notWant    string
 	}{
-		{"invalid", fmt.Errorf("%w: k (12) must be less than n (8)", node.ErrInvalid), 400, "k (12) must be less than n (8).", "invalid request"},
-		{"too large", fmt.Errorf("%w: 5.0 GiB is over the 4 GiB limit", node.ErrTooLarge), 413, "5.0 GiB is over the 4 GiB limit.", "too large:"},
-		{"unavailable", fmt.Errorf("put: %w: 7 live hosts, 20 needed", node.ErrUnavailable), 503, "7 live hosts, 20 needed", ""},
-		{"not found", fmt.Errorf("resume: %w", node.ErrNotFound), 404, "resume: not found.", ""},
-		{"internal", errors.New("sqlite: disk I/O error at sector 7"), 500, "its log has the details", "sector 7"},
+		{name: "invalid", query: "name=photo.jpg&k=12&n=8", body: []byte("hello"),
+			wantStatus: 400, want: "need 1 &lt;= k &lt;= n &lt;= 256, got k=12 n=8.", notWant: "invalid request"},
+		// A file whose one shard would be larger than the node accepts.
+		{name: "over the shard limit", query: "name=photo.jpg&k=1&n=1", body: make([]byte, 256<<10),
+			opts:       envOptions{node: func(c *node.Config) { c.MaxShardBytes = 64 << 10 }},
+			wantStatus: 400, want: "exceeds this node&#39;s limit of 65536 bytes.", notWant: "invalid request"},
+		{name: "no hosts", query: "name=photo.jpg", body: []byte("hello"),
+			prepare: func(t *testing.T, e *testEnv) {
+				if _, err := e.node.SetActive(t.Context(), false); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantStatus: 503, want: "no live, active hosts to store on.", notWant: "unavailable:"},
+		{name: "stopped", query: "name=photo.jpg", body: []byte("hello"),
+			prepare: func(_ *testing.T, e *testEnv) { e.stopNode() }, wantStatus: 503, want: "node stopped."},
+		{name: "internal", query: "name=photo.jpg", body: []byte("hello"),
+			prepare:    func(t *testing.T, e *testEnv) { e.breakTable(t, "storage_assets") },
+			wantStatus: 500, want: "its log has the details", notWant: "storage_assets"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newTestEnv(t)
-			e.fake.mu.Lock()
-			e.fake.putErr = tt.err
-			e.fake.mu.Unlock()
+			e := newTestEnv(t, tt.opts)
 			cookie := e.login(t)
-			resp, body := e.put(t, cookie, "name=photo.jpg", strings.NewReader("hello"), 5)
+			if tt.prepare != nil {
+				tt.prepare(t, e)
+			}
+			resp, body := e.put(t, cookie, tt.query, bytes.NewReader(tt.body), int64(len(tt.body)))
 			if resp.StatusCode != tt.wantStatus {
 				t.Errorf("status = %d, want %d", resp.StatusCode, tt.wantStatus)
 			}
@@ -222,8 +321,8 @@ func TestPutAssetErrors(t *testing.T) {
 
 func TestStorageSessionRequired(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.fake.addAsset(node.Asset{ID: "abc123", Name: "a.txt", Size: 2, State: node.AssetStored}, []byte("hi"))
+	e := newTestEnv(t, envOptions{})
+	a := e.putFile(t, []byte("hi"), node.PutOptions{Name: "a.txt"})
 	tests := []struct {
 		method, path string
 		hdr          map[string]string
@@ -232,7 +331,7 @@ func TestStorageSessionRequired(t *testing.T) {
 		{"GET", "/storage", nil, http.StatusSeeOther},
 		{"GET", "/storage", map[string]string{"HX-Request": "true"}, http.StatusUnauthorized},
 		{"GET", "/ui/assets", map[string]string{"HX-Request": "true"}, http.StatusUnauthorized},
-		{"GET", "/ui/assets/abc123/download", nil, http.StatusSeeOther},
+		{"GET", "/ui/assets/" + a.ID + "/download", nil, http.StatusSeeOther},
 	}
 	for _, tt := range tests {
 		resp, body := e.do(t, tt.method, tt.path, nil, tt.hdr)
@@ -251,19 +350,33 @@ func TestStorageSessionRequired(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("POST /ui/assets with a forged session = %d, want 401", resp.StatusCode)
 	}
-	if calls := e.fake.putCalls(); len(calls) != 0 {
-		t.Errorf("PutAsset called without a session: %+v", calls)
+	if as, err := e.node.Assets(t.Context()); err != nil || len(as) != 1 {
+		t.Errorf("the node has assets %+v (%v) after uploads without a session, want only a.txt", as, err)
 	}
 }
 
 func TestStoragePage(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	now := e.clock.Now()
-	e.fake.addAsset(node.Asset{ID: "1111aaaa2222bbbb3333", Name: "lost.img", Size: 3 << 30, Mode: "ec", K: 12, N: 20,
-		State: node.AssetLost, StripeShards: []int{20, 9}, Hosts: 11, CreatedAt: now.Add(-time.Hour)}, nil)
-	e.fake.addAsset(node.Asset{ID: "4444cccc5555dddd6666", Name: `<b>"photo".jpg</b>`, Size: 5 << 20, Mode: "ec", K: 12, N: 20,
-		State: node.AssetStored, StripeShards: []int{20, 20, 19}, Hosts: 20, CreatedAt: now.Add(-2 * time.Minute)}, []byte("x"))
+	e := newTestEnv(t, envOptions{})
+	// lost.img lost three of its four shards an hour ago (any two restore
+	// it); the photo, stored two minutes ago, lost one of six, which the
+	// node, unable to write, could not rebuild: it is still above its
+	// repair threshold of four.
+	lost := e.putFile(t, randomBytes(t, 100<<10), node.PutOptions{Name: "lost.img", Mode: "ec", K: 2, N: 4})
+	for i := range 3 {
+		e.loseShard(t, lost.ID+".0", i)
+	}
+	if _, err := e.node.RepairAsset(t.Context(), lost.ID); !errors.Is(err, node.ErrUnavailable) {
+		t.Fatalf("RepairAsset(lost) = %v, want ErrUnavailable (too few shards left)", err)
+	}
+	e.clock.Advance(58 * time.Minute)
+	photo := e.putFile(t, randomBytes(t, 3<<19), node.PutOptions{Name: `<b>"photo".jpg</b>`, Mode: "ec", K: 2, N: 6})
+	e.loseShard(t, photo.ID+".0", 5)
+	e.breakShardWrites(t)
+	if rep, err := e.node.RepairAsset(t.Context(), photo.ID); err != nil || rep.Unplaced != 1 || rep.Asset.State != node.AssetStored {
+		t.Fatalf("RepairAsset(photo) = %+v, %v; want one shard unplaced, the photo still stored", rep, err)
+	}
+	e.clock.Advance(2 * time.Minute)
 	cookie := e.login(t)
 
 	resp, body := e.do(t, "GET", "/storage", nil, map[string]string{"Cookie": cookie})
@@ -278,10 +391,10 @@ func TestStoragePage(t *testing.T) {
 	}
 	wantAll(t, "storage page", body,
 		`ws-connect="/ui/ws?view=storage"`, `aria-current="page"`,
-		`data-asset-id="4444cccc5555dddd6666"`, `title="4444cccc5555dddd6666"`, "4444cccc55…",
-		`&lt;b&gt;&#34;photo&#34;.jpg&lt;/b&gt;`, "5.0 MiB", "ec 12/20", "19/20", "9/20",
-		`data-state="stored"`, `data-state="lost"`, `href="/ui/assets/4444cccc5555dddd6666/download"`,
-		"2m 0s ago", "2 files")
+		`data-asset-id="`+photo.ID+`"`, `title="`+photo.ID+`"`, photo.ID[:10]+"…",
+		`&lt;b&gt;&#34;photo&#34;.jpg&lt;/b&gt;`, "1.5 MiB", "ec 2/6", "5/6", "1/4",
+		`data-state="stored"`, `data-state="lost"`, `href="/ui/assets/`+photo.ID+`/download"`,
+		"2m 0s ago", "1h 0m ago", "2 files")
 	if strings.Contains(body, `<b>"photo"`) {
 		t.Error("the asset name is not escaped")
 	}
@@ -303,13 +416,20 @@ func TestStoragePage(t *testing.T) {
 
 func TestDownloadAsset(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
+	e := newTestEnv(t, envOptions{})
+	// Four stripes of one 1 MiB shard each, so that a later stripe can
+	// fail after the first went out. (The node refuses names with line
+	// breaks; a tab is a control character too.)
 	data := randomBytes(t, 3<<20+17)
-	name := `Ñuñoa "survey"` + "\n" + `report.pdf`
-	e.fake.addAsset(node.Asset{ID: "c0ffee00112233", Name: name, Size: int64(len(data)), State: node.AssetStored}, data)
+	name := `Ñuñoa "survey"` + "\t" + `report.pdf`
+	a := e.putFile(t, data, node.PutOptions{Name: name, Mode: "ec", K: 1, N: 1})
+	if a.Stripes != 4 {
+		t.Fatalf("stored in %d stripes, want 4", a.Stripes)
+	}
+	download := "/ui/assets/" + a.ID + "/download"
 	cookie := e.login(t)
 
-	resp, body := e.do(t, "GET", "/ui/assets/c0ffee00112233/download", nil, map[string]string{"Cookie": cookie})
+	resp, body := e.do(t, "GET", download, nil, map[string]string{"Cookie": cookie})
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("download = %d:\n%.300s", resp.StatusCode, body)
 	}
@@ -345,13 +465,14 @@ func TestDownloadAsset(t *testing.T) {
 	})
 
 	t.Run("unavailable", func(t *testing.T) {
-		e := newTestEnv(t)
-		e.fake.mu.Lock()
-		e.fake.openErr = fmt.Errorf("open: %w: stripe 0 has 11 of the 12 shards it needs", node.ErrUnavailable)
-		e.fake.mu.Unlock()
+		e := newTestEnv(t, envOptions{})
+		a := e.putFile(t, []byte("clinic opening hours"), node.PutOptions{Name: "hours.txt", Mode: "ec", K: 1, N: 1})
+		if err := os.Remove(e.shardBlob(t, a.ID+".0", 0)); err != nil {
+			t.Fatal(err)
+		}
 		cookie := e.login(t)
-		resp, body := e.do(t, "GET", "/ui/assets/c0ffee00112233/download", nil, map[string]string{"Cookie": cookie})
-		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "stripe 0 has 11 of the 12 shards it needs.") {
+		resp, body := e.do(t, "GET", "/ui/assets/"+a.ID+"/download", nil, map[string]string{"Cookie": cookie})
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "stripe 0") || strings.Contains(body, "unavailable:") {
 			t.Errorf("download = %d, want 503 with the node's reason:\n%.400s", resp.StatusCode, body)
 		}
 		if resp.Header.Get("Content-Disposition") != "" {
@@ -360,10 +481,11 @@ func TestDownloadAsset(t *testing.T) {
 	})
 
 	t.Run("fails mid-way", func(t *testing.T) {
-		e.fake.mu.Lock()
-		e.fake.failAfter = 1 << 20
-		e.fake.mu.Unlock()
-		req, _ := http.NewRequest("GET", e.srv.URL+"/ui/assets/c0ffee00112233/download", nil)
+		// Stripe 2's only shard is gone from disk.
+		if err := os.Remove(e.shardBlob(t, a.ID+".2", 0)); err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("GET", e.srv.URL+download, nil)
 		req.Header.Set("Cookie", cookie)
 		resp, err := e.client().Do(req)
 		if err != nil {
@@ -415,58 +537,74 @@ func TestContentDisposition(t *testing.T) {
 
 func TestFeedStorage(t *testing.T) {
 	leakCheck(t)
-	e := newTestEnvH(t, func(h *Handler) { h.assetsThrottle = 50 * time.Millisecond })
+	e := newTestEnv(t, envOptions{handler: func(h *Handler) { h.assetsThrottle = 50 * time.Millisecond }})
 	cookie := e.login(t)
 	storage := e.dialFeedURL(t, cookie, "/ui/ws?view=storage")
 	dash := e.dialFeed(t, cookie)
 
-	a := node.Asset{ID: "feedbeef00112233aabb", Name: "photo.jpg", Size: 5 << 20, Mode: "ec", K: 12, N: 20,
-		Stripes: 2, StripeShards: []int{20, 20}, Hosts: 20, State: node.AssetStored, CreatedAt: e.clock.Now()}
-	e.fake.setAsset(a, []byte("x"))
-	msg := readMsg(t, storage)
+	photo := e.putFile(t, randomBytes(t, 64<<10), node.PutOptions{Name: "photo.jpg", Mode: "ec", K: 2, N: 6})
+	msg := readUntil(t, storage, `data-kind="asset"`)
 	wantAll(t, "asset (storage view)", msg,
 		`<ul id="feed-list" hx-swap-oob="afterbegin">`, `data-kind="asset"`, `data-state="stored"`,
-		"photo.jpg stored: 20/20 shards on every stripe.",
+		"photo.jpg stored: 6/6 shards on every stripe.",
 		`<section id="assets-card" class="card wide" aria-labelledby="assets-title" hx-get="/ui/assets" hx-trigger="put-done from:body" hx-swap="outerHTML" hx-swap-oob="true">`,
-		`data-testid="asset-row" data-asset-id="feedbeef00112233aabb"`)
-	msg = readMsg(t, dash)
-	wantAll(t, "asset (dashboard view)", msg, `data-kind="asset"`, "photo.jpg stored")
+		`data-testid="asset-row" data-asset-id="`+photo.ID+`"`)
+	msg = readUntil(t, dash, `data-kind="asset"`)
+	wantAll(t, "asset (dashboard view)", msg, "photo.jpg stored")
 	if strings.Contains(msg, "assets-card") {
 		t.Errorf("the dashboard, which has no assets card, gets one:\n%s", msg)
 	}
 
-	e.fake.bus.Publish(node.ShardCorrupt{AssetID: "feedbeef00112233aabb", Stripe: 3, Index: 17, Host: "did:key:z6MkpTHR8VNsBxYAAWHut2Geadd9jSwuBV8xRoAnwWsdvktH"})
-	msg = readMsg(t, storage)
-	wantAll(t, "corrupt", msg, `data-kind="corrupt"`, "Corrupt shard 17 of stripe 3 (file feedbeef0011…) from host z6MkpTHR…sdvktH ignored")
+	// A host serves a shard that is not the one stored: this node lost
+	// the bytes of broken.bin's shard, and a different shard was stored
+	// under its address since. Reading the file catches it.
+	broken := e.putFile(t, randomBytes(t, 1000), node.PutOptions{Name: "broken.bin", Mode: "ec", K: 1, N: 1})
+	// Its (throttled) row in the card comes before anything else happens.
+	readUntil(t, storage, `data-testid="asset-row" data-asset-id="`+broken.ID+`"`)
+	readUntil(t, dash, "broken.bin stored")
+	e.loseShard(t, broken.ID+".0", 0)
+	if _, err := e.node.StoreShard(t.Context(), broken.ID+".0", 0, bytes.NewReader(randomBytes(t, broken.ShardSize)), "", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.node.OpenAsset(t.Context(), broken.ID); !errors.Is(err, node.ErrUnavailable) {
+		t.Fatalf("OpenAsset(broken) = %v, want ErrUnavailable", err)
+	}
+	msg = readUntil(t, storage, `data-kind="corrupt"`)
+	wantAll(t, "corrupt", msg, "Corrupt shard 0 of stripe 0 (file "+broken.ID[:12]+"…) from host "+testEndpoint+" ignored")
 	if strings.Contains(msg, "assets-card") {
 		t.Errorf("a corrupt shard refreshes the list:\n%s", msg)
 	}
-	readMsg(t, dash)
+	readUntil(t, dash, `data-kind="corrupt"`)
 
 	// The storage view leaves out events that are not about storage, and
 	// never refreshes cards it does not have.
-	if _, err := e.fake.SetActive(t.Context(), false); err != nil {
-		t.Fatal(err)
-	}
-	wantAll(t, "toggle (dashboard)", readMsg(t, dash), `data-kind="toggle"`)
-
-	// A burst of changes: the list is refreshed at most every 50 ms, and
-	// the last refresh shows the last state.
-	for i := range 20 {
-		b := a
-		b.StripeShards = []int{20, 20 - i%5}
-		b.State = node.AssetDegraded
-		if i == 19 {
-			b.StripeShards = []int{20, 13}
+	for _, active := range []bool{false, true} {
+		if _, err := e.node.SetActive(t.Context(), active); err != nil {
+			t.Fatal(err)
 		}
-		e.fake.setAsset(b, nil)
+		readUntil(t, dash, `data-kind="toggle"`)
+	}
+
+	// The photo loses three of its six shards, below its repair threshold
+	// of four; a burst of repairs cannot rebuild them (the node cannot
+	// write) and each reports it. The list is refreshed at most every
+	// 50 ms, and the last refresh shows the last state.
+	for i := range 3 {
+		e.loseShard(t, photo.ID+".0", i)
+	}
+	e.breakShardWrites(t)
+	start := time.Now()
+	for range 20 {
+		if _, err := e.node.RepairAsset(t.Context(), photo.ID); err != nil && !errors.Is(err, node.ErrUnavailable) {
+			t.Fatalf("RepairAsset: %v", err)
+		}
 	}
 	var items, cards int
 	var last string
-	deadline := time.Now().Add(5 * time.Second)
-	for items < 20 || !strings.Contains(last, "13/20") {
+	deadline := time.Now().Add(10 * time.Second)
+	for items < 20 || !strings.Contains(last, "3/6") {
 		if time.Now().After(deadline) {
-			t.Fatalf("after the burst: %d items, %d card refreshes, last card %q; want 20 items and a card showing 13/20", items, cards, last)
+			t.Fatalf("after the burst: %d items, %d card refreshes, last card %q; want 20 items and a card showing 3/6", items, cards, last)
 		}
 		msg := readMsg(t, storage)
 		if strings.Contains(msg, "toggle") || strings.Contains(msg, "status-live") {
@@ -478,9 +616,7 @@ func TestFeedStorage(t *testing.T) {
 			last = msg[strings.Index(msg, `id="assets-card"`):]
 		}
 	}
-	if cards > 10 {
-		t.Errorf("%d card refreshes for a burst of 20 changes, want them throttled", cards)
-	}
+	checkThrottled(t, "assets card", cards, start, e.h.assetsThrottle)
 	if !strings.Contains(last, `data-state="degraded"`) {
 		t.Errorf("last assets card does not show the degraded state:\n%s", last)
 	}

@@ -39,9 +39,7 @@ type Node interface {
 	// Peers returns the peer table.
 	Peers(ctx context.Context) ([]node.Peer, error)
 	// Mesh returns the mesh routing health. Without a routing daemon or a
-	// metrics file it reports Source "none"; a metrics file that can't be
-	// read gives an error wrapping node.ErrUnavailable that names the
-	// problem.
+	// readable metrics file it reports Source "none".
 	Mesh(ctx context.Context) (node.MeshMetrics, error)
 	// Subscribe returns a subscription to node events with the given buffer.
 	// It must not block. A closed channel means the subscriber was dropped
@@ -51,8 +49,9 @@ type Node interface {
 	// constant time.
 	CheckAdminToken(token string) bool
 	// PutAsset stores the plaintext read from r across the mesh, reading it
-	// as a stream. Errors wrap node.ErrInvalid (bad options),
-	// node.ErrUnavailable (not enough live hosts) or node.ErrTooLarge.
+	// as a stream. Errors wrap node.ErrInvalid (bad options, or a file
+	// too large for the node's shard size limit) or node.ErrUnavailable
+	// (not enough live hosts).
 	PutAsset(ctx context.Context, r io.Reader, opts node.PutOptions) (node.Asset, error)
 	// Assets lists the stored files, newest first.
 	Assets(ctx context.Context) ([]node.Asset, error)

@@ -2,13 +2,15 @@ package web
 
 import (
 	"context"
-	"errors"
+	"crypto/rand"
+	"database/sql"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -17,7 +19,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/internal/sqlitedb"
+	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/node"
+	"github.com/offgrid-net/offgrid/radio"
+	"github.com/offgrid-net/offgrid/radio/radiotest"
 )
 
 // testClock is a settable clock for session expiry tests.
@@ -42,49 +49,211 @@ func (c *testClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
+// testToken is the admin token of every test node.
+const testToken = "s3cret-admin-token"
+
+// testEndpoint is where other nodes would reach a test node's API. Nothing
+// listens there: a lone node stores its own shards without HTTP.
+const testEndpoint = "http://10.42.0.7:7420"
+
+// envOptions change a test environment. Zero fields keep the defaults.
+type envOptions struct {
+	// node adjusts the node's configuration before node.New.
+	node func(*node.Config)
+	// web adjusts the dashboard's configuration before New.
+	web func(*Config)
+	// handler adjusts the Handler before it serves.
+	handler func(*Handler)
+	// links are the radio transports the node beacons and listens on, on
+	// an in-memory mesh (radio/radiotest: the one fake, for the radio
+	// hardware); the test sends other nodes' beacons on them (see
+	// testEnv.hear).
+	links []radio.Via
+	// listener wraps the test server's listener.
+	listener func(net.Listener) net.Listener
+}
+
+// testEnv is a real node serving its dashboard on a loopback server.
 type testEnv struct {
 	srv   *httptest.Server
 	h     *Handler
-	fake  *fakeNode
+	node  *node.Node
 	clock *testClock
+	// db is the node's database: tests break it through this handle.
+	db *sql.DB
+	// dir is the node's data directory (mesh.json, shard blobs).
+	dir string
+	// radio holds the test's end of each link in envOptions.links.
+	radio map[radio.Via]radio.Link
 	// stop cancels every request's context, as server shutdown does.
 	stop context.CancelFunc
+	// stopNode stops the node (Run returns) and waits for it; later node
+	// calls fail with node.ErrStopped. It is safe to call more than once.
+	stopNode func()
 }
 
-// newTestEnv serves a Handler over a fake node on a loopback server.
-func newTestEnv(t *testing.T, mod ...func(*Config)) *testEnv {
-	t.Helper()
-	return newTestEnvH(t, nil, mod...)
-}
-
-// newTestEnvH is newTestEnv with a hook to adjust the Handler before it
-// serves.
-func newTestEnvH(t *testing.T, hmod func(*Handler), mod ...func(*Config)) *testEnv {
+// newTestEnv starts a node on a SQLite file in a temporary directory,
+// runs it until the test ends, and serves a Handler over it on a loopback
+// server. The node and the dashboard share one settable clock. Cleanup
+// closes the server, then stops the node and waits for Run, then closes
+// the database.
+func newTestEnv(t *testing.T, opts envOptions) *testEnv {
 	t.Helper()
 	clock := newTestClock()
-	fake := newFakeNode(clock.Now)
+	dir := t.TempDir()
+	db, err := sqlitedb.Open(t.Context(), filepath.Join(dir, "offgrid.db"))
+	if err != nil {
+		t.Fatalf("sqlitedb.Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	keys, err := identity.Generate(rand.Reader)
+	if err != nil {
+		t.Fatalf("identity.Generate: %v", err)
+	}
+
+	ncfg := node.DefaultConfig()
+	ncfg.Name = "river-pi"
+	ncfg.ClusterID = "valley-mesh"
+	ncfg.Endpoint = testEndpoint
+	ncfg.DataDir = dir
+	ncfg.AdminToken = testToken
+	ncfg.Now = clock.Now
+	// Repairs run when a test asks (RepairAsset), never behind its back.
+	ncfg.Assets.RepairInterval = -1
+	// Tests write mesh.json and wait for the node to read it.
+	ncfg.Peers.MeshPollInterval = 20 * time.Millisecond
+	ends := map[radio.Via]radio.Link{}
+	if len(opts.links) > 0 {
+		mesh := radiotest.NewMesh()
+		for _, via := range opts.links {
+			ncfg.Peers.Links = append(ncfg.Peers.Links, mesh.Link(via))
+			ends[via] = mesh.Link(via)
+		}
+		// Beacons and expiry checks run often in real time; peers go down
+		// or are forgotten only when the test moves the clock.
+		ncfg.Peers.BeaconInterval = 20 * time.Millisecond
+		ncfg.Peers.DownAfter = time.Hour
+		ncfg.Peers.Expiry = 1000 * time.Hour
+	}
+	if opts.node != nil {
+		opts.node(&ncfg)
+	}
+	n, err := node.New(t.Context(), ncfg, keys, db)
+	if err != nil {
+		t.Fatalf("node.New: %v", err)
+	}
+	runCtx, cancelRun := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- n.Run(runCtx) }()
+	var stopOnce sync.Once
+	stopNode := func() {
+		stopOnce.Do(func() {
+			cancelRun()
+			if err := <-runErr; err != nil {
+				t.Errorf("node.Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stopNode)
+
 	cfg := DefaultConfig()
-	cfg.Node = fake
+	cfg.Node = n
 	cfg.Now = clock.Now
-	for _, m := range mod {
-		m(&cfg)
+	if opts.web != nil {
+		opts.web(&cfg)
 	}
 	h, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	if hmod != nil {
-		hmod(h)
+	if opts.handler != nil {
+		opts.handler(h)
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	srv := httptest.NewUnstartedServer(h.Routes())
 	srv.Config.BaseContext = func(net.Listener) context.Context { return ctx }
+	if opts.listener != nil {
+		srv.Listener = opts.listener(srv.Listener)
+	}
 	srv.Start()
 	t.Cleanup(func() {
 		stop()
 		srv.Close()
 	})
-	return &testEnv{srv: srv, h: h, fake: fake, clock: clock, stop: stop}
+	return &testEnv{srv: srv, h: h, node: n, clock: clock, db: db, dir: dir, radio: ends, stop: stop, stopNode: stopNode}
+}
+
+// waitFor polls cond until it holds, failing t after a few seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// subscribe subscribes to the node's events until the test ends.
+func (e *testEnv) subscribe(t *testing.T) *node.Subscription {
+	t.Helper()
+	sub := e.node.Subscribe(1024)
+	t.Cleanup(sub.Close)
+	return sub
+}
+
+// published returns the events sub has buffered so far, without waiting.
+// Node methods publish before they return, so after a response every event
+// of its request is there.
+func published(sub *node.Subscription) []node.Event {
+	var out []node.Event
+	for {
+		select {
+		case env, ok := <-sub.C():
+			if !ok {
+				return out
+			}
+			out = append(out, env.Event)
+		default:
+			return out
+		}
+	}
+}
+
+// announce returns the node's announce.
+func (e *testEnv) announce(t *testing.T) node.Announce {
+	t.Helper()
+	a, err := e.node.Announce(t.Context())
+	if err != nil {
+		t.Fatalf("Announce: %v", err)
+	}
+	return a
+}
+
+// runJob has the node run a job metered at units compute units, which
+// signs and stores a receipt, and returns it.
+func (e *testEnv) runJob(t *testing.T, jobID string, units float64) ledger.Receipt {
+	t.Helper()
+	rc, err := e.node.RunJob(t.Context(), node.RunRequest{JobID: jobID, Metrics: map[string]float64{node.UnitsMetric: units}})
+	if err != nil {
+		t.Fatalf("RunJob(%s): %v", jobID, err)
+	}
+	return rc
+}
+
+// breakTable renames one of the node's tables through the test's own
+// handle on its database, so that every query of it fails as on a damaged
+// database. The node keeps running.
+func (e *testEnv) breakTable(t *testing.T, table string) {
+	t.Helper()
+	if _, err := e.db.ExecContext(t.Context(), `ALTER TABLE `+table+` RENAME TO broken_`+table); err != nil {
+		t.Fatalf("rename table %s: %v", table, err)
+	}
 }
 
 // client returns an HTTP client that does not follow redirects.
@@ -123,10 +292,11 @@ func (e *testEnv) do(t *testing.T, method, path string, form url.Values, hdr map
 	return resp, string(b)
 }
 
-// login logs in with the fake's token and returns the Cookie header value.
+// login logs in with the node's admin token and returns the Cookie header
+// value.
 func (e *testEnv) login(t *testing.T) string {
 	t.Helper()
-	resp, _ := e.do(t, "POST", "/login", url.Values{"token": {fakeToken}}, nil)
+	resp, _ := e.do(t, "POST", "/login", url.Values{"token": {testToken}}, nil)
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("POST /login status = %d, want 303", resp.StatusCode)
 	}
@@ -156,14 +326,14 @@ func hasTestID(body, id string) bool {
 
 func TestNewValidates(t *testing.T) {
 	t.Parallel()
-	fake := newFakeNode(time.Now)
+	n := newTestEnv(t, envOptions{}).node
 	tests := []struct {
 		name string
 		cfg  Config
 	}{
 		{"no node", Config{}},
-		{"negative ttl", Config{Node: fake, SessionTTL: -time.Second}},
-		{"negative max sessions", Config{Node: fake, MaxSessions: -1}},
+		{"negative ttl", Config{Node: n, SessionTTL: -time.Second}},
+		{"negative max sessions", Config{Node: n, MaxSessions: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,14 +342,14 @@ func TestNewValidates(t *testing.T) {
 			}
 		})
 	}
-	if _, err := New(Config{Node: fake}); err != nil {
+	if _, err := New(Config{Node: n}); err != nil {
 		t.Errorf("New(Config{Node}) = %v, want nil (zero fields take defaults)", err)
 	}
 }
 
 func TestLogin(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
+	e := newTestEnv(t, envOptions{})
 
 	resp, body := e.do(t, "GET", "/login", nil, nil)
 	if resp.StatusCode != http.StatusOK || !hasTestID(body, "login-token") || !hasTestID(body, "login-submit") {
@@ -187,7 +357,7 @@ func TestLogin(t *testing.T) {
 	}
 
 	t.Run("wrong token", func(t *testing.T) {
-		for _, tok := range []string{"nope", "", fakeToken + "x"} {
+		for _, tok := range []string{"nope", "", testToken + "x"} {
 			resp, body := e.do(t, "POST", "/login", url.Values{"token": {tok}}, nil)
 			if resp.StatusCode != http.StatusUnauthorized {
 				t.Errorf("POST /login token=%q status = %d, want 401", tok, resp.StatusCode)
@@ -202,7 +372,7 @@ func TestLogin(t *testing.T) {
 	})
 
 	t.Run("right token", func(t *testing.T) {
-		resp, _ := e.do(t, "POST", "/login", url.Values{"token": {fakeToken}}, nil)
+		resp, _ := e.do(t, "POST", "/login", url.Values{"token": {testToken}}, nil)
 		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
 			t.Fatalf("POST /login = %d Location %q, want 303 to /", resp.StatusCode, resp.Header.Get("Location"))
 		}
@@ -228,8 +398,8 @@ func TestLogin(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET / with session = %d, want 200", resp.StatusCode)
 		}
-		if got, _ := testIDText(body, "node-id"); got != string(fakeID) {
-			t.Errorf("node-id = %q, want %q", got, fakeID)
+		if got, found := testIDText(body, "node-id"); !found || got != string(e.node.Info().ID) {
+			t.Errorf("node-id = %q, want %q", got, e.node.Info().ID)
 		}
 		// Logged in: /login sends you home.
 		resp, _ = e.do(t, "GET", "/login", nil, map[string]string{"Cookie": c.Name + "=" + c.Value})
@@ -241,8 +411,8 @@ func TestLogin(t *testing.T) {
 
 func TestSecureCookies(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, func(c *Config) { c.SecureCookies = true })
-	resp, _ := e.do(t, "POST", "/login", url.Values{"token": {fakeToken}}, nil)
+	e := newTestEnv(t, envOptions{web: func(c *Config) { c.SecureCookies = true }})
+	resp, _ := e.do(t, "POST", "/login", url.Values{"token": {testToken}}, nil)
 	for _, c := range resp.Cookies() {
 		if c.Name == sessionCookie && !c.Secure {
 			t.Errorf("cookie %+v not Secure with SecureCookies", c)
@@ -252,7 +422,9 @@ func TestSecureCookies(t *testing.T) {
 
 func TestSessionRequired(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
+	e := newTestEnv(t, envOptions{})
+	before := e.announce(t)
+	sub := e.subscribe(t)
 	htmx := map[string]string{"HX-Request": "true"}
 	tests := []struct {
 		method, path string
@@ -288,8 +460,12 @@ func TestSessionRequired(t *testing.T) {
 			}
 		})
 	}
-	if sa, up := e.fake.calls(); len(sa) != 0 || len(up) != 0 {
-		t.Errorf("node calls without a session: SetActive %v, UpdateAnnounce %v; want none", sa, up)
+	// Nothing changed: no event, and the settings are as they were.
+	if evs := published(sub); len(evs) != 0 {
+		t.Errorf("node events after requests without a session: %+v, want none", evs)
+	}
+	if diff := cmp.Diff(before, e.announce(t)); diff != "" {
+		t.Errorf("announce changed by requests without a session (-before +after):\n%s", diff)
 	}
 	// A made-up cookie is no session.
 	resp, _ := e.do(t, "GET", "/", nil, map[string]string{"Cookie": sessionCookie + "=forged"})
@@ -300,7 +476,7 @@ func TestSessionRequired(t *testing.T) {
 
 func TestSessionExpiresAndLogout(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, func(c *Config) { c.SessionTTL = time.Hour })
+	e := newTestEnv(t, envOptions{web: func(c *Config) { c.SessionTTL = time.Hour }})
 	cookie := e.login(t)
 	hdr := map[string]string{"Cookie": cookie}
 	if resp, _ := e.do(t, "GET", "/", nil, hdr); resp.StatusCode != http.StatusOK {
@@ -364,7 +540,12 @@ func TestSessionStoreBounded(t *testing.T) {
 
 func TestDashboardFullPageAndFragment(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
+	e := newTestEnv(t, envOptions{links: []radio.Via{"udp"}})
+	e.runJob(t, "job-0001-7f3a9c2e", 1.25)
+	e.runJob(t, "job-0002-7f3a9c2e", 2.5)
+	for i := range 3 {
+		e.hear(t, "udp", newTestPeer(t, fmt.Sprintf("http://10.42.0.%d:7420", 8+i), fmt.Sprintf("peer-%d", i)), true)
+	}
 	cookie := e.login(t)
 
 	resp, body := e.do(t, "GET", "/", nil, map[string]string{"Cookie": cookie})
@@ -427,7 +608,8 @@ func TestDashboardFullPageAndFragment(t *testing.T) {
 
 func TestToggle(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
+	e := newTestEnv(t, envOptions{})
+	sub := e.subscribe(t)
 	cookie := e.login(t)
 	hdr := map[string]string{"Cookie": cookie, "HX-Request": "true"}
 
@@ -453,15 +635,20 @@ func TestToggle(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("POST /ui/toggle active=maybe = %d, want 400", resp.StatusCode)
 	}
-	setActive, _ := e.fake.calls()
-	if diff := cmp.Diff([]bool{false, true}, setActive); diff != "" {
-		t.Errorf("SetActive calls mismatch (-want +got):\n%s", diff)
+	want := []node.Event{node.ToggleChanged{Active: false}, node.ToggleChanged{Active: true}}
+	if diff := cmp.Diff(want, published(sub)); diff != "" {
+		t.Errorf("node events mismatch, want one switch off and one on (-want +got):\n%s", diff)
+	}
+	if !e.announce(t).Active {
+		t.Error("the node is off after switching off and flipping back")
 	}
 }
 
 func TestPricesBadInput(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
+	e := newTestEnv(t, envOptions{})
+	before := e.announce(t)
+	sub := e.subscribe(t)
 	cookie := e.login(t)
 	good := map[string]string{fieldCompute: "2.5", fieldStorage: "0.1", fieldOncallMin: "20", fieldBurstMax: "80"}
 	tests := []struct {
@@ -503,30 +690,29 @@ func TestPricesBadInput(t *testing.T) {
 			}
 		})
 	}
-	if _, up := e.fake.calls(); len(up) != 0 {
-		t.Errorf("UpdateAnnounce called %d times for bad input, want 0", len(up))
+	// The inline error for the field (not the node's form-wide summary)
+	// says the dashboard refused the input itself; nothing changed.
+	if evs := published(sub); len(evs) != 0 {
+		t.Errorf("node events after bad input: %+v, want none", evs)
 	}
-	if got := e.fake.currentAnnounce().Prices.Compute; got != 1_500_000 {
-		t.Errorf("compute price = %d after bad input, want unchanged 1500000", got)
+	if diff := cmp.Diff(before, e.announce(t)); diff != "" {
+		t.Errorf("announce changed by bad input (-before +after):\n%s", diff)
 	}
 }
 
 func TestPricesSave(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
+	e := newTestEnv(t, envOptions{})
 	cookie := e.login(t)
 	form := url.Values{fieldCompute: {" 2.5 "}, fieldStorage: {"0.000001"}, fieldOncallMin: {"10"}, fieldBurstMax: {"100"}}
 	resp, body := e.do(t, "POST", "/ui/prices", form, map[string]string{"Cookie": cookie, "HX-Request": "true"})
 	if resp.StatusCode != http.StatusOK || !hasTestID(body, "prices-saved") {
 		t.Fatalf("POST /ui/prices = %d, want 200 with prices-saved:\n%s", resp.StatusCode, body)
 	}
-	_, up := e.fake.calls()
-	if len(up) != 1 {
-		t.Fatalf("UpdateAnnounce calls = %d, want 1", len(up))
-	}
-	got := []any{*up[0].ComputePrice, *up[0].StoragePrice, *up[0].MinOncallPercent, *up[0].BurstPercentMax}
+	a := e.announce(t)
+	got := []any{a.Prices.Compute, a.Prices.Storage, a.MinOncallPercent, a.BurstPercentMax}
 	if diff := cmp.Diff([]any{int64(2_500_000), int64(1), 10, 100}, got); diff != "" {
-		t.Errorf("AnnounceUpdate mismatch (-want +got):\n%s", diff)
+		t.Errorf("the node's settings after saving mismatch (-want +got):\n%s", diff)
 	}
 	if !strings.Contains(body, `value="2.5"`) {
 		t.Errorf("saved form does not show compute 2.5")
@@ -535,25 +721,54 @@ func TestPricesSave(t *testing.T) {
 
 func TestPricesNodeRefuses(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.fake.mu.Lock()
-	e.fake.updateErr = fmt.Errorf("%w: min_oncall_percent (20) must not exceed burst_percent_max (10)", node.ErrInvalid)
-	e.fake.mu.Unlock()
-	cookie := e.login(t)
+	hdr := func(cookie string) map[string]string {
+		return map[string]string{"Cookie": cookie, "HX-Request": "true"}
+	}
 	form := url.Values{fieldCompute: {"1"}, fieldStorage: {"1"}, fieldOncallMin: {"5"}, fieldBurstMax: {"10"}}
-	resp, body := e.do(t, "POST", "/ui/prices", form, map[string]string{"Cookie": cookie, "HX-Request": "true"})
+
+	// The form takes any price it can parse; the node at most a million
+	// credits.
+	e := newTestEnv(t, envOptions{})
+	sub := e.subscribe(t)
+	cookie := e.login(t)
+	tooHigh := url.Values{fieldCompute: {"2000000"}, fieldStorage: {"1"}, fieldOncallMin: {"5"}, fieldBurstMax: {"10"}}
+	resp, body := e.do(t, "POST", "/ui/prices", tooHigh, hdr(cookie))
 	if resp.StatusCode != http.StatusUnprocessableEntity || !hasTestID(body, "prices-error") {
 		t.Fatalf("POST /ui/prices = %d, want 422 with prices-error", resp.StatusCode)
 	}
-	if !strings.Contains(body, "must not exceed burst_percent_max") || strings.Contains(body, "invalid request:") {
+	if !strings.Contains(body, "compute price must be between 0 and 1000000") || strings.Contains(body, "invalid request:") {
 		t.Errorf("want the node's message without the sentinel prefix, got:\n%s", body)
 	}
+	if !strings.Contains(body, `value="2000000"`) {
+		t.Error("the refused value is not shown back")
+	}
+	if evs := published(sub); len(evs) != 0 {
+		t.Errorf("node events after a refused update: %+v, want none", evs)
+	}
 
-	e.fake.mu.Lock()
-	e.fake.updateErr = errors.New("disk I/O error at sector 7")
-	e.fake.mu.Unlock()
-	resp, body = e.do(t, "POST", "/ui/prices", form, map[string]string{"Cookie": cookie, "HX-Request": "true"})
-	if resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(body, "sector 7") {
-		t.Errorf("internal error: status %d, leaked text %v; want 503 and no internal text", resp.StatusCode, strings.Contains(body, "sector 7"))
+	tests := []struct {
+		name       string
+		breakNode  func(t *testing.T, e *testEnv)
+		wantStatus int
+	}{
+		// A damaged database is an internal error: its text stays in the log.
+		{"internal", func(t *testing.T, e *testEnv) { e.breakTable(t, "node_settings") }, http.StatusInternalServerError},
+		{"stopped", func(_ *testing.T, e *testEnv) { e.stopNode() }, http.StatusServiceUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newTestEnv(t, envOptions{})
+			cookie := e.login(t)
+			tt.breakNode(t, e)
+			resp, body := e.do(t, "POST", "/ui/prices", form, hdr(cookie))
+			if resp.StatusCode != tt.wantStatus || !strings.Contains(body, "could not save the settings") {
+				t.Errorf("POST /ui/prices = %d, want %d with the generic message:\n%s", resp.StatusCode, tt.wantStatus, body)
+			}
+			for _, leak := range []string{"node_settings", "no such table"} {
+				if strings.Contains(body, leak) {
+					t.Errorf("the form shows %q:\n%s", leak, body)
+				}
+			}
+		})
 	}
 }

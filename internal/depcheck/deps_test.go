@@ -28,6 +28,7 @@ var layer = map[string]int{
 	// HTTP transports the engine is given, the error contract.
 	"api/genserver": 5,
 	"peerclient":    5,
+	"problem":       5,
 	"node":          4,
 	// The engine's parts, and what they share.
 	"node/peers":   3,

@@ -29,6 +29,10 @@ var (
 	ErrUnavailable = errors.New("unavailable")
 	// ErrStopped: the node's Run has returned.
 	ErrStopped = errors.New("node stopped")
+	// ErrBadSignature: the data is not what its sender signed (a signed
+	// shard upload whose bytes do not match the signed digest). Nothing
+	// was kept.
+	ErrBadSignature = errors.New("data does not match its signature")
 )
 
 // Invalidf returns an ErrInvalid with a message for the user.
