@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/offgrid-net/offgrid/internal/fixed"
+	"github.com/offgrid-net/offgrid/node/nodeerr"
 )
 
 // Defaults for a fresh node's announce: prices in micro-credits.
@@ -97,7 +98,7 @@ func (n *Node) UpdateAnnounce(ctx context.Context, u AnnounceUpdate) (Announce, 
 		next.BurstPercentMax = *u.BurstPercentMax
 	}
 	if next.MinOncallPercent > next.BurstPercentMax {
-		return Announce{}, invalidf("min_oncall_percent (%d) must not exceed burst_percent_max (%d)",
+		return Announce{}, nodeerr.Invalidf("min_oncall_percent (%d) must not exceed burst_percent_max (%d)",
 			next.MinOncallPercent, next.BurstPercentMax)
 	}
 	if _, err := n.db.ExecContext(ctx, `UPDATE node_settings SET compute_price = ?, storage_price = ?,
@@ -121,7 +122,7 @@ func (u AnnounceUpdate) validate() error {
 		v    *int64
 	}{{"compute price", u.ComputePrice}, {"storage price", u.StoragePrice}} {
 		if p.v != nil && (*p.v < 0 || *p.v > maxPrice) {
-			return invalidf("%s must be between 0 and %s", p.name, fixed.Format(maxPrice))
+			return nodeerr.Invalidf("%s must be between 0 and %s", p.name, fixed.Format(maxPrice))
 		}
 	}
 	for _, p := range []struct {
@@ -129,7 +130,7 @@ func (u AnnounceUpdate) validate() error {
 		v    *int
 	}{{"min_oncall_percent", u.MinOncallPercent}, {"burst_percent_max", u.BurstPercentMax}} {
 		if p.v != nil && (*p.v < 0 || *p.v > 100) {
-			return invalidf("%s must be between 0 and 100", p.name)
+			return nodeerr.Invalidf("%s must be between 0 and 100", p.name)
 		}
 	}
 	return nil
@@ -143,7 +144,7 @@ func (n *Node) Quote(ctx context.Context, kind string, size int64) (Quote, error
 		return Quote{}, err
 	}
 	if size < 0 || size > maxSize {
-		return Quote{}, invalidf("size must be between 0 and %s", fixed.Format(maxSize))
+		return Quote{}, nodeerr.Invalidf("size must be between 0 and %s", fixed.Format(maxSize))
 	}
 	a, err := n.Announce(ctx)
 	if err != nil {
@@ -159,11 +160,11 @@ func (n *Node) Quote(ctx context.Context, kind string, size int64) (Quote, error
 	case "storage":
 		q.UnitPrice = a.Prices.Storage
 	default:
-		return Quote{}, invalidf("type must be compute or storage, not %q", kind)
+		return Quote{}, nodeerr.Invalidf("type must be compute or storage, not %q", kind)
 	}
 	q.Price, err = fixed.MulCeil(q.UnitPrice, size)
 	if err != nil {
-		return Quote{}, invalidf("price out of range: %v", err)
+		return Quote{}, nodeerr.Invalidf("price out of range: %v", err)
 	}
 	return q, nil
 }

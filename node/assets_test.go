@@ -37,11 +37,19 @@ func TestLoneNodeStoresOnItself(t *testing.T) {
 	if a.State != node.AssetStored || a.Hosts != 1 || a.MinLive() != 1 {
 		t.Errorf("PutAsset() = %+v, want stored on 1 host with 1 live shard per stripe", a)
 	}
+	// The put has returned, so its events are already on the bus.
 	stored := 0
 	for stored < a.Stripes {
-		env := <-sub.C()
-		if _, ok := env.Event.(node.ShardStored); ok {
-			stored++
+		select {
+		case env, ok := <-sub.C():
+			if !ok {
+				t.Fatal("subscription dropped before every ShardStored arrived")
+			}
+			if _, isShard := env.Event.(node.ShardStored); isShard {
+				stored++
+			}
+		default:
+			t.Fatalf("%d ShardStored events for %d stripes, want one per stripe (the node's own intake)", stored, a.Stripes)
 		}
 	}
 	rc, _, err := n.OpenAsset(t.Context(), a.ID)

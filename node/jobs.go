@@ -10,6 +10,7 @@ import (
 
 	"github.com/offgrid-net/offgrid/internal/fixed"
 	"github.com/offgrid-net/offgrid/ledger"
+	"github.com/offgrid-net/offgrid/node/nodeerr"
 )
 
 // UnitsMetric is the job metric that sets a compute receipt's units:
@@ -32,17 +33,17 @@ func (n *Node) RunJob(ctx context.Context, req RunRequest) (ledger.Receipt, erro
 		return ledger.Receipt{}, err
 	}
 	if !jobIDPattern.MatchString(req.JobID) {
-		return ledger.Receipt{}, invalidf("job_id must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+		return ledger.Receipt{}, nodeerr.Invalidf("job_id must be 1-128 characters of A-Z a-z 0-9 . _ : -")
 	}
 	if len(req.Metrics) > 64 {
-		return ledger.Receipt{}, invalidf("at most 64 metrics")
+		return ledger.Receipt{}, nodeerr.Invalidf("at most 64 metrics")
 	}
 	for k, v := range req.Metrics {
 		if k == "" || len(k) > 64 {
-			return ledger.Receipt{}, invalidf("metric names must be 1-64 characters")
+			return ledger.Receipt{}, nodeerr.Invalidf("metric names must be 1-64 characters")
 		}
 		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || v > 1e12 {
-			return ledger.Receipt{}, invalidf("metric %q must be a number between 0 and 1e12", k)
+			return ledger.Receipt{}, nodeerr.Invalidf("metric %q must be a number between 0 and 1e12", k)
 		}
 	}
 	a, err := n.Announce(ctx)
@@ -76,7 +77,7 @@ func (n *Node) RunJob(ctx context.Context, req RunRequest) (ledger.Receipt, erro
 // RecentReceipts returns up to limit receipts, newest first.
 func (n *Node) RecentReceipts(ctx context.Context, limit int) ([]ledger.Receipt, error) {
 	if limit < 1 || limit > 1000 {
-		return nil, invalidf("limit must be between 1 and 1000")
+		return nil, nodeerr.Invalidf("limit must be between 1 and 1000")
 	}
 	return n.receipts.Recent(ctx, limit)
 }
@@ -85,7 +86,7 @@ func (n *Node) RecentReceipts(ctx context.Context, limit int) ([]ledger.Receipt,
 // limit) as a Merkle batch with inclusion proofs.
 func (n *Node) ExportReceipts(ctx context.Context, sinceSeq uint64, limit int) (ledger.Batch, error) {
 	if limit < 1 || limit > 10000 {
-		return ledger.Batch{}, invalidf("limit must be between 1 and 10000")
+		return ledger.Batch{}, nodeerr.Invalidf("limit must be between 1 and 10000")
 	}
 	rs, err := n.receipts.Since(ctx, sinceSeq, limit)
 	if err != nil {

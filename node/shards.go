@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/offgrid-net/offgrid/node/nodeerr"
 	"github.com/offgrid-net/offgrid/storage"
 )
 
@@ -23,7 +24,7 @@ func (n *Node) StoreShard(ctx context.Context, assetID string, index int, r io.R
 		return Shard{}, err
 	}
 	if err := storage.ValidateAddress(assetID, index); err != nil {
-		return Shard{}, storageErr(err)
+		return Shard{}, nodeerr.FromStorage(err)
 	}
 	select {
 	case n.storeSlots <- struct{}{}:
@@ -55,7 +56,7 @@ func (n *Node) storeShard(ctx context.Context, assetID string, index int, r io.R
 	}
 	sh, err := n.shards.Put(ctx, assetID, index, r, n.cfg.MaxShardBytes, wantHash, storedBy)
 	if err != nil {
-		return Shard{}, storageErr(err)
+		return Shard{}, nodeerr.FromStorage(err)
 	}
 	n.metrics.shardsStored.Inc()
 	n.metrics.shardBytes.Add(float64(sh.Size))
@@ -75,7 +76,7 @@ func (n *Node) OpenShard(ctx context.Context, assetID string, index int) (io.Rea
 			n.metrics.shardsCorrupt.Inc()
 			n.log.Warn("Stored shard failed its integrity check", "asset", assetID, "index", index, "err", err)
 		}
-		return nil, Shard{}, storageErr(err)
+		return nil, Shard{}, nodeerr.FromStorage(err)
 	}
 	return rc, sh, nil
 }
@@ -87,7 +88,7 @@ func (n *Node) StatShard(ctx context.Context, assetID string, index int) (Shard,
 	}
 	sh, err := n.shards.Stat(ctx, assetID, index)
 	if err != nil {
-		return Shard{}, storageErr(err)
+		return Shard{}, nodeerr.FromStorage(err)
 	}
 	return sh, nil
 }
