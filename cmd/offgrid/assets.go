@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/offgrid-net/offgrid/api/gen"
+	"github.com/offgrid-net/offgrid/internal/atomicfile"
 )
 
 // progress wraps r in a progress bar on stderr when stderr is a terminal
@@ -182,17 +183,17 @@ func getCmd(getenv env) *cobra.Command {
 				return apiError(resp, parsed.Body, parsed.ApplicationproblemJSONDefault)
 			}
 			want := resp.Header.Get("Offgrid-Content-Hash")
-			dir := filepath.Dir(output)
-			tmp, err := os.CreateTemp(dir, ".offgrid-get-*")
+			// Written beside the output and renamed over it only once the
+			// hash matches: a broken download leaves no partial file.
+			out, err := atomicfile.Create(output, 0o600)
 			if err != nil {
 				return err
 			}
-			defer os.Remove(tmp.Name())
-			defer tmp.Close()
+			defer out.Discard()
 			body, done := progress(cmd, resp.Body, resp.ContentLength, "get "+id, noProgress || o.json)
 			h := blake3.New()
 			start := time.Now()
-			n, err := io.Copy(io.MultiWriter(tmp, h), body)
+			n, err := io.Copy(io.MultiWriter(out, h), body)
 			done()
 			if err != nil {
 				if errors.Is(err, io.ErrUnexpectedEOF) || !errors.Is(err, cmd.Context().Err()) {
@@ -204,13 +205,7 @@ func getCmd(getenv env) *cobra.Command {
 			if got != want {
 				return fmt.Errorf("%s hashes to %s, the node said %s; nothing written", id, got, want)
 			}
-			if err := tmp.Sync(); err != nil {
-				return err
-			}
-			if err := tmp.Close(); err != nil {
-				return err
-			}
-			if err := os.Rename(tmp.Name(), output); err != nil {
+			if err := out.Commit(); err != nil {
 				return err
 			}
 			if o.json {
