@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,7 +127,7 @@ after an interruption resumes it: acknowledged shards are not sent again.`,
 				return err
 			}
 			if resp.JSON201 == nil {
-				return apiError(resp.HTTPResponse, resp.Body, resp.ApplicationproblemJSONDefault)
+				return unexpected(resp)
 			}
 			a := resp.JSON201
 			if o.json {
@@ -175,13 +174,6 @@ func getCmd(getenv env) *cobra.Command {
 				return err
 			}
 			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				parsed, perr := gen.ParseGetAssetContentResponse(resp)
-				if perr != nil {
-					return fmt.Errorf("node answered %s", resp.Status)
-				}
-				return apiError(resp, parsed.Body, parsed.ApplicationproblemJSONDefault)
-			}
 			want := resp.Header.Get("Offgrid-Content-Hash")
 			// Written beside the output and renamed over it only once the
 			// hash matches: a broken download leaves no partial file.
@@ -241,7 +233,7 @@ func assetsCmd(getenv env) *cobra.Command {
 					return err
 				}
 				if resp.JSON200 == nil {
-					return apiError(resp.HTTPResponse, resp.Body, resp.ApplicationproblemJSONDefault)
+					return unexpected(resp)
 				}
 				if o.json {
 					return printJSON(w, resp.JSON200)
@@ -254,7 +246,7 @@ func assetsCmd(getenv env) *cobra.Command {
 				return err
 			}
 			if resp.JSON200 == nil {
-				return apiError(resp.HTTPResponse, resp.Body, resp.ApplicationproblemJSONDefault)
+				return unexpected(resp)
 			}
 			if o.json {
 				return printJSON(w, resp.JSON200)
@@ -298,7 +290,7 @@ func repairCmd(getenv env) *cobra.Command {
 				return err
 			}
 			if resp.JSON200 == nil {
-				return apiError(resp.HTTPResponse, resp.Body, resp.ApplicationproblemJSONDefault)
+				return unexpected(resp)
 			}
 			rep := resp.JSON200
 			if o.json {

@@ -51,7 +51,7 @@ func storeCmd(getenv env) *cobra.Command {
 				return err
 			}
 			if resp.JSON201 == nil {
-				return apiError(resp.HTTPResponse, resp.Body, resp.ApplicationproblemJSONDefault)
+				return unexpected(resp)
 			}
 			if o.json {
 				return printJSON(cmd.OutOrStdout(), resp.JSON201)
@@ -89,13 +89,6 @@ func fetchCmd(getenv env) *cobra.Command {
 				return err
 			}
 			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				parsed, perr := gen.ParseGetShardResponse(resp)
-				if perr != nil {
-					return fmt.Errorf("node answered %s", resp.Status)
-				}
-				return apiError(resp, parsed.Body, parsed.ApplicationproblemJSONDefault)
-			}
 			want := resp.Header.Get("Offgrid-Shard-Hash")
 			out, err := atomicfile.Create(output, 0o600)
 			if err != nil {

@@ -128,7 +128,7 @@ func policyCmd(getenv env) *cobra.Command {
 				_, err = cmd.OutOrStdout().Write(b)
 				return err
 			}
-			if err := os.WriteFile(output, b, 0o644); err != nil {
+			if err := atomicfile.WriteFile(output, b, 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s, signed by %s\n", output, signed.NodeID)
