@@ -3,6 +3,7 @@ package canon
 import (
 	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"testing"
 )
 
@@ -97,4 +98,40 @@ func TestDecodeJSON(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzLowerHex: LowerHex accepts exactly the strings that are the
+// lower-case hex encoding of n bytes, and returns those bytes.
+func FuzzLowerHex(f *testing.F) {
+	for _, s := range []string{"", "00", "ff", "FF", "0g", "abc", "0123456789abcdef", " 00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n := len(s) / 2
+		b, err := LowerHex(s, n)
+		canonical := len(s)%2 == 0 && IsLowerHex(s)
+		if (err == nil) != canonical {
+			t.Fatalf("LowerHex(%q, %d) = %v, want ok %v", s, n, err, canonical)
+		}
+		if err == nil && hex.EncodeToString(b) != s {
+			t.Fatalf("LowerHex(%q, %d) = %x, which encodes differently", s, n, b)
+		}
+	})
+}
+
+// FuzzDecodeJSON: what DecodeJSON accepts is one valid JSON value with
+// nothing after it but white space.
+func FuzzDecodeJSON(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":1}`, `{"a":1} `, `{"a":1}{}`, `[1,2]`, `"x"`, `1 2`, `null`, ``, `{"a":`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var v any
+		if err := DecodeJSON(b, &v); err != nil {
+			return
+		}
+		if !json.Valid(b) {
+			t.Fatalf("DecodeJSON(%q) accepted what is not one JSON value", b)
+		}
+	})
 }
