@@ -10,6 +10,8 @@ FUZZ_TARGETS := \
 	./ledger:FuzzDecodeReceipt \
 	./ledger:FuzzDecodeBatch \
 	./identity:FuzzParseRequestSignature \
+	./internal/canon:FuzzLowerHex \
+	./internal/canon:FuzzDecodeJSON \
 	./storage:FuzzParseECMeta \
 	./storage:FuzzDecodePolicy \
 	./radio:FuzzDecodeFrame \

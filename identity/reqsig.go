@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 
 	"github.com/zeebo/blake3"
+
+	"github.com/offgrid-net/offgrid/internal/canon"
 )
 
 // RequestSignatureHeader is the HTTP header that carries a request signature.
@@ -283,18 +285,7 @@ func parseDecimal(s string) (uint64, error) {
 }
 
 // validDigest reports whether s is 64 lower-case hex digits.
-func validDigest(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
+func validDigest(s string) bool { return len(s) == 64 && canon.IsLowerHex(s) }
 
 // parseSig decodes an unpadded base64url Ed25519 signature. It checks the
 // alphabet itself because the decoder skips '\r' and '\n'.

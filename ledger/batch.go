@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/internal/canon"
 )
 
 // BatchVersion is the batch format version this package writes and accepts.
@@ -118,7 +119,7 @@ func DecodeBatch(b []byte) (Batch, error) {
 		return Batch{}, fmt.Errorf("%w: %d bytes of JSON, limit %d", ErrInvalidBatch, len(b), MaxBatchJSON)
 	}
 	var batch Batch
-	if err := decodeStrict(b, &batch); err != nil {
+	if err := canon.DecodeJSON(b, &batch); err != nil {
 		if errors.Is(err, ErrInvalidReceipt) {
 			return Batch{}, fmt.Errorf("decode batch: %w", err)
 		}
@@ -166,7 +167,7 @@ func checkBatch(b Batch) ([32]byte, error) {
 	if _, err := b.NodeID.PublicKey(); err != nil {
 		return root, fmt.Errorf("%w: node_id: %w", ErrInvalidBatch, err)
 	}
-	raw, err := decodeHex(b.Root, 32)
+	raw, err := canon.LowerHex(b.Root, 32)
 	if err != nil {
 		return root, fmt.Errorf("%w: root: %w", ErrInvalidBatch, err)
 	}
@@ -207,7 +208,7 @@ func checkBatch(b Batch) ([32]byte, error) {
 func decodeProof(p []string) ([][32]byte, error) {
 	out := make([][32]byte, len(p))
 	for i, s := range p {
-		raw, err := decodeHex(s, 32)
+		raw, err := canon.LowerHex(s, 32)
 		if err != nil {
 			return nil, fmt.Errorf("%w: proof hash %d: %w", ErrBadProof, i, err)
 		}

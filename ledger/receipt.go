@@ -1,20 +1,19 @@
 package ledger
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"math"
 	"slices"
 	"unicode/utf8"
 
 	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/internal/canon"
 	"github.com/offgrid-net/offgrid/internal/fixed"
 )
 
@@ -160,7 +159,7 @@ func (r *Receipt) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	var w receiptJSON
-	if err := decodeStrict(b, &w); err != nil {
+	if err := canon.DecodeJSON(b, &w); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidReceipt, err)
 	}
 	units, err := fixed.Parse(w.Units)
@@ -185,20 +184,6 @@ func (r *Receipt) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// decodeStrict decodes exactly one JSON value from b into v, refusing
-// unknown object fields and anything after the value.
-func decodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("trailing data after JSON value")
-	}
-	return nil
-}
-
 // DecodeReceipt parses a receipt from JSON (strictly: at most
 // MaxReceiptJSON bytes, no unknown fields, no trailing data) and validates
 // it. It does not check the signature; call Verify for that.
@@ -207,7 +192,7 @@ func DecodeReceipt(b []byte) (Receipt, error) {
 		return Receipt{}, fmt.Errorf("%w: %d bytes of JSON, limit %d", ErrInvalidReceipt, len(b), MaxReceiptJSON)
 	}
 	var r Receipt
-	if err := decodeStrict(b, &r); err != nil {
+	if err := canon.DecodeJSON(b, &r); err != nil {
 		if errors.Is(err, ErrInvalidReceipt) {
 			return Receipt{}, fmt.Errorf("decode receipt: %w", err)
 		}
@@ -282,12 +267,12 @@ func (r Receipt) checkFields(parseNodeID bool) error {
 		}
 	}
 	if r.VerifyKey != "" {
-		if _, err := decodeHex(r.VerifyKey, ed25519.PublicKeySize); err != nil {
+		if _, err := canon.LowerHex(r.VerifyKey, ed25519.PublicKeySize); err != nil {
 			return fmt.Errorf("verify_key: %w", err)
 		}
 	}
 	if r.Signature != "" {
-		if _, err := decodeHex(r.Signature, ed25519.SignatureSize); err != nil {
+		if _, err := canon.LowerHex(r.Signature, ed25519.SignatureSize); err != nil {
 			return fmt.Errorf("signature: %w", err)
 		}
 	}
@@ -316,19 +301,6 @@ func checkList(field string, xs []string) error {
 	return nil
 }
 
-// decodeHex decodes lower-case hex of exactly n bytes.
-func decodeHex(s string, n int) ([]byte, error) {
-	if len(s) != 2*n {
-		return nil, fmt.Errorf("%d hex digits, want %d", len(s), 2*n)
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return nil, errors.New("not lower-case hex")
-		}
-	}
-	return hex.DecodeString(s)
-}
-
 // CanonicalBytes returns the version 1 canonical encoding of r, the message
 // that is signed (see the package comment for the layout). It covers every
 // field except Signature. r must be valid and carry a verify key; errors wrap
@@ -341,7 +313,7 @@ func (r Receipt) canonical(parseNodeID bool) ([]byte, error) {
 	if err := r.validate(parseNodeID); err != nil {
 		return nil, err
 	}
-	key, err := decodeHex(r.VerifyKey, ed25519.PublicKeySize)
+	key, err := canon.LowerHex(r.VerifyKey, ed25519.PublicKeySize)
 	if err != nil {
 		return nil, fmt.Errorf("%w: verify_key: %w", ErrInvalidReceipt, err)
 	}
@@ -365,35 +337,22 @@ func (r Receipt) appendCanonical(key []byte) []byte {
 	b := make([]byte, 0, size)
 	b = append(b, canonicalMagic...)
 	b = append(b, canonicalFormat)
-	b = appendString(b, r.Version)
-	b = appendString(b, r.ClusterID)
-	b = appendString(b, r.ResourceType)
-	b = appendString(b, r.JobID)
+	b = canon.AppendString(b, r.Version)
+	b = canon.AppendString(b, r.ClusterID)
+	b = canon.AppendString(b, r.ResourceType)
+	b = canon.AppendString(b, r.JobID)
 	b = binary.BigEndian.AppendUint64(b, uint64(r.Units))
 	b = binary.BigEndian.AppendUint32(b, uint32(len(r.Metrics)))
 	for _, k := range slices.Sorted(maps.Keys(r.Metrics)) {
-		b = appendString(b, k)
+		b = canon.AppendString(b, k)
 		b = binary.BigEndian.AppendUint64(b, math.Float64bits(r.Metrics[k]))
 	}
-	b = appendList(b, r.Proofs)
-	b = appendList(b, r.CIDs)
+	b = canon.AppendStrings(b, r.Proofs)
+	b = canon.AppendStrings(b, r.CIDs)
 	b = binary.BigEndian.AppendUint64(b, r.Seq)
 	b = binary.BigEndian.AppendUint64(b, uint64(r.IssuedAt))
-	b = appendString(b, string(r.NodeID))
+	b = canon.AppendString(b, string(r.NodeID))
 	return append(b, key...)
-}
-
-func appendString(b []byte, s string) []byte {
-	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
-	return append(b, s...)
-}
-
-func appendList(b []byte, xs []string) []byte {
-	b = binary.BigEndian.AppendUint32(b, uint32(len(xs)))
-	for _, x := range xs {
-		b = appendString(b, x)
-	}
-	return b
 }
 
 // SignReceipt validates r, sets its NodeID and VerifyKey to k's, and returns
@@ -449,14 +408,14 @@ func (r Receipt) verified(ids *idCache) ([]byte, error) {
 	if r.Signature == "" || r.VerifyKey == "" || r.NodeID == "" {
 		return nil, fmt.Errorf("%w: receipt is not signed", ErrBadSignature)
 	}
-	pub, err := decodeHex(r.VerifyKey, ed25519.PublicKeySize)
+	pub, err := canon.LowerHex(r.VerifyKey, ed25519.PublicKeySize)
 	if err != nil {
 		return nil, fmt.Errorf("%w: verify_key: %w", ErrInvalidReceipt, err)
 	}
 	if id := ids.nodeID(pub); id != r.NodeID {
 		return nil, fmt.Errorf("%w: verify_key belongs to %s, not node_id %s", ErrBadSignature, id, r.NodeID)
 	}
-	sig, err := decodeHex(r.Signature, ed25519.SignatureSize)
+	sig, err := canon.LowerHex(r.Signature, ed25519.SignatureSize)
 	if err != nil {
 		return nil, fmt.Errorf("%w: signature: %w", ErrInvalidReceipt, err)
 	}
@@ -480,7 +439,7 @@ func (r Receipt) leaf(parseNodeID bool) ([32]byte, error) {
 	if err != nil {
 		return [32]byte{}, err
 	}
-	sig, err := decodeHex(r.Signature, ed25519.SignatureSize)
+	sig, err := canon.LowerHex(r.Signature, ed25519.SignatureSize)
 	if err != nil {
 		return [32]byte{}, fmt.Errorf("%w: signature: %w", ErrInvalidReceipt, err)
 	}

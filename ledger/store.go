@@ -6,7 +6,6 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"math"
 	"sync"
 
@@ -33,11 +32,7 @@ type Store struct {
 // db should come from internal/sqlitedb.Open (write transactions take the
 // lock at BEGIN, so concurrent appends queue instead of failing).
 func OpenStore(ctx context.Context, db *sql.DB) (*Store, error) {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return nil, fmt.Errorf("open ledger store: %w", err)
-	}
-	if err := sqlitedb.Migrate(ctx, db, "ledger", sub); err != nil {
+	if err := sqlitedb.Migrate(ctx, db, "ledger", migrations); err != nil {
 		return nil, fmt.Errorf("open ledger store: %w", err)
 	}
 	return &Store{db: db}, nil

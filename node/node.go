@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -32,14 +31,6 @@ import (
 //
 //go:embed migrations/*.sql
 var migrations embed.FS
-
-func migrationFiles() fs.FS {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory exists at compile time
-	}
-	return sub
-}
 
 // Config configures a Node. Zero fields take the values of DefaultConfig.
 type Config struct {
@@ -175,7 +166,7 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("node config: %w", err)
 	}
-	if err := sqlitedb.Migrate(ctx, db, "node", migrationFiles()); err != nil {
+	if err := sqlitedb.Migrate(ctx, db, "node", migrations); err != nil {
 		return nil, err
 	}
 	receipts, err := ledger.OpenStore(ctx, db)

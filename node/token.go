@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/offgrid-net/offgrid/internal/atomicfile"
 )
 
 // AdminTokenFile is the name of the admin token file in the data directory.
@@ -44,9 +46,12 @@ func LoadOrCreateAdminToken(dir, given string, rand io.Reader) (token string, cr
 	return token, true, writeSecret(path, token)
 }
 
+// writeSecret saves the token with mode 0600, atomically: a node killed
+// while saving keeps the old token or the new one, never an empty file it
+// would refuse to start with.
 func writeSecret(path, secret string) error {
-	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	if err := atomicfile.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return fmt.Errorf("save admin token: %w", err)
 	}
-	return os.Chmod(path, 0o600)
+	return nil
 }

@@ -63,7 +63,7 @@ type Catalog struct {
 
 // OpenCatalog migrates the storage tables and returns the catalog.
 func OpenCatalog(ctx context.Context, db *sql.DB, now func() time.Time) (*Catalog, error) {
-	if err := sqlitedb.Migrate(ctx, db, "storage", migrationFiles()); err != nil {
+	if err := sqlitedb.Migrate(ctx, db, "storage", migrations); err != nil {
 		return nil, err
 	}
 	return &Catalog{db: db, now: now}, nil

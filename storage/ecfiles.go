@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,9 @@ import (
 	"strings"
 
 	"github.com/zeebo/blake3"
+
+	"github.com/offgrid-net/offgrid/internal/atomicfile"
+	"github.com/offgrid-net/offgrid/internal/canon"
 )
 
 const (
@@ -63,8 +65,8 @@ func ParseECMeta(b []byte) (ECMeta, error) {
 	// encoding/json matches keys case-insensitively and tolerates missing
 	// ones; check the exact key set first.
 	var raw map[string]json.RawMessage
-	if err := strictJSON(b, &raw); err != nil {
-		return ECMeta{}, err
+	if err := canon.DecodeJSON(b, &raw); err != nil {
+		return ECMeta{}, fmt.Errorf("ec meta: %w", err)
 	}
 	for _, f := range ecMetaFields {
 		if _, ok := raw[f]; !ok {
@@ -77,27 +79,13 @@ func ParseECMeta(b []byte) (ECMeta, error) {
 		}
 	}
 	var m ECMeta
-	if err := strictJSON(b, &m); err != nil {
-		return ECMeta{}, err
+	if err := canon.DecodeJSON(b, &m); err != nil {
+		return ECMeta{}, fmt.Errorf("ec meta: %w", err)
 	}
 	if err := m.validate(); err != nil {
 		return ECMeta{}, err
 	}
 	return m, nil
-}
-
-// strictJSON decodes exactly one JSON value from b into v, refusing unknown
-// struct fields and trailing data.
-func strictJSON(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("ec meta: %w", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("ec meta: trailing data after the JSON object")
-	}
-	return nil
 }
 
 // validate checks the invariants ParseECMeta documents.
@@ -140,7 +128,7 @@ func (m *ECMeta) validate() error {
 }
 
 // isHash reports whether h is a BLAKE3-256 hash in lower-case hex.
-func isHash(h string) bool { return len(h) == 64 && allLowerHex(h) }
+func isHash(h string) bool { return len(h) == 64 && canon.IsLowerHex(h) }
 
 // EncodeFile erasure-codes everything read from in into outdir (created if
 // needed): shard files shard_000.bin … and, last, meta.json (written to a
@@ -234,40 +222,16 @@ func EncodeFile(in io.Reader, k, n, shardSize int, outdir string) (ECMeta, error
 	return meta, nil
 }
 
-// writeECMeta writes meta to path atomically: temporary file, sync, rename,
-// directory sync.
+// writeECMeta writes meta to path atomically. meta.json is the commit
+// marker of an EC directory: the shard files are written in place before
+// it, and only a directory with a meta.json is complete.
 func writeECMeta(path string, meta ECMeta) error {
 	b, err := json.MarshalIndent(meta, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode ec meta: %w", err)
 	}
-	b = append(b, '\n')
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".meta-*.json")
-	if err != nil {
-		return fmt.Errorf("create ec meta: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	if _, err := tmp.Write(b); err != nil {
+	if err := atomicfile.WriteFile(path, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write ec meta: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("sync ec meta: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close ec meta: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("install ec meta: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open ec dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync ec dir: %w", err)
 	}
 	return nil
 }

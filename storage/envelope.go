@@ -11,6 +11,8 @@ import (
 
 	"github.com/zeebo/blake3"
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/offgrid-net/offgrid/internal/canon"
 )
 
 // SegmentOverhead is the number of bytes Seal adds to a segment: the
@@ -264,26 +266,9 @@ func UnwrapKey(priv *ecdh.PrivateKey, w WrappedKey, assetID string) (AssetKey, N
 // unwrapHexField decodes s, which must be exactly n bytes as lower-case hex.
 // Errors wrap ErrDecrypt: a malformed wrapped key cannot be opened.
 func unwrapHexField(field, s string, n int) ([]byte, error) {
-	if len(s) != 2*n {
-		return nil, fmt.Errorf("unwrap key: %w: %s must be %d hex digits, got %d characters", ErrDecrypt, field, 2*n, len(s))
-	}
-	if !allLowerHex(s) {
-		return nil, fmt.Errorf("unwrap key: %w: %s must be lower-case hex", ErrDecrypt, field)
-	}
-	b, err := hex.DecodeString(s)
+	b, err := canon.LowerHex(s, n)
 	if err != nil {
 		return nil, fmt.Errorf("unwrap key: %w: %s: %v", ErrDecrypt, field, err)
 	}
 	return b, nil
-}
-
-// allLowerHex reports whether s consists of lower-case hex digits only.
-func allLowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }

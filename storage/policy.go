@@ -8,11 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"slices"
 
 	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/internal/canon"
 )
 
 // PolicyDomain is the signature domain of asset policies (see package
@@ -151,12 +151,12 @@ func (p Policy) checkFields() error {
 		}
 	}
 	if p.VerifyKey != "" {
-		if _, err := decodeLowerHex(p.VerifyKey, ed25519.PublicKeySize); err != nil {
+		if _, err := canon.LowerHex(p.VerifyKey, ed25519.PublicKeySize); err != nil {
 			return fmt.Errorf("verify_key: %w", err)
 		}
 	}
 	if p.Signature != "" {
-		if _, err := decodeLowerHex(p.Signature, ed25519.SignatureSize); err != nil {
+		if _, err := canon.LowerHex(p.Signature, ed25519.SignatureSize); err != nil {
 			return fmt.Errorf("signature: %w", err)
 		}
 	}
@@ -200,19 +200,6 @@ func (d Distribution) check() error {
 	return nil
 }
 
-// decodeLowerHex decodes lower-case hex of exactly n bytes.
-func decodeLowerHex(s string, n int) ([]byte, error) {
-	if len(s) != 2*n {
-		return nil, fmt.Errorf("%d hex digits, want %d", len(s), 2*n)
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return nil, errors.New("not lower-case hex")
-		}
-	}
-	return hex.DecodeString(s)
-}
-
 // CanonicalBytes returns the version 1 canonical encoding of p, the message
 // that is signed (see the layout at the top of this file). It covers every
 // field except Signature. p must be valid and carry NodeID and VerifyKey;
@@ -238,24 +225,16 @@ func (p Policy) appendCanonical(key []byte) []byte {
 	b := make([]byte, 0, size)
 	b = append(b, policyMagic...)
 	b = append(b, policyFormat)
-	b = appendPolicyString(b, p.Version)
-	b = appendPolicyString(b, p.AssetID)
-	b = appendPolicyString(b, p.License)
-	b = appendPolicyString(b, p.Distribution.Mode)
+	b = canon.AppendString(b, p.Version)
+	b = canon.AppendString(b, p.AssetID)
+	b = canon.AppendString(b, p.License)
+	b = canon.AppendString(b, p.Distribution.Mode)
 	b = binary.BigEndian.AppendUint32(b, uint32(p.Distribution.R))
 	b = binary.BigEndian.AppendUint32(b, uint32(p.Distribution.K))
 	b = binary.BigEndian.AppendUint32(b, uint32(p.Distribution.N))
-	b = binary.BigEndian.AppendUint32(b, uint32(len(p.SafetyTags)))
-	for _, tag := range p.SafetyTags {
-		b = appendPolicyString(b, tag)
-	}
-	b = appendPolicyString(b, string(p.NodeID))
+	b = canon.AppendStrings(b, p.SafetyTags)
+	b = canon.AppendString(b, string(p.NodeID))
 	return append(b, key...)
-}
-
-func appendPolicyString(b []byte, s string) []byte {
-	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
-	return append(b, s...)
 }
 
 // SignPolicy validates p, sets its NodeID and VerifyKey to k's, and returns
@@ -311,13 +290,8 @@ func DecodePolicy(b []byte) (Policy, error) {
 		return Policy{}, fmt.Errorf("decode policy: %w: %w", ErrBadPolicy, err)
 	}
 	var p Policy
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
+	if err := canon.DecodeJSON(b, &p); err != nil {
 		return Policy{}, fmt.Errorf("decode policy: %w: %w", ErrBadPolicy, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Policy{}, fmt.Errorf("decode policy: %w: trailing data after the JSON object", ErrBadPolicy)
 	}
 	if err := p.Validate(); err != nil {
 		return Policy{}, fmt.Errorf("decode policy: %w", err)

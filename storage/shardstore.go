@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,14 +20,6 @@ import (
 
 //go:embed migrations/*.sql
 var migrations embed.FS
-
-func migrationFiles() fs.FS {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory exists at compile time
-	}
-	return sub
-}
 
 // Errors callers act on.
 var (
@@ -71,7 +62,7 @@ type ShardStore struct {
 
 // OpenShardStore migrates the store's tables and prepares dir.
 func OpenShardStore(ctx context.Context, db *sql.DB, dir string, now func() time.Time) (*ShardStore, error) {
-	if err := sqlitedb.Migrate(ctx, db, "storage", migrationFiles()); err != nil {
+	if err := sqlitedb.Migrate(ctx, db, "storage", migrations); err != nil {
 		return nil, err
 	}
 	for _, d := range []string{"blobs", "tmp", "quarantine"} {

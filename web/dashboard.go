@@ -112,13 +112,7 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	}
 	v.Receipts = h.receiptsView(ctx)
 	v.Peers = h.peersView(ctx)
-	if isHTMX(r) {
-		h.render(w, r, http.StatusOK, dashboardBody(v))
-		return
-	}
-	p := h.pageMeta("Dashboard", true)
-	p.Nav = navDashboard
-	h.render(w, r, http.StatusOK, layout(p, dashboardBody(v)))
+	h.renderPage(w, r, http.StatusOK, "Dashboard", navDashboard, dashboardBody(v))
 }
 
 func (h *Handler) statusView(ctx context.Context) statusView {

@@ -23,13 +23,7 @@ type meshView struct {
 // events feed.
 func (h *Handler) networkMesh(w http.ResponseWriter, r *http.Request) {
 	v := h.meshViewFor(r.Context())
-	if isHTMX(r) {
-		h.render(w, r, http.StatusOK, meshBody(v))
-		return
-	}
-	p := h.pageMeta("Mesh", true)
-	p.Nav = navMesh
-	h.render(w, r, http.StatusOK, layout(p, meshBody(v)))
+	h.renderPage(w, r, http.StatusOK, "Mesh", navMesh, meshBody(v))
 }
 
 // meshPart serves the mesh card.

@@ -36,13 +36,7 @@ func (h *Handler) networkPeers(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), nodeCallTimeout)
 	defer cancel()
 	v := peersPageView{Peers: h.peersView(ctx)}
-	if isHTMX(r) {
-		h.render(w, r, http.StatusOK, peersBody(v))
-		return
-	}
-	p := h.pageMeta("Peers", true)
-	p.Nav = navPeers
-	h.render(w, r, http.StatusOK, layout(p, peersBody(v)))
+	h.renderPage(w, r, http.StatusOK, "Peers", navPeers, peersBody(v))
 }
 
 // peersTable serves the peers page's table card.

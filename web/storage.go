@@ -77,13 +77,7 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), nodeCallTimeout)
 	defer cancel()
 	v := storageView{Assets: h.assetsView(ctx)}
-	if isHTMX(r) {
-		h.render(w, r, http.StatusOK, storageBody(v))
-		return
-	}
-	p := h.pageMeta("Storage", true)
-	p.Nav = navStorage
-	h.render(w, r, http.StatusOK, layout(p, storageBody(v)))
+	h.renderPage(w, r, http.StatusOK, "Storage", navStorage, storageBody(v))
 }
 
 // assetList serves the assets card.

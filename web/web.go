@@ -240,14 +240,21 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, c t
 	_, _ = w.Write(buf.Bytes())
 }
 
-// renderPart writes fragment alone for htmx, and wrapped in the page layout
-// for a plain browser request.
-func (h *Handler) renderPart(w http.ResponseWriter, r *http.Request, status int, title string, fragment templ.Component) {
+// renderPage writes body alone for htmx, and wrapped in the page layout,
+// with nav as the current header link, for a plain browser request.
+func (h *Handler) renderPage(w http.ResponseWriter, r *http.Request, status int, title, nav string, body templ.Component) {
 	if isHTMX(r) {
-		h.render(w, r, status, fragment)
+		h.render(w, r, status, body)
 		return
 	}
-	h.render(w, r, status, layout(h.pageMeta(title, true), fragment))
+	p := h.pageMeta(title, true)
+	p.Nav = nav
+	h.render(w, r, status, layout(p, body))
+}
+
+// renderPart writes a card as renderPage does, with no header link marked.
+func (h *Handler) renderPart(w http.ResponseWriter, r *http.Request, status int, title string, fragment templ.Component) {
+	h.renderPage(w, r, status, title, "", fragment)
 }
 
 // pageMeta returns what the layout needs for a page titled title.

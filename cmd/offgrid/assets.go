@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/offgrid-net/offgrid/api/gen"
+	"github.com/offgrid-net/offgrid/internal/atomicfile"
 )
 
 // progress wraps r in a progress bar on stderr when stderr is a terminal
@@ -127,7 +127,7 @@ after an interruption resumes it: acknowledged shards are not sent again.`,
 				return err
 			}
 			if resp.JSON201 == nil {
-				return apiError(resp.HTTPResponse, resp.Body, resp.ApplicationproblemJSONDefault)
+				return unexpected(resp)
 			}
 			a := resp.JSON201
 			if o.json {
@@ -174,25 +174,18 @@ func getCmd(getenv env) *cobra.Command {
 				return err
 			}
 			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				parsed, perr := gen.ParseGetAssetContentResponse(resp)
-				if perr != nil {
-					return fmt.Errorf("node answered %s", resp.Status)
-				}
-				return apiError(resp, parsed.Body, parsed.ApplicationproblemJSONDefault)
-			}
 			want := resp.Header.Get("Offgrid-Content-Hash")
-			dir := filepath.Dir(output)
-			tmp, err := os.CreateTemp(dir, ".offgrid-get-*")
+			// Written beside the output and renamed over it only once the
+			// hash matches: a broken download leaves no partial file.
+			out, err := atomicfile.Create(output, 0o600)
 			if err != nil {
 				return err
 			}
-			defer os.Remove(tmp.Name())
-			defer tmp.Close()
+			defer out.Discard()
 			body, done := progress(cmd, resp.Body, resp.ContentLength, "get "+id, noProgress || o.json)
 			h := blake3.New()
 			start := time.Now()
-			n, err := io.Copy(io.MultiWriter(tmp, h), body)
+			n, err := io.Copy(io.MultiWriter(out, h), body)
 			done()
 			if err != nil {
 				if errors.Is(err, io.ErrUnexpectedEOF) || !errors.Is(err, cmd.Context().Err()) {
@@ -204,13 +197,7 @@ func getCmd(getenv env) *cobra.Command {
 			if got != want {
 				return fmt.Errorf("%s hashes to %s, the node said %s; nothing written", id, got, want)
 			}
-			if err := tmp.Sync(); err != nil {
-				return err
-			}
-			if err := tmp.Close(); err != nil {
-				return err
-			}
-			if err := os.Rename(tmp.Name(), output); err != nil {
+			if err := out.Commit(); err != nil {
 				return err
 			}
 			if o.json {
@@ -246,7 +233,7 @@ func assetsCmd(getenv env) *cobra.Command {
 					return err
 				}
 				if resp.JSON200 == nil {
-					return apiError(resp.HTTPResponse, resp.Body, resp.ApplicationproblemJSONDefault)
+					return unexpected(resp)
 				}
 				if o.json {
 					return printJSON(w, resp.JSON200)
@@ -259,7 +246,7 @@ func assetsCmd(getenv env) *cobra.Command {
 				return err
 			}
 			if resp.JSON200 == nil {
-				return apiError(resp.HTTPResponse, resp.Body, resp.ApplicationproblemJSONDefault)
+				return unexpected(resp)
 			}
 			if o.json {
 				return printJSON(w, resp.JSON200)
@@ -303,7 +290,7 @@ func repairCmd(getenv env) *cobra.Command {
 				return err
 			}
 			if resp.JSON200 == nil {
-				return apiError(resp.HTTPResponse, resp.Body, resp.ApplicationproblemJSONDefault)
+				return unexpected(resp)
 			}
 			rep := resp.JSON200
 			if o.json {

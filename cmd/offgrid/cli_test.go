@@ -5,10 +5,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -144,6 +149,111 @@ func TestClientCommands(t *testing.T) {
 	}
 	if _, err := cli(t, env, "fetch", "--asset", "asset-1", "--index", "4", "-o", got); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("fetch of a missing shard = %v, want a 404 error", err)
+	}
+	if b, _ := os.ReadFile(got); !bytes.Equal(b, payload) {
+		t.Error("a failed fetch changed the file it would have replaced")
+	}
+	outDir := t.TempDir()
+	if _, err := cli(t, env, "get", "no-such-asset", "-o", filepath.Join(outDir, "x")); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("get of a missing asset = %v, want a 404 error", err)
+	}
+	if left, _ := os.ReadDir(outDir); len(left) != 0 {
+		t.Errorf("a failed get left %v behind", left)
+	}
+}
+
+// TestClientErrors: every answer that is not a success becomes the
+// command's error, rendered in one place, whichever command made the call
+// and whatever the server at --node sent.
+func TestClientErrors(t *testing.T) {
+	const problemType = "application/problem+json"
+	tests := []struct {
+		name        string
+		status      int
+		contentType string
+		body        string
+		args        []string
+		want        string
+	}{
+		{"problem with detail", 404, problemType, `{"type":"about:blank","title":"Not Found","status":404,"detail":"no asset x"}`,
+			[]string{"assets", "x"}, "node answered 404 Not Found: no asset x"},
+		{"problem on a streaming call", 503, problemType, `{"type":"about:blank","title":"Service Unavailable","status":503}`,
+			[]string{"get", "x", "-o", "OUT"}, "node answered 503 Service Unavailable"},
+		{"401 tells how to authenticate", 401, problemType, `{"type":"about:blank","title":"Unauthorized","status":401}`,
+			[]string{"toggle", "on"}, "(pass --token or set OFFGRID_TOKEN)"},
+		{"not a problem: status and body", 502, "text/plain", "bad gateway\n",
+			[]string{"peers"}, "node answered 502 Bad Gateway: bad gateway"},
+		{"JSON that is not a problem", 500, "application/json", `["x"]`,
+			[]string{"status"}, `node answered 500 Internal Server Error: ["x"]`},
+		{"success without the documented body", 200, "text/html", "<html>",
+			[]string{"peers"}, "node answered 200 OK without the documented body"},
+		{"an error body is read only so far", 500, "text/plain", strings.Repeat("x", 1<<20),
+			[]string{"peers"}, "node answered 500 Internal Server Error: " + strings.Repeat("x", maxProblemBody)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", tt.contentType)
+				w.WriteHeader(tt.status)
+				io.WriteString(w, tt.body)
+			}))
+			defer srv.Close()
+			dir := t.TempDir()
+			args := slices.Clone(tt.args)
+			for i, a := range args {
+				if a == "OUT" {
+					args[i] = filepath.Join(dir, "out")
+				}
+			}
+			out, err := cli(t, map[string]string{"OFFGRID_NODE": srv.URL, "OFFGRID_TOKEN": "t"}, args...)
+			if err == nil {
+				t.Fatalf("offgrid %v succeeded (%s), want an error", args, out)
+			}
+			if got := err.Error(); !strings.Contains(got, tt.want) || len(got) > len(tt.want)+200 {
+				t.Errorf("offgrid %v = %.300q, want it to contain %.300q", args, got, tt.want)
+			}
+			if left, _ := os.ReadDir(dir); len(left) != 0 {
+				t.Errorf("a failed command left %v behind", left)
+			}
+		})
+	}
+}
+
+// TestECCommands: ec encode and decode restore a file from any k shard
+// files; a decode that fails (too few shards) leaves the output file as it
+// was and no temporary file beside it.
+func TestECCommands(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.bin")
+	data := make([]byte, 100_000)
+	rand.Read(data)
+	if err := os.WriteFile(src, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ecDir := filepath.Join(dir, "ec")
+	mustCLI(t, nil, "ec", "encode", src, "--k", "3", "--n", "5", "--shard-size", "4096", "--outdir", ecDir)
+	for _, i := range []int{0, 2} {
+		if err := os.Remove(filepath.Join(ecDir, fmt.Sprintf("shard_%03d.bin", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	outDir := t.TempDir()
+	out := filepath.Join(outDir, "restored.bin")
+	mustCLI(t, nil, "ec", "decode", "--indir", ecDir, "--outfile", out)
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, data) {
+		t.Fatal("ec decode restored different bytes")
+	}
+	if err := os.Remove(filepath.Join(ecDir, "shard_001.bin")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli(t, nil, "ec", "decode", "--indir", ecDir, "--outfile", out); err == nil {
+		t.Fatal("ec decode from 2 of 5 shards with k=3 succeeded")
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, data) {
+		t.Error("a failed ec decode changed the file it would have replaced")
+	}
+	if left, _ := os.ReadDir(outDir); len(left) != 1 {
+		t.Errorf("a failed ec decode left %v behind", left)
 	}
 }
 

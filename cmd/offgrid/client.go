@@ -33,7 +33,9 @@ func (o *clientOptions) flags(cmd *cobra.Command) {
 }
 
 // client returns the generated API client for the node, authenticated with
-// the admin token when one is set.
+// the admin token when one is set. Every answer that is not a success comes
+// back as the call's error (see problemDoer), so a command checks one error
+// per call.
 func (o *clientOptions) client(cmd *cobra.Command, getenv env) (*gen.ClientWithResponses, error) {
 	if err := applyEnv(cmd.Flags(), getenv); err != nil {
 		return nil, err
@@ -43,7 +45,7 @@ func (o *clientOptions) client(cmd *cobra.Command, getenv env) (*gen.ClientWithR
 	}
 	token := o.token
 	return gen.NewClientWithResponses(strings.TrimRight(o.node, "/"),
-		gen.WithHTTPClient(&http.Client{Timeout: o.timeout}),
+		gen.WithHTTPClient(problemDoer{&http.Client{Timeout: o.timeout}}),
 		gen.WithRequestEditorFn(func(_ context.Context, req *http.Request) error {
 			if token != "" {
 				req.Header.Set("Authorization", "Bearer "+token)
@@ -52,10 +54,37 @@ func (o *clientOptions) client(cmd *cobra.Command, getenv env) (*gen.ClientWithR
 		}))
 }
 
-// apiError turns a non-success response into an error carrying the
-// problem's detail.
-func apiError(resp *http.Response, body []byte, problem *gen.Problem) error {
-	if problem != nil {
+// maxProblemBody bounds how much of an error answer the CLI reads: a
+// problem document is a few hundred bytes.
+const maxProblemBody = 64 << 10
+
+// problemDoer sends requests with an http.Client and turns every answer
+// that is not a 2xx into an error carrying the node's problem details. It
+// is the one place the CLI renders the node's errors, for the typed
+// ...WithResponse calls and the streaming ones (get, fetch) alike.
+type problemDoer struct{ client *http.Client }
+
+func (d problemDoer) Do(req *http.Request) (*http.Response, error) {
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxProblemBody))
+	if err != nil {
+		return nil, fmt.Errorf("node answered %s (reading its body: %w)", resp.Status, err)
+	}
+	return nil, apiError(resp, body)
+}
+
+// apiError renders an error answer: the problem's status, title and detail
+// when the body is a problem document, otherwise the status and the body.
+func apiError(resp *http.Response, body []byte) error {
+	var problem gen.Problem
+	if strings.Contains(resp.Header.Get("Content-Type"), "json") && json.Unmarshal(body, &problem) == nil && problem.Status != 0 {
 		msg := fmt.Sprintf("%d %s", problem.Status, problem.Title)
 		if problem.Detail != nil {
 			msg += ": " + *problem.Detail
@@ -66,6 +95,12 @@ func apiError(resp *http.Response, body []byte, problem *gen.Problem) error {
 		return fmt.Errorf("node answered %s", msg)
 	}
 	return fmt.Errorf("node answered %s: %s", resp.Status, strings.TrimSpace(string(body)))
+}
+
+// unexpected is the error for a success answer without the documented body:
+// the server at --node is not an offgrid node of this version.
+func unexpected(resp interface{ Status() string }) error {
+	return fmt.Errorf("node answered %s without the documented body", resp.Status())
 }
 
 // printJSON writes v as indented JSON.
@@ -99,7 +134,7 @@ func toggleCmd(getenv env) *cobra.Command {
 				return err
 			}
 			if resp.JSON200 == nil {
-				return apiError(resp.HTTPResponse, resp.Body, resp.ApplicationproblemJSONDefault)
+				return unexpected(resp)
 			}
 			if o.json {
 				return printJSON(cmd.OutOrStdout(), resp.JSON200)
@@ -139,7 +174,7 @@ func quoteCmd(getenv env) *cobra.Command {
 				return err
 			}
 			if resp.JSON200 == nil {
-				return apiError(resp.HTTPResponse, resp.Body, resp.ApplicationproblemJSONDefault)
+				return unexpected(resp)
 			}
 			q := resp.JSON200
 			if o.json {
@@ -185,7 +220,7 @@ func runJobCmd(getenv env) *cobra.Command {
 				return err
 			}
 			if resp.JSON200 == nil {
-				return apiError(resp.HTTPResponse, resp.Body, resp.ApplicationproblemJSONDefault)
+				return unexpected(resp)
 			}
 			if o.json {
 				return printJSON(cmd.OutOrStdout(), resp.JSON200)
@@ -217,21 +252,21 @@ func statusCmd(getenv env) *cobra.Command {
 				return err
 			}
 			if health.JSON200 == nil {
-				return apiError(health.HTTPResponse, health.Body, health.ApplicationproblemJSONDefault)
+				return unexpected(health)
 			}
 			ann, err := c.GetAnnounceWithResponse(ctx)
 			if err != nil {
 				return err
 			}
 			if ann.JSON200 == nil {
-				return apiError(ann.HTTPResponse, ann.Body, ann.ApplicationproblemJSONDefault)
+				return unexpected(ann)
 			}
 			peers, err := c.GetPeersWithResponse(ctx)
 			if err != nil {
 				return err
 			}
 			if peers.JSON200 == nil {
-				return apiError(peers.HTTPResponse, peers.Body, peers.ApplicationproblemJSONDefault)
+				return unexpected(peers)
 			}
 			if o.json {
 				return printJSON(cmd.OutOrStdout(), map[string]any{

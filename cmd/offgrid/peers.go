@@ -25,7 +25,7 @@ func peersCmd(getenv env) *cobra.Command {
 				return err
 			}
 			if resp.JSON200 == nil {
-				return apiError(resp.HTTPResponse, resp.Body, resp.ApplicationproblemJSONDefault)
+				return unexpected(resp)
 			}
 			if o.json {
 				return printJSON(cmd.OutOrStdout(), resp.JSON200)

@@ -2,11 +2,11 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/offgrid-net/offgrid/api/gen"
+	"github.com/offgrid-net/offgrid/internal/atomicfile"
 	"github.com/offgrid-net/offgrid/ledger"
 )
 
@@ -41,11 +41,11 @@ func receiptsCmd(getenv env) *cobra.Command {
 				return err
 			}
 			if resp.JSON200 == nil {
-				return apiError(resp.HTTPResponse, resp.Body, resp.ApplicationproblemJSONDefault)
+				return unexpected(resp)
 			}
 			// Keep the node's exact bytes: the file is evidence.
 			if output != "" {
-				if err := os.WriteFile(output, resp.Body, 0o644); err != nil {
+				if err := atomicfile.WriteFile(output, resp.Body, 0o644); err != nil {
 					return fmt.Errorf("write batch: %w", err)
 				}
 				if !o.json {

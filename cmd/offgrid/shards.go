@@ -7,12 +7,12 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"github.com/zeebo/blake3"
 
 	"github.com/offgrid-net/offgrid/api/gen"
+	"github.com/offgrid-net/offgrid/internal/atomicfile"
 )
 
 func storeCmd(getenv env) *cobra.Command {
@@ -51,7 +51,7 @@ func storeCmd(getenv env) *cobra.Command {
 				return err
 			}
 			if resp.JSON201 == nil {
-				return apiError(resp.HTTPResponse, resp.Body, resp.ApplicationproblemJSONDefault)
+				return unexpected(resp)
 			}
 			if o.json {
 				return printJSON(cmd.OutOrStdout(), resp.JSON201)
@@ -89,22 +89,14 @@ func fetchCmd(getenv env) *cobra.Command {
 				return err
 			}
 			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				parsed, perr := gen.ParseGetShardResponse(resp)
-				if perr != nil {
-					return fmt.Errorf("node answered %s", resp.Status)
-				}
-				return apiError(resp, parsed.Body, parsed.ApplicationproblemJSONDefault)
-			}
 			want := resp.Header.Get("Offgrid-Shard-Hash")
-			tmp, err := os.CreateTemp(filepath.Dir(output), ".fetch-*")
+			out, err := atomicfile.Create(output, 0o600)
 			if err != nil {
 				return err
 			}
-			defer os.Remove(tmp.Name())
-			defer tmp.Close()
+			defer out.Discard()
 			h := blake3.New()
-			n, err := io.Copy(io.MultiWriter(tmp, h), resp.Body)
+			n, err := io.Copy(io.MultiWriter(out, h), resp.Body)
 			if err != nil {
 				return fmt.Errorf("download: %w", err)
 			}
@@ -112,10 +104,7 @@ func fetchCmd(getenv env) *cobra.Command {
 			if got != want {
 				return fmt.Errorf("shard %s/%d hashes to %s, but the node said %s; not written", asset, index, got, want)
 			}
-			if err := tmp.Close(); err != nil {
-				return err
-			}
-			if err := os.Rename(tmp.Name(), output); err != nil {
+			if err := out.Commit(); err != nil {
 				return err
 			}
 			if o.json {

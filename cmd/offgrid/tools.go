@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/internal/atomicfile"
 	"github.com/offgrid-net/offgrid/storage"
 )
 
@@ -60,20 +61,16 @@ func ecCmd() *cobra.Command {
 		Short: "Restore a file from any k intact shard files",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			tmp, err := os.CreateTemp(filepath.Dir(outfile), ".offgrid-ec-*")
+			out, err := atomicfile.Create(outfile, 0o600)
 			if err != nil {
 				return err
 			}
-			defer os.Remove(tmp.Name())
-			defer tmp.Close()
-			meta, err := storage.DecodeFiles(indir, tmp)
+			defer out.Discard()
+			meta, err := storage.DecodeFiles(indir, out)
 			if err != nil {
 				return err
 			}
-			if err := tmp.Close(); err != nil {
-				return err
-			}
-			if err := os.Rename(tmp.Name(), outfile); err != nil {
+			if err := out.Commit(); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "restored %s (%d bytes, blake3 %s)\n", outfile, meta.Size, meta.FileHash)
@@ -131,7 +128,7 @@ func policyCmd(getenv env) *cobra.Command {
 				_, err = cmd.OutOrStdout().Write(b)
 				return err
 			}
-			if err := os.WriteFile(output, b, 0o644); err != nil {
+			if err := atomicfile.WriteFile(output, b, 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s, signed by %s\n", output, signed.NodeID)

@@ -38,15 +38,25 @@ func Open(ctx context.Context, file string) (*sql.DB, error) {
 	return db, nil
 }
 
+// migrationsDir is the directory of the migration files in the FS given to
+// Migrate: each package embeds its own with
+//
+//	//go:embed migrations/*.sql
+//	var migrations embed.FS
+//
+// and passes migrations as it is.
+const migrationsDir = "migrations"
+
 // Migrate applies, in one transaction, the migrations in fsys (files named
-// NNNN_description.sql at its root) that component has not applied yet.
+// NNNN_description.sql in its directory migrationsDir) that component has
+// not applied yet.
 func Migrate(ctx context.Context, db *sql.DB, component string, fsys fs.FS) error {
-	files, err := fs.Glob(fsys, "*.sql")
+	files, err := fs.Glob(fsys, migrationsDir+"/*.sql")
 	if err != nil {
 		return fmt.Errorf("list %s migrations: %w", component, err)
 	}
 	if len(files) == 0 {
-		return fmt.Errorf("%s: no migrations found (pass the directory holding the .sql files)", component)
+		return fmt.Errorf("%s: no migrations found in %s/", component, migrationsDir)
 	}
 	type migration struct {
 		version int

@@ -14,7 +14,7 @@ func TestMigrate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	v1 := fstest.MapFS{"0001_init.sql": {Data: []byte("CREATE TABLE t_a (x INTEGER);")}}
+	v1 := fstest.MapFS{"migrations/0001_init.sql": {Data: []byte("CREATE TABLE t_a (x INTEGER);")}}
 	if err := Migrate(ctx, db, "t", v1); err != nil {
 		t.Fatalf("Migrate(v1) = %v", err)
 	}
@@ -22,8 +22,8 @@ func TestMigrate(t *testing.T) {
 		t.Fatalf("Migrate(v1) again = %v, want no-op", err)
 	}
 	v2 := fstest.MapFS{
-		"0001_init.sql": v1["0001_init.sql"],
-		"0002_b.sql":    {Data: []byte("CREATE TABLE t_b (y INTEGER);")},
+		"migrations/0001_init.sql": v1["migrations/0001_init.sql"],
+		"migrations/0002_b.sql":    {Data: []byte("CREATE TABLE t_b (y INTEGER);")},
 	}
 	if err := Migrate(ctx, db, "t", v2); err != nil {
 		t.Fatalf("Migrate(v2) = %v", err)
@@ -31,14 +31,20 @@ func TestMigrate(t *testing.T) {
 	if _, err := db.ExecContext(ctx, "INSERT INTO t_b(y) VALUES (1)"); err != nil {
 		t.Fatalf("table from migration 2 missing: %v", err)
 	}
-	bad := fstest.MapFS{"0001_init.sql": {Data: []byte("CREATE TABLE t_c (z INTEGER); NOT SQL")}}
+	bad := fstest.MapFS{"migrations/0001_init.sql": {Data: []byte("CREATE TABLE t_c (z INTEGER); NOT SQL")}}
 	if err := Migrate(ctx, db, "other", bad); err == nil {
 		t.Fatal("Migrate(bad SQL) = nil, want error")
 	}
 	if _, err := db.ExecContext(ctx, "INSERT INTO t_c(z) VALUES (1)"); err == nil {
 		t.Fatal("failed migration left table t_c behind")
 	}
-	gap := fstest.MapFS{"0002_x.sql": {Data: []byte("SELECT 1;")}}
+	// Files outside migrations/ are not migrations: a package that passes
+	// the wrong FS fails at start instead of running with no tables.
+	flat := fstest.MapFS{"0001_init.sql": {Data: []byte("CREATE TABLE t_d (x INTEGER);")}}
+	if err := Migrate(ctx, db, "flat", flat); err == nil {
+		t.Fatal("Migrate(files outside migrations/) = nil, want error")
+	}
+	gap := fstest.MapFS{"migrations/0002_x.sql": {Data: []byte("SELECT 1;")}}
 	if err := Migrate(ctx, db, "gap", gap); err == nil {
 		t.Fatal("Migrate(gap) = nil, want error")
 	}

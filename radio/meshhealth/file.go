@@ -1,14 +1,13 @@
 package meshhealth
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
+
+	"github.com/offgrid-net/offgrid/internal/canon"
 )
 
 // File is a Source that reads the manual metrics file with ReadFile.
@@ -88,14 +87,9 @@ func parseMetricsFile(data []byte) (Metrics, error) {
 	if len(data) > maxInputBytes {
 		return Metrics{}, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, maxInputBytes)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var fm fileMetrics
-	if err := dec.Decode(&fm); err != nil {
+	if err := canon.DecodeJSON(data, &fm); err != nil {
 		return Metrics{}, fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Metrics{}, fmt.Errorf("%w: data after the JSON object", ErrMalformed)
 	}
 	if fm.Proto == nil {
 		return Metrics{}, fmt.Errorf("%w: missing proto", ErrMalformed)
