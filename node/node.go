@@ -306,6 +306,12 @@ func (n *Node) CheckAdminToken(token string) bool {
 	return subtle.ConstantTimeCompare([]byte(token), []byte(n.cfg.AdminToken)) == 1
 }
 
+// ReportLoginRefused publishes e on the event bus, so the live feed shows
+// a refused dashboard login. The dashboard reports only attempts whose
+// token it checked: those are few per address (its back-off), while the
+// requests it refuses unread could flood every feed.
+func (n *Node) ReportLoginRefused(e LoginRefused) { n.bus.Publish(e) }
+
 // Subscribe returns a subscription to the node's events; see events.Bus.
 func (n *Node) Subscribe(buffer int) *Subscription { return n.bus.Subscribe(buffer) }
 
