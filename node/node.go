@@ -61,9 +61,9 @@ type Config struct {
 	// once; one more is refused with ErrBusy so the sender retries elsewhere
 	// or later. Default 4. (The node's own shards do not take a slot.)
 	StoreConcurrency int
-	// MaxShardBytes is the largest shard accepted. Default 16 MiB: large
-	// enough for 64 KiB x segments, small enough to bound a Raspberry Pi's disk
-	// writes per request.
+	// MaxShardBytes is the largest shard accepted. Default and most
+	// MaxShardBytesLimit (16 MiB): large enough for 64 KiB x segments, small
+	// enough to bound a Raspberry Pi's disk writes per request.
 	MaxShardBytes int64
 	// Peers configures the peer table, discovery, membership and mesh health.
 	Peers peers.Config
@@ -91,6 +91,12 @@ type Remote struct {
 	Announces peers.Fetcher
 }
 
+// MaxShardBytesLimit is the most Config.MaxShardBytes may be: the largest
+// shard openapi.yaml lets any node take (putShard's body, storeShard's
+// data_b64, putAsset's shard_size; a test compares them), so that every
+// node of a cluster can hold any shard another node cuts.
+const MaxShardBytesLimit = 16 << 20
+
 // DefaultConfig returns the defaults, which README.md's flag tables
 // document (a test compares them); callers fill in Name, Endpoint, DataDir
 // and AdminToken.
@@ -98,7 +104,7 @@ func DefaultConfig() Config {
 	return Config{
 		ClusterID:        "offgrid-local",
 		StoreConcurrency: 4,
-		MaxShardBytes:    16 << 20,
+		MaxShardBytes:    MaxShardBytesLimit,
 		Peers:            peers.DefaultConfig(),
 		Assets:           assets.DefaultConfig(),
 		Now:              time.Now,
@@ -139,8 +145,8 @@ func (c *Config) validate() error {
 		return errors.New("admin token must be at least 16 characters")
 	case c.StoreConcurrency < 1 || c.StoreConcurrency > 1024:
 		return errors.New("store concurrency must be between 1 and 1024")
-	case c.MaxShardBytes < 1:
-		return errors.New("max shard bytes must be positive")
+	case c.MaxShardBytes < 1 || c.MaxShardBytes > MaxShardBytesLimit:
+		return fmt.Errorf("max shard bytes must be between 1 and %d", MaxShardBytesLimit)
 	}
 	return nil
 }

@@ -390,6 +390,11 @@ func validateResponse(t *testing.T, spec *openapi3.T, router routers.Router, req
 		}
 		return
 	}
+	// The default answer is for internal errors; every other status a
+	// node gives must be named, so that clients know it.
+	if r.StatusCode != http.StatusInternalServerError && route.Operation.Responses.Status(r.StatusCode) == nil {
+		t.Errorf("%s %s answered %d, which operation %s does not list", req.Method, req.URL.Path, r.StatusCode, route.Operation.OperationID)
+	}
 	opts := &openapi3filter.Options{IncludeResponseStatus: true}
 	if r.Header.Get("Content-Type") == "application/yaml" {
 		// kin-openapi decodes YAML bodies into objects, which can never
