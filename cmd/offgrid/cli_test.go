@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -228,5 +230,36 @@ func TestNodeRefusesBadFlags(t *testing.T) {
 		if out, err := cli(t, nil, args...); err == nil {
 			t.Errorf("offgrid %v succeeded (%s), want an error", args, out)
 		}
+	}
+}
+
+// TestAPIErrorReadsProblem checks that an error status the spec lists
+// (which the generated client does not parse into the default's field)
+// still gives the problem's detail, and that anything else keeps the raw
+// body.
+func TestAPIErrorReadsProblem(t *testing.T) {
+	t.Parallel()
+	problemHdr := http.Header{"Content-Type": {"application/problem+json"}}
+	tests := []struct {
+		name   string
+		status int
+		header http.Header
+		body   string
+		want   string
+	}{
+		{"listed status", 404, problemHdr, `{"type":"about:blank","title":"Not Found","status":404,"detail":"not found: shard a/4"}`,
+			"node answered 404 Not Found: not found: shard a/4"},
+		{"unauthorized hint", 401, problemHdr, `{"type":"about:blank","title":"Unauthorized","status":401}`,
+			"node answered 401 Unauthorized (pass --token or set OFFGRID_TOKEN)"},
+		{"not a problem", 502, http.Header{"Content-Type": {"text/plain"}}, "bad gateway\n", "node answered 502 Bad Gateway: bad gateway"},
+		{"broken problem", 400, problemHdr, "{", "node answered 400 Bad Request: {"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := &http.Response{StatusCode: tt.status, Status: fmt.Sprintf("%d %s", tt.status, http.StatusText(tt.status)), Header: tt.header}
+			if got := apiError(resp, []byte(tt.body), nil).Error(); got != tt.want {
+				t.Errorf("apiError(%d, %q) = %q, want %q", tt.status, tt.body, got, tt.want)
+			}
+		})
 	}
 }

@@ -55,6 +55,15 @@ func (o *clientOptions) client(cmd *cobra.Command, getenv env) (*gen.ClientWithR
 // apiError turns a non-success response into an error carrying the
 // problem's detail.
 func apiError(resp *http.Response, body []byte, problem *gen.Problem) error {
+	// The generated client fills the default's field only for statuses the
+	// spec does not list; a listed error status (400, 404, ...) arrives in
+	// its own field, so read the problem from the body here instead.
+	if problem == nil && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/problem+json") {
+		var p gen.Problem
+		if json.Unmarshal(body, &p) == nil && p.Status != 0 {
+			problem = &p
+		}
+	}
 	if problem != nil {
 		msg := fmt.Sprintf("%d %s", problem.Status, problem.Title)
 		if problem.Detail != nil {
