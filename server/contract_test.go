@@ -245,6 +245,14 @@ func contractCases() []contractCase {
 
 		{op: "getOpenAPI", name: "ok", method: "GET", path: "/openapi.yaml", want: 200},
 		{op: "getOpenAPI", name: "wrong method", method: "DELETE", path: "/openapi.yaml", want: 405},
+
+		// Last, as they switch the node off: the answers of a host that
+		// takes no work, and of a put with no host to store on.
+		{op: "toggle", name: "off", method: "POST", path: "/toggle", auth: adminAuth, body: []byte(`{"active":false}`), want: 200},
+		{op: "getQuote", name: "host off", method: "GET", path: "/quote?type=compute&size=1", want: 409},
+		{op: "runJob", name: "host off", method: "POST", path: "/run", auth: adminAuth, body: []byte(`{"job_id":"contract-job-off"}`), want: 409},
+		{op: "putAsset", name: "no live host", method: "POST", path: "/assets?name=off.txt", auth: adminAuth, header: octet,
+			body: []byte(assetData), want: 503},
 	}
 }
 
