@@ -47,7 +47,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		failures, backoff := h.logins.fail(addr)
 		h.metrics.loginFailures.Inc()
 		h.log.Info("Dashboard login refused", "remote", r.RemoteAddr, "failures", failures, "backoff", backoff.String())
-		h.node.ReportLoginRefused(node.LoginRefused{Remote: addr.String(), Failures: failures, Backoff: backoff})
+		h.node.ReportLoginRefused(node.LoginRefused{Remote: addrLabel(addr), Failures: failures, Backoff: backoff})
 		msg := "That admin token is not right."
 		if backoff > 0 {
 			msg += fmt.Sprintf(" Too many wrong tokens: wait %s before the next try.", waitText(retryAfterSeconds(backoff)))

@@ -76,6 +76,15 @@ func clientAddr(r *http.Request) netip.Addr {
 	return a
 }
 
+// addrLabel names a clientAddr key for people: an IPv6 key as the /64 it
+// stands for.
+func addrLabel(a netip.Addr) string {
+	if a.Is6() {
+		return netip.PrefixFrom(a, 64).String()
+	}
+	return a.String()
+}
+
 // wait returns how long addr must still wait before its next attempt is
 // checked; zero means now.
 func (l *loginLimiter) wait(addr netip.Addr) time.Duration {

@@ -294,19 +294,23 @@ func TestClientAddr(t *testing.T) {
 	tests := []struct {
 		remote string
 		want   string
+		label  string
 	}{
-		{"192.0.2.7:5555", "192.0.2.7"},
-		{"[::ffff:192.0.2.7]:5555", "192.0.2.7"},
-		{"[2001:db8:1:2:aaaa:bbbb:cccc:dddd]:443", "2001:db8:1:2::"},
-		{"[fe80::1%eth0]:80", "fe80::"},
-		{"[::1]:80", "::"},
-		{"not an address", "invalid IP"},
+		{"192.0.2.7:5555", "192.0.2.7", "192.0.2.7"},
+		{"[::ffff:192.0.2.7]:5555", "192.0.2.7", "192.0.2.7"},
+		{"[2001:db8:1:2:aaaa:bbbb:cccc:dddd]:443", "2001:db8:1:2::", "2001:db8:1:2::/64"},
+		{"[fe80::1%eth0]:80", "fe80::", "fe80::/64"},
+		{"[::1]:80", "::", "::/64"},
+		{"not an address", "invalid IP", "invalid IP"},
 	}
 	for _, tt := range tests {
 		r := httptest.NewRequestWithContext(context.Background(), "POST", "/login", nil)
 		r.RemoteAddr = tt.remote
 		if got := clientAddr(r).String(); got != tt.want {
 			t.Errorf("clientAddr(%q) = %q, want %q", tt.remote, got, tt.want)
+		}
+		if got := addrLabel(clientAddr(r)); got != tt.label {
+			t.Errorf("addrLabel(clientAddr(%q)) = %q, want %q", tt.remote, got, tt.label)
 		}
 	}
 }
