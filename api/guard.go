@@ -24,6 +24,11 @@ import (
 // Limits on request bodies other than streamed shard uploads.
 const (
 	maxJSONBody = 1 << 20
+	// MaxAssetBytes is the largest file one put takes: openapi.yaml's
+	// maxLength of the putAsset body (a test compares them). No mesh of
+	// Raspberry Pis moves that much in one put; the bound is there so that
+	// every size has one.
+	MaxAssetBytes = 1 << 40
 	// replayWindow and replaySenders bound the request-signature replay guard.
 	replayWindow  = 4096
 	replaySenders = 4096
@@ -115,6 +120,15 @@ func (g *guard) middleware(next http.Handler) http.Handler {
 		if err != nil {
 			problem.Write(g.log, w, r, err)
 			return
+		}
+		if isOp(op, "putAsset") {
+			// Refuse a declared size over the limit before reading, and
+			// cut off a body that runs past it (chunked, or lying).
+			if r.ContentLength > MaxAssetBytes {
+				problem.Write(g.log, w, r, &http.MaxBytesError{Limit: MaxAssetBytes})
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, MaxAssetBytes)
 		}
 		err = openapi3filter.ValidateRequest(r.Context(), &openapi3filter.RequestValidationInput{
 			Request:    r,

@@ -16,11 +16,16 @@ const (
 	defaultStoragePrice = fixed.Scale / 10
 	defaultMinOncall    = 20
 	defaultBurstMax     = 80
-	// maxPrice bounds prices so that price x size cannot overflow int64 for
+)
+
+// Bounds of announce and quote values, in micro-units; openapi.yaml's
+// Amount schema states the same range (a test compares them).
+const (
+	// MaxPrice bounds prices so that price x size cannot overflow int64 for
 	// any size the API accepts.
-	maxPrice = 1_000_000 * fixed.Scale
-	// maxSize bounds quoted sizes (micro-units): a million units or gigabytes.
-	maxSize = 1_000_000 * fixed.Scale
+	MaxPrice = 1_000_000 * fixed.Scale
+	// MaxQuoteSize bounds quoted sizes: a million units or gigabytes.
+	MaxQuoteSize = 1_000_000 * fixed.Scale
 )
 
 func ensureSettings(ctx context.Context, db *sql.DB, now time.Time) error {
@@ -121,8 +126,8 @@ func (u AnnounceUpdate) validate() error {
 		name string
 		v    *int64
 	}{{"compute price", u.ComputePrice}, {"storage price", u.StoragePrice}} {
-		if p.v != nil && (*p.v < 0 || *p.v > maxPrice) {
-			return nodeerr.Invalidf("%s must be between 0 and %s", p.name, fixed.Format(maxPrice))
+		if p.v != nil && (*p.v < 0 || *p.v > MaxPrice) {
+			return nodeerr.Invalidf("%s must be between 0 and %s", p.name, fixed.Format(MaxPrice))
 		}
 	}
 	for _, p := range []struct {
@@ -143,8 +148,8 @@ func (n *Node) Quote(ctx context.Context, kind string, size int64) (Quote, error
 	if err := n.checkRunning(); err != nil {
 		return Quote{}, err
 	}
-	if size < 0 || size > maxSize {
-		return Quote{}, nodeerr.Invalidf("size must be between 0 and %s", fixed.Format(maxSize))
+	if size < 0 || size > MaxQuoteSize {
+		return Quote{}, nodeerr.Invalidf("size must be between 0 and %s", fixed.Format(MaxQuoteSize))
 	}
 	a, err := n.Announce(ctx)
 	if err != nil {

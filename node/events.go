@@ -1,6 +1,8 @@
 package node
 
 import (
+	"time"
+
 	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/node/events"
 )
@@ -36,6 +38,19 @@ type ShardStored struct {
 	Hash    string
 }
 
+// LoginRefused says the dashboard refused a login with a wrong admin
+// token. The dashboard reports it (ReportLoginRefused): it owns the login
+// form and its per-address back-off.
+type LoginRefused struct {
+	// Remote is the client address the attempt came from.
+	Remote string
+	// Failures is how many wrong tokens that address has sent in a row.
+	Failures int
+	// Backoff is how long that address is now refused without its token
+	// being checked; zero while it still has free attempts.
+	Backoff time.Duration
+}
+
 // Kind implements Event.
 func (ToggleChanged) Kind() string { return "toggle" }
 
@@ -47,3 +62,6 @@ func (ReceiptSigned) Kind() string { return "receipt" }
 
 // Kind implements Event.
 func (ShardStored) Kind() string { return "shard" }
+
+// Kind implements Event.
+func (LoginRefused) Kind() string { return "login" }

@@ -13,6 +13,16 @@ import (
 	"github.com/offgrid-net/offgrid/node/nodeerr"
 )
 
+// Bounds of a job's metrics; openapi.yaml's RunRequest states the same (a
+// test compares them).
+const (
+	// MaxMetrics is the most metrics one job may report.
+	MaxMetrics = 64
+	// MaxMetricValue is the largest metric value; a metric is never
+	// negative.
+	MaxMetricValue = 1e12
+)
+
 // UnitsMetric is the job metric that sets a compute receipt's units:
 // millions of tokens processed.
 const UnitsMetric = "compute_tokens_m"
@@ -35,14 +45,14 @@ func (n *Node) RunJob(ctx context.Context, req RunRequest) (ledger.Receipt, erro
 	if !jobIDPattern.MatchString(req.JobID) {
 		return ledger.Receipt{}, nodeerr.Invalidf("job_id must be 1-128 characters of A-Z a-z 0-9 . _ : -")
 	}
-	if len(req.Metrics) > 64 {
-		return ledger.Receipt{}, nodeerr.Invalidf("at most 64 metrics")
+	if len(req.Metrics) > MaxMetrics {
+		return ledger.Receipt{}, nodeerr.Invalidf("at most %d metrics", MaxMetrics)
 	}
 	for k, v := range req.Metrics {
 		if k == "" || len(k) > 64 {
 			return ledger.Receipt{}, nodeerr.Invalidf("metric names must be 1-64 characters")
 		}
-		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || v > 1e12 {
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || v > MaxMetricValue {
 			return ledger.Receipt{}, nodeerr.Invalidf("metric %q must be a number between 0 and 1e12", k)
 		}
 	}

@@ -52,9 +52,9 @@ type Config struct {
 	// once; one more is refused with ErrBusy so the sender retries elsewhere
 	// or later. Default 4. (The node's own shards do not take a slot.)
 	StoreConcurrency int
-	// MaxShardBytes is the largest shard accepted. Default 16 MiB: large
-	// enough for 64 KiB x segments, small enough to bound a Raspberry Pi's disk
-	// writes per request.
+	// MaxShardBytes is the largest shard accepted. Default and most
+	// MaxShardBytesLimit (16 MiB): large enough for 64 KiB x segments, small
+	// enough to bound a Raspberry Pi's disk writes per request.
 	MaxShardBytes int64
 	// Peers configures the peer table, discovery, membership and mesh health.
 	Peers peers.Config
@@ -82,6 +82,12 @@ type Remote struct {
 	Announces peers.Fetcher
 }
 
+// MaxShardBytesLimit is the most Config.MaxShardBytes may be: the largest
+// shard openapi.yaml lets any node take (putShard's body, storeShard's
+// data_b64, putAsset's shard_size; a test compares them), so that every
+// node of a cluster can hold any shard another node cuts.
+const MaxShardBytesLimit = 16 << 20
+
 // DefaultConfig returns the defaults, which README.md's flag tables
 // document (a test compares them); callers fill in Name, Endpoint, DataDir
 // and AdminToken.
@@ -89,7 +95,7 @@ func DefaultConfig() Config {
 	return Config{
 		ClusterID:        "offgrid-local",
 		StoreConcurrency: 4,
-		MaxShardBytes:    16 << 20,
+		MaxShardBytes:    MaxShardBytesLimit,
 		Peers:            peers.DefaultConfig(),
 		Assets:           assets.DefaultConfig(),
 		Now:              time.Now,
@@ -130,8 +136,8 @@ func (c *Config) validate() error {
 		return errors.New("admin token must be at least 16 characters")
 	case c.StoreConcurrency < 1 || c.StoreConcurrency > 1024:
 		return errors.New("store concurrency must be between 1 and 1024")
-	case c.MaxShardBytes < 1:
-		return errors.New("max shard bytes must be positive")
+	case c.MaxShardBytes < 1 || c.MaxShardBytes > MaxShardBytesLimit:
+		return fmt.Errorf("max shard bytes must be between 1 and %d", MaxShardBytesLimit)
 	}
 	return nil
 }
@@ -296,6 +302,12 @@ func (n *Node) MaxShardBytes() int64 { return n.cfg.MaxShardBytes }
 func (n *Node) CheckAdminToken(token string) bool {
 	return subtle.ConstantTimeCompare([]byte(token), []byte(n.cfg.AdminToken)) == 1
 }
+
+// ReportLoginRefused publishes e on the event bus, so the live feed shows
+// a refused dashboard login. The dashboard reports only attempts whose
+// token it checked: those are few per address (its back-off), while the
+// requests it refuses unread could flood every feed.
+func (n *Node) ReportLoginRefused(e LoginRefused) { n.bus.Publish(e) }
 
 // Subscribe returns a subscription to the node's events; see events.Bus.
 func (n *Node) Subscribe(buffer int) *Subscription { return n.bus.Subscribe(buffer) }

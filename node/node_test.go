@@ -310,6 +310,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"short token", func(c *node.Config) { c.AdminToken = "short" }},
 		{"negative concurrency", func(c *node.Config) { c.StoreConcurrency = -1 }},
 		{"negative max shard", func(c *node.Config) { c.MaxShardBytes = -1 }},
+		{"max shard above the API's limit", func(c *node.Config) { c.MaxShardBytes = node.MaxShardBytesLimit + 1 }},
 		{"static peers without a way to reach them", func(c *node.Config) { c.Peers.StaticPeers = []string{"http://127.0.0.1:9"} }},
 	} {
 		cfg := testConfig(dir)

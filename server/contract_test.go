@@ -126,6 +126,8 @@ func contractCases() []contractCase {
 		{op: "updateAnnounce", name: "wrong token", method: "POST", path: "/announce", auth: wrongToken, body: []byte(`{}`), want: 401},
 		{op: "updateAnnounce", name: "price not a decimal", method: "POST", path: "/announce", auth: adminAuth,
 			body: []byte(`{"prices":{"compute":-1}}`), want: 400},
+		{op: "updateAnnounce", name: "price above the largest", method: "POST", path: "/announce", auth: adminAuth,
+			body: []byte(`{"prices":{"storage":"1000001"}}`), want: 400},
 		{op: "updateAnnounce", name: "unknown field", method: "POST", path: "/announce", auth: adminAuth,
 			body: []byte(`{"colour":"red"}`), want: 400},
 		{op: "updateAnnounce", name: "min above burst", method: "POST", path: "/announce", auth: adminAuth,
@@ -141,6 +143,8 @@ func contractCases() []contractCase {
 		{op: "getQuote", name: "negative size", method: "GET", path: "/quote?type=compute&size=-1", want: 400},
 		{op: "getQuote", name: "unknown type", method: "GET", path: "/quote?type=gold&size=1", want: 400},
 		{op: "getQuote", name: "missing size", method: "GET", path: "/quote?type=compute", want: 400},
+		{op: "getQuote", name: "largest size", method: "GET", path: "/quote?type=storage&size=1000000", want: 200},
+		{op: "getQuote", name: "size above the largest", method: "GET", path: "/quote?type=storage&size=1000000.000001", want: 400},
 
 		{op: "runJob", name: "admin", method: "POST", path: "/run", auth: adminAuth,
 			body: []byte(`{"job_id":"contract-job-1","metrics":{"compute_tokens_m":1.5}}`), want: 200},
@@ -148,6 +152,8 @@ func contractCases() []contractCase {
 			body: []byte(`{"job_id":"contract-job-2"}`), want: 200},
 		{op: "runJob", name: "no auth", method: "POST", path: "/run", body: []byte(`{"job_id":"x"}`), want: 401},
 		{op: "runJob", name: "bad job id", method: "POST", path: "/run", auth: adminAuth, body: []byte(`{"job_id":"a b"}`), want: 400},
+		{op: "runJob", name: "metric above the largest", method: "POST", path: "/run", auth: adminAuth,
+			body: []byte(`{"job_id":"x","metrics":{"compute_tokens_m":1e13}}`), want: 400},
 		{op: "runJob", name: "metric not a number", method: "POST", path: "/run", auth: adminAuth,
 			body: []byte(`{"job_id":"x","metrics":{"compute_tokens_m":"many"}}`), want: 400},
 
@@ -156,6 +162,7 @@ func contractCases() []contractCase {
 		{op: "exportReceipts", name: "past the end", method: "GET", path: "/receipts/export?since_seq=1000", want: 200},
 		{op: "exportReceipts", name: "limit zero", method: "GET", path: "/receipts/export?limit=0", want: 400},
 		{op: "exportReceipts", name: "negative since", method: "GET", path: "/receipts/export?since_seq=-1", want: 400},
+		{op: "exportReceipts", name: "since beyond int64", method: "GET", path: "/receipts/export?since_seq=9223372036854775808", want: 400},
 		{op: "exportReceipts", name: "limit not a number", method: "GET", path: "/receipts/export?limit=ten", want: 400},
 
 		{op: "getPubkeys", name: "ok", method: "GET", path: "/pubkeys", want: 200},
@@ -217,6 +224,10 @@ func contractCases() []contractCase {
 			body: []byte(assetData), want: 400},
 		{op: "putAsset", name: "mode unknown", method: "POST", path: "/assets?mode=raid", auth: adminAuth, header: octet,
 			body: []byte(assetData), want: 400},
+		{op: "putAsset", name: "name too long", method: "POST", path: "/assets?name=" + strings.Repeat("n", 256), auth: adminAuth,
+			header: octet, body: []byte(assetData), want: 400},
+		{op: "putAsset", name: "17 recipients", method: "POST", path: "/assets?recipients=" + strings.Repeat(strings.Repeat("ab", 32)+",", 16) + strings.Repeat("ab", 32),
+			auth: adminAuth, header: octet, body: []byte(assetData), want: 400},
 		{op: "putAsset", name: "no auth", method: "POST", path: "/assets", header: octet, body: []byte(assetData), want: 401},
 		{op: "listAssets", name: "ok", method: "GET", path: "/assets", auth: adminAuth, want: 200},
 		{op: "listAssets", name: "no auth", method: "GET", path: "/assets", want: 401},
@@ -234,6 +245,14 @@ func contractCases() []contractCase {
 
 		{op: "getOpenAPI", name: "ok", method: "GET", path: "/openapi.yaml", want: 200},
 		{op: "getOpenAPI", name: "wrong method", method: "DELETE", path: "/openapi.yaml", want: 405},
+
+		// Last, as they switch the node off: the answers of a host that
+		// takes no work, and of a put with no host to store on.
+		{op: "toggle", name: "off", method: "POST", path: "/toggle", auth: adminAuth, body: []byte(`{"active":false}`), want: 200},
+		{op: "getQuote", name: "host off", method: "GET", path: "/quote?type=compute&size=1", want: 409},
+		{op: "runJob", name: "host off", method: "POST", path: "/run", auth: adminAuth, body: []byte(`{"job_id":"contract-job-off"}`), want: 409},
+		{op: "putAsset", name: "no live host", method: "POST", path: "/assets?name=off.txt", auth: adminAuth, header: octet,
+			body: []byte(assetData), want: 503},
 	}
 }
 
@@ -389,6 +408,11 @@ func validateResponse(t *testing.T, spec *openapi3.T, router routers.Router, req
 			t.Errorf("%s %s: body does not match the Problem schema: %v", req.Method, req.URL.Path, err)
 		}
 		return
+	}
+	// The default answer is for internal errors; every other status a
+	// node gives must be named, so that clients know it.
+	if r.StatusCode != http.StatusInternalServerError && route.Operation.Responses.Status(r.StatusCode) == nil {
+		t.Errorf("%s %s answered %d, which operation %s does not list", req.Method, req.URL.Path, r.StatusCode, route.Operation.OperationID)
 	}
 	opts := &openapi3filter.Options{IncludeResponseStatus: true}
 	if r.Header.Get("Content-Type") == "application/yaml" {

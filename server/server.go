@@ -60,7 +60,8 @@ func New(cfg Config) (*Server, error) {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
 	log := cfg.Logger.With("component", "server")
-	dash, err := web.New(web.Config{Node: cfg.Node, Logger: cfg.Logger.With("component", "web"), SecureCookies: cfg.SecureCookies})
+	dash, err := web.New(web.Config{Node: cfg.Node, Logger: cfg.Logger.With("component", "web"),
+		SecureCookies: cfg.SecureCookies, Registerer: cfg.Registerer})
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/offgrid-net/offgrid/internal/testutil"
@@ -81,5 +82,23 @@ func TestCrossOriginProtection(t *testing.T) {
 				t.Errorf("POST /toggle from %s = %d, want 200: %s", tc.name, r.StatusCode, r.body)
 			}
 		})
+	}
+}
+
+// TestLoginMetrics checks that the dashboard's login counters reach
+// /metrics through the server's wiring.
+func TestLoginMetrics(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	tn := servertest.Start(t, servertest.Options{})
+	for range 6 {
+		req := newRequest(t, tn, "POST", "/login", []byte("token=wrong"), false)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		do(t, tn, req)
+	}
+	body := string(call(t, tn, "GET", "/metrics", nil, false).body)
+	for _, want := range []string{"offgrid_dashboard_login_failures_total 5", "offgrid_dashboard_login_throttled_total 1"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }

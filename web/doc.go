@@ -35,7 +35,24 @@
 //
 // Every route under /ui and / needs a session created by logging in with
 // the node's admin token. Sessions live in memory only, so a restart logs
-// everyone out. A request made by htmx (HX-Request: true) gets only the
+// everyone out.
+//
+// Logins back off per client address (loginlimit.go): the address is the
+// connection's IP (an IPv6 address by its /64), never a proxy header such
+// as X-Forwarded-For, which any client can forge. After 5 wrong tokens in
+// a row an address waits 1 s, and each further wrong token doubles the
+// wait up to 15 minutes. While it waits, POST /login answers 429 with
+// Retry-After and the form saying why, without reading the token, so even
+// the right token waits: the answer must not tell a guesser whether a
+// guess was right. A login forgets the address's count, and so does a day
+// without failures. The table holds at most MaxLoginAddresses (4096)
+// addresses; when it is full the address whose last failure is the oldest
+// goes. The token itself is compared in constant time by the node. Wrong
+// tokens are counted in offgrid_dashboard_login_failures_total, logged and
+// shown on the live feed (a "login" event); attempts refused unread are
+// counted in offgrid_dashboard_login_throttled_total and logged at debug
+// level only, so a script hammering the form cannot flood the feed or the
+// log. A request made by htmx (HX-Request: true) gets only the
 // fragment it asked for; any other request gets a full page.
 //
 // The live feed writes one HTML fragment per node event. Each fragment's

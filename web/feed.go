@@ -450,11 +450,22 @@ func (h *Handler) feedMsg(ctx context.Context, env node.Envelope, added *trimmer
 		if e.Mesh.MeshOK {
 			it.State = "ok"
 		}
+	case node.LoginRefused:
+		it.Text = loginRefusedText(e)
 	default:
 		it.Text = "Node event."
 	}
 	m.Item = &it
 	return m, true
+}
+
+// loginRefusedText describes a refused dashboard login.
+func loginRefusedText(e node.LoginRefused) string {
+	t := fmt.Sprintf("Refused a dashboard login from %s: wrong admin token (%d in a row)", e.Remote, e.Failures)
+	if e.Backoff > 0 {
+		return t + fmt.Sprintf("; that address must wait %s.", waitText(retryAfterSeconds(e.Backoff)))
+	}
+	return t + "."
 }
 
 // humanBytes formats n bytes with a binary unit.
@@ -495,6 +506,6 @@ func feedEmpty(view feedView) string {
 	case viewMesh:
 		return "Changes the routing daemon reports (neighbours, routes, mesh health) are listed here as they happen."
 	default:
-		return "Events show up here as they happen: switching on or off, price changes, receipts, stored shards."
+		return "Events show up here as they happen: switching on or off, price changes, receipts, stored shards, refused logins."
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/go-chi/chi/v5"
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/node"
@@ -48,6 +49,9 @@ type Node interface {
 	// CheckAdminToken reports whether token is the node's admin token, in
 	// constant time.
 	CheckAdminToken(token string) bool
+	// ReportLoginRefused shows a refused login on the node's event feed.
+	// It must not block.
+	ReportLoginRefused(e node.LoginRefused)
 	// PutAsset stores the plaintext read from r across the mesh, reading it
 	// as a stream. Errors wrap node.ErrInvalid (bad options, or a file
 	// too large for the node's shard size limit) or node.ErrUnavailable
@@ -76,7 +80,16 @@ type Config struct {
 	// login evicts the session closest to expiry. Zero means the default,
 	// 256.
 	MaxSessions int
-	// Now is the clock for session expiry and uptime. Nil means time.Now.
+	// MaxLoginAddresses bounds the login back-off table (client addresses
+	// that recently sent a wrong admin token). When it is full, the
+	// address whose last failure is the oldest is forgotten. Zero means
+	// the default, 4096.
+	MaxLoginAddresses int
+	// Registerer receives the dashboard's metrics (failed and throttled
+	// logins). Nil registers none.
+	Registerer prometheus.Registerer
+	// Now is the clock for session expiry, the login back-off and uptime.
+	// Nil means time.Now.
 	Now func() time.Time
 	// SecureCookies marks the session cookie Secure. Set it when the
 	// dashboard is served over HTTPS; browsers then never send the cookie
@@ -94,9 +107,10 @@ const (
 // default. The caller still has to set Node.
 func DefaultConfig() Config {
 	return Config{
-		SessionTTL:  DefaultSessionTTL,
-		MaxSessions: DefaultMaxSessions,
-		Now:         time.Now,
+		SessionTTL:        DefaultSessionTTL,
+		MaxSessions:       DefaultMaxSessions,
+		MaxLoginAddresses: DefaultMaxLoginAddresses,
+		Now:               time.Now,
 	}
 }
 
@@ -109,6 +123,8 @@ type Handler struct {
 	secure   bool
 	ttl      time.Duration
 	sessions *sessionStore
+	logins   *loginLimiter
+	metrics  *metrics
 	assets   *assetServer
 	upgrader websocket.Upgrader
 	// feedBuffer is the live feed subscription buffer; tests lower it.
@@ -139,11 +155,21 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.MaxSessions == 0 {
 		cfg.MaxSessions = DefaultMaxSessions
 	}
+	if cfg.MaxLoginAddresses < 0 {
+		return nil, fmt.Errorf("web: Config.MaxLoginAddresses %d is negative", cfg.MaxLoginAddresses)
+	}
+	if cfg.MaxLoginAddresses == 0 {
+		cfg.MaxLoginAddresses = DefaultMaxLoginAddresses
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
 	}
 	assets, err := newAssetServer()
 	if err != nil {
@@ -156,6 +182,8 @@ func New(cfg Config) (*Handler, error) {
 		secure:          cfg.SecureCookies,
 		ttl:             cfg.SessionTTL,
 		sessions:        newSessionStore(cfg.MaxSessions, cfg.SessionTTL, cfg.Now),
+		logins:          newLoginLimiter(cfg.MaxLoginAddresses, cfg.Now),
+		metrics:         m,
 		assets:          assets,
 		feedBuffer:      feedBuffer,
 		assetsThrottle:  assetsThrottle,

@@ -317,7 +317,7 @@ func (siw *ServerInterfaceWrapper) PutAsset(w http.ResponseWriter, r *http.Reque
 
 	// ------------- Optional query parameter "k" -------------
 
-	err = runtime.BindQueryParameterWithOptions("form", true, false, "k", r.URL.Query(), &params.K, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "k", r.URL.Query(), &params.K, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
 	if err != nil {
 		var requiredError *runtime.RequiredParameterError
 		if errors.As(err, &requiredError) {
@@ -330,7 +330,7 @@ func (siw *ServerInterfaceWrapper) PutAsset(w http.ResponseWriter, r *http.Reque
 
 	// ------------- Optional query parameter "n" -------------
 
-	err = runtime.BindQueryParameterWithOptions("form", true, false, "n", r.URL.Query(), &params.N, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "n", r.URL.Query(), &params.N, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
 	if err != nil {
 		var requiredError *runtime.RequiredParameterError
 		if errors.As(err, &requiredError) {
@@ -343,7 +343,7 @@ func (siw *ServerInterfaceWrapper) PutAsset(w http.ResponseWriter, r *http.Reque
 
 	// ------------- Optional query parameter "r" -------------
 
-	err = runtime.BindQueryParameterWithOptions("form", true, false, "r", r.URL.Query(), &params.R, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "r", r.URL.Query(), &params.R, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
 	if err != nil {
 		var requiredError *runtime.RequiredParameterError
 		if errors.As(err, &requiredError) {
@@ -356,7 +356,7 @@ func (siw *ServerInterfaceWrapper) PutAsset(w http.ResponseWriter, r *http.Reque
 
 	// ------------- Optional query parameter "shard_size" -------------
 
-	err = runtime.BindQueryParameterWithOptions("form", true, false, "shard_size", r.URL.Query(), &params.ShardSize, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "shard_size", r.URL.Query(), &params.ShardSize, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
 	if err != nil {
 		var requiredError *runtime.RequiredParameterError
 		if errors.As(err, &requiredError) {
@@ -533,7 +533,7 @@ func (siw *ServerInterfaceWrapper) FetchShard(w http.ResponseWriter, r *http.Req
 
 	// ------------- Required query parameter "index" -------------
 
-	err = runtime.BindQueryParameterWithOptions("form", true, true, "index", r.URL.Query(), &params.Index, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "index", r.URL.Query(), &params.Index, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
 	if err != nil {
 		var requiredError *runtime.RequiredParameterError
 		if errors.As(err, &requiredError) {
@@ -709,7 +709,7 @@ func (siw *ServerInterfaceWrapper) ExportReceipts(w http.ResponseWriter, r *http
 
 	// ------------- Optional query parameter "limit" -------------
 
-	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
 	if err != nil {
 		var requiredError *runtime.RequiredParameterError
 		if errors.As(err, &requiredError) {
@@ -763,7 +763,7 @@ func (siw *ServerInterfaceWrapper) GetShard(w http.ResponseWriter, r *http.Reque
 	// ------------- Path parameter "index" -------------
 	var index IndexPath
 
-	err = runtime.BindStyledParameterWithOptions("simple", "index", chi.URLParam(r, "index"), &index, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	err = runtime.BindStyledParameterWithOptions("simple", "index", chi.URLParam(r, "index"), &index, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int32", ValueIsUnescaped: r.URL.RawPath == ""})
 	if err != nil {
 		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "index", Err: err})
 		return
@@ -798,7 +798,7 @@ func (siw *ServerInterfaceWrapper) StatShard(w http.ResponseWriter, r *http.Requ
 	// ------------- Path parameter "index" -------------
 	var index IndexPath
 
-	err = runtime.BindStyledParameterWithOptions("simple", "index", chi.URLParam(r, "index"), &index, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	err = runtime.BindStyledParameterWithOptions("simple", "index", chi.URLParam(r, "index"), &index, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int32", ValueIsUnescaped: r.URL.RawPath == ""})
 	if err != nil {
 		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "index", Err: err})
 		return
@@ -833,7 +833,7 @@ func (siw *ServerInterfaceWrapper) PutShard(w http.ResponseWriter, r *http.Reque
 	// ------------- Path parameter "index" -------------
 	var index IndexPath
 
-	err = runtime.BindStyledParameterWithOptions("simple", "index", chi.URLParam(r, "index"), &index, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	err = runtime.BindStyledParameterWithOptions("simple", "index", chi.URLParam(r, "index"), &index, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int32", ValueIsUnescaped: r.URL.RawPath == ""})
 	if err != nil {
 		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "index", Err: err})
 		return
@@ -1085,7 +1085,39 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	return r
 }
 
+type BadRequestApplicationProblemPlusJSONResponse Problem
+
+type ConflictApplicationProblemPlusJSONResponse Problem
+
+type ForbiddenApplicationProblemPlusJSONResponse Problem
+
+type GoneApplicationProblemPlusJSONResponse Problem
+
+type InsufficientStorageApplicationProblemPlusJSONResponse Problem
+
+type NotFoundApplicationProblemPlusJSONResponse Problem
+
 type ProblemApplicationProblemPlusJSONResponse Problem
+
+type TooLargeApplicationProblemPlusJSONResponse Problem
+
+type UnauthorizedResponseHeaders struct {
+	WWWAuthenticate *string
+}
+type UnauthorizedApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers UnauthorizedResponseHeaders
+}
+
+type UnavailableResponseHeaders struct {
+	RetryAfter int32
+}
+type UnavailableApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers UnavailableResponseHeaders
+}
 
 type GetAnnounceRequestObject struct {
 }
@@ -1104,6 +1136,23 @@ func (response GetAnnounce200JSONResponse) VisitGetAnnounceResponse(w http.Respo
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAnnounce503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetAnnounce503ApplicationProblemPlusJSONResponse) VisitGetAnnounceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1147,6 +1196,106 @@ func (response UpdateAnnounce200JSONResponse) VisitUpdateAnnounceResponse(w http
 	return err
 }
 
+type UpdateAnnounce400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateAnnounce400ApplicationProblemPlusJSONResponse) VisitUpdateAnnounceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAnnounce401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateAnnounce401ApplicationProblemPlusJSONResponse) VisitUpdateAnnounceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAnnounce403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateAnnounce403ApplicationProblemPlusJSONResponse) VisitUpdateAnnounceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAnnounce413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateAnnounce413ApplicationProblemPlusJSONResponse) VisitUpdateAnnounceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAnnounce503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateAnnounce503ApplicationProblemPlusJSONResponse) VisitUpdateAnnounceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateAnnounce507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateAnnounce507ApplicationProblemPlusJSONResponse) VisitUpdateAnnounceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateAnnouncedefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -1181,6 +1330,42 @@ func (response ListAssets200JSONResponse) VisitListAssetsResponse(w http.Respons
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAssets401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListAssets401ApplicationProblemPlusJSONResponse) VisitListAssetsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAssets503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListAssets503ApplicationProblemPlusJSONResponse) VisitListAssetsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1225,6 +1410,122 @@ func (response PutAsset201JSONResponse) VisitPutAssetResponse(w http.ResponseWri
 	return err
 }
 
+type PutAsset400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response PutAsset400ApplicationProblemPlusJSONResponse) VisitPutAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutAsset401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response PutAsset401ApplicationProblemPlusJSONResponse) VisitPutAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutAsset403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response PutAsset403ApplicationProblemPlusJSONResponse) VisitPutAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutAsset409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response PutAsset409ApplicationProblemPlusJSONResponse) VisitPutAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutAsset413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response PutAsset413ApplicationProblemPlusJSONResponse) VisitPutAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutAsset503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response PutAsset503ApplicationProblemPlusJSONResponse) VisitPutAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutAsset507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response PutAsset507ApplicationProblemPlusJSONResponse) VisitPutAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PutAssetdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -1260,6 +1561,74 @@ func (response GetAsset200JSONResponse) VisitGetAssetResponse(w http.ResponseWri
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAsset400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetAsset400ApplicationProblemPlusJSONResponse) VisitGetAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAsset401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetAsset401ApplicationProblemPlusJSONResponse) VisitGetAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAsset404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetAsset404ApplicationProblemPlusJSONResponse) VisitGetAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAsset503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetAsset503ApplicationProblemPlusJSONResponse) VisitGetAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1317,6 +1686,90 @@ func (response GetAssetContent200ApplicationoctetStreamResponse) VisitGetAssetCo
 	return err
 }
 
+type GetAssetContent400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetAssetContent400ApplicationProblemPlusJSONResponse) VisitGetAssetContentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAssetContent401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetAssetContent401ApplicationProblemPlusJSONResponse) VisitGetAssetContentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAssetContent404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetAssetContent404ApplicationProblemPlusJSONResponse) VisitGetAssetContentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAssetContent409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response GetAssetContent409ApplicationProblemPlusJSONResponse) VisitGetAssetContentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAssetContent503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetAssetContent503ApplicationProblemPlusJSONResponse) VisitGetAssetContentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetAssetContentdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -1352,6 +1805,122 @@ func (response RepairAsset200JSONResponse) VisitRepairAssetResponse(w http.Respo
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RepairAsset400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RepairAsset400ApplicationProblemPlusJSONResponse) VisitRepairAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RepairAsset401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RepairAsset401ApplicationProblemPlusJSONResponse) VisitRepairAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RepairAsset403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RepairAsset403ApplicationProblemPlusJSONResponse) VisitRepairAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RepairAsset404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RepairAsset404ApplicationProblemPlusJSONResponse) VisitRepairAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RepairAsset409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response RepairAsset409ApplicationProblemPlusJSONResponse) VisitRepairAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RepairAsset503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RepairAsset503ApplicationProblemPlusJSONResponse) VisitRepairAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RepairAsset507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response RepairAsset507ApplicationProblemPlusJSONResponse) VisitRepairAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1395,6 +1964,106 @@ func (response FetchShard200JSONResponse) VisitFetchShardResponse(w http.Respons
 	return err
 }
 
+type FetchShard400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response FetchShard400ApplicationProblemPlusJSONResponse) VisitFetchShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FetchShard401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response FetchShard401ApplicationProblemPlusJSONResponse) VisitFetchShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FetchShard403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response FetchShard403ApplicationProblemPlusJSONResponse) VisitFetchShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FetchShard404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response FetchShard404ApplicationProblemPlusJSONResponse) VisitFetchShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FetchShard410ApplicationProblemPlusJSONResponse struct {
+	GoneApplicationProblemPlusJSONResponse
+}
+
+func (response FetchShard410ApplicationProblemPlusJSONResponse) VisitFetchShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FetchShard503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response FetchShard503ApplicationProblemPlusJSONResponse) VisitFetchShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type FetchSharddefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -1433,6 +2102,23 @@ func (response GetHealth200JSONResponse) VisitGetHealthResponse(w http.ResponseW
 	return err
 }
 
+type GetHealth503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetHealth503ApplicationProblemPlusJSONResponse) VisitGetHealthResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHealthdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -1467,6 +2153,23 @@ func (response GetMesh200JSONResponse) VisitGetMeshResponse(w http.ResponseWrite
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMesh503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetMesh503ApplicationProblemPlusJSONResponse) VisitGetMeshResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1554,6 +2257,23 @@ func (response GetPeers200JSONResponse) VisitGetPeersResponse(w http.ResponseWri
 	return err
 }
 
+type GetPeers503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetPeers503ApplicationProblemPlusJSONResponse) VisitGetPeersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetPeersdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -1631,6 +2351,55 @@ func (response GetQuote200JSONResponse) VisitGetQuoteResponse(w http.ResponseWri
 	return err
 }
 
+type GetQuote400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetQuote400ApplicationProblemPlusJSONResponse) VisitGetQuoteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQuote409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response GetQuote409ApplicationProblemPlusJSONResponse) VisitGetQuoteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQuote503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetQuote503ApplicationProblemPlusJSONResponse) VisitGetQuoteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetQuotedefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -1670,6 +2439,39 @@ func (response ExportReceipts200JSONResponse) VisitExportReceiptsResponse(w http
 	return err
 }
 
+type ExportReceipts400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ExportReceipts400ApplicationProblemPlusJSONResponse) VisitExportReceiptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExportReceipts503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ExportReceipts503ApplicationProblemPlusJSONResponse) VisitExportReceiptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ExportReceiptsdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -1705,6 +2507,122 @@ func (response RunJob200JSONResponse) VisitRunJobResponse(w http.ResponseWriter)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RunJob400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RunJob400ApplicationProblemPlusJSONResponse) VisitRunJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RunJob401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RunJob401ApplicationProblemPlusJSONResponse) VisitRunJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RunJob403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RunJob403ApplicationProblemPlusJSONResponse) VisitRunJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RunJob409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response RunJob409ApplicationProblemPlusJSONResponse) VisitRunJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RunJob413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response RunJob413ApplicationProblemPlusJSONResponse) VisitRunJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RunJob503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RunJob503ApplicationProblemPlusJSONResponse) VisitRunJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RunJob507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response RunJob507ApplicationProblemPlusJSONResponse) VisitRunJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1763,6 +2681,106 @@ func (response GetShard200ApplicationoctetStreamResponse) VisitGetShardResponse(
 	return err
 }
 
+type GetShard400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetShard400ApplicationProblemPlusJSONResponse) VisitGetShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetShard401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetShard401ApplicationProblemPlusJSONResponse) VisitGetShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetShard403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetShard403ApplicationProblemPlusJSONResponse) VisitGetShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetShard404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetShard404ApplicationProblemPlusJSONResponse) VisitGetShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetShard410ApplicationProblemPlusJSONResponse struct {
+	GoneApplicationProblemPlusJSONResponse
+}
+
+func (response GetShard410ApplicationProblemPlusJSONResponse) VisitGetShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetShard503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetShard503ApplicationProblemPlusJSONResponse) VisitGetShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetSharddefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -1809,11 +2827,57 @@ func (response StatShard200Response) VisitStatShardResponse(w http.ResponseWrite
 	return nil
 }
 
+type StatShard400Response struct {
+}
+
+func (response StatShard400Response) VisitStatShardResponse(w http.ResponseWriter) error {
+	w.WriteHeader(400)
+	return nil
+}
+
+type StatShard401Response struct {
+}
+
+func (response StatShard401Response) VisitStatShardResponse(w http.ResponseWriter) error {
+	w.WriteHeader(401)
+	return nil
+}
+
+type StatShard403Response struct {
+}
+
+func (response StatShard403Response) VisitStatShardResponse(w http.ResponseWriter) error {
+	w.WriteHeader(403)
+	return nil
+}
+
 type StatShard404Response struct {
 }
 
 func (response StatShard404Response) VisitStatShardResponse(w http.ResponseWriter) error {
 	w.WriteHeader(404)
+	return nil
+}
+
+type StatShard410Response struct {
+}
+
+func (response StatShard410Response) VisitStatShardResponse(w http.ResponseWriter) error {
+	w.WriteHeader(410)
+	return nil
+}
+
+type StatShard503ResponseHeaders struct {
+	RetryAfter int32
+}
+
+type StatShard503Response struct {
+	Headers StatShard503ResponseHeaders
+}
+
+func (response StatShard503Response) VisitStatShardResponse(w http.ResponseWriter) error {
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	return nil
 }
 
@@ -1847,6 +2911,122 @@ func (response PutShard201JSONResponse) VisitPutShardResponse(w http.ResponseWri
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutShard400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response PutShard400ApplicationProblemPlusJSONResponse) VisitPutShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutShard401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response PutShard401ApplicationProblemPlusJSONResponse) VisitPutShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutShard403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response PutShard403ApplicationProblemPlusJSONResponse) VisitPutShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutShard409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response PutShard409ApplicationProblemPlusJSONResponse) VisitPutShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutShard413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response PutShard413ApplicationProblemPlusJSONResponse) VisitPutShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutShard503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response PutShard503ApplicationProblemPlusJSONResponse) VisitPutShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutShard507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response PutShard507ApplicationProblemPlusJSONResponse) VisitPutShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1890,6 +3070,122 @@ func (response StoreShard201JSONResponse) VisitStoreShardResponse(w http.Respons
 	return err
 }
 
+type StoreShard400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response StoreShard400ApplicationProblemPlusJSONResponse) VisitStoreShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StoreShard401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response StoreShard401ApplicationProblemPlusJSONResponse) VisitStoreShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StoreShard403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response StoreShard403ApplicationProblemPlusJSONResponse) VisitStoreShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StoreShard409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response StoreShard409ApplicationProblemPlusJSONResponse) VisitStoreShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StoreShard413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response StoreShard413ApplicationProblemPlusJSONResponse) VisitStoreShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StoreShard503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response StoreShard503ApplicationProblemPlusJSONResponse) VisitStoreShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StoreShard507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response StoreShard507ApplicationProblemPlusJSONResponse) VisitStoreShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type StoreSharddefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -1925,6 +3221,106 @@ func (response Toggle200JSONResponse) VisitToggleResponse(w http.ResponseWriter)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Toggle400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response Toggle400ApplicationProblemPlusJSONResponse) VisitToggleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Toggle401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response Toggle401ApplicationProblemPlusJSONResponse) VisitToggleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Toggle403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response Toggle403ApplicationProblemPlusJSONResponse) VisitToggleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Toggle413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response Toggle413ApplicationProblemPlusJSONResponse) VisitToggleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Toggle503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response Toggle503ApplicationProblemPlusJSONResponse) VisitToggleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Toggle507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response Toggle507ApplicationProblemPlusJSONResponse) VisitToggleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2644,88 +4040,104 @@ func (sh *strictHandler) Toggle(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fx7c9s4kv8qXbqtil1HyXYezsT548ozyWwyk4c3ydZcXZKTIbIlYUwCDADGVlL+7lfdAEVKAi3Jj8zd",
-	"1f5HiSTQ+PW70eD3XqqLUitUzvaOvvdKYUSBDg3/OrYW3ctnJ8JN6adUvaNeST+SnhIF9o56gp4YyqyX",
-	"9Ax+qaTBrHfkTIVJz6ZTLAS99zeD495R79/2mrn2/F27F6boXV4m9XT/qNDM5vN94V93M+FLleHFFauT",
-	"dP/aM72fCpPxFM1kV67tFqe7pFFsqZVF5uSJ0aMcC7pMtXKoHF2KssxlKpzUaq/0T/z7n1YrurfZpPW4",
-	"PGOGNjWypOF6R71jBWiMNrDz7tdf4MnDR48hzAEZOiFzuztgYMJYLHBK6UqlyKJodInGSb8AkTr5lf93",
-	"s5LAGmmdo1C9y6Q3qox1wxJNisoNC3FBjxXiQhZV0Ts62N9PeoVU/td+Ug8glcMJGhoAVVZq6TEJd60z",
-	"Uk3oZiHVUKtU5Hk9xbbDe/ZGhlY6Q5LlNSC/0RmSxCa90sjU43E1U/ipy6RXlZlwmA0F0zzWpqCrHv3Z",
-	"d7LAXrJM1GVb/D7OKQyLaEGV1CyZUxWFKsadBbo+z0nQoz8xdUR2LQb/5MeY/VkmSa5EftISi7HILSZL",
-	"knJjabg5w7dhU1gjAb+KA9mqiC5koqy1YVHnds4SULtwjgYhnWqLCsZGF+CmCLn8ijDV1tlBw/aWFs0t",
-	"66YGNOmlBrcUr6Q3ljkOp8JOV6n/+dXx788f9O8/OgQ9ZprLXBCsFw52sCjdDCrlZA5nSp+r3UFseF7g",
-	"6tDPpHVSpc4DAFOdZ1JNPCaWDGcblBYnz1p6uyQi+aI9at/VGd9BRRLysYcpG/WyJestGxAfo9NmMLVD",
-	"K791TF7fWVz/yRzI0cyhhZ3+AZxPZY4gFFRlrkVGmFeKoQUaBEylLIM8Z6xU7vBhFCfrgqLWay5REcI9",
-	"uqXJmJB7mBiR8WWurYuiQVclDj1LVpfxquEXlGjAP040SoeFjSMS/hHGiFkzR8fDN7aYrQAlmEzmSFvw",
-	"g4SQdBH/F3jakJc0el7ju4xPSxBryV9QyvWGNugyR37OoSGQ//vjcf+/RP/bfv/JYNj//P0gObj/0+Xf",
-	"YtrG77+SNmak6BZfzVmz1qqscisGro0u5Wfh0ukqGWT+hha/LHCzluOrrfic7o0WwPO/dBQLrYrc1o7e",
-	"aO3WPf2CZKml8VevxulrwvAVjZU+JqyVe39wENHeJV7V7yWtIIKX1WhEzZs5dTXonQxmgFeYnKMYD330",
-	"vBaH0mg93pirNcbLDDWYoizXsuhdeGwZm/r1pE16TVts8c8wlYXIVy3iMSit+gongiwFZP45OJduCsJB",
-	"oa0DKy9gbChcowAKMjmRPgjAC1GUOc10f/CI5m/ZgP3+E1b9B5c7nz4N6p+Hl7v/EbUEL4JHXxpC9Mef",
-	"vx8+jFuPFyhyF9HZ24uXyWxWti26+izqd6qSjPvQYqqVdzxrnd4SS8NUyWrIvDR2jL2v0UZwmHbgQySY",
-	"sUjRDquyIwRBOx3qs1i+tER3/WSyNGyMTIVyMh1ps7lVpIW9CW/F9Kg02ulVqR4JVwjVF9nXBEZihHkC",
-	"5D5BGxJ3jEZ+BsV2kajRlcPtlvKOXonGFLoyaSTuygQWWh3BSLjU5UQ/Lyd7yus54iC3EKoSORTojEwt",
-	"33jKyzwCpd2U4lShLMX0GSttkGQ/dAgsWO4UrrfKgdAa+TZP54gkteR1ieqco5HUJDNobVR7JclWPMXm",
-	"pS9yTlejvMU2VRWjiNbV83VR6hm2QmaGlA4IF/zaTQhKel+liAyyRGh7xhixwWatCNCHKUIms6MznNVJ",
-	"ERmYexaeZ/cfPTp4Amc4Gyza7vD80bePB/0nx/0Xv/XfnFBEd1b0v33+/nA/OdyPG+QTRLNd6eXKykku",
-	"rBtaRLW5TrI1Ui3xWkWjRDT3LATOg7QgIJMGUwfhxcrUUNFwQFJNSuQVJp78buJyVu6Vwk2Hjaiskro4",
-	"8z0bdByc9tktooGdXJ+joWWMkDi4+xTEyKJycD5FBdJxtmtBaR4OFxKybqFcSchCasf+iJIxuo55wiDN",
-	"i4uh0WSaQJWVCeTaiARGOSYwcsPcNLZ5oq2V5WBtjtQqItF0TXoTRC2mICSb8Uyj5euWWSBtrS0sCd6s",
-	"wY5FhD36Z7dDGtp+bs2Yc5nrqCAQkzd3MqyB67IgP2TSct0NwVHo5uWoReBo/mAer6Kpjj0vfS4vJpu/",
-	"sUR4PWEzUDe516r9/ZAVRQieF9eX3YwTMo87Q2WdUB3+sAlbI3mcdHn8Lf/HOkfEd+th5lNF+VCNznAW",
-	"kZuRvhie4WxVOf7Te6SyGuUyJceUwBQvBquZxZVpwe2F/1/RyPEsTmvtPm9E7LpqeYuAZA5bDOt/VDoW",
-	"p1xvg2Ab8Q+1gw0fr0WsdipXKXQruVLSDbejrBPYIL6hgtAauV57DN13Tba+ZC9ktmibO5SqCfTTvLIO",
-	"TVdIIK2t5tXDRYH7p5IXUMg8lyEThB2pvCdn4/YU0lynZxYyI8du08Lrn3rURUtIKLpN6EbR7WoSuL1M",
-	"aj3eEmaDPlEZXk/i1la6DqJFbDlRwlUGuwoZnXVQkkO7hR4tGqZtjOPNq3EtCV7GeS5O9YoaIZqzMfFK",
-	"4zFuC3y78rFg9xpY47pZCmneYalNVxV549pxIcwZZsMMRRZ3ngZHlcxdR+lflblIMfpqrA7da8ZrvbxI",
-	"RXTFlXqHXyr0sewW0U2j6x3F+qOrq/W3YxCWrJoVE6xrF08hqOfQ6TNUdljADls8rSynZPzvLlh0ljOg",
-	"UAe9Z4HlbcDoXbRJOny4guASLwIqnUjbKo8I1rYF3I1riV1lwXrCGJ3cutEh/NvtyNYbq5vUtOcF8027",
-	"SppwYdviaGtTrK51Bw/OBHdi8kw4cSu4ZMKJ4ejw4QLxo5mLFiH+b4LYWmQnni/neyR1N8P9R4/WbQC9",
-	"d9rg9SzWDTm1WlHhjc971u9iJ0A5VCZMBiNh8fDhQsz0l3B3PcuuZNIHPZnk18W6s0y3TFRXkYUDp7Qy",
-	"0s3e09rqkm4h1Qey3HGWhGIIP+YtPOyUhuQnA+FgLI11xCjjEjjD0gE9NkUgIELhTpsZx7uMKJOOwqBp",
-	"uDd1rqxjz/ftKG15M8x46GAec8BoxrOlIs+lmkSKp7AjM1ROutleptPBRDMp3J83RZExGaFB7+14PDEy",
-	"6zckNJFrKX/Hme+Do7A+jtWLDx9O4PjkJTlDrRDqAd+gY8oG8A5F1tcqn4H3HLBz+vfnH2BPhJao0wRO",
-	"975QtniafFKne6VP0vnvAu2UL7hAxFe+4vUt3GYnzdfBG9k9vKDA63QXpAVdogLtufPq+M3gk3pdOcEV",
-	"TILPgkLM2iXoBZ6fHlduqo38xvnMEfzMPIQPb39//uZ0d/BJUUbQd7pPL4cBd073TKWYIm4T4asxutSv",
-	"w7c5nO6CSFOSHJRuioYpaE+tzSclFJyusOcUPAehEBn6PdF1smARYUUePqnnxmhjQRiE066uydOm03F3",
-	"AK+1whkIlQH302LmQxweot6l9UbJflLrt2sTUPgVDYxzLZwdfFLzGk4jlrUUkYT1WqkCZQiDfdIf4rAo",
-	"Ze+o92CwP3jgax1TVvO5hNGPiQ+6ybzwOl9mvaPe39HN+zOX2kvv7+9f0Vq6XUvpfI5ITynpUFoZg8pB",
-	"Te/AB6VjEeK82NhzYlsNq0nPVkUhzKx31HvPupaAb9xjrmnVJzmhWJU0wMevU2m5g4xLvWJiyZxOuZeJ",
-	"8lxtI6j5OuYCcGyiftbZ7NYxmzcTXi53EV/+hRyrOQVi7IL6plOhJjdhXfBTvaOPix7q4+fLz23O/sIT",
-	"XcXYp6AL6chbjSXmmSXDOwPBCcqM1DXC7Mukt9c0OEW15ZW07tg/cpfQzxuwYh3YPP0PAJmYPJY5Wq8h",
-	"bIN82x+ZrXNyyBwGJHMbLE3YjGmDW3d3derSSeUhZbvVHFT4GHO1RM89C+S5ExhrAyXqMse5b1/qva97",
-	"9eaoF+LiFaqJm4YYeSXNi/fwh86+Zpw58r4NdIOeUBp6qXuVQqWVtkfYwXR3AG8L6eCMRZscIqRTrS0S",
-	"yEVX82+M8LPl1df5weHVZbNVat/HCe0C/tbmfYesRRZ2DJa7A3jmkYdHCYzxHI3fUPWXvg2YfDEh00Wb",
-	"uV1MfFutVD57aQgcU1xgCzJKXouk4ujQo5fAAbyWP7MM58JMkO51snGxlXSV9oPDx48f3z9oL+Dh/pPD",
-	"Tdbwa2U4/FrZ5bGwM8WLBFJdFKJvkXTTYbZL0nhuRMkSyHvEFGI53Qk3prKUfBSpQxN/OnhyfwN9+dBu",
-	"Hb9noWksH8AfZIGk80EkGRN4+YyC34yMCWFieadbKOB+KFOV5BrKyoFBWxWUdZKq1VEwpFNMz3w1izJL",
-	"iuLoGlW2No34xXuA/gufvm9m8X1qurrmY855KOfiRZU6l+kMdn57//ZNEtLjyvjGQF05KCmzVJPdlYWM",
-	"cKyNN99STdau4YTn6eLXg/uPD39aZdjnTaMgnTp0fesMimLRKTZpvlSChWh5kg1CoIPb9cMxH8zFk+wp",
-	"UPA+q+2hQZFOMQPS+9B8/6XSpip+gK9mgkB4fRSp0dbOW2UGsKA5pBYee0r7dOPcEzifynQKqFIzK50F",
-	"6RJAIywl3KnOyIQ5VhMuilteaPBfWkG2cBgjGgE0Adbe97qIcnllZjKvyN9lpNUZ4dLNH8C8tyrMdc9C",
-	"IZQcc63D3/Z4o+kHIWO8IdWV6sB4JYiKEdw8stc+DXr5OcqhvRbUV3IqmL7tGHZDaxCPEQe+3TELXTpR",
-	"27zBSaXzqc6bAbcy5Zc/LD6/ZxvlpqDIsRXiIFGoGZytxpgJZEgKnfEFKTt5GJV5b4HZAI5hLGROit9k",
-	"d77mR1EOiJE2YbMn1UohVzUSsBoEOFOpVPjMK0eyNr7GUUjrxBnFatqACNBqhU95mBiH6jpPjhTVqRmk",
-	"OcURnsofJvyGtzKXj1FvO3ZX8uM3Su/czi3sx0b05o9piHD8amGsK+VFIpPZD0noMT2r3SmbuKCBPu7R",
-	"ip0NeRZQ+pwJ87u0WRBpCnFyfd5eg5satFOdZ52+iHWl06r9Snf9Jt415cqfC6eobs3zrVPkPoy6IzFo",
-	"tt86bCdjfzf8Tr4vF/qXheAdisynSCwBwoYIlzIninjbfAxn5TwfQz38Kv8UTqXcIbZhhg5gORiXFkyl",
-	"FEfgNy9vvpJfUaH19a+6ut1uJ2/jpcsarCKcSulCik+t3CFOPH4EJfq/bjm4DXhet3qDhYVcWEr2RAY7",
-	"kaMZ7JSUPt/tKAu2miy6cat7atZAR356jz32Imhrg5swQ73VdmJ0gW6KlQWO6324NFiCofXUHNyYWIRN",
-	"hMFMFPlVy3xbovI7EVtISD3oFoslpQlzQabTqkC1sjZu225uxpY1b9TuWs9JaLu+M3mft7hHFsmT34aw",
-	"t7Zs+fyBE6O8q8RdNh3AnaCER+4SljBFDJWmBnXb2LSqW1xaJav88lkHUF/q9t0umHx/70pwEKuChU68",
-	"7o/AbNMKuVon+sW/FXYjo+1Z2sBETkTosRB8wMbvWHZWHX298Xofrmmafu8yoPEc6DAfzL/bkCA+u0BY",
-	"iroVDv7UI0JUj8OWSBvbeX2eZOmebe1pRsVsade+U+Ce8+3Qu2bX7Zb4p+tePBvODoPFLxWqFMG3/lEm",
-	"9xV9DSgcwYxLgkoxnOWObILsJ9sdP+/aZsllIV18ioN9/kBL63MtCx9siZXr71Lu/HcJOuRuRDdvZQPb",
-	"137nPGSlfY3mLA+TeK5SyCxVmldWagXc0cvJvnRY+O6FwyeH97mQLdVkIcSph65FsWIMOlLVSv2mR3e0",
-	"191qn/3B+9xNO2kHO0nVjVBPfb1zgSV/WaZUKRBMGHkxogkEVNy0GyjjgFa6DpPjs6d2leM7d7JdWYyt",
-	"U+G/sra30CnYUeRjOjtKfK/0OZp+KizCFC9gteI30tnsf0et7zr5shHndROlr9txqUyqCVfuJ0Iq61iM",
-	"A7/YJkTTao/sqhy8d+JKQehgmd900OGwe4tpdb2v3luKysgVrbS3wvRQ9bgG1x/uR1pa32iwVTqNF1OW",
-	"P6enefc1fFNPaRZADs9IgX1B7MXz42dQg11/Xu9GkvPHFHlascwdvw3KtTbe9lR+ezuZ7zDSrbnyRaTm",
-	"BjXSDctkTUG1ijeTdJTsVsIjTB1mkG9iEXyNmiECg+PKInniQtrCu/p1naWNcG4pY///9lQ9dzr3VGFH",
-	"GxC5QZHN6tB63uJpRYG16dr9q3yv32qdm92k2UxtG+ABHPPXPSw82n/gV/AOnZn1j9kuc9OKa9UFR5Wd",
-	"ddY3GYfuwIwpaozy7QdnC2cF/iUvN5IX4K9ArNa2b1NeHB846BYYfyDhjoRl8bTDv5pWG0E4l5Sy1YUB",
-	"0MpXEMbEe5DKn+Dw92onwyUMm1Co7ytWLOI2FtYzKeZr7e4qk4cjFkd7ewf3Hw/2B/uDg6Of9n86YO8Z",
-	"Xq+/y+WHYXGet235zLD1XxCy1j9hO631jy5t7/Lz5f8EAAD//w==",
+	"7H17cxM59uhXOdV3q0jqth07JGEIf2yFgVmYZYAFtubWBW4idx+7NemWGkmdxMPNd/+VjtQP2+rYySSB",
+	"3SJ/Oe6WdHReOk/5a5TIopQChdHR4dcoQ5aioo/v0Kj50dSgsv+lqBPFS8OliA6j95hIkWowEs4ZNzDB",
+	"qVQIRs25mAGbMS6GURwp/FJxhWl0aFSFcaSTDAtmp5tKVTATHUZcmIe7URwV7IIXVREd/nSwNxrFUcGF",
+	"+38UR2ZeonsVZ6iiy8vLOCqZYgUaD+uR1mhePnvLTGb/5RbG0v4TR4IVdjCzbxzz9Eqo/qZwGh1G/2un",
+	"RcqOe6p3/BKRXdx//leFat6s94X+u5sFX4oUL67YHbfPb7zS+4yplJZoF7tyb7e43KWdRZdSaCRKPmXp",
+	"O/xSoTb2v0QKg4I+srLMecIsA+6USk5yLP73H9py49cN133rRrlFF/n5Q4ag3LKQStQgpIGpzHN5Dibj",
+	"GlKZVAUKE4NUwOCM5RUC1yArA3IKiokZPrGjMisASWb/T4fRZRz9LMU058m9b0fIlCDU59wkGaYgp1OC",
+	"3nT2agFSLOWJ0XCeMUMDjFSYwhazu0EF2pILmKGBLE0Vah0Dgz/kBIwdw3KFLJ1DxjQwUJggL00MTEBV",
+	"5pKloA3Pc1CVEFzMtgkrv0g14WmK4j7R8g6nlcb0EBhMlDzXqBpETJUsoNkxN+gJTVikXRZsTlxRaXQs",
+	"IQXSVv4hBd43cR1NzllDrUlFtMulNhbwRCpVlQakcLBmUhsC9qXQ1XTKE47CvDdSsRl+C8Z8oCHl+tSC",
+	"mjLDJkwTr06rPG+lqN0egf5aml9kJdL7hPe1BF0lGZAyt9AS4gmcetQ9QnMkAJWSCrbe/fIzPN7bfwR+",
+	"DUjRMJ5rJ1wfpHzF1P1TdiLTOXGhXdwqGubZj6SIJQmWRhOE/xasMplU/E+8b3qesZynwNKCCzDyFAVs",
+	"SeUg1HwmmKkUxnCeoUIr4nY/DnJMt61N07GQfv/998FRZTIUxkKMiyB6q0UbxcXMAuP2fcZ4ziY5fqvz",
+	"YFLpeWzlqiy5mJGaS5iwmk0hSzJAIatZRhpDPwFljUBg1gok/W94gTDjZyiWcEHW4qAxF0OA+rd3Ooal",
+	"w4rfARlyhawcQpZYH1JMeMFyp6lH1vIcj+gPzrnJ7PlUWOWn+QVMFUvsOJZDymfcaNhiUCqeoFPqXypp",
+	"MAXN/0QiKV6worQUiXaH+5G1LY1BZZf9f1t+ka1Pn4ajr+P44HL77///42jw+DP9Y79u/9v++/bfoniZ",
+	"8HF0JISsREIkL5UsURnurB0L5xl2uGUiZY5M2FGTSmlzXKJKUJjjgl3Y1xozebzOSI4jFGkpucPmCkwF",
+	"F8dSJCzP6yWuO72zBQNTW06zhu8afn0tU7TmbRwRafR6/qa3LuOoKlNmMD1mZsGVsF8OLIOu0uCya6t+",
+	"bCD0m+igKq5J0kAVRFWIOgtwfW5AkJM/MDFdNvg3vUbkT1PuGPVthy2mLNcYL3FKkBv6vah19Iuji8FM",
+	"Dtpv+3nilhe5DrE9piz5VrFpj+SARKWsrGVqUYVsncYgtuHcKvYkkxqF0yVWreX8DJ3KG7bM05HFxpnb",
+	"1GeLo0ThNZk0jqY8x+OM6WwV+qevjv75/OFgd//A+hsW5jJnFtEXBrawKM0cKmF4DqdCnovtYWh62uDq",
+	"1M+4NlwkxiEAMpmn1vwinJC900VKRwGcdqS/87XlonxRq3WfypSeoLA88zHChPzIsiMxHU0SnqNX8xC0",
+	"x1avhwfWTxb3/7ZB5GRuUMPWYAznGc+x48LIKVSCUEvHhnVmNCG5Kx0He0E8aePFvd5zicJiOLKPrHkb",
+	"2fN6plhKH60NH8SG/VTisSPJ6jZetfSC0nox9LqFkRssdBgj/humFJu3a/S8/Jf1bicm4hUvUaTL+J5D",
+	"LHdZ+i/QtAUvbuW8xu8yfjqMWHP+glCuV9delq2KaQ2Cj0eD/8sGf44Gj4fHA3vsj3d/ugyf+nb8K65D",
+	"Sso+ok8NadZqlVVqhZCrg1t5ykySrYJh1d+xxi/LWp74+OrDv4F7ow3Q+i+NNU5XWe7a5oKS0qx7+4Xl",
+	"pY7EX70bI2+IhjNUmjsjvRbu0XAckN4lWtXj4o4pQttqJaKmTQNdjfReAhOCV4icI5seu4DdWjyUSsrp",
+	"xlStcbxMUB8BWjf8nX9tGTf18LgLeg1baPPPnGcQchqEFAOBM2Y1ReNBrPcX1jgFtcU/frjiAAQ1wQt/",
+	"oi9NwQbTz18P9sLa4wWy3ARk9vasbqs2K91lXXkaPHeq0ir3Y+1i/kEpWYnQL5LULxWvGt5Lc4fI+xvq",
+	"AB6yHvxYENSUJaiPq7LHBEGdHcvTkNe1BHf9Zrw0bQhMgXyWTaTaXCvajb32o0JyVCpp5CpXT5gpmBiw",
+	"9CyGCZtgHoM9PoGiGAKDlp9Cdj1LVMnK4PW28s4OCdoUslJJwO5KGRZSHMKEmcTkFn7aTvqE9nNIRm7B",
+	"RMVyKNAonmh68IS2ediECZnQ1qZPSWg9J7upvWFBfCdwvVb2gNaY79K0wUhcc14fqzYUDbgmFDsPSi+3",
+	"vBV21Gnri5ST1STvkE1UxSQgdfV6fZA6gq2AmaJ1B5jx59pfASiOzngwFrYIaHfFELBeZ60w0IcMIeXp",
+	"4SnOa6fIB5efp7v7++PHcIrz4aLu9u8f/vlxPHh8NHjx6+D1W2vRnRaDPz9/3RvFB6OwQn6LqK4XwLky",
+	"/pIzbY41ugTIZjJJ2kh02GsVGyWieqDrLA3FLiHlChMDfmClalTZ6cBytRUiJzBh53eTI2flWclMdtyy",
+	"SiDdtrDyA+1lHIx03i2igq1cnqOiqCVaCm4/ATbRKAycZyiAG/J2NQhJ0+GCQ9bPlCsOmXft6Dyyzpj9",
+	"HDoJPTcvbsbOxpMYqrSMIZeKxTDJMYaJOc5Vq5tnUmteDtf6SJ1QlF2udW88q4UExPJm2NPonHXLJPBx",
+	"ecK8zsCpNdjSiLBjv9nu4YbuObdmzobneiIIlsibHzIkgeu8IDdl3Dm6W4CDqGvCUYuIs+t79XgVTLXt",
+	"eel8eZ9O22jEEuD1gu1E/eDeKIK44Y58BH7zDdUDLoPgNkmy5UPGMJ6Hj0KhDRM9p2FrtAa8OG7y8Cj3",
+	"xbpjiJ7W0zRLBalQTU5xHuCaibw4PsX5qmj8H3celdUk54k9lmLI8GK46ldc6RTcnvF/hopP52FY68Pz",
+	"LwG7LuLeASBu0BbC9b8qGbJSbpZkuI44+8jBhq/XLFYfKVeJc8e1EtwcXw+yXsR69vXxg87M9d5D2H3X",
+	"+upL2oKni5q5R6haMz/JK21Q9RkEXOuqiR0uMty/Bb+Aguc5934gbHHhznFSbU8gyWVyqiFVfGo2Dbv+",
+	"ISd9sHh3ol+BbmTbrrqA1+dJKafXRLNC56Yc34zj1sa5xsEQdp0Z7wtj9EZBLR/qa8jRomK6jnL867G4",
+	"Dgcv47lhp3pHLRM1ZIyd0Dgcdxm+G/dY0HstWsOyWTKu3mEpVV8MeePIccHUKabHKbI0fHgqnFQ8Nz2B",
+	"f1HmLMHg0FAUOmrn6wxehCK440p0iv+uYdu0st4Tqj+8OlZ/I4XQzYO2f8GQcas0ljSfZjNsohtb9mzU",
+	"1j8bWzfoYA+SjCmWGFR6+wl4AT+mqhV9XMAW6UwpaIj7dhs0Gu1r/Ei1P9BAHDt0EHc3dbC3QoMlanq8",
+	"9tJKV3mANa8bAN44FtkXVqwXDMFJ1aY94nO9jG6dmN0kJt4E3DcthG0NjusGVztJtTpW7m0AArgXJ8+Y",
+	"YbeCl5QZdjw52FsAfjI3wSDGfyYSO5vsxefLGtr+gond/f3rF0y8N1LhzdTiXyRmT93pA+0S5TFYRy1l",
+	"KoUJ03iwt2CYeQYo2MUrFDOTRYe7uw8PHh/s7t03V6wn9ZXE/SBns/ymBOgNDy4D1RfcIZMtqRQ38/d2",
+	"b3UoueDig9X4YTr5IMxClWOpLJtRJfeUK20s9ZSJ4RRLA/a1DKkY1wcMpZqTpU0YJdCRKeJRD2FmTFlb",
+	"ve+79uFyEq6usW6sHZjMabWE5TkXs0DQFrZ4isJwM99JZTKcSQKFWhFcFWHbi/BmOp0png5aEFqbueT/",
+	"xLkriLQORRhXLz58eAtHb1/aQ1QKhHrC12gIsiG8Q5YOpMjn4E4c2Dr5x/MPsMN8QddJDCc7VFR4En8S",
+	"JzulCw/Q1wXqjD5QYIo+uUjbn/4xHf302Z9iegcvrMl3sk0NBiUKV8aN8Oro9fCT+K0yjCKnFn0aBGLa",
+	"DX0v0PzkyJfZkid1CE+JhvDhzT+fvz7ZHn4S1hcZGDmg6lA34dbJjqoEQUTlKfRpiiZx+3DlFSfbvioW",
+	"kFPNvGsOaJeW6pNgAk5WyHMCjoJQsBRdLnYdL2hEWOGHT+K5UlJpYArhpK989qStld4ewm9S4ByYSIFa",
+	"hzB1phFNUWeHnVLSn8T6NHEMAs9QwTSXzOjhJ9FEj1q2rLnIcljUcVKsbzIcWfmxFGYljw6jh8PR8KGL",
+	"smQk5g2H2X9mzty36oX2+TKNDqN/oGmqS5c6aXZHoytqjK9XW9ys0VNcnFRKoTBQw0tF3vujh33zNoDu",
+	"dCuiaeop8zbl1ePaauc40lVRMDWPDqP3JJ+xK/bVRGkpBpa3rF1spcbZym1PRBwZNtNWBWdUd2W9cqkD",
+	"mHYx1wVkk1p7KtP5reO5KXy8XG6yuvyGVK6p26kHd51ORO49B8nVZOu0d9GQ8UYc0vYK0KAN2KrtL7Ij",
+	"xhuMaJombsi5+6NH68eE2m9uzPXeLIgOPy4aBB8/X37uCsXPRKOrZOIJyIIbaxxMOeaptufcHBj5kXOr",
+	"HQNychlHO20dW1A5veLaHLlX7pJrmzq7UMsMLT+8MbPdnw7blJpWEKc8R91prXFlpPY4OqdmNmvexc3Z",
+	"ypVP7nWpWFcL9uq7t5WjXbTYa/sxZEJZeB5osBZZDFOpoERZ5tjYbEvto3XtZ0PerpNgXaQVtz/chuor",
+	"Rdt5Gsy7suINaozt1EvV0NYEXimjhS1MtofwpuAGTkmGrKEDSSYl9QNi0VdMHgL8NNqsF3p3/+DKyGzA",
+	"X1zd0PvwXvpoc5+gvUMSeg1bCsvtITxz9IP9GKZ4jsql+d1HV5xuLTWL3z7w1b1j1tWDc+F84nYPU2tY",
+	"6sKqWSeuXJB74WgQwxh+409JWKhdzj7r5ZfFGugNtjc+ePTo0e64u8e90eODm23zl0qRib+Sw9SwleFF",
+	"DIksCjbQaPWEsXqotprHB9t0RYBiJUkG1UJYk97IXgJiwktO1xF0t9ptyepmArbi7n/bX0fxeD9chrm6",
+	"rw/dJooHGtoWiyH8bnUn9z3P1Pz58pl1x1KrBi1ONdV8MAFUGaiq0p6eZWVAoa4K1DEpidovgyTD5NTF",
+	"ZTOms7qdGkW61rH92R2SgxcuELXZoeiCJat7PiIvHFO/qVLmPJnD1q/v37yOfRSnUq5EVlYGSpamXMy2",
+	"VzbiL3ywBw8Xs7V7eEvr9On8h7uPDn5aJdjnTW1smRg0A20UsmLRbmijUVwwYrPOsuPR48f74/HB7qNH",
+	"jw5Wlw+awA2/dJgcPvCnq7ddrBrq49s1eUIgUqwwfQLWLZ3X6p76OjEFq5B8O8uXSqqq+N7N9tHj9SOa",
+	"6xV+2PlEfGBOy7JESa2bQr8hLHCvu+fBygumruLOm5IxnGecuoATNS+NBm5iQMV0pRASmdpzzJBqo6Se",
+	"Jqby1pIUkC60kgXtzdZv2Plah2Ivr4xvNBnFu3Qgen1e+/CeBWVv/aDmMoTv0kd5IzziHmgomOBTCv+6",
+	"x455UA28dnJXWSSyEj0Ms+J/hABuX9np3gV0+TnIbjsdvrmS7fzZez3uu85xtNGhYwV6qd0+aBxs0DR6",
+	"nsm8nfBatsTl9ywD1z4rvl/H/oHuWhkUeMe0vqBmDqerzmkMKVrdnNIHq7etgSdSZ6xhOoQjmDKeWx3e",
+	"hu5cEsh6LcAmUvmqgUQKgRTmjkFLYGBUJRLmYkM53SDhgt4F14adWveM7lRwjCUFPqFpQvxZB/5ztI6c",
+	"mEOS2/PRQXlvoq+oqsb5FDefuy9q4mp27vzIWigNCmiN3zPvYLjdwtTKCbFEytPv3uz7HmX/ew7vYnJa",
+	"W/x0mHpd7y8tEmSjWYMMhDwnJnDFWalXH9abcxedNfxiMoU6k3naa8KRXuo9P3+xT13lzQ1l2N0/Zx3Y",
+	"Ne93bqtzHuMdiVxbM3PVnVz/dbI13mArdAPa93Kmxl+XKxKWBeYdstSF4tzNdtoHPoAL+PX9m9ddnveX",
+	"CTie94n7q6xG37Z7h3zoV1hzy5O/bO9b5WFf8TMUqF22qU7dd3v0ujiWZY3gwrf69mGXWoHvELc0fwCz",
+	"9vu6SvNbofS3TpMW05AzTTd2pbAV6JElo0zI8+2exF2n3rUf13V58xp0Wzt1hyzWNfefrWLVAexrj94q",
+	"WaDJsNJAIQrnLA2X0NB5qyFIiJV8VcVwzor8qm2+KVG40oxrcFU96TU2a4XTr9VcJrq8tw/dm0bD22o6",
+	"5vr289b3v92ZjDS9hoFN0uLfSkA6dW/UPGrsvD38X7YNXL2I9K/cJSr9EiFMtkmW4S3jppO+oTymPTFe",
+	"PutB1Je6+6oPTa49a8XIC6V2fCNF/6XB1+lkWU1t/OxG+ZKuYG28VDDjM+arV+m6Wl/21Zt5czm3G97g",
+	"XHdG3qVd6gjQo3GIfDe3Sb/bmErnOKBbHafA6vYIupdYUpe7vxu3Q/ImR29Z/IHu1KsFuX+pIrNXDp7T",
+	"Y9/PoNdVTLi36/4M7e+jAW0xLxIE1ywCbCLPulcN9zGoSNDfDxQohBgFWuWaLPHj3d2HDx/tjh4e/LS/",
+	"9+jRwWjtxes9hRg5L7gJAzCmSa+8Q3Bh1c1S8XcpUO6yrL4rbu3DmwrUtyiIdNnehtdI5/2G6jT3e3Hc",
+	"RxfdiiSvNJcCqJ+N4ovcYOEqaA8eH+xS6tpd4d2KSz11LTIVobonOlaJX+XkjmonO81j91w32bZC9XCN",
+	"VUmKiScuW7ZAkh852P/0YNwGAYdK+PvyrcFl6Q8MKmr981xA/ho3PceQC0J0g9hfqXPlyrRpHX37lomr",
+	"hXahngwWwdmTv3olz1ENEqYRMryA1XTWRKbz7zyR9SNEdyshOsXO664zl8KirBEXM6pHmDEutCH16nmb",
+	"zqpgJM9x4arMvDfsSqHp+xUG3v5KwQKD16mvutzoa0/lXl974q0IiA9K31xCeioi4OUza2STGqKcoDTu",
+	"Zv1uqfUGd++vXL0/7EhNAON8JuouodVf5HCBxVaGwr/l0InTj68k7A1+XmO/D/Du7fv0OxL+/v36hv2c",
+	"GVS3daX+gsgu/4SE+4kT/zsSQpIKJV/YHkEui/Ti+dEzqEVge3gL8vx7hrQsW5YZVyZJCSoqixSunjZu",
+	"KhDto+b4CMjyX0jibphbajO+VbhMvifPteL0YWIwhXyTM80l0QlFoOhXa6zdXnBdOP9jXS9kqzKuKfl3",
+	"XnPZFCZvbkB064mpaHqLtQpgQiULUz6rlC9lY6cIOWp3Pff91WQ6LuityaRfGal/Kclrlab5UbMC64Nr",
+	"+4dH8N/vEbhSzcbAidtizK6pM4QjuttUw/7ooeOWzpngmiPM0uHSm7wknut3zQmi1vy5ffd84RqDjRz0",
+	"H7L5Qza/vWwC3Te6WiRwm7Jp6IqJfuF0V1DckWAu3m/xo+X4R8vxLbQi0I9ONpkW6yhRSmZqxQa4cNed",
+	"uGe1fUu5Kh3DH3LiMpOkiXUoJkagqLPa0q5U7u8jOdzZGe8+Go6Go+H48KfRT2My3P3w+vJ8Nw1pgqbn",
+	"zIWwO995+ex848vfOt/IUkeXny//JwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
