@@ -216,7 +216,9 @@ func peerState(t *testing.T, url, endpoint string) string {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var pl struct{ Peers []struct{ Endpoint, State string } }
+	var pl struct {
+		Peers []struct{ Endpoint, State string }
+	}
 	if err := json.NewDecoder(resp.Body).Decode(&pl); err != nil {
 		t.Fatal(err)
 	}
