@@ -85,6 +85,10 @@ func TestPutNeedsDistinctHosts(t *testing.T) {
 		// The next case stores other content: this one is stored now.
 		src = randomFile(t, 300_000)
 	}
+	// Left to choose, the node claims no more than 3 hosts give: 2 of 3.
+	if a := putFile(t, env, src); a.State != "stored" || a.K != 2 || a.N != 3 || a.Hosts != 3 || a.Survives != 1 {
+		t.Errorf("adaptive put on 3 hosts = %+v, want 2/3 stored on 3 hosts, surviving 1 host loss", a)
+	}
 }
 
 // TestPutAgainStartsFresh: running a put again after it was interrupted
