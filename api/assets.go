@@ -29,6 +29,7 @@ func (h *handlers) PutAsset(ctx context.Context, req genserver.PutAssetRequestOb
 		opts.Mode = string(*p.Mode)
 	}
 	opts.K, opts.N, opts.R, opts.ShardSize = deref(p.K), deref(p.N), deref(p.R), deref(p.ShardSize)
+	opts.AllowSharedHosts = p.AllowSharedHosts != nil && *p.AllowSharedHosts
 	if p.Recipients != nil && *p.Recipients != "" {
 		opts.Recipients = strings.Split(*p.Recipients, ",")
 	}
@@ -136,6 +137,7 @@ func assetDTO(a node.Asset) gen.Asset {
 		AssetId: a.ID, Name: a.Name, Size: a.Size, FileHash: a.FileHash, Mode: gen.AssetMode(a.Mode),
 		K: a.K, N: a.N, ShardSize: a.ShardSize, Stripes: a.Stripes, Adaptive: a.Adaptive,
 		State: gen.AssetState(a.State), StripeShards: shards, MinLive: a.MinLive(), Hosts: a.Hosts,
+		Survives:  int32(a.Survives), // below 256: at most the hosts holding shards minus one
 		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
 	}
 }

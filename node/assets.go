@@ -60,7 +60,7 @@ func (h hostList) Candidates(ctx context.Context) ([]storage.Candidate, error) {
 		return nil, err
 	}
 	if a.Active {
-		out = append(out, storage.Candidate{ID: string(n.info.ID), Endpoint: n.info.Endpoint, Weight: 1})
+		out = append(out, storage.Candidate{ID: string(n.info.ID), Endpoint: n.info.Endpoint, Name: n.info.Name, Weight: 1})
 	}
 	ps, err := n.peers.List(ctx)
 	if err != nil {
@@ -68,7 +68,7 @@ func (h hostList) Candidates(ctx context.Context) ([]storage.Candidate, error) {
 	}
 	for _, p := range ps {
 		if p.State == PeerUp && p.Active && p.ID != "" && p.ID != n.info.ID {
-			out = append(out, storage.Candidate{ID: string(p.ID), Endpoint: p.Endpoint, Weight: 1})
+			out = append(out, storage.Candidate{ID: string(p.ID), Endpoint: p.Endpoint, Name: p.Name, Weight: 1})
 		}
 	}
 	return out, nil

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"io"
 	"testing"
+
+	"github.com/zeebo/blake3"
 
 	"github.com/offgrid-net/offgrid/node"
 )
@@ -68,5 +72,52 @@ func TestLoneNodeStoresOnItself(t *testing.T) {
 	}
 	if _, err := n.PutAsset(t.Context(), bytes.NewReader(want[:10]), node.PutOptions{Name: "off.bin", Size: 10}); err == nil {
 		t.Error("PutAsset on an inactive lone node succeeded, want an error (no hosts)")
+	}
+}
+
+// TestOnePutPerContent: while a put of a file runs, a second put of the
+// same content is refused with ErrConflict (both would write one
+// manifest), and the first one completes.
+func TestOnePutPerContent(t *testing.T) {
+	t.Parallel()
+	n := newNode(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run() = %v", err)
+		}
+	})
+	data := make([]byte, 100<<10)
+	rand.Read(data)
+	sum := blake3.Sum256(data)
+	opts := node.PutOptions{Name: "one.bin", Size: int64(len(data)), ContentHash: hex.EncodeToString(sum[:]), Mode: "rep", R: 1}
+
+	pr, pw := io.Pipe()
+	first := make(chan error, 1)
+	go func() {
+		_, err := n.PutAsset(t.Context(), pr, opts)
+		first <- err
+	}()
+	// The first put is reading its body once it took these bytes.
+	if _, err := pw.Write(data[:1024]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.PutAsset(t.Context(), bytes.NewReader(data), opts); !errors.Is(err, node.ErrConflict) {
+		t.Errorf("second PutAsset of the same content while the first runs = %v, want ErrConflict", err)
+	}
+	if _, err := pw.Write(data[1024:]); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	if err := <-first; err != nil {
+		t.Fatalf("first PutAsset = %v, want success", err)
+	}
+	// Once it ended, the same put finds the file stored.
+	a, err := n.PutAsset(t.Context(), bytes.NewReader(data), opts)
+	if err != nil || a.State != node.AssetStored {
+		t.Errorf("PutAsset after the first ended = %+v, %v; want the stored asset", a, err)
 	}
 }

@@ -28,7 +28,9 @@ type Manifest struct {
 	Name  string
 	// Size is the plaintext size; -1 until an upload of unknown size ends.
 	Size int64
-	// FileHash is the hex BLAKE3-256 of the plaintext ("" until known).
+	// FileHash is the hex BLAKE3-256 of the plaintext: as announced from
+	// the start of a put that gave it (and checked at its end), otherwise
+	// "" until the upload ends.
 	FileHash  string
 	Mode      string // "ec" or "rep"
 	K, N      int
@@ -126,6 +128,21 @@ func (c *Catalog) Get(ctx context.Context, assetID string) (Manifest, error) {
 	}
 	if err != nil {
 		return Manifest{}, fmt.Errorf("read asset %s: %w", assetID, err)
+	}
+	return m, nil
+}
+
+// ByContent returns the newest manifest owner keeps for the plaintext
+// whose hash is fileHash (a put that announced its hash records it at
+// once), or ErrNotFound.
+func (c *Catalog) ByContent(ctx context.Context, owner, fileHash string) (Manifest, error) {
+	m, err := scanManifest(c.db.QueryRowContext(ctx, `SELECT `+manifestColumns+` FROM storage_assets
+		WHERE owner = ? AND file_hash = ? ORDER BY created_at DESC, asset_id LIMIT 1`, owner, fileHash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Manifest{}, fmt.Errorf("%w: no asset with content %s", ErrNotFound, fileHash)
+	}
+	if err != nil {
+		return Manifest{}, fmt.Errorf("read asset with content %s: %w", fileHash, err)
 	}
 	return m, nil
 }

@@ -53,6 +53,15 @@
 // k = n-p, keeping the share of tolerated losses and at most twice the
 // wanted expansion; one host means no redundancy (ErrNoRedundancy).
 //
+// # Survivable losses
+//
+// What a file survives is computed from where its live shards are, never
+// from the k and n it asked for (Tahoe-LAFS's servers of happiness):
+// SurvivableLosses is the largest h such that losing any h hosts leaves
+// every stripe at least k live shards. Per stripe the worst loss is the h
+// hosts holding the most shards, so shards piled on few hosts count for
+// little: 12-of-20 on 20 hosts survives 8 losses, on 3 hosts 1.
+//
 // # Manifest
 //
 // The owner keeps each asset's manifest in SQLite (storage_assets): name,

@@ -32,6 +32,9 @@ type Candidate struct {
 	ID string
 	// Endpoint is where the host is reached. Placement does not use it.
 	Endpoint string
+	// Name is the host's name, for people (messages naming the hosts a
+	// put found). Placement does not use it.
+	Name string
 	// Weight is the host's preference score: reputation, mesh health and
 	// transport folded into one number. It must be finite and > 0; higher
 	// is preferred, in proportion (weight 2 ranks first twice as often as
@@ -95,7 +98,7 @@ func Place(key string, hosts []Candidate, n int) (placed []Candidate, distinct i
 // the next host in the ranking that does not already hold a shard of the
 // stripe. The result is a new slice; hosts is not modified.
 func Rank(key string, hosts []Candidate) []Candidate {
-	usable := usableCandidates(hosts)
+	usable := Usable(hosts)
 	type scored struct {
 		c     Candidate
 		score float64
@@ -132,9 +135,10 @@ func hrwScore(msg []byte, weight float64) float64 {
 	return -weight / l
 }
 
-// usableCandidates returns the candidates of hosts that placement may use,
-// sorted by ID: valid ID and weight, duplicates resolved as Place documents.
-func usableCandidates(hosts []Candidate) []Candidate {
+// Usable returns the candidates of hosts that placement may use, sorted by
+// ID: valid ID and weight, duplicates resolved as Place documents. Its
+// length is the number of distinct hosts a stripe can be spread over.
+func Usable(hosts []Candidate) []Candidate {
 	valid := make([]Candidate, 0, len(hosts))
 	for _, c := range hosts {
 		if c.ID != "" && c.Weight > 0 && !math.IsInf(c.Weight, 1) { // NaN > 0 is false

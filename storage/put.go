@@ -290,8 +290,19 @@ func (p *Putter) putStripe(ctx context.Context, cfg TransferConfig, m Manifest, 
 	if len(placed) == 0 {
 		return live, 0, skipped, nil
 	}
+	// A resumed stripe's placement may name a host that already holds one
+	// of its acknowledged shards: such a shard goes to the next host in
+	// rendezvous order that holds none, while there is one.
+	first := make(map[int]Candidate, len(todo))
 	for _, idx := range todo {
-		used[placed[idx%len(placed)].ID] = true
+		host := placed[idx%len(placed)]
+		if used[host.ID] {
+			if next, ok := nextHost(ranked, used); ok {
+				host = next
+			}
+		}
+		used[host.ID] = true
+		first[idx] = host
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, idx := range todo {
@@ -303,7 +314,7 @@ func (p *Putter) putStripe(ctx context.Context, cfg TransferConfig, m Manifest, 
 				return gctx.Err()
 			}
 			addr := ShardAddr{AssetID: m.AssetID, Stripe: stripe, Index: idx}
-			host := placed[idx%len(placed)]
+			host := first[idx]
 			for attempt := 0; attempt <= cfg.Replacements; attempt++ {
 				if attempt > 0 {
 					mu.Lock()

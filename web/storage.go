@@ -44,6 +44,9 @@ const (
 	paramK    = "k"
 	paramN    = "n"
 	paramR    = "r"
+	// paramShared lets a stripe's shards share hosts when fewer than n are
+	// live ("1" from the page's checkbox).
+	paramShared = "allow_shared_hosts"
 )
 
 // storageView is the data of the storage page.
@@ -200,6 +203,13 @@ func parsePutOptions(q url.Values) (node.PutOptions, string) {
 	}
 	if opts.R, msg = num(paramR); msg != "" {
 		return opts, msg
+	}
+	switch q.Get(paramShared) {
+	case "", "0", "false":
+	case "1", "true", "on":
+		opts.AllowSharedHosts = true
+	default:
+		return opts, "allow_shared_hosts must be 1 or 0."
 	}
 	if opts.Mode == "ec" && opts.R != 0 {
 		return opts, "r (replicas) applies to rep mode only; for ec set k and n."
@@ -373,6 +383,21 @@ func assetShards(a node.Asset) string {
 	return fmt.Sprintf("%d/%d", a.MinLive(), a.N)
 }
 
+// survivesText says how many host losses a file survives, e.g. "survives
+// 8 host losses".
+func survivesText(a node.Asset) string {
+	return fmt.Sprintf("survives %d %s", a.Survives, plural(a.Survives, "host loss", "host losses"))
+}
+
+// survivesTitle explains the survives figure.
+func survivesTitle(a node.Asset) string {
+	if a.Survives == 0 {
+		return "Counted from where the shards are: losing one host (the wrong one) could leave a stripe short of the shards it needs"
+	}
+	return fmt.Sprintf("Counted from where the shards are: every stripe keeps the %d shards it needs whichever %d %s lost",
+		a.K, a.Survives, plural(a.Survives, "host is", "hosts are"))
+}
+
 // assetText is the live feed's line for an asset's new state.
 func assetText(a node.Asset) string {
 	name := a.Name
@@ -383,16 +408,16 @@ func assetText(a node.Asset) string {
 	switch a.State {
 	case node.AssetStored:
 		if live >= a.N {
-			return fmt.Sprintf("%s stored: %d/%d shards on every stripe.", name, live, a.N)
+			return fmt.Sprintf("%s stored: %d/%d shards on every stripe; %s.", name, live, a.N, survivesText(a))
 		}
-		return fmt.Sprintf("%s stored: at least %d/%d shards on every stripe.", name, live, a.N)
+		return fmt.Sprintf("%s stored: at least %d/%d shards on every stripe; %s.", name, live, a.N, survivesText(a))
 	case node.AssetPending:
 		if live == 0 {
 			return fmt.Sprintf("%s uploading: %d of %d stripes written so far.", name, writtenStripes(a), max(a.Stripes, len(a.StripeShards)))
 		}
 		return fmt.Sprintf("%s uploading: at least %d/%d shards on every stripe so far.", name, live, a.N)
 	case node.AssetDegraded:
-		return fmt.Sprintf("%s degraded: a stripe is down to %d/%d shards; repair will rebuild it.", name, live, a.N)
+		return fmt.Sprintf("%s degraded: a stripe is down to %d/%d shards; %s; repair will rebuild it.", name, live, a.N, survivesText(a))
 	case node.AssetLost:
 		return fmt.Sprintf("%s lost: a stripe has only %d/%d shards, fewer than the %d it needs.", name, live, a.N, a.K)
 	default:

@@ -63,6 +63,8 @@ func randomBytes(t *testing.T, n int) []byte {
 func (e *testEnv) putFile(t *testing.T, data []byte, opts node.PutOptions) node.Asset {
 	t.Helper()
 	opts.Size = int64(len(data))
+	// The test node is alone: it holds every shard of a stripe itself.
+	opts.AllowSharedHosts = true
 	a, err := e.node.PutAsset(t.Context(), bytes.NewReader(data), opts)
 	if err != nil {
 		t.Fatalf("PutAsset(%q): %v", opts.Name, err)
@@ -160,7 +162,7 @@ func TestPutAssetStreams(t *testing.T) {
 		}
 		writeErr <- pw.Close()
 	}()
-	q := url.Values{paramName: {"river survey.tar"}, paramMode: {"ec"}, paramK: {"2"}, paramN: {"3"}}
+	q := url.Values{paramName: {"river survey.tar"}, paramMode: {"ec"}, paramK: {"2"}, paramN: {"3"}, paramShared: {"1"}}
 	resp, body := e.put(t, cookie, q.Encode(), pr, -1)
 	if err := <-writeErr; err != nil {
 		t.Fatal(err)
@@ -180,7 +182,8 @@ func TestPutAssetStreams(t *testing.T) {
 		t.Errorf("stored asset (name, mode, k, n, adaptive, size, hash, state) mismatch (-want +got):\n%s", diff)
 	}
 	wantAll(t, "put result", body, `data-testid="put-result"`, `data-asset-id="`+a.ID+`"`, `data-state="stored"`,
-		"river survey.tar", "16.0 MiB", "ec 2/3", `data-testid="put-result-id">`+a.ID+`<`)
+		"river survey.tar", "16.0 MiB", "ec 2/3", `data-testid="put-result-id">`+a.ID+`<`,
+		`data-testid="put-result-survives" data-survives="0"`, "survives 0 host losses")
 	if strings.Contains(body, "<html") {
 		t.Error("put result is a full page, want a fragment")
 	}
@@ -188,7 +191,7 @@ func TestPutAssetStreams(t *testing.T) {
 	// With a Content-Length, the node knows the size: a small file gets
 	// small shards, not the 1 MiB of a file of unknown size.
 	small := randomBytes(t, 1000)
-	resp, body = e.put(t, cookie, url.Values{paramName: {"a.bin"}, paramMode: {"rep"}, paramR: {"3"}}.Encode(), bytes.NewReader(small), int64(len(small)))
+	resp, body = e.put(t, cookie, url.Values{paramName: {"a.bin"}, paramMode: {"rep"}, paramR: {"3"}, paramShared: {"1"}}.Encode(), bytes.NewReader(small), int64(len(small)))
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("POST /ui/assets = %d:\n%s", resp.StatusCode, body)
 	}
@@ -228,6 +231,7 @@ func TestPutAssetBadParams(t *testing.T) {
 		{"r fraction", "name=a&mode=rep&r=2.5", "r must be a whole number"},
 		{"r with ec", "name=a&mode=ec&r=3", "rep mode only"},
 		{"k with rep", "name=a&mode=rep&k=3", "ec mode only"},
+		{"allow_shared_hosts word", "name=a&allow_shared_hosts=yes", "allow_shared_hosts must be 1 or 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -290,6 +294,12 @@ func TestPutAssetErrors(t *testing.T) {
 				}
 			},
 			wantStatus: 503, want: "no live, active hosts to store on.", notWant: "unavailable:"},
+		// One live host cannot take the 3 shards of a stripe on 3 distinct
+		// hosts: refused, naming the host found, until shared hosts are allowed.
+		{name: "too few hosts", query: "name=photo.jpg&k=2&n=3", body: []byte("hello"),
+			wantStatus: 409, want: "ec k=2 n=3 needs 3 distinct live hosts and this node found 1: river-pi (" + testEndpoint + ")", notWant: "conflict:"},
+		{name: "too few hosts for replicas", query: "name=photo.jpg&mode=rep&r=2", body: []byte("hello"),
+			wantStatus: 409, want: "rep r=2 needs 2 distinct live hosts and this node found 1: river-pi", notWant: "conflict:"},
 		{name: "stopped", query: "name=photo.jpg", body: []byte("hello"),
 			prepare: func(_ *testing.T, e *testEnv) { e.stopNode() }, wantStatus: 503, want: "node stopped."},
 		{name: "internal", query: "name=photo.jpg", body: []byte("hello"),
@@ -546,7 +556,7 @@ func TestFeedStorage(t *testing.T) {
 	msg := readUntil(t, storage, `data-kind="asset"`)
 	wantAll(t, "asset (storage view)", msg,
 		`<ul id="feed-list" hx-swap-oob="afterbegin">`, `data-kind="asset"`, `data-state="stored"`,
-		"photo.jpg stored: 6/6 shards on every stripe.",
+		"photo.jpg stored: 6/6 shards on every stripe; survives 0 host losses.",
 		`<section id="assets-card" class="card wide" aria-labelledby="assets-title" hx-get="/ui/assets" hx-trigger="put-done from:body" hx-swap="outerHTML" hx-swap-oob="true">`,
 		`data-testid="asset-row" data-asset-id="`+photo.ID+`"`)
 	msg = readUntil(t, dash, `data-kind="asset"`)
@@ -628,20 +638,21 @@ func TestAssetText(t *testing.T) {
 	t.Parallel()
 	base := node.Asset{ID: "0123456789abcdef", Name: "photo.jpg", K: 12, N: 20}
 	tests := []struct {
-		state  node.AssetState
-		shards []int
-		want   string
+		state    node.AssetState
+		shards   []int
+		survives int
+		want     string
 	}{
-		{node.AssetStored, []int{20, 20}, "photo.jpg stored: 20/20 shards on every stripe."},
-		{node.AssetStored, []int{20, 18}, "photo.jpg stored: at least 18/20 shards on every stripe."},
-		{node.AssetPending, []int{20, 0, 0}, "photo.jpg uploading: 1 of 3 stripes written so far."},
-		{node.AssetPending, []int{20, 14}, "photo.jpg uploading: at least 14/20 shards on every stripe so far."},
-		{node.AssetDegraded, []int{20, 15}, "photo.jpg degraded: a stripe is down to 15/20 shards; repair will rebuild it."},
-		{node.AssetLost, []int{20, 9}, "photo.jpg lost: a stripe has only 9/20 shards, fewer than the 12 it needs."},
+		{node.AssetStored, []int{20, 20}, 8, "photo.jpg stored: 20/20 shards on every stripe; survives 8 host losses."},
+		{node.AssetStored, []int{20, 18}, 1, "photo.jpg stored: at least 18/20 shards on every stripe; survives 1 host loss."},
+		{node.AssetPending, []int{20, 0, 0}, 0, "photo.jpg uploading: 1 of 3 stripes written so far."},
+		{node.AssetPending, []int{20, 14}, 0, "photo.jpg uploading: at least 14/20 shards on every stripe so far."},
+		{node.AssetDegraded, []int{20, 15}, 3, "photo.jpg degraded: a stripe is down to 15/20 shards; survives 3 host losses; repair will rebuild it."},
+		{node.AssetLost, []int{20, 9}, 0, "photo.jpg lost: a stripe has only 9/20 shards, fewer than the 12 it needs."},
 	}
 	for _, tt := range tests {
 		a := base
-		a.State, a.StripeShards, a.Stripes = tt.state, tt.shards, len(tt.shards)
+		a.State, a.StripeShards, a.Stripes, a.Survives = tt.state, tt.shards, len(tt.shards), tt.survives
 		if got := assetText(a); got != tt.want {
 			t.Errorf("assetText(%s %v) = %q, want %q", tt.state, tt.shards, got, tt.want)
 		}

@@ -285,9 +285,12 @@ type Asset struct {
 	State AssetState `json:"state"`
 
 	// StripeShards Live shards per stripe.
-	StripeShards []int     `json:"stripe_shards"`
-	Stripes      int       `json:"stripes"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	StripeShards []int `json:"stripe_shards"`
+	Stripes      int   `json:"stripes"`
+
+	// Survives How many host losses the file survives in the worst case, computed from where its live shards are: every stripe keeps k live shards whichever this many hosts are lost. 0 while pending or lost.
+	Survives  int32     `json:"survives"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // AssetMode defines model for Asset.Mode.
@@ -637,6 +640,9 @@ type PutAssetParams struct {
 
 	// ShardSize Shard size in bytes. Default fits small files in one stripe, 1 MiB for large ones.
 	ShardSize *int `form:"shard_size,omitempty" json:"shard_size,omitempty"`
+
+	// AllowSharedHosts Let several shards of a stripe go to one host when fewer than n (or r) distinct hosts are live. Without it such a put with k and n (or r) given is refused with 409 naming the live hosts; with it the answer's survives says how many host losses the file really survives.
+	AllowSharedHosts *bool `form:"allow_shared_hosts,omitempty" json:"allow_shared_hosts,omitempty"`
 
 	// Recipients Further X25519 public keys (hex, comma-separated, at most 16) to wrap the file key to.
 	Recipients *string `form:"recipients,omitempty" json:"recipients,omitempty"`
@@ -1513,6 +1519,18 @@ func NewPutAssetRequestWithBody(server string, params *PutAssetParams, contentTy
 		if params.ShardSize != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "shard_size", *params.ShardSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.AllowSharedHosts != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "allow_shared_hosts", *params.AllowSharedHosts, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {

@@ -65,6 +65,7 @@ func putCmd(getenv env) *cobra.Command {
 		recipients []string
 		policyFile string
 		noProgress bool
+		shared     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "put FILE",
@@ -72,8 +73,13 @@ func putCmd(getenv env) *cobra.Command {
 		Long: `Store a file through the node given by --node. The node encrypts it with a fresh
 key (wrapped to its own X25519 key and any --recipient), erasure codes it (--mode ec,
 default k/n chosen from the live hosts, at most 12/20) or replicates it (--mode rep --r 5),
-and places the shards on distinct hosts from its peer table. Running the same put again
-after an interruption resumes it: acknowledged shards are not sent again.`,
+and places the shards on distinct hosts from its peer table. An explicit --k/--n (or
+--r) needs that many distinct live hosts; with fewer the put is refused, naming the
+hosts found, unless --allow-shared-hosts lets a host take several shards. The result
+says how many host losses the file survives, from where its shards really are.
+Running the same put again after an interruption resumes it: acknowledged shards are
+not sent again. Running it again after it failed or was lost, or with other
+parameters, starts a fresh upload.`,
 		Example: `  offgrid put photos.tar
   offgrid put photos.tar --mode ec --k 12 --n 20
   offgrid put notes.txt --mode rep --r 5
@@ -101,6 +107,9 @@ after an interruption resumes it: acknowledged shards are not sent again.`,
 					v := p.v
 					*p.dst = &v
 				}
+			}
+			if shared {
+				params.AllowSharedHosts = &shared
 			}
 			if len(recipients) > 0 {
 				joined := strings.Join(recipients, ",")
@@ -135,8 +144,8 @@ after an interruption resumes it: acknowledged shards are not sent again.`,
 			}
 			secs := time.Since(start).Seconds()
 			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", a.AssetId)
-			fmt.Fprintf(cmd.ErrOrStderr(), "stored %s (%d bytes) as %s: %s %d/%d, %d stripes on %d hosts, state %s, %.1f MB/s\n",
-				name, a.Size, a.AssetId, a.Mode, a.K, a.N, a.Stripes, a.Hosts, a.State, float64(a.Size)/1e6/max(secs, 1e-6))
+			fmt.Fprintf(cmd.ErrOrStderr(), "stored %s (%d bytes) as %s: %s %d/%d, %d stripes on %d hosts, survives %s, state %s, %.1f MB/s\n",
+				name, a.Size, a.AssetId, a.Mode, a.K, a.N, a.Stripes, a.Hosts, lossesText(a.Survives), a.State, float64(a.Size)/1e6/max(secs, 1e-6))
 			return nil
 		},
 	}
@@ -150,7 +159,16 @@ after an interruption resumes it: acknowledged shards are not sent again.`,
 	fs.StringSliceVar(&recipients, "recipient", nil, "further X25519 public key (hex) to wrap the file key to (repeatable)")
 	fs.StringVar(&policyFile, "policy", "", "signed asset policy to attach (offgrid policy sign)")
 	fs.BoolVar(&noProgress, "no-progress", false, "no progress bar")
+	fs.BoolVar(&shared, "allow-shared-hosts", false, "with fewer live hosts than --n (or --r), put several shards on one host instead of refusing (the file survives fewer host losses)")
 	return cmd
+}
+
+// lossesText says how many host losses a file survives: "8 host losses".
+func lossesText(n int32) string {
+	if n == 1 {
+		return "1 host loss"
+	}
+	return fmt.Sprintf("%d host losses", n)
 }
 
 func getCmd(getenv env) *cobra.Command {
@@ -265,8 +283,8 @@ func assetsCmd(getenv env) *cobra.Command {
 }
 
 func printAsset(w io.Writer, a gen.Asset, detail bool) {
-	fmt.Fprintf(w, "%s  %-8s %s %d/%d  %d bytes  %d stripes  min %d/%d live  %d hosts  %s\n",
-		a.AssetId, a.State, a.Mode, a.K, a.N, a.Size, a.Stripes, a.MinLive, a.N, a.Hosts, a.Name)
+	fmt.Fprintf(w, "%s  %-8s %s %d/%d  %d bytes  %d stripes  min %d/%d live  %d hosts  survives %s  %s\n",
+		a.AssetId, a.State, a.Mode, a.K, a.N, a.Size, a.Stripes, a.MinLive, a.N, a.Hosts, lossesText(a.Survives), a.Name)
 	if detail {
 		for i, live := range a.StripeShards {
 			fmt.Fprintf(w, "  stripe %d: %d/%d shards live\n", i, live, a.N)

@@ -185,6 +185,7 @@ type assetJSON struct {
 	MinLive      int   `json:"min_live"`
 	StripeShards []int `json:"stripe_shards"`
 	Hosts        int
+	Survives     int
 }
 
 func putFile(t *testing.T, env map[string]string, path string, args ...string) assetJSON {
@@ -206,8 +207,8 @@ func TestStorageSurvivesHostLoss(t *testing.T) {
 	m.waitPeers(0, 19)
 	src := randomFile(t, size)
 	a := putFile(t, m.env(0), src, "--k", "12", "--n", "20")
-	if a.State != "stored" || a.K != 12 || a.N != 20 || a.MinLive != 20 || a.Hosts != 20 {
-		t.Fatalf("put = %+v, want stored 12/20 with 20 live shards per stripe on 20 hosts", a)
+	if a.State != "stored" || a.K != 12 || a.N != 20 || a.MinLive != 20 || a.Hosts != 20 || a.Survives != 8 {
+		t.Fatalf("put = %+v, want stored 12/20 with 20 live shards per stripe on 20 hosts, surviving 8 host losses", a)
 	}
 	got := filepath.Join(t.TempDir(), "got.bin")
 	for i := 1; i <= 8; i++ {

@@ -35,18 +35,35 @@ func assetIDFor(owner, contentHash string) string {
 	return "a" + hex.EncodeToString(h.Sum(nil))[:32]
 }
 
+// freshAssetID derives the ID of a fresh upload of content that replaces
+// the failed or lost upload superseded. Hosts may still hold shards of the
+// old upload under the old ID, sealed under another key; a new ID keeps
+// the fresh shards from colliding with them.
+func freshAssetID(owner, contentHash, superseded string) string {
+	return assetIDFor(owner, contentHash+"\x00"+superseded)
+}
+
 // Put stores the plaintext read from r across the mesh: encrypted on
-// this node, erasure coded (or replicated) and placed on distinct live hosts.
-// An interrupted put of the same content (same ContentHash) resumes.
+// this node, erasure coded (or replicated) and placed on distinct live
+// hosts. An interrupted put of the same content (same ContentHash and
+// parameters) resumes; one that failed, was lost or asked for other
+// parameters starts afresh (see plan).
 func (s *Service) Put(ctx context.Context, r io.Reader, opts PutOptions) (Asset, error) {
 	if err := opts.validate(); err != nil {
 		return Asset{}, err
+	}
+	if opts.ContentHash != "" {
+		release, err := s.claimUpload(opts.ContentHash)
+		if err != nil {
+			return Asset{}, err
+		}
+		defer release()
 	}
 	hosts, err := s.deps.Hosts.Candidates(ctx)
 	if err != nil {
 		return Asset{}, err
 	}
-	if len(hosts) == 0 {
+	if len(storage.Usable(hosts)) == 0 {
 		return Asset{}, fmt.Errorf("%w: no live, active hosts to store on", nodeerr.ErrUnavailable)
 	}
 	m, key, prefix, err := s.prepareManifest(ctx, opts, hosts)
@@ -86,9 +103,30 @@ func (s *Service) Put(ctx context.Context, r io.Reader, opts PutOptions) (Asset,
 	if err := s.catalog.SetState(ctx, m.AssetID, state); err != nil {
 		return Asset{}, err
 	}
+	a, err := s.publishAsset(ctx, m.AssetID)
+	if err != nil {
+		return Asset{}, err
+	}
 	s.log.Info("Asset stored", "asset", m.AssetID, "bytes", res.Size, "stripes", res.Stripes,
-		"uploaded", res.Uploaded, "skipped", res.Skipped, "state", state)
-	return s.publishAsset(ctx, m.AssetID)
+		"uploaded", res.Uploaded, "skipped", res.Skipped, "state", state, "hosts", a.Hosts, "survives", a.Survives)
+	return a, nil
+}
+
+// claimUpload marks a put of the content hashed contentHash as running. A
+// second put of the same content while the first runs is refused: both
+// would resume, or one would replace, the same manifest.
+func (s *Service) claimUpload(contentHash string) (release func(), err error) {
+	s.uploadsMu.Lock()
+	defer s.uploadsMu.Unlock()
+	if s.uploads[contentHash] {
+		return nil, fmt.Errorf("%w: this file is being uploaded already; wait for that put to end", nodeerr.ErrConflict)
+	}
+	s.uploads[contentHash] = true
+	return func() {
+		s.uploadsMu.Lock()
+		defer s.uploadsMu.Unlock()
+		delete(s.uploads, contentHash)
+	}, nil
 }
 
 func (o PutOptions) validate() error {
@@ -136,25 +174,53 @@ func (o PutOptions) validate() error {
 	return nil
 }
 
-// prepareManifest loads the manifest of a resumed put or creates a new one,
-// returning the asset key.
+// prepareManifest decides what a put does and returns the manifest to
+// upload with its asset key, or the stored manifest when there is nothing
+// to upload. With a content hash, this node's manifest of the same content
+// decides:
+//
+//   - stored or degraded: nothing to upload; asking for other parameters
+//     is a conflict, as the file is stored already;
+//   - pending with the same parameters (or none given): the upload
+//     resumes and acknowledged shards are not sent again, unless its
+//     parameters were chosen from the live hosts and no longer fit them;
+//   - lost, pending with other parameters, or an adaptive choice that no
+//     longer fits: a fresh upload with the given parameters, under a new
+//     asset ID (freshAssetID), replaces it.
+//
+// An upload with parameters the user gave needs n distinct live hosts (r
+// for replication) unless opts.AllowSharedHosts: several shards of a
+// stripe on one host would survive fewer losses than k and n promise.
 func (s *Service) prepareManifest(ctx context.Context, opts PutOptions, hosts []storage.Candidate) (storage.Manifest, storage.AssetKey, storage.NoncePrefix, error) {
 	var (
 		key    storage.AssetKey
 		prefix storage.NoncePrefix
 	)
 	owner := string(s.deps.Keys.ID())
-	id := ""
+	usable := storage.Usable(hosts)
+	id, superseded := "", ""
 	if opts.ContentHash != "" {
 		id = assetIDFor(owner, opts.ContentHash)
-		if m, err := s.catalog.Get(ctx, id); err == nil {
-			if m.State != storage.StatePending {
-				return m, key, prefix, nil
-			}
-			key, prefix, err = s.unwrapOwnKey(m)
-			return m, key, prefix, err
-		} else if !errors.Is(err, storage.ErrNotFound) {
+		cur, err := s.current(ctx, owner, opts.ContentHash)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+		case err != nil:
 			return storage.Manifest{}, key, prefix, err
+		case cur.State == storage.StateStored || cur.State == storage.StateDegraded:
+			if opts.differsFrom(cur) {
+				return storage.Manifest{}, key, prefix, fmt.Errorf("%w: this file is stored already as %s (asset %s); its parameters stay",
+					nodeerr.ErrConflict, paramsText(cur), cur.AssetID)
+			}
+			return cur, key, prefix, nil
+		case cur.State == storage.StatePending && !opts.differsFrom(cur) && !(cur.Adaptive && len(usable) < cur.N && !opts.AllowSharedHosts):
+			if len(usable) < cur.N && !opts.AllowSharedHosts {
+				return storage.Manifest{}, key, prefix, tooFewHosts(cur, usable)
+			}
+			key, prefix, err = s.unwrapOwnKey(cur)
+			return cur, key, prefix, err
+		default:
+			superseded = cur.AssetID
+			id = freshAssetID(owner, opts.ContentHash, cur.AssetID)
 		}
 	} else {
 		var b [16]byte
@@ -167,17 +233,18 @@ func (s *Service) prepareManifest(ctx context.Context, opts PutOptions, hosts []
 	if err != nil {
 		return storage.Manifest{}, key, prefix, err
 	}
-	m := storage.Manifest{AssetID: id, Owner: owner, Name: opts.Name, Size: opts.Size, Mode: "ec", State: storage.StatePending, Policy: policy}
+	m := storage.Manifest{AssetID: id, Owner: owner, Name: opts.Name, Size: opts.Size, FileHash: opts.ContentHash,
+		Mode: "ec", State: storage.StatePending, Policy: policy}
 	if opts.Mode == "rep" {
 		m.Mode, m.K, m.N = "rep", 1, opts.R
 		if m.N == 0 {
-			m.N, m.Adaptive = min(defaultReplicas, len(hosts)), true
+			m.N, m.Adaptive = min(defaultReplicas, len(usable)), true
 		}
 	} else {
 		m.K, m.N = opts.K, opts.N
 		if m.K == 0 {
 			m.Adaptive = true
-			m.K, m.N, err = storage.ChooseParams(len(hosts), defaultK, defaultN)
+			m.K, m.N, err = storage.ChooseParams(len(usable), defaultK, defaultN)
 			if err != nil && !errors.Is(err, storage.ErrNoRedundancy) {
 				return storage.Manifest{}, key, prefix, fmt.Errorf("%w: %v", nodeerr.ErrUnavailable, err)
 			}
@@ -185,6 +252,12 @@ func (s *Service) prepareManifest(ctx context.Context, opts PutOptions, hosts []
 				s.log.Warn("Only one live host: the file is stored without redundancy", "asset", id)
 			}
 		}
+	}
+	if len(usable) < m.N {
+		if !opts.AllowSharedHosts {
+			return storage.Manifest{}, key, prefix, tooFewHosts(m, usable)
+		}
+		s.log.Warn("Fewer live hosts than shards per stripe: some hosts get several", "asset", id, "n", m.N, "hosts", len(usable))
 	}
 	m.ShardSize = opts.ShardSize
 	if m.ShardSize == 0 {
@@ -208,7 +281,83 @@ func (s *Service) prepareManifest(ctx context.Context, opts PutOptions, hosts []
 	if err := s.catalog.Create(ctx, m); err != nil {
 		return storage.Manifest{}, key, prefix, nodeerr.FromStorage(err)
 	}
+	if superseded != "" {
+		// The failed upload's shards stay on their hosts under its ID;
+		// its manifest goes, so the file is listed once.
+		if err := s.catalog.Delete(ctx, superseded); err != nil {
+			return storage.Manifest{}, key, prefix, err
+		}
+		s.log.Info("A fresh upload replaces a failed or lost one", "asset", id, "replaces", superseded)
+	}
 	return m, key, prefix, nil
+}
+
+// current returns this node's manifest of the content hashed contentHash:
+// the one under the content's own asset ID, or the fresh upload that
+// replaced it.
+func (s *Service) current(ctx context.Context, owner, contentHash string) (storage.Manifest, error) {
+	m, err := s.catalog.Get(ctx, assetIDFor(owner, contentHash))
+	if errors.Is(err, storage.ErrNotFound) {
+		return s.catalog.ByContent(ctx, owner, contentHash)
+	}
+	return m, err
+}
+
+// differsFrom reports whether the put asks for other parameters than m
+// has; parameters left to the node (zero) differ from nothing.
+func (o PutOptions) differsFrom(m storage.Manifest) bool {
+	mode := o.Mode
+	if mode == "" {
+		mode = "ec"
+	}
+	switch {
+	case mode != m.Mode:
+		return true
+	case mode == "ec" && o.K != 0 && (o.K != m.K || o.N != m.N):
+		return true
+	case mode == "rep" && o.R != 0 && o.R != m.N:
+		return true
+	}
+	return o.ShardSize != 0 && o.ShardSize != m.ShardSize
+}
+
+// paramsText names a manifest's parameters for people: "ec k=12 n=20" or
+// "rep r=5".
+func paramsText(m storage.Manifest) string {
+	if m.Mode == "rep" {
+		return fmt.Sprintf("rep r=%d", m.N)
+	}
+	return fmt.Sprintf("ec k=%d n=%d", m.K, m.N)
+}
+
+// maxNamedHosts bounds how many hosts an error message names.
+const maxNamedHosts = 20
+
+// tooFewHosts is the refusal of an upload whose n shards per stripe cannot
+// go to n distinct live hosts. It is a conflict with the mesh as it is
+// (409), not a malformed request (400) and not a passing overload (503,
+// which clients retry after a few seconds): the same request succeeds only
+// once more hosts are up, or with fewer shards, or with shared hosts
+// allowed. It names the live hosts the node found.
+func tooFewHosts(m storage.Manifest, usable []storage.Candidate) error {
+	named := make([]string, 0, min(len(usable), maxNamedHosts))
+	for _, h := range usable[:min(len(usable), maxNamedHosts)] {
+		switch {
+		case h.Name != "" && h.Endpoint != "":
+			named = append(named, h.Name+" ("+h.Endpoint+")")
+		case h.Endpoint != "":
+			named = append(named, h.Endpoint)
+		default:
+			named = append(named, h.ID)
+		}
+	}
+	list := strings.Join(named, ", ")
+	if more := len(usable) - len(named); more > 0 {
+		list += fmt.Sprintf(" and %d more", more)
+	}
+	return fmt.Errorf("%w: %s needs %d distinct live hosts and this node found %d: %s; "+
+		"wait for more hosts, ask for fewer shards, or allow shared hosts (several shards on one host, so the file survives fewer host losses)",
+		nodeerr.ErrConflict, paramsText(m), m.N, len(usable), list)
 }
 
 // checkPolicy verifies an attached policy: its signature, that it names this
@@ -291,7 +440,8 @@ func (s *Service) assetOf(ctx context.Context, m storage.Manifest) (Asset, error
 	return Asset{
 		ID: m.AssetID, Name: m.Name, Size: m.Size, FileHash: m.FileHash, Mode: m.Mode, K: m.K, N: m.N,
 		ShardSize: m.ShardSize, Stripes: m.Stripes, Adaptive: m.Adaptive, State: State(m.State),
-		StripeShards: storage.LiveCounts(m, recs), Hosts: len(hosts), CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
+		StripeShards: storage.LiveCounts(m, recs), Hosts: len(hosts), Survives: storage.SurvivableLosses(m, recs),
+		CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
 	}, nil
 }
 

@@ -4,4 +4,27 @@
 // by orchestrating the storage package's pipeline over an injected
 // storage.Transport. LocalFirst routes the node's own shards to its own
 // store, so nothing goes over HTTP to itself.
+//
+// # Honest redundancy
+//
+// A put with k and n (or r) given needs n distinct live hosts; with fewer
+// it is refused (nodeerr.ErrConflict, naming the hosts found) before any
+// manifest is written, unless PutOptions.AllowSharedHosts lets a host take
+// several shards of a stripe. Parameters the node chooses itself never
+// exceed the live hosts. Every Asset carries Survives, the host losses it
+// survives from where its live shards are (storage.SurvivableLosses), so
+// what a put reports is what it got.
+//
+// # Put again
+//
+// The asset ID of a put that gives its content hash is derived from owner
+// and hash, so running it again finds the same manifest: a pending upload
+// with the same parameters resumes; a stored one is returned as it is
+// (other parameters: a conflict). A lost upload, a pending one asked for
+// with other parameters, or an adaptive one that no longer fits the live
+// hosts is replaced by a fresh upload under a new ID derived from the old
+// one (hosts may still hold the old shards, sealed under another key, at
+// the old addresses); the manifest records the announced hash at once, so
+// the replacement is found by content. One put per content runs at a
+// time.
 package assets

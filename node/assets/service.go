@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -78,6 +79,12 @@ type Service struct {
 	repairer *storage.Repairer
 	// repairNow asks the repair loop for an early pass (a peer went down).
 	repairNow chan struct{}
+
+	// uploadsMu guards uploads.
+	uploadsMu sync.Mutex
+	// uploads holds the content hashes of the puts running now (see
+	// claimUpload); it is bounded by the puts running at once.
+	uploads map[string]bool
 }
 
 // New opens the asset catalog (migrating its tables) and returns a Service
@@ -97,6 +104,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	s := &Service{
 		cfg: cfg, deps: deps, log: deps.Logger.With("component", "node/assets"),
 		boxKey: hex.EncodeToString(deps.Keys.BoxPublic()), catalog: catalog, repairNow: make(chan struct{}, 1),
+		uploads: map[string]bool{},
 	}
 	s.putter = &storage.Putter{Catalog: catalog, Transport: deps.Transport, Config: cfg.Transfer}
 	s.fetcher = &storage.Fetcher{Transport: deps.Transport, Config: cfg.Transfer, OnCorrupt: s.shardCorrupt}

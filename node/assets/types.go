@@ -41,7 +41,11 @@ type Asset struct {
 	// StripeShards holds, per stripe, how many shards are known live.
 	StripeShards []int
 	// Hosts is the number of distinct hosts holding shards.
-	Hosts     int
+	Hosts int
+	// Survives is how many host losses the file survives in the worst
+	// case, from where its live shards are (storage.SurvivableLosses); 0
+	// while pending or lost.
+	Survives  int
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -82,6 +86,10 @@ type PutOptions struct {
 	Recipients []string
 	// Policy is an optional signed asset policy (JSON) to check and keep.
 	Policy []byte
+	// AllowSharedHosts lets an upload place several shards of a stripe on
+	// one host when fewer than n (or r) distinct hosts are live; without
+	// it such a put is refused. The asset's Survives says what it got.
+	AllowSharedHosts bool
 }
 
 // AssetChanged says an asset's state or shard counts changed.

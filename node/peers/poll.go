@@ -3,6 +3,7 @@ package peers
 import (
 	"context"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -39,43 +40,62 @@ func meshPath(m MeshMetrics, host string) (neighbor bool, metric float64) {
 	return neighbor, metric
 }
 
-// pollPeers asks every static peer for its announce at once and then each
-// PollInterval until ctx ends.
+// startupPoll is the wait after the first poll round while some static
+// peer has not answered yet; it doubles each round up to PollInterval.
+const startupPoll = 250 * time.Millisecond
+
+// pollPeers asks every static peer for its announce at once, then each
+// PollInterval until ctx ends. Nodes of a mesh often start together, so a
+// peer may not listen yet when this node first asks: until a round finds
+// every static peer up, rounds come faster (startupPoll, doubling up to
+// PollInterval), so that a put issued right after start finds the hosts
+// that came up a moment later instead of the few that were first.
 func (s *Service) pollPeers(ctx context.Context) {
-	t := time.NewTicker(s.cfg.PollInterval)
+	wait := min(startupPoll, s.cfg.PollInterval)
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
-		s.pollOnce(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		if s.pollOnce(ctx) {
+			wait = s.cfg.PollInterval
+		}
+		t.Reset(wait)
+		wait = min(2*wait, s.cfg.PollInterval)
 	}
 }
 
-func (s *Service) pollOnce(ctx context.Context) {
-	g, ctx := errgroup.WithContext(ctx)
+// pollOnce polls every static peer and reports whether all of them answered.
+func (s *Service) pollOnce(ctx context.Context) (allUp bool) {
+	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(maxPollConcurrency)
 	peers, err := s.table.list(ctx)
 	if err != nil {
 		s.log.Warn("Peer poll skipped", "err", err)
-		return
+		return false
 	}
+	var down atomic.Int32
 	for _, p := range peers {
 		if !p.Static {
 			continue
 		}
 		g.Go(func() error {
-			obs := s.pollPeer(ctx, p.Endpoint)
-			if ctx.Err() != nil {
+			obs := s.pollPeer(gctx, p.Endpoint)
+			if gctx.Err() != nil {
 				return nil
 			}
-			s.observe(ctx, obs)
+			if obs.State != StateUp {
+				down.Add(1)
+			}
+			s.observe(gctx, obs)
 			return nil
 		})
 	}
 	g.Wait()
+	return ctx.Err() == nil && down.Load() == 0
 }
 
 func (s *Service) pollPeer(ctx context.Context, endpoint string) Peer {

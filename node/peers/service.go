@@ -22,7 +22,9 @@ import (
 // the values of DefaultConfig (or the derived default their comment names).
 type Config struct {
 	// StaticPeers are API base URLs of peers known without discovery; they
-	// are polled from the start and every PollInterval, and never forgotten.
+	// are polled at start, again within a fraction of a second (doubling up
+	// to PollInterval) until every one has answered, then every
+	// PollInterval, and never forgotten.
 	StaticPeers []string
 	// PollInterval is how often static peers are asked for their announce.
 	// Default 5 s.

@@ -106,6 +106,8 @@
         if (!/^[0-9]+$/.test(v) || Number(v) < 1) throw k + ' must be a whole number, or empty for the default.';
         q.set(k, v);
       });
+      var shared = document.getElementById('put-shared');
+      if (shared && shared.checked) q.set('allow_shared_hosts', '1');
       return q;
     }
 

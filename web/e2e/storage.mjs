@@ -185,6 +185,8 @@ try {
     const shards = (await row().locator(tid('asset-shards')).innerText()).trim();
     const [live, n] = shards.split('/').map(Number);
     check(n > 0 && live > 0 && live <= n, `shards cell = ${JSON.stringify(shards)}, want live/n`);
+    const survives = (await row().locator(tid('asset-survives')).innerText()).trim();
+    check(/^[0-9]+$/.test(survives) && Number(survives) < n, `survives cell = ${JSON.stringify(survives)}, want 0..${n - 1}`);
   });
   await shot(page, 'storage-desktop', { fullPage: true });
 
