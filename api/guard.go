@@ -22,12 +22,7 @@ import (
 )
 
 // Limits on request bodies other than streamed shard uploads.
-const (
-	maxJSONBody = 1 << 20
-	// replayWindow and replaySenders bound the request-signature replay guard.
-	replayWindow  = 4096
-	replaySenders = 4096
-)
+const maxJSONBody = 1 << 20
 
 // Caller is who made an authenticated request.
 type Caller struct {
@@ -60,12 +55,12 @@ func CallerFrom(ctx context.Context) (Caller, bool) {
 type guard struct {
 	router    routers.Router
 	node      *node.Node
-	replay    *identity.ReplayGuard
+	ownHost   func(hostport string) bool
 	log       *slog.Logger
 	maxStoreB int64
 }
 
-func newGuard(n *node.Node, log *slog.Logger) (*guard, error) {
+func newGuard(n *node.Node, ownHost func(string) bool, log *slog.Logger) (*guard, error) {
 	spec, err := genserver.GetSpec()
 	if err != nil {
 		return nil, fmt.Errorf("load spec: %w", err)
@@ -77,10 +72,10 @@ func newGuard(n *node.Node, log *slog.Logger) (*guard, error) {
 		return nil, fmt.Errorf("route spec: %w", err)
 	}
 	return &guard{
-		router: router,
-		node:   n,
-		replay: identity.NewReplayGuard(replayWindow, replaySenders),
-		log:    log,
+		router:  router,
+		node:    n,
+		ownHost: ownHost,
+		log:     log,
 		// base64 grows data by 4/3; leave room for the JSON around it.
 		maxStoreB: n.MaxShardBytes()/3*4 + 8<<10,
 	}, nil
@@ -206,12 +201,17 @@ func (g *guard) authenticate(r *http.Request, route *routers.Route) (*Caller, er
 	return nil, fmt.Errorf("%w: send the admin token as Authorization: Bearer TOKEN", problem.ErrUnauthorized)
 }
 
-// verifySigned checks a node's request signature, the body digest it
-// claims (for buffered bodies) and that it is not a replay.
+// verifySigned checks a node's request signature, that it was made for this
+// node (a request signed for another node must not replay here), the body
+// digest it claims (for buffered bodies) and that it is not a replay.
 func (g *guard) verifySigned(r *http.Request, route *routers.Route) (*Caller, error) {
 	sr, err := identity.VerifyRequest(r)
 	if err != nil {
 		return nil, err
+	}
+	if !g.ownHost(r.Host) {
+		return nil, fmt.Errorf("%w: signed for host %q, which is not this node (its endpoint, listen address or --allowed-hosts)",
+			identity.ErrBadRequestSignature, r.Host)
 	}
 	if !streamed(route.Operation) {
 		body, err := io.ReadAll(r.Body)
@@ -223,7 +223,7 @@ func (g *guard) verifySigned(r *http.Request, route *routers.Route) (*Caller, er
 			return nil, err
 		}
 	}
-	if err := g.replay.Check(sr); err != nil {
+	if err := g.node.CheckReplay(r.Context(), sr); err != nil {
 		return nil, err
 	}
 	return &Caller{Node: sr.ID, Digest: sr.Digest}, nil
