@@ -153,10 +153,11 @@ func splitHost(hostport string) (host, port string) {
 	return strings.ToLower(strings.Trim(hostport, "[]")), ""
 }
 
-// canonical joins host and port into the one spelling compared: an IP
-// literal in its shortest form (IPv4-mapped IPv6 as IPv4, zone kept), and
-// no port when there is none.
+// canonical joins host and port into the one spelling compared: a name in
+// lower case, an IP literal in its shortest form (IPv4-mapped IPv6 as IPv4,
+// zone kept), and no port when there is none.
 func canonical(host, port string) string {
+	host = strings.ToLower(host)
 	if ip, err := netip.ParseAddr(host); err == nil {
 		host = ip.Unmap().String()
 	}
