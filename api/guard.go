@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -111,6 +113,10 @@ func (g *guard) middleware(next http.Handler) http.Handler {
 			problem.Write(g.log, w, r, err)
 			return
 		}
+		if err := canonicalIntegers(route, params, r); err != nil {
+			problem.Write(g.log, w, r, err)
+			return
+		}
 		err = openapi3filter.ValidateRequest(r.Context(), &openapi3filter.RequestValidationInput{
 			Request:    r,
 			PathParams: params,
@@ -133,6 +139,43 @@ func (g *guard) middleware(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// canonicalDecimal is an integer written the one way: no sign but a minus,
+// no leading zero, no space.
+var canonicalDecimal = regexp.MustCompile(`^(0|-?[1-9][0-9]*)$`)
+
+// canonicalIntegers refuses an integer parameter in the path or query that
+// is not canonical decimal. The spec's validation takes "+1" and "01" for
+// 1, so one shard would have several URLs (and a signature over one would
+// not cover the others).
+func canonicalIntegers(route *routers.Route, pathParams map[string]string, r *http.Request) error {
+	var query url.Values
+	for _, params := range []openapi3.Parameters{route.PathItem.Parameters, route.Operation.Parameters} {
+		for _, ref := range params {
+			p := ref.Value
+			if p == nil || p.Schema == nil || p.Schema.Value == nil || !p.Schema.Value.Type.Is(openapi3.TypeInteger) {
+				continue
+			}
+			var vals []string
+			switch p.In {
+			case openapi3.ParameterInPath:
+				vals = []string{pathParams[p.Name]}
+			case openapi3.ParameterInQuery:
+				if query == nil {
+					query = r.URL.Query()
+				}
+				vals = query[p.Name]
+			}
+			for _, v := range vals {
+				if !canonicalDecimal.MatchString(v) {
+					return fmt.Errorf("%w: parameter %q in %s must be a decimal integer without sign, leading zeros or spaces, got %q",
+						problem.ErrBadRequest, p.Name, p.In, v)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // validationRoute returns the route to validate a request against. For
