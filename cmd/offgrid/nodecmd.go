@@ -89,9 +89,10 @@ func (o *nodeOptions) flags(cmd *cobra.Command) {
 	fs.Int64Var(&o.memoryLimit, "memory-limit", 120<<20, "soft heap limit in bytes for the Go runtime (0: none; GOMEMLIMIT wins), to keep a Raspberry Pi's RAM free")
 	r := &o.radio
 	fs.StringSliceVar(&r.radios, "radio", []string{"udp"}, "discovery links: udp, lora, ble, bt_lr, file (comma-separated; none for static peers only)")
-	fs.StringVar(&r.group, "multicast-group", udp.DefaultGroup, "UDP multicast group and port for beacons")
+	ud := udp.DefaultConfig()
+	fs.StringVar(&r.group, "multicast-group", ud.Group, "UDP multicast group and port for beacons")
 	fs.StringVar(&r.iface, "multicast-iface", "", "interface for beacons, e.g. bat0, wlan0 or lo (default: the system's)")
-	fs.BoolVar(&r.loopback, "multicast-loopback", false, "hear beacons of other nodes on this host (needed for several nodes on one machine)")
+	fs.BoolVar(&r.loopback, "multicast-loopback", ud.Loopback, "hear beacons of other nodes on this host (several nodes on one machine); --multicast-loopback=false turns it off")
 	fs.StringVar(&r.serial, "serial", "", "LoRa modem serial port, e.g. /dev/ttyUSB0")
 	fs.IntVar(&r.baud, "baud", 57600, "LoRa modem serial speed")
 	fs.Float64Var(&r.dutyCycle, "lora-duty-cycle", 0.01, "share of airtime LoRa beacons may use")
