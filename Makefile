@@ -10,6 +10,7 @@ FUZZ_TARGETS := \
 	./ledger:FuzzDecodeReceipt \
 	./ledger:FuzzDecodeBatch \
 	./identity:FuzzParseRequestSignature \
+	./identity:FuzzReplayRestore \
 	./storage:FuzzParseECMeta \
 	./storage:FuzzDecodePolicy \
 	./radio:FuzzDecodeFrame \
