@@ -579,6 +579,16 @@ func FuzzParseRequestSignature(f *testing.F) {
 	f.Add(valid + ";")
 	f.Add(strings.ToUpper(valid))
 	f.Add(strings.Replace(valid, "v1;", "v2;", 1))
+	// Each field broken on its own: the id, the digest's case, the
+	// signature's alphabet and padding, a line break, the length bound.
+	f.Add(strings.Replace(valid, "id=did:key:z", "id=did:key:x", 1))
+	d := BodyDigest(nil)
+	f.Add(strings.Replace(valid, d, strings.ToUpper(d), 1))
+	f.Add(valid[:len(valid)-2] + "+/")
+	f.Add(valid[:len(valid)-2] + "\r\n")
+	f.Add(valid + strings.Repeat("A", 512-len(valid)))
+	f.Add(strings.Replace(valid, ";n=1;", ";n=-1;", 1))
+	f.Add(strings.Replace(valid, ";e=12;", ";e= 12;", 1))
 	f.Fuzz(func(t *testing.T, header string) {
 		r, err := ParseRequestSignature(header)
 		if err != nil {
