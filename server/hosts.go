@@ -99,7 +99,7 @@ func (n *names) allowedHost(hostport string) bool {
 	return err == nil || n.hosts[host]
 }
 
-// own reports whether hostport, the Host a node signature covers, is one of
+// ownHost reports whether hostport, the Host a node signature covers, is one of
 // this node's names: its endpoint's host and port, its listen address (every
 // local interface address at its port when it listens on all of them), or an
 // allowed host name at one of those ports.
