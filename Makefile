@@ -12,6 +12,7 @@ FUZZ_TARGETS := \
 	./identity:FuzzParseRequestSignature \
 	./internal/canon:FuzzLowerHex \
 	./internal/canon:FuzzDecodeJSON \
+	./identity:FuzzReplayRestore \
 	./storage:FuzzParseECMeta \
 	./storage:FuzzDecodePolicy \
 	./radio:FuzzDecodeFrame \

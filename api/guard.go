@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -29,9 +31,6 @@ const (
 	// Raspberry Pis moves that much in one put; the bound is there so that
 	// every size has one.
 	MaxAssetBytes = 1 << 40
-	// replayWindow and replaySenders bound the request-signature replay guard.
-	replayWindow  = 4096
-	replaySenders = 4096
 )
 
 // Caller is who made an authenticated request.
@@ -65,12 +64,12 @@ func CallerFrom(ctx context.Context) (Caller, bool) {
 type guard struct {
 	router    routers.Router
 	node      *node.Node
-	replay    *identity.ReplayGuard
+	ownHost   func(hostport string) bool
 	log       *slog.Logger
 	maxStoreB int64
 }
 
-func newGuard(n *node.Node, log *slog.Logger) (*guard, error) {
+func newGuard(n *node.Node, ownHost func(string) bool, log *slog.Logger) (*guard, error) {
 	spec, err := genserver.GetSpec()
 	if err != nil {
 		return nil, fmt.Errorf("load spec: %w", err)
@@ -82,10 +81,10 @@ func newGuard(n *node.Node, log *slog.Logger) (*guard, error) {
 		return nil, fmt.Errorf("route spec: %w", err)
 	}
 	return &guard{
-		router: router,
-		node:   n,
-		replay: identity.NewReplayGuard(replayWindow, replaySenders),
-		log:    log,
+		router:  router,
+		node:    n,
+		ownHost: ownHost,
+		log:     log,
 		// base64 grows data by 4/3; leave room for the JSON around it.
 		maxStoreB: n.MaxShardBytes()/3*4 + 8<<10,
 	}, nil
@@ -130,6 +129,10 @@ func (g *guard) middleware(next http.Handler) http.Handler {
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, MaxAssetBytes)
 		}
+		if err := canonicalIntegers(route, params, r); err != nil {
+			problem.Write(g.log, w, r, err)
+			return
+		}
 		err = openapi3filter.ValidateRequest(r.Context(), &openapi3filter.RequestValidationInput{
 			Request:    r,
 			PathParams: params,
@@ -152,6 +155,43 @@ func (g *guard) middleware(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// canonicalDecimal is an integer written the one way: no sign but a minus,
+// no leading zero, no space.
+var canonicalDecimal = regexp.MustCompile(`^(0|-?[1-9][0-9]*)$`)
+
+// canonicalIntegers refuses an integer parameter in the path or query that
+// is not canonical decimal. The spec's validation takes "+1" and "01" for
+// 1, so one shard would have several URLs (and a signature over one would
+// not cover the others).
+func canonicalIntegers(route *routers.Route, pathParams map[string]string, r *http.Request) error {
+	var query url.Values
+	for _, params := range []openapi3.Parameters{route.PathItem.Parameters, route.Operation.Parameters} {
+		for _, ref := range params {
+			p := ref.Value
+			if p == nil || p.Schema == nil || p.Schema.Value == nil || !p.Schema.Value.Type.Is(openapi3.TypeInteger) {
+				continue
+			}
+			var vals []string
+			switch p.In {
+			case openapi3.ParameterInPath:
+				vals = []string{pathParams[p.Name]}
+			case openapi3.ParameterInQuery:
+				if query == nil {
+					query = r.URL.Query()
+				}
+				vals = query[p.Name]
+			}
+			for _, v := range vals {
+				if !canonicalDecimal.MatchString(v) {
+					return fmt.Errorf("%w: parameter %q in %s must be a decimal integer without sign, leading zeros or spaces, got %q",
+						problem.ErrBadRequest, p.Name, p.In, v)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // validationRoute returns the route to validate a request against. For
@@ -220,12 +260,17 @@ func (g *guard) authenticate(r *http.Request, route *routers.Route) (*Caller, er
 	return nil, fmt.Errorf("%w: send the admin token as Authorization: Bearer TOKEN", problem.ErrUnauthorized)
 }
 
-// verifySigned checks a node's request signature, the body digest it
-// claims (for buffered bodies) and that it is not a replay.
+// verifySigned checks a node's request signature, that it was made for this
+// node (a request signed for another node must not replay here), the body
+// digest it claims (for buffered bodies) and that it is not a replay.
 func (g *guard) verifySigned(r *http.Request, route *routers.Route) (*Caller, error) {
 	sr, err := identity.VerifyRequest(r)
 	if err != nil {
 		return nil, err
+	}
+	if !g.ownHost(r.Host) {
+		return nil, fmt.Errorf("%w: signed for host %q, which is not this node (its endpoint, listen address or --allowed-hosts)",
+			identity.ErrBadRequestSignature, r.Host)
 	}
 	if !streamed(route.Operation) {
 		body, err := io.ReadAll(r.Body)
@@ -237,7 +282,7 @@ func (g *guard) verifySigned(r *http.Request, route *routers.Route) (*Caller, er
 			return nil, err
 		}
 	}
-	if err := g.replay.Check(sr); err != nil {
+	if err := g.node.CheckReplay(r.Context(), sr); err != nil {
 		return nil, err
 	}
 	return &Caller{Node: sr.ID, Digest: sr.Digest}, nil

@@ -30,13 +30,16 @@ type Config struct {
 	Logger *slog.Logger
 	// Gatherer provides the metrics served at /metrics. Default: none.
 	Gatherer prometheus.Gatherer
+	// OwnHost reports whether a Host (with its port) names this node; a
+	// node signature made for any other host is refused. Required.
+	OwnHost func(hostport string) bool
 }
 
 // Register adds the API's routes, guarded by spec validation and
 // authentication, to r.
 func Register(r chi.Router, cfg Config) error {
-	if cfg.Node == nil {
-		return fmt.Errorf("api: node is required")
+	if cfg.Node == nil || cfg.OwnHost == nil {
+		return fmt.Errorf("api: node and own host check are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -44,7 +47,7 @@ func Register(r chi.Router, cfg Config) error {
 	if cfg.Gatherer == nil {
 		cfg.Gatherer = prometheus.NewRegistry()
 	}
-	g, err := newGuard(cfg.Node, cfg.Logger)
+	g, err := newGuard(cfg.Node, cfg.OwnHost, cfg.Logger)
 	if err != nil {
 		return err
 	}

@@ -23,8 +23,22 @@
 //
 //	method "\n" host "\n" request-URI "\n" epoch "\n" seq "\n" digest
 //
-// The receiver checks the signature, that the digest matches the body, and
-// that (epoch, seq) was not seen before: a per-sender sliding window accepts
-// requests that arrive out of order but refuses any repeat, any seq too far
-// behind the window and any epoch older than the newest seen.
+// The receiver checks the signature, that the digest matches the body, that
+// host is one of its own names (so a request signed for one node does not
+// replay to another; the receiver knows its names, this package does not),
+// and that (epoch, seq) was not seen before: a per-sender sliding window
+// (ReplayGuard) accepts requests that arrive out of order but refuses any
+// repeat, any seq too far behind the window and any epoch older than the
+// newest seen.
+//
+// A ReplayGuard never forgets a sender: evicting one would let its old
+// requests replay, so a full guard refuses new senders instead
+// (ErrTooManySenders). Its owner persists it through the save function,
+// which runs before a request is accepted (a failed save refuses the
+// request and changes nothing), and restores it with Restore, so replays
+// stay refused across restarts. The saved form, ReplayState, is the epoch,
+// the newest seq, the window size and the window's bitmap in little-endian
+// 64-bit groups; a state saved with another window size restores as if
+// every seq up to the newest had been seen, which can refuse a request
+// but never accept a replay.
 package identity

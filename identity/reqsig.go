@@ -1,14 +1,15 @@
 package identity
 
 import (
-	"container/list"
 	"context"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +50,10 @@ var ErrBadRequestSignature = errors.New("bad request signature")
 // too far behind the sender's newest one, or whose epoch is older than the
 // sender's newest.
 var ErrReplay = errors.New("replayed request")
+
+// ErrTooManySenders reports a signed request from a sender a ReplayGuard has
+// no room for: it is full, and it never forgets a sender to make room.
+var ErrTooManySenders = errors.New("too many senders")
 
 // sigEncoding is the encoding of the s= field: base64url without padding,
 // rejecting non-zero trailing bits so that every signature has one encoding.
@@ -308,24 +313,38 @@ func parseSig(s string) ([]byte, error) {
 
 // ReplayGuard refuses signed requests it has already accepted. For each
 // sender it remembers the newest epoch and, within it, which of the last
-// window seqs it has accepted, so requests may arrive out of order. It
-// remembers at most maxSenders senders and forgets the one it accepted a
-// request from least recently; a forgotten sender's old requests would be
-// accepted again, so maxSenders should exceed the number of peers a node
-// talks to. It is safe for concurrent use.
+// window seqs it has accepted, so requests may arrive out of order. It never
+// forgets a sender, because a forgotten sender's old requests would be
+// accepted again: once it remembers maxSenders senders it refuses requests
+// from new ones (ErrTooManySenders). With a save function it survives
+// restarts: Check saves a sender's new state before accepting the request,
+// and Restore loads what was saved. It is safe for concurrent use.
 type ReplayGuard struct {
 	window     uint64
 	maxSenders int
+	save       func(context.Context, ReplayState) error
 
-	// mu guards the fields below.
+	// mu guards senders; Check holds it while saving, so that states are
+	// saved in the order they are accepted.
 	mu      sync.Mutex
-	senders map[NodeID]*list.Element // of *replayState
-	lru     *list.List               // most recently accepted first
+	senders map[NodeID]*replayState
+}
+
+// ReplayState is what a ReplayGuard remembers about one sender, in the form
+// its owner stores: Seen is the bitmap of a window of Window seqs, 8 bytes
+// per 64 seqs, each group a little-endian uint64; bit seq%window%64 of group
+// seq%window/64 is set when seq (Top-Window < seq <= Top) was accepted. No
+// bit set means no seq of Epoch was accepted yet.
+type ReplayState struct {
+	ID     NodeID
+	Epoch  uint64
+	Top    uint64
+	Window uint64
+	Seen   []byte
 }
 
 // replayState is what a ReplayGuard remembers about one sender.
 type replayState struct {
-	id      NodeID
 	epoch   uint64
 	started bool     // whether any seq of epoch was accepted
 	top     uint64   // newest accepted seq, if started
@@ -335,8 +354,10 @@ type replayState struct {
 // NewReplayGuard returns a guard with a window of window seqs per sender
 // that remembers at most maxSenders senders. A window below 1 means
 // DefaultReplayWindow, a maxSenders below 1 means DefaultReplaySenders. The
-// guard uses about window/8 bytes per sender.
-func NewReplayGuard(window, maxSenders int) *ReplayGuard {
+// guard uses about window/8 bytes per sender. save, when not nil, is called
+// with a sender's new state before each request is accepted; when it fails,
+// the request is refused and the guard is unchanged.
+func NewReplayGuard(window, maxSenders int, save func(context.Context, ReplayState) error) *ReplayGuard {
 	if window < 1 {
 		window = DefaultReplayWindow
 	}
@@ -346,39 +367,65 @@ func NewReplayGuard(window, maxSenders int) *ReplayGuard {
 	return &ReplayGuard{
 		window:     uint64(window),
 		maxSenders: maxSenders,
-		senders:    make(map[NodeID]*list.Element),
-		lru:        list.New(),
+		save:       save,
+		senders:    make(map[NodeID]*replayState),
 	}
 }
 
-// Check accepts each (r.ID, r.Epoch, r.Seq) once. It returns ErrReplay for a
-// repeat, for a seq window or more behind the sender's newest in the epoch,
-// and for an epoch older than the sender's newest. A newer epoch starts a
-// new, empty window. Call Check only after VerifyRequest succeeded, or
-// anyone could move a sender's window.
-func (g *ReplayGuard) Check(r SignedRequest) error {
+// Restore loads a sender's saved state, typically at start. It holds to the
+// guard's rule never to forget: it loads every state given, even beyond
+// maxSenders (the guard then refuses new senders). A state saved with
+// another window, or whose bitmap has the wrong length, restores as if every
+// seq up to Top had been seen: it may refuse a request the saved state would
+// have accepted, never the reverse.
+func (g *ReplayGuard) Restore(st ReplayState) {
+	rs := &replayState{epoch: st.Epoch, top: st.Top, seen: make([]uint64, g.words())}
+	if st.Window == g.window && len(st.Seen) == 8*len(rs.seen) {
+		for i := range rs.seen {
+			rs.seen[i] = binary.LittleEndian.Uint64(st.Seen[8*i:])
+		}
+		rs.started = slices.ContainsFunc(rs.seen, func(w uint64) bool { return w != 0 })
+	} else {
+		for i := range rs.seen {
+			rs.seen[i] = ^uint64(0)
+		}
+		rs.started = true
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	e, ok := g.senders[r.ID]
-	if !ok {
-		st := &replayState{id: r.ID, epoch: r.Epoch, seen: make([]uint64, (g.window+63)/64)}
-		g.acceptLocked(st, r.Seq)
-		g.senders[r.ID] = g.lru.PushFront(st)
-		for g.lru.Len() > g.maxSenders {
-			old := g.lru.Remove(g.lru.Back()).(*replayState)
-			delete(g.senders, old.id)
+	g.senders[st.ID] = rs
+}
+
+// Len returns the number of senders the guard remembers.
+func (g *ReplayGuard) Len() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.senders)
+}
+
+// words is the length of a sender's bitmap in uint64s.
+func (g *ReplayGuard) words() int { return int((g.window + 63) / 64) }
+
+// Check accepts each (r.ID, r.Epoch, r.Seq) once. It returns ErrReplay for a
+// repeat, for a seq window or more behind the sender's newest in the epoch,
+// and for an epoch older than the sender's newest, and ErrTooManySenders
+// for a new sender when the guard is full. A newer epoch starts a new, empty
+// window. Call Check only after VerifyRequest succeeded, or anyone could
+// move a sender's window (or fill the guard).
+func (g *ReplayGuard) Check(ctx context.Context, r SignedRequest) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st, known := g.senders[r.ID]
+	if !known {
+		if len(g.senders) >= g.maxSenders {
+			return fmt.Errorf("%w: this node keeps replay state for at most %d senders and never forgets one", ErrTooManySenders, g.maxSenders)
 		}
-		return nil
+		st = &replayState{epoch: r.Epoch, seen: make([]uint64, g.words())}
 	}
-	st := e.Value.(*replayState)
 	switch {
 	case r.Epoch < st.epoch:
 		return fmt.Errorf("%w: epoch %d older than %d", ErrReplay, r.Epoch, st.epoch)
-	case r.Epoch > st.epoch:
-		st.epoch = r.Epoch
-		st.started = false
-		clear(st.seen)
-	case st.started && r.Seq <= st.top:
+	case r.Epoch == st.epoch && st.started && r.Seq <= st.top:
 		if st.top-r.Seq >= g.window {
 			return fmt.Errorf("%w: seq %d below window (newest %d)", ErrReplay, r.Seq, st.top)
 		}
@@ -386,16 +433,35 @@ func (g *ReplayGuard) Check(r SignedRequest) error {
 			return fmt.Errorf("%w: seq %d already seen", ErrReplay, r.Seq)
 		}
 	}
-	g.acceptLocked(st, r.Seq)
-	g.lru.MoveToFront(e)
+	next := st
+	if g.save != nil {
+		// Change a copy, so that a failed save leaves the guard as it was.
+		next = &replayState{epoch: st.epoch, started: st.started, top: st.top, seen: slices.Clone(st.seen)}
+	}
+	g.acceptLocked(next, r.Epoch, r.Seq)
+	if g.save != nil {
+		if err := g.save(ctx, g.export(r.ID, next)); err != nil {
+			return fmt.Errorf("save replay state: %w", err)
+		}
+		*st = *next
+	}
+	if !known {
+		g.senders[r.ID] = st
+	}
 	return nil
 }
 
-// acceptLocked records seq, which the caller checked is new, in st's window.
-func (g *ReplayGuard) acceptLocked(st *replayState, seq uint64) {
+// acceptLocked records (epoch, seq), which the caller checked is new, in st.
+func (g *ReplayGuard) acceptLocked(st *replayState, epoch, seq uint64) {
+	if epoch > st.epoch {
+		st.epoch = epoch
+		st.started = false
+		clear(st.seen)
+	}
 	switch {
 	case !st.started:
 		st.started = true
+		clear(st.seen)
 		st.top = seq
 	case seq > st.top:
 		// Slots of seqs top+1 .. seq-1 now stand for seqs that were not
@@ -410,6 +476,15 @@ func (g *ReplayGuard) acceptLocked(st *replayState, seq uint64) {
 		st.top = seq
 	}
 	st.seen[seq%g.window/64] |= 1 << (seq % g.window % 64)
+}
+
+// export returns st in the form ReplayState documents.
+func (g *ReplayGuard) export(id NodeID, st *replayState) ReplayState {
+	seen := make([]byte, 8*len(st.seen))
+	for i, w := range st.seen {
+		binary.LittleEndian.PutUint64(seen[8*i:], w)
+	}
+	return ReplayState{ID: id, Epoch: st.epoch, Top: st.top, Window: g.window, Seen: seen}
 }
 
 // Editor returns a function that signs a request with bodyDigest, in the

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
@@ -177,7 +178,7 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 // server; the handler does what a node's middleware does.
 func TestSignVerifyLoopback(t *testing.T) {
 	t.Parallel()
-	guard := NewReplayGuard(64, 16)
+	guard := NewReplayGuard(64, 16, nil)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sr, err := VerifyRequest(r)
 		if err != nil {
@@ -194,7 +195,7 @@ func TestSignVerifyLoopback(t *testing.T) {
 			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return
 		}
-		if err := guard.Check(sr); err != nil {
+		if err := guard.Check(r.Context(), sr); err != nil {
 			http.Error(w, err.Error(), http.StatusConflict)
 			return
 		}
@@ -578,6 +579,16 @@ func FuzzParseRequestSignature(f *testing.F) {
 	f.Add(valid + ";")
 	f.Add(strings.ToUpper(valid))
 	f.Add(strings.Replace(valid, "v1;", "v2;", 1))
+	// Each field broken on its own: the id, the digest's case, the
+	// signature's alphabet and padding, a line break, the length bound.
+	f.Add(strings.Replace(valid, "id=did:key:z", "id=did:key:x", 1))
+	d := BodyDigest(nil)
+	f.Add(strings.Replace(valid, d, strings.ToUpper(d), 1))
+	f.Add(valid[:len(valid)-2] + "+/")
+	f.Add(valid[:len(valid)-2] + "\r\n")
+	f.Add(valid + strings.Repeat("A", 512-len(valid)))
+	f.Add(strings.Replace(valid, ";n=1;", ";n=-1;", 1))
+	f.Add(strings.Replace(valid, ";e=12;", ";e= 12;", 1))
 	f.Fuzz(func(t *testing.T, header string) {
 		r, err := ParseRequestSignature(header)
 		if err != nil {
@@ -641,10 +652,10 @@ func TestReplayGuard(t *testing.T) {
 		{b, math.MaxUint64, math.MaxUint64 - 8, ErrReplay},
 		{b, math.MaxUint64, math.MaxUint64, ErrReplay},
 	}
-	g := NewReplayGuard(8, 10)
+	g := NewReplayGuard(8, 10, nil)
 	for i, s := range steps {
 		r := SignedRequest{ID: s.id, Epoch: s.epoch, Seq: s.seq}
-		if err := g.Check(r); !errors.Is(err, s.wantErr) || (err != nil) != (s.wantErr != nil) {
+		if err := g.Check(t.Context(), r); !errors.Is(err, s.wantErr) || (err != nil) != (s.wantErr != nil) {
 			t.Errorf("step %d: Check(%s, e=%d, n=%d) = %v, want %v", i, s.id, s.epoch, s.seq, err, s.wantErr)
 		}
 	}
@@ -652,9 +663,9 @@ func TestReplayGuard(t *testing.T) {
 
 func TestReplayGuardDefaults(t *testing.T) {
 	t.Parallel()
-	g := NewReplayGuard(0, -1)
+	g := NewReplayGuard(0, -1, nil)
 	if g.window != DefaultReplayWindow || g.maxSenders != DefaultReplaySenders {
-		t.Errorf("NewReplayGuard(0, -1) window, maxSenders = %d, %d, want %d, %d",
+		t.Errorf("NewReplayGuard(0, -1, nil) window, maxSenders = %d, %d, want %d, %d",
 			g.window, g.maxSenders, DefaultReplayWindow, DefaultReplaySenders)
 	}
 	const id NodeID = "did:key:test"
@@ -663,7 +674,7 @@ func TestReplayGuardDefaults(t *testing.T) {
 		{id, 1, 2000 - DefaultReplayWindow + 1, nil},
 		{id, 1, 2000 - DefaultReplayWindow, ErrReplay},
 	} {
-		if err := g.Check(SignedRequest{ID: s.id, Epoch: s.epoch, Seq: s.seq}); !errors.Is(err, s.wantErr) {
+		if err := g.Check(t.Context(), SignedRequest{ID: s.id, Epoch: s.epoch, Seq: s.seq}); !errors.Is(err, s.wantErr) {
 			t.Errorf("Check(e=%d, n=%d) = %v, want %v", s.epoch, s.seq, err, s.wantErr)
 		}
 	}
@@ -701,7 +712,7 @@ func TestReplayGuardModel(t *testing.T) {
 		t.Run(fmt.Sprint(window), func(t *testing.T) {
 			t.Parallel()
 			rng := rand.New(rand.NewPCG(uint64(window), 1))
-			g := NewReplayGuard(window, 1)
+			g := NewReplayGuard(window, 1, nil)
 			m := &replayModel{window: uint64(window)}
 			epoch, seq := uint64(1), uint64(0)
 			for i := range 20000 {
@@ -716,7 +727,7 @@ func TestReplayGuardModel(t *testing.T) {
 					seq -= min(seq, uint64(rng.IntN(2*window+2)))
 				}
 				want := m.check(epoch, seq)
-				err := g.Check(SignedRequest{ID: "did:key:test", Epoch: epoch, Seq: seq})
+				err := g.Check(t.Context(), SignedRequest{ID: "did:key:test", Epoch: epoch, Seq: seq})
 				if got := err == nil; got != want {
 					t.Fatalf("step %d: Check(e=%d, n=%d) = %v, model accepts: %v", i, epoch, seq, err, want)
 				}
@@ -728,38 +739,157 @@ func TestReplayGuardModel(t *testing.T) {
 	}
 }
 
-func TestReplayGuardEviction(t *testing.T) {
+// TestReplayGuardFull fills a guard: a new sender is then refused with
+// ErrTooManySenders, while every sender it holds is still remembered (a
+// flood of strangers never makes a replay pass).
+func TestReplayGuardFull(t *testing.T) {
 	t.Parallel()
 	const a, b, c NodeID = "did:key:test-a", "did:key:test-b", "did:key:test-c"
-	g := NewReplayGuard(8, 2)
+	g := NewReplayGuard(8, 2, nil)
 	for i, s := range []replayStep{
 		{a, 1, 1, nil},
 		{b, 1, 1, nil},
-		{a, 1, 2, nil},       // a is now the most recent
-		{c, 1, 1, nil},       // evicts b, the least recently seen
-		{a, 1, 1, ErrReplay}, // a is still remembered
-		{c, 1, 1, ErrReplay}, // c is remembered
-		{b, 1, 1, nil},       // b was forgotten: the bound's cost; evicts a
-		{b, 1, 1, ErrReplay}, //
-		{c, 1, 1, ErrReplay}, //
+		{c, 1, 1, ErrTooManySenders}, // full: refused, nothing forgotten
+		{a, 1, 1, ErrReplay},
+		{b, 1, 1, ErrReplay},
+		{a, 1, 2, nil},               // known senders go on
+		{c, 1, 2, ErrTooManySenders}, // still refused
 	} {
-		if err := g.Check(SignedRequest{ID: s.id, Epoch: s.epoch, Seq: s.seq}); !errors.Is(err, s.wantErr) || (err != nil) != (s.wantErr != nil) {
+		if err := g.Check(t.Context(), SignedRequest{ID: s.id, Epoch: s.epoch, Seq: s.seq}); !errors.Is(err, s.wantErr) || (err != nil) != (s.wantErr != nil) {
 			t.Errorf("step %d: Check(%s, e=%d, n=%d) = %v, want %v", i, s.id, s.epoch, s.seq, err, s.wantErr)
 		}
-		if n := g.lru.Len(); n > 2 || len(g.senders) != n {
-			t.Errorf("step %d: guard holds %d senders (%d in map), want at most 2", i, n, len(g.senders))
+		if n := g.Len(); n != 2 && i > 0 {
+			t.Errorf("step %d: guard holds %d senders, want 2", i, n)
 		}
 	}
 
-	big := NewReplayGuard(8, 10)
+	big := NewReplayGuard(8, 10, nil)
+	if err := big.Check(t.Context(), SignedRequest{ID: a, Epoch: 1, Seq: 1}); err != nil {
+		t.Fatal(err)
+	}
 	for i := range 1000 {
-		if err := big.Check(SignedRequest{ID: NodeID(fmt.Sprint("did:key:test-", i)), Epoch: 1, Seq: 1}); err != nil {
-			t.Fatalf("Check(new sender %d) = %v, want nil", i, err)
+		err := big.Check(t.Context(), SignedRequest{ID: NodeID(fmt.Sprint("did:key:stranger-", i)), Epoch: 1, Seq: 1})
+		if wantFull := i >= 9; wantFull != errors.Is(err, ErrTooManySenders) || (!wantFull && err != nil) {
+			t.Fatalf("Check(stranger %d) = %v, want full: %v", i, err, wantFull)
 		}
 	}
-	if n := big.lru.Len(); n != 10 || len(big.senders) != 10 {
-		t.Errorf("after 1000 senders guard holds %d (%d in map), want 10", n, len(big.senders))
+	if err := big.Check(t.Context(), SignedRequest{ID: a, Epoch: 1, Seq: 1}); !errors.Is(err, ErrReplay) {
+		t.Errorf("replay after 1000 strangers = %v, want %v", err, ErrReplay)
 	}
+	if n := big.Len(); n != 10 {
+		t.Errorf("after 1000 strangers guard holds %d senders, want 10", n)
+	}
+}
+
+// savedStates is a ReplayGuard's save function over a map, as a node's
+// table is; fail makes the next saves fail.
+type savedStates struct {
+	mu     sync.Mutex
+	states map[NodeID]ReplayState
+	fail   bool
+}
+
+func (s *savedStates) save(_ context.Context, st ReplayState) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail {
+		return errors.New("disk on fire")
+	}
+	if s.states == nil {
+		s.states = map[NodeID]ReplayState{}
+	}
+	s.states[st.ID] = st
+	return nil
+}
+
+// restore returns a new guard that restored every saved state.
+func (s *savedStates) restore(window, maxSenders int) *ReplayGuard {
+	g := NewReplayGuard(window, maxSenders, s.save)
+	for _, st := range s.states {
+		g.Restore(st)
+	}
+	return g
+}
+
+// TestReplayGuardRestore saves every accepted request, restores a new guard
+// from what was saved, and checks that it decides as the first one would
+// have: a replay stays a replay, a new seq is still accepted.
+func TestReplayGuardRestore(t *testing.T) {
+	t.Parallel()
+	const a, b NodeID = "did:key:test-a", "did:key:test-b"
+	var saved savedStates
+	g := NewReplayGuard(8, 2, saved.save)
+	for _, s := range []replayStep{{a, 1, 5, nil}, {a, 1, 3, nil}, {a, 1, 9, nil}, {b, 4, 0, nil}} {
+		if err := g.Check(t.Context(), SignedRequest{ID: s.id, Epoch: s.epoch, Seq: s.seq}); err != nil {
+			t.Fatalf("Check(%s, %d, %d) = %v", s.id, s.epoch, s.seq, err)
+		}
+	}
+	after := saved.restore(8, 2)
+	for i, s := range []replayStep{
+		{a, 1, 9, ErrReplay},
+		{a, 1, 5, ErrReplay},
+		{a, 1, 3, ErrReplay}, // in the window (9-3 < 8) and seen
+		{a, 1, 1, ErrReplay}, // below window
+		{a, 1, 4, nil},       // in window, never seen
+		{a, 1, 10, nil},
+		{a, 0, 99, ErrReplay},
+		{b, 4, 0, ErrReplay}, // seq 0 restored as seen
+		{b, 4, 1, nil},
+		{"did:key:test-c", 1, 1, ErrTooManySenders}, // restored senders count
+	} {
+		if err := after.Check(t.Context(), SignedRequest{ID: s.id, Epoch: s.epoch, Seq: s.seq}); !errors.Is(err, s.wantErr) || (err != nil) != (s.wantErr != nil) {
+			t.Errorf("step %d after restore: Check(%s, e=%d, n=%d) = %v, want %v", i, s.id, s.epoch, s.seq, err, s.wantErr)
+		}
+	}
+
+	// A failed save refuses the request and changes nothing.
+	saved.fail = true
+	if err := after.Check(t.Context(), SignedRequest{ID: a, Epoch: 1, Seq: 11}); err == nil || errors.Is(err, ErrReplay) {
+		t.Errorf("Check with a failing save = %v, want the save's error", err)
+	}
+	saved.fail = false
+	if err := after.Check(t.Context(), SignedRequest{ID: a, Epoch: 1, Seq: 11}); err != nil {
+		t.Errorf("Check after the save works again = %v, want nil: the failed check must not have counted", err)
+	}
+
+	// A state saved with another window refuses every seq up to its top.
+	other := NewReplayGuard(16, 2, nil)
+	other.Restore(saved.states[a])
+	for seq, want := range map[uint64]error{11: ErrReplay, 10: ErrReplay, 4: ErrReplay, 12: nil} {
+		if err := other.Check(t.Context(), SignedRequest{ID: a, Epoch: 1, Seq: seq}); !errors.Is(err, want) || (err != nil) != (want != nil) {
+			t.Errorf("restored into a wider window: Check(e=1, n=%d) = %v, want %v", seq, err, want)
+		}
+	}
+}
+
+// FuzzReplayRestore restores a saved state from arbitrary bytes: Restore
+// never panics, and a guard restored from what another guard saved decides
+// every later request as that guard does.
+func FuzzReplayRestore(f *testing.F) {
+	f.Add(uint64(1), uint64(5), []byte{0x20, 0, 0, 0, 0, 0, 0, 0}, []byte{5, 3, 9, 1, 200, 4})
+	f.Add(uint64(0), uint64(0), []byte{}, []byte{0, 0})
+	f.Add(uint64(math.MaxUint64), uint64(math.MaxUint64), []byte{0xff}, []byte{255, 254, 0})
+	f.Fuzz(func(t *testing.T, epoch, top uint64, seen, seqs []byte) {
+		const window = 64
+		var saved savedStates
+		g := NewReplayGuard(window, 1, saved.save)
+		g.Restore(ReplayState{ID: "did:key:test", Epoch: epoch, Top: top, Window: window, Seen: seen})
+		for _, s := range seqs {
+			// Around the restored top, so the window edge is exercised.
+			g.Check(t.Context(), SignedRequest{ID: "did:key:test", Epoch: epoch, Seq: top - 128 + uint64(s)})
+		}
+		if len(saved.states) == 0 {
+			return
+		}
+		again := saved.restore(window, 1)
+		for _, s := range seqs {
+			r := SignedRequest{ID: "did:key:test", Epoch: epoch, Seq: top - 64 + uint64(s)}
+			want, got := g.Check(t.Context(), r), again.Check(t.Context(), r)
+			if (want == nil) != (got == nil) {
+				t.Fatalf("Check(n=%d): saved guard %v, restored guard %v", r.Seq, want, got)
+			}
+		}
+	})
 }
 
 // TestReplayGuardConcurrent has goroutines race to submit the same requests;
@@ -767,7 +897,7 @@ func TestReplayGuardEviction(t *testing.T) {
 func TestReplayGuardConcurrent(t *testing.T) {
 	t.Parallel()
 	const window, senders, goroutines = 256, 4, 8
-	g := NewReplayGuard(window, senders)
+	g := NewReplayGuard(window, senders, nil)
 	var accepted atomic.Int64
 	var wg sync.WaitGroup
 	for w := range goroutines {
@@ -776,7 +906,7 @@ func TestReplayGuardConcurrent(t *testing.T) {
 			for _, i := range rng.Perm(window * senders) {
 				id := NodeID(fmt.Sprint("did:key:test-", i%senders))
 				seq := uint64(i/senders) + 1
-				switch err := g.Check(SignedRequest{ID: id, Epoch: 1, Seq: seq}); {
+				switch err := g.Check(t.Context(), SignedRequest{ID: id, Epoch: 1, Seq: seq}); {
 				case err == nil:
 					accepted.Add(1)
 				case !errors.Is(err, ErrReplay):

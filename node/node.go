@@ -56,6 +56,12 @@ type Config struct {
 	// MaxShardBytesLimit (16 MiB): large enough for 64 KiB x segments, small
 	// enough to bound a Raspberry Pi's disk writes per request.
 	MaxShardBytes int64
+	// ReplaySenders bounds how many senders of signed requests the node
+	// keeps replay state for (in memory and in node_replay, about 600 bytes
+	// each). The state of a sender is never dropped, so a node that holds
+	// this many refuses signed requests from any new sender; it must exceed
+	// the number of nodes that will ever call this one. Default 1024.
+	ReplaySenders int
 	// Peers configures the peer table, discovery, membership and mesh health.
 	Peers peers.Config
 	// Assets configures puts, gets and repairs of the node's own files.
@@ -96,6 +102,7 @@ func DefaultConfig() Config {
 		ClusterID:        "offgrid-local",
 		StoreConcurrency: 4,
 		MaxShardBytes:    MaxShardBytesLimit,
+		ReplaySenders:    1024,
 		Peers:            peers.DefaultConfig(),
 		Assets:           assets.DefaultConfig(),
 		Now:              time.Now,
@@ -114,6 +121,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxShardBytes == 0 {
 		c.MaxShardBytes = d.MaxShardBytes
+	}
+	if c.ReplaySenders == 0 {
+		c.ReplaySenders = d.ReplaySenders
 	}
 	if c.Now == nil {
 		c.Now = d.Now
@@ -138,6 +148,8 @@ func (c *Config) validate() error {
 		return errors.New("store concurrency must be between 1 and 1024")
 	case c.MaxShardBytes < 1 || c.MaxShardBytes > MaxShardBytesLimit:
 		return fmt.Errorf("max shard bytes must be between 1 and %d", MaxShardBytesLimit)
+	case c.ReplaySenders < 1 || c.ReplaySenders > 1<<20:
+		return errors.New("replay senders must be between 1 and 1048576")
 	}
 	return nil
 }
@@ -155,6 +167,7 @@ type Node struct {
 	metrics  *metrics
 	peers    *peers.Service
 	assets   *assets.Service
+	replay   *identity.ReplayGuard
 
 	// storeSlots holds one token per running shard upload from another node.
 	storeSlots chan struct{}
@@ -190,6 +203,10 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 	if err := ensureSettings(ctx, db, cfg.Now()); err != nil {
 		return nil, err
 	}
+	replay, err := openReplayGuard(ctx, db, cfg.ReplaySenders)
+	if err != nil {
+		return nil, err
+	}
 	n := &Node{
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "node"),
@@ -197,6 +214,7 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 		db:       db,
 		receipts: receipts,
 		shards:   shards,
+		replay:   replay,
 		bus:      events.NewBus(cfg.Now),
 		info: Info{
 			ID:        keys.ID(),

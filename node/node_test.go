@@ -40,7 +40,7 @@ func newNode(t *testing.T) *node.Node {
 	return n
 }
 
-func testKeys(t *testing.T) *identity.Keys {
+func testKeys(t testing.TB) *identity.Keys {
 	t.Helper()
 	k, err := identity.Generate(rand.Reader)
 	if err != nil {

@@ -42,6 +42,7 @@ var rules = []struct {
 	{ErrUnauthorized, http.StatusUnauthorized},
 	{identity.ErrBadRequestSignature, http.StatusUnauthorized},
 	{identity.ErrReplay, http.StatusUnauthorized},
+	{identity.ErrTooManySenders, http.StatusForbidden},
 	{node.ErrBadSignature, http.StatusUnauthorized},
 	{node.ErrNotFound, http.StatusNotFound},
 	{node.ErrInactive, http.StatusConflict},

@@ -108,6 +108,7 @@ func TestContract(t *testing.T) {
 		{"node.ErrBadSignature", node.ErrBadSignature, http.StatusUnauthorized},
 		{"identity.ErrBadRequestSignature", identity.ErrBadRequestSignature, http.StatusUnauthorized},
 		{"identity.ErrReplay", identity.ErrReplay, http.StatusUnauthorized},
+		{"identity.ErrTooManySenders", identity.ErrTooManySenders, http.StatusForbidden},
 		{"*http.MaxBytesError", &http.MaxBytesError{Limit: 1 << 20}, http.StatusRequestEntityTooLarge},
 		{"problem.ErrBadRequest", problem.ErrBadRequest, http.StatusBadRequest},
 		{"problem.ErrUnauthorized", problem.ErrUnauthorized, http.StatusUnauthorized},

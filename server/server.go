@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -21,13 +20,18 @@ import (
 
 // Config configures the HTTP server.
 type Config struct {
-	// Listen is the TCP address to listen on, e.g. "127.0.0.1:8081".
+	// Listen is the TCP address to listen on, e.g. "127.0.0.1:8081". With
+	// the node's endpoint and AllowedHosts it makes the node's names: a node
+	// signature must be made for one of them. Set it also when serving on
+	// a listener of your own (Serve) at that address.
 	Listen string
 	// Node is the engine to serve. Required.
 	Node *node.Node
 	// AllowedHosts are host names (without port) the server answers to, besides
-	// IP literals and "localhost". Requests naming any other Host are refused,
-	// so a web page cannot reach the dashboard by DNS rebinding.
+	// IP literals, "localhost" and the endpoint's host. Requests naming any
+	// other Host are refused, so a web page cannot reach the dashboard by DNS
+	// rebinding. At the ports of the endpoint and Listen they are also names
+	// node signatures may be made for.
 	AllowedHosts []string
 	// Gatherer provides /metrics. Default: none.
 	Gatherer prometheus.Gatherer
@@ -66,15 +70,16 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	m := newHTTPMetrics(cfg.Registerer)
+	own := newNames(cfg.Node.Info().Endpoint, cfg.Listen, cfg.AllowedHosts)
 	r := chi.NewRouter()
-	r.Use(recoverer(log), m.middleware, requestLog(log), hostAllowList(cfg.AllowedHosts))
+	r.Use(recoverer(log), m.middleware, requestLog(log), hostAllowList(own))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		problem.WriteStatus(w, r, http.StatusNotFound, "no such endpoint")
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		problem.WriteStatus(w, r, http.StatusMethodNotAllowed, "method not allowed on this endpoint")
 	})
-	if err := api.Register(r, api.Config{Node: cfg.Node, Logger: cfg.Logger.With("component", "api"), Gatherer: cfg.Gatherer}); err != nil {
+	if err := api.Register(r, api.Config{Node: cfg.Node, Logger: cfg.Logger.With("component", "api"), Gatherer: cfg.Gatherer, OwnHost: own.ownHost}); err != nil {
 		return nil, err
 	}
 	r.Mount("/", dash.Routes())
@@ -135,21 +140,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// hostAllowList refuses requests whose Host is a name not on the list: IP
-// literals and localhost are always allowed.
-func hostAllowList(names []string) func(http.Handler) http.Handler {
-	allowed := map[string]bool{"localhost": true}
-	for _, n := range names {
-		allowed[strings.ToLower(n)] = true
-	}
+// hostAllowList refuses requests whose Host is a name not among the node's
+// names: IP literals and localhost are always allowed.
+func hostAllowList(own *names) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			host := r.Host
-			if h, _, err := net.SplitHostPort(host); err == nil {
-				host = h
-			}
-			host = strings.ToLower(strings.Trim(host, "[]"))
-			if net.ParseIP(host) == nil && !allowed[host] {
+			if !own.allowedHost(r.Host) {
+				host, _ := splitHost(r.Host)
 				problem.WriteStatus(w, r, http.StatusMisdirectedRequest,
 					fmt.Sprintf("host %q is not allowed; add it with --allowed-hosts", host))
 				return

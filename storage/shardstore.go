@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/zeebo/blake3"
@@ -73,10 +74,11 @@ func OpenShardStore(ctx context.Context, db *sql.DB, dir string, now func() time
 	return &ShardStore{db: db, dir: dir, now: now}, nil
 }
 
-// ValidateAddress checks an asset ID and shard index.
+// ValidateAddress checks an asset ID and shard index. An asset ID of dots
+// alone ("." and "..") is refused: it reads as a path element.
 func ValidateAddress(assetID string, index int) error {
-	if !assetIDPattern.MatchString(assetID) {
-		return fmt.Errorf("%w: asset_id must be 1-128 characters of A-Z a-z 0-9 . _ -", ErrInvalid)
+	if !assetIDPattern.MatchString(assetID) || strings.Trim(assetID, ".") == "" {
+		return fmt.Errorf("%w: asset_id must be 1-128 characters of A-Z a-z 0-9 . _ -, not only dots", ErrInvalid)
 	}
 	if index < 0 || index > MaxIndex {
 		return fmt.Errorf("%w: index must be between 0 and %d", ErrInvalid, MaxIndex)

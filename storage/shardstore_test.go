@@ -89,7 +89,11 @@ func TestValidateAddress(t *testing.T) {
 		{"a", 0, true},
 		{"A-z_0.9", 255, true},
 		{strings.Repeat("a", 128), 1, true},
-		{"..", 0, true}, // only a database key: blobs are named by hash
+		{"..a", 0, true},
+		{"a.", 0, true},
+		{".", 0, false}, // dots alone read as a path element
+		{"..", 0, false},
+		{"...", 0, false},
 		{"", 0, false},
 		{strings.Repeat("a", 129), 0, false},
 		{"a/b", 0, false},

@@ -299,9 +299,10 @@ func (h *Handler) downloadFailed(w http.ResponseWriter, r *http.Request, status 
 	h.render(w, r, status, layout(p, downloadError(status, msg)))
 }
 
-// validAssetID accepts the characters asset IDs are made of.
+// validAssetID accepts the characters asset IDs are made of, and not dots
+// alone ("." and ".." are never asset IDs).
 func validAssetID(id string) bool {
-	if id == "" || len(id) > maxAssetID {
+	if id == "" || len(id) > maxAssetID || strings.Trim(id, ".") == "" {
 		return false
 	}
 	for _, c := range []byte(id) {

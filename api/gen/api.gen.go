@@ -264,7 +264,9 @@ type AnnounceUpdate struct {
 // Asset defines model for Asset.
 type Asset struct {
 	// Adaptive (k, n) were chosen from the live hosts.
-	Adaptive  bool      `json:"adaptive"`
+	Adaptive bool `json:"adaptive"`
+
+	// AssetId 1 to 128 of A-Z a-z 0-9 . _ - and not only dots, so never "." or "..".
 	AssetId   AssetID   `json:"asset_id"`
 	CreatedAt time.Time `json:"created_at"`
 
@@ -299,7 +301,7 @@ type AssetMode string
 // AssetState defines model for Asset.State.
 type AssetState string
 
-// AssetID defines model for AssetID.
+// AssetID 1 to 128 of A-Z a-z 0-9 . _ - and not only dots, so never "." or "..".
 type AssetID = string
 
 // AssetList defines model for AssetList.
@@ -551,6 +553,7 @@ type RunResultStatus string
 
 // Shard defines model for Shard.
 type Shard struct {
+	// AssetId 1 to 128 of A-Z a-z 0-9 . _ - and not only dots, so never "." or "..".
 	AssetId AssetID    `json:"asset_id"`
 	Hash    Hash       `json:"hash"`
 	Index   ShardIndex `json:"index"`
@@ -559,6 +562,7 @@ type Shard struct {
 
 // ShardData defines model for ShardData.
 type ShardData struct {
+	// AssetId 1 to 128 of A-Z a-z 0-9 . _ - and not only dots, so never "." or "..".
 	AssetId AssetID    `json:"asset_id"`
 	DataB64 []byte     `json:"data_b64"`
 	Hash    Hash       `json:"hash"`
@@ -571,6 +575,7 @@ type ShardIndex = int
 
 // StoreRequest defines model for StoreRequest.
 type StoreRequest struct {
+	// AssetId 1 to 128 of A-Z a-z 0-9 . _ - and not only dots, so never "." or "..".
 	AssetId AssetID `json:"asset_id"`
 
 	// DataB64 The shard's bytes, standard base64.
@@ -584,10 +589,10 @@ type ToggleRequest struct {
 	Active bool `json:"active"`
 }
 
-// AssetIDPath defines model for AssetIDPath.
+// AssetIDPath 1 to 128 of A-Z a-z 0-9 . _ - and not only dots, so never "." or "..".
 type AssetIDPath = AssetID
 
-// AssetIDQuery defines model for AssetIDQuery.
+// AssetIDQuery 1 to 128 of A-Z a-z 0-9 . _ - and not only dots, so never "." or "..".
 type AssetIDQuery = AssetID
 
 // IndexPath defines model for IndexPath.

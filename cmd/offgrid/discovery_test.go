@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
 // peerStates returns node i's view: endpoint -> state, and the via of each.
@@ -154,4 +156,29 @@ func TestDiscoveryWithNoiseSessions(t *testing.T) {
 	if states, _ := m.peerStates(0); states[m.nodes[3].url] != "" {
 		t.Errorf("an encrypted node lists the plain node: %v", states)
 	}
+}
+
+// TestDiscoveryOnOneHostByDefault: two nodes on one machine with the node
+// command's default discovery flags hear each other's beacons (multicast
+// loopback is on by default). Only the group (a random one, so parallel
+// tests do not meet), the interface (lo: a test machine may have no
+// multicast route) and a short beacon interval are set.
+func TestDiscoveryOnOneHostByDefault(t *testing.T) {
+	var defaults nodeOptions
+	cmd := &cobra.Command{Use: "node"}
+	defaults.flags(cmd)
+	group := fmt.Sprintf("239.23.0.7:%d", 40000+rand.IntN(20000))
+	if err := cmd.Flags().Parse([]string{"--multicast-group", group, "--multicast-iface", "lo", "--beacon-interval", "200ms", "--gossip", "off"}); err != nil {
+		t.Fatal(err)
+	}
+	if !defaults.radio.loopback || len(defaults.radio.radios) != 1 || defaults.radio.radios[0] != "udp" {
+		t.Fatalf("default discovery flags = %+v, want udp with multicast loopback on", defaults.radio)
+	}
+	m := startMesh(t, 2, func(_ int, o *nodeOptions) {
+		o.peers = nil // beacons alone
+		o.radio = defaults.radio
+	})
+	m.waitViews(10*time.Second, "the other node up by beacons", func(i int, states map[string]string) bool {
+		return states[m.nodes[1-i].url] == "up"
+	})
 }

@@ -342,6 +342,12 @@ func TestCorruptHostIsIgnored(t *testing.T) {
 	const liar = 19
 	var proxy *httptest.Server
 	m := startMesh(t, 20, func(i int, o *nodeOptions) {
+		if i == liar {
+			// Requests node 0 signs for the proxy reach the liar: the
+			// proxy's address must be one of its names.
+			o.endpoint = proxy.URL
+			return
+		}
 		if i != 0 {
 			return
 		}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +42,7 @@ type nodeOptions struct {
 	adminToken       string
 	storeConcurrency int
 	maxShardBytes    int64
+	replaySenders    int
 	allowedHosts     []string
 	meshFile         string
 	logLevel         string
@@ -74,7 +74,8 @@ func (o *nodeOptions) flags(cmd *cobra.Command) {
 	fs.StringVar(&o.adminToken, "admin-token", "", "admin token (default: the saved one, or a new random one)")
 	fs.IntVar(&o.storeConcurrency, "store-concurrency", d.StoreConcurrency, "shard uploads served at once; more get 503")
 	fs.Int64Var(&o.maxShardBytes, "max-shard-bytes", d.MaxShardBytes, "largest shard accepted, in bytes")
-	fs.StringSliceVar(&o.allowedHosts, "allowed-hosts", nil, "host names the dashboard answers to, besides IPs and localhost")
+	fs.IntVar(&o.replaySenders, "replay-senders", d.ReplaySenders, "senders of signed requests whose replay state is kept; a new one beyond this is refused")
+	fs.StringSliceVar(&o.allowedHosts, "allowed-hosts", nil, "host names the node answers to (and node signatures may name), besides IPs, localhost and the endpoint's")
 	fs.StringVar(&o.meshFile, "mesh-file", "", "manual mesh metrics file (default: DATA/mesh.json)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&o.window, "window", d.Assets.Transfer.Window, "shard transfers a put, get or repair runs at once")
@@ -88,9 +89,10 @@ func (o *nodeOptions) flags(cmd *cobra.Command) {
 	fs.Int64Var(&o.memoryLimit, "memory-limit", 120<<20, "soft heap limit in bytes for the Go runtime (0: none; GOMEMLIMIT wins), to keep a Raspberry Pi's RAM free")
 	r := &o.radio
 	fs.StringSliceVar(&r.radios, "radio", []string{"udp"}, "discovery links: udp, lora, ble, bt_lr, file (comma-separated; none for static peers only)")
-	fs.StringVar(&r.group, "multicast-group", udp.DefaultGroup, "UDP multicast group and port for beacons")
+	ud := udp.DefaultConfig()
+	fs.StringVar(&r.group, "multicast-group", ud.Group, "UDP multicast group and port for beacons")
 	fs.StringVar(&r.iface, "multicast-iface", "", "interface for beacons, e.g. bat0, wlan0 or lo (default: the system's)")
-	fs.BoolVar(&r.loopback, "multicast-loopback", false, "hear beacons of other nodes on this host (needed for several nodes on one machine)")
+	fs.BoolVar(&r.loopback, "multicast-loopback", ud.Loopback, "hear beacons of other nodes on this host (several nodes on one machine); --multicast-loopback=false turns it off")
 	fs.StringVar(&r.serial, "serial", "", "LoRa modem serial port, e.g. /dev/ttyUSB0")
 	fs.IntVar(&r.baud, "baud", 57600, "LoRa modem serial speed")
 	fs.Float64Var(&r.dutyCycle, "lora-duty-cycle", 0.01, "share of airtime LoRa beacons may use")
@@ -200,6 +202,7 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 	cfg.Peers.StaticPeers = o.peers
 	cfg.StoreConcurrency = o.storeConcurrency
 	cfg.MaxShardBytes = o.maxShardBytes
+	cfg.ReplaySenders = o.replaySenders
 	cfg.Peers.MeshFile = o.meshFile
 	if o.batctlIface != "" {
 		cfg.Peers.Batctl = &meshhealth.Batctl{Iface: o.batctlIface}
@@ -240,8 +243,11 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 		return err
 	}
 	srv, err := server.New(server.Config{
-		Node:         n,
-		AllowedHosts: append(hostOf(endpoint), o.allowedHosts...),
+		Node: n,
+		// The node's names (endpoint, listen address, allowed hosts) are
+		// what node signatures must be made for.
+		Listen:       ln.Addr().String(),
+		AllowedHosts: o.allowedHosts,
 		Gatherer:     reg,
 		Registerer:   reg,
 		Logger:       log,
@@ -254,20 +260,4 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 	g.Go(func() error { return n.Run(ctx) })
 	g.Go(func() error { return srv.Serve(ctx, ln) })
 	return g.Wait()
-}
-
-// hostOf returns the host name of an endpoint URL, to allow it as a Host.
-func hostOf(endpoint string) []string {
-	rest, ok := strings.CutPrefix(endpoint, "http://")
-	if !ok {
-		rest, ok = strings.CutPrefix(endpoint, "https://")
-	}
-	if !ok {
-		return nil
-	}
-	hostport, _, _ := strings.Cut(rest, "/")
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		return []string{h}
-	}
-	return []string{hostport}
 }

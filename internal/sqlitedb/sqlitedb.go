@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path"
 	"sort"
 	"strconv"
@@ -14,8 +15,15 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
-// Open opens (creating if needed) the database file at path.
+// Open opens (creating if needed) the database file at path. A new file is
+// created with mode 0600: it holds a node's private records, and SQLite
+// gives its -wal and -shm files the mode of the database file.
 func Open(ctx context.Context, file string) (*sql.DB, error) {
+	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", file, err)
+	}
+	f.Close()
 	q := url.Values{}
 	for _, p := range []string{"journal_mode(WAL)", "foreign_keys(1)", "busy_timeout(10000)", "synchronous(NORMAL)"} {
 		q.Add("_pragma", p)

@@ -2,6 +2,7 @@ package sqlitedb
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"testing/fstest"
@@ -47,5 +48,29 @@ func TestMigrate(t *testing.T) {
 	gap := fstest.MapFS{"migrations/0002_x.sql": {Data: []byte("SELECT 1;")}}
 	if err := Migrate(ctx, db, "gap", gap); err == nil {
 		t.Fatal("Migrate(gap) = nil, want error")
+	}
+}
+
+// TestOpenFileModes: the database and its -wal and -shm files are readable
+// by the node's user only.
+func TestOpenFileModes(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "t.db")
+	db, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(t.Context(), "CREATE TABLE t_modes (x INTEGER); INSERT INTO t_modes VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != 0o600 {
+			t.Errorf("mode of %s = %v, want 0600", filepath.Base(f), got)
+		}
 	}
 }

@@ -176,7 +176,7 @@ func New(ctx context.Context, cfg Config, self Self, deps Deps) (*Service, error
 	case deps.DB == nil || deps.Events == nil || deps.Active == nil || deps.Now == nil || deps.Logger == nil:
 		return nil, errors.New("peers: DB, Events, Active, Now and Logger are required")
 	}
-	t, err := openTable(ctx, deps.DB, cfg.StaticPeers, deps.Now, 3*cfg.PollInterval, min(time.Second, cfg.DownAfter/3))
+	t, err := openTable(ctx, deps.DB, self.Endpoint, cfg.StaticPeers, deps.Now, 3*cfg.PollInterval, min(time.Second, cfg.DownAfter/3))
 	if err != nil {
 		return nil, err
 	}
@@ -224,13 +224,18 @@ func (s *Service) Run(ctx context.Context) error {
 // List returns the peer table, sorted by endpoint, with each peer's mesh
 // path from the last mesh metrics.
 func (s *Service) List(ctx context.Context) ([]Peer, error) {
-	peers, err := s.table.list(ctx)
+	all, err := s.table.list(ctx)
 	if err != nil {
 		return nil, err
 	}
 	mesh := s.Mesh()
-	for i := range peers {
-		peers[i].MeshNeighbor, peers[i].PathMetric = meshPath(mesh, endpointHost(peers[i].Endpoint))
+	peers := all[:0]
+	for _, p := range all {
+		if p.ID == s.self.Keys.ID() {
+			continue // a static peer that turned out to be this node
+		}
+		p.MeshNeighbor, p.PathMetric = meshPath(mesh, endpointHost(p.Endpoint))
+		peers = append(peers, p)
 	}
 	return peers, nil
 }
@@ -246,8 +251,19 @@ func (s *Service) Mesh() MeshMetrics {
 // observe merges one observation of a peer from any source into the peer
 // table and tells subscribers when something changed.
 func (s *Service) observe(ctx context.Context, obs Peer) {
-	if obs.Endpoint == strings.TrimRight(s.self.Endpoint, "/") || obs.ID == s.self.Keys.ID() {
-		return // a node is never its own peer
+	// A node is never its own peer. A static peer that answers with this
+	// node's ID (its URL under another name: localhost for 127.0.0.1, a
+	// proxy) keeps its row, marked with that ID, so that List hides it from
+	// the start after a restart and polls still notice if another node
+	// takes over that URL.
+	if obs.ID == s.self.Keys.ID() {
+		if err := s.table.markSelf(ctx, obs.Endpoint, obs.ID); err != nil && ctx.Err() == nil {
+			s.log.Warn("Peer table update failed", "peer", obs.Endpoint, "err", err)
+		}
+		return
+	}
+	if obs.Endpoint == strings.TrimRight(s.self.Endpoint, "/") {
+		return
 	}
 	stored, changed, err := s.table.update(ctx, obs)
 	if err != nil {
@@ -256,7 +272,7 @@ func (s *Service) observe(ctx context.Context, obs Peer) {
 		}
 		return
 	}
-	if !changed {
+	if !changed || stored.ID == s.self.Keys.ID() {
 		return
 	}
 	s.log.Info("Peer changed", "peer", stored.Endpoint, "state", string(stored.State), "via", stored.Via)

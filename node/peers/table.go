@@ -31,14 +31,23 @@ type table struct {
 	granularity time.Duration
 }
 
-func openTable(ctx context.Context, db *sql.DB, static []string, now func() time.Time, fresh, granularity time.Duration) (*table, error) {
+// openTable opens the table and adds the static peers, except self (this
+// node's own endpoint, which it also removes from an older table).
+func openTable(ctx context.Context, db *sql.DB, self string, static []string, now func() time.Time, fresh, granularity time.Duration) (*table, error) {
 	t := &table{db: db, now: now, fresh: fresh, granularity: granularity}
 	// What was up before a restart has to be heard from again.
 	if _, err := db.ExecContext(ctx, `UPDATE node_peers SET state = 'unknown' WHERE state = 'up'`); err != nil {
 		return nil, fmt.Errorf("reset peer states: %w", err)
 	}
+	self = strings.TrimRight(self, "/")
+	if _, err := db.ExecContext(ctx, `DELETE FROM node_peers WHERE endpoint = ?`, self); err != nil {
+		return nil, fmt.Errorf("remove this node from its peers: %w", err)
+	}
 	for _, ep := range static {
 		ep = strings.TrimRight(ep, "/")
+		if ep == self {
+			continue
+		}
 		_, err := db.ExecContext(ctx, `INSERT INTO node_peers(endpoint, via, state, static) VALUES (?, 'static', 'unknown', 1)
 			ON CONFLICT(endpoint) DO UPDATE SET static = 1`, ep)
 		if err != nil {
@@ -138,6 +147,17 @@ func (t *table) update(ctx context.Context, obs Peer) (stored Peer, changed bool
 		return Peer{}, false, fmt.Errorf("update peer %s: %w", obs.Endpoint, err)
 	}
 	return stored, changed, nil
+}
+
+// markSelf records that the peer at endpoint answered with this node's own
+// ID: it is this node under another URL, never up.
+func (t *table) markSelf(ctx context.Context, endpoint string, self identity.NodeID) error {
+	_, err := t.db.ExecContext(ctx, `UPDATE node_peers SET node_id = ?, name = '', state = 'unknown', active = 0 WHERE endpoint = ?`,
+		string(self), endpoint)
+	if err != nil {
+		return fmt.Errorf("mark peer %s as this node: %w", endpoint, err)
+	}
+	return nil
 }
 
 // list returns every peer, sorted by endpoint.

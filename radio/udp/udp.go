@@ -33,14 +33,15 @@ type Config struct {
 	Interface string
 	// Loopback turns on IP_MULTICAST_LOOP, so that other sockets on this
 	// host (other nodes, and this node's own receiver) hear what the link
-	// sends. Needed when several nodes share a host (tests, demos); a
-	// receiver drops its own frames (radio.ErrSelf). Default false.
+	// sends. Needed when several nodes share a host (two nodes on a laptop,
+	// tests, demos) and harmless otherwise: a receiver drops its own frames
+	// (radio.ErrSelf). On in DefaultConfig.
 	Loopback bool
 }
 
 // DefaultConfig returns the configuration of a node on the default group
-// and interface.
-func DefaultConfig() Config { return Config{Group: DefaultGroup} }
+// and interface, hearing other nodes on its own host.
+func DefaultConfig() Config { return Config{Group: DefaultGroup, Loopback: true} }
 
 // Link is a radio.Link over UDP multicast. Send and Run are safe to call
 // concurrently; Send works whether or not Run is running.

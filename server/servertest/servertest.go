@@ -3,6 +3,8 @@ package servertest
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -34,6 +36,15 @@ type Options struct {
 	PeerPollInterval time.Duration
 	// AllowedHosts is copied into server.Config.
 	AllowedHosts []string
+	// ReplaySenders is copied into node.Config.
+	ReplaySenders int
+	// Dir and Keys, when set, are the node's data directory and keys
+	// instead of fresh ones, and Addr its listen address instead of a free
+	// port on 127.0.0.1: together they restart a node stopped earlier (a
+	// subtest's node stops when the subtest ends).
+	Dir  string
+	Keys *identity.Keys
+	Addr string
 	// Wrap, if set, wraps the server's handler, e.g. to observe requests.
 	Wrap func(http.Handler) http.Handler
 }
@@ -62,18 +73,29 @@ type Node struct {
 func Start(t testing.TB, opts Options) *Node {
 	t.Helper()
 	ctx := t.Context()
-	dir := t.TempDir()
+	dir := opts.Dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	db, err := sqlitedb.Open(ctx, filepath.Join(dir, "offgrid.db"))
 	if err != nil {
 		t.Fatalf("sqlitedb.Open: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
-	keys, err := identity.Generate(rand.Reader)
-	if err != nil {
-		t.Fatalf("identity.Generate: %v", err)
+	keys := opts.Keys
+	if keys == nil {
+		if keys, err = identity.Generate(rand.Reader); err != nil {
+			t.Fatalf("identity.Generate: %v", err)
+		}
 	}
 
 	ts := httptest.NewUnstartedServer(nil)
+	if opts.Addr != "" {
+		ts.Listener.Close()
+		if ts.Listener, err = relisten(opts.Addr); err != nil {
+			t.Fatal(err)
+		}
+	}
 	url := "http://" + ts.Listener.Addr().String()
 	reg := prometheus.NewRegistry()
 	cfg := node.DefaultConfig()
@@ -90,6 +112,9 @@ func Start(t testing.TB, opts Options) *Node {
 	}
 	if opts.MaxShardBytes != 0 {
 		cfg.MaxShardBytes = opts.MaxShardBytes
+	}
+	if opts.ReplaySenders != 0 {
+		cfg.ReplaySenders = opts.ReplaySenders
 	}
 	if opts.PeerPollInterval != 0 {
 		cfg.Peers.PollInterval = opts.PeerPollInterval
@@ -133,6 +158,20 @@ func Start(t testing.TB, opts Options) *Node {
 		ts.Close()
 	})
 	return &Node{Node: n, Server: srv, HTTP: ts, URL: url, Dir: dir, Keys: keys, Registry: reg, Client: client}
+}
+
+// relisten listens on addr, retrying while a just-closed listener of the
+// same address still holds the port.
+func relisten(addr string) (net.Listener, error) {
+	var err error
+	for range 50 {
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			return ln, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("listen on %s: %w", addr, err)
 }
 
 // Authorize sets the admin token on req and returns it.
