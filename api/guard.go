@@ -104,11 +104,13 @@ func (g *guard) middleware(next http.Handler) http.Handler {
 			return
 		}
 		op := route.Operation
+		limit, bounded := g.bodyLimit(op)
+		if bounded && r.ContentLength > limit {
+			// Refuse before reading a byte: the sender said how much it sends.
+			problem.Write(g.log, w, r, fmt.Errorf("%w: a body of %d bytes, at most %d accepted", node.ErrTooLarge, r.ContentLength, limit))
+			return
+		}
 		if !streamed(op) {
-			limit := int64(maxJSONBody)
-			if isOp(op, "storeShard") {
-				limit = g.maxStoreB
-			}
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
 		caller, err := g.authenticate(r, route)
@@ -140,6 +142,20 @@ func (g *guard) middleware(next http.Handler) http.Handler {
 	})
 }
 
+// bodyLimit returns the largest body op accepts; a file upload (putAsset)
+// has none.
+func (g *guard) bodyLimit(op *openapi3.Operation) (int64, bool) {
+	switch {
+	case isOp(op, "putAsset"):
+		return 0, false
+	case isOp(op, "putShard"):
+		return g.node.MaxShardBytes(), true
+	case isOp(op, "storeShard"):
+		return g.maxStoreB, true
+	}
+	return maxJSONBody, true
+}
+
 // validationRoute returns the route to validate a request against. For
 // streamed operations it drops the security requirements, which
 // authenticate has already enforced: kin-openapi's security check reads the
@@ -158,10 +174,10 @@ func validationRoute(route *routers.Route) *routers.Route {
 }
 
 // validationErr turns a spec validation failure into a bad request,
-// keeping an oversize body a 413.
+// keeping an oversize body a 413 and a failed body read what it is.
 func validationErr(err error) error {
 	var maxBytes *http.MaxBytesError
-	if errors.As(err, &maxBytes) {
+	if errors.As(err, &maxBytes) || errors.Is(err, problem.ErrBadBody) || errors.Is(err, problem.ErrSlowBody) {
 		return err
 	}
 	msg := err.Error()

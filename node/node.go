@@ -65,6 +65,19 @@ type Config struct {
 	// enough for 64 KiB x segments, small enough to bound a Raspberry Pi's disk
 	// writes per request.
 	MaxShardBytes int64
+	// BodyGrace and BodyMinRate bound how long a request body may keep its
+	// handler (and so an upload slot) waiting: reads of a body may block
+	// for at most BodyGrace plus one second per BodyMinRate bytes received.
+	// A slower sender gets 408. Defaults 30 s and 4096 bytes/s: a 16 MiB
+	// shard may take 68 minutes, which a weak multi-hop Wi-Fi link behind a
+	// LoRa-coordinated mesh still meets, while one byte every few seconds
+	// holds a slot for at most about half a minute.
+	BodyGrace   time.Duration
+	BodyMinRate int64
+	// MinFreeBytes is the free space on the data directory's file system
+	// below which /healthz answers 503 (the disk is nearly full). Default
+	// 64 MiB: room for four shards of the default size.
+	MinFreeBytes int64
 	// Peers configures the peer table, discovery, membership and mesh health.
 	Peers peers.Config
 	// Assets configures puts, gets and repairs of the node's own files.
@@ -99,6 +112,9 @@ func DefaultConfig() Config {
 		ClusterID:        "offgrid-local",
 		StoreConcurrency: 4,
 		MaxShardBytes:    16 << 20,
+		BodyGrace:        30 * time.Second,
+		BodyMinRate:      4096,
+		MinFreeBytes:     64 << 20,
 		Peers:            peers.DefaultConfig(),
 		Assets:           assets.DefaultConfig(),
 		Now:              time.Now,
@@ -117,6 +133,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxShardBytes == 0 {
 		c.MaxShardBytes = d.MaxShardBytes
+	}
+	if c.BodyGrace == 0 {
+		c.BodyGrace = d.BodyGrace
+	}
+	if c.BodyMinRate == 0 {
+		c.BodyMinRate = d.BodyMinRate
+	}
+	if c.MinFreeBytes == 0 {
+		c.MinFreeBytes = d.MinFreeBytes
 	}
 	if c.Now == nil {
 		c.Now = d.Now
@@ -141,6 +166,10 @@ func (c *Config) validate() error {
 		return errors.New("store concurrency must be between 1 and 1024")
 	case c.MaxShardBytes < 1:
 		return errors.New("max shard bytes must be positive")
+	case c.BodyGrace < 0 || c.BodyMinRate < 1:
+		return errors.New("body grace must not be negative and body min rate must be positive")
+	case c.MinFreeBytes < 0:
+		return errors.New("min free bytes must not be negative")
 	}
 	return nil
 }
@@ -300,6 +329,13 @@ func (n *Node) Info() Info { return n.info }
 
 // MaxShardBytes is the largest shard this node accepts.
 func (n *Node) MaxShardBytes() int64 { return n.cfg.MaxShardBytes }
+
+// BodyLimits returns how long reads of a request body may block: grace,
+// plus one second per minRate bytes received (Config.BodyGrace and
+// BodyMinRate).
+func (n *Node) BodyLimits() (grace time.Duration, minRate int64) {
+	return n.cfg.BodyGrace, n.cfg.BodyMinRate
+}
 
 // CheckAdminToken reports, in constant time, whether token is the admin token.
 func (n *Node) CheckAdminToken(token string) bool {

@@ -20,6 +20,12 @@ var (
 	ErrBadRequest = errors.New("bad request")
 	// ErrUnauthorized: the request carries no valid credentials.
 	ErrUnauthorized = errors.New("unauthorized")
+	// ErrBadBody: the request body is short, cut off or malformed (bad
+	// chunked encoding); nothing of it was kept.
+	ErrBadBody = errors.New("request body incomplete or malformed")
+	// ErrSlowBody: the request body arrived slower than the node's minimum
+	// rate; the request lost its slot and nothing of it was kept.
+	ErrSlowBody = errors.New("request body too slow")
 )
 
 // RetryAfterSeconds is what a busy or stopping node asks callers to wait
@@ -39,6 +45,8 @@ var rules = []struct {
 	{node.ErrTooLarge, http.StatusRequestEntityTooLarge},
 	{node.ErrInvalid, http.StatusBadRequest},
 	{ErrBadRequest, http.StatusBadRequest},
+	{ErrBadBody, http.StatusBadRequest},
+	{ErrSlowBody, http.StatusRequestTimeout},
 	{ErrUnauthorized, http.StatusUnauthorized},
 	{identity.ErrBadRequestSignature, http.StatusUnauthorized},
 	{identity.ErrReplay, http.StatusUnauthorized},

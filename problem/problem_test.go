@@ -111,6 +111,8 @@ func TestContract(t *testing.T) {
 		{"*http.MaxBytesError", &http.MaxBytesError{Limit: 1 << 20}, http.StatusRequestEntityTooLarge},
 		{"problem.ErrBadRequest", problem.ErrBadRequest, http.StatusBadRequest},
 		{"problem.ErrUnauthorized", problem.ErrUnauthorized, http.StatusUnauthorized},
+		{"problem.ErrBadBody", problem.ErrBadBody, http.StatusBadRequest},
+		{"problem.ErrSlowBody", problem.ErrSlowBody, http.StatusRequestTimeout},
 		{"internal", errors.New("sqlite: disk I/O error at sector 7"), http.StatusInternalServerError},
 	}
 	var rows []string

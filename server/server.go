@@ -66,7 +66,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	m := newHTTPMetrics(cfg.Registerer)
 	r := chi.NewRouter()
-	r.Use(recoverer(log), m.middleware, requestLog(log), hostAllowList(cfg.AllowedHosts))
+	r.Use(recoverer(log), m.middleware, requestLog(log), hostAllowList(cfg.AllowedHosts), bodyDeadline(cfg.Node.BodyLimits()))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		problem.WriteStatus(w, r, http.StatusNotFound, "no such endpoint")
 	})

@@ -43,6 +43,9 @@ type nodeOptions struct {
 	adminToken       string
 	storeConcurrency int
 	maxShardBytes    int64
+	bodyGrace        time.Duration
+	bodyMinRate      int64
+	minFreeBytes     int64
 	allowedHosts     []string
 	meshFile         string
 	logLevel         string
@@ -74,6 +77,9 @@ func (o *nodeOptions) flags(cmd *cobra.Command) {
 	fs.StringVar(&o.adminToken, "admin-token", "", "admin token (default: the saved one, or a new random one)")
 	fs.IntVar(&o.storeConcurrency, "store-concurrency", d.StoreConcurrency, "shard uploads served at once; more get 503")
 	fs.Int64Var(&o.maxShardBytes, "max-shard-bytes", d.MaxShardBytes, "largest shard accepted, in bytes")
+	fs.DurationVar(&o.bodyGrace, "body-grace", d.BodyGrace, "how long a request body may stall before --body-min-rate applies")
+	fs.Int64Var(&o.bodyMinRate, "body-min-rate", d.BodyMinRate, "slowest a request body may arrive after the grace, in bytes/s; a slower sender gets 408")
+	fs.Int64Var(&o.minFreeBytes, "min-free-bytes", d.MinFreeBytes, "free disk space under the data directory below which /healthz answers 503")
 	fs.StringSliceVar(&o.allowedHosts, "allowed-hosts", nil, "host names the dashboard answers to, besides IPs and localhost")
 	fs.StringVar(&o.meshFile, "mesh-file", "", "manual mesh metrics file (default: DATA/mesh.json)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -200,6 +206,9 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 	cfg.Peers.StaticPeers = o.peers
 	cfg.StoreConcurrency = o.storeConcurrency
 	cfg.MaxShardBytes = o.maxShardBytes
+	cfg.BodyGrace = o.bodyGrace
+	cfg.BodyMinRate = o.bodyMinRate
+	cfg.MinFreeBytes = o.minFreeBytes
 	cfg.Peers.MeshFile = o.meshFile
 	if o.batctlIface != "" {
 		cfg.Peers.Batctl = &meshhealth.Batctl{Iface: o.batctlIface}

@@ -32,6 +32,12 @@ type Options struct {
 	MaxShardBytes    int64
 	StaticPeers      []string
 	PeerPollInterval time.Duration
+	// BodyGrace, BodyMinRate and MinFreeBytes are copied into node.Config.
+	BodyGrace    time.Duration
+	BodyMinRate  int64
+	MinFreeBytes int64
+	// Dir is the data directory. Default: a fresh t.TempDir().
+	Dir string
 	// AllowedHosts is copied into server.Config.
 	AllowedHosts []string
 	// Wrap, if set, wraps the server's handler, e.g. to observe requests.
@@ -62,7 +68,10 @@ type Node struct {
 func Start(t testing.TB, opts Options) *Node {
 	t.Helper()
 	ctx := t.Context()
-	dir := t.TempDir()
+	dir := opts.Dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	db, err := sqlitedb.Open(ctx, filepath.Join(dir, "offgrid.db"))
 	if err != nil {
 		t.Fatalf("sqlitedb.Open: %v", err)
@@ -90,6 +99,15 @@ func Start(t testing.TB, opts Options) *Node {
 	}
 	if opts.MaxShardBytes != 0 {
 		cfg.MaxShardBytes = opts.MaxShardBytes
+	}
+	if opts.BodyGrace != 0 {
+		cfg.BodyGrace = opts.BodyGrace
+	}
+	if opts.BodyMinRate != 0 {
+		cfg.BodyMinRate = opts.BodyMinRate
+	}
+	if opts.MinFreeBytes != 0 {
+		cfg.MinFreeBytes = opts.MinFreeBytes
 	}
 	if opts.PeerPollInterval != 0 {
 		cfg.Peers.PollInterval = opts.PeerPollInterval
