@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/offgrid-net/offgrid/identity"
@@ -242,6 +243,16 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 		},
 		metrics:    newMetrics(cfg.Registerer),
 		storeSlots: make(chan struct{}, cfg.StoreConcurrency),
+	}
+	removed := shards.Removed()
+	n.metrics.startupRemoved.WithLabelValues("tmp").Set(float64(removed.TempFiles))
+	n.metrics.startupRemoved.WithLabelValues("blob").Set(float64(removed.Blobs))
+	if removed != (storage.Cleanup{}) {
+		n.log.Info("Removed leftovers of an earlier run from the shard store", "temp_files", removed.TempFiles, "blobs", removed.Blobs)
+	}
+	if cfg.Registerer != nil {
+		// The pool's open, busy and idle connections and its waits.
+		cfg.Registerer.MustRegister(collectors.NewDBStatsCollector(db, "offgrid"))
 	}
 	var remote Remote
 	if cfg.Connect != nil {

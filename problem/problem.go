@@ -10,6 +10,7 @@ import (
 
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/node"
+	"github.com/offgrid-net/offgrid/node/nodeerr"
 )
 
 // Errors of the HTTP layer itself, for requests that fail before (or
@@ -58,6 +59,7 @@ var rules = []struct {
 	{node.ErrBusy, http.StatusServiceUnavailable},
 	{node.ErrStopped, http.StatusServiceUnavailable},
 	{node.ErrUnavailable, http.StatusServiceUnavailable},
+	{node.ErrNoSpace, http.StatusInsufficientStorage},
 }
 
 // Class is how an error is answered over HTTP.
@@ -82,6 +84,9 @@ func Classify(err error) Class {
 	if errors.As(err, &maxBytes) {
 		return Class{Status: http.StatusRequestEntityTooLarge, Public: true, Reason: reason(err, maxBytes)}
 	}
+	// A full disk or a locked database can surface from any layer's
+	// SQLite or file call, wrapped or not by the engine.
+	err = nodeerr.FromResource(err)
 	for _, r := range rules {
 		if errors.Is(err, r.err) {
 			return Class{Status: r.status, Public: true, Reason: reason(err, r.err)}

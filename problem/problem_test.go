@@ -13,10 +13,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -106,6 +108,8 @@ func TestContract(t *testing.T) {
 		{"node.ErrUnavailable", node.ErrUnavailable, http.StatusServiceUnavailable},
 		{"node.ErrStopped", node.ErrStopped, http.StatusServiceUnavailable},
 		{"node.ErrBadSignature", node.ErrBadSignature, http.StatusUnauthorized},
+		{"node.ErrNoSpace", node.ErrNoSpace, http.StatusInsufficientStorage},
+		{"ENOSPC", &os.PathError{Op: "write", Path: "shards/tmp/shard-1", Err: syscall.ENOSPC}, http.StatusInsufficientStorage},
 		{"identity.ErrBadRequestSignature", identity.ErrBadRequestSignature, http.StatusUnauthorized},
 		{"identity.ErrReplay", identity.ErrReplay, http.StatusUnauthorized},
 		{"*http.MaxBytesError", &http.MaxBytesError{Limit: 1 << 20}, http.StatusRequestEntityTooLarge},

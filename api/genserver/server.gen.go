@@ -49,7 +49,7 @@ type ServerInterface interface {
 	// FetchShard Read one shard as base64 in JSON.
 	// (GET /fetch)
 	FetchShard(w http.ResponseWriter, r *http.Request, params FetchShardParams)
-	// GetHealth Liveness and identity of the node.
+	// GetHealth Liveness and identity of the node, its disk's free space and its database's state.
 	// (GET /healthz)
 	GetHealth(w http.ResponseWriter, r *http.Request)
 	// GetMesh Mesh health as last read (manual metrics file for now).
@@ -145,7 +145,7 @@ func (_ Unimplemented) FetchShard(w http.ResponseWriter, r *http.Request, params
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
-// GetHealth Liveness and identity of the node.
+// GetHealth Liveness and identity of the node, its disk's free space and its database's state.
 // (GET /healthz)
 func (_ Unimplemented) GetHealth(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
@@ -1433,6 +1433,30 @@ func (response GetHealth200JSONResponse) VisitGetHealthResponse(w http.ResponseW
 	return err
 }
 
+type GetHealth503ResponseHeaders struct {
+	RetryAfter *int32
+}
+
+type GetHealth503JSONResponse struct {
+	Body    Health
+	Headers GetHealth503ResponseHeaders
+}
+
+func (response GetHealth503JSONResponse) VisitGetHealthResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHealthdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -1972,7 +1996,7 @@ type StrictServerInterface interface {
 	// FetchShard Read one shard as base64 in JSON.
 	// (GET /fetch)
 	FetchShard(ctx context.Context, request FetchShardRequestObject) (FetchShardResponseObject, error)
-	// GetHealth Liveness and identity of the node.
+	// GetHealth Liveness and identity of the node, its disk's free space and its database's state.
 	// (GET /healthz)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
 	// GetMesh Mesh health as last read (manual metrics file for now).
@@ -2644,88 +2668,95 @@ func (sh *strictHandler) Toggle(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fx7c9s4kv8qXbqtil1HyXYezsT548ozyWwyk4c3ydZcXZKTIbIlYUwCDADGVlL+7lfdAEVKAi3Jj8zd",
-	"1f5HiSTQ+PW70eD3XqqLUitUzvaOvvdKYUSBDg3/OrYW3ctnJ8JN6adUvaNeST+SnhIF9o56gp4YyqyX",
-	"9Ax+qaTBrHfkTIVJz6ZTLAS99zeD495R79/2mrn2/F27F6boXV4m9XT/qNDM5vN94V93M+FLleHFFauT",
-	"dP/aM72fCpPxFM1kV67tFqe7pFFsqZVF5uSJ0aMcC7pMtXKoHF2KssxlKpzUaq/0T/z7n1YrurfZpPW4",
-	"PGOGNjWypOF6R71jBWiMNrDz7tdf4MnDR48hzAEZOiFzuztgYMJYLHBK6UqlyKJodInGSb8AkTr5lf93",
-	"s5LAGmmdo1C9y6Q3qox1wxJNisoNC3FBjxXiQhZV0Ts62N9PeoVU/td+Ug8glcMJGhoAVVZq6TEJd60z",
-	"Uk3oZiHVUKtU5Hk9xbbDe/ZGhlY6Q5LlNSC/0RmSxCa90sjU43E1U/ipy6RXlZlwmA0F0zzWpqCrHv3Z",
-	"d7LAXrJM1GVb/D7OKQyLaEGV1CyZUxWFKsadBbo+z0nQoz8xdUR2LQb/5MeY/VkmSa5EftISi7HILSZL",
-	"knJjabg5w7dhU1gjAb+KA9mqiC5koqy1YVHnds4SULtwjgYhnWqLCsZGF+CmCLn8ijDV1tlBw/aWFs0t",
-	"66YGNOmlBrcUr6Q3ljkOp8JOV6n/+dXx788f9O8/OgQ9ZprLXBCsFw52sCjdDCrlZA5nSp+r3UFseF7g",
-	"6tDPpHVSpc4DAFOdZ1JNPCaWDGcblBYnz1p6uyQi+aI9at/VGd9BRRLysYcpG/WyJestGxAfo9NmMLVD",
-	"K791TF7fWVz/yRzI0cyhhZ3+AZxPZY4gFFRlrkVGmFeKoQUaBEylLIM8Z6xU7vBhFCfrgqLWay5REcI9",
-	"uqXJmJB7mBiR8WWurYuiQVclDj1LVpfxquEXlGjAP040SoeFjSMS/hHGiFkzR8fDN7aYrQAlmEzmSFvw",
-	"g4SQdBH/F3jakJc0el7ju4xPSxBryV9QyvWGNugyR37OoSGQ//vjcf+/RP/bfv/JYNj//P0gObj/0+Xf",
-	"YtrG77+SNmak6BZfzVmz1qqscisGro0u5Wfh0ukqGWT+hha/LHCzluOrrfic7o0WwPO/dBQLrYrc1o7e",
-	"aO3WPf2CZKml8VevxulrwvAVjZU+JqyVe39wENHeJV7V7yWtIIKX1WhEzZs5dTXonQxmgFeYnKMYD330",
-	"vBaH0mg93pirNcbLDDWYoizXsuhdeGwZm/r1pE16TVts8c8wlYXIVy3iMSit+gongiwFZP45OJduCsJB",
-	"oa0DKy9gbChcowAKMjmRPgjAC1GUOc10f/CI5m/ZgP3+E1b9B5c7nz4N6p+Hl7v/EbUEL4JHXxpC9Mef",
-	"vx8+jFuPFyhyF9HZ24uXyWxWti26+izqd6qSjPvQYqqVdzxrnd4SS8NUyWrIvDR2jL2v0UZwmHbgQySY",
-	"sUjRDquyIwRBOx3qs1i+tER3/WSyNGyMTIVyMh1ps7lVpIW9CW/F9Kg02ulVqR4JVwjVF9nXBEZihHkC",
-	"5D5BGxJ3jEZ+BsV2kajRlcPtlvKOXonGFLoyaSTuygQWWh3BSLjU5UQ/Lyd7yus54iC3EKoSORTojEwt",
-	"33jKyzwCpd2U4lShLMX0GSttkGQ/dAgsWO4UrrfKgdAa+TZP54gkteR1ieqco5HUJDNobVR7JclWPMXm",
-	"pS9yTlejvMU2VRWjiNbV83VR6hm2QmaGlA4IF/zaTQhKel+liAyyRGh7xhixwWatCNCHKUIms6MznNVJ",
-	"ERmYexaeZ/cfPTp4Amc4Gyza7vD80bePB/0nx/0Xv/XfnFBEd1b0v33+/nA/OdyPG+QTRLNd6eXKykku",
-	"rBtaRLW5TrI1Ui3xWkWjRDT3LATOg7QgIJMGUwfhxcrUUNFwQFJNSuQVJp78buJyVu6Vwk2Hjaiskro4",
-	"8z0bdByc9tktooGdXJ+joWWMkDi4+xTEyKJycD5FBdJxtmtBaR4OFxKybqFcSchCasf+iJIxuo55wiDN",
-	"i4uh0WSaQJWVCeTaiARGOSYwcsPcNLZ5oq2V5WBtjtQqItF0TXoTRC2mICSb8Uyj5euWWSBtrS0sCd6s",
-	"wY5FhD36Z7dDGtp+bs2Yc5nrqCAQkzd3MqyB67IgP2TSct0NwVHo5uWoReBo/mAer6Kpjj0vfS4vJpu/",
-	"sUR4PWEzUDe516r9/ZAVRQieF9eX3YwTMo87Q2WdUB3+sAlbI3mcdHn8Lf/HOkfEd+th5lNF+VCNznAW",
-	"kZuRvhie4WxVOf7Te6SyGuUyJceUwBQvBquZxZVpwe2F/1/RyPEsTmvtPm9E7LpqeYuAZA5bDOt/VDoW",
-	"p1xvg2Ab8Q+1gw0fr0WsdipXKXQruVLSDbejrBPYIL6hgtAauV57DN13Tba+ZC9ktmibO5SqCfTTvLIO",
-	"TVdIIK2t5tXDRYH7p5IXUMg8lyEThB2pvCdn4/YU0lynZxYyI8du08Lrn3rURUtIKLpN6EbR7WoSuL1M",
-	"aj3eEmaDPlEZXk/i1la6DqJFbDlRwlUGuwoZnXVQkkO7hR4tGqZtjOPNq3EtCV7GeS5O9YoaIZqzMfFK",
-	"4zFuC3y78rFg9xpY47pZCmneYalNVxV549pxIcwZZsMMRRZ3ngZHlcxdR+lflblIMfpqrA7da8ZrvbxI",
-	"RXTFlXqHXyr0sewW0U2j6x3F+qOrq/W3YxCWrJoVE6xrF08hqOfQ6TNUdljADls8rSynZPzvLlh0ljOg",
-	"UAe9Z4HlbcDoXbRJOny4guASLwIqnUjbKo8I1rYF3I1riV1lwXrCGJ3cutEh/NvtyNYbq5vUtOcF8027",
-	"SppwYdviaGtTrK51Bw/OBHdi8kw4cSu4ZMKJ4ejw4QLxo5mLFiH+b4LYWmQnni/neyR1N8P9R4/WbQC9",
-	"d9rg9SzWDTm1WlHhjc971u9iJ0A5VCZMBiNh8fDhQsz0l3B3PcuuZNIHPZnk18W6s0y3TFRXkYUDp7Qy",
-	"0s3e09rqkm4h1Qey3HGWhGIIP+YtPOyUhuQnA+FgLI11xCjjEjjD0gE9NkUgIELhTpsZx7uMKJOOwqBp",
-	"uDd1rqxjz/ftKG15M8x46GAec8BoxrOlIs+lmkSKp7AjM1ROutleptPBRDMp3J83RZExGaFB7+14PDEy",
-	"6zckNJFrKX/Hme+Do7A+jtWLDx9O4PjkJTlDrRDqAd+gY8oG8A5F1tcqn4H3HLBz+vfnH2BPhJao0wRO",
-	"975QtniafFKne6VP0vnvAu2UL7hAxFe+4vUt3GYnzdfBG9k9vKDA63QXpAVdogLtufPq+M3gk3pdOcEV",
-	"TILPgkLM2iXoBZ6fHlduqo38xvnMEfzMPIQPb39//uZ0d/BJUUbQd7pPL4cBd073TKWYIm4T4asxutSv",
-	"w7c5nO6CSFOSHJRuioYpaE+tzSclFJyusOcUPAehEBn6PdF1smARYUUePqnnxmhjQRiE066uydOm03F3",
-	"AK+1whkIlQH302LmQxweot6l9UbJflLrt2sTUPgVDYxzLZwdfFLzGk4jlrUUkYT1WqkCZQiDfdIf4rAo",
-	"Ze+o92CwP3jgax1TVvO5hNGPiQ+6ybzwOl9mvaPe39HN+zOX2kvv7+9f0Vq6XUvpfI5ITynpUFoZg8pB",
-	"Te/AB6VjEeK82NhzYlsNq0nPVkUhzKx31HvPupaAb9xjrmnVJzmhWJU0wMevU2m5g4xLvWJiyZxOuZeJ",
-	"8lxtI6j5OuYCcGyiftbZ7NYxmzcTXi53EV/+hRyrOQVi7IL6plOhJjdhXfBTvaOPix7q4+fLz23O/sIT",
-	"XcXYp6AL6chbjSXmmSXDOwPBCcqM1DXC7Mukt9c0OEW15ZW07tg/cpfQzxuwYh3YPP0PAJmYPJY5Wq8h",
-	"bIN82x+ZrXNyyBwGJHMbLE3YjGmDW3d3derSSeUhZbvVHFT4GHO1RM89C+S5ExhrAyXqMse5b1/qva97",
-	"9eaoF+LiFaqJm4YYeSXNi/fwh86+Zpw58r4NdIOeUBp6qXuVQqWVtkfYwXR3AG8L6eCMRZscIqRTrS0S",
-	"yEVX82+M8LPl1df5weHVZbNVat/HCe0C/tbmfYesRRZ2DJa7A3jmkYdHCYzxHI3fUPWXvg2YfDEh00Wb",
-	"uV1MfFutVD57aQgcU1xgCzJKXouk4ujQo5fAAbyWP7MM58JMkO51snGxlXSV9oPDx48f3z9oL+Dh/pPD",
-	"Tdbwa2U4/FrZ5bGwM8WLBFJdFKJvkXTTYbZL0nhuRMkSyHvEFGI53Qk3prKUfBSpQxN/OnhyfwN9+dBu",
-	"Hb9noWksH8AfZIGk80EkGRN4+YyC34yMCWFieadbKOB+KFOV5BrKyoFBWxWUdZKq1VEwpFNMz3w1izJL",
-	"iuLoGlW2No34xXuA/gufvm9m8X1qurrmY855KOfiRZU6l+kMdn57//ZNEtLjyvjGQF05KCmzVJPdlYWM",
-	"cKyNN99STdau4YTn6eLXg/uPD39aZdjnTaMgnTp0fesMimLRKTZpvlSChWh5kg1CoIPb9cMxH8zFk+wp",
-	"UPA+q+2hQZFOMQPS+9B8/6XSpip+gK9mgkB4fRSp0dbOW2UGsKA5pBYee0r7dOPcEzifynQKqFIzK50F",
-	"6RJAIywl3KnOyIQ5VhMuilteaPBfWkG2cBgjGgE0Adbe97qIcnllZjKvyN9lpNUZ4dLNH8C8tyrMdc9C",
-	"IZQcc63D3/Z4o+kHIWO8IdWV6sB4JYiKEdw8stc+DXr5OcqhvRbUV3IqmL7tGHZDaxCPEQe+3TELXTpR",
-	"27zBSaXzqc6bAbcy5Zc/LD6/ZxvlpqDIsRXiIFGoGZytxpgJZEgKnfEFKTt5GJV5b4HZAI5hLGROit9k",
-	"d77mR1EOiJE2YbMn1UohVzUSsBoEOFOpVPjMK0eyNr7GUUjrxBnFatqACNBqhU95mBiH6jpPjhTVqRmk",
-	"OcURnsofJvyGtzKXj1FvO3ZX8uM3Su/czi3sx0b05o9piHD8amGsK+VFIpPZD0noMT2r3SmbuKCBPu7R",
-	"ip0NeRZQ+pwJ87u0WRBpCnFyfd5eg5satFOdZ52+iHWl06r9Snf9Jt415cqfC6eobs3zrVPkPoy6IzFo",
-	"tt86bCdjfzf8Tr4vF/qXheAdisynSCwBwoYIlzIninjbfAxn5TwfQz38Kv8UTqXcIbZhhg5gORiXFkyl",
-	"FEfgNy9vvpJfUaH19a+6ut1uJ2/jpcsarCKcSulCik+t3CFOPH4EJfq/bjm4DXhet3qDhYVcWEr2RAY7",
-	"kaMZ7JSUPt/tKAu2miy6cat7atZAR356jz32Imhrg5swQ73VdmJ0gW6KlQWO6324NFiCofXUHNyYWIRN",
-	"hMFMFPlVy3xbovI7EVtISD3oFoslpQlzQabTqkC1sjZu225uxpY1b9TuWs9JaLu+M3mft7hHFsmT34aw",
-	"t7Zs+fyBE6O8q8RdNh3AnaCER+4SljBFDJWmBnXb2LSqW1xaJav88lkHUF/q9t0umHx/70pwEKuChU68",
-	"7o/AbNMKuVon+sW/FXYjo+1Z2sBETkTosRB8wMbvWHZWHX298Xofrmmafu8yoPEc6DAfzL/bkCA+u0BY",
-	"iroVDv7UI0JUj8OWSBvbeX2eZOmebe1pRsVsade+U+Ce8+3Qu2bX7Zb4p+tePBvODoPFLxWqFMG3/lEm",
-	"9xV9DSgcwYxLgkoxnOWObILsJ9sdP+/aZsllIV18ioN9/kBL63MtCx9siZXr71Lu/HcJOuRuRDdvZQPb",
-	"137nPGSlfY3mLA+TeK5SyCxVmldWagXc0cvJvnRY+O6FwyeH97mQLdVkIcSph65FsWIMOlLVSv2mR3e0",
-	"191qn/3B+9xNO2kHO0nVjVBPfb1zgSV/WaZUKRBMGHkxogkEVNy0GyjjgFa6DpPjs6d2leM7d7JdWYyt",
-	"U+G/sra30CnYUeRjOjtKfK/0OZp+KizCFC9gteI30tnsf0et7zr5shHndROlr9txqUyqCVfuJ0Iq61iM",
-	"A7/YJkTTao/sqhy8d+JKQehgmd900OGwe4tpdb2v3luKysgVrbS3wvRQ9bgG1x/uR1pa32iwVTqNF1OW",
-	"P6enefc1fFNPaRZADs9IgX1B7MXz42dQg11/Xu9GkvPHFHlascwdvw3KtTbe9lR+ezuZ7zDSrbnyRaTm",
-	"BjXSDctkTUG1ijeTdJTsVsIjTB1mkG9iEXyNmiECg+PKInniQtrCu/p1naWNcG4pY///9lQ9dzr3VGFH",
-	"GxC5QZHN6tB63uJpRYG16dr9q3yv32qdm92k2UxtG+ABHPPXPSw82n/gV/AOnZn1j9kuc9OKa9UFR5Wd",
-	"ddY3GYfuwIwpaozy7QdnC2cF/iUvN5IX4K9ArNa2b1NeHB846BYYfyDhjoRl8bTDv5pWG0E4l5Sy1YUB",
-	"0MpXEMbEe5DKn+Dw92onwyUMm1Co7ytWLOI2FtYzKeZr7e4qk4cjFkd7ewf3Hw/2B/uDg6Of9n86YO8Z",
-	"Xq+/y+WHYXGet235zLD1XxCy1j9hO631jy5t7/Lz5f8EAAD//w==",
+	"7Fx7c9s4kv8qXbqtsl1HyY8knonzx5Vnkt1kN5PxJtnaq0tyMkS2JIxIgAHA2ErK3/2q8SApCdTDj+Tu",
+	"av+jRBJodP/6ge4Gv/VSWZRSoDC6d/atVzLFCjSo7K9zrdG8en7BzJR+ctE765X0I+kJVmDvrMfoiSHP",
+	"eklP4eeKK8x6Z0ZVmPR0OsWC0Xt/UjjunfX+7bCZ69Dd1Yd+it7NTRKm+3uFal7P99n+epgJX4kMr9es",
+	"jtP9W8/0bspUZqdoJlu7tnuc7oZG0aUUGq0kL5Qc5VjQZSqFQWHokpVlzlNmuBSHpXvi3//QUtC97SYN",
+	"49oZM9Sp4iUN1zvrnQtApaSC/bd//hWePn7yE/g5IEPDeK4PBpYxfiwLOCFkJVK0UFSyRGW4WwBLDf9i",
+	"/zfzkpg1kjJHJno3SW9UKW2GJaoUhRkW7JoeK9g1L6qid3Z8dJT0Ci7cr6MkDMCFwQkqGgBFVkrueOLv",
+	"aqO4mNDNgouhFCnL8zDFrsM78UaGFjJDwvIGJr+RGRJik16peOr4sV4o9qmbpFeVGTOYDZmleSxVQVc9",
+	"+rNveIG9ZJmomzb8PtQU+kW0WJUEkdRURVkVk84CXZ9qEuToD0wNkR1g8A/7mBV/lnHCFcsvWrAYs1xj",
+	"soSUO6Ph7gLfRUx+jcT4VT6QrYroQsbKoA2LOrc/S0AcwBUqhHQqNQoYK1mAmSLk/AvCVGqjB43YW1pU",
+	"W9ZtDWjSSxXuCK+kN+Y5DqdMT1ep/+X1+d9ePOqfPDkFObY0lzkjtl4b2MeiNHOohOE5zIS8EgeD2PB2",
+	"gatDP+facJEaxwCYyjzjYuJ4oslwtpnSkuSspbdLEMkX7VH7rszsHRSEkA89TK1RL1tYb9mA+BidNsNS",
+	"O9T8a8fk4c7i+i9qRo7mBjXs94/haspzBCagKnPJMuJ5JSxrgQYBVQltmVwLlgtz+jjKJ228ooY1lyiI",
+	"wz26JcmYkHuYKJbZy1xqE+UGXZU4dCJZXcbrRl5QogL3ONHIDRY6zhH/D1OKzZs5Oh6+s8VsBSjeZFqJ",
+	"tIHvEULoIvkvyLQhL2n0PPB3mT8tIAbkLyjlZkPrddlGfsagIib/94fz/n+x/tej/tPBsP/p23FyfPLz",
+	"zZ9i2mbff811zEjRLXtVi2ajVVmVVoy5OrqUX5hJp6tkkPkbavy8IM2A4/VWvKZ7qwXY+V8ZioVWIbez",
+	"o1dSmk1PvyQstTR+/WqMvCUbvqDS3MWEQbmPBscR7V2SVXgvaQURdlmNRgTZ1NQFpncK2DJ4Rcg5svHQ",
+	"Rc8b+VAqKcdbSzXweFmgClPk5UYRvfWPLfMmvJ60SQ+0xRb/nBk2YhpfIstNBOY20l61l/+czq0fzfzr",
+	"kPEMhDTAhL5CRYazYNevUUxo0OOjk8cRJediWOmIT/lVCoEp/dCgUX0hh8rA7mlAyKtlz/HoxM0Woiia",
+	"a72o5Cy2IjRTVIurcqvBrJ7+ipspF2CuJGhMpcg6Yh5ZohimzTrWL5Kehv2RrESGGYwca0sp84O7rnUJ",
+	"HpIcwwpttSSiAMGUFyxfXcA5CCn6AieMXAlk7jnLIWAGCqkNaH4NY8VSF2FDxifcRYl4zYoyp5lOBk8I",
+	"oC0ncdR/an3Do5v9jx8H4efpzcF/RF3Fc65nt0TvWCGCLlmKkDJB8B0hKGTZdvil14c27ImEnDYashNI",
+	"UYMKMq4wNVLN9zSQ3wY91waLZ2DDJrRPziPEdJvW/nHXVmMdee+nCGQ99zT0+wUXfXq4bx9eP93O+tRQ",
+	"AVwTMHJk2sAigTElikG3taSVNcbA+9JvB5bgxfrjT99OH8dDjy4sBaOwyTQvWdSbpJdxPdv4VoPiVpDe",
+	"wuBpDIE7u38K96oIHuQsAamgElNLw7wGIxDxJLkR5vIKuNHgsdDWHrlkNzOJeskdBBdv5VjPE43Vq5IC",
+	"4qE3sDtHFkvA8UtOVlMOS/N4QSWNpGOQ+g11BBzTDtAQUWrMUtTDquzY1KGeDuUsloFaWkl4MlkaNkam",
+	"QD6ZjqTaPs6khb3xb8Uik1JJI1eRM2KmYKLPsi8JjNgI88QZNqnIP2B0L01Wbae9vZKVN2NbL+UtvRLd",
+	"pclKpZGoI2NYSHEGI2ZSkxP9djnZM7ueMwvwgomK5VCgUTx1FvyZXeYZoX1qAxUfMrQx74b2WzWLRIGb",
+	"41xPaOB8W6Y1R5KAvC6o1hKNJHsyhVpHcwGcsBVPWtqlL0pOVqO8JTZRFaOIHob5uih1Als1u6gNF8z4",
+	"ncJdCEp6XziLDLJEaHvGGLHemkZ9asazsxnOQ5rJu9gX2cmTJ8dPYYbzwWKw458/+/rhuP/0vP/yr/03",
+	"F7RHnhX9r5++PT5KTo/iXuoCUe2WzF6bi86ZNkONKLbXSWuNRAteq9woEdWeBi956/99BAT+xUoFVtFw",
+	"QKgmJXIKEw+tt0l6r9wrmZkOG6iskro48572Og5GumAcUcF+Lq9QOWdIEjx4BmykURjnLbmx+UNyfHY4",
+	"XIikukG5kuLyyTLrocgd0XXMT3o0Ly6GRuNpAlVWJpBLxRIY5ZjAyAxz1djmidSal4ONWadWWp6maxJG",
+	"HmoxBSFsxnM3LV+3LAKug7ZYJDizBvsaEQ7pn4MONLT93IYxa8x15GRJyNs7GauBm/JKbsik5bobgqOs",
+	"qxP8i4yj+b15XBtF+s3ajcuOssn2bywRHiZsBuom91bVlO+yogjBdbly2c0YxvO4MxTaMNHhD5uAOpIZ",
+	"4yaPv+X+2OSI7N0wTD1VVA7VaIbzCG5G8no4w/mqcvyn80hlNcp5So4pgSleD1a34mv3SvdXgPyCio/n",
+	"cVqD+7wTsZvqjy0CkpptMV7/vZKxOOV2Jddd4O+zsVs+HiAWnMo6hW5tvQQ3w90o62Ssh6/PybZGDmuP",
+	"cfdtk/9cshc8W7TNHUrVBPppXmmDqisk4FpXdT1mEXD/EPwaCp7n3O8NYZ8L58mtcXsGaS7TmYZM8bHZ",
+	"tpT1hxx10eI3FN0mdKvodnUTuDsmpRzvyGaFbqMyvB3iNtYOovktzSeCmUphV3ans7JEONQ76NGiYdrF",
+	"ON69vtFC8DKfaziFFTUgqsWYOKVxPG4Dvp0LWbB7DVvjulkyrt5iKVVXXW7ralzB1AyzYYYsiztPhaOK",
+	"56ajmCrKnKUYfTVW2es147VeXqQiuuJKvMXPFbpYdofoptH1jvLn2fr65/0YhCWrptkEQ+7iGXj1HBo5",
+	"Q6GHBexbi2frEWNw/x6ARqPtDshXlvY0WLz5DHmbpFaGMnBwSRaeK52c1lUeAdauJbF2UNbKOm7Ot4RE",
+	"YZgwRqdthusA/249LqFVZZsqYV2C3LZPrwkXNjqm7jaDUD30HtwS3MmT58ywe+FLxgwbjk4fLxA/mpto",
+	"EuL/JhNbi+zk56u66hyqfSdPnmwqxLwzUuHtLNYdJbWaUbGtJHva9QUlQHuojKkMRkzj6eOFmOmHSHez",
+	"yNYK6b2cTPLb8rozTbdMVFeSxQZOaaW4mb+jtYWUbsHFe7Lcayt+9jFn4WG/VISfDJiBMVfakKCUSWCG",
+	"pQEeK13aeNdy1JKOTKFqpDc1pgyx57t2lLZcPVaOdVDHHKHwnbI852ISSZ7CPs9QGG7mh5lMBxNpSbEd",
+	"z1NkmSXDtzz/Ph5PFM/6DQlN5Fryv+HcdRZTWB/n1cv37y/g/OIVOUMpEMKAb9BYygbwFlnWlyKfg/Mc",
+	"sH/5lxfv4ZD5JtPLBC4PP9Nu8TL5KC4PS7dJt38XqKf2wiaI7JXLeH31t62TttfeG+lDvKbA6/IAuO8Y",
+	"8IXl1+dvBh/Fb5VhNoNJ7NMgELN2CnpB5pfnlZlKxb/a/cwZ/GJlCO9//9uLN5cHg4+CdgR9I/v0sh9w",
+	"//JQVcJSZBvv7NUYTerW4RrHLg+ApSkhB3ndTdGeWqqPggm4XBHPJTgJQsEydE0Em7CgEWEFDx/FC6Wk",
+	"0sAUwmVXH/pl0zt+MIDfpMA5MJGBPaGAmQtx7BChrcEZJf1RbO5vSEDgF1QwziUzevBR1DmcBpYBRYSw",
+	"XmurQDuEwVHoIGEl7531Hg2OBo9crmNq1bxGGP2YuKCbzItd56usd9b7C5q6432pYf/k6GhNs/5uTfr1",
+	"HJEufdKhtFIKhYFA78AFpWPm47zY2DWxrSMASU9XRcHUvHfWe2d1LQHXCm2lJkWfcEKxKmmAi1+nXNue",
+	"XJvqZRNN5nRqu0Npnyt1hGsuj7nAOGuifpHZ/N55Vrdn3yyfy7j5gRILkgI2Nl590ykTk7uIzvup3tmH",
+	"RQ/14dPNp7Zkf7UTrRPsM5AFN+StxhzzTJPhnQPTrmuGKYwI+ybpHTYto1Ftec21OXePPCTr65bW2JkW",
+	"O/13YDIJecxz1E5DrA1yjdRktq7IIdswIKltMFe+GNNmbuiX7dSli8qx1Nqt5ujXh5irJXr2NJDnTmAs",
+	"FZQoyxxr3750mil0P9dcb3XJ2Bh5ZZsXPxXle6WbcWrOu8b6Lbrsaeil8wAUKq00ksM+pgcD+L3gBmYW",
+	"2uQQIZ1KqZGYXHQdp4gRPltefdgfnK5Pm61S+y5OaBfj723et2i1SMO+wvJgAM8d5+FJAmO8QuUKqu7S",
+	"HawgX0yc6aJN3S9P3EEFLtzupSFwTHGBLsgoOS3iwkaHjnsJHMNv/BeL4ZypCdK9TjEuNuev0n58+tNP",
+	"P50ctxfw+Ojp6TZr+HOlbPi1UuXRsD/F6wRSWRSsr5F002B2QGi8Uqx0bZE8RxtiGdnJbkx5ye3hzg5N",
+	"/Pn46ckW+vK+fRhnT0NzVGcA/yQLxI0LIsmYwKvnFPxmZEyIJ9pWupkA2w+lqpJcQ1kZUKirgnadpGoh",
+	"CoZ0iunMZbNoZ0lRHF2jyDZuI351HqD/0m3ft7P4bmu6uuZzu+ehPZddVClzns5h/6/vfn+T+O1xpVwn",
+	"rawMlLSzFJODlYWMcCyVM99cTDau4cLO0yWvRyc/nf68KrBP20ZBMjVo+tooZMWiU2y2+VwwC6LlSbYI",
+	"gY7v1w/HfLBNnmTPgIL3ebCHClk6xcw2PvrjTJ8rqariO/hqSxAwp48sVVLrulVmAAuaQ2rheE/bPtk4",
+	"9wSupjydAopUzUujgZsEUDFNG+5UZmTCjFUTmxTXdqHef0kB2cLxtmgE0ARYh99CEuVm7c6kzsg/ZKTV",
+	"GeHSze8gvN+Fn2tPQ8EEH9tch7vt+I2q70Fm+Q2prEQHj1eCqBjBzSOH7fP1N5+iEjpssXqtpLzp201g",
+	"d7QG8Rhx4NodM9+lE7XNW5z9vJrKvBlwJ1N+893i8z3dKDcFRcZaIRskMjGH2WqMmUCGpNCZvSBlJw8j",
+	"MuctMBvAOYwZz0nxm92dy/lRlANsJJUv9jSnQxLQEhgYVYmUuZ1XjmRtXI6j4NqwGcVqUgHzrJUCn9lh",
+	"YhIKeZ4cKaoTc0hziiMcld8N/MqWMpc/TLHr2F2bH1cofXA7t1CPjejNP6c+wnGrhbGshINExrPvsqHH",
+	"dBbcqTVxXgNd3COFdTbkWUDIK0uYq9JmHtLh1EFrDWaqUE9lnnX6IqsrnVbtz3TXFfFuiSv3pQ2K6jY8",
+	"3/ouhwujHggGTfmtw3Za3j+MvJNvy4n+ZRC8RZa5LZJFANM+wqWdE0W8bTn608dOjj4fvs4/+QMzD8jb",
+	"cCQnzlgbjHMNqhKCi0li8WwPzExZ66zT8gkrd3KG4G6fXzxs6JJAT44e/Zg1wKgy4fwZWXa4kmrWWphA",
+	"pvI5jKvcHpFYWEBz4IeLifMAI5nNQbO5dmHokgd/i0bN++fkjFYd9zvfekU7U8ZN2O0wPbPHLCaMi0X/",
+	"3X1O8tHppk9r3MGz10h/zb+gQO1Sl6Ew0T4J0LBxT7dPTy0jYc8mNs1CNlOWQS8KfwCpSynsAaUHVAk7",
+	"fgRM9H/oLrmPRP9vrTZwpiEnTVJkTPYjp3Bs/CHk1UFHBrjVT9PNt9A+tYF1FJId2uBskWkb41g/Q6iq",
+	"XihZoJlipcFu4Rx+B0tsaD1VMzcGC18vGsxZka9b5u8lCld02gEhYdAdFku2xc8FmUyrAsXK2myHfnMz",
+	"tqy6J79rPRe+w/7B8F6fZogs0k5+H2BvVeftURPDRnlXNaNsmr07meIfeUi2+CliXGnSjffNm1Yi02bR",
+	"yXm9et7BqM+hU7uLTa6VeyUOjCU8fdNl9xfUdul6XU0J/ure8oXnaCeeVDDhE+bbaZg9S+WK050JZpda",
+	"vt1X35r+7oeMXZ0EOsyHld99IMgeUyFestD1CH/IEXFUjn31q83buhRDWNrTrfJ1FGZLDRqdgHthb/s2",
+	"Rb2pMOaeDm2X2n9XATR+rlCkCK7LkzbtX9Cl+/xp2zgSRIr+QyiRetdRsusJ67iS5LzgJj7F8ZENwVrf",
+	"OlsIyWKVmYfEnfuoTwfuRnTzXnoVXJq/lqFV2t9QzXI/iZMq7Y64SPNKcynANm/bvA43WLhGldOnpye2",
+	"ZsHFZCHECUMHKFaWBx1ZiUr8VY4eqK2h1Sn9nVsams7hDnGSqismnrnU9oJIftimuBLALGHkxYgmYFDZ",
+	"/mxPmQ1ouekwOW6j3E5ofbNNi2vz7iHr8SPTuAtNoR35XEtnRzb3tbxC1U9ptznFa1hN7tKG839HWvc2",
+	"qRHFrkK/rEvR2qwo7Xe5cVtebSyMvbysTYhmUBxnV3HwzrC1QOgQmasvSf9dg5bQQmo3lBG/dWzIu7qm",
+	"70XoPsF1C6k/Pop0L7+RoKt0Gs+bLX+LVtpCu/8grZAWgDY8IwV2uc+XL86fQ2B2+DbtnZATPq7DlqWT",
+	"1MkEV+EWrpMhqYvJdKv55M4qau6QDt8yI9rkzqt431BHdnYlPMLUYAb5NhbBJaMsi0DhuNJInrjgunCu",
+	"flMTcQPOHTH2/6987qTTWT6HfamA5QpZNg+hdd3Nq1mBwXQd/Cjf66rqtdlNmrp52wAP4NylY+HJ0SO3",
+	"gla2svk8Ukifjio970xlWz50B2aWosYo339wtnAs5F94uRNewH7wY7WMcZ94MfZsSTdg3NmTBwLL4sGW",
+	"f/UnN0C44rRlC4kBkMJlEMYke+DCHdZx94KTsSkMnVCo7zJWFuI6FtZbUtSX4O4qlfvTNGeHh8cnPw2O",
+	"BkeD47Ofj34+tt7Tv/4t+Co7jIVz3aHndoat/zzIWv/4ymnrH1nq3s2nm/8JAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

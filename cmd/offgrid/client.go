@@ -216,7 +216,13 @@ func statusCmd(getenv env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if health.JSON200 == nil {
+			// An unhealthy node (disk nearly full, database stuck) still
+			// reports its state, which is what status is asked for.
+			h := health.JSON200
+			if h == nil {
+				h = health.JSON503
+			}
+			if h == nil {
 				return apiError(health.HTTPResponse, health.Body, health.ApplicationproblemJSONDefault)
 			}
 			ann, err := c.GetAnnounceWithResponse(ctx)
@@ -235,13 +241,15 @@ func statusCmd(getenv env) *cobra.Command {
 			}
 			if o.json {
 				return printJSON(cmd.OutOrStdout(), map[string]any{
-					"health": health.JSON200, "announce": ann.JSON200, "peers": peers.JSON200.Peers,
+					"health": h, "announce": ann.JSON200, "peers": peers.JSON200.Peers,
 				})
 			}
 			a := ann.JSON200
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "%s  %s\n", a.Name, a.NodeId)
-			fmt.Fprintf(w, "  status:    %s, up %s\n", activeWord(a.Active), time.Duration(health.JSON200.UptimeSeconds)*time.Second)
+			fmt.Fprintf(w, "  status:    %s, up %s\n", activeWord(a.Active), time.Duration(h.UptimeSeconds)*time.Second)
+			fmt.Fprintf(w, "  health:    %s, disk %d bytes free (minimum %d), database ok %v\n",
+				h.Status, h.Disk.FreeBytes, h.Disk.MinFreeBytes, h.Database.Ok)
 			fmt.Fprintf(w, "  prices:    compute %s, storage %s credits per unit\n", a.Prices.Compute, a.Prices.Storage)
 			fmt.Fprintf(w, "  on-call:   min %d%%, burst max %d%%\n", a.MinOncallPercent, a.BurstPercentMax)
 			fmt.Fprintf(w, "  peers:     %d\n", len(peers.JSON200.Peers))

@@ -3,6 +3,7 @@ package servertest
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -56,6 +57,8 @@ type Node struct {
 	Dir string
 	// Keys are the node's keys.
 	Keys *identity.Keys
+	// DB is the node's database.
+	DB *sql.DB
 	// Registry holds the node's and the server's metrics.
 	Registry *prometheus.Registry
 	// Client talks to HTTP with its own transport (closed at cleanup).
@@ -150,7 +153,7 @@ func Start(t testing.TB, opts Options) *Node {
 		client.CloseIdleConnections()
 		ts.Close()
 	})
-	return &Node{Node: n, Server: srv, HTTP: ts, URL: url, Dir: dir, Keys: keys, Registry: reg, Client: client}
+	return &Node{Node: n, Server: srv, HTTP: ts, URL: url, Dir: dir, Keys: keys, DB: db, Registry: reg, Client: client}
 }
 
 // Authorize sets the admin token on req and returns it.
