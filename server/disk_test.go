@@ -230,3 +230,47 @@ func TestDatabasePoolIsBounded(t *testing.T) {
 	}
 	t.Logf("peak open connections %d, waits for a connection %d", maxOpen, tn.DB.Stats().WaitCount)
 }
+
+// TestConcurrentDifferentUploadsLeaveOneBlob races uploads of different
+// bytes to one shard address: one is stored, the others are 409, and the
+// store holds exactly the winner's blob, no loser's and no temp file.
+func TestConcurrentDifferentUploadsLeaveOneBlob(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	const uploads = 8
+	tn := servertest.Start(t, servertest.Options{StoreConcurrency: uploads})
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		statuses = map[int]int{}
+		start    = make(chan struct{})
+	)
+	for range uploads {
+		data := randomBytes(t, 64<<10)
+		req := newRequest(t, tn, "PUT", "/shards/contested/3", data, true)
+		wg.Go(func() {
+			<-start
+			resp, err := tn.Client.Do(req)
+			status := -1
+			if err == nil {
+				status = resp.StatusCode
+				resp.Body.Close()
+			}
+			mu.Lock()
+			statuses[status]++
+			mu.Unlock()
+		})
+	}
+	close(start)
+	wg.Wait()
+	if diff := cmp.Diff(map[int]int{http.StatusCreated: 1, http.StatusConflict: uploads - 1}, statuses); diff != "" {
+		t.Errorf("answers to %d different uploads of one address (-want +got):\n%s", uploads, diff)
+	}
+	g := call(t, tn, "GET", "/shards/contested/3", nil, true)
+	if g.StatusCode != http.StatusOK {
+		t.Fatalf("GET of the contested shard = %d, want 200", g.StatusCode)
+	}
+	h := hashOf(g.body)
+	if diff := cmp.Diff([]string{"blobs/" + h[:2] + "/" + h}, blobFiles(t, tn)); diff != "" {
+		t.Errorf("shard files, want only the winner's blob (-want +got):\n%s", diff)
+	}
+}
