@@ -22,13 +22,12 @@ func bodyDeadline(grace time.Duration, minRate int64) func(http.Handler) http.Ha
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Body != nil && r.Body != http.NoBody {
-				r.Body = &rateBody{
-					ReadCloser: r.Body,
-					rc:         http.NewResponseController(w),
-					grace:      grace,
-					minRate:    minRate,
-					now:        time.Now,
-				}
+				rc := http.NewResponseController(w)
+				// Bounds what the server itself reads of a body the handler
+				// left unread (it drains some before reusing the connection);
+				// each read of the handler sets its own deadline.
+				rc.SetReadDeadline(time.Now().Add(grace))
+				r.Body = &rateBody{ReadCloser: r.Body, rc: rc, grace: grace, minRate: minRate, now: time.Now}
 			}
 			next.ServeHTTP(w, r)
 		})
