@@ -86,8 +86,9 @@ func fill(t *testing.T, path string) {
 	}
 }
 
-// TestFullDisk runs a node on a 4 MiB tmpfs: a shard that does not fit
-// and one sent when the disk is full are 507 with nothing left behind,
+// TestFullDisk runs a node on a 4 MiB tmpfs: a shard that does not fit,
+// one sent when the disk is full and a receipt that cannot be written
+// (SQLITE_FULL) are 507 with nothing left behind,
 // /healthz answers 503 while the disk is below --min-free-bytes, and the
 // node takes shards again once there is room.
 func TestFullDisk(t *testing.T) {
@@ -120,6 +121,8 @@ func TestFullDisk(t *testing.T) {
 		t.Errorf("GET /healthz on a full disk = %d %+v, want 503 with disk not ok", status, h)
 	}
 	checkProblem(t, "PUT on a full disk", putShard(t, tn, "/shards/full/0", randomBytes(t, 64<<10), ""), http.StatusInsufficientStorage)
+	// The receipt's INSERT grows the WAL: SQLITE_FULL, rolled back.
+	checkProblem(t, "POST /run on a full disk", call(t, tn, "POST", "/run", []byte(`{"job_id":"on-a-full-disk"}`), true), http.StatusInsufficientStorage)
 	if diff := cmp.Diff(stored, blobFiles(t, tn)); diff != "" {
 		t.Errorf("files after a PUT on a full disk (-before +after):\n%s", diff)
 	}
@@ -132,6 +135,15 @@ func TestFullDisk(t *testing.T) {
 	}
 	if r := putShard(t, tn, "/shards/full/0", []byte("room again"), ""); r.StatusCode != http.StatusCreated {
 		t.Errorf("PUT after freeing space = %d, want 201: %s", r.StatusCode, r.body)
+	}
+	if r := call(t, tn, "GET", "/receipts/export", nil, false); strings.Contains(string(r.body), "on-a-full-disk") {
+		t.Errorf("GET /receipts/export = %s, want no receipt of the job refused on a full disk", r.body)
+	}
+	if r := call(t, tn, "POST", "/run", []byte(`{"job_id":"on-a-full-disk"}`), true); r.StatusCode != http.StatusOK {
+		t.Errorf("POST /run after freeing space = %d, want 200: %s", r.StatusCode, r.body)
+	}
+	if r := call(t, tn, "GET", "/receipts/export", nil, false); !strings.Contains(string(r.body), "on-a-full-disk") {
+		t.Errorf("GET /receipts/export = %s, want the receipt of the job run after freeing space", r.body)
 	}
 }
 
