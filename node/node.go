@@ -167,8 +167,10 @@ func (c *Config) validate() error {
 		return errors.New("store concurrency must be between 1 and 1024")
 	case c.MaxShardBytes < 1:
 		return errors.New("max shard bytes must be positive")
-	case c.BodyGrace < 0 || c.BodyMinRate < 1:
-		return errors.New("body grace must not be negative and body min rate must be positive")
+	case c.BodyGrace < 0:
+		return errors.New("body grace must not be negative")
+	case c.BodyMinRate < 1 || c.BodyMinRate > 1<<30:
+		return errors.New("body min rate must be between 1 and 1073741824 bytes/s")
 	case c.MinFreeBytes < 0:
 		return errors.New("min free bytes must not be negative")
 	}
