@@ -108,26 +108,21 @@ func (g *guard) middleware(next http.Handler) http.Handler {
 			return
 		}
 		op := route.Operation
-		if !streamed(op) {
-			limit := int64(maxJSONBody)
-			if isOp(op, "storeShard") {
-				limit = g.maxStoreB
-			}
+		limit, bounded := g.bodyLimit(op)
+		if bounded && r.ContentLength > limit {
+			// Refuse before reading a byte: the sender said how much it sends.
+			problem.Write(g.log, w, r, fmt.Errorf("%w: a body of %d bytes, at most %d accepted", node.ErrTooLarge, r.ContentLength, limit))
+			return
+		}
+		if !isOp(op, "putShard") {
+			// Cut off a body that runs past the limit (chunked, or lying);
+			// the shard store checks a shard's size itself.
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
 		caller, err := g.authenticate(r, route)
 		if err != nil {
 			problem.Write(g.log, w, r, err)
 			return
-		}
-		if isOp(op, "putAsset") {
-			// Refuse a declared size over the limit before reading, and
-			// cut off a body that runs past it (chunked, or lying).
-			if r.ContentLength > MaxAssetBytes {
-				problem.Write(g.log, w, r, &http.MaxBytesError{Limit: MaxAssetBytes})
-				return
-			}
-			r.Body = http.MaxBytesReader(w, r.Body, MaxAssetBytes)
 		}
 		if err := canonicalIntegers(route, params, r); err != nil {
 			problem.Write(g.log, w, r, err)
@@ -194,6 +189,19 @@ func canonicalIntegers(route *routers.Route, pathParams map[string]string, r *ht
 	return nil
 }
 
+// bodyLimit returns the largest body op accepts.
+func (g *guard) bodyLimit(op *openapi3.Operation) (int64, bool) {
+	switch {
+	case isOp(op, "putAsset"):
+		return MaxAssetBytes, true
+	case isOp(op, "putShard"):
+		return g.node.MaxShardBytes(), true
+	case isOp(op, "storeShard"):
+		return g.maxStoreB, true
+	}
+	return maxJSONBody, true
+}
+
 // validationRoute returns the route to validate a request against. For
 // streamed operations it drops the security requirements, which
 // authenticate has already enforced: kin-openapi's security check reads the
@@ -212,10 +220,10 @@ func validationRoute(route *routers.Route) *routers.Route {
 }
 
 // validationErr turns a spec validation failure into a bad request,
-// keeping an oversize body a 413.
+// keeping an oversize body a 413 and a failed body read what it is.
 func validationErr(err error) error {
 	var maxBytes *http.MaxBytesError
-	if errors.As(err, &maxBytes) {
+	if errors.As(err, &maxBytes) || errors.Is(err, problem.ErrBadBody) || errors.Is(err, problem.ErrSlowBody) {
 		return err
 	}
 	msg := err.Error()

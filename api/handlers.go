@@ -79,12 +79,35 @@ var _ genserver.StrictServerInterface = (*handlers)(nil)
 
 func (h *handlers) GetHealth(ctx context.Context, _ genserver.GetHealthRequestObject) (genserver.GetHealthResponseObject, error) {
 	info := h.node.Info()
-	return genserver.GetHealth200JSONResponse{
+	st := h.node.Health(ctx)
+	body := gen.Health{
 		Status:        gen.HealthStatusOk,
 		NodeId:        string(info.ID),
 		Name:          info.Name,
 		UptimeSeconds: int64(time.Since(info.Started).Seconds()),
-	}, nil
+		Disk:          gen.DiskHealth{Ok: st.DiskOK(), FreeBytes: st.DiskFreeBytes, MinFreeBytes: st.MinFreeBytes, Error: errText(st.DiskErr)},
+		Database: gen.DatabaseHealth{Ok: st.DBErr == nil, OpenConnections: int32(st.DBOpen), InUse: int32(st.DBInUse),
+			Error: errText(st.DBErr)},
+	}
+	if st.OK() {
+		return genserver.GetHealth200JSONResponse(body), nil
+	}
+	body.Status = gen.HealthStatusUnhealthy
+	retry := int32(problem.RetryAfterSeconds)
+	return genserver.GetHealth503JSONResponse{Body: body, Headers: genserver.GetHealth503ResponseHeaders{RetryAfter: &retry}}, nil
+}
+
+// errText is err's text for an optional field of at most 1024 bytes (the
+// spec's bound), nil for no error.
+func errText(err error) *string {
+	if err == nil {
+		return nil
+	}
+	s := err.Error()
+	if len(s) > 1024 {
+		s = s[:1024]
+	}
+	return &s
 }
 
 func (h *handlers) GetAnnounce(ctx context.Context, _ genserver.GetAnnounceRequestObject) (genserver.GetAnnounceResponseObject, error) {

@@ -10,6 +10,9 @@ type metrics struct {
 	shardBytes    prometheus.Counter
 	shardsCorrupt prometheus.Counter
 	storeBusy     prometheus.Counter
+	// startupRemoved counts, by kind ("tmp", "blob"), what the shard store
+	// cleaned up at start.
+	startupRemoved *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -26,9 +29,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "offgrid_shards_corrupt_total", Help: "Stored shards that failed their integrity check."}),
 		storeBusy: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "offgrid_store_busy_total", Help: "Shard uploads refused because the concurrency limit was reached."}),
+		startupRemoved: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "offgrid_shard_store_startup_removed",
+			Help: "Leftovers the shard store removed at start: partial uploads (tmp) and blobs no shard pointed to (blob)."},
+			[]string{"kind"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.active, m.receipts, m.shardsStored, m.shardBytes, m.shardsCorrupt, m.storeBusy)
+		reg.MustRegister(m.active, m.receipts, m.shardsStored, m.shardBytes, m.shardsCorrupt, m.storeBusy, m.startupRemoved)
 	}
 	return m
 }

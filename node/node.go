@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/offgrid-net/offgrid/identity"
@@ -62,6 +63,19 @@ type Config struct {
 	// this many refuses signed requests from any new sender; it must exceed
 	// the number of nodes that will ever call this one. Default 1024.
 	ReplaySenders int
+	// BodyGrace and BodyMinRate bound how long a request body may keep its
+	// handler (and so an upload slot) waiting: reads of a body may block
+	// for at most BodyGrace plus one second per BodyMinRate bytes received.
+	// A slower sender gets 408. Defaults 30 s and 4096 bytes/s: a 16 MiB
+	// shard may take 68 minutes, which a weak multi-hop Wi-Fi link behind a
+	// LoRa-coordinated mesh still meets, while one byte every few seconds
+	// holds a slot for at most about half a minute.
+	BodyGrace   time.Duration
+	BodyMinRate int64
+	// MinFreeBytes is the free space on the data directory's file system
+	// below which /healthz answers 503 (the disk is nearly full). Default
+	// 64 MiB: room for four shards of the default size.
+	MinFreeBytes int64
 	// Peers configures the peer table, discovery, membership and mesh health.
 	Peers peers.Config
 	// Assets configures puts, gets and repairs of the node's own files.
@@ -103,6 +117,9 @@ func DefaultConfig() Config {
 		StoreConcurrency: 4,
 		MaxShardBytes:    MaxShardBytesLimit,
 		ReplaySenders:    1024,
+		BodyGrace:        30 * time.Second,
+		BodyMinRate:      4096,
+		MinFreeBytes:     64 << 20,
 		Peers:            peers.DefaultConfig(),
 		Assets:           assets.DefaultConfig(),
 		Now:              time.Now,
@@ -124,6 +141,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReplaySenders == 0 {
 		c.ReplaySenders = d.ReplaySenders
+	}
+	if c.BodyGrace == 0 {
+		c.BodyGrace = d.BodyGrace
+	}
+	if c.BodyMinRate == 0 {
+		c.BodyMinRate = d.BodyMinRate
+	}
+	if c.MinFreeBytes == 0 {
+		c.MinFreeBytes = d.MinFreeBytes
 	}
 	if c.Now == nil {
 		c.Now = d.Now
@@ -150,6 +176,12 @@ func (c *Config) validate() error {
 		return fmt.Errorf("max shard bytes must be between 1 and %d", MaxShardBytesLimit)
 	case c.ReplaySenders < 1 || c.ReplaySenders > 1<<20:
 		return errors.New("replay senders must be between 1 and 1048576")
+	case c.BodyGrace < 0:
+		return errors.New("body grace must not be negative")
+	case c.BodyMinRate < 1 || c.BodyMinRate > 1<<30:
+		return errors.New("body min rate must be between 1 and 1073741824 bytes/s")
+	case c.MinFreeBytes < 0:
+		return errors.New("min free bytes must not be negative")
 	}
 	return nil
 }
@@ -228,6 +260,16 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 		},
 		metrics:    newMetrics(cfg.Registerer),
 		storeSlots: make(chan struct{}, cfg.StoreConcurrency),
+	}
+	removed := shards.Removed()
+	n.metrics.startupRemoved.WithLabelValues("tmp").Set(float64(removed.TempFiles))
+	n.metrics.startupRemoved.WithLabelValues("blob").Set(float64(removed.Blobs))
+	if removed != (storage.Cleanup{}) {
+		n.log.Info("Removed leftovers of an earlier run from the shard store", "temp_files", removed.TempFiles, "blobs", removed.Blobs)
+	}
+	if cfg.Registerer != nil {
+		// The pool's open, busy and idle connections and its waits.
+		cfg.Registerer.MustRegister(collectors.NewDBStatsCollector(db, "offgrid"))
 	}
 	var remote Remote
 	if cfg.Connect != nil {
@@ -315,6 +357,13 @@ func (n *Node) Info() Info { return n.info }
 
 // MaxShardBytes is the largest shard this node accepts.
 func (n *Node) MaxShardBytes() int64 { return n.cfg.MaxShardBytes }
+
+// BodyLimits returns how long reads of a request body may block: grace,
+// plus one second per minRate bytes received (Config.BodyGrace and
+// BodyMinRate).
+func (n *Node) BodyLimits() (grace time.Duration, minRate int64) {
+	return n.cfg.BodyGrace, n.cfg.BodyMinRate
+}
 
 // CheckAdminToken reports, in constant time, whether token is the admin token.
 func (n *Node) CheckAdminToken(token string) bool {

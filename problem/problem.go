@@ -10,6 +10,7 @@ import (
 
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/node"
+	"github.com/offgrid-net/offgrid/node/nodeerr"
 )
 
 // Errors of the HTTP layer itself, for requests that fail before (or
@@ -20,6 +21,12 @@ var (
 	ErrBadRequest = errors.New("bad request")
 	// ErrUnauthorized: the request carries no valid credentials.
 	ErrUnauthorized = errors.New("unauthorized")
+	// ErrBadBody: the request body is short, cut off or malformed (bad
+	// chunked encoding); nothing of it was kept.
+	ErrBadBody = errors.New("request body incomplete or malformed")
+	// ErrSlowBody: the request body arrived slower than the node's minimum
+	// rate; the request lost its slot and nothing of it was kept.
+	ErrSlowBody = errors.New("request body too slow")
 )
 
 // RetryAfterSeconds is what a busy or stopping node asks callers to wait
@@ -39,6 +46,8 @@ var rules = []struct {
 	{node.ErrTooLarge, http.StatusRequestEntityTooLarge},
 	{node.ErrInvalid, http.StatusBadRequest},
 	{ErrBadRequest, http.StatusBadRequest},
+	{ErrBadBody, http.StatusBadRequest},
+	{ErrSlowBody, http.StatusRequestTimeout},
 	{ErrUnauthorized, http.StatusUnauthorized},
 	{identity.ErrBadRequestSignature, http.StatusUnauthorized},
 	{identity.ErrReplay, http.StatusUnauthorized},
@@ -51,6 +60,7 @@ var rules = []struct {
 	{node.ErrBusy, http.StatusServiceUnavailable},
 	{node.ErrStopped, http.StatusServiceUnavailable},
 	{node.ErrUnavailable, http.StatusServiceUnavailable},
+	{node.ErrNoSpace, http.StatusInsufficientStorage},
 }
 
 // Class is how an error is answered over HTTP.
@@ -75,6 +85,9 @@ func Classify(err error) Class {
 	if errors.As(err, &maxBytes) {
 		return Class{Status: http.StatusRequestEntityTooLarge, Public: true, Reason: reason(err, maxBytes)}
 	}
+	// A full disk or a locked database can surface from any layer's
+	// SQLite or file call, wrapped or not by the engine.
+	err = nodeerr.FromResource(err)
 	for _, r := range rules {
 		if errors.Is(err, r.err) {
 			return Class{Status: r.status, Public: true, Reason: reason(err, r.err)}

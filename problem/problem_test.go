@@ -13,10 +13,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -106,12 +108,16 @@ func TestContract(t *testing.T) {
 		{"node.ErrUnavailable", node.ErrUnavailable, http.StatusServiceUnavailable},
 		{"node.ErrStopped", node.ErrStopped, http.StatusServiceUnavailable},
 		{"node.ErrBadSignature", node.ErrBadSignature, http.StatusUnauthorized},
+		{"node.ErrNoSpace", node.ErrNoSpace, http.StatusInsufficientStorage},
+		{"ENOSPC", &os.PathError{Op: "write", Path: "shards/tmp/shard-1", Err: syscall.ENOSPC}, http.StatusInsufficientStorage},
 		{"identity.ErrBadRequestSignature", identity.ErrBadRequestSignature, http.StatusUnauthorized},
 		{"identity.ErrReplay", identity.ErrReplay, http.StatusUnauthorized},
 		{"identity.ErrTooManySenders", identity.ErrTooManySenders, http.StatusForbidden},
 		{"*http.MaxBytesError", &http.MaxBytesError{Limit: 1 << 20}, http.StatusRequestEntityTooLarge},
 		{"problem.ErrBadRequest", problem.ErrBadRequest, http.StatusBadRequest},
 		{"problem.ErrUnauthorized", problem.ErrUnauthorized, http.StatusUnauthorized},
+		{"problem.ErrBadBody", problem.ErrBadBody, http.StatusBadRequest},
+		{"problem.ErrSlowBody", problem.ErrSlowBody, http.StatusRequestTimeout},
 		{"internal", errors.New("sqlite: disk I/O error at sector 7"), http.StatusInternalServerError},
 	}
 	var rows []string

@@ -72,7 +72,7 @@ func New(cfg Config) (*Server, error) {
 	m := newHTTPMetrics(cfg.Registerer)
 	own := newNames(cfg.Node.Info().Endpoint, cfg.Listen, cfg.AllowedHosts)
 	r := chi.NewRouter()
-	r.Use(recoverer(log), m.middleware, requestLog(log), hostAllowList(own))
+	r.Use(recoverer(log), m.middleware, requestLog(log), hostAllowList(own), bodyDeadline(cfg.Node.BodyLimits()))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		problem.WriteStatus(w, r, http.StatusNotFound, "no such endpoint")
 	})

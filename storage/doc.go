@@ -92,6 +92,17 @@
 // read checks the blob against its hash before serving it; a blob that fails
 // is moved aside to DIR/quarantine and its row removed.
 //
+// Blobs and rows never drift apart. Receiving and hashing run concurrently,
+// but installing (the address check, the rename into place and the row's
+// INSERT) and removing a blob no row uses run under one lock: of two
+// uploads of one address with different bytes, the second finds the
+// first's row before it touches a blob and leaves nothing; a row that
+// cannot be written (SQLITE_FULL) takes its new blob with it unless
+// another row shares the bytes. What a killed process leaves, temp files
+// in DIR/tmp and blobs no row points to, is removed when the store opens
+// and counted (ShardStore.Removed). A full disk surfaces as ENOSPC, which
+// the node answers 507; the temp file is removed with the failed upload.
+//
 // # Offline EC directories
 //
 // `offgrid ec encode` writes DIR/shard_000.bin … shard_{n-1}.bin and

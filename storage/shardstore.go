@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/zeebo/blake3"
@@ -56,12 +57,31 @@ type Shard struct {
 // ShardStore keeps shards in content-addressed files with their metadata in
 // SQLite. It is safe for concurrent use.
 type ShardStore struct {
-	db  *sql.DB
-	dir string
-	now func() time.Time
+	db      *sql.DB
+	dir     string
+	now     func() time.Time
+	removed Cleanup
+
+	// blobMu serializes what links blobs and rows: installing a blob with
+	// its row, and removing a blob no row points to. Receiving and hashing,
+	// the slow part of a Put, run outside it. Held, no other Put can
+	// install a blob between a check that a hash is unreferenced and the
+	// blob's removal.
+	blobMu sync.Mutex
 }
 
-// OpenShardStore migrates the store's tables and prepares dir.
+// Cleanup counts what OpenShardStore removed: leftovers of a process that
+// died mid-receive (kill -9, power loss) or mid-install.
+type Cleanup struct {
+	// TempFiles are partial uploads in tmp/.
+	TempFiles int
+	// Blobs are blobs no shard row points to.
+	Blobs int
+}
+
+// OpenShardStore migrates the store's tables, prepares dir and removes what
+// an earlier process left behind: temp files and unreferenced blobs
+// (Removed counts them). No Put runs yet, so none of them is in use.
 func OpenShardStore(ctx context.Context, db *sql.DB, dir string, now func() time.Time) (*ShardStore, error) {
 	if err := sqlitedb.Migrate(ctx, db, "storage", migrations); err != nil {
 		return nil, err
@@ -71,7 +91,93 @@ func OpenShardStore(ctx context.Context, db *sql.DB, dir string, now func() time
 			return nil, fmt.Errorf("create shard dir: %w", err)
 		}
 	}
-	return &ShardStore{db: db, dir: dir, now: now}, nil
+	s := &ShardStore{db: db, dir: dir, now: now}
+	var err error
+	if s.removed.TempFiles, err = s.removeTemp(); err != nil {
+		return nil, err
+	}
+	if s.removed.Blobs, err = s.removeOrphans(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Removed returns what OpenShardStore cleaned up.
+func (s *ShardStore) Removed() Cleanup { return s.removed }
+
+// removeTemp deletes every file in tmp/: each is an upload that never
+// finished.
+func (s *ShardStore) removeTemp() (int, error) {
+	tmp := filepath.Join(s.dir, "tmp")
+	entries, err := os.ReadDir(tmp)
+	if err != nil {
+		return 0, fmt.Errorf("list temp shards: %w", err)
+	}
+	n := 0
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		if err := os.Remove(filepath.Join(tmp, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return n, fmt.Errorf("remove temp shard: %w", err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// removeOrphans deletes the blobs no row points to: a process that died
+// between installing a blob and recording its row leaves one. Files whose
+// names are not hashes are not the store's and stay.
+func (s *ShardStore) removeOrphans(ctx context.Context) (int, error) {
+	blobs := filepath.Join(s.dir, "blobs")
+	dirs, err := os.ReadDir(blobs)
+	if err != nil {
+		return 0, fmt.Errorf("list blobs: %w", err)
+	}
+	n := 0
+	for _, d := range dirs {
+		if !d.IsDir() {
+			continue
+		}
+		files, err := os.ReadDir(filepath.Join(blobs, d.Name()))
+		if err != nil {
+			return n, fmt.Errorf("list blobs: %w", err)
+		}
+		for _, f := range files {
+			if f.IsDir() || !validHash(f.Name()) || f.Name()[:2] != d.Name() {
+				continue
+			}
+			removed, err := s.removeUnreferenced(ctx, f.Name())
+			if err != nil {
+				return n, err
+			}
+			if removed {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+// removeUnreferenced deletes the blob of hash if no row points to it, and
+// reports whether it did. The caller holds blobMu or runs before any Put.
+func (s *ShardStore) removeUnreferenced(ctx context.Context, hash string) (bool, error) {
+	var used int
+	err := s.db.QueryRowContext(ctx, `SELECT EXISTS(SELECT 1 FROM storage_shards WHERE hash = ?)`, hash).Scan(&used)
+	if err != nil {
+		return false, fmt.Errorf("check blob users: %w", err)
+	}
+	if used != 0 {
+		return false, nil
+	}
+	if err := os.Remove(s.blobPath(hash)); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return false, nil
+		}
+		return false, fmt.Errorf("remove unreferenced blob: %w", err)
+	}
+	return true, nil
 }
 
 // ValidateAddress checks an asset ID and shard index. An asset ID of dots
@@ -126,40 +232,56 @@ func (s *ShardStore) Put(ctx context.Context, assetID string, index int, r io.Re
 		return Shard{}, fmt.Errorf("close shard: %w", err)
 	}
 
-	existing, err := s.Stat(ctx, assetID, index)
+	return s.install(ctx, tmp.Name(), Shard{AssetID: assetID, Index: index, Size: n, Hash: got, StoredBy: storedBy})
+}
+
+// install moves a received shard's temp file into place as its blob and
+// records its row, or, if the address is taken, leaves the store as it
+// was. Under blobMu, of two concurrent Puts of one address the second sees
+// the first's row before it touches a blob, so a loser never leaves a blob
+// behind; a row that cannot be written (a full disk) takes its new blob
+// with it.
+func (s *ShardStore) install(ctx context.Context, tmp string, sh Shard) (Shard, error) {
+	s.blobMu.Lock()
+	defer s.blobMu.Unlock()
+	existing, err := s.Stat(ctx, sh.AssetID, sh.Index)
 	switch {
-	case err == nil && existing.Hash == got:
+	case err == nil && existing.Hash == sh.Hash:
 		return existing, nil
 	case err == nil:
-		return Shard{}, fmt.Errorf("%w (stored %s, sent %s)", ErrConflict, existing.Hash, got)
+		return Shard{}, fmt.Errorf("%w (stored %s, sent %s)", ErrConflict, existing.Hash, sh.Hash)
 	case !errors.Is(err, ErrNotFound):
 		return Shard{}, err
 	}
 
-	blob := s.blobPath(got)
+	blob := s.blobPath(sh.Hash)
 	if err := os.MkdirAll(filepath.Dir(blob), 0o700); err != nil {
 		return Shard{}, fmt.Errorf("create blob dir: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), blob); err != nil {
+	if err := os.Rename(tmp, blob); err != nil {
 		return Shard{}, fmt.Errorf("install blob: %w", err)
 	}
 	if err := syncDir(filepath.Dir(blob)); err != nil {
-		return Shard{}, err
+		return Shard{}, s.undoInstall(sh.Hash, err)
 	}
-	sh := Shard{AssetID: assetID, Index: index, Size: n, Hash: got, StoredBy: storedBy, StoredAt: s.now().UTC()}
+	sh.StoredAt = s.now().UTC()
 	_, err = s.db.ExecContext(ctx, `INSERT INTO storage_shards(asset_id, idx, hash, size, stored_by, stored_at)
 		VALUES (?, ?, ?, ?, ?, ?)`, sh.AssetID, sh.Index, sh.Hash, sh.Size, sh.StoredBy, sh.StoredAt.UnixMilli())
 	if err != nil {
-		// A concurrent Put of the same address may have won; report what is stored now.
-		if cur, serr := s.Stat(ctx, assetID, index); serr == nil {
-			if cur.Hash == got {
-				return cur, nil
-			}
-			return Shard{}, fmt.Errorf("%w (stored %s, sent %s)", ErrConflict, cur.Hash, got)
-		}
-		return Shard{}, fmt.Errorf("record shard: %w", err)
+		return Shard{}, s.undoInstall(sh.Hash, fmt.Errorf("record shard: %w", err))
 	}
 	return sh, nil
+}
+
+// undoInstall removes the blob of hash after its row could not be
+// recorded, unless another shard's row uses the same bytes, and returns
+// cause. It runs without the request's context: a cancelled request must
+// not leave the blob behind.
+func (s *ShardStore) undoInstall(hash string, cause error) error {
+	if _, err := s.removeUnreferenced(context.Background(), hash); err != nil {
+		return fmt.Errorf("%w (and: %v)", cause, err)
+	}
+	return cause
 }
 
 func syncDir(dir string) error {
@@ -231,6 +353,10 @@ func (s *ShardStore) quarantine(ctx context.Context, sh Shard, why string) error
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM storage_shards WHERE asset_id = ? AND idx = ?`, sh.AssetID, sh.Index); err != nil {
 		return fmt.Errorf("forget corrupt shard: %w", err)
 	}
+	// Under blobMu no Put can give the blob a new user between the count
+	// and the move.
+	s.blobMu.Lock()
+	defer s.blobMu.Unlock()
 	var others int
 	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM storage_shards WHERE hash = ?`, sh.Hash).Scan(&others); err != nil {
 		return fmt.Errorf("count blob users: %w", err)
@@ -242,6 +368,16 @@ func (s *ShardStore) quarantine(ctx context.Context, sh Shard, why string) error
 		}
 	}
 	return fmt.Errorf("%w: %s/%d: %s", ErrCorrupt, sh.AssetID, sh.Index, why)
+}
+
+// FreeBytes returns the space left for unprivileged writes on the file
+// system holding the store.
+func (s *ShardStore) FreeBytes() (int64, error) {
+	free, err := freeBytes(s.dir)
+	if err != nil {
+		return 0, fmt.Errorf("free space of %s: %w", s.dir, err)
+	}
+	return free, nil
 }
 
 // blobPath returns where the bytes of the shard with this hash live.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -371,5 +372,87 @@ func TestConcurrentPutsOfOneAddress(t *testing.T) {
 	}
 	if left := files(t, dir, "tmp"); len(left) != 0 {
 		t.Errorf("tmp holds %v after the race, want nothing", left)
+	}
+	want := []string{"blobs/" + stored.Hash[:2] + "/" + stored.Hash}
+	if diff := cmp.Diff(want, files(t, dir, "blobs")); diff != "" {
+		t.Errorf("blobs after the race, want only the winner's (-want +got):\n%s", diff)
+	}
+}
+
+// TestPutThatCannotRecordLeavesNoBlob makes the row's INSERT fail after
+// the blob is in place (as a full disk does) and checks that the blob goes
+// with it, unless another shard's row uses the same bytes.
+func TestPutThatCannotRecordLeavesNoBlob(t *testing.T) {
+	t.Parallel()
+	s, dir := newStore(t)
+	shared := []byte("bytes two addresses share")
+	if _, err := s.Put(t.Context(), "kept", 0, bytes.NewReader(shared), 1024, "", "t"); err != nil {
+		t.Fatalf("Put(kept): %v", err)
+	}
+	if _, err := s.db.ExecContext(t.Context(), `CREATE TEMP TRIGGER full BEFORE INSERT ON storage_shards
+		BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`); err != nil {
+		t.Fatal(err)
+	}
+	for _, data := range [][]byte{[]byte("new bytes"), shared} {
+		if _, err := s.Put(t.Context(), "failing", 1, bytes.NewReader(data), 1024, "", "t"); err == nil {
+			t.Fatalf("Put(%q) with a failing INSERT = nil error, want one", data)
+		}
+	}
+	want := []string{"blobs/" + hashHex(shared)[:2] + "/" + hashHex(shared)}
+	if diff := cmp.Diff(want, files(t, dir, "blobs")); diff != "" {
+		t.Errorf("blobs after failed Puts, want only the shared one (-want +got):\n%s", diff)
+	}
+	if left := files(t, dir, "tmp"); len(left) != 0 {
+		t.Errorf("tmp holds %v after failed Puts, want nothing", left)
+	}
+	if b, _, err := readShard(t, s, "kept", 0); err != nil || !bytes.Equal(b, shared) {
+		t.Errorf("Open(kept) = %q, %v; want %q", b, err, shared)
+	}
+}
+
+// TestOpenRemovesLeftovers leaves what a killed process leaves (partial
+// uploads in tmp/, a blob whose row was never written) and checks that
+// opening the store again removes exactly those and counts them.
+func TestOpenRemovesLeftovers(t *testing.T) {
+	t.Parallel()
+	s, dir := newStore(t)
+	kept := []byte("a shard with its row")
+	if _, err := s.Put(t.Context(), "kept", 0, bytes.NewReader(kept), 1024, "", "t"); err != nil {
+		t.Fatalf("Put(kept): %v", err)
+	}
+	orphan := hashHex([]byte("a blob whose row was never written"))
+	leftovers := map[string]string{
+		"tmp/shard-123":                           "partial",
+		"tmp/shard-456":                           "partial too",
+		"blobs/" + orphan[:2] + "/" + orphan:      "a blob whose row was never written",
+		"blobs/" + orphan[:2] + "/not-a-hash.txt": "not the store's",
+	}
+	for name, data := range leftovers {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reopened, err := OpenShardStore(t.Context(), s.db, dir, func() time.Time { return storeClock })
+	if err != nil {
+		t.Fatalf("OpenShardStore again: %v", err)
+	}
+	if diff := cmp.Diff(Cleanup{TempFiles: 2, Blobs: 1}, reopened.Removed()); diff != "" {
+		t.Errorf("Removed() mismatch (-want +got):\n%s", diff)
+	}
+	want := []string{
+		"blobs/" + orphan[:2] + "/not-a-hash.txt",
+		"blobs/" + hashHex(kept)[:2] + "/" + hashHex(kept),
+	}
+	slices.Sort(want)
+	got := append(files(t, dir, "blobs"), files(t, dir, "tmp")...)
+	slices.Sort(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("files after reopening (-want +got):\n%s", diff)
+	}
+	if b, _, err := readShard(t, reopened, "kept", 0); err != nil || !bytes.Equal(b, kept) {
+		t.Errorf("Open(kept) after reopening = %q, %v; want %q", b, err, kept)
 	}
 }

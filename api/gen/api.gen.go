@@ -78,13 +78,16 @@ func (e BatchVersion) Valid() bool {
 
 // Defines values for HealthStatus.
 const (
-	HealthStatusOk HealthStatus = "ok"
+	HealthStatusOk        HealthStatus = "ok"
+	HealthStatusUnhealthy HealthStatus = "unhealthy"
 )
 
 // Valid indicates whether the value is a known member of the HealthStatus enum.
 func (e HealthStatus) Valid() bool {
 	switch e {
 	case HealthStatusOk:
+		return true
+	case HealthStatusUnhealthy:
 		return true
 	default:
 		return false
@@ -332,25 +335,59 @@ type BatchItem struct {
 	Receipt   Receipt `json:"receipt"`
 }
 
+// DatabaseHealth defines model for DatabaseHealth.
+type DatabaseHealth struct {
+	// Error Why the database did not answer.
+	Error *string `json:"error,omitempty"`
+
+	// InUse Connections serving a query now.
+	InUse int32 `json:"in_use"`
+
+	// Ok Whether the database answered a query within two seconds.
+	Ok bool `json:"ok"`
+
+	// OpenConnections Connections open (bounded by the pool).
+	OpenConnections int32 `json:"open_connections"`
+}
+
 // Decimal A non-negative decimal with at most six fractional digits.
 //
 // Example: 2.5
 type Decimal = string
+
+// DiskHealth defines model for DiskHealth.
+type DiskHealth struct {
+	// Error Why the free space cannot be read.
+	Error *string `json:"error,omitempty"`
+
+	// FreeBytes Bytes free on the data directory's file system; -1 when they cannot be read.
+	FreeBytes int64 `json:"free_bytes"`
+
+	// MinFreeBytes The node's --min-free-bytes.
+	MinFreeBytes int64 `json:"min_free_bytes"`
+
+	// Ok Whether free_bytes is at least min_free_bytes.
+	Ok bool `json:"ok"`
+}
 
 // Hash defines model for Hash.
 type Hash = string
 
 // Health defines model for Health.
 type Health struct {
-	Name string `json:"name"`
+	Database DatabaseHealth `json:"database"`
+	Disk     DiskHealth     `json:"disk"`
+	Name     string         `json:"name"`
 
 	// NodeId The did:key of the node's Ed25519 key.
-	NodeId        NodeID       `json:"node_id"`
+	NodeId NodeID `json:"node_id"`
+
+	// Status ok, or unhealthy when the disk is below its minimum free space or the database does not answer.
 	Status        HealthStatus `json:"status"`
 	UptimeSeconds int64        `json:"uptime_seconds"`
 }
 
-// HealthStatus defines model for Health.Status.
+// HealthStatus ok, or unhealthy when the disk is below its minimum free space or the database does not answer.
 type HealthStatus string
 
 // Mesh defines model for Mesh.
@@ -829,7 +866,7 @@ type ClientInterface interface {
 	// Corresponds with GET /fetch (the `FetchShard` operationId).
 	FetchShard(ctx context.Context, params *FetchShardParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetHealth Liveness and identity of the node.
+	// GetHealth Liveness and identity of the node, its disk's free space and its database's state.
 	//
 	// Corresponds with GET /healthz (the `GetHealth` operationId).
 	GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1070,7 +1107,7 @@ func (c *Client) FetchShard(ctx context.Context, params *FetchShardParams, reqEd
 	return c.Client.Do(req)
 }
 
-// GetHealth Liveness and identity of the node.
+// GetHealth Liveness and identity of the node, its disk's free space and its database's state.
 //
 // Corresponds with GET /healthz (the `GetHealth` operationId).
 func (c *Client) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2412,7 +2449,7 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /fetch (the `FetchShard` operationId).
 	FetchShardWithResponse(ctx context.Context, params *FetchShardParams, reqEditors ...RequestEditorFn) (*FetchShardResponse, error)
 
-	// GetHealthWithResponse Liveness and identity of the node.
+	// GetHealthWithResponse Liveness and identity of the node, its disk's free space and its database's state.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3289,7 +3326,7 @@ func (r FetchShardResponse) ContentType() string {
 
 // GetHealthResponse503Headers the declared response headers of an HTTP 503 response for GetHealth
 type GetHealthResponse503Headers struct {
-	RetryAfter int32
+	RetryAfter *int32
 }
 
 type GetHealthResponse struct {
@@ -3297,8 +3334,8 @@ type GetHealthResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Health
-	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
-	ApplicationproblemJSON503 *Unavailable
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Health
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Problem
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -3310,9 +3347,9 @@ func (r GetHealthResponse) GetJSON200() *Health {
 	return r.JSON200
 }
 
-// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
-func (r GetHealthResponse) GetApplicationproblemJSON503() *Unavailable {
-	return r.ApplicationproblemJSON503
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetHealthResponse) GetJSON503() *Health {
+	return r.JSON503
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -4448,7 +4485,7 @@ func (c *ClientWithResponses) FetchShardWithResponse(ctx context.Context, params
 	return ParseFetchShardResponse(rsp)
 }
 
-// GetHealthWithResponse Liveness and identity of the node.
+// GetHealthWithResponse Liveness and identity of the node, its disk's free space and its database's state.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -5398,11 +5435,11 @@ func ParseGetHealthResponse(rsp *http.Response) (*GetHealthResponse, error) {
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest Unavailable
+		var dest Health
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.ApplicationproblemJSON503 = &dest
+		response.JSON503 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Problem
@@ -5418,10 +5455,10 @@ func ParseGetHealthResponse(rsp *http.Response) (*GetHealthResponse, error) {
 		var headers GetHealthResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int32
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
 				return nil, err
 			}
-			headers.RetryAfter = value
+			headers.RetryAfter = &value
 		}
 		response.Headers503 = &headers
 	}

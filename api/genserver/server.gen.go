@@ -49,7 +49,7 @@ type ServerInterface interface {
 	// FetchShard Read one shard as base64 in JSON.
 	// (GET /fetch)
 	FetchShard(w http.ResponseWriter, r *http.Request, params FetchShardParams)
-	// GetHealth Liveness and identity of the node.
+	// GetHealth Liveness and identity of the node, its disk's free space and its database's state.
 	// (GET /healthz)
 	GetHealth(w http.ResponseWriter, r *http.Request)
 	// GetMesh Mesh health as last read (manual metrics file for now).
@@ -145,7 +145,7 @@ func (_ Unimplemented) FetchShard(w http.ResponseWriter, r *http.Request, params
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
-// GetHealth Liveness and identity of the node.
+// GetHealth Liveness and identity of the node, its disk's free space and its database's state.
 // (GET /healthz)
 func (_ Unimplemented) GetHealth(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
@@ -2115,18 +2115,25 @@ func (response GetHealth200JSONResponse) VisitGetHealthResponse(w http.ResponseW
 	return err
 }
 
-type GetHealth503ApplicationProblemPlusJSONResponse struct {
-	UnavailableApplicationProblemPlusJSONResponse
+type GetHealth503ResponseHeaders struct {
+	RetryAfter *int32
 }
 
-func (response GetHealth503ApplicationProblemPlusJSONResponse) VisitGetHealthResponse(w http.ResponseWriter) error {
+type GetHealth503JSONResponse struct {
+	Body    Health
+	Headers GetHealth503ResponseHeaders
+}
+
+func (response GetHealth503JSONResponse) VisitGetHealthResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3381,7 +3388,7 @@ type StrictServerInterface interface {
 	// FetchShard Read one shard as base64 in JSON.
 	// (GET /fetch)
 	FetchShard(ctx context.Context, request FetchShardRequestObject) (FetchShardResponseObject, error)
-	// GetHealth Liveness and identity of the node.
+	// GetHealth Liveness and identity of the node, its disk's free space and its database's state.
 	// (GET /healthz)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
 	// GetMesh Mesh health as last read (manual metrics file for now).
@@ -4053,109 +4060,115 @@ func (sh *strictHandler) Toggle(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rcts4lvCroPhNVexvKVlyfImdH1NOJz1JTzrJJJ7qrYmzMkQeiWiRAAOAtpWs330LB+BFImhJju1k",
-	"puJflkgAB+eGc4W+BpHIcsGBaxUcfw0SoDFI/Pc9aDk/mWiQ5lMMKpIs10zw4Dj4AJHgsSJakEvKNBnD",
-	"REggWs4ZnxI6pYz3gzCQ8LlgEuLgWMsCwkBFCWTUTDcRMqM6OA4Y1493gzDI6BXLiiw4fnKwNxiEQca4",
-	"/TwIAz3Pwb4KU5DB9fV1GORU0gy0g/VEKdCvnr+jOjEfmYExNx/CgNPMDKbmjRGLb4TqLxImwXHw/3Zq",
-	"pOzYp2rHLRGYxd3//yhAzqv1PuOn+1nwFY/h6obdMfP81it9SKiMcYl6sRv3dofLXZtZVC64AqTkMxq/",
-	"h88FKG0+RYJr4PgvzfOURdQw4E4uxTiF7L/+VIYbv6657js7yi66yM+nCRBplyWxAEW40GQi0lRcEp0w",
-	"RWIRFRlwHRIhCSUXNC2AMEVEoYmYEEn5FJ6aUYkRgCgxn+N+cB0Gvwg+SVn04NvhIkYI1SXTUQIxEZMJ",
-	"Qq8bezUASRqzSCtymVCNA7SQEJMtanYDkihDLkI1DqRxLEGpkFDypxgTbcbQVAKN5yShilAiIQKW65BQ",
-	"Too8FTQmSrM0JbLgnPHpNmLlVyHHLI6BPyRa3sOkUBAfE0rGUlwqkBUiJlJkpNox0+AIjVjEXWZ0jlxR",
-	"KLAsITjgVv4mODw0cS1NLmlFrXGBtEuF0gbwSEhZ5JoIbmFNhNII7CuuismERQy4/qCFpFP4Hoz5SJGY",
-	"qZkBNaaajqlCXp0UaVpLUb09BP2N0L+KgscPCe8bQVQRJQSVuYEWEY/glKMeEJoTTkBKIcnW+19/IUd7",
-	"+4fErUFi0JSlygrXqRCvqXx4yo5FPEcuNIsbRUMd+6EU0SiCXCuE8J+cFjoRkn2Bh6bnBU1ZTGicMU60",
-	"mAEnW0JaCBWbcqoLCSG5TECCEXGzHws5xNvGpmlYSH/88UfvpNAJcG0ghkUQndWitGR8aoCx+76gLKXj",
-	"FL7XeTAu1Dw0cpXnjE9RzUWUG80mgUYJAS6KaYIaQz0l0hiBhBorEPW/ZhmQKbsAvoQLtBZ7lbnoA9S9",
-	"vdMwLC1W3A7QkMtEYRGyxPokhohlNLWaemAsz+EA/8gl04k5nzKj/BS7IhNJIzOOpiRmU6YV2aIklywC",
-	"q9Q/F0JDTBT7AkhSuKJZbigS7Pb3A2Nbag3SLPs/W26RrbOz/uDrMDy43v7r/34c9I4+4Qfzdf1p+6/b",
-	"fwnCZcKHwQnnouARkjyXIgepmbV2DJwX0OCWsRApUG5GjQup9CgHGQHXo4xemdcqM3m4ykgOA+BxLpjF",
-	"ZgumjPGR4BFN03KJTae3tqBnasNpxvBdwa9vRAzGvA0DJI1azd/41nUYFHlMNcQjqhdcCfNlzzBomwbX",
-	"TVv1YwWh20QDVWFJkgoqL6p81FmA61MFghj/CZFussE/8TUkfxwzy6jvGmwxoamCcIlTvNzQ7UWtol8Y",
-	"XPWmold/280Td7zIJsR2mDLka2PTHMkeiYppXsrUogrZmoWEb5NLo9ijRCjgVpcYtZayC7Aqr18zT0MW",
-	"K2duXZ8tDCIJGzJpGExYCqOEqqQN/bPXJ39/8bi3u39g/A0Dc55Sg+grTbYgy/WcFFyzlMy4uOTbfd/0",
-	"uMH21M+Z0oxH2iKAJCKNjfmFOEF7p4mUhgKYNaS/8bXhonRRqzWfihifADc88zGACP3IvCExDU3in6NT",
-	"8yC0I6PX/QPLJ4v7f1chcjzXoMhWb0guE5ZCw4URE1JwRC0eG8aZUYjkpnQc7HnxpLQT93LPOXCD4cA8",
-	"MuZtYM7rqaQx/mtseC82zH85jCxJ2tt4XdOL5MaLwdcNjExDpvwYcd9QKem8XqPjZVXIC3YBnrVfikuS",
-	"UT5HFjJeiAKFTGo4mpTjiDG5EiCXQhrfkyoIiRGiwpzGKIvW7DIndoP7CJVwTOAC5NxtiswAckVmC29d",
-	"JixKzFvW5qzAwfHoGfXJwBHWUcCYA/hgiZCLam53f3/VWfjNJ1IjWuSOJOTVpkpwsmPkzkjGArfXhAtr",
-	"DVhy3jLnNES01AkN2i5ortVnmlN4LY4YooW2+8RIzknvX4T2vpBB74j0yYj0COUxOtOCp3MSC61CogTh",
-	"SL2zoH8WGMqcBf3+WdC3pHgNfKqT4Hi4+wThrz4vmGsfT3r/or0vg95Rf9T79P/rj6Pep6VnfkvNbOc1",
-	"U76DxTzC/ypxWnkStCXMR3blxewzqqOkDYYRk5GCz8snM+qem5m0gnutDeD6r7RxKNpqYmMTTwqhV739",
-	"0nB5Q0vfvBstbomGC5CKWceqVMiD/tCjcZdoVY4LG+YjbquW1ZI2FXQl0jsJjAhuETkFOhnZIOtKPORS",
-	"iMnaVC1xvExQF7VbNfy9e20ZN+XwsAl6CZtv88+tN+dz9LjgPQ5TanRY5fWt9vFWOHKllzZ83HLavJrg",
-	"pbPClqagvcmnrwd71/4xQFPtkdm785SMQi9Uk3XFzGsrFLk5dkbK5mm8UtLKqiyS1C0Vtp2lpbl95P0d",
-	"lAcPSQd+DAhyQiNQoyLvMBtBJSMx83nKS3CXb4ZL0/rA5MCmyVjI9bWi2dgbN8onR7kUWrS5ekx1RnmP",
-	"xhchGdMxpKG1jDDyxMFrrUugm3kPUhQaNtvKezPEaweKQkYeWzmmkAl+TMZURzo18ON24qe4n2M07zLK",
-	"C5qSDLRkkcIHT3Gbx1Vol3Jl/LAYhdZxsp3amTzIdxxWa2UHaIn5Jk0rjIQl53WxakVRjzuJ+Q6v9DLD",
-	"W/7gCm59kXKiGKcNsvEiG3ukrlyvC1JLsBaYMRgXjmp3rn0LQGFwwbzxy0VAmyv6gHU6q8VApwmQmMXH",
-	"M5iXjqxLCLyId/f3h0dkBvP+ou527x9/+TjsHZ30Xv7We/PO2HKzrPfl09e9QXgw8CvkdwBys6DbjTGz",
-	"lCo9UmCTVuvJJGoj3mCvNjZyAPlIlZk1jDeTmEmINHEDC1miykxHDFcbIbIC4w9YrHPktJ7lVCejmlU8",
-	"KdKFlR8pJ+PG1NduJ2QrFZcgMdIMhoLbTwkdK+DaOHecMI0RCkW4wOlgwffqZsqWE+3ccTyPjANt/ved",
-	"hI6bFzdjZmNRSIo4D0kqJA3JOIWQjPUolbVungqlWN5f6b01wodmudrxcqzmExDDm35Po3HWLZPA5VIQ",
-	"8yohVq2RLQVAdsw32x3c0DznVsxZ8VxH1McQef1DBiVwlRdkpwwbR3cNsBd1VQhxEXEulrAKptL2vLbx",
-	"F5cCXWvEEuDlgvVE3eDeKuq75o5c1mT9DZUDrr3gVonN5UNGU5b6j0KuNOUdp2FttHq8OKZT/yj7xapj",
-	"CJ+W01RLealQjGcw93DNWFyNZjBvi8Z/2/MoL8Ypi8yxFJIErvptv+JGp+DujP8LkGwy98NaHp7fBOyq",
-	"LEkDgLBCmw/X/yiEz0q5XWJoE3F2kYM1Xy9ZrDxSbhLnhmvFmR5tBlknYh37uvhBY+Zy7z7svq999SVt",
-	"weJFzdwhVLWZH6WF0iC7DAKmVFFFNRcZ7p+cXZGMpSlzfiDZYtye46janpIoFdFMkViyiV43VP6nGHfB",
-	"4tyJbgW6lm3bdgE350khJhuiWYJ1U0a347iVca6hN+1QVjN0hTGGu0/8KsvwodpAjhYV0ybK8dtjcQ0O",
-	"XsZzxU7ljmomqsgYWqGxOG4yfDPusaD3arT6ZTOnTL6HXMiuGPLakeOMyhnEoxho7D88JYwLlmr/w4Ln",
-	"KY3AO9QXhQ7q+RqDF6Hw7rjgjYLNDWybWtY7AvjHPQzYdXHprRRCM3dd/3lDxrXSWNJ8ik6him5smbNR",
-	"Gf8MMx4HeyRKqKSRBqm2n5bprRFWGqlRRrZQZwqOQ+y320SBVq4uE1X7I0WQY13uo7mpg70WDZao6fDa",
-	"SStVpB7W3DQAvHYssiusWC7ogxMrhDvEZ7MsfJlMXycmXgXc1y1erg2OTYOrjXRfGSt3NgAC3ImT51TT",
-	"O8FLTDUdjQ/2FoAfz7U3iPHvicTGJjvx+aqE9vbZX2+RywctJNxOLX4jMTtqhR8pW9wQEuOoxVTGZEwV",
-	"HOwtGGaOARrp1t3dxwdHB7t7D80Vq0l9I3FPxXSa3pYAneHBZaC6gjtoskWFZHr+weytDCVnjJ8aje+n",
-	"kwvCLFSm5tKwGVbfT5hU2lBP6pDMINdlNYVBhAsYCjlHSxsxiqADlcijDsJE67y0ej807cPlJFxZF19Z",
-	"O2Q8x9UimqaMTz1BW7LFYuCa6flOLKL+VCAo2D5iKz/r/pG3k8lUsrhXg1DbzDn7O8xtEatxKPy4enl6",
-	"+o6cvHtlDlHBgZQTvgGNkPXJe6BxD8sL7IlDts7/9uKU7FBXhHcekvMdLAQ9D8/4+U5uwwP4dQYqwX8w",
-	"MIX/2UjbF/cYj378351iageujMl3vo1NITlwW3oP5PXJm/4Z/73QFCOnBn2KcIC4GfpeoPn5iSuNRk/q",
-	"mDxDGpLTt39/8eZ8u3/GjS/S06KHFb12wq3zHVlwhAhLivC/CejI7sMWfpxvu0pmAgz7HGxDR720kGec",
-	"cnLeIs85sRQkGY3B5mJX8YICIC1+OOMvpBTSVuScd5U8n9f17dt98rvgMMeCEWz3gtiaRjhFmR22Skmd",
-	"8dVp4tBVmUxSQbXqn/EqelSzZclFhsOChpNifJP+wMiPoTDNWXAcPO4P+o9tlCVBMa84zHyYWnPfqBfc",
-	"56s4OA7+BrqqCF7qftodDG6oC9+sHrxao6MgPCqkBK5JCS8W5u8PHnfNWwG606xix6kn1NmUN4+rK9TD",
-	"QBVZRuU8OA4+oHyGtkBbIaUF7xneMnaxkRprK9d9LGGg6VQZFZxgrZzxyoXyYNrGXBeQjWrtmYjnd47n",
-	"qlj1erkx7vo7UrmkbqOG33anIbn3LCQ3k63RkodDhmtxSN3fgYPWYKu6J8yMGK4xomp0uSXn7g8OV4/x",
-	"tUzdmuudWRAcf1w0CD5+uv7UFIpfkEY3ycRTIjKmsXKSQRorc87NCUU/cm60o0dOrsNgp65j8yqn10zp",
-	"E/vKfXJtVWfna3PC5fu3ZraH02HrUvPUVcKqRjuULf01x9ElNiAa8y6szlYmXXKvScWyWrBT370rLO2C",
-	"xf7ojz4TysDzSBFjkYVkIiTJQeQpVDbbUstvWZVakbfpJBgXqeX2+1uHXQ1rPU+FeVsKvkZduJl6qYLd",
-	"mMCt0meyBdF2n7zNmCYzW3JKtCBRIgT2cELW1QDgA3wWrNe/vrt/cGNk1uMvtjf0wb+XLto8JGjvAYVe",
-	"kS0J+XafPLf0I/shmcAlSJvmt/82yq/ZRSdryQfHrK3hZ9z6xPUeJsawVJlRs1ZcGUf3wtIgJEPyO3uG",
-	"woItjuZZJ78sVmevsb3hweHh4e6wuce9wdHB7bb5GjRRxtA11rFlJjEhtOSmqTCSYLaGBfsNkmHTpu2J",
-	"lNskXmwNqShJ/mA6EYUmTLsGWZIX2mqvUtTcFNgsaLwiabuv7Ut7gyOjeoz3sCh+T+1z5trNsU7skapb",
-	"CBSdGzPwpnYDCTQ1fp8b0kUgmqbiEmviIR5VZfBtveSCBO1gwDLOfy0kulWtvLEiWwlcYa9DRnsKjG7W",
-	"RveXnsrwYBuv0pA0r7dh3CgtOoUGIpYzvLajCXWzdbGZfdkKm5+2vw7C4b6/9LW9r9Nms9EjRepWJMsH",
-	"FbGwSfrVc0Ps2Bw9ho8V1tlQTrAaUxa5sVgMr0hQRQYqRG4pfWESJRDNLC0TqpLy2gHg8cpgwi/WMOm9",
-	"tMG/9QwRG6Bq7/kEIx8Qu03lImXRnGz99uHtm9BFzgppy5KNGOQ0jhmfbrc24i5GMYc949OVe3iH63Sd",
-	"s493Dw+etAn2aV2/RkQadE9pCTRbtNXqCCDjFNms2XIxODraHw4Pdg8PDw/ay3vdjopfGkxOTtmz9q0w",
-	"bedoeLdmpg9EjM/GTxebirD/GWJsP3JtX58LIYvsR3eVBkerR1TXkPz0rZD4hFotSyMplKqKK/tkgXvt",
-	"fShGXiC2VY7OfA9tuxkBHsl5rhVhOiQgqSokkEjExnbQqNowkaqQqcqDmC+dq14bv/bVdr6W4e/rG2NK",
-	"VRb3Pp22zjiDefjAgrK3elB1acgP6Re+5Q5xj7BfkU0w5G4fW+YB2XPayV75EomCdzBMy+fzAVy/stO8",
-	"M+v6k5fddhp8cyPbubN3M+7b5Dha69AxAr10LYXXOFijufoyEWk94Ua2xPWPLAMbnxU/bjDlkWpaGZjs",
-	"KNuIjWswawcEQhKD0c0x/mP0tjHweGyNNYj75IRMKEuNDq/DpTbxZjxFQsdCukqNSHAOmFrA1lVKtCx4",
-	"RG08LsWbVmyiIWNK05nxr/DuEctYgsNTnMbHn2WyJQXjcvE5iVJzPlooH0z0JVYyWZ/i9nN3RapsndS9",
-	"H1kL5VgerfFH4hwMu1syMXKCLBGz+Ic3+35E2f+RQ+oQzUqLHw9Tp+vd5V4cbTSMKHBxiUxgC+Jipz6M",
-	"N2cvBKz4RScSVCLSuNOEQ73UeX7+ap7aaqdbyrC9p9E4sCveb9zqaD3GexK5uk7pprvr/uNka7jGVvCm",
-	"wB/lTA2/LleBLAvMe6CxDX/aGyCVC3wQxslvH96+afK8u1rC8rwrlrjJanSt0vfIh26FFbehuUspv1fu",
-	"+zW7AA7KZvjKcolmX2QTxyIvEZy59uou7GL79T3iFuf3YNZ8X1bGfi+U/t5ojKOKpFThzXYx2fL0JaNR",
-	"xsXldkeytFFj3I3rsqR8BbqNnbqDFuuKewLbWLUAu3qvd1JkoBMoFMEQhXWW+ktoaLxVEcTHSq6SpT+n",
-	"WXrTNt/mwG05zAZcVU66wWaNcLq1qkt3l/d22ryR17+tqkuxaz/vXM/hvclI1d/p2SQu/r0EpFFriA27",
-	"2szbwf953TTXiUj3yn2i0i3hw2SdZOnfMW4a6Rt7XVEM5NXzDkR9LjveutBkW+JaRp4vteOaV7ov196k",
-	"e6id2vjFjnJldN5+BCHJlE2pqxjGa51dqV1nttPmOW9503nZjXqfdqklQIfGQfLd3ib9YWMqjeMAbz+d",
-	"EFq2pOD93QJvFnB3SDdIXtVFGBZ/pBo1gl7uX6qC7ZSDF/jY9ZCoVVUq9u2yJ0a5O4CIMpjnERDboEPo",
-	"WFw0r+TuYlAegbuTyZPkHXjaE6vM/NHu7uPHh7uDxwdP9vcODw8GK3+goKP4JWUZ034AhjjpjXdtLqy6",
-	"XvnDfQqUvaCs6ypo8/C2AvU9ilBttrfiNdR5v4OcpW4vlvvwQmgepYVighPsIcT4ItOQ2arlg6ODXUxd",
-	"26vua3Eppy5FpkBUd0THCv6bGN9TvWqjYe+Ba1Xr9rMOrjEqSVL+1GbLFkjyMwf77x6MWyPgUHD3uxLG",
-	"4DL0J5QU2G7puAD9NaY7jiEbhGgGsb9it9CNadMy+vY9E1cLLVodGSyEsyN/9VpcguxFVAFJ4Iq001lj",
-	"Ec9/8ETWzxDdnYToJL0sO/1sCguzRoxPsR5hShlXGtWr4208q7yRPMuFbZn5oOmNQtP1ayWs/jWPBQYv",
-	"U19ludHXjmrJrpbQOxEQF5S+vYR0VESQV8+NkY1qCHOCQttfoGiWt6/xGxWtn6joN6TGg3E25WVnVvuX",
-	"a2xgsZYh/2+eNOL0wxsJe4ufodnvArz5KxX4eyvudyrKX6JIqQZ5Vz89sSCyyz+1Yn8KyP3eCheoQtEX",
-	"NkeQzSK9fHHynJQisN2/A3n+IwFcli7LjC2TxAQVlkVyW8McVhWI5lF1fHhk+RuSuGvmluqMb+FvTejI",
-	"c7WcPog0xCRd50yzSXREkasvNnZ7xlRm/Y9V/ae1ythQ8u+95rIqBl/fgGjWE2Oh+hatFcAYSxYmbFpI",
-	"V8pGZ0BSUPYa+4erybRc0FmTiWXj5S+KOa1SNZwqmkF5cG3/9Aj+8z0CW6pZGThhXYzZNHX65AT7BBTZ",
-	"Hzy23NI4E2x3g146XDqTl8hz3a45QlSbP3fvni9cHbGWg/5TNn/K5veXTYJ3vLaLBO5SNjVe69EtnPba",
-	"j3sSzMU7RX62ef9s876DVgT8cdYq02IcJUzJTIzYEMbtFTP2WWnfYq5KheRPMbaZSdTEyhcTQ1DkRWlp",
-	"FzJ1d8Ac7+wMdw/7g/6gPzx+MngyRMPdDS9/sMBOg5qg6jmzIezGd04+G9+48rfGNyJXwfWn6/8LAAD/",
-	"/w==",
+	"7H3rcts4lvCroPhNle1vKVlybCd2fky5O92T9KSTTJKp3pokK0PkkYQWCTAAaEXJ+t23cACSkATq4thO",
+	"Zir+JVkkcXDuV/BLlIi8EBy4VtH5l2gCNAWJH1+DlvOLkQZpvqWgEskKzQSPzqM3kAieKqIFmVGmyRBG",
+	"QgLRcs74mNAxZbwbxZGEjyWTkEbnWpYQRyqZQE7N40ZC5lRH5xHj+sFRFEc5/cTyMo/OH50e93pxlDNu",
+	"v/fiSM8LsJfCGGR0fX0dRwWVNAftYL1QCvSzJ6+onpivzMBYmC9xxGlubqbmigFL10L1Fwmj6Dz6f4cN",
+	"Ug7tr+rQLRGZxd3nf5Qg5/V6H/Hb3Sz4jKfwac3umPn9xiu9mVCZ4hLNYmv3dovLXZunqEJwBUjJn2j6",
+	"Gj6WoLT5lgiugeNHWhQZS6hhwMNCimEG+X/9qQw3ftly3Vf2LrvoIj+/nQCRdlmSClCEC01GIsvEjOgJ",
+	"UyQVSZkD1zERklByRbMSCFNElJqIEZGUj+GxuWtiBCCZmO9pN7qOo58FH2UsufftcJEihGrGdDKBlIjR",
+	"CKHX3l4NQJKmLNGKzCZU4w1aSEjJPjW7AUmUIRehGm+kaSpBqZhQ8qcYEm3uoZkEms7JhCpCiYQEWKFj",
+	"Qjkpi0zQlCjNsozIknPGxweIlV+FHLI0BX6faHkNo1JBek4oGUoxUyBrRIykyEm9Y6bBERqxiLvM6Ry5",
+	"olRgWUJwwK38TXC4b+JamsxoTa1hibTLhNIG8ERIWRaaCG5hnQilEdhnXJWjEUsYcP1GC0nH8C0Yc0+R",
+	"lKmpATWlmg6pQl4dlVnWSFGzPQT9hdC/ipKn9wnvC0FUmUwIKnMDLSIewanuukdoLjgBKYUk+69//Zmc",
+	"HZ88JG4NkoKmLFNWuN4K8ZzK+6fsUKRz5EKzuFE01LEfShFNEii0Qgj/yWmpJ0Kyz3Df9LyiGUsJTXPG",
+	"iRZT4GRfSAuhYmNOdSkhJrMJSDAibvZjIYf0wPg0nof0xx9/dC5KPQGuDcSwCKLzWpSWjI8NMHbfV5Rl",
+	"dJjBt7IHw1LNYyNXRcH4GNVcQrnRbBJoMiHARTmeoMZQj4k0TiChxgtE/a9ZDmTMroAv4QK9xU7tLoYA",
+	"dVcfeo6lxYrbATpyuSgtQpZYn6SQsJxmVlP3jOfZ7+EfmTE9MfYpN8pPsU9kJGli7qMZSdmYaUX2KSkk",
+	"S8Aq9Y+l0JASxT4DkhQ+0bwwFImOuieR8S21BmmW/Z99t8j++/fd3pd+fHp98Nf/fdfrnH3AL+bfzbeD",
+	"vx78JYqXCR9HF5yLkidI8kKKAqRm1tsxcF6Bxy1DITKg3Nw1LKXSgwJkAlwPcvrJXFa7yf1NTnIcAU8L",
+	"wSw2V2DKGR8IntAsq5bY9fHWFww82nCacXw38OsLkYJxb+MISaM28zdedR1HZZFSDemA6oVQwvyzYxh0",
+	"lQbXvq/6robQbcJDVVyRpIYqiKoQdRbg+lCDIIZ/QqJ9NvgnXobkT1NmGfWVxxYjmimIlzglyA3tUdQm",
+	"+sXRp85YdJr/tvPELS+yC7Edpgz5VrFpTHJAolJaVDK1qEL2pzHhB2RmFHsyEQq41SVGrWXsCqzK6zbM",
+	"48liHcxtG7PFUSJhRyaNoxHLYDCharIK/U/PL/7+y4PO0cmpiTcMzEVGDaI/abIPeaHnpOSaZWTKxYwf",
+	"dEOPxw2uPvoJU5rxRFsEkInIUuN+IU7Q3/GR4imAqSf93r8NF2WLWs3/VaT4C3DDM+8iSDCOLDyJ8TRJ",
+	"+BmtmgehHRi9Hr6x+mVx/69qRA7nGhTZ7/TJbMIy8EIYMSIlR9Si2TDBjEIk+9JxehzEk9JO3Ks9F8AN",
+	"hiPzk3FvI2Ovx5Km+NH48EFsmE8FDCxJVrfxvKEXKUwUg5cbGJmGXIUx4v5DpaTzZo2Wi1Upr9gVBNZ+",
+	"KmYkp3yOLGSiEAUKmdRwNKnuI8blmgCZCWliT6ogJkaISmONURat22Ustsd9hEo4J3AFcu42RaYAhSLT",
+	"hatmE5ZMzFXW56zBwfsxMuqSniOso4BxB/CHJUIuqrmjk5NNtvCrLZKXLXImCXnVVwlOdozcGclY4PaG",
+	"cHGjASvOW+YcT0QrneDRdkFzbbZpTuGtcEQfPbSjR0ZyLjr/IrTzmfQ6Z6RLBqRDKE8xmBY8m5NUaBUT",
+	"JQhH6r2Puu8jQ5n3Ubf7PupaUjwHPtaT6Lx/9Ajhr78vuGvvLjr/op3Pvc5Zd9D58P+br4POh6Xfwp6a",
+	"2c5zpkKGxfyEn2px2mgJViUsRHYVxOxPVCeTVTCMmAwUfFy2zKh71jNpDfdWG8D1n2kTUKyqiZ1dPCmE",
+	"3nT1U8PlnpZevxstboiGK5CK2cCqUsi9bj+gcZdoVd0Xe+4jbquR1Yo2NXQV0lsJjAheIXIGdDSwSdaN",
+	"eCikEKOtqVrheJmgLmu36fbX7rJl3FS3xz7oFWyhzT9xWZ+nQDMdYHPMc6xqlT8mc7QgddIoZVaRUK5m",
+	"IJd1Re/oOCDkjA9KFfADfhacAwaOiiiQV1jKIJj6JlzM1hsJu9Z6UolpaEeAOceFXdndQFovb0JcYzxn",
+	"gihbegn7qaIAPkiafazfpLma7A9FyVNIydCithAiO/javS6xhzAmawW2mhJBBrHhfigTwAXvcBhTY+Tq",
+	"tMDmJMCGSL8K4/sPVqL6oKl4wtT0htw7kgBEFTSBKvUyBCKBptvxr7l9gK5qIExADxYXELxmKpIyCYkW",
+	"cr6nnEs2VxryxwRdXcAr5wFg2lVrpx+3+P7rwPPyv51OznjHXNzBi9cvt7M8NVBgBk+TDKjSZBHAkBCF",
+	"WNfb0soeQ8z71IVwS+xFO6MPX06Pr4P81MZLlVLYpJqXNOp1HKVMTTfe1XCxF1h5PHga4sCdzb9xRMsA",
+	"P4gpJiBLPkEY5jUz2vIAU2QImZhhROB4wZcesaQ369JdYw4qE490rNcJxldlYVz1gVOwO3sWS4zjthyv",
+	"JpuW1nGEihtKh1jqd1AB5pi0MI0BSo5oAmpQFi2BOKjJQExDucelnVRXxkuPDYHJgY0nQyG39zPNxl64",
+	"u0KeSSGFFqucM6Q6p7xD06uYDOkQstgqNszlcwjmP4xW2ykfI0Xp1NjWW3ltbglG1qKUScDrSCnkgp+T",
+	"IdWJzgz8uJ30Me7nHBk8p7ykGclBS5ZYDf4Yt3leF8sql8HneftoF0QiJ3LY7Oc6QCvM+zStMRJXnNfG",
+	"qjVFAwk6rCAH8zfM8FY4XY1bX6ScKIeZRzZe5sOAHFbrtUFqCbaqdkFpxql2kcLXABRHVyxYEVoE1F8x",
+	"BKzTpkGbmrL0fArzKjXoTOwv6dHJSf+MTGHeXXR23PXnn9/1O2cXnae/dV68MtHxNO98/vDluBef9sJW",
+	"6hWA3K2MsbYKkVGlBwpsG8B2MonaiHvstYqNAkDuqapXAe2/84CIu7GUFarM44jhaiNEVmDCrvU25Y6V",
+	"3wqqJ4OGVQJNJwsr7ykn40QL64wDSLKfiRlIawwNBQ8eEzpUwLW1lkxjztcYPnwcLHhS7Uy5kpZ0CU60",
+	"UMYcmc8hO+m4eXEz5mksiUmZFjHJhKQxGWYQk6EeZLLRzWOhFCu6G/NhXkHGLNekshyrhQTE8GY4d+PZ",
+	"umUSuOo0Yl5NiFVrZF8BkEPzn4MWbvDt3IZn1jzXkkc3RN7eyKAEbsor2UfGnuluAA6iri7KLCLOZWc3",
+	"epEuWLu2GW3XVLLVHUuAVws2D2oH90Z1tC135OrQ22+ouuE6CG7dKrJsZDRlWdgUcqUpb7GGjTsdyIsx",
+	"nYXvsv/YZIbw1+ox9VJBKpTDKcwDXDMUnwZTmK+Kxn9be1SUw4wlxizFZAKfuquB+NpI6fYKz1cg2Wge",
+	"hrUynl8F7Ka6swdAXKMthOt/lCLkpdys1L6LOLtc7JaXVyxWmZR14uwFXpzpwW6QtSLWsa/LyHpPrvYe",
+	"wu7rJvu5pC1YuqiZW4SqcfOTrFQaZJtDwJQq6zrRIsP9k7NPJGdZxlxkSPYZt3YcVdtjkmQimSqSSjbS",
+	"2xYf/xTDNlhcONGuQLfybVdDwN15UojRjmiWYMOUwc04bmPlIJjdqvvD2nI7/aNHYZVl+FDtIEeLimkX",
+	"5fj11Q2Pg5fxXLNTtaOGiWoyxlZoLI59hvczIQt6r0FrWDYLyuRrKIRsq8ptXYvLqZxCOkiBpmHjKWFY",
+	"skyHfyx5kdEEgreG6npR8zzv5kUogjsuudcCv4Nv08h6S0n0vIMZ7jYuvZFC8LuBmr9gqqxRGkuaT9Ex",
+	"1NmNfWMblYnPsIZ8ekySCZU00SDVweOqYWCAvZtqkJN91JlYzxjZjk51QBRo5TrdUbXvKYIc6zLs/qa8",
+	"DGdFgyVqOry20kqVWYA1dy2p+W6dl7XcnK+pEo3VgiE4ceaiRXx262uq2pO2qTLWJcxtx0Eah2OjaWtv",
+	"oKiqj84HQIBbcfKEanoreEmppoPh6fEC8MO5DiYx/j2R6G2yFZ/PKmhv3k8TbBt8o4WEm6nFryRmy/TF",
+	"nrLtYjExgVpKZUqGVMHp8YJj5hjAK6gcHT04PTsNFvbulCs2k3otcd+K8Ti7KQFa04PLQLUld9BlS0rJ",
+	"9PyN2VuVSs4Zf2s0/tpK40KvfyENm+E804hJpQ31pI7JFApd9actlkzR00aMIuhAJfKog3CidVF5vW98",
+	"/3C5al1NGtXeTlVwT2iWMT4OJG3JPkuBa6bnh6lIumOBoOBAnu2lbybyXo5GY8nSTgNC4zMX7O8wt2MB",
+	"JqAI4+rp27evyMWrZ8aICg6keuAL0AhZl7wGmnawYctaHLJ/+bdf3pJD6tqaL2NyeYit9Zfxe355WNj0",
+	"AP47BzXBD5iYwk820/bZ/YymHz87K6YO4ZNx+S4PcMyuAF4VtJ9fvOi+57+XmmLm1KBPEQ6Q+qnvBZpf",
+	"XrhhE4ykzslPSEPy9uXff3lxedB9z00s0tGigzMS9oH7l4ey5AgRNmnipxHoxO7DttJdHrjZEAKs7uLw",
+	"lxbyPaecXK6Q55JYCpKcpmCbFzbxggIgK/zwnv8ipZC2x/GybYjkspkYOuiS3wWHObbg4QAtpNY1wkdU",
+	"7RRWKan3fHNfRez69kaZoFp13/M6e9SwZcVFhsMiL0gxsUm3V3Wu0IJF59GDbq/7wGZZJijmNYeZL2Pr",
+	"7hv1gvt8lkbn0d9A1zMWS/OkR73emkmb3SZs6jVaRmySUkrgmlTw4qjTSe9B23NrQA/9uSB89Ig6n3L9",
+	"fc3MTxypMs+pnEfn0RuUz9iOvCiktOAdw1vGLzZSY33lZjIwjjQdK6OCJ9h9bKJyoQKYtjnXBWSjWvtJ",
+	"pPNbx3Pd/n+9PGp8/Q2pXFHXm4qy875I7mMLyXqyeUPOeEt/Kw5pJubwpi3YqpmyNXf0t7ijHh28Ieee",
+	"9B5uvic0hHpjrnduQXT+btEhePfh+oMvFD8jjdbJxGMicqaxF51Blipj5+aEKtscRSUE5OQ6jg6bzuCg",
+	"cnrOlL6wl9wl19ady6HBUVy+e2Nmuz8dti0137rZAuUNmNphCmOOZjjSbdy7uLatTLrink/Fqv+6Vd+9",
+	"Ki3tosUTJ96FXCgDz54ixiOLyUhIUoAoMqh9tqVDFKo+/5q8fpBgQqSVsD98GIObCmieU2PeDtdsMWlj",
+	"Hr00E2Rc4JVhErIPyUGXvMyZJlPbxE+0IMlECJyKh7xtpCoE+DTa7kSQo5PTtZnZQLy4uqE34b200eY+",
+	"QXsNKPSK7EsoDrrkiaUfOYnJCGYgbZnffvQGWthVK2vJe8esnYpi3MbEzR5GxrFUuVGzVlwZx/DC0iAm",
+	"ffI7+wmFBYfGzW+t/LI477LF9vqnDx8+POr7ezzunZ3ebJvPQRNlHF3jHVtmEiNCK24aCyMJZms4AuWR",
+	"DMfg7ZS5PCDp4rBdTUnyB9MTUWrCtDtygBSlttqrEjX3CBy/NlGRtOdZ2IuOe2dG9ZjoYVH8HtvfmTvA",
+	"A/vE9lQzlKXo3LiB6wa4JNDMxH3uljYC0SwTM5wygnRQDxat6iWXJFhNBizj/NdSYli1UjdWZH8Cn3B6",
+	"LKcdBUY3a6P7q0ilf3qAhxNJWjTbMGGUFq1CAwkrGB6E5EPtD4P71Zf92P928KUX90/CveKr+3rrj2/u",
+	"KdIMd1o+qImFx048e2KInRrTY/hYYZ8N5QS7MWVZGI/F8IoEVeagYuSWKhYmyQSSqaXlhKpJdZAL8HRj",
+	"MuFn65h0ntrk33aOiE1Qre75AjMfkLpNFSJjyZzs//bm5YvYZc5Kafv4jRgUNE0ZHx+sbMQdNWWMPePj",
+	"jXt4heu02dkHRw9PH60S7MO2cY1INOiO0hJovuirNRlAximy2UJj/9nZSb9/evTw4cPT1eWDYUfNLx6T",
+	"k7fsp9VztlaDo/7tupkhEDE/mz5eHNPEEyUgxfZtN0j7sRSyzL/3UKl3tvmO+mCnH7EVEp9Qq2VpIoVS",
+	"dXNllyxwrz1hysgLpLbL0bnvsR3gJcATOS+0IkzHBCRVpQSSiNT4DhpVGxZSFTJVZYj5kl0N+vhNrHb4",
+	"pUp/X6/NKdVV3LsM2lrzDObHexaU48031ccwfZdx4UvuELeHE+BshCl3+7NlHpAdp53sIVqJKHkLw6zE",
+	"fCGAm0sO/VMIrz8E2e3Q45u1bOds727ct4s52sroGIFeOugn6BxscVzFbCKy5oE7+RLX37MM7Gwrvt9k",
+	"yp7yvQwsdlQHM5jQYLqaEIhJCkY3p/jB6G3j4PHUOmuQdskFGVGWGR3epEtt4c1EioQOhXSdGs1oKB4G",
+	"QImWJU+ozcdleHaVLTTkTGk6NfEVnuZkGUtweIyPCfFnVWzJwIRcfE6SzNhHC+W9ib7ETiYbU9z82W2Z",
+	"Ktsndecma6EdK6A1/pi4AMPuloyMnCBLpCz97t2+71H2v+eUOiTTyuNHY+p0vTsukaOPhhkFLmbIBLYh",
+	"LnXqoxrv9PhFTySoicjSVhcO9VKr/fzV/Gq7nW4ow/bkWxPAbrjeOyfXRox3JHJNn9K600D/42Srv8VW",
+	"8OzV78Wmxl+Wu0CWBeY10NSmP+2ZusolPgjj5Lc3L1/4PO8O67E875ol1nmNbor7DvmwmhNff76kO+Y3",
+	"RtnHKW48F7gawF8e+7fj3EY14PWLJ2Aov4J+/3vAU3XdoQjG4yAzIafexjhQmc3x1Foi5OIGmil0xsfW",
+	"M8HjUTHbipHu+gM0tzpvnarpwnnr2yTFH5xuPl7961sQnrMr4KBsobXqWvHHUxs07il/pH+ZE/awDKsX",
+	"aq+iqOQid1PxbUKBU/N3KBL4/AAzmf9XDc3fqgvkd2+ekSqSGemTRgHtB8bJ0ZfmYnbQUuP2WsPbcV1N",
+	"AmxAtwkvDjHQ2HBg7ipWLcCuTe+VFDnoCZSKYGbJ8nx3CQ3eVTVBQqzkGpC6c5pn67b5sgBuu5h24Krq",
+	"oTts1ugjt1Z9+vzy3t76R9OHt1UPl7bt55UbFb0zGanHcgObxMW/lYB4LaI4Z63Nc1v4v2hmHVsR6S65",
+	"S1S6JUKYbGpj3VvGjVd1s+f2pUCePWlB1MdqULENTXaSccU3D1Xk3MxR+1smdhn6Wq1I/Wzvct2PwTES",
+	"IcmYjalr9Mb3G7gOydYitS1P3/CVH9UQ8V2GE5YALRoHyXfzUOK7TYV55gCPAR8RWk0S4YssBB4I4V6m",
+	"4JG8bmcxLL6nvNbOIPcvNS+3ysEv+LMb/VGbmovs1dUok3JnnRFlMM8TIHauitChuPLfTdHGoDwBdzhh",
+	"oDbfC53CVfmOZ0dHDx48POo9OH10cvzw4WlvoyvZ0rOUsZzpMAB9fOjaQ6cXVt2ua+UuBcqe1Nn2TgTz",
+	"400F6lv0Dtsifc1rqPN+BznN3F4s9+GbEXiSlYoJTnD0E9PCTENum81Pz06PsOPAvvOlEZfq0ZXIlIjq",
+	"lqRmyX8TwztqM/bmLO+5xbiZGmzhGqOSJOWPbZFzgSQ/Suf/7jnULfJEJXcvWDIOl6E/oaTEKVnHBRiv",
+	"Md1ihmzuyK89fMEhr7XV7ipp+i3rjQuTdS2FR4Szpez4XMxAdhKqgEzgE1mtQg5FOv/O648/Mqu3klmV",
+	"dFYNaNrKIxb7GB9jG8mYMq40qlfH22irgglYy4WrMvNG07VC0/baLta81mqBwauKZdUl9qUln9c2yXsr",
+	"AuJqCTeXkJZGFvLsCeZIjRrCUq7Q9lVM/lTCFi9rWnlXU9eTmgDG2ZhXA3Wrr3DDwUZPhsIv//LKK/21",
+	"hL3B+9hO2gD3X9eELx5zL2yqXsmUUW0POL2NdzAtiOzyO8fsO/Hci8e4QBWKsbAxQbb49/SXiyekEoGD",
+	"7i3Ic3WML12WmbjOENtuVm5bz+O6cdT81BzuuyrLX1F737Ik2BTqy/BESUt5ciXog0RDSrJtbJqtMCCK",
+	"XFu48dtzpnIbf2waG25Uxo6Sf+etsnUP//YOhN8GjvMF+7RRAEPsNBmxcSldByKdAslA2fe53F8rreWC",
+	"1lZa7PavXq3ptEo9J6xoDpXhOvgREfznRwS2w7Z2cOKmh9Z3dbrkwtZNyUnvgeUWzyY0h2v7xqW15ow8",
+	"1x6aI0SN+3P74fnCiR9bBeg/ZPOHbH572SR4NO9qb8dtyqbG01jahdOe1nJHgrl4FMyP6fwf0/m3MEGC",
+	"bymvKy0mUMKSzMiIDWHcngxkf6v8W6xVqZj8KYa2MomaWIVyYgiKvKo87VJm7uie88PD/tHDbq/b6/bP",
+	"H/Ue9dFxd7d/qdxkfAxqgnpU0Kawvf85+fT+47oWvf+IQkXXH67/LwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -332,6 +332,9 @@ func TestNodeRefusesBadFlags(t *testing.T) {
 		{"node", "--listen", "127.0.0.1:99999", "--data", t.TempDir()},
 		{"node", "--admin-token", "short", "--listen", "127.0.0.1:0", "--data", t.TempDir()},
 		{"node", "--log-level", "loud", "--data", t.TempDir()},
+		{"node", "--body-min-rate", "-1", "--listen", "127.0.0.1:0", "--data", t.TempDir()},
+		{"node", "--body-grace", "-1s", "--listen", "127.0.0.1:0", "--data", t.TempDir()},
+		{"node", "--min-free-bytes", "-1", "--listen", "127.0.0.1:0", "--data", t.TempDir()},
 		{"demo", "--nodes", "0"},
 		{"demo", "--host", "10.0.0.1"},
 	} {

@@ -64,12 +64,26 @@ const maxProblemBody = 64 << 10
 // ...WithResponse calls and the streaming ones (get, fetch) alike.
 type problemDoer struct{ client *http.Client }
 
+// answerKey marks a request whose caller reads one non-2xx status's
+// documented body itself (see withAnswer).
+type answerKey struct{}
+
+// withAnswer lets status through problemDoer to the typed response: for an
+// answer such as an unhealthy /healthz, whose body is the documented report
+// rather than a problem.
+func withAnswer(ctx context.Context, status int) context.Context {
+	return context.WithValue(ctx, answerKey{}, status)
+}
+
 func (d problemDoer) Do(req *http.Request) (*http.Response, error) {
 	resp, err := d.client.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return resp, nil
+	}
+	if st, ok := req.Context().Value(answerKey{}).(int); ok && st == resp.StatusCode {
 		return resp, nil
 	}
 	defer resp.Body.Close()
@@ -247,11 +261,17 @@ func statusCmd(getenv env) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			health, err := c.GetHealthWithResponse(ctx)
+			health, err := c.GetHealthWithResponse(withAnswer(ctx, http.StatusServiceUnavailable))
 			if err != nil {
 				return err
 			}
-			if health.JSON200 == nil {
+			// An unhealthy node (disk nearly full, database stuck) still
+			// reports its state, which is what status is asked for.
+			h := health.JSON200
+			if h == nil {
+				h = health.JSON503
+			}
+			if h == nil {
 				return unexpected(health)
 			}
 			ann, err := c.GetAnnounceWithResponse(ctx)
@@ -270,13 +290,15 @@ func statusCmd(getenv env) *cobra.Command {
 			}
 			if o.json {
 				return printJSON(cmd.OutOrStdout(), map[string]any{
-					"health": health.JSON200, "announce": ann.JSON200, "peers": peers.JSON200.Peers,
+					"health": h, "announce": ann.JSON200, "peers": peers.JSON200.Peers,
 				})
 			}
 			a := ann.JSON200
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "%s  %s\n", a.Name, a.NodeId)
-			fmt.Fprintf(w, "  status:    %s, up %s\n", activeWord(a.Active), time.Duration(health.JSON200.UptimeSeconds)*time.Second)
+			fmt.Fprintf(w, "  status:    %s, up %s\n", activeWord(a.Active), time.Duration(h.UptimeSeconds)*time.Second)
+			fmt.Fprintf(w, "  health:    %s, disk %d bytes free (minimum %d), database ok %v\n",
+				h.Status, h.Disk.FreeBytes, h.Disk.MinFreeBytes, h.Database.Ok)
 			fmt.Fprintf(w, "  prices:    compute %s, storage %s credits per unit\n", a.Prices.Compute, a.Prices.Storage)
 			fmt.Fprintf(w, "  on-call:   min %d%%, burst max %d%%\n", a.MinOncallPercent, a.BurstPercentMax)
 			fmt.Fprintf(w, "  peers:     %d\n", len(peers.JSON200.Peers))

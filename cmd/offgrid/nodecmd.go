@@ -43,6 +43,9 @@ type nodeOptions struct {
 	storeConcurrency int
 	maxShardBytes    int64
 	replaySenders    int
+	bodyGrace        time.Duration
+	bodyMinRate      int64
+	minFreeBytes     int64
 	allowedHosts     []string
 	meshFile         string
 	logLevel         string
@@ -76,6 +79,9 @@ func (o *nodeOptions) flags(cmd *cobra.Command) {
 	fs.Int64Var(&o.maxShardBytes, "max-shard-bytes", d.MaxShardBytes, "largest shard accepted, in bytes")
 	fs.IntVar(&o.replaySenders, "replay-senders", d.ReplaySenders, "senders of signed requests whose replay state is kept; a new one beyond this is refused")
 	fs.StringSliceVar(&o.allowedHosts, "allowed-hosts", nil, "host names the node answers to (and node signatures may name), besides IPs, localhost and the endpoint's")
+	fs.DurationVar(&o.bodyGrace, "body-grace", d.BodyGrace, "how long a request body may stall before --body-min-rate applies")
+	fs.Int64Var(&o.bodyMinRate, "body-min-rate", d.BodyMinRate, "slowest a request body may arrive after the grace, in bytes/s; a slower sender gets 408")
+	fs.Int64Var(&o.minFreeBytes, "min-free-bytes", d.MinFreeBytes, "free disk space under the data directory below which /healthz answers 503")
 	fs.StringVar(&o.meshFile, "mesh-file", "", "manual mesh metrics file (default: DATA/mesh.json)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&o.window, "window", d.Assets.Transfer.Window, "shard transfers a put, get or repair runs at once")
@@ -203,6 +209,9 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 	cfg.StoreConcurrency = o.storeConcurrency
 	cfg.MaxShardBytes = o.maxShardBytes
 	cfg.ReplaySenders = o.replaySenders
+	cfg.BodyGrace = o.bodyGrace
+	cfg.BodyMinRate = o.bodyMinRate
+	cfg.MinFreeBytes = o.minFreeBytes
 	cfg.Peers.MeshFile = o.meshFile
 	if o.batctlIface != "" {
 		cfg.Peers.Batctl = &meshhealth.Batctl{Iface: o.batctlIface}

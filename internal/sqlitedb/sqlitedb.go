@@ -3,6 +3,7 @@ package sqlitedb
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -11,13 +12,28 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// Open opens (creating if needed) the database file at path. A new file is
-// created with mode 0600: it holds a node's private records, and SQLite
-// gives its -wal and -shm files the mode of the database file.
+// MaxOpenConns bounds the connections (and so the file handles) of one
+// database. In WAL mode SQLite runs one writer and any number of readers at
+// once; a writer beyond the first only waits on the busy timeout, so a few
+// connections give all the concurrency there is, and more requests queue
+// for a free connection (bounded by their contexts) instead of each opening
+// its own handles.
+const MaxOpenConns = 8
+
+// connMaxIdleTime closes a connection unused this long, so that a burst's
+// connections do not stay open for ever.
+const connMaxIdleTime = time.Minute
+
+// Open opens (creating if needed) the database file at path, with at most
+// MaxOpenConns connections. A new file is created with mode 0600: it holds
+// a node's private records, and SQLite gives its -wal and -shm files the
+// mode of the database file.
 func Open(ctx context.Context, file string) (*sql.DB, error) {
 	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -33,6 +49,9 @@ func Open(ctx context.Context, file string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", file, err)
 	}
+	db.SetMaxOpenConns(MaxOpenConns)
+	db.SetMaxIdleConns(MaxOpenConns)
+	db.SetConnMaxIdleTime(connMaxIdleTime)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", file, err)
@@ -54,6 +73,23 @@ func Open(ctx context.Context, file string) (*sql.DB, error) {
 //
 // and passes migrations as it is.
 const migrationsDir = "migrations"
+
+// IsFull reports whether err is SQLite's SQLITE_FULL: the disk (or the
+// database's size limit) is full, and the write was rolled back.
+func IsFull(err error) bool { return hasCode(err, sqlite3.SQLITE_FULL) }
+
+// IsBusy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED: the
+// busy timeout passed while another connection held the lock.
+func IsBusy(err error) bool {
+	return hasCode(err, sqlite3.SQLITE_BUSY) || hasCode(err, sqlite3.SQLITE_LOCKED)
+}
+
+// hasCode reports whether err is a SQLite error whose primary result code
+// (the low byte of an extended code) is code.
+func hasCode(err error, code int) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == code
+}
 
 // Migrate applies, in one transaction, the migrations in fsys (files named
 // NNNN_description.sql in its directory migrationsDir) that component has

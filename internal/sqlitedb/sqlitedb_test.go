@@ -2,10 +2,13 @@ package sqlitedb
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"testing/fstest"
+	"time"
 )
 
 func TestMigrate(t *testing.T) {
@@ -71,6 +74,99 @@ func TestOpenFileModes(t *testing.T) {
 		}
 		if got := fi.Mode().Perm(); got != 0o600 {
 			t.Errorf("mode of %s = %v, want 0600", filepath.Base(f), got)
+		}
+	}
+}
+
+// TestPoolIsBounded takes every connection the pool allows and checks that
+// one more waits (until its context ends) instead of opening a handle.
+func TestPoolIsBounded(t *testing.T) {
+	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for range MaxOpenConns {
+		c, err := db.Conn(t.Context())
+		if err != nil {
+			t.Fatalf("Conn() within the bound: %v", err)
+		}
+		defer c.Close()
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if c, err := db.Conn(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		if c != nil {
+			c.Close()
+		}
+		t.Errorf("Conn() beyond the bound = %v, want it to wait until its deadline", err)
+	}
+	if got := db.Stats().OpenConnections; got != MaxOpenConns {
+		t.Errorf("OpenConnections = %d, want %d", got, MaxOpenConns)
+	}
+}
+
+// TestErrorClasses provokes SQLITE_FULL (a page limit stands in for a full
+// disk) and SQLITE_BUSY (a second writer while the first holds the lock,
+// with no busy timeout) and checks IsFull and IsBusy on each.
+func TestErrorClasses(t *testing.T) {
+	ctx := t.Context()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE t_big (b BLOB)`); err != nil {
+		t.Fatal(err)
+	}
+	var pages int
+	if err := conn.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA max_page_count = %d`, pages+2)); err != nil {
+		t.Fatal(err)
+	}
+	_, full := conn.ExecContext(ctx, `INSERT INTO t_big(b) VALUES (zeroblob(1 << 20))`)
+
+	tx, err := db.BeginTx(ctx, nil) // immediate: holds the write lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	other, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.ExecContext(ctx, `PRAGMA busy_timeout = 0`); err != nil {
+		t.Fatal(err)
+	}
+	_, busy := other.ExecContext(ctx, `INSERT INTO sqlitedb_migrations(component, version) VALUES ('busy', 1)`)
+
+	tests := []struct {
+		name         string
+		err          error
+		full, isBusy bool
+	}{
+		{"SQLITE_FULL", full, true, false},
+		{"SQLITE_BUSY", busy, false, true},
+		{"wrapped SQLITE_FULL", fmt.Errorf("record shard: %w", full), true, false},
+		{"other", errors.New("no such table"), false, false},
+	}
+	for _, tt := range tests {
+		if tt.err == nil {
+			t.Fatalf("%s: the statement succeeded, want an error", tt.name)
+		}
+		if got := IsFull(tt.err); got != tt.full {
+			t.Errorf("IsFull(%s: %v) = %v, want %v", tt.name, tt.err, got, tt.full)
+		}
+		if got := IsBusy(tt.err); got != tt.isBusy {
+			t.Errorf("IsBusy(%s: %v) = %v, want %v", tt.name, tt.err, got, tt.isBusy)
 		}
 	}
 }

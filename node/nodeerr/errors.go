@@ -3,7 +3,9 @@ package nodeerr
 import (
 	"errors"
 	"fmt"
+	"syscall"
 
+	"github.com/offgrid-net/offgrid/internal/sqlitedb"
 	"github.com/offgrid-net/offgrid/storage"
 )
 
@@ -33,6 +35,10 @@ var (
 	// shard upload whose bytes do not match the signed digest). Nothing
 	// was kept.
 	ErrBadSignature = errors.New("data does not match its signature")
+	// ErrNoSpace: the node's disk is full (ENOSPC from the shard store,
+	// SQLITE_FULL from the database). What the request wrote was removed
+	// or rolled back.
+	ErrNoSpace = errors.New("no space left on the node's disk")
 )
 
 // Invalidf returns an ErrInvalid with a message for the user.
@@ -60,6 +66,22 @@ func FromStorage(err error) error {
 		if errors.Is(err, m.from) {
 			return fmt.Errorf("%w: %w", m.to, err)
 		}
+	}
+	return FromResource(err)
+}
+
+// FromResource maps the errors of an exhausted resource, from any layer,
+// onto the engine's: a full disk (ENOSPC, SQLITE_FULL) onto ErrNoSpace and
+// a database lock that outlasted the busy timeout onto ErrBusy. Other
+// errors pass through unchanged.
+func FromResource(err error) error {
+	switch {
+	case err == nil, errors.Is(err, ErrNoSpace), errors.Is(err, ErrBusy):
+		return err
+	case errors.Is(err, syscall.ENOSPC), sqlitedb.IsFull(err):
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	case sqlitedb.IsBusy(err):
+		return fmt.Errorf("%w: the database is locked: %w", ErrBusy, err)
 	}
 	return err
 }

@@ -3,6 +3,7 @@ package servertest
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"fmt"
 	"net"
 	"net/http"
@@ -34,6 +35,10 @@ type Options struct {
 	MaxShardBytes    int64
 	StaticPeers      []string
 	PeerPollInterval time.Duration
+	// BodyGrace, BodyMinRate and MinFreeBytes are copied into node.Config.
+	BodyGrace    time.Duration
+	BodyMinRate  int64
+	MinFreeBytes int64
 	// AllowedHosts is copied into server.Config.
 	AllowedHosts []string
 	// ReplaySenders is copied into node.Config.
@@ -61,6 +66,8 @@ type Node struct {
 	Dir string
 	// Keys are the node's keys.
 	Keys *identity.Keys
+	// DB is the node's database.
+	DB *sql.DB
 	// Registry holds the node's and the server's metrics.
 	Registry *prometheus.Registry
 	// Client talks to HTTP with its own transport (closed at cleanup).
@@ -116,6 +123,15 @@ func Start(t testing.TB, opts Options) *Node {
 	if opts.ReplaySenders != 0 {
 		cfg.ReplaySenders = opts.ReplaySenders
 	}
+	if opts.BodyGrace != 0 {
+		cfg.BodyGrace = opts.BodyGrace
+	}
+	if opts.BodyMinRate != 0 {
+		cfg.BodyMinRate = opts.BodyMinRate
+	}
+	if opts.MinFreeBytes != 0 {
+		cfg.MinFreeBytes = opts.MinFreeBytes
+	}
 	if opts.PeerPollInterval != 0 {
 		cfg.Peers.PollInterval = opts.PeerPollInterval
 		cfg.Peers.PollTimeout = 2 * opts.PeerPollInterval
@@ -157,7 +173,7 @@ func Start(t testing.TB, opts Options) *Node {
 		client.CloseIdleConnections()
 		ts.Close()
 	})
-	return &Node{Node: n, Server: srv, HTTP: ts, URL: url, Dir: dir, Keys: keys, Registry: reg, Client: client}
+	return &Node{Node: n, Server: srv, HTTP: ts, URL: url, Dir: dir, Keys: keys, DB: db, Registry: reg, Client: client}
 }
 
 // relisten listens on addr, retrying while a just-closed listener of the
