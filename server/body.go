@@ -85,6 +85,6 @@ func (b *rateBody) Read(p []byte) (int, error) {
 			problem.ErrSlowBody, b.received, b.blocked.Round(time.Millisecond), b.minRate, b.grace)
 	default:
 		b.done = true
-		return n, fmt.Errorf("%w: after %d bytes: %v", problem.ErrBadBody, b.received, err)
+		return n, fmt.Errorf("%w: after %d bytes: %w", problem.ErrBadBody, b.received, err)
 	}
 }
