@@ -223,6 +223,7 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 		Keys:          keys,
 		Transport:     assets.LocalFirst(string(keys.ID()), localShards{n}, remote.Shards),
 		Hosts:         hostList{n},
+		PeerStates:    hostList{n},
 		Events:        n.bus,
 		MaxShardBytes: cfg.MaxShardBytes,
 		CorruptShards: n.metrics.shardsCorrupt,

@@ -324,7 +324,7 @@ func (s *Service) Open(ctx context.Context, id string) (io.ReadCloser, Asset, er
 	if err != nil {
 		return nil, Asset{}, err
 	}
-	rd, err := s.fetcher.Open(ctx, m, recs, key, prefix)
+	rd, err := s.fetcher.Open(ctx, m, recs, key, prefix, s.downHosts(ctx))
 	if err != nil {
 		return nil, Asset{}, nodeerr.FromStorage(err)
 	}

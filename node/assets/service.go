@@ -54,7 +54,9 @@ type Deps struct {
 	// local transport (see LocalFirst).
 	Transport storage.Transport
 	Hosts     Hosts
-	Events    Publisher
+	// PeerStates, if set, lets a get ask hosts marked down last.
+	PeerStates PeerStates
+	Events     Publisher
 	// MaxShardBytes bounds the shard size a put may choose (the node's own
 	// intake limit, which every host of the cluster shares by default).
 	MaxShardBytes int64
