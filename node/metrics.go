@@ -10,6 +10,8 @@ type metrics struct {
 	shardBytes    prometheus.Counter
 	shardsCorrupt prometheus.Counter
 	storeBusy     prometheus.Counter
+	// shardsScrubbed counts shards the periodic scrub re-read.
+	shardsScrubbed prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -26,9 +28,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "offgrid_shards_corrupt_total", Help: "Stored shards that failed their integrity check."}),
 		storeBusy: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "offgrid_store_busy_total", Help: "Shard uploads refused because the concurrency limit was reached."}),
+		shardsScrubbed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "offgrid_shards_scrubbed_total", Help: "Stored shards re-read and checked by the periodic scrub."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.active, m.receipts, m.shardsStored, m.shardBytes, m.shardsCorrupt, m.storeBusy)
+		reg.MustRegister(m.active, m.receipts, m.shardsStored, m.shardBytes, m.shardsCorrupt, m.storeBusy, m.shardsScrubbed)
 	}
 	return m
 }

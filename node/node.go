@@ -65,6 +65,10 @@ type Config struct {
 	// enough for 64 KiB x segments, small enough to bound a Raspberry Pi's disk
 	// writes per request.
 	MaxShardBytes int64
+	// ScrubInterval is how often the node re-reads every shard it hosts and
+	// quarantines the lost or corrupt ones (see Scrub). Default 6 h: a pass
+	// reads the whole store. Negative: never.
+	ScrubInterval time.Duration
 	// Peers configures the peer table, discovery, membership and mesh health.
 	Peers peers.Config
 	// Assets configures puts, gets and repairs of the node's own files.
@@ -99,6 +103,7 @@ func DefaultConfig() Config {
 		ClusterID:        "offgrid-local",
 		StoreConcurrency: 4,
 		MaxShardBytes:    16 << 20,
+		ScrubInterval:    6 * time.Hour,
 		Peers:            peers.DefaultConfig(),
 		Assets:           assets.DefaultConfig(),
 		Now:              time.Now,
@@ -117,6 +122,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxShardBytes == 0 {
 		c.MaxShardBytes = d.MaxShardBytes
+	}
+	if c.ScrubInterval == 0 {
+		c.ScrubInterval = d.ScrubInterval
 	}
 	if c.Now == nil {
 		c.Now = d.Now
@@ -286,6 +294,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return n.peers.Run(ctx) })
 	g.Go(func() error { return n.assets.Run(ctx) })
+	g.Go(func() error { return n.scrubLoop(ctx) })
 	return g.Wait()
 }
 

@@ -133,13 +133,14 @@ func (s *ShardStore) Put(ctx context.Context, assetID string, index int, r io.Re
 		return Shard{}, fmt.Errorf("close shard: %w", err)
 	}
 
+	// A shard whose blob was lost is quarantined by Stat and stored anew.
 	existing, err := s.Stat(ctx, assetID, index)
 	switch {
 	case err == nil && existing.Hash == got:
 		return existing, nil
 	case err == nil:
 		return Shard{}, fmt.Errorf("%w (stored %s, sent %s)", ErrConflict, existing.Hash, got)
-	case !errors.Is(err, ErrNotFound):
+	case !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrCorrupt):
 		return Shard{}, err
 	}
 
@@ -181,8 +182,30 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// Stat returns the metadata of a stored shard.
+// Stat returns the metadata of a stored shard after checking that its blob
+// is on disk with the recorded size (not its hash: that needs a read, see
+// Open and Scrub). A shard whose blob is gone or has the wrong size is
+// quarantined and ErrCorrupt returned, so a lost blob is reported at once
+// rather than when someone reads it.
 func (s *ShardStore) Stat(ctx context.Context, assetID string, index int) (Shard, error) {
+	sh, err := s.row(ctx, assetID, index)
+	if err != nil {
+		return Shard{}, err
+	}
+	fi, err := os.Stat(s.blobPath(sh.Hash))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return Shard{}, s.quarantine(ctx, sh, "blob missing")
+	case err != nil:
+		return Shard{}, fmt.Errorf("stat shard: %w", err)
+	case fi.Size() != sh.Size:
+		return Shard{}, s.quarantine(ctx, sh, fmt.Sprintf("blob has %d bytes, %d recorded", fi.Size(), sh.Size))
+	}
+	return sh, nil
+}
+
+// row returns a shard's metadata as recorded, without looking at its blob.
+func (s *ShardStore) row(ctx context.Context, assetID string, index int) (Shard, error) {
 	if err := ValidateAddress(assetID, index); err != nil {
 		return Shard{}, err
 	}
@@ -204,7 +227,7 @@ func (s *ShardStore) Stat(ctx context.Context, assetID string, index int) (Shard
 // bytes, positioned at the start. A shard that fails the check is
 // quarantined and ErrCorrupt returned. The caller closes the reader.
 func (s *ShardStore) Open(ctx context.Context, assetID string, index int) (io.ReadCloser, Shard, error) {
-	sh, err := s.Stat(ctx, assetID, index)
+	sh, err := s.row(ctx, assetID, index)
 	if err != nil {
 		return nil, Shard{}, err
 	}
