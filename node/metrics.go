@@ -1,6 +1,10 @@
 package node
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/offgrid-net/offgrid/node/assets"
+)
 
 // metrics are the node's Prometheus metrics.
 type metrics struct {
@@ -12,6 +16,8 @@ type metrics struct {
 	storeBusy     prometheus.Counter
 	// shardsScrubbed counts shards the periodic scrub re-read.
 	shardsScrubbed prometheus.Counter
+	// audits counts the owner's audits of its hosts by result (pass, fail, error).
+	audits *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -30,9 +36,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "offgrid_store_busy_total", Help: "Shard uploads refused because the concurrency limit was reached."}),
 		shardsScrubbed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "offgrid_shards_scrubbed_total", Help: "Stored shards re-read and checked by the periodic scrub."}),
+		audits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "offgrid_shard_audits_total", Help: "Audits of the hosts of this node's files, by result (pass, fail, error)."},
+			[]string{"result"}),
+	}
+	// Every result from the start, so a count of zero is visible as zero.
+	for _, r := range []string{assets.AuditPass, assets.AuditFail, assets.AuditError} {
+		m.audits.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.active, m.receipts, m.shardsStored, m.shardBytes, m.shardsCorrupt, m.storeBusy, m.shardsScrubbed)
+		reg.MustRegister(m.active, m.receipts, m.shardsStored, m.shardBytes, m.shardsCorrupt, m.storeBusy, m.shardsScrubbed, m.audits)
 	}
 	return m
 }

@@ -235,6 +235,7 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 		Events:        n.bus,
 		MaxShardBytes: cfg.MaxShardBytes,
 		CorruptShards: n.metrics.shardsCorrupt,
+		Audits:        func(result string) { n.metrics.audits.WithLabelValues(result).Inc() },
 		Logger:        cfg.Logger,
 		Now:           cfg.Now,
 	})
@@ -295,6 +296,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.peers.Run(ctx) })
 	g.Go(func() error { return n.assets.Run(ctx) })
 	g.Go(func() error { return n.scrubLoop(ctx) })
+	g.Go(func() error { return n.assets.RunAudits(ctx) })
 	return g.Wait()
 }
 

@@ -271,6 +271,14 @@ func (f *Fetcher) fetchOne(ctx context.Context, cfg TransferConfig, m Manifest, 
 	return data, nil
 }
 
+// FetchShard reads one shard from the host its record names, within the
+// shard deadline, and checks its bytes against the record's hash
+// (ErrHashMismatch otherwise).
+func (f *Fetcher) FetchShard(ctx context.Context, m Manifest, rec ShardRecord) ([]byte, error) {
+	cfg := f.Config.withDefaults()
+	return f.fetchOne(ctx, cfg, m, rec.Stripe, rec, 0, cfg.ShardDeadline(m.ShardSize))
+}
+
 // observe folds a successful fetch's duration into the moving average
 // (weight 1/8). Concurrent updates may lose one sample; it is a hint.
 func (f *Fetcher) observe(d time.Duration) {

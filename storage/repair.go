@@ -145,6 +145,9 @@ func (r *Repairer) repairStripe(ctx context.Context, cfg TransferConfig, m Manif
 			if err := r.Catalog.RecordShard(ctx, m.AssetID, rec); err != nil {
 				return rebuilt, unplaced, err
 			}
+			if err := r.Catalog.Challenge(ctx, addr, data); err != nil {
+				return rebuilt, unplaced, err
+			}
 			perHost[host.ID]++
 			rebuilt++
 			placed = true

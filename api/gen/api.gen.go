@@ -299,6 +299,18 @@ type AssetList struct {
 	Assets []Asset `json:"assets"`
 }
 
+// AuditProof defines model for AuditProof.
+type AuditProof struct {
+	// Proof Lower-case hex BLAKE3-256 of the shard's bytes keyed with the nonce.
+	Proof string `json:"proof"`
+}
+
+// AuditRequest defines model for AuditRequest.
+type AuditRequest struct {
+	// Nonce 32 random bytes in lower-case hex, used once; the BLAKE3 key of the proof.
+	Nonce string `json:"nonce"`
+}
+
 // Batch defines model for Batch.
 type Batch struct {
 	FromSeq int64       `json:"from_seq"`
@@ -655,6 +667,9 @@ type UpdateAnnounceJSONRequestBody = AnnounceUpdate
 // RunJobJSONRequestBody defines body for RunJob for application/json ContentType.
 type RunJobJSONRequestBody = RunRequest
 
+// AuditShardJSONRequestBody defines body for AuditShard for application/json ContentType.
+type AuditShardJSONRequestBody = AuditRequest
+
 // StoreShardJSONRequestBody defines body for StoreShard for application/json ContentType.
 type StoreShardJSONRequestBody = StoreRequest
 
@@ -856,6 +871,20 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /shards/{asset_id}/{index} (the `PutShard` operationId).
 	PutShardWithBody(ctx context.Context, assetId AssetIDPath, index IndexPath, params *PutShardParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AuditShardWithBody Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /shards/{asset_id}/{index}/audit (the `AuditShard` operationId).
+	AuditShardWithBody(ctx context.Context, assetId AssetIDPath, index IndexPath, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AuditShard Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /shards/{asset_id}/{index}/audit (the `AuditShard` operationId).
+	AuditShard(ctx context.Context, assetId AssetIDPath, index IndexPath, body AuditShardJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// StoreShardWithBody Store one shard sent as base64 in JSON. Answers 503 with Retry-After when the node is busy.
 	//
@@ -1218,6 +1247,40 @@ func (c *Client) StatShard(ctx context.Context, assetId AssetIDPath, index Index
 // Corresponds with PUT /shards/{asset_id}/{index} (the `PutShard` operationId).
 func (c *Client) PutShardWithBody(ctx context.Context, assetId AssetIDPath, index IndexPath, params *PutShardParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPutShardRequestWithBody(c.Server, assetId, index, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AuditShardWithBody Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /shards/{asset_id}/{index}/audit (the `AuditShard` operationId).
+func (c *Client) AuditShardWithBody(ctx context.Context, assetId AssetIDPath, index IndexPath, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAuditShardRequestWithBody(c.Server, assetId, index, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AuditShard Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /shards/{asset_id}/{index}/audit (the `AuditShard` operationId).
+func (c *Client) AuditShard(ctx context.Context, assetId AssetIDPath, index IndexPath, body AuditShardJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAuditShardRequest(c.Server, assetId, index, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2170,6 +2233,60 @@ func NewPutShardRequestWithBody(server string, assetId AssetIDPath, index IndexP
 	return req, nil
 }
 
+// NewAuditShardRequest calls the generic AuditShard builder with application/json body
+func NewAuditShardRequest(server string, assetId AssetIDPath, index IndexPath, body AuditShardJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAuditShardRequestWithBody(server, assetId, index, "application/json", bodyReader)
+}
+
+// NewAuditShardRequestWithBody constructs an http.Request for the AuditShard method, with any body, and a specified content type
+func NewAuditShardRequestWithBody(server string, assetId AssetIDPath, index IndexPath, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "asset_id", assetId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "index", index, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/shards/%s/%s/audit", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewStoreShardRequest calls the generic StoreShard builder with application/json body
 func NewStoreShardRequest(server string, body StoreShardJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -2447,6 +2564,20 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /shards/{asset_id}/{index} (the `PutShard` operationId).
 	PutShardWithBodyWithResponse(ctx context.Context, assetId AssetIDPath, index IndexPath, params *PutShardParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutShardResponse, error)
+
+	// AuditShardWithBodyWithResponse Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /shards/{asset_id}/{index}/audit (the `AuditShard` operationId).
+	AuditShardWithBodyWithResponse(ctx context.Context, assetId AssetIDPath, index IndexPath, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AuditShardResponse, error)
+
+	// AuditShardWithResponse Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /shards/{asset_id}/{index}/audit (the `AuditShard` operationId).
+	AuditShardWithResponse(ctx context.Context, assetId AssetIDPath, index IndexPath, body AuditShardJSONRequestBody, reqEditors ...RequestEditorFn) (*AuditShardResponse, error)
 
 	// StoreShardWithBodyWithResponse Store one shard sent as base64 in JSON. Answers 503 with Retry-After when the node is busy.
 	//
@@ -3410,6 +3541,103 @@ func (r PutShardResponse) ContentType() string {
 	return ""
 }
 
+type AuditShardResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AuditProof
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON410 the response for an HTTP 410 `application/problem+json` response
+	ApplicationproblemJSON410 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AuditShardResponse) GetJSON200() *AuditProof {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AuditShardResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AuditShardResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AuditShardResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AuditShardResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON410 returns the response for an HTTP 410 `application/problem+json` response
+func (r AuditShardResponse) GetApplicationproblemJSON410() *Problem {
+	return r.ApplicationproblemJSON410
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r AuditShardResponse) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r AuditShardResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r AuditShardResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r AuditShardResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AuditShardResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AuditShardResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AuditShardResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type StoreShardResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3790,6 +4018,32 @@ func (c *ClientWithResponses) PutShardWithBodyWithResponse(ctx context.Context, 
 		return nil, err
 	}
 	return ParsePutShardResponse(rsp)
+}
+
+// AuditShardWithBodyWithResponse Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /shards/{asset_id}/{index}/audit (the `AuditShard` operationId).
+func (c *ClientWithResponses) AuditShardWithBodyWithResponse(ctx context.Context, assetId AssetIDPath, index IndexPath, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AuditShardResponse, error) {
+	rsp, err := c.AuditShardWithBody(ctx, assetId, index, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAuditShardResponse(rsp)
+}
+
+// AuditShardWithResponse Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /shards/{asset_id}/{index}/audit (the `AuditShard` operationId).
+func (c *ClientWithResponses) AuditShardWithResponse(ctx context.Context, assetId AssetIDPath, index IndexPath, body AuditShardJSONRequestBody, reqEditors ...RequestEditorFn) (*AuditShardResponse, error) {
+	rsp, err := c.AuditShard(ctx, assetId, index, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAuditShardResponse(rsp)
 }
 
 // StoreShardWithBodyWithResponse Store one shard sent as base64 in JSON. Answers 503 with Retry-After when the node is busy.
@@ -4482,6 +4736,88 @@ func ParsePutShardResponse(rsp *http.Response) (*PutShardResponse, error) {
 			return nil, err
 		}
 		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAuditShardResponse parses an HTTP response from a AuditShardWithResponse call
+func ParseAuditShardResponse(rsp *http.Response) (*AuditShardResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AuditShardResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AuditProof
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Problem

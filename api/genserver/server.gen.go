@@ -85,6 +85,9 @@ type ServerInterface interface {
 	// PutShard Store one shard, streamed as raw bytes. Answers 503 with Retry-After when the node is busy.
 	// (PUT /shards/{asset_id}/{index})
 	PutShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath, params PutShardParams)
+	// AuditShard Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+	// (POST /shards/{asset_id}/{index}/audit)
+	AuditShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath)
 	// StoreShard Store one shard sent as base64 in JSON. Answers 503 with Retry-After when the node is busy.
 	// (POST /store)
 	StoreShard(w http.ResponseWriter, r *http.Request)
@@ -214,6 +217,12 @@ func (_ Unimplemented) StatShard(w http.ResponseWriter, r *http.Request, assetId
 // PutShard Store one shard, streamed as raw bytes. Answers 503 with Retry-After when the node is busy.
 // (PUT /shards/{asset_id}/{index})
 func (_ Unimplemented) PutShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath, params PutShardParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// AuditShard Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+// (POST /shards/{asset_id}/{index}/audit)
+func (_ Unimplemented) AuditShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -874,6 +883,41 @@ func (siw *ServerInterfaceWrapper) PutShard(w http.ResponseWriter, r *http.Reque
 	handler.ServeHTTP(w, r)
 }
 
+// AuditShard operation middleware
+func (siw *ServerInterfaceWrapper) AuditShard(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "asset_id" -------------
+	var assetId AssetIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "asset_id", chi.URLParam(r, "asset_id"), &assetId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "asset_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "index" -------------
+	var index IndexPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "index", chi.URLParam(r, "index"), &index, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "index", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AuditShard(w, r, assetId, index)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // StoreShard operation middleware
 func (siw *ServerInterfaceWrapper) StoreShard(w http.ResponseWriter, r *http.Request) {
 
@@ -1059,6 +1103,9 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Put(options.BaseURL+"/shards/{asset_id}/{index}", wrapper.PutShard)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/shards/{asset_id}/{index}/audit", wrapper.AuditShard)
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/assets", wrapper.ListAssets)
@@ -1868,6 +1915,147 @@ func (response PutSharddefaultApplicationProblemPlusJSONResponse) VisitPutShardR
 	return err
 }
 
+type AuditShardRequestObject struct {
+	AssetId AssetIDPath `json:"asset_id"`
+	Index   IndexPath   `json:"index"`
+	Body    *AuditShardJSONRequestBody
+}
+
+type AuditShardResponseObject interface {
+	VisitAuditShardResponse(w http.ResponseWriter) error
+}
+
+type AuditShard200JSONResponse AuditProof
+
+func (response AuditShard200JSONResponse) VisitAuditShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditShard400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response AuditShard400ApplicationProblemPlusJSONResponse) VisitAuditShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditShard401ApplicationProblemPlusJSONResponse Problem
+
+func (response AuditShard401ApplicationProblemPlusJSONResponse) VisitAuditShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditShard403ApplicationProblemPlusJSONResponse Problem
+
+func (response AuditShard403ApplicationProblemPlusJSONResponse) VisitAuditShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditShard404ApplicationProblemPlusJSONResponse Problem
+
+func (response AuditShard404ApplicationProblemPlusJSONResponse) VisitAuditShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditShard410ApplicationProblemPlusJSONResponse Problem
+
+func (response AuditShard410ApplicationProblemPlusJSONResponse) VisitAuditShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditShard413ApplicationProblemPlusJSONResponse Problem
+
+func (response AuditShard413ApplicationProblemPlusJSONResponse) VisitAuditShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditShard503ApplicationProblemPlusJSONResponse Problem
+
+func (response AuditShard503ApplicationProblemPlusJSONResponse) VisitAuditShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditSharddefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response AuditSharddefaultApplicationProblemPlusJSONResponse) VisitAuditShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type StoreShardRequestObject struct {
 	Body *StoreShardJSONRequestBody
 }
@@ -2008,6 +2196,9 @@ type StrictServerInterface interface {
 	// PutShard Store one shard, streamed as raw bytes. Answers 503 with Retry-After when the node is busy.
 	// (PUT /shards/{asset_id}/{index})
 	PutShard(ctx context.Context, request PutShardRequestObject) (PutShardResponseObject, error)
+	// AuditShard Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+	// (POST /shards/{asset_id}/{index}/audit)
+	AuditShard(ctx context.Context, request AuditShardRequestObject) (AuditShardResponseObject, error)
 	// StoreShard Store one shard sent as base64 in JSON. Answers 503 with Retry-After when the node is busy.
 	// (POST /store)
 	StoreShard(ctx context.Context, request StoreShardRequestObject) (StoreShardResponseObject, error)
@@ -2577,6 +2768,40 @@ func (sh *strictHandler) PutShard(w http.ResponseWriter, r *http.Request, assetI
 	}
 }
 
+// AuditShard operation middleware
+func (sh *strictHandler) AuditShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath) {
+	var request AuditShardRequestObject
+
+	request.AssetId = assetId
+	request.Index = index
+
+	var body AuditShardJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AuditShard(ctx, request.(AuditShardRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AuditShard")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AuditShardResponseObject); ok {
+		if err := validResponse.VisitAuditShardResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // StoreShard operation middleware
 func (sh *strictHandler) StoreShard(w http.ResponseWriter, r *http.Request) {
 	var request StoreShardRequestObject
@@ -2644,88 +2869,92 @@ func (sh *strictHandler) Toggle(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fx7c9s4kv8qXbqtil1HyXYezsT548ozyWwyk4c3ydZcXZKTIbIlYUwCDADGVlL+7lfdAEVKAi3Jj8zd",
-	"1f5HiSTQ+PW70eD3XqqLUitUzvaOvvdKYUSBDg3/OrYW3ctnJ8JN6adUvaNeST+SnhIF9o56gp4YyqyX",
-	"9Ax+qaTBrHfkTIVJz6ZTLAS99zeD495R79/2mrn2/F27F6boXV4m9XT/qNDM5vN94V93M+FLleHFFauT",
-	"dP/aM72fCpPxFM1kV67tFqe7pFFsqZVF5uSJ0aMcC7pMtXKoHF2KssxlKpzUaq/0T/z7n1YrurfZpPW4",
-	"PGOGNjWypOF6R71jBWiMNrDz7tdf4MnDR48hzAEZOiFzuztgYMJYLHBK6UqlyKJodInGSb8AkTr5lf93",
-	"s5LAGmmdo1C9y6Q3qox1wxJNisoNC3FBjxXiQhZV0Ts62N9PeoVU/td+Ug8glcMJGhoAVVZq6TEJd60z",
-	"Uk3oZiHVUKtU5Hk9xbbDe/ZGhlY6Q5LlNSC/0RmSxCa90sjU43E1U/ipy6RXlZlwmA0F0zzWpqCrHv3Z",
-	"d7LAXrJM1GVb/D7OKQyLaEGV1CyZUxWFKsadBbo+z0nQoz8xdUR2LQb/5MeY/VkmSa5EftISi7HILSZL",
-	"knJjabg5w7dhU1gjAb+KA9mqiC5koqy1YVHnds4SULtwjgYhnWqLCsZGF+CmCLn8ijDV1tlBw/aWFs0t",
-	"66YGNOmlBrcUr6Q3ljkOp8JOV6n/+dXx788f9O8/OgQ9ZprLXBCsFw52sCjdDCrlZA5nSp+r3UFseF7g",
-	"6tDPpHVSpc4DAFOdZ1JNPCaWDGcblBYnz1p6uyQi+aI9at/VGd9BRRLysYcpG/WyJestGxAfo9NmMLVD",
-	"K791TF7fWVz/yRzI0cyhhZ3+AZxPZY4gFFRlrkVGmFeKoQUaBEylLIM8Z6xU7vBhFCfrgqLWay5REcI9",
-	"uqXJmJB7mBiR8WWurYuiQVclDj1LVpfxquEXlGjAP040SoeFjSMS/hHGiFkzR8fDN7aYrQAlmEzmSFvw",
-	"g4SQdBH/F3jakJc0el7ju4xPSxBryV9QyvWGNugyR37OoSGQ//vjcf+/RP/bfv/JYNj//P0gObj/0+Xf",
-	"YtrG77+SNmak6BZfzVmz1qqscisGro0u5Wfh0ukqGWT+hha/LHCzluOrrfic7o0WwPO/dBQLrYrc1o7e",
-	"aO3WPf2CZKml8VevxulrwvAVjZU+JqyVe39wENHeJV7V7yWtIIKX1WhEzZs5dTXonQxmgFeYnKMYD330",
-	"vBaH0mg93pirNcbLDDWYoizXsuhdeGwZm/r1pE16TVts8c8wlYXIVy3iMSit+gongiwFZP45OJduCsJB",
-	"oa0DKy9gbChcowAKMjmRPgjAC1GUOc10f/CI5m/ZgP3+E1b9B5c7nz4N6p+Hl7v/EbUEL4JHXxpC9Mef",
-	"vx8+jFuPFyhyF9HZ24uXyWxWti26+izqd6qSjPvQYqqVdzxrnd4SS8NUyWrIvDR2jL2v0UZwmHbgQySY",
-	"sUjRDquyIwRBOx3qs1i+tER3/WSyNGyMTIVyMh1ps7lVpIW9CW/F9Kg02ulVqR4JVwjVF9nXBEZihHkC",
-	"5D5BGxJ3jEZ+BsV2kajRlcPtlvKOXonGFLoyaSTuygQWWh3BSLjU5UQ/Lyd7yus54iC3EKoSORTojEwt",
-	"33jKyzwCpd2U4lShLMX0GSttkGQ/dAgsWO4UrrfKgdAa+TZP54gkteR1ieqco5HUJDNobVR7JclWPMXm",
-	"pS9yTlejvMU2VRWjiNbV83VR6hm2QmaGlA4IF/zaTQhKel+liAyyRGh7xhixwWatCNCHKUIms6MznNVJ",
-	"ERmYexaeZ/cfPTp4Amc4Gyza7vD80bePB/0nx/0Xv/XfnFBEd1b0v33+/nA/OdyPG+QTRLNd6eXKykku",
-	"rBtaRLW5TrI1Ui3xWkWjRDT3LATOg7QgIJMGUwfhxcrUUNFwQFJNSuQVJp78buJyVu6Vwk2Hjaiskro4",
-	"8z0bdByc9tktooGdXJ+joWWMkDi4+xTEyKJycD5FBdJxtmtBaR4OFxKybqFcSchCasf+iJIxuo55wiDN",
-	"i4uh0WSaQJWVCeTaiARGOSYwcsPcNLZ5oq2V5WBtjtQqItF0TXoTRC2mICSb8Uyj5euWWSBtrS0sCd6s",
-	"wY5FhD36Z7dDGtp+bs2Yc5nrqCAQkzd3MqyB67IgP2TSct0NwVHo5uWoReBo/mAer6Kpjj0vfS4vJpu/",
-	"sUR4PWEzUDe516r9/ZAVRQieF9eX3YwTMo87Q2WdUB3+sAlbI3mcdHn8Lf/HOkfEd+th5lNF+VCNznAW",
-	"kZuRvhie4WxVOf7Te6SyGuUyJceUwBQvBquZxZVpwe2F/1/RyPEsTmvtPm9E7LpqeYuAZA5bDOt/VDoW",
-	"p1xvg2Ab8Q+1gw0fr0WsdipXKXQruVLSDbejrBPYIL6hgtAauV57DN13Tba+ZC9ktmibO5SqCfTTvLIO",
-	"TVdIIK2t5tXDRYH7p5IXUMg8lyEThB2pvCdn4/YU0lynZxYyI8du08Lrn3rURUtIKLpN6EbR7WoSuL1M",
-	"aj3eEmaDPlEZXk/i1la6DqJFbDlRwlUGuwoZnXVQkkO7hR4tGqZtjOPNq3EtCV7GeS5O9YoaIZqzMfFK",
-	"4zFuC3y78rFg9xpY47pZCmneYalNVxV549pxIcwZZsMMRRZ3ngZHlcxdR+lflblIMfpqrA7da8ZrvbxI",
-	"RXTFlXqHXyr0sewW0U2j6x3F+qOrq/W3YxCWrJoVE6xrF08hqOfQ6TNUdljADls8rSynZPzvLlh0ljOg",
-	"UAe9Z4HlbcDoXbRJOny4guASLwIqnUjbKo8I1rYF3I1riV1lwXrCGJ3cutEh/NvtyNYbq5vUtOcF8027",
-	"SppwYdviaGtTrK51Bw/OBHdi8kw4cSu4ZMKJ4ejw4QLxo5mLFiH+b4LYWmQnni/neyR1N8P9R4/WbQC9",
-	"d9rg9SzWDTm1WlHhjc971u9iJ0A5VCZMBiNh8fDhQsz0l3B3PcuuZNIHPZnk18W6s0y3TFRXkYUDp7Qy",
-	"0s3e09rqkm4h1Qey3HGWhGIIP+YtPOyUhuQnA+FgLI11xCjjEjjD0gE9NkUgIELhTpsZx7uMKJOOwqBp",
-	"uDd1rqxjz/ftKG15M8x46GAec8BoxrOlIs+lmkSKp7AjM1ROutleptPBRDMp3J83RZExGaFB7+14PDEy",
-	"6zckNJFrKX/Hme+Do7A+jtWLDx9O4PjkJTlDrRDqAd+gY8oG8A5F1tcqn4H3HLBz+vfnH2BPhJao0wRO",
-	"975QtniafFKne6VP0vnvAu2UL7hAxFe+4vUt3GYnzdfBG9k9vKDA63QXpAVdogLtufPq+M3gk3pdOcEV",
-	"TILPgkLM2iXoBZ6fHlduqo38xvnMEfzMPIQPb39//uZ0d/BJUUbQd7pPL4cBd073TKWYIm4T4asxutSv",
-	"w7c5nO6CSFOSHJRuioYpaE+tzSclFJyusOcUPAehEBn6PdF1smARYUUePqnnxmhjQRiE066uydOm03F3",
-	"AK+1whkIlQH302LmQxweot6l9UbJflLrt2sTUPgVDYxzLZwdfFLzGk4jlrUUkYT1WqkCZQiDfdIf4rAo",
-	"Ze+o92CwP3jgax1TVvO5hNGPiQ+6ybzwOl9mvaPe39HN+zOX2kvv7+9f0Vq6XUvpfI5ITynpUFoZg8pB",
-	"Te/AB6VjEeK82NhzYlsNq0nPVkUhzKx31HvPupaAb9xjrmnVJzmhWJU0wMevU2m5g4xLvWJiyZxOuZeJ",
-	"8lxtI6j5OuYCcGyiftbZ7NYxmzcTXi53EV/+hRyrOQVi7IL6plOhJjdhXfBTvaOPix7q4+fLz23O/sIT",
-	"XcXYp6AL6chbjSXmmSXDOwPBCcqM1DXC7Mukt9c0OEW15ZW07tg/cpfQzxuwYh3YPP0PAJmYPJY5Wq8h",
-	"bIN82x+ZrXNyyBwGJHMbLE3YjGmDW3d3derSSeUhZbvVHFT4GHO1RM89C+S5ExhrAyXqMse5b1/qva97",
-	"9eaoF+LiFaqJm4YYeSXNi/fwh86+Zpw58r4NdIOeUBp6qXuVQqWVtkfYwXR3AG8L6eCMRZscIqRTrS0S",
-	"yEVX82+M8LPl1df5weHVZbNVat/HCe0C/tbmfYesRRZ2DJa7A3jmkYdHCYzxHI3fUPWXvg2YfDEh00Wb",
-	"uV1MfFutVD57aQgcU1xgCzJKXouk4ujQo5fAAbyWP7MM58JMkO51snGxlXSV9oPDx48f3z9oL+Dh/pPD",
-	"Tdbwa2U4/FrZ5bGwM8WLBFJdFKJvkXTTYbZL0nhuRMkSyHvEFGI53Qk3prKUfBSpQxN/OnhyfwN9+dBu",
-	"Hb9noWksH8AfZIGk80EkGRN4+YyC34yMCWFieadbKOB+KFOV5BrKyoFBWxWUdZKq1VEwpFNMz3w1izJL",
-	"iuLoGlW2No34xXuA/gufvm9m8X1qurrmY855KOfiRZU6l+kMdn57//ZNEtLjyvjGQF05KCmzVJPdlYWM",
-	"cKyNN99STdau4YTn6eLXg/uPD39aZdjnTaMgnTp0fesMimLRKTZpvlSChWh5kg1CoIPb9cMxH8zFk+wp",
-	"UPA+q+2hQZFOMQPS+9B8/6XSpip+gK9mgkB4fRSp0dbOW2UGsKA5pBYee0r7dOPcEzifynQKqFIzK50F",
-	"6RJAIywl3KnOyIQ5VhMuilteaPBfWkG2cBgjGgE0Adbe97qIcnllZjKvyN9lpNUZ4dLNH8C8tyrMdc9C",
-	"IZQcc63D3/Z4o+kHIWO8IdWV6sB4JYiKEdw8stc+DXr5OcqhvRbUV3IqmL7tGHZDaxCPEQe+3TELXTpR",
-	"27zBSaXzqc6bAbcy5Zc/LD6/ZxvlpqDIsRXiIFGoGZytxpgJZEgKnfEFKTt5GJV5b4HZAI5hLGROit9k",
-	"d77mR1EOiJE2YbMn1UohVzUSsBoEOFOpVPjMK0eyNr7GUUjrxBnFatqACNBqhU95mBiH6jpPjhTVqRmk",
-	"OcURnsofJvyGtzKXj1FvO3ZX8uM3Su/czi3sx0b05o9piHD8amGsK+VFIpPZD0noMT2r3SmbuKCBPu7R",
-	"ip0NeRZQ+pwJ87u0WRBpCnFyfd5eg5satFOdZ52+iHWl06r9Snf9Jt415cqfC6eobs3zrVPkPoy6IzFo",
-	"tt86bCdjfzf8Tr4vF/qXheAdisynSCwBwoYIlzIninjbfAxn5TwfQz38Kv8UTqXcIbZhhg5gORiXFkyl",
-	"FEfgNy9vvpJfUaH19a+6ut1uJ2/jpcsarCKcSulCik+t3CFOPH4EJfq/bjm4DXhet3qDhYVcWEr2RAY7",
-	"kaMZ7JSUPt/tKAu2miy6cat7atZAR356jz32Imhrg5swQ73VdmJ0gW6KlQWO6324NFiCofXUHNyYWIRN",
-	"hMFMFPlVy3xbovI7EVtISD3oFoslpQlzQabTqkC1sjZu225uxpY1b9TuWs9JaLu+M3mft7hHFsmT34aw",
-	"t7Zs+fyBE6O8q8RdNh3AnaCER+4SljBFDJWmBnXb2LSqW1xaJav88lkHUF/q9t0umHx/70pwEKuChU68",
-	"7o/AbNMKuVon+sW/FXYjo+1Z2sBETkTosRB8wMbvWHZWHX298Xofrmmafu8yoPEc6DAfzL/bkCA+u0BY",
-	"iroVDv7UI0JUj8OWSBvbeX2eZOmebe1pRsVsade+U+Ce8+3Qu2bX7Zb4p+tePBvODoPFLxWqFMG3/lEm",
-	"9xV9DSgcwYxLgkoxnOWObILsJ9sdP+/aZsllIV18ioN9/kBL63MtCx9siZXr71Lu/HcJOuRuRDdvZQPb",
-	"137nPGSlfY3mLA+TeK5SyCxVmldWagXc0cvJvnRY+O6FwyeH97mQLdVkIcSph65FsWIMOlLVSv2mR3e0",
-	"191qn/3B+9xNO2kHO0nVjVBPfb1zgSV/WaZUKRBMGHkxogkEVNy0GyjjgFa6DpPjs6d2leM7d7JdWYyt",
-	"U+G/sra30CnYUeRjOjtKfK/0OZp+KizCFC9gteI30tnsf0et7zr5shHndROlr9txqUyqCVfuJ0Iq61iM",
-	"A7/YJkTTao/sqhy8d+JKQehgmd900OGwe4tpdb2v3luKysgVrbS3wvRQ9bgG1x/uR1pa32iwVTqNF1OW",
-	"P6enefc1fFNPaRZADs9IgX1B7MXz42dQg11/Xu9GkvPHFHlascwdvw3KtTbe9lR+ezuZ7zDSrbnyRaTm",
-	"BjXSDctkTUG1ijeTdJTsVsIjTB1mkG9iEXyNmiECg+PKInniQtrCu/p1naWNcG4pY///9lQ9dzr3VGFH",
-	"GxC5QZHN6tB63uJpRYG16dr9q3yv32qdm92k2UxtG+ABHPPXPSw82n/gV/AOnZn1j9kuc9OKa9UFR5Wd",
-	"ddY3GYfuwIwpaozy7QdnC2cF/iUvN5IX4K9ArNa2b1NeHB846BYYfyDhjoRl8bTDv5pWG0E4l5Sy1YUB",
-	"0MpXEMbEe5DKn+Dw92onwyUMm1Co7ytWLOI2FtYzKeZr7e4qk4cjFkd7ewf3Hw/2B/uDg6Of9n86YO8Z",
-	"Xq+/y+WHYXGet235zLD1XxCy1j9hO631jy5t7/Lz5f8EAAD//w==",
+	"7Fx7c9s4kv8qXbqtil1HyXYenonzx5Vnkt1kN5PxJtnaq0tyMkS2JIxJgAHAOJqUv/tVN8CHJNCS/Mjc",
+	"Xe1/kkgBjV+/H+S3QaqLUitUzg5Ovg1KYUSBDg1/O7UW3avnZ8LN6atUg5NBSV+SgRIFDk4Ggu4Yy2yQ",
+	"DAx+rqTBbHDiTIXJwKZzLAT9708Gp4OTwb8dtHsd+Kv2IGwxuLpK6u3+XqFZNPt95m/3s+ErleHXa04n",
+	"6fqNd3o3FybjLdrNrj3bHW53RavYUiuLzMkzoyc5FvQx1cqhcvRRlGUuU+GkVgelv+Pff7Na0bXtNq3X",
+	"5R0ztKmRJS03OBmcKkBjtIG9t3/+GZ4+fvIDhD0gQydkbvdHDExYiwVOKV2pFFkUjS7ROOkPIFInv/Dv",
+	"blESWBOtcxRqcJUMJpWxblyiSVG5cSG+0m2F+CqLqhicHB0eJoNCKv/tMKkXkMrhDA0tgCortfSYhKvW",
+	"GalmdLGQaqxVKvK83mLX5T17I0srnSHJ8gaQ3+gMSWKTQWlk6vG4nil811UyqMpMOMzGgmmealPQpwH9",
+	"OHSywEGyStRVV/w+NBSGQ3SgSmqWNFRFoYpxZ4muTw0JevIbpo7IrsXgH3wbsz/LJMmVyM86YjEVucVk",
+	"RVJuLQ23Z/gubApnJODXcSBbFdGFTJS1Nizr3N5FAmofLtEgpHNtUcHU6ALcHCGXXxDm2jo7atne0aLG",
+	"sm5rQJNBanBH8UoGU5njeC7sfJ36n16f/u3Fo+HDJ8egp0xzmQuC9auDPSxKt4BKOZnDhdKXan8UW54P",
+	"uL70c2mdVKnzAMBc55lUM4+JJcPZBaXDyYuO3q6ISL5sj7pXdcZXUJGEfBhgyka97Mh6xwbE1+i1GUzt",
+	"2Mrfezavryyf/6wBcrJwaGFveASXc5kjCAVVmWuREeaVYmiBFgFTKcsgN4yVyh0/juJkXVDU+swlKkJ4",
+	"QJc0GRNyDzMjMv6Ya+uiaNCnEseeJevHeN3yC0o04G8nGqXDwsYRCb8IY8Si3aPn5ltbzE6AEkwmc6Qr",
+	"+EFCSLqI/0s8bclLWj2v8V3FpyOIteQvKeVmQxt0mSM/59AQyP/94XT4X2L4++Hw6Wg8/PTtKDl6+OPV",
+	"n2Laxv9/LW3MSNEl/tSwZqNVWedWDFwbP0qVSXdmtJ6u01LWP69Ik75EM0yFRZjjV1g3PwzzAxt05gIX",
+	"mMGldHO+qLRKWfS6yB0On4rh9NO348cxwFZO48nqPcxb/Fyhh3YH98dkrZ/10UMwQmW6CIeRCvKl4ydQ",
+	"WcyA/v2Mz+fhoFM31pjopRMX4utrVDOKm48f3wIAT2sMgJ+ES+frjCRnNrb4eUk3a6t0vU9upHArceT9",
+	"XzmKbNcNyM5hm9Habbr7JVmGjv2+/jRO3xCGL2is9BF+baoPR0cRW7zCqvp/SSck5GO19q3mTUNdDXov",
+	"gxngNSbnKKZjnwttxKHR7K24WmO8ylCDKcpyI4vehttWsan/nnRJT65R7+eYykLk61p6SlZlqHAmyO5D",
+	"5u/zNkc4KLR1YOVXmBoKvskeQCZn0od0+FUUZU47PRw9WbdLbMgfXe19/Diqvx5f7f9H1K6/DPHZ9pqd",
+	"DF6iyF1EZ+8u+yEnWNmu6OqLaBRRleSqxxZTrXwYsTGEWWFp2CpZT4BW1o6x9xe0ERzmPfgQCWYqUrTj",
+	"quwJKNHOx/oilv2u0F3fmawsGyNToZzNJ9psbxXpYG/Cv2J6VBrt9LpUT4QrhBqK7EsCEzHBPAEKhkAb",
+	"EneMxvEGxW55hdGVw92O8pb+Eo0QdWViTjQTWGh1AhPhUpcT/Xyc7Bmf54SdZCFUJXIo0BmZWr7wjI95",
+	"Akq7OWUdQlnK0DJW2iDJfukQJrLcKdxslQOhNfJdnjaIJLXk9Ylqw9FIopkZtDaqvZJkK14w4aMvc05X",
+	"k7zDNlUVk4jW1fv1UeoZtkZmhpTcCRf82m0ISgZfpIgsskJod8cYscFmrQnQ+zlCJrOTTlBFBuaBhRfZ",
+	"wydPjp5SuLUSU4b7T37/cDR8ejp8+dfhmzOKzy+K4e+fvj0+TI4P4wb5DNHsVki7tg6WC+vGFlFtr5Ns",
+	"jVRHvNbRKBHNAwuB8yAtCMikwdRB+GNlaqhoOSCpJiXyChMvZWzjctaulcLNx62orJO6vPMDG3QcnPbR",
+	"MaKBPQ6q6RgTJA7uPwMxsagcXM5RgXRcu7CgNC+HS+l1v1CupdchUWd/RKk1fY55wiDNy4eh1WSaQJWV",
+	"CeTaiAQmOSYwcePctLZ5pq2V5WhjFN8pCdJ2bbIaRC2mICSb8byx4+tWWSBtrS0sCd6swZ5FhAP6Zb9H",
+	"Grp+bsOajcz11IOIyds7GdbATTmtXzLpuO6W4Ch0TXFxGTjaP5jH62iqY88rX5kRs+3/sUJ4vWG7UD+5",
+	"N6rkfpcTRQhuWiWrbsYJmcedobJOqB5/2IatkTxOujz+L//DJkfEV+tlmq2ifKgmF7iIyM1Efx1f4GJd",
+	"Of7Te6SymuQyJceUwBy/7lbxuMvmxxc0crqI01q7z1sRu6n30SEgaWCLYf33SsfilJu1e3YR/1A72PL2",
+	"WsRqp3KdQneSKyXdeDfKeoEN4hsqCJ2V67PH0H3bZusr9kJmy7a5R6naQD/NK+vQ9IUE0tqqqQUvC9w/",
+	"lPwKhcxzGTJB2JPKe3I2bs8gzXV6YSEzcuq2LaP/pid9tISEot+EbhXdrieBu8uk1tMdYTboE5XxzSRu",
+	"Y6XrKNqSkDMlXGWwr5DRW9UmObQ76NGyYdrFON6+GteR4FWcG3GqT9QKUcPGxCuNx7gr8N3Kx5Lda2GN",
+	"62YppHmLpTZ9PYGtOwGFMBeYjTMUWdx5GpxUMnc9jRxV5iLF6F9jXYVBu17nz8tURE9cqZsV6ltd72m9",
+	"nFzfe7kbg7Bi1ayYYV27eAZBPcdOX6Cy4wL22OJpZTkl41/3waKznAGFOugDCyxvoVPQJen48RqCK7wI",
+	"qPQibas8Ili7FnC3riX2lQXrDWN08iBOj/Dv1l+v2+Tb1LSbgvm2M0JtuLBrcbTT4qxr3cGDM8G9mDwX",
+	"TtwJLplwYjw5frxE/GThokWI/5sgdg7Zi+erpkdSz6Y8fPJkUwPondMGb2axbsmp9YrKUn81AcqhMmEy",
+	"mAiLx4+XYqY/hLubWXYtk97r2Sy/Kda9ZbpVovqKLBw4pZWRbvGOzlaXdAup3pPljrMkFEP4Nm/hYa80",
+	"JD8ZCAdTaawjRhmXwAWWDui2OQIBEQp32iw43mVEmXQUBk3LvblzZR17vutGaavNMOOhgybmgMmCd0tF",
+	"nks1ixRPYU9mqJx0i4NMp6OZZlJ42nKOImMywrjlr9PpzMhs2JLQRq6l/Bsu/FQjhfVxrF6+f38Gp2ev",
+	"yBlqhVAv+AYdUzaCtyiyoVb5ArzngL3zv7x4DwciDLidJ3B+8JmyxfPkozo/KH2Szj8XaOf8gQtE/MlX",
+	"vH4Pl9lJ8+fgjewBfqXA63wfpAVdogLtufP69M3oo/qlcoIrmASfBYWYdUvQSzw/P63cXBv5O+czJ/AT",
+	"8xDe//q3F2/O90cfFWUEQ6eH9Oew4N75gakUU8RDP/xpii715/BDK+f7INKUJAelm6NhCrpba/NRCQXn",
+	"a+w5B89BKESG7RzGdbJgEWFNHj6qF8ZoY0EYhPO+Gdjzdm51fwS/aIULECoDno7GzIc4vETdpfVGyX5U",
+	"m9u1CSj8ggamuRbOjj6qpobTimUtRSRhg06qQBnC6JD0hzgsSjk4GTwaHY4e+VrHnNW8kTD6MvNBN5kX",
+	"PuerbHAy+Au6Ztp2ZVj44eHhNYPCuw0IN3tEJoRJh9LKGFQOanpHPiidihDnxdZuiO2MHycDWxWFMIvB",
+	"yeAd61oCfgyTuabVkOSEYlXSAB+/zqXleUAu9YqZJXM658k0ynO1jaDm65hLwLGJ+klnizvHrBkNvVqd",
+	"Cb/6AzlWcwrE1AX1TedCzW7DuuCnBicflj3Uh09Xn7qc/Zk3uo6xz0AX0pG3mkrMM0uGdwGCE5QFqWuE",
+	"2VfJ4KAdV4tqy2tp3am/5T6hb8bpYvP0vP13AJmYPJU5Wq8hbIP8ECeZrUtyyBwGJI0NliY0Y7rg1rN6",
+	"vbp0VnlI2W61j518iLlaoueBBfLcCUy1gRJ1mWPj21eepKgnLxvUOxNrHCOvpXnxJzLCnGa7ToO8H+rd",
+	"YsKXll6ZRaZQaW2IFfYw3R/Br4V0cMGiTQ4R0rnWFgnkom+UO0b4xerp6/zg+Pqy2Tq17+KE9gF/Z/u+",
+	"RdYiC3sGy/0RPPfIw5MEpniJxjdU/Uc/1E2+mJDpo83cLSZ+SFoqn720BE4pLrAFGSWvRVJxdOjRS+AI",
+	"fpE/sQznwsyQrvWycXkweJ32o+Mffvjh4VH3AI8Pnx5vc4Y/V4bDr7Uuj4U9HgdNdVGIoUXSTYfZPknj",
+	"pRElSyD3iCnEcroXbkxlKfnBsh5N/PHo6cMt9OV990GAB7YzpzuCf5IFks4HkWRM4NVzCn4zMiaEieVO",
+	"t1DA81CmKsk1lJUDg7YqKOskVaujYEjnmF74ahZllhTF0WdU2cY04mfvAYYvffq+ncX3qen6mU8556Gc",
+	"iw9V6lymC9j767tf3yQhPa6MHwzUlYOSMks12187yASn2njzLdVs4xnOeJ8+fj16+MPxj+sM+7RtFKRT",
+	"h25onUFRLDvFNs2XSrAQrW6yRQh0dLd+OOaDuXiSPQMK3he1PTQo0jlmQHofHqX4XGlTFd/BVzNBILw+",
+	"itRoa5tRmREsaQ6phcee0j7dOvcELucynQOq1CxKZ0G6BNAISwl3qjMyYY7VhIvilg8a/JdWkC09WhON",
+	"ANoA6+BbXUS5ujYzaSry9xlp9Ua4dPE7MO9XFfZ6YKEQSk651uEve7zRDIOQMd6Q6kr1YLwWRMUIbm85",
+	"6D7be/UpyqGDDtTXciqYvt0YdktrEI8RR37cMQtTOlHbvMVzZ5dznbcL7mTKr75bfP7AtspNQZFjK8RB",
+	"olALuFiPMRPIkBQ64w+k7ORhVOa9BWYjOIWpkDkpfpvd+ZofRTkgJtqEZk+qlUKuaiRgNQhwplKp8JlX",
+	"jmRtfI2jkNaJC4rVtAERoNUqPGUS41Bd58mRojq1gDSnOMJT+d2E33Arc/Wh+F3X7kt+fKP03u3cUj82",
+	"ojf/nIcIx58WprpSXiQymX2XhB7Ti9qdsokLGujjHq3Y2ZBnAaUvmTDfpc2CSFOIk+vL7hnc3KCd6zzr",
+	"9UWsK71W7c901TfxbihX/il/iuo23N95J4APo+5JDNr2W4/tZOzvh9/Jt9VC/6oQvEWR+RSJJUDYEOFS",
+	"5kQRb5eP4clHz8dQD7/OP4WnUu4R27BDD7AcjEsLplKKI/Dblzdfyy+o0Pr6V13d7o6Td/HSZQ1WEZ5K",
+	"6UOKn1q5R5x4/QhK9Hs9cnAX8PzSmQ0WFnJhKdkTGexFHs1gp6T05X5PWbAzZNGPWz1TswE68tMH7LGX",
+	"QdsY3IQd6lbbmdEFujlWFjiu9+HSaAWGzl0NuDGxCE2E0UIU+XXH/LVE5TsRO0hIvegOhyWlCXtBptOq",
+	"QLV2Nh7bbi/GjtUMaved5yyMXd+bvDcj7pFD8uZ3Ieydli0/f+DEJO8rcZftBHAvKOGW+4QlbBFDpa1B",
+	"3TU2neoWl1bJKr963gPU53p8tw8mP9+7FhzEqmBhEq//lT67jEKu14l+9v8K3cjoeJY2MJMzEWYsBD9g",
+	"4zuWvVVHX2+82WuI2qHf+wxoPAd6zAfz7y4kiJ9dICxFPQoHv+kJIaqnoSXSxbapz5MsPbCdnmZUzFa6",
+	"9r0C94Ivh9k1u6lb4u+uZ/FseHYYLH6uUKUIfvSPMrkv6GtA4RHMuCSoFMOz3JEmyGGy2+PnfW2WXBbS",
+	"xbc4OuTX7XRevrP0+p1Yuf4+5c6/l6BH7iZ08U4a2L722/CQlfYXNBd52MRzlUJmqdK8slIr/3YGTval",
+	"w8JPLxw/PX7IhWypZkshTr10LYoVY9CTqlbqr3pyT73uzvjsd+5zt+OkPewkVTdCPfP1ziWW/GGZUqVA",
+	"MGHkxYgmEFDx0G6gjANa6XpMjs+eulWObzzJdm0xtk6F/8ja3tKkYE+Rj+nsKfFtfNXLRGeL/x21vpvk",
+	"y0Zc1kOUvm7HpTKpZly5nwmprGMxDvximxBNqz2y63LwzolrBaGHZb7poMPD7h2m1fW+urcUlZFrRmnv",
+	"hOmh6nEDrj8+jIy0vtFgq3QeL6asvhxRc/c1vCFRaRZADs9IgX1B7OWL0+dQg12/LPFWkvPPOfK2YpU7",
+	"vg3KtTZueyrf3k6aDiNdapQvIjW3qJFuWSZrC6pVfJikp2S3Fh5h6jBbeftRj0XwNWqGCAxOK4vkiQtp",
+	"C+/qN02WtsK5o4z9/+upeu709lRhTxsQuUGRLerQuhnxtKLA2nTt/1G+17daG7ObtM3UrgEewSm/3cPC",
+	"k8NH/gRv0ZnF8JTtMg+tuE5dcFLZRW99s9ddH4gqk+6WvYmd9S4aHfKrylrPcA/TkN13oX3vWcj2pXI9",
+	"gUl4Jxq7hMMdxJHuP9rx/kc73v94t/uPdqT/aDd6nuxI/x+g4mfGJ8Wd4GWOeeYHKbgJRfbJtnck9ZzN",
+	"SpjVOFERjEHnhXp62jrT1XcK6kvFr0OZGn4ZhVZpM50hHaRCKe2aUkTtmtlZ9bpmtiNkuvoTPLZs96nC",
+	"S88c/cvv3MrvAL9NZr1Hdpd+x/GDS/0C4x9suidhWX5q6l/D760gXEqXzpsCI2jlK5FT4j1I5Z8Eq+2U",
+	"D1a5FGoT+E1PfOWbRdzGygNMivlSRxKVycOjWicHB0cPfxgdjg5HRyc/Hv54xNFA+Hv9fj+/DItzM/7p",
+	"K0yd34KQdX4JbfnOL7q0g6tPV/8TAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

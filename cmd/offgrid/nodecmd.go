@@ -50,6 +50,7 @@ type nodeOptions struct {
 	repairThreshold  int
 	repairInterval   time.Duration
 	scrubInterval    time.Duration
+	auditInterval    time.Duration
 	minLinkRate      int64
 	hedgeDelay       time.Duration
 	peerPoll         time.Duration
@@ -84,6 +85,7 @@ func (o *nodeOptions) flags(cmd *cobra.Command) {
 	fs.IntVar(&o.repairThreshold, "repair-threshold", 0, "rebuild a stripe with fewer live shards than this (default k+2)")
 	fs.DurationVar(&o.repairInterval, "repair-interval", d.Assets.RepairInterval, "how often the node checks its own files (0: never on its own)")
 	fs.DurationVar(&o.scrubInterval, "scrub-interval", d.ScrubInterval, "how often the node re-reads every shard it hosts, quarantining lost or corrupt ones (0: never)")
+	fs.DurationVar(&o.auditInterval, "audit-interval", d.Assets.AuditInterval, "how often the node challenges the hosts of its files to prove they hold their shards (0: never)")
 	fs.Int64Var(&o.minLinkRate, "min-link-rate", d.Assets.Transfer.MinLinkRate, "slowest rate in bytes/s a host may send a shard at; sets each shard request's deadline")
 	fs.DurationVar(&o.hedgeDelay, "hedge-delay", d.Assets.Transfer.HedgeDelay, "shortest wait for a shard before a get also asks a spare one")
 	fs.DurationVar(&o.peerPoll, "peer-poll-interval", d.Peers.PollInterval, "how often static peers are asked whether they are up")
@@ -221,6 +223,10 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 	cfg.Connect = peerclient.Connect(shardClient, &http.Client{Timeout: 5 * time.Second})
 	cfg.Assets.Transfer = storage.TransferConfig{Window: o.window, RepairThreshold: o.repairThreshold,
 		MinLinkRate: o.minLinkRate, HedgeDelay: o.hedgeDelay}
+	cfg.Assets.AuditInterval = o.auditInterval
+	if o.auditInterval == 0 {
+		cfg.Assets.AuditInterval = -1
+	}
 	cfg.ScrubInterval = o.scrubInterval
 	if o.scrubInterval == 0 {
 		cfg.ScrubInterval = -1
