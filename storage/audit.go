@@ -115,18 +115,35 @@ func (c *Catalog) TakeChallenge(ctx context.Context, addr ShardAddr) (ch Challen
 	return ch, true, nil
 }
 
-// RecordAudit counts one audit of a host, passed or failed.
-func (c *Catalog) RecordAudit(ctx context.Context, hostID string, passed bool) error {
+// RecordAudit counts one audit of a host's shard of an asset, passed or
+// failed, against both.
+func (c *Catalog) RecordAudit(ctx context.Context, hostID, assetID string, passed bool) error {
 	p, f := 1, 0
 	if !passed {
 		p, f = 0, 1
 	}
-	_, err := c.db.ExecContext(ctx, `INSERT INTO storage_audit_hosts(host_id, passed, failed) VALUES (?, ?, ?)
-		ON CONFLICT(host_id) DO UPDATE SET passed = passed + excluded.passed, failed = failed + excluded.failed`, hostID, p, f)
-	if err != nil {
-		return fmt.Errorf("record audit of %s: %w", hostID, err)
+	for _, q := range []struct{ table, key, id string }{
+		{"storage_audit_hosts", "host_id", hostID}, {"storage_audit_assets", "asset_id", assetID},
+	} {
+		_, err := c.db.ExecContext(ctx, `INSERT INTO `+q.table+`(`+q.key+`, passed, failed) VALUES (?, ?, ?)
+			ON CONFLICT(`+q.key+`) DO UPDATE SET passed = passed + excluded.passed, failed = failed + excluded.failed`, q.id, p, f)
+		if err != nil {
+			return fmt.Errorf("record audit of %s: %w", q.id, err)
+		}
 	}
 	return nil
+}
+
+// AssetAudits returns how many audits of an asset's shards passed and failed.
+func (c *Catalog) AssetAudits(ctx context.Context, assetID string) (passed, failed int, err error) {
+	err = c.db.QueryRowContext(ctx, `SELECT passed, failed FROM storage_audit_assets WHERE asset_id = ?`, assetID).Scan(&passed, &failed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("read audits of %s: %w", assetID, err)
+	}
+	return passed, failed, nil
 }
 
 // FailedAudits returns, per host with any, how many audits it failed.

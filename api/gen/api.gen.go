@@ -259,9 +259,15 @@ type AnnounceUpdate struct {
 // Asset defines model for Asset.
 type Asset struct {
 	// Adaptive (k, n) were chosen from the live hosts.
-	Adaptive  bool      `json:"adaptive"`
-	AssetId   AssetID   `json:"asset_id"`
-	CreatedAt time.Time `json:"created_at"`
+	Adaptive bool    `json:"adaptive"`
+	AssetId  AssetID `json:"asset_id"`
+
+	// AuditsFailed Audits of the file's shards their hosts failed (each marked a shard dead and repaired the file).
+	AuditsFailed *int `json:"audits_failed,omitempty"`
+
+	// AuditsPassed Audits of the file's shards their hosts passed.
+	AuditsPassed *int      `json:"audits_passed,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
 
 	// FileHash BLAKE3-256 of the plaintext (empty until known).
 	FileHash string `json:"file_hash"`

@@ -67,17 +67,21 @@ func TestAuditFindsDeletedShards(t *testing.T) {
 	}
 
 	deadline := time.Now().Add(60 * time.Second)
-	var cur assetJSON
+	var cur struct {
+		assetJSON
+		AuditsFailed int `json:"audits_failed"`
+	}
 	for {
 		if err := json.Unmarshal([]byte(mustCLI(t, m.env(0), "assets", a.AssetID, "--json")), &cur); err != nil {
 			t.Fatal(err)
 		}
 		failed := metricOf(t, m.nodes[0].url, `offgrid_shard_audits_total{result="fail"}`)
-		if failed > 0 && cur.MinLive == size && cur.State == "stored" {
+		if failed > 0 && cur.AuditsFailed > 0 && cur.MinLive == size && cur.State == "stored" {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after 60s: %d failed audits counted, asset %+v; want a failed audit and every stripe back to %d live", failed, cur, size)
+			t.Fatalf("after 60s: %d failed audits counted, asset %+v; want a failed audit (in the metric and the asset) and every stripe back to %d live",
+				failed, cur, size)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -133,7 +133,7 @@ func (s *Service) auditShard(ctx context.Context, m storage.Manifest, r storage.
 	err := s.challenge(actx, m, addr, r, host)
 	switch {
 	case err == nil:
-		if rerr := s.catalog.RecordAudit(ctx, r.HostID, true); rerr != nil {
+		if rerr := s.catalog.RecordAudit(ctx, r.HostID, m.AssetID, true); rerr != nil {
 			s.log.Warn("Could not record an audit", "host", host.Endpoint, "err", rerr)
 		}
 		return AuditPass
@@ -145,7 +145,7 @@ func (s *Service) auditShard(ctx context.Context, m storage.Manifest, r storage.
 		if derr := s.catalog.SetLive(ctx, m.AssetID, r.Stripe, r.Index, false); derr != nil {
 			s.log.Warn("Could not mark a shard dead", "asset", m.AssetID, "err", derr)
 		}
-		if rerr := s.catalog.RecordAudit(ctx, r.HostID, false); rerr != nil {
+		if rerr := s.catalog.RecordAudit(ctx, r.HostID, m.AssetID, false); rerr != nil {
 			s.log.Warn("Could not record an audit", "host", host.Endpoint, "err", rerr)
 		}
 		s.deps.Events.Publish(ShardCorrupt{AssetID: m.AssetID, Stripe: r.Stripe, Index: r.Index, Host: host.Endpoint})

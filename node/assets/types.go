@@ -41,9 +41,12 @@ type Asset struct {
 	// StripeShards holds, per stripe, how many shards are known live.
 	StripeShards []int
 	// Hosts is the number of distinct hosts holding shards.
-	Hosts     int
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Hosts int
+	// AuditsPassed and AuditsFailed count the audits of the file's shards
+	// (RunAudits); a failed one marked a shard dead and repaired the file.
+	AuditsPassed, AuditsFailed int
+	CreatedAt                  time.Time
+	UpdatedAt                  time.Time
 }
 
 // MinLive returns the fewest live shards of any stripe (0 with no stripes).

@@ -16,3 +16,10 @@ CREATE TABLE storage_audit_hosts (
 	passed  INTEGER NOT NULL DEFAULT 0,
 	failed  INTEGER NOT NULL DEFAULT 0
 ) STRICT;
+
+-- Audit outcomes per file, shown with its health.
+CREATE TABLE storage_audit_assets (
+	asset_id TEXT    PRIMARY KEY REFERENCES storage_assets(asset_id) ON DELETE CASCADE,
+	passed   INTEGER NOT NULL DEFAULT 0,
+	failed   INTEGER NOT NULL DEFAULT 0
+) STRICT;
