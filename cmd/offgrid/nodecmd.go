@@ -216,7 +216,10 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 	cfg.Peers.MeshPollInterval = o.meshPoll
 	// Shards are at most MaxShardBytes; even over a slow mesh link a
 	// transfer that takes longer than this is better retried elsewhere.
-	shardClient := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{
+	// Gets bound each request by its own, size-derived deadline; this is
+	// never shorter than the largest shard's.
+	shardTimeout := max(2*time.Minute, storage.TransferConfig{MinLinkRate: o.minLinkRate}.ShardDeadline(int(o.maxShardBytes)))
+	shardClient := &http.Client{Timeout: shardTimeout, Transport: &http.Transport{
 		MaxIdleConnsPerHost: 16,
 		IdleConnTimeout:     90 * time.Second,
 	}}
