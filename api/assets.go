@@ -137,7 +137,8 @@ func assetDTO(a node.Asset) gen.Asset {
 		AssetId: a.ID, Name: a.Name, Size: a.Size, FileHash: a.FileHash, Mode: gen.AssetMode(a.Mode),
 		K: a.K, N: a.N, ShardSize: a.ShardSize, Stripes: a.Stripes, Adaptive: a.Adaptive,
 		State: gen.AssetState(a.State), StripeShards: shards, MinLive: a.MinLive(), Hosts: a.Hosts,
-		Survives:  int32(a.Survives), // below 256: at most the hosts holding shards minus one
+		Survives:     int32(a.Survives), // below 256: at most the hosts holding shards minus one
+		AuditsPassed: &a.AuditsPassed, AuditsFailed: &a.AuditsFailed,
 		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
 	}
 }

@@ -1,6 +1,10 @@
 package node
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/offgrid-net/offgrid/node/assets"
+)
 
 // metrics are the node's Prometheus metrics.
 type metrics struct {
@@ -13,6 +17,10 @@ type metrics struct {
 	// startupRemoved counts, by kind ("tmp", "blob"), what the shard store
 	// cleaned up at start.
 	startupRemoved *prometheus.GaugeVec
+	// shardsScrubbed counts shards the periodic scrub re-read.
+	shardsScrubbed prometheus.Counter
+	// audits counts the owner's audits of its hosts by result (pass, fail, error).
+	audits *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -33,9 +41,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "offgrid_shard_store_startup_removed",
 			Help: "Leftovers the shard store removed at start: partial uploads (tmp) and blobs no shard pointed to (blob)."},
 			[]string{"kind"}),
+		shardsScrubbed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "offgrid_shards_scrubbed_total", Help: "Stored shards re-read and checked by the periodic scrub."}),
+		audits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "offgrid_shard_audits_total", Help: "Audits of the hosts of this node's files, by result (pass, fail, error)."},
+			[]string{"result"}),
+	}
+	// Every result from the start, so a count of zero is visible as zero.
+	for _, r := range []string{assets.AuditPass, assets.AuditFail, assets.AuditError} {
+		m.audits.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.active, m.receipts, m.shardsStored, m.shardBytes, m.shardsCorrupt, m.storeBusy, m.startupRemoved)
+		reg.MustRegister(m.active, m.receipts, m.shardsStored, m.shardBytes, m.shardsCorrupt, m.storeBusy, m.startupRemoved, m.shardsScrubbed, m.audits)
 	}
 	return m
 }

@@ -76,6 +76,10 @@ type Config struct {
 	// below which /healthz answers 503 (the disk is nearly full). Default
 	// 64 MiB: room for four shards of the default size.
 	MinFreeBytes int64
+	// ScrubInterval is how often the node re-reads every shard it hosts and
+	// quarantines the lost or corrupt ones (see Scrub). Default 6 h: a pass
+	// reads the whole store. Negative: never.
+	ScrubInterval time.Duration
 	// Peers configures the peer table, discovery, membership and mesh health.
 	Peers peers.Config
 	// Assets configures puts, gets and repairs of the node's own files.
@@ -120,6 +124,7 @@ func DefaultConfig() Config {
 		BodyGrace:        30 * time.Second,
 		BodyMinRate:      4096,
 		MinFreeBytes:     64 << 20,
+		ScrubInterval:    6 * time.Hour,
 		Peers:            peers.DefaultConfig(),
 		Assets:           assets.DefaultConfig(),
 		Now:              time.Now,
@@ -150,6 +155,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MinFreeBytes == 0 {
 		c.MinFreeBytes = d.MinFreeBytes
+	}
+	if c.ScrubInterval == 0 {
+		c.ScrubInterval = d.ScrubInterval
 	}
 	if c.Now == nil {
 		c.Now = d.Now
@@ -280,9 +288,11 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 		Keys:          keys,
 		Transport:     assets.LocalFirst(string(keys.ID()), localShards{n}, remote.Shards),
 		Hosts:         hostList{n},
+		PeerStates:    hostList{n},
 		Events:        n.bus,
 		MaxShardBytes: cfg.MaxShardBytes,
 		CorruptShards: n.metrics.shardsCorrupt,
+		Audits:        func(result string) { n.metrics.audits.WithLabelValues(result).Inc() },
 		Logger:        cfg.Logger,
 		Now:           cfg.Now,
 	})
@@ -342,6 +352,8 @@ func (n *Node) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return n.peers.Run(ctx) })
 	g.Go(func() error { return n.assets.Run(ctx) })
+	g.Go(func() error { return n.scrubLoop(ctx) })
+	g.Go(func() error { return n.assets.RunAudits(ctx) })
 	return g.Wait()
 }
 

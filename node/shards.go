@@ -81,13 +81,19 @@ func (n *Node) OpenShard(ctx context.Context, assetID string, index int) (io.Rea
 	return rc, sh, nil
 }
 
-// StatShard returns a stored shard's metadata without reading its bytes.
+// StatShard returns a stored shard's metadata without reading its bytes,
+// after checking that its blob is on disk with the recorded size; a lost
+// blob is quarantined and ErrCorrupt returned.
 func (n *Node) StatShard(ctx context.Context, assetID string, index int) (Shard, error) {
 	if err := n.checkRunning(); err != nil {
 		return Shard{}, err
 	}
 	sh, err := n.shards.Stat(ctx, assetID, index)
 	if err != nil {
+		if errors.Is(err, storage.ErrCorrupt) {
+			n.metrics.shardsCorrupt.Inc()
+			n.log.Warn("Stored shard's blob is lost", "asset", assetID, "index", index, "err", err)
+		}
 		return Shard{}, nodeerr.FromStorage(err)
 	}
 	return sh, nil

@@ -216,6 +216,21 @@ func contractCases() []contractCase {
 		{op: "statShard", name: "not stored", method: "HEAD", path: "/shards/" + putAsset + "/9", auth: adminAuth, want: 404},
 		{op: "statShard", name: "no auth", method: "HEAD", path: "/shards/" + putAsset + "/0", want: 401},
 
+		{op: "auditShard", name: "admin", method: "POST", path: "/shards/" + putAsset + "/0/audit", auth: adminAuth,
+			body: []byte(`{"nonce":"` + strings.Repeat("ab", 32) + `"}`), want: 200},
+		{op: "auditShard", name: "signed", method: "POST", path: "/shards/" + putAsset + "/1/audit", auth: signedAuth,
+			body: []byte(`{"nonce":"` + strings.Repeat("cd", 32) + `"}`), want: 200},
+		{op: "auditShard", name: "not stored", method: "POST", path: "/shards/" + putAsset + "/9/audit", auth: adminAuth,
+			body: []byte(`{"nonce":"` + strings.Repeat("ab", 32) + `"}`), want: 404},
+		{op: "auditShard", name: "short nonce", method: "POST", path: "/shards/" + putAsset + "/0/audit", auth: adminAuth,
+			body: []byte(`{"nonce":"abcd"}`), want: 400},
+		{op: "auditShard", name: "upper-case nonce", method: "POST", path: "/shards/" + putAsset + "/0/audit", auth: adminAuth,
+			body: []byte(`{"nonce":"` + strings.Repeat("AB", 32) + `"}`), want: 400},
+		{op: "auditShard", name: "unknown field", method: "POST", path: "/shards/" + putAsset + "/0/audit", auth: adminAuth,
+			body: []byte(`{"nonce":"` + strings.Repeat("ab", 32) + `","offset":1}`), want: 400},
+		{op: "auditShard", name: "no auth", method: "POST", path: "/shards/" + putAsset + "/0/audit",
+			body: []byte(`{"nonce":"` + strings.Repeat("ab", 32) + `"}`), want: 401},
+
 		// {asset} is replaced by the ID the successful putAsset case returns.
 		{op: "putAsset", name: "ok", method: "POST", path: "/assets?name=contract.txt", auth: adminAuth,
 			header: map[string]string{"Content-Type": "application/octet-stream", "Offgrid-Content-Hash": hashOf([]byte(assetData))},

@@ -23,6 +23,16 @@
 // against the manifest, decodes, decrypts, and checks the whole file's hash
 // at the end; the next stripe is fetched while the current one is read.
 //
+// A get never waits on one host: hosts the caller's peer table marks down,
+// and hosts that failed or stalled earlier in the same read, are asked
+// last; every request has a deadline (ShardTimeoutBase + shard size /
+// MinLinkRate); a request unanswered after the hedge delay (HedgeDelay, or
+// four times the moving average of fetch times) or failed makes the fetcher
+// ask the next spare shard at once, and once k shards arrived the rest are
+// cancelled. Hedges go only to preferred hosts; avoided hosts and retries
+// of failed hosts are asked only when no running request can still give a
+// needed shard, so a dead host is never retried while a spare is left.
+//
 // # Segment envelope
 //
 // Each stripe carries one sealed segment: XChaCha20-Poly1305 under a random
@@ -80,6 +90,29 @@
 // every live host has one, the least loaded), each checked on its host after
 // upload. A forced repair also asks every host for its shard's hash and
 // rebuilds every stripe below n.
+//
+// # Audits
+//
+// An owner proves a host still holds a shard without reading it back: while
+// it holds the shard's bytes (at put, at repair) it stores
+// ChallengesPerShard pairs (nonce, expected) in storage_audit_challenges,
+// nonce = 32 bytes from crypto/rand, expected = hex BLAKE3-256 keyed with
+// the nonce (BLAKE3 keyed mode) over the shard's bytes (AuditProof). An
+// audit sends the nonce; the host answers AuditProof(nonce, its bytes).
+// Without the bytes the answer cannot be computed, and as each nonce is
+// used once (TakeChallenge deletes it) a stored answer is useless. When a
+// shard's challenges run out the audit reads the shard itself, checks its
+// hash and stores fresh challenges. Outcomes are counted per host and per
+// asset (storage_audit_hosts, storage_audit_assets); AuditWeight halves a
+// host's placement weight per failed audit, down to 1/1024, never zero (a
+// replaced disk may make it good again).
+//
+// # Scrub
+//
+// A host's Stat checks the blob is on disk with the recorded size, so a
+// lost blob is reported (quarantined, ErrCorrupt) without a read. Scrub
+// re-reads stored shards in address order, a bounded batch per call, and
+// quarantines each whose blob is missing or fails its hash, as Open does.
 //
 // # Shard store layout
 //

@@ -3,11 +3,14 @@ package storage
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/zeebo/blake3"
 )
@@ -19,85 +22,167 @@ type Fetcher struct {
 	// OnCorrupt, if set, is called (from any goroutine) for each shard whose
 	// bytes do not match its recorded hash. It must not block.
 	OnCorrupt func(addr ShardAddr, host Candidate)
+
+	// latency is a moving average of successful shard fetches in
+	// nanoseconds (0 before the first): the hedge delay follows it, so a
+	// slow link is not flooded with spare requests.
+	latency atomic.Int64
 }
 
 type fetched struct {
-	idx  int
-	data []byte
-	err  error
-	rec  ShardRecord
+	id      int
+	data    []byte
+	err     error
+	elapsed time.Duration
 }
 
-// FetchStripe fetches enough shards of one stripe to restore it (data
-// shards first, so usually no decoding is needed), verifying each against
-// its recorded hash, and returns all n shards with the missing ones
-// reconstructed when full is true, or at least the data shards otherwise.
-// It fails with ErrTooFewShards, saying how many shards it got and why the
-// others failed, when fewer than k shards can be fetched.
-func (f *Fetcher) FetchStripe(ctx context.Context, m Manifest, stripe int, recs []ShardRecord, full bool) ([][]byte, error) {
+// flight is one shard request in progress.
+type flight struct {
+	rec     ShardRecord
+	attempt int
+	started time.Time
+	// slow: no answer within the hedge delay, so a spare was asked.
+	slow bool
+}
+
+// FetchStripe fetches enough shards of one stripe to restore it, verifying
+// each against its recorded hash, and returns all n shards with the missing
+// ones reconstructed when full is true, or at least the data shards
+// otherwise. It fails with ErrTooFewShards, saying how many shards it got
+// and why the others failed, when fewer than k shards can be fetched.
+//
+// Hosts are asked in this order: data shards (no decoding needed), then
+// parity, from hosts neither down (as down reports; nil: none) nor in avoid;
+// then the rest. Each request has its own deadline (TransferConfig
+// ShardDeadline). A request with no answer after the hedge delay, or one
+// that fails, makes the fetcher ask the next spare at once; a failed host
+// is retried only when every spare was asked. Once k shards arrived the
+// other requests are cancelled. Hosts that failed or stalled are added to
+// avoid (nil: a fresh set), so the next stripe of the same read asks them
+// last.
+func (f *Fetcher) FetchStripe(ctx context.Context, m Manifest, stripe int, recs []ShardRecord, full bool,
+	down func(hostID string) bool, avoid *HostSet) ([][]byte, error) {
 	cfg := f.Config.withDefaults()
 	coder, err := coderFor(m)
 	if err != nil {
 		return nil, err
 	}
-	var cands []ShardRecord
-	for _, r := range recs {
-		if r.Stripe == stripe && r.Live {
-			cands = append(cands, r)
-		}
+	if avoid == nil {
+		avoid = NewHostSet()
 	}
-	// Data shards first: with them no decoding is needed.
-	slices.SortStableFunc(cands, func(a, b ShardRecord) int { return a.Index - b.Index })
+	cands, preferred := readOrder(m, stripe, recs, func(id string) bool { return (down != nil && down(id)) || avoid.Has(id) })
 	need := m.K
 	shards := make([][]byte, m.N)
-	results := make(chan fetched)
-	next, inflight, got := 0, 0, 0
+	deadline := cfg.ShardDeadline(m.ShardSize)
+	hedge := f.hedgeDelay(cfg, deadline)
+
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	// Buffered for every request this fetch can make, so a request
+	// finishing after the fetch gave up never blocks.
+	results := make(chan fetched, len(cands)*(cfg.Retries+1))
+	flights := map[int]*flight{}
+	var retries []flight
+	nextID, next, got := 0, 0, 0
 	var failures []string
-	launch := func() {
-		rec := cands[next]
-		next++
-		inflight++
-		go func() {
-			addr := ShardAddr{AssetID: m.AssetID, Stripe: stripe, Index: rec.Index}
-			host := Candidate{ID: rec.HostID, Endpoint: rec.Endpoint, Weight: 1}
-			var data []byte
-			err := retry(ctx, cfg, func() error {
-				var err error
-				data, err = f.Transport.GetShard(ctx, host, addr, m.ShardSize)
-				return err
-			})
-			if err == nil {
-				sum := blake3.Sum256(data)
-				if hex.EncodeToString(sum[:]) != rec.Hash || len(data) != m.ShardSize {
-					if f.OnCorrupt != nil {
-						f.OnCorrupt(addr, host)
-					}
-					err = fmt.Errorf("%w from %s", ErrHashMismatch, rec.Endpoint)
+
+	launch := func(fl flight) {
+		id := nextID
+		nextID++
+		fl.started = time.Now()
+		flights[id] = &fl
+		wg.Go(func() {
+			data, err := f.fetchOne(ctx, cfg, m, stripe, fl.rec, fl.attempt, deadline)
+			results <- fetched{id: id, data: data, err: err, elapsed: time.Since(fl.started)}
+		})
+	}
+	// fill keeps need-got requests running that are not known slow, at
+	// most Window of them: a slow request keeps running but no longer
+	// holds back a spare. A hedge (asked while the slow request may still
+	// answer) only goes to a preferred host; avoided hosts and retries are
+	// asked only for shards no running request can give.
+	fill := func() {
+		active := 0
+		for _, fl := range flights {
+			if !fl.slow {
+				active++
+			}
+		}
+		for got+active < need && active < cfg.Window && ctx.Err() == nil {
+			hedging := got+len(flights) >= need
+			switch {
+			case next < preferred || next < len(cands) && !hedging:
+				launch(flight{rec: cands[next]})
+				next++
+			case next == len(cands) && len(retries) > 0 && !hedging:
+				launch(retries[0])
+				retries = retries[1:]
+			default:
+				return
+			}
+			active++
+		}
+	}
+
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for got < need {
+		fill()
+		if len(flights) == 0 {
+			break
+		}
+		// Wake at the first moment a request turns slow.
+		var wake time.Time
+		for _, fl := range flights {
+			if t := fl.started.Add(hedge); !fl.slow && (wake.IsZero() || t.Before(wake)) {
+				wake = t
+			}
+		}
+		var timerC <-chan time.Time
+		if !wake.IsZero() {
+			timer.Reset(time.Until(wake))
+			timerC = timer.C
+		}
+		select {
+		case res := <-results:
+			fl := flights[res.id]
+			delete(flights, res.id)
+			if res.err == nil {
+				shards[fl.rec.Index] = res.data
+				got++
+				f.observe(res.elapsed)
+				break
+			}
+			failures = append(failures, fmt.Sprintf("shard %d: %v", fl.rec.Index, res.err))
+			if errors.Is(res.err, ErrHostUnreachable) || errors.Is(res.err, ErrHostBusy) {
+				avoid.Add(fl.rec.HostID)
+				if fl.attempt < cfg.Retries && parent.Err() == nil {
+					retries = append(retries, flight{rec: fl.rec, attempt: fl.attempt + 1})
 				}
 			}
-			results <- fetched{idx: rec.Index, data: data, err: err, rec: rec}
-		}()
+		case <-timerC:
+			now := time.Now()
+			for _, fl := range flights {
+				if !fl.slow && !now.Before(fl.started.Add(hedge)) {
+					fl.slow = true
+				}
+			}
+		}
+		timer.Stop()
 	}
-	fill := func() {
-		for got+inflight < need && next < len(cands) && inflight < cfg.Window {
-			launch()
+	// A host whose request was still hanging when the stripe was complete
+	// goes last in the next stripe.
+	for _, fl := range flights {
+		if fl.slow {
+			avoid.Add(fl.rec.HostID)
 		}
 	}
-	fill()
-	for inflight > 0 {
-		res := <-results
-		inflight--
-		if res.err == nil {
-			shards[res.idx] = res.data
-			got++
-		} else {
-			failures = append(failures, fmt.Sprintf("shard %d: %v", res.idx, res.err))
-		}
-		if ctx.Err() == nil {
-			fill()
-		}
-	}
-	if err := ctx.Err(); err != nil {
+	if err := parent.Err(); err != nil {
 		return nil, err
 	}
 	if got < need {
@@ -125,6 +210,118 @@ func (f *Fetcher) FetchStripe(ctx context.Context, m Manifest, stripe int, recs 
 	return shards, nil
 }
 
+// readOrder lists the live shard records of a stripe in the order a read
+// asks for them: data shards then parity from hosts not avoided (the first
+// preferred records), then data shards then parity from the avoided ones.
+func readOrder(m Manifest, stripe int, recs []ShardRecord, avoided func(hostID string) bool) (cands []ShardRecord, preferred int) {
+	for _, r := range recs {
+		if r.Stripe == stripe && r.Live {
+			cands = append(cands, r)
+			if !avoided(r.HostID) {
+				preferred++
+			}
+		}
+	}
+	rank := func(r ShardRecord) int {
+		tier := 0
+		if r.Index >= m.K {
+			tier = 1
+		}
+		if avoided(r.HostID) {
+			tier += 2
+		}
+		return tier
+	}
+	slices.SortStableFunc(cands, func(a, b ShardRecord) int {
+		if c := rank(a) - rank(b); c != 0 {
+			return c
+		}
+		return a.Index - b.Index
+	})
+	return cands, preferred
+}
+
+// fetchOne makes one request for a shard, within deadline, after the
+// backoff its attempt number calls for, and checks the bytes.
+func (f *Fetcher) fetchOne(ctx context.Context, cfg TransferConfig, m Manifest, stripe int, rec ShardRecord, attempt int,
+	deadline time.Duration) ([]byte, error) {
+	if attempt > 0 {
+		if err := sleep(ctx, backoff(cfg, attempt-1)); err != nil {
+			return nil, err
+		}
+	}
+	addr := ShardAddr{AssetID: m.AssetID, Stripe: stripe, Index: rec.Index}
+	host := Candidate{ID: rec.HostID, Endpoint: rec.Endpoint, Weight: 1}
+	rctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	data, err := f.Transport.GetShard(rctx, host, addr, m.ShardSize)
+	if err != nil {
+		if ctx.Err() == nil && rctx.Err() != nil {
+			return nil, fmt.Errorf("%w: %s sent no shard within %s", ErrHostUnreachable, rec.Endpoint, deadline)
+		}
+		return nil, err
+	}
+	sum := blake3.Sum256(data)
+	if hex.EncodeToString(sum[:]) != rec.Hash || len(data) != m.ShardSize {
+		if f.OnCorrupt != nil {
+			f.OnCorrupt(addr, host)
+		}
+		return nil, fmt.Errorf("%w from %s", ErrHashMismatch, rec.Endpoint)
+	}
+	return data, nil
+}
+
+// FetchShard reads one shard from the host its record names, within the
+// shard deadline, and checks its bytes against the record's hash
+// (ErrHashMismatch otherwise).
+func (f *Fetcher) FetchShard(ctx context.Context, m Manifest, rec ShardRecord) ([]byte, error) {
+	cfg := f.Config.withDefaults()
+	return f.fetchOne(ctx, cfg, m, rec.Stripe, rec, 0, cfg.ShardDeadline(m.ShardSize))
+}
+
+// observe folds a successful fetch's duration into the moving average
+// (weight 1/8). Concurrent updates may lose one sample; it is a hint.
+func (f *Fetcher) observe(d time.Duration) {
+	old := f.latency.Load()
+	if old == 0 {
+		f.latency.Store(int64(d))
+		return
+	}
+	f.latency.Store(old - old/8 + int64(d)/8)
+}
+
+// hedgeDelay is how long a request may go unanswered before a spare is
+// asked: HedgeDelay, or four times the usual fetch time on a slower link,
+// never more than the request's deadline.
+func (f *Fetcher) hedgeDelay(cfg TransferConfig, deadline time.Duration) time.Duration {
+	return min(max(cfg.HedgeDelay, 4*time.Duration(f.latency.Load())), deadline)
+}
+
+// HostSet is a set of host IDs, safe for concurrent use: the hosts a read
+// asks last because they failed or stalled earlier in it.
+type HostSet struct {
+	// mu guards ids.
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+// NewHostSet returns an empty set.
+func NewHostSet() *HostSet { return &HostSet{ids: map[string]bool{}} }
+
+// Add puts id in the set.
+func (s *HostSet) Add(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ids[id] = true
+}
+
+// Has reports whether id is in the set.
+func (s *HostSet) Has(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ids[id]
+}
+
 func summarize(items []string, max int) string {
 	if len(items) <= max {
 		return strings.Join(items, "; ")
@@ -137,9 +334,12 @@ func summarize(items []string, max int) string {
 // stays bounded (two stripes) whatever the file size. It checks the whole
 // file's hash at the end. Close stops the prefetch and waits for it.
 type Reader struct {
-	f       *Fetcher
-	m       Manifest
-	recs    []ShardRecord
+	f    *Fetcher
+	m    Manifest
+	recs []ShardRecord
+	// down and avoid order each stripe's requests (see FetchStripe).
+	down    func(hostID string) bool
+	avoid   *HostSet
 	coder   *Coder
 	cipher  *SegmentCipher
 	segSize int
@@ -166,8 +366,10 @@ type stripeResult struct {
 
 // Open returns a Reader for the asset. It fetches the first stripe before
 // returning, so an unavailable file is reported here, before any byte is
-// delivered.
-func (f *Fetcher) Open(ctx context.Context, m Manifest, recs []ShardRecord, key AssetKey, prefix NoncePrefix) (*Reader, error) {
+// delivered. down (may be nil) reports the hosts the caller's peer table
+// marks down: they are asked only when the others cannot give k shards.
+func (f *Fetcher) Open(ctx context.Context, m Manifest, recs []ShardRecord, key AssetKey, prefix NoncePrefix,
+	down func(hostID string) bool) (*Reader, error) {
 	if m.Stripes < 1 || m.Size < 0 {
 		return nil, fmt.Errorf("%w: asset %s was never completely uploaded", ErrNotFound, m.AssetID)
 	}
@@ -180,7 +382,7 @@ func (f *Fetcher) Open(ctx context.Context, m Manifest, recs []ShardRecord, key 
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	r := &Reader{f: f, m: m, recs: recs, coder: coder, cipher: cipher, ctx: ctx, cancel: cancel,
+	r := &Reader{f: f, m: m, recs: recs, down: down, avoid: NewHostSet(), coder: coder, cipher: cipher, ctx: ctx, cancel: cancel,
 		hasher: blake3.New(), segSize: SegmentPlainSize(m.K, m.ShardSize)}
 	first := r.load(ctx, 0, nil)
 	if first.err != nil {
@@ -194,7 +396,7 @@ func (f *Fetcher) Open(ctx context.Context, m Manifest, recs []ShardRecord, key 
 
 // load fetches, joins and decrypts stripe i into dst.
 func (r *Reader) load(ctx context.Context, i int, dst []byte) stripeResult {
-	shards, err := r.f.FetchStripe(ctx, r.m, i, r.recs, false)
+	shards, err := r.f.FetchStripe(ctx, r.m, i, r.recs, false, r.down, r.avoid)
 	if err != nil {
 		return stripeResult{err: err}
 	}

@@ -344,6 +344,9 @@ func (p *Putter) putStripe(ctx context.Context, cfg TransferConfig, m Manifest, 
 				if err := p.Catalog.RecordShard(gctx, m.AssetID, rec); err != nil {
 					return err
 				}
+				if err := p.Catalog.Challenge(gctx, addr, shards[idx]); err != nil {
+					return err
+				}
 				mu.Lock()
 				used[host.ID] = true
 				live++

@@ -96,7 +96,7 @@ func (r *Repairer) Repair(ctx context.Context, m Manifest, hosts []Candidate, fo
 
 func (r *Repairer) repairStripe(ctx context.Context, cfg TransferConfig, m Manifest, stripe int, recs []ShardRecord,
 	hosts []Candidate) (rebuilt, unplaced int, err error) {
-	shards, err := r.Fetcher.FetchStripe(ctx, m, stripe, recs, true)
+	shards, err := r.Fetcher.FetchStripe(ctx, m, stripe, recs, true, nil, nil)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -143,6 +143,9 @@ func (r *Repairer) repairStripe(ctx context.Context, cfg TransferConfig, m Manif
 			}
 			rec := ShardRecord{Stripe: stripe, Index: idx, Hash: hash, HostID: host.ID, Endpoint: host.Endpoint, Live: true}
 			if err := r.Catalog.RecordShard(ctx, m.AssetID, rec); err != nil {
+				return rebuilt, unplaced, err
+			}
+			if err := r.Catalog.Challenge(ctx, addr, data); err != nil {
 				return rebuilt, unplaced, err
 			}
 			perHost[host.ID]++

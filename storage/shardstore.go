@@ -244,13 +244,14 @@ func (s *ShardStore) Put(ctx context.Context, assetID string, index int, r io.Re
 func (s *ShardStore) install(ctx context.Context, tmp string, sh Shard) (Shard, error) {
 	s.blobMu.Lock()
 	defer s.blobMu.Unlock()
-	existing, err := s.Stat(ctx, sh.AssetID, sh.Index)
+	// A shard whose blob was lost is quarantined by Stat and stored anew.
+	existing, err := s.stat(ctx, sh.AssetID, sh.Index, s.quarantineLocked)
 	switch {
 	case err == nil && existing.Hash == sh.Hash:
 		return existing, nil
 	case err == nil:
 		return Shard{}, fmt.Errorf("%w (stored %s, sent %s)", ErrConflict, existing.Hash, sh.Hash)
-	case !errors.Is(err, ErrNotFound):
+	case !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrCorrupt):
 		return Shard{}, err
 	}
 
@@ -296,8 +297,37 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// Stat returns the metadata of a stored shard.
+// Stat returns the metadata of a stored shard after checking that its blob
+// is on disk with the recorded size (not its hash: that needs a read, see
+// Open and Scrub). A shard whose blob is gone or has the wrong size is
+// quarantined and ErrCorrupt returned, so a lost blob is reported at once
+// rather than when someone reads it.
 func (s *ShardStore) Stat(ctx context.Context, assetID string, index int) (Shard, error) {
+	return s.stat(ctx, assetID, index, s.quarantine)
+}
+
+// stat is Stat with the quarantine to use: install, which holds blobMu,
+// passes quarantineLocked.
+func (s *ShardStore) stat(ctx context.Context, assetID string, index int,
+	quarantine func(context.Context, Shard, string) error) (Shard, error) {
+	sh, err := s.row(ctx, assetID, index)
+	if err != nil {
+		return Shard{}, err
+	}
+	fi, err := os.Stat(s.blobPath(sh.Hash))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return Shard{}, quarantine(ctx, sh, "blob missing")
+	case err != nil:
+		return Shard{}, fmt.Errorf("stat shard: %w", err)
+	case fi.Size() != sh.Size:
+		return Shard{}, quarantine(ctx, sh, fmt.Sprintf("blob has %d bytes, %d recorded", fi.Size(), sh.Size))
+	}
+	return sh, nil
+}
+
+// row returns a shard's metadata as recorded, without looking at its blob.
+func (s *ShardStore) row(ctx context.Context, assetID string, index int) (Shard, error) {
 	if err := ValidateAddress(assetID, index); err != nil {
 		return Shard{}, err
 	}
@@ -319,7 +349,7 @@ func (s *ShardStore) Stat(ctx context.Context, assetID string, index int) (Shard
 // bytes, positioned at the start. A shard that fails the check is
 // quarantined and ErrCorrupt returned. The caller closes the reader.
 func (s *ShardStore) Open(ctx context.Context, assetID string, index int) (io.ReadCloser, Shard, error) {
-	sh, err := s.Stat(ctx, assetID, index)
+	sh, err := s.row(ctx, assetID, index)
 	if err != nil {
 		return nil, Shard{}, err
 	}
@@ -350,13 +380,18 @@ func (s *ShardStore) Open(ctx context.Context, assetID string, index int) (io.Re
 // quarantine moves a bad blob aside and forgets the shard, so later reads
 // report it missing rather than serve bad bytes.
 func (s *ShardStore) quarantine(ctx context.Context, sh Shard, why string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM storage_shards WHERE asset_id = ? AND idx = ?`, sh.AssetID, sh.Index); err != nil {
-		return fmt.Errorf("forget corrupt shard: %w", err)
-	}
 	// Under blobMu no Put can give the blob a new user between the count
 	// and the move.
 	s.blobMu.Lock()
 	defer s.blobMu.Unlock()
+	return s.quarantineLocked(ctx, sh, why)
+}
+
+// quarantineLocked is quarantine for a caller that holds blobMu.
+func (s *ShardStore) quarantineLocked(ctx context.Context, sh Shard, why string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM storage_shards WHERE asset_id = ? AND idx = ?`, sh.AssetID, sh.Index); err != nil {
+		return fmt.Errorf("forget corrupt shard: %w", err)
+	}
 	var others int
 	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM storage_shards WHERE hash = ?`, sh.Hash).Scan(&others); err != nil {
 		return fmt.Errorf("count blob users: %w", err)

@@ -60,12 +60,26 @@ type TransferConfig struct {
 	// RepairThreshold: a stripe with fewer live shards than this (capped at
 	// n) is rebuilt. Zero means k+2.
 	RepairThreshold int
+	// MinLinkRate is the slowest rate, in bytes per second, at which a host
+	// is still expected to send a shard: with ShardTimeoutBase it sets each
+	// shard request's deadline (ShardDeadline). Default 128 KiB/s, about
+	// what a busy multi-hop Wi-Fi mesh link still carries.
+	MinLinkRate int64
+	// ShardTimeoutBase is the part of a shard request's deadline that does
+	// not depend on its size: connecting, the host's disk read and hash
+	// check. Default 5 s.
+	ShardTimeoutBase time.Duration
+	// HedgeDelay is the shortest time a read waits for a shard before it
+	// also asks a spare one (a hedged read); on a slower link the delay
+	// grows to four times the usual fetch time. Default 500 ms.
+	HedgeDelay time.Duration
 }
 
 // DefaultTransferConfig returns the defaults a zero TransferConfig field
 // takes.
 func DefaultTransferConfig() TransferConfig {
-	return TransferConfig{Window: 8, Retries: 3, Replacements: 3, BackoffBase: 50 * time.Millisecond, BackoffMax: 2 * time.Second}
+	return TransferConfig{Window: 8, Retries: 3, Replacements: 3, BackoffBase: 50 * time.Millisecond, BackoffMax: 2 * time.Second,
+		MinLinkRate: 128 << 10, ShardTimeoutBase: 5 * time.Second, HedgeDelay: 500 * time.Millisecond}
 }
 
 func (c TransferConfig) withDefaults() TransferConfig {
@@ -87,7 +101,23 @@ func (c TransferConfig) withDefaults() TransferConfig {
 	if c.BackoffMax <= 0 {
 		c.BackoffMax = d.BackoffMax
 	}
+	if c.MinLinkRate <= 0 {
+		c.MinLinkRate = d.MinLinkRate
+	}
+	if c.ShardTimeoutBase <= 0 {
+		c.ShardTimeoutBase = d.ShardTimeoutBase
+	}
+	if c.HedgeDelay <= 0 {
+		c.HedgeDelay = d.HedgeDelay
+	}
 	return c
+}
+
+// ShardDeadline is how long one request for a shard of size bytes may
+// take: ShardTimeoutBase plus the time the shard needs at MinLinkRate.
+func (c TransferConfig) ShardDeadline(size int) time.Duration {
+	c = c.withDefaults()
+	return c.ShardTimeoutBase + time.Duration(float64(size)/float64(c.MinLinkRate)*float64(time.Second))
 }
 
 // Threshold is the repair threshold for a k/n code: RepairThreshold, or
@@ -112,13 +142,27 @@ func retry(ctx context.Context, cfg TransferConfig, op func() error) error {
 		if !errors.Is(err, ErrHostBusy) && !errors.Is(err, ErrHostUnreachable) || attempt >= cfg.Retries {
 			return err
 		}
-		backoff := min(cfg.BackoffMax, cfg.BackoffBase<<attempt)
-		t := time.NewTimer(time.Duration(rand.Int64N(int64(backoff) + 1)))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := sleep(ctx, backoff(cfg, attempt)); err != nil {
+			return err
 		}
+	}
+}
+
+// backoff returns the wait before retry number attempt+1: exponential,
+// with full jitter.
+func backoff(cfg TransferConfig, attempt int) time.Duration {
+	limit := min(cfg.BackoffMax, cfg.BackoffBase<<attempt)
+	return time.Duration(rand.Int64N(int64(limit) + 1))
+}
+
+// sleep waits for d or until ctx ends, whichever comes first.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }

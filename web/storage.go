@@ -379,9 +379,14 @@ func assetModeTitle(a node.Asset) string {
 	return s
 }
 
-// assetShards shows the fewest live shards of any stripe against n.
+// assetShards shows the fewest live shards of any stripe against n, and
+// the failed audits of the file's hosts, if any.
 func assetShards(a node.Asset) string {
-	return fmt.Sprintf("%d/%d", a.MinLive(), a.N)
+	s := fmt.Sprintf("%d/%d", a.MinLive(), a.N)
+	if a.AuditsFailed > 0 {
+		s += fmt.Sprintf(", %d audits failed", a.AuditsFailed)
+	}
+	return s
 }
 
 // survivesText says how many host losses a file survives, e.g. "survives

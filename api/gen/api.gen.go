@@ -270,8 +270,14 @@ type Asset struct {
 	Adaptive bool `json:"adaptive"`
 
 	// AssetId 1 to 128 of A-Z a-z 0-9 . _ - and not only dots, so never "." or "..".
-	AssetId   AssetID   `json:"asset_id"`
-	CreatedAt time.Time `json:"created_at"`
+	AssetId AssetID `json:"asset_id"`
+
+	// AuditsFailed Audits of the file's shards their hosts failed (each marked a shard dead and repaired the file).
+	AuditsFailed *int `json:"audits_failed,omitempty"`
+
+	// AuditsPassed Audits of the file's shards their hosts passed.
+	AuditsPassed *int      `json:"audits_passed,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
 
 	// FileHash BLAKE3-256 of the plaintext (empty until known).
 	FileHash string `json:"file_hash"`
@@ -310,6 +316,18 @@ type AssetID = string
 // AssetList defines model for AssetList.
 type AssetList struct {
 	Assets []Asset `json:"assets"`
+}
+
+// AuditProof defines model for AuditProof.
+type AuditProof struct {
+	// Proof Lower-case hex BLAKE3-256 of the shard's bytes keyed with the nonce.
+	Proof string `json:"proof"`
+}
+
+// AuditRequest defines model for AuditRequest.
+type AuditRequest struct {
+	// Nonce 32 random bytes in lower-case hex, used once; the BLAKE3 key of the proof.
+	Nonce string `json:"nonce"`
 }
 
 // Batch defines model for Batch.
@@ -735,6 +753,9 @@ type UpdateAnnounceJSONRequestBody = AnnounceUpdate
 // RunJobJSONRequestBody defines body for RunJob for application/json ContentType.
 type RunJobJSONRequestBody = RunRequest
 
+// AuditShardJSONRequestBody defines body for AuditShard for application/json ContentType.
+type AuditShardJSONRequestBody = AuditRequest
+
 // StoreShardJSONRequestBody defines body for StoreShard for application/json ContentType.
 type StoreShardJSONRequestBody = StoreRequest
 
@@ -936,6 +957,20 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /shards/{asset_id}/{index} (the `PutShard` operationId).
 	PutShardWithBody(ctx context.Context, assetId AssetIDPath, index IndexPath, params *PutShardParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AuditShardWithBody Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /shards/{asset_id}/{index}/audit (the `AuditShard` operationId).
+	AuditShardWithBody(ctx context.Context, assetId AssetIDPath, index IndexPath, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AuditShard Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /shards/{asset_id}/{index}/audit (the `AuditShard` operationId).
+	AuditShard(ctx context.Context, assetId AssetIDPath, index IndexPath, body AuditShardJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// StoreShardWithBody Store one shard sent as base64 in JSON. Answers 503 with Retry-After when the node is busy.
 	//
@@ -1298,6 +1333,40 @@ func (c *Client) StatShard(ctx context.Context, assetId AssetIDPath, index Index
 // Corresponds with PUT /shards/{asset_id}/{index} (the `PutShard` operationId).
 func (c *Client) PutShardWithBody(ctx context.Context, assetId AssetIDPath, index IndexPath, params *PutShardParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPutShardRequestWithBody(c.Server, assetId, index, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AuditShardWithBody Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /shards/{asset_id}/{index}/audit (the `AuditShard` operationId).
+func (c *Client) AuditShardWithBody(ctx context.Context, assetId AssetIDPath, index IndexPath, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAuditShardRequestWithBody(c.Server, assetId, index, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AuditShard Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /shards/{asset_id}/{index}/audit (the `AuditShard` operationId).
+func (c *Client) AuditShard(ctx context.Context, assetId AssetIDPath, index IndexPath, body AuditShardJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAuditShardRequest(c.Server, assetId, index, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2262,6 +2331,60 @@ func NewPutShardRequestWithBody(server string, assetId AssetIDPath, index IndexP
 	return req, nil
 }
 
+// NewAuditShardRequest calls the generic AuditShard builder with application/json body
+func NewAuditShardRequest(server string, assetId AssetIDPath, index IndexPath, body AuditShardJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAuditShardRequestWithBody(server, assetId, index, "application/json", bodyReader)
+}
+
+// NewAuditShardRequestWithBody constructs an http.Request for the AuditShard method, with any body, and a specified content type
+func NewAuditShardRequestWithBody(server string, assetId AssetIDPath, index IndexPath, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "asset_id", assetId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "index", index, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int32"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/shards/%s/%s/audit", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewStoreShardRequest calls the generic StoreShard builder with application/json body
 func NewStoreShardRequest(server string, body StoreShardJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -2539,6 +2662,20 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /shards/{asset_id}/{index} (the `PutShard` operationId).
 	PutShardWithBodyWithResponse(ctx context.Context, assetId AssetIDPath, index IndexPath, params *PutShardParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutShardResponse, error)
+
+	// AuditShardWithBodyWithResponse Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /shards/{asset_id}/{index}/audit (the `AuditShard` operationId).
+	AuditShardWithBodyWithResponse(ctx context.Context, assetId AssetIDPath, index IndexPath, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AuditShardResponse, error)
+
+	// AuditShardWithResponse Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /shards/{asset_id}/{index}/audit (the `AuditShard` operationId).
+	AuditShardWithResponse(ctx context.Context, assetId AssetIDPath, index IndexPath, body AuditShardJSONRequestBody, reqEditors ...RequestEditorFn) (*AuditShardResponse, error)
 
 	// StoreShardWithBodyWithResponse Store one shard sent as base64 in JSON. Answers 503 with Retry-After when the node is busy.
 	//
@@ -4153,6 +4290,124 @@ func (r PutShardResponse) ContentType() string {
 	return ""
 }
 
+// AuditShardResponse401Headers the declared response headers of an HTTP 401 response for AuditShard
+type AuditShardResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// AuditShardResponse503Headers the declared response headers of an HTTP 503 response for AuditShard
+type AuditShardResponse503Headers struct {
+	RetryAfter int32
+}
+
+type AuditShardResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AuditProof
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON410 the response for an HTTP 410 `application/problem+json` response
+	ApplicationproblemJSON410 *Gone
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *InsufficientStorage
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AuditShardResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *AuditShardResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AuditShardResponse) GetJSON200() *AuditProof {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AuditShardResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AuditShardResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AuditShardResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AuditShardResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON410 returns the response for an HTTP 410 `application/problem+json` response
+func (r AuditShardResponse) GetApplicationproblemJSON410() *Gone {
+	return r.ApplicationproblemJSON410
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r AuditShardResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r AuditShardResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r AuditShardResponse) GetApplicationproblemJSON507() *InsufficientStorage {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r AuditShardResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r AuditShardResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AuditShardResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AuditShardResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AuditShardResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // StoreShardResponse401Headers the declared response headers of an HTTP 401 response for StoreShard
 type StoreShardResponse401Headers struct {
 	WWWAuthenticate *string
@@ -4652,6 +4907,32 @@ func (c *ClientWithResponses) PutShardWithBodyWithResponse(ctx context.Context, 
 		return nil, err
 	}
 	return ParsePutShardResponse(rsp)
+}
+
+// AuditShardWithBodyWithResponse Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /shards/{asset_id}/{index}/audit (the `AuditShard` operationId).
+func (c *ClientWithResponses) AuditShardWithBodyWithResponse(ctx context.Context, assetId AssetIDPath, index IndexPath, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AuditShardResponse, error) {
+	rsp, err := c.AuditShardWithBody(ctx, assetId, index, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAuditShardResponse(rsp)
+}
+
+// AuditShardWithResponse Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /shards/{asset_id}/{index}/audit (the `AuditShard` operationId).
+func (c *ClientWithResponses) AuditShardWithResponse(ctx context.Context, assetId AssetIDPath, index IndexPath, body AuditShardJSONRequestBody, reqEditors ...RequestEditorFn) (*AuditShardResponse, error) {
+	rsp, err := c.AuditShard(ctx, assetId, index, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAuditShardResponse(rsp)
 }
 
 // StoreShardWithBodyWithResponse Store one shard sent as base64 in JSON. Answers 503 with Retry-After when the node is busy.
@@ -6118,6 +6399,118 @@ func ParsePutShardResponse(rsp *http.Response) (*PutShardResponse, error) {
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
 		var headers PutShardResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAuditShardResponse parses an HTTP response from a AuditShardWithResponse call
+func ParseAuditShardResponse(rsp *http.Response) (*AuditShardResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AuditShardResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AuditProof
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest Gone
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers AuditShardResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers AuditShardResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int32
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {

@@ -85,6 +85,9 @@ type ServerInterface interface {
 	// PutShard Store one shard, streamed as raw bytes. Answers 503 with Retry-After when the node is busy.
 	// (PUT /shards/{asset_id}/{index})
 	PutShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath, params PutShardParams)
+	// AuditShard Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+	// (POST /shards/{asset_id}/{index}/audit)
+	AuditShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath)
 	// StoreShard Store one shard sent as base64 in JSON. Answers 503 with Retry-After when the node is busy.
 	// (POST /store)
 	StoreShard(w http.ResponseWriter, r *http.Request)
@@ -214,6 +217,12 @@ func (_ Unimplemented) StatShard(w http.ResponseWriter, r *http.Request, assetId
 // PutShard Store one shard, streamed as raw bytes. Answers 503 with Retry-After when the node is busy.
 // (PUT /shards/{asset_id}/{index})
 func (_ Unimplemented) PutShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath, params PutShardParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// AuditShard Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+// (POST /shards/{asset_id}/{index}/audit)
+func (_ Unimplemented) AuditShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -887,6 +896,41 @@ func (siw *ServerInterfaceWrapper) PutShard(w http.ResponseWriter, r *http.Reque
 	handler.ServeHTTP(w, r)
 }
 
+// AuditShard operation middleware
+func (siw *ServerInterfaceWrapper) AuditShard(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "asset_id" -------------
+	var assetId AssetIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "asset_id", chi.URLParam(r, "asset_id"), &assetId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "asset_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "index" -------------
+	var index IndexPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "index", chi.URLParam(r, "index"), &index, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int32", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "index", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AuditShard(w, r, assetId, index)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // StoreShard operation middleware
 func (siw *ServerInterfaceWrapper) StoreShard(w http.ResponseWriter, r *http.Request) {
 
@@ -1072,6 +1116,9 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Put(options.BaseURL+"/shards/{asset_id}/{index}", wrapper.PutShard)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/shards/{asset_id}/{index}/audit", wrapper.AuditShard)
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/assets", wrapper.ListAssets)
@@ -3068,6 +3115,179 @@ func (response PutSharddefaultApplicationProblemPlusJSONResponse) VisitPutShardR
 	return err
 }
 
+type AuditShardRequestObject struct {
+	AssetId AssetIDPath `json:"asset_id"`
+	Index   IndexPath   `json:"index"`
+	Body    *AuditShardJSONRequestBody
+}
+
+type AuditShardResponseObject interface {
+	VisitAuditShardResponse(w http.ResponseWriter) error
+}
+
+type AuditShard200JSONResponse AuditProof
+
+func (response AuditShard200JSONResponse) VisitAuditShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditShard400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AuditShard400ApplicationProblemPlusJSONResponse) VisitAuditShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditShard401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AuditShard401ApplicationProblemPlusJSONResponse) VisitAuditShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditShard403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response AuditShard403ApplicationProblemPlusJSONResponse) VisitAuditShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditShard404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response AuditShard404ApplicationProblemPlusJSONResponse) VisitAuditShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditShard410ApplicationProblemPlusJSONResponse struct {
+	GoneApplicationProblemPlusJSONResponse
+}
+
+func (response AuditShard410ApplicationProblemPlusJSONResponse) VisitAuditShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditShard413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response AuditShard413ApplicationProblemPlusJSONResponse) VisitAuditShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditShard503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response AuditShard503ApplicationProblemPlusJSONResponse) VisitAuditShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditShard507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response AuditShard507ApplicationProblemPlusJSONResponse) VisitAuditShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditSharddefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response AuditSharddefaultApplicationProblemPlusJSONResponse) VisitAuditShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type StoreShardRequestObject struct {
 	Body *StoreShardJSONRequestBody
 }
@@ -3424,6 +3644,9 @@ type StrictServerInterface interface {
 	// PutShard Store one shard, streamed as raw bytes. Answers 503 with Retry-After when the node is busy.
 	// (PUT /shards/{asset_id}/{index})
 	PutShard(ctx context.Context, request PutShardRequestObject) (PutShardResponseObject, error)
+	// AuditShard Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+	// (POST /shards/{asset_id}/{index}/audit)
+	AuditShard(ctx context.Context, request AuditShardRequestObject) (AuditShardResponseObject, error)
 	// StoreShard Store one shard sent as base64 in JSON. Answers 503 with Retry-After when the node is busy.
 	// (POST /store)
 	StoreShard(ctx context.Context, request StoreShardRequestObject) (StoreShardResponseObject, error)
@@ -3993,6 +4216,40 @@ func (sh *strictHandler) PutShard(w http.ResponseWriter, r *http.Request, assetI
 	}
 }
 
+// AuditShard operation middleware
+func (sh *strictHandler) AuditShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath) {
+	var request AuditShardRequestObject
+
+	request.AssetId = assetId
+	request.Index = index
+
+	var body AuditShardJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AuditShard(ctx, request.(AuditShardRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AuditShard")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AuditShardResponseObject); ok {
+		if err := validResponse.VisitAuditShardResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // StoreShard operation middleware
 func (sh *strictHandler) StoreShard(w http.ResponseWriter, r *http.Request) {
 	var request StoreShardRequestObject
@@ -4060,115 +4317,120 @@ func (sh *strictHandler) Toggle(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rcts4lvCroPhNle1vKVlybCd2fky5O92T9KSTTJKp3pokK0PkkYQWCTAAaEXJ+t23cACSkATq4thO",
-	"Zir+JVkkcXDuV/BLlIi8EBy4VtH5l2gCNAWJH1+DlvOLkQZpvqWgEskKzQSPzqM3kAieKqIFmVGmyRBG",
-	"QgLRcs74mNAxZbwbxZGEjyWTkEbnWpYQRyqZQE7N40ZC5lRH5xHj+sFRFEc5/cTyMo/OH50e93pxlDNu",
-	"v/fiSM8LsJfCGGR0fX0dRwWVNAftYL1QCvSzJ6+onpivzMBYmC9xxGlubqbmigFL10L1Fwmj6Dz6f4cN",
-	"Ug7tr+rQLRGZxd3nf5Qg5/V6H/Hb3Sz4jKfwac3umPn9xiu9mVCZ4hLNYmv3dovLXZunqEJwBUjJn2j6",
-	"Gj6WoLT5lgiugeNHWhQZS6hhwMNCimEG+X/9qQw3ftly3Vf2LrvoIj+/nQCRdlmSClCEC01GIsvEjOgJ",
-	"UyQVSZkD1zERklByRbMSCFNElJqIEZGUj+GxuWtiBCCZmO9pN7qOo58FH2UsufftcJEihGrGdDKBlIjR",
-	"CKHX3l4NQJKmLNGKzCZU4w1aSEjJPjW7AUmUIRehGm+kaSpBqZhQ8qcYEm3uoZkEms7JhCpCiYQEWKFj",
-	"Qjkpi0zQlCjNsozIknPGxweIlV+FHLI0BX6faHkNo1JBek4oGUoxUyBrRIykyEm9Y6bBERqxiLvM6Ry5",
-	"olRgWUJwwK38TXC4b+JamsxoTa1hibTLhNIG8ERIWRaaCG5hnQilEdhnXJWjEUsYcP1GC0nH8C0Yc0+R",
-	"lKmpATWlmg6pQl4dlVnWSFGzPQT9hdC/ipKn9wnvC0FUmUwIKnMDLSIewanuukdoLjgBKYUk+69//Zmc",
-	"HZ88JG4NkoKmLFNWuN4K8ZzK+6fsUKRz5EKzuFE01LEfShFNEii0Qgj/yWmpJ0Kyz3Df9LyiGUsJTXPG",
-	"iRZT4GRfSAuhYmNOdSkhJrMJSDAibvZjIYf0wPg0nof0xx9/dC5KPQGuDcSwCKLzWpSWjI8NMHbfV5Rl",
-	"dJjBt7IHw1LNYyNXRcH4GNVcQrnRbBJoMiHARTmeoMZQj4k0TiChxgtE/a9ZDmTMroAv4QK9xU7tLoYA",
-	"dVcfeo6lxYrbATpyuSgtQpZYn6SQsJxmVlP3jOfZ7+EfmTE9MfYpN8pPsU9kJGli7qMZSdmYaUX2KSkk",
-	"S8Aq9Y+l0JASxT4DkhQ+0bwwFImOuieR8S21BmmW/Z99t8j++/fd3pd+fHp98Nf/fdfrnH3AL+bfzbeD",
-	"vx78JYqXCR9HF5yLkidI8kKKAqRm1tsxcF6Bxy1DITKg3Nw1LKXSgwJkAlwPcvrJXFa7yf1NTnIcAU8L",
-	"wSw2V2DKGR8IntAsq5bY9fHWFww82nCacXw38OsLkYJxb+MISaM28zdedR1HZZFSDemA6oVQwvyzYxh0",
-	"lQbXvq/6robQbcJDVVyRpIYqiKoQdRbg+lCDIIZ/QqJ9NvgnXobkT1NmGfWVxxYjmimIlzglyA3tUdQm",
-	"+sXRp85YdJr/tvPELS+yC7Edpgz5VrFpTHJAolJaVDK1qEL2pzHhB2RmFHsyEQq41SVGrWXsCqzK6zbM",
-	"48liHcxtG7PFUSJhRyaNoxHLYDCharIK/U/PL/7+y4PO0cmpiTcMzEVGDaI/abIPeaHnpOSaZWTKxYwf",
-	"dEOPxw2uPvoJU5rxRFsEkInIUuN+IU7Q3/GR4imAqSf93r8NF2WLWs3/VaT4C3DDM+8iSDCOLDyJ8TRJ",
-	"+BmtmgehHRi9Hr6x+mVx/69qRA7nGhTZ7/TJbMIy8EIYMSIlR9Si2TDBjEIk+9JxehzEk9JO3Ks9F8AN",
-	"hiPzk3FvI2Ovx5Km+NH48EFsmE8FDCxJVrfxvKEXKUwUg5cbGJmGXIUx4v5DpaTzZo2Wi1Upr9gVBNZ+",
-	"KmYkp3yOLGSiEAUKmdRwNKnuI8blmgCZCWliT6ogJkaISmONURat22Ustsd9hEo4J3AFcu42RaYAhSLT",
-	"hatmE5ZMzFXW56zBwfsxMuqSniOso4BxB/CHJUIuqrmjk5NNtvCrLZKXLXImCXnVVwlOdozcGclY4PaG",
-	"cHGjASvOW+YcT0QrneDRdkFzbbZpTuGtcEQfPbSjR0ZyLjr/IrTzmfQ6Z6RLBqRDKE8xmBY8m5NUaBUT",
-	"JQhH6r2Puu8jQ5n3Ubf7PupaUjwHPtaT6Lx/9Ajhr78vuGvvLjr/op3Pvc5Zd9D58P+br4POh6Xfwp6a",
-	"2c5zpkKGxfyEn2px2mgJViUsRHYVxOxPVCeTVTCMmAwUfFy2zKh71jNpDfdWG8D1n2kTUKyqiZ1dPCmE",
-	"3nT1U8PlnpZevxstboiGK5CK2cCqUsi9bj+gcZdoVd0Xe+4jbquR1Yo2NXQV0lsJjAheIXIGdDSwSdaN",
-	"eCikEKOtqVrheJmgLmu36fbX7rJl3FS3xz7oFWyhzT9xWZ+nQDMdYHPMc6xqlT8mc7QgddIoZVaRUK5m",
-	"IJd1Re/oOCDkjA9KFfADfhacAwaOiiiQV1jKIJj6JlzM1hsJu9Z6UolpaEeAOceFXdndQFovb0JcYzxn",
-	"gihbegn7qaIAPkiafazfpLma7A9FyVNIydCithAiO/javS6xhzAmawW2mhJBBrHhfigTwAXvcBhTY+Tq",
-	"tMDmJMCGSL8K4/sPVqL6oKl4wtT0htw7kgBEFTSBKvUyBCKBptvxr7l9gK5qIExADxYXELxmKpIyCYkW",
-	"cr6nnEs2VxryxwRdXcAr5wFg2lVrpx+3+P7rwPPyv51OznjHXNzBi9cvt7M8NVBgBk+TDKjSZBHAkBCF",
-	"WNfb0soeQ8z71IVwS+xFO6MPX06Pr4P81MZLlVLYpJqXNOp1HKVMTTfe1XCxF1h5PHga4sCdzb9xRMsA",
-	"P4gpJiBLPkEY5jUz2vIAU2QImZhhROB4wZcesaQ369JdYw4qE490rNcJxldlYVz1gVOwO3sWS4zjthyv",
-	"JpuW1nGEihtKh1jqd1AB5pi0MI0BSo5oAmpQFi2BOKjJQExDucelnVRXxkuPDYHJgY0nQyG39zPNxl64",
-	"u0KeSSGFFqucM6Q6p7xD06uYDOkQstgqNszlcwjmP4xW2ykfI0Xp1NjWW3ltbglG1qKUScDrSCnkgp+T",
-	"IdWJzgz8uJ30Me7nHBk8p7ykGclBS5ZYDf4Yt3leF8sql8HneftoF0QiJ3LY7Oc6QCvM+zStMRJXnNfG",
-	"qjVFAwk6rCAH8zfM8FY4XY1bX6ScKIeZRzZe5sOAHFbrtUFqCbaqdkFpxql2kcLXABRHVyxYEVoE1F8x",
-	"BKzTpkGbmrL0fArzKjXoTOwv6dHJSf+MTGHeXXR23PXnn9/1O2cXnae/dV68MtHxNO98/vDluBef9sJW",
-	"6hWA3K2MsbYKkVGlBwpsG8B2MonaiHvstYqNAkDuqapXAe2/84CIu7GUFarM44jhaiNEVmDCrvU25Y6V",
-	"3wqqJ4OGVQJNJwsr7ykn40QL64wDSLKfiRlIawwNBQ8eEzpUwLW1lkxjztcYPnwcLHhS7Uy5kpZ0CU60",
-	"UMYcmc8hO+m4eXEz5mksiUmZFjHJhKQxGWYQk6EeZLLRzWOhFCu6G/NhXkHGLNekshyrhQTE8GY4d+PZ",
-	"umUSuOo0Yl5NiFVrZF8BkEPzn4MWbvDt3IZn1jzXkkc3RN7eyKAEbsor2UfGnuluAA6iri7KLCLOZWc3",
-	"epEuWLu2GW3XVLLVHUuAVws2D2oH90Z1tC135OrQ22+ouuE6CG7dKrJsZDRlWdgUcqUpb7GGjTsdyIsx",
-	"nYXvsv/YZIbw1+ox9VJBKpTDKcwDXDMUnwZTmK+Kxn9be1SUw4wlxizFZAKfuquB+NpI6fYKz1cg2Wge",
-	"hrUynl8F7Ka6swdAXKMthOt/lCLkpdys1L6LOLtc7JaXVyxWmZR14uwFXpzpwW6QtSLWsa/LyHpPrvYe",
-	"wu7rJvu5pC1YuqiZW4SqcfOTrFQaZJtDwJQq6zrRIsP9k7NPJGdZxlxkSPYZt3YcVdtjkmQimSqSSjbS",
-	"2xYf/xTDNlhcONGuQLfybVdDwN15UojRjmiWYMOUwc04bmPlIJjdqvvD2nI7/aNHYZVl+FDtIEeLimkX",
-	"5fj11Q2Pg5fxXLNTtaOGiWoyxlZoLI59hvczIQt6r0FrWDYLyuRrKIRsq8ptXYvLqZxCOkiBpmHjKWFY",
-	"skyHfyx5kdEEgreG6npR8zzv5kUogjsuudcCv4Nv08h6S0n0vIMZ7jYuvZFC8LuBmr9gqqxRGkuaT9Ex",
-	"1NmNfWMblYnPsIZ8ekySCZU00SDVweOqYWCAvZtqkJN91JlYzxjZjk51QBRo5TrdUbXvKYIc6zLs/qa8",
-	"DGdFgyVqOry20kqVWYA1dy2p+W6dl7XcnK+pEo3VgiE4ceaiRXx262uq2pO2qTLWJcxtx0Eah2OjaWtv",
-	"oKiqj84HQIBbcfKEanoreEmppoPh6fEC8MO5DiYx/j2R6G2yFZ/PKmhv3k8TbBt8o4WEm6nFryRmy/TF",
-	"nrLtYjExgVpKZUqGVMHp8YJj5hjAK6gcHT04PTsNFvbulCs2k3otcd+K8Ti7KQFa04PLQLUld9BlS0rJ",
-	"9PyN2VuVSs4Zf2s0/tpK40KvfyENm+E804hJpQ31pI7JFApd9actlkzR00aMIuhAJfKog3CidVF5vW98",
-	"/3C5al1NGtXeTlVwT2iWMT4OJG3JPkuBa6bnh6lIumOBoOBAnu2lbybyXo5GY8nSTgNC4zMX7O8wt2MB",
-	"JqAI4+rp27evyMWrZ8aICg6keuAL0AhZl7wGmnawYctaHLJ/+bdf3pJD6tqaL2NyeYit9Zfxe355WNj0",
-	"AP47BzXBD5iYwk820/bZ/YymHz87K6YO4ZNx+S4PcMyuAF4VtJ9fvOi+57+XmmLm1KBPEQ6Q+qnvBZpf",
-	"XrhhE4ykzslPSEPy9uXff3lxedB9z00s0tGigzMS9oH7l4ey5AgRNmnipxHoxO7DttJdHrjZEAKs7uLw",
-	"lxbyPaecXK6Q55JYCpKcpmCbFzbxggIgK/zwnv8ipZC2x/GybYjkspkYOuiS3wWHObbg4QAtpNY1wkdU",
-	"7RRWKan3fHNfRez69kaZoFp13/M6e9SwZcVFhsMiL0gxsUm3V3Wu0IJF59GDbq/7wGZZJijmNYeZL2Pr",
-	"7hv1gvt8lkbn0d9A1zMWS/OkR73emkmb3SZs6jVaRmySUkrgmlTw4qjTSe9B23NrQA/9uSB89Ig6n3L9",
-	"fc3MTxypMs+pnEfn0RuUz9iOvCiktOAdw1vGLzZSY33lZjIwjjQdK6OCJ9h9bKJyoQKYtjnXBWSjWvtJ",
-	"pPNbx3Pd/n+9PGp8/Q2pXFHXm4qy875I7mMLyXqyeUPOeEt/Kw5pJubwpi3YqpmyNXf0t7ijHh28Ieee",
-	"9B5uvic0hHpjrnduQXT+btEhePfh+oMvFD8jjdbJxGMicqaxF51Blipj5+aEKtscRSUE5OQ6jg6bzuCg",
-	"cnrOlL6wl9wl19ady6HBUVy+e2Nmuz8dti0137rZAuUNmNphCmOOZjjSbdy7uLatTLrink/Fqv+6Vd+9",
-	"Ki3tosUTJ96FXCgDz54ixiOLyUhIUoAoMqh9tqVDFKo+/5q8fpBgQqSVsD98GIObCmieU2PeDtdsMWlj",
-	"Hr00E2Rc4JVhErIPyUGXvMyZJlPbxE+0IMlECJyKh7xtpCoE+DTa7kSQo5PTtZnZQLy4uqE34b200eY+",
-	"QXsNKPSK7EsoDrrkiaUfOYnJCGYgbZnffvQGWthVK2vJe8esnYpi3MbEzR5GxrFUuVGzVlwZx/DC0iAm",
-	"ffI7+wmFBYfGzW+t/LI477LF9vqnDx8+POr7ezzunZ3ebJvPQRNlHF3jHVtmEiNCK24aCyMJZms4AuWR",
-	"DMfg7ZS5PCDp4rBdTUnyB9MTUWrCtDtygBSlttqrEjX3CBy/NlGRtOdZ2IuOe2dG9ZjoYVH8HtvfmTvA",
-	"A/vE9lQzlKXo3LiB6wa4JNDMxH3uljYC0SwTM5wygnRQDxat6iWXJFhNBizj/NdSYli1UjdWZH8Cn3B6",
-	"LKcdBUY3a6P7q0ilf3qAhxNJWjTbMGGUFq1CAwkrGB6E5EPtD4P71Zf92P928KUX90/CveKr+3rrj2/u",
-	"KdIMd1o+qImFx048e2KInRrTY/hYYZ8N5QS7MWVZGI/F8IoEVeagYuSWKhYmyQSSqaXlhKpJdZAL8HRj",
-	"MuFn65h0ntrk33aOiE1Qre75AjMfkLpNFSJjyZzs//bm5YvYZc5Kafv4jRgUNE0ZHx+sbMQdNWWMPePj",
-	"jXt4heu02dkHRw9PH60S7MO2cY1INOiO0hJovuirNRlAximy2UJj/9nZSb9/evTw4cPT1eWDYUfNLx6T",
-	"k7fsp9VztlaDo/7tupkhEDE/mz5eHNPEEyUgxfZtN0j7sRSyzL/3UKl3tvmO+mCnH7EVEp9Qq2VpIoVS",
-	"dXNllyxwrz1hysgLpLbL0bnvsR3gJcATOS+0IkzHBCRVpQSSiNT4DhpVGxZSFTJVZYj5kl0N+vhNrHb4",
-	"pUp/X6/NKdVV3LsM2lrzDObHexaU48031ccwfZdx4UvuELeHE+BshCl3+7NlHpAdp53sIVqJKHkLw6zE",
-	"fCGAm0sO/VMIrz8E2e3Q45u1bOds727ct4s52sroGIFeOugn6BxscVzFbCKy5oE7+RLX37MM7Gwrvt9k",
-	"yp7yvQwsdlQHM5jQYLqaEIhJCkY3p/jB6G3j4PHUOmuQdskFGVGWGR3epEtt4c1EioQOhXSdGs1oKB4G",
-	"QImWJU+ozcdleHaVLTTkTGk6NfEVnuZkGUtweIyPCfFnVWzJwIRcfE6SzNhHC+W9ib7ETiYbU9z82W2Z",
-	"Ktsndecma6EdK6A1/pi4AMPuloyMnCBLpCz97t2+71H2v+eUOiTTyuNHY+p0vTsukaOPhhkFLmbIBLYh",
-	"LnXqoxrv9PhFTySoicjSVhcO9VKr/fzV/Gq7nW4ow/bkWxPAbrjeOyfXRox3JHJNn9K600D/42Srv8VW",
-	"8OzV78Wmxl+Wu0CWBeY10NSmP+2ZusolPgjj5Lc3L1/4PO8O67E875ol1nmNbor7DvmwmhNff76kO+Y3",
-	"RtnHKW48F7gawF8e+7fj3EY14PWLJ2Aov4J+/3vAU3XdoQjG4yAzIafexjhQmc3x1Foi5OIGmil0xsfW",
-	"M8HjUTHbipHu+gM0tzpvnarpwnnr2yTFH5xuPl7961sQnrMr4KBsobXqWvHHUxs07il/pH+ZE/awDKsX",
-	"aq+iqOQid1PxbUKBU/N3KBL4/AAzmf9XDc3fqgvkd2+ekSqSGemTRgHtB8bJ0ZfmYnbQUuP2WsPbcV1N",
-	"AmxAtwkvDjHQ2HBg7ipWLcCuTe+VFDnoCZSKYGbJ8nx3CQ3eVTVBQqzkGpC6c5pn67b5sgBuu5h24Krq",
-	"oTts1ugjt1Z9+vzy3t76R9OHt1UPl7bt55UbFb0zGanHcgObxMW/lYB4LaI4Z63Nc1v4v2hmHVsR6S65",
-	"S1S6JUKYbGpj3VvGjVd1s+f2pUCePWlB1MdqULENTXaSccU3D1Xk3MxR+1smdhn6Wq1I/Wzvct2PwTES",
-	"IcmYjalr9Mb3G7gOydYitS1P3/CVH9UQ8V2GE5YALRoHyXfzUOK7TYV55gCPAR8RWk0S4YssBB4I4V6m",
-	"4JG8bmcxLL6nvNbOIPcvNS+3ysEv+LMb/VGbmovs1dUok3JnnRFlMM8TIHauitChuPLfTdHGoDwBdzhh",
-	"oDbfC53CVfmOZ0dHDx48POo9OH10cvzw4WlvoyvZ0rOUsZzpMAB9fOjaQ6cXVt2ua+UuBcqe1Nn2TgTz",
-	"400F6lv0Dtsifc1rqPN+BznN3F4s9+GbEXiSlYoJTnD0E9PCTENum81Pz06PsOPAvvOlEZfq0ZXIlIjq",
-	"lqRmyX8TwztqM/bmLO+5xbiZGmzhGqOSJOWPbZFzgSQ/Suf/7jnULfJEJXcvWDIOl6E/oaTEKVnHBRiv",
-	"Md1ihmzuyK89fMEhr7XV7ipp+i3rjQuTdS2FR4Szpez4XMxAdhKqgEzgE1mtQg5FOv/O648/Mqu3klmV",
-	"dFYNaNrKIxb7GB9jG8mYMq40qlfH22irgglYy4WrMvNG07VC0/baLta81mqBwauKZdUl9qUln9c2yXsr",
-	"AuJqCTeXkJZGFvLsCeZIjRrCUq7Q9lVM/lTCFi9rWnlXU9eTmgDG2ZhXA3Wrr3DDwUZPhsIv//LKK/21",
-	"hL3B+9hO2gD3X9eELx5zL2yqXsmUUW0POL2NdzAtiOzyO8fsO/Hci8e4QBWKsbAxQbb49/SXiyekEoGD",
-	"7i3Ic3WML12WmbjOENtuVm5bz+O6cdT81BzuuyrLX1F737Ik2BTqy/BESUt5ciXog0RDSrJtbJqtMCCK",
-	"XFu48dtzpnIbf2waG25Uxo6Sf+etsnUP//YOhN8GjvMF+7RRAEPsNBmxcSldByKdAslA2fe53F8rreWC",
-	"1lZa7PavXq3ptEo9J6xoDpXhOvgREfznRwS2w7Z2cOKmh9Z3dbrkwtZNyUnvgeUWzyY0h2v7xqW15ow8",
-	"1x6aI0SN+3P74fnCiR9bBeg/ZPOHbH572SR4NO9qb8dtyqbG01jahdOe1nJHgrl4FMyP6fwf0/m3MEGC",
-	"bymvKy0mUMKSzMiIDWHcngxkf6v8W6xVqZj8KYa2MomaWIVyYgiKvKo87VJm7uie88PD/tHDbq/b6/bP",
-	"H/Ue9dFxd7d/qdxkfAxqgnpU0Kawvf85+fT+47oWvf+IQkXXH67/LwAA//8=",
+	"7H1rc9s4suhfQfFuVex7KVnyK7HzYcszmdlkNpN4k2zNrU1yZIhsSRiRAAOAVpQc//dTaIAkJIF6OLGT",
+	"3RN/siSS6Ea/X+DnKBF5IThwraLzz9EEaAoS/30FWs4vRhqk+ZSCSiQrNBM8Oo9eQyJ4qogWZEaZJkMY",
+	"CQlEyznjY0LHlPFuFEcSPpRMQhqda1lCHKlkAjk1jxsJmVMdnUeM66PDKI5y+pHlZR6dPzo97vXiKGfc",
+	"fu7FkZ4XYC+FMcjo5uYmjgoqaQ7awXqhFOhnTy6pnpiPzMBYmA9xxGlubqbmigFL10L1Fwmj6Dz6PwfN",
+	"phzYX9WBWyIyi7v//1GCnNfrfcBPd7PgM57CxzXYMfP7rVd6PaEyxSWaxdbi9hWXuzFPUYXgCpCSP9H0",
+	"FXwoQWnzKRFcA8d/aVFkLKGGAQ8KKYYZ5P/vT2W48fOW617au+yii/z8ZgJE2mVJKkARLjQZiSwTM6In",
+	"TJFUJGUOXMdESELJNc1KIEwRUWoiRkRSPobH5q6JEYBkYj6n3egmjn4WfJSx5N7R4SJFCNWM6WQCKRGj",
+	"EUKvPVwNQJKmLNGKzCZU4w1aSEjJHjXYgCTKkItQjTfSNJWgVEwo+VMMiTb30EwCTedkQhWhREICrNAx",
+	"oZyURSZoSpRmWUZkyTnj433clV+FHLI0BX6f2/IKRqWC9JxQMpRipkDWGzGSIic1xkyDIzTuImKZ0zly",
+	"RanAsoTggKj8TXC4b+JamsxoTa1hibTLhNIG8ERIWRaaCG5hnQilEdhnXJWjEUsYcP1aC0nH8C0Y84Ei",
+	"KVNTA2pKNR1Shbw6KrOskaIGPQT9hdC/ipKn9wnvC0FUmUwIKnMDLW48glPddY/QXHACUgpJ9l79+jM5",
+	"Oz55SNwaJAVNWaascL0R4jmV90/ZoUjnyIVmcaNoqGM/lCKaJFBohRD+k9NST4Rkn+C+6XlNM5YSmuaM",
+	"Ey2mwMmekBZCxcac6lJCTGYTkGBE3OBjIYd03/g0nof0xx9/dC5KPQGuDcSwCKLzWpSWjI8NMBbva8oy",
+	"OszgW9mDYanmsZGromB8jGouodxoNgk0mRDgohxPUGOox0QaJ5BQ4wWi/tcsBzJm18CX9gK9xU7tLoYA",
+	"dVcfeI6l3RWHATpyuSjthiyxPkkhYTnNrKbuGc+z38M/MmN6YuxTbpSfYh/JSNLE3EczkrIx04rsUVJI",
+	"loBV6h9KoSElin0CJCl8pHlhKBIddk8i41tqDdIs+197bpG9d++6vc/9+PRm/6///bbXOXuPH8zXzaf9",
+	"v+7/JYqXCR9HF5yLkidI8kKKAqRm1tsxcF6Dxy1DITKg3Nw1LKXSgwJkAlwPcvrRXFa7yf1NTnIcAU8L",
+	"wexursCUMz4QPKFZVi2x6+OtLxh4tOE04/hu4NcXIgXj3sYRkkZt5m+86iaOyiKlGtIB1QuhhPmyYxh0",
+	"lQY3vq/6tobQIeFtVVyRpIYquFUh6izA9b4GQQz/hET7bPBPvAzJn6bMMuqlxxYjmimIlzglyA3tUdQm",
+	"+sXRx85YdJpv23niKy+yC7HdThnyre6mMckBiUppUcnUogrZm8aE75OZUezJRCjgVpcYtZaxa7Aqr9sw",
+	"jyeLdTC3bcwWR7RMmVaDEWWZtXFLCg1/NrGDWX/EMuMToXehzDdMWnCIvZ/soW7OqZxCSqjz/1KgKaE8",
+	"JRIKani7fta+h4Ynsg6mwqDzBTDZ+8NLJBJ2lM04MisNJlRNVkH66fnF33856hyenFZgFRk1y33UZA/y",
+	"Qs9JyTXLyJSLGffRbh6PQK8++glTmvFEO6QmIkuN14msYJEOYzj1lJ73tRGebFGZ+7+KFH8BbkTlbQQJ",
+	"hs+Fpyg8BRp+RqvCRWgHxpyFb6x+WcT/st7I4VyDInudPplNWAZe5CZGpOS4tWgtTQyncJN9pXB6HNwn",
+	"pZ2Wq3AugJsdjsxPxquPjJsyljTFf03oEtwN818BA0uSVTSeN/QihQne8HIDI9OQq/COuG+olHTerNFy",
+	"sSrlNbuGwNpPxYzklM+RhUzwpUDVskOq+4jxNCdAZkKakJsqiInRHaVxQlAFWW/TyJ7HfYRKOCdwDXLu",
+	"kCJTgEKR6cJVswlLJuYq62rX4OD9GBB2Sc8R1lHAeEH4wxIhF7X74cnJJhfgiw2xlyRzlhh51VcJTnaM",
+	"3BnJWOD2hnBxo/grzlvmHE9EK53g0XZBc2025U7Pr3BEHx3Tw0dGci46/yK084n0OmekSwakg7raeNqC",
+	"Z3OSCq1iogThSL13UfddZCjzLup230VdS4rnwMd6Ep33Dx8h/PXnBS/17UXnX7Tzqdc56w467/9v83HQ",
+	"eb/0W9hBNeg8ZypkT81P+F8tThsN4KqEhciuwjtrbNClFGK0CktRfb2kAcQMZMfIFZnAR7JqMpABHiin",
+	"56Ywh9QGDRrjIp6guvD3s9c5o53R+8+nxzd/2cjEFqxWZLx05g7+HoK1iuvRIZGUpyJ3yDBOsgX0Y1Iq",
+	"SIm5+zHiZ7fDYF1bUAPvEn+dHn/BBlhYQxvwE9XJZJWQRukNFHxYdi/RkqxXOTUXbsWOuP4zbaLiVaW/",
+	"c5wihdCbrn5qdJZnc9djo8Utt+EapGI2O1CZ1163H7CfS6Sq7ou9GAjRajRvRZsaumrTWwmMG7xC5Azo",
+	"aGArBRv3oZbsraha7fEyQV3qedPtr9xly3tT3R77oMdrxPuJS10+BZrpAJtjsm5Vhv+YzFEO68xnyqxZ",
+	"oFzNQC5r/t7hcUBlMz4oVUBB/Cw4B8x+KKJAXmM9jmD9hnAxW2/y7VrrSSWmIYwAE+cLWFlsMFyxyxuV",
+	"a1yhmSDK1g/DwZYogA+SBo/1SJqryd5QlDyFlAzt1hZCZPtfiusSewjjgKzAVlMiyCA2ZxVKZ3HBOxzG",
+	"1LgsdW5rcyZrQ7qqykX1j1ZSU0HD/4Sp6S25dyQBiCpoAlX+cAhEAk23419z+wBtWCDoQ9OGCwheMxVJ",
+	"mYRECzl/oJyDPVca8scEAxfAK+cBYNpVa6cft0Ry68DzihidTs54x1zcwYvXL7ezPDVQYBpakwyo0mQR",
+	"wJAQhVjXQ2kFxxDzPnUB+fZuQRy18VKlFDap5iWNehNHKVPTjXc1XOyFyUvezZenKU1YUQb4QUwxi17y",
+	"CcIwr5nR1riYIkPIxAzjO8cLvvSIJb1Z158bc1CZeKRjvU4wWi4LE3gNnILd2bNYYhyHcryaMV1axxEq",
+	"bigdYqnfQQWYY9LCNAYoOaIJqEFZtKRVQE0GYhpKoC9hUl0ZLz02BCYHNp4MhdzezzSIvXB3hTyTQgot",
+	"VjlnSHVOeYem1zEZ0iFksVVsWJDiEMxmGa22U3ZNitKpsa1ReWVuCeZJRClDYUlKIRf8nAypTnRm4Ed0",
+	"0seIzzkyeE55STOSg5YssRr8MaJ5Xld8K5fB53n7aJcSQE7ksNnPdYBWO+/TtN6RuOK8NlatKRrIMmMb",
+	"RDAbxwxvhWsuiPoi5UQ5zDyy8TIfBuSwWq8NUkuwVbULSjNOtYsUvgSgOLpmwbLmIqD+iiFgnTYN2tSU",
+	"pedemOpM7C/p4clJ/8wEsEtRurv+/NPbfufsovP0t86Ly86/aGeadz69/3zci097YSt1CSB3q8WtLaVl",
+	"VOmBAtvLsp1MojbiHnut7kYBIB+oquEG7b/zgIi7sZTVVpnHEcPVRoiswIRd621qdiu/FVRPBg2rBDqn",
+	"FlZ+oJyMEy2sMw4gyR6mKawxNBTcf0zoUAHX1loyjRl8Y/jwcbDgSbUz5UqS2aWr0UIZc2T+D9lJx82L",
+	"yJinsSQmZVrEJBOSxmSYQUyGepDJRjePhVKs6G7Mi3hVRbNck5h0rBYSEMOb4UycZ+uWSeBaLHDn1YRY",
+	"tUb2FAA5MN/st3CDb+c2PLPmuZaqiCHy9kYGJXBTltA+MvZMdwNwcOvqyuLixrlc+0Yv0gVrN7Y+4Tqj",
+	"trpjCfBqweZB7eDeqhi8JUaumWJ7hKobboLg1v1Oy0ZGU5aFTSFXmvIWa9i404G8GNNZ+C77xSYzhL9W",
+	"j6mXClKhHE5hHuCaofg4mMJ8VTT+v7VHRTnMWGLMUkwm8HG3DPLX7J64BslG8zCslfH8ImA3NU94AMT1",
+	"toX2+h+lCHkpt+sX2UWcXS52y8srFqtMyjpx9gIvzvRgN8haN9axr8vIek+ucA/t7qsm+7mkLVi6qJlb",
+	"hKpx85OsVBpkm0PAlCrrqt8iw/2Ts48kZ1nGXGRI9hi3dhxV22OSZCKZKpJKNtLblpL/FMM2WFw40a5A",
+	"t/JtV0PA3XlSiNGO2yzBhimD23HcxspBMLtVNzm25Xb6h4/CKsvwodpBjhYV0y7K8curGx4HL+9zzU4V",
+	"Rg0T1WSMrdDYPfYZ3s+ELOi9ZlvDsllQJl9BIWRbjXXryqptAhqkQNOw8ZQwLFmmwz+WvMhoAsFbQ1Xa",
+	"qHmed/MiFEGMS367wmcj6y0F7vMOZrjbuPRWCsFvaWv+gqmyRmksaT5Fx1BnN/aMbcRWKuwIOD0myYRK",
+	"mmiQav9x1f4xwAZkNcjJHupMrGeMbFuy2icKtHLjGqjaHyiCHOsy7D5SXoazosESNd2+ttJKlVmANXct",
+	"qflunZe13JyvqRKN1YIhOHFwqEV8dmvOq5rNtqky1iXMbWeaGodjo2lrb4epqo/OB0CAW/fkCdX0q+xL",
+	"SjUdDE+PF4AfznUwifHvuYkekq37+ayC9vbdUcHe19daSLidWvxCYraMEFVNMTExgVpKZUqGVMHp8YJj",
+	"5hjAK6gcHh6dnp0GC3t3yhWbSb2WuG/EeJzdlgCt6cFloNqSO+iyJaVkev7a4FalknPG3xiNv7bSuDCw",
+	"UkjDZjiUN2JSaUM9qWMyhUJX3YaLJVP0tHFHEXSgEnnUQTjRuqi83te+f7hcta7G5Wpvpyq4JzTLGB8H",
+	"krZkj6XANdPzg1Qk3bFAUHCq1A6ENGOlL0ejsWRppwGh8ZkL9neY29kWE1CE9+rpmzeX5OLymTGiggOp",
+	"HvgCNELWJa+Aph1sv7MWh+xd/e2XN+SAut78q5hcHeB8yFX8jl8dFDY9gF/noCb4Dyam8D+bafvkfkbT",
+	"j/87K6YO4KNx+a72cVa0AF4VtJ9fvOi+47+XmmLm1GyfIhxcC3eI5lcXbmIKI6lz8hPSkLx5+fdfXlzt",
+	"d99xE4t0tOjgoI994N7VgSw5QoQtt/jfCHRi8bCNkVf7bsCJAKu7OPylhXzHKSdXK+S5IpaCJKcpNB11",
+	"63hBAZAVfnjHf5FSSNuxetU2CXXVjL3td8nvgsMcGypxChxS6xrhI6p2CquU1Du+ua8idl2Yo0xQrbrv",
+	"eJ09atiy4iLDYZEXpJjYpNurOldowaLz6Kjb6x7ZLMsExbzmMPNhbN19o14Qz2dpdB79DXQ9KLQ0FH3Y",
+	"660ZF9ttTKxeo2VOLCmlBK5JBS/O6530jtqeWwN64A+34aNH1PmU6+9rBtfiSJV5TuU8Oo9eo3zGdm5L",
+	"IaUF7xjeMn6xkRo3qVCPt8aRpmNlVPAEe8lNVC5UYKdtznVhs1Gt/STS+Vff53qG5WZ5Xv7mG1K5oq43",
+	"2meH1pHcxxaS9WTzJvXxlv5WHNKMfeJNW7BVMypu7uhvcUc9/3pLzj3pPdx8T2iS+tZc79yC6PztokPw",
+	"9v3Ne18ofkYarZOJx0TkTONkAYMsVcbOzQlVtjmKSgjIyU0cHTR93kHl9JwpfWEvuUuurfvQQ9PPuHz3",
+	"1sx2fzpsW2q+cZMiypuStqMxxhzN8FwC497FtW1l0hX3fCpW3fSt+u6ytLSLFo9NeRtyodzUl/HIYjIS",
+	"khQgigxqn23pJJBqaqMmrx8kmBBpJewPnyjiZjya59Q7b0eltpibMo9emvAyLvDKaBDZg2S/S17mTJOp",
+	"HckgWpBkIgQe7QB521xgCPBptN2xNocnp2szs4F4cRWh12Fc2mhzn6C9AhR6RfYkFPtd8sTSj5zEZAQz",
+	"kLbMb//1xpPYdStryXvfWTvjxriNiRscRsaxVLlRs1ZcGcfwwtIgJn3yO/sJhQVPPjC/tfLL4vTSFuj1",
+	"Tx8+fHjY93E87p2d3g7N56CJMo6u8Y4tM4kRoRU3jYWRBIMaDrR5JMOzHOxRCXKfpIujkzUlyR9MT0Sp",
+	"CdPu3AxSlNpqr0rU3CPwDAETFUl7KIu96Lh3ZlSPiR4Wxe+x/Z25U2iwT+yBakbsFJ0bN3DdOJ4Empm4",
+	"z93SRiCaZWKGM2OQDuoxsVW95JIEq8mA5T3/tZQYVq3UjRXZw4GdROQ57Sgwulkb3V9FKv3TfTxhS9Ki",
+	"QcOEUVq0Cg0krGB4mpcPtX+igV992Yv9T/ufe3H/JNwrvorXG38Y94Hy5q4sH9TEwrNTnj0xxE6N6TF8",
+	"rLDPhnKC3ZiyLIzHYnhFgipzUDFySxULk2QCydTSckLVpDqNCHi6MZnws3VMOk9t8m87R8QmqFZxvsDM",
+	"B6QOqUJkLJmTvd9ev3wRu8xZKW0fvxGDgqYp4+P9FUTceWnG2DM+3ojDJa7TZmePDh+ePlol2Ptt4xqR",
+	"aNAdpSXQfNFXazKAjFNks4XG/rOzk37/9PDhw4enq8sHw46aXzwmJ2/YT6uHxa0GR/2v62aGQMT8bPp4",
+	"cegWj0WBFNu33Vj0h1LIMv/eQ6Xe2eY76tPJfsRWSHxCrZaliRRK1c2VXbLAvfaYNCMvkNouR+e+x3Yc",
+	"mwBP5LzQijAdE5BUlRJIIlLjO2hUbVhIVchUlSHmS3Y16OM3sdrB5yr9fbM2p1RXce8yaGvNM5gf71lQ",
+	"jjffVJ8l9l3GhS+527gHOM/PRphytz9b5gHZcdrJngSSiJK3MMxKzBcCuLnkwD9K8+Z9kN0OPL5Zy3bO",
+	"9u7GfbuYo62MjhHopdOqgs7BFoePzCYiax64ky9x8z3LwM624vtNpjxQvpeBxY7qmA0TGkxXEwIxScHo",
+	"5hT/MXob7LE66KxB2iUXeAyP0eFNutQW3kykSOhQSNep0YyG4tEOlGhZ8oTafFyGB7DZQkPOlKZTE1/h",
+	"kWSWsQR3Q/sh/qyKLRmYkIvPSZIZ+2ihvDfRt0cN2Zji9s9uy1TZPqk7N1kL7VgBrfHHxAUYFlsyMnKC",
+	"LJGy9Lt3+75H2f+eU+qQTCuPH42p0/XuzE+OPhpmFLiYueO2hiXLUqc+qvFOj1/0RIKaiCxtdeFQL7Xa",
+	"z1/Nr7bb6ZYybI9vNgHshuu9w55txHhHItf0Ka070vY/Trb6W6CCBwh/LzY1/rzcBbIsMK+Apjb9aQ+G",
+	"Vi7xQRgnv71++cLneXf0kuV51yyxzmt0U9x3yIfVnPj6Q1LdWdUxyj5OcePh1tUA/vLYvx3nNqoBr188",
+	"AUP5FfT7xwGPhnaHIhiPg8yEnHqIcaAym+PRy0TIRQSaKXTGx9YzwTN+MduKke76U2C3emkAVdOFlwZs",
+	"kxQ/Ot38joAvb0F4zq6Bg7KF1qprxR9PbbbxgfJH+pc54QGWYfVC7VUUlVzkbiq+TShwav4ORQKfH2Am",
+	"833V0PytukB+9+YZqSKZkT5pFNBeYJwcfWkuZvstNW6vNbx9r6tJgA3bbcKLAww0Npz6vLqrFmDXpncp",
+	"RQ56AqUimFmyPN9d2gbvqpogIVZyDUjdOc2zdWi+LIDbLqYduKp66A7IGn3k1qpfobCM2xv//QphtOrh",
+	"0jZ8Lt2o6J3JSD2WG0ASF/9WAuK1iOKctTbPbeH/opl1bN1Id8ldbqVbIrSTTW2s+5X3xqu62VMYUyDP",
+	"nrRs1IdqULFtm+wk44pvHqrIuZmj9lel7DL0tVqR+tne5bofg2MkQpIxG1PX6I0v6XAdkq1FaluevuV7",
+	"a6oh4rsMJywBWjQOku/2ocR3mwrzzAGeZT8itJokwrexCDwQwr0RxCN53c5iWPyB8lo7g9y/1LzcKge/",
+	"4M9u9Edtai6yV1ejTMqddUaU2XmeALFzVYQOxbX/gpU2BuUJuMMJA7X5XugUrsp3PDs8PDp6eNg7On10",
+	"cvzw4WlvoyvZ0rOUsZzpMAB9fOjak9MXVt2ua+UuBcqe1Nn2Yg/z420F6lv0Dtsifc1rqPN+BznNHC6W",
+	"+/D1HjzJSsUEt8eiYlqYachts/np2ekhdhzYFxc14lI9uhKZEre6JalZ8t/E8I7ajL05y3tuMW6mBlu4",
+	"xqgkSfljW+RcIMmP0vm/ew51izxRyd1bwozDZehPKClxStZxAcZrTLeYIZs78msPn3HIa221u0qafst6",
+	"48JkXUvhEeFsKTtuPM96KNL5d15//JFZ/SqZVUln1YCmrTxisY/xMbaRjCnjSqN6dbyNtiqYgLVcuCoz",
+	"rzVdKzRt755jzbvZFhi8qlhWXWKfW/J5bZO8X0VAXC3h9hLS0shCnj3BHKlRQ1jKFdq+T8yfStjijWMr",
+	"LxzrelIT2HE25tVA3ep7CHGw0ZOh8BvsvPJKfy1hb/FSwZM2wP13juHb89xbx6r3imVU2wNOv8aLxBZE",
+	"dvnFefbFju7teVygCsVY2JggW/x7+svFE1KJwH73K8hzdYwvXZaZuM4Q225WblvP47px1PzUHO67Kstf",
+	"UHvfsiTYFOrL8ERJS3lyJeiDREO69JKCFptmKwy4Ra4t3PjtOVO5jT82jQ03KmNHyb/zVtm6h397B8Jv",
+	"A8f5gj3aKIAhdpqM2LiUrgORToFkoOzbee6vldZyQWsrLXb7V++HdVqlnhNWNIfKcO3/iAj+8yMC22Fb",
+	"Ozhx00PruzpdcmHrpuSkd2S5xbMJzeHavnFprTm3BhEH+C60L+xj2lmXBvMD+JaYxge7g1Fk/zU09z2I",
+	"3LzPp20mwL6O5n9xePJDV6zqiktp88BevDGBLLWN+NiNZYyKaq6Iq9mapcio9rBcN4b/UiQxajyt5fdC",
+	"iRnHEbORxONvBU/q7n5WN1RU2ffKb0NPptVvQ4VkdGB7rhBV5F3qgoUjiLbSBT+chR/Owrd3FgieFb7a",
+	"bPY1nQWNx0O1C6c9PuqOBHPxbKofx4X8OC7kK4y0zZhOJnXplwhua8QjIzaEcXtUWWVObcCNxXMVkz/F",
+	"0LZKoCZWoSQ9giKvK8+5lJk7S+z84KB/+LDb6/a6/fNHvUd99H7d7Z+ruB0fg5qgnl22NTXvOyef3jeu",
+	"jdr7RhQqunl/8z8BAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

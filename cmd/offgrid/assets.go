@@ -285,6 +285,9 @@ func assetsCmd(getenv env) *cobra.Command {
 func printAsset(w io.Writer, a gen.Asset, detail bool) {
 	fmt.Fprintf(w, "%s  %-8s %s %d/%d  %d bytes  %d stripes  min %d/%d live  %d hosts  survives %s  %s\n",
 		a.AssetId, a.State, a.Mode, a.K, a.N, a.Size, a.Stripes, a.MinLive, a.N, a.Hosts, lossesText(a.Survives), a.Name)
+	if a.AuditsFailed != nil && *a.AuditsFailed > 0 {
+		fmt.Fprintf(w, "  %d audits failed (shards lost by their hosts, since repaired or being repaired)\n", *a.AuditsFailed)
+	}
 	if detail {
 		for i, live := range a.StripeShards {
 			fmt.Fprintf(w, "  stripe %d: %d/%d shards live\n", i, live, a.N)

@@ -52,6 +52,10 @@ type nodeOptions struct {
 	window           int
 	repairThreshold  int
 	repairInterval   time.Duration
+	scrubInterval    time.Duration
+	auditInterval    time.Duration
+	minLinkRate      int64
+	hedgeDelay       time.Duration
 	peerPoll         time.Duration
 	radio            radioOptions
 	batctlIface      string
@@ -87,6 +91,10 @@ func (o *nodeOptions) flags(cmd *cobra.Command) {
 	fs.IntVar(&o.window, "window", d.Assets.Transfer.Window, "shard transfers a put, get or repair runs at once")
 	fs.IntVar(&o.repairThreshold, "repair-threshold", 0, "rebuild a stripe with fewer live shards than this (default k+2)")
 	fs.DurationVar(&o.repairInterval, "repair-interval", d.Assets.RepairInterval, "how often the node checks its own files (0: never on its own)")
+	fs.DurationVar(&o.scrubInterval, "scrub-interval", d.ScrubInterval, "how often the node re-reads every shard it hosts, quarantining lost or corrupt ones (0: never)")
+	fs.DurationVar(&o.auditInterval, "audit-interval", d.Assets.AuditInterval, "how often the node challenges the hosts of its files to prove they hold their shards (0: never)")
+	fs.Int64Var(&o.minLinkRate, "min-link-rate", d.Assets.Transfer.MinLinkRate, "slowest rate in bytes/s a host may send a shard at; sets each shard request's deadline")
+	fs.DurationVar(&o.hedgeDelay, "hedge-delay", d.Assets.Transfer.HedgeDelay, "shortest wait for a shard before a get also asks a spare one")
 	fs.DurationVar(&o.peerPoll, "peer-poll-interval", d.Peers.PollInterval, "how often static peers are asked whether they are up")
 	fs.StringVar(&o.batctlIface, "batman", "", "read BATMAN-adv health with batctl for this mesh interface, e.g. bat0")
 	fs.StringVar(&o.babel, "babel", "", "read Babel health from babeld's control socket, e.g. [::1]:33123 (babeld -G 33123)")
@@ -220,12 +228,24 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 	cfg.Peers.MeshPollInterval = o.meshPoll
 	// Shards are at most MaxShardBytes; even over a slow mesh link a
 	// transfer that takes longer than this is better retried elsewhere.
-	shardClient := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{
+	// Gets bound each request by its own, size-derived deadline; this is
+	// never shorter than the largest shard's.
+	shardTimeout := max(2*time.Minute, storage.TransferConfig{MinLinkRate: o.minLinkRate}.ShardDeadline(int(o.maxShardBytes)))
+	shardClient := &http.Client{Timeout: shardTimeout, Transport: &http.Transport{
 		MaxIdleConnsPerHost: 16,
 		IdleConnTimeout:     90 * time.Second,
 	}}
 	cfg.Connect = peerclient.Connect(shardClient, &http.Client{Timeout: 5 * time.Second})
-	cfg.Assets.Transfer = storage.TransferConfig{Window: o.window, RepairThreshold: o.repairThreshold}
+	cfg.Assets.Transfer = storage.TransferConfig{Window: o.window, RepairThreshold: o.repairThreshold,
+		MinLinkRate: o.minLinkRate, HedgeDelay: o.hedgeDelay}
+	cfg.Assets.AuditInterval = o.auditInterval
+	if o.auditInterval == 0 {
+		cfg.Assets.AuditInterval = -1
+	}
+	cfg.ScrubInterval = o.scrubInterval
+	if o.scrubInterval == 0 {
+		cfg.ScrubInterval = -1
+	}
 	cfg.Assets.RepairInterval = o.repairInterval
 	if o.repairInterval == 0 {
 		cfg.Assets.RepairInterval = -1

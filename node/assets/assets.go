@@ -437,7 +437,12 @@ func (s *Service) assetOf(ctx context.Context, m storage.Manifest) (Asset, error
 			hosts[r.HostID] = true
 		}
 	}
+	passed, failed, err := s.catalog.AssetAudits(ctx, m.AssetID)
+	if err != nil {
+		return Asset{}, err
+	}
 	return Asset{
+		AuditsPassed: passed, AuditsFailed: failed,
 		ID: m.AssetID, Name: m.Name, Size: m.Size, FileHash: m.FileHash, Mode: m.Mode, K: m.K, N: m.N,
 		ShardSize: m.ShardSize, Stripes: m.Stripes, Adaptive: m.Adaptive, State: State(m.State),
 		StripeShards: storage.LiveCounts(m, recs), Hosts: len(hosts), Survives: storage.SurvivableLosses(m, recs),
@@ -474,7 +479,7 @@ func (s *Service) Open(ctx context.Context, id string) (io.ReadCloser, Asset, er
 	if err != nil {
 		return nil, Asset{}, err
 	}
-	rd, err := s.fetcher.Open(ctx, m, recs, key, prefix)
+	rd, err := s.fetcher.Open(ctx, m, recs, key, prefix, s.downHosts(ctx))
 	if err != nil {
 		return nil, Asset{}, nodeerr.FromStorage(err)
 	}

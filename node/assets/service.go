@@ -26,11 +26,21 @@ type Config struct {
 	// down also triggers a check (RepairSoon). Default 1 min; negative:
 	// only when asked (Repair).
 	RepairInterval time.Duration
+	// AuditInterval is how often the node challenges the hosts of its
+	// files to prove they still hold their shards (RunAudits). Default
+	// 10 min; negative: never.
+	AuditInterval time.Duration
+	// AuditShards is how many random shards of each file a round audits.
+	// Default 3.
+	AuditShards int
+	// AuditMax bounds the audits of one round, over all files. Default 64.
+	AuditMax int
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Transfer: storage.DefaultTransferConfig(), RepairInterval: time.Minute}
+	return Config{Transfer: storage.DefaultTransferConfig(), RepairInterval: time.Minute,
+		AuditInterval: 10 * time.Minute, AuditShards: 3, AuditMax: 64}
 }
 
 // Hosts lists the hosts a put or a repair may place shards on: this node
@@ -55,15 +65,19 @@ type Deps struct {
 	// local transport (see LocalFirst).
 	Transport storage.Transport
 	Hosts     Hosts
-	Events    Publisher
+	// PeerStates, if set, lets a get ask hosts marked down last.
+	PeerStates PeerStates
+	Events     Publisher
 	// MaxShardBytes bounds the shard size a put may choose (the node's own
 	// intake limit, which every host of the cluster shares by default).
 	MaxShardBytes int64
 	// CorruptShards counts shards a host served with the wrong bytes.
 	// Optional.
 	CorruptShards prometheus.Counter
-	Logger        *slog.Logger
-	Now           func() time.Time
+	// Audits counts audits by outcome. Optional.
+	Audits AuditCounter
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Service stores files across the mesh, reads them back and keeps them
@@ -90,8 +104,18 @@ type Service struct {
 // New opens the asset catalog (migrating its tables) and returns a Service
 // ready to Run. It starts no goroutines.
 func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
+	d := DefaultConfig()
 	if cfg.RepairInterval == 0 {
-		cfg.RepairInterval = DefaultConfig().RepairInterval
+		cfg.RepairInterval = d.RepairInterval
+	}
+	if cfg.AuditInterval == 0 {
+		cfg.AuditInterval = d.AuditInterval
+	}
+	if cfg.AuditShards <= 0 {
+		cfg.AuditShards = d.AuditShards
+	}
+	if cfg.AuditMax <= 0 {
+		cfg.AuditMax = d.AuditMax
 	}
 	if deps.DB == nil || deps.Keys == nil || deps.Transport == nil || deps.Hosts == nil || deps.Events == nil ||
 		deps.Logger == nil || deps.Now == nil || deps.MaxShardBytes < 1 {
@@ -101,6 +125,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	deps.Hosts = auditWeighted{inner: deps.Hosts, catalog: catalog}
 	s := &Service{
 		cfg: cfg, deps: deps, log: deps.Logger.With("component", "node/assets"),
 		boxKey: hex.EncodeToString(deps.Keys.BoxPublic()), catalog: catalog, repairNow: make(chan struct{}, 1),

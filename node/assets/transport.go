@@ -55,3 +55,19 @@ func (t localFirst) StatShard(ctx context.Context, host storage.Candidate, addr 
 	}
 	return tr.StatShard(ctx, host, addr)
 }
+
+var _ storage.Auditor = localFirst{}
+
+// AuditShard implements storage.Auditor, routing as the other methods do;
+// a transport that cannot audit answers ErrHostRefused.
+func (t localFirst) AuditShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr, nonce [32]byte) (string, error) {
+	tr, err := t.pick(host)
+	if err != nil {
+		return "", err
+	}
+	au, ok := tr.(storage.Auditor)
+	if !ok {
+		return "", fmt.Errorf("%w: this transport cannot audit", storage.ErrHostRefused)
+	}
+	return au.AuditShard(ctx, host, addr, nonce)
+}

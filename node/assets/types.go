@@ -45,9 +45,12 @@ type Asset struct {
 	// Survives is how many host losses the file survives in the worst
 	// case, from where its live shards are (storage.SurvivableLosses); 0
 	// while pending or lost.
-	Survives  int
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Survives int
+	// AuditsPassed and AuditsFailed count the audits of the file's shards
+	// (RunAudits); a failed one marked a shard dead and repaired the file.
+	AuditsPassed, AuditsFailed int
+	CreatedAt                  time.Time
+	UpdatedAt                  time.Time
 }
 
 // MinLive returns the fewest live shards of any stripe (0 with no stripes).

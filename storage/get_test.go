@@ -1,0 +1,238 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/offgrid-net/offgrid/internal/sqlitedb"
+	"github.com/offgrid-net/offgrid/internal/testutil"
+)
+
+// hostMode is how an in-process host behaves.
+type hostMode int
+
+const (
+	hostOK     hostMode = iota
+	hostDead            // refuses at once, as a killed process's closed port
+	hostFrozen          // never answers until the request is cancelled, as a SIGSTOPped host
+)
+
+// memTransport is an in-process set of hosts keeping shards in memory.
+type memTransport struct {
+	// mu guards every field below.
+	mu     sync.Mutex
+	shards map[string][]byte // host ID + address -> bytes
+	modes  map[string]hostMode
+	gets   map[string]int // GetShard calls per host
+}
+
+func newMemTransport() *memTransport {
+	return &memTransport{shards: map[string][]byte{}, modes: map[string]hostMode{}, gets: map[string]int{}}
+}
+
+func memKey(host Candidate, addr ShardAddr) string {
+	return fmt.Sprintf("%s|%s|%d", host.ID, addr.HostAssetID(), addr.Index)
+}
+
+func (t *memTransport) set(id string, mode hostMode) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.modes[id] = mode
+}
+
+func (t *memTransport) calls(id string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.gets[id]
+}
+
+func (t *memTransport) PutShard(_ context.Context, host Candidate, addr ShardAddr, data []byte, _ string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.shards[memKey(host, addr)] = bytes.Clone(data)
+	return nil
+}
+
+func (t *memTransport) GetShard(ctx context.Context, host Candidate, addr ShardAddr, _ int) ([]byte, error) {
+	t.mu.Lock()
+	t.gets[host.ID]++
+	mode, data := t.modes[host.ID], t.shards[memKey(host, addr)]
+	t.mu.Unlock()
+	switch mode {
+	case hostDead:
+		return nil, fmt.Errorf("%w: connection refused", ErrHostUnreachable)
+	case hostFrozen:
+		<-ctx.Done()
+		return nil, fmt.Errorf("%w: %v", ErrHostUnreachable, ctx.Err())
+	}
+	if data == nil {
+		return nil, fmt.Errorf("%w: no such shard", ErrNotFound)
+	}
+	return bytes.Clone(data), nil
+}
+
+func (t *memTransport) StatShard(context.Context, Candidate, ShardAddr) (string, error) {
+	return "", fmt.Errorf("%w: not used", ErrHostRefused)
+}
+
+// storedFile puts size random bytes with k/n coding on hosts in-process
+// hosts and returns what a get needs.
+type storedFile struct {
+	plain  []byte
+	m      Manifest
+	recs   []ShardRecord
+	key    AssetKey
+	prefix NoncePrefix
+}
+
+func putFile(t *testing.T, tr Transport, hosts []Candidate, k, n, shardSize int, size int) storedFile {
+	t.Helper()
+	db, err := sqlitedb.Open(t.Context(), filepath.Join(t.TempDir(), "offgrid.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	cat, err := OpenCatalog(t.Context(), db, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, prefix, err := NewAssetKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := make([]byte, size)
+	rand.Read(plain)
+	m := Manifest{AssetID: "aget", Owner: "owner", Size: int64(size), Mode: "ec", K: k, N: n, ShardSize: shardSize, State: StatePending}
+	if err := cat.Create(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+	p := &Putter{Catalog: cat, Transport: tr}
+	res, err := p.Put(t.Context(), PutRequest{Manifest: m, Key: key, Prefix: prefix, Hosts: hosts}, bytes.NewReader(plain))
+	if err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	m.Stripes, m.FileHash = res.Stripes, res.FileHash
+	recs, err := cat.Shards(t.Context(), m.AssetID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return storedFile{plain: plain, m: m, recs: recs, key: key, prefix: prefix}
+}
+
+func TestGetNeverHangsOnOneHost(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	const k, n, shardSize = 12, 20, 64 << 10
+	cfg := TransferConfig{ShardTimeoutBase: 3 * time.Second, MinLinkRate: 1 << 30, HedgeDelay: 50 * time.Millisecond}
+	deadline := cfg.ShardDeadline(shardSize)
+	tests := []struct {
+		name string
+		// frozen, dead: hosts (by position in hosts) that freeze or refuse.
+		frozen, dead []int
+		// peerDown: the hosts the peer table marks down.
+		peerDown []int
+		// maxCalls bounds the requests each dead or frozen host gets.
+		maxCalls int
+	}{
+		{name: "frozen host of the first data shard", frozen: []int{0}, maxCalls: 1},
+		{name: "frozen hosts of several data shards", frozen: []int{0, 3, 7}, maxCalls: 1},
+		{name: "8 dead hosts the peer table does not know about", dead: []int{0, 1, 2, 3, 4, 5, 6, 7}, maxCalls: 1},
+		{name: "8 dead hosts the peer table marks down", dead: []int{0, 1, 2, 3, 4, 5, 6, 7},
+			peerDown: []int{0, 1, 2, 3, 4, 5, 6, 7}, maxCalls: 0},
+		{name: "7 dead and 1 frozen", dead: []int{1, 2, 3, 4, 5, 6, 7}, frozen: []int{0}, maxCalls: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := newMemTransport()
+			var hosts []Candidate
+			for i := range n {
+				hosts = append(hosts, Candidate{ID: fmt.Sprintf("host-%02d", i), Endpoint: fmt.Sprintf("mem://%d", i), Weight: 1})
+			}
+			sf := putFile(t, tr, hosts, k, n, shardSize, 5*(k*shardSize-SegmentOverhead)+1000)
+			// Name the hosts by the shard they hold in stripe 0, so "the first
+			// data shard" means the one a get asks first.
+			byShard := make([]string, n)
+			for _, r := range sf.recs {
+				if r.Stripe == 0 {
+					byShard[r.Index] = r.HostID
+				}
+			}
+			for _, i := range tt.frozen {
+				tr.set(byShard[i], hostFrozen)
+			}
+			for _, i := range tt.dead {
+				tr.set(byShard[i], hostDead)
+			}
+			down := map[string]bool{}
+			for _, i := range tt.peerDown {
+				down[byShard[i]] = true
+			}
+			f := &Fetcher{Transport: tr, Config: cfg}
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			start := time.Now()
+			rd, err := f.Open(ctx, sf.m, sf.recs, sf.key, sf.prefix, func(id string) bool { return down[id] })
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			got, err := io.ReadAll(rd)
+			rd.Close()
+			elapsed := time.Since(start)
+			if err != nil {
+				t.Fatalf("read after %s: %v", elapsed, err)
+			}
+			if !bytes.Equal(got, sf.plain) {
+				t.Fatal("the file read back differs from the one stored")
+			}
+			// A frozen host costs at most one per-shard deadline (in fact
+			// only the hedge delay); the bound is generous for a loaded
+			// machine under -race.
+			if elapsed > deadline {
+				t.Errorf("get of %d stripes took %s, want under one shard deadline (%s)", sf.m.Stripes, elapsed, deadline)
+			}
+			for _, i := range append(append([]int{}, tt.dead...), tt.frozen...) {
+				if c := tr.calls(byShard[i]); c > tt.maxCalls {
+					t.Errorf("host of shard %d was asked %d times in a %d-stripe get, want at most %d (spares first)",
+						i, c, sf.m.Stripes, tt.maxCalls)
+				}
+			}
+		})
+	}
+}
+
+func TestGetFailsWhenTooFewHostsAnswer(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	const k, n, shardSize = 4, 6, 16 << 10
+	cfg := TransferConfig{ShardTimeoutBase: 300 * time.Millisecond, MinLinkRate: 1 << 30, HedgeDelay: 20 * time.Millisecond,
+		Retries: 1, BackoffBase: time.Millisecond, BackoffMax: time.Millisecond}
+	tr := newMemTransport()
+	var hosts []Candidate
+	for i := range n {
+		hosts = append(hosts, Candidate{ID: fmt.Sprintf("host-%d", i), Endpoint: fmt.Sprintf("mem://%d", i), Weight: 1})
+	}
+	sf := putFile(t, tr, hosts, k, n, shardSize, 20_000)
+	// Three hosts gone of six: no k shards. The get must give up after the
+	// spares and one retry round, each bounded by the shard deadline.
+	tr.set(hosts[0].ID, hostFrozen)
+	tr.set(hosts[1].ID, hostDead)
+	tr.set(hosts[2].ID, hostFrozen)
+	f := &Fetcher{Transport: tr, Config: cfg}
+	start := time.Now()
+	_, err := f.Open(t.Context(), sf.m, sf.recs, sf.key, sf.prefix, nil)
+	if err == nil {
+		t.Fatal("Open with 3 of 6 hosts gone succeeded, want ErrTooFewShards")
+	}
+	if !errors.Is(err, ErrTooFewShards) {
+		t.Fatalf("Open = %v, want ErrTooFewShards", err)
+	}
+	if elapsed, limit := time.Since(start), 2*(cfg.ShardDeadline(shardSize)+50*time.Millisecond)+2*time.Second; elapsed > limit {
+		t.Errorf("giving up took %s, want under %s (two rounds of deadlines)", elapsed, limit)
+	}
+}
