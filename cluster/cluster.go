@@ -202,6 +202,18 @@ func (d Document) WithRevoked(id identity.NodeID) (Document, error) {
 	return n, nil
 }
 
+// WithAdmins returns the next version (unsigned) with a new admin set and
+// threshold. A threshold of the current admins must still sign it.
+func (d Document) WithAdmins(admins []identity.NodeID, threshold int) (Document, error) {
+	n := d.next()
+	n.Admins, n.Threshold = slices.Clone(admins), threshold
+	n.normalize()
+	if _, err := n.Body(); err != nil {
+		return Document{}, err
+	}
+	return n, nil
+}
+
 // Body returns the canonical bytes that admins sign, after checking every
 // field against the rules of the package comment.
 func (d Document) Body() ([]byte, error) {

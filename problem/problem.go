@@ -43,6 +43,7 @@ var rules = []struct {
 	{identity.ErrBadRequestSignature, http.StatusUnauthorized},
 	{identity.ErrReplay, http.StatusUnauthorized},
 	{node.ErrBadSignature, http.StatusUnauthorized},
+	{node.ErrNotMember, http.StatusForbidden},
 	{node.ErrNotFound, http.StatusNotFound},
 	{node.ErrInactive, http.StatusConflict},
 	{node.ErrConflict, http.StatusConflict},

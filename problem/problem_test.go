@@ -106,6 +106,7 @@ func TestContract(t *testing.T) {
 		{"node.ErrUnavailable", node.ErrUnavailable, http.StatusServiceUnavailable},
 		{"node.ErrStopped", node.ErrStopped, http.StatusServiceUnavailable},
 		{"node.ErrBadSignature", node.ErrBadSignature, http.StatusUnauthorized},
+		{"node.ErrNotMember", node.ErrNotMember, http.StatusForbidden},
 		{"identity.ErrBadRequestSignature", identity.ErrBadRequestSignature, http.StatusUnauthorized},
 		{"identity.ErrReplay", identity.ErrReplay, http.StatusUnauthorized},
 		{"*http.MaxBytesError", &http.MaxBytesError{Limit: 1 << 20}, http.StatusRequestEntityTooLarge},

@@ -46,6 +46,27 @@ type ServerInterface interface {
 	// RepairAsset Check every shard of the asset on its host now and rebuild stripes below the repair threshold.
 	// (POST /assets/{asset_id}/repair)
 	RepairAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath)
+	// GetCluster The node's cluster document (open, so that other nodes can fetch it), or that it runs alone.
+	// (GET /cluster)
+	GetCluster(w http.ResponseWriter, r *http.Request)
+	// InitCluster Start a cluster with this node as its first member.
+	// (POST /cluster)
+	InitCluster(w http.ResponseWriter, r *http.Request)
+	// AdmitNode Admit a node to the cluster (this node must be an admin).
+	// (POST /cluster/admit)
+	AdmitNode(w http.ResponseWriter, r *http.Request)
+	// JoinCluster Install a cluster document fetched from a member; the first one must admit this node.
+	// (POST /cluster/join)
+	JoinCluster(w http.ResponseWriter, r *http.Request)
+	// GetPendingNodes Non-members heard recently (at most 64, newest first), waiting to be admitted.
+	// (GET /cluster/pending)
+	GetPendingNodes(w http.ResponseWriter, r *http.Request)
+	// RevokeNode Revoke a member (or admin) for good (this node must be an admin).
+	// (POST /cluster/revoke)
+	RevokeNode(w http.ResponseWriter, r *http.Request)
+	// SignCluster Co-sign a proposed change as an admin; installed when that completes it.
+	// (POST /cluster/sign)
+	SignCluster(w http.ResponseWriter, r *http.Request)
 	// FetchShard Read one shard as base64 in JSON.
 	// (GET /fetch)
 	FetchShard(w http.ResponseWriter, r *http.Request, params FetchShardParams)
@@ -136,6 +157,48 @@ func (_ Unimplemented) GetAssetContent(w http.ResponseWriter, r *http.Request, a
 // RepairAsset Check every shard of the asset on its host now and rebuild stripes below the repair threshold.
 // (POST /assets/{asset_id}/repair)
 func (_ Unimplemented) RepairAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetCluster The node's cluster document (open, so that other nodes can fetch it), or that it runs alone.
+// (GET /cluster)
+func (_ Unimplemented) GetCluster(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// InitCluster Start a cluster with this node as its first member.
+// (POST /cluster)
+func (_ Unimplemented) InitCluster(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// AdmitNode Admit a node to the cluster (this node must be an admin).
+// (POST /cluster/admit)
+func (_ Unimplemented) AdmitNode(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// JoinCluster Install a cluster document fetched from a member; the first one must admit this node.
+// (POST /cluster/join)
+func (_ Unimplemented) JoinCluster(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetPendingNodes Non-members heard recently (at most 64, newest first), waiting to be admitted.
+// (GET /cluster/pending)
+func (_ Unimplemented) GetPendingNodes(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RevokeNode Revoke a member (or admin) for good (this node must be an admin).
+// (POST /cluster/revoke)
+func (_ Unimplemented) RevokeNode(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// SignCluster Co-sign a proposed change as an admin; installed when that completes it.
+// (POST /cluster/sign)
+func (_ Unimplemented) SignCluster(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -500,6 +563,104 @@ func (siw *ServerInterfaceWrapper) RepairAsset(w http.ResponseWriter, r *http.Re
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.RepairAsset(w, r, assetId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetCluster operation middleware
+func (siw *ServerInterfaceWrapper) GetCluster(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetCluster(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// InitCluster operation middleware
+func (siw *ServerInterfaceWrapper) InitCluster(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.InitCluster(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// AdmitNode operation middleware
+func (siw *ServerInterfaceWrapper) AdmitNode(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AdmitNode(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// JoinCluster operation middleware
+func (siw *ServerInterfaceWrapper) JoinCluster(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.JoinCluster(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetPendingNodes operation middleware
+func (siw *ServerInterfaceWrapper) GetPendingNodes(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetPendingNodes(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RevokeNode operation middleware
+func (siw *ServerInterfaceWrapper) RevokeNode(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RevokeNode(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SignCluster operation middleware
+func (siw *ServerInterfaceWrapper) SignCluster(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SignCluster(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1076,6 +1237,27 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Post(options.BaseURL+"/assets/{asset_id}/repair", wrapper.RepairAsset)
 	})
 	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/cluster", wrapper.GetCluster)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/cluster", wrapper.InitCluster)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/cluster/admit", wrapper.AdmitNode)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/cluster/revoke", wrapper.RevokeNode)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/cluster/sign", wrapper.SignCluster)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/cluster/join", wrapper.JoinCluster)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/cluster/pending", wrapper.GetPendingNodes)
+	})
+	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/metrics", wrapper.GetMetrics)
 	})
 	r.Group(func(r chi.Router) {
@@ -1084,6 +1266,10 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 
 	return r
 }
+
+type ClusterInstalledJSONResponse ClusterDocument
+
+type ClusterProposedJSONResponse ClusterDocument
 
 type ProblemApplicationProblemPlusJSONResponse Problem
 
@@ -1373,6 +1559,725 @@ func (response RepairAssetdefaultApplicationProblemPlusJSONResponse) VisitRepair
 	return err
 }
 
+type GetClusterRequestObject struct {
+}
+
+type GetClusterResponseObject interface {
+	VisitGetClusterResponse(w http.ResponseWriter) error
+}
+
+type GetCluster200JSONResponse ClusterState
+
+func (response GetCluster200JSONResponse) VisitGetClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCluster503ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response GetCluster503ApplicationProblemPlusJSONResponse) VisitGetClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetClusterdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetClusterdefaultApplicationProblemPlusJSONResponse) VisitGetClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InitClusterRequestObject struct {
+	Body *InitClusterJSONRequestBody
+}
+
+type InitClusterResponseObject interface {
+	VisitInitClusterResponse(w http.ResponseWriter) error
+}
+
+type InitCluster200JSONResponse struct{ ClusterInstalledJSONResponse }
+
+func (response InitCluster200JSONResponse) VisitInitClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InitCluster202JSONResponse struct{ ClusterProposedJSONResponse }
+
+func (response InitCluster202JSONResponse) VisitInitClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InitCluster400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response InitCluster400ApplicationProblemPlusJSONResponse) VisitInitClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InitCluster401ApplicationProblemPlusJSONResponse Problem
+
+func (response InitCluster401ApplicationProblemPlusJSONResponse) VisitInitClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InitCluster409ApplicationProblemPlusJSONResponse Problem
+
+func (response InitCluster409ApplicationProblemPlusJSONResponse) VisitInitClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InitCluster413ApplicationProblemPlusJSONResponse Problem
+
+func (response InitCluster413ApplicationProblemPlusJSONResponse) VisitInitClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InitCluster503ApplicationProblemPlusJSONResponse Problem
+
+func (response InitCluster503ApplicationProblemPlusJSONResponse) VisitInitClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InitClusterdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response InitClusterdefaultApplicationProblemPlusJSONResponse) VisitInitClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdmitNodeRequestObject struct {
+	Body *AdmitNodeJSONRequestBody
+}
+
+type AdmitNodeResponseObject interface {
+	VisitAdmitNodeResponse(w http.ResponseWriter) error
+}
+
+type AdmitNode200JSONResponse struct{ ClusterInstalledJSONResponse }
+
+func (response AdmitNode200JSONResponse) VisitAdmitNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdmitNode202JSONResponse struct{ ClusterProposedJSONResponse }
+
+func (response AdmitNode202JSONResponse) VisitAdmitNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdmitNode400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response AdmitNode400ApplicationProblemPlusJSONResponse) VisitAdmitNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdmitNode401ApplicationProblemPlusJSONResponse Problem
+
+func (response AdmitNode401ApplicationProblemPlusJSONResponse) VisitAdmitNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdmitNode409ApplicationProblemPlusJSONResponse Problem
+
+func (response AdmitNode409ApplicationProblemPlusJSONResponse) VisitAdmitNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdmitNode413ApplicationProblemPlusJSONResponse Problem
+
+func (response AdmitNode413ApplicationProblemPlusJSONResponse) VisitAdmitNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdmitNode503ApplicationProblemPlusJSONResponse Problem
+
+func (response AdmitNode503ApplicationProblemPlusJSONResponse) VisitAdmitNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdmitNodedefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response AdmitNodedefaultApplicationProblemPlusJSONResponse) VisitAdmitNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinClusterRequestObject struct {
+	Body *JoinClusterJSONRequestBody
+}
+
+type JoinClusterResponseObject interface {
+	VisitJoinClusterResponse(w http.ResponseWriter) error
+}
+
+type JoinCluster200JSONResponse struct{ ClusterInstalledJSONResponse }
+
+func (response JoinCluster200JSONResponse) VisitJoinClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinCluster400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response JoinCluster400ApplicationProblemPlusJSONResponse) VisitJoinClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinCluster401ApplicationProblemPlusJSONResponse Problem
+
+func (response JoinCluster401ApplicationProblemPlusJSONResponse) VisitJoinClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinCluster409ApplicationProblemPlusJSONResponse Problem
+
+func (response JoinCluster409ApplicationProblemPlusJSONResponse) VisitJoinClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinCluster413ApplicationProblemPlusJSONResponse Problem
+
+func (response JoinCluster413ApplicationProblemPlusJSONResponse) VisitJoinClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinCluster503ApplicationProblemPlusJSONResponse Problem
+
+func (response JoinCluster503ApplicationProblemPlusJSONResponse) VisitJoinClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinClusterdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response JoinClusterdefaultApplicationProblemPlusJSONResponse) VisitJoinClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetPendingNodesRequestObject struct {
+}
+
+type GetPendingNodesResponseObject interface {
+	VisitGetPendingNodesResponse(w http.ResponseWriter) error
+}
+
+type GetPendingNodes200JSONResponse PendingList
+
+func (response GetPendingNodes200JSONResponse) VisitGetPendingNodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetPendingNodes503ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response GetPendingNodes503ApplicationProblemPlusJSONResponse) VisitGetPendingNodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetPendingNodesdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetPendingNodesdefaultApplicationProblemPlusJSONResponse) VisitGetPendingNodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeNodeRequestObject struct {
+	Body *RevokeNodeJSONRequestBody
+}
+
+type RevokeNodeResponseObject interface {
+	VisitRevokeNodeResponse(w http.ResponseWriter) error
+}
+
+type RevokeNode200JSONResponse struct{ ClusterInstalledJSONResponse }
+
+func (response RevokeNode200JSONResponse) VisitRevokeNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeNode202JSONResponse struct{ ClusterProposedJSONResponse }
+
+func (response RevokeNode202JSONResponse) VisitRevokeNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeNode400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeNode400ApplicationProblemPlusJSONResponse) VisitRevokeNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeNode401ApplicationProblemPlusJSONResponse Problem
+
+func (response RevokeNode401ApplicationProblemPlusJSONResponse) VisitRevokeNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeNode409ApplicationProblemPlusJSONResponse Problem
+
+func (response RevokeNode409ApplicationProblemPlusJSONResponse) VisitRevokeNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeNode413ApplicationProblemPlusJSONResponse Problem
+
+func (response RevokeNode413ApplicationProblemPlusJSONResponse) VisitRevokeNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeNode503ApplicationProblemPlusJSONResponse Problem
+
+func (response RevokeNode503ApplicationProblemPlusJSONResponse) VisitRevokeNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeNodedefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response RevokeNodedefaultApplicationProblemPlusJSONResponse) VisitRevokeNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignClusterRequestObject struct {
+	Body *SignClusterJSONRequestBody
+}
+
+type SignClusterResponseObject interface {
+	VisitSignClusterResponse(w http.ResponseWriter) error
+}
+
+type SignCluster200JSONResponse struct{ ClusterInstalledJSONResponse }
+
+func (response SignCluster200JSONResponse) VisitSignClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignCluster202JSONResponse struct{ ClusterProposedJSONResponse }
+
+func (response SignCluster202JSONResponse) VisitSignClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignCluster400ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response SignCluster400ApplicationProblemPlusJSONResponse) VisitSignClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignCluster401ApplicationProblemPlusJSONResponse Problem
+
+func (response SignCluster401ApplicationProblemPlusJSONResponse) VisitSignClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignCluster409ApplicationProblemPlusJSONResponse Problem
+
+func (response SignCluster409ApplicationProblemPlusJSONResponse) VisitSignClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignCluster413ApplicationProblemPlusJSONResponse Problem
+
+func (response SignCluster413ApplicationProblemPlusJSONResponse) VisitSignClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignCluster503ApplicationProblemPlusJSONResponse Problem
+
+func (response SignCluster503ApplicationProblemPlusJSONResponse) VisitSignClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignClusterdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SignClusterdefaultApplicationProblemPlusJSONResponse) VisitSignClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type FetchShardRequestObject struct {
 	Params FetchShardParams
 }
@@ -1391,6 +2296,22 @@ func (response FetchShard200JSONResponse) VisitFetchShardResponse(w http.Respons
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FetchShard403ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response FetchShard403ApplicationProblemPlusJSONResponse) VisitFetchShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1709,6 +2630,22 @@ func (response RunJob200JSONResponse) VisitRunJobResponse(w http.ResponseWriter)
 	return err
 }
 
+type RunJob403ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response RunJob403ApplicationProblemPlusJSONResponse) VisitRunJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RunJobdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -1763,6 +2700,22 @@ func (response GetShard200ApplicationoctetStreamResponse) VisitGetShardResponse(
 	return err
 }
 
+type GetShard403ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response GetShard403ApplicationProblemPlusJSONResponse) VisitGetShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetSharddefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -1809,6 +2762,22 @@ func (response StatShard200Response) VisitStatShardResponse(w http.ResponseWrite
 	return nil
 }
 
+type StatShard403ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response StatShard403ApplicationProblemPlusJSONResponse) VisitStatShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type StatShard404Response struct {
 }
 
@@ -1851,6 +2820,22 @@ func (response PutShard201JSONResponse) VisitPutShardResponse(w http.ResponseWri
 	return err
 }
 
+type PutShard403ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response PutShard403ApplicationProblemPlusJSONResponse) VisitPutShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PutSharddefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -1886,6 +2871,22 @@ func (response StoreShard201JSONResponse) VisitStoreShardResponse(w http.Respons
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StoreShard403ApplicationProblemPlusJSONResponse struct {
+	ProblemApplicationProblemPlusJSONResponse
+}
+
+func (response StoreShard403ApplicationProblemPlusJSONResponse) VisitStoreShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1969,6 +2970,27 @@ type StrictServerInterface interface {
 	// RepairAsset Check every shard of the asset on its host now and rebuild stripes below the repair threshold.
 	// (POST /assets/{asset_id}/repair)
 	RepairAsset(ctx context.Context, request RepairAssetRequestObject) (RepairAssetResponseObject, error)
+	// GetCluster The node's cluster document (open, so that other nodes can fetch it), or that it runs alone.
+	// (GET /cluster)
+	GetCluster(ctx context.Context, request GetClusterRequestObject) (GetClusterResponseObject, error)
+	// InitCluster Start a cluster with this node as its first member.
+	// (POST /cluster)
+	InitCluster(ctx context.Context, request InitClusterRequestObject) (InitClusterResponseObject, error)
+	// AdmitNode Admit a node to the cluster (this node must be an admin).
+	// (POST /cluster/admit)
+	AdmitNode(ctx context.Context, request AdmitNodeRequestObject) (AdmitNodeResponseObject, error)
+	// JoinCluster Install a cluster document fetched from a member; the first one must admit this node.
+	// (POST /cluster/join)
+	JoinCluster(ctx context.Context, request JoinClusterRequestObject) (JoinClusterResponseObject, error)
+	// GetPendingNodes Non-members heard recently (at most 64, newest first), waiting to be admitted.
+	// (GET /cluster/pending)
+	GetPendingNodes(ctx context.Context, request GetPendingNodesRequestObject) (GetPendingNodesResponseObject, error)
+	// RevokeNode Revoke a member (or admin) for good (this node must be an admin).
+	// (POST /cluster/revoke)
+	RevokeNode(ctx context.Context, request RevokeNodeRequestObject) (RevokeNodeResponseObject, error)
+	// SignCluster Co-sign a proposed change as an admin; installed when that completes it.
+	// (POST /cluster/sign)
+	SignCluster(ctx context.Context, request SignClusterRequestObject) (SignClusterResponseObject, error)
 	// FetchShard Read one shard as base64 in JSON.
 	// (GET /fetch)
 	FetchShard(ctx context.Context, request FetchShardRequestObject) (FetchShardResponseObject, error)
@@ -2233,6 +3255,209 @@ func (sh *strictHandler) RepairAsset(w http.ResponseWriter, r *http.Request, ass
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(RepairAssetResponseObject); ok {
 		if err := validResponse.VisitRepairAssetResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetCluster operation middleware
+func (sh *strictHandler) GetCluster(w http.ResponseWriter, r *http.Request) {
+	var request GetClusterRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetCluster(ctx, request.(GetClusterRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetCluster")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetClusterResponseObject); ok {
+		if err := validResponse.VisitGetClusterResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// InitCluster operation middleware
+func (sh *strictHandler) InitCluster(w http.ResponseWriter, r *http.Request) {
+	var request InitClusterRequestObject
+
+	var body InitClusterJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.InitCluster(ctx, request.(InitClusterRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "InitCluster")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(InitClusterResponseObject); ok {
+		if err := validResponse.VisitInitClusterResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// AdmitNode operation middleware
+func (sh *strictHandler) AdmitNode(w http.ResponseWriter, r *http.Request) {
+	var request AdmitNodeRequestObject
+
+	var body AdmitNodeJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AdmitNode(ctx, request.(AdmitNodeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdmitNode")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AdmitNodeResponseObject); ok {
+		if err := validResponse.VisitAdmitNodeResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// JoinCluster operation middleware
+func (sh *strictHandler) JoinCluster(w http.ResponseWriter, r *http.Request) {
+	var request JoinClusterRequestObject
+
+	var body JoinClusterJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.JoinCluster(ctx, request.(JoinClusterRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "JoinCluster")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(JoinClusterResponseObject); ok {
+		if err := validResponse.VisitJoinClusterResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetPendingNodes operation middleware
+func (sh *strictHandler) GetPendingNodes(w http.ResponseWriter, r *http.Request) {
+	var request GetPendingNodesRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetPendingNodes(ctx, request.(GetPendingNodesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetPendingNodes")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetPendingNodesResponseObject); ok {
+		if err := validResponse.VisitGetPendingNodesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RevokeNode operation middleware
+func (sh *strictHandler) RevokeNode(w http.ResponseWriter, r *http.Request) {
+	var request RevokeNodeRequestObject
+
+	var body RevokeNodeJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeNode(ctx, request.(RevokeNodeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeNode")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RevokeNodeResponseObject); ok {
+		if err := validResponse.VisitRevokeNodeResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SignCluster operation middleware
+func (sh *strictHandler) SignCluster(w http.ResponseWriter, r *http.Request) {
+	var request SignClusterRequestObject
+
+	var body SignClusterJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SignCluster(ctx, request.(SignClusterRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SignCluster")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SignClusterResponseObject); ok {
+		if err := validResponse.VisitSignClusterResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -2644,88 +3869,108 @@ func (sh *strictHandler) Toggle(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fx7c9s4kv8qXbqtil1HyXYezsT548ozyWwyk4c3ydZcXZKTIbIlYUwCDADGVlL+7lfdAEVKAi3Jj8zd",
-	"1f5HiSTQ+PW70eD3XqqLUitUzvaOvvdKYUSBDg3/OrYW3ctnJ8JN6adUvaNeST+SnhIF9o56gp4YyqyX",
-	"9Ax+qaTBrHfkTIVJz6ZTLAS99zeD495R79/2mrn2/F27F6boXV4m9XT/qNDM5vN94V93M+FLleHFFauT",
-	"dP/aM72fCpPxFM1kV67tFqe7pFFsqZVF5uSJ0aMcC7pMtXKoHF2KssxlKpzUaq/0T/z7n1YrurfZpPW4",
-	"PGOGNjWypOF6R71jBWiMNrDz7tdf4MnDR48hzAEZOiFzuztgYMJYLHBK6UqlyKJodInGSb8AkTr5lf93",
-	"s5LAGmmdo1C9y6Q3qox1wxJNisoNC3FBjxXiQhZV0Ts62N9PeoVU/td+Ug8glcMJGhoAVVZq6TEJd60z",
-	"Uk3oZiHVUKtU5Hk9xbbDe/ZGhlY6Q5LlNSC/0RmSxCa90sjU43E1U/ipy6RXlZlwmA0F0zzWpqCrHv3Z",
-	"d7LAXrJM1GVb/D7OKQyLaEGV1CyZUxWFKsadBbo+z0nQoz8xdUR2LQb/5MeY/VkmSa5EftISi7HILSZL",
-	"knJjabg5w7dhU1gjAb+KA9mqiC5koqy1YVHnds4SULtwjgYhnWqLCsZGF+CmCLn8ijDV1tlBw/aWFs0t",
-	"66YGNOmlBrcUr6Q3ljkOp8JOV6n/+dXx788f9O8/OgQ9ZprLXBCsFw52sCjdDCrlZA5nSp+r3UFseF7g",
-	"6tDPpHVSpc4DAFOdZ1JNPCaWDGcblBYnz1p6uyQi+aI9at/VGd9BRRLysYcpG/WyJestGxAfo9NmMLVD",
-	"K791TF7fWVz/yRzI0cyhhZ3+AZxPZY4gFFRlrkVGmFeKoQUaBEylLIM8Z6xU7vBhFCfrgqLWay5REcI9",
-	"uqXJmJB7mBiR8WWurYuiQVclDj1LVpfxquEXlGjAP040SoeFjSMS/hHGiFkzR8fDN7aYrQAlmEzmSFvw",
-	"g4SQdBH/F3jakJc0el7ju4xPSxBryV9QyvWGNugyR37OoSGQ//vjcf+/RP/bfv/JYNj//P0gObj/0+Xf",
-	"YtrG77+SNmak6BZfzVmz1qqscisGro0u5Wfh0ukqGWT+hha/LHCzluOrrfic7o0WwPO/dBQLrYrc1o7e",
-	"aO3WPf2CZKml8VevxulrwvAVjZU+JqyVe39wENHeJV7V7yWtIIKX1WhEzZs5dTXonQxmgFeYnKMYD330",
-	"vBaH0mg93pirNcbLDDWYoizXsuhdeGwZm/r1pE16TVts8c8wlYXIVy3iMSit+gongiwFZP45OJduCsJB",
-	"oa0DKy9gbChcowAKMjmRPgjAC1GUOc10f/CI5m/ZgP3+E1b9B5c7nz4N6p+Hl7v/EbUEL4JHXxpC9Mef",
-	"vx8+jFuPFyhyF9HZ24uXyWxWti26+izqd6qSjPvQYqqVdzxrnd4SS8NUyWrIvDR2jL2v0UZwmHbgQySY",
-	"sUjRDquyIwRBOx3qs1i+tER3/WSyNGyMTIVyMh1ps7lVpIW9CW/F9Kg02ulVqR4JVwjVF9nXBEZihHkC",
-	"5D5BGxJ3jEZ+BsV2kajRlcPtlvKOXonGFLoyaSTuygQWWh3BSLjU5UQ/Lyd7yus54iC3EKoSORTojEwt",
-	"33jKyzwCpd2U4lShLMX0GSttkGQ/dAgsWO4UrrfKgdAa+TZP54gkteR1ieqco5HUJDNobVR7JclWPMXm",
-	"pS9yTlejvMU2VRWjiNbV83VR6hm2QmaGlA4IF/zaTQhKel+liAyyRGh7xhixwWatCNCHKUIms6MznNVJ",
-	"ERmYexaeZ/cfPTp4Amc4Gyza7vD80bePB/0nx/0Xv/XfnFBEd1b0v33+/nA/OdyPG+QTRLNd6eXKykku",
-	"rBtaRLW5TrI1Ui3xWkWjRDT3LATOg7QgIJMGUwfhxcrUUNFwQFJNSuQVJp78buJyVu6Vwk2Hjaiskro4",
-	"8z0bdByc9tktooGdXJ+joWWMkDi4+xTEyKJycD5FBdJxtmtBaR4OFxKybqFcSchCasf+iJIxuo55wiDN",
-	"i4uh0WSaQJWVCeTaiARGOSYwcsPcNLZ5oq2V5WBtjtQqItF0TXoTRC2mICSb8Uyj5euWWSBtrS0sCd6s",
-	"wY5FhD36Z7dDGtp+bs2Yc5nrqCAQkzd3MqyB67IgP2TSct0NwVHo5uWoReBo/mAer6Kpjj0vfS4vJpu/",
-	"sUR4PWEzUDe516r9/ZAVRQieF9eX3YwTMo87Q2WdUB3+sAlbI3mcdHn8Lf/HOkfEd+th5lNF+VCNznAW",
-	"kZuRvhie4WxVOf7Te6SyGuUyJceUwBQvBquZxZVpwe2F/1/RyPEsTmvtPm9E7LpqeYuAZA5bDOt/VDoW",
-	"p1xvg2Ab8Q+1gw0fr0WsdipXKXQruVLSDbejrBPYIL6hgtAauV57DN13Tba+ZC9ktmibO5SqCfTTvLIO",
-	"TVdIIK2t5tXDRYH7p5IXUMg8lyEThB2pvCdn4/YU0lynZxYyI8du08Lrn3rURUtIKLpN6EbR7WoSuL1M",
-	"aj3eEmaDPlEZXk/i1la6DqJFbDlRwlUGuwoZnXVQkkO7hR4tGqZtjOPNq3EtCV7GeS5O9YoaIZqzMfFK",
-	"4zFuC3y78rFg9xpY47pZCmneYalNVxV549pxIcwZZsMMRRZ3ngZHlcxdR+lflblIMfpqrA7da8ZrvbxI",
-	"RXTFlXqHXyr0sewW0U2j6x3F+qOrq/W3YxCWrJoVE6xrF08hqOfQ6TNUdljADls8rSynZPzvLlh0ljOg",
-	"UAe9Z4HlbcDoXbRJOny4guASLwIqnUjbKo8I1rYF3I1riV1lwXrCGJ3cutEh/NvtyNYbq5vUtOcF8027",
-	"SppwYdviaGtTrK51Bw/OBHdi8kw4cSu4ZMKJ4ejw4QLxo5mLFiH+b4LYWmQnni/neyR1N8P9R4/WbQC9",
-	"d9rg9SzWDTm1WlHhjc971u9iJ0A5VCZMBiNh8fDhQsz0l3B3PcuuZNIHPZnk18W6s0y3TFRXkYUDp7Qy",
-	"0s3e09rqkm4h1Qey3HGWhGIIP+YtPOyUhuQnA+FgLI11xCjjEjjD0gE9NkUgIELhTpsZx7uMKJOOwqBp",
-	"uDd1rqxjz/ftKG15M8x46GAec8BoxrOlIs+lmkSKp7AjM1ROutleptPBRDMp3J83RZExGaFB7+14PDEy",
-	"6zckNJFrKX/Hme+Do7A+jtWLDx9O4PjkJTlDrRDqAd+gY8oG8A5F1tcqn4H3HLBz+vfnH2BPhJao0wRO",
-	"975QtniafFKne6VP0vnvAu2UL7hAxFe+4vUt3GYnzdfBG9k9vKDA63QXpAVdogLtufPq+M3gk3pdOcEV",
-	"TILPgkLM2iXoBZ6fHlduqo38xvnMEfzMPIQPb39//uZ0d/BJUUbQd7pPL4cBd073TKWYIm4T4asxutSv",
-	"w7c5nO6CSFOSHJRuioYpaE+tzSclFJyusOcUPAehEBn6PdF1smARYUUePqnnxmhjQRiE066uydOm03F3",
-	"AK+1whkIlQH302LmQxweot6l9UbJflLrt2sTUPgVDYxzLZwdfFLzGk4jlrUUkYT1WqkCZQiDfdIf4rAo",
-	"Ze+o92CwP3jgax1TVvO5hNGPiQ+6ybzwOl9mvaPe39HN+zOX2kvv7+9f0Vq6XUvpfI5ITynpUFoZg8pB",
-	"Te/AB6VjEeK82NhzYlsNq0nPVkUhzKx31HvPupaAb9xjrmnVJzmhWJU0wMevU2m5g4xLvWJiyZxOuZeJ",
-	"8lxtI6j5OuYCcGyiftbZ7NYxmzcTXi53EV/+hRyrOQVi7IL6plOhJjdhXfBTvaOPix7q4+fLz23O/sIT",
-	"XcXYp6AL6chbjSXmmSXDOwPBCcqM1DXC7Mukt9c0OEW15ZW07tg/cpfQzxuwYh3YPP0PAJmYPJY5Wq8h",
-	"bIN82x+ZrXNyyBwGJHMbLE3YjGmDW3d3derSSeUhZbvVHFT4GHO1RM89C+S5ExhrAyXqMse5b1/qva97",
-	"9eaoF+LiFaqJm4YYeSXNi/fwh86+Zpw58r4NdIOeUBp6qXuVQqWVtkfYwXR3AG8L6eCMRZscIqRTrS0S",
-	"yEVX82+M8LPl1df5weHVZbNVat/HCe0C/tbmfYesRRZ2DJa7A3jmkYdHCYzxHI3fUPWXvg2YfDEh00Wb",
-	"uV1MfFutVD57aQgcU1xgCzJKXouk4ujQo5fAAbyWP7MM58JMkO51snGxlXSV9oPDx48f3z9oL+Dh/pPD",
-	"Tdbwa2U4/FrZ5bGwM8WLBFJdFKJvkXTTYbZL0nhuRMkSyHvEFGI53Qk3prKUfBSpQxN/OnhyfwN9+dBu",
-	"Hb9noWksH8AfZIGk80EkGRN4+YyC34yMCWFieadbKOB+KFOV5BrKyoFBWxWUdZKq1VEwpFNMz3w1izJL",
-	"iuLoGlW2No34xXuA/gufvm9m8X1qurrmY855KOfiRZU6l+kMdn57//ZNEtLjyvjGQF05KCmzVJPdlYWM",
-	"cKyNN99STdau4YTn6eLXg/uPD39aZdjnTaMgnTp0fesMimLRKTZpvlSChWh5kg1CoIPb9cMxH8zFk+wp",
-	"UPA+q+2hQZFOMQPS+9B8/6XSpip+gK9mgkB4fRSp0dbOW2UGsKA5pBYee0r7dOPcEzifynQKqFIzK50F",
-	"6RJAIywl3KnOyIQ5VhMuilteaPBfWkG2cBgjGgE0Adbe97qIcnllZjKvyN9lpNUZ4dLNH8C8tyrMdc9C",
-	"IZQcc63D3/Z4o+kHIWO8IdWV6sB4JYiKEdw8stc+DXr5OcqhvRbUV3IqmL7tGHZDaxCPEQe+3TELXTpR",
-	"27zBSaXzqc6bAbcy5Zc/LD6/ZxvlpqDIsRXiIFGoGZytxpgJZEgKnfEFKTt5GJV5b4HZAI5hLGROit9k",
-	"d77mR1EOiJE2YbMn1UohVzUSsBoEOFOpVPjMK0eyNr7GUUjrxBnFatqACNBqhU95mBiH6jpPjhTVqRmk",
-	"OcURnsofJvyGtzKXj1FvO3ZX8uM3Su/czi3sx0b05o9piHD8amGsK+VFIpPZD0noMT2r3SmbuKCBPu7R",
-	"ip0NeRZQ+pwJ87u0WRBpCnFyfd5eg5satFOdZ52+iHWl06r9Snf9Jt415cqfC6eobs3zrVPkPoy6IzFo",
-	"tt86bCdjfzf8Tr4vF/qXheAdisynSCwBwoYIlzIninjbfAxn5TwfQz38Kv8UTqXcIbZhhg5gORiXFkyl",
-	"FEfgNy9vvpJfUaH19a+6ut1uJ2/jpcsarCKcSulCik+t3CFOPH4EJfq/bjm4DXhet3qDhYVcWEr2RAY7",
-	"kaMZ7JSUPt/tKAu2miy6cat7atZAR356jz32Imhrg5swQ73VdmJ0gW6KlQWO6324NFiCofXUHNyYWIRN",
-	"hMFMFPlVy3xbovI7EVtISD3oFoslpQlzQabTqkC1sjZu225uxpY1b9TuWs9JaLu+M3mft7hHFsmT34aw",
-	"t7Zs+fyBE6O8q8RdNh3AnaCER+4SljBFDJWmBnXb2LSqW1xaJav88lkHUF/q9t0umHx/70pwEKuChU68",
-	"7o/AbNMKuVon+sW/FXYjo+1Z2sBETkTosRB8wMbvWHZWHX298Xofrmmafu8yoPEc6DAfzL/bkCA+u0BY",
-	"iroVDv7UI0JUj8OWSBvbeX2eZOmebe1pRsVsade+U+Ce8+3Qu2bX7Zb4p+tePBvODoPFLxWqFMG3/lEm",
-	"9xV9DSgcwYxLgkoxnOWObILsJ9sdP+/aZsllIV18ioN9/kBL63MtCx9siZXr71Lu/HcJOuRuRDdvZQPb",
-	"137nPGSlfY3mLA+TeK5SyCxVmldWagXc0cvJvnRY+O6FwyeH97mQLdVkIcSph65FsWIMOlLVSv2mR3e0",
-	"191qn/3B+9xNO2kHO0nVjVBPfb1zgSV/WaZUKRBMGHkxogkEVNy0GyjjgFa6DpPjs6d2leM7d7JdWYyt",
-	"U+G/sra30CnYUeRjOjtKfK/0OZp+KizCFC9gteI30tnsf0et7zr5shHndROlr9txqUyqCVfuJ0Iq61iM",
-	"A7/YJkTTao/sqhy8d+JKQehgmd900OGwe4tpdb2v3luKysgVrbS3wvRQ9bgG1x/uR1pa32iwVTqNF1OW",
-	"P6enefc1fFNPaRZADs9IgX1B7MXz42dQg11/Xu9GkvPHFHlascwdvw3KtTbe9lR+ezuZ7zDSrbnyRaTm",
-	"BjXSDctkTUG1ijeTdJTsVsIjTB1mkG9iEXyNmiECg+PKInniQtrCu/p1naWNcG4pY///9lQ9dzr3VGFH",
-	"GxC5QZHN6tB63uJpRYG16dr9q3yv32qdm92k2UxtG+ABHPPXPSw82n/gV/AOnZn1j9kuc9OKa9UFR5Wd",
-	"ddY3GYfuwIwpaozy7QdnC2cF/iUvN5IX4K9ArNa2b1NeHB846BYYfyDhjoRl8bTDv5pWG0E4l5Sy1YUB",
-	"0MpXEMbEe5DKn+Dw92onwyUMm1Co7ytWLOI2FtYzKeZr7e4qk4cjFkd7ewf3Hw/2B/uDg6Of9n86YO8Z",
-	"Xq+/y+WHYXGet235zLD1XxCy1j9hO631jy5t7/Lz5f8EAAD//w==",
+	"7F17cxs3kv8qXbytMlU7pChZVmKprq6U2LtW4ofW9lauzvZJ4EyTRDQDTACMJcal736FBuZFYviwHrmk",
+	"/J/EGQKN7l83uhvd4JdeLLNcChRG946+9HKmWIYGFf13ojWa02dnzMzsv1z0jnq5/SfqCZZh76jH7Bvn",
+	"POlFPYW/FVxh0jsyqsCop+MZZsx+728KJ72j3n/s1nPtuqd610/Ru7mJyun+VaCaV/P9Rv/dz4SnIsHr",
+	"Favj9vlXz/RuxlRCU9STrVzbHU53Y0fRuRQaSZI/poU2qE6FNixN7dBW8sKgMPZPlucpj5nhUuz+qqWw",
+	"n202qx/4mYyLzA5GUyeoY8VzO1zvqPd+hiDwChL/TgS8JAOkADPjGoRM8Bi4AZ0rZIkGI8HMEDLMxqj0",
+	"sHcTlWs4UzKX+mGXcAI5zcpS0DOpDMgJkceSjAv9CMxMoZ7JNDmGi4xrzcX0AjSba5jJK8iYmEMmFUJW",
+	"aAOaTwVwQ2s6U3KcYrZiLbl74+/brakcN7QWAaiUVNB/+48f4enBk+/AzwEJGsZTvTMkwPqxyBAIIQsR",
+	"I5kIJXNUhjtgsdjwz/S5mecWxGMpU2TCLm5cKG3Oc1QxCnOesWv7WsaueVZkvaO90SjqZVy4/0ZROQAX",
+	"Bqeo7AAoklxyxxP/VBvFxdQ+zLg4lyJmaVpOse3wTu0CQ1s0WhuzhsmvZYLWkkS9XPHY8WO1UOitm6hX",
+	"5AkzmJwzonkiVWb/6tkPB4Zn2IsWibppmoUPFYV+EQ1WRaVIKqqCrApJp0XXp4oEOf4VY2PJLmHwb3qN",
+	"xJ8k3OKKpWcNWExYqjFaQMqt0XB7gW8jJr9Gy/hlPtg9JKALCctLbWjrXP8yArEDV6gQ4pnUKGCiZEY2",
+	"JOWfEWZSGz2sxd7QomrH23Rji3qxwi3hFfUmPMXzGdOzZep/eHny8/PHg/0nh6Xdy1Nm2XptoI9ZbuZQ",
+	"CMNTuBTySuwMQ8PTApeHfsa14SI2jgFgTSgXU8cTbTe0JlMakrxs6O0CRNK2PWo+lQk9QWER8qGHMW22",
+	"eQPrDRsQHqPTZhC155r/3jF5+aS9/rOKkeO5QQ39wR5czXiKwAQUeSpZYnleCGIt2EFAFUITkyvBcmEO",
+	"D4J80sYrarnmHIXlcM8+ktaY2O1hqlhCf6ZSmyA37F85njuRLC/jZS0vyFGBe93SyA1mOswR/wlTis3r",
+	"OTpevrXFbDiO3mSSRJrA9wix6LLyb8m0Ji+q9bzk7yJ/GkAskd9SyvWG1usyeeTGoLJM/t8PJ4P/YYPf",
+	"R4Onw/PBpy970d7+9zd/C2kbff8l1yEjZR/RX5Vo1lqVZWmFmKuDS/mBmXi2TIY1f+caf2tJs8Txaite",
+	"0b3RAmj+U2N9oWXIbb3RKynNurdfWCw1NH71aoz8SjZ8RqW58wlL5R4N9wLauyCr8ntRw4mgZdUaUcqm",
+	"oq5keqeAicFLQk6RTc5dVLOWD7mScrKxVEseLwpUYYw8Xyuit/61Rd6UX4+apJe0hRbvY4eTJONmS3+o",
+	"3EmWgyUX9DzSYF+BfoITVqTmyO28zn5TwPRIRyAVfawNc1EJNxpOn9H2kLHrlyimNro9PCA0lf/uRbf2",
+	"eTv80RU8quKrgN9ko6iNZV9r46L0YzeTX0absY/3YYbXkPApb3laNQeSBoHLQrFRGyYQMyEFj1lahbPQ",
+	"99PuJjIeTuVOBGOm8fAgOIkPaDderGfeK/paaM0+3Fwm2mJSENnMFAo1aMPTFARiggn0R0fwmaU82Qk7",
+	"WAo/y0sXZN9SKBoVZ2nQwIW8pKnYhj3d01YhecifWEBvAzcVvc0RohKitfxqDtVE18JogGkDjfjBun5b",
+	"Wo9usJ4sQ9Wvr5GBqRHasBKP9/ZH+99HYZfj77uf/v6fX0bRfsjjWODnJos/FVtbzNpOLKtnmYmxhghO",
+	"n+nKbNb5pZ2WP7oZqjJ2feq+sXe4BmMB7dNgZsw0sj4M4hkT09qow96SJ/9430nFR7WHDT9gLwohuYvD",
+	"3mYsmdu7SnusTkmsEP1b0pxtt8v73p/elaHSAuhSKTr2acLajFl0LanYEXBDkRrQAMBEAhrVZ6S37TcH",
+	"Xk0tmahNOPj3w26dwnTck9oZ3u2ynwuuPa0/xLdnGPPMTbBogYQUA4FTZqMkSNx7cMXNDKw6SFKHa5go",
+	"FjvpN7ZlvGZZntqZ9odPem1jNBo8pbDn8U3/48dh+e/hzc5/BaOgFz6bsTAEG0w+fTk8CEdOL5ClZnZ/",
+	"SuNCxkI33XZ5GYy5i9wGtucaYylc0L12A12QnZ8qWk4XLowdEu8r1AE+zDr4Y0lQExajPi/yjvQL6tm5",
+	"vAzlihfoLt+MFoYNkSmQT2djuYXPYBf22n8r5DnkShq5jOoxMxkTA5Z8ttvnGNMIJjxF64ELKTDo7Slk",
+	"22XhlCy8L7DxUt7arwQdL1moOGC6EoaZFEcwZiY2qaWflpMc03pcmJExUbAUMjSKx5oeHNMyj0BIM7MR",
+	"CBP6ChUmpLQeyW5on1Qh3LVsR4e74AktOd+UacWRqEReF1QriQbCi0Sh1kHt5RZb4eMFWnpbcrIYpw2x",
+	"icI55YsW08/XRakT2BKZCWrDBTM+pr8NQVHvM2eBQRbdtMaMIWK9zQrufQlPji5xXiaEXTgKz5P9J0/2",
+	"nsIlzodt2+3fP/r9w97g6cngxU+D12fWtbzMBr9/+nIwig5HYYN8hiEfZtWx08pTo5Rpc64RxeY6SdZI",
+	"NOC1zI0cKV73kgeugUHCFcYG/BcLVbLKDgcW1VaJnMKE9/5NtpylZzkzs/MaKsuktmd+pL2OlweudiXQ",
+	"T+UVKruMMVoJ7hwDG2sb617NUFjP5lLIK/JkSD1bLmw3KJeS0T6tTfsRxUxXIrgTejS3F2NH43EERZJH",
+	"kErFIhinGMHYnKeqts1TqTXPh2tjlsYBmp2uTu16qIUUxGIznGVt7HWLIvDRCHFez8CZNehrRNi1n+x0",
+	"oKG5z60Zs8Jcx+mJFfLmmwxp4LoMsBsyamzdNcFh1lEeK8y98pBicwrpfWuvNiDUjb2CqNf+nKhN1Eqz",
+	"MuFqa7vyFabo7rzQjTaIVafMTkka624uKMjc6vC1zVdLpt8QV5FeRhs37uSKTTf/xmK2x09YD9RN7led",
+	"dD/IigIEV6Uki46FYTwNuz9CGyY6PKA6UAmcWnCThr/lPliHLHpaDlNNFZRDMb7EeQA3Y3l9fonzZXP4",
+	"384HyYtxymPrikQww+vhciy5MhC8Q1VDxSfzMK2lw3QrYtdpbYOAqGJbiNf/KmTIM/26cpht4O9PyjZ8",
+	"vYRY6UasUuhGOC24Od+Osk7Gevj687LGyOXaQ9x9W59NLdgLnrR34w6l6jroWFZrrYvqrLwNuH8Lfg0Z",
+	"T1PuY3/oc+E2HzJuxxCnMr7UkCg+MZuWGfwqx120+BCy24RuFM8sh/3bY1LKyZZsVuhC0/OvQ9zac929",
+	"riMQOrHpSl11nvpbHOot9KhtmLYxjrc/e24dubT5XMGpXFENokqMkVMax+Mm4Ju5rpbdq9ka1s2ccfUW",
+	"c6m6aiY2rpTImLrE5DxBloQ3T4Xjgqemo9BF5CmLcZNjK0dWPV7jy20qgisuxFuXed7Su6l1vaM05Wh1",
+	"bcrdGIQFq6bZFMts1TF49Tw38hKFPs+gTxZPCk1BOH26AxqNppjXn/o/0kB486diTZIOD5Y4uCALz5VO",
+	"TusiDQBr23KFjbPHXYngcsIQnVRA3gH+7eoPyzLCTSo4qvKQTWvba3dh23R4owSsrOzwOzgR3MmTZ8yw",
+	"O+FLwgw7Hx8etIgfz00w1vtzMrGxyE5+nlYVQeUp5/6TJ+vKnd4ZqfDrLNYtJRWoBbGreKRdzWYENoZK",
+	"mEoap+p/rHTXi2ylkN7L6TT9Wl53JmYXiepKq5HjFBeKm/k7u7bG2f97a7m7z2IpA5tx4Sw89HNl8ZMA",
+	"M0B5ClclFcEl5gbsazMEywifqpVqTv4ucZRIR6ZQ1dKbGZOXvue7ppe2ePzpj3Tr4hsYz2m2mKVpXb3V",
+	"TJdDnycoDDfzsoyIqhXseDNkCZHh24TeTCZTxZNBTULtueb8Z5y7rg/r1od59eL9+zM4OTu1m6EUCOWA",
+	"r9EQZUN4iywZSJHOwe0c0L/45/P3sMt8A8BFBBe7v9lo8SL6KC52cxek08cZ6hn9QSlB+svlOH/3j2mT",
+	"pr/9bqR38do6Xhc7wDXIHIXrC0J4efJ6+FG8KgyjnLVln6YKpuahQ0vmFyeFmUnFf6d45gh+IBnC+zc/",
+	"P399sTP8KGxEMDByQIf3bsD+xa4qBFFERdH01wRN7NbhinovdoDFsUUOcjNDVff/+Kml+iiYgIsl8VyA",
+	"kyBkLEF3Cr4OCxoRFvFw/FGwNqKYq0CgGhPKABtgvnjQHTbUaeGyPGFqfZ6D0WM3xcWu/5w481wpqTQw",
+	"hXDR1YF0UXcN7QzhlRQ4p9IG6hnExDlQNER56u9Mnv4o1h//RyDwMyqYpJIZPfwoqgxRDfoSoxa/vUYg",
+	"YuOP4chqp8UPy3nvqPd4OBo+dpmUGRmRCr/2n6lz6a3xonWeJr2j3j/RVL1OCy10+6PRnbWcVXN0tMvF",
+	"hVIoDJT0Dp3LSyVDXWNXxDaav6KeLrKMqXnvqPeONDkC1wRDUpNiYFFoPWGrX7pCzUz6ghQ21dZYz6gv",
+	"wEbRUge45rKkLcaRAfxBJvM751nVmHOz2Cl58wdKrJQUsInxxsGVet1CdH4X7B19aO9/Hz7dfGpK9kdX",
+	"U7ZCsMcgM27sXjjhmCbamvU5MAp/5lZdA8K+iXq7dbNAUFtecm1O3Cv3yfqqmSHUzUjTPwCTrZAnPEVd",
+	"21VwLTTWbF3Z7Z6cjKiy8Fz5w70mc8tOiU5dOiscS8lu1c3YH0IbuaXHl4lHMJEKcpR5ipXnsNBfXPa9",
+	"VFxv1H6SB74URIb7lH2XTD1OxXnXUrVBf5UdeqETzDpiSy1E0Md4ZwhvMm7gkqBtt1uIZ1Jqu/Nh1tVI",
+	"FyL8cnH1ZfSxtshykdp3YUK7GH9n875F0iINfYX5zhCe+TLSJxFM8AqVO6B3f7qWOrsXW8500abulieu",
+	"RY0LFxvVBE6sX6Aza5ScFnFBvqfjXgR78Ir/QBhOmZqifdYpxnZb1jLte4fffffdfqty9mD09HCTNfyj",
+	"UOTcLZ0haejP8DqCWGYZG2i0umkw2bFovFIsJwRSzYF14IzsZDfGPOd03UKHJn6/93R/A31532zDfKSh",
+	"btIcwi/WAnHjXFRrTOD0mfUQE2tMLE80VU4wAVRfp4rcbg15YUChLjIb01pVK31siGcYX7pcmY1brRdn",
+	"/0aRrA1SfnQ7wOCFSw5sZvFd4Lu85qq03S0qlymP59D/6d2b12VJe6FcoaksDOQ2bhXTnaWFjHEilTPf",
+	"XEzXruGM5umS1+P97w6/XxbYp029IBkbNANtFLKsvSnWSQQuGIFocZINXKC9u92HQ3swpWaSY7DO+7y0",
+	"hwpZPMOEGpJ8I+tvhVRF9gB7NREEzOkji5XUuiq9GkJLc6xaON7boFLWm3sEVzMezwBFrOa50cBNBKiY",
+	"tsFXLBNrwgypCaXcNS3U719SQNJqbA56ALWDtfulTNHcrIxMqnz/fXpanR6uffgAwnsj/FyPNGRM8All",
+	"Utxjx29UAw8y4jfEshAdPF5yokIE16/sNm+8ufkUlNBug9UrJeVN33YCu6U1CPuIQ1c+m/iqr6Bt3qDr",
+	"/2om03rArUz5zYP55490rdzWKTJkhchJZGIOl8s+ZgQJWoVO6A+r7HaHEYnbLTAZwglMGE+t4tfRncso",
+	"Wi8H2Fgqf5QUSyGQshoRaAkMjCpEzFzklSKlaSjHkXFt2KX11aQC5lkrBR7TMCEJlVmkFK1XJ+YQp9aP",
+	"cFQ+GPgVHZQuXhW17dhdwY87hr13O9c67Q3ozS8z7+G41cJEFsJBIuHJgwT0GF+W2ymZuPK+IfJ7pKDN",
+	"xu4sIOQVEebOgBMPaevipPKquYaqV61zL2r0GnXZNd8sdJ+yaXVjddi0+v6oqgm39Fd9f90V45QxttpV",
+	"t8BGwCdWdUiET0aPtxDfrdNvjUOKxV4x6MscncGgXK6kEESQjxEz4YwYcLPj272ZaTeXNSVaCrGZYOjq",
+	"lgz1SLo+RQc9x8uoho6HYQZGTtESOYRfbLzZyDR/FHWK2uekUchi6nLermfEPtgf7Vcyq/hAdfPVTVv2",
+	"kWOFJ9eO/FH0L87evHsPJVx37acX/sCAe7btuORxG7+ngrcAfPcpymZr6+b5ydVoWrq57Sbq7Y/2N/5i",
+	"dV3aTdQ72GTCBuQPXPSwxftPt3t/bzsVfBiV3TzKYMoAq9TZ5/3K5CBzIYHzE9ypTFhRG7Z3l5UXSYT3",
+	"R7pn4rVLv90jgN11Ft8Q/FdHMMm5OkZ0DUAlmvs1kql/fUxXUtFoO+tx/KvkohvGP0kuHsQSt29YuE9A",
+	"fwPmXQLTs7ZhXCsfoR3RecN63AjJpPCIJVtaG+T1oG20HXU5wI0OoXs982q2RwWc4LPGLUD6j/BmX0sx",
+	"8Feh2LhUJVREKUw6h355xn940D4Z24kqt9xIsieJO5RcLxlV3RjRFTfa5/e/MfqbK77tjH91A+QEXZfT",
+	"9KWPQnYopJxKmdxyh7RhSzeg3/HpX22H/Abs/w/A/lEO/E1EuedxmTJhuoLvcSPDcuUCfGaoqj5FQ0cd",
+	"3fim/blzC/2HfeoKzb8yO+luUL+J1r7fuG/dHcbd01Zdl4h3ZKsogzd0UPuDoRB9WSxeXTZ8LHEH85R3",
+	"ZNqfqwIX8NO7N6+bgve3nTq5+xrPVc6Tv1vnHmXhZ+i6hN6aaq5BFULQue/t/aCX/DMK1K7qqqzYbF6K",
+	"0eSXzEtmZf5unS5O0d0798gnGj/AJft52UZzF+x51bjhgGlImTagLML6gQtmaGcV8mqnoxit0TjUzbey",
+	"T2wN6wxem106J2ozbe2Rmp+hLB8/UzJDM8NCA50mu0O64QIbGm9VzA3BwpeuDucsS1ct802OwtW/boGQ",
+	"ctAtFmuVxs9VBWDDpbw2142HoWVV1010R1XllYr3Fk75izqCsVT5AxN3l+GnW1QMG6ddhZV53dXeyRT/",
+	"yn2yxU8R4kpd+XTXvGnUVFFBn7uxsYNRv5Ut6V1scj3rS85EqPbKd5d2/7zKNu29y9VJP7pv+Rr4YMuh",
+	"DR34lPm+IUbXBLk6+c5aN1fl9nU/CVM3st+nA+Qk0GE+SH53gSC6j8PykpXtnfCrHFuOyokvxG3ytqoK",
+	"tVh6pBuV9EGYLXSidALuOT32/Zh6XY2ue7vsL9X+BkTQNpwTMYJrZwU2lp/RJar8aV4YCSJGfxt3oPR2",
+	"FG13gXhXcW/KM27CU+yN6Cc2Gj+40frJjVCR6H3izt0s34G7sX14J20T5S2dXoaktK9QXaZ+EidV6zJz",
+	"YUMhLgVQlzqVmHCDmeuZOXx6uE/lk1xMWy5OOXQJxWJFXuBtIX6S43tKCTRawh+4u6Juke4Qp1V1xWxg",
+	"ajTolkj+NJFVYaNuuxC6C9YF4QU1rvuVkAPMTYeJctFWsxbnC3VzriwZLEPtP7ICrdUt21GKRnR2FKK9",
+	"lFeoBjHTSDe4L9eljWUy/6qKtD9lPK7YVdl47KrRqACMiynVo04ZF9qQmnj5ks0Jhu1OEoHko2ErgdMh",
+	"YldKK/2VoA0hl1VsZcV0EFMr2s/vBCQ+C/MAKDkYBdrGX0vQRTxrJIMaYFr8gTZX9eJ/pU1IAji5i9ZA",
+	"uNqcF89PnkE5ffmDbbdC2i8zdMU2i9J0zQBUcUbF/8I1eURVnb19VCl3AGW3qBTcMM1XlxUW4ZaqjpTj",
+	"kruGscEE0k0szrH/4Q2prAGfFBqtZ5BxnTnXY133dg3mLTH51+sscNLp7Cxwpy+pQpbMS1e/aqPWLMPS",
+	"1O38WXwB16BQmfWobkFoGvghnFC9nIYno8duxW/RqPnghOy+z8zXec1xoeed+Vni24oDJ/u4Nvp371y2",
+	"7u/4hq8HxRfQ3b3Lufy7xJehS0O6AeYuFbkncLVvLPnWGl4D4YrbELVMhIAULmMysbIHLtwtLO5ZuYlR",
+	"ykZHNlRxGTpSCR0KS9zP+3wut9NCpf6alKPd3b3974aj4Wi4d/T96Ps92p3918tfU3DDEJyr5kgXCTc+",
+	"8yBrfOKL1hufyLz1b3kgefPp5v8CAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

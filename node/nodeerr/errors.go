@@ -33,6 +33,9 @@ var (
 	// shard upload whose bytes do not match the signed digest). Nothing
 	// was kept.
 	ErrBadSignature = errors.New("data does not match its signature")
+	// ErrNotMember: the request is signed by a node that is not a member
+	// of this node's cluster (or this node runs alone).
+	ErrNotMember = errors.New("not a member of this cluster")
 )
 
 // Invalidf returns an ErrInvalid with a message for the user.
