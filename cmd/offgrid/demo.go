@@ -1,14 +1,20 @@
 package main
 
 import (
+	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/offgrid-net/offgrid/cluster"
+	"github.com/offgrid-net/offgrid/identity"
 )
 
 func demoCmd(getenv env) *cobra.Command {
@@ -25,7 +31,8 @@ func demoCmd(getenv env) *cobra.Command {
 		Short: "Run a local demo mesh: several nodes on this machine, each with its own data dir and database",
 		Long: `Run a local demo mesh of --nodes nodes on HOST:BASE-PORT, HOST:BASE-PORT+1, ...
 Each node keeps its keys, database and shards in DATA/node-N, so running the demo
-again reuses them. Every node knows the others as static peers. Ctrl-C stops all.`,
+again reuses them. Every node knows the others as static peers, and all are
+members of one cluster with node-1 as its admin. Ctrl-C stops all.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyEnv(cmd.Flags(), getenv); err != nil {
@@ -54,6 +61,17 @@ again reuses them. Every node knows the others as static peers. Ctrl-C stops all
 				}
 				lns[i], urls[i] = ln, "http://"+ln.Addr().String()
 			}
+			dirs := make([]string, nodes)
+			for i := range nodes {
+				dirs[i] = filepath.Join(dataDir, fmt.Sprintf("node-%d", i+1))
+			}
+			doc, err := ownCluster(dirs, "node-")
+			if err != nil {
+				for _, l := range lns {
+					l.Close()
+				}
+				return err
+			}
 			out := cmd.OutOrStdout()
 			var (
 				mu      sync.Mutex
@@ -63,8 +81,9 @@ again reuses them. Every node knows the others as static peers. Ctrl-C stops all
 			g, ctx := errgroup.WithContext(cmd.Context())
 			for i := range nodes {
 				o := nodeOptions{
-					dataDir:          filepath.Join(dataDir, fmt.Sprintf("node-%d", i+1)),
+					dataDir:          dirs[i],
 					name:             fmt.Sprintf("node-%d", i+1),
+					clusterDoc:       doc,
 					cluster:          "offgrid-demo",
 					storeConcurrency: 4,
 					maxShardBytes:    16 << 20,
@@ -114,4 +133,40 @@ func printDemo(out interface{ Write([]byte) (int, error) }, nodes []nodeStarted,
 	fmt.Fprintf(out, "\nDashboard: %s/  (log in with %s's admin token: %s)\n", nodes[0].url, nodes[0].name, nodes[0].token)
 	fmt.Fprintf(out, "Try:       offgrid status --node %s\n", nodes[0].url)
 	fmt.Fprintf(out, "Stop:      Ctrl-C\n")
+}
+
+// ownCluster makes the keys of the nodes in dirs (keeping existing ones)
+// and returns the first version of a cluster admitting all of them (named
+// prefix1, prefix2, ...), with the first node as its admin. The cluster ID
+// is derived from that node's key, so that a rerun makes the same
+// document and the nodes keep the one they hold.
+func ownCluster(dirs []string, prefix string) ([]byte, error) {
+	var (
+		admin   *identity.Keys
+		members []cluster.Member
+	)
+	for i, dir := range dirs {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data dir: %w", err)
+		}
+		k, _, err := identity.LoadOrCreate(dir, rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			admin = k
+		}
+		members = append(members, cluster.Member{ID: k.ID(), Name: fmt.Sprintf("%s%d", prefix, i+1)})
+	}
+	sum := sha256.Sum256(append([]byte("offgrid/demo-cluster\x00"), admin.SignPublic()...))
+	var id cluster.ID
+	copy(id[:], sum[:])
+	d, err := cluster.New(id, []identity.NodeID{admin.ID()}, 1, members)
+	if err != nil {
+		return nil, err
+	}
+	if d, err = d.Sign(admin); err != nil {
+		return nil, err
+	}
+	return d.Encode()
 }

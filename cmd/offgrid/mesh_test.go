@@ -49,9 +49,19 @@ func startMesh(t testing.TB, size int, tweak func(i int, o *nodeOptions)) *testM
 		lns[i] = ln
 		m.nodes = append(m.nodes, &meshNode{addr: ln.Addr().String(), url: "http://" + ln.Addr().String()})
 	}
+	dirs := make([]string, size)
+	for i := range dirs {
+		dirs[i] = t.TempDir()
+	}
+	// One cluster, node 0 its admin, as the demo makes it.
+	doc, err := ownCluster(dirs, "node-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, mn := range m.nodes {
 		mn.opts = nodeOptions{
-			dataDir:          t.TempDir(),
+			dataDir:          dirs[i],
+			clusterDoc:       doc,
 			name:             fmt.Sprintf("node-%d", i),
 			cluster:          "test",
 			storeConcurrency: 4,
