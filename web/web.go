@@ -14,9 +14,9 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/gorilla/websocket"
 
-	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/cluster"
 	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/node"
 )
 
