@@ -48,6 +48,7 @@ func TestClusterCard(t *testing.T) {
 		t.Fatalf("pending nodes = %+v, want the visitor with an Admit button", pending)
 	}
 
+	dash := e.dialFeed(t, cookie)
 	resp, body = e.do(t, "POST", "/ui/cluster/admit", url.Values{"node_id": {string(p.keys.ID())}}, hdr)
 	if resp.StatusCode != http.StatusOK || len(byTestID(body, "cluster-member")) != 2 {
 		t.Fatalf("POST /ui/cluster/admit = %d, want the visitor among 2 members:\n%s", resp.StatusCode, body)
@@ -55,6 +56,7 @@ func TestClusterCard(t *testing.T) {
 	if !e.node.IsMember(p.keys.ID()) || len(e.node.PendingNodes()) != 0 {
 		t.Errorf("after Admit: member %v, pending %v", e.node.IsMember(p.keys.ID()), e.node.PendingNodes())
 	}
+	wantAll(t, "cluster change on the dashboard feed", readMsg(t, dash), `data-kind="cluster"`, "version 2 installed: 2 members")
 	resp, _ = e.do(t, "POST", "/ui/cluster/admit", url.Values{"node_id": {"nobody"}}, hdr)
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("admit of a bad node ID = %d, want 400", resp.StatusCode)
