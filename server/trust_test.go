@@ -200,3 +200,32 @@ func TestClusterThreshold(t *testing.T) {
 		t.Error("a does not count the admitted node as a member")
 	}
 }
+
+// TestRevokedPeerIsPruned: a peer revoked from the cluster leaves the
+// peer table (a static one keeps its row without an identity, down), its
+// polls do not bring it back, and it is not offered for admission again
+// (a revoked key stays out).
+func TestRevokedPeerIsPruned(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	c := servertest.NewCluster(t)
+	a := servertest.Start(t, servertest.Options{Name: "a", Cluster: c})
+	b := servertest.Start(t, servertest.Options{Name: "b", Cluster: c, StaticPeers: []string{a.URL},
+		PeerPollInterval: 50 * time.Millisecond})
+	peerOf := func() (id identity.NodeID, state string) {
+		ps, err := b.Peers(t.Context())
+		if err != nil || len(ps) != 1 {
+			t.Fatalf("b's peers = %v, %v; want one row", ps, err)
+		}
+		return ps[0].ID, string(ps[0].State)
+	}
+	waitUntil(t, "b to see a up", func() bool { id, st := peerOf(); return id == a.Keys.ID() && st == "up" })
+	c.Revoke(t, a.Keys.ID(), b)
+	waitUntil(t, "a's row on b to lose its identity", func() bool { id, st := peerOf(); return id == "" && st == "down" })
+	time.Sleep(200 * time.Millisecond) // a few more polls of a
+	if id, st := peerOf(); id != "" || st != "down" {
+		t.Errorf("b's row for the revoked a after more polls = %q %s, want no identity, down", id, st)
+	}
+	if p := b.PendingNodes(); len(p) != 0 {
+		t.Errorf("b lists %v as pending, want the revoked node left out", p)
+	}
+}
