@@ -63,3 +63,21 @@ func TestClusterCard(t *testing.T) {
 	}
 	e.hear(t, "udp", p, true)
 }
+
+// TestMemberCannotTakeOverAnotherMembersEndpoint: a beacon by one member
+// naming another live member's endpoint leaves that member's row as it is.
+func TestMemberCannotTakeOverAnotherMembersEndpoint(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, envOptions{links: []radio.Via{"udp"}})
+	owner := newTestPeer(t, "http://10.42.0.40:7420", "owner")
+	e.hear(t, "udp", owner, true)
+	other := newTestPeer(t, owner.endpoint, "other")
+	e.admit(t, other.keys.ID())
+	e.beacon(t, "udp", other, true)
+	// A third member's beacon, sent after on the same link, marks that the
+	// other's was handled.
+	e.hear(t, "udp", newTestPeer(t, "http://10.42.0.41:7420", "marker"), true)
+	if p, _ := e.peer(t, owner.endpoint); p.ID != owner.keys.ID() || p.Name != "owner" {
+		t.Errorf("row of %s = %s %q, want the owner's", owner.endpoint, p.ID, p.Name)
+	}
+}
