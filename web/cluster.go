@@ -31,6 +31,11 @@ func (h *Handler) clusterView() clusterView {
 	return clusterView{Alone: !ok, Doc: d, Self: h.node.Info().ID, Pending: h.node.PendingNodes(), Proposal: proposed}
 }
 
+// clusterPart serves the Cluster card alone (its Refresh button).
+func (h *Handler) clusterPart(w http.ResponseWriter, r *http.Request) {
+	h.renderPart(w, r, http.StatusOK, "Cluster", clusterCard(h.clusterView()))
+}
+
 // clusterInit starts a cluster with this node as admin and first member.
 func (h *Handler) clusterInit(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), nodeCallTimeout)

@@ -42,7 +42,7 @@ func TestClusterCard(t *testing.T) {
 	if _, ok := e.peer(t, p.endpoint); ok {
 		t.Fatal("a non-member's beacon put it in the peer table")
 	}
-	_, body = e.do(t, "GET", "/network/peers", nil, hdr)
+	_, body = e.do(t, "GET", "/ui/cluster", nil, hdr)
 	pending := byTestID(body, "pending-node")
 	if len(pending) != 1 || pending[0].Attrs["data-node-id"] != string(p.keys.ID()) || len(byTestID(body, "admit-button")) != 1 {
 		t.Fatalf("pending nodes = %+v, want the visitor with an Admit button", pending)

@@ -211,6 +211,7 @@ func (h *Handler) Routes() http.Handler {
 			r.Get("/assets/{id}/download", h.downloadAsset)
 			r.Get("/network/peers", h.peersTable)
 			r.Get("/network/mesh", h.meshPart)
+			r.Get("/cluster", h.clusterPart)
 			r.Post("/cluster/init", h.clusterInit)
 			r.Post("/cluster/admit", h.clusterAdmit)
 		})

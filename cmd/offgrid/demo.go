@@ -61,11 +61,12 @@ members of one cluster with node-1 as its admin. Ctrl-C stops all.`,
 				}
 				lns[i], urls[i] = ln, "http://"+ln.Addr().String()
 			}
-			dirs := make([]string, nodes)
+			dirs, names := make([]string, nodes), make([]string, nodes)
 			for i := range nodes {
-				dirs[i] = filepath.Join(dataDir, fmt.Sprintf("node-%d", i+1))
+				names[i] = fmt.Sprintf("node-%d", i+1)
+				dirs[i] = filepath.Join(dataDir, names[i])
 			}
-			doc, err := ownCluster(dirs, "node-")
+			doc, err := ownCluster(dirs, names)
 			if err != nil {
 				for _, l := range lns {
 					l.Close()
@@ -82,7 +83,7 @@ members of one cluster with node-1 as its admin. Ctrl-C stops all.`,
 			for i := range nodes {
 				o := nodeOptions{
 					dataDir:          dirs[i],
-					name:             fmt.Sprintf("node-%d", i+1),
+					name:             names[i],
 					clusterDoc:       doc,
 					cluster:          "offgrid-demo",
 					storeConcurrency: 4,
@@ -136,11 +137,11 @@ func printDemo(out interface{ Write([]byte) (int, error) }, nodes []nodeStarted,
 }
 
 // ownCluster makes the keys of the nodes in dirs (keeping existing ones)
-// and returns the first version of a cluster admitting all of them (named
-// prefix1, prefix2, ...), with the first node as its admin. The cluster ID
+// and returns the first version of a cluster admitting all of them under
+// names, with the first node as its admin. The cluster ID
 // is derived from that node's key, so that a rerun makes the same
 // document and the nodes keep the one they hold.
-func ownCluster(dirs []string, prefix string) ([]byte, error) {
+func ownCluster(dirs, names []string) ([]byte, error) {
 	var (
 		admin   *identity.Keys
 		members []cluster.Member
@@ -156,7 +157,7 @@ func ownCluster(dirs []string, prefix string) ([]byte, error) {
 		if i == 0 {
 			admin = k
 		}
-		members = append(members, cluster.Member{ID: k.ID(), Name: fmt.Sprintf("%s%d", prefix, i+1)})
+		members = append(members, cluster.Member{ID: k.ID(), Name: names[i]})
 	}
 	sum := sha256.Sum256(append([]byte("offgrid/demo-cluster\x00"), admin.SignPublic()...))
 	var id cluster.ID

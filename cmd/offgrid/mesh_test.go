@@ -49,12 +49,12 @@ func startMesh(t testing.TB, size int, tweak func(i int, o *nodeOptions)) *testM
 		lns[i] = ln
 		m.nodes = append(m.nodes, &meshNode{addr: ln.Addr().String(), url: "http://" + ln.Addr().String()})
 	}
-	dirs := make([]string, size)
+	dirs, names := make([]string, size), make([]string, size)
 	for i := range dirs {
-		dirs[i] = t.TempDir()
+		dirs[i], names[i] = t.TempDir(), fmt.Sprintf("node-%d", i)
 	}
 	// One cluster, node 0 its admin, as the demo makes it.
-	doc, err := ownCluster(dirs, "node-")
+	doc, err := ownCluster(dirs, names)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func startMesh(t testing.TB, size int, tweak func(i int, o *nodeOptions)) *testM
 		mn.opts = nodeOptions{
 			dataDir:          dirs[i],
 			clusterDoc:       doc,
-			name:             fmt.Sprintf("node-%d", i),
+			name:             names[i],
 			cluster:          "test",
 			storeConcurrency: 4,
 			maxShardBytes:    16 << 20,
