@@ -7,6 +7,7 @@ PKGS      := ./...
 FUZZTIME  ?= 6s
 # Fuzz targets: package and function, one `go test -fuzz` call each.
 FUZZ_TARGETS := \
+	./cluster:FuzzParse \
 	./ledger:FuzzDecodeReceipt \
 	./ledger:FuzzDecodeBatch \
 	./identity:FuzzParseRequestSignature \

@@ -290,8 +290,25 @@ func (g *guard) verifySigned(r *http.Request, route *routers.Route) (*Caller, er
 			return nil, err
 		}
 	}
+	if err := g.checkMember(sr.ID); err != nil {
+		return nil, err
+	}
 	if err := g.node.CheckReplay(r.Context(), sr); err != nil {
 		return nil, err
 	}
 	return &Caller{Node: sr.ID, Digest: sr.Digest}, nil
+}
+
+// checkMember refuses a node signature by a node outside this node's
+// cluster: a valid signature only says who sent the request, membership
+// says whether that sender may use this node. It runs before the replay
+// check, so strangers never take an entry in the replay state.
+func (g *guard) checkMember(id identity.NodeID) error {
+	if !g.node.IsMember(id) {
+		if _, ok := g.node.Cluster(); !ok {
+			return fmt.Errorf("%w: %s: this node runs alone (it has no cluster document)", node.ErrNotMember, id)
+		}
+		return fmt.Errorf("%w: %s", node.ErrNotMember, id)
+	}
+	return nil
 }

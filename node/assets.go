@@ -51,7 +51,7 @@ func (n *Node) RepairAsset(ctx context.Context, id string) (RepairReport, error)
 type hostList struct{ n *Node }
 
 // Candidates returns this node when it is active and every peer that is up,
-// active and known by ID.
+// active and a member of the cluster.
 func (h hostList) Candidates(ctx context.Context) ([]storage.Candidate, error) {
 	n := h.n
 	var out []storage.Candidate
@@ -67,7 +67,7 @@ func (h hostList) Candidates(ctx context.Context) ([]storage.Candidate, error) {
 		return nil, err
 	}
 	for _, p := range ps {
-		if p.State == PeerUp && p.Active && p.ID != "" && p.ID != n.info.ID {
+		if p.State == PeerUp && p.Active && p.ID != "" && p.ID != n.info.ID && n.trust.IsMember(p.ID) {
 			out = append(out, storage.Candidate{ID: string(p.ID), Endpoint: p.Endpoint, Name: p.Name, Weight: 1})
 		}
 	}

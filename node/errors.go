@@ -18,4 +18,5 @@ var (
 	ErrStopped      = nodeerr.ErrStopped
 	ErrBadSignature = nodeerr.ErrBadSignature
 	ErrNoSpace      = nodeerr.ErrNoSpace
+	ErrNotMember    = nodeerr.ErrNotMember
 )

@@ -24,6 +24,7 @@ import (
 	"github.com/offgrid-net/offgrid/node/assets"
 	"github.com/offgrid-net/offgrid/node/events"
 	"github.com/offgrid-net/offgrid/node/peers"
+	"github.com/offgrid-net/offgrid/node/trust"
 	"github.com/offgrid-net/offgrid/storage"
 )
 
@@ -84,6 +85,9 @@ type Config struct {
 	Peers peers.Config
 	// Assets configures puts, gets and repairs of the node's own files.
 	Assets assets.Config
+	// Trust configures the spreading of the cluster document and the
+	// pending list.
+	Trust trust.Config
 	// Connect builds the transports to other nodes once the node knows the
 	// epoch its request signatures carry (it is raised at every start).
 	// Nil: the node reaches no other node (it stores on itself only, and
@@ -104,6 +108,9 @@ type Remote struct {
 	Shards storage.Transport
 	// Announces polls static peers. Nil: static peers cannot be polled.
 	Announces peers.Fetcher
+	// Clusters fetches other nodes' cluster documents. Nil: the document
+	// changes only when the operator installs one.
+	Clusters trust.Fetcher
 }
 
 // MaxShardBytesLimit is the most Config.MaxShardBytes may be: the largest
@@ -127,6 +134,7 @@ func DefaultConfig() Config {
 		ScrubInterval:    6 * time.Hour,
 		Peers:            peers.DefaultConfig(),
 		Assets:           assets.DefaultConfig(),
+		Trust:            trust.DefaultConfig(),
 		Now:              time.Now,
 	}
 }
@@ -208,6 +216,7 @@ type Node struct {
 	peers    *peers.Service
 	assets   *assets.Service
 	replay   *identity.ReplayGuard
+	trust    *trust.Service
 
 	// storeSlots holds one token per running shard upload from another node.
 	storeSlots chan struct{}
@@ -299,10 +308,23 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 	if err != nil {
 		return nil, err
 	}
+	n.trust, err = trust.New(ctx, cfg.Trust, trust.Deps{
+		DB:      db,
+		Self:    keys.ID(),
+		Fetcher: remote.Clusters,
+		Sources: n.clusterSources,
+		Changed: n.clusterChanged,
+		Logger:  cfg.Logger,
+		Now:     cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node config: %w", err)
+	}
 	n.peers, err = peers.New(ctx, cfg.Peers,
 		peers.Self{Keys: keys, Name: cfg.Name, Endpoint: cfg.Endpoint, Epoch: epoch, DataDir: cfg.DataDir},
 		peers.Deps{
 			DB:         db,
+			Gate:       n.trust,
 			Fetcher:    remote.Announces,
 			Events:     n.bus,
 			Active:     n.active,
@@ -354,6 +376,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.assets.Run(ctx) })
 	g.Go(func() error { return n.scrubLoop(ctx) })
 	g.Go(func() error { return n.assets.RunAudits(ctx) })
+	g.Go(func() error { return n.trust.Run(ctx) })
 	return g.Wait()
 }
 

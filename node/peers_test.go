@@ -14,8 +14,9 @@ import (
 // marks it down (keeping what it learned) and publishes PeerChanged.
 func TestStaticPeerPolling(t *testing.T) {
 	testutil.CheckGoroutines(t)
-	b := servertest.Start(t, servertest.Options{Name: "bee"})
-	a := servertest.Start(t, servertest.Options{Name: "ay", StaticPeers: []string{b.URL + "/"}, PeerPollInterval: 50 * time.Millisecond})
+	c := servertest.NewCluster(t)
+	b := servertest.Start(t, servertest.Options{Name: "bee", Cluster: c})
+	a := servertest.Start(t, servertest.Options{Name: "ay", Cluster: c, StaticPeers: []string{b.URL + "/"}, PeerPollInterval: 50 * time.Millisecond})
 
 	deadline := time.NewTimer(10 * time.Second)
 	defer deadline.Stop()

@@ -59,7 +59,8 @@ func storeJSON(asset string, index int, data []byte, extra string) []byte {
 func TestBadInputIsRefusedWithoutChange(t *testing.T) {
 	testutil.CheckGoroutines(t)
 	const maxShard = 1024
-	tn := servertest.Start(t, servertest.Options{MaxShardBytes: maxShard})
+	members := servertest.NewCluster(t)
+	tn := servertest.Start(t, servertest.Options{MaxShardBytes: maxShard, Cluster: members})
 	// Something to export, so that an accidental receipt would show.
 	if r := call(t, tn, "POST", "/run", []byte(`{"job_id":"seed"}`), true); r.StatusCode != 200 {
 		t.Fatalf("POST /run = %d, want 200: %s", r.StatusCode, r.body)
@@ -184,6 +185,7 @@ func TestBadInputIsRefusedWithoutChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	members.Admit(t, peer.ID())
 	signer := identity.NewRequestSigner(peer, 1)
 	before := snapshot(t, tn)
 	for _, tc := range cases {

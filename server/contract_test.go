@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/offgrid-net/offgrid/api/genserver"
+	"github.com/offgrid-net/offgrid/cluster"
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/testutil"
 	"github.com/offgrid-net/offgrid/server/servertest"
@@ -32,6 +33,8 @@ const (
 	adminAuth
 	signedAuth
 	wrongToken
+	// strangerAuth signs with a key that is not a member of the cluster.
+	strangerAuth
 )
 
 // contractCase is one request against one operation of the spec.
@@ -44,6 +47,9 @@ type contractCase struct {
 	body   []byte
 	auth   authKind
 	want   int
+	// alone sends the request to a second node that has no cluster
+	// document yet.
+	alone bool
 }
 
 // loadSpec returns the embedded spec and a router over it that matches any
@@ -151,6 +157,8 @@ func contractCases() []contractCase {
 		{op: "runJob", name: "signed", method: "POST", path: "/run", auth: signedAuth,
 			body: []byte(`{"job_id":"contract-job-2"}`), want: 200},
 		{op: "runJob", name: "no auth", method: "POST", path: "/run", body: []byte(`{"job_id":"x"}`), want: 401},
+		{op: "runJob", name: "signed by a stranger", method: "POST", path: "/run", auth: strangerAuth,
+			body: []byte(`{"job_id":"x"}`), want: 403},
 		{op: "runJob", name: "bad job id", method: "POST", path: "/run", auth: adminAuth, body: []byte(`{"job_id":"a b"}`), want: 400},
 		{op: "runJob", name: "metric above the largest", method: "POST", path: "/run", auth: adminAuth,
 			body: []byte(`{"job_id":"x","metrics":{"compute_tokens_m":1e13}}`), want: 400},
@@ -255,6 +263,45 @@ func contractCases() []contractCase {
 		{op: "repairAsset", name: "ok", method: "POST", path: "/assets/{asset}/repair", auth: adminAuth, want: 200},
 		{op: "repairAsset", name: "unknown", method: "POST", path: "/assets/a00000000000000000000000000000000/repair", auth: adminAuth, want: 404},
 
+		// {next} is the next cluster version, signed by the test's admin,
+		// naming the node an admin too; {proposal} a later version no one
+		// signed yet.
+		{op: "getCluster", name: "ok", method: "GET", path: "/cluster", want: 200},
+		{op: "getCluster", name: "wrong method", method: "PUT", path: "/cluster", want: 405},
+		{op: "joinCluster", name: "successor", method: "POST", path: "/cluster/join", auth: adminAuth,
+			body: []byte(`{"document":"{next}"}`), want: 200},
+		{op: "joinCluster", name: "same version again", method: "POST", path: "/cluster/join", auth: adminAuth,
+			body: []byte(`{"document":"{next}"}`), want: 200},
+		{op: "joinCluster", name: "not a document", method: "POST", path: "/cluster/join", auth: adminAuth,
+			body: []byte(`{"document":"AAAA"}`), want: 400},
+		{op: "joinCluster", name: "not base64", method: "POST", path: "/cluster/join", auth: adminAuth,
+			body: []byte(`{"document":"!!"}`), want: 400},
+		{op: "joinCluster", name: "no auth", method: "POST", path: "/cluster/join", body: []byte(`{"document":"AAAA"}`), want: 401},
+		{op: "admitNode", name: "ok", method: "POST", path: "/cluster/admit", auth: adminAuth,
+			body: []byte(`{"node_id":"` + newcomer + `","name":"newcomer"}`), want: 200},
+		{op: "admitNode", name: "bad node id", method: "POST", path: "/cluster/admit", auth: adminAuth,
+			body: []byte(`{"node_id":"did:key:nope"}`), want: 400},
+		{op: "admitNode", name: "name too long", method: "POST", path: "/cluster/admit", auth: adminAuth,
+			body: []byte(`{"node_id":"` + newcomer + `","name":"` + strings.Repeat("n", 65) + `"}`), want: 400},
+		{op: "admitNode", name: "no auth", method: "POST", path: "/cluster/admit", body: []byte(`{"node_id":"` + newcomer + `"}`), want: 401},
+		{op: "revokeNode", name: "ok", method: "POST", path: "/cluster/revoke", auth: adminAuth,
+			body: []byte(`{"node_id":"` + newcomer + `"}`), want: 200},
+		{op: "revokeNode", name: "already revoked", method: "POST", path: "/cluster/revoke", auth: adminAuth,
+			body: []byte(`{"node_id":"` + newcomer + `"}`), want: 400},
+		{op: "revokeNode", name: "no auth", method: "POST", path: "/cluster/revoke", body: []byte(`{"node_id":"` + newcomer + `"}`), want: 401},
+		{op: "signCluster", name: "completes a proposal", method: "POST", path: "/cluster/sign", auth: adminAuth,
+			body: []byte(`{"document":"{proposal}"}`), want: 200},
+		{op: "signCluster", name: "an older version", method: "POST", path: "/cluster/sign", auth: adminAuth,
+			body: []byte(`{"document":"{next}"}`), want: 409},
+		{op: "signCluster", name: "no auth", method: "POST", path: "/cluster/sign", body: []byte(`{"document":"{next}"}`), want: 401},
+		{op: "initCluster", name: "on a node running alone", method: "POST", path: "/cluster", auth: adminAuth, alone: true,
+			body: []byte(`{}`), want: 200},
+		{op: "initCluster", name: "already in a cluster", method: "POST", path: "/cluster", auth: adminAuth, body: []byte(`{}`), want: 409},
+		{op: "initCluster", name: "threshold out of range", method: "POST", path: "/cluster", auth: adminAuth,
+			body: []byte(`{"threshold":17}`), want: 400},
+		{op: "getPendingNodes", name: "ok", method: "GET", path: "/cluster/pending", want: 200},
+		{op: "getPendingNodes", name: "wrong method", method: "POST", path: "/cluster/pending", want: 405},
+
 		{op: "getMetrics", name: "ok", method: "GET", path: "/metrics", want: 200},
 		{op: "getMetrics", name: "wrong method", method: "POST", path: "/metrics", want: 405},
 
@@ -281,18 +328,44 @@ func TestContract(t *testing.T) {
 	cases := contractCases()
 	checkCoverage(t, specOperations(spec), cases)
 
-	tn := servertest.Start(t, servertest.Options{})
 	peer, err := identity.Generate(randReader())
 	if err != nil {
 		t.Fatal(err)
 	}
+	c := servertest.NewCluster(t)
+	tn := servertest.Start(t, servertest.Options{Members: []identity.NodeID{peer.ID()}, Cluster: c})
+	alone := servertest.Start(t, servertest.Options{Alone: true})
 	signer := identity.NewRequestSigner(peer, 1)
+	stranger, err := identity.Generate(randReader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	strangerSigner := identity.NewRequestSigner(stranger, 1)
+	next := c.Next(t, func(d cluster.Document) (cluster.Document, error) {
+		return d.WithAdmins(append(slices.Clone(d.Admins), tn.Keys.ID()), 1)
+	})
+	proposal := next
+	proposal.Serial += 100
+	proposal.Signatures = nil
+	docB64 := func(d cluster.Document) string {
+		b, err := d.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base64.StdEncoding.EncodeToString(b)
+	}
 
 	assetID := "not-stored-yet"
 	for _, tc := range cases {
 		t.Run(tc.op+"/"+tc.name, func(t *testing.T) {
 			tc.path = strings.ReplaceAll(tc.path, "{asset}", assetID)
-			req := newRequest(t, tn, tc.method, tc.path, tc.body, tc.auth == adminAuth)
+			tc.body = bytes.ReplaceAll(tc.body, []byte("{next}"), []byte(docB64(next)))
+			tc.body = bytes.ReplaceAll(tc.body, []byte("{proposal}"), []byte(docB64(proposal)))
+			target := tn
+			if tc.alone {
+				target = alone
+			}
+			req := newRequest(t, target, tc.method, tc.path, tc.body, tc.auth == adminAuth)
 			for k, v := range tc.header {
 				req.Header.Set(k, v)
 			}
@@ -303,11 +376,15 @@ func TestContract(t *testing.T) {
 				if err := signer.Sign(req, identity.BodyDigest(tc.body)); err != nil {
 					t.Fatalf("Sign: %v", err)
 				}
+			case strangerAuth:
+				if err := strangerSigner.Sign(req, identity.BodyDigest(tc.body)); err != nil {
+					t.Fatalf("Sign: %v", err)
+				}
 			}
 			if tc.want < 300 {
 				validateRequest(t, router, req, tc.body)
 			}
-			r := do(t, tn, req)
+			r := do(t, target, req)
 			if r.StatusCode != tc.want {
 				t.Fatalf("%s %s = %d, want %d (body %s)", tc.method, tc.path, r.StatusCode, tc.want, r.body)
 			}
@@ -461,3 +538,12 @@ func checkServedSpec(t *testing.T, spec *openapi3.T, body []byte) {
 		t.Errorf("/openapi.yaml operations differ from the embedded spec (-embedded +served):\n%s", diff)
 	}
 }
+
+// newcomer is a valid node ID the contract test admits and revokes.
+var newcomer = func() string {
+	k, err := identity.Generate(randReader())
+	if err != nil {
+		panic(err)
+	}
+	return string(k.ID())
+}()

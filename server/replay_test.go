@@ -49,12 +49,14 @@ func (p signedPut) sendTo(t testing.TB, tn *servertest.Node, base string) respon
 // with 401, and B stores nothing.
 func TestReplayToAnotherNode(t *testing.T) {
 	testutil.CheckGoroutines(t)
-	a := servertest.Start(t, servertest.Options{Name: "a"})
-	b := servertest.Start(t, servertest.Options{Name: "b"})
 	peer, err := identity.Generate(randReader())
 	if err != nil {
 		t.Fatal(err)
 	}
+	c := servertest.NewCluster(t)
+	members := []identity.NodeID{peer.ID()}
+	a := servertest.Start(t, servertest.Options{Name: "a", Cluster: c, Members: members})
+	b := servertest.Start(t, servertest.Options{Name: "b", Cluster: c, Members: members})
 	signer := identity.NewRequestSigner(peer, 1)
 	p := newSignedPut(t, a, signer, "/shards/for-a/0", []byte("a shard meant for node a"))
 	if r := p.sendTo(t, a, a.URL); r.StatusCode != http.StatusCreated {
@@ -87,11 +89,12 @@ func TestReplayAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := servertest.Options{Dir: t.TempDir(), Keys: keys, Addr: freeAddr(t)}
 	peer, err := identity.Generate(randReader())
 	if err != nil {
 		t.Fatal(err)
 	}
+	opts := servertest.Options{Dir: t.TempDir(), Keys: keys, Addr: freeAddr(t),
+		Cluster: servertest.NewCluster(t), Members: []identity.NodeID{peer.ID()}}
 	signer := identity.NewRequestSigner(peer, 3)
 
 	var first signedPut
@@ -129,11 +132,11 @@ func TestReplayAfterRestart(t *testing.T) {
 func TestReplayAfterStrangers(t *testing.T) {
 	testutil.CheckGoroutines(t)
 	const strangers, workers = 10000, 4
-	tn := servertest.Start(t, servertest.Options{})
 	victim, err := identity.Generate(randReader())
 	if err != nil {
 		t.Fatal(err)
 	}
+	tn := servertest.Start(t, servertest.Options{Members: []identity.NodeID{victim.ID()}})
 	signer := identity.NewRequestSigner(victim, 1)
 	p := newSignedPut(t, tn, signer, "/shards/victim/0", []byte("the victim's shard"))
 	if r := p.sendTo(t, tn, tn.URL); r.StatusCode != http.StatusCreated {

@@ -16,11 +16,11 @@ import (
 // another host are refused with 401.
 func TestSignedNodeRequests(t *testing.T) {
 	testutil.CheckGoroutines(t)
-	tn := servertest.Start(t, servertest.Options{})
 	peer, err := identity.Generate(randReader())
 	if err != nil {
 		t.Fatal(err)
 	}
+	tn := servertest.Start(t, servertest.Options{Members: []identity.NodeID{peer.ID()}})
 	signer := identity.NewRequestSigner(peer, 7)
 
 	ops := []struct {

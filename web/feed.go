@@ -452,6 +452,9 @@ func (h *Handler) feedMsg(ctx context.Context, env node.Envelope, added *trimmer
 		}
 	case node.LoginRefused:
 		it.Text = loginRefusedText(e)
+	case node.ClusterChanged:
+		it.Text = fmt.Sprintf("Cluster %s version %d installed: %d members, %d revoked.",
+			short(e.Document.ID.String(), 12), e.Document.Serial, len(e.Document.Members), len(e.Document.Revoked))
 	default:
 		it.Text = "Node event."
 	}

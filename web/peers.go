@@ -16,7 +16,8 @@ const networkThrottle = 500 * time.Millisecond
 
 // peersPageView is the data of the peers page.
 type peersPageView struct {
-	Peers peersView
+	Peers   peersView
+	Cluster clusterView
 }
 
 // up counts the peers whose state is up.
@@ -35,7 +36,7 @@ func (v peersView) up() int {
 func (h *Handler) networkPeers(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), nodeCallTimeout)
 	defer cancel()
-	v := peersPageView{Peers: h.peersView(ctx)}
+	v := peersPageView{Peers: h.peersView(ctx), Cluster: h.clusterView()}
 	h.renderPage(w, r, http.StatusOK, "Peers", navPeers, peersBody(v))
 }
 

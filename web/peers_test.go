@@ -94,9 +94,14 @@ func newTestPeer(t *testing.T, endpoint, name string) *testPeer {
 	return &testPeer{keys: k, endpoint: endpoint, name: name}
 }
 
-// beacon sends one signed beacon of p on the test's end of the via link.
+// beacon sends one signed beacon of p on the test's end of the via link,
+// first admitting p to the node's cluster (these tests are about showing
+// peers; admission has its own tests in server and cmd/offgrid).
 func (e *testEnv) beacon(t *testing.T, via radio.Via, p *testPeer, active bool) {
 	t.Helper()
+	if e.admin != nil && !e.node.IsMember(p.keys.ID()) {
+		e.admit(t, p.keys.ID())
+	}
 	p.counter++
 	frame, err := radio.EncodeFrame(p.keys, radio.Frame{Type: radio.FrameBeacon, Epoch: 1, Counter: p.counter,
 		Endpoint: p.endpoint, Name: p.name, Active: active})
@@ -358,6 +363,9 @@ func TestFeedPeers(t *testing.T) {
 	e.hear(t, "udp", clinic, false)
 	e.silence(t, clinic.endpoint)
 	e.hear(t, "udp", newTestPeer(t, "http://10.42.0.8:7420", "school-laptop"), true)
+	// node-3 is admitted now, so that the feeds below see its beacon only.
+	p := newTestPeer(t, "http://10.42.0.30:7420", "node-3")
+	e.admit(t, p.keys.ID())
 	cookie := e.login(t)
 	peers := e.dialFeedURL(t, cookie, "/ui/ws?view=peers")
 	dash := e.dialFeed(t, cookie)
@@ -369,7 +377,6 @@ func TestFeedPeers(t *testing.T) {
 	wantAll(t, "shard (dashboard)", readMsg(t, dash), `data-kind="shard"`)
 
 	// A new peer appears: a feed entry, and the table with its row.
-	p := newTestPeer(t, "http://10.42.0.30:7420", "node-3")
 	ep := p.endpoint
 	e.beacon(t, "udp", p, true)
 	msg := readMsg(t, peers)

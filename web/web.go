@@ -15,6 +15,8 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/offgrid-net/offgrid/cluster"
+	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/node"
 )
@@ -59,6 +61,18 @@ type Node interface {
 	PutAsset(ctx context.Context, r io.Reader, opts node.PutOptions) (node.Asset, error)
 	// Assets lists the stored files, newest first.
 	Assets(ctx context.Context) ([]node.Asset, error)
+	// Cluster returns the installed cluster document; ok is false when
+	// the node runs alone. ClusterProposal returns a change waiting for
+	// admins' signatures. Neither blocks.
+	Cluster() (cluster.Document, bool)
+	ClusterProposal() (cluster.Document, bool)
+	// PendingNodes lists non-members heard recently. It must not block.
+	PendingNodes() []node.PendingNode
+	// InitCluster starts a cluster with this node as admin and member;
+	// AdmitNode admits a node (this node must be an admin). Errors wrap
+	// node.ErrConflict or node.ErrInvalid.
+	InitCluster(ctx context.Context, admins []identity.NodeID, threshold int) (cluster.Document, bool, error)
+	AdmitNode(ctx context.Context, id identity.NodeID, name string) (cluster.Document, bool, error)
 	// OpenAsset returns the plaintext of a stored file as a stream, with the
 	// first stripe already fetched, so availability errors (wrapping
 	// node.ErrUnavailable) and node.ErrNotFound come back here; a later Read
@@ -225,6 +239,9 @@ func (h *Handler) Routes() http.Handler {
 			r.Get("/assets/{id}/download", h.downloadAsset)
 			r.Get("/network/peers", h.peersTable)
 			r.Get("/network/mesh", h.meshPart)
+			r.Get("/cluster", h.clusterPart)
+			r.Post("/cluster/init", h.clusterInit)
+			r.Post("/cluster/admit", h.clusterAdmit)
 		})
 	})
 	return r

@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/offgrid-net/offgrid/cluster"
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/sqlitedb"
 	"github.com/offgrid-net/offgrid/ledger"
@@ -71,6 +72,8 @@ type envOptions struct {
 	links []radio.Via
 	// listener wraps the test server's listener.
 	listener func(net.Listener) net.Listener
+	// alone starts the node with no cluster document.
+	alone bool
 }
 
 // testEnv is a real node serving its dashboard on a loopback server.
@@ -90,6 +93,8 @@ type testEnv struct {
 	// stopNode stops the node (Run returns) and waits for it; later node
 	// calls fail with node.ErrStopped. It is safe to call more than once.
 	stopNode func()
+	// admin signs the node's cluster document (nil when it runs alone).
+	admin *identity.Keys
 }
 
 // newTestEnv starts a node on a SQLite file in a temporary directory,
@@ -180,7 +185,61 @@ func newTestEnv(t *testing.T, opts envOptions) *testEnv {
 		stop()
 		srv.Close()
 	})
-	return &testEnv{srv: srv, h: h, node: n, clock: clock, db: db, dir: dir, radio: ends, stop: stop, stopNode: stopNode}
+	e := &testEnv{srv: srv, h: h, node: n, clock: clock, db: db, dir: dir, radio: ends, stop: stop, stopNode: stopNode}
+	if !opts.alone {
+		e.startCluster(t)
+	}
+	return e
+}
+
+// startCluster puts the node in a cluster of its own whose admin key the
+// test holds (see admit).
+func (e *testEnv) startCluster(t *testing.T) {
+	t.Helper()
+	admin, err := identity.Generate(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := cluster.NewID(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := cluster.New(id, []identity.NodeID{admin.ID()}, 1, []cluster.Member{{ID: e.node.Info().ID, Name: e.node.Info().Name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.admin = admin
+	e.install(t, d)
+}
+
+// admit admits ids to the node's cluster, as its admin would.
+func (e *testEnv) admit(t *testing.T, ids ...identity.NodeID) {
+	t.Helper()
+	d, _ := e.node.Cluster()
+	next := d
+	for _, id := range ids {
+		var err error
+		if next, err = next.WithMember(id, "t-"+string(id[len(id)-6:])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next.Serial = d.Serial + 1
+	e.install(t, next)
+}
+
+func (e *testEnv) install(t *testing.T, d cluster.Document) {
+	t.Helper()
+	d, err := d.Sign(e.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := d.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.node.JoinCluster(t.Context(), b); err != nil {
+		t.Fatalf("install cluster document: %v", err)
+	}
 }
 
 // waitFor polls cond until it holds, failing t after a few seconds.

@@ -46,6 +46,27 @@ type ServerInterface interface {
 	// RepairAsset Check every shard of the asset on its host now and rebuild stripes below the repair threshold.
 	// (POST /assets/{asset_id}/repair)
 	RepairAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath)
+	// GetCluster The node's cluster document (open, so that other nodes can fetch it), or that it runs alone.
+	// (GET /cluster)
+	GetCluster(w http.ResponseWriter, r *http.Request)
+	// InitCluster Start a cluster with this node as its first member.
+	// (POST /cluster)
+	InitCluster(w http.ResponseWriter, r *http.Request)
+	// AdmitNode Admit a node to the cluster (this node must be an admin).
+	// (POST /cluster/admit)
+	AdmitNode(w http.ResponseWriter, r *http.Request)
+	// JoinCluster Install a cluster document fetched from a member; the first one must admit this node.
+	// (POST /cluster/join)
+	JoinCluster(w http.ResponseWriter, r *http.Request)
+	// GetPendingNodes Non-members heard recently (at most 64, newest first), waiting to be admitted.
+	// (GET /cluster/pending)
+	GetPendingNodes(w http.ResponseWriter, r *http.Request)
+	// RevokeNode Revoke a member (or admin) for good (this node must be an admin).
+	// (POST /cluster/revoke)
+	RevokeNode(w http.ResponseWriter, r *http.Request)
+	// SignCluster Co-sign a proposed change as an admin; installed when that completes it.
+	// (POST /cluster/sign)
+	SignCluster(w http.ResponseWriter, r *http.Request)
 	// FetchShard Read one shard as base64 in JSON.
 	// (GET /fetch)
 	FetchShard(w http.ResponseWriter, r *http.Request, params FetchShardParams)
@@ -139,6 +160,48 @@ func (_ Unimplemented) GetAssetContent(w http.ResponseWriter, r *http.Request, a
 // RepairAsset Check every shard of the asset on its host now and rebuild stripes below the repair threshold.
 // (POST /assets/{asset_id}/repair)
 func (_ Unimplemented) RepairAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetCluster The node's cluster document (open, so that other nodes can fetch it), or that it runs alone.
+// (GET /cluster)
+func (_ Unimplemented) GetCluster(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// InitCluster Start a cluster with this node as its first member.
+// (POST /cluster)
+func (_ Unimplemented) InitCluster(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// AdmitNode Admit a node to the cluster (this node must be an admin).
+// (POST /cluster/admit)
+func (_ Unimplemented) AdmitNode(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// JoinCluster Install a cluster document fetched from a member; the first one must admit this node.
+// (POST /cluster/join)
+func (_ Unimplemented) JoinCluster(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetPendingNodes Non-members heard recently (at most 64, newest first), waiting to be admitted.
+// (GET /cluster/pending)
+func (_ Unimplemented) GetPendingNodes(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RevokeNode Revoke a member (or admin) for good (this node must be an admin).
+// (POST /cluster/revoke)
+func (_ Unimplemented) RevokeNode(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// SignCluster Co-sign a proposed change as an admin; installed when that completes it.
+// (POST /cluster/sign)
+func (_ Unimplemented) SignCluster(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -522,6 +585,104 @@ func (siw *ServerInterfaceWrapper) RepairAsset(w http.ResponseWriter, r *http.Re
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.RepairAsset(w, r, assetId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetCluster operation middleware
+func (siw *ServerInterfaceWrapper) GetCluster(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetCluster(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// InitCluster operation middleware
+func (siw *ServerInterfaceWrapper) InitCluster(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.InitCluster(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// AdmitNode operation middleware
+func (siw *ServerInterfaceWrapper) AdmitNode(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AdmitNode(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// JoinCluster operation middleware
+func (siw *ServerInterfaceWrapper) JoinCluster(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.JoinCluster(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetPendingNodes operation middleware
+func (siw *ServerInterfaceWrapper) GetPendingNodes(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetPendingNodes(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RevokeNode operation middleware
+func (siw *ServerInterfaceWrapper) RevokeNode(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RevokeNode(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SignCluster operation middleware
+func (siw *ServerInterfaceWrapper) SignCluster(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SignCluster(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1136,6 +1297,27 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Post(options.BaseURL+"/assets/{asset_id}/repair", wrapper.RepairAsset)
 	})
 	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/cluster", wrapper.GetCluster)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/cluster", wrapper.InitCluster)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/cluster/admit", wrapper.AdmitNode)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/cluster/revoke", wrapper.RevokeNode)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/cluster/sign", wrapper.SignCluster)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/cluster/join", wrapper.JoinCluster)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/cluster/pending", wrapper.GetPendingNodes)
+	})
+	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/metrics", wrapper.GetMetrics)
 	})
 	r.Group(func(r chi.Router) {
@@ -1146,6 +1328,10 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 }
 
 type BadRequestApplicationProblemPlusJSONResponse Problem
+
+type ClusterInstalledJSONResponse ClusterDocument
+
+type ClusterProposedJSONResponse ClusterDocument
 
 type ConflictApplicationProblemPlusJSONResponse Problem
 
@@ -1991,6 +2177,947 @@ type RepairAssetdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response RepairAssetdefaultApplicationProblemPlusJSONResponse) VisitRepairAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetClusterRequestObject struct {
+}
+
+type GetClusterResponseObject interface {
+	VisitGetClusterResponse(w http.ResponseWriter) error
+}
+
+type GetCluster200JSONResponse ClusterState
+
+func (response GetCluster200JSONResponse) VisitGetClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCluster503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetCluster503ApplicationProblemPlusJSONResponse) VisitGetClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetClusterdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetClusterdefaultApplicationProblemPlusJSONResponse) VisitGetClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InitClusterRequestObject struct {
+	Body *InitClusterJSONRequestBody
+}
+
+type InitClusterResponseObject interface {
+	VisitInitClusterResponse(w http.ResponseWriter) error
+}
+
+type InitCluster200JSONResponse struct{ ClusterInstalledJSONResponse }
+
+func (response InitCluster200JSONResponse) VisitInitClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InitCluster202JSONResponse struct{ ClusterProposedJSONResponse }
+
+func (response InitCluster202JSONResponse) VisitInitClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InitCluster400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response InitCluster400ApplicationProblemPlusJSONResponse) VisitInitClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InitCluster401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response InitCluster401ApplicationProblemPlusJSONResponse) VisitInitClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InitCluster403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response InitCluster403ApplicationProblemPlusJSONResponse) VisitInitClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InitCluster409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response InitCluster409ApplicationProblemPlusJSONResponse) VisitInitClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InitCluster413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response InitCluster413ApplicationProblemPlusJSONResponse) VisitInitClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InitCluster503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response InitCluster503ApplicationProblemPlusJSONResponse) VisitInitClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InitCluster507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response InitCluster507ApplicationProblemPlusJSONResponse) VisitInitClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InitClusterdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response InitClusterdefaultApplicationProblemPlusJSONResponse) VisitInitClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdmitNodeRequestObject struct {
+	Body *AdmitNodeJSONRequestBody
+}
+
+type AdmitNodeResponseObject interface {
+	VisitAdmitNodeResponse(w http.ResponseWriter) error
+}
+
+type AdmitNode200JSONResponse struct{ ClusterInstalledJSONResponse }
+
+func (response AdmitNode200JSONResponse) VisitAdmitNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdmitNode202JSONResponse struct{ ClusterProposedJSONResponse }
+
+func (response AdmitNode202JSONResponse) VisitAdmitNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdmitNode400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AdmitNode400ApplicationProblemPlusJSONResponse) VisitAdmitNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdmitNode401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AdmitNode401ApplicationProblemPlusJSONResponse) VisitAdmitNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdmitNode403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response AdmitNode403ApplicationProblemPlusJSONResponse) VisitAdmitNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdmitNode409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response AdmitNode409ApplicationProblemPlusJSONResponse) VisitAdmitNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdmitNode413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response AdmitNode413ApplicationProblemPlusJSONResponse) VisitAdmitNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdmitNode503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response AdmitNode503ApplicationProblemPlusJSONResponse) VisitAdmitNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdmitNode507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response AdmitNode507ApplicationProblemPlusJSONResponse) VisitAdmitNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdmitNodedefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response AdmitNodedefaultApplicationProblemPlusJSONResponse) VisitAdmitNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinClusterRequestObject struct {
+	Body *JoinClusterJSONRequestBody
+}
+
+type JoinClusterResponseObject interface {
+	VisitJoinClusterResponse(w http.ResponseWriter) error
+}
+
+type JoinCluster200JSONResponse struct{ ClusterInstalledJSONResponse }
+
+func (response JoinCluster200JSONResponse) VisitJoinClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinCluster400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response JoinCluster400ApplicationProblemPlusJSONResponse) VisitJoinClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinCluster401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response JoinCluster401ApplicationProblemPlusJSONResponse) VisitJoinClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinCluster403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response JoinCluster403ApplicationProblemPlusJSONResponse) VisitJoinClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinCluster409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response JoinCluster409ApplicationProblemPlusJSONResponse) VisitJoinClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinCluster413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response JoinCluster413ApplicationProblemPlusJSONResponse) VisitJoinClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinCluster503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response JoinCluster503ApplicationProblemPlusJSONResponse) VisitJoinClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinCluster507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response JoinCluster507ApplicationProblemPlusJSONResponse) VisitJoinClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinClusterdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response JoinClusterdefaultApplicationProblemPlusJSONResponse) VisitJoinClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetPendingNodesRequestObject struct {
+}
+
+type GetPendingNodesResponseObject interface {
+	VisitGetPendingNodesResponse(w http.ResponseWriter) error
+}
+
+type GetPendingNodes200JSONResponse PendingList
+
+func (response GetPendingNodes200JSONResponse) VisitGetPendingNodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetPendingNodes503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetPendingNodes503ApplicationProblemPlusJSONResponse) VisitGetPendingNodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetPendingNodesdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetPendingNodesdefaultApplicationProblemPlusJSONResponse) VisitGetPendingNodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeNodeRequestObject struct {
+	Body *RevokeNodeJSONRequestBody
+}
+
+type RevokeNodeResponseObject interface {
+	VisitRevokeNodeResponse(w http.ResponseWriter) error
+}
+
+type RevokeNode200JSONResponse struct{ ClusterInstalledJSONResponse }
+
+func (response RevokeNode200JSONResponse) VisitRevokeNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeNode202JSONResponse struct{ ClusterProposedJSONResponse }
+
+func (response RevokeNode202JSONResponse) VisitRevokeNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeNode400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeNode400ApplicationProblemPlusJSONResponse) VisitRevokeNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeNode401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeNode401ApplicationProblemPlusJSONResponse) VisitRevokeNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeNode403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeNode403ApplicationProblemPlusJSONResponse) VisitRevokeNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeNode409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeNode409ApplicationProblemPlusJSONResponse) VisitRevokeNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeNode413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeNode413ApplicationProblemPlusJSONResponse) VisitRevokeNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeNode503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeNode503ApplicationProblemPlusJSONResponse) VisitRevokeNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeNode507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeNode507ApplicationProblemPlusJSONResponse) VisitRevokeNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeNodedefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response RevokeNodedefaultApplicationProblemPlusJSONResponse) VisitRevokeNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignClusterRequestObject struct {
+	Body *SignClusterJSONRequestBody
+}
+
+type SignClusterResponseObject interface {
+	VisitSignClusterResponse(w http.ResponseWriter) error
+}
+
+type SignCluster200JSONResponse struct{ ClusterInstalledJSONResponse }
+
+func (response SignCluster200JSONResponse) VisitSignClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignCluster202JSONResponse struct{ ClusterProposedJSONResponse }
+
+func (response SignCluster202JSONResponse) VisitSignClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignCluster400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response SignCluster400ApplicationProblemPlusJSONResponse) VisitSignClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignCluster401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SignCluster401ApplicationProblemPlusJSONResponse) VisitSignClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignCluster403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response SignCluster403ApplicationProblemPlusJSONResponse) VisitSignClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignCluster409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response SignCluster409ApplicationProblemPlusJSONResponse) VisitSignClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignCluster413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response SignCluster413ApplicationProblemPlusJSONResponse) VisitSignClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignCluster503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SignCluster503ApplicationProblemPlusJSONResponse) VisitSignClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignCluster507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response SignCluster507ApplicationProblemPlusJSONResponse) VisitSignClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignClusterdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SignClusterdefaultApplicationProblemPlusJSONResponse) VisitSignClusterResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -3605,6 +4732,27 @@ type StrictServerInterface interface {
 	// RepairAsset Check every shard of the asset on its host now and rebuild stripes below the repair threshold.
 	// (POST /assets/{asset_id}/repair)
 	RepairAsset(ctx context.Context, request RepairAssetRequestObject) (RepairAssetResponseObject, error)
+	// GetCluster The node's cluster document (open, so that other nodes can fetch it), or that it runs alone.
+	// (GET /cluster)
+	GetCluster(ctx context.Context, request GetClusterRequestObject) (GetClusterResponseObject, error)
+	// InitCluster Start a cluster with this node as its first member.
+	// (POST /cluster)
+	InitCluster(ctx context.Context, request InitClusterRequestObject) (InitClusterResponseObject, error)
+	// AdmitNode Admit a node to the cluster (this node must be an admin).
+	// (POST /cluster/admit)
+	AdmitNode(ctx context.Context, request AdmitNodeRequestObject) (AdmitNodeResponseObject, error)
+	// JoinCluster Install a cluster document fetched from a member; the first one must admit this node.
+	// (POST /cluster/join)
+	JoinCluster(ctx context.Context, request JoinClusterRequestObject) (JoinClusterResponseObject, error)
+	// GetPendingNodes Non-members heard recently (at most 64, newest first), waiting to be admitted.
+	// (GET /cluster/pending)
+	GetPendingNodes(ctx context.Context, request GetPendingNodesRequestObject) (GetPendingNodesResponseObject, error)
+	// RevokeNode Revoke a member (or admin) for good (this node must be an admin).
+	// (POST /cluster/revoke)
+	RevokeNode(ctx context.Context, request RevokeNodeRequestObject) (RevokeNodeResponseObject, error)
+	// SignCluster Co-sign a proposed change as an admin; installed when that completes it.
+	// (POST /cluster/sign)
+	SignCluster(ctx context.Context, request SignClusterRequestObject) (SignClusterResponseObject, error)
 	// FetchShard Read one shard as base64 in JSON.
 	// (GET /fetch)
 	FetchShard(ctx context.Context, request FetchShardRequestObject) (FetchShardResponseObject, error)
@@ -3872,6 +5020,209 @@ func (sh *strictHandler) RepairAsset(w http.ResponseWriter, r *http.Request, ass
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(RepairAssetResponseObject); ok {
 		if err := validResponse.VisitRepairAssetResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetCluster operation middleware
+func (sh *strictHandler) GetCluster(w http.ResponseWriter, r *http.Request) {
+	var request GetClusterRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetCluster(ctx, request.(GetClusterRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetCluster")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetClusterResponseObject); ok {
+		if err := validResponse.VisitGetClusterResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// InitCluster operation middleware
+func (sh *strictHandler) InitCluster(w http.ResponseWriter, r *http.Request) {
+	var request InitClusterRequestObject
+
+	var body InitClusterJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.InitCluster(ctx, request.(InitClusterRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "InitCluster")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(InitClusterResponseObject); ok {
+		if err := validResponse.VisitInitClusterResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// AdmitNode operation middleware
+func (sh *strictHandler) AdmitNode(w http.ResponseWriter, r *http.Request) {
+	var request AdmitNodeRequestObject
+
+	var body AdmitNodeJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AdmitNode(ctx, request.(AdmitNodeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdmitNode")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AdmitNodeResponseObject); ok {
+		if err := validResponse.VisitAdmitNodeResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// JoinCluster operation middleware
+func (sh *strictHandler) JoinCluster(w http.ResponseWriter, r *http.Request) {
+	var request JoinClusterRequestObject
+
+	var body JoinClusterJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.JoinCluster(ctx, request.(JoinClusterRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "JoinCluster")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(JoinClusterResponseObject); ok {
+		if err := validResponse.VisitJoinClusterResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetPendingNodes operation middleware
+func (sh *strictHandler) GetPendingNodes(w http.ResponseWriter, r *http.Request) {
+	var request GetPendingNodesRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetPendingNodes(ctx, request.(GetPendingNodesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetPendingNodes")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetPendingNodesResponseObject); ok {
+		if err := validResponse.VisitGetPendingNodesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RevokeNode operation middleware
+func (sh *strictHandler) RevokeNode(w http.ResponseWriter, r *http.Request) {
+	var request RevokeNodeRequestObject
+
+	var body RevokeNodeJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeNode(ctx, request.(RevokeNodeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeNode")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RevokeNodeResponseObject); ok {
+		if err := validResponse.VisitRevokeNodeResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SignCluster operation middleware
+func (sh *strictHandler) SignCluster(w http.ResponseWriter, r *http.Request) {
+	var request SignClusterRequestObject
+
+	var body SignClusterJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SignCluster(ctx, request.(SignClusterRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SignCluster")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SignClusterResponseObject); ok {
+		if err := validResponse.VisitSignClusterResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -4317,120 +5668,139 @@ func (sh *strictHandler) Toggle(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1rc9s4suhfQfFuVex7KVnyK7HzYcszmdlkNpN4k2zNrU1yZIhsSRiRAAOAVpQc//dTaIAkJIF6OLGT",
-	"3RN/siSS6Ea/X+DnKBF5IThwraLzz9EEaAoS/30FWs4vRhqk+ZSCSiQrNBM8Oo9eQyJ4qogWZEaZJkMY",
-	"CQlEyznjY0LHlPFuFEcSPpRMQhqda1lCHKlkAjk1jxsJmVMdnUeM66PDKI5y+pHlZR6dPzo97vXiKGfc",
-	"fu7FkZ4XYC+FMcjo5uYmjgoqaQ7awXqhFOhnTy6pnpiPzMBYmA9xxGlubqbmigFL10L1Fwmj6Dz6PwfN",
-	"phzYX9WBWyIyi7v//1GCnNfrfcBPd7PgM57CxzXYMfP7rVd6PaEyxSWaxdbi9hWXuzFPUYXgCpCSP9H0",
-	"FXwoQWnzKRFcA8d/aVFkLKGGAQ8KKYYZ5P/vT2W48fOW617au+yii/z8ZgJE2mVJKkARLjQZiSwTM6In",
-	"TJFUJGUOXMdESELJNc1KIEwRUWoiRkRSPobH5q6JEYBkYj6n3egmjn4WfJSx5N7R4SJFCNWM6WQCKRGj",
-	"EUKvPVwNQJKmLNGKzCZU4w1aSEjJHjXYgCTKkItQjTfSNJWgVEwo+VMMiTb30EwCTedkQhWhREICrNAx",
-	"oZyURSZoSpRmWUZkyTnj433clV+FHLI0BX6f2/IKRqWC9JxQMpRipkDWGzGSIic1xkyDIzTuImKZ0zly",
-	"RanAsoTggKj8TXC4b+JamsxoTa1hibTLhNIG8ERIWRaaCG5hnQilEdhnXJWjEUsYcP1aC0nH8C0Y84Ei",
-	"KVNTA2pKNR1Shbw6KrOskaIGPQT9hdC/ipKn9wnvC0FUmUwIKnMDLW48glPddY/QXHACUgpJ9l79+jM5",
-	"Oz55SNwaJAVNWaascL0R4jmV90/ZoUjnyIVmcaNoqGM/lCKaJFBohRD+k9NST4Rkn+C+6XlNM5YSmuaM",
-	"Ey2mwMmekBZCxcac6lJCTGYTkGBE3OBjIYd03/g0nof0xx9/dC5KPQGuDcSwCKLzWpSWjI8NMBbva8oy",
-	"OszgW9mDYanmsZGromB8jGouodxoNgk0mRDgohxPUGOox0QaJ5BQ4wWi/tcsBzJm18CX9gK9xU7tLoYA",
-	"dVcfeI6l3RWHATpyuSjthiyxPkkhYTnNrKbuGc+z38M/MmN6YuxTbpSfYh/JSNLE3EczkrIx04rsUVJI",
-	"loBV6h9KoSElin0CJCl8pHlhKBIddk8i41tqDdIs+197bpG9d++6vc/9+PRm/6///bbXOXuPH8zXzaf9",
-	"v+7/JYqXCR9HF5yLkidI8kKKAqRm1tsxcF6Dxy1DITKg3Nw1LKXSgwJkAlwPcvrRXFa7yf1NTnIcAU8L",
-	"wexursCUMz4QPKFZVi2x6+OtLxh4tOE04/hu4NcXIgXj3sYRkkZt5m+86iaOyiKlGtIB1QuhhPmyYxh0",
-	"lQY3vq/6tobQIeFtVVyRpIYquFUh6izA9b4GQQz/hET7bPBPvAzJn6bMMuqlxxYjmimIlzglyA3tUdQm",
-	"+sXRx85YdJpv23niKy+yC7HdThnyre6mMckBiUppUcnUogrZm8aE75OZUezJRCjgVpcYtZaxa7Aqr9sw",
-	"jyeLdTC3bcwWR7RMmVaDEWWZtXFLCg1/NrGDWX/EMuMToXehzDdMWnCIvZ/soW7OqZxCSqjz/1KgKaE8",
-	"JRIKani7fta+h4Ynsg6mwqDzBTDZ+8NLJBJ2lM04MisNJlRNVkH66fnF33856hyenFZgFRk1y33UZA/y",
-	"Qs9JyTXLyJSLGffRbh6PQK8++glTmvFEO6QmIkuN14msYJEOYzj1lJ73tRGebFGZ+7+KFH8BbkTlbQQJ",
-	"hs+Fpyg8BRp+RqvCRWgHxpyFb6x+WcT/st7I4VyDInudPplNWAZe5CZGpOS4tWgtTQyncJN9pXB6HNwn",
-	"pZ2Wq3AugJsdjsxPxquPjJsyljTFf03oEtwN818BA0uSVTSeN/QihQne8HIDI9OQq/COuG+olHTerNFy",
-	"sSrlNbuGwNpPxYzklM+RhUzwpUDVskOq+4jxNCdAZkKakJsqiInRHaVxQlAFWW/TyJ7HfYRKOCdwDXLu",
-	"kCJTgEKR6cJVswlLJuYq62rX4OD9GBB2Sc8R1lHAeEH4wxIhF7X74cnJJhfgiw2xlyRzlhh51VcJTnaM",
-	"3BnJWOD2hnBxo/grzlvmHE9EK53g0XZBc2025U7Pr3BEHx3Tw0dGci46/yK084n0OmekSwakg7raeNqC",
-	"Z3OSCq1iogThSL13UfddZCjzLup230VdS4rnwMd6Ep33Dx8h/PXnBS/17UXnX7Tzqdc56w467/9v83HQ",
-	"eb/0W9hBNeg8ZypkT81P+F8tThsN4KqEhciuwjtrbNClFGK0CktRfb2kAcQMZMfIFZnAR7JqMpABHiin",
-	"56Ywh9QGDRrjIp6guvD3s9c5o53R+8+nxzd/2cjEFqxWZLx05g7+HoK1iuvRIZGUpyJ3yDBOsgX0Y1Iq",
-	"SIm5+zHiZ7fDYF1bUAPvEn+dHn/BBlhYQxvwE9XJZJWQRukNFHxYdi/RkqxXOTUXbsWOuP4zbaLiVaW/",
-	"c5wihdCbrn5qdJZnc9djo8Utt+EapGI2O1CZ1163H7CfS6Sq7ou9GAjRajRvRZsaumrTWwmMG7xC5Azo",
-	"aGArBRv3oZbsraha7fEyQV3qedPtr9xly3tT3R77oMdrxPuJS10+BZrpAJtjsm5Vhv+YzFEO68xnyqxZ",
-	"oFzNQC5r/t7hcUBlMz4oVUBB/Cw4B8x+KKJAXmM9jmD9hnAxW2/y7VrrSSWmIYwAE+cLWFlsMFyxyxuV",
-	"a1yhmSDK1g/DwZYogA+SBo/1SJqryd5QlDyFlAzt1hZCZPtfiusSewjjgKzAVlMiyCA2ZxVKZ3HBOxzG",
-	"1LgsdW5rcyZrQ7qqykX1j1ZSU0HD/4Sp6S25dyQBiCpoAlX+cAhEAk23419z+wBtWCDoQ9OGCwheMxVJ",
-	"mYRECzl/oJyDPVca8scEAxfAK+cBYNpVa6cft0Ry68DzihidTs54x1zcwYvXL7ezPDVQYBpakwyo0mQR",
-	"wJAQhVjXQ2kFxxDzPnUB+fZuQRy18VKlFDap5iWNehNHKVPTjXc1XOyFyUvezZenKU1YUQb4QUwxi17y",
-	"CcIwr5nR1riYIkPIxAzjO8cLvvSIJb1Z158bc1CZeKRjvU4wWi4LE3gNnILd2bNYYhyHcryaMV1axxEq",
-	"bigdYqnfQQWYY9LCNAYoOaIJqEFZtKRVQE0GYhpKoC9hUl0ZLz02BCYHNp4MhdzezzSIvXB3hTyTQgot",
-	"VjlnSHVOeYem1zEZ0iFksVVsWJDiEMxmGa22U3ZNitKpsa1ReWVuCeZJRClDYUlKIRf8nAypTnRm4Ed0",
-	"0seIzzkyeE55STOSg5YssRr8MaJ5Xld8K5fB53n7aJcSQE7ksNnPdYBWO+/TtN6RuOK8NlatKRrIMmMb",
-	"RDAbxwxvhWsuiPoi5UQ5zDyy8TIfBuSwWq8NUkuwVbULSjNOtYsUvgSgOLpmwbLmIqD+iiFgnTYN2tSU",
-	"pedemOpM7C/p4clJ/8wEsEtRurv+/NPbfufsovP0t86Ly86/aGeadz69/3zci097YSt1CSB3q8WtLaVl",
-	"VOmBAtvLsp1MojbiHnut7kYBIB+oquEG7b/zgIi7sZTVVpnHEcPVRoiswIRd621qdiu/FVRPBg2rBDqn",
-	"FlZ+oJyMEy2sMw4gyR6mKawxNBTcf0zoUAHX1loyjRl8Y/jwcbDgSbUz5UqS2aWr0UIZc2T+D9lJx82L",
-	"yJinsSQmZVrEJBOSxmSYQUyGepDJRjePhVKs6G7Mi3hVRbNck5h0rBYSEMOb4UycZ+uWSeBaLHDn1YRY",
-	"tUb2FAA5MN/st3CDb+c2PLPmuZaqiCHy9kYGJXBTltA+MvZMdwNwcOvqyuLixrlc+0Yv0gVrN7Y+4Tqj",
-	"trpjCfBqweZB7eDeqhi8JUaumWJ7hKobboLg1v1Oy0ZGU5aFTSFXmvIWa9i404G8GNNZ+C77xSYzhL9W",
-	"j6mXClKhHE5hHuCaofg4mMJ8VTT+v7VHRTnMWGLMUkwm8HG3DPLX7J64BslG8zCslfH8ImA3NU94AMT1",
-	"toX2+h+lCHkpt+sX2UWcXS52y8srFqtMyjpx9gIvzvRgN8haN9axr8vIek+ucA/t7qsm+7mkLVi6qJlb",
-	"hKpx85OsVBpkm0PAlCrrqt8iw/2Ts48kZ1nGXGRI9hi3dhxV22OSZCKZKpJKNtLblpL/FMM2WFw40a5A",
-	"t/JtV0PA3XlSiNGO2yzBhimD23HcxspBMLtVNzm25Xb6h4/CKsvwodpBjhYV0y7K8curGx4HL+9zzU4V",
-	"Rg0T1WSMrdDYPfYZ3s+ELOi9ZlvDsllQJl9BIWRbjXXryqptAhqkQNOw8ZQwLFmmwz+WvMhoAsFbQ1Xa",
-	"qHmed/MiFEGMS367wmcj6y0F7vMOZrjbuPRWCsFvaWv+gqmyRmksaT5Fx1BnN/aMbcRWKuwIOD0myYRK",
-	"mmiQav9x1f4xwAZkNcjJHupMrGeMbFuy2icKtHLjGqjaHyiCHOsy7D5SXoazosESNd2+ttJKlVmANXct",
-	"qflunZe13JyvqRKN1YIhOHFwqEV8dmvOq5rNtqky1iXMbWeaGodjo2lrb4epqo/OB0CAW/fkCdX0q+xL",
-	"SjUdDE+PF4AfznUwifHvuYkekq37+ayC9vbdUcHe19daSLidWvxCYraMEFVNMTExgVpKZUqGVMHp8YJj",
-	"5hjAK6gcHh6dnp0GC3t3yhWbSb2WuG/EeJzdlgCt6cFloNqSO+iyJaVkev7a4FalknPG3xiNv7bSuDCw",
-	"UkjDZjiUN2JSaUM9qWMyhUJX3YaLJVP0tHFHEXSgEnnUQTjRuqi83te+f7hcta7G5Wpvpyq4JzTLGB8H",
-	"krZkj6XANdPzg1Qk3bFAUHCq1A6ENGOlL0ejsWRppwGh8ZkL9neY29kWE1CE9+rpmzeX5OLymTGiggOp",
-	"HvgCNELWJa+Aph1sv7MWh+xd/e2XN+SAut78q5hcHeB8yFX8jl8dFDY9gF/noCb4Dyam8D+bafvkfkbT",
-	"j/87K6YO4KNx+a72cVa0AF4VtJ9fvOi+47+XmmLm1GyfIhxcC3eI5lcXbmIKI6lz8hPSkLx5+fdfXlzt",
-	"d99xE4t0tOjgoI994N7VgSw5QoQtt/jfCHRi8bCNkVf7bsCJAKu7OPylhXzHKSdXK+S5IpaCJKcpNB11",
-	"63hBAZAVfnjHf5FSSNuxetU2CXXVjL3td8nvgsMcGypxChxS6xrhI6p2CquU1Du+ua8idl2Yo0xQrbrv",
-	"eJ09atiy4iLDYZEXpJjYpNurOldowaLz6Kjb6x7ZLMsExbzmMPNhbN19o14Qz2dpdB79DXQ9KLQ0FH3Y",
-	"660ZF9ttTKxeo2VOLCmlBK5JBS/O6530jtqeWwN64A+34aNH1PmU6+9rBtfiSJV5TuU8Oo9eo3zGdm5L",
-	"IaUF7xjeMn6xkRo3qVCPt8aRpmNlVPAEe8lNVC5UYKdtznVhs1Gt/STS+Vff53qG5WZ5Xv7mG1K5oq43",
-	"2meH1pHcxxaS9WTzJvXxlv5WHNKMfeJNW7BVMypu7uhvcUc9/3pLzj3pPdx8T2iS+tZc79yC6PztokPw",
-	"9v3Ne18ofkYarZOJx0TkTONkAYMsVcbOzQlVtjmKSgjIyU0cHTR93kHl9JwpfWEvuUuurfvQQ9PPuHz3",
-	"1sx2fzpsW2q+cZMiypuStqMxxhzN8FwC497FtW1l0hX3fCpW3fSt+u6ytLSLFo9NeRtyodzUl/HIYjIS",
-	"khQgigxqn23pJJBqaqMmrx8kmBBpJewPnyjiZjya59Q7b0eltpibMo9emvAyLvDKaBDZg2S/S17mTJOp",
-	"HckgWpBkIgQe7QB521xgCPBptN2xNocnp2szs4F4cRWh12Fc2mhzn6C9AhR6RfYkFPtd8sTSj5zEZAQz",
-	"kLbMb//1xpPYdStryXvfWTvjxriNiRscRsaxVLlRs1ZcGcfwwtIgJn3yO/sJhQVPPjC/tfLL4vTSFuj1",
-	"Tx8+fHjY93E87p2d3g7N56CJMo6u8Y4tM4kRoRU3jYWRBIMaDrR5JMOzHOxRCXKfpIujkzUlyR9MT0Sp",
-	"CdPu3AxSlNpqr0rU3CPwDAETFUl7KIu96Lh3ZlSPiR4Wxe+x/Z25U2iwT+yBakbsFJ0bN3DdOJ4Empm4",
-	"z93SRiCaZWKGM2OQDuoxsVW95JIEq8mA5T3/tZQYVq3UjRXZw4GdROQ57Sgwulkb3V9FKv3TfTxhS9Ki",
-	"QcOEUVq0Cg0krGB4mpcPtX+igV992Yv9T/ufe3H/JNwrvorXG38Y94Hy5q4sH9TEwrNTnj0xxE6N6TF8",
-	"rLDPhnKC3ZiyLIzHYnhFgipzUDFySxULk2QCydTSckLVpDqNCHi6MZnws3VMOk9t8m87R8QmqFZxvsDM",
-	"B6QOqUJkLJmTvd9ev3wRu8xZKW0fvxGDgqYp4+P9FUTceWnG2DM+3ojDJa7TZmePDh+ePlol2Ptt4xqR",
-	"aNAdpSXQfNFXazKAjFNks4XG/rOzk37/9PDhw4enq8sHw46aXzwmJ2/YT6uHxa0GR/2v62aGQMT8bPp4",
-	"cegWj0WBFNu33Vj0h1LIMv/eQ6Xe2eY76tPJfsRWSHxCrZaliRRK1c2VXbLAvfaYNCMvkNouR+e+x3Yc",
-	"mwBP5LzQijAdE5BUlRJIIlLjO2hUbVhIVchUlSHmS3Y16OM3sdrB5yr9fbM2p1RXce8yaGvNM5gf71lQ",
-	"jjffVJ8l9l3GhS+527gHOM/PRphytz9b5gHZcdrJngSSiJK3MMxKzBcCuLnkwD9K8+Z9kN0OPL5Zy3bO",
-	"9u7GfbuYo62MjhHopdOqgs7BFoePzCYiax64ky9x8z3LwM624vtNpjxQvpeBxY7qmA0TGkxXEwIxScHo",
-	"5hT/MXob7LE66KxB2iUXeAyP0eFNutQW3kykSOhQSNep0YyG4tEOlGhZ8oTafFyGB7DZQkPOlKZTE1/h",
-	"kWSWsQR3Q/sh/qyKLRmYkIvPSZIZ+2ihvDfRt0cN2Zji9s9uy1TZPqk7N1kL7VgBrfHHxAUYFlsyMnKC",
-	"LJGy9Lt3+75H2f+eU+qQTCuPH42p0/XuzE+OPhpmFLiYueO2hiXLUqc+qvFOj1/0RIKaiCxtdeFQL7Xa",
-	"z1/Nr7bb6ZYybI9vNgHshuu9w55txHhHItf0Ka070vY/Trb6W6CCBwh/LzY1/rzcBbIsMK+Apjb9aQ+G",
-	"Vi7xQRgnv71++cLneXf0kuV51yyxzmt0U9x3yIfVnPj6Q1LdWdUxyj5OcePh1tUA/vLYvx3nNqoBr188",
-	"AUP5FfT7xwGPhnaHIhiPg8yEnHqIcaAym+PRy0TIRQSaKXTGx9YzwTN+MduKke76U2C3emkAVdOFlwZs",
-	"kxQ/Ot38joAvb0F4zq6Bg7KF1qprxR9PbbbxgfJH+pc54QGWYfVC7VUUlVzkbiq+TShwav4ORQKfH2Am",
-	"833V0PytukB+9+YZqSKZkT5pFNBeYJwcfWkuZvstNW6vNbx9r6tJgA3bbcKLAww0Npz6vLqrFmDXpncp",
-	"RQ56AqUimFmyPN9d2gbvqpogIVZyDUjdOc2zdWi+LIDbLqYduKp66A7IGn3k1qpfobCM2xv//QphtOrh",
-	"0jZ8Lt2o6J3JSD2WG0ASF/9WAuK1iOKctTbPbeH/opl1bN1Id8ldbqVbIrSTTW2s+5X3xqu62VMYUyDP",
-	"nrRs1IdqULFtm+wk44pvHqrIuZmj9lel7DL0tVqR+tne5bofg2MkQpIxG1PX6I0v6XAdkq1FaluevuV7",
-	"a6oh4rsMJywBWjQOku/2ocR3mwrzzAGeZT8itJokwrexCDwQwr0RxCN53c5iWPyB8lo7g9y/1LzcKge/",
-	"4M9u9Edtai6yV1ejTMqddUaU2XmeALFzVYQOxbX/gpU2BuUJuMMJA7X5XugUrsp3PDs8PDp6eNg7On10",
-	"cvzw4WlvoyvZ0rOUsZzpMAB9fOjak9MXVt2ua+UuBcqe1Nn2Yg/z420F6lv0Dtsifc1rqPN+BznNHC6W",
-	"+/D1HjzJSsUEt8eiYlqYachts/np2ekhdhzYFxc14lI9uhKZEre6JalZ8t/E8I7ajL05y3tuMW6mBlu4",
-	"xqgkSfljW+RcIMmP0vm/ew51izxRyd1bwozDZehPKClxStZxAcZrTLeYIZs78msPn3HIa221u0qafst6",
-	"48JkXUvhEeFsKTtuPM96KNL5d15//JFZ/SqZVUln1YCmrTxisY/xMbaRjCnjSqN6dbyNtiqYgLVcuCoz",
-	"rzVdKzRt755jzbvZFhi8qlhWXWKfW/J5bZO8X0VAXC3h9hLS0shCnj3BHKlRQ1jKFdq+T8yfStjijWMr",
-	"LxzrelIT2HE25tVA3ep7CHGw0ZOh8BvsvPJKfy1hb/FSwZM2wP13juHb89xbx6r3imVU2wNOv8aLxBZE",
-	"dvnFefbFju7teVygCsVY2JggW/x7+svFE1KJwH73K8hzdYwvXZaZuM4Q225WblvP47px1PzUHO67Kstf",
-	"UHvfsiTYFOrL8ERJS3lyJeiDREO69JKCFptmKwy4Ra4t3PjtOVO5jT82jQ03KmNHyb/zVtm6h397B8Jv",
-	"A8f5gj3aKIAhdpqM2LiUrgORToFkoOzbee6vldZyQWsrLXb7V++HdVqlnhNWNIfKcO3/iAj+8yMC22Fb",
-	"Ozhx00PruzpdcmHrpuSkd2S5xbMJzeHavnFprTm3BhEH+C60L+xj2lmXBvMD+JaYxge7g1Fk/zU09z2I",
-	"3LzPp20mwL6O5n9xePJDV6zqiktp88BevDGBLLWN+NiNZYyKaq6Iq9mapcio9rBcN4b/UiQxajyt5fdC",
-	"iRnHEbORxONvBU/q7n5WN1RU2ffKb0NPptVvQ4VkdGB7rhBV5F3qgoUjiLbSBT+chR/Owrd3FgieFb7a",
-	"bPY1nQWNx0O1C6c9PuqOBHPxbKofx4X8OC7kK4y0zZhOJnXplwhua8QjIzaEcXtUWWVObcCNxXMVkz/F",
-	"0LZKoCZWoSQ9giKvK8+5lJk7S+z84KB/+LDb6/a6/fNHvUd99H7d7Z+ruB0fg5qgnl22NTXvOyef3jeu",
-	"jdr7RhQqunl/8z8BAAD//w==",
+	"7H1rc9u2tuhfwejumUh3U7LsOE5jz50zbtPupjtNfZLs6Z3T5NoQuSShIgEWAK2ouf7vZ7AAkiAF6uHE",
+	"Tk638ykWH1hYL6w3P/ZikeWCA9eqd/qxNweagMT/vgYtV+dTDdL8lYCKJcs1E7x32nsDseCJIlqQJWWa",
+	"TGAqJBAtV4zPCJ1Rxke9qCfhj4JJSHqnWhYQ9VQ8h4ya102FzKjunfYY14+PelEvox9YVmS9029Ojsfj",
+	"qJcxbv8eRz29ysHeCjOQvZubm6iXU0kz0A7Wc6VAv3h+QfXc/MkMjLn5I+pxmpmHqbnjkiUbofqbhGnv",
+	"tPe/DmqkHNir6sAt0TOLu///ZwFyVa33B/51Nwu+4Al82LA7Zq7feqU3cyoTXKJebOPePuNyN+YtKhdc",
+	"AVLyW5q8hj8KUNr8FQuugeN/aZ6nLKaGAQ9yKSYpZH//XRlu/Ljjuhf2Kbtok5/fzoFIuyxJBCjChSZT",
+	"kaZiSfScKZKIuMiA64gISSi5pmkBhCkiCk3ElEjKZ3BmnpobAYjn5u9k1LuJet+lhdIgX3ClaZoaXHVu",
+	"a7/tuBc/d5B1bYvD0oOelWAQwe3OuEjgjDBNVC6BWpnWcyAZZBOQyt/DhRS5UPe7hXOS46o0JWouJGLb",
+	"gEeTjHH1iOi5BDUXaXJGrjKmFOOzK6LoSpG5WJKM8hXJjGrKCqWJYjNOmLZ7Enyasvje2czg23COWjId",
+	"zw0hplPkKu3xoAFI0oTFWpHlnGp8QAsJCelTw2UgiTJiRKh26EgkKBURSn4XE6LNMzQ1BF2ROVWEEgkx",
+	"sFxHhHJS5KmgCVGapSmRBeeMzwaIlR+EnLAkAX6faHkN00JBckoomUixVCArREylyEi1Y6bBCSBiEXeZ",
+	"0RVKa6HAMrTggFv5h+Bw38S1NFnSilqTAmmXCqUN4LGQssh1JXxzoSw3vuCqmE5ZzIDrN1pIOoMvwZiP",
+	"FEmYWhhQE6rphCrk1WmRprV2q7eHoL8S+gdR8OQ+4X0liCriOcFD1kCLiEdwyqfuEZpzTkBKIUn/9Q/f",
+	"kWfHT54StwZJQFOWKitcb4V4SeX9U3YikhVyoVncKBrq6X5C4xhybRX9vzgt9FxI9ifcNz2vacoSq9aJ",
+	"FgvgpC+khdCobaoLCRFZzkGCEXGzHws5JANja3qW66+//jo8L/QcuDYQQxNEZ00qLRmfGWDsvq8pS+kk",
+	"hS91HkwKtYqMXOU54zNUczHlRrNJoPGcABfFbI4aQ50RaYxzQo11jvpfswzIjF0Db+ECrfhhZcaHAHV3",
+	"H3gGv8WK2wEa2JkoLELax3MCMctoajX12FgPh2P8R5ZMz835lAk8ej+QqaSxeY6mJGEzphXpU5JLFoNV",
+	"6n8UQkNCFPsTkKTwgWa5oUjvaPSkZ2x+rUGaZf9f3y3Sf/duNP54GJ3cDP7j//82Hj57j3+Yn+u/Bv8x",
+	"+FsvahM+6p1zLgoeI8mNlQFSM2uFGjivweOWiRApUG6emhRS6cscZAxcX2b0g7mtcl8OtzkvUQ94kgtm",
+	"sbkGU8b4peAxTdNyiX1fb230wKsNpxmHZAu/vhIJGLcj6iFp1Hb+xrtuol6RJ1RDckl1w8UzPw4Ng67T",
+	"4Mb3IX6rIHSb8FAVlSSpoAqiKkSdBlzvKxDE5HeItc8G/8LbkPxJwiyjXnhsMaWpgqjFKUFu6PZut9Ev",
+	"6n0YzsSw/rWbJz7zIvsQ22HKkG8dm+ZIDkhUQvNSppoqpL+ICB+QpVHs8Vwo4FaXGLWWsmuwKm9UM48n",
+	"i5WTvasvHfVokTCtLqeUOWespdDwcullTFlqbCK0LpT5hUkLDrHPkz7q5ozKBSSEOvsvAZoQyhMiIaeG",
+	"t6t3DbxteCLrYMrNdj4BJvt8eIlYwp6yGfXMSpdzqubrIH378vyf3z8eHj05KcHKU2qW+6BJH7Jcr0jB",
+	"NUvJgosl97ddvx6BXn/1c6Y047F2mzK+nbE6kRXspsM7XHhKz/vZCE/aVOb+VZHgFeBGVH7rQYxhjdxT",
+	"FJ4CDb+jU+EitJfmOAs/WF5p7v+iQuRkpUGR/vCQLOcsBc9zE1NScEQtnpbGh1OIZF8pnBwH8aS003Ll",
+	"nnPgBsM9c8lY9T1jpswkTfC/xnUJYsP8L4dLS5L1bbys6UVy47zh7QZGpiFTYYy4X6iUdFWv0XGzKuQ1",
+	"u4bA2j+Wrr9hIeN8KVCV7JDyOWIszTmQpZDG5aYKImJ0R2GMEFRB1to0sudxH6ESTglcg1y5TZEFQK7I",
+	"onHXcs7iubnLmtoVOPg8OoQjMnaEdRQwVhBeaBGyqd2PnjzZZgJ88kHsBS/dSYy86qsEJztG7oxkNLi9",
+	"JlxUK/6S89qc44loqRM82jY01/aj3On5NY44RMP06BsjOefD/yJ0+CcZD5+REbkkQ9TVxtIWPF2RRGgV",
+	"ESUIR+q9643e9Qxl3vVGo3e9kSXFS+AzPe+dHh59g/BXfzes1N/Oh/9Fh3+Oh89Gl8P3/7v+83L4vnUt",
+	"bKCa7bxkKnSemkv4v0qcth6A6xIWIrsKY9acQRdSiOk6LHn5c0sDiCXIoZErMocPZP3IQAZ4pJyeW8AK",
+	"Eus0aPSLeIzqwsfnePiMDqfvP54c3/xtKxNbsDo344WZ97D3EKz1vT4+IpLyRGRuM4yTtLH9iBQKo64x",
+	"nOH+LDrMrqsT1MDb4q+T409AgIU1hIBvqY7n64Q0Su9SwR9t8xJPks0qp+LCndgR13+hjVe8rvT39lOk",
+	"EHrb3T8aneWduZt3o8Ut0XANUjEbHSiP1/HoMHB+tkhVPhd5PhBuq9a8JW0q6EqkdxIYEbxG5BTo9NJm",
+	"cLbioZLsnaha4rhNUBd63vb4a3dbGzfl45EPerRBvF1a4TzJ2N7i7Wy59TiNzYc8UsTcQvoJTGmR6lMr",
+	"ue78tiHUKpqvNLUJC2NBvHg+CMh28+j4VJe9w53egKMq9RJw2DLGd5foWhrb1I/tSm4ba2rTHA02GhR0",
+	"EhIPwEC8nc04JCSmXHAW07TKdJG+W/YgEfFoJgYRmVAFJ8fBRVyua+fNOuT9jI+F9uwyUQFXDuObVUBT",
+	"uRwMB0iMNzk+tXHQDj9RwrVYWA/xE4miQDKaBhVcyE+Z8X3Q071sla0LWfQt7vX4poLXf0NUsmhNvxpD",
+	"NdA1MTxm2kEivjXn+J7ao5tZz9dZ1e3PS87WHOppiceHR2NjZAbNyr8fvP/7//k4jo52sAZ22fwLvrfG",
+	"rPXEuniWSVqMcb94riq1WacfBg2PcDeuyuiHF/aJw5MtPBaQPuXyhlVCmLp8fQ3d4WCzC2aWrQ7OwyjE",
+	"yV0YdjpjTd1+rqjt5ojqBtK/RsnZ2xq+4/PpTRmsaDFd6pK7HfmUOTXctSZip4RpjJUQfAH6fQrkNRZ8",
+	"4JNDJ6Yu/xyOOrrX7l3dYLEnlFW8+xVGtBw13H8Ib89d2vZHoKkOmPiYqFzH3K/zFZosVdY3YdYlplwt",
+	"Qba93vHRceAYZfyyUAGyfCc4B8z8KEQ31ogRrCkiXCy3yBqutdlMFYvQjgCLBhq7srvBUK1d3ribjBO9",
+	"FETZmrYwyUUO/DKu97F5k+Zu0p+IgptTfWJRmwuRDj51ry0+EIteALaKEkEGsfm60BHFBR9ymFHNrqHK",
+	"623P4m1J1ZV5uMPHa2m5YNDjOVOLW3LvVAIQldMYytzpBIgEmuzGv+bxy0l57rcC3ujW4wKCV0xFEiYh",
+	"1kKuHikXXFwpDdkZwaAt4J2rADDdbuXwMOqIYm8CzyvgGA4zxofm5iHevHm5veWphgJT8JqkQJUmTQBD",
+	"QhRiXW9La3sMMe+PLhmxe0gk6nXxUqkUtunilkY1PglTi61P1VzspQha3t+np2iVproI8INYoBda8DnC",
+	"sKqY0db3MEUmkIoleqaOF3zpES29WdVE1sdBGd5AOlbrBDMFRa5ZBpdOwe4dVWkxjttytJ4tbq3jCBXV",
+	"lA6x1M+gAswx72AaA5Sc0hjUZZF3pJRAzS/FIlQ80NpJeWfUem0ITA5sNp+IPbwws7FX7qmQL5ZLocU6",
+	"50yozigf0uTaOCQTSCOr2LAYh0PQfzZaba/MohSFU2M7b+W1eSToyopChkKyCYVM8FMyoTrWqYEft5Oc",
+	"4X5s4CajvKApyUBLFlsNfobbPK2q3UqTwed5+2qXDkFObFhjHQ6YA7TEvE/TCiNRyXldrFpRNBCwwRLQ",
+	"oBPBDG+F601w603KiWKSemTjhQ1ztG1Qt14XpJZg62oXlGacahcl/RSAot41C5Z0tRxfb8UQsE6bBs/U",
+	"hCWnXojeHbHfJ0dPnhw+IwtYtTIU7v7TP387HD47H/740/DVhXHWF9nwz/cfj8fRyTh8Sl1AyCvcVIe0",
+	"sYwopUpfKrB1vLvJJGoj7rHXOjZywAioozye/84CIu7BQpaoMq8jhquNEFmBCZvWu3i+a9dyqueXNasE",
+	"qvkbKz9STsbL6nazE9LHFI09DA0FB2eEThRwbU9LprF6AX1DFM+GJdXNlGsJdpeqxxMKo1BLHjwnHTc3",
+	"N2PexuKIFEkekVRIGpFJChGZ6MtU1rp5JpRi+WhrFMirqDLL1UlZx2ohATG8Gc5CemddmwQuvoOYV3Ni",
+	"1RrpKwByYH4ZdHCDf85teWfFcx0VIYbIux8yKIHbMqT2lZF3dNcAh1GHmYEw9srCi90hxPuNvtoBUPvu",
+	"DUC9crUvLRdrk1qZMrm3XrmFKvp8JYw7HRCbyg6tkHj79jcURG5VR9fEq6ss2eo3OPf8xlbjuD6AnZ5o",
+	"x8/dgvWLusG9VenjjjtypcO7b6h84CYIblXd3zYrNGVp2PjhSlPeYf/UDlQgC8x0Gn7K/rCNr/Bq+Zpq",
+	"qSAViskCVgGumYgPlwtYrSvD/2stkLyYpCw2hkhE5vBhv3qJzypoINl0FYa1NJc+CdhtMusBEFVoC+H6",
+	"PwsRsktvVx29jzi7yoMdby9ZrDQiNomz52pzpi/3g6wTsY59Xf2B9+Zy7yHsvq5z/S1twZLmWdwhVF2J",
+	"43WxVqqoatyaDPcvzj6QjKUpc7EA0mfcHj2o2s5InIp4oUgi2VTvWjj5u5h0weIcyG4FupM3s+7078+T",
+	"Qkz3RLME65he3o7jttbJHHallDED3hXNOzz6JqyyDB+qPeSoqZj2UY6fXsvTSGE38VyxU7mjmokqMkZW",
+	"aCyOfYb3Y18NvVejNSybOWXyNeRCdlUU7lxHaEveLxOgSfjwlDApWKrDFwuepzSGXcoALFj1+7yHm1AE",
+	"d1zw25X51bLeUc55OsScRheX3koh+A0c9b9gcLRWGi3Np+gMqnhW35yN2DiA9a8nxySeU0ljDVINzspi",
+	"50tst1OXGemjzsQM1tQ24akBUaCVa05G1f5IEeRYl1PxN+XFtEsatKjp8NpJK1WkAdbct4DMN+u8OPX2",
+	"CF0ZWi4XDMGJ4ws6xGe/VpSytWKXmrqqYG/XyQq1wbH1aOsu/i5r7ZwNgAB34uQ51fSz4CWhml5OTo4b",
+	"wE9WOugr/s9EorfJTny+KKG9fS9AsNPrjRYSbqcWP5GYHQ3zZQl4RIyjllCZeKVQbQbwUmhHR49Pnp0E",
+	"U7l3yhXbSb2RuG/FbJbelgCdAeE2UF3hPDTZ4kIyvXpj9uZVcb01Gn9jbrnRnp1Lw2Y4ggLjI7beNSIL",
+	"yHXZW9NMkqOljRhF0IFK5FEH4VzrvLR63/j2YbtOoRwOUVk7ZYlFTNO0rsP1w/SkzxLgmulVWRCKdWfm",
+	"fbb9uR5u88t0OpMsGdYg1DZzzv4JK9vJbRyKMK5+fPv2gpxfvDCHqOBAyhe+Ao2QjchroMkQm03siUP6",
+	"V//4/i05oK4T9SoiVwfYDX0VveNXB7kND+DPGag5/gdDkfg/G1v9013Gox//704xdQAfjMl3NcCJNTnw",
+	"soTh5fmr0Tv+c6EpxsoN+hTWovrJjgbNr87dfAD0pE7Jt0hD8vaXf37/6moweseNLzLUYohlWPaF/asD",
+	"WXCECBvM8H9T0LHdh20Duhq4dn4CrKrb8ZcW8h2nnFytkeeKWAqSjCZQ949s4gUFQNr8cPaO0yZH+VNG",
+	"mEt/uzJwm+Sow9FlodnM2ErH48d2iasD9zti5nsphbTdX1ddUwWu6hESgxH5WXBYYZEaTrqCxBpe+Iqy",
+	"PMeqPPWOb6/TiVxH0zQVVKvRO17FpmqmL3nU8G/Pc4GM5zMal5VQNGe9097j0Xj02MZw5qhEKv41f8ys",
+	"M2GUF+7zRdI77f0DdNV03xr8dDQef7a5QtUaHTMX4kJK4JqU8OLsiyfjx13vrQA98AdF4KuxYHT7c/UQ",
+	"iKiniiyjctU77b1B6Y/sDASFlBZ8aDjXWN1GJlXFaXPXGKjpTBkFP8e+TOPzCxXAtI3oNpCNSvNbkaw+",
+	"O56rfvCb9kywmy9I5ZK63pgMW+iL5D62kGwmmzeNDB853IlD6hEq+NAObFWPXTJPHO7wRDVL5pac+2T8",
+	"dPszoalEt+Z6Z3T0Tn9rmhu/vb957wvFd7YYe4NMnBGRMY1dugzSRJlTdEWossV2VEJATm6i3kHdMxlU",
+	"Ti+Z0uf2lrvk2qqnMzRJCJcf3ZrZ7k+H7UrNt67rWnkTh2ybuTmOljjjyxiPUXVyM+mSxT4Vy87UTn13",
+	"UVja9ZqjIX8LGWhugoKx9yIyFZLkIPIUKouwNe2w7ICuyOu7IMYBWwsqhKcmun7p+j0V5u3YgR1mEJhX",
+	"t6YlGAN7rc2e9CEejMgvGdNkYdubiRYknguBY9Ig65qxEQJ80dttdOfRk819EQFvdH1Db8J76aLNfYL2",
+	"GlDoFelLyAcj8ty1izyJyBSWIG3ZiP2v1+rPrjtZS947Zu28CMatx13vYWoMS5UZNWvFlXF0XiwNInJI",
+	"fmbforDgFDFzrZNfmpMAdtje4cnTp0+PGl01x+NnJ7fb5kvQRBlDF0dGIjOJKaElN82EkQSzNRwO4ZEM",
+	"56LZsWNyQJLmGJKKkuRXpuei0DgyE2fQkbzQVnuVouZegfO4jOsg7YBDe9Px+JlRPcY3aYrfmb3O3ERH",
+	"rDt8pOpxFc2plsHRFhJoarxK90gXgWiaiiXOX4Dkshq5sK6XXAhiPdTQxvkPhUSnbS0rrUgfm99jkWV0",
+	"qMDoZm10f+mpHJ4McIqwpHm9DeOkadEpNBCznOHEYh9qfzqYn9vpR/5fg4/j6PBJuPdgfV9v/cE2j5Q3",
+	"w8DyQUUsnEP44rkhdmKOHsPHCuu2KCdY3SuL3FgshlckqCIDFSG3lJ42iecQLywt51TNy8mewJOtoYrv",
+	"rGEy/NGGFnczRGz4a33PVaui3VQuUhavSP+nN7+8KlsUC2n7QowY5DRJGJ8N1jbiZkKbw57x2dY9XOA6",
+	"Xefs46OnJ9+sE+z9rn6NiDXoodISaNa01er4IuMU2azRKPLs2ZPDw5Ojp0+fnqwvH3Q7Kn7xmJy8Zd+u",
+	"D8Red44OP6+ZGQIRo7/JWXOADY4YhATbAdyIoT8KIYvsa3eVxs+2P1FN+n3wrZD4hFotS2MplKqKdUek",
+	"wb125LCRF0hs1awz3yM72ogAj+Uq14owHRGQVBUSSCwSYztoVG2YplXIVOVBzFvnatDGr321g49lcP1m",
+	"Y0ypyhHfpdPWGWcwF+9ZUI63P1TN5f0q/cJfuEPcI5yNxaYY0LeXLfOAHDrtZKfqxaLgHQyz5vOFAK5v",
+	"OfA/F3DzPshuBx7fbGQ7d/bux337HEc7HTpGoFuTX4PGwQ6D/JZzkdYv3MuWuPmaZWDvs+LrDaY8Ur6V",
+	"gamUcmSdcQ0W6wGBiCRgdHOC/zF6G+yISjTWIBmRcxxpaXR4HS61aT3jKRI6EdLVgdStxjgmjRItCx5T",
+	"G49LcZixTTRkTGm6MP4Vjve1jCW4G4AV4s8ylZOCcbn4isSpOR8tlPcm+nZsp/Upbv/urkiVrcK68yOr",
+	"UewV0Bq/zp2DYXdLpkZOkCUSlnz1Zt/XKPtfc0gd4kVp8eNhWn5Fw87P52ijYUSBi6UbXTspWJo49VG2",
+	"C3v8Uo1Z6TThvDEZXSeom3Nxl3LQGCTScXrWX0Wp5keVrrkbDbOkDFPkRpPV05siwqZGTX2p/KFXmdEe",
+	"dUL6IgeroDGBbb+gwdE8jym3hwZheuCmlVHdnI3iU7UkpB997xr2ExrxY8fsWPaz+Ixq9nGsmBEtZjhh",
+	"YER+tb3qVXr9Ha/z8i4R76bh14Eyc+FofFTRrcIDNilW35AxlywqHLjmze94/+rilzdvScmyB+bXK1cl",
+	"wRzaBjZj3uThF5w1mPjz51j9yUy7J1i3aLr2N4luot7R+GjnB6sPAT0EB/5SwQEqNaGVKnEJueo7IdaT",
+	"tzahLYMJKwlP9x/QcgZj2BbCEY2vbF7sDoXHToJ8kJ4H6bk76UEeq2rGbJd5KUn9Wopw7NwEZ7nj2wbb",
+	"Zeh3wXi3CP0kGL+XE6g5GPEuhelBKP4qQuHI6h0qlV3WjFq4A+XMCzsI7qQFz5D6INouMF5ffZfj4bXA",
+	"32m1j9//H3A+LrzBwepLeRGvBB+6CapkDsY7lBAD1+mK9MsM1slxs1xnEFUukRaozxJbkrWdOrIaNNkV",
+	"HzHX794ocAMvH6yCBwV4dwrQMlldN94XzvMcYChhJkTyidaBcVW7hekNm/3VrIMHofq3rxAWQze4OXf0",
+	"LcN0VFWic+ZF9dzwQ6qx5TUFHF6pu2ULbZNO8+EHc9V2gd4y+2A/rn0Tbb3f+xS3rXW5IzOl7t/c9GHb",
+	"v1xW4HCHreBnhL+WbGD0sd0dt37g0MQWbtrPQytXskUYJz+9+eWVz/TuA0yW510T2Saj2c0zvUM+LCem",
+	"bv5UqvtidYTxKJxnip+4LkfRtgfg2sGmlNvyptYs6IbVff97wA9Eu/HAmi7wY2QLb2McqExX+AFmImRz",
+	"A/U8VsZn1nPCL/1inSjW6Gz+FmyrLsxNStECLfuyfI+qBU7BnFHGRzuW8z4+2faVUoecT3JbXrJr4KBs",
+	"i0jZzecPaqzR+Ej5w23bnPAIG0h0w7EUeSkXmZsP2yUUOD/2DkUC3x9gJvN7OejhS3mOP3uT/agiqZE+",
+	"aRRQPzBYFQ1eLpaDju4cb2RGN67LCSlb0K3hgz7AEokt335ex6oF2LUvX0iRgZ5DoQjWxFmeH7XQ4N1V",
+	"ESTESq51crSiWbppm7/kwG3/5R5cVb50j80afeTWquIyo7UUI1PexdC2qjGL3cGW8uMsdxZlcQMqgyGW",
+	"lpL/QglanDiqzXs7+D+vZ8B1ItLdcpeodEuEMFlX9Y8+M268fgH7LUb8XkwHov4oB7h1oclOeFuzzUO9",
+	"BG4WU9NV9U+5fYZhrdfSf2efcn3bwfE6QpIZm1E3AIPiSF3b293ZXmMba7ph3mm44l26E5YAHRoHyXd7",
+	"V+KrLeLzjgP8ov2U0HLCEvldTAyhxdT1PvokrxrxDIs/Ul5TepD7W0MdOuXge7zsRiKpbW2R9u5yxJNy",
+	"X/0gymCex0DsvClCJ+IabCje1YiEGZTH4D5RGOgqGoe+R1Hajs+Ojh4/fno0fnzyzZPjp09PxltNyY5u",
+	"y5RlTIcBOMSXbvx+emPV3frt7lKg7Pc6OwRqYi7eVqC+xNSD8hNLjtdQ5/0McpG6vVjuM04s43FaKCa4",
+	"/TgqFrQyDZkdk3Hy7OQIe6UYnzWsyvLVpcgUGyKkrwv+k5jcUXDUmz93z8MR6mlqHVxjVJKk/My2ZzRI",
+	"8tD08z89XLpDnKjghCIT4EfQbDi1wOmBjgvQX2O64xiysSO/avojDr/a2KdTBk2/ZKdEY+JYR8sEwtnR",
+	"MLH1q9YTkay+8s6Jh8jqZ4msSrosB9fZnglsU2B8hg1wM8q40qheHW/jWRUMwFouDKTvNN0oNB3sbXv3",
+	"hPtqjcfgZa9F2d/6sSOe1zXh8LMIiMsl3F5COlrwyIvnGCM1aqisE8av6frzVJrPvhL2jtakMTempOSF",
+	"kSc14W8QlzUcJKMrXLdQ4Fes1DK0tj7OEPDSK4cbCbukJWUxcswUSYXSBuRYYIu5LVqu5kXV4tUdip4U",
+	"amXeoLTIcwwlS9ByRVKqbYlndwg5RDd39wHeau9sh3tbDefcVmTjx/1InwtUoegLmyPI1o3/+P35c1KK",
+	"wGD0GeS5/KAdbctMVEWIbR8+t0Mzoqrl3VyqP3O3Lsuf0DW0Y0qwbjEqwrNwOtKTa04fxBoSku5ypp25",
+	"b5oLCW6ghbHbM6Yy639sG6dYq4w9Jf/Om/yr6SO7GxD+AAucjNKntQKYYI/clM0K6Xqn6QJICkoN7ncI",
+	"gOWCziEAthollUCTValVqvmJimZQHlyDB4/gr+8R2NkAlYET1d3/vqkzIuc2b0qejB9bbvHOhPozk/7h",
+	"0plz7nQiDmiRuL6Be9Sl4RYFA0ltg93BEEWzwBeKEuDaF1KIaec0E3Px37rw40FXrOuKC2njwJ6/MYc0",
+	"sSNEsI/UHCqqviMqpwK1PKPKwnLVGPiEtT+M7VFZWmQBK/90EkuOw7GmEj8EJ3hczSVhVUFFGX0v7Ta0",
+	"ZDrtNlRIRgduqKY0l+9SFzRGs++kCx6MhQdj4csbCwS/mrlebPY5jQWNY/O7hdOO1b8jwWzO7H8YdPww",
+	"6Pgz9NsumY7nVeqXCG5zxFMjNoRx+wmH8ji1Djcmz1VEfhcTWyqBmliFgvQIirwuLedCpu4bC6cHB4dH",
+	"T0fj0Xh0ePrN+JtDtH7d4x9Lvx1fg5qgmrpoc2reb04+vV/cAAjvF5E3/iwLrW/e3/x3AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -10,6 +13,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/offgrid-net/offgrid/cluster"
+	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/node"
 )
 
@@ -27,7 +32,8 @@ func demoCmd(getenv env) *cobra.Command {
 		Short: "Run a local demo mesh: several nodes on this machine, each with its own data dir and database",
 		Long: `Run a local demo mesh of --nodes nodes on HOST:BASE-PORT, HOST:BASE-PORT+1, ...
 Each node keeps its keys, database and shards in DATA/node-N, so running the demo
-again reuses them. Every node knows the others as static peers. Ctrl-C stops all.`,
+again reuses them. Every node knows the others as static peers, and all are
+members of one cluster with node-1 as its admin. Ctrl-C stops all.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyEnv(cmd.Flags(), getenv); err != nil {
@@ -56,6 +62,18 @@ again reuses them. Every node knows the others as static peers. Ctrl-C stops all
 				}
 				lns[i], urls[i] = ln, "http://"+ln.Addr().String()
 			}
+			dirs, names := make([]string, nodes), make([]string, nodes)
+			for i := range nodes {
+				names[i] = fmt.Sprintf("node-%d", i+1)
+				dirs[i] = filepath.Join(dataDir, names[i])
+			}
+			doc, err := ownCluster(dirs, names)
+			if err != nil {
+				for _, l := range lns {
+					l.Close()
+				}
+				return err
+			}
 			out := cmd.OutOrStdout()
 			var (
 				mu      sync.Mutex
@@ -65,8 +83,9 @@ again reuses them. Every node knows the others as static peers. Ctrl-C stops all
 			g, ctx := errgroup.WithContext(cmd.Context())
 			for i := range nodes {
 				o := nodeOptions{
-					dataDir:          filepath.Join(dataDir, fmt.Sprintf("node-%d", i+1)),
-					name:             fmt.Sprintf("node-%d", i+1),
+					dataDir:          dirs[i],
+					name:             names[i],
+					clusterDoc:       doc,
 					cluster:          "offgrid-demo",
 					storeConcurrency: 4,
 					maxShardBytes:    16 << 20,
@@ -118,4 +137,40 @@ func printDemo(out interface{ Write([]byte) (int, error) }, nodes []nodeStarted,
 	fmt.Fprintf(out, "\nDashboard: %s/  (log in with %s's admin token: %s)\n", nodes[0].url, nodes[0].name, nodes[0].token)
 	fmt.Fprintf(out, "Try:       offgrid status --node %s\n", nodes[0].url)
 	fmt.Fprintf(out, "Stop:      Ctrl-C\n")
+}
+
+// ownCluster makes the keys of the nodes in dirs (keeping existing ones)
+// and returns the first version of a cluster admitting all of them under
+// names, with the first node as its admin. The cluster ID
+// is derived from that node's key, so that a rerun makes the same
+// document and the nodes keep the one they hold.
+func ownCluster(dirs, names []string) ([]byte, error) {
+	var (
+		admin   *identity.Keys
+		members []cluster.Member
+	)
+	for i, dir := range dirs {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data dir: %w", err)
+		}
+		k, _, err := identity.LoadOrCreate(dir, rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			admin = k
+		}
+		members = append(members, cluster.Member{ID: k.ID(), Name: names[i]})
+	}
+	sum := sha256.Sum256(append([]byte("offgrid/demo-cluster\x00"), admin.SignPublic()...))
+	var id cluster.ID
+	copy(id[:], sum[:])
+	d, err := cluster.New(id, []identity.NodeID{admin.ID()}, 1, members)
+	if err != nil {
+		return nil, err
+	}
+	if d, err = d.Sign(admin); err != nil {
+		return nil, err
+	}
+	return d.Encode()
 }

@@ -49,10 +49,20 @@ func startMesh(t testing.TB, size int, tweak func(i int, o *nodeOptions)) *testM
 		lns[i] = ln
 		m.nodes = append(m.nodes, &meshNode{addr: ln.Addr().String(), url: "http://" + ln.Addr().String()})
 	}
+	dirs, names := make([]string, size), make([]string, size)
+	for i := range dirs {
+		dirs[i], names[i] = t.TempDir(), fmt.Sprintf("node-%d", i)
+	}
+	// One cluster, node 0 its admin, as the demo makes it.
+	doc, err := ownCluster(dirs, names)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, mn := range m.nodes {
 		mn.opts = nodeOptions{
-			dataDir:          t.TempDir(),
-			name:             fmt.Sprintf("node-%d", i),
+			dataDir:          dirs[i],
+			clusterDoc:       doc,
+			name:             names[i],
 			cluster:          "test",
 			storeConcurrency: 4,
 			maxShardBytes:    16 << 20,

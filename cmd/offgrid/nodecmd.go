@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -65,6 +66,14 @@ type nodeOptions struct {
 	// crashOnStop makes a stop look like a crash to the cluster (tests).
 	crashOnStop bool
 	peerExpiry  time.Duration
+	joinCluster string
+	// clusterDoc, when set, is a cluster document installed at start (the
+	// demo and tests admit their own nodes); a node holding a newer one
+	// keeps it.
+	clusterDoc []byte
+	// clusterPoll overrides how often members are asked for their
+	// cluster document (tests).
+	clusterPoll time.Duration
 }
 
 func (o *nodeOptions) flags(cmd *cobra.Command) {
@@ -100,6 +109,7 @@ func (o *nodeOptions) flags(cmd *cobra.Command) {
 	fs.StringVar(&o.babel, "babel", "", "read Babel health from babeld's control socket, e.g. [::1]:33123 (babeld -G 33123)")
 	fs.DurationVar(&o.meshPoll, "mesh-poll-interval", d.Peers.MeshPollInterval, "how often mesh health is read")
 	fs.DurationVar(&o.peerExpiry, "peer-expiry", d.Peers.Expiry, "forget a discovered peer silent this long (static peers stay)")
+	fs.StringVar(&o.joinCluster, "join-cluster", d.Trust.Join, "cluster ID (32 hex digits) to join: the first valid document of it that admits this node, from a static peer or a pending node, is installed")
 	fs.Int64Var(&o.memoryLimit, "memory-limit", 120<<20, "soft heap limit in bytes for the Go runtime (0: none; GOMEMLIMIT wins), to keep a Raspberry Pi's RAM free")
 	r := &o.radio
 	fs.StringSliceVar(&r.radios, "radio", []string{"udp"}, "discovery links: udp, lora, ble, bt_lr, file (comma-separated; none for static peers only)")
@@ -261,6 +271,10 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 		cfg.Peers.LeaveTimeout = -1
 	}
 	cfg.Peers.Expiry = o.peerExpiry
+	cfg.Trust.Join = o.joinCluster
+	if o.clusterPoll != 0 {
+		cfg.Trust.PollInterval = o.clusterPoll
+	}
 	cfg.Peers.GossipAddr = gossipAddr(o.radio, ln.Addr(), links)
 	if cfg.Peers.ClusterKey, err = parseClusterKey(o.radio.clusterKey); err != nil {
 		return err
@@ -270,6 +284,11 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 	n, err := node.New(ctx, cfg, keys, db)
 	if err != nil {
 		return err
+	}
+	if o.clusterDoc != nil {
+		if _, err := n.JoinCluster(ctx, o.clusterDoc); err != nil && !errors.Is(err, node.ErrConflict) {
+			return fmt.Errorf("install cluster document: %w", err)
+		}
 	}
 	srv, err := server.New(server.Config{
 		Node: n,

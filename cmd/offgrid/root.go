@@ -46,6 +46,7 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		policyCmd(getenv),
 		stressCmd(getenv),
 		peersCmd(getenv),
+		clusterCmd(getenv),
 		bleNameCmd(),
 	)
 	return root.ExecuteContext(ctx)

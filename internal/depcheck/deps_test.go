@@ -33,10 +33,12 @@ var layer = map[string]int{
 	// The engine's parts, and what they share.
 	"node/peers":   3,
 	"node/assets":  3,
+	"node/trust":   3,
 	"node/events":  2,
 	"node/nodeerr": 2,
 	// Domain packages: plain logic and their own tables.
 	"ledger":           1,
+	"cluster":          1,
 	"storage":          1,
 	"radio":            1,
 	"radio/udp":        1,
@@ -66,6 +68,7 @@ var forbiddenExternal = map[string][]string{
 	"node": {"net/http", "github.com/go-chi/chi/v5", "github.com/a-h/templ", "github.com/gorilla/websocket"},
 	// Domain packages are plain logic and storage; no HTTP.
 	"ledger":  {"net/http", "github.com/go-chi/chi/v5"},
+	"cluster": {"net/http", "github.com/go-chi/chi/v5"},
 	"storage": {"net/http", "github.com/go-chi/chi/v5"},
 	"economy": {"net/http", "github.com/go-chi/chi/v5"},
 	"radio":   {"net/http", "github.com/go-chi/chi/v5"},

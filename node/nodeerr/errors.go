@@ -39,6 +39,9 @@ var (
 	// SQLITE_FULL from the database). What the request wrote was removed
 	// or rolled back.
 	ErrNoSpace = errors.New("no space left on the node's disk")
+	// ErrNotMember: the request is signed by a node that is not a member
+	// of this node's cluster (or this node runs alone).
+	ErrNotMember = errors.New("not a member of this cluster")
 )
 
 // Invalidf returns an ErrInvalid with a message for the user.

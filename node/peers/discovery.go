@@ -149,7 +149,7 @@ func (d *discovery) deliver(ctx context.Context, p radio.Packet) {
 	case radio.FrameBeacon:
 		d.s.observe(ctx, Peer{Endpoint: f.Endpoint, ID: f.Sender, Name: f.Name, Via: string(p.Via), State: StateUp,
 			Active: f.Active, Gossip: int(f.Gossip), LastSeen: now})
-		if d.s.members != nil && f.Gossip != 0 {
+		if d.s.members != nil && f.Gossip != 0 && d.s.deps.Gate.IsMember(f.Sender) {
 			if host := endpointHost(f.Endpoint); host != "" {
 				select {
 				case d.joins <- joinRequest{id: f.Sender, addr: net.JoinHostPort(host, strconv.Itoa(int(f.Gossip)))}:

@@ -130,9 +130,19 @@ type Publisher interface {
 	Publish(events.Event)
 }
 
+// A Gate says who may be a peer: only members of the cluster enter the
+// peer table; everyone else heard is handed to NotePending. Both methods
+// must be safe for concurrent use and must not block.
+type Gate interface {
+	IsMember(id identity.NodeID) bool
+	NotePending(id identity.NodeID, name, endpoint, via string)
+}
+
 // Deps are what the peer table needs from the rest of the node.
 type Deps struct {
 	DB *sql.DB
+	// Gate admits members to the peer table. Required.
+	Gate Gate
 	// Fetcher polls static peers; required when Config.StaticPeers is set.
 	Fetcher Fetcher
 	Events  Publisher
@@ -173,8 +183,8 @@ func New(ctx context.Context, cfg Config, self Self, deps Deps) (*Service, error
 	switch {
 	case len(cfg.StaticPeers) > 0 && deps.Fetcher == nil:
 		return nil, errors.New("static peers need a fetcher")
-	case deps.DB == nil || deps.Events == nil || deps.Active == nil || deps.Now == nil || deps.Logger == nil:
-		return nil, errors.New("peers: DB, Events, Active, Now and Logger are required")
+	case deps.DB == nil || deps.Gate == nil || deps.Events == nil || deps.Active == nil || deps.Now == nil || deps.Logger == nil:
+		return nil, errors.New("peers: DB, Gate, Events, Active, Now and Logger are required")
 	}
 	t, err := openTable(ctx, deps.DB, self.Endpoint, cfg.StaticPeers, deps.Now, 3*cfg.PollInterval, min(time.Second, cfg.DownAfter/3))
 	if err != nil {
@@ -249,7 +259,9 @@ func (s *Service) Mesh() MeshMetrics {
 }
 
 // observe merges one observation of a peer from any source into the peer
-// table and tells subscribers when something changed.
+// table and tells subscribers when something changed. A node that is not
+// a member goes to the pending list instead; an observation that would
+// give a live member's endpoint to another node is dropped.
 func (s *Service) observe(ctx context.Context, obs Peer) {
 	// A node is never its own peer. A static peer that answers with this
 	// node's ID (its URL under another name: localhost for 127.0.0.1, a
@@ -265,7 +277,11 @@ func (s *Service) observe(ctx context.Context, obs Peer) {
 	if obs.Endpoint == strings.TrimRight(s.self.Endpoint, "/") {
 		return
 	}
-	stored, changed, err := s.table.update(ctx, obs)
+	if obs.ID != "" && !s.deps.Gate.IsMember(obs.ID) {
+		s.deps.Gate.NotePending(obs.ID, obs.Name, obs.Endpoint, obs.Via)
+		return
+	}
+	stored, changed, err := s.table.update(ctx, obs, s.deps.Gate.IsMember)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("Peer table update failed", "peer", obs.Endpoint, "err", err)
@@ -277,6 +293,22 @@ func (s *Service) observe(ctx context.Context, obs Peer) {
 	}
 	s.log.Info("Peer changed", "peer", stored.Endpoint, "state", string(stored.State), "via", stored.Via)
 	s.changed(ctx, stored)
+}
+
+// Prune removes the peers that are no longer members (revoked, or left
+// out of a new cluster document): discovered ones are forgotten, static
+// ones lose their identity and are marked down until a member answers
+// there.
+func (s *Service) Prune(ctx context.Context) error {
+	pruned, err := s.table.prune(ctx, s.deps.Gate.IsMember)
+	if err != nil {
+		return err
+	}
+	for _, p := range pruned {
+		s.log.Info("Peer is not a member; removed", "peer", p.Endpoint, "node", p.ID)
+		s.changed(ctx, p)
+	}
+	return nil
 }
 
 // changed publishes a changed peer and recounts the peers up.

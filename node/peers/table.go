@@ -80,8 +80,10 @@ func scanPeer(row interface{ Scan(...any) error }) (Peer, error) {
 // update merges one observation in one write transaction and returns the
 // peer as stored and whether anything a user would notice changed. A down
 // observation keeps the identity learned earlier; an up one keeps a better
-// transport that is still fresh.
-func (t *table) update(ctx context.Context, obs Peer) (stored Peer, changed bool, err error) {
+// transport that is still fresh. An observation naming another node than
+// the live member stored for its endpoint changes nothing: one member
+// cannot take over another's endpoint.
+func (t *table) update(ctx context.Context, obs Peer, isMember func(identity.NodeID) bool) (stored Peer, changed bool, err error) {
 	// Most observations repeat what the table says; skip the write unless
 	// something changed or the recorded last-seen time is getting old.
 	old, err := scanPeer(t.db.QueryRowContext(ctx, `SELECT `+peerColumns+` FROM node_peers WHERE endpoint = ?`, obs.Endpoint))
@@ -103,6 +105,10 @@ func (t *table) update(ctx context.Context, obs Peer) (stored Peer, changed bool
 		}
 		if exists && obs.Via == "gossip" && obs.State == StateUp && old.Via != "gossip" {
 			stored = old // as above, re-checked inside the transaction
+			return nil
+		}
+		if exists && obs.ID != "" && old.ID != "" && obs.ID != old.ID && old.State == StateUp && isMember(old.ID) {
+			stored = old
 			return nil
 		}
 		next := obs
@@ -158,6 +164,50 @@ func (t *table) markSelf(ctx context.Context, endpoint string, self identity.Nod
 		return fmt.Errorf("mark peer %s as this node: %w", endpoint, err)
 	}
 	return nil
+}
+
+// prune forgets discovered peers whose ID is not a member and clears the
+// identity of such static peers (marking them down); it returns the
+// peers it changed, as they are now.
+func (t *table) prune(ctx context.Context, isMember func(identity.NodeID) bool) ([]Peer, error) {
+	var pruned []Peer
+	err := sqlitedb.InTx(ctx, t.db, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+peerColumns+` FROM node_peers WHERE node_id != ''`)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			p, err := scanPeer(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			if !isMember(p.ID) {
+				pruned = append(pruned, p)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for i, p := range pruned {
+			q := `DELETE FROM node_peers WHERE endpoint = ?`
+			if p.Static {
+				q = `UPDATE node_peers SET node_id = '', name = '', state = 'down', active = 0 WHERE endpoint = ?`
+				pruned[i].ID, pruned[i].Name, pruned[i].State, pruned[i].Active = "", "", StateDown, false
+			} else {
+				pruned[i].State = StateDown
+			}
+			if _, err := tx.ExecContext(ctx, q, p.Endpoint); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("prune peers: %w", err)
+	}
+	return pruned, nil
 }
 
 // list returns every peer, sorted by endpoint.

@@ -52,6 +52,17 @@ type Options struct {
 	Addr string
 	// Wrap, if set, wraps the server's handler, e.g. to observe requests.
 	Wrap func(http.Handler) http.Handler
+	// Cluster, if set, is the cluster the node joins (admitted at start).
+	// Default: a cluster of its own.
+	Cluster *Cluster
+	// Members are admitted with the node, e.g. the keys a test signs
+	// requests with.
+	Members []identity.NodeID
+	// Alone starts the node with no cluster document (Cluster and Members
+	// are ignored): it serves no node-signed request.
+	Alone bool
+	// TrustPollInterval is copied into node.Config.Trust.PollInterval.
+	TrustPollInterval time.Duration
 }
 
 // Node is a running test node.
@@ -141,6 +152,9 @@ func Start(t testing.TB, opts Options) *Node {
 	peerClient := &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Second}
 	cfg.Connect = peerclient.Connect(peerClient, peerClient)
 	cfg.Peers.StaticPeers = opts.StaticPeers
+	if opts.TrustPollInterval != 0 {
+		cfg.Trust.PollInterval = opts.TrustPollInterval
+	}
 	n, err := node.New(ctx, cfg, keys, db)
 	if err != nil {
 		ts.Listener.Close()
@@ -173,7 +187,15 @@ func Start(t testing.TB, opts Options) *Node {
 		client.CloseIdleConnections()
 		ts.Close()
 	})
-	return &Node{Node: n, Server: srv, HTTP: ts, URL: url, Dir: dir, Keys: keys, DB: db, Registry: reg, Client: client}
+	tn := &Node{Node: n, Server: srv, HTTP: ts, URL: url, Dir: dir, Keys: keys, DB: db, Registry: reg, Client: client}
+	if !opts.Alone {
+		c := opts.Cluster
+		if c == nil {
+			c = NewCluster(t)
+		}
+		c.add(t, tn, opts.Members)
+	}
+	return tn
 }
 
 // relisten listens on addr, retrying while a just-closed listener of the

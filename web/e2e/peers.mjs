@@ -195,7 +195,7 @@ try {
 
   if (startCmd) {
     const row = page.locator(`${tid('peer-row')}[data-endpoint=${cssString(startURL)}]`);
-    await step(`start a new node; ${startURL} shows up as "up" without a reload`, async () => {
+    await step(`start a new node; it is pending until admitted, then ${startURL} shows up as "up" without a reload`, async () => {
       const old = before.find((r) => r.endpoint === startURL);
       check(!old || old.state !== 'up', `${startURL} is already listed as up before the new node started`);
       // A marker that survives only as long as the page is not reloaded.
@@ -204,6 +204,23 @@ try {
       const peerItems = await page.locator(`${tid('feed-item')}[data-kind="peer"]`).count();
       startPeer();
       const t0 = Date.now();
+      // A stranger is not a peer: it shows up under pending nodes (the
+      // card refreshes by its button), and the admin admits it.
+      const pendingNode = page.locator(`${tid('pending-node')}[data-endpoint=${cssString(startURL)}]`);
+      for (;;) {
+        await page.click(tid('cluster-refresh'));
+        await page.locator(tid('cluster-card')).waitFor();
+        if (await pendingNode.count() > 0) break;
+        if (childExit && childExit.code !== 0) {
+          throw new Error(`the start command exited with ${childExit.code ?? childExit.signal} before the node was pending:\n${childOutput}`);
+        }
+        if (Date.now() - t0 > peerWait) throw new Error(`${startURL} not pending after ${peerWait} ms`);
+        check(await row.count() === 0, `${startURL} is in the peer table before it was admitted`);
+        await page.waitForTimeout(200);
+      }
+      console.log(`     pending after ${Date.now() - t0} ms`);
+      await pendingNode.locator(tid('admit-button')).click();
+      await page.locator(`${tid('cluster-member')}`).nth(3).waitFor();
       const up = row.locator(`${tid('peer-state')}[data-state="up"]`);
       // Poll, so a start command that fails is reported at once.
       for (;;) {

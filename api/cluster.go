@@ -1,0 +1,179 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+
+	"github.com/offgrid-net/offgrid/api/gen"
+	"github.com/offgrid-net/offgrid/api/genserver"
+	"github.com/offgrid-net/offgrid/cluster"
+	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/node"
+)
+
+func clusterDTO(d cluster.Document) (gen.ClusterDocument, error) {
+	enc, err := d.Encode()
+	if err != nil {
+		return gen.ClusterDocument{}, err
+	}
+	out := gen.ClusterDocument{
+		ClusterId: d.ID.String(),
+		Serial:    int64(d.Serial),
+		Threshold: d.Threshold,
+		Admins:    nodeIDs(d.Admins),
+		Members:   []gen.ClusterMember{},
+		Revoked:   nodeIDs(d.Revoked),
+		Signers:   []gen.NodeID{},
+		Missing:   d.Missing(),
+		Document:  base64.StdEncoding.EncodeToString(enc),
+	}
+	for _, m := range d.Members {
+		out.Members = append(out.Members, gen.ClusterMember{NodeId: string(m.ID), Name: m.Name})
+	}
+	for _, s := range d.Signatures {
+		out.Signers = append(out.Signers, string(s.Signer))
+	}
+	return out, nil
+}
+
+func nodeIDs(ids []identity.NodeID) []gen.NodeID {
+	out := make([]gen.NodeID, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, string(id))
+	}
+	return out
+}
+
+// decodeDocument returns the bytes of a base64 document field.
+func decodeDocument(s string) ([]byte, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: document is not base64", node.ErrInvalid)
+	}
+	return b, nil
+}
+
+func (h *handlers) GetCluster(ctx context.Context, _ genserver.GetClusterRequestObject) (genserver.GetClusterResponseObject, error) {
+	var out genserver.GetCluster200JSONResponse
+	d, ok := h.node.Cluster()
+	out.Alone = !ok
+	if ok {
+		dto, err := clusterDTO(d)
+		if err != nil {
+			return nil, err
+		}
+		out.Cluster = &dto
+	}
+	if p, ok := h.node.ClusterProposal(); ok {
+		dto, err := clusterDTO(p)
+		if err != nil {
+			return nil, err
+		}
+		out.Proposal = &dto
+	}
+	return out, nil
+}
+
+// changed answers a cluster change: 200 with the installed document, or
+// 202 with the proposal that needs more admins.
+func changed(d cluster.Document, complete bool, err error) (installed *genserver.ClusterInstalledJSONResponse, proposed *genserver.ClusterProposedJSONResponse, _ error) {
+	if err != nil {
+		return nil, nil, err
+	}
+	dto, err := clusterDTO(d)
+	if err != nil {
+		return nil, nil, err
+	}
+	if complete {
+		r := genserver.ClusterInstalledJSONResponse(dto)
+		return &r, nil, nil
+	}
+	r := genserver.ClusterProposedJSONResponse(dto)
+	return nil, &r, nil
+}
+
+func (h *handlers) InitCluster(ctx context.Context, req genserver.InitClusterRequestObject) (genserver.InitClusterResponseObject, error) {
+	var admins []identity.NodeID
+	if req.Body.Admins != nil {
+		for _, a := range *req.Body.Admins {
+			admins = append(admins, identity.NodeID(a))
+		}
+	}
+	threshold := 0
+	if req.Body.Threshold != nil {
+		threshold = int(*req.Body.Threshold)
+	}
+	ok, prop, err := changed(h.node.InitCluster(ctx, admins, threshold))
+	switch {
+	case err != nil:
+		return nil, err
+	case ok != nil:
+		return genserver.InitCluster200JSONResponse{ClusterInstalledJSONResponse: *ok}, nil
+	}
+	return genserver.InitCluster202JSONResponse{ClusterProposedJSONResponse: *prop}, nil
+}
+
+func (h *handlers) AdmitNode(ctx context.Context, req genserver.AdmitNodeRequestObject) (genserver.AdmitNodeResponseObject, error) {
+	id := identity.NodeID(req.Body.NodeId)
+	name := ""
+	if req.Body.Name != nil {
+		name = *req.Body.Name
+	}
+	ok, prop, err := changed(h.node.AdmitNode(ctx, id, name))
+	switch {
+	case err != nil:
+		return nil, err
+	case ok != nil:
+		return genserver.AdmitNode200JSONResponse{ClusterInstalledJSONResponse: *ok}, nil
+	}
+	return genserver.AdmitNode202JSONResponse{ClusterProposedJSONResponse: *prop}, nil
+}
+
+func (h *handlers) RevokeNode(ctx context.Context, req genserver.RevokeNodeRequestObject) (genserver.RevokeNodeResponseObject, error) {
+	ok, prop, err := changed(h.node.RevokeNode(ctx, identity.NodeID(req.Body.NodeId)))
+	switch {
+	case err != nil:
+		return nil, err
+	case ok != nil:
+		return genserver.RevokeNode200JSONResponse{ClusterInstalledJSONResponse: *ok}, nil
+	}
+	return genserver.RevokeNode202JSONResponse{ClusterProposedJSONResponse: *prop}, nil
+}
+
+func (h *handlers) SignCluster(ctx context.Context, req genserver.SignClusterRequestObject) (genserver.SignClusterResponseObject, error) {
+	b, err := decodeDocument(req.Body.Document)
+	if err != nil {
+		return nil, err
+	}
+	ok, prop, err := changed(h.node.SignCluster(ctx, b))
+	switch {
+	case err != nil:
+		return nil, err
+	case ok != nil:
+		return genserver.SignCluster200JSONResponse{ClusterInstalledJSONResponse: *ok}, nil
+	}
+	return genserver.SignCluster202JSONResponse{ClusterProposedJSONResponse: *prop}, nil
+}
+
+func (h *handlers) JoinCluster(ctx context.Context, req genserver.JoinClusterRequestObject) (genserver.JoinClusterResponseObject, error) {
+	b, err := decodeDocument(req.Body.Document)
+	if err != nil {
+		return nil, err
+	}
+	d, err := h.node.JoinCluster(ctx, b)
+	ok, _, err := changed(d, true, err)
+	if err != nil {
+		return nil, err
+	}
+	return genserver.JoinCluster200JSONResponse{ClusterInstalledJSONResponse: *ok}, nil
+}
+
+func (h *handlers) GetPendingNodes(ctx context.Context, _ genserver.GetPendingNodesRequestObject) (genserver.GetPendingNodesResponseObject, error) {
+	out := genserver.GetPendingNodes200JSONResponse{Pending: []gen.PendingNode{}}
+	for _, p := range h.node.PendingNodes() {
+		out.Pending = append(out.Pending, gen.PendingNode{NodeId: string(p.ID), Name: p.Name, Endpoint: p.Endpoint,
+			Via: p.Via, FirstSeen: p.FirstSeen, LastSeen: p.LastSeen})
+	}
+	return out, nil
+}

@@ -1,0 +1,328 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/offgrid-net/offgrid/api/gen"
+)
+
+func clusterCmd(getenv env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cluster",
+		Short: "Show and change the node's cluster: who is admitted, pending, revoked",
+		Long: `A cluster is a signed document listing its admins and members (README: Cluster membership).
+Only members are peers, hosts and signers of node-to-node requests; a node without a
+document runs alone.`,
+	}
+	cmd.AddCommand(clusterInitCmd(getenv), clusterAdmitCmd(getenv), clusterRevokeCmd(getenv), clusterShowCmd(getenv),
+		clusterPendingCmd(getenv), clusterJoinCmd(getenv), clusterSignCmd(getenv))
+	return cmd
+}
+
+// printChange reports the document a change produced: installed (200) or
+// a proposal waiting for more admins (202).
+func printChange(cmd *cobra.Command, o clientOptions, installed, proposed *gen.ClusterDocument) error {
+	w := cmd.OutOrStdout()
+	d := installed
+	if d == nil {
+		d = proposed
+	}
+	if o.json {
+		return printJSON(w, d)
+	}
+	if installed != nil {
+		fmt.Fprintf(w, "cluster %s: version %d installed (%d members)\n", d.ClusterId, d.Serial, len(d.Members))
+		return nil
+	}
+	fmt.Fprintf(w, "cluster %s: version %d proposed; %d more admin signature(s) needed:\n  offgrid cluster sign --from %s   (on another admin's node)\n",
+		d.ClusterId, d.Serial, d.Missing, o.node)
+	return nil
+}
+
+func clusterInitCmd(getenv env) *cobra.Command {
+	var (
+		o         clientOptions
+		admins    []string
+		threshold int32
+	)
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Start a cluster with this node as its first member (and admin, unless --admin names others)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client(cmd, getenv)
+			if err != nil {
+				return err
+			}
+			body := gen.InitClusterJSONRequestBody{}
+			if len(admins) > 0 {
+				body.Admins = &admins
+			}
+			if threshold > 0 {
+				body.Threshold = &threshold
+			}
+			resp, err := c.InitClusterWithResponse(cmd.Context(), body)
+			if err != nil {
+				return err
+			}
+			if resp.JSON200 == nil && resp.JSON202 == nil {
+				return unexpected(resp)
+			}
+			return printChange(cmd, o, resp.JSON200, resp.JSON202)
+		},
+	}
+	o.flags(cmd)
+	cmd.Flags().StringSliceVar(&admins, "admin", nil, "an admin's node ID (repeat; default this node)")
+	cmd.Flags().Int32Var(&threshold, "threshold", 0, "admins that must sign each change (default 1)")
+	return cmd
+}
+
+func clusterAdmitCmd(getenv env) *cobra.Command {
+	var (
+		o    clientOptions
+		name string
+	)
+	cmd := &cobra.Command{
+		Use:   "admit NODE_ID",
+		Short: "Admit a node to the cluster (the node must be an admin)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client(cmd, getenv)
+			if err != nil {
+				return err
+			}
+			body := gen.AdmitNodeJSONRequestBody{NodeId: args[0]}
+			if name != "" {
+				body.Name = &name
+			}
+			resp, err := c.AdmitNodeWithResponse(cmd.Context(), body)
+			if err != nil {
+				return err
+			}
+			if resp.JSON200 == nil && resp.JSON202 == nil {
+				return unexpected(resp)
+			}
+			return printChange(cmd, o, resp.JSON200, resp.JSON202)
+		},
+	}
+	o.flags(cmd)
+	cmd.Flags().StringVar(&name, "name", "", "the member's name (default: the name it announced)")
+	return cmd
+}
+
+func clusterRevokeCmd(getenv env) *cobra.Command {
+	var o clientOptions
+	cmd := &cobra.Command{
+		Use:   "revoke NODE_ID",
+		Short: "Revoke a member for good (the node must be an admin)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client(cmd, getenv)
+			if err != nil {
+				return err
+			}
+			resp, err := c.RevokeNodeWithResponse(cmd.Context(), gen.RevokeNodeJSONRequestBody{NodeId: args[0]})
+			if err != nil {
+				return err
+			}
+			if resp.JSON200 == nil && resp.JSON202 == nil {
+				return unexpected(resp)
+			}
+			return printChange(cmd, o, resp.JSON200, resp.JSON202)
+		},
+	}
+	o.flags(cmd)
+	return cmd
+}
+
+func clusterShowCmd(getenv env) *cobra.Command {
+	var o clientOptions
+	cmd := &cobra.Command{
+		Use:   "show",
+		Short: "Show the node's cluster document (or that it runs alone) and any waiting proposal",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client(cmd, getenv)
+			if err != nil {
+				return err
+			}
+			resp, err := c.GetClusterWithResponse(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if resp.JSON200 == nil {
+				return unexpected(resp)
+			}
+			st := resp.JSON200
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), st)
+			}
+			w := cmd.OutOrStdout()
+			if st.Cluster == nil {
+				fmt.Fprintln(w, "this node runs alone (no cluster document): offgrid cluster init, or join one")
+			} else {
+				printDocument(w, "cluster", st.Cluster)
+			}
+			if st.Proposal != nil {
+				printDocument(w, "proposal", st.Proposal)
+			}
+			return nil
+		},
+	}
+	o.flags(cmd)
+	return cmd
+}
+
+func printDocument(w io.Writer, what string, d *gen.ClusterDocument) {
+	fmt.Fprintf(w, "%s %s, version %d\n", what, d.ClusterId, d.Serial)
+	fmt.Fprintf(w, "  admins (%d must sign a change):\n", d.Threshold)
+	for _, a := range d.Admins {
+		fmt.Fprintf(w, "    %s\n", a)
+	}
+	fmt.Fprintf(w, "  members (%d):\n", len(d.Members))
+	for _, m := range d.Members {
+		fmt.Fprintf(w, "    %-16s %s\n", m.Name, m.NodeId)
+	}
+	if len(d.Revoked) > 0 {
+		fmt.Fprintf(w, "  revoked: %s\n", strings.Join(d.Revoked, ", "))
+	}
+	if d.Missing > 0 {
+		fmt.Fprintf(w, "  waiting for %d more admin signature(s)\n", d.Missing)
+	}
+}
+
+func clusterPendingCmd(getenv env) *cobra.Command {
+	var o clientOptions
+	cmd := &cobra.Command{
+		Use:   "pending",
+		Short: "List the non-members the node heard, waiting to be admitted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client(cmd, getenv)
+			if err != nil {
+				return err
+			}
+			resp, err := c.GetPendingNodesWithResponse(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if resp.JSON200 == nil {
+				return unexpected(resp)
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), resp.JSON200)
+			}
+			w := cmd.OutOrStdout()
+			if len(resp.JSON200.Pending) == 0 {
+				fmt.Fprintln(w, "no pending nodes")
+			}
+			for _, p := range resp.JSON200.Pending {
+				fmt.Fprintf(w, "%-16s %-6s %-28s %s\n", p.Name, p.Via, p.Endpoint, p.NodeId)
+			}
+			return nil
+		},
+	}
+	o.flags(cmd)
+	return cmd
+}
+
+// fetchDocument returns the base64 document (or, with proposal, the
+// waiting proposal) of the node at url. GET /cluster is open.
+func fetchDocument(ctx context.Context, o clientOptions, url string, proposal bool) (string, error) {
+	c, err := gen.NewClientWithResponses(strings.TrimRight(url, "/"), gen.WithHTTPClient(&http.Client{Timeout: o.timeout}))
+	if err != nil {
+		return "", fmt.Errorf("--from: %w", err)
+	}
+	resp, err := c.GetClusterWithResponse(ctx)
+	if err != nil {
+		return "", err
+	}
+	if resp.JSON200 == nil {
+		return "", unexpected(resp)
+	}
+	d := resp.JSON200.Cluster
+	if proposal {
+		d = resp.JSON200.Proposal
+	}
+	if d == nil {
+		if proposal {
+			return "", fmt.Errorf("%s has no proposal waiting for signatures", url)
+		}
+		return "", fmt.Errorf("%s runs alone: it has no cluster document", url)
+	}
+	return d.Document, nil
+}
+
+func clusterJoinCmd(getenv env) *cobra.Command {
+	var (
+		o    clientOptions
+		from string
+	)
+	cmd := &cobra.Command{
+		Use:   "join --from URL",
+		Short: "Install the cluster document of the member at URL on this node (an admin must have admitted it)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client(cmd, getenv)
+			if err != nil {
+				return err
+			}
+			doc, err := fetchDocument(cmd.Context(), o, from, false)
+			if err != nil {
+				return err
+			}
+			resp, err := c.JoinClusterWithResponse(cmd.Context(), gen.JoinClusterJSONRequestBody{Document: doc})
+			if err != nil {
+				return err
+			}
+			if resp.JSON200 == nil {
+				return unexpected(resp)
+			}
+			return printChange(cmd, o, resp.JSON200, nil)
+		},
+	}
+	o.flags(cmd)
+	cmd.Flags().StringVar(&from, "from", "", "API URL of a member of the cluster")
+	cmd.MarkFlagRequired("from")
+	return cmd
+}
+
+func clusterSignCmd(getenv env) *cobra.Command {
+	var (
+		o    clientOptions
+		from string
+	)
+	cmd := &cobra.Command{
+		Use:   "sign --from URL",
+		Short: "Co-sign, as an admin, the proposal waiting on the node at URL",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client(cmd, getenv)
+			if err != nil {
+				return err
+			}
+			doc, err := fetchDocument(cmd.Context(), o, from, true)
+			if err != nil {
+				return err
+			}
+			resp, err := c.SignClusterWithResponse(cmd.Context(), gen.SignClusterJSONRequestBody{Document: doc})
+			if err != nil {
+				return err
+			}
+			if resp.JSON200 == nil && resp.JSON202 == nil {
+				return unexpected(resp)
+			}
+			return printChange(cmd, o, resp.JSON200, resp.JSON202)
+		},
+	}
+	o.flags(cmd)
+	cmd.Flags().StringVar(&from, "from", "", "API URL of the node holding the proposal")
+	cmd.MarkFlagRequired("from")
+	return cmd
+}
