@@ -25,7 +25,13 @@ func TestGetSurvivesFrozenHost(t *testing.T) {
 		shardSize = 64 << 10
 	)
 	var frozen atomic.Bool
+	var proxyURL string
 	m := startMesh(t, size, func(i int, o *nodeOptions) {
+		if i == frozenIdx {
+			// Requests through the proxy are signed for the proxy's
+			// address: node 5 must count it as one of its names.
+			o.endpoint = proxyURL
+		}
 		if i != 0 {
 			return
 		}
@@ -41,6 +47,7 @@ func TestGetSurvivesFrozenHost(t *testing.T) {
 			rp.ServeHTTP(w, r)
 		}))
 		t.Cleanup(proxy.Close)
+		proxyURL = proxy.URL
 		o.peers[frozenIdx-1] = proxy.URL
 	})
 	m.waitPeers(0, size-1)
