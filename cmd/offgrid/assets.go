@@ -82,8 +82,9 @@ and places the shards on distinct hosts from its peer table. An explicit --k/--n
 hosts found, unless --allow-shared-hosts lets a host take several shards. The result
 says how many host losses the file survives, from where its shards really are.
 Running the same put again after an interruption resumes it: acknowledged shards are
-not sent again. Running it again after it failed or was lost, or with other
-parameters, starts a fresh upload.`,
+not sent again. Running it again once the file is stored does nothing and says so
+(the node answers before the file is sent); with other --mode/--k/--n/--r/--shard-size
+it stores a new asset beside the first. After a failed or lost upload it starts afresh.`,
 		Example: `  offgrid put photos.tar
   offgrid put photos.tar --mode ec --k 12 --n 20
   offgrid put notes.txt --mode rep --r 5
@@ -106,9 +107,13 @@ parameters, starts a fresh upload.`,
 				params.Mode = &m
 			}
 			for _, p := range []struct {
-				v   int
-				dst **int
-			}{{k, &params.K}, {n, &params.N}, {r, &params.R}, {shardSize, &params.ShardSize}} {
+				flag string
+				v    int
+				dst  **int
+			}{{"--k", k, &params.K}, {"--n", n, &params.N}, {"--r", r, &params.R}, {"--shard-size", shardSize, &params.ShardSize}} {
+				if p.v < 0 {
+					return fmt.Errorf("%s must be 1 or more, not %d", p.flag, p.v)
+				}
 				if p.v != 0 {
 					v := p.v
 					*p.dst = &v

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -68,6 +69,10 @@ type problemDoer struct{ client *http.Client }
 
 func (d problemDoer) Do(req *http.Request) (*http.Response, error) {
 	resp, err := d.client.Do(req)
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "dial" {
+		return nil, fmt.Errorf("no node answers at %s (%v); start one with `offgrid node`, or pass --node", req.URL.Host, opErr.Err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -148,13 +153,25 @@ const maxAmount = 1_000_000
 // reads as the shorthand flag "1".
 var negativeArg = regexp.MustCompile(`^unknown shorthand flag: '[0-9.]' in (-[0-9.eE+]+)$`)
 
+// badNumber matches pflag's error for a flag value that does not parse as
+// the flag's number type.
+var badNumber = regexp.MustCompile(`^invalid argument "(.*)" for "(--[a-z-]+)"(?:, "-[a-z]")? flag: strconv\.Parse(Int|Uint|Float)`)
+
 // flagError words a negative number given as an argument ("quote compute
-// -1") as what it is, not as an unknown flag.
+// -1") as what it is, not as an unknown flag, and a flag value that is no
+// number without Go's parser in the sentence.
 func flagError(cmd *cobra.Command, err error) error {
 	if m := negativeArg.FindStringSubmatch(err.Error()); m != nil {
 		if _, perr := strconv.ParseFloat(m[1], 64); perr == nil {
 			return fmt.Errorf("%s: %s is negative; give a number of 0 or more", cmd.CommandPath(), m[1])
 		}
+	}
+	if m := badNumber.FindStringSubmatch(err.Error()); m != nil {
+		kind := "a whole number"
+		if m[3] == "Float" {
+			kind = "a number"
+		}
+		return fmt.Errorf("%s takes %s, not %q", m[2], kind, m[1])
 	}
 	return fmt.Errorf("%s: %w (see %s --help)", cmd.CommandPath(), err, cmd.CommandPath())
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -57,9 +58,20 @@ func TestCLIMessages(t *testing.T) {
 		{"assets of nothing", []string{"assets", "abc"}, "no file with ID abc on this node; see `offgrid assets`", true},
 		{"repair of nothing", []string{"repair", "abc"}, "no file with ID abc on this node; see `offgrid assets`", true},
 		{"no assets", []string{"assets"}, "no assets yet; store one with `offgrid put FILE`", false},
+		{"flag not a number", []string{"put", "FILE", "--k", "two"}, `--k takes a whole number, not "two"`, true},
+		{"negative flag", []string{"put", "FILE", "--k", "-1", "--n", "3"}, "--k must be 1 or more, not -1", true},
+		{"float flag not a number", []string{"run", "job-1", "--timeout", "soon"}, `offgrid run: invalid argument "soon" for "--timeout" flag: time: invalid duration "soon" (see offgrid run --help)`, true},
+	}
+	file := filepath.Join(t.TempDir(), "file.txt")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	for _, tt := range tests {
-		out, err := cli(t, env, tt.args...)
+		args := slices.Clone(tt.args)
+		if i := slices.Index(args, "FILE"); i >= 0 {
+			args[i] = file
+		}
+		out, err := cli(t, env, args...)
 		switch {
 		case tt.wantErr && (err == nil || err.Error() != tt.want):
 			t.Errorf("%s: offgrid %v = %v (%q), want the error %q", tt.name, tt.args, err, out, tt.want)
@@ -68,6 +80,11 @@ func TestCLIMessages(t *testing.T) {
 		case !tt.wantErr && !strings.Contains(out, strings.TrimSuffix(tt.want+"\n", " \n")):
 			t.Errorf("%s: offgrid %v printed %q, want the line %q", tt.name, tt.args, out, tt.want)
 		}
+	}
+	// A node that is not there is named, with what to do.
+	if _, err := cli(t, map[string]string{"OFFGRID_NODE": "http://127.0.0.1:1"}, "status"); err == nil ||
+		!strings.HasPrefix(err.Error(), "no node answers at 127.0.0.1:1 (") || !strings.HasSuffix(err.Error(), "); start one with `offgrid node`, or pass --node") {
+		t.Errorf("status against a closed port = %v, want it to say no node answers there", err)
 	}
 	// The price set is the price quoted.
 	if out := mustCLI(t, env, "quote", "compute", "2"); !strings.Contains(out, "2 compute: 5 credits (2.5 per unit)") {
