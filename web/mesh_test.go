@@ -160,7 +160,7 @@ func TestFeedMesh(t *testing.T) {
 	}
 	items := byTestID(msg, "feed-item")
 	if len(items) != 1 || items[0].Attrs["data-kind"] != "mesh" || items[0].Attrs["data-state"] != "not-ok" ||
-		!strings.Contains(items[0].text(), "file: mesh NOT OK, 1 neighbour, 0 routes, 1 interface up.") {
+		!strings.Contains(items[0].text(), "babel: mesh NOT OK, 1 neighbour, 0 routes, 1 interface up.") {
 		t.Errorf("mesh feed item = %+v", items)
 	}
 	if !strings.Contains(msg, `id="mesh-card"`) || !strings.Contains(msg, `hx-swap-oob="true"`) {
