@@ -134,14 +134,6 @@ it stores a new asset beside the first. After a failed or lost upload it starts 
 				enc := base64.RawURLEncoding.EncodeToString(b)
 				params.OffgridPolicy = &enc
 			}
-			// What the node has of this content already, to say so after.
-			list, err := c.ListAssetsWithResponse(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if list.JSON200 == nil {
-				return unexpected(list)
-			}
 			f, err := os.Open(args[0])
 			if err != nil {
 				return err
@@ -176,6 +168,14 @@ it stores a new asset beside the first. After a failed or lost upload it starts 
 			fmt.Fprintf(w, "stored %s (%s) as %s: %s, %s on %s, survives %s, %s%s\n",
 				name, humanBytes(a.Size), a.AssetId, paramsText(*a), count(a.Stripes, "stripe", "stripes"), count(a.Hosts, "host", "hosts"),
 				lossesText(a.Survives), a.State, rateText(a.Size, time.Since(start)))
+			// Say so when this made a second asset of the same content.
+			list, err := c.ListAssetsWithResponse(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if list.JSON200 == nil {
+				return unexpected(list)
+			}
 			for _, other := range list.JSON200.Assets {
 				if other.FileHash == hash && other.AssetId != a.AssetId {
 					fmt.Fprintf(w, "a new asset: the same content is also stored as %s (%s)\n", other.AssetId, paramsText(other))
