@@ -47,6 +47,9 @@ func (h *handlers) PutAsset(ctx context.Context, req genserver.PutAssetRequestOb
 	if err != nil {
 		return nil, err
 	}
+	if a.AlreadyStored {
+		return genserver.PutAsset200JSONResponse(assetDTO(a)), nil
+	}
 	return genserver.PutAsset201JSONResponse(assetDTO(a)), nil
 }
 

@@ -147,6 +147,21 @@ func (c *Catalog) ByContent(ctx context.Context, owner, fileHash string) (Manife
 	return m, nil
 }
 
+// ByParams returns the owner's newest manifest of the content hashed
+// fileHash with the given mode and, where not zero, k, n and shard size.
+func (c *Catalog) ByParams(ctx context.Context, owner, fileHash, mode string, k, n, shardSize int) (Manifest, error) {
+	m, err := scanManifest(c.db.QueryRowContext(ctx, `SELECT `+manifestColumns+` FROM storage_assets
+		WHERE owner = ? AND file_hash = ? AND mode = ? AND (? = 0 OR k = ?) AND (? = 0 OR n = ?) AND (? = 0 OR shard_size = ?)
+		ORDER BY created_at DESC, asset_id LIMIT 1`, owner, fileHash, mode, k, k, n, n, shardSize, shardSize))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Manifest{}, fmt.Errorf("%w: no %s asset with content %s and these parameters", ErrNotFound, mode, fileHash)
+	}
+	if err != nil {
+		return Manifest{}, fmt.Errorf("read asset with content %s: %w", fileHash, err)
+	}
+	return m, nil
+}
+
 // List returns all manifests, newest first.
 func (c *Catalog) List(ctx context.Context) ([]Manifest, error) {
 	rows, err := c.db.QueryContext(ctx, `SELECT `+manifestColumns+` FROM storage_assets ORDER BY created_at DESC, asset_id`)

@@ -33,6 +33,8 @@ const (
 // assetURLs are the versioned URLs the layout links to.
 type assetURLs struct {
 	CSS, App, Icon, HTMX, WS string
+	// Blake3 hashes uploads in the browser (app.js uses it).
+	Blake3 string
 }
 
 // asset is one embedded file with its precomputed headers.
@@ -95,6 +97,8 @@ func newAssetServer() (*assetServer, error) {
 		Icon: s.url("icon.svg"),
 		HTMX: s.url(vendorHTMX),
 		WS:   s.url(vendorWS),
+		// Blake3 is a plain script beside app.js.
+		Blake3: s.url("blake3.js"),
 	}
 	return s, nil
 }

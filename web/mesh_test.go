@@ -62,9 +62,8 @@ func TestMeshPage(t *testing.T) {
 	if ok := byTestID(body, "mesh-ok"); len(ok) != 1 || ok[0].Attrs["data-ok"] != "true" {
 		t.Errorf("mesh-ok badge = %+v, want data-ok=true", ok)
 	}
-	// The node reports metrics from the file as protocol "file", whatever
-	// the file says.
-	for id, want := range map[string]string{"mesh-proto": "file", "mesh-interfaces": "2", "mesh-source": "metrics file"} {
+	// The protocol is reported as the file wrote it.
+	for id, want := range map[string]string{"mesh-proto": "batman-adv", "mesh-interfaces": "2", "mesh-source": "metrics file"} {
 		if got, _ := testIDText(body, id); got != want {
 			t.Errorf("%s = %q, want %q", id, got, want)
 		}
@@ -161,7 +160,7 @@ func TestFeedMesh(t *testing.T) {
 	}
 	items := byTestID(msg, "feed-item")
 	if len(items) != 1 || items[0].Attrs["data-kind"] != "mesh" || items[0].Attrs["data-state"] != "not-ok" ||
-		!strings.Contains(items[0].text(), "file: mesh NOT OK, 1 neighbour, 0 routes, 1 interface up.") {
+		!strings.Contains(items[0].text(), "babel: mesh NOT OK, 1 neighbour, 0 routes, 1 interface up.") {
 		t.Errorf("mesh feed item = %+v", items)
 	}
 	if !strings.Contains(msg, `id="mesh-card"`) || !strings.Contains(msg, `hx-swap-oob="true"`) {

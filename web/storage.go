@@ -121,6 +121,9 @@ func (h *Handler) putAsset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	opts.Size = r.ContentLength // -1 when unknown (chunked)
+	// app.js hashes the file first, so an upload resumes and a file
+	// stored already is not stored twice; the node checks the hash.
+	opts.ContentHash = r.Header.Get("Offgrid-Content-Hash")
 	start := time.Now()
 	a, err := h.node.PutAsset(r.Context(), r.Body, opts)
 	if err != nil {
@@ -141,6 +144,11 @@ func (h *Handler) putAsset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	took := time.Since(start)
+	if a.AlreadyStored {
+		h.log.Info("File from dashboard stored already", "id", a.ID, "name", opts.Name)
+		h.render(w, r, http.StatusOK, putResult(putResultView{Asset: a, Took: coarseShort(took)}))
+		return
+	}
 	h.log.Info("File stored from dashboard", "id", a.ID, "name", a.Name, "size", a.Size, "mode", a.Mode,
 		"k", a.K, "n", a.N, "state", string(a.State), "took", took.Round(time.Millisecond).String())
 	h.render(w, r, http.StatusCreated, putResult(putResultView{Asset: a, Took: coarseShort(took)}))

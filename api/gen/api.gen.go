@@ -795,7 +795,7 @@ type PutAssetParams struct {
 	// Recipients Further X25519 public keys (hex, comma-separated, at most 16) to wrap the file key to.
 	Recipients *string `form:"recipients,omitempty" json:"recipients,omitempty"`
 
-	// OffgridContentHash The plaintext's BLAKE3-256. With it the asset ID is deterministic, an interrupted put resumes, and the node checks the hash at the end.
+	// OffgridContentHash The plaintext's BLAKE3-256. With it the asset ID is deterministic (from the hash alone, or the hash and the parameters when k, n, r, shard_size or mode rep are given), an interrupted put resumes, a put of content stored already with these parameters is a no-op (200), and the node checks the hash at the end.
 	OffgridContentHash *Hash `json:"Offgrid-Content-Hash,omitempty"`
 
 	// OffgridPolicy A signed asset policy (JSON, base64url without padding) the node checks before storing.
@@ -3706,6 +3706,8 @@ type PutAssetResponse503Headers struct {
 type PutAssetResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Asset
 	// JSON201 the response for an HTTP 201 `application/json` response
 	JSON201 *Asset
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
@@ -3728,6 +3730,11 @@ type PutAssetResponse struct {
 	Headers401 *PutAssetResponse401Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *PutAssetResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PutAssetResponse) GetJSON200() *Asset {
+	return r.JSON200
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -6838,6 +6845,13 @@ func ParsePutAssetResponse(rsp *http.Response) (*PutAssetResponse, error) {
 	}
 
 	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Asset
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest Asset
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {

@@ -154,8 +154,8 @@ func TestClientCommands(t *testing.T) {
 		t.Error("a failed fetch changed the file it would have replaced")
 	}
 	outDir := t.TempDir()
-	if _, err := cli(t, env, "get", "no-such-asset", "-o", filepath.Join(outDir, "x")); err == nil || !strings.Contains(err.Error(), "404") {
-		t.Errorf("get of a missing asset = %v, want a 404 error", err)
+	if _, err := cli(t, env, "get", "no-such-asset", "-o", filepath.Join(outDir, "x")); err == nil || !strings.Contains(err.Error(), "no file with ID no-such-asset on this node") {
+		t.Errorf("get of a missing asset = %v, want it to say there is no such file", err)
 	}
 	if left, _ := os.ReadDir(outDir); len(left) != 0 {
 		t.Errorf("a failed get left %v behind", left)
@@ -175,8 +175,12 @@ func TestClientErrors(t *testing.T) {
 		args        []string
 		want        string
 	}{
-		{"problem with detail", 404, problemType, `{"type":"about:blank","title":"Not Found","status":404,"detail":"no asset x"}`,
-			[]string{"assets", "x"}, "node answered 404 Not Found: no asset x"},
+		{"problem with detail", 404, problemType, `{"type":"about:blank","title":"Not Found","status":404,"detail":"no shard 3 of x"}`,
+			[]string{"fetch", "--asset", "x", "--index", "3", "-o", "OUT"}, "node answered 404 Not Found: no shard 3 of x"},
+		{"an asset that is not there", 404, problemType, `{"type":"about:blank","title":"Not Found","status":404,"detail":"no asset x"}`,
+			[]string{"assets", "x"}, "no file with ID x on this node; see `offgrid assets`"},
+		{"a get of an asset that is not there", 404, problemType, `{"type":"about:blank","title":"Not Found","status":404,"detail":"no asset x"}`,
+			[]string{"get", "x"}, "no file with ID x on this node; see `offgrid assets`"},
 		{"problem on a streaming call", 503, problemType, `{"type":"about:blank","title":"Service Unavailable","status":503}`,
 			[]string{"get", "x", "-o", "OUT"}, "node answered 503 Service Unavailable"},
 		{"401 tells how to authenticate", 401, problemType, `{"type":"about:blank","title":"Unauthorized","status":401}`,

@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -77,6 +80,10 @@ func withAnswer(ctx context.Context, status int) context.Context {
 
 func (d problemDoer) Do(req *http.Request) (*http.Response, error) {
 	resp, err := d.client.Do(req)
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "dial" {
+		return nil, fmt.Errorf("no node answers at %s (%v); start one with `offgrid node`, or pass --node", req.URL.Host, opErr.Err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +101,30 @@ func (d problemDoer) Do(req *http.Request) (*http.Response, error) {
 	return nil, apiError(resp, body)
 }
 
+// nodeError is an error answer of the node: its HTTP status and the
+// sentence the CLI prints for it.
+type nodeError struct {
+	status int
+	msg    string
+}
+
+func (e *nodeError) Error() string { return e.msg }
+
+// hasStatus reports whether err is an error answer with this HTTP status.
+func hasStatus(err error, status int) bool {
+	var ne *nodeError
+	return errors.As(err, &ne) && ne.status == status
+}
+
+// notFound turns the node's 404 for an asset into one sentence that says
+// what to do; other errors pass unchanged.
+func notFound(err error, id string) error {
+	if hasStatus(err, http.StatusNotFound) {
+		return fmt.Errorf("no file with ID %s on this node; see `offgrid assets`", id)
+	}
+	return err
+}
+
 // apiError renders an error answer: the problem's status, title and detail
 // when the body is a problem document, otherwise the status and the body.
 func apiError(resp *http.Response, body []byte) error {
@@ -106,9 +137,57 @@ func apiError(resp *http.Response, body []byte) error {
 		if resp.StatusCode == http.StatusUnauthorized {
 			msg += " (pass --token or set OFFGRID_TOKEN)"
 		}
-		return fmt.Errorf("node answered %s", msg)
+		return &nodeError{status: resp.StatusCode, msg: "node answered " + msg}
 	}
-	return fmt.Errorf("node answered %s: %s", resp.Status, strings.TrimSpace(string(body)))
+	return &nodeError{status: resp.StatusCode, msg: fmt.Sprintf("node answered %s: %s", resp.Status, strings.TrimSpace(string(body)))}
+}
+
+// parseAmount reads a number given on the command line (a price or a
+// quoted size) and writes it as the API's decimal: 1e3 is "1000". what
+// names it in the error.
+func parseAmount(what, s string) (string, error) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	switch {
+	case err != nil || math.IsNaN(f) || math.IsInf(f, 0):
+		return "", fmt.Errorf("%s must be a number such as 2.5, not %q", what, s)
+	case f < 0:
+		return "", fmt.Errorf("%s must not be negative, not %s", what, s)
+	case f > maxAmount:
+		return "", fmt.Errorf("%s must be at most %d, not %s", what, maxAmount, s)
+	}
+	// The API takes at most six fractional digits.
+	d := strings.TrimRight(strconv.FormatFloat(f, 'f', 6, 64), "0")
+	return strings.TrimSuffix(d, "."), nil
+}
+
+// maxAmount is the largest price or quoted size the API takes.
+const maxAmount = 1_000_000
+
+// negativeArg matches pflag's error for an argument such as -1, which it
+// reads as the shorthand flag "1".
+var negativeArg = regexp.MustCompile(`^unknown shorthand flag: '[0-9.]' in (-[0-9.eE+]+)$`)
+
+// badNumber matches pflag's error for a flag value that does not parse as
+// the flag's number type.
+var badNumber = regexp.MustCompile(`^invalid argument "(.*)" for "(--[a-z-]+)"(?:, "-[a-z]")? flag: strconv\.Parse(Int|Uint|Float)`)
+
+// flagError words a negative number given as an argument ("quote compute
+// -1") as what it is, not as an unknown flag, and a flag value that is no
+// number without Go's parser in the sentence.
+func flagError(cmd *cobra.Command, err error) error {
+	if m := negativeArg.FindStringSubmatch(err.Error()); m != nil {
+		if _, perr := strconv.ParseFloat(m[1], 64); perr == nil {
+			return fmt.Errorf("%s: %s is negative; give a number of 0 or more", cmd.CommandPath(), m[1])
+		}
+	}
+	if m := badNumber.FindStringSubmatch(err.Error()); m != nil {
+		kind := "a whole number"
+		if m[3] == "Float" {
+			kind = "a number"
+		}
+		return fmt.Errorf("%s takes %s, not %q", m[2], kind, m[1])
+	}
+	return fmt.Errorf("%s: %w (see %s --help)", cmd.CommandPath(), err, cmd.CommandPath())
 }
 
 // unexpected is the error for a success answer without the documented body:
@@ -179,11 +258,15 @@ func quoteCmd(getenv env) *cobra.Command {
 			if kind != gen.GetQuoteParamsTypeCompute && kind != gen.GetQuoteParamsTypeStorage {
 				return fmt.Errorf("type must be compute or storage, not %q", args[0])
 			}
+			size, err := parseAmount("SIZE", args[1])
+			if err != nil {
+				return err
+			}
 			c, err := o.client(cmd, getenv)
 			if err != nil {
 				return err
 			}
-			resp, err := c.GetQuoteWithResponse(cmd.Context(), &gen.GetQuoteParams{Type: kind, Size: args[1]})
+			resp, err := c.GetQuoteWithResponse(cmd.Context(), &gen.GetQuoteParams{Type: kind, Size: size})
 			if err != nil {
 				return err
 			}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -135,7 +137,12 @@ func printDemo(out interface{ Write([]byte) (int, error) }, nodes []nodeStarted,
 		fmt.Fprintf(out, "  %-8s %s  token %s\n", s.name, s.url, s.token)
 	}
 	fmt.Fprintf(out, "\nDashboard: %s/  (log in with %s's admin token: %s)\n", nodes[0].url, nodes[0].name, nodes[0].token)
-	fmt.Fprintf(out, "Try:       offgrid status --node %s\n", nodes[0].url)
+	self, onPath := selfCommand()
+	fmt.Fprintf(out, "Try:       %s status --node %s --token %s\n", self, nodes[0].url, nodes[0].token)
+	fmt.Fprintf(out, "           %s put FILE --node %s --token %s\n", self, nodes[0].url, nodes[0].token)
+	if !onPath {
+		fmt.Fprintf(out, "           (or put %s on your PATH and run offgrid ...)\n", filepath.Dir(self))
+	}
 	fmt.Fprintf(out, "Stop:      Ctrl-C\n")
 }
 
@@ -173,4 +180,32 @@ func ownCluster(dirs, names []string) ([]byte, error) {
 		return nil, err
 	}
 	return d.Encode()
+}
+
+// selfCommand is how a shell in the current directory runs this binary:
+// "offgrid" when that name on PATH is this binary, otherwise its path
+// (relative, like bin/offgrid, when it is below the current directory).
+// onPath says which.
+func selfCommand() (cmd string, onPath bool) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "offgrid", false
+	}
+	exe, _ = filepath.EvalSymlinks(exe)
+	if found, err := exec.LookPath("offgrid"); err == nil {
+		if abs, err := filepath.Abs(found); err == nil {
+			if real, err := filepath.EvalSymlinks(abs); err == nil && real == exe {
+				return "offgrid", true
+			}
+		}
+	}
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, exe); err == nil && filepath.IsLocal(rel) {
+			if !strings.ContainsRune(rel, filepath.Separator) {
+				rel = "." + string(filepath.Separator) + rel
+			}
+			return rel, false
+		}
+	}
+	return exe, false
 }

@@ -483,11 +483,12 @@ func TestStorageRefusesBadInput(t *testing.T) {
 			t.Errorf("put %v = %v (%s), want a 400 error", args, err, out)
 		}
 	}
-	if _, err := cli(t, env, "get", "a0123456789abcdef0123456789abcdef", "-o", filepath.Join(t.TempDir(), "x")); err == nil || !strings.Contains(err.Error(), "404") {
-		t.Errorf("get of an unknown asset = %v, want a 404 error", err)
+	if _, err := cli(t, env, "get", "a0123456789abcdef0123456789abcdef", "-o", filepath.Join(t.TempDir(), "x")); err == nil ||
+		err.Error() != "no file with ID a0123456789abcdef0123456789abcdef on this node; see `offgrid assets`" {
+		t.Errorf("get of an unknown asset = %v, want it to say there is no such file", err)
 	}
-	if _, err := cli(t, env, "repair", "nope"); err == nil || !strings.Contains(err.Error(), "404") {
-		t.Errorf("repair of an unknown asset = %v, want a 404 error", err)
+	if _, err := cli(t, env, "repair", "nope"); err == nil || err.Error() != "no file with ID nope on this node; see `offgrid assets`" {
+		t.Errorf("repair of an unknown asset = %v, want it to say there is no such file", err)
 	}
 
 	// A truncated upload (the connection ends before Content-Length) stores nothing.

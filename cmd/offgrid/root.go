@@ -24,6 +24,7 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetFlagErrorFunc(flagError)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
@@ -48,6 +49,9 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		peersCmd(getenv),
 		clusterCmd(getenv),
 		bleNameCmd(),
+		versionCmd(),
+		pricesCmd(getenv),
+		announceCmd(getenv),
 	)
 	return root.ExecuteContext(ctx)
 }

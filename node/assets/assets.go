@@ -71,8 +71,10 @@ func (s *Service) Put(ctx context.Context, r io.Reader, opts PutOptions) (Asset,
 		return Asset{}, err
 	}
 	if m.State != storage.StatePending {
-		// Already stored: nothing to upload again.
-		return s.Get(ctx, m.AssetID)
+		// Already stored: nothing to upload again, and r is not read.
+		a, err := s.Get(ctx, m.AssetID)
+		a.AlreadyStored = err == nil
+		return a, err
 	}
 	res, err := s.putter.Put(ctx, storage.PutRequest{Manifest: m, Key: key, Prefix: prefix, Hosts: hosts, WantHash: opts.ContentHash}, r)
 	if err != nil {
@@ -177,16 +179,20 @@ func (o PutOptions) validate() error {
 // prepareManifest decides what a put does and returns the manifest to
 // upload with its asset key, or the stored manifest when there is nothing
 // to upload. With a content hash, this node's manifest of the same content
-// decides:
+// and parameters (current) decides:
 //
-//   - stored or degraded: nothing to upload; asking for other parameters
-//     is a conflict, as the file is stored already;
+//   - stored or degraded: nothing to upload, the put is a no-op;
 //   - pending with the same parameters (or none given): the upload
 //     resumes and acknowledged shards are not sent again, unless its
 //     parameters were chosen from the live hosts and no longer fit them;
 //   - lost, pending with other parameters, or an adaptive choice that no
 //     longer fits: a fresh upload with the given parameters, under a new
-//     asset ID (freshAssetID), replaces it.
+//     asset ID (freshAssetID), replaces it;
+//   - none: a new asset, replacing a pending upload of the content with
+//     other parameters if there is one. Content stored already with other parameters
+//     stays as it is: the put with explicit parameters makes a second
+//     asset of it (its ID covers the parameters, idKey), so both can be
+//     got, and either can be deleted without the other.
 //
 // An upload with parameters the user gave needs n distinct live hosts (r
 // for replication) unless opts.AllowSharedHosts: several shards of a
@@ -200,17 +206,18 @@ func (s *Service) prepareManifest(ctx context.Context, opts PutOptions, hosts []
 	usable := storage.Usable(hosts)
 	id, superseded := "", ""
 	if opts.ContentHash != "" {
-		id = assetIDFor(owner, opts.ContentHash)
-		cur, err := s.current(ctx, owner, opts.ContentHash)
+		id = assetIDFor(owner, opts.idKey())
+		cur, err := s.current(ctx, owner, opts)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
+			// An interrupted upload of this content with other parameters
+			// is not resumed by this one: it goes.
+			if p, perr := s.catalog.ByContent(ctx, owner, opts.ContentHash); perr == nil && p.State == storage.StatePending {
+				superseded = p.AssetID
+			}
 		case err != nil:
 			return storage.Manifest{}, key, prefix, err
 		case cur.State == storage.StateStored || cur.State == storage.StateDegraded:
-			if opts.differsFrom(cur) {
-				return storage.Manifest{}, key, prefix, fmt.Errorf("%w: this file is stored already as %s (asset %s); its parameters stay",
-					nodeerr.ErrConflict, paramsText(cur), cur.AssetID)
-			}
 			return cur, key, prefix, nil
 		case cur.State == storage.StatePending && !opts.differsFrom(cur) && !(cur.Adaptive && len(usable) < cur.N && !opts.AllowSharedHosts):
 			if len(usable) < cur.N && !opts.AllowSharedHosts {
@@ -292,15 +299,49 @@ func (s *Service) prepareManifest(ctx context.Context, opts PutOptions, hosts []
 	return m, key, prefix, nil
 }
 
-// current returns this node's manifest of the content hashed contentHash:
-// the one under the content's own asset ID, or the fresh upload that
-// replaced it.
-func (s *Service) current(ctx context.Context, owner, contentHash string) (storage.Manifest, error) {
-	m, err := s.catalog.Get(ctx, assetIDFor(owner, contentHash))
+// current returns this node's manifest of the content opts.ContentHash
+// for a put with opts. A put that leaves the parameters to the node takes
+// the one under the content's own asset ID, or the newest of that content
+// whatever its parameters. A put with explicit parameters takes the newest
+// with those parameters.
+func (s *Service) current(ctx context.Context, owner string, opts PutOptions) (storage.Manifest, error) {
+	if !opts.explicit() {
+		m, err := s.catalog.Get(ctx, assetIDFor(owner, opts.ContentHash))
+		if errors.Is(err, storage.ErrNotFound) {
+			return s.catalog.ByContent(ctx, owner, opts.ContentHash)
+		}
+		return m, err
+	}
+	m, err := s.catalog.Get(ctx, assetIDFor(owner, opts.idKey()))
 	if errors.Is(err, storage.ErrNotFound) {
-		return s.catalog.ByContent(ctx, owner, contentHash)
+		mode, n := "ec", opts.N
+		if opts.Mode == "rep" {
+			mode, n = "rep", opts.R
+		}
+		return s.catalog.ByParams(ctx, owner, opts.ContentHash, mode, opts.K, n, opts.ShardSize)
 	}
 	return m, err
+}
+
+// explicit reports whether the put chose any storage parameter itself.
+func (o PutOptions) explicit() bool {
+	return o.Mode == "rep" || o.K != 0 || o.R != 0 || o.ShardSize != 0
+}
+
+// idKey is what a put's asset ID is derived from: the content hash alone
+// when the node chooses the parameters, so that an interrupted adaptive
+// put resumes under the same ID whatever the live hosts are now, and the
+// hash with the parameters when the put chose them, so that the same
+// content stored with other parameters is another asset.
+func (o PutOptions) idKey() string {
+	if !o.explicit() {
+		return o.ContentHash
+	}
+	mode := o.Mode
+	if mode == "" {
+		mode = "ec"
+	}
+	return fmt.Sprintf("%s\x00mode=%s k=%d n=%d r=%d shard=%d", o.ContentHash, mode, o.K, o.N, o.R, o.ShardSize)
 }
 
 // differsFrom reports whether the put asks for other parameters than m

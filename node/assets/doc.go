@@ -18,13 +18,20 @@
 // # Put again
 //
 // The asset ID of a put that gives its content hash is derived from owner
-// and hash, so running it again finds the same manifest: a pending upload
-// with the same parameters resumes; a stored one is returned as it is
-// (other parameters: a conflict). A lost upload, a pending one asked for
-// with other parameters, or an adaptive one that no longer fits the live
-// hosts is replaced by a fresh upload under a new ID derived from the old
-// one (hosts may still hold the old shards, sealed under another key, at
-// the old addresses); the manifest records the announced hash at once, so
-// the replacement is found by content. One put per content runs at a
-// time.
+// and hash, and, when the put chooses any parameter itself (mode rep, k/n,
+// r or shard size), from those parameters too. A put that leaves them to
+// the node keeps the content-only ID, so running it again resumes under
+// the same ID whatever the live hosts are now, and finds whatever is
+// stored of that content. A put with explicit parameters looks for the
+// content stored with those parameters (under either kind of ID): a
+// pending upload resumes, a stored one is returned as it is (Put sets
+// AlreadyStored and reads nothing, so the API answers 200 before the body
+// arrives), and none means a new asset beside any other of that content,
+// so the same file may be kept under two codes. A lost upload, a pending
+// one of other parameters, or an adaptive one that no longer fits the
+// live hosts is replaced by a fresh upload under a new ID derived from
+// the old one (hosts may still hold the old shards, sealed under another
+// key, at the old addresses); the manifest records the announced hash at
+// once, so the replacement is found by content. One put per content runs
+// at a time.
 package assets

@@ -51,6 +51,9 @@ type Asset struct {
 	AuditsPassed, AuditsFailed int
 	CreatedAt                  time.Time
 	UpdatedAt                  time.Time
+	// AlreadyStored is set by Put when the content was stored already
+	// with the parameters asked for, so nothing was uploaded.
+	AlreadyStored bool
 }
 
 // MinLive returns the fewest live shards of any stripe (0 with no stripes).

@@ -66,11 +66,12 @@ func (s *Service) pollMesh(ctx context.Context) {
 
 func meshFrom(m meshhealth.Metrics) MeshMetrics {
 	out := MeshMetrics{Source: m.Proto, Proto: m.Proto, MeshOK: m.MeshOK, InterfacesUp: m.InterfacesUp, ReadAt: m.ReadAt.UTC()}
-	switch m.Proto {
-	case meshhealth.ProtoBatman, meshhealth.ProtoBabel:
+	switch {
+	case m.FromFile:
+		// The file's protocol is reported as the operator wrote it.
+		out.Source = "file"
+	case m.Proto == meshhealth.ProtoBatman, m.Proto == meshhealth.ProtoBabel:
 		out.Source = "daemon"
-	case meshhealth.ProtoFile:
-		out.Source, out.Proto = "file", "file"
 	default:
 		out.Source, out.Proto = "none", "none"
 	}

@@ -63,8 +63,9 @@ type fileRoute struct {
 //
 // It is strict: at most 1 MiB, one JSON object, no unknown fields, "proto"
 // one of "none", "batman-adv", "babel" or "file", and "health" with both
-// of its fields. The result's Proto is ProtoFile; InterfacesUp and MeshOK
-// are taken from "health" as the operator wrote them.
+// of its fields. The result has FromFile set and Proto as written;
+// InterfacesUp and MeshOK are taken from "health" as the operator wrote
+// them.
 func ReadFile(path string) (Metrics, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -108,7 +109,7 @@ func parseMetricsFile(data []byte) (Metrics, error) {
 	if len(fm.Neighbors) > maxEntries || len(fm.Routes) > maxEntries {
 		return Metrics{}, fmt.Errorf("%w: more than %d neighbours or routes", ErrMalformed, maxEntries)
 	}
-	m := Metrics{Proto: ProtoFile, InterfacesUp: *fm.Health.InterfacesUp, MeshOK: *fm.Health.MeshOK}
+	m := Metrics{Proto: *fm.Proto, FromFile: true, InterfacesUp: *fm.Health.InterfacesUp, MeshOK: *fm.Health.MeshOK}
 	for i, n := range fm.Neighbors {
 		if n.Address == "" || n.LastSeenMS < 0 || n.LastSeenMS > maxLastSeenMS {
 			return Metrics{}, fmt.Errorf("%w: neighbour %d: empty address or last_seen_ms out of range", ErrMalformed, i)

@@ -22,10 +22,14 @@ func TestReadFile(t *testing.T) {
 		want    Metrics
 		wantErr bool
 	}{
-		{name: "seed v0.3", in: seedMetrics + "\n", want: Metrics{Proto: ProtoFile, InterfacesUp: 1, MeshOK: true}},
+		{name: "seed v0.3", in: seedMetrics + "\n", want: Metrics{Proto: ProtoNone, FromFile: true, InterfacesUp: 1, MeshOK: true}},
+		{name: "batman-adv as written", in: `{"proto":"batman-adv","health":{"interfaces_up":1,"mesh_ok":true}}`,
+			want: Metrics{Proto: ProtoBatman, FromFile: true, InterfacesUp: 1, MeshOK: true}},
+		{name: "file as written", in: `{"proto":"file","health":{"interfaces_up":0,"mesh_ok":false}}`,
+			want: Metrics{Proto: ProtoFile, FromFile: true}},
 		{name: "with neighbours and routes", in: `{"proto":"babel","neighbors":[{"address":"fe80::1","iface":"wlan0","metric":96,"reach":65535,"rxcost":96,"txcost":96,"last_seen_ms":250}],
 			"routes":[{"destination":"10.0.0.2/32","via":"fe80::1","iface":"wlan0","metric":96}],"health":{"interfaces_up":2,"mesh_ok":false}}`,
-			want: Metrics{Proto: ProtoFile, InterfacesUp: 2,
+			want: Metrics{Proto: ProtoBabel, FromFile: true, InterfacesUp: 2,
 				Neighbors: []Neighbor{{Address: "fe80::1", Iface: "wlan0", Metric: 96, Reach: 0xffff, RxCost: 96, TxCost: 96, LastSeen: ms(250)}},
 				Routes:    []Route{{Destination: "10.0.0.2/32", Via: "fe80::1", Iface: "wlan0", Metric: 96}}}},
 		{name: "unknown field", in: `{"proto":"none","health":{"interfaces_up":1,"mesh_ok":true},"extra":1}`, wantErr: true},

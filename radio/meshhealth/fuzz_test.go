@@ -112,7 +112,7 @@ func FuzzParseMetricsFile(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if m.Proto != ProtoFile || m.InterfacesUp < 0 {
+		if !m.FromFile || m.InterfacesUp < 0 {
 			t.Fatalf("parseMetricsFile(%q) = %+v", in, m)
 		}
 	})

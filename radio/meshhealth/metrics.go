@@ -94,9 +94,14 @@ type Route struct {
 
 // Metrics is one reading of the mesh's health.
 type Metrics struct {
-	// Proto is the source that was read: ProtoBatman, ProtoBabel,
-	// ProtoFile or ProtoNone.
+	// Proto is the routing protocol: ProtoBatman or ProtoBabel when a
+	// daemon was read, ProtoNone when nothing could be read, and for the
+	// metrics file whatever its "proto" says (the operator knows which
+	// protocol the numbers came from; ProtoFile if it says so).
 	Proto string
+	// FromFile says the reading came from the manual metrics file, not
+	// from a routing daemon.
+	FromFile bool
 	// Neighbors are the direct neighbours.
 	Neighbors []Neighbor
 	// Routes are the routes in use.

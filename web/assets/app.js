@@ -14,9 +14,12 @@
   document.addEventListener('htmx:wsError', function () { mark('offline', 'reconnecting'); });
 })();
 
-// Storage page: drop a file (or choose one) and it is sent as the raw
-// request body with XMLHttpRequest, which streams it from disk and reports
-// upload progress. The answer is an HTML fragment, shown above the list.
+// Storage page: drop a file (or choose one) and it is hashed with BLAKE3
+// (blake3.js) and sent as the raw request body with XMLHttpRequest, which
+// streams it from disk and reports upload progress, with the hash in
+// Offgrid-Content-Hash: as with the CLI, an interrupted upload resumes and
+// a file stored already is not stored again. The answer is an HTML
+// fragment, shown above the list.
 (function () {
   'use strict';
   var MB = 1000 * 1000;
@@ -147,6 +150,44 @@
       results.insertBefore(div, results.firstChild);
     }
 
+    // HASH_SLICE bounds the memory hashing takes: the file is read in
+    // slices of this many bytes.
+    var HASH_SLICE = 4 * 1024 * 1024;
+
+    // hashFile feeds the file to BLAKE3 slice by slice and calls done with
+    // the hex digest, or with '' when this browser cannot read it so (the
+    // upload then goes without a hash, as before). The returned object's
+    // abort stops it.
+    function hashFile(file, t0, done) {
+      var job = { aborted: false, abort: function () { job.aborted = true; } };
+      if (!window.OffgridBlake3 || !file.slice || !window.Blob || !Blob.prototype.arrayBuffer) {
+        done('');
+        return job;
+      }
+      var h = window.OffgridBlake3.create();
+      var off = 0;
+      function step() {
+        if (job.aborted) return;
+        if (off >= file.size) {
+          done(h.hex());
+          return;
+        }
+        var end = Math.min(file.size, off + HASH_SLICE);
+        file.slice(off, end).arrayBuffer().then(function (buf) {
+          if (job.aborted) return;
+          h.update(new Uint8Array(buf));
+          off = end;
+          progress(off, file.size, t0);
+          text.textContent = 'hashing · ' + lastText;
+          step();
+        }, function () {
+          if (!job.aborted) done('');
+        });
+      }
+      step();
+      return job;
+    }
+
     function next() {
       if (current || queue.length === 0) return;
       var file = queue.shift();
@@ -158,16 +199,34 @@
         queue.length = 0;
         return;
       }
+      nameEl.textContent = file.name;
+      box.hidden = false;
+      box.setAttribute('data-state', 'hashing');
+      cancel.hidden = false;
+      progress(0, file.size, performance.now());
+      // The content hash first: with it the node resumes an interrupted
+      // upload and answers at once for a file it stores already.
+      var job = hashFile(file, performance.now(), function (hash) {
+        send(file, q, hash);
+      });
+      current = {
+        abort: function () {
+          job.abort();
+          showError(file.name, 'upload cancelled.');
+          done('cancelled');
+        }
+      };
+    }
+
+    function send(file, q, hash) {
       var xhr = new XMLHttpRequest();
       current = xhr;
       var t0 = performance.now();
-      nameEl.textContent = file.name;
-      box.hidden = false;
       box.setAttribute('data-state', 'sending');
-      cancel.hidden = false;
       progress(0, file.size, t0);
       xhr.open('POST', '/ui/assets?' + q.toString());
       xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+      if (hash) xhr.setRequestHeader('Offgrid-Content-Hash', hash);
       xhr.upload.onprogress = function (e) {
         progress(e.loaded, e.lengthComputable ? e.total : file.size, t0);
       };

@@ -14,7 +14,9 @@
 // (hashing it there with SHA-256), drags it onto the drop zone, watches the
 // progress bar reach 100 %, waits for the file's row to say "stored",
 // downloads it back through the page's link and compares the SHA-256 of
-// the saved file with the page's. It also checks that k/n the node refuses
+// the saved file with the page's. Dropped again, the same file is hashed
+// with BLAKE3 in the page and the node answers that it is stored already.
+// It also checks that k/n the node refuses
 // are reported, and takes desktop and phone screenshots. It stores one
 // file (plus nothing for the refused one) and deletes nothing. Exit status
 // 1 with a FAIL line on any failure.
@@ -79,6 +81,7 @@ async function dropFile(page, name, bytes, mark = false) {
       left -= chunk.length;
     }
     const file = new File(parts, name, { type: 'application/octet-stream' });
+    window.offgridE2EFile = file; // for dropAgain
     const digest = await crypto.subtle.digest('SHA-256', await file.arrayBuffer());
     const hash = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
     const zone = document.querySelector(sel);
@@ -92,6 +95,18 @@ async function dropFile(page, name, bytes, mark = false) {
     fire('drop');
     return { hash, highlighted, dropped: true, stillHighlighted: zone.classList.contains('dragover') };
   }, { name, bytes, mark, sel: tid('dropzone') });
+}
+
+// dropAgain drops the file dropFile made last once more.
+async function dropAgain(page) {
+  return page.evaluate((sel) => {
+    const zone = document.querySelector(sel);
+    const dt = new DataTransfer();
+    dt.items.add(window.offgridE2EFile);
+    for (const type of ['dragenter', 'dragover', 'drop']) {
+      zone.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: dt }));
+    }
+  }, tid('dropzone'));
 }
 
 const profile = mkdtempSync(join(tmpdir(), 'offgrid-e2e-'));
@@ -189,6 +204,19 @@ try {
     check(/^[0-9]+$/.test(survives) && Number(survives) < n, `survives cell = ${JSON.stringify(survives)}, want 0..${n - 1}`);
   });
   await shot(page, 'storage-desktop', { fullPage: true });
+
+  await step('drop the same file again: the page hashes it and the node says it is stored already', async () => {
+    const rowsBefore = await page.locator(tid('put-result')).count();
+    await dropAgain(page);
+    await page.waitForFunction(([sel, n]) => document.querySelectorAll(sel).length > n, [tid('put-result'), rowsBefore],
+      { timeout: meshTimeout });
+    const result = page.locator(tid('put-result')).nth(0);
+    check(await result.getAttribute('data-already-stored') === 'true', 'the second upload of the same file was stored again');
+    check(await result.getAttribute('data-asset-id') === id, `the second upload answered ${await result.getAttribute('data-asset-id')}, want ${id}`);
+    const text = await result.locator(tid('put-result-already')).innerText();
+    check(text.includes(`Already stored as ${id}`), `already-stored line = ${JSON.stringify(text)}`);
+    check(await page.locator(`${tid('asset-row')}[data-asset-id="${id}"]`).count() === 1, 'the file is listed more than once');
+  });
 
   await step('download it back: same SHA-256', async () => {
     const [download] = await Promise.all([
