@@ -174,10 +174,13 @@ var badNumber = regexp.MustCompile(`^invalid argument "(.*)" for "(--[a-z-]+)"(?
 // flagError words a negative number given as an argument ("quote compute
 // -1") as what it is, not as an unknown flag, and a flag value that is no
 // number without Go's parser in the sentence.
+// The subcommand leads the sentence without the binary's name, which main
+// puts before every error.
 func flagError(cmd *cobra.Command, err error) error {
+	sub := strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
 	if m := negativeArg.FindStringSubmatch(err.Error()); m != nil {
 		if _, perr := strconv.ParseFloat(m[1], 64); perr == nil {
-			return fmt.Errorf("%s: %s is negative; give a number of 0 or more", cmd.CommandPath(), m[1])
+			return fmt.Errorf("%s: %s is negative; give a number of 0 or more", sub, m[1])
 		}
 	}
 	if m := badNumber.FindStringSubmatch(err.Error()); m != nil {
@@ -187,7 +190,7 @@ func flagError(cmd *cobra.Command, err error) error {
 		}
 		return fmt.Errorf("%s takes %s, not %q", m[2], kind, m[1])
 	}
-	return fmt.Errorf("%s: %w (see %s --help)", cmd.CommandPath(), err, cmd.CommandPath())
+	return fmt.Errorf("%s: %w (see %s --help)", sub, err, cmd.CommandPath())
 }
 
 // unexpected is the error for a success answer without the documented body:
