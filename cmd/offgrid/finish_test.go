@@ -60,7 +60,7 @@ func TestCLIMessages(t *testing.T) {
 		{"no assets", []string{"assets"}, "no assets yet; store one with `offgrid put FILE`", false},
 		{"flag not a number", []string{"put", "FILE", "--k", "two"}, `--k takes a whole number, not "two"`, true},
 		{"negative flag", []string{"put", "FILE", "--k", "-1", "--n", "3"}, "--k must be 1 or more, not -1", true},
-		{"float flag not a number", []string{"run", "job-1", "--timeout", "soon"}, `offgrid run: invalid argument "soon" for "--timeout" flag: time: invalid duration "soon" (see offgrid run --help)`, true},
+		{"float flag not a number", []string{"run", "job-1", "--timeout", "soon"}, `run: invalid argument "soon" for "--timeout" flag: time: invalid duration "soon" (see offgrid run --help)`, true},
 	}
 	file := filepath.Join(t.TempDir(), "file.txt")
 	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
