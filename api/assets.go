@@ -117,6 +117,33 @@ func (h *handlers) RepairAsset(ctx context.Context, req genserver.RepairAssetReq
 	}, nil
 }
 
+func (h *handlers) DeleteAsset(ctx context.Context, req genserver.DeleteAssetRequestObject) (genserver.DeleteAssetResponseObject, error) {
+	rep, err := h.node.DeleteAsset(ctx, req.AssetId)
+	if err != nil {
+		return nil, err
+	}
+	return genserver.DeleteAsset200JSONResponse{Dropped: rep.Dropped, Pending: rep.Pending}, nil
+}
+
+func (h *handlers) DeleteShard(ctx context.Context, req genserver.DeleteShardRequestObject) (genserver.DeleteShardResponseObject, error) {
+	if err := h.node.DeleteShard(ctx, req.AssetId, req.Index, callerName(ctx)); err != nil {
+		return nil, err
+	}
+	return genserver.DeleteShard204Response{}, nil
+}
+
+func (h *handlers) ClaimShards(ctx context.Context, req genserver.ClaimShardsRequestObject) (genserver.ClaimShardsResponseObject, error) {
+	addrs := make([]node.ShardAddress, len(req.Body.Shards))
+	for i, a := range req.Body.Shards {
+		addrs[i] = node.ShardAddress{AssetID: a.AssetId, Index: a.Index}
+	}
+	claimed, err := h.node.ClaimShards(ctx, callerName(ctx), addrs)
+	if err != nil {
+		return nil, err
+	}
+	return genserver.ClaimShards200JSONResponse{Claimed: claimed}, nil
+}
+
 func (h *handlers) StatShard(ctx context.Context, req genserver.StatShardRequestObject) (genserver.StatShardResponseObject, error) {
 	sh, err := h.node.StatShard(ctx, req.AssetId, req.Index)
 	if errors.Is(err, node.ErrNotFound) {

@@ -47,6 +47,16 @@ func (n *Node) RepairAsset(ctx context.Context, id string) (RepairReport, error)
 	return n.assets.Repair(ctx, id)
 }
 
+// DeleteAsset forgets a file at once and asks every host of its shards to
+// drop them; hosts that do not answer are asked again on the repair loop's
+// schedule, and collect the shards anyway after their grace period.
+func (n *Node) DeleteAsset(ctx context.Context, id string) (DeleteReport, error) {
+	if err := n.checkRunning(); err != nil {
+		return DeleteReport{}, err
+	}
+	return n.assets.Delete(ctx, id)
+}
+
 // hostList gives the asset service the hosts it may place shards on.
 type hostList struct{ n *Node }
 

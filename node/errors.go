@@ -17,4 +17,5 @@ var (
 	ErrUnavailable  = nodeerr.ErrUnavailable
 	ErrStopped      = nodeerr.ErrStopped
 	ErrBadSignature = nodeerr.ErrBadSignature
+	ErrForbidden    = nodeerr.ErrForbidden
 )

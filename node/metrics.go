@@ -10,6 +10,10 @@ type metrics struct {
 	shardBytes    prometheus.Counter
 	shardsCorrupt prometheus.Counter
 	storeBusy     prometheus.Counter
+	// shardsDropped and shardsCollected count shards removed at their
+	// owner's request and by the lease collector.
+	shardsDropped   prometheus.Counter
+	shardsCollected prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -26,9 +30,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "offgrid_shards_corrupt_total", Help: "Stored shards that failed their integrity check."}),
 		storeBusy: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "offgrid_store_busy_total", Help: "Shard uploads refused because the concurrency limit was reached."}),
+		shardsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "offgrid_shards_deleted_total", Help: "Hosted shards deleted at the request of the node that stored them."}),
+		shardsCollected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "offgrid_shards_collected_total", Help: "Hosted shards dropped because nobody claimed them for the grace period."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.active, m.receipts, m.shardsStored, m.shardBytes, m.shardsCorrupt, m.storeBusy)
+		reg.MustRegister(m.active, m.receipts, m.shardsStored, m.shardBytes, m.shardsCorrupt, m.storeBusy,
+			m.shardsDropped, m.shardsCollected)
 	}
 	return m
 }

@@ -62,6 +62,13 @@ type Config struct {
 	// this many refuses signed requests from any new sender; it must exceed
 	// the number of nodes that will ever call this one. Default 1024.
 	ReplaySenders int
+	// ShardGrace is how long this node keeps a shard another node stored
+	// that nobody claims (see assets.Config.ClaimInterval): long, so that
+	// an owner away for days loses nothing, but finite, so that shards of
+	// deleted or abandoned files do not stay for ever. Shards the admin
+	// stored are never collected. It must be at least twice the claim
+	// interval. Default 7 days.
+	ShardGrace time.Duration
 	// Peers configures the peer table, discovery, membership and mesh health.
 	Peers peers.Config
 	// Assets configures puts, gets and repairs of the node's own files.
@@ -103,6 +110,7 @@ func DefaultConfig() Config {
 		StoreConcurrency: 4,
 		MaxShardBytes:    MaxShardBytesLimit,
 		ReplaySenders:    1024,
+		ShardGrace:       7 * 24 * time.Hour,
 		Peers:            peers.DefaultConfig(),
 		Assets:           assets.DefaultConfig(),
 		Now:              time.Now,
@@ -124,6 +132,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReplaySenders == 0 {
 		c.ReplaySenders = d.ReplaySenders
+	}
+	if c.ShardGrace == 0 {
+		c.ShardGrace = d.ShardGrace
 	}
 	if c.Now == nil {
 		c.Now = d.Now
@@ -150,6 +161,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("max shard bytes must be between 1 and %d", MaxShardBytesLimit)
 	case c.ReplaySenders < 1 || c.ReplaySenders > 1<<20:
 		return errors.New("replay senders must be between 1 and 1048576")
+	case c.ShardGrace < 2*c.Assets.Claim():
+		return fmt.Errorf("shard grace (%s) must be at least twice the claim interval (%s)", c.ShardGrace, c.Assets.Claim())
 	}
 	return nil
 }
@@ -240,6 +253,7 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 		Hosts:         hostList{n},
 		Events:        n.bus,
 		MaxShardBytes: cfg.MaxShardBytes,
+		ShardGrace:    cfg.ShardGrace,
 		CorruptShards: n.metrics.shardsCorrupt,
 		Logger:        cfg.Logger,
 		Now:           cfg.Now,
@@ -287,9 +301,10 @@ func nextEpoch(ctx context.Context, db *sql.DB) (uint64, error) {
 	return epoch, nil
 }
 
-// Run runs the parts' loops (peer table and discovery, repair) until ctx is
-// cancelled, then waits for them and returns nil, or the first part's error
-// (the others are stopped then). Methods return ErrStopped afterwards.
+// Run runs the parts' loops (peer table and discovery, repair and claims,
+// collection of unclaimed shards) until ctx is cancelled, then waits for
+// them and returns nil, or the first part's error (the others are stopped
+// then). Methods return ErrStopped afterwards.
 func (n *Node) Run(ctx context.Context) error {
 	start := n.cfg.Now()
 	n.log.Info("Node started", "id", n.info.ID, "name", n.info.Name, "epoch", n.info.Epoch)
@@ -300,6 +315,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return n.peers.Run(ctx) })
 	g.Go(func() error { return n.assets.Run(ctx) })
+	g.Go(func() error { return n.collectLoop(ctx) })
 	return g.Wait()
 }
 

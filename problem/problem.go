@@ -44,6 +44,7 @@ var rules = []struct {
 	{identity.ErrReplay, http.StatusUnauthorized},
 	{identity.ErrTooManySenders, http.StatusForbidden},
 	{node.ErrBadSignature, http.StatusUnauthorized},
+	{node.ErrForbidden, http.StatusForbidden},
 	{node.ErrNotFound, http.StatusNotFound},
 	{node.ErrInactive, http.StatusConflict},
 	{node.ErrConflict, http.StatusConflict},

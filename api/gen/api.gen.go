@@ -332,10 +332,30 @@ type BatchItem struct {
 	Receipt   Receipt `json:"receipt"`
 }
 
+// ClaimRequest defines model for ClaimRequest.
+type ClaimRequest struct {
+	Shards []ShardAddress `json:"shards"`
+}
+
+// ClaimResult defines model for ClaimResult.
+type ClaimResult struct {
+	// Claimed Shards whose lease was renewed.
+	Claimed int `json:"claimed"`
+}
+
 // Decimal A non-negative decimal with at most six fractional digits.
 //
 // Example: 2.5
 type Decimal = string
+
+// DeleteReport defines model for DeleteReport.
+type DeleteReport struct {
+	// Dropped Shards their hosts dropped (or no longer had).
+	Dropped int `json:"dropped"`
+
+	// Pending Shards on hosts that did not answer; asked again on the repair schedule.
+	Pending int `json:"pending"`
+}
 
 // Hash defines model for Hash.
 type Hash = string
@@ -560,6 +580,13 @@ type Shard struct {
 	Size    int64      `json:"size"`
 }
 
+// ShardAddress defines model for ShardAddress.
+type ShardAddress struct {
+	// AssetId 1 to 128 of A-Z a-z 0-9 . _ - and not only dots, so never "." or "..".
+	AssetId AssetID    `json:"asset_id"`
+	Index   ShardIndex `json:"index"`
+}
+
 // ShardData defines model for ShardData.
 type ShardData struct {
 	// AssetId 1 to 128 of A-Z a-z 0-9 . _ - and not only dots, so never "." or "..".
@@ -698,6 +725,9 @@ type UpdateAnnounceJSONRequestBody = AnnounceUpdate
 // RunJobJSONRequestBody defines body for RunJob for application/json ContentType.
 type RunJobJSONRequestBody = RunRequest
 
+// ClaimShardsJSONRequestBody defines body for ClaimShards for application/json ContentType.
+type ClaimShardsJSONRequestBody = ClaimRequest
+
 // StoreShardJSONRequestBody defines body for StoreShard for application/json ContentType.
 type StoreShardJSONRequestBody = StoreRequest
 
@@ -809,6 +839,11 @@ type ClientInterface interface {
 	// Corresponds with POST /assets (the `PutAsset` operationId).
 	PutAssetWithBody(ctx context.Context, params *PutAssetParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// DeleteAsset Delete a file. This node forgets it at once and asks every host to drop its shards; hosts that do not answer are asked again later, and drop them anyway when nobody claims them for their grace period.
+	//
+	// Corresponds with DELETE /assets/{asset_id} (the `DeleteAsset` operationId).
+	DeleteAsset(ctx context.Context, assetId AssetIDPath, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetAsset One asset's manifest summary and per-stripe shard counts.
 	//
 	// Corresponds with GET /assets/{asset_id} (the `GetAsset` operationId).
@@ -882,6 +917,25 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /run (the `RunJob` operationId).
 	RunJob(ctx context.Context, body RunJobJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ClaimShardsWithBody Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /shards/claims (the `ClaimShards` operationId).
+	ClaimShardsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ClaimShards Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /shards/claims (the `ClaimShards` operationId).
+	ClaimShards(ctx context.Context, body ClaimShardsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteShard Drop one shard. Only the node that stored it (by its signature) or the admin may; another node gets 403 and nothing changes.
+	//
+	// Corresponds with DELETE /shards/{asset_id}/{index} (the `DeleteShard` operationId).
+	DeleteShard(ctx context.Context, assetId AssetIDPath, index IndexPath, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetShard Read one shard as raw bytes, after checking it against its content hash.
 	//
@@ -1000,6 +1054,21 @@ func (c *Client) ListAssets(ctx context.Context, reqEditors ...RequestEditorFn) 
 // Corresponds with POST /assets (the `PutAsset` operationId).
 func (c *Client) PutAssetWithBody(ctx context.Context, params *PutAssetParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPutAssetRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteAsset Delete a file. This node forgets it at once and asks every host to drop its shards; hosts that do not answer are asked again later, and drop them anyway when nobody claims them for their grace period.
+//
+// Corresponds with DELETE /assets/{asset_id} (the `DeleteAsset` operationId).
+func (c *Client) DeleteAsset(ctx context.Context, assetId AssetIDPath, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteAssetRequest(c.Server, assetId)
 	if err != nil {
 		return nil, err
 	}
@@ -1214,6 +1283,55 @@ func (c *Client) RunJobWithBody(ctx context.Context, contentType string, body io
 // Corresponds with POST /run (the `RunJob` operationId).
 func (c *Client) RunJob(ctx context.Context, body RunJobJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRunJobRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ClaimShardsWithBody Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /shards/claims (the `ClaimShards` operationId).
+func (c *Client) ClaimShardsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewClaimShardsRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ClaimShards Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /shards/claims (the `ClaimShards` operationId).
+func (c *Client) ClaimShards(ctx context.Context, body ClaimShardsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewClaimShardsRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteShard Drop one shard. Only the node that stored it (by its signature) or the admin may; another node gets 403 and nothing changes.
+//
+// Corresponds with DELETE /shards/{asset_id}/{index} (the `DeleteShard` operationId).
+func (c *Client) DeleteShard(ctx context.Context, assetId AssetIDPath, index IndexPath, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteShardRequest(c.Server, assetId, index)
 	if err != nil {
 		return nil, err
 	}
@@ -1594,6 +1712,40 @@ func NewPutAssetRequestWithBody(server string, params *PutAssetParams, contentTy
 			req.Header.Set("Offgrid-Policy", headerParam1)
 		}
 
+	}
+
+	return req, nil
+}
+
+// NewDeleteAssetRequest constructs an http.Request for the DeleteAsset method
+func NewDeleteAssetRequest(server string, assetId AssetIDPath) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "asset_id", assetId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/assets/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
 	}
 
 	return req, nil
@@ -2085,6 +2237,87 @@ func NewRunJobRequestWithBody(server string, contentType string, body io.Reader)
 	return req, nil
 }
 
+// NewClaimShardsRequest calls the generic ClaimShards builder with application/json body
+func NewClaimShardsRequest(server string, body ClaimShardsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewClaimShardsRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewClaimShardsRequestWithBody constructs an http.Request for the ClaimShards method, with any body, and a specified content type
+func NewClaimShardsRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/shards/claims")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteShardRequest constructs an http.Request for the DeleteShard method
+func NewDeleteShardRequest(server string, assetId AssetIDPath, index IndexPath) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "asset_id", assetId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "index", index, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int32"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/shards/%s/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetShardRequest constructs an http.Request for the GetShard method
 func NewGetShardRequest(server string, assetId AssetIDPath, index IndexPath) (*http.Request, error) {
 	var err error
@@ -2384,6 +2617,13 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /assets (the `PutAsset` operationId).
 	PutAssetWithBodyWithResponse(ctx context.Context, params *PutAssetParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutAssetResponse, error)
 
+	// DeleteAssetWithResponse Delete a file. This node forgets it at once and asks every host to drop its shards; hosts that do not answer are asked again later, and drop them anyway when nobody claims them for their grace period.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /assets/{asset_id} (the `DeleteAsset` operationId).
+	DeleteAssetWithResponse(ctx context.Context, assetId AssetIDPath, reqEditors ...RequestEditorFn) (*DeleteAssetResponse, error)
+
 	// GetAssetWithResponse One asset's manifest summary and per-stripe shard counts.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -2481,6 +2721,27 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /run (the `RunJob` operationId).
 	RunJobWithResponse(ctx context.Context, body RunJobJSONRequestBody, reqEditors ...RequestEditorFn) (*RunJobResponse, error)
+
+	// ClaimShardsWithBodyWithResponse Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /shards/claims (the `ClaimShards` operationId).
+	ClaimShardsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ClaimShardsResponse, error)
+
+	// ClaimShardsWithResponse Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /shards/claims (the `ClaimShards` operationId).
+	ClaimShardsWithResponse(ctx context.Context, body ClaimShardsJSONRequestBody, reqEditors ...RequestEditorFn) (*ClaimShardsResponse, error)
+
+	// DeleteShardWithResponse Drop one shard. Only the node that stored it (by its signature) or the admin may; another node gets 403 and nothing changes.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /shards/{asset_id}/{index} (the `DeleteShard` operationId).
+	DeleteShardWithResponse(ctx context.Context, assetId AssetIDPath, index IndexPath, reqEditors ...RequestEditorFn) (*DeleteShardResponse, error)
 
 	// GetShardWithResponse Read one shard as raw bytes, after checking it against its content hash.
 	//
@@ -2879,6 +3140,110 @@ func (r PutAssetResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r PutAssetResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteAssetResponse401Headers the declared response headers of an HTTP 401 response for DeleteAsset
+type DeleteAssetResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// DeleteAssetResponse503Headers the declared response headers of an HTTP 503 response for DeleteAsset
+type DeleteAssetResponse503Headers struct {
+	RetryAfter int32
+}
+
+type DeleteAssetResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DeleteReport
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteAssetResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteAssetResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeleteAssetResponse) GetJSON200() *DeleteReport {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeleteAssetResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteAssetResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteAssetResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteAssetResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r DeleteAssetResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r DeleteAssetResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r DeleteAssetResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteAssetResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteAssetResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteAssetResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteAssetResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -3852,6 +4217,193 @@ func (r RunJobResponse) ContentType() string {
 	return ""
 }
 
+// ClaimShardsResponse401Headers the declared response headers of an HTTP 401 response for ClaimShards
+type ClaimShardsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ClaimShardsResponse503Headers the declared response headers of an HTTP 503 response for ClaimShards
+type ClaimShardsResponse503Headers struct {
+	RetryAfter int32
+}
+
+type ClaimShardsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ClaimResult
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ClaimShardsResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ClaimShardsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ClaimShardsResponse) GetJSON200() *ClaimResult {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ClaimShardsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ClaimShardsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ClaimShardsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ClaimShardsResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ClaimShardsResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ClaimShardsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ClaimShardsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ClaimShardsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ClaimShardsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ClaimShardsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteShardResponse401Headers the declared response headers of an HTTP 401 response for DeleteShard
+type DeleteShardResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// DeleteShardResponse503Headers the declared response headers of an HTTP 503 response for DeleteShard
+type DeleteShardResponse503Headers struct {
+	RetryAfter int32
+}
+
+type DeleteShardResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteShardResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteShardResponse503Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeleteShardResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteShardResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteShardResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteShardResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r DeleteShardResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r DeleteShardResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteShardResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteShardResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteShardResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteShardResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetShardResponse200Headers the declared response headers of an HTTP 200 response for GetShard
 type GetShardResponse200Headers struct {
 	OffgridShardHash *Hash
@@ -4396,6 +4948,19 @@ func (c *ClientWithResponses) PutAssetWithBodyWithResponse(ctx context.Context, 
 	return ParsePutAssetResponse(rsp)
 }
 
+// DeleteAssetWithResponse Delete a file. This node forgets it at once and asks every host to drop its shards; hosts that do not answer are asked again later, and drop them anyway when nobody claims them for their grace period.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /assets/{asset_id} (the `DeleteAsset` operationId).
+func (c *ClientWithResponses) DeleteAssetWithResponse(ctx context.Context, assetId AssetIDPath, reqEditors ...RequestEditorFn) (*DeleteAssetResponse, error) {
+	rsp, err := c.DeleteAsset(ctx, assetId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteAssetResponse(rsp)
+}
+
 // GetAssetWithResponse One asset's manifest summary and per-stripe shard counts.
 //
 // Returns a wrapper object for the known response body format(s).
@@ -4576,6 +5141,45 @@ func (c *ClientWithResponses) RunJobWithResponse(ctx context.Context, body RunJo
 		return nil, err
 	}
 	return ParseRunJobResponse(rsp)
+}
+
+// ClaimShardsWithBodyWithResponse Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /shards/claims (the `ClaimShards` operationId).
+func (c *ClientWithResponses) ClaimShardsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ClaimShardsResponse, error) {
+	rsp, err := c.ClaimShardsWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseClaimShardsResponse(rsp)
+}
+
+// ClaimShardsWithResponse Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /shards/claims (the `ClaimShards` operationId).
+func (c *ClientWithResponses) ClaimShardsWithResponse(ctx context.Context, body ClaimShardsJSONRequestBody, reqEditors ...RequestEditorFn) (*ClaimShardsResponse, error) {
+	rsp, err := c.ClaimShards(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseClaimShardsResponse(rsp)
+}
+
+// DeleteShardWithResponse Drop one shard. Only the node that stored it (by its signature) or the admin may; another node gets 403 and nothing changes.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /shards/{asset_id}/{index} (the `DeleteShard` operationId).
+func (c *ClientWithResponses) DeleteShardWithResponse(ctx context.Context, assetId AssetIDPath, index IndexPath, reqEditors ...RequestEditorFn) (*DeleteShardResponse, error) {
+	rsp, err := c.DeleteShard(ctx, assetId, index, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteShardResponse(rsp)
 }
 
 // GetShardWithResponse Read one shard as raw bytes, after checking it against its content hash.
@@ -4982,6 +5586,104 @@ func ParsePutAssetResponse(rsp *http.Response) (*PutAssetResponse, error) {
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
 		var headers PutAssetResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteAssetResponse parses an HTTP response from a DeleteAssetWithResponse call
+func ParseDeleteAssetResponse(rsp *http.Response) (*DeleteAssetResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteAssetResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DeleteReport
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteAssetResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteAssetResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int32
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
@@ -5829,6 +6531,184 @@ func ParseRunJobResponse(rsp *http.Response) (*RunJobResponse, error) {
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
 		var headers RunJobResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseClaimShardsResponse parses an HTTP response from a ClaimShardsWithResponse call
+func ParseClaimShardsResponse(rsp *http.Response) (*ClaimShardsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ClaimShardsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ClaimResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ClaimShardsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ClaimShardsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteShardResponse parses an HTTP response from a DeleteShardWithResponse call
+func ParseDeleteShardResponse(rsp *http.Response) (*DeleteShardResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteShardResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteShardResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteShardResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int32
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {

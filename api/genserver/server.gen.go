@@ -37,6 +37,9 @@ type ServerInterface interface {
 	// PutAsset Store a file across the mesh. The plaintext is streamed to this node, which encrypts it, erasure codes it and places its shards on distinct hosts.
 	// (POST /assets)
 	PutAsset(w http.ResponseWriter, r *http.Request, params PutAssetParams)
+	// DeleteAsset Delete a file. This node forgets it at once and asks every host to drop its shards; hosts that do not answer are asked again later, and drop them anyway when nobody claims them for their grace period.
+	// (DELETE /assets/{asset_id})
+	DeleteAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath)
 	// GetAsset One asset's manifest summary and per-stripe shard counts.
 	// (GET /assets/{asset_id})
 	GetAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath)
@@ -76,6 +79,12 @@ type ServerInterface interface {
 	// RunJob Run a job and sign a usage receipt for it.
 	// (POST /run)
 	RunJob(w http.ResponseWriter, r *http.Request)
+	// ClaimShards Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
+	// (POST /shards/claims)
+	ClaimShards(w http.ResponseWriter, r *http.Request)
+	// DeleteShard Drop one shard. Only the node that stored it (by its signature) or the admin may; another node gets 403 and nothing changes.
+	// (DELETE /shards/{asset_id}/{index})
+	DeleteShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath)
 	// GetShard Read one shard as raw bytes, after checking it against its content hash.
 	// (GET /shards/{asset_id}/{index})
 	GetShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath)
@@ -118,6 +127,12 @@ func (_ Unimplemented) ListAssets(w http.ResponseWriter, r *http.Request) {
 // PutAsset Store a file across the mesh. The plaintext is streamed to this node, which encrypts it, erasure codes it and places its shards on distinct hosts.
 // (POST /assets)
 func (_ Unimplemented) PutAsset(w http.ResponseWriter, r *http.Request, params PutAssetParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteAsset Delete a file. This node forgets it at once and asks every host to drop its shards; hosts that do not answer are asked again later, and drop them anyway when nobody claims them for their grace period.
+// (DELETE /assets/{asset_id})
+func (_ Unimplemented) DeleteAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -196,6 +211,18 @@ func (_ Unimplemented) ExportReceipts(w http.ResponseWriter, r *http.Request, pa
 // RunJob Run a job and sign a usage receipt for it.
 // (POST /run)
 func (_ Unimplemented) RunJob(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ClaimShards Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
+// (POST /shards/claims)
+func (_ Unimplemented) ClaimShards(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteShard Drop one shard. Only the node that stored it (by its signature) or the admin may; another node gets 403 and nothing changes.
+// (DELETE /shards/{asset_id}/{index})
+func (_ Unimplemented) DeleteShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -435,6 +462,32 @@ func (siw *ServerInterfaceWrapper) PutAsset(w http.ResponseWriter, r *http.Reque
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.PutAsset(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteAsset operation middleware
+func (siw *ServerInterfaceWrapper) DeleteAsset(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "asset_id" -------------
+	var assetId AssetIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "asset_id", chi.URLParam(r, "asset_id"), &assetId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "asset_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteAsset(w, r, assetId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -758,6 +811,55 @@ func (siw *ServerInterfaceWrapper) RunJob(w http.ResponseWriter, r *http.Request
 	handler.ServeHTTP(w, r)
 }
 
+// ClaimShards operation middleware
+func (siw *ServerInterfaceWrapper) ClaimShards(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ClaimShards(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteShard operation middleware
+func (siw *ServerInterfaceWrapper) DeleteShard(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "asset_id" -------------
+	var assetId AssetIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "asset_id", chi.URLParam(r, "asset_id"), &assetId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "asset_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "index" -------------
+	var index IndexPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "index", chi.URLParam(r, "index"), &index, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int32", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "index", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteShard(w, r, assetId, index)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetShard operation middleware
 func (siw *ServerInterfaceWrapper) GetShard(w http.ResponseWriter, r *http.Request) {
 
@@ -1065,6 +1167,9 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Get(options.BaseURL+"/fetch", wrapper.FetchShard)
 	})
 	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/shards/{asset_id}/{index}", wrapper.DeleteShard)
+	})
+	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/shards/{asset_id}/{index}", wrapper.GetShard)
 	})
 	r.Group(func(r chi.Router) {
@@ -1074,10 +1179,16 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Put(options.BaseURL+"/shards/{asset_id}/{index}", wrapper.PutShard)
 	})
 	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/shards/claims", wrapper.ClaimShards)
+	})
+	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/assets", wrapper.ListAssets)
 	})
 	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/assets", wrapper.PutAsset)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/assets/{asset_id}", wrapper.DeleteAsset)
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/assets/{asset_id}", wrapper.GetAsset)
@@ -1545,6 +1656,145 @@ type PutAssetdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response PutAssetdefaultApplicationProblemPlusJSONResponse) VisitPutAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAssetRequestObject struct {
+	AssetId AssetIDPath `json:"asset_id"`
+}
+
+type DeleteAssetResponseObject interface {
+	VisitDeleteAssetResponse(w http.ResponseWriter) error
+}
+
+type DeleteAsset200JSONResponse DeleteReport
+
+func (response DeleteAsset200JSONResponse) VisitDeleteAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAsset400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteAsset400ApplicationProblemPlusJSONResponse) VisitDeleteAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAsset401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteAsset401ApplicationProblemPlusJSONResponse) VisitDeleteAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAsset403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteAsset403ApplicationProblemPlusJSONResponse) VisitDeleteAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAsset404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteAsset404ApplicationProblemPlusJSONResponse) VisitDeleteAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAsset409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteAsset409ApplicationProblemPlusJSONResponse) VisitDeleteAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAsset503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteAsset503ApplicationProblemPlusJSONResponse) VisitDeleteAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAssetdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response DeleteAssetdefaultApplicationProblemPlusJSONResponse) VisitDeleteAssetResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -2657,6 +2907,247 @@ func (response RunJobdefaultApplicationProblemPlusJSONResponse) VisitRunJobRespo
 	return err
 }
 
+type ClaimShardsRequestObject struct {
+	Body *ClaimShardsJSONRequestBody
+}
+
+type ClaimShardsResponseObject interface {
+	VisitClaimShardsResponse(w http.ResponseWriter) error
+}
+
+type ClaimShards200JSONResponse ClaimResult
+
+func (response ClaimShards200JSONResponse) VisitClaimShardsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClaimShards400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ClaimShards400ApplicationProblemPlusJSONResponse) VisitClaimShardsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClaimShards401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ClaimShards401ApplicationProblemPlusJSONResponse) VisitClaimShardsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClaimShards403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ClaimShards403ApplicationProblemPlusJSONResponse) VisitClaimShardsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClaimShards413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ClaimShards413ApplicationProblemPlusJSONResponse) VisitClaimShardsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClaimShards503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ClaimShards503ApplicationProblemPlusJSONResponse) VisitClaimShardsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClaimShardsdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ClaimShardsdefaultApplicationProblemPlusJSONResponse) VisitClaimShardsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteShardRequestObject struct {
+	AssetId AssetIDPath `json:"asset_id"`
+	Index   IndexPath   `json:"index"`
+}
+
+type DeleteShardResponseObject interface {
+	VisitDeleteShardResponse(w http.ResponseWriter) error
+}
+
+type DeleteShard204Response struct {
+}
+
+func (response DeleteShard204Response) VisitDeleteShardResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteShard400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteShard400ApplicationProblemPlusJSONResponse) VisitDeleteShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteShard401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteShard401ApplicationProblemPlusJSONResponse) VisitDeleteShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteShard403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteShard403ApplicationProblemPlusJSONResponse) VisitDeleteShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteShard404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteShard404ApplicationProblemPlusJSONResponse) VisitDeleteShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteShard503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteShard503ApplicationProblemPlusJSONResponse) VisitDeleteShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSharddefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response DeleteSharddefaultApplicationProblemPlusJSONResponse) VisitDeleteShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetShardRequestObject struct {
 	AssetId AssetIDPath `json:"asset_id"`
 	Index   IndexPath   `json:"index"`
@@ -3369,6 +3860,9 @@ type StrictServerInterface interface {
 	// PutAsset Store a file across the mesh. The plaintext is streamed to this node, which encrypts it, erasure codes it and places its shards on distinct hosts.
 	// (POST /assets)
 	PutAsset(ctx context.Context, request PutAssetRequestObject) (PutAssetResponseObject, error)
+	// DeleteAsset Delete a file. This node forgets it at once and asks every host to drop its shards; hosts that do not answer are asked again later, and drop them anyway when nobody claims them for their grace period.
+	// (DELETE /assets/{asset_id})
+	DeleteAsset(ctx context.Context, request DeleteAssetRequestObject) (DeleteAssetResponseObject, error)
 	// GetAsset One asset's manifest summary and per-stripe shard counts.
 	// (GET /assets/{asset_id})
 	GetAsset(ctx context.Context, request GetAssetRequestObject) (GetAssetResponseObject, error)
@@ -3408,6 +3902,12 @@ type StrictServerInterface interface {
 	// RunJob Run a job and sign a usage receipt for it.
 	// (POST /run)
 	RunJob(ctx context.Context, request RunJobRequestObject) (RunJobResponseObject, error)
+	// ClaimShards Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
+	// (POST /shards/claims)
+	ClaimShards(ctx context.Context, request ClaimShardsRequestObject) (ClaimShardsResponseObject, error)
+	// DeleteShard Drop one shard. Only the node that stored it (by its signature) or the admin may; another node gets 403 and nothing changes.
+	// (DELETE /shards/{asset_id}/{index})
+	DeleteShard(ctx context.Context, request DeleteShardRequestObject) (DeleteShardResponseObject, error)
 	// GetShard Read one shard as raw bytes, after checking it against its content hash.
 	// (GET /shards/{asset_id}/{index})
 	GetShard(ctx context.Context, request GetShardRequestObject) (GetShardResponseObject, error)
@@ -3564,6 +4064,32 @@ func (sh *strictHandler) PutAsset(w http.ResponseWriter, r *http.Request, params
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(PutAssetResponseObject); ok {
 		if err := validResponse.VisitPutAssetResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteAsset operation middleware
+func (sh *strictHandler) DeleteAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath) {
+	var request DeleteAssetRequestObject
+
+	request.AssetId = assetId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteAsset(ctx, request.(DeleteAssetRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteAsset")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteAssetResponseObject); ok {
+		if err := validResponse.VisitDeleteAssetResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -3902,6 +4428,64 @@ func (sh *strictHandler) RunJob(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// ClaimShards operation middleware
+func (sh *strictHandler) ClaimShards(w http.ResponseWriter, r *http.Request) {
+	var request ClaimShardsRequestObject
+
+	var body ClaimShardsJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ClaimShards(ctx, request.(ClaimShardsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ClaimShards")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ClaimShardsResponseObject); ok {
+		if err := validResponse.VisitClaimShardsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteShard operation middleware
+func (sh *strictHandler) DeleteShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath) {
+	var request DeleteShardRequestObject
+
+	request.AssetId = assetId
+	request.Index = index
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteShard(ctx, request.(DeleteShardRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteShard")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteShardResponseObject); ok {
+		if err := validResponse.VisitDeleteShardResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetShard operation middleware
 func (sh *strictHandler) GetShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath) {
 	var request GetShardRequestObject
@@ -4053,109 +4637,117 @@ func (sh *strictHandler) Toggle(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rcts4lvCroPhNVexvKVlyfImdH1NOJz1JTzrJJJ7qrYmzMkQeiWiRAAOAtpWs330LB+BFImhJju1k",
-	"puJflkgAB+eGc4W+BpHIcsGBaxUcfw0SoDFI/Pc9aDk/mWiQ5lMMKpIs10zw4Dj4AJHgsSJakEvKNBnD",
-	"REggWs4ZnxI6pYz3gzCQ8LlgEuLgWMsCwkBFCWTUTDcRMqM6OA4Y1493gzDI6BXLiiw4fnKwNxiEQca4",
-	"/TwIAz3Pwb4KU5DB9fV1GORU0gy0g/VEKdCvnr+jOjEfmYExNx/CgNPMDKbmjRGLb4TqLxImwXHw/3Zq",
-	"pOzYp2rHLRGYxd3//yhAzqv1PuOn+1nwFY/h6obdMfP81it9SKiMcYl6sRv3dofLXZtZVC64AqTkMxq/",
-	"h88FKG0+RYJr4PgvzfOURdQw4E4uxTiF7L/+VIYbv6657js7yi66yM+nCRBplyWxAEW40GQi0lRcEp0w",
-	"RWIRFRlwHRIhCSUXNC2AMEVEoYmYEEn5FJ6aUYkRgCgxn+N+cB0Gvwg+SVn04NvhIkYI1SXTUQIxEZMJ",
-	"Qq8bezUASRqzSCtymVCNA7SQEJMtanYDkihDLkI1DqRxLEGpkFDypxgTbcbQVAKN5yShilAiIQKW65BQ",
-	"Too8FTQmSrM0JbLgnPHpNmLlVyHHLI6BPyRa3sOkUBAfE0rGUlwqkBUiJlJkpNox0+AIjVjEXWZ0jlxR",
-	"KLAsITjgVv4mODw0cS1NLmlFrXGBtEuF0gbwSEhZ5JoIbmFNhNII7CuuismERQy4/qCFpFP4Hoz5SJGY",
-	"qZkBNaaajqlCXp0UaVpLUb09BP2N0L+KgscPCe8bQVQRJQSVuYEWEY/glKMeEJoTTkBKIcnW+19/IUd7",
-	"+4fErUFi0JSlygrXqRCvqXx4yo5FPEcuNIsbRUMd+6EU0SiCXCuE8J+cFjoRkn2Bh6bnBU1ZTGicMU60",
-	"mAEnW0JaCBWbcqoLCSG5TECCEXGzHws5xNvGpmlYSH/88UfvpNAJcG0ghkUQndWitGR8aoCx+76gLKXj",
-	"FL7XeTAu1Dw0cpXnjE9RzUWUG80mgUYJAS6KaYIaQz0l0hiBhBorEPW/ZhmQKbsAvoQLtBZ7lbnoA9S9",
-	"vdMwLC1W3A7QkMtEYRGyxPokhohlNLWaemAsz+EA/8gl04k5nzKj/BS7IhNJIzOOpiRmU6YV2aIklywC",
-	"q9Q/F0JDTBT7AkhSuKJZbigS7Pb3A2Nbag3SLPs/W26RrbOz/uDrMDy43v7r/34c9I4+4Qfzdf1p+6/b",
-	"fwnCZcKHwQnnouARkjyXIgepmbV2DJwX0OCWsRApUG5GjQup9CgHGQHXo4xemdcqM3m4ykgOA+BxLpjF",
-	"ZgumjPGR4BFN03KJTae3tqBnasNpxvBdwa9vRAzGvA0DJI1azd/41nUYFHlMNcQjqhdcCfNlzzBomwbX",
-	"TVv1YwWh20QDVWFJkgoqL6p81FmA61MFghj/CZFussE/8TUkfxwzy6jvGmwxoamCcIlTvNzQ7UWtol8Y",
-	"XPWmold/280Td7zIJsR2mDLka2PTHMkeiYppXsrUogrZmoWEb5NLo9ijRCjgVpcYtZayC7Aqr18zT0MW",
-	"K2duXZ8tDCIJGzJpGExYCqOEqqQN/bPXJ39/8bi3u39g/A0Dc55Sg+grTbYgy/WcFFyzlMy4uOTbfd/0",
-	"uMH21M+Z0oxH2iKAJCKNjfmFOEF7p4mUhgKYNaS/8bXhonRRqzWfihifADc88zGACP3IvCExDU3in6NT",
-	"8yC0I6PX/QPLJ4v7f1chcjzXoMhWb0guE5ZCw4URE1JwRC0eG8aZUYjkpnQc7HnxpLQT93LPOXCD4cA8",
-	"MuZtYM7rqaQx/mtseC82zH85jCxJ2tt4XdOL5MaLwdcNjExDpvwYcd9QKem8XqPjZVXIC3YBnrVfikuS",
-	"UT5HFjJeiAKFTGo4mpTjiDG5EiCXQhrfkyoIiRGiwpzGKIvW7DIndoP7CJVwTOAC5NxtiswAckVmC29d",
-	"JixKzFvW5qzAwfHoGfXJwBHWUcCYA/hgiZCLam53f3/VWfjNJ1IjWuSOJOTVpkpwsmPkzkjGArfXhAtr",
-	"DVhy3jLnNES01AkN2i5ortVnmlN4LY4YooW2+8RIzknvX4T2vpBB74j0yYj0COUxOtOCp3MSC61CogTh",
-	"SL2zoH8WGMqcBf3+WdC3pHgNfKqT4Hi4+wThrz4vmGsfT3r/or0vg95Rf9T79P/rj6Pep6VnfkvNbOc1",
-	"U76DxTzC/ypxWnkStCXMR3blxewzqqOkDYYRk5GCz8snM+qem5m0gnutDeD6r7RxKNpqYmMTTwqhV739",
-	"0nB5Q0vfvBstbomGC5CKWceqVMiD/tCjcZdoVY4LG+YjbquW1ZI2FXQl0jsJjAhuETkFOhnZIOtKPORS",
-	"iMnaVC1xvExQF7VbNfy9e20ZN+XwsAl6CZtv88+tN+dz9LjgPQ5TanRY5fWt9vFWOHKllzZ83HLavJrg",
-	"pbPClqagvcmnrwd71/4xQFPtkdm785SMQi9Uk3XFzGsrFLk5dkbK5mm8UtLKqiyS1C0Vtp2lpbl95P0d",
-	"lAcPSQd+DAhyQiNQoyLvMBtBJSMx83nKS3CXb4ZL0/rA5MCmyVjI9bWi2dgbN8onR7kUWrS5ekx1RnmP",
-	"xhchGdMxpKG1jDDyxMFrrUugm3kPUhQaNtvKezPEaweKQkYeWzmmkAl+TMZURzo18ON24qe4n2M07zLK",
-	"C5qSDLRkkcIHT3Gbx1Vol3Jl/LAYhdZxsp3amTzIdxxWa2UHaIn5Jk0rjIQl53WxakVRjzuJ+Q6v9DLD",
-	"W/7gCm59kXKiGKcNsvEiG3ukrlyvC1JLsBaYMRgXjmp3rn0LQGFwwbzxy0VAmyv6gHU6q8VApwmQmMXH",
-	"M5iXjqxLCLyId/f3h0dkBvP+ou527x9/+TjsHZ30Xv7We/PO2HKzrPfl09e9QXgw8CvkdwBys6DbjTGz",
-	"lCo9UmCTVuvJJGoj3mCvNjZyAPlIlZk1jDeTmEmINHEDC1miykxHDFcbIbIC4w9YrHPktJ7lVCejmlU8",
-	"KdKFlR8pJ+PG1NduJ2QrFZcgMdIMhoLbTwkdK+DaOHecMI0RCkW4wOlgwffqZsqWE+3ccTyPjANt/ved",
-	"hI6bFzdjZmNRSIo4D0kqJA3JOIWQjPUolbVungqlWN5f6b01wodmudrxcqzmExDDm35Po3HWLZPA5VIQ",
-	"8yohVq2RLQVAdsw32x3c0DznVsxZ8VxH1McQef1DBiVwlRdkpwwbR3cNsBd1VQhxEXEulrAKptL2vLbx",
-	"F5cCXWvEEuDlgvVE3eDeKuq75o5c1mT9DZUDrr3gVonN5UNGU5b6j0KuNOUdp2FttHq8OKZT/yj7xapj",
-	"CJ+W01RLealQjGcw93DNWFyNZjBvi8Z/2/MoL8Ypi8yxFJIErvptv+JGp+DujP8LkGwy98NaHp7fBOyq",
-	"LEkDgLBCmw/X/yiEz0q5XWJoE3F2kYM1Xy9ZrDxSbhLnhmvFmR5tBlknYh37uvhBY+Zy7z7svq999SVt",
-	"weJFzdwhVLWZH6WF0iC7DAKmVFFFNRcZ7p+cXZGMpSlzfiDZYtye46janpIoFdFMkViyiV43VP6nGHfB",
-	"4tyJbgW6lm3bdgE350khJhuiWYJ1U0a347iVca6hN+1QVjN0hTGGu0/8KsvwodpAjhYV0ybK8dtjcQ0O",
-	"XsZzxU7ljmomqsgYWqGxOG4yfDPusaD3arT6ZTOnTL6HXMiuGPLakeOMyhnEoxho7D88JYwLlmr/w4Ln",
-	"KY3AO9QXhQ7q+RqDF6Hw7rjgjYLNDWybWtY7AvjHPQzYdXHprRRCM3dd/3lDxrXSWNJ8ik6him5smbNR",
-	"Gf8MMx4HeyRKqKSRBqm2n5bprRFWGqlRRrZQZwqOQ+y320SBVq4uE1X7I0WQY13uo7mpg70WDZao6fDa",
-	"SStVpB7W3DQAvHYssiusWC7ogxMrhDvEZ7MsfJlMXycmXgXc1y1erg2OTYOrjXRfGSt3NgAC3ImT51TT",
-	"O8FLTDUdjQ/2FoAfz7U3iPHvicTGJjvx+aqE9vbZX2+RywctJNxOLX4jMTtqhR8pW9wQEuOoxVTGZEwV",
-	"HOwtGGaOARrp1t3dxwdHB7t7D80Vq0l9I3FPxXSa3pYAneHBZaC6gjtoskWFZHr+weytDCVnjJ8aje+n",
-	"kwvCLFSm5tKwGVbfT5hU2lBP6pDMINdlNYVBhAsYCjlHSxsxiqADlcijDsJE67y0ej807cPlJFxZF19Z",
-	"O2Q8x9UimqaMTz1BW7LFYuCa6flOLKL+VCAo2D5iKz/r/pG3k8lUsrhXg1DbzDn7O8xtEatxKPy4enl6",
-	"+o6cvHtlDlHBgZQTvgGNkPXJe6BxD8sL7IlDts7/9uKU7FBXhHcekvMdLAQ9D8/4+U5uwwP4dQYqwX8w",
-	"MIX/2UjbF/cYj378351iageujMl3vo1NITlwW3oP5PXJm/4Z/73QFCOnBn2KcIC4GfpeoPn5iSuNRk/q",
-	"mDxDGpLTt39/8eZ8u3/GjS/S06KHFb12wq3zHVlwhAhLivC/CejI7sMWfpxvu0pmAgz7HGxDR720kGec",
-	"cnLeIs85sRQkGY3B5mJX8YICIC1+OOMvpBTSVuScd5U8n9f17dt98rvgMMeCEWz3gtiaRjhFmR22Skmd",
-	"8dVp4tBVmUxSQbXqn/EqelSzZclFhsOChpNifJP+wMiPoTDNWXAcPO4P+o9tlCVBMa84zHyYWnPfqBfc",
-	"56s4OA7+BrqqCF7qftodDG6oC9+sHrxao6MgPCqkBK5JCS8W5u8PHnfNWwG606xix6kn1NmUN4+rK9TD",
-	"QBVZRuU8OA4+oHyGtkBbIaUF7xneMnaxkRprK9d9LGGg6VQZFZxgrZzxyoXyYNrGXBeQjWrtmYjnd47n",
-	"qlj1erkx7vo7UrmkbqOG33anIbn3LCQ3k63RkodDhmtxSN3fgYPWYKu6J8yMGK4xomp0uSXn7g8OV4/x",
-	"tUzdmuudWRAcf1w0CD5+uv7UFIpfkEY3ycRTIjKmsXKSQRorc87NCUU/cm60o0dOrsNgp65j8yqn10zp",
-	"E/vKfXJtVWfna3PC5fu3ZraH02HrUvPUVcKqRjuULf01x9ElNiAa8y6szlYmXXKvScWyWrBT370rLO2C",
-	"xf7ojz4TysDzSBFjkYVkIiTJQeQpVDbbUstvWZVakbfpJBgXqeX2+1uHXQ1rPU+FeVsKvkZduJl6qYLd",
-	"mMCt0meyBdF2n7zNmCYzW3JKtCBRIgT2cELW1QDgA3wWrNe/vrt/cGNk1uMvtjf0wb+XLto8JGjvAYVe",
-	"kS0J+XafPLf0I/shmcAlSJvmt/82yq/ZRSdryQfHrK3hZ9z6xPUeJsawVJlRs1ZcGUf3wtIgJEPyO3uG",
-	"woItjuZZJ78sVmevsb3hweHh4e6wuce9wdHB7bb5GjRRxtA11rFlJjEhtOSmqTCSYLaGBfsNkmHTpu2J",
-	"lNskXmwNqShJ/mA6EYUmTLsGWZIX2mqvUtTcFNgsaLwiabuv7Ut7gyOjeoz3sCh+T+1z5trNsU7skapb",
-	"CBSdGzPwpnYDCTQ1fp8b0kUgmqbiEmviIR5VZfBtveSCBO1gwDLOfy0kulWtvLEiWwlcYa9DRnsKjG7W",
-	"RveXnsrwYBuv0pA0r7dh3CgtOoUGIpYzvLajCXWzdbGZfdkKm5+2vw7C4b6/9LW9r9Nms9EjRepWJMsH",
-	"FbGwSfrVc0Ps2Bw9ho8V1tlQTrAaUxa5sVgMr0hQRQYqRG4pfWESJRDNLC0TqpLy2gHg8cpgwi/WMOm9",
-	"tMG/9QwRG6Bq7/kEIx8Qu03lImXRnGz99uHtm9BFzgppy5KNGOQ0jhmfbrc24i5GMYc949OVe3iH63Sd",
-	"s493Dw+etAn2aV2/RkQadE9pCTRbtNXqCCDjFNms2XIxODraHw4Pdg8PDw/ay3vdjopfGkxOTtmz9q0w",
-	"bedoeLdmpg9EjM/GTxebirD/GWJsP3JtX58LIYvsR3eVBkerR1TXkPz0rZD4hFotSyMplKqKK/tkgXvt",
-	"fShGXiC2VY7OfA9tuxkBHsl5rhVhOiQgqSokkEjExnbQqNowkaqQqcqDmC+dq14bv/bVdr6W4e/rG2NK",
-	"VRb3Pp22zjiDefjAgrK3elB1acgP6Re+5Q5xj7BfkU0w5G4fW+YB2XPayV75EomCdzBMy+fzAVy/stO8",
-	"M+v6k5fddhp8cyPbubN3M+7b5Dha69AxAr10LYXXOFijufoyEWk94Ua2xPWPLAMbnxU/bjDlkWpaGZjs",
-	"KNuIjWswawcEQhKD0c0x/mP0tjHweGyNNYj75IRMKEuNDq/DpTbxZjxFQsdCukqNSHAOmFrA1lVKtCx4",
-	"RG08LsWbVmyiIWNK05nxr/DuEctYgsNTnMbHn2WyJQXjcvE5iVJzPlooH0z0JVYyWZ/i9nN3RapsndS9",
-	"H1kL5VgerfFH4hwMu1syMXKCLBGz+Ic3+35E2f+RQ+oQzUqLHw9Tp+vd5V4cbTSMKHBxiUxgC+Jipz6M",
-	"N2cvBKz4RScSVCLSuNOEQ73UeX7+ap7aaqdbyrC9p9E4sCveb9zqaD3GexK5uk7pprvr/uNka7jGVvCm",
-	"wB/lTA2/LleBLAvMe6CxDX/aGyCVC3wQxslvH96+afK8u1rC8rwrlrjJanSt0vfIh26FFbehuUspv1fu",
-	"+zW7AA7KZvjKcolmX2QTxyIvEZy59uou7GL79T3iFuf3YNZ8X1bGfi+U/t5ojKOKpFThzXYx2fL0JaNR",
-	"xsXldkeytFFj3I3rsqR8BbqNnbqDFuuKewLbWLUAu3qvd1JkoBMoFMEQhXWW+ktoaLxVEcTHSq6SpT+n",
-	"WXrTNt/mwG05zAZcVU66wWaNcLq1qkt3l/d22ryR17+tqkuxaz/vXM/hvclI1d/p2SQu/r0EpFFriA27",
-	"2szbwf953TTXiUj3yn2i0i3hw2SdZOnfMW4a6Rt7XVEM5NXzDkR9LjveutBkW+JaRp4vteOaV7ov196k",
-	"e6id2vjFjnJldN5+BCHJlE2pqxjGa51dqV1nttPmOW9503nZjXqfdqklQIfGQfLd3ib9YWMqjeMAbz+d",
-	"EFq2pOD93QJvFnB3SDdIXtVFGBZ/pBo1gl7uX6qC7ZSDF/jY9ZCoVVUq9u2yJ0a5O4CIMpjnERDboEPo",
-	"WFw0r+TuYlAegbuTyZPkHXjaE6vM/NHu7uPHh7uDxwdP9vcODw8GK3+goKP4JWUZ034AhjjpjXdtLqy6",
-	"XvnDfQqUvaCs6ypo8/C2AvU9ilBttrfiNdR5v4OcpW4vlvvwQmgepYVighPsIcT4ItOQ2arlg6ODXUxd",
-	"26vua3Eppy5FpkBUd0THCv6bGN9TvWqjYe+Ba1Xr9rMOrjEqSVL+1GbLFkjyMwf77x6MWyPgUHD3uxLG",
-	"4DL0J5QU2G7puAD9NaY7jiEbhGgGsb9it9CNadMy+vY9E1cLLVodGSyEsyN/9VpcguxFVAFJ4Iq001lj",
-	"Ec9/8ETWzxDdnYToJL0sO/1sCguzRoxPsR5hShlXGtWr4208q7yRPMuFbZn5oOmNQtP1ayWs/jWPBQYv",
-	"U19ludHXjmrJrpbQOxEQF5S+vYR0VESQV8+NkY1qCHOCQttfoGiWt6/xGxWtn6joN6TGg3E25WVnVvuX",
-	"a2xgsZYh/2+eNOL0wxsJe4ufodnvArz5KxX4eyvudyrKX6JIqQZ5Vz89sSCyyz+1Yn8KyP3eCheoQtEX",
-	"NkeQzSK9fHHynJQisN2/A3n+IwFcli7LjC2TxAQVlkVyW8McVhWI5lF1fHhk+RuSuGvmluqMb+FvTejI",
-	"c7WcPog0xCRd50yzSXREkasvNnZ7xlRm/Y9V/ae1ythQ8u+95rIqBl/fgGjWE2Oh+hatFcAYSxYmbFpI",
-	"V8pGZ0BSUPYa+4erybRc0FmTiWXj5S+KOa1SNZwqmkF5cG3/9Aj+8z0CW6pZGThhXYzZNHX65AT7BBTZ",
-	"Hzy23NI4E2x3g146XDqTl8hz3a45QlSbP3fvni9cHbGWg/5TNn/K5veXTYJ3vLaLBO5SNjVe69EtnPba",
-	"j3sSzMU7RX62ef9s876DVgT8cdYq02IcJUzJTIzYEMbtFTP2WWnfYq5KheRPMbaZSdTEyhcTQ1DkRWlp",
-	"FzJ1d8Ac7+wMdw/7g/6gPzx+MngyRMPdDS9/sMBOg5qg6jmzIezGd04+G9+48rfGNyJXwfWn6/8LAAD/",
-	"/w==",
+	"7H1tc9s40uBfQfG2KtIdJUuO7cT2hy3PJLPJbCbJJt6aq01yMkS2RIxIgAFAy0rO//0pNMAXSaAleWwn",
+	"OxV9kkQSaPQbuhvdza9BJLJccOBaBSdfgwRoDBK/vgMtF2cTDdL8ikFFkuWaCR6cBO8hEjxWRAsyp0yT",
+	"MUyEBKLlgvEpoVPKeD8IAwmfCyYhDk60LCAMVJRARs1wEyEzqoOTgHH9eD8Ig4xesazIgpOnRweDQRhk",
+	"jNvfgzDQixzsrTAFGVxfX4dBTiXNQDtYz5QC/fLZW6oT85MZGHPzIww4zczD1NwxYvGNUP1NwiQ4Cf7X",
+	"Xo2UPXtV7bkpAjO5+/6vAuSimu8z/rqfCV/yGK5uWB0z12890/uEyhinqCe7cW13ON21GUXlgitASv5E",
+	"43fwuQClza9IcA0cv9I8T1lEDQPu5VKMU8j+zx/KcOPXLed9a5+yky7z83kCRNppSSxAES40mYg0FXOi",
+	"E6ZILKIiA65DIiSh5JKmBRCmiCg0ERMiKZ/CqXkqMQIQJeZ33A+uw+BnwScpix58OVzECKGaMx0lEBMx",
+	"mSD0urFWA5CkMYu0IvOEanxACwkx6VCzGpBEGXIRqvFBGscSlAoJJX+IMdHmGZpKoPGCJFQRSiREwHId",
+	"EspJkaeCxkRplqZEFpwzPu0iVn4RcsziGPhDouUdTAoF8QmhZCzFXIGsEDGRIiPVipkGR2jEIq4yowvk",
+	"ikKBZQnBAZfyD8HhoYlraTKnFbXGBdIuFUobwCMhZZFrIriFNRFKI7AvuSomExYx4Pq9FpJO4Vsw5iNF",
+	"YqZmBtSYajqmCnl1UqRpLUX18hD010L/IgoePyS8rwVRRZQQVOYGWkQ8glM+9YDQnHECUgpJOu9++Zkc",
+	"Hxw+IW4OEoOmLFVWuM6FeEXlw1N2LOIFcqGZ3Cga6tgPpYhGEeRaIYT/5rTQiZDsCzw0PS9pymJC44xx",
+	"osUMOOkIaSFUbMqpLiSEZJ6ABCPiZj0Wcoi7xqZpWEi///5776zQCXBtIIZlEJ3VorRkfGqAseu+pCyl",
+	"4xS+1X4wLtQiNHKV54xPUc1FlBvNJoFGCQEuimmCGkOdEmmMQEKNFYj6X7MMyJRdAl/BBVqLvcpc9AHq",
+	"7t5rGJYWK24FaMhlorAIWWF9EkPEMppaTT0wludwgB8yZzox+1NmlJ9iV2QiaWSeoymJ2ZRpRTqU5JJF",
+	"YJX650JoiIliXwBJClc0yw1Fgv3+YWBsS61Bmmn/X8dN0vn4sT/4OgyPrrt///8fBr3jT/jD/F3/6v69",
+	"+7cgXCV8GJxxLgoeIclzKXKQmllrx8B5CQ1uGQuRAuXmqXEhlR7lICPgepTRK3NbZSYPNxnJYQA8zgWz",
+	"2FyDKWN8JHhE07ScYtfhrS3oGdpwmjF8N/DraxGDMW/DAEmjNvM33nUdBkUeUw3xiOolV8L82TMMuk6D",
+	"66at+qGC0C2igaqwJEkFlRdVPuoswfWpAkGM/4BIN9ng33gbkj+OmWXUtw22mNBUQbjCKV5uaPeiNtEv",
+	"DK56U9Gr/23niTueZBdiO0wZ8q1j02zJHomKaV7K1LIK6cxCwrtkbhR7lAgF3OoSo9ZSdglW5fVr5mnI",
+	"YuXMbeuzhUEkYUcmDYMJS2GUUJWsQ//Tq7N/Pn/c2z88Mv6GgTlPqUH0lSYdyHK9IAXXLCUzLua82/cN",
+	"jwtcH/oZU5rxSFsEkESksTG/ECdo7zSR0lAAs4b0N/42XJQua7XmVRHjFeCGZz4EEKEfmTckpqFJ/GO0",
+	"ah6EdmT0uv/B8sry+t9WiBwvNCjS6Q3JPGEpNFwYMSEFR9TitmGcGYVIbkrH0YEXT0o7cS/XnAM3GA7M",
+	"JWPeBma/nkoa41djw3uxYb7lMLIkWV/Gq5peJDdeDN5uYGQaMuXHiPuHSkkX9RwtN6tCXrJL8Mz9QsxJ",
+	"RvkCWch4IQoUMqnhaFI+R4zJlQCZC2l8T6ogJEaICrMboyxas8vs2A3uI1TCCYFLkAu3KDIDyBWZLd01",
+	"T1iUmLuszVmBg8+jZ9QnA0dYRwFjDuCFFUIuq7n9w8NNe+Gf3pEa0SK3JSGvNlWCkx0jd0Yylri9JlxY",
+	"a8CS81Y5pyGipU5o0HZJc23e05zCW+OIIVpo+0+N5Jz1/kNo7wsZ9I5Jn4xIj1AeozMteLogsdAqJEoQ",
+	"jtT7GPQ/BoYyH4N+/2PQt6R4BXyqk+BkuP8U4a9+L5lrH856/6G9L4PecX/U+/S/65+j3qeVa35LzSzn",
+	"FVO+jcVcwm+VOG3cCdYlzEd25cXsT1RHyToYRkxGCj6v7syoe25m0grurRaA87/UxqFYVxM7m3hSCL3p",
+	"7heGyxta+ubVaHFLNFyCVMw6VqVCHvSHHo27QqvyubBhPuKyalktaVNBVyK9lcCI4DUip0AnIxtk3YiH",
+	"XAox2ZqqJY5XCeqidpsef+duW8VN+XjYBL2Ezbf4n1PKskagdwdLuN7/tloxRpvPbNgSDRB69dI+Nxzs",
+	"H2yQTzfXDStQRepRFpG5aEMbKwcn5V4lFJAUqAIMc0ngMIfYZ2etQFSO7APpmXWRfd4zF7zHYUrNxlC5",
+	"0psd5w3ecen6Dh+vecJe9foMUtDwDnIhPUiLpcjzG5CmE2DSbenuXhe7IangU5AkoXHXb6uWJlfb2IK7",
+	"gTHWGzO7PVGu5iBPCVUziO2xlg2pApGQUyaJ4bK4SGELypXLq4Hx0fCFs/5XsEx7k09fjw6uvWh9ATTV",
+	"nr3i7jx0Y0gUqqkyxcxroxa5MXdGyp4PerXzBjS5qcJ1J31lbB/2fgPlwUPSgh8DgpzQCNSoyFvcFVDJ",
+	"SMx8EZoVuMs7w5VhfWByYNNkLOT2Wsws7LV7yqe/cym0WOfuMdUZ5T0aX4ZkTMeQhtYiR6nh4PUSJdDd",
+	"vFYpCg27LeWdecTrf4hCRh4fLaaQCX5CxlRHOjXw43LiU1zPCYpkRnlBU5KBlixSeOEUl3lSHSlYgbaK",
+	"tuRkO7QztZHvOGy2BhygJeabNK0wEpac18aqFUU9YQy7Yfmklxne8gf1cOnLlBPFOG2QjRfZ2CN15Xxt",
+	"kFqCratsUJpxqp099WcACoNL5o2br2jRxow+YJ3OWmOg8wSMWj+ZwaIMoLiDqOfx/uHh8JjMYNFf3t7c",
+	"/SdfPgx7x2e9F7/2Xr81PsQs63359PVgEB4N/Ar5LYDcLdh7Y6w2pUqPFNjD0u1kErURb7DXOjZyAPlI",
+	"lSe6eM5BYiYh0sQ9WMgSVWY4YrjaCJEVGH+gbJstZ+1aTnUyqlnFczS/NPMj5WTcuJjarYR0UjEHiScc",
+	"YCjYPSV0rIBrMk+AE6YxMqaMtYDiueTztzPlWvDGhYFwPwrCIDbffTuh4+blxZjRWBSSIs5DkgpJQzJO",
+	"ISRjPUplrZunQimW9zdGDRphazNd7fA7VvMJiOFNv4fb2OtWSeDO8BDzKiFWrZGOAiB75p9uCzc097kN",
+	"Y1Y8p9osONhhv0QJ3OR92yHDxtZdA+xFXRW6XrH2bQxrE0yleX5t437u6H2rJ1adADdhPVA7uLc6bdhy",
+	"Re60bvsFlQ9ce8GtDtRXNxlNWerfCrnSlLfshrXR6okeMJ36n7J/bNqG8Go5TDWVlwrFeAYLD9eMxdVo",
+	"Bot10fi/dj/Ki3HKIrMthSSBq/6663WjU3B3xv8lSDZZ+GEtN88/Beym07kGAGGFNh+u/1UIn5VyuwPJ",
+	"XcTZRay2vL1ksXJLuUmcG64VZ3q0G2StiHXs6+JWjZHLtfuw+66OEa1oC7YSj2kRqtrMj9JCaZBtBgFT",
+	"qqii6csM92/OrkjG0pQ5P5B0GLf7OKq2UxKlIpopEks20dse0fwhxm2wOHeiXYFuZduuu4C786QQkx3R",
+	"LMG6KaPbcdzG+OrQe9xVZtG0hTGG+0/9KsvwodpBjpYV0y7K8c/HgBscvIrnip3KFdVMVJExtEJjcdxk",
+	"+GbcY0nv1Wj1y2ZOmWyLrNHyrHyrE4uMyhnEoxho7N88JYwLlmr/xYLnKY3A+6jv9COox2s8vAyFd8UF",
+	"v138uJb1loOjkx7GNNu49FYKoZkzUX+8RxW10ljRfIpOoYpudMzeqIx/hidtRwckSqikkQapuqflseoI",
+	"M9zUKCMd1JmC4yP23y5RoJWLZqJqf6QIcqw7c2su6uhgjQYr1HR4baWVP1K+68HD1rHItrBiOaEPTgwG",
+	"t4jPbtkfZRLHNmcx1UHPtknztcGxa3C1ccxcntE4GwABbsXJWR2O2kHSboG3nXGxaYGtS3pGNb0TUsdU",
+	"09H46GCJHuOF9sZl/jv5orHIVny+LKG9fSKFN1/svRYSbqfp/yQxW9LuHymbJxQS43vGVMZkTBUcHSzZ",
+	"mo4BGpkL+/uPj46PGkeOD8QVm0l9I3HPxXSa3pYArRHPVaDa4lVohUaFZHrx3qytjI5njJ+bTcxPJxdX",
+	"WkryzqVhMyxkmTCptKGe1CGZQa7LxCSDCBcDFXKBzgNiFEEHKpFHHYSJ1nlpyL9vmryrR69liUllwJHx",
+	"AmeLaJoyPvXEoUmHxcA104u9WET9qUBQsBLLJlHXpVhvJpOpZHGvBqF2A3L2T1jYfHDjI/lx9eL8/C05",
+	"e/vS2AWCAykHfA0aIeuTd0DjHmbq2E2UdC7+8fyc7FGXz3oRkos9zKm+CD/yi73cRjzw7wxUgl8w1obf",
+	"bPDwi7uM1gx+dxuz2oMrY8VedLG+KofqyPXV2ev+R/5boSkGgw36FOEAcTOav0TzizNXZYDO4Qn5CWlI",
+	"zt/88/nri27/IzfuVU+LHibH2wE7F3uy4AgRZufhtwnoyK7DZgQ0vu7hiby66LoyAQIMi4hstVQNjJAf",
+	"OeXkYo1gF8TSlGQ0Bnsmv4k7FABZ45CP/LmUQtp0t4u2eoKLunik2ye/CQ4LzMbCWkqIrf2HQ5RZAlZN",
+	"qY98c7pA6FK4JqmgWvU/8ipEVjNqyVeG54KGJ2YcsP7ASJShOc1ZcBI87g/6j20oKUHBr3jO/Jhan8Yo",
+	"HFznyzg4Cf4Bukq3Xykt3B8Mbii62K3YopqjpdoiKqQErkkJL1a9HA4et41bAbrXLBHBoSfUGc43P1eX",
+	"f4SBKrKMykVwErxHiQ1t9YNCSgveM7xljH8jR9YhqIvEwkDTqTJKOcFE1OswyIXyYNoGlpeQjYruJxEv",
+	"7hzPVSb49WrV6fU3pHJJ3UaBjC39RHIfWEhuJluj3hUfGW7FIXXxFD60BVvVBZfmieEWT1RVZLfk3MPB",
+	"k83P+OoRb831zlAITj4smwgfPl1/agrFz0ijm2TilIiMaUxLZpDGyux8C0LRWV4Y7eiRk+sw2KuTRL3K",
+	"6RVT+szecp9cWyWx+moIcfr+rZnt4XTYttQ8d2nmqlFraPPqzXY0x+peY/CF1d7KpDvBbFKxTMVt1Xdv",
+	"C0u7YLn5wAefUWXgeaSIsdFCMhGS5CBymyXmq6cvU74r8jbdBuM0rcU2/HX5LkG8HqfCvK2z2KLowgy9",
+	"Uh5ijOK1ugLSgajbJ28ypsnM5nMTLUiUCIEF0pC1Vdf4AJ8F2zWH2D88ujH87PEg1xf03r+WNto8JGjv",
+	"AIVekY6EvNsnzyz9yGFIJjAHaXMZ7NdGbQO7bGUt+eCYtQUyjFsvuV7DxBiWKjNq1oorJlOCo0FIhuQ3",
+	"9hMKC9YPm2ut/LJc+rDF8oZHT5482R8213gwOD663TJfgSbKGLrGOnb5oxNCS26aCiMJZmlYDdMgGVZE",
+	"24Jj2SXxct1VRUnyO9OJKDRh2lWfk7zQVnuVouaGwEpc4ydJ29rA3nQwODaqx3gPy+J3aq8z18sBk+Ee",
+	"qbo+R9GFMQNvquWRQFPjCbpH2ghE01TMseAE4lFVY7Kul1zYYD08sIrzXwqJbtXa4bginQSusJAooz0F",
+	"Rjdro/tLT2V41MU+NZLm9TKMG6VFq9BAxHKGPXGaUDfrgptHTJ2w+av7dRAOD/0p0OvrOm9W8j1SpK7z",
+	"s3xQEQs7ELx8Zogdm63H8LHCZCLKCaacyiI3FovhFQmqyECFyC2ld0yiBKKZpWVCVVL29AAebwwv/GwN",
+	"k94LGw7czhCxIav1NZ9hLARit6hcpCxakM6v79+8Dl0srZA2Pd2IQU7jmPFpd20hruuQ2ewZn25cw1uc",
+	"p22ffbz/5OjpOsE+bevXiEiD7iktgWbLtlodE2ScIps165kGx8eHw+HR/pMnT47Wp/e6HRW/NJicnLOf",
+	"1lsurTtHw7s1M30gYsQ2Pl2u2MPmAhBjbZ+rqfxcCFlk37urNDje/ETV4+eHb4XEJ9RqWRpJoVSVQdon",
+	"S9xrmw0ZeYHYpnI68z20tZwEeCQXuVaE6ZCApKqQQCIRG9tBo2rD02KFTKWqQo7lfdVr49e+2t7XMiB+",
+	"bTemFGwK0bLxbytXzqoD63ty3ZYKZDyiZa/H373MHGx+omrncxsh+/68UEsZx/iG0UtXdCLkFLTlWE0E",
+	"Rou42fpmymlItLO0wJqmBiufLlUkiUZBEpqKzZqklGqQdrPHQdD9onwxpwtrfnKBvXlsqNp5Z7YVGJNk",
+	"KmkExh1iIm7xiFtDrfctEK2bzHlpEz2wLOzI2d8fo77hDnGPsEaeTfBsyl62OhVkz23ats1YJAreokfX",
+	"QiE+gOtb9pp9Gq8/ebXwXoNvbmQ7Z5Luxn27WGlb2WIo7sutkLw28xYNPeaJSOsBdzKxr79nGfgLaPdG",
+	"TK9hfOOpYNm6wnjMs/U4WUhiMCZLjF+MOWO0No+tDwNxn5yRCWWpMW3qUwR7Qj1emB1lLKTL0ooE54An",
+	"btgugRItCx5RG6ZOsbuXPX/LmNJ0BhyVPHWMJTic4jA+/izPIFOzVZmlRKkxGy2UDyb6tqjWutq3H7st",
+	"gGtzJO99y1pKxfRojd8T53e7EuKJkRO7d7Mflt1f7aQJolnpCONm6nS9ayjJ0d5DA5CLOTKBTYaNnfpQ",
+	"ZAy2CW3FLzqRoBKRxq2eDeql1v3zF3PVZjreUoZtb+DrcOP9jU7CNpByTyJXJ/Td1C/1Lydbwy2Wgt1p",
+	"v5c9Nfy6mi61KjDvgMb2VMB2HVYuHkgYJ7++f/O6yfNlcw7keZdVdJPV6Nok3CMfuhk2dOB0jZC/VUrI",
+	"K3YJHJQ9+C6ziJo10U0ci7xEcOZaK7RhF1sv3CNucXwPZs3/ZVb8t0Lpb42iWKpIShV2U41Jx9OTAI0y",
+	"LubdlhyCRn1BO67LcpIN6DZ26h5arBt6065j1QLsEiPfSpGBTqBQBCN31lnqr6ChcVdFEB8ruQSv/oJm",
+	"6U3LfJMDt1liO3BVOegOizXC6eaqGr2vru282QXev6yqQrltPW9dvfG9yUhV2+1ZJE7+rQSkkZSLxfra",
+	"jNvC/3ldMNuKSHfLfaLSTeHDZH322L9j3DRONW2LvBjIy2ctiPpcVru2ocmWw64Zeb4TT1e41v5Ch10q",
+	"B9dP/H62T7nsUm8tkpBkyqbUpdbjqwRcBmprEoA9/r/l2zXKSvT7tEstAVo0DpLv9jbpdxtTaWwH2HF7",
+	"QmhZjobvjBDYVcS9t6BB8ipdyLD4I9VInfVy/0q6eKscPMfLrn5MbUresneX9XDKtUgjymCeR0BscR6h",
+	"Y3HZfA1EG4PyCFwfQE/uw8BTmlwlrBzv7z9+/GR/8Pjo6eHBkydHg40vxWnJCUtZxrQfgCEOemN/56VZ",
+	"t8sKuk+Bsk0x214/YC7eVqC+RW62TYKoeA113m8gZ6lbi+U+fAkBj9JCMcEJ1g9jfJFpyGwy/9Hx0T5m",
+	"dNjXq9TiUg5dikyBqG6JjhX8VzG+pzTuRrHuA6dw16WnLVxjVJKk/NSevC2R5Edqwn97MG6LgEPB3buM",
+	"jMFl6E8oKbDU2nEB+mtMt2xDS0VA7dKF3ULfl/2X70PEljqqPrCQNXuhesSs6g5eBhkw46Ns2w0Syv6n",
+	"pGPjnErjETcXmiQg7buY8L7ybUeL6l1NhrzdH+UW3yhYx2HuK1azjW0FL2nMdEk5Q84+ObMh71iKvErc",
+	"aRK0vBtTH5q5CxA7aVRLWQuk0+vhMD38t3taDloX4bkRka3wjMy1Y+0Tlw7uZy2blQsTTWhaNsz0hR+d",
+	"GmicZX3F6totkorKUPyKdHpKkJ85kP9icez/Em432K9D033yhqeLOiUVWdXxENOkM15UBgWO1y1fvWfZ",
+	"MaOL02VGwyShg8Hjsjd+40WCyst27Vk5LRz1oHkRS6XyLQkSCGdLesQrMQfZi4weSeCKrGdLGKXwnedJ",
+	"/DgBupMTIEnnZccFmyGBSQlGPJi2CXBKo7A53kZXqEVkEtfUaFlm3mt6o9C0vYCR1S8oXGLwMrOiTPL+",
+	"2lKj0taa404ExJ153l5CWhLuyMtnRpfh9oYpJ0Lbl+o1iwq3eO3e2lv3+g2p8WCcTXlpYqy/jNOeW9Uy",
+	"5H+NY+MYeHgjYW/xZs3DNsCbL97DV0i6V++VL9fD5M27epveksiuvj3S7jbuFZJcoArFUKuxqWySwovn",
+	"Z89IKQLd/h3I8+8J4LR0VWZsvirmP2AxCreVY2FV92EuVduHR5b/RI7QlqkLdUJR4S8IbUmjWIspQqQh",
+	"Juk2e5rN0UIUuaouRSjJmMpseGtTH5BaZewo+fde6VKV4G1vQDSruLA8sENrBTDGjLgJmxbSFRDQmTHW",
+	"lX0z18NVwlguaK2EwWK98iXJTqtUbT4UzaDcuLo/Ak5//YCTLZCpDJywLoFpmjp9coap/oocDh5bbmns",
+	"CTapX69sLu3OqZmyPTaFENXmz92HppZaeG0Vmvohmz9k89vLJsHXB6znoN2lbGpsr9YunLb92j0J5nJv",
+	"tx/NdX4017mDAtA501FSHeQbRwlP/CdGbAjjttWfvVbat5gKoULyhxjbxBfUxMp35IKgyMvS0i5k6nrx",
+	"neztDfef9Af9QX948nTwdIiGu3u8fBeWHQY1QVXpb09IG/85+Wz847KrG/+IXAXXn67/JwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -88,8 +88,8 @@ func (s *Service) Put(ctx context.Context, r io.Reader, opts PutOptions) (Asset,
 		}
 		if bad || interrupted || opts.ContentHash == "" {
 			// A bad upload must not be resumed, and one without a content
-			// hash cannot be: forget it. (Its shards stay on the hosts.)
-			if derr := s.catalog.Delete(context.WithoutCancel(ctx), m.AssetID); derr != nil {
+			// hash cannot be: forget it, and ask its hosts to drop its shards.
+			if derr := s.catalog.Forget(context.WithoutCancel(ctx), m.AssetID); derr != nil {
 				s.log.Warn("Could not forget a failed upload", "asset", m.AssetID, "err", derr)
 			}
 		}
@@ -282,9 +282,9 @@ func (s *Service) prepareManifest(ctx context.Context, opts PutOptions, hosts []
 		return storage.Manifest{}, key, prefix, nodeerr.FromStorage(err)
 	}
 	if superseded != "" {
-		// The failed upload's shards stay on their hosts under its ID;
-		// its manifest goes, so the file is listed once.
-		if err := s.catalog.Delete(ctx, superseded); err != nil {
+		// The failed upload's manifest goes, so the file is listed once,
+		// and its hosts are asked to drop its shards.
+		if err := s.catalog.Forget(ctx, superseded); err != nil {
 			return storage.Manifest{}, key, prefix, err
 		}
 		s.log.Info("A fresh upload replaces a failed or lost one", "asset", id, "replaces", superseded)

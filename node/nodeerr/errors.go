@@ -33,6 +33,9 @@ var (
 	// shard upload whose bytes do not match the signed digest). Nothing
 	// was kept.
 	ErrBadSignature = errors.New("data does not match its signature")
+	// ErrForbidden: the caller is known but may not do this (another
+	// node's shard).
+	ErrForbidden = errors.New("forbidden")
 )
 
 // Invalidf returns an ErrInvalid with a message for the user.
