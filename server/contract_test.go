@@ -216,6 +216,22 @@ func contractCases() []contractCase {
 		{op: "statShard", name: "not stored", method: "HEAD", path: "/shards/" + putAsset + "/9", auth: adminAuth, want: 404},
 		{op: "statShard", name: "no auth", method: "HEAD", path: "/shards/" + putAsset + "/0", want: 401},
 
+		{op: "claimShards", name: "signed", method: "POST", path: "/shards/claims", auth: signedAuth,
+			body: []byte(`{"shards":[{"asset_id":"contract-store","index":2},{"asset_id":"contract-store","index":1}]}`), want: 200},
+		{op: "claimShards", name: "admin", method: "POST", path: "/shards/claims", auth: adminAuth,
+			body: []byte(`{"shards":[{"asset_id":"contract-store","index":1}]}`), want: 200},
+		{op: "claimShards", name: "too many", method: "POST", path: "/shards/claims", auth: adminAuth,
+			body: []byte(`{"shards":[` + strings.Repeat(`{"asset_id":"a","index":0},`, 1024) + `{"asset_id":"a","index":0}]}`), want: 400},
+		{op: "claimShards", name: "bad asset id", method: "POST", path: "/shards/claims", auth: adminAuth,
+			body: []byte(`{"shards":[{"asset_id":"..","index":0}]}`), want: 400},
+		{op: "claimShards", name: "no auth", method: "POST", path: "/shards/claims", body: []byte(`{"shards":[]}`), want: 401},
+
+		{op: "deleteShard", name: "signed, another node's shard", method: "DELETE", path: "/shards/" + putAsset + "/0", auth: signedAuth, want: 403},
+		{op: "deleteShard", name: "signed, its own", method: "DELETE", path: "/shards/" + putAsset + "/1", auth: signedAuth, want: 204},
+		{op: "deleteShard", name: "admin", method: "DELETE", path: "/shards/" + putAsset + "/0", auth: adminAuth, want: 204},
+		{op: "deleteShard", name: "not stored", method: "DELETE", path: "/shards/" + putAsset + "/0", auth: adminAuth, want: 404},
+		{op: "deleteShard", name: "no auth", method: "DELETE", path: "/shards/" + putAsset + "/1", want: 401},
+
 		// {asset} is replaced by the ID the successful putAsset case returns.
 		{op: "putAsset", name: "ok", method: "POST", path: "/assets?name=contract.txt", auth: adminAuth,
 			header: map[string]string{"Content-Type": "application/octet-stream", "Offgrid-Content-Hash": hashOf([]byte(assetData))},
@@ -239,6 +255,10 @@ func contractCases() []contractCase {
 		{op: "getAssetContent", name: "no auth", method: "GET", path: "/assets/{asset}/content", want: 401},
 		{op: "repairAsset", name: "ok", method: "POST", path: "/assets/{asset}/repair", auth: adminAuth, want: 200},
 		{op: "repairAsset", name: "unknown", method: "POST", path: "/assets/a00000000000000000000000000000000/repair", auth: adminAuth, want: 404},
+		{op: "deleteAsset", name: "no auth", method: "DELETE", path: "/assets/{asset}", want: 401},
+		{op: "deleteAsset", name: "ok", method: "DELETE", path: "/assets/{asset}", auth: adminAuth, want: 200},
+		{op: "deleteAsset", name: "gone", method: "DELETE", path: "/assets/{asset}", auth: adminAuth, want: 404},
+		{op: "deleteAsset", name: "bad id", method: "DELETE", path: "/assets/bad%20id", auth: adminAuth, want: 400},
 
 		{op: "getMetrics", name: "ok", method: "GET", path: "/metrics", want: 200},
 		{op: "getMetrics", name: "wrong method", method: "POST", path: "/metrics", want: 405},

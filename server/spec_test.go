@@ -352,6 +352,8 @@ func TestSpecAgreesWithHandlers(t *testing.T) {
 		{"putAsset k maximum = storage.MaxShards", f64(param("putAsset", "k").Max), storage.MaxShards},
 		{"putAsset n maximum = storage.MaxShards", f64(param("putAsset", "n").Max), storage.MaxShards},
 		{"putAsset r maximum = storage.MaxShards", f64(param("putAsset", "r").Max), storage.MaxShards},
+		{"claimShards shards maxItems = storage.MaxClaimBatch",
+			u64(body("claimShards", "application/json").Properties["shards"].Value.MaxItems), storage.MaxClaimBatch},
 		{"runJob metrics maxProperties = node.MaxMetrics", u64(metrics.MaxProps), node.MaxMetrics},
 		{"runJob metric maximum = node.MaxMetricValue", f64(metrics.AdditionalProperties.Schema.Value.Max), node.MaxMetricValue},
 		{"Retry-After maximum covers problemhttp.RetryAfterSeconds",

@@ -1789,6 +1789,22 @@ func (response DeleteAsset503ApplicationProblemPlusJSONResponse) VisitDeleteAsse
 	return err
 }
 
+type DeleteAsset507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteAsset507ApplicationProblemPlusJSONResponse) VisitDeleteAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteAssetdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -3013,6 +3029,22 @@ func (response ClaimShards503ApplicationProblemPlusJSONResponse) VisitClaimShard
 	return err
 }
 
+type ClaimShards507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response ClaimShards507ApplicationProblemPlusJSONResponse) VisitClaimShardsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ClaimShardsdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -3127,6 +3159,22 @@ func (response DeleteShard503ApplicationProblemPlusJSONResponse) VisitDeleteShar
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteShard507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteShard507ApplicationProblemPlusJSONResponse) VisitDeleteShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4637,117 +4685,117 @@ func (sh *strictHandler) Toggle(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1tc9s40uBfQfG2KtIdJUuO7cT2hy3PJLPJbCbJJt6aq01yMkS2RIxIgAFAy0rO//0pNMAXSaAleWwn",
-	"OxV9kkQSaPQbuhvdza9BJLJccOBaBSdfgwRoDBK/vgMtF2cTDdL8ikFFkuWaCR6cBO8hEjxWRAsyp0yT",
-	"MUyEBKLlgvEpoVPKeD8IAwmfCyYhDk60LCAMVJRARs1wEyEzqoOTgHH9eD8Ig4xesazIgpOnRweDQRhk",
-	"jNvfgzDQixzsrTAFGVxfX4dBTiXNQDtYz5QC/fLZW6oT85MZGHPzIww4zczD1NwxYvGNUP1NwiQ4Cf7X",
-	"Xo2UPXtV7bkpAjO5+/6vAuSimu8z/rqfCV/yGK5uWB0z12890/uEyhinqCe7cW13ON21GUXlgitASv5E",
-	"43fwuQClza9IcA0cv9I8T1lEDQPu5VKMU8j+zx/KcOPXLed9a5+yky7z83kCRNppSSxAES40mYg0FXOi",
-	"E6ZILKIiA65DIiSh5JKmBRCmiCg0ERMiKZ/CqXkqMQIQJeZ33A+uw+BnwScpix58OVzECKGaMx0lEBMx",
-	"mSD0urFWA5CkMYu0IvOEanxACwkx6VCzGpBEGXIRqvFBGscSlAoJJX+IMdHmGZpKoPGCJFQRSiREwHId",
-	"EspJkaeCxkRplqZEFpwzPu0iVn4RcsziGPhDouUdTAoF8QmhZCzFXIGsEDGRIiPVipkGR2jEIq4yowvk",
-	"ikKBZQnBAZfyD8HhoYlraTKnFbXGBdIuFUobwCMhZZFrIriFNRFKI7AvuSomExYx4Pq9FpJO4Vsw5iNF",
-	"YqZmBtSYajqmCnl1UqRpLUX18hD010L/IgoePyS8rwVRRZQQVOYGWkQ8glM+9YDQnHECUgpJOu9++Zkc",
-	"Hxw+IW4OEoOmLFVWuM6FeEXlw1N2LOIFcqGZ3Cga6tgPpYhGEeRaIYT/5rTQiZDsCzw0PS9pymJC44xx",
-	"osUMOOkIaSFUbMqpLiSEZJ6ABCPiZj0Wcoi7xqZpWEi///5776zQCXBtIIZlEJ3VorRkfGqAseu+pCyl",
-	"4xS+1X4wLtQiNHKV54xPUc1FlBvNJoFGCQEuimmCGkOdEmmMQEKNFYj6X7MMyJRdAl/BBVqLvcpc9AHq",
-	"7t5rGJYWK24FaMhlorAIWWF9EkPEMppaTT0wludwgB8yZzox+1NmlJ9iV2QiaWSeoymJ2ZRpRTqU5JJF",
-	"YJX650JoiIliXwBJClc0yw1Fgv3+YWBsS61Bmmn/X8dN0vn4sT/4OgyPrrt///8fBr3jT/jD/F3/6v69",
-	"+7cgXCV8GJxxLgoeIclzKXKQmllrx8B5CQ1uGQuRAuXmqXEhlR7lICPgepTRK3NbZSYPNxnJYQA8zgWz",
-	"2FyDKWN8JHhE07ScYtfhrS3oGdpwmjF8N/DraxGDMW/DAEmjNvM33nUdBkUeUw3xiOolV8L82TMMuk6D",
-	"66at+qGC0C2igaqwJEkFlRdVPuoswfWpAkGM/4BIN9ng33gbkj+OmWXUtw22mNBUQbjCKV5uaPeiNtEv",
-	"DK56U9Gr/23niTueZBdiO0wZ8q1j02zJHomKaV7K1LIK6cxCwrtkbhR7lAgF3OoSo9ZSdglW5fVr5mnI",
-	"YuXMbeuzhUEkYUcmDYMJS2GUUJWsQ//Tq7N/Pn/c2z88Mv6GgTlPqUH0lSYdyHK9IAXXLCUzLua82/cN",
-	"jwtcH/oZU5rxSFsEkESksTG/ECdo7zSR0lAAs4b0N/42XJQua7XmVRHjFeCGZz4EEKEfmTckpqFJ/GO0",
-	"ah6EdmT0uv/B8sry+t9WiBwvNCjS6Q3JPGEpNFwYMSEFR9TitmGcGYVIbkrH0YEXT0o7cS/XnAM3GA7M",
-	"JWPeBma/nkoa41djw3uxYb7lMLIkWV/Gq5peJDdeDN5uYGQaMuXHiPuHSkkX9RwtN6tCXrJL8Mz9QsxJ",
-	"RvkCWch4IQoUMqnhaFI+R4zJlQCZC2l8T6ogJEaICrMboyxas8vs2A3uI1TCCYFLkAu3KDIDyBWZLd01",
-	"T1iUmLuszVmBg8+jZ9QnA0dYRwFjDuCFFUIuq7n9w8NNe+Gf3pEa0SK3JSGvNlWCkx0jd0Yylri9JlxY",
-	"a8CS81Y5pyGipU5o0HZJc23e05zCW+OIIVpo+0+N5Jz1/kNo7wsZ9I5Jn4xIj1AeozMteLogsdAqJEoQ",
-	"jtT7GPQ/BoYyH4N+/2PQt6R4BXyqk+BkuP8U4a9+L5lrH856/6G9L4PecX/U+/S/65+j3qeVa35LzSzn",
-	"FVO+jcVcwm+VOG3cCdYlzEd25cXsT1RHyToYRkxGCj6v7syoe25m0grurRaA87/UxqFYVxM7m3hSCL3p",
-	"7heGyxta+ubVaHFLNFyCVMw6VqVCHvSHHo27QqvyubBhPuKyalktaVNBVyK9lcCI4DUip0AnIxtk3YiH",
-	"XAox2ZqqJY5XCeqidpsef+duW8VN+XjYBL2Ezbf4n1PKskagdwdLuN7/tloxRpvPbNgSDRB69dI+Nxzs",
-	"H2yQTzfXDStQRepRFpG5aEMbKwcn5V4lFJAUqAIMc0ngMIfYZ2etQFSO7APpmXWRfd4zF7zHYUrNxlC5",
-	"0psd5w3ecen6Dh+vecJe9foMUtDwDnIhPUiLpcjzG5CmE2DSbenuXhe7IangU5AkoXHXb6uWJlfb2IK7",
-	"gTHWGzO7PVGu5iBPCVUziO2xlg2pApGQUyaJ4bK4SGELypXLq4Hx0fCFs/5XsEx7k09fjw6uvWh9ATTV",
-	"nr3i7jx0Y0gUqqkyxcxroxa5MXdGyp4PerXzBjS5qcJ1J31lbB/2fgPlwUPSgh8DgpzQCNSoyFvcFVDJ",
-	"SMx8EZoVuMs7w5VhfWByYNNkLOT2Wsws7LV7yqe/cym0WOfuMdUZ5T0aX4ZkTMeQhtYiR6nh4PUSJdDd",
-	"vFYpCg27LeWdecTrf4hCRh4fLaaQCX5CxlRHOjXw43LiU1zPCYpkRnlBU5KBlixSeOEUl3lSHSlYgbaK",
-	"tuRkO7QztZHvOGy2BhygJeabNK0wEpac18aqFUU9YQy7Yfmklxne8gf1cOnLlBPFOG2QjRfZ2CN15Xxt",
-	"kFqCratsUJpxqp099WcACoNL5o2br2jRxow+YJ3OWmOg8wSMWj+ZwaIMoLiDqOfx/uHh8JjMYNFf3t7c",
-	"/SdfPgx7x2e9F7/2Xr81PsQs63359PVgEB4N/Ar5LYDcLdh7Y6w2pUqPFNjD0u1kErURb7DXOjZyAPlI",
-	"lSe6eM5BYiYh0sQ9WMgSVWY4YrjaCJEVGH+gbJstZ+1aTnUyqlnFczS/NPMj5WTcuJjarYR0UjEHiScc",
-	"YCjYPSV0rIBrMk+AE6YxMqaMtYDiueTztzPlWvDGhYFwPwrCIDbffTuh4+blxZjRWBSSIs5DkgpJQzJO",
-	"ISRjPUplrZunQimW9zdGDRphazNd7fA7VvMJiOFNv4fb2OtWSeDO8BDzKiFWrZGOAiB75p9uCzc097kN",
-	"Y1Y8p9osONhhv0QJ3OR92yHDxtZdA+xFXRW6XrH2bQxrE0yleX5t437u6H2rJ1adADdhPVA7uLc6bdhy",
-	"Re60bvsFlQ9ce8GtDtRXNxlNWerfCrnSlLfshrXR6okeMJ36n7J/bNqG8Go5TDWVlwrFeAYLD9eMxdVo",
-	"Bot10fi/dj/Ki3HKIrMthSSBq/6663WjU3B3xv8lSDZZ+GEtN88/Beym07kGAGGFNh+u/1UIn5VyuwPJ",
-	"XcTZRay2vL1ksXJLuUmcG64VZ3q0G2StiHXs6+JWjZHLtfuw+66OEa1oC7YSj2kRqtrMj9JCaZBtBgFT",
-	"qqii6csM92/OrkjG0pQ5P5B0GLf7OKq2UxKlIpopEks20dse0fwhxm2wOHeiXYFuZduuu4C786QQkx3R",
-	"LMG6KaPbcdzG+OrQe9xVZtG0hTGG+0/9KsvwodpBjpYV0y7K8c/HgBscvIrnip3KFdVMVJExtEJjcdxk",
-	"+GbcY0nv1Wj1y2ZOmWyLrNHyrHyrE4uMyhnEoxho7N88JYwLlmr/xYLnKY3A+6jv9COox2s8vAyFd8UF",
-	"v138uJb1loOjkx7GNNu49FYKoZkzUX+8RxW10ljRfIpOoYpudMzeqIx/hidtRwckSqikkQapuqflseoI",
-	"M9zUKCMd1JmC4yP23y5RoJWLZqJqf6QIcqw7c2su6uhgjQYr1HR4baWVP1K+68HD1rHItrBiOaEPTgwG",
-	"t4jPbtkfZRLHNmcx1UHPtknztcGxa3C1ccxcntE4GwABbsXJWR2O2kHSboG3nXGxaYGtS3pGNb0TUsdU",
-	"09H46GCJHuOF9sZl/jv5orHIVny+LKG9fSKFN1/svRYSbqfp/yQxW9LuHymbJxQS43vGVMZkTBUcHSzZ",
-	"mo4BGpkL+/uPj46PGkeOD8QVm0l9I3HPxXSa3pYArRHPVaDa4lVohUaFZHrx3qytjI5njJ+bTcxPJxdX",
-	"WkryzqVhMyxkmTCptKGe1CGZQa7LxCSDCBcDFXKBzgNiFEEHKpFHHYSJ1nlpyL9vmryrR69liUllwJHx",
-	"AmeLaJoyPvXEoUmHxcA104u9WET9qUBQsBLLJlHXpVhvJpOpZHGvBqF2A3L2T1jYfHDjI/lx9eL8/C05",
-	"e/vS2AWCAykHfA0aIeuTd0DjHmbq2E2UdC7+8fyc7FGXz3oRkos9zKm+CD/yi73cRjzw7wxUgl8w1obf",
-	"bPDwi7uM1gx+dxuz2oMrY8VedLG+KofqyPXV2ev+R/5boSkGgw36FOEAcTOav0TzizNXZYDO4Qn5CWlI",
-	"zt/88/nri27/IzfuVU+LHibH2wE7F3uy4AgRZufhtwnoyK7DZgQ0vu7hiby66LoyAQIMi4hstVQNjJAf",
-	"OeXkYo1gF8TSlGQ0Bnsmv4k7FABZ45CP/LmUQtp0t4u2eoKLunik2ye/CQ4LzMbCWkqIrf2HQ5RZAlZN",
-	"qY98c7pA6FK4JqmgWvU/8ipEVjNqyVeG54KGJ2YcsP7ASJShOc1ZcBI87g/6j20oKUHBr3jO/Jhan8Yo",
-	"HFznyzg4Cf4Bukq3Xykt3B8Mbii62K3YopqjpdoiKqQErkkJL1a9HA4et41bAbrXLBHBoSfUGc43P1eX",
-	"f4SBKrKMykVwErxHiQ1t9YNCSgveM7xljH8jR9YhqIvEwkDTqTJKOcFE1OswyIXyYNoGlpeQjYruJxEv",
-	"7hzPVSb49WrV6fU3pHJJ3UaBjC39RHIfWEhuJluj3hUfGW7FIXXxFD60BVvVBZfmieEWT1RVZLfk3MPB",
-	"k83P+OoRb831zlAITj4smwgfPl1/agrFz0ijm2TilIiMaUxLZpDGyux8C0LRWV4Y7eiRk+sw2KuTRL3K",
-	"6RVT+szecp9cWyWx+moIcfr+rZnt4XTYttQ8d2nmqlFraPPqzXY0x+peY/CF1d7KpDvBbFKxTMVt1Xdv",
-	"C0u7YLn5wAefUWXgeaSIsdFCMhGS5CBymyXmq6cvU74r8jbdBuM0rcU2/HX5LkG8HqfCvK2z2KLowgy9",
-	"Uh5ijOK1ugLSgajbJ28ypsnM5nMTLUiUCIEF0pC1Vdf4AJ8F2zWH2D88ujH87PEg1xf03r+WNto8JGjv",
-	"AIVekY6EvNsnzyz9yGFIJjAHaXMZ7NdGbQO7bGUt+eCYtQUyjFsvuV7DxBiWKjNq1oorJlOCo0FIhuQ3",
-	"9hMKC9YPm2ut/LJc+rDF8oZHT5482R8213gwOD663TJfgSbKGLrGOnb5oxNCS26aCiMJZmlYDdMgGVZE",
-	"24Jj2SXxct1VRUnyO9OJKDRh2lWfk7zQVnuVouaGwEpc4ydJ29rA3nQwODaqx3gPy+J3aq8z18sBk+Ee",
-	"qbo+R9GFMQNvquWRQFPjCbpH2ghE01TMseAE4lFVY7Kul1zYYD08sIrzXwqJbtXa4bginQSusJAooz0F",
-	"Rjdro/tLT2V41MU+NZLm9TKMG6VFq9BAxHKGPXGaUDfrgptHTJ2w+av7dRAOD/0p0OvrOm9W8j1SpK7z",
-	"s3xQEQs7ELx8Zogdm63H8LHCZCLKCaacyiI3FovhFQmqyECFyC2ld0yiBKKZpWVCVVL29AAebwwv/GwN",
-	"k94LGw7czhCxIav1NZ9hLARit6hcpCxakM6v79+8Dl0srZA2Pd2IQU7jmPFpd20hruuQ2ewZn25cw1uc",
-	"p22ffbz/5OjpOsE+bevXiEiD7iktgWbLtlodE2ScIps165kGx8eHw+HR/pMnT47Wp/e6HRW/NJicnLOf",
-	"1lsurTtHw7s1M30gYsQ2Pl2u2MPmAhBjbZ+rqfxcCFlk37urNDje/ETV4+eHb4XEJ9RqWRpJoVSVQdon",
-	"S9xrmw0ZeYHYpnI68z20tZwEeCQXuVaE6ZCApKqQQCIRG9tBo2rD02KFTKWqQo7lfdVr49e+2t7XMiB+",
-	"bTemFGwK0bLxbytXzqoD63ty3ZYKZDyiZa/H373MHGx+omrncxsh+/68UEsZx/iG0UtXdCLkFLTlWE0E",
-	"Rou42fpmymlItLO0wJqmBiufLlUkiUZBEpqKzZqklGqQdrPHQdD9onwxpwtrfnKBvXlsqNp5Z7YVGJNk",
-	"KmkExh1iIm7xiFtDrfctEK2bzHlpEz2wLOzI2d8fo77hDnGPsEaeTfBsyl62OhVkz23ats1YJAreokfX",
-	"QiE+gOtb9pp9Gq8/ebXwXoNvbmQ7Z5Luxn27WGlb2WIo7sutkLw28xYNPeaJSOsBdzKxr79nGfgLaPdG",
-	"TK9hfOOpYNm6wnjMs/U4WUhiMCZLjF+MOWO0No+tDwNxn5yRCWWpMW3qUwR7Qj1emB1lLKTL0ooE54An",
-	"btgugRItCx5RG6ZOsbuXPX/LmNJ0BhyVPHWMJTic4jA+/izPIFOzVZmlRKkxGy2UDyb6tqjWutq3H7st",
-	"gGtzJO99y1pKxfRojd8T53e7EuKJkRO7d7Mflt1f7aQJolnpCONm6nS9ayjJ0d5DA5CLOTKBTYaNnfpQ",
-	"ZAy2CW3FLzqRoBKRxq2eDeql1v3zF3PVZjreUoZtb+DrcOP9jU7CNpByTyJXJ/Td1C/1Lydbwy2Wgt1p",
-	"v5c9Nfy6mi61KjDvgMb2VMB2HVYuHkgYJ7++f/O6yfNlcw7keZdVdJPV6Nok3CMfuhk2dOB0jZC/VUrI",
-	"K3YJHJQ9+C6ziJo10U0ci7xEcOZaK7RhF1sv3CNucXwPZs3/ZVb8t0Lpb42iWKpIShV2U41Jx9OTAI0y",
-	"LubdlhyCRn1BO67LcpIN6DZ26h5arBt6065j1QLsEiPfSpGBTqBQBCN31lnqr6ChcVdFEB8ruQSv/oJm",
-	"6U3LfJMDt1liO3BVOegOizXC6eaqGr2vru282QXev6yqQrltPW9dvfG9yUhV2+1ZJE7+rQSkkZSLxfra",
-	"jNvC/3ldMNuKSHfLfaLSTeHDZH322L9j3DRONW2LvBjIy2ctiPpcVru2ocmWw64Zeb4TT1e41v5Ch10q",
-	"B9dP/H62T7nsUm8tkpBkyqbUpdbjqwRcBmprEoA9/r/l2zXKSvT7tEstAVo0DpLv9jbpdxtTaWwH2HF7",
-	"QmhZjobvjBDYVcS9t6BB8ipdyLD4I9VInfVy/0q6eKscPMfLrn5MbUresneX9XDKtUgjymCeR0BscR6h",
-	"Y3HZfA1EG4PyCFwfQE/uw8BTmlwlrBzv7z9+/GR/8Pjo6eHBkydHg40vxWnJCUtZxrQfgCEOemN/56VZ",
-	"t8sKuk+Bsk0x214/YC7eVqC+RW62TYKoeA113m8gZ6lbi+U+fAkBj9JCMcEJ1g9jfJFpyGwy/9Hx0T5m",
-	"dNjXq9TiUg5dikyBqG6JjhX8VzG+pzTuRrHuA6dw16WnLVxjVJKk/NSevC2R5Edqwn97MG6LgEPB3buM",
-	"jMFl6E8oKbDU2nEB+mtMt2xDS0VA7dKF3ULfl/2X70PEljqqPrCQNXuhesSs6g5eBhkw46Ns2w0Syv6n",
-	"pGPjnErjETcXmiQg7buY8L7ybUeL6l1NhrzdH+UW3yhYx2HuK1azjW0FL2nMdEk5Q84+ObMh71iKvErc",
-	"aRK0vBtTH5q5CxA7aVRLWQuk0+vhMD38t3taDloX4bkRka3wjMy1Y+0Tlw7uZy2blQsTTWhaNsz0hR+d",
-	"GmicZX3F6totkorKUPyKdHpKkJ85kP9icez/Em432K9D033yhqeLOiUVWdXxENOkM15UBgWO1y1fvWfZ",
-	"MaOL02VGwyShg8Hjsjd+40WCyst27Vk5LRz1oHkRS6XyLQkSCGdLesQrMQfZi4weSeCKrGdLGKXwnedJ",
-	"/DgBupMTIEnnZccFmyGBSQlGPJi2CXBKo7A53kZXqEVkEtfUaFlm3mt6o9C0vYCR1S8oXGLwMrOiTPL+",
-	"2lKj0taa404ExJ153l5CWhLuyMtnRpfh9oYpJ0Lbl+o1iwq3eO3e2lv3+g2p8WCcTXlpYqy/jNOeW9Uy",
-	"5H+NY+MYeHgjYW/xZs3DNsCbL97DV0i6V++VL9fD5M27epveksiuvj3S7jbuFZJcoArFUKuxqWySwovn",
-	"Z89IKQLd/h3I8+8J4LR0VWZsvirmP2AxCreVY2FV92EuVduHR5b/RI7QlqkLdUJR4S8IbUmjWIspQqQh",
-	"Juk2e5rN0UIUuaouRSjJmMpseGtTH5BaZewo+fde6VKV4G1vQDSruLA8sENrBTDGjLgJmxbSFRDQmTHW",
-	"lX0z18NVwlguaK2EwWK98iXJTqtUbT4UzaDcuLo/Ak5//YCTLZCpDJywLoFpmjp9coap/oocDh5bbmns",
-	"CTapX69sLu3OqZmyPTaFENXmz92HppZaeG0Vmvohmz9k89vLJsHXB6znoN2lbGpsr9YunLb92j0J5nJv",
-	"tx/NdX4017mDAtA501FSHeQbRwlP/CdGbAjjttWfvVbat5gKoULyhxjbxBfUxMp35IKgyMvS0i5k6nrx",
-	"neztDfef9Af9QX948nTwdIiGu3u8fBeWHQY1QVXpb09IG/85+Wz847KrG/+IXAXXn67/JwAA//8=",
+	"7D3tcts4kq+C4m1VpDtKlhzbie0fW57JzCazmSSbeGuuNsnJENkSMSIBBgAtKzm/+xUa4Ick0JI8tpOd",
+	"i35JIgk0+gvdje7mlyASWS44cK2Cky9BAjQGiV/fgpaLs4kGaX7FoCLJcs0ED06CdxAJHiuiBZlTpskY",
+	"JkIC0XLB+JTQKWW8H4SBhE8FkxAHJ1oWEAYqSiCjZriJkBnVwUnAuH68H4RBRq9YVmTBydOjg8EgDDLG",
+	"7e9BGOhFDvZWmIIMrq+vwyCnkmagHaxnSoF+8ewN1Yn5yQyMufkRBpxm5mFq7hix+Eao/iJhEpwE/7FX",
+	"I2XPXlV7borATO6+/6MAuajm+4S/7mfCFzyGqxtWx8z1W8/0LqEyxinqyW5c2x1Od21GUbngCpCSP9D4",
+	"LXwqQGnzKxJcA8evNM9TFlHDgHu5FOMUsv/6XRlu/LLlvG/sU3bSZX4+T4BIOy2JBSjChSYTkaZiTnTC",
+	"FIlFVGTAdUiEJJRc0rQAwhQRhSZiQiTlUzg1TyVGAKLE/I77wXUY/Cj4JGXRgy+HixghVHOmowRiIiYT",
+	"hF431moAkjRmkVZknlCND2ghISYdalYDkihDLkI1PkjjWIJSIaHkdzEm2jxDUwk0XpCEKkKJhAhYrkNC",
+	"OSnyVNCYKM3SlMiCc8anXcTKz0KOWRwDf0i0vIVJoSA+IZSMpZgrkBUiJlJkpFox0+AIjVjEVWZ0gVxR",
+	"KLAsITjgUv4mODw0cS1N5rSi1rhA2qVCaQN4JKQsck0Et7AmQmkE9gVXxWTCIgZcv9NC0il8DcZ8pEjM",
+	"1MyAGlNNx1Qhr06KNK2lqF4egv5K6J9FweOHhPeVIKqIEoLK3ECLiEdwyqceEJozTkBKIUnn7c8/kuOD",
+	"wyfEzUFi0JSlygrXuRAvqXx4yo5FvEAuNJMbRUMd+6EU0SiCXCuE8J+cFjoRkn2Gh6bnJU1ZTGicMU60",
+	"mAEnHSEthIpNOdWFhJDME5BgRNysx0IOcdfYNA0L6bfffuudFToBrg3EsAyis1qUloxPDTB23ZeUpXSc",
+	"wtfaD8aFWoRGrvKc8SmquYhyo9kk0CghwEUxTVBjqFMijRFIqLECUf9rlgGZskvgK7hAa7FXmYs+QN3d",
+	"ew3D0mLFrQANuUwUFiErrE9iiFhGU6upB8byHA7wQ+ZMJ2Z/yozyU+yKTCSNzHM0JTGbMq1Ih5Jcsgis",
+	"Uv9UCA0xUewzIEnhima5oUiw3z8MjG2pNUgz7f903CSdDx/6gy/D8Oi6+9f/fT/oHX/EH+bv+lf3r92/",
+	"BOEq4cPgjHNR8AhJnkuRg9TMWjsGzktocMtYiBQoN0+NC6n0KAcZAdejjF6Z2yozebjJSA4D4HEumMXm",
+	"GkwZ4yPBI5qm5RS7Dm9tQc/QhtOM4buBX1+JGIx5GwZIGrWZv/Gu6zAo8phqiEdUL7kS5s+eYdB1Glw3",
+	"bdX3FYRuEQ1UhSVJKqi8qPJRZwmujxUIYvw7RLrJBv/E25D8ccwso75psMWEpgrCFU7xckO7F7WJfmFw",
+	"1ZuKXv1vO0/c8SS7ENthypBvHZtmS/ZIVEzzUqaWVUhnFhLeJXOj2KNEKOBWlxi1lrJLsCqvXzNPQxYr",
+	"Z25bny0MIgk7MmkYTFgKo4SqZB36H16e/f2nx739wyPjbxiY85QaRF9p0oEs1wtScM1SMuNizrt93/C4",
+	"wPWhnzGlGY+0RQBJRBob8wtxgvZOEykNBTBrSH/jb8NF6bJWa14VMV4BbnjmfQAR+pF5Q2IamsQ/Rqvm",
+	"QWhHRq/7HyyvLK//TYXI8UKDIp3ekMwTlkLDhRETUnBELW4bxplRiOSmdBwdePGktBP3cs05cIPhwFwy",
+	"5m1g9uuppDF+NTa8FxvmWw4jS5L1Zbys6UVy48Xg7QZGpiFTfoy4f6iUdFHP0XKzKuQluwTP3M/FnGSU",
+	"L5CFjBeiQCGTGo4m5XPEmFwJkLmQxvekCkJihKgwuzHKojW7zI7d4D5CJZwQuAS5cIsiM4BckdnSXfOE",
+	"RYm5y9qcFTj4PHpGfTJwhHUUMOYAXlgh5LKa2z883LQX/uEdqREtclsS8mpTJTjZMXJnJGOJ22vChbUG",
+	"LDlvlXMaIlrqhAZtlzTX5j3NKbw1jhiihbb/1EjOWe9fhPY+k0HvmPTJiPQI5TE604KnCxILrUKiBOFI",
+	"vQ9B/0NgKPMh6Pc/BH1LipfApzoJTob7TxH+6veSufb+rPcv2vs86B33R72P/1n/HPU+rlzzW2pmOS+Z",
+	"8m0s5hJ+q8Rp406wLmE+sisvZn+gOkrWwTBiMlLwaXVnRt1zM5NWcG+1AJz/hTYOxbqa2NnEk0LoTXc/",
+	"N1ze0NI3r0aLW6LhEqRi1rEqFfKgP/Ro3BValc+FDfMRl1XLakmbCroS6a0ERgSvETkFOhnZIOtGPORS",
+	"iMnWVC1xvEpQF7Xb9Phbd9sqbsrHwyboJWy+xf+YUpY1Ar07WML1/rfVijHafGbDlmiA0KsX9rnhYP9g",
+	"g3y6uW5YgSpSj7KIzEUb2lg5OCn3KqGApEAVYJhLAoc5xD47awWicmQfSM+si+zznrngPQ5TajaGypXe",
+	"7Dhv8I5L13f4eM0T9qrXZ5CChreQC+lBWixFnt+ANJ0Ak25Ld/e62A1JBZ+CJAmNu35btTS52sYW3A2M",
+	"sd6Y2e2JcjUHeUqomkFsj7VsSBWIhJwySQyXxUUKW1CuXF4NjI+Gz531v4Jl2pt8/HJ0cO1F63Ogqfbs",
+	"FXfnoRtDolBNlSlmXhu1yI25M1L2fNCrnTegyU0VrjvpK2P7sPcrKA8ekhb8GBDkhEagRkXe4q6ASkZi",
+	"5ovQrMBd3hmuDOsDkwObJmMht9diZmGv3FM+/Z1LocU6d4+pzijv0fgyJGM6hjS0FjlKDQevlyiB7ua1",
+	"SlFo2G0pb80jXv9DFDLy+GgxhUzwEzKmOtKpgR+XE5/iek5QJDPKC5qSDLRkkcILp7jMk+pIwQq0VbQl",
+	"J9uhnamNfMdhszXgAC0x36RphZGw5Lw2Vq0o6glj2A3LJ73M8JY/qIdLX6acKMZpg2y8yMYeqSvna4PU",
+	"EmxdZYPSjFPt7Kk/AlAYXDJv3HxFizZm9AHrdNYaA50nYNT6yQwWZQDFHUT9FO8fHg6PyQwW/eXtzd1/",
+	"8vn9sHd81nv+S+/VG+NDzLLe549fDgbh0cCvkN8AyN2CvTfGalOq9EiBPSzdTiZRG/EGe61jIweQj1R5",
+	"oovnHCRmEiJN3IOFLFFlhiOGq40QWYHxB8q22XLWruVUJ6OaVTxH80szP1JOxo2Lqd1KSCcVc5B4wgGG",
+	"gt1TQscKuCbzBDhhGiNjylgLKJ5LPn87U64Fb1wYCPejIAxi8923EzpuXl6MGY1FISniPCSpkDQk4xRC",
+	"MtajVNa6eSqUYnl/Y9SgEbY209UOv2M1n4AY3vR7uI29bpUE7gwPMa8SYtUa6SgAsmf+6bZwQ3Of2zBm",
+	"xXOqzYKDHfZLlMBN3rcdMmxs3TXAXtRVoesVa9/GsDbBVJrn1zbu547et3pi1QlwE9YDtYN7q9OGLVfk",
+	"Tuu2X1D5wLUX3OpAfXWT0ZSl/q2QK015y25YG62e6AHTqf8p+8embQivlsNUU3mpUIxnsPBwzVhcjWaw",
+	"WBeN/7b7UV6MUxaZbSkkCVz1112vG52CuzP+L0GyycIPa7l5/iFgN53ONQAIK7T5cP2PQvislNsdSO4i",
+	"zi5iteXtJYuVW8pN4txwrTjTo90ga0WsY18Xt2qMXK7dh923dYxoRVuwlXhMi1DVZn6UFkqDbDMImFJF",
+	"FU1fZrh/cnZFMpamzPmBpMO43cdRtZ2SKBXRTJFYsone9ojmdzFug8W5E+0KdCvbdt0F3J0nhZjsiGYJ",
+	"1k0Z3Y7jNsZXh97jrjKLpi2MMdx/6ldZhg/VDnK0rJh2UY5/PAbc4OBVPFfsVK6oZqKKjKEVGovjJsM3",
+	"4x5Leq9Gq182c8pkW2SNlmflW51YZFTOIB7FQGP/5ilhXLBU+y8WPE9pBN5HfacfQT1e4+FlKLwrLvjt",
+	"4se1rLccHJ30MKbZxqW3UgjNnIn64z2qqJXGiuZTdApVdKNj9kZl/DM8aTs6IFFCJY00SNU9LY9VR5jh",
+	"pkYZ6aDOFBwfsf92iQKtXDQTVfsjRZBj3Zlbc1FHB2s0WKGmw2srrfyR8l0PHraORbaFFcsJfXBiMLhF",
+	"fHbL/iiTOLY5i6kOerZNmq8Njl2Dq41j5vKMxtkACHArTs7qcNQOknYLvO2Mi00LbF3SM6rpnZA6ppqO",
+	"xkcHS/QYL7Q3LvPvyReNRbbi80UJ7e0TKbz5Yu+0kHA7Tf8HidmSdv9I2TyhkBjfM6YyJmOq4OhgydZ0",
+	"DNDIXNjff3x0fNQ4cnwgrthM6huJey6m0/S2BGiNeK4C1RavQis0KiTTi3dmbWV0PGP83Gxifjq5uNJS",
+	"kncuDZthIcuESaUN9aQOyQxyXSYmGUS4GKiQC3QeEKMIOlCJPOogTLTOS0P+XdPkXT16LUtMKgOOjBc4",
+	"W0TTlPGpJw5NOiwGrple7MUi6k8FgoKVWDaJui7Fej2ZTCWLezUItRuQs7/DwuaDGx/Jj6vn5+dvyNmb",
+	"F8YuEBxIOeAr0AhZn7wFGvcwU8duoqRz8befzskedfmsFyG52MOc6ovwA7/Yy23EA//OQCX4BWNt+M0G",
+	"Dz+7y2jN4He3Mas9uDJW7EUX66tyqI5cX5696n/gvxaaYjDYoE8RDhA3o/lLNL84c1UG6ByekB+QhuT8",
+	"9d9/enXR7X/gxr3qadHD5Hg7YOdiTxYcIcLsPPw2AR3ZddiMgMbXPTyRVxddVyZAgGERka2WqoER8gOn",
+	"nFysEeyCWJqSjMZgz+Q3cYcCIGsc8oH/JKWQNt3toq2e4KIuHun2ya+CwwKzsbCWEmJr/+EQZZaAVVPq",
+	"A9+cLhC6FK5JKqhW/Q+8CpHVjFryleG5oOGJGQesPzASZWhOcxacBI/7g/5jG0pKUPArnjM/ptanMQoH",
+	"1/kiDk6Cv4Gu0u1XSgv3B4Mbii52K7ao5miptogKKYFrUsKLVS+Hg8dt41aA7jVLRHDoCXWG883P1eUf",
+	"YaCKLKNyEZwE71BiQ1v9oJDSgvcMbxnj38iRdQjqIrEw0HSqjFJOMBH1OgxyoTyYtoHlJWSjovtBxIs7",
+	"x3OVCX69WnV6/RWpXFK3USBjSz+R3AcWkpvJ1qh3xUeGW3FIXTyFD23BVnXBpXliuMUTVRXZLTn3cPBk",
+	"8zO+esRbc70zFIKT98smwvuP1x+bQvEj0ugmmTglImMa05IZpLEyO9+CUHSWF0Y7euTkOgz26iRRr3J6",
+	"yZQ+s7fcJ9dWSay+GkKcvn9rZns4HbYtNc9dmrlq1BravHqzHc2xutcYfGG1tzLpTjCbVCxTcVv13ZvC",
+	"0i5Ybj7w3mdUGXgeKWJstJBMhCQ5iNxmifnq6cuU74q8TbfBOE1rsQ1/Xb5LEK/HqTBv6yy2KLowQ6+U",
+	"hxijeK2ugHQg6vbJ64xpMrP53EQLEiVCYIE0ZG3VNT7AZ8F2zSH2D49uDD97PMj1Bb3zr6WNNg8J2ltA",
+	"oVekIyHv9skzSz9yGJIJzEHaXAb7tVHbwC5bWUs+OGZtgQzj1kuu1zAxhqXKjJq14orJlOBoEJIh+ZX9",
+	"gMKC9cPmWiu/LJc+bLG84dGTJ0/2h801HgyOj263zJegiTKGrrGOXf7ohNCSm6bCSIJZGlbDNEiGFdG2",
+	"4Fh2Sbxcd1VRkvzGdCIKTZh21eckL7TVXqWouSGwEtf4SdK2NrA3HQyOjeox3sOy+J3a68z1csBkuEeq",
+	"rs9RdGHMwJtqeSTQ1HiC7pE2AtE0FXMsOIF4VNWYrOslFzZYDw+s4vznQqJbtXY4rkgngSssJMpoT4HR",
+	"zdro/tJTGR51sU+NpHm9DONGadEqNBCxnGFPnCbUzbrg5hFTJ2z+6n4ZhMNDfwr0+rrOm5V8jxSp6/ws",
+	"H1TEwg4EL54ZYsdm6zF8rDCZiHKCKaeyyI3FYnhFgioyUCFyS+kdkyiBaGZpmVCVlD09gMcbwws/WsOk",
+	"99yGA7czRGzIan3NZxgLgdgtKhcpixak88u7169CF0srpE1PN2KQ0zhmfNpdW4jrOmQ2e8anG9fwBudp",
+	"22cf7z85erpOsI/b+jUi0qB7Skug2bKtVscEGafIZs16psHx8eFweLT/5MmTo/XpvW5HxS8NJifn7If1",
+	"lkvrztHwbs1MH4gYsY1Plyv2sLkAxFjb52oqPxVCFtm37ioNjjc/UfX4+e5bIfEJtVqWRlIoVWWQ9skS",
+	"99pmQ0ZeILapnM58D20tJwEeyUWuFWE6JCCpKiSQSMTGdtCo2vC0WCFTqaqQY3lf9dr4ta+296UMiF/b",
+	"jSkFm0K0bPzbypWz6sD6nly3pQIZj2jZ6/E3LzMHm5+o2vncRsj+XDJjqeqExghJ6cZOhJyCttyuicBI",
+	"Ezfb5kw57Yo2mhZYD9UQg9OlaibRKGZCM7NZz5RSDdIaCjgIum6UL+Z0YU1XLrCvjw1zO8/OthFjkkwl",
+	"jcC4UkzELd50a5j2voWpdYM6L+2pB5ajHaXi2wu1vOYOcY+wvp5N8FzLXrb6GGTPbfi2RVkkCt6ig9fC",
+	"KD6A61v2mj0erz96Nfheg29uZDtnzu7GfbtYeFvZcSjuy22UvPb2Fs1A5olI6wF3Ms+vv2UZeJCd4WHi",
+	"k49U03DHE8Wy7YXxtmfrMbaQxGDMnRi/GFPIaG0eW/8H4j45IxPKUmMW1ScQ9nR7vDA7ylhIl+EVCc4B",
+	"T+uw1QIlWhY8ojbEnWJnMHt2lzGl6Qw4KnnqGEtwOMVhfPxZnl+mZqsyS4lSs31aKB9M9G1BrnXTbz92",
+	"W/DX5lfe+5a1lMbp0Rq/Jc5nd+XHEyMndu9m363CP9spFUSz0onGzdTpeteMkqO9hwYgF3NkAptIGzv1",
+	"ocgYbAPbil90IkElIo1bvSLUS63758/mqs2SvKUM277C1+HG+xtdiG0Q5p5Erk4GvKnX6p9OtoZbLAU7",
+	"234re2r4ZTXValVg3gKN7YmC7VisXCyRME5+eff6VZPny8YeyPMuI+kmq9G1WLhHPnQzbOje6Zoof610",
+	"kpfsEjgoe2heZiA166mbOBZ5ieDMtWVowy62bbhH3OL4Hsya/8uM+q+F0l8bBbVUkZQq7MQak46nnwEa",
+	"ZVzMuy35B43ahHZcl6UoG9Bt7NQ9tFg39LVdx6oF2CVVvpEiA51AoQhG/ayz1F9BQ+OuiiA+VnLJYf0F",
+	"zdKblvk6B24zzHbgqnLQHRZrhNPNVTWJX13bebODvH9ZVXVz23reuFrle5ORqi7cs0ic/GsJSCOhFwv9",
+	"tRm3hf/zuti2FZHulvtEpZvCh8n63LJ/x7hpnIja9noxkBfPWhD1qayUbUOTLaVdM/J8p6Wu6K39ZRC7",
+	"VB2unxb+aJ9ymaneOiYhyZRNqUvLx9cQuOzV1gQCmzpwyzdzlFXs92mXWgK0aBwk3+1t0m82ptLYDrBb",
+	"94TQspQN3zchsCOJe+dBg+RVqpFh8UeqkXbr5f6VVPNWOfgJL7vaM7Up8cveXdbSKddejSiDeR4BsYV9",
+	"hI7FZfMVEm0MyiNwPQQ9eRMDT1lzlexyvL//+PGT/cHjo6eHB0+eHA02vlCnJZ8sZRnTfgCGOOiNvaGX",
+	"Zt0uo+g+Bco21Gx7dYG5eFuB+hp53TaBouI11Hm/gpylbi2W+/AFBjxKC8UEJ1h7jPFFpiGzhQBHx0f7",
+	"mA1iX81Si0s5dCkyBaK6JTpW8F/E+J5SwBuFvg+c/l2XrbZwjVFJkvJTe/K2RJLvaQ3/7sG4LQIOBXfv",
+	"QTIGl6E/oaTAMm3HBeivMd2yDS0VELVLF3YafVf2br4PEVvqxvrAQtbso+oRs6qzeBlkwGyRsuU3SCh7",
+	"p5KOjXMqjUfcXGiSgLTvccL7yjclLar3PBnydr+Xavz7yZ2huK9IzjbUFbzkD6ZLqhtW6JMzGy6Ppcir",
+	"hKEmM5R3Y9pEM+8BYifJainjgXR6PRymh/92T8tB6+I/NyKyJJ6vuTawfeLS0P1sabOBYaIJTctGnb7Q",
+	"pVMhjXOwL1jVu0UyUxnGX5FsT+nzMwfynywG/v9AUgzl6pB4n7zm6aJOo0U2d/zHNOmMF5Uhg+N1y9cF",
+	"WlbO6OJ0mUkxOelg8Ljs5994+aHysmx7NlALNz5oPsZSeX9LYgbC2ZKW8VLMQfYio4MSuCLrWRpGoXzj",
+	"+RnfT57u5ORJ0nnZJcJmZmAyhBEPpm3indIobI630QVrEZnENWJalpl3mt4oNG0vjWT1SxWXGLzM6CgT",
+	"07+01NW0tRO5EwFxZ623l5CWRD/y4pnRZbg1YqqL0PZFgM1CyC1eFbj2psB+Q2o8GGdTXpon6y8Qtedl",
+	"tQz5Xz3ZOH4e3kjYW7wN9LAN8ObLAvG1l+51geULATFp9K7eALgksqtvvLS7jXvtJReoQjHEa+wxmxzx",
+	"/KezZ6QUgW7/DuT5twRwWroqMzZPFvMusICG22q3sKpVMZeq7cMjy38gN2nLlIk6kanwF7G2pG+sxTIh",
+	"0hCTdJs9zeaGIYpcJZoilGRMZTastql3Sa0ydpT8e6/OqcoGtzcgmpVnWNLYobUCGGMm3oRNC+mKHujM",
+	"GPrKvk3s4ap3LBe0Vu9ggWH5YmenVarWJIpmUG5c3e+Brj+/G2GLeioDJ6zLdpqmTp+cYYmBIoeDx5Zb",
+	"GnuCLSbQK5tLu2NrpmyPiSFEtflz9yGxpbZjW4XEvsvmd9n8+rJJ8JUH67lvdymbGlvCtQunbRl3T4K5",
+	"3I/ue0Og71HmOyhanTMdJVUCgXGUMNNgYsSGMG7bE9prpX2LKRgqJL+LsU24QU2sfEc9CIq8LC3tQqau",
+	"f+DJ3t5w/0l/0B/0hydPB0+HaLi7x8v3d9lhUBNU3QnsyWzjPyefjX9cVnfjH5Gr4Prj9f8FAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -49,6 +49,8 @@ type nodeOptions struct {
 	window           int
 	repairThreshold  int
 	repairInterval   time.Duration
+	claimInterval    time.Duration
+	shardGrace       time.Duration
 	peerPoll         time.Duration
 	radio            radioOptions
 	batctlIface      string
@@ -81,6 +83,8 @@ func (o *nodeOptions) flags(cmd *cobra.Command) {
 	fs.IntVar(&o.window, "window", d.Assets.Transfer.Window, "shard transfers a put, get or repair runs at once")
 	fs.IntVar(&o.repairThreshold, "repair-threshold", 0, "rebuild a stripe with fewer live shards than this (default k+2)")
 	fs.DurationVar(&o.repairInterval, "repair-interval", d.Assets.RepairInterval, "how often the node checks its own files (0: never on its own)")
+	fs.DurationVar(&o.claimInterval, "claim-interval", d.Assets.ClaimInterval, "how often (and at start) the node renews its claim on its files' shards on their hosts")
+	fs.DurationVar(&o.shardGrace, "shard-grace", d.ShardGrace, "drop a shard another node stored once nobody has claimed it this long (at least twice --claim-interval)")
 	fs.DurationVar(&o.peerPoll, "peer-poll-interval", d.Peers.PollInterval, "how often static peers are asked whether they are up")
 	fs.StringVar(&o.batctlIface, "batman", "", "read BATMAN-adv health with batctl for this mesh interface, e.g. bat0")
 	fs.StringVar(&o.babel, "babel", "", "read Babel health from babeld's control socket, e.g. [::1]:33123 (babeld -G 33123)")
@@ -232,6 +236,8 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 		cfg.Peers.LeaveTimeout = -1
 	}
 	cfg.Peers.Expiry = o.peerExpiry
+	cfg.Assets.ClaimInterval = o.claimInterval
+	cfg.ShardGrace = o.shardGrace
 	cfg.Peers.GossipAddr = gossipAddr(o.radio, ln.Addr(), links)
 	if cfg.Peers.ClusterKey, err = parseClusterKey(o.radio.clusterKey); err != nil {
 		return err

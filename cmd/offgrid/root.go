@@ -42,6 +42,7 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		getCmd(getenv),
 		assetsCmd(getenv),
 		repairCmd(getenv),
+		rmCmd(getenv),
 		ecCmd(),
 		policyCmd(getenv),
 		stressCmd(getenv),
