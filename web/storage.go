@@ -61,6 +61,16 @@ type assetsView struct {
 	Total int
 	Now   time.Time
 	Err   string
+	// Notice says what the last action on the list did (a delete); Failed
+	// marks it as an error.
+	Notice string
+	Failed bool
+	// HostedShards and HostedBytes are the shards this node keeps for the
+	// mesh (its own files' included) and the bytes their blobs take on
+	// disk; HostedErr is set when they could not be read.
+	HostedShards int
+	HostedBytes  int64
+	HostedErr    bool
 }
 
 // putResultView is the answer to an upload: the stored asset, or an error.
@@ -100,7 +110,58 @@ func (h *Handler) assetsView(ctx context.Context) assetsView {
 	if len(v.Assets) > assetsLimit {
 		v.Assets = v.Assets[:assetsLimit]
 	}
+	v.HostedShards, v.HostedBytes, err = h.node.HostedShards(ctx)
+	if err != nil {
+		h.log.Warn("Read hosted shards for dashboard", "err", err)
+		v.HostedErr = true
+	}
 	return v
+}
+
+// deleteAsset deletes a stored file (the list's Delete button, after the
+// browser's confirmation) and answers with the list, saying what happened.
+// Failures are shown in the card, with status 200 so that htmx swaps it in.
+func (h *Handler) deleteAsset(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	var notice string
+	failed := true
+	if !validAssetID(id) {
+		notice = "There is no stored file with that ID."
+	} else if rep, err := h.node.DeleteAsset(r.Context(), id); err != nil {
+		c := problem.Classify(err)
+		notice = userMessage(c)
+		if c.Status == http.StatusNotFound {
+			notice = "There is no stored file with that ID; it may have been deleted already."
+		}
+		if c.Public {
+			h.log.Info("Delete from dashboard refused", "id", id, "status", c.Status, "err", err)
+		} else {
+			h.log.Error("Delete file from dashboard", "id", id, "err", err)
+		}
+	} else {
+		failed = false
+		notice = deletedText(id, rep)
+		h.log.Info("File deleted from dashboard", "id", id, "dropped", rep.Dropped, "pending", rep.Pending)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), nodeCallTimeout)
+	defer cancel()
+	v := h.assetsView(ctx)
+	v.Notice, v.Failed = notice, failed
+	h.renderPart(w, r, http.StatusOK, "Stored files", assetsCard(v, false))
+}
+
+// deletedText says what a delete did.
+func deletedText(id string, rep node.DeleteReport) string {
+	t := fmt.Sprintf("Deleted %s: its hosts dropped %d %s", short(id, 10), rep.Dropped, plural(rep.Dropped, "shard", "shards"))
+	if rep.Pending > 0 {
+		t += fmt.Sprintf("; %d more on hosts that did not answer will be asked again", rep.Pending)
+	}
+	return t + "."
+}
+
+// deleteConfirm is the question the browser asks before a delete.
+func deleteConfirm(a node.Asset) string {
+	return fmt.Sprintf("Delete %s (%s)? Every host drops its shards; this cannot be undone.", orDash(a.Name), short(a.ID, 10))
 }
 
 // putAsset stores the request body as a file across the mesh. The body is

@@ -64,6 +64,12 @@ type Node interface {
 	// node.ErrUnavailable) and node.ErrNotFound come back here; a later Read
 	// may still fail.
 	OpenAsset(ctx context.Context, id string) (io.ReadCloser, node.Asset, error)
+	// DeleteAsset forgets a stored file and asks its hosts to drop its
+	// shards; node.ErrNotFound for an unknown ID.
+	DeleteAsset(ctx context.Context, id string) (node.DeleteReport, error)
+	// HostedShards returns how many shards the node holds and the bytes
+	// their blobs take on disk.
+	HostedShards(ctx context.Context) (count int, bytes int64, err error)
 }
 
 // Config configures a Handler. Start from DefaultConfig.
@@ -223,6 +229,7 @@ func (h *Handler) Routes() http.Handler {
 			r.Get("/assets", h.assetList)
 			r.Post("/assets", h.putAsset)
 			r.Get("/assets/{id}/download", h.downloadAsset)
+			r.Delete("/assets/{id}", h.deleteAsset)
 			r.Get("/network/peers", h.peersTable)
 			r.Get("/network/mesh", h.meshPart)
 		})
