@@ -92,6 +92,28 @@
 // read checks the blob against its hash before serving it; a blob that fails
 // is moved aside to DIR/quarantine and its row removed.
 //
+// # Deletion and leases
+//
+// An owner that deletes a file forgets its manifest and, in the same
+// transaction, queues one deletion per acknowledged shard
+// (storage_deletions, Catalog.Forget); the queue is retried until each host
+// answers, and bounded by MaxPendingDeletions and by the hosts' grace
+// period (after it the host has collected the shard anyway).
+//
+// Deletion requests are an optimisation; leases are the guarantee. Each
+// hosted shard records when the node that stored it last claimed it
+// (storage_shards.claimed_at; storing counts as a claim), and
+// ShardStore.Collect removes shards whose claim is older than a cutoff,
+// except those stored by names the caller keeps (the admin). So a shard
+// the owner no longer lists (deleted while its host was away, placed by a
+// repair that raced a delete, left by an owner that is gone for good) goes
+// after the grace period, and a shard the owner still lists stays as long
+// as the owner claims it at least once per grace period. A claim renews
+// only shards the claimer stored: no node can keep another's shards alive
+// or release them. Blobs are shared by content: a blob is removed with the
+// last shard that uses it, under the same lock that installs blobs, so a
+// concurrent put of the same bytes never loses its blob.
+//
 // # Offline EC directories
 //
 // `offgrid ec encode` writes DIR/shard_000.bin … shard_{n-1}.bin and
