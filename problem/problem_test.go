@@ -106,6 +106,7 @@ func TestContract(t *testing.T) {
 		{"node.ErrUnavailable", node.ErrUnavailable, http.StatusServiceUnavailable},
 		{"node.ErrStopped", node.ErrStopped, http.StatusServiceUnavailable},
 		{"node.ErrBadSignature", node.ErrBadSignature, http.StatusUnauthorized},
+		{"node.ErrForbidden", node.ErrForbidden, http.StatusForbidden},
 		{"identity.ErrBadRequestSignature", identity.ErrBadRequestSignature, http.StatusUnauthorized},
 		{"identity.ErrReplay", identity.ErrReplay, http.StatusUnauthorized},
 		{"identity.ErrTooManySenders", identity.ErrTooManySenders, http.StatusForbidden},
