@@ -15,6 +15,7 @@ FUZZ_TARGETS := \
 	./identity:FuzzReplayRestore \
 	./storage:FuzzParseECMeta \
 	./storage:FuzzDecodePolicy \
+	./storage:FuzzDecodeShare \
 	./radio:FuzzDecodeFrame \
 	./radio:FuzzDecodeLine \
 	./radio/meshhealth:FuzzParseBabelDump \
