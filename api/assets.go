@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/offgrid-net/offgrid/api/gen"
 	"github.com/offgrid-net/offgrid/api/genserver"
+	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/node"
 	"github.com/offgrid-net/offgrid/problem"
 )
@@ -123,6 +125,32 @@ func (h *handlers) DeleteAsset(ctx context.Context, req genserver.DeleteAssetReq
 		return nil, err
 	}
 	return genserver.DeleteAsset200JSONResponse{Dropped: rep.Dropped, Pending: rep.Pending}, nil
+}
+
+func (h *handlers) ShareAsset(ctx context.Context, req genserver.ShareAssetRequestObject) (genserver.ShareAssetResponseObject, error) {
+	out, err := h.node.ShareAsset(ctx, req.AssetId, identity.NodeID(req.Body.To), req.Body.BoxKey)
+	if err != nil {
+		return nil, err
+	}
+	var sh genserver.ShareAsset200JSONResponse
+	if err := json.Unmarshal(out, &sh); err != nil {
+		return nil, fmt.Errorf("decode share: %w", err)
+	}
+	return sh, nil
+}
+
+func (h *handlers) ImportAsset(ctx context.Context, req genserver.ImportAssetRequestObject) (genserver.ImportAssetResponseObject, error) {
+	// The signature covers the manifest's fields, not its JSON bytes, so
+	// the validated body re-encoded is the manifest as sent.
+	manifest, err := json.Marshal(req.Body)
+	if err != nil {
+		return nil, fmt.Errorf("encode share: %w", err)
+	}
+	a, err := h.node.ImportAsset(ctx, manifest)
+	if err != nil {
+		return nil, err
+	}
+	return genserver.ImportAsset201JSONResponse(assetDTO(a)), nil
 }
 
 func (h *handlers) DeleteShard(ctx context.Context, req genserver.DeleteShardRequestObject) (genserver.DeleteShardResponseObject, error) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 
+	"github.com/offgrid-net/offgrid/identity"
+
 	"github.com/offgrid-net/offgrid/storage"
 )
 
@@ -55,6 +57,25 @@ func (n *Node) DeleteAsset(ctx context.Context, id string) (DeleteReport, error)
 		return DeleteReport{}, err
 	}
 	return n.assets.Delete(ctx, id)
+}
+
+// ShareAsset returns a signed share manifest (JSON) of one of this node's
+// files for the node to, whose X25519 key is toBox (hex): a read
+// capability only that node can use.
+func (n *Node) ShareAsset(ctx context.Context, id string, to identity.NodeID, toBox string) ([]byte, error) {
+	if err := n.checkRunning(); err != nil {
+		return nil, err
+	}
+	return n.assets.Share(ctx, id, to, toBox)
+}
+
+// ImportAsset records a file another node shared with this one from its
+// share manifest; OpenAsset then reads it from its hosts.
+func (n *Node) ImportAsset(ctx context.Context, manifest []byte) (Asset, error) {
+	if err := n.checkRunning(); err != nil {
+		return Asset{}, err
+	}
+	return n.assets.Import(ctx, manifest)
 }
 
 // hostList gives the asset service the hosts it may place shards on.

@@ -275,16 +275,19 @@ type Deletion struct {
 	Attempts         int
 }
 
-// Forget deletes an asset's manifest and shard records and, in the same
-// transaction, queues a deletion for every shard a host acknowledged. It
-// returns ErrNotFound for an unknown asset.
-func (c *Catalog) Forget(ctx context.Context, assetID string) error {
+// Forget deletes an asset's manifest and shard records and, with
+// dropShards (the owner's files; not a file shared with this node), queues
+// in the same transaction a deletion for every shard a host acknowledged.
+// It returns ErrNotFound for an unknown asset.
+func (c *Catalog) Forget(ctx context.Context, assetID string, dropShards bool) error {
 	now := c.now().UnixMilli()
 	err := sqlitedb.InTx(ctx, c.db, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO storage_deletions(host_id, endpoint, asset_id, stripe, idx, created_at)
-			SELECT host_id, endpoint, asset_id, stripe, idx, ? FROM storage_asset_shards WHERE asset_id = ?
-			ON CONFLICT DO NOTHING`, now, assetID); err != nil {
-			return err
+		if dropShards {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO storage_deletions(host_id, endpoint, asset_id, stripe, idx, created_at)
+				SELECT host_id, endpoint, asset_id, stripe, idx, ? FROM storage_asset_shards WHERE asset_id = ?
+				ON CONFLICT DO NOTHING`, now, assetID); err != nil {
+				return err
+			}
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM storage_assets WHERE asset_id = ?`, assetID)
 		if err != nil {

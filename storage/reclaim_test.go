@@ -185,10 +185,10 @@ func TestForgetQueuesDeletions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := c.Forget(ctx, "f1"); err != nil {
+	if err := c.Forget(ctx, "f1", true); err != nil {
 		t.Fatalf("Forget: %v", err)
 	}
-	if err := c.Forget(ctx, "f1"); !errors.Is(err, ErrNotFound) {
+	if err := c.Forget(ctx, "f1", true); !errors.Is(err, ErrNotFound) {
 		t.Errorf("second Forget = %v, want ErrNotFound", err)
 	}
 	if _, err := c.Get(ctx, "f1"); !errors.Is(err, ErrNotFound) {
@@ -244,7 +244,7 @@ func TestPendingDeletionsBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := c.Forget(ctx, "new"); err != nil {
+	if err := c.Forget(ctx, "new", true); err != nil {
 		t.Fatal(err)
 	}
 	var n, fresh int

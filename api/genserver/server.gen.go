@@ -37,6 +37,9 @@ type ServerInterface interface {
 	// PutAsset Store a file across the mesh. The plaintext is streamed to this node, which encrypts it, erasure codes it and places its shards on distinct hosts.
 	// (POST /assets)
 	PutAsset(w http.ResponseWriter, r *http.Request, params PutAssetParams)
+	// ImportAsset Import a file another node shared with this one; it is then listed and read from its hosts like this node's own. A manifest made for another node, or whose signature does not verify, is refused and nothing changes.
+	// (POST /assets/import)
+	ImportAsset(w http.ResponseWriter, r *http.Request)
 	// DeleteAsset Delete a file. This node forgets it at once and asks every host to drop its shards; hosts that do not answer are asked again later, and drop them anyway when nobody claims them for their grace period.
 	// (DELETE /assets/{asset_id})
 	DeleteAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath)
@@ -49,6 +52,9 @@ type ServerInterface interface {
 	// RepairAsset Check every shard of the asset on its host now and rebuild stripes below the repair threshold.
 	// (POST /assets/{asset_id}/repair)
 	RepairAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath)
+	// ShareAsset A signed share manifest of one of this node's files for another node (a read capability - where the shards are, and the file key wrapped to that node's X25519 key only). The recipient imports it with POST /assets/import.
+	// (POST /assets/{asset_id}/share)
+	ShareAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath)
 	// FetchShard Read one shard as base64 in JSON.
 	// (GET /fetch)
 	FetchShard(w http.ResponseWriter, r *http.Request, params FetchShardParams)
@@ -130,6 +136,12 @@ func (_ Unimplemented) PutAsset(w http.ResponseWriter, r *http.Request, params P
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// ImportAsset Import a file another node shared with this one; it is then listed and read from its hosts like this node's own. A manifest made for another node, or whose signature does not verify, is refused and nothing changes.
+// (POST /assets/import)
+func (_ Unimplemented) ImportAsset(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // DeleteAsset Delete a file. This node forgets it at once and asks every host to drop its shards; hosts that do not answer are asked again later, and drop them anyway when nobody claims them for their grace period.
 // (DELETE /assets/{asset_id})
 func (_ Unimplemented) DeleteAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath) {
@@ -151,6 +163,12 @@ func (_ Unimplemented) GetAssetContent(w http.ResponseWriter, r *http.Request, a
 // RepairAsset Check every shard of the asset on its host now and rebuild stripes below the repair threshold.
 // (POST /assets/{asset_id}/repair)
 func (_ Unimplemented) RepairAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ShareAsset A signed share manifest of one of this node's files for another node (a read capability - where the shards are, and the file key wrapped to that node's X25519 key only). The recipient imports it with POST /assets/import.
+// (POST /assets/{asset_id}/share)
+func (_ Unimplemented) ShareAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -471,6 +489,20 @@ func (siw *ServerInterfaceWrapper) PutAsset(w http.ResponseWriter, r *http.Reque
 	handler.ServeHTTP(w, r)
 }
 
+// ImportAsset operation middleware
+func (siw *ServerInterfaceWrapper) ImportAsset(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ImportAsset(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // DeleteAsset operation middleware
 func (siw *ServerInterfaceWrapper) DeleteAsset(w http.ResponseWriter, r *http.Request) {
 
@@ -566,6 +598,32 @@ func (siw *ServerInterfaceWrapper) RepairAsset(w http.ResponseWriter, r *http.Re
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.RepairAsset(w, r, assetId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ShareAsset operation middleware
+func (siw *ServerInterfaceWrapper) ShareAsset(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "asset_id" -------------
+	var assetId AssetIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "asset_id", chi.URLParam(r, "asset_id"), &assetId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "asset_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ShareAsset(w, r, assetId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1197,6 +1255,12 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Get(options.BaseURL+"/assets/{asset_id}/content", wrapper.GetAssetContent)
 	})
 	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/assets/{asset_id}/share", wrapper.ShareAsset)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/assets/import", wrapper.ImportAsset)
+	})
+	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/assets/{asset_id}/repair", wrapper.RepairAsset)
 	})
 	r.Group(func(r chi.Router) {
@@ -1656,6 +1720,161 @@ type PutAssetdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response PutAssetdefaultApplicationProblemPlusJSONResponse) VisitPutAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportAssetRequestObject struct {
+	Body *ImportAssetJSONRequestBody
+}
+
+type ImportAssetResponseObject interface {
+	VisitImportAssetResponse(w http.ResponseWriter) error
+}
+
+type ImportAsset201JSONResponse Asset
+
+func (response ImportAsset201JSONResponse) VisitImportAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportAsset400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ImportAsset400ApplicationProblemPlusJSONResponse) VisitImportAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportAsset401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ImportAsset401ApplicationProblemPlusJSONResponse) VisitImportAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportAsset403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ImportAsset403ApplicationProblemPlusJSONResponse) VisitImportAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportAsset409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response ImportAsset409ApplicationProblemPlusJSONResponse) VisitImportAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportAsset413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ImportAsset413ApplicationProblemPlusJSONResponse) VisitImportAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportAsset503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ImportAsset503ApplicationProblemPlusJSONResponse) VisitImportAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportAsset507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response ImportAsset507ApplicationProblemPlusJSONResponse) VisitImportAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportAssetdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ImportAssetdefaultApplicationProblemPlusJSONResponse) VisitImportAssetResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -2210,6 +2429,178 @@ type RepairAssetdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response RepairAssetdefaultApplicationProblemPlusJSONResponse) VisitRepairAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ShareAssetRequestObject struct {
+	AssetId AssetIDPath `json:"asset_id"`
+	Body    *ShareAssetJSONRequestBody
+}
+
+type ShareAssetResponseObject interface {
+	VisitShareAssetResponse(w http.ResponseWriter) error
+}
+
+type ShareAsset200JSONResponse Share
+
+func (response ShareAsset200JSONResponse) VisitShareAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ShareAsset400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ShareAsset400ApplicationProblemPlusJSONResponse) VisitShareAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ShareAsset401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ShareAsset401ApplicationProblemPlusJSONResponse) VisitShareAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ShareAsset403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ShareAsset403ApplicationProblemPlusJSONResponse) VisitShareAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ShareAsset404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ShareAsset404ApplicationProblemPlusJSONResponse) VisitShareAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ShareAsset409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response ShareAsset409ApplicationProblemPlusJSONResponse) VisitShareAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ShareAsset413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ShareAsset413ApplicationProblemPlusJSONResponse) VisitShareAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ShareAsset503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ShareAsset503ApplicationProblemPlusJSONResponse) VisitShareAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ShareAsset507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response ShareAsset507ApplicationProblemPlusJSONResponse) VisitShareAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ShareAssetdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ShareAssetdefaultApplicationProblemPlusJSONResponse) VisitShareAssetResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -3908,6 +4299,9 @@ type StrictServerInterface interface {
 	// PutAsset Store a file across the mesh. The plaintext is streamed to this node, which encrypts it, erasure codes it and places its shards on distinct hosts.
 	// (POST /assets)
 	PutAsset(ctx context.Context, request PutAssetRequestObject) (PutAssetResponseObject, error)
+	// ImportAsset Import a file another node shared with this one; it is then listed and read from its hosts like this node's own. A manifest made for another node, or whose signature does not verify, is refused and nothing changes.
+	// (POST /assets/import)
+	ImportAsset(ctx context.Context, request ImportAssetRequestObject) (ImportAssetResponseObject, error)
 	// DeleteAsset Delete a file. This node forgets it at once and asks every host to drop its shards; hosts that do not answer are asked again later, and drop them anyway when nobody claims them for their grace period.
 	// (DELETE /assets/{asset_id})
 	DeleteAsset(ctx context.Context, request DeleteAssetRequestObject) (DeleteAssetResponseObject, error)
@@ -3920,6 +4314,9 @@ type StrictServerInterface interface {
 	// RepairAsset Check every shard of the asset on its host now and rebuild stripes below the repair threshold.
 	// (POST /assets/{asset_id}/repair)
 	RepairAsset(ctx context.Context, request RepairAssetRequestObject) (RepairAssetResponseObject, error)
+	// ShareAsset A signed share manifest of one of this node's files for another node (a read capability - where the shards are, and the file key wrapped to that node's X25519 key only). The recipient imports it with POST /assets/import.
+	// (POST /assets/{asset_id}/share)
+	ShareAsset(ctx context.Context, request ShareAssetRequestObject) (ShareAssetResponseObject, error)
 	// FetchShard Read one shard as base64 in JSON.
 	// (GET /fetch)
 	FetchShard(ctx context.Context, request FetchShardRequestObject) (FetchShardResponseObject, error)
@@ -4119,6 +4516,37 @@ func (sh *strictHandler) PutAsset(w http.ResponseWriter, r *http.Request, params
 	}
 }
 
+// ImportAsset operation middleware
+func (sh *strictHandler) ImportAsset(w http.ResponseWriter, r *http.Request) {
+	var request ImportAssetRequestObject
+
+	var body ImportAssetJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ImportAsset(ctx, request.(ImportAssetRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ImportAsset")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ImportAssetResponseObject); ok {
+		if err := validResponse.VisitImportAssetResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // DeleteAsset operation middleware
 func (sh *strictHandler) DeleteAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath) {
 	var request DeleteAssetRequestObject
@@ -4216,6 +4644,39 @@ func (sh *strictHandler) RepairAsset(w http.ResponseWriter, r *http.Request, ass
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(RepairAssetResponseObject); ok {
 		if err := validResponse.VisitRepairAssetResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ShareAsset operation middleware
+func (sh *strictHandler) ShareAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath) {
+	var request ShareAssetRequestObject
+
+	request.AssetId = assetId
+
+	var body ShareAssetJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ShareAsset(ctx, request.(ShareAssetRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ShareAsset")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ShareAssetResponseObject); ok {
+		if err := validResponse.VisitShareAssetResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -4685,117 +5146,128 @@ func (sh *strictHandler) Toggle(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7D3tcts4kq+C4m1VpDtKlhzbie0fW57JzCazmSSbeGuuNsnJENkSMSIBBgAtKzm/+xUa4Ick0JI8tpOd",
-	"i35JIgk0+gvdje7mlyASWS44cK2Cky9BAjQGiV/fgpaLs4kGaX7FoCLJcs0ED06CdxAJHiuiBZlTpskY",
-	"JkIC0XLB+JTQKWW8H4SBhE8FkxAHJ1oWEAYqSiCjZriJkBnVwUnAuH68H4RBRq9YVmTBydOjg8EgDDLG",
-	"7e9BGOhFDvZWmIIMrq+vwyCnkmagHaxnSoF+8ewN1Yn5yQyMufkRBpxm5mFq7hix+Eao/iJhEpwE/7FX",
-	"I2XPXlV7borATO6+/6MAuajm+4S/7mfCFzyGqxtWx8z1W8/0LqEyxinqyW5c2x1Od21GUbngCpCSP9D4",
-	"LXwqQGnzKxJcA8evNM9TFlHDgHu5FOMUsv/6XRlu/LLlvG/sU3bSZX4+T4BIOy2JBSjChSYTkaZiTnTC",
-	"FIlFVGTAdUiEJJRc0rQAwhQRhSZiQiTlUzg1TyVGAKLE/I77wXUY/Cj4JGXRgy+HixghVHOmowRiIiYT",
-	"hF431moAkjRmkVZknlCND2ghISYdalYDkihDLkI1PkjjWIJSIaHkdzEm2jxDUwk0XpCEKkKJhAhYrkNC",
-	"OSnyVNCYKM3SlMiCc8anXcTKz0KOWRwDf0i0vIVJoSA+IZSMpZgrkBUiJlJkpFox0+AIjVjEVWZ0gVxR",
-	"KLAsITjgUv4mODw0cS1N5rSi1rhA2qVCaQN4JKQsck0Et7AmQmkE9gVXxWTCIgZcv9NC0il8DcZ8pEjM",
-	"1MyAGlNNx1Qhr06KNK2lqF4egv5K6J9FweOHhPeVIKqIEoLK3ECLiEdwyqceEJozTkBKIUnn7c8/kuOD",
-	"wyfEzUFi0JSlygrXuRAvqXx4yo5FvEAuNJMbRUMd+6EU0SiCXCuE8J+cFjoRkn2Gh6bnJU1ZTGicMU60",
-	"mAEnHSEthIpNOdWFhJDME5BgRNysx0IOcdfYNA0L6bfffuudFToBrg3EsAyis1qUloxPDTB23ZeUpXSc",
-	"wtfaD8aFWoRGrvKc8SmquYhyo9kk0CghwEUxTVBjqFMijRFIqLECUf9rlgGZskvgK7hAa7FXmYs+QN3d",
-	"ew3D0mLFrQANuUwUFiErrE9iiFhGU6upB8byHA7wQ+ZMJ2Z/yozyU+yKTCSNzHM0JTGbMq1Ih5Jcsgis",
-	"Uv9UCA0xUewzIEnhima5oUiw3z8MjG2pNUgz7f903CSdDx/6gy/D8Oi6+9f/fT/oHX/EH+bv+lf3r92/",
-	"BOEq4cPgjHNR8AhJnkuRg9TMWjsGzktocMtYiBQoN0+NC6n0KAcZAdejjF6Z2yozebjJSA4D4HEumMXm",
-	"GkwZ4yPBI5qm5RS7Dm9tQc/QhtOM4buBX1+JGIx5GwZIGrWZv/Gu6zAo8phqiEdUL7kS5s+eYdB1Glw3",
-	"bdX3FYRuEQ1UhSVJKqi8qPJRZwmujxUIYvw7RLrJBv/E25D8ccwso75psMWEpgrCFU7xckO7F7WJfmFw",
-	"1ZuKXv1vO0/c8SS7ENthypBvHZtmS/ZIVEzzUqaWVUhnFhLeJXOj2KNEKOBWlxi1lrJLsCqvXzNPQxYr",
-	"Z25bny0MIgk7MmkYTFgKo4SqZB36H16e/f2nx739wyPjbxiY85QaRF9p0oEs1wtScM1SMuNizrt93/C4",
-	"wPWhnzGlGY+0RQBJRBob8wtxgvZOEykNBTBrSH/jb8NF6bJWa14VMV4BbnjmfQAR+pF5Q2IamsQ/Rqvm",
-	"QWhHRq/7HyyvLK//TYXI8UKDIp3ekMwTlkLDhRETUnBELW4bxplRiOSmdBwdePGktBP3cs05cIPhwFwy",
-	"5m1g9uuppDF+NTa8FxvmWw4jS5L1Zbys6UVy48Xg7QZGpiFTfoy4f6iUdFHP0XKzKuQluwTP3M/FnGSU",
-	"L5CFjBeiQCGTGo4m5XPEmFwJkLmQxvekCkJihKgwuzHKojW7zI7d4D5CJZwQuAS5cIsiM4BckdnSXfOE",
-	"RYm5y9qcFTj4PHpGfTJwhHUUMOYAXlgh5LKa2z883LQX/uEdqREtclsS8mpTJTjZMXJnJGOJ22vChbUG",
-	"LDlvlXMaIlrqhAZtlzTX5j3NKbw1jhiihbb/1EjOWe9fhPY+k0HvmPTJiPQI5TE604KnCxILrUKiBOFI",
-	"vQ9B/0NgKPMh6Pc/BH1LipfApzoJTob7TxH+6veSufb+rPcv2vs86B33R72P/1n/HPU+rlzzW2pmOS+Z",
-	"8m0s5hJ+q8Rp406wLmE+sisvZn+gOkrWwTBiMlLwaXVnRt1zM5NWcG+1AJz/hTYOxbqa2NnEk0LoTXc/",
-	"N1ze0NI3r0aLW6LhEqRi1rEqFfKgP/Ro3BValc+FDfMRl1XLakmbCroS6a0ERgSvETkFOhnZIOtGPORS",
-	"iMnWVC1xvEpQF7Xb9Phbd9sqbsrHwyboJWy+xf+YUpY1Ar07WML1/rfVijHafGbDlmiA0KsX9rnhYP9g",
-	"g3y6uW5YgSpSj7KIzEUb2lg5OCn3KqGApEAVYJhLAoc5xD47awWicmQfSM+si+zznrngPQ5TajaGypXe",
-	"7Dhv8I5L13f4eM0T9qrXZ5CChreQC+lBWixFnt+ANJ0Ak25Ld/e62A1JBZ+CJAmNu35btTS52sYW3A2M",
-	"sd6Y2e2JcjUHeUqomkFsj7VsSBWIhJwySQyXxUUKW1CuXF4NjI+Gz531v4Jl2pt8/HJ0cO1F63Ogqfbs",
-	"FXfnoRtDolBNlSlmXhu1yI25M1L2fNCrnTegyU0VrjvpK2P7sPcrKA8ekhb8GBDkhEagRkXe4q6ASkZi",
-	"5ovQrMBd3hmuDOsDkwObJmMht9diZmGv3FM+/Z1LocU6d4+pzijv0fgyJGM6hjS0FjlKDQevlyiB7ua1",
-	"SlFo2G0pb80jXv9DFDLy+GgxhUzwEzKmOtKpgR+XE5/iek5QJDPKC5qSDLRkkcILp7jMk+pIwQq0VbQl",
-	"J9uhnamNfMdhszXgAC0x36RphZGw5Lw2Vq0o6glj2A3LJ73M8JY/qIdLX6acKMZpg2y8yMYeqSvna4PU",
-	"EmxdZYPSjFPt7Kk/AlAYXDJv3HxFizZm9AHrdNYaA50nYNT6yQwWZQDFHUT9FO8fHg6PyQwW/eXtzd1/",
-	"8vn9sHd81nv+S+/VG+NDzLLe549fDgbh0cCvkN8AyN2CvTfGalOq9EiBPSzdTiZRG/EGe61jIweQj1R5",
-	"oovnHCRmEiJN3IOFLFFlhiOGq40QWYHxB8q22XLWruVUJ6OaVTxH80szP1JOxo2Lqd1KSCcVc5B4wgGG",
-	"gt1TQscKuCbzBDhhGiNjylgLKJ5LPn87U64Fb1wYCPejIAxi8923EzpuXl6MGY1FISniPCSpkDQk4xRC",
-	"MtajVNa6eSqUYnl/Y9SgEbY209UOv2M1n4AY3vR7uI29bpUE7gwPMa8SYtUa6SgAsmf+6bZwQ3Of2zBm",
-	"xXOqzYKDHfZLlMBN3rcdMmxs3TXAXtRVoesVa9/GsDbBVJrn1zbu547et3pi1QlwE9YDtYN7q9OGLVfk",
-	"Tuu2X1D5wLUX3OpAfXWT0ZSl/q2QK015y25YG62e6AHTqf8p+8embQivlsNUU3mpUIxnsPBwzVhcjWaw",
-	"WBeN/7b7UV6MUxaZbSkkCVz1112vG52CuzP+L0GyycIPa7l5/iFgN53ONQAIK7T5cP2PQvislNsdSO4i",
-	"zi5iteXtJYuVW8pN4txwrTjTo90ga0WsY18Xt2qMXK7dh923dYxoRVuwlXhMi1DVZn6UFkqDbDMImFJF",
-	"FU1fZrh/cnZFMpamzPmBpMO43cdRtZ2SKBXRTJFYsone9ojmdzFug8W5E+0KdCvbdt0F3J0nhZjsiGYJ",
-	"1k0Z3Y7jNsZXh97jrjKLpi2MMdx/6ldZhg/VDnK0rJh2UY5/PAbc4OBVPFfsVK6oZqKKjKEVGovjJsM3",
-	"4x5Leq9Gq182c8pkW2SNlmflW51YZFTOIB7FQGP/5ilhXLBU+y8WPE9pBN5HfacfQT1e4+FlKLwrLvjt",
-	"4se1rLccHJ30MKbZxqW3UgjNnIn64z2qqJXGiuZTdApVdKNj9kZl/DM8aTs6IFFCJY00SNU9LY9VR5jh",
-	"pkYZ6aDOFBwfsf92iQKtXDQTVfsjRZBj3Zlbc1FHB2s0WKGmw2srrfyR8l0PHraORbaFFcsJfXBiMLhF",
-	"fHbL/iiTOLY5i6kOerZNmq8Njl2Dq41j5vKMxtkACHArTs7qcNQOknYLvO2Mi00LbF3SM6rpnZA6ppqO",
-	"xkcHS/QYL7Q3LvPvyReNRbbi80UJ7e0TKbz5Yu+0kHA7Tf8HidmSdv9I2TyhkBjfM6YyJmOq4OhgydZ0",
-	"DNDIXNjff3x0fNQ4cnwgrthM6huJey6m0/S2BGiNeK4C1RavQis0KiTTi3dmbWV0PGP83Gxifjq5uNJS",
-	"kncuDZthIcuESaUN9aQOyQxyXSYmGUS4GKiQC3QeEKMIOlCJPOogTLTOS0P+XdPkXT16LUtMKgOOjBc4",
-	"W0TTlPGpJw5NOiwGrple7MUi6k8FgoKVWDaJui7Fej2ZTCWLezUItRuQs7/DwuaDGx/Jj6vn5+dvyNmb",
-	"F8YuEBxIOeAr0AhZn7wFGvcwU8duoqRz8befzskedfmsFyG52MOc6ovwA7/Yy23EA//OQCX4BWNt+M0G",
-	"Dz+7y2jN4He3Mas9uDJW7EUX66tyqI5cX5696n/gvxaaYjDYoE8RDhA3o/lLNL84c1UG6ByekB+QhuT8",
-	"9d9/enXR7X/gxr3qadHD5Hg7YOdiTxYcIcLsPPw2AR3ZddiMgMbXPTyRVxddVyZAgGERka2WqoER8gOn",
-	"nFysEeyCWJqSjMZgz+Q3cYcCIGsc8oH/JKWQNt3toq2e4KIuHun2ya+CwwKzsbCWEmJr/+EQZZaAVVPq",
-	"A9+cLhC6FK5JKqhW/Q+8CpHVjFryleG5oOGJGQesPzASZWhOcxacBI/7g/5jG0pKUPArnjM/ptanMQoH",
-	"1/kiDk6Cv4Gu0u1XSgv3B4Mbii52K7ao5miptogKKYFrUsKLVS+Hg8dt41aA7jVLRHDoCXWG883P1eUf",
-	"YaCKLKNyEZwE71BiQ1v9oJDSgvcMbxnj38iRdQjqIrEw0HSqjFJOMBH1OgxyoTyYtoHlJWSjovtBxIs7",
-	"x3OVCX69WnV6/RWpXFK3USBjSz+R3AcWkpvJ1qh3xUeGW3FIXTyFD23BVnXBpXliuMUTVRXZLTn3cPBk",
-	"8zO+esRbc70zFIKT98smwvuP1x+bQvEj0ugmmTglImMa05IZpLEyO9+CUHSWF0Y7euTkOgz26iRRr3J6",
-	"yZQ+s7fcJ9dWSay+GkKcvn9rZns4HbYtNc9dmrlq1BravHqzHc2xutcYfGG1tzLpTjCbVCxTcVv13ZvC",
-	"0i5Ybj7w3mdUGXgeKWJstJBMhCQ5iNxmifnq6cuU74q8TbfBOE1rsQ1/Xb5LEK/HqTBv6yy2KLowQ6+U",
-	"hxijeK2ugHQg6vbJ64xpMrP53EQLEiVCYIE0ZG3VNT7AZ8F2zSH2D49uDD97PMj1Bb3zr6WNNg8J2ltA",
-	"oVekIyHv9skzSz9yGJIJzEHaXAb7tVHbwC5bWUs+OGZtgQzj1kuu1zAxhqXKjJq14orJlOBoEJIh+ZX9",
-	"gMKC9cPmWiu/LJc+bLG84dGTJ0/2h801HgyOj263zJegiTKGrrGOXf7ohNCSm6bCSIJZGlbDNEiGFdG2",
-	"4Fh2Sbxcd1VRkvzGdCIKTZh21eckL7TVXqWouSGwEtf4SdK2NrA3HQyOjeox3sOy+J3a68z1csBkuEeq",
-	"rs9RdGHMwJtqeSTQ1HiC7pE2AtE0FXMsOIF4VNWYrOslFzZYDw+s4vznQqJbtXY4rkgngSssJMpoT4HR",
-	"zdro/tJTGR51sU+NpHm9DONGadEqNBCxnGFPnCbUzbrg5hFTJ2z+6n4ZhMNDfwr0+rrOm5V8jxSp6/ws",
-	"H1TEwg4EL54ZYsdm6zF8rDCZiHKCKaeyyI3FYnhFgioyUCFyS+kdkyiBaGZpmVCVlD09gMcbwws/WsOk",
-	"99yGA7czRGzIan3NZxgLgdgtKhcpixak88u7169CF0srpE1PN2KQ0zhmfNpdW4jrOmQ2e8anG9fwBudp",
-	"22cf7z85erpOsI/b+jUi0qB7Skug2bKtVscEGafIZs16psHx8eFweLT/5MmTo/XpvW5HxS8NJifn7If1",
-	"lkvrztHwbs1MH4gYsY1Plyv2sLkAxFjb52oqPxVCFtm37ioNjjc/UfX4+e5bIfEJtVqWRlIoVWWQ9skS",
-	"99pmQ0ZeILapnM58D20tJwEeyUWuFWE6JCCpKiSQSMTGdtCo2vC0WCFTqaqQY3lf9dr4ta+296UMiF/b",
-	"jSkFm0K0bPzbypWz6sD6nly3pQIZj2jZ6/E3LzMHm5+o2vncRsj+XDJjqeqExghJ6cZOhJyCttyuicBI",
-	"Ezfb5kw57Yo2mhZYD9UQg9OlaibRKGZCM7NZz5RSDdIaCjgIum6UL+Z0YU1XLrCvjw1zO8/OthFjkkwl",
-	"jcC4UkzELd50a5j2voWpdYM6L+2pB5ajHaXi2wu1vOYOcY+wvp5N8FzLXrb6GGTPbfi2RVkkCt6ig9fC",
-	"KD6A61v2mj0erz96Nfheg29uZDtnzu7GfbtYeFvZcSjuy22UvPb2Fs1A5olI6wF3Ms+vv2UZeJCd4WHi",
-	"k49U03DHE8Wy7YXxtmfrMbaQxGDMnRi/GFPIaG0eW/8H4j45IxPKUmMW1ScQ9nR7vDA7ylhIl+EVCc4B",
-	"T+uw1QIlWhY8ojbEnWJnMHt2lzGl6Qw4KnnqGEtwOMVhfPxZnl+mZqsyS4lSs31aKB9M9G1BrnXTbz92",
-	"W/DX5lfe+5a1lMbp0Rq/Jc5nd+XHEyMndu9m363CP9spFUSz0onGzdTpeteMkqO9hwYgF3NkAptIGzv1",
-	"ocgYbAPbil90IkElIo1bvSLUS63758/mqs2SvKUM277C1+HG+xtdiG0Q5p5Erk4GvKnX6p9OtoZbLAU7",
-	"234re2r4ZTXValVg3gKN7YmC7VisXCyRME5+eff6VZPny8YeyPMuI+kmq9G1WLhHPnQzbOje6Zoof610",
-	"kpfsEjgoe2heZiA166mbOBZ5ieDMtWVowy62bbhH3OL4Hsya/8uM+q+F0l8bBbVUkZQq7MQak46nnwEa",
-	"ZVzMuy35B43ahHZcl6UoG9Bt7NQ9tFg39LVdx6oF2CVVvpEiA51AoQhG/ayz1F9BQ+OuiiA+VnLJYf0F",
-	"zdKblvk6B24zzHbgqnLQHRZrhNPNVTWJX13bebODvH9ZVXVz23reuFrle5ORqi7cs0ic/GsJSCOhFwv9",
-	"tRm3hf/zuti2FZHulvtEpZvCh8n63LJ/x7hpnIja9noxkBfPWhD1qayUbUOTLaVdM/J8p6Wu6K39ZRC7",
-	"VB2unxb+aJ9ymaneOiYhyZRNqUvLx9cQuOzV1gQCmzpwyzdzlFXs92mXWgK0aBwk3+1t0m82ptLYDrBb",
-	"94TQspQN3zchsCOJe+dBg+RVqpFh8UeqkXbr5f6VVPNWOfgJL7vaM7Up8cveXdbSKddejSiDeR4BsYV9",
-	"hI7FZfMVEm0MyiNwPQQ9eRMDT1lzlexyvL//+PGT/cHjo6eHB0+eHA02vlCnJZ8sZRnTfgCGOOiNvaGX",
-	"Zt0uo+g+Bco21Gx7dYG5eFuB+hp53TaBouI11Hm/gpylbi2W+/AFBjxKC8UEJ1h7jPFFpiGzhQBHx0f7",
-	"mA1iX81Si0s5dCkyBaK6JTpW8F/E+J5SwBuFvg+c/l2XrbZwjVFJkvJTe/K2RJLvaQ3/7sG4LQIOBXfv",
-	"QTIGl6E/oaTAMm3HBeivMd2yDS0VELVLF3YafVf2br4PEVvqxvrAQtbso+oRs6qzeBlkwGyRsuU3SCh7",
-	"p5KOjXMqjUfcXGiSgLTvccL7yjclLar3PBnydr+Xavz7yZ2huK9IzjbUFbzkD6ZLqhtW6JMzGy6Ppcir",
-	"hKEmM5R3Y9pEM+8BYifJainjgXR6PRymh/92T8tB6+I/NyKyJJ6vuTawfeLS0P1sabOBYaIJTctGnb7Q",
-	"pVMhjXOwL1jVu0UyUxnGX5FsT+nzMwfynywG/v9AUgzl6pB4n7zm6aJOo0U2d/zHNOmMF5Uhg+N1y9cF",
-	"WlbO6OJ0mUkxOelg8Ljs5994+aHysmx7NlALNz5oPsZSeX9LYgbC2ZKW8VLMQfYio4MSuCLrWRpGoXzj",
-	"+RnfT57u5ORJ0nnZJcJmZmAyhBEPpm3indIobI630QVrEZnENWJalpl3mt4oNG0vjWT1SxWXGLzM6CgT",
-	"07+01NW0tRO5EwFxZ623l5CWRD/y4pnRZbg1YqqL0PZFgM1CyC1eFbj2psB+Q2o8GGdTXpon6y8Qtedl",
-	"tQz5Xz3ZOH4e3kjYW7wN9LAN8ObLAvG1l+51geULATFp9K7eALgksqtvvLS7jXvtJReoQjHEa+wxmxzx",
-	"/KezZ6QUgW7/DuT5twRwWroqMzZPFvMusICG22q3sKpVMZeq7cMjy38gN2nLlIk6kanwF7G2pG+sxTIh",
-	"0hCTdJs9zeaGIYpcJZoilGRMZTastql3Sa0ydpT8e6/OqcoGtzcgmpVnWNLYobUCGGMm3oRNC+mKHujM",
-	"GPrKvk3s4ap3LBe0Vu9ggWH5YmenVarWJIpmUG5c3e+Brj+/G2GLeioDJ6zLdpqmTp+cYYmBIoeDx5Zb",
-	"GnuCLSbQK5tLu2NrpmyPiSFEtflz9yGxpbZjW4XEvsvmd9n8+rJJ8JUH67lvdymbGlvCtQunbRl3T4K5",
-	"3I/ue0Og71HmOyhanTMdJVUCgXGUMNNgYsSGMG7bE9prpX2LKRgqJL+LsU24QU2sfEc9CIq8LC3tQqau",
-	"f+DJ3t5w/0l/0B/0hydPB0+HaLi7x8v3d9lhUBNU3QnsyWzjPyefjX9cVnfjH5Gr4Prj9f8FAAD//w==",
+	"7H17c9s29uhXwfDuTOR7KVlyHCe2/9hxm3aTbppkE+90Z5NcByKPRFQkwAKgFTU/f/ff4AB8SaBesd1s",
+	"N/5Llkji4Lxw3vwcRCLLBQeuVXD2OUiAxiDx4xvQcnEx0SDNfzGoSLJcM8GDs+AtRILHimhB5pRpMoaJ",
+	"kEC0XDA+JXRKGR8EYSDht4JJiIMzLQsIAxUlkFHzuImQGdXBWcC4fngUhEFGP7GsyIKzJyfHw2EYZIzb",
+	"/4dhoBc52EthCjK4ubkJg5xKmoF2sF4oBfr509dUJ+ZfZmDMzT9hwGlmbqbmiisWr4XqLxImwVnwfw5r",
+	"pBzaX9WhWyIwi7vP/yhALqr1fsP/7mbB5zyGT2t2x8zve6/0NqEyxiXqxdbu7RaXuzFPUbngCpCS39H4",
+	"DfxWgNLmv0hwDRw/0jxPWUQNAx7mUoxTyP7fr8pw4+ct131t77KLtvn5MgEi7bIkFqAIF5pMRJqKOdEJ",
+	"UyQWUZEB1yERklByTdMCCFNEFJqICZGUT+Hc3JUYAYgS8388CG7C4HvBJymL7n07XMQIoZozHSUQEzGZ",
+	"IPS6sVcDkKQxi7Qi84RqvEELCTHpUbMbkEQZchGq8UYaxxKUCgklv4ox0eYemkqg8YIkVBFKJETAch0S",
+	"ykmRp4LGRGmWpkQWnDM+PUCs/CjkmMUx8PtEyxuYFAriM0LJWIq5AlkhYiJFRqodMw2O0IhF3GVGF8gV",
+	"hQLLEoIDbuVvgsN9E9fSZE4rao0LpF0qlDaAR0LKItdEcAtrIpRGYJ9zVUwmLGLA9VstJJ3CH8GYDxSJ",
+	"mZoZUGOq6Zgq5NVJkaa1FNXbQ9BfCv2jKHh8n/C+FEQVUUJQmRtoEfEITnnXPUJzwQlIKSTpvfnxe3J6",
+	"/OgxcWuQGDRlqbLCdSnECyrvn7JjES+QC83iRtFQx34oRTSKINcKIfwnp4VOhGS/w33T85qmLCY0zhgn",
+	"WsyAk56QFkLFppzqQkJI5glIMCJu9mMhh/jA2DQNC+mXX37pXxQ6Aa4NxNAG0VktSkvGpwYYu+9rylI6",
+	"TuGPOg/GhVqERq7ynPEpqrmIcqPZJNAoIcBFMU1QY6hzIo0RSKixAlH/a5YBmbJr4Eu4QGuxX5mLPkDd",
+	"1YcNw9Jixe0ADblMFBYhS6xPYohYRlOrqYfG8hwN8Y/MmU7M+ZQZ5afYJzKRNDL30ZTEbMq0Ij1Kcski",
+	"sEr9t0JoiIlivwOSFD7RLDcUCY4GjwJjW2oN0iz7/3tukd7794Ph51F4cnPw1/95N+yffsB/zNf1fwd/",
+	"PfhLEC4TPgwuOBcFj5DkuRQ5SM2stWPgvIYGt4yFSIFyc9e4kEpf5SAj4Poqo5/MZZWZPNpkJIcB8DgX",
+	"zGJzBaaM8SvBI5qm5RK7Pt7agp5HG04zhu8Gfn0pYjDmbRggadRm/sarbsKgyGOqIb6iuuVKmC/7hkFX",
+	"aXDTtFXfVRC6TTRQFZYkqaDyospHnRZcHyoQxPhXiHSTDf6JlyH545hZRn3dYIsJTRWES5zi5YZuL2oT",
+	"/cLgU38q+vW33Txxy4vsQmyHKUO+VWyaI9kjUTHNS5lqq5DeLCT8gMyNYo8SoYBbXWLUWsquwaq8Qc08",
+	"DVmsnLltfbYwiCTsyKRhMGEpXCVUJavQf/fi4u8/POwfPTox/oaBOU+pQfQnTXqQ5XpBCq5ZSmZczPnB",
+	"wPd43ODqo58ypRmPtEUASUQaG/MLcYL2ThMpDQUwa0h/42vDRWlbqzV/FTH+AtzwzLsAIvQj84bENDSJ",
+	"/xmdmgehvTJ63X9j+Ut7/68rRI4XGhTp9UdknrAUGi6MmJCCI2rx2DDOjEIkN6Xj5NiLJ6WduJd7zoEb",
+	"DAfmJ2PeBua8nkoa40djw3uxYT7lcGVJsrqNFzW9SG68GLzcwMg0ZMqPEfcNlZIu6jU6LlaFvGbX4Fn7",
+	"mZiTjPIFspDxQhQoZFLD0aS8jxiTKwEyF9L4nlRBSIwQFeY0Rlm0Zpc5sRvcR6iEMwLXIBduU2QGkCsy",
+	"a101T1iUmKuszVmBg/ejZzQgQ0dYRwFjDuAPS4Rsq7mjR482nYVffCI1okXuSEJebaoEJztG7oxktLi9",
+	"JlxYa8CS85Y5pyGipU5o0LaluTafaU7hrXDECC20oydGci76/ya0/zsZ9k/JgFyRPqE8Rmda8HRBYqFV",
+	"SJQgHKn3Phi8Dwxl3geDwftgYEnxAvhUJ8HZ6OgJwl/93zLX3l30/037vw/7p4Or/of/W/971f+w9Jvf",
+	"UjPbecGU72AxP+GnSpw2ngSrEuYju/Ji9juqo2QVDCMmVwp+Wz6ZUfesZ9IK7q02gOs/18ahWFUTO5t4",
+	"Ugi96epnhssbWnr9brTYEw3XIBWzjlWpkIeDkUfjLtGqvC9smI+4rVpWS9pU0JVI7yQwIniFyCnQyZUN",
+	"sm7EQy6FmGxN1RLHywR1UbtNt79xly3jprw9bIJewubb/PcpZVkj0LuDJVyff1vtGKPNFzZsiQYI/fTc",
+	"3jcaHh1vkE+31podqCL1KIvI/GhDG0uJk/KsEgpIClQBhrkkcJhD7LOzliAqn+wD6al1kX3eMxe8z2FK",
+	"zcFQudKbHecN3nHp+o4ernjCXvX6FFLQ8AZyIT1Ii6XI8zVI0wkw6Y50d62L3ZBU8ClIktD4wG+rliZX",
+	"17MFdw/GWG/M7PFEuZqDPCdUzSC2aS0bUgUiIadMEsNlcZHCFpQrt1cD46PhM2f9L2GZ9icfPp8c33jR",
+	"+gxoqj1nxe156MaQKFRTZYqZ10YtcmPuXCmbH/Rq5w1ockuFq0760rN92PsZlAcPSQd+DAhyQiNQV0Xe",
+	"4a6ASq7EzBehWYK7vDJceqwPTA5smoyF3F6LmY29dHf59HcuhRar3D2mOqO8T+PrkIzpGNLQWuQoNRy8",
+	"XqIEupvXKkWhYbetvDG3eP0PUcjI46PFFDLBz8iY6kinBn7cTnyO+zlDkcwoL2hKMtCSRQp/OMdtnlUp",
+	"BSvQVtGWnGwf7Uxt5DsOm60BB2iJ+SZNK4yEJed1sWpFUU8Ywx5YPullhrf8QT3ceptyohinDbLxIht7",
+	"pK5crwtSS7BVlQ1KM061s6e+BKAwuGbeuPmSFm2s6APW6awVBrpMwKj1sxksygCKS0T9EB89ejQ6JTNY",
+	"DNrHm7v+7Pd3o/7pRf/ZT/2Xr40PMcv6v3/4fDwMT4Z+hfwaQO4W7F0bq02p0lcKbLJ0O5lEbcQb7LWK",
+	"jRxAPlBlRhfzHCRmEiJN3I2FLFFlHkcMVxshsgLjD5Rtc+Ss/JZTnVzVrOJJzbdWfqCcjBsXU7udkF4q",
+	"5iAxwwGGggfnhI4VcE3mCXDCNEbGlLEWUDxbPn83U64Eb1wYCM+jIAxi89l3Ejpubm/GPI1FISniPCSp",
+	"kDQk4xRCMtZXqax181QoxfLBxqhBI2xtlqsdfsdqPgExvOn3cBtn3TIJXA4PMa8SYtUa6SkAcmi+Oejg",
+	"huY5t+GZFc+pLgsOdjgvUQI3ed/2kWHj6K4B9qKuCl0vWfs2hrUJptI8v7FxP5d63+qOZSfALVg/qBvc",
+	"vbINW+7IZeu231B5w40X3CqhvnzIaMpS/1HIlaa84zSsjVZP9IDp1H+X/WLTMYS/lo+plvJSoRjPYOHh",
+	"mrH4dDWDxapo/MueR3kxTllkjqWQJPBpsOp6rXUKbs/4vwbJJgs/rOXh+UXAbsrONQAIK7T5cP2PQvis",
+	"lP0SkruIs4tYbXl5yWLlkbJOnBuuFWf6ajfIOhHr2NfFrRpPLvfuw+6bOka0pC3YUjymQ6hqMz9KC6VB",
+	"dhkETKmiiqa3Ge6fnH0iGUtT5vxA0mPcnuOo2s5JlIpopkgs2URvm6L5VYy7YHHuRLcC3cq2XXUBd+dJ",
+	"ISY7olmCdVOu9uO4jfHVkTfdVVbRdIUxRkdP/CrL8KHaQY7aimkX5fjlMeAGBy/juWKnckc1E1VkDK3Q",
+	"WBw3Gb4Z92jpvRqtftnMKZNdkTVa5sq3ylhkVM4gvoqBxv7DU8K4YKn2/1jwPKUReG/1ZT+C+nmNm9tQ",
+	"eHdc8P3ix7WsdySOzvoY0+zi0r0UQrNmov7zpipqpbGk+RSdQhXd6JmzURn/DDNtJ8ckSqikkQapDs7L",
+	"tOoVVripq4z0UGcKjrfYbw+IAq1cNBNV+wNFkGNdzq25qZPjFRosUdPhtZNW/kj5romHrWORXWHFckEf",
+	"nBgM7hCf3ao/yiKObXIxVaJn26L52uDYNbjaSDOXORpnAyDAnTi5qMNRO0jaHnjbGRebNti5padU01sh",
+	"dUw1vRqfHLfoMV5ob1zmP5MvGpvsxOfzEtr9Cym89WLm4Zvd1+V8lzJ3kYxyNgGlQyzthZiMF1hcIuYc",
+	"JOk52+cwFtFgKtBW/GJuaJVwbUPl2Sacnaw1uLw4cxbRuuV/kTTPIf47LParyrpliEtvtVHpgdyysjiS",
+	"boe6A4hYzlwl45a5rlYR2Zrqx5PHjx8fjfbY7B4ZbLBHUyt//WR0euTJoOxtfncqj4bxcnr6aDQ6OXr8",
+	"+PHJpjqLRinZmm4/3MOuCGyY72vos+tzO239WyzOsuzb5EsrrRVTbDL0kRn2M3w7A062+80B9ECRf1UJ",
+	"EdIz6vJvP1ySw9zGsYh7ysGu8SibntxGBJdDbWJD1KchH7shpJl0aSmek9bWEq1z9dezw8MvPdATocrT",
+	"ZH1FmyfOubspgDy3UfpGu57IK3Y1LlPbDU4cyr02Ulte2mmxLzt/oanW0VT3QNkq4JAoTXlMZUzGVMHJ",
+	"cSuS5My7JtMcPTw5PWkUFN2TzbfZkFtrul2K6TTdlwCd+cxloLqzUQ0zZEfZzRPIQNpqp53i4qLsxPHc",
+	"dNxxNLbMiF1WU0BTiHc8ileL66qzot52uZNqjQ8+B11BVEimF28N65SlBRnjl2Jm08md/ZmtDrlcGo2A",
+	"XcATJpU2wiF1SGaQ67Kq2/CZSyALac8HZFjkDKAS1YmD0KjUMgr6tmmwLNvxZX9udSgaE96sFtE0ZXzq",
+	"SeKTHouBa6YXTcMe29htB1rdx/5qMplKFvdrEGp7KmdoG9+gUE6EH1fPLi9fk4vXz4mYYLNg+cCXoBGy",
+	"AXkDNO5jmbONQJDeRzxOqWsG+hiSj4fYkPYxfM8/lscsfp2BSvADJirxk828/u5+xlAQfnZRDXUIn3Ih",
+	"9ccDbE7PoapXe3HxcvCe/1xoipl0gz5FOEDcLIVo0fzjhWvRxMj6GfkOaUguX/39h5cfDwbvuTmv+1r0",
+	"sbPQPrD38VAWHCHC1gb8NAEd2X1YG6fx8RDLGdXHA9djSYBhB7ZtNa+BEfI9p5x8XCHYR2JpSjIagy1o",
+	"3MQdCoCscMh7/oOUQtpegY9dzZgf687bgwH5WXBYYCk7DqKA2AbP8BFliaUVafWeb661DF39+yQVVKvB",
+	"e17lF2tGLfnK8FzQsIOD4WA0GKJ/lAOnOQvOgoeD4eChNdISFPyK58w/UxsQNioV9/k8Ds6Cv4GuehWX",
+	"5jIcDYdrOlZ361St1uhoVY0KKYFrUsKLLcOPhg+7nlsBetjsr8VHT6iLOq6/r+6dDQNVZBmVi+AseIsS",
+	"G9rWUYWUFrxveIso0EaObDS17rAPA02nyijtBLt4bsIgF8qDaZuVbyEbFd13Il7cOp6rNrqb5ZEdN38g",
+	"lUvqNrqL7dwMJPexhWQ92RrDQvCW0VYcUnee401bsFU9rcLcMdrijqoFf0/OfTR8vPke3zCHvbneGQrB",
+	"2bu2ifDuw82HplB8jzRaJxPnRGRMY08XgzRW5uRbEIqZhoXRjh45uQmDw7rDxqucXjClL+wld8m1VQeQ",
+	"bwADLj/Ym9nuT4dtS81L16OnGoMabFOiOY7mOBrFGHxhdbYy6cq/mlQs+5g69d3rwtIuaE9ueuczqgw8",
+	"DxQxNlpIJkKSHERuS+x9w4jKkExF3g0xxJvQP9TIBXDq51SYt+HQLWKj5tFLvbXGKF5pyiQ9iA4G5FXG",
+	"NJnZZjiiBYkSIXC6DGRdrck+wGfBdpO19gjMrm7orX8vXbS5T9DeAAq9Ij0J+cGAPLX0I49CMoE5SFsI",
+	"aj82GkPZdSdryXvHrO0uZtwGIeo9TIxhqTKjZq24YicKOBqEZER+Zt+hsODwFfNbJ7+0Q5NbbM8T6T4e",
+	"np7st80XoIkyhq6xjl3zzYTQkpumwkiC2Rq2EjdIhuNk7LQWeUDidtN6RUnyC9OJKDRh2o3uIXmhrfYq",
+	"Rc09AseYGD9J2rlQ9qLj4alRPcZ7aIvfuf2duUFY2EnwQNXNzYoujBm4rhFaAk2NJ+hu6SIQTVMxx25d",
+	"iK+qBt1VveQCI6vRl2Wc/1hIdKtWKgsV6SXwCbuwM9pXYHSzNrq/9FRGJwc45E/SvN6GcaO06BSaMlzR",
+	"hro5VKUZNumFzf8OPg/D0SN//9jqvi6bYxAeKFIPSbB8UBELxzc9f2qIHZujx/Cxwkpsygn268giNxaL",
+	"4RUJqshAhcgtpXdMogSimaVlQlVSDkQDHm8ML3xvDZP+Mxsa3c4QsRHB1T1flLlMu6lcpCxakN5Pb1+9",
+	"DF2ospC2t8+IQU7jmPHpwcpG3MhGc9gzPt24h9e4Ttc5+/Do8cmTVYJ92NavEZEG3VdaAs3atlodcmWc",
+	"Ips1Q+ftfNTKxKVwHb80mJxcsu9W51WuOkej2zUzfSBiQDw+b487wMlMEGPu2g2k+K0Qssi+dldpeLr5",
+	"jmpA4jffColPqNWyNJJCqar9ZkBa3GsnNRp5gdj2wTjzPbSDMAjwSC5yrQjTIQFJVSGBRCI2toNG1Yal",
+	"dgqZSlVdsO1z1Wvj177aIcuqgkOv2f8cf7+o6vxuP8Zhy0O2Cm3cg/Ta/bqBhd/k8s8il5aslWC6MaHW",
+	"WUYrrfSO7VjQcyNhDEWXk5QpzJzw2KhxN+eGaeUM15TNoBbeB1ibNCAXVemSDWwbw765LI7ts0ME6sxI",
+	"NbjW1g2HTdPWDVxpTKfdKNufy1zijTU6U7C9FW0Jty39tYTfUVimNTnAI3j2969f7o4331HNOd1HUP9c",
+	"cmep6uTOHIBliGoi5BS0Pck0ERhF5sYknilnOaH/pQUOimgcceetMQ+iMeUBXcjmoIeUapDWCcCHYFiG",
+	"8sWcLqxbygUOPLUpLBe1sfOVmSRTSSMgOUgm4o5IWWcK5q6FqfP4uix9pXuWox2l4usLo77iDnEPVK25",
+	"3c/W1gLZd8a8nd0ciYJ32FcrIVIfwPUlh83h9zcfvBr8sME3a9nOuaq7cd8u3ttWPhqKe3u+rNeX3mJK",
+	"4jwRaf3AnVzvm69ZBu7lZLif3MMD1XTKsVqgnAdI+YLMVuPnIYnBuDIxfjBujjNxMLYBsTGgJpSlxiqq",
+	"s4u2cmW8MCfKWEjX+hIJzgEz8TiDjhItCx5Rm75KcWSyzctnTGk6A26NMcdYaO2Zx/j4s6xNSM1RZbYS",
+	"peb4tFDem+jbSUU2BLf/s7sSO7bx7M6PrFZ/m0dr/JK4eJybyzQxcmLPbvbNKvyzZaAhmpUBMjxMna53",
+	"U/p55V4RLubO8xoXLI2d+lBkDPbNHhW/6ESCSkQab+8VYQkT3JVcYVzjzgMnFbPfb2lII2jjL8OtW3f+",
+	"62X3vzz0UqU72mxRFlyW5VcueGJzo8vREtKjNvYS0ZyOWcr0gvTdrGGdNMcM1zmfKtE1txXKNsZKdblS",
+	"o0dC8HRxYMOzVe6L2MgoeqgYG3r96u0laYdNO1UNmkCdpvqP5lfb7rCnuWDf7XQTbry+8SYom8u5Q31g",
+	"GzLXve/mT6cKRltsBd8u9LWY7+Hn5YrtZXF9Y8QMCxPsW6OUS0kSxslPb1+9bPJ8OVwVed4VNq9zUN2Y",
+	"yzvkQ7fChjeouBdZ/VFVqS/YNXBQtvauLGRuzrRr4ljkJYIzNxqzC7s4OvMOcYvP92DWfF9ONfijUPpz",
+	"Y6gZVSSlStsDo+eZKYnHCxfzg44yxsZ8iG5cl+NANqDbuMSH6BxveLfQKlYtwK4347UUGegECkUweWjj",
+	"MoMlNDSuqgjiYyVXYz5Y0Cxdt81XOXBbqL4DV5UP3WGzRjjdWtWL+pb3dtl8i59/W9WEua79vHbz4u5M",
+	"RqrZfJ5N4uJ/lIA0+oJw2KI2z+3g/7weeNaJSHfJXaLSLeHDZF3+NLhl3DQKq2zGLQby/GkHon4rp5V1",
+	"ocmOM1sx8nxFV27wUPcLOXeZ/LRadPS9vcs1uHhnyQhJpmxKXfMkvgrSNcF01iHaCsQ9345aThK8S7vU",
+	"EqBD4yD59rdJv9rwbeM4wDemTQgtxwnhOz8FToV1751skLyqWDYs/kA1une83L/UsdYpBz/gz27+j9pU",
+	"P26vLucZKTfiniiDeR4BscOVCB2L6+ZrPLsYlEfg3uPgKb8chmtGJZweHT18+Pho+PDkyaPjx49Phhtf",
+	"atxRlp6yjGk/ACN86Nr3c7VW3a4w+S4Fyr7UpOv1kebHfQXqj2gPs4GJitdQ5/0Mcpa6vVjuw5dI8igt",
+	"FBOc4Pw3TGUwDZntJzw5PTnColL7etxaXMpHlyJT8O5SqzcF/0mM7yhY2Bi2ds+hwnp0WAfXGJUkKT+3",
+	"Sf4WSb5VYf2nhwK3CDgU3L2L2hhchv6EkgJH5TkuQH+N6Y5jqNWH3C1d+LaXt+WIlrsQsdYbce5ZyJrv",
+	"svGIWfV2tzLIgEWn5WvXQEL5/hrSsykVpbGahgtNEpCuWg0kVG+rXrTiswffOj7/8+TOUNzXa29faiR4",
+	"yR9Ml1Q3rDAgFzYzF0uRV3XH7YpKe7ULttclVhA7SVat4irS6/fxMX389uC8fGg9Q8A9EVkSU/nuVTwD",
+	"4rrZ/Gxpm4pgoglNy5el+EKXToU0MoOfcfbKFnWTZRh/SbI9A2qeOpD/ZDHw/wJJMZSrQ+ID8oqni7ob",
+	"B9nc8R/TpOcmFFZVvehY16yc0cV5m0mxDvJ4+HBTiW/Fst2Fhx3ceK+lX60hTB01YAhnRwXYCzEH2Y+M",
+	"DkrgE1ktCDMK5SsvBfuWebqVzJOk83KWly0Cw7orIx5M2xpfpVHYHG+jC9YhMokbhr1UpKHpWqHpYG/b",
+	"uyPce6gaDF4Wj5X9bZ872nO7RrreioC4XOv+EtJRU0yePzW6DI9GrKoTmlzTtCrPGq3e+1LYK5ZmATk7",
+	"oeSFQUNqPBhnU16aJ0Z94rqFajRdDBoytLI+9hA30s+jtYSd09qYKLAHJDXGjpAkEthiascxVfNiavHq",
+	"TjeOC7UwT1Ba5Dnj03MiQcuFrU9fYqA35pf+heH2Lrq5qw/xUnulU8WVyC41nLrTBqQUkvS4QBWKIV5j",
+	"j9k6rGc/XDwlpQgcDG5Bnn9JAJelyzJjazSwxAv7cLltmg+rllfzU3V8eGT5C8q1tiyZqGu7Cv8sjI7y",
+	"jZVYJkQaYpJuc6bZMlREkev6UYSSjKnMhtU2jUCrVcaOkn/nTb7V9IHtDYhmAztORujRWgGMseh3wqaF",
+	"dHU9dGYMfWXf6H5/bYRupm9XEzDOKaCpBBovSq1STThTNIPy4Dr4Fuj687sRtje4MnDCuvu3aeoMyAV2",
+	"MynyaPjQckvjTLB9S3rpcOl2bM2S3TExhKg2f+6gRLU5HPaeW3y/yeY32dxXNgm+dnK19u02ZVPj4N5u",
+	"4bSDfe9IMNtTg7/NFfwWZb6F2RdzpqOkKiAwjhJWGkyM2BDG7RBp+1tp32IJhgrJr2JsC25QEytfqgdB",
+	"kdelpV3I1I0hPjs8HB09HgwHw8Ho7MnwyQgNd3d7+Q51+xjUBNWQI5uZbXzn5LPxjavqbnwjchXcfLj5",
+	"3wAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

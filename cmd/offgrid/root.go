@@ -43,6 +43,8 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		assetsCmd(getenv),
 		repairCmd(getenv),
 		rmCmd(getenv),
+		shareCmd(getenv),
+		importCmd(getenv),
 		ecCmd(),
 		policyCmd(getenv),
 		stressCmd(getenv),

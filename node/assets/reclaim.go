@@ -24,7 +24,8 @@ type DeleteReport struct {
 }
 
 // Delete forgets a file at once and asks every host of its shards to drop
-// them. Hosts that do not answer are asked again later (the deletions are
+// them (a file shared with this node is only forgotten: its owner's shards
+// are not this node's to drop). Hosts that do not answer are asked again later (the deletions are
 // kept in storage_deletions). A file whose upload is running is refused
 // with ErrConflict.
 func (s *Service) Delete(ctx context.Context, id string) (DeleteReport, error) {
@@ -39,7 +40,7 @@ func (s *Service) Delete(ctx context.Context, id string) (DeleteReport, error) {
 		}
 		defer release()
 	}
-	if err := s.catalog.Forget(ctx, id); err != nil {
+	if err := s.catalog.Forget(ctx, id, s.owns(m)); err != nil {
 		return DeleteReport{}, nodeerr.FromStorage(err)
 	}
 	s.log.Info("Asset deleted", "asset", id, "name", m.Name)
@@ -157,6 +158,9 @@ func (s *Service) claimAll(ctx context.Context) {
 		b.addrs = b.addrs[:0]
 	}
 	for _, m := range ms {
+		if !s.owns(m) {
+			continue // a file shared with this node: its owner claims it
+		}
 		recs, err := s.catalog.Shards(ctx, m.AssetID)
 		if err != nil {
 			s.log.Warn("Claim scan failed", "asset", m.AssetID, "err", err)
