@@ -114,6 +114,27 @@
 // last shard that uses it, under the same lock that installs blobs, so a
 // concurrent put of the same bytes never loses its blob.
 //
+// # Share manifests
+//
+// A Share is a read capability for one file: its asset ID, name, size,
+// file hash, mode, k, n, shard size and stripes, the owner and recipient
+// node IDs, the file key wrapped to the recipient's X25519 key (Key
+// wrapping above), and every live shard's stripe, index, hash, host ID and
+// endpoint. The owner signs, under ShareDomain ("offgrid/share/v1"), the
+// canonical bytes
+//
+//	"OGSH" 0x01 str(asset_id) str(name) u64(size) str(file_hash) str(mode)
+//	u32(k) u32(n) u32(shard_size) u32(stripes)
+//	list(owner, recipient, key.recipient, key.ephemeral, key.nonce, key.sealed)
+//	u32(count) { u32(stripe) u32(index) list(hash, host_id, endpoint) }...
+//
+// (str and list as for policies; integers big-endian). DecodeShare takes at
+// most MaxShareJSON bytes of strict JSON (no unknown fields, no trailing
+// data), checks every field's form and bound (at most MaxShareShards shards,
+// http(s) endpoints) and verifies the signature with the owner's did:key.
+// The recipient then checks that the manifest names it and that the key
+// opens with its own X25519 key; nobody else can use it.
+//
 // # Offline EC directories
 //
 // `offgrid ec encode` writes DIR/shard_000.bin … shard_{n-1}.bin and

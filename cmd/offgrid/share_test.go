@@ -76,6 +76,12 @@ func TestShareBetweenNodes(t *testing.T) {
 	if out, err := cli(t, m.env(2), "get", a.AssetID, "-o", filepath.Join(t.TempDir(), "x")); err == nil {
 		t.Errorf("node 2 read the file without a share: %q", out)
 	}
+	// The recipient deleting its copy forgets the manifest only: the
+	// owner's shards are not its to drop.
+	mustCLI(t, m.env(1), "rm", a.AssetID)
+	again := filepath.Join(t.TempDir(), "again.bin")
+	mustCLI(t, m.env(0), "get", a.AssetID, "-o", again)
+	sameBytes(t, src, again)
 	if _, err := cli(t, m.env(0), "share", a.AssetID, "--to", "did:key:z6MkpTHR8VNsBxYAAWHut2Geadd9jSwuBV8xRoAnwWsdvktH"); err == nil ||
 		!strings.Contains(err.Error(), "not in this node's peer table") {
 		t.Errorf("share to an unknown node: %v", err)
