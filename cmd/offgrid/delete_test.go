@@ -197,3 +197,39 @@ func blobBytes(t *testing.T, dataDir string) int64 {
 	}
 	return sum
 }
+
+// TestStressLeavesNothingBehind runs offgrid stress against a mesh: the
+// random file comes back, and afterwards no node lists it or holds a
+// shard of it.
+func TestStressLeavesNothingBehind(t *testing.T) {
+	m := startMesh(t, 3, nil)
+	m.waitPeers(0, 2)
+	out := mustCLI(t, m.env(0), "stress", "--size", "100000", "--k", "2", "--n", "3")
+	if !strings.HasPrefix(out, "ok: 100000 random bytes as ") {
+		t.Fatalf("stress printed %q", out)
+	}
+	if list := mustCLI(t, m.env(0), "assets", "--json"); strings.Contains(list, `"asset_id"`) {
+		t.Errorf("the node still lists a file after stress: %s", list)
+	}
+	for i := range 3 {
+		if n := blobCount(t, m.nodes[i].opts.dataDir); n != 0 {
+			t.Errorf("node %d holds %d shard blobs after stress, want 0", i, n)
+		}
+	}
+}
+
+// blobCount counts the shard blobs in a node's data dir.
+func blobCount(t *testing.T, dataDir string) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(filepath.Join(dataDir, "shards", "blobs"), func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			n++
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
