@@ -19,6 +19,7 @@ import (
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/node"
 	"github.com/offgrid-net/offgrid/problem"
+	"github.com/offgrid-net/offgrid/storage"
 )
 
 // Storage page limits.
@@ -148,6 +149,55 @@ func (h *Handler) deleteAsset(w http.ResponseWriter, r *http.Request) {
 	v := h.assetsView(ctx)
 	v.Notice, v.Failed = notice, failed
 	h.renderPart(w, r, http.StatusOK, "Stored files", assetsCard(v, false))
+}
+
+// maxImportForm bounds an import request: one manifest and the multipart
+// framing around it.
+const maxImportForm = storage.MaxShareJSON + 64<<10
+
+// importAsset imports a share manifest sent from the import card. The
+// answer is a fragment for the card (status 200, so htmx shows it); a
+// success also asks the assets card to refresh (put-done).
+func (h *Handler) importAsset(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxImportForm)
+	manifest, msg := readManifest(r)
+	var a node.Asset
+	if msg == "" {
+		var err error
+		if a, err = h.node.ImportAsset(r.Context(), manifest); err != nil {
+			c := problem.Classify(err)
+			msg = userMessage(c)
+			if c.Public {
+				h.log.Info("Import from dashboard refused", "status", c.Status, "err", err)
+			} else {
+				h.log.Error("Import shared file from dashboard", "err", err)
+			}
+		}
+	}
+	if msg == "" {
+		h.log.Info("Shared file imported from dashboard", "id", a.ID, "name", a.Name)
+		w.Header().Set("HX-Trigger", "put-done")
+	}
+	h.render(w, r, http.StatusOK, importResult(a, msg))
+}
+
+// readManifest returns the manifest file of an import form, or a message
+// saying what is wrong with the request.
+func readManifest(r *http.Request) ([]byte, string) {
+	if err := r.ParseMultipartForm(maxImportForm); err != nil {
+		return nil, "Send the manifest as a file of a multipart form (at most 1 MiB)."
+	}
+	defer r.MultipartForm.RemoveAll()
+	f, _, err := r.FormFile("manifest")
+	if err != nil {
+		return nil, "Choose a share manifest file."
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, storage.MaxShareJSON+1))
+	if err != nil || len(b) > storage.MaxShareJSON {
+		return nil, "That file is not a share manifest: it is larger than 1 MiB."
+	}
+	return b, ""
 }
 
 // deletedText says what a delete did.
