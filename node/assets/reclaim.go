@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/offgrid-net/offgrid/node/nodeerr"
 	"github.com/offgrid-net/offgrid/storage"
@@ -12,6 +13,10 @@ import (
 
 // deletionBatch bounds the pending deletions one pass tries.
 const deletionBatch = 1024
+
+// deleteWait bounds how long a delete waits for the hosts to answer; the
+// deletions still running then stay pending for the next pass.
+const deleteWait = 30 * time.Second
 
 // DeleteReport says what a delete did.
 type DeleteReport struct {
@@ -46,8 +51,11 @@ func (s *Service) Delete(ctx context.Context, id string) (DeleteReport, error) {
 	s.log.Info("Asset deleted", "asset", id, "name", m.Name)
 	s.deps.Events.Publish(AssetDeleted{ID: id, Name: m.Name})
 	// The file is gone for the owner whatever the hosts answer; the rest
-	// is cleanup, which a client that hangs up must not cut short.
-	dropped, pending := s.dropPending(context.WithoutCancel(ctx), id)
+	// is cleanup, which a client that hangs up must not cut short, but a
+	// host that does not answer must not hold up either.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteWait)
+	defer cancel()
+	dropped, pending := s.dropPending(dctx, id)
 	return DeleteReport{Dropped: dropped, Pending: pending}, nil
 }
 
@@ -58,7 +66,8 @@ func (s *Service) retryDeletions(ctx context.Context) {
 
 // dropPending tries up to deletionBatch pending deletions (only those of
 // asset when it is not empty), Window at a time, and returns how many
-// ended and how many stay pending.
+// ended and how many stay pending. A host that does not answer once is not
+// asked again in the same pass.
 func (s *Service) dropPending(ctx context.Context, asset string) (dropped, pending int) {
 	ds, err := s.catalog.PendingDeletions(ctx, asset, s.deps.Now().Add(-s.deps.ShardGrace), deletionBatch)
 	if err != nil {
@@ -67,15 +76,26 @@ func (s *Service) dropPending(ctx context.Context, asset string) (dropped, pendi
 	}
 	endpoints := s.endpoints(ctx)
 	var (
-		mu  sync.Mutex
-		wg  sync.WaitGroup
-		sem = make(chan struct{}, s.cfg.Transfer.Window)
+		// mu guards dropped and down.
+		mu   sync.Mutex
+		down = map[string]bool{}
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, s.cfg.Transfer.Window)
 	)
+	isDown := func(hostID string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return down[hostID]
+	}
 	for _, d := range ds {
 		if ctx.Err() != nil {
 			break
 		}
 		sem <- struct{}{}
+		if isDown(d.HostID) {
+			<-sem
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
@@ -100,12 +120,13 @@ func (s *Service) dropPending(ctx context.Context, asset string) (dropped, pendi
 			if done {
 				dropped++
 			} else {
-				pending++
+				down[d.HostID] = true
 			}
 		}()
 	}
 	wg.Wait()
-	return dropped, pending
+	// Everything not dropped (failed, skipped, not tried) stays queued.
+	return dropped, len(ds) - dropped
 }
 
 // endpoints returns the current endpoint of every candidate host by ID: a
