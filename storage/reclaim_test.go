@@ -121,8 +121,10 @@ func TestClaimAndCollect(t *testing.T) {
 	}
 	rc.Close()
 
-	// Storing the same shard again renews it like a claim.
+	// Storing the same shard again renews it like a claim, but only for
+	// its storer: node-b's identical upload leaves node-a's lease alone.
 	now = now.Add(time.Hour)
+	putShard(t, s, "adm.0", 0, "admin", "node-b")
 	putShard(t, s, "a.0", 1, "shared", "node-a")
 	if removed, err := s.Collect(t.Context(), now.Add(-time.Minute), nil, 10); err != nil || len(removed) != 1 || removed[0].AssetID != "adm.0" {
 		t.Errorf("Collect with no one kept = %v, %v; want only the admin's older shard", removed, err)

@@ -136,9 +136,10 @@ func (s *ShardStore) Put(ctx context.Context, assetID string, index int, r io.Re
 	existing, err := s.Stat(ctx, assetID, index)
 	switch {
 	case err == nil && existing.Hash == got:
-		// Storing the same shard again renews its lease like a claim.
-		if _, err := s.db.ExecContext(ctx, `UPDATE storage_shards SET claimed_at = ? WHERE asset_id = ? AND idx = ?`,
-			s.now().UnixMilli(), assetID, index); err != nil {
+		// Storing the same shard again renews its lease like a claim (only
+		// its storer's: no node keeps another's shards alive).
+		if _, err := s.db.ExecContext(ctx, `UPDATE storage_shards SET claimed_at = max(claimed_at, ?)
+			WHERE asset_id = ? AND idx = ? AND stored_by = ?`, s.now().UnixMilli(), assetID, index, storedBy); err != nil {
 			return Shard{}, fmt.Errorf("renew shard %s/%d: %w", assetID, index, err)
 		}
 		return existing, nil
