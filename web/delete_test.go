@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -78,6 +79,7 @@ func TestDeleteAssetFromList(t *testing.T) {
 		t.Fatalf("card reports %d shards, %d bytes; disk holds %d blobs, %d bytes; want 7 shards and the same bytes", shards, bytes, diskN, diskB)
 	}
 
+	sub := e.subscribe(t)
 	tests := []struct {
 		name, id   string
 		wantNotice string
@@ -108,6 +110,15 @@ func TestDeleteAssetFromList(t *testing.T) {
 	}
 	if _, err := e.node.Asset(t.Context(), drop.ID); err == nil {
 		t.Error("the node still has the deleted file")
+	}
+	var deleted []node.AssetDeleted
+	for _, ev := range published(sub) {
+		if d, ok := ev.(node.AssetDeleted); ok {
+			deleted = append(deleted, d)
+		}
+	}
+	if want := []node.AssetDeleted{{ID: drop.ID, Name: "drop.bin"}}; !slices.Equal(deleted, want) {
+		t.Errorf("published deletions %v, want %v", deleted, want)
 	}
 }
 
