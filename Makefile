@@ -16,6 +16,7 @@ FUZZ_TARGETS := \
 	./identity:FuzzReplayRestore \
 	./storage:FuzzParseECMeta \
 	./storage:FuzzDecodePolicy \
+	./storage:FuzzDecodeShare \
 	./radio:FuzzDecodeFrame \
 	./radio:FuzzDecodeLine \
 	./radio/meshhealth:FuzzParseBabelDump \

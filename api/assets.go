@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/offgrid-net/offgrid/api/gen"
 	"github.com/offgrid-net/offgrid/api/genserver"
+	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/node"
 	"github.com/offgrid-net/offgrid/problem"
 )
@@ -118,6 +120,59 @@ func (h *handlers) RepairAsset(ctx context.Context, req genserver.RepairAssetReq
 	return genserver.RepairAsset200JSONResponse{
 		Asset: assetDTO(rep.Asset), Rebuilt: rep.Rebuilt, Unplaced: rep.Unplaced, MarkedDead: rep.MarkedDead,
 	}, nil
+}
+
+func (h *handlers) DeleteAsset(ctx context.Context, req genserver.DeleteAssetRequestObject) (genserver.DeleteAssetResponseObject, error) {
+	rep, err := h.node.DeleteAsset(ctx, req.AssetId)
+	if err != nil {
+		return nil, err
+	}
+	return genserver.DeleteAsset200JSONResponse{Dropped: rep.Dropped, Pending: rep.Pending}, nil
+}
+
+func (h *handlers) ShareAsset(ctx context.Context, req genserver.ShareAssetRequestObject) (genserver.ShareAssetResponseObject, error) {
+	out, err := h.node.ShareAsset(ctx, req.AssetId, identity.NodeID(req.Body.To), req.Body.BoxKey)
+	if err != nil {
+		return nil, err
+	}
+	var sh genserver.ShareAsset200JSONResponse
+	if err := json.Unmarshal(out, &sh); err != nil {
+		return nil, fmt.Errorf("decode share: %w", err)
+	}
+	return sh, nil
+}
+
+func (h *handlers) ImportAsset(ctx context.Context, req genserver.ImportAssetRequestObject) (genserver.ImportAssetResponseObject, error) {
+	// The signature covers the manifest's fields, not its JSON bytes, so
+	// the validated body re-encoded is the manifest as sent.
+	manifest, err := json.Marshal(req.Body)
+	if err != nil {
+		return nil, fmt.Errorf("encode share: %w", err)
+	}
+	a, err := h.node.ImportAsset(ctx, manifest)
+	if err != nil {
+		return nil, err
+	}
+	return genserver.ImportAsset201JSONResponse(assetDTO(a)), nil
+}
+
+func (h *handlers) DeleteShard(ctx context.Context, req genserver.DeleteShardRequestObject) (genserver.DeleteShardResponseObject, error) {
+	if err := h.node.DeleteShard(ctx, req.AssetId, req.Index, callerName(ctx)); err != nil {
+		return nil, err
+	}
+	return genserver.DeleteShard204Response{}, nil
+}
+
+func (h *handlers) ClaimShards(ctx context.Context, req genserver.ClaimShardsRequestObject) (genserver.ClaimShardsResponseObject, error) {
+	addrs := make([]node.ShardAddress, len(req.Body.Shards))
+	for i, a := range req.Body.Shards {
+		addrs[i] = node.ShardAddress{AssetID: a.AssetId, Index: a.Index}
+	}
+	claimed, err := h.node.ClaimShards(ctx, callerName(ctx), addrs)
+	if err != nil {
+		return nil, err
+	}
+	return genserver.ClaimShards200JSONResponse{Claimed: claimed}, nil
 }
 
 func (h *handlers) StatShard(ctx context.Context, req genserver.StatShardRequestObject) (genserver.StatShardResponseObject, error) {

@@ -46,7 +46,7 @@ type Caller struct {
 // String names the caller for records such as a shard's stored_by.
 func (c Caller) String() string {
 	if c.Admin {
-		return "admin"
+		return node.AdminCaller
 	}
 	return string(c.Node)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 
+	"github.com/offgrid-net/offgrid/identity"
+
 	"github.com/offgrid-net/offgrid/storage"
 )
 
@@ -45,6 +47,35 @@ func (n *Node) RepairAsset(ctx context.Context, id string) (RepairReport, error)
 		return RepairReport{}, err
 	}
 	return n.assets.Repair(ctx, id)
+}
+
+// DeleteAsset forgets a file at once and asks every host of its shards to
+// drop them; hosts that do not answer are asked again on the repair loop's
+// schedule, and collect the shards anyway after their grace period.
+func (n *Node) DeleteAsset(ctx context.Context, id string) (DeleteReport, error) {
+	if err := n.checkRunning(); err != nil {
+		return DeleteReport{}, err
+	}
+	return n.assets.Delete(ctx, id)
+}
+
+// ShareAsset returns a signed share manifest (JSON) of one of this node's
+// files for the node to, whose X25519 key is toBox (hex): a read
+// capability only that node can use.
+func (n *Node) ShareAsset(ctx context.Context, id string, to identity.NodeID, toBox string) ([]byte, error) {
+	if err := n.checkRunning(); err != nil {
+		return nil, err
+	}
+	return n.assets.Share(ctx, id, to, toBox)
+}
+
+// ImportAsset records a file another node shared with this one from its
+// share manifest; OpenAsset then reads it from its hosts.
+func (n *Node) ImportAsset(ctx context.Context, manifest []byte) (Asset, error) {
+	if err := n.checkRunning(); err != nil {
+		return Asset{}, err
+	}
+	return n.assets.Import(ctx, manifest)
 }
 
 // hostList gives the asset service the hosts it may place shards on.

@@ -19,4 +19,5 @@ var (
 	ErrBadSignature = nodeerr.ErrBadSignature
 	ErrNoSpace      = nodeerr.ErrNoSpace
 	ErrNotMember    = nodeerr.ErrNotMember
+	ErrForbidden    = nodeerr.ErrForbidden
 )

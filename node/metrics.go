@@ -21,6 +21,10 @@ type metrics struct {
 	shardsScrubbed prometheus.Counter
 	// audits counts the owner's audits of its hosts by result (pass, fail, error).
 	audits *prometheus.CounterVec
+	// shardsDropped and shardsCollected count shards removed at their
+	// owner's request and by the lease collector.
+	shardsDropped   prometheus.Counter
+	shardsCollected prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -46,13 +50,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		audits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "offgrid_shard_audits_total", Help: "Audits of the hosts of this node's files, by result (pass, fail, error)."},
 			[]string{"result"}),
+		shardsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "offgrid_shards_deleted_total", Help: "Hosted shards deleted at the request of the node that stored them."}),
+		shardsCollected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "offgrid_shards_collected_total", Help: "Hosted shards dropped because nobody claimed them for the grace period."}),
 	}
 	// Every result from the start, so a count of zero is visible as zero.
 	for _, r := range []string{assets.AuditPass, assets.AuditFail, assets.AuditError} {
 		m.audits.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.active, m.receipts, m.shardsStored, m.shardBytes, m.shardsCorrupt, m.storeBusy, m.startupRemoved, m.shardsScrubbed, m.audits)
+		reg.MustRegister(m.active, m.receipts, m.shardsStored, m.shardBytes, m.shardsCorrupt, m.storeBusy, m.startupRemoved, m.shardsScrubbed, m.audits,
+			m.shardsDropped, m.shardsCollected)
 	}
 	return m
 }

@@ -81,6 +81,13 @@ type Config struct {
 	// quarantines the lost or corrupt ones (see Scrub). Default 6 h: a pass
 	// reads the whole store. Negative: never.
 	ScrubInterval time.Duration
+	// ShardGrace is how long this node keeps a shard another node stored
+	// that nobody claims (see assets.Config.ClaimInterval): long, so that
+	// an owner away for days loses nothing, but finite, so that shards of
+	// deleted or abandoned files do not stay for ever. Shards the admin
+	// stored are never collected. It must be at least twice the claim
+	// interval. Default 7 days.
+	ShardGrace time.Duration
 	// Peers configures the peer table, discovery, membership and mesh health.
 	Peers peers.Config
 	// Assets configures puts, gets and repairs of the node's own files.
@@ -132,6 +139,7 @@ func DefaultConfig() Config {
 		BodyMinRate:      4096,
 		MinFreeBytes:     64 << 20,
 		ScrubInterval:    6 * time.Hour,
+		ShardGrace:       7 * 24 * time.Hour,
 		Peers:            peers.DefaultConfig(),
 		Assets:           assets.DefaultConfig(),
 		Trust:            trust.DefaultConfig(),
@@ -167,6 +175,9 @@ func (c Config) withDefaults() Config {
 	if c.ScrubInterval == 0 {
 		c.ScrubInterval = d.ScrubInterval
 	}
+	if c.ShardGrace == 0 {
+		c.ShardGrace = d.ShardGrace
+	}
 	if c.Now == nil {
 		c.Now = d.Now
 	}
@@ -198,6 +209,8 @@ func (c *Config) validate() error {
 		return errors.New("body min rate must be between 1 and 1073741824 bytes/s")
 	case c.MinFreeBytes < 0:
 		return errors.New("min free bytes must not be negative")
+	case c.ShardGrace < 2*c.Assets.Claim():
+		return fmt.Errorf("shard grace (%s) must be at least twice the claim interval (%s)", c.ShardGrace, c.Assets.Claim())
 	}
 	return nil
 }
@@ -300,6 +313,7 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 		PeerStates:    hostList{n},
 		Events:        n.bus,
 		MaxShardBytes: cfg.MaxShardBytes,
+		ShardGrace:    cfg.ShardGrace,
 		CorruptShards: n.metrics.shardsCorrupt,
 		Audits:        func(result string) { n.metrics.audits.WithLabelValues(result).Inc() },
 		Logger:        cfg.Logger,
@@ -361,9 +375,10 @@ func nextEpoch(ctx context.Context, db *sql.DB) (uint64, error) {
 	return epoch, nil
 }
 
-// Run runs the parts' loops (peer table and discovery, repair) until ctx is
-// cancelled, then waits for them and returns nil, or the first part's error
-// (the others are stopped then). Methods return ErrStopped afterwards.
+// Run runs the parts' loops (peer table and discovery, repair and claims,
+// collection of unclaimed shards) until ctx is cancelled, then waits for
+// them and returns nil, or the first part's error (the others are stopped
+// then). Methods return ErrStopped afterwards.
 func (n *Node) Run(ctx context.Context) error {
 	start := n.cfg.Now()
 	n.log.Info("Node started", "id", n.info.ID, "name", n.info.Name, "epoch", n.info.Epoch)
@@ -377,6 +392,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.scrubLoop(ctx) })
 	g.Go(func() error { return n.assets.RunAudits(ctx) })
 	g.Go(func() error { return n.trust.Run(ctx) })
+	g.Go(func() error { return n.collectLoop(ctx) })
 	return g.Wait()
 }
 

@@ -311,6 +311,10 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"negative concurrency", func(c *node.Config) { c.StoreConcurrency = -1 }},
 		{"negative max shard", func(c *node.Config) { c.MaxShardBytes = -1 }},
 		{"max shard above the API's limit", func(c *node.Config) { c.MaxShardBytes = node.MaxShardBytesLimit + 1 }},
+		{"grace shorter than two claim intervals", func(c *node.Config) {
+			c.Assets.ClaimInterval = time.Hour
+			c.ShardGrace = 90 * time.Minute
+		}},
 		{"static peers without a way to reach them", func(c *node.Config) { c.Peers.StaticPeers = []string{"http://127.0.0.1:9"} }},
 	} {
 		cfg := testConfig(dir)

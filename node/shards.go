@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/offgrid-net/offgrid/node/nodeerr"
 	"github.com/offgrid-net/offgrid/storage"
@@ -13,6 +14,10 @@ import (
 
 // Shard describes a shard this node hosts.
 type Shard = storage.Shard
+
+// ShardAddress is where a host keeps a shard: its asset ID on the host
+// (the file's ID and stripe) and its index.
+type ShardAddress = storage.Addr
 
 // StoreShard stores a shard another node streams from r, at most
 // MaxShardBytes long. wantHash, when not empty, is the content hash the
@@ -153,4 +158,113 @@ func (l localShards) StatShard(ctx context.Context, _ storage.Candidate, addr st
 		return "", hostErr(err)
 	}
 	return sh.Hash, nil
+}
+
+func (l localShards) DeleteShard(ctx context.Context, _ storage.Candidate, addr storage.ShardAddr) error {
+	if err := l.n.DeleteShard(ctx, addr.HostAssetID(), addr.Index, string(l.n.info.ID)); err != nil {
+		return hostErr(err)
+	}
+	return nil
+}
+
+func (l localShards) ClaimShards(ctx context.Context, _ storage.Candidate, addrs []storage.ShardAddr) (int, error) {
+	claimed, err := l.n.ClaimShards(ctx, string(l.n.info.ID), hostAddrs(addrs))
+	if err != nil {
+		return 0, hostErr(err)
+	}
+	return claimed, nil
+}
+
+// hostAddrs returns the addresses hosts store shards under.
+func hostAddrs(addrs []storage.ShardAddr) []storage.Addr {
+	out := make([]storage.Addr, len(addrs))
+	for i, a := range addrs {
+		out[i] = storage.Addr{AssetID: a.HostAssetID(), Index: a.Index}
+	}
+	return out
+}
+
+// AdminCaller is the name a shard stored with the admin token records as
+// its storer; such shards are never collected.
+const AdminCaller = "admin"
+
+// DeleteShard drops a hosted shard at the request of caller: the node that
+// stored it, or AdminCaller. Anyone else gets ErrForbidden and nothing
+// changes.
+func (n *Node) DeleteShard(ctx context.Context, assetID string, index int, caller string) error {
+	if err := n.checkRunning(); err != nil {
+		return err
+	}
+	sh, err := n.shards.Stat(ctx, assetID, index)
+	if err != nil {
+		return nodeerr.FromStorage(err)
+	}
+	if caller != AdminCaller && caller != sh.StoredBy {
+		return fmt.Errorf("%w: only the node that stored shard %s/%d, or the admin, may delete it", ErrForbidden, assetID, index)
+	}
+	if _, err := n.shards.Delete(ctx, assetID, index); err != nil {
+		return nodeerr.FromStorage(err)
+	}
+	n.metrics.shardsDropped.Inc()
+	n.log.Debug("Shard deleted at its owner's request", "asset", assetID, "index", index, "by", caller)
+	return nil
+}
+
+// ClaimShards renews the lease of caller on the shards it stored at addrs
+// (at most storage.MaxClaimBatch) and returns how many it renewed. Shards
+// another node stored are left alone.
+func (n *Node) ClaimShards(ctx context.Context, caller string, addrs []ShardAddress) (int, error) {
+	if err := n.checkRunning(); err != nil {
+		return 0, err
+	}
+	claimed, err := n.shards.Claim(ctx, caller, addrs)
+	if err != nil {
+		return 0, nodeerr.FromStorage(err)
+	}
+	return claimed, nil
+}
+
+// HostedShards returns how many shards this node holds and the bytes their
+// blobs take on disk.
+func (n *Node) HostedShards(ctx context.Context) (count int, bytes int64, err error) {
+	return n.shards.Count(ctx)
+}
+
+// collectBatch bounds the shards one collection pass removes.
+const collectBatch = 1024
+
+// collectEvery is how often the node looks for shards whose lease ended:
+// a tenth of the grace period, between 100 ms and an hour.
+func collectEvery(grace time.Duration) time.Duration {
+	return min(max(grace/10, 100*time.Millisecond), time.Hour)
+}
+
+// collectLoop drops, every collectEvery, the shards other nodes stored
+// that nobody claimed for ShardGrace, until ctx ends. It collects nothing
+// until the node itself has run for a whole grace period: while it was
+// down no owner could claim anything.
+func (n *Node) collectLoop(ctx context.Context) error {
+	grace := n.cfg.ShardGrace
+	t := time.NewTicker(collectEvery(grace))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		now := n.cfg.Now()
+		if now.Sub(n.info.Started) < grace {
+			continue
+		}
+		removed, err := n.shards.Collect(ctx, now.Add(-grace), []string{AdminCaller}, collectBatch)
+		for _, sh := range removed {
+			n.metrics.shardsCollected.Inc()
+			n.log.Info("Shard collected: unclaimed for the grace period", "asset", sh.AssetID, "index", sh.Index,
+				"stored_by", sh.StoredBy, "bytes", sh.Size)
+		}
+		if err != nil && ctx.Err() == nil {
+			n.log.Warn("Shard collection failed", "err", err)
+		}
+	}
 }

@@ -82,9 +82,11 @@ type (
 	Asset        = assets.Asset
 	AssetState   = assets.State
 	AssetChanged = assets.AssetChanged
+	AssetDeleted = assets.AssetDeleted
 	ShardCorrupt = assets.ShardCorrupt
 	PutOptions   = assets.PutOptions
 	RepairReport = assets.RepairReport
+	DeleteReport = assets.DeleteReport
 )
 
 // Peer states.

@@ -3,6 +3,7 @@ package peerclient
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -114,4 +115,54 @@ func (t *Shards) StatShard(ctx context.Context, host storage.Candidate, addr sto
 		return "", hostErr(resp.StatusCode, nil)
 	}
 	return resp.Header.Get("Offgrid-Shard-Hash"), nil
+}
+
+// DeleteShard implements storage.Transport.
+func (t *Shards) DeleteShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr) error {
+	c, err := t.client(host, emptyDigest)
+	if err != nil {
+		return fmt.Errorf("%w: %v", storage.ErrHostRefused, err)
+	}
+	resp, err := c.DeleteShard(ctx, addr.HostAssetID(), addr.Index)
+	if err != nil {
+		return fmt.Errorf("%w: %v", storage.ErrHostUnreachable, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	if resp.StatusCode != 204 {
+		return hostErr(resp.StatusCode, body)
+	}
+	return nil
+}
+
+// ClaimShards implements storage.Transport.
+func (t *Shards) ClaimShards(ctx context.Context, host storage.Candidate, addrs []storage.ShardAddr) (int, error) {
+	req := gen.ClaimRequest{Shards: make([]gen.ShardAddress, len(addrs))}
+	for i, a := range addrs {
+		req.Shards[i] = gen.ShardAddress{AssetId: a.HostAssetID(), Index: a.Index}
+	}
+	// The signature covers the body's digest: marshal it once, sign and send
+	// those bytes.
+	body, err := json.Marshal(req)
+	if err != nil {
+		return 0, fmt.Errorf("%w: encode claim: %v", storage.ErrHostRefused, err)
+	}
+	c, err := t.client(host, identity.BodyDigest(body))
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", storage.ErrHostRefused, err)
+	}
+	resp, err := c.ClaimShardsWithBody(ctx, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", storage.ErrHostUnreachable, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	if resp.StatusCode != 200 {
+		return 0, hostErr(resp.StatusCode, data)
+	}
+	var res gen.ClaimResult
+	if err := json.Unmarshal(data, &res); err != nil {
+		return 0, fmt.Errorf("%w: decode claim answer: %v", storage.ErrHostRefused, err)
+	}
+	return res.Claimed, nil
 }

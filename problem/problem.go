@@ -54,6 +54,7 @@ var rules = []struct {
 	{identity.ErrTooManySenders, http.StatusForbidden},
 	{node.ErrBadSignature, http.StatusUnauthorized},
 	{node.ErrNotMember, http.StatusForbidden},
+	{node.ErrForbidden, http.StatusForbidden},
 	{node.ErrNotFound, http.StatusNotFound},
 	{node.ErrInactive, http.StatusConflict},
 	{node.ErrConflict, http.StatusConflict},

@@ -111,6 +111,7 @@ func TestContract(t *testing.T) {
 		{"node.ErrNoSpace", node.ErrNoSpace, http.StatusInsufficientStorage},
 		{"ENOSPC", &os.PathError{Op: "write", Path: "shards/tmp/shard-1", Err: syscall.ENOSPC}, http.StatusInsufficientStorage},
 		{"node.ErrNotMember", node.ErrNotMember, http.StatusForbidden},
+		{"node.ErrForbidden", node.ErrForbidden, http.StatusForbidden},
 		{"identity.ErrBadRequestSignature", identity.ErrBadRequestSignature, http.StatusUnauthorized},
 		{"identity.ErrReplay", identity.ErrReplay, http.StatusUnauthorized},
 		{"identity.ErrTooManySenders", identity.ErrTooManySenders, http.StatusForbidden},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/testutil"
 	"github.com/offgrid-net/offgrid/server/servertest"
+	"github.com/offgrid-net/offgrid/storage"
 )
 
 // authKind says how a contract case authenticates.
@@ -239,6 +241,22 @@ func contractCases() []contractCase {
 		{op: "auditShard", name: "no auth", method: "POST", path: "/shards/" + putAsset + "/0/audit",
 			body: []byte(`{"nonce":"` + strings.Repeat("ab", 32) + `"}`), want: 401},
 
+		{op: "claimShards", name: "signed", method: "POST", path: "/shards/claims", auth: signedAuth,
+			body: []byte(`{"shards":[{"asset_id":"contract-store","index":2},{"asset_id":"contract-store","index":1}]}`), want: 200},
+		{op: "claimShards", name: "admin", method: "POST", path: "/shards/claims", auth: adminAuth,
+			body: []byte(`{"shards":[{"asset_id":"contract-store","index":1}]}`), want: 200},
+		{op: "claimShards", name: "too many", method: "POST", path: "/shards/claims", auth: adminAuth,
+			body: []byte(`{"shards":[` + strings.Repeat(`{"asset_id":"a","index":0},`, 1024) + `{"asset_id":"a","index":0}]}`), want: 400},
+		{op: "claimShards", name: "bad asset id", method: "POST", path: "/shards/claims", auth: adminAuth,
+			body: []byte(`{"shards":[{"asset_id":"..","index":0}]}`), want: 400},
+		{op: "claimShards", name: "no auth", method: "POST", path: "/shards/claims", body: []byte(`{"shards":[]}`), want: 401},
+
+		{op: "deleteShard", name: "signed, another node's shard", method: "DELETE", path: "/shards/" + putAsset + "/0", auth: signedAuth, want: 403},
+		{op: "deleteShard", name: "signed, its own", method: "DELETE", path: "/shards/" + putAsset + "/1", auth: signedAuth, want: 204},
+		{op: "deleteShard", name: "admin", method: "DELETE", path: "/shards/" + putAsset + "/0", auth: adminAuth, want: 204},
+		{op: "deleteShard", name: "not stored", method: "DELETE", path: "/shards/" + putAsset + "/0", auth: adminAuth, want: 404},
+		{op: "deleteShard", name: "no auth", method: "DELETE", path: "/shards/" + putAsset + "/1", want: 401},
+
 		// {asset} is replaced by the ID the successful putAsset case returns.
 		{op: "putAsset", name: "ok", method: "POST", path: "/assets?name=contract.txt", auth: adminAuth,
 			header: map[string]string{"Content-Type": "application/octet-stream", "Offgrid-Content-Hash": hashOf([]byte(assetData))},
@@ -265,6 +283,22 @@ func contractCases() []contractCase {
 		{op: "getAssetContent", name: "no auth", method: "GET", path: "/assets/{asset}/content", want: 401},
 		{op: "repairAsset", name: "ok", method: "POST", path: "/assets/{asset}/repair", auth: adminAuth, want: 200},
 		{op: "repairAsset", name: "unknown", method: "POST", path: "/assets/a00000000000000000000000000000000/repair", auth: adminAuth, want: 404},
+		{op: "shareAsset", name: "ok", method: "POST", path: "/assets/{asset}/share", auth: adminAuth, body: []byte(`{share-request}`), want: 200},
+		{op: "shareAsset", name: "unknown", method: "POST", path: "/assets/a00000000000000000000000000000000/share", auth: adminAuth,
+			body: []byte(`{share-request}`), want: 404},
+		{op: "shareAsset", name: "bad box key", method: "POST", path: "/assets/{asset}/share", auth: adminAuth,
+			body: []byte(`{"to":"did:key:z6MkpTHR8VNsBxYAAWHut2Geadd9jSwuBV8xRoAnwWsdvktH","box_key":"xyz"}`), want: 400},
+		{op: "shareAsset", name: "no auth", method: "POST", path: "/assets/{asset}/share", body: []byte(`{share-request}`), want: 401},
+		{op: "importAsset", name: "ok", method: "POST", path: "/assets/import", auth: adminAuth, body: []byte(`{share-for-node}`), want: 201},
+		{op: "importAsset", name: "again", method: "POST", path: "/assets/import", auth: adminAuth, body: []byte(`{share-for-node}`), want: 409},
+		{op: "importAsset", name: "for another node", method: "POST", path: "/assets/import", auth: adminAuth, body: []byte(`{share-for-other}`), want: 403},
+		{op: "importAsset", name: "bad signature", method: "POST", path: "/assets/import", auth: adminAuth, body: []byte(`{share-bad-sig}`), want: 401},
+		{op: "importAsset", name: "not a manifest", method: "POST", path: "/assets/import", auth: adminAuth, body: []byte(`{"version":1}`), want: 400},
+		{op: "importAsset", name: "no auth", method: "POST", path: "/assets/import", body: []byte(`{share-for-node}`), want: 401},
+		{op: "deleteAsset", name: "no auth", method: "DELETE", path: "/assets/{asset}", want: 401},
+		{op: "deleteAsset", name: "ok", method: "DELETE", path: "/assets/{asset}", auth: adminAuth, want: 200},
+		{op: "deleteAsset", name: "gone", method: "DELETE", path: "/assets/{asset}", auth: adminAuth, want: 404},
+		{op: "deleteAsset", name: "bad id", method: "DELETE", path: "/assets/bad%20id", auth: adminAuth, want: 400},
 
 		// {next} is the next cluster version, signed by the test's admin,
 		// naming the node an admin too; {proposal} a later version no one
@@ -359,11 +393,15 @@ func TestContract(t *testing.T) {
 	}
 
 	assetID := "not-stored-yet"
+	shares := contractShares(t, peer, tn.Keys)
 	for _, tc := range cases {
 		t.Run(tc.op+"/"+tc.name, func(t *testing.T) {
 			tc.path = strings.ReplaceAll(tc.path, "{asset}", assetID)
 			tc.body = bytes.ReplaceAll(tc.body, []byte("{next}"), []byte(docB64(next)))
 			tc.body = bytes.ReplaceAll(tc.body, []byte("{proposal}"), []byte(docB64(proposal)))
+			if b, ok := shares[string(tc.body)]; ok {
+				tc.body = b
+			}
 			target := tn
 			if tc.alone {
 				target = alone
@@ -550,3 +588,47 @@ var newcomer = func() string {
 	}
 	return string(k.ID())
 }()
+
+// contractShares returns the bodies the share and import cases name by
+// placeholder: a share request for peer, and share manifests from peer for
+// the node, for another node, and one altered after signing.
+func contractShares(t *testing.T, peer, nodeKeys *identity.Keys) map[string][]byte {
+	t.Helper()
+	other, err := identity.Generate(randReader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := func(to *identity.Keys) storage.Share {
+		key, prefix, err := storage.NewAssetKey(randReader())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := storage.WrapKey(randReader(), key, prefix, to.BoxPublic(), "shared-asset")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := storage.SignShare(peer, storage.Share{AssetID: "shared-asset", Name: "shared.txt", Size: 5,
+			FileHash: strings.Repeat("ab", 32), Mode: "ec", K: 1, N: 1, ShardSize: 4096, Stripes: 1,
+			Recipient: string(to.ID()), Key: w, Shards: []storage.ShareShard{{Hash: strings.Repeat("cd", 32),
+				HostID: string(peer.ID()), Endpoint: "http://127.0.0.1:9"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	encode := func(v any) []byte {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	bad := manifest(nodeKeys)
+	bad.Name = "renamed.txt"
+	return map[string][]byte{
+		"{share-request}":   encode(map[string]string{"to": string(peer.ID()), "box_key": hex.EncodeToString(peer.BoxPublic())}),
+		"{share-for-node}":  encode(manifest(nodeKeys)),
+		"{share-for-other}": encode(manifest(other)),
+		"{share-bad-sig}":   encode(bad),
+	}
+}

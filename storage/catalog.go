@@ -276,10 +276,92 @@ func Health(m Manifest, counts []int, threshold int) string {
 	return state
 }
 
-// Delete forgets an asset and its shard records.
-func (c *Catalog) Delete(ctx context.Context, assetID string) error {
-	if _, err := c.db.ExecContext(ctx, `DELETE FROM storage_assets WHERE asset_id = ?`, assetID); err != nil {
-		return fmt.Errorf("delete asset %s: %w", assetID, err)
+// MaxPendingDeletions bounds storage_deletions: past it the oldest pending
+// deletions are dropped. Nothing is lost by that: a host also collects
+// shards nobody claims (ShardStore.Collect), so a deletion request only
+// frees the space sooner.
+const MaxPendingDeletions = 100_000
+
+// Deletion is a shard an owner asks its host to drop.
+type Deletion struct {
+	HostID, Endpoint string
+	Addr             ShardAddr
+	CreatedAt        time.Time
+	Attempts         int
+}
+
+// Forget deletes an asset's manifest and shard records and, with
+// dropShards (the owner's files; not a file shared with this node), queues
+// in the same transaction a deletion for every shard a host acknowledged.
+// It returns ErrNotFound for an unknown asset.
+func (c *Catalog) Forget(ctx context.Context, assetID string, dropShards bool) error {
+	now := c.now().UnixMilli()
+	err := sqlitedb.InTx(ctx, c.db, func(tx *sql.Tx) error {
+		if dropShards {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO storage_deletions(host_id, endpoint, asset_id, stripe, idx, created_at)
+				SELECT host_id, endpoint, asset_id, stripe, idx, ? FROM storage_asset_shards WHERE asset_id = ?
+				ON CONFLICT DO NOTHING`, now, assetID); err != nil {
+				return err
+			}
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM storage_assets WHERE asset_id = ?`, assetID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("%w: no asset %s", ErrNotFound, assetID)
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM storage_deletions WHERE rowid IN (SELECT rowid FROM storage_deletions
+			ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?)`, MaxPendingDeletions)
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return err
+		}
+		return fmt.Errorf("forget asset %s: %w", assetID, err)
+	}
+	return nil
+}
+
+// PendingDeletions returns up to limit queued deletions (of assetID only,
+// when it is not empty), least tried first, after dropping those queued
+// before expired (their hosts have collected the shards by then).
+func (c *Catalog) PendingDeletions(ctx context.Context, assetID string, expired time.Time, limit int) ([]Deletion, error) {
+	if _, err := c.db.ExecContext(ctx, `DELETE FROM storage_deletions WHERE created_at < ?`, expired.UnixMilli()); err != nil {
+		return nil, fmt.Errorf("expire deletions: %w", err)
+	}
+	rows, err := c.db.QueryContext(ctx, `SELECT host_id, endpoint, asset_id, stripe, idx, created_at, attempts
+		FROM storage_deletions WHERE ? = '' OR asset_id = ? ORDER BY attempts, created_at LIMIT ?`, assetID, assetID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list deletions: %w", err)
+	}
+	defer rows.Close()
+	var out []Deletion
+	for rows.Next() {
+		var d Deletion
+		var at int64
+		if err := rows.Scan(&d.HostID, &d.Endpoint, &d.Addr.AssetID, &d.Addr.Stripe, &d.Addr.Index, &at, &d.Attempts); err != nil {
+			return nil, fmt.Errorf("list deletions: %w", err)
+		}
+		d.CreatedAt = time.UnixMilli(at).UTC()
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// DeletionDone removes a deletion from the queue (the host dropped the
+// shard, had none, or will never take the request); with done false it
+// counts a failed attempt instead.
+func (c *Catalog) DeletionDone(ctx context.Context, d Deletion, done bool) error {
+	q := `UPDATE storage_deletions SET attempts = attempts + 1`
+	if done {
+		q = `DELETE FROM storage_deletions`
+	}
+	_, err := c.db.ExecContext(ctx, q+` WHERE host_id = ? AND asset_id = ? AND stripe = ? AND idx = ?`,
+		d.HostID, d.Addr.AssetID, d.Addr.Stripe, d.Addr.Index)
+	if err != nil {
+		return fmt.Errorf("update deletion of %s/%d/%d: %w", d.Addr.AssetID, d.Addr.Stripe, d.Addr.Index, err)
 	}
 	return nil
 }

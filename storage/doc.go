@@ -136,6 +136,49 @@
 // and counted (ShardStore.Removed). A full disk surfaces as ENOSPC, which
 // the node answers 507; the temp file is removed with the failed upload.
 //
+// # Deletion and leases
+//
+// An owner that deletes a file forgets its manifest and, in the same
+// transaction, queues one deletion per acknowledged shard
+// (storage_deletions, Catalog.Forget); the queue is retried until each host
+// answers, and bounded by MaxPendingDeletions and by the hosts' grace
+// period (after it the host has collected the shard anyway).
+//
+// Deletion requests are an optimisation; leases are the guarantee. Each
+// hosted shard records when the node that stored it last claimed it
+// (storage_shards.claimed_at; storing counts as a claim), and
+// ShardStore.Collect removes shards whose claim is older than a cutoff,
+// except those stored by names the caller keeps (the admin). So a shard
+// the owner no longer lists (deleted while its host was away, placed by a
+// repair that raced a delete, left by an owner that is gone for good) goes
+// after the grace period, and a shard the owner still lists stays as long
+// as the owner claims it at least once per grace period. A claim renews
+// only shards the claimer stored: no node can keep another's shards alive
+// or release them. Blobs are shared by content: a blob is removed with the
+// last shard that uses it, under the same lock that installs blobs, so a
+// concurrent put of the same bytes never loses its blob.
+//
+// # Share manifests
+//
+// A Share is a read capability for one file: its asset ID, name, size,
+// file hash, mode, k, n, shard size and stripes, the owner and recipient
+// node IDs, the file key wrapped to the recipient's X25519 key (Key
+// wrapping above), and every live shard's stripe, index, hash, host ID and
+// endpoint. The owner signs, under ShareDomain ("offgrid/share/v1"), the
+// canonical bytes
+//
+//	"OGSH" 0x01 str(asset_id) str(name) u64(size) str(file_hash) str(mode)
+//	u32(k) u32(n) u32(shard_size) u32(stripes)
+//	list(owner, recipient, key.recipient, key.ephemeral, key.nonce, key.sealed)
+//	u32(count) { u32(stripe) u32(index) list(hash, host_id, endpoint) }...
+//
+// (str and list as for policies; integers big-endian). DecodeShare takes at
+// most MaxShareJSON bytes of strict JSON (no unknown fields, no trailing
+// data), checks every field's form and bound (at most MaxShareShards shards,
+// http(s) endpoints) and verifies the signature with the owner's did:key.
+// The recipient then checks that the manifest names it and that the key
+// opens with its own X25519 key; nobody else can use it.
+//
 // # Offline EC directories
 //
 // `offgrid ec encode` writes DIR/shard_000.bin … shard_{n-1}.bin and

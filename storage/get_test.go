@@ -83,6 +83,14 @@ func (t *memTransport) StatShard(context.Context, Candidate, ShardAddr) (string,
 	return "", fmt.Errorf("%w: not used", ErrHostRefused)
 }
 
+func (t *memTransport) DeleteShard(context.Context, Candidate, ShardAddr) error {
+	return fmt.Errorf("%w: not used", ErrHostRefused)
+}
+
+func (t *memTransport) ClaimShards(context.Context, Candidate, []ShardAddr) (int, error) {
+	return 0, fmt.Errorf("%w: not used", ErrHostRefused)
+}
+
 // storedFile puts size random bytes with k/n coding on hosts in-process
 // hosts and returns what a get needs.
 type storedFile struct {

@@ -248,6 +248,12 @@ func (s *ShardStore) install(ctx context.Context, tmp string, sh Shard) (Shard, 
 	existing, err := s.stat(ctx, sh.AssetID, sh.Index, s.quarantineLocked)
 	switch {
 	case err == nil && existing.Hash == sh.Hash:
+		// Storing the same shard again renews its lease like a claim (only
+		// its storer's: no node keeps another's shards alive).
+		if _, err := s.db.ExecContext(ctx, `UPDATE storage_shards SET claimed_at = max(claimed_at, ?)
+			WHERE asset_id = ? AND idx = ? AND stored_by = ?`, s.now().UnixMilli(), sh.AssetID, sh.Index, sh.StoredBy); err != nil {
+			return Shard{}, fmt.Errorf("renew shard %s/%d: %w", sh.AssetID, sh.Index, err)
+		}
 		return existing, nil
 	case err == nil:
 		return Shard{}, fmt.Errorf("%w (stored %s, sent %s)", ErrConflict, existing.Hash, sh.Hash)
@@ -266,8 +272,8 @@ func (s *ShardStore) install(ctx context.Context, tmp string, sh Shard) (Shard, 
 		return Shard{}, s.undoInstall(sh.Hash, err)
 	}
 	sh.StoredAt = s.now().UTC()
-	_, err = s.db.ExecContext(ctx, `INSERT INTO storage_shards(asset_id, idx, hash, size, stored_by, stored_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, sh.AssetID, sh.Index, sh.Hash, sh.Size, sh.StoredBy, sh.StoredAt.UnixMilli())
+	_, err = s.db.ExecContext(ctx, `INSERT INTO storage_shards(asset_id, idx, hash, size, stored_by, stored_at, claimed_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, sh.AssetID, sh.Index, sh.Hash, sh.Size, sh.StoredBy, sh.StoredAt.UnixMilli(), sh.StoredAt.UnixMilli())
 	if err != nil {
 		return Shard{}, s.undoInstall(sh.Hash, fmt.Errorf("record shard: %w", err))
 	}
@@ -420,9 +426,135 @@ func (s *ShardStore) blobPath(hash string) string {
 	return filepath.Join(s.dir, "blobs", hash[:2], hash)
 }
 
-// Count returns the number of stored shards and their total size.
+// Delete forgets the shard at (assetID, index) and removes its blob unless
+// another shard has the same content. It returns the shard it removed, or
+// ErrNotFound.
+func (s *ShardStore) Delete(ctx context.Context, assetID string, index int) (Shard, error) {
+	sh, err := s.Stat(ctx, assetID, index)
+	if err != nil {
+		return Shard{}, err
+	}
+	s.blobMu.Lock()
+	defer s.blobMu.Unlock()
+	return sh, s.remove(ctx, sh)
+}
+
+// remove forgets sh and its blob when no other shard shares it; the caller
+// holds blobMu.
+func (s *ShardStore) remove(ctx context.Context, sh Shard) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM storage_shards WHERE asset_id = ? AND idx = ? AND hash = ?`,
+		sh.AssetID, sh.Index, sh.Hash)
+	if err != nil {
+		return fmt.Errorf("forget shard %s/%d: %w", sh.AssetID, sh.Index, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w: %s/%d", ErrNotFound, sh.AssetID, sh.Index)
+	}
+	_, err = s.removeUnreferenced(ctx, sh.Hash)
+	return err
+}
+
+// MaxClaimBatch bounds the shards one Claim names (openapi.yaml's
+// claimShards maxItems; a test compares them).
+const MaxClaimBatch = 1024
+
+// Claim renews the lease on the shards at addrs that storedBy stored, and
+// returns how many it renewed; shards another node stored, or none at all,
+// are left alone.
+func (s *ShardStore) Claim(ctx context.Context, storedBy string, addrs []Addr) (int, error) {
+	if len(addrs) > MaxClaimBatch {
+		return 0, fmt.Errorf("%w: at most %d shards per claim", ErrInvalid, MaxClaimBatch)
+	}
+	for _, a := range addrs {
+		if err := ValidateAddress(a.AssetID, a.Index); err != nil {
+			return 0, err
+		}
+	}
+	now := s.now().UnixMilli()
+	claimed := 0
+	err := sqlitedb.InTx(ctx, s.db, func(tx *sql.Tx) error {
+		for _, a := range addrs {
+			res, err := tx.ExecContext(ctx, `UPDATE storage_shards SET claimed_at = max(claimed_at, ?)
+				WHERE asset_id = ? AND idx = ? AND stored_by = ?`, now, a.AssetID, a.Index, storedBy)
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			claimed += int(n)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("claim shards: %w", err)
+	}
+	return claimed, nil
+}
+
+// Addr is a shard's address on its host.
+type Addr struct {
+	AssetID string
+	Index   int
+}
+
+// Collect removes up to limit shards whose lease ended before cutoff, except
+// those stored by a name in keep (the admin, this node itself), and returns
+// them.
+func (s *ShardStore) Collect(ctx context.Context, cutoff time.Time, keep []string, limit int) ([]Shard, error) {
+	q := `SELECT asset_id, idx, hash, size, stored_by, stored_at FROM storage_shards WHERE claimed_at < ?`
+	args := []any{cutoff.UnixMilli()}
+	for _, k := range keep {
+		q += ` AND stored_by <> ?`
+		args = append(args, k)
+	}
+	q += ` ORDER BY claimed_at LIMIT ?`
+	args = append(args, limit)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list expired shards: %w", err)
+	}
+	var expired []Shard
+	for rows.Next() {
+		var sh Shard
+		var at int64
+		if err := rows.Scan(&sh.AssetID, &sh.Index, &sh.Hash, &sh.Size, &sh.StoredBy, &at); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("list expired shards: %w", err)
+		}
+		sh.StoredAt = time.UnixMilli(at).UTC()
+		expired = append(expired, sh)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list expired shards: %w", err)
+	}
+	s.blobMu.Lock()
+	defer s.blobMu.Unlock()
+	removed := expired[:0]
+	for _, sh := range expired {
+		// A claim may have renewed it since: remove only what is still expired.
+		var claimed int64
+		err := s.db.QueryRowContext(ctx, `SELECT claimed_at FROM storage_shards WHERE asset_id = ? AND idx = ?`,
+			sh.AssetID, sh.Index).Scan(&claimed)
+		if errors.Is(err, sql.ErrNoRows) || err == nil && claimed >= cutoff.UnixMilli() {
+			continue
+		}
+		if err != nil {
+			return removed, fmt.Errorf("read lease of %s/%d: %w", sh.AssetID, sh.Index, err)
+		}
+		if err := s.remove(ctx, sh); err != nil {
+			return removed, err
+		}
+		removed = append(removed, sh)
+	}
+	return removed, nil
+}
+
+// Count returns the number of stored shards and the bytes their blobs take
+// on disk (a blob shared by shards of the same content counts once), so it
+// reconciles with the blobs directory.
 func (s *ShardStore) Count(ctx context.Context) (n int, bytes int64, err error) {
-	err = s.db.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(size), 0) FROM storage_shards`).Scan(&n, &bytes)
+	err = s.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM storage_shards),
+		(SELECT coalesce(sum(size), 0) FROM (SELECT hash, max(size) AS size FROM storage_shards GROUP BY hash))`).Scan(&n, &bytes)
 	if err != nil {
 		return 0, 0, fmt.Errorf("count shards: %w", err)
 	}

@@ -30,7 +30,8 @@ type ShardAddr struct {
 // space per stripe, so indexes stay within 0..255.
 func (a ShardAddr) HostAssetID() string { return fmt.Sprintf("%s.%d", a.AssetID, a.Stripe) }
 
-// A Transport moves shards to and from hosts. Implementations must be safe
+// A Transport moves shards to and from hosts, and tells hosts which shards
+// their owner still needs and which it no longer does. Implementations must be safe
 // for concurrent use, honour ctx, bound every request in time and size, and
 // wrap their errors in ErrHostBusy, ErrHostRefused, ErrHostUnreachable or
 // ErrNotFound.
@@ -42,6 +43,12 @@ type Transport interface {
 	GetShard(ctx context.Context, host Candidate, addr ShardAddr, maxSize int) ([]byte, error)
 	// StatShard returns the hash the host has for a shard.
 	StatShard(ctx context.Context, host Candidate, addr ShardAddr) (string, error)
+	// DeleteShard asks host to drop a shard this node stored there
+	// (ErrNotFound: it has none).
+	DeleteShard(ctx context.Context, host Candidate, addr ShardAddr) error
+	// ClaimShards renews this node's lease on shards it stored on host (at
+	// most MaxClaimBatch) and returns how many the host renewed.
+	ClaimShards(ctx context.Context, host Candidate, addrs []ShardAddr) (int, error)
 }
 
 // TransferConfig bounds the network work of puts, gets and repairs.

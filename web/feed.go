@@ -179,7 +179,7 @@ func (h *Handler) writeLoop(ctx context.Context, conn *websocket.Conn, sub *node
 			switch e := env.Event.(type) {
 			case node.ReceiptSigned:
 				receiptsStale = view == viewDashboard
-			case node.AssetChanged:
+			case node.AssetChanged, node.AssetDeleted:
 				rf.assets.stale = rf.assets.stale || view == viewStorage
 			case node.PeerChanged:
 				rf.peers.stale = rf.peers.stale || view == viewPeers
@@ -397,7 +397,7 @@ func (t *trimmer) add(id string) []string {
 // viewKinds are the events each page's feed shows; the dashboard's (not
 // listed) shows all.
 var viewKinds = map[feedView]map[string]bool{
-	viewStorage: {"asset": true, "corrupt": true, "shard": true},
+	viewStorage: {"asset": true, "asset-deleted": true, "corrupt": true, "shard": true},
 	viewPeers:   {"peer": true},
 	viewMesh:    {"mesh": true},
 }
@@ -439,6 +439,8 @@ func (h *Handler) feedMsg(ctx context.Context, env node.Envelope, added *trimmer
 	case node.AssetChanged:
 		it.Text = assetText(e.Asset)
 		it.State = string(e.Asset.State)
+	case node.AssetDeleted:
+		it.Text = fmt.Sprintf("Deleted %s (%s); its hosts were asked to drop its shards.", orDash(e.Name), short(e.ID, 12))
 	case node.ShardCorrupt:
 		it.Text = corruptText(e)
 	case node.PeerChanged:

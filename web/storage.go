@@ -19,6 +19,7 @@ import (
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/node"
 	"github.com/offgrid-net/offgrid/problem"
+	"github.com/offgrid-net/offgrid/storage"
 )
 
 // Storage page limits.
@@ -61,6 +62,16 @@ type assetsView struct {
 	Total int
 	Now   time.Time
 	Err   string
+	// Notice says what the last action on the list did (a delete); Failed
+	// marks it as an error.
+	Notice string
+	Failed bool
+	// HostedShards and HostedBytes are the shards this node keeps for the
+	// mesh (its own files' included) and the bytes their blobs take on
+	// disk; HostedErr is set when they could not be read.
+	HostedShards int
+	HostedBytes  int64
+	HostedErr    bool
 }
 
 // putResultView is the answer to an upload: the stored asset, or an error.
@@ -100,7 +111,107 @@ func (h *Handler) assetsView(ctx context.Context) assetsView {
 	if len(v.Assets) > assetsLimit {
 		v.Assets = v.Assets[:assetsLimit]
 	}
+	v.HostedShards, v.HostedBytes, err = h.node.HostedShards(ctx)
+	if err != nil {
+		h.log.Warn("Read hosted shards for dashboard", "err", err)
+		v.HostedErr = true
+	}
 	return v
+}
+
+// deleteAsset deletes a stored file (the list's Delete button, after the
+// browser's confirmation) and answers with the list, saying what happened.
+// Failures are shown in the card, with status 200 so that htmx swaps it in.
+func (h *Handler) deleteAsset(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	var notice string
+	failed := true
+	if !validAssetID(id) {
+		notice = "There is no stored file with that ID."
+	} else if rep, err := h.node.DeleteAsset(r.Context(), id); err != nil {
+		c := problem.Classify(err)
+		notice = userMessage(c)
+		if c.Status == http.StatusNotFound {
+			notice = "There is no stored file with that ID; it may have been deleted already."
+		}
+		if c.Public {
+			h.log.Info("Delete from dashboard refused", "id", id, "status", c.Status, "err", err)
+		} else {
+			h.log.Error("Delete file from dashboard", "id", id, "err", err)
+		}
+	} else {
+		failed = false
+		notice = deletedText(id, rep)
+		h.log.Info("File deleted from dashboard", "id", id, "dropped", rep.Dropped, "pending", rep.Pending)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), nodeCallTimeout)
+	defer cancel()
+	v := h.assetsView(ctx)
+	v.Notice, v.Failed = notice, failed
+	h.renderPart(w, r, http.StatusOK, "Stored files", assetsCard(v, false))
+}
+
+// maxImportForm bounds an import request: one manifest and the multipart
+// framing around it.
+const maxImportForm = storage.MaxShareJSON + 64<<10
+
+// importAsset imports a share manifest sent from the import card. The
+// answer is a fragment for the card (status 200, so htmx shows it); a
+// success also asks the assets card to refresh (put-done).
+func (h *Handler) importAsset(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxImportForm)
+	manifest, msg := readManifest(r)
+	var a node.Asset
+	if msg == "" {
+		var err error
+		if a, err = h.node.ImportAsset(r.Context(), manifest); err != nil {
+			c := problem.Classify(err)
+			msg = userMessage(c)
+			if c.Public {
+				h.log.Info("Import from dashboard refused", "status", c.Status, "err", err)
+			} else {
+				h.log.Error("Import shared file from dashboard", "err", err)
+			}
+		}
+	}
+	if msg == "" {
+		h.log.Info("Shared file imported from dashboard", "id", a.ID, "name", a.Name)
+		w.Header().Set("HX-Trigger", "put-done")
+	}
+	h.render(w, r, http.StatusOK, importResult(a, msg))
+}
+
+// readManifest returns the manifest file of an import form, or a message
+// saying what is wrong with the request.
+func readManifest(r *http.Request) ([]byte, string) {
+	if err := r.ParseMultipartForm(maxImportForm); err != nil {
+		return nil, "Send the manifest as a file of a multipart form (at most 1 MiB)."
+	}
+	defer r.MultipartForm.RemoveAll()
+	f, _, err := r.FormFile("manifest")
+	if err != nil {
+		return nil, "Choose a share manifest file."
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, storage.MaxShareJSON+1))
+	if err != nil || len(b) > storage.MaxShareJSON {
+		return nil, "That file is not a share manifest: it is larger than 1 MiB."
+	}
+	return b, ""
+}
+
+// deletedText says what a delete did.
+func deletedText(id string, rep node.DeleteReport) string {
+	t := fmt.Sprintf("Deleted %s: its hosts dropped %d %s", short(id, 10), rep.Dropped, plural(rep.Dropped, "shard", "shards"))
+	if rep.Pending > 0 {
+		t += fmt.Sprintf("; %d more on hosts that did not answer will be asked again", rep.Pending)
+	}
+	return t + "."
+}
+
+// deleteConfirm is the question the browser asks before a delete.
+func deleteConfirm(a node.Asset) string {
+	return fmt.Sprintf("Delete %s (%s)? Every host drops its shards; this cannot be undone.", orDash(a.Name), short(a.ID, 10))
 }
 
 // putAsset stores the request body as a file across the mesh. The body is

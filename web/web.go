@@ -78,6 +78,16 @@ type Node interface {
 	// node.ErrUnavailable) and node.ErrNotFound come back here; a later Read
 	// may still fail.
 	OpenAsset(ctx context.Context, id string) (io.ReadCloser, node.Asset, error)
+	// DeleteAsset forgets a stored file and asks its hosts to drop its
+	// shards; node.ErrNotFound for an unknown ID.
+	DeleteAsset(ctx context.Context, id string) (node.DeleteReport, error)
+	// ImportAsset records a file another node shared with this one from its
+	// share manifest; node.ErrForbidden when it names another node,
+	// node.ErrBadSignature when its signature fails.
+	ImportAsset(ctx context.Context, manifest []byte) (node.Asset, error)
+	// HostedShards returns how many shards the node holds and the bytes
+	// their blobs take on disk.
+	HostedShards(ctx context.Context) (count int, bytes int64, err error)
 }
 
 // Config configures a Handler. Start from DefaultConfig.
@@ -237,6 +247,8 @@ func (h *Handler) Routes() http.Handler {
 			r.Get("/assets", h.assetList)
 			r.Post("/assets", h.putAsset)
 			r.Get("/assets/{id}/download", h.downloadAsset)
+			r.Delete("/assets/{id}", h.deleteAsset)
+			r.Post("/assets/import", h.importAsset)
 			r.Get("/network/peers", h.peersTable)
 			r.Get("/network/mesh", h.meshPart)
 			r.Get("/cluster", h.clusterPart)

@@ -202,6 +202,24 @@ func (e RunResultStatus) Valid() bool {
 	}
 }
 
+// Defines values for ShareMode.
+const (
+	ShareModeEc  ShareMode = "ec"
+	ShareModeRep ShareMode = "rep"
+)
+
+// Valid indicates whether the value is a known member of the ShareMode enum.
+func (e ShareMode) Valid() bool {
+	switch e {
+	case ShareModeEc:
+		return true
+	case ShareModeRep:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PutAssetParamsMode.
 const (
 	PutAssetParamsModeEc  PutAssetParamsMode = "ec"
@@ -353,6 +371,17 @@ type BatchItem struct {
 	Receipt   Receipt `json:"receipt"`
 }
 
+// ClaimRequest defines model for ClaimRequest.
+type ClaimRequest struct {
+	Shards []ShardAddress `json:"shards"`
+}
+
+// ClaimResult defines model for ClaimResult.
+type ClaimResult struct {
+	// Claimed Shards whose lease was renewed.
+	Claimed int `json:"claimed"`
+}
+
 // ClusterAdmit defines model for ClusterAdmit.
 type ClusterAdmit struct {
 	// Name The member's name (default: the pending node's, or the start of its ID).
@@ -437,6 +466,15 @@ type DatabaseHealth struct {
 //
 // Example: 2.5
 type Decimal = string
+
+// DeleteReport defines model for DeleteReport.
+type DeleteReport struct {
+	// Dropped Shards their hosts dropped (or no longer had).
+	Dropped int `json:"dropped"`
+
+	// Pending Shards on hosts that did not answer; asked again on the repair schedule.
+	Pending int `json:"pending"`
+}
 
 // DiskHealth defines model for DiskHealth.
 type DiskHealth struct {
@@ -697,6 +735,13 @@ type Shard struct {
 	Size    int64      `json:"size"`
 }
 
+// ShardAddress defines model for ShardAddress.
+type ShardAddress struct {
+	// AssetId 1 to 128 of A-Z a-z 0-9 . _ - and not only dots, so never "." or "..".
+	AssetId AssetID    `json:"asset_id"`
+	Index   ShardIndex `json:"index"`
+}
+
 // ShardData defines model for ShardData.
 type ShardData struct {
 	// AssetId 1 to 128 of A-Z a-z 0-9 . _ - and not only dots, so never "." or "..".
@@ -709,6 +754,51 @@ type ShardData struct {
 
 // ShardIndex defines model for ShardIndex.
 type ShardIndex = int
+
+// Share A share manifest, signed by its owner (storage/doc.go).
+type Share struct {
+	// AssetId 1 to 128 of A-Z a-z 0-9 . _ - and not only dots, so never "." or "..".
+	AssetId  AssetID    `json:"asset_id"`
+	FileHash Hash       `json:"file_hash"`
+	K        int        `json:"k"`
+	Key      WrappedKey `json:"key"`
+	Mode     ShareMode  `json:"mode"`
+	N        int        `json:"n"`
+	Name     string     `json:"name"`
+
+	// Owner The did:key of the node's Ed25519 key.
+	Owner NodeID `json:"owner"`
+
+	// Recipient The did:key of the node's Ed25519 key.
+	Recipient NodeID       `json:"recipient"`
+	ShardSize int          `json:"shard_size"`
+	Shards    []ShareShard `json:"shards"`
+	Signature string       `json:"signature"`
+	Size      int64        `json:"size"`
+	Stripes   int          `json:"stripes"`
+	Version   int          `json:"version"`
+}
+
+// ShareMode defines model for Share.Mode.
+type ShareMode string
+
+// ShareRequest defines model for ShareRequest.
+type ShareRequest struct {
+	// BoxKey The recipient's X25519 key (its GET /pubkeys box_key).
+	BoxKey string `json:"box_key"`
+
+	// To The did:key of the node's Ed25519 key.
+	To NodeID `json:"to"`
+}
+
+// ShareShard defines model for ShareShard.
+type ShareShard struct {
+	Endpoint string     `json:"endpoint"`
+	Hash     Hash       `json:"hash"`
+	HostId   string     `json:"host_id"`
+	Index    ShardIndex `json:"index"`
+	Stripe   int        `json:"stripe"`
+}
 
 // StoreRequest defines model for StoreRequest.
 type StoreRequest struct {
@@ -724,6 +814,14 @@ type StoreRequest struct {
 // ToggleRequest defines model for ToggleRequest.
 type ToggleRequest struct {
 	Active bool `json:"active"`
+}
+
+// WrappedKey defines model for WrappedKey.
+type WrappedKey struct {
+	Ephemeral string `json:"ephemeral"`
+	Nonce     string `json:"nonce"`
+	Recipient string `json:"recipient"`
+	Sealed    string `json:"sealed"`
 }
 
 // AssetIDPath 1 to 128 of A-Z a-z 0-9 . _ - and not only dots, so never "." or "..".
@@ -838,6 +936,12 @@ type PutShardParams struct {
 // UpdateAnnounceJSONRequestBody defines body for UpdateAnnounce for application/json ContentType.
 type UpdateAnnounceJSONRequestBody = AnnounceUpdate
 
+// ImportAssetJSONRequestBody defines body for ImportAsset for application/json ContentType.
+type ImportAssetJSONRequestBody = Share
+
+// ShareAssetJSONRequestBody defines body for ShareAsset for application/json ContentType.
+type ShareAssetJSONRequestBody = ShareRequest
+
 // InitClusterJSONRequestBody defines body for InitCluster for application/json ContentType.
 type InitClusterJSONRequestBody = ClusterInit
 
@@ -855,6 +959,9 @@ type SignClusterJSONRequestBody = ClusterDocumentBytes
 
 // RunJobJSONRequestBody defines body for RunJob for application/json ContentType.
 type RunJobJSONRequestBody = RunRequest
+
+// ClaimShardsJSONRequestBody defines body for ClaimShards for application/json ContentType.
+type ClaimShardsJSONRequestBody = ClaimRequest
 
 // AuditShardJSONRequestBody defines body for AuditShard for application/json ContentType.
 type AuditShardJSONRequestBody = AuditRequest
@@ -970,6 +1077,25 @@ type ClientInterface interface {
 	// Corresponds with POST /assets (the `PutAsset` operationId).
 	PutAssetWithBody(ctx context.Context, params *PutAssetParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ImportAssetWithBody Import a file another node shared with this one; it is then listed and read from its hosts like this node's own. A manifest made for another node, or whose signature does not verify, is refused and nothing changes.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /assets/import (the `ImportAsset` operationId).
+	ImportAssetWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ImportAsset Import a file another node shared with this one; it is then listed and read from its hosts like this node's own. A manifest made for another node, or whose signature does not verify, is refused and nothing changes.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /assets/import (the `ImportAsset` operationId).
+	ImportAsset(ctx context.Context, body ImportAssetJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteAsset Delete a file. This node forgets it at once and asks every host to drop its shards; hosts that do not answer are asked again later, and drop them anyway when nobody claims them for their grace period.
+	//
+	// Corresponds with DELETE /assets/{asset_id} (the `DeleteAsset` operationId).
+	DeleteAsset(ctx context.Context, assetId AssetIDPath, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetAsset One asset's manifest summary and per-stripe shard counts.
 	//
 	// Corresponds with GET /assets/{asset_id} (the `GetAsset` operationId).
@@ -984,6 +1110,20 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /assets/{asset_id}/repair (the `RepairAsset` operationId).
 	RepairAsset(ctx context.Context, assetId AssetIDPath, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ShareAssetWithBody A signed share manifest of one of this node's files for another node (a read capability - where the shards are, and the file key wrapped to that node's X25519 key only). The recipient imports it with POST /assets/import.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /assets/{asset_id}/share (the `ShareAsset` operationId).
+	ShareAssetWithBody(ctx context.Context, assetId AssetIDPath, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ShareAsset A signed share manifest of one of this node's files for another node (a read capability - where the shards are, and the file key wrapped to that node's X25519 key only). The recipient imports it with POST /assets/import.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /assets/{asset_id}/share (the `ShareAsset` operationId).
+	ShareAsset(ctx context.Context, assetId AssetIDPath, body ShareAssetJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetCluster The node's cluster document (open, so that other nodes can fetch it), or that it runs alone.
 	//
@@ -1132,6 +1272,25 @@ type ClientInterface interface {
 	// Corresponds with POST /run (the `RunJob` operationId).
 	RunJob(ctx context.Context, body RunJobJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ClaimShardsWithBody Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /shards/claims (the `ClaimShards` operationId).
+	ClaimShardsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ClaimShards Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /shards/claims (the `ClaimShards` operationId).
+	ClaimShards(ctx context.Context, body ClaimShardsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteShard Drop one shard. Only the node that stored it (by its signature) or the admin may; another node gets 403 and nothing changes.
+	//
+	// Corresponds with DELETE /shards/{asset_id}/{index} (the `DeleteShard` operationId).
+	DeleteShard(ctx context.Context, assetId AssetIDPath, index IndexPath, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetShard Read one shard as raw bytes, after checking it against its content hash.
 	//
 	// Corresponds with GET /shards/{asset_id}/{index} (the `GetShard` operationId).
@@ -1273,6 +1432,55 @@ func (c *Client) PutAssetWithBody(ctx context.Context, params *PutAssetParams, c
 	return c.Client.Do(req)
 }
 
+// ImportAssetWithBody Import a file another node shared with this one; it is then listed and read from its hosts like this node's own. A manifest made for another node, or whose signature does not verify, is refused and nothing changes.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /assets/import (the `ImportAsset` operationId).
+func (c *Client) ImportAssetWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewImportAssetRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ImportAsset Import a file another node shared with this one; it is then listed and read from its hosts like this node's own. A manifest made for another node, or whose signature does not verify, is refused and nothing changes.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /assets/import (the `ImportAsset` operationId).
+func (c *Client) ImportAsset(ctx context.Context, body ImportAssetJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewImportAssetRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteAsset Delete a file. This node forgets it at once and asks every host to drop its shards; hosts that do not answer are asked again later, and drop them anyway when nobody claims them for their grace period.
+//
+// Corresponds with DELETE /assets/{asset_id} (the `DeleteAsset` operationId).
+func (c *Client) DeleteAsset(ctx context.Context, assetId AssetIDPath, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteAssetRequest(c.Server, assetId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetAsset One asset's manifest summary and per-stripe shard counts.
 //
 // Corresponds with GET /assets/{asset_id} (the `GetAsset` operationId).
@@ -1308,6 +1516,40 @@ func (c *Client) GetAssetContent(ctx context.Context, assetId AssetIDPath, reqEd
 // Corresponds with POST /assets/{asset_id}/repair (the `RepairAsset` operationId).
 func (c *Client) RepairAsset(ctx context.Context, assetId AssetIDPath, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRepairAssetRequest(c.Server, assetId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ShareAssetWithBody A signed share manifest of one of this node's files for another node (a read capability - where the shards are, and the file key wrapped to that node's X25519 key only). The recipient imports it with POST /assets/import.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /assets/{asset_id}/share (the `ShareAsset` operationId).
+func (c *Client) ShareAssetWithBody(ctx context.Context, assetId AssetIDPath, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewShareAssetRequestWithBody(c.Server, assetId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ShareAsset A signed share manifest of one of this node's files for another node (a read capability - where the shards are, and the file key wrapped to that node's X25519 key only). The recipient imports it with POST /assets/import.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /assets/{asset_id}/share (the `ShareAsset` operationId).
+func (c *Client) ShareAsset(ctx context.Context, assetId AssetIDPath, body ShareAssetJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewShareAssetRequest(c.Server, assetId, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1685,6 +1927,55 @@ func (c *Client) RunJobWithBody(ctx context.Context, contentType string, body io
 // Corresponds with POST /run (the `RunJob` operationId).
 func (c *Client) RunJob(ctx context.Context, body RunJobJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRunJobRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ClaimShardsWithBody Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /shards/claims (the `ClaimShards` operationId).
+func (c *Client) ClaimShardsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewClaimShardsRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ClaimShards Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /shards/claims (the `ClaimShards` operationId).
+func (c *Client) ClaimShards(ctx context.Context, body ClaimShardsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewClaimShardsRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteShard Drop one shard. Only the node that stored it (by its signature) or the admin may; another node gets 403 and nothing changes.
+//
+// Corresponds with DELETE /shards/{asset_id}/{index} (the `DeleteShard` operationId).
+func (c *Client) DeleteShard(ctx context.Context, assetId AssetIDPath, index IndexPath, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteShardRequest(c.Server, assetId, index)
 	if err != nil {
 		return nil, err
 	}
@@ -2104,6 +2395,80 @@ func NewPutAssetRequestWithBody(server string, params *PutAssetParams, contentTy
 	return req, nil
 }
 
+// NewImportAssetRequest calls the generic ImportAsset builder with application/json body
+func NewImportAssetRequest(server string, body ImportAssetJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewImportAssetRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewImportAssetRequestWithBody constructs an http.Request for the ImportAsset method, with any body, and a specified content type
+func NewImportAssetRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/assets/import")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteAssetRequest constructs an http.Request for the DeleteAsset method
+func NewDeleteAssetRequest(server string, assetId AssetIDPath) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "asset_id", assetId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/assets/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetAssetRequest constructs an http.Request for the GetAsset method
 func NewGetAssetRequest(server string, assetId AssetIDPath) (*http.Request, error) {
 	var err error
@@ -2202,6 +2567,53 @@ func NewRepairAssetRequest(server string, assetId AssetIDPath) (*http.Request, e
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewShareAssetRequest calls the generic ShareAsset builder with application/json body
+func NewShareAssetRequest(server string, assetId AssetIDPath, body ShareAssetJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewShareAssetRequestWithBody(server, assetId, "application/json", bodyReader)
+}
+
+// NewShareAssetRequestWithBody constructs an http.Request for the ShareAsset method, with any body, and a specified content type
+func NewShareAssetRequestWithBody(server string, assetId AssetIDPath, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "asset_id", assetId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/assets/%s/share", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -2844,6 +3256,87 @@ func NewRunJobRequestWithBody(server string, contentType string, body io.Reader)
 	return req, nil
 }
 
+// NewClaimShardsRequest calls the generic ClaimShards builder with application/json body
+func NewClaimShardsRequest(server string, body ClaimShardsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewClaimShardsRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewClaimShardsRequestWithBody constructs an http.Request for the ClaimShards method, with any body, and a specified content type
+func NewClaimShardsRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/shards/claims")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteShardRequest constructs an http.Request for the DeleteShard method
+func NewDeleteShardRequest(server string, assetId AssetIDPath, index IndexPath) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "asset_id", assetId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "index", index, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int32"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/shards/%s/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetShardRequest constructs an http.Request for the GetShard method
 func NewGetShardRequest(server string, assetId AssetIDPath, index IndexPath) (*http.Request, error) {
 	var err error
@@ -3197,6 +3690,27 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /assets (the `PutAsset` operationId).
 	PutAssetWithBodyWithResponse(ctx context.Context, params *PutAssetParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutAssetResponse, error)
 
+	// ImportAssetWithBodyWithResponse Import a file another node shared with this one; it is then listed and read from its hosts like this node's own. A manifest made for another node, or whose signature does not verify, is refused and nothing changes.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /assets/import (the `ImportAsset` operationId).
+	ImportAssetWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportAssetResponse, error)
+
+	// ImportAssetWithResponse Import a file another node shared with this one; it is then listed and read from its hosts like this node's own. A manifest made for another node, or whose signature does not verify, is refused and nothing changes.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /assets/import (the `ImportAsset` operationId).
+	ImportAssetWithResponse(ctx context.Context, body ImportAssetJSONRequestBody, reqEditors ...RequestEditorFn) (*ImportAssetResponse, error)
+
+	// DeleteAssetWithResponse Delete a file. This node forgets it at once and asks every host to drop its shards; hosts that do not answer are asked again later, and drop them anyway when nobody claims them for their grace period.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /assets/{asset_id} (the `DeleteAsset` operationId).
+	DeleteAssetWithResponse(ctx context.Context, assetId AssetIDPath, reqEditors ...RequestEditorFn) (*DeleteAssetResponse, error)
+
 	// GetAssetWithResponse One asset's manifest summary and per-stripe shard counts.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -3217,6 +3731,20 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /assets/{asset_id}/repair (the `RepairAsset` operationId).
 	RepairAssetWithResponse(ctx context.Context, assetId AssetIDPath, reqEditors ...RequestEditorFn) (*RepairAssetResponse, error)
+
+	// ShareAssetWithBodyWithResponse A signed share manifest of one of this node's files for another node (a read capability - where the shards are, and the file key wrapped to that node's X25519 key only). The recipient imports it with POST /assets/import.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /assets/{asset_id}/share (the `ShareAsset` operationId).
+	ShareAssetWithBodyWithResponse(ctx context.Context, assetId AssetIDPath, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ShareAssetResponse, error)
+
+	// ShareAssetWithResponse A signed share manifest of one of this node's files for another node (a read capability - where the shards are, and the file key wrapped to that node's X25519 key only). The recipient imports it with POST /assets/import.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /assets/{asset_id}/share (the `ShareAsset` operationId).
+	ShareAssetWithResponse(ctx context.Context, assetId AssetIDPath, body ShareAssetJSONRequestBody, reqEditors ...RequestEditorFn) (*ShareAssetResponse, error)
 
 	// GetClusterWithResponse The node's cluster document (open, so that other nodes can fetch it), or that it runs alone.
 	//
@@ -3386,6 +3914,27 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /run (the `RunJob` operationId).
 	RunJobWithResponse(ctx context.Context, body RunJobJSONRequestBody, reqEditors ...RequestEditorFn) (*RunJobResponse, error)
+
+	// ClaimShardsWithBodyWithResponse Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /shards/claims (the `ClaimShards` operationId).
+	ClaimShardsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ClaimShardsResponse, error)
+
+	// ClaimShardsWithResponse Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /shards/claims (the `ClaimShards` operationId).
+	ClaimShardsWithResponse(ctx context.Context, body ClaimShardsJSONRequestBody, reqEditors ...RequestEditorFn) (*ClaimShardsResponse, error)
+
+	// DeleteShardWithResponse Drop one shard. Only the node that stored it (by its signature) or the admin may; another node gets 403 and nothing changes.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /shards/{asset_id}/{index} (the `DeleteShard` operationId).
+	DeleteShardWithResponse(ctx context.Context, assetId AssetIDPath, index IndexPath, reqEditors ...RequestEditorFn) (*DeleteShardResponse, error)
 
 	// GetShardWithResponse Read one shard as raw bytes, after checking it against its content hash.
 	//
@@ -3811,6 +4360,228 @@ func (r PutAssetResponse) ContentType() string {
 	return ""
 }
 
+// ImportAssetResponse401Headers the declared response headers of an HTTP 401 response for ImportAsset
+type ImportAssetResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ImportAssetResponse503Headers the declared response headers of an HTTP 503 response for ImportAsset
+type ImportAssetResponse503Headers struct {
+	RetryAfter int32
+}
+
+type ImportAssetResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Asset
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *InsufficientStorage
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ImportAssetResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ImportAssetResponse503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r ImportAssetResponse) GetJSON201() *Asset {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ImportAssetResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ImportAssetResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ImportAssetResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r ImportAssetResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ImportAssetResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ImportAssetResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r ImportAssetResponse) GetApplicationproblemJSON507() *InsufficientStorage {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ImportAssetResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ImportAssetResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ImportAssetResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ImportAssetResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ImportAssetResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteAssetResponse401Headers the declared response headers of an HTTP 401 response for DeleteAsset
+type DeleteAssetResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// DeleteAssetResponse503Headers the declared response headers of an HTTP 503 response for DeleteAsset
+type DeleteAssetResponse503Headers struct {
+	RetryAfter int32
+}
+
+type DeleteAssetResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DeleteReport
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *InsufficientStorage
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteAssetResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteAssetResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeleteAssetResponse) GetJSON200() *DeleteReport {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeleteAssetResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteAssetResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteAssetResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteAssetResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r DeleteAssetResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r DeleteAssetResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r DeleteAssetResponse) GetApplicationproblemJSON507() *InsufficientStorage {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r DeleteAssetResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteAssetResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteAssetResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteAssetResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteAssetResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetAssetResponse401Headers the declared response headers of an HTTP 401 response for GetAsset
 type GetAssetResponse401Headers struct {
 	WWWAuthenticate *string
@@ -4103,6 +4874,124 @@ func (r RepairAssetResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RepairAssetResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ShareAssetResponse401Headers the declared response headers of an HTTP 401 response for ShareAsset
+type ShareAssetResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ShareAssetResponse503Headers the declared response headers of an HTTP 503 response for ShareAsset
+type ShareAssetResponse503Headers struct {
+	RetryAfter int32
+}
+
+type ShareAssetResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Share
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *InsufficientStorage
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ShareAssetResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ShareAssetResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ShareAssetResponse) GetJSON200() *Share {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ShareAssetResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ShareAssetResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ShareAssetResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ShareAssetResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r ShareAssetResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ShareAssetResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ShareAssetResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r ShareAssetResponse) GetApplicationproblemJSON507() *InsufficientStorage {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ShareAssetResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ShareAssetResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ShareAssetResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ShareAssetResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ShareAssetResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -5485,6 +6374,207 @@ func (r RunJobResponse) ContentType() string {
 	return ""
 }
 
+// ClaimShardsResponse401Headers the declared response headers of an HTTP 401 response for ClaimShards
+type ClaimShardsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ClaimShardsResponse503Headers the declared response headers of an HTTP 503 response for ClaimShards
+type ClaimShardsResponse503Headers struct {
+	RetryAfter int32
+}
+
+type ClaimShardsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ClaimResult
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *InsufficientStorage
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ClaimShardsResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ClaimShardsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ClaimShardsResponse) GetJSON200() *ClaimResult {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ClaimShardsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ClaimShardsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ClaimShardsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ClaimShardsResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ClaimShardsResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r ClaimShardsResponse) GetApplicationproblemJSON507() *InsufficientStorage {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ClaimShardsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ClaimShardsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ClaimShardsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ClaimShardsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ClaimShardsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteShardResponse401Headers the declared response headers of an HTTP 401 response for DeleteShard
+type DeleteShardResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// DeleteShardResponse503Headers the declared response headers of an HTTP 503 response for DeleteShard
+type DeleteShardResponse503Headers struct {
+	RetryAfter int32
+}
+
+type DeleteShardResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *InsufficientStorage
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteShardResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteShardResponse503Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeleteShardResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteShardResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteShardResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteShardResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r DeleteShardResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r DeleteShardResponse) GetApplicationproblemJSON507() *InsufficientStorage {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r DeleteShardResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteShardResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteShardResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteShardResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteShardResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetShardResponse200Headers the declared response headers of an HTTP 200 response for GetShard
 type GetShardResponse200Headers struct {
 	OffgridShardHash *Hash
@@ -6147,6 +7237,45 @@ func (c *ClientWithResponses) PutAssetWithBodyWithResponse(ctx context.Context, 
 	return ParsePutAssetResponse(rsp)
 }
 
+// ImportAssetWithBodyWithResponse Import a file another node shared with this one; it is then listed and read from its hosts like this node's own. A manifest made for another node, or whose signature does not verify, is refused and nothing changes.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /assets/import (the `ImportAsset` operationId).
+func (c *ClientWithResponses) ImportAssetWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportAssetResponse, error) {
+	rsp, err := c.ImportAssetWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseImportAssetResponse(rsp)
+}
+
+// ImportAssetWithResponse Import a file another node shared with this one; it is then listed and read from its hosts like this node's own. A manifest made for another node, or whose signature does not verify, is refused and nothing changes.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /assets/import (the `ImportAsset` operationId).
+func (c *ClientWithResponses) ImportAssetWithResponse(ctx context.Context, body ImportAssetJSONRequestBody, reqEditors ...RequestEditorFn) (*ImportAssetResponse, error) {
+	rsp, err := c.ImportAsset(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseImportAssetResponse(rsp)
+}
+
+// DeleteAssetWithResponse Delete a file. This node forgets it at once and asks every host to drop its shards; hosts that do not answer are asked again later, and drop them anyway when nobody claims them for their grace period.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /assets/{asset_id} (the `DeleteAsset` operationId).
+func (c *ClientWithResponses) DeleteAssetWithResponse(ctx context.Context, assetId AssetIDPath, reqEditors ...RequestEditorFn) (*DeleteAssetResponse, error) {
+	rsp, err := c.DeleteAsset(ctx, assetId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteAssetResponse(rsp)
+}
+
 // GetAssetWithResponse One asset's manifest summary and per-stripe shard counts.
 //
 // Returns a wrapper object for the known response body format(s).
@@ -6184,6 +7313,32 @@ func (c *ClientWithResponses) RepairAssetWithResponse(ctx context.Context, asset
 		return nil, err
 	}
 	return ParseRepairAssetResponse(rsp)
+}
+
+// ShareAssetWithBodyWithResponse A signed share manifest of one of this node's files for another node (a read capability - where the shards are, and the file key wrapped to that node's X25519 key only). The recipient imports it with POST /assets/import.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /assets/{asset_id}/share (the `ShareAsset` operationId).
+func (c *ClientWithResponses) ShareAssetWithBodyWithResponse(ctx context.Context, assetId AssetIDPath, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ShareAssetResponse, error) {
+	rsp, err := c.ShareAssetWithBody(ctx, assetId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseShareAssetResponse(rsp)
+}
+
+// ShareAssetWithResponse A signed share manifest of one of this node's files for another node (a read capability - where the shards are, and the file key wrapped to that node's X25519 key only). The recipient imports it with POST /assets/import.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /assets/{asset_id}/share (the `ShareAsset` operationId).
+func (c *ClientWithResponses) ShareAssetWithResponse(ctx context.Context, assetId AssetIDPath, body ShareAssetJSONRequestBody, reqEditors ...RequestEditorFn) (*ShareAssetResponse, error) {
+	rsp, err := c.ShareAsset(ctx, assetId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseShareAssetResponse(rsp)
 }
 
 // GetClusterWithResponse The node's cluster document (open, so that other nodes can fetch it), or that it runs alone.
@@ -6491,6 +7646,45 @@ func (c *ClientWithResponses) RunJobWithResponse(ctx context.Context, body RunJo
 		return nil, err
 	}
 	return ParseRunJobResponse(rsp)
+}
+
+// ClaimShardsWithBodyWithResponse Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /shards/claims (the `ClaimShards` operationId).
+func (c *ClientWithResponses) ClaimShardsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ClaimShardsResponse, error) {
+	rsp, err := c.ClaimShardsWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseClaimShardsResponse(rsp)
+}
+
+// ClaimShardsWithResponse Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /shards/claims (the `ClaimShards` operationId).
+func (c *ClientWithResponses) ClaimShardsWithResponse(ctx context.Context, body ClaimShardsJSONRequestBody, reqEditors ...RequestEditorFn) (*ClaimShardsResponse, error) {
+	rsp, err := c.ClaimShards(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseClaimShardsResponse(rsp)
+}
+
+// DeleteShardWithResponse Drop one shard. Only the node that stored it (by its signature) or the admin may; another node gets 403 and nothing changes.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /shards/{asset_id}/{index} (the `DeleteShard` operationId).
+func (c *ClientWithResponses) DeleteShardWithResponse(ctx context.Context, assetId AssetIDPath, index IndexPath, reqEditors ...RequestEditorFn) (*DeleteShardResponse, error) {
+	rsp, err := c.DeleteShard(ctx, assetId, index, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteShardResponse(rsp)
 }
 
 // GetShardWithResponse Read one shard as raw bytes, after checking it against its content hash.
@@ -6943,6 +8137,216 @@ func ParsePutAssetResponse(rsp *http.Response) (*PutAssetResponse, error) {
 	return response, nil
 }
 
+// ParseImportAssetResponse parses an HTTP response from a ImportAssetWithResponse call
+func ParseImportAssetResponse(rsp *http.Response) (*ImportAssetResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ImportAssetResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Asset
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ImportAssetResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ImportAssetResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteAssetResponse parses an HTTP response from a DeleteAssetWithResponse call
+func ParseDeleteAssetResponse(rsp *http.Response) (*DeleteAssetResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteAssetResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DeleteReport
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteAssetResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteAssetResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetAssetResponse parses an HTTP response from a GetAssetWithResponse call
 func ParseGetAssetResponse(rsp *http.Response) (*GetAssetResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -7213,6 +8617,118 @@ func ParseRepairAssetResponse(rsp *http.Response) (*RepairAssetResponse, error) 
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
 		var headers RepairAssetResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseShareAssetResponse parses an HTTP response from a ShareAssetWithResponse call
+func ParseShareAssetResponse(rsp *http.Response) (*ShareAssetResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ShareAssetResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Share
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ShareAssetResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ShareAssetResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int32
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
@@ -8436,6 +9952,198 @@ func ParseRunJobResponse(rsp *http.Response) (*RunJobResponse, error) {
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
 		var headers RunJobResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseClaimShardsResponse parses an HTTP response from a ClaimShardsWithResponse call
+func ParseClaimShardsResponse(rsp *http.Response) (*ClaimShardsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ClaimShardsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ClaimResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ClaimShardsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ClaimShardsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteShardResponse parses an HTTP response from a DeleteShardWithResponse call
+func ParseDeleteShardResponse(rsp *http.Response) (*DeleteShardResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteShardResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteShardResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteShardResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int32
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {

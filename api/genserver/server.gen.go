@@ -37,6 +37,12 @@ type ServerInterface interface {
 	// PutAsset Store a file across the mesh. The plaintext is streamed to this node, which encrypts it, erasure codes it and places its shards on distinct hosts.
 	// (POST /assets)
 	PutAsset(w http.ResponseWriter, r *http.Request, params PutAssetParams)
+	// ImportAsset Import a file another node shared with this one; it is then listed and read from its hosts like this node's own. A manifest made for another node, or whose signature does not verify, is refused and nothing changes.
+	// (POST /assets/import)
+	ImportAsset(w http.ResponseWriter, r *http.Request)
+	// DeleteAsset Delete a file. This node forgets it at once and asks every host to drop its shards; hosts that do not answer are asked again later, and drop them anyway when nobody claims them for their grace period.
+	// (DELETE /assets/{asset_id})
+	DeleteAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath)
 	// GetAsset One asset's manifest summary and per-stripe shard counts.
 	// (GET /assets/{asset_id})
 	GetAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath)
@@ -46,6 +52,9 @@ type ServerInterface interface {
 	// RepairAsset Check every shard of the asset on its host now and rebuild stripes below the repair threshold.
 	// (POST /assets/{asset_id}/repair)
 	RepairAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath)
+	// ShareAsset A signed share manifest of one of this node's files for another node (a read capability - where the shards are, and the file key wrapped to that node's X25519 key only). The recipient imports it with POST /assets/import.
+	// (POST /assets/{asset_id}/share)
+	ShareAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath)
 	// GetCluster The node's cluster document (open, so that other nodes can fetch it), or that it runs alone.
 	// (GET /cluster)
 	GetCluster(w http.ResponseWriter, r *http.Request)
@@ -97,6 +106,12 @@ type ServerInterface interface {
 	// RunJob Run a job and sign a usage receipt for it.
 	// (POST /run)
 	RunJob(w http.ResponseWriter, r *http.Request)
+	// ClaimShards Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
+	// (POST /shards/claims)
+	ClaimShards(w http.ResponseWriter, r *http.Request)
+	// DeleteShard Drop one shard. Only the node that stored it (by its signature) or the admin may; another node gets 403 and nothing changes.
+	// (DELETE /shards/{asset_id}/{index})
+	DeleteShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath)
 	// GetShard Read one shard as raw bytes, after checking it against its content hash.
 	// (GET /shards/{asset_id}/{index})
 	GetShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath)
@@ -145,6 +160,18 @@ func (_ Unimplemented) PutAsset(w http.ResponseWriter, r *http.Request, params P
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// ImportAsset Import a file another node shared with this one; it is then listed and read from its hosts like this node's own. A manifest made for another node, or whose signature does not verify, is refused and nothing changes.
+// (POST /assets/import)
+func (_ Unimplemented) ImportAsset(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteAsset Delete a file. This node forgets it at once and asks every host to drop its shards; hosts that do not answer are asked again later, and drop them anyway when nobody claims them for their grace period.
+// (DELETE /assets/{asset_id})
+func (_ Unimplemented) DeleteAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // GetAsset One asset's manifest summary and per-stripe shard counts.
 // (GET /assets/{asset_id})
 func (_ Unimplemented) GetAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath) {
@@ -160,6 +187,12 @@ func (_ Unimplemented) GetAssetContent(w http.ResponseWriter, r *http.Request, a
 // RepairAsset Check every shard of the asset on its host now and rebuild stripes below the repair threshold.
 // (POST /assets/{asset_id}/repair)
 func (_ Unimplemented) RepairAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ShareAsset A signed share manifest of one of this node's files for another node (a read capability - where the shards are, and the file key wrapped to that node's X25519 key only). The recipient imports it with POST /assets/import.
+// (POST /assets/{asset_id}/share)
+func (_ Unimplemented) ShareAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -262,6 +295,18 @@ func (_ Unimplemented) ExportReceipts(w http.ResponseWriter, r *http.Request, pa
 // RunJob Run a job and sign a usage receipt for it.
 // (POST /run)
 func (_ Unimplemented) RunJob(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ClaimShards Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
+// (POST /shards/claims)
+func (_ Unimplemented) ClaimShards(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteShard Drop one shard. Only the node that stored it (by its signature) or the admin may; another node gets 403 and nothing changes.
+// (DELETE /shards/{asset_id}/{index})
+func (_ Unimplemented) DeleteShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -516,6 +561,46 @@ func (siw *ServerInterfaceWrapper) PutAsset(w http.ResponseWriter, r *http.Reque
 	handler.ServeHTTP(w, r)
 }
 
+// ImportAsset operation middleware
+func (siw *ServerInterfaceWrapper) ImportAsset(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ImportAsset(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteAsset operation middleware
+func (siw *ServerInterfaceWrapper) DeleteAsset(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "asset_id" -------------
+	var assetId AssetIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "asset_id", chi.URLParam(r, "asset_id"), &assetId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "asset_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteAsset(w, r, assetId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetAsset operation middleware
 func (siw *ServerInterfaceWrapper) GetAsset(w http.ResponseWriter, r *http.Request) {
 
@@ -585,6 +670,32 @@ func (siw *ServerInterfaceWrapper) RepairAsset(w http.ResponseWriter, r *http.Re
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.RepairAsset(w, r, assetId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ShareAsset operation middleware
+func (siw *ServerInterfaceWrapper) ShareAsset(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "asset_id" -------------
+	var assetId AssetIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "asset_id", chi.URLParam(r, "asset_id"), &assetId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "asset_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ShareAsset(w, r, assetId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -919,6 +1030,55 @@ func (siw *ServerInterfaceWrapper) RunJob(w http.ResponseWriter, r *http.Request
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.RunJob(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ClaimShards operation middleware
+func (siw *ServerInterfaceWrapper) ClaimShards(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ClaimShards(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteShard operation middleware
+func (siw *ServerInterfaceWrapper) DeleteShard(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "asset_id" -------------
+	var assetId AssetIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "asset_id", chi.URLParam(r, "asset_id"), &assetId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "asset_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "index" -------------
+	var index IndexPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "index", chi.URLParam(r, "index"), &index, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int32", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "index", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteShard(w, r, assetId, index)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1270,6 +1430,9 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Get(options.BaseURL+"/fetch", wrapper.FetchShard)
 	})
 	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/shards/{asset_id}/{index}", wrapper.DeleteShard)
+	})
+	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/shards/{asset_id}/{index}", wrapper.GetShard)
 	})
 	r.Group(func(r chi.Router) {
@@ -1277,6 +1440,9 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Put(options.BaseURL+"/shards/{asset_id}/{index}", wrapper.PutShard)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/shards/claims", wrapper.ClaimShards)
 	})
 	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/shards/{asset_id}/{index}/audit", wrapper.AuditShard)
@@ -1288,10 +1454,19 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Post(options.BaseURL+"/assets", wrapper.PutAsset)
 	})
 	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/assets/{asset_id}", wrapper.DeleteAsset)
+	})
+	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/assets/{asset_id}", wrapper.GetAsset)
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/assets/{asset_id}/content", wrapper.GetAssetContent)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/assets/{asset_id}/share", wrapper.ShareAsset)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/assets/import", wrapper.ImportAsset)
 	})
 	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/assets/{asset_id}/repair", wrapper.RepairAsset)
@@ -1803,6 +1978,316 @@ func (response PutAssetdefaultApplicationProblemPlusJSONResponse) VisitPutAssetR
 	return err
 }
 
+type ImportAssetRequestObject struct {
+	Body *ImportAssetJSONRequestBody
+}
+
+type ImportAssetResponseObject interface {
+	VisitImportAssetResponse(w http.ResponseWriter) error
+}
+
+type ImportAsset201JSONResponse Asset
+
+func (response ImportAsset201JSONResponse) VisitImportAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportAsset400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ImportAsset400ApplicationProblemPlusJSONResponse) VisitImportAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportAsset401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ImportAsset401ApplicationProblemPlusJSONResponse) VisitImportAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportAsset403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ImportAsset403ApplicationProblemPlusJSONResponse) VisitImportAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportAsset409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response ImportAsset409ApplicationProblemPlusJSONResponse) VisitImportAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportAsset413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ImportAsset413ApplicationProblemPlusJSONResponse) VisitImportAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportAsset503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ImportAsset503ApplicationProblemPlusJSONResponse) VisitImportAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportAsset507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response ImportAsset507ApplicationProblemPlusJSONResponse) VisitImportAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportAssetdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ImportAssetdefaultApplicationProblemPlusJSONResponse) VisitImportAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAssetRequestObject struct {
+	AssetId AssetIDPath `json:"asset_id"`
+}
+
+type DeleteAssetResponseObject interface {
+	VisitDeleteAssetResponse(w http.ResponseWriter) error
+}
+
+type DeleteAsset200JSONResponse DeleteReport
+
+func (response DeleteAsset200JSONResponse) VisitDeleteAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAsset400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteAsset400ApplicationProblemPlusJSONResponse) VisitDeleteAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAsset401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteAsset401ApplicationProblemPlusJSONResponse) VisitDeleteAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAsset403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteAsset403ApplicationProblemPlusJSONResponse) VisitDeleteAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAsset404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteAsset404ApplicationProblemPlusJSONResponse) VisitDeleteAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAsset409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteAsset409ApplicationProblemPlusJSONResponse) VisitDeleteAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAsset503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteAsset503ApplicationProblemPlusJSONResponse) VisitDeleteAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAsset507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteAsset507ApplicationProblemPlusJSONResponse) VisitDeleteAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteAssetdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response DeleteAssetdefaultApplicationProblemPlusJSONResponse) VisitDeleteAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetAssetRequestObject struct {
 	AssetId AssetIDPath `json:"asset_id"`
 }
@@ -2191,6 +2676,178 @@ type RepairAssetdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response RepairAssetdefaultApplicationProblemPlusJSONResponse) VisitRepairAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ShareAssetRequestObject struct {
+	AssetId AssetIDPath `json:"asset_id"`
+	Body    *ShareAssetJSONRequestBody
+}
+
+type ShareAssetResponseObject interface {
+	VisitShareAssetResponse(w http.ResponseWriter) error
+}
+
+type ShareAsset200JSONResponse Share
+
+func (response ShareAsset200JSONResponse) VisitShareAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ShareAsset400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ShareAsset400ApplicationProblemPlusJSONResponse) VisitShareAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ShareAsset401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ShareAsset401ApplicationProblemPlusJSONResponse) VisitShareAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ShareAsset403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ShareAsset403ApplicationProblemPlusJSONResponse) VisitShareAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ShareAsset404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ShareAsset404ApplicationProblemPlusJSONResponse) VisitShareAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ShareAsset409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response ShareAsset409ApplicationProblemPlusJSONResponse) VisitShareAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ShareAsset413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ShareAsset413ApplicationProblemPlusJSONResponse) VisitShareAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ShareAsset503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ShareAsset503ApplicationProblemPlusJSONResponse) VisitShareAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ShareAsset507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response ShareAsset507ApplicationProblemPlusJSONResponse) VisitShareAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ShareAssetdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ShareAssetdefaultApplicationProblemPlusJSONResponse) VisitShareAssetResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -3852,6 +4509,279 @@ func (response RunJobdefaultApplicationProblemPlusJSONResponse) VisitRunJobRespo
 	return err
 }
 
+type ClaimShardsRequestObject struct {
+	Body *ClaimShardsJSONRequestBody
+}
+
+type ClaimShardsResponseObject interface {
+	VisitClaimShardsResponse(w http.ResponseWriter) error
+}
+
+type ClaimShards200JSONResponse ClaimResult
+
+func (response ClaimShards200JSONResponse) VisitClaimShardsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClaimShards400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ClaimShards400ApplicationProblemPlusJSONResponse) VisitClaimShardsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClaimShards401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ClaimShards401ApplicationProblemPlusJSONResponse) VisitClaimShardsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClaimShards403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ClaimShards403ApplicationProblemPlusJSONResponse) VisitClaimShardsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClaimShards413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ClaimShards413ApplicationProblemPlusJSONResponse) VisitClaimShardsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClaimShards503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ClaimShards503ApplicationProblemPlusJSONResponse) VisitClaimShardsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClaimShards507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response ClaimShards507ApplicationProblemPlusJSONResponse) VisitClaimShardsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClaimShardsdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ClaimShardsdefaultApplicationProblemPlusJSONResponse) VisitClaimShardsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteShardRequestObject struct {
+	AssetId AssetIDPath `json:"asset_id"`
+	Index   IndexPath   `json:"index"`
+}
+
+type DeleteShardResponseObject interface {
+	VisitDeleteShardResponse(w http.ResponseWriter) error
+}
+
+type DeleteShard204Response struct {
+}
+
+func (response DeleteShard204Response) VisitDeleteShardResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteShard400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteShard400ApplicationProblemPlusJSONResponse) VisitDeleteShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteShard401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteShard401ApplicationProblemPlusJSONResponse) VisitDeleteShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteShard403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteShard403ApplicationProblemPlusJSONResponse) VisitDeleteShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteShard404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteShard404ApplicationProblemPlusJSONResponse) VisitDeleteShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteShard503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteShard503ApplicationProblemPlusJSONResponse) VisitDeleteShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteShard507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteShard507ApplicationProblemPlusJSONResponse) VisitDeleteShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSharddefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response DeleteSharddefaultApplicationProblemPlusJSONResponse) VisitDeleteShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetShardRequestObject struct {
 	AssetId AssetIDPath `json:"asset_id"`
 	Index   IndexPath   `json:"index"`
@@ -4737,6 +5667,12 @@ type StrictServerInterface interface {
 	// PutAsset Store a file across the mesh. The plaintext is streamed to this node, which encrypts it, erasure codes it and places its shards on distinct hosts.
 	// (POST /assets)
 	PutAsset(ctx context.Context, request PutAssetRequestObject) (PutAssetResponseObject, error)
+	// ImportAsset Import a file another node shared with this one; it is then listed and read from its hosts like this node's own. A manifest made for another node, or whose signature does not verify, is refused and nothing changes.
+	// (POST /assets/import)
+	ImportAsset(ctx context.Context, request ImportAssetRequestObject) (ImportAssetResponseObject, error)
+	// DeleteAsset Delete a file. This node forgets it at once and asks every host to drop its shards; hosts that do not answer are asked again later, and drop them anyway when nobody claims them for their grace period.
+	// (DELETE /assets/{asset_id})
+	DeleteAsset(ctx context.Context, request DeleteAssetRequestObject) (DeleteAssetResponseObject, error)
 	// GetAsset One asset's manifest summary and per-stripe shard counts.
 	// (GET /assets/{asset_id})
 	GetAsset(ctx context.Context, request GetAssetRequestObject) (GetAssetResponseObject, error)
@@ -4746,6 +5682,9 @@ type StrictServerInterface interface {
 	// RepairAsset Check every shard of the asset on its host now and rebuild stripes below the repair threshold.
 	// (POST /assets/{asset_id}/repair)
 	RepairAsset(ctx context.Context, request RepairAssetRequestObject) (RepairAssetResponseObject, error)
+	// ShareAsset A signed share manifest of one of this node's files for another node (a read capability - where the shards are, and the file key wrapped to that node's X25519 key only). The recipient imports it with POST /assets/import.
+	// (POST /assets/{asset_id}/share)
+	ShareAsset(ctx context.Context, request ShareAssetRequestObject) (ShareAssetResponseObject, error)
 	// GetCluster The node's cluster document (open, so that other nodes can fetch it), or that it runs alone.
 	// (GET /cluster)
 	GetCluster(ctx context.Context, request GetClusterRequestObject) (GetClusterResponseObject, error)
@@ -4797,6 +5736,12 @@ type StrictServerInterface interface {
 	// RunJob Run a job and sign a usage receipt for it.
 	// (POST /run)
 	RunJob(ctx context.Context, request RunJobRequestObject) (RunJobResponseObject, error)
+	// ClaimShards Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
+	// (POST /shards/claims)
+	ClaimShards(ctx context.Context, request ClaimShardsRequestObject) (ClaimShardsResponseObject, error)
+	// DeleteShard Drop one shard. Only the node that stored it (by its signature) or the admin may; another node gets 403 and nothing changes.
+	// (DELETE /shards/{asset_id}/{index})
+	DeleteShard(ctx context.Context, request DeleteShardRequestObject) (DeleteShardResponseObject, error)
 	// GetShard Read one shard as raw bytes, after checking it against its content hash.
 	// (GET /shards/{asset_id}/{index})
 	GetShard(ctx context.Context, request GetShardRequestObject) (GetShardResponseObject, error)
@@ -4963,6 +5908,63 @@ func (sh *strictHandler) PutAsset(w http.ResponseWriter, r *http.Request, params
 	}
 }
 
+// ImportAsset operation middleware
+func (sh *strictHandler) ImportAsset(w http.ResponseWriter, r *http.Request) {
+	var request ImportAssetRequestObject
+
+	var body ImportAssetJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ImportAsset(ctx, request.(ImportAssetRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ImportAsset")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ImportAssetResponseObject); ok {
+		if err := validResponse.VisitImportAssetResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteAsset operation middleware
+func (sh *strictHandler) DeleteAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath) {
+	var request DeleteAssetRequestObject
+
+	request.AssetId = assetId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteAsset(ctx, request.(DeleteAssetRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteAsset")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteAssetResponseObject); ok {
+		if err := validResponse.VisitDeleteAssetResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetAsset operation middleware
 func (sh *strictHandler) GetAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath) {
 	var request GetAssetRequestObject
@@ -5034,6 +6036,39 @@ func (sh *strictHandler) RepairAsset(w http.ResponseWriter, r *http.Request, ass
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(RepairAssetResponseObject); ok {
 		if err := validResponse.VisitRepairAssetResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ShareAsset operation middleware
+func (sh *strictHandler) ShareAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath) {
+	var request ShareAssetRequestObject
+
+	request.AssetId = assetId
+
+	var body ShareAssetJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ShareAsset(ctx, request.(ShareAssetRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ShareAsset")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ShareAssetResponseObject); ok {
+		if err := validResponse.VisitShareAssetResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -5497,6 +6532,64 @@ func (sh *strictHandler) RunJob(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// ClaimShards operation middleware
+func (sh *strictHandler) ClaimShards(w http.ResponseWriter, r *http.Request) {
+	var request ClaimShardsRequestObject
+
+	var body ClaimShardsJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ClaimShards(ctx, request.(ClaimShardsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ClaimShards")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ClaimShardsResponseObject); ok {
+		if err := validResponse.VisitClaimShardsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteShard operation middleware
+func (sh *strictHandler) DeleteShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath) {
+	var request DeleteShardRequestObject
+
+	request.AssetId = assetId
+	request.Index = index
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteShard(ctx, request.(DeleteShardRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteShard")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteShardResponseObject); ok {
+		if err := validResponse.VisitDeleteShardResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetShard operation middleware
 func (sh *strictHandler) GetShard(w http.ResponseWriter, r *http.Request, assetId AssetIDPath, index IndexPath) {
 	var request GetShardRequestObject
@@ -5682,142 +6775,160 @@ func (sh *strictHandler) Toggle(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3/c9u2su+/gtE7M5HeoWTJSZzGnjd33KY9TU+a+iY50ze3ybMhciWhIgEWAK2oef7f72ABkiAF6osT",
-	"O7k9yU+x+AUL7BfsLnY//NCLRZYLDlyr3umH3gJoAhL/+wq0XJ/PNEjzVwIqlizXTPDeae81xIInimhB",
-	"VpRpMoWZkEC0XDM+J3ROGR/1op6EPwomIemdallA1FPxAjJqXjcTMqO6d9pjXD887kW9jL5nWZH1Tr85",
-	"eTQeR72Mcfv3OOrpdQ72VpiD7N3c3ES9nEqagXa0nisF+vmzC6oX5k9maMzNH1GP08w8TM0dlyzZStXf",
-	"JMx6p73/dVQvypG9qo7cED0zuPv/fxYg19V4f+BfdzPgc57A+y2zY+b6rUd6vaAywSHqwbbO7RMOd2Pe",
-	"onLBFSAnv6XJK/ijAKXNX7HgGjj+l+Z5ymJqBPAol2KaQvb335WRxg97jnthn7KDNuX5zQKItMOSRIAi",
-	"XGgyE2kqVkQvmCKJiIsMuI6IkISSa5oWQJgiotBEzIikfA5n5qmFUYB4Yf5ORr2bqPddWigN8jlXmqap",
-	"WavOaR02HffiZ46yrmlxWHnUs5IMIridGRcJnBGmicolUKvTegEkg2wKUvlzuJAiF+p+p3BOchyVpkQt",
-	"hMTVNuTRJGNcPSB6IUEtRJqckauMKcX4/IooulZkIVYko3xNMmOaskJpoticE6btnASfpSy+dzEz620k",
-	"R62YjheGEbMZSpX2ZNAQJGnCYq3IakE1PqCFhIT0qZEykEQZNSJUu+VIJCgVEUp+F1OizTM0NQxdkwVV",
-	"hBIJMbBcR4RyUuSpoAlRmqUpkQXnjM8HuCo/CDllSQL8PpflFcwKBckpoWQqxUqBrBZiJkVGqhkzDU4B",
-	"cRVxlhldo7YWCqxACw44lX8IDvfNXMuTFa24NS2Qd6lQ2hAeCymLXFfKtxDKSuNzrorZjMUMuH6thaRz",
-	"+ByC+UCRhKmlITWhmk6pQlmdFWlaW7d6ekj6S6F/EAVP7pPel4KoIl4Q3GQNtbjwSE751D1Sc84JSCkk",
-	"6b/64Tvy9NHjJ8SNQRLQlKXKKtcbIV5Qef+cnYpkjVJoBjeGhnq2n9A4hlxbQ/8vTgu9EJL9CffNz2ua",
-	"ssSadaLFEjjpC2kpNGab6kJCRFYLkGBU3MzHUg7JwPianuf666+/Ds8LvQCuDcXQJNF5k0pLxueGGDvv",
-	"a8pSOk3hc+0H00KtI6NXec74HM1cTLmxbBJovCDARTFfoMVQZ0Qa55xQ452j/dcsAzJn18Bba4Fe/LBy",
-	"40OEuruPPIffroqbATrYmSjsgrS35wRiltHUWuqx8R4mY/xHVkwvzP6UCdx635OZpLF5jqYkYXOmFelT",
-	"kksWgzXqfxRCQ0IU+xOQpfCeZrnhSO949LhnfH6tQZph/1/fDdJ/+3Y0/jCJTm4G//H/fxsPn77DP8zP",
-	"9V+D/xj8rRe1GR/1zjkXBY+R5cbLAKmZ9UINndfgSctUiBQoN09NC6n0ZQ4yBq4vM/re3FaFL5NdwUvU",
-	"A57kgtnV3KApY/xS8JimaTnEoa+3Pnrg1UbSTECyQ15figRM2BH1kDVqt3zjXTdRr8gTqiG5pLoR4pkf",
-	"h0ZAN3lw48cQv1UUukl4SxWVLKmoCi5ViDsNut5VJIjp7xBrXwz+hbch+5OEWUG98MRiRlMFUUtSgtLQ",
-	"Hd3u4l/Uez+ci2H9a7dMfOJBDmG2WynDvs3VNFtyQKMSmpc61TQh/WVE+ICsjGGPF0IBt7bEmLWUXYM1",
-	"eaNaeDxdrILsfWPpqEeLhGl1OaPMBWMtg4aXyyhjxlLjE6F3ocwvTFpyiH2e9NE2Z1QuISHU+X8J0IRQ",
-	"nhAJOTWyXb1r4E3DU1lHU26m8xE02efDQ8QSDtTNqGdGulxQtdgk6dsX5//8/uHw+PFJSVaeUjPce036",
-	"kOV6TQquWUqWXKy4P+369Uj05qufMaUZj7WblIntjNeJomAnHZ7h0jN63s9GedKmMfevigSvADeq8lsP",
-	"Ykxr5J6h8Axo+B2dBhepvTTbWfjB8kpz/hfVQk7XGhTpDydktWApeJGbmJGC49LibmliOIWL7BuFk0fB",
-	"dVLaWblyzjlws8I9c8l49T3jpswlTfC/JnQJrob5Xw6XliWb03hR84vkJnjD2w2NTEOmwivifqFS0nU9",
-	"RsfNqpDX7BoCY/9Yhv5GhEzwpUBVukPK54jxNBdAVkKakJsqiIixHYVxQtAEWW/T6J4nfYRKOCVwDXLt",
-	"JkWWALkiy8ZdqwWLF+Yu62pX5ODzGBCOyNgx1nHAeEF4ocXIpnU/fvx4lwvw0Ruxl7x0OzHKqm8SnO4Y",
-	"vTOa0ZD2mnFRbfhLyWtLjqeipU3weNuwXLu3cmfnNyRigo7p8TdGc86H/0Xo8E8yHj4lI3JJhmirjact",
-	"eLomidAqIkoQjtx72xu97RnOvO2NRm97I8uKF8DnetE7nRx/g/RXfze81N/Oh/9Fh3+Oh09Hl8N3/7v+",
-	"83L4rnUt7KCa6bxgKrSfmkv4v0qddm6AmxoWYrsKr6zZgy6kELNNWvLy55YFECuQQ6NXZAHvyeaWgQLw",
-	"QDk7t4Q1JDZo0BgX8RjNhb+e4+FTOpy9+3Dy6OZvO4XYktU5GS/NfIC/h2RtzvXhMZGUJyJzk2GcpI3p",
-	"R6RQmHWN4QznZ5fDzLraQQ29Lfk6efQRC2BpDS3At1THi01GGqN3qeCPtnuJO8l2k1NJ4V7iiOM/1yYq",
-	"3jT6B8cpUgi96+4fjc3y9tzts9HilstwDVIxmx0ot9fxaBLYP1usKp+LvBgIp1Vb3pI3FXXloncyGBd4",
-	"g8kp0NmlPcHZuQ6VZu/F1XKN2wx1qeddj79yt7XXpnw88kmPtqi3O1Y4TzJ2sHo7X24zT2PPQx4oYm4h",
-	"/QRmtEj1qdVct3/bFGqVzVea2gML40E8fzYI6HZz6/jYkL0jnN6yRtXRSyBgyxjfX6NrbWxzP7YjuWls",
-	"mE2zNdhsUDBISDwCA/l2NueQkJhywVlM0+qki/TdsEeJiEdzMYjIlCo4eRQcxJ117T1Zt3g/42OhObuT",
-	"qEAoh/nNKqGp3BkMB0hMNDk+tXnQjjhRwrVY2gjxI5miQDKaBg1cKE6Z80OWp3vY6rQu5NG3pNeTm4pe",
-	"/w1RKaI1/+oVqomumeEJ0x4a8a3Zxw+0Ht3Cer4pqm5+3uFsLaGelXg4OR4bJzPoVv796N3f/8+HcXS8",
-	"hzewz+Sf84MtZm0nNtWzPKTFHPfzZ6oym/Xxw6AREe4nVRl9/9w+MTnZIWMB7VPu3LA6EKbuvL6mbjLY",
-	"HoKZYauNcxKFJLlrhZ3N2DC3nypruz2juoX1r1BzDvaG73h/el0mK1pCl7rD3Y7zlAU10rWhYqeEacyV",
-	"EHwBxn0K5DUWfOCTQ6em7vw5nHV0rz24usGunlDW8B5WGNEK1HD+oXV75o5tfwSa6oCLjweVmyv362KN",
-	"Lkt16pswGxJTrlYg21Hv+PhRYBtl/LJQAbZ8JzgHPPlRuNxYI0awpohwsdqhazjWdjdVLEMzAiwaaMzK",
-	"zgZTtXZ4E24yTvRKEGVr2sIsFznwy7iex/ZJmrtJfyoKbnb1qV3aXIh08LFzbcmBWPYCtFWcCAqIPa8L",
-	"bVFc8CGHOdXsGqpzvd2neDuO6spzuMnDjWO5YNLjGVPLW0rvTAIQldMYyrPTKRAJNNlPfs3jl9Ny328l",
-	"vDGsxwEEr4SKJExCrIVcP1AuubhWGrIzgklbwDvXAWK6w8rhJOrIYm8jzyvgGA4zxofm5iHevH24g/Wp",
-	"pgKP4DVJgSpNmgSGlCgkut6UNuYYEt4f3WHE/imRqNclS6VR2GWLWxbVxCRMLXc+VUuxd0TQiv4+/ohW",
-	"aaqLgDyIJUahBV8gDetKGG19D1NkCqlYYWTqZMHXHtGym1VNZL0dlOkN5GM1TvCkoMg1y+DSGdiDsyot",
-	"wXFTjjZPi1vjOEZFNadDIvUzqIBwLDqExhAlZzQGdVnkHUdKoBaXYhkqHmjNpLwzar02RCYHNl9MxQFR",
-	"mJnYS/dUKBbLpdBiU3KmVGeUD2lybQKSKaSRNWxYjMMhGD8bq3bQyaIUhTNje0/llXkkGMqKQoZSsgmF",
-	"TPBTMqU61qmhH6eTnOF8bOImo7ygKclASxZbC36G0zytqt1Kl8GXeftqdxyCktjwxjoCMEdoufI+T6sV",
-	"iUrJ6xLViqOBhA2WgAaDCGZkK1xvglNvck4U09RjGy9smqPtg7rxuii1DNs0u6A041S7LOnHEBT1rlmw",
-	"pKsV+Hojhoh11jS4pyYsOfVS9G6L/T45fvx48pQsYd06oXD3n/7522T49Hz440/DlxcmWF9mwz/ffXg0",
-	"jk7G4V3qAkJR4bY6pK1lRClV+lKBrePdTyfRGnFPvDZXIwfMgDrO4/7vPCDiHixkuVTmdcRItVEiqzBh",
-	"13qfyHfjWk714rIWlUA1f2PkB8rpeFndbmZC+nhEYzdDw8HBGaFTBVzb3ZJprF7A2BDVs+FJdQvlxgG7",
-	"O6rHHQqzUCse3CedNDcnY97G4ogUSR6RVEgakWkKEZnqy1TWtnkulGL5aGcWyKuoMsPVh7JO1EIKYmQz",
-	"fArp7XVtFrj8Dq68WhBr1khfAZAj88ugQxr8fW7HOyuZ66gIMUzef5NBDdx1QmpfGXlbd01weOnwZCC8",
-	"emXhxf4U4v3GXu1BqH33FqJeutqXVoi1zazMmDzYrtzCFH26Esa9NohtZYdWSbx5+xMKLm5VR9dcV1dZ",
-	"sjNucOH5ja3GcX0Aez3Rzp+7AesXdZN7q9LHPWfkSof3n1D5wE2Q3Kq6v+1WaMrSsPPDlaa8w/+pA6jA",
-	"KTDTafgp+8MuucKr5WuqoYJcKKZLWAekZireXy5hvWkM/6/1QPJimrLYOCIRWcD7w+olPqmigWSzdZjW",
-	"0l36KGJ36axHQFQtW2it/7MQIb/0dtXRh6izqzzY8/ZSxEonYps6e6E2Z/ryMMo6F9aJr6s/8N5czj20",
-	"uq/qs/6WtWBJcy/uUKqug+NNtVaqqGrcmgL3L87ek4ylKXO5ANJn3G49aNrOSJyKeKlIItlM71s4+buY",
-	"dtHiAshuA7pXNLMZ9B8uk0LMDlxmCTYwvbydxO2sk5l0HSnjCXhXNm9y/E3YZBk5VAfoUdMwHWIcP76W",
-	"p3GE3VznSpzKGdVCVLExskpj19gXeD/31bB79bKGdTOnTL6CXMiuisK96whtyftlAjQJb54SpgVLdfhi",
-	"wfOUxrBPGYAlq36f93CTiuCMC367Mr9a1zvKOU+HeKbRJaW3Mgh+A0f9L5gcrY1Gy/IpOocqn9U3eyM2",
-	"DmD968kjEi+opLEGqQZnZbHzJbbbqcuM9NFm4gnWzDbhqQFRoJVrTkbT/kARlFh3puJPystplzxocdOt",
-	"ayevVJEGRPPQAjLfrfPy1LszdGVquRwwRCfCF3Soz2GtKGVrxT41dVXB3r7ICrXDsXNr6y7+LmvtnA+A",
-	"BHeuyTOq6SdZl4Rqejk9edQgfrrWwVjxf+YiepPsXM/nJbW37wUIdnq91kLC7cziRzKzo2G+LAGPiAnU",
-	"EioTrxSqLQDeEdrx8cOTpyfBo9w7lYrdrN7K3DdiPk9vy4DOhHCbqK50HrpscSGZXr82c/OquN4Yi7/1",
-	"bLnRnp1LI2YIQYH5EVvvGpEl5LrsrWkekqOnjSuKpAOVKKOOwoXWeen1vvb9w3adQgkOUXk7ZYlFTNO0",
-	"rsP10/SkzxLgmul1WRCKdWfmfbb9uQa3+WU2m0uWDGsSap85Z/+Ete3kNgFFeK1+fPPmgpxfPDebqOBA",
-	"yhe+BI2UjcgroMkQm03sjkP6V//4/g05oq4T9SoiV0fYDX0VveVXR7lND+DPGagF/gdTkfg/m1v9013G",
-	"rR//73YxdQTvjct3NUDEmhx4WcLw4vzl6C3/udAUc+Vm+RTWovqHHQ2eX507fACMpE7Jt8hD8uaXf37/",
-	"8mowestNLDLUYohlWPaF/asjWXCkCBvM8H8z0LGdh20Duhq4dn4CrKrb8YcW8i2nnFxtsOeKWA6SjCZQ",
-	"949skwUFQNrycPaW06ZE+SgjzB1/uzJwe8hRp6PLQrO58ZUejR/aIa6O3O+4Mt9LKaTt/rrqQhW4qiEk",
-	"BiPys+CwxiI1RLqCxDpe+IqyPMeaPPWW767TiVxH0ywVVKvRW17lpmqhL2XUyG/PC4FM5DMal5VQNGe9",
-	"097D0Xj00OZwFmhEKvk1f8xtMGGMF87zedI77f0DdNV03wJ+Oh6PPxmuUDVGB+ZCXEgJXJOSXsS+eDx+",
-	"2PXeitAjHygCX40Fo7ufq0Egop4qsozKde+09xq1P7IYCAo5LfjQSK7xuo1OqkrSFq4xUNO5MgZ+gX2Z",
-	"JuYXKrDSNqPbWGw0mt+KZP3J17nqB79pY4LdfEYul9z1YDJsoS+y+5GlZDvbPDQyfGSyl4TUECr40B5i",
-	"VcMumScmezxRYcncUnIfj5/sfiaESnRrqXdOR+/0t6a78du7m3e+Unxni7G36MQZERnT2KXLIE2U2UXX",
-	"hCpbbEclBPTkJuod1T2TQeP0gil9bm+5S6mtejpDSEI4/OjWwnZ/Nmxfbr5xXdfKQxyybeZmO1ohxpdx",
-	"HqNq52bSHRb7XCw7Uzvt3UVheddrQkP+FnLQHIKC8fciMhOS5CDyFCqPsIV2WHZAV+z1QxATgG0kFcKo",
-	"ia5fun5PtfIWdmAPDALz6hZagnGwN9rsSR/iwYj8kjFNlra9mWhB4oUQCJMGWRfGRojwZW8/6M7jx9v7",
-	"IgLR6OaEXofn0sWb+yTtFaDSK9KXkA9G5JlrF3kckRmsQNqyEftfr9WfXXeKlrz3lbV4EYzbiLuew8w4",
-	"liozZtaqK+MYvFgeRGRCfmbforIgipi51ikvTSSAPaY3OXny5Mlxo6vm0fjpye2m+QI0UcbRRchIFCYx",
-	"I7SUprkwmmCmhuAQHssQF83CjskBSZowJBUnya9ML0ShETITMehIXmhrvUpVc69APC4TOkgLcGhvejR+",
-	"akyPiU2a6ndmrzOH6Ih1hw9UDVfRRLUMQltIoKmJKt0jXQyiaSpWiL8AyWUFubBpl1wKYjPV0F7zHwqJ",
-	"QdvGqbQifWx+j0WW0aECY5u1sf1lpDI5GSCKsKR5PQ0TpGnRqTQQs5whYrFPtY8O5p/t9CP/r8GHcTR5",
-	"HO492JzXGx/Y5oHyMAysHFTMQhzC588MsxOz9Rg5VprFpF/Z2QVVC9t3VDUI25+4DbfrbcsK5TIiPCIy",
-	"IrU6mefMLkIk5CiRKGEDxPTEEmJZ5MYtMgIpQRUZICJobkFqnftSQlOW8KDlvqsaJGBtHxdDkZP+8XiM",
-	"Y9RpARIvIF4qbxJ2HYAnO/Mq31kyhj/aPOh+XpPN1W0yqOqrtBzIRcriNen/9PqXl2U/ZSFtE4vR2Zwm",
-	"CePzwcZEHIC1WRrG5zvncIHjdDkFD4+fnHyzKV3v9g3CRKxBD5WWQLOmY1knQxmnqBONrpanTx9PJifH",
-	"T548OdkcPhgjVcLtaSR5w77dRO++uWufOETi64aojkhVAogdfhjROaHuT9ckJGGDOiPkSTdVSxM9CEn6",
-	"lK8jq3AcWwI9rVKigXlqsZcgqTQBcTVX1KaGDIWkT0mcGtNks0ZYS/r9+xxiTSbj8dAQy3gB9oIZb2Dm",
-	"BETRrJ4KEmwRb+G9WVKmW5pZajDqKKyc8PePxxMLNHpsY4f74M1ZEwkJsSohwb4Sh1X1RyFkkX3pMff4",
-	"6e4nKsjor0E6Mp9Qu13TWAqlqqpvK9I1HhwKrLFlkNjya6fDkcXIIsBjuc61IkxHBCRVhTTKkBgnVKOy",
-	"4Xm/QqEqPTrectCCwWId9B99KE9pbrYmJ6tig/u2dG9KL+KeFeXR7ocqgOcvMsHwC3cL9wBB1tgMT4bs",
-	"ZSs8IIfOOll4xlgUvENgNpIHIYLrW478707cvAuK25EnN1vFzu1ah0nfIa7CXg6BUegWhHDQcdsDEXK1",
-	"EGn9woP8vJsvWQcO3iu+3KzcA+V7gHgmV2IfmhhzuZlZikgCxjYn+B9jt51DhI40JCNyjtioxobXeXd7",
-	"PjxdayB0KqSufDfXs46+FiVaFjymNrGbIiq2PbHKmNJ0aQJ1xIm2giW4Q1ILyWd5JpiCid35unTLkMp7",
-	"U32L/2qD09u/uyvlacv57nzLalQNBqzGrwsX/NnZkpnRExSJhCVfvNv3Jer+l3w2A/Gy9PhxMy0/x2I/",
-	"xMDRR8PUFBcrh4E8LViaOPNR9p178lLh9XS6cB7eStcO6gBT7lIPGog0Hbtn/XmdCoisDBYdxtCKMqy1",
-	"MJashgGLCJsZM/W5DqK9Ep82Zg7pixysgcaY1gamHN3zmHK7aRCmBy6rRXUTZMfnaslI/xinCzUqhBVl",
-	"8Zqs+Nn1jGrxcaKYES3mCFUxIr9a0IOqTuMtrws8XEWH+6xCnXE1F47HxxXfqnXAjFj1MSJzyS6FI9e8",
-	"+S3vX1388voNKUX2yPx65cptmFu2gS29aMrwc84aQvzpD+t9iK/9T+p3WLr2x60w+XC894PVF6W+Jgf+",
-	"UskBKjWhlSlxGbjqgzM2krc+oa2nChsJz/Yf0RLMM+wLIdbnS3vAeofKYyFFv2rPV+25O+1BGauKDy1c",
-	"QalJ/VqLEL9wih8FwLcNduvQ74LxbhX6STB+LztQE2HzLpXpq1L8VZTCsdXbVCq/rJm1cBvKmZd2ENxp",
-	"C+4h9Ua0W2E8gIauwMPDUrjTsjEfSCIQfFx4CNTqc0URLwUfOihesgATHUqIget0Tfrl6eLJo2bd1yCq",
-	"QiIt0J4ltrZvN3dkhVjalR8x1+/eKXDIqV+9gq8G8O4MoBWyugGhL1zkOcBUwlyI5CO9AxOqdivTazb/",
-	"q3kHX5Xq377UXAwdAnju+Fum6aiqVOfMy+o5FE2qsXc6BURB1d26hb5Jp/vwg7lq24lvefpgv9J+E+28",
-	"3/umu61DuiM3pW4E3vaF5L/cqcBkj6ng96i/lNPA6EO7zXJzw6GJrQC23xlXrpyOME5+ev3LS1/o3Ze8",
-	"rMy7bsRtTrMDxr1DOSyhd7d/c9d9+jzCfBQC4+K30ktM4zaSskXIpdyWN7VAxRte9/3PAb807nCmNV3i",
-	"V+2W3sQ4UJmu8UveRMjmBGpgX8bnZ3VpGxYcY43O9o8Kt+rCHOSOFujZl6WVVC0RTnVOGR/tWRf+8GTX",
-	"527d4nxU2PKCXQMHZXuNyrZQH/GzXsYHykdJbkvCA+xE0o3AUuSlXmQOaLhLKRCI+A5VAt8fECbze4kY",
-	"8rkix589iEiqSGq0zxZUBhB60eHlYjXoaPPysFe617qE2tmx3Bre6yMskdjxEfHNVbUEuz74Cyky0Aso",
-	"FMGaOCvzo9YyeHdVDAmJkuvBHa1plm6b5i85cNvIe4BUlS89YLLGHrmxqrzMaOOIkSnvYmhaFV5nd7Kl",
-	"/MrPnWVZHNJpMMXSMvKf6YAWoWu1eW+H/Oc1mGDnQrpb7nIp3RChlazbQ0afeG28xhP7UU/88FDHQv1R",
-	"IgF2LZOFCtzwzUNNKQ7Uqxmq+rvcIahqm30O39mnHABAEKdJSDJnc+qQVLA23IEEdPZp2Q6tbpr3Qum8",
-	"y3DCMqDD4iD7bh9KfLFFfN52wGKwzWtOasjvYmoYLWZlD4DH8rrTSCj9QHnoBkHpb6GDdOrB93jZYWup",
-	"Xf219u4SK0y5z8cQZVaex0AscBmhU3ENNhXvakTCAspjcN+6DLSnjUMfNil9x6fHxw8fPjkePzz55vGj",
-	"J09OxjtdyY623ZRlTIcJmOBLt36IvzHqfo2bd6lQ9sOvHQo1NRdvq1CfAz6j/FaXkzW0eT+DXKZuLq6V",
-	"hgNhPE4LxQS3X9nFglamIbN4KydPT46xj43xecOrLF9dqkyxJUP6quA/iekdJUc9IMN7RtmoYfk6pMaY",
-	"JEn5mW3PaLDka9PP//R06R55ooITikKAX9Oz6dQCYSidFGC8xnTHNmRzR37V9AdEUdvap1MmTT9np0QD",
-	"uq6jZQLp7GiY2Pl59KlI1l9458TXzOonyaxKuioREG3PBLYpMD7HBrg5ZVxpNK9li6jZq4IJWCuFgeM7",
-	"TbcqTYd4182mLQEvey3K3uMPHfm8LqjMT6Ig7izh9hrS0YJHnj/DHKkxQ2WdMH6W2QfmaT77Utg7WpB1",
-	"Du+mlIWRpzXhj1mXNRwko2sct1DgV6zUOrQxPoJReMcrk62MXdGqjXhaYHFzKpQ2JMcCYQRs0XIFPFar",
-	"V3cqelqotXmD0iLPMZUsQcs1Sam2JZ7dKeQQ39zdR3irvbOd7m2BAXDXNS2lkKTPBZpQjIXNFmTrxn/8",
-	"/vwZKVVgMPoE+lx+GZG2dSaqMsQV0IMJuaMKjsBcqr+XuKnLH9E1tOeRYN1iVIRBlTqOJzeCPog1JCTd",
-	"Z087cx/HFxIcMorx2zOmMht/7MLlrE3GgZp/5wAMFYzN/g6Ej4SCEDt9WhuAKfbIzdi8kK53mi6BpKDU",
-	"YB+AhsmnPdbdAtCA1SgOT8RZlQp2wcc2GHyNCP76EYHFBqgcnKju/vddnRE5t+em5PH4oZUWb0+ov1fq",
-	"by6dZ86dQcQRLRLXN3CPtjTcomAoqX2wO0DjNAN8piwBjn0hhZh1Is2Yi//WhR9fbcWmrbiQNg/sxRsL",
-	"SBMLIYJ9pGZTUfUdUYnY1IqMKg/LVWPgE9b/ML5H5WmRJaz93UmsOKKszSR+UVDwuMIlYVVBRZl9L/02",
-	"9GQ6/TY0SMYGbqmmNJfv0hY0MP73sgVfnYWvzsLndxYsMtZmsdmndBY0fn+hWznt9xnuSDGbH3/4ipj9",
-	"FTH7E/TbrpiOF9XRLxHcnhHPjNoQxu23QMrt1AbceHiuIvK7mNpSCbTEKpSkR1Lkdek5FzJ1H+s4PTqa",
-	"HD8ZjUfj0eT0m/E3E/R+3eMfyrgdX4OWoILvtGdq3m9OP71fHACE94vIG3+WhdY3727+OwAA//8=",
+	"7H17c9s29uhXwejuTKS7lCw5idPYc2fHbbrbdNM0m2Snv9km14HIIwkVBbAAaEXN9Xe/gwOABCVQD8d2",
+	"uq3zVyySeJ33E586qVgUggPXqnP6qTMDmoHE/74GLVfnEw3S/JWBSiUrNBO8c9p5A6ngmSJakCVlmoxh",
+	"IiQQLVeMTwmdUsYHnaQj4deSScg6p1qWkHRUOoMFNcNNhFxQ3TntMK4fHneSzoJ+ZIty0Tn96uTRcJh0",
+	"Fozbv4dJR68KsK/CFGTn6uoq6RRU0gVot9ZzpUA/f/aK6pn5k5k1FuaPpMPpwnxMzRsXLNu6qr9ImHRO",
+	"O//rqD6UI/tUHbkpOmZy9/9/lSBX1Xy/4l+3M+FznsHHLbtj5vm1Z3ozozLDKerJtu7tBqe7MqOoQnAF",
+	"CMmvafYafi1BafNXKrgGjv+lRZGzlBoEPCqkGOew+OsvymDjpz3nfWW/spM28fntDIi005JMgCJcaDIR",
+	"eS6WRM+YIplIywVwnRAhCSWXNC+BMEVEqYmYEEn5FM7MVzNDAOnM/J0NOldJ55u8VBrkc640zXNzVq3b",
+	"Omw7buBnbmVt2+KwDFbP/DKI4HZnXGRwRpgmqpBALU3rGZAFLMYgVbiHV1IUQt3tFs5JgbPSnKiZkHja",
+	"Znk0WzCuHhA9k6BmIs/OyIcFU4rx6Qei6EqRmViSBeUrsjCsaVEqTRSbcsK03ZPgk5yld45m5rwN5qgl",
+	"0+nMAGIyQazSAQ6aBUmasVQrspxRjR9oISEjXWqwDCRRhowI1e44MglKJYSSX8SYaPMNzQ1AV2RGFaFE",
+	"Qgqs0AmhnJRFLmhGlGZ5TmTJOePTHp7K34UcsywDfpfH8hompYLslFAylmKpQFYHMZFiQaodMw2OAPEU",
+	"cZcLukJqLRVYhBYccCv/EBzuGrgWJktaQWtcIuxyobRZeCqkLAtdEd9MKIuNz7kqJxOWMuD6jRaSTuFL",
+	"IOYDRTKm5mapGdV0TBXi6qTM85q71dvDpb8U+u+i5NldrvelIKpMZwSFrFktHjwux391h6s55wSkFJJ0",
+	"X//9G/L00eMnxM1BMtCU5coS11shXlB595Adi2yFWGgmN4yGBryf0DSFQltG/29OSz0Tkv0Gdw3PS5qz",
+	"zLJ1osUcOOkKaVdo2DbVpYSELGcgwZC42Y9dOWQ9o2sGmutPP/3UPy/1DLg2K4bmEp02qbRkfGoWY/d9",
+	"SVlOxzl8KXkwLtUqMXRVFIxPkc2llBvOJoGmMwJclNMZcgx1RqRRzgk12jnyf80WQKbsEvjaWaAW36/U",
+	"+NhC3dtHgcJvT8XtABXshSjtgayL5wxStqC55dRDoz2MhviPLJmeGfm0ECh6P5KJpKn5juYkY1OmFelS",
+	"UkiWgmXqv5ZCQ0YU+w0QpPCRLgoDkc7x4HHH6PxagzTT/t+um6T77t1g+GmUnFz1/vb/fh72n77HP8zP",
+	"9V+9v/X+0knWAZ90zjkXJU8R5EbLAKmZ1ULNOi8hwJaxEDlQbr4al1LpiwJkClxfLOhH81plvox2GS9J",
+	"B3hWCGZPc2NNC8YvBE9pnvspDh3e6uiRoQ2mGYNkB76+FBkYsyPpIGjUbvzGt66STllkVEN2QXXDxDM/",
+	"9g2CbsLgKrQhfq5W6DYRHFXiQVKtKnpUMeg01vW+WoIY/wKpDtHg3/gagj/LmEXUVwFaTGiuIFnDlCg2",
+	"tFu3u+CXdD72p6Jf/9qOEzc8ySHAdidlwLd5mkYkRygqo4WnqSYL6c4TwntkaRh7OhMKuOUlhq3l7BIs",
+	"yxvUyBPQYmVk72tLJx1aZkyriwllzhhbY2j42FsZE5YbnQi1C2V+YdIuh9jvSRd584LKOWSEOv0vA5oR",
+	"yjMioaAGt6uxesE2ApJ1ayrMdj5jTfb7+BSphANpM+mYmS5mVM02l/T1i/N/fvuwf/z4xC+ryKmZ7qMm",
+	"XVgUekVKrllO5lwsebjtenhc9ObQz5jSjKfabcrYdkbrRFSwm47vcB4wveBnQzx5k5mHT0WGT4AbUvm5",
+	"Aym6NYqAUQQMND5GK8PF1V4YcRb/0D9p7v9VdZDjlQZFuv0RWc5YDoHlJiak5Hi0KC2NDafwkEOmcPIo",
+	"ek5KOy7n91wANyfcMY+MVt8xaspU0gz/a0yX6GmY/xVwYUGyuY0XNbxIYYw3fN2skWlYqPiJuF+olHRV",
+	"z9HysirlJbuEyNzfedPfoJAxvhSoinaI/44YTXMGZCmkMbmpgoQY3lEaJQRZkNU2De0F2EeohFMClyBX",
+	"blNkDlAoMm+8tZyxdGbesqp2tRz8Hg3CARk6wDoIGC0IH6wBssndjx8/3qUCfLYgDpyXThIjroYswdGO",
+	"oTtDGQ1srwGX1IzfY9465gQk6nlCANsG59otyh2f38CIESqmx18Zyjnv/4fQ/m9k2H9KBuSC9JFXG01b",
+	"8HxFMqFVQpQgHKH3rjN41zGQedcZDN51BhYUL4BP9axzOjr+Ctdf/d3QUn8+7/+H9n8b9p8OLvrv/3f9",
+	"50X//dqzuIJqtvOCqZg8NY/wfxU57RSAmxQWA7uKn6yRQa+kEJPNtRT+5zUOIJYg+4auyAw+kk2RgQjw",
+	"QDk+N4cVZNZo0GgX8RTZRXiew/5T2p+8/3Ty6OovO5HYLqt1M4Gb+QB9D5e1udeHx0RSnomF2wzjJG9s",
+	"PyGlQq9rCme4P3scZteVBDXrXcOvk0efcQB2rbED+JrqdLYJSMP0LhT8uq5eoiTZznIqLNwLHXH+59pY",
+	"xZtM/2A7RQqhd739neFZgczdvhstrnkMlyAVs94BL16Hg1FEfq6Byn+XBDYQbqvmvB421er8obcCGA94",
+	"A8g50MmFjeDsPIeKsveCqj/jdYA61/Ouz1+719bPxn+ehEtPtpD3Nzlli+uRd63N7LVjDGWdW987qpP0",
+	"43P73Wh4/GgHt3VzbdmBKvMI60/Nw5id8MZrHkIBycFwniVVRAKHZdwuWFuRHzm+JIzVnGcLdjDPdAry",
+	"pvPLBpkeKGJeId0MJrTM9allh04psn7pKkSiNLVRIKOWPX/WizDMpjz+XD9Ii49iyxlV8ayIFbxgfH/0",
+	"qlncOkmldia3jQ1ZZOStdbFFLa8sWGAkiMGmHDKSUi44S2lehQ9J1017lIl0MBW9hIypgpNH0UlcAHHv",
+	"zbrD+wE/i+3Zhfci9jE6jSsvsXKBLQ6QGRN9eGqdyy3Gt4RLMbfk9JlAUSAZzaNSI2b8Tfkhx9M+bRUC",
+	"jZlJGxRe4U213nCExKNoDb/6hOpF18AIkGkPivjaKEcHco92ZD3fRFW3vyDiXWNowCUejo6HRnOP6up/",
+	"PXr/1//zaZgc76Fi7bP55/xgjlnziU3y9JFvDBw8f6YqtlnHdHoNM3s/rApE18kOHItQn3LB2CrKTl0S",
+	"RL26UW+7XWumrbSRUVRWtZ2w4xkb7PamXOHb3dRbQP8aKedgE+OW5dMb7wFaQ7rcRcxbglQzarBrg8RO",
+	"CdPogCI4ABrTCuQlZtHgl31Hpi6oH3flumEPThmxpyeUZbyHZZusWb+4/9i5PXOx8O+A5jpiN2H0d/Pk",
+	"fpqtUGWpQukZs34GytUS5LorIdQYa1Rl/KJUEbB8IzgHDKcpPG5MvCOYqEW4WO6gNZxru+4v5rEdAWZi",
+	"NHZld4P+bzu9seEZJ3opiLKJgnGQiwL4RVrvY/smzdukOxYlN1J9bI+2ECLvfe5e1/BAzDuRtVWQiCKI",
+	"DYLGRBQXvM9hSjW7hCpYujs0uiP+6YObo4cbsc6oJ+kZ5KDhNRRCRtTSTIqi2GJRhEEG966LzpNc8ClI",
+	"MqNt6pX3LreNLbgbGAVIk0LOCFUYWJlSxm3SDLigCjFUnZU57GHW+O3Vi4nCkKn5NQl8IgGIKmgKPmY/",
+	"Nuuk2X4kbj6/GHvVaC3Qgu4knMDt39AdyZiEVAu5eqCcU3ulNCzOCAYLAN9cRRbT7s7oj5KW6Mm25QWJ",
+	"Q/3+gvG+ebmPL2+f7mCWU68CUz80GriaNBcY4zMx6g62tLHHGG5854Jg+7vikk4bLnm+uUtcrQkdY7Yx",
+	"Nd/5VY3FQWhqzUD+/NQApakuI/gg5miol3yGa1hVyGjzypgiY8jFEo13hwsh9Yg10VLl4tYS07vVEI7V",
+	"PNEIVVlotoALJ4MO9uatu2vslpPNLIW1eRygkhrSMZT6AVQEOWYtSGMWJSc0BXVRFi2hTFCzCzGPJa2s",
+	"7cS/mawNG1smBzadjcUBhqrZ2Ev3VcxcLaTQYhNzxlQvKO/T7NLYbGPIE8vYUMxwiLoYDFc7KKItRenY",
+	"2N5beW0+iVr7opSxUEBGYSH4KRlTnercrB+3k53hfqxva0F5SXOyAC1Zajn4GW7ztMqy9FpViPN2aBeG",
+	"Q0xsKKwtNqpbqD/5EKbViSQe89pQtYJoxKdl3Z8xO4sZ3IrnOeHWm5AT5TgPwMZL6wlaV9PdfG0rtQDb",
+	"ZLugNONUO+/85ywo6VyyaCrhmtoRzBhbrOOmUZmasew0CA05Efttdvz48egpmcNqLTLm3j/97edR/+l5",
+	"/7vv+y9f9f9D+/NF/7f3nx4Nk5NhXEq9gpjhvC3/bWv6Wk6VvlBg88f3o0nkRjxAr83TKACdxA7yKP+d",
+	"BkTch6X0R2WGIwarDRFZgolbH/s4BzaeFVTPLmpUiVSRNGZ+oByN+6oKsxPSxdCgFYYGgr0zQscKuLbS",
+	"kmnMmkHzGcmzoUm1I+VGYodLEUEJhY66JY/KSYfNzc2Y0ViakDIrEpILSRMyziEhY32Ry5o3T4VSrBjs",
+	"dJQFmXxmujoZwKFajEAMbsaj34GsWweBc4HhyasZsWyNdBUAOTK/9FqwIZRzO8ascE61mTyHOHaRAndF",
+	"5u2QSSC66wXHjw4NnfjpBSbZnivE9w2/2mOh7RZWOM6mibWNrUyYPJivXIMV3Vzq7F4CYlu6qyWSYN/h",
+	"hqKHW+VvrkULbUbTTrvBeTCubBaYqz/Z64v1EIObsB6ofbnXSrndc0cuZX3/DfkPrqLLrapK1tUKTVke",
+	"V3640pS36D+1ARXJPmA6j39lf9iFV/jUD1NNFYVCOZ7DKoI1Y/HxYg6rTWb4P1YDKcpxzlKjiCRkBh8P",
+	"y9O5UUIDySar+Fq9uvRZi91Fs8ECkurYYmf9r1LE9NLrZeUfQs4u42XP1z2KeSViGzkHpjZn+uKwlbUe",
+	"rENfl/cSjOz3Hjvd13WOyRq3YGv5HC1E1RZb3yRrpcoqt7KJcP/m7CNZsDxnzhdAuoxb0YOs7YykuUjn",
+	"imSSTfS+Cbu/iHHbWpwB2c5A97JmNo3+w3FSiMmBxyzBGqYX18O4nflZo7aoOyYJtHnzRsdfxVmWwUN1",
+	"AB01GdMhzPHzc8gaUf7mOVfo5HdUI1EFxsQSjT3jEOFD31eD79XHGqfNgjLZFnygvmBkr/xVW2pxkQHN",
+	"4sJTwrhkuY4/LHmR0xT2yZSwy6rHCz5uriK645JfL/+spvWWNOLTPoZ92rD0WgwhLByq/0WdozXTWON8",
+	"ik6h8md1jWzEghXMuz55RNIZlTTVIFXvzCfZX2CZp7pYkC7yTAzyTWzxp+oRBVq5gA+y9geKIMa6mEq4",
+	"qcCn7WGwBk13rq2wimfaHZq4GKp1gZ96t4fOu5b9hLF1YryshXwOK4HyJT375HJWiaL7dvSoFY6doq29",
+	"6MDneDodABfceibntQPykBSbw8/t4LPYtcHWLT2jmt4IqDOq6cX45FEDHuOVjpq//514EWyy9Tyf+9Ve",
+	"v6wmWjRpBt9tvm5krZmvyIJyNgGlE5/FNl5hWEwsOUjSdbqPT7UcdG4AgRsFfftAeb7rzLbnbEXPzGlE",
+	"26b/SdKigOyfsLpejd4NrzgSRUVs2ZgcQXdA3QKkrGAutXHPuGujpHBbMt2TJ0+OR9fY7DUy4MGKpkYS",
+	"4Vejp8eRmNm11e9W5hEoL0+fPh6NTo6fPHlysivTICgs3NKKDPdw6AEG6vsW+Bw6bquuf4OlehZ9Q7y0",
+	"1FohxS5FH5Hheopvq8PJtuZyC3qgyP9UITDSNezyH9++JUeF9WMRN0rvUH+UDUhfI9sS46nbvD4BfRx2",
+	"IKE/vMF4Thpbm2ldqL+dHh19rkCfCeWlyfb6xoif83BVAHFuJ/WNDpXIG3o1TlPrDY4c/F4Dj3sUdlpc",
+	"F50/U1Vr6SzlayUTojTlGZVZkN6+rt6FSHP88OTpSTT37FZ1vt2K3FbV7a2YTvPrAqA1gr2+qPb4Y6CG",
+	"HEi7xQwWIG1C6EF+cV9dGvvoUYtobKgRh8ymgLoeGAeI4s3ivEpW1Nv2O6nmeB8z0BWkpWR69cagTlD4",
+	"8FbMbdSuNdew0SaqkIYjYCs8jJfZErGEzKHQvsa/mTSJ8gERFjEDqER24lZoWKr3gr4JFZZ1Pd43qauE",
+	"os9KTmme16VrYdoG6bIMuGZ6FSr22GPTtmGqm2z+OJlMJcv69RJqfapgqBtfIVFORPysvnv79hU5f/Wc",
+	"iAl2zPIDvgSNKxuQ10CzPha9Ww8E6X5AcUpdR5wPCflwhF2ZPiTv+AcvZvHnBagZ/gdD0/g/G2v/zT1G",
+	"VxD+33k11BF8LITUH3rYObOAKqX3xfnLwTv+Q6kp5k6Y41NYvhUmvzRg/uHc9SlDz/op+RphSN7++M9v",
+	"X37oDd5xI6/7WvSxcsEO2P1wJEuOK8JGF/i/CejU7sPqOMF/j7AcUn3ouUZjBFiV/B4uRsh3nHLyYQNg",
+	"H4iFKVnQDOrK9m3YoQDIOoacveO0iWNh/0PmEiRdLaVNg6kTFny1xhS0Io+GD+0UH47c73hW30oppO1L",
+	"8aGt39mHurldb0B+EBxWWOmBPXghs645HMLnuFuGod7x3cnuieu1MMkF1WrwjlfRy5oMPNYajO4EWnZn",
+	"OBgNhr6cgBasc9p5OBgOHloVcIZspcJo88fUupsNw8Z9Ps86p51/gK7aga21pD0eDm+s42k1R0s3uLSU",
+	"Ergmfr3Yle/x8GHbuNVCj8IWdjg0Vl3t/q5uT5d0VLlYULnqnHbeID9IbHc2hZAWvG8wlyjQhkpVhWkz",
+	"17JE06kyImGGHWOukk4hVOSkbcy/cdjIRr8W2erGz7nqVHW13q346gtC2UM3aOBnq+UQ3I/sSraDLeiT",
+	"jJ+M9sKQurkjfrQHWtUNYc0Xoz2+qLpcXhNzHw+f7P4m1i/12ljv1JDO6c9NBeTn91fvQ6L4xlY0bqGJ",
+	"MyIWTGP/IAZ5poxcXRGqbDkGlRChk6ukc1R3c4kypxdM6XP7ym1ibdVtJtbjFKcfXBvZ7o6H7QvNt64f",
+	"lAp6odoGWEYcLbH7sFEnk0pyM+nSCUMo+p45rfzuVWlh12k2rf85prK53m5GA0zIREhSgChsjVOsD7t3",
+	"+FTg3eGhvEri/dyde6gepzp562zdw/Nqhl7r42ZU7o0GYKQLaW9AflwwTea28RLRgqQzIbCBMyzauv/F",
+	"Fj7v7HepwDXcvpsbehPfSxts7nJprwGJXpGuhKI3IM9czfXjhExgCdImFtv/Bk3I2GUrask7P1nbyY5x",
+	"6+Ko9zAxiqVaGDZryRVLAcHBICEj8gP7GokF+xubZ6340nR87rG9iB/90fDpyfW2+QI0UUbRxWb2tvpx",
+	"QqjHpqkwlGC2hm3rApBhx2bbEFn2SNZskFhBkvzE9EyUGpv5Y3dsUpTaci9Pam4I7BRsTAdpW6/blx4N",
+	"nxrWY2yTJvmd2efM9ZrHypQHqm6k1+y3H226J4Hmxs50n7QBiOa5WGJnOMguqmZwm3zJuV02fTvrZ/73",
+	"UqLRtpG3qEgX23KlYrGgfQWGN2vD+72lMjrp4f0mkhb1NoyRpkUr0XhnSHPVYd/i0CnTTcK/ep+Gyehx",
+	"vIB3c19vw5abD1TQXc3iQQUs7JD+/JkBdmZEj8FjpVlKuhWfnVE1s8X7VZcd+xO3BngttixSzhPCEyIT",
+	"UpOT+c5IESKhQIxEDOvhbQNYZCbLwqhFBiElqHIBeFdBYa/PcOqLb5rvLy7wclc1loDVH1z0RUG6x8Mh",
+	"zlE7Ckg6g3Sugk3YcwCe7fS0fGOX0f/Oeon305qsc3QTQFVzEguBQuQsXZHu929+fOmbkpTSVoIbmi1o",
+	"ljE+7W1sxF2tY46G8enOPbzCedqUgofHT06+2sSu9/saYSLVoPtKS6CLpmJZe58Zp0gTjbrnRmhuowN7",
+	"sg25A4okb9nXm/cKXd22Thxb4psGqg5IVSSCbTLQonNI3R2vSAzDerVHKMBuW/BupFmX8lViCY5jX42A",
+	"qpRo3MZgu8JCVlECdvxfUusaMiskXUrS3LAm6zXCaqNvPxaQajIaDvtmsYyXYB+Y+XpmT0AUXdRbwQXb",
+	"uzjgozlSptco01Mw0igsHfJ3j4cjewXCsbUd7gI2Z80erdhFHzJMsXBddH8thSwXv3ebe/h09xfVZTb3",
+	"RjoCn1ArrmkqhVJVXaBF6bpTNSKs4WWQ2QI9R8OJ7d5LgKdyVWhFmE4ISKpKaYghM0qoRmLDjFCFSKWq",
+	"fhZNBS1qLNZG/xFbVHmxUfvxOT4/r9JRb95ZZrOY9vKR3QH12v26y2Xu6fKPQpcWrBVhuiudrNcF1X0v",
+	"Du0VTnglGUPS5SRnSoNvqU9dc26mlbOAcjaHRtBDLPmAnFcZdjb+YmRqOC3qurZXZh1cqRpO2PT2JLSR",
+	"XJfo4Ia3nbT9yYe8r6z1koMtAWpSuG3OU1P4LekyjR5AEcKzz3//dPdo9xfVnVTXIdQ/Ft1ZqDq6C/XU",
+	"iZAYFDSSTGNjasRwqubKaU5oyGuBLZ8CEXfWaNgkgv4sqKOGLZtyqkFaAw0HQf8e5aslXXnNFlVVG2l1",
+	"7j9rgjJJppKmQAqQTGQtLtfWWN5tE1Or+Hrrje47pqMDqeL354//kbuDe6Bqzu0eW10LZN8p8/aelVSU",
+	"vEW/2vC1xxZcv3IUXiB79T7KwY8CvNmKds7IOwz7DrGs97Kfkdybd4FF/Rx7XO2ynIm8HvAgt8jV75kG",
+	"7kQy3E0Q64EKHSaY1OIvMaF8ReabgZiEZGBMmQz/Y8wcp+Kg3wkyo0BNKMuNVlSHqW2C1XhlJMpYSF25",
+	"OlyfRHRNUKJlyVNq46A5Xm9nEzwWTGk6B26VMYdYqO2ZYWL46VNociOqzFacFwNXeWekb3sOWl/u9cdu",
+	"ixDa+shbF1mNMswI1/hp5nylrsPixNCJld3sXiv8o6UyQDr3DjIUpv5eZXujKq/MK8LF0lle45LlmWMf",
+	"vpFfgC9Vj+j9rSLMtIPboiv0a9y646RC9rvNMQqcNvFs8brC7E9Pu39y10sVimqihc8LXssYtUH2dW8J",
+	"6VLre0lpQccsZ3pF+u6CtOouJwxG1/G4KmK6tIn01sdKtZ8pKOURPF+5iEMVRCXWM4oWKvqGXv345i1p",
+	"uk1bWU3QTrxNWXf9wG9T5DYarrfQan0lf3XPhj9A10J/SRnmRRuY1LdcJIRNjEb0pVJEg3T89ZbwpCsK",
+	"sLogwrtGI0VSyq1+SpjuuXgz1c0e8iFUPSDDBKu2SxFiVyHY6wispLPnmdSSykm9BdFiim2GB+Qn27C2",
+	"ood3vPYOulxrdxVznQthHhwPjyu4VeeAsWrfnx4f2aNwyzUjv+PdDxax/eUq5tcPLjWeuWPr2aTotcgA",
+	"Zw0kvnkBF95gsb9828GY/ZgO7W1Y8HjvD1/hcXphcx8e+KOE7ShGBzwrqYMB9pJ6G2Oz5qetdIgziYD3",
+	"H1F/V1VcPcSrrF7a1MdbJB57Y9Y99dxTzy1qeAbHqrIg22rWU1K3piK8nmeMFwnjaL3dNPSLYLydhL4X",
+	"jN+JBGpeIHWbxHRPFH+YiLMFayBUKr2s6SB1AuUs8HAauwipBWVILYh2E0zQXLfN8Aj64N5qQUfYBDhi",
+	"fLwKLlhUX8qKeCl43900R2ZAZYbtvrjOV6Tr8/5OHjUrMnpJZRJpgfwss1U3u6Ejqwu52lyx5vntKwXu",
+	"YrB7reCeAd4eA7RIVpcGd4WzPHvoSpgKkX2mdmBM1XZiesOmfzTt4J6o/vRFoKLvLrgsHHy9m46qinTO",
+	"Aq+euwGJaux7mQPeYKXbaQt1k1b14e/mqe0ndM1A57+wZuUq2fk+NnFxb7+/5UiG7Xi4JZrxxwtAjvbY",
+	"yj8Eh99N4kHyab0lyqbAoZmtzcOQIlWu0IUwTr5/8+PLEOn97eeI865zyDal2V1qdot46K9NiyMhikim",
+	"iCw5Z3yaoD8KLzWb0eA+uvVb8OztZpTbwoO1OzMbWvfd74GMS+3vCNR0DmQp5DzYGAcq8xWZlDleY9XY",
+	"QJ30x/j0rC46wVJAzJ5fSz56DVqu+ucTF5RZq9hw7dK1QM3eFz1RNcersKaU8cGeFZsPT1paF9ftRa8+",
+	"32x5wS6Bg7JdAHzDlvC2pvoYH6jwhrt1THiAPQJ0w7AUhaeLhbskro0o8BK5WyQJHD+CTOZ33+35S1mO",
+	"PwTX+1BFckN9ttQpcrsaKrxcLHstDRiCvtntZ+3bpO84bg0f9RFmYzUPemfanpvB96x6JcUC9AxKRbBa",
+	"xeL8YO0YgrcqgMRQyXXHGazoIt+2zR8L4LbFzgFY5Qc9YLOGH7m5Kr/MYCPEyFTwMLat6q6ldmeLv8T+",
+	"1rws7paqqItljcl/oQAtXjumzbgt+F/UF8G0HqR75TaP0k0RO8m6cHtww2cTlITbEg+8V7/loH71t7i0",
+	"HZO95mVDN4+Vi7sLGZqmaijlDrkRY7MC+Rv7lWvNFe2xLySZsil1TSWxatO172rtoGB7J7Svea8blm7T",
+	"nLAAaOE4CL7rmxK/23zhQBywFGxbCYc15BcxNoAWE1+dG4C87gEglH6ggr5jUexf6+TXSgff4mN3L4La",
+	"1fnGvu3veVDudnSizMnzFIi9dILQsbiEqkCsHUF5Chf25pJI44hhsqWF9NPj44cPnxwPH5589fjRkycn",
+	"w52qZEtDnZwtmI4vYISDbruuvjnrfi1VbpOgvqY6bTUpxubhdQnqSzS2s5lwFa4hz/sB5Dx3e3FF7hwI",
+	"42leKiY4wXtxMHeeaVjYTognT0+OscME49OGVumH9iRTbvGQvi7592J8S87R4BKaO85Nra9UacEaw5Ik",
+	"5We2qqwBkvuy3/92d+kefqKSE4pIYBQu504t8QohhwVorzHdIoYa/Vnbqesb8/yNb11/O/EHyhZfiMjc",
+	"3G1k9p1vx+SdEtjlwKXpLkGao+awBAwBmT+UxvJNLjSZgXTl0SB9UzzsOxskBPfue1X+99GdgXisB3EO",
+	"VAER3OMHq3oxGVQYkHNbCpJJUVSNLpol/PZtl91d1/S6XjaGzYfVvKTb7+Mwffy1d+YHrXsr+04yBiWx",
+	"dsxMXkA2IK4PXxwtbTs0mOjNTOKGx9mxkKAU5RP2pN+jUN9HX9YoO9K4/5lb8h8sdPEnoBQDuTqSMSA/",
+	"8nxVt+ayLZQs/jHb4ckrMjhez7dRs6i8oKuzJpJW3bh39JSoULa90r0FG++01rhxOUVL0TGus6Xk+IVY",
+	"guynhgfN4CPZrEA2DOV3Xnt8HzC8kYChpEt/x4mtOsZCX0MeTNtAkNJIbL4nmTHBWkhm5i4JXctK0XQr",
+	"0bSgd93dbA3BfbWyb3b3qSVM1XbV3Y0QiAuRX59CWppYkOfPMPRnRKMvf7mkeVUPPNr89qWwb6zdkeD0",
+	"BI8Lg4BqIifOptyrJ4Z94rylgjARs6ahjfmx+2mQNTDaCtglrZWJEmt2cqPsCElSgX0rbS1O1em+Jq/2",
+	"COu4VCszgtKiKDBCKkHLlW2Isj0yGoObe/sIX7Vvrkcx17pPOmkDUgpJulwgC0UXr9HHbDnUd9+ePyOe",
+	"BHqDG6Dnn2Zg65vWaSapAp9VZ1HFfoOk6n9pHlXiI0LLn1EfvGemS11MXMa7eLdk3Wz4MiHVkJF8H5lm",
+	"A+d4RK7NlCKULJhaWLfarqthapZxIOXfesfPqm/y/gpE2HoXezp3ac0AxthlYsKmpXSFpHRuFH2levt0",
+	"BB3dbLbSlo6gmGTpGtg6rlL1+QybafbuHV1/fDPCNqOsFJykbjcZqjoDcm7Tgcjj4UOLLYFM8AmETeFy",
+	"uGF7RMvMlcPdIS+NV96ZldQ62C1c/2Im+EJ+OZz7lRRi0tra2Dz8U+cz3vOKTV7xStrwZmBvzCDPbFME",
+	"dL8ZoaLqNxLfInzNMqo0LJdkiF9Y/cPoHpWmReawCqUTXv9qs9XUjOAFfr4RLqvyBH1Q2ettqMm06m3I",
+	"kAwP3FIkYB7fJi9o3OJ5x01u75WFe2XhusqCbcW+mUN9k8qCxhtW24nT3sB6S4TZvN71/oq2+7DXDbSR",
+	"WDKdzqqMJiK4TX2aGLIhjNvbfr04tQY35oSphPwixjYDEDmxisWecSny0mvOpczdfbGnR0ej4yeD4WA4",
+	"GJ1+NfxqhNqv+/yTt9txGOQE1X0xNlUk+M3RZ/CL62sU/CKKxp++fujq/dX/DwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

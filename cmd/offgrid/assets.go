@@ -498,3 +498,40 @@ func repairCmd(getenv env) *cobra.Command {
 	o.flags(cmd)
 	return cmd
 }
+
+func rmCmd(getenv env) *cobra.Command {
+	var o clientOptions
+	cmd := &cobra.Command{
+		Use:   "rm ASSET_ID",
+		Short: "Delete a file: the node forgets it and its hosts drop its shards",
+		Long: `Delete a file. The node forgets it at once and asks every host to drop its
+shards; a host that does not answer is asked again on the repair schedule, and
+drops them anyway once nobody has claimed them for its --shard-grace.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client(cmd, getenv)
+			if err != nil {
+				return err
+			}
+			resp, err := c.DeleteAssetWithResponse(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if resp.JSON200 == nil {
+				return unexpected(resp)
+			}
+			rep := resp.JSON200
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), rep)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s: %d shards dropped", args[0], rep.Dropped)
+			if rep.Pending > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), ", %d on hosts that did not answer (asked again later)", rep.Pending)
+			}
+			fmt.Fprintln(cmd.OutOrStdout())
+			return nil
+		},
+	}
+	o.flags(cmd)
+	return cmd
+}

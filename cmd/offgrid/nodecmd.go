@@ -57,6 +57,8 @@ type nodeOptions struct {
 	auditInterval    time.Duration
 	minLinkRate      int64
 	hedgeDelay       time.Duration
+	claimInterval    time.Duration
+	shardGrace       time.Duration
 	peerPoll         time.Duration
 	radio            radioOptions
 	batctlIface      string
@@ -104,6 +106,8 @@ func (o *nodeOptions) flags(cmd *cobra.Command) {
 	fs.DurationVar(&o.auditInterval, "audit-interval", d.Assets.AuditInterval, "how often the node challenges the hosts of its files to prove they hold their shards (0: never)")
 	fs.Int64Var(&o.minLinkRate, "min-link-rate", d.Assets.Transfer.MinLinkRate, "slowest rate in bytes/s a host may send a shard at; sets each shard request's deadline")
 	fs.DurationVar(&o.hedgeDelay, "hedge-delay", d.Assets.Transfer.HedgeDelay, "shortest wait for a shard before a get also asks a spare one")
+	fs.DurationVar(&o.claimInterval, "claim-interval", d.Assets.ClaimInterval, "how often (and at start) the node renews its claim on its files' shards on their hosts")
+	fs.DurationVar(&o.shardGrace, "shard-grace", d.ShardGrace, "drop a shard another node stored once nobody has claimed it this long (at least twice --claim-interval)")
 	fs.DurationVar(&o.peerPoll, "peer-poll-interval", d.Peers.PollInterval, "how often static peers are asked whether they are up")
 	fs.StringVar(&o.batctlIface, "batman", "", "read BATMAN-adv health with batctl for this mesh interface, e.g. bat0")
 	fs.StringVar(&o.babel, "babel", "", "read Babel health from babeld's control socket, e.g. [::1]:33123 (babeld -G 33123)")
@@ -275,6 +279,8 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 	if o.clusterPoll != 0 {
 		cfg.Trust.PollInterval = o.clusterPoll
 	}
+	cfg.Assets.ClaimInterval = o.claimInterval
+	cfg.ShardGrace = o.shardGrace
 	cfg.Peers.GossipAddr = gossipAddr(o.radio, ln.Addr(), links)
 	if cfg.Peers.ClusterKey, err = parseClusterKey(o.radio.clusterKey); err != nil {
 		return err

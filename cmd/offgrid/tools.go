@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -197,11 +198,16 @@ func stressCmd(getenv env) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "stress",
-		Short: "Put a random file through the whole EC path of a node and get it back, byte for byte",
+		Short: "Put a random file through the whole EC path of a node, get it back byte for byte, then delete it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if size < 1 || size > 1<<34 {
 				return errors.New("--size must be between 1 byte and 16 GiB")
+			}
+			// OFFGRID_NODE and OFFGRID_TOKEN name the node, as for every
+			// client command; the flags passed on below would override them.
+			if err := applyEnv(cmd.Flags(), getenv); err != nil {
+				return err
 			}
 			dir, err := os.MkdirTemp("", "offgrid-stress-")
 			if err != nil {
@@ -220,10 +226,11 @@ func stressCmd(getenv env) *cobra.Command {
 			if err := f.Close(); err != nil {
 				return err
 			}
-			common := []string{"--node", o.node, "--timeout", o.timeout.String(), "--no-progress"}
+			conn := []string{"--node", o.node, "--timeout", o.timeout.String()}
 			if o.token != "" {
-				common = append(common, "--token", o.token)
+				conn = append(conn, "--token", o.token)
 			}
+			common := append(slices.Clip(conn), "--no-progress")
 			putArgs := append([]string{"put", src, "--mode", "ec"}, common...)
 			if k != 0 {
 				putArgs = append(putArgs, "--k", fmt.Sprint(k), "--n", fmt.Sprint(n))
@@ -242,7 +249,12 @@ func stressCmd(getenv env) *cobra.Command {
 			}
 			getTook := time.Since(start)
 			if err := sameFiles(src, dst); err != nil {
-				return err
+				return fmt.Errorf("%w (kept on the node as %s)", err, id)
+			}
+			// A test file must not stay on the hosts: delete it once it
+			// came back whole.
+			if err := run(cmd.Context(), append([]string{"rm", id}, conn...), getenv, io.Discard, &errOut); err != nil {
+				return fmt.Errorf("rm: %w", err)
 			}
 			mb := float64(size) / 1e6
 			fmt.Fprintf(cmd.OutOrStdout(), "ok: %d random bytes as %s came back identical; put %.1f MB/s, get %.1f MB/s\n%s",

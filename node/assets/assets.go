@@ -90,8 +90,8 @@ func (s *Service) Put(ctx context.Context, r io.Reader, opts PutOptions) (Asset,
 		}
 		if bad || interrupted || opts.ContentHash == "" {
 			// A bad upload must not be resumed, and one without a content
-			// hash cannot be: forget it. (Its shards stay on the hosts.)
-			if derr := s.catalog.Delete(context.WithoutCancel(ctx), m.AssetID); derr != nil {
+			// hash cannot be: forget it, and ask its hosts to drop its shards.
+			if derr := s.catalog.Forget(context.WithoutCancel(ctx), m.AssetID, true); derr != nil {
 				s.log.Warn("Could not forget a failed upload", "asset", m.AssetID, "err", derr)
 			}
 		}
@@ -289,9 +289,9 @@ func (s *Service) prepareManifest(ctx context.Context, opts PutOptions, hosts []
 		return storage.Manifest{}, key, prefix, nodeerr.FromStorage(err)
 	}
 	if superseded != "" {
-		// The failed upload's shards stay on their hosts under its ID;
-		// its manifest goes, so the file is listed once.
-		if err := s.catalog.Delete(ctx, superseded); err != nil {
+		// The failed upload's manifest goes, so the file is listed once,
+		// and its hosts are asked to drop its shards.
+		if err := s.catalog.Forget(ctx, superseded, true); err != nil {
 			return storage.Manifest{}, key, prefix, err
 		}
 		s.log.Info("A fresh upload replaces a failed or lost one", "asset", id, "replaces", superseded)
@@ -553,6 +553,9 @@ func (s *Service) Repair(ctx context.Context, id string) (RepairReport, error) {
 
 // repairOne repairs one asset and records its new state.
 func (s *Service) repairOne(ctx context.Context, m storage.Manifest, verify bool) (storage.RepairResult, error) {
+	if !s.owns(m) {
+		return storage.RepairResult{}, fmt.Errorf("%w: %s was shared with this node; only its owner repairs it", nodeerr.ErrConflict, m.AssetID)
+	}
 	if m.Stripes == 0 {
 		return storage.RepairResult{}, nil
 	}
@@ -590,6 +593,9 @@ func (s *Service) repairAll(ctx context.Context) {
 	for _, m := range ms {
 		if ctx.Err() != nil {
 			return
+		}
+		if !s.owns(m) {
+			continue
 		}
 		res, err := s.repairOne(ctx, m, false)
 		if err != nil && ctx.Err() == nil {

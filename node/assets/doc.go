@@ -34,4 +34,14 @@
 // key, at the old addresses); the manifest records the announced hash at
 // once, so the replacement is found by content. One put per content runs
 // at a time.
+//
+// # Delete and claims
+//
+// Delete forgets a file and asks every host of its shards to drop them,
+// Window at a time; the hosts that do not answer stay queued in SQLite and
+// are asked again on every repair and claim pass. Run claims every shard of
+// every manifest (pending uploads included) on its host at start and every
+// ClaimInterval, in batches of storage.MaxClaimBatch; hosts collect shards
+// nobody claims for their grace period (node.Config.ShardGrace), which the
+// node refuses to set below two claim intervals.
 package assets

@@ -35,12 +35,25 @@ type Config struct {
 	AuditShards int
 	// AuditMax bounds the audits of one round, over all files. Default 64.
 	AuditMax int
+	// ClaimInterval is how often (and at start) the node renews its lease
+	// on every shard of its files on their hosts; a host collects shards
+	// nobody claimed for its grace period (node.Config.ShardGrace), which
+	// must be at least twice this. Default 6 h.
+	ClaimInterval time.Duration
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{Transfer: storage.DefaultTransferConfig(), RepairInterval: time.Minute,
-		AuditInterval: 10 * time.Minute, AuditShards: 3, AuditMax: 64}
+		AuditInterval: 10 * time.Minute, AuditShards: 3, AuditMax: 64, ClaimInterval: 6 * time.Hour}
+}
+
+// Claim returns the claim interval, or its default when zero.
+func (c Config) Claim() time.Duration {
+	if c.ClaimInterval <= 0 {
+		return DefaultConfig().ClaimInterval
+	}
+	return c.ClaimInterval
 }
 
 // Hosts lists the hosts a put or a repair may place shards on: this node
@@ -71,6 +84,11 @@ type Deps struct {
 	// MaxShardBytes bounds the shard size a put may choose (the node's own
 	// intake limit, which every host of the cluster shares by default).
 	MaxShardBytes int64
+	// ShardGrace is how long hosts keep shards nobody claims (the node's
+	// own node.Config.ShardGrace, which the cluster shares by default): a
+	// deletion still pending after it is dropped, the host having
+	// collected the shard by then.
+	ShardGrace time.Duration
 	// CorruptShards counts shards a host served with the wrong bytes.
 	// Optional.
 	CorruptShards prometheus.Counter
@@ -117,9 +135,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if cfg.AuditMax <= 0 {
 		cfg.AuditMax = d.AuditMax
 	}
+	cfg.ClaimInterval = cfg.Claim()
 	if deps.DB == nil || deps.Keys == nil || deps.Transport == nil || deps.Hosts == nil || deps.Events == nil ||
-		deps.Logger == nil || deps.Now == nil || deps.MaxShardBytes < 1 {
-		return nil, errors.New("assets: DB, Keys, Transport, Hosts, Events, Logger, Now and MaxShardBytes are required")
+		deps.Logger == nil || deps.Now == nil || deps.MaxShardBytes < 1 || deps.ShardGrace <= 0 {
+		return nil, errors.New("assets: DB, Keys, Transport, Hosts, Events, Logger, Now, MaxShardBytes and ShardGrace are required")
 	}
 	catalog, err := storage.OpenCatalog(ctx, deps.DB, deps.Now)
 	if err != nil {
@@ -137,23 +156,36 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	return s, nil
 }
 
-// Run checks the node's assets every RepairInterval and when RepairSoon
-// asks, until ctx ends; then it returns nil.
+// Run claims the node's shards on their hosts at once and every
+// ClaimInterval, and checks the node's assets every RepairInterval and when
+// RepairSoon asks; both passes also retry the shard deletions hosts still
+// owe. It returns nil when ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	if s.cfg.RepairInterval < 0 {
-		<-ctx.Done()
-		return nil
+	var repairTick <-chan time.Time
+	if s.cfg.RepairInterval > 0 {
+		t := time.NewTicker(s.cfg.RepairInterval)
+		defer t.Stop()
+		repairTick = t.C
 	}
-	t := time.NewTicker(s.cfg.RepairInterval)
-	defer t.Stop()
+	claims := time.NewTicker(s.cfg.ClaimInterval)
+	defer claims.Stop()
+	s.claimAll(ctx)
+	s.retryDeletions(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-claims.C:
+			s.claimAll(ctx)
+		case <-repairTick:
+			s.repairAll(ctx)
 		case <-s.repairNow:
+			if repairTick == nil {
+				continue
+			}
+			s.repairAll(ctx)
 		}
-		s.repairAll(ctx)
+		s.retryDeletions(ctx)
 	}
 }
 

@@ -71,3 +71,19 @@ func (t localFirst) AuditShard(ctx context.Context, host storage.Candidate, addr
 	}
 	return au.AuditShard(ctx, host, addr, nonce)
 }
+
+func (t localFirst) DeleteShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr) error {
+	tr, err := t.pick(host)
+	if err != nil {
+		return err
+	}
+	return tr.DeleteShard(ctx, host, addr)
+}
+
+func (t localFirst) ClaimShards(ctx context.Context, host storage.Candidate, addrs []storage.ShardAddr) (int, error) {
+	tr, err := t.pick(host)
+	if err != nil {
+		return 0, err
+	}
+	return tr.ClaimShards(ctx, host, addrs)
+}

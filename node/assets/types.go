@@ -123,3 +123,12 @@ type RepairReport struct {
 	Rebuilt, Unplaced int
 	MarkedDead        int
 }
+
+// AssetDeleted says the owner deleted a file.
+type AssetDeleted struct {
+	ID   string
+	Name string
+}
+
+// Kind implements events.Event.
+func (AssetDeleted) Kind() string { return "asset-deleted" }

@@ -42,6 +42,9 @@ var (
 	// ErrNotMember: the request is signed by a node that is not a member
 	// of this node's cluster (or this node runs alone).
 	ErrNotMember = errors.New("not a member of this cluster")
+	// ErrForbidden: the caller is known but may not do this (another
+	// node's shard).
+	ErrForbidden = errors.New("forbidden")
 )
 
 // Invalidf returns an ErrInvalid with a message for the user.
