@@ -419,7 +419,7 @@ func TestRepairRestoresRedundancy(t *testing.T) {
 		Unplaced   int
 		MarkedDead int `json:"marked_dead"`
 	}
-	if err := json.Unmarshal([]byte(mustCLI(t, m.env(0), "repair", a.AssetID, "--json")), &rep); err != nil {
+	if err := json.Unmarshal([]byte(mustCLI(t, m.env(0), "repair", a.AssetID, "--json", "--timeout", "5m")), &rep); err != nil {
 		t.Fatal(err)
 	}
 	if rep.MarkedDead != 4*a.Stripes || rep.Rebuilt != 4*a.Stripes || rep.Unplaced != 0 ||
