@@ -330,6 +330,17 @@ func (n *Node) ReportLoginRefused(e LoginRefused) { n.bus.Publish(e) }
 // Subscribe returns a subscription to the node's events; see events.Bus.
 func (n *Node) Subscribe(buffer int) *Subscription { return n.bus.Subscribe(buffer) }
 
+// EventHistory returns the node's last events (at most
+// events.HistorySize), oldest first, for a page's feed on load.
+func (n *Node) EventHistory() []Envelope { return n.bus.History() }
+
+// SubscribeAfter is Subscribe that also returns the kept events after
+// sequence number after, so a feed continues where its page's history
+// ended; see events.Bus.SubscribeAfter.
+func (n *Node) SubscribeAfter(buffer int, after uint64) ([]Envelope, *Subscription) {
+	return n.bus.SubscribeAfter(buffer, after)
+}
+
 // active says whether the host accepts work (false when its settings cannot
 // be read).
 func (n *Node) active(ctx context.Context) bool {

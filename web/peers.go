@@ -17,6 +17,7 @@ const networkThrottle = 500 * time.Millisecond
 // peersPageView is the data of the peers page.
 type peersPageView struct {
 	Peers peersView
+	Feed  feedHistory
 }
 
 // up counts the peers whose state is up.
@@ -35,7 +36,8 @@ func (v peersView) up() int {
 func (h *Handler) networkPeers(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), nodeCallTimeout)
 	defer cancel()
-	v := peersPageView{Peers: h.peersView(ctx)}
+	feed := h.feedHistoryFor(viewPeers)
+	v := peersPageView{Peers: h.peersView(ctx), Feed: feed}
 	h.renderPage(w, r, http.StatusOK, "Peers", navPeers, peersBody(v))
 }
 

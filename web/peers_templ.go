@@ -41,7 +41,7 @@ func peersBody(v peersPageView) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = feedCard(viewPeers).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = feedCard(v.Feed).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

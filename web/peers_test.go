@@ -244,7 +244,7 @@ func TestPeersPage(t *testing.T) {
 		t.Errorf("summary = %+v, want 2 up of 5", sum)
 	}
 	feeds := byTestID(body, "feed")
-	if len(feeds) != 1 || !strings.Contains(body, `ws-connect="/ui/ws?view=peers"`) {
+	if len(feeds) != 1 || !strings.Contains(body, `&amp;view=peers"`) {
 		t.Errorf("the page has no peers live feed")
 	}
 

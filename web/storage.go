@@ -52,6 +52,7 @@ const (
 // storageView is the data of the storage page.
 type storageView struct {
 	Assets assetsView
+	Feed   feedHistory
 }
 
 // assetsView is the data of the assets card.
@@ -79,7 +80,8 @@ type putResultView struct {
 func (h *Handler) storage(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), nodeCallTimeout)
 	defer cancel()
-	v := storageView{Assets: h.assetsView(ctx)}
+	feed := h.feedHistoryFor(viewStorage)
+	v := storageView{Assets: h.assetsView(ctx), Feed: feed}
 	h.renderPage(w, r, http.StatusOK, "Storage", navStorage, storageBody(v))
 }
 

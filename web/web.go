@@ -46,6 +46,13 @@ type Node interface {
 	// It must not block. A closed channel means the subscriber was dropped
 	// for being slow, or the node stopped.
 	Subscribe(buffer int) *node.Subscription
+	// EventHistory returns the node's last events (at most
+	// node.EventHistorySize), oldest first. It must not block.
+	EventHistory() []node.Envelope
+	// SubscribeAfter is Subscribe that also returns the kept events with a
+	// sequence number above after, oldest first, taken together with the
+	// subscription so that none is missed or repeated. It must not block.
+	SubscribeAfter(buffer int, after uint64) ([]node.Envelope, *node.Subscription)
 	// CheckAdminToken reports whether token is the node's admin token, in
 	// constant time.
 	CheckAdminToken(token string) bool
