@@ -85,6 +85,7 @@ type (
 	ShardCorrupt = assets.ShardCorrupt
 	PutOptions   = assets.PutOptions
 	RepairReport = assets.RepairReport
+	ShardPlace   = assets.ShardPlace
 )
 
 // Peer states.

@@ -71,6 +71,9 @@ type Node interface {
 	// node.ErrUnavailable) and node.ErrNotFound come back here; a later Read
 	// may still fail.
 	OpenAsset(ctx context.Context, id string) (io.ReadCloser, node.Asset, error)
+	// AssetDetail returns one stored file and where each of its shards is.
+	// An unknown ID gives an error wrapping node.ErrNotFound.
+	AssetDetail(ctx context.Context, id string) (node.Asset, []node.ShardPlace, error)
 }
 
 // Config configures a Handler. Start from DefaultConfig.
@@ -219,6 +222,7 @@ func (h *Handler) Routes() http.Handler {
 		r.Use(h.requireSession)
 		r.Get("/", h.dashboard)
 		r.Get("/storage", h.storage)
+		r.Get("/storage/{id}", h.filePage)
 		r.Get("/network/peers", h.networkPeers)
 		r.Get("/network/mesh", h.networkMesh)
 		r.Route("/ui", func(r chi.Router) {
