@@ -74,6 +74,10 @@ type Node interface {
 	// AssetDetail returns one stored file and where each of its shards is.
 	// An unknown ID gives an error wrapping node.ErrNotFound.
 	AssetDetail(ctx context.Context, id string) (node.Asset, []node.ShardPlace, error)
+	// PeerDetail returns the peer whose node ID or endpoint is key, with
+	// the shards each side holds for the other. An unknown key gives an
+	// error wrapping node.ErrNotFound.
+	PeerDetail(ctx context.Context, key string) (node.PeerDetail, error)
 }
 
 // Config configures a Handler. Start from DefaultConfig.
@@ -224,6 +228,7 @@ func (h *Handler) Routes() http.Handler {
 		r.Get("/storage", h.storage)
 		r.Get("/storage/{id}", h.filePage)
 		r.Get("/network/peers", h.networkPeers)
+		r.Get("/network/peers/{id}", h.peerPage)
 		r.Get("/network/mesh", h.networkMesh)
 		r.Route("/ui", func(r chi.Router) {
 			r.Post("/toggle", h.toggle)

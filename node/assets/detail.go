@@ -38,3 +38,9 @@ func (s *Service) Detail(ctx context.Context, id string) (Asset, []ShardPlace, e
 	}
 	return a, out, nil
 }
+
+// OnHost returns how many live shards of this node's files a host holds
+// and their total size.
+func (s *Service) OnHost(ctx context.Context, hostID string) (int, int64, error) {
+	return s.catalog.OnHost(ctx, hostID)
+}
