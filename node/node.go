@@ -66,6 +66,8 @@ type Config struct {
 	Peers peers.Config
 	// Assets configures puts, gets and repairs of the node's own files.
 	Assets assets.Config
+	// History configures the recorded history behind the overview charts.
+	History HistoryConfig
 	// Connect builds the transports to other nodes once the node knows the
 	// epoch its request signatures carry (it is raised at every start).
 	// Nil: the node reaches no other node (it stores on itself only, and
@@ -105,6 +107,7 @@ func DefaultConfig() Config {
 		ReplaySenders:    1024,
 		Peers:            peers.DefaultConfig(),
 		Assets:           assets.DefaultConfig(),
+		History:          HistoryConfig{Interval: DefaultHistoryInterval, Keep: DefaultHistoryKeep},
 		Now:              time.Now,
 	}
 }
@@ -127,6 +130,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = d.Now
+	}
+	if c.History.Interval == 0 {
+		c.History.Interval = d.History.Interval
+	}
+	if c.History.Keep <= 0 {
+		c.History.Keep = d.History.Keep
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -172,6 +181,12 @@ type Node struct {
 	// storeSlots holds one token per running shard upload from another node.
 	storeSlots chan struct{}
 	stopped    atomic.Bool
+	traffic    traffic
+
+	// historyMu serializes history samples: each takes its traffic delta
+	// from the one before.
+	historyMu sync.Mutex
+	history   historyRecorder
 
 	// settingsMu serializes changes to the announce settings so that each
 	// change and its event are published in order.
@@ -233,10 +248,17 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 	if cfg.Connect != nil {
 		remote = cfg.Connect(identity.NewRequestSigner(keys, epoch))
 	}
+	var shardsOut storage.Transport
+	if remote.Shards != nil {
+		shardsOut = countingTransport{Transport: remote.Shards, t: &n.traffic}
+	}
+	if err := migrateHistory(ctx, n); err != nil {
+		return nil, err
+	}
 	n.assets, err = assets.New(ctx, cfg.Assets, assets.Deps{
 		DB:            db,
 		Keys:          keys,
-		Transport:     assets.LocalFirst(string(keys.ID()), localShards{n}, remote.Shards),
+		Transport:     assets.LocalFirst(string(keys.ID()), localShards{n}, shardsOut),
 		Hosts:         hostList{n},
 		Events:        n.bus,
 		MaxShardBytes: cfg.MaxShardBytes,
@@ -300,6 +322,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return n.peers.Run(ctx) })
 	g.Go(func() error { return n.assets.Run(ctx) })
+	g.Go(func() error { return n.runHistory(ctx) })
 	return g.Wait()
 }
 
