@@ -30,6 +30,7 @@ type dashboardView struct {
 	Receipts receiptsView
 	Peers    peersView
 	Feed     feedHistory
+	Overview overviewView
 }
 
 // statusView is the data of the status card.
@@ -114,6 +115,7 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	} else {
 		v.Prices = formFromAnnounce(status.Announce)
 	}
+	v.Overview = h.overviewViewFor(ctx, rangeOf(r.URL.Query().Get("range")))
 	v.Receipts = h.receiptsView(ctx)
 	v.Peers = h.peersView(ctx)
 	h.renderPage(w, r, http.StatusOK, "Dashboard", navDashboard, dashboardBody(v))

@@ -78,6 +78,11 @@ type Node interface {
 	// the shards each side holds for the other. An unknown key gives an
 	// error wrapping node.ErrNotFound.
 	PeerDetail(ctx context.Context, key string) (node.PeerDetail, error)
+	// Usage returns the node's storage and network figures now.
+	Usage(ctx context.Context) (node.Usage, error)
+	// History returns the node's recorded samples since a time, oldest
+	// first.
+	History(ctx context.Context, since time.Time) ([]node.Usage, error)
 }
 
 // Config configures a Handler. Start from DefaultConfig.
