@@ -88,8 +88,11 @@ func feedViewOf(r *http.Request) feedView {
 
 // feedURL is the live feed URL of a view whose page was rendered with the
 // node's events up to sequence number after.
-func feedURL(view feedView, after uint64) string {
+func feedURL(view feedView, after uint64, page url.Values) string {
 	q := url.Values{"after": {strconv.FormatUint(after, 10)}}
+	for k, v := range page {
+		q[k] = v
+	}
 	for k, v := range feedViews {
 		if v == view {
 			q.Set("view", k)
@@ -113,6 +116,9 @@ type feedHistory struct {
 	View  feedView
 	Items []feedItem
 	After uint64
+	// Query is the page's own parameters (the storage list's search and
+	// page), so the feed's refreshes of its cards show the same slice.
+	Query url.Values
 }
 
 // feedHistoryFor builds the feed card of a view from the node's kept
@@ -164,7 +170,7 @@ func (h *Handler) feed(w http.ResponseWriter, r *http.Request) {
 	wg.Go(func() {
 		defer cancel()
 		defer conn.Close() // unblocks the reader
-		if err := h.writeLoop(ctx, conn, sub, replay, view); err != nil {
+		if err := h.writeLoop(ctx, conn, sub, replay, view, assetQueryOf(r.URL.Query())); err != nil {
 			h.log.Debug("Live feed ended", "remote", r.RemoteAddr, "err", err)
 		}
 	})
@@ -190,7 +196,7 @@ func readLoop(conn *websocket.Conn) {
 // writeLoop is the only goroutine that writes messages to conn.
 // It first sends the replayed events (those between the page's render and
 // the subscription), then "live", then every new event.
-func (h *Handler) writeLoop(ctx context.Context, conn *websocket.Conn, sub *node.Subscription, replay []node.Envelope, view feedView) error {
+func (h *Handler) writeLoop(ctx context.Context, conn *websocket.Conn, sub *node.Subscription, replay []node.Envelope, view feedView, q assetQuery) error {
 	ping := time.NewTicker(feedPingPeriod)
 	defer ping.Stop()
 	var added trimmer
@@ -204,6 +210,7 @@ func (h *Handler) writeLoop(ctx context.Context, conn *websocket.Conn, sub *node
 		assets: throttle{every: h.assetsThrottle},
 		peers:  throttle{every: h.networkThrottle},
 		mesh:   throttle{every: h.networkThrottle},
+		query:  q,
 	}
 	defer rf.stop()
 	for _, env := range replay {
@@ -279,6 +286,8 @@ type refreshes struct {
 	// latestMesh is the newest mesh event's metrics, sent when the mesh
 	// card is due.
 	latestMesh node.MeshMetrics
+	// query is the storage list's search and page the page shows.
+	query assetQuery
 }
 
 // mark notes the cards of the view that env makes stale, and reports
@@ -310,7 +319,7 @@ func (rf *refreshes) stop() {
 func (h *Handler) addDue(ctx context.Context, rf *refreshes, m *feedMsg) {
 	now := time.Now()
 	if rf.assets.due(now) {
-		v := h.assetsViewFor(ctx)
+		v := h.assetsViewFor(ctx, rf.query)
 		m.Assets = &v
 	}
 	if rf.peers.due(now) {
@@ -333,10 +342,10 @@ func (h *Handler) sendDue(ctx context.Context, conn *websocket.Conn, rf *refresh
 }
 
 // assetsViewFor reads the assets card under the node call timeout.
-func (h *Handler) assetsViewFor(ctx context.Context) assetsView {
+func (h *Handler) assetsViewFor(ctx context.Context, q assetQuery) assetsView {
 	ctx, cancel := context.WithTimeout(ctx, nodeCallTimeout)
 	defer cancel()
-	return h.assetsView(ctx)
+	return h.assetsView(ctx, q)
 }
 
 // throttle spaces out refreshes of one card: due says whether a refresh
