@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/offgrid-net/offgrid/node"
 )
 
 func demoCmd(getenv env) *cobra.Command {
@@ -70,6 +72,7 @@ again reuses them. Every node knows the others as static peers. Ctrl-C stops all
 					maxShardBytes:    16 << 20,
 					window:           8,
 					repairInterval:   30 * time.Second,
+					historyInterval:  node.DefaultHistoryInterval,
 					peerPoll:         2 * time.Second,
 					// Beacons on loopback too: the peer table shows
 					// how discovery works even though the nodes also

@@ -49,6 +49,7 @@ type nodeOptions struct {
 	window           int
 	repairThreshold  int
 	repairInterval   time.Duration
+	historyInterval  time.Duration
 	peerPoll         time.Duration
 	radio            radioOptions
 	batctlIface      string
@@ -81,6 +82,7 @@ func (o *nodeOptions) flags(cmd *cobra.Command) {
 	fs.IntVar(&o.window, "window", d.Assets.Transfer.Window, "shard transfers a put, get or repair runs at once")
 	fs.IntVar(&o.repairThreshold, "repair-threshold", 0, "rebuild a stripe with fewer live shards than this (default k+2)")
 	fs.DurationVar(&o.repairInterval, "repair-interval", d.Assets.RepairInterval, "how often the node checks its own files (0: never on its own)")
+	fs.DurationVar(&o.historyInterval, "history-interval", d.History.Interval, "how often the node records its history for the overview charts (0: never)")
 	fs.DurationVar(&o.peerPoll, "peer-poll-interval", d.Peers.PollInterval, "how often static peers are asked whether they are up")
 	fs.StringVar(&o.batctlIface, "batman", "", "read BATMAN-adv health with batctl for this mesh interface, e.g. bat0")
 	fs.StringVar(&o.babel, "babel", "", "read Babel health from babeld's control socket, e.g. [::1]:33123 (babeld -G 33123)")
@@ -220,6 +222,10 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 	cfg.Assets.RepairInterval = o.repairInterval
 	if o.repairInterval == 0 {
 		cfg.Assets.RepairInterval = -1
+	}
+	cfg.History.Interval = o.historyInterval
+	if o.historyInterval == 0 {
+		cfg.History.Interval = -1
 	}
 	cfg.Peers.PollInterval = o.peerPoll
 	links, err := buildLinks(o.radio, endpoint, keys, log)
