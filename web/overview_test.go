@@ -58,7 +58,7 @@ func TestOverview(t *testing.T) {
 				`data-testid="stat-hosted" data-shards="1" data-bytes="5120"`,
 				`data-testid="stat-files" data-owned="1" data-healthy="1"`,
 				`data-testid="stat-peers" data-up="0" data-total="0"`,
-				`data-testid="chart-peers"`, `data-testid="chart-traffic"`, `data-testid="chart-hosted"`, `class="meter-fill" style="width:`)
+				`data-testid="chart-peers"`, `data-testid="chart-traffic"`, `data-testid="chart-hosted"`, `<rect class="meter-fill" x="0" y="0" height="6" width="`)
 			if u.DiskFree <= 0 || !strings.Contains(body, `data-testid="stat-disk" data-used="`) {
 				t.Errorf("disk figures missing (node says free %d)", u.DiskFree)
 			}
