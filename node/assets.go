@@ -29,6 +29,12 @@ func (n *Node) Asset(ctx context.Context, id string) (Asset, error) {
 	return n.assets.Get(ctx, id)
 }
 
+// AssetDetail returns one stored file and where each of its shards is:
+// the host holding it and whether it was live when last checked.
+func (n *Node) AssetDetail(ctx context.Context, id string) (Asset, []ShardPlace, error) {
+	return n.assets.Detail(ctx, id)
+}
+
 // OpenAsset returns the plaintext of a stored file as a stream. The first
 // stripe is fetched before it returns, so an unavailable file is reported
 // here (ErrUnavailable, saying which stripe lacks how many shards); later

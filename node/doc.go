@@ -12,4 +12,17 @@
 // reached through the transports injected in Config.Connect (package
 // peerclient builds them), and the HTTP API and the dashboard are thin
 // layers over its methods. See docs/architecture.md.
+//
+// The node records its own history for the dashboard's overview
+// (history.go): every History.Interval (1 min) a row in node_history with
+// the peers up, the shard bytes received and sent during the interval,
+// the shards hosted for other nodes, its files and how many are healthy,
+// and the data directory's file system's used and free bytes; rows older
+// than History.Keep (7 days) are deleted at each sample, so the table
+// stays near 10,000 rows. The table has its own migration component
+// ("node-history") so its versions never collide with the node's others.
+// Traffic is counted where shard bytes cross the node: shards another
+// node (or the admin) stores here or opens here, and this node's puts to
+// and fetches from other hosts (a counting wrapper on the remote
+// transport); this node's own shards on itself are not traffic.
 package node

@@ -15,6 +15,10 @@ type (
 	Subscription = events.Subscription
 )
 
+// EventHistorySize is how many of its newest events the node keeps for
+// feeds opened after they happened.
+const EventHistorySize = events.HistorySize
+
 // ToggleChanged says the node was switched on or off.
 type ToggleChanged struct {
 	Active bool

@@ -95,6 +95,8 @@ type Config struct {
 	// Trust configures the spreading of the cluster document and the
 	// pending list.
 	Trust trust.Config
+	// History configures the recorded history behind the overview charts.
+	History HistoryConfig
 	// Connect builds the transports to other nodes once the node knows the
 	// epoch its request signatures carry (it is raised at every start).
 	// Nil: the node reaches no other node (it stores on itself only, and
@@ -143,6 +145,7 @@ func DefaultConfig() Config {
 		Peers:            peers.DefaultConfig(),
 		Assets:           assets.DefaultConfig(),
 		Trust:            trust.DefaultConfig(),
+		History:          HistoryConfig{Interval: DefaultHistoryInterval, Keep: DefaultHistoryKeep},
 		Now:              time.Now,
 	}
 }
@@ -180,6 +183,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = d.Now
+	}
+	if c.History.Interval == 0 {
+		c.History.Interval = d.History.Interval
+	}
+	if c.History.Keep <= 0 {
+		c.History.Keep = d.History.Keep
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -234,6 +243,12 @@ type Node struct {
 	// storeSlots holds one token per running shard upload from another node.
 	storeSlots chan struct{}
 	stopped    atomic.Bool
+	traffic    traffic
+
+	// historyMu serializes history samples: each takes its traffic delta
+	// from the one before.
+	historyMu sync.Mutex
+	history   historyRecorder
 
 	// settingsMu serializes changes to the announce settings so that each
 	// change and its event are published in order.
@@ -305,10 +320,17 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 	if cfg.Connect != nil {
 		remote = cfg.Connect(identity.NewRequestSigner(keys, epoch))
 	}
+	var shardsOut storage.Transport
+	if remote.Shards != nil {
+		shardsOut = countingTransport{Transport: remote.Shards, t: &n.traffic}
+	}
+	if err := migrateHistory(ctx, n); err != nil {
+		return nil, err
+	}
 	n.assets, err = assets.New(ctx, cfg.Assets, assets.Deps{
 		DB:            db,
 		Keys:          keys,
-		Transport:     assets.LocalFirst(string(keys.ID()), localShards{n}, remote.Shards),
+		Transport:     assets.LocalFirst(string(keys.ID()), localShards{n}, shardsOut),
 		Hosts:         hostList{n},
 		PeerStates:    hostList{n},
 		Events:        n.bus,
@@ -393,6 +415,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.assets.RunAudits(ctx) })
 	g.Go(func() error { return n.trust.Run(ctx) })
 	g.Go(func() error { return n.collectLoop(ctx) })
+	g.Go(func() error { return n.runHistory(ctx) })
 	return g.Wait()
 }
 
@@ -429,6 +452,17 @@ func (n *Node) ReportLoginRefused(e LoginRefused) { n.bus.Publish(e) }
 
 // Subscribe returns a subscription to the node's events; see events.Bus.
 func (n *Node) Subscribe(buffer int) *Subscription { return n.bus.Subscribe(buffer) }
+
+// EventHistory returns the node's last events (at most
+// events.HistorySize), oldest first, for a page's feed on load.
+func (n *Node) EventHistory() []Envelope { return n.bus.History() }
+
+// SubscribeAfter is Subscribe that also returns the kept events after
+// sequence number after, so a feed continues where its page's history
+// ended; see events.Bus.SubscribeAfter.
+func (n *Node) SubscribeAfter(buffer int, after uint64) ([]Envelope, *Subscription) {
+	return n.bus.SubscribeAfter(buffer, after)
+}
 
 // active says whether the host accepts work (false when its settings cannot
 // be read).

@@ -63,6 +63,9 @@ func (n *Node) storeShard(ctx context.Context, assetID string, index int, r io.R
 	if err != nil {
 		return Shard{}, nodeerr.FromStorage(err)
 	}
+	if storedBy != string(n.info.ID) {
+		n.traffic.in.Add(sh.Size)
+	}
 	n.metrics.shardsStored.Inc()
 	n.metrics.shardBytes.Add(float64(sh.Size))
 	n.bus.Publish(ShardStored{AssetID: sh.AssetID, Index: sh.Index, Size: sh.Size, Hash: sh.Hash})
@@ -71,7 +74,18 @@ func (n *Node) storeShard(ctx context.Context, assetID string, index int, r io.R
 
 // OpenShard returns the bytes of a stored shard after checking them against
 // their hash. A shard that fails is quarantined and ErrCorrupt returned.
+// The shard's size counts as bytes sent (the overview's traffic).
 func (n *Node) OpenShard(ctx context.Context, assetID string, index int) (io.ReadCloser, Shard, error) {
+	rc, sh, err := n.openShard(ctx, assetID, index)
+	if err == nil {
+		n.traffic.out.Add(sh.Size)
+	}
+	return rc, sh, err
+}
+
+// openShard is OpenShard without counting traffic, for this node's own
+// reads of the shards it hosts.
+func (n *Node) openShard(ctx context.Context, assetID string, index int) (io.ReadCloser, Shard, error) {
 	if err := n.checkRunning(); err != nil {
 		return nil, Shard{}, err
 	}
@@ -137,7 +151,7 @@ func (l localShards) PutShard(ctx context.Context, _ storage.Candidate, addr sto
 }
 
 func (l localShards) GetShard(ctx context.Context, _ storage.Candidate, addr storage.ShardAddr, maxSize int) ([]byte, error) {
-	rc, sh, err := l.n.OpenShard(ctx, addr.HostAssetID(), addr.Index)
+	rc, sh, err := l.n.openShard(ctx, addr.HostAssetID(), addr.Index)
 	if err != nil {
 		return nil, hostErr(err)
 	}

@@ -87,6 +87,7 @@ type (
 	PutOptions   = assets.PutOptions
 	RepairReport = assets.RepairReport
 	DeleteReport = assets.DeleteReport
+	ShardPlace   = assets.ShardPlace
 )
 
 // Peer states.

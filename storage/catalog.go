@@ -365,3 +365,15 @@ func (c *Catalog) DeletionDone(ctx context.Context, d Deletion, done bool) error
 	}
 	return nil
 }
+
+// OnHost returns how many live shards of this node's files one host holds
+// and their total size (each shard is its file's shard size).
+func (c *Catalog) OnHost(ctx context.Context, hostID string) (n int, bytes int64, err error) {
+	err = c.db.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(a.shard_size), 0)
+		FROM storage_asset_shards s JOIN storage_assets a ON a.asset_id = s.asset_id
+		WHERE s.host_id = ? AND s.live`, hostID).Scan(&n, &bytes)
+	if err != nil {
+		return 0, 0, fmt.Errorf("count shards on host %s: %w", hostID, err)
+	}
+	return n, bytes, nil
+}

@@ -560,3 +560,13 @@ func (s *ShardStore) Count(ctx context.Context) (n int, bytes int64, err error) 
 	}
 	return n, bytes, nil
 }
+
+// CountStoredBy returns the number of shards stored by one caller (a node
+// ID, or "admin") and their total size.
+func (s *ShardStore) CountStoredBy(ctx context.Context, storedBy string) (n int, bytes int64, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(size), 0) FROM storage_shards WHERE stored_by = ?`, storedBy).Scan(&n, &bytes)
+	if err != nil {
+		return 0, 0, fmt.Errorf("count shards stored by %s: %w", storedBy, err)
+	}
+	return n, bytes, nil
+}

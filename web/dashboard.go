@@ -29,6 +29,8 @@ type dashboardView struct {
 	Prices   pricesForm
 	Receipts receiptsView
 	Peers    peersView
+	Feed     feedHistory
+	Overview overviewView
 }
 
 // statusView is the data of the status card.
@@ -102,14 +104,18 @@ func formFromAnnounce(a node.Announce) pricesForm {
 func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), nodeCallTimeout)
 	defer cancel()
-	status := h.statusView(ctx)
+	// The feed first: an event after it is replayed by the websocket and
+	// refreshes the cards read below.
 	var v dashboardView
+	v.Feed = h.feedHistoryFor(viewDashboard)
+	status := h.statusView(ctx)
 	v.Status = status
 	if status.Err != "" {
 		v.Prices = pricesForm{LoadErr: status.Err}
 	} else {
 		v.Prices = formFromAnnounce(status.Announce)
 	}
+	v.Overview = h.overviewViewFor(ctx, rangeOf(r.URL.Query().Get("range")))
 	v.Receipts = h.receiptsView(ctx)
 	v.Peers = h.peersView(ctx)
 	h.renderPage(w, r, http.StatusOK, "Dashboard", navDashboard, dashboardBody(v))

@@ -5,10 +5,20 @@
 //
 // Routes (mounted by server at "/", next to the API):
 //
-//	GET  /              dashboard (needs a session; redirects to /login)
-//	GET  /storage       storage page: upload, stored files, storage activity
+//	GET  /              dashboard (needs a session; redirects to /login):
+//	                    overview (?range=1h|24h|7d), status, prices,
+//	                    live feed, receipts, peers
+//	GET  /storage       storage page: upload, stored files (?q= search by
+//	                    name or ID, ?page=N, 20 a page), storage activity
+//	GET  /storage/{id}  a stored file's page: hosts and their shards, each
+//	                    stripe's shards live or dead (?page=N, 32 stripes
+//	                    a page), download
 //	GET  /network/peers peers page: the peer table ("N up of M"; via,
-//	                    state, active, last seen, static) and peer activity
+//	                    one state, last seen) and peer activity
+//	GET  /network/peers/{id}
+//	                    a peer's page (id: its node ID, or its endpoint
+//	                    before first contact): identity, state, mesh
+//	                    metrics, shards each side holds for the other
 //	GET  /network/mesh  mesh page: routing health, neighbours and routes,
 //	                    mesh activity
 //	GET  /login         login form
@@ -20,7 +30,9 @@
 //	GET  /ui/peers      peers card
 //	GET  /ui/ws         websocket live feed (htmx ws extension);
 //	                    ?view=storage, ?view=peers or ?view=mesh for
-//	                    those pages' feeds
+//	                    those pages' feeds; ?after=SEQ first replays the
+//	                    kept events after SEQ; the storage page's q and
+//	                    page keep its list's refreshes on its slice
 //	GET  /ui/assets     stored files card
 //	POST /ui/assets     store the raw body as a file (?name=&mode=ec|rep
 //	                    &k=&n=&r=, Content-Type application/octet-stream);
@@ -54,6 +66,25 @@
 // level only, so a script hammering the form cannot flood the feed or the
 // log. A request made by htmx (HX-Request: true) gets only the
 // fragment it asked for; any other request gets a full page.
+//
+// A page's feed card is rendered with the node's kept events (the bus's
+// last 100, node.EventHistorySize) of the page's kinds, and its websocket
+// URL names the newest event's sequence number: the socket subscribes and
+// reads the kept events after it under one lock, sends those, then
+// "live", so nothing between the page load and the socket is lost or
+// shown twice. A reconnecting socket replays events the page may already
+// show; app.js drops entries whose id (feed-SEQ) is already on the page.
+//
+// One state per peer (peerStatusOf): up and taking work, up but switched
+// off, down, or not heard yet. A peer that is down shows "down" whatever
+// it last said about taking work, so the page never reads "down" and
+// "active" together.
+//
+// The overview's charts are inline SVG drawn by templ from the node's
+// recorded history (node.History): at most 120 points a chart (samples
+// folded into buckets: traffic summed, levels at their highest), lines
+// broken where the node recorded nothing for over 5 minutes. The style-src
+// CSP forbids style attributes, so sizes are SVG attributes, not CSS.
 //
 // The live feed writes one HTML fragment per node event. Each fragment's
 // top-level elements carry hx-swap-oob, so the browser's ws extension

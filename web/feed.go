@@ -34,8 +34,8 @@ const (
 	feedPingPeriod = 25 * time.Second
 	// feedMaxAdded is how many feed entries one connection adds to the
 	// page before it deletes its oldest, so a page left open for days stays
-	// small.
-	feedMaxAdded = 50
+	// small. It matches the history the page was rendered with.
+	feedMaxAdded = node.EventHistorySize
 	// feedReadLimit bounds client messages; the page sends none.
 	feedReadLimit = 512
 )
@@ -86,14 +86,55 @@ func feedViewOf(r *http.Request) feedView {
 	return viewDashboard
 }
 
-// feedURL is the live feed URL of a view.
-func feedURL(view feedView) string {
+// feedURL is the live feed URL of a view whose page was rendered with the
+// node's events up to sequence number after.
+func feedURL(view feedView, after uint64, page url.Values) string {
+	q := url.Values{"after": {strconv.FormatUint(after, 10)}}
+	for k, v := range page {
+		q[k] = v
+	}
 	for k, v := range feedViews {
 		if v == view {
-			return "/ui/ws?view=" + k
+			q.Set("view", k)
 		}
 	}
-	return "/ui/ws"
+	return "/ui/ws?" + q.Encode()
+}
+
+// feedAfter reads the ?after= of a live feed URL: the last event sequence
+// number the page was rendered with. Without it (or with a malformed one)
+// the feed replays nothing and only goes on live.
+func feedAfter(r *http.Request) (uint64, bool) {
+	v, err := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
+	return v, err == nil
+}
+
+// feedHistory is a feed card's content on load: the view's entries among
+// the node's kept events, newest first, and the newest sequence number
+// among all kept events, from which the page's websocket continues.
+type feedHistory struct {
+	View  feedView
+	Items []feedItem
+	After uint64
+	// Query is the page's own parameters (the storage list's search and
+	// page), so the feed's refreshes of its cards show the same slice.
+	Query url.Values
+}
+
+// feedHistoryFor builds the feed card of a view from the node's kept
+// events.
+func (h *Handler) feedHistoryFor(view feedView) feedHistory {
+	envs := h.node.EventHistory()
+	f := feedHistory{View: view, Items: make([]feedItem, 0, len(envs))}
+	for i := len(envs) - 1; i >= 0; i-- {
+		if viewShows(view, envs[i].Event.Kind()) {
+			f.Items = append(f.Items, feedItemOf(envs[i]))
+		}
+	}
+	if len(envs) > 0 {
+		f.After = envs[len(envs)-1].Seq
+	}
+	return f
 }
 
 // feed upgrades to a websocket and writes one HTML fragment per node event
@@ -107,7 +148,16 @@ func (h *Handler) feed(w http.ResponseWriter, r *http.Request) {
 		return // Upgrade has replied with an HTTP error.
 	}
 	defer conn.Close()
-	sub := h.node.Subscribe(h.feedBuffer)
+	// A page passes the last event it was rendered with; the events after
+	// it that the bus still keeps are sent first, so nothing that happened
+	// between the page load and this upgrade is missed.
+	var replay []node.Envelope
+	var sub *node.Subscription
+	if after, ok := feedAfter(r); ok {
+		replay, sub = h.node.SubscribeAfter(h.feedBuffer, after)
+	} else {
+		sub = h.node.Subscribe(h.feedBuffer)
+	}
 	defer sub.Close()
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -120,7 +170,7 @@ func (h *Handler) feed(w http.ResponseWriter, r *http.Request) {
 	wg.Go(func() {
 		defer cancel()
 		defer conn.Close() // unblocks the reader
-		if err := h.writeLoop(ctx, conn, sub, view); err != nil {
+		if err := h.writeLoop(ctx, conn, sub, replay, view, assetQueryOf(r.URL.Query())); err != nil {
 			h.log.Debug("Live feed ended", "remote", r.RemoteAddr, "err", err)
 		}
 	})
@@ -144,14 +194,11 @@ func readLoop(conn *websocket.Conn) {
 }
 
 // writeLoop is the only goroutine that writes messages to conn.
-func (h *Handler) writeLoop(ctx context.Context, conn *websocket.Conn, sub *node.Subscription, view feedView) error {
+// It first sends the replayed events (those between the page's render and
+// the subscription), then "live", then every new event.
+func (h *Handler) writeLoop(ctx context.Context, conn *websocket.Conn, sub *node.Subscription, replay []node.Envelope, view feedView, q assetQuery) error {
 	ping := time.NewTicker(feedPingPeriod)
 	defer ping.Stop()
-	// The page shows "live" once this arrives: from now on no event is
-	// missed.
-	if err := h.writeFragment(ctx, conn, feedStatus("live", "live")); err != nil {
-		return err
-	}
 	var added trimmer
 	// receiptsStale coalesces receipts-table refreshes: the table is read
 	// and sent once the queue is empty, not once per receipt in a burst.
@@ -163,8 +210,24 @@ func (h *Handler) writeLoop(ctx context.Context, conn *websocket.Conn, sub *node
 		assets: throttle{every: h.assetsThrottle},
 		peers:  throttle{every: h.networkThrottle},
 		mesh:   throttle{every: h.networkThrottle},
+		query:  q,
 	}
 	defer rf.stop()
+	for _, env := range replay {
+		m, show := h.feedMsg(ctx, env, &added, view)
+		receiptsStale = rf.mark(env, view) || receiptsStale
+		if !show && !m.refreshes() {
+			continue
+		}
+		if err := h.writeFragment(ctx, conn, feedMessage(m)); err != nil {
+			return err
+		}
+	}
+	// The page shows "live" once this arrives: from now on no event is
+	// missed.
+	if err := h.writeFragment(ctx, conn, feedStatus("live", "live")); err != nil {
+		return err
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -176,19 +239,7 @@ func (h *Handler) writeLoop(ctx context.Context, conn *websocket.Conn, sub *node
 				return errFeedDropped
 			}
 			m, show := h.feedMsg(ctx, env, &added, view)
-			switch e := env.Event.(type) {
-			case node.ReceiptSigned:
-				receiptsStale = view == viewDashboard
-			case node.AssetChanged, node.AssetDeleted:
-				rf.assets.stale = rf.assets.stale || view == viewStorage
-			case node.PeerChanged:
-				rf.peers.stale = rf.peers.stale || view == viewPeers
-			case node.MeshChanged:
-				if view == viewMesh {
-					rf.mesh.stale = true
-					rf.latestMesh = e.Mesh
-				}
-			}
+			receiptsStale = rf.mark(env, view) || receiptsStale
 			idle := len(sub.C()) == 0
 			if receiptsStale && idle {
 				rctx, cancel := context.WithTimeout(ctx, nodeCallTimeout)
@@ -235,6 +286,27 @@ type refreshes struct {
 	// latestMesh is the newest mesh event's metrics, sent when the mesh
 	// card is due.
 	latestMesh node.MeshMetrics
+	// query is the storage list's search and page the page shows.
+	query assetQuery
+}
+
+// mark notes the cards of the view that env makes stale, and reports
+// whether it makes the receipts table stale.
+func (rf *refreshes) mark(env node.Envelope, view feedView) (receipts bool) {
+	switch e := env.Event.(type) {
+	case node.ReceiptSigned:
+		return view == viewDashboard
+	case node.AssetChanged, node.AssetDeleted:
+		rf.assets.stale = rf.assets.stale || view == viewStorage
+	case node.PeerChanged:
+		rf.peers.stale = rf.peers.stale || view == viewPeers
+	case node.MeshChanged:
+		if view == viewMesh {
+			rf.mesh.stale = true
+			rf.latestMesh = e.Mesh
+		}
+	}
+	return false
 }
 
 func (rf *refreshes) stop() {
@@ -247,7 +319,7 @@ func (rf *refreshes) stop() {
 func (h *Handler) addDue(ctx context.Context, rf *refreshes, m *feedMsg) {
 	now := time.Now()
 	if rf.assets.due(now) {
-		v := h.assetsViewFor(ctx)
+		v := h.assetsViewFor(ctx, rf.query)
 		m.Assets = &v
 	}
 	if rf.peers.due(now) {
@@ -270,10 +342,10 @@ func (h *Handler) sendDue(ctx context.Context, conn *websocket.Conn, rf *refresh
 }
 
 // assetsViewFor reads the assets card under the node call timeout.
-func (h *Handler) assetsViewFor(ctx context.Context) assetsView {
+func (h *Handler) assetsViewFor(ctx context.Context, q assetQuery) assetsView {
 	ctx, cancel := context.WithTimeout(ctx, nodeCallTimeout)
 	defer cancel()
-	return h.assetsView(ctx)
+	return h.assetsView(ctx, q)
 }
 
 // throttle spaces out refreshes of one card: due says whether a refresh
@@ -406,19 +478,13 @@ var viewKinds = map[feedView]map[string]bool{
 // when the page's view does not list this kind of event; the message then
 // has no item (but the caller may still add refreshes).
 func (h *Handler) feedMsg(ctx context.Context, env node.Envelope, added *trimmer, view feedView) (m feedMsg, show bool) {
-	if kinds, ok := viewKinds[view]; ok && !kinds[env.Event.Kind()] {
+	if !viewShows(view, env.Event.Kind()) {
 		return feedMsg{}, false
 	}
-	id := "feed-" + strconv.FormatUint(env.Seq, 10)
-	it := feedItem{ID: id, Time: env.Time, Kind: env.Event.Kind()}
-	m.Delete = added.add(id)
+	it := feedItemOf(env)
+	m.Delete = added.add(it.ID)
 	switch e := env.Event.(type) {
 	case node.ToggleChanged:
-		if e.Active {
-			it.Text = "Switched on: accepting jobs and storage."
-		} else {
-			it.Text = "Switched off: not accepting new work."
-		}
 		actx, cancel := context.WithTimeout(ctx, nodeCallTimeout)
 		a, err := h.node.Announce(actx)
 		cancel()
@@ -427,9 +493,32 @@ func (h *Handler) feedMsg(ctx context.Context, env node.Envelope, added *trimmer
 		}
 	case node.AnnounceChanged:
 		a := e.Announce
+		m.Status = &a
+	}
+	m.Item = &it
+	return m, true
+}
+
+// viewShows reports whether a view's feed lists events of kind.
+func viewShows(view feedView, kind string) bool {
+	kinds, ok := viewKinds[view]
+	return !ok || kinds[kind]
+}
+
+// feedItemOf is the feed entry describing env.
+func feedItemOf(env node.Envelope) feedItem {
+	it := feedItem{ID: "feed-" + strconv.FormatUint(env.Seq, 10), Time: env.Time, Kind: env.Event.Kind()}
+	switch e := env.Event.(type) {
+	case node.ToggleChanged:
+		if e.Active {
+			it.Text = "Switched on: accepting jobs and storage."
+		} else {
+			it.Text = "Switched off: not accepting new work."
+		}
+	case node.AnnounceChanged:
+		a := e.Announce
 		it.Text = fmt.Sprintf("Settings changed: compute %s, storage %s credits; on-call ≥ %d%%, burst ≤ %d%%.",
 			fixed.Format(a.Prices.Compute), fixed.Format(a.Prices.Storage), a.MinOncallPercent, a.BurstPercentMax)
-		m.Status = &a
 	case node.ReceiptSigned:
 		rc := e.Receipt
 		it.Text = fmt.Sprintf("Signed receipt #%d for %s job %s: %s units.",
@@ -460,8 +549,7 @@ func (h *Handler) feedMsg(ctx context.Context, env node.Envelope, added *trimmer
 	default:
 		it.Text = "Node event."
 	}
-	m.Item = &it
-	return m, true
+	return it
 }
 
 // loginRefusedText describes a refused dashboard login.

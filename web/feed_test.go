@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"net"
 	"net/http"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/gorilla/websocket"
 
 	"github.com/offgrid-net/offgrid/internal/testutil"
@@ -385,4 +387,107 @@ func TestHumanBytes(t *testing.T) {
 			t.Errorf("humanBytes(%d) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
+}
+
+// wsConnect is the page's live feed URL (its ws-connect attribute).
+var wsConnect = regexp.MustCompile(`ws-connect="([^"]+)"`)
+
+// pageFeed returns a page's feed entry ids, newest first, and its live
+// feed URL.
+func (e *testEnv) pageFeed(t *testing.T, cookie, path string) (ids []string, feed string) {
+	t.Helper()
+	resp, body := e.do(t, "GET", path, nil, map[string]string{"Cookie": cookie})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s status = %d, want 200", path, resp.StatusCode)
+	}
+	m := wsConnect.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("GET %s has no live feed URL", path)
+	}
+	for _, id := range feedIDs.FindAllStringSubmatch(body, -1) {
+		ids = append(ids, id[1])
+	}
+	return ids, html.UnescapeString(m[1])
+}
+
+// feedIDRange is feed-from .. feed-to, newest first.
+func feedIDRange(from, to uint64) []string {
+	var out []string
+	for s := to; s >= from; s-- {
+		out = append(out, "feed-"+strconv.FormatUint(s, 10))
+	}
+	return out
+}
+
+// TestFeedHistoryOnLoad checks that a page shows the node's last events on
+// load (each page its own kinds, at most node.EventHistorySize), and that
+// its websocket sends the events that happened after the page was rendered
+// before it reports "live", so a reload shows history and nothing is
+// missed in between.
+func TestFeedHistoryOnLoad(t *testing.T) {
+	leakCheck(t)
+	e := newTestEnv(t, envOptions{})
+	ctx := t.Context()
+	// Events of the node's start (its cluster document) come first; the
+	// dashboard shows them too.
+	pre := uint64(len(e.node.EventHistory()))
+	at := func(n uint64) string { return "feed-" + strconv.FormatUint(pre+n, 10) }
+	cookie := e.login(t)
+	e.runJob(t, "job-0001-7f3a9c2e", 1.25)
+	if _, err := e.node.SetActive(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	ids, feed := e.pageFeed(t, cookie, "/")
+	if diff := cmp.Diff(feedIDRange(1, pre+2), ids); diff != "" {
+		t.Errorf("dashboard feed on load (-want +got):\n%s", diff)
+	}
+	if want := fmt.Sprintf("/ui/ws?after=%d", pre+2); feed != want {
+		t.Errorf("dashboard feed URL = %q, want %s", feed, want)
+	}
+	// The storage page lists only storage events.
+	if ids, feed := e.pageFeed(t, cookie, "/storage"); len(ids) != 0 || feed != fmt.Sprintf("/ui/ws?after=%d&view=storage", pre+2) {
+		t.Errorf("storage page feed = %v, %q; want no entries and /ui/ws?after=%d&view=storage", ids, feed, pre+2)
+	}
+
+	// An event between the page load and the websocket is sent first.
+	if _, err := e.node.SetActive(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	conn := e.dialFeedReplay(t, cookie, feed)
+	msg := readMsg(t, conn)
+	wantAll(t, "replayed toggle", msg, `id="`+at(3)+`"`, "Switched on", `data-active="true"`)
+	wantAll(t, "live badge", readMsg(t, conn), `id="feed-status"`, `data-state="live"`)
+	e.runJob(t, "job-0002-7f3a9c2e", 2.5)
+	wantAll(t, "live receipt", readUntil(t, conn, `data-kind="receipt"`), `id="`+at(4)+`"`)
+
+	// A reload shows all of it, and the history is bounded: of 105 more
+	// events it keeps the newest EventHistorySize.
+	if ids, _ := e.pageFeed(t, cookie, "/"); !cmp.Equal(ids, feedIDRange(1, pre+4)) {
+		t.Errorf("dashboard feed after reload = %v, want %v", ids, feedIDRange(1, pre+4))
+	}
+	for i := range 105 {
+		if _, err := e.node.SetActive(ctx, i%2 == 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids, feed = e.pageFeed(t, cookie, "/")
+	if diff := cmp.Diff(feedIDRange(pre+110-node.EventHistorySize, pre+109), ids); diff != "" {
+		t.Errorf("dashboard feed after 109 events (-want +got):\n%s", diff)
+	}
+	if want := fmt.Sprintf("/ui/ws?after=%d", pre+109); feed != want {
+		t.Errorf("dashboard feed URL = %q, want %s", feed, want)
+	}
+}
+
+// dialFeedReplay opens a page's live feed URL (which replays events
+// before its "live" badge) and returns the connection unread.
+func (e *testEnv) dialFeedReplay(t *testing.T, cookie, path string) *websocket.Conn {
+	t.Helper()
+	hdr := http.Header{"Cookie": {cookie}, "Origin": {e.srv.URL}}
+	conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(e.srv.URL, "http")+path, hdr)
+	if err != nil {
+		t.Fatalf("dial %s: %v", path, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }

@@ -22,8 +22,9 @@ type meshView struct {
 // networkMesh serves the mesh page: the mesh health card and the mesh
 // events feed.
 func (h *Handler) networkMesh(w http.ResponseWriter, r *http.Request) {
+	feed := h.feedHistoryFor(viewMesh)
 	v := h.meshViewFor(r.Context())
-	h.renderPage(w, r, http.StatusOK, "Mesh", navMesh, meshBody(v))
+	h.renderPage(w, r, http.StatusOK, "Mesh", navMesh, meshBody(v, feed))
 }
 
 // meshPart serves the mesh card.

@@ -14,7 +14,7 @@ import (
 )
 
 // meshBody is everything below the header on the mesh page.
-func meshBody(v meshView) templ.Component {
+func meshBody(v meshView, feed feedHistory) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
@@ -39,7 +39,7 @@ func meshBody(v meshView) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = feedCard(viewMesh).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = feedCard(feed).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -84,7 +84,7 @@ func TestMeshPage(t *testing.T) {
 	if len(routes) != 2 || routes[1].Attrs["data-destination"] != "10.42.0.12" || !strings.Contains(routes[1].text(), "121.333") {
 		t.Errorf("route rows = %+v", routes)
 	}
-	if hasTestID(body, "mesh-none") || !strings.Contains(body, `ws-connect="/ui/ws?view=mesh"`) {
+	if hasTestID(body, "mesh-none") || !strings.Contains(body, `&amp;view=mesh"`) {
 		t.Error("mesh page: wrong empty state or no mesh live feed")
 	}
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/offgrid-net/offgrid/node"
@@ -18,6 +19,7 @@ const networkThrottle = 500 * time.Millisecond
 type peersPageView struct {
 	Peers   peersView
 	Cluster clusterView
+	Feed    feedHistory
 }
 
 // up counts the peers whose state is up.
@@ -36,7 +38,8 @@ func (v peersView) up() int {
 func (h *Handler) networkPeers(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), nodeCallTimeout)
 	defer cancel()
-	v := peersPageView{Peers: h.peersView(ctx), Cluster: h.clusterView()}
+	feed := h.feedHistoryFor(viewPeers)
+	v := peersPageView{Peers: h.peersView(ctx), Cluster: h.clusterView(), Feed: feed}
 	h.renderPage(w, r, http.StatusOK, "Peers", navPeers, peersBody(v))
 }
 
@@ -142,4 +145,43 @@ func peerStateClass(s node.PeerState) string {
 	default:
 		return "unknown"
 	}
+}
+
+// peerStatus is a peer's one state for people, from its reachability and
+// whether it takes work: a peer that is down shows "down" whatever it last
+// said about taking work, so the two never contradict each other.
+type peerStatus struct {
+	// Class is "up", "idle", "down" or "unknown" (badge colour and
+	// data-status).
+	Class string
+	Label string
+	Title string
+}
+
+// peerStatusOf is p's one state.
+func peerStatusOf(p node.Peer) peerStatus {
+	switch {
+	case p.State == node.PeerUp && p.Active:
+		return peerStatus{"up", "up", "Reachable and taking jobs and storage"}
+	case p.State == node.PeerUp:
+		return peerStatus{"idle", "up, not taking work", "Reachable, but switched off: takes no new jobs or storage"}
+	case p.State == node.PeerDown:
+		return peerStatus{"down", "down", "Not reachable: its announce or beacons stopped"}
+	default:
+		return peerStatus{"unknown", "not heard yet", "Known, but not heard from yet"}
+	}
+}
+
+// peerKey is the key of a peer's page: its node ID once known, else its
+// endpoint.
+func peerKey(p node.Peer) string {
+	if p.ID != "" {
+		return string(p.ID)
+	}
+	return p.Endpoint
+}
+
+// peerURL is a peer's page.
+func peerURL(p node.Peer) string {
+	return "/network/peers/" + url.PathEscape(peerKey(p))
 }

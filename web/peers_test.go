@@ -249,7 +249,7 @@ func TestPeersPage(t *testing.T) {
 		t.Errorf("summary = %+v, want 2 up of 5", sum)
 	}
 	feeds := byTestID(body, "feed")
-	if len(feeds) != 1 || !strings.Contains(body, `ws-connect="/ui/ws?view=peers"`) {
+	if len(feeds) != 1 || !strings.Contains(body, `&amp;view=peers"`) {
 		t.Errorf("the page has no peers live feed")
 	}
 
@@ -258,14 +258,14 @@ func TestPeersPage(t *testing.T) {
 		t.Fatalf("%d peer rows, want 5", len(rows))
 	}
 	tests := []struct {
-		endpoint, state, via, active, static string
+		endpoint, state, via, status, static string
 		texts                                []string
 	}{
-		{"http://10.42.0.8:7420", "up", "udp", "true", "false", []string{"school-laptop", shortNodeID(school.keys.ID()), "12s ago", "active"}},
-		{unknownEP, "unknown", "static", "false", "true", []string{"static", "never"}},
-		{downEP, "down", "static", "false", "true", []string{"static", "never"}},
-		{"http://10.42.0.12:7420", "down", "lora", "false", "false", []string{"clinic-nuc", "LoRa", "2h 0m ago"}},
-		{"http://10.42.0.20:7420", "up", "udp", "false", "false", []string{"node-3", "UDP", "just now"}},
+		{"http://10.42.0.8:7420", "up", "udp", "up", "false", []string{"school-laptop", shortNodeID(school.keys.ID()), "12s ago", "up"}},
+		{unknownEP, "unknown", "static", "unknown", "true", []string{"static", "never", "not heard yet"}},
+		{downEP, "down", "static", "down", "true", []string{"static", "never", "down"}},
+		{"http://10.42.0.12:7420", "down", "lora", "down", "false", []string{"clinic-nuc", "LoRa", "2h 0m ago", "down"}},
+		{"http://10.42.0.20:7420", "up", "udp", "idle", "false", []string{"node-3", "UDP", "just now", "up, not taking work"}},
 	}
 	for _, tt := range tests {
 		row, ok := rows[tt.endpoint]
@@ -279,11 +279,12 @@ func TestPeersPage(t *testing.T) {
 		if v := byTestID(row.Inner, "peer-via"); len(v) != 1 || v[0].Attrs["data-via"] != tt.via {
 			t.Errorf("%s: via badge %+v, want %q", tt.endpoint, v, tt.via)
 		}
-		if a := byTestID(row.Inner, "peer-active"); len(a) != 1 || a[0].Attrs["data-active"] != tt.active {
-			t.Errorf("%s: active %+v, want %s", tt.endpoint, a, tt.active)
+		// One state per peer: a peer that is down never also reads "active".
+		if b := byTestID(row.Inner, "peer-state"); len(b) != 1 || b[0].Attrs["data-status"] != tt.status {
+			t.Errorf("%s: state badge %+v, want status %s", tt.endpoint, b, tt.status)
 		}
-		if s := byTestID(row.Inner, "peer-static"); len(s) != 1 || s[0].Attrs["data-static"] != tt.static {
-			t.Errorf("%s: static %+v, want %s", tt.endpoint, s, tt.static)
+		if row.Attrs["data-static"] != tt.static {
+			t.Errorf("%s: row static = %q, want %s", tt.endpoint, row.Attrs["data-static"], tt.static)
 		}
 		if ep := byTestID(row.Inner, "peer-endpoint"); len(ep) != 1 || ep[0].text() != tt.endpoint {
 			t.Errorf("%s: endpoint cell %+v", tt.endpoint, ep)

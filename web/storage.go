@@ -29,8 +29,11 @@ const (
 	// maxShardParam bounds k, n and r as typed by the user; the node checks
 	// the real limits (and k < n) itself.
 	maxShardParam = 1024
-	// assetsLimit is how many assets the list shows, newest first.
-	assetsLimit = 200
+	// assetsPerPage is how many files one page of the list shows, newest
+	// first.
+	assetsPerPage = 20
+	// maxAssetQuery bounds the list's search text.
+	maxAssetQuery = 100
 	// maxAssetID bounds the {id} of a download URL before the node sees it.
 	maxAssetID = 128
 	// assetsThrottle is the least time between two refreshes of the assets
@@ -53,13 +56,19 @@ const (
 // storageView is the data of the storage page.
 type storageView struct {
 	Assets assetsView
+	Feed   feedHistory
 }
 
 // assetsView is the data of the assets card.
 type assetsView struct {
+	// Assets are this page's files.
 	Assets []node.Asset
-	// Total is the number of assets the node has; Assets may hold fewer.
-	Total int
+	// Total is the number of assets the node has; Matched those the
+	// search finds.
+	Total, Matched int
+	Query          assetQuery
+	// Pages is the number of pages of matches (at least 1).
+	Pages int
 	Now   time.Time
 	Err   string
 	// Notice says what the last action on the list did (a delete); Failed
@@ -72,6 +81,52 @@ type assetsView struct {
 	HostedShards int
 	HostedBytes  int64
 	HostedErr    bool
+}
+
+// assetQuery is the list's search and page: the text a file's name or ID
+// contains (case-insensitive), and the page from 1.
+type assetQuery struct {
+	Q    string
+	Page int
+}
+
+// assetQueryOf reads ?q= and ?page=; bad or missing values mean no search
+// and the first page (a page past the end shows the last).
+func assetQueryOf(v url.Values) assetQuery {
+	q := assetQuery{Q: strings.TrimSpace(v.Get("q")), Page: 1}
+	if len(q.Q) > maxAssetQuery {
+		q.Q = q.Q[:maxAssetQuery]
+	}
+	if p, err := strconv.Atoi(v.Get("page")); err == nil && p > 1 {
+		q.Page = p
+	}
+	return q
+}
+
+// values is the query as URL parameters, without defaults.
+func (q assetQuery) values() url.Values {
+	v := url.Values{}
+	if q.Q != "" {
+		v.Set("q", q.Q)
+	}
+	if q.Page > 1 {
+		v.Set("page", strconv.Itoa(q.Page))
+	}
+	return v
+}
+
+// withPage is the query on another page.
+func (q assetQuery) withPage(p int) assetQuery {
+	q.Page = p
+	return q
+}
+
+// url is path with the query.
+func (q assetQuery) url(path string) string {
+	if enc := q.values().Encode(); enc != "" {
+		return path + "?" + enc
+	}
+	return path
 }
 
 // putResultView is the answer to an upload: the stored asset, or an error.
@@ -90,7 +145,10 @@ type putResultView struct {
 func (h *Handler) storage(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), nodeCallTimeout)
 	defer cancel()
-	v := storageView{Assets: h.assetsView(ctx)}
+	q := assetQueryOf(r.URL.Query())
+	feed := h.feedHistoryFor(viewStorage)
+	feed.Query = q.values()
+	v := storageView{Assets: h.assetsView(ctx, q), Feed: feed}
 	h.renderPage(w, r, http.StatusOK, "Storage", navStorage, storageBody(v))
 }
 
@@ -98,24 +156,37 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) assetList(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), nodeCallTimeout)
 	defer cancel()
-	h.renderPart(w, r, http.StatusOK, "Stored files", assetsCard(h.assetsView(ctx), false))
+	h.renderPart(w, r, http.StatusOK, "Stored files", assetsCard(h.assetsView(ctx, assetQueryOf(r.URL.Query())), false))
 }
 
-func (h *Handler) assetsView(ctx context.Context) assetsView {
+// assetsView reads the files and keeps the page of those q finds.
+func (h *Handler) assetsView(ctx context.Context, q assetQuery) assetsView {
 	as, err := h.node.Assets(ctx)
 	if err != nil {
 		h.log.Warn("Read assets for dashboard", "err", err)
-		return assetsView{Err: "The list of stored files could not be read.", Now: h.now()}
+		return assetsView{Err: "The list of stored files could not be read.", Query: q, Pages: 1, Now: h.now()}
 	}
-	v := assetsView{Assets: as, Total: len(as), Now: h.now()}
-	if len(v.Assets) > assetsLimit {
-		v.Assets = v.Assets[:assetsLimit]
+	v := assetsView{Total: len(as), Query: q, Now: h.now()}
+	found := as
+	if q.Q != "" {
+		needle := strings.ToLower(q.Q)
+		found = nil
+		for _, a := range as {
+			if strings.Contains(strings.ToLower(a.Name), needle) || strings.Contains(a.ID, needle) {
+				found = append(found, a)
+			}
+		}
 	}
 	v.HostedShards, v.HostedBytes, err = h.node.HostedShards(ctx)
 	if err != nil {
 		h.log.Warn("Read hosted shards for dashboard", "err", err)
 		v.HostedErr = true
 	}
+	v.Matched = len(found)
+	v.Pages = max(1, (len(found)+assetsPerPage-1)/assetsPerPage)
+	v.Query.Page = min(q.Page, v.Pages)
+	first := (v.Query.Page - 1) * assetsPerPage
+	v.Assets = found[first:min(first+assetsPerPage, len(found))]
 	return v
 }
 
@@ -146,7 +217,7 @@ func (h *Handler) deleteAsset(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), nodeCallTimeout)
 	defer cancel()
-	v := h.assetsView(ctx)
+	v := h.assetsView(ctx, assetQueryOf(r.URL.Query()))
 	v.Notice, v.Failed = notice, failed
 	h.renderPart(w, r, http.StatusOK, "Stored files", assetsCard(v, false))
 }

@@ -400,7 +400,7 @@ func TestStoragePage(t *testing.T) {
 		}
 	}
 	wantAll(t, "storage page", body,
-		`ws-connect="/ui/ws?view=storage"`, `aria-current="page"`,
+		`&amp;view=storage"`, `aria-current="page"`,
 		`data-asset-id="`+photo.ID+`"`, `title="`+photo.ID+`"`, photo.ID[:10]+"…",
 		`&lt;b&gt;&#34;photo&#34;.jpg&lt;/b&gt;`, "1.5 MiB", "ec 2/6", "5/6", "1/4",
 		`data-state="stored"`, `data-state="lost"`, `href="/ui/assets/`+photo.ID+`/download"`,
@@ -421,7 +421,7 @@ func TestStoragePage(t *testing.T) {
 	}
 	// The dashboard links to the storage page too.
 	_, body = e.do(t, "GET", "/", nil, map[string]string{"Cookie": cookie})
-	wantAll(t, "dashboard", body, `href="/storage"`, `ws-connect="/ui/ws"`)
+	wantAll(t, "dashboard", body, `href="/storage"`, `ws-connect="/ui/ws?after=`)
 }
 
 func TestDownloadAsset(t *testing.T) {

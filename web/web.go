@@ -48,6 +48,13 @@ type Node interface {
 	// It must not block. A closed channel means the subscriber was dropped
 	// for being slow, or the node stopped.
 	Subscribe(buffer int) *node.Subscription
+	// EventHistory returns the node's last events (at most
+	// node.EventHistorySize), oldest first. It must not block.
+	EventHistory() []node.Envelope
+	// SubscribeAfter is Subscribe that also returns the kept events with a
+	// sequence number above after, oldest first, taken together with the
+	// subscription so that none is missed or repeated. It must not block.
+	SubscribeAfter(buffer int, after uint64) ([]node.Envelope, *node.Subscription)
 	// CheckAdminToken reports whether token is the node's admin token, in
 	// constant time.
 	CheckAdminToken(token string) bool
@@ -88,6 +95,18 @@ type Node interface {
 	// HostedShards returns how many shards the node holds and the bytes
 	// their blobs take on disk.
 	HostedShards(ctx context.Context) (count int, bytes int64, err error)
+	// AssetDetail returns one stored file and where each of its shards is.
+	// An unknown ID gives an error wrapping node.ErrNotFound.
+	AssetDetail(ctx context.Context, id string) (node.Asset, []node.ShardPlace, error)
+	// PeerDetail returns the peer whose node ID or endpoint is key, with
+	// the shards each side holds for the other. An unknown key gives an
+	// error wrapping node.ErrNotFound.
+	PeerDetail(ctx context.Context, key string) (node.PeerDetail, error)
+	// Usage returns the node's storage and network figures now.
+	Usage(ctx context.Context) (node.Usage, error)
+	// History returns the node's recorded samples since a time, oldest
+	// first.
+	History(ctx context.Context, since time.Time) ([]node.Usage, error)
 }
 
 // Config configures a Handler. Start from DefaultConfig.
@@ -236,7 +255,9 @@ func (h *Handler) Routes() http.Handler {
 		r.Use(h.requireSession)
 		r.Get("/", h.dashboard)
 		r.Get("/storage", h.storage)
+		r.Get("/storage/{id}", h.filePage)
 		r.Get("/network/peers", h.networkPeers)
+		r.Get("/network/peers/{id}", h.peerPage)
 		r.Get("/network/mesh", h.networkMesh)
 		r.Route("/ui", func(r chi.Router) {
 			r.Post("/toggle", h.toggle)

@@ -620,7 +620,7 @@ func TestDashboardFullPageAndFragment(t *testing.T) {
 			t.Errorf("GET / has no data-testid=%q", id)
 		}
 	}
-	for _, want := range []string{`ws-connect="/ui/ws"`, `hx-ext="ws"`, "/static/vendor/htmx.min.js", "/static/vendor/ws.min.js", "river-pi", "valley-mesh"} {
+	for _, want := range []string{`ws-connect="/ui/ws?after=`, `hx-ext="ws"`, "/static/vendor/htmx.min.js", "/static/vendor/ws.min.js", "river-pi", "valley-mesh"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("GET / lacks %q", want)
 		}

@@ -45,7 +45,8 @@ func TestBrowser(t *testing.T) {
 				o.radio = radioOptions{radios: []string{"udp"}, group: group, iface: "lo", loopback: true,
 					beaconInterval: 500 * time.Millisecond, gossip: "127.0.0.1:0"}
 			}
-			m := startMesh(t, 3, func(_ int, o *nodeOptions) { beacons(o) })
+			// History every second, so the overview's charts have data.
+			m := startMesh(t, 3, func(_ int, o *nodeOptions) { beacons(o); o.historyInterval = time.Second })
 			m.waitPeers(0, 2)
 			url, token := m.nodes[0].url, m.nodes[0].token
 

@@ -59,6 +59,7 @@ type nodeOptions struct {
 	hedgeDelay       time.Duration
 	claimInterval    time.Duration
 	shardGrace       time.Duration
+	historyInterval  time.Duration
 	peerPoll         time.Duration
 	radio            radioOptions
 	batctlIface      string
@@ -108,6 +109,7 @@ func (o *nodeOptions) flags(cmd *cobra.Command) {
 	fs.DurationVar(&o.hedgeDelay, "hedge-delay", d.Assets.Transfer.HedgeDelay, "shortest wait for a shard before a get also asks a spare one")
 	fs.DurationVar(&o.claimInterval, "claim-interval", d.Assets.ClaimInterval, "how often (and at start) the node renews its claim on its files' shards on their hosts")
 	fs.DurationVar(&o.shardGrace, "shard-grace", d.ShardGrace, "drop a shard another node stored once nobody has claimed it this long (at least twice --claim-interval)")
+	fs.DurationVar(&o.historyInterval, "history-interval", d.History.Interval, "how often the node records its history for the overview charts (0: never)")
 	fs.DurationVar(&o.peerPoll, "peer-poll-interval", d.Peers.PollInterval, "how often static peers are asked whether they are up")
 	fs.StringVar(&o.batctlIface, "batman", "", "read BATMAN-adv health with batctl for this mesh interface, e.g. bat0")
 	fs.StringVar(&o.babel, "babel", "", "read Babel health from babeld's control socket, e.g. [::1]:33123 (babeld -G 33123)")
@@ -263,6 +265,10 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 	cfg.Assets.RepairInterval = o.repairInterval
 	if o.repairInterval == 0 {
 		cfg.Assets.RepairInterval = -1
+	}
+	cfg.History.Interval = o.historyInterval
+	if o.historyInterval == 0 {
+		cfg.History.Interval = -1
 	}
 	cfg.Peers.PollInterval = o.peerPoll
 	links, err := buildLinks(o.radio, endpoint, keys, log)

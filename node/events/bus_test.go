@@ -91,3 +91,63 @@ func TestSubscriptionCloseIsIdempotent(t *testing.T) {
 	}
 	bus.Publish(toggled{}) // no panic on a closed subscriber
 }
+
+// seqs are the sequence numbers of envs, in order.
+func seqs(envs []events.Envelope) []uint64 {
+	out := make([]uint64, 0, len(envs))
+	for _, e := range envs {
+		out = append(out, e.Seq)
+	}
+	return out
+}
+
+// seqRange is from..to inclusive.
+func seqRange(from, to uint64) []uint64 {
+	out := []uint64{}
+	for s := from; s <= to; s++ {
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestBusHistory publishes various numbers of events and checks that the
+// bus keeps the newest HistorySize, oldest first, and that SubscribeAfter
+// returns the kept ones after its sequence number and then delivers the
+// next event live, with no gap and no repeat.
+func TestBusHistory(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		published int
+		after     uint64
+		want      []uint64
+		wantAfter []uint64
+	}{
+		{name: "none", published: 0, after: 0, want: []uint64{}, wantAfter: []uint64{}},
+		{name: "some", published: 3, after: 1, want: seqRange(1, 3), wantAfter: seqRange(2, 3)},
+		{name: "exactly full", published: events.HistorySize, after: 0, want: seqRange(1, 100), wantAfter: seqRange(1, 100)},
+		{name: "wrapped", published: 250, after: 200, want: seqRange(151, 250), wantAfter: seqRange(201, 250)},
+		{name: "after older than kept", published: 250, after: 10, want: seqRange(151, 250), wantAfter: seqRange(151, 250)},
+		{name: "after newest", published: 5, after: 5, want: seqRange(1, 5), wantAfter: []uint64{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			bus := events.NewBus(func() time.Time { return testClock })
+			for range tc.published {
+				bus.Publish(toggled{Active: true})
+			}
+			if diff := cmp.Diff(tc.want, seqs(bus.History())); diff != "" {
+				t.Errorf("History (-want +got):\n%s", diff)
+			}
+			hist, sub := bus.SubscribeAfter(4, tc.after)
+			defer sub.Close()
+			if diff := cmp.Diff(tc.wantAfter, seqs(hist)); diff != "" {
+				t.Errorf("SubscribeAfter(%d) history (-want +got):\n%s", tc.after, diff)
+			}
+			bus.Publish(toggled{Active: false})
+			if got, want := (<-sub.C()).Seq, uint64(tc.published+1); got != want {
+				t.Errorf("first live event has seq %d, want %d", got, want)
+			}
+		})
+	}
+}

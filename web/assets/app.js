@@ -10,6 +10,17 @@
       badge.textContent = label;
     }
   }
+  // A reconnecting socket replays the events after the ones the page was
+  // rendered with, some of which it already added: each entry is added
+  // once (entries are named by the event's sequence number).
+  document.addEventListener('htmx:oobBeforeSwap', function (e) {
+    var d = e.detail;
+    if (!d || !d.target || d.target.id !== 'feed-list' || !d.fragment) return;
+    var items = d.fragment.querySelectorAll('li[id]');
+    for (var i = 0; i < items.length; i++) {
+      if (document.getElementById(items[i].id)) items[i].remove();
+    }
+  });
   document.addEventListener('htmx:wsClose', function () { mark('offline', 'reconnecting'); });
   document.addEventListener('htmx:wsError', function () { mark('offline', 'reconnecting'); });
 })();

@@ -1,0 +1,242 @@
+// Browser test of the overview, the per-file and per-peer pages, the live
+// feed's history and the phone layout, against a running node.
+//
+//   OFFGRID_URL=http://127.0.0.1:7420 OFFGRID_TOKEN=... node web/e2e/detail.mjs
+//
+// Env:
+//   OFFGRID_URL          base URL of a running node (required); it must have
+//                        live peers to store files on and record its
+//                        history often (offgrid node --history-interval 1s)
+//   OFFGRID_TOKEN        the node's admin token (required)
+//   OFFGRID_SCREENSHOTS  directory for screenshots (default: web/screenshots)
+//   OFFGRID_CHROMIUM     browser binary (default: /usr/bin/chromium)
+//
+// It logs in, stores 16 small files through the storage page, opens a
+// file's page (stripes and hosts) and a peer's page (one state, shards
+// exchanged), waits for the overview's charts to draw lines from the
+// node's history, reloads the dashboard and checks the live feed still
+// shows the events from before, and on a 390x844 phone checks that no
+// page is wider than the screen and that the 16 files are not a
+// 4,000-pixel column. Screenshots of every page at 1280x800 and 390x844.
+// It stores 16 files and deletes nothing. Exit status 1 with a FAIL line
+// on any failure.
+
+import { chromium } from 'playwright-core';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const base = (process.env.OFFGRID_URL || '').replace(/\/+$/, '');
+const token = process.env.OFFGRID_TOKEN || '';
+const shots = resolve(process.env.OFFGRID_SCREENSHOTS || fileURLToPath(new URL('../screenshots', import.meta.url)));
+const executablePath = process.env.OFFGRID_CHROMIUM || '/usr/bin/chromium';
+const timeout = 10_000;
+const meshTimeout = 60_000;
+const files = 16;
+// The tallest the 16-file list may be on a phone: well under the 4,000
+// pixels a labelled block per cell made it.
+const maxListHeight = 1800;
+
+if (!base || !token) {
+  console.error('FAIL: set OFFGRID_URL (base URL of a running node) and OFFGRID_TOKEN (its admin token)');
+  process.exit(2);
+}
+
+let current = 'start';
+async function step(name, fn) {
+  current = name;
+  const t0 = Date.now();
+  const result = await fn();
+  console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+  return result;
+}
+
+function check(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+async function shot(page, name, opts = {}) {
+  await page.screenshot({ path: join(shots, `${name}.png`), caret: 'initial', ...opts });
+}
+
+const tid = (id) => `[data-testid="${id}"]`;
+
+// dropFile drops a File of random bytes on the storage page's drop zone.
+async function dropFile(page, name, bytes) {
+  await page.evaluate(({ name, bytes, sel }) => {
+    const data = new Uint8Array(bytes);
+    crypto.getRandomValues(data);
+    const file = new File([data], name, { type: 'application/octet-stream' });
+    const zone = document.querySelector(sel);
+    const dt = new DataTransfer();
+    dt.items.add(file);
+    for (const type of ['dragenter', 'dragover', 'drop']) {
+      zone.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: dt }));
+    }
+  }, { name, bytes, sel: tid('dropzone') });
+}
+
+// phoneCheck resizes to a phone, asserts nothing is wider than the
+// screen, takes a full-page screenshot and goes back to the desktop size.
+async function phoneCheck(page, name) {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(100);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 1, `${name}: page is ${overflow}px wider than a 390px phone screen`);
+  // Visible elements only: a stacked table's header row is clipped to
+  // nothing on purpose (it stays for screen readers).
+  const wide = await page.evaluate(() => [...document.querySelectorAll('main *')]
+    .filter((e) => !e.closest('thead, .visually-hidden') && e.getClientRects().length &&
+      e.getBoundingClientRect().right > window.innerWidth + 1)
+    .slice(0, 3).map((e) => `${e.tagName.toLowerCase()}.${e.className}`));
+  check(wide.length === 0, `${name}: elements past the right edge: ${wide.join(', ')}`);
+  await shot(page, `${name}-phone`, { fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 800 });
+}
+
+const profile = mkdtempSync(join(tmpdir(), 'offgrid-e2e-'));
+let context;
+const problems = [];
+
+try {
+  mkdirSync(shots, { recursive: true });
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1280, height: 800 },
+  });
+  context.setDefaultTimeout(timeout);
+  const page = context.pages()[0] || await context.newPage();
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`[${current}] console error: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`[${current}] page error: ${e.message}`));
+
+  await step('log in', async () => {
+    await page.goto(base + '/storage');
+    await page.waitForURL(/\/login$/);
+    await page.fill(tid('login-token'), token);
+    await page.click(tid('login-submit'));
+    await page.waitForURL(base + '/');
+  });
+
+  const stamp = Date.now();
+  await step(`store ${files} files through the storage page`, async () => {
+    await page.goto(base + '/storage');
+    await page.locator(`${tid('feed-status')}[data-state="live"]`).waitFor();
+    for (let i = 0; i < files; i++) {
+      const name = `detail-${stamp}-${String(i).padStart(2, '0')}.txt`;
+      await dropFile(page, name, 2048 + i);
+      // The page keeps only its newest answers: wait for this file's.
+      await page.waitForFunction(([sel, name]) => [...document.querySelectorAll(sel)].some((e) => e.innerText.includes(name)),
+        [`${tid('put-result')}, ${tid('put-error')}`, name], { timeout: meshTimeout });
+      if (await page.locator(tid('put-error')).count() > 0) {
+        throw new Error(`upload refused: ${await page.locator(tid('put-error')).first().innerText()}`);
+      }
+    }
+    await page.goto(base + `/storage?q=detail-${stamp}`);
+    await page.locator(tid('asset-row')).first().waitFor();
+    check(await page.locator(tid('asset-row')).count() === files, `search shows ${await page.locator(tid('asset-row')).count()} rows, want ${files}`);
+  });
+  await shot(page, 'storage-search-desktop', { fullPage: true });
+
+  await step(`the ${files} files on a phone: no sideways scrolling, not a 4,000-pixel column`, async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    const h = await page.locator(tid('assets-table')).evaluate((t) => t.getBoundingClientRect().height);
+    check(h <= maxListHeight, `the list of ${files} files is ${Math.round(h)}px tall on a phone, want at most ${maxListHeight}`);
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await phoneCheck(page, 'storage-search');
+  });
+
+  let fileURL;
+  await step('open a file\'s page from the list: stripes, hosts, live shards', async () => {
+    const link = page.locator(tid('asset-link')).first();
+    fileURL = base + await link.getAttribute('href');
+    await link.click();
+    await page.waitForURL(fileURL);
+    await page.locator(tid('file-page')).waitFor();
+    const stripes = await page.locator(tid('file-stripe')).count();
+    check(stripes >= 1, 'the file page shows no stripe');
+    const hosts = await page.locator(tid('file-host')).count();
+    check(hosts >= 1, 'the file page shows no host');
+    const live = await page.locator(`${tid('file-shard')}[data-state="live"]`).count();
+    check(live >= 1, 'the file page shows no live shard');
+    const name = (await page.locator(tid('file-name')).innerText()).trim();
+    check(name.startsWith(`detail-${stamp}-`), `file page name ${JSON.stringify(name)}`);
+    check(await page.locator(tid('file-download')).count() === 1, 'the file page has no download link');
+  });
+  await shot(page, 'file-desktop', { fullPage: true });
+  await step('file page on a phone', () => phoneCheck(page, 'file'));
+
+  await step('open a peer\'s page from the peer table: one state, shards exchanged', async () => {
+    await page.goto(base + '/network/peers');
+    const link = page.locator(`${tid('peer-row')}[data-state="up"] ${tid('peer-link')}`).first();
+    await link.waitFor();
+    const href = await link.getAttribute('href');
+    await link.click();
+    await page.waitForURL(base + href);
+    await page.locator(tid('peer-page')).waitFor();
+    const badges = await page.locator(`main ${tid('peer-state')}`).count();
+    check(badges === 1, `${badges} state badges on the peer page, want 1`);
+    const status = await page.locator(`main ${tid('peer-state')}`).getAttribute('data-status');
+    check(['up', 'idle'].includes(status), `peer status ${status}, want up or idle`);
+    for (const id of ['peer-held-for-us', 'peer-held-for-them', 'peer-endpoint', 'peer-via', 'peer-last-seen']) {
+      check(await page.locator(tid(id)).count() === 1, `the peer page has no ${id}`);
+    }
+  });
+  await shot(page, 'peer-desktop', { fullPage: true });
+  await step('peer page on a phone', () => phoneCheck(page, 'peer'));
+  await page.goto(base + '/network/peers');
+  await step('peers page on a phone', () => phoneCheck(page, 'peers'));
+  await page.goto(base + '/network/mesh');
+  await step('mesh page on a phone', () => phoneCheck(page, 'mesh'));
+
+  await step('the overview\'s charts draw lines from the node\'s history', async () => {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      await page.goto(base + '/?range=1h');
+      const lines = await page.locator(`${tid('chart-traffic')} ${tid('chart-line')}`).count();
+      const peers = await page.locator(`${tid('chart-peers')} ${tid('chart-line')}`).count();
+      if (lines === 2 && peers === 1) break;
+      check(Date.now() < deadline, `charts have ${peers} peer and ${lines} traffic lines after 30 s, want 1 and 2`);
+      await page.waitForTimeout(1000);
+    }
+    const d = await page.locator(`${tid('chart-peers')} ${tid('chart-line')}`).getAttribute('d');
+    check(/^M[0-9.]+ [0-9.]+/.test(d), `peer line path ${JSON.stringify(d)}`);
+    const box = await page.locator(`${tid('chart-peers')} svg`).boundingBox();
+    check(box && box.width > 100 && box.height > 20, `peer chart is ${JSON.stringify(box)}`);
+    const free = await page.locator(tid('stat-disk')).getAttribute('data-free');
+    check(Number(free) > 0, `disk free ${free}, want the file system's free bytes`);
+    const owned = await page.locator(tid('stat-files')).getAttribute('data-owned');
+    check(Number(owned) >= files, `files owned ${owned}, want at least ${files}`);
+  });
+
+  await step('the live feed shows its history again after a reload', async () => {
+    await page.locator(`${tid('feed-status')}[data-state="live"]`).waitFor();
+    const before = await page.locator(`${tid('feed')} ${tid('feed-item')}`).evaluateAll((els) => els.map((e) => e.id));
+    check(before.length >= 10, `the feed shows ${before.length} entries before the reload, want the uploads' events`);
+    await page.reload();
+    await page.locator(`${tid('feed-status')}[data-state="live"]`).waitFor();
+    const after = await page.locator(`${tid('feed')} ${tid('feed-item')}`).evaluateAll((els) => els.map((e) => e.id));
+    const kept = before.filter((id) => after.includes(id));
+    check(kept.length === before.length, `after a reload the feed shows ${kept.length} of the ${before.length} entries it had`);
+    check(new Set(after).size === after.length, 'the feed shows an entry twice');
+  });
+  await shot(page, 'overview-desktop', { fullPage: true });
+  await step('dashboard on a phone', () => phoneCheck(page, 'overview'));
+
+  await step('no console or page errors', async () => {
+    check(problems.length === 0, problems.join('\n'));
+  });
+  console.log(`PASS detail e2e; screenshots in ${shots}`);
+} catch (err) {
+  console.error(`FAIL at "${current}": ${err.message.split('\n').slice(0, 6).join('\n')}`);
+  if (problems.length) console.error(problems.join('\n'));
+  process.exitCode = 1;
+} finally {
+  if (context) await context.close().catch(() => {});
+  rmSync(profile, { recursive: true, force: true });
+}

@@ -1,0 +1,85 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/offgrid-net/offgrid/node"
+)
+
+// maxPeerKey bounds the key of a peer page (a node ID or an endpoint URL).
+const maxPeerKey = 512
+
+// peerPageView is the data of a peer's page.
+type peerPageView struct {
+	node.PeerDetail
+	Status peerStatus
+	// Neighbor is the routing daemon's neighbour entry for the peer's
+	// address, when it has one.
+	Neighbor *node.MeshNeighbor
+	// MeshSource is where the mesh metrics came from ("none" without a
+	// routing daemon or metrics file).
+	MeshSource string
+	Now        time.Time
+}
+
+// peerPage serves one peer's page: identity, how it is heard, its one
+// state, mesh metrics, last seen, and the shards each side holds for the
+// other.
+func (h *Handler) peerPage(w http.ResponseWriter, r *http.Request) {
+	key, err := url.PathUnescape(chi.URLParam(r, "id"))
+	if err != nil || key == "" || len(key) > maxPeerKey {
+		h.peerMissing(w, r)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), nodeCallTimeout)
+	defer cancel()
+	d, err := h.node.PeerDetail(ctx, key)
+	if errors.Is(err, node.ErrNotFound) {
+		h.peerMissing(w, r)
+		return
+	}
+	if err != nil {
+		h.log.Error("Read peer for its page", "peer", key, "err", err)
+		p := h.pageMeta("Peer", true)
+		p.Nav = navPeers
+		h.render(w, r, http.StatusInternalServerError, layout(p, peerError("The peer's record could not be read.")))
+		return
+	}
+	v := peerPageView{PeerDetail: d, Status: peerStatusOf(d.Peer), Now: h.now(), MeshSource: "none"}
+	if m, err := h.node.Mesh(ctx); err == nil {
+		v.MeshSource = m.Source
+		v.Neighbor = neighborOf(m, d.Peer.Endpoint)
+	}
+	h.renderPage(w, r, http.StatusOK, peerLabel(d.Peer), navPeers, peerBody(v))
+}
+
+// peerMissing answers a peer page for a key no peer has.
+func (h *Handler) peerMissing(w http.ResponseWriter, r *http.Request) {
+	p := h.pageMeta("No such peer", true)
+	p.Nav = navPeers
+	h.render(w, r, http.StatusNotFound, layout(p, peerError("This node knows no peer with that ID or endpoint.")))
+}
+
+// neighborOf is the mesh neighbour whose address is the endpoint's host,
+// or nil.
+func neighborOf(m node.MeshMetrics, endpoint string) *node.MeshNeighbor {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return nil
+	}
+	host := u.Hostname()
+	ip := net.ParseIP(host)
+	for i, n := range m.Neighbors {
+		if host != "" && (n.Address == host || ip != nil && ip.Equal(net.ParseIP(n.Address))) {
+			return &m.Neighbors[i]
+		}
+	}
+	return nil
+}
