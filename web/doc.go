@@ -12,7 +12,7 @@
 //	                    name or ID, ?page=N, 20 a page), storage activity
 //	GET  /storage/{id}  a stored file's page: hosts and their shards, each
 //	                    stripe's shards live or dead (?page=N, 32 stripes
-//	                    a page), download
+//	                    a page), audits, download, share, delete
 //	GET  /network/peers peers page: the peer table ("N up of M"; via,
 //	                    one state, last seen) and peer activity
 //	GET  /network/peers/{id}
@@ -39,6 +39,18 @@
 //	                    returns a result or error fragment
 //	GET  /ui/assets/{id}/download
 //	                    the file's plaintext as an attachment
+//	DELETE /ui/assets/{id}
+//	                    delete a file; returns the stored files card, or
+//	                    with ?from=file (its page) HX-Redirect to
+//	                    /storage?deleted=ID&dropped=N&pending=M, whose
+//	                    notice is shown only for a well-formed ID the node
+//	                    has no file under (anyone can type the link)
+//	POST /ui/assets/{id}/share
+//	                    form to=NODE_ID (a peer): the signed share manifest
+//	                    as the attachment NAME.share.json; the peer's
+//	                    X25519 key comes from its GET /pubkeys (at most
+//	                    64 KiB read, node ID checked); a refusal shows the
+//	                    file page with the reason
 //	GET  /ui/network/peers
 //	                    the peers page's table card
 //	GET  /ui/network/mesh

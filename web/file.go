@@ -29,6 +29,10 @@ type fileView struct {
 	// Page and Pages number the stripe pages from 1.
 	Page, Pages int
 	Now         time.Time
+	// Peers are the nodes the file can be shared with.
+	Peers []sharePeer
+	// ShareErr says why the last share failed.
+	ShareErr string
 }
 
 // fileHost is one host of a file: how many of its shards it holds and
@@ -65,7 +69,8 @@ type fileShard struct {
 }
 
 // filePage serves a stored file's page: its stripes, which host holds
-// which shard and whether it is live, the losses it survives, download.
+// which shard and whether it is live, its audits, the losses it survives,
+// download, sharing and delete.
 func (h *Handler) filePage(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
 	if !validAssetID(id) {
@@ -113,6 +118,7 @@ func (h *Handler) fileViewFor(ctx context.Context, id string, page int) (fileVie
 	self := string(h.node.Info().ID)
 	v := fileView{Asset: a, Now: h.now()}
 	v.Hosts = fileHosts(places, peers, self)
+	v.Peers = sharePeers(peers, self)
 	stripes := max(a.Stripes, len(a.StripeShards))
 	v.Pages = max(1, (stripes+stripesPerPage-1)/stripesPerPage)
 	v.Page = min(page, v.Pages)

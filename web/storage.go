@@ -149,6 +149,7 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request) {
 	feed := h.feedHistoryFor(viewStorage)
 	feed.Query = q.values()
 	v := storageView{Assets: h.assetsView(ctx, q), Feed: feed}
+	v.Assets.Notice = h.deletedNotice(ctx, r.URL.Query())
 	h.renderPage(w, r, http.StatusOK, "Storage", navStorage, storageBody(v))
 }
 
@@ -190,16 +191,39 @@ func (h *Handler) assetsView(ctx context.Context, q assetQuery) assetsView {
 	return v
 }
 
-// deleteAsset deletes a stored file (the list's Delete button, after the
-// browser's confirmation) and answers with the list, saying what happened.
-// Failures are shown in the card, with status 200 so that htmx swaps it in.
+// deleteAsset deletes a stored file (a Delete button, after the browser's
+// confirmation). From the list it answers with the list, saying what
+// happened. From the file's page (?from=file) a success sends the browser
+// to the storage page, which says what the delete did, and a failure is an
+// alert on the file's page. Failures have status 200 so that htmx swaps
+// them in.
 func (h *Handler) deleteAsset(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
-	var notice string
-	failed := true
+	rep, notice, failed := h.deleteOne(r.Context(), id)
+	if r.URL.Query().Get("from") == "file" {
+		if failed {
+			h.render(w, r, http.StatusOK, fileDeleteError(notice))
+			return
+		}
+		w.Header().Set("HX-Redirect", deletedURL(id, rep))
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), nodeCallTimeout)
+	defer cancel()
+	v := h.assetsView(ctx, assetQueryOf(r.URL.Query()))
+	v.Notice, v.Failed = notice, failed
+	h.renderPart(w, r, http.StatusOK, "Stored files", assetsCard(v, false))
+}
+
+// deleteOne deletes a stored file and says what happened, for the list
+// and the file's page alike.
+func (h *Handler) deleteOne(ctx context.Context, id string) (rep node.DeleteReport, notice string, failed bool) {
 	if !validAssetID(id) {
-		notice = "There is no stored file with that ID."
-	} else if rep, err := h.node.DeleteAsset(r.Context(), id); err != nil {
+		return rep, "There is no stored file with that ID.", true
+	}
+	rep, err := h.node.DeleteAsset(ctx, id)
+	if err != nil {
 		c := problem.Classify(err)
 		notice = userMessage(c)
 		if c.Status == http.StatusNotFound {
@@ -210,16 +234,40 @@ func (h *Handler) deleteAsset(w http.ResponseWriter, r *http.Request) {
 		} else {
 			h.log.Error("Delete file from dashboard", "id", id, "err", err)
 		}
-	} else {
-		failed = false
-		notice = deletedText(id, rep)
-		h.log.Info("File deleted from dashboard", "id", id, "dropped", rep.Dropped, "pending", rep.Pending)
+		return rep, notice, true
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), nodeCallTimeout)
-	defer cancel()
-	v := h.assetsView(ctx, assetQueryOf(r.URL.Query()))
-	v.Notice, v.Failed = notice, failed
-	h.renderPart(w, r, http.StatusOK, "Stored files", assetsCard(v, false))
+	h.log.Info("File deleted from dashboard", "id", id, "dropped", rep.Dropped, "pending", rep.Pending)
+	return rep, deletedText(id, rep), false
+}
+
+// deletedURL is the storage page after a delete from a file's page: the
+// query carries what the delete did, for deletedNotice.
+func deletedURL(id string, rep node.DeleteReport) string {
+	q := url.Values{}
+	q.Set("deleted", id)
+	q.Set("dropped", strconv.Itoa(rep.Dropped))
+	q.Set("pending", strconv.Itoa(rep.Pending))
+	return "/storage?" + q.Encode()
+}
+
+// deletedNotice is the storage page's notice after a delete from a file's
+// page, from deletedURL's query. A link anyone can type carries it, so it
+// is shown only for a well-formed ID this node has no file under, with
+// counts that are numbers.
+func (h *Handler) deletedNotice(ctx context.Context, q url.Values) string {
+	id := q.Get("deleted")
+	if id == "" || !validAssetID(id) {
+		return ""
+	}
+	dropped, err1 := strconv.Atoi(q.Get("dropped"))
+	pending, err2 := strconv.Atoi(q.Get("pending"))
+	if err1 != nil || err2 != nil || dropped < 0 || pending < 0 {
+		return ""
+	}
+	if _, _, err := h.node.AssetDetail(ctx, id); !errors.Is(err, node.ErrNotFound) {
+		return ""
+	}
+	return deletedText(id, node.DeleteReport{Dropped: dropped, Pending: pending})
 }
 
 // maxImportForm bounds an import request: one manifest and the multipart

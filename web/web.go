@@ -92,6 +92,9 @@ type Node interface {
 	// share manifest; node.ErrForbidden when it names another node,
 	// node.ErrBadSignature when its signature fails.
 	ImportAsset(ctx context.Context, manifest []byte) (node.Asset, error)
+	// ShareAsset returns a signed share manifest (JSON) of one of this
+	// node's files for the node to, whose X25519 key is toBox (hex).
+	ShareAsset(ctx context.Context, id string, to identity.NodeID, toBox string) ([]byte, error)
 	// HostedShards returns how many shards the node holds and the bytes
 	// their blobs take on disk.
 	HostedShards(ctx context.Context) (count int, bytes int64, err error)
@@ -170,6 +173,8 @@ type Handler struct {
 	metrics  *metrics
 	assets   *assetServer
 	upgrader websocket.Upgrader
+	// peerHTTP reads other nodes' keys when a file is shared.
+	peerHTTP limitedDoer
 	// feedBuffer is the live feed subscription buffer; tests lower it.
 	feedBuffer int
 	// assetsThrottle is the least time between two assets card refreshes
@@ -231,6 +236,7 @@ func New(cfg Config) (*Handler, error) {
 		feedBuffer:      feedBuffer,
 		assetsThrottle:  assetsThrottle,
 		networkThrottle: networkThrottle,
+		peerHTTP:        limitedDoer{&http.Client{Timeout: nodeCallTimeout}},
 	}
 	h.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
@@ -269,6 +275,7 @@ func (h *Handler) Routes() http.Handler {
 			r.Post("/assets", h.putAsset)
 			r.Get("/assets/{id}/download", h.downloadAsset)
 			r.Delete("/assets/{id}", h.deleteAsset)
+			r.Post("/assets/{id}/share", h.shareAsset)
 			r.Post("/assets/import", h.importAsset)
 			r.Get("/network/peers", h.peersTable)
 			r.Get("/network/mesh", h.meshPart)

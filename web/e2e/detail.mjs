@@ -17,9 +17,12 @@
 // node's history, reloads the dashboard and checks the live feed still
 // shows the events from before, and on a 390x844 phone checks that no
 // page is wider than the screen and that the 16 files are not a
-// 4,000-pixel column. Screenshots of every page at 1280x800 and 390x844.
-// It stores 16 files and deletes nothing. Exit status 1 with a FAIL line
-// on any failure.
+// 4,000-pixel column. On a file's page it checks the audits, downloads a
+// share manifest for a peer, and at the end deletes two of the files from
+// their pages (one at 1280x800, one at 390x844), back to the storage page
+// with a notice. Screenshots of every page at 1280x800 and 390x844. It
+// stores 16 files and deletes 2 of them. Exit status 1 with a FAIL line on
+// any failure.
 
 import { chromium } from 'playwright-core';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
@@ -83,13 +86,13 @@ async function phoneCheck(page, name) {
   await page.setViewportSize({ width: 390, height: 844 });
   await page.waitForTimeout(100);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  check(overflow <= 1, `${name}: page is ${overflow}px wider than a 390px phone screen`);
   // Visible elements only: a stacked table's header row is clipped to
   // nothing on purpose (it stays for screen readers).
   const wide = await page.evaluate(() => [...document.querySelectorAll('main *')]
     .filter((e) => !e.closest('thead, .visually-hidden') && e.getClientRects().length &&
       e.getBoundingClientRect().right > window.innerWidth + 1)
     .slice(0, 3).map((e) => `${e.tagName.toLowerCase()}.${e.className}`));
+  check(overflow <= 1, `${name}: page is ${overflow}px wider than a 390px phone screen (past the edge: ${wide.join(', ')})`);
   check(wide.length === 0, `${name}: elements past the right edge: ${wide.join(', ')}`);
   await shot(page, `${name}-phone`, { fullPage: true });
   await page.setViewportSize({ width: 1280, height: 800 });
@@ -168,6 +171,19 @@ try {
     check(name.startsWith(`detail-${stamp}-`), `file page name ${JSON.stringify(name)}`);
     check(await page.locator(tid('file-download')).count() === 1, 'the file page has no download link');
   });
+  await step('the file page shows its audits and shares the file with a peer', async () => {
+    const audits = page.locator(tid('file-audits'));
+    check(await audits.count() === 1, 'the file page shows no audits');
+    check(/^\d+$/.test(await audits.getAttribute('data-passed')), 'audits passed is not a number');
+    const to = page.locator(tid('file-share-to'));
+    check(await to.locator('option').count() >= 1, 'the share form offers no peer');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click(tid('file-share-submit'))]);
+    const name = (await page.locator(tid('file-name')).innerText()).trim();
+    check(download.suggestedFilename() === `${name}.share.json`, `share download is called ${download.suggestedFilename()}`);
+    const manifest = JSON.parse(await new Response(await download.createReadStream()).text());
+    check(manifest.recipient === await to.inputValue(), `manifest recipient ${manifest.recipient}`);
+    check(typeof manifest.signature === 'string' && manifest.signature.length === 128, 'manifest has no signature');
+  });
   await shot(page, 'file-desktop', { fullPage: true });
   await step('file page on a phone', () => phoneCheck(page, 'file'));
 
@@ -227,6 +243,37 @@ try {
   });
   await shot(page, 'overview-desktop', { fullPage: true });
   await step('dashboard on a phone', () => phoneCheck(page, 'overview'));
+
+  // deleteFromPage opens the file page of the list's first match, checks
+  // it fits the screen, deletes the file with its Delete button (accepting
+  // the confirmation) and checks the storage page says so and no longer
+  // lists it.
+  async function deleteFromPage(size) {
+    await page.goto(base + `/storage?q=detail-${stamp}`);
+    const link = page.locator(tid('asset-link')).first();
+    const href = await link.getAttribute('href');
+    const name = (await link.innerText()).trim();
+    await link.click();
+    await page.waitForURL(base + href);
+    await page.locator(tid('file-delete')).waitFor();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(overflow <= 1, `${size}: the file page is ${overflow}px wider than the screen`);
+    await shot(page, `file-actions-${size}`, { fullPage: true });
+    page.once('dialog', (d) => d.accept());
+    await page.click(tid('file-delete'));
+    await page.waitForURL(/\/storage\?deleted=/);
+    const notice = (await page.locator(tid('assets-notice')).innerText()).trim();
+    check(notice.startsWith('Deleted '), `${size}: storage notice ${JSON.stringify(notice)}`);
+    check(await page.locator(`${tid('asset-link')}[href="${href}"]`).count() === 0, `${size}: ${name} is still listed`);
+    await shot(page, `storage-deleted-${size}`, { fullPage: true });
+  }
+  await step('delete a file from its page', () => deleteFromPage('desktop'));
+  await step('delete a file from its page on a phone', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await deleteFromPage('phone');
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await phoneCheck(page, 'storage-deleted');
+  });
 
   await step('no console or page errors', async () => {
     check(problems.length === 0, problems.join('\n'));
