@@ -47,11 +47,13 @@ type timelineBar struct {
 const timelineWidth = 1000
 
 // timelineOf places each span on the timeline's axis. Spans too short to
-// show still get a bar one unit wide, so a short outage is visible.
+// show still get a bar one unit wide, so a short outage is visible; an
+// empty span is dropped unless it is the last (the state the peer is in
+// now, entered this instant).
 func timelineOf(spans []node.PeerStateSpan, now time.Time) (bars []timelineBar, upPercent int) {
 	start := now.Add(-node.PeerTimelineWindow)
 	var up time.Duration
-	for _, sp := range spans {
+	for i, sp := range spans {
 		from, to := sp.From, sp.To
 		if from.Before(start) {
 			from = start
@@ -59,7 +61,7 @@ func timelineOf(spans []node.PeerStateSpan, now time.Time) (bars []timelineBar, 
 		if to.After(now) {
 			to = now
 		}
-		if !to.After(from) {
+		if to.Before(from) || to.Equal(from) && i < len(spans)-1 {
 			continue
 		}
 		if sp.State == node.PeerUp {
@@ -67,6 +69,7 @@ func timelineOf(spans []node.PeerStateSpan, now time.Time) (bars []timelineBar, 
 		}
 		x := float64(from.Sub(start)) / float64(node.PeerTimelineWindow) * timelineWidth
 		w := max(float64(to.Sub(from))/float64(node.PeerTimelineWindow)*timelineWidth, 1)
+		x = min(x, timelineWidth-w)
 		bars = append(bars, timelineBar{
 			X: strconv.FormatFloat(x, 'f', 1, 64), W: strconv.FormatFloat(w, 'f', 1, 64),
 			State: string(sp.State), From: from, To: to,
