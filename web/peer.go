@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -76,6 +77,15 @@ func timelineOf(spans []node.PeerStateSpan, now time.Time) (bars []timelineBar, 
 		})
 	}
 	return bars, int(100 * up / node.PeerTimelineWindow)
+}
+
+// upText says how much of the window the peer was up; a peer up for less
+// than 1% (it came up minutes ago) does not read 0%.
+func upText(pct int, bars []timelineBar) string {
+	if pct == 0 && slices.ContainsFunc(bars, func(b timelineBar) bool { return b.State == string(node.PeerUp) }) {
+		return "up under 1% of the time"
+	}
+	return "up " + strconv.Itoa(pct) + "% of the time"
 }
 
 // rttText is a round-trip time for people: milliseconds, with a decimal

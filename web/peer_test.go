@@ -67,7 +67,7 @@ func TestPeerPage(t *testing.T) {
 			`data-testid="peer-bytes-sent" data-bytes="3072">3.0 KiB<`,
 			// Heard by beacon only: no round trip measured.
 			`data-testid="peer-rtt" data-rtt-us="0" data-rtt-via=""`, "not measured yet",
-			`data-testid="peer-timeline-span" data-state="up"`,
+			`data-testid="peer-timeline-span" data-state="up"`, "up under 1% of the time",
 		}},
 		{"idle peer by endpoint", "/network/peers/" + url.PathEscape(idle.endpoint), []string{
 			`data-testid="peer-name">node-3<`, `data-state="up" data-status="idle" data-active="false">up, not taking work<`,
@@ -100,7 +100,7 @@ func TestPeerPage(t *testing.T) {
 	if want := []string{"unknown", "up", "down"}; !slices.Equal(states, want) {
 		t.Errorf("school's timeline spans %v, want %v", states, want)
 	}
-	wantAll(t, "school up share", body, `data-testid="peer-up-percent" data-percent="8"`)
+	wantAll(t, "school up share", body, `data-testid="peer-up-percent" data-percent="8">up 8% of the time<`)
 	if strings.Contains(body, ">up<") || strings.Contains(body, "taking jobs") {
 		t.Errorf("a down peer's page still says up or taking work")
 	}
