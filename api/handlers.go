@@ -279,7 +279,7 @@ func (h *handlers) StoreShard(ctx context.Context, req genserver.StoreShardReque
 }
 
 func (h *handlers) FetchShard(ctx context.Context, req genserver.FetchShardRequestObject) (genserver.FetchShardResponseObject, error) {
-	rc, sh, err := h.node.OpenShard(ctx, req.Params.AssetId, req.Params.Index)
+	rc, sh, err := h.node.OpenShard(ctx, req.Params.AssetId, req.Params.Index, callerName(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -316,7 +316,7 @@ func (h *handlers) PutShard(ctx context.Context, req genserver.PutShardRequestOb
 }
 
 func (h *handlers) GetShard(ctx context.Context, req genserver.GetShardRequestObject) (genserver.GetShardResponseObject, error) {
-	rc, sh, err := h.node.OpenShard(ctx, req.AssetId, req.Index)
+	rc, sh, err := h.node.OpenShard(ctx, req.AssetId, req.Index, callerName(ctx))
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,7 @@ import (
 // quarantined and ErrCorrupt or ErrNotFound returned) and returns the
 // BLAKE3 of its bytes keyed with nonce (storage.AuditProof).
 func (n *Node) AuditShard(ctx context.Context, assetID string, index int, nonce [32]byte) (string, error) {
-	rc, _, err := n.OpenShard(ctx, assetID, index)
+	rc, _, err := n.OpenShard(ctx, assetID, index, "")
 	if err != nil {
 		return "", err
 	}

@@ -24,5 +24,10 @@
 // Traffic is counted where shard bytes cross the node: shards another
 // node (or the admin) stores here or opens here, and this node's puts to
 // and fetches from other hosts (a counting wrapper on the remote
-// transport); this node's own shards on itself are not traffic.
+// transport); this node's own shards on itself are not traffic. The same
+// bytes are also counted per peer (a peer's page: bytes sent to and
+// received from it since start), by the node ID of the host or of the
+// signed caller; callers that are not nodes (the admin) and audits count
+// only in the totals, and at most maxTrafficPeers peers are counted one by
+// one, so the counters stay bounded whoever calls.
 package node

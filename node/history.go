@@ -6,11 +6,13 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/sqlitedb"
 	"github.com/offgrid-net/offgrid/storage"
 )
@@ -58,10 +60,81 @@ type Usage struct {
 	DiskUsed, DiskFree int64
 }
 
-// traffic counts shard bytes through the node since it started.
+// traffic counts shard bytes through the node since it started, in all
+// and per peer.
 type traffic struct {
 	in, out atomic.Int64
+
+	// mu guards byPeer: node ID -> bytes exchanged with that peer, at most
+	// maxTrafficPeers entries (a node beyond that still counts in the
+	// totals).
+	mu     sync.Mutex
+	byPeer map[identity.NodeID]*PeerTraffic
 }
+
+// maxTrafficPeers bounds the peers whose traffic is counted one by one: as
+// many as the members gossip tracks.
+const maxTrafficPeers = 4096
+
+// PeerTraffic is the shard bytes exchanged with one peer since this node
+// started.
+type PeerTraffic struct {
+	// Sent is shard bytes this node sent the peer (uploads to it, shards it
+	// fetched from here); Received the shard bytes it got from the peer.
+	Sent, Received int64
+}
+
+// sent counts n bytes sent to peer.
+func (t *traffic) sent(peer string, n int64) {
+	t.out.Add(n)
+	t.forPeer(peer, func(p *PeerTraffic) { p.Sent += n })
+}
+
+// received counts n bytes received from peer.
+func (t *traffic) received(peer string, n int64) {
+	t.in.Add(n)
+	t.forPeer(peer, func(p *PeerTraffic) { p.Received += n })
+}
+
+// forPeer applies add to peer's counters. A caller that is not a node (an
+// operator with the admin token, "unknown") has no per-peer counter.
+func (t *traffic) forPeer(peer string, add func(*PeerTraffic)) {
+	if n := len(peer); n == 0 || n > maxNodeIDLen {
+		return
+	}
+	id := identity.NodeID(peer)
+	if _, err := id.PublicKey(); err != nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, ok := t.byPeer[id]
+	if !ok {
+		if len(t.byPeer) >= maxTrafficPeers {
+			return
+		}
+		if t.byPeer == nil {
+			t.byPeer = map[identity.NodeID]*PeerTraffic{}
+		}
+		p = &PeerTraffic{}
+		t.byPeer[id] = p
+	}
+	add(p)
+}
+
+// of returns the bytes exchanged with peer.
+func (t *traffic) of(peer identity.NodeID) PeerTraffic {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p, ok := t.byPeer[peer]; ok {
+		return *p
+	}
+	return PeerTraffic{}
+}
+
+// maxNodeIDLen bounds a node ID worth parsing (a did:key of an Ed25519 key
+// is 56 characters).
+const maxNodeIDLen = 128
 
 // countingTransport counts the shard bytes this node moves to and from
 // other hosts.
@@ -73,14 +146,14 @@ type countingTransport struct {
 func (c countingTransport) PutShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr, data []byte, hash string) error {
 	err := c.Transport.PutShard(ctx, host, addr, data, hash)
 	if err == nil {
-		c.t.out.Add(int64(len(data)))
+		c.t.sent(host.ID, int64(len(data)))
 	}
 	return err
 }
 
 func (c countingTransport) GetShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr, maxSize int) ([]byte, error) {
 	data, err := c.Transport.GetShard(ctx, host, addr, maxSize)
-	c.t.in.Add(int64(len(data)))
+	c.t.received(host.ID, int64(len(data)))
 	return data, err
 }
 

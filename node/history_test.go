@@ -59,7 +59,7 @@ func TestHistoryRecordsAndTrims(t *testing.T) {
 	if err := n.RecordHistory(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rc, _, err := n.OpenShard(ctx, "a1.0", 0)
+	rc, _, err := n.OpenShard(ctx, "a1.0", 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}

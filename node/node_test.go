@@ -341,7 +341,7 @@ func TestMethodsReturnErrStoppedAfterRun(t *testing.T) {
 	_, checks["Quote"] = n.Quote(t.Context(), "compute", 1)
 	_, checks["RunJob"] = n.RunJob(t.Context(), node.RunRequest{JobID: "late"})
 	_, checks["StoreShard"] = n.StoreShard(t.Context(), "a", 0, strings.NewReader("x"), "", "admin")
-	_, _, checks["OpenShard"] = n.OpenShard(t.Context(), "a", 0)
+	_, _, checks["OpenShard"] = n.OpenShard(t.Context(), "a", 0, "")
 	_, checks["Peers"] = n.Peers(t.Context())
 	_, checks["Mesh"] = n.Mesh(t.Context())
 	for name, err := range checks {

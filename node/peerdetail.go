@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"fmt"
+
+	"github.com/offgrid-net/offgrid/node/peers"
 )
 
 // PeerDetail is one peer with the storage exchanged with it.
@@ -16,7 +18,16 @@ type PeerDetail struct {
 	// their bytes.
 	HeldForThem      int
 	HeldForThemBytes int64
+	// Traffic is the shard bytes exchanged with the peer since this node
+	// started.
+	Traffic PeerTraffic
+	// Timeline is the peer's states over the last PeerTimelineWindow,
+	// oldest first.
+	Timeline []PeerStateSpan
 }
+
+// PeerTimelineWindow is how far back a peer's state timeline reaches.
+const PeerTimelineWindow = peers.TimelineWindow
 
 // PeerDetail returns the peer whose node ID or endpoint is key, with the
 // shards each side holds for the other. An unknown key gives ErrNotFound.
@@ -27,7 +38,10 @@ func (n *Node) PeerDetail(ctx context.Context, key string) (PeerDetail, error) {
 	}
 	for _, p := range ps {
 		if (p.ID != "" && string(p.ID) == key) || p.Endpoint == key {
-			d := PeerDetail{Peer: p}
+			d := PeerDetail{Peer: p, Traffic: n.traffic.of(p.ID)}
+			if d.Timeline, err = n.peers.Timeline(ctx, p.Endpoint); err != nil {
+				return PeerDetail{}, err
+			}
 			if p.ID == "" {
 				// Shards are recorded by node ID: none yet before first contact.
 				return d, nil

@@ -1,6 +1,9 @@
 package node_test
 
 import (
+	"bytes"
+	"io"
+	"slices"
 	"testing"
 	"time"
 
@@ -67,5 +70,103 @@ func TestStaticPeerPolling(t *testing.T) {
 		case <-deadline.C:
 			t.Fatal("A did not publish B going down within 10s")
 		}
+	}
+}
+
+// TestPeerDetailRTTTrafficTimeline runs three real nodes on loopback. A
+// polls B and C: each gets a measured round trip. A stores a file that
+// needs all three nodes' shards and reads it back: the bytes A sent each
+// peer are the bytes that peer holds for it, each peer counted them as
+// received, and the read received shard bytes from both. When C stops, its
+// timeline reads up, then down.
+func TestPeerDetailRTTTrafficTimeline(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	c := servertest.NewCluster(t)
+	b := servertest.Start(t, servertest.Options{Name: "bee", Cluster: c})
+	cc := servertest.Start(t, servertest.Options{Name: "sea", Cluster: c})
+	a := servertest.Start(t, servertest.Options{Name: "ay", Cluster: c, StaticPeers: []string{b.URL, cc.URL}, PeerPollInterval: 50 * time.Millisecond})
+	ctx := t.Context()
+
+	detail := func(n *servertest.Node) node.PeerDetail {
+		t.Helper()
+		d, err := a.PeerDetail(ctx, n.URL)
+		if err != nil {
+			t.Fatalf("A.PeerDetail(%s): %v", n.URL, err)
+		}
+		return d
+	}
+	waitUntil(t, "A sees B and C up with a polled round trip", func() bool {
+		for _, n := range []*servertest.Node{b, cc} {
+			if p := detail(n).Peer; p.State != node.PeerUp || p.RTT <= 0 || p.RTTVia != "poll" || p.RTTAt.IsZero() {
+				return false
+			}
+		}
+		return true
+	})
+	for _, n := range []*servertest.Node{b, cc} {
+		if rtt := detail(n).Peer.RTT; rtt > 10*time.Second {
+			t.Errorf("RTT to %s = %v, want less than the poll timeout on loopback", n.URL, rtt)
+		}
+	}
+
+	data := make([]byte, 96<<10)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	as, err := a.PutAsset(ctx, bytes.NewReader(data), node.PutOptions{Name: "three.bin", Size: int64(len(data)), Mode: "ec", K: 3, N: 3})
+	if err != nil {
+		t.Fatalf("PutAsset k=3 n=3 on three nodes: %v", err)
+	}
+	rc, _, err := a.OpenAsset(ctx, as.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back %d bytes, %v; want the %d stored", len(got), err, len(data))
+	}
+	for _, n := range []*servertest.Node{b, cc} {
+		d := detail(n)
+		if d.HeldForUsBytes == 0 || d.Traffic.Sent != d.HeldForUsBytes {
+			t.Errorf("A sent %s %d bytes, it holds %d for A; want equal and more than 0", n.URL, d.Traffic.Sent, d.HeldForUsBytes)
+		}
+		if d.Traffic.Received == 0 || d.Traffic.Received > d.HeldForUsBytes {
+			t.Errorf("A received %d bytes from %s for a read of a file it holds %d bytes of; want 1..%d",
+				d.Traffic.Received, n.URL, d.HeldForUsBytes, d.HeldForUsBytes)
+		}
+		u, err := n.Usage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.BytesIn != d.Traffic.Sent || u.BytesOut != d.Traffic.Received {
+			t.Errorf("%s counts %d in and %d out, A counts %d sent and %d received; want them to match",
+				n.URL, u.BytesIn, u.BytesOut, d.Traffic.Sent, d.Traffic.Received)
+		}
+	}
+
+	cc.HTTP.Close()
+	waitUntil(t, "A sees C down", func() bool { return detail(cc).Peer.State == node.PeerDown })
+	var states []node.PeerState
+	for _, sp := range detail(cc).Timeline {
+		states = append(states, sp.State)
+	}
+	if want := []node.PeerState{node.PeerUnknown, node.PeerUp, node.PeerDown}; !slices.Equal(states, want) {
+		t.Errorf("C's timeline on A = %v, want %v", states, want)
+	}
+	if tl := detail(b).Timeline; len(tl) != 2 || tl[1].State != node.PeerUp {
+		t.Errorf("B's timeline on A = %+v, want unknown then up", tl)
+	}
+}
+
+// waitUntil polls ok every 20 ms for up to 10 s.
+func waitUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -64,7 +64,7 @@ func (n *Node) storeShard(ctx context.Context, assetID string, index int, r io.R
 		return Shard{}, nodeerr.FromStorage(err)
 	}
 	if storedBy != string(n.info.ID) {
-		n.traffic.in.Add(sh.Size)
+		n.traffic.received(storedBy, sh.Size)
 	}
 	n.metrics.shardsStored.Inc()
 	n.metrics.shardBytes.Add(float64(sh.Size))
@@ -74,11 +74,13 @@ func (n *Node) storeShard(ctx context.Context, assetID string, index int, r io.R
 
 // OpenShard returns the bytes of a stored shard after checking them against
 // their hash. A shard that fails is quarantined and ErrCorrupt returned.
-// The shard's size counts as bytes sent (the overview's traffic).
-func (n *Node) OpenShard(ctx context.Context, assetID string, index int) (io.ReadCloser, Shard, error) {
+// The shard's size counts as bytes sent (the overview's traffic) to
+// caller, the node ID of the node that asked ("" or a name that is not a
+// node ID counts in the total only).
+func (n *Node) OpenShard(ctx context.Context, assetID string, index int, caller string) (io.ReadCloser, Shard, error) {
 	rc, sh, err := n.openShard(ctx, assetID, index)
 	if err == nil {
-		n.traffic.out.Add(sh.Size)
+		n.traffic.sent(caller, sh.Size)
 	}
 	return rc, sh, err
 }

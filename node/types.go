@@ -78,16 +78,18 @@ type (
 	MeshMetrics  = peers.MeshMetrics
 	MeshNeighbor = peers.MeshNeighbor
 	MeshRoute    = peers.MeshRoute
-	MeshChanged  = peers.MeshChanged
-	Asset        = assets.Asset
-	AssetState   = assets.State
-	AssetChanged = assets.AssetChanged
-	AssetDeleted = assets.AssetDeleted
-	ShardCorrupt = assets.ShardCorrupt
-	PutOptions   = assets.PutOptions
-	RepairReport = assets.RepairReport
-	DeleteReport = assets.DeleteReport
-	ShardPlace   = assets.ShardPlace
+	// PeerStateSpan is a stretch of time a peer spent in one state.
+	PeerStateSpan = peers.StateSpan
+	MeshChanged   = peers.MeshChanged
+	Asset         = assets.Asset
+	AssetState    = assets.State
+	AssetChanged  = assets.AssetChanged
+	AssetDeleted  = assets.AssetDeleted
+	ShardCorrupt  = assets.ShardCorrupt
+	PutOptions    = assets.PutOptions
+	RepairReport  = assets.RepairReport
+	DeleteReport  = assets.DeleteReport
+	ShardPlace    = assets.ShardPlace
 )
 
 // Peer states.

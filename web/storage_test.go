@@ -102,7 +102,7 @@ func (e *testEnv) loseShard(t *testing.T, hostAssetID string, index int) {
 	if err := os.Remove(e.shardBlob(t, hostAssetID, index)); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := e.node.OpenShard(t.Context(), hostAssetID, index); !errors.Is(err, node.ErrCorrupt) {
+	if _, _, err := e.node.OpenShard(t.Context(), hostAssetID, index, ""); !errors.Is(err, node.ErrCorrupt) {
 		t.Fatalf("OpenShard(%s, %d) of a deleted blob = %v, want ErrCorrupt", hostAssetID, index, err)
 	}
 }

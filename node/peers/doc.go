@@ -5,6 +5,21 @@
 // babeld or a metrics file). It reaches other nodes only through the small
 // interfaces it declares (Fetcher), so it knows nothing of HTTP.
 //
+// Round-trip time: a static peer's is the wall-clock duration of its
+// announce poll (an HTTP request, so it includes the peer's handler); a
+// peer known by beacons or gossip gets memberlist's direct-probe RTT
+// (PingDelegate; memberlist skips indirect and TCP-fallback probes, which
+// would not measure the path). Only the latest is kept, in node_peers,
+// with how and when it was taken. Probe samples reach the table through
+// the membership event queue and are dropped when it is full.
+//
+// Timeline: every state change the table publishes is also written to
+// node_peer_states (only when it differs from the peer's last row). Rows
+// older than TimelineWindow go, except each peer's newest older one (the
+// state its window starts in); rows of forgotten peers go with them; and
+// one peer keeps at most maxStateRows, so a flapping peer cannot grow the
+// table. A restart records unknown for the peers that were up.
+//
 // Lock order in membership: Membership.mu is never held while calling into
 // memberlist, because memberlist calls the delegates (which take mu) while
 // holding its own node lock.

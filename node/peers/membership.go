@@ -24,9 +24,11 @@ type memberMeta struct {
 	Active   bool   `json:"a"`
 }
 
-// memberEvent is a membership change waiting to reach the peer table.
+// memberEvent is a membership change, or with rtt set a probe's round
+// trip to the member peer.ID, waiting to reach the peer table.
 type memberEvent struct {
 	peer Peer
+	rtt  time.Duration
 }
 
 // membership runs memberlist (SWIM) for IP-side membership and failure
@@ -81,6 +83,8 @@ func (m *membership) start() error {
 	}
 	c.Delegate = memberDelegate{m}
 	c.Events = memberDelegate{m}
+	// Each direct probe's round trip is the RTT of a peer known by gossip.
+	c.Ping = memberDelegate{m}
 	c.LogOutput = io.Discard
 	c.Logger = nil
 	if len(m.s.cfg.ClusterKey) > 0 {
@@ -148,6 +152,12 @@ func (m *membership) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case ev := <-m.events:
+			if ev.rtt > 0 {
+				if err := m.s.table.setRTT(ctx, "", ev.peer.ID, ev.rtt, "gossip"); err != nil && ctx.Err() == nil {
+					m.s.log.Warn("Peer round-trip time not recorded", "node", ev.peer.ID, "err", err)
+				}
+				continue
+			}
 			m.s.observe(ctx, ev.peer)
 		}
 	}
@@ -209,7 +219,21 @@ func (m *membership) send(p Peer) {
 	}
 }
 
-// memberDelegate implements memberlist's Delegate and EventDelegate. Every
+// pinged queues the round trip of a direct probe of node. It runs in
+// memberlist's probe goroutine, which holds no lock while it calls us.
+func (m *membership) pinged(node *memberlist.Node, rtt time.Duration) {
+	if node == nil || node.Name == string(m.s.self.Keys.ID()) || rtt <= 0 {
+		return
+	}
+	select {
+	case m.events <- memberEvent{peer: Peer{ID: identity.NodeID(node.Name)}, rtt: rtt}:
+	default:
+		// A round trip is only a sample; the next probe brings another.
+	}
+}
+
+// memberDelegate implements memberlist's Delegate, EventDelegate and
+// PingDelegate. Every
 // method is called from memberlist's goroutines and returns at once.
 type memberDelegate struct{ m *membership }
 
@@ -228,3 +252,7 @@ func (memberDelegate) MergeRemoteState(buf []byte, join bool)     {}
 func (d memberDelegate) NotifyJoin(node *memberlist.Node)         { d.m.queue(node, StateUp) }
 func (d memberDelegate) NotifyLeave(node *memberlist.Node)        { d.m.queue(node, StateDown) }
 func (d memberDelegate) NotifyUpdate(node *memberlist.Node)       { d.m.queue(node, StateUp) }
+func (memberDelegate) AckPayload() []byte                         { return nil }
+func (d memberDelegate) NotifyPingComplete(node *memberlist.Node, rtt time.Duration, _ []byte) {
+	d.m.pinged(node, rtt)
+}

@@ -83,9 +83,14 @@ func (s *Service) pollOnce(ctx context.Context) (allUp bool) {
 			continue
 		}
 		g.Go(func() error {
-			obs := s.pollPeer(gctx, p.Endpoint)
+			obs, rtt := s.pollPeer(gctx, p.Endpoint)
 			if gctx.Err() != nil {
 				return nil
+			}
+			if rtt > 0 {
+				if err := s.table.setRTT(gctx, p.Endpoint, "", rtt, "poll"); err != nil {
+					s.log.Warn("Peer round-trip time not recorded", "peer", p.Endpoint, "err", err)
+				}
 			}
 			if obs.State != StateUp {
 				down.Add(1)
@@ -98,18 +103,24 @@ func (s *Service) pollOnce(ctx context.Context) (allUp bool) {
 	return ctx.Err() == nil && down.Load() == 0
 }
 
-func (s *Service) pollPeer(ctx context.Context, endpoint string) Peer {
+// pollPeer asks the static peer at endpoint for its announce and returns
+// what it found and, when the peer answered, the request's round trip
+// (measured on the wall clock, whatever deps.Now says, because it is a
+// duration on this machine).
+func (s *Service) pollPeer(ctx context.Context, endpoint string) (Peer, time.Duration) {
 	down := Peer{Endpoint: endpoint, Via: "static", State: StateDown}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.PollTimeout)
 	defer cancel()
+	start := time.Now()
 	a, err := s.deps.Fetcher.FetchAnnounce(ctx, endpoint)
+	rtt := time.Since(start)
 	if err != nil {
 		s.log.Debug("Peer poll failed", "peer", endpoint, "err", err)
-		return down
+		return down, 0
 	}
 	if _, err := a.ID.PublicKey(); err != nil {
 		s.log.Debug("Peer sent a bad node ID", "peer", endpoint)
-		return down
+		return down, 0
 	}
 	return Peer{
 		Endpoint: endpoint,
@@ -119,5 +130,5 @@ func (s *Service) pollPeer(ctx context.Context, endpoint string) Peer {
 		State:    StateUp,
 		Active:   a.Active,
 		LastSeen: s.deps.Now().UTC(),
-	}
+	}, rtt
 }

@@ -311,9 +311,23 @@ func (s *Service) Prune(ctx context.Context) error {
 	return nil
 }
 
-// changed publishes a changed peer and recounts the peers up.
+// TimelineWindow is how far back a peer's state timeline reaches.
+const TimelineWindow = 24 * time.Hour
+
+// Timeline returns the states of the peer at endpoint over the last
+// TimelineWindow, oldest first; time before its first recorded change is
+// StateUnknown.
+func (s *Service) Timeline(ctx context.Context, endpoint string) ([]StateSpan, error) {
+	return s.table.spans(ctx, endpoint, s.deps.Now().UTC().Add(-TimelineWindow))
+}
+
+// changed publishes a changed peer, records its state in its timeline and
+// recounts the peers up.
 func (s *Service) changed(ctx context.Context, p Peer) {
 	s.deps.Events.Publish(PeerChanged{Peer: p})
+	if err := s.table.recordState(ctx, p.Endpoint, p.State, TimelineWindow); err != nil && ctx.Err() == nil {
+		s.log.Warn("Peer state not recorded in its timeline", "peer", p.Endpoint, "err", err)
+	}
 	if p.State == StateDown && s.deps.PeerDown != nil {
 		s.deps.PeerDown()
 	}

@@ -35,7 +35,12 @@ type table struct {
 // node's own endpoint, which it also removes from an older table).
 func openTable(ctx context.Context, db *sql.DB, self string, static []string, now func() time.Time, fresh, granularity time.Duration) (*table, error) {
 	t := &table{db: db, now: now, fresh: fresh, granularity: granularity}
-	// What was up before a restart has to be heard from again.
+	// What was up before a restart has to be heard from again; its
+	// timeline shows the gap as unknown.
+	if _, err := db.ExecContext(ctx, `INSERT INTO node_peer_states(endpoint, at, state)
+		SELECT endpoint, ?, 'unknown' FROM node_peers WHERE state = 'up'`, now().UnixMilli()); err != nil {
+		return nil, fmt.Errorf("record peer states at start: %w", err)
+	}
 	if _, err := db.ExecContext(ctx, `UPDATE node_peers SET state = 'unknown' WHERE state = 'up'`); err != nil {
 		return nil, fmt.Errorf("reset peer states: %w", err)
 	}
@@ -59,6 +64,10 @@ func openTable(ctx context.Context, db *sql.DB, self string, static []string, no
 
 const peerColumns = `endpoint, node_id, name, via, state, active, gossip, static, last_seen`
 
+// selectColumns are peerColumns and the latest round-trip time, which only
+// setRTT writes.
+const selectColumns = peerColumns + `, rtt_us, rtt_via, rtt_at`
+
 func scanPeer(row interface{ Scan(...any) error }) (Peer, error) {
 	var (
 		p      Peer
@@ -66,13 +75,19 @@ func scanPeer(row interface{ Scan(...any) error }) (Peer, error) {
 		state  string
 		static bool
 		seen   int64
+		rttUS  int64
+		rttAt  int64
 	)
-	if err := row.Scan(&p.Endpoint, &id, &p.Name, &p.Via, &state, &p.Active, &p.Gossip, &static, &seen); err != nil {
+	if err := row.Scan(&p.Endpoint, &id, &p.Name, &p.Via, &state, &p.Active, &p.Gossip, &static, &seen, &rttUS, &p.RTTVia, &rttAt); err != nil {
 		return Peer{}, err
 	}
 	p.ID, p.State, p.Static = identity.NodeID(id), State(state), static
 	if seen > 0 {
 		p.LastSeen = time.UnixMilli(seen).UTC()
+	}
+	p.RTT = time.Duration(rttUS) * time.Microsecond
+	if rttAt > 0 {
+		p.RTTAt = time.UnixMilli(rttAt).UTC()
 	}
 	return p, nil
 }
@@ -86,7 +101,7 @@ func scanPeer(row interface{ Scan(...any) error }) (Peer, error) {
 func (t *table) update(ctx context.Context, obs Peer, isMember func(identity.NodeID) bool) (stored Peer, changed bool, err error) {
 	// Most observations repeat what the table says; skip the write unless
 	// something changed or the recorded last-seen time is getting old.
-	old, err := scanPeer(t.db.QueryRowContext(ctx, `SELECT `+peerColumns+` FROM node_peers WHERE endpoint = ?`, obs.Endpoint))
+	old, err := scanPeer(t.db.QueryRowContext(ctx, `SELECT `+selectColumns+` FROM node_peers WHERE endpoint = ?`, obs.Endpoint))
 	if err == nil && obs.Via == "gossip" && obs.State == StateUp && old.Via != "gossip" {
 		// The peer is heard on a transport: its beacons, not membership
 		// gossip, say it is alive (gossip lags a death by seconds).
@@ -98,7 +113,7 @@ func (t *table) update(ctx context.Context, obs Peer, isMember func(identity.Nod
 		return old, false, nil
 	}
 	err = sqlitedb.InTx(ctx, t.db, func(tx *sql.Tx) error {
-		old, err := scanPeer(tx.QueryRowContext(ctx, `SELECT `+peerColumns+` FROM node_peers WHERE endpoint = ?`, obs.Endpoint))
+		old, err := scanPeer(tx.QueryRowContext(ctx, `SELECT `+selectColumns+` FROM node_peers WHERE endpoint = ?`, obs.Endpoint))
 		exists := err == nil
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
@@ -114,6 +129,7 @@ func (t *table) update(ctx context.Context, obs Peer, isMember func(identity.Nod
 		next := obs
 		if exists {
 			next.Static = old.Static
+			next.RTT, next.RTTVia, next.RTTAt = old.RTT, old.RTTVia, old.RTTAt
 			if obs.State == StateDown {
 				next.ID, next.Name, next.Active, next.LastSeen, next.Gossip = old.ID, old.Name, old.Active, old.LastSeen, old.Gossip
 			}
@@ -172,7 +188,7 @@ func (t *table) markSelf(ctx context.Context, endpoint string, self identity.Nod
 func (t *table) prune(ctx context.Context, isMember func(identity.NodeID) bool) ([]Peer, error) {
 	var pruned []Peer
 	err := sqlitedb.InTx(ctx, t.db, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+peerColumns+` FROM node_peers WHERE node_id != ''`)
+		rows, err := tx.QueryContext(ctx, `SELECT `+selectColumns+` FROM node_peers WHERE node_id != ''`)
 		if err != nil {
 			return err
 		}
@@ -212,7 +228,7 @@ func (t *table) prune(ctx context.Context, isMember func(identity.NodeID) bool) 
 
 // list returns every peer, sorted by endpoint.
 func (t *table) list(ctx context.Context) ([]Peer, error) {
-	rows, err := t.db.QueryContext(ctx, `SELECT `+peerColumns+` FROM node_peers ORDER BY endpoint`)
+	rows, err := t.db.QueryContext(ctx, `SELECT `+selectColumns+` FROM node_peers ORDER BY endpoint`)
 	if err != nil {
 		return nil, fmt.Errorf("list peers: %w", err)
 	}
@@ -236,7 +252,7 @@ func (t *table) expire(ctx context.Context, downAfter, dropAfter time.Duration) 
 	now := t.now()
 	var changed []Peer
 	err := sqlitedb.InTx(ctx, t.db, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+peerColumns+` FROM node_peers
+		rows, err := tx.QueryContext(ctx, `SELECT `+selectColumns+` FROM node_peers
 			WHERE static = 0 AND state = 'up' AND last_seen < ?`, now.Add(-downAfter).UnixMilli())
 		if err != nil {
 			return err
@@ -266,4 +282,96 @@ func (t *table) expire(ctx context.Context, downAfter, dropAfter time.Duration) 
 		return nil, fmt.Errorf("expire peers: %w", err)
 	}
 	return changed, nil
+}
+
+// setRTT records the latest round-trip time to the peer at endpoint or,
+// when endpoint is empty, to the peer with node ID id.
+func (t *table) setRTT(ctx context.Context, endpoint string, id identity.NodeID, rtt time.Duration, via string) error {
+	where, key := `endpoint = ?`, endpoint
+	if endpoint == "" {
+		where, key = `node_id = ?`, string(id)
+	}
+	us := max(rtt.Microseconds(), 1) // 0 means never measured
+	_, err := t.db.ExecContext(ctx, `UPDATE node_peers SET rtt_us = ?, rtt_via = ?, rtt_at = ? WHERE `+where,
+		us, via, t.now().UnixMilli(), key)
+	if err != nil {
+		return fmt.Errorf("record round-trip time to %s%s: %w", endpoint, id, err)
+	}
+	return nil
+}
+
+// recordState adds a state change of the peer at endpoint to its timeline
+// unless the timeline already ends in that state, and deletes what has
+// left the window except each peer's newest older row (the state its
+// window starts in).
+func (t *table) recordState(ctx context.Context, endpoint string, state State, window time.Duration) error {
+	now := t.now()
+	err := sqlitedb.InTx(ctx, t.db, func(tx *sql.Tx) error {
+		var last string
+		err := tx.QueryRowContext(ctx, `SELECT state FROM node_peer_states WHERE endpoint = ? ORDER BY at DESC, rowid DESC LIMIT 1`, endpoint).Scan(&last)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if last == string(state) {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO node_peer_states(endpoint, at, state) VALUES (?, ?, ?)`,
+			endpoint, now.UnixMilli(), string(state)); err != nil {
+			return err
+		}
+		cut := now.Add(-window).UnixMilli()
+		_, err = tx.ExecContext(ctx, `DELETE FROM node_peer_states WHERE at < ?1 AND rowid NOT IN
+			(SELECT max(rowid) FROM node_peer_states WHERE at < ?1 GROUP BY endpoint)`, cut)
+		if err != nil {
+			return err
+		}
+		// The timelines of forgotten peers go with them.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM node_peer_states WHERE endpoint NOT IN (SELECT endpoint FROM node_peers)`); err != nil {
+			return err
+		}
+		// A peer flapping fast still keeps at most maxStateRows rows.
+		_, err = tx.ExecContext(ctx, `DELETE FROM node_peer_states WHERE endpoint = ?1 AND rowid NOT IN
+			(SELECT rowid FROM node_peer_states WHERE endpoint = ?1 ORDER BY at DESC, rowid DESC LIMIT ?2)`, endpoint, maxStateRows)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record state of peer %s: %w", endpoint, err)
+	}
+	return nil
+}
+
+// maxStateRows bounds one peer's recorded state changes.
+const maxStateRows = 512
+
+// spans returns the states of the peer at endpoint from since to now, in
+// order; time before its first recorded change is StateUnknown.
+func (t *table) spans(ctx context.Context, endpoint string, since time.Time) ([]StateSpan, error) {
+	now := t.now().UTC()
+	rows, err := t.db.QueryContext(ctx, `SELECT at, state FROM node_peer_states WHERE endpoint = ? ORDER BY at, rowid`, endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("read timeline of peer %s: %w", endpoint, err)
+	}
+	defer rows.Close()
+	out := []StateSpan{{From: since, To: now, State: StateUnknown}}
+	for rows.Next() {
+		var (
+			at    int64
+			state string
+		)
+		if err := rows.Scan(&at, &state); err != nil {
+			return nil, fmt.Errorf("read timeline of peer %s: %w", endpoint, err)
+		}
+		from := time.UnixMilli(at).UTC()
+		if from.Before(since) {
+			from = since
+		}
+		last := &out[len(out)-1]
+		if !from.After(last.From) {
+			last.State = State(state) // replaces what began at the same instant
+			continue
+		}
+		last.To = from
+		out = append(out, StateSpan{From: from, To: now, State: State(state)})
+	}
+	return out, rows.Err()
 }

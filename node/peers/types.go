@@ -40,6 +40,18 @@ type Peer struct {
 	// broker scores hosts with these, with the node's MeshOK.
 	MeshNeighbor bool
 	PathMetric   float64
+	// RTT is the latest round-trip time measured to the peer (0 before
+	// any), RTTVia how ("poll": a static peer's announce request, "gossip":
+	// a memberlist probe), RTTAt when.
+	RTT    time.Duration
+	RTTVia string
+	RTTAt  time.Time
+}
+
+// StateSpan is a stretch of time a peer spent in one state.
+type StateSpan struct {
+	From, To time.Time
+	State    State
 }
 
 // MeshMetrics is the mesh health the node reads from a routing daemon or a

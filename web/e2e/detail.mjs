@@ -13,9 +13,10 @@
 //
 // It logs in, stores 16 small files through the storage page, opens a
 // file's page (stripes and hosts) and a peer's page (one state, shards
-// exchanged), waits for the overview's charts to draw lines from the
-// node's history, reloads the dashboard and checks the live feed still
-// shows the events from before, and on a 390x844 phone checks that no
+// and bytes exchanged, a measured round trip, a 24 h timeline), waits
+// for the overview's charts to draw lines from the node's history,
+// reloads the dashboard and checks the live feed still shows the events
+// from before, and on a 390x844 phone checks that no
 // page is wider than the screen and that the 16 files are not a
 // 4,000-pixel column. On a file's page it checks the audits, downloads a
 // share manifest for a peer, and at the end deletes two of the files from
@@ -199,9 +200,24 @@ try {
     check(badges === 1, `${badges} state badges on the peer page, want 1`);
     const status = await page.locator(`main ${tid('peer-state')}`).getAttribute('data-status');
     check(['up', 'idle'].includes(status), `peer status ${status}, want up or idle`);
-    for (const id of ['peer-held-for-us', 'peer-held-for-them', 'peer-endpoint', 'peer-via', 'peer-last-seen']) {
+    for (const id of ['peer-held-for-us', 'peer-held-for-them', 'peer-endpoint', 'peer-via', 'peer-last-seen',
+      'peer-rtt', 'peer-bytes-sent', 'peer-bytes-received', 'peer-timeline']) {
       check(await page.locator(tid(id)).count() === 1, `the peer page has no ${id}`);
     }
+    // An up peer of a node that polls it has a measured round trip.
+    const rtt = Number(await page.locator(tid('peer-rtt')).getAttribute('data-rtt-us'));
+    check(rtt > 0, `peer round trip ${rtt} µs, want measured`);
+    check(/\d ms/.test(await page.locator(tid('peer-rtt')).innerText()), 'the round trip is not shown in ms');
+    // The shards it holds for us were sent to it by this node.
+    const heldForUs = Number(await page.locator(tid('peer-held-for-us')).getAttribute('data-bytes'));
+    const sent = Number(await page.locator(tid('peer-bytes-sent')).getAttribute('data-bytes'));
+    check(heldForUs === 0 || sent >= heldForUs, `sent ${sent} bytes to a peer that holds ${heldForUs} for us`);
+    // The timeline ends in the peer's state now, up, and is drawn.
+    const spans = page.locator(`${tid('peer-timeline-span')}`);
+    const last = await spans.nth((await spans.count()) - 1).getAttribute('data-state');
+    check(last === 'up', `the timeline ends ${last}, want up`);
+    const box = await page.locator(tid('peer-timeline')).boundingBox();
+    check(box && box.width > 100 && box.height > 10, `peer timeline is ${JSON.stringify(box)}`);
   });
   await shot(page, 'peer-desktop', { fullPage: true });
   await step('peer page on a phone', () => phoneCheck(page, 'peer'));
