@@ -19,6 +19,7 @@ import (
 
 	"github.com/offgrid-net/offgrid/api/genserver"
 	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/internal/backoff"
 	"github.com/offgrid-net/offgrid/node"
 	"github.com/offgrid-net/offgrid/problem"
 )
@@ -65,11 +66,12 @@ type guard struct {
 	router    routers.Router
 	node      *node.Node
 	ownHost   func(hostport string) bool
+	logins    *backoff.Limiter
 	log       *slog.Logger
 	maxStoreB int64
 }
 
-func newGuard(n *node.Node, ownHost func(string) bool, log *slog.Logger) (*guard, error) {
+func newGuard(n *node.Node, ownHost func(string) bool, logins *backoff.Limiter, log *slog.Logger) (*guard, error) {
 	spec, err := genserver.GetSpec()
 	if err != nil {
 		return nil, fmt.Errorf("load spec: %w", err)
@@ -84,6 +86,7 @@ func newGuard(n *node.Node, ownHost func(string) bool, log *slog.Logger) (*guard
 		router:  router,
 		node:    n,
 		ownHost: ownHost,
+		logins:  logins,
 		log:     log,
 		// base64 grows data by 4/3; leave room for the JSON around it.
 		maxStoreB: n.MaxShardBytes()/3*4 + 8<<10,
@@ -252,10 +255,7 @@ func (g *guard) authenticate(r *http.Request, route *routers.Route) (*Caller, er
 	}
 	if allowed["adminToken"] {
 		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-			if !g.node.CheckAdminToken(tok) {
-				return nil, fmt.Errorf("%w: wrong admin token", problem.ErrUnauthorized)
-			}
-			return &Caller{Admin: true}, nil
+			return g.checkAdminToken(r, tok)
 		}
 	}
 	if allowed["nodeSignature"] && r.Header.Get(identity.RequestSignatureHeader) != "" {
@@ -266,6 +266,24 @@ func (g *guard) authenticate(r *http.Request, route *routers.Route) (*Caller, er
 			problem.ErrUnauthorized, identity.RequestSignatureHeader)
 	}
 	return nil, fmt.Errorf("%w: send the admin token as Authorization: Bearer TOKEN", problem.ErrUnauthorized)
+}
+
+// checkAdminToken checks an admin token, unless its client address is
+// backing off after wrong ones (as the dashboard's login does, with the
+// same table): then even the right token waits, unread.
+func (g *guard) checkAdminToken(r *http.Request, token string) (*Caller, error) {
+	addr := backoff.ClientAddr(r.RemoteAddr)
+	if wait := g.logins.Wait(addr); wait > 0 {
+		return nil, &problem.TooManyRequests{Wait: wait,
+			Reason: fmt.Sprintf("too many wrong admin tokens from %s; try again in %d s", backoff.AddrLabel(addr), backoff.Seconds(wait))}
+	}
+	if !g.node.CheckAdminToken(token) {
+		failures, wait := g.logins.Fail(addr)
+		g.log.Info("Admin token refused", "remote", r.RemoteAddr, "failures", failures, "backoff", wait.String())
+		return nil, fmt.Errorf("%w: wrong admin token", problem.ErrUnauthorized)
+	}
+	g.logins.Succeed(addr)
+	return &Caller{Admin: true}, nil
 }
 
 // verifySigned checks a node's request signature, that it was made for this

@@ -16,6 +16,7 @@ import (
 	offgrid "github.com/offgrid-net/offgrid"
 	"github.com/offgrid-net/offgrid/api/gen"
 	"github.com/offgrid-net/offgrid/api/genserver"
+	"github.com/offgrid-net/offgrid/internal/backoff"
 	"github.com/offgrid-net/offgrid/internal/fixed"
 	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/node"
@@ -33,6 +34,9 @@ type Config struct {
 	// OwnHost reports whether a Host (with its port) names this node; a
 	// node signature made for any other host is refused. Required.
 	OwnHost func(hostport string) bool
+	// Logins is the back-off table for wrong admin tokens, shared with the
+	// dashboard's login. Default: a table of its own.
+	Logins *backoff.Limiter
 }
 
 // Register adds the API's routes, guarded by spec validation and
@@ -47,7 +51,10 @@ func Register(r chi.Router, cfg Config) error {
 	if cfg.Gatherer == nil {
 		cfg.Gatherer = prometheus.NewRegistry()
 	}
-	g, err := newGuard(cfg.Node, cfg.OwnHost, cfg.Logger)
+	if cfg.Logins == nil {
+		cfg.Logins = backoff.New(backoff.DefaultMaxAddresses, time.Now)
+	}
+	g, err := newGuard(cfg.Node, cfg.OwnHost, cfg.Logins, cfg.Logger)
 	if err != nil {
 		return err
 	}

@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/internal/backoff"
 	"github.com/offgrid-net/offgrid/node"
 	"github.com/offgrid-net/offgrid/node/nodeerr"
 )
@@ -28,6 +30,18 @@ var (
 	// rate; the request lost its slot and nothing of it was kept.
 	ErrSlowBody = errors.New("request body too slow")
 )
+
+// TooManyRequests: the client must wait before it tries again (an address
+// backing off after wrong admin tokens). It is answered 429 with
+// Retry-After.
+type TooManyRequests struct {
+	// Wait is how long the client must still wait.
+	Wait time.Duration
+	// Reason says why, for the client.
+	Reason string
+}
+
+func (e *TooManyRequests) Error() string { return "too many requests: " + e.Reason }
 
 // RetryAfterSeconds is what a busy or stopping node asks callers to wait
 // before they retry a 503.
@@ -87,6 +101,10 @@ func Classify(err error) Class {
 	if errors.As(err, &maxBytes) {
 		return Class{Status: http.StatusRequestEntityTooLarge, Public: true, Reason: reason(err, maxBytes)}
 	}
+	var tooMany *TooManyRequests
+	if errors.As(err, &tooMany) {
+		return Class{Status: http.StatusTooManyRequests, Public: true, Reason: tooMany.Reason}
+	}
 	// A full disk or a locked database can surface from any layer's
 	// SQLite or file call, wrapped or not by the engine.
 	err = nodeerr.FromResource(err)
@@ -109,8 +127,8 @@ func reason(err, matched error) string {
 }
 
 // Write answers err as a problem response with the status Classify gives
-// it. An internal error is logged on log and its text withheld. A 503 says
-// when to retry; a 401 names the scheme to authenticate with.
+// it. An internal error is logged on log and its text withheld. A 503 and
+// a 429 say when to retry; a 401 names the scheme to authenticate with.
 func Write(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
 	c := Classify(err)
 	detail := err.Error()
@@ -118,9 +136,14 @@ func Write(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) 
 		log.Error("Request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		detail = internalDetail
 	}
+	var tooMany *TooManyRequests
 	switch c.Status {
 	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
+	case http.StatusTooManyRequests:
+		if errors.As(err, &tooMany) {
+			w.Header().Set("Retry-After", strconv.Itoa(backoff.Seconds(tooMany.Wait)))
+		}
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="offgrid"`)
 	}

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -112,6 +113,7 @@ func TestContract(t *testing.T) {
 		{"ENOSPC", &os.PathError{Op: "write", Path: "shards/tmp/shard-1", Err: syscall.ENOSPC}, http.StatusInsufficientStorage},
 		{"node.ErrNotMember", node.ErrNotMember, http.StatusForbidden},
 		{"node.ErrForbidden", node.ErrForbidden, http.StatusForbidden},
+		{"TooManyRequests", fmt.Errorf("check token: %w", &problem.TooManyRequests{Wait: time.Second, Reason: "wait"}), http.StatusTooManyRequests},
 		{"identity.ErrBadRequestSignature", identity.ErrBadRequestSignature, http.StatusUnauthorized},
 		{"identity.ErrReplay", identity.ErrReplay, http.StatusUnauthorized},
 		{"identity.ErrTooManySenders", identity.ErrTooManySenders, http.StatusForbidden},
@@ -202,6 +204,8 @@ func apiAnswer(t *testing.T, err error) int {
 		wantHeaders["Retry-After"] = strconv.Itoa(problem.RetryAfterSeconds)
 	case http.StatusUnauthorized:
 		wantHeaders["WWW-Authenticate"] = `Bearer realm="offgrid"`
+	case http.StatusTooManyRequests:
+		wantHeaders["Retry-After"] = "1" // the table's wait, rounded up
 	}
 	for k, want := range wantHeaders {
 		if got := rec.Header().Get(k); got != want {

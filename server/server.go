@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/offgrid-net/offgrid/api"
+	"github.com/offgrid-net/offgrid/internal/backoff"
 	"github.com/offgrid-net/offgrid/node"
 	"github.com/offgrid-net/offgrid/problem"
 	"github.com/offgrid-net/offgrid/web"
@@ -64,8 +65,11 @@ func New(cfg Config) (*Server, error) {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
 	log := cfg.Logger.With("component", "server")
+	// One back-off table for wrong admin tokens, at the dashboard's login
+	// and at the API alike.
+	logins := backoff.New(backoff.DefaultMaxAddresses, time.Now)
 	dash, err := web.New(web.Config{Node: cfg.Node, Logger: cfg.Logger.With("component", "web"),
-		SecureCookies: cfg.SecureCookies, Registerer: cfg.Registerer})
+		SecureCookies: cfg.SecureCookies, Registerer: cfg.Registerer, Logins: logins})
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +83,7 @@ func New(cfg Config) (*Server, error) {
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		problem.WriteStatus(w, r, http.StatusMethodNotAllowed, "method not allowed on this endpoint")
 	})
-	if err := api.Register(r, api.Config{Node: cfg.Node, Logger: cfg.Logger.With("component", "api"), Gatherer: cfg.Gatherer, OwnHost: own.ownHost}); err != nil {
+	if err := api.Register(r, api.Config{Node: cfg.Node, Logger: cfg.Logger.With("component", "api"), Gatherer: cfg.Gatherer, OwnHost: own.ownHost, Logins: logins}); err != nil {
 		return nil, err
 	}
 	r.Mount("/", dash.Routes())

@@ -14,6 +14,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/gorilla/websocket"
 
+	"github.com/offgrid-net/offgrid/internal/backoff"
 	"github.com/offgrid-net/offgrid/internal/fixed"
 	"github.com/offgrid-net/offgrid/node"
 )
@@ -556,7 +557,7 @@ func feedItemOf(env node.Envelope) feedItem {
 func loginRefusedText(e node.LoginRefused) string {
 	t := fmt.Sprintf("Refused a dashboard login from %s: wrong admin token (%d in a row)", e.Remote, e.Failures)
 	if e.Backoff > 0 {
-		return t + fmt.Sprintf("; that address must wait %s.", waitText(retryAfterSeconds(e.Backoff)))
+		return t + fmt.Sprintf("; that address must wait %s.", waitText(backoff.Seconds(e.Backoff)))
 	}
 	return t + "."
 }

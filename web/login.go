@@ -2,11 +2,10 @@ package web
 
 import (
 	"fmt"
-	"math"
 	"net/http"
 	"strconv"
-	"time"
 
+	"github.com/offgrid-net/offgrid/internal/backoff"
 	"github.com/offgrid-net/offgrid/node"
 )
 
@@ -23,15 +22,15 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // login checks the admin token and starts a session. A wrong token gets the
-// form again with 401 and no cookie. An address that sent loginFreeFailures
+// form again with 401 and no cookie. An address that sent backoff.FreeFailures
 // wrong tokens in a row is refused with 429 and Retry-After, without its
 // token being read, until its back-off ends; even the right token waits.
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
-	addr := clientAddr(r)
-	if wait := h.logins.wait(addr); wait > 0 {
+	addr := backoff.ClientAddr(r.RemoteAddr)
+	if wait := h.logins.Wait(addr); wait > 0 {
 		h.metrics.loginThrottled.Inc()
 		h.log.Debug("Dashboard login throttled", "remote", r.RemoteAddr, "wait", wait.String())
-		secs := retryAfterSeconds(wait)
+		secs := backoff.Seconds(wait)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		h.render(w, r, http.StatusTooManyRequests, layout(h.pageMeta("Log in", false),
 			loginForm(fmt.Sprintf("Too many wrong admin tokens from your address. Try again in %s.", waitText(secs)))))
@@ -44,18 +43,18 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	token := r.PostForm.Get("token")
 	if token == "" || !h.node.CheckAdminToken(token) {
-		failures, backoff := h.logins.fail(addr)
+		failures, wait := h.logins.Fail(addr)
 		h.metrics.loginFailures.Inc()
-		h.log.Info("Dashboard login refused", "remote", r.RemoteAddr, "failures", failures, "backoff", backoff.String())
-		h.node.ReportLoginRefused(node.LoginRefused{Remote: addrLabel(addr), Failures: failures, Backoff: backoff})
+		h.log.Info("Dashboard login refused", "remote", r.RemoteAddr, "failures", failures, "backoff", wait.String())
+		h.node.ReportLoginRefused(node.LoginRefused{Remote: backoff.AddrLabel(addr), Failures: failures, Backoff: wait})
 		msg := "That admin token is not right."
-		if backoff > 0 {
-			msg += fmt.Sprintf(" Too many wrong tokens: wait %s before the next try.", waitText(retryAfterSeconds(backoff)))
+		if wait > 0 {
+			msg += fmt.Sprintf(" Too many wrong tokens: wait %s before the next try.", waitText(backoff.Seconds(wait)))
 		}
 		h.render(w, r, http.StatusUnauthorized, layout(h.pageMeta("Log in", false), loginForm(msg)))
 		return
 	}
-	h.logins.succeed(addr)
+	h.logins.Succeed(addr)
 	id, err := h.sessions.create()
 	if err != nil {
 		h.log.Error("Create dashboard session", "err", err)
@@ -65,12 +64,6 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	h.log.Info("Dashboard login", "remote", r.RemoteAddr)
 	h.setSessionCookie(w, id)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
-}
-
-// retryAfterSeconds rounds a wait up to whole seconds, as Retry-After
-// counts them: rounding down would invite a retry that is refused again.
-func retryAfterSeconds(d time.Duration) int {
-	return int(math.Ceil(d.Seconds()))
 }
 
 // waitText says secs for people: seconds under two minutes, else minutes

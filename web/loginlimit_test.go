@@ -1,12 +1,9 @@
 package web
 
 import (
-	"context"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -16,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/offgrid-net/offgrid/internal/backoff"
 	"github.com/offgrid-net/offgrid/node"
 )
 
@@ -111,7 +109,7 @@ func TestLoginBackoff(t *testing.T) {
 	want := make([]int, 300)
 	for i := range want {
 		want[i] = http.StatusTooManyRequests
-		if i < loginFreeFailures {
+		if i < backoff.FreeFailures {
 			want[i] = http.StatusUnauthorized
 		}
 	}
@@ -206,7 +204,7 @@ func TestLoginBackoffTableBounded(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, envOptions{web: func(c *Config) { c.MaxLoginAddresses = 2 }})
 	first := clientFrom(t, "127.0.0.1")
-	for range loginFreeFailures {
+	for range backoff.FreeFailures {
 		e.loginFrom(t, first, "wrong")
 	}
 	if resp, _ := e.loginFrom(t, first, testToken); resp.StatusCode != http.StatusTooManyRequests {
@@ -215,102 +213,10 @@ func TestLoginBackoffTableBounded(t *testing.T) {
 	for _, ip := range []string{"127.0.0.2", "127.0.0.3"} {
 		e.loginFrom(t, clientFrom(t, ip), "wrong")
 	}
-	if got := e.h.logins.len(); got != 2 {
+	if got := e.h.logins.Len(); got != 2 {
 		t.Errorf("back-off table holds %d addresses, want its bound 2", got)
 	}
 	if resp, _ := e.loginFrom(t, first, testToken); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("right token after its entry was evicted = %d, want 303", resp.StatusCode)
-	}
-}
-
-// TestLoginLimiter checks the back-off schedule, expiry and the table's
-// bound with many more addresses than it holds.
-func TestLoginLimiter(t *testing.T) {
-	t.Parallel()
-	t.Run("schedule", func(t *testing.T) {
-		clock := newTestClock()
-		l := newLoginLimiter(DefaultMaxLoginAddresses, clock.Now)
-		a := netip.MustParseAddr("192.0.2.7")
-		want := []time.Duration{0, 0, 0, 0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}
-		for range 10 {
-			want = append(want, min(2*want[len(want)-1], loginMaxBackoff))
-		}
-		want = append(want, loginMaxBackoff, loginMaxBackoff) // and it stays there
-		var got []time.Duration
-		for i := range want {
-			failures, backoff := l.fail(a)
-			if failures != i+1 {
-				t.Fatalf("fail #%d reported %d failures", i+1, failures)
-			}
-			if w := l.wait(a); w != backoff {
-				t.Fatalf("wait after fail #%d = %v, want the back-off %v", i+1, w, backoff)
-			}
-			got = append(got, backoff)
-			clock.Advance(backoff)
-			if w := l.wait(a); w != 0 {
-				t.Fatalf("wait once the back-off of fail #%d passed = %v, want 0", i+1, w)
-			}
-		}
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("back-off per failure (-want +got):\n%s", diff)
-		}
-		// A day after the last failure the address starts afresh.
-		clock.Advance(loginForget)
-		if failures, backoff := l.fail(a); failures != 1 || backoff != 0 {
-			t.Errorf("fail a day later = %d failures, back-off %v; want 1 and 0", failures, backoff)
-		}
-	})
-	t.Run("bounded", func(t *testing.T) {
-		clock := newTestClock()
-		l := newLoginLimiter(DefaultMaxLoginAddresses, clock.Now)
-		const n = 10000
-		addrs := make([]netip.Addr, n)
-		for i := range addrs {
-			addrs[i] = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-			l.fail(addrs[i])
-			clock.Advance(time.Millisecond)
-			if got := l.len(); got > DefaultMaxLoginAddresses {
-				t.Fatalf("table holds %d addresses after %d, want at most %d", got, i+1, DefaultMaxLoginAddresses)
-			}
-		}
-		// The newest addresses are remembered, the oldest forgotten.
-		if failures, _ := l.fail(addrs[n-1]); failures != 2 {
-			t.Errorf("newest address: %d failures, want 2 (remembered)", failures)
-		}
-		if failures, _ := l.fail(addrs[0]); failures != 1 {
-			t.Errorf("oldest address: %d failures, want 1 (evicted)", failures)
-		}
-		// Expired entries go before live ones are evicted.
-		clock.Advance(loginForget)
-		l.fail(netip.MustParseAddr("192.0.2.1"))
-		if got := l.len(); got != 1 {
-			t.Errorf("table holds %d addresses after all expired and one failure, want 1", got)
-		}
-	})
-}
-
-func TestClientAddr(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		remote string
-		want   string
-		label  string
-	}{
-		{"192.0.2.7:5555", "192.0.2.7", "192.0.2.7"},
-		{"[::ffff:192.0.2.7]:5555", "192.0.2.7", "192.0.2.7"},
-		{"[2001:db8:1:2:aaaa:bbbb:cccc:dddd]:443", "2001:db8:1:2::", "2001:db8:1:2::/64"},
-		{"[fe80::1%eth0]:80", "fe80::", "fe80::/64"},
-		{"[::1]:80", "::", "::/64"},
-		{"not an address", "invalid IP", "invalid IP"},
-	}
-	for _, tt := range tests {
-		r := httptest.NewRequestWithContext(context.Background(), "POST", "/login", nil)
-		r.RemoteAddr = tt.remote
-		if got := clientAddr(r).String(); got != tt.want {
-			t.Errorf("clientAddr(%q) = %q, want %q", tt.remote, got, tt.want)
-		}
-		if got := addrLabel(clientAddr(r)); got != tt.label {
-			t.Errorf("addrLabel(clientAddr(%q)) = %q, want %q", tt.remote, got, tt.label)
-		}
 	}
 }

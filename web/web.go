@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/offgrid-net/offgrid/cluster"
 	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/internal/backoff"
 	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/node"
 )
@@ -131,6 +133,9 @@ type Config struct {
 	// address whose last failure is the oldest is forgotten. Zero means
 	// the default, 4096.
 	MaxLoginAddresses int
+	// Logins is the back-off table for wrong admin tokens, shared with the
+	// API. Default: a table of MaxLoginAddresses of its own.
+	Logins *backoff.Limiter
 	// Registerer receives the dashboard's metrics (failed and throttled
 	// logins). Nil registers none.
 	Registerer prometheus.Registerer
@@ -155,7 +160,7 @@ func DefaultConfig() Config {
 	return Config{
 		SessionTTL:        DefaultSessionTTL,
 		MaxSessions:       DefaultMaxSessions,
-		MaxLoginAddresses: DefaultMaxLoginAddresses,
+		MaxLoginAddresses: backoff.DefaultMaxAddresses,
 		Now:               time.Now,
 	}
 }
@@ -169,7 +174,7 @@ type Handler struct {
 	secure   bool
 	ttl      time.Duration
 	sessions *sessionStore
-	logins   *loginLimiter
+	logins   *backoff.Limiter
 	metrics  *metrics
 	assets   *assetServer
 	upgrader websocket.Upgrader
@@ -207,7 +212,7 @@ func New(cfg Config) (*Handler, error) {
 		return nil, fmt.Errorf("web: Config.MaxLoginAddresses %d is negative", cfg.MaxLoginAddresses)
 	}
 	if cfg.MaxLoginAddresses == 0 {
-		cfg.MaxLoginAddresses = DefaultMaxLoginAddresses
+		cfg.MaxLoginAddresses = backoff.DefaultMaxAddresses
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -230,7 +235,7 @@ func New(cfg Config) (*Handler, error) {
 		secure:          cfg.SecureCookies,
 		ttl:             cfg.SessionTTL,
 		sessions:        newSessionStore(cfg.MaxSessions, cfg.SessionTTL, cfg.Now),
-		logins:          newLoginLimiter(cfg.MaxLoginAddresses, cfg.Now),
+		logins:          cmp.Or(cfg.Logins, backoff.New(cfg.MaxLoginAddresses, cfg.Now)),
 		metrics:         m,
 		assets:          assets,
 		feedBuffer:      feedBuffer,

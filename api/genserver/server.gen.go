@@ -1522,6 +1522,15 @@ type ProblemApplicationProblemPlusJSONResponse Problem
 
 type TooLargeApplicationProblemPlusJSONResponse Problem
 
+type TooManyRequestsResponseHeaders struct {
+	RetryAfter int32
+}
+type TooManyRequestsApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers TooManyRequestsResponseHeaders
+}
+
 type UnauthorizedResponseHeaders struct {
 	WWWAuthenticate *string
 }
@@ -1684,6 +1693,23 @@ func (response UpdateAnnounce413ApplicationProblemPlusJSONResponse) VisitUpdateA
 	return err
 }
 
+type UpdateAnnounce429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateAnnounce429ApplicationProblemPlusJSONResponse) VisitUpdateAnnounceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateAnnounce503ApplicationProblemPlusJSONResponse struct {
 	UnavailableApplicationProblemPlusJSONResponse
 }
@@ -1770,6 +1796,23 @@ func (response ListAssets401ApplicationProblemPlusJSONResponse) VisitListAssetsR
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAssets429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListAssets429ApplicationProblemPlusJSONResponse) VisitListAssetsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1924,6 +1967,23 @@ func (response PutAsset413ApplicationProblemPlusJSONResponse) VisitPutAssetRespo
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutAsset429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response PutAsset429ApplicationProblemPlusJSONResponse) VisitPutAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2083,6 +2143,23 @@ func (response ImportAsset413ApplicationProblemPlusJSONResponse) VisitImportAsse
 	return err
 }
 
+type ImportAsset429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ImportAsset429ApplicationProblemPlusJSONResponse) VisitImportAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ImportAsset503ApplicationProblemPlusJSONResponse struct {
 	UnavailableApplicationProblemPlusJSONResponse
 }
@@ -2238,6 +2315,23 @@ func (response DeleteAsset409ApplicationProblemPlusJSONResponse) VisitDeleteAsse
 	return err
 }
 
+type DeleteAsset429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteAsset429ApplicationProblemPlusJSONResponse) VisitDeleteAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteAsset503ApplicationProblemPlusJSONResponse struct {
 	UnavailableApplicationProblemPlusJSONResponse
 }
@@ -2357,6 +2451,23 @@ func (response GetAsset404ApplicationProblemPlusJSONResponse) VisitGetAssetRespo
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAsset429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetAsset429ApplicationProblemPlusJSONResponse) VisitGetAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2498,6 +2609,23 @@ func (response GetAssetContent409ApplicationProblemPlusJSONResponse) VisitGetAss
 	return err
 }
 
+type GetAssetContent429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetAssetContent429ApplicationProblemPlusJSONResponse) VisitGetAssetContentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetAssetContent503ApplicationProblemPlusJSONResponse struct {
 	UnavailableApplicationProblemPlusJSONResponse
 }
@@ -2633,6 +2761,23 @@ func (response RepairAsset409ApplicationProblemPlusJSONResponse) VisitRepairAsse
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RepairAsset429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response RepairAsset429ApplicationProblemPlusJSONResponse) VisitRepairAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2805,6 +2950,23 @@ func (response ShareAsset413ApplicationProblemPlusJSONResponse) VisitShareAssetR
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ShareAsset429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ShareAsset429ApplicationProblemPlusJSONResponse) VisitShareAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3033,6 +3195,23 @@ func (response InitCluster413ApplicationProblemPlusJSONResponse) VisitInitCluste
 	return err
 }
 
+type InitCluster429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response InitCluster429ApplicationProblemPlusJSONResponse) VisitInitClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type InitCluster503ApplicationProblemPlusJSONResponse struct {
 	UnavailableApplicationProblemPlusJSONResponse
 }
@@ -3202,6 +3381,23 @@ func (response AdmitNode413ApplicationProblemPlusJSONResponse) VisitAdmitNodeRes
 	return err
 }
 
+type AdmitNode429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response AdmitNode429ApplicationProblemPlusJSONResponse) VisitAdmitNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type AdmitNode503ApplicationProblemPlusJSONResponse struct {
 	UnavailableApplicationProblemPlusJSONResponse
 }
@@ -3353,6 +3549,23 @@ func (response JoinCluster413ApplicationProblemPlusJSONResponse) VisitJoinCluste
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type JoinCluster429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response JoinCluster429ApplicationProblemPlusJSONResponse) VisitJoinClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3581,6 +3794,23 @@ func (response RevokeNode413ApplicationProblemPlusJSONResponse) VisitRevokeNodeR
 	return err
 }
 
+type RevokeNode429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeNode429ApplicationProblemPlusJSONResponse) VisitRevokeNodeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RevokeNode503ApplicationProblemPlusJSONResponse struct {
 	UnavailableApplicationProblemPlusJSONResponse
 }
@@ -3750,6 +3980,23 @@ func (response SignCluster413ApplicationProblemPlusJSONResponse) VisitSignCluste
 	return err
 }
 
+type SignCluster429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response SignCluster429ApplicationProblemPlusJSONResponse) VisitSignClusterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SignCluster503ApplicationProblemPlusJSONResponse struct {
 	UnavailableApplicationProblemPlusJSONResponse
 }
@@ -3901,6 +4148,23 @@ func (response FetchShard410ApplicationProblemPlusJSONResponse) VisitFetchShardR
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FetchShard429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response FetchShard429ApplicationProblemPlusJSONResponse) VisitFetchShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4459,6 +4723,23 @@ func (response RunJob413ApplicationProblemPlusJSONResponse) VisitRunJobResponse(
 	return err
 }
 
+type RunJob429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response RunJob429ApplicationProblemPlusJSONResponse) VisitRunJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RunJob503ApplicationProblemPlusJSONResponse struct {
 	UnavailableApplicationProblemPlusJSONResponse
 }
@@ -4598,6 +4879,23 @@ func (response ClaimShards413ApplicationProblemPlusJSONResponse) VisitClaimShard
 	return err
 }
 
+type ClaimShards429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ClaimShards429ApplicationProblemPlusJSONResponse) VisitClaimShardsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ClaimShards503ApplicationProblemPlusJSONResponse struct {
 	UnavailableApplicationProblemPlusJSONResponse
 }
@@ -4728,6 +5026,23 @@ func (response DeleteShard404ApplicationProblemPlusJSONResponse) VisitDeleteShar
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteShard429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteShard429ApplicationProblemPlusJSONResponse) VisitDeleteShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4902,6 +5217,23 @@ func (response GetShard410ApplicationProblemPlusJSONResponse) VisitGetShardRespo
 	return err
 }
 
+type GetShard429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetShard429ApplicationProblemPlusJSONResponse) VisitGetShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetShard503ApplicationProblemPlusJSONResponse struct {
 	UnavailableApplicationProblemPlusJSONResponse
 }
@@ -5002,6 +5334,20 @@ type StatShard410Response struct {
 
 func (response StatShard410Response) VisitStatShardResponse(w http.ResponseWriter) error {
 	w.WriteHeader(410)
+	return nil
+}
+
+type StatShard429ResponseHeaders struct {
+	RetryAfter int32
+}
+
+type StatShard429Response struct {
+	Headers StatShard429ResponseHeaders
+}
+
+func (response StatShard429Response) VisitStatShardResponse(w http.ResponseWriter) error {
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	return nil
 }
 
@@ -5132,6 +5478,23 @@ func (response PutShard413ApplicationProblemPlusJSONResponse) VisitPutShardRespo
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutShard429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response PutShard429ApplicationProblemPlusJSONResponse) VisitPutShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5309,6 +5672,23 @@ func (response AuditShard413ApplicationProblemPlusJSONResponse) VisitAuditShardR
 	return err
 }
 
+type AuditShard429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response AuditShard429ApplicationProblemPlusJSONResponse) VisitAuditShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type AuditShard503ApplicationProblemPlusJSONResponse struct {
 	UnavailableApplicationProblemPlusJSONResponse
 }
@@ -5464,6 +5844,23 @@ func (response StoreShard413ApplicationProblemPlusJSONResponse) VisitStoreShardR
 	return err
 }
 
+type StoreShard429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response StoreShard429ApplicationProblemPlusJSONResponse) VisitStoreShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type StoreShard503ApplicationProblemPlusJSONResponse struct {
 	UnavailableApplicationProblemPlusJSONResponse
 }
@@ -5599,6 +5996,23 @@ func (response Toggle413ApplicationProblemPlusJSONResponse) VisitToggleResponse(
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Toggle429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response Toggle429ApplicationProblemPlusJSONResponse) VisitToggleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6775,160 +7189,162 @@ func (sh *strictHandler) Toggle(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H17c9s29uhXwejuTKS7lCw5idPYc2fHbbrbdNM0m2Snv9km14HIIwkVBbAAaEXN9Xe/gwOABCVQD8d2",
-	"uq3zVyySeJ33E586qVgUggPXqnP6qTMDmoHE/74GLVfnEw3S/JWBSiUrNBO8c9p5A6ngmSJakCVlmoxh",
-	"IiQQLVeMTwmdUsYHnaQj4deSScg6p1qWkHRUOoMFNcNNhFxQ3TntMK4fHneSzoJ+ZIty0Tn96uTRcJh0",
-	"Fozbv4dJR68KsK/CFGTn6uoq6RRU0gVot9ZzpUA/f/aK6pn5k5k1FuaPpMPpwnxMzRsXLNu6qr9ImHRO",
-	"O//rqD6UI/tUHbkpOmZy9/9/lSBX1Xy/4l+3M+FznsHHLbtj5vm1Z3ozozLDKerJtu7tBqe7MqOoQnAF",
-	"CMmvafYafi1BafNXKrgGjv+lRZGzlBoEPCqkGOew+OsvymDjpz3nfWW/spM28fntDIi005JMgCJcaDIR",
-	"eS6WRM+YIplIywVwnRAhCSWXNC+BMEVEqYmYEEn5FM7MVzNDAOnM/J0NOldJ55u8VBrkc640zXNzVq3b",
-	"Omw7buBnbmVt2+KwDFbP/DKI4HZnXGRwRpgmqpBALU3rGZAFLMYgVbiHV1IUQt3tFs5JgbPSnKiZkHja",
-	"Znk0WzCuHhA9k6BmIs/OyIcFU4rx6Qei6EqRmViSBeUrsjCsaVEqTRSbcsK03ZPgk5yld45m5rwN5qgl",
-	"0+nMAGIyQazSAQ6aBUmasVQrspxRjR9oISEjXWqwDCRRhowI1e44MglKJYSSX8SYaPMNzQ1AV2RGFaFE",
-	"Qgqs0AmhnJRFLmhGlGZ5TmTJOePTHp7K34UcsywDfpfH8hompYLslFAylmKpQFYHMZFiQaodMw2OAPEU",
-	"cZcLukJqLRVYhBYccCv/EBzuGrgWJktaQWtcIuxyobRZeCqkLAtdEd9MKIuNz7kqJxOWMuD6jRaSTuFL",
-	"IOYDRTKm5mapGdV0TBXi6qTM85q71dvDpb8U+u+i5NldrvelIKpMZwSFrFktHjwux391h6s55wSkFJJ0",
-	"X//9G/L00eMnxM1BMtCU5coS11shXlB595Adi2yFWGgmN4yGBryf0DSFQltG/29OSz0Tkv0Gdw3PS5qz",
-	"zLJ1osUcOOkKaVdo2DbVpYSELGcgwZC42Y9dOWQ9o2sGmutPP/3UPy/1DLg2K4bmEp02qbRkfGoWY/d9",
-	"SVlOxzl8KXkwLtUqMXRVFIxPkc2llBvOJoGmMwJclNMZcgx1RqRRzgk12jnyf80WQKbsEvjaWaAW36/U",
-	"+NhC3dtHgcJvT8XtABXshSjtgayL5wxStqC55dRDoz2MhviPLJmeGfm0ECh6P5KJpKn5juYkY1OmFelS",
-	"UkiWgmXqv5ZCQ0YU+w0QpPCRLgoDkc7x4HHH6PxagzTT/t+um6T77t1g+GmUnFz1/vb/fh72n77HP8zP",
-	"9V+9v/X+0knWAZ90zjkXJU8R5EbLAKmZ1ULNOi8hwJaxEDlQbr4al1LpiwJkClxfLOhH81plvox2GS9J",
-	"B3hWCGZPc2NNC8YvBE9pnvspDh3e6uiRoQ2mGYNkB76+FBkYsyPpIGjUbvzGt66STllkVEN2QXXDxDM/",
-	"9g2CbsLgKrQhfq5W6DYRHFXiQVKtKnpUMeg01vW+WoIY/wKpDtHg3/gagj/LmEXUVwFaTGiuIFnDlCg2",
-	"tFu3u+CXdD72p6Jf/9qOEzc8ySHAdidlwLd5mkYkRygqo4WnqSYL6c4TwntkaRh7OhMKuOUlhq3l7BIs",
-	"yxvUyBPQYmVk72tLJx1aZkyriwllzhhbY2j42FsZE5YbnQi1C2V+YdIuh9jvSRd584LKOWSEOv0vA5oR",
-	"yjMioaAGt6uxesE2ApJ1ayrMdj5jTfb7+BSphANpM+mYmS5mVM02l/T1i/N/fvuwf/z4xC+ryKmZ7qMm",
-	"XVgUekVKrllO5lwsebjtenhc9ObQz5jSjKfabcrYdkbrRFSwm47vcB4wveBnQzx5k5mHT0WGT4AbUvm5",
-	"Aym6NYqAUQQMND5GK8PF1V4YcRb/0D9p7v9VdZDjlQZFuv0RWc5YDoHlJiak5Hi0KC2NDafwkEOmcPIo",
-	"ek5KOy7n91wANyfcMY+MVt8xaspU0gz/a0yX6GmY/xVwYUGyuY0XNbxIYYw3fN2skWlYqPiJuF+olHRV",
-	"z9HysirlJbuEyNzfedPfoJAxvhSoinaI/44YTXMGZCmkMbmpgoQY3lEaJQRZkNU2De0F2EeohFMClyBX",
-	"blNkDlAoMm+8tZyxdGbesqp2tRz8Hg3CARk6wDoIGC0IH6wBssndjx8/3qUCfLYgDpyXThIjroYswdGO",
-	"oTtDGQ1srwGX1IzfY9465gQk6nlCANsG59otyh2f38CIESqmx18Zyjnv/4fQ/m9k2H9KBuSC9JFXG01b",
-	"8HxFMqFVQpQgHKH3rjN41zGQedcZDN51BhYUL4BP9axzOjr+Ctdf/d3QUn8+7/+H9n8b9p8OLvrv/3f9",
-	"50X//dqzuIJqtvOCqZg8NY/wfxU57RSAmxQWA7uKn6yRQa+kEJPNtRT+5zUOIJYg+4auyAw+kk2RgQjw",
-	"QDk+N4cVZNZo0GgX8RTZRXiew/5T2p+8/3Ty6OovO5HYLqt1M4Gb+QB9D5e1udeHx0RSnomF2wzjJG9s",
-	"PyGlQq9rCme4P3scZteVBDXrXcOvk0efcQB2rbED+JrqdLYJSMP0LhT8uq5eoiTZznIqLNwLHXH+59pY",
-	"xZtM/2A7RQqhd739neFZgczdvhstrnkMlyAVs94BL16Hg1FEfq6Byn+XBDYQbqvmvB421er8obcCGA94",
-	"A8g50MmFjeDsPIeKsveCqj/jdYA61/Ouz1+719bPxn+ehEtPtpD3Nzlli+uRd63N7LVjDGWdW987qpP0",
-	"43P73Wh4/GgHt3VzbdmBKvMI60/Nw5id8MZrHkIBycFwniVVRAKHZdwuWFuRHzm+JIzVnGcLdjDPdAry",
-	"pvPLBpkeKGJeId0MJrTM9allh04psn7pKkSiNLVRIKOWPX/WizDMpjz+XD9Ii49iyxlV8ayIFbxgfH/0",
-	"qlncOkmldia3jQ1ZZOStdbFFLa8sWGAkiMGmHDKSUi44S2lehQ9J1017lIl0MBW9hIypgpNH0UlcAHHv",
-	"zbrD+wE/i+3Zhfci9jE6jSsvsXKBLQ6QGRN9eGqdyy3Gt4RLMbfk9JlAUSAZzaNSI2b8Tfkhx9M+bRUC",
-	"jZlJGxRe4U213nCExKNoDb/6hOpF18AIkGkPivjaKEcHco92ZD3fRFW3vyDiXWNowCUejo6HRnOP6up/",
-	"PXr/1//zaZgc76Fi7bP55/xgjlnziU3y9JFvDBw8f6YqtlnHdHoNM3s/rApE18kOHItQn3LB2CrKTl0S",
-	"RL26UW+7XWumrbSRUVRWtZ2w4xkb7PamXOHb3dRbQP8aKedgE+OW5dMb7wFaQ7rcRcxbglQzarBrg8RO",
-	"CdPogCI4ABrTCuQlZtHgl31Hpi6oH3flumEPThmxpyeUZbyHZZusWb+4/9i5PXOx8O+A5jpiN2H0d/Pk",
-	"fpqtUGWpQukZs34GytUS5LorIdQYa1Rl/KJUEbB8IzgHDKcpPG5MvCOYqEW4WO6gNZxru+4v5rEdAWZi",
-	"NHZld4P+bzu9seEZJ3opiLKJgnGQiwL4RVrvY/smzdukOxYlN1J9bI+2ECLvfe5e1/BAzDuRtVWQiCKI",
-	"DYLGRBQXvM9hSjW7hCpYujs0uiP+6YObo4cbsc6oJ+kZ5KDhNRRCRtTSTIqi2GJRhEEG966LzpNc8ClI",
-	"MqNt6pX3LreNLbgbGAVIk0LOCFUYWJlSxm3SDLigCjFUnZU57GHW+O3Vi4nCkKn5NQl8IgGIKmgKPmY/",
-	"Nuuk2X4kbj6/GHvVaC3Qgu4knMDt39AdyZiEVAu5eqCcU3ulNCzOCAYLAN9cRRbT7s7oj5KW6Mm25QWJ",
-	"Q/3+gvG+ebmPL2+f7mCWU68CUz80GriaNBcY4zMx6g62tLHHGG5854Jg+7vikk4bLnm+uUtcrQkdY7Yx",
-	"Nd/5VY3FQWhqzUD+/NQApakuI/gg5miol3yGa1hVyGjzypgiY8jFEo13hwsh9Yg10VLl4tYS07vVEI7V",
-	"PNEIVVlotoALJ4MO9uatu2vslpPNLIW1eRygkhrSMZT6AVQEOWYtSGMWJSc0BXVRFi2hTFCzCzGPJa2s",
-	"7cS/mawNG1smBzadjcUBhqrZ2Ev3VcxcLaTQYhNzxlQvKO/T7NLYbGPIE8vYUMxwiLoYDFc7KKItRenY",
-	"2N5beW0+iVr7opSxUEBGYSH4KRlTnercrB+3k53hfqxva0F5SXOyAC1Zajn4GW7ztMqy9FpViPN2aBeG",
-	"Q0xsKKwtNqpbqD/5EKbViSQe89pQtYJoxKdl3Z8xO4sZ3IrnOeHWm5AT5TgPwMZL6wlaV9PdfG0rtQDb",
-	"ZLugNONUO+/85ywo6VyyaCrhmtoRzBhbrOOmUZmasew0CA05Efttdvz48egpmcNqLTLm3j/97edR/+l5",
-	"/7vv+y9f9f9D+/NF/7f3nx4Nk5NhXEq9gpjhvC3/bWv6Wk6VvlBg88f3o0nkRjxAr83TKACdxA7yKP+d",
-	"BkTch6X0R2WGIwarDRFZgolbH/s4BzaeFVTPLmpUiVSRNGZ+oByN+6oKsxPSxdCgFYYGgr0zQscKuLbS",
-	"kmnMmkHzGcmzoUm1I+VGYodLEUEJhY66JY/KSYfNzc2Y0ViakDIrEpILSRMyziEhY32Ry5o3T4VSrBjs",
-	"dJQFmXxmujoZwKFajEAMbsaj34GsWweBc4HhyasZsWyNdBUAOTK/9FqwIZRzO8ascE61mTyHOHaRAndF",
-	"5u2QSSC66wXHjw4NnfjpBSbZnivE9w2/2mOh7RZWOM6mibWNrUyYPJivXIMV3Vzq7F4CYlu6qyWSYN/h",
-	"hqKHW+VvrkULbUbTTrvBeTCubBaYqz/Z64v1EIObsB6ofbnXSrndc0cuZX3/DfkPrqLLrapK1tUKTVke",
-	"V3640pS36D+1ARXJPmA6j39lf9iFV/jUD1NNFYVCOZ7DKoI1Y/HxYg6rTWb4P1YDKcpxzlKjiCRkBh8P",
-	"y9O5UUIDySar+Fq9uvRZi91Fs8ECkurYYmf9r1LE9NLrZeUfQs4u42XP1z2KeSViGzkHpjZn+uKwlbUe",
-	"rENfl/cSjOz3Hjvd13WOyRq3YGv5HC1E1RZb3yRrpcoqt7KJcP/m7CNZsDxnzhdAuoxb0YOs7YykuUjn",
-	"imSSTfS+Cbu/iHHbWpwB2c5A97JmNo3+w3FSiMmBxyzBGqYX18O4nflZo7aoOyYJtHnzRsdfxVmWwUN1",
-	"AB01GdMhzPHzc8gaUf7mOVfo5HdUI1EFxsQSjT3jEOFD31eD79XHGqfNgjLZFnygvmBkr/xVW2pxkQHN",
-	"4sJTwrhkuY4/LHmR0xT2yZSwy6rHCz5uriK645JfL/+spvWWNOLTPoZ92rD0WgwhLByq/0WdozXTWON8",
-	"ik6h8md1jWzEghXMuz55RNIZlTTVIFXvzCfZX2CZp7pYkC7yTAzyTWzxp+oRBVq5gA+y9geKIMa6mEq4",
-	"qcCn7WGwBk13rq2wimfaHZq4GKp1gZ96t4fOu5b9hLF1YryshXwOK4HyJT375HJWiaL7dvSoFY6doq29",
-	"6MDneDodABfceibntQPykBSbw8/t4LPYtcHWLT2jmt4IqDOq6cX45FEDHuOVjpq//514EWyy9Tyf+9Ve",
-	"v6wmWjRpBt9tvm5krZmvyIJyNgGlE5/FNl5hWEwsOUjSdbqPT7UcdG4AgRsFfftAeb7rzLbnbEXPzGlE",
-	"26b/SdKigOyfsLpejd4NrzgSRUVs2ZgcQXdA3QKkrGAutXHPuGujpHBbMt2TJ0+OR9fY7DUy4MGKpkYS",
-	"4Vejp8eRmNm11e9W5hEoL0+fPh6NTo6fPHlysivTICgs3NKKDPdw6AEG6vsW+Bw6bquuf4OlehZ9Q7y0",
-	"1FohxS5FH5Hheopvq8PJtuZyC3qgyP9UITDSNezyH9++JUeF9WMRN0rvUH+UDUhfI9sS46nbvD4BfRx2",
-	"IKE/vMF4Thpbm2ldqL+dHh19rkCfCeWlyfb6xoif83BVAHFuJ/WNDpXIG3o1TlPrDY4c/F4Dj3sUdlpc",
-	"F50/U1Vr6SzlayUTojTlGZVZkN6+rt6FSHP88OTpSTT37FZ1vt2K3FbV7a2YTvPrAqA1gr2+qPb4Y6CG",
-	"HEi7xQwWIG1C6EF+cV9dGvvoUYtobKgRh8ymgLoeGAeI4s3ivEpW1Nv2O6nmeB8z0BWkpWR69cagTlD4",
-	"8FbMbdSuNdew0SaqkIYjYCs8jJfZErGEzKHQvsa/mTSJ8gERFjEDqER24lZoWKr3gr4JFZZ1Pd43qauE",
-	"os9KTmme16VrYdoG6bIMuGZ6FSr22GPTtmGqm2z+OJlMJcv69RJqfapgqBtfIVFORPysvnv79hU5f/Wc",
-	"iAl2zPIDvgSNKxuQ10CzPha9Ww8E6X5AcUpdR5wPCflwhF2ZPiTv+AcvZvHnBagZ/gdD0/g/G2v/zT1G",
-	"VxD+33k11BF8LITUH3rYObOAKqX3xfnLwTv+Q6kp5k6Y41NYvhUmvzRg/uHc9SlDz/op+RphSN7++M9v",
-	"X37oDd5xI6/7WvSxcsEO2P1wJEuOK8JGF/i/CejU7sPqOMF/j7AcUn3ouUZjBFiV/B4uRsh3nHLyYQNg",
-	"H4iFKVnQDOrK9m3YoQDIOoacveO0iWNh/0PmEiRdLaVNg6kTFny1xhS0Io+GD+0UH47c73hW30oppO1L",
-	"8aGt39mHurldb0B+EBxWWOmBPXghs645HMLnuFuGod7x3cnuieu1MMkF1WrwjlfRy5oMPNYajO4EWnZn",
-	"OBgNhr6cgBasc9p5OBgOHloVcIZspcJo88fUupsNw8Z9Ps86p51/gK7aga21pD0eDm+s42k1R0s3uLSU",
-	"Ergmfr3Yle/x8GHbuNVCj8IWdjg0Vl3t/q5uT5d0VLlYULnqnHbeID9IbHc2hZAWvG8wlyjQhkpVhWkz",
-	"17JE06kyImGGHWOukk4hVOSkbcy/cdjIRr8W2erGz7nqVHW13q346gtC2UM3aOBnq+UQ3I/sSraDLeiT",
-	"jJ+M9sKQurkjfrQHWtUNYc0Xoz2+qLpcXhNzHw+f7P4m1i/12ljv1JDO6c9NBeTn91fvQ6L4xlY0bqGJ",
-	"MyIWTGP/IAZ5poxcXRGqbDkGlRChk6ukc1R3c4kypxdM6XP7ym1ibdVtJtbjFKcfXBvZ7o6H7QvNt64f",
-	"lAp6odoGWEYcLbH7sFEnk0pyM+nSCUMo+p45rfzuVWlh12k2rf85prK53m5GA0zIREhSgChsjVOsD7t3",
-	"+FTg3eGhvEri/dyde6gepzp562zdw/Nqhl7r42ZU7o0GYKQLaW9AflwwTea28RLRgqQzIbCBMyzauv/F",
-	"Fj7v7HepwDXcvpsbehPfSxts7nJprwGJXpGuhKI3IM9czfXjhExgCdImFtv/Bk3I2GUrask7P1nbyY5x",
-	"6+Ko9zAxiqVaGDZryRVLAcHBICEj8gP7GokF+xubZ6340nR87rG9iB/90fDpyfW2+QI0UUbRxWb2tvpx",
-	"QqjHpqkwlGC2hm3rApBhx2bbEFn2SNZskFhBkvzE9EyUGpv5Y3dsUpTaci9Pam4I7BRsTAdpW6/blx4N",
-	"nxrWY2yTJvmd2efM9ZrHypQHqm6k1+y3H226J4Hmxs50n7QBiOa5WGJnOMguqmZwm3zJuV02fTvrZ/73",
-	"UqLRtpG3qEgX23KlYrGgfQWGN2vD+72lMjrp4f0mkhb1NoyRpkUr0XhnSHPVYd/i0CnTTcK/ep+Gyehx",
-	"vIB3c19vw5abD1TQXc3iQQUs7JD+/JkBdmZEj8FjpVlKuhWfnVE1s8X7VZcd+xO3BngttixSzhPCEyIT",
-	"UpOT+c5IESKhQIxEDOvhbQNYZCbLwqhFBiElqHIBeFdBYa/PcOqLb5rvLy7wclc1loDVH1z0RUG6x8Mh",
-	"zlE7Ckg6g3Sugk3YcwCe7fS0fGOX0f/Oeon305qsc3QTQFVzEguBQuQsXZHu929+fOmbkpTSVoIbmi1o",
-	"ljE+7W1sxF2tY46G8enOPbzCedqUgofHT06+2sSu9/saYSLVoPtKS6CLpmJZe58Zp0gTjbrnRmhuowN7",
-	"sg25A4okb9nXm/cKXd22Thxb4psGqg5IVSSCbTLQonNI3R2vSAzDerVHKMBuW/BupFmX8lViCY5jX42A",
-	"qpRo3MZgu8JCVlECdvxfUusaMiskXUrS3LAm6zXCaqNvPxaQajIaDvtmsYyXYB+Y+XpmT0AUXdRbwQXb",
-	"uzjgozlSptco01Mw0igsHfJ3j4cjewXCsbUd7gI2Z80erdhFHzJMsXBddH8thSwXv3ebe/h09xfVZTb3",
-	"RjoCn1ArrmkqhVJVXaBF6bpTNSKs4WWQ2QI9R8OJ7d5LgKdyVWhFmE4ISKpKaYghM0qoRmLDjFCFSKWq",
-	"fhZNBS1qLNZG/xFbVHmxUfvxOT4/r9JRb95ZZrOY9vKR3QH12v26y2Xu6fKPQpcWrBVhuiudrNcF1X0v",
-	"Du0VTnglGUPS5SRnSoNvqU9dc26mlbOAcjaHRtBDLPmAnFcZdjb+YmRqOC3qurZXZh1cqRpO2PT2JLSR",
-	"XJfo4Ia3nbT9yYe8r6z1koMtAWpSuG3OU1P4LekyjR5AEcKzz3//dPdo9xfVnVTXIdQ/Ft1ZqDq6C/XU",
-	"iZAYFDSSTGNjasRwqubKaU5oyGuBLZ8CEXfWaNgkgv4sqKOGLZtyqkFaAw0HQf8e5aslXXnNFlVVG2l1",
-	"7j9rgjJJppKmQAqQTGQtLtfWWN5tE1Or+Hrrje47pqMDqeL354//kbuDe6Bqzu0eW10LZN8p8/aelVSU",
-	"vEW/2vC1xxZcv3IUXiB79T7KwY8CvNmKds7IOwz7DrGs97Kfkdybd4FF/Rx7XO2ynIm8HvAgt8jV75kG",
-	"7kQy3E0Q64EKHSaY1OIvMaF8ReabgZiEZGBMmQz/Y8wcp+Kg3wkyo0BNKMuNVlSHqW2C1XhlJMpYSF25",
-	"OlyfRHRNUKJlyVNq46A5Xm9nEzwWTGk6B26VMYdYqO2ZYWL46VNociOqzFacFwNXeWekb3sOWl/u9cdu",
-	"ixDa+shbF1mNMswI1/hp5nylrsPixNCJld3sXiv8o6UyQDr3DjIUpv5eZXujKq/MK8LF0lle45LlmWMf",
-	"vpFfgC9Vj+j9rSLMtIPboiv0a9y646RC9rvNMQqcNvFs8brC7E9Pu39y10sVimqihc8LXssYtUH2dW8J",
-	"6VLre0lpQccsZ3pF+u6CtOouJwxG1/G4KmK6tIn01sdKtZ8pKOURPF+5iEMVRCXWM4oWKvqGXv345i1p",
-	"uk1bWU3QTrxNWXf9wG9T5DYarrfQan0lf3XPhj9A10J/SRnmRRuY1LdcJIRNjEb0pVJEg3T89ZbwpCsK",
-	"sLogwrtGI0VSyq1+SpjuuXgz1c0e8iFUPSDDBKu2SxFiVyHY6wispLPnmdSSykm9BdFiim2GB+Qn27C2",
-	"ood3vPYOulxrdxVznQthHhwPjyu4VeeAsWrfnx4f2aNwyzUjv+PdDxax/eUq5tcPLjWeuWPr2aTotcgA",
-	"Zw0kvnkBF95gsb9828GY/ZgO7W1Y8HjvD1/hcXphcx8e+KOE7ShGBzwrqYMB9pJ6G2Oz5qetdIgziYD3",
-	"H1F/V1VcPcSrrF7a1MdbJB57Y9Y99dxTzy1qeAbHqrIg22rWU1K3piK8nmeMFwnjaL3dNPSLYLydhL4X",
-	"jN+JBGpeIHWbxHRPFH+YiLMFayBUKr2s6SB1AuUs8HAauwipBWVILYh2E0zQXLfN8Aj64N5qQUfYBDhi",
-	"fLwKLlhUX8qKeCl43900R2ZAZYbtvrjOV6Tr8/5OHjUrMnpJZRJpgfwss1U3u6Ejqwu52lyx5vntKwXu",
-	"YrB7reCeAd4eA7RIVpcGd4WzPHvoSpgKkX2mdmBM1XZiesOmfzTt4J6o/vRFoKLvLrgsHHy9m46qinTO",
-	"Aq+euwGJaux7mQPeYKXbaQt1k1b14e/mqe0ndM1A57+wZuUq2fk+NnFxb7+/5UiG7Xi4JZrxxwtAjvbY",
-	"yj8Eh99N4kHyab0lyqbAoZmtzcOQIlWu0IUwTr5/8+PLEOn97eeI865zyDal2V1qdot46K9NiyMhikim",
-	"iCw5Z3yaoD8KLzWb0eA+uvVb8OztZpTbwoO1OzMbWvfd74GMS+3vCNR0DmQp5DzYGAcq8xWZlDleY9XY",
-	"QJ30x/j0rC46wVJAzJ5fSz56DVqu+ucTF5RZq9hw7dK1QM3eFz1RNcersKaU8cGeFZsPT1paF9ftRa8+",
-	"32x5wS6Bg7JdAHzDlvC2pvoYH6jwhrt1THiAPQJ0w7AUhaeLhbskro0o8BK5WyQJHD+CTOZ33+35S1mO",
-	"PwTX+1BFckN9ttQpcrsaKrxcLHstDRiCvtntZ+3bpO84bg0f9RFmYzUPemfanpvB96x6JcUC9AxKRbBa",
-	"xeL8YO0YgrcqgMRQyXXHGazoIt+2zR8L4LbFzgFY5Qc9YLOGH7m5Kr/MYCPEyFTwMLat6q6ldmeLv8T+",
-	"1rws7paqqItljcl/oQAtXjumzbgt+F/UF8G0HqR75TaP0k0RO8m6cHtww2cTlITbEg+8V7/loH71t7i0",
-	"HZO95mVDN4+Vi7sLGZqmaijlDrkRY7MC+Rv7lWvNFe2xLySZsil1TSWxatO172rtoGB7J7Svea8blm7T",
-	"nLAAaOE4CL7rmxK/23zhQBywFGxbCYc15BcxNoAWE1+dG4C87gEglH6ggr5jUexf6+TXSgff4mN3L4La",
-	"1fnGvu3veVDudnSizMnzFIi9dILQsbiEqkCsHUF5Chf25pJI44hhsqWF9NPj44cPnxwPH5589fjRkycn",
-	"w52qZEtDnZwtmI4vYISDbruuvjnrfi1VbpOgvqY6bTUpxubhdQnqSzS2s5lwFa4hz/sB5Dx3e3FF7hwI",
-	"42leKiY4wXtxMHeeaVjYTognT0+OscME49OGVumH9iRTbvGQvi7592J8S87R4BKaO85Nra9UacEaw5Ik",
-	"5We2qqwBkvuy3/92d+kefqKSE4pIYBQu504t8QohhwVorzHdIoYa/Vnbqesb8/yNb11/O/EHyhZfiMjc",
-	"3G1k9p1vx+SdEtjlwKXpLkGao+awBAwBmT+UxvJNLjSZgXTl0SB9UzzsOxskBPfue1X+99GdgXisB3EO",
-	"VAER3OMHq3oxGVQYkHNbCpJJUVSNLpol/PZtl91d1/S6XjaGzYfVvKTb7+Mwffy1d+YHrXsr+04yBiWx",
-	"dsxMXkA2IK4PXxwtbTs0mOjNTOKGx9mxkKAU5RP2pN+jUN9HX9YoO9K4/5lb8h8sdPEnoBQDuTqSMSA/",
-	"8nxVt+ayLZQs/jHb4ckrMjhez7dRs6i8oKuzJpJW3bh39JSoULa90r0FG++01rhxOUVL0TGus6Xk+IVY",
-	"guynhgfN4CPZrEA2DOV3Xnt8HzC8kYChpEt/x4mtOsZCX0MeTNtAkNJIbL4nmTHBWkhm5i4JXctK0XQr",
-	"0bSgd93dbA3BfbWyb3b3qSVM1XbV3Y0QiAuRX59CWppYkOfPMPRnRKMvf7mkeVUPPNr89qWwb6zdkeD0",
-	"BI8Lg4BqIifOptyrJ4Z94rylgjARs6ahjfmx+2mQNTDaCtglrZWJEmt2cqPsCElSgX0rbS1O1em+Jq/2",
-	"COu4VCszgtKiKDBCKkHLlW2Isj0yGoObe/sIX7Vvrkcx17pPOmkDUgpJulwgC0UXr9HHbDnUd9+ePyOe",
-	"BHqDG6Dnn2Zg65vWaSapAp9VZ1HFfoOk6n9pHlXiI0LLn1EfvGemS11MXMa7eLdk3Wz4MiHVkJF8H5lm",
-	"A+d4RK7NlCKULJhaWLfarqthapZxIOXfesfPqm/y/gpE2HoXezp3ac0AxthlYsKmpXSFpHRuFH2levt0",
-	"BB3dbLbSlo6gmGTpGtg6rlL1+QybafbuHV1/fDPCNqOsFJykbjcZqjoDcm7Tgcjj4UOLLYFM8AmETeFy",
-	"uGF7RMvMlcPdIS+NV96ZldQ62C1c/2Im+EJ+OZz7lRRi0tra2Dz8U+cz3vOKTV7xStrwZmBvzCDPbFME",
-	"dL8ZoaLqNxLfInzNMqo0LJdkiF9Y/cPoHpWmReawCqUTXv9qs9XUjOAFfr4RLqvyBH1Q2ettqMm06m3I",
-	"kAwP3FIkYB7fJi9o3OJ5x01u75WFe2XhusqCbcW+mUN9k8qCxhtW24nT3sB6S4TZvN71/oq2+7DXDbSR",
-	"WDKdzqqMJiK4TX2aGLIhjNvbfr04tQY35oSphPwixjYDEDmxisWecSny0mvOpczdfbGnR0ej4yeD4WA4",
-	"GJ1+NfxqhNqv+/yTt9txGOQE1X0xNlUk+M3RZ/CL62sU/CKKxp++fujq/dX/DwAA//8=",
+	"7H17c9s29uhXwejuTKS7lCw5idPYc2fHbdptummaTbLT32yT60DkkYSKAlgAtKLm+rvfwQFAghKoh2M7",
+	"3a3zVyySeJ7381MnFYtCcOBadU4/dWZAM5D439eg5ep8okGavzJQqWSFZoJ3TjtvIBU8U0QLsqRMkzFM",
+	"hASi5YrxKaFTyvigk3Qk/FYyCVnnVMsSko5KZ7CgZriJkAuqO6cdxvXD407SWdCPbFEuOqdfnTwaDpPO",
+	"gnH79zDp6FUB9lWYguxcXV0lnYJKugDt1nquFOjnz15RPTN/MrPGwvyRdDhdmI+peeOCZVtX9RcJk85p",
+	"538d1YdyZJ+qIzdFx0zu/v/PEuSqmu83/Ot2JnzOM/i4ZXfMPL/2TG9mVGY4RT3Z1r3d4HRXZhRVCK4A",
+	"b/Jrmr2G30pQ2vyVCq6B439pUeQspQYAjwopxjks/vqrMtD4ac95X9mv7KRNeH47AyLttCQToAgXmkxE",
+	"nosl0TOmSCbScgFcJ0RIQsklzUsgTBFRaiImRFI+hTPz1cwgQDozf2eDzlXS+SYvlQb5nCtN89ycVeu2",
+	"DtuOG/iZW1nbtjgsg9UzvwwiuN0ZFxmcEaaJKiRQi9N6BmQBizFIFe7hlRSFUHe7hXNS4Kw0J2omJJ62",
+	"WR7NFoyrB0TPJKiZyLMz8mHBlGJ8+oEoulJkJpZkQfmKLAxpWpRKE8WmnDBt9yT4JGfpnYOZOW8DOWrJ",
+	"dDozFzGZIFTpAAbNgiTNWKoVWc6oxg+0kJCRLjVQBpIog0aEanccmQSlEkLJr2JMtPmG5uZCV2RGFaFE",
+	"Qgqs0AmhnJRFLmhGlGZ5TmTJOePTHp7Kd0KOWZYBv8tjeQ2TUkF2SigZS7FUIKuDmEixINWOmQaHgHiK",
+	"uMsFXSG2lgosQAsOuJW/Cw53fbn2Tpa0uq1xiXeXC6XNwlMhZVnoCvlmQllofM5VOZmwlAHXb7SQdApf",
+	"AjAfKJIxNTdLzaimY6oQVidlntfUrd4eLv2l0N+Jkmd3ud6XgqgynRFksma1ePC4HP/VHa7mnBOQUkjS",
+	"ff3dN+Tpo8dPiJuDZKApy5VFrrdCvKDy7m92LLIVQqGZ3BAaGtB+QtMUCq38Cn+kfOU4sLrbhTJF0twg",
+	"gKdmRJk/tBCWji+lMMKlIfxEizlwdUbgErilnGw6M3gFKJAqUnLNcoIybB+FWCSDhQGYzIim64Juv5J0",
+	"Y+t3bx8FMjFu4V+clnomJPsd7hr+L2nOsvA0SFdIe6OGzVFdSkjIcgYS8FiYcjcNWW/tAH7++ef+ealn",
+	"wLVZMTSX6KRvpSXjU7MYu+9LynI6zuFL8c9xqVaJoUNFwfgU2UJKueEEEmg6I8BFOZ0hhVVnRJqLIxQB",
+	"wYCLZgsgU3YJ/KaA4cqLv1YhWYjSHsi6OJNByhY0t5xtaKSt0RD/kSXTM8PPFwJFlY9kImlqvqM5ydjU",
+	"QHWXkkKyFCwT/K0UGjKi2O+AVwof6aIwN9I5HjzuGB1Ja5Bm2v/bdZN0370bDD+NkpOr3t/+3y/D/tP3",
+	"+If5uf6r97feXzrJ+sUnnXPORclTvHIjlYHUzErtZp2XEEDLWIgcKDdfjUup9EUBMgWuLxb0o3mtUvdG",
+	"u5S9pAM8KwSzp7mxpgXjF4KnNM/9FIcOb3WayNAG0owCtwNeX4oMjJqWdPBq1G74xreukk5ZZFRDdkF1",
+	"QyU2P/YNgG7ewVWoc/1SrdBtIjiqxF9JtaroUcVup7Gu99USxPhXSHUIBv/C1/D6s4xZQH0VgMWE5gqS",
+	"NUiJQkO7NWDX/SWdj/2p6Ne/tsPEDU9yyGW7kzLXt3maRoSJYFRGC49TTRLSnSeE98jSEPZ0JhRwS0sM",
+	"WcvZJViSN6iBJ8DFyiixr+0h6dAyY1pdTChzyusaQcPHXiubsNzIkCiNKfMLk3Y5xH5PukibF1TOISPU",
+	"ycsZ0IxQnhEJBTWwXY3VC7YRoKxbk+Xm119TLQ1sTpFKOBA3k46Z6WJG1WxzSV+/OP/Htw/7x49P/LKK",
+	"nJrpPmrShUWhV05imXOx5OG26+Fx0ZtDP2NKM55qtymjCxspHUHBbjq+w3lA9IKfDfLkTWIePhUZPgFu",
+	"UOWXDqRoBioCQhEQ0PgYrQQXV3th2Fn8Q/+kuf9X1UGOVxoU6fZHZDljOQSarpiQkuPRIrc0Oq/CQw6J",
+	"wsmj6Dkp7aic33MB3JxwxzwyWlDHiClTSTP8r1H1oqdh/lfAhb2SzW28qO+LFEbZxdfNGpmGhYqfiPuF",
+	"SklX9RwtL6tSXrJLiMz9vTeVGBAyyqoCVeEO8d8RZkXtpZBKk5QqSIihHaURQpAEWWnT4F4AfYRKODWC",
+	"uly5TZE5QKHIvPHWcsbSmXnLqibVcvB7VKAHZOgu1t2AkYLwwdpFNqn78ePHu0SAz2bEgbHXcWKE1ZAk",
+	"ONwxeGcwowHt9cUlNeH3kLcOOQGKepoQ3G2Dcu1m5Y7Ob0DECAXT468M5pz3/01o/3cy7D8lA3JB+kir",
+	"jaQteL4imdAqIUoQjrf3rjN41zE3864zGLzrDOxVvAA+1bPO6ej4K1x/9XdDSv3lvP9v2v992H86uOi/",
+	"/9/1nxf992vP4gKq2c4LpmL81DzC/1XotJMBbmJY7NpV/GQND3olhZhsrqXwP69RALEE2Td4RWbwkWyy",
+	"DASAB8rRuTmsILNKg0a9iKdILsLzHPaf0v7k/aeTR1d/2QnEdlmtmwnM8gfIe7iszb0+PCaS8kws3GYY",
+	"J3lj+wkpFVqpUzjD/dnjMLuuOKhZ7xp8nTz6jAOwa40dwNdUp7PNizRE70LBb+viJXKS7SSngsK9wBHn",
+	"f66NVrxJ9A/WU6QQetfb3xuaFfDc7bvR4prHcAlSMWsd8Ox1OBhF+OfaVfnvkkAHwm3VlNffTbU6f+it",
+	"F4wHvHHJOdDJhfV47TyHCrP3ulV/xusX6kz1uz5/7V5bPxv/eRIuPdmC3t/klC2uh961NLPXjtH1d26t",
+	"eyhO0o/P7Xej4fGjHdTWzbVlB6rMI6Q/NQ9jesIbL3kIBSQHQ3mWVBEJHJZxvWBtRX7k+JLQt3WeLdjB",
+	"NNMJyJvGL+uUe6CIeYV0M5jQMtenlhw6ocja8SuXktLUes2MWPb8WS9CMJv8+HPtIC02ii1nVPn/Ilrw",
+	"gvH9wasmcesoldqZ3DY2eJHht9bEFtW8smCBEacPm3LISEq54CyleeVuJV037VEm0sFU9BIypgpOHkUn",
+	"cQ7XvTfrDu9H/Cy2Z+cOjejHaDSurMTKOQI5QGZU9OGpNS63KN8SLsXcotNnXooCyWge5Rox5W/KDzme",
+	"9mkrl3FMTdrA8ApuqvWGIyQeROv7q0+oXnR9GQEw7YERXxvh6EDq0Q6s55ug6vYXRAjUEBpQiYej46GR",
+	"3KOy+l+P3v/1/3waJsd7iFj7bP45P5hi1nRiEz19pAA6Dp4/UxXZrH1gvYaavR9UBazrZAeMRbBPOed1",
+	"FZVAXdBIvbpRb7tea6atpJFRlFe1nbCjGRvk9qZM4dvN1Fuu/jVizsEqxi3zpzfeArQGdLmLMGhxUs2o",
+	"ga4NFDslTKMBiuAAqEwrkJcYdYRf9h2auiCIuCnXDXtwiI09PaEs4T0sOmdN+8X9x87tmYsd+B5oriN6",
+	"E3rLN0/u59kKRZYq9CBj1s5AuVqCXDclhBJjDaqMX5Qqci3fCM4B3WkKjxsDFQkGthEuljtwDefaLvuL",
+	"eWxHgJErjV3Z3aD9205vdHjGiV4KomxgZfzKRQH8Iq33sX2T5m3SHYuSG64+tkdbCJH3Pneva3Ag5p3I",
+	"2qqbiAKIdYLGWBQXvM9hSjW7hMpZuts1usP/6Z2bo4cbvs6oJekZ5KDhNRRCRsTSTIqi2KJRhE4G967z",
+	"zpNc8CkGI7SJV9663Da24G5gZCBNDDkjVKFjZUoZt0FG4JwqxGB1Vuawh1rjt1cvJnqHTM2vieATCUBU",
+	"QVPwPvuxWSfN9kNx8/nF2ItGa44WNCfhBG7/Bu9IxiSkWsjVA+WM2iulYXFG0FlgY0hWkcW0mzP6o6TF",
+	"e7JteUGgVb+/YLxvXu7jy9unO5jk1KvA0A+NCq4mzQXG6EwMu4MtbewxBhvfOyfY/qa4pNMGS55u7mJX",
+	"a0zHqG1MzXd+VUNx4JpaU5A/PzRAaarLCDyIOSrqJZ/hGlYVMNo4PKbIGHKxROXdwUKIPWKNtVSxyzXH",
+	"9GY1vMdqnqiHqiw0W8CF40EHW/PWzTV2y8lmlMLaPO6ikvqmYyD1I6gIcMxagMYsSk5oCuqiLFpcmaBm",
+	"F2IeC1pZ24l/M1kbNrZMDmw6G4sDFFWzsZfuq5i6WkihxSbkjKleUN6n2aXR2caQJ5awIZvhEDUxGKp2",
+	"kEdbitKRsb238tp8EtX2RSljroCMwkLwUzKmOtW5WT9uJzvD/Vjb1oLykuZkAVqy1FLwM9zmaRWV6qWq",
+	"EObt0M4Nh5DYEFhbdFS3UH/y4Z1WJ5J4yGsD1epGIzYta/6M6VnMwFY8zgm33rw5UY7z4Np4aS1B62K6",
+	"m69tpfbCNskuKM041c46/zkLSjqXLBpKuCZ2BDPGFuuoaZSnZiw7DVxDjsV+mx0/fjx6SuawWvOMufdP",
+	"f/9l1H963v/+h/7LV/1/0/580f/9/adHw+RkGOdSryCmOG+Lf9savpZTpS8U2Hj7/XASqREPwGvzNApA",
+	"I7EPozX830lAxH1YSn9UZjhioNogkUWYuPaxj3Fg41lB9eyiBpVI1k1j5gfK4bjPQjE7IV10DVpmaG6w",
+	"d0boGGODkVsyjVEzqD4jejYkqXag3AjscCEiyKHQULfkUT7poLm5GTMaSxNSZkVCciFpQsY5JGSsL3JZ",
+	"0+apUIoVg52GsiCSz0xXBwM4UIshiIHNuPc74HWRqGuHLQgJlqyRrgIgR+aXXgs0hHxux5gVzKk2lecQ",
+	"wy5i4C7PvB0yCVh3veD40aGiEz+9QCXbc4X4vqFXeyy0XcMKx9lUsbaRlQmTB9OVa5Cimwud3YtBbAt3",
+	"tUgS7DvcUPRwq/jNNW+hjWjaqTc4C8aVjQJz+Tp7fbHuYnAT1gO1L/daIbd77siFrO+/If/BVXS5VRbO",
+	"ulihKcvjwg9XmvIW+adWoCLRB0zn8a/sD7vgCp/6YaqpordQjuewikDNWHy8mMNqkxj+j5VAinKcs9QI",
+	"IgmZwcfD4nRuFNFAsskqvlYvLn3WYnfhbLCApDq22Fn/sxQxufR6UfmHoLOLeNnzdQ9iXojYhs6Bqs2Z",
+	"vjhsZa0H68DXxb0EI/u9x073dR1jskYt2Fo8RwtStfnWN9FaqbKKrWwC3L84+0gWLM+ZswWQLuOW9SBp",
+	"OyNpLtK5IplkE71vwO6vYty2FqdAthPQvbSZTaX/cJgUYnLgMUuwiunF9SBuZ3zWqM3rjkECbda80fFX",
+	"cZJl4FAdgEdNwnQIcfz8GLKGl795zhU4+R3VQFRdY2KRxp5xCPCh7atB9+pjjeNmQZlscz5QnzCyV/yq",
+	"TbW4yIBmceYpYVyyXMcflrzIaQr7RErYZdXjBR83VxHdccmvF39W43pLGPFpH90+bVB6LYIQJg7V/6LG",
+	"0ZporFE+RadQ2bO6hjdiwgrGXZ88IumMSppqkKp35oPsL2zS68WCdJFmopNv4lJhe0SBVs7hg6T9gSII",
+	"sc6nEm4qsGn7O1i7TXeurXcVj7Q7NHAxFOsCO/VuC503LfsJY+tEf1kL+hyWAuVTevaJ5awCRfetgFIL",
+	"HDtZW3vSgY/xdDIALrj1TM5rA+QhITaHn9vBZ7Frg61bekY1vZGrzqimF+OTR437GK90VP39z4SLYJOt",
+	"5/ncr/b6aTXRpEkz+G71dSNqzXxFFpSzCSid+Ci28QrdYmLJQZKuk318qOWgcwMA3Ejo2+eW57vObHvM",
+	"VvTMnES0bfqfJS0KyP4Bq+vl6N3wiiNeVISWjcnx6g7IW4CUFcyFNu7pd22kFG4Lpnvy5Mnx6BqbvUYE",
+	"PFjW1Agi/Gr09DjiM7u2+N1KPALh5enTx6PRyfGTJ09OdkUaBImFW0q34R4OPcBAfN9yP4eO2yrr32Cq",
+	"ngXfEC4ttlZAsUvQR2C4nuDbanCypczcgh4o8j+VC4x0Dbn8+7dvyVFh7VjEjdI71B5lHdLXiLZEf+o2",
+	"q0+AH4cdSGgPbxCek8bWZloX6m+nR0efy9BnQnlusj2/MWLnPFwUQJjbiX2jQznyhlyN09Ryg0MHv9fA",
+	"4h69Oy2uC86fKaq1VOLyuZIJUZryjMosCG9fF+9CoDl+ePL0JBp7dqsy325Bbqvo9lZMp/l1L6DVg72+",
+	"qHb/YyCGHIi7xQwWIG1A6EF2cZ9dGvvoUQtrbIgRh8ymgLoaGAew4s3kvIpX1Nv2O6nmeB9T0BWkpWR6",
+	"9caATpD48FbMrdeuNdawUSaqkIYiYOlA9JfZFLGEzKHQPse/GTSJ/AEBFiEDqERy4lZoSKq3gr4JBZZ1",
+	"Od4X9auYoo9KTmme16lrYdgG6bIMuGZ6FQr2WJPUlmGqi5L+NJlMJcv69RJqeapgKBtfIVJORPysvn/7",
+	"9hU5f/WciAlWzPIDvgSNKxuQ10CzPia9WwsE6X5AdkpdRZwPCflwhFWZPiTv+AfPZvHnBagZ/gdd0/g/",
+	"62v/3T1GUxD+31k11BF8LITUH3pYabSAKqT3xfnLwTv+Y6kpxk6Y41OYvhUGvzTu/MO5q1OGlvVT8jXe",
+	"IXn70z++ffmhN3jHDb/ua9HHzAU7YPfDkSw5rggLXeD/JqBTuw8r4wT/PcJ0SPWh5wqNEWBV8Hu4GCHf",
+	"ccrJh40L+0DsnZIFzaDObN8GHQqArEPI2TtOmzAW1otkLkDS5VLaMJg6YMFna0xBK/Jo+NBO8eHI/Y5n",
+	"9a2UQtq6FB/a6p19qIsB9gbkR8FhhZkeWLMYMmuawyF8jLslGOod3x3snrhaC5NcUK0G73jlvazRwEOt",
+	"gehOIGV3hoPRYOjTCWjBOqedh4Ph4KEVAWdIViqINn9MrbnZEGzc5/Osc9r5O+iqHNhaCd/j4fDGKsRW",
+	"c7RUg0tLKbFioHsPqxg+Hj5sG7da6FFYwg6Hxqyr3d/V5emSjioXCypXndPOG6QHia3OpvCmBe8byCUK",
+	"tMFSVUHazJUs0XSqDEuYYcWYq6RTCBU5aevzbxw2ktGvRba68XOuKlVdrVd3vvqCt+xvNyjgZ7Pl8Lof",
+	"2ZVsv7agrjR+MtoLQurijvjRHmBVF9A1X4z2+KKqCmo+OH661weNIp3XhPjHwye7v4nVpb02tjjxpXP6",
+	"S1Nw+eX91fsQmb6xmZBbcOmMiAXTWHeIQZ4pw49XhCqbxkElRPDrKukc1VVgokTtBVP63L5ym9BeVamJ",
+	"1ZLF6QfXB9I7hKDbhYK3rv6UCmrV2oJbhv0tsTq0EV+TSlJg0oUvhrfva/S00tdXpb3zTrOpwC8xEdHV",
+	"kjMSZ0ImQpICRGFzqmJ18r2BqQKLHRbRqyReb9+Zo+pxqpO3xt09LL1m6LW6cUbE3yg4RrqQ9gbkpwXT",
+	"ZG4LPREtSDoTAgtsw6Kt2mBs4fPOfk0frmFm3tzQm/he2u7mLpf2GpBYKNKVUPQG5JnL8X6ckAksQdpA",
+	"ZvvfoOgZu2wFLXnnJ2sr5zFuTSr1HiZGkFULQ54tumLqIbg7SMiI/Mi+RmTB+tPmWSu8NA2te2wvYrd/",
+	"NHx6cr1tvgBNlBGssdmAzbacEOqhaSoMJpitYZm84MqworYtwCx7JGsWZKxukvzM9EyUGpstYPVyUpTa",
+	"Ui+Pam4IrExsVBVpS+Pblx4NnxrSY3ShJvqd2efM9QLATJgHqi7c1+yHEC3yJ4HmRq91n7RdEM1zscRK",
+	"dJBdVMXnNumSM/Ns2pLWz/y7UqKSuBEnqUgXy4ClYrGgfQWGNmtD+71mNDrpYf8ZSYt6G0Yp1KIVabzx",
+	"pbnqsE5yaATqJuFfvU/DZPQ4njC8ua+3YYnPByqo5mbhoLosrGD//Jm57MywHgPHSrOUdCs6O6NqZosF",
+	"VFV97E/cKvw127JAOU8IT4hMSI1O5jvDRYiEAiESIayH3SAwqU2WhRGnDEBKUOUCsJdEYdubOLHHNzXw",
+	"jSU831WNJWC2CRd9UZDu8XCIc9SGCZLOIJ2rYBP2HIBnOy0739hl9L+3Vun9pC1rjN28oKoYir2BQuQs",
+	"XZHuD29+eumLoJTSZp4bnC1oljE+7W1sxLU+MkfD+HTnHl7hPG1CwcPjJydfbULX+32VPpFq0H2lJdBF",
+	"UyCtrd2MU8SJRp51wxW4UfE92QbcAUaSt+zrzb5PV7ctS8eW+KYBqgNSJaVgWQ7UIB1Qd8crEoOwXm2B",
+	"CqDbJtgbbtalfJVYhONYxyPAKiUa3TJsFVrIKkzAjgxLak1RZoWkS33zA7RSYXbTtx8LSDUZDYd9s1jG",
+	"S7APzHw9sycgii7qreCCba8U+GiOlOk1zPQYjDgKSwf83ePhyLaoOLY6x13czVmzJixW7YcMQzpc1d7f",
+	"SiHLxR9dxx/uoXBVzYbujQLXVQcRaAi1bJ6mUihV5S9aVKgraiOgGxoImU0kdLif2CrDBHgqV4VWhOmE",
+	"gKSqlAaJMiO8akRSjFxVCIyqqrvRFOyiSmZtZDhiiyp+N6p3Psfn51XY7M0b9Wy01V62vDvAertf1zTo",
+	"Hp//7PhswaFCaNfiy1p5UL3w7Ne29MIWdQxRnpOcKQ2+ZQB1xceZVk7jytkcGk4dseQDcl5FEFr/kuHh",
+	"4bQoW9taoLXzqCqoYcP3k1Anc1Wwg45/O2nCJ+/Sv7LaUg42xalJGWzxoZoy3JLs1KhxFEFY+/yPj6+P",
+	"dn9R9Si7FoLf42sFDQ5fQ3l6IiQ6Sw3n1FiwGzGDqrlyEh4aHLTAUlgBSz1rFLISQd0alKXDUlY51SCt",
+	"IomDoB2S8tWSrrwEjiK19UA7M6VVlZkkU0lTIAVIJrIW03Crj/O2kbCVXb71xoE7xr9Dsem/xt/wE3cH",
+	"/kDVnMI9tjIhyL5TVmzfmlSUvEUO3PAlxBZcv3IUNjC+eh/lGEcBvG0FV6fEHga1h1gO9rIPIJlo9laL",
+	"2nH2aJWznIm8HvAgs8/VHxp3/sic6G6cew9UaEjC4CLfTIbyFZlvOqgSkoFR1TL8j1HjnCiG9jjIjKA3",
+	"oSw30lsdLmAD3cYrw8HGQurKBOTqVaLJhhItS55S61fOsc2gDbRZMKXpHLgVGh1AolRqhonBtQ9lyg1r",
+	"NFtx1h1c5Z2RDFv70dq4rz92m+fU5qneOotspMNGqM3PM2dDdpUuJwa/rKzA7qXXe+nVhpRAOvcGR2Te",
+	"vo+47SDMK/WRcLF0muW4ZHnmyI4vxBjAWVXje3+tDyMl4bbwEe09t25QqpDkbmPEAmNWPNq/zhC8x/l7",
+	"k9R1iETlEmyCk48HX4sUtsEO61Yk0qXWJpXSgo5ZzvSK9F1jvKqHFwYF1H7RynO9tAkU1mZNtZ8pSOES",
+	"PF85z0/lzCbW0owaONrMXv305i1pmqFbSVRQRr5NqXB14G+TxTcK7bfgOJaHynPI6v4q/gBd64QlZRgP",
+	"b+6k7m6SEDYxEtiXCg0O0jDWWwGQrijAyp543zUYKZJSbuVhwnTP+f2pbvYOCG/VX2QY6NbWDCPWAsO2",
+	"obAc0p5nUnM4xy0XRIsplpcekJ9toeIKH97x2mrqYuxdC+46JsU8OB4eV/dWnQPGDPi+BPjIHoVbrhn5",
+	"He9+sIDtm+qYXz+4lAjmjq1ng+HXPC2cNYD45hlj2Llkf764g6D7MR3YW/fs8d4fvsLj9Ezq3t3yZ3ef",
+	"UvS2eBJUO1eQa1Hr67Rqss2MiROXgGccUd/bLC6OYuuzlzZ09RaRznZYu8e6e6z7A0qUBjar9DNb0thj",
+	"YLfGPmwDNcaG1Thabzfu/SoYb0e9HwTjd8Lxmo3KbhMJ75HpTx8xYMEhYGKV/Ng0HDsGdhZYfo3+hliG",
+	"PKtmfLsRLSj+3KYgBXWabzVxKCxSHVGSXgUNQNWX0nZeCt53nRDJDKjMsBwd1/mKdH2c6MmjZgZPL6lU",
+	"Ny2QDmY2u2v37ciqYVybido8v30hxDWuu5dC7gnnH49wWuCsU967wmnWPTSVTIXIPlMaMap4OxK+YdP/",
+	"NmnkHhnvkfGanijRdw1fCwcX3nxJVYVyZ4G103UEoxrrwOaAHd10O06iLNQqrnxnntr6Wtd0OP8Tc6qu",
+	"kp3vY1Ej9/b7W/YM2QqgW7xD/32O4NEeW/m74PAfHziSfFovLbTJ4Ghmc07RtUuVS+AijJMf3vz0MkQW",
+	"V5rP4oqrwLNNuHfNAW8Rfn37wTjwIktmisiSc8anCdrpsDngjAZ9Hde7SdougZTbhJq13rMN7eDu90DG",
+	"pfa9NjWdA1kKOQ82xoHKfEUmZY7t4BobqINEGZ+e1clUmOKK2R1rQWevQctV/3zinFxrmUiu7YAWqIH4",
+	"ZD6q5thSbkoZH+yZifzwpKUEeF2m9+rz1asX7BI4KFsVwxc+Crue1cf4QIWdItch4QHWzNANBVgUHi8W",
+	"rtliG1JgM8ZbRAkcPwJM5ndfNf1Labg/Bm2yqCK5wT6bwhfpUogCNhfLXktBkqD+fPtZ+3YDO45bw0d9",
+	"hNF0zYPeGa7pZvC1315JsQA9g1IRzKayMD9YO4bgrepCYqDkqkwNVnSRb9vmTwVwW6rqAKjygx6wWUOP",
+	"3FyV/Wiw4bJlKngY21bVs6zdKGQ7kN2iNch1e4uagtaI/BdyeGP7Pm3GbYH/om6o1HqQ7pXbPEo3Rewk",
+	"64IEgxs+m6DUgU0lyoA8f9ZyUL/5bkhtx2TbJW3I9LEyCK6xSVM1DrncIZ1lNjPrv7FfuRJ30V4VQpIp",
+	"m1JXnBWzkV0ZvNbKILYmSPua9+pUdptqiL2AFoqD13d9FeRA1fwLID32p7PlUhzUkF/F2Fy0mPis8+DK",
+	"69oWQukHKqjfF4X+tYqYrXjwLT52/UXUropO9m3fL0VZnzglypw8T4HY5i2EjsUlVImI7QDKU7iwHYAi",
+	"BVGGyZZS7E+Pjx8+fHI8fHjy1eNHT56cDHeKki2FonK2YDq+gBEOuqWSzloPm/1KBd0mQn1NddqqUozN",
+	"w+si1JcoEGkjCytYQ5r3I8h57vbiijdwIIyneamY4AT7S2HuA9OwsBVFT56eHGPlFManDanSD+1Rptxi",
+	"kX1d8h/E+JaMsUEzpzuOEa5bE7VAjSFJkvIzm4XYuJL7tPQ/q3l2D/tSyQlF4DGCmjPfltjCy0EP6nlM",
+	"t7CvRn3kdqz8xjx/41tH3I6fhLLFF0JON3cben7vy5N5YwZW73Dh0kuQ5qg5LAFdVeYPpTFNmAtNZiBd",
+	"+j5IXyQS6z4Hgdm9+1qxfx58NZASqx2eA1VABPdwxaqaZgaEBuTcpgBlUhRV4ZdmaQr7tovOr3POXU0o",
+	"w1bCbHPS7fdxmD7+2jvzg9Y10X1FJgPKmGtoJi8gGxBXzzIOzrasIEz0ZiR4w8LtSE+QgvQJe0nsUYDC",
+	"e4nWKEKk4cYzt+T/NhfLPYa1YZi58drjMiA/8XxVl8azJcws3DJbYc0LXDhez5cxtCiwoKuzJnBX1fd3",
+	"1FipQL29gkMLFN9pLnyjGU1LUjyusyUl/oVYguynhnbN4CPZzJA3hOgPnht/7xD9og5RSZe+F5LNisdE",
+	"dINWTFtHl9KIpL6WoFExW1Bt5poJr0X5aLoV2VrQoq5KuIYYPpveF6n81OKGa2uJeSOI5UIHro9ZLUVd",
+	"yPNn6No0rNinS13SvMpXH21++1LYN9Z6qTi5xMPCIMC2yImzKffikCG7OG+pIAyIrXFvY36sWhxEU4y2",
+	"XuyS1sJLiTleuRGuhCSpwHqzNner6ohRo+XaiEJYzWApBZ+G21fejsgUobar7Rk6crf7gGM36N4+wlft",
+	"m3iNj9uO0vu0x6VamT0pLYoCfdLSDGFLFt3cOgIislbH1vFNkFJI0uUCmQEa1Y1EahP6vv/2/BnxSNkb",
+	"3ACF+XkGNkNvHYuTytVc1ShW7HdIqkq65lHFCCPU5TMy4/eMSarT6Mt4P4CW+KgN6zGkGjKS78OdbagC",
+	"HpErIKcIJQumFtaQuaupVU3EDqRFt147uKrAvr8oFBbxxurwXVqTpDHWZZmwaSldKjSdG1VHqd4+tYVH",
+	"NxtXtqW2MIbRulLYjs5VFYPDsry9e9PivSLVRkdtWdtKVEvqwrWh0DYg5zZwizwePrRQFvASHyLaZEqH",
+	"mwSOaJm5hM47pMHx3FGzklqavIWGV2aCL2QJxblfSSEmrcXVzcM/d8TqPY25MRrzSloHdqBxzSDPbBkR",
+	"NHgaJqbqNxLf3GBNN6wkOhdGil9YecfIOpVkR+awCrkhNsq28YhqRrDVqS/FzapIUB824OVElJxa5UQk",
+	"ZIZ2bkk7MY9vk4Y0+h3fcZnte+HkXji5a+HENp/YjK6/SeFEYw/rdqS2Pa5vCaGbDbTvm2DeOza/YMGW",
+	"JdPprIqRI4LbYLqJQTfCuO3D7tm3NShglKFKyK9ibGNKkfKrWFQCLkVeegm/lLnr5H16dDQ6fjIYDoaD",
+	"0elXw69GKKW7zz95uwQOgxSk6qxlg4+C3xxeB7+4ymPBL6Jo/Okz2a7eX/3/AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
