@@ -89,14 +89,19 @@ func TestPeerPage(t *testing.T) {
 
 	// Down, the peer reads "down" and nothing says it is active.
 	e.silence(t, school.endpoint)
-	_, body = e.do(t, "GET", schoolURL, nil, map[string]string{"Cookie": cookie})
-	wantAll(t, "school down", body, `data-state="down" data-status="down"`, ">down<")
 	// Its timeline: not heard for 22 h, up for the 2 h the clock moved,
-	// then down.
+	// then down. The change is recorded just after the table says down.
+	spans := regexp.MustCompile(`data-testid="peer-timeline-span" data-state="(\w+)"`)
 	var states []string
-	for _, m := range regexp.MustCompile(`data-testid="peer-timeline-span" data-state="(\w+)"`).FindAllStringSubmatch(body, -1) {
-		states = append(states, m[1])
-	}
+	waitFor(t, "school's timeline ends down", func() bool {
+		_, body = e.do(t, "GET", schoolURL, nil, map[string]string{"Cookie": cookie})
+		states = states[:0]
+		for _, m := range spans.FindAllStringSubmatch(body, -1) {
+			states = append(states, m[1])
+		}
+		return len(states) > 0 && states[len(states)-1] == "down"
+	})
+	wantAll(t, "school down", body, `data-state="down" data-status="down"`, ">down<")
 	if want := []string{"unknown", "up", "down"}; !slices.Equal(states, want) {
 		t.Errorf("school's timeline spans %v, want %v", states, want)
 	}
