@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/internal/periodic"
 	"github.com/offgrid-net/offgrid/internal/sqlitedb"
 	"github.com/offgrid-net/offgrid/storage"
 )
@@ -268,19 +269,9 @@ func (n *Node) RecordHistory(ctx context.Context) error {
 // runHistory records a sample every History.Interval until ctx ends. A
 // failed sample is logged and the next one tried.
 func (n *Node) runHistory(ctx context.Context) error {
-	if n.cfg.History.Interval < 0 {
-		return nil
-	}
-	tick := time.NewTicker(n.cfg.History.Interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-			if err := n.RecordHistory(ctx); err != nil && ctx.Err() == nil {
-				n.log.Warn("Record history sample", "err", err)
-			}
+	return periodic.Run(ctx, n.cfg.History.Interval, func(ctx context.Context) {
+		if err := n.RecordHistory(ctx); err != nil && ctx.Err() == nil {
+			n.log.Warn("Record history sample", "err", err)
 		}
-	}
+	})
 }

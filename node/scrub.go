@@ -2,8 +2,8 @@ package node
 
 import (
 	"context"
-	"time"
 
+	"github.com/offgrid-net/offgrid/internal/periodic"
 	"github.com/offgrid-net/offgrid/storage"
 )
 
@@ -16,21 +16,10 @@ const scrubBatch = 64
 // a lost shard answers 410 before its owner needs it. It returns nil when
 // ctx ends.
 func (n *Node) scrubLoop(ctx context.Context) error {
-	if n.cfg.ScrubInterval < 0 {
-		return nil
-	}
-	t := time.NewTicker(n.cfg.ScrubInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	return periodic.Run(ctx, n.cfg.ScrubInterval, func(ctx context.Context) {
 		checked, bad, err := n.Scrub(ctx)
 		switch {
 		case ctx.Err() != nil:
-			return nil
 		case err != nil:
 			n.log.Warn("Shard scrub failed", "err", err)
 		case bad > 0:
@@ -38,7 +27,7 @@ func (n *Node) scrubLoop(ctx context.Context) error {
 		default:
 			n.log.Info("Shard scrub passed", "checked", checked)
 		}
-	}
+	})
 }
 
 // Scrub runs one full pass over the shards this node hosts: every blob is

@@ -54,6 +54,7 @@ var layer = map[string]int{
 	"internal/sqlitedb": 0,
 	"internal/fixed":    0,
 	"internal/backoff":  0,
+	"internal/periodic": 0,
 	// Below the leaves: helpers identity and the domain packages share.
 	"internal/atomicfile": -1,
 	"internal/canon":      -1,

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"time"
 
+	"github.com/offgrid-net/offgrid/internal/periodic"
 	"github.com/offgrid-net/offgrid/storage"
 )
 
@@ -26,21 +26,11 @@ type AuditCounter func(result string)
 // of each stored file, at most AuditMax in all, and challenges their hosts
 // (AuditRound).
 func (s *Service) RunAudits(ctx context.Context) error {
-	if s.cfg.AuditInterval < 0 {
-		return nil
-	}
-	t := time.NewTicker(s.cfg.AuditInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	return periodic.Run(ctx, s.cfg.AuditInterval, func(ctx context.Context) {
 		if _, err := s.AuditRound(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("Audit round failed", "err", err)
 		}
-	}
+	})
 }
 
 // AuditReport says what an audit round did.
