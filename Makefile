@@ -4,7 +4,10 @@
 GO        ?= go
 BIN       := bin/offgrid
 PKGS      := ./...
-FUZZTIME  ?= 6s
+# An execution count, not a duration: a duration races Go's fuzz coordinator
+# (workers still running at the deadline fail with "context deadline exceeded"
+# and no crasher, seen in CI under load). A count has no deadline to race.
+FUZZTIME  ?= 40000x
 # Fuzz targets: package and function, one `go test -fuzz` call each.
 FUZZ_TARGETS := \
 	./cluster:FuzzParse \
@@ -98,7 +101,7 @@ fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
-		$(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+		$(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) -timeout=5m $$pkg || exit 1; \
 	done
 
 ## test-browser: Playwright (playwright-core + Debian chromium) against a real node
