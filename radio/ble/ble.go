@@ -546,21 +546,32 @@ func (s *session) close() {
 
 // handle turns one BlueZ signal into packets.
 func (s *session) handle(sig *dbus.Signal, deliver func(radio.Packet)) {
-	if sig.Sender != s.owner {
-		return
-	}
-	path, props, ok := deviceProps(sig, s.l.adapter.path)
+	frame, name, from, ok := heard(sig, s.owner, s.l.adapter.path)
 	if !ok {
 		return
 	}
-	frame, name := advertData(props)
-	from := deviceAddress(path, props)
 	if frame != nil {
 		deliver(radio.Packet{Data: frame, Via: s.l.via, From: from})
 	}
 	if name != "" {
 		s.l.heardName(name, from, deliver)
 	}
+}
+
+// heard decodes a signal that BlueZ (bus name owner) sent about a device
+// under the adapter at prefix: the frame in its manufacturer data (nil if
+// none), its name ("" if none) and its address. ok is false for any other
+// signal. This is the parser of what the air brings, behind BlueZ's own.
+func heard(sig *dbus.Signal, owner string, prefix dbus.ObjectPath) (frame []byte, name, from string, ok bool) {
+	if sig.Sender != owner {
+		return nil, "", "", false
+	}
+	path, props, ok := deviceProps(sig, prefix)
+	if !ok {
+		return nil, "", "", false
+	}
+	frame, name = advertData(props)
+	return frame, name, deviceAddress(path, props), true
 }
 
 // heardName delivers the endpoint of a valid legacy name unless the same
