@@ -15,6 +15,7 @@ import (
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/testutil"
 	"github.com/offgrid-net/offgrid/radio"
+	"github.com/offgrid-net/offgrid/radio/ble/bluetest"
 )
 
 // Adapters as BlueZ 5.66 reports them.
@@ -106,10 +107,10 @@ func (n *testNode) beacon(t *testing.T, c uint32, endpoint string) []byte {
 }
 
 // waitAdvertised waits until the fake holds n registrations on adapter.
-func waitAdvertised(t *testing.T, z *fakeBlueZ, adapter string, n int) []map[string]dbus.Variant {
+func waitAdvertised(t *testing.T, z *bluetest.BlueZ, adapter string, n int) []map[string]dbus.Variant {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		h, _, _ := z.registered(adapter)
+		h, _, _ := z.Registered(adapter)
 		if len(h) >= n {
 			return h
 		}
@@ -119,10 +120,10 @@ func waitAdvertised(t *testing.T, z *fakeBlueZ, adapter string, n int) []map[str
 	}
 }
 
-func waitDiscovering(t *testing.T, z *fakeBlueZ, adapter string) map[string]dbus.Variant {
+func waitDiscovering(t *testing.T, z *bluetest.BlueZ, adapter string) map[string]dbus.Variant {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if _, on, filter := z.registered(adapter); on {
+		if _, on, filter := z.Registered(adapter); on {
 			return filter
 		}
 		if time.Now().After(deadline) {
@@ -159,10 +160,10 @@ func TestFramesCross(t *testing.T) {
 	} {
 		t.Run(string(tt.via), func(t *testing.T) {
 			testutil.CheckGoroutines(t)
-			bus := startBus(t)
-			z := startFakeBlueZ(t, bus,
-				&fakeAdapter{name: "hci0", address: "00:00:00:00:00:01", secondary: secondaryAll},
-				&fakeAdapter{name: "hci1", address: "00:00:00:00:00:02", secondary: secondaryAll})
+			bus := bluetest.StartBus(t)
+			z := bluetest.Start(t, bus,
+				&bluetest.Adapter{Name: "hci0", Address: "00:00:00:00:00:01", Secondary: secondaryAll},
+				&bluetest.Adapter{Name: "hci1", Address: "00:00:00:00:00:02", Secondary: secondaryAll})
 			a := newTestNode(t, 1, mustOpen(t, tt.long, Config{Bus: bus, Adapter: "hci0"}))
 			b := newTestNode(t, 2, mustOpen(t, tt.long, Config{Bus: bus, Adapter: "hci1"}))
 			if a.link.Via() != tt.via || a.link.Notice() != "" || a.link.MTU() != radio.MaxFrame {
@@ -205,7 +206,7 @@ func TestFramesCross(t *testing.T) {
 				t.Fatalf("Send: %v", err)
 			}
 			b.waitFor(t, "a's second beacon", func(n *testNode) bool { return len(n.accepted) == 2 })
-			if n := z.active("hci0"); n != 1 {
+			if n := z.Active("hci0"); n != 1 {
 				t.Errorf("hci0 has %d advertisements on the air, want 1", n)
 			}
 		})
@@ -218,8 +219,8 @@ func TestFramesCross(t *testing.T) {
 // received), and a good frame after them still passes.
 func TestDropsCounted(t *testing.T) {
 	testutil.CheckGoroutines(t)
-	bus := startBus(t)
-	z := startFakeBlueZ(t, bus, &fakeAdapter{name: "hci0", address: "00:00:00:00:00:01", secondary: secondaryAll})
+	bus := bluetest.StartBus(t)
+	z := bluetest.Start(t, bus, &bluetest.Adapter{Name: "hci0", Address: "00:00:00:00:00:01", Secondary: secondaryAll})
 	n := newTestNode(t, 1, mustOpen(t, false, Config{Bus: bus}))
 	n.run(t)
 	waitDiscovering(t, z, "hci0")
@@ -249,7 +250,7 @@ func TestDropsCounted(t *testing.T) {
 	// A step that is ignored cannot be waited for: the next step's counts
 	// show that it was not counted.
 	for _, s := range steps {
-		z.hear("hci0", "00:00:00:00:00:09", s.props)
+		z.Hear("hci0", "00:00:00:00:00:09", s.props)
 		n.waitFor(t, s.name, func(n *testNode) bool { return n.recv.Stats() == s.want })
 	}
 
@@ -264,7 +265,7 @@ func TestDropsCounted(t *testing.T) {
 	if err := spoof.Emit(path, sigPropsChanged, ifaceDevice, mfr(peer.beacon(t, 7, "http://10.0.0.2:8081")), []string{}); err != nil {
 		t.Fatal(err)
 	}
-	z.hear("hci0", "00:00:00:00:00:09", mfr(peer.beacon(t, 8, "http://10.0.0.2:8081")))
+	z.Hear("hci0", "00:00:00:00:00:09", mfr(peer.beacon(t, 8, "http://10.0.0.2:8081")))
 	n.waitFor(t, "the frame after the spoof", func(n *testNode) bool { return n.recv.Stats().Accepted == 3 })
 	if st := n.recv.Stats(); st.Received != 7 {
 		t.Errorf("received %d frames, want 7: the spoofed signal was taken", st.Received)
@@ -275,11 +276,11 @@ func TestDropsCounted(t *testing.T) {
 // without extended advertising, fails at start with an error that names the
 // adapter and what it lacks.
 func TestLongRangeNeedsCodedPHY(t *testing.T) {
-	bus := startBus(t)
-	startFakeBlueZ(t, bus,
-		&fakeAdapter{name: "hci0", address: "00:00:00:00:00:01", secondary: secondaryNoC},
-		&fakeAdapter{name: "hci1", address: "00:00:00:00:00:02"},
-		&fakeAdapter{name: "hci2", address: "00:00:00:00:00:03", noAdvManager: true})
+	bus := bluetest.StartBus(t)
+	bluetest.Start(t, bus,
+		&bluetest.Adapter{Name: "hci0", Address: "00:00:00:00:00:01", Secondary: secondaryNoC},
+		&bluetest.Adapter{Name: "hci1", Address: "00:00:00:00:00:02"},
+		&bluetest.Adapter{Name: "hci2", Address: "00:00:00:00:00:03", NoAdvManager: true})
 	for _, tt := range []struct {
 		adapter string
 		want    []string
@@ -306,11 +307,11 @@ func TestLongRangeNeedsCodedPHY(t *testing.T) {
 // refuses frames, and is heard by an extended node as a name.
 func TestLegacyFallback(t *testing.T) {
 	testutil.CheckGoroutines(t)
-	bus := startBus(t)
-	z := startFakeBlueZ(t, bus,
-		&fakeAdapter{name: "hci0", address: "00:00:00:00:00:01"},
-		&fakeAdapter{name: "hci1", address: "00:00:00:00:00:02", secondary: secondaryAll},
-		&fakeAdapter{name: "hci2", address: "00:00:00:00:00:03", secondary: secondaryAll, maxAdvLen: 31})
+	bus := bluetest.StartBus(t)
+	z := bluetest.Start(t, bus,
+		&bluetest.Adapter{Name: "hci0", Address: "00:00:00:00:00:01"},
+		&bluetest.Adapter{Name: "hci1", Address: "00:00:00:00:00:02", Secondary: secondaryAll},
+		&bluetest.Adapter{Name: "hci2", Address: "00:00:00:00:00:03", Secondary: secondaryAll, MaxAdvLen: 31})
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	old := newTestNode(t, 1, mustOpen(t, false, Config{Bus: bus, Adapter: "hci0", Advertise: "http://n1:8081", Logger: logger}))
@@ -351,16 +352,16 @@ func TestLegacyFallback(t *testing.T) {
 // TestNoAdapter: without BlueZ on the bus, without adapters or without the
 // named one, opening fails with ErrNoAdapter; the node runs on without it.
 func TestNoAdapter(t *testing.T) {
-	bus := startBus(t)
+	bus := bluetest.StartBus(t)
 	if _, err := New(Config{Bus: bus}); !errors.Is(err, ErrNoAdapter) {
 		t.Errorf("New without BlueZ = %v, want ErrNoAdapter", err)
 	}
-	busNone := startBus(t)
-	startFakeBlueZ(t, busNone)
+	busNone := bluetest.StartBus(t)
+	bluetest.Start(t, busNone)
 	if _, err := New(Config{Bus: busNone}); !errors.Is(err, ErrNoAdapter) || !strings.Contains(err.Error(), "no adapter") {
 		t.Errorf("New with no adapter = %v, want ErrNoAdapter", err)
 	}
-	startFakeBlueZ(t, bus, &fakeAdapter{name: "hci0", secondary: secondaryAll})
+	bluetest.Start(t, bus, &bluetest.Adapter{Name: "hci0", Secondary: secondaryAll})
 	if _, err := New(Config{Bus: bus, Adapter: "hci7"}); !errors.Is(err, ErrNoAdapter) || !strings.Contains(err.Error(), `no adapter "hci7" (adapters: hci0)`) {
 		t.Errorf("New(hci7) = %v, want ErrNoAdapter listing hci0", err)
 	}
@@ -371,8 +372,8 @@ func TestNoAdapter(t *testing.T) {
 // is spent, until the window slides; bt_lr's coded PHY costs 8 times as
 // much.
 func TestBudget(t *testing.T) {
-	bus := startBus(t)
-	startFakeBlueZ(t, bus, &fakeAdapter{name: "hci0", secondary: secondaryAll})
+	bus := bluetest.StartBus(t)
+	bluetest.Start(t, bus, &bluetest.Adapter{Name: "hci0", Secondary: secondaryAll})
 	for _, tt := range []struct {
 		long bool
 		cost time.Duration // of a 150-byte beacon

@@ -99,7 +99,7 @@
 // # Tests
 //
 // The tests run a private dbus-daemon and a fake org.bluez in the test
-// process that exports adapters, their advertising managers and the
+// process (radio/ble/bluetest) that exports adapters, their advertising managers and the
 // devices they hear as BlueZ does, including adapters without the coded
 // PHY, without extended advertising, and without an advertising manager;
 // advertisements registered on one fake adapter are heard by the others.

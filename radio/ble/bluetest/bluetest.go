@@ -1,4 +1,4 @@
-package ble
+package bluetest
 
 import (
 	"bufio"
@@ -15,10 +15,27 @@ import (
 	"github.com/godbus/dbus/v5"
 )
 
-// startBus starts a private dbus-daemon (Debian's dbus-daemon package) for
+// BlueZ's D-Bus names (BlueZ 5.66, doc/*-api.txt).
+const (
+	bluezService    = "org.bluez"
+	ifaceAdapter    = "org.bluez.Adapter1"
+	ifaceDevice     = "org.bluez.Device1"
+	ifaceAdvManager = "org.bluez.LEAdvertisingManager1"
+	ifaceAdvert     = "org.bluez.LEAdvertisement1"
+	ifaceProperties = "org.freedesktop.DBus.Properties"
+	ifaceObjectMgr  = "org.freedesktop.DBus.ObjectManager"
+	sigPropsChanged = ifaceProperties + ".PropertiesChanged"
+	sigIfacesAdded  = ifaceObjectMgr + ".InterfacesAdded"
+	errDoesNotExist = "org.bluez.Error.DoesNotExist"
+	// maxExtendedData is the advertising data of one extended
+	// advertisement; legacy ones carry 31 bytes.
+	maxExtendedData = 251
+)
+
+// StartBus starts a private dbus-daemon (Debian's dbus-daemon package) for
 // the test and returns its address. It listens on a socket in a temporary
 // directory and allows everything: only this test's processes reach it.
-func startBus(t *testing.T) string {
+func StartBus(t testing.TB) string {
 	t.Helper()
 	if _, err := exec.LookPath("dbus-daemon"); err != nil {
 		t.Fatalf("dbus-daemon not installed (apt-get install dbus-daemon; make deps): %v", err)
@@ -68,33 +85,37 @@ func startBus(t *testing.T) string {
 	return strings.TrimSpace(addr)
 }
 
-// fakeBlueZ is org.bluez as BlueZ 5.66 exports it, as far as the link uses
+// BlueZ is a fake org.bluez as BlueZ 5.66 exports it, as far as the link uses
 // it: adapters with Adapter1 (discovery) and LEAdvertisingManager1
 // (advertisements), and devices that appear under an adapter with the data
 // they advertise. Its adapters share one "air": an advertisement
 // registered on one is heard by every other adapter that is discovering and
 // has the PHY it is sent on.
-type fakeBlueZ struct {
-	t    *testing.T
+type BlueZ struct {
+	t    testing.TB
 	conn *dbus.Conn
 
 	mu       sync.Mutex
-	adapters []*fakeAdapter
+	adapters []*Adapter
 }
 
-// fakeAdapter is one adapter. Its capability fields are set before the
-// fake is exported.
-type fakeAdapter struct {
-	z       *fakeBlueZ
-	name    string
-	address string
-	// secondary is SupportedSecondaryChannels: nil for an adapter without
-	// extended advertising.
-	secondary []string
-	// maxAdvLen, if not 0, is exposed as SupportedCapabilities.MaxAdvLen.
-	maxAdvLen int
-	// noAdvManager leaves LEAdvertisingManager1 out.
-	noAdvManager bool
+// Adapter is one fake adapter. The test sets its exported fields before
+// Start.
+type Adapter struct {
+	// Name is the adapter's name, such as "hci0"; its object is
+	// /org/bluez/<Name>.
+	Name string
+	// Address is its Bluetooth address, the one others hear it from.
+	Address string
+	// Secondary is SupportedSecondaryChannels, such as {"1M", "2M",
+	// "Coded"}: nil for an adapter without extended advertising.
+	Secondary []string
+	// MaxAdvLen, if not 0, is exposed as SupportedCapabilities.MaxAdvLen.
+	MaxAdvLen int
+	// NoAdvManager leaves LEAdvertisingManager1 out.
+	NoAdvManager bool
+
+	z *BlueZ
 
 	// Guarded by z.mu.
 	discovering bool
@@ -104,20 +125,20 @@ type fakeAdapter struct {
 	devices     map[dbus.ObjectPath]bool
 }
 
-func (a *fakeAdapter) path() dbus.ObjectPath { return dbus.ObjectPath("/org/bluez/" + a.name) }
+func (a *Adapter) path() dbus.ObjectPath { return dbus.ObjectPath("/org/bluez/" + a.Name) }
 
-func (a *fakeAdapter) extended() bool { return len(a.secondary) > 0 }
+func (a *Adapter) extended() bool { return len(a.Secondary) > 0 }
 
-// startFakeBlueZ connects to the bus at addr, takes the name org.bluez and
-// exports adapters.
-func startFakeBlueZ(t *testing.T, addr string, adapters ...*fakeAdapter) *fakeBlueZ {
+// Start connects to the bus at addr, takes the name org.bluez and exports
+// adapters. It stops when the test ends.
+func Start(t testing.TB, addr string, adapters ...*Adapter) *BlueZ {
 	t.Helper()
 	conn, err := dbus.Connect(addr)
 	if err != nil {
 		t.Fatalf("fake BlueZ: connect: %v", err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	z := &fakeBlueZ{t: t, conn: conn, adapters: adapters}
+	z := &BlueZ{t: t, conn: conn, adapters: adapters}
 	for _, a := range adapters {
 		a.z = z
 		a.adverts = map[string]map[string]dbus.Variant{}
@@ -125,7 +146,7 @@ func startFakeBlueZ(t *testing.T, addr string, adapters ...*fakeAdapter) *fakeBl
 		if err := conn.Export(fakeAdapter1{a}, a.path(), ifaceAdapter); err != nil {
 			t.Fatal(err)
 		}
-		if !a.noAdvManager {
+		if !a.NoAdvManager {
 			if err := conn.Export(fakeAdvManager{a}, a.path(), ifaceAdvManager); err != nil {
 				t.Fatal(err)
 			}
@@ -141,30 +162,30 @@ func startFakeBlueZ(t *testing.T, addr string, adapters ...*fakeAdapter) *fakeBl
 	return z
 }
 
-type fakeObjectManager struct{ z *fakeBlueZ }
+type fakeObjectManager struct{ z *BlueZ }
 
 func (m fakeObjectManager) GetManagedObjects() (map[dbus.ObjectPath]map[string]map[string]dbus.Variant, *dbus.Error) {
 	objs := map[dbus.ObjectPath]map[string]map[string]dbus.Variant{}
 	for _, a := range m.z.adapters {
 		ifaces := map[string]map[string]dbus.Variant{
 			ifaceAdapter: {
-				"Address": dbus.MakeVariant(a.address),
+				"Address": dbus.MakeVariant(a.Address),
 				"Powered": dbus.MakeVariant(true),
 			},
 		}
-		if !a.noAdvManager {
+		if !a.NoAdvManager {
 			mgr := map[string]dbus.Variant{
 				"ActiveInstances":    dbus.MakeVariant(byte(0)),
 				"SupportedInstances": dbus.MakeVariant(byte(5)),
 				"SupportedIncludes":  dbus.MakeVariant([]string{"tx-power", "appearance", "local-name"}),
 			}
 			if a.extended() {
-				mgr["SupportedSecondaryChannels"] = dbus.MakeVariant(a.secondary)
+				mgr["SupportedSecondaryChannels"] = dbus.MakeVariant(a.Secondary)
 			}
-			if a.maxAdvLen > 0 {
+			if a.MaxAdvLen > 0 {
 				mgr["SupportedCapabilities"] = dbus.MakeVariant(map[string]dbus.Variant{
-					"MaxAdvLen":    dbus.MakeVariant(byte(a.maxAdvLen)),
-					"MaxScnRspLen": dbus.MakeVariant(byte(a.maxAdvLen)),
+					"MaxAdvLen":    dbus.MakeVariant(byte(a.MaxAdvLen)),
+					"MaxScnRspLen": dbus.MakeVariant(byte(a.MaxAdvLen)),
 				})
 			}
 			ifaces[ifaceAdvManager] = mgr
@@ -174,7 +195,7 @@ func (m fakeObjectManager) GetManagedObjects() (map[dbus.ObjectPath]map[string]m
 	return objs, nil
 }
 
-type fakeAdapter1 struct{ a *fakeAdapter }
+type fakeAdapter1 struct{ a *Adapter }
 
 func (f fakeAdapter1) SetDiscoveryFilter(filter map[string]dbus.Variant) *dbus.Error {
 	f.a.z.mu.Lock()
@@ -207,7 +228,7 @@ func (f fakeAdapter1) StopDiscovery() *dbus.Error {
 	return nil
 }
 
-type fakeAdvManager struct{ a *fakeAdapter }
+type fakeAdvManager struct{ a *Adapter }
 
 func bluezError(name, msg string) *dbus.Error { return dbus.NewError(name, []any{msg}) }
 
@@ -235,12 +256,12 @@ func (f fakeAdvManager) RegisterAdvertisement(sender dbus.Sender, path dbus.Obje
 	}
 	max := 31
 	if ch, ok := props["SecondaryChannel"].Value().(string); ok {
-		if !slices.Contains(a.secondary, ch) {
+		if !slices.Contains(a.Secondary, ch) {
 			return bluezError("org.bluez.Error.Failed", "Failed to parse advertisement")
 		}
-		max = MaxExtendedData
-		if a.maxAdvLen > 0 {
-			max = a.maxAdvLen
+		max = maxExtendedData
+		if a.MaxAdvLen > 0 {
+			max = a.MaxAdvLen
 		}
 	}
 	if size > max {
@@ -276,23 +297,23 @@ func (f fakeAdvManager) UnregisterAdvertisement(sender dbus.Sender, path dbus.Ob
 
 // relayLocked makes receiver hear what sender advertises, if it can
 // receive the PHY it is sent on. z.mu must be held.
-func (z *fakeBlueZ) relayLocked(sender, receiver *fakeAdapter, props map[string]dbus.Variant) {
-	if ch, ok := props["SecondaryChannel"].Value().(string); ok && !slices.Contains(receiver.secondary, ch) {
+func (z *BlueZ) relayLocked(sender, receiver *Adapter, props map[string]dbus.Variant) {
+	if ch, ok := props["SecondaryChannel"].Value().(string); ok && !slices.Contains(receiver.Secondary, ch) {
 		return
 	}
-	dev := map[string]dbus.Variant{"Address": dbus.MakeVariant(sender.address)}
+	dev := map[string]dbus.Variant{"Address": dbus.MakeVariant(sender.Address)}
 	if md, ok := props["ManufacturerData"]; ok {
 		dev["ManufacturerData"] = md
 	}
 	if n, ok := props["LocalName"]; ok {
 		dev["Name"] = n
 	}
-	z.emitDeviceLocked(receiver, sender.address, dev)
+	z.emitDeviceLocked(receiver, sender.Address, dev)
 }
 
 // emitDeviceLocked announces the device addr under receiver with props:
 // InterfacesAdded the first time, PropertiesChanged after.
-func (z *fakeBlueZ) emitDeviceLocked(receiver *fakeAdapter, addr string, props map[string]dbus.Variant) {
+func (z *BlueZ) emitDeviceLocked(receiver *Adapter, addr string, props map[string]dbus.Variant) {
 	path := dbus.ObjectPath(string(receiver.path()) + "/dev_" + strings.ReplaceAll(addr, ":", "_"))
 	var err error
 	if !receiver.devices[path] {
@@ -306,13 +327,13 @@ func (z *fakeBlueZ) emitDeviceLocked(receiver *fakeAdapter, addr string, props m
 	}
 }
 
-// hear makes the adapter called receiver hear a device addr advertising
+// Hear makes the adapter called receiver hear a device addr advertising
 // props (a nearby transmitter the test plays, such as a forger).
-func (z *fakeBlueZ) hear(receiver, addr string, props map[string]dbus.Variant) {
+func (z *BlueZ) Hear(receiver, addr string, props map[string]dbus.Variant) {
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	for _, a := range z.adapters {
-		if a.name == receiver {
+		if a.Name == receiver {
 			z.emitDeviceLocked(a, addr, props)
 			return
 		}
@@ -320,25 +341,25 @@ func (z *fakeBlueZ) hear(receiver, addr string, props map[string]dbus.Variant) {
 	z.t.Fatalf("fake BlueZ: no adapter %s", receiver)
 }
 
-// registered returns the advertisements registered on adapter name so far,
+// Registered returns the advertisements registered on adapter name so far,
 // oldest first, and the current discovery state.
-func (z *fakeBlueZ) registered(name string) (history []map[string]dbus.Variant, discovering bool, filter map[string]dbus.Variant) {
+func (z *BlueZ) Registered(name string) (history []map[string]dbus.Variant, discovering bool, filter map[string]dbus.Variant) {
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	for _, a := range z.adapters {
-		if a.name == name {
+		if a.Name == name {
 			return slices.Clone(a.history), a.discovering, a.filter
 		}
 	}
 	panic(fmt.Sprintf("no adapter %s", name))
 }
 
-// active returns the number of advertisements on the air on adapter name.
-func (z *fakeBlueZ) active(name string) int {
+// Active returns the number of advertisements on the air on adapter name.
+func (z *BlueZ) Active(name string) int {
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	for _, a := range z.adapters {
-		if a.name == name {
+		if a.Name == name {
 			return len(a.adverts)
 		}
 	}
