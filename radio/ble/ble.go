@@ -165,8 +165,8 @@ func (c Config) withDefaults() (Config, error) {
 // mode it advertises each beacon frame it is sent in an extended
 // advertisement and delivers the frames it hears in others'; in legacy mode
 // it advertises our endpoint as a name and delivers the names it hears.
-// Both modes deliver both kinds of packet, so that nodes of either kind
-// hear each other.
+// Both modes deliver both kinds of packet: an extended node hears legacy
+// names too (a legacy controller hears only names).
 type Link struct {
 	cfg       Config
 	via       radio.Via

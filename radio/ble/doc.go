@@ -73,8 +73,9 @@
 // IP. A legacy advertisement carries 31 bytes, so the name is at most 29
 // bytes and the endpoint at most 15 (MaxLegacyEndpoint, "http://n1:8081";
 // no IPv4 URL fits); with a longer endpoint the link only scans. Both modes
-// listen for both frames and names, so nodes of either kind hear each
-// other. The fallback is logged once (Config.Logger) and Link.Notice says
+// deliver frames and names: an extended node hears legacy names too, while
+// a controller without extended advertising cannot receive extended
+// advertisements, so a legacy node hears only names. The fallback is logged once (Config.Logger) and Link.Notice says
 // it for the dashboard's Mesh page (radio.Noticer). A bt_lr link without
 // "Coded" fails to open with an error wrapping ErrCodedPHYUnsupported
 // that names the adapter and what BlueZ reports; the node runs on without
