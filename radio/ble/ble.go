@@ -375,7 +375,9 @@ const advertPath = dbus.ObjectPath("/net/offgrid/ble/advertisement0")
 // (at most once per DedupWindow for an endpoint); deliver is called from
 // Run's goroutine only. When ctx ends Run stops discovery, withdraws the
 // advertisement, closes its connection and returns nil; it returns an
-// error if BlueZ refuses to scan or advertise. It runs once.
+// error if BlueZ refuses to scan or to register the legacy name. A refused
+// beacon registration is logged and retried with the next beacon. It runs
+// once.
 func (l *Link) Run(ctx context.Context, deliver func(radio.Packet)) error {
 	l.mu.Lock()
 	switch {
@@ -417,12 +419,7 @@ func (l *Link) Run(ctx context.Context, deliver func(radio.Packet)) error {
 			frame := l.pending
 			l.pending = nil
 			l.mu.Unlock()
-			if err := s.advertise(ctx, frame); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("%s: adapter %s: %w", l.via, l.adapter.name, err)
-			}
+			s.advertiseLogged(ctx, frame)
 		}
 	}
 }
@@ -439,6 +436,7 @@ type session struct {
 	adv        *advertisement
 	registered bool
 	discovery  bool
+	failing    bool // the last registration was refused
 }
 
 func (s *session) adapterObj() dbus.BusObject { return s.conn.Object(bluezService, s.l.adapter.path) }
@@ -483,6 +481,25 @@ func (s *session) start(ctx context.Context) error {
 	}
 	s.discovery = true
 	return nil
+}
+
+// advertiseLogged advertises frame. A refusal does not stop the link: it
+// keeps scanning, and the next beacon tries again. The first refusal after
+// a success is logged as a warning, the others at debug level, so that a
+// lasting refusal is said once.
+func (s *session) advertiseLogged(ctx context.Context, frame []byte) {
+	err := s.advertise(ctx, frame)
+	switch {
+	case err == nil:
+		s.failing = false
+	case ctx.Err() != nil:
+	case !s.failing:
+		s.failing = true
+		s.l.cfg.Logger.Warn("Bluetooth beacon not advertised; scanning goes on, the next beacon tries again",
+			"link", string(s.l.via), "adapter", s.l.adapter.name, "err", err)
+	default:
+		s.l.cfg.Logger.Debug("Bluetooth beacon not advertised", "link", string(s.l.via), "err", err)
+	}
 }
 
 // advertise replaces our advertisement with one carrying frame.

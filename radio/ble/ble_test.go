@@ -475,3 +475,58 @@ func TestNameDedup(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedBeaconKeepsScanning: when BlueZ refuses to register a beacon
+// (every advertising instance taken), the link says so once, keeps hearing
+// others, and Run does not fail.
+func TestRefusedBeaconKeepsScanning(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	bus := bluetest.StartBus(t)
+	z := bluetest.Start(t, bus, &bluetest.Adapter{Name: "hci0", Secondary: secondaryAll, Full: true})
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	n := newTestNode(t, 1, mustOpen(t, false, Config{Bus: bus, Logger: logger}))
+	n.run(t)
+	waitDiscovering(t, z, "hci0")
+	peer := newTestNode(t, 2, nil)
+	for c := uint32(1); c <= 3; c++ {
+		if err := n.link.Send(t.Context(), n.beacon(t, c, "http://10.0.0.1:8081")); err != nil {
+			t.Fatalf("Send: %v", err)
+		}
+		// Each refusal is logged, the first as a warning and the rest at
+		// debug level.
+		for deadline := time.Now().Add(5 * time.Second); strings.Count(logs.String(), "Bluetooth beacon not advertised") < int(c); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("refusal %d not logged:\n%s", c, logs.String())
+			}
+		}
+		z.Hear("hci0", "00:00:00:00:00:09", map[string]dbus.Variant{
+			"ManufacturerData": dbus.MakeVariant(map[uint16]dbus.Variant{CompanyID: dbus.MakeVariant(peer.beacon(t, c, "http://10.0.0.2:8081"))}),
+		})
+		n.waitFor(t, "the peer's beacon", func(n *testNode) bool { return len(n.accepted) == int(c) })
+	}
+	if got := strings.Count(logs.String(), "level=WARN"); got != 1 {
+		t.Errorf("%d warnings for 3 refusals, want 1:\n%s", got, logs.String())
+	}
+	if !strings.Contains(logs.String(), "Maximum advertisements reached") {
+		t.Errorf("log does not give BlueZ's reason:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger on another goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -51,7 +51,9 @@
 // radio.Receiver drops and counts forged, replayed, malformed and
 // oversized frames. The signal queue is bounded (Config.SignalQueue); a
 // signal that does not fit is dropped and counted (Link.SignalsDropped),
-// and the next beacon brings the peer back. Scanning on the coded PHY
+// and the next beacon brings the peer back. If BlueZ refuses a beacon's
+// registration (all advertising instances taken by other programs, say),
+// Run logs it once, keeps scanning, and tries again with the next beacon. Scanning on the coded PHY
 // needs the controller's PHYs to include it (btmgmt phy: LECODEDRX); BlueZ
 // 5.66 has no per-scan PHY option.
 //
@@ -61,8 +63,8 @@
 // the adapter, then close the connection; Run opens its own, so that no
 // goroutine runs before Run. The adapter's LEAdvertisingManager1 lists
 // SupportedSecondaryChannels ("1M", "2M", "Coded"): BlueZ derives them from
-// the controller's extended advertising and PHY support, and leaves the
-// list empty without extended advertising. If it exposes
+// the controller's extended advertising and PHY support, and omits the
+// property for a controller without extended advertising. If it exposes
 // SupportedCapabilities.MaxAdvLen (experimental in 5.66), the link checks
 // that a largest beacon fits.
 //

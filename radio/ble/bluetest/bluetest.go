@@ -114,6 +114,9 @@ type Adapter struct {
 	MaxAdvLen int
 	// NoAdvManager leaves LEAdvertisingManager1 out.
 	NoAdvManager bool
+	// Full makes RegisterAdvertisement refuse as BlueZ does when other
+	// programs hold every advertising instance.
+	Full bool
 
 	z *BlueZ
 
@@ -237,6 +240,9 @@ func bluezError(name, msg string) *dbus.Error { return dbus.NewError(name, []any
 // the air.
 func (f fakeAdvManager) RegisterAdvertisement(sender dbus.Sender, path dbus.ObjectPath, _ map[string]dbus.Variant) *dbus.Error {
 	a, z := f.a, f.a.z
+	if a.Full {
+		return bluezError("org.bluez.Error.NotPermitted", "Maximum advertisements reached")
+	}
 	var props map[string]dbus.Variant
 	if err := z.conn.Object(string(sender), path).Call(ifaceProperties+".GetAll", 0, ifaceAdvert).Store(&props); err != nil {
 		return bluezError("org.bluez.Error.Failed", "Failed to read advertisement: "+err.Error())
