@@ -227,7 +227,11 @@ func open(cfg Config, via radio.Via, secondary string) (*Link, error) {
 	defer cancel()
 	conn, err := connect(cfg.Bus, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %w", via, ErrNoAdapter, err)
+		bus := "the system bus (is BlueZ installed?)"
+		if cfg.Bus != "" {
+			bus = cfg.Bus
+		}
+		return nil, fmt.Errorf("%s: %w: connect to %s: %w", via, ErrNoAdapter, bus, err)
 	}
 	a, err := findAdapter(ctx, conn, cfg.Adapter)
 	_ = conn.Close() // Run opens its own; a close error changes nothing
