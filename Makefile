@@ -22,6 +22,7 @@ FUZZ_TARGETS := \
 	./storage:FuzzDecodeShare \
 	./radio:FuzzDecodeFrame \
 	./radio:FuzzDecodeLine \
+	./radio/ble:FuzzHeard \
 	./radio/meshhealth:FuzzParseBabelDump \
 	./radio/meshhealth:FuzzParseBatctlNeighbors \
 	./radio/meshhealth:FuzzParseBatctlNeighborsJSON
@@ -46,12 +47,14 @@ assets:
 	./web/fetch-assets.sh
 
 ## deps: what the tests need beyond Go: Debian's chromium (browser tests), babeld (real Babel routing in
-## network namespaces) and batctl (its error messages on a kernel without batman-adv)
+## network namespaces), batctl (its error messages on a kernel without batman-adv) and dbus-daemon (a
+## private bus for the Bluetooth tests' fake BlueZ)
 deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v babeld >/dev/null 2>&1 || missing="$$missing babeld"; \
 	command -v batctl >/dev/null 2>&1 || missing="$$missing batctl"; \
+	command -v dbus-daemon >/dev/null 2>&1 || missing="$$missing dbus-daemon"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -5,6 +5,24 @@
 // implements (radio/udp, radio/filebus, radio/lora, radio/ble). The
 // in-memory mesh for tests is radio/radiotest.
 //
+// # Links
+//
+// Every link carries the same signed frame; the broker weighs the link a
+// peer was heard on by the factor below (lower is better: a faster, more
+// local medium).
+//
+//	via     medium                                            factor
+//	udp     UDP multicast on the LAN or mesh (radio/udp)         1.00
+//	ble     BLE extended advertising, LE 1M (radio/ble)          1.05
+//	bt_lr   BLE extended advertising, LE Coded (radio/ble)       1.08
+//	lora    LoRa modem on a serial port (radio/lora)             1.10
+//	file    a shared file (radio/filebus)                        1.20
+//
+// bt_lr lies between ble and lora, as the seed has it: it reaches about
+// four times as far as ble at an eighth of the rate, and less far than LoRa.
+// A ble link that fell back to the legacy name beacon delivers endpoints,
+// not frames (Packet.Endpoint).
+//
 // # Frame format, version 1
 //
 // A frame is at most MaxFrame (220) bytes. All integers are big-endian.

@@ -15,9 +15,11 @@ const (
 	ViaUDP Via = "udp"
 	// ViaLoRa is a LoRa radio on a serial port (radio/lora).
 	ViaLoRa Via = "lora"
-	// ViaBLE is Bluetooth Low Energy advertising (radio/ble).
+	// ViaBLE is Bluetooth Low Energy extended advertising on the LE 1M
+	// PHY (radio/ble).
 	ViaBLE Via = "ble"
-	// ViaBTLR is Bluetooth long range (coded PHY).
+	// ViaBTLR is Bluetooth long range: extended advertising on the LE
+	// Coded PHY (radio/ble).
 	ViaBTLR Via = "bt_lr"
 	// ViaFile is a file shared by all nodes (radio/filebus).
 	ViaFile Via = "file"
@@ -38,9 +40,18 @@ type Packet struct {
 	// From is the transport address of the sender, for logs only: it is
 	// not authenticated and may be 0.0.0.0 on loopback.
 	From string
-	// Endpoint is, for links that discover by name only (BLE), the
-	// advertised endpoint; Data is nil then.
+	// Endpoint is, for a name-only discovery (a BLE legacy name beacon),
+	// the advertised endpoint; Data is nil then.
 	Endpoint string
+}
+
+// Noticer is implemented by a link that can run in a reduced mode the
+// operator should know about (a BLE adapter without extended advertising
+// falls back to the legacy name beacon).
+type Noticer interface {
+	// Notice returns one line saying what the link lacks and does instead,
+	// or "" when it runs fully. It never changes after the link is opened.
+	Notice() string
 }
 
 // Link is one transport. Implementations: radio/udp, radio/filebus,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/offgrid-net/offgrid/node"
 	"github.com/offgrid-net/offgrid/radio"
+	"github.com/offgrid-net/offgrid/radio/radiotest"
 )
 
 // The metrics file of a mesh with two neighbours and two routes.
@@ -198,4 +199,29 @@ func TestFeedMesh(t *testing.T) {
 		t.Errorf("last mesh-ok = %+v, want true", ok)
 	}
 	mesh.Close()
+}
+
+// noticedLink is a radio link that runs in a reduced mode, as a BLE link
+// on an adapter without extended advertising does.
+type noticedLink struct {
+	radio.Link
+	notice string
+}
+
+func (l noticedLink) Notice() string { return l.notice }
+
+// TestMeshPageLinkNotice: a link that fell back says so on the Mesh page.
+func TestMeshPageLinkNotice(t *testing.T) {
+	t.Parallel()
+	const notice = "ble: legacy name beacon (adapter hci0 has no extended advertising: BlueZ reports no secondary channels)"
+	e := newTestEnv(t, envOptions{node: func(c *node.Config) {
+		mesh := radiotest.NewMesh()
+		c.Peers.Links = append(c.Peers.Links, noticedLink{mesh.Link(radio.ViaBLE), notice}, mesh.Link(radio.ViaUDP))
+	}})
+	cookie := e.login(t)
+	_, body := e.do(t, "GET", "/network/mesh", nil, map[string]string{"Cookie": cookie})
+	got := byTestID(body, "link-notice")
+	if len(got) != 1 || got[0].text() != notice {
+		t.Errorf("link notices = %+v, want one saying %q", got, notice)
+	}
 }

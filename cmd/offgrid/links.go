@@ -19,14 +19,17 @@ import (
 
 // radioOptions are the discovery flags of a node.
 type radioOptions struct {
-	radios         []string
-	group          string
-	iface          string
-	loopback       bool
-	serial         string
-	baud           int
-	dutyCycle      float64
-	fileBus        string
+	radios    []string
+	group     string
+	iface     string
+	loopback  bool
+	serial    string
+	baud      int
+	dutyCycle float64
+	fileBus   string
+	// btAdapter and btDutyCycle configure the ble and bt_lr links.
+	btAdapter      string
+	btDutyCycle    float64
 	gossip         string
 	clusterKey     string
 	beaconInterval time.Duration
@@ -95,7 +98,8 @@ func buildLinks(o radioOptions, endpoint string, keys *identity.Keys, log *slog.
 				}
 			}
 		case "ble", "bt_lr":
-			cfg := ble.Config{Advertise: endpoint}
+			cfg := ble.DefaultConfig()
+			cfg.Adapter, cfg.DutyCycle, cfg.Advertise, cfg.Logger = o.btAdapter, o.btDutyCycle, endpoint, log
 			var (
 				l   radio.Link
 				err error

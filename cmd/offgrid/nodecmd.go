@@ -23,6 +23,7 @@ import (
 	"github.com/offgrid-net/offgrid/internal/sqlitedb"
 	"github.com/offgrid-net/offgrid/node"
 	"github.com/offgrid-net/offgrid/peerclient"
+	"github.com/offgrid-net/offgrid/radio/ble"
 	"github.com/offgrid-net/offgrid/radio/meshhealth"
 	"github.com/offgrid-net/offgrid/radio/udp"
 	"github.com/offgrid-net/offgrid/server"
@@ -127,6 +128,9 @@ func (o *nodeOptions) flags(cmd *cobra.Command) {
 	fs.IntVar(&r.baud, "baud", 57600, "LoRa modem serial speed")
 	fs.Float64Var(&r.dutyCycle, "lora-duty-cycle", 0.01, "share of airtime LoRa beacons may use")
 	fs.StringVar(&r.fileBus, "filebus", "", "shared file for --radio file")
+	bd := ble.DefaultConfig()
+	fs.StringVar(&r.btAdapter, "bt-adapter", bd.Adapter, "Bluetooth adapter for --radio ble/bt_lr, e.g. hci0 (default: the first BlueZ lists)")
+	fs.Float64Var(&r.btDutyCycle, "bt-duty-cycle", bd.DutyCycle, "share of airtime Bluetooth beacon advertisements may use (per minute)")
 	fs.StringVar(&r.gossip, "gossip", "", "memberlist address HOST:PORT (default: the API's host, any port, when a radio is on; off: none)")
 	fs.StringVar(&r.clusterKey, "cluster-key", "", "hex key (16, 24 or 32 bytes) encrypting gossip; the same on every node")
 	fs.DurationVar(&r.beaconInterval, "beacon-interval", d.Peers.BeaconInterval, "how often a signed beacon goes out on every link")

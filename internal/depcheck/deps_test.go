@@ -61,7 +61,7 @@ var layer = map[string]int{
 }
 
 // testOnly packages may be imported by tests only.
-var testOnly = []string{"internal/testutil", "server/servertest", "internal/depcheck", "radio/radiotest"}
+var testOnly = []string{"internal/testutil", "server/servertest", "internal/depcheck", "radio/radiotest", "radio/ble/bluetest"}
 
 // forbiddenExternal lists imports a package must not make directly, and why.
 var forbiddenExternal = map[string][]string{

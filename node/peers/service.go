@@ -251,11 +251,18 @@ func (s *Service) List(ctx context.Context) ([]Peer, error) {
 }
 
 // Mesh returns the last mesh health read from batctl, babeld or the
-// metrics file (source "none" before the first read or when none answers).
+// metrics file (source "none" before the first read or when none answers),
+// with the notices of links running in a reduced mode.
 func (s *Service) Mesh() MeshMetrics {
 	s.meshMu.Lock()
-	defer s.meshMu.Unlock()
-	return s.mesh
+	m := s.mesh
+	s.meshMu.Unlock()
+	for _, l := range s.cfg.Links {
+		if n, ok := l.(radio.Noticer); ok && n.Notice() != "" {
+			m.LinkNotices = append(m.LinkNotices, n.Notice())
+		}
+	}
+	return m
 }
 
 // observe merges one observation of a peer from any source into the peer

@@ -65,6 +65,9 @@ type MeshMetrics struct {
 	MeshOK       bool
 	InterfacesUp int
 	ReadAt       time.Time
+	// LinkNotices are one line per radio link that runs in a reduced mode
+	// (radio.Noticer), such as a BLE adapter without extended advertising.
+	LinkNotices []string
 }
 
 // MeshNeighbor is a directly reachable mesh node.

@@ -1,91 +1,109 @@
-// Package ble is Bluetooth Low Energy discovery: a radio.Link (Via "ble")
-// that scans for nearby nodes advertising their endpoint in their BLE local
-// name, and advertises our own. It carries names, not frames: Send returns
-// ErrUnsupported and the node reaches a discovered endpoint over IP. This is
-// the seed's bleak scanner (v0.13) in Go, through github.com/go-ble/ble on
-// Linux (HCI user channel).
+// Package ble is Bluetooth discovery through BlueZ: two radio.Links, Via
+// "ble" (extended advertising on the LE 1M PHY) and "bt_lr" (Bluetooth long
+// range: extended advertising on the LE Coded PHY), that advertise the
+// node's signed beacon frame (package radio, the same bytes as on UDP and
+// LoRa) and deliver the frames they hear to the node's radio.Receiver,
+// which checks signatures and replays as for every link.
 //
-// # Name format
+// # Why BlueZ over D-Bus
 //
-// A node advertises the complete local name
+// The link talks to BlueZ (bluetoothd, 5.66 in Debian bookworm) on the
+// system bus with github.com/godbus/dbus/v5, through a thin client of the
+// few calls it needs (bluez.go). BlueZ keeps the adapter: no HCI user
+// channel, no root beyond the bus policy (the "bluetooth" group or root),
+// and other Bluetooth users of the machine keep working. go-ble, which took
+// the adapter over the HCI user channel, is gone: it had no extended
+// advertising and no coded PHY (its LE commands stop at Bluetooth 4.1), and
+// nothing else needs raw HCI. tinygo.org/x/bluetooth was not chosen because
+// it cannot set an advertisement's SecondaryChannel, which is what selects
+// extended advertising and the PHY.
 //
-//	"OFFGRID:" + base64url(endpoint)       (RFC 4648 §5, no padding)
+// # Advertising
 //
-// where endpoint is its API base URL, http or https with a host and a port
-// and nothing else ("http://n1:8081" → "OFFGRID:aHR0cDovL24xOjgwODE").
-// ParseName is strict because anyone nearby can name a device anything:
-// exact prefix, base64url alphabet only, zero trailing bits, and a valid
-// endpoint of at most radio.MaxEndpoint (64) bytes of printable ASCII.
-// Packets are delivered with Endpoint set, Data nil, and From the BLE
-// address; neither is authenticated, so the node treats a BLE discovery as
-// a hint to contact the endpoint, never as proof of identity.
+// Each frame the node sends (Link.Send, one beacon per beacon interval)
+// becomes an org.bluez.LEAdvertisement1 object that Run registers with the
+// adapter's LEAdvertisingManager1, replacing the previous one:
 //
-// # Limits
+//	Type              "broadcast" (not connectable, not scannable)
+//	ManufacturerData  {0xFFFF: frame}   company ID 0xFFFF (CompanyID)
+//	SecondaryChannel  "1M" (ble) or "Coded" (bt_lr)
+//	Timeout           Config.AdvertiseFor, 4 s
+//	Min/MaxInterval   Config.Interval, 500 ms
 //
-// A legacy advertisement carries 31 bytes of data; a name's AD structure
-// costs 2 of them, so a local name is at most 29 bytes (MaxLegacyName). go-ble
-// puts the name in the advertising data if it fits after the flags (26
-// bytes), else in the scan response (29 bytes, read by active scanning,
-// which go-ble does by default). After the 8-byte prefix, 29 bytes leave 20
-// base64url characters: endpoints of at most 15 bytes (MaxLegacyEndpoint),
-// such as "http://n1:8081". No IPv4 endpoint fits ("http://1.2.3.4:1" is 16
-// bytes); the seed's "http://127.0.0.1:8081" gives a 36-byte name. Name
-// refuses such endpoints with ErrNameTooLong rather than advertising a name
-// go-ble would silently drop (see below); use a short host name (mDNS,
-// /etc/hosts, the node's AP DNS) to advertise over BLE. Extended
-// advertising (Bluetooth 5) would carry names up to the GAP limit of 248
-// bytes, and ParseName accepts names that long from other stacks, but
-// go-ble cannot send it.
+// A SecondaryChannel makes BlueZ use extended advertising, whose
+// AUX_ADV_IND carries up to 251 bytes of advertising data
+// (MaxExtendedData). Our data is the frame plus 4 bytes of manufacturer
+// data structure (length, type 0xFF, company ID) and, if BlueZ adds one, a
+// 3-byte Flags structure (ADOverhead = 7): a typical 150-byte beacon takes
+// 157 bytes, the largest possible beacon (199 bytes: 64-byte endpoint,
+// 24-byte name) 206, and the largest frame Send takes (radio.MaxFrame, 220)
+// 227, so one advertisement carries any frame with 24 bytes to spare.
 //
-// Scanning runs in rounds of Config.ScanInterval with the controller's
-// duplicate filter on, and an endpoint is delivered at most once per
-// Config.DedupWindow; the set of remembered endpoints is bounded
-// (Config.MaxTracked, new endpoints dropped while it is full).
+// # Scanning
 //
-// # Adapter
+// Run sets the discovery filter {Transport: "le", DuplicateData: false}
+// and starts discovery. BlueZ reports a device the first time with
+// ObjectManager.InterfacesAdded and later with PropertiesChanged on its
+// Device1 object whenever its advertised data changes, which every beacon
+// does (its counter). Run takes only signals from BlueZ's unique bus name
+// about devices under its adapter, reads ManufacturerData[0xFFFF] and
+// delivers it as the packet's Data, unverified and of any length: the
+// radio.Receiver drops and counts forged, replayed, malformed and
+// oversized frames. The signal queue is bounded (Config.SignalQueue); a
+// signal that does not fit is dropped and counted (Link.SignalsDropped),
+// and the next beacon brings the peer back. If BlueZ refuses a beacon's
+// registration (all advertising instances taken by other programs, say),
+// Run logs it once, keeps scanning, and tries again with the next beacon. Scanning on the coded PHY
+// needs the controller's PHYs to include it (btmgmt phy: LECODEDRX); BlueZ
+// 5.66 has no per-scan PHY option.
 //
-// The default adapter is go-ble's linux.NewDevice: it needs root or
-// CAP_NET_ADMIN, takes the first HCI adapter away from BlueZ (it brings the
-// device down and binds the HCI user channel, linux/hci/socket/socket.go
-// lines 92-110) and resets it (linux/hci/hci.go:192). Without an adapter or
-// permission New returns an error wrapping ErrNoAdapter, and the node runs
-// on without BLE. Tests fake the Device interface, the only boundary to
-// go-ble.
+// # Capabilities and fallback
 //
-// # BT long range (coded PHY): not possible with go-ble
+// New and NewLongRange ask BlueZ (ObjectManager.GetManagedObjects) about
+// the adapter, then close the connection; Run opens its own, so that no
+// goroutine runs before Run. The adapter's LEAdvertisingManager1 lists
+// SupportedSecondaryChannels ("1M", "2M", "Coded"): BlueZ derives them from
+// the controller's extended advertising and PHY support, and omits the
+// property for a controller without extended advertising. If it exposes
+// SupportedCapabilities.MaxAdvLen (experimental in 5.66), the link checks
+// that a largest beacon fits.
 //
-// Bluetooth 5 long range uses the LE Coded PHY, which needs extended
-// advertising and scanning (HCI LE Set Extended Advertising Parameters,
-// 0x2036, with primary PHY Coded; LE Set Extended Scan Parameters/Enable,
-// 0x2041/0x2042) and the LE Extended Advertising Report event (LE meta
-// subevent 0x0D). go-ble at v0.0.0-20240122180141-8c5522f54333 has none of
-// it:
+// A ble link without "1M" falls back to the legacy name beacon: it
+// registers an advertisement with the local name
+// "OFFGRID:" + base64url(endpoint) (name.go) and delivers the names it
+// hears as Packet.Endpoint, an unsigned hint that the node contacts over
+// IP. A legacy advertisement carries 31 bytes, so the name is at most 29
+// bytes and the endpoint at most 15 (MaxLegacyEndpoint, "http://n1:8081";
+// no IPv4 URL fits); with a longer endpoint the link only scans. Both modes
+// deliver frames and names: an extended node hears legacy names too, while
+// a controller without extended advertising cannot receive extended
+// advertisements, so a legacy node hears only names. The fallback is logged once (Config.Logger) and Link.Notice says
+// it for the dashboard's Mesh page (radio.Noticer). A bt_lr link without
+// "Coded" fails to open with an error wrapping ErrCodedPHYUnsupported
+// that names the adapter and what BlueZ reports; the node runs on without
+// it, as without BlueZ or an adapter (ErrNoAdapter).
 //
-//   - linux/hci/cmd/cmd_gen.go implements LE commands only up to LE Remote
-//     Connection Parameter Request Negative Reply (OCF 0x0021, line 1543,
-//     Bluetooth 4.1): no LE Set PHY (0x0032), no extended advertising
-//     (0x0036-0x0039), no extended scanning (0x0041-0x0042).
-//   - linux/hci/hci.go:222 sets the LE event mask to 0x1F, so the controller
-//     never reports subevent 0x0D; and handleLEMeta (hci.go:395) dispatches
-//     only the subevents registered in the unexported subh map (lines
-//     132-135), returning "unsupported LE event" for others.
-//   - linux/adv/const.go:7 fixes advertising data at 31 bytes
-//     (MaxEIRPacketLength), and LESetAdvertisingData is 32 bytes
-//     (cmd_gen.go:791): legacy PDUs only.
-//   - HCI.Send (hci.go:234) is exported and takes any Command, so a caller
-//     could send extended commands, but their reports would be masked and
-//     dropped as above, and a controller that has seen an extended command
-//     refuses the legacy ones go-ble's Scan and Advertise use (Core spec
-//     Vol 4 Part E §3.1.1: Command Disallowed).
+// # Airtime budget
 //
-// Also, AdvertiseNameAndServices (linux/hci/gap.go:95-128) silently
-// advertises no name when the name fits neither the advertising data nor
-// the scan response, and ignores a SetAdvertisement error (line 124); Name
-// keeps names within the limit for that reason.
+// BlueZ advertises each beacon every Interval until AdvertiseFor ends or
+// the next beacon replaces it, so Send books the airtime of all its
+// advertising events in a radio.Budget (the one LoRa uses):
+// AdvertiseFor/Interval = 8 events, each three ADV_EXT_IND on the primary
+// channels (about 20 bytes each) and one AUX_ADV_IND (about 20 bytes of
+// framing plus the data), at 8 µs a byte on LE 1M and 64 µs on LE Coded
+// S=8. A 150-byte beacon books 15.2 ms on ble and 121.3 ms on bt_lr. With
+// the default 1 % of each minute (600 ms; --bt-duty-cycle) ble sends up to
+// 39 beacons a minute, more than the node's 30 at the default 2 s interval,
+// and bt_lr 4: Send refuses the others with radio.ErrBudget and the last
+// admitted beacon stays on the air until its Timeout. Bluetooth in the
+// 2.4 GHz band has no legal duty cycle like EU868 LoRa; the budget keeps a
+// busy neighbourhood's channel (and a battery) usable.
 //
-// So NewLongRange (Via "bt_lr") returns ErrCodedPHYUnsupported unless its
-// Device implements CodedPHY, which go-ble's adapter does not; there is no
-// simulated stand-in. A future Device that speaks the extended HCI commands
-// and events (a fork of go-ble that adds them, or another HCI library)
-// implements CodedPHY and slots in behind the same Link.
+// # Tests
+//
+// The tests run a private dbus-daemon and a fake org.bluez in the test
+// process (radio/ble/bluetest) that exports adapters, their advertising managers and the
+// devices they hear as BlueZ does, including adapters without the coded
+// PHY, without extended advertising, and without an advertising manager;
+// advertisements registered on one fake adapter are heard by the others.
 package ble

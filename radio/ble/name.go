@@ -44,8 +44,9 @@ var nameEncoding = base64.RawURLEncoding.Strict()
 // NamePrefix + base64url(endpoint) without padding. endpoint must be a valid
 // endpoint (see ParseName). It returns an error wrapping ErrNameTooLong if
 // the name exceeds MaxLegacyName bytes, the most a legacy advertisement
-// carries, which is the only kind go-ble sends (see the package comment):
-// only endpoints of up to MaxLegacyEndpoint bytes fit.
+// carries, which is where the name beacon is used (adapters without
+// extended advertising, see the package comment): only endpoints of up to
+// MaxLegacyEndpoint bytes fit.
 func Name(endpoint string) (string, error) {
 	if err := checkEndpoint(endpoint); err != nil {
 		return "", fmt.Errorf("ble: endpoint %q: %w", endpoint, err)

@@ -125,7 +125,7 @@ type Link struct {
 
 	// mu guards the fields below.
 	mu      sync.Mutex
-	budget  *budget
+	budget  *radio.Budget
 	closed  bool
 	running bool
 }
@@ -150,7 +150,7 @@ func New(cfg Config) (*Link, error) {
 		cfg:    cfg,
 		port:   port,
 		log:    cfg.Logger.With("component", "radio/lora", "port", cfg.Port),
-		budget: newBudget(cfg.Window, cfg.DutyCycle),
+		budget: radio.NewBudget(cfg.Window, cfg.DutyCycle),
 	}, nil
 }
 
@@ -184,11 +184,11 @@ func (l *Link) Send(ctx context.Context, frame []byte) error {
 		return ErrClosed
 	}
 	now := l.cfg.Now()
-	if !l.budget.admit(now, air) {
-		used := l.budget.usedAt(now)
+	if !l.budget.Admit(now, air) {
+		used := l.budget.Used(now)
 		l.mu.Unlock()
 		return fmt.Errorf("lora: %w: line needs %v of airtime, %v of %v used in the last %v",
-			radio.ErrBudget, air, used, l.budget.limit, l.budget.window)
+			radio.ErrBudget, air, used, l.budget.Limit(), l.budget.Window())
 	}
 	l.mu.Unlock()
 

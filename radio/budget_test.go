@@ -1,4 +1,4 @@
-package lora
+package radio
 
 import (
 	"testing"
@@ -7,7 +7,7 @@ import (
 
 func TestBudgetSlidingWindow(t *testing.T) {
 	t0 := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
-	b := newBudget(time.Hour, 0.01) // 36 s an hour
+	b := NewBudget(time.Hour, 0.01) // 36 s an hour
 	steps := []struct {
 		at   time.Duration // since t0
 		dur  time.Duration
@@ -25,11 +25,11 @@ func TestBudgetSlidingWindow(t *testing.T) {
 		{300 * time.Minute, 37 * time.Second, false}, // larger than the whole budget
 	}
 	for _, s := range steps {
-		if got := b.admit(t0.Add(s.at), s.dur); got != s.want {
-			t.Errorf("admit(t0+%v, %v) = %v, want %v (used %v)", s.at, s.dur, got, s.want, b.usedAt(t0.Add(s.at)))
+		if got := b.Admit(t0.Add(s.at), s.dur); got != s.want {
+			t.Errorf("admit(t0+%v, %v) = %v, want %v (used %v)", s.at, s.dur, got, s.want, b.Used(t0.Add(s.at)))
 		}
 	}
-	if got := b.usedAt(t0.Add(400 * time.Minute)); got != 0 || len(b.sends) != 0 {
+	if got := b.Used(t0.Add(400 * time.Minute)); got != 0 || len(b.sends) != 0 {
 		t.Errorf("after a quiet window: used %v with %d entries, want 0 and none", got, len(b.sends))
 	}
 }
