@@ -13,6 +13,7 @@ FUZZ_TARGETS := \
 	./cluster:FuzzParse \
 	./ledger:FuzzDecodeReceipt \
 	./ledger:FuzzDecodeBatch \
+	./ledger:FuzzDecodeBlock \
 	./identity:FuzzParseRequestSignature \
 	./internal/canon:FuzzLowerHex \
 	./internal/canon:FuzzDecodeJSON \
