@@ -79,9 +79,33 @@ type ServerInterface interface {
 	// FetchShard Read one shard as base64 in JSON.
 	// (GET /fetch)
 	FetchShard(w http.ResponseWriter, r *http.Request, params FetchShardParams)
+	// AppendBlock Push a block (node-signed, members only).
+	// (POST /gossip/append_block)
+	AppendBlock(w http.ResponseWriter, r *http.Request)
+	// GossipBlock One block by name (how a node fetches the missing parents of a block). Members only.
+	// (GET /gossip/block)
+	GossipBlock(w http.ResponseWriter, r *http.Request, params GossipBlockParams)
+	// GossipBlocks The node's heads (each author's highest block) and, with author, that author's blocks above a height.
+	// (GET /gossip/blocks)
+	GossipBlocks(w http.ResponseWriter, r *http.Request, params GossipBlocksParams)
+	// ForwardItem Hand over a store-and-forward item (node-signed, members only).
+	// (POST /gossip/forward)
+	ForwardItem(w http.ResponseWriter, r *http.Request)
 	// GetHealth Liveness and identity of the node, its disk's free space and its database's state.
 	// (GET /healthz)
 	GetHealth(w http.ResponseWriter, r *http.Request)
+	// ListBlocks The stored blocks, newest first (author, height, parents, receipt count).
+	// (GET /ledger/blocks)
+	ListBlocks(w http.ResponseWriter, r *http.Request, params ListBlocksParams)
+	// MergeBlocks Merge blocks (given, or pulled from another node's URL) into this node's ledger, all or nothing.
+	// (POST /ledger/merge)
+	MergeBlocks(w http.ResponseWriter, r *http.Request)
+	// ListOutbox The store-and-forward items waiting for their destination, oldest first.
+	// (GET /ledger/outbox)
+	ListOutbox(w http.ResponseWriter, r *http.Request, params ListOutboxParams)
+	// SealBlock Put the node's receipts that no block carries yet into its next block now.
+	// (POST /ledger/seal)
+	SealBlock(w http.ResponseWriter, r *http.Request)
 	// GetMesh Mesh health as last read (manual metrics file for now).
 	// (GET /mesh)
 	GetMesh(w http.ResponseWriter, r *http.Request)
@@ -244,9 +268,57 @@ func (_ Unimplemented) FetchShard(w http.ResponseWriter, r *http.Request, params
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// AppendBlock Push a block (node-signed, members only).
+// (POST /gossip/append_block)
+func (_ Unimplemented) AppendBlock(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GossipBlock One block by name (how a node fetches the missing parents of a block). Members only.
+// (GET /gossip/block)
+func (_ Unimplemented) GossipBlock(w http.ResponseWriter, r *http.Request, params GossipBlockParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GossipBlocks The node's heads (each author's highest block) and, with author, that author's blocks above a height.
+// (GET /gossip/blocks)
+func (_ Unimplemented) GossipBlocks(w http.ResponseWriter, r *http.Request, params GossipBlocksParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ForwardItem Hand over a store-and-forward item (node-signed, members only).
+// (POST /gossip/forward)
+func (_ Unimplemented) ForwardItem(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // GetHealth Liveness and identity of the node, its disk's free space and its database's state.
 // (GET /healthz)
 func (_ Unimplemented) GetHealth(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListBlocks The stored blocks, newest first (author, height, parents, receipt count).
+// (GET /ledger/blocks)
+func (_ Unimplemented) ListBlocks(w http.ResponseWriter, r *http.Request, params ListBlocksParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// MergeBlocks Merge blocks (given, or pulled from another node's URL) into this node's ledger, all or nothing.
+// (POST /ledger/merge)
+func (_ Unimplemented) MergeBlocks(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListOutbox The store-and-forward items waiting for their destination, oldest first.
+// (GET /ledger/outbox)
+func (_ Unimplemented) ListOutbox(w http.ResponseWriter, r *http.Request, params ListOutboxParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// SealBlock Put the node's receipts that no block carries yet into its next block now.
+// (POST /ledger/seal)
+func (_ Unimplemented) SealBlock(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -849,11 +921,238 @@ func (siw *ServerInterfaceWrapper) FetchShard(w http.ResponseWriter, r *http.Req
 	handler.ServeHTTP(w, r)
 }
 
+// AppendBlock operation middleware
+func (siw *ServerInterfaceWrapper) AppendBlock(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AppendBlock(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GossipBlock operation middleware
+func (siw *ServerInterfaceWrapper) GossipBlock(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GossipBlockParams
+
+	// ------------- Required query parameter "name" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "name", r.URL.Query(), &params.Name, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "name"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GossipBlock(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GossipBlocks operation middleware
+func (siw *ServerInterfaceWrapper) GossipBlocks(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GossipBlocksParams
+
+	// ------------- Optional query parameter "author" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "author", r.URL.Query(), &params.Author, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "author"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "author", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "after", r.URL.Query(), &params.After, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "after"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "after", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GossipBlocks(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ForwardItem operation middleware
+func (siw *ServerInterfaceWrapper) ForwardItem(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ForwardItem(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetHealth operation middleware
 func (siw *ServerInterfaceWrapper) GetHealth(w http.ResponseWriter, r *http.Request) {
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetHealth(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListBlocks operation middleware
+func (siw *ServerInterfaceWrapper) ListBlocks(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListBlocksParams
+
+	// ------------- Optional query parameter "before" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "before", r.URL.Query(), &params.Before, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "before"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "before", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListBlocks(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// MergeBlocks operation middleware
+func (siw *ServerInterfaceWrapper) MergeBlocks(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.MergeBlocks(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListOutbox operation middleware
+func (siw *ServerInterfaceWrapper) ListOutbox(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListOutboxParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListOutbox(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SealBlock operation middleware
+func (siw *ServerInterfaceWrapper) SealBlock(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SealBlock(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1491,6 +1790,30 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/cluster/pending", wrapper.GetPendingNodes)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/gossip/blocks", wrapper.GossipBlocks)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/gossip/block", wrapper.GossipBlock)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/gossip/append_block", wrapper.AppendBlock)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/gossip/forward", wrapper.ForwardItem)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/ledger/blocks", wrapper.ListBlocks)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/ledger/merge", wrapper.MergeBlocks)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/ledger/seal", wrapper.SealBlock)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/ledger/outbox", wrapper.ListOutbox)
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/metrics", wrapper.GetMetrics)
@@ -4203,6 +4526,614 @@ func (response FetchSharddefaultApplicationProblemPlusJSONResponse) VisitFetchSh
 	return err
 }
 
+type AppendBlockRequestObject struct {
+	Body *AppendBlockJSONRequestBody
+}
+
+type AppendBlockResponseObject interface {
+	VisitAppendBlockResponse(w http.ResponseWriter) error
+}
+
+type AppendBlock200JSONResponse BlockAppended
+
+func (response AppendBlock200JSONResponse) VisitAppendBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppendBlock400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AppendBlock400ApplicationProblemPlusJSONResponse) VisitAppendBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppendBlock401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AppendBlock401ApplicationProblemPlusJSONResponse) VisitAppendBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppendBlock403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response AppendBlock403ApplicationProblemPlusJSONResponse) VisitAppendBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppendBlock409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response AppendBlock409ApplicationProblemPlusJSONResponse) VisitAppendBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppendBlock413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response AppendBlock413ApplicationProblemPlusJSONResponse) VisitAppendBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppendBlock429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response AppendBlock429ApplicationProblemPlusJSONResponse) VisitAppendBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppendBlock503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response AppendBlock503ApplicationProblemPlusJSONResponse) VisitAppendBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppendBlock507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response AppendBlock507ApplicationProblemPlusJSONResponse) VisitAppendBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppendBlockdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response AppendBlockdefaultApplicationProblemPlusJSONResponse) VisitAppendBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlockRequestObject struct {
+	Params GossipBlockParams
+}
+
+type GossipBlockResponseObject interface {
+	VisitGossipBlockResponse(w http.ResponseWriter) error
+}
+
+type GossipBlock200JSONResponse Block
+
+func (response GossipBlock200JSONResponse) VisitGossipBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlock400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GossipBlock400ApplicationProblemPlusJSONResponse) VisitGossipBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlock401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GossipBlock401ApplicationProblemPlusJSONResponse) VisitGossipBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlock403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GossipBlock403ApplicationProblemPlusJSONResponse) VisitGossipBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlock404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GossipBlock404ApplicationProblemPlusJSONResponse) VisitGossipBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlock429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GossipBlock429ApplicationProblemPlusJSONResponse) VisitGossipBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlock503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GossipBlock503ApplicationProblemPlusJSONResponse) VisitGossipBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlockdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GossipBlockdefaultApplicationProblemPlusJSONResponse) VisitGossipBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlocksRequestObject struct {
+	Params GossipBlocksParams
+}
+
+type GossipBlocksResponseObject interface {
+	VisitGossipBlocksResponse(w http.ResponseWriter) error
+}
+
+type GossipBlocks200JSONResponse BlockHeads
+
+func (response GossipBlocks200JSONResponse) VisitGossipBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlocks400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GossipBlocks400ApplicationProblemPlusJSONResponse) VisitGossipBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlocks401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GossipBlocks401ApplicationProblemPlusJSONResponse) VisitGossipBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlocks403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GossipBlocks403ApplicationProblemPlusJSONResponse) VisitGossipBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlocks429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GossipBlocks429ApplicationProblemPlusJSONResponse) VisitGossipBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlocks503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GossipBlocks503ApplicationProblemPlusJSONResponse) VisitGossipBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlocksdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GossipBlocksdefaultApplicationProblemPlusJSONResponse) VisitGossipBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForwardItemRequestObject struct {
+	Body *ForwardItemJSONRequestBody
+}
+
+type ForwardItemResponseObject interface {
+	VisitForwardItemResponse(w http.ResponseWriter) error
+}
+
+type ForwardItem200JSONResponse ForwardResult
+
+func (response ForwardItem200JSONResponse) VisitForwardItemResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForwardItem400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ForwardItem400ApplicationProblemPlusJSONResponse) VisitForwardItemResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForwardItem401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ForwardItem401ApplicationProblemPlusJSONResponse) VisitForwardItemResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForwardItem403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ForwardItem403ApplicationProblemPlusJSONResponse) VisitForwardItemResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForwardItem409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response ForwardItem409ApplicationProblemPlusJSONResponse) VisitForwardItemResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForwardItem413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ForwardItem413ApplicationProblemPlusJSONResponse) VisitForwardItemResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForwardItem429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ForwardItem429ApplicationProblemPlusJSONResponse) VisitForwardItemResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForwardItem503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ForwardItem503ApplicationProblemPlusJSONResponse) VisitForwardItemResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForwardItem507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response ForwardItem507ApplicationProblemPlusJSONResponse) VisitForwardItemResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForwardItemdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ForwardItemdefaultApplicationProblemPlusJSONResponse) VisitForwardItemResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHealthRequestObject struct {
 }
 
@@ -4254,6 +5185,517 @@ type GetHealthdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetHealthdefaultApplicationProblemPlusJSONResponse) VisitGetHealthResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListBlocksRequestObject struct {
+	Params ListBlocksParams
+}
+
+type ListBlocksResponseObject interface {
+	VisitListBlocksResponse(w http.ResponseWriter) error
+}
+
+type ListBlocks200JSONResponse BlockList
+
+func (response ListBlocks200JSONResponse) VisitListBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListBlocks400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListBlocks400ApplicationProblemPlusJSONResponse) VisitListBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListBlocks401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListBlocks401ApplicationProblemPlusJSONResponse) VisitListBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListBlocks429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListBlocks429ApplicationProblemPlusJSONResponse) VisitListBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListBlocks503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListBlocks503ApplicationProblemPlusJSONResponse) VisitListBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListBlocksdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListBlocksdefaultApplicationProblemPlusJSONResponse) VisitListBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBlocksRequestObject struct {
+	Body *MergeBlocksJSONRequestBody
+}
+
+type MergeBlocksResponseObject interface {
+	VisitMergeBlocksResponse(w http.ResponseWriter) error
+}
+
+type MergeBlocks200JSONResponse BlockMerged
+
+func (response MergeBlocks200JSONResponse) VisitMergeBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBlocks400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBlocks400ApplicationProblemPlusJSONResponse) VisitMergeBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBlocks401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBlocks401ApplicationProblemPlusJSONResponse) VisitMergeBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBlocks403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBlocks403ApplicationProblemPlusJSONResponse) VisitMergeBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBlocks409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBlocks409ApplicationProblemPlusJSONResponse) VisitMergeBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBlocks413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBlocks413ApplicationProblemPlusJSONResponse) VisitMergeBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBlocks429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBlocks429ApplicationProblemPlusJSONResponse) VisitMergeBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBlocks503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBlocks503ApplicationProblemPlusJSONResponse) VisitMergeBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBlocks507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBlocks507ApplicationProblemPlusJSONResponse) VisitMergeBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBlocksdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response MergeBlocksdefaultApplicationProblemPlusJSONResponse) VisitMergeBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOutboxRequestObject struct {
+	Params ListOutboxParams
+}
+
+type ListOutboxResponseObject interface {
+	VisitListOutboxResponse(w http.ResponseWriter) error
+}
+
+type ListOutbox200JSONResponse OutboxList
+
+func (response ListOutbox200JSONResponse) VisitListOutboxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOutbox400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListOutbox400ApplicationProblemPlusJSONResponse) VisitListOutboxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOutbox401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListOutbox401ApplicationProblemPlusJSONResponse) VisitListOutboxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOutbox429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListOutbox429ApplicationProblemPlusJSONResponse) VisitListOutboxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOutbox503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListOutbox503ApplicationProblemPlusJSONResponse) VisitListOutboxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOutboxdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListOutboxdefaultApplicationProblemPlusJSONResponse) VisitListOutboxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SealBlockRequestObject struct {
+}
+
+type SealBlockResponseObject interface {
+	VisitSealBlockResponse(w http.ResponseWriter) error
+}
+
+type SealBlock200JSONResponse BlockSealed
+
+func (response SealBlock200JSONResponse) VisitSealBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SealBlock401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SealBlock401ApplicationProblemPlusJSONResponse) VisitSealBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SealBlock403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response SealBlock403ApplicationProblemPlusJSONResponse) VisitSealBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SealBlock429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response SealBlock429ApplicationProblemPlusJSONResponse) VisitSealBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SealBlock503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SealBlock503ApplicationProblemPlusJSONResponse) VisitSealBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SealBlock507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response SealBlock507ApplicationProblemPlusJSONResponse) VisitSealBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SealBlockdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SealBlockdefaultApplicationProblemPlusJSONResponse) VisitSealBlockResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -6123,9 +7565,33 @@ type StrictServerInterface interface {
 	// FetchShard Read one shard as base64 in JSON.
 	// (GET /fetch)
 	FetchShard(ctx context.Context, request FetchShardRequestObject) (FetchShardResponseObject, error)
+	// AppendBlock Push a block (node-signed, members only).
+	// (POST /gossip/append_block)
+	AppendBlock(ctx context.Context, request AppendBlockRequestObject) (AppendBlockResponseObject, error)
+	// GossipBlock One block by name (how a node fetches the missing parents of a block). Members only.
+	// (GET /gossip/block)
+	GossipBlock(ctx context.Context, request GossipBlockRequestObject) (GossipBlockResponseObject, error)
+	// GossipBlocks The node's heads (each author's highest block) and, with author, that author's blocks above a height.
+	// (GET /gossip/blocks)
+	GossipBlocks(ctx context.Context, request GossipBlocksRequestObject) (GossipBlocksResponseObject, error)
+	// ForwardItem Hand over a store-and-forward item (node-signed, members only).
+	// (POST /gossip/forward)
+	ForwardItem(ctx context.Context, request ForwardItemRequestObject) (ForwardItemResponseObject, error)
 	// GetHealth Liveness and identity of the node, its disk's free space and its database's state.
 	// (GET /healthz)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
+	// ListBlocks The stored blocks, newest first (author, height, parents, receipt count).
+	// (GET /ledger/blocks)
+	ListBlocks(ctx context.Context, request ListBlocksRequestObject) (ListBlocksResponseObject, error)
+	// MergeBlocks Merge blocks (given, or pulled from another node's URL) into this node's ledger, all or nothing.
+	// (POST /ledger/merge)
+	MergeBlocks(ctx context.Context, request MergeBlocksRequestObject) (MergeBlocksResponseObject, error)
+	// ListOutbox The store-and-forward items waiting for their destination, oldest first.
+	// (GET /ledger/outbox)
+	ListOutbox(ctx context.Context, request ListOutboxRequestObject) (ListOutboxResponseObject, error)
+	// SealBlock Put the node's receipts that no block carries yet into its next block now.
+	// (POST /ledger/seal)
+	SealBlock(ctx context.Context, request SealBlockRequestObject) (SealBlockResponseObject, error)
 	// GetMesh Mesh health as last read (manual metrics file for now).
 	// (GET /mesh)
 	GetMesh(ctx context.Context, request GetMeshRequestObject) (GetMeshResponseObject, error)
@@ -6719,6 +8185,120 @@ func (sh *strictHandler) FetchShard(w http.ResponseWriter, r *http.Request, para
 	}
 }
 
+// AppendBlock operation middleware
+func (sh *strictHandler) AppendBlock(w http.ResponseWriter, r *http.Request) {
+	var request AppendBlockRequestObject
+
+	var body AppendBlockJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AppendBlock(ctx, request.(AppendBlockRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AppendBlock")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AppendBlockResponseObject); ok {
+		if err := validResponse.VisitAppendBlockResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GossipBlock operation middleware
+func (sh *strictHandler) GossipBlock(w http.ResponseWriter, r *http.Request, params GossipBlockParams) {
+	var request GossipBlockRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GossipBlock(ctx, request.(GossipBlockRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GossipBlock")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GossipBlockResponseObject); ok {
+		if err := validResponse.VisitGossipBlockResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GossipBlocks operation middleware
+func (sh *strictHandler) GossipBlocks(w http.ResponseWriter, r *http.Request, params GossipBlocksParams) {
+	var request GossipBlocksRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GossipBlocks(ctx, request.(GossipBlocksRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GossipBlocks")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GossipBlocksResponseObject); ok {
+		if err := validResponse.VisitGossipBlocksResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ForwardItem operation middleware
+func (sh *strictHandler) ForwardItem(w http.ResponseWriter, r *http.Request) {
+	var request ForwardItemRequestObject
+
+	var body ForwardItemJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ForwardItem(ctx, request.(ForwardItemRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ForwardItem")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ForwardItemResponseObject); ok {
+		if err := validResponse.VisitForwardItemResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetHealth operation middleware
 func (sh *strictHandler) GetHealth(w http.ResponseWriter, r *http.Request) {
 	var request GetHealthRequestObject
@@ -6736,6 +8316,113 @@ func (sh *strictHandler) GetHealth(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetHealthResponseObject); ok {
 		if err := validResponse.VisitGetHealthResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListBlocks operation middleware
+func (sh *strictHandler) ListBlocks(w http.ResponseWriter, r *http.Request, params ListBlocksParams) {
+	var request ListBlocksRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListBlocks(ctx, request.(ListBlocksRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListBlocks")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListBlocksResponseObject); ok {
+		if err := validResponse.VisitListBlocksResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// MergeBlocks operation middleware
+func (sh *strictHandler) MergeBlocks(w http.ResponseWriter, r *http.Request) {
+	var request MergeBlocksRequestObject
+
+	var body MergeBlocksJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.MergeBlocks(ctx, request.(MergeBlocksRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "MergeBlocks")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(MergeBlocksResponseObject); ok {
+		if err := validResponse.VisitMergeBlocksResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListOutbox operation middleware
+func (sh *strictHandler) ListOutbox(w http.ResponseWriter, r *http.Request, params ListOutboxParams) {
+	var request ListOutboxRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListOutbox(ctx, request.(ListOutboxRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListOutbox")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListOutboxResponseObject); ok {
+		if err := validResponse.VisitListOutboxResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SealBlock operation middleware
+func (sh *strictHandler) SealBlock(w http.ResponseWriter, r *http.Request) {
+	var request SealBlockRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SealBlock(ctx, request.(SealBlockRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SealBlock")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SealBlockResponseObject); ok {
+		if err := validResponse.VisitSealBlockResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -7189,162 +8876,195 @@ func (sh *strictHandler) Toggle(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H17c9s29uhXwejuTKS7lCw5idPYc2fHbdptummaTbLT32yT60DkkYSKAlgAtKLm+rvfwQFAghKoh2M7",
-	"3a3zVyySeJ7381MnFYtCcOBadU4/dWZAM5D439eg5ep8okGavzJQqWSFZoJ3TjtvIBU8U0QLsqRMkzFM",
-	"hASi5YrxKaFTyvigk3Qk/FYyCVnnVMsSko5KZ7CgZriJkAuqO6cdxvXD407SWdCPbFEuOqdfnTwaDpPO",
-	"gnH79zDp6FUB9lWYguxcXV0lnYJKugDt1nquFOjnz15RPTN/MrPGwvyRdDhdmI+peeOCZVtX9RcJk85p",
-	"538d1YdyZJ+qIzdFx0zu/v/PEuSqmu83/Ot2JnzOM/i4ZXfMPL/2TG9mVGY4RT3Z1r3d4HRXZhRVCK4A",
-	"b/Jrmr2G30pQ2vyVCq6B439pUeQspQYAjwopxjks/vqrMtD4ac95X9mv7KRNeH47AyLttCQToAgXmkxE",
-	"nosl0TOmSCbScgFcJ0RIQsklzUsgTBFRaiImRFI+hTPz1cwgQDozf2eDzlXS+SYvlQb5nCtN89ycVeu2",
-	"DtuOG/iZW1nbtjgsg9UzvwwiuN0ZFxmcEaaJKiRQi9N6BmQBizFIFe7hlRSFUHe7hXNS4Kw0J2omJJ62",
-	"WR7NFoyrB0TPJKiZyLMz8mHBlGJ8+oEoulJkJpZkQfmKLAxpWpRKE8WmnDBt9yT4JGfpnYOZOW8DOWrJ",
-	"dDozFzGZIFTpAAbNgiTNWKoVWc6oxg+0kJCRLjVQBpIog0aEanccmQSlEkLJr2JMtPmG5uZCV2RGFaFE",
-	"Qgqs0AmhnJRFLmhGlGZ5TmTJOePTHp7Kd0KOWZYBv8tjeQ2TUkF2SigZS7FUIKuDmEixINWOmQaHgHiK",
-	"uMsFXSG2lgosQAsOuJW/Cw53fbn2Tpa0uq1xiXeXC6XNwlMhZVnoCvlmQllofM5VOZmwlAHXb7SQdApf",
-	"AjAfKJIxNTdLzaimY6oQVidlntfUrd4eLv2l0N+Jkmd3ud6XgqgynRFksma1ePC4HP/VHa7mnBOQUkjS",
-	"ff3dN+Tpo8dPiJuDZKApy5VFrrdCvKDy7m92LLIVQqGZ3BAaGtB+QtMUCq38Cn+kfOU4sLrbhTJF0twg",
-	"gKdmRJk/tBCWji+lMMKlIfxEizlwdUbgErilnGw6M3gFKJAqUnLNcoIybB+FWCSDhQGYzIim64Juv5J0",
-	"Y+t3bx8FMjFu4V+clnomJPsd7hr+L2nOsvA0SFdIe6OGzVFdSkjIcgYS8FiYcjcNWW/tAH7++ef+ealn",
-	"wLVZMTSX6KRvpSXjU7MYu+9LynI6zuFL8c9xqVaJoUNFwfgU2UJKueEEEmg6I8BFOZ0hhVVnRJqLIxQB",
-	"wYCLZgsgU3YJ/KaA4cqLv1YhWYjSHsi6OJNByhY0t5xtaKSt0RD/kSXTM8PPFwJFlY9kImlqvqM5ydjU",
-	"QHWXkkKyFCwT/K0UGjKi2O+AVwof6aIwN9I5HjzuGB1Ja5Bm2v/bdZN0370bDD+NkpOr3t/+3y/D/tP3",
-	"+If5uf6r97feXzrJ+sUnnXPORclTvHIjlYHUzErtZp2XEEDLWIgcKDdfjUup9EUBMgWuLxb0o3mtUvdG",
-	"u5S9pAM8KwSzp7mxpgXjF4KnNM/9FIcOb3WayNAG0owCtwNeX4oMjJqWdPBq1G74xreukk5ZZFRDdkF1",
-	"QyU2P/YNgG7ewVWoc/1SrdBtIjiqxF9JtaroUcVup7Gu99USxPhXSHUIBv/C1/D6s4xZQH0VgMWE5gqS",
-	"NUiJQkO7NWDX/SWdj/2p6Ne/tsPEDU9yyGW7kzLXt3maRoSJYFRGC49TTRLSnSeE98jSEPZ0JhRwS0sM",
-	"WcvZJViSN6iBJ8DFyiixr+0h6dAyY1pdTChzyusaQcPHXiubsNzIkCiNKfMLk3Y5xH5PukibF1TOISPU",
-	"ycsZ0IxQnhEJBTWwXY3VC7YRoKxbk+Xm119TLQ1sTpFKOBA3k46Z6WJG1WxzSV+/OP/Htw/7x49P/LKK",
-	"nJrpPmrShUWhV05imXOx5OG26+Fx0ZtDP2NKM55qtymjCxspHUHBbjq+w3lA9IKfDfLkTWIePhUZPgFu",
-	"UOWXDqRoBioCQhEQ0PgYrQQXV3th2Fn8Q/+kuf9X1UGOVxoU6fZHZDljOQSarpiQkuPRIrc0Oq/CQw6J",
-	"wsmj6Dkp7aic33MB3JxwxzwyWlDHiClTSTP8r1H1oqdh/lfAhb2SzW28qO+LFEbZxdfNGpmGhYqfiPuF",
-	"SklX9RwtL6tSXrJLiMz9vTeVGBAyyqoCVeEO8d8RZkXtpZBKk5QqSIihHaURQpAEWWnT4F4AfYRKODWC",
-	"uly5TZE5QKHIvPHWcsbSmXnLqibVcvB7VKAHZOgu1t2AkYLwwdpFNqn78ePHu0SAz2bEgbHXcWKE1ZAk",
-	"ONwxeGcwowHt9cUlNeH3kLcOOQGKepoQ3G2Dcu1m5Y7Ob0DECAXT468M5pz3/01o/3cy7D8lA3JB+kir",
-	"jaQteL4imdAqIUoQjrf3rjN41zE3864zGLzrDOxVvAA+1bPO6ej4K1x/9XdDSv3lvP9v2v992H86uOi/",
-	"/9/1nxf992vP4gKq2c4LpmL81DzC/1XotJMBbmJY7NpV/GQND3olhZhsrqXwP69RALEE2Td4RWbwkWyy",
-	"DASAB8rRuTmsILNKg0a9iKdILsLzHPaf0v7k/aeTR1d/2QnEdlmtmwnM8gfIe7iszb0+PCaS8kws3GYY",
-	"J3lj+wkpFVqpUzjD/dnjMLuuOKhZ7xp8nTz6jAOwa40dwNdUp7PNizRE70LBb+viJXKS7SSngsK9wBHn",
-	"f66NVrxJ9A/WU6QQetfb3xuaFfDc7bvR4prHcAlSMWsd8Ox1OBhF+OfaVfnvkkAHwm3VlNffTbU6f+it",
-	"F4wHvHHJOdDJhfV47TyHCrP3ulV/xusX6kz1uz5/7V5bPxv/eRIuPdmC3t/klC2uh961NLPXjtH1d26t",
-	"eyhO0o/P7Xej4fGjHdTWzbVlB6rMI6Q/NQ9jesIbL3kIBSQHQ3mWVBEJHJZxvWBtRX7k+JLQt3WeLdjB",
-	"NNMJyJvGL+uUe6CIeYV0M5jQMtenlhw6ocja8SuXktLUes2MWPb8WS9CMJv8+HPtIC02ii1nVPn/Ilrw",
-	"gvH9wasmcesoldqZ3DY2eJHht9bEFtW8smCBEacPm3LISEq54CyleeVuJV037VEm0sFU9BIypgpOHkUn",
-	"cQ7XvTfrDu9H/Cy2Z+cOjejHaDSurMTKOQI5QGZU9OGpNS63KN8SLsXcotNnXooCyWge5Rox5W/KDzme",
-	"9mkrl3FMTdrA8ApuqvWGIyQeROv7q0+oXnR9GQEw7YERXxvh6EDq0Q6s55ug6vYXRAjUEBpQiYej46GR",
-	"3KOy+l+P3v/1/3waJsd7iFj7bP45P5hi1nRiEz19pAA6Dp4/UxXZrH1gvYaavR9UBazrZAeMRbBPOed1",
-	"FZVAXdBIvbpRb7tea6atpJFRlFe1nbCjGRvk9qZM4dvN1Fuu/jVizsEqxi3zpzfeArQGdLmLMGhxUs2o",
-	"ga4NFDslTKMBiuAAqEwrkJcYdYRf9h2auiCIuCnXDXtwiI09PaEs4T0sOmdN+8X9x87tmYsd+B5oriN6",
-	"E3rLN0/u59kKRZYq9CBj1s5AuVqCXDclhBJjDaqMX5Qqci3fCM4B3WkKjxsDFQkGthEuljtwDefaLvuL",
-	"eWxHgJErjV3Z3aD9205vdHjGiV4KomxgZfzKRQH8Iq33sX2T5m3SHYuSG64+tkdbCJH3Pneva3Ag5p3I",
-	"2qqbiAKIdYLGWBQXvM9hSjW7hMpZuts1usP/6Z2bo4cbvs6oJekZ5KDhNRRCRsTSTIqi2KJRhE4G967z",
-	"zpNc8CkGI7SJV9663Da24G5gZCBNDDkjVKFjZUoZt0FG4JwqxGB1Vuawh1rjt1cvJnqHTM2vieATCUBU",
-	"QVPwPvuxWSfN9kNx8/nF2ItGa44WNCfhBG7/Bu9IxiSkWsjVA+WM2iulYXFG0FlgY0hWkcW0mzP6o6TF",
-	"e7JteUGgVb+/YLxvXu7jy9unO5jk1KvA0A+NCq4mzQXG6EwMu4MtbewxBhvfOyfY/qa4pNMGS55u7mJX",
-	"a0zHqG1MzXd+VUNx4JpaU5A/PzRAaarLCDyIOSrqJZ/hGlYVMNo4PKbIGHKxROXdwUKIPWKNtVSxyzXH",
-	"9GY1vMdqnqiHqiw0W8CF40EHW/PWzTV2y8lmlMLaPO6ikvqmYyD1I6gIcMxagMYsSk5oCuqiLFpcmaBm",
-	"F2IeC1pZ24l/M1kbNrZMDmw6G4sDFFWzsZfuq5i6WkihxSbkjKleUN6n2aXR2caQJ5awIZvhEDUxGKp2",
-	"kEdbitKRsb238tp8EtX2RSljroCMwkLwUzKmOtW5WT9uJzvD/Vjb1oLykuZkAVqy1FLwM9zmaRWV6qWq",
-	"EObt0M4Nh5DYEFhbdFS3UH/y4Z1WJ5J4yGsD1epGIzYta/6M6VnMwFY8zgm33rw5UY7z4Np4aS1B62K6",
-	"m69tpfbCNskuKM041c46/zkLSjqXLBpKuCZ2BDPGFuuoaZSnZiw7DVxDjsV+mx0/fjx6SuawWvOMufdP",
-	"f/9l1H963v/+h/7LV/1/0/580f/9/adHw+RkGOdSryCmOG+Lf9savpZTpS8U2Hj7/XASqREPwGvzNApA",
-	"I7EPozX830lAxH1YSn9UZjhioNogkUWYuPaxj3Fg41lB9eyiBpVI1k1j5gfK4bjPQjE7IV10DVpmaG6w",
-	"d0boGGODkVsyjVEzqD4jejYkqXag3AjscCEiyKHQULfkUT7poLm5GTMaSxNSZkVCciFpQsY5JGSsL3JZ",
-	"0+apUIoVg52GsiCSz0xXBwM4UIshiIHNuPc74HWRqGuHLQgJlqyRrgIgR+aXXgs0hHxux5gVzKk2lecQ",
-	"wy5i4C7PvB0yCVh3veD40aGiEz+9QCXbc4X4vqFXeyy0XcMKx9lUsbaRlQmTB9OVa5Cimwud3YtBbAt3",
-	"tUgS7DvcUPRwq/jNNW+hjWjaqTc4C8aVjQJz+Tp7fbHuYnAT1gO1L/daIbd77siFrO+/If/BVXS5VRbO",
-	"ulihKcvjwg9XmvIW+adWoCLRB0zn8a/sD7vgCp/6YaqpordQjuewikDNWHy8mMNqkxj+j5VAinKcs9QI",
-	"IgmZwcfD4nRuFNFAsskqvlYvLn3WYnfhbLCApDq22Fn/sxQxufR6UfmHoLOLeNnzdQ9iXojYhs6Bqs2Z",
-	"vjhsZa0H68DXxb0EI/u9x073dR1jskYt2Fo8RwtStfnWN9FaqbKKrWwC3L84+0gWLM+ZswWQLuOW9SBp",
-	"OyNpLtK5IplkE71vwO6vYty2FqdAthPQvbSZTaX/cJgUYnLgMUuwiunF9SBuZ3zWqM3rjkECbda80fFX",
-	"cZJl4FAdgEdNwnQIcfz8GLKGl795zhU4+R3VQFRdY2KRxp5xCPCh7atB9+pjjeNmQZlscz5QnzCyV/yq",
-	"TbW4yIBmceYpYVyyXMcflrzIaQr7RErYZdXjBR83VxHdccmvF39W43pLGPFpH90+bVB6LYIQJg7V/6LG",
-	"0ZporFE+RadQ2bO6hjdiwgrGXZ88IumMSppqkKp35oPsL2zS68WCdJFmopNv4lJhe0SBVs7hg6T9gSII",
-	"sc6nEm4qsGn7O1i7TXeurXcVj7Q7NHAxFOsCO/VuC503LfsJY+tEf1kL+hyWAuVTevaJ5awCRfetgFIL",
-	"HDtZW3vSgY/xdDIALrj1TM5rA+QhITaHn9vBZ7Frg61bekY1vZGrzqimF+OTR437GK90VP39z4SLYJOt",
-	"5/ncr/b6aTXRpEkz+G71dSNqzXxFFpSzCSid+Ci28QrdYmLJQZKuk318qOWgcwMA3Ejo2+eW57vObHvM",
-	"VvTMnES0bfqfJS0KyP4Bq+vl6N3wiiNeVISWjcnx6g7IW4CUFcyFNu7pd22kFG4Lpnvy5Mnx6BqbvUYE",
-	"PFjW1Agi/Gr09DjiM7u2+N1KPALh5enTx6PRyfGTJ09OdkUaBImFW0q34R4OPcBAfN9yP4eO2yrr32Cq",
-	"ngXfEC4ttlZAsUvQR2C4nuDbanCypczcgh4o8j+VC4x0Dbn8+7dvyVFh7VjEjdI71B5lHdLXiLZEf+o2",
-	"q0+AH4cdSGgPbxCek8bWZloX6m+nR0efy9BnQnlusj2/MWLnPFwUQJjbiX2jQznyhlyN09Ryg0MHv9fA",
-	"4h69Oy2uC86fKaq1VOLyuZIJUZryjMosCG9fF+9CoDl+ePL0JBp7dqsy325Bbqvo9lZMp/l1L6DVg72+",
-	"qHb/YyCGHIi7xQwWIG1A6EF2cZ9dGvvoUQtrbIgRh8ymgLoaGAew4s3kvIpX1Nv2O6nmeB9T0BWkpWR6",
-	"9caATpD48FbMrdeuNdawUSaqkIYiYOlA9JfZFLGEzKHQPse/GTSJ/AEBFiEDqERy4lZoSKq3gr4JBZZ1",
-	"Od4X9auYoo9KTmme16lrYdgG6bIMuGZ6FQr2WJPUlmGqi5L+NJlMJcv69RJqeapgKBtfIVJORPysvn/7",
-	"9hU5f/WciAlWzPIDvgSNKxuQ10CzPia9WwsE6X5AdkpdRZwPCflwhFWZPiTv+AfPZvHnBagZ/gdd0/g/",
-	"62v/3T1GUxD+31k11BF8LITUH3pYabSAKqT3xfnLwTv+Y6kpxk6Y41OYvhUGvzTu/MO5q1OGlvVT8jXe",
-	"IXn70z++ffmhN3jHDb/ua9HHzAU7YPfDkSw5rggLXeD/JqBTuw8r4wT/PcJ0SPWh5wqNEWBV8Hu4GCHf",
-	"ccrJh40L+0DsnZIFzaDObN8GHQqArEPI2TtOmzAW1otkLkDS5VLaMJg6YMFna0xBK/Jo+NBO8eHI/Y5n",
-	"9a2UQtq6FB/a6p19qIsB9gbkR8FhhZkeWLMYMmuawyF8jLslGOod3x3snrhaC5NcUK0G73jlvazRwEOt",
-	"gehOIGV3hoPRYOjTCWjBOqedh4Ph4KEVAWdIViqINn9MrbnZEGzc5/Osc9r5O+iqHNhaCd/j4fDGKsRW",
-	"c7RUg0tLKbFioHsPqxg+Hj5sG7da6FFYwg6Hxqyr3d/V5emSjioXCypXndPOG6QHia3OpvCmBe8byCUK",
-	"tMFSVUHazJUs0XSqDEuYYcWYq6RTCBU5aevzbxw2ktGvRba68XOuKlVdrVd3vvqCt+xvNyjgZ7Pl8Lof",
-	"2ZVsv7agrjR+MtoLQurijvjRHmBVF9A1X4z2+KKqCmo+OH661weNIp3XhPjHwye7v4nVpb02tjjxpXP6",
-	"S1Nw+eX91fsQmb6xmZBbcOmMiAXTWHeIQZ4pw49XhCqbxkElRPDrKukc1VVgokTtBVP63L5ym9BeVamJ",
-	"1ZLF6QfXB9I7hKDbhYK3rv6UCmrV2oJbhv0tsTq0EV+TSlJg0oUvhrfva/S00tdXpb3zTrOpwC8xEdHV",
-	"kjMSZ0ImQpICRGFzqmJ18r2BqQKLHRbRqyReb9+Zo+pxqpO3xt09LL1m6LW6cUbE3yg4RrqQ9gbkpwXT",
-	"ZG4LPREtSDoTAgtsw6Kt2mBs4fPOfk0frmFm3tzQm/he2u7mLpf2GpBYKNKVUPQG5JnL8X6ckAksQdpA",
-	"ZvvfoOgZu2wFLXnnJ2sr5zFuTSr1HiZGkFULQ54tumLqIbg7SMiI/Mi+RmTB+tPmWSu8NA2te2wvYrd/",
-	"NHx6cr1tvgBNlBGssdmAzbacEOqhaSoMJpitYZm84MqworYtwCx7JGsWZKxukvzM9EyUGpstYPVyUpTa",
-	"Ui+Pam4IrExsVBVpS+Pblx4NnxrSY3ShJvqd2efM9QLATJgHqi7c1+yHEC3yJ4HmRq91n7RdEM1zscRK",
-	"dJBdVMXnNumSM/Ns2pLWz/y7UqKSuBEnqUgXy4ClYrGgfQWGNmtD+71mNDrpYf8ZSYt6G0Yp1KIVabzx",
-	"pbnqsE5yaATqJuFfvU/DZPQ4njC8ua+3YYnPByqo5mbhoLosrGD//Jm57MywHgPHSrOUdCs6O6NqZosF",
-	"VFV97E/cKvw127JAOU8IT4hMSI1O5jvDRYiEAiESIayH3SAwqU2WhRGnDEBKUOUCsJdEYdubOLHHNzXw",
-	"jSU831WNJWC2CRd9UZDu8XCIc9SGCZLOIJ2rYBP2HIBnOy0739hl9L+3Vun9pC1rjN28oKoYir2BQuQs",
-	"XZHuD29+eumLoJTSZp4bnC1oljE+7W1sxLU+MkfD+HTnHl7hPG1CwcPjJydfbULX+32VPpFq0H2lJdBF",
-	"UyCtrd2MU8SJRp51wxW4UfE92QbcAUaSt+zrzb5PV7ctS8eW+KYBqgNSJaVgWQ7UIB1Qd8crEoOwXm2B",
-	"CqDbJtgbbtalfJVYhONYxyPAKiUa3TJsFVrIKkzAjgxLak1RZoWkS33zA7RSYXbTtx8LSDUZDYd9s1jG",
-	"S7APzHw9sycgii7qreCCba8U+GiOlOk1zPQYjDgKSwf83ePhyLaoOLY6x13czVmzJixW7YcMQzpc1d7f",
-	"SiHLxR9dxx/uoXBVzYbujQLXVQcRaAi1bJ6mUihV5S9aVKgraiOgGxoImU0kdLif2CrDBHgqV4VWhOmE",
-	"gKSqlAaJMiO8akRSjFxVCIyqqrvRFOyiSmZtZDhiiyp+N6p3Psfn51XY7M0b9Wy01V62vDvAertf1zTo",
-	"Hp//7PhswaFCaNfiy1p5UL3w7Ne29MIWdQxRnpOcKQ2+ZQB1xceZVk7jytkcGk4dseQDcl5FEFr/kuHh",
-	"4bQoW9taoLXzqCqoYcP3k1Anc1Wwg45/O2nCJ+/Sv7LaUg42xalJGWzxoZoy3JLs1KhxFEFY+/yPj6+P",
-	"dn9R9Si7FoLf42sFDQ5fQ3l6IiQ6Sw3n1FiwGzGDqrlyEh4aHLTAUlgBSz1rFLISQd0alKXDUlY51SCt",
-	"IomDoB2S8tWSrrwEjiK19UA7M6VVlZkkU0lTIAVIJrIW03Crj/O2kbCVXb71xoE7xr9Dsem/xt/wE3cH",
-	"/kDVnMI9tjIhyL5TVmzfmlSUvEUO3PAlxBZcv3IUNjC+eh/lGEcBvG0FV6fEHga1h1gO9rIPIJlo9laL",
-	"2nH2aJWznIm8HvAgs8/VHxp3/sic6G6cew9UaEjC4CLfTIbyFZlvOqgSkoFR1TL8j1HjnCiG9jjIjKA3",
-	"oSw30lsdLmAD3cYrw8HGQurKBOTqVaLJhhItS55S61fOsc2gDbRZMKXpHLgVGh1AolRqhonBtQ9lyg1r",
-	"NFtx1h1c5Z2RDFv70dq4rz92m+fU5qneOotspMNGqM3PM2dDdpUuJwa/rKzA7qXXe+nVhpRAOvcGR2Te",
-	"vo+47SDMK/WRcLF0muW4ZHnmyI4vxBjAWVXje3+tDyMl4bbwEe09t25QqpDkbmPEAmNWPNq/zhC8x/l7",
-	"k9R1iETlEmyCk48HX4sUtsEO61Yk0qXWJpXSgo5ZzvSK9F1jvKqHFwYF1H7RynO9tAkU1mZNtZ8pSOES",
-	"PF85z0/lzCbW0owaONrMXv305i1pmqFbSVRQRr5NqXB14G+TxTcK7bfgOJaHynPI6v4q/gBd64QlZRgP",
-	"b+6k7m6SEDYxEtiXCg0O0jDWWwGQrijAyp543zUYKZJSbuVhwnTP+f2pbvYOCG/VX2QY6NbWDCPWAsO2",
-	"obAc0p5nUnM4xy0XRIsplpcekJ9toeIKH97x2mrqYuxdC+46JsU8OB4eV/dWnQPGDPi+BPjIHoVbrhn5",
-	"He9+sIDtm+qYXz+4lAjmjq1ng+HXPC2cNYD45hlj2Llkf764g6D7MR3YW/fs8d4fvsLj9Ezq3t3yZ3ef",
-	"UvS2eBJUO1eQa1Hr67Rqss2MiROXgGccUd/bLC6OYuuzlzZ09RaRznZYu8e6e6z7A0qUBjar9DNb0thj",
-	"YLfGPmwDNcaG1Thabzfu/SoYb0e9HwTjd8Lxmo3KbhMJ75HpTx8xYMEhYGKV/Ng0HDsGdhZYfo3+hliG",
-	"PKtmfLsRLSj+3KYgBXWabzVxKCxSHVGSXgUNQNWX0nZeCt53nRDJDKjMsBwd1/mKdH2c6MmjZgZPL6lU",
-	"Ny2QDmY2u2v37ciqYVybido8v30hxDWuu5dC7gnnH49wWuCsU967wmnWPTSVTIXIPlMaMap4OxK+YdP/",
-	"NmnkHhnvkfGanijRdw1fCwcX3nxJVYVyZ4G103UEoxrrwOaAHd10O06iLNQqrnxnntr6Wtd0OP8Tc6qu",
-	"kp3vY1Ej9/b7W/YM2QqgW7xD/32O4NEeW/m74PAfHziSfFovLbTJ4Ghmc07RtUuVS+AijJMf3vz0MkQW",
-	"V5rP4oqrwLNNuHfNAW8Rfn37wTjwIktmisiSc8anCdrpsDngjAZ9Hde7SdougZTbhJq13rMN7eDu90DG",
-	"pfa9NjWdA1kKOQ82xoHKfEUmZY7t4BobqINEGZ+e1clUmOKK2R1rQWevQctV/3zinFxrmUiu7YAWqIH4",
-	"ZD6q5thSbkoZH+yZifzwpKUEeF2m9+rz1asX7BI4KFsVwxc+Crue1cf4QIWdItch4QHWzNANBVgUHi8W",
-	"rtliG1JgM8ZbRAkcPwJM5ndfNf1Labg/Bm2yqCK5wT6bwhfpUogCNhfLXktBkqD+fPtZ+3YDO45bw0d9",
-	"hNF0zYPeGa7pZvC1315JsQA9g1IRzKayMD9YO4bgrepCYqDkqkwNVnSRb9vmTwVwW6rqAKjygx6wWUOP",
-	"3FyV/Wiw4bJlKngY21bVs6zdKGQ7kN2iNch1e4uagtaI/BdyeGP7Pm3GbYH/om6o1HqQ7pXbPEo3Rewk",
-	"64IEgxs+m6DUgU0lyoA8f9ZyUL/5bkhtx2TbJW3I9LEyCK6xSVM1DrncIZ1lNjPrv7FfuRJ30V4VQpIp",
-	"m1JXnBWzkV0ZvNbKILYmSPua9+pUdptqiL2AFoqD13d9FeRA1fwLID32p7PlUhzUkF/F2Fy0mPis8+DK",
-	"69oWQukHKqjfF4X+tYqYrXjwLT52/UXUropO9m3fL0VZnzglypw8T4HY5i2EjsUlVImI7QDKU7iwHYAi",
-	"BVGGyZZS7E+Pjx8+fHI8fHjy1eNHT56cDHeKki2FonK2YDq+gBEOuqWSzloPm/1KBd0mQn1NddqqUozN",
-	"w+si1JcoEGkjCytYQ5r3I8h57vbiijdwIIyneamY4AT7S2HuA9OwsBVFT56eHGPlFManDanSD+1Rptxi",
-	"kX1d8h/E+JaMsUEzpzuOEa5bE7VAjSFJkvIzm4XYuJL7tPQ/q3l2D/tSyQlF4DGCmjPfltjCy0EP6nlM",
-	"t7CvRn3kdqz8xjx/41tH3I6fhLLFF0JON3cben7vy5N5YwZW73Dh0kuQ5qg5LAFdVeYPpTFNmAtNZiBd",
-	"+j5IXyQS6z4Hgdm9+1qxfx58NZASqx2eA1VABPdwxaqaZgaEBuTcpgBlUhRV4ZdmaQr7tovOr3POXU0o",
-	"w1bCbHPS7fdxmD7+2jvzg9Y10X1FJgPKmGtoJi8gGxBXzzIOzrasIEz0ZiR4w8LtSE+QgvQJe0nsUYDC",
-	"e4nWKEKk4cYzt+T/NhfLPYa1YZi58drjMiA/8XxVl8azJcws3DJbYc0LXDhez5cxtCiwoKuzJnBX1fd3",
-	"1FipQL29gkMLFN9pLnyjGU1LUjyusyUl/oVYguynhnbN4CPZzJA3hOgPnht/7xD9og5RSZe+F5LNisdE",
-	"dINWTFtHl9KIpL6WoFExW1Bt5poJr0X5aLoV2VrQoq5KuIYYPpveF6n81OKGa2uJeSOI5UIHro9ZLUVd",
-	"yPNn6No0rNinS13SvMpXH21++1LYN9Z6qTi5xMPCIMC2yImzKffikCG7OG+pIAyIrXFvY36sWhxEU4y2",
-	"XuyS1sJLiTleuRGuhCSpwHqzNner6ohRo+XaiEJYzWApBZ+G21fejsgUobar7Rk6crf7gGM36N4+wlft",
-	"m3iNj9uO0vu0x6VamT0pLYoCfdLSDGFLFt3cOgIislbH1vFNkFJI0uUCmQEa1Y1EahP6vv/2/BnxSNkb",
-	"3ACF+XkGNkNvHYuTytVc1ShW7HdIqkq65lHFCCPU5TMy4/eMSarT6Mt4P4CW+KgN6zGkGjKS78OdbagC",
-	"HpErIKcIJQumFtaQuaupVU3EDqRFt147uKrAvr8oFBbxxurwXVqTpDHWZZmwaSldKjSdG1VHqd4+tYVH",
-	"NxtXtqW2MIbRulLYjs5VFYPDsry9e9PivSLVRkdtWdtKVEvqwrWh0DYg5zZwizwePrRQFvASHyLaZEqH",
-	"mwSOaJm5hM47pMHx3FGzklqavIWGV2aCL2QJxblfSSEmrcXVzcM/d8TqPY25MRrzSloHdqBxzSDPbBkR",
-	"NHgaJqbqNxLf3GBNN6wkOhdGil9YecfIOpVkR+awCrkhNsq28YhqRrDVqS/FzapIUB824OVElJxa5UQk",
-	"ZIZ2bkk7MY9vk4Y0+h3fcZnte+HkXji5a+HENp/YjK6/SeFEYw/rdqS2Pa5vCaGbDbTvm2DeOza/YMGW",
-	"JdPprIqRI4LbYLqJQTfCuO3D7tm3NShglKFKyK9ibGNKkfKrWFQCLkVeegm/lLnr5H16dDQ6fjIYDoaD",
-	"0elXw69GKKW7zz95uwQOgxSk6qxlg4+C3xxeB7+4ymPBL6Jo/Okz2a7eX/3/AAAA//8=",
+	"7L17c9s2vjD8VTB6z0ykdylZchwnseeZM27TbtJNk2ySnZ7ZOseGSEhERQIsAFpW8/i7P4MfABKUQN1i",
+	"O9nW/aexSOL6u18/d2KeF5wRpmTn5HMnJTghAv75niixOJsoIvRfCZGxoIWinHVOOh9IzFkikeJojqlC",
+	"YzLhgiAlFpRNEZ5iygadqCPI7yUVJOmcKFGSqCPjlORYDzfhIseqc9KhTD0+7ESdHF/TvMw7J8+Oj4bD",
+	"qJNTZv4eRh21KIh5lUyJ6Nzc3ESdAgucE2XXeiYlUa9evMMq1X9SvcZC/xF1GM71x1i/cUGTtav6L0Em",
+	"nZPO/3dQH8qBeSoP7BQdPbn99z9LIhbVfL/DX3cz4SuWkOs1u6P6+d4zfUixSGCKerK1e7vF6W70KLLg",
+	"TBK4ye9w8p78XhKp9F8xZ4ow+CcuiozGWAPgQSH4OCP5336TGho/bznvO/OVmbQJzx9TgoSZFiWcSMS4",
+	"QhOeZXyOVEolSnhc5oSpCHGBMLrCWUkQlYiXCvEJEphNyan+KtUIEKf672TQuYk632elVES8YlLhLNNn",
+	"1bqt3bZjB35hV9a2LUbm3uqpWwbizOyM8YScIqqQLATBBqdVSlBO8jER0t/DO8ELLu93C2eogFlxhmTK",
+	"BZy2Xh5OcsrkI6RSQWTKs+QUXeZUSsqml0jihUQpn6McswXKNWnKS6mQpFOGqDJ74myS0fjewUyft4Yc",
+	"OacqTvVFTCYAVcqDQb0ggRMaK4nmKVbwgeKCJKiLNZQRgaRGI4SVPY5EECkjhNFvfIyU/gZn+kIXKMUS",
+	"YSRITGihIoQZKouM4wRJRbMMiZIxyqY9OJUfuRjTJCHsPo/lPZmUkiQnCKOx4HNJRHUQE8FzVO2YKmIR",
+	"EE4RdpnjBWBrKYkBaM4IbOXvnJH7vlxzJ3Nc3da4hLvLuFR64TEXoixUhXwplwYaXzFZTiY0poSpD4oL",
+	"PCVfAzAfSZRQOdNLTbDCYywBVidlltXUrd4eLP0NVz/ykiX3ud43HMkyThEwWb1aOHhYjvvqHldzxhAR",
+	"ggvUff/j9+j50ZOnyM6BEqIwzaRBro+cv8bi/m92zJMFQKGeXBMa7NF+hOOYFEq6Ff6M2cJyYHm/C6US",
+	"xZlGAEfNkNR/KM4NHZ8LroVLTfiR4jPC5CkiV4QZykmnqcYrAgKpRCVTNEMgw/ZBiAUyWGiASbRouizo",
+	"9itJN7R++/aBJxPDFv7FcKlSLugf5L7h/wpnNPFPA3W5MDeq2RxWpSARmqdEEDgWKu1Nk6S3dAC//PJL",
+	"/6xUKWFKr5g0l2ilb6kEZVO9GLPvK0wzPM7I1+Kf41IuIk2HioKyKbCFGDPNCQTBcYoI4+U0BQorT5HQ",
+	"F4cwAIIGF0Vzgqb0irDbAoYbJ/4ahSTnpTmQZXEmITHNcWY421BLW6Mh/IfmVKWan+ccRJVrNBE41t/h",
+	"DCV0qqG6i1EhaEwME/y95IokSNI/CFwpucZ5oW+kczh40tE6klJE6Gn/t2sn6Z6fD4afR9HxTe+//++v",
+	"w/7zT/CH/rn+q/ffvf/qRMsXH3XOGOMli+HKtVRGhKJGatfrvCIetIw5zwhm+qtxKaS6KIiICVMXOb7W",
+	"r1Xq3miTshd1CEsKTs1prqwpp+yCsxhnmZti1+GNThMYWkOaVuA2wOsbnhCtpkUduBq5Gb7hrZuoUxYJ",
+	"ViS5wKqhEusf+xpAV+/gxte5fq1WaDfhHVXkrqRaVfCoQrfTWNenagl8/BuJlQ8G/4LX4PqThBpAfeeB",
+	"xQRnkkRLkBKEhnZrwKb7izrX/Snv17+2w8QtT7LLZduT0te3eppahAlgVIILh1NNEtKdRYj10FwT9jjl",
+	"kjBDSzRZy+gVMSRvUAOPh4uVUWJb20PUwWVClbyYYGqV1yWCBo+dVjahmZYhQRqT+hcqzHKQ+R51gTbn",
+	"WMxIgrCVlxOCE4RZggQpsIbtaqyetw0PZe2aDDfff021NLA6RSzIjrgZdfRMFymW6eqSvnt99o8fHvcP",
+	"nxy7ZRUZ1tNdK9QleaEWVmKZMT5n/rbr4WHRq0O/oFJRFiu7Ka0LaykdQMFsOrzDmUf0vJ818mRNYu4/",
+	"5Qk8IUyjyq8dEoMZqPAIhUdAw2O0ElxY7YVmZ+EP3ZPm/t9VBzleKCJRtz9C85RmxNN0+QSVDI4WuKXW",
+	"eSUcsk8Ujo+C5ySVpXJuzwVh+oQ7+pHWgjpaTJkKnMA/taoXPA39r4JcmCtZ3cbr+r5QoZVdeF2vkSqS",
+	"y/CJ2F+wEHhRz9HysizFFb0igblfOlOJBiGtrEoiK9xB7jtEjag950IqFGNJIqRpR6mFECBBRtrUuOdB",
+	"H8KCnGhBXSzsptCMkEKiWeOteUrjVL9lVJNqOfA9KNADNLQXa29AS0HwYOkim9T98MmTTSLAFzNiz9hr",
+	"OTHAqk8SLO5ovNOY0YD2+uKimvA7yFuGHA9FHU3w7rZBuTazckvnVyBiBILp4TONOWf9fyPc/wMN+8/R",
+	"AF2gPtBqLWlzli1QwpWMkOSIwe2ddwbnHX0z553B4LwzMFfxmrCpSjsno8NnsP7q74aU+utZ/9+4/8ew",
+	"/3xw0f/0/9d/XvQ/LT0LC6h6O6+pDPFT/Qj+VaHTRga4imGha5fhk9U86J3gfLK6lsL9vEQB+JyIvsYr",
+	"lJJrtMoyAAAeSUvnZmRBEqM0KNCLWAzkwj/PYf857k8+fT4+uvmvjUBsltW6Gc8sv4O8B8ta3evjQyQw",
+	"S3huN0MZyhrbj1ApwUodk1PYnzkOveuKg+r1LsHX8dEXHIBZa+gAvsMqTlcvUhO9C0l+XxYvgZOsJzkV",
+	"FG4FjjD/K6W14lWiv7OeIjhXm95+qWmWx3PX70bxPY/highJjXXAsdfhYBTgn0tX5b6LPB0ItlVTXnc3",
+	"1ercobdeMBzwyiVnBE8ujMdr4zlUmL3VrbozXr5Qa6rf9Pl7+9ry2bjPI3/p0Rr0/i7j8Sxkq5B0ykiC",
+	"xvo56mYkmRJxkPB4MOU9g5WVqQnFXN8JwijGjDMa4wwZQ0lkGQOw9Z8+vH0z6CwTCWNE2x6AY+M3skC/",
+	"nr2sitGETlMVhlUnMxwdj0bHz46Ho2dHh08fP3s2bGiIo+DVY+Gc6Dtdfo6vX5n3Hx+2gsL2w1ZA4Y98",
+	"+OQ4MPROVMBeM6BHgL6ODp/dBFnylyO4d9mRg5TqFutzr/C/OjJ/2a1gf1ZoYdJokUucy6op25yPILLM",
+	"Aua+lGTJifMFae4CwrFdcmRkXpBvx0TLsxMCLsEIYSHoFXBzd2igvIB4aNQMPfLmU7TCqF1e6yG8JDhw",
+	"ALti5RrEalcCN5/ussy1AgEw1Nq9ydXNAU3bgQEDiQzQ6iYpChAbO/v2s8BlbJI8G0hhJoncnlqPIiwZ",
+	"73MSH8o8x2Kxx4HEYbs4jFq7FQMxP2v2b8bcvP+fiXW+Nef+gYJ32XwNzkReCitL3wrM1IQYrPABtR0m",
+	"DHBg6/i2rllwx/7r/esThLMMKIlds6YgRQlhHV39bt8w7h4oarnedbIkJx8Oj541JOVUqUL+98nBwa//",
+	"e34uP/0tLC2vOdcQAUksYV1Ffz6ZEBF+uIzvluC5L1pv9wPBWWgVYyfd7ALVshps2Yi6tDz7Yvuq7Jir",
+	"h6NJPM5CaqCWnexjxMp8TATqTrhABZ6C/12rfCbiblsb1jdCyveXktbJRasr2l60CfPLtVJGLV5YgcPd",
+	"ZAgGvs8wzffTnGtD4VYnBVF1Z8Zxvkx0Do82sBM715odOPmmucZYPwyZ4D84ox6XBGVEE645lkgQRuZb",
+	"EngzcnhJQPzPkpzubI6wsLrqVzbxbo8k0q+gbkImuMzUibE0WHujocNVtJZU2ASkaVL86kUvYIvYoIvs",
+	"qLq3uP/WnFEVWhcgzjll24NXTRvWM/wVM09Krq33OujUSLwFBuKpjAJaq5TuddS10zp1NALueHwUnMTG",
+	"Mm69WXt4P8NnoT3bSMMAx4Z4jErvkDbGjhGSaOY8PDFxGy1+LUGu+Myg0xdeiiSCGuayjYdDn7K4DVio",
+	"ojG3YOwNEc6u1x8hciBa3199QvWi68vwgGkLjPhuoSopZVvq0Q6sZ6ugavfnBd/WEOpRicejw+HhsxYz",
+	"+N8OPv3t/3weRodbWC+32fwrtjPFrOnEKnq6IFyIyXn1QlZksw4v6zU8WNtBlce6jjfAWAD7pI0LrQJ+",
+	"sY3Hrlc36q13Gelp11l7btpP2NKMVmvCHbGANVqwXdh7wJydrfd3zJ8+OOfqEtBlNni3Jf4rxRq6VlDs",
+	"BFEFvl0EA4D6I4m4goB+5GlGLr44HCVhh905et2cHpeG8O4W+L6k9MD+Q+f2woblviQ4UwGXBASirp7c",
+	"L+kCRJYqqjehxoWHmZwTseyl8yXGGlQpuyhl4Fq+54wRiFSTcNyQA4QgZwQxPt+AazDXerM6n4V2REA3",
+	"buzK7AZCS8z0WleiDKk5R9LkLIWvnBeEXcT1PtZvUr+NumNeMs3Vx+ZoC86z3pfudQkO+KwTWFt1E0EA",
+	"MfGFIRbFOOszMsWKXpEqDnFz1OGG0EIXNzh6vBJGGLQIvyAZUeQ9KbgIiKWJ4EWxRqPw43fsuzbwFWWc",
+	"TSHOt028coEbbWNzZgcGBtLEkFOEJcQsTTFlJn6f2HglpLE6KTOyhVrjtlcvJniHVM72RPCJIATJAsfE",
+	"hcOO9Tpxsh2K688vxk40WrLRgacWJrD713iHEipIrLhYPJI2XmQhFclPEcThmPDsRWAx7Z7CftDBklN2",
+	"sW55Xg5Dv59T1tcv9+Hl9dPtTHLqVUBUtQIFV6HmAkN0JoTd3pZW9hiCjR+5mGORhH2ViTUzbCdnzajJ",
+	"2vCRGff/+PSrDboY9D99HkaPR2HPToEXGccBTP0OxFytFzuyMkI/0+8al6D3twSQj58/Gw1DMKlUdmGJ",
+	"dzh0SSM+wKOWMyEhyGhdkJraFSTHlEGMOKCzhlpygmJjOk0EnaiwGc2LIHp+uNEDuIzo+ibsEddn1dzM",
+	"muttM7jwUsU8b4SjJSSjV8TEocVYCGoi0koTh082O4ncmKHlvLTRjNvHVESdNsrluPQmAF0ScW6iTkLl",
+	"RguuRzM9m+SSOebLY7ylwqoMwCGfgVmoZCmsYVGRPpNQRSUak4zPwVRkwcin1XxJkKmSUGv5zN03UI1q",
+	"nmCoYVkomhMfaXaifsvGQbPlaDXcfGkee1FRfdMhkPqZyABwpC1AoxclJjgm8qIsWmJSiUwv+GwLY717",
+	"M1oaNrRMRug0HfMdzCJ6Y2/sVyHjSCG44quQM8Yqx6yPk6sIjfGYZJFhoyDUMBI0aGkeulNosuClZZpb",
+	"b+W9/iRoW2rxViWY5JydoDFWscr0+mE7ySnsx1hSc8xKnKGcKEFjIy+cwjZPqvRCJ8P7MG+GtvGUAIls",
+	"C8JmF+pO3r/T6kQiB3ltoFrdaMi9Bcb2kFZPNWyFE1Zg682b4+U4867N+HxCnjCYr22l5sKCMgFlWNko",
+	"jC9ZUNS5osGcsFXe52YMLdZS06AEl9DkxIvxswLdD8nhkyej52hGFkshjvb9kz9+HfWfn/Vf/tR/867/",
+	"b9yf5f0/Pn0+GkbHwzCXeluqMb8Oi1GVhBnICwAOKwIcQO9KIqrA0ZFiUA0VRxNITBNQGSOsluwmtJHr",
+	"ggoit0d9J+WtPOCCTinb07bTlG+c/GqHrFfpHVgIEswlhOMSdouQ9K5zU+xEexTgOxIy3a1Lblubm5Zh",
+	"qS4kMcn0210WcCjmkZxVDCkIuKlcjqzWQKwOhuyHpXDoo4dDmtJpwmqIaNj+sY15MqABqPSiJh+BkhqN",
+	"mR9JS/ddiQm9E9SFuF8jIGms7p0iPIbEX5CgqIKUGDDgAcluiOrthGola8Pmf4DUAq6COQvKTpbCNTej",
+	"R6NxhMqkiFDGBY7QOCMRGquLTNT8esqlpMVgo6neS9PT09WR/hbU2mAzjCie/BNIqbYUFCDBsDrUlYSg",
+	"A/1LrwUafNlnw5gVzMk2o8suriXAwE0IbIaMPHGuXnD46MDUEj49zyi05QrhfU0Wt1hou43HH2fVyLOO",
+	"rEyo2Jmu7EGKbi8vdiuhYV0uq0ESb9/+hoKHWyVnLsUrmHSljbqktaHemBQvW4xjqy+WnZx2wnqg9uXu",
+	"lU+75Y5sPvr2G3If3ASXW5XYWBY1FaZZWCBmUmHWIhPXSnUgtYCqLPyV+WETXMFTN0w1VfAWyvGMLEKx",
+	"ovz6YkYWq8Twf4xUWpTjjMZaOI1QSq53S8K5VUQjgk4W4bU6EfqLFrsJZ70FRNWxhc76nyUP6Sr7pdzv",
+	"gs42nWXL1x2IOSFiHTp75hdG1cVuK2s9WAu+NqnFG9ntPXS67+sEkiVqQZciylqQautwXiplWSVONgHu",
+	"X4xeo5xmGbX2IdSlzLAeIG2nW5hgV8nBb3zcthZrVGgnoFtpuKuGoN1hkvPJjscsiDFWXOwHcRuTr0Zt",
+	"cT/7ZXVoOJQ74FGTMO1CHG85f6R5zhU4uR3VQFRdY2SQxpyxD/C+PbRB99ZnnbwHn2Gb+xO7ahBbJaea",
+	"OgoXiU3fCAWUjUuaqfDDkhUZjrcLwoYZ6/G8j5urCO64ZPtFwNa43pIjfNIHx3MblO5FEPyqIPV/QYN5",
+	"TTSWKJ/EU1LZOLuaN0I1CkiqPj5CcYoFjhURsnfqMugvTEWrixx1gWZCmMHE1rnqIUmUtC5nIO2PJAKI",
+	"tV5df1Oen8PdwdJt2nNtvauw62nXrERfrPN8F5utts7d4CYMrRM89i3os1t9E1evY5so9CoLdNvyprXA",
+	"sZG1tVcUcAmcVgaABbeeyVltlN4lyG/3c9v5LDZtsHVLL7DCt3LVCVb4Ynx81LgP64lezdz6j4QLb5Ot",
+	"5/nKrXb/mhnBikh68M3q60rcrP4K5ZjRCZEqqnKOF+Aq5XNGBOpa2ccFewcyiHeHhka1nm1uebbpzNZH",
+	"jQbPzEpE66b/ReCiIMk/yGK/Ajy3vOKAZx2gZdW9oK9uh6IEJKYFtcHVW/riG/WC1oXzPn369HC0x2b3",
+	"yMEhhjU1wpifjZ4Hcrv3F79biYcnvDx//mQ0Oj58+vTp8aZYJ69q0Jq67LCHXQ/QE9/X3M+u47bK+rdY",
+	"h8eArw+XBlsroNgk6AMw7Cf4thqcTJ1yu6BHEv1P5RZFXU0u//7DR3RQGDsWsqP0drVHmSCFPXyC4GNf",
+	"Z/Xx8GO3A/Ht4Q3CcxxOYv1Shp5yqfarLrGPKAAwtxH7Rrty5BW5Gqap5QaLDm6vnsU9eHeK7wvOXyiq",
+	"tZTZdoWQIiQVZgkWiZdgsybQ8PDw8fHz42D0653KfJsFubWi20c+nWb7XkCrB3t5Ue3+R08M2RF3i5Tk",
+	"RJiQ9J3s4q50VOijoxbW2BAjdpmtzvjegRWvVt6peEW9bbeTqD1ZHOaPS0HV4oMGHS/16iOfGa9da7Rz",
+	"owZ0ITRFgL4A4C8zSaoRmpFCuQJ+zbBt4A8AsAAZBAsgJ3aFmqQ6K+gHX2BZluNdxf66IpDNi4hxltXJ",
+	"s34oD+rShDBF1cIX7KkpnIITWIbtOPJ2MpkKmvTrJdTyVEFBNr4BpJzw8Fm9/PjxHTp79wrxCZTDdgO+",
+	"IQpWNkDvCU76UNHOWCBQ9xLYKbblbi8jdHkAJZcvo3N26dgs/JwTmcI/wDUN/zK+9j/sYzAFwb9d/vgB",
+	"uS64UJc9aCNSkCqp4PXZm8E5+7lUGGIn9PFJSCD1A6Iad355ZouQg2X9BH0Hd4g+vv3HD28ue4Nzpvl1",
+	"X/E+5E6ZAbuXB6JksCIougH/gvoz5jeQcbx/HkBCtrzs2SriiNAq/cZfDBfnDDN0uXJhl7YcFMpxQuqy",
+	"deugQxKCliHk9JzhJoz5zSCoDZq12dwmDKYOWHD5YlOiJDoaPjZTXB7Y3+GsfhCCC1NS47KtmPllXem/",
+	"N0A/c0YWttSGguwjMM3BEC7LxhAMec42p9u4elmTjGMlB+es8l7WaOCgVkN0x5OyO8PBaDB0CU24oJ2T",
+	"zuPBcPDYiIApkJUKovUfU2Nu1gQb9vkq6Zx0/k5UVet7qT/P4XB4a+1fqjlaSr3HpRDQDsC+By0Kngwf",
+	"t41bLfTAr08PQ0Pe5+bv6trzUUe6yh2dD0APIlN6XcJNc9bXkIskURpLZQVpqa1HqvBUapaQQjnYm6hT",
+	"cBk4aePzbxw2kNHveLK49XOuylDfLLduuvmKt+xu16vOb/J14bqPzErWX5vXNAo+GW0FIXXnBvhoC7Cq",
+	"u+PoL0ZbfFG1/NAfHD7f6oNGB449If7J8Onmb0JNZ/bGFiu+dE5+bQouv366+eQj0/cmF3sNLp0inlMF",
+	"RYUpyRKp+fECYWkSybAgAfy6iToHdYnXIFF7TaU6M6/cJbRXJWhDjWJg+sH+QHqPEHS3UPDRFpeWXiMa",
+	"U/xLs785tH7S4mtUSQpU2PBF//ZdAd5W+vquNHfeaXYM/DUkItpC8VrijCBsuyC8MFmdoSZ4zsBUgcUG",
+	"i+hNFG6mZ81R9TjVyRvj7haWXj30UlF4LeKvVBNHXRL3BuhtThWamSrOSHEUp5xD9yySt7USCC181tmu",
+	"o+MeZubVDX0I76Xtbu5zae8JEAuJuoIUvQF6YatMPInQhMyJMIHM5p9eRXNb4DG0fHHvJ2vK4lNmTCr1",
+	"HiZakJW5Js8GXSH5mdg7iExmJyALNJfSz1rhpWlo3WJ7Abv90fD58X7bfE0Uklqwhk6CJt97grCDpinX",
+	"mKC3BjXwvSuDdlmmu5LooaTZbaG6SfQLVSkvFXRShNZkqCiVoV4O1ewQ0HZIqyrC9L0zLx0Nn2vSQ20q",
+	"a41+p+Y5tY3+IDvqkayr8jebHQYr+AuCM63X2k/aLghnGZ9DmXmSXFSV5VfpkjXzrNqSls/8x1KAkrgS",
+	"JylRF2p8xzzPcV8STZsVFD51GcPHPWguK3BRb0MrhYq3Io0zvjRX7TdB8o1A3cj/q/d5GI2ehEsWrO7r",
+	"o9+/45H0SrUbOKguC9rTvXqhLzvRrEfDsVQ0Rt2KzqZYpqZcSVVXzPzEjMJfsy0DlLMIsQiJCNXopL/T",
+	"XAQJUgBEAoT1oNUjJDqKstDilAZIQWSZE2gUWZjepVbscVVqXddIx3dlYwmQbcJ4nxeoezgcwhy1YQLF",
+	"KYln0tuEOQfCko2Wne/NMvovjVV6O2nLFfFrLcdkbqDgGY0XqPvTh7dvXBmmUpjaFxpnC5wklE17Kxux",
+	"fY310dj0rbV7eAfztAkFjw+fHj9bha5P2yp9PFZE9aUSBOdNgbS2dlOGAScalR4arsCVdm7ROuD2MBJ9",
+	"NDn896g5mji31SV+aIDqAFVJKVAYCDRIC9Td8QKFIKxXW6A86DYlPjQ362K2iAzCMagk5GGV5I1WmKbF",
+	"DEkqTIB2i3NsTFF6haiLXWdDsFJBdtMP1wWJFRoNh329WMpKYh7o+Xp6TwRJnNdbgQWberDkWh8pVUuY",
+	"6TAYcJTMLfB3D4cj03/y0Ogc93E3p82GL9CSjyQQ0mFb8vxeclHm37qOP9xC4ao6CT8YBfZVBwFoEDZs",
+	"HseCS1nlLxpUqNtlAaBrGmjyayv90ZVTJywWi0JJRFWEiMDSdCewybkaSSFyVQIwyqryT1OwCyqZtZHh",
+	"gOZV/G5Q73wFz8+qsNnbN+qZaKutbHn3gPVmv7Yj8AM+/9Xx2YBDhdBeGXMT71f1LTL9uqH/PAWUZyij",
+	"UhHXDxDbzmJUSatxZXRGGk4dPmcDdFZFEBr/kubh/rQgW5tqxLXzqCqyYsL3I18nsy2uvHb+G2nCZ+fS",
+	"vzHaUkZMilOTMpjyZzVluCPZqVFlLYCw5vm3j69Hm7+oGpDvheAP+FpBg8VXX56ecAHOUs05lelgojED",
+	"y5m0Eh4YHBSHYnweSz1tlNLjXi0jkKX9YnoZVkQYRRIGATskZos5XjgJHERq44G2ZkqjKlOBpgLHBBVE",
+	"UJ60mIZbfZx3jYSt7PKjMw7cM/7tik1/Gn/DW2YP/JGsOYV9bGRCIvpWWTFNaaGpiGxzNjR9CaEF16+4",
+	"uLZ3WKWdm09BjnHgwdtacLVK7G5Qu4vlYCv7AJCJZuP0oB1niz6485Rn9YA7mX1uvmnc+ZY50f049x5J",
+	"35Bkm1sZeQ6zBZqtOqgilBCtqiXwD63GWVEM7HEk0YLeBNNMS291uIAJdBsvNAcbc6EqE5CtmAsmG4yU",
+	"KFmMjV85IxArBIE2OZUKzwgzQqMFSJBK9TAhuHahTJlmjXor1roDq7w3kmGqzxob9/5jt3lOTZ7qnbPI",
+	"RjpsgNr8klobsq21O9H4ZWQF+iC9PkivJqSExDNncATmbXmLMYByVqmPiPG51SzHJc0SS3ZccU4Pzqou",
+	"A9trfRApSe4KH8Hec+cGpQpJ7jdGzDNmhaP96wzBB5x/MEntQyQql2ATnFw8+FKksAl2WLYioS42NqkY",
+	"F3hMM6oWqG+73lcNuiEooPaLVp7ruUmgMDZrrNxMXgoXZ9nCen4qZzYylmZTWJKqFL17++EjapqhW0mU",
+	"18iiTamwnSjuksU3Wn204DiUh4IGhlWHJ3eAtnnLHFOIh9d3UvdXihCdaAnsa4UGe2kYy81IUJcXxMie",
+	"cN81GEkUY2bkYURVz/r9sWp2L/Fv1V2kH+jW1o4n1ITHNMIxHNKcZ1RzOMstc6T4FArcD9Avpnh1hQ/n",
+	"rLaa2hh7wng5Tb2YFP3gcHhY3Vt1DhAz4DqjwCNzFHa5euRz1r00gO3aeulfL21KBLXH1jPB8EueFkYb",
+	"QHz7jNHvnbQ9X9xA0N2YFuyNe/Zw6w/fwXE6JvXgbvmru08xeFscCaqdK8C1sPF1GjXZZMaEiYvHMw6w",
+	"664YFkeh+eIbE7p6h0hnejw+YN0D1n2DEqWGzSr9zJQ0dhjYrbEPGtGNNZc0HK+3Gfd+46Yudxj1fuKU",
+	"3QvHa7ZKvEskfECmv3zEgAEHj4lV8mPTcGwZ2Kln+dX6G2AZ8Kya8W1GNK/4c5uC5NVpvtPEIb9IdUBJ",
+	"eue1IJZfS9t5w1nf9mJFKcEigXJ0TGUL1HVxosdHzQyeXlSpbooDHUxMdtfm2xFVy8o2E7V+fvdCiG2d",
+	"+SCFPBDOb49wGuCsU9673GrWPTCVTDlPvlAa0ap4OxJ+oNM/mzTygIwPyLinJ4r3bcvpwsKFM19iWaHc",
+	"qWfttF3isII6sBmBnpKqHSdBFmoVV37UT019rT0dzv+EnKqbaOP7UNTIvv3pjj1DpgLoGu/Qn88RPNpi",
+	"K3/njPzHB45En5dLC60yOJyYnFNw7WJpE7gQZeinD2/f+MhiS/MZXDHdeA5woaX8i3HG45nPxlZBCV5B",
+	"VJp4YEoS1DU3/0hap7Ep3fOo4YD4mYhZRpDgXEVOeYmQ+bBiyz09wDmTNjlGb8dEIxdY6JPzrHUZjmeQ",
+	"zpOSLEHdS/2/yx6apzQjVQmEplIEvifCEiIG5+zMBG0mEcpxNuEiJwniQv9INGmqNnk0HEYI27bY9ufx",
+	"ApbmFm9Uq5TQaarQ0fD5qQuJPmc2JhpCtkNm+TM49e/g0O9GLDBj37OjGiY1e9PEYE28CtxlQpM60QyO",
+	"+CFB4q8qKGymdO9KmSJsUbGrX+4bn3WEnNZtXMQexctIMq2kA0vxKlIXtmnASw4zl6SENYUumki2Y6jm",
+	"p7vGyTbx4D8D6f5Kcdmb8eAtIzU/0tCHuimfO0u74Xw2P5BKSdm04qJQ0QE+7Q3Qzx7ObIUyfu2gpXxy",
+	"pmifMCV4sUBjouYE0hISIk/csvSZYGHXlRKcSFe3AVKUqrSJCMJdDchELo/hnJkFIDzmV6T6JoX8Jxcd",
+	"YLlyV+sRTiyxn2k2j7DWNagXcUAlItc4VtkCzVOszhlVRrpYPpwA//aohNxUPOc9UaWw8QLLKzMbuoRg",
+	"3ctIy2xYxtaWaQSL1moUMNLWMeF1TeIwFYMVhOtZDNc1fz86Ho2Onx0PR8+ODp8+fvasrRmIV7A/vICM",
+	"5lSFF3B8FN1ylZc7p7cvNYS3EV0A/zoEyoFCnV1P8kItqvIL5qZ73zqV/nMTXS+SyVCvLsFxWuNzSqcp",
+	"kcpSV323tjaXI2UejVpGf+yh+joqPOFi7vq6BLW0M4aoIrlrfruUAQ5KE2ZJpjUeFhOo/uDKJ6RYpqea",
+	"RmoSbiKWJLpMSoMF5LIHWtk5awzdCP6jEplmxokppOuloELzYROVTjJ6BUVAa9OO+7osBufsyfCxe0Tc",
+	"h1SiSZllqFsrcmhGSGGYid5xMPTpR3Nc0PT4bnQsf4Z71rTs1LYbUTiD1Zx0VF0LKNzVlT6oWg+qVhu1",
+	"ewmFJ6+0JGbKpvQxS/qW/hgas48CZos+r/Mnv4RX7tKTbGdo4c2OGImSMcqmEQibCZUzqJ2DFcoIlgr1",
+	"+zll/YkgpA8l4ZD+J1A4eB8rPMbShX42HNL3vwc0LhWKMWNcIYVnBM25mHkbYwSLbGFILBfNDdR5yZRN",
+	"T+v6PVBVDQqKLOU5vidKLPpnExtXvVT8xna6VByc3q5+FJYzvUxIdx5sWfzu8fFGQfPmyz36r+kVYUQa",
+	"+6arte3SZ0zhBHeMjywMyALHq5DwCMq0qkbMBS+cKdYgyaqWtVqhdTuN4y3LFk7EMHKHEPSKJO7AjSqi",
+	"f8MZMm36ULfAU8qmrTUjzad7aAjPDw8fP356OHx8/OzJ0dOnx3ehIYyGw3Uqwqg55zeiI7TFslR2GXm/",
+	"LPpPlWBri32Zc2yG3Di3RWTF7sjZRyLnwjDZ7e18zOJrTsSUrJHGwQ5ueiaUDFoPmBQDY7yBUANXWmVM",
+	"WorxR6aGv+GvRmdMsbGBnDNn17Gb1cSbWW+HGqC3WjafU1O61stCOBoOUfdo+Nwm9E64mPX82po2Xxgn",
+	"1uwSBau9BATun/V5VBTqzpwaMM1X8WzAzEG/xktXYNRS3TkRRAPdg5D9EPjgMMPBRhcqJUJaU1FCmIPN",
+	"+a+V6UcS/ev96x6izFfgH0lkKE+EsJHVLFJuIlRGj14rWLw1r2zl8fgTMWKz7XWcGDobPjDiL2PEK+qj",
+	"bCQsmiS2hEhFGTYlKXiWVAx7E3hLYrtnhSPwCM5qR/tdsocPpn9Vm1ZG5sjyUy6Q6XWFoFZ0ZfASxBVG",
+	"TW1AsH5t8Ce14n675PpdqfxuUi6wxZkrrQBnzGoSLYgyhForfIxcWyMwYnzeCrk5kek6M8jPRN6pEQTG",
+	"DwCq/t21Zv9aYfSwBmMqQliiDEtXJzjHrMRZ1ToecscnwAbnvZauJ16T+/azNq9sPG5FrtUBlOxpHvTG",
+	"mlB2BiedvxM8JyolpURQstXwy8HSMXhvVRcSMh7YVlaDBc6zddt8WxBm+mHtAFVu0B02q2mdnatKUhms",
+	"5IVT6T0MbQtaxa3PPNEv3GnKCRHt+SZLZr2vlFWvTwkpPW4L/Ns2fGsP0r5yl0dppwidZN31YHDLZ+P1",
+	"UzAabELQqxctBwWtC9cd0z/hha0EZMCRdSFBrmmN3lipTGdlw9u26V7zvfnK9tHr5jTLKGemyZpmaLKn",
+	"JYwpnWLbARZKnttee63tR0zjkf3CmM5yXt65rG4uoIXiwPXtL6bvqAZ/BaR/J2hMTASPhRr0Gx/ri+YT",
+	"ZwDyrrxuoMGlggBd1yQwCP1LbTdb8eAHePzevr3JDm3eruUn4xBHUp88i4kzPRsvuKt23A6gLCYXkvz+",
+	"7dqgN+q+35gVGqu41Yk01g/3Raiv0YXSlC+qYA1ong0+h73YDhGMIMrirJSUM1QIzicQcWZ8mu9//B4d",
+	"Pz8+hHAI5w1x6OKGdihTrkn7el+yn/j4jqyg70v2lQqRwcxtEQcaajRJEpidmlLHjSt5MIU+xBu0JrGU",
+	"DGEAHi2o2RyxUuIpqVwyE3BNt7CvRhPmdqz8Xj83rfLuLBkT0/wrIaeduw09KxeFc19DixBbkw38FYIw",
+	"MieJibMSRCpIpWFcoZQI2yOAiNq3tmjYrHsPDWn/OviqISXUoDwjWBLEmYMrWjVO0yA0QGemzmgieFF1",
+	"l2n2vzBvW0tbXdjehsZqtuKXtEfdfh+G6cOvvVM3aN143bV9AofcFREweUGSAbJNM8PgbHoXkolaLTfX",
+	"SKOzpMerc/qZsoRcb9HlwqWiLlGEo1VX8gu75IdEjb8Khukbr9M6BwhCeqrEOdMnzcAtNW3cnMAF4/Vc",
+	"r0SDAjlenDaBu2rxv6GRSwXq7W0iWqD4XgvuwzIfSdueNVx5H9bZUnf/NZ8T0Y817UrJNVotw68J0Tde",
+	"gP8h6/qrZl0LPEfO3Aal96HavUYrqkxoo1SApH7EfQuqaegNODIVXotsLWhRtz5cQgxXst91wvzcEngJ",
+	"ppRVA8ntIJatT7A/ZrV0jkGvXph4qIRcu5qsVziriuKPVr99w80blmiCKdUEWSReW6yBh22BE6dT5sQh",
+	"TXZh3lISv+pWjXsr80NrZK9kw2jtxc5xLbyUkM+WaeGKCxRzaGprCsRSU9x94KHl0oicG81gLjib+tuX",
+	"zo5IpUsqOQXP/fqo39AN2rcP4FXzJlzjk7ajdFHM41IuwGOueFFAFLLQQ5i+SLe3Do+ILCfV2K6iQnCB",
+	"uowDMwCjupZITUjfyx/OXiCHlL3BLVCYX1JiygAvY3FUBRdXjZAl/YNEVb6YflQxwgB1+YLy+1sWPqlr",
+	"9ZcBmeFdqVqKsKxYj0msSIKybbizCU6HI7Jd6iTCKKcyN4bMDb2JPSK2T+72XTYortq8by8K+Z3CoQV9",
+	"F9ckaQzNXyZ0WgqbIYZnWtWRsrdNA+PR7RavWdPAGGp12X7bls5V1SL83r+9B9PigyLVRkdN79xKVIvq",
+	"7ri+0DZAZzbnERIQNZR5vKTOSPSZ0u4mgQNcJrZq9D3S4HCBar2SWpq8fUsoTPCVLKEw9zvB+aS1g7t+",
+	"+Ncui/VAY26vMo0wDmxP40pJlpheJWDwFJAzrmr+DNqhXNYNK4nOZWDrL4y8o2WdSrJDM7LwuSGfMyJM",
+	"BppMEeMsrvp90yr3z4UNODkRJKdWOREImaadayJr9eO7pCEwwU405EE4eRBO/nOFEyShs89KCb/bFE4U",
+	"n06zNUj90Ty/G4Q2g38tqcCGQLV2HLbPvdaZxiL+4Nj8U3aFmVMVp1WMHOLMBNNNNLohynCs6FXFvo1B",
+	"AaIMZYR+42MTUwqUX4aiEmAp4spJ+KXIOiedVKni5OBgdPh0MBwMB6OTZ8NnI5DS7eefnV0ChgEKYv6u",
+	"go+83yxee7/Y9mbeL7xo/OnK5Xo/2byEm083/y8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
