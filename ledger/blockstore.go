@@ -319,6 +319,19 @@ func (s *BlockStore) Heads(ctx context.Context) ([]Head, error) {
 // ByAuthor returns up to limit of author's blocks above height after, in
 // ascending height.
 func (s *BlockStore) ByAuthor(ctx context.Context, author identity.NodeID, after uint64, limit int) ([]Block, error) {
+	sbs, err := s.Above(ctx, author, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Block, len(sbs))
+	for i, sb := range sbs {
+		out[i] = sb.Block
+	}
+	return out, nil
+}
+
+// Above is ByAuthor with each block's arrival number.
+func (s *BlockStore) Above(ctx context.Context, author identity.NodeID, after uint64, limit int) ([]StoredBlock, error) {
 	if limit < 1 {
 		return nil, fmt.Errorf("blocks by author: limit %d is not positive", limit)
 	}
@@ -330,15 +343,7 @@ func (s *BlockStore) ByAuthor(ctx context.Context, author identity.NodeID, after
 	if err != nil {
 		return nil, fmt.Errorf("read blocks of %s: %w", author, err)
 	}
-	sbs, err := scanBlocks(rows)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Block, len(sbs))
-	for i, sb := range sbs {
-		out[i] = sb.Block
-	}
-	return out, nil
+	return scanBlocks(rows)
 }
 
 // Recent returns up to limit blocks that arrived before arrival number

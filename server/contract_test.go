@@ -23,6 +23,8 @@ import (
 	"github.com/offgrid-net/offgrid/cluster"
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/testutil"
+	"github.com/offgrid-net/offgrid/ledger"
+	"github.com/offgrid-net/offgrid/node"
 	"github.com/offgrid-net/offgrid/server/servertest"
 	"github.com/offgrid-net/offgrid/storage"
 )
@@ -339,6 +341,35 @@ func contractCases() []contractCase {
 		{op: "getPendingNodes", name: "ok", method: "GET", path: "/cluster/pending", want: 200},
 		{op: "getPendingNodes", name: "wrong method", method: "POST", path: "/cluster/pending", want: 405},
 
+		{op: "appendBlock", name: "ok", method: "POST", path: "/gossip/append_block", auth: signedAuth, body: []byte(`{block}`), want: 200},
+		{op: "appendBlock", name: "again", method: "POST", path: "/gossip/append_block", auth: adminAuth, body: []byte(`{block}`), want: 200},
+		{op: "gossipBlock", name: "ok", method: "GET", path: "/gossip/block?name={blockname}", auth: signedAuth, want: 200},
+		{op: "gossipBlocks", name: "author's blocks", method: "GET", path: "/gossip/blocks?author={peer}&after=0&limit=10", auth: signedAuth, want: 200},
+		{op: "forwardItem", name: "delivered", method: "POST", path: "/gossip/forward", auth: signedAuth,
+			body: []byte(`{"dest":"{self}","kind":"block","payload":"{blockb64}","ttl_seconds":60}`), want: 200},
+		{op: "gossipBlocks", name: "heads", method: "GET", path: "/gossip/blocks", auth: adminAuth, want: 200},
+		{op: "gossipBlocks", name: "bad author", method: "GET", path: "/gossip/blocks?author=nobody", auth: adminAuth, want: 400},
+		{op: "gossipBlocks", name: "limit out of range", method: "GET", path: "/gossip/blocks?limit=257", auth: adminAuth, want: 400},
+		{op: "gossipBlocks", name: "no auth", method: "GET", path: "/gossip/blocks", want: 401},
+		{op: "gossipBlock", name: "unknown", method: "GET", path: "/gossip/block?name=" + strings.Repeat("0", 64), auth: adminAuth, want: 404},
+		{op: "gossipBlock", name: "bad name", method: "GET", path: "/gossip/block?name=zz", auth: adminAuth, want: 400},
+		{op: "gossipBlock", name: "no auth", method: "GET", path: "/gossip/block?name=" + strings.Repeat("0", 64), want: 401},
+		{op: "appendBlock", name: "malformed", method: "POST", path: "/gossip/append_block", auth: adminAuth, body: []byte(`{"version":"0.1"}`), want: 400},
+		{op: "appendBlock", name: "no auth", method: "POST", path: "/gossip/append_block", body: []byte(`{}`), want: 401},
+		{op: "forwardItem", name: "bad kind", method: "POST", path: "/gossip/forward", auth: adminAuth,
+			body: []byte(`{"dest":"` + newcomer + `","kind":"Bad Kind","payload":"eA==","ttl_seconds":5}`), want: 400},
+		{op: "forwardItem", name: "no auth", method: "POST", path: "/gossip/forward", body: []byte(`{}`), want: 401},
+		{op: "listBlocks", name: "ok", method: "GET", path: "/ledger/blocks", auth: adminAuth, want: 200},
+		{op: "listBlocks", name: "limit out of range", method: "GET", path: "/ledger/blocks?limit=0", auth: adminAuth, want: 400},
+		{op: "listBlocks", name: "no auth", method: "GET", path: "/ledger/blocks", want: 401},
+		{op: "mergeBlocks", name: "empty set", method: "POST", path: "/ledger/merge", auth: adminAuth, body: []byte(`{"blocks":[]}`), want: 200},
+		{op: "mergeBlocks", name: "neither blocks nor source", method: "POST", path: "/ledger/merge", auth: adminAuth, body: []byte(`{}`), want: 400},
+		{op: "mergeBlocks", name: "no auth", method: "POST", path: "/ledger/merge", body: []byte(`{}`), want: 401},
+		{op: "sealBlock", name: "nothing to seal", method: "POST", path: "/ledger/seal", auth: adminAuth, want: 200},
+		{op: "sealBlock", name: "no auth", method: "POST", path: "/ledger/seal", want: 401},
+		{op: "listOutbox", name: "ok", method: "GET", path: "/ledger/outbox", auth: adminAuth, want: 200},
+		{op: "listOutbox", name: "no auth", method: "GET", path: "/ledger/outbox", want: 401},
+
 		{op: "getMetrics", name: "ok", method: "GET", path: "/metrics", want: 200},
 		{op: "getMetrics", name: "wrong method", method: "POST", path: "/metrics", want: 405},
 
@@ -394,8 +425,17 @@ func TestContract(t *testing.T) {
 
 	assetID := "not-stored-yet"
 	shares := contractShares(t, peer, tn.Keys)
+	blk := contractBlock(t, peer)
+	blkJSON, err := json.Marshal(blk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.NewReplacer("{block}", string(blkJSON), "{blockb64}", base64.StdEncoding.EncodeToString(blkJSON),
+		"{blockname}", blk.Name().String(), "{self}", string(tn.Keys.ID()), "{peer}", string(peer.ID()))
 	for _, tc := range cases {
 		t.Run(tc.op+"/"+tc.name, func(t *testing.T) {
+			tc.path = blocks.Replace(tc.path)
+			tc.body = []byte(blocks.Replace(string(tc.body)))
 			tc.path = strings.ReplaceAll(tc.path, "{asset}", assetID)
 			tc.body = bytes.ReplaceAll(tc.body, []byte("{next}"), []byte(docB64(next)))
 			tc.body = bytes.ReplaceAll(tc.body, []byte("{proposal}"), []byte(docB64(proposal)))
@@ -631,4 +671,20 @@ func contractShares(t *testing.T, peer, nodeKeys *identity.Keys) map[string][]by
 		"{share-for-other}": encode(manifest(other)),
 		"{share-bad-sig}":   encode(bad),
 	}
+}
+
+// contractBlock returns a block of one receipt by k, of the test nodes'
+// cluster ID.
+func contractBlock(t *testing.T, k *identity.Keys) ledger.Block {
+	t.Helper()
+	r, err := ledger.SignReceipt(k, ledger.Receipt{Version: ledger.ReceiptVersion, ClusterID: node.DefaultConfig().ClusterID,
+		ResourceType: ledger.ResourceCompute, JobID: "contract-job", Units: 1000, Seq: 1, IssuedAt: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ledger.NewBlock(k, r.ClusterID, 1, nil, []ledger.Receipt{r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

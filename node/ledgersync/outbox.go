@@ -336,25 +336,27 @@ func (o *outbox) Flush(ctx context.Context) error {
 			switch {
 			case errors.Is(err, ErrRefused):
 				o.s.log.Warn("Outbox item refused by its destination; dropped", "dest", q.item.Dest, "kind", q.item.Kind, "err", err)
-				err = o.remove(ctx, q, false)
+				if err := o.remove(ctx, q, false); err != nil {
+					return err
+				}
+				continue
 			case err == nil:
 				o.s.log.Info("Outbox item delivered", "dest", q.item.Dest, "kind", q.item.Kind, "outcome", string(out))
-				err = o.remove(ctx, q, true)
-			default:
-				o.s.log.Debug("Outbox delivery failed", "dest", q.item.Dest, "err", err)
-				err = nil
+				if err := o.remove(ctx, q, true); err != nil {
+					return err
+				}
+				continue
 			}
-			if err != nil {
-				return err
-			}
-			continue
+			// Up in the table but not reachable from here (a one-way
+			// link, a partition): carriers may still reach it.
+			o.s.log.Debug("Outbox delivery failed", "dest", q.item.Dest, "err", err)
 		}
 		handed, err := o.handed(ctx, q.id)
 		if err != nil {
 			return err
 		}
 		for _, p := range peers {
-			if handed[p.ID] || p.ID == q.origin {
+			if handed[p.ID] || p.ID == q.origin || p.ID == q.item.Dest {
 				continue
 			}
 			_, err := o.forward(ctx, p, q.item)

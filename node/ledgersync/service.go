@@ -1,6 +1,7 @@
 package ledgersync
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"embed"
@@ -26,7 +27,8 @@ var migrations embed.FS
 type Config struct {
 	// SyncInterval is how often the node compares its heads with a few up
 	// peers and pulls what it lacks. Default 5 s. Negative: never (blocks
-	// then move only when pushed or forwarded).
+	// then move only when pushed or forwarded; the parents of a held block
+	// are still fetched).
 	SyncInterval time.Duration
 	// Fanout is how many up peers one round asks (in turn). Default 3.
 	Fanout int
@@ -265,20 +267,30 @@ func (s *Service) Run(ctx context.Context) error {
 	return nil
 }
 
+// syncLoop runs a Round every SyncInterval, and at once when a block is
+// held. With SyncInterval negative it only fetches held blocks' parents.
 func (s *Service) syncLoop(ctx context.Context) {
-	if s.deps.Remote == nil || s.deps.Peers == nil || s.cfg.SyncInterval < 0 {
+	if s.deps.Remote == nil || s.deps.Peers == nil {
 		<-ctx.Done()
 		return
 	}
-	t := time.NewTicker(s.cfg.SyncInterval)
-	defer t.Stop()
+	var tick <-chan time.Time
+	if s.cfg.SyncInterval > 0 {
+		t := time.NewTicker(s.cfg.SyncInterval)
+		defer t.Stop()
+		tick = t.C
+	}
 	next := 0
 	for {
-		next = s.Round(ctx, next)
+		if tick != nil {
+			next = s.Round(ctx, next)
+		} else {
+			s.fetchParents(ctx, nil)
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-tick:
 		case <-s.kick:
 		}
 	}
@@ -337,7 +349,6 @@ func (s *Service) timeout(ctx context.Context) (context.Context, context.CancelF
 // blocks lack, drops held blocks older than OrphanTTL, and returns where
 // the next round starts.
 func (s *Service) Round(ctx context.Context, from int) int {
-	s.dropStaleOrphans()
 	if s.deps.Peers == nil || s.deps.Remote == nil {
 		return 0
 	}
@@ -350,21 +361,28 @@ func (s *Service) Round(ctx context.Context, from int) int {
 			s.log.Debug("Block sync failed", "peer", p.Endpoint, "err", err)
 		}
 	}
-	// Parents of blocks pushed to this node come from the node that pushed them.
-	for _, ep := range s.orphanSources() {
-		if !asked[ep] {
-			s.fetchWanted(ctx, ep, s.cfg.MaxFetch)
-		}
-	}
+	s.fetchParents(ctx, asked)
 	if len(peers) == 0 {
 		return 0
 	}
 	return (from + s.cfg.Fanout) % len(peers)
 }
 
-// SyncWith pulls from the node at endpoint the blocks this node lacks:
-// it compares heads, pages through each author's newer blocks, then
-// fetches by name the parents still missing. At most MaxFetch blocks.
+// fetchParents asks the nodes held blocks came from (but not those in
+// asked, which a sync just asked) for the parents they lack.
+func (s *Service) fetchParents(ctx context.Context, asked map[string]bool) {
+	s.dropStaleOrphans()
+	for _, ep := range s.orphanSources() {
+		if !asked[ep] {
+			s.fetchWanted(ctx, ep, s.cfg.MaxFetch)
+		}
+	}
+}
+
+// SyncWith exchanges with the node at endpoint what each side lacks: it
+// compares heads, pulls each author's blocks above its own head (page by
+// page), fetches by name the parents still missing, and pushes the blocks
+// the other side lacks. At most MaxFetch blocks each way.
 func (s *Service) SyncWith(ctx context.Context, endpoint string) error {
 	hctx, cancel := s.timeout(ctx)
 	theirs, err := s.deps.Remote.Heads(hctx, endpoint)
@@ -413,6 +431,44 @@ func (s *Service) SyncWith(ctx context.Context, endpoint string) error {
 		}
 	}
 	s.fetchWanted(ctx, endpoint, budget)
+	return s.push(ctx, endpoint, theirs.Heads)
+}
+
+// push sends the node at endpoint, whose heads are theirs, the blocks it
+// lacks (each author's above its head there), in the order this node
+// stored them, so that parents go before children; at most MaxFetch.
+func (s *Service) push(ctx context.Context, endpoint string, theirs []ledger.Head) error {
+	if s.deps.Remote == nil {
+		return nil
+	}
+	have := map[identity.NodeID]uint64{}
+	for _, h := range theirs {
+		have[h.Author] = h.Height
+	}
+	heads, err := s.deps.Blocks.Heads(ctx)
+	if err != nil {
+		return err
+	}
+	var send []ledger.StoredBlock
+	for _, h := range heads {
+		if h.Height <= have[h.Author] || len(send) >= s.cfg.MaxFetch {
+			continue
+		}
+		bs, err := s.deps.Blocks.Above(ctx, h.Author, have[h.Author], s.cfg.MaxFetch-len(send))
+		if err != nil {
+			return err
+		}
+		send = append(send, bs...)
+	}
+	slices.SortFunc(send, func(a, b ledger.StoredBlock) int { return cmp.Compare(a.Arrival, b.Arrival) })
+	for _, sb := range send {
+		pctx, cancel := s.timeout(ctx)
+		err := s.deps.Remote.AppendBlock(pctx, endpoint, sb.Block)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("push block %d by %s to %s: %w", sb.Block.Height, sb.Block.Author, endpoint, err)
+		}
+	}
 	return nil
 }
 
