@@ -177,11 +177,11 @@ func (h *handlers) MergeBlocks(ctx context.Context, req genserver.MergeBlocksReq
 		return nil, fmt.Errorf("%w: give either blocks or source", problem.ErrBadRequest)
 	}
 	if req.Body.Source != nil {
-		n, err := h.node.MergeFrom(ctx, *req.Body.Source)
+		added, pulled, err := h.node.MergeFrom(ctx, *req.Body.Source)
 		if err != nil {
 			return nil, err
 		}
-		return genserver.MergeBlocks200JSONResponse{Added: n, Offered: n}, nil
+		return genserver.MergeBlocks200JSONResponse{Added: added, Offered: pulled}, nil
 	}
 	bs := make([]ledger.Block, len(*req.Body.Blocks))
 	for i, b := range *req.Body.Blocks {

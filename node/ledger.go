@@ -228,14 +228,16 @@ func (n *Node) Outbox(ctx context.Context, limit int) ([]QueuedItem, error) {
 }
 
 // MergeFrom pulls every block the node at endpoint holds (at most
-// MaxMergeBlocks) and merges them as MergeBlocks does: all or nothing.
-func (n *Node) MergeFrom(ctx context.Context, endpoint string) (int, error) {
+// MaxMergeBlocks) and merges them as MergeBlocks does: all or nothing. It
+// returns how many were new and how many were pulled.
+func (n *Node) MergeFrom(ctx context.Context, endpoint string) (added, pulled int, err error) {
 	if err := n.checkRunning(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	bs, err := n.ledger.PullAll(ctx, endpoint, MaxMergeBlocks)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return n.ledger.Merge(ctx, bs)
+	added, err = n.ledger.Merge(ctx, bs)
+	return added, len(bs), err
 }

@@ -55,6 +55,7 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		versionCmd(),
 		pricesCmd(getenv),
 		announceCmd(getenv),
+		ledgerCmd(getenv),
 	)
 	return root.ExecuteContext(ctx)
 }
