@@ -26,6 +26,7 @@ import (
 	"github.com/offgrid-net/offgrid/node/ledgersync"
 	"github.com/offgrid-net/offgrid/node/peers"
 	"github.com/offgrid-net/offgrid/node/trust"
+	"github.com/offgrid-net/offgrid/quorum"
 	"github.com/offgrid-net/offgrid/storage"
 )
 
@@ -247,6 +248,7 @@ type Node struct {
 	replay   *identity.ReplayGuard
 	trust    *trust.Service
 	blocks   *ledger.BlockStore
+	quorum   *quorum.Store
 	ledger   *ledgersync.Service
 
 	// storeSlots holds one token per running shard upload from another node.
@@ -382,6 +384,9 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 		return nil, fmt.Errorf("node config: %w", err)
 	}
 	if err := n.newLedgerSync(ctx, remote.Ledger); err != nil {
+		return nil, err
+	}
+	if n.quorum, err = quorum.Open(ctx, db, quorumFeed{n}, cfg.Now); err != nil {
 		return nil, err
 	}
 	a, err := n.Announce(ctx)

@@ -370,6 +370,29 @@ func contractCases() []contractCase {
 		{op: "listOutbox", name: "ok", method: "GET", path: "/ledger/outbox", auth: adminAuth, want: 200},
 		{op: "listOutbox", name: "no auth", method: "GET", path: "/ledger/outbox", want: 401},
 
+		{op: "createQuorum", name: "ok", method: "POST", path: "/quorums", auth: adminAuth, body: []byte(`{"kind":"job","id":"job-123","required":2.5}`), want: 200},
+		{op: "createQuorum", name: "bad kind", method: "POST", path: "/quorums", auth: adminAuth, body: []byte(`{"kind":"coin","id":"x","required":1}`), want: 400},
+		{op: "createQuorum", name: "zero required", method: "POST", path: "/quorums", auth: adminAuth, body: []byte(`{"kind":"job","id":"x","required":0}`), want: 400},
+		{op: "createQuorum", name: "no auth", method: "POST", path: "/quorums", body: []byte(`{"kind":"job","id":"x","required":1}`), want: 401},
+		{op: "ackQuorum", name: "signed", method: "POST", path: "/quorums/job/job-123/ack", auth: signedAuth, body: []byte(`{}`), want: 200},
+		{op: "ackQuorum", name: "admin for a node", method: "POST", path: "/quorums/job/job-123/ack", auth: adminAuth, body: []byte(`{"node":"node-a"}`), want: 200},
+		{op: "ackQuorum", name: "unknown quorum", method: "POST", path: "/quorums/job/nope/ack", auth: adminAuth, body: []byte(`{}`), want: 404},
+		{op: "ackQuorum", name: "bad node", method: "POST", path: "/quorums/job/job-123/ack", auth: adminAuth, body: []byte(`{"node":"a b"}`), want: 400},
+		{op: "ackQuorum", name: "no auth", method: "POST", path: "/quorums/job/job-123/ack", body: []byte(`{}`), want: 401},
+		{op: "getQuorum", name: "ok", method: "GET", path: "/quorums/job/job-123", auth: adminAuth, want: 200},
+		{op: "getQuorum", name: "unknown", method: "GET", path: "/quorums/token/nope", auth: adminAuth, want: 404},
+		{op: "getQuorum", name: "bad kind", method: "GET", path: "/quorums/coin/x", auth: adminAuth, want: 400},
+		{op: "getQuorum", name: "no auth", method: "GET", path: "/quorums/job/job-123", want: 401},
+		{op: "listQuorums", name: "ok", method: "GET", path: "/quorums?kind=job", auth: adminAuth, want: 200},
+		{op: "listQuorums", name: "no kind", method: "GET", path: "/quorums", auth: adminAuth, want: 400},
+		{op: "listQuorums", name: "no auth", method: "GET", path: "/quorums?kind=job", want: 401},
+		{op: "getQuorumPolicy", name: "ok", method: "GET", path: "/quorum/policy", auth: adminAuth, want: 200},
+		{op: "getQuorumPolicy", name: "no auth", method: "GET", path: "/quorum/policy", want: 401},
+		{op: "setQuorumPolicy", name: "ok", method: "PUT", path: "/quorum/policy", auth: adminAuth, header: jsonType, body: []byte(`{"default_weight":1,"weights":{"node-a":2.5},"decay":{"upload":{"half_life_seconds":0,"max_age_seconds":0},"job":{"half_life_seconds":1800,"max_age_seconds":7200},"token":{"half_life_seconds":3600,"max_age_seconds":21600}}}`), want: 200},
+		{op: "setQuorumPolicy", name: "negative weight", method: "PUT", path: "/quorum/policy", auth: adminAuth, header: jsonType,
+			body: []byte(strings.Replace(`{"default_weight":1,"weights":{"node-a":2.5},"decay":{"upload":{"half_life_seconds":0,"max_age_seconds":0},"job":{"half_life_seconds":1800,"max_age_seconds":7200},"token":{"half_life_seconds":3600,"max_age_seconds":21600}}}`, "2.5", "-1", 1)), want: 400},
+		{op: "setQuorumPolicy", name: "no auth", method: "PUT", path: "/quorum/policy", header: jsonType, body: []byte(`{"default_weight":1,"weights":{"node-a":2.5},"decay":{"upload":{"half_life_seconds":0,"max_age_seconds":0},"job":{"half_life_seconds":1800,"max_age_seconds":7200},"token":{"half_life_seconds":3600,"max_age_seconds":21600}}}`), want: 401},
+
 		{op: "getMetrics", name: "ok", method: "GET", path: "/metrics", want: 200},
 		{op: "getMetrics", name: "wrong method", method: "POST", path: "/metrics", want: 405},
 
@@ -688,3 +711,7 @@ func contractBlock(t *testing.T, k *identity.Keys) ledger.Block {
 	}
 	return b
 }
+
+// jsonType is the Content-Type of a JSON body sent with PUT (newRequest
+// gives PUT bodies the shard upload's octet-stream).
+var jsonType = map[string]string{"Content-Type": "application/json"}

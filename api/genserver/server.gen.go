@@ -121,6 +121,24 @@ type ServerInterface interface {
 	// GetPubkeys The node's public keys and node ID.
 	// (GET /pubkeys)
 	GetPubkeys(w http.ResponseWriter, r *http.Request)
+	// GetQuorumPolicy The quorum policy (default weight, per-node weights, per-kind decay).
+	// (GET /quorum/policy)
+	GetQuorumPolicy(w http.ResponseWriter, r *http.Request)
+	// SetQuorumPolicy Replace the quorum policy.
+	// (PUT /quorum/policy)
+	SetQuorumPolicy(w http.ResponseWriter, r *http.Request)
+	// ListQuorums The quorums of one kind, newest first, with their decayed weight now.
+	// (GET /quorums)
+	ListQuorums(w http.ResponseWriter, r *http.Request, params ListQuorumsParams)
+	// CreateQuorum Open a quorum (or change the required weight of an open one).
+	// (POST /quorums)
+	CreateQuorum(w http.ResponseWriter, r *http.Request)
+	// GetQuorum One quorum with its acks and their weights now.
+	// (GET /quorums/{kind}/{id})
+	GetQuorum(w http.ResponseWriter, r *http.Request, kind QuorumKind, id QuorumID)
+	// AckQuorum Ack a quorum. A node-signed ack is the signing node's; the admin names the node (default this one).
+	// (POST /quorums/{kind}/{id}/ack)
+	AckQuorum(w http.ResponseWriter, r *http.Request, kind QuorumKind, id QuorumID)
 	// GetQuote Price of a compute job or of stored gigabytes, from the host's announce.
 	// (GET /quote)
 	GetQuote(w http.ResponseWriter, r *http.Request, params GetQuoteParams)
@@ -349,6 +367,42 @@ func (_ Unimplemented) GetPeers(w http.ResponseWriter, r *http.Request) {
 // GetPubkeys The node's public keys and node ID.
 // (GET /pubkeys)
 func (_ Unimplemented) GetPubkeys(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetQuorumPolicy The quorum policy (default weight, per-node weights, per-kind decay).
+// (GET /quorum/policy)
+func (_ Unimplemented) GetQuorumPolicy(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// SetQuorumPolicy Replace the quorum policy.
+// (PUT /quorum/policy)
+func (_ Unimplemented) SetQuorumPolicy(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListQuorums The quorums of one kind, newest first, with their decayed weight now.
+// (GET /quorums)
+func (_ Unimplemented) ListQuorums(w http.ResponseWriter, r *http.Request, params ListQuorumsParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// CreateQuorum Open a quorum (or change the required weight of an open one).
+// (POST /quorums)
+func (_ Unimplemented) CreateQuorum(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetQuorum One quorum with its acks and their weights now.
+// (GET /quorums/{kind}/{id})
+func (_ Unimplemented) GetQuorum(w http.ResponseWriter, r *http.Request, kind QuorumKind, id QuorumID) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// AckQuorum Ack a quorum. A node-signed ack is the signing node's; the admin names the node (default this one).
+// (POST /quorums/{kind}/{id}/ack)
+func (_ Unimplemented) AckQuorum(w http.ResponseWriter, r *http.Request, kind QuorumKind, id QuorumID) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1232,6 +1286,164 @@ func (siw *ServerInterfaceWrapper) GetPubkeys(w http.ResponseWriter, r *http.Req
 	handler.ServeHTTP(w, r)
 }
 
+// GetQuorumPolicy operation middleware
+func (siw *ServerInterfaceWrapper) GetQuorumPolicy(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetQuorumPolicy(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SetQuorumPolicy operation middleware
+func (siw *ServerInterfaceWrapper) SetQuorumPolicy(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SetQuorumPolicy(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListQuorums operation middleware
+func (siw *ServerInterfaceWrapper) ListQuorums(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListQuorumsParams
+
+	// ------------- Required query parameter "kind" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "kind", r.URL.Query(), &params.Kind, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "kind"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "kind", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListQuorums(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateQuorum operation middleware
+func (siw *ServerInterfaceWrapper) CreateQuorum(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateQuorum(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetQuorum operation middleware
+func (siw *ServerInterfaceWrapper) GetQuorum(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "kind" -------------
+	var kind QuorumKind
+
+	err = runtime.BindStyledParameterWithOptions("simple", "kind", chi.URLParam(r, "kind"), &kind, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "kind", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "id" -------------
+	var id QuorumID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", chi.URLParam(r, "id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetQuorum(w, r, kind, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// AckQuorum operation middleware
+func (siw *ServerInterfaceWrapper) AckQuorum(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "kind" -------------
+	var kind QuorumKind
+
+	err = runtime.BindStyledParameterWithOptions("simple", "kind", chi.URLParam(r, "kind"), &kind, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "kind", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "id" -------------
+	var id QuorumID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", chi.URLParam(r, "id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AckQuorum(w, r, kind, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetQuote operation middleware
 func (siw *ServerInterfaceWrapper) GetQuote(w http.ResponseWriter, r *http.Request) {
 
@@ -1814,6 +2026,24 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/ledger/outbox", wrapper.ListOutbox)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/quorums", wrapper.ListQuorums)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/quorums", wrapper.CreateQuorum)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/quorums/{kind}/{id}", wrapper.GetQuorum)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/quorums/{kind}/{id}/ack", wrapper.AckQuorum)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/quorum/policy", wrapper.GetQuorumPolicy)
+	})
+	r.Group(func(r chi.Router) {
+		r.Put(options.BaseURL+"/quorum/policy", wrapper.SetQuorumPolicy)
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/metrics", wrapper.GetMetrics)
@@ -5900,6 +6130,816 @@ func (response GetPubkeysdefaultApplicationProblemPlusJSONResponse) VisitGetPubk
 	return err
 }
 
+type GetQuorumPolicyRequestObject struct {
+}
+
+type GetQuorumPolicyResponseObject interface {
+	VisitGetQuorumPolicyResponse(w http.ResponseWriter) error
+}
+
+type GetQuorumPolicy200JSONResponse QuorumPolicy
+
+func (response GetQuorumPolicy200JSONResponse) VisitGetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQuorumPolicy401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetQuorumPolicy401ApplicationProblemPlusJSONResponse) VisitGetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQuorumPolicy429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetQuorumPolicy429ApplicationProblemPlusJSONResponse) VisitGetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQuorumPolicy503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetQuorumPolicy503ApplicationProblemPlusJSONResponse) VisitGetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQuorumPolicydefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetQuorumPolicydefaultApplicationProblemPlusJSONResponse) VisitGetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetQuorumPolicyRequestObject struct {
+	Body *SetQuorumPolicyJSONRequestBody
+}
+
+type SetQuorumPolicyResponseObject interface {
+	VisitSetQuorumPolicyResponse(w http.ResponseWriter) error
+}
+
+type SetQuorumPolicy200JSONResponse QuorumPolicy
+
+func (response SetQuorumPolicy200JSONResponse) VisitSetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetQuorumPolicy400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response SetQuorumPolicy400ApplicationProblemPlusJSONResponse) VisitSetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetQuorumPolicy401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SetQuorumPolicy401ApplicationProblemPlusJSONResponse) VisitSetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetQuorumPolicy403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response SetQuorumPolicy403ApplicationProblemPlusJSONResponse) VisitSetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetQuorumPolicy413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response SetQuorumPolicy413ApplicationProblemPlusJSONResponse) VisitSetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetQuorumPolicy429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response SetQuorumPolicy429ApplicationProblemPlusJSONResponse) VisitSetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetQuorumPolicy503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SetQuorumPolicy503ApplicationProblemPlusJSONResponse) VisitSetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetQuorumPolicy507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response SetQuorumPolicy507ApplicationProblemPlusJSONResponse) VisitSetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetQuorumPolicydefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SetQuorumPolicydefaultApplicationProblemPlusJSONResponse) VisitSetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListQuorumsRequestObject struct {
+	Params ListQuorumsParams
+}
+
+type ListQuorumsResponseObject interface {
+	VisitListQuorumsResponse(w http.ResponseWriter) error
+}
+
+type ListQuorums200JSONResponse QuorumList
+
+func (response ListQuorums200JSONResponse) VisitListQuorumsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListQuorums400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListQuorums400ApplicationProblemPlusJSONResponse) VisitListQuorumsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListQuorums401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListQuorums401ApplicationProblemPlusJSONResponse) VisitListQuorumsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListQuorums429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListQuorums429ApplicationProblemPlusJSONResponse) VisitListQuorumsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListQuorums503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListQuorums503ApplicationProblemPlusJSONResponse) VisitListQuorumsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListQuorumsdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListQuorumsdefaultApplicationProblemPlusJSONResponse) VisitListQuorumsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateQuorumRequestObject struct {
+	Body *CreateQuorumJSONRequestBody
+}
+
+type CreateQuorumResponseObject interface {
+	VisitCreateQuorumResponse(w http.ResponseWriter) error
+}
+
+type CreateQuorum200JSONResponse QuorumStatus
+
+func (response CreateQuorum200JSONResponse) VisitCreateQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateQuorum400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CreateQuorum400ApplicationProblemPlusJSONResponse) VisitCreateQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateQuorum401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateQuorum401ApplicationProblemPlusJSONResponse) VisitCreateQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateQuorum403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CreateQuorum403ApplicationProblemPlusJSONResponse) VisitCreateQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateQuorum413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateQuorum413ApplicationProblemPlusJSONResponse) VisitCreateQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateQuorum429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response CreateQuorum429ApplicationProblemPlusJSONResponse) VisitCreateQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateQuorum503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateQuorum503ApplicationProblemPlusJSONResponse) VisitCreateQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateQuorum507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response CreateQuorum507ApplicationProblemPlusJSONResponse) VisitCreateQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateQuorumdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response CreateQuorumdefaultApplicationProblemPlusJSONResponse) VisitCreateQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQuorumRequestObject struct {
+	Kind QuorumKind `json:"kind"`
+	Id   QuorumID   `json:"id"`
+}
+
+type GetQuorumResponseObject interface {
+	VisitGetQuorumResponse(w http.ResponseWriter) error
+}
+
+type GetQuorum200JSONResponse QuorumStatus
+
+func (response GetQuorum200JSONResponse) VisitGetQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQuorum400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetQuorum400ApplicationProblemPlusJSONResponse) VisitGetQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQuorum401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetQuorum401ApplicationProblemPlusJSONResponse) VisitGetQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQuorum404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetQuorum404ApplicationProblemPlusJSONResponse) VisitGetQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQuorum429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetQuorum429ApplicationProblemPlusJSONResponse) VisitGetQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQuorum503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetQuorum503ApplicationProblemPlusJSONResponse) VisitGetQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQuorumdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetQuorumdefaultApplicationProblemPlusJSONResponse) VisitGetQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AckQuorumRequestObject struct {
+	Kind QuorumKind `json:"kind"`
+	Id   QuorumID   `json:"id"`
+	Body *AckQuorumJSONRequestBody
+}
+
+type AckQuorumResponseObject interface {
+	VisitAckQuorumResponse(w http.ResponseWriter) error
+}
+
+type AckQuorum200JSONResponse QuorumStatus
+
+func (response AckQuorum200JSONResponse) VisitAckQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AckQuorum400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AckQuorum400ApplicationProblemPlusJSONResponse) VisitAckQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AckQuorum401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AckQuorum401ApplicationProblemPlusJSONResponse) VisitAckQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AckQuorum403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response AckQuorum403ApplicationProblemPlusJSONResponse) VisitAckQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AckQuorum404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response AckQuorum404ApplicationProblemPlusJSONResponse) VisitAckQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AckQuorum413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response AckQuorum413ApplicationProblemPlusJSONResponse) VisitAckQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AckQuorum429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response AckQuorum429ApplicationProblemPlusJSONResponse) VisitAckQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AckQuorum503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response AckQuorum503ApplicationProblemPlusJSONResponse) VisitAckQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AckQuorum507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response AckQuorum507ApplicationProblemPlusJSONResponse) VisitAckQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AckQuorumdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response AckQuorumdefaultApplicationProblemPlusJSONResponse) VisitAckQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetQuoteRequestObject struct {
 	Params GetQuoteParams
 }
@@ -7607,6 +8647,24 @@ type StrictServerInterface interface {
 	// GetPubkeys The node's public keys and node ID.
 	// (GET /pubkeys)
 	GetPubkeys(ctx context.Context, request GetPubkeysRequestObject) (GetPubkeysResponseObject, error)
+	// GetQuorumPolicy The quorum policy (default weight, per-node weights, per-kind decay).
+	// (GET /quorum/policy)
+	GetQuorumPolicy(ctx context.Context, request GetQuorumPolicyRequestObject) (GetQuorumPolicyResponseObject, error)
+	// SetQuorumPolicy Replace the quorum policy.
+	// (PUT /quorum/policy)
+	SetQuorumPolicy(ctx context.Context, request SetQuorumPolicyRequestObject) (SetQuorumPolicyResponseObject, error)
+	// ListQuorums The quorums of one kind, newest first, with their decayed weight now.
+	// (GET /quorums)
+	ListQuorums(ctx context.Context, request ListQuorumsRequestObject) (ListQuorumsResponseObject, error)
+	// CreateQuorum Open a quorum (or change the required weight of an open one).
+	// (POST /quorums)
+	CreateQuorum(ctx context.Context, request CreateQuorumRequestObject) (CreateQuorumResponseObject, error)
+	// GetQuorum One quorum with its acks and their weights now.
+	// (GET /quorums/{kind}/{id})
+	GetQuorum(ctx context.Context, request GetQuorumRequestObject) (GetQuorumResponseObject, error)
+	// AckQuorum Ack a quorum. A node-signed ack is the signing node's; the admin names the node (default this one).
+	// (POST /quorums/{kind}/{id}/ack)
+	AckQuorum(ctx context.Context, request AckQuorumRequestObject) (AckQuorumResponseObject, error)
 	// GetQuote Price of a compute job or of stored gigabytes, from the host's announce.
 	// (GET /quote)
 	GetQuote(ctx context.Context, request GetQuoteRequestObject) (GetQuoteResponseObject, error)
@@ -8550,6 +9608,179 @@ func (sh *strictHandler) GetPubkeys(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// GetQuorumPolicy operation middleware
+func (sh *strictHandler) GetQuorumPolicy(w http.ResponseWriter, r *http.Request) {
+	var request GetQuorumPolicyRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetQuorumPolicy(ctx, request.(GetQuorumPolicyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetQuorumPolicy")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetQuorumPolicyResponseObject); ok {
+		if err := validResponse.VisitGetQuorumPolicyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SetQuorumPolicy operation middleware
+func (sh *strictHandler) SetQuorumPolicy(w http.ResponseWriter, r *http.Request) {
+	var request SetQuorumPolicyRequestObject
+
+	var body SetQuorumPolicyJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SetQuorumPolicy(ctx, request.(SetQuorumPolicyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SetQuorumPolicy")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SetQuorumPolicyResponseObject); ok {
+		if err := validResponse.VisitSetQuorumPolicyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListQuorums operation middleware
+func (sh *strictHandler) ListQuorums(w http.ResponseWriter, r *http.Request, params ListQuorumsParams) {
+	var request ListQuorumsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListQuorums(ctx, request.(ListQuorumsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListQuorums")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListQuorumsResponseObject); ok {
+		if err := validResponse.VisitListQuorumsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateQuorum operation middleware
+func (sh *strictHandler) CreateQuorum(w http.ResponseWriter, r *http.Request) {
+	var request CreateQuorumRequestObject
+
+	var body CreateQuorumJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateQuorum(ctx, request.(CreateQuorumRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateQuorum")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateQuorumResponseObject); ok {
+		if err := validResponse.VisitCreateQuorumResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetQuorum operation middleware
+func (sh *strictHandler) GetQuorum(w http.ResponseWriter, r *http.Request, kind QuorumKind, id QuorumID) {
+	var request GetQuorumRequestObject
+
+	request.Kind = kind
+	request.Id = id
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetQuorum(ctx, request.(GetQuorumRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetQuorum")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetQuorumResponseObject); ok {
+		if err := validResponse.VisitGetQuorumResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// AckQuorum operation middleware
+func (sh *strictHandler) AckQuorum(w http.ResponseWriter, r *http.Request, kind QuorumKind, id QuorumID) {
+	var request AckQuorumRequestObject
+
+	request.Kind = kind
+	request.Id = id
+
+	var body AckQuorumJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AckQuorum(ctx, request.(AckQuorumRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AckQuorum")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AckQuorumResponseObject); ok {
+		if err := validResponse.VisitAckQuorumResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetQuote operation middleware
 func (sh *strictHandler) GetQuote(w http.ResponseWriter, r *http.Request, params GetQuoteParams) {
 	var request GetQuoteRequestObject
@@ -8876,196 +10107,210 @@ func (sh *strictHandler) Toggle(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L17c9s23ij8VTB6dybSu5Qs2Y4T23Nmx23aTbq5eJN0+szWeWyIhERUFMACoGU1x9/9DH4ASFACdYvt",
-	"ZFv3n8Yiievvfv3civk054wwJVsnn1spwQkR8M/3RIn52UgRof9KiIwFzRXlrHXS+kBizhKJFEczTBUa",
-	"khEXBCkxp2yM8BhT1mtFLUF+L6ggSetEiYJELRmnZIr1cCMupli1TlqUqYP9VtSa4hs6Laatk+dHh/1+",
-	"1JpSZv7uRy01z4l5lYyJaN3e3katHAs8Jcqu9UxKol69OMcq1X9SvcZc/xG1GJ7qj7F+45ImK1f1N0FG",
-	"rZPW/7dXHcqeeSr37BQtPbn9978LIublfL/DX/cz4SuWkJsVu6P6+c4zfUixSGCKarKVe7vD6W71KDLn",
-	"TBK4ye9w8p78XhCp9F8xZ4ow+CfO84zGWAPgXi74MCPTv/8mNTR+3nDec/OVmbQOzx9TgoSZFiWcSMS4",
-	"QiOeZXyGVEolSnhcTAlTEeICYXSNs4IgKhEvFOIjJDAbk1P9VaoRIE7130mvdRu1vs8KqYh4xaTCWabP",
-	"qnFb223HDvzCrqxpW4zMvNVTtwzEmdkZ4wk5RVQhmQuCDU6rlKApmQ6JkP4ezgXPuXzYLZyhHGbFGZIp",
-	"F3Daenk4mVImnyCVCiJTniWn6GpKpaRsfIUknkuU8hmaYjZHU02apoVUSNIxQ1SZPXE2ymj84GCmz1tD",
-	"jpxRFaf6IkYjgCrlwaBekMAJjZVEsxQr+EBxQRLUxhrKiEBSoxHCyh5HIoiUEcLoNz5ESn+DM32hc5Ri",
-	"iTASJCY0VxHCDBV5xnGCpKJZhkTBGGXjDpzKj1wMaZIQ9pDH8p6MCkmSE4TRUPCZJKI8iJHgU1TumCpi",
-	"ERBOEXY5xXPA1kISA9CcEdjKPzkjD3255k5muLytYQF3l3Gp9MJjLkSRqxL5Ui4NNL5ishiNaEwJUx8U",
-	"F3hMvgZgPpEooXKil5pghYdYAqyOiiyrqFu1PVj6W65+5AVLHnK9bzmSRZwiYLJ6tXDwsBz31QOu5owh",
-	"IgQXqP3+x+/R8eHTZ8jOgRKiMM2kQa6PnL/G4uFvdsiTOUChnlwTGuzRfoTjmORKuhW+wWxuObB82IVS",
-	"ieJMI4CjZkjqPxTnho7PBNfCpSb8SPEJYfIUkWvCDOWk41TjFQGBVKKCKZohkGG7IMQCGcw1wCRaNF0U",
-	"dLulpBtav317z5OJYQs/M1yolAv6B3lo+L/GGU3800BtLsyNajaHVSFIhGYpEQSOhUp70yTpLBzAL7/8",
-	"0j0rVEqY0ism9SVa6VsqQdlYL8bs+xrTDA8z8rX457CQ80jToTynbAxsIcZMcwJBcJwiwngxToHCylMk",
-	"9MUhDICgwUXRKUFjek3YXQHDrRN/jUIy5YU5kEVxJiExneLMcLa+lrYGffgPzahKNT+fchBVbtBI4Fh/",
-	"hzOU0LGG6jZGuaAxMUzw94IrkiBJ/yBwpeQGT3N9I6393tOW1pGUIkJP+79tO0n74qLX/zyIjm47//i/",
-	"v/a7x5/gD/1z9VfnH52/taLFi49aZ4zxgsVw5VoqI0JRI7XrdV4TD1qGnGcEM/3VsBBSXeZExISpyym+",
-	"0a+V6t5gnbIXtQhLck7NaS6taUrZJWcxzjI3xbbDG50mMLSGNK3ArYHXtzwhWk2LWnA1cj18w1u3UavI",
-	"E6xIcolVTSXWP3Y1gC7fwa2vc/1artBuwjuqyF1JuargUYVup7auT+US+PA3EisfDH6G1+D6k4QaQD33",
-	"wGKEM0miBUgJQkOzNWDd/UWtm+6Yd6tfm2HijifZ5rLtSenrWz5NLcIEMCrBucOpOglpTyLEOmimCXuc",
-	"ckmYoSWarGX0mhiS16uAx8PF0iixqe0hauEioUpejjC1yusCQYPHTisb0UzLkCCNSf0LFWY5yHyP2kCb",
-	"p1hMSIKwlZcTghOEWYIEybGG7XKsjrcND2Xtmgw3331NlTSwPEUsyJa4GbX0TJcplunykr57ffavHw66",
-	"+0+P3LLyDOvpbhRqk2mu5lZimTA+Y/62q+Fh0ctDv6BSURYruymtC2spHUDBbDq8w4lH9LyfNfJkdWLu",
-	"P+UJPCFMo8qvLRKDGSj3CIVHQMNjNBJcWO2lZmfhD92T+v7Py4MczhWRqN0doFlKM+JpunyECgZHC9xS",
-	"67wSDtknCkeHwXOSylI5t+ecMH3CLf1Ia0EtLaaMBU7gn1rVC56G/ldOLs2VLG/jdXVfKNfKLryu10gV",
-	"mcrwidhfsBB4Xs3R8LIsxDW9JoG5XzpTiQYhraxKIkvcQe47RI2oPeNCKhRjSSKkaUehhRAgQUba1Ljn",
-	"QR/CgpxoQV3M7abQhJBcokntrVlK41S/ZVSTcjnwPSjQPdS3F2tvQEtB8GDhIuvUff/p03UiwBczYs/Y",
-	"azkxwKpPEizuaLzTmFGD9urioorwO8hbhBwPRR1N8O62RrnWs3JL55cgYgCC6f5zjTln3f8g3P0D9bvH",
-	"qIcuURdotZa0OcvmKOFKRkhyxOD2Llq9i5a+mYtWr3fR6pmreE3YWKWtk8H+c1h/+XdNSv31rPsf3P2j",
-	"3z3uXXY//f/Vn5fdTwvPwgKq3s5rKkP8VD+Cf5XotJYBLmNY6Npl+GQ1DzoXnI+W15K7nxcoAJ8R0dV4",
-	"hVJyg5ZZBgDAE2np3ITMSWKUBgV6EYuBXPjn2e8e4+7o0+ejw9u/rQVis6zGzXhm+S3kPVjW8l4P9pHA",
-	"LOFTuxnKUFbbfoQKCVbqmJzC/sxx6F2XHFSvdwG+jg6/4ADMWkMH8B1Wcbp8kZroXUry+6J4CZxkNckp",
-	"oXAjcIT5XymtFS8T/a31FMG5Wvf2S02zPJ67ejeK73gM10RIaqwDjr32e4MA/1y4Kvdd5OlAsK2K8rq7",
-	"KVfnDr3xguGAly45I3h0aTxea8+hxOyNbtWd8eKFWlP9us/f29cWz8Z9HvlLj1ag93cZjydr8XrRkCHp",
-	"mJEEDfXHqJ2RZEzEXsLj3ph3DMqWdigUc31hCKMYM85ojDNkrCiR5RrA83/68O5tr7VIQYyFbXPojo1T",
-	"yWLEat6zLGMTOk5VGJCdQHF4NBgcPT/qD54f7j87eP68X1MfB0G4wMJ52LeCjCm+eWXeP9hvhJPNhy0h",
-	"xh95/+lRYOitSIS9ZsCdAPEd7D+/DfLrL8d+77IjBynlLVbnXhKH8sj8ZTfixFmuJU2jYi6wNavDbHI+",
-	"gsgiC9gCU5IlJ85RpFkPSM52yZERiEH4HRIt7I4I+AsjhIWg18Dq3aGBZgOyo9FB9MjrT9FKqnZ5jYfw",
-	"kuDAAWyLlSsQq1lDXH+6iwLZEgTAUCv3Jpc3BzRtC+4M9DNAyOukKEBs7OybzwKXsU4srSGFmSRye2o8",
-	"irDYvMtJfCimUyzmOxxIHDaaw6iVzzEQELRi/2bM9ft/Q6xnbgsm+AMFv7QZGtyQvBBWCr8TgKqoNNjv",
-	"Awo/TBgwgVmXuXXqgiP35/evTxDOMiAzds2avOQFBIS09btdw9U7oOJN9ZEkCxL2fv/weU3GTpXK5T9O",
-	"9vZ+/d+LC/np72E5e8Whh6hLYqnuMm3goxER4YeLxMBSQ/dF49V/IDgLrWLo5KJtQF6Wgy2aXxeWZ19s",
-	"XpUdc/lwNP3HWUiB1IKVfYxYMR0SgdojLlCOx+C518qiidXb1Pr1jdD53UWoVULT8oo2l3vCzHSlCFLJ",
-	"HlYacTcZgoHvM0ynu+nclYlxo5OCeLwz43JfJDr7h2t4jZ1rxQ6c8FNfY6wfhoz3H5w5kEuCMqIJ1wxL",
-	"JAgjsw2pvxk5vCTgDGfJlG5tyLCwuuyRNpFyTyTSr6B2Qka4yNSJsVFYS6Whw2Wcl1TYhLJpUvzqRSdg",
-	"xVijqGyp9Dc4DlecURmUFyDOU8o2B6+KNqyWBpYMRCm5sX7voDsk8RYYiMQy2mmlb7rXUdtO63TVCLjj",
-	"0WFwEhsFufFm7eG9gc9Ce7YxigGODZEcpVIibXQeIyTRzLl/YiI+GjxiglzziUGnL7wUSQQ1zGUT34g+",
-	"ZXEXsFDGcW7A2GvynV2vP0LkQLS6v+qEqkVXl+EB0wYY8d1clVLKptSjGVjPlkHV7s8L260g1KMSB4P9",
-	"/v7zBgP63/c+/f3/fO5H+xvYPTfZ/Cu2NcWs6MQyerrwXYjmefVClmSzCkzr1Hxfm0GVx7qO1sBYAPuk",
-	"jSgtQ4WxjeSuVjforHY26WlXmYJum0/Y0oxGU8M9sYAVKrJd2HvAnK3t/vfMnz44t+wC0GU27LchcizF",
-	"GrqWUOwEUQVeYQQDgPojibiGVADkaUYuMjkcX2GH3Tru3Zwel4bwbhcyv6D0wP5D5/bCBvS+JDhTAWcG",
-	"hLAun9wv6RxEljIeOKHG+YeZnBGx6N/zJcYKVCm7LGTgWr7njBGIcZNw3JA9hCDbBDE+W4NrMNdqgzyf",
-	"hHZEQDeu7crsBoJSzPRaV6IMqRlH0mQ7ha+c54RdxtU+Vm9Sv43aQ14wzdWH5mhzzrPOl+51AQ74pBVY",
-	"W3kTQQAxkYkhFsU46zIyxopekzKCcX284pqgRBdxODhYCkAMmotfkIwo8p7kXATE0kTwPF+hUfiRP/Zd",
-	"GzKLMs7GECHcJF65kI+msTmzAwMDqWPIKcISop3GmDIT+U9spBPSWJ0UGdlArXHbqxYTvEMqJzsi+EgQ",
-	"gmSOY+ICaYd6nTjZDMX155dDJxotGPDAxwsT2P1rvEMJFSRWXMyfSBtpMpeKTE8RRPCYwO55YDHNPsZu",
-	"0Psypexy1fK87Idud0pZV7/chZdXT7c1yalWAfHYChRcheoLDNGZEHZ7W1raYwg2fuRihkXivJzbSK/W",
-	"BrGZEDahJhnEx3Tc/ePTrzaWo9f99LkfHQzCPqEczzOOA2j8HcjAWml2NGeA3tDvajekN78ArQfHzwf9",
-	"EMAqlV1ayh6OiNJUAYBVC6GQZ2RUMsh4bQsyxZRB6DngugZpcoJiY1dNBB2psI3NC0w63l/rO1ykAvom",
-	"7BFXZ1XfzIq7b7LG8ELFfFqLcktIRq+JCW+LsRDUBLoVJryfrHcvuTFDy3lpgyQ3D9WIWk1kzbHwdQC6",
-	"IP/cRq2EyrXmXY+gegbLBVvNl4eOS4VVEYBDPgGbUcFSWMO8pIsmT4tKNCQZn4EdyYKRT8j5gpRT5rZW",
-	"wpu7byAp5TzBCMYiV3RKfKTZijQuWg7NlqPlKPaFeexFRdVNh0DqDZEB4EgbgEYvSoxwTORlkTeEuhKZ",
-	"XvLJBpZ892a0MGxomYzQcTrkW9hM9Mbe2q9ClpNccMWXIWeI1RSzLk6uIzTEQ5JFhseCxMNI0NqlGexW",
-	"Ec+CF5ajbryV9/qToOGpwZWVYDLl7AQNsYpVptcP20lOYT/GzDrFrMAZmhIlaGyEiVPY5kmZtegEfB/m",
-	"zdA2TBMgkW1A2OxC3cn7d1qeSOQgrwlUyxsN+b7AEh9S+amGrXAeDGy9fnO8GGbetRmHUMhNBvM1rdRc",
-	"2DLZJVJRhpWN3/iSBUWtaxpMNVvmfW7G0GItNQ2KdwlNTrzQQSvt/ZDsP306OEYTMl+InLTvn/zx66B7",
-	"fNZ9+VP37Xn3P7g7mXb/+PT5sB8d9cNc6l2hhvwmHElWip+BdAPgsCLAAfSuJKIKvCApBr1RcTSCfDcB",
-	"BTfCOst2Qhu5yakgcnPUd1Le0gMu6JiyHQ0/dfnGCbd2yGqV3oGFIMFcQjiiYbvAS+8610VdNAcXnpOQ",
-	"XW9VztzKlLcMS3UpicnR3+yygEMxj+QsY0hOwIflUm+1emIVNGQ/LIRDHz0c0pROE1ZDRMPGkU1slwEN",
-	"QKWXFfkIVOqozfxEWrrvKlfonaA2hBMbAUljdecU4SHkE4MERRVk2oB1D0h2TVRvJlRLySA2rQSkFvAj",
-	"zFhQdrIUrr4ZPRqNI1QkeYQyLnCEhhmJ0FBdZqLi12MuJc17a+34Xvafnq5KILCg1gSbYUTx5J9Apral",
-	"oAAJhtWhtiQE7elfOg3Q4Ms+a8YsYU42WWS28TsBBq5DYDNk5Ilz1YLDRwd2mPDpeRajDVcI72uyuMFC",
-	"mw1A/jjLFqBVZGVExdZ0ZQdSdHfpthsJDatSZA2SePv2NxQ83DLncyGYwWRBrdUlrYH11mSO2RofG32x",
-	"6AG1E1YDNS93pzTdDXdk09w335D74Da43LJyx6KoqTDNwgIxkwqzBpm4UqoDGQtUZeGvzA/r4AqeumHK",
-	"qYK3UAwnZB6KMuU3lxMyXyaG/2Ok0rwYZjTWwmmEUnKzXW7PnSIaEXQ0D6/VidBftNh1OOstICqPLXTW",
-	"/y54SFfZLZN/G3S2WTIbvu5AzAkRq9DZM78wqi63W1njwVrwtbky3shu76HTfV/lpSxQC7oQbubHi3rp",
-	"BZ5AWjrqjw7XBQYtpnAsEwEpizJ7sw6ePzN6g6Y0y6i1JqE2ZYZRASE83cZge7y/f3DwbL9/cPT86eGz",
-	"Z0d14203+HiZ8vzGh5tuzNozmml3SLmufIa9Z8fPjo4PBgeHz4/2DwZPn5G/H/Sf19wlTa8sCb5TfONP",
-	"7N2aZ9vaHs04H90p5AhirDOXu6FYYxLbZiAwaIqR2i09RqOl3IKs1On0NrzijhNx6rdQgrzbUQXYJQhE",
-	"hoaYG/Ax2jcP19jA6vSd9+BfbXIVY1dzY6MUYFOt4jKxeTCh4LthQTMVfliwPMPxZgHrMGM1nvdxfRXB",
-	"HRdst2jhih41ZGKfdMFJ3wSlX0ik+t5/Qf9BRYMWSLvEY1KafNtaVICaH5C6fnSI4hQLHCsiZOfU1Sm4",
-	"NHXDLqeoDUwBQjJGtppYB0mipHXPA6d7IhFArPWAryGAC7dpz7XxrsKeuG1zP30p13PlrDdiO++LmzC0",
-	"TohuaECf7arIuKoom0Tsl7m2mxaRreSvtSGrzXUbXJqsFYlgwY1nclbZ6LcJiNz+3LY+i3UbbNzSC6zw",
-	"nVx1ghW+HB4d1u7DOuaXU+D+K+HC22Tjeb5yq929Mkmw7pQenGyfrK2/QlPM6IhIFZXJ23PwHPMZIwK1",
-	"rWTkAuMDqdjbQ0OtJtImtzxZd2arI2yDZ2YlolXT/yJwnpPkX2S+W5mjO15xINAAoGXZ26KvbovSDySm",
-	"ObWB6BuGJtSqMq0KfX727Nn+YIfN7pCvRAxrqukDzwfHgST53cXvRuLhCS/Hx08Hg6P9Z8+eHa2LC/Nq",
-	"M62ofg972PYAPfF9xf1sO26jrH+H1Y4M+PpwabC1BIp1gj4Aw26Cb6P9zVSDtwt6ItH/lF5i1Nbk8p8/",
-	"fER7uTHrITtKZ1vznInZ2MFFCiEHq4xgHn5sdyC+e2BRDw8l/H4pQ0+5VLuV6dhFFACYW4t9g2058pJc",
-	"DdNUcoNFB7dXzwERvDvFdwXnLxTVGoqZu3JTEZIKswSLxEtGWhF3ub9/cHR8FIwUvleZb70gt1J0+8jH",
-	"42zXC2h06C8uqtkd64khW+JunpIpESZ8fys3gSvQFfrosIE11sSIbWarsuO3YMXL9Y1KXlFt2+0kak6s",
-	"h/njQlA1/6BBx0tT+8gnxonZGBleq7SdC00RoPsCuA9NQm+EJiRXrkxiPcQd+AMALEAGwQLIiV2hJqnO",
-	"gvrBF1gW5XjXF6EqrWRzSGKcZVWisR/ZhNo0IUxRNfcFe2oq0OAElmH7urwbjcaCJt1qCZU8lVOQjW8B",
-	"KUc8fFYvP348R2fnrxAfQdFxN+BbomBlPfSe4KQLdQONBQK1r4CdYltU+CpCV3tQ2PoqumBXjs3Cz1Mi",
-	"U/gHeOrhXyb04A/7GExB8G+Xa79HbnIu1FUHmrXkpEzAeH32tnfB3hQKQyiJPj4JybZ+fFjtzq/ObKl3",
-	"cB2coO/gDtHHd//64e1Vp3fBNL/uKt6FPDMzYPtqTxQMVgTVS+BfUMjH/AYyjvfPPUhel1cdW6sdEVqm",
-	"KvmL4eKCYYauli7sytbVQlOckKo44CrokISgRQg5vWC4DmN+yw1qY4ht5ruJCqriN1xu3ZgoiQ77B2aK",
-	"qz37O5zVD0JwYcqPXDWVjL+q+il0eugNZ2Ruy5IoyNQC0xwM4TKSDMGQF2x9apIrPDbKOFayd8FKZ26F",
-	"Bg5qNUS3PCm71e8Nen2X/IVz2jppHfT6vQMjAqZAVkqI1n+MjblZE2zY56ukddL6J1FlRfWFLkj7/f6d",
-	"Ndkp52goqB8XQkDTBfseNIJ42j9oGrdc6J7fBQCGhhzZ9d9VFf6jlnRVTlofgB5EpsC9hJvmrKshF0mi",
-	"NJbKEtJSW/VV4bHULCGForu3USvnMnDSJgSidthARr/jyfzOz7ks9n272CDr9ivesrtdrweCyW2G6z40",
-	"K1l9bV5rLvhksBGEVP0x4KMNwKrqQaS/GGzwRdlYRX+wf7zRB7U+JztC/NP+s/XfhFr77IwtVnxpnfxa",
-	"F1x+/XT7yUem703e+gpcOkV8ShWUbqYkS6Tmx3OEpUm6w4IE8Os2au1VhXSDRO01lerMvHKf0F4W+g21",
-	"44Hpe7sD6QNC0P1CwUdbwlt67X5MFTXN/mbQYEuLr1EpKVBhozn923dljhvp63lh7rxV78v4a0hEtOX4",
-	"tcQZQRR7TnhuMmBDrQadgakEizUW0dso3LLQmqOqccqTN8bdDSy9euiF0vtaxF+q2Y7aJO700LspVWhi",
-	"amUjxVGccg49ysi0qWFDaOGT1mZ9M3cwMy9v6EN4L01385BLe0+AWEjUFiTv9NALW5HjaYRGZEaEies2",
-	"//TqxttKmaHliwc/WdN8gDJjUqn2MNKCrJxq8mzQFRLFib2DyCS6ArJACy/9rBFe6obWDbYXsNsf9o+P",
-	"dtvma6KQ1II19Gs0ufEjhB00jbnGBL016DTgXRk0JTM9rEQHJfWeFuVNol+oSnmhoF8lNIBDeaEM9XKo",
-	"ZoeA5k5aVRGmu6B56bB/rEkPtZm9FfqdmufUtlOEZLEnsup9UG8pGeyTIAjOtF5rP2m6IJxlfAbF/Ely",
-	"WdbvX6ZL1syzbEtaPPMfCwFK4lLYqERtqKQe8+kUdyXRtFlBBVmXQH3UgRa+AufVNrRSqHgj0jjjS33V",
-	"fqsp3wjUjvy/Op/70eBpuLzD8r4++l1SnkivIL6Bg/KyoAngqxf6shPNejQcS0Vj1C7pbIplakq7lDXY",
-	"zE/MKPwV2zJAOYkQi5CIUIVO+jvNRZAgOUAkQFgHGmpC3qcoci1OaYAURBZTAu04c9Mh1oo9rtyv683p",
-	"+K6sLQGSbxjv8hy19/t9mKMyTKA4JfFEepsw50BYstay871ZRvelsUpvJm25goeNpavMDeQ8o/EctX/6",
-	"8O6tK1lVCFMnRONsjpOEsnFnaSO2e7Q+GpvNtnIP5zBPk1BwsP/saDmWUstFmyl9PFZEdaUSBE/rAmll",
-	"7aYMA07UqmLUXIFLTfOiVcDtYST6aEoaPKDmaOLclpf4oQaqPVTm6EARJdAgLVC3h3MUgrBOZYHyoNuU",
-	"Q9HcrI3ZPDIIx6DqkodVktcajppGPiQpMQGaWs6wMUXpFaI2dv0jwUoFyV4/3OQkVmjQ73f1YikriHmg",
-	"5+voPREk8bTaCizY1M4lN/pIqVrATIfBgKNkZoG/vd8fmC6f+0bneIi7Oa231YHGhySBkA7b+Oj3goti",
-	"+q3r+P0NFK6yX/OjUWBXdRCABmHD5nEsuJRlOqdBhaopGQC6poEm3bjUH11desJiMc+VRFRFiAgsTZsH",
-	"m6uskRQiVyUAoyyrJNUFu6CSWRkZ9ui0jN8N6p2v4PlZGTZ790Y9E221kS3vAbDe7Nf2XX7E5786Phtw",
-	"KBHaK/lu4v3K7lCmKzp0+aeA8gxlVCriui5i27+NKmk1roxOSM2pw2esh87KCELjX9I83J8WZGtTubly",
-	"HpU1Z0z4fuTrZLaRGHB5Y45eSxM+O5f+rdGWMmIyvuqUwZSKqyjDPclOtYp0AYQ1z799fD1c/0XZ5n0n",
-	"BH/E1xIaLL768vSIC3CWas6pTCsYjRlYTqSV8MDgoDgULvRY6mmt7CD3SjuBLO0XHsywIsIokjAI2CEx",
-	"m8/w3EngIFIbD7Q1UxpVmQo0FjgmKCeC8qTBNNzo47xvJGxklx+dceCB8W9bbPrT+BveMXvgT2TFKexj",
-	"IxMS0bXKimn9C91ZZJOzoe5LCC24esXFtZ1jlbZuPwU5xp4HbyvB1Sqx20HtNpaDjewDQCbq7emDdpwN",
-	"ug3PUp5VA25l9rn9pnHnW+ZED+PceyJ9Q5LtEmbkOczmaLLsoIpQQrSqlsA/tBpnRTGwx5FEC3ojTDMt",
-	"vVXhAibQbTjXHGzIhSpNQLa6MJhsMFKiYDE2fuWMQKwQBNpMqVR4QpgRGi1AglSqhwnBtQtlyjRr1Fux",
-	"1h1Y5YORDFOp19i4dx+7yXNq8lTvnUXW0mED1OaX1NqQbV3ikcYvIyvQR+n1UXo1ISUknjiDIzBvy1uM",
-	"AZSzUn1EjM+sZjksaJZYsuNqlXpwVnZk2Fzrg0hJcl/4CPaeezcolUjysDFinjErHO1fZQg+4vyjSWoX",
-	"IlG6BOvg5OLBFyKFTbDDohUJtbGxScU4x0OaUTVHXa2jClK1QYeggMovWnquZyaBwtissXIzeSlcnGVz",
-	"6/kpndnIWJpNnU2qUnT+7sNHVDdDN5Ior+lHk1Jhu3bcJ4uvtUVpwHGolgXNHstuWO4AbaObGaYQD6/v",
-	"pOpFFSE60hLY1woN9tIwFhu3oDbPiZE94b4rMJIoxszIw4iqjvX7Y1Xv9OLfqrtIP9CtqXVRqGGRaRpk",
-	"OKQ5z6jicJZbTpHiY2gG0EO/mFreJT5csMpqamPsCePFOPViUvSD/f5+eW/lOUDMgOsiA4/MUdjl6pEv",
-	"WPvKALZrgaZ/vbIpEdQeW8cEwy94WhitAfHdM0a/z9TmfHENQXdjWrA37tn9jT88h+N0TOrR3fJXd59i",
-	"8LY4ElQ5V4BrYePrNGqyyYwJExePZ+xh14kyLI5Co8q3JnT1HpHO9MN8xLpHrPsGJUoNm2X6manw7DCw",
-	"XWEfNO0bai5pOF5nPe79xk2Z8jDq/cQpexCOV28reZ9I+IhMf/mIAQMOHhMr5ce64dgysFPP8qv1N8Ay",
-	"4FkV41uPaF4t7CYFyStbfa+JQ37N7oCSdO61a5ZfS9t5y1nX9q1FKcEigXJ0TGVz1HZxokeH9QyeTlSq",
-	"booDHUxMdtf62xFle88mE7V+fv9CiG0z+iiFPBLOb49wGuCsUt7b3GrWHTCVjDlPvlAa0ap4MxJ+oOM/",
-	"mzTyiIyPyLijJ4p3bXvu3MKFM19iWaLcqWfttE3zsII6sBmB/puqGSdBFmoUV37UT019rR0dzv+GnKrb",
-	"aO37UNTIvv3pnj1DpgLoCu/Qn88RPNhgK//kjPzXB45EnxdLCy0zOJyYnFNw7WJpE7gQZeinD+/e+shi",
-	"S/MZXDHNifZwrqX8y2HG44nPxpZBCV5BVJp4YEoS1DY3/0Rap7Ep3fOk5oB4Q8QkI0hwriKnvETIfFiy",
-	"5Y4e4IJJmxyjt2OikXMs9Ml51roMxxNI50lJlqD2lf7fVQfNUpqRsgRCXSkC3xNhCRG9C3ZmgjaTCE1x",
-	"NuJiShLEhf6RaNJUbvKw348Qti3E7c/DOSzNLd6oVimh41Shw/7xqQuJvmA2JhpCtkNm+TM49e/g0O9H",
-	"LDBjP7CjGiY1e9PEYEW8CtxlQpMq0QyO+DFB4q8qKKyndOeFTBG2qNjWL3eNzzpCTus2LmKP4mUkGZfS",
-	"gaV4JakL2zTgJYeZC1LCikIXdSTbMlTz033jZJN48N+BdH+luOz1ePCOkYofaehD7ZTPnKXdcD6bH0il",
-	"pGxcclGo6ACfdnrojYczG6GMXztoIZ+cKdolTAmez9GQqBmBtISEyBO3LH0mWNh1pQQn0tVtgBSlMm0i",
-	"gnBXAzKRy2O4YGYBCA/5NSm/SSH/yUUHWK7c1nqEE0vsZ5rNI6x1DepFHFCJyA2OVTZHsxSrC0aVkS4W",
-	"DyfAvz0qIdcVz3lPVCFsvMDiysyGriBY9yrSMhuWsbVlGsGisRoFjLRxTHhVkzhMxWAF4XoW/VWtlQ6P",
-	"BoOj50f9wfPD/WcHz583NQPxCvaHF5DRKVXhBRwdRndc5eXe6e1LDeFNRBfAvwqBcqBQZdeTaa7mZfkF",
-	"c9Odb51K/7mJrhfJZKhXm+A4rfA5peOUSGWpq75bW5vLkTKPRi2iP/ZQfRUVHnExc31dglraGUNUkanr",
-	"BbyQAQ5KE2ZJpjUeFhOo/uDKJ6RYpqeaRmoSbiKWJLpKCoMF5KoDWtkFqw1dC/6jEpnezokppOuloEIv",
-	"ZhOVTjJ6DUVAK9OO+7rIexfsaf/APSLuQyrRqMgy1K4UOTQhJDfMRO84GPr0ozku6AF9PzqWP8MDa1p2",
-	"atuNKJzBak46Kq8FFO7ySh9VrUdVq4navYTCk9daEjNlU7qYJV1LfwyN2UUBs0WfV/mTX8Ir9+lJtjM0",
-	"8GZHjETBGGXjCITNhMoJ1M7BCmUES4W63Sll3ZEgpAsl4ZD+J1A4eB8rPMTShX7WHNIPvwc0LBSKMWNc",
-	"IYUnBM24mHgbYwSLbG5ILBf1DVR5yZSNT6v6PVBVDQqKLOQ5vidKzLtnIxtXvVD8xrbyVByc3q5+FJYT",
-	"vUxId+5tWPzu4GitoHn75R791/SaMCKNfdPV2nbpM6ZwgjvGJxYGZI7jZUh4AmVaVS3mgufOFGuQZFnL",
-	"Wq7QupnG8Y5lcydiGLlDCHpNEnfgRhXRv+EMmTZ9qJ3jMWXjxpqR5tMdNITVnTfvRkMY9PurVITBum6f",
-	"X0VHaIplKe0y8mFZ9J8qwdYW+zLnWA+5cW6LyIrdkbOPRM6FYbLbm/mYxdcpEWOyQhoHO7jpmVAwaD1g",
-	"UgyM8QZCDVxplSFpKMYfmRr+hr8anTHFxgZywZxdx25WE29mvR2qh95p2XxGTelaLwvhsN9H7cP+sU3o",
-	"HXEx6fi1NW2+ME6s2SUKVnsJCNxv9HmUFOrenBowzVfxbMDMQb/GS1dg1FLdGRFEA92jkP0Y+OAww8FG",
-	"GyolQlpTXkCYg835r5TpJxL9/P51B1HmK/BPJDKUJ0LYyGoWKdcRKqNHrxQs3plXNvJ4/IkYsdn2Kk4M",
-	"nQ0fGfGXMeIl9VHWEhZNEltCpKIMm5IUPEtKhr0OvCWx3bPCEXgEZ5Wj/T7ZwwfTv6pJKyMzZPkpF8j0",
-	"ukJQK7o0eAniCqOmNiBYv9b7k1pxv11yfV4ov5uUC2xx5korwBmzmkRzogyh1gofIzfWCIwYnzVC7pTI",
-	"dJUZ5A2R92oEgfEDgKp/d63Zv1YYPazBmIoQlijD0tUJnmJW4KxsHQ+54yNgg7NOQ9cTr8l981mbV9Ye",
-	"tyI3ag9K9tQPem1NKDuDk87PBZ8SlZJCIijZavhlb+EYvLfKCwkZD2wrq94cT7NV23yXE2b6YW0BVW7Q",
-	"LTaraZ2dq0xS6S3lhVPpPQxtC1rFrc480S/ca8oJEc35Jgtmva+UVa9PCSk9bgP82zZ8Kw/SvnKfR2mn",
-	"CJ1k1fWgd8dn4/VTMBpsQtCrFw0HBa0LVx3Tv+GFjQRkwJFVIUGuaY3eWKFMZ2XD2zbpXvO9+cr20WtP",
-	"aZZRzkyTNc3QZEdLGGM6xrYDLJQ8t732GtuPmMYju4UxnU15ce+yurmABooD17e7mL6lGvwVkP5c0JiY",
-	"CB4LNeg3PtQXzUfOAORdedVAg0sFAbquSWAQ+hfabjbiwQ/w+L19e50d2rxdyU/GIY6kPnkWE2d6Nl5w",
-	"V+24GUBZTC4l+f3btUGv1X2/MSs0VnGjE2moH+6KUF+jC6UpX1TCGtA8G3wOe7EdIhhBlMVZISlnKBec",
-	"jyDizPg03//4PTo6PtqHcAjnDXHo4oZ2KFOsSPt6X7Cf+PCerKDvC/aVCpHBzE0RBxpqNEkSmJ2aUse1",
-	"K3k0hT7GGzQmsRQMYQAeLajZHLFC4jEpXTIjcE03sK9aE+ZmrPxePzet8u4tGRPT6VdCTjt3E3qWLgrn",
-	"voYWIbYmG/grBGFkRhITZyWIVJBKw7hCKRG2RwARlW9tXrNZdx4b0v518FVDSqhBeUawJIgzB1e0bJym",
-	"QaiHzkyd0UTwvOwuU+9/Yd62lraqsL0NjdVsxS9pj9rdLgzThV87p27QqvG6a/sEDrlrImDynCQ9ZJtm",
-	"hsHZ9C4kI7Vcbq6WRmdJj1fn9DNlCbnZoMuFS0VdoAiHy67kF3bJj4kafxUM0zdepXX2EIT0lIlzpk+a",
-	"gVtq2rg5gQvG67heiQYFpnh+WgfussX/mkYuJag3t4logOIHLbgPy3wibXvWcOV9WGdD3f3XfEZEN9a0",
-	"KyU3aLkMvyZE33gB/ses66+adS3wDDlzG5Teh2r3Gq2oMqGNUgGS+hH3DaimoTfgyFR4JbI1oEXV+nAB",
-	"MVzJftcJ83ND4CWYUpYNJHeDWLY+we6Y1dA5Br16YeKhEnLjarJe46wsij9Y/vYtN29YogmmVBNkkXht",
-	"sXoetgVOnI6ZE4c02YV5C0n8qlsV7i3ND62RvZINg5UXO8OV8FJAPlumhSsuUMyhqa0pEEtNcfeeh5YL",
-	"I3JuNIOZ4Gzsb186OyKVLqnkFDz3q6N+Qzdo396DV82bcI1Pm47SRTEPCzkHj7nieQ5RyEIPYfoi3d06",
-	"PCKymFRju4oKwQVqMw7MAIzqWiI1IX0vfzh7gRxSdnp3QGF+SYkpA7yIxVEZXFw2Qpb0DxKV+WL6UckI",
-	"A9TlC8rvb1j4pKrVXwRkhvNCNRRhWbIek1iRBGWbcGcTnA5HZLvUSYTRlMqpMWSu6U3sEbFdcrfvs0Fx",
-	"2eZ9c1HI7xQOLejbuCJJQ2j+MqLjQtgMMTzRqo6UnU0aGA/utnjNigbGUKvL9tu2dK6sFuH3/u08mhYf",
-	"FakmOmp655aiWlR1x/WFth46szmPkICooczjJVVGos+UtjcJ7OEisVWjH5AGhwtU65VU0uTdW0Jhgq9k",
-	"CYW5zwXno8YO7vrhX7ss1iONubvKNMI4sD2NKyVZYnqVgMFTQM64qvgzaIdyUTcsJTqXga2/MPKOlnVK",
-	"yQ5NyNznhnzGiDAZaDJFjLO47PdNy9w/Fzbg5ESQnBrlRCBkmnauiKzVj++ThsAEW9GQR+HkUTj57xVO",
-	"kITOPksl/O5SOFF8PM5WIPVH8/x+ENoM/rWkAhsC1dhx2D73Wmcai/ijY/NP2RVmRlWcljFyiDMTTDfS",
-	"6IYow7Gi1yX7NgYFiDKUEfqND01MKVB+GYpKgKWIayfhFyJrnbRSpfKTvb3B/rNev9fvDU6e958PQEq3",
-	"n392dgkYBiiI+bsMPvJ+s3jt/WLbm3m/8Lz2pyuX6/1k8xJuP93+vwAAAP//",
+	"7L15cxu3lij+VVD8TZXJ321SpCTLtlRT85Q4uXaut2v7VqYm8khgN0gibAIdAC2K8dN3f4VzgF5INBdZ",
+	"kn0d5Z9Y7G4sB2fHWT63YjnLpGDC6Nbx59aE0YQp+Od7ZtTidGSYsn8lTMeKZ4ZL0TpufWCxFIkmRpI5",
+	"5YYM2UgqRoxacDEmdEy56LWilmJ/5FyxpHVsVM6ilo4nbEbtcCOpZtS0jltcmIP9VtSa0Ss+y2et46dH",
+	"h/1+1JpxgX/3o5ZZZAxfZWOmWtfX11Ero4rOmHFrPdWamZfP31EzsX9yu8bM/hG1BJ3Zj6l945wna1f1",
+	"H4qNWset/2+vBMoePtV7boqWndz9+585U4tivj/gr7uZ8KVI2NWa3XH7/MYzfZhQlcAU5WRr93aL013b",
+	"UXQmhWZwkj/Q5D37I2fa2L9iKQwT8E+aZSmPqUXAvUzJYcpmf/tdW2z8vOW87/ArnLSOzx8njCicliSS",
+	"aSKkISOZpnJOzIRrksg4nzFhIiIVoeSSpjkjXBOZGyJHRFExZif2q4klgHhi/056reuo9WOaa8PUS6EN",
+	"TVMLq8Zt7bYdN/Bzt7KmbQk2r6ye+2UQKXBnQibshHBDdKYYRZo2E0ZmbDZkSlf38E7JTOr73cIpyWBW",
+	"mhI9kQqgbZdHkxkX+hExE8X0RKbJCbmYca25GF8QTReaTOSczKhYkJllTbNcG6L5WBBucE9SjFIe3zua",
+	"WXhbzNFzbuKJPYjRCLDKVHDQLkjRhMdGk/mEGvjASMUS0qYWy5gi2pIRocaBI1FM64hQ8rscEmO/oak9",
+	"0AWZUE0oUSxmPDMRoYLkWSppQrThaUpULgQX4w5A5WephjxJmLhPsLxno1yz5JhQMlRyrpkqADFSckaK",
+	"HXPDHAECFGGXM7oAas01Q4SWgsFW/i4Fu+/DxTOZ0+K0hjmcXSq1sQuPpVJ5Zgrim0iN2PhS6Hw04jFn",
+	"wnwwUtEx+xqI+UiThOupXWpCDR1SDbg6ytO05G7l9mDpb6T5WeYiuc/1vpFE5/GEgJC1qwXAw3L8V/e4",
+	"mlNBmFJSkfb7n38kzw4fPyFuDpIwQ3mqkbg+SvmKqvs/2aFMFoCFdnLLaGiF9xMaxywz2q/wNRULJ4H1",
+	"/S6UaxKnlgA8NyPa/mGkRD4+V9Iql5bxEyOnTOgTwi6ZQM7JxxNLVwwUUk1yYXhKQIftghILbDCzCJNY",
+	"1XRZ0e0Wmm5o/e7tvYpODFv4l6C5mUjF/2T3jf+XNOVJFRqkLRWeqBVz1OSKRWQ+YYoBWLh2J82SzhIA",
+	"fv311+5pbiZMGLtiVl+i0761UVyM7WJw35eUp3SYsq8lP4e5XkSWD2UZF2MQCzEVVhIoRuMJYULm4wlw",
+	"WH1ClD04QgERLLoYPmNkzC+ZuC1kuPbqLxokM5kjQJbVmYTFfEZTlGx9q20N+vAfmXMzsfJ8JkFVuSIj",
+	"RWP7HU1JwscWq9uUZIrHDIXgH7k0LCGa/8ngSNkVnWX2RFr7vcctayMZw5Sd9n/bbpL22Vmv/3kQHV13",
+	"/uv//tbvPvsEf9ify786/9X5j1a0fPBR61QImYsYjtxqZUwZjlq7Xeclq2DLUMqUUWG/GuZKm/OMqZgJ",
+	"cz6jV/a1wtwbbDL2ohYTSSY5QnNlTTMuzqWIaZr6KXYdHm2awNAW06wBtwFf38iEWTMtasHR6M34DW9d",
+	"R608S6hhyTk1NZPY/ti1CLp6BtdVm+u3YoVuExVQRf5IilUFQRU6ndq6PhVLkMPfWWyqaPAveA2OP0k4",
+	"Iuq7ClqMaKpZtIQpQWxo9gZsOr+oddUdy275azNO3PIkuxy2g5Q9vlVoWhUmQFEJzTxN1VlIexoR0SFz",
+	"y9jjidRMIC+xbC3llwxZXq9EngotFk6JbX0PUYvmCTf6fES5M16XGBo89lbZiKdWhwRtTNtfuMLlEPye",
+	"tIE3z6iasoRQpy8njCaEioQollGL28VYnco2KiTr1oTS/OZrKrWB1SlixXakzahlZzqfUD1ZXdIPr07/",
+	"8dNBd//xkV9WllI73ZUhbTbLzMJpLFMh56K67XJ4WPTq0M+5NlzExm3K2sJWSwdUwE2HdzitML3Kz5Z4",
+	"0jozrz6VCTxhwpLKby0WgxsoqzCKCgMNj9HIcGG151achT/0T+r7f1cAcrgwTJN2d0DmE56yiqUrRyQX",
+	"AFqQltbm1QDkKlM4OgzCSRvH5fyeMyYshFv2kbWCWlZNGSuawD+tqReEhv1Xxs7xSFa38ao8L5JZYxde",
+	"t2vkhs10GCLuF6oUXZRzNLysc3XJL1lg7hfeVWJRyBqrmumCdoj/jnBUtedSaUNiqllELO/IrRICLAi1",
+	"TUt7FewjVLFjq6irhdsUmTKWaTKtvTWf8Hhi30LTpFgOfA8GdI/03cG6E7BaEDxYOsg6d99//HiTCvDF",
+	"grji7HWSGHC1yhIc7Vi6s5RRw/by4KKS8XvMW8acCol6nlA52xrn2izKHZ9fwYgBKKb7Ty3lnHb/h9Du",
+	"n6TffUZ65Jx0gVdbTVuKdEESaXREtCQCTu+s1Ttr2ZM5a/V6Z60eHsUrJsZm0joe7D+F9Rd/17TU3067",
+	"/0O7f/a7z3rn3U//f/nneffT0rOwgmq384rrkDy1j+BfBTltFICrFBY6dh2GrJVB75SUo9W1ZP7nJQ4g",
+	"50x1LV2RCbsiqyIDEOCRdnxuyhYsQaPBgF0kYmAXVXj2u89od/Tp89Hh9X9sRGJcVuNmKm75HfQ9WNbq",
+	"Xg/2iaIikTO3GS5IWtt+RHINXuqYncD+EBx214UEtetdwq+jwy8AAK41BIAfqIknqwdpmd65Zn8sq5cg",
+	"SdaznAILt0JHmP+lsVbxKtPf2U5RUppNb7+wPKsic9fvxsgbguGSKc3RO+DFa783CMjPpaPy30UVGwi2",
+	"VXJefzbF6jzQGw8YALxyyCmjo3O88doIh4KytzpVD+PlA3Wu+k2fv3evLcPGfx5Vlx6tIe8fUhlPN9L1",
+	"siND87FgCRnaj0k7ZcmYqb1Exr2x7CDJFn4oEkt7YISSmAopeExTgl6UyEkNkPm/fHj7ptda5iDoYdse",
+	"u2O8VHIUsV72rOrYjI8nJozIXqE4PBoMjp4e9QdPD/efHDx92q+Zj4MgXlDlb9h3wowZvXqJ7x/sN+LJ",
+	"9sMWGFMdef/xUWDonViEO2agnQDzHew/vQ7K6y+n/sphRx5TilMs4V4whwJk1WU30sRpZjVNNDGXxJqz",
+	"YbaBj2I6TwO+wAlLk2N/UWRFD2jObskRKsSg/A6ZVXZHDO4LI0KV4pcg6j3QwLIB3RFtEDvyZig6TdUt",
+	"rxEILxgNAGBXqlxDWM0W4mboLitkKxgAQ63dm17dHPC0HaQz8M8AI6+zogCzcbNvPwscxia1tEYUOEnk",
+	"99QIirDafBNIfMhnM6oWNwBIHHaaw6jlnWMgIGjN/nHMzft/zdzN3A5C8CcO99I4NFxDylw5LfxWEKrk",
+	"0uC/Dxj8MGHABeauzN2lLlzk/uv9q2NC0xTYjFuzZS9ZDgEhbftuF6V6B0y8mQVJsqRh7/cPn9Z07Ikx",
+	"mf6v47293/737Ex/+ltYz14D9BB3SRzXXeUNcjRiKvxwmRk4bui/aDz6D4ymoVUMvV60C8rrYrBl9+vS",
+	"8tyLzatyY64Cx/J/moYMSKtYucdE5LMhU6Q9kopkdAw399ZYxFi9bb1f3wifv7kKtU5pWl3R9npPWJiu",
+	"VUFK3cNpI/4kQzjwY0r57GY2d+li3ApSEI93ilfuy0xn/3CDrHFzrdmBV37qa4ztw5Dz/oN3B0rNSMos",
+	"45pTTRQTbL4l98eRw0sCyXCazPjOjgyHq6s30hgp90gT+wppJ2xE89Qco4/CeSqRDxdxXtpQDGWzrPjl",
+	"807Ai7HBUNnR6G+4OFwDoyIoL8CcZ1xsj14lb1ivDaw4iCbsyt17B69DksoCA5FYaJ2W9qZ/nbTdtN5W",
+	"jUA6Hh0GJ3FRkFtv1gHvNXwW2rOLUQxIbIjkKIwS7aLzBGOJFc79Y4z4aLgRU+xSTpGcvvBQNFMchcs2",
+	"dyMWyuo2cKGI49xCsNf0O7fe6giRR9Hy/EoIlYsuD6OCTFtQxA8LU2gp23KPZmQ9XUVVt79K2G6JoRUu",
+	"cTDY7+8/bXCg/23v09/+83M/2t/C77nN5l+KnTlmySdWydOH70I0z8vnumCbZWBap3b3tR1WVUTX0QYc",
+	"C1CfdhGlRagwdZHc5eoGnfWXTXbada6g62YIO57R6Gq4IxGwxkR2C3sPlLOz3/+O5dMHfy27hHSpC/tt",
+	"iBybUItdKyR2TLiBW2ECA4D5o5m6hFQAUrGMfGRyOL7CDbtz3DtCT2pkvLuFzC8ZPbD/ENyeu4DeF4ym",
+	"JnCZASGsq5D7dbIAlaWIB044Xv5RoedMLd/vVTXGElW5OM914Fh+lEIwiHHTAG7IHiKQbUKEnG+gNZhr",
+	"vUNeTkM7YmAb13aFu4GgFJze2kpcEDOXRGO2U/jIZcbEeVzuY/0m7dukPZS5sFJ9iKDNpEw7X7rXJTyQ",
+	"01ZgbcVJBBEEIxNDIkpI0RVsTA2/ZEUE4+Z4xQ1BiT7icHCwEoAYdBc/Zykz7D3LpAqopYmSWbbGoqhG",
+	"/rh3XcgsSaUYQ4Rwk3rlQz6axpbCDQwCpE4hJ4RqiHYaUy4w8p+5SCdiqTrJU7aFWeO3Vy4meIZcT29I",
+	"4CPFGNEZjZkPpB3addJkOxK3n58PvWq05MCDO16YwO3f0h1JuGKxkWrxSLtIk4U2bHZCIIIHA7sXgcU0",
+	"3zF2g7cvMy7O1y2vkv3Q7c646NqXu/Dy+ul2ZjnlKiAe24CBa0h9gSE+E6LuypZW9hjCjZ+lmlOV+FvO",
+	"XbRX54PYTgmbckwGqVI67f756TcXy9Hrfvrcjw4G4TuhjC5SSQNk/APowNZo9jxnQF7zH2onZDe/hK0H",
+	"z54O+iGENSY9d5w9HBFluQIgq1VCIc8ITTLIeG0rNqNcQOg50LpFaXZMYvSrJoqPTNjHVglMera/8e5w",
+	"mQvYk3AgLmFV38yas2/yxsjcxHJWi3JLWMovGYa3xVQpjoFuOYb3s83XS37M0HJeuCDJ7UM1olYTW/Mi",
+	"fBOCLuk/11Er4Xqje7fCUCsOyyVfzZeHjmtDTR7AQzkFn1EuJrCGRcEXMU+LazJkqZyDH8mhUZWRyyUt",
+	"p8htLZU3f97AUop5ghGMeWb4jFWJZifWuOw5xC1Hq1HsS/O4g4rKkw6h1GumA8gxaUAauyg1ojHT53nW",
+	"EOrK9ORcTrfw5Ps3o6VhQ8sUjI8nQ7mDz8Ru7I37KuQ5yZQ0chVzhtTMqOjS5DIiQzpkaYQyFjQewYLe",
+	"Litgd4p4VjJ3EnXrrby3nwQdTw1XWQllMymOyZCa2KR2/bCd5AT2g27WGRU5TcmMGcVjVCZOYJvHRdai",
+	"V/CrOI9DuzBNwESxBWNzC/WQr55pAZHIY14TqhYnGrr7Ak98yOTnFrfCeTCw9frJyXyYVo4NL4RC12Qw",
+	"X9NK8cBW2S7ThgtqXPzGlywoal3yYKrZquzzM4YW67hpUL1LeHJcCR102t5Pyf7jx4NnZMoWS5GT7v3j",
+	"P38bdJ+ddl/80n3zrvs/tDuddf/89PmwHx31w1LqbW6G8iocSVaon4F0A5CwKiAB7K404QZuQSYU7EYj",
+	"yQjy3RQU3AjbLLspbewq44rp7Unfa3krD6TiYy5u6Pip6zdeuXVDlqusACyECXgI4YiG3QIvK8e5Keqi",
+	"ObjwHQv59dblzK1NeUupNueaYY7+docFEkpUWM4qhWQM7rB86q01T5yBRtyHufLkY4cjltNZxopMNOwc",
+	"2cZ3GbAAzOS8ZB+BSh21mR9px/d95Qq7E9KGcGJUkCxVd04IHUI+MWhQ3ECmDXj3gGXXVPVmRrWSDOLS",
+	"SkBrgXuEuQjqTo7D1TdjR+NxRPIki0gqFY3IMGURGZrzVJXyeiy15llvox+/kv1npysTCByqNeFmmFAq",
+	"+k8gU9txUMAEFHWkrRkje/aXTgM2VHWfDWMWOKebPDK73DsBBW4iYBwyqqhz5YLDoAM/TBh6FY/RliuE",
+	"9y1b3GKhzQ6g6jirHqB1bGXE1c585Qas6PbSbbdSGtalyCKRVPZd3VAQuEXO51IwA2ZBbbQlnYP1GjPH",
+	"XI2Prb5YvgF1E5YDNS/3Rmm6W+7IpblvvyH/wXVwuUXljmVV01CehhVioQ0VDTpxaVQHMha4ScNf4Q+b",
+	"8Aqe+mGKqYKnkA+nbBGKMpVX51O2WGWG/41aaZYPUx5b5TQiE3a1W27PrRIaU3y0CK/Vq9BftNhNNFtZ",
+	"QFSALQTrf+ZS5bPTLbIZVm8rN8EDx3Y6a/PMPwkTDNrbwar2q1l5MF8NrtvSyBOYewg5gW6UZvj9CBmE",
+	"O4JwM0KVACyth83v/8O+WdvN5xa7itNc80v22rubsP7cKlSqOf79fkOefwPMnBFSL+HXDLXnLKaLHYE2",
+	"oenoPOUj1uyJ7h9bHTWxg693Jx8MHh8c9TfXu5jRq3M63jhjymfc3MaMS1Bd3fLqkpqBjPZ9MOKlliF6",
+	"vPd//vafcM8w2H8S5o8V9Krq85nzqP8uh5A6NmVhhR4/Dyt/f8Cz7dVTHOsDypBN2p8fvBlI72TK48XO",
+	"dzy7o6+F0VZbQ9q49vDc7Rt3JLt8tASyDYdaws+F+ZyvY7Q1lrKWn3hWuyZY7EsnmNGr6nC1u1m/rRUX",
+	"S22P5SIjhwPNiPWhUKiWXRnTXZG9kJShuFDMYN9eYDY4Em4iZGg8CUfv1yXQFq6CEocC4W/xVD8iDvAR",
+	"cneMB6FjFq2Evmwp5IMCq1hIubsSwhEeXcOJh9y+NyuKtItl5BKOt3zda+uef6+zjCo3WYKb891W1qij",
+	"OkvApR1XRvZ7D0H3fZniu2R48aXI/WrqTSVTs+LbK2Iejw43xVgvZ8OuUpLWeVEIo463/xL8isx4mnIn",
+	"pkmbC0RRYGsnu9x9P9vfPzh4st8/OHr6+PDJkyUtoht8vKrK/C6H227MXQ3dlBP3njx7cvTsYHBw+PRo",
+	"/2Dw+An720H/aS3ypOmVTTz76DB0Tbg7mUk5ulXMUQwvus5vRmKN9QC2Q4FBU7j5zTKNLVnqHdhK3eTd",
+	"xey+5Zzm+ikUKO93VCJ2gQIR8hA8gSpFV2/aaxb1+kzo9xCq1hR1R335sq2qqWDhr/PEpRSH8hiGOU9N",
+	"+GEuspTG2+X+wYzleJWP66sI7jgXN0u8KvlRQ1Gb4y7EOzZh6RcyqX7lvw164xJr13TMitvztqAzBuXT",
+	"oArQ0SGJJ1TR2DClOye+5NM5lmA9n5E2CAWIbh25wqwdopnRLtIRJN0jTQBjXTDhBga4dJoOro1nFQ5q",
+	"2rWMRtVhWImK2RwP4ANZ/IShdUKgaAP57FaQzxeY2yb5sShbsm09/lL/2pj901wCy1cccSoRLLgRJqdl",
+	"uMMuuSW7w21nWGzaYOOWnlNDb+WoE2ro+fDosHYeLsZxtZrAvyVeVDbZCM+XfrU3L/IWLOFpB2e7172x",
+	"X5EZFXzEtImKOjgLCMKTc8EUaTvNyOcYBqra7I4NtfKS25zydBPM1icrBWHmNKJ10/+qaJax5B9scbOK",
+	"kbe84kDMJmDLauCKPbodqmixmGfc5fRtGeVZK3C5LovsyZMn+4MbbPYGqd8MRVPNHng6eBaoN3Rz9buR",
+	"eVSUl2fPHg8GR/tPnjw52uTCrpS5XNNICPawKwAr6vua89l13EZd/xYLRyL6VvESqbVAik2KPiDDzRTf",
+	"xqtMbKzjFvRIk/8uAu5I27LLv//0kexleENK3CidXW86Mfz1BtFmEL257j6xQh+7AaQaabFsh4dqp3yp",
+	"QJ9IbW5W8ewmqgDg3EbqG+wqkVf0apim1BscOfi9VmI5gmdn5E3R+QtVtYa+ML5yZ0S0oSKhKqnkda9J",
+	"YdnfPzh6dhRMurpTnW+zIrdWdfsox+P0pgfQGBu5vKjmyLaKGrIj7WYTNmMKMyF3irjwtU5DHx02iMaa",
+	"GrHLbGWhoR1E8WqpyEJWlNv2O4maaxTB/HGuuFl8sKhTyfj/6K/4GpPsak1LMmU5AjSygkgsrI0SkSnL",
+	"jK84Xc8WBPkACAuYwagCduJWaFmq96B+qCosy3q8bzFVVql06bgxTdOyZks1SJy0ecKE4WZRVew5FvOj",
+	"CSzDtch7OxqNFU+65RJKfSrjoBtfA1GOZBhWLz5+fEdO370kcgT9W/yAb5iBlfXIe0aTLpRgRg8EaV+A",
+	"OKWuP8NFRC72oEfIRXQmLryYhZ9nTE/gHxD0CP/CKM4/3WNwBcG/fdmiPXaVSWUuOtD3LmNFLuur0ze9",
+	"M/E6NxSici34NNQtqYba18784tR1zYGrg2PyA5wh+fj2Hz+9uej0zoSV110ju5CyjwO2L/ZULmBFUAgO",
+	"/gU1EfE30HEq/9yDOkD6ouPa3hDGi6zv6mKkOhNUkIuVA7twJUrJjCasrLO8Djs0Y2QZQ07OBK3jWLV7",
+	"GXfpWK6IEAZYl6GwvkzBmBlNDvsHOMXFnvsdYPWTUlJhJbeLpu47F2Vrqk6PvJaCLVyFNwNJ7+CagyF8",
+	"cjcyDH0mNmd5+xquo1RSo3tnooiLK8nAY63F6FZFy271e4Ne3+fR04y3jlsHvX7vAFXACbCVAqPtH2N0",
+	"N1uGDft8mbSOW39npmhOs9RQcr/fv7V+hcUcDb2J4lwp6F/l3oOeWo/7B03jFgvdqzZUKuMQNn9XNkuK",
+	"WtoXjGvhPX2EvYI0nLQUXYu5RDNjqVQXmDZxBfQNHWuIz4H+BddRK5M6AGmMJq0BG9joDzJZ3Dqci74p",
+	"18u9Rq+/4in70620k8IyMXDch7iS9cdW6XIKnwy2wpCy1Rh8tAVale0c7ReDLb4oetTZD/afbfVBrWXc",
+	"DTH+cf/J5m9CXRJvTC1OfWkd/1ZXXH77dP2pSkw/YgmgNbR0QuSMG+iCwVmaaCuPF4RqrF9AFQvQ13XU",
+	"2it7EgSZ2iuuzSm+cpfYXvRMCHU2hOl7N0fSe8Sgu8WCj64biq50TsSCtFb8zaFXqVVfo0JT4MolxlRP",
+	"33eMaOSv73I881a9xfVvIRXRdTayGmcECYEZkxkWEwl1bfYOpgItNnhEr6Nw92fnjirHKSCPzt0tPL12",
+	"6KUuRlbFX2l/Q9os7vTI2xk3ZIptR4iRJJ5ICe1e2ayp91Vo4dPWdi3Ib+BmXt3Qh/Bems7mPpf2ngGz",
+	"0KStWNbpkeeuuNnjiIzYnClMkcN/VlrwuKLjoeWre4cs9nHiAl0q5R5GVpHVM8uekVyh5g5zZxBhzRAg",
+	"FuiGap814kvd0brF9gJ++8P+s6ObbfMVM0RbxRpaX2OZoRGhHpvG0lKC3Ro0baocGfR3xXagqkOSenuw",
+	"4iTJr9xMZG6g9Tf00iVZbpB7eVJzQ0CfTGuqKGzUjC8d9p9Z1sNdkZSS/E7wOXedqSHv/pEu20jVu3MH",
+	"W04pRlNr17pPmg6IpqmcQ18klpwXrZBW+ZJz86z6kpZh/nOuwEhcycDRpA1NaWI5m9GuZpY3GyjG72vR",
+	"HHXsecwVzcptWKPQyEai8c6X+qqrXTurTqB2VP2r87kfDR6HK2Wt7utjteHcI13pLYR4UBwW9FN++dwe",
+	"dmJFj8VjbXhM2gWfnVA9wSp5RTlb/EmgwV+KLUTKaURERFRESnKy31kpQhTLACMBwzrQmxxKaKg8s+qU",
+	"RUjFdD5j0Nk8w2b7Tu3xnRN8m3Mvd3VtCZDHLGRXZqS93+/DHKVjgsQTFk91ZRMIByaSjZ6dH3EZ3Rfo",
+	"ld5O2/K1oxurgOIJZBDBT9q/fHj7xlf/zBWWXLM0m9Ek4WLcWdkIFvcG0LjCAGv34DIFGpSCg/0nR6ux",
+	"lFYv2s7ok7FhpquNYnRWV0hLbzcXFGiiVmCsdhW40n84WofcFYokH7E61D1ajhjntrrEDzVU7ZEi3Rnq",
+	"UYIF6ZC6PVyQEIZ1Sg9UBbuxspyVZm0qFhESnIAClhWq0rLWux2zIVhSUAL0B59TdEXZFZI29a24wUsF",
+	"efM/XWUsNmTQ73ftYrnIGT6w83XsnhjRdFZuBRaMbQjYlQUpN0uU6SkYaJTNHfK39/sDbJi+jzbHfZzN",
+	"Sb1DoQuVh5AO10MS826+dRu/v4XB9aMUo5TjLcmDU+BG5iAgDaEo5mmspNZFZQwkhbK/KyC65YFYuaWw",
+	"H32LHyZitciMJtxEhCmqsWOWK/tiiRQiVzUgoy4KTtYVu6CRWToZ9visiN8N2p0v4flpETZ7+049jLba",
+	"ypd3D1SP+2XJAz0/0HOBDgVBV7rnYLxf0WiTW9pjJ5YyOZC8ICnXhvkG1tS1wuVGO4sr5VNWu9SRc9Ej",
+	"p0UEId4vWRlenRZ0a2yCUV4eFeX7MHw/qtpkricrSHl0R2/kCZ/9lf41Wkspw4yvOmfAqrslZ7gj3alW",
+	"3DdAsPj826fXw81fvJHmZ5mL5GYE/kCvBTY4eq3q0yOp4LLUSk6DXfUsZVA91U7DA4eDkVADuiJST2oV",
+	"nGWlSibo0tUazik1TKEhCYOAH5KKxZwuvAYOKjXeQDs3JZrKXJGxojEjGVNcJg2u4cY7zrsmwkZx+dE7",
+	"B+6Z/nalpu/mvuGtcAB/pEtJ4R6jTshU1xkrgMAEGt3ppsuG+l1CaMHlKz6u7R01k9b1p6DE2Kvg21p0",
+	"dUbsbli7i+dgK/8AsAnXDdEVDgv6cVarTq904Z5PZFoOuJPb5/qbpp1vWRLdz+XeI111JLmGq6jPUbEg",
+	"09ULKsjdlwlL4B/WjHOqGPjjWGIVvRHlqdXeynABDHQbLqwEG0plCheQa9QALhtKjMpFTPFeOWUQKwSB",
+	"NjOuDZ0ygUqjQ0jQSu0wIbz2oUypFY12K867A6u8N5aBTQ/Qx33zsZtuTjFP9c5FZC0dNsBtfp04H7Jr",
+	"8TCy9IW6An/QXh+0VwwpYfHUOxxBeDvZgg5QKQrzkQg5d5blMOdp4tiOL/tewbOiudX2Vh9ESrK7okfw",
+	"99y5Q6kgkvuNEas4s8LR/mWG4APNP7ikbsIkiivBOjr5ePClSGEMdlj2IpE2RZ9UTDM65Ck3C9K1Nqpi",
+	"2IcU9RmqWHkvWtxczzGBAn3W1PiZKilcUqQLd/NTXGYT9DRjyXJuJuTd2w8fSd0N3ciiKv3TmowK1wDt",
+	"LkV8rcNcA41D4VHom100FvUAdD0D55RDPLw9k7KtZ0T4yGpgXys0uJKGsdwDj7RlxlD3hPMu0UiTmArU",
+	"hwk3HXfvT029aV71VP1BVgPdmrpAhno/Yv9FlJAIz6iUcE5azoiRY+ir1CO/YluUgh7OROk1dTH2TMh8",
+	"PKnEpNgH+/394twKOEDMgG/IB48QFG65duQz0b5AxPbdZO2vFy4lgjuwdTAYfummRfAaEt++YKy27Nxe",
+	"Lm5g6H5Mh/Z4Pbu/9YfvAJxeSD1ct/zVr08p3LZ4FlReroDUonjXiWYyZsaEmUtFZuxR39Q7rI5Cz+83",
+	"GLp6h0SHrcUfqO6B6r5BjdLiZpF+hs0yPAW2S+qD/sdDKyVR4nU2097vEju+hEnvF8nFvUi8eofuuyTC",
+	"B2L6y0cMIDpUhFihP9Ydx06AnVQ8v9Z+AyoDmVUKvs2EVmkr0mQgVTqA3GniULX9ScBIco9REf5a1s4b",
+	"KboIfk0mjKoEytEJky5I28eJHh3WM3g6UWG6GQl8MMHsrs2no4pO6U0uavv87pUQ17H9QQt5YJzfHuNE",
+	"5CxT3tvSWdYdcJWMpUy+UBuxpngzEX7g4+9NG3kgxgdivOFNlOyCp837u1ji3ZdUFyR3UvF2uv7D1EAd",
+	"2JRBK3PTTJOgCzWqKz/bp1hf64YXzv+EnKrraOP7UNTIvf3pjm+GsALomtuh7+8ieLDFVv4uBfu3DxyJ",
+	"Pi+XFloVcDTBnFO42qXaJXARLsgvH96+qRKLK82HtIJ9HvdoZrX882EqsY9Vs/8cXiFcYzwwZwlp48k/",
+	"0u7SGEv3PKpdQLxmapoyoqQ0kTdeIoIfFmK5Ywc4E9olx9jtYDRyRpWFXMVbl9J4Cuk8E5YmpH1h/3fR",
+	"IfMJT1lRAqFuFMHdExMJU70zcYpBm0lEZjQdSTVjCZHK/sgsayo2edjvR4QS7D7gfh4uYGl+8WhaTaDh",
+	"BTnsPzvxIdFnwsVEQ8h2yC1/ClD/AYB+N2oBjn3PF9UwKe7NMoM18SpwlglPykQzAPFDgsRfVVHYzOne",
+	"5XpCqCPFtn25i3fWEfFWN14RVzheypJxoR04jlewurBPA17ylLmkJawpdFEnsh1DNT/dNU02qQf/HkT3",
+	"V4rL3kwHbwUr5ZHFPtKeyLn3tKPkc/mBXGsuxoUUhYoO8GmnR15XaGYrkqnWDlrKJxeGd5kwSmYLMmRm",
+	"ziAtIWH62C/LwoQqt64Jo4n2dRsgRalIm4gg3BVRJvJ5DGcCF0DoUF6y4psJ5D/56AAnldvWjvBqifvM",
+	"inlCra3BKxEHXBN2RWOTLsh8Qs2Z4Aa1i2XgBOR3hUvoTcVz3jOTKxcvsLwy3NAFBOteRFZnozp2vkxU",
+	"LBqrUcBIW8eElzWJw1wMVhCuZ9Ff11rp8GgwOHp61B88Pdx/cvD06RYNGsMLgA6Q4QUcHUa3XOXlzvnt",
+	"C4vhTUwX0L8MgfKoUGbXs1lmFkX5BTzpzrfOpb9vpluJZELu1WY0npT0POHjCdPGcVd7tq42l2dlFR61",
+	"TP60QurruPBIqrnv6xK00k4F4YbNCMUuJ0sZ4GA0UZGk1uIRMYPqD758woTqyYnlkZaFY8SSJhdJjlTA",
+	"LjpglZ2J2tC14D+uSUyVsnYhF/UU1NwM5RVGpbOUX0IR0NK147/Os96ZeNw/8I+Y/5BrMsrTlLRLQ45M",
+	"GctQmNgdB0OffkZwvTRsdkc2VnWGe7a03NSuG1E4gxUhHRXHAgZ3caQPptaDqdXE7V5A4clLq4lh2ZQu",
+	"FUnX8R/kMTcxwFzR53X3yS/glbu8SXYzNMhmz4xULgQX4wiUzYTrKdTOoYakjGpDut0ZF92RYqwLJeGI",
+	"/SdwOHifGjqk2od+1i6k738PZJgbElMhpCGGThmZSzWtbEwwqtIFslip6hso85K5GJ+U9XugqhoUFFnK",
+	"c3zPjFp0T0curnqp+I1r5WkkXHr7+lFUT+0yId25t2Xxu4OjjYrm9Zff6L/il0wwjf5NX2vbp89g4QQP",
+	"xkcOB3RG41VMeARlWk0t5kJm3hWLRLJqZa1WaN3O4ngr0oVXMVDvUIpfssQDHE0R+xtNCbbpI+2MjrkY",
+	"N9aMxE9vYCGs77x5OxbCoN9fZyIMNnX7/Co2QlMsS+GX0fcror+rBFtX7AvhWA+58dcWkVO7I+8fifwV",
+	"Bma3N8sxR68zZjWJZm0c/ODYMyEX0HoAUwzQeQOhBr60ypA1FOOPsIY/yle0GScUfSBnwvt13GYt8xbu",
+	"tsP0yFurm885lq6tZCEc9vukfdh/5hJ6R1JNO9Xami5fmCbO7RIFq70EFO7XFh4Fh7qzSw2Y5qvcbMDM",
+	"wXuNF77AqOO6c6aYRboHJfsh8MFThseNNlRKhLSmLIcwB5fzXxrTjzT51/tXHcJF1YB/pAlynohQ1NUc",
+	"UW5iVGhHr1Us3uIrW914fEeCGLe9ThJDZ8MHQfxlgnjFfNS1hEVMYkuYNlxQLEkh06QQ2JvQWzPXPSsc",
+	"gcdoWl6036V4+ID9q5qsMjYnTp5KRbDXFYFa0YXDSzFfGHXiAoLta73v1Iv77bLrd7mpdpPygS3eXekU",
+	"OHSrabJgBhm1NfgEu3JOYCLkvBFzZ0xP1rlBXjN9p04QGD+AqPZ335r9a4XRwxrQVUSoJinVvk7wjIqc",
+	"pkXreMgdH4EYnHcaup5Umtw3wxpf2Qhuw67MHpTsqQN6Y00oN4PXzt8pOWNmwnJNoGQrysveEhgqbxUH",
+	"EnIeuFZWvQWdpeu2+TZjAvth7YBVftAdNmt5nZurSFLpreSFc115GNoWtIpbn3liX7jTlBOmmvNNltx6",
+	"Xymr3kKJGDtuA/67NnxrAeleuUtQuilCkCy7HvRuGTaVfgpowSaMvHzeACgsuL2HtfDXgeuf8GJRy/7O",
+	"YFabp6kQPTx96JiE0MAjLNoZ+DoPc+/lYQpbPOIPGGrSnXK4loxp/d4Cx8KKEnlQq1xFhNv3d6ziwP15",
+	"PLbHP9R0HrrRfY/ZU1AMHrSWGnUFSaVko+svMf7p3tnK2WDp88bhlTjTP+wQf4VrBdzuOm+GO54Hf8YX",
+	"ChntC2NZ9FzTkw8EC0ucyFk2CatCJniF8EYadJAoKjQ2wiUjLmjKzcI3dMh9LyuWyXgCxbmusII83Fw6",
+	"YUfaLJZCzlDK1WnyR8WoYYg8dyrIcKKvI8iwS+16ungQZN+rILMGKaH+mNtS+cRDrGmJqOipVI4IFb7p",
+	"OOtsknV7ny0TuN777FobrDccWt8Epj8UVr+/wuoO6Ypwd0hgc8G/XBUMeo1sCGhJGYUoqTtTkurj8y8d",
+	"HULPPzUQzR51qYffyz6bitSextN7kLKn95/3932J2N3TkR9k8m1Fnp7G00JO98gpqUSZWsbp2iBBhrGv",
+	"9/NIY2AizAUJUbpMMa1X+9wkzrEj0RoBbth2ViuYfOtYiW9bbcGZw6jawX2b/tU/4lckF1agtGc8TbkU",
+	"YJQYC2zdIVKRMR9TiE6NsOlhwmI+o2ljA2JsPXwz9nc6k/l92LfNNXLh+G7OWnYMhPkKbv93iscMc/gc",
+	"1pDf5dAetBz5ELDKkZctdKU2kKIvZC7iposCf8m5x658774gHfwEj9+7tzdFouLb5Q0qpsQQbSEvYuaD",
+	"TzEPxpNoM4KKmJ1r9se3G4W60V/0jcWhUhM3hpEP7cObEtRXoI8PKCUKXAOe58pPwF5cj1jBCBdxmmsu",
+	"BcmUlCPIOcWshvc//0iOnh3tQ0KUj4f25OKH9iSTryn89D4Xv8jhHSl673PxlVoRwMxNOUcWayxLUlSc",
+	"YLOz2pE8BEM+6H2NZWxyQSggj7WMXZWoXNMxK4KyR5Cc0iC+sLTNHjbBa6bKH+3zD1gG567KsVE++0rE",
+	"6eZuIs8iSNknsECTYNeVASKWFRNszhLMtFRMGyimI6QhE6Zcl1Cmyuj6RS1qtfPgO/3r0KvFFKzpTNO0",
+	"NMUgP44RKTxeceOxxaKQNemg01CiZFb0l653wMW3Xaxd2drSJcdbsVJtakna3S4M04VfOyd+0NIk9I3f",
+	"IST/kimYPGNJjyAnaEBn+CBlI7PacKJWSMuxnkqno89cJOxqiz63vhjdEkc4XL0Jeu6W/FCq5a9CYfbE",
+	"y8JuPQJJfYVfA8jD4S03kMrvFS4Yr4NdUzwJzOjipI7c0Lf2sH+wqZVzgerNjWIbsPheW27CMh9paHOo",
+	"G3pvwjobOm++knOmurHlXRN2RVYbcVpG9I234Hyou/hV6y4qOife3QbNN6HfpSUrbjC5WRsg0mrNjQZS",
+	"s9gbCDozdC2xNZAF4V7ELRGGb9r5iomxmTTQoXelrDpIboewXIXSm1NWQ+9o8vI5ZkQm7Mp3ZbqkadEW",
+	"cxAKt8A3HNMEVyqmWSWVxvi9CrUFIF7xTFu2C/PmmlXr7pe0tzK/zuNJtWjrYO3BzmmpvORQ0Sq1ypVU",
+	"JJZK5ZnBFlEc2zv2KmS5NKKUaBnMlRTj6va19yNy7cvKnEDuzvq8/9AJurf34FV8E47xcRMofR2DYa4X",
+	"kDNjZJZBHQJlh8DO6Le3jgoTWS6rg3KTKSUVaQsJwgCc6lYjxaTeFz+dPieeKDu9W+Awv04YNgJbpuKo",
+	"KC9gOYgzmP9kUVExyj4qBGGAu3xBA84tSx+X3TpDwbPvctNQhnnFe8xiwxKSbiOd8RYIQEQUG0FcFCUz",
+	"rmfoyHROZTz+0qEbYGI3qd64jSdhF61nRq88Wx4cPXnyZH9wtIsqFBHfcWJwRF7zH0iblixpCO2fR3yc",
+	"K1cjik6tqaM1uDs3OSwGt1u+OrSPD8jUoFp/qhhNFp7PFfViNZ0xL0o7D67FB0OqiY8CLpWqWkSQAFld",
+	"aeuRU1f1DEqQWSyryJKyJllVKO3uEtijeeL6xt0jDw4Ho9iVlNrk7XtCYYKv5AmFud8pKUeNqQv24V+7",
+	"MP4Dj7m92tQKL7ArFteEpQl2KwaHp4KqkaaUz2Ad6mXbsNDofA1G+wXqO1bXKTQ7MmWLqjSUc8EU1qDS",
+	"EyKkiJkPEOdF9S8fNuD1RNCcGvVEYGSWd67JrbeP75KHwAQ78ZAH5eRBOfn3VU6Iht7eK008blM5MXI8",
+	"TtcQ9Ud8fjcEjYN/La3AhUA16QQ+RMr578r26g8Xm99lX+g5N/GkiJEjUmAw3ciSG+GCxoZfFuIbHQoQ",
+	"Zagj8rscYhA/cH4dikqApahLr+HnKm0dtybGZMd7e4P9J71+r98bHD/tPx2Alu4+/+z9EjAMcBD8uwg+",
+	"qvzm6LryC1gctV9kVvvTN8yq/OQqk1R+cXGx15+u/18AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

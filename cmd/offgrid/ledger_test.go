@@ -111,3 +111,36 @@ func TestLedgerCLI(t *testing.T) {
 		t.Fatalf("ledger outbox = %q", out)
 	}
 }
+
+// TestQuorumCLI: the seed's quorum and policy scripts as subcommands.
+func TestQuorumCLI(t *testing.T) {
+	url, token := startNode(t, nodeOptions{})
+	env := map[string]string{"OFFGRID_TOKEN": token, "OFFGRID_NODE": url}
+	if out := mustCLI(t, env, "quorum", "--kind", "job", "--id", "job-123", "--required", "2.5"); !strings.Contains(out, "weight 0.000 of 2.500 required (open), 0 acks") {
+		t.Fatalf("quorum --required = %q", out)
+	}
+	mustCLI(t, env, "quorum", "policy", "--set-weight", "node-B=1.5")
+	mustCLI(t, env, "quorum", "--kind", "job", "--id", "job-123", "--ack-from", "node-A")
+	out := mustCLI(t, env, "quorum", "--kind", "job", "--id", "job-123", "--ack-from", "node-B")
+	if !strings.Contains(out, "weight 2.500 of 2.500 required (reached), 2 acks") {
+		t.Fatalf("quorum after two acks = %q", out)
+	}
+	if out := mustCLI(t, env, "quorum", "--kind", "job", "--list"); !strings.Contains(out, "1 job quorums") {
+		t.Fatalf("quorum --list = %q", out)
+	}
+	out = mustCLI(t, env, "quorum", "policy", "--kind", "job", "--decay-half-life", "30m", "--max-age", "2h")
+	if !strings.Contains(out, "job    half-life 30m0s, max age 2h0m0s") || !strings.Contains(out, "weight node-B = 1.5") {
+		t.Fatalf("quorum policy = %q", out)
+	}
+	for _, bad := range [][]string{
+		{"quorum", "--kind", "coin", "--list"},
+		{"quorum", "--kind", "job", "--id", "nope", "--show"},
+		{"quorum", "--kind", "job", "--id", "x", "--required", "0"},
+		{"quorum", "policy", "--set-weight", "node-C"},
+		{"quorum", "policy", "--decay-half-life", "1h"},
+	} {
+		if out, err := cli(t, env, bad...); err == nil {
+			t.Errorf("offgrid %s succeeded: %q", strings.Join(bad, " "), out)
+		}
+	}
+}

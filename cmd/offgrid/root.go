@@ -56,6 +56,7 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		pricesCmd(getenv),
 		announceCmd(getenv),
 		ledgerCmd(getenv),
+		quorumCmd(getenv),
 	)
 	return root.ExecuteContext(ctx)
 }

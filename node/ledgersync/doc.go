@@ -7,12 +7,15 @@
 // into its next block (ledger.BlockStore.Seal) and pushes it to the peers
 // up (POST /gossip/append_block). Anti-entropy does the rest: every
 // SyncInterval the node asks Fanout up peers (in turn) for their heads,
-// each author's highest block (GET /gossip/blocks), and pulls, page by
-// page, only the blocks of each author above its own head for that author
-// (GET /gossip/blocks?author=&after=). Since an author's blocks form a
-// chain (each names the author's previous block), "above my head" is
-// exactly what the node lacks of that author: nothing is sent twice, and
-// the exchange costs one small request when both sides agree.
+// each author's highest block (GET /gossip/blocks), pulls, page by page,
+// only the blocks of each author above its own head for that author
+// (GET /gossip/blocks?author=&after=), and pushes the blocks the peer's
+// heads show it lacks, in the order they were stored here (parents first).
+// Since an author's blocks form a chain (each names the author's previous
+// block), "above the head" is exactly what a side lacks of that author:
+// nothing is sent twice, and the exchange costs one small request when
+// both sides agree. A node that knows a peer but is not known by it (a
+// one-way static peer) still brings it up to date, by the push.
 //
 // A block whose parents are not stored yet is not dropped: it is held (at
 // most MaxOrphans, each for OrphanTTL) and its missing parents are fetched
