@@ -119,7 +119,8 @@ func TestQuorumCLI(t *testing.T) {
 	if out := mustCLI(t, env, "quorum", "--kind", "job", "--id", "job-123", "--required", "2.5"); !strings.Contains(out, "weight 0.000 of 2.500 required (open), 0 acks") {
 		t.Fatalf("quorum --required = %q", out)
 	}
-	mustCLI(t, env, "quorum", "policy", "--set-weight", "node-B=1.5")
+	// Without decay, so that the seconds between acks cost nothing.
+	mustCLI(t, env, "quorum", "policy", "--set-weight", "node-B=1.5", "--kind", "job", "--decay-half-life", "0")
 	mustCLI(t, env, "quorum", "--kind", "job", "--id", "job-123", "--ack-from", "node-A")
 	out := mustCLI(t, env, "quorum", "--kind", "job", "--id", "job-123", "--ack-from", "node-B")
 	if !strings.Contains(out, "weight 2.500 of 2.500 required (reached), 2 acks") {
