@@ -111,11 +111,12 @@ func TestBlocksConverge(t *testing.T) {
 			t.Errorf("%s: %d receipts in its blocks, want 18", n.Info().Name, receipts)
 		}
 	}
-	// c sealed its second block after it held every first block: it
-	// names all three as parents.
+	// c sealed its second block after it held every first block: it names
+	// its own block 1 and the other tips it knew (the others' first blocks
+	// or, if those were built on already, their second ones).
 	for _, blk := range listBlocks(t, cn).Blocks {
-		if blk.Author == string(cn.Info().ID) && blk.Height == 2 && len(blk.Parents) != 3 {
-			t.Errorf("c's block 2 names %d parents, want 3 (its own block 1 and the others' tips)", len(blk.Parents))
+		if blk.Author == string(cn.Info().ID) && blk.Height == 2 && len(blk.Parents) < 2 {
+			t.Errorf("c's block 2 names %d parents, want its own block 1 and the others' tips", len(blk.Parents))
 		}
 	}
 }
