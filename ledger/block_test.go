@@ -270,3 +270,31 @@ func TestSealCarriesEachReceiptOnce(t *testing.T) {
 		t.Fatalf("sealed receipts %v, want 1..25 once each", seen)
 	}
 }
+
+// TestAddManyStoresWhatItCan: in one call, blocks whose parents are there
+// (also earlier in the call) are stored; the others are refused each with
+// its reason, without undoing the rest.
+func TestAddManyStoresWhatItCan(t *testing.T) {
+	ctx := context.Background()
+	a, b := testKeys(t, 1), testKeys(t, 2)
+	store, _ := openTestBlocks(t)
+	a1 := mustBlock(t, a, "valley-1", 1, nil, signedRun(t, a, 1, 1))
+	a2 := mustBlock(t, a, "valley-1", 2, []BlockName{a1.Name()}, signedRun(t, a, 2, 1))
+	b1 := mustBlock(t, b, "valley-1", 1, nil, signedRun(t, b, 1, 1))
+	a3 := mustBlock(t, a, "valley-1", 3, []BlockName{a2.Name(), b1.Name()}, signedRun(t, a, 3, 1))
+	fork := mustBlock(t, a, "valley-1", 2, []BlockName{a1.Name()}, signedRun(t, a, 5, 1))
+	refused, added, err := store.AddMany(ctx, []Block{a1, a2, a3, fork, a1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []error{nil, nil, ErrMissingParents, ErrBlockConflict, nil}
+	wantAdded := []bool{true, true, false, false, false}
+	for i := range want {
+		if (want[i] == nil) != (refused[i] == nil) || (want[i] != nil && !errors.Is(refused[i], want[i])) || added[i] != wantAdded[i] {
+			t.Errorf("block %d: refused %v added %v, want %v %v", i, refused[i], added[i], want[i], wantAdded[i])
+		}
+	}
+	if n, _ := store.Count(ctx); n != 2 {
+		t.Fatalf("stored %d blocks, want 2", n)
+	}
+}

@@ -104,7 +104,38 @@ func (s *BlockStore) AddAll(ctx context.Context, bs []Block) (int, error) {
 	return added, err
 }
 
-// insertBlock stores b in tx; see Add.
+// AddMany stores the verified blocks bs in order, in one transaction,
+// each as Add would: refused[i] is why bs[i] was not stored (nil when it
+// was stored or known), added[i] whether it was new. A refusal of one
+// block does not stop the others; err is a failure of the store itself,
+// after which nothing is stored.
+func (s *BlockStore) AddMany(ctx context.Context, bs []Block) (refused []error, added []bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err = sqlitedb.InTx(ctx, s.db, func(tx *sql.Tx) error {
+		refused, added = make([]error, len(bs)), make([]bool, len(bs))
+		for i, b := range bs {
+			ok, err := insertBlock(ctx, tx, b)
+			switch {
+			case errors.Is(err, ErrMissingParents), errors.Is(err, ErrInvalidBlock), errors.Is(err, ErrBlockConflict):
+				// Refused before anything was written.
+				refused[i] = err
+			case err != nil:
+				return err
+			default:
+				added[i] = ok
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return refused, added, nil
+}
+
+// insertBlock stores b in tx; see Add. Every refusal comes before its
+// first write.
 func insertBlock(ctx context.Context, tx *sql.Tx, b Block) (bool, error) {
 	name := b.Name()
 	var one int

@@ -414,20 +414,19 @@ func (s *Service) SyncWith(ctx context.Context, endpoint string) error {
 			if err != nil {
 				return fmt.Errorf("blocks of %s from %s: %w", h.Author, endpoint, err)
 			}
-			progress := false
+			if len(bs) == 0 {
+				break
+			}
 			for _, b := range bs {
 				if b.Author != h.Author || b.Height <= after {
 					return fmt.Errorf("%s answered block %d by %s to a request for %s above %d", endpoint, b.Height, b.Author, h.Author, after)
 				}
-				if _, err := s.Offer(ctx, b, endpoint); err != nil && !errors.Is(err, ledger.ErrMissingParents) {
-					return fmt.Errorf("block %d by %s from %s: %w", b.Height, b.Author, endpoint, err)
-				}
-				after, progress = b.Height, true
+				after = b.Height
+			}
+			if err := s.offerPage(ctx, bs, endpoint); err != nil {
+				return fmt.Errorf("blocks of %s from %s: %w", h.Author, endpoint, err)
 			}
 			budget -= len(bs)
-			if !progress {
-				break
-			}
 		}
 	}
 	s.fetchWanted(ctx, endpoint, budget)
@@ -556,6 +555,49 @@ func (s *Service) Offer(ctx context.Context, b ledger.Block, from string) (Resul
 	}
 	s.added(ctx, b)
 	return Added, nil
+}
+
+// offerPage is Offer for a page of blocks pulled from endpoint, stored in
+// one transaction. It returns the first refusal other than missing
+// parents (the page's other blocks are still stored or held).
+func (s *Service) offerPage(ctx context.Context, bs []ledger.Block, from string) error {
+	var first error
+	valid := make([]ledger.Block, 0, len(bs))
+	for _, b := range bs {
+		s.mu.Lock()
+		_, held := s.orphans[b.Name()]
+		s.mu.Unlock()
+		if held {
+			continue
+		}
+		if err := s.check(b); err != nil {
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		valid = append(valid, b)
+	}
+	refused, added, err := s.deps.Blocks.AddMany(ctx, valid)
+	if err != nil {
+		return err
+	}
+	for i, b := range valid {
+		var mp *ledger.MissingParentsError
+		switch err := refused[i]; {
+		case errors.As(err, &mp):
+			if err := s.hold(b, b.Name(), mp.Missing, from); err != nil && first == nil {
+				first = err
+			}
+		case errors.Is(err, ledger.ErrBlockConflict) && first == nil:
+			first = fmt.Errorf("%w: %w", nodeerr.ErrConflict, err)
+		case err != nil && first == nil:
+			first = fmt.Errorf("%w: %w", nodeerr.ErrInvalid, err)
+		case added[i]:
+			s.added(ctx, b)
+		}
+	}
+	return first
 }
 
 // check refuses, wrapping nodeerr.ErrInvalid, a block that is forged,
