@@ -54,7 +54,6 @@ func (n *Node) newLedgerSync(ctx context.Context, remote ledgersync.Remote) erro
 		DB:        n.db,
 		Blocks:    blocks,
 		Keys:      n.keys,
-		Receipts:  n.receipts,
 		ClusterID: n.cfg.ClusterID,
 		AuthorOK:  n.blockAuthorOK,
 		Peers:     n.upMembers,

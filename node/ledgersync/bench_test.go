@@ -152,7 +152,7 @@ func newMeshNode(tb testing.TB, m *memMesh, i int) (*Service, *ledger.Store, *id
 	}
 	self := fmt.Sprintf("mem://%d", i)
 	s, err := New(ctx, Config{SyncInterval: -1, SealInterval: -1}, Deps{
-		DB: db, Blocks: blocks, Keys: keys, Receipts: receipts, ClusterID: "bench",
+		DB: db, Blocks: blocks, Keys: keys, ClusterID: "bench",
 		AuthorOK: func(identity.NodeID) bool { return true },
 		Peers: func(context.Context) []Peer {
 			var out []Peer

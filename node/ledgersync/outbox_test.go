@@ -30,10 +30,6 @@ func newOutboxNode(t *testing.T, out OutboxConfig) (*Service, *testClock) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	receipts, err := ledger.OpenStore(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
 	blocks, err := ledger.OpenBlockStore(ctx, db)
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +39,7 @@ func newOutboxNode(t *testing.T, out OutboxConfig) (*Service, *testClock) {
 		t.Fatal(err)
 	}
 	c := &testClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	s, err := New(ctx, Config{Outbox: out}, Deps{DB: db, Blocks: blocks, Keys: keys, Receipts: receipts, ClusterID: "t",
+	s, err := New(ctx, Config{Outbox: out}, Deps{DB: db, Blocks: blocks, Keys: keys, ClusterID: "t",
 		AuthorOK: func(identity.NodeID) bool { return true }, Logger: slog.New(slog.DiscardHandler), Now: c.now})
 	if err != nil {
 		t.Fatal(err)

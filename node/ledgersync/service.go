@@ -185,10 +185,11 @@ type Remote interface {
 
 // Deps are what the part needs from the rest of the node.
 type Deps struct {
-	DB       *sql.DB
-	Blocks   *ledger.BlockStore
-	Keys     *identity.Keys
-	Receipts *ledger.Store
+	DB     *sql.DB
+	Blocks *ledger.BlockStore
+	// Keys sign the node's blocks, sealed from the node's receipts in the
+	// same database.
+	Keys *identity.Keys
 	// ClusterID is the cluster every block and receipt must name.
 	ClusterID string
 	// AuthorOK says whether blocks by id are accepted (members).
@@ -235,9 +236,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if deps.DB == nil || deps.Blocks == nil || deps.Keys == nil || deps.Receipts == nil || deps.ClusterID == "" ||
+	if deps.DB == nil || deps.Blocks == nil || deps.Keys == nil || deps.ClusterID == "" ||
 		deps.AuthorOK == nil || deps.Logger == nil || deps.Now == nil {
-		return nil, errors.New("ledgersync: DB, Blocks, Keys, Receipts, ClusterID, AuthorOK, Logger and Now are required")
+		return nil, errors.New("ledgersync: DB, Blocks, Keys, ClusterID, AuthorOK, Logger and Now are required")
 	}
 	if err := sqlitedb.Migrate(ctx, deps.DB, "ledgersync", migrations); err != nil {
 		return nil, fmt.Errorf("ledgersync: %w", err)
