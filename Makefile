@@ -13,6 +13,7 @@ FUZZ_TARGETS := \
 	./cluster:FuzzParse \
 	./ledger:FuzzDecodeReceipt \
 	./ledger:FuzzDecodeBatch \
+	./ledger:FuzzDecodeBlock \
 	./identity:FuzzParseRequestSignature \
 	./internal/canon:FuzzLowerHex \
 	./internal/canon:FuzzDecodeJSON \
@@ -117,6 +118,7 @@ test-browser: deps assets
 bench: assets
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=2s ./ledger/ ./server/ ./radio/
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=2s ./cmd/offgrid/
+	$(GO) test -run='^$$' -bench=Converge -benchtime=1x ./node/ledgersync/
 
 ## soak: 2,000 concurrent clients for 20 s against one node; no 5xx but 503 with Retry-After, and file
 ## handles (/proc/self/fd) and heap back at their idle level afterwards (heavy, not in test)

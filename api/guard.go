@@ -27,6 +27,9 @@ import (
 // Limits on request bodies other than streamed shard uploads.
 const (
 	maxJSONBody = 1 << 20
+	// maxMergeBody bounds a merge of blocks, which is all or nothing and
+	// so cannot be cut into requests of maxJSONBody.
+	maxMergeBody = 64 << 20
 	// MaxAssetBytes is the largest file one put takes: openapi.yaml's
 	// maxLength of the putAsset body (a test compares them). No mesh of
 	// Raspberry Pis moves that much in one put; the bound is there so that
@@ -201,6 +204,8 @@ func (g *guard) bodyLimit(op *openapi3.Operation) (int64, bool) {
 		return g.node.MaxShardBytes(), true
 	case isOp(op, "storeShard"):
 		return g.maxStoreB, true
+	case isOp(op, "mergeBlocks"):
+		return maxMergeBody, true
 	}
 	return maxJSONBody, true
 }

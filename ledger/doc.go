@@ -84,10 +84,47 @@
 // receipt's inclusion proof: the sibling hashes from the leaf up to the root,
 // in lower-case hex. Batches travel as JSON (at most [MaxBatchJSON] bytes).
 //
+// # Blocks
+//
+// A [Block] commits its author to a run of its own receipts and links them
+// into the cluster's DAG. Fields: version "0.1", cluster_id, author (node
+// ID), height (the author's block counter: 1, 2, 3, ...), parents (block
+// names, strictly ascending, at most [MaxBlockParents]), root (the RFC 6962
+// root over the receipts' leaves, as in a batch) and receipts (at most
+// [MaxBlockReceipts], all by the author, of the block's cluster, in
+// strictly ascending seq). The author signs the header
+//
+//	"offgrid/block/v1" || 0x00 || "OGBK" 0x01 str(version) str(cluster_id)
+//	    str(author) u64(height) u32(parent count) parents (32 bytes each)
+//	    root (32 bytes) u32(receipt count)
+//
+// (integers big-endian, str as for receipts); the receipts are covered
+// through the root, whose leaves include their signatures. A block's name
+// is SHA-256(header || raw signature); parents name blocks by it, so the
+// DAG is hash-linked and a block cannot be changed without changing the
+// names of all its descendants.
+//
+// Rules a stored block keeps ([BlockStore.Add], beyond what [VerifyBlock]
+// checks alone): every parent is stored (a block is never stored before
+// its parents, so the store holds a closed DAG); for height h > 1 exactly
+// one parent is the author's block h-1, and none at another height; the
+// author has no other block at h (a fork is [ErrBlockConflict]); and its
+// receipts come after those of the author's earlier blocks, so each
+// receipt enters the DAG once. Blocks travel as JSON (at most
+// [MaxBlockJSON] bytes), decoded strictly by [DecodeBlock].
+//
+// [BlockStore.Seal] makes the node's next block from its receipts that no
+// block carries yet; its parents are the author's previous block and the
+// newest other tips (blocks nobody names yet), which is the author's view
+// of the DAG's tips.
+//
 // # Storage
 //
 // [Store] keeps the node's own receipts in the table ledger_receipts: the
 // receipt's JSON plus seq, job_id, resource_type, units and issued_at
-// columns for queries. Migrations live in migrations/ and are applied by
-// [OpenStore].
+// columns for queries. [BlockStore] keeps the cluster's blocks in
+// ledger_blocks (with the author, height and seq range as columns), their
+// edges in ledger_block_parents and the current tips in ledger_block_tips.
+// Migrations live in migrations/ and are applied by [OpenStore] and
+// [OpenBlockStore].
 package ledger

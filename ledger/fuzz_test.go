@@ -103,3 +103,50 @@ func FuzzDecodeBatch(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeBlock checks that DecodeBlock never panics, refuses with
+// ErrInvalidBlock, and that what it accepts survives a round trip with the
+// same name and the same verdict from VerifyBlock.
+func FuzzDecodeBlock(f *testing.F) {
+	k := testKeys(f, 1)
+	b0, err := NewBlock(k, "valley-1", 1, nil, signedRun(f, k, 1, 3))
+	if err != nil {
+		f.Fatal(err)
+	}
+	b1, err := NewBlock(k, "valley-1", 2, []BlockName{b0.Name()}, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, b := range []Block{b0, b1} {
+		js, err := json.Marshal(b)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(js)
+	}
+	f.Add([]byte(`{"version":"0.1","cluster_id":"x","author":"did:key:z","height":1,"parents":[],"root":"","receipts":[],"signature":""}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		b, err := DecodeBlock(in)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidBlock) {
+				t.Fatalf("DecodeBlock(%q) = %v, want an ErrInvalidBlock", in, err)
+			}
+			return
+		}
+		enc, err := json.Marshal(b)
+		if err != nil {
+			t.Fatalf("json.Marshal(DecodeBlock(%q)) = %v", in, err)
+		}
+		b2, err := DecodeBlock(enc)
+		if err != nil {
+			t.Fatalf("DecodeBlock(%s) = %v after a round trip of %q", enc, err, in)
+		}
+		if b.Name() != b2.Name() {
+			t.Fatalf("name changed in a round trip of %q", in)
+		}
+		if e1, e2 := VerifyBlock(b), VerifyBlock(b2); (e1 == nil) != (e2 == nil) {
+			t.Fatalf("VerifyBlock verdicts differ after a round trip: %v, %v", e1, e2)
+		}
+	})
+}

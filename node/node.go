@@ -23,8 +23,10 @@ import (
 	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/node/assets"
 	"github.com/offgrid-net/offgrid/node/events"
+	"github.com/offgrid-net/offgrid/node/ledgersync"
 	"github.com/offgrid-net/offgrid/node/peers"
 	"github.com/offgrid-net/offgrid/node/trust"
+	"github.com/offgrid-net/offgrid/quorum"
 	"github.com/offgrid-net/offgrid/storage"
 )
 
@@ -97,6 +99,8 @@ type Config struct {
 	Trust trust.Config
 	// History configures the recorded history behind the overview charts.
 	History HistoryConfig
+	// Ledger configures block sync and the store-and-forward outbox.
+	Ledger ledgersync.Config
 	// Connect builds the transports to other nodes once the node knows the
 	// epoch its request signatures carry (it is raised at every start).
 	// Nil: the node reaches no other node (it stores on itself only, and
@@ -120,6 +124,9 @@ type Remote struct {
 	// Clusters fetches other nodes' cluster documents. Nil: the document
 	// changes only when the operator installs one.
 	Clusters trust.Fetcher
+	// Ledger syncs blocks and forwards outbox items. Nil: neither leaves
+	// the node.
+	Ledger ledgersync.Remote
 }
 
 // MaxShardBytesLimit is the most Config.MaxShardBytes may be: the largest
@@ -145,6 +152,7 @@ func DefaultConfig() Config {
 		Peers:            peers.DefaultConfig(),
 		Assets:           assets.DefaultConfig(),
 		Trust:            trust.DefaultConfig(),
+		Ledger:           ledgersync.DefaultConfig(),
 		History:          HistoryConfig{Interval: DefaultHistoryInterval, Keep: DefaultHistoryKeep},
 		Now:              time.Now,
 	}
@@ -239,6 +247,9 @@ type Node struct {
 	assets   *assets.Service
 	replay   *identity.ReplayGuard
 	trust    *trust.Service
+	blocks   *ledger.BlockStore
+	quorum   *quorum.Store
+	ledger   *ledgersync.Service
 
 	// storeSlots holds one token per running shard upload from another node.
 	storeSlots chan struct{}
@@ -372,6 +383,12 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 	if err != nil {
 		return nil, fmt.Errorf("node config: %w", err)
 	}
+	if err := n.newLedgerSync(ctx, remote.Ledger); err != nil {
+		return nil, err
+	}
+	if n.quorum, err = quorum.Open(ctx, db, quorumFeed{n}, cfg.Now); err != nil {
+		return nil, err
+	}
 	a, err := n.Announce(ctx)
 	if err != nil {
 		return nil, err
@@ -416,6 +433,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.trust.Run(ctx) })
 	g.Go(func() error { return n.collectLoop(ctx) })
 	g.Go(func() error { return n.runHistory(ctx) })
+	g.Go(func() error { return n.ledger.Run(ctx) })
 	return g.Wait()
 }
 

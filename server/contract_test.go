@@ -23,6 +23,8 @@ import (
 	"github.com/offgrid-net/offgrid/cluster"
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/testutil"
+	"github.com/offgrid-net/offgrid/ledger"
+	"github.com/offgrid-net/offgrid/node"
 	"github.com/offgrid-net/offgrid/server/servertest"
 	"github.com/offgrid-net/offgrid/storage"
 )
@@ -339,6 +341,58 @@ func contractCases() []contractCase {
 		{op: "getPendingNodes", name: "ok", method: "GET", path: "/cluster/pending", want: 200},
 		{op: "getPendingNodes", name: "wrong method", method: "POST", path: "/cluster/pending", want: 405},
 
+		{op: "appendBlock", name: "ok", method: "POST", path: "/gossip/append_block", auth: signedAuth, body: []byte(`{block}`), want: 200},
+		{op: "appendBlock", name: "again", method: "POST", path: "/gossip/append_block", auth: adminAuth, body: []byte(`{block}`), want: 200},
+		{op: "gossipBlock", name: "ok", method: "GET", path: "/gossip/block?name={blockname}", auth: signedAuth, want: 200},
+		{op: "gossipBlocks", name: "author's blocks", method: "GET", path: "/gossip/blocks?author={peer}&after=0&limit=10", auth: signedAuth, want: 200},
+		{op: "forwardItem", name: "delivered", method: "POST", path: "/gossip/forward", auth: signedAuth,
+			body: []byte(`{"dest":"{self}","kind":"block","payload":"{blockb64}","ttl_seconds":60}`), want: 200},
+		{op: "gossipBlocks", name: "heads", method: "GET", path: "/gossip/blocks", auth: adminAuth, want: 200},
+		{op: "gossipBlocks", name: "bad author", method: "GET", path: "/gossip/blocks?author=nobody", auth: adminAuth, want: 400},
+		{op: "gossipBlocks", name: "limit out of range", method: "GET", path: "/gossip/blocks?limit=257", auth: adminAuth, want: 400},
+		{op: "gossipBlocks", name: "no auth", method: "GET", path: "/gossip/blocks", want: 401},
+		{op: "gossipBlock", name: "unknown", method: "GET", path: "/gossip/block?name=" + strings.Repeat("0", 64), auth: adminAuth, want: 404},
+		{op: "gossipBlock", name: "bad name", method: "GET", path: "/gossip/block?name=zz", auth: adminAuth, want: 400},
+		{op: "gossipBlock", name: "no auth", method: "GET", path: "/gossip/block?name=" + strings.Repeat("0", 64), want: 401},
+		{op: "appendBlock", name: "malformed", method: "POST", path: "/gossip/append_block", auth: adminAuth, body: []byte(`{"version":"0.1"}`), want: 400},
+		{op: "appendBlock", name: "no auth", method: "POST", path: "/gossip/append_block", body: []byte(`{}`), want: 401},
+		{op: "forwardItem", name: "bad kind", method: "POST", path: "/gossip/forward", auth: adminAuth,
+			body: []byte(`{"dest":"` + newcomer + `","kind":"Bad Kind","payload":"eA==","ttl_seconds":5}`), want: 400},
+		{op: "forwardItem", name: "no auth", method: "POST", path: "/gossip/forward", body: []byte(`{}`), want: 401},
+		{op: "listBlocks", name: "ok", method: "GET", path: "/ledger/blocks", auth: adminAuth, want: 200},
+		{op: "listBlocks", name: "limit out of range", method: "GET", path: "/ledger/blocks?limit=0", auth: adminAuth, want: 400},
+		{op: "listBlocks", name: "no auth", method: "GET", path: "/ledger/blocks", want: 401},
+		{op: "mergeBlocks", name: "empty set", method: "POST", path: "/ledger/merge", auth: adminAuth, body: []byte(`{"blocks":[]}`), want: 200},
+		{op: "mergeBlocks", name: "neither blocks nor source", method: "POST", path: "/ledger/merge", auth: adminAuth, body: []byte(`{}`), want: 400},
+		{op: "mergeBlocks", name: "no auth", method: "POST", path: "/ledger/merge", body: []byte(`{}`), want: 401},
+		{op: "sealBlock", name: "nothing to seal", method: "POST", path: "/ledger/seal", auth: adminAuth, want: 200},
+		{op: "sealBlock", name: "no auth", method: "POST", path: "/ledger/seal", want: 401},
+		{op: "listOutbox", name: "ok", method: "GET", path: "/ledger/outbox", auth: adminAuth, want: 200},
+		{op: "listOutbox", name: "no auth", method: "GET", path: "/ledger/outbox", want: 401},
+
+		{op: "createQuorum", name: "ok", method: "POST", path: "/quorums", auth: adminAuth, body: []byte(`{"kind":"job","id":"job-123","required":2.5}`), want: 200},
+		{op: "createQuorum", name: "bad kind", method: "POST", path: "/quorums", auth: adminAuth, body: []byte(`{"kind":"coin","id":"x","required":1}`), want: 400},
+		{op: "createQuorum", name: "zero required", method: "POST", path: "/quorums", auth: adminAuth, body: []byte(`{"kind":"job","id":"x","required":0}`), want: 400},
+		{op: "createQuorum", name: "no auth", method: "POST", path: "/quorums", body: []byte(`{"kind":"job","id":"x","required":1}`), want: 401},
+		{op: "ackQuorum", name: "signed", method: "POST", path: "/quorums/job/job-123/ack", auth: signedAuth, body: []byte(`{}`), want: 200},
+		{op: "ackQuorum", name: "admin for a node", method: "POST", path: "/quorums/job/job-123/ack", auth: adminAuth, body: []byte(`{"node":"node-a"}`), want: 200},
+		{op: "ackQuorum", name: "unknown quorum", method: "POST", path: "/quorums/job/nope/ack", auth: adminAuth, body: []byte(`{}`), want: 404},
+		{op: "ackQuorum", name: "bad node", method: "POST", path: "/quorums/job/job-123/ack", auth: adminAuth, body: []byte(`{"node":"a b"}`), want: 400},
+		{op: "ackQuorum", name: "no auth", method: "POST", path: "/quorums/job/job-123/ack", body: []byte(`{}`), want: 401},
+		{op: "getQuorum", name: "ok", method: "GET", path: "/quorums/job/job-123", auth: adminAuth, want: 200},
+		{op: "getQuorum", name: "unknown", method: "GET", path: "/quorums/token/nope", auth: adminAuth, want: 404},
+		{op: "getQuorum", name: "bad kind", method: "GET", path: "/quorums/coin/x", auth: adminAuth, want: 400},
+		{op: "getQuorum", name: "no auth", method: "GET", path: "/quorums/job/job-123", want: 401},
+		{op: "listQuorums", name: "ok", method: "GET", path: "/quorums?kind=job", auth: adminAuth, want: 200},
+		{op: "listQuorums", name: "no kind", method: "GET", path: "/quorums", auth: adminAuth, want: 400},
+		{op: "listQuorums", name: "no auth", method: "GET", path: "/quorums?kind=job", want: 401},
+		{op: "getQuorumPolicy", name: "ok", method: "GET", path: "/quorum/policy", auth: adminAuth, want: 200},
+		{op: "getQuorumPolicy", name: "no auth", method: "GET", path: "/quorum/policy", want: 401},
+		{op: "setQuorumPolicy", name: "ok", method: "PUT", path: "/quorum/policy", auth: adminAuth, header: jsonType, body: []byte(`{"default_weight":1,"weights":{"node-a":2.5},"decay":{"upload":{"half_life_seconds":0,"max_age_seconds":0},"job":{"half_life_seconds":1800,"max_age_seconds":7200},"token":{"half_life_seconds":3600,"max_age_seconds":21600}}}`), want: 200},
+		{op: "setQuorumPolicy", name: "negative weight", method: "PUT", path: "/quorum/policy", auth: adminAuth, header: jsonType,
+			body: []byte(strings.Replace(`{"default_weight":1,"weights":{"node-a":2.5},"decay":{"upload":{"half_life_seconds":0,"max_age_seconds":0},"job":{"half_life_seconds":1800,"max_age_seconds":7200},"token":{"half_life_seconds":3600,"max_age_seconds":21600}}}`, "2.5", "-1", 1)), want: 400},
+		{op: "setQuorumPolicy", name: "no auth", method: "PUT", path: "/quorum/policy", header: jsonType, body: []byte(`{"default_weight":1,"weights":{"node-a":2.5},"decay":{"upload":{"half_life_seconds":0,"max_age_seconds":0},"job":{"half_life_seconds":1800,"max_age_seconds":7200},"token":{"half_life_seconds":3600,"max_age_seconds":21600}}}`), want: 401},
+
 		{op: "getMetrics", name: "ok", method: "GET", path: "/metrics", want: 200},
 		{op: "getMetrics", name: "wrong method", method: "POST", path: "/metrics", want: 405},
 
@@ -394,8 +448,17 @@ func TestContract(t *testing.T) {
 
 	assetID := "not-stored-yet"
 	shares := contractShares(t, peer, tn.Keys)
+	blk := contractBlock(t, peer)
+	blkJSON, err := json.Marshal(blk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.NewReplacer("{block}", string(blkJSON), "{blockb64}", base64.StdEncoding.EncodeToString(blkJSON),
+		"{blockname}", blk.Name().String(), "{self}", string(tn.Keys.ID()), "{peer}", string(peer.ID()))
 	for _, tc := range cases {
 		t.Run(tc.op+"/"+tc.name, func(t *testing.T) {
+			tc.path = blocks.Replace(tc.path)
+			tc.body = []byte(blocks.Replace(string(tc.body)))
 			tc.path = strings.ReplaceAll(tc.path, "{asset}", assetID)
 			tc.body = bytes.ReplaceAll(tc.body, []byte("{next}"), []byte(docB64(next)))
 			tc.body = bytes.ReplaceAll(tc.body, []byte("{proposal}"), []byte(docB64(proposal)))
@@ -632,3 +695,23 @@ func contractShares(t *testing.T, peer, nodeKeys *identity.Keys) map[string][]by
 		"{share-bad-sig}":   encode(bad),
 	}
 }
+
+// contractBlock returns a block of one receipt by k, of the test nodes'
+// cluster ID.
+func contractBlock(t *testing.T, k *identity.Keys) ledger.Block {
+	t.Helper()
+	r, err := ledger.SignReceipt(k, ledger.Receipt{Version: ledger.ReceiptVersion, ClusterID: node.DefaultConfig().ClusterID,
+		ResourceType: ledger.ResourceCompute, JobID: "contract-job", Units: 1000, Seq: 1, IssuedAt: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ledger.NewBlock(k, r.ClusterID, 1, nil, []ledger.Receipt{r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// jsonType is the Content-Type of a JSON body sent with PUT (newRequest
+// gives PUT bodies the shard upload's octet-stream).
+var jsonType = map[string]string{"Content-Type": "application/json"}

@@ -21,6 +21,11 @@
 //	                    metrics, shards each side holds for the other
 //	GET  /network/mesh  mesh page: routing health, neighbours and routes,
 //	                    mesh activity
+//	GET  /ledger        ledger page: blocks (author, height, parents,
+//	                    receipts) and, for ?block=NAME (default the
+//	                    newest), its receipts, each with a Check button
+//	                    that verifies its RFC 6962 inclusion proof in the
+//	                    browser (SubtleCrypto SHA-256, app.js)
 //	GET  /login         login form
 //	POST /login         check the admin token, start a session
 //	POST /logout        end the session

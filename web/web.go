@@ -41,6 +41,12 @@ type Node interface {
 	UpdateAnnounce(ctx context.Context, u node.AnnounceUpdate) (node.Announce, error)
 	// RecentReceipts returns up to limit receipts, newest first.
 	RecentReceipts(ctx context.Context, limit int) ([]ledger.Receipt, error)
+	// RecentBlocks returns up to limit blocks, newest first, and how many
+	// are stored.
+	RecentBlocks(ctx context.Context, before int64, limit int) ([]ledger.StoredBlock, int, error)
+	// Block returns the block named name (hex), or an error wrapping
+	// node.ErrNotFound.
+	Block(ctx context.Context, name string) (ledger.Block, error)
 	// Peers returns the peer table.
 	Peers(ctx context.Context) ([]node.Peer, error)
 	// Mesh returns the mesh routing health. Without a routing daemon or a
@@ -270,6 +276,7 @@ func (h *Handler) Routes() http.Handler {
 		r.Get("/network/peers", h.networkPeers)
 		r.Get("/network/peers/{id}", h.peerPage)
 		r.Get("/network/mesh", h.networkMesh)
+		r.Get("/ledger", h.ledgerPage)
 		r.Route("/ui", func(r chi.Router) {
 			r.Post("/toggle", h.toggle)
 			r.Post("/prices", h.savePrices)
@@ -377,4 +384,5 @@ const (
 	navStorage   = "storage"
 	navPeers     = "peers"
 	navMesh      = "mesh"
+	navLedger    = "ledger"
 )

@@ -79,9 +79,33 @@ type ServerInterface interface {
 	// FetchShard Read one shard as base64 in JSON.
 	// (GET /fetch)
 	FetchShard(w http.ResponseWriter, r *http.Request, params FetchShardParams)
+	// AppendBlock Push a block (node-signed, members only).
+	// (POST /gossip/append_block)
+	AppendBlock(w http.ResponseWriter, r *http.Request)
+	// GossipBlock One block by name (how a node fetches the missing parents of a block). Members only.
+	// (GET /gossip/block)
+	GossipBlock(w http.ResponseWriter, r *http.Request, params GossipBlockParams)
+	// GossipBlocks The node's heads (each author's highest block) and, with author, that author's blocks above a height.
+	// (GET /gossip/blocks)
+	GossipBlocks(w http.ResponseWriter, r *http.Request, params GossipBlocksParams)
+	// ForwardItem Hand over a store-and-forward item (node-signed, members only).
+	// (POST /gossip/forward)
+	ForwardItem(w http.ResponseWriter, r *http.Request)
 	// GetHealth Liveness and identity of the node, its disk's free space and its database's state.
 	// (GET /healthz)
 	GetHealth(w http.ResponseWriter, r *http.Request)
+	// ListBlocks The stored blocks, newest first (author, height, parents, receipt count).
+	// (GET /ledger/blocks)
+	ListBlocks(w http.ResponseWriter, r *http.Request, params ListBlocksParams)
+	// MergeBlocks Merge blocks (given, or pulled from another node's URL) into this node's ledger, all or nothing.
+	// (POST /ledger/merge)
+	MergeBlocks(w http.ResponseWriter, r *http.Request)
+	// ListOutbox The store-and-forward items waiting for their destination, oldest first.
+	// (GET /ledger/outbox)
+	ListOutbox(w http.ResponseWriter, r *http.Request, params ListOutboxParams)
+	// SealBlock Put the node's receipts that no block carries yet into its next block now.
+	// (POST /ledger/seal)
+	SealBlock(w http.ResponseWriter, r *http.Request)
 	// GetMesh Mesh health as last read (manual metrics file for now).
 	// (GET /mesh)
 	GetMesh(w http.ResponseWriter, r *http.Request)
@@ -97,6 +121,24 @@ type ServerInterface interface {
 	// GetPubkeys The node's public keys and node ID.
 	// (GET /pubkeys)
 	GetPubkeys(w http.ResponseWriter, r *http.Request)
+	// GetQuorumPolicy The quorum policy (default weight, per-node weights, per-kind decay).
+	// (GET /quorum/policy)
+	GetQuorumPolicy(w http.ResponseWriter, r *http.Request)
+	// SetQuorumPolicy Replace the quorum policy.
+	// (PUT /quorum/policy)
+	SetQuorumPolicy(w http.ResponseWriter, r *http.Request)
+	// ListQuorums The quorums of one kind, newest first, with their decayed weight now.
+	// (GET /quorums)
+	ListQuorums(w http.ResponseWriter, r *http.Request, params ListQuorumsParams)
+	// CreateQuorum Open a quorum (or change the required weight of an open one).
+	// (POST /quorums)
+	CreateQuorum(w http.ResponseWriter, r *http.Request)
+	// GetQuorum One quorum with its acks and their weights now.
+	// (GET /quorums/{kind}/{id})
+	GetQuorum(w http.ResponseWriter, r *http.Request, kind QuorumKind, id QuorumID)
+	// AckQuorum Ack a quorum. A node-signed ack is the signing node's; the admin names the node (default this one).
+	// (POST /quorums/{kind}/{id}/ack)
+	AckQuorum(w http.ResponseWriter, r *http.Request, kind QuorumKind, id QuorumID)
 	// GetQuote Price of a compute job or of stored gigabytes, from the host's announce.
 	// (GET /quote)
 	GetQuote(w http.ResponseWriter, r *http.Request, params GetQuoteParams)
@@ -244,9 +286,57 @@ func (_ Unimplemented) FetchShard(w http.ResponseWriter, r *http.Request, params
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// AppendBlock Push a block (node-signed, members only).
+// (POST /gossip/append_block)
+func (_ Unimplemented) AppendBlock(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GossipBlock One block by name (how a node fetches the missing parents of a block). Members only.
+// (GET /gossip/block)
+func (_ Unimplemented) GossipBlock(w http.ResponseWriter, r *http.Request, params GossipBlockParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GossipBlocks The node's heads (each author's highest block) and, with author, that author's blocks above a height.
+// (GET /gossip/blocks)
+func (_ Unimplemented) GossipBlocks(w http.ResponseWriter, r *http.Request, params GossipBlocksParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ForwardItem Hand over a store-and-forward item (node-signed, members only).
+// (POST /gossip/forward)
+func (_ Unimplemented) ForwardItem(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // GetHealth Liveness and identity of the node, its disk's free space and its database's state.
 // (GET /healthz)
 func (_ Unimplemented) GetHealth(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListBlocks The stored blocks, newest first (author, height, parents, receipt count).
+// (GET /ledger/blocks)
+func (_ Unimplemented) ListBlocks(w http.ResponseWriter, r *http.Request, params ListBlocksParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// MergeBlocks Merge blocks (given, or pulled from another node's URL) into this node's ledger, all or nothing.
+// (POST /ledger/merge)
+func (_ Unimplemented) MergeBlocks(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListOutbox The store-and-forward items waiting for their destination, oldest first.
+// (GET /ledger/outbox)
+func (_ Unimplemented) ListOutbox(w http.ResponseWriter, r *http.Request, params ListOutboxParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// SealBlock Put the node's receipts that no block carries yet into its next block now.
+// (POST /ledger/seal)
+func (_ Unimplemented) SealBlock(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -277,6 +367,42 @@ func (_ Unimplemented) GetPeers(w http.ResponseWriter, r *http.Request) {
 // GetPubkeys The node's public keys and node ID.
 // (GET /pubkeys)
 func (_ Unimplemented) GetPubkeys(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetQuorumPolicy The quorum policy (default weight, per-node weights, per-kind decay).
+// (GET /quorum/policy)
+func (_ Unimplemented) GetQuorumPolicy(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// SetQuorumPolicy Replace the quorum policy.
+// (PUT /quorum/policy)
+func (_ Unimplemented) SetQuorumPolicy(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListQuorums The quorums of one kind, newest first, with their decayed weight now.
+// (GET /quorums)
+func (_ Unimplemented) ListQuorums(w http.ResponseWriter, r *http.Request, params ListQuorumsParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// CreateQuorum Open a quorum (or change the required weight of an open one).
+// (POST /quorums)
+func (_ Unimplemented) CreateQuorum(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetQuorum One quorum with its acks and their weights now.
+// (GET /quorums/{kind}/{id})
+func (_ Unimplemented) GetQuorum(w http.ResponseWriter, r *http.Request, kind QuorumKind, id QuorumID) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// AckQuorum Ack a quorum. A node-signed ack is the signing node's; the admin names the node (default this one).
+// (POST /quorums/{kind}/{id}/ack)
+func (_ Unimplemented) AckQuorum(w http.ResponseWriter, r *http.Request, kind QuorumKind, id QuorumID) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -849,11 +975,238 @@ func (siw *ServerInterfaceWrapper) FetchShard(w http.ResponseWriter, r *http.Req
 	handler.ServeHTTP(w, r)
 }
 
+// AppendBlock operation middleware
+func (siw *ServerInterfaceWrapper) AppendBlock(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AppendBlock(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GossipBlock operation middleware
+func (siw *ServerInterfaceWrapper) GossipBlock(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GossipBlockParams
+
+	// ------------- Required query parameter "name" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "name", r.URL.Query(), &params.Name, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "name"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GossipBlock(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GossipBlocks operation middleware
+func (siw *ServerInterfaceWrapper) GossipBlocks(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GossipBlocksParams
+
+	// ------------- Optional query parameter "author" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "author", r.URL.Query(), &params.Author, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "author"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "author", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "after", r.URL.Query(), &params.After, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "after"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "after", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GossipBlocks(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ForwardItem operation middleware
+func (siw *ServerInterfaceWrapper) ForwardItem(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ForwardItem(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetHealth operation middleware
 func (siw *ServerInterfaceWrapper) GetHealth(w http.ResponseWriter, r *http.Request) {
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetHealth(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListBlocks operation middleware
+func (siw *ServerInterfaceWrapper) ListBlocks(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListBlocksParams
+
+	// ------------- Optional query parameter "before" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "before", r.URL.Query(), &params.Before, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "before"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "before", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListBlocks(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// MergeBlocks operation middleware
+func (siw *ServerInterfaceWrapper) MergeBlocks(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.MergeBlocks(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListOutbox operation middleware
+func (siw *ServerInterfaceWrapper) ListOutbox(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListOutboxParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListOutbox(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SealBlock operation middleware
+func (siw *ServerInterfaceWrapper) SealBlock(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SealBlock(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -924,6 +1277,164 @@ func (siw *ServerInterfaceWrapper) GetPubkeys(w http.ResponseWriter, r *http.Req
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetPubkeys(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetQuorumPolicy operation middleware
+func (siw *ServerInterfaceWrapper) GetQuorumPolicy(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetQuorumPolicy(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SetQuorumPolicy operation middleware
+func (siw *ServerInterfaceWrapper) SetQuorumPolicy(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SetQuorumPolicy(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListQuorums operation middleware
+func (siw *ServerInterfaceWrapper) ListQuorums(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListQuorumsParams
+
+	// ------------- Required query parameter "kind" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "kind", r.URL.Query(), &params.Kind, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "kind"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "kind", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListQuorums(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateQuorum operation middleware
+func (siw *ServerInterfaceWrapper) CreateQuorum(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateQuorum(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetQuorum operation middleware
+func (siw *ServerInterfaceWrapper) GetQuorum(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "kind" -------------
+	var kind QuorumKind
+
+	err = runtime.BindStyledParameterWithOptions("simple", "kind", chi.URLParam(r, "kind"), &kind, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "kind", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "id" -------------
+	var id QuorumID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", chi.URLParam(r, "id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetQuorum(w, r, kind, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// AckQuorum operation middleware
+func (siw *ServerInterfaceWrapper) AckQuorum(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "kind" -------------
+	var kind QuorumKind
+
+	err = runtime.BindStyledParameterWithOptions("simple", "kind", chi.URLParam(r, "kind"), &kind, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "kind", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "id" -------------
+	var id QuorumID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", chi.URLParam(r, "id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AckQuorum(w, r, kind, id)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1491,6 +2002,48 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/cluster/pending", wrapper.GetPendingNodes)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/gossip/blocks", wrapper.GossipBlocks)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/gossip/block", wrapper.GossipBlock)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/gossip/append_block", wrapper.AppendBlock)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/gossip/forward", wrapper.ForwardItem)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/ledger/blocks", wrapper.ListBlocks)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/ledger/merge", wrapper.MergeBlocks)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/ledger/seal", wrapper.SealBlock)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/ledger/outbox", wrapper.ListOutbox)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/quorums", wrapper.ListQuorums)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/quorums", wrapper.CreateQuorum)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/quorums/{kind}/{id}", wrapper.GetQuorum)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/quorums/{kind}/{id}/ack", wrapper.AckQuorum)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/quorum/policy", wrapper.GetQuorumPolicy)
+	})
+	r.Group(func(r chi.Router) {
+		r.Put(options.BaseURL+"/quorum/policy", wrapper.SetQuorumPolicy)
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/metrics", wrapper.GetMetrics)
@@ -4203,6 +4756,614 @@ func (response FetchSharddefaultApplicationProblemPlusJSONResponse) VisitFetchSh
 	return err
 }
 
+type AppendBlockRequestObject struct {
+	Body *AppendBlockJSONRequestBody
+}
+
+type AppendBlockResponseObject interface {
+	VisitAppendBlockResponse(w http.ResponseWriter) error
+}
+
+type AppendBlock200JSONResponse BlockAppended
+
+func (response AppendBlock200JSONResponse) VisitAppendBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppendBlock400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AppendBlock400ApplicationProblemPlusJSONResponse) VisitAppendBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppendBlock401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AppendBlock401ApplicationProblemPlusJSONResponse) VisitAppendBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppendBlock403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response AppendBlock403ApplicationProblemPlusJSONResponse) VisitAppendBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppendBlock409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response AppendBlock409ApplicationProblemPlusJSONResponse) VisitAppendBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppendBlock413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response AppendBlock413ApplicationProblemPlusJSONResponse) VisitAppendBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppendBlock429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response AppendBlock429ApplicationProblemPlusJSONResponse) VisitAppendBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppendBlock503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response AppendBlock503ApplicationProblemPlusJSONResponse) VisitAppendBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppendBlock507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response AppendBlock507ApplicationProblemPlusJSONResponse) VisitAppendBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AppendBlockdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response AppendBlockdefaultApplicationProblemPlusJSONResponse) VisitAppendBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlockRequestObject struct {
+	Params GossipBlockParams
+}
+
+type GossipBlockResponseObject interface {
+	VisitGossipBlockResponse(w http.ResponseWriter) error
+}
+
+type GossipBlock200JSONResponse Block
+
+func (response GossipBlock200JSONResponse) VisitGossipBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlock400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GossipBlock400ApplicationProblemPlusJSONResponse) VisitGossipBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlock401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GossipBlock401ApplicationProblemPlusJSONResponse) VisitGossipBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlock403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GossipBlock403ApplicationProblemPlusJSONResponse) VisitGossipBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlock404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GossipBlock404ApplicationProblemPlusJSONResponse) VisitGossipBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlock429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GossipBlock429ApplicationProblemPlusJSONResponse) VisitGossipBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlock503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GossipBlock503ApplicationProblemPlusJSONResponse) VisitGossipBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlockdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GossipBlockdefaultApplicationProblemPlusJSONResponse) VisitGossipBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlocksRequestObject struct {
+	Params GossipBlocksParams
+}
+
+type GossipBlocksResponseObject interface {
+	VisitGossipBlocksResponse(w http.ResponseWriter) error
+}
+
+type GossipBlocks200JSONResponse BlockHeads
+
+func (response GossipBlocks200JSONResponse) VisitGossipBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlocks400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GossipBlocks400ApplicationProblemPlusJSONResponse) VisitGossipBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlocks401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GossipBlocks401ApplicationProblemPlusJSONResponse) VisitGossipBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlocks403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GossipBlocks403ApplicationProblemPlusJSONResponse) VisitGossipBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlocks429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GossipBlocks429ApplicationProblemPlusJSONResponse) VisitGossipBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlocks503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GossipBlocks503ApplicationProblemPlusJSONResponse) VisitGossipBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipBlocksdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GossipBlocksdefaultApplicationProblemPlusJSONResponse) VisitGossipBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForwardItemRequestObject struct {
+	Body *ForwardItemJSONRequestBody
+}
+
+type ForwardItemResponseObject interface {
+	VisitForwardItemResponse(w http.ResponseWriter) error
+}
+
+type ForwardItem200JSONResponse ForwardResult
+
+func (response ForwardItem200JSONResponse) VisitForwardItemResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForwardItem400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ForwardItem400ApplicationProblemPlusJSONResponse) VisitForwardItemResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForwardItem401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ForwardItem401ApplicationProblemPlusJSONResponse) VisitForwardItemResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForwardItem403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ForwardItem403ApplicationProblemPlusJSONResponse) VisitForwardItemResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForwardItem409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response ForwardItem409ApplicationProblemPlusJSONResponse) VisitForwardItemResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForwardItem413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ForwardItem413ApplicationProblemPlusJSONResponse) VisitForwardItemResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForwardItem429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ForwardItem429ApplicationProblemPlusJSONResponse) VisitForwardItemResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForwardItem503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ForwardItem503ApplicationProblemPlusJSONResponse) VisitForwardItemResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForwardItem507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response ForwardItem507ApplicationProblemPlusJSONResponse) VisitForwardItemResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ForwardItemdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ForwardItemdefaultApplicationProblemPlusJSONResponse) VisitForwardItemResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHealthRequestObject struct {
 }
 
@@ -4254,6 +5415,517 @@ type GetHealthdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetHealthdefaultApplicationProblemPlusJSONResponse) VisitGetHealthResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListBlocksRequestObject struct {
+	Params ListBlocksParams
+}
+
+type ListBlocksResponseObject interface {
+	VisitListBlocksResponse(w http.ResponseWriter) error
+}
+
+type ListBlocks200JSONResponse BlockList
+
+func (response ListBlocks200JSONResponse) VisitListBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListBlocks400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListBlocks400ApplicationProblemPlusJSONResponse) VisitListBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListBlocks401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListBlocks401ApplicationProblemPlusJSONResponse) VisitListBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListBlocks429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListBlocks429ApplicationProblemPlusJSONResponse) VisitListBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListBlocks503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListBlocks503ApplicationProblemPlusJSONResponse) VisitListBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListBlocksdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListBlocksdefaultApplicationProblemPlusJSONResponse) VisitListBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBlocksRequestObject struct {
+	Body *MergeBlocksJSONRequestBody
+}
+
+type MergeBlocksResponseObject interface {
+	VisitMergeBlocksResponse(w http.ResponseWriter) error
+}
+
+type MergeBlocks200JSONResponse BlockMerged
+
+func (response MergeBlocks200JSONResponse) VisitMergeBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBlocks400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBlocks400ApplicationProblemPlusJSONResponse) VisitMergeBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBlocks401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBlocks401ApplicationProblemPlusJSONResponse) VisitMergeBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBlocks403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBlocks403ApplicationProblemPlusJSONResponse) VisitMergeBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBlocks409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBlocks409ApplicationProblemPlusJSONResponse) VisitMergeBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBlocks413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBlocks413ApplicationProblemPlusJSONResponse) VisitMergeBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBlocks429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBlocks429ApplicationProblemPlusJSONResponse) VisitMergeBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBlocks503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBlocks503ApplicationProblemPlusJSONResponse) VisitMergeBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBlocks507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBlocks507ApplicationProblemPlusJSONResponse) VisitMergeBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBlocksdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response MergeBlocksdefaultApplicationProblemPlusJSONResponse) VisitMergeBlocksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOutboxRequestObject struct {
+	Params ListOutboxParams
+}
+
+type ListOutboxResponseObject interface {
+	VisitListOutboxResponse(w http.ResponseWriter) error
+}
+
+type ListOutbox200JSONResponse OutboxList
+
+func (response ListOutbox200JSONResponse) VisitListOutboxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOutbox400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListOutbox400ApplicationProblemPlusJSONResponse) VisitListOutboxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOutbox401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListOutbox401ApplicationProblemPlusJSONResponse) VisitListOutboxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOutbox429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListOutbox429ApplicationProblemPlusJSONResponse) VisitListOutboxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOutbox503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListOutbox503ApplicationProblemPlusJSONResponse) VisitListOutboxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOutboxdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListOutboxdefaultApplicationProblemPlusJSONResponse) VisitListOutboxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SealBlockRequestObject struct {
+}
+
+type SealBlockResponseObject interface {
+	VisitSealBlockResponse(w http.ResponseWriter) error
+}
+
+type SealBlock200JSONResponse BlockSealed
+
+func (response SealBlock200JSONResponse) VisitSealBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SealBlock401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SealBlock401ApplicationProblemPlusJSONResponse) VisitSealBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SealBlock403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response SealBlock403ApplicationProblemPlusJSONResponse) VisitSealBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SealBlock429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response SealBlock429ApplicationProblemPlusJSONResponse) VisitSealBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SealBlock503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SealBlock503ApplicationProblemPlusJSONResponse) VisitSealBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SealBlock507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response SealBlock507ApplicationProblemPlusJSONResponse) VisitSealBlockResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SealBlockdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SealBlockdefaultApplicationProblemPlusJSONResponse) VisitSealBlockResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -4447,6 +6119,816 @@ type GetPubkeysdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetPubkeysdefaultApplicationProblemPlusJSONResponse) VisitGetPubkeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQuorumPolicyRequestObject struct {
+}
+
+type GetQuorumPolicyResponseObject interface {
+	VisitGetQuorumPolicyResponse(w http.ResponseWriter) error
+}
+
+type GetQuorumPolicy200JSONResponse QuorumPolicy
+
+func (response GetQuorumPolicy200JSONResponse) VisitGetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQuorumPolicy401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetQuorumPolicy401ApplicationProblemPlusJSONResponse) VisitGetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQuorumPolicy429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetQuorumPolicy429ApplicationProblemPlusJSONResponse) VisitGetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQuorumPolicy503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetQuorumPolicy503ApplicationProblemPlusJSONResponse) VisitGetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQuorumPolicydefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetQuorumPolicydefaultApplicationProblemPlusJSONResponse) VisitGetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetQuorumPolicyRequestObject struct {
+	Body *SetQuorumPolicyJSONRequestBody
+}
+
+type SetQuorumPolicyResponseObject interface {
+	VisitSetQuorumPolicyResponse(w http.ResponseWriter) error
+}
+
+type SetQuorumPolicy200JSONResponse QuorumPolicy
+
+func (response SetQuorumPolicy200JSONResponse) VisitSetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetQuorumPolicy400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response SetQuorumPolicy400ApplicationProblemPlusJSONResponse) VisitSetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetQuorumPolicy401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SetQuorumPolicy401ApplicationProblemPlusJSONResponse) VisitSetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetQuorumPolicy403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response SetQuorumPolicy403ApplicationProblemPlusJSONResponse) VisitSetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetQuorumPolicy413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response SetQuorumPolicy413ApplicationProblemPlusJSONResponse) VisitSetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetQuorumPolicy429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response SetQuorumPolicy429ApplicationProblemPlusJSONResponse) VisitSetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetQuorumPolicy503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SetQuorumPolicy503ApplicationProblemPlusJSONResponse) VisitSetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetQuorumPolicy507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response SetQuorumPolicy507ApplicationProblemPlusJSONResponse) VisitSetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetQuorumPolicydefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SetQuorumPolicydefaultApplicationProblemPlusJSONResponse) VisitSetQuorumPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListQuorumsRequestObject struct {
+	Params ListQuorumsParams
+}
+
+type ListQuorumsResponseObject interface {
+	VisitListQuorumsResponse(w http.ResponseWriter) error
+}
+
+type ListQuorums200JSONResponse QuorumList
+
+func (response ListQuorums200JSONResponse) VisitListQuorumsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListQuorums400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListQuorums400ApplicationProblemPlusJSONResponse) VisitListQuorumsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListQuorums401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListQuorums401ApplicationProblemPlusJSONResponse) VisitListQuorumsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListQuorums429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListQuorums429ApplicationProblemPlusJSONResponse) VisitListQuorumsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListQuorums503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListQuorums503ApplicationProblemPlusJSONResponse) VisitListQuorumsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListQuorumsdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListQuorumsdefaultApplicationProblemPlusJSONResponse) VisitListQuorumsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateQuorumRequestObject struct {
+	Body *CreateQuorumJSONRequestBody
+}
+
+type CreateQuorumResponseObject interface {
+	VisitCreateQuorumResponse(w http.ResponseWriter) error
+}
+
+type CreateQuorum200JSONResponse QuorumStatus
+
+func (response CreateQuorum200JSONResponse) VisitCreateQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateQuorum400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CreateQuorum400ApplicationProblemPlusJSONResponse) VisitCreateQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateQuorum401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateQuorum401ApplicationProblemPlusJSONResponse) VisitCreateQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateQuorum403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CreateQuorum403ApplicationProblemPlusJSONResponse) VisitCreateQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateQuorum413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateQuorum413ApplicationProblemPlusJSONResponse) VisitCreateQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateQuorum429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response CreateQuorum429ApplicationProblemPlusJSONResponse) VisitCreateQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateQuorum503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateQuorum503ApplicationProblemPlusJSONResponse) VisitCreateQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateQuorum507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response CreateQuorum507ApplicationProblemPlusJSONResponse) VisitCreateQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateQuorumdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response CreateQuorumdefaultApplicationProblemPlusJSONResponse) VisitCreateQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQuorumRequestObject struct {
+	Kind QuorumKind `json:"kind"`
+	Id   QuorumID   `json:"id"`
+}
+
+type GetQuorumResponseObject interface {
+	VisitGetQuorumResponse(w http.ResponseWriter) error
+}
+
+type GetQuorum200JSONResponse QuorumStatus
+
+func (response GetQuorum200JSONResponse) VisitGetQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQuorum400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetQuorum400ApplicationProblemPlusJSONResponse) VisitGetQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQuorum401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetQuorum401ApplicationProblemPlusJSONResponse) VisitGetQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQuorum404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetQuorum404ApplicationProblemPlusJSONResponse) VisitGetQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQuorum429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetQuorum429ApplicationProblemPlusJSONResponse) VisitGetQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQuorum503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetQuorum503ApplicationProblemPlusJSONResponse) VisitGetQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetQuorumdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetQuorumdefaultApplicationProblemPlusJSONResponse) VisitGetQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AckQuorumRequestObject struct {
+	Kind QuorumKind `json:"kind"`
+	Id   QuorumID   `json:"id"`
+	Body *AckQuorumJSONRequestBody
+}
+
+type AckQuorumResponseObject interface {
+	VisitAckQuorumResponse(w http.ResponseWriter) error
+}
+
+type AckQuorum200JSONResponse QuorumStatus
+
+func (response AckQuorum200JSONResponse) VisitAckQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AckQuorum400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AckQuorum400ApplicationProblemPlusJSONResponse) VisitAckQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AckQuorum401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AckQuorum401ApplicationProblemPlusJSONResponse) VisitAckQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AckQuorum403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response AckQuorum403ApplicationProblemPlusJSONResponse) VisitAckQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AckQuorum404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response AckQuorum404ApplicationProblemPlusJSONResponse) VisitAckQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AckQuorum413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response AckQuorum413ApplicationProblemPlusJSONResponse) VisitAckQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AckQuorum429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response AckQuorum429ApplicationProblemPlusJSONResponse) VisitAckQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AckQuorum503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response AckQuorum503ApplicationProblemPlusJSONResponse) VisitAckQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AckQuorum507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response AckQuorum507ApplicationProblemPlusJSONResponse) VisitAckQuorumResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AckQuorumdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response AckQuorumdefaultApplicationProblemPlusJSONResponse) VisitAckQuorumResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -6123,9 +8605,33 @@ type StrictServerInterface interface {
 	// FetchShard Read one shard as base64 in JSON.
 	// (GET /fetch)
 	FetchShard(ctx context.Context, request FetchShardRequestObject) (FetchShardResponseObject, error)
+	// AppendBlock Push a block (node-signed, members only).
+	// (POST /gossip/append_block)
+	AppendBlock(ctx context.Context, request AppendBlockRequestObject) (AppendBlockResponseObject, error)
+	// GossipBlock One block by name (how a node fetches the missing parents of a block). Members only.
+	// (GET /gossip/block)
+	GossipBlock(ctx context.Context, request GossipBlockRequestObject) (GossipBlockResponseObject, error)
+	// GossipBlocks The node's heads (each author's highest block) and, with author, that author's blocks above a height.
+	// (GET /gossip/blocks)
+	GossipBlocks(ctx context.Context, request GossipBlocksRequestObject) (GossipBlocksResponseObject, error)
+	// ForwardItem Hand over a store-and-forward item (node-signed, members only).
+	// (POST /gossip/forward)
+	ForwardItem(ctx context.Context, request ForwardItemRequestObject) (ForwardItemResponseObject, error)
 	// GetHealth Liveness and identity of the node, its disk's free space and its database's state.
 	// (GET /healthz)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
+	// ListBlocks The stored blocks, newest first (author, height, parents, receipt count).
+	// (GET /ledger/blocks)
+	ListBlocks(ctx context.Context, request ListBlocksRequestObject) (ListBlocksResponseObject, error)
+	// MergeBlocks Merge blocks (given, or pulled from another node's URL) into this node's ledger, all or nothing.
+	// (POST /ledger/merge)
+	MergeBlocks(ctx context.Context, request MergeBlocksRequestObject) (MergeBlocksResponseObject, error)
+	// ListOutbox The store-and-forward items waiting for their destination, oldest first.
+	// (GET /ledger/outbox)
+	ListOutbox(ctx context.Context, request ListOutboxRequestObject) (ListOutboxResponseObject, error)
+	// SealBlock Put the node's receipts that no block carries yet into its next block now.
+	// (POST /ledger/seal)
+	SealBlock(ctx context.Context, request SealBlockRequestObject) (SealBlockResponseObject, error)
 	// GetMesh Mesh health as last read (manual metrics file for now).
 	// (GET /mesh)
 	GetMesh(ctx context.Context, request GetMeshRequestObject) (GetMeshResponseObject, error)
@@ -6141,6 +8647,24 @@ type StrictServerInterface interface {
 	// GetPubkeys The node's public keys and node ID.
 	// (GET /pubkeys)
 	GetPubkeys(ctx context.Context, request GetPubkeysRequestObject) (GetPubkeysResponseObject, error)
+	// GetQuorumPolicy The quorum policy (default weight, per-node weights, per-kind decay).
+	// (GET /quorum/policy)
+	GetQuorumPolicy(ctx context.Context, request GetQuorumPolicyRequestObject) (GetQuorumPolicyResponseObject, error)
+	// SetQuorumPolicy Replace the quorum policy.
+	// (PUT /quorum/policy)
+	SetQuorumPolicy(ctx context.Context, request SetQuorumPolicyRequestObject) (SetQuorumPolicyResponseObject, error)
+	// ListQuorums The quorums of one kind, newest first, with their decayed weight now.
+	// (GET /quorums)
+	ListQuorums(ctx context.Context, request ListQuorumsRequestObject) (ListQuorumsResponseObject, error)
+	// CreateQuorum Open a quorum (or change the required weight of an open one).
+	// (POST /quorums)
+	CreateQuorum(ctx context.Context, request CreateQuorumRequestObject) (CreateQuorumResponseObject, error)
+	// GetQuorum One quorum with its acks and their weights now.
+	// (GET /quorums/{kind}/{id})
+	GetQuorum(ctx context.Context, request GetQuorumRequestObject) (GetQuorumResponseObject, error)
+	// AckQuorum Ack a quorum. A node-signed ack is the signing node's; the admin names the node (default this one).
+	// (POST /quorums/{kind}/{id}/ack)
+	AckQuorum(ctx context.Context, request AckQuorumRequestObject) (AckQuorumResponseObject, error)
 	// GetQuote Price of a compute job or of stored gigabytes, from the host's announce.
 	// (GET /quote)
 	GetQuote(ctx context.Context, request GetQuoteRequestObject) (GetQuoteResponseObject, error)
@@ -6719,6 +9243,120 @@ func (sh *strictHandler) FetchShard(w http.ResponseWriter, r *http.Request, para
 	}
 }
 
+// AppendBlock operation middleware
+func (sh *strictHandler) AppendBlock(w http.ResponseWriter, r *http.Request) {
+	var request AppendBlockRequestObject
+
+	var body AppendBlockJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AppendBlock(ctx, request.(AppendBlockRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AppendBlock")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AppendBlockResponseObject); ok {
+		if err := validResponse.VisitAppendBlockResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GossipBlock operation middleware
+func (sh *strictHandler) GossipBlock(w http.ResponseWriter, r *http.Request, params GossipBlockParams) {
+	var request GossipBlockRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GossipBlock(ctx, request.(GossipBlockRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GossipBlock")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GossipBlockResponseObject); ok {
+		if err := validResponse.VisitGossipBlockResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GossipBlocks operation middleware
+func (sh *strictHandler) GossipBlocks(w http.ResponseWriter, r *http.Request, params GossipBlocksParams) {
+	var request GossipBlocksRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GossipBlocks(ctx, request.(GossipBlocksRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GossipBlocks")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GossipBlocksResponseObject); ok {
+		if err := validResponse.VisitGossipBlocksResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ForwardItem operation middleware
+func (sh *strictHandler) ForwardItem(w http.ResponseWriter, r *http.Request) {
+	var request ForwardItemRequestObject
+
+	var body ForwardItemJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ForwardItem(ctx, request.(ForwardItemRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ForwardItem")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ForwardItemResponseObject); ok {
+		if err := validResponse.VisitForwardItemResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetHealth operation middleware
 func (sh *strictHandler) GetHealth(w http.ResponseWriter, r *http.Request) {
 	var request GetHealthRequestObject
@@ -6736,6 +9374,113 @@ func (sh *strictHandler) GetHealth(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetHealthResponseObject); ok {
 		if err := validResponse.VisitGetHealthResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListBlocks operation middleware
+func (sh *strictHandler) ListBlocks(w http.ResponseWriter, r *http.Request, params ListBlocksParams) {
+	var request ListBlocksRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListBlocks(ctx, request.(ListBlocksRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListBlocks")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListBlocksResponseObject); ok {
+		if err := validResponse.VisitListBlocksResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// MergeBlocks operation middleware
+func (sh *strictHandler) MergeBlocks(w http.ResponseWriter, r *http.Request) {
+	var request MergeBlocksRequestObject
+
+	var body MergeBlocksJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.MergeBlocks(ctx, request.(MergeBlocksRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "MergeBlocks")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(MergeBlocksResponseObject); ok {
+		if err := validResponse.VisitMergeBlocksResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListOutbox operation middleware
+func (sh *strictHandler) ListOutbox(w http.ResponseWriter, r *http.Request, params ListOutboxParams) {
+	var request ListOutboxRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListOutbox(ctx, request.(ListOutboxRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListOutbox")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListOutboxResponseObject); ok {
+		if err := validResponse.VisitListOutboxResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SealBlock operation middleware
+func (sh *strictHandler) SealBlock(w http.ResponseWriter, r *http.Request) {
+	var request SealBlockRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SealBlock(ctx, request.(SealBlockRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SealBlock")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SealBlockResponseObject); ok {
+		if err := validResponse.VisitSealBlockResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -6856,6 +9601,179 @@ func (sh *strictHandler) GetPubkeys(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetPubkeysResponseObject); ok {
 		if err := validResponse.VisitGetPubkeysResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetQuorumPolicy operation middleware
+func (sh *strictHandler) GetQuorumPolicy(w http.ResponseWriter, r *http.Request) {
+	var request GetQuorumPolicyRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetQuorumPolicy(ctx, request.(GetQuorumPolicyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetQuorumPolicy")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetQuorumPolicyResponseObject); ok {
+		if err := validResponse.VisitGetQuorumPolicyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SetQuorumPolicy operation middleware
+func (sh *strictHandler) SetQuorumPolicy(w http.ResponseWriter, r *http.Request) {
+	var request SetQuorumPolicyRequestObject
+
+	var body SetQuorumPolicyJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SetQuorumPolicy(ctx, request.(SetQuorumPolicyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SetQuorumPolicy")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SetQuorumPolicyResponseObject); ok {
+		if err := validResponse.VisitSetQuorumPolicyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListQuorums operation middleware
+func (sh *strictHandler) ListQuorums(w http.ResponseWriter, r *http.Request, params ListQuorumsParams) {
+	var request ListQuorumsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListQuorums(ctx, request.(ListQuorumsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListQuorums")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListQuorumsResponseObject); ok {
+		if err := validResponse.VisitListQuorumsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateQuorum operation middleware
+func (sh *strictHandler) CreateQuorum(w http.ResponseWriter, r *http.Request) {
+	var request CreateQuorumRequestObject
+
+	var body CreateQuorumJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateQuorum(ctx, request.(CreateQuorumRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateQuorum")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateQuorumResponseObject); ok {
+		if err := validResponse.VisitCreateQuorumResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetQuorum operation middleware
+func (sh *strictHandler) GetQuorum(w http.ResponseWriter, r *http.Request, kind QuorumKind, id QuorumID) {
+	var request GetQuorumRequestObject
+
+	request.Kind = kind
+	request.Id = id
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetQuorum(ctx, request.(GetQuorumRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetQuorum")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetQuorumResponseObject); ok {
+		if err := validResponse.VisitGetQuorumResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// AckQuorum operation middleware
+func (sh *strictHandler) AckQuorum(w http.ResponseWriter, r *http.Request, kind QuorumKind, id QuorumID) {
+	var request AckQuorumRequestObject
+
+	request.Kind = kind
+	request.Id = id
+
+	var body AckQuorumJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AckQuorum(ctx, request.(AckQuorumRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AckQuorum")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AckQuorumResponseObject); ok {
+		if err := validResponse.VisitAckQuorumResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -7189,162 +10107,210 @@ func (sh *strictHandler) Toggle(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H17c9s29uhXwejuTKS7lCw5idPYc2fHbdptummaTbLT32yT60DkkYSKAlgAtKLm+rvfwQFAghKoh2M7",
-	"3a3zVyySeJ7381MnFYtCcOBadU4/dWZAM5D439eg5ep8okGavzJQqWSFZoJ3TjtvIBU8U0QLsqRMkzFM",
-	"hASi5YrxKaFTyvigk3Qk/FYyCVnnVMsSko5KZ7CgZriJkAuqO6cdxvXD407SWdCPbFEuOqdfnTwaDpPO",
-	"gnH79zDp6FUB9lWYguxcXV0lnYJKugDt1nquFOjnz15RPTN/MrPGwvyRdDhdmI+peeOCZVtX9RcJk85p",
-	"538d1YdyZJ+qIzdFx0zu/v/PEuSqmu83/Ot2JnzOM/i4ZXfMPL/2TG9mVGY4RT3Z1r3d4HRXZhRVCK4A",
-	"b/Jrmr2G30pQ2vyVCq6B439pUeQspQYAjwopxjks/vqrMtD4ac95X9mv7KRNeH47AyLttCQToAgXmkxE",
-	"nosl0TOmSCbScgFcJ0RIQsklzUsgTBFRaiImRFI+hTPz1cwgQDozf2eDzlXS+SYvlQb5nCtN89ycVeu2",
-	"DtuOG/iZW1nbtjgsg9UzvwwiuN0ZFxmcEaaJKiRQi9N6BmQBizFIFe7hlRSFUHe7hXNS4Kw0J2omJJ62",
-	"WR7NFoyrB0TPJKiZyLMz8mHBlGJ8+oEoulJkJpZkQfmKLAxpWpRKE8WmnDBt9yT4JGfpnYOZOW8DOWrJ",
-	"dDozFzGZIFTpAAbNgiTNWKoVWc6oxg+0kJCRLjVQBpIog0aEanccmQSlEkLJr2JMtPmG5uZCV2RGFaFE",
-	"Qgqs0AmhnJRFLmhGlGZ5TmTJOePTHp7Kd0KOWZYBv8tjeQ2TUkF2SigZS7FUIKuDmEixINWOmQaHgHiK",
-	"uMsFXSG2lgosQAsOuJW/Cw53fbn2Tpa0uq1xiXeXC6XNwlMhZVnoCvlmQllofM5VOZmwlAHXb7SQdApf",
-	"AjAfKJIxNTdLzaimY6oQVidlntfUrd4eLv2l0N+Jkmd3ud6XgqgynRFksma1ePC4HP/VHa7mnBOQUkjS",
-	"ff3dN+Tpo8dPiJuDZKApy5VFrrdCvKDy7m92LLIVQqGZ3BAaGtB+QtMUCq38Cn+kfOU4sLrbhTJF0twg",
-	"gKdmRJk/tBCWji+lMMKlIfxEizlwdUbgErilnGw6M3gFKJAqUnLNcoIybB+FWCSDhQGYzIim64Juv5J0",
-	"Y+t3bx8FMjFu4V+clnomJPsd7hr+L2nOsvA0SFdIe6OGzVFdSkjIcgYS8FiYcjcNWW/tAH7++ef+ealn",
-	"wLVZMTSX6KRvpSXjU7MYu+9LynI6zuFL8c9xqVaJoUNFwfgU2UJKueEEEmg6I8BFOZ0hhVVnRJqLIxQB",
-	"wYCLZgsgU3YJ/KaA4cqLv1YhWYjSHsi6OJNByhY0t5xtaKSt0RD/kSXTM8PPFwJFlY9kImlqvqM5ydjU",
-	"QHWXkkKyFCwT/K0UGjKi2O+AVwof6aIwN9I5HjzuGB1Ja5Bm2v/bdZN0370bDD+NkpOr3t/+3y/D/tP3",
-	"+If5uf6r97feXzrJ+sUnnXPORclTvHIjlYHUzErtZp2XEEDLWIgcKDdfjUup9EUBMgWuLxb0o3mtUvdG",
-	"u5S9pAM8KwSzp7mxpgXjF4KnNM/9FIcOb3WayNAG0owCtwNeX4oMjJqWdPBq1G74xreukk5ZZFRDdkF1",
-	"QyU2P/YNgG7ewVWoc/1SrdBtIjiqxF9JtaroUcVup7Gu99USxPhXSHUIBv/C1/D6s4xZQH0VgMWE5gqS",
-	"NUiJQkO7NWDX/SWdj/2p6Ne/tsPEDU9yyGW7kzLXt3maRoSJYFRGC49TTRLSnSeE98jSEPZ0JhRwS0sM",
-	"WcvZJViSN6iBJ8DFyiixr+0h6dAyY1pdTChzyusaQcPHXiubsNzIkCiNKfMLk3Y5xH5PukibF1TOISPU",
-	"ycsZ0IxQnhEJBTWwXY3VC7YRoKxbk+Xm119TLQ1sTpFKOBA3k46Z6WJG1WxzSV+/OP/Htw/7x49P/LKK",
-	"nJrpPmrShUWhV05imXOx5OG26+Fx0ZtDP2NKM55qtymjCxspHUHBbjq+w3lA9IKfDfLkTWIePhUZPgFu",
-	"UOWXDqRoBioCQhEQ0PgYrQQXV3th2Fn8Q/+kuf9X1UGOVxoU6fZHZDljOQSarpiQkuPRIrc0Oq/CQw6J",
-	"wsmj6Dkp7aic33MB3JxwxzwyWlDHiClTSTP8r1H1oqdh/lfAhb2SzW28qO+LFEbZxdfNGpmGhYqfiPuF",
-	"SklX9RwtL6tSXrJLiMz9vTeVGBAyyqoCVeEO8d8RZkXtpZBKk5QqSIihHaURQpAEWWnT4F4AfYRKODWC",
-	"uly5TZE5QKHIvPHWcsbSmXnLqibVcvB7VKAHZOgu1t2AkYLwwdpFNqn78ePHu0SAz2bEgbHXcWKE1ZAk",
-	"ONwxeGcwowHt9cUlNeH3kLcOOQGKepoQ3G2Dcu1m5Y7Ob0DECAXT468M5pz3/01o/3cy7D8lA3JB+kir",
-	"jaQteL4imdAqIUoQjrf3rjN41zE3864zGLzrDOxVvAA+1bPO6ej4K1x/9XdDSv3lvP9v2v992H86uOi/",
-	"/9/1nxf992vP4gKq2c4LpmL81DzC/1XotJMBbmJY7NpV/GQND3olhZhsrqXwP69RALEE2Td4RWbwkWyy",
-	"DASAB8rRuTmsILNKg0a9iKdILsLzHPaf0v7k/aeTR1d/2QnEdlmtmwnM8gfIe7iszb0+PCaS8kws3GYY",
-	"J3lj+wkpFVqpUzjD/dnjMLuuOKhZ7xp8nTz6jAOwa40dwNdUp7PNizRE70LBb+viJXKS7SSngsK9wBHn",
-	"f66NVrxJ9A/WU6QQetfb3xuaFfDc7bvR4prHcAlSMWsd8Ox1OBhF+OfaVfnvkkAHwm3VlNffTbU6f+it",
-	"F4wHvHHJOdDJhfV47TyHCrP3ulV/xusX6kz1uz5/7V5bPxv/eRIuPdmC3t/klC2uh961NLPXjtH1d26t",
-	"eyhO0o/P7Xej4fGjHdTWzbVlB6rMI6Q/NQ9jesIbL3kIBSQHQ3mWVBEJHJZxvWBtRX7k+JLQt3WeLdjB",
-	"NNMJyJvGL+uUe6CIeYV0M5jQMtenlhw6ocja8SuXktLUes2MWPb8WS9CMJv8+HPtIC02ii1nVPn/Ilrw",
-	"gvH9wasmcesoldqZ3DY2eJHht9bEFtW8smCBEacPm3LISEq54CyleeVuJV037VEm0sFU9BIypgpOHkUn",
-	"cQ7XvTfrDu9H/Cy2Z+cOjejHaDSurMTKOQI5QGZU9OGpNS63KN8SLsXcotNnXooCyWge5Rox5W/KDzme",
-	"9mkrl3FMTdrA8ApuqvWGIyQeROv7q0+oXnR9GQEw7YERXxvh6EDq0Q6s55ug6vYXRAjUEBpQiYej46GR",
-	"3KOy+l+P3v/1/3waJsd7iFj7bP45P5hi1nRiEz19pAA6Dp4/UxXZrH1gvYaavR9UBazrZAeMRbBPOed1",
-	"FZVAXdBIvbpRb7tea6atpJFRlFe1nbCjGRvk9qZM4dvN1Fuu/jVizsEqxi3zpzfeArQGdLmLMGhxUs2o",
-	"ga4NFDslTKMBiuAAqEwrkJcYdYRf9h2auiCIuCnXDXtwiI09PaEs4T0sOmdN+8X9x87tmYsd+B5oriN6",
-	"E3rLN0/u59kKRZYq9CBj1s5AuVqCXDclhBJjDaqMX5Qqci3fCM4B3WkKjxsDFQkGthEuljtwDefaLvuL",
-	"eWxHgJErjV3Z3aD9205vdHjGiV4KomxgZfzKRQH8Iq33sX2T5m3SHYuSG64+tkdbCJH3Pneva3Ag5p3I",
-	"2qqbiAKIdYLGWBQXvM9hSjW7hMpZuts1usP/6Z2bo4cbvs6oJekZ5KDhNRRCRsTSTIqi2KJRhE4G967z",
-	"zpNc8CkGI7SJV9663Da24G5gZCBNDDkjVKFjZUoZt0FG4JwqxGB1Vuawh1rjt1cvJnqHTM2vieATCUBU",
-	"QVPwPvuxWSfN9kNx8/nF2ItGa44WNCfhBG7/Bu9IxiSkWsjVA+WM2iulYXFG0FlgY0hWkcW0mzP6o6TF",
-	"e7JteUGgVb+/YLxvXu7jy9unO5jk1KvA0A+NCq4mzQXG6EwMu4MtbewxBhvfOyfY/qa4pNMGS55u7mJX",
-	"a0zHqG1MzXd+VUNx4JpaU5A/PzRAaarLCDyIOSrqJZ/hGlYVMNo4PKbIGHKxROXdwUKIPWKNtVSxyzXH",
-	"9GY1vMdqnqiHqiw0W8CF40EHW/PWzTV2y8lmlMLaPO6ikvqmYyD1I6gIcMxagMYsSk5oCuqiLFpcmaBm",
-	"F2IeC1pZ24l/M1kbNrZMDmw6G4sDFFWzsZfuq5i6WkihxSbkjKleUN6n2aXR2caQJ5awIZvhEDUxGKp2",
-	"kEdbitKRsb238tp8EtX2RSljroCMwkLwUzKmOtW5WT9uJzvD/Vjb1oLykuZkAVqy1FLwM9zmaRWV6qWq",
-	"EObt0M4Nh5DYEFhbdFS3UH/y4Z1WJ5J4yGsD1epGIzYta/6M6VnMwFY8zgm33rw5UY7z4Np4aS1B62K6",
-	"m69tpfbCNskuKM041c46/zkLSjqXLBpKuCZ2BDPGFuuoaZSnZiw7DVxDjsV+mx0/fjx6SuawWvOMufdP",
-	"f/9l1H963v/+h/7LV/1/0/580f/9/adHw+RkGOdSryCmOG+Lf9savpZTpS8U2Hj7/XASqREPwGvzNApA",
-	"I7EPozX830lAxH1YSn9UZjhioNogkUWYuPaxj3Fg41lB9eyiBpVI1k1j5gfK4bjPQjE7IV10DVpmaG6w",
-	"d0boGGODkVsyjVEzqD4jejYkqXag3AjscCEiyKHQULfkUT7poLm5GTMaSxNSZkVCciFpQsY5JGSsL3JZ",
-	"0+apUIoVg52GsiCSz0xXBwM4UIshiIHNuPc74HWRqGuHLQgJlqyRrgIgR+aXXgs0hHxux5gVzKk2lecQ",
-	"wy5i4C7PvB0yCVh3veD40aGiEz+9QCXbc4X4vqFXeyy0XcMKx9lUsbaRlQmTB9OVa5Cimwud3YtBbAt3",
-	"tUgS7DvcUPRwq/jNNW+hjWjaqTc4C8aVjQJz+Tp7fbHuYnAT1gO1L/daIbd77siFrO+/If/BVXS5VRbO",
-	"ulihKcvjwg9XmvIW+adWoCLRB0zn8a/sD7vgCp/6YaqpordQjuewikDNWHy8mMNqkxj+j5VAinKcs9QI",
-	"IgmZwcfD4nRuFNFAsskqvlYvLn3WYnfhbLCApDq22Fn/sxQxufR6UfmHoLOLeNnzdQ9iXojYhs6Bqs2Z",
-	"vjhsZa0H68DXxb0EI/u9x073dR1jskYt2Fo8RwtStfnWN9FaqbKKrWwC3L84+0gWLM+ZswWQLuOW9SBp",
-	"OyNpLtK5IplkE71vwO6vYty2FqdAthPQvbSZTaX/cJgUYnLgMUuwiunF9SBuZ3zWqM3rjkECbda80fFX",
-	"cZJl4FAdgEdNwnQIcfz8GLKGl795zhU4+R3VQFRdY2KRxp5xCPCh7atB9+pjjeNmQZlscz5QnzCyV/yq",
-	"TbW4yIBmceYpYVyyXMcflrzIaQr7RErYZdXjBR83VxHdccmvF39W43pLGPFpH90+bVB6LYIQJg7V/6LG",
-	"0ZporFE+RadQ2bO6hjdiwgrGXZ88IumMSppqkKp35oPsL2zS68WCdJFmopNv4lJhe0SBVs7hg6T9gSII",
-	"sc6nEm4qsGn7O1i7TXeurXcVj7Q7NHAxFOsCO/VuC503LfsJY+tEf1kL+hyWAuVTevaJ5awCRfetgFIL",
-	"HDtZW3vSgY/xdDIALrj1TM5rA+QhITaHn9vBZ7Frg61bekY1vZGrzqimF+OTR437GK90VP39z4SLYJOt",
-	"5/ncr/b6aTXRpEkz+G71dSNqzXxFFpSzCSid+Ci28QrdYmLJQZKuk318qOWgcwMA3Ejo2+eW57vObHvM",
-	"VvTMnES0bfqfJS0KyP4Bq+vl6N3wiiNeVISWjcnx6g7IW4CUFcyFNu7pd22kFG4Lpnvy5Mnx6BqbvUYE",
-	"PFjW1Agi/Gr09DjiM7u2+N1KPALh5enTx6PRyfGTJ09OdkUaBImFW0q34R4OPcBAfN9yP4eO2yrr32Cq",
-	"ngXfEC4ttlZAsUvQR2C4nuDbanCypczcgh4o8j+VC4x0Dbn8+7dvyVFh7VjEjdI71B5lHdLXiLZEf+o2",
-	"q0+AH4cdSGgPbxCek8bWZloX6m+nR0efy9BnQnlusj2/MWLnPFwUQJjbiX2jQznyhlyN09Ryg0MHv9fA",
-	"4h69Oy2uC86fKaq1VOLyuZIJUZryjMosCG9fF+9CoDl+ePL0JBp7dqsy325Bbqvo9lZMp/l1L6DVg72+",
-	"qHb/YyCGHIi7xQwWIG1A6EF2cZ9dGvvoUQtrbIgRh8ymgLoaGAew4s3kvIpX1Nv2O6nmeB9T0BWkpWR6",
-	"9caATpD48FbMrdeuNdawUSaqkIYiYOlA9JfZFLGEzKHQPse/GTSJ/AEBFiEDqERy4lZoSKq3gr4JBZZ1",
-	"Od4X9auYoo9KTmme16lrYdgG6bIMuGZ6FQr2WJPUlmGqi5L+NJlMJcv69RJqeapgKBtfIVJORPysvn/7",
-	"9hU5f/WciAlWzPIDvgSNKxuQ10CzPia9WwsE6X5AdkpdRZwPCflwhFWZPiTv+AfPZvHnBagZ/gdd0/g/",
-	"62v/3T1GUxD+31k11BF8LITUH3pYabSAKqT3xfnLwTv+Y6kpxk6Y41OYvhUGvzTu/MO5q1OGlvVT8jXe",
-	"IXn70z++ffmhN3jHDb/ua9HHzAU7YPfDkSw5rggLXeD/JqBTuw8r4wT/PcJ0SPWh5wqNEWBV8Hu4GCHf",
-	"ccrJh40L+0DsnZIFzaDObN8GHQqArEPI2TtOmzAW1otkLkDS5VLaMJg6YMFna0xBK/Jo+NBO8eHI/Y5n",
-	"9a2UQtq6FB/a6p19qIsB9gbkR8FhhZkeWLMYMmuawyF8jLslGOod3x3snrhaC5NcUK0G73jlvazRwEOt",
-	"gehOIGV3hoPRYOjTCWjBOqedh4Ph4KEVAWdIViqINn9MrbnZEGzc5/Osc9r5O+iqHNhaCd/j4fDGKsRW",
-	"c7RUg0tLKbFioHsPqxg+Hj5sG7da6FFYwg6Hxqyr3d/V5emSjioXCypXndPOG6QHia3OpvCmBe8byCUK",
-	"tMFSVUHazJUs0XSqDEuYYcWYq6RTCBU5aevzbxw2ktGvRba68XOuKlVdrVd3vvqCt+xvNyjgZ7Pl8Lof",
-	"2ZVsv7agrjR+MtoLQurijvjRHmBVF9A1X4z2+KKqCmo+OH661weNIp3XhPjHwye7v4nVpb02tjjxpXP6",
-	"S1Nw+eX91fsQmb6xmZBbcOmMiAXTWHeIQZ4pw49XhCqbxkElRPDrKukc1VVgokTtBVP63L5ym9BeVamJ",
-	"1ZLF6QfXB9I7hKDbhYK3rv6UCmrV2oJbhv0tsTq0EV+TSlJg0oUvhrfva/S00tdXpb3zTrOpwC8xEdHV",
-	"kjMSZ0ImQpICRGFzqmJ18r2BqQKLHRbRqyReb9+Zo+pxqpO3xt09LL1m6LW6cUbE3yg4RrqQ9gbkpwXT",
-	"ZG4LPREtSDoTAgtsw6Kt2mBs4fPOfk0frmFm3tzQm/he2u7mLpf2GpBYKNKVUPQG5JnL8X6ckAksQdpA",
-	"ZvvfoOgZu2wFLXnnJ2sr5zFuTSr1HiZGkFULQ54tumLqIbg7SMiI/Mi+RmTB+tPmWSu8NA2te2wvYrd/",
-	"NHx6cr1tvgBNlBGssdmAzbacEOqhaSoMJpitYZm84MqworYtwCx7JGsWZKxukvzM9EyUGpstYPVyUpTa",
-	"Ui+Pam4IrExsVBVpS+Pblx4NnxrSY3ShJvqd2efM9QLATJgHqi7c1+yHEC3yJ4HmRq91n7RdEM1zscRK",
-	"dJBdVMXnNumSM/Ns2pLWz/y7UqKSuBEnqUgXy4ClYrGgfQWGNmtD+71mNDrpYf8ZSYt6G0Yp1KIVabzx",
-	"pbnqsE5yaATqJuFfvU/DZPQ4njC8ua+3YYnPByqo5mbhoLosrGD//Jm57MywHgPHSrOUdCs6O6NqZosF",
-	"VFV97E/cKvw127JAOU8IT4hMSI1O5jvDRYiEAiESIayH3SAwqU2WhRGnDEBKUOUCsJdEYdubOLHHNzXw",
-	"jSU831WNJWC2CRd9UZDu8XCIc9SGCZLOIJ2rYBP2HIBnOy0739hl9L+3Vun9pC1rjN28oKoYir2BQuQs",
-	"XZHuD29+eumLoJTSZp4bnC1oljE+7W1sxLU+MkfD+HTnHl7hPG1CwcPjJydfbULX+32VPpFq0H2lJdBF",
-	"UyCtrd2MU8SJRp51wxW4UfE92QbcAUaSt+zrzb5PV7ctS8eW+KYBqgNSJaVgWQ7UIB1Qd8crEoOwXm2B",
-	"CqDbJtgbbtalfJVYhONYxyPAKiUa3TJsFVrIKkzAjgxLak1RZoWkS33zA7RSYXbTtx8LSDUZDYd9s1jG",
-	"S7APzHw9sycgii7qreCCba8U+GiOlOk1zPQYjDgKSwf83ePhyLaoOLY6x13czVmzJixW7YcMQzpc1d7f",
-	"SiHLxR9dxx/uoXBVzYbujQLXVQcRaAi1bJ6mUihV5S9aVKgraiOgGxoImU0kdLif2CrDBHgqV4VWhOmE",
-	"gKSqlAaJMiO8akRSjFxVCIyqqrvRFOyiSmZtZDhiiyp+N6p3Psfn51XY7M0b9Wy01V62vDvAertf1zTo",
-	"Hp//7PhswaFCaNfiy1p5UL3w7Ne29MIWdQxRnpOcKQ2+ZQB1xceZVk7jytkcGk4dseQDcl5FEFr/kuHh",
-	"4bQoW9taoLXzqCqoYcP3k1Anc1Wwg45/O2nCJ+/Sv7LaUg42xalJGWzxoZoy3JLs1KhxFEFY+/yPj6+P",
-	"dn9R9Si7FoLf42sFDQ5fQ3l6IiQ6Sw3n1FiwGzGDqrlyEh4aHLTAUlgBSz1rFLISQd0alKXDUlY51SCt",
-	"IomDoB2S8tWSrrwEjiK19UA7M6VVlZkkU0lTIAVIJrIW03Crj/O2kbCVXb71xoE7xr9Dsem/xt/wE3cH",
-	"/kDVnMI9tjIhyL5TVmzfmlSUvEUO3PAlxBZcv3IUNjC+eh/lGEcBvG0FV6fEHga1h1gO9rIPIJlo9laL",
-	"2nH2aJWznIm8HvAgs8/VHxp3/sic6G6cew9UaEjC4CLfTIbyFZlvOqgSkoFR1TL8j1HjnCiG9jjIjKA3",
-	"oSw30lsdLmAD3cYrw8HGQurKBOTqVaLJhhItS55S61fOsc2gDbRZMKXpHLgVGh1AolRqhonBtQ9lyg1r",
-	"NFtx1h1c5Z2RDFv70dq4rz92m+fU5qneOotspMNGqM3PM2dDdpUuJwa/rKzA7qXXe+nVhpRAOvcGR2Te",
-	"vo+47SDMK/WRcLF0muW4ZHnmyI4vxBjAWVXje3+tDyMl4bbwEe09t25QqpDkbmPEAmNWPNq/zhC8x/l7",
-	"k9R1iETlEmyCk48HX4sUtsEO61Yk0qXWJpXSgo5ZzvSK9F1jvKqHFwYF1H7RynO9tAkU1mZNtZ8pSOES",
-	"PF85z0/lzCbW0owaONrMXv305i1pmqFbSVRQRr5NqXB14G+TxTcK7bfgOJaHynPI6v4q/gBd64QlZRgP",
-	"b+6k7m6SEDYxEtiXCg0O0jDWWwGQrijAyp543zUYKZJSbuVhwnTP+f2pbvYOCG/VX2QY6NbWDCPWAsO2",
-	"obAc0p5nUnM4xy0XRIsplpcekJ9toeIKH97x2mrqYuxdC+46JsU8OB4eV/dWnQPGDPi+BPjIHoVbrhn5",
-	"He9+sIDtm+qYXz+4lAjmjq1ng+HXPC2cNYD45hlj2Llkf764g6D7MR3YW/fs8d4fvsLj9Ezq3t3yZ3ef",
-	"UvS2eBJUO1eQa1Hr67Rqss2MiROXgGccUd/bLC6OYuuzlzZ09RaRznZYu8e6e6z7A0qUBjar9DNb0thj",
-	"YLfGPmwDNcaG1Thabzfu/SoYb0e9HwTjd8Lxmo3KbhMJ75HpTx8xYMEhYGKV/Ng0HDsGdhZYfo3+hliG",
-	"PKtmfLsRLSj+3KYgBXWabzVxKCxSHVGSXgUNQNWX0nZeCt53nRDJDKjMsBwd1/mKdH2c6MmjZgZPL6lU",
-	"Ny2QDmY2u2v37ciqYVybido8v30hxDWuu5dC7gnnH49wWuCsU967wmnWPTSVTIXIPlMaMap4OxK+YdP/",
-	"NmnkHhnvkfGanijRdw1fCwcX3nxJVYVyZ4G103UEoxrrwOaAHd10O06iLNQqrnxnntr6Wtd0OP8Tc6qu",
-	"kp3vY1Ej9/b7W/YM2QqgW7xD/32O4NEeW/m74PAfHziSfFovLbTJ4Ghmc07RtUuVS+AijJMf3vz0MkQW",
-	"V5rP4oqrwLNNuHfNAW8Rfn37wTjwIktmisiSc8anCdrpsDngjAZ9Hde7SdougZTbhJq13rMN7eDu90DG",
-	"pfa9NjWdA1kKOQ82xoHKfEUmZY7t4BobqINEGZ+e1clUmOKK2R1rQWevQctV/3zinFxrmUiu7YAWqIH4",
-	"ZD6q5thSbkoZH+yZifzwpKUEeF2m9+rz1asX7BI4KFsVwxc+Crue1cf4QIWdItch4QHWzNANBVgUHi8W",
-	"rtliG1JgM8ZbRAkcPwJM5ndfNf1Labg/Bm2yqCK5wT6bwhfpUogCNhfLXktBkqD+fPtZ+3YDO45bw0d9",
-	"hNF0zYPeGa7pZvC1315JsQA9g1IRzKayMD9YO4bgrepCYqDkqkwNVnSRb9vmTwVwW6rqAKjygx6wWUOP",
-	"3FyV/Wiw4bJlKngY21bVs6zdKGQ7kN2iNch1e4uagtaI/BdyeGP7Pm3GbYH/om6o1HqQ7pXbPEo3Rewk",
-	"64IEgxs+m6DUgU0lyoA8f9ZyUL/5bkhtx2TbJW3I9LEyCK6xSVM1DrncIZ1lNjPrv7FfuRJ30V4VQpIp",
-	"m1JXnBWzkV0ZvNbKILYmSPua9+pUdptqiL2AFoqD13d9FeRA1fwLID32p7PlUhzUkF/F2Fy0mPis8+DK",
-	"69oWQukHKqjfF4X+tYqYrXjwLT52/UXUropO9m3fL0VZnzglypw8T4HY5i2EjsUlVImI7QDKU7iwHYAi",
-	"BVGGyZZS7E+Pjx8+fHI8fHjy1eNHT56cDHeKki2FonK2YDq+gBEOuqWSzloPm/1KBd0mQn1NddqqUozN",
-	"w+si1JcoEGkjCytYQ5r3I8h57vbiijdwIIyneamY4AT7S2HuA9OwsBVFT56eHGPlFManDanSD+1Rptxi",
-	"kX1d8h/E+JaMsUEzpzuOEa5bE7VAjSFJkvIzm4XYuJL7tPQ/q3l2D/tSyQlF4DGCmjPfltjCy0EP6nlM",
-	"t7CvRn3kdqz8xjx/41tH3I6fhLLFF0JON3cben7vy5N5YwZW73Dh0kuQ5qg5LAFdVeYPpTFNmAtNZiBd",
-	"+j5IXyQS6z4Hgdm9+1qxfx58NZASqx2eA1VABPdwxaqaZgaEBuTcpgBlUhRV4ZdmaQr7tovOr3POXU0o",
-	"w1bCbHPS7fdxmD7+2jvzg9Y10X1FJgPKmGtoJi8gGxBXzzIOzrasIEz0ZiR4w8LtSE+QgvQJe0nsUYDC",
-	"e4nWKEKk4cYzt+T/NhfLPYa1YZi58drjMiA/8XxVl8azJcws3DJbYc0LXDhez5cxtCiwoKuzJnBX1fd3",
-	"1FipQL29gkMLFN9pLnyjGU1LUjyusyUl/oVYguynhnbN4CPZzJA3hOgPnht/7xD9og5RSZe+F5LNisdE",
-	"dINWTFtHl9KIpL6WoFExW1Bt5poJr0X5aLoV2VrQoq5KuIYYPpveF6n81OKGa2uJeSOI5UIHro9ZLUVd",
-	"yPNn6No0rNinS13SvMpXH21++1LYN9Z6qTi5xMPCIMC2yImzKffikCG7OG+pIAyIrXFvY36sWhxEU4y2",
-	"XuyS1sJLiTleuRGuhCSpwHqzNner6ohRo+XaiEJYzWApBZ+G21fejsgUobar7Rk6crf7gGM36N4+wlft",
-	"m3iNj9uO0vu0x6VamT0pLYoCfdLSDGFLFt3cOgIislbH1vFNkFJI0uUCmQEa1Y1EahP6vv/2/BnxSNkb",
-	"3ACF+XkGNkNvHYuTytVc1ShW7HdIqkq65lHFCCPU5TMy4/eMSarT6Mt4P4CW+KgN6zGkGjKS78OdbagC",
-	"HpErIKcIJQumFtaQuaupVU3EDqRFt147uKrAvr8oFBbxxurwXVqTpDHWZZmwaSldKjSdG1VHqd4+tYVH",
-	"NxtXtqW2MIbRulLYjs5VFYPDsry9e9PivSLVRkdtWdtKVEvqwrWh0DYg5zZwizwePrRQFvASHyLaZEqH",
-	"mwSOaJm5hM47pMHx3FGzklqavIWGV2aCL2QJxblfSSEmrcXVzcM/d8TqPY25MRrzSloHdqBxzSDPbBkR",
-	"NHgaJqbqNxLf3GBNN6wkOhdGil9YecfIOpVkR+awCrkhNsq28YhqRrDVqS/FzapIUB824OVElJxa5UQk",
-	"ZIZ2bkk7MY9vk4Y0+h3fcZnte+HkXji5a+HENp/YjK6/SeFEYw/rdqS2Pa5vCaGbDbTvm2DeOza/YMGW",
-	"JdPprIqRI4LbYLqJQTfCuO3D7tm3NShglKFKyK9ibGNKkfKrWFQCLkVeegm/lLnr5H16dDQ6fjIYDoaD",
-	"0elXw69GKKW7zz95uwQOgxSk6qxlg4+C3xxeB7+4ymPBL6Jo/Okz2a7eX/3/AAAA//8=",
+	"7L15cxu3lij+VVD8TZXJ321SpCTLtlRT85Q4uXaut2v7VqYm8khgN0gibAIdAC2K8dN3f4VzgF5INBdZ",
+	"kn0d5Z9Y7G4sB2fHWT63YjnLpGDC6Nbx59aE0YQp+Od7ZtTidGSYsn8lTMeKZ4ZL0TpufWCxFIkmRpI5",
+	"5YYM2UgqRoxacDEmdEy56LWilmJ/5FyxpHVsVM6ilo4nbEbtcCOpZtS0jltcmIP9VtSa0Ss+y2et46dH",
+	"h/1+1JpxgX/3o5ZZZAxfZWOmWtfX11Ero4rOmHFrPdWamZfP31EzsX9yu8bM/hG1BJ3Zj6l945wna1f1",
+	"H4qNWset/2+vBMoePtV7boqWndz9+585U4tivj/gr7uZ8KVI2NWa3XH7/MYzfZhQlcAU5WRr93aL013b",
+	"UXQmhWZwkj/Q5D37I2fa2L9iKQwT8E+aZSmPqUXAvUzJYcpmf/tdW2z8vOW87/ArnLSOzx8njCicliSS",
+	"aSKkISOZpnJOzIRrksg4nzFhIiIVoeSSpjkjXBOZGyJHRFExZif2q4klgHhi/056reuo9WOaa8PUS6EN",
+	"TVMLq8Zt7bYdN/Bzt7KmbQk2r6ye+2UQKXBnQibshHBDdKYYRZo2E0ZmbDZkSlf38E7JTOr73cIpyWBW",
+	"mhI9kQqgbZdHkxkX+hExE8X0RKbJCbmYca25GF8QTReaTOSczKhYkJllTbNcG6L5WBBucE9SjFIe3zua",
+	"WXhbzNFzbuKJPYjRCLDKVHDQLkjRhMdGk/mEGvjASMUS0qYWy5gi2pIRocaBI1FM64hQ8rscEmO/oak9",
+	"0AWZUE0oUSxmPDMRoYLkWSppQrThaUpULgQX4w5A5WephjxJmLhPsLxno1yz5JhQMlRyrpkqADFSckaK",
+	"HXPDHAECFGGXM7oAas01Q4SWgsFW/i4Fu+/DxTOZ0+K0hjmcXSq1sQuPpVJ5Zgrim0iN2PhS6Hw04jFn",
+	"wnwwUtEx+xqI+UiThOupXWpCDR1SDbg6ytO05G7l9mDpb6T5WeYiuc/1vpFE5/GEgJC1qwXAw3L8V/e4",
+	"mlNBmFJSkfb7n38kzw4fPyFuDpIwQ3mqkbg+SvmKqvs/2aFMFoCFdnLLaGiF9xMaxywz2q/wNRULJ4H1",
+	"/S6UaxKnlgA8NyPa/mGkRD4+V9Iql5bxEyOnTOgTwi6ZQM7JxxNLVwwUUk1yYXhKQIftghILbDCzCJNY",
+	"1XRZ0e0Wmm5o/e7tvYpODFv4l6C5mUjF/2T3jf+XNOVJFRqkLRWeqBVz1OSKRWQ+YYoBWLh2J82SzhIA",
+	"fv311+5pbiZMGLtiVl+i0761UVyM7WJw35eUp3SYsq8lP4e5XkSWD2UZF2MQCzEVVhIoRuMJYULm4wlw",
+	"WH1ClD04QgERLLoYPmNkzC+ZuC1kuPbqLxokM5kjQJbVmYTFfEZTlGx9q20N+vAfmXMzsfJ8JkFVuSIj",
+	"RWP7HU1JwscWq9uUZIrHDIXgH7k0LCGa/8ngSNkVnWX2RFr7vcctayMZw5Sd9n/bbpL22Vmv/3kQHV13",
+	"/uv//tbvPvsEf9ify786/9X5j1a0fPBR61QImYsYjtxqZUwZjlq7Xeclq2DLUMqUUWG/GuZKm/OMqZgJ",
+	"cz6jV/a1wtwbbDL2ohYTSSY5QnNlTTMuzqWIaZr6KXYdHm2awNAW06wBtwFf38iEWTMtasHR6M34DW9d",
+	"R608S6hhyTk1NZPY/ti1CLp6BtdVm+u3YoVuExVQRf5IilUFQRU6ndq6PhVLkMPfWWyqaPAveA2OP0k4",
+	"Iuq7ClqMaKpZtIQpQWxo9gZsOr+oddUdy275azNO3PIkuxy2g5Q9vlVoWhUmQFEJzTxN1VlIexoR0SFz",
+	"y9jjidRMIC+xbC3llwxZXq9EngotFk6JbX0PUYvmCTf6fES5M16XGBo89lbZiKdWhwRtTNtfuMLlEPye",
+	"tIE3z6iasoRQpy8njCaEioQollGL28VYnco2KiTr1oTS/OZrKrWB1SlixXakzahlZzqfUD1ZXdIPr07/",
+	"8dNBd//xkV9WllI73ZUhbTbLzMJpLFMh56K67XJ4WPTq0M+5NlzExm3K2sJWSwdUwE2HdzitML3Kz5Z4",
+	"0jozrz6VCTxhwpLKby0WgxsoqzCKCgMNj9HIcGG151achT/0T+r7f1cAcrgwTJN2d0DmE56yiqUrRyQX",
+	"AFqQltbm1QDkKlM4OgzCSRvH5fyeMyYshFv2kbWCWlZNGSuawD+tqReEhv1Xxs7xSFa38ao8L5JZYxde",
+	"t2vkhs10GCLuF6oUXZRzNLysc3XJL1lg7hfeVWJRyBqrmumCdoj/jnBUtedSaUNiqllELO/IrRICLAi1",
+	"TUt7FewjVLFjq6irhdsUmTKWaTKtvTWf8Hhi30LTpFgOfA8GdI/03cG6E7BaEDxYOsg6d99//HiTCvDF",
+	"grji7HWSGHC1yhIc7Vi6s5RRw/by4KKS8XvMW8acCol6nlA52xrn2izKHZ9fwYgBKKb7Ty3lnHb/h9Du",
+	"n6TffUZ65Jx0gVdbTVuKdEESaXREtCQCTu+s1Ttr2ZM5a/V6Z60eHsUrJsZm0joe7D+F9Rd/17TU3067",
+	"/0O7f/a7z3rn3U//f/nneffT0rOwgmq384rrkDy1j+BfBTltFICrFBY6dh2GrJVB75SUo9W1ZP7nJQ4g",
+	"50x1LV2RCbsiqyIDEOCRdnxuyhYsQaPBgF0kYmAXVXj2u89od/Tp89Hh9X9sRGJcVuNmKm75HfQ9WNbq",
+	"Xg/2iaIikTO3GS5IWtt+RHINXuqYncD+EBx214UEtetdwq+jwy8AAK41BIAfqIknqwdpmd65Zn8sq5cg",
+	"SdaznAILt0JHmP+lsVbxKtPf2U5RUppNb7+wPKsic9fvxsgbguGSKc3RO+DFa783CMjPpaPy30UVGwi2",
+	"VXJefzbF6jzQGw8YALxyyCmjo3O88doIh4KytzpVD+PlA3Wu+k2fv3evLcPGfx5Vlx6tIe8fUhlPN9L1",
+	"siND87FgCRnaj0k7ZcmYqb1Exr2x7CDJFn4oEkt7YISSmAopeExTgl6UyEkNkPm/fHj7ptda5iDoYdse",
+	"u2O8VHIUsV72rOrYjI8nJozIXqE4PBoMjp4e9QdPD/efHDx92q+Zj4MgXlDlb9h3wowZvXqJ7x/sN+LJ",
+	"9sMWGFMdef/xUWDonViEO2agnQDzHew/vQ7K6y+n/sphRx5TilMs4V4whwJk1WU30sRpZjVNNDGXxJqz",
+	"YbaBj2I6TwO+wAlLk2N/UWRFD2jObskRKsSg/A6ZVXZHDO4LI0KV4pcg6j3QwLIB3RFtEDvyZig6TdUt",
+	"rxEILxgNAGBXqlxDWM0W4mboLitkKxgAQ63dm17dHPC0HaQz8M8AI6+zogCzcbNvPwscxia1tEYUOEnk",
+	"99QIirDafBNIfMhnM6oWNwBIHHaaw6jlnWMgIGjN/nHMzft/zdzN3A5C8CcO99I4NFxDylw5LfxWEKrk",
+	"0uC/Dxj8MGHABeauzN2lLlzk/uv9q2NC0xTYjFuzZS9ZDgEhbftuF6V6B0y8mQVJsqRh7/cPn9Z07Ikx",
+	"mf6v47293/737Ex/+ltYz14D9BB3SRzXXeUNcjRiKvxwmRk4bui/aDz6D4ymoVUMvV60C8rrYrBl9+vS",
+	"8tyLzatyY64Cx/J/moYMSKtYucdE5LMhU6Q9kopkdAw399ZYxFi9bb1f3wifv7kKtU5pWl3R9npPWJiu",
+	"VUFK3cNpI/4kQzjwY0r57GY2d+li3ApSEI93ilfuy0xn/3CDrHFzrdmBV37qa4ztw5Dz/oN3B0rNSMos",
+	"45pTTRQTbL4l98eRw0sCyXCazPjOjgyHq6s30hgp90gT+wppJ2xE89Qco4/CeSqRDxdxXtpQDGWzrPjl",
+	"807Ai7HBUNnR6G+4OFwDoyIoL8CcZ1xsj14lb1ivDaw4iCbsyt17B69DksoCA5FYaJ2W9qZ/nbTdtN5W",
+	"jUA6Hh0GJ3FRkFtv1gHvNXwW2rOLUQxIbIjkKIwS7aLzBGOJFc79Y4z4aLgRU+xSTpGcvvBQNFMchcs2",
+	"dyMWyuo2cKGI49xCsNf0O7fe6giRR9Hy/EoIlYsuD6OCTFtQxA8LU2gp23KPZmQ9XUVVt79K2G6JoRUu",
+	"cTDY7+8/bXCg/23v09/+83M/2t/C77nN5l+KnTlmySdWydOH70I0z8vnumCbZWBap3b3tR1WVUTX0QYc",
+	"C1CfdhGlRagwdZHc5eoGnfWXTXbada6g62YIO57R6Gq4IxGwxkR2C3sPlLOz3/+O5dMHfy27hHSpC/tt",
+	"iBybUItdKyR2TLiBW2ECA4D5o5m6hFQAUrGMfGRyOL7CDbtz3DtCT2pkvLuFzC8ZPbD/ENyeu4DeF4ym",
+	"JnCZASGsq5D7dbIAlaWIB044Xv5RoedMLd/vVTXGElW5OM914Fh+lEIwiHHTAG7IHiKQbUKEnG+gNZhr",
+	"vUNeTkM7YmAb13aFu4GgFJze2kpcEDOXRGO2U/jIZcbEeVzuY/0m7dukPZS5sFJ9iKDNpEw7X7rXJTyQ",
+	"01ZgbcVJBBEEIxNDIkpI0RVsTA2/ZEUE4+Z4xQ1BiT7icHCwEoAYdBc/Zykz7D3LpAqopYmSWbbGoqhG",
+	"/rh3XcgsSaUYQ4Rwk3rlQz6axpbCDQwCpE4hJ4RqiHYaUy4w8p+5SCdiqTrJU7aFWeO3Vy4meIZcT29I",
+	"4CPFGNEZjZkPpB3addJkOxK3n58PvWq05MCDO16YwO3f0h1JuGKxkWrxSLtIk4U2bHZCIIIHA7sXgcU0",
+	"3zF2g7cvMy7O1y2vkv3Q7c646NqXu/Dy+ul2ZjnlKiAe24CBa0h9gSE+E6LuypZW9hjCjZ+lmlOV+FvO",
+	"XbRX54PYTgmbckwGqVI67f756TcXy9Hrfvrcjw4G4TuhjC5SSQNk/APowNZo9jxnQF7zH2onZDe/hK0H",
+	"z54O+iGENSY9d5w9HBFluQIgq1VCIc8ITTLIeG0rNqNcQOg50LpFaXZMYvSrJoqPTNjHVglMera/8e5w",
+	"mQvYk3AgLmFV38yas2/yxsjcxHJWi3JLWMovGYa3xVQpjoFuOYb3s83XS37M0HJeuCDJ7UM1olYTW/Mi",
+	"fBOCLuk/11Er4Xqje7fCUCsOyyVfzZeHjmtDTR7AQzkFn1EuJrCGRcEXMU+LazJkqZyDH8mhUZWRyyUt",
+	"p8htLZU3f97AUop5ghGMeWb4jFWJZifWuOw5xC1Hq1HsS/O4g4rKkw6h1GumA8gxaUAauyg1ojHT53nW",
+	"EOrK9ORcTrfw5Ps3o6VhQ8sUjI8nQ7mDz8Ru7I37KuQ5yZQ0chVzhtTMqOjS5DIiQzpkaYQyFjQewYLe",
+	"Litgd4p4VjJ3EnXrrby3nwQdTw1XWQllMymOyZCa2KR2/bCd5AT2g27WGRU5TcmMGcVjVCZOYJvHRdai",
+	"V/CrOI9DuzBNwESxBWNzC/WQr55pAZHIY14TqhYnGrr7Ak98yOTnFrfCeTCw9frJyXyYVo4NL4RC12Qw",
+	"X9NK8cBW2S7ThgtqXPzGlywoal3yYKrZquzzM4YW67hpUL1LeHJcCR102t5Pyf7jx4NnZMoWS5GT7v3j",
+	"P38bdJ+ddl/80n3zrvs/tDuddf/89PmwHx31w1LqbW6G8iocSVaon4F0A5CwKiAB7K404QZuQSYU7EYj",
+	"yQjy3RQU3AjbLLspbewq44rp7Unfa3krD6TiYy5u6Pip6zdeuXVDlqusACyECXgI4YiG3QIvK8e5Keqi",
+	"ObjwHQv59dblzK1NeUupNueaYY7+docFEkpUWM4qhWQM7rB86q01T5yBRtyHufLkY4cjltNZxopMNOwc",
+	"2cZ3GbAAzOS8ZB+BSh21mR9px/d95Qq7E9KGcGJUkCxVd04IHUI+MWhQ3ECmDXj3gGXXVPVmRrWSDOLS",
+	"SkBrgXuEuQjqTo7D1TdjR+NxRPIki0gqFY3IMGURGZrzVJXyeiy15llvox+/kv1npysTCByqNeFmmFAq",
+	"+k8gU9txUMAEFHWkrRkje/aXTgM2VHWfDWMWOKebPDK73DsBBW4iYBwyqqhz5YLDoAM/TBh6FY/RliuE",
+	"9y1b3GKhzQ6g6jirHqB1bGXE1c585Qas6PbSbbdSGtalyCKRVPZd3VAQuEXO51IwA2ZBbbQlnYP1GjPH",
+	"XI2Prb5YvgF1E5YDNS/3Rmm6W+7IpblvvyH/wXVwuUXljmVV01CehhVioQ0VDTpxaVQHMha4ScNf4Q+b",
+	"8Aqe+mGKqYKnkA+nbBGKMpVX51O2WGWG/41aaZYPUx5b5TQiE3a1W27PrRIaU3y0CK/Vq9BftNhNNFtZ",
+	"QFSALQTrf+ZS5bPTLbIZVm8rN8EDx3Y6a/PMPwkTDNrbwar2q1l5MF8NrtvSyBOYewg5gW6UZvj9CBmE",
+	"O4JwM0KVACyth83v/8O+WdvN5xa7itNc80v22rubsP7cKlSqOf79fkOefwPMnBFSL+HXDLXnLKaLHYE2",
+	"oenoPOUj1uyJ7h9bHTWxg693Jx8MHh8c9TfXu5jRq3M63jhjymfc3MaMS1Bd3fLqkpqBjPZ9MOKlliF6",
+	"vPd//vafcM8w2H8S5o8V9Krq85nzqP8uh5A6NmVhhR4/Dyt/f8Cz7dVTHOsDypBN2p8fvBlI72TK48XO",
+	"dzy7o6+F0VZbQ9q49vDc7Rt3JLt8tASyDYdaws+F+ZyvY7Q1lrKWn3hWuyZY7EsnmNGr6nC1u1m/rRUX",
+	"S22P5SIjhwPNiPWhUKiWXRnTXZG9kJShuFDMYN9eYDY4Em4iZGg8CUfv1yXQFq6CEocC4W/xVD8iDvAR",
+	"cneMB6FjFq2Evmwp5IMCq1hIubsSwhEeXcOJh9y+NyuKtItl5BKOt3zda+uef6+zjCo3WYKb891W1qij",
+	"OkvApR1XRvZ7D0H3fZniu2R48aXI/WrqTSVTs+LbK2Iejw43xVgvZ8OuUpLWeVEIo463/xL8isx4mnIn",
+	"pkmbC0RRYGsnu9x9P9vfPzh4st8/OHr6+PDJkyUtoht8vKrK/C6H227MXQ3dlBP3njx7cvTsYHBw+PRo",
+	"/2Dw+An720H/aS3ypOmVTTz76DB0Tbg7mUk5ulXMUQwvus5vRmKN9QC2Q4FBU7j5zTKNLVnqHdhK3eTd",
+	"xey+5Zzm+ikUKO93VCJ2gQIR8hA8gSpFV2/aaxb1+kzo9xCq1hR1R335sq2qqWDhr/PEpRSH8hiGOU9N",
+	"+GEuspTG2+X+wYzleJWP66sI7jgXN0u8KvlRQ1Gb4y7EOzZh6RcyqX7lvw164xJr13TMitvztqAzBuXT",
+	"oArQ0SGJJ1TR2DClOye+5NM5lmA9n5E2CAWIbh25wqwdopnRLtIRJN0jTQBjXTDhBga4dJoOro1nFQ5q",
+	"2rWMRtVhWImK2RwP4ANZ/IShdUKgaAP57FaQzxeY2yb5sShbsm09/lL/2pj901wCy1cccSoRLLgRJqdl",
+	"uMMuuSW7w21nWGzaYOOWnlNDb+WoE2ro+fDosHYeLsZxtZrAvyVeVDbZCM+XfrU3L/IWLOFpB2e7172x",
+	"X5EZFXzEtImKOjgLCMKTc8EUaTvNyOcYBqra7I4NtfKS25zydBPM1icrBWHmNKJ10/+qaJax5B9scbOK",
+	"kbe84kDMJmDLauCKPbodqmixmGfc5fRtGeVZK3C5LovsyZMn+4MbbPYGqd8MRVPNHng6eBaoN3Rz9buR",
+	"eVSUl2fPHg8GR/tPnjw52uTCrpS5XNNICPawKwAr6vua89l13EZd/xYLRyL6VvESqbVAik2KPiDDzRTf",
+	"xqtMbKzjFvRIk/8uAu5I27LLv//0kexleENK3CidXW86Mfz1BtFmEL257j6xQh+7AaQaabFsh4dqp3yp",
+	"QJ9IbW5W8ewmqgDg3EbqG+wqkVf0apim1BscOfi9VmI5gmdn5E3R+QtVtYa+ML5yZ0S0oSKhKqnkda9J",
+	"YdnfPzh6dhRMurpTnW+zIrdWdfsox+P0pgfQGBu5vKjmyLaKGrIj7WYTNmMKMyF3irjwtU5DHx02iMaa",
+	"GrHLbGWhoR1E8WqpyEJWlNv2O4maaxTB/HGuuFl8sKhTyfj/6K/4GpPsak1LMmU5AjSygkgsrI0SkSnL",
+	"jK84Xc8WBPkACAuYwagCduJWaFmq96B+qCosy3q8bzFVVql06bgxTdOyZks1SJy0ecKE4WZRVew5FvOj",
+	"CSzDtch7OxqNFU+65RJKfSrjoBtfA1GOZBhWLz5+fEdO370kcgT9W/yAb5iBlfXIe0aTLpRgRg8EaV+A",
+	"OKWuP8NFRC72oEfIRXQmLryYhZ9nTE/gHxD0CP/CKM4/3WNwBcG/fdmiPXaVSWUuOtD3LmNFLuur0ze9",
+	"M/E6NxSici34NNQtqYba18784tR1zYGrg2PyA5wh+fj2Hz+9uej0zoSV110ju5CyjwO2L/ZULmBFUAgO",
+	"/gU1EfE30HEq/9yDOkD6ouPa3hDGi6zv6mKkOhNUkIuVA7twJUrJjCasrLO8Djs0Y2QZQ07OBK3jWLV7",
+	"GXfpWK6IEAZYl6GwvkzBmBlNDvsHOMXFnvsdYPWTUlJhJbeLpu47F2Vrqk6PvJaCLVyFNwNJ7+CagyF8",
+	"cjcyDH0mNmd5+xquo1RSo3tnooiLK8nAY63F6FZFy271e4Ne3+fR04y3jlsHvX7vAFXACbCVAqPtH2N0",
+	"N1uGDft8mbSOW39npmhOs9RQcr/fv7V+hcUcDb2J4lwp6F/l3oOeWo/7B03jFgvdqzZUKuMQNn9XNkuK",
+	"WtoXjGvhPX2EvYI0nLQUXYu5RDNjqVQXmDZxBfQNHWuIz4H+BddRK5M6AGmMJq0BG9joDzJZ3Dqci74p",
+	"18u9Rq+/4in70620k8IyMXDch7iS9cdW6XIKnwy2wpCy1Rh8tAVale0c7ReDLb4oetTZD/afbfVBrWXc",
+	"DTH+cf/J5m9CXRJvTC1OfWkd/1ZXXH77dP2pSkw/YgmgNbR0QuSMG+iCwVmaaCuPF4RqrF9AFQvQ13XU",
+	"2it7EgSZ2iuuzSm+cpfYXvRMCHU2hOl7N0fSe8Sgu8WCj64biq50TsSCtFb8zaFXqVVfo0JT4MolxlRP",
+	"33eMaOSv73I881a9xfVvIRXRdTayGmcECYEZkxkWEwl1bfYOpgItNnhEr6Nw92fnjirHKSCPzt0tPL12",
+	"6KUuRlbFX2l/Q9os7vTI2xk3ZIptR4iRJJ5ICe1e2ayp91Vo4dPWdi3Ib+BmXt3Qh/Bems7mPpf2ngGz",
+	"0KStWNbpkeeuuNnjiIzYnClMkcN/VlrwuKLjoeWre4cs9nHiAl0q5R5GVpHVM8uekVyh5g5zZxBhzRAg",
+	"FuiGap814kvd0brF9gJ++8P+s6ObbfMVM0RbxRpaX2OZoRGhHpvG0lKC3Ro0baocGfR3xXagqkOSenuw",
+	"4iTJr9xMZG6g9Tf00iVZbpB7eVJzQ0CfTGuqKGzUjC8d9p9Z1sNdkZSS/E7wOXedqSHv/pEu20jVu3MH",
+	"W04pRlNr17pPmg6IpqmcQ18klpwXrZBW+ZJz86z6kpZh/nOuwEhcycDRpA1NaWI5m9GuZpY3GyjG72vR",
+	"HHXsecwVzcptWKPQyEai8c6X+qqrXTurTqB2VP2r87kfDR6HK2Wt7utjteHcI13pLYR4UBwW9FN++dwe",
+	"dmJFj8VjbXhM2gWfnVA9wSp5RTlb/EmgwV+KLUTKaURERFRESnKy31kpQhTLACMBwzrQmxxKaKg8s+qU",
+	"RUjFdD5j0Nk8w2b7Tu3xnRN8m3Mvd3VtCZDHLGRXZqS93+/DHKVjgsQTFk91ZRMIByaSjZ6dH3EZ3Rfo",
+	"ld5O2/K1oxurgOIJZBDBT9q/fHj7xlf/zBWWXLM0m9Ek4WLcWdkIFvcG0LjCAGv34DIFGpSCg/0nR6ux",
+	"lFYv2s7ok7FhpquNYnRWV0hLbzcXFGiiVmCsdhW40n84WofcFYokH7E61D1ajhjntrrEDzVU7ZEi3Rnq",
+	"UYIF6ZC6PVyQEIZ1Sg9UBbuxspyVZm0qFhESnIAClhWq0rLWux2zIVhSUAL0B59TdEXZFZI29a24wUsF",
+	"efM/XWUsNmTQ73ftYrnIGT6w83XsnhjRdFZuBRaMbQjYlQUpN0uU6SkYaJTNHfK39/sDbJi+jzbHfZzN",
+	"Sb1DoQuVh5AO10MS826+dRu/v4XB9aMUo5TjLcmDU+BG5iAgDaEo5mmspNZFZQwkhbK/KyC65YFYuaWw",
+	"H32LHyZitciMJtxEhCmqsWOWK/tiiRQiVzUgoy4KTtYVu6CRWToZ9visiN8N2p0v4flpETZ7+049jLba",
+	"ypd3D1SP+2XJAz0/0HOBDgVBV7rnYLxf0WiTW9pjJ5YyOZC8ICnXhvkG1tS1wuVGO4sr5VNWu9SRc9Ej",
+	"p0UEId4vWRlenRZ0a2yCUV4eFeX7MHw/qtpkricrSHl0R2/kCZ/9lf41Wkspw4yvOmfAqrslZ7gj3alW",
+	"3DdAsPj826fXw81fvJHmZ5mL5GYE/kCvBTY4eq3q0yOp4LLUSk6DXfUsZVA91U7DA4eDkVADuiJST2oV",
+	"nGWlSibo0tUazik1TKEhCYOAH5KKxZwuvAYOKjXeQDs3JZrKXJGxojEjGVNcJg2u4cY7zrsmwkZx+dE7",
+	"B+6Z/nalpu/mvuGtcAB/pEtJ4R6jTshU1xkrgMAEGt3ppsuG+l1CaMHlKz6u7R01k9b1p6DE2Kvg21p0",
+	"dUbsbli7i+dgK/8AsAnXDdEVDgv6cVarTq904Z5PZFoOuJPb5/qbpp1vWRLdz+XeI111JLmGq6jPUbEg",
+	"09ULKsjdlwlL4B/WjHOqGPjjWGIVvRHlqdXeynABDHQbLqwEG0plCheQa9QALhtKjMpFTPFeOWUQKwSB",
+	"NjOuDZ0ygUqjQ0jQSu0wIbz2oUypFY12K867A6u8N5aBTQ/Qx33zsZtuTjFP9c5FZC0dNsBtfp04H7Jr",
+	"8TCy9IW6An/QXh+0VwwpYfHUOxxBeDvZgg5QKQrzkQg5d5blMOdp4tiOL/tewbOiudX2Vh9ESrK7okfw",
+	"99y5Q6kgkvuNEas4s8LR/mWG4APNP7ikbsIkiivBOjr5ePClSGEMdlj2IpE2RZ9UTDM65Ck3C9K1Nqpi",
+	"2IcU9RmqWHkvWtxczzGBAn3W1PiZKilcUqQLd/NTXGYT9DRjyXJuJuTd2w8fSd0N3ciiKv3TmowK1wDt",
+	"LkV8rcNcA41D4VHom100FvUAdD0D55RDPLw9k7KtZ0T4yGpgXys0uJKGsdwDj7RlxlD3hPMu0UiTmArU",
+	"hwk3HXfvT029aV71VP1BVgPdmrpAhno/Yv9FlJAIz6iUcE5azoiRY+ir1CO/YluUgh7OROk1dTH2TMh8",
+	"PKnEpNgH+/394twKOEDMgG/IB48QFG65duQz0b5AxPbdZO2vFy4lgjuwdTAYfummRfAaEt++YKy27Nxe",
+	"Lm5g6H5Mh/Z4Pbu/9YfvAJxeSD1ct/zVr08p3LZ4FlReroDUonjXiWYyZsaEmUtFZuxR39Q7rI5Cz+83",
+	"GLp6h0SHrcUfqO6B6r5BjdLiZpF+hs0yPAW2S+qD/sdDKyVR4nU2097vEju+hEnvF8nFvUi8eofuuyTC",
+	"B2L6y0cMIDpUhFihP9Ydx06AnVQ8v9Z+AyoDmVUKvs2EVmkr0mQgVTqA3GniULX9ScBIco9REf5a1s4b",
+	"KboIfk0mjKoEytEJky5I28eJHh3WM3g6UWG6GQl8MMHsrs2no4pO6U0uavv87pUQ17H9QQt5YJzfHuNE",
+	"5CxT3tvSWdYdcJWMpUy+UBuxpngzEX7g4+9NG3kgxgdivOFNlOyCp837u1ji3ZdUFyR3UvF2uv7D1EAd",
+	"2JRBK3PTTJOgCzWqKz/bp1hf64YXzv+EnKrraOP7UNTIvf3pjm+GsALomtuh7+8ieLDFVv4uBfu3DxyJ",
+	"Pi+XFloVcDTBnFO42qXaJXARLsgvH96+qRKLK82HtIJ9HvdoZrX882EqsY9Vs/8cXiFcYzwwZwlp48k/",
+	"0u7SGEv3PKpdQLxmapoyoqQ0kTdeIoIfFmK5Ywc4E9olx9jtYDRyRpWFXMVbl9J4Cuk8E5YmpH1h/3fR",
+	"IfMJT1lRAqFuFMHdExMJU70zcYpBm0lEZjQdSTVjCZHK/sgsayo2edjvR4QS7D7gfh4uYGl+8WhaTaDh",
+	"BTnsPzvxIdFnwsVEQ8h2yC1/ClD/AYB+N2oBjn3PF9UwKe7NMoM18SpwlglPykQzAPFDgsRfVVHYzOne",
+	"5XpCqCPFtn25i3fWEfFWN14RVzheypJxoR04jlewurBPA17ylLmkJawpdFEnsh1DNT/dNU02qQf/HkT3",
+	"V4rL3kwHbwUr5ZHFPtKeyLn3tKPkc/mBXGsuxoUUhYoO8GmnR15XaGYrkqnWDlrKJxeGd5kwSmYLMmRm",
+	"ziAtIWH62C/LwoQqt64Jo4n2dRsgRalIm4gg3BVRJvJ5DGcCF0DoUF6y4psJ5D/56AAnldvWjvBqifvM",
+	"inlCra3BKxEHXBN2RWOTLsh8Qs2Z4Aa1i2XgBOR3hUvoTcVz3jOTKxcvsLwy3NAFBOteRFZnozp2vkxU",
+	"LBqrUcBIW8eElzWJw1wMVhCuZ9Ff11rp8GgwOHp61B88Pdx/cvD06RYNGsMLgA6Q4QUcHUa3XOXlzvnt",
+	"C4vhTUwX0L8MgfKoUGbXs1lmFkX5BTzpzrfOpb9vpluJZELu1WY0npT0POHjCdPGcVd7tq42l2dlFR61",
+	"TP60QurruPBIqrnv6xK00k4F4YbNCMUuJ0sZ4GA0UZGk1uIRMYPqD758woTqyYnlkZaFY8SSJhdJjlTA",
+	"LjpglZ2J2tC14D+uSUyVsnYhF/UU1NwM5RVGpbOUX0IR0NK147/Os96ZeNw/8I+Y/5BrMsrTlLRLQ45M",
+	"GctQmNgdB0OffkZwvTRsdkc2VnWGe7a03NSuG1E4gxUhHRXHAgZ3caQPptaDqdXE7V5A4clLq4lh2ZQu",
+	"FUnX8R/kMTcxwFzR53X3yS/glbu8SXYzNMhmz4xULgQX4wiUzYTrKdTOoYakjGpDut0ZF92RYqwLJeGI",
+	"/SdwOHifGjqk2od+1i6k738PZJgbElMhpCGGThmZSzWtbEwwqtIFslip6hso85K5GJ+U9XugqhoUFFnK",
+	"c3zPjFp0T0curnqp+I1r5WkkXHr7+lFUT+0yId25t2Xxu4OjjYrm9Zff6L/il0wwjf5NX2vbp89g4QQP",
+	"xkcOB3RG41VMeARlWk0t5kJm3hWLRLJqZa1WaN3O4ngr0oVXMVDvUIpfssQDHE0R+xtNCbbpI+2MjrkY",
+	"N9aMxE9vYCGs77x5OxbCoN9fZyIMNnX7/Co2QlMsS+GX0fcror+rBFtX7AvhWA+58dcWkVO7I+8fifwV",
+	"Bma3N8sxR68zZjWJZm0c/ODYMyEX0HoAUwzQeQOhBr60ypA1FOOPsIY/yle0GScUfSBnwvt13GYt8xbu",
+	"tsP0yFurm885lq6tZCEc9vukfdh/5hJ6R1JNO9Xami5fmCbO7RIFq70EFO7XFh4Fh7qzSw2Y5qvcbMDM",
+	"wXuNF77AqOO6c6aYRboHJfsh8MFThseNNlRKhLSmLIcwB5fzXxrTjzT51/tXHcJF1YB/pAlynohQ1NUc",
+	"UW5iVGhHr1Us3uIrW914fEeCGLe9ThJDZ8MHQfxlgnjFfNS1hEVMYkuYNlxQLEkh06QQ2JvQWzPXPSsc",
+	"gcdoWl6036V4+ID9q5qsMjYnTp5KRbDXFYFa0YXDSzFfGHXiAoLta73v1Iv77bLrd7mpdpPygS3eXekU",
+	"OHSrabJgBhm1NfgEu3JOYCLkvBFzZ0xP1rlBXjN9p04QGD+AqPZ335r9a4XRwxrQVUSoJinVvk7wjIqc",
+	"pkXreMgdH4EYnHcaup5Umtw3wxpf2Qhuw67MHpTsqQN6Y00oN4PXzt8pOWNmwnJNoGQrysveEhgqbxUH",
+	"EnIeuFZWvQWdpeu2+TZjAvth7YBVftAdNmt5nZurSFLpreSFc115GNoWtIpbn3liX7jTlBOmmvNNltx6",
+	"Xymr3kKJGDtuA/67NnxrAeleuUtQuilCkCy7HvRuGTaVfgpowSaMvHzeACgsuL2HtfDXgeuf8GJRy/7O",
+	"YFabp6kQPTx96JiE0MAjLNoZ+DoPc+/lYQpbPOIPGGrSnXK4loxp/d4Cx8KKEnlQq1xFhNv3d6ziwP15",
+	"PLbHP9R0HrrRfY/ZU1AMHrSWGnUFSaVko+svMf7p3tnK2WDp88bhlTjTP+wQf4VrBdzuOm+GO54Hf8YX",
+	"ChntC2NZ9FzTkw8EC0ucyFk2CatCJniF8EYadJAoKjQ2wiUjLmjKzcI3dMh9LyuWyXgCxbmusII83Fw6",
+	"YUfaLJZCzlDK1WnyR8WoYYg8dyrIcKKvI8iwS+16ungQZN+rILMGKaH+mNtS+cRDrGmJqOipVI4IFb7p",
+	"OOtsknV7ny0TuN777FobrDccWt8Epj8UVr+/wuoO6Ypwd0hgc8G/XBUMeo1sCGhJGYUoqTtTkurj8y8d",
+	"HULPPzUQzR51qYffyz6bitSextN7kLKn95/3932J2N3TkR9k8m1Fnp7G00JO98gpqUSZWsbp2iBBhrGv",
+	"9/NIY2AizAUJUbpMMa1X+9wkzrEj0RoBbth2ViuYfOtYiW9bbcGZw6jawX2b/tU/4lckF1agtGc8TbkU",
+	"YJQYC2zdIVKRMR9TiE6NsOlhwmI+o2ljA2JsPXwz9nc6k/l92LfNNXLh+G7OWnYMhPkKbv93iscMc/gc",
+	"1pDf5dAetBz5ELDKkZctdKU2kKIvZC7iposCf8m5x658774gHfwEj9+7tzdFouLb5Q0qpsQQbSEvYuaD",
+	"TzEPxpNoM4KKmJ1r9se3G4W60V/0jcWhUhM3hpEP7cObEtRXoI8PKCUKXAOe58pPwF5cj1jBCBdxmmsu",
+	"BcmUlCPIOcWshvc//0iOnh3tQ0KUj4f25OKH9iSTryn89D4Xv8jhHSl673PxlVoRwMxNOUcWayxLUlSc",
+	"YLOz2pE8BEM+6H2NZWxyQSggj7WMXZWoXNMxK4KyR5Cc0iC+sLTNHjbBa6bKH+3zD1gG567KsVE++0rE",
+	"6eZuIs8iSNknsECTYNeVASKWFRNszhLMtFRMGyimI6QhE6Zcl1Cmyuj6RS1qtfPgO/3r0KvFFKzpTNO0",
+	"NMUgP44RKTxeceOxxaKQNemg01CiZFb0l653wMW3Xaxd2drSJcdbsVJtakna3S4M04VfOyd+0NIk9I3f",
+	"IST/kimYPGNJjyAnaEBn+CBlI7PacKJWSMuxnkqno89cJOxqiz63vhjdEkc4XL0Jeu6W/FCq5a9CYfbE",
+	"y8JuPQJJfYVfA8jD4S03kMrvFS4Yr4NdUzwJzOjipI7c0Lf2sH+wqZVzgerNjWIbsPheW27CMh9paHOo",
+	"G3pvwjobOm++knOmurHlXRN2RVYbcVpG9I234Hyou/hV6y4qOife3QbNN6HfpSUrbjC5WRsg0mrNjQZS",
+	"s9gbCDozdC2xNZAF4V7ELRGGb9r5iomxmTTQoXelrDpIboewXIXSm1NWQ+9o8vI5ZkQm7Mp3ZbqkadEW",
+	"cxAKt8A3HNMEVyqmWSWVxvi9CrUFIF7xTFu2C/PmmlXr7pe0tzK/zuNJtWjrYO3BzmmpvORQ0Sq1ypVU",
+	"JJZK5ZnBFlEc2zv2KmS5NKKUaBnMlRTj6va19yNy7cvKnEDuzvq8/9AJurf34FV8E47xcRMofR2DYa4X",
+	"kDNjZJZBHQJlh8DO6Le3jgoTWS6rg3KTKSUVaQsJwgCc6lYjxaTeFz+dPieeKDu9W+Awv04YNgJbpuKo",
+	"KC9gOYgzmP9kUVExyj4qBGGAu3xBA84tSx+X3TpDwbPvctNQhnnFe8xiwxKSbiOd8RYIQEQUG0FcFCUz",
+	"rmfoyHROZTz+0qEbYGI3qd64jSdhF61nRq88Wx4cPXnyZH9wtIsqFBHfcWJwRF7zH0iblixpCO2fR3yc",
+	"K1cjik6tqaM1uDs3OSwGt1u+OrSPD8jUoFp/qhhNFp7PFfViNZ0xL0o7D67FB0OqiY8CLpWqWkSQAFld",
+	"aeuRU1f1DEqQWSyryJKyJllVKO3uEtijeeL6xt0jDw4Ho9iVlNrk7XtCYYKv5AmFud8pKUeNqQv24V+7",
+	"MP4Dj7m92tQKL7ArFteEpQl2KwaHp4KqkaaUz2Ad6mXbsNDofA1G+wXqO1bXKTQ7MmWLqjSUc8EU1qDS",
+	"EyKkiJkPEOdF9S8fNuD1RNCcGvVEYGSWd67JrbeP75KHwAQ78ZAH5eRBOfn3VU6Iht7eK008blM5MXI8",
+	"TtcQ9Ud8fjcEjYN/La3AhUA16QQ+RMr578r26g8Xm99lX+g5N/GkiJEjUmAw3ciSG+GCxoZfFuIbHQoQ",
+	"Zagj8rscYhA/cH4dikqApahLr+HnKm0dtybGZMd7e4P9J71+r98bHD/tPx2Alu4+/+z9EjAMcBD8uwg+",
+	"qvzm6LryC1gctV9kVvvTN8yq/OQqk1R+cXGx15+u/18AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -61,6 +61,8 @@ type nodeOptions struct {
 	claimInterval    time.Duration
 	shardGrace       time.Duration
 	historyInterval  time.Duration
+	blockSync        time.Duration
+	sealInterval     time.Duration
 	peerPoll         time.Duration
 	radio            radioOptions
 	batctlIface      string
@@ -111,6 +113,8 @@ func (o *nodeOptions) flags(cmd *cobra.Command) {
 	fs.DurationVar(&o.claimInterval, "claim-interval", d.Assets.ClaimInterval, "how often (and at start) the node renews its claim on its files' shards on their hosts")
 	fs.DurationVar(&o.shardGrace, "shard-grace", d.ShardGrace, "drop a shard another node stored once nobody has claimed it this long (at least twice --claim-interval)")
 	fs.DurationVar(&o.historyInterval, "history-interval", d.History.Interval, "how often the node records its history for the overview charts (0: never)")
+	fs.DurationVar(&o.blockSync, "block-sync-interval", d.Ledger.SyncInterval, "how often the node exchanges the blocks it lacks with a few peers (0: never; pushed blocks still arrive)")
+	fs.DurationVar(&o.sealInterval, "seal-interval", d.Ledger.SealInterval, "how often the node puts its new receipts into a block (0: only on `offgrid ledger seal`)")
 	fs.DurationVar(&o.peerPoll, "peer-poll-interval", d.Peers.PollInterval, "how often static peers are asked whether they are up")
 	fs.StringVar(&o.batctlIface, "batman", "", "read BATMAN-adv health with batctl for this mesh interface, e.g. bat0")
 	fs.StringVar(&o.babel, "babel", "", "read Babel health from babeld's control socket, e.g. [::1]:33123 (babeld -G 33123)")
@@ -269,6 +273,14 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 	cfg.Assets.RepairInterval = o.repairInterval
 	if o.repairInterval == 0 {
 		cfg.Assets.RepairInterval = -1
+	}
+	cfg.Ledger.SyncInterval = o.blockSync
+	if o.blockSync == 0 {
+		cfg.Ledger.SyncInterval = -1
+	}
+	cfg.Ledger.SealInterval = o.sealInterval
+	if o.sealInterval == 0 {
+		cfg.Ledger.SealInterval = -1
 	}
 	cfg.History.Interval = o.historyInterval
 	if o.historyInterval == 0 {

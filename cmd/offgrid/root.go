@@ -55,6 +55,8 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		versionCmd(),
 		pricesCmd(getenv),
 		announceCmd(getenv),
+		ledgerCmd(getenv),
+		quorumCmd(getenv),
 	)
 	return root.ExecuteContext(ctx)
 }

@@ -31,14 +31,16 @@ var layer = map[string]int{
 	"problem":       5,
 	"node":          4,
 	// The engine's parts, and what they share.
-	"node/peers":   3,
-	"node/assets":  3,
-	"node/trust":   3,
-	"node/events":  2,
-	"node/nodeerr": 2,
+	"node/peers":      3,
+	"node/assets":     3,
+	"node/trust":      3,
+	"node/ledgersync": 3,
+	"node/events":     2,
+	"node/nodeerr":    2,
 	// Domain packages: plain logic and their own tables.
 	"ledger":           1,
 	"cluster":          1,
+	"quorum":           1,
 	"storage":          1,
 	"radio":            1,
 	"radio/udp":        1,
@@ -74,6 +76,9 @@ var forbiddenExternal = map[string][]string{
 	"storage": {"net/http", "github.com/go-chi/chi/v5"},
 	"economy": {"net/http", "github.com/go-chi/chi/v5"},
 	"radio":   {"net/http", "github.com/go-chi/chi/v5"},
+	"quorum":  {"net/http", "github.com/go-chi/chi/v5"},
+	// The engine's parts reach other nodes only through interfaces.
+	"node/ledgersync": {"net/http", "github.com/go-chi/chi/v5", "github.com/a-h/templ", "github.com/gorilla/websocket"},
 }
 
 type pkg struct {

@@ -63,6 +63,10 @@ type Options struct {
 	Alone bool
 	// TrustPollInterval is copied into node.Config.Trust.PollInterval.
 	TrustPollInterval time.Duration
+	// LedgerSyncInterval and LedgerFlushInterval are copied into
+	// node.Config.Ledger (SyncInterval, Outbox.FlushInterval).
+	LedgerSyncInterval  time.Duration
+	LedgerFlushInterval time.Duration
 }
 
 // Node is a running test node.
@@ -154,6 +158,12 @@ func Start(t testing.TB, opts Options) *Node {
 	cfg.Peers.StaticPeers = opts.StaticPeers
 	if opts.TrustPollInterval != 0 {
 		cfg.Trust.PollInterval = opts.TrustPollInterval
+	}
+	if opts.LedgerSyncInterval != 0 {
+		cfg.Ledger.SyncInterval = opts.LedgerSyncInterval
+	}
+	if opts.LedgerFlushInterval != 0 {
+		cfg.Ledger.Outbox.FlushInterval = opts.LedgerFlushInterval
 	}
 	n, err := node.New(ctx, cfg, keys, db)
 	if err != nil {

@@ -325,3 +325,69 @@
   document.addEventListener('htmx:afterSettle', tick);
   setInterval(tick, 1000);
 })();
+
+// Ledger page: check a receipt's inclusion proof in the browser. The
+// button carries the leaf data (the receipt's canonical bytes and raw
+// signature), its index, the tree size, the audit path and the block's
+// root; this recomputes RFC 6962 hashes with SubtleCrypto SHA-256 and
+// walks the path as RFC 9162 section 2.1.3.2 says, trusting nothing but
+// the root.
+(function () {
+  'use strict';
+
+  function fromHex(s) {
+    var out = new Uint8Array(s.length / 2);
+    for (var i = 0; i < out.length; i++) out[i] = parseInt(s.substr(2 * i, 2), 16);
+    return out;
+  }
+
+  function toHex(b) {
+    var s = '';
+    for (var i = 0; i < b.length; i++) s += (b[i] < 16 ? '0' : '') + b[i].toString(16);
+    return s;
+  }
+
+  function sha256(prefix, parts) {
+    var n = 1;
+    for (var i = 0; i < parts.length; i++) n += parts[i].length;
+    var buf = new Uint8Array(n);
+    buf[0] = prefix;
+    var off = 1;
+    for (var j = 0; j < parts.length; j++) { buf.set(parts[j], off); off += parts[j].length; }
+    return crypto.subtle.digest('SHA-256', buf).then(function (d) { return new Uint8Array(d); });
+  }
+
+  async function verify(leafData, index, size, proof, root) {
+    if (index < 0 || index >= size) return false;
+    var fn = index, sn = size - 1;
+    var r = await sha256(0, [leafData]);
+    for (var i = 0; i < proof.length; i++) {
+      if (sn === 0) return false;
+      if (fn % 2 === 1 || fn === sn) {
+        r = await sha256(1, [proof[i], r]);
+        while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+      } else {
+        r = await sha256(1, [r, proof[i]]);
+      }
+      fn = Math.floor(fn / 2);
+      sn = Math.floor(sn / 2);
+    }
+    return sn === 0 && toHex(r) === root;
+  }
+
+  document.addEventListener('click', function (ev) {
+    var btn = ev.target.closest('[data-proof-check]');
+    if (!btn) return;
+    var out = btn.parentElement.querySelector('.proof-result');
+    var path = btn.getAttribute('data-proof').split(' ').filter(Boolean).map(fromHex);
+    verify(fromHex(btn.getAttribute('data-leaf')), Number(btn.getAttribute('data-index')),
+      Number(btn.getAttribute('data-size')), path, btn.getAttribute('data-root')).then(function (ok) {
+      out.textContent = ok ? '✓ included in the root' : '✗ the proof does not lead to the root';
+      out.className = 'proof-result ' + (ok ? 'ok' : 'bad');
+      out.setAttribute('data-ok', ok ? 'true' : 'false');
+    }, function (err) {
+      out.textContent = '✗ ' + err;
+      out.setAttribute('data-ok', 'false');
+    });
+  });
+})();
