@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"time"
 
@@ -66,6 +67,7 @@ type nodeOptions struct {
 	babel            string
 	meshPoll         time.Duration
 	memoryLimit      int64
+	pprof            bool
 	// crashOnStop makes a stop look like a crash to the cluster (tests).
 	crashOnStop bool
 	peerExpiry  time.Duration
@@ -117,6 +119,7 @@ func (o *nodeOptions) flags(cmd *cobra.Command) {
 	fs.DurationVar(&o.peerExpiry, "peer-expiry", d.Peers.Expiry, "forget a discovered peer silent this long (static peers stay)")
 	fs.StringVar(&o.joinCluster, "join-cluster", d.Trust.Join, "cluster ID (32 hex digits) to join: the first valid document of it that admits this node, from a static peer or a pending node, is installed")
 	fs.Int64Var(&o.memoryLimit, "memory-limit", 120<<20, "soft heap limit in bytes for the Go runtime (0: none; GOMEMLIMIT wins), to keep a Raspberry Pi's RAM free")
+	fs.BoolVar(&o.pprof, "pprof", false, "serve Go's runtime profiles under /debug/pprof/ to loopback clients with the admin token")
 	r := &o.radio
 	fs.StringSliceVar(&r.radios, "radio", []string{"udp"}, "discovery links: udp, lora, ble, bt_lr, file (comma-separated; none for static peers only)")
 	ud := udp.DefaultConfig()
@@ -157,6 +160,12 @@ environment, which beats the file.`,
 				// A soft limit: the GC works harder near it instead of letting
 				// the heap double while a large file streams through.
 				debug.SetMemoryLimit(o.memoryLimit)
+			}
+			if o.pprof {
+				// Block and mutex profiles are empty unless sampling is on;
+				// these rates cost little next to a node's I/O.
+				runtime.SetBlockProfileRate(int(10 * time.Microsecond))
+				runtime.SetMutexProfileFraction(10)
 			}
 			ln, err := net.Listen("tcp", o.listen)
 			if err != nil {
@@ -311,6 +320,7 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 		Gatherer:     reg,
 		Registerer:   reg,
 		Logger:       log,
+		Pprof:        o.pprof,
 	})
 	if err != nil {
 		return err
