@@ -32,10 +32,16 @@ type memTransport struct {
 	shards map[string][]byte // host ID + address -> bytes
 	modes  map[string]hostMode
 	gets   map[string]int // GetShard calls per host
+	// delay is how long a healthy host takes to answer.
+	delay time.Duration
+	// inFlight counts running GetShard calls per stripe; maxInFlight and
+	// maxStripes are the most calls and stripes running at once.
+	inFlight                map[int]int
+	maxInFlight, maxStripes int
 }
 
 func newMemTransport() *memTransport {
-	return &memTransport{shards: map[string][]byte{}, modes: map[string]hostMode{}, gets: map[string]int{}}
+	return &memTransport{shards: map[string][]byte{}, modes: map[string]hostMode{}, gets: map[string]int{}, inFlight: map[int]int{}}
 }
 
 func memKey(host Candidate, addr ShardAddr) string {
@@ -65,7 +71,20 @@ func (t *memTransport) GetShard(ctx context.Context, host Candidate, addr ShardA
 	t.mu.Lock()
 	t.gets[host.ID]++
 	mode, data := t.modes[host.ID], t.shards[memKey(host, addr)]
+	t.inFlight[addr.Stripe]++
+	total := 0
+	for _, c := range t.inFlight {
+		total += c
+	}
+	t.maxInFlight, t.maxStripes = max(t.maxInFlight, total), max(t.maxStripes, len(t.inFlight))
 	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.inFlight[addr.Stripe]--; t.inFlight[addr.Stripe] == 0 {
+			delete(t.inFlight, addr.Stripe)
+		}
+	}()
 	switch mode {
 	case hostDead:
 		return nil, fmt.Errorf("%w: connection refused", ErrHostUnreachable)
@@ -75,6 +94,9 @@ func (t *memTransport) GetShard(ctx context.Context, host Candidate, addr ShardA
 	}
 	if data == nil {
 		return nil, fmt.Errorf("%w: no such shard", ErrNotFound)
+	}
+	if err := sleep(ctx, t.delay); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrHostUnreachable, err)
 	}
 	return bytes.Clone(data), nil
 }
@@ -242,5 +264,42 @@ func TestGetFailsWhenTooFewHostsAnswer(t *testing.T) {
 	}
 	if elapsed, limit := time.Since(start), 2*(cfg.ShardDeadline(shardSize)+50*time.Millisecond)+2*time.Second; elapsed > limit {
 		t.Errorf("giving up took %s, want under %s (two rounds of deadlines)", elapsed, limit)
+	}
+}
+
+// TestReadAheadSharesOneWindow: a read fetches the stripes after the one
+// being read at once, their requests sharing one window of Window: never
+// more than Window requests run, and the window is used whole although
+// it is smaller than k.
+func TestReadAheadSharesOneWindow(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	const k, n, shardSize, window = 4, 6, 16 << 10, 3
+	tr := newMemTransport()
+	var hosts []Candidate
+	for i := range n {
+		hosts = append(hosts, Candidate{ID: fmt.Sprintf("host-%d", i), Endpoint: fmt.Sprintf("mem://%d", i), Weight: 1})
+	}
+	sf := putFile(t, tr, hosts, k, n, shardSize, 8*(k*shardSize-SegmentOverhead))
+	tr.delay = 10 * time.Millisecond
+	f := &Fetcher{Transport: tr, Config: TransferConfig{Window: window}}
+	rd, err := f.Open(t.Context(), sf.m, sf.recs, sf.key, sf.prefix, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	var got bytes.Buffer
+	if _, err := io.Copy(&got, rd); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), sf.plain) {
+		t.Fatal("the file read back differs from the one stored")
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.maxInFlight != window {
+		t.Errorf("at most %d shard requests ran at once, want the window, %d", tr.maxInFlight, window)
+	}
+	if tr.maxStripes < 2 {
+		t.Errorf("requests of at most %d stripe ran at once, want the next stripes fetched beside the current one", tr.maxStripes)
 	}
 }

@@ -96,7 +96,7 @@ func (r *Repairer) Repair(ctx context.Context, m Manifest, hosts []Candidate, fo
 
 func (r *Repairer) repairStripe(ctx context.Context, cfg TransferConfig, m Manifest, stripe int, recs []ShardRecord,
 	hosts []Candidate) (rebuilt, unplaced int, err error) {
-	shards, err := r.Fetcher.FetchStripe(ctx, m, stripe, recs, true, nil, nil)
+	shards, err := r.Fetcher.FetchStripe(ctx, m, stripe, recs, true, nil, nil, nil)
 	if err != nil {
 		return 0, 0, err
 	}
