@@ -60,7 +60,17 @@ func (t *memTransport) calls(id string) int {
 	return t.gets[id]
 }
 
-func (t *memTransport) PutShard(_ context.Context, host Candidate, addr ShardAddr, data []byte, _ string) error {
+func (t *memTransport) PutShard(ctx context.Context, host Candidate, addr ShardAddr, data []byte, _ string) error {
+	t.mu.Lock()
+	mode := t.modes[host.ID]
+	t.mu.Unlock()
+	switch mode {
+	case hostDead:
+		return fmt.Errorf("%w: connection refused", ErrHostUnreachable)
+	case hostFrozen:
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.shards[memKey(host, addr)] = bytes.Clone(data)
@@ -301,5 +311,59 @@ func TestReadAheadSharesOneWindow(t *testing.T) {
 	}
 	if tr.maxStripes < 2 {
 		t.Errorf("requests of at most %d stripe ran at once, want the next stripes fetched beside the current one", tr.maxStripes)
+	}
+}
+
+// TestPutBoundsEachShard: a host that takes a shard upload and never
+// answers costs the put one shard deadline per attempt, after which the
+// shard goes to another host; the put does not wait for the transport's
+// own limits.
+func TestPutBoundsEachShard(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	const k, n, shardSize = 4, 6, 16 << 10
+	cfg := TransferConfig{ShardTimeoutBase: 200 * time.Millisecond, MinLinkRate: 1 << 30, Retries: -1}
+	tr := newMemTransport()
+	var hosts []Candidate
+	for i := range n + 1 {
+		hosts = append(hosts, Candidate{ID: fmt.Sprintf("host-%d", i), Endpoint: fmt.Sprintf("mem://%d", i), Weight: 1})
+	}
+	tr.set(hosts[0].ID, hostFrozen)
+	db, err := sqlitedb.Open(t.Context(), filepath.Join(t.TempDir(), "offgrid.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cat, err := OpenCatalog(t.Context(), db, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, prefix, err := NewAssetKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := make([]byte, 3*(k*shardSize-SegmentOverhead))
+	rand.Read(plain)
+	m := Manifest{AssetID: "abound", Owner: "owner", Size: int64(len(plain)), Mode: "ec", K: k, N: n, ShardSize: shardSize, State: StatePending}
+	if err := cat.Create(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	res, err := (&Putter{Catalog: cat, Transport: tr, Config: cfg}).Put(ctx, PutRequest{Manifest: m, Key: key, Prefix: prefix, Hosts: hosts},
+		bytes.NewReader(plain))
+	elapsed := time.Since(start)
+	if err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	for stripe, live := range res.Live {
+		if live != n {
+			t.Errorf("stripe %d has %d shards stored, want %d (the frozen host's on a spare)", stripe, live, n)
+		}
+	}
+	// The frozen host is tried once (then it is known down): one deadline,
+	// plus generous room for a loaded machine.
+	if limit := cfg.ShardDeadline(shardSize) + 5*time.Second; elapsed > limit {
+		t.Errorf("put took %s, want under %s", elapsed, limit)
 	}
 }

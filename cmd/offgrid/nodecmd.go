@@ -251,14 +251,22 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 	}
 	cfg.Peers.BabelAddr = o.babel
 	cfg.Peers.MeshPollInterval = o.meshPoll
-	// Shards are at most MaxShardBytes; even over a slow mesh link a
-	// transfer that takes longer than this is better retried elsewhere.
-	// Gets bound each request by its own, size-derived deadline; this is
-	// never shorter than the largest shard's.
-	shardTimeout := max(2*time.Minute, storage.TransferConfig{MinLinkRate: o.minLinkRate}.ShardDeadline(int(o.maxShardBytes)))
-	shardClient := &http.Client{Timeout: shardTimeout, Transport: &http.Transport{
-		MaxIdleConnsPerHost: 16,
-		IdleConnTimeout:     90 * time.Second,
+	// Every shard put and get is bounded by its own deadline, derived
+	// from its size (storage.TransferConfig.ShardDeadline). The client
+	// bounds the parts that do not depend on size by the deadline's
+	// base: connecting (a dead host), and twice that for the answer's
+	// headers once the request is sent, which wait for the host's disk
+	// (a get's read and hash check, a put's write and fsync) and never
+	// come from a frozen host, whose kernel still accepts connections.
+	// Its whole-request limit only backstops the small requests (stat,
+	// delete, claim): the deadline of the largest shard.
+	tcfg := storage.TransferConfig{MinLinkRate: o.minLinkRate}
+	base := storage.DefaultTransferConfig().ShardTimeoutBase
+	shardClient := &http.Client{Timeout: tcfg.ShardDeadline(int(o.maxShardBytes)), Transport: &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: base, KeepAlive: 30 * time.Second}).DialContext,
+		ResponseHeaderTimeout: 2 * base,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
 	}}
 	cfg.Connect = peerclient.Connect(shardClient, &http.Client{Timeout: 5 * time.Second})
 	cfg.Assets.Transfer = storage.TransferConfig{Window: o.window, RepairThreshold: o.repairThreshold,
