@@ -17,7 +17,9 @@ import (
 	"github.com/offgrid-net/offgrid/storage"
 )
 
-// The storage benchmarks: a whole put and get on a 20-node loopback mesh,
+// The storage benchmarks: a whole put and get on a mesh of 20 `offgrid
+// node` processes on loopback, with the CLI as its own process
+// (procmesh_test.go), the owner's put pipeline alone (putpipeline_test.go)
 // and, for comparison in the same run, each stage of the pipeline alone.
 // The stage benchmarks report "data-MB/s": their rate in bytes of the
 // user's file, so network and disk rates are divided by the expansion n/k
