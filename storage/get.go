@@ -98,15 +98,17 @@ func (f *Fetcher) FetchStripe(ctx context.Context, m Manifest, stripe int, recs 
 	nextID, next, got := 0, 0, 0
 	var failures []string
 
-	// launch starts a request; the caller took a token of slots for it,
-	// which the request gives back when it ends.
+	// launch starts a request; the caller took a token of slots for it.
+	// The token is given back (by this goroutine, which owns flights) when
+	// the request ends or turns slow: a slow request keeps running but no
+	// longer holds back a spare, so hosts that stall cannot take the whole
+	// window.
 	launch := func(fl flight) {
 		id := nextID
 		nextID++
 		fl.started = time.Now()
 		flights[id] = &fl
 		wg.Go(func() {
-			defer func() { <-slots }()
 			data, err := f.fetchOne(ctx, cfg, m, stripe, fl.rec, fl.attempt, deadline)
 			results <- fetched{id: id, data: data, err: err, elapsed: time.Since(fl.started)}
 		})
@@ -180,6 +182,9 @@ func (f *Fetcher) FetchStripe(ctx context.Context, m Manifest, stripe int, recs 
 		case res := <-results:
 			fl := flights[res.id]
 			delete(flights, res.id)
+			if !fl.slow {
+				<-slots
+			}
 			if res.err == nil {
 				shards[fl.rec.Index] = res.data
 				got++
@@ -198,12 +203,19 @@ func (f *Fetcher) FetchStripe(ctx context.Context, m Manifest, stripe int, recs 
 			for _, fl := range flights {
 				if !fl.slow && !now.Before(fl.started.Add(hedge)) {
 					fl.slow = true
+					<-slots
 				}
 			}
 		}
 		timer.Stop()
 		if parent.Err() != nil {
 			break
+		}
+	}
+	// The requests still running are cancelled on return.
+	for _, fl := range flights {
+		if !fl.slow {
+			<-slots
 		}
 	}
 	// A host whose request was still hanging when the stripe was complete

@@ -183,6 +183,7 @@ func TestGetNeverHangsOnOneHost(t *testing.T) {
 	}{
 		{name: "frozen host of the first data shard", frozen: []int{0}, maxCalls: 1},
 		{name: "frozen hosts of several data shards", frozen: []int{0, 3, 7}, maxCalls: 1},
+		{name: "as many frozen hosts as the window", frozen: []int{0, 1, 2, 3, 4, 5, 6, 7}, maxCalls: 1},
 		{name: "8 dead hosts the peer table does not know about", dead: []int{0, 1, 2, 3, 4, 5, 6, 7}, maxCalls: 1},
 		{name: "8 dead hosts the peer table marks down", dead: []int{0, 1, 2, 3, 4, 5, 6, 7},
 			peerDown: []int{0, 1, 2, 3, 4, 5, 6, 7}, maxCalls: 0},
@@ -291,7 +292,9 @@ func TestReadAheadSharesOneWindow(t *testing.T) {
 	}
 	sf := putFile(t, tr, hosts, k, n, shardSize, 8*(k*shardSize-SegmentOverhead))
 	tr.delay = 10 * time.Millisecond
-	f := &Fetcher{Transport: tr, Config: TransferConfig{Window: window}}
+	// No hedges: a slow request gives its token back, which would let
+	// more than the window run.
+	f := &Fetcher{Transport: tr, Config: TransferConfig{Window: window, HedgeDelay: time.Hour}}
 	rd, err := f.Open(t.Context(), sf.m, sf.recs, sf.key, sf.prefix, nil)
 	if err != nil {
 		t.Fatal(err)
