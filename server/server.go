@@ -44,6 +44,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// SecureCookies marks dashboard cookies Secure (when served over TLS by a proxy).
 	SecureCookies bool
+	// Pprof serves Go's runtime profiles under /debug/pprof/ to loopback
+	// clients with the admin token. Default off.
+	Pprof bool
 }
 
 // Server serves the API and the dashboard.
@@ -85,6 +88,9 @@ func New(cfg Config) (*Server, error) {
 	})
 	if err := api.Register(r, api.Config{Node: cfg.Node, Logger: cfg.Logger.With("component", "api"), Gatherer: cfg.Gatherer, OwnHost: own.ownHost, Logins: logins}); err != nil {
 		return nil, err
+	}
+	if cfg.Pprof {
+		r.Mount("/debug/pprof", pprofRoutes(cfg.Node, logins, log))
 	}
 	r.Mount("/", dash.Routes())
 	csrf := http.NewCrossOriginProtection()

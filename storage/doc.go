@@ -21,7 +21,15 @@
 // A get fetches, per stripe, the data shards first (no decoding needed),
 // then parity shards for the ones that fail, checks every shard's BLAKE3
 // against the manifest, decodes, decrypts, and checks the whole file's hash
-// at the end; the next stripe is fetched while the current one is read.
+// at the end. While one stripe is read the next two are fetched, their
+// requests sharing one window of Window (a token per running request), so
+// the window stays full across a stripe's end rather than draining while a
+// stripe's last shard arrives and it is decrypted; memory stays bounded
+// (three stripe buffers and the shards of two stripes). The first stripe is
+// fetched alone, so the hosts it finds dead are asked last by the rest.
+// Each shard upload, like each read, has its own deadline (below), so a host
+// that stops answering mid-upload costs one deadline before the shard goes
+// to the next host.
 //
 // A get never waits on one host: hosts the caller's peer table marks down,
 // and hosts that failed or stalled earlier in the same read, are asked

@@ -60,8 +60,12 @@ type flight struct {
 // other requests are cancelled. Hosts that failed or stalled are added to
 // avoid (nil: a fresh set), so the next stripe of the same read asks them
 // last.
+//
+// Each request holds a token of slots while it runs: stripes fetched at
+// once (a read's read-ahead) share one window of Window requests, so the
+// window stays full across a stripe's end. nil: a window of its own.
 func (f *Fetcher) FetchStripe(ctx context.Context, m Manifest, stripe int, recs []ShardRecord, full bool,
-	down func(hostID string) bool, avoid *HostSet) ([][]byte, error) {
+	down func(hostID string) bool, avoid *HostSet, slots chan struct{}) ([][]byte, error) {
 	cfg := f.Config.withDefaults()
 	coder, err := coderFor(m)
 	if err != nil {
@@ -69,6 +73,9 @@ func (f *Fetcher) FetchStripe(ctx context.Context, m Manifest, stripe int, recs 
 	}
 	if avoid == nil {
 		avoid = NewHostSet()
+	}
+	if slots == nil {
+		slots = make(chan struct{}, cfg.Window)
 	}
 	cands, preferred := readOrder(m, stripe, recs, func(id string) bool { return (down != nil && down(id)) || avoid.Has(id) })
 	need := m.K
@@ -91,6 +98,11 @@ func (f *Fetcher) FetchStripe(ctx context.Context, m Manifest, stripe int, recs 
 	nextID, next, got := 0, 0, 0
 	var failures []string
 
+	// launch starts a request; the caller took a token of slots for it.
+	// The token is given back (by this goroutine, which owns flights) when
+	// the request ends or turns slow: a slow request keeps running but no
+	// longer holds back a spare, so hosts that stall cannot take the whole
+	// window.
 	launch := func(fl flight) {
 		id := nextID
 		nextID++
@@ -101,39 +113,48 @@ func (f *Fetcher) FetchStripe(ctx context.Context, m Manifest, stripe int, recs 
 			results <- fetched{id: id, data: data, err: err, elapsed: time.Since(fl.started)}
 		})
 	}
-	// fill keeps need-got requests running that are not known slow, at
-	// most Window of them: a slow request keeps running but no longer
-	// holds back a spare. A hedge (asked while the slow request may still
-	// answer) only goes to a preferred host; avoided hosts and retries are
-	// asked only for shards no running request can give.
-	fill := func() {
+	// candidate returns the request to make next, if any, and take, which
+	// records it as made. It keeps need-got requests running that are not
+	// known slow, at most Window of them: a slow request keeps running but
+	// no longer holds back a spare. A hedge (asked while the slow request
+	// may still answer) only goes to a preferred host; avoided hosts and
+	// retries are asked only for shards no running request can give.
+	candidate := func() (fl flight, take func(), ok bool) {
 		active := 0
 		for _, fl := range flights {
 			if !fl.slow {
 				active++
 			}
 		}
-		for got+active < need && active < cfg.Window && ctx.Err() == nil {
-			hedging := got+len(flights) >= need
-			switch {
-			case next < preferred || next < len(cands) && !hedging:
-				launch(flight{rec: cands[next]})
-				next++
-			case next == len(cands) && len(retries) > 0 && !hedging:
-				launch(retries[0])
-				retries = retries[1:]
-			default:
-				return
-			}
-			active++
+		if got+active >= need || active >= cfg.Window || ctx.Err() != nil {
+			return flight{}, nil, false
 		}
+		hedging := got+len(flights) >= need
+		switch {
+		case next < preferred || next < len(cands) && !hedging:
+			return flight{rec: cands[next]}, func() { next++ }, true
+		case next == len(cands) && len(retries) > 0 && !hedging:
+			return retries[0], func() { retries = retries[1:] }, true
+		}
+		return flight{}, nil, false
 	}
 
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for got < need {
-		fill()
-		if len(flights) == 0 {
+		fl, take, want := candidate()
+		if want {
+			// A free token now launches at once, without a trip
+			// through the select below.
+			select {
+			case slots <- struct{}{}:
+				take()
+				launch(fl)
+				continue
+			default:
+			}
+		}
+		if len(flights) == 0 && !want {
 			break
 		}
 		// Wake at the first moment a request turns slow.
@@ -148,10 +169,22 @@ func (f *Fetcher) FetchStripe(ctx context.Context, m Manifest, stripe int, recs 
 			timer.Reset(time.Until(wake))
 			timerC = timer.C
 		}
+		// Wait for a token only while there is a request to make.
+		var slotC chan struct{}
+		if want {
+			slotC = slots
+		}
 		select {
+		case slotC <- struct{}{}:
+			take()
+			launch(fl)
+		case <-parent.Done():
 		case res := <-results:
 			fl := flights[res.id]
 			delete(flights, res.id)
+			if !fl.slow {
+				<-slots
+			}
 			if res.err == nil {
 				shards[fl.rec.Index] = res.data
 				got++
@@ -170,13 +203,25 @@ func (f *Fetcher) FetchStripe(ctx context.Context, m Manifest, stripe int, recs 
 			for _, fl := range flights {
 				if !fl.slow && !now.Before(fl.started.Add(hedge)) {
 					fl.slow = true
+					<-slots
 				}
 			}
 		}
 		timer.Stop()
+		if parent.Err() != nil {
+			break
+		}
+	}
+	// The requests still running are cancelled on return.
+	for _, fl := range flights {
+		if !fl.slow {
+			<-slots
+		}
 	}
 	// A host whose request was still hanging when the stripe was complete
-	// goes last in the next stripe.
+	// goes last in the stripes started from now on. (One merely slow
+	// once, and then answering, does not: on a loaded machine that would
+	// soon be every host, mixing live hosts with dead ones.)
 	for _, fl := range flights {
 		if fl.slow {
 			avoid.Add(fl.rec.HostID)
@@ -329,10 +374,17 @@ func summarize(items []string, max int) string {
 	return strings.Join(items[:max], "; ") + fmt.Sprintf("; and %d more", len(items)-max)
 }
 
+// readAhead is how many stripes a Reader fetches at once, besides the one
+// being read: with one window of requests shared among them, the window
+// stays full across a stripe's end instead of draining while the stripe's
+// last shard arrives and its decryption runs. Memory: readAhead+1 stripe
+// buffers and the shards of readAhead stripes.
+const readAhead = 2
+
 // Reader streams a stored file's plaintext, one stripe at a time: while the
-// caller consumes a stripe, the next one is fetched and decrypted, so memory
-// stays bounded (two stripes) whatever the file size. It checks the whole
-// file's hash at the end. Close stops the prefetch and waits for it.
+// caller consumes a stripe, the next readAhead are fetched and decrypted,
+// so memory stays bounded whatever the file size. It checks the whole
+// file's hash at the end. Close stops the prefetches and waits for them.
 type Reader struct {
 	f    *Fetcher
 	m    Manifest
@@ -343,6 +395,8 @@ type Reader struct {
 	coder   *Coder
 	cipher  *SegmentCipher
 	segSize int
+	// slots is the window of shard requests the prefetches share.
+	slots chan struct{}
 	// ctx bounds the prefetches; like an http.Request's, it lives as long
 	// as the stream it belongs to.
 	ctx    context.Context
@@ -351,12 +405,13 @@ type Reader struct {
 	hasher *blake3.Hasher
 
 	// The fields below are used only by the goroutine calling Read.
-	next    int               // next stripe to hand out
-	pending chan stripeResult // the prefetch of stripe next, if any
-	buf     []byte            // unread part of the current stripe
-	cur     []byte            // the current stripe's buffer
-	spare   []byte            // a free buffer for the next prefetch
-	err     error
+	next     int                 // next stripe to hand out
+	launched int                 // next stripe to start fetching
+	pending  []chan stripeResult // the fetches of stripes next..launched-1
+	buf      []byte              // unread part of the current stripe
+	cur      []byte              // the current stripe's buffer
+	free     [][]byte            // buffers for the next fetches
+	err      error
 }
 
 type stripeResult struct {
@@ -383,20 +438,24 @@ func (f *Fetcher) Open(ctx context.Context, m Manifest, recs []ShardRecord, key 
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	r := &Reader{f: f, m: m, recs: recs, down: down, avoid: NewHostSet(), coder: coder, cipher: cipher, ctx: ctx, cancel: cancel,
-		hasher: blake3.New(), segSize: SegmentPlainSize(m.K, m.ShardSize)}
-	first := r.load(ctx, 0, nil)
+		slots: make(chan struct{}, f.Config.withDefaults().Window), hasher: blake3.New(), segSize: SegmentPlainSize(m.K, m.ShardSize)}
+	// The first stripe alone: it reports an unavailable file, and teaches
+	// avoid which hosts are dead before more stripes ask them.
+	r.prefetch(1)
+	first := <-r.pending[0]
+	r.pending = r.pending[1:]
 	if first.err != nil {
-		cancel()
+		r.Close()
 		return nil, first.err
 	}
 	r.accept(first.plain)
-	r.prefetch(ctx)
+	r.prefetch(readAhead)
 	return r, nil
 }
 
 // load fetches, joins and decrypts stripe i into dst.
 func (r *Reader) load(ctx context.Context, i int, dst []byte) stripeResult {
-	shards, err := r.f.FetchStripe(ctx, r.m, i, r.recs, false, r.down, r.avoid)
+	shards, err := r.f.FetchStripe(ctx, r.m, i, r.recs, false, r.down, r.avoid, r.slots)
 	if err != nil {
 		return stripeResult{err: err}
 	}
@@ -421,40 +480,79 @@ func (r *Reader) load(ctx context.Context, i int, dst []byte) stripeResult {
 	return stripeResult{plain: plain}
 }
 
-// accept makes plain the current stripe.
+// accept makes plain the current stripe; the previous one's buffer is
+// free for a prefetch.
 func (r *Reader) accept(plain []byte) {
-	r.spare, r.cur = r.cur, plain
+	if r.cur != nil {
+		r.free = append(r.free, r.cur)
+	}
+	r.cur = plain
 	r.buf = plain
 	r.hasher.Write(plain)
 	r.next++
 }
 
-// prefetch starts loading the next stripe, if there is one.
-func (r *Reader) prefetch(ctx context.Context) {
-	if r.next >= r.m.Stripes {
-		return
+// prefetch starts fetching stripes until n are pending or all are.
+func (r *Reader) prefetch(n int) {
+	for len(r.pending) < n && r.launched < r.m.Stripes {
+		var dst []byte
+		if n := len(r.free); n > 0 {
+			dst, r.free = r.free[n-1], r.free[:n-1]
+		}
+		ch := make(chan stripeResult, 1)
+		i := r.launched
+		r.launched++
+		r.wg.Go(func() { ch <- r.load(r.ctx, i, dst) })
+		r.pending = append(r.pending, ch)
 	}
-	ch := make(chan stripeResult, 1)
-	i, dst := r.next, r.spare
-	r.wg.Go(func() { ch <- r.load(ctx, i, dst) })
-	r.pending = ch
 }
 
 // Read implements io.Reader.
 func (r *Reader) Read(p []byte) (int, error) {
+	if err := r.fill(); err != nil {
+		return 0, err
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+// WriteTo implements io.WriterTo: io.Copy hands each stripe to w whole,
+// without copying it through a small buffer first.
+func (r *Reader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if err := r.fill(); err == io.EOF {
+			return total, nil
+		} else if err != nil {
+			return total, err
+		}
+		n, err := w.Write(r.buf)
+		total += int64(n)
+		r.buf = r.buf[n:]
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// fill makes r.buf hold unread bytes, waiting for the next stripe if
+// needed; it returns io.EOF after the last one, once the file's hash
+// checked out.
+func (r *Reader) fill() error {
 	for len(r.buf) == 0 {
 		switch {
 		case r.err != nil:
-			return 0, r.err
-		case r.pending != nil:
-			res := <-r.pending
-			r.pending = nil
+			return r.err
+		case len(r.pending) > 0:
+			res := <-r.pending[0]
+			r.pending = r.pending[1:]
 			if res.err != nil {
 				r.err = res.err
 				continue
 			}
 			r.accept(res.plain)
-			r.prefetch(r.ctx)
+			r.prefetch(readAhead)
 		case r.next == r.m.Stripes:
 			if got := hex.EncodeToString(r.hasher.Sum(nil)); got != r.m.FileHash {
 				r.err = fmt.Errorf("%w: the file hashes to %s, its manifest says %s", ErrHashMismatch, got, r.m.FileHash)
@@ -463,16 +561,14 @@ func (r *Reader) Read(p []byte) (int, error) {
 			}
 		}
 	}
-	n := copy(p, r.buf)
-	r.buf = r.buf[n:]
-	return n, nil
+	return nil
 }
 
 // Close stops any prefetch and releases the reader. It never fails.
 func (r *Reader) Close() error {
 	r.cancel()
 	r.wg.Wait()
-	r.buf, r.cur, r.spare = nil, nil, nil
+	r.buf, r.cur, r.free, r.pending = nil, nil, nil, nil
 	if r.err == nil {
 		r.err = fmt.Errorf("%w: reader closed", ErrNotFound)
 	}

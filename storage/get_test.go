@@ -32,10 +32,16 @@ type memTransport struct {
 	shards map[string][]byte // host ID + address -> bytes
 	modes  map[string]hostMode
 	gets   map[string]int // GetShard calls per host
+	// delay is how long a healthy host takes to answer.
+	delay time.Duration
+	// inFlight counts running GetShard calls per stripe; maxInFlight and
+	// maxStripes are the most calls and stripes running at once.
+	inFlight                map[int]int
+	maxInFlight, maxStripes int
 }
 
 func newMemTransport() *memTransport {
-	return &memTransport{shards: map[string][]byte{}, modes: map[string]hostMode{}, gets: map[string]int{}}
+	return &memTransport{shards: map[string][]byte{}, modes: map[string]hostMode{}, gets: map[string]int{}, inFlight: map[int]int{}}
 }
 
 func memKey(host Candidate, addr ShardAddr) string {
@@ -54,7 +60,17 @@ func (t *memTransport) calls(id string) int {
 	return t.gets[id]
 }
 
-func (t *memTransport) PutShard(_ context.Context, host Candidate, addr ShardAddr, data []byte, _ string) error {
+func (t *memTransport) PutShard(ctx context.Context, host Candidate, addr ShardAddr, data []byte, _ string) error {
+	t.mu.Lock()
+	mode := t.modes[host.ID]
+	t.mu.Unlock()
+	switch mode {
+	case hostDead:
+		return fmt.Errorf("%w: connection refused", ErrHostUnreachable)
+	case hostFrozen:
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.shards[memKey(host, addr)] = bytes.Clone(data)
@@ -65,7 +81,20 @@ func (t *memTransport) GetShard(ctx context.Context, host Candidate, addr ShardA
 	t.mu.Lock()
 	t.gets[host.ID]++
 	mode, data := t.modes[host.ID], t.shards[memKey(host, addr)]
+	t.inFlight[addr.Stripe]++
+	total := 0
+	for _, c := range t.inFlight {
+		total += c
+	}
+	t.maxInFlight, t.maxStripes = max(t.maxInFlight, total), max(t.maxStripes, len(t.inFlight))
 	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.inFlight[addr.Stripe]--; t.inFlight[addr.Stripe] == 0 {
+			delete(t.inFlight, addr.Stripe)
+		}
+	}()
 	switch mode {
 	case hostDead:
 		return nil, fmt.Errorf("%w: connection refused", ErrHostUnreachable)
@@ -75,6 +104,9 @@ func (t *memTransport) GetShard(ctx context.Context, host Candidate, addr ShardA
 	}
 	if data == nil {
 		return nil, fmt.Errorf("%w: no such shard", ErrNotFound)
+	}
+	if err := sleep(ctx, t.delay); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrHostUnreachable, err)
 	}
 	return bytes.Clone(data), nil
 }
@@ -151,6 +183,7 @@ func TestGetNeverHangsOnOneHost(t *testing.T) {
 	}{
 		{name: "frozen host of the first data shard", frozen: []int{0}, maxCalls: 1},
 		{name: "frozen hosts of several data shards", frozen: []int{0, 3, 7}, maxCalls: 1},
+		{name: "as many frozen hosts as the window", frozen: []int{0, 1, 2, 3, 4, 5, 6, 7}, maxCalls: 1},
 		{name: "8 dead hosts the peer table does not know about", dead: []int{0, 1, 2, 3, 4, 5, 6, 7}, maxCalls: 1},
 		{name: "8 dead hosts the peer table marks down", dead: []int{0, 1, 2, 3, 4, 5, 6, 7},
 			peerDown: []int{0, 1, 2, 3, 4, 5, 6, 7}, maxCalls: 0},
@@ -242,5 +275,98 @@ func TestGetFailsWhenTooFewHostsAnswer(t *testing.T) {
 	}
 	if elapsed, limit := time.Since(start), 2*(cfg.ShardDeadline(shardSize)+50*time.Millisecond)+2*time.Second; elapsed > limit {
 		t.Errorf("giving up took %s, want under %s (two rounds of deadlines)", elapsed, limit)
+	}
+}
+
+// TestReadAheadSharesOneWindow: a read fetches the stripes after the one
+// being read at once, their requests sharing one window of Window: never
+// more than Window requests run, and the window is used whole although
+// it is smaller than k.
+func TestReadAheadSharesOneWindow(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	const k, n, shardSize, window = 4, 6, 16 << 10, 3
+	tr := newMemTransport()
+	var hosts []Candidate
+	for i := range n {
+		hosts = append(hosts, Candidate{ID: fmt.Sprintf("host-%d", i), Endpoint: fmt.Sprintf("mem://%d", i), Weight: 1})
+	}
+	sf := putFile(t, tr, hosts, k, n, shardSize, 8*(k*shardSize-SegmentOverhead))
+	tr.delay = 10 * time.Millisecond
+	// No hedges: a slow request gives its token back, which would let
+	// more than the window run.
+	f := &Fetcher{Transport: tr, Config: TransferConfig{Window: window, HedgeDelay: time.Hour}}
+	rd, err := f.Open(t.Context(), sf.m, sf.recs, sf.key, sf.prefix, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	var got bytes.Buffer
+	if _, err := io.Copy(&got, rd); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), sf.plain) {
+		t.Fatal("the file read back differs from the one stored")
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.maxInFlight != window {
+		t.Errorf("at most %d shard requests ran at once, want the window, %d", tr.maxInFlight, window)
+	}
+	if tr.maxStripes < 2 {
+		t.Errorf("requests of at most %d stripe ran at once, want the next stripes fetched beside the current one", tr.maxStripes)
+	}
+}
+
+// TestPutBoundsEachShard: a host that takes a shard upload and never
+// answers costs the put one shard deadline per attempt, after which the
+// shard goes to another host; the put does not wait for the transport's
+// own limits.
+func TestPutBoundsEachShard(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	const k, n, shardSize = 4, 6, 16 << 10
+	cfg := TransferConfig{ShardTimeoutBase: 200 * time.Millisecond, MinLinkRate: 1 << 30, Retries: -1}
+	tr := newMemTransport()
+	var hosts []Candidate
+	for i := range n + 1 {
+		hosts = append(hosts, Candidate{ID: fmt.Sprintf("host-%d", i), Endpoint: fmt.Sprintf("mem://%d", i), Weight: 1})
+	}
+	tr.set(hosts[0].ID, hostFrozen)
+	db, err := sqlitedb.Open(t.Context(), filepath.Join(t.TempDir(), "offgrid.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cat, err := OpenCatalog(t.Context(), db, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, prefix, err := NewAssetKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := make([]byte, 3*(k*shardSize-SegmentOverhead))
+	rand.Read(plain)
+	m := Manifest{AssetID: "abound", Owner: "owner", Size: int64(len(plain)), Mode: "ec", K: k, N: n, ShardSize: shardSize, State: StatePending}
+	if err := cat.Create(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	res, err := (&Putter{Catalog: cat, Transport: tr, Config: cfg}).Put(ctx, PutRequest{Manifest: m, Key: key, Prefix: prefix, Hosts: hosts},
+		bytes.NewReader(plain))
+	elapsed := time.Since(start)
+	if err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	for stripe, live := range res.Live {
+		if live != n {
+			t.Errorf("stripe %d has %d shards stored, want %d (the frozen host's on a spare)", stripe, live, n)
+		}
+	}
+	// The frozen host is tried once (then it is known down): one deadline,
+	// plus generous room for a loaded machine.
+	if limit := cfg.ShardDeadline(shardSize) + 5*time.Second; elapsed > limit {
+		t.Errorf("put took %s, want under %s", elapsed, limit)
 	}
 }

@@ -329,7 +329,7 @@ func (p *Putter) putStripe(ctx context.Context, cfg TransferConfig, m Manifest, 
 					host = next
 				}
 				err := retry(gctx, cfg, func() error {
-					return p.Transport.PutShard(gctx, host, addr, shards[idx], hashes[idx])
+					return putShardWithin(gctx, cfg, p.Transport, host, addr, shards[idx], hashes[idx])
 				})
 				if gctx.Err() != nil {
 					return gctx.Err()

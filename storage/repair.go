@@ -96,7 +96,7 @@ func (r *Repairer) Repair(ctx context.Context, m Manifest, hosts []Candidate, fo
 
 func (r *Repairer) repairStripe(ctx context.Context, cfg TransferConfig, m Manifest, stripe int, recs []ShardRecord,
 	hosts []Candidate) (rebuilt, unplaced int, err error) {
-	shards, err := r.Fetcher.FetchStripe(ctx, m, stripe, recs, true, nil, nil)
+	shards, err := r.Fetcher.FetchStripe(ctx, m, stripe, recs, true, nil, nil, nil)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -127,7 +127,7 @@ func (r *Repairer) repairStripe(ctx context.Context, cfg TransferConfig, m Manif
 		addr := ShardAddr{AssetID: m.AssetID, Stripe: stripe, Index: idx}
 		placed := false
 		for _, host := range leastLoaded(ranked, perHost) {
-			err := retry(ctx, cfg, func() error { return r.Fetcher.Transport.PutShard(ctx, host, addr, data, hash) })
+			err := retry(ctx, cfg, func() error { return putShardWithin(ctx, cfg, r.Fetcher.Transport, host, addr, data, hash) })
 			if err == nil {
 				var got string
 				got, err = r.Fetcher.Transport.StatShard(ctx, host, addr)

@@ -127,6 +127,20 @@ func (c TransferConfig) ShardDeadline(size int) time.Duration {
 	return c.ShardTimeoutBase + time.Duration(float64(size)/float64(c.MinLinkRate)*float64(time.Second))
 }
 
+// putShardWithin uploads one shard to host within the shard deadline of its
+// size, so a host that stops answering mid-upload costs one deadline, not
+// whatever the HTTP client allows a whole request.
+func putShardWithin(ctx context.Context, cfg TransferConfig, tr Transport, host Candidate, addr ShardAddr, data []byte, hash string) error {
+	deadline := cfg.ShardDeadline(len(data))
+	rctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	err := tr.PutShard(rctx, host, addr, data, hash)
+	if err != nil && ctx.Err() == nil && rctx.Err() != nil {
+		return fmt.Errorf("%w: %s took no shard within %s", ErrHostUnreachable, host.Endpoint, deadline)
+	}
+	return err
+}
+
 // Threshold is the repair threshold for a k/n code: RepairThreshold, or
 // k+2, at most n.
 func (c TransferConfig) Threshold(k, n int) int {

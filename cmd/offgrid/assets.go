@@ -321,7 +321,7 @@ file's BLAKE3 hash before the file appears; a download that breaks off leaves no
 			body, done := progress(cmd, resp.Body, resp.ContentLength, "get "+id, noProgress || o.json)
 			h := blake3.New()
 			start := time.Now()
-			n, err := io.Copy(io.MultiWriter(dst, h), body)
+			n, err := copyHashing(dst, h, body)
 			done()
 			if err != nil {
 				if errors.Is(err, io.ErrUnexpectedEOF) || !errors.Is(err, ctx.Err()) {

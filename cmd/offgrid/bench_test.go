@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,12 +13,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/offgrid-net/offgrid/storage"
 )
 
-// The storage benchmarks: a whole put and get on a 20-node loopback mesh,
+// The storage benchmarks: a whole put and get on a mesh of 20 `offgrid
+// node` processes on loopback, with the CLI as its own process
+// (procmesh_test.go), the owner's put pipeline alone (putpipeline_test.go)
 // and, for comparison in the same run, each stage of the pipeline alone.
 // The stage benchmarks report "data-MB/s": their rate in bytes of the
 // user's file, so network and disk rates are divided by the expansion n/k
@@ -42,152 +41,6 @@ func reportDataRate(b *testing.B, bytesPerOp int64, expansion float64) {
 	if s := b.Elapsed().Seconds(); s > 0 {
 		b.ReportMetric(float64(bytesPerOp)*float64(b.N)/1e6/s/expansion, "data-MB/s")
 	}
-}
-
-// BenchmarkPutGet256MiB stores a 256 MiB file with 12/20 erasure coding on
-// 20 in-process nodes over loopback HTTP and fetches it back, through the
-// CLI's put and get. put-MB/s and get-MB/s are file bytes over wall time of
-// each command (get includes writing and fsyncing the output file).
-//
-// The mesh and the file are made once; each iteration changes the file's
-// first 8 bytes, so every put is a new asset (new content hash, new key,
-// all shards new) rather than a resume that sends nothing. The mesh is
-// built once per run (b.Loop), and an iteration takes several seconds, so
-// -benchtime=1x or 2s (as make bench uses, with the stages) gives one
-// put and one get.
-func BenchmarkPutGet256MiB(b *testing.B) {
-	const size = 256 << 20
-	m := startMesh(b, benchN, nil)
-	m.waitPeers(0, benchN-1)
-	src := randomFile(b, size)
-	out := filepath.Join(b.TempDir(), "got.bin")
-	env := map[string]string{"OFFGRID_NODE": m.nodes[0].url, "OFFGRID_TOKEN": m.nodes[0].token}
-	getenv := func(k string) string { return env[k] }
-	ctx := context.Background()
-
-	var putTime, getTime time.Duration
-	var iter uint64
-	for b.Loop() {
-		b.StopTimer()
-		iter++
-		if iter > 1 {
-			markFile(b, src, iter)
-		}
-		b.StartTimer()
-
-		var stdout, stderr bytes.Buffer
-		start := time.Now()
-		err := run(ctx, []string{"put", src, "--k", "12", "--n", "20", "--no-progress", "--json", "--timeout", "10m"},
-			getenv, &stdout, &stderr)
-		putTime += time.Since(start)
-		if err != nil {
-			b.Fatalf("put: %v\n%s", err, stderr.String())
-		}
-		var a assetJSON
-		if err := json.Unmarshal(stdout.Bytes(), &a); err != nil {
-			b.Fatalf("put output %q: %v", stdout.String(), err)
-		}
-		if a.State != "stored" || a.K != benchK || a.N != benchN || a.Hosts != benchN {
-			b.Fatalf("put = %+v, want stored %d/%d on %d hosts", a, benchK, benchN, benchN)
-		}
-
-		stdout.Reset()
-		stderr.Reset()
-		start = time.Now()
-		err = run(ctx, []string{"get", a.AssetID, "-o", out, "--no-progress", "--timeout", "10m"}, getenv, &stdout, &stderr)
-		getTime += time.Since(start)
-		if err != nil {
-			b.Fatalf("get: %v\n%s", err, stderr.String())
-		}
-
-		b.StopTimer()
-		if err := sameFiles(src, out); err != nil {
-			b.Fatal(err)
-		}
-		if err := os.Remove(out); err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-	}
-	b.ReportMetric(float64(size)*float64(b.N)/1e6/putTime.Seconds(), "put-MB/s")
-	b.ReportMetric(float64(size)*float64(b.N)/1e6/getTime.Seconds(), "get-MB/s")
-}
-
-// BenchmarkGetDegraded stores a 64 MiB file with 12/20 erasure coding on
-// 20 in-process nodes, gets it with every host up, then kills 8 hosts (so
-// every stripe needs 8 of its 12 data shards from elsewhere) and gets it
-// again at once, before the peer table may have noticed. It reports both
-// rates (file bytes over the get's wall time) and degraded/healthy, which
-// issue 8 wants at 0.5 or more. Node 0's repair is off, so no rebuild
-// competes with the get. Each iteration restarts the killed hosts.
-//
-//	go test -run='^$' -bench=GetDegraded -benchtime=1x ./cmd/offgrid/
-func BenchmarkGetDegraded(b *testing.B) {
-	const (
-		size   = 64 << 20
-		killed = benchN - benchK
-	)
-	m := startMesh(b, benchN, func(i int, o *nodeOptions) {
-		if i == 0 {
-			o.repairInterval = 0
-		}
-	})
-	m.waitPeers(0, benchN-1)
-	src := randomFile(b, size)
-	out := filepath.Join(b.TempDir(), "got.bin")
-	env := m.env(0)
-	getenv := func(k string) string { return env[k] }
-	ctx := context.Background()
-	var stdout, stderr bytes.Buffer
-	if err := run(ctx, []string{"put", src, "--k", "12", "--n", "20", "--no-progress", "--json", "--timeout", "10m"},
-		getenv, &stdout, &stderr); err != nil {
-		b.Fatalf("put: %v\n%s", err, stderr.String())
-	}
-	var a assetJSON
-	if err := json.Unmarshal(stdout.Bytes(), &a); err != nil {
-		b.Fatalf("put output %q: %v", stdout.String(), err)
-	}
-	if a.Hosts != benchN {
-		b.Fatalf("put = %+v, want shards on all %d hosts", a, benchN)
-	}
-	get := func() time.Duration {
-		stderr.Reset()
-		start := time.Now()
-		err := run(ctx, []string{"get", a.AssetID, "-o", out, "--no-progress", "--timeout", "10m"}, getenv, io.Discard, &stderr)
-		took := time.Since(start)
-		if err != nil {
-			b.Fatalf("get: %v\n%s", err, stderr.String())
-		}
-		b.StopTimer()
-		if err := sameFiles(src, out); err != nil {
-			b.Fatal(err)
-		}
-		if err := os.Remove(out); err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-		return took
-	}
-	var healthy, degraded time.Duration
-	for b.Loop() {
-		healthy += get()
-		b.StopTimer()
-		for i := 1; i <= killed; i++ {
-			m.kill(i)
-		}
-		b.StartTimer()
-		degraded += get()
-		b.StopTimer()
-		for i := 1; i <= killed; i++ {
-			m.restart(i)
-		}
-		m.waitPeers(0, benchN-1)
-		b.StartTimer()
-	}
-	mb := float64(size) * float64(b.N) / 1e6
-	b.ReportMetric(mb/healthy.Seconds(), "healthy-MB/s")
-	b.ReportMetric(mb/degraded.Seconds(), "degraded-MB/s")
-	b.ReportMetric(healthy.Seconds()/degraded.Seconds(), "ratio")
 }
 
 // BenchmarkStageSeal seals 1 MiB segments with XChaCha20-Poly1305 on one

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"time"
 
@@ -69,6 +70,7 @@ type nodeOptions struct {
 	babel            string
 	meshPoll         time.Duration
 	memoryLimit      int64
+	pprof            bool
 	// crashOnStop makes a stop look like a crash to the cluster (tests).
 	crashOnStop bool
 	peerExpiry  time.Duration
@@ -122,6 +124,7 @@ func (o *nodeOptions) flags(cmd *cobra.Command) {
 	fs.DurationVar(&o.peerExpiry, "peer-expiry", d.Peers.Expiry, "forget a discovered peer silent this long (static peers stay)")
 	fs.StringVar(&o.joinCluster, "join-cluster", d.Trust.Join, "cluster ID (32 hex digits) to join: the first valid document of it that admits this node, from a static peer or a pending node, is installed")
 	fs.Int64Var(&o.memoryLimit, "memory-limit", 120<<20, "soft heap limit in bytes for the Go runtime (0: none; GOMEMLIMIT wins), to keep a Raspberry Pi's RAM free")
+	fs.BoolVar(&o.pprof, "pprof", false, "serve Go's runtime profiles under /debug/pprof/ to loopback clients with the admin token")
 	r := &o.radio
 	fs.StringSliceVar(&r.radios, "radio", []string{"udp"}, "discovery links: udp, lora, ble, bt_lr, file (comma-separated; none for static peers only)")
 	ud := udp.DefaultConfig()
@@ -165,6 +168,12 @@ environment, which beats the file.`,
 				// A soft limit: the GC works harder near it instead of letting
 				// the heap double while a large file streams through.
 				debug.SetMemoryLimit(o.memoryLimit)
+			}
+			if o.pprof {
+				// Block and mutex profiles are empty unless sampling is on;
+				// these rates cost little next to a node's I/O.
+				runtime.SetBlockProfileRate(int(10 * time.Microsecond))
+				runtime.SetMutexProfileFraction(10)
 			}
 			ln, err := net.Listen("tcp", o.listen)
 			if err != nil {
@@ -250,14 +259,22 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 	}
 	cfg.Peers.BabelAddr = o.babel
 	cfg.Peers.MeshPollInterval = o.meshPoll
-	// Shards are at most MaxShardBytes; even over a slow mesh link a
-	// transfer that takes longer than this is better retried elsewhere.
-	// Gets bound each request by its own, size-derived deadline; this is
-	// never shorter than the largest shard's.
-	shardTimeout := max(2*time.Minute, storage.TransferConfig{MinLinkRate: o.minLinkRate}.ShardDeadline(int(o.maxShardBytes)))
-	shardClient := &http.Client{Timeout: shardTimeout, Transport: &http.Transport{
-		MaxIdleConnsPerHost: 16,
-		IdleConnTimeout:     90 * time.Second,
+	// Every shard put and get is bounded by its own deadline, derived
+	// from its size (storage.TransferConfig.ShardDeadline). The client
+	// bounds the parts that do not depend on size by the deadline's
+	// base: connecting (a dead host), and twice that for the answer's
+	// headers once the request is sent, which wait for the host's disk
+	// (a get's read and hash check, a put's write and fsync) and never
+	// come from a frozen host, whose kernel still accepts connections.
+	// Its whole-request limit only backstops the small requests (stat,
+	// delete, claim): the deadline of the largest shard.
+	tcfg := storage.TransferConfig{MinLinkRate: o.minLinkRate}
+	base := storage.DefaultTransferConfig().ShardTimeoutBase
+	shardClient := &http.Client{Timeout: tcfg.ShardDeadline(int(o.maxShardBytes)), Transport: &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: base, KeepAlive: 30 * time.Second}).DialContext,
+		ResponseHeaderTimeout: 2 * base,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
 	}}
 	cfg.Connect = peerclient.Connect(shardClient, &http.Client{Timeout: 5 * time.Second})
 	cfg.Assets.Transfer = storage.TransferConfig{Window: o.window, RepairThreshold: o.repairThreshold,
@@ -327,6 +344,7 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 		Gatherer:     reg,
 		Registerer:   reg,
 		Logger:       log,
+		Pprof:        o.pprof,
 	})
 	if err != nil {
 		return err

@@ -17,7 +17,8 @@ import (
 // TestGetSurvivesFrozenHost: one host stops answering shard reads (as a
 // SIGSTOPped process would, while its peer entry still looks up): a get
 // still completes, costing at most one per-shard deadline more than a
-// healthy get.
+// healthy get. Then 3 more hosts are killed, leaving exactly k: the get
+// still completes within the same bound, before the peer table noticed.
 func TestGetSurvivesFrozenHost(t *testing.T) {
 	const (
 		size      = 8
@@ -73,5 +74,13 @@ func TestGetSurvivesFrozenHost(t *testing.T) {
 	if slow > 2*healthy+deadline {
 		t.Errorf("get with a frozen host took %s, healthy %s: want at most one shard deadline (%s) more", slow, healthy, deadline)
 	}
-	t.Logf("healthy get %s, with a frozen host %s", healthy, slow)
+	for i := 1; i <= 3; i++ {
+		m.kill(i)
+	}
+	degraded := get()
+	if degraded > 2*healthy+deadline {
+		t.Errorf("get with a frozen and 3 killed hosts took %s, healthy %s: want at most one shard deadline (%s) more",
+			degraded, healthy, deadline)
+	}
+	t.Logf("healthy get %s, with a frozen host %s, and 3 killed %s", healthy, slow, degraded)
 }

@@ -31,7 +31,16 @@ type File struct {
 	tmp  *os.File
 	path string
 	done bool
+	// written counts the bytes written; flushed how many of them were
+	// handed to the disk early (writeBehind).
+	written, flushed int64
 }
+
+// writeBehind is how many written bytes a File lets pile up before it asks
+// the kernel to start writing them to disk (without waiting for it): the
+// disk then works while the caller still produces data, and Commit's fsync
+// finds little left to do, instead of all of a large file at once.
+const writeBehind = 8 << 20
 
 // Create starts replacing path: it creates the temporary file in path's
 // directory with permissions perm. The directory must exist.
@@ -58,8 +67,13 @@ func (f *File) Write(p []byte) (int, error) {
 		return 0, errors.New("write to a committed or discarded file")
 	}
 	n, err := f.tmp.Write(p)
+	f.written += int64(n)
 	if err != nil {
 		return n, fmt.Errorf("write %s: %w", filepath.Base(f.path), err)
+	}
+	if f.written-f.flushed >= writeBehind {
+		startWriteback(f.tmp, f.flushed, f.written-f.flushed)
+		f.flushed = f.written
 	}
 	return n, nil
 }

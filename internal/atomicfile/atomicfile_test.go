@@ -197,3 +197,38 @@ func TestStreamCommit(t *testing.T) {
 		t.Errorf("directory holds %v, want only download", got)
 	}
 }
+
+// TestLargeStreamCommit: a file written in pieces past several write-behind
+// marks (whose writeback starts while writing goes on) commits whole.
+func TestLargeStreamCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "large.bin")
+	want := make([]byte, 3*writeBehind+12345)
+	for i := range want {
+		want[i] = byte(i * 7)
+	}
+	f, err := Create(path, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Discard()
+	for rest := want; len(rest) > 0; {
+		n := min(len(rest), 1<<20+3)
+		if _, err := f.Write(rest[:n]); err != nil {
+			t.Fatal(err)
+		}
+		rest = rest[n:]
+	}
+	if f.flushed < 3*writeBehind {
+		t.Errorf("writeback started for %d bytes of %d, want every full %d", f.flushed, len(want), writeBehind)
+	}
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("the committed file differs from what was written")
+	}
+}

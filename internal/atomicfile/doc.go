@@ -10,6 +10,12 @@
 // write, a failed sync or Discard removes the temporary file, so nothing is
 // left behind but a file killed mid-write (named ".NAME-*.tmp" beside it).
 //
+// A large file is handed to the disk while it is written: every 8 MiB the
+// kernel is asked to start writing the pages just written (Linux
+// sync_file_range, without waiting). That changes nothing about safety, the
+// fsync before the rename still decides, but a download's disk writes then
+// overlap the download instead of all coming at the end.
+//
 // Permissions are set with chmod on the temporary file, so they are exactly
 // the caller's, whatever the umask. Replacing a file gives the new file the
 // caller's permissions, not the old file's.
