@@ -116,9 +116,11 @@ bench: assets
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=2s ./cmd/offgrid/
 
 ## soak: 2,000 concurrent clients for 20 s against one node; no 5xx but 503 with Retry-After, and file
-## handles (/proc/self/fd) and heap back at their idle level afterwards (heavy, not in test)
+## handles (/proc/self/fd) and heap back at their idle level afterwards; and 1,000 concurrent transfers
+## on 7 nodes with 4 witnesses, all final, balances agreeing (heavy, not in test)
 soak: assets
 	OFFGRID_SOAK=20s $(GO) test -count=1 -v -timeout 5m -run '^TestSoak$$' ./server/
+	OFFGRID_TRANSFERS=1000 $(GO) test -count=1 -v -timeout 10m -run '^TestConcurrentTransfersBecomeFinal$$' ./cmd/offgrid/
 
 ## memcheck: peak RSS of a 1 GiB put and get on 20 node processes (limit 150 MiB; heavy, not in test)
 .PHONY: memcheck

@@ -4719,6 +4719,22 @@ func (response GetCertificates400ApplicationProblemPlusJSONResponse) VisitGetCer
 	return err
 }
 
+type GetCertificates409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response GetCertificates409ApplicationProblemPlusJSONResponse) VisitGetCertificatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetCertificates503ApplicationProblemPlusJSONResponse struct {
 	UnavailableApplicationProblemPlusJSONResponse
 }
@@ -4942,6 +4958,22 @@ func (response GetTxPool200JSONResponse) VisitGetTxPoolResponse(w http.ResponseW
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTxPool409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response GetTxPool409ApplicationProblemPlusJSONResponse) VisitGetTxPoolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7256,6 +7288,22 @@ func (response GetTx404ApplicationProblemPlusJSONResponse) VisitGetTxResponse(w 
 	return err
 }
 
+type GetTx409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response GetTx409ApplicationProblemPlusJSONResponse) VisitGetTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetTx503ApplicationProblemPlusJSONResponse struct {
 	UnavailableApplicationProblemPlusJSONResponse
 }
@@ -9231,52 +9279,53 @@ var swaggerSpec = []string{
 	"STuq0f6bAzZV1+00ibJQq7jynXlqaxDf0un/T8xru0m2vo+FX93bH+7ZO2e7JGzw0P35nPGHOyzl74LD",
 	"v3zwTvJptbzT+gVHM5v3i+51qnxNNcbJP9799DokFle+3NKK7Vi6kyPq7/jqX9AdZSjIb1DT3WgGoRKU",
 	"zwDGYHcjSbjUMB9Qq8hVtcVXvXZflDuN1Zb0rX6p8L01ZhbNIB5bESSSNDxMNlStezEcPj988eLo2fHz",
-	"4+GLLaXIWysp5GzOdHz2k+PkM/Lob+6VvQbb/AZvyEjhEFLQCTqpw7O7Lcf9Qjje4kV1HtTE8BKP4kJm",
-	"Bq8xwo+SQigsNki6lGvWB66lKJakKPNc2Y3RU+k9YfPt+D8HOYHLkCfF/XnnZIT1c+2LRHFaqKnQpHtV",
-	"E1skj394SmznLvQxcoGyvgtgTJq7kFL+nneBplNXwVutFn4VYxKtgNws1NsbkPNG8WQXdt/Ib3nPLaAq",
-	"iLv1VfvCdBdWe7Ujvr4fzeY1uPTdaxs4xxcKRXJzY4+yCCV+7wstNM5xARIw5XYKEh5z4P6qesh2Qeq8",
-	"KPJlLKrEMgG4pqnOl5ho0zsLpAKJIUGr4SlzXysQORrKZY7zbOWB+vqycNX7265/V9//HmnNzdBWhECI",
-	"/EvGlATlkJUtnVrHh2Grh67hrUvQ9jx70cpVeKyCm29WaqvXJb23HVRQALs98MSPbu4OhaFkgXU+WAoW",
-	"qAEf3Ea6SqYJwQK1vcR+hlleSqZmmRI+MlEq+8J7zpRda+IKt+VLwsbmXYymKeiS2NLi5G9kDGDxdOEK",
-	"c1qkNwzyLCiQTajWNJ3aS+k9T9tKaiuZmjvO9y5gCgvmVEUcJFAl+ID86CzjBrTY7WWVjItrV7f5nu6v",
-	"lXLjD3yDhbWyW0jLIcsThRWyHy+sxwur9cJSs7DEQt3Rwcmh2CwgwSpyld0t4Dbt7M3VR950AX2Pr9zn",
-	"BeRmaKESVE+MfF9yzvgkQfUkY2pmIz81yYEqTfr9OeP9sQToY/U0Yv6LDBLfp5qOqPLKesNv+PBrIKNS",
-	"e61E0xmQhZCzYGEcqDQCSpljf5jGAuoUXsYnZ3WpGyxAhrU3VlIC34KWy/752IW/rtSJcU3btUDfpC+1",
-	"RNUMu5VMKOODHevEPT1paaBc6+83ny8S/MA+AmI+nqwrS+3JwFKH38YnDgdUQdN1THiCFU11wzUuCm8x",
-	"m4OabiKKH0HdK0ng+BFkMn/3Pae/lFSGMFjGYWRd182IZr4LTtUTG4PujYDDxaLXUi426N7dvte+WfuW",
-	"7dZwrQ8w17G50VuTad0MvjL/GynmoKdQKtvWy+L8YGUbgreqA4mhkqsBPljS+UZB/6cCuC0kvgdW+UH3",
-	"WKzhR26uKrJksCZ4MxU8jC0La+xvDhex3WjuMU4EZHuQyAqT/0Kh8GaXiDbjtuC/61+wcSPdK/e5lW6K",
-	"2E7W5SIHd7w3QSFKa/nKgLx62bJR2PNh0zb9E1/YyUCONLKqDIS3nK/263R9bMNk5b9dyv5+Y79yDQii",
-	"nf6FJBM2oa61JdaKc00KWuu22oqt7TBvLIFhW03drwXdHkALx8Hju72K88f3H72RLAVbzNZhDflVjMxB",
-	"i7GvCRgceV15VCj9RAXdFaLYv9KvpJUOvsXHb93b2+pt27eJH9wq8pQos/M8BWfGInQkPkJVJqodQXkK",
-	"lwp+u43n6ejo6dPnR8OnJ189O37+/GS4VZTc3/l0iINuqHO8tWNTrMLxfRLU11SnrSrFyDz8F/I9vbN5",
-	"nxWuIc/7EeQsd2txpTU5EMbTvFRMcFJIIcZYmYJpmNt+LycvTo6wri3jk4ZU6Yf2JFNuiNV6W/J/iNE9",
-	"GZ7elvwLGZ1w5janicEaw5Ik5We2RlTjSB7tT4/2p9bIk5ITishjBDVnYCoVnYDHHtTzmG65vhrdq9qp",
-	"8hvz/J1vvH8/EZSUzb8Qcbq5t/o0vTEDa6u6ZHZ0bUrgsIDMhp5IdBhLaxCagnTFFUH6Fh7YlSuIY+k9",
-	"dvL569CrwZRYZ7ccqAIiuMcrVlWcR585ObcFWjIpiqosb7NwqH3b1U6oKwK6it3mWglrAZJuv4/D9PGv",
-	"vTM/aN2xztfLRt/9R5A4eQHZgLhuI3F0tk0fYKzXc8QbsW+O9QQFYj5hJ/4dyoP6+NEVjnC8bkZ96UD+",
-	"swVfPlJYG4WZE69jMQfkJ+/qrdsgOrxltv69F7hwvJ5vMmFJYE6XZ03krnojbqmAW6F6e33NFix+0EqF",
-	"COYT5fraxEsWIpwtBQt/EAuQ/dTwrilck/X6hYYR/cErFz6GSn/RUGlJF8Sb2zCiEWMBMdJOW0eX0rYz",
-	"tev0YFTMFlIz2BvJ/9F0I7G1kEXdM2KFMHytQ99C5FOLG66t//ydEJZLKrg9ZbWU3CWvXqJr01zFvpDK",
-	"R5pX1QQP1799LewbK51unVzicWEQUFu8x7oXh7ADvJm3VBCmyta0tzY/9pQK8iwONx7sgtbCS4nRN7kR",
-	"roQkqcBuQLaqS9WvtCbLlRGFsJrBQgo+CZevvB2RKUKzTIJSZ+jI3ewDjp2ge/sAX7Vv4jE+a9tK79Me",
-	"lWpp1qS0KAr0SUszhC0ofXdwBExkJT7Y3ZsgpZCkywVeBmhUNxKpLfXz/bfnL4knyt7gDjjMz1OwtXtW",
-	"qTipXM1VBynFfoek6nNkHlUXYYS7fEbdwh2zleoih2W8W2NL5tSa9RhSDRnJd7mdXbgZthjxEdCUzJma",
-	"W0PmtpbjNRPbkxfde2enqj/e7qJQ2GINe/d1ac2SRlg1d8wmpXSF6ujMqDpK9Xbp/HR4txlnGzo/YYKt",
-	"a1Tm+FwVChg2Teo9mhYfFak2PmqbDlWiWlK3FQqFtgGx2WSKPBs+tVgW3CU+ebR5Ke1vEjigZeZKPT0g",
-	"D45XlTKQ1NLkPbQjNxN8IUsozv1GCjFujTo3D//auayPPObOeMwbaR3YgcY1hTyzRV7R4GkuMVW/kfjW",
-	"kyu6YSXRuTBS/MLKO0bWqSQ7MoNleBuKBcd2sWMJamrD+H2jNFZFgvqwAS8nouTUKiciIzO8c0NBCvP4",
-	"PnkITrAXD3kUTh6Fk39d4cS2Bl3Pu79L4USLySTfQNQX9vn9ELQd/EtJBS4EqrVVk3se9ByxFvFHx+af",
-	"spTrgul0WsXIEcFtMN3YkBthnKbad2evDAoYZagS8qsY2ZhS5PyqJSoBM2TGzjTVntNX2RftdR9m8VU3",
-	"Codrbe/1ulq3LVdjbn0A67Ofs6wQjGO5e319OQa4nDNuvnjP/W96nZCCMlT8r9RSaZhf9ZKw11ss9wdn",
-	"HQs5d113giR0m0hY5bK/57sls6N/lfEBORoenrq0we7q2KpwgpOt+Ykx4b3Be340PDr10fSFEHlCrlzp",
-	"uys0yrmpQJFu0N4/hMXBgHwVMms8oqUWfYSE/Q7yPXdd1CsGuyQSdCk5eteuXEXDK9K9snkJV6dkQtFm",
-	"h8d2daCvDz7pa1QAHUBX0cLab4TSFw5X7ovxuuH3F6a2cInr78x+7VzL6+L6FbfZwI8y0SMLfgc8c6m/",
-	"oafBxZK41g2G+L3v2v2pPd+wJrnNOe+3Kjx0cR2WHLoF8u6pz3+BKNqfePMCqgu4zLhYKNJ15VswM17I",
-	"Kie+Kl20R/r7vp6Ii+tGq7SAu3qevb9lLRizzVL2nRv8SyHNYxOzPxHH+07I+boENcbyRyJvyn7NPtaK",
-	"wHUKkLVLVAkW9Fn6/vdWdsLwICyiMGU5WCnGNurt7cJFD8KqFHdNWa6EgSOseyvQcK5md1bE9JGaHwWe",
-	"z2lkoGaBbqIFWa+lsNqjzNagQe3OZj+Pc7EwL10J67om+prU6kWcphFG+dGTbinzzmlnqnVxenBwePR8",
-	"MBwMB4enXw2/OkRydSN88k5y1GnRnGV/V5kwwd+ckSn4i2tSFvxFFI2fvuBq8CcP882Hm/8XAAD//w==",
+	"4+GLLaXIWysp5GzOdHz2k+PkM/Lob+6VvQbb/AZvyEjhEFLQCTqpw7O7Pcf91yCKFrerc7kmhvl4mhAy",
+	"M4SAIYGUFEJhdULSpVyzPnAtRbEkRZnnyu6knkrvOptvJ5g5yAlchkws7gA8JyMsuGtfJIrTQk2FJt2r",
+	"mjojif/DU2JbfaFTkgtUDlzEY9LchZTy97wLNJ26kt9qtVKsGJNoyeRmZd/egJw3qi27OP1GQsx7bgFV",
+	"QaCuL/MX5sew2g0ecQ7+aDavwdbvXj3BOb5Q7JKbG5uaRUj3e1+ZoXGOC5CAObpTkPCYNPdXVVy2S17n",
+	"RZEvY2EolgnANU11vsTMnN5ZIEZIjCFajWeZ++KCyNFQkHOcZysP1NeXhSv33yYvuIYA90hrboa2qgVC",
+	"5IN/pQsuKLisbHHWOgINm0l0DTNegrYI0IvWxkI8ENx8s1K9vS4avu1kgxLb7aEtfnRz2SgMVgvs/8FS",
+	"sAQO+PA50lUyTQiWwO0l9jPMI1MyNcuU8JGJUtkX3nOm7FoTVxouXxI2Nu9ivE5Bl8QWLyd/I2MAi9gL",
+	"V/rTUonhqGdBCW5Ctabp1N5i73naVrRbydRcir47AlNYkqcqEyGBKsEH5Ednezegxa47q8ZcXLvK0Pd0",
+	"4a0UNH/gKy+sxt1Ciw5Zniiswf14wz3ecK03nJqFRRzqnhFOcMV2BAnWqassewG3aWdvrgLzphvre3zl",
+	"Pm8sN0MLlaA+YxSCknPGJwnqMxlTMxtbqkkOVGnS788Z748lQB/rsxHzX2SQ+D7VdESVNwc0PJMPvwYy",
+	"KrVXYzSdAVkIOQsWxoFKI9GUOXagaSygThJmfHJWF9PBEmdY3WMl6fAtaLnsn49dgO1KJRrXFl4L9H76",
+	"Yk5UzbAfyoQyPtixEt3Tk5YWzbWF4ObzRYIf2EdAzMeTdYWvPRlY6vDb+MThgCpouo4JT7Bmqm4430Xh",
+	"bXJzUNNNRPEjqHslCRw/gkzm776r9ZfyriMMlnEY4dj1S6KZ77NTdd3GsH4j4HCx6LUUpA36g7fvtW8H",
+	"v2W7NVzrA8ymbG701nRdN4Ov/f9GijnoKZTKNg6zOD9Y2YbgrepAYqjkqowPlnS+UTP4qQBuS5XvgVV+",
+	"0D0Wa/iRm6uKXRmsCd5MBQ9jy8Iq/psDUmy/m3uMRAHZHoaywuS/ULC92SWizbgt+O86JGzcSPfKfW6l",
+	"myK2k3VBysEd701Q6tKayjIgr162bBR2ldi0Tf/EF3YywSONrCoD4S3n6wk74wA2erLy3y6Fhb+xX7kW",
+	"B905y3PUXs0tZYQ+1TO3+oRNqGueidXoXBuE1sqwtiZsO8wbi2zYZlb3a6O3B9DCcfD4/szG+DeSpWDL",
+	"5TqsIb+KkTloMfZVB4Mjr2ubCqWfqKB/QxT7VzqitNLBt/j4rXt7W0Vv+zbxg1tFnhJldp6n4OxehI7E",
+	"R6gKUbUjKE/hUsFvt/FtHR09ffr8aPj05Ktnx8+fnwy3ipL7u7cOcdANlZS39oSK1VC+T4L6muq0VaUY",
+	"mYe3Jagv0SDEZpZWuIY870eQs9ytxRXv5EAYT/NSMcFJIYUYY+0LpmFuO8qcvDg5wsq5jE8aUqUf2pNM",
+	"uSEa7G3J/yFG92R4elvyL2R0wpnbvCwGawxLkpSf2SpUjSN5tD892p9aY1tKTigijxHUnIGpVHQCHntQ",
+	"z2O65fpq9Mdqp8pvzPN3vrX//cRoUjb/QsTp5t7qBPXGDKze6tLl0RcqgcMCMhvcItHDLK1BaArSlW8E",
+	"6ZuEYN+vIFKm99gr6K9DrwZTYr3jcqAKiOAer1hV0x6d7OTcloDJpCiqwr/N0qT2bVedoa456GqCm2sl",
+	"rDZIuv0+DtPHv/bO/KB1TzxfkRud/R9B4uQFZAPi+pnE0dm2lYCxXs9Cb0TXOdYTlKD5hL3+dyhA6iNU",
+	"VzjC8boZ9aUD+c8W3vlIYW0UZk68jvYckJ+8q7dutOjwltkK+17gwvF6vo2FJYE5XZ41kbvqvrilxm6F",
+	"6u0VPFuw+EFrISKYT5TrnBMviohwtpRE/EEsQPZTw7umcE3WKyQaRvQHr434GIz9RYOxJV0Qb27DEEgM",
+	"HsTQPG0dXUrb3teul4RRMVtIzWBvJMNI043E1kIWdVeKFcLw1RR9k5JPLW64tg73d0JYLm3h9pTVUtSX",
+	"vHqJrk1zFftSLR9pXtUrPFz/9rWwb6z00nVyiceFQUBt8S7uXhzCHvNm3lJBmIxb097a/Ni1KsjkONx4",
+	"sAtaCy8lRt/kRrgSkqQC+w3ZujFVR9SaLFdGFMJqBgsp+CRcvvJ2RKYIzTIJSp2hI3ezDzh2gu7tA3zV",
+	"vonH+KxtK71Pe1SqpVmT0qIo0CctzRC2ZPXdwREwkZWAYndvgpRCki4XeBmgUd1IpLaY0Pffnr8knih7",
+	"gzvgMD9PwVYHWqXipHI1Vz2qFPsdkqqTknlUXYQR7vIZlRF3zIeqyyiW8X6QLblZa9ZjSDVkJN/ldnbh",
+	"ZtjExIdMUzJnam4NmduamtdMbE9edO+9o6oOfLuLQmETN+wO2KU1SxphXd4xm5TSlcKjM6PqKNXbpbfU",
+	"4d3mtG3oLYUpvK4VmuNzVShg2Jap92hafFSk2viobWtUiWpJ3bgoFNoGxOarKfJs+NRiWXCX+PTU5qW0",
+	"v0nggJaZKyb1gDw4XrfKQFJLk/fQ8NxM8IUsoTj3GynEuDVM3Tz8a2fLPvKYO+Mxb6R1YAca1xTyzJaR",
+	"RYOnucRU/Ubim1uu6IaVROfCSPELK+8YWaeS7MgMluFtKBYcG9KOJaipDeP3rdhYFQnqwwa8nIiSU6uc",
+	"iIzM8M4NJS/M4/vkITjBXjzkUTh5FE7+dYUT23x0PbP/LoUTLSaTfANRX9jn90PQdvAvJRW4EKjWZlDu",
+	"edDVxFrEHx2bf8pisQum02kVI0cEt8F0Y0NuhHGaat//vTIoYJShSsivYmRjSpHzq5aoBMyQGTvTVHtO",
+	"X2VftNd9mMVX3SgcrrW91+t64LYgjrn1AazPfs6yQjCOBfX19eUY4HLOuPniPfe/6XVCCspQ8b9SS6Vh",
+	"ftVLwm5ysdwfnHUs5Nz19Qmy1m0iYZX8/p7vlv2O/lXGB+RoeHjq0ga7q2OrwglOtqooxoT3Bu/50fDo",
+	"1EfTF0LkCblyxfWu0CjnpgJFumNYIDGvwOJgQL4KmTUe0VKLPkLCfgf5nrs+7RWDXRIJupQcvWtXrmbi",
+	"Fele2byEq1MyoWizw2O7OtDXB5/0NSqADqCraOnuN0LpC4cr98V43fD7C1NbuMT1d2a/dq4WdnH9itv0",
+	"4UeZ6JEFvwOeudTf0NPgYklccwhD/N537f7Unm9Yk9zmJPlblTa6uA6LGt0Cee+7Lc0XCLv9iTdvrLpE",
+	"zIyLhSJdVyAGU+mFrJLoq2pKe+TL7+u6uLhudG8L2LFn8vub4oIx20xr37nBvxSWPfZV+xOxyO+EnK+L",
+	"XGMssCTyprDYbK2tCFynAFm7CJZgyaClb8lvhS2MJ8KqC1OWgxV7bO/g3i5s9yAsY3HXlOVqHjjCureK",
+	"Dudqdmd1VR+p+VFC+pzeCmoWKDNakPXiC6tt02zRGlQHbbr0OBcL89KVsL5uoq9JrY/EaRphlB896ZYy",
+	"75x2ploXpwcHh0fPB8PBcHB4+tXwq0MkVzfCJ+9VRyUY7V/2d5U6E/zNWaWCv7i+acFfRNH46WvABn/y",
+	"MN98uPl/AQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
