@@ -269,3 +269,113 @@ func TestTransfersWaitForWitnesses(t *testing.T) {
 		t.Errorf("node 5's balance after the witness returned = %s, want 103", got)
 	}
 }
+
+// TestClusterInitWithWitnesses: cluster init --witness on a node running
+// alone proposes the genesis; it is valid once the other witness signed
+// it, and then the starting credits are there, on both nodes.
+func TestClusterInitWithWitnesses(t *testing.T) {
+	urlA, tokA := startNode(t, nodeOptions{name: "a"})
+	urlB, tokB := startNode(t, nodeOptions{name: "b"})
+	envA := map[string]string{"OFFGRID_NODE": urlA, "OFFGRID_TOKEN": tokA}
+	envB := map[string]string{"OFFGRID_NODE": urlB, "OFFGRID_TOKEN": tokB}
+	var a, b struct {
+		NodeID string `json:"node_id"`
+	}
+	getJSON(t, urlA+"/pubkeys", &a)
+	getJSON(t, urlB+"/pubkeys", &b)
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"bad weight", []string{"--witness", a.NodeID + "=0"}, "whole weight of 1 or more"},
+		{"alloc without witnesses", []string{"--alloc", a.NodeID + "=5"}, "--alloc needs --witness"},
+		{"bad amount", []string{"--witness", a.NodeID + "=1", "--alloc", a.NodeID + "=lots"}, "positive number of credits"},
+		{"fee-min above fee-max", []string{"--witness", a.NodeID + "=1", "--fee-min", "2", "--fee-max", "1"}, "400"},
+		{"reserve above 100 %", []string{"--witness", a.NodeID + "=1", "--host-reserve", "101"}, "--host-reserve"},
+	} {
+		out, err := cli(t, envA, append([]string{"cluster", "init"}, tc.args...)...)
+		if err == nil || !strings.Contains(out+err.Error(), tc.want) {
+			t.Errorf("%s: cluster init %v = %v, %s; want an error saying %q", tc.name, tc.args, err, out, tc.want)
+		}
+	}
+	out := mustCLI(t, envA, "cluster", "init", "--witness", a.NodeID+"=2", "--witness", b.NodeID+"=1",
+		"--alloc", a.NodeID+"=100", "--alloc", b.NodeID+"=5.5")
+	if !strings.Contains(out, "proposed; 1 more signature(s) needed") {
+		t.Fatalf("cluster init with another witness:\n%s\nwant a proposal waiting for one signature", out)
+	}
+	if _, err := cli(t, envA, "balances"); err == nil || !strings.Contains(err.Error(), "409") {
+		t.Errorf("balances before the genesis is signed: %v, want 409 (no economy yet)", err)
+	}
+	out = mustCLI(t, envB, "cluster", "sign", "--from", urlA)
+	if !strings.Contains(out, "installed") {
+		t.Fatalf("the second witness's signature did not complete the genesis:\n%s", out)
+	}
+	mustCLI(t, envA, "cluster", "join", "--from", urlB)
+	for _, env := range []map[string]string{envA, envB} {
+		var bal balancesJSON
+		if err := json.Unmarshal([]byte(mustCLI(t, env, "balances", "--json")), &bal); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, x := range bal.Accounts {
+			got[x.Account] = x.Balance
+		}
+		if want := map[string]string{a.NodeID: "100", b.NodeID: "5.5"}; !cmp.Equal(got, want) || bal.Supply != "105.5" {
+			t.Errorf("%s: balances %v supply %s, want %v supply 105.5", env["OFFGRID_NODE"], got, bal.Supply, want)
+		}
+	}
+}
+
+// TestTransferCommands: offgrid transfer, and the manual flow tx send,
+// tx witness (one witness at a time), tx finalize, tx show.
+func TestTransferCommands(t *testing.T) {
+	m := startEconomy(t, 2, 2, 10_000000)
+	env, dst := m.env(0), m.nodeID(1)
+	out := mustCLI(t, env, "transfer", dst, "1.25", "--memo", "for the pump")
+	if !strings.Contains(out, ": final, witness weight 2 of 2") {
+		t.Fatalf("offgrid transfer:\n%s\nwant final with weight 2 of 2", out)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"transfer", dst, "0"}, "positive number of credits"},
+		{[]string{"transfer", dst, "1e3"}, "positive number of credits"},
+		{[]string{"transfer", "bank", "1"}, "node ID (did:key:z...) or system"},
+		{[]string{"transfer", dst, "100"}, "insufficient funds: final balance 8.748"},
+		{[]string{"tx", "show", strings.Repeat("0", 64)}, "404"},
+		{[]string{"tx", "show", "nope"}, "400"},
+	} {
+		if out, err := cli(t, env, tc.args...); err == nil || !strings.Contains(out+err.Error(), tc.want) {
+			t.Errorf("offgrid %v = %v, %s; want an error saying %q", tc.args, err, out, tc.want)
+		}
+	}
+
+	var tx txJSON
+	if err := json.Unmarshal([]byte(mustCLI(t, env, "tx", "send", dst, "2", "--json")), &tx); err != nil {
+		t.Fatal(err)
+	}
+	if tx.State != "pending" || tx.Weight != 0 {
+		t.Fatalf("tx send: %+v, want pending with no signature", tx)
+	}
+	if out, err := cli(t, env, "tx", "finalize", tx.TxID); err == nil || !strings.Contains(err.Error(), "a certificate needs 2") {
+		t.Errorf("tx finalize before any witness signed = %v, %s; want a refusal", err, out)
+	}
+	out = mustCLI(t, env, "tx", "witness", tx.TxID, "--witness", dst)
+	if !strings.Contains(out, "witness weight 1 of 2") {
+		t.Errorf("tx witness --witness (one of two):\n%s\nwant weight 1 of 2", out)
+	}
+	mustCLI(t, env, "tx", "witness", tx.TxID)
+	if out := mustCLI(t, env, "tx", "finalize", tx.TxID); !strings.Contains(out, ": final,") {
+		t.Errorf("tx finalize:\n%s\nwant final", out)
+	}
+	if out := mustCLI(t, m.env(1), "tx", "show", tx.TxID); !strings.Contains(out, ": final,") {
+		t.Errorf("tx show on the other node:\n%s\nwant final (the certificate spread)", out)
+	}
+	out = mustCLI(t, m.env(1), "balances")
+	if !strings.Contains(out, "13.25  "+dst+"  (this node)") {
+		t.Errorf("balances on the receiving node:\n%s\nwant 13.25 on its own account", out)
+	}
+}
