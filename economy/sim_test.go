@@ -602,7 +602,9 @@ func (s *simWorld) toWallet(m simMsg) error {
 		for _, r := range w.reports[m.report.Round] {
 			rs = append(rs, r)
 		}
-		slices.SortFunc(rs, func(a, b Report) int { return compareHash([32]byte(keyBytes(a.Witness)), [32]byte(keyBytes(b.Witness))) })
+		slices.SortFunc(rs, func(a, b Report) int {
+			return compareHash([32]byte(keyBytes(a.Witness)), [32]byte(keyBytes(b.Witness)))
+		})
 		if CheckRelease(s.w.com, rs) == nil {
 			s.h.stats.recoveries++
 			w.recovery = false
