@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/offgrid-net/offgrid/identity"
@@ -26,8 +27,6 @@ var (
 // simInvariants are further checks run after every schedule, on every
 // honest node's ledger once all have seen every certificate. Settlement
 // adds "every receipt is paid at most once" here.
-var simDebug bool
-
 var simInvariants []func(ctx context.Context, l *Ledger) error
 
 // TestSimulation drives the real Witness and Ledger (SQLite files) through
@@ -112,16 +111,7 @@ func (h *simHarness) fresh(ctx context.Context, i int) (*sql.DB, error) {
 	return h.dbs[i], nil
 }
 
-func isNoTable(err error) bool { return err != nil && contains(err.Error(), "no such table") }
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
-}
+func isNoTable(err error) bool { return err != nil && strings.Contains(err.Error(), "no such table") }
 
 func (h *simHarness) close() {
 	for _, db := range h.dbs {
@@ -269,7 +259,6 @@ func (s *simWorld) start(n *simNode) error {
 	return nil
 }
 
-func (s *simWorld) nodeIndex(i int) int   { return i }
 func (s *simWorld) walletEnd(i int) int   { return len(s.nodes) + i }
 func (s *simWorld) isWallet(end int) bool { return end >= len(s.nodes) }
 
@@ -334,8 +323,8 @@ func (s *simWorld) crashOrRestart(i int) error {
 	return s.start(n)
 }
 
-// balanceOf is what wallet w knows it may spend: genesis plus the
-// certificates it has seen, applied by the model.
+// model returns what endpoint end knows: the balances and last nonces of
+// the certificates it has seen, applied by modelApply.
 func (s *simWorld) model(end int) (map[string]int64, map[string]uint64) {
 	var cs []Certificate
 	for h := range s.known[end] {
@@ -734,12 +723,6 @@ func (s *simWorld) checkNoConflict() error {
 		}
 	}
 	final := map[slot][32]byte{}
-	if simDebug {
-		fmt.Println("byzW", s.byzW, "total", s.w.com.Total, "recover", s.recover, "weights", s.w.com.Weights)
-		for _, v := range s.allVotes {
-			fmt.Printf("vote %x r%d by %s w%d\n", v.Tx[:4], v.Round, v.Witness[len(v.Witness)-6:], s.w.com.Weights[v.Witness])
-		}
-	}
 	for k, w := range weight {
 		sl, ok := txs[k.h]
 		if !ok || !s.w.com.Quorum(w+s.byzW) {
