@@ -371,8 +371,17 @@ func TestTransferCommands(t *testing.T) {
 	if out := mustCLI(t, env, "tx", "finalize", tx.TxID); !strings.Contains(out, ": final,") {
 		t.Errorf("tx finalize:\n%s\nwant final", out)
 	}
-	if out := mustCLI(t, m.env(1), "tx", "show", tx.TxID); !strings.Contains(out, ": final,") {
-		t.Errorf("tx show on the other node:\n%s\nwant final (the certificate spread)", out)
+	// The certificate spreads to the other node in the background.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := cli(t, m.env(1), "tx", "show", tx.TxID)
+		if err == nil && strings.Contains(out, ": final,") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tx show on the other node 10 s after finalize: %v\n%s\nwant final (the certificate spread)", err, out)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	out = mustCLI(t, m.env(1), "balances")
 	if !strings.Contains(out, "13.25  "+dst+"  (this node)") {
