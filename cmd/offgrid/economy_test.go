@@ -20,14 +20,23 @@ import (
 	"github.com/offgrid-net/offgrid/internal/fixed"
 )
 
-// startEconomy starts a mesh of size nodes whose cluster has an economy:
-// nodes 0..witnesses-1 witness with weight 1 each, every node starts with
-// alloc micro-credits (withEconomy, as the demo makes it). The document is
-// installed on every node as the successor of the mesh's first one.
+// startEconomy starts a mesh of size nodes whose cluster has an economy
+// (installEconomy).
 func startEconomy(t *testing.T, size, witnesses int, alloc int64) *testMesh {
 	t.Helper()
 	m := startMesh(t, size, nil)
-	dirs := make([]string, size)
+	m.installEconomy(t, witnesses, alloc)
+	return m
+}
+
+// installEconomy gives the mesh's cluster an economy: nodes
+// 0..witnesses-1 witness with weight 1 each, every node starts with alloc
+// micro-credits (withEconomy, as the demo makes it). The document is
+// installed on every node as the successor of the mesh's first one, and
+// the nodes see each other up.
+func (m *testMesh) installEconomy(t *testing.T, witnesses int, alloc int64) {
+	t.Helper()
+	dirs := make([]string, len(m.nodes))
 	for i, mn := range m.nodes {
 		dirs[i] = mn.opts.dataDir
 	}
@@ -43,9 +52,8 @@ func startEconomy(t *testing.T, size, witnesses int, alloc int64) *testMesh {
 		}
 	}
 	for i := range m.nodes {
-		m.waitPeers(i, size-1)
+		m.waitPeers(i, len(m.nodes)-1)
 	}
-	return m
 }
 
 // call sends a JSON request with node mn's admin token and returns the
