@@ -34,7 +34,7 @@ func startEconomy(t *testing.T, size, witnesses int, alloc int64) *testMesh {
 // micro-credits (withEconomy, as the demo makes it). The document is
 // installed on every node as the successor of the mesh's first one, and
 // the nodes see each other up.
-func (m *testMesh) installEconomy(t *testing.T, witnesses int, alloc int64) {
+func (m *testMesh) installEconomy(t testing.TB, witnesses int, alloc int64) {
 	t.Helper()
 	dirs := make([]string, len(m.nodes))
 	for i, mn := range m.nodes {
