@@ -39,7 +39,7 @@
 // queued (at most 1,024; beyond that they spread by anti-entropy only) and
 // a spreader goroutine pushes them, up to 64 per request, to every up
 // peer. The ledger's storage order is what anti-entropy pages through:
-// every Config.RetryInterval the node reads, from Config.Fanout up peers in
+// every Config.PullInterval the node reads, from Config.Fanout up peers in
 // turn, their log after the position it reached (kept in memory per peer
 // while the peer is up; from the start after a restart, which applies
 // nothing twice).
