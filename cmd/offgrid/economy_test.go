@@ -396,3 +396,48 @@ func TestTransferCommands(t *testing.T) {
 		t.Errorf("balances on the receiving node:\n%s\nwant 13.25 on its own account", out)
 	}
 }
+
+// TestPoolSurvivesRestart: a transfer waiting for witnesses is kept across
+// a restart of its node; the next transfer takes the next nonce (never the
+// same one again), and both become final, in order, once the witness is
+// back.
+func TestPoolSurvivesRestart(t *testing.T) {
+	m := startEconomy(t, 3, 2, 10_000000)
+	dst := m.nodeID(2)
+	m.kill(1) // one of two witnesses: no certificate possible
+	st, first := m.transfer(t, 0, dst, "1")
+	if st != http.StatusAccepted || first.State != "waiting" {
+		t.Fatalf("transfer with half the witness weight: %d %+v, want 202 waiting", st, first)
+	}
+	m.kill(0)
+	m.restart(0)
+	var pool struct{ Txs []txJSON }
+	getJSON(t, m.nodes[0].url+"/gossip/tx_pool", &pool)
+	if len(pool.Txs) != 1 || pool.Txs[0].TxID != first.TxID {
+		t.Fatalf("pool after a restart: %+v, want the waiting transfer %s", pool.Txs, first.TxID)
+	}
+	st, second := m.transfer(t, 0, dst, "2")
+	if st != http.StatusAccepted {
+		t.Fatalf("second transfer: %d %+v, want 202", st, second)
+	}
+	var a, b struct{ Nonce int }
+	getJSON(t, m.nodes[0].url+"/tx/"+first.TxID, &a)
+	getJSON(t, m.nodes[0].url+"/tx/"+second.TxID, &b)
+	if a.Nonce != 1 || b.Nonce != 2 {
+		t.Fatalf("nonces %d and %d after a restart, want 1 and 2", a.Nonce, b.Nonce)
+	}
+	m.restart(1)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if got := m.balances(t, 0)[dst]; got == "13" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("node 2's balance on node 0 is %s 30 s after the witness returned, want 13", got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	getJSON(t, m.nodes[0].url+"/gossip/tx_pool", &pool)
+	if len(pool.Txs) != 0 {
+		t.Errorf("pool after both are final: %+v, want empty", pool.Txs)
+	}
+}
