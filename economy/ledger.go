@@ -134,38 +134,42 @@ func (l *Ledger) ApplyAll(ctx context.Context, cs []Certificate) ([]bool, error)
 	defer l.mu.Unlock()
 	out := make([]bool, len(items))
 	err := sqlitedb.InTx(ctx, l.db, func(tx *sql.Tx) error {
-		added := false
-		for _, it := range items {
+		var waiting int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM economy_certs WHERE state = 0`).Scan(&waiting); err != nil {
+			return fmt.Errorf("count waiting certificates: %w", err)
+		}
+		applied := false
+		for i, it := range items {
 			if it.enc == nil {
 				continue
 			}
-			var conflict int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM economy_certs WHERE src = ? AND nonce = ? AND state = 1 AND hash != ?`,
-				it.c.Tx.Src, int64(it.c.Tx.Nonce), it.hash[:]).Scan(&conflict); err != nil {
-				return fmt.Errorf("look up (src, nonce): %w", err)
+			// Again under the lock: a concurrent call may have stored it
+			// since the check that spared its verification.
+			var known int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM economy_certs WHERE hash = ?`, it.hash[:]).Scan(&known); err != nil {
+				return fmt.Errorf("look up certificate: %w", err)
 			}
-			if conflict > 0 {
-				return fmt.Errorf("apply certificate %x: %w: %s nonce %d", it.hash[:8], ErrConflict, it.c.Tx.Src, it.c.Tx.Nonce)
-			}
-			var waiting int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM economy_certs WHERE state = 0`).Scan(&waiting); err != nil {
-				return fmt.Errorf("count waiting certificates: %w", err)
-			}
-			if waiting >= MaxWaiting {
-				return fmt.Errorf("apply certificate %x: %w (%d)", it.hash[:8], ErrFull, waiting)
-			}
-			seq, err := nextSeq(ctx, tx)
-			if err != nil {
-				return err
+			if known > 0 {
+				continue
 			}
 			t := it.c.Tx
-			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO economy_certs (hash, src, nonce, dst, amount, fee, epoch, state, seq, cert)
-				VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`, it.hash[:], t.Src, int64(t.Nonce), t.Dst, t.Amount, t.Fee, int64(t.Epoch), seq, it.enc); err != nil {
+			p := pendingTx{hash: it.hash[:], src: t.Src, dst: t.Dst, nonce: t.Nonce, amount: t.Amount, fee: t.Fee}
+			ok, err := applyOne(ctx, tx, p)
+			if err != nil {
+				return fmt.Errorf("apply certificate %x: %w", it.hash[:8], err)
+			}
+			state := 0
+			if ok {
+				state, applied, out[i] = 1, true, true
+			} else if waiting++; waiting > MaxWaiting {
+				return fmt.Errorf("apply certificate %x: %w (%d)", it.hash[:8], ErrFull, MaxWaiting)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO economy_certs (hash, src, nonce, dst, amount, fee, epoch, state, cert)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, it.hash[:], t.Src, int64(t.Nonce), t.Dst, t.Amount, t.Fee, int64(t.Epoch), state, it.enc); err != nil {
 				return fmt.Errorf("store certificate: %w", err)
 			}
-			added = true
 		}
-		if !added {
+		if !applied || waiting == 0 {
 			return nil
 		}
 		done, err := drain(ctx, tx)
@@ -173,7 +177,7 @@ func (l *Ledger) ApplyAll(ctx context.Context, cs []Certificate) ([]bool, error)
 			return err
 		}
 		for i, it := range items {
-			out[i] = done[it.hash]
+			out[i] = out[i] || done[it.hash]
 		}
 		return nil
 	})
@@ -183,17 +187,9 @@ func (l *Ledger) ApplyAll(ctx context.Context, cs []Certificate) ([]bool, error)
 	return out, nil
 }
 
-func nextSeq(ctx context.Context, tx *sql.Tx) (int64, error) {
-	var seq int64
-	if err := tx.QueryRowContext(ctx, `INSERT INTO economy_meta (key, value) VALUES ('seq', 1)
-		ON CONFLICT (key) DO UPDATE SET value = value + 1 RETURNING value`).Scan(&seq); err != nil {
-		return 0, fmt.Errorf("next certificate seq: %w", err)
-	}
-	return seq, nil
-}
-
 // pendingTx is the part of a waiting certificate that applying needs.
 type pendingTx struct {
+	stored      bool // a waiting row exists (else the caller inserts it)
 	hash        []byte
 	src, dst    string
 	nonce       uint64
@@ -211,7 +207,7 @@ func drain(ctx context.Context, tx *sql.Tx) (map[[32]byte]bool, error) {
 		}
 		var waiting []pendingTx
 		for rows.Next() {
-			var p pendingTx
+			p := pendingTx{stored: true}
 			var nonce int64
 			if err := rows.Scan(&p.hash, &p.src, &p.dst, &nonce, &p.amount, &p.fee); err != nil {
 				rows.Close()
@@ -226,6 +222,9 @@ func drain(ctx context.Context, tx *sql.Tx) (map[[32]byte]bool, error) {
 		progress := false
 		for _, p := range waiting {
 			ok, err := applyOne(ctx, tx, p)
+			if errors.Is(err, ErrConflict) {
+				continue // stays waiting: evidence that more than 1/3 of the weight lied
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -241,13 +240,19 @@ func drain(ctx context.Context, tx *sql.Tx) (map[[32]byte]bool, error) {
 }
 
 // applyOne applies t if it can be applied now: its nonce is the source's
-// next, nothing is applied for it yet, and the source can pay.
+// next and the source can pay. A nonce already applied by another
+// certificate is ErrConflict.
 func applyOne(ctx context.Context, tx *sql.Tx, t pendingTx) (bool, error) {
 	next, err := nextNonce(ctx, tx, t.src)
 	if err != nil {
 		return false, err
 	}
-	if t.nonce != next {
+	switch {
+	case t.nonce < next:
+		// Another certificate of (src, nonce) is applied (this one's hash
+		// is not stored as applied): more than 1/3 of the weight lied.
+		return false, fmt.Errorf("%w: %s nonce %d", ErrConflict, t.src, t.nonce)
+	case t.nonce > next:
 		return false, nil
 	}
 	if t.src != System {
@@ -273,8 +278,10 @@ func applyOne(ctx context.Context, tx *sql.Tx, t pendingTx) (bool, error) {
 	if err := credit(ctx, tx, t.dst, t.amount); err != nil {
 		return false, err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE economy_certs SET state = 1 WHERE hash = ?`, t.hash); err != nil {
-		return false, fmt.Errorf("mark certificate applied: %w", err)
+	if t.stored {
+		if _, err := tx.ExecContext(ctx, `UPDATE economy_certs SET state = 1 WHERE hash = ?`, t.hash); err != nil {
+			return false, fmt.Errorf("mark certificate applied: %w", err)
+		}
 	}
 	return true, nil
 }
