@@ -70,7 +70,7 @@ func TestSimulation(t *testing.T) {
 	defer h.close()
 	for seed := first; seed < first+int64(n); seed++ {
 		if err := h.run(seed); err != nil {
-			t.Fatalf("schedule %d: %v\nreplay: go test -run '^TestSimulation$' -seed=%d ./economy/", seed, err, seed)
+			t.Fatalf("schedule %d: %v\nreplay: go test -run '^TestSimulation$' ./economy/ -args -seed=%d", seed, err, seed)
 		}
 	}
 	t.Logf("%d schedules (%d transfers final, %d recoveries, %d crashes)", n, h.stats.final, h.stats.recoveries, h.stats.crashes)
