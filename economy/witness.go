@@ -2,6 +2,7 @@ package economy
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -56,7 +57,8 @@ func (w *Witness) ID() identity.NodeID { return w.keys.ID() }
 // nonce, money it received): they are applied first. Asking again for the
 // same transaction returns the same vote.
 func (w *Witness) Sign(ctx context.Context, t Tx, credits []Certificate) (Vote, error) {
-	if err := w.check(ctx, t); err != nil {
+	body := t.Body()
+	if err := w.check(ctx, t, body); err != nil {
 		return Vote{}, err
 	}
 	if len(credits) > 0 {
@@ -64,11 +66,12 @@ func (w *Witness) Sign(ctx context.Context, t Tx, credits []Certificate) (Vote, 
 			return Vote{}, fmt.Errorf("credits attached: %w", err)
 		}
 	}
-	h := t.Hash()
+	h := sha256.Sum256(body)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var round uint32
-	err := sqlitedb.InTx(ctx, w.db, func(tx *sql.Tx) error {
+	err := sqlitedb.InTx(ctx, w.db, func(sqlTx *sql.Tx) error {
+		tx := cached{w.ledger, sqlTx}
 		var locked []byte
 		var reported int
 		err := tx.QueryRowContext(ctx, `SELECT round, tx_hash, reported FROM economy_locks WHERE src = ? AND nonce = ?`,
@@ -122,8 +125,8 @@ func (w *Witness) Sign(ctx context.Context, t Tx, credits []Certificate) (Vote, 
 }
 
 // check applies the stateless part of the witness rule.
-func (w *Witness) check(ctx context.Context, t Tx) error {
-	if err := t.Validate(); err != nil {
+func (w *Witness) check(ctx context.Context, t Tx, body []byte) error {
+	if err := t.validate(body); err != nil {
 		return err
 	}
 	switch {
