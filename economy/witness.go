@@ -12,6 +12,10 @@ import (
 	"github.com/offgrid-net/offgrid/internal/sqlitedb"
 )
 
+// MaxCredits bounds the certificates a sender may attach to one request
+// for a vote: each costs the witness a verification.
+const MaxCredits = 64
+
 // Validator decides the kinds a witness cannot judge from balances alone
 // (settle, job, issuance). Settlement (h-settle) implements it for
 // receipts; an operator's policy implements it for issuance.
@@ -57,6 +61,9 @@ func (w *Witness) ID() identity.NodeID { return w.keys.ID() }
 // nonce, money it received): they are applied first. Asking again for the
 // same transaction returns the same vote.
 func (w *Witness) Sign(ctx context.Context, t Tx, credits []Certificate) (Vote, error) {
+	if len(credits) > MaxCredits {
+		return Vote{}, fmt.Errorf("%w: %d credit certificates attached, at most %d", ErrInvalid, len(credits), MaxCredits)
+	}
 	body := t.Body()
 	if err := w.check(ctx, t, body); err != nil {
 		return Vote{}, err
