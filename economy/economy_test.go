@@ -401,3 +401,35 @@ func TestConcurrentApplyAndSign(t *testing.T) {
 		t.Errorf("the witness voted for %d different transactions of one (src, nonce), want 1", len(distinct))
 	}
 }
+
+// TestAssemble: votes for other transactions, repeated votes and votes of
+// a round holding less weight do not count; the certificate forms at
+// more than 2/3.
+func TestAssemble(t *testing.T) {
+	ctx := context.Background()
+	n := newCommitteeNet(t, 6, []uint64{1, 1, 1, 1}, nil)
+	tx := n.transfer(t, n.wallets[0], string(n.wallets[1].ID()), 5, 1)
+	other := n.transfer(t, n.wallets[0], string(n.wallets[2].ID()), 5, 1)
+	v0, err := n.wits[0].Sign(ctx, tx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, err := n.wits[1].Sign(ctx, tx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray := signVote(n.witnesses[2], other.Hash(), 1, 0)
+	otherRound := signVote(n.witnesses[3], tx.Hash(), 1, 7)
+	votes := []Vote{v0, v0, v1, stray, otherRound}
+	if _, w, err := Assemble(n.com, tx, votes); !errors.Is(err, ErrNotFinal) || w != 2 {
+		t.Errorf("Assemble(2 of 4) = weight %d, %v, want 2 and ErrNotFinal", w, err)
+	}
+	v2, err := n.wits[2].Sign(ctx, tx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, w, err := Assemble(n.com, tx, append(votes, v2))
+	if err != nil || w != 3 || len(c.Votes) != 3 {
+		t.Fatalf("Assemble(3 of 4) = %d votes, weight %d, %v", len(c.Votes), w, err)
+	}
+}

@@ -305,3 +305,44 @@ func DecodeCertificate(b []byte) (Certificate, error) {
 	}
 	return c, nil
 }
+
+// Assemble builds the certificate of tx from the votes collected so far:
+// of the valid votes for tx (others are ignored, one per witness), it
+// takes the round holding the most weight. It returns that weight, and
+// ErrNotFinal while it is not more than 2/3 of com's total.
+func Assemble(com Committee, tx Tx, votes []Vote) (Certificate, uint64, error) {
+	h := tx.Hash()
+	byRound := map[uint32][]Vote{}
+	weight := map[uint32]uint64{}
+	seen := map[uint32]map[identity.NodeID]bool{}
+	for _, v := range votes {
+		w := com.Weights[v.Witness]
+		if v.Tx != h || v.Epoch != tx.Epoch || w == 0 || seen[v.Round][v.Witness] {
+			continue
+		}
+		pub := com.keys[v.Witness]
+		if pub == nil || v.verifyWith(pub) != nil {
+			continue
+		}
+		if seen[v.Round] == nil {
+			seen[v.Round] = map[identity.NodeID]bool{}
+		}
+		seen[v.Round][v.Witness] = true
+		byRound[v.Round] = append(byRound[v.Round], v)
+		weight[v.Round] += w
+	}
+	var best uint32
+	for r, w := range weight {
+		if w > weight[best] || (w == weight[best] && r > best) {
+			best = r
+		}
+	}
+	c := Certificate{Tx: tx, Votes: sortedVotes(byRound[best])}
+	if !com.Quorum(weight[best]) {
+		return c, weight[best], fmt.Errorf("%w: witness weight %d of %d", ErrNotFinal, weight[best], com.Total)
+	}
+	if err := c.Verify(com); err != nil {
+		return Certificate{}, weight[best], err
+	}
+	return c, weight[best], nil
+}
