@@ -95,6 +95,8 @@ type testEnv struct {
 	stopNode func()
 	// admin signs the node's cluster document (nil when it runs alone).
 	admin *identity.Keys
+	// keys are the node's own (a witness signs an economy's genesis).
+	keys *identity.Keys
 }
 
 // newTestEnv starts a node on a SQLite file in a temporary directory,
@@ -185,7 +187,7 @@ func newTestEnv(t *testing.T, opts envOptions) *testEnv {
 		stop()
 		srv.Close()
 	})
-	e := &testEnv{srv: srv, h: h, node: n, clock: clock, db: db, dir: dir, radio: ends, stop: stop, stopNode: stopNode}
+	e := &testEnv{srv: srv, h: h, node: n, keys: keys, clock: clock, db: db, dir: dir, radio: ends, stop: stop, stopNode: stopNode}
 	if !opts.alone {
 		e.startCluster(t)
 	}

@@ -55,6 +55,9 @@ type ServerInterface interface {
 	// ShareAsset A signed share manifest of one of this node's files for another node (a read capability - where the shards are, and the file key wrapped to that node's X25519 key only). The recipient imports it with POST /assets/import.
 	// (POST /assets/{asset_id}/share)
 	ShareAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath)
+	// GetBalances Every account's balance, computed from the final certificates this node has applied.
+	// (GET /balances)
+	GetBalances(w http.ResponseWriter, r *http.Request)
 	// GetCluster The node's cluster document (open, so that other nodes can fetch it), or that it runs alone.
 	// (GET /cluster)
 	GetCluster(w http.ResponseWriter, r *http.Request)
@@ -82,15 +85,30 @@ type ServerInterface interface {
 	// AppendBlock Push a block (node-signed, members only).
 	// (POST /gossip/append_block)
 	AppendBlock(w http.ResponseWriter, r *http.Request)
+	// GetGossipBalances The balances another node compares with its own (the same answer as `/balances`).
+	// (GET /gossip/balances)
+	GetGossipBalances(w http.ResponseWriter, r *http.Request)
 	// GossipBlock One block by name (how a node fetches the missing parents of a block). Members only.
 	// (GET /gossip/block)
 	GossipBlock(w http.ResponseWriter, r *http.Request, params GossipBlockParams)
 	// GossipBlocks The node's heads (each author's highest block) and, with author, that author's blocks above a height.
 	// (GET /gossip/blocks)
 	GossipBlocks(w http.ResponseWriter, r *http.Request, params GossipBlocksParams)
+	// GetCertificates The certificates this node applied, in its own order after a position (anti-entropy pulls page through them).
+	// (GET /gossip/certificates)
+	GetCertificates(w http.ResponseWriter, r *http.Request, params GetCertificatesParams)
 	// ForwardItem Hand over a store-and-forward item (node-signed, members only).
 	// (POST /gossip/forward)
 	ForwardItem(w http.ResponseWriter, r *http.Request)
+	// MergeBalances Apply final certificates (each exactly once); balances are recomputed from them, never merged as numbers.
+	// (POST /gossip/merge_balances)
+	MergeBalances(w http.ResponseWriter, r *http.Request)
+	// GetTxPool The transactions in this node's pool (not yet final), newest first, with each one's witness weight so far.
+	// (GET /gossip/tx_pool)
+	GetTxPool(w http.ResponseWriter, r *http.Request)
+	// GossipTxWitness Ask this node, a witness of the epoch, to co-sign a transaction.
+	// (POST /gossip/tx_witness)
+	GossipTxWitness(w http.ResponseWriter, r *http.Request)
 	// GetHealth Liveness and identity of the node, its disk's free space and its database's state.
 	// (GET /healthz)
 	GetHealth(w http.ResponseWriter, r *http.Request)
@@ -172,6 +190,18 @@ type ServerInterface interface {
 	// Toggle Switch the host on or off. An inactive host refuses quotes, jobs and stores.
 	// (POST /toggle)
 	Toggle(w http.ResponseWriter, r *http.Request)
+	// PostTransfer Send credits from this node's account to another account.
+	// (POST /transfers)
+	PostTransfer(w http.ResponseWriter, r *http.Request)
+	// GetTx One transaction this node knows (in its pool or final), with its witness weight so far.
+	// (GET /tx/{tx_id})
+	GetTx(w http.ResponseWriter, r *http.Request, txId TxIDPath)
+	// FinalizeTx Form the certificate of a pool transaction whose signatures exceed 2/3 of the witness weight, apply it and spread it (409 while they do not).
+	// (POST /tx/{tx_id}/finalize)
+	FinalizeTx(w http.ResponseWriter, r *http.Request, txId TxIDPath)
+	// WitnessTx Ask witnesses to sign a transaction of this node's pool (the manual flow of `offgrid tx witness`).
+	// (POST /tx/{tx_id}/witness)
+	WitnessTx(w http.ResponseWriter, r *http.Request, txId TxIDPath)
 }
 
 // Unimplemented server implementation that returns http.StatusNotImplemented for each endpoint.
@@ -238,6 +268,12 @@ func (_ Unimplemented) ShareAsset(w http.ResponseWriter, r *http.Request, assetI
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// GetBalances Every account's balance, computed from the final certificates this node has applied.
+// (GET /balances)
+func (_ Unimplemented) GetBalances(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // GetCluster The node's cluster document (open, so that other nodes can fetch it), or that it runs alone.
 // (GET /cluster)
 func (_ Unimplemented) GetCluster(w http.ResponseWriter, r *http.Request) {
@@ -292,6 +328,12 @@ func (_ Unimplemented) AppendBlock(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// GetGossipBalances The balances another node compares with its own (the same answer as `/balances`).
+// (GET /gossip/balances)
+func (_ Unimplemented) GetGossipBalances(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // GossipBlock One block by name (how a node fetches the missing parents of a block). Members only.
 // (GET /gossip/block)
 func (_ Unimplemented) GossipBlock(w http.ResponseWriter, r *http.Request, params GossipBlockParams) {
@@ -304,9 +346,33 @@ func (_ Unimplemented) GossipBlocks(w http.ResponseWriter, r *http.Request, para
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// GetCertificates The certificates this node applied, in its own order after a position (anti-entropy pulls page through them).
+// (GET /gossip/certificates)
+func (_ Unimplemented) GetCertificates(w http.ResponseWriter, r *http.Request, params GetCertificatesParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // ForwardItem Hand over a store-and-forward item (node-signed, members only).
 // (POST /gossip/forward)
 func (_ Unimplemented) ForwardItem(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// MergeBalances Apply final certificates (each exactly once); balances are recomputed from them, never merged as numbers.
+// (POST /gossip/merge_balances)
+func (_ Unimplemented) MergeBalances(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetTxPool The transactions in this node's pool (not yet final), newest first, with each one's witness weight so far.
+// (GET /gossip/tx_pool)
+func (_ Unimplemented) GetTxPool(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GossipTxWitness Ask this node, a witness of the epoch, to co-sign a transaction.
+// (POST /gossip/tx_witness)
+func (_ Unimplemented) GossipTxWitness(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -469,6 +535,30 @@ func (_ Unimplemented) StoreShard(w http.ResponseWriter, r *http.Request) {
 // Toggle Switch the host on or off. An inactive host refuses quotes, jobs and stores.
 // (POST /toggle)
 func (_ Unimplemented) Toggle(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// PostTransfer Send credits from this node's account to another account.
+// (POST /transfers)
+func (_ Unimplemented) PostTransfer(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetTx One transaction this node knows (in its pool or final), with its witness weight so far.
+// (GET /tx/{tx_id})
+func (_ Unimplemented) GetTx(w http.ResponseWriter, r *http.Request, txId TxIDPath) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// FinalizeTx Form the certificate of a pool transaction whose signatures exceed 2/3 of the witness weight, apply it and spread it (409 while they do not).
+// (POST /tx/{tx_id}/finalize)
+func (_ Unimplemented) FinalizeTx(w http.ResponseWriter, r *http.Request, txId TxIDPath) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// WitnessTx Ask witnesses to sign a transaction of this node's pool (the manual flow of `offgrid tx witness`).
+// (POST /tx/{tx_id}/witness)
+func (_ Unimplemented) WitnessTx(w http.ResponseWriter, r *http.Request, txId TxIDPath) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -831,6 +921,20 @@ func (siw *ServerInterfaceWrapper) ShareAsset(w http.ResponseWriter, r *http.Req
 	handler.ServeHTTP(w, r)
 }
 
+// GetBalances operation middleware
+func (siw *ServerInterfaceWrapper) GetBalances(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetBalances(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetCluster operation middleware
 func (siw *ServerInterfaceWrapper) GetCluster(w http.ResponseWriter, r *http.Request) {
 
@@ -989,6 +1093,20 @@ func (siw *ServerInterfaceWrapper) AppendBlock(w http.ResponseWriter, r *http.Re
 	handler.ServeHTTP(w, r)
 }
 
+// GetGossipBalances operation middleware
+func (siw *ServerInterfaceWrapper) GetGossipBalances(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetGossipBalances(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GossipBlock operation middleware
 func (siw *ServerInterfaceWrapper) GossipBlock(w http.ResponseWriter, r *http.Request) {
 
@@ -1081,11 +1199,99 @@ func (siw *ServerInterfaceWrapper) GossipBlocks(w http.ResponseWriter, r *http.R
 	handler.ServeHTTP(w, r)
 }
 
+// GetCertificates operation middleware
+func (siw *ServerInterfaceWrapper) GetCertificates(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetCertificatesParams
+
+	// ------------- Optional query parameter "after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "after", r.URL.Query(), &params.After, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "after"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "after", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetCertificates(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ForwardItem operation middleware
 func (siw *ServerInterfaceWrapper) ForwardItem(w http.ResponseWriter, r *http.Request) {
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ForwardItem(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// MergeBalances operation middleware
+func (siw *ServerInterfaceWrapper) MergeBalances(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.MergeBalances(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetTxPool operation middleware
+func (siw *ServerInterfaceWrapper) GetTxPool(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetTxPool(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GossipTxWitness operation middleware
+func (siw *ServerInterfaceWrapper) GossipTxWitness(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GossipTxWitness(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1791,6 +1997,98 @@ func (siw *ServerInterfaceWrapper) Toggle(w http.ResponseWriter, r *http.Request
 	handler.ServeHTTP(w, r)
 }
 
+// PostTransfer operation middleware
+func (siw *ServerInterfaceWrapper) PostTransfer(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.PostTransfer(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetTx operation middleware
+func (siw *ServerInterfaceWrapper) GetTx(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "tx_id" -------------
+	var txId TxIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tx_id", chi.URLParam(r, "tx_id"), &txId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "tx_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetTx(w, r, txId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// FinalizeTx operation middleware
+func (siw *ServerInterfaceWrapper) FinalizeTx(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "tx_id" -------------
+	var txId TxIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tx_id", chi.URLParam(r, "tx_id"), &txId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "tx_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.FinalizeTx(w, r, txId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// WitnessTx operation middleware
+func (siw *ServerInterfaceWrapper) WitnessTx(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "tx_id" -------------
+	var txId TxIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tx_id", chi.URLParam(r, "tx_id"), &txId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "tx_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.WitnessTx(w, r, txId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 type UnescapedCookieParamError struct {
 	ParamName string
 	Err       error
@@ -2046,6 +2344,36 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Put(options.BaseURL+"/quorum/policy", wrapper.SetQuorumPolicy)
 	})
 	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/transfers", wrapper.PostTransfer)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/balances", wrapper.GetBalances)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/tx/{tx_id}", wrapper.GetTx)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/tx/{tx_id}/witness", wrapper.WitnessTx)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/tx/{tx_id}/finalize", wrapper.FinalizeTx)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/gossip/tx_witness", wrapper.GossipTxWitness)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/gossip/tx_pool", wrapper.GetTxPool)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/gossip/balances", wrapper.GetGossipBalances)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/gossip/merge_balances", wrapper.MergeBalances)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/gossip/certificates", wrapper.GetCertificates)
+	})
+	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/metrics", wrapper.GetMetrics)
 	})
 	r.Group(func(r chi.Router) {
@@ -2056,6 +2384,8 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 }
 
 type BadRequestApplicationProblemPlusJSONResponse Problem
+
+type BalancesAnswerJSONResponse Balances
 
 type ClusterInstalledJSONResponse ClusterDocument
 
@@ -2083,6 +2413,12 @@ type TooManyRequestsApplicationProblemPlusJSONResponse struct {
 
 	Headers TooManyRequestsResponseHeaders
 }
+
+type TxAnswerJSONResponse TxState
+
+type TxFinalJSONResponse TxState
+
+type TxInPoolJSONResponse TxState
 
 type UnauthorizedResponseHeaders struct {
 	WWWAuthenticate *string
@@ -3574,6 +3910,77 @@ func (response ShareAssetdefaultApplicationProblemPlusJSONResponse) VisitShareAs
 	return err
 }
 
+type GetBalancesRequestObject struct {
+}
+
+type GetBalancesResponseObject interface {
+	VisitGetBalancesResponse(w http.ResponseWriter) error
+}
+
+type GetBalances200JSONResponse struct{ BalancesAnswerJSONResponse }
+
+func (response GetBalances200JSONResponse) VisitGetBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBalances409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response GetBalances409ApplicationProblemPlusJSONResponse) VisitGetBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBalances503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetBalances503ApplicationProblemPlusJSONResponse) VisitGetBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBalancesdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetBalancesdefaultApplicationProblemPlusJSONResponse) VisitGetBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetClusterRequestObject struct {
 }
 
@@ -4928,6 +5335,77 @@ func (response AppendBlockdefaultApplicationProblemPlusJSONResponse) VisitAppend
 	return err
 }
 
+type GetGossipBalancesRequestObject struct {
+}
+
+type GetGossipBalancesResponseObject interface {
+	VisitGetGossipBalancesResponse(w http.ResponseWriter) error
+}
+
+type GetGossipBalances200JSONResponse struct{ BalancesAnswerJSONResponse }
+
+func (response GetGossipBalances200JSONResponse) VisitGetGossipBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetGossipBalances409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response GetGossipBalances409ApplicationProblemPlusJSONResponse) VisitGetGossipBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetGossipBalances503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetGossipBalances503ApplicationProblemPlusJSONResponse) VisitGetGossipBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetGossipBalancesdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetGossipBalancesdefaultApplicationProblemPlusJSONResponse) VisitGetGossipBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GossipBlockRequestObject struct {
 	Params GossipBlockParams
 }
@@ -5192,6 +5670,94 @@ func (response GossipBlocksdefaultApplicationProblemPlusJSONResponse) VisitGossi
 	return err
 }
 
+type GetCertificatesRequestObject struct {
+	Params GetCertificatesParams
+}
+
+type GetCertificatesResponseObject interface {
+	VisitGetCertificatesResponse(w http.ResponseWriter) error
+}
+
+type GetCertificates200JSONResponse CertificatePage
+
+func (response GetCertificates200JSONResponse) VisitGetCertificatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCertificates400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetCertificates400ApplicationProblemPlusJSONResponse) VisitGetCertificatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCertificates409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response GetCertificates409ApplicationProblemPlusJSONResponse) VisitGetCertificatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCertificates503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetCertificates503ApplicationProblemPlusJSONResponse) VisitGetCertificatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCertificatesdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetCertificatesdefaultApplicationProblemPlusJSONResponse) VisitGetCertificatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ForwardItemRequestObject struct {
 	Body *ForwardItemJSONRequestBody
 }
@@ -5353,6 +5919,421 @@ type ForwardItemdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response ForwardItemdefaultApplicationProblemPlusJSONResponse) VisitForwardItemResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBalancesRequestObject struct {
+	Body *MergeBalancesJSONRequestBody
+}
+
+type MergeBalancesResponseObject interface {
+	VisitMergeBalancesResponse(w http.ResponseWriter) error
+}
+
+type MergeBalances200JSONResponse MergeResult
+
+func (response MergeBalances200JSONResponse) VisitMergeBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBalances400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBalances400ApplicationProblemPlusJSONResponse) VisitMergeBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBalances401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBalances401ApplicationProblemPlusJSONResponse) VisitMergeBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBalances403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBalances403ApplicationProblemPlusJSONResponse) VisitMergeBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBalances409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBalances409ApplicationProblemPlusJSONResponse) VisitMergeBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBalances413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBalances413ApplicationProblemPlusJSONResponse) VisitMergeBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBalances429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBalances429ApplicationProblemPlusJSONResponse) VisitMergeBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBalances503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBalances503ApplicationProblemPlusJSONResponse) VisitMergeBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBalances507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBalances507ApplicationProblemPlusJSONResponse) VisitMergeBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBalancesdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response MergeBalancesdefaultApplicationProblemPlusJSONResponse) VisitMergeBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTxPoolRequestObject struct {
+}
+
+type GetTxPoolResponseObject interface {
+	VisitGetTxPoolResponse(w http.ResponseWriter) error
+}
+
+type GetTxPool200JSONResponse TxPool
+
+func (response GetTxPool200JSONResponse) VisitGetTxPoolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTxPool409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response GetTxPool409ApplicationProblemPlusJSONResponse) VisitGetTxPoolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTxPool503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetTxPool503ApplicationProblemPlusJSONResponse) VisitGetTxPoolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTxPooldefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetTxPooldefaultApplicationProblemPlusJSONResponse) VisitGetTxPoolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipTxWitnessRequestObject struct {
+	Body *GossipTxWitnessJSONRequestBody
+}
+
+type GossipTxWitnessResponseObject interface {
+	VisitGossipTxWitnessResponse(w http.ResponseWriter) error
+}
+
+type GossipTxWitness200JSONResponse WitnessVote
+
+func (response GossipTxWitness200JSONResponse) VisitGossipTxWitnessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipTxWitness400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GossipTxWitness400ApplicationProblemPlusJSONResponse) VisitGossipTxWitnessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipTxWitness401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GossipTxWitness401ApplicationProblemPlusJSONResponse) VisitGossipTxWitnessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipTxWitness403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GossipTxWitness403ApplicationProblemPlusJSONResponse) VisitGossipTxWitnessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipTxWitness409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response GossipTxWitness409ApplicationProblemPlusJSONResponse) VisitGossipTxWitnessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipTxWitness413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response GossipTxWitness413ApplicationProblemPlusJSONResponse) VisitGossipTxWitnessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipTxWitness429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GossipTxWitness429ApplicationProblemPlusJSONResponse) VisitGossipTxWitnessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipTxWitness503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GossipTxWitness503ApplicationProblemPlusJSONResponse) VisitGossipTxWitnessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipTxWitness507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response GossipTxWitness507ApplicationProblemPlusJSONResponse) VisitGossipTxWitnessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipTxWitnessdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GossipTxWitnessdefaultApplicationProblemPlusJSONResponse) VisitGossipTxWitnessResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -8549,6 +9530,657 @@ func (response ToggledefaultApplicationProblemPlusJSONResponse) VisitToggleRespo
 	return err
 }
 
+type PostTransferRequestObject struct {
+	Body *PostTransferJSONRequestBody
+}
+
+type PostTransferResponseObject interface {
+	VisitPostTransferResponse(w http.ResponseWriter) error
+}
+
+type PostTransfer201JSONResponse struct{ TxFinalJSONResponse }
+
+func (response PostTransfer201JSONResponse) VisitPostTransferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostTransfer202JSONResponse struct{ TxInPoolJSONResponse }
+
+func (response PostTransfer202JSONResponse) VisitPostTransferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostTransfer400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response PostTransfer400ApplicationProblemPlusJSONResponse) VisitPostTransferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostTransfer401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response PostTransfer401ApplicationProblemPlusJSONResponse) VisitPostTransferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostTransfer403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response PostTransfer403ApplicationProblemPlusJSONResponse) VisitPostTransferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostTransfer409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response PostTransfer409ApplicationProblemPlusJSONResponse) VisitPostTransferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostTransfer413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response PostTransfer413ApplicationProblemPlusJSONResponse) VisitPostTransferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostTransfer429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response PostTransfer429ApplicationProblemPlusJSONResponse) VisitPostTransferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostTransfer503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response PostTransfer503ApplicationProblemPlusJSONResponse) VisitPostTransferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostTransfer507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response PostTransfer507ApplicationProblemPlusJSONResponse) VisitPostTransferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostTransferdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response PostTransferdefaultApplicationProblemPlusJSONResponse) VisitPostTransferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTxRequestObject struct {
+	TxId TxIDPath `json:"tx_id"`
+}
+
+type GetTxResponseObject interface {
+	VisitGetTxResponse(w http.ResponseWriter) error
+}
+
+type GetTx200JSONResponse struct{ TxAnswerJSONResponse }
+
+func (response GetTx200JSONResponse) VisitGetTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTx400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetTx400ApplicationProblemPlusJSONResponse) VisitGetTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTx404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetTx404ApplicationProblemPlusJSONResponse) VisitGetTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTx409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response GetTx409ApplicationProblemPlusJSONResponse) VisitGetTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTx503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetTx503ApplicationProblemPlusJSONResponse) VisitGetTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTxdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetTxdefaultApplicationProblemPlusJSONResponse) VisitGetTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinalizeTxRequestObject struct {
+	TxId TxIDPath `json:"tx_id"`
+}
+
+type FinalizeTxResponseObject interface {
+	VisitFinalizeTxResponse(w http.ResponseWriter) error
+}
+
+type FinalizeTx200JSONResponse struct{ TxAnswerJSONResponse }
+
+func (response FinalizeTx200JSONResponse) VisitFinalizeTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinalizeTx400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response FinalizeTx400ApplicationProblemPlusJSONResponse) VisitFinalizeTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinalizeTx401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response FinalizeTx401ApplicationProblemPlusJSONResponse) VisitFinalizeTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinalizeTx403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response FinalizeTx403ApplicationProblemPlusJSONResponse) VisitFinalizeTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinalizeTx404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response FinalizeTx404ApplicationProblemPlusJSONResponse) VisitFinalizeTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinalizeTx409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response FinalizeTx409ApplicationProblemPlusJSONResponse) VisitFinalizeTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinalizeTx429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response FinalizeTx429ApplicationProblemPlusJSONResponse) VisitFinalizeTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinalizeTx503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response FinalizeTx503ApplicationProblemPlusJSONResponse) VisitFinalizeTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinalizeTx507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response FinalizeTx507ApplicationProblemPlusJSONResponse) VisitFinalizeTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinalizeTxdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response FinalizeTxdefaultApplicationProblemPlusJSONResponse) VisitFinalizeTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WitnessTxRequestObject struct {
+	TxId TxIDPath `json:"tx_id"`
+	Body *WitnessTxJSONRequestBody
+}
+
+type WitnessTxResponseObject interface {
+	VisitWitnessTxResponse(w http.ResponseWriter) error
+}
+
+type WitnessTx200JSONResponse struct{ TxAnswerJSONResponse }
+
+func (response WitnessTx200JSONResponse) VisitWitnessTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WitnessTx400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response WitnessTx400ApplicationProblemPlusJSONResponse) VisitWitnessTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WitnessTx401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response WitnessTx401ApplicationProblemPlusJSONResponse) VisitWitnessTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WitnessTx403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response WitnessTx403ApplicationProblemPlusJSONResponse) VisitWitnessTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WitnessTx404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response WitnessTx404ApplicationProblemPlusJSONResponse) VisitWitnessTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WitnessTx409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response WitnessTx409ApplicationProblemPlusJSONResponse) VisitWitnessTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WitnessTx413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response WitnessTx413ApplicationProblemPlusJSONResponse) VisitWitnessTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WitnessTx429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response WitnessTx429ApplicationProblemPlusJSONResponse) VisitWitnessTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WitnessTx503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response WitnessTx503ApplicationProblemPlusJSONResponse) VisitWitnessTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WitnessTx507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response WitnessTx507ApplicationProblemPlusJSONResponse) VisitWitnessTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WitnessTxdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response WitnessTxdefaultApplicationProblemPlusJSONResponse) VisitWitnessTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// GetAnnounce Status, prices and on-call settings of this host.
@@ -8581,6 +10213,9 @@ type StrictServerInterface interface {
 	// ShareAsset A signed share manifest of one of this node's files for another node (a read capability - where the shards are, and the file key wrapped to that node's X25519 key only). The recipient imports it with POST /assets/import.
 	// (POST /assets/{asset_id}/share)
 	ShareAsset(ctx context.Context, request ShareAssetRequestObject) (ShareAssetResponseObject, error)
+	// GetBalances Every account's balance, computed from the final certificates this node has applied.
+	// (GET /balances)
+	GetBalances(ctx context.Context, request GetBalancesRequestObject) (GetBalancesResponseObject, error)
 	// GetCluster The node's cluster document (open, so that other nodes can fetch it), or that it runs alone.
 	// (GET /cluster)
 	GetCluster(ctx context.Context, request GetClusterRequestObject) (GetClusterResponseObject, error)
@@ -8608,15 +10243,30 @@ type StrictServerInterface interface {
 	// AppendBlock Push a block (node-signed, members only).
 	// (POST /gossip/append_block)
 	AppendBlock(ctx context.Context, request AppendBlockRequestObject) (AppendBlockResponseObject, error)
+	// GetGossipBalances The balances another node compares with its own (the same answer as `/balances`).
+	// (GET /gossip/balances)
+	GetGossipBalances(ctx context.Context, request GetGossipBalancesRequestObject) (GetGossipBalancesResponseObject, error)
 	// GossipBlock One block by name (how a node fetches the missing parents of a block). Members only.
 	// (GET /gossip/block)
 	GossipBlock(ctx context.Context, request GossipBlockRequestObject) (GossipBlockResponseObject, error)
 	// GossipBlocks The node's heads (each author's highest block) and, with author, that author's blocks above a height.
 	// (GET /gossip/blocks)
 	GossipBlocks(ctx context.Context, request GossipBlocksRequestObject) (GossipBlocksResponseObject, error)
+	// GetCertificates The certificates this node applied, in its own order after a position (anti-entropy pulls page through them).
+	// (GET /gossip/certificates)
+	GetCertificates(ctx context.Context, request GetCertificatesRequestObject) (GetCertificatesResponseObject, error)
 	// ForwardItem Hand over a store-and-forward item (node-signed, members only).
 	// (POST /gossip/forward)
 	ForwardItem(ctx context.Context, request ForwardItemRequestObject) (ForwardItemResponseObject, error)
+	// MergeBalances Apply final certificates (each exactly once); balances are recomputed from them, never merged as numbers.
+	// (POST /gossip/merge_balances)
+	MergeBalances(ctx context.Context, request MergeBalancesRequestObject) (MergeBalancesResponseObject, error)
+	// GetTxPool The transactions in this node's pool (not yet final), newest first, with each one's witness weight so far.
+	// (GET /gossip/tx_pool)
+	GetTxPool(ctx context.Context, request GetTxPoolRequestObject) (GetTxPoolResponseObject, error)
+	// GossipTxWitness Ask this node, a witness of the epoch, to co-sign a transaction.
+	// (POST /gossip/tx_witness)
+	GossipTxWitness(ctx context.Context, request GossipTxWitnessRequestObject) (GossipTxWitnessResponseObject, error)
 	// GetHealth Liveness and identity of the node, its disk's free space and its database's state.
 	// (GET /healthz)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
@@ -8698,6 +10348,18 @@ type StrictServerInterface interface {
 	// Toggle Switch the host on or off. An inactive host refuses quotes, jobs and stores.
 	// (POST /toggle)
 	Toggle(ctx context.Context, request ToggleRequestObject) (ToggleResponseObject, error)
+	// PostTransfer Send credits from this node's account to another account.
+	// (POST /transfers)
+	PostTransfer(ctx context.Context, request PostTransferRequestObject) (PostTransferResponseObject, error)
+	// GetTx One transaction this node knows (in its pool or final), with its witness weight so far.
+	// (GET /tx/{tx_id})
+	GetTx(ctx context.Context, request GetTxRequestObject) (GetTxResponseObject, error)
+	// FinalizeTx Form the certificate of a pool transaction whose signatures exceed 2/3 of the witness weight, apply it and spread it (409 while they do not).
+	// (POST /tx/{tx_id}/finalize)
+	FinalizeTx(ctx context.Context, request FinalizeTxRequestObject) (FinalizeTxResponseObject, error)
+	// WitnessTx Ask witnesses to sign a transaction of this node's pool (the manual flow of `offgrid tx witness`).
+	// (POST /tx/{tx_id}/witness)
+	WitnessTx(ctx context.Context, request WitnessTxRequestObject) (WitnessTxResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error)
@@ -9014,6 +10676,30 @@ func (sh *strictHandler) ShareAsset(w http.ResponseWriter, r *http.Request, asse
 	}
 }
 
+// GetBalances operation middleware
+func (sh *strictHandler) GetBalances(w http.ResponseWriter, r *http.Request) {
+	var request GetBalancesRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetBalances(ctx, request.(GetBalancesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetBalances")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetBalancesResponseObject); ok {
+		if err := validResponse.VisitGetBalancesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetCluster operation middleware
 func (sh *strictHandler) GetCluster(w http.ResponseWriter, r *http.Request) {
 	var request GetClusterRequestObject
@@ -9274,6 +10960,30 @@ func (sh *strictHandler) AppendBlock(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// GetGossipBalances operation middleware
+func (sh *strictHandler) GetGossipBalances(w http.ResponseWriter, r *http.Request) {
+	var request GetGossipBalancesRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetGossipBalances(ctx, request.(GetGossipBalancesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetGossipBalances")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetGossipBalancesResponseObject); ok {
+		if err := validResponse.VisitGetGossipBalancesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GossipBlock operation middleware
 func (sh *strictHandler) GossipBlock(w http.ResponseWriter, r *http.Request, params GossipBlockParams) {
 	var request GossipBlockRequestObject
@@ -9326,6 +11036,32 @@ func (sh *strictHandler) GossipBlocks(w http.ResponseWriter, r *http.Request, pa
 	}
 }
 
+// GetCertificates operation middleware
+func (sh *strictHandler) GetCertificates(w http.ResponseWriter, r *http.Request, params GetCertificatesParams) {
+	var request GetCertificatesRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetCertificates(ctx, request.(GetCertificatesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetCertificates")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetCertificatesResponseObject); ok {
+		if err := validResponse.VisitGetCertificatesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ForwardItem operation middleware
 func (sh *strictHandler) ForwardItem(w http.ResponseWriter, r *http.Request) {
 	var request ForwardItemRequestObject
@@ -9350,6 +11086,92 @@ func (sh *strictHandler) ForwardItem(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(ForwardItemResponseObject); ok {
 		if err := validResponse.VisitForwardItemResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// MergeBalances operation middleware
+func (sh *strictHandler) MergeBalances(w http.ResponseWriter, r *http.Request) {
+	var request MergeBalancesRequestObject
+
+	var body MergeBalancesJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.MergeBalances(ctx, request.(MergeBalancesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "MergeBalances")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(MergeBalancesResponseObject); ok {
+		if err := validResponse.VisitMergeBalancesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetTxPool operation middleware
+func (sh *strictHandler) GetTxPool(w http.ResponseWriter, r *http.Request) {
+	var request GetTxPoolRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetTxPool(ctx, request.(GetTxPoolRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetTxPool")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetTxPoolResponseObject); ok {
+		if err := validResponse.VisitGetTxPoolResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GossipTxWitness operation middleware
+func (sh *strictHandler) GossipTxWitness(w http.ResponseWriter, r *http.Request) {
+	var request GossipTxWitnessRequestObject
+
+	var body GossipTxWitnessJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GossipTxWitness(ctx, request.(GossipTxWitnessRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GossipTxWitness")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GossipTxWitnessResponseObject); ok {
+		if err := validResponse.VisitGossipTxWitnessResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -10102,215 +11924,375 @@ func (sh *strictHandler) Toggle(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// PostTransfer operation middleware
+func (sh *strictHandler) PostTransfer(w http.ResponseWriter, r *http.Request) {
+	var request PostTransferRequestObject
+
+	var body PostTransferJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.PostTransfer(ctx, request.(PostTransferRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PostTransfer")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(PostTransferResponseObject); ok {
+		if err := validResponse.VisitPostTransferResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetTx operation middleware
+func (sh *strictHandler) GetTx(w http.ResponseWriter, r *http.Request, txId TxIDPath) {
+	var request GetTxRequestObject
+
+	request.TxId = txId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetTx(ctx, request.(GetTxRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetTx")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetTxResponseObject); ok {
+		if err := validResponse.VisitGetTxResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// FinalizeTx operation middleware
+func (sh *strictHandler) FinalizeTx(w http.ResponseWriter, r *http.Request, txId TxIDPath) {
+	var request FinalizeTxRequestObject
+
+	request.TxId = txId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.FinalizeTx(ctx, request.(FinalizeTxRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "FinalizeTx")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(FinalizeTxResponseObject); ok {
+		if err := validResponse.VisitFinalizeTxResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// WitnessTx operation middleware
+func (sh *strictHandler) WitnessTx(w http.ResponseWriter, r *http.Request, txId TxIDPath) {
+	var request WitnessTxRequestObject
+
+	request.TxId = txId
+
+	var body WitnessTxJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.WitnessTx(ctx, request.(WitnessTxRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WitnessTx")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(WitnessTxResponseObject); ok {
+		if err := validResponse.VisitWitnessTxResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L15cxu3lij+VVD8TZXJ321SpCTLtlRT85Q4uXaut2v7VqYm8khgN0gibAIdAC2K8dN3f4VzgF5INBdZ",
-	"kn0d5Z9Y7G4sB2fHWT63YjnLpGDC6Nbx59aE0YQp+Od7ZtTidGSYsn8lTMeKZ4ZL0TpufWCxFIkmRpI5",
-	"5YYM2UgqRoxacDEmdEy56LWilmJ/5FyxpHVsVM6ilo4nbEbtcCOpZtS0jltcmIP9VtSa0Ss+y2et46dH",
-	"h/1+1JpxgX/3o5ZZZAxfZWOmWtfX11Ero4rOmHFrPdWamZfP31EzsX9yu8bM/hG1BJ3Zj6l945wna1f1",
-	"H4qNWset/2+vBMoePtV7boqWndz9+585U4tivj/gr7uZ8KVI2NWa3XH7/MYzfZhQlcAU5WRr93aL013b",
-	"UXQmhWZwkj/Q5D37I2fa2L9iKQwT8E+aZSmPqUXAvUzJYcpmf/tdW2z8vOW87/ArnLSOzx8njCicliSS",
-	"aSKkISOZpnJOzIRrksg4nzFhIiIVoeSSpjkjXBOZGyJHRFExZif2q4klgHhi/056reuo9WOaa8PUS6EN",
-	"TVMLq8Zt7bYdN/Bzt7KmbQk2r6ye+2UQKXBnQibshHBDdKYYRZo2E0ZmbDZkSlf38E7JTOr73cIpyWBW",
-	"mhI9kQqgbZdHkxkX+hExE8X0RKbJCbmYca25GF8QTReaTOSczKhYkJllTbNcG6L5WBBucE9SjFIe3zua",
-	"WXhbzNFzbuKJPYjRCLDKVHDQLkjRhMdGk/mEGvjASMUS0qYWy5gi2pIRocaBI1FM64hQ8rscEmO/oak9",
-	"0AWZUE0oUSxmPDMRoYLkWSppQrThaUpULgQX4w5A5WephjxJmLhPsLxno1yz5JhQMlRyrpkqADFSckaK",
-	"HXPDHAECFGGXM7oAas01Q4SWgsFW/i4Fu+/DxTOZ0+K0hjmcXSq1sQuPpVJ5Zgrim0iN2PhS6Hw04jFn",
-	"wnwwUtEx+xqI+UiThOupXWpCDR1SDbg6ytO05G7l9mDpb6T5WeYiuc/1vpFE5/GEgJC1qwXAw3L8V/e4",
-	"mlNBmFJSkfb7n38kzw4fPyFuDpIwQ3mqkbg+SvmKqvs/2aFMFoCFdnLLaGiF9xMaxywz2q/wNRULJ4H1",
-	"/S6UaxKnlgA8NyPa/mGkRD4+V9Iql5bxEyOnTOgTwi6ZQM7JxxNLVwwUUk1yYXhKQIftghILbDCzCJNY",
-	"1XRZ0e0Wmm5o/e7tvYpODFv4l6C5mUjF/2T3jf+XNOVJFRqkLRWeqBVz1OSKRWQ+YYoBWLh2J82SzhIA",
-	"fv311+5pbiZMGLtiVl+i0761UVyM7WJw35eUp3SYsq8lP4e5XkSWD2UZF2MQCzEVVhIoRuMJYULm4wlw",
-	"WH1ClD04QgERLLoYPmNkzC+ZuC1kuPbqLxokM5kjQJbVmYTFfEZTlGx9q20N+vAfmXMzsfJ8JkFVuSIj",
-	"RWP7HU1JwscWq9uUZIrHDIXgH7k0LCGa/8ngSNkVnWX2RFr7vcctayMZw5Sd9n/bbpL22Vmv/3kQHV13",
-	"/uv//tbvPvsEf9ify786/9X5j1a0fPBR61QImYsYjtxqZUwZjlq7Xeclq2DLUMqUUWG/GuZKm/OMqZgJ",
-	"cz6jV/a1wtwbbDL2ohYTSSY5QnNlTTMuzqWIaZr6KXYdHm2awNAW06wBtwFf38iEWTMtasHR6M34DW9d",
-	"R608S6hhyTk1NZPY/ti1CLp6BtdVm+u3YoVuExVQRf5IilUFQRU6ndq6PhVLkMPfWWyqaPAveA2OP0k4",
-	"Iuq7ClqMaKpZtIQpQWxo9gZsOr+oddUdy275azNO3PIkuxy2g5Q9vlVoWhUmQFEJzTxN1VlIexoR0SFz",
-	"y9jjidRMIC+xbC3llwxZXq9EngotFk6JbX0PUYvmCTf6fES5M16XGBo89lbZiKdWhwRtTNtfuMLlEPye",
-	"tIE3z6iasoRQpy8njCaEioQollGL28VYnco2KiTr1oTS/OZrKrWB1SlixXakzahlZzqfUD1ZXdIPr07/",
-	"8dNBd//xkV9WllI73ZUhbTbLzMJpLFMh56K67XJ4WPTq0M+5NlzExm3K2sJWSwdUwE2HdzitML3Kz5Z4",
-	"0jozrz6VCTxhwpLKby0WgxsoqzCKCgMNj9HIcGG151achT/0T+r7f1cAcrgwTJN2d0DmE56yiqUrRyQX",
-	"AFqQltbm1QDkKlM4OgzCSRvH5fyeMyYshFv2kbWCWlZNGSuawD+tqReEhv1Xxs7xSFa38ao8L5JZYxde",
-	"t2vkhs10GCLuF6oUXZRzNLysc3XJL1lg7hfeVWJRyBqrmumCdoj/jnBUtedSaUNiqllELO/IrRICLAi1",
-	"TUt7FewjVLFjq6irhdsUmTKWaTKtvTWf8Hhi30LTpFgOfA8GdI/03cG6E7BaEDxYOsg6d99//HiTCvDF",
-	"grji7HWSGHC1yhIc7Vi6s5RRw/by4KKS8XvMW8acCol6nlA52xrn2izKHZ9fwYgBKKb7Ty3lnHb/h9Du",
-	"n6TffUZ65Jx0gVdbTVuKdEESaXREtCQCTu+s1Ttr2ZM5a/V6Z60eHsUrJsZm0joe7D+F9Rd/17TU3067",
-	"/0O7f/a7z3rn3U//f/nneffT0rOwgmq384rrkDy1j+BfBTltFICrFBY6dh2GrJVB75SUo9W1ZP7nJQ4g",
-	"50x1LV2RCbsiqyIDEOCRdnxuyhYsQaPBgF0kYmAXVXj2u89od/Tp89Hh9X9sRGJcVuNmKm75HfQ9WNbq",
-	"Xg/2iaIikTO3GS5IWtt+RHINXuqYncD+EBx214UEtetdwq+jwy8AAK41BIAfqIknqwdpmd65Zn8sq5cg",
-	"SdaznAILt0JHmP+lsVbxKtPf2U5RUppNb7+wPKsic9fvxsgbguGSKc3RO+DFa783CMjPpaPy30UVGwi2",
-	"VXJefzbF6jzQGw8YALxyyCmjo3O88doIh4KytzpVD+PlA3Wu+k2fv3evLcPGfx5Vlx6tIe8fUhlPN9L1",
-	"siND87FgCRnaj0k7ZcmYqb1Exr2x7CDJFn4oEkt7YISSmAopeExTgl6UyEkNkPm/fHj7ptda5iDoYdse",
-	"u2O8VHIUsV72rOrYjI8nJozIXqE4PBoMjp4e9QdPD/efHDx92q+Zj4MgXlDlb9h3wowZvXqJ7x/sN+LJ",
-	"9sMWGFMdef/xUWDonViEO2agnQDzHew/vQ7K6y+n/sphRx5TilMs4V4whwJk1WU30sRpZjVNNDGXxJqz",
-	"YbaBj2I6TwO+wAlLk2N/UWRFD2jObskRKsSg/A6ZVXZHDO4LI0KV4pcg6j3QwLIB3RFtEDvyZig6TdUt",
-	"rxEILxgNAGBXqlxDWM0W4mboLitkKxgAQ63dm17dHPC0HaQz8M8AI6+zogCzcbNvPwscxia1tEYUOEnk",
-	"99QIirDafBNIfMhnM6oWNwBIHHaaw6jlnWMgIGjN/nHMzft/zdzN3A5C8CcO99I4NFxDylw5LfxWEKrk",
-	"0uC/Dxj8MGHABeauzN2lLlzk/uv9q2NC0xTYjFuzZS9ZDgEhbftuF6V6B0y8mQVJsqRh7/cPn9Z07Ikx",
-	"mf6v47293/737Ex/+ltYz14D9BB3SRzXXeUNcjRiKvxwmRk4bui/aDz6D4ymoVUMvV60C8rrYrBl9+vS",
-	"8tyLzatyY64Cx/J/moYMSKtYucdE5LMhU6Q9kopkdAw399ZYxFi9bb1f3wifv7kKtU5pWl3R9npPWJiu",
-	"VUFK3cNpI/4kQzjwY0r57GY2d+li3ApSEI93ilfuy0xn/3CDrHFzrdmBV37qa4ztw5Dz/oN3B0rNSMos",
-	"45pTTRQTbL4l98eRw0sCyXCazPjOjgyHq6s30hgp90gT+wppJ2xE89Qco4/CeSqRDxdxXtpQDGWzrPjl",
-	"807Ai7HBUNnR6G+4OFwDoyIoL8CcZ1xsj14lb1ivDaw4iCbsyt17B69DksoCA5FYaJ2W9qZ/nbTdtN5W",
-	"jUA6Hh0GJ3FRkFtv1gHvNXwW2rOLUQxIbIjkKIwS7aLzBGOJFc79Y4z4aLgRU+xSTpGcvvBQNFMchcs2",
-	"dyMWyuo2cKGI49xCsNf0O7fe6giRR9Hy/EoIlYsuD6OCTFtQxA8LU2gp23KPZmQ9XUVVt79K2G6JoRUu",
-	"cTDY7+8/bXCg/23v09/+83M/2t/C77nN5l+KnTlmySdWydOH70I0z8vnumCbZWBap3b3tR1WVUTX0QYc",
-	"C1CfdhGlRagwdZHc5eoGnfWXTXbada6g62YIO57R6Gq4IxGwxkR2C3sPlLOz3/+O5dMHfy27hHSpC/tt",
-	"iBybUItdKyR2TLiBW2ECA4D5o5m6hFQAUrGMfGRyOL7CDbtz3DtCT2pkvLuFzC8ZPbD/ENyeu4DeF4ym",
-	"JnCZASGsq5D7dbIAlaWIB044Xv5RoedMLd/vVTXGElW5OM914Fh+lEIwiHHTAG7IHiKQbUKEnG+gNZhr",
-	"vUNeTkM7YmAb13aFu4GgFJze2kpcEDOXRGO2U/jIZcbEeVzuY/0m7dukPZS5sFJ9iKDNpEw7X7rXJTyQ",
-	"01ZgbcVJBBEEIxNDIkpI0RVsTA2/ZEUE4+Z4xQ1BiT7icHCwEoAYdBc/Zykz7D3LpAqopYmSWbbGoqhG",
-	"/rh3XcgsSaUYQ4Rwk3rlQz6axpbCDQwCpE4hJ4RqiHYaUy4w8p+5SCdiqTrJU7aFWeO3Vy4meIZcT29I",
-	"4CPFGNEZjZkPpB3addJkOxK3n58PvWq05MCDO16YwO3f0h1JuGKxkWrxSLtIk4U2bHZCIIIHA7sXgcU0",
-	"3zF2g7cvMy7O1y2vkv3Q7c646NqXu/Dy+ul2ZjnlKiAe24CBa0h9gSE+E6LuypZW9hjCjZ+lmlOV+FvO",
-	"XbRX54PYTgmbckwGqVI67f756TcXy9Hrfvrcjw4G4TuhjC5SSQNk/APowNZo9jxnQF7zH2onZDe/hK0H",
-	"z54O+iGENSY9d5w9HBFluQIgq1VCIc8ITTLIeG0rNqNcQOg50LpFaXZMYvSrJoqPTNjHVglMera/8e5w",
-	"mQvYk3AgLmFV38yas2/yxsjcxHJWi3JLWMovGYa3xVQpjoFuOYb3s83XS37M0HJeuCDJ7UM1olYTW/Mi",
-	"fBOCLuk/11Er4Xqje7fCUCsOyyVfzZeHjmtDTR7AQzkFn1EuJrCGRcEXMU+LazJkqZyDH8mhUZWRyyUt",
-	"p8htLZU3f97AUop5ghGMeWb4jFWJZifWuOw5xC1Hq1HsS/O4g4rKkw6h1GumA8gxaUAauyg1ojHT53nW",
-	"EOrK9ORcTrfw5Ps3o6VhQ8sUjI8nQ7mDz8Ru7I37KuQ5yZQ0chVzhtTMqOjS5DIiQzpkaYQyFjQewYLe",
-	"Litgd4p4VjJ3EnXrrby3nwQdTw1XWQllMymOyZCa2KR2/bCd5AT2g27WGRU5TcmMGcVjVCZOYJvHRdai",
-	"V/CrOI9DuzBNwESxBWNzC/WQr55pAZHIY14TqhYnGrr7Ak98yOTnFrfCeTCw9frJyXyYVo4NL4RC12Qw",
-	"X9NK8cBW2S7ThgtqXPzGlywoal3yYKrZquzzM4YW67hpUL1LeHJcCR102t5Pyf7jx4NnZMoWS5GT7v3j",
-	"P38bdJ+ddl/80n3zrvs/tDuddf/89PmwHx31w1LqbW6G8iocSVaon4F0A5CwKiAB7K404QZuQSYU7EYj",
-	"yQjy3RQU3AjbLLspbewq44rp7Unfa3krD6TiYy5u6Pip6zdeuXVDlqusACyECXgI4YiG3QIvK8e5Keqi",
-	"ObjwHQv59dblzK1NeUupNueaYY7+docFEkpUWM4qhWQM7rB86q01T5yBRtyHufLkY4cjltNZxopMNOwc",
-	"2cZ3GbAAzOS8ZB+BSh21mR9px/d95Qq7E9KGcGJUkCxVd04IHUI+MWhQ3ECmDXj3gGXXVPVmRrWSDOLS",
-	"SkBrgXuEuQjqTo7D1TdjR+NxRPIki0gqFY3IMGURGZrzVJXyeiy15llvox+/kv1npysTCByqNeFmmFAq",
-	"+k8gU9txUMAEFHWkrRkje/aXTgM2VHWfDWMWOKebPDK73DsBBW4iYBwyqqhz5YLDoAM/TBh6FY/RliuE",
-	"9y1b3GKhzQ6g6jirHqB1bGXE1c585Qas6PbSbbdSGtalyCKRVPZd3VAQuEXO51IwA2ZBbbQlnYP1GjPH",
-	"XI2Prb5YvgF1E5YDNS/3Rmm6W+7IpblvvyH/wXVwuUXljmVV01CehhVioQ0VDTpxaVQHMha4ScNf4Q+b",
-	"8Aqe+mGKqYKnkA+nbBGKMpVX51O2WGWG/41aaZYPUx5b5TQiE3a1W27PrRIaU3y0CK/Vq9BftNhNNFtZ",
-	"QFSALQTrf+ZS5bPTLbIZVm8rN8EDx3Y6a/PMPwkTDNrbwar2q1l5MF8NrtvSyBOYewg5gW6UZvj9CBmE",
-	"O4JwM0KVACyth83v/8O+WdvN5xa7itNc80v22rubsP7cKlSqOf79fkOefwPMnBFSL+HXDLXnLKaLHYE2",
-	"oenoPOUj1uyJ7h9bHTWxg693Jx8MHh8c9TfXu5jRq3M63jhjymfc3MaMS1Bd3fLqkpqBjPZ9MOKlliF6",
-	"vPd//vafcM8w2H8S5o8V9Krq85nzqP8uh5A6NmVhhR4/Dyt/f8Cz7dVTHOsDypBN2p8fvBlI72TK48XO",
-	"dzy7o6+F0VZbQ9q49vDc7Rt3JLt8tASyDYdaws+F+ZyvY7Q1lrKWn3hWuyZY7EsnmNGr6nC1u1m/rRUX",
-	"S22P5SIjhwPNiPWhUKiWXRnTXZG9kJShuFDMYN9eYDY4Em4iZGg8CUfv1yXQFq6CEocC4W/xVD8iDvAR",
-	"cneMB6FjFq2Evmwp5IMCq1hIubsSwhEeXcOJh9y+NyuKtItl5BKOt3zda+uef6+zjCo3WYKb891W1qij",
-	"OkvApR1XRvZ7D0H3fZniu2R48aXI/WrqTSVTs+LbK2Iejw43xVgvZ8OuUpLWeVEIo463/xL8isx4mnIn",
-	"pkmbC0RRYGsnu9x9P9vfPzh4st8/OHr6+PDJkyUtoht8vKrK/C6H227MXQ3dlBP3njx7cvTsYHBw+PRo",
-	"/2Dw+An720H/aS3ypOmVTTz76DB0Tbg7mUk5ulXMUQwvus5vRmKN9QC2Q4FBU7j5zTKNLVnqHdhK3eTd",
-	"xey+5Zzm+ikUKO93VCJ2gQIR8hA8gSpFV2/aaxb1+kzo9xCq1hR1R335sq2qqWDhr/PEpRSH8hiGOU9N",
-	"+GEuspTG2+X+wYzleJWP66sI7jgXN0u8KvlRQ1Gb4y7EOzZh6RcyqX7lvw164xJr13TMitvztqAzBuXT",
-	"oArQ0SGJJ1TR2DClOye+5NM5lmA9n5E2CAWIbh25wqwdopnRLtIRJN0jTQBjXTDhBga4dJoOro1nFQ5q",
-	"2rWMRtVhWImK2RwP4ANZ/IShdUKgaAP57FaQzxeY2yb5sShbsm09/lL/2pj901wCy1cccSoRLLgRJqdl",
-	"uMMuuSW7w21nWGzaYOOWnlNDb+WoE2ro+fDosHYeLsZxtZrAvyVeVDbZCM+XfrU3L/IWLOFpB2e7172x",
-	"X5EZFXzEtImKOjgLCMKTc8EUaTvNyOcYBqra7I4NtfKS25zydBPM1icrBWHmNKJ10/+qaJax5B9scbOK",
-	"kbe84kDMJmDLauCKPbodqmixmGfc5fRtGeVZK3C5LovsyZMn+4MbbPYGqd8MRVPNHng6eBaoN3Rz9buR",
-	"eVSUl2fPHg8GR/tPnjw52uTCrpS5XNNICPawKwAr6vua89l13EZd/xYLRyL6VvESqbVAik2KPiDDzRTf",
-	"xqtMbKzjFvRIk/8uAu5I27LLv//0kexleENK3CidXW86Mfz1BtFmEL257j6xQh+7AaQaabFsh4dqp3yp",
-	"QJ9IbW5W8ewmqgDg3EbqG+wqkVf0apim1BscOfi9VmI5gmdn5E3R+QtVtYa+ML5yZ0S0oSKhKqnkda9J",
-	"YdnfPzh6dhRMurpTnW+zIrdWdfsox+P0pgfQGBu5vKjmyLaKGrIj7WYTNmMKMyF3irjwtU5DHx02iMaa",
-	"GrHLbGWhoR1E8WqpyEJWlNv2O4maaxTB/HGuuFl8sKhTyfj/6K/4GpPsak1LMmU5AjSygkgsrI0SkSnL",
-	"jK84Xc8WBPkACAuYwagCduJWaFmq96B+qCosy3q8bzFVVql06bgxTdOyZks1SJy0ecKE4WZRVew5FvOj",
-	"CSzDtch7OxqNFU+65RJKfSrjoBtfA1GOZBhWLz5+fEdO370kcgT9W/yAb5iBlfXIe0aTLpRgRg8EaV+A",
-	"OKWuP8NFRC72oEfIRXQmLryYhZ9nTE/gHxD0CP/CKM4/3WNwBcG/fdmiPXaVSWUuOtD3LmNFLuur0ze9",
-	"M/E6NxSici34NNQtqYba18784tR1zYGrg2PyA5wh+fj2Hz+9uej0zoSV110ju5CyjwO2L/ZULmBFUAgO",
-	"/gU1EfE30HEq/9yDOkD6ouPa3hDGi6zv6mKkOhNUkIuVA7twJUrJjCasrLO8Djs0Y2QZQ07OBK3jWLV7",
-	"GXfpWK6IEAZYl6GwvkzBmBlNDvsHOMXFnvsdYPWTUlJhJbeLpu47F2Vrqk6PvJaCLVyFNwNJ7+CagyF8",
-	"cjcyDH0mNmd5+xquo1RSo3tnooiLK8nAY63F6FZFy271e4Ne3+fR04y3jlsHvX7vAFXACbCVAqPtH2N0",
-	"N1uGDft8mbSOW39npmhOs9RQcr/fv7V+hcUcDb2J4lwp6F/l3oOeWo/7B03jFgvdqzZUKuMQNn9XNkuK",
-	"WtoXjGvhPX2EvYI0nLQUXYu5RDNjqVQXmDZxBfQNHWuIz4H+BddRK5M6AGmMJq0BG9joDzJZ3Dqci74p",
-	"18u9Rq+/4in70620k8IyMXDch7iS9cdW6XIKnwy2wpCy1Rh8tAVale0c7ReDLb4oetTZD/afbfVBrWXc",
-	"DTH+cf/J5m9CXRJvTC1OfWkd/1ZXXH77dP2pSkw/YgmgNbR0QuSMG+iCwVmaaCuPF4RqrF9AFQvQ13XU",
-	"2it7EgSZ2iuuzSm+cpfYXvRMCHU2hOl7N0fSe8Sgu8WCj64biq50TsSCtFb8zaFXqVVfo0JT4MolxlRP",
-	"33eMaOSv73I881a9xfVvIRXRdTayGmcECYEZkxkWEwl1bfYOpgItNnhEr6Nw92fnjirHKSCPzt0tPL12",
-	"6KUuRlbFX2l/Q9os7vTI2xk3ZIptR4iRJJ5ICe1e2ayp91Vo4dPWdi3Ib+BmXt3Qh/Bems7mPpf2ngGz",
-	"0KStWNbpkeeuuNnjiIzYnClMkcN/VlrwuKLjoeWre4cs9nHiAl0q5R5GVpHVM8uekVyh5g5zZxBhzRAg",
-	"FuiGap814kvd0brF9gJ++8P+s6ObbfMVM0RbxRpaX2OZoRGhHpvG0lKC3Ro0baocGfR3xXagqkOSenuw",
-	"4iTJr9xMZG6g9Tf00iVZbpB7eVJzQ0CfTGuqKGzUjC8d9p9Z1sNdkZSS/E7wOXedqSHv/pEu20jVu3MH",
-	"W04pRlNr17pPmg6IpqmcQ18klpwXrZBW+ZJz86z6kpZh/nOuwEhcycDRpA1NaWI5m9GuZpY3GyjG72vR",
-	"HHXsecwVzcptWKPQyEai8c6X+qqrXTurTqB2VP2r87kfDR6HK2Wt7utjteHcI13pLYR4UBwW9FN++dwe",
-	"dmJFj8VjbXhM2gWfnVA9wSp5RTlb/EmgwV+KLUTKaURERFRESnKy31kpQhTLACMBwzrQmxxKaKg8s+qU",
-	"RUjFdD5j0Nk8w2b7Tu3xnRN8m3Mvd3VtCZDHLGRXZqS93+/DHKVjgsQTFk91ZRMIByaSjZ6dH3EZ3Rfo",
-	"ld5O2/K1oxurgOIJZBDBT9q/fHj7xlf/zBWWXLM0m9Ek4WLcWdkIFvcG0LjCAGv34DIFGpSCg/0nR6ux",
-	"lFYv2s7ok7FhpquNYnRWV0hLbzcXFGiiVmCsdhW40n84WofcFYokH7E61D1ajhjntrrEDzVU7ZEi3Rnq",
-	"UYIF6ZC6PVyQEIZ1Sg9UBbuxspyVZm0qFhESnIAClhWq0rLWux2zIVhSUAL0B59TdEXZFZI29a24wUsF",
-	"efM/XWUsNmTQ73ftYrnIGT6w83XsnhjRdFZuBRaMbQjYlQUpN0uU6SkYaJTNHfK39/sDbJi+jzbHfZzN",
-	"Sb1DoQuVh5AO10MS826+dRu/v4XB9aMUo5TjLcmDU+BG5iAgDaEo5mmspNZFZQwkhbK/KyC65YFYuaWw",
-	"H32LHyZitciMJtxEhCmqsWOWK/tiiRQiVzUgoy4KTtYVu6CRWToZ9visiN8N2p0v4flpETZ7+049jLba",
-	"ypd3D1SP+2XJAz0/0HOBDgVBV7rnYLxf0WiTW9pjJ5YyOZC8ICnXhvkG1tS1wuVGO4sr5VNWu9SRc9Ej",
-	"p0UEId4vWRlenRZ0a2yCUV4eFeX7MHw/qtpkricrSHl0R2/kCZ/9lf41Wkspw4yvOmfAqrslZ7gj3alW",
-	"3DdAsPj826fXw81fvJHmZ5mL5GYE/kCvBTY4eq3q0yOp4LLUSk6DXfUsZVA91U7DA4eDkVADuiJST2oV",
-	"nGWlSibo0tUazik1TKEhCYOAH5KKxZwuvAYOKjXeQDs3JZrKXJGxojEjGVNcJg2u4cY7zrsmwkZx+dE7",
-	"B+6Z/nalpu/mvuGtcAB/pEtJ4R6jTshU1xkrgMAEGt3ppsuG+l1CaMHlKz6u7R01k9b1p6DE2Kvg21p0",
-	"dUbsbli7i+dgK/8AsAnXDdEVDgv6cVarTq904Z5PZFoOuJPb5/qbpp1vWRLdz+XeI111JLmGq6jPUbEg",
-	"09ULKsjdlwlL4B/WjHOqGPjjWGIVvRHlqdXeynABDHQbLqwEG0plCheQa9QALhtKjMpFTPFeOWUQKwSB",
-	"NjOuDZ0ygUqjQ0jQSu0wIbz2oUypFY12K867A6u8N5aBTQ/Qx33zsZtuTjFP9c5FZC0dNsBtfp04H7Jr",
-	"8TCy9IW6An/QXh+0VwwpYfHUOxxBeDvZgg5QKQrzkQg5d5blMOdp4tiOL/tewbOiudX2Vh9ESrK7okfw",
-	"99y5Q6kgkvuNEas4s8LR/mWG4APNP7ikbsIkiivBOjr5ePClSGEMdlj2IpE2RZ9UTDM65Ck3C9K1Nqpi",
-	"2IcU9RmqWHkvWtxczzGBAn3W1PiZKilcUqQLd/NTXGYT9DRjyXJuJuTd2w8fSd0N3ciiKv3TmowK1wDt",
-	"LkV8rcNcA41D4VHom100FvUAdD0D55RDPLw9k7KtZ0T4yGpgXys0uJKGsdwDj7RlxlD3hPMu0UiTmArU",
-	"hwk3HXfvT029aV71VP1BVgPdmrpAhno/Yv9FlJAIz6iUcE5azoiRY+ir1CO/YluUgh7OROk1dTH2TMh8",
-	"PKnEpNgH+/394twKOEDMgG/IB48QFG65duQz0b5AxPbdZO2vFy4lgjuwdTAYfummRfAaEt++YKy27Nxe",
-	"Lm5g6H5Mh/Z4Pbu/9YfvAJxeSD1ct/zVr08p3LZ4FlReroDUonjXiWYyZsaEmUtFZuxR39Q7rI5Cz+83",
-	"GLp6h0SHrcUfqO6B6r5BjdLiZpF+hs0yPAW2S+qD/sdDKyVR4nU2097vEju+hEnvF8nFvUi8eofuuyTC",
-	"B2L6y0cMIDpUhFihP9Ydx06AnVQ8v9Z+AyoDmVUKvs2EVmkr0mQgVTqA3GniULX9ScBIco9REf5a1s4b",
-	"KboIfk0mjKoEytEJky5I28eJHh3WM3g6UWG6GQl8MMHsrs2no4pO6U0uavv87pUQ17H9QQt5YJzfHuNE",
-	"5CxT3tvSWdYdcJWMpUy+UBuxpngzEX7g4+9NG3kgxgdivOFNlOyCp837u1ji3ZdUFyR3UvF2uv7D1EAd",
-	"2JRBK3PTTJOgCzWqKz/bp1hf64YXzv+EnKrraOP7UNTIvf3pjm+GsALomtuh7+8ieLDFVv4uBfu3DxyJ",
-	"Pi+XFloVcDTBnFO42qXaJXARLsgvH96+qRKLK82HtIJ9HvdoZrX882EqsY9Vs/8cXiFcYzwwZwlp48k/",
-	"0u7SGEv3PKpdQLxmapoyoqQ0kTdeIoIfFmK5Ywc4E9olx9jtYDRyRpWFXMVbl9J4Cuk8E5YmpH1h/3fR",
-	"IfMJT1lRAqFuFMHdExMJU70zcYpBm0lEZjQdSTVjCZHK/sgsayo2edjvR4QS7D7gfh4uYGl+8WhaTaDh",
-	"BTnsPzvxIdFnwsVEQ8h2yC1/ClD/AYB+N2oBjn3PF9UwKe7NMoM18SpwlglPykQzAPFDgsRfVVHYzOne",
-	"5XpCqCPFtn25i3fWEfFWN14RVzheypJxoR04jlewurBPA17ylLmkJawpdFEnsh1DNT/dNU02qQf/HkT3",
-	"V4rL3kwHbwUr5ZHFPtKeyLn3tKPkc/mBXGsuxoUUhYoO8GmnR15XaGYrkqnWDlrKJxeGd5kwSmYLMmRm",
-	"ziAtIWH62C/LwoQqt64Jo4n2dRsgRalIm4gg3BVRJvJ5DGcCF0DoUF6y4psJ5D/56AAnldvWjvBqifvM",
-	"inlCra3BKxEHXBN2RWOTLsh8Qs2Z4Aa1i2XgBOR3hUvoTcVz3jOTKxcvsLwy3NAFBOteRFZnozp2vkxU",
-	"LBqrUcBIW8eElzWJw1wMVhCuZ9Ff11rp8GgwOHp61B88Pdx/cvD06RYNGsMLgA6Q4QUcHUa3XOXlzvnt",
-	"C4vhTUwX0L8MgfKoUGbXs1lmFkX5BTzpzrfOpb9vpluJZELu1WY0npT0POHjCdPGcVd7tq42l2dlFR61",
-	"TP60QurruPBIqrnv6xK00k4F4YbNCMUuJ0sZ4GA0UZGk1uIRMYPqD758woTqyYnlkZaFY8SSJhdJjlTA",
-	"LjpglZ2J2tC14D+uSUyVsnYhF/UU1NwM5RVGpbOUX0IR0NK147/Os96ZeNw/8I+Y/5BrMsrTlLRLQ45M",
-	"GctQmNgdB0OffkZwvTRsdkc2VnWGe7a03NSuG1E4gxUhHRXHAgZ3caQPptaDqdXE7V5A4clLq4lh2ZQu",
-	"FUnX8R/kMTcxwFzR53X3yS/glbu8SXYzNMhmz4xULgQX4wiUzYTrKdTOoYakjGpDut0ZF92RYqwLJeGI",
-	"/SdwOHifGjqk2od+1i6k738PZJgbElMhpCGGThmZSzWtbEwwqtIFslip6hso85K5GJ+U9XugqhoUFFnK",
-	"c3zPjFp0T0curnqp+I1r5WkkXHr7+lFUT+0yId25t2Xxu4OjjYrm9Zff6L/il0wwjf5NX2vbp89g4QQP",
-	"xkcOB3RG41VMeARlWk0t5kJm3hWLRLJqZa1WaN3O4ngr0oVXMVDvUIpfssQDHE0R+xtNCbbpI+2MjrkY",
-	"N9aMxE9vYCGs77x5OxbCoN9fZyIMNnX7/Co2QlMsS+GX0fcror+rBFtX7AvhWA+58dcWkVO7I+8fifwV",
-	"Bma3N8sxR68zZjWJZm0c/ODYMyEX0HoAUwzQeQOhBr60ypA1FOOPsIY/yle0GScUfSBnwvt13GYt8xbu",
-	"tsP0yFurm885lq6tZCEc9vukfdh/5hJ6R1JNO9Xami5fmCbO7RIFq70EFO7XFh4Fh7qzSw2Y5qvcbMDM",
-	"wXuNF77AqOO6c6aYRboHJfsh8MFThseNNlRKhLSmLIcwB5fzXxrTjzT51/tXHcJF1YB/pAlynohQ1NUc",
-	"UW5iVGhHr1Us3uIrW914fEeCGLe9ThJDZ8MHQfxlgnjFfNS1hEVMYkuYNlxQLEkh06QQ2JvQWzPXPSsc",
-	"gcdoWl6036V4+ID9q5qsMjYnTp5KRbDXFYFa0YXDSzFfGHXiAoLta73v1Iv77bLrd7mpdpPygS3eXekU",
-	"OHSrabJgBhm1NfgEu3JOYCLkvBFzZ0xP1rlBXjN9p04QGD+AqPZ335r9a4XRwxrQVUSoJinVvk7wjIqc",
-	"pkXreMgdH4EYnHcaup5Umtw3wxpf2Qhuw67MHpTsqQN6Y00oN4PXzt8pOWNmwnJNoGQrysveEhgqbxUH",
-	"EnIeuFZWvQWdpeu2+TZjAvth7YBVftAdNmt5nZurSFLpreSFc115GNoWtIpbn3liX7jTlBOmmvNNltx6",
-	"Xymr3kKJGDtuA/67NnxrAeleuUtQuilCkCy7HvRuGTaVfgpowSaMvHzeACgsuL2HtfDXgeuf8GJRy/7O",
-	"YFabp6kQPTx96JiE0MAjLNoZ+DoPc+/lYQpbPOIPGGrSnXK4loxp/d4Cx8KKEnlQq1xFhNv3d6ziwP15",
-	"PLbHP9R0HrrRfY/ZU1AMHrSWGnUFSaVko+svMf7p3tnK2WDp88bhlTjTP+wQf4VrBdzuOm+GO54Hf8YX",
-	"ChntC2NZ9FzTkw8EC0ucyFk2CatCJniF8EYadJAoKjQ2wiUjLmjKzcI3dMh9LyuWyXgCxbmusII83Fw6",
-	"YUfaLJZCzlDK1WnyR8WoYYg8dyrIcKKvI8iwS+16ungQZN+rILMGKaH+mNtS+cRDrGmJqOipVI4IFb7p",
-	"OOtsknV7ny0TuN777FobrDccWt8Epj8UVr+/wuoO6Ypwd0hgc8G/XBUMeo1sCGhJGYUoqTtTkurj8y8d",
-	"HULPPzUQzR51qYffyz6bitSextN7kLKn95/3932J2N3TkR9k8m1Fnp7G00JO98gpqUSZWsbp2iBBhrGv",
-	"9/NIY2AizAUJUbpMMa1X+9wkzrEj0RoBbth2ViuYfOtYiW9bbcGZw6jawX2b/tU/4lckF1agtGc8TbkU",
-	"YJQYC2zdIVKRMR9TiE6NsOlhwmI+o2ljA2JsPXwz9nc6k/l92LfNNXLh+G7OWnYMhPkKbv93iscMc/gc",
-	"1pDf5dAetBz5ELDKkZctdKU2kKIvZC7iposCf8m5x658774gHfwEj9+7tzdFouLb5Q0qpsQQbSEvYuaD",
-	"TzEPxpNoM4KKmJ1r9se3G4W60V/0jcWhUhM3hpEP7cObEtRXoI8PKCUKXAOe58pPwF5cj1jBCBdxmmsu",
-	"BcmUlCPIOcWshvc//0iOnh3tQ0KUj4f25OKH9iSTryn89D4Xv8jhHSl673PxlVoRwMxNOUcWayxLUlSc",
-	"YLOz2pE8BEM+6H2NZWxyQSggj7WMXZWoXNMxK4KyR5Cc0iC+sLTNHjbBa6bKH+3zD1gG567KsVE++0rE",
-	"6eZuIs8iSNknsECTYNeVASKWFRNszhLMtFRMGyimI6QhE6Zcl1Cmyuj6RS1qtfPgO/3r0KvFFKzpTNO0",
-	"NMUgP44RKTxeceOxxaKQNemg01CiZFb0l653wMW3Xaxd2drSJcdbsVJtakna3S4M04VfOyd+0NIk9I3f",
-	"IST/kimYPGNJjyAnaEBn+CBlI7PacKJWSMuxnkqno89cJOxqiz63vhjdEkc4XL0Jeu6W/FCq5a9CYfbE",
-	"y8JuPQJJfYVfA8jD4S03kMrvFS4Yr4NdUzwJzOjipI7c0Lf2sH+wqZVzgerNjWIbsPheW27CMh9paHOo",
-	"G3pvwjobOm++knOmurHlXRN2RVYbcVpG9I234Hyou/hV6y4qOife3QbNN6HfpSUrbjC5WRsg0mrNjQZS",
-	"s9gbCDozdC2xNZAF4V7ELRGGb9r5iomxmTTQoXelrDpIboewXIXSm1NWQ+9o8vI5ZkQm7Mp3ZbqkadEW",
-	"cxAKt8A3HNMEVyqmWSWVxvi9CrUFIF7xTFu2C/PmmlXr7pe0tzK/zuNJtWjrYO3BzmmpvORQ0Sq1ypVU",
-	"JJZK5ZnBFlEc2zv2KmS5NKKUaBnMlRTj6va19yNy7cvKnEDuzvq8/9AJurf34FV8E47xcRMofR2DYa4X",
-	"kDNjZJZBHQJlh8DO6Le3jgoTWS6rg3KTKSUVaQsJwgCc6lYjxaTeFz+dPieeKDu9W+Awv04YNgJbpuKo",
-	"KC9gOYgzmP9kUVExyj4qBGGAu3xBA84tSx+X3TpDwbPvctNQhnnFe8xiwxKSbiOd8RYIQEQUG0FcFCUz",
-	"rmfoyHROZTz+0qEbYGI3qd64jSdhF61nRq88Wx4cPXnyZH9wtIsqFBHfcWJwRF7zH0iblixpCO2fR3yc",
-	"K1cjik6tqaM1uDs3OSwGt1u+OrSPD8jUoFp/qhhNFp7PFfViNZ0xL0o7D67FB0OqiY8CLpWqWkSQAFld",
-	"aeuRU1f1DEqQWSyryJKyJllVKO3uEtijeeL6xt0jDw4Ho9iVlNrk7XtCYYKv5AmFud8pKUeNqQv24V+7",
-	"MP4Dj7m92tQKL7ArFteEpQl2KwaHp4KqkaaUz2Ad6mXbsNDofA1G+wXqO1bXKTQ7MmWLqjSUc8EU1qDS",
-	"EyKkiJkPEOdF9S8fNuD1RNCcGvVEYGSWd67JrbeP75KHwAQ78ZAH5eRBOfn3VU6Iht7eK008blM5MXI8",
-	"TtcQ9Ud8fjcEjYN/La3AhUA16QQ+RMr578r26g8Xm99lX+g5N/GkiJEjUmAw3ciSG+GCxoZfFuIbHQoQ",
-	"Zagj8rscYhA/cH4dikqApahLr+HnKm0dtybGZMd7e4P9J71+r98bHD/tPx2Alu4+/+z9EjAMcBD8uwg+",
-	"qvzm6LryC1gctV9kVvvTN8yq/OQqk1R+cXGx15+u/18AAAD//w==",
+	"7H37d9s2mui/gqO790S6pWT5ESdxzp69btNOM9M2mSRzu2frrA2RkISaAjgAaFnN+n+/B98HkKAE6uHY",
+	"Tqd1f2ksknh+7+enTipnhRRMGN05+dSZMpoxBf98x4xanI4NU/avjOlU8cJwKTonnfcslSLTxEgyp9yQ",
+	"ERtLxYhRCy4mhE4oF4NO0lHsnyVXLOucGFWypKPTKZtRO9xYqhk1nZMOF+bwoJN0ZvSaz8pZ5+T58dFw",
+	"mHRmXODfw6RjFgXDV9mEqc7NzU3SKaiiM2bcWk+1Zub1q7fUTO2f3K6xsH8kHUFn9mNq3zjn2dpV/Zti",
+	"485J53/t1Yeyh0/1npuiYyd3//57ydSimu+f8Nf9TPhaZOx6ze64fX7rmd5PqcpginqytXu70+k+XK+9",
+	"OHP9OYf4PdVTBBjFdCGFZgAvX9PsHftnybSxf6VSGCbgn7Qocp5SC+Z7hZKjnM2++lVbmP+05Yxv8Suc",
+	"tIk1H6aMKJyWZJJpIqQhY5nnck7MlGuSybScMWESIhWh5IrmJSNcE1kaIsdEUTFhL+1XU4tm6dT+nQ06",
+	"N0nna5pTkTJ9KvQcEbZlU7ttxg/btpuRe066R8MXZD5lgpgpI0JmsG4uiJAkzUttmCLzqdSs2iOZUk2o",
+	"IJaSyNmiB9v4Bl99LbSheW4v+4424gZ+5SZv249g8+ASuF8GkQIvyG7sJeGG6EIxigTQbnjGZiOmdLiH",
+	"t0oWUj/sFk5JAbPSnOipVAA0dnk0m3GhnxAzVUxPZZ69JBczrjUXkwui6UKTqZyTGRULMrN0fFZqQzSf",
+	"CMIN7kmKcc7TB8cWD0h6zk06tRcxHgNymACV7IIUzXhqNJlPqYEPjFQsI11qkYUpoi3NIdS448gU0zoh",
+	"lPwqR8TYb2huL3SBUEkUSxkvTGIBtCxySTOiDc9zokohuJggtH4n1YhnGRMPeSzv2LjULDshlIyUnGum",
+	"qoMYKzkj1Y65YY6OwCnCLmd0AUSn1AwBWgoGW/mLFOyhLxfvZE6r2xqVcHe51MYuPJVKlYWpkG8qNULj",
+	"a6HL8ZinnAnz3khFJ+xLAOYTTTKuL+1SM2roiGqA1XGZ5zWRrrcHS/9Jmu9kKbKHXO9PkugynRKQSOxq",
+	"4eBhOf6rB1zNqSBMKalI991335AXR0+fETcHyZihPNeIXB+k/IGqh7/ZkcwWAIV2cktoaED7CU1TVhjt",
+	"V/gjFQsnSOiHXSjXJM0tAnhqRrT9w0iJdHyupJXELeEnRl4yoV8SduX4s+KTqcUrBtK7JqUwPCcg8PdB",
+	"4gcyWFiAyawcv6wV9Cu1ILZ+9/ZeoEDcoKB3x9LJh+v3hhrWdpNGUaFpan8hVGTE7lTbD/D2rr/jguZf",
+	"YjGWSNi53Tpei7dSfpGF4O1zBIpCypx0L+CEnFQwlgo4KmLkPwQtzVQq/ht7aPp1RXOehdBMulIhRlox",
+	"hZpSscTKn4oBWHPtMJVlvSUA/vnnn/unpZkyYeyKWXOJTtXURnExsYvBfV9RntNRzr6U/DMq9SKxfKQo",
+	"uJgAW0+psJxcMZpOCROynEyBQ+qXRFnEIxQQ2d6s4TNGJvyKibtC5huvf6H2naayxBNZlkcdn3z9CtZ8",
+	"oRfasNkF6Y4Z0wkszq6ZKKaZumJwVwU1hin7+X938f3/yXh2cskWJ7/9st9/cdr//q/9n972/4v2L2f9",
+	"3z5+Ohomx8Ob3r91kuXrS/zSnB5jV2glZKYMR0WQ1ktfq4u7126Szqgeaq20rljGje6g6ulV11+qCeuB",
+	"PlbLlqNfWQqTnOa5RLiCRWYZt/+m+dtg8WOaa5Ys72e2zXaqxSUde0FWwd7wxU8yY84WEe7Gf534iaOb",
+	"mbVBR8ZSPqM5Cq5Dq0ztD+E/MudmasX1mQRN5JqMFdIsmpOMTyzZ6lJSKJ4ylHH/WUrDMqL5bwhF7JrO",
+	"CouwnYPB0yWocpN0z84Gw0/7yfFN7z/+55dh/8VH+MP+XP/V+48WwBJCli0gZfgVC4jJSMqcUQHAUypt",
+	"zgumUibM+Yxe29cq09f+JsNX0mEiKyTH01xZ04yLcylSmud+il2HR5tLZOgdwcSCJU/xPNaTP3jrJumU",
+	"RUYNy86paZgH7Y99S79W76AVFGETwVEl/kqqVUWPKnY7jXVFYduBwT/gtR2RNQoN7ZbRTfeXdK77E9mv",
+	"f22HiTueZJfLdidlr2/1NK2GEsGojBYep5okpHuZENEjc8v306nUTCAtsYwl51fIXfSgBp4AFysD7bZ2",
+	"2KRDS0s2z8eUO9vUEkGDx97oMua5ZX2gbGn7C1e4HILfky6w7hlVlywj1KnDGaMZSKuKFdTCdjVWL9hG",
+	"gLJuTSis335NtbC/OkWq2I64mXTsTOdTqqerS/r6h9O/fXvYP3h67JdV5NROd21Il80Ks3AKyaWQcxFu",
+	"ux4eFr069CuuDRepcZuayjyzSjiAAm46vsPLgOgFP1vkyZvEPHwqM3jChEWVXzosBTN1ERCKgIDGx2gl",
+	"uLDac8vO4h/6J839v60OcrQwTJNuf5/MpzxngSFLjkkp4GiBWxJVCg2HHBKF46PoOYFyEO65YMKecMc+",
+	"kpYSWyl2omgG/8ylNtHTsP8q2Dleyeo2fqjvixRMEXzdrpEbNtPxE3G/UKXoop6j5WVdqit+xSJzf+8t",
+	"oSCY5lJrpivcIf47rzTNpdKGpFSzhFjaUVohBEgQKiMW9wLoI1SxE6uHq4XbFLlkrNDksvHWfMrTqX0L",
+	"LQ/VcuB7sI8NyNBdrLsBKwXBg6WLbFL3g6dPN4kAn82IA8eX48QAqyFJcLhj8c5iRgPa64tLasLvIW8Z",
+	"cgIU9TQhuNsG5drMyh2dX4GIfRBMD55bzDnt/xeh/d/IsP+CDMg56QOttoqYFPmCZNLohGhJBNzeWWdw",
+	"1rE3c9YZDM46A7yKH5iYmGnnZP/gOay/+rshpf5yajWc34b9F4Pz/sf/U/953v+49CwuoNrt/MB1jJ/a",
+	"R/CvCp02MsBVDItdu46frOVBb5WU49W1FP7nJQog50z1LV6RKbsmqywDAOCJdnTuki1YhkoD+p9EypZ0",
+	"SSvS0/7446fjo5t/2wjEuKzWzQTOwx3kPVjW6l4PD4iiIpMztxkuSN7YfkJKDU6olL2E/eFx2F1XHNSu",
+	"dwm+jo8+4wBwrbEDqHyCbcr0DpDV1M4jRNz5Dp2YtgLkrJDpdFmgbeFdEyaY5noH3ZhrXbJshw80y8fb",
+	"q0i6LIp8cVtDQnAy/hzcAqqR6z1Xe0nqS4rfrcHzbF6sZWjnmv0zetLr2UkFB1sBBMz/2rBZDBZ21kGV",
+	"lGa7AIFanlq/GyNveQxXTGlnzfGi03CwH5GNlm7Zf5cE+i1sq+aq/m6q1flDb71gOOCVS84ZHZ9jZMfG",
+	"c6io9la36s94+UKdl3XT5+/ca8tn4z9PwqUna0j317lMLzfS7GUjleYTwTIysh+Tbs6yCVN7mUwHE9lD",
+	"clyZoEkq7YURSlIqpOApzQkaUBMnEYA899f3b34adFZMd2Bc3x66m6RxvVyxqj8xPpmaOCB7YfHoeH//",
+	"+PnxcP/50cGzw+fPhw3TwH4ULqhiuzAADxkzev0a3z88aIWT7YetICYc+eDpcWTonUiEu2bAnQhj3T94",
+	"fhOVxT4f+xvU3kFKdYv1uVfEoTqycNmtOHFaWC0CWd2SyOL0023ORzFd5hE775Tl2Yn38VuxArQit+QE",
+	"lR1QbEbMKjJjBqEeCaFK8SsQ4/yhgdYKegHql3bkzafotBC3vNZD+J7RyAHsipVrEKtd+98igm1J2F6B",
+	"ABhq7d4iAhvQtB24M9DP3aW0qZ99+1ngMjapHA2kwEkSv6fWo4irRLc5ifflbEbV4hYH0uIug1HrcJFI",
+	"4Oua/VdupQ37/5G5oIodmOC3HEKKcGiIIJGlchrWnQBUTaXBNxMx5sCEEfOmi3ZyfkaIwfnHux9OCM1z",
+	"IDNuzZa8FCXE8nXtu33k6j1Q32f2SLIl7elgePS8oT9NjSn0f5zs7f3y32dn+uNXcR1qzaHHqEvmqO4q",
+	"bZDjMVPxh8vEwFFD/0Xr1b9nNI+tYuTlol1AXleDLZvWl5bnXmxflRtz9XAs/ccIjWXjgBWs3GMiytmI",
+	"KdIdS0UKOoGgK26mLiZ9W8vm74TO316EWic0ra5oe7knzkzXiiC17OGkEX+TMRj4xl74GEIx3rpAviYY",
+	"pPULzVNZIasrCiO7jlDZDxDrooH2ESMJ1ZcuVsK+D8ESW8HMMjEOl+nmju43p3x2O/tRbS7fCjIgzv4U",
+	"o8OWiezB0Qbe6uZaswMv7C3dln0Yc0S996ZtqRnJmSXUc6qJYoLNt+R2OHJ8ScAJT7MZ39ko53BzFUgw",
+	"qPuJJvYV0s3YmJa5OUF7m7O6I9+pQpK1oRh1bVnP61e9iEVug2J2N/EYa86oih+PMKMZF9uDV00L10s/",
+	"K8bOKbt2MRxR114WLDASNIzaeK1fV/kEXTet180TkAaOj6KTuKyDLWPuv3VvWyTCSP+tT8mN8CN8Fjss",
+	"F4cfEW0g2q3S3rSLQBeMZVaKGZ5gVFyLW1ixK3mJePiZt6mZ4siFt3EQ2utRdwFEVa7CFhJQQxB26w1H",
+	"SDxs1/dXn1C96PoyAijcApW+XphKnNuW7LRD+ekqjPsMmjo1pQbtgLwc7h8MD563eJG+2vv41b9/GiYH",
+	"Wxj/t9n8tzUGNXe2i01+zJiPe9nSxA5fcLHDF4HdfzunRB17FwHLqdTm3IUrno+KuHQ150Ywrdn2k/6M",
+	"X/yM0tQmxdeb++t56oOpD3V1sfVhrLnY12JnHlpzjlWC7XOPIJT19StdMdI6qr7X8OxvRy4CYSZi1qP2",
+	"DiML+gtun9Dqjl0UKnhvZ1Kwhf1TYQSxqXn61itsQs96keth4D8CsauSGbNCCyWaGZMzYKcF5ZkVjzEE",
+	"NyFcWKLDNYGguuAa94fDE7JP/ndvfeiBU+w3+FdCoh9hh9qlMVX5adRlQQbL2bSO401G7Ab2rgK0Ex2e",
+	"aFK9SLoWyo1hGaHaJwN6d3QF5ORbiPtwXwWbsFDmEJN0L96+ef+B7Hlhxr5wQaQAiRLGgfgCGLueH40g",
+	"S7kqkOoGGRcWmg+GB1sD8Qo1quH4OKY4tJESJ/W0WpXvSfpdYw11C3sHvH9n9/09i+bvfXTVEnXNXXJe",
+	"S37AlOowzdYz7xPCDQR3ERgALF1ABODtwAjm8wfjYZJu2J2zU/H0pEbRcbfE1iX7Fuw/em6Oyq2cjXuQ",
+	"QPKj6As2oYZfsSrgfJvwcpBayIynSvZTHI9woXm2kqbgo8X3D1eCx6PuoFcuW/B7RnMTcbdDftzqpn6e",
+	"AnOqkw0zjqFHiOTL0UUhw6nn5uK81BFo+kYKweAINEAJ1HEgkPdPhJxvou0HR5tIu7yM7Yg5whXsCncD",
+	"IbE4vb0sLoiZS6Kx7kQcUmXBxHla72P9Ju3bpDuSpbDq1GhR5UD1PnevS+ArLzuRtVU3EYPrVwim8YSa",
+	"W4HzhpSInSGY5cywd6yQKmJIyJQsijU2oDDu2L3r8rlILsUE0g/b9FofcNo2thRuYBAUmhjyklANsdYT",
+	"ygWmFTMXZ00sMcrKnG1hiPLbqxcTvUOuL2+J4GPFGNEFTZnP8hrZddJsOxS3n5+PvE665GKCCDOYwO3f",
+	"4h3JuGKpkcpKNRjnClLfSwLxw5g1uogspj0Kph8VrWZcnK9bXpBa3e/PuOjbl/vw8vrpdiY59SqcqJ8z",
+	"qg1pLjBGZ2LYHWxpZY8x2PhOqjlVmY/D2cVs4KzG2ylJlxwzzUNMp/3fPv7iIkkH/Y+fhsnhfjxqoaCL",
+	"XNIIGn8NxgfQGBzN2Sc/8q8bN2Q3vwSthy+e7w9jAGtMfu4oezwe21IFAFYrvUIRA7SFQe2hrmIzygXk",
+	"RQKuW5BmJyRFz1+m+NjEvUBBWPSLg43RLctUwN6EO+L6rJqbWXP3bfZzWZpUzhox9hnL+RXD4PqUKsUx",
+	"zL7E3FO2OQDCjxlbzvcuRWP7QNGk00bWPAvfBKBL8s9N0sm43uiADAhq4FJbsq5/fuKaNtSUETiUl2Dl",
+	"L8UU1rCoq91AEQiuyYjlcg56mgOjkJDLJSmnqv9TC2/+voGkVPNE8yfKwvAZC5FmJ9K47OvBLSerOXRL",
+	"87iLSuqbjoEUOLtv5+EaBbHF0bInpHs0HPYG5K1iUO8A7DZauhouRDOW9Zmy/xAZU2TCDCZvsOsipwLs",
+	"Mp5K4NVjMQrHWMP17Ud21uqKDI2wB8+Ob2WD3V3LdgcdJySQmx4TwgKHq4aCR1OmmD2UOXHftORIQfDV",
+	"+uFq48OUZlVNnTXDLqt6btF+tjh46QjtmbbQJDuTGtOU6fOyxVo7Y3p6Li+3CGXwbyZLw8aWKRifTEdy",
+	"B1+I3dhP7quY6blQ0sjVCxhRM6OiT7OrhIzoiOUJinAgUAsWdX/Ze9kpnU/J0rDdtvLOfhJ1KLXE8mSU",
+	"zaQ4ISNqUpPb9cN2spewH/S7zqgoaU5mzCieoqz6ErZ5UlXc8fpjSFJxaJeDBIRObME33UL9yYd3Wp1I",
+	"4iGvDVSrG40F/4BrPmYI4xa24knesPXmzclylAfXhhExsTghmK9tpXhhq1ydacNFVYzgcxaUdK54tMzG",
+	"qmjlZ4wt1jHrqPbgSkX4vBinTHybHTx9uv+CXLLFku1mm9ISUWL9pjQjeR0Ppa+0m0guLQhwKsLh7K40",
+	"4QbCIqYUzBJGQg0W+9GCi0mcMO+mE7Drgiumt0d9r0SsPJCKTzZ7IlrMoU3x2etObsh6lcGBxSABLyEe",
+	"0rlb5klwnZu8b+3ZFW9ZzNq9riDE2noOOdXmXDOsL7fdZQGHEgHJicQ+MQhq8WWjrPbr9H/iPiyVRx87",
+	"HLGUzhJWJKJx29s2Fv2Igmmm5zX5iBTLbMz8RDu676su2p2QLuTKofxtsbr3ktARyIYgoHMDaeRg8waS",
+	"3dAE2wnVSqazy5kGoRjiAxriSRDrjxSuuRk7Gk8TUmZFQnKpaEJGOUvIyJznqubXE6k1LwYb/fNBaQs7",
+	"XZ0d60CtDTbjiBLIP5EqY46CAiQgqyNdzRjZs7/0WqAhlH02jFnBnG4z+O0STwIYuAmBccgkEOfqBceP",
+	"Dsx88dMLDJJbrhDet2Rxi4W22xfDcVYNjOvIypirnenKLUjR3dWS2UpoWFf/BZEk2He4oejhVgVNlqIb",
+	"McV/o6nC2e9vsCyCC2vd6ovlyCY3YT1Q+3JvVYNmyx25Gk7bb8h/cBNdblV1clnUNJTncYFYaOPrbkXK",
+	"SXibTSSkgJucrQkX3gRX8NQPU00VvYVydMkWsTQbeX1+yRarxPA/USotylHOUyucJmTKrndLXL9TRGOK",
+	"jxfxtXoR+rMWuwlngwUk1bHFzvrvpVTl7HSLdM5VH/6m88CxnczaPvO3wkSzFnbQqv1qVh7MV7MLtlTy",
+	"BBbWgIIXbpT28/sGymPseISbAao+wFp72Pz+3+ybjd186rDrNC81v2I/emsmFn9fPZVmnFFLpFHLmTkl",
+	"pFlmvv3UXrGULnY8tCnNx+c5H7N2R8fwxMqomR18vbficP/p4fEWwVQzen1OJxtnzPmMm7uYcelUV7e8",
+	"uqT2Q0b9PmpFbZQ/Odn7v1/9O7ix9g+exeljAF6hPF84h82vcgS585csLtDj53Hh75/wbHvxFMd6jzxk",
+	"k/TnB28/pLcy5+liZxfi7uBrz2irrSFu3Pjz3O0bdyW7fLR0ZBsutT4/Fy14vo7QNkjKWnriSe2aIPDP",
+	"nWDZOxG6/v22VkwsjT3Wi0wcDLQD1vtKoFo2ZVzuCuwVp4wlimB5pu0ZZosh4TZMhqbTePpikwNtYSqo",
+	"YSgS/Zxe6ifEHXyC1B3DjegEnS5b2SO2YVjVQurd1Sec4NW13HjM7Hu7ip+7aEau4sqWr3tp3dPvdZpR",
+	"4CgV3JzvtrJWGdVpAq7uSjCy33vsdN/VNU6WFC+etfoQw1IV27kHN5UDWcUkqAfkfEBNuP2H4NdkxvOc",
+	"OzZNulwgiAJZe7lLaMWLg4PDw2cHw8Pj50+Pnj1bkiL60cerosyvcrTtxpxr6LaUePDsxbPjF4f7h0fP",
+	"jw8O958+Y18dDp83ApvaXtlEs4+PYm7C3dFMyvGdQo5i6Og6vx2KtRZE2g4E9tvSyG5XasWipd6BrDRV",
+	"3l3U7jsu6tK8hQrk/Y5qwK5AIEEagjcQYnQYyNHQqNeXgnkHkZBtQZ3U1+bdqlQgVrU9z1xNlVh+4qjk",
+	"uYk/LEWR03S74gcwYz1e8HFzFdEdl+J2cSo1PWqp2HjSh3DaNij9TCI1DP7bIDcukXZNJ6zynncFnTGo",
+	"DQwlLo+PSDqliqaGKd176euZnmP7kPMZ6QJTgODpsWsq0iPah9i4tP8nmgDERkJqjjeKrO5cW+8qHuqy",
+	"ax2x0GAYBF1tjgfwcVJ+wtg6IQ65BX12qzbtqydvU/2hqtu2beO9Wv7atdBBUN/Vl1xzIhEsuPVMTutw",
+	"h11SC3c/t53PYtMGW7f0ihp6J1edUUPPR8dHjftwIbSr5ZT+JeEi2GTreb72q719BeNofXrIcNy98B/k",
+	"Rc6o4GOmTVIVAlxAjKecC6ZI10lGvuhApKzf7tDQqJ2+zS1fbjqz9TmP0TNzEtHaNEFFi4Jlf2OL25VD",
+	"v+MVR0KCAVpWA1fs1e1QRpSlvOBM7BBk06zevi4Z9dmzZwf7t9jsLWrBMGRNDX3g+f6LSMHF24vfrcQj",
+	"EF5evHi6v3988OzZs+NNJuyghvuajsGwh10PMBDf19zPruO2yvp3WBUdwTeES8TWCig2CfoADLcM0G5z",
+	"ZWJvW7egJ5r8ZxVwR7qWXP7l2w9kr0APKXGj9Hb1dGL46y2izSB6c50/McCP3Q4kjLRY1sNjxeM+l6FD",
+	"Nv+tSr7eRhQAmNuIffu7cuQVuRqmqeUGhw5+r0EsR/TujLwtOH+mqNbS09SXpU+INlRkVGVBvZY1GVIH",
+	"B4fHL46jOX33KvNtFuTWim4f5GSS3/YCWmMjV/qmtUa2fVBU6DFTt1zBrh3TMr1LuzgMWF8FljeQuAIl",
+	"LESGvRe5eRmUdLCyJ6arjhbkYs9c732CVug3e+6di7rmBWysJRZvxmaRpIHvFGMEGsW4jDLf0CRoD4nx",
+	"lnS5LmbEwrjseILQ3jUd4T5c+46Xzbsw19tLNFWbyw1eVDtmfA1t5RZ2BYggKyhOFIIXSHdUJU9atljX",
+	"eGIilRkXk16CgauuQ2isQNpOALhLOaaWvGS7h5xCm8ZxqSmkZowpz6HpJh8TKhbRhY4Z2+EYW+PMseJZ",
+	"fFno8iK0ccb2A0260MocaqIc7B36iGYjDc23LQpaNex40MpnWqU73G8VqNw8HBc6euK01oQICZ2NkaQs",
+	"mCFdJE29AZlQM2UK3m7SHyzIDZ8MINkW3hmzuS82ExysL2vjb8Rl4WA3Uktg6jxyxUypxABB/MRfnZ1D",
+	"1c3N/XgYBeGfEG4gI2IiZYZxyACzvTDZp+5JVW2sk3Tc8kHiFlAfzg0Z1U8BTGLRAe0AANR5Wx7tehFt",
+	"7/luczL/3Dx23x0nqBooyZiq21Q0xQ0hPCZNoo647RGkSuOo2pC4cPTKIe1QeOlcw8p7/kBipNrt8VTv",
+	"Gu3nYGgHpaFt7tvJFmlrfZpm0iQ1BF/Fy4PcVV8YH1Iqq5pRdEFyml42KjnddfJprKCauV5bjjOQGnxt",
+	"wnYOt1zF4vjw+dEdFC001+uA5/9FgxyuZBvPtk+228oGb580bN26fq7w+v4qUUXjSSOGmWV/0uYiCLWf",
+	"cU2saWAm3FG3LqZsxhSKzztFRHu+HfvoqMV01TDz7TJbXQl9B1PZai+bypZTb7smsK1F1GH+tFTcLN7b",
+	"aw8KMn7wIXitNVYaDdULZW85I9QQyJTAwocJuWSF8dpBs1gMcF0ANtA5GFWg7rsVTo0pfITD+9CguGxn",
+	"d+XHgjY6rhpTSvO8LrIcJnGSLs+YMNwsQsM7x24jNINloDm482Y8niie9esl1NSt4GC7vgGleSzjZ/X9",
+	"hw9vyenb15YKSMGIH/AnZmBlA/KO0ayPlQjAQ0i6F2Duoq458EVCLvagQfVFciYuvBkMfp4xPYV/QFIS",
+	"/AuzrH5zj8FVC//2ddX32HUhlbnoEe7KWLlSPj+c/jQ4Ez+WhkLWnD0+DcJwmArbuPOLU9fRH0J7TsjX",
+	"cIfkw5u/ffvTRW9wJiwJ6RvZh5x+HLB7sadKASuCThXwL2jagr+BDTL45x4U7tYXPdeSnzBeFf0KFyPV",
+	"maCCXKxc2IXroURmNGN1k7910GEFw2UIeXkmaBPGqK+TSA3hrhqHq96IglSdquaL60FBiaPhIU5x4cs0",
+	"wll9ayVRFJwvoJAB1gHdKzDd5atftRQXpPvuu2/Ii6Onz3oD8iMUHMUWFAZqnoHrHIbwtb2QYOgzsbnI",
+	"l28yNc4lNXpwJqq8lRoNPNRaiO4EVvDOcLA/GPoyarTgnZPO4WA4OEQT7RTISgXR9o8JhoNYgg37fJ1B",
+	"gVVTdUaHmJZCCldJ82A4xIQjYRyRDQ/JHg7UuAfetVH/8XMA7kY07lIpJqwWgu8N7MaeDg/bxq0WuvcP",
+	"Qa8oz+koZ0Gc8ObvfE4TEGTf0aKDcbQJNqrXcNNS9C3kQqlVe7EVpE1d91ZDJxri56F57k3SKaSOnDRm",
+	"ezUOG8jo1zJb3Pk5V027G2zLqJLdfMFb9rfr2jcAUYBqsHDdR7iS9df2Nc28aA+f7G8FIY5osgw/2gKs",
+	"vpNqxLOMgUnuaH+LLz5I+QNVE4DCo4MXW33wIxULtx19W4h/Ony2+ZvXQpfjMU+txPLexQbeGluc+NI5",
+	"+aUpuPzy8eZjiEzfYKXfNbj0kkhXhnfMWZ5py48XhGo0O1DFIvh1k3T26oa4UaL2A9fmFF+5T2ivGvZG",
+	"wB2nH9weSB8Qgu4XCj64VtxhsSHsmGXZ39wKkiC+JpWkwJVLXA9v37crbqWvb0u8c2xtQ4FBa1jdKiFy",
+	"bfWtxJmAeapgssBakiCTQh3TWiT1DuAKLDZELNwkn6LjOHdxPU518hh8sUUkhh16qYW+FfFXeq+TLkt7",
+	"A/Jmxg25xJ7XxEiSTqXUUGl6hl3PLQ2GTuZQhLPtAC4bq77TMJDVDb2P76Xtbh5yae8YEAtNuooVvQF5",
+	"5fw5TxNnZEVPAPwz6P/uuiLGlq8e/GSJ5r8xqA4PFTOrPYytIKtnljwjukLJVebuIMGSkYAsuWVz9lkr",
+	"vDQDIbbYXiSu5mj44vh22/yBGaKtYG2lcVdlForlIzRNpMUEuzV7ReGVgYlcQGlb1SMZ14aL1CzfJPmZ",
+	"m6ksDeGG6DKdEkqK0iD18qjmhpjwKyasquKt4fDS0fCFJT3c1cis0e8lPndmRbTIP9HE98cnmi6s2Dkn",
+	"MyoWuPpcgvHfOKJGFKO51WvdJ20XRPNczqEpP8vOqz78q3TJmXlWfb0r/slSgZK4kiGvSRc6oqdyNqN9",
+	"zSxtNtAt1JciPe7Z+5grWtTbsEqhka1I440vzVUH1pxuaATqJuFfvU/DZP9pvFDy6r6gAE9OLfxdmyc6",
+	"aGyPcFBdlmU95PUre9mZZT0WjrXhKelWdHZK9RRru1f9p/AngQp/zbYQKC8TIhKiElKjk/3OchGiWAEQ",
+	"CRDWSwgVBErcqbKw4pQFSMV0OWNQU93+KcfEiT2+tasv9+f5rm4sAeoMCdmXBekeDIcwR22YIOmUpZc6",
+	"2ASeAxPZRsvON7iM/vcYNbKdtOWb27V238EbKCDDlnT/+v7NT94cXCqsuG1xtqAZOG1XNoLdB+FonJ14",
+	"7R5cJm+LUODM+svQ9XFbpU+mhpm+NorRWVMgraNRuKCAE4360o1QveXpozpZBdwBRpIPWBz4ATVHzENZ",
+	"XeL7BqgOyIegYCVCnwfq7mhBYhDWqy1QAXSjW9Vysy4VC+fCF9B2IcAqLasqhXOqCWYr2+U4TAAP7Zyi",
+	"KcqukHQpSXNLmtBKBXWtvr0uWAp9V/p2sVyUDB/Y+Xp2T4xoOqu3AgvGFiHs2h4pN0uY6TEYcJTNHfB3",
+	"D4b7PdA5DlDneIi7eUkYtElx3NWlsoL/Bc/LeYR/7zr+cAuF6xspxjlHL8mjUeBW6iAADaHI5mmqpNZV",
+	"5TpEhYoiIaBbGoiVFSv90btamUjVojCacJMQpqjGlv6uLCPEaeU0hb90JQmKJcEuqmTWRoY9Pqvy66J6",
+	"52t4flqltd29UQ+zIbay5T0A1uN+WfaIz4/4XIFDhdBBe2/Mx8mCtlpSsJcWMzmgvCA518ZxU2CeIClb",
+	"XEWNK+eXrOHUkXMxIKdVhg/6lywPD6cF2Rq71tbOo6p6O6bXJqFOBhqb4/Jojt5IEz75kNsb1JZyhmEJ",
+	"TcqATVdqynBPslOjt0sEYfH57x9fjzZ/8ZM038lSZLdD8Ed8raDB4WsoT4+lAmep5ZyGSHDTCCtiXmon",
+	"4YHBwUhoARSw1JeNBj4yaJIQxERjC5+cGqZQkYRBwA5JxWJOF14CB5EaPdDOTImqMldkomjKSMEUl1mL",
+	"abjVx3nfSNjKLj9448AD49+u2PSH8Te8Ee7An+iaU7jHKBMy1XfKCgAwgdBc3eZsaPoSYguuX/F5J2+p",
+	"mXZuPkY5xl4Ab2vB1Smxu0HtLpaDrewDQCawan7mwqWjdpzVpkOVpayKOJ7KvB5wJ7PPze8ad37PnOhh",
+	"nHtPdGhIguAi5uQ5KhbkctVBBbW1ZMYy+IdV45woBvY4lllBz+UsBOECGOg2WlgONpLKVCYg16cPTDaU",
+	"GFWKlKJfOYfewBhoM+Pa0EsmUGh0AAlSqR0mBtc+lCm3rNFuxVl3YJUPRjKw5x3auG8/dpvnFOvI3DuL",
+	"bJSriVCbn6fOhuw6/I0tfqGswB+l10fpFUNKWHrpDY7AvB1vQQOoa7sMgir0RwLNclTyPHNkx3f9CuCs",
+	"6mG9vdYHkZLsvvAR7D33blCqkORhY8QCY1Y8G7eu4PGI848mqdsQicol2AQnHw++FCmMwQ7LViTSpWiT",
+	"SmlBRzznZkH6VkdV2KfdyTNUsdovWnmu55hAgTZravxMQYkFKfKF8/xUzmyClmZsKcTNlGBj+YYZupVE",
+	"hY342rSKr/07cfTehGL48Slo9rcC5y8Qz4sd/ClmXz7RxB1T4mulZXUUFGQZhmmpze54utEVz10BS6WQ",
+	"s4W7g6DzetsVuNbp9ylmNXrTt9BZaM6Q5yyrms9XQIwWUJ88CnhRJyfW2cNf5jqDVJjl7vmkKwuG8j/g",
+	"XI3KkAeGOgnhpudiL6hpttsPr9VfZBhsGLHqWBKk66T+Clp6WCcApRQ8z6SWMpzEMiNGTqC18YD8jJm2",
+	"FU06E7Xl2uU5MCHLyTSIC7IPDoYH1b1V5wBxG76VPzzCo3DLtSOfie4FEhe30z3764VLS+Hu2HqYkLDk",
+	"7RK8AcR3L5y40e1EO8gmG6iQH9OBPbrID7b+8C0cpxcUHl1ef3YXNgWPlydBtYMLeAVFfzOaKjA7KU5c",
+	"Ap6xZ+db42Q+tY9/wvDhe0Q6mOYR6x6x7vco1VvYrFIAsaGgx8BujX2zUhsyslwSOV5vM+79KrErZhz1",
+	"/iq5eBCO98px8K+ht+Z9IuEjMv3pozYQHAImVsmPTeO9Y2AvA+u71aEBy4Bn1YxvM6IFrRfbFKSgS+K9",
+	"Jm+FLSIjSpJ7jILwl9J2fpKij8evyZRRlUHJbmHyBen6WN3jo2YWVS+pVDcjgQ5mmGG3+XYUu5KXrJ0Q",
+	"voPn9y+E4DyPUsgj4fwdEk4EzrrsQFc6zboXlLn6LGnEquLtSPieT/5o0sgjMj4i4y29gbKPFTmdvYtl",
+	"3nxJdYVyLwNrpytpRw3Yf3NmIDa8HSdBFmoVV76zT7EG8S2d/n+HvLabZOP7UPjVvf3xnr1z2CVhjYfu",
+	"j+eM399iK3+Rgv3LB+8kn5bLO60yOJph3i+416n2NdW4IH99/+anEFlc+XLEFeyFv0cLK+Wfj3KJvX7b",
+	"7efwCuEaY7I5y0gXb/6Jdo57LJ/0pOGA+JGpy5wRJaVJvPKSEPywYss9O8CZ0C5ByW4HI8ILquzJBda6",
+	"nKaXkFI1ZXlGuhf2fxc9Mp/ynFVlKJpKUV3zb3AmTjFwNkvIjOZjqWYsg3KrUjFLmqpNHg2HCaEEO7S5",
+	"n0cLWJpfPKpWUywMeTR88dKHpZ8JF5cOYfMxs/wpnPrXcOj3Ixbg2A8cLACT4t4sMVgTMwR3mfGsTvaD",
+	"I35MUvmzCgqbKd3bUk8JdajYtS/3fe1dr3Wjmz6geDnLJpV04CjeNq73v8Crf0IHPBB6t/JmgIUdhCqm",
+	"fc0DSO+xupNLhvUpBJpcVEd80Wv3vvvb8IwnfhV4D45OLslsa0q/NEnejsHLH++bQrYJa/8aJPDPlKmw",
+	"mSq9EayWDiz0ke5Uzr3fA+UQlzHLteZiUsk0UOMEPu0NyI8BBdtIwKA7bIAzSxUWhOF9JoySxYKMmJkz",
+	"SNTJmD7xy6pwGcpBMJotYbVPJEogABxBJvGZPWcCF0DoSF6x6pspZAT6WA0nI3WtVueFRPeZFboItZof",
+	"D+I/uCbsmqYmX5D5lJozwQ3KesuHE5GmAiqhN5WTege10VGgXF4ZbugCwtcvEitBU506yzKKea31WWCk",
+	"rbMk6oLYcSoGK4hXeBmuawZ8dLy/f/z8eLj//Ojg2eHz523tK4Nyw/EF5HzGTXwBx0fJHdc9und6+72F",
+	"8DaiC+BfBwV6UKjrTbBZYRZVQRK86d7vnUr/sYluEFeG1KvLaDqt8XnKJ1OmjaOu9m5dtTpPygIatYz+",
+	"NED1dVQ4jDxcG0IYvreVDHNb7H8xHD7bf/Hi4OnRs6Phiw1dox4e9e8X0YNjfgs6SqTGIynoBOKJw7u7",
+	"PSb/a0jzLRGyLjoWuJxn4VJllt1D9hYlhdRQSN4y8UCiKMo813iSZqp8lONss6Q/lmruW/dGjUyndiVs",
+	"Rig2sl0qIgI2HyqynGWY7dwdLaoKPFOqpy+tUGFXiJqIJhdZidDELnpgVDoTjaEb6g3XzU5NQRWD0ozk",
+	"NSY2sZxfQR3p2jLtvy6LwZl4Ojys+rD4D7km4zLPnaoEdihyyViB0pfdcTRy8zs8rteGze7JRBTO8MCG",
+	"Ije1azgdL4KAJ51U1wL2wupKHy1Fj5aiNvHge6hdfAVUDGzKfSqyvqM/SGM+w340Y2rCzkMrUgs5IyPo",
+	"8YQvEi1ooafSkO5FbR6J1JocnhDsLg9x8EKCP9ol2SZNap5ScSZQ9EEk0cvNieSYRLt0NZtJ9QbktNHg",
+	"y5WGaNRgORO4UB3khvvOEmFJFl5nXkSo2o/28Bp2tbunazDHF0qXc3O3kbXvfTHQxj3OmWJQFm7K1CNh",
+	"eyRsrYTttCjyRSzzCYmAN6BY8aj3MrDjKkhbW06hmvl+FkDRwHfoKM9GWc5cnxeuw2Sb3uN6UN4jrrkZ",
+	"2gplSpkP/pUE9aDHl16WQaF/adcS4wUzCAC9aDl2gAMp7DdLDQPrPnWbbjbo6tbuDfajW2aDjDMIOQ22",
+	"AlWXmc/YJF2t0oRA16Vegp+BMK9Varep2BWXpcYXzoQVne1eE9eNIF8QPrbvQopYQRcE++WRr8iYMQTs",
+	"ubMmIpZYivoy8AATagz1Jtkzkbb1idMqtUzRN+QEh/CL2lmpGNVSbGuZ/HDtmpHdE8Nb6qH3wCwvbADX",
+	"gosOWJ5oaPv2yOEeOVwrh9OXYd3Quk2pE1yhA2YCrRGqYLKA2rSTN9f0ax3H+h5euU+O5WZowRJvSVCl",
+	"EFxMErDLZFxfYjqzITmj2pB+f8ZFf6wY60NLAGL/CQQS3qeGjqj2/thGMPzD74GMSuPVGEMvGZlLdRls",
+	"TDCqrERT5tD0uLGBui4dF5OXdf1mqKoPBWWX6ly9Y0Yt+qdjl9O9VPwYAnk0lK6n3Pj64VRfQgveCeVi",
+	"sGXzg8PjjW6Vm88XCX7gVwwgH27W9VrzaIDY4Y/xiYMBXdB0FRKeQJse08j3kIUPA0MNd9WnuNqhZzv/",
+	"GvRddwZ1tLIrxa9Y5g8cHW/2N5o7cZN0CzrhYtLaMwQ/vY1F/ODg8PDZwfDw+PnTo2fPju/DH7Y/HK6z",
+	"iu9vavn5RTxibXk0VRSCflgm/YcqsOaKveM5NqV0HzKZOCdT4qMBEh8+idUN241QDl9BZVtje4IYPOyZ",
+	"WQpoPYnlDTBUAdIcfGndEWtpxphgD0c0jqEIPqXo8T8TPorBbdYSb+HkbDMgb8yUqTnH1kVBBYSj4ZB0",
+	"rSSN2sBYqste2FvF1YujmQsySKLVflvtSp5C3VtAJUzzRaIqYeZsrU3JUV1vTXoUsx+TLjxmeNjoQqcM",
+	"KKlSlJBi4Wo+1p6wJ5r8490PPcJF6H17oglSnoRQlNUcUm4iVOgEWytYvMFXtvKN/4EYMW57HSeGDvSP",
+	"jPjzGPGK70c3iiVhAZ2MacMFxZKkMs8qhr0JvDVz3dPj2X+M5nWQ/32yh/fYv7xNK2Nz4vipVAR7nRPo",
+	"FVZ5qxXzjXGmLhnZvjb4g8Ys/X7J9dvShN3EfVKNjzVwApx39y2YQUJtFT7Brl3IExFy3gq5M6an68wg",
+	"PzJ9r0YQGD8CqPZ34vqxf6kUflgDmooI1SSn2veJmlFR0tyvD2sHjoENznstXW/du+vPGl/ZeNyGXZs9",
+	"KNncPOiNNcHdDF46f6vkjJkpKzWBlj3ILwdLxxC8VV1IzHjgWpkPFnS21hf0pmAC+6HvAFV+0B02a2md",
+	"m6sqkDFYcbVwHTyMbatgzqLUXvXCvnCv5S6Yaq91sWTW+0IV/ewpEWPHbYH/ohxdssX6g3Sv3OdRuili",
+	"J1l3vRzc8dkE/TRRg80Yef2q5aCw4doe9kJcd1x/hxerXob3dmaNeVr9q/bpY8dsPA28wqqdpa8xOfdW",
+	"Hqb6AAP4AyZW9C85xBSmtBl0hGNhNcsyKlWuAsLd2ztWYeDhLB7bwx9KOr9vQ8ej3eJ2lVugGSBILQ3s",
+	"iqJKTUbXOzH+7t7Zythg8fPWyYQ409/sEH8GtwJud501w13Poz3jM5mM9oXRLXhGg4C8TSOlC5b5+J8l",
+	"lTBkMlEXwk/SoIEkiOWBmBpuFr6hZxUOCm55KM5+jZGsQeSRJl3nigcu18TJbxSjhiHw3Csjw4m+DCN7",
+	"b6gp9Xq8eGRkf1RGZhVSQv01d6XyRY8wkAxB0WOpHBMqiNWrCTSb3sDr9j5ZInCz98m1tlyvOHR+F5D+",
+	"2Fjv4RrrOaCrkruheI5LdeWqItBreENESiooREndm5DUHJ9/7uiQaP2xBWn2qCt79EfZZ1uTotP08gG4",
+	"7OnD1xz6Y7HY3UuhPfLkO4s9TS8rPj0gpyRIEbOE07XBhoh3X2v4icbARJgLyn/ourxVs9PIJnaOHanX",
+	"MHDDttNaQeVbR0qYsCrjLx2XEGL1T3fuH1ebjCbLesE3+BUphWUo3RnPc8hYkGNi7GHrHpGKTPiEQnRq",
+	"ArUdrTLCZzRvi/DT/Lfbl+05hRyA+9dv2+Pb4fr+yInkbxVPGVascVBDfpUje9Fy7EPAgiuvyu5NpTZQ",
+	"HlDIUqRtjgLv5Nxj19Bssg0PvoXH79zbmyJR8e3ag4oFIIi2Jy9S5oNPseqDR9F2ABUpO9fsn7/fKNSN",
+	"9qLfWRwqNWlrGPnIPrwtQn0B/HiPXKKCNaB5rvQl7AWhTwpGuEjzUnMpSKGkHEOFJUxJfvfdN+T4xfEB",
+	"VDPw8dAeXfzQHmXKNUWn35Xir3J0T4Leu1J8oUQjmLkts9ZCjSVJioqX2Oy+cSWPwZCPcl9rCd1SEArA",
+	"YzVjl1RUajphVVD2GJJTWtgXltXdS3PKZ7odK7+xz99jCd77KgVP+ewLIaebe2Piu09goTPX8DNzEcuK",
+	"CTZnGZZJUVBVQGES0JQpBoFr8J6Prl80olZ7j7bTPw++WkjBflI0z2tVDPLjGJHCwxU3HlqgsAI5xU7T",
+	"mZKFrjrChkWA3Nsu1g6yzQCrXSk4y1YmiqbMMm0uM9Lt92GYPvzae+kHrVVCNyKAMuTa28kLlg0IUoIW",
+	"cIYPcjY2q80uG0W8HekJOl1/4iJj1zcoHOYMtcomIXoFv/tC+EsU4WjVE/TKLfmxMOmfBcPsjddF5Qfk",
+	"jU/vx2ZuFj0c3HIDdbi8wAXj9bBjq0eBGV28bAL3hBlNjoaH0eSeGKgnrXaRFihex9dkapjpa6MYnTX5",
+	"W6U+jbigoHhtFXEIy3yiCSi/Szmpb8bjieJZH9bZhwLDK/j1g5wz1U8t7Zqya/L1D6d/+/awf/D02DNL",
+	"S4gGnR2rGN889nz48/R8UHROvLkNyvdBwSgox2QwuVkbQNKwYF4LqlnojQSdGboW2VrQgnDP4pYQ4xtc",
+	"SP8HJiZm2oKH3pSyaiC5G8Ry3VFuj1mRLtOWE5PXrzAjMmPXviP0Fc15FoZLLodb4BuOaIIpFdOssqCi",
+	"1yDAtsiJB5ZpS3Zh3lKzsOdfjXsr8+synYYNY/bXXuyc1sJLCRVXcitcSUVSqVRZGGxPzTUIXYMALZdG",
+	"lBI1g7mSYhJuX3s7Ite+JuRLyN1Zn/cfu0H39h68im/CNT5tO0pfx2BU6gXkzBhZFFCHQNkhSE4Ntgm+",
+	"m3UERGS5JibyTaaUVKQrJDADMKpbiRSTer//9vQV8UjZG9wBhfl5yrAJ+TIWJ1V5AUtBnML8G0uq+sj2",
+	"UcUII9TlVn2X3lIz3brtEr78sSV49m1pWlpArViPWWpYRvJtuLMrMWSPiPgyeZTMuJ6hIdMZlfH6a4Nu",
+	"hIjdplfBNpaEXaSeGb32ZHn/+NmzZwf7x7uIQgnx3S73j8mP/GvSpTVJGjHLg8Z8UipX4JVeWlVHazB3",
+	"bjJY7N9t66zYPt4jUYNOgbliNFt4OleVf4KGF24VvUfT4qMi1UZHAZZqUS0hiICsKbQNyKkrWQz1gy2U",
+	"BbykLigcMqXdTQJ7tMxcz/oHpMHxYBS7klqavHtLKEzwhSyhMPdbJeW4NXXBPvxzN+V7pDF31xdLoQM7",
+	"0LimLM8G5INzwEMGq67fSFA71Mu6YSXR+QLq9guUd6ysU0l25JItQm4o54IprEGlp1i60QeI86r6lw8b",
+	"8HIiSE6tciIQMks71+TW28f3SUNggp1oyKNw8iic/OsKJ0QzYSINRO9SODFyMsnXIPUHfH4/CI2Dfymp",
+	"wIVAtckEPkTK2e/AuwUW8UfH5h8xKeT9nJt0WsXIESkwmG5s0Y1wQVPDryr2jQYFiDLUCflVjjCIHyi/",
+	"bolKgLytsTNNtddxruyLyO7DbK+Ko0BhEeDrVZssVyLOcn3G0Gc/41khuYAcFnN9PmbsfMYFdvb1f9Pr",
+	"hBSUg+J/oRfasNlFL4Fec86WFav3CrOOpZrhGsNOBVg8ump4cCa263gA/lUuBuRguH/iSkV3l8fWhROc",
+	"JIwAVSF6gzNxMDw48fU0CinzhFy4ikIXYJRzUzFNumM2B2ReWotbA9BVlrkQ4tLIPibY/cbUmVBMlzOm",
+	"KwK7IApa14F37aLAtnQXpHuBlUkuTsiEgs0Oru1iz1zvfTLXoAC6BV1E+8y8ldp8cLByX4TXDb+7MLWB",
+	"Slx/Z8/LYuvB8GCb918LLBn/KBM9kuD3TGSu3HvoaXCxJDSFQpxhnyj3U3uN6Rrl1jdGuFU/4Q/XYSfh",
+	"WwDvrvr8v0BY+hvR5Fh1s7BLIeeadF1zM2ifIFXVOKHKh9uhR8KurosP195m9rEJG3ueyO9uigvGbDOt",
+	"fecG/1JQ9js1Tu1MUx9JJPagm62KXGNoDijzprA4lbrReopdp4xl7SJYAm2iFmCEsrIsCFsQTwSdNqY8",
+	"Zyj2ZJIIaXrbkN29sHXJXWOW63PhEOveunic6l1SKB+x+VFCujf0P9WXgTJjJFltuLFcOhwbFYE6iAUT",
+	"x7mc25cuJPq6ibkmtT4Sx2lYo7ryqFuqvHPSmRpTnOzt7R88GwwHw8H+yfPh831AVzfCJ+9VByUY7F/4",
+	"d5U6E/zmrFLBL+Ava/wii8afTuUNf3J1NYNfXFZn8Ivf183Hm/8fAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
