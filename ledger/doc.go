@@ -51,8 +51,8 @@
 // a host could mint money by signing receipts for itself. Version 2
 // (Version "0.2", format byte 0x02) appends two fields after verify_key:
 //
-//	        var   str(consumer_id)      the did:key of the node the work was for
-//	        8     unit_price            int64, micro-credits per unit
+//	var   str(consumer_id)      the did:key of the node the work was for
+//	8     unit_price            int64, micro-credits per unit
 //
 // Everything before them is laid out as in version 1. The receipt's ID
 // ([Receipt.ID]) is SHA-256 of its canonical bytes: it names the receipt for
