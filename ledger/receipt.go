@@ -74,6 +74,9 @@ var (
 	// ErrBadAcceptance reports a receipt whose acceptance is missing where
 	// one is needed, or is not its consumer's signature of the receipt.
 	ErrBadAcceptance = errors.New("bad receipt acceptance")
+	// ErrUnknownReceipt reports an acceptance of a receipt the store does
+	// not hold.
+	ErrUnknownReceipt = errors.New("unknown receipt")
 	// ErrDuplicateJob reports a second receipt for a job and resource the
 	// node already signed one for.
 	ErrDuplicateJob = errors.New("a receipt for this job already exists")
