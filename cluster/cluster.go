@@ -25,14 +25,36 @@ const (
 	MaxRevoked    = 4096
 	MaxNameBytes  = 64
 	MaxSignatures = 2 * MaxAdmins
+	// MaxWitnesses bounds the witness set: every transfer carries one vote
+	// per witness it needs, and a certificate must fit in one request.
+	MaxWitnesses = 64
+	// MaxWeight bounds one witness's weight so that a total of MaxWitnesses
+	// weights, times 3, never overflows.
+	MaxWeight = 1_000_000
+	// MaxAllocs bounds the genesis allocations.
+	MaxAllocs = 1024
+	// MaxSupply bounds the sum of genesis allocations (micro-credits,
+	// 10^15 credits): balances and fees added to it never overflow int64.
+	MaxSupply = int64(1) << 60
+	// MaxFee bounds tx_fee_max (micro-credits: one million credits).
+	MaxFee = int64(1_000_000_000_000)
+	// MaxHostReserveBP is host_reserve's largest value: 100 %.
+	MaxHostReserveBP = 10_000
+	// DefaultHostReserveBP is host_reserve when an operator sets none: 1 %.
+	DefaultHostReserveBP = 100
 	// MaxSize is the largest encoded document: every list full.
 	MaxSize = headerSize + 2 + MaxAdmins*keySize + 2 + MaxMembers*(keySize+1+MaxNameBytes) +
-		2 + MaxRevoked*keySize + 1 + MaxSignatures*(keySize+sigSize)
+		2 + MaxRevoked*keySize + economySize + 1 + MaxSignatures*(keySize+sigSize)
+	economySize = 8 + 2 + MaxWitnesses*(keySize+8) + 8 + 8 + 2 + 2 + MaxAllocs*(keySize+8)
 )
 
 const (
-	magic      = "OGCL"
-	version1   = 0x01
+	magic    = "OGCL"
+	version1 = 0x01
+	// version2 adds the economy (epoch, witnesses, fees, host reserve,
+	// genesis). A document without an economy still encodes as version 1,
+	// so documents signed before version 2 keep their bytes and signatures.
+	version2   = 0x02
 	keySize    = ed25519.PublicKeySize
 	sigSize    = ed25519.SignatureSize
 	headerSize = len(magic) + 1 + len(ID{}) + 8 + 1
@@ -85,6 +107,64 @@ type Signature struct {
 	Sig    []byte
 }
 
+// Witness is a member that co-signs transactions, with its voting weight.
+type Witness struct {
+	ID     identity.NodeID
+	Weight uint64
+}
+
+// Alloc is a genesis allocation: micro-credits an account starts with.
+type Alloc struct {
+	ID     identity.NodeID
+	Amount int64
+}
+
+// Economy is the part of the document the economy package reads. It is
+// absent (no witnesses) in a cluster without money.
+type Economy struct {
+	// Epoch numbers the witness set: it is 1 at genesis and rises by one
+	// with every change of witnesses or weights.
+	Epoch     uint64
+	Witnesses []Witness
+	// TxFeeMin and TxFeeMax bound a transaction's fee (micro-credits).
+	TxFeeMin, TxFeeMax int64
+	// HostReserveBP is the share of a settlement paid to the system
+	// account, in basis points (100 = 1 %).
+	HostReserveBP uint16
+	Genesis       []Alloc
+}
+
+// Enabled reports whether the cluster has an economy.
+func (e Economy) Enabled() bool { return len(e.Witnesses) > 0 }
+
+// TotalWeight is the sum of the witnesses' weights.
+func (e Economy) TotalWeight() uint64 {
+	var w uint64
+	for _, x := range e.Witnesses {
+		w += x.Weight
+	}
+	return w
+}
+
+// Weight returns id's witness weight (0 when id is no witness).
+func (e Economy) Weight(id identity.NodeID) uint64 {
+	for _, x := range e.Witnesses {
+		if x.ID == id {
+			return x.Weight
+		}
+	}
+	return 0
+}
+
+// sameWitnesses reports whether e and o have the same witnesses and weights.
+func (e Economy) sameWitnesses(o Economy) bool { return slices.Equal(e.Witnesses, o.Witnesses) }
+
+func (e Economy) clone() Economy {
+	e.Witnesses = slices.Clone(e.Witnesses)
+	e.Genesis = slices.Clone(e.Genesis)
+	return e
+}
+
 // Document is one version of a cluster's membership. Lists are kept
 // sorted by key (Normalize); use the With* methods to derive the next
 // version.
@@ -95,6 +175,7 @@ type Document struct {
 	Admins     []identity.NodeID
 	Members    []Member
 	Revoked    []identity.NodeID
+	Economy    Economy
 	Signatures []Signature
 }
 
@@ -133,6 +214,8 @@ func (d *Document) normalize() {
 	slices.SortFunc(d.Revoked, byKey)
 	slices.SortFunc(d.Members, func(a, b Member) int { return byKey(a.ID, b.ID) })
 	slices.SortFunc(d.Signatures, func(a, b Signature) int { return byKey(a.Signer, b.Signer) })
+	slices.SortFunc(d.Economy.Witnesses, func(a, b Witness) int { return byKey(a.ID, b.ID) })
+	slices.SortFunc(d.Economy.Genesis, func(a, b Alloc) int { return byKey(a.ID, b.ID) })
 }
 
 // IsMember reports whether id is admitted (and not revoked).
@@ -160,7 +243,34 @@ func (d Document) IsRevoked(id identity.NodeID) bool { return slices.Contains(d.
 // next returns an unsigned copy with the serial raised.
 func (d Document) next() Document {
 	return Document{ID: d.ID, Serial: d.Serial + 1, Threshold: d.Threshold, Admins: slices.Clone(d.Admins),
-		Members: slices.Clone(d.Members), Revoked: slices.Clone(d.Revoked)}
+		Members: slices.Clone(d.Members), Revoked: slices.Clone(d.Revoked), Economy: d.Economy.clone()}
+}
+
+// WithEconomy returns the next version (unsigned) with economy e. The
+// epoch is not the caller's to choose: it is 1 when the cluster had no
+// economy, one more when the witnesses or their weights change, and
+// unchanged otherwise. Genesis allocations are fixed once the economy
+// exists: changing them would create or destroy money.
+func (d Document) WithEconomy(e Economy) (Document, error) {
+	n := d.next()
+	n.Economy = e.clone()
+	n.normalize()
+	switch {
+	case !d.Economy.Enabled():
+		n.Economy.Epoch = 1
+	case !n.Economy.Enabled():
+		return Document{}, fmt.Errorf("%w: an economy cannot be removed", ErrInvalid)
+	case !slices.Equal(n.Economy.Genesis, d.Economy.Genesis):
+		return Document{}, fmt.Errorf("%w: genesis allocations cannot change", ErrInvalid)
+	case n.Economy.sameWitnesses(d.Economy):
+		n.Economy.Epoch = d.Economy.Epoch
+	default:
+		n.Economy.Epoch = d.Economy.Epoch + 1
+	}
+	if _, err := n.Body(); err != nil {
+		return Document{}, err
+	}
+	return n, nil
 }
 
 // WithMember returns the next version (unsigned) admitting id under name,
@@ -222,7 +332,11 @@ func (d Document) Body() ([]byte, error) {
 	}
 	b := make([]byte, 0, headerSize+6+keySize*(len(d.Admins)+len(d.Revoked))+len(d.Members)*(keySize+1+MaxNameBytes))
 	b = append(b, magic...)
-	b = append(b, version1)
+	if d.Economy.Enabled() {
+		b = append(b, version2)
+	} else {
+		b = append(b, version1)
+	}
 	b = append(b, d.ID[:]...)
 	b = binary.BigEndian.AppendUint64(b, d.Serial)
 	b = append(b, byte(d.Threshold))
@@ -240,7 +354,72 @@ func (d Document) Body() ([]byte, error) {
 	for _, r := range d.Revoked {
 		b = append(b, keyOf(r)...)
 	}
+	if e := d.Economy; e.Enabled() {
+		b = binary.BigEndian.AppendUint64(b, e.Epoch)
+		b = binary.BigEndian.AppendUint16(b, uint16(len(e.Witnesses)))
+		for _, w := range e.Witnesses {
+			b = append(b, keyOf(w.ID)...)
+			b = binary.BigEndian.AppendUint64(b, w.Weight)
+		}
+		b = binary.BigEndian.AppendUint64(b, uint64(e.TxFeeMin))
+		b = binary.BigEndian.AppendUint64(b, uint64(e.TxFeeMax))
+		b = binary.BigEndian.AppendUint16(b, e.HostReserveBP)
+		b = binary.BigEndian.AppendUint16(b, uint16(len(e.Genesis)))
+		for _, a := range e.Genesis {
+			b = append(b, keyOf(a.ID)...)
+			b = binary.BigEndian.AppendUint64(b, uint64(a.Amount))
+		}
+	}
 	return b, nil
+}
+
+// checkEconomy checks the economy's fields (an absent economy must be all
+// zero, so that it has one encoding: version 1).
+func (d Document) checkEconomy() error {
+	e := d.Economy
+	if !e.Enabled() {
+		if e.Epoch != 0 || e.TxFeeMin != 0 || e.TxFeeMax != 0 || e.HostReserveBP != 0 || len(e.Genesis) != 0 {
+			return fmt.Errorf("%w: economy fields without witnesses", ErrInvalid)
+		}
+		return nil
+	}
+	switch {
+	case e.Epoch == 0:
+		return fmt.Errorf("%w: epoch must be at least 1", ErrInvalid)
+	case len(e.Witnesses) > MaxWitnesses:
+		return fmt.Errorf("%w: %d witnesses, at most %d", ErrInvalid, len(e.Witnesses), MaxWitnesses)
+	case e.TxFeeMin < 0 || e.TxFeeMin > e.TxFeeMax || e.TxFeeMax > MaxFee:
+		return fmt.Errorf("%w: fees %d..%d, want 0 <= tx_fee_min <= tx_fee_max <= %d", ErrInvalid, e.TxFeeMin, e.TxFeeMax, MaxFee)
+	case e.HostReserveBP > MaxHostReserveBP:
+		return fmt.Errorf("%w: host_reserve %d basis points, at most %d", ErrInvalid, e.HostReserveBP, MaxHostReserveBP)
+	case len(e.Genesis) > MaxAllocs:
+		return fmt.Errorf("%w: %d genesis allocations, at most %d", ErrInvalid, len(e.Genesis), MaxAllocs)
+	}
+	ws := make([]identity.NodeID, len(e.Witnesses))
+	for i, w := range e.Witnesses {
+		ws[i] = w.ID
+		if w.Weight == 0 || w.Weight > MaxWeight {
+			return fmt.Errorf("%w: witness %s: weight %d, want 1 to %d", ErrInvalid, w.ID, w.Weight, MaxWeight)
+		}
+	}
+	if err := ascending("witness", ws); err != nil {
+		return err
+	}
+	for _, w := range ws {
+		if !d.IsMember(w) {
+			return fmt.Errorf("%w: witness %s is not a member", ErrInvalid, w)
+		}
+	}
+	as := make([]identity.NodeID, len(e.Genesis))
+	var supply int64
+	for i, a := range e.Genesis {
+		as[i] = a.ID
+		if a.Amount <= 0 || a.Amount > MaxSupply-supply {
+			return fmt.Errorf("%w: allocation to %s: %d micro-credits, want more than 0 and a total of at most %d", ErrInvalid, a.ID, a.Amount, MaxSupply)
+		}
+		supply += a.Amount
+	}
+	return ascending("allocation", as)
 }
 
 func (d Document) checkFields() error {
@@ -289,7 +468,7 @@ func (d Document) checkFields() error {
 			return fmt.Errorf("%w: %s is revoked and still a member or admin", ErrInvalid, r)
 		}
 	}
-	return nil
+	return d.checkEconomy()
 }
 
 // ascending checks that ids are valid node IDs in strictly ascending key
@@ -372,6 +551,66 @@ func (d Document) Verify() error {
 	if n < d.Threshold {
 		return fmt.Errorf("%w: signed by %d of its admins, threshold %d", ErrInvalid, n, d.Threshold)
 	}
+	if d.Serial == 1 && d.Economy.Enabled() {
+		return d.checkGenesis()
+	}
+	return nil
+}
+
+// checkGenesis checks that every witness signed d: the genesis of an
+// economy (its first witness set and allocations) binds every witness.
+func (d Document) checkGenesis() error {
+	for _, w := range d.Economy.Witnesses {
+		if !slices.ContainsFunc(d.Signatures, func(s Signature) bool { return s.Signer == w.ID }) {
+			return fmt.Errorf("%w: genesis of the economy not signed by witness %s", ErrInvalid, w.ID)
+		}
+	}
+	return nil
+}
+
+// witnessWeight sums the weight, in e, of d's signers (signatures were
+// verified by signedBy).
+func (d Document) witnessWeight(e Economy) uint64 {
+	var w uint64
+	for _, s := range d.Signatures {
+		w += e.Weight(s.Signer)
+	}
+	return w
+}
+
+// checkEpoch applies the economy's succession rule: the genesis is signed
+// by every witness; genesis allocations never change; a changed witness
+// set raises the epoch by one and is signed by witnesses holding more
+// than 2/3 of the previous epoch's weight; fees and host reserve change
+// only with the epoch, since a committee's bounds are fixed per epoch.
+func checkEpoch(current, next Document) error {
+	ce, ne := current.Economy, next.Economy
+	switch {
+	case !ce.Enabled() && !ne.Enabled():
+		return nil
+	case !ce.Enabled():
+		if ne.Epoch != 1 {
+			return fmt.Errorf("%w: a new economy starts at epoch 1, not %d", ErrNotSuccessor, ne.Epoch)
+		}
+		return next.checkGenesis()
+	case !ne.Enabled():
+		return fmt.Errorf("%w: an economy cannot be removed", ErrNotSuccessor)
+	case !slices.Equal(ce.Genesis, ne.Genesis):
+		return fmt.Errorf("%w: genesis allocations cannot change", ErrNotSuccessor)
+	}
+	same := ce.sameWitnesses(ne) && ce.TxFeeMin == ne.TxFeeMin && ce.TxFeeMax == ne.TxFeeMax && ce.HostReserveBP == ne.HostReserveBP
+	if same {
+		if ne.Epoch != ce.Epoch {
+			return fmt.Errorf("%w: epoch %d without a change of witnesses or fees, current is %d", ErrNotSuccessor, ne.Epoch, ce.Epoch)
+		}
+		return nil
+	}
+	if ne.Epoch != ce.Epoch+1 {
+		return fmt.Errorf("%w: a change of witnesses or fees must raise the epoch to %d, not %d", ErrNotSuccessor, ce.Epoch+1, ne.Epoch)
+	}
+	if got, total := next.witnessWeight(ce), ce.TotalWeight(); 3*got <= 2*total {
+		return fmt.Errorf("%w: epoch %d signed by witness weight %d of %d, more than 2/3 needed", ErrNotSuccessor, ne.Epoch, got, total)
+	}
 	return nil
 }
 
@@ -386,8 +625,9 @@ func (d Document) Missing() int {
 }
 
 // CheckSuccessor reports whether next may replace current: same cluster,
-// larger serial, valid on its own and signed by at least current's
-// threshold of current's admins. It wraps ErrInvalid or ErrNotSuccessor.
+// larger serial, valid on its own, signed by at least current's threshold
+// of current's admins, and following the economy's epoch rule (see
+// checkEpoch). It wraps ErrInvalid or ErrNotSuccessor.
 func CheckSuccessor(current, next Document) error {
 	if next.ID != current.ID {
 		return fmt.Errorf("%w: cluster %s, current is %s", ErrNotSuccessor, next.ID, current.ID)
@@ -405,7 +645,7 @@ func CheckSuccessor(current, next Document) error {
 	if n < current.Threshold {
 		return fmt.Errorf("%w: signed by %d of the current admins, threshold %d", ErrNotSuccessor, n, current.Threshold)
 	}
-	return nil
+	return checkEpoch(current, next)
 }
 
 // Parse decodes a signed document, refusing anything that is not its
@@ -420,7 +660,8 @@ func Parse(b []byte) (Document, error) {
 	if string(r.take(len(magic))) != magic {
 		return Document{}, fmt.Errorf("%w: bad magic", ErrInvalid)
 	}
-	if v := r.byte(); v != version1 {
+	v := r.byte()
+	if v != version1 && v != version2 {
 		return Document{}, fmt.Errorf("%w: unknown version %d", ErrInvalid, v)
 	}
 	var d Document
@@ -437,6 +678,21 @@ func Parse(b []byte) (Document, error) {
 	}
 	for range r.count(MaxRevoked) {
 		d.Revoked = append(d.Revoked, r.id())
+	}
+	if v == version2 {
+		e := &d.Economy
+		e.Epoch = r.uint64()
+		for range r.count(MaxWitnesses) {
+			e.Witnesses = append(e.Witnesses, Witness{ID: r.id(), Weight: r.uint64()})
+		}
+		e.TxFeeMin, e.TxFeeMax = int64(r.uint64()), int64(r.uint64())
+		e.HostReserveBP = binary.BigEndian.Uint16(r.take(2))
+		for range r.count(MaxAllocs) {
+			e.Genesis = append(e.Genesis, Alloc{ID: r.id(), Amount: int64(r.uint64())})
+		}
+		if !e.Enabled() && r.err == nil {
+			return Document{}, fmt.Errorf("%w: version 2 without witnesses", ErrInvalid)
+		}
 	}
 	for range int(r.byte()) {
 		id := r.id()
