@@ -13,6 +13,7 @@ FUZZ_TARGETS := \
 	./cluster:FuzzParse \
 	./ledger:FuzzDecodeReceipt \
 	./ledger:FuzzDecodeBatch \
+	./economy:FuzzDecodeSettleMeta \
 	./identity:FuzzParseRequestSignature \
 	./internal/canon:FuzzLowerHex \
 	./internal/canon:FuzzDecodeJSON \

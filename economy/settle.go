@@ -217,9 +217,14 @@ func (s *Settler) AddOwed(ctx context.Context, rs []ledger.Receipt) (int, error)
 			Scan(&unpaid, &last); err != nil {
 			return fmt.Errorf("count owed receipts: %w", err)
 		}
+		put, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO settle_owed (receipt_id, host, reward, added, receipt_json)
+			VALUES (?, ?, ?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("prepare owed receipt: %w", err)
+		}
+		defer put.Close()
 		for _, r := range rows {
-			res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO settle_owed (receipt_id, host, reward, added, receipt_json)
-				VALUES (?, ?, ?, ?, ?)`, r.id[:], string(r.r.NodeID), r.reward, last+1, string(r.js))
+			res, err := put.ExecContext(ctx, r.id[:], string(r.r.NodeID), r.reward, last+1, string(r.js))
 			if err != nil {
 				return fmt.Errorf("store owed receipt %d of %s: %w", r.r.Seq, r.r.NodeID, err)
 			}
@@ -359,8 +364,13 @@ func (s *Settler) Settle(ctx context.Context, com Committee, funds Funds, limit 
 			return fmt.Errorf("%w: %d receipts cost %s credits with fees, and %s of the final balance %s is free",
 				ErrCannotPay, out.Receipts, fixed.Format(cost), fixed.Format(max(available, 0)), fixed.Format(funds.Balance))
 		}
+		mark, err := tx.PrepareContext(ctx, `UPDATE settle_owed SET paid = 1 WHERE receipt_id = ?`)
+		if err != nil {
+			return fmt.Errorf("prepare marking receipts paid: %w", err)
+		}
+		defer mark.Close()
 		for _, o := range owed {
-			if _, err := tx.ExecContext(ctx, `UPDATE settle_owed SET paid = 1 WHERE receipt_id = ?`, o.ID[:]); err != nil {
+			if _, err := mark.ExecContext(ctx, o.ID[:]); err != nil {
 				return fmt.Errorf("mark receipt paid: %w", err)
 			}
 		}
@@ -497,9 +507,13 @@ func insertPayment(ctx context.Context, tx *sql.Tx, t Tx, cost int64, b []Owed) 
 		h[:], int64(t.Nonce), cost, t.Encode()); err != nil {
 		return fmt.Errorf("store settlement %x: %w", h[:8], err)
 	}
+	put, err := tx.PrepareContext(ctx, `INSERT INTO settle_paid (receipt_id, role, tx_hash) VALUES (?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("prepare payment record: %w", err)
+	}
+	defer put.Close()
 	for _, o := range b {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO settle_paid (receipt_id, role, tx_hash) VALUES (?, ?, ?)`,
-			o.ID[:], role(t), h[:]); err != nil {
+		if _, err := put.ExecContext(ctx, o.ID[:], role(t), h[:]); err != nil {
 			return fmt.Errorf("record payment of receipt %x: %w", o.ID[:8], err)
 		}
 	}
@@ -569,9 +583,19 @@ func (p *PaidIndex) ValidateTx(ctx context.Context, t Tx) error {
 	}
 	h, r := t.Hash(), role(t)
 	return sqlitedb.InTx(ctx, p.db, func(tx *sql.Tx) error {
+		get, err := tx.PrepareContext(ctx, `SELECT tx_hash FROM settle_claims WHERE receipt_id = ? AND role = ?`)
+		if err != nil {
+			return fmt.Errorf("prepare claim lookup: %w", err)
+		}
+		defer get.Close()
+		put, err := tx.PrepareContext(ctx, `INSERT INTO settle_claims (receipt_id, role, tx_hash, certified) VALUES (?, ?, ?, 0)`)
+		if err != nil {
+			return fmt.Errorf("prepare claim: %w", err)
+		}
+		defer put.Close()
 		for _, id := range ids {
 			var by []byte
-			err := tx.QueryRowContext(ctx, `SELECT tx_hash FROM settle_claims WHERE receipt_id = ? AND role = ?`, id[:], r).Scan(&by)
+			err := get.QueryRowContext(ctx, id[:], r).Scan(&by)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
 			case err != nil:
@@ -581,8 +605,7 @@ func (p *PaidIndex) ValidateTx(ctx context.Context, t Tx) error {
 			default:
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO settle_claims (receipt_id, role, tx_hash, certified) VALUES (?, ?, ?, 0)`,
-				id[:], r, h[:]); err != nil {
+			if _, err := put.ExecContext(ctx, id[:], r, h[:]); err != nil {
 				return fmt.Errorf("claim receipt %x: %w", id[:8], err)
 			}
 		}
@@ -659,21 +682,30 @@ func claimCertified(ctx context.Context, tx *sql.Tx, t Tx) error {
 		return fmt.Errorf("certified settlement %x: %w", t.Hash(), err)
 	}
 	h, r := t.Hash(), role(t)
+	get, err := tx.PrepareContext(ctx, `SELECT tx_hash, certified FROM settle_claims WHERE receipt_id = ? AND role = ?`)
+	if err != nil {
+		return fmt.Errorf("prepare claim lookup: %w", err)
+	}
+	defer get.Close()
+	put, err := tx.PrepareContext(ctx, `INSERT INTO settle_claims (receipt_id, role, tx_hash, certified) VALUES (?, ?, ?, 1)
+		ON CONFLICT (receipt_id, role) DO UPDATE SET tx_hash = excluded.tx_hash, certified = 1`)
+	if err != nil {
+		return fmt.Errorf("prepare certified claim: %w", err)
+	}
+	defer put.Close()
 	for _, id := range ids {
 		var (
 			by        []byte
 			certified int
 		)
-		err := tx.QueryRowContext(ctx, `SELECT tx_hash, certified FROM settle_claims WHERE receipt_id = ? AND role = ?`,
-			id[:], r).Scan(&by, &certified)
+		err := get.QueryRowContext(ctx, id[:], r).Scan(&by, &certified)
 		if err == nil && certified == 1 && !bytes.Equal(by, h[:]) {
 			return fmt.Errorf("%w: receipt %x (%s part) is paid by certificates %x and %x", ErrReceiptPaid, id[:8], r, by[:8], h[:8])
 		}
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("look up receipt %x: %w", id[:8], err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO settle_claims (receipt_id, role, tx_hash, certified) VALUES (?, ?, ?, 1)
-			ON CONFLICT (receipt_id, role) DO UPDATE SET tx_hash = excluded.tx_hash, certified = 1`, id[:], r, h[:]); err != nil {
+		if _, err := put.ExecContext(ctx, id[:], r, h[:]); err != nil {
 			return fmt.Errorf("record certified payment of receipt %x: %w", id[:8], err)
 		}
 	}
