@@ -9,6 +9,7 @@ import (
 	"github.com/offgrid-net/offgrid/api/genserver"
 	"github.com/offgrid-net/offgrid/cluster"
 	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/internal/fixed"
 	"github.com/offgrid-net/offgrid/node"
 )
 
@@ -33,6 +34,17 @@ func clusterDTO(d cluster.Document) (gen.ClusterDocument, error) {
 	}
 	for _, s := range d.Signatures {
 		out.Signers = append(out.Signers, string(s.Signer))
+	}
+	if e := d.Economy; e.Enabled() {
+		ce := gen.ClusterEconomy{Epoch: int64(e.Epoch), FeeMin: fixed.Format(e.TxFeeMin), FeeMax: fixed.Format(e.TxFeeMax),
+			HostReserveBp: int(e.HostReserveBP), Witnesses: []gen.WitnessWeight{}, Genesis: []gen.Allocation{}}
+		for _, w := range e.Witnesses {
+			ce.Witnesses = append(ce.Witnesses, gen.WitnessWeight{NodeId: string(w.ID), Weight: int64(w.Weight)})
+		}
+		for _, a := range e.Genesis {
+			ce.Genesis = append(ce.Genesis, gen.Allocation{NodeId: string(a.ID), Amount: fixed.Format(a.Amount)})
+		}
+		out.Economy = &ce
 	}
 	return out, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/offgrid-net/offgrid/internal/sqlitedb"
 	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/node/assets"
+	"github.com/offgrid-net/offgrid/node/economy"
 	"github.com/offgrid-net/offgrid/node/events"
 	"github.com/offgrid-net/offgrid/node/peers"
 	"github.com/offgrid-net/offgrid/node/trust"
@@ -95,6 +96,9 @@ type Config struct {
 	// Trust configures the spreading of the cluster document and the
 	// pending list.
 	Trust trust.Config
+	// Economy configures the witness service, the auto-finalizer and the
+	// spreading of certificates.
+	Economy economy.Config
 	// History configures the recorded history behind the overview charts.
 	History HistoryConfig
 	// Connect builds the transports to other nodes once the node knows the
@@ -120,6 +124,9 @@ type Remote struct {
 	// Clusters fetches other nodes' cluster documents. Nil: the document
 	// changes only when the operator installs one.
 	Clusters trust.Fetcher
+	// Economy asks witnesses and spreads certificates. Nil: only this
+	// node's own witness vote counts and nothing spreads.
+	Economy economy.Remote
 }
 
 // MaxShardBytesLimit is the most Config.MaxShardBytes may be: the largest
@@ -145,6 +152,7 @@ func DefaultConfig() Config {
 		Peers:            peers.DefaultConfig(),
 		Assets:           assets.DefaultConfig(),
 		Trust:            trust.DefaultConfig(),
+		Economy:          economy.DefaultConfig(),
 		History:          HistoryConfig{Interval: DefaultHistoryInterval, Keep: DefaultHistoryKeep},
 		Now:              time.Now,
 	}
@@ -239,6 +247,7 @@ type Node struct {
 	assets   *assets.Service
 	replay   *identity.ReplayGuard
 	trust    *trust.Service
+	economy  *economy.Service
 
 	// storeSlots holds one token per running shard upload from another node.
 	storeSlots chan struct{}
@@ -356,6 +365,19 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 	if err != nil {
 		return nil, fmt.Errorf("node config: %w", err)
 	}
+	n.economy, err = economy.New(ctx, cfg.Economy, economy.Deps{
+		DB:       db,
+		Keys:     keys,
+		Document: n.trust.Document,
+		Peers:    n.upPeers,
+		Remote:   remote.Economy,
+		Events:   n.bus,
+		Logger:   cfg.Logger,
+		Now:      cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node config: %w", err)
+	}
 	n.peers, err = peers.New(ctx, cfg.Peers,
 		peers.Self{Keys: keys, Name: cfg.Name, Endpoint: cfg.Endpoint, Epoch: epoch, DataDir: cfg.DataDir},
 		peers.Deps{
@@ -414,6 +436,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.scrubLoop(ctx) })
 	g.Go(func() error { return n.assets.RunAudits(ctx) })
 	g.Go(func() error { return n.trust.Run(ctx) })
+	g.Go(func() error { return n.economy.Run(ctx) })
 	g.Go(func() error { return n.collectLoop(ctx) })
 	g.Go(func() error { return n.runHistory(ctx) })
 	return g.Wait()

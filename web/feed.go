@@ -73,10 +73,12 @@ const (
 	viewPeers
 	// viewMesh: mesh events only; mesh card refreshes.
 	viewMesh
+	// viewWallet: transfer events only; the wallet cards refresh.
+	viewWallet
 )
 
 // feedViews maps the ?view= of a live feed URL to its view.
-var feedViews = map[string]feedView{"storage": viewStorage, "peers": viewPeers, "mesh": viewMesh}
+var feedViews = map[string]feedView{"storage": viewStorage, "peers": viewPeers, "mesh": viewMesh, "wallet": viewWallet}
 
 // feedViewOf reads the ?view= of a live feed URL; anything else is the
 // dashboard's.
@@ -211,6 +213,7 @@ func (h *Handler) writeLoop(ctx context.Context, conn *websocket.Conn, sub *node
 		assets: throttle{every: h.assetsThrottle},
 		peers:  throttle{every: h.networkThrottle},
 		mesh:   throttle{every: h.networkThrottle},
+		wallet: throttle{every: h.networkThrottle},
 		query:  q,
 	}
 	defer rf.stop()
@@ -273,6 +276,11 @@ func (h *Handler) writeLoop(ctx context.Context, conn *websocket.Conn, sub *node
 			if err := h.sendDue(ctx, conn, &rf); err != nil {
 				return err
 			}
+		case <-rf.wallet.fired():
+			rf.wallet.timer = nil
+			if err := h.sendDue(ctx, conn, &rf); err != nil {
+				return err
+			}
 		case <-ping.C:
 			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(feedWriteWait)); err != nil {
 				return fmt.Errorf("ping: %w", err)
@@ -283,7 +291,7 @@ func (h *Handler) writeLoop(ctx context.Context, conn *websocket.Conn, sub *node
 
 // refreshes are one connection's throttled card refreshes.
 type refreshes struct {
-	assets, peers, mesh throttle
+	assets, peers, mesh, wallet throttle
 	// latestMesh is the newest mesh event's metrics, sent when the mesh
 	// card is due.
 	latestMesh node.MeshMetrics
@@ -301,6 +309,8 @@ func (rf *refreshes) mark(env node.Envelope, view feedView) (receipts bool) {
 		rf.assets.stale = rf.assets.stale || view == viewStorage
 	case node.PeerChanged:
 		rf.peers.stale = rf.peers.stale || view == viewPeers
+	case node.TransferFinal, node.TxProgress, node.WaitingForWitnesses:
+		rf.wallet.stale = rf.wallet.stale || view == viewWallet
 	case node.MeshChanged:
 		if view == viewMesh {
 			rf.mesh.stale = true
@@ -314,6 +324,7 @@ func (rf *refreshes) stop() {
 	rf.assets.stop()
 	rf.peers.stop()
 	rf.mesh.stop()
+	rf.wallet.stop()
 }
 
 // addDue adds to m every card refresh that is due now.
@@ -329,6 +340,10 @@ func (h *Handler) addDue(ctx context.Context, rf *refreshes, m *feedMsg) {
 	}
 	if rf.mesh.due(now) {
 		m.Mesh = &meshView{Mesh: rf.latestMesh, Now: h.now()}
+	}
+	if rf.wallet.due(now) {
+		v := h.walletViewFor(ctx)
+		m.Wallet = &v
 	}
 }
 
@@ -430,13 +445,15 @@ type feedMsg struct {
 	Peers *peersView
 	// Mesh, when set, replaces the mesh card.
 	Mesh *meshView
+	// Wallet, when set, replaces the wallet's balances and pool.
+	Wallet *walletView
 	// Delete lists element ids to remove (this connection's oldest).
 	Delete []string
 }
 
 // refreshes reports whether m replaces any card.
 func (m feedMsg) refreshes() bool {
-	return m.Status != nil || m.Receipts != nil || m.Assets != nil || m.Peers != nil || m.Mesh != nil
+	return m.Status != nil || m.Receipts != nil || m.Assets != nil || m.Peers != nil || m.Mesh != nil || m.Wallet != nil
 }
 
 // feedItem is one entry of the feed list.
@@ -473,6 +490,7 @@ var viewKinds = map[feedView]map[string]bool{
 	viewStorage: {"asset": true, "asset-deleted": true, "corrupt": true, "shard": true},
 	viewPeers:   {"peer": true},
 	viewMesh:    {"mesh": true},
+	viewWallet:  {"transfer_final": true, "waiting_for_witnesses": true},
 }
 
 // feedMsg turns an event into the message for the page. show is false
@@ -500,8 +518,13 @@ func (h *Handler) feedMsg(ctx context.Context, env node.Envelope, added *trimmer
 	return m, true
 }
 
-// viewShows reports whether a view's feed lists events of kind.
+// viewShows reports whether a view's feed lists events of kind. No feed
+// lists a transaction's progress (one per witness round): it only fills
+// the wallet's bars.
 func viewShows(view feedView, kind string) bool {
+	if kind == "tx_progress" {
+		return false
+	}
 	kinds, ok := viewKinds[view]
 	return !ok || kinds[kind]
 }
@@ -544,6 +567,12 @@ func feedItemOf(env node.Envelope) feedItem {
 		}
 	case node.LoginRefused:
 		it.Text = loginRefusedText(e)
+	case node.TransferFinal:
+		it.Text = transferText(e)
+		it.State = "final"
+	case node.WaitingForWitnesses:
+		it.Text = waitingText(e)
+		it.State = "waiting"
 	case node.ClusterChanged:
 		it.Text = fmt.Sprintf("Cluster %s version %d installed: %d members, %d revoked.",
 			short(e.Document.ID.String(), 12), e.Document.Serial, len(e.Document.Members), len(e.Document.Revoked))
@@ -585,6 +614,8 @@ func feedTitle(view feedView) string {
 		return "Peer activity"
 	case viewMesh:
 		return "Mesh activity"
+	case viewWallet:
+		return "Transfers"
 	default:
 		return "Live feed"
 	}
@@ -599,6 +630,8 @@ func feedEmpty(view feedView) string {
 		return "Peers showing up, going down and coming back are listed here as they happen."
 	case viewMesh:
 		return "Changes the routing daemon reports (neighbours, routes, mesh health) are listed here as they happen."
+	case viewWallet:
+		return "Transfers becoming final, and transfers waiting for witnesses, are listed here as they happen."
 	default:
 		return "Events show up here as they happen: switching on or off, price changes, receipts, stored shards, refused logins."
 	}

@@ -107,6 +107,14 @@ type Node interface {
 	// the shards each side holds for the other. An unknown key gives an
 	// error wrapping node.ErrNotFound.
 	PeerDetail(ctx context.Context, key string) (node.PeerDetail, error)
+	// Balances returns every account's balance from final certificates;
+	// TxPool this node's transactions not final yet. Both give an error
+	// wrapping node.ErrConflict when the cluster has no economy.
+	Balances(ctx context.Context) (node.Balances, error)
+	TxPool(ctx context.Context) ([]node.TxState, error)
+	// Transfer sends credits from this node's account (see
+	// node.Node.Transfer).
+	Transfer(ctx context.Context, req node.TransferRequest) (node.TxState, error)
 	// Usage returns the node's storage and network figures now.
 	Usage(ctx context.Context) (node.Usage, error)
 	// History returns the node's recorded samples since a time, oldest
@@ -270,6 +278,7 @@ func (h *Handler) Routes() http.Handler {
 		r.Get("/network/peers", h.networkPeers)
 		r.Get("/network/peers/{id}", h.peerPage)
 		r.Get("/network/mesh", h.networkMesh)
+		r.Get("/wallet", h.wallet)
 		r.Route("/ui", func(r chi.Router) {
 			r.Post("/toggle", h.toggle)
 			r.Post("/prices", h.savePrices)
@@ -287,6 +296,8 @@ func (h *Handler) Routes() http.Handler {
 			r.Get("/cluster", h.clusterPart)
 			r.Post("/cluster/init", h.clusterInit)
 			r.Post("/cluster/admit", h.clusterAdmit)
+			r.Get("/wallet", h.walletPart)
+			r.Post("/wallet/transfer", h.transfer)
 		})
 	})
 	return r
@@ -377,4 +388,5 @@ const (
 	navStorage   = "storage"
 	navPeers     = "peers"
 	navMesh      = "mesh"
+	navWallet    = "wallet"
 )

@@ -39,22 +39,22 @@ func (e AssetMode) Valid() bool {
 
 // Defines values for AssetState.
 const (
-	Degraded AssetState = "degraded"
-	Lost     AssetState = "lost"
-	Pending  AssetState = "pending"
-	Stored   AssetState = "stored"
+	AssetStateDegraded AssetState = "degraded"
+	AssetStateLost     AssetState = "lost"
+	AssetStatePending  AssetState = "pending"
+	AssetStateStored   AssetState = "stored"
 )
 
 // Valid indicates whether the value is a known member of the AssetState enum.
 func (e AssetState) Valid() bool {
 	switch e {
-	case Degraded:
+	case AssetStateDegraded:
 		return true
-	case Lost:
+	case AssetStateLost:
 		return true
-	case Pending:
+	case AssetStatePending:
 		return true
-	case Stored:
+	case AssetStateStored:
 		return true
 	default:
 		return false
@@ -220,6 +220,33 @@ func (e ShareMode) Valid() bool {
 	}
 }
 
+// Defines values for TxStateState.
+const (
+	TxStateStateFinal     TxStateState = "final"
+	TxStateStateGathering TxStateState = "gathering"
+	TxStateStatePending   TxStateState = "pending"
+	TxStateStateRefused   TxStateState = "refused"
+	TxStateStateWaiting   TxStateState = "waiting"
+)
+
+// Valid indicates whether the value is a known member of the TxStateState enum.
+func (e TxStateState) Valid() bool {
+	switch e {
+	case TxStateStateFinal:
+		return true
+	case TxStateStateGathering:
+		return true
+	case TxStateStatePending:
+		return true
+	case TxStateStateRefused:
+		return true
+	case TxStateStateWaiting:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PutAssetParamsMode.
 const (
 	PutAssetParamsModeEc  PutAssetParamsMode = "ec"
@@ -254,6 +281,27 @@ func (e GetQuoteParamsType) Valid() bool {
 	default:
 		return false
 	}
+}
+
+// Account A node's ID, or `system` (fees, the host reserve).
+type Account = string
+
+// AccountBalance defines model for AccountBalance.
+type AccountBalance struct {
+	// Account A node's ID, or `system` (fees, the host reserve).
+	Account Account `json:"account"`
+
+	// Balance Credits, a non-negative decimal with at most six fractional digits (int64 micro-credits inside).
+	Balance Credits `json:"balance"`
+}
+
+// Allocation defines model for Allocation.
+type Allocation struct {
+	// Amount Credits, a non-negative decimal with at most six fractional digits (int64 micro-credits inside).
+	Amount Credits `json:"amount"`
+
+	// NodeId The did:key of the node's Ed25519 key.
+	NodeId NodeID `json:"node_id"`
 }
 
 // Amount A decimal from 0 to 1000000 with at most six fractional digits (a price or a quoted size).
@@ -348,6 +396,25 @@ type AuditRequest struct {
 	Nonce string `json:"nonce"`
 }
 
+// Balances defines model for Balances.
+type Balances struct {
+	Accounts  []AccountBalance `json:"accounts"`
+	ClusterId string           `json:"cluster_id"`
+	Epoch     int64            `json:"epoch"`
+
+	// Genesis Credits, a non-negative decimal with at most six fractional digits (int64 micro-credits inside).
+	Genesis Credits `json:"genesis"`
+
+	// Issued Credits, a non-negative decimal with at most six fractional digits (int64 micro-credits inside).
+	Issued Credits `json:"issued"`
+
+	// Self The did:key of the node's Ed25519 key.
+	Self NodeID `json:"self"`
+
+	// Supply Credits, a non-negative decimal with at most six fractional digits (int64 micro-credits inside).
+	Supply Credits `json:"supply"`
+}
+
 // Batch defines model for Batch.
 type Batch struct {
 	FromSeq int64       `json:"from_seq"`
@@ -369,6 +436,14 @@ type BatchItem struct {
 	LeafIndex int     `json:"leaf_index"`
 	Proof     []Hash  `json:"proof"`
 	Receipt   Receipt `json:"receipt"`
+}
+
+// CertificatePage defines model for CertificatePage.
+type CertificatePage struct {
+	Certificates []string `json:"certificates"`
+
+	// Next The position to ask after next time.
+	Next int64 `json:"next"`
 }
 
 // ClaimRequest defines model for ClaimRequest.
@@ -400,6 +475,7 @@ type ClusterDocument struct {
 
 	// Document The signed canonical document (cluster/doc.go), base64.
 	Document string          `json:"document"`
+	Economy  *ClusterEconomy `json:"economy,omitempty"`
 	Members  []ClusterMember `json:"members"`
 
 	// Missing Admin signatures still needed (0: valid).
@@ -416,13 +492,42 @@ type ClusterDocumentBytes struct {
 	Document string `json:"document"`
 }
 
+// ClusterEconomy defines model for ClusterEconomy.
+type ClusterEconomy struct {
+	Epoch int64 `json:"epoch"`
+
+	// FeeMax Credits, a non-negative decimal with at most six fractional digits (int64 micro-credits inside).
+	FeeMax Credits `json:"fee_max"`
+
+	// FeeMin Credits, a non-negative decimal with at most six fractional digits (int64 micro-credits inside).
+	FeeMin        Credits         `json:"fee_min"`
+	Genesis       []Allocation    `json:"genesis"`
+	HostReserveBp int             `json:"host_reserve_bp"`
+	Witnesses     []WitnessWeight `json:"witnesses"`
+}
+
 // ClusterInit defines model for ClusterInit.
 type ClusterInit struct {
 	// Admins The admins' node IDs (default this node).
 	Admins *[]NodeID `json:"admins,omitempty"`
 
+	// Allocs Genesis allocations, the only money there is at the start.
+	Allocs *[]Allocation `json:"allocs,omitempty"`
+
+	// FeeMax Credits, a non-negative decimal with at most six fractional digits (int64 micro-credits inside).
+	FeeMax *Credits `json:"fee_max,omitempty"`
+
+	// FeeMin Credits, a non-negative decimal with at most six fractional digits (int64 micro-credits inside).
+	FeeMin *Credits `json:"fee_min,omitempty"`
+
+	// HostReserveBp Share of a settlement paid to system, in basis points (default 100: 1 %).
+	HostReserveBp *int32 `json:"host_reserve_bp,omitempty"`
+
 	// Threshold Admins that must sign a change (default 1).
 	Threshold *int32 `json:"threshold,omitempty"`
+
+	// Witnesses The economy's witnesses (admitted as members with this node). Every witness must sign the genesis (`POST /cluster/sign` on its node), so with witnesses other than this node the answer is 202.
+	Witnesses *[]WitnessWeight `json:"witnesses,omitempty"`
 }
 
 // ClusterMember defines model for ClusterMember.
@@ -446,6 +551,9 @@ type ClusterState struct {
 	Cluster  *ClusterDocument `json:"cluster,omitempty"`
 	Proposal *ClusterDocument `json:"proposal,omitempty"`
 }
+
+// Credits Credits, a non-negative decimal with at most six fractional digits (int64 micro-credits inside).
+type Credits = string
 
 // DatabaseHealth defines model for DatabaseHealth.
 type DatabaseHealth struct {
@@ -510,6 +618,22 @@ type Health struct {
 
 // HealthStatus ok, or unhealthy when the disk is below its minimum free space or the database does not answer.
 type HealthStatus string
+
+// MergeRequest defines model for MergeRequest.
+type MergeRequest struct {
+	// Balances Refused (400). Present only so that a seed-era sender gets the explanation, not a schema error.
+	Balances     *map[string]interface{} `json:"balances,omitempty"`
+	Certificates *[]string               `json:"certificates,omitempty"`
+}
+
+// MergeResult defines model for MergeResult.
+type MergeResult struct {
+	// Applied Certificates new here, now applied.
+	Applied int `json:"applied"`
+
+	// Known Certificates this node had already applied.
+	Known int `json:"known"`
+}
 
 // Mesh defines model for Mesh.
 type Mesh struct {
@@ -816,6 +940,94 @@ type ToggleRequest struct {
 	Active bool `json:"active"`
 }
 
+// TransferRequest defines model for TransferRequest.
+type TransferRequest struct {
+	// Amount Credits, a non-negative decimal with at most six fractional digits (int64 micro-credits inside).
+	Amount Credits `json:"amount"`
+
+	// Dst A node's ID, or `system` (fees, the host reserve).
+	Dst Account `json:"dst"`
+
+	// Manual Only sign and pool it; witnesses are asked by `/tx/{tx_id}/witness` (default false).
+	Manual *bool `json:"manual,omitempty"`
+
+	// Memo Free text carried in the transaction's meta.
+	Memo *string `json:"memo,omitempty"`
+}
+
+// TxPool defines model for TxPool.
+type TxPool struct {
+	Txs []TxState `json:"txs"`
+}
+
+// TxState defines model for TxState.
+type TxState struct {
+	// Amount Credits, a non-negative decimal with at most six fractional digits (int64 micro-credits inside).
+	Amount Credits `json:"amount"`
+
+	// Certificate The certificate (base64 of its canonical encoding), when final.
+	Certificate *string `json:"certificate,omitempty"`
+
+	// Dst A node's ID, or `system` (fees, the host reserve).
+	Dst   Account `json:"dst"`
+	Epoch int64   `json:"epoch"`
+
+	// Error The last refusal or failure, if any.
+	Error *string `json:"error,omitempty"`
+
+	// Fee Credits, a non-negative decimal with at most six fractional digits (int64 micro-credits inside).
+	Fee  Credits `json:"fee"`
+	Kind string  `json:"kind"`
+
+	// Needed The weight a certificate needs (more than 2/3 of the total).
+	Needed  int64    `json:"needed"`
+	Nonce   int64    `json:"nonce"`
+	Signers []NodeID `json:"signers"`
+
+	// Src A node's ID, or `system` (fees, the host reserve).
+	Src Account `json:"src"`
+
+	// State pending: signed, nobody asked yet (manual). gathering: witnesses are being asked. waiting: fewer than 2/3 of the witness weight answered; retried when they return. final: certified. refused: a witness quorum refused it for good (see error).
+	State       TxStateState `json:"state"`
+	TotalWeight int64        `json:"total_weight"`
+	TxId        Hash         `json:"tx_id"`
+	Updated     time.Time    `json:"updated"`
+
+	// Weight Witness weight of the signatures so far.
+	Weight int64 `json:"weight"`
+}
+
+// TxStateState pending: signed, nobody asked yet (manual). gathering: witnesses are being asked. waiting: fewer than 2/3 of the witness weight answered; retried when they return. final: certified. refused: a witness quorum refused it for good (see error).
+type TxStateState string
+
+// WitnessAsk defines model for WitnessAsk.
+type WitnessAsk struct {
+	// Witness The did:key of the node's Ed25519 key.
+	Witness *NodeID `json:"witness,omitempty"`
+}
+
+// WitnessRequest defines model for WitnessRequest.
+type WitnessRequest struct {
+	// Credits Certificates that credit the sender, which this witness may lack.
+	Credits *[]string `json:"credits,omitempty"`
+
+	// Tx The signed transaction, base64 of its canonical encoding.
+	Tx string `json:"tx"`
+}
+
+// WitnessVote defines model for WitnessVote.
+type WitnessVote struct {
+	// Vote The vote, base64 of its canonical encoding.
+	Vote string `json:"vote"`
+}
+
+// WitnessWeight defines model for WitnessWeight.
+type WitnessWeight struct {
+	// NodeId The did:key of the node's Ed25519 key.
+	NodeId NodeID `json:"node_id"`
+	Weight int64  `json:"weight"`
+}
+
 // WrappedKey defines model for WrappedKey.
 type WrappedKey struct {
 	Ephemeral string `json:"ephemeral"`
@@ -836,8 +1048,14 @@ type IndexPath = ShardIndex
 // IndexQuery defines model for IndexQuery.
 type IndexQuery = ShardIndex
 
+// TxIDPath defines model for TxIDPath.
+type TxIDPath = Hash
+
 // BadRequest defines model for BadRequest.
 type BadRequest = Problem
+
+// BalancesAnswer defines model for BalancesAnswer.
+type BalancesAnswer = Balances
 
 // ClusterInstalled defines model for ClusterInstalled.
 type ClusterInstalled = ClusterDocument
@@ -865,6 +1083,15 @@ type TooLarge = Problem
 
 // TooManyRequests defines model for TooManyRequests.
 type TooManyRequests = Problem
+
+// TxAnswer defines model for TxAnswer.
+type TxAnswer = TxState
+
+// TxFinal defines model for TxFinal.
+type TxFinal = TxState
+
+// TxInPool defines model for TxInPool.
+type TxInPool = TxState
 
 // Unauthorized defines model for Unauthorized.
 type Unauthorized = Problem
@@ -910,6 +1137,12 @@ type PutAssetParamsMode string
 type FetchShardParams struct {
 	AssetId AssetIDQuery `form:"asset_id" json:"asset_id"`
 	Index   IndexQuery   `form:"index" json:"index"`
+}
+
+// GetCertificatesParams defines parameters for GetCertificates.
+type GetCertificatesParams struct {
+	After *int64 `form:"after,omitempty" json:"after,omitempty"`
+	Limit *int32 `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
 // GetQuoteParams defines parameters for GetQuote.
@@ -960,6 +1193,12 @@ type RevokeNodeJSONRequestBody = ClusterRevoke
 // SignClusterJSONRequestBody defines body for SignCluster for application/json ContentType.
 type SignClusterJSONRequestBody = ClusterDocumentBytes
 
+// MergeBalancesJSONRequestBody defines body for MergeBalances for application/json ContentType.
+type MergeBalancesJSONRequestBody = MergeRequest
+
+// GossipTxWitnessJSONRequestBody defines body for GossipTxWitness for application/json ContentType.
+type GossipTxWitnessJSONRequestBody = WitnessRequest
+
 // RunJobJSONRequestBody defines body for RunJob for application/json ContentType.
 type RunJobJSONRequestBody = RunRequest
 
@@ -974,6 +1213,12 @@ type StoreShardJSONRequestBody = StoreRequest
 
 // ToggleJSONRequestBody defines body for Toggle for application/json ContentType.
 type ToggleJSONRequestBody = ToggleRequest
+
+// PostTransferJSONRequestBody defines body for PostTransfer for application/json ContentType.
+type PostTransferJSONRequestBody = TransferRequest
+
+// WitnessTxJSONRequestBody defines body for WitnessTx for application/json ContentType.
+type WitnessTxJSONRequestBody = WitnessAsk
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -1128,6 +1373,11 @@ type ClientInterface interface {
 	// Corresponds with POST /assets/{asset_id}/share (the `ShareAsset` operationId).
 	ShareAsset(ctx context.Context, assetId AssetIDPath, body ShareAssetJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetBalances Every account's balance, computed from the final certificates this node has applied.
+	//
+	// Corresponds with GET /balances (the `GetBalances` operationId).
+	GetBalances(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetCluster The node's cluster document (open, so that other nodes can fetch it), or that it runs alone.
 	//
 	// Corresponds with GET /cluster (the `GetCluster` operationId).
@@ -1220,6 +1470,65 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /fetch (the `FetchShard` operationId).
 	FetchShard(ctx context.Context, params *FetchShardParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetGossipBalances The balances another node compares with its own (the same answer as `/balances`).
+	//
+	// Corresponds with GET /gossip/balances (the `GetGossipBalances` operationId).
+	GetGossipBalances(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetCertificates The certificates this node applied, in its own order after a position (anti-entropy pulls page through them).
+	//
+	// Corresponds with GET /gossip/certificates (the `GetCertificates` operationId).
+	GetCertificates(ctx context.Context, params *GetCertificatesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MergeBalancesWithBody Apply final certificates (each exactly once); balances are recomputed from them, never merged as numbers.
+	//
+	// A bare balance snapshot (`balances`) is refused with 400: numbers cannot be checked, certificates can
+	// (each carries the signatures of more than 2/3 of the witness weight). A certificate that does not verify
+	// refuses the whole request and nothing is applied.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /gossip/merge_balances (the `MergeBalances` operationId).
+	MergeBalancesWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MergeBalances Apply final certificates (each exactly once); balances are recomputed from them, never merged as numbers.
+	//
+	// A bare balance snapshot (`balances`) is refused with 400: numbers cannot be checked, certificates can
+	// (each carries the signatures of more than 2/3 of the witness weight). A certificate that does not verify
+	// refuses the whole request and nothing is applied.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /gossip/merge_balances (the `MergeBalances` operationId).
+	MergeBalances(ctx context.Context, body MergeBalancesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetTxPool The transactions in this node's pool (not yet final), newest first, with each one's witness weight so far.
+	//
+	// Corresponds with GET /gossip/tx_pool (the `GetTxPool` operationId).
+	GetTxPool(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GossipTxWitnessWithBody Ask this node, a witness of the epoch, to co-sign a transaction.
+	//
+	// The witness signs only the first transaction it sees for a (src, nonce), only once src's previous nonce
+	// is final, and only if src can pay amount + fee from what is final here; the sender attaches the
+	// certificates that credit src. A refusal is 409 with the reason. Members only.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /gossip/tx_witness (the `GossipTxWitness` operationId).
+	GossipTxWitnessWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GossipTxWitness Ask this node, a witness of the epoch, to co-sign a transaction.
+	//
+	// The witness signs only the first transaction it sees for a (src, nonce), only once src's previous nonce
+	// is final, and only if src can pay amount + fee from what is final here; the sender attaches the
+	// certificates that credit src. A refusal is 409 with the reason. Members only.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /gossip/tx_witness (the `GossipTxWitness` operationId).
+	GossipTxWitness(ctx context.Context, body GossipTxWitnessJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetHealth Liveness and identity of the node, its disk's free space and its database's state.
 	//
@@ -1352,6 +1661,56 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /toggle (the `Toggle` operationId).
 	Toggle(ctx context.Context, body ToggleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostTransferWithBody Send credits from this node's account to another account.
+	//
+	// The node signs the transaction with the next nonce and the cluster's fee (the midpoint of tx_fee_min and
+	// tx_fee_max, paid to `system`), asks every witness of the epoch and forms the certificate once signatures
+	// of more than 2/3 of the witness weight are in. 201: final (the certificate spreads to the peers).
+	// 202: in the pool, `waiting` for witnesses (fewer than 2/3 of the weight answered; the auto-finalizer
+	// resumes when they return) or `pending` (`manual`: gather with `/tx/{tx_id}/witness`).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /transfers (the `PostTransfer` operationId).
+	PostTransferWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostTransfer Send credits from this node's account to another account.
+	//
+	// The node signs the transaction with the next nonce and the cluster's fee (the midpoint of tx_fee_min and
+	// tx_fee_max, paid to `system`), asks every witness of the epoch and forms the certificate once signatures
+	// of more than 2/3 of the witness weight are in. 201: final (the certificate spreads to the peers).
+	// 202: in the pool, `waiting` for witnesses (fewer than 2/3 of the weight answered; the auto-finalizer
+	// resumes when they return) or `pending` (`manual`: gather with `/tx/{tx_id}/witness`).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /transfers (the `PostTransfer` operationId).
+	PostTransfer(ctx context.Context, body PostTransferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetTx One transaction this node knows (in its pool or final), with its witness weight so far.
+	//
+	// Corresponds with GET /tx/{tx_id} (the `GetTx` operationId).
+	GetTx(ctx context.Context, txId TxIDPath, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// FinalizeTx Form the certificate of a pool transaction whose signatures exceed 2/3 of the witness weight, apply it and spread it (409 while they do not).
+	//
+	// Corresponds with POST /tx/{tx_id}/finalize (the `FinalizeTx` operationId).
+	FinalizeTx(ctx context.Context, txId TxIDPath, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WitnessTxWithBody Ask witnesses to sign a transaction of this node's pool (the manual flow of `offgrid tx witness`).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /tx/{tx_id}/witness (the `WitnessTx` operationId).
+	WitnessTxWithBody(ctx context.Context, txId TxIDPath, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WitnessTx Ask witnesses to sign a transaction of this node's pool (the manual flow of `offgrid tx witness`).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /tx/{tx_id}/witness (the `WitnessTx` operationId).
+	WitnessTx(ctx context.Context, txId TxIDPath, body WitnessTxJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // GetAnnounce Status, prices and on-call settings of this host.
@@ -1553,6 +1912,21 @@ func (c *Client) ShareAssetWithBody(ctx context.Context, assetId AssetIDPath, co
 // Corresponds with POST /assets/{asset_id}/share (the `ShareAsset` operationId).
 func (c *Client) ShareAsset(ctx context.Context, assetId AssetIDPath, body ShareAssetJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewShareAssetRequest(c.Server, assetId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetBalances Every account's balance, computed from the final certificates this node has applied.
+//
+// Corresponds with GET /balances (the `GetBalances` operationId).
+func (c *Client) GetBalances(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetBalancesRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -1776,6 +2150,135 @@ func (c *Client) SignCluster(ctx context.Context, body SignClusterJSONRequestBod
 // Corresponds with GET /fetch (the `FetchShard` operationId).
 func (c *Client) FetchShard(ctx context.Context, params *FetchShardParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewFetchShardRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetGossipBalances The balances another node compares with its own (the same answer as `/balances`).
+//
+// Corresponds with GET /gossip/balances (the `GetGossipBalances` operationId).
+func (c *Client) GetGossipBalances(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetGossipBalancesRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetCertificates The certificates this node applied, in its own order after a position (anti-entropy pulls page through them).
+//
+// Corresponds with GET /gossip/certificates (the `GetCertificates` operationId).
+func (c *Client) GetCertificates(ctx context.Context, params *GetCertificatesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetCertificatesRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MergeBalancesWithBody Apply final certificates (each exactly once); balances are recomputed from them, never merged as numbers.
+//
+// A bare balance snapshot (`balances`) is refused with 400: numbers cannot be checked, certificates can
+// (each carries the signatures of more than 2/3 of the witness weight). A certificate that does not verify
+// refuses the whole request and nothing is applied.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /gossip/merge_balances (the `MergeBalances` operationId).
+func (c *Client) MergeBalancesWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMergeBalancesRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MergeBalances Apply final certificates (each exactly once); balances are recomputed from them, never merged as numbers.
+//
+// A bare balance snapshot (`balances`) is refused with 400: numbers cannot be checked, certificates can
+// (each carries the signatures of more than 2/3 of the witness weight). A certificate that does not verify
+// refuses the whole request and nothing is applied.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /gossip/merge_balances (the `MergeBalances` operationId).
+func (c *Client) MergeBalances(ctx context.Context, body MergeBalancesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMergeBalancesRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetTxPool The transactions in this node's pool (not yet final), newest first, with each one's witness weight so far.
+//
+// Corresponds with GET /gossip/tx_pool (the `GetTxPool` operationId).
+func (c *Client) GetTxPool(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetTxPoolRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GossipTxWitnessWithBody Ask this node, a witness of the epoch, to co-sign a transaction.
+//
+// The witness signs only the first transaction it sees for a (src, nonce), only once src's previous nonce
+// is final, and only if src can pay amount + fee from what is final here; the sender attaches the
+// certificates that credit src. A refusal is 409 with the reason. Members only.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /gossip/tx_witness (the `GossipTxWitness` operationId).
+func (c *Client) GossipTxWitnessWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGossipTxWitnessRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GossipTxWitness Ask this node, a witness of the epoch, to co-sign a transaction.
+//
+// The witness signs only the first transaction it sees for a (src, nonce), only once src's previous nonce
+// is final, and only if src can pay amount + fee from what is final here; the sender attaches the
+// certificates that credit src. A refusal is 409 with the reason. Members only.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /gossip/tx_witness (the `GossipTxWitness` operationId).
+func (c *Client) GossipTxWitness(ctx context.Context, body GossipTxWitnessJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGossipTxWitnessRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2128,6 +2631,116 @@ func (c *Client) ToggleWithBody(ctx context.Context, contentType string, body io
 // Corresponds with POST /toggle (the `Toggle` operationId).
 func (c *Client) Toggle(ctx context.Context, body ToggleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewToggleRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostTransferWithBody Send credits from this node's account to another account.
+//
+// The node signs the transaction with the next nonce and the cluster's fee (the midpoint of tx_fee_min and
+// tx_fee_max, paid to `system`), asks every witness of the epoch and forms the certificate once signatures
+// of more than 2/3 of the witness weight are in. 201: final (the certificate spreads to the peers).
+// 202: in the pool, `waiting` for witnesses (fewer than 2/3 of the weight answered; the auto-finalizer
+// resumes when they return) or `pending` (`manual`: gather with `/tx/{tx_id}/witness`).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /transfers (the `PostTransfer` operationId).
+func (c *Client) PostTransferWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostTransferRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostTransfer Send credits from this node's account to another account.
+//
+// The node signs the transaction with the next nonce and the cluster's fee (the midpoint of tx_fee_min and
+// tx_fee_max, paid to `system`), asks every witness of the epoch and forms the certificate once signatures
+// of more than 2/3 of the witness weight are in. 201: final (the certificate spreads to the peers).
+// 202: in the pool, `waiting` for witnesses (fewer than 2/3 of the weight answered; the auto-finalizer
+// resumes when they return) or `pending` (`manual`: gather with `/tx/{tx_id}/witness`).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /transfers (the `PostTransfer` operationId).
+func (c *Client) PostTransfer(ctx context.Context, body PostTransferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostTransferRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetTx One transaction this node knows (in its pool or final), with its witness weight so far.
+//
+// Corresponds with GET /tx/{tx_id} (the `GetTx` operationId).
+func (c *Client) GetTx(ctx context.Context, txId TxIDPath, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetTxRequest(c.Server, txId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// FinalizeTx Form the certificate of a pool transaction whose signatures exceed 2/3 of the witness weight, apply it and spread it (409 while they do not).
+//
+// Corresponds with POST /tx/{tx_id}/finalize (the `FinalizeTx` operationId).
+func (c *Client) FinalizeTx(ctx context.Context, txId TxIDPath, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewFinalizeTxRequest(c.Server, txId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WitnessTxWithBody Ask witnesses to sign a transaction of this node's pool (the manual flow of `offgrid tx witness`).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /tx/{tx_id}/witness (the `WitnessTx` operationId).
+func (c *Client) WitnessTxWithBody(ctx context.Context, txId TxIDPath, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWitnessTxRequestWithBody(c.Server, txId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WitnessTx Ask witnesses to sign a transaction of this node's pool (the manual flow of `offgrid tx witness`).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /tx/{tx_id}/witness (the `WitnessTx` operationId).
+func (c *Client) WitnessTx(ctx context.Context, txId TxIDPath, body WitnessTxJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWitnessTxRequest(c.Server, txId, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2621,6 +3234,33 @@ func NewShareAssetRequestWithBody(server string, assetId AssetIDPath, contentTyp
 	return req, nil
 }
 
+// NewGetBalancesRequest constructs an http.Request for the GetBalances method
+func NewGetBalancesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/balances")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetClusterRequest constructs an http.Request for the GetCluster method
 func NewGetClusterRequest(server string) (*http.Request, error) {
 	var err error
@@ -2929,6 +3569,206 @@ func NewFetchShardRequest(server string, params *FetchShardParams) (*http.Reques
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewGetGossipBalancesRequest constructs an http.Request for the GetGossipBalances method
+func NewGetGossipBalancesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/gossip/balances")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetCertificatesRequest constructs an http.Request for the GetCertificates method
+func NewGetCertificatesRequest(server string, params *GetCertificatesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/gossip/certificates")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewMergeBalancesRequest calls the generic MergeBalances builder with application/json body
+func NewMergeBalancesRequest(server string, body MergeBalancesJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewMergeBalancesRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewMergeBalancesRequestWithBody constructs an http.Request for the MergeBalances method, with any body, and a specified content type
+func NewMergeBalancesRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/gossip/merge_balances")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetTxPoolRequest constructs an http.Request for the GetTxPool method
+func NewGetTxPoolRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/gossip/tx_pool")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGossipTxWitnessRequest calls the generic GossipTxWitness builder with application/json body
+func NewGossipTxWitnessRequest(server string, body GossipTxWitnessJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewGossipTxWitnessRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewGossipTxWitnessRequestWithBody constructs an http.Request for the GossipTxWitness method, with any body, and a specified content type
+func NewGossipTxWitnessRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/gossip/tx_witness")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -3614,6 +4454,161 @@ func NewToggleRequestWithBody(server string, contentType string, body io.Reader)
 	return req, nil
 }
 
+// NewPostTransferRequest calls the generic PostTransfer builder with application/json body
+func NewPostTransferRequest(server string, body PostTransferJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPostTransferRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewPostTransferRequestWithBody constructs an http.Request for the PostTransfer method, with any body, and a specified content type
+func NewPostTransferRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/transfers")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetTxRequest constructs an http.Request for the GetTx method
+func NewGetTxRequest(server string, txId TxIDPath) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tx_id", txId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/tx/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewFinalizeTxRequest constructs an http.Request for the FinalizeTx method
+func NewFinalizeTxRequest(server string, txId TxIDPath) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tx_id", txId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/tx/%s/finalize", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewWitnessTxRequest calls the generic WitnessTx builder with application/json body
+func NewWitnessTxRequest(server string, txId TxIDPath, body WitnessTxJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewWitnessTxRequestWithBody(server, txId, "application/json", bodyReader)
+}
+
+// NewWitnessTxRequestWithBody constructs an http.Request for the WitnessTx method, with any body, and a specified content type
+func NewWitnessTxRequestWithBody(server string, txId TxIDPath, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tx_id", txId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/tx/%s/witness", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -3749,6 +4744,13 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /assets/{asset_id}/share (the `ShareAsset` operationId).
 	ShareAssetWithResponse(ctx context.Context, assetId AssetIDPath, body ShareAssetJSONRequestBody, reqEditors ...RequestEditorFn) (*ShareAssetResponse, error)
 
+	// GetBalancesWithResponse Every account's balance, computed from the final certificates this node has applied.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /balances (the `GetBalances` operationId).
+	GetBalancesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetBalancesResponse, error)
+
 	// GetClusterWithResponse The node's cluster document (open, so that other nodes can fetch it), or that it runs alone.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -3847,6 +4849,71 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /fetch (the `FetchShard` operationId).
 	FetchShardWithResponse(ctx context.Context, params *FetchShardParams, reqEditors ...RequestEditorFn) (*FetchShardResponse, error)
+
+	// GetGossipBalancesWithResponse The balances another node compares with its own (the same answer as `/balances`).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /gossip/balances (the `GetGossipBalances` operationId).
+	GetGossipBalancesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetGossipBalancesResponse, error)
+
+	// GetCertificatesWithResponse The certificates this node applied, in its own order after a position (anti-entropy pulls page through them).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /gossip/certificates (the `GetCertificates` operationId).
+	GetCertificatesWithResponse(ctx context.Context, params *GetCertificatesParams, reqEditors ...RequestEditorFn) (*GetCertificatesResponse, error)
+
+	// MergeBalancesWithBodyWithResponse Apply final certificates (each exactly once); balances are recomputed from them, never merged as numbers.
+	//
+	// A bare balance snapshot (`balances`) is refused with 400: numbers cannot be checked, certificates can
+	// (each carries the signatures of more than 2/3 of the witness weight). A certificate that does not verify
+	// refuses the whole request and nothing is applied.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /gossip/merge_balances (the `MergeBalances` operationId).
+	MergeBalancesWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MergeBalancesResponse, error)
+
+	// MergeBalancesWithResponse Apply final certificates (each exactly once); balances are recomputed from them, never merged as numbers.
+	//
+	// A bare balance snapshot (`balances`) is refused with 400: numbers cannot be checked, certificates can
+	// (each carries the signatures of more than 2/3 of the witness weight). A certificate that does not verify
+	// refuses the whole request and nothing is applied.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /gossip/merge_balances (the `MergeBalances` operationId).
+	MergeBalancesWithResponse(ctx context.Context, body MergeBalancesJSONRequestBody, reqEditors ...RequestEditorFn) (*MergeBalancesResponse, error)
+
+	// GetTxPoolWithResponse The transactions in this node's pool (not yet final), newest first, with each one's witness weight so far.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /gossip/tx_pool (the `GetTxPool` operationId).
+	GetTxPoolWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetTxPoolResponse, error)
+
+	// GossipTxWitnessWithBodyWithResponse Ask this node, a witness of the epoch, to co-sign a transaction.
+	//
+	// The witness signs only the first transaction it sees for a (src, nonce), only once src's previous nonce
+	// is final, and only if src can pay amount + fee from what is final here; the sender attaches the
+	// certificates that credit src. A refusal is 409 with the reason. Members only.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /gossip/tx_witness (the `GossipTxWitness` operationId).
+	GossipTxWitnessWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GossipTxWitnessResponse, error)
+
+	// GossipTxWitnessWithResponse Ask this node, a witness of the epoch, to co-sign a transaction.
+	//
+	// The witness signs only the first transaction it sees for a (src, nonce), only once src's previous nonce
+	// is final, and only if src can pay amount + fee from what is final here; the sender attaches the
+	// certificates that credit src. A refusal is 409 with the reason. Members only.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /gossip/tx_witness (the `GossipTxWitness` operationId).
+	GossipTxWitnessWithResponse(ctx context.Context, body GossipTxWitnessJSONRequestBody, reqEditors ...RequestEditorFn) (*GossipTxWitnessResponse, error)
 
 	// GetHealthWithResponse Liveness and identity of the node, its disk's free space and its database's state.
 	//
@@ -4001,6 +5068,60 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /toggle (the `Toggle` operationId).
 	ToggleWithResponse(ctx context.Context, body ToggleJSONRequestBody, reqEditors ...RequestEditorFn) (*ToggleResponse, error)
+
+	// PostTransferWithBodyWithResponse Send credits from this node's account to another account.
+	//
+	// The node signs the transaction with the next nonce and the cluster's fee (the midpoint of tx_fee_min and
+	// tx_fee_max, paid to `system`), asks every witness of the epoch and forms the certificate once signatures
+	// of more than 2/3 of the witness weight are in. 201: final (the certificate spreads to the peers).
+	// 202: in the pool, `waiting` for witnesses (fewer than 2/3 of the weight answered; the auto-finalizer
+	// resumes when they return) or `pending` (`manual`: gather with `/tx/{tx_id}/witness`).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /transfers (the `PostTransfer` operationId).
+	PostTransferWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostTransferResponse, error)
+
+	// PostTransferWithResponse Send credits from this node's account to another account.
+	//
+	// The node signs the transaction with the next nonce and the cluster's fee (the midpoint of tx_fee_min and
+	// tx_fee_max, paid to `system`), asks every witness of the epoch and forms the certificate once signatures
+	// of more than 2/3 of the witness weight are in. 201: final (the certificate spreads to the peers).
+	// 202: in the pool, `waiting` for witnesses (fewer than 2/3 of the weight answered; the auto-finalizer
+	// resumes when they return) or `pending` (`manual`: gather with `/tx/{tx_id}/witness`).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /transfers (the `PostTransfer` operationId).
+	PostTransferWithResponse(ctx context.Context, body PostTransferJSONRequestBody, reqEditors ...RequestEditorFn) (*PostTransferResponse, error)
+
+	// GetTxWithResponse One transaction this node knows (in its pool or final), with its witness weight so far.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /tx/{tx_id} (the `GetTx` operationId).
+	GetTxWithResponse(ctx context.Context, txId TxIDPath, reqEditors ...RequestEditorFn) (*GetTxResponse, error)
+
+	// FinalizeTxWithResponse Form the certificate of a pool transaction whose signatures exceed 2/3 of the witness weight, apply it and spread it (409 while they do not).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /tx/{tx_id}/finalize (the `FinalizeTx` operationId).
+	FinalizeTxWithResponse(ctx context.Context, txId TxIDPath, reqEditors ...RequestEditorFn) (*FinalizeTxResponse, error)
+
+	// WitnessTxWithBodyWithResponse Ask witnesses to sign a transaction of this node's pool (the manual flow of `offgrid tx witness`).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /tx/{tx_id}/witness (the `WitnessTx` operationId).
+	WitnessTxWithBodyWithResponse(ctx context.Context, txId TxIDPath, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WitnessTxResponse, error)
+
+	// WitnessTxWithResponse Ask witnesses to sign a transaction of this node's pool (the manual flow of `offgrid tx witness`).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /tx/{tx_id}/witness (the `WitnessTx` operationId).
+	WitnessTxWithResponse(ctx context.Context, txId TxIDPath, body WitnessTxJSONRequestBody, reqEditors ...RequestEditorFn) (*WitnessTxResponse, error)
 }
 
 // GetAnnounceResponse503Headers the declared response headers of an HTTP 503 response for GetAnnounce
@@ -5127,6 +6248,75 @@ func (r ShareAssetResponse) ContentType() string {
 	return ""
 }
 
+// GetBalancesResponse503Headers the declared response headers of an HTTP 503 response for GetBalances
+type GetBalancesResponse503Headers struct {
+	RetryAfter int32
+}
+
+type GetBalancesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BalancesAnswer
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetBalancesResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetBalancesResponse) GetJSON200() *BalancesAnswer {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r GetBalancesResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetBalancesResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetBalancesResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetBalancesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetBalancesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetBalancesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetBalancesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetClusterResponse503Headers the declared response headers of an HTTP 503 response for GetCluster
 type GetClusterResponse503Headers struct {
 	RetryAfter int32
@@ -6016,6 +7206,456 @@ func (r FetchShardResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r FetchShardResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetGossipBalancesResponse503Headers the declared response headers of an HTTP 503 response for GetGossipBalances
+type GetGossipBalancesResponse503Headers struct {
+	RetryAfter int32
+}
+
+type GetGossipBalancesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BalancesAnswer
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetGossipBalancesResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetGossipBalancesResponse) GetJSON200() *BalancesAnswer {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r GetGossipBalancesResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetGossipBalancesResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetGossipBalancesResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetGossipBalancesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetGossipBalancesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetGossipBalancesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetGossipBalancesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetCertificatesResponse503Headers the declared response headers of an HTTP 503 response for GetCertificates
+type GetCertificatesResponse503Headers struct {
+	RetryAfter int32
+}
+
+type GetCertificatesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CertificatePage
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetCertificatesResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetCertificatesResponse) GetJSON200() *CertificatePage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetCertificatesResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetCertificatesResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetCertificatesResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetCertificatesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetCertificatesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetCertificatesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetCertificatesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// MergeBalancesResponse401Headers the declared response headers of an HTTP 401 response for MergeBalances
+type MergeBalancesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// MergeBalancesResponse429Headers the declared response headers of an HTTP 429 response for MergeBalances
+type MergeBalancesResponse429Headers struct {
+	RetryAfter int32
+}
+
+// MergeBalancesResponse503Headers the declared response headers of an HTTP 503 response for MergeBalances
+type MergeBalancesResponse503Headers struct {
+	RetryAfter int32
+}
+
+type MergeBalancesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MergeResult
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *InsufficientStorage
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *MergeBalancesResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *MergeBalancesResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *MergeBalancesResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r MergeBalancesResponse) GetJSON200() *MergeResult {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r MergeBalancesResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r MergeBalancesResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r MergeBalancesResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r MergeBalancesResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r MergeBalancesResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r MergeBalancesResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r MergeBalancesResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r MergeBalancesResponse) GetApplicationproblemJSON507() *InsufficientStorage {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r MergeBalancesResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r MergeBalancesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r MergeBalancesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r MergeBalancesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r MergeBalancesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetTxPoolResponse503Headers the declared response headers of an HTTP 503 response for GetTxPool
+type GetTxPoolResponse503Headers struct {
+	RetryAfter int32
+}
+
+type GetTxPoolResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TxPool
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetTxPoolResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetTxPoolResponse) GetJSON200() *TxPool {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetTxPoolResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetTxPoolResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetTxPoolResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetTxPoolResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetTxPoolResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetTxPoolResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GossipTxWitnessResponse401Headers the declared response headers of an HTTP 401 response for GossipTxWitness
+type GossipTxWitnessResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GossipTxWitnessResponse429Headers the declared response headers of an HTTP 429 response for GossipTxWitness
+type GossipTxWitnessResponse429Headers struct {
+	RetryAfter int32
+}
+
+// GossipTxWitnessResponse503Headers the declared response headers of an HTTP 503 response for GossipTxWitness
+type GossipTxWitnessResponse503Headers struct {
+	RetryAfter int32
+}
+
+type GossipTxWitnessResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WitnessVote
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *InsufficientStorage
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GossipTxWitnessResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GossipTxWitnessResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GossipTxWitnessResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GossipTxWitnessResponse) GetJSON200() *WitnessVote {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GossipTxWitnessResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GossipTxWitnessResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GossipTxWitnessResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r GossipTxWitnessResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r GossipTxWitnessResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GossipTxWitnessResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GossipTxWitnessResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r GossipTxWitnessResponse) GetApplicationproblemJSON507() *InsufficientStorage {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GossipTxWitnessResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GossipTxWitnessResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GossipTxWitnessResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GossipTxWitnessResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GossipTxWitnessResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7504,6 +9144,471 @@ func (r ToggleResponse) ContentType() string {
 	return ""
 }
 
+// PostTransferResponse401Headers the declared response headers of an HTTP 401 response for PostTransfer
+type PostTransferResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// PostTransferResponse429Headers the declared response headers of an HTTP 429 response for PostTransfer
+type PostTransferResponse429Headers struct {
+	RetryAfter int32
+}
+
+// PostTransferResponse503Headers the declared response headers of an HTTP 503 response for PostTransfer
+type PostTransferResponse503Headers struct {
+	RetryAfter int32
+}
+
+type PostTransferResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *TxFinal
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *TxInPool
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *InsufficientStorage
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PostTransferResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PostTransferResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *PostTransferResponse503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r PostTransferResponse) GetJSON201() *TxFinal {
+	return r.JSON201
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r PostTransferResponse) GetJSON202() *TxInPool {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PostTransferResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PostTransferResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r PostTransferResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r PostTransferResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r PostTransferResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r PostTransferResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r PostTransferResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r PostTransferResponse) GetApplicationproblemJSON507() *InsufficientStorage {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r PostTransferResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r PostTransferResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PostTransferResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PostTransferResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PostTransferResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetTxResponse503Headers the declared response headers of an HTTP 503 response for GetTx
+type GetTxResponse503Headers struct {
+	RetryAfter int32
+}
+
+type GetTxResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TxAnswer
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetTxResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetTxResponse) GetJSON200() *TxAnswer {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetTxResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetTxResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetTxResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetTxResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetTxResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetTxResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetTxResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetTxResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// FinalizeTxResponse401Headers the declared response headers of an HTTP 401 response for FinalizeTx
+type FinalizeTxResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// FinalizeTxResponse429Headers the declared response headers of an HTTP 429 response for FinalizeTx
+type FinalizeTxResponse429Headers struct {
+	RetryAfter int32
+}
+
+// FinalizeTxResponse503Headers the declared response headers of an HTTP 503 response for FinalizeTx
+type FinalizeTxResponse503Headers struct {
+	RetryAfter int32
+}
+
+type FinalizeTxResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TxAnswer
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *InsufficientStorage
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *FinalizeTxResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *FinalizeTxResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *FinalizeTxResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r FinalizeTxResponse) GetJSON200() *TxAnswer {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r FinalizeTxResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r FinalizeTxResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r FinalizeTxResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r FinalizeTxResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r FinalizeTxResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r FinalizeTxResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r FinalizeTxResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r FinalizeTxResponse) GetApplicationproblemJSON507() *InsufficientStorage {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r FinalizeTxResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r FinalizeTxResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r FinalizeTxResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r FinalizeTxResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r FinalizeTxResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// WitnessTxResponse401Headers the declared response headers of an HTTP 401 response for WitnessTx
+type WitnessTxResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// WitnessTxResponse429Headers the declared response headers of an HTTP 429 response for WitnessTx
+type WitnessTxResponse429Headers struct {
+	RetryAfter int32
+}
+
+// WitnessTxResponse503Headers the declared response headers of an HTTP 503 response for WitnessTx
+type WitnessTxResponse503Headers struct {
+	RetryAfter int32
+}
+
+type WitnessTxResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TxAnswer
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *InsufficientStorage
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *WitnessTxResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *WitnessTxResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *WitnessTxResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r WitnessTxResponse) GetJSON200() *TxAnswer {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r WitnessTxResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r WitnessTxResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r WitnessTxResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r WitnessTxResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r WitnessTxResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r WitnessTxResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r WitnessTxResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r WitnessTxResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r WitnessTxResponse) GetApplicationproblemJSON507() *InsufficientStorage {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r WitnessTxResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r WitnessTxResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r WitnessTxResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r WitnessTxResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r WitnessTxResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetAnnounceWithResponse Status, prices and on-call settings of this host.
 //
 // Returns a wrapper object for the known response body format(s).
@@ -7671,6 +9776,19 @@ func (c *ClientWithResponses) ShareAssetWithResponse(ctx context.Context, assetI
 		return nil, err
 	}
 	return ParseShareAssetResponse(rsp)
+}
+
+// GetBalancesWithResponse Every account's balance, computed from the final certificates this node has applied.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /balances (the `GetBalances` operationId).
+func (c *ClientWithResponses) GetBalancesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetBalancesResponse, error) {
+	rsp, err := c.GetBalances(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetBalancesResponse(rsp)
 }
 
 // GetClusterWithResponse The node's cluster document (open, so that other nodes can fetch it), or that it runs alone.
@@ -7848,6 +9966,113 @@ func (c *ClientWithResponses) FetchShardWithResponse(ctx context.Context, params
 		return nil, err
 	}
 	return ParseFetchShardResponse(rsp)
+}
+
+// GetGossipBalancesWithResponse The balances another node compares with its own (the same answer as `/balances`).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /gossip/balances (the `GetGossipBalances` operationId).
+func (c *ClientWithResponses) GetGossipBalancesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetGossipBalancesResponse, error) {
+	rsp, err := c.GetGossipBalances(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetGossipBalancesResponse(rsp)
+}
+
+// GetCertificatesWithResponse The certificates this node applied, in its own order after a position (anti-entropy pulls page through them).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /gossip/certificates (the `GetCertificates` operationId).
+func (c *ClientWithResponses) GetCertificatesWithResponse(ctx context.Context, params *GetCertificatesParams, reqEditors ...RequestEditorFn) (*GetCertificatesResponse, error) {
+	rsp, err := c.GetCertificates(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetCertificatesResponse(rsp)
+}
+
+// MergeBalancesWithBodyWithResponse Apply final certificates (each exactly once); balances are recomputed from them, never merged as numbers.
+//
+// A bare balance snapshot (`balances`) is refused with 400: numbers cannot be checked, certificates can
+// (each carries the signatures of more than 2/3 of the witness weight). A certificate that does not verify
+// refuses the whole request and nothing is applied.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /gossip/merge_balances (the `MergeBalances` operationId).
+func (c *ClientWithResponses) MergeBalancesWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MergeBalancesResponse, error) {
+	rsp, err := c.MergeBalancesWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMergeBalancesResponse(rsp)
+}
+
+// MergeBalancesWithResponse Apply final certificates (each exactly once); balances are recomputed from them, never merged as numbers.
+//
+// A bare balance snapshot (`balances`) is refused with 400: numbers cannot be checked, certificates can
+// (each carries the signatures of more than 2/3 of the witness weight). A certificate that does not verify
+// refuses the whole request and nothing is applied.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /gossip/merge_balances (the `MergeBalances` operationId).
+func (c *ClientWithResponses) MergeBalancesWithResponse(ctx context.Context, body MergeBalancesJSONRequestBody, reqEditors ...RequestEditorFn) (*MergeBalancesResponse, error) {
+	rsp, err := c.MergeBalances(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMergeBalancesResponse(rsp)
+}
+
+// GetTxPoolWithResponse The transactions in this node's pool (not yet final), newest first, with each one's witness weight so far.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /gossip/tx_pool (the `GetTxPool` operationId).
+func (c *ClientWithResponses) GetTxPoolWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetTxPoolResponse, error) {
+	rsp, err := c.GetTxPool(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetTxPoolResponse(rsp)
+}
+
+// GossipTxWitnessWithBodyWithResponse Ask this node, a witness of the epoch, to co-sign a transaction.
+//
+// The witness signs only the first transaction it sees for a (src, nonce), only once src's previous nonce
+// is final, and only if src can pay amount + fee from what is final here; the sender attaches the
+// certificates that credit src. A refusal is 409 with the reason. Members only.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /gossip/tx_witness (the `GossipTxWitness` operationId).
+func (c *ClientWithResponses) GossipTxWitnessWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GossipTxWitnessResponse, error) {
+	rsp, err := c.GossipTxWitnessWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGossipTxWitnessResponse(rsp)
+}
+
+// GossipTxWitnessWithResponse Ask this node, a witness of the epoch, to co-sign a transaction.
+//
+// The witness signs only the first transaction it sees for a (src, nonce), only once src's previous nonce
+// is final, and only if src can pay amount + fee from what is final here; the sender attaches the
+// certificates that credit src. A refusal is 409 with the reason. Members only.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /gossip/tx_witness (the `GossipTxWitness` operationId).
+func (c *ClientWithResponses) GossipTxWitnessWithResponse(ctx context.Context, body GossipTxWitnessJSONRequestBody, reqEditors ...RequestEditorFn) (*GossipTxWitnessResponse, error) {
+	rsp, err := c.GossipTxWitness(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGossipTxWitnessResponse(rsp)
 }
 
 // GetHealthWithResponse Liveness and identity of the node, its disk's free space and its database's state.
@@ -8134,6 +10359,96 @@ func (c *ClientWithResponses) ToggleWithResponse(ctx context.Context, body Toggl
 		return nil, err
 	}
 	return ParseToggleResponse(rsp)
+}
+
+// PostTransferWithBodyWithResponse Send credits from this node's account to another account.
+//
+// The node signs the transaction with the next nonce and the cluster's fee (the midpoint of tx_fee_min and
+// tx_fee_max, paid to `system`), asks every witness of the epoch and forms the certificate once signatures
+// of more than 2/3 of the witness weight are in. 201: final (the certificate spreads to the peers).
+// 202: in the pool, `waiting` for witnesses (fewer than 2/3 of the weight answered; the auto-finalizer
+// resumes when they return) or `pending` (`manual`: gather with `/tx/{tx_id}/witness`).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /transfers (the `PostTransfer` operationId).
+func (c *ClientWithResponses) PostTransferWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostTransferResponse, error) {
+	rsp, err := c.PostTransferWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostTransferResponse(rsp)
+}
+
+// PostTransferWithResponse Send credits from this node's account to another account.
+//
+// The node signs the transaction with the next nonce and the cluster's fee (the midpoint of tx_fee_min and
+// tx_fee_max, paid to `system`), asks every witness of the epoch and forms the certificate once signatures
+// of more than 2/3 of the witness weight are in. 201: final (the certificate spreads to the peers).
+// 202: in the pool, `waiting` for witnesses (fewer than 2/3 of the weight answered; the auto-finalizer
+// resumes when they return) or `pending` (`manual`: gather with `/tx/{tx_id}/witness`).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /transfers (the `PostTransfer` operationId).
+func (c *ClientWithResponses) PostTransferWithResponse(ctx context.Context, body PostTransferJSONRequestBody, reqEditors ...RequestEditorFn) (*PostTransferResponse, error) {
+	rsp, err := c.PostTransfer(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostTransferResponse(rsp)
+}
+
+// GetTxWithResponse One transaction this node knows (in its pool or final), with its witness weight so far.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /tx/{tx_id} (the `GetTx` operationId).
+func (c *ClientWithResponses) GetTxWithResponse(ctx context.Context, txId TxIDPath, reqEditors ...RequestEditorFn) (*GetTxResponse, error) {
+	rsp, err := c.GetTx(ctx, txId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetTxResponse(rsp)
+}
+
+// FinalizeTxWithResponse Form the certificate of a pool transaction whose signatures exceed 2/3 of the witness weight, apply it and spread it (409 while they do not).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /tx/{tx_id}/finalize (the `FinalizeTx` operationId).
+func (c *ClientWithResponses) FinalizeTxWithResponse(ctx context.Context, txId TxIDPath, reqEditors ...RequestEditorFn) (*FinalizeTxResponse, error) {
+	rsp, err := c.FinalizeTx(ctx, txId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseFinalizeTxResponse(rsp)
+}
+
+// WitnessTxWithBodyWithResponse Ask witnesses to sign a transaction of this node's pool (the manual flow of `offgrid tx witness`).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /tx/{tx_id}/witness (the `WitnessTx` operationId).
+func (c *ClientWithResponses) WitnessTxWithBodyWithResponse(ctx context.Context, txId TxIDPath, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*WitnessTxResponse, error) {
+	rsp, err := c.WitnessTxWithBody(ctx, txId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWitnessTxResponse(rsp)
+}
+
+// WitnessTxWithResponse Ask witnesses to sign a transaction of this node's pool (the manual flow of `offgrid tx witness`).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /tx/{tx_id}/witness (the `WitnessTx` operationId).
+func (c *ClientWithResponses) WitnessTxWithResponse(ctx context.Context, txId TxIDPath, body WitnessTxJSONRequestBody, reqEditors ...RequestEditorFn) (*WitnessTxResponse, error) {
+	rsp, err := c.WitnessTx(ctx, txId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWitnessTxResponse(rsp)
 }
 
 // ParseGetAnnounceResponse parses an HTTP response from a GetAnnounceWithResponse call
@@ -9227,6 +11542,66 @@ func ParseShareAssetResponse(rsp *http.Response) (*ShareAssetResponse, error) {
 	return response, nil
 }
 
+// ParseGetBalancesResponse parses an HTTP response from a GetBalancesWithResponse call
+func ParseGetBalancesResponse(rsp *http.Response) (*GetBalancesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetBalancesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BalancesAnswer
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetBalancesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetClusterResponse parses an HTTP response from a GetClusterWithResponse call
 func ParseGetClusterResponse(rsp *http.Response) (*GetClusterResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -10073,6 +12448,423 @@ func ParseFetchShardResponse(rsp *http.Response) (*FetchShardResponse, error) {
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers FetchShardResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetGossipBalancesResponse parses an HTTP response from a GetGossipBalancesWithResponse call
+func ParseGetGossipBalancesResponse(rsp *http.Response) (*GetGossipBalancesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetGossipBalancesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BalancesAnswer
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetGossipBalancesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetCertificatesResponse parses an HTTP response from a GetCertificatesWithResponse call
+func ParseGetCertificatesResponse(rsp *http.Response) (*GetCertificatesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetCertificatesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CertificatePage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetCertificatesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseMergeBalancesResponse parses an HTTP response from a MergeBalancesWithResponse call
+func ParseMergeBalancesResponse(rsp *http.Response) (*MergeBalancesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &MergeBalancesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MergeResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers MergeBalancesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers MergeBalancesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers MergeBalancesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetTxPoolResponse parses an HTTP response from a GetTxPoolWithResponse call
+func ParseGetTxPoolResponse(rsp *http.Response) (*GetTxPoolResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetTxPoolResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TxPool
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetTxPoolResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGossipTxWitnessResponse parses an HTTP response from a GossipTxWitnessWithResponse call
+func ParseGossipTxWitnessResponse(rsp *http.Response) (*GossipTxWitnessResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GossipTxWitnessResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WitnessVote
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GossipTxWitnessResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GossipTxWitnessResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GossipTxWitnessResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int32
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
@@ -11444,6 +14236,453 @@ func ParseToggleResponse(rsp *http.Response) (*ToggleResponse, error) {
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers ToggleResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePostTransferResponse parses an HTTP response from a PostTransferWithResponse call
+func ParsePostTransferResponse(rsp *http.Response) (*PostTransferResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PostTransferResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest TxFinal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest TxInPool
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers PostTransferResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers PostTransferResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers PostTransferResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetTxResponse parses an HTTP response from a GetTxWithResponse call
+func ParseGetTxResponse(rsp *http.Response) (*GetTxResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetTxResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TxAnswer
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetTxResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseFinalizeTxResponse parses an HTTP response from a FinalizeTxWithResponse call
+func ParseFinalizeTxResponse(rsp *http.Response) (*FinalizeTxResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &FinalizeTxResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TxAnswer
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers FinalizeTxResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers FinalizeTxResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers FinalizeTxResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseWitnessTxResponse parses an HTTP response from a WitnessTxWithResponse call
+func ParseWitnessTxResponse(rsp *http.Response) (*WitnessTxResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &WitnessTxResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TxAnswer
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers WitnessTxResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers WitnessTxResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers WitnessTxResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int32
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {

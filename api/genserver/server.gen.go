@@ -55,6 +55,9 @@ type ServerInterface interface {
 	// ShareAsset A signed share manifest of one of this node's files for another node (a read capability - where the shards are, and the file key wrapped to that node's X25519 key only). The recipient imports it with POST /assets/import.
 	// (POST /assets/{asset_id}/share)
 	ShareAsset(w http.ResponseWriter, r *http.Request, assetId AssetIDPath)
+	// GetBalances Every account's balance, computed from the final certificates this node has applied.
+	// (GET /balances)
+	GetBalances(w http.ResponseWriter, r *http.Request)
 	// GetCluster The node's cluster document (open, so that other nodes can fetch it), or that it runs alone.
 	// (GET /cluster)
 	GetCluster(w http.ResponseWriter, r *http.Request)
@@ -79,6 +82,21 @@ type ServerInterface interface {
 	// FetchShard Read one shard as base64 in JSON.
 	// (GET /fetch)
 	FetchShard(w http.ResponseWriter, r *http.Request, params FetchShardParams)
+	// GetGossipBalances The balances another node compares with its own (the same answer as `/balances`).
+	// (GET /gossip/balances)
+	GetGossipBalances(w http.ResponseWriter, r *http.Request)
+	// GetCertificates The certificates this node applied, in its own order after a position (anti-entropy pulls page through them).
+	// (GET /gossip/certificates)
+	GetCertificates(w http.ResponseWriter, r *http.Request, params GetCertificatesParams)
+	// MergeBalances Apply final certificates (each exactly once); balances are recomputed from them, never merged as numbers.
+	// (POST /gossip/merge_balances)
+	MergeBalances(w http.ResponseWriter, r *http.Request)
+	// GetTxPool The transactions in this node's pool (not yet final), newest first, with each one's witness weight so far.
+	// (GET /gossip/tx_pool)
+	GetTxPool(w http.ResponseWriter, r *http.Request)
+	// GossipTxWitness Ask this node, a witness of the epoch, to co-sign a transaction.
+	// (POST /gossip/tx_witness)
+	GossipTxWitness(w http.ResponseWriter, r *http.Request)
 	// GetHealth Liveness and identity of the node, its disk's free space and its database's state.
 	// (GET /healthz)
 	GetHealth(w http.ResponseWriter, r *http.Request)
@@ -130,6 +148,18 @@ type ServerInterface interface {
 	// Toggle Switch the host on or off. An inactive host refuses quotes, jobs and stores.
 	// (POST /toggle)
 	Toggle(w http.ResponseWriter, r *http.Request)
+	// PostTransfer Send credits from this node's account to another account.
+	// (POST /transfers)
+	PostTransfer(w http.ResponseWriter, r *http.Request)
+	// GetTx One transaction this node knows (in its pool or final), with its witness weight so far.
+	// (GET /tx/{tx_id})
+	GetTx(w http.ResponseWriter, r *http.Request, txId TxIDPath)
+	// FinalizeTx Form the certificate of a pool transaction whose signatures exceed 2/3 of the witness weight, apply it and spread it (409 while they do not).
+	// (POST /tx/{tx_id}/finalize)
+	FinalizeTx(w http.ResponseWriter, r *http.Request, txId TxIDPath)
+	// WitnessTx Ask witnesses to sign a transaction of this node's pool (the manual flow of `offgrid tx witness`).
+	// (POST /tx/{tx_id}/witness)
+	WitnessTx(w http.ResponseWriter, r *http.Request, txId TxIDPath)
 }
 
 // Unimplemented server implementation that returns http.StatusNotImplemented for each endpoint.
@@ -196,6 +226,12 @@ func (_ Unimplemented) ShareAsset(w http.ResponseWriter, r *http.Request, assetI
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// GetBalances Every account's balance, computed from the final certificates this node has applied.
+// (GET /balances)
+func (_ Unimplemented) GetBalances(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // GetCluster The node's cluster document (open, so that other nodes can fetch it), or that it runs alone.
 // (GET /cluster)
 func (_ Unimplemented) GetCluster(w http.ResponseWriter, r *http.Request) {
@@ -241,6 +277,36 @@ func (_ Unimplemented) SignCluster(w http.ResponseWriter, r *http.Request) {
 // FetchShard Read one shard as base64 in JSON.
 // (GET /fetch)
 func (_ Unimplemented) FetchShard(w http.ResponseWriter, r *http.Request, params FetchShardParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetGossipBalances The balances another node compares with its own (the same answer as `/balances`).
+// (GET /gossip/balances)
+func (_ Unimplemented) GetGossipBalances(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetCertificates The certificates this node applied, in its own order after a position (anti-entropy pulls page through them).
+// (GET /gossip/certificates)
+func (_ Unimplemented) GetCertificates(w http.ResponseWriter, r *http.Request, params GetCertificatesParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// MergeBalances Apply final certificates (each exactly once); balances are recomputed from them, never merged as numbers.
+// (POST /gossip/merge_balances)
+func (_ Unimplemented) MergeBalances(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetTxPool The transactions in this node's pool (not yet final), newest first, with each one's witness weight so far.
+// (GET /gossip/tx_pool)
+func (_ Unimplemented) GetTxPool(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GossipTxWitness Ask this node, a witness of the epoch, to co-sign a transaction.
+// (POST /gossip/tx_witness)
+func (_ Unimplemented) GossipTxWitness(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -343,6 +409,30 @@ func (_ Unimplemented) StoreShard(w http.ResponseWriter, r *http.Request) {
 // Toggle Switch the host on or off. An inactive host refuses quotes, jobs and stores.
 // (POST /toggle)
 func (_ Unimplemented) Toggle(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// PostTransfer Send credits from this node's account to another account.
+// (POST /transfers)
+func (_ Unimplemented) PostTransfer(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetTx One transaction this node knows (in its pool or final), with its witness weight so far.
+// (GET /tx/{tx_id})
+func (_ Unimplemented) GetTx(w http.ResponseWriter, r *http.Request, txId TxIDPath) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// FinalizeTx Form the certificate of a pool transaction whose signatures exceed 2/3 of the witness weight, apply it and spread it (409 while they do not).
+// (POST /tx/{tx_id}/finalize)
+func (_ Unimplemented) FinalizeTx(w http.ResponseWriter, r *http.Request, txId TxIDPath) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// WitnessTx Ask witnesses to sign a transaction of this node's pool (the manual flow of `offgrid tx witness`).
+// (POST /tx/{tx_id}/witness)
+func (_ Unimplemented) WitnessTx(w http.ResponseWriter, r *http.Request, txId TxIDPath) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -705,6 +795,20 @@ func (siw *ServerInterfaceWrapper) ShareAsset(w http.ResponseWriter, r *http.Req
 	handler.ServeHTTP(w, r)
 }
 
+// GetBalances operation middleware
+func (siw *ServerInterfaceWrapper) GetBalances(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetBalances(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetCluster operation middleware
 func (siw *ServerInterfaceWrapper) GetCluster(w http.ResponseWriter, r *http.Request) {
 
@@ -840,6 +944,108 @@ func (siw *ServerInterfaceWrapper) FetchShard(w http.ResponseWriter, r *http.Req
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.FetchShard(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetGossipBalances operation middleware
+func (siw *ServerInterfaceWrapper) GetGossipBalances(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetGossipBalances(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetCertificates operation middleware
+func (siw *ServerInterfaceWrapper) GetCertificates(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetCertificatesParams
+
+	// ------------- Optional query parameter "after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "after", r.URL.Query(), &params.After, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "after"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "after", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetCertificates(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// MergeBalances operation middleware
+func (siw *ServerInterfaceWrapper) MergeBalances(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.MergeBalances(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetTxPool operation middleware
+func (siw *ServerInterfaceWrapper) GetTxPool(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetTxPool(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GossipTxWitness operation middleware
+func (siw *ServerInterfaceWrapper) GossipTxWitness(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GossipTxWitness(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1280,6 +1486,98 @@ func (siw *ServerInterfaceWrapper) Toggle(w http.ResponseWriter, r *http.Request
 	handler.ServeHTTP(w, r)
 }
 
+// PostTransfer operation middleware
+func (siw *ServerInterfaceWrapper) PostTransfer(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.PostTransfer(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetTx operation middleware
+func (siw *ServerInterfaceWrapper) GetTx(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "tx_id" -------------
+	var txId TxIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tx_id", chi.URLParam(r, "tx_id"), &txId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "tx_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetTx(w, r, txId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// FinalizeTx operation middleware
+func (siw *ServerInterfaceWrapper) FinalizeTx(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "tx_id" -------------
+	var txId TxIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tx_id", chi.URLParam(r, "tx_id"), &txId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "tx_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.FinalizeTx(w, r, txId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// WitnessTx operation middleware
+func (siw *ServerInterfaceWrapper) WitnessTx(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "tx_id" -------------
+	var txId TxIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tx_id", chi.URLParam(r, "tx_id"), &txId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "tx_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.WitnessTx(w, r, txId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 type UnescapedCookieParamError struct {
 	ParamName string
 	Err       error
@@ -1493,6 +1791,36 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Get(options.BaseURL+"/cluster/pending", wrapper.GetPendingNodes)
 	})
 	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/transfers", wrapper.PostTransfer)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/balances", wrapper.GetBalances)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/tx/{tx_id}", wrapper.GetTx)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/tx/{tx_id}/witness", wrapper.WitnessTx)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/tx/{tx_id}/finalize", wrapper.FinalizeTx)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/gossip/tx_witness", wrapper.GossipTxWitness)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/gossip/tx_pool", wrapper.GetTxPool)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/gossip/balances", wrapper.GetGossipBalances)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/gossip/merge_balances", wrapper.MergeBalances)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/gossip/certificates", wrapper.GetCertificates)
+	})
+	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/metrics", wrapper.GetMetrics)
 	})
 	r.Group(func(r chi.Router) {
@@ -1503,6 +1831,8 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 }
 
 type BadRequestApplicationProblemPlusJSONResponse Problem
+
+type BalancesAnswerJSONResponse Balances
 
 type ClusterInstalledJSONResponse ClusterDocument
 
@@ -1530,6 +1860,12 @@ type TooManyRequestsApplicationProblemPlusJSONResponse struct {
 
 	Headers TooManyRequestsResponseHeaders
 }
+
+type TxAnswerJSONResponse TxState
+
+type TxFinalJSONResponse TxState
+
+type TxInPoolJSONResponse TxState
 
 type UnauthorizedResponseHeaders struct {
 	WWWAuthenticate *string
@@ -3021,6 +3357,77 @@ func (response ShareAssetdefaultApplicationProblemPlusJSONResponse) VisitShareAs
 	return err
 }
 
+type GetBalancesRequestObject struct {
+}
+
+type GetBalancesResponseObject interface {
+	VisitGetBalancesResponse(w http.ResponseWriter) error
+}
+
+type GetBalances200JSONResponse struct{ BalancesAnswerJSONResponse }
+
+func (response GetBalances200JSONResponse) VisitGetBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBalances409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response GetBalances409ApplicationProblemPlusJSONResponse) VisitGetBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBalances503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetBalances503ApplicationProblemPlusJSONResponse) VisitGetBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBalancesdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetBalancesdefaultApplicationProblemPlusJSONResponse) VisitGetBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetClusterRequestObject struct {
 }
 
@@ -4192,6 +4599,548 @@ type FetchSharddefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response FetchSharddefaultApplicationProblemPlusJSONResponse) VisitFetchShardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetGossipBalancesRequestObject struct {
+}
+
+type GetGossipBalancesResponseObject interface {
+	VisitGetGossipBalancesResponse(w http.ResponseWriter) error
+}
+
+type GetGossipBalances200JSONResponse struct{ BalancesAnswerJSONResponse }
+
+func (response GetGossipBalances200JSONResponse) VisitGetGossipBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetGossipBalances409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response GetGossipBalances409ApplicationProblemPlusJSONResponse) VisitGetGossipBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetGossipBalances503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetGossipBalances503ApplicationProblemPlusJSONResponse) VisitGetGossipBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetGossipBalancesdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetGossipBalancesdefaultApplicationProblemPlusJSONResponse) VisitGetGossipBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCertificatesRequestObject struct {
+	Params GetCertificatesParams
+}
+
+type GetCertificatesResponseObject interface {
+	VisitGetCertificatesResponse(w http.ResponseWriter) error
+}
+
+type GetCertificates200JSONResponse CertificatePage
+
+func (response GetCertificates200JSONResponse) VisitGetCertificatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCertificates400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetCertificates400ApplicationProblemPlusJSONResponse) VisitGetCertificatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCertificates503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetCertificates503ApplicationProblemPlusJSONResponse) VisitGetCertificatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCertificatesdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetCertificatesdefaultApplicationProblemPlusJSONResponse) VisitGetCertificatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBalancesRequestObject struct {
+	Body *MergeBalancesJSONRequestBody
+}
+
+type MergeBalancesResponseObject interface {
+	VisitMergeBalancesResponse(w http.ResponseWriter) error
+}
+
+type MergeBalances200JSONResponse MergeResult
+
+func (response MergeBalances200JSONResponse) VisitMergeBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBalances400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBalances400ApplicationProblemPlusJSONResponse) VisitMergeBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBalances401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBalances401ApplicationProblemPlusJSONResponse) VisitMergeBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBalances403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBalances403ApplicationProblemPlusJSONResponse) VisitMergeBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBalances409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBalances409ApplicationProblemPlusJSONResponse) VisitMergeBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBalances413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBalances413ApplicationProblemPlusJSONResponse) VisitMergeBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBalances429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBalances429ApplicationProblemPlusJSONResponse) VisitMergeBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBalances503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBalances503ApplicationProblemPlusJSONResponse) VisitMergeBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBalances507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response MergeBalances507ApplicationProblemPlusJSONResponse) VisitMergeBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeBalancesdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response MergeBalancesdefaultApplicationProblemPlusJSONResponse) VisitMergeBalancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTxPoolRequestObject struct {
+}
+
+type GetTxPoolResponseObject interface {
+	VisitGetTxPoolResponse(w http.ResponseWriter) error
+}
+
+type GetTxPool200JSONResponse TxPool
+
+func (response GetTxPool200JSONResponse) VisitGetTxPoolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTxPool503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetTxPool503ApplicationProblemPlusJSONResponse) VisitGetTxPoolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTxPooldefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetTxPooldefaultApplicationProblemPlusJSONResponse) VisitGetTxPoolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipTxWitnessRequestObject struct {
+	Body *GossipTxWitnessJSONRequestBody
+}
+
+type GossipTxWitnessResponseObject interface {
+	VisitGossipTxWitnessResponse(w http.ResponseWriter) error
+}
+
+type GossipTxWitness200JSONResponse WitnessVote
+
+func (response GossipTxWitness200JSONResponse) VisitGossipTxWitnessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipTxWitness400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GossipTxWitness400ApplicationProblemPlusJSONResponse) VisitGossipTxWitnessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipTxWitness401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GossipTxWitness401ApplicationProblemPlusJSONResponse) VisitGossipTxWitnessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipTxWitness403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GossipTxWitness403ApplicationProblemPlusJSONResponse) VisitGossipTxWitnessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipTxWitness409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response GossipTxWitness409ApplicationProblemPlusJSONResponse) VisitGossipTxWitnessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipTxWitness413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response GossipTxWitness413ApplicationProblemPlusJSONResponse) VisitGossipTxWitnessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipTxWitness429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GossipTxWitness429ApplicationProblemPlusJSONResponse) VisitGossipTxWitnessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipTxWitness503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GossipTxWitness503ApplicationProblemPlusJSONResponse) VisitGossipTxWitnessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipTxWitness507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response GossipTxWitness507ApplicationProblemPlusJSONResponse) VisitGossipTxWitnessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GossipTxWitnessdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GossipTxWitnessdefaultApplicationProblemPlusJSONResponse) VisitGossipTxWitnessResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -6067,6 +7016,641 @@ func (response ToggledefaultApplicationProblemPlusJSONResponse) VisitToggleRespo
 	return err
 }
 
+type PostTransferRequestObject struct {
+	Body *PostTransferJSONRequestBody
+}
+
+type PostTransferResponseObject interface {
+	VisitPostTransferResponse(w http.ResponseWriter) error
+}
+
+type PostTransfer201JSONResponse struct{ TxFinalJSONResponse }
+
+func (response PostTransfer201JSONResponse) VisitPostTransferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostTransfer202JSONResponse struct{ TxInPoolJSONResponse }
+
+func (response PostTransfer202JSONResponse) VisitPostTransferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostTransfer400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response PostTransfer400ApplicationProblemPlusJSONResponse) VisitPostTransferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostTransfer401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response PostTransfer401ApplicationProblemPlusJSONResponse) VisitPostTransferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostTransfer403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response PostTransfer403ApplicationProblemPlusJSONResponse) VisitPostTransferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostTransfer409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response PostTransfer409ApplicationProblemPlusJSONResponse) VisitPostTransferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostTransfer413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response PostTransfer413ApplicationProblemPlusJSONResponse) VisitPostTransferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostTransfer429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response PostTransfer429ApplicationProblemPlusJSONResponse) VisitPostTransferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostTransfer503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response PostTransfer503ApplicationProblemPlusJSONResponse) VisitPostTransferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostTransfer507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response PostTransfer507ApplicationProblemPlusJSONResponse) VisitPostTransferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostTransferdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response PostTransferdefaultApplicationProblemPlusJSONResponse) VisitPostTransferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTxRequestObject struct {
+	TxId TxIDPath `json:"tx_id"`
+}
+
+type GetTxResponseObject interface {
+	VisitGetTxResponse(w http.ResponseWriter) error
+}
+
+type GetTx200JSONResponse struct{ TxAnswerJSONResponse }
+
+func (response GetTx200JSONResponse) VisitGetTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTx400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetTx400ApplicationProblemPlusJSONResponse) VisitGetTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTx404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetTx404ApplicationProblemPlusJSONResponse) VisitGetTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTx503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetTx503ApplicationProblemPlusJSONResponse) VisitGetTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTxdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetTxdefaultApplicationProblemPlusJSONResponse) VisitGetTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinalizeTxRequestObject struct {
+	TxId TxIDPath `json:"tx_id"`
+}
+
+type FinalizeTxResponseObject interface {
+	VisitFinalizeTxResponse(w http.ResponseWriter) error
+}
+
+type FinalizeTx200JSONResponse struct{ TxAnswerJSONResponse }
+
+func (response FinalizeTx200JSONResponse) VisitFinalizeTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinalizeTx400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response FinalizeTx400ApplicationProblemPlusJSONResponse) VisitFinalizeTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinalizeTx401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response FinalizeTx401ApplicationProblemPlusJSONResponse) VisitFinalizeTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinalizeTx403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response FinalizeTx403ApplicationProblemPlusJSONResponse) VisitFinalizeTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinalizeTx404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response FinalizeTx404ApplicationProblemPlusJSONResponse) VisitFinalizeTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinalizeTx409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response FinalizeTx409ApplicationProblemPlusJSONResponse) VisitFinalizeTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinalizeTx429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response FinalizeTx429ApplicationProblemPlusJSONResponse) VisitFinalizeTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinalizeTx503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response FinalizeTx503ApplicationProblemPlusJSONResponse) VisitFinalizeTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinalizeTx507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response FinalizeTx507ApplicationProblemPlusJSONResponse) VisitFinalizeTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FinalizeTxdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response FinalizeTxdefaultApplicationProblemPlusJSONResponse) VisitFinalizeTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WitnessTxRequestObject struct {
+	TxId TxIDPath `json:"tx_id"`
+	Body *WitnessTxJSONRequestBody
+}
+
+type WitnessTxResponseObject interface {
+	VisitWitnessTxResponse(w http.ResponseWriter) error
+}
+
+type WitnessTx200JSONResponse struct{ TxAnswerJSONResponse }
+
+func (response WitnessTx200JSONResponse) VisitWitnessTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WitnessTx400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response WitnessTx400ApplicationProblemPlusJSONResponse) VisitWitnessTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WitnessTx401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response WitnessTx401ApplicationProblemPlusJSONResponse) VisitWitnessTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WitnessTx403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response WitnessTx403ApplicationProblemPlusJSONResponse) VisitWitnessTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WitnessTx404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response WitnessTx404ApplicationProblemPlusJSONResponse) VisitWitnessTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WitnessTx409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response WitnessTx409ApplicationProblemPlusJSONResponse) VisitWitnessTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WitnessTx413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response WitnessTx413ApplicationProblemPlusJSONResponse) VisitWitnessTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WitnessTx429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response WitnessTx429ApplicationProblemPlusJSONResponse) VisitWitnessTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WitnessTx503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response WitnessTx503ApplicationProblemPlusJSONResponse) VisitWitnessTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WitnessTx507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response WitnessTx507ApplicationProblemPlusJSONResponse) VisitWitnessTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type WitnessTxdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response WitnessTxdefaultApplicationProblemPlusJSONResponse) VisitWitnessTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// GetAnnounce Status, prices and on-call settings of this host.
@@ -6099,6 +7683,9 @@ type StrictServerInterface interface {
 	// ShareAsset A signed share manifest of one of this node's files for another node (a read capability - where the shards are, and the file key wrapped to that node's X25519 key only). The recipient imports it with POST /assets/import.
 	// (POST /assets/{asset_id}/share)
 	ShareAsset(ctx context.Context, request ShareAssetRequestObject) (ShareAssetResponseObject, error)
+	// GetBalances Every account's balance, computed from the final certificates this node has applied.
+	// (GET /balances)
+	GetBalances(ctx context.Context, request GetBalancesRequestObject) (GetBalancesResponseObject, error)
 	// GetCluster The node's cluster document (open, so that other nodes can fetch it), or that it runs alone.
 	// (GET /cluster)
 	GetCluster(ctx context.Context, request GetClusterRequestObject) (GetClusterResponseObject, error)
@@ -6123,6 +7710,21 @@ type StrictServerInterface interface {
 	// FetchShard Read one shard as base64 in JSON.
 	// (GET /fetch)
 	FetchShard(ctx context.Context, request FetchShardRequestObject) (FetchShardResponseObject, error)
+	// GetGossipBalances The balances another node compares with its own (the same answer as `/balances`).
+	// (GET /gossip/balances)
+	GetGossipBalances(ctx context.Context, request GetGossipBalancesRequestObject) (GetGossipBalancesResponseObject, error)
+	// GetCertificates The certificates this node applied, in its own order after a position (anti-entropy pulls page through them).
+	// (GET /gossip/certificates)
+	GetCertificates(ctx context.Context, request GetCertificatesRequestObject) (GetCertificatesResponseObject, error)
+	// MergeBalances Apply final certificates (each exactly once); balances are recomputed from them, never merged as numbers.
+	// (POST /gossip/merge_balances)
+	MergeBalances(ctx context.Context, request MergeBalancesRequestObject) (MergeBalancesResponseObject, error)
+	// GetTxPool The transactions in this node's pool (not yet final), newest first, with each one's witness weight so far.
+	// (GET /gossip/tx_pool)
+	GetTxPool(ctx context.Context, request GetTxPoolRequestObject) (GetTxPoolResponseObject, error)
+	// GossipTxWitness Ask this node, a witness of the epoch, to co-sign a transaction.
+	// (POST /gossip/tx_witness)
+	GossipTxWitness(ctx context.Context, request GossipTxWitnessRequestObject) (GossipTxWitnessResponseObject, error)
 	// GetHealth Liveness and identity of the node, its disk's free space and its database's state.
 	// (GET /healthz)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
@@ -6174,6 +7776,18 @@ type StrictServerInterface interface {
 	// Toggle Switch the host on or off. An inactive host refuses quotes, jobs and stores.
 	// (POST /toggle)
 	Toggle(ctx context.Context, request ToggleRequestObject) (ToggleResponseObject, error)
+	// PostTransfer Send credits from this node's account to another account.
+	// (POST /transfers)
+	PostTransfer(ctx context.Context, request PostTransferRequestObject) (PostTransferResponseObject, error)
+	// GetTx One transaction this node knows (in its pool or final), with its witness weight so far.
+	// (GET /tx/{tx_id})
+	GetTx(ctx context.Context, request GetTxRequestObject) (GetTxResponseObject, error)
+	// FinalizeTx Form the certificate of a pool transaction whose signatures exceed 2/3 of the witness weight, apply it and spread it (409 while they do not).
+	// (POST /tx/{tx_id}/finalize)
+	FinalizeTx(ctx context.Context, request FinalizeTxRequestObject) (FinalizeTxResponseObject, error)
+	// WitnessTx Ask witnesses to sign a transaction of this node's pool (the manual flow of `offgrid tx witness`).
+	// (POST /tx/{tx_id}/witness)
+	WitnessTx(ctx context.Context, request WitnessTxRequestObject) (WitnessTxResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error)
@@ -6490,6 +8104,30 @@ func (sh *strictHandler) ShareAsset(w http.ResponseWriter, r *http.Request, asse
 	}
 }
 
+// GetBalances operation middleware
+func (sh *strictHandler) GetBalances(w http.ResponseWriter, r *http.Request) {
+	var request GetBalancesRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetBalances(ctx, request.(GetBalancesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetBalances")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetBalancesResponseObject); ok {
+		if err := validResponse.VisitGetBalancesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetCluster operation middleware
 func (sh *strictHandler) GetCluster(w http.ResponseWriter, r *http.Request) {
 	var request GetClusterRequestObject
@@ -6712,6 +8350,142 @@ func (sh *strictHandler) FetchShard(w http.ResponseWriter, r *http.Request, para
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(FetchShardResponseObject); ok {
 		if err := validResponse.VisitFetchShardResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetGossipBalances operation middleware
+func (sh *strictHandler) GetGossipBalances(w http.ResponseWriter, r *http.Request) {
+	var request GetGossipBalancesRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetGossipBalances(ctx, request.(GetGossipBalancesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetGossipBalances")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetGossipBalancesResponseObject); ok {
+		if err := validResponse.VisitGetGossipBalancesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetCertificates operation middleware
+func (sh *strictHandler) GetCertificates(w http.ResponseWriter, r *http.Request, params GetCertificatesParams) {
+	var request GetCertificatesRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetCertificates(ctx, request.(GetCertificatesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetCertificates")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetCertificatesResponseObject); ok {
+		if err := validResponse.VisitGetCertificatesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// MergeBalances operation middleware
+func (sh *strictHandler) MergeBalances(w http.ResponseWriter, r *http.Request) {
+	var request MergeBalancesRequestObject
+
+	var body MergeBalancesJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.MergeBalances(ctx, request.(MergeBalancesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "MergeBalances")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(MergeBalancesResponseObject); ok {
+		if err := validResponse.VisitMergeBalancesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetTxPool operation middleware
+func (sh *strictHandler) GetTxPool(w http.ResponseWriter, r *http.Request) {
+	var request GetTxPoolRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetTxPool(ctx, request.(GetTxPoolRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetTxPool")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetTxPoolResponseObject); ok {
+		if err := validResponse.VisitGetTxPoolResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GossipTxWitness operation middleware
+func (sh *strictHandler) GossipTxWitness(w http.ResponseWriter, r *http.Request) {
+	var request GossipTxWitnessRequestObject
+
+	var body GossipTxWitnessJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GossipTxWitness(ctx, request.(GossipTxWitnessRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GossipTxWitness")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GossipTxWitnessResponseObject); ok {
+		if err := validResponse.VisitGossipTxWitnessResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -7184,167 +8958,325 @@ func (sh *strictHandler) Toggle(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// PostTransfer operation middleware
+func (sh *strictHandler) PostTransfer(w http.ResponseWriter, r *http.Request) {
+	var request PostTransferRequestObject
+
+	var body PostTransferJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.PostTransfer(ctx, request.(PostTransferRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PostTransfer")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(PostTransferResponseObject); ok {
+		if err := validResponse.VisitPostTransferResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetTx operation middleware
+func (sh *strictHandler) GetTx(w http.ResponseWriter, r *http.Request, txId TxIDPath) {
+	var request GetTxRequestObject
+
+	request.TxId = txId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetTx(ctx, request.(GetTxRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetTx")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetTxResponseObject); ok {
+		if err := validResponse.VisitGetTxResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// FinalizeTx operation middleware
+func (sh *strictHandler) FinalizeTx(w http.ResponseWriter, r *http.Request, txId TxIDPath) {
+	var request FinalizeTxRequestObject
+
+	request.TxId = txId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.FinalizeTx(ctx, request.(FinalizeTxRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "FinalizeTx")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(FinalizeTxResponseObject); ok {
+		if err := validResponse.VisitFinalizeTxResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// WitnessTx operation middleware
+func (sh *strictHandler) WitnessTx(w http.ResponseWriter, r *http.Request, txId TxIDPath) {
+	var request WitnessTxRequestObject
+
+	request.TxId = txId
+
+	var body WitnessTxJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.WitnessTx(ctx, request.(WitnessTxRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "WitnessTx")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(WitnessTxResponseObject); ok {
+		if err := validResponse.VisitWitnessTxResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H17c9s29uhXwejuTKS7lCw5idPYc2fHbdptummaTbLT32yT60DkkYSKAlgAtKLm+rvfwQFAghKoh2M7",
-	"3a3zVyySeJ7381MnFYtCcOBadU4/dWZAM5D439eg5ep8okGavzJQqWSFZoJ3TjtvIBU8U0QLsqRMkzFM",
-	"hASi5YrxKaFTyvigk3Qk/FYyCVnnVMsSko5KZ7CgZriJkAuqO6cdxvXD407SWdCPbFEuOqdfnTwaDpPO",
-	"gnH79zDp6FUB9lWYguxcXV0lnYJKugDt1nquFOjnz15RPTN/MrPGwvyRdDhdmI+peeOCZVtX9RcJk85p",
-	"538d1YdyZJ+qIzdFx0zu/v/PEuSqmu83/Ot2JnzOM/i4ZXfMPL/2TG9mVGY4RT3Z1r3d4HRXZhRVCK4A",
-	"b/Jrmr2G30pQ2vyVCq6B439pUeQspQYAjwopxjks/vqrMtD4ac95X9mv7KRNeH47AyLttCQToAgXmkxE",
-	"nosl0TOmSCbScgFcJ0RIQsklzUsgTBFRaiImRFI+hTPz1cwgQDozf2eDzlXS+SYvlQb5nCtN89ycVeu2",
-	"DtuOG/iZW1nbtjgsg9UzvwwiuN0ZFxmcEaaJKiRQi9N6BmQBizFIFe7hlRSFUHe7hXNS4Kw0J2omJJ62",
-	"WR7NFoyrB0TPJKiZyLMz8mHBlGJ8+oEoulJkJpZkQfmKLAxpWpRKE8WmnDBt9yT4JGfpnYOZOW8DOWrJ",
-	"dDozFzGZIFTpAAbNgiTNWKoVWc6oxg+0kJCRLjVQBpIog0aEanccmQSlEkLJr2JMtPmG5uZCV2RGFaFE",
-	"Qgqs0AmhnJRFLmhGlGZ5TmTJOePTHp7Kd0KOWZYBv8tjeQ2TUkF2SigZS7FUIKuDmEixINWOmQaHgHiK",
-	"uMsFXSG2lgosQAsOuJW/Cw53fbn2Tpa0uq1xiXeXC6XNwlMhZVnoCvlmQllofM5VOZmwlAHXb7SQdApf",
-	"AjAfKJIxNTdLzaimY6oQVidlntfUrd4eLv2l0N+Jkmd3ud6XgqgynRFksma1ePC4HP/VHa7mnBOQUkjS",
-	"ff3dN+Tpo8dPiJuDZKApy5VFrrdCvKDy7m92LLIVQqGZ3BAaGtB+QtMUCq38Cn+kfOU4sLrbhTJF0twg",
-	"gKdmRJk/tBCWji+lMMKlIfxEizlwdUbgErilnGw6M3gFKJAqUnLNcoIybB+FWCSDhQGYzIim64Juv5J0",
-	"Y+t3bx8FMjFu4V+clnomJPsd7hr+L2nOsvA0SFdIe6OGzVFdSkjIcgYS8FiYcjcNWW/tAH7++ef+ealn",
-	"wLVZMTSX6KRvpSXjU7MYu+9LynI6zuFL8c9xqVaJoUNFwfgU2UJKueEEEmg6I8BFOZ0hhVVnRJqLIxQB",
-	"wYCLZgsgU3YJ/KaA4cqLv1YhWYjSHsi6OJNByhY0t5xtaKSt0RD/kSXTM8PPFwJFlY9kImlqvqM5ydjU",
-	"QHWXkkKyFCwT/K0UGjKi2O+AVwof6aIwN9I5HjzuGB1Ja5Bm2v/bdZN0370bDD+NkpOr3t/+3y/D/tP3",
-	"+If5uf6r97feXzrJ+sUnnXPORclTvHIjlYHUzErtZp2XEEDLWIgcKDdfjUup9EUBMgWuLxb0o3mtUvdG",
-	"u5S9pAM8KwSzp7mxpgXjF4KnNM/9FIcOb3WayNAG0owCtwNeX4oMjJqWdPBq1G74xreukk5ZZFRDdkF1",
-	"QyU2P/YNgG7ewVWoc/1SrdBtIjiqxF9JtaroUcVup7Gu99USxPhXSHUIBv/C1/D6s4xZQH0VgMWE5gqS",
-	"NUiJQkO7NWDX/SWdj/2p6Ne/tsPEDU9yyGW7kzLXt3maRoSJYFRGC49TTRLSnSeE98jSEPZ0JhRwS0sM",
-	"WcvZJViSN6iBJ8DFyiixr+0h6dAyY1pdTChzyusaQcPHXiubsNzIkCiNKfMLk3Y5xH5PukibF1TOISPU",
-	"ycsZ0IxQnhEJBTWwXY3VC7YRoKxbk+Xm119TLQ1sTpFKOBA3k46Z6WJG1WxzSV+/OP/Htw/7x49P/LKK",
-	"nJrpPmrShUWhV05imXOx5OG26+Fx0ZtDP2NKM55qtymjCxspHUHBbjq+w3lA9IKfDfLkTWIePhUZPgFu",
-	"UOWXDqRoBioCQhEQ0PgYrQQXV3th2Fn8Q/+kuf9X1UGOVxoU6fZHZDljOQSarpiQkuPRIrc0Oq/CQw6J",
-	"wsmj6Dkp7aic33MB3JxwxzwyWlDHiClTSTP8r1H1oqdh/lfAhb2SzW28qO+LFEbZxdfNGpmGhYqfiPuF",
-	"SklX9RwtL6tSXrJLiMz9vTeVGBAyyqoCVeEO8d8RZkXtpZBKk5QqSIihHaURQpAEWWnT4F4AfYRKODWC",
-	"uly5TZE5QKHIvPHWcsbSmXnLqibVcvB7VKAHZOgu1t2AkYLwwdpFNqn78ePHu0SAz2bEgbHXcWKE1ZAk",
-	"ONwxeGcwowHt9cUlNeH3kLcOOQGKepoQ3G2Dcu1m5Y7Ob0DECAXT468M5pz3/01o/3cy7D8lA3JB+kir",
-	"jaQteL4imdAqIUoQjrf3rjN41zE3864zGLzrDOxVvAA+1bPO6ej4K1x/9XdDSv3lvP9v2v992H86uOi/",
-	"/9/1nxf992vP4gKq2c4LpmL81DzC/1XotJMBbmJY7NpV/GQND3olhZhsrqXwP69RALEE2Td4RWbwkWyy",
-	"DASAB8rRuTmsILNKg0a9iKdILsLzHPaf0v7k/aeTR1d/2QnEdlmtmwnM8gfIe7iszb0+PCaS8kws3GYY",
-	"J3lj+wkpFVqpUzjD/dnjMLuuOKhZ7xp8nTz6jAOwa40dwNdUp7PNizRE70LBb+viJXKS7SSngsK9wBHn",
-	"f66NVrxJ9A/WU6QQetfb3xuaFfDc7bvR4prHcAlSMWsd8Ox1OBhF+OfaVfnvkkAHwm3VlNffTbU6f+it",
-	"F4wHvHHJOdDJhfV47TyHCrP3ulV/xusX6kz1uz5/7V5bPxv/eRIuPdmC3t/klC2uh961NLPXjtH1d26t",
-	"eyhO0o/P7Xej4fGjHdTWzbVlB6rMI6Q/NQ9jesIbL3kIBSQHQ3mWVBEJHJZxvWBtRX7k+JLQt3WeLdjB",
-	"NNMJyJvGL+uUe6CIeYV0M5jQMtenlhw6ocja8SuXktLUes2MWPb8WS9CMJv8+HPtIC02ii1nVPn/Ilrw",
-	"gvH9wasmcesoldqZ3DY2eJHht9bEFtW8smCBEacPm3LISEq54CyleeVuJV037VEm0sFU9BIypgpOHkUn",
-	"cQ7XvTfrDu9H/Cy2Z+cOjejHaDSurMTKOQI5QGZU9OGpNS63KN8SLsXcotNnXooCyWge5Rox5W/KDzme",
-	"9mkrl3FMTdrA8ApuqvWGIyQeROv7q0+oXnR9GQEw7YERXxvh6EDq0Q6s55ug6vYXRAjUEBpQiYej46GR",
-	"3KOy+l+P3v/1/3waJsd7iFj7bP45P5hi1nRiEz19pAA6Dp4/UxXZrH1gvYaavR9UBazrZAeMRbBPOed1",
-	"FZVAXdBIvbpRb7tea6atpJFRlFe1nbCjGRvk9qZM4dvN1Fuu/jVizsEqxi3zpzfeArQGdLmLMGhxUs2o",
-	"ga4NFDslTKMBiuAAqEwrkJcYdYRf9h2auiCIuCnXDXtwiI09PaEs4T0sOmdN+8X9x87tmYsd+B5oriN6",
-	"E3rLN0/u59kKRZYq9CBj1s5AuVqCXDclhBJjDaqMX5Qqci3fCM4B3WkKjxsDFQkGthEuljtwDefaLvuL",
-	"eWxHgJErjV3Z3aD9205vdHjGiV4KomxgZfzKRQH8Iq33sX2T5m3SHYuSG64+tkdbCJH3Pneva3Ag5p3I",
-	"2qqbiAKIdYLGWBQXvM9hSjW7hMpZuts1usP/6Z2bo4cbvs6oJekZ5KDhNRRCRsTSTIqi2KJRhE4G967z",
-	"zpNc8CkGI7SJV9663Da24G5gZCBNDDkjVKFjZUoZt0FG4JwqxGB1Vuawh1rjt1cvJnqHTM2vieATCUBU",
-	"QVPwPvuxWSfN9kNx8/nF2ItGa44WNCfhBG7/Bu9IxiSkWsjVA+WM2iulYXFG0FlgY0hWkcW0mzP6o6TF",
-	"e7JteUGgVb+/YLxvXu7jy9unO5jk1KvA0A+NCq4mzQXG6EwMu4MtbewxBhvfOyfY/qa4pNMGS55u7mJX",
-	"a0zHqG1MzXd+VUNx4JpaU5A/PzRAaarLCDyIOSrqJZ/hGlYVMNo4PKbIGHKxROXdwUKIPWKNtVSxyzXH",
-	"9GY1vMdqnqiHqiw0W8CF40EHW/PWzTV2y8lmlMLaPO6ikvqmYyD1I6gIcMxagMYsSk5oCuqiLFpcmaBm",
-	"F2IeC1pZ24l/M1kbNrZMDmw6G4sDFFWzsZfuq5i6WkihxSbkjKleUN6n2aXR2caQJ5awIZvhEDUxGKp2",
-	"kEdbitKRsb238tp8EtX2RSljroCMwkLwUzKmOtW5WT9uJzvD/Vjb1oLykuZkAVqy1FLwM9zmaRWV6qWq",
-	"EObt0M4Nh5DYEFhbdFS3UH/y4Z1WJ5J4yGsD1epGIzYta/6M6VnMwFY8zgm33rw5UY7z4Np4aS1B62K6",
-	"m69tpfbCNskuKM041c46/zkLSjqXLBpKuCZ2BDPGFuuoaZSnZiw7DVxDjsV+mx0/fjx6SuawWvOMufdP",
-	"f/9l1H963v/+h/7LV/1/0/580f/9/adHw+RkGOdSryCmOG+Lf9savpZTpS8U2Hj7/XASqREPwGvzNApA",
-	"I7EPozX830lAxH1YSn9UZjhioNogkUWYuPaxj3Fg41lB9eyiBpVI1k1j5gfK4bjPQjE7IV10DVpmaG6w",
-	"d0boGGODkVsyjVEzqD4jejYkqXag3AjscCEiyKHQULfkUT7poLm5GTMaSxNSZkVCciFpQsY5JGSsL3JZ",
-	"0+apUIoVg52GsiCSz0xXBwM4UIshiIHNuPc74HWRqGuHLQgJlqyRrgIgR+aXXgs0hHxux5gVzKk2lecQ",
-	"wy5i4C7PvB0yCVh3veD40aGiEz+9QCXbc4X4vqFXeyy0XcMKx9lUsbaRlQmTB9OVa5Cimwud3YtBbAt3",
-	"tUgS7DvcUPRwq/jNNW+hjWjaqTc4C8aVjQJz+Tp7fbHuYnAT1gO1L/daIbd77siFrO+/If/BVXS5VRbO",
-	"ulihKcvjwg9XmvIW+adWoCLRB0zn8a/sD7vgCp/6YaqpordQjuewikDNWHy8mMNqkxj+j5VAinKcs9QI",
-	"IgmZwcfD4nRuFNFAsskqvlYvLn3WYnfhbLCApDq22Fn/sxQxufR6UfmHoLOLeNnzdQ9iXojYhs6Bqs2Z",
-	"vjhsZa0H68DXxb0EI/u9x073dR1jskYt2Fo8RwtStfnWN9FaqbKKrWwC3L84+0gWLM+ZswWQLuOW9SBp",
-	"OyNpLtK5IplkE71vwO6vYty2FqdAthPQvbSZTaX/cJgUYnLgMUuwiunF9SBuZ3zWqM3rjkECbda80fFX",
-	"cZJl4FAdgEdNwnQIcfz8GLKGl795zhU4+R3VQFRdY2KRxp5xCPCh7atB9+pjjeNmQZlscz5QnzCyV/yq",
-	"TbW4yIBmceYpYVyyXMcflrzIaQr7RErYZdXjBR83VxHdccmvF39W43pLGPFpH90+bVB6LYIQJg7V/6LG",
-	"0ZporFE+RadQ2bO6hjdiwgrGXZ88IumMSppqkKp35oPsL2zS68WCdJFmopNv4lJhe0SBVs7hg6T9gSII",
-	"sc6nEm4qsGn7O1i7TXeurXcVj7Q7NHAxFOsCO/VuC503LfsJY+tEf1kL+hyWAuVTevaJ5awCRfetgFIL",
-	"HDtZW3vSgY/xdDIALrj1TM5rA+QhITaHn9vBZ7Frg61bekY1vZGrzqimF+OTR437GK90VP39z4SLYJOt",
-	"5/ncr/b6aTXRpEkz+G71dSNqzXxFFpSzCSid+Ci28QrdYmLJQZKuk318qOWgcwMA3Ejo2+eW57vObHvM",
-	"VvTMnES0bfqfJS0KyP4Bq+vl6N3wiiNeVISWjcnx6g7IW4CUFcyFNu7pd22kFG4Lpnvy5Mnx6BqbvUYE",
-	"PFjW1Agi/Gr09DjiM7u2+N1KPALh5enTx6PRyfGTJ09OdkUaBImFW0q34R4OPcBAfN9yP4eO2yrr32Cq",
-	"ngXfEC4ttlZAsUvQR2C4nuDbanCypczcgh4o8j+VC4x0Dbn8+7dvyVFh7VjEjdI71B5lHdLXiLZEf+o2",
-	"q0+AH4cdSGgPbxCek8bWZloX6m+nR0efy9BnQnlusj2/MWLnPFwUQJjbiX2jQznyhlyN09Ryg0MHv9fA",
-	"4h69Oy2uC86fKaq1VOLyuZIJUZryjMosCG9fF+9CoDl+ePL0JBp7dqsy325Bbqvo9lZMp/l1L6DVg72+",
-	"qHb/YyCGHIi7xQwWIG1A6EF2cZ9dGvvoUQtrbIgRh8ymgLoaGAew4s3kvIpX1Nv2O6nmeB9T0BWkpWR6",
-	"9caATpD48FbMrdeuNdawUSaqkIYiYOlA9JfZFLGEzKHQPse/GTSJ/AEBFiEDqERy4lZoSKq3gr4JBZZ1",
-	"Od4X9auYoo9KTmme16lrYdgG6bIMuGZ6FQr2WJPUlmGqi5L+NJlMJcv69RJqeapgKBtfIVJORPysvn/7",
-	"9hU5f/WciAlWzPIDvgSNKxuQ10CzPia9WwsE6X5AdkpdRZwPCflwhFWZPiTv+AfPZvHnBagZ/gdd0/g/",
-	"62v/3T1GUxD+31k11BF8LITUH3pYabSAKqT3xfnLwTv+Y6kpxk6Y41OYvhUGvzTu/MO5q1OGlvVT8jXe",
-	"IXn70z++ffmhN3jHDb/ua9HHzAU7YPfDkSw5rggLXeD/JqBTuw8r4wT/PcJ0SPWh5wqNEWBV8Hu4GCHf",
-	"ccrJh40L+0DsnZIFzaDObN8GHQqArEPI2TtOmzAW1otkLkDS5VLaMJg6YMFna0xBK/Jo+NBO8eHI/Y5n",
-	"9a2UQtq6FB/a6p19qIsB9gbkR8FhhZkeWLMYMmuawyF8jLslGOod3x3snrhaC5NcUK0G73jlvazRwEOt",
-	"gehOIGV3hoPRYOjTCWjBOqedh4Ph4KEVAWdIViqINn9MrbnZEGzc5/Osc9r5O+iqHNhaCd/j4fDGKsRW",
-	"c7RUg0tLKbFioHsPqxg+Hj5sG7da6FFYwg6Hxqyr3d/V5emSjioXCypXndPOG6QHia3OpvCmBe8byCUK",
-	"tMFSVUHazJUs0XSqDEuYYcWYq6RTCBU5aevzbxw2ktGvRba68XOuKlVdrVd3vvqCt+xvNyjgZ7Pl8Lof",
-	"2ZVsv7agrjR+MtoLQurijvjRHmBVF9A1X4z2+KKqCmo+OH661weNIp3XhPjHwye7v4nVpb02tjjxpXP6",
-	"S1Nw+eX91fsQmb6xmZBbcOmMiAXTWHeIQZ4pw49XhCqbxkElRPDrKukc1VVgokTtBVP63L5ym9BeVamJ",
-	"1ZLF6QfXB9I7hKDbhYK3rv6UCmrV2oJbhv0tsTq0EV+TSlJg0oUvhrfva/S00tdXpb3zTrOpwC8xEdHV",
-	"kjMSZ0ImQpICRGFzqmJ18r2BqQKLHRbRqyReb9+Zo+pxqpO3xt09LL1m6LW6cUbE3yg4RrqQ9gbkpwXT",
-	"ZG4LPREtSDoTAgtsw6Kt2mBs4fPOfk0frmFm3tzQm/he2u7mLpf2GpBYKNKVUPQG5JnL8X6ckAksQdpA",
-	"ZvvfoOgZu2wFLXnnJ2sr5zFuTSr1HiZGkFULQ54tumLqIbg7SMiI/Mi+RmTB+tPmWSu8NA2te2wvYrd/",
-	"NHx6cr1tvgBNlBGssdmAzbacEOqhaSoMJpitYZm84MqworYtwCx7JGsWZKxukvzM9EyUGpstYPVyUpTa",
-	"Ui+Pam4IrExsVBVpS+Pblx4NnxrSY3ShJvqd2efM9QLATJgHqi7c1+yHEC3yJ4HmRq91n7RdEM1zscRK",
-	"dJBdVMXnNumSM/Ns2pLWz/y7UqKSuBEnqUgXy4ClYrGgfQWGNmtD+71mNDrpYf8ZSYt6G0Yp1KIVabzx",
-	"pbnqsE5yaATqJuFfvU/DZPQ4njC8ua+3YYnPByqo5mbhoLosrGD//Jm57MywHgPHSrOUdCs6O6NqZosF",
-	"VFV97E/cKvw127JAOU8IT4hMSI1O5jvDRYiEAiESIayH3SAwqU2WhRGnDEBKUOUCsJdEYdubOLHHNzXw",
-	"jSU831WNJWC2CRd9UZDu8XCIc9SGCZLOIJ2rYBP2HIBnOy0739hl9L+3Vun9pC1rjN28oKoYir2BQuQs",
-	"XZHuD29+eumLoJTSZp4bnC1oljE+7W1sxLU+MkfD+HTnHl7hPG1CwcPjJydfbULX+32VPpFq0H2lJdBF",
-	"UyCtrd2MU8SJRp51wxW4UfE92QbcAUaSt+zrzb5PV7ctS8eW+KYBqgNSJaVgWQ7UIB1Qd8crEoOwXm2B",
-	"CqDbJtgbbtalfJVYhONYxyPAKiUa3TJsFVrIKkzAjgxLak1RZoWkS33zA7RSYXbTtx8LSDUZDYd9s1jG",
-	"S7APzHw9sycgii7qreCCba8U+GiOlOk1zPQYjDgKSwf83ePhyLaoOLY6x13czVmzJixW7YcMQzpc1d7f",
-	"SiHLxR9dxx/uoXBVzYbujQLXVQcRaAi1bJ6mUihV5S9aVKgraiOgGxoImU0kdLif2CrDBHgqV4VWhOmE",
-	"gKSqlAaJMiO8akRSjFxVCIyqqrvRFOyiSmZtZDhiiyp+N6p3Psfn51XY7M0b9Wy01V62vDvAertf1zTo",
-	"Hp//7PhswaFCaNfiy1p5UL3w7Ne29MIWdQxRnpOcKQ2+ZQB1xceZVk7jytkcGk4dseQDcl5FEFr/kuHh",
-	"4bQoW9taoLXzqCqoYcP3k1Anc1Wwg45/O2nCJ+/Sv7LaUg42xalJGWzxoZoy3JLs1KhxFEFY+/yPj6+P",
-	"dn9R9Si7FoLf42sFDQ5fQ3l6IiQ6Sw3n1FiwGzGDqrlyEh4aHLTAUlgBSz1rFLISQd0alKXDUlY51SCt",
-	"IomDoB2S8tWSrrwEjiK19UA7M6VVlZkkU0lTIAVIJrIW03Crj/O2kbCVXb71xoE7xr9Dsem/xt/wE3cH",
-	"/kDVnMI9tjIhyL5TVmzfmlSUvEUO3PAlxBZcv3IUNjC+eh/lGEcBvG0FV6fEHga1h1gO9rIPIJlo9laL",
-	"2nH2aJWznIm8HvAgs8/VHxp3/sic6G6cew9UaEjC4CLfTIbyFZlvOqgSkoFR1TL8j1HjnCiG9jjIjKA3",
-	"oSw30lsdLmAD3cYrw8HGQurKBOTqVaLJhhItS55S61fOsc2gDbRZMKXpHLgVGh1AolRqhonBtQ9lyg1r",
-	"NFtx1h1c5Z2RDFv70dq4rz92m+fU5qneOotspMNGqM3PM2dDdpUuJwa/rKzA7qXXe+nVhpRAOvcGR2Te",
-	"vo+47SDMK/WRcLF0muW4ZHnmyI4vxBjAWVXje3+tDyMl4bbwEe09t25QqpDkbmPEAmNWPNq/zhC8x/l7",
-	"k9R1iETlEmyCk48HX4sUtsEO61Yk0qXWJpXSgo5ZzvSK9F1jvKqHFwYF1H7RynO9tAkU1mZNtZ8pSOES",
-	"PF85z0/lzCbW0owaONrMXv305i1pmqFbSVRQRr5NqXB14G+TxTcK7bfgOJaHynPI6v4q/gBd64QlZRgP",
-	"b+6k7m6SEDYxEtiXCg0O0jDWWwGQrijAyp543zUYKZJSbuVhwnTP+f2pbvYOCG/VX2QY6NbWDCPWAsO2",
-	"obAc0p5nUnM4xy0XRIsplpcekJ9toeIKH97x2mrqYuxdC+46JsU8OB4eV/dWnQPGDPi+BPjIHoVbrhn5",
-	"He9+sIDtm+qYXz+4lAjmjq1ng+HXPC2cNYD45hlj2Llkf764g6D7MR3YW/fs8d4fvsLj9Ezq3t3yZ3ef",
-	"UvS2eBJUO1eQa1Hr67Rqss2MiROXgGccUd/bLC6OYuuzlzZ09RaRznZYu8e6e6z7A0qUBjar9DNb0thj",
-	"YLfGPmwDNcaG1Thabzfu/SoYb0e9HwTjd8Lxmo3KbhMJ75HpTx8xYMEhYGKV/Ng0HDsGdhZYfo3+hliG",
-	"PKtmfLsRLSj+3KYgBXWabzVxKCxSHVGSXgUNQNWX0nZeCt53nRDJDKjMsBwd1/mKdH2c6MmjZgZPL6lU",
-	"Ny2QDmY2u2v37ciqYVybido8v30hxDWuu5dC7gnnH49wWuCsU967wmnWPTSVTIXIPlMaMap4OxK+YdP/",
-	"NmnkHhnvkfGanijRdw1fCwcX3nxJVYVyZ4G103UEoxrrwOaAHd10O06iLNQqrnxnntr6Wtd0OP8Tc6qu",
-	"kp3vY1Ej9/b7W/YM2QqgW7xD/32O4NEeW/m74PAfHziSfFovLbTJ4Ghmc07RtUuVS+AijJMf3vz0MkQW",
-	"V5rP4oqrwLNNuHfNAW8Rfn37wTjwIktmisiSc8anCdrpsDngjAZ9Hde7SdougZTbhJq13rMN7eDu90DG",
-	"pfa9NjWdA1kKOQ82xoHKfEUmZY7t4BobqINEGZ+e1clUmOKK2R1rQWevQctV/3zinFxrmUiu7YAWqIH4",
-	"ZD6q5thSbkoZH+yZifzwpKUEeF2m9+rz1asX7BI4KFsVwxc+Crue1cf4QIWdItch4QHWzNANBVgUHi8W",
-	"rtliG1JgM8ZbRAkcPwJM5ndfNf1Labg/Bm2yqCK5wT6bwhfpUogCNhfLXktBkqD+fPtZ+3YDO45bw0d9",
-	"hNF0zYPeGa7pZvC1315JsQA9g1IRzKayMD9YO4bgrepCYqDkqkwNVnSRb9vmTwVwW6rqAKjygx6wWUOP",
-	"3FyV/Wiw4bJlKngY21bVs6zdKGQ7kN2iNch1e4uagtaI/BdyeGP7Pm3GbYH/om6o1HqQ7pXbPEo3Rewk",
-	"64IEgxs+m6DUgU0lyoA8f9ZyUL/5bkhtx2TbJW3I9LEyCK6xSVM1DrncIZ1lNjPrv7FfuRJ30V4VQpIp",
-	"m1JXnBWzkV0ZvNbKILYmSPua9+pUdptqiL2AFoqD13d9FeRA1fwLID32p7PlUhzUkF/F2Fy0mPis8+DK",
-	"69oWQukHKqjfF4X+tYqYrXjwLT52/UXUropO9m3fL0VZnzglypw8T4HY5i2EjsUlVImI7QDKU7iwHYAi",
-	"BVGGyZZS7E+Pjx8+fHI8fHjy1eNHT56cDHeKki2FonK2YDq+gBEOuqWSzloPm/1KBd0mQn1NddqqUozN",
-	"w+si1JcoEGkjCytYQ5r3I8h57vbiijdwIIyneamY4AT7S2HuA9OwsBVFT56eHGPlFManDanSD+1Rptxi",
-	"kX1d8h/E+JaMsUEzpzuOEa5bE7VAjSFJkvIzm4XYuJL7tPQ/q3l2D/tSyQlF4DGCmjPfltjCy0EP6nlM",
-	"t7CvRn3kdqz8xjx/41tH3I6fhLLFF0JON3cben7vy5N5YwZW73Dh0kuQ5qg5LAFdVeYPpTFNmAtNZiBd",
-	"+j5IXyQS6z4Hgdm9+1qxfx58NZASqx2eA1VABPdwxaqaZgaEBuTcpgBlUhRV4ZdmaQr7tovOr3POXU0o",
-	"w1bCbHPS7fdxmD7+2jvzg9Y10X1FJgPKmGtoJi8gGxBXzzIOzrasIEz0ZiR4w8LtSE+QgvQJe0nsUYDC",
-	"e4nWKEKk4cYzt+T/NhfLPYa1YZi58drjMiA/8XxVl8azJcws3DJbYc0LXDhez5cxtCiwoKuzJnBX1fd3",
-	"1FipQL29gkMLFN9pLnyjGU1LUjyusyUl/oVYguynhnbN4CPZzJA3hOgPnht/7xD9og5RSZe+F5LNisdE",
-	"dINWTFtHl9KIpL6WoFExW1Bt5poJr0X5aLoV2VrQoq5KuIYYPpveF6n81OKGa2uJeSOI5UIHro9ZLUVd",
-	"yPNn6No0rNinS13SvMpXH21++1LYN9Z6qTi5xMPCIMC2yImzKffikCG7OG+pIAyIrXFvY36sWhxEU4y2",
-	"XuyS1sJLiTleuRGuhCSpwHqzNner6ohRo+XaiEJYzWApBZ+G21fejsgUobar7Rk6crf7gGM36N4+wlft",
-	"m3iNj9uO0vu0x6VamT0pLYoCfdLSDGFLFt3cOgIislbH1vFNkFJI0uUCmQEa1Y1EahP6vv/2/BnxSNkb",
-	"3ACF+XkGNkNvHYuTytVc1ShW7HdIqkq65lHFCCPU5TMy4/eMSarT6Mt4P4CW+KgN6zGkGjKS78OdbagC",
-	"HpErIKcIJQumFtaQuaupVU3EDqRFt147uKrAvr8oFBbxxurwXVqTpDHWZZmwaSldKjSdG1VHqd4+tYVH",
-	"NxtXtqW2MIbRulLYjs5VFYPDsry9e9PivSLVRkdtWdtKVEvqwrWh0DYg5zZwizwePrRQFvASHyLaZEqH",
-	"mwSOaJm5hM47pMHx3FGzklqavIWGV2aCL2QJxblfSSEmrcXVzcM/d8TqPY25MRrzSloHdqBxzSDPbBkR",
-	"NHgaJqbqNxLf3GBNN6wkOhdGil9YecfIOpVkR+awCrkhNsq28YhqRrDVqS/FzapIUB824OVElJxa5UQk",
-	"ZIZ2bkk7MY9vk4Y0+h3fcZnte+HkXji5a+HENp/YjK6/SeFEYw/rdqS2Pa5vCaGbDbTvm2DeOza/YMGW",
-	"JdPprIqRI4LbYLqJQTfCuO3D7tm3NShglKFKyK9ibGNKkfKrWFQCLkVeegm/lLnr5H16dDQ6fjIYDoaD",
-	"0elXw69GKKW7zz95uwQOgxSk6qxlg4+C3xxeB7+4ymPBL6Jo/Okz2a7eX/3/AAAA//8=",
+	"7L1tcxu3kij8V1B89imT9wwpSpblWKpbW0qcnPhs4vjY2putjX0lcKZJIhwCEwBjivHqv99CA5jBkBi+",
+	"yJKck8ifTM0M0AC6G/3enzqpmBeCA9eqc/qpMwWagcT/vgUtl+djDdL8ykClkhWaCd457byDVPBMES3I",
+	"gjJNRjAWEoiWS8YnhE4o44NO0pHwW8kkZJ1TLUtIOiqdwpya4cZCzqnunHYY10+POklnTq/ZvJx3Tr86",
+	"OR4Ok86ccft7mHT0sgD7KkxAdm5ubpJOQSWdg3awnisF+tXLN1RPzU9mYCzMj6TD6dx8TM0blyzbCNW/",
+	"SRh3Tjv/30G9KQf2qTpwU3TM5O7//yxBLqv5fsNf9zPhK57B9YbVMfP81jO9m1KZ4RT1ZBvXdqfTXVxv",
+	"PDh9/Tmb+D1VU4swElQhuALEl69p9hZ+K0Fp8ysVXAPH/9KiyFlKDZofFFKMcpj/7VdlcP7TjjO+sV/Z",
+	"SZtUczEFIu20JBOgCBeajEWeiwXRU6ZIJtJyDlwnREhCyUeal0CYIqLURIyJpHwCZ+arqSGzdGp+Z4PO",
+	"TdL5muaUp6DOuVpYgm1Z1H6L8cO2rWbknpPu8fAFWUyBEz0FwkWGcDNOuCBpXioNkiymQkG1RjKlilBO",
+	"DCcR82UPl/GNffUVV5rmuTnsO1qIG/ilm7xtPRwWwSEwDwYR3B6QWdgZYZqoQgK1DNAseA7zEUgVruGN",
+	"FIVQD7uEc1LgrDQnaiokIo0Bj2ZzxtUToqcS1FTk2Rm5mjOlGJ9cEUWXikzFgswpX5K54ePzUmmi2IQT",
+	"pu2aBB/nLH1wavGIpBZMp1NzEOMxEocOSMkAJGnGUq3IYko1fqCFhIx0qSEWkEQZnkOodtuRSVAqIZT8",
+	"KkZEm29obg50abGSSEiBFToxCFoWuaAZUZrlOZEl54xPLLZ+J+SIZRnwh9yWtzAuFWSnhJKRFAsFstqI",
+	"sRRzUq2YaXB8BHcRVzmnS2Q6pQKL0IIDLuXvgsNDH649kwWtTmtU4tnlQmkDeCqkLAtdEd9UKIuNr7gq",
+	"x2OWMuD6nRaSTuBLIOYTRTKmZgbUjGo6ogpxdVzmec2k6+Uh6K+F/k6UPHtIeF8Losp0SlAiMdDixiM4",
+	"/qsHhOacE5BSSNJ9+9035MXxs+fEzUEy0JTlyhLXhRA/UPnwJzsS2RKx0ExuGA0NeD+haQqFVh7CHylf",
+	"OkFCPSygTJE0NwTguRlR5ocWwvLxhRRGEjeMn2gxA67OCHx097Nkk6mhK0DpXZGSa5YTFPj7KPEjGywM",
+	"wmRGjl/VCvqVWhCD3719ECgQN1bQu2Pp5OL6naYa2k5SS8oVTc1fCOUZMStV5gN7etffMU7zLwGMYRJm",
+	"bgfHK/5GiC8CiD19ZpGiECIn3SvcIScVjIXEG9VS5H9yWuqpkOx3eGj+9ZHmLAuxmXSFtBRpxBSqSwmJ",
+	"kT8lIFoz5SgVst4KAv/888/981JPgWsDMTRBdKqm0pLxiQHGrvsjZTkd5fCl5J9RqZaJuUeKgvEJXusp",
+	"5eYml0DTKQEuyskUb0h1RqQhPEKRkM3JajYHMmEfgd8VMd94/ctq32kqSrsjq/KouydfvUSYr9RSaZhf",
+	"ke4YQCUInIGZSFAgPwKeVUG1Bmk+/79d+/7/ZCw7ncHy9PdfDvsvzvvf/6P/+k3/v2l/Nu///uHT8TA5",
+	"Gd70/q2TrB5f4kFzeoyB0EjIIDWziiCtQd+oi7vXbpLOqB5qo7QuIWNadazq6VXXX6oJ64E+VGCL0a+Q",
+	"4iTneS4sXiGQWcbM/2n+JgB+THMFyep65rsspwIu6ZgDMgr2li9eiwycLSJcjf868RNHFzNvw44MUjan",
+	"uRVch0aZOhziP7JgemrE9blATeSajKXlWTQnGZsYttWlpJAsBSvj/lYKDRlR7HeLRXBN54Uh2M7R4NkK",
+	"VrlJuu/fD4afDpOTm96//88vw/6LD/jD/Ln+1fv3FsTiXJQtKKXZRwiYyUiIHChH5Cml0pcFyBS4vpzT",
+	"a/NaZfo63Gb4SjrAs0Iwu5trMM0ZvxQ8pXnup9h3eGtziQy9J5oYtGSp3Y/N7A/fukk6ZZFRDdkl1Q3z",
+	"oPlj3/Cv9TNoRUVcRLBViT+SCqroVsVOpwFXFLcdGvwnvrYnsUaxod0yuu38ks51fyL69V/bceKOJ9nn",
+	"sN1OmeNb302joUQoKqOFp6kmC+nOEsJ7ZGHu/XQqFHDLS8zFkrOP9nZRgxp5AlqsDLS72mGTDi0N27wc",
+	"U+ZsUysMDR97o8uY5ebqQ2VLmb8wacEh9nvSxat7TuUMMkKdOpwBzVBalVBQg9vVWL1gGQHJOpissH57",
+	"mGphf32KVMKetJl0zEyXU6qm6yB9/cP5f3z7tH/07MSDVeTUTHetSRfmhV46hWTGxYKHy66HR6DXh37J",
+	"lGY81W5RU5FnRglHVLCLjq9wFjC94M+GePImMw+figyfADek8ksHUjRTFwGjCBhofIxWhovQXprrLP6h",
+	"f9Jc/5tqI0dLDYp0+4dkMWU5BIYsMSYlx63F25LIkivc5JApnBxH9wmVg3DNBXCzwx3zSBhObKTYiaQZ",
+	"/jcXSkd3w/yvgEt7JOvL+KE+L1KAJPZ1AyPTMFfxHXF/oVLSZT1Hy8uqlB/ZR4jM/b23hKJgmgulQFW0",
+	"Q/x3XmlaCKk0SamChBjeURohBFmQVUYM7QXYR6iEU6OHy6VbFJkBFIrMGm8tpiydmres5aECB79H+9iA",
+	"DN3BuhMwUhA+WDnIJnc/evZsmwjw2Rdx4PhyNzHiasgSHO0YujOU0cD2+uCSmvF7zFvFnIBEPU8IzrbB",
+	"ubZf5Y7Pr2HEIQqmR18Zyjnv/zeh/d/JsP+CDMgl6SOvNoqY4PmSZEKrhChBOJ7e+87gfceczPvOYPC+",
+	"M7BH8QPwiZ52Tg+PvkL4q98NKfWXc6Ph/D7svxhc9j/8r/rnZf/DyrO4gGqW8wNTsfvUPML/VeS09QJc",
+	"p7DYsav4zpo76I0UYrwOS+H/vMIBxAJk39AVmcI1Wb8yEAGeKMfnZrCEzCoN1v/EU1jRJY1IT/vjD59O",
+	"jm/+bSsSW7BaFxM4D/eQ9xCs9bU+PSKS8kzM3WIYJ3lj+QkpFTqhUjjD9dntMKuublAD7wp+nRx/xgZY",
+	"WGMbUPkE25TpPTCrqZ1HmLjzHToxbQ3JoRDpdFWgbbm7JsBBMbWHbsyUKiHb4wMF+Xh3FUmVRZEvb2tI",
+	"CHbG74MDoBq5XnO1lqQ+pPjZarufzYM1F9qlgt+iO735OqnwYCeEwPlfaZjHcGFvHVQKoXcLEKjlqc2r",
+	"0eKW2/ARpHLWHC86DQeHEdlo5ZT9d0mg3+Ky6lvVn00Fnd/01gPGDV475Bzo+NJGdmzdh4pr73Sqfo9X",
+	"D9R5Wbd9/ta9tro3/vMkBD3ZwLq/MYsdo9X3jfMZNrcgrV9o4uwa41nDTbiOWLgu0Kyu8H4wQgRVM2eW",
+	"Ne+jXXYnwXuV9EMw3dzR9eaUzW93VdWS+U4njCE959YRhaoRvX5lvzscHh1vkRzcXBtWoMo8Isak5mFM",
+	"533npWihgORgbtEFVUQCh0Vcx13jrXbkOEjId8+zOdv7/nfK3jqS2PiRJ4qYV0g3gzEtc31qr3Yn4FtT",
+	"ehX9oDS1AR5GxXj1she5/Juy5efa9FrsbRv2qApViVh05ozvjl41S98sH6zJVUZ2tObiqBUhCwCMxCew",
+	"CYeMpJQLzlKa16FLXTftQSbSwUT0EjKiCk6Oo5O4AKcdw3u+dW8bIrJBRTvvkhvhR/wstlku5CdiJELH",
+	"WuVJUy7YhQNkkJHu8NQ64FosUBI+ipmlw888TQWSWZfsLrYIczzyLpCoCouK2Qo2iV0O3nCExON2fX71",
+	"DtVA14cRYOEOpPT1UnsK2pnttGP5+TqO+2C9OgquRu2AvTw9PBoa9TWqsP7t4MPf/venYXK0g56xy+K/",
+	"rSmoubJ9xP8xgDex7yjN4xeM7/FFoGLspv/Ubr4IWk6F0pfOM3o5KuKGrAXTHJSC3Sf92X7xM7DJdLta",
+	"7zWLep56Y+pNXQe23owNB/uK732H1jfHOsP2YY7oNX/1UlUXaR3A02sYEXdjF4Ewc7J+StScYQSgv9vl",
+	"E1qdsXN4o6FoLjgszU9pgxV0fafvDGETezaLXA+D/xGMXZfMwAgtlCjQOge8TgvKMiMeW29/Qhg3TIcp",
+	"gv674BgPh8NTckj+/95mKyf6d7dpZA2mH7kOlYuYrEJhqQu4DsDZBsdJAMRhso161xHaiQ5PFKleJF2D",
+	"5VpDRqjyccfe8lUhOfkWTczuq2ARBsscYZLu1Zuf3l2QAy/MmBeuiOAoUeI4aMrEsev5bXTpSlgcRtVi",
+	"cJfB5qPh0c5IvMaNajw+iSkObazEST1rV8RdebQ3e5s38Li3ePfvbSm8Z9H8nXfkrHDX3MUBt4QiTakK",
+	"I/r95X1KmEY/EsEB0CaOTADfNl/2naDhQpXjHlk37N6B8Hb3hLKi434x9CtGbFx/dN8cl1vbG/cgwThr",
+	"3ucwoZp9hCq2ZZdIFpRayJylUvRTOx5hXLFsLSLKB6YcPl2LU4l6AV66wOTvgeY6YtnDUNz1Rf08xcup",
+	"jmvOmPVyWCJfdWSEF049N+OXpYpg0zeCc8AtUIglmDJGMMWIcLHYxtuPjrexdjGLrQgc4wpWZVeD3nc7",
+	"vTksxoleCKJsilscU0UB/DKt17F5keZt0h2Jkht1arSswi17n7vWFfQVs04EtuokYnj90qJpPHbvVui8",
+	"JfpqbwyGHDS8hULIiCEhk6IoNtiAwhAH964LHSW54BOMdG7Ta71vu21swd3AKCg0KeSMUIVhHRPKuM1g",
+	"ABfSQQwzysocdjBE+eXVwETPkKnZLQl8LAGIKmgKPqB0ZOCk2W4kbj6/HHmddCXMA51ZOIFbv6E7kjEJ",
+	"qRbSSDXWpY5S3xnBUAUboL6MANNucO9HRas545ebwAuyOPr9OeN983IfX9483d4sp4bCifo5UKVJE8AY",
+	"n4lRd7CktTXGcON7F4KzuyMw6bThkueb227ZlUvnJulkTM22flVjcRAYs2LS/PzARKWpLiP4IGZoWi35",
+	"FGFY1tmMmOTDFBlBLhYoHDtcCKlHrFwtVX5nfWN6xw+eYzVPND6mLDSbw6W7g/b2N60a2O2Sk/UYyZV5",
+	"3EEl9UnHUOpHkBO4nVthFPiOo2ltpHs8HPYG5I3RIrmLqlDC5egRBZD1QZr/8AwkmYC2wTlwXeSUozKc",
+	"2G0n9uhtspHjZiF8h5GVtfp/QsvX0fOTWxm+9ldt3EbHvR+YexC7+QIvl8KE1ilIMJuyIO6blhg4LhZ8",
+	"y3C1xjelWZUzuWHYVfnaAe1ni6OXivCeaQtPMjPJMU1BXZYtJrI5qOmlmMUislfA828mK8PGwORGYx2J",
+	"PQzQZmGv3Vcxe18hhRbrBzCiek55n2YfEzKiI8gTe2+iFMMh6nMw57JXuKYUpYb9lvLWfBK14otSxuJc",
+	"MgpzwU/JiOpU5wZ+XE52huuxzq455SXNyRy0ZKkVEM5wmadVRqUX2kOWaod2MWbI6BpqXIvt2QHqdz48",
+	"02pHEo95bahanWjEyWX9oTHrAzO4FQ/ix6U3T06Uozw4Nl5aD88qcbn52iC1B7Z+q4PSjFfJJp8DUNL5",
+	"yKJpVCtSbTBjDFh3WUdFNpcK5OOenAT3bXb07NnhCzKD5YrCvEvqUJRZv4GYOWlTcsfG3IycKn2pwOaK",
+	"70aTyI14gF6R4AJAr7FPATXipROwifuwlH6rzHDEYLUhIkswceV2F5PZ2rOC6ulljSqRwheNmZ8oR+O+",
+	"goJZCeli3JuVtcwJ9s4IHaEcgMIY0xgSjkYlJM+GoN6OlGtRyy7+GQUgdMA1rqJ6UQ6bm4sxo7E0IWVW",
+	"JCQXkiZklENCRvoylzVvngilWDHY6gAL0lTMdHWkq0O1GIEY3IyHdgZ3XSRj2FELYoJla6SrAMiB+Uuv",
+	"BRvCe27LmBXOqTaNeh+HLVLgNv+UHTIJru4a4PjWoR4d371A498RQnzf8KsdAG1X4MNx1jX4TWxlzOTe",
+	"fOUWrOju8sJ2uiA25XJZIgnWHS4ourlVctJK+JAN19+qljoD2Y1NcXBxYzt9sRo64CasB2oH91b5ZDuu",
+	"yOVj7r4g/8FNFNyqgsSqWKEpy+PCD1fa59BGUkO8fh7x2TGdw4Z4vG14hU/9MNVU0VMoRzNYRrBmJK4v",
+	"Z7BcZ4b/ZSWQohzlLDWCSEKmcL1fEPqdEhpINl7GYfXi0mcBu41mAwCSattie/3PUsTk0tulnO5Dzi7k",
+	"d8fXPYp5IWITOQeWHM705X6QtW6sQ18X+BuM7Nce2923dZDtCrdg2Z5BrluC8W2IuVM7mwj3n5xdkznL",
+	"c+ZMTaTLuL16kLWdkTQX6UyRTLKx3jUb7VcxaoPFKZDtDHQnbWZd6d8fJ4UY77nNEqxienk7jNsaoH7Y",
+	"Fk2HwX9txuLDo6/iLMvgodqDjpqMaR/m+PlB9I3oveY+V+jkV1QjUXWMiSUau8chwoem1Qbfq7c1TpsF",
+	"ZbLNt0V9NvROyVk2j/gyA5rFL08Jo5LlOv6w5EVOU9glAtKCVY8XfNyEIrrikt/OclzTekuO3GkfvYpt",
+	"WHorhtCMKPL/orb3mmmscD5FJ1DZs7rmbsRsbEwqPDkm6ZRKmmqQqnfmM0gvbcGmyznpIs9EH/LYlXHq",
+	"EeWN3i4B4okiiLERI3dgZ/ZnsHKabl9bzypufN43cyMU6wI3yHYLnfdc+AljcKI7toV89svv9/nquySz",
+	"VJkyu5Y6rQWOffM9goxan+TiZAAEuHVPzmsD5D4Rlvvv2957sW2BrUt6STW9k6POqKaXo5PjxnmMljqq",
+	"/v5r4kWwyNb9fOWhvX3OeLQiCAZ6bkW8tWh0DA+dU87GoHTio9NHS/S6igUHSbpO9vG5F4POHSBwo1rF",
+	"Lqc827Znm0M/o3vmJKKN0ZKSFgVk/wHL2xWguGOII056xJa1yfHo9kjchJQVDLYXsgrc+o16GZticp8/",
+	"f350eIvF3iIlDuzV1HD9fnX44ijiM7u1+N3KPALh5cWLZ4eHJ0fPnz8/2RbIElTN2FCjHdew7wYG4vuG",
+	"89l33FZZ/w7rUFj0DfHSUmuFFNsEfUSGW4ZMtBmcbDVxB9ATRf6rcoGRrmGXf//2ghwU1o5F3Ci9fe1R",
+	"1iF9ixhk9KdusvoE9LHfhoT28AbjOWksbap1of799ODgcy90TGqwt8nm4h0RO+f+ogDi3FbqO9z3Rl6T",
+	"q3GaWm5w5ODXGljco2enxW3R+TNFtZYq0r4QSEKUpjyjMgvS1lbFuxBpjp6evDiJhjbeq8y3XZDbKLpd",
+	"iMkkv+0BtHqw1ypVtvofLyTlagzylhDsW6MyU/sU6LQhJOvI8hOGkmEmD89stVumz4LMFiN72qjd0ZJc",
+	"Hejrg0/YfOLmwL1zVaf+4MJaPKZzmEfCeL6TAARLc6VUSgaZLyEVFOS1XnG6EnuLnG1LRIXSm2twXlz7",
+	"GsPNs9DXu0s0VWHhLZ5OM2Ychrask30RIojTizOF4AXStZzAp8rXqa7AU5ExPuklNrzA1WSO5YnvhYD7",
+	"ZKW2hGebNeQUC+OOS0UxWGpMWY5ljtmYUL6MAjoG2GMbZ4zHrec28TsO1gIztQht7LH5QJEuNo/A1LCj",
+	"g6c+7kQLTfNdTfpViaQHTQBXMt3jfKtwkubmOAf/qdNaE8IF1pK3LGUJmnQta+oNyITqKUh8u8l/RoAh",
+	"buaTAZbnxnfGsPA5d8HG+uw+fyIuLs7WfzYMpg6nl6BLyQcWxU/90Zk5ZN1Owo/3WylkOfdPCNNYB3wi",
+	"RGajRRBne2H4XV0FsFpYJ+k48FHi5pgm74aM6qeIJpd2LTsigG0NtOMd7aq/7R7zUIOyEtbf3HZfjywo",
+	"niDImMrbFHbxvY4MPiZNpm5p2xOIo92g8JMLGnJAVyS8sq9hAQK/ITFW7dZ4bqP297jbHQ7toTS0zX07",
+	"2SJtTdNrhjFTTeyr9vAwmjyxdRdtkHOVOkuXJKfprJHQetfh4LG8cn29sSpJIDX4Eg3tN9xqMs/J06+O",
+	"76B2g77ehDz/J+rV/yja7mzzZLelbPH2mRk2wPVzRdf3l5Abco9NhplVf9LhVhZR+xndDNGV1mbCPXXr",
+	"YgpzkFZ83ituxd/bsY+OW0xXDTPfPrMpoK4A8x6msvXqYZUtp152zWDdHB9iDjQFaSmZXr4zxx7UpbgQ",
+	"M+AbU80aLSwKaU4Z21JhPJut/5CQGRTaawfNnDm8dRHZUOcAKlHddxBOtS58lMK70KC4amf3DaOqS8sn",
+	"paY0z+taU2FYNemyDLhmehka3rFfn20RUXfs+2k8nkiW9WsQau5WMLRd36DSPBbxvfr+4uINOX/zynAB",
+	"wYH4AV+DRsgG5C3QrG9zg9BDSLpXaO6irhz7VUKuDrAlwFXynl95Mxj+eQ5qiv/B0FH8n42F/d09Rlct",
+	"/t95HdUBXBdC6qseNuMroMro/OH89eA9/7HUFGObzfYpFIbD4PTGmV+dux4qGPlySr7GMyQXP/3Ht6+v",
+	"eoP33LCQvhZ9zLKxA3avDmTJESKssoz/G4NO7TqsDTL47wHWL1NXPdcEhQCrcp9DYIR8zyknV2sHdkXs",
+	"mZI5zaAuq7oJO4xguIohZ+85beJY2IuMufw4V8TCClJ1QLGvMYApXsfDp3aKK1+tAvfqWyOJWsH5qq0X",
+	"y1XdaKo3ID9i3RXKM4LNQyGzrnMcwqc4W4ah3vPtuc6JK/Q7zgXVavCeV9GFNRl4rDUY3Qms4J3h4HAw",
+	"9NnktGCd087TwXDw1Jpop8hWKow2PyY2HMQwbFznqwzrzOiqF8VKl8uj4fDOugpVc7R0qklLKbEblXsP",
+	"OwY9Gz5tG7cC9CBsr4NDo4Vl+3d165yko8r5nMpl57TzDvlBYluDKDxpwfsGc7HijDnYCtOmrl62phNl",
+	"roQpliu/STqFUJGdtjG5jc1GNvq1yJZ3vs9Vm4Sb1danN1/wlP3pBs2FbFEcPO5jC8nmYwtar+Inhzth",
+	"SN14Cj/aAa3q5ozmi8Mdvqg6zpkPjl7s9EGjAdwtMf7Z8Pn2b2I9D29NLU586Zz+0hRcfvlw8yEkpm9s",
+	"waMNtHRGhKtGNGaQZ9hgbUmosmYHKiFCXzdJ56AuQR5laj8wpc/tK/eJ7VWJ9FifQpx+cHskfUAMul8s",
+	"uHDND8L0X9vtwVx/C+w8asTXpJIUmHTpReHp+wLxrfz1TWnPvNPs7v1LTER0jUyMxJmgeaoAUdiSGrGG",
+	"1d4BXKHFloiFmyTe+Nq5i+txqp23wRc7RGKYoVealhgRf63bBelC2huQn+ZMk5ntMkC0IOlUCGzeCvO2",
+	"VjcxwGed3bqv3yIMZH1B7+JraTubhwTtLSCzUKQroegNyEvnz3mWOCOr9QTgf4OOG+xjK2rJB99Z27aF",
+	"cevyrNcwxgaXc8OeLbli5RlwZ5CQQ/Ij+xqJBXubmmet+NIMhNhheZG4muPhi5PbLfMH0EQZwRobWdti",
+	"O1gz0GLTRBhKMEvDHi3BkaGJ3DaHlD2SNbsBVSdJfmZ6KkqNjbyxMy4pSm25lyc1NwR2TTSqireG40vH",
+	"wxeG9RhdqEl+Z/a5Mytai/wTVXeNafbajnaYkUBzo9e6T9oOiOa5WGAbFMguq84n63zJmXnWfb1r/slS",
+	"opK4lsekSBd7UKRiPqd9BYY3a8P7vWZ0eNIz57GQtKiXYZRCLVqJxhtfmlCHTfpCI1A3CX/1Pg2Tw2fx",
+	"elHr67oI+0s9UUErEYsH1WFhd+RXL81hZ+bqMXisNEtJt+KzU6qmtsRdVYbb/olbhb++tixSzhLCEyIT",
+	"UpOT+c7cIkRCgRiJGNbDTuNYdEKWhRGnDEJKUOUcsLSc+SnGxIk9vmG2L8Dh713VAAGzwbnoi4J0j4ZD",
+	"nKM2TJB0CulMBYuw+wA822rZ+caC0f/eRo3sJm1ZR8z6AVVFiO0JFCJn6ZJ0//Hup9feHFxKW3jM0GxB",
+	"M3Tari1kBGMhrWTi7MQb1/AG52kTCpxZfxW7Puyq9IlUg+4rLYHOmwJpHY3COEWaaJTZaoTqrXWjTTYh",
+	"d0CR5IJ9Peg8qOZo81DWQXzXQNUBuQhKyFjs80jdHS1JDMN6tQUqwG7rVjW3WZfypXPhc6w+GVCVEo1O",
+	"7LYFGmQVJaCHdkGtKcpASLrUN9ZGKxVWH/j2uoAUy8/2DbCMl2AfmPl6Zk1AFJ3XS0GAbaVUuDZbyvQK",
+	"ZXoKRhqFhUP+7tHw0DZbPrI6x0OczVmzIRl2FAbbLtu1jLMe4T+6jj/cQeH6RvBxzqyX5NEocCt1EJGG",
+	"UHvN01QKpar6IpYU6naOiOiGB0JmC3042veuVuCpXBZaEaYTApKqUhoiyozwqm2cVk5T/FV1rRR8RbCL",
+	"Kpm1keGAzav8uqje+Qqfn1dpbXdv1LPZEDvZ8h6A6u16IXuk50d6rtChImhury1r5UH1IqguLjicGcpk",
+	"SPKc5Exp8P1qqet8ybRyGlfOZtBw6ogFH5DzKsPH+pfMHR5Oi7K1bd5TO4+qeoo2vTYJdTLXghFveWuO",
+	"3soTPvmQ2xurLeVgwxKanMHWnq05wz3JTo0StxGCtc//+PR6vP2L10J/J0qe3Y7AH+m1wgZHr6E8PRYS",
+	"naXm5tTYLRIpg6qZchIeGhy0wErIwZV61qhjLIKypUFMtK1knFMN0iqSOAjaISlfLujSS+AoUlsPtDNT",
+	"WlWZSTKRNAVSgGQiazENt/o475sIW6/LC28ceGD625ea/jT+hp+42/Anqr4p3GMrE4LsO2XFNk23HS3b",
+	"nA1NX0IM4PoVn3fyhupp5+ZD9MY4CPBtI7o6JXY/rN3HcrCTfQDZhK1jmblw6agdZ4c+7YupyOsB9zL7",
+	"3PyhaeePfBM9jHPviQoNSRhc5DuZU74ks3UHVUIyMKpahv8xapwTxdAeB5kR9FzOQhAuYAPdRktzg42E",
+	"1JUJyLUrQJMNJVqWPKXWr5xjiyQbaDNnStMZcCs0OoREqdQME8NrH8qUm6vRLMVZdxDKB2MZtvS/tXHf",
+	"fuw2z6mtI3PvV2SjXE2E2/w8dTZk1+hgbOjLygrsUXp9lF5tSAmkM29wxMvb3S3WAOq6T6GgihXLUbMc",
+	"lSzPHNvxdfgDPKtaee2u9WGkJNwXPaK9594NShWRPGyMWGDMimfj1hU8Hmn+0SR1GyZRuQSb6OTjwVci",
+	"hW2ww6oViXSptUmltKAjljO9JH2jo0rbrs7JM1RC7RetPNcLm0BhbdZU+5mCEguC50vn+amc2cRamlED",
+	"R5uZ7a/XMEO3sqiwNUabVvG1fydO3ttIzH58jpr9rdD5C8Tz2kaG1GZfPlHEbVPia6VldRQUZhmGaanN",
+	"fhWq0afCHYFvzmzPIGhA13YEroPcfYpZjRZ9LXwWS+jmOWR1U2qPxK5Lpcu+RLqokxPr7OEvc5xBKsxq",
+	"E0HSFQVY+R9priZlzAOzOglhuudiL6hudh0Mj9UfZBhs2NYvNtYl1tYJsFKK3c+kljKcxDInWkyww9OA",
+	"/GwzbSue9J7XlmuX5wBclJPpeqfM6tyqfcC4Dd/R0LaMxa1w4JqR3/PW5p3W0obb1rMJCSveLs4aSHz3",
+	"wknY3Hd32WQLF/JjOrS3LvKjnT98g9vpBYVHl9df3YVN0ePlWVCzfS6h1t9sTRU2OynOXII74wDb8rY7",
+	"mc/N49c2fPgeiQ6neaS6R6r7I0r1BjerFEDb9sVTYLemPmxWPTK3pL3xettp71dh25THSe8fgvEHufF8",
+	"W2HsfHmvRPhITH/5qA2LDsElVsmPTeO9u8DOAuu70aGRyvDOqi++7YQWNMhpU5CCXjb3mrwVNvKJKEnu",
+	"sRWEv5S281rwvm/RPwUqMyzZzXW+JF0fq3ty3Myi6iWV6qYF8kHX73/76ciq1Xybm8A8v38hxLW8f5RC",
+	"HhnnH49xWuSsyw50hdOse0GZq8+SRowq3k6E79jkzyaNPBLjIzHe0hso+rYip7N3QebNl1RVJHcWWDtd",
+	"STuq0f6bAzZV1+00ibJQq7jynXlqaxDf0un/T8xru0m2vo+FX93bH+7ZO2e7JGzw0P35nPGHOyzl74LD",
+	"v3zwTvJptbzT+gVHM5v3i+51qnxNNcbJP9799DokFle+3NKK7Vi6kyPq7/jqX9AdZSjIb1DT3WgGoRKU",
+	"zwDGYHcjSbjUMB9Qq8hVtcVXvXZflDuN1Zb0rX6p8L01ZhbNIB5bESSSNDxMNlStezEcPj988eLo2fHz",
+	"4+GLLaXIWysp5GzOdHz2k+PkM/Lob+6VvQbb/AZvyEjhEFLQCTqpw7O7Lcf9Qjje4kV1HtTE8BKP4kJm",
+	"Bq8xwo+SQigsNki6lGvWB66lKJakKPNc2Y3RU+k9YfPt+D8HOYHLkCfF/XnnZIT1c+2LRHFaqKnQpHtV",
+	"E1skj394SmznLvQxcoGyvgtgTJq7kFL+nneBplNXwVutFn4VYxKtgNws1NsbkPNG8WQXdt/Ib3nPLaAq",
+	"iLv1VfvCdBdWe7Ujvr4fzeY1uPTdaxs4xxcKRXJzY4+yCCV+7wstNM5xARIw5XYKEh5z4P6qesh2Qeq8",
+	"KPJlLKrEMgG4pqnOl5ho0zsLpAKJIUGr4SlzXysQORrKZY7zbOWB+vqycNX7265/V9//HmnNzdBWhECI",
+	"/EvGlATlkJUtnVrHh2Grh67hrUvQ9jx70cpVeKyCm29WaqvXJb23HVRQALs98MSPbu4OhaFkgXU+WAoW",
+	"qAEf3Ea6SqYJwQK1vcR+hlleSqZmmRI+MlEq+8J7zpRda+IKt+VLwsbmXYymKeiS2NLi5G9kDGDxdOEK",
+	"c1qkNwzyLCiQTajWNJ3aS+k9T9tKaiuZmjvO9y5gCgvmVEUcJFAl+ID86CzjBrTY7WWVjItrV7f5nu6v",
+	"lXLjD3yDhbWyW0jLIcsThRWyHy+sxwur9cJSs7DEQt3Rwcmh2CwgwSpyld0t4Dbt7M3VR950AX2Pr9zn",
+	"BeRmaKESVE+MfF9yzvgkQfUkY2pmIz81yYEqTfr9OeP9sQToY/U0Yv6LDBLfp5qOqPLKesNv+PBrIKNS",
+	"e61E0xmQhZCzYGEcqDQCSpljf5jGAuoUXsYnZ3WpGyxAhrU3VlIC34KWy/752IW/rtSJcU3btUDfpC+1",
+	"RNUMu5VMKOODHevEPT1paaBc6+83ny8S/MA+AmI+nqwrS+3JwFKH38YnDgdUQdN1THiCFU11wzUuCm8x",
+	"m4OabiKKH0HdK0ng+BFkMn/3Pae/lFSGMFjGYWRd182IZr4LTtUTG4PujYDDxaLXUi426N7dvte+WfuW",
+	"7dZwrQ8w17G50VuTad0MvjL/GynmoKdQKtvWy+L8YGUbgreqA4mhkqsBPljS+UZB/6cCuC0kvgdW+UH3",
+	"WKzhR26uKrJksCZ4MxU8jC0La+xvDhex3WjuMU4EZHuQyAqT/0Kh8GaXiDbjtuC/61+wcSPdK/e5lW6K",
+	"2E7W5SIHd7w3QSFKa/nKgLx62bJR2PNh0zb9E1/YyUCONLKqDIS3nK/263R9bMNk5b9dyv5+Y79yDQii",
+	"nf6FJBM2oa61JdaKc00KWuu22oqt7TBvLIFhW03drwXdHkALx8Hju72K88f3H72RLAVbzNZhDflVjMxB",
+	"i7GvCRgceV15VCj9RAXdFaLYv9KvpJUOvsXHb93b2+pt27eJH9wq8pQos/M8BWfGInQkPkJVJqodQXkK",
+	"lwp+u43n6ejo6dPnR8OnJ189O37+/GS4VZTc3/l0iINuqHO8tWNTrMLxfRLU11SnrSrFyDz8F/I9vbN5",
+	"nxWuIc/7EeQsd2txpTU5EMbTvFRMcFJIIcZYmYJpmNt+LycvTo6wri3jk4ZU6Yf2JFNuiNV6W/J/iNE9",
+	"GZ7elvwLGZ1w5janicEaw5Ik5We2RlTjSB7tT4/2p9bIk5ITishjBDVnYCoVnYDHHtTzmG65vhrdq9qp",
+	"8hvz/J1vvH8/EZSUzb8Qcbq5t/o0vTEDa6u6ZHZ0bUrgsIDMhp5IdBhLaxCagnTFFUH6Fh7YlSuIY+k9",
+	"dvL569CrwZRYZ7ccqAIiuMcrVlWcR585ObcFWjIpiqosb7NwqH3b1U6oKwK6it3mWglrAZJuv4/D9PGv",
+	"vTM/aN2xztfLRt/9R5A4eQHZgLhuI3F0tk0fYKzXc8QbsW+O9QQFYj5hJ/4dyoP6+NEVjnC8bkZ96UD+",
+	"swVfPlJYG4WZE69jMQfkJ+/qrdsgOrxltv69F7hwvJ5vMmFJYE6XZ03krnojbqmAW6F6e33NFix+0EqF",
+	"COYT5fraxEsWIpwtBQt/EAuQ/dTwrilck/X6hYYR/cErFz6GSn/RUGlJF8Sb2zCiEWMBMdJOW0eX0rYz",
+	"tev0YFTMFlIz2BvJ/9F0I7G1kEXdM2KFMHytQ99C5FOLG66t//ydEJZLKrg9ZbWU3CWvXqJr01zFvpDK",
+	"R5pX1QQP1799LewbK51unVzicWEQUFu8x7oXh7ADvJm3VBCmyta0tzY/9pQK8iwONx7sgtbCS4nRN7kR",
+	"roQkqcBuQLaqS9WvtCbLlRGFsJrBQgo+CZevvB2RKUKzTIJSZ+jI3ewDjp2ge/sAX7Vv4jE+a9tK79Me",
+	"lWpp1qS0KAr0SUszhC0ofXdwBExkJT7Y3ZsgpZCkywVeBmhUNxKpLfXz/bfnL4knyt7gDjjMz1OwtXtW",
+	"qTipXM1VBynFfoek6nNkHlUXYYS7fEbdwh2zleoih2W8W2NL5tSa9RhSDRnJd7mdXbgZthjxEdCUzJma",
+	"W0PmtpbjNRPbkxfde2enqj/e7qJQ2GINe/d1ac2SRlg1d8wmpXSF6ujMqDpK9Xbp/HR4txlnGzo/YYKt",
+	"a1Tm+FwVChg2Teo9mhYfFak2PmqbDlWiWlK3FQqFtgGx2WSKPBs+tVgW3CU+ebR5Ke1vEjigZeZKPT0g",
+	"D45XlTKQ1NLkPbQjNxN8IUsozv1GCjFujTo3D//auayPPObOeMwbaR3YgcY1hTyzRV7R4GkuMVW/kfjW",
+	"kyu6YSXRuTBS/MLKO0bWqSQ7MoNleBuKBcd2sWMJamrD+H2jNFZFgvqwAS8nouTUKiciIzO8c0NBCvP4",
+	"PnkITrAXD3kUTh6Fk39d4cS2Bl3Pu79L4USLySTfQNQX9vn9ELQd/EtJBS4EqrVVk3se9ByxFvFHx+af",
+	"spTrgul0WsXIEcFtMN3YkBthnKbad2evDAoYZagS8qsY2ZhS5PyqJSoBM2TGzjTVntNX2RftdR9m8VU3",
+	"Codrbe/1ulq3LVdjbn0A67Ofs6wQjGO5e319OQa4nDNuvnjP/W96nZCCMlT8r9RSaZhf9ZKw11ss9wdn",
+	"HQs5d113giR0m0hY5bK/57sls6N/lfEBORoenrq0we7q2KpwgpOt+Ykx4b3Be340PDr10fSFEHlCrlzp",
+	"uys0yrmpQJFu0N4/hMXBgHwVMms8oqUWfYSE/Q7yPXdd1CsGuyQSdCk5eteuXEXDK9K9snkJV6dkQtFm",
+	"h8d2daCvDz7pa1QAHUBX0cLab4TSFw5X7ovxuuH3F6a2cInr78x+7VzL6+L6FbfZwI8y0SMLfgc8c6m/",
+	"oafBxZK41g2G+L3v2v2pPd+wJrnNOe+3Kjx0cR2WHLoF8u6pz3+BKNqfePMCqgu4zLhYKNJ15VswM17I",
+	"Kie+Kl20R/r7vp6Ii+tGq7SAu3qevb9lLRizzVL2nRv8SyHNYxOzPxHH+07I+boENcbyRyJvyn7NPtaK",
+	"wHUKkLVLVAkW9Fn6/vdWdsLwICyiMGU5WCnGNurt7cJFD8KqFHdNWa6EgSOseyvQcK5md1bE9JGaHwWe",
+	"z2lkoGaBbqIFWa+lsNqjzNagQe3OZj+Pc7EwL10J67om+prU6kWcphFG+dGTbinzzmlnqnVxenBwePR8",
+	"MBwMB4enXw2/OkRydSN88k5y1GnRnGV/V5kwwd+ckSn4i2tSFvxFFI2fvuBq8CcP882Hm/8XAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

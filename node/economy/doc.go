@@ -1,0 +1,48 @@
+// Package economy is the engine's part that runs the cluster's economy
+// (package economy at the top of the module) inside a node: the witness
+// service, the sending side of transfers, the pool of this node's own
+// transactions that are not final, the auto-finalizer and the spreading of
+// certificates.
+//
+// # Sending
+//
+// A transfer gets the next nonce of this node's account (the ledger's, or
+// one more than the newest pooled), is signed and written to
+// node_econ_pool before any witness sees it: after a crash the node never
+// signs a second transaction for a nonce it used, which would be an
+// equivocation. Every witness of the epoch is asked at once, each with a
+// bounded wait (Config.AskTimeout); a witness that refuses is asked once
+// more with the certificates that credit the sender (and the sender's
+// previous one), which it may not have seen. Votes whose weight exceeds 2/3
+// of the epoch's total form the certificate, which is applied here and
+// pushed to every up peer. Transactions of one sender are asked in nonce
+// order, one at a time: a witness signs nonce n only once n-1 is final.
+//
+// # Waiting for witnesses
+//
+// With less weight than that answering, the transaction stays in the pool
+// in state "waiting" (an event on the bus says so, with the witnesses'
+// reasons), and the auto-finalizer asks the witnesses that have not voted
+// every Config.RetryInterval until it is final. Votes are kept in memory
+// only: after a restart they are asked for again, and a witness gives the
+// same vote for the transaction it locked. The pool is bounded
+// (Config.MaxPool); a transfer beyond it is refused with ErrBusy.
+//
+// # Certificates
+//
+// A certificate is final everywhere; it needs no vote of this node. Every
+// certificate seen (made here, pushed by a peer, attached to a witness
+// request, pulled) is verified against the epoch's fixed witness weights,
+// logged in node_econ_certs and applied to the ledger exactly once (the
+// ledger's own rule). One the ledger cannot apply yet (it spends credits of
+// a certificate not seen here) stays logged, unapplied, and is applied when
+// those arrive; a crash between logging and applying is healed the same way
+// at the next round. The log's order is what anti-entropy pages through:
+// every Config.RetryInterval the node reads, from Config.Fanout up peers in
+// turn, their log after the position it reached (kept in memory per peer
+// while the peer is up; from the start after a restart, which applies
+// nothing twice).
+//
+// Balances are never merged as numbers: /gossip/merge_balances takes only
+// certificates.
+package economy
