@@ -286,14 +286,21 @@ func (s *Settler) Owed(ctx context.Context, limit int) ([]Owed, int64, error) {
 	return out, total, nil
 }
 
-// Funds is what a consumer can spend, from its economy ledger.
+// Funds is what a consumer can spend.
 type Funds struct {
-	// Balance is the consumer's final balance.
+	// Balance is what the consumer may spend: its final balance less what
+	// its transactions that are not final yet (settlements included)
+	// spend.
 	Balance int64
-	// NextNonce is the consumer's next nonce after its final
-	// transactions.
+	// NextNonce is the consumer's next free nonce: after its final
+	// transactions and after those not final yet.
 	NextNonce uint64
 }
+
+// PoolFunc records signed transactions in the caller's own tables (its
+// transaction pool) inside Settle's SQLite transaction, so that the pool
+// and the record of paid receipts commit together or not at all.
+type PoolFunc func(ctx context.Context, tx *sql.Tx, txs []Tx) error
 
 // Settlement is the result of a Settle call.
 type Settlement struct {
@@ -319,10 +326,11 @@ type Settlement struct {
 // leaves either nothing or the complete signed payments (sent again by
 // the next call, never replaced). Nonces continue after funds.NextNonce and
 // after the node's own pending settlements; the caller must not give the
-// same nonces to other transactions while these are pending. When the
-// payments and fees exceed funds.Balance less the pending settlements'
-// cost, Settle signs nothing and fails with ErrCannotPay.
-func (s *Settler) Settle(ctx context.Context, com Committee, funds Funds, limit int) (Settlement, error) {
+// same nonces to other transactions while these are pending (pool, when
+// not nil, records them where the caller's nonce allocation sees them, in
+// the same SQLite transaction). When the payments and fees exceed
+// funds.Balance, Settle signs nothing and fails with ErrCannotPay.
+func (s *Settler) Settle(ctx context.Context, com Committee, funds Funds, limit int, pool PoolFunc) (Settlement, error) {
 	if limit <= 0 || limit > maxSettleBatch {
 		return Settlement{}, fmt.Errorf("settle: limit %d, want 1 to %d", limit, maxSettleBatch)
 	}
@@ -331,10 +339,9 @@ func (s *Settler) Settle(ctx context.Context, com Committee, funds Funds, limit 
 	var out Settlement
 	err := sqlitedb.InTx(ctx, s.db, func(tx *sql.Tx) error {
 		out = Settlement{}
-		var pendingCost int64
 		var lastNonce uint64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(cost), 0), COALESCE(MAX(nonce), 0) FROM settle_txs WHERE state = 0`).
-			Scan(&pendingCost, &lastNonce); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(nonce), 0) FROM settle_txs WHERE state = 0`).
+			Scan(&lastNonce); err != nil {
 			return fmt.Errorf("read pending settlements: %w", err)
 		}
 		owed, err := unpaid(ctx, tx, limit)
@@ -360,9 +367,14 @@ func (s *Settler) Settle(ctx context.Context, com Committee, funds Funds, limit 
 			}
 			out.Receipts += len(b)
 		}
-		if available := funds.Balance - pendingCost; cost > available {
-			return fmt.Errorf("%w: %d receipts cost %s credits with fees, and %s of the final balance %s is free",
-				ErrCannotPay, out.Receipts, fixed.Format(cost), fixed.Format(max(available, 0)), fixed.Format(funds.Balance))
+		if cost > funds.Balance {
+			return fmt.Errorf("%w: %d receipts cost %s credits with fees, and %s is free to spend",
+				ErrCannotPay, out.Receipts, fixed.Format(cost), fixed.Format(max(funds.Balance, 0)))
+		}
+		if pool != nil && len(out.New) > 0 {
+			if err := pool(ctx, tx, out.New); err != nil {
+				return err
+			}
 		}
 		mark, err := tx.PrepareContext(ctx, `UPDATE settle_owed SET paid = 1 WHERE receipt_id = ?`)
 		if err != nil {
@@ -549,19 +561,25 @@ func pendingTxs(ctx context.Context, q querier) ([]Tx, error) {
 // economy ledger. Safe for concurrent use; starts no goroutines.
 type PaidIndex struct {
 	db     *sql.DB
-	ledger *Ledger
+	source CertificateSource
 	mu     sync.Mutex // serializes catching up with the ledger and claiming
 }
 
 var _ Validator = (*PaidIndex)(nil)
 
+// CertificateSource lists stored certificates in the order they were
+// stored, as [Ledger.Certificates] does.
+type CertificateSource interface {
+	Certificates(ctx context.Context, after int64, limit int) ([]Certificate, int64, error)
+}
+
 // OpenPaidIndex migrates the settlement tables in db and returns the index
-// over l's certificates.
-func OpenPaidIndex(ctx context.Context, db *sql.DB, l *Ledger) (*PaidIndex, error) {
+// over src's certificates (the witness's ledger).
+func OpenPaidIndex(ctx context.Context, db *sql.DB, src CertificateSource) (*PaidIndex, error) {
 	if err := sqlitedb.Migrate(ctx, db, "settle", settleMigrations); err != nil {
 		return nil, fmt.Errorf("open paid-receipt index: %w", err)
 	}
-	return &PaidIndex{db: db, ledger: l}, nil
+	return &PaidIndex{db: db, source: src}, nil
 }
 
 // ValidateTx implements Validator. For a settlement it checks the Meta and
@@ -649,7 +667,7 @@ func (p *PaidIndex) catchUp(ctx context.Context) error {
 		return fmt.Errorf("read claims cursor: %w", err)
 	}
 	for {
-		certs, last, err := p.ledger.Certificates(ctx, after, claimPage)
+		certs, last, err := p.source.Certificates(ctx, after, claimPage)
 		if err != nil {
 			return err
 		}

@@ -49,7 +49,7 @@ func BenchmarkSettleReceipts(b *testing.B) {
 			if _, err := cn.settler.AddOwed(ctx, rs); err != nil {
 				b.Fatal(err)
 			}
-			s, err := cn.settler.Settle(ctx, w.com, cn.funds(b, consumer), batch)
+			s, err := cn.settler.Settle(ctx, w.com, cn.funds(b, consumer), batch, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

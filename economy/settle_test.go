@@ -78,6 +78,18 @@ func (n *settleNode) funds(t testing.TB, k *identity.Keys) Funds {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The settler's pending payments are this node's only transactions
+	// that are not final.
+	pending, err := n.settler.Pending(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tx := range pending {
+		if st, _ := n.ledger.Status(ctx, tx.Hash()); st == StatusUnknown {
+			bal -= tx.Amount + tx.Fee
+			next = max(next, tx.Nonce+1)
+		}
+	}
 	return Funds{Balance: bal, NextNonce: next}
 }
 
@@ -185,7 +197,7 @@ func TestSettlePaysOnce(t *testing.T) {
 		t.Fatalf("Owed = %d receipts, total %d, %v; want 150, %d", len(owed), total, err, 150*10_000)
 	}
 
-	s, err := cn.settler.Settle(ctx, w.com, cn.funds(t, consumer), 1000)
+	s, err := cn.settler.Settle(ctx, w.com, cn.funds(t, consumer), 1000, nil)
 	if err != nil {
 		t.Fatalf("Settle = %v", err)
 	}
@@ -193,7 +205,7 @@ func TestSettlePaysOnce(t *testing.T) {
 	if len(s.New) != 4 || s.Receipts != 150 || len(s.Pending) != 4 {
 		t.Fatalf("Settle made %d txs for %d receipts (%d pending), want 4 for 150", len(s.New), s.Receipts, len(s.Pending))
 	}
-	again, err := cn.settler.Settle(ctx, w.com, cn.funds(t, consumer), 1000)
+	again, err := cn.settler.Settle(ctx, w.com, cn.funds(t, consumer), 1000, nil)
 	if err != nil || len(again.New) != 0 || len(again.Pending) != 4 {
 		t.Fatalf("Settle again = %d new, %d pending, %v; want 0 new, the same 4 pending", len(again.New), len(again.Pending), err)
 	}
@@ -225,7 +237,7 @@ func TestSettlePaysOnce(t *testing.T) {
 			t.Errorf("Balance(%s) = %d, %v, want %d", acct, got, err, v)
 		}
 	}
-	last, err := cn.settler.Settle(ctx, w.com, cn.funds(t, consumer), 1000)
+	last, err := cn.settler.Settle(ctx, w.com, cn.funds(t, consumer), 1000, nil)
 	if err != nil || len(last.New) != 0 || len(last.Pending) != 0 {
 		t.Errorf("Settle after final = %d new, %d pending, %v; want nothing", len(last.New), len(last.Pending), err)
 	}
@@ -239,7 +251,7 @@ func TestSettlePaysOnce(t *testing.T) {
 	if _, err := lost.settler.AddOwed(ctx, rs); err != nil {
 		t.Fatal(err)
 	}
-	dup, err := lost.settler.Settle(ctx, w.com, lost.funds(t, consumer), 1000)
+	dup, err := lost.settler.Settle(ctx, w.com, lost.funds(t, consumer), 1000, nil)
 	if err != nil || len(dup.New) != 4 {
 		t.Fatalf("Settle on a fresh database = %d new, %v; want 4", len(dup.New), err)
 	}
@@ -274,7 +286,7 @@ func TestSettleCrashResendsSameTx(t *testing.T) {
 	if _, err := first.settler.AddOwed(ctx, rs); err != nil {
 		t.Fatal(err)
 	}
-	s, err := first.settler.Settle(ctx, w.com, first.funds(t, consumer), 10)
+	s, err := first.settler.Settle(ctx, w.com, first.funds(t, consumer), 10, nil)
 	if err != nil || len(s.New) != 2 {
 		t.Fatalf("Settle = %d txs, %v", len(s.New), err)
 	}
@@ -284,7 +296,7 @@ func TestSettleCrashResendsSameTx(t *testing.T) {
 	if _, err := again.settler.AddOwed(ctx, rs); err != nil {
 		t.Fatal(err)
 	}
-	s2, err := again.settler.Settle(ctx, w.com, again.funds(t, consumer), 10)
+	s2, err := again.settler.Settle(ctx, w.com, again.funds(t, consumer), 10, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +319,7 @@ func TestSettleCannotPay(t *testing.T) {
 	if _, err := cn.settler.AddOwed(ctx, rs); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cn.settler.Settle(ctx, w.com, cn.funds(t, consumer), 10); !errors.Is(err, ErrCannotPay) {
+	if _, err := cn.settler.Settle(ctx, w.com, cn.funds(t, consumer), 10, nil); !errors.Is(err, ErrCannotPay) {
 		t.Fatalf("Settle(60000 owed, 50000 held) = %v, want ErrCannotPay", err)
 	}
 	owed, total, err := cn.settler.Owed(ctx, 10)
@@ -317,12 +329,21 @@ func TestSettleCannotPay(t *testing.T) {
 	if p, _ := cn.settler.Pending(ctx); len(p) != 0 {
 		t.Errorf("%d pending txs after a failed settlement, want 0", len(p))
 	}
+	// A pool that fails rolls the whole settlement back.
+	boom := errors.New("pool full")
+	if _, err := cn.settler.Settle(ctx, w.com, Funds{Balance: 1 << 40, NextNonce: 1}, 10,
+		func(context.Context, *sql.Tx, []Tx) error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("Settle(failing pool) = %v, want its error", err)
+	}
+	if p, _ := cn.settler.Pending(ctx); len(p) != 0 {
+		t.Errorf("%d pending txs after a failed pool, want 0", len(p))
+	}
 	// One receipt is affordable: settle the newest only.
-	s, err := cn.settler.Settle(ctx, w.com, cn.funds(t, consumer), 1)
+	s, err := cn.settler.Settle(ctx, w.com, cn.funds(t, consumer), 1, nil)
 	if err != nil || s.Receipts != 1 {
 		t.Fatalf("Settle(limit 1) = %d receipts, %v", s.Receipts, err)
 	}
-	if _, err := cn.settler.Settle(ctx, w.com, cn.funds(t, consumer), 10); !errors.Is(err, ErrCannotPay) {
+	if _, err := cn.settler.Settle(ctx, w.com, cn.funds(t, consumer), 10, nil); !errors.Is(err, ErrCannotPay) {
 		t.Errorf("Settle with the first payment pending = %v, want ErrCannotPay (its cost is spoken for)", err)
 	}
 }
