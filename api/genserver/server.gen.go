@@ -118,12 +118,24 @@ type ServerInterface interface {
 	// GetQuote Price of a compute job or of stored gigabytes, from the host's announce.
 	// (GET /quote)
 	GetQuote(w http.ResponseWriter, r *http.Request, params GetQuoteParams)
+	// AcceptReceipt The consumer's acceptance of one of this node's version 0.2 receipts.
+	// (POST /receipts/accept)
+	AcceptReceipt(w http.ResponseWriter, r *http.Request)
+	// BillReceipts A host hands this node accepted receipts it owes for.
+	// (POST /receipts/bill)
+	BillReceipts(w http.ResponseWriter, r *http.Request)
 	// ExportReceipts Signed receipts as a Merkle batch with one inclusion proof per item (RFC 6962 hashing).
 	// (GET /receipts/export)
 	ExportReceipts(w http.ResponseWriter, r *http.Request, params ExportReceiptsParams)
+	// GetOwed Accepted receipts this node owes for and has not paid with a final payment, newest first.
+	// (GET /receipts/owed)
+	GetOwed(w http.ResponseWriter, r *http.Request, params GetOwedParams)
 	// RunJob Run a job and sign a usage receipt for it.
 	// (POST /run)
 	RunJob(w http.ResponseWriter, r *http.Request)
+	// Settle Pay the newest accepted receipts this node owes.
+	// (POST /settle)
+	Settle(w http.ResponseWriter, r *http.Request)
 	// ClaimShards Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
 	// (POST /shards/claims)
 	ClaimShards(w http.ResponseWriter, r *http.Request)
@@ -352,15 +364,39 @@ func (_ Unimplemented) GetQuote(w http.ResponseWriter, r *http.Request, params G
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// AcceptReceipt The consumer's acceptance of one of this node's version 0.2 receipts.
+// (POST /receipts/accept)
+func (_ Unimplemented) AcceptReceipt(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// BillReceipts A host hands this node accepted receipts it owes for.
+// (POST /receipts/bill)
+func (_ Unimplemented) BillReceipts(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // ExportReceipts Signed receipts as a Merkle batch with one inclusion proof per item (RFC 6962 hashing).
 // (GET /receipts/export)
 func (_ Unimplemented) ExportReceipts(w http.ResponseWriter, r *http.Request, params ExportReceiptsParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// GetOwed Accepted receipts this node owes for and has not paid with a final payment, newest first.
+// (GET /receipts/owed)
+func (_ Unimplemented) GetOwed(w http.ResponseWriter, r *http.Request, params GetOwedParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // RunJob Run a job and sign a usage receipt for it.
 // (POST /run)
 func (_ Unimplemented) RunJob(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// Settle Pay the newest accepted receipts this node owes.
+// (POST /settle)
+func (_ Unimplemented) Settle(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1185,6 +1221,34 @@ func (siw *ServerInterfaceWrapper) GetQuote(w http.ResponseWriter, r *http.Reque
 	handler.ServeHTTP(w, r)
 }
 
+// AcceptReceipt operation middleware
+func (siw *ServerInterfaceWrapper) AcceptReceipt(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AcceptReceipt(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// BillReceipts operation middleware
+func (siw *ServerInterfaceWrapper) BillReceipts(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.BillReceipts(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ExportReceipts operation middleware
 func (siw *ServerInterfaceWrapper) ExportReceipts(w http.ResponseWriter, r *http.Request) {
 
@@ -1231,11 +1295,58 @@ func (siw *ServerInterfaceWrapper) ExportReceipts(w http.ResponseWriter, r *http
 	handler.ServeHTTP(w, r)
 }
 
+// GetOwed operation middleware
+func (siw *ServerInterfaceWrapper) GetOwed(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetOwedParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetOwed(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // RunJob operation middleware
 func (siw *ServerInterfaceWrapper) RunJob(w http.ResponseWriter, r *http.Request) {
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.RunJob(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// Settle operation middleware
+func (siw *ServerInterfaceWrapper) Settle(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.Settle(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1711,6 +1822,18 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/receipts/export", wrapper.ExportReceipts)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/receipts/accept", wrapper.AcceptReceipt)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/receipts/bill", wrapper.BillReceipts)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/receipts/owed", wrapper.GetOwed)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/settle", wrapper.Settle)
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/pubkeys", wrapper.GetPubkeys)
@@ -5495,6 +5618,296 @@ func (response GetQuotedefaultApplicationProblemPlusJSONResponse) VisitGetQuoteR
 	return err
 }
 
+type AcceptReceiptRequestObject struct {
+	Body *AcceptReceiptJSONRequestBody
+}
+
+type AcceptReceiptResponseObject interface {
+	VisitAcceptReceiptResponse(w http.ResponseWriter) error
+}
+
+type AcceptReceipt204Response struct {
+}
+
+func (response AcceptReceipt204Response) VisitAcceptReceiptResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type AcceptReceipt400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptReceipt400ApplicationProblemPlusJSONResponse) VisitAcceptReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptReceipt401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptReceipt401ApplicationProblemPlusJSONResponse) VisitAcceptReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptReceipt403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptReceipt403ApplicationProblemPlusJSONResponse) VisitAcceptReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptReceipt404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptReceipt404ApplicationProblemPlusJSONResponse) VisitAcceptReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptReceipt413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptReceipt413ApplicationProblemPlusJSONResponse) VisitAcceptReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptReceipt429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptReceipt429ApplicationProblemPlusJSONResponse) VisitAcceptReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptReceipt503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptReceipt503ApplicationProblemPlusJSONResponse) VisitAcceptReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptReceiptdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response AcceptReceiptdefaultApplicationProblemPlusJSONResponse) VisitAcceptReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BillReceiptsRequestObject struct {
+	Body *BillReceiptsJSONRequestBody
+}
+
+type BillReceiptsResponseObject interface {
+	VisitBillReceiptsResponse(w http.ResponseWriter) error
+}
+
+type BillReceipts200JSONResponse BillResult
+
+func (response BillReceipts200JSONResponse) VisitBillReceiptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BillReceipts400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response BillReceipts400ApplicationProblemPlusJSONResponse) VisitBillReceiptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BillReceipts401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response BillReceipts401ApplicationProblemPlusJSONResponse) VisitBillReceiptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BillReceipts403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response BillReceipts403ApplicationProblemPlusJSONResponse) VisitBillReceiptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BillReceipts413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response BillReceipts413ApplicationProblemPlusJSONResponse) VisitBillReceiptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BillReceipts429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response BillReceipts429ApplicationProblemPlusJSONResponse) VisitBillReceiptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BillReceipts503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response BillReceipts503ApplicationProblemPlusJSONResponse) VisitBillReceiptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BillReceiptsdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response BillReceiptsdefaultApplicationProblemPlusJSONResponse) VisitBillReceiptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ExportReceiptsRequestObject struct {
 	Params ExportReceiptsParams
 }
@@ -5556,6 +5969,78 @@ type ExportReceiptsdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response ExportReceiptsdefaultApplicationProblemPlusJSONResponse) VisitExportReceiptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOwedRequestObject struct {
+	Params GetOwedParams
+}
+
+type GetOwedResponseObject interface {
+	VisitGetOwedResponse(w http.ResponseWriter) error
+}
+
+type GetOwed200JSONResponse Owed
+
+func (response GetOwed200JSONResponse) VisitGetOwedResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOwed400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetOwed400ApplicationProblemPlusJSONResponse) VisitGetOwedResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOwed503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetOwed503ApplicationProblemPlusJSONResponse) VisitGetOwedResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOweddefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetOweddefaultApplicationProblemPlusJSONResponse) VisitGetOwedResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -5728,6 +6213,162 @@ type RunJobdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response RunJobdefaultApplicationProblemPlusJSONResponse) VisitRunJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SettleRequestObject struct {
+	Body *SettleJSONRequestBody
+}
+
+type SettleResponseObject interface {
+	VisitSettleResponse(w http.ResponseWriter) error
+}
+
+type Settle200JSONResponse SettleResult
+
+func (response Settle200JSONResponse) VisitSettleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Settle400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response Settle400ApplicationProblemPlusJSONResponse) VisitSettleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Settle401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response Settle401ApplicationProblemPlusJSONResponse) VisitSettleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Settle403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response Settle403ApplicationProblemPlusJSONResponse) VisitSettleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Settle409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response Settle409ApplicationProblemPlusJSONResponse) VisitSettleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Settle413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response Settle413ApplicationProblemPlusJSONResponse) VisitSettleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Settle429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response Settle429ApplicationProblemPlusJSONResponse) VisitSettleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Settle503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response Settle503ApplicationProblemPlusJSONResponse) VisitSettleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SettledefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SettledefaultApplicationProblemPlusJSONResponse) VisitSettleResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -7746,12 +8387,24 @@ type StrictServerInterface interface {
 	// GetQuote Price of a compute job or of stored gigabytes, from the host's announce.
 	// (GET /quote)
 	GetQuote(ctx context.Context, request GetQuoteRequestObject) (GetQuoteResponseObject, error)
+	// AcceptReceipt The consumer's acceptance of one of this node's version 0.2 receipts.
+	// (POST /receipts/accept)
+	AcceptReceipt(ctx context.Context, request AcceptReceiptRequestObject) (AcceptReceiptResponseObject, error)
+	// BillReceipts A host hands this node accepted receipts it owes for.
+	// (POST /receipts/bill)
+	BillReceipts(ctx context.Context, request BillReceiptsRequestObject) (BillReceiptsResponseObject, error)
 	// ExportReceipts Signed receipts as a Merkle batch with one inclusion proof per item (RFC 6962 hashing).
 	// (GET /receipts/export)
 	ExportReceipts(ctx context.Context, request ExportReceiptsRequestObject) (ExportReceiptsResponseObject, error)
+	// GetOwed Accepted receipts this node owes for and has not paid with a final payment, newest first.
+	// (GET /receipts/owed)
+	GetOwed(ctx context.Context, request GetOwedRequestObject) (GetOwedResponseObject, error)
 	// RunJob Run a job and sign a usage receipt for it.
 	// (POST /run)
 	RunJob(ctx context.Context, request RunJobRequestObject) (RunJobResponseObject, error)
+	// Settle Pay the newest accepted receipts this node owes.
+	// (POST /settle)
+	Settle(ctx context.Context, request SettleRequestObject) (SettleResponseObject, error)
 	// ClaimShards Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
 	// (POST /shards/claims)
 	ClaimShards(ctx context.Context, request ClaimShardsRequestObject) (ClaimShardsResponseObject, error)
@@ -8663,6 +9316,68 @@ func (sh *strictHandler) GetQuote(w http.ResponseWriter, r *http.Request, params
 	}
 }
 
+// AcceptReceipt operation middleware
+func (sh *strictHandler) AcceptReceipt(w http.ResponseWriter, r *http.Request) {
+	var request AcceptReceiptRequestObject
+
+	var body AcceptReceiptJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AcceptReceipt(ctx, request.(AcceptReceiptRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AcceptReceipt")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AcceptReceiptResponseObject); ok {
+		if err := validResponse.VisitAcceptReceiptResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// BillReceipts operation middleware
+func (sh *strictHandler) BillReceipts(w http.ResponseWriter, r *http.Request) {
+	var request BillReceiptsRequestObject
+
+	var body BillReceiptsJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.BillReceipts(ctx, request.(BillReceiptsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "BillReceipts")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(BillReceiptsResponseObject); ok {
+		if err := validResponse.VisitBillReceiptsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ExportReceipts operation middleware
 func (sh *strictHandler) ExportReceipts(w http.ResponseWriter, r *http.Request, params ExportReceiptsParams) {
 	var request ExportReceiptsRequestObject
@@ -8682,6 +9397,32 @@ func (sh *strictHandler) ExportReceipts(w http.ResponseWriter, r *http.Request, 
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(ExportReceiptsResponseObject); ok {
 		if err := validResponse.VisitExportReceiptsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetOwed operation middleware
+func (sh *strictHandler) GetOwed(w http.ResponseWriter, r *http.Request, params GetOwedParams) {
+	var request GetOwedRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetOwed(ctx, request.(GetOwedRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetOwed")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetOwedResponseObject); ok {
+		if err := validResponse.VisitGetOwedResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -8713,6 +9454,40 @@ func (sh *strictHandler) RunJob(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(RunJobResponseObject); ok {
 		if err := validResponse.VisitRunJobResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// Settle operation middleware
+func (sh *strictHandler) Settle(w http.ResponseWriter, r *http.Request) {
+	var request SettleRequestObject
+
+	var body SettleJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		if !errors.Is(err, io.EOF) {
+			sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+			return
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.Settle(ctx, request.(SettleRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "Settle")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SettleResponseObject); ok {
+		if err := validResponse.VisitSettleResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -9079,204 +9854,225 @@ func (sh *strictHandler) WitnessTx(w http.ResponseWriter, r *http.Request, txId 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L1tcxu3kij8V1B89imT9wwpSpblWKpbW0qcnPhs4vjY2putjX0lcKZJIhwCEwBjivHqv99CA5jBkBi+",
-	"yJKck8ifTM0M0AC6G/3enzqpmBeCA9eqc/qpMwWagcT/vgUtl+djDdL8ykClkhWaCd457byDVPBMES3I",
-	"gjJNRjAWEoiWS8YnhE4o44NO0pHwW8kkZJ1TLUtIOiqdwpya4cZCzqnunHYY10+POklnTq/ZvJx3Tr86",
-	"OR4Ok86ccft7mHT0sgD7KkxAdm5ubpJOQSWdg3awnisF+tXLN1RPzU9mYCzMj6TD6dx8TM0blyzbCNW/",
-	"SRh3Tjv/30G9KQf2qTpwU3TM5O7//yxBLqv5fsNf9zPhK57B9YbVMfP81jO9m1KZ4RT1ZBvXdqfTXVxv",
-	"PDh9/Tmb+D1VU4swElQhuALEl69p9hZ+K0Fp8ysVXAPH/9KiyFlKDZofFFKMcpj/7VdlcP7TjjO+sV/Z",
-	"SZtUczEFIu20JBOgCBeajEWeiwXRU6ZIJtJyDlwnREhCyUeal0CYIqLURIyJpHwCZ+arqSGzdGp+Z4PO",
-	"TdL5muaUp6DOuVpYgm1Z1H6L8cO2rWbknpPu8fAFWUyBEz0FwkWGcDNOuCBpXioNkiymQkG1RjKlilBO",
-	"DCcR82UPl/GNffUVV5rmuTnsO1qIG/ilm7xtPRwWwSEwDwYR3B6QWdgZYZqoQgK1DNAseA7zEUgVruGN",
-	"FIVQD7uEc1LgrDQnaiokIo0Bj2ZzxtUToqcS1FTk2Rm5mjOlGJ9cEUWXikzFgswpX5K54ePzUmmi2IQT",
-	"pu2aBB/nLH1wavGIpBZMp1NzEOMxEocOSMkAJGnGUq3IYko1fqCFhIx0qSEWkEQZnkOodtuRSVAqIZT8",
-	"KkZEm29obg50abGSSEiBFToxCFoWuaAZUZrlOZEl54xPLLZ+J+SIZRnwh9yWtzAuFWSnhJKRFAsFstqI",
-	"sRRzUq2YaXB8BHcRVzmnS2Q6pQKL0IIDLuXvgsNDH649kwWtTmtU4tnlQmkDeCqkLAtdEd9UKIuNr7gq",
-	"x2OWMuD6nRaSTuBLIOYTRTKmZgbUjGo6ogpxdVzmec2k6+Uh6K+F/k6UPHtIeF8Losp0SlAiMdDixiM4",
-	"/qsHhOacE5BSSNJ9+9035MXxs+fEzUEy0JTlyhLXhRA/UPnwJzsS2RKx0ExuGA0NeD+haQqFVh7CHylf",
-	"OkFCPSygTJE0NwTguRlR5ocWwvLxhRRGEjeMn2gxA67OCHx097Nkk6mhK0DpXZGSa5YTFPj7KPEjGywM",
-	"wmRGjl/VCvqVWhCD3719ECgQN1bQu2Pp5OL6naYa2k5SS8oVTc1fCOUZMStV5gN7etffMU7zLwGMYRJm",
-	"bgfHK/5GiC8CiD19ZpGiECIn3SvcIScVjIXEG9VS5H9yWuqpkOx3eGj+9ZHmLAuxmXSFtBRpxBSqSwmJ",
-	"kT8lIFoz5SgVst4KAv/888/981JPgWsDMTRBdKqm0pLxiQHGrvsjZTkd5fCl5J9RqZaJuUeKgvEJXusp",
-	"5eYml0DTKQEuyskUb0h1RqQhPEKRkM3JajYHMmEfgd8VMd94/ctq32kqSrsjq/KouydfvUSYr9RSaZhf",
-	"ke4YQCUInIGZSFAgPwKeVUG1Bmk+/79d+/7/ZCw7ncHy9PdfDvsvzvvf/6P/+k3/v2l/Nu///uHT8TA5",
-	"Gd70/q2TrB5f4kFzeoyB0EjIIDWziiCtQd+oi7vXbpLOqB5qo7QuIWNadazq6VXXX6oJ64E+VGCL0a+Q",
-	"4iTneS4sXiGQWcbM/2n+JgB+THMFyep65rsspwIu6ZgDMgr2li9eiwycLSJcjf868RNHFzNvw44MUjan",
-	"uRVch0aZOhziP7JgemrE9blATeSajKXlWTQnGZsYttWlpJAsBSvj/lYKDRlR7HeLRXBN54Uh2M7R4NkK",
-	"VrlJuu/fD4afDpOTm96//88vw/6LD/jD/Ln+1fv3FsTiXJQtKKXZRwiYyUiIHChH5Cml0pcFyBS4vpzT",
-	"a/NaZfo63Gb4SjrAs0Iwu5trMM0ZvxQ8pXnup9h3eGtziQy9J5oYtGSp3Y/N7A/fukk6ZZFRDdkl1Q3z",
-	"oPlj3/Cv9TNoRUVcRLBViT+SCqroVsVOpwFXFLcdGvwnvrYnsUaxod0yuu38ks51fyL69V/bceKOJ9nn",
-	"sN1OmeNb302joUQoKqOFp6kmC+nOEsJ7ZGHu/XQqFHDLS8zFkrOP9nZRgxp5AlqsDLS72mGTDi0N27wc",
-	"U+ZsUysMDR97o8uY5ebqQ2VLmb8wacEh9nvSxat7TuUMMkKdOpwBzVBalVBQg9vVWL1gGQHJOpissH57",
-	"mGphf32KVMKetJl0zEyXU6qm6yB9/cP5f3z7tH/07MSDVeTUTHetSRfmhV46hWTGxYKHy66HR6DXh37J",
-	"lGY81W5RU5FnRglHVLCLjq9wFjC94M+GePImMw+figyfADek8ksHUjRTFwGjCBhofIxWhovQXprrLP6h",
-	"f9Jc/5tqI0dLDYp0+4dkMWU5BIYsMSYlx63F25LIkivc5JApnBxH9wmVg3DNBXCzwx3zSBhObKTYiaQZ",
-	"/jcXSkd3w/yvgEt7JOvL+KE+L1KAJPZ1AyPTMFfxHXF/oVLSZT1Hy8uqlB/ZR4jM/b23hKJgmgulQFW0",
-	"Q/x3XmlaCKk0SamChBjeURohBFmQVUYM7QXYR6iEU6OHy6VbFJkBFIrMGm8tpiydmres5aECB79H+9iA",
-	"DN3BuhMwUhA+WDnIJnc/evZsmwjw2Rdx4PhyNzHiasgSHO0YujOU0cD2+uCSmvF7zFvFnIBEPU8IzrbB",
-	"ubZf5Y7Pr2HEIQqmR18Zyjnv/zeh/d/JsP+CDMgl6SOvNoqY4PmSZEKrhChBOJ7e+87gfceczPvOYPC+",
-	"M7BH8QPwiZ52Tg+PvkL4q98NKfWXc6Ph/D7svxhc9j/8r/rnZf/DyrO4gGqW8wNTsfvUPML/VeS09QJc",
-	"p7DYsav4zpo76I0UYrwOS+H/vMIBxAJk39AVmcI1Wb8yEAGeKMfnZrCEzCoN1v/EU1jRJY1IT/vjD59O",
-	"jm/+bSsSW7BaFxM4D/eQ9xCs9bU+PSKS8kzM3WIYJ3lj+QkpFTqhUjjD9dntMKuublAD7wp+nRx/xgZY",
-	"WGMbUPkE25TpPTCrqZ1HmLjzHToxbQ3JoRDpdFWgbbm7JsBBMbWHbsyUKiHb4wMF+Xh3FUmVRZEvb2tI",
-	"CHbG74MDoBq5XnO1lqQ+pPjZarufzYM1F9qlgt+iO735OqnwYCeEwPlfaZjHcGFvHVQKoXcLEKjlqc2r",
-	"0eKW2/ARpHLWHC86DQeHEdlo5ZT9d0mg3+Ky6lvVn00Fnd/01gPGDV475Bzo+NJGdmzdh4pr73Sqfo9X",
-	"D9R5Wbd9/ta9tro3/vMkBD3ZwLq/MYsdo9X3jfMZNrcgrV9o4uwa41nDTbiOWLgu0Kyu8H4wQgRVM2eW",
-	"Ne+jXXYnwXuV9EMw3dzR9eaUzW93VdWS+U4njCE959YRhaoRvX5lvzscHh1vkRzcXBtWoMo8Isak5mFM",
-	"533npWihgORgbtEFVUQCh0Vcx13jrXbkOEjId8+zOdv7/nfK3jqS2PiRJ4qYV0g3gzEtc31qr3Yn4FtT",
-	"ehX9oDS1AR5GxXj1she5/Juy5efa9FrsbRv2qApViVh05ozvjl41S98sH6zJVUZ2tObiqBUhCwCMxCew",
-	"CYeMpJQLzlKa16FLXTftQSbSwUT0EjKiCk6Oo5O4AKcdw3u+dW8bIrJBRTvvkhvhR/wstlku5CdiJELH",
-	"WuVJUy7YhQNkkJHu8NQ64FosUBI+ipmlw888TQWSWZfsLrYIczzyLpCoCouK2Qo2iV0O3nCExON2fX71",
-	"DtVA14cRYOEOpPT1UnsK2pnttGP5+TqO+2C9OgquRu2AvTw9PBoa9TWqsP7t4MPf/venYXK0g56xy+K/",
-	"rSmoubJ9xP8xgDex7yjN4xeM7/FFoGLspv/Ubr4IWk6F0pfOM3o5KuKGrAXTHJSC3Sf92X7xM7DJdLta",
-	"7zWLep56Y+pNXQe23owNB/uK732H1jfHOsP2YY7oNX/1UlUXaR3A02sYEXdjF4Ewc7J+StScYQSgv9vl",
-	"E1qdsXN4o6FoLjgszU9pgxV0fafvDGETezaLXA+D/xGMXZfMwAgtlCjQOge8TgvKMiMeW29/Qhg3TIcp",
-	"gv674BgPh8NTckj+/95mKyf6d7dpZA2mH7kOlYuYrEJhqQu4DsDZBsdJAMRhso161xHaiQ5PFKleJF2D",
-	"5VpDRqjyccfe8lUhOfkWTczuq2ARBsscYZLu1Zuf3l2QAy/MmBeuiOAoUeI4aMrEsev5bXTpSlgcRtVi",
-	"cJfB5qPh0c5IvMaNajw+iSkObazEST1rV8RdebQ3e5s38Li3ePfvbSm8Z9H8nXfkrHDX3MUBt4QiTakK",
-	"I/r95X1KmEY/EsEB0CaOTADfNl/2naDhQpXjHlk37N6B8Hb3hLKi434x9CtGbFx/dN8cl1vbG/cgwThr",
-	"3ucwoZp9hCq2ZZdIFpRayJylUvRTOx5hXLFsLSLKB6YcPl2LU4l6AV66wOTvgeY6YtnDUNz1Rf08xcup",
-	"jmvOmPVyWCJfdWSEF049N+OXpYpg0zeCc8AtUIglmDJGMMWIcLHYxtuPjrexdjGLrQgc4wpWZVeD3nc7",
-	"vTksxoleCKJsilscU0UB/DKt17F5keZt0h2Jkht1arSswi17n7vWFfQVs04EtuokYnj90qJpPHbvVui8",
-	"JfpqbwyGHDS8hULIiCEhk6IoNtiAwhAH964LHSW54BOMdG7Ta71vu21swd3AKCg0KeSMUIVhHRPKuM1g",
-	"ABfSQQwzysocdjBE+eXVwETPkKnZLQl8LAGIKmgKPqB0ZOCk2W4kbj6/HHmddCXMA51ZOIFbv6E7kjEJ",
-	"qRbSSDXWpY5S3xnBUAUboL6MANNucO9HRas545ebwAuyOPr9OeN983IfX9483d4sp4bCifo5UKVJE8AY",
-	"n4lRd7CktTXGcON7F4KzuyMw6bThkueb227ZlUvnJulkTM22flVjcRAYs2LS/PzARKWpLiP4IGZoWi35",
-	"FGFY1tmMmOTDFBlBLhYoHDtcCKlHrFwtVX5nfWN6xw+eYzVPND6mLDSbw6W7g/b2N60a2O2Sk/UYyZV5",
-	"3EEl9UnHUOpHkBO4nVthFPiOo2ltpHs8HPYG5I3RIrmLqlDC5egRBZD1QZr/8AwkmYC2wTlwXeSUozKc",
-	"2G0n9uhtspHjZiF8h5GVtfp/QsvX0fOTWxm+9ldt3EbHvR+YexC7+QIvl8KE1ilIMJuyIO6blhg4LhZ8",
-	"y3C1xjelWZUzuWHYVfnaAe1ni6OXivCeaQtPMjPJMU1BXZYtJrI5qOmlmMUislfA828mK8PGwORGYx2J",
-	"PQzQZmGv3Vcxe18hhRbrBzCiek55n2YfEzKiI8gTe2+iFMMh6nMw57JXuKYUpYb9lvLWfBK14otSxuJc",
-	"MgpzwU/JiOpU5wZ+XE52huuxzq455SXNyRy0ZKkVEM5wmadVRqUX2kOWaod2MWbI6BpqXIvt2QHqdz48",
-	"02pHEo95bahanWjEyWX9oTHrAzO4FQ/ix6U3T06Uozw4Nl5aD88qcbn52iC1B7Z+q4PSjFfJJp8DUNL5",
-	"yKJpVCtSbTBjDFh3WUdFNpcK5OOenAT3bXb07NnhCzKD5YrCvEvqUJRZv4GYOWlTcsfG3IycKn2pwOaK",
-	"70aTyI14gF6R4AJAr7FPATXipROwifuwlH6rzHDEYLUhIkswceV2F5PZ2rOC6ulljSqRwheNmZ8oR+O+",
-	"goJZCeli3JuVtcwJ9s4IHaEcgMIY0xgSjkYlJM+GoN6OlGtRyy7+GQUgdMA1rqJ6UQ6bm4sxo7E0IWVW",
-	"JCQXkiZklENCRvoylzVvngilWDHY6gAL0lTMdHWkq0O1GIEY3IyHdgZ3XSRj2FELYoJla6SrAMiB+Uuv",
-	"BRvCe27LmBXOqTaNeh+HLVLgNv+UHTIJru4a4PjWoR4d371A498RQnzf8KsdAG1X4MNx1jX4TWxlzOTe",
-	"fOUWrOju8sJ2uiA25XJZIgnWHS4ourlVctJK+JAN19+qljoD2Y1NcXBxYzt9sRo64CasB2oH91b5ZDuu",
-	"yOVj7r4g/8FNFNyqgsSqWKEpy+PCD1fa59BGUkO8fh7x2TGdw4Z4vG14hU/9MNVU0VMoRzNYRrBmJK4v",
-	"Z7BcZ4b/ZSWQohzlLDWCSEKmcL1fEPqdEhpINl7GYfXi0mcBu41mAwCSattie/3PUsTk0tulnO5Dzi7k",
-	"d8fXPYp5IWITOQeWHM705X6QtW6sQ18X+BuM7Nce2923dZDtCrdg2Z5BrluC8W2IuVM7mwj3n5xdkznL",
-	"c+ZMTaTLuL16kLWdkTQX6UyRTLKx3jUb7VcxaoPFKZDtDHQnbWZd6d8fJ4UY77nNEqxienk7jNsaoH7Y",
-	"Fk2HwX9txuLDo6/iLMvgodqDjpqMaR/m+PlB9I3oveY+V+jkV1QjUXWMiSUau8chwoem1Qbfq7c1TpsF",
-	"ZbLNt0V9NvROyVk2j/gyA5rFL08Jo5LlOv6w5EVOU9glAtKCVY8XfNyEIrrikt/OclzTekuO3GkfvYpt",
-	"WHorhtCMKPL/orb3mmmscD5FJ1DZs7rmbsRsbEwqPDkm6ZRKmmqQqnfmM0gvbcGmyznpIs9EH/LYlXHq",
-	"EeWN3i4B4okiiLERI3dgZ/ZnsHKabl9bzypufN43cyMU6wI3yHYLnfdc+AljcKI7toV89svv9/nquySz",
-	"VJkyu5Y6rQWOffM9goxan+TiZAAEuHVPzmsD5D4Rlvvv2957sW2BrUt6STW9k6POqKaXo5PjxnmMljqq",
-	"/v5r4kWwyNb9fOWhvX3OeLQiCAZ6bkW8tWh0DA+dU87GoHTio9NHS/S6igUHSbpO9vG5F4POHSBwo1rF",
-	"Lqc827Znm0M/o3vmJKKN0ZKSFgVk/wHL2xWguGOII056xJa1yfHo9kjchJQVDLYXsgrc+o16GZticp8/",
-	"f350eIvF3iIlDuzV1HD9fnX44ijiM7u1+N3KPALh5cWLZ4eHJ0fPnz8/2RbIElTN2FCjHdew7wYG4vuG",
-	"89l33FZZ/w7rUFj0DfHSUmuFFNsEfUSGW4ZMtBmcbDVxB9ATRf6rcoGRrmGXf//2ghwU1o5F3Ci9fe1R",
-	"1iF9ixhk9KdusvoE9LHfhoT28AbjOWksbap1of799ODgcy90TGqwt8nm4h0RO+f+ogDi3FbqO9z3Rl6T",
-	"q3GaWm5w5ODXGljco2enxW3R+TNFtZYq0r4QSEKUpjyjMgvS1lbFuxBpjp6evDiJhjbeq8y3XZDbKLpd",
-	"iMkkv+0BtHqw1ypVtvofLyTlagzylhDsW6MyU/sU6LQhJOvI8hOGkmEmD89stVumz4LMFiN72qjd0ZJc",
-	"Hejrg0/YfOLmwL1zVaf+4MJaPKZzmEfCeL6TAARLc6VUSgaZLyEVFOS1XnG6EnuLnG1LRIXSm2twXlz7",
-	"GsPNs9DXu0s0VWHhLZ5OM2Ychrask30RIojTizOF4AXStZzAp8rXqa7AU5ExPuklNrzA1WSO5YnvhYD7",
-	"ZKW2hGebNeQUC+OOS0UxWGpMWY5ljtmYUL6MAjoG2GMbZ4zHrec28TsO1gIztQht7LH5QJEuNo/A1LCj",
-	"g6c+7kQLTfNdTfpViaQHTQBXMt3jfKtwkubmOAf/qdNaE8IF1pK3LGUJmnQta+oNyITqKUh8u8l/RoAh",
-	"buaTAZbnxnfGsPA5d8HG+uw+fyIuLs7WfzYMpg6nl6BLyQcWxU/90Zk5ZN1Owo/3WylkOfdPCNNYB3wi",
-	"RGajRRBne2H4XV0FsFpYJ+k48FHi5pgm74aM6qeIJpd2LTsigG0NtOMd7aq/7R7zUIOyEtbf3HZfjywo",
-	"niDImMrbFHbxvY4MPiZNpm5p2xOIo92g8JMLGnJAVyS8sq9hAQK/ITFW7dZ4bqP297jbHQ7toTS0zX07",
-	"2SJtTdNrhjFTTeyr9vAwmjyxdRdtkHOVOkuXJKfprJHQetfh4LG8cn29sSpJIDX4Eg3tN9xqMs/J06+O",
-	"76B2g77ehDz/J+rV/yja7mzzZLelbPH2mRk2wPVzRdf3l5Abco9NhplVf9LhVhZR+xndDNGV1mbCPXXr",
-	"YgpzkFZ83ituxd/bsY+OW0xXDTPfPrMpoK4A8x6msvXqYZUtp152zWDdHB9iDjQFaSmZXr4zxx7UpbgQ",
-	"M+AbU80aLSwKaU4Z21JhPJut/5CQGRTaawfNnDm8dRHZUOcAKlHddxBOtS58lMK70KC4amf3DaOqS8sn",
-	"paY0z+taU2FYNemyDLhmehka3rFfn20RUXfs+2k8nkiW9WsQau5WMLRd36DSPBbxvfr+4uINOX/zynAB",
-	"wYH4AV+DRsgG5C3QrG9zg9BDSLpXaO6irhz7VUKuDrAlwFXynl95Mxj+eQ5qiv/B0FH8n42F/d09Rlct",
-	"/t95HdUBXBdC6qseNuMroMro/OH89eA9/7HUFGObzfYpFIbD4PTGmV+dux4qGPlySr7GMyQXP/3Ht6+v",
-	"eoP33LCQvhZ9zLKxA3avDmTJESKssoz/G4NO7TqsDTL47wHWL1NXPdcEhQCrcp9DYIR8zyknV2sHdkXs",
-	"mZI5zaAuq7oJO4xguIohZ+85beJY2IuMufw4V8TCClJ1QLGvMYApXsfDp3aKK1+tAvfqWyOJWsH5qq0X",
-	"y1XdaKo3ID9i3RXKM4LNQyGzrnMcwqc4W4ah3vPtuc6JK/Q7zgXVavCeV9GFNRl4rDUY3Qms4J3h4HAw",
-	"9NnktGCd087TwXDw1Jpop8hWKow2PyY2HMQwbFznqwzrzOiqF8VKl8uj4fDOugpVc7R0qklLKbEblXsP",
-	"OwY9Gz5tG7cC9CBsr4NDo4Vl+3d165yko8r5nMpl57TzDvlBYluDKDxpwfsGc7HijDnYCtOmrl62phNl",
-	"roQpliu/STqFUJGdtjG5jc1GNvq1yJZ3vs9Vm4Sb1danN1/wlP3pBs2FbFEcPO5jC8nmYwtar+Inhzth",
-	"SN14Cj/aAa3q5ozmi8Mdvqg6zpkPjl7s9EGjAdwtMf7Z8Pn2b2I9D29NLU586Zz+0hRcfvlw8yEkpm9s",
-	"waMNtHRGhKtGNGaQZ9hgbUmosmYHKiFCXzdJ56AuQR5laj8wpc/tK/eJ7VWJ9FifQpx+cHskfUAMul8s",
-	"uHDND8L0X9vtwVx/C+w8asTXpJIUmHTpReHp+wLxrfz1TWnPvNPs7v1LTER0jUyMxJmgeaoAUdiSGrGG",
-	"1d4BXKHFloiFmyTe+Nq5i+txqp23wRc7RGKYoVealhgRf63bBelC2huQn+ZMk5ntMkC0IOlUCGzeCvO2",
-	"VjcxwGed3bqv3yIMZH1B7+JraTubhwTtLSCzUKQroegNyEvnz3mWOCOr9QTgf4OOG+xjK2rJB99Z27aF",
-	"cevyrNcwxgaXc8OeLbli5RlwZ5CQQ/Ij+xqJBXubmmet+NIMhNhheZG4muPhi5PbLfMH0EQZwRobWdti",
-	"O1gz0GLTRBhKMEvDHi3BkaGJ3DaHlD2SNbsBVSdJfmZ6KkqNjbyxMy4pSm25lyc1NwR2TTSqireG40vH",
-	"wxeG9RhdqEl+Z/a5Mytai/wTVXeNafbajnaYkUBzo9e6T9oOiOa5WGAbFMguq84n63zJmXnWfb1r/slS",
-	"opK4lsekSBd7UKRiPqd9BYY3a8P7vWZ0eNIz57GQtKiXYZRCLVqJxhtfmlCHTfpCI1A3CX/1Pg2Tw2fx",
-	"elHr67oI+0s9UUErEYsH1WFhd+RXL81hZ+bqMXisNEtJt+KzU6qmtsRdVYbb/olbhb++tixSzhLCEyIT",
-	"UpOT+c7cIkRCgRiJGNbDTuNYdEKWhRGnDEJKUOUcsLSc+SnGxIk9vmG2L8Dh713VAAGzwbnoi4J0j4ZD",
-	"nKM2TJB0CulMBYuw+wA822rZ+caC0f/eRo3sJm1ZR8z6AVVFiO0JFCJn6ZJ0//Hup9feHFxKW3jM0GxB",
-	"M3Tari1kBGMhrWTi7MQb1/AG52kTCpxZfxW7Puyq9IlUg+4rLYHOmwJpHY3COEWaaJTZaoTqrXWjTTYh",
-	"d0CR5IJ9Peg8qOZo81DWQXzXQNUBuQhKyFjs80jdHS1JDMN6tQUqwG7rVjW3WZfypXPhc6w+GVCVEo1O",
-	"7LYFGmQVJaCHdkGtKcpASLrUN9ZGKxVWH/j2uoAUy8/2DbCMl2AfmPl6Zk1AFJ3XS0GAbaVUuDZbyvQK",
-	"ZXoKRhqFhUP+7tHw0DZbPrI6x0OczVmzIRl2FAbbLtu1jLMe4T+6jj/cQeH6RvBxzqyX5NEocCt1EJGG",
-	"UHvN01QKpar6IpYU6naOiOiGB0JmC3042veuVuCpXBZaEaYTApKqUhoiyozwqm2cVk5T/FV1rRR8RbCL",
-	"Kpm1keGAzav8uqje+Qqfn1dpbXdv1LPZEDvZ8h6A6u16IXuk50d6rtChImhury1r5UH1IqguLjicGcpk",
-	"SPKc5Exp8P1qqet8ybRyGlfOZtBw6ogFH5DzKsPH+pfMHR5Oi7K1bd5TO4+qeoo2vTYJdTLXghFveWuO",
-	"3soTPvmQ2xurLeVgwxKanMHWnq05wz3JTo0StxGCtc//+PR6vP2L10J/J0qe3Y7AH+m1wgZHr6E8PRYS",
-	"naXm5tTYLRIpg6qZchIeGhy0wErIwZV61qhjLIKypUFMtK1knFMN0iqSOAjaISlfLujSS+AoUlsPtDNT",
-	"WlWZSTKRNAVSgGQiazENt/o475sIW6/LC28ceGD625ea/jT+hp+42/Anqr4p3GMrE4LsO2XFNk23HS3b",
-	"nA1NX0IM4PoVn3fyhupp5+ZD9MY4CPBtI7o6JXY/rN3HcrCTfQDZhK1jmblw6agdZ4c+7YupyOsB9zL7",
-	"3PyhaeePfBM9jHPviQoNSRhc5DuZU74ks3UHVUIyMKpahv8xapwTxdAeB5kR9FzOQhAuYAPdRktzg42E",
-	"1JUJyLUrQJMNJVqWPKXWr5xjiyQbaDNnStMZcCs0OoREqdQME8NrH8qUm6vRLMVZdxDKB2MZtvS/tXHf",
-	"fuw2z6mtI3PvV2SjXE2E2/w8dTZk1+hgbOjLygrsUXp9lF5tSAmkM29wxMvb3S3WAOq6T6GgihXLUbMc",
-	"lSzPHNvxdfgDPKtaee2u9WGkJNwXPaK9594NShWRPGyMWGDMimfj1hU8Hmn+0SR1GyZRuQSb6OTjwVci",
-	"hW2ww6oViXSptUmltKAjljO9JH2jo0rbrs7JM1RC7RetPNcLm0BhbdZU+5mCEguC50vn+amc2cRamlED",
-	"R5uZ7a/XMEO3sqiwNUabVvG1fydO3ttIzH58jpr9rdD5C8Tz2kaG1GZfPlHEbVPia6VldRQUZhmGaanN",
-	"fhWq0afCHYFvzmzPIGhA13YEroPcfYpZjRZ9LXwWS+jmOWR1U2qPxK5Lpcu+RLqokxPr7OEvc5xBKsxq",
-	"E0HSFQVY+R9priZlzAOzOglhuudiL6hudh0Mj9UfZBhs2NYvNtYl1tYJsFKK3c+kljKcxDInWkyww9OA",
-	"/GwzbSue9J7XlmuX5wBclJPpeqfM6tyqfcC4Dd/R0LaMxa1w4JqR3/PW5p3W0obb1rMJCSveLs4aSHz3",
-	"wknY3Hd32WQLF/JjOrS3LvKjnT98g9vpBYVHl9df3YVN0ePlWVCzfS6h1t9sTRU2OynOXII74wDb8rY7",
-	"mc/N49c2fPgeiQ6neaS6R6r7I0r1BjerFEDb9sVTYLemPmxWPTK3pL3xettp71dh25THSe8fgvEHufF8",
-	"W2HsfHmvRPhITH/5qA2LDsElVsmPTeO9u8DOAuu70aGRyvDOqi++7YQWNMhpU5CCXjb3mrwVNvKJKEnu",
-	"sRWEv5S281rwvm/RPwUqMyzZzXW+JF0fq3ty3Myi6iWV6qYF8kHX73/76ciq1Xybm8A8v38hxLW8f5RC",
-	"HhnnH49xWuSsyw50hdOse0GZq8+SRowq3k6E79jkzyaNPBLjIzHe0hso+rYip7N3QebNl1RVJHcWWDtd",
-	"STuq0f6bAzZV1+00ibJQq7jynXlqaxDf0un/T8xru0m2vo+FX93bH+7ZO2e7JGzw0P35nPGHOyzl74LD",
-	"v3zwTvJptbzT+gVHM5v3i+51qnxNNcbJP9799DokFle+3NKK7Vi6kyPq7/jqX9AdZSjIb1DT3WgGoRKU",
-	"zwDGYHcjSbjUMB9Qq8hVtcVXvXZflDuN1Zb0rX6p8L01ZhbNIB5bESSSNDxMNlStezEcPj988eLo2fHz",
-	"4+GLLaXIWysp5GzOdHz2k+PkM/Lob+6VvQbb/AZvyEjhEFLQCTqpw7O7Lcf9Qjje4kV1HtTE8BKP4kJm",
-	"Bq8xwo+SQigsNki6lGvWB66lKJakKPNc2Y3RU+k9YfPt+D8HOYHLkCfF/XnnZIT1c+2LRHFaqKnQpHtV",
-	"E1skj394SmznLvQxcoGyvgtgTJq7kFL+nneBplNXwVutFn4VYxKtgNws1NsbkPNG8WQXdt/Ib3nPLaAq",
-	"iLv1VfvCdBdWe7Ujvr4fzeY1uPTdaxs4xxcKRXJzY4+yCCV+7wstNM5xARIw5XYKEh5z4P6qesh2Qeq8",
-	"KPJlLKrEMgG4pqnOl5ho0zsLpAKJIUGr4SlzXysQORrKZY7zbOWB+vqycNX7265/V9//HmnNzdBWhECI",
-	"/EvGlATlkJUtnVrHh2Grh67hrUvQ9jx70cpVeKyCm29WaqvXJb23HVRQALs98MSPbu4OhaFkgXU+WAoW",
-	"qAEf3Ea6SqYJwQK1vcR+hlleSqZmmRI+MlEq+8J7zpRda+IKt+VLwsbmXYymKeiS2NLi5G9kDGDxdOEK",
-	"c1qkNwzyLCiQTajWNJ3aS+k9T9tKaiuZmjvO9y5gCgvmVEUcJFAl+ID86CzjBrTY7WWVjItrV7f5nu6v",
-	"lXLjD3yDhbWyW0jLIcsThRWyHy+sxwur9cJSs7DEQt3Rwcmh2CwgwSpyld0t4Dbt7M3VR950AX2Pr9zn",
-	"BeRmaKESVE+MfF9yzvgkQfUkY2pmIz81yYEqTfr9OeP9sQToY/U0Yv6LDBLfp5qOqPLKesNv+PBrIKNS",
-	"e61E0xmQhZCzYGEcqDQCSpljf5jGAuoUXsYnZ3WpGyxAhrU3VlIC34KWy/752IW/rtSJcU3btUDfpC+1",
-	"RNUMu5VMKOODHevEPT1paaBc6+83ny8S/MA+AmI+nqwrS+3JwFKH38YnDgdUQdN1THiCFU11wzUuCm8x",
-	"m4OabiKKH0HdK0ng+BFkMn/3Pae/lFSGMFjGYWRd182IZr4LTtUTG4PujYDDxaLXUi426N7dvte+WfuW",
-	"7dZwrQ8w17G50VuTad0MvjL/GynmoKdQKtvWy+L8YGUbgreqA4mhkqsBPljS+UZB/6cCuC0kvgdW+UH3",
-	"WKzhR26uKrJksCZ4MxU8jC0La+xvDhex3WjuMU4EZHuQyAqT/0Kh8GaXiDbjtuC/61+wcSPdK/e5lW6K",
-	"2E7W5SIHd7w3QSFKa/nKgLx62bJR2PNh0zb9E1/YyUCONLKqDIS3nK/263R9bMNk5b9dyv5+Y79yDQii",
-	"nf6FJBM2oa61JdaKc00KWuu22oqt7TBvLIFhW03drwXdHkALx8Hju72K88f3H72RLAVbzNZhDflVjMxB",
-	"i7GvCRgceV15VCj9RAXdFaLYv9KvpJUOvsXHb93b2+pt27eJH9wq8pQos/M8BWfGInQkPkJVJqodQXkK",
-	"lwp+u43n6ejo6dPnR8OnJ189O37+/GS4VZTc3/l0iINuqHO8tWNTrMLxfRLU11SnrSrFyDz8F/I9vbN5",
-	"nxWuIc/7EeQsd2txpTU5EMbTvFRMcFJIIcZYmYJpmNt+LycvTo6wri3jk4ZU6Yf2JFNuiNV6W/J/iNE9",
-	"GZ7elvwLGZ1w5janicEaw5Ik5We2RlTjSB7tT4/2p9bIk5ITishjBDVnYCoVnYDHHtTzmG65vhrdq9qp",
-	"8hvz/J1vvH8/EZSUzb8Qcbq5t/o0vTEDa6u6ZHZ0bUrgsIDMhp5IdBhLaxCagnTFFUH6Fh7YlSuIY+k9",
-	"dvL569CrwZRYZ7ccqAIiuMcrVlWcR585ObcFWjIpiqosb7NwqH3b1U6oKwK6it3mWglrAZJuv4/D9PGv",
-	"vTM/aN2xztfLRt/9R5A4eQHZgLhuI3F0tk0fYKzXc8QbsW+O9QQFYj5hJ/4dyoP6+NEVjnC8bkZ96UD+",
-	"swVfPlJYG4WZE69jMQfkJ+/qrdsgOrxltv69F7hwvJ5vMmFJYE6XZ03krnojbqmAW6F6e33NFix+0EqF",
-	"COYT5fraxEsWIpwtBQt/EAuQ/dTwrilck/X6hYYR/cErFz6GSn/RUGlJF8Sb2zCiEWMBMdJOW0eX0rYz",
-	"tev0YFTMFlIz2BvJ/9F0I7G1kEXdM2KFMHytQ99C5FOLG66t//ydEJZLKrg9ZbWU3CWvXqJr01zFvpDK",
-	"R5pX1QQP1799LewbK51unVzicWEQUFu8x7oXh7ADvJm3VBCmyta0tzY/9pQK8iwONx7sgtbCS4nRN7kR",
-	"roQkqcBuQLaqS9WvtCbLlRGFsJrBQgo+CZevvB2RKUKzTIJSZ+jI3ewDjp2ge/sAX7Vv4jE+a9tK79Me",
-	"lWpp1qS0KAr0SUszhC0ofXdwBExkJT7Y3ZsgpZCkywVeBmhUNxKpLfXz/bfnL4knyt7gDjjMz1OwtXtW",
-	"qTipXM1VBynFfoek6nNkHlUXYYS7fEbdwh2zleoih2W8W2NL5tSa9RhSDRnJd7mdXbgZthjxEdCUzJma",
-	"W0PmtpbjNRPbkxfde2enqj/e7qJQ2GINe/d1ac2SRlg1d8wmpXSF6ujMqDpK9Xbp/HR4txlnGzo/YYKt",
-	"a1Tm+FwVChg2Teo9mhYfFak2PmqbDlWiWlK3FQqFtgGx2WSKPBs+tVgW3CU+ebR5Ke1vEjigZeZKPT0g",
-	"D45XlTKQ1NLkPbQjNxN8IUsozv1GCjFujTo3D//auayPPObOeMwbaR3YgcY1hTyzRV7R4GkuMVW/kfjW",
-	"kyu6YSXRuTBS/MLKO0bWqSQ7MoNleBuKBcd2sWMJamrD+H2jNFZFgvqwAS8nouTUKiciIzO8c0NBCvP4",
-	"PnkITrAXD3kUTh6Fk39d4cS2Bl3Pu79L4USLySTfQNQX9vn9ELQd/EtJBS4EqrVVk3se9ByxFvFHx+af",
-	"spTrgul0WsXIEcFtMN3YkBthnKbad2evDAoYZagS8qsY2ZhS5PyqJSoBM2TGzjTVntNX2RftdR9m8VU3",
-	"Codrbe/1ulq3LVdjbn0A67Ofs6wQjGO5e319OQa4nDNuvnjP/W96nZCCMlT8r9RSaZhf9ZKw11ss9wdn",
-	"HQs5d113giR0m0hY5bK/57sls6N/lfEBORoenrq0we7q2KpwgpOt+Ykx4b3Be340PDr10fSFEHlCrlzp",
-	"uys0yrmpQJFu0N4/hMXBgHwVMms8oqUWfYSE/Q7yPXdd1CsGuyQSdCk5eteuXEXDK9K9snkJV6dkQtFm",
-	"h8d2daCvDz7pa1QAHUBX0cLab4TSFw5X7ovxuuH3F6a2cInr78x+7VzL6+L6FbfZwI8y0SMLfgc8c6m/",
-	"oafBxZK41g2G+L3v2v2pPd+wJrnNOe+3Kjx0cR2WHLoF8u6pz3+BKNqfePMCqgu4zLhYKNJ15VswM17I",
-	"Kie+Kl20R/r7vp6Ii+tGq7SAu3qevb9lLRizzVL2nRv8SyHNYxOzPxHH+07I+boENcbyRyJvyn7NPtaK",
-	"wHUKkLVLVAkW9Fn6/vdWdsLwICyiMGU5WCnGNurt7cJFD8KqFHdNWa6EgSOseyvQcK5md1bE9JGaHwWe",
-	"z2lkoGaBbqIFWa+lsNqjzNagQe3OZj+Pc7EwL10J67om+prU6kWcphFG+dGTbinzzmlnqnVxenBwePR8",
-	"MBwMB4enXw2/OkRydSN88k5y1GnRnGV/V5kwwd+ckSn4i2tSFvxFFI2fvuBq8CcP882Hm/8XAAD//w==",
+	"7L17d9s2mjD+VXD029+J9A4ly47jNPZ5zx63aaeZbVNPktnu2TprQyQkoaYADgBaVrP+7u/B8wAkKIG6",
+	"OLbTad1/Goskrs/9+qmTylkhBRNGd44/daaMZkzBP98xoxanY8OU/StjOlW8MFyKznHnPUulyDQxkswp",
+	"N2TExlIxYtSCiwmhE8rFoJN0FPtnyRXLOsdGlSzp6HTKZtQON5ZqRk3nuMOFeX7QSTozesNn5axz/NXR",
+	"4XCYdGZc4N/DpGMWBcNX2YSpzu3tbdIpqKIzZtxaT7Vm5s3rM2qm9k9u11jYP5KOoDP7MbVvXPBs7ar+",
+	"TbFx57jz/+3Vh7KHT/Wem6JjJ3f//nvJ1KKa75/w18NM+EZk7GbN7rh9fueZ3k+pymCKerK1e7vX6T7c",
+	"rL04c/M5h/g91VMEGMV0IYVmAC9f0+wd+2fJtLF/pVIYJuCftChynlIL5nuFkqOczf7yq7Yw/2nLGc/w",
+	"K5y0iTUfpowonJZkkmkipCFjmedyTsyUa5LJtJwxYRIiFaHkmuYlI1wTWRoix0RRMWEn9qupRbN0av/O",
+	"Bp3bpPM1zalImT4Veo4I27Kp3Tbjh23bzcg9J93D4SsynzJBzJQRITNYNxdESJLmpTZMkflUalbtkUyp",
+	"JlQQS0nkbNGDbXyDr74R2tA8t5d9TxtxA792k7ftR7B5cAncL4NIgRdkN3ZCuCG6UIwiAbQbnrHZiCkd",
+	"7uFMyULqx93CKSlgVpoTPZUKgMYuj2YzLvQzYqaK6anMsxNyOeNaczG5JJouNJnKOZlRsSAzS8dnpTZE",
+	"84kg3OCepBjnPH10bPGApOfcpFN7EeMxIIcJUMkuSNGMp0aT+ZQa+MBIxTLSpRZZmCLa0hxCjTuOTDGt",
+	"E0LJr3JEjP2G5vZCFwiVRLGU8cIkFkDLIpc0I9rwPCeqFIKLCULrd1KNeJYx8ZjH8o6NS82yY0LJSMm5",
+	"Zqo6iLGSM1LtmBvm6AicIuxyRhdAdErNEKClYLCVv0rBHvty8U7mtLqtUQl3l0tt7MJTqVRZmAr5plIj",
+	"NL4RuhyPecqZMO+NVHTCvgRgPtMk4/rKLjWjho6oBlgdl3leE+l6e7D0t9J8J0uRPeZ630qiy3RKQCKx",
+	"q4WDh+X4rx5xNaeCMKWkIt13331DXh2+eEncHCRjhvJcI3J9kPIHqh7/ZkcyWwAU2sktoaEB7Sc0TVlh",
+	"tF/hj1QsnCChH3ehXJM0twjgqRnR9g8jJdLxuZJWEreEnxh5xYQ+Ieza8WfFJ1OLVwykd01KYXhOQODv",
+	"g8QPZLCwAJNZOX5ZK+hXakFs/e7tvUCBuEVB756lkw837w01rO0mjaJC09T+QqjIiN2pth/g7d18xwXN",
+	"v8RiLJGwc7t1vBFnUn6RheDtcwSKQsqcdC/hhJxUMJYKOCpi5D8ELc1UKv4be2z6dU1znoXQTLpSIUZa",
+	"MYWaUrHEyp+KAVhz7TCVZb0lAP7555/7p6WZMmHsillziU7V1EZxMbGLwX1fU57TUc6+lPwzKvUisXyk",
+	"KLiYAFtPqbCcXDGaTgkTspxMgUPqE6Is4hEKiGxv1vAZIxN+zcR9IfOt179Q+05TWeKJLMujjk++eQ1r",
+	"vtQLbdjsknTHjOkEFmfXTBTTTF0zuKuCGsOU/fx/uvj+/2Y8O75ii+Pfftnvvzrtf/+3/tuz/n/T/tWs",
+	"/9vHT4fD5Gh42/u3TrJ8fYlfmtNj7AqthMyU4agI0nrpa3Vx99pt0hnVQ62V1hXLuNEdVD296vpLNWE9",
+	"0Mdq2XL0K0thktM8lwhXsMgs4/bfND8LFj+muWbJ8n5m22ynWlzSsRdkFewNX7yVGXO2iHA3/uvETxzd",
+	"zKwNOjKW8hnNUXAdWmVqfwj/kTk3UyuuzyRoIjdkrJBm0ZxkfGLJVpeSQvGUoYz7z1IalhHNf0MoYjd0",
+	"VliE7RwMXixBlZuke34+GH7aT45ue//+v78M+68+wh/25/qv3r+3AJYQsmwBKcOvWUBMRlLmjAoAnlJp",
+	"c1EwlTJhLmb0xr5Wmb72Nxm+kg4TWSE5nubKmmZcXEiR0jz3U+w6PNpcIkPvCCYWLHmK57Ge/MFbt0mn",
+	"LDJqWHZBTcM8aH/sW/q1egetoAibCI4q8VdSrSp6VLHbaawrCtsODP4Br+2IrFFoaLeMbrq/pHPTn8h+",
+	"/Ws7TNzzJLtctjspe32rp2k1lAhGZbTwONUkId2rhIgemVu+n06lZgJpiWUsOb9G7qIHNfAEuFgZaLe1",
+	"wyYdWlqyeTGm3NmmlggaPPZGlzHPLesDZUvbX7jC5RD8nnSBdc+oumIZoU4dzhjNQFpVrKAWtquxesE2",
+	"ApR1a0Jh/e5rqoX91SlSxXbEzaRjZ7qYUj1dXdLXP5z+x7fP+wcvjvyyipza6W4M6bJZYRZOIbkSci7C",
+	"bdfDw6JXh37NteEiNW5TU5lnVgkHUMBNx3d4FRC94GeLPHmTmIdPZQZPmLCo8kuHpWCmLgJCERDQ+Bit",
+	"BBdWe2HZWfxD/6S5/7PqIEcLwzTp9vfJfMpzFhiy5JiUAo4WuCVRpdBwyCFRODqMnhMoB+GeCybsCXfs",
+	"I2kpsZViJ4pm8M9cahM9Dfuvgl3glaxu44f6vkjBFMHX7Rq5YTMdPxH3C1WKLuo5Wl7Wpbrm1ywy9/fe",
+	"EgqCaS61ZrrCHeK/80rTXCptSEo1S4ilHaUVQoAEoTJicS+APkIVO7Z6uFq4TZErxgpNrhpvzac8ndq3",
+	"0PJQLQe+B/vYgAzdxbobsFIQPFi6yCZ1P3jxYpMI8NmMOHB8OU4MsBqSBIc7Fu8sZjSgvb64pCb8HvKW",
+	"ISdAUU8TgrttUK7NrNzR+RWI2AfB9OArizmn/f8mtP8bGfZfkQG5IH2g1VYRkyJfkEwanRAtiYDbO+8M",
+	"zjv2Zs47g8F5Z4BX8QMTEzPtHO8ffAXrr/5uSKm/nFoN57dh/9Xgov/x/9R/XvQ/Lj2LC6h2Oz9wHeOn",
+	"9hH8q0KnjQxwFcNi167jJ2t50JmScry6lsL/vEQB5JypvsUrMmU3ZJVlAAA8047OXbEFy1BpQP+TSNmS",
+	"LmlFetoff/x0dHj7bxuBGJfVupnAebiDvAfLWt3r8wOiqMjkzG2GC5I3tp+QUoMTKmUnsD88DrvrioPa",
+	"9S7B19HhZxwArjV2AJVPsE2Z3gGymtp5hIg736ET01aAnBUynS4LtC28a8IE01zvoBtzrUuW7fCBZvl4",
+	"exVJl0WRL+5qSAhOxp+DW0A1cr3nai9JfUnxuzV4ns2LtQztQrN/Rk96PTup4GArgID53xg2i8HCzjqo",
+	"ktJsFyBQy1Prd2PkHY/hmintrDledBoO9iOy0dIt+++SQL+FbdVc1d9NtTp/6K0XDAe8csk5o+MLjOzY",
+	"eA4V1d7qVv0ZL1+o87Ju+vyde235bPznSbj0ZA3p/prn+d0ot5tqe0Cu1gwU+Q1+4nVr/+cGjlpN2r4X",
+	"XeZRfTmLqYKVZOt4hh8f1WfB5hjN4FxdUUFyszFgWSqApcQ28I1d7xhM8GfOgdvcRVq/0Dz3FS6wQijY",
+	"TcTc+AF8HBqu3O6U6itnI7fvg5F8Ky1omQ6Hy3RzR/ebUz67G/TVatJWsAfxVafoFVwGwIPDDUDn5lqz",
+	"gzjMpfZhDOree5VGakZyZkWaOdVEMcHmcYPDCqPDkeNLAiZ4ms34zsKY07xXgQSDeZ5pYl8h3YyNaZmb",
+	"Y5SznLaFfo0qFEUbitE2Vt9787oXkcSagv7nGlhbjJ9rzqiKG4qQixkX24NXzV/XC2srQq4V5NF2HzXp",
+	"ZMECI8EifCJYRlIqpOApzes4sq6bdi+T6WAiewkZUc2ODqOTuGizLWOtvnVvWyTCCK+tT8mN8CN8Fjss",
+	"F38VsdiBl7Nya2oXeSQYy1hGusNj9Ia2mAMVu5ZXiIefeZuaKY7+8W0MQ/Z61H0AURWjFjPcrJOB3XrD",
+	"ERIP2/X91SdUL7q+jAAKt0ClrxemYrjbkp12KD9dhXEfOVmHJNagHZCX5/sHw4OvWqwHf9n7+Jf/+2mY",
+	"HGyh9G2z+W9rDGrubBddbMyY93dsqVrBF1zs8EWg722njNY+1whYTqU2F85NfTEq4lbFOTeCac22n/Rn",
+	"/OJnxifTzTYWr+bV89QHUx/q6mLrw1hzsW/Ezjy05hyrBNvHnEIIw5vXumKktYjZa1h0tyMXgTBztHpL",
+	"1N5hZEF/xe0TWt2xiz4Aq91MCrawfyqMHDE1T996hU3oWS9yPQ78RyB2VTJjVmihRDNjcgbstKA8s+Ix",
+	"hl4khAtLdLgm4EwNrnF/ODwm++T/7603OYOzfZN63CD6EXaoXfhqFZdMXfR7sJxN6zgKFrGfbMLeVYB2",
+	"osMzTaoXSddCuTEsI1T7IHBvhqyAnHwL9n73VbAJC2UOMUn38uyn9x/Inhdm7AuXRAqQKGEcsCvD2PX8",
+	"GOq7FKMIIc4QaWeh+WB4sDUQr1CjGo6PYopDGylxUs8Ki7iv8IL1rv81NO4d8P6dzbYPLJq/9161Jeqa",
+	"u6DslriwKdVheoVn3seEG3DqERgAHBRABOBt+2XfCRoubjzuHnfD7pyVgKcnNYqOuyU0LNkOYP/Rc3NU",
+	"buVs3IMEgt5FX7AJNfyaVYFG24QVgdRCZjxVsp/ieIQLzbOV8DQfJbT/fCVoKOqSee2ixL9nNDcRMyvE",
+	"Ra9u6ucpMKc6yDzj6HJCJF/2KoUMp56bi4tSR6DpGykEgyPQACWQv0cg34sIOd9E2w8ON5F2eRXbEXOE",
+	"K9gV7gZCIXB6e1lcEDOXRGO+YRxSZcHERVrvY/0m7dukO5KlsOrUaFHFvvY+d69L4CuvOpG1VTcRg+vX",
+	"CKbxQMo7gfOGULidIZjlzLB3rJAqYkjIlCyKNTagMN7EvevieEkuxQTCztv0Wh9o0Da2FG5gEBSaGHJC",
+	"qIYYmwnlAtNJmIuvIZYYZWXOtjBE+e3Vi4neIddXd0TwsWKM6IKmzEf3juw6abYditvPL0ZeJ12KuQHP",
+	"Ikzg9m/xjmRcsdRIZaUajG8Aqe+EQNwIZgssIotp9370o6LVjIuLdcsLUmr6/RkXfftyH15eP93OJKde",
+	"hRP1c0a1Ic0FxuhMDLuDLa3sMQYb37t4qO29skmnDZY83dzEZZeYzm3Sybi+2vhVDcVBlNKSSfPzo0S1",
+	"oaaMwIO8AtNqKaawhkWdWgoZV1yTEcvlHIRjBwsh9sgl1lIl29Yc03vh4B6reaLBSmVh+IxdOB60s/Nv",
+	"2cCOW05WA1aX5nEXldQ3HQOpH5masLu5FUaBIz+aY0i6h8Nhb0DOrBYpXIiLli5hkmjGsj5T9h8iY4pM",
+	"mMFIKXZT5FSAMpzgsRO8esz8ctQsXN9+ZGet/p/Q8nXw8uhOhq/dVRt30C0et6LIeYzzBV4uDS62KVPM",
+	"HsqcuG9aAhKFnIsNw9Ua35RmVQLrmmGX5Wu3aD9bHLx0hPZMW2iSnUmNacr0RdliIpsxPb2QV7Hw+KXl",
+	"+TeTpWFjyxRWYx3JHQzQdmNv3Vcxe1+hpJGrFzCiZkZFn2bXCRnREcsT5JsgxQgW9TnYe9kpdlbJ0rDd",
+	"tvLOfhK14stSxYKOMspmUhyTETWpye36YTvZCewHnV0zKkqakxkziqcoIJzANo+r9FYvtIckFYd2AX9A",
+	"6BpqXIvt2S3Un3x4p9WJJB7y2kC1utGYTxz8oTHrA7ewFc+ogK03b06Wozy4NlGih2fV8Q3zta0UL2yV",
+	"qzNtuKgyfz5nQUnnmkdz2pak2mDG2GIds46KbC4vywcUOAnu2+zgxYv9V+SKLZYU5m3yuKLE+qc5EtfP",
+	"jMqwwwSRGSuuJ2m2sFq0xGPhx8n6qI1wAavUM9s2kKZVGTolBV2AGZdr706iInOJnmOpQGIKOGtco941",
+	"MMd+Macqu+vZuQIvMEQSxJT7dcSO8ozFLIzrkq/W5k7lVJsLzbCWw3ZkGhiUCChOJN6EQSCBT9G2GofT",
+	"uYj7sFQee+xwxBI6S1eRhsZvZxsr6sqzgprpRU09IoVpGjM/047s+wondiekC3GpKH5bpO6dEDoC0RDk",
+	"c24gZQPsjECxG7pbO51aySpw+QkgE4NPtiGd1JtyBK65GTsaTxNSZkVCcqloQkY5S8jIXOSqZtcTqTUv",
+	"Bht9okEamZ2ujkR3oNYGm/HQ60D8iWT0OwIKkICcjnQ1Y2TP/tJrgYZQ9NkwZgVzus3IsosPHzBwk8sS",
+	"h0wCaa5ecPzoAPnjpxfQvS1XCO9bFrbFQtttOuE4q0addWRlzNXOdOUOpOj+8ja3khnW5VoikgT7DjcU",
+	"PdwqeXApogzTaTZaKpzN9BZTkFwo4VZfLEeTuAnrgdqXe6d8zy135PKlt9+Q/+A2utyqwsuypGkoz+Py",
+	"sNDG57hHUre8ySbixuUmZ2tCNDfBFTz1w1RTRW+hHF2xRQRqRvLm4ootVonhf6FQWpSjnKdWNk3IlN3s",
+	"liRyr4jGFB8v4mv1EvRnLXYTzgYLSKpji53130sZU1XulhK+Czq7kPwtX/cg5oWIdegcGPcENxe7raz1",
+	"YB34usD8YGS/99jpBupASzxYqemkitYm3ZxlkzracUD+E1MEyHBwABGraINLpdDlDKvuWaVAgx5gn9h1",
+	"YeWExP52LlKqFF/67JkvoGLpAOlC6RwfkbgUPw7lPXqQnVQVXTkhw8E+OqgZN1OmBueik6ymC7kJ2mzi",
+	"+wdfxdEw5VmrTfDgxdGO5r71katWOF72sdclTdyhjfmkVCwjOR2xHGNq6qprtTM+lgG4ujl3BzshF+b3",
+	"ODNTcwP/EPyGzHiec2daJl0uUK4AvnVC0lymV5pkio9NPBW4coO+Ojh4/vzlwfD50VcvDl++PGoG9/Sj",
+	"j1cZxa9y5Ha38TSc9amd1W5lClmyNwcwEBgRdydoUo7vFQ4VQzPYxd2IWWtu0na3t98W2QtovzOS3oG0",
+	"4kd6h/ebbHQXVt6SkpV0hoODXRKzGkHIzQusAN3vqwbnCnocMcPLC/E49BA1eHV9I3F+UlCu2lz01FfY",
+	"2CrhF2tTXGSMZnGBT7FRyXMTf1iKIqcp2yaQG5dVjxd83FxFdMeluJsDbCq1aYu/lyJfHFvKDRT+Vzny",
+	"fnMoC0BdFCt4F//x7gcoFctolriQjKokp2PhEGbilPEE0/vPxYil0rPrmpd66j8glfpO0imz9Nm+6OCO",
+	"HAQ1SrEmIeGGdCG3kymI8LK/6HPx5nUvsS9LlcE7VBM5d3bBwoVMsJDbO4sPbLR7uecNmnv4ymUPefky",
+	"pQtQb2pMof/9eG/vl/85P9cf/xJFv5oFtCS9H/chMqWNutyJLzSjUv1/Uf9tzTuWuClIY94n0kWJS44J",
+	"VAk4OiTplCqaGqZ078SXhLjACowXM9IFPgxxSGNXl7FHtHec1lAA5CLiKI0wriVUcufaiihxB+buFt9a",
+	"Dwxc6Zu9PN77vc60+x6ike+G0zl3qWAuLhivevkSz+iiipuqS2x4NwabW9QFJPHAvznGeS0fjSdKtm68",
+	"xcm8a223MWO7pLuH7pSWzNEqZdSdk3c3aPsPyE0K697aE+zdMY806ZibtkChcF7UaqSuMsQYVTnHoGgD",
+	"5VKgyDoXNCcLtn08f1VFc9sk3aoEnjt33EAUvKfOVRJhzbvVo/L1lbbxGVWZ3duW5q8V8F1TYoMKMD4p",
+	"2+nEsODWMzmtfbS7JKHsfm47n8WmDbZu6TU19F6uOqOGXoyODhv3MVqYqDn4XxMugk22nucbv9q71ziK",
+	"EhvIhdkIeCsGGsigmVHBx0ybJJD2oObaXDBFuk5hqww2nXsA4EZ1tW1u+WrTmR3tyr+SjtO51iaUKFoU",
+	"LPsPtrhbwbR7XnEkjhGgZWVyuLodCo2wlBecbWbOQeRjo77burSlly9fHuzfYbN3qBrAkDU1zBRf7b86",
+	"iIQV3dkq0Eo8Amnq1asX+/tHBy9fvjzaFOsbVHlb01MI9rDrAQYGgjX3cwe5L25HuMe6aQi+IVwitlZA",
+	"scmIAMBwx6jSNgcMdr9xC3qmyX9VUUJoX/7rtx/IXoF+HeJG6e3qn8GYvTukaUHI2TovSIAfux1I6B/e",
+	"Rmn+XIYOeZ9x4+qGGhR3EQUA5jZi3/6uHHlFbYRparnBoYPfa+CBjt6dkXcF588U1Vq6nvjCdQnRhoqM",
+	"qizI7F8W70KgOXh+9Ooomv3xoDLfZkFurej2QU4md1Xo2yO6Viqrt8bjfFBU6DFTd1zBrnp3pncpKI9R",
+	"tqvA8hNE20OyM1jqZE64OQmSf63siYlNowW53DM3e5+gWdrtnnvnss6Oho21RBDN2CwS6fydYoxAKVn0",
+	"D2a+5GnQQAKjxOggYg7cEHSqzfqa8R9ufE+M5l04o8C9qvBterr//vMNMUHAZYt/sX6BdJES+GpCdTUQ",
+	"JlKZcTHpJRhu53qIxErp7ASAuxTuaMlgs3vIKTRyGJeaQjz5mPIc2nLwMaFiEV3omLEdjvGKi3hwI9bG",
+	"iS9rDsnshDbO2H6gSReanUH2/MHec2/+g0DebQsiVyU9H7VGjlbpDvdbhVc2D8cFvB07rTUhQkLvIyQp",
+	"C2ZIF0lTb0Am1EyZgreb9GfEIAvAfjKAKGN4Z8zmvixBcLC+AIK/EZc6gP1KLIGpMw4VM6USAwTxY391",
+	"dg5Vtz/z4/2zlKqc+SeEGwh0nkiZYfQkwGwvzFCoI4yrjXWSjls+SNzCxXLDkFH9FMDkAveyJQBgK8st",
+	"ebSrVrx9DGC9lKXMx+ax+/q5QX0pScZU3aX2ne/NaeExaRJ1xG2PIA53g0KlLojWLbpC4aVzDWs0+QOJ",
+	"kWq3x1NMbNyBtzsY2kFpaJv7brJF2lrJoJnpRQ3BV/HyIOHOORLRgVFVF6ELktP0qmHovu+MuVjpHXOz",
+	"tnBbIDX4KlbtHG45TObo+VeH91DeytysA57/jEa5Xcs2nm2fbLeVDZEEdoY16/q5wuuHq1kSUo91hpll",
+	"d+n+RhJRxzC4GaI7rc2EO+rWxZTNmELxeac4Trkm7OywxXTVMPPtMptm1DUM2cFUtupoqmw59bZrAuvm",
+	"+BjzD2uWloqbxXt77UHprg/yiom12fiNlmuFsrcMbVQhvhtLZCXkihXGawfNsgLAdQHYQOdgVIG671Y4",
+	"NabwgVfvQ4Pisp09jKbAEERXtyOleV6X4wwzz0iXZ0wYbhah4R36S2NLs7rD9E/j8UTxrF8voaZuBQfb",
+	"9S0ozWMZP6vvP3w4I6dnbywVkIIRP+BbZrCULnnHaNbH9GlwgJPuJZi7qGsfdJmQyz1oYXWZnItLbwaD",
+	"n2dMT+EfkEoB/8LckN/cY4hEgH9XoRrsppDKXPageXTBqqIXP5y+HZyLH0tDIdfHHp8GYTjM32vc+eWp",
+	"6/kHwYLH5Gu4Q/Lhp//49i2EglgS0jeyj4EqMGD3ck+VAlYEXUHgX2NmUtwH2iCDf+5BiVd92XNRKARj",
+	"RuvWxW4xUp0LKsjlyoVdErxTMqMZq9sArIMOKxguQ8jJuaBNGAujOLkrIeDqfKEgVSfY+BBRyII/HD7H",
+	"KS59QS84q2+tJIqC82Vb78DLujFqb0B+hNJ0VGQEmt2zDCNDYAhfBQYJhj4Xm8vBJK4xxTiX1GgM5HFB",
+	"+51lqLUQ3Qms4J3hYH8w9AV3aME7x53ng+HgOZpop0BWKoi2f0ww1MwSbNjnmwxK8Zmqd9pSV/aD4fDe",
+	"umBWc7R0VkxLpaB7qnsPOly+GD5vG7da6F7YDhKGdnEmm76rWz0mHV3OZlQtOsed90APEgzIxnAGKfoW",
+	"cqEon73YCtKmrr+LoRNtWQLEr328TTqFC2RrnjTmqDQOG8jo1zJb3Ps5V229bpdb9d9+wVv2txs0w8S6",
+	"gXDdh7iS9df2Nc28aA+f7G8FIXWjVPhoC7Cqm4nbL/a3+KLqkGw/OHi11QeNhsV3hPgXw5ebv4n16L4z",
+	"tjjxpXP8S1Nw+eXj7ccQmb7BmpBrcOmESFewccxZnkFD4AWhGs0OVLEIft0mnb26ZU6UqP3AtTnFVx4S",
+	"2quWPrG+2jD94O5A+ogQ9LBQ8ME16worpGB3ssTH9oH4mlSSAlcu3Ta8fd/QqJW+npV458D/FAUGrWF1",
+	"q4TINd6zEmcC5qmCyQKrjoFMChXvapHUO4ArsNgQsXCbfIqO49zF9TjVyWPwxRaRGHbopSZ7VsRf6c5G",
+	"uiztDchPM27IFXbFIkaSdCqlhpqks7bWjLGFXzVWfa9hIKsbeh/fS9vdPObS3jEgFpp0FSt6A/La+XNe",
+	"JM7Iip4A+GfQIY5ft4KWevSTxTaDXKDLs97DGLLKZpY8I7pC2D1zd5CQffIj/xqQBXrx22et8NIMhNhi",
+	"e5G4msPhq6O7bfMHZoi2grWVxl09QiirjNA0kRYT7NYgpj64MjCRYzNz1SNZs3tldZPkZ26msjSEG6LL",
+	"dEooKUqD1MujmhsCunxbVcVbw+Glw+ErS3qsLtREvxN87syKaJF/pusuh9AFfrq2I6JiNLd6rfuk7YJo",
+	"nss5tO1j2UXVqW+VLjkzz6qvd8U/WSpQElfyejXpQs+0VM5mtK+Zpc3G0n6vGe0f9ex9zBUt6m1YpdDI",
+	"VqTxxpfmqsOm0qERqJuEf/U+DZP9F/GSmqv7+hD2Q32mg9Z3CAfVZVnWQ968tpedWdZj4VgbnpJuRWen",
+	"VE8x8bDKVcSfXCpozbYQKK8SIhKiElKjk/3OchGiWAEQCRDWSwgVBOpyqbKw4pQFSMV0OWNQfdf+KcfE",
+	"iT2O/VY1yjzf1Y0lQHUUIfuyIN2D4RDmqA0TYRIMbgLPgYlso2XnG1xG/3uMGtlO2kJHzOoFVXm5eAOF",
+	"zHm6IN2/vf/prTcHlwprs1qcLWgGTtuVjYzYWCqUTJydeO0ezmCeNqHAmfWXoevjtkqfTA0zfW0Uo7Om",
+	"QFpHo3BBAScalUgboXrL00d1sgq4A4wkH/jXg86jao6Y47a6xPcNUA2zsKa0ypEGoO6OFiQGYb3aAhVA",
+	"N7pVLTfrUrFwLnwBBboDrNKykUGBLXtdspYdEDy0c4qmKLtC0qUkzS1pQisVVOP59qZgKVTo79vFclEy",
+	"fGDn69k9MaLprN4KLBiLybMbe6TcLGGmx2DAUTZ3wN89GO73QOc4QJ3jMe7mpNlAVzGaTsHv68/LeYR/",
+	"7zr+cAuF6xspxjlHL8mTUeBO6iAADaHI5mmqpNZVvS1Ehbr9OAC6pYEsazTD865WJlK1wFzLhDBFdaks",
+	"EmUMMytFRiBrFTIvK0lQLAl2USWzNjLs8VmVuxvVO9/A89MqZfb+jXqYDbGVLe8RsB73y7InfH7C5woc",
+	"KoQWyLbQygPqRdCARQp2YjGTA8oLknNtHDcF5gmSssVV1LhyfsUaTh05FwNyWmX4oH/J8vBwWpCt51UO",
+	"IjqPqpLTmLqfhDqZaxkOXB7N0RtpwicfcnuL2lLOMCyhSRmwPH9NGR5Idmp0AYggLD7//ePr4eYv3krz",
+	"nSxFdjcEf8LXChocvoby9FgqcJZyqKeA9YOEFTGvtJPwwOBgJDSLCFjqSaPVgwwquwcx0djsIaeGKVQk",
+	"YRCwQ1KxmNOFl8BBpEYPtDNToqrMFZkomjJSMMVl1mIabvVxPjQStrLLD9448Mj4tys2/WH8DT8Jd+DP",
+	"dM0p3GOUCZnqO2UFAJhgB/Y2Z0PTlxBbcP2Kzzs5o2bauf0Y5Rh7AbytBVenxO4GtbtYDrayDwCZwFLf",
+	"mQuXjtpxVnucVJayKuJ4KvN6wJ3MPre/a9z5PXOix3HuPdOhIQmCi5iT56hYkKtVB1VCMmZVtQz+YdU4",
+	"J4qBPY5lVtBzOQtBuAAGuo0WloONpDKVCch1dAKTDSVGlSKl6FfOoYskBtrMuDb0igkUGh1AglRqh4nB",
+	"tQ9lyhlUt1h46w6s8tFIBnZHQhv33cdu85xijaoHZ5GNUlgRavPz1NmQXS+oscUvlBX4k/T6JL1iSAlL",
+	"r7zBEZi34y1oAHUNOkFQhaYuoFmOSp5njuz4VkUBnFXdTrfX+iBSkj0UPoK958ENShWSPG6MWGDMimfj",
+	"1hU8nnD+ySR1FyJRuQSb4OTjwZcihTHYYdmKRLoUbVIpLeiI59wsSN/qqAo7+jp5hipW+0Urz/UcEyjQ",
+	"Zk2NnykosSBFvnCen8qZTdDSDBo42MywBXHDDN1KosLuYW1axdf+nTh6b0Ix/PgUNPs7gfMXiOfFXs8U",
+	"sy+faeKOKfGlALM6CgqLkqVtLb10o5WXuwLXhNrdQdCjt+0KXJPdhxSzGl2MW+gslJTPc5ZVJZQrIHaN",
+	"vF32JeBFnZxYZw9/mesMUmGWa0CTriwYyv+AczUqQx4Y6iSEm56LvaCm2Zg5vFZ/kWGwYVtL/VgjfawT",
+	"gFIKnmdSSxlOYpkRIyfQBHNAfsZM24omnYvacu3yHJiQ5WS62ky8urfqHCBuwzd9xq76cBRuuXbkc9Ha",
+	"3xwtbXBsrrLokrdL8AYQ379w4ka3E+0gm2ygQn5MB/boIj/Y+sMzOE4vKDy5vP7sLmwKHi9PgmoHF/AK",
+	"iv5mNFVgdlKcuAQ8Y8/Ot8bJfGofv8Xw4QdEOpjmCeuesO73KNVb2KxSALEotsfAbo19s1JDb2wqkOP1",
+	"NuPer5KLdtT7m+TiUTjea8fBoTn4gyLhEzL96aM2EBwCJlbJj03jvWNgJ4H13erQgGXAs2rGtxnRgoZx",
+	"bQpS0NvtQZO3wsZ2ESXJPUZB+EtpO2+l6OPxazJlVGH9c2HyBen6WN2jw2YWVS+pVDcjgQ5mmGG3+XYU",
+	"u5ZXrJ0QvoPnDy+E4DxPUsgT4fwdEk4EzrrsQFc6zboXlLn6LGnEquLtSPieT/5o0sgTMj4h4x29gbKP",
+	"FTmdvYtl3nxJdYVyJ4G105W0owbsvzkzEBvejpMgC7WKK9/Zp1iD+I5O/79DXtttsvF9KPzq3v74wN45",
+	"7JKwxkP3x3PG72+xlb9Kwf7lg3eST8vlnVYZHM0w7xfc61T7mmpckL+9/+ltiCyufDniCnbw3soR9Vd4",
+	"9U/ojrIY5A+o6W60g1DFtM8AhmB3K0m41DAfUKvJZXXEl712X5S7jdCdtdYvFb63QsyiGcRjFEEiScPD",
+	"tR0rh8OX+69eHbw4fHk4fLWhFHlrJQXsKxWd/egw+Yw8+tsHJa/BMZ8Bh4wUDiEFnYCTOry7u1LcLwTj",
+	"LV5U50FNLC3xIC5VZuEaIvwoKaSGYoOkS4XhfSaMksWCFGWeazwYM1XeEzbbDP8zpibsIqRJcX/eKRlB",
+	"/Vx8kWhBCz2VhnQva2SL5PEPjwk2pgMfo5Ag67sAxqR5CikV56LLaDolYYffoPCrHJNoBeRmod7egJw2",
+	"iie7sPtGfsu5wIXqIO7WV+0L01147dWO+Pp+tIfXoNL3r23AHF8oFMnNDe3dIphYtVlr3OOcKex5NmWK",
+	"PeXA/Vn1kM2C1GlR5ItYVAkSAXZDU5MvINGmdxJIBQpCgpbDU2a+ViBQNJDLHOXZSAPNzUXhqve3sX9X",
+	"3/8Bcc3N0FaEQMr8S8aUBOWQNZZOrePDoNVD19LWBXOtC3vRylVwrVLYb5Zqq9clvTddVFAAuz3wxI+O",
+	"XWWhjmltnQ+2AgVqmA9uI12t0oRAgdpegp9BlpdWqd2mYtdclhpfOBdc414TV7gtXxA+tu9CNE1BFwRL",
+	"i5O/kDFjCKdzV5gTgd4SyJOgQDahxtB0ikzpXKRtJbW1Si2P870LuIaCOVURB8WolmJAfnSWcbu0GPdC",
+	"JePDjavb/ED8a6nc+CNzsLBWdgtqOWB5pqFC9hPDemJYrQxLX4UlFuqODk4OhWYBCVSRq+xuAbVpJ2+u",
+	"PvI6BvQ9vPKQDMjN0IIloJ5Y+b4UgotJAupJxvUVRn4akjOqDen3Z1z0x4qxPlRPI/afQCDhfWootCBH",
+	"Zb3hN3z8PZBRabxWYugVI3OproKNCUaVFVDKHPrDNDZQp/ByMTmpS91AATKovbGUEviOGbXon45d+OtS",
+	"nRgLDpmGKl+UG19qieor6FYyoVwMtqwT9/yopT94rb/ffr5I8AO/ZgD5cLOuLHXVjxqwwx/jMwcDuqDp",
+	"KiQ8g4qmpuEal4W3mM2Ynq5Dih+ZflCUgPEjwGR/9y3Vv5RUBmtAwmFlXdfNiGa+C07V8h2C7q2AI+S8",
+	"11IuNmhO337W+MrG4zbsxuxBrmPzoDcm07oZfGX+MyVnzExZqbGtF8L8YOkYgreqC4mBkqsBPljQ2VpB",
+	"/6eCCSwkvgNU+UF32KylR26uKrJksCJ4cx08jG0LauyvDxfBbjQPGCfCVHuQyBKR/0Kh8PaUiLHjtsC/",
+	"61+w9iDdKw95lG6K2EnW5SIH93w2QSFKtHxljLx53XJQ0PNh3TH9HV7YykAOOLKsDIRczlf7dbo+tGFC",
+	"+W+bsr/f4FeuAUF3xvMctFfLpazQp3uWq0/4hLrWllArzjUpaK3bihVb29e8tgQGtpp6WAs6XkALxYHr",
+	"u7uK8/v3H50pnjIsZuughvwqR/ai5djXBAyuvK48KrV5poPuClHor/qVYN+PdiPE+6qxOirk8NkzTVIp",
+	"dDljChPbQGLEUk/+HSztXlUBx2G4ScAkvrDS4CXOTUXKLs9F12X3w6jPdFDQyQlj9dxvXickkzPKBZGY",
+	"x+/308ch9673ewNyKlxXE5b5j89FSgUZMVJQnp24x5Vk6ktCeZt5zNRwCp+8w+EeyNDgR9/KwtDS7LY+",
+	"27qG5B/Pl/87tgh8vla/QYf/0MSX4MLjya+unQwZDg48OjQkTP/bMoUY8Tzflj5AnxTyLU2nFRnwYXEN",
+	"2pQhFViu+BZs4qRaI7x0LtCr6MoYXwk51z4AyGMrOS2N7GtmTM5I97Lv/tmHYsnXNL/sEbuXmnY5AjWn",
+	"UaPi1zzP3/kzeRhExym+iDkRp27zh32o6W3tplAZOiPk/PdPSv7UlOEUq2JMKVhiapf8EjOE7HM5R6fB",
+	"NpQAe5u1yszfwuMAZdb25sC367VgCy2i7eFaIoYuL0JH8ppVJSXbhVmRsgvN/nmXKJWDg+fPXx4Mnx99",
+	"9eLw5cuj4Uaz0+6BKvsw6JqeCBu7O8a6ITyk8P01NWmr+XFkH/4Lxak4JlVTNKsf/cjUVe724spwC0a4",
+	"SPMS+GShpBxDFStu2Ax7wx29OjqAGvhcTHrboIyllWuNNHOWbadjroeuTcD1u4It2HRbVSj+eQzmC0DX",
+	"6QpdrWmuJ68g80xd9XirfHh6h/7Tgi5mTJimr3kdfJVr8gbeleJvcvRQukkpvpDEAjOvE1iseqyoOMF6",
+	"pQ2Uf/KFPvlCW6OgS0EoAI/FUefsLDWd1KaMMTjNWkwpqGW0a0hnrkFUgqwGo//KghhJ9ofDmmiMWCpn",
+	"UKKwEdjh0p9BouuiHWROVaYTZw68gf+fC2i9l5CcaSyKdqGYZuqa9VxQByRSX+qFNmx26UfCNxKMZ6l6",
+	"/XttzjmFmcYYDWdB4RoJmE9LhMCSqZxDyJIcG1/fRJVCn3jKViGkdwiSVEErGeX6Y4ABxgU+nQvFoJp/",
+	"NsB4kEbNFO/oLOjCb8OdIHQUtMyj572cPuMVKS9xvuqYtvceb/GBirDB4AHdfNCqa26yNlIJXHZO3S12",
+	"q9Mb+rLMdRMUOMsn2vmHKeF6RhGxnZRBNwguawSQRvvodlHkG/scm/w9WAoj5bMvJJG4uTcGFftoAmhu",
+	"4qrJQWyxYvYmsooaG6CHlrhNmXLdDZjyPTShLXaQSNJ7MsL8eYQUCymx1uo5o9oKDR6ueNXyDYLWibMF",
+	"ZUoWVV+cZucOfNsVL6xL8ruWWZaLhsX4Sbffh2H68GvvxA9at4z3DasgeN4KBXbywjJz1+4zDs7YdZGN",
+	"zWqRtkbymSM9QYXWT1xk7GaL/hw+gXOzC+W1W/IfzWPyhGFtGGZvvE6GHJCffKw1FiGCDm8Itxwb0Hkt",
+	"E8br+S6PiAIzujhpAjf02zgcPt/UgqYC9fYGFy1Q/KitAmCZz7RrLBvvGQDrbOkY8IOcM9VPLe2ashuy",
+	"2kDAEqLfeeuAp1zlL5qrrOic+HgXSCmEZDxIdXPqpDaoBLpWi1Oqpy2oZqE3UoDD0LXI1oIWocO9gRi+",
+	"2YDv4fmpJQ4W/BOrXof7QSyX1X93zGrpeUPevAat27JiX8n0muZVOf/91W/fSnzDEU2IZSJS1REjAAuD",
+	"ANsiJ84nwotDluzCvKVmYa2qGvdW5oemzkGhg/21F2t1Yi+8lGCqzsECokgqoR0vllXlaIEZBGi5NKKU",
+	"qBnMlRSTcPvaB/JwTWiWKab1CURSrw/Cjt2ge3sPXsU34RpftB2lDyoflXph96SNLAoICld2COzodH/r",
+	"CIjIUoKu45tMKalIV0hgBhDVZiVSrLX7/benr4lHyt7gHijMz1OGxXOXsTipYr2rFs6a/8aSqtGwfVQx",
+	"wgh1+YzGAVuWC6m7DJQRmeGsNC2lS1Zcsiw1LCP5NtzZ5XtBj0+fgkzJjOsZegc3dFUOiNiOtOjBWytX",
+	"Deq3F4XCHufQPL9La5I0gkCdMZ+UylWKp1cMLLW9bVov799vyZc1rZehwpULsXF0rsrFC7sWP9kEnxSp",
+	"VjqKXX8rUS2p+/qGQtuAYDkXTV4MnyOUBbzEm/ybTGl3k8AeLTNXa/kRaXC8rLNdSS1N3r8lFCb4QpZQ",
+	"mPtMSTluTfu2D//cxaSeaMy90ZgzhVFhgcY1ZXmGwehg8LRMTNdvJKgd6mXdsJLoXB4nfIHyjpV1KsmO",
+	"XLFFyA3lXEDU7VgxPcU8et+pnFepmD5u38uJIDm1yolAyCztXFMR0j5+SBoCE+xEQ56Ekyfh5F9XOHGx",
+	"ByuF7+5TODFyMsnXIPUHfP4wCI2DfympwOUgtfZKds+Dpp9oEX9ybP4he6nMuUmndTSTFJjNNoZULS5o",
+	"avh1xb7RoABpfjohv8oR5o0A5dctoVgQNzV2pqn2ojqVfRHZfRhtVXEUwW4M8vW6XRYGE1muzxj67Gc8",
+	"KyQX0G/O3FyMGbuYcWG/OBf+b3qTYKhNEH/VS8Jm67HiGzDrWKqZa3sbVIHDSj5VMblzsV01OfCvcjEg",
+	"B8P9Yxd32l0eWxdOcMKoM0jK7g3OxcHw4NinsxdS5gm5dLXnL8EoV4WKke6YzQGZl9bi1gB0lWVoPKKl",
+	"kX1YCf8Nw750OWO6IrALopgplQDv2qVrKXBJupdYGODymEwo2Ozg2i73zM3eJ3MDCqBb0GW0s9WZ1OaD",
+	"g5WHIrxu+N2FqQ1U4uY7e15bF9P+cPNGYDmuJ5noiQS/ZyJztbdCT4OLJXG9Ey3ye9+1+6m94E+NcuuL",
+	"zt2p8u+Hm7Dm7x2Ad0d9/gskD/y0HO5bReBhjmPX1U+F0nRSVUXpqtrBO9Sf29UT8eGm0as8oK6eZu9u",
+	"WQvGbLOUfecG/1JA89RF/A9E8b6TarYqQY2h/rDMm7LfVOpGlV52kzKWtUtUCVTUXYBNyYqmIDtBeBBG",
+	"rfOcoRSTSSKk6W1DRffCspD3jVmuhqBDrAerkHiqr+6ti8gTNj8JPJ/TSVBfBbqJkWS1mOFynQQsAgva",
+	"HZYfG+dybl+6dMVGiLkhtXoRx2lYo7r2qFuqvHPcmRpTHO/t7R+8HAwHw8H+8VfDr/YBXd0In7yTHHRa",
+	"MGfh31X0ffCbMzIFv7gu4cEvsmj86TueBD/5Nd9+vP1/AQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
