@@ -11,6 +11,10 @@ FUZZTIME  ?= 40000x
 # Fuzz targets: package and function, one `go test -fuzz` call each.
 FUZZ_TARGETS := \
 	./cluster:FuzzParse \
+	./economy:FuzzDecodeTx \
+	./economy:FuzzDecodeCertificate \
+	./economy:FuzzDecodeVote \
+	./economy:FuzzDecodeReport \
 	./ledger:FuzzDecodeReceipt \
 	./ledger:FuzzDecodeBatch \
 	./economy:FuzzDecodeSettleMeta \
@@ -30,7 +34,7 @@ FUZZ_TARGETS := \
 export CGO_ENABLED ?= 0
 
 .PHONY: all build run test check fmt vet staticcheck generate check-generated depcheck tidy-check \
-	assets deps test-go fuzz test-browser bench soak release clean
+	assets deps test-go test-sim fuzz test-browser bench soak release clean
 
 all: build
 
@@ -90,13 +94,18 @@ tidy-check:
 check: assets fmt vet staticcheck check-generated depcheck tidy-check
 
 ## test: everything: checks, race tests, short fuzz runs, browser tests, cross builds
-test: deps check test-go fuzz test-browser release
+test: deps check test-go test-sim fuzz test-browser release
 
 # cmd/offgrid's tests run meshes of up to 20 real nodes with timing bounds; under the race detector
 # they share 2 cores badly with other packages' tests, so they run on their own, after the rest.
 test-go: assets
 	CGO_ENABLED=1 $(GO) test -race -count=1 $$($(GO) list $(PKGS) | grep -v '/cmd/offgrid$$')
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./cmd/offgrid/
+
+## test-sim: the economy's randomized simulation, 10,000 schedules, without the race detector
+## (test-go runs 100 of them under it). A failing seed replays with -seed=N.
+test-sim:
+	$(GO) test -count=1 -v -timeout 30m -run '^TestSimulation$$' ./economy/
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
@@ -113,13 +122,15 @@ test-browser: deps assets
 ## pipeline's stages run 2 s each and the 256 MiB put+get on 20 in-process nodes
 ## once (one iteration outlasts 2 s), in one invocation so they share a baseline.
 bench: assets
-	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=2s ./ledger/ ./server/ ./radio/
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=2s ./ledger/ ./server/ ./radio/ ./economy/
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=2s ./cmd/offgrid/
 
 ## soak: 2,000 concurrent clients for 20 s against one node; no 5xx but 503 with Retry-After, and file
-## handles (/proc/self/fd) and heap back at their idle level afterwards (heavy, not in test)
+## handles (/proc/self/fd) and heap back at their idle level afterwards; then 1,000,000 schedules of
+## the economy's simulation (hours; heavy, not in test)
 soak: assets
 	OFFGRID_SOAK=20s $(GO) test -count=1 -v -timeout 5m -run '^TestSoak$$' ./server/
+	OFFGRID_SIM_SCHEDULES=1000000 $(GO) test -count=1 -v -timeout 0 -run '^TestSimulation$$' ./economy/
 
 ## memcheck: peak RSS of a 1 GiB put and get on 20 node processes (limit 150 MiB; heavy, not in test)
 .PHONY: memcheck

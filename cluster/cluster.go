@@ -156,8 +156,13 @@ func (e Economy) Weight(id identity.NodeID) uint64 {
 	return 0
 }
 
-// sameWitnesses reports whether e and o have the same witnesses and weights.
-func (e Economy) sameWitnesses(o Economy) bool { return slices.Equal(e.Witnesses, o.Witnesses) }
+// sameEpoch reports whether e and o may be of one epoch: the same
+// witnesses and weights, fee bounds and host reserve (a committee's rules
+// are fixed for its epoch).
+func (e Economy) sameEpoch(o Economy) bool {
+	return slices.Equal(e.Witnesses, o.Witnesses) && e.TxFeeMin == o.TxFeeMin && e.TxFeeMax == o.TxFeeMax &&
+		e.HostReserveBP == o.HostReserveBP
+}
 
 func (e Economy) clone() Economy {
 	e.Witnesses = slices.Clone(e.Witnesses)
@@ -248,8 +253,8 @@ func (d Document) next() Document {
 
 // WithEconomy returns the next version (unsigned) with economy e. The
 // epoch is not the caller's to choose: it is 1 when the cluster had no
-// economy, one more when the witnesses or their weights change, and
-// unchanged otherwise. Genesis allocations are fixed once the economy
+// economy, one more when the witnesses, their weights, the fee bounds or
+// the host reserve change, and unchanged otherwise. Genesis allocations are fixed once the economy
 // exists: changing them would create or destroy money.
 func (d Document) WithEconomy(e Economy) (Document, error) {
 	n := d.next()
@@ -262,7 +267,7 @@ func (d Document) WithEconomy(e Economy) (Document, error) {
 		return Document{}, fmt.Errorf("%w: an economy cannot be removed", ErrInvalid)
 	case !slices.Equal(n.Economy.Genesis, d.Economy.Genesis):
 		return Document{}, fmt.Errorf("%w: genesis allocations cannot change", ErrInvalid)
-	case n.Economy.sameWitnesses(d.Economy):
+	case n.Economy.sameEpoch(d.Economy):
 		n.Economy.Epoch = d.Economy.Epoch
 	default:
 		n.Economy.Epoch = d.Economy.Epoch + 1
@@ -598,8 +603,7 @@ func checkEpoch(current, next Document) error {
 	case !slices.Equal(ce.Genesis, ne.Genesis):
 		return fmt.Errorf("%w: genesis allocations cannot change", ErrNotSuccessor)
 	}
-	same := ce.sameWitnesses(ne) && ce.TxFeeMin == ne.TxFeeMin && ce.TxFeeMax == ne.TxFeeMax && ce.HostReserveBP == ne.HostReserveBP
-	if same {
+	if ce.sameEpoch(ne) {
 		if ne.Epoch != ce.Epoch {
 			return fmt.Errorf("%w: epoch %d without a change of witnesses or fees, current is %d", ErrNotSuccessor, ne.Epoch, ce.Epoch)
 		}

@@ -242,6 +242,15 @@ func FuzzParse(f *testing.F) {
 		f.Add(raw)
 	}
 	f.Add([]byte("OGCL\x01"))
+	f.Add([]byte("OGCL\x02"))
+	if v2, err := newEconFixture(f, 7).econ.Encode(); err == nil {
+		f.Add(v2)
+		f.Add(v2[:len(v2)-1])
+	}
+	if b, err := os.ReadFile(filepath.Join("testdata", "document_v2.hex")); err == nil {
+		raw, _ := hex.DecodeString(strings.TrimSpace(string(b)))
+		f.Add(raw)
+	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		d, err := Parse(in)
 		if err != nil {

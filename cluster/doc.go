@@ -43,9 +43,29 @@
 // length-prefixed size and nothing may follow the last signature, one
 // document has exactly one encoding: [Parse] refuses anything else (unsorted
 // or repeated keys, trailing bytes, overlong input, unknown versions, a
-// signature that does not verify). Later versions (the economy's witnesses
-// and money) get a new version byte and extend the body; a version-1 parser
-// refuses them rather than dropping fields it cannot check.
+// signature that does not verify).
+//
+// # Version 2: the economy
+//
+// A document with an economy (at least one witness) has version byte 0x02
+// and, after the revoked keys, the [Economy]:
+//
+//	8     epoch                  uint64, >= 1
+//	2     witness count          1..MaxWitnesses
+//	40*n  witnesses              key (32), weight (uint64, 1..MaxWeight),
+//	                             strictly ascending by key; each a member
+//	8     tx_fee_min             int64 micro-credits, >= 0
+//	8     tx_fee_max             int64, tx_fee_min..MaxFee
+//	2     host_reserve           basis points, 0..10000 (default 100: 1 %)
+//	2     allocation count       0..MaxAllocs
+//	40*n  genesis allocations    key (32), amount (int64 > 0), strictly
+//	                             ascending; their sum at most MaxSupply
+//
+// A document without an economy is still written as version 1, so every
+// document signed before version 2 keeps its bytes and signatures; a
+// version-2 document without witnesses is refused as not canonical. A
+// version-1 parser refuses version 2 rather than dropping fields it cannot
+// check.
 //
 // # Validity and succession
 //
@@ -55,7 +75,24 @@
 //
 // [CheckSuccessor] decides whether next may replace current: the same
 // cluster ID, a larger serial, valid on its own, and signed by at least
-// current's threshold of current's admins.
+// current's threshold of current's admins. For the economy it also
+// requires:
+//
+//   - the genesis (the first version with an economy, epoch 1) is signed by
+//     every one of its witnesses, since each of them stakes its vote on it
+//     ([Document.Verify] requires the same of a serial-1 document);
+//   - the genesis allocations never change (that would create or destroy
+//     money), and the economy is never removed;
+//   - a change of the witnesses, their weights, the fee bounds or the host
+//     reserve raises the epoch by exactly one and is signed by witnesses
+//     holding more than 2/3 of the PREVIOUS epoch's weight (the new
+//     weights do not count: otherwise a minority could vote itself a
+//     majority); with none of those changes the epoch stays.
+//
+// [Document.WithEconomy] derives the next version and sets the epoch by
+// these rules. The economy package reads the committee of an epoch from
+// the document; finality uses these fixed weights, never the decaying
+// quorums of package quorum.
 //
 // # Why membership cannot be forged
 //

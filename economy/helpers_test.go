@@ -108,3 +108,64 @@ func (w world) transfer(t testing.TB, from *identity.Keys, to string, amount int
 	}
 	return tx
 }
+
+// committeeNet is a world whose witnesses each run a Witness on their own
+// SQLite file.
+type committeeNet struct {
+	world
+	wits  []*Witness
+	paths []string
+}
+
+func newCommitteeNet(t testing.TB, seed uint64, weights []uint64, validator Validator) committeeNet {
+	t.Helper()
+	n := committeeNet{world: newWorld(t, seed, weights, 3, 1000)}
+	dir := t.TempDir()
+	for i, k := range n.witnesses {
+		path := filepath.Join(dir, "w"+string(rune('0'+i))+".db")
+		n.paths = append(n.paths, path)
+		n.wits = append(n.wits, openWitness(t, path, k, n.com, validator))
+	}
+	return n
+}
+
+// openWitness opens (or reopens, as after a restart) a witness on path.
+func openWitness(t testing.TB, path string, k *identity.Keys, com Committee, validator Validator) *Witness {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlitedb.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	l, err := Open(ctx, db, com)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := NewWitness(l, k, com, validator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// certify collects votes for tx from the witnesses in order until the
+// weight is reached, and fails the test if it is not.
+func (n committeeNet) certify(t testing.TB, tx Tx, credits []Certificate, wits ...*Witness) Certificate {
+	t.Helper()
+	c := Certificate{Tx: tx}
+	var w uint64
+	for _, wt := range wits {
+		v, err := wt.Sign(context.Background(), tx, credits)
+		if err != nil {
+			t.Fatalf("witness %s: Sign: %v", wt.ID(), err)
+		}
+		c.Votes = append(c.Votes, v)
+		w += n.com.Weights[wt.ID()]
+		if n.com.Quorum(w) {
+			return c
+		}
+	}
+	t.Fatalf("weight %d of %d: not final", w, n.com.Total)
+	return Certificate{}
+}

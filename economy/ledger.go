@@ -158,8 +158,9 @@ func (l *Ledger) ApplyAll(ctx context.Context, cs []Certificate) ([]bool, error)
 			if err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO economy_certs (hash, src, nonce, epoch, state, seq, cert)
-				VALUES (?, ?, ?, ?, 0, ?, ?)`, it.hash[:], it.c.Tx.Src, int64(it.c.Tx.Nonce), int64(it.c.Tx.Epoch), seq, it.enc); err != nil {
+			t := it.c.Tx
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO economy_certs (hash, src, nonce, dst, amount, fee, epoch, state, seq, cert)
+				VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`, it.hash[:], t.Src, int64(t.Nonce), t.Dst, t.Amount, t.Fee, int64(t.Epoch), seq, it.enc); err != nil {
 				return fmt.Errorf("store certificate: %w", err)
 			}
 			added = true
@@ -191,39 +192,45 @@ func nextSeq(ctx context.Context, tx *sql.Tx) (int64, error) {
 	return seq, nil
 }
 
+// pendingTx is the part of a waiting certificate that applying needs.
+type pendingTx struct {
+	hash        []byte
+	src, dst    string
+	nonce       uint64
+	amount, fee int64
+}
+
 // drain applies waiting certificates until none can be applied, and
 // returns the hashes it applied.
 func drain(ctx context.Context, tx *sql.Tx) (map[[32]byte]bool, error) {
 	done := map[[32]byte]bool{}
 	for {
-		rows, err := tx.QueryContext(ctx, `SELECT cert FROM economy_certs WHERE state = 0 ORDER BY seq`)
+		rows, err := tx.QueryContext(ctx, `SELECT hash, src, dst, nonce, amount, fee FROM economy_certs WHERE state = 0 ORDER BY seq`)
 		if err != nil {
 			return nil, fmt.Errorf("list waiting certificates: %w", err)
 		}
-		var waiting [][]byte
+		var waiting []pendingTx
 		for rows.Next() {
-			var b []byte
-			if err := rows.Scan(&b); err != nil {
+			var p pendingTx
+			var nonce int64
+			if err := rows.Scan(&p.hash, &p.src, &p.dst, &nonce, &p.amount, &p.fee); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("read waiting certificate: %w", err)
 			}
-			waiting = append(waiting, b)
+			p.nonce = uint64(nonce)
+			waiting = append(waiting, p)
 		}
 		if err := rows.Close(); err != nil {
 			return nil, fmt.Errorf("list waiting certificates: %w", err)
 		}
 		progress := false
-		for _, b := range waiting {
-			c, err := DecodeCertificate(b)
-			if err != nil {
-				return nil, fmt.Errorf("stored certificate: %w", err)
-			}
-			ok, err := applyOne(ctx, tx, c.Tx)
+		for _, p := range waiting {
+			ok, err := applyOne(ctx, tx, p)
 			if err != nil {
 				return nil, err
 			}
 			if ok {
-				done[c.Tx.Hash()] = true
+				done[[32]byte(p.hash)] = true
 				progress = true
 			}
 		}
@@ -235,39 +242,38 @@ func drain(ctx context.Context, tx *sql.Tx) (map[[32]byte]bool, error) {
 
 // applyOne applies t if it can be applied now: its nonce is the source's
 // next, nothing is applied for it yet, and the source can pay.
-func applyOne(ctx context.Context, tx *sql.Tx, t Tx) (bool, error) {
-	next, err := nextNonce(ctx, tx, t.Src)
+func applyOne(ctx context.Context, tx *sql.Tx, t pendingTx) (bool, error) {
+	next, err := nextNonce(ctx, tx, t.src)
 	if err != nil {
 		return false, err
 	}
-	if t.Nonce != next {
+	if t.nonce != next {
 		return false, nil
 	}
-	if t.Src != System {
-		bal, err := balance(ctx, tx, t.Src)
+	if t.src != System {
+		bal, err := balance(ctx, tx, t.src)
 		if err != nil {
 			return false, err
 		}
-		if bal < t.Amount+t.Fee {
+		if bal < t.amount+t.fee {
 			return false, nil
 		}
-		if err := credit(ctx, tx, t.Src, -(t.Amount + t.Fee)); err != nil {
+		if err := credit(ctx, tx, t.src, -(t.amount + t.fee)); err != nil {
 			return false, err
 		}
-		if t.Fee > 0 {
-			if err := credit(ctx, tx, System, t.Fee); err != nil {
+		if t.fee > 0 {
+			if err := credit(ctx, tx, System, t.fee); err != nil {
 				return false, err
 			}
 		}
 	} else if _, err := tx.ExecContext(ctx, `INSERT INTO economy_meta (key, value) VALUES ('issued', ?)
-		ON CONFLICT (key) DO UPDATE SET value = value + excluded.value`, t.Amount); err != nil {
+		ON CONFLICT (key) DO UPDATE SET value = value + excluded.value`, t.amount); err != nil {
 		return false, fmt.Errorf("count issuance: %w", err)
 	}
-	if err := credit(ctx, tx, t.Dst, t.Amount); err != nil {
+	if err := credit(ctx, tx, t.dst, t.amount); err != nil {
 		return false, err
 	}
-	h := t.Hash()
-	if _, err := tx.ExecContext(ctx, `UPDATE economy_certs SET state = 1 WHERE hash = ?`, h[:]); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE economy_certs SET state = 1 WHERE hash = ?`, t.hash); err != nil {
 		return false, fmt.Errorf("mark certificate applied: %w", err)
 	}
 	return true, nil
@@ -421,28 +427,24 @@ func (l *Ledger) Recompute(ctx context.Context, com Committee) (map[string]int64
 	for a, v := range com.Genesis {
 		out[a] = v
 	}
-	rows, err := l.db.QueryContext(ctx, `SELECT cert FROM economy_certs WHERE state = 1`)
+	rows, err := l.db.QueryContext(ctx, `SELECT src, dst, amount, fee FROM economy_certs WHERE state = 1`)
 	if err != nil {
 		return nil, fmt.Errorf("list applied certificates: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var b []byte
-		if err := rows.Scan(&b); err != nil {
+		var src, dst string
+		var amount, fee int64
+		if err := rows.Scan(&src, &dst, &amount, &fee); err != nil {
 			return nil, fmt.Errorf("read certificate: %w", err)
 		}
-		c, err := DecodeCertificate(b)
-		if err != nil {
-			return nil, fmt.Errorf("stored certificate: %w", err)
-		}
-		t := c.Tx
-		if t.Src != System {
-			out[t.Src] -= t.Amount + t.Fee
-			if t.Fee > 0 {
-				out[System] += t.Fee
+		if src != System {
+			out[src] -= amount + fee
+			if fee > 0 {
+				out[System] += fee
 			}
 		}
-		out[t.Dst] += t.Amount
+		out[dst] += amount
 	}
 	return out, rows.Err()
 }

@@ -249,7 +249,9 @@ func (r *reader) fail(format string, args ...any) {
 func (r *reader) take(n int) []byte {
 	if r.err != nil || n > len(r.b)-r.off {
 		r.fail("truncated at byte %d", r.off)
-		return make([]byte, n)
+		// Zeros for the fixed-size fields that follow a failure; never a
+		// buffer of a length read from the input.
+		return make([]byte, min(n, 64))
 	}
 	out := r.b[r.off : r.off+n]
 	r.off += n

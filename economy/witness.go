@@ -82,8 +82,6 @@ func (w *Witness) Sign(ctx context.Context, t Tx, credits []Certificate) (Vote, 
 			return fmt.Errorf("%w: %s nonce %d round %d", ErrRoundClosed, t.Src, t.Nonce, round)
 		case locked != nil && string(locked) == string(h[:]):
 			return nil
-		case locked != nil:
-			return fmt.Errorf("%w: %s nonce %d, round %d", ErrConflict, t.Src, t.Nonce, round)
 		}
 		next, err := nextNonce(ctx, tx, t.Src)
 		if err != nil {
@@ -92,6 +90,8 @@ func (w *Witness) Sign(ctx context.Context, t Tx, credits []Certificate) (Vote, 
 		switch {
 		case t.Nonce < next:
 			return fmt.Errorf("%w: %s nonce %d", ErrNonceUsed, t.Src, t.Nonce)
+		case locked != nil:
+			return fmt.Errorf("%w: %s nonce %d, round %d", ErrConflict, t.Src, t.Nonce, round)
 		case t.Nonce > next:
 			return fmt.Errorf("%w: %s nonce %d, next final nonce here is %d", ErrPreviousNotFinal, t.Src, t.Nonce, next)
 		}

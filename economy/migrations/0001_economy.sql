@@ -1,16 +1,21 @@
 -- Certificates this node has seen. state 1: applied (its effect is in
 -- economy_balances); state 0: waiting for the certificates it depends on
 -- (its source's previous nonce, or credits that let the source pay).
--- seq orders application; a certificate is applied exactly once because
--- its hash is the key and at most one is applied per (src, nonce).
+-- seq orders arrival; a certificate is applied exactly once because its
+-- hash is the key and at most one is applied per (src, nonce). src, dst,
+-- amount and fee copy the transaction's fields (cert is the verified
+-- certificate as received), so applying needs no decoding.
 CREATE TABLE economy_certs (
-	hash  BLOB    PRIMARY KEY CHECK (length(hash) = 32),
-	src   TEXT    NOT NULL,
-	nonce INTEGER NOT NULL CHECK (nonce > 0),
-	epoch INTEGER NOT NULL,
-	state INTEGER NOT NULL CHECK (state IN (0, 1)),
-	seq   INTEGER NOT NULL,
-	cert  BLOB    NOT NULL
+	hash   BLOB    PRIMARY KEY CHECK (length(hash) = 32),
+	src    TEXT    NOT NULL,
+	nonce  INTEGER NOT NULL CHECK (nonce > 0),
+	dst    TEXT    NOT NULL,
+	amount INTEGER NOT NULL CHECK (amount > 0),
+	fee    INTEGER NOT NULL CHECK (fee >= 0),
+	epoch  INTEGER NOT NULL,
+	state  INTEGER NOT NULL CHECK (state IN (0, 1)),
+	seq    INTEGER NOT NULL,
+	cert   BLOB    NOT NULL
 ) STRICT;
 CREATE UNIQUE INDEX economy_certs_applied ON economy_certs (src, nonce) WHERE state = 1;
 CREATE INDEX economy_certs_seq ON economy_certs (state, seq);

@@ -1,0 +1,5 @@
+//go:build race
+
+package economy
+
+const raceEnabled = true
