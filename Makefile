@@ -126,10 +126,12 @@ bench: assets
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=2s ./cmd/offgrid/
 
 ## soak: 2,000 concurrent clients for 20 s against one node; no 5xx but 503 with Retry-After, and file
-## handles (/proc/self/fd) and heap back at their idle level afterwards; then 1,000,000 schedules of
-## the economy's simulation (hours; heavy, not in test)
+## handles (/proc/self/fd) and heap back at their idle level afterwards; 1,000 concurrent transfers on 7
+## nodes with 4 witnesses, all final, balances agreeing; then 1,000,000 schedules of the economy's
+## simulation (hours; heavy, not in test)
 soak: assets
 	OFFGRID_SOAK=20s $(GO) test -count=1 -v -timeout 5m -run '^TestSoak$$' ./server/
+	OFFGRID_TRANSFERS=1000 $(GO) test -count=1 -v -timeout 10m -run '^TestConcurrentTransfersBecomeFinal$$' ./cmd/offgrid/
 	OFFGRID_SIM_SCHEDULES=1000000 $(GO) test -count=1 -v -timeout 0 -run '^TestSimulation$$' ./economy/
 
 ## memcheck: peak RSS of a 1 GiB put and get on 20 node processes (limit 150 MiB; heavy, not in test)

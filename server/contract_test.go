@@ -22,6 +22,7 @@ import (
 
 	"github.com/offgrid-net/offgrid/api/genserver"
 	"github.com/offgrid-net/offgrid/cluster"
+	"github.com/offgrid-net/offgrid/economy"
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/testutil"
 	"github.com/offgrid-net/offgrid/server/servertest"
@@ -340,6 +341,76 @@ func contractCases() []contractCase {
 		{op: "joinCluster", name: "not base64", method: "POST", path: "/cluster/join", auth: adminAuth,
 			body: []byte(`{"document":"!!"}`), want: 400},
 		{op: "joinCluster", name: "no auth", method: "POST", path: "/cluster/join", body: []byte(`{"document":"AAAA"}`), want: 401},
+		// The economy: {next} made the node the sole witness, with credits
+		// for itself and for the signing peer ({peer}); {tx} is the last
+		// transfer made here, {cert} the last certificate, {peertx} a
+		// transfer the peer signed.
+		{op: "getBalances", name: "ok", method: "GET", path: "/balances", want: 200},
+		{op: "getBalances", name: "no economy", method: "GET", path: "/balances", alone: true, want: 409},
+		{op: "getGossipBalances", name: "ok", method: "GET", path: "/gossip/balances", want: 200},
+		{op: "getGossipBalances", name: "no economy", method: "GET", path: "/gossip/balances", alone: true, want: 409},
+		{op: "postTransfer", name: "final", method: "POST", path: "/transfers", auth: adminAuth,
+			body: []byte(`{"dst":"{peer}","amount":"1.5","memo":"contract"}`), want: 201},
+		{op: "postTransfer", name: "to system", method: "POST", path: "/transfers", auth: adminAuth,
+			body: []byte(`{"dst":"system","amount":"0.000001"}`), want: 201},
+		{op: "postTransfer", name: "more than the balance", method: "POST", path: "/transfers", auth: adminAuth,
+			body: []byte(`{"dst":"{peer}","amount":"1000000"}`), want: 409},
+		{op: "postTransfer", name: "zero", method: "POST", path: "/transfers", auth: adminAuth,
+			body: []byte(`{"dst":"{peer}","amount":"0"}`), want: 400},
+		{op: "postTransfer", name: "negative", method: "POST", path: "/transfers", auth: adminAuth,
+			body: []byte(`{"dst":"{peer}","amount":"-1"}`), want: 400},
+		{op: "postTransfer", name: "seven decimals", method: "POST", path: "/transfers", auth: adminAuth,
+			body: []byte(`{"dst":"{peer}","amount":"0.0000001"}`), want: 400},
+		{op: "postTransfer", name: "bad destination", method: "POST", path: "/transfers", auth: adminAuth,
+			body: []byte(`{"dst":"bank","amount":"1"}`), want: 400},
+		{op: "postTransfer", name: "memo too long", method: "POST", path: "/transfers", auth: adminAuth,
+			body: []byte(`{"dst":"{peer}","amount":"1","memo":"` + strings.Repeat("m", 257) + `"}`), want: 400},
+		{op: "postTransfer", name: "unknown field", method: "POST", path: "/transfers", auth: adminAuth,
+			body: []byte(`{"dst":"{peer}","amount":"1","nonce":7}`), want: 400},
+		{op: "postTransfer", name: "no auth", method: "POST", path: "/transfers", body: []byte(`{"dst":"{peer}","amount":"1"}`), want: 401},
+		{op: "getTx", name: "final", method: "GET", path: "/tx/{tx}", want: 200},
+		{op: "getTx", name: "unknown", method: "GET", path: "/tx/" + strings.Repeat("0", 64), want: 404},
+		{op: "getTx", name: "bad id", method: "GET", path: "/tx/xyz", want: 400},
+		{op: "getCertificates", name: "ok", method: "GET", path: "/gossip/certificates?after=0&limit=2", want: 200},
+		{op: "getCertificates", name: "limit zero", method: "GET", path: "/gossip/certificates?limit=0", want: 400},
+		{op: "getCertificates", name: "negative after", method: "GET", path: "/gossip/certificates?after=-1", want: 400},
+		{op: "mergeBalances", name: "signed, known certificate", method: "POST", path: "/gossip/merge_balances", auth: signedAuth,
+			body: []byte(`{"certificates":["{cert}"]}`), want: 200},
+		{op: "mergeBalances", name: "a balance snapshot", method: "POST", path: "/gossip/merge_balances", auth: adminAuth,
+			body: []byte(`{"balances":{"system":"1000"}}`), want: 400},
+		{op: "mergeBalances", name: "not a certificate", method: "POST", path: "/gossip/merge_balances", auth: adminAuth,
+			body: []byte(`{"certificates":["AAAA"]}`), want: 400},
+		{op: "mergeBalances", name: "nothing", method: "POST", path: "/gossip/merge_balances", auth: adminAuth, body: []byte(`{}`), want: 400},
+		{op: "mergeBalances", name: "stranger", method: "POST", path: "/gossip/merge_balances", auth: strangerAuth,
+			body: []byte(`{"certificates":["{cert}"]}`), want: 403},
+		{op: "mergeBalances", name: "no auth", method: "POST", path: "/gossip/merge_balances", body: []byte(`{"certificates":["{cert}"]}`), want: 401},
+		{op: "gossipTxWitness", name: "signed", method: "POST", path: "/gossip/tx_witness", auth: signedAuth,
+			body: []byte(`{"tx":"{peertx}"}`), want: 200},
+		{op: "gossipTxWitness", name: "again, same vote", method: "POST", path: "/gossip/tx_witness", auth: adminAuth,
+			body: []byte(`{"tx":"{peertx}"}`), want: 200},
+		{op: "gossipTxWitness", name: "not a transaction", method: "POST", path: "/gossip/tx_witness", auth: adminAuth,
+			body: []byte(`{"tx":"AAAA"}`), want: 400},
+		{op: "gossipTxWitness", name: "not base64", method: "POST", path: "/gossip/tx_witness", auth: adminAuth,
+			body: []byte(`{"tx":"!!"}`), want: 400},
+		{op: "gossipTxWitness", name: "stranger", method: "POST", path: "/gossip/tx_witness", auth: strangerAuth,
+			body: []byte(`{"tx":"{peertx}"}`), want: 403},
+		{op: "gossipTxWitness", name: "no auth", method: "POST", path: "/gossip/tx_witness", body: []byte(`{"tx":"{peertx}"}`), want: 401},
+		// The manual flow: send, witness, finalize.
+		{op: "postTransfer", name: "manual", method: "POST", path: "/transfers", auth: adminAuth,
+			body: []byte(`{"dst":"{peer}","amount":"2","manual":true}`), want: 202},
+		{op: "getTxPool", name: "ok", method: "GET", path: "/gossip/tx_pool", want: 200},
+		{op: "getTxPool", name: "no economy", method: "GET", path: "/gossip/tx_pool", alone: true, want: 409},
+		{op: "finalizeTx", name: "not signed yet", method: "POST", path: "/tx/{tx}/finalize", auth: adminAuth, want: 409},
+		{op: "witnessTx", name: "not a witness", method: "POST", path: "/tx/{tx}/witness", auth: adminAuth,
+			body: []byte(`{"witness":"{peer}"}`), want: 400},
+		{op: "witnessTx", name: "ok", method: "POST", path: "/tx/{tx}/witness", auth: adminAuth, body: []byte(`{}`), want: 200},
+		{op: "witnessTx", name: "unknown", method: "POST", path: "/tx/" + strings.Repeat("0", 64) + "/witness", auth: adminAuth,
+			body: []byte(`{}`), want: 404},
+		{op: "witnessTx", name: "no auth", method: "POST", path: "/tx/{tx}/witness", body: []byte(`{}`), want: 401},
+		{op: "finalizeTx", name: "ok", method: "POST", path: "/tx/{tx}/finalize", auth: adminAuth, want: 200},
+		{op: "finalizeTx", name: "unknown", method: "POST", path: "/tx/" + strings.Repeat("0", 64) + "/finalize", auth: adminAuth, want: 404},
+		{op: "finalizeTx", name: "no auth", method: "POST", path: "/tx/{tx}/finalize", want: 401},
+
 		{op: "admitNode", name: "ok", method: "POST", path: "/cluster/admit", auth: adminAuth,
 			body: []byte(`{"node_id":"` + newcomer + `","name":"newcomer"}`), want: 200},
 		{op: "admitNode", name: "bad node id", method: "POST", path: "/cluster/admit", auth: adminAuth,
@@ -405,8 +476,23 @@ func TestContract(t *testing.T) {
 	}
 	strangerSigner := identity.NewRequestSigner(stranger, 1)
 	next := c.Next(t, func(d cluster.Document) (cluster.Document, error) {
-		return d.WithAdmins(append(slices.Clone(d.Admins), tn.Keys.ID()), 1)
+		d, err := d.WithAdmins(append(slices.Clone(d.Admins), tn.Keys.ID()), 1)
+		if err != nil {
+			return d, err
+		}
+		return d.WithEconomy(cluster.Economy{Witnesses: []cluster.Witness{{ID: tn.Keys.ID(), Weight: 1}},
+			TxFeeMin: 1000, TxFeeMax: 1000, Genesis: []cluster.Alloc{{ID: tn.Keys.ID(), Amount: 100_000000}, {ID: peer.ID(), Amount: 10_000000}}})
 	})
+	// The genesis of an economy needs its witness's signature too.
+	if next, err = next.Sign(tn.Keys); err != nil {
+		t.Fatal(err)
+	}
+	peerTx, err := economy.SignTx(economy.Tx{Cluster: next.ID, Epoch: 1, Src: string(peer.ID()), Dst: string(tn.Keys.ID()),
+		Amount: 1_000000, Fee: 1000, Nonce: 1, Kind: economy.KindTransfer}, peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	txID, cert := "none-yet", "none-yet"
 	proposal := next
 	proposal.Serial += 100
 	proposal.Signatures = nil
@@ -424,6 +510,11 @@ func TestContract(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.op+"/"+tc.name, func(t *testing.T) {
 			tc.path = strings.ReplaceAll(tc.path, "{asset}", assetID)
+			tc.path = strings.ReplaceAll(tc.path, "{tx}", txID)
+			for k, v := range map[string]string{"{peer}": string(peer.ID()), "{cert}": cert,
+				"{peertx}": base64.StdEncoding.EncodeToString(peerTx.Encode())} {
+				tc.body = bytes.ReplaceAll(tc.body, []byte(k), []byte(v))
+			}
 			tc.body = bytes.ReplaceAll(tc.body, []byte("{next}"), []byte(docB64(next)))
 			tc.body = bytes.ReplaceAll(tc.body, []byte("{proposal}"), []byte(docB64(proposal)))
 			if b, ok := shares[string(tc.body)]; ok {
@@ -468,6 +559,19 @@ func TestContract(t *testing.T) {
 					t.Fatalf("putAsset answered %s, want an asset", r.body)
 				}
 				assetID = a.AssetID
+			}
+			if tc.op == "postTransfer" && r.StatusCode < 300 {
+				var tx struct {
+					TxID        string `json:"tx_id"`
+					Certificate string `json:"certificate"`
+				}
+				if err := json.Unmarshal(r.body, &tx); err != nil || tx.TxID == "" {
+					t.Fatalf("postTransfer answered %s, want a transaction", r.body)
+				}
+				txID = tx.TxID
+				if tx.Certificate != "" {
+					cert = tx.Certificate
+				}
 			}
 		})
 	}

@@ -4842,6 +4842,22 @@ func (response GetCertificates400ApplicationProblemPlusJSONResponse) VisitGetCer
 	return err
 }
 
+type GetCertificates409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response GetCertificates409ApplicationProblemPlusJSONResponse) VisitGetCertificatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetCertificates503ApplicationProblemPlusJSONResponse struct {
 	UnavailableApplicationProblemPlusJSONResponse
 }
@@ -5065,6 +5081,22 @@ func (response GetTxPool200JSONResponse) VisitGetTxPoolResponse(w http.ResponseW
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTxPool409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response GetTxPool409ApplicationProblemPlusJSONResponse) VisitGetTxPoolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7897,6 +7929,22 @@ func (response GetTx404ApplicationProblemPlusJSONResponse) VisitGetTxResponse(w 
 	return err
 }
 
+type GetTx409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response GetTx409ApplicationProblemPlusJSONResponse) VisitGetTxResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetTx503ApplicationProblemPlusJSONResponse struct {
 	UnavailableApplicationProblemPlusJSONResponse
 }
@@ -10016,63 +10064,63 @@ var swaggerSpec = []string{
 	"FTmdvYtl3nxJdYVyJ4G105W0owbsvzkzEBvejpMgC7WKK9/Zp1iD+I5O/79DXtttsvF9KPzq3v74wN45",
 	"7JKwxkP3x3PG72+xlb9Kwf7lg3eST8vlnVYZHM0w7xfc61T7mmpckL+9/+ltiCyufDniCnbw3soR9Vd4",
 	"9U/ojrIY5A+o6W60g1DFtM8AhmB3K0m41DAfUKvJZXXEl712X5S7jdCdtdYvFb63QsyiGcRjFEEiScPD",
-	"tR0rh8OX+69eHbw4fHk4fLWhFHlrJQXsKxWd/egw+Yw8+tsHJa/BMZ8Bh4wUDiEFnYCTOry7u1LcLwTj",
-	"LV5U50FNLC3xIC5VZuEaIvwoKaSGYoOkS4XhfSaMksWCFGWeazwYM1XeEzbbDP8zpibsIqRJcX/eKRlB",
-	"/Vx8kWhBCz2VhnQva2SL5PEPjwk2pgMfo5Ag67sAxqR5CikV56LLaDolYYffoPCrHJNoBeRmod7egJw2",
-	"iie7sPtGfsu5wIXqIO7WV+0L01147dWO+Pp+tIfXoNL3r23AHF8oFMnNDe3dIphYtVlr3OOcKex5NmWK",
-	"PeXA/Vn1kM2C1GlR5ItYVAkSAXZDU5MvINGmdxJIBQpCgpbDU2a+ViBQNJDLHOXZSAPNzUXhqve3sX9X",
-	"3/8Bcc3N0FaEQMr8S8aUBOWQNZZOrePDoNVD19LWBXOtC3vRylVwrVLYb5Zqq9clvTddVFAAuz3wxI+O",
-	"XWWhjmltnQ+2AgVqmA9uI12t0oRAgdpegp9BlpdWqd2mYtdclhpfOBdc414TV7gtXxA+tu9CNE1BFwRL",
-	"i5O/kDFjCKdzV5gTgd4SyJOgQDahxtB0ikzpXKRtJbW1Si2P870LuIaCOVURB8WolmJAfnSWcbu0GPdC",
-	"JePDjavb/ED8a6nc+CNzsLBWdgtqOWB5pqFC9hPDemJYrQxLX4UlFuqODk4OhWYBCVSRq+xuAbVpJ2+u",
-	"PvI6BvQ9vPKQDMjN0IIloJ5Y+b4UgotJAupJxvUVRn4akjOqDen3Z1z0x4qxPlRPI/afQCDhfWootCBH",
-	"Zb3hN3z8PZBRabxWYugVI3OproKNCUaVFVDKHPrDNDZQp/ByMTmpS91AATKovbGUEviOGbXon45d+OtS",
-	"nRgLDpmGKl+UG19qieor6FYyoVwMtqwT9/yopT94rb/ffr5I8AO/ZgD5cLOuLHXVjxqwwx/jMwcDuqDp",
-	"KiQ8g4qmpuEal4W3mM2Ynq5Dih+ZflCUgPEjwGR/9y3Vv5RUBmtAwmFlXdfNiGa+C07V8h2C7q2AI+S8",
-	"11IuNmhO337W+MrG4zbsxuxBrmPzoDcm07oZfGX+MyVnzExZqbGtF8L8YOkYgreqC4mBkqsBPljQ2VpB",
-	"/6eCCSwkvgNU+UF32KylR26uKrJksCJ4cx08jG0LauyvDxfBbjQPGCfCVHuQyBKR/0Kh8PaUiLHjtsC/",
-	"61+w9iDdKw95lG6K2EnW5SIH93w2QSFKtHxljLx53XJQ0PNh3TH9HV7YykAOOLKsDIRczlf7dbo+tGFC",
-	"+W+bsr/f4FeuAUF3xvMctFfLpazQp3uWq0/4hLrWllArzjUpaK3bihVb29e8tgQGtpp6WAs6XkALxYHr",
-	"u7uK8/v3H50pnjIsZuughvwqR/ai5djXBAyuvK48KrV5poPuClHor/qVYN+PdiPE+6qxOirk8NkzTVIp",
-	"dDljChPbQGLEUk/+HSztXlUBx2G4ScAkvrDS4CXOTUXKLs9F12X3w6jPdFDQyQlj9dxvXickkzPKBZGY",
-	"x+/308ch9673ewNyKlxXE5b5j89FSgUZMVJQnp24x5Vk6ktCeZt5zNRwCp+8w+EeyNDgR9/KwtDS7LY+",
-	"27qG5B/Pl/87tgh8vla/QYf/0MSX4MLjya+unQwZDg48OjQkTP/bMoUY8Tzflj5AnxTyLU2nFRnwYXEN",
-	"2pQhFViu+BZs4qRaI7x0LtCr6MoYXwk51z4AyGMrOS2N7GtmTM5I97Lv/tmHYsnXNL/sEbuXmnY5AjWn",
-	"UaPi1zzP3/kzeRhExym+iDkRp27zh32o6W3tplAZOiPk/PdPSv7UlOEUq2JMKVhiapf8EjOE7HM5R6fB",
-	"NpQAe5u1yszfwuMAZdb25sC367VgCy2i7eFaIoYuL0JH8ppVJSXbhVmRsgvN/nmXKJWDg+fPXx4Mnx99",
-	"9eLw5cuj4Uaz0+6BKvsw6JqeCBu7O8a6ITyk8P01NWmr+XFkH/4Lxak4JlVTNKsf/cjUVe724spwC0a4",
-	"SPMS+GShpBxDFStu2Ax7wx29OjqAGvhcTHrboIyllWuNNHOWbadjroeuTcD1u4It2HRbVSj+eQzmC0DX",
-	"6QpdrWmuJ68g80xd9XirfHh6h/7Tgi5mTJimr3kdfJVr8gbeleJvcvRQukkpvpDEAjOvE1iseqyoOMF6",
-	"pQ2Uf/KFPvlCW6OgS0EoAI/FUefsLDWd1KaMMTjNWkwpqGW0a0hnrkFUgqwGo//KghhJ9ofDmmiMWCpn",
-	"UKKwEdjh0p9BouuiHWROVaYTZw68gf+fC2i9l5CcaSyKdqGYZuqa9VxQByRSX+qFNmx26UfCNxKMZ6l6",
-	"/XttzjmFmcYYDWdB4RoJmE9LhMCSqZxDyJIcG1/fRJVCn3jKViGkdwiSVEErGeX6Y4ABxgU+nQvFoJp/",
-	"NsB4kEbNFO/oLOjCb8OdIHQUtMyj572cPuMVKS9xvuqYtvceb/GBirDB4AHdfNCqa26yNlIJXHZO3S12",
-	"q9Mb+rLMdRMUOMsn2vmHKeF6RhGxnZRBNwguawSQRvvodlHkG/scm/w9WAoj5bMvJJG4uTcGFftoAmhu",
-	"4qrJQWyxYvYmsooaG6CHlrhNmXLdDZjyPTShLXaQSNJ7MsL8eYQUCymx1uo5o9oKDR6ueNXyDYLWibMF",
-	"ZUoWVV+cZucOfNsVL6xL8ruWWZaLhsX4Sbffh2H68GvvxA9at4z3DasgeN4KBXbywjJz1+4zDs7YdZGN",
-	"zWqRtkbymSM9QYXWT1xk7GaL/hw+gXOzC+W1W/IfzWPyhGFtGGZvvE6GHJCffKw1FiGCDm8Itxwb0Hkt",
-	"E8br+S6PiAIzujhpAjf02zgcPt/UgqYC9fYGFy1Q/KitAmCZz7RrLBvvGQDrbOkY8IOcM9VPLe2ashuy",
-	"2kDAEqLfeeuAp1zlL5qrrOic+HgXSCmEZDxIdXPqpDaoBLpWi1Oqpy2oZqE3UoDD0LXI1oIWocO9gRi+",
-	"2YDv4fmpJQ4W/BOrXof7QSyX1X93zGrpeUPevAat27JiX8n0muZVOf/91W/fSnzDEU2IZSJS1REjAAuD",
-	"ANsiJ84nwotDluzCvKVmYa2qGvdW5oemzkGhg/21F2t1Yi+8lGCqzsECokgqoR0vllXlaIEZBGi5NKKU",
-	"qBnMlRSTcPvaB/JwTWiWKab1CURSrw/Cjt2ge3sPXsU34RpftB2lDyoflXph96SNLAoICld2COzodH/r",
-	"CIjIUoKu45tMKalIV0hgBhDVZiVSrLX7/benr4lHyt7gHijMz1OGxXOXsTipYr2rFs6a/8aSqtGwfVQx",
-	"wgh1+YzGAVuWC6m7DJQRmeGsNC2lS1Zcsiw1LCP5NtzZ5XtBj0+fgkzJjOsZegc3dFUOiNiOtOjBWytX",
-	"Deq3F4XCHufQPL9La5I0gkCdMZ+UylWKp1cMLLW9bVov799vyZc1rZehwpULsXF0rsrFC7sWP9kEnxSp",
-	"VjqKXX8rUS2p+/qGQtuAYDkXTV4MnyOUBbzEm/ybTGl3k8AeLTNXa/kRaXC8rLNdSS1N3r8lFCb4QpZQ",
-	"mPtMSTluTfu2D//cxaSeaMy90ZgzhVFhgcY1ZXmGwehg8LRMTNdvJKgd6mXdsJLoXB4nfIHyjpV1KsmO",
-	"XLFFyA3lXEDU7VgxPcU8et+pnFepmD5u38uJIDm1yolAyCztXFMR0j5+SBoCE+xEQ56Ekyfh5F9XOHGx",
-	"ByuF7+5TODFyMsnXIPUHfP4wCI2DfympwOUgtfZKds+Dpp9oEX9ybP4he6nMuUmndTSTFJjNNoZULS5o",
-	"avh1xb7RoABpfjohv8oR5o0A5dctoVgQNzV2pqn2ojqVfRHZfRhtVXEUwW4M8vW6XRYGE1muzxj67Gc8",
-	"KyQX0G/O3FyMGbuYcWG/OBf+b3qTYKhNEH/VS8Jm67HiGzDrWKqZa3sbVIHDSj5VMblzsV01OfCvcjEg",
-	"B8P9Yxd32l0eWxdOcMKoM0jK7g3OxcHw4NinsxdS5gm5dLXnL8EoV4WKke6YzQGZl9bi1gB0lWVoPKKl",
-	"kX1YCf8Nw750OWO6IrALopgplQDv2qVrKXBJupdYGODymEwo2Ozg2i73zM3eJ3MDCqBb0GW0s9WZ1OaD",
-	"g5WHIrxu+N2FqQ1U4uY7e15bF9P+cPNGYDmuJ5noiQS/ZyJztbdCT4OLJXG9Ey3ye9+1+6m94E+NcuuL",
-	"zt2p8u+Hm7Dm7x2Ad0d9/gskD/y0HO5bReBhjmPX1U+F0nRSVUXpqtrBO9Sf29UT8eGm0as8oK6eZu9u",
-	"WQvGbLOUfecG/1JA89RF/A9E8b6TarYqQY2h/rDMm7LfVOpGlV52kzKWtUtUCVTUXYBNyYqmIDtBeBBG",
-	"rfOcoRSTSSKk6W1DRffCspD3jVmuhqBDrAerkHiqr+6ti8gTNj8JPJ/TSVBfBbqJkWS1mOFynQQsAgva",
-	"HZYfG+dybl+6dMVGiLkhtXoRx2lYo7r2qFuqvHPcmRpTHO/t7R+8HAwHw8H+8VfDr/YBXd0In7yTHHRa",
-	"MGfh31X0ffCbMzIFv7gu4cEvsmj86TueBD/5Nd9+vP1/AQAA//8=",
+	"tR0rh8OX+69eHbw4fHk4fLWhFHlrJQXsKxWd/egw+Yw8+tsHJa/BMZ8Bh4wUDiEFnYCTOry7u1Pcfw2k",
+	"aHG7OpdrYomPxwmpMosIEBJISSE1VCckXSoM7zNhlCwWpCjzXONJmqnyrrPZZoSZMTVhFyERizsAT8kI",
+	"Cu7ii0QLWuipNKR7WWNnJPF/eEywkx04JYUE5cBFPCbNU0ipOBddRtMpCVsCB5Vi5ZhESyY3K/v2BuS0",
+	"UW3Zxek3EmLOBS5UB4G6vsxfmB/Dazd4xDn4oz28Blm/f/UE5vhCsUtubugHF0Hdqi9b4x7nTGGTtClT",
+	"7Clp7s+quGyWvE6LIl/EwlCQCLAbmpp8AZk5vZNAjFAQQ7QczzLzxQWBooEg5yjPRhpobi4KV+6/TV5w",
+	"DQEeENfcDG1VC6TMB/9KDC4ouKyxOGsdgQbNJLqWGC+Ya47Yi9bGAjiQwn6zVL29Lhq+6WaDEtvtoS1+",
+	"dOxbC5VSa/t/sBUogcN8+BzpapUmBErg9hL8DPLItErtNhW75rLU+MK54Br3mrjScPmC8LF9F+J1Crog",
+	"WLyc/IWMGUPAnrvSn4gllqKeBCW4CTWGplPkYucibSvarVVqmaLvjsA1lOSpykQoRrUUA/Kjs73bpcXY",
+	"HaoxH25cZegHYnhLBc0fmeWF1bhbcNEByzMNNbifONwTh2vlcPoqLOJQ94xwgiu0I0igTl1l2QuoTTt5",
+	"cxWY13Gs7+GVh+RYboYWLAF9xioEpRBcTBLQZzKurzC21JCcUW1Ivz/joj9WjPWhPhux/wQCCe9TQ6HJ",
+	"OZoDGp7Jx98DGZXGqzGGXjEyl+oq2JhgVFmJpsyhA01jA3WSMBeTk7qYDpQ4g+oeS0mH75hRi/7p2AXY",
+	"LlWiseCQaagjRrnxxZyovoJ+KBPKxWDLSnTPj1o6kNcWgtvPFwl+4NcMIB9u1hW+rjpeA3b4Y3zmYEAX",
+	"NF2FhGdQM9U0nO+y8Da5GdPTdUjxI9MPihIwfgSY7O++afuX8q7DGpBwWOHY9Uuime+zUzWVh7B+K+AI",
+	"Oe+1FKQN2t+3nzW+svG4Dbsxe5BN2Tzojem6bgZf+/9MyRkzU1ZqbByGMD9YOobgrepCYqDkqowPFnS2",
+	"VjP4qWACS5XvAFV+0B02a+mRm6uKXRmsCN5cBw9j24Iq/usDUrDfzQNGojDVHoayROS/ULC9PSVi7Lgt",
+	"8O86JKw9SPfKQx6lmyJ2knVBysE9n01Q6hJNZRkjb163HBR0lVh3TH+HF7YywQOOLCsDIZfz9YSdcQAa",
+	"PaH8t01h4W/wK9fioDvjeQ7aq+VSVujTPcvVJ3xCXfNMqEbn2iC0VobFmrDta15bZAObWT2sjR4voIXi",
+	"wPX9kY3xZ4qnDMvlOqghv8qRvWg59lUHgyuva5tKbZ7poH9DFPqrjijYWaTdCPG+at2OCjl89kyTVApd",
+	"zpjC1DmQGLGYlH8Hi8dXdcZxGG4SsKEvrDR4iXNTkbLLc9F19QNg1Gc6KBnlhLF67jevE5LJGeWCSKwU",
+	"4PfTxyH3rvd7A3IqXN8UlvmPz0VKBRkxUlCenbjHlWTqi055I3vM1HAKn7zD4R7I0OBH38rC0NJOtz7b",
+	"ukrlHy9a4HdsEfh8rX6DDv+hiS/BhcfTa13DGjIcHHh0aEiY/rdlCjHieb4tfYBOLORbmk4rMuAD7xq0",
+	"KUMqsFxTLtjESbVGeOlcoBvSFUq+EnKufYiRx1ZyWhrZ18yYnJHuZd/9sw/lmK9pftkjdi817XIEak6j",
+	"RsWveZ6/82fyMIiOU3wRcyJO3eZA+1DT29qvoTL0Xsj575+U/KkpwynW3ZhSsMTUPvwlZgj57XKOToNt",
+	"KAF2T2uVmb+FxwHKrO3+gW/Xa8EmXUTbw7VEDH1khI7kNauKVrYLsyJlF5r98y5xMAcHz5+/PBg+P/rq",
+	"xeHLl0fDjWan3UNh9mHQNV0XNvaPjPVbeEjh+2tq0lbz48g+vCsJ+BLNxJBJ1RTN6kc/MnWVu724Qt+C",
+	"ES7SvAQ+WSgpx1Anixs2w+5zR6+ODqDKPheT3jYoY2nlWiPNnGXb6ZjroWsTcP2uYAs23VZ3in8eg/kC",
+	"0HW6QldrmuvJK8g8U1ef3iofnt6h/7SgixkTpulrXgdf5ZrMhHel+JscPZRuUoovJLHAzOsEFqseKypO",
+	"sCJqA+WffKFPvtDWOOtSEArAY3HUOTtLTSe1KWMMTrMWUwpqGe0a0plrQZUgq8FwwbIgRpL94bAmGiOW",
+	"yhkUQWwEdrgEa5DoumgHmVOV6cSZA2/g/+cCmvslJGcay65dKKaZumY9F9QBqdqXeqENm136kfCNBONZ",
+	"XJRGrc05pzDTGKPhLChcIwHziY8QWDKVc4hxkmPjK6ioUugTT9kqhPQOQZIqaFajXAcOMMC4SKlzoRj0",
+	"C8gGGA/SqMriHZ0FXfhtuBOEnoWWefS8l9Pn1CLlJc5XHdP23uMtPlCZNxg8oJsPWtfNTdZGKoHLzqm7",
+	"xW51ekNf+LluswJn+UQ7/zBFYs8oIraTMugGwWWNANJoUN0uinxjn2MbwQdLkqR89oUkEjf3xihkH00A",
+	"7VNcvToIRlbM3kRWUWMD9NAStylTrn8CU75LJzTeDlJVek9GmD+PkGIhJda8PWdUW6HBwxWvmspBlDtx",
+	"tqBMyaLqvNPsDYJvu/KIddF/15TLctGw3D/p9vswTB9+7Z34Qeum9L4lFkTbW6HATl5YZu4aisbBGfs6",
+	"srFZLQPXSG9zpCeoAfuJi4zdbNEBxKeIbnahvHZL/qN5TJ4wrA3D7I3X6ZYD8pOPtcYyR9BDDuGWY4s7",
+	"r2XCeD3fRxJRYEYXJ03gho4eh8Pnm5rcVKDe3kKjBYoftRkBLPOZdq1r410JYJ0tPQl+kHOm+qmlXVN2",
+	"Q1ZbFFhC9DtvTvCUDf1Fs6EVnRMf7wI5iJC9B7lxTp3UBpVA18xxSvW0BdUs9EZKfBi6Ftla0CJ0uDcQ",
+	"w7cz8F1CP7XEwYJ/YtXrcD+I5eoG3B2zWrrqkDevQeu2rNjXSr2medUwYH/127cS33BEE2KZiFR1xAjA",
+	"wiDAtsiJ84nw4pAluzBvqVlYDavGvZX5oW10UEphf+3FWp3YCy8lmKpzsIAokkpo+IuFWzlaYAYBWi6N",
+	"KCVqBnMlxSTcvvaBPFwTmmWKaX0CkdTrg7BjN+je3oNX8U24xhdtR+mDykelXtg9aSOLAoLClR0Ce0bd",
+	"3zoCIrKU0ev4JlNKKtIVEpgBRLVZiRSr+X7/7elr4pGyN7gHCvPzlGF53mUsTqpY76pJtOa/saRqZWwf",
+	"VYwwQl0+ozXBlgVJ6j4GZURmOCtNS3GUFZcsSw3LSL4Nd3b5XtBF1OcsUzLjeobewQ19mwMitiMtevDm",
+	"zVUL/O1FobCLOrTn79KaJI0gUGfMJ6VytejpFQNLbW+b5s7791tUZk1zZ6ih5UJsHJ2rcvHCvshPNsEn",
+	"RaqVjmJf4UpUS+rOwaHQNiBYMEaTF8PnCGUBL/Em/yZT2t0ksEfLzFVzfkQaHC8cbVdSS5P3bwmFCb6Q",
+	"JRTmPlNSjlvzxO3DP3e5qicac2805kxhVFigcU1ZnmEwOhg8LRPT9RsJaod6WTesJDqXxwlfoLxjZZ1K",
+	"siNXbBFyQzkXEHU7VkxPMY/e90LnVSqmj9v3ciJITq1yIhAySzvX1Jy0jx+ShsAEO9GQJ+HkSTj51xVO",
+	"XOzBSmm9+xROjJxM8jVI/QGfPwxC4+BfSipwOUit3Zjd86CtKFrEnxybf8huLXNu0mkdzSQFZrONIVWL",
+	"C5oafl2xbzQoQJqfTsivcoR5I0D5dUsoFsRNjZ1pqr2oTmVfRHYfRltVHEWwG4N8vW7IhcFEluszhj77",
+	"Gc8KyQV0tDM3F2PGLmZc2C/Ohf+b3iQYahPEX/WSsJ17rPgGzDqWauYa6wZl47CST1V97lxsV34O/Ktc",
+	"DMjBcP/YxZ12l8fWhROcMOoMkrJ7g3NxMDw49unshZR5Qi5ddftLMMpVoWKkO2ZzQOaltbg1AF1lGRqP",
+	"aGlkH1bCf8OwL13OmK4I7IIoZkolwLt26ZoWXJLuJRYGuDwmEwo2O7i2yz1zs/fJ3IAC6BZ0Ge2ddSa1",
+	"+eBg5aEIrxt+d2FqA5W4+c6e19bluj/cvBFYv+tJJnoiwe+ZyFztrdDT4GJJXHdGi/zed+1+ai/4U6Pc",
+	"+ip1d6ot/OEmrCp8B+B96L6wXyDb4Kfl+OAqZA+TIruuQivUspOqqmJXlTPeoWDdrq6LDzeN9ukBOfZE",
+	"fndTXDBmm2ntOzf4l4Kyp8bmfyAS+Z1Us1WRawwVjmXeFBanUjfqALOblLGsXQRLoGbvAoxQVpYFYQvi",
+	"iTDMnecMxZ5MEiFNbxuyuxfWkbxvzHJFBx1iPVhJxVN9dW+NTZ6w+UlC+pzmhvoqUGaMJKvVD5cLK2DV",
+	"WFAHsV7ZOJdz+9Klq05CzA2p9ZE4TsMa1bVH3VLlnePO1JjieG9v/+DlYDgYDvaPvxp+tQ/o6kb45L3q",
+	"oASD/Qv/rsL1g9+cVSr4xTUuD36RReNP34Ql+Mmv+fbj7f8LAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -70,6 +70,9 @@ members of one cluster with node-1 as its admin. Ctrl-C stops all.`,
 				dirs[i] = filepath.Join(dataDir, names[i])
 			}
 			doc, err := ownCluster(dirs, names)
+			if err == nil {
+				doc, err = withEconomy(doc, dirs, min(nodes, demoWitnesses), demoAlloc)
+			}
 			if err != nil {
 				for _, l := range lns {
 					l.Close()
@@ -180,6 +183,46 @@ func ownCluster(dirs, names []string) ([]byte, error) {
 	}
 	if d, err = d.Sign(admin); err != nil {
 		return nil, err
+	}
+	return d.Encode()
+}
+
+// The demo's economy: its first nodes witness (equal weights) and every
+// node starts with the same credits.
+const (
+	demoWitnesses = 4
+	demoAlloc     = 1000_000000
+)
+
+// withEconomy returns the next version of the cluster document doc (made
+// by ownCluster for the nodes in dirs) with an economy: the first
+// witnesses nodes witness with weight 1, every node starts with alloc
+// micro-credits, fees 0.001 to 0.003 credits, host reserve 1 %. It is
+// signed by the admin and by every witness, as the genesis of an economy
+// must be; a rerun makes the same document.
+func withEconomy(doc []byte, dirs []string, witnesses int, alloc int64) ([]byte, error) {
+	d, err := cluster.Parse(doc)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]*identity.Keys, len(dirs))
+	e := cluster.Economy{TxFeeMin: 1000, TxFeeMax: 3000, HostReserveBP: cluster.DefaultHostReserveBP}
+	for i, dir := range dirs {
+		if keys[i], _, err = identity.LoadOrCreate(dir, rand.Reader); err != nil {
+			return nil, err
+		}
+		if i < witnesses {
+			e.Witnesses = append(e.Witnesses, cluster.Witness{ID: keys[i].ID(), Weight: 1})
+		}
+		e.Genesis = append(e.Genesis, cluster.Alloc{ID: keys[i].ID(), Amount: alloc})
+	}
+	if d, err = d.WithEconomy(e); err != nil {
+		return nil, err
+	}
+	for i := range max(witnesses, 1) {
+		if d, err = d.Sign(keys[i]); err != nil {
+			return nil, err
+		}
 	}
 	return d.Encode()
 }

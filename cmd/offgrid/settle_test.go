@@ -1,105 +1,15 @@
 package main
 
 import (
-	"bytes"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/offgrid-net/offgrid/cluster"
-	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/fixed"
 )
-
-// startSettleMesh starts size nodes whose cluster has an economy: nodes
-// 0..witnesses-1 witness with weight 1, node i starts with alloc[i]
-// micro-credits, fees are 0.001 to 0.003 credits and host_reserve 1 %.
-// Auto-settle is off (nodeOptions' zero interval): the tests settle by hand.
-func startSettleMesh(t *testing.T, size, witnesses int, alloc map[int]int64) *testMesh {
-	t.Helper()
-	m := startMesh(t, size, nil)
-	doc, err := cluster.Parse(m.nodes[0].opts.clusterDoc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var keys []*identity.Keys
-	var e cluster.Economy
-	for i, mn := range m.nodes {
-		k, _, err := identity.LoadOrCreate(mn.opts.dataDir, rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys = append(keys, k)
-		if i < witnesses {
-			e.Witnesses = append(e.Witnesses, cluster.Witness{ID: k.ID(), Weight: 1})
-		}
-		if a := alloc[i]; a > 0 {
-			e.Genesis = append(e.Genesis, cluster.Alloc{ID: k.ID(), Amount: a})
-		}
-	}
-	e.TxFeeMin, e.TxFeeMax, e.HostReserveBP = 1000, 3000, 100
-	d, err := doc.WithEconomy(e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The admin (node 0) and every genesis witness sign.
-	for _, k := range keys[:max(witnesses, 1)] {
-		if d, err = d.Sign(k); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := d.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, mn := range m.nodes {
-		mn.opts.clusterDoc = b
-		st, body := adminCall(t, mn, "POST", "/cluster/join", map[string]string{"document": base64.StdEncoding.EncodeToString(b)})
-		if st != http.StatusOK {
-			t.Fatalf("node %d: join the economy's document: %d %s", i, st, body)
-		}
-	}
-	for i := range m.nodes {
-		m.waitPeers(i, size-1)
-	}
-	return m
-}
-
-// adminCall sends a JSON request with node mn's admin token and returns
-// the status and body.
-func adminCall(t testing.TB, mn *meshNode, method, path string, body any) (int, []byte) {
-	t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, mn.url+path, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+mn.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, out
-}
 
 type owedJSON struct {
 	Total    string `json:"total"`
@@ -119,39 +29,17 @@ type settleJSON struct {
 	} `json:"txs"`
 }
 
-// accountBalance returns account's balance on node i (0 when absent).
-func accountBalance(t *testing.T, m *testMesh, i int, account string) int64 {
-	t.Helper()
-	var b struct {
-		Accounts []struct {
-			Account string `json:"account"`
-			Balance string `json:"balance"`
-		} `json:"accounts"`
-	}
-	getJSON(t, m.nodes[i].url+"/balances", &b)
-	for _, a := range b.Accounts {
-		if a.Account == account {
-			v, err := fixed.Parse(a.Balance)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return v
-		}
-	}
-	return 0
-}
-
 // waitBalance waits until account's balance on node i is want.
 func waitBalance(t *testing.T, m *testMesh, i int, account string, want int64) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		got := accountBalance(t, m, i, account)
-		if got == want {
+		got := m.balances(t, i)[account]
+		if got == fixed.Format(want) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("node %d: balance of %s = %s, want %s", i, account, fixed.Format(got), fixed.Format(want))
+			t.Fatalf("node %d: balance of %s = %q, want %s", i, account, got, fixed.Format(want))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -165,11 +53,12 @@ func waitBalance(t *testing.T, m *testMesh, i int, account string, want int64) {
 // its receipts stay owed.
 func TestSettleEndToEnd(t *testing.T) {
 	const consumer, host, poor = 4, 5, 6
-	m := startSettleMesh(t, 7, 4, map[int]int64{consumer: 100 * fixed.Scale, poor: fixed.Scale / 10})
+	const alloc = 100 * fixed.Scale
+	m := startEconomy(t, 7, 4, alloc)
 	hostID, consumerID := nodeID(t, m.nodes[host].url), nodeID(t, m.nodes[consumer].url)
 
 	for j := range 5 {
-		st, body := adminCall(t, m.nodes[consumer], "POST", "/run", map[string]any{
+		st, body := call(t, m.nodes[consumer], "POST", "/run", map[string]any{
 			"job_id": fmt.Sprintf("e2e-%d", j), "metrics": map[string]float64{"compute_tokens_m": 2}, "host": m.nodes[host].url})
 		if st != http.StatusOK {
 			t.Fatalf("run on the host: %d %s", st, body)
@@ -227,14 +116,14 @@ func TestSettleEndToEnd(t *testing.T) {
 		t.Errorf("owed after settlement = %s in %d receipts, want nothing", owed.Total, len(owed.Receipts))
 	}
 	for _, i := range []int{consumer, host, 0} {
-		waitBalance(t, m, i, hostID, 9_900_000)
+		waitBalance(t, m, i, hostID, alloc+9_900_000)
 		waitBalance(t, m, i, "system", 100_000+2*2000)
-		waitBalance(t, m, i, consumerID, 100*fixed.Scale-10*fixed.Scale-2*2000)
+		waitBalance(t, m, i, consumerID, alloc-10*fixed.Scale-2*2000)
 	}
 
-	// A consumer with 0.1 credits owes 2.
-	st, body := adminCall(t, m.nodes[poor], "POST", "/run", map[string]any{
-		"job_id": "poor-1", "metrics": map[string]float64{"compute_tokens_m": 2}, "host": m.nodes[host].url})
+	// A consumer with 100 credits owes 1000.
+	st, body := call(t, m.nodes[poor], "POST", "/run", map[string]any{
+		"job_id": "poor-1", "metrics": map[string]float64{"compute_tokens_m": 1000}, "host": m.nodes[host].url})
 	if st != http.StatusOK {
 		t.Fatalf("run on the host: %d %s", st, body)
 	}
@@ -243,7 +132,7 @@ func TestSettleEndToEnd(t *testing.T) {
 		t.Fatalf("offgrid settle by a poor consumer = %v\n%s\nwant a 'cannot pay' error", err, out)
 	}
 	getJSON(t, m.nodes[poor].url+"/receipts/owed", &owed)
-	if owed.Total != "2" || len(owed.Receipts) != 1 || owed.Receipts[0].Pending {
-		t.Errorf("poor consumer's owed = %+v, want 2 credits in 1 unpaid receipt", owed)
+	if owed.Total != "1000" || len(owed.Receipts) != 1 || owed.Receipts[0].Pending {
+		t.Errorf("poor consumer's owed = %+v, want 1000 credits in 1 unpaid receipt", owed)
 	}
 }

@@ -128,7 +128,32 @@ func (s *Service) Certificates(ctx context.Context, after int64, limit int) ([][
 	return out, next, nil
 }
 
-// spread pushes new certificates to every up peer at once, each with a
+// spreadLoop pushes the certificates made here to the up peers: all
+// that are queued, up to MaxMerge per request, so a burst of transfers
+// costs a few requests per peer.
+func (s *Service) spreadLoop(ctx context.Context) {
+	for {
+		var batch [][]byte
+		select {
+		case <-ctx.Done():
+			return
+		case c := <-s.spreadQ:
+			batch = append(batch, c.Encode())
+		}
+	more:
+		for len(batch) < MaxMerge {
+			select {
+			case c := <-s.spreadQ:
+				batch = append(batch, c.Encode())
+			default:
+				break more
+			}
+		}
+		s.spread(ctx, batch)
+	}
+}
+
+// spread pushes certificates to every up peer at once, each with a
 // bounded wait; a peer that misses them pulls them later (pull).
 func (s *Service) spread(ctx context.Context, certs [][]byte) {
 	if s.deps.Remote == nil {

@@ -359,7 +359,9 @@ func (s *Service) askOne(ctx context.Context, st *state, e *entry, id identity.N
 	if endpoint == "" {
 		return econ.Vote{}, errors.New("not up")
 	}
-	b, err := s.deps.Remote.Witness(ctx, endpoint, e.tx.Encode(), nil)
+	// The sender's previous certificate goes along at once: the witness
+	// needs it final, and it may not have reached the witness yet.
+	b, err := s.deps.Remote.Witness(ctx, endpoint, e.tx.Encode(), s.previous(e))
 	if errors.Is(err, ErrRefused) {
 		if credits := s.creditsFor(); len(credits) > 0 {
 			b, err = s.deps.Remote.Witness(ctx, endpoint, e.tx.Encode(), credits)
@@ -379,6 +381,19 @@ func (s *Service) askOne(ctx context.Context, st *state, e *entry, id identity.N
 		return econ.Vote{}, fmt.Errorf("vote: %w", err)
 	}
 	return v, nil
+}
+
+// previous returns e's sender's certificate for the nonce before e's,
+// encoded, if it is the newest kept.
+func (s *Service) previous(e *entry) [][]byte {
+	s.creditsMu.Lock()
+	defer s.creditsMu.Unlock()
+	for i := len(s.credits) - 1; i >= 0; i-- {
+		if c := s.credits[i]; c.Tx.Src == e.tx.Src && c.Tx.Nonce+1 == e.tx.Nonce {
+			return [][]byte{c.Encode()}
+		}
+	}
+	return nil
 }
 
 // creditsFor returns the kept certificates that pay e's sender (this
@@ -427,7 +442,11 @@ func (s *Service) certify(ctx context.Context, st *state, e *entry) error {
 		// applies.
 		s.setState(e, StateWaiting, "final; waiting here for the certificates it depends on")
 	}
-	s.spread(ctx, [][]byte{c.Encode()})
+	select {
+	case s.spreadQ <- c:
+	default:
+		s.log.Debug("Spread queue full; the certificate spreads by anti-entropy", "tx", fmt.Sprintf("%x", e.id[:8]))
+	}
 	return nil
 }
 

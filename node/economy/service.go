@@ -130,6 +130,11 @@ type Service struct {
 	creditsMu sync.Mutex
 	credits   []econ.Certificate
 
+	// spreadQ holds certificates made here until the spreader pushes
+	// them to the up peers, in batches. When it is full a certificate is
+	// left to anti-entropy.
+	spreadQ chan econ.Certificate
+
 	// cursorMu guards cursors and turn.
 	cursorMu sync.Mutex
 	cursors  map[string]int64
@@ -161,7 +166,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	s := &Service{
 		cfg: cfg, deps: deps, log: deps.Logger.With("component", "node/economy"), self: deps.Keys.ID(),
-		pool: map[[32]byte]*entry{}, cursors: map[string]int64{},
+		pool: map[[32]byte]*entry{}, cursors: map[string]int64{}, spreadQ: make(chan econ.Certificate, spreadQueue),
 	}
 	if err := s.loadPool(ctx); err != nil {
 		return nil, err
@@ -169,8 +174,15 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	return s, nil
 }
 
-// Run runs the auto-finalizer and the anti-entropy pulls until ctx ends.
+// spreadQueue bounds the certificates waiting to be pushed.
+const spreadQueue = 1024
+
+// Run runs the auto-finalizer, the anti-entropy pulls and the spreader
+// until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { s.spreadLoop(ctx) })
 	t := time.NewTicker(s.cfg.RetryInterval)
 	defer t.Stop()
 	for {
