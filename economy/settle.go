@@ -601,19 +601,19 @@ func (p *PaidIndex) ValidateTx(ctx context.Context, t Tx) error {
 	}
 	h, r := t.Hash(), role(t)
 	return sqlitedb.InTx(ctx, p.db, func(tx *sql.Tx) error {
-		get, err := tx.PrepareContext(ctx, `SELECT tx_hash FROM settle_claims WHERE receipt_id = ? AND role = ?`)
+		get, err := tx.PrepareContext(ctx, `SELECT tx_hash FROM settle_claims WHERE receipt_id = ? AND role = ? AND src = ?`)
 		if err != nil {
 			return fmt.Errorf("prepare claim lookup: %w", err)
 		}
 		defer get.Close()
-		put, err := tx.PrepareContext(ctx, `INSERT INTO settle_claims (receipt_id, role, tx_hash, certified) VALUES (?, ?, ?, 0)`)
+		put, err := tx.PrepareContext(ctx, `INSERT INTO settle_claims (receipt_id, role, src, tx_hash, certified) VALUES (?, ?, ?, ?, 0)`)
 		if err != nil {
 			return fmt.Errorf("prepare claim: %w", err)
 		}
 		defer put.Close()
 		for _, id := range ids {
 			var by []byte
-			err := get.QueryRowContext(ctx, id[:], r).Scan(&by)
+			err := get.QueryRowContext(ctx, id[:], r, t.Src).Scan(&by)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
 			case err != nil:
@@ -623,7 +623,7 @@ func (p *PaidIndex) ValidateTx(ctx context.Context, t Tx) error {
 			default:
 				continue
 			}
-			if _, err := put.ExecContext(ctx, id[:], r, h[:]); err != nil {
+			if _, err := put.ExecContext(ctx, id[:], r, t.Src, h[:]); err != nil {
 				return fmt.Errorf("claim receipt %x: %w", id[:8], err)
 			}
 		}
@@ -631,9 +631,10 @@ func (p *PaidIndex) ValidateTx(ctx context.Context, t Tx) error {
 	})
 }
 
-// PaidBy returns the transaction that pays receipt id's host part (ok is
-// false when none does), after reading the ledger's new certificates.
-func (p *PaidIndex) PaidBy(ctx context.Context, id [32]byte) (tx [32]byte, certified, ok bool, err error) {
+// PaidBy returns the transaction of payer src that pays receipt id's host
+// part (ok is false when none does), after reading the ledger's new
+// certificates.
+func (p *PaidIndex) PaidBy(ctx context.Context, id [32]byte, src string) (tx [32]byte, certified, ok bool, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.catchUp(ctx); err != nil {
@@ -643,8 +644,8 @@ func (p *PaidIndex) PaidBy(ctx context.Context, id [32]byte) (tx [32]byte, certi
 		b []byte
 		c int
 	)
-	err = p.db.QueryRowContext(ctx, `SELECT tx_hash, certified FROM settle_claims WHERE receipt_id = ? AND role = ?`,
-		id[:], roleHost).Scan(&b, &c)
+	err = p.db.QueryRowContext(ctx, `SELECT tx_hash, certified FROM settle_claims WHERE receipt_id = ? AND role = ? AND src = ?`,
+		id[:], roleHost, src).Scan(&b, &c)
 	if errors.Is(err, sql.ErrNoRows) {
 		return tx, false, false, nil
 	}
@@ -700,13 +701,13 @@ func claimCertified(ctx context.Context, tx *sql.Tx, t Tx) error {
 		return fmt.Errorf("certified settlement %x: %w", t.Hash(), err)
 	}
 	h, r := t.Hash(), role(t)
-	get, err := tx.PrepareContext(ctx, `SELECT tx_hash, certified FROM settle_claims WHERE receipt_id = ? AND role = ?`)
+	get, err := tx.PrepareContext(ctx, `SELECT tx_hash, certified FROM settle_claims WHERE receipt_id = ? AND role = ? AND src = ?`)
 	if err != nil {
 		return fmt.Errorf("prepare claim lookup: %w", err)
 	}
 	defer get.Close()
-	put, err := tx.PrepareContext(ctx, `INSERT INTO settle_claims (receipt_id, role, tx_hash, certified) VALUES (?, ?, ?, 1)
-		ON CONFLICT (receipt_id, role) DO UPDATE SET tx_hash = excluded.tx_hash, certified = 1`)
+	put, err := tx.PrepareContext(ctx, `INSERT INTO settle_claims (receipt_id, role, src, tx_hash, certified) VALUES (?, ?, ?, ?, 1)
+		ON CONFLICT (receipt_id, role, src) DO UPDATE SET tx_hash = excluded.tx_hash, certified = 1`)
 	if err != nil {
 		return fmt.Errorf("prepare certified claim: %w", err)
 	}
@@ -716,25 +717,31 @@ func claimCertified(ctx context.Context, tx *sql.Tx, t Tx) error {
 			by        []byte
 			certified int
 		)
-		err := get.QueryRowContext(ctx, id[:], r).Scan(&by, &certified)
+		err := get.QueryRowContext(ctx, id[:], r, t.Src).Scan(&by, &certified)
 		if err == nil && certified == 1 && !bytes.Equal(by, h[:]) {
 			return fmt.Errorf("%w: receipt %x (%s part) is paid by certificates %x and %x", ErrReceiptPaid, id[:8], r, by[:8], h[:8])
 		}
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("look up receipt %x: %w", id[:8], err)
 		}
-		if _, err := put.ExecContext(ctx, id[:], r, h[:]); err != nil {
+		if _, err := put.ExecContext(ctx, id[:], r, t.Src, h[:]); err != nil {
 			return fmt.Errorf("record certified payment of receipt %x: %w", id[:8], err)
 		}
 	}
 	return nil
 }
 
-// CheckPaidOnce reports whether certs pay any receipt part twice: the
-// invariant "every receipt is paid at most once" that the simulation checks
-// after every schedule. Transactions that are not settlements are ignored.
+// CheckPaidOnce reports whether certs pay any receipt part twice by one
+// payer: the invariant "every receipt is paid at most once" that the
+// simulation checks after every schedule. Transactions that are not
+// settlements are ignored.
 func CheckPaidOnce(certs []Certificate) error {
-	seen := map[[33]byte][32]byte{}
+	type part struct {
+		id   [32]byte
+		role string
+		src  string
+	}
+	seen := map[part][32]byte{}
 	for _, c := range certs {
 		if c.Tx.Kind != KindSettle {
 			continue
@@ -744,14 +751,8 @@ func CheckPaidOnce(certs []Certificate) error {
 			return fmt.Errorf("certified settlement %x: %w", c.Tx.Hash(), err)
 		}
 		h := c.Tx.Hash()
-		var r byte
-		if role(c.Tx) == roleReserve {
-			r = 1
-		}
 		for _, id := range ids {
-			var k [33]byte
-			copy(k[:], id[:])
-			k[32] = r
+			k := part{id, role(c.Tx), c.Tx.Src}
 			if by, ok := seen[k]; ok && by != h {
 				return fmt.Errorf("%w: receipt %x is paid by %x and %x", ErrReceiptPaid, id[:8], by[:8], h[:8])
 			}

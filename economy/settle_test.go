@@ -436,7 +436,7 @@ func TestSplitReward(t *testing.T) {
 }
 
 func TestCheckPaidOnce(t *testing.T) {
-	w := newWorld(t, 7, []uint64{1}, 1, 1_000_000)
+	w := newWorld(t, 7, []uint64{1}, 2, 1_000_000)
 	c := w.wallets[0]
 	host := string(hostKeys(t, 0xf6).ID())
 	mk := func(dst string, nonce uint64, ids ...byte) Certificate {
@@ -452,6 +452,14 @@ func TestCheckPaidOnce(t *testing.T) {
 		return Certificate{Tx: tx}
 	}
 	transfer := Certificate{Tx: w.transfer(t, c, host, 5, 9)}
+	other := func(dst string, nonce uint64, id byte) Certificate {
+		tx, err := SignTx(Tx{Cluster: w.com.Cluster, Epoch: w.com.Epoch, Src: string(w.wallets[1].ID()), Dst: dst, Amount: 1,
+			Fee: w.com.Fee(), Nonce: nonce, Kind: KindSettle, Meta: EncodeSettleMeta([][32]byte{{id}})}, w.wallets[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Certificate{Tx: tx}
+	}
 	tests := []struct {
 		name  string
 		certs []Certificate
@@ -461,10 +469,51 @@ func TestCheckPaidOnce(t *testing.T) {
 		{"the same certificate twice", []Certificate{mk(host, 1, 1), mk(host, 1, 1), transfer}, true},
 		{"paid twice", []Certificate{mk(host, 1, 1, 2), mk(host, 3, 2, 3)}, false},
 		{"reserve twice", []Certificate{mk(System, 1, 4), mk(System, 2, 4)}, false},
+		{"another payer", []Certificate{mk(host, 1, 5), other(host, 1, 5)}, true},
 	}
 	for _, tt := range tests {
 		if err := CheckPaidOnce(tt.certs); (err == nil) != tt.ok || (err != nil && !errors.Is(err, ErrReceiptPaid)) {
 			t.Errorf("%s: CheckPaidOnce = %v, want ok=%v", tt.name, err, tt.ok)
 		}
+	}
+}
+
+// TestSettleOtherPayer: a node that names another consumer's receipts in a
+// settlement of its own pays the host out of its own pocket; the
+// consumer's payment of the same receipts is still certified, once.
+func TestSettleOtherPayer(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, 8, []uint64{1, 1, 1, 1}, 2, 1_000_000)
+	consumer, meddler, host := w.wallets[0], w.wallets[1], hostKeys(t, 0x77)
+	ws := newWitnessSet(t, w)
+	cn := openSettleNode(t, filepath.Join(t.TempDir(), "c.db"), w.com, consumer)
+	rs := []ledger.Receipt{accepted(t, host, consumer, 1, 1_000_000, 10_000)}
+	id, _ := rs[0].ID()
+	front, err := SignTx(Tx{Cluster: w.com.Cluster, Epoch: w.com.Epoch, Src: string(meddler.ID()), Dst: string(host.ID()),
+		Amount: 1, Fee: w.com.Fee(), Nonce: 1, Kind: KindSettle, Meta: EncodeSettleMeta([][32]byte{id})}, meddler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc, err := ws.certify(t, w.com, front, nil)
+	if err != nil {
+		t.Fatalf("certify the meddler's payment: %v", err)
+	}
+	if _, err := cn.settler.AddOwed(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	s, err := cn.settler.Settle(ctx, w.com, cn.funds(t, consumer), 10, nil)
+	if err != nil || len(s.New) != 2 {
+		t.Fatalf("Settle = %d txs, %v", len(s.New), err)
+	}
+	certs := []Certificate{fc}
+	for _, tx := range s.New {
+		c, err := ws.certify(t, w.com, tx, certs[1:])
+		if err != nil {
+			t.Fatalf("certify the consumer's payment after a meddler's: %v", err)
+		}
+		certs = append(certs, c)
+	}
+	if err := CheckPaidOnce(certs); err != nil {
+		t.Errorf("CheckPaidOnce = %v", err)
 	}
 }

@@ -35,15 +35,19 @@ CREATE TABLE settle_txs (
 ) STRICT;
 CREATE INDEX settle_txs_pending ON settle_txs (nonce) WHERE state = 0;
 
--- Witness side: which transaction claims each part of a receipt. The first
--- settlement a witness validates claims it; a certificate's claim wins over
--- a claim that was never certified (certified = 1).
+-- Witness side: which transaction of a payer claims each part of a
+-- receipt. The first settlement a witness validates claims it; a
+-- certificate's claim wins over a claim that was never certified
+-- (certified = 1). The payer is part of the key: a node that names another
+-- consumer's receipt pays out of its own pocket and cannot block the
+-- consumer's payment.
 CREATE TABLE settle_claims (
 	receipt_id BLOB    NOT NULL CHECK (length(receipt_id) = 32),
 	role       TEXT    NOT NULL CHECK (role IN ('host', 'reserve')),
+	src        TEXT    NOT NULL,
 	tx_hash    BLOB    NOT NULL CHECK (length(tx_hash) = 32),
 	certified  INTEGER NOT NULL CHECK (certified IN (0, 1)),
-	PRIMARY KEY (receipt_id, role)
+	PRIMARY KEY (receipt_id, role, src)
 ) STRICT;
 
 -- How far the claims index has read the economy ledger's certificates.
