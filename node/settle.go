@@ -185,7 +185,7 @@ func (n *Node) Settle(ctx context.Context, limit int) (SettleResult, error) {
 		return SettleResult{}, nil // nothing owed, nothing waiting: no economy needed
 	}
 	var res econ.Settlement
-	txs, err := n.economy.Pay(ctx, func(ctx context.Context, com econ.Committee, funds econ.Funds, pool econ.PoolFunc) ([]econ.Tx, error) {
+	_, err = n.economy.Pay(ctx, func(ctx context.Context, com econ.Committee, funds econ.Funds, pool econ.PoolFunc) ([]econ.Tx, error) {
 		var err error
 		res, err = n.settle.settler.Settle(ctx, com, funds, limit, pool)
 		return res.New, err
@@ -195,6 +195,16 @@ func (n *Node) Settle(ctx context.Context, limit int) (SettleResult, error) {
 	}
 	if err != nil {
 		return SettleResult{}, err
+	}
+	// Every payment not final yet, new or signed before (a restart), as
+	// the pool sees it now.
+	txs := make([]TxState, 0, len(res.Pending))
+	for _, t := range res.Pending {
+		st, err := n.economy.Tx(ctx, t.Hash())
+		if err != nil {
+			return SettleResult{}, err
+		}
+		txs = append(txs, st)
 	}
 	out := SettleResult{Receipts: res.Receipts, Amount: res.Amount, Fees: res.Fees, Txs: txs}
 	if res.Receipts > 0 {

@@ -24,6 +24,7 @@ type settleJSON struct {
 	Amount   string `json:"amount"`
 	Fees     string `json:"fees"`
 	Txs      []struct {
+		TxID  string `json:"tx_id"`
 		State string `json:"state"`
 		Dst   string `json:"dst"`
 	} `json:"txs"`
