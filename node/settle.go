@@ -73,6 +73,9 @@ func (n *Node) AcceptReceipt(ctx context.Context, caller identity.NodeID, r ledg
 	return nil
 }
 
+// Owed is an accepted receipt this node has not paid with a final payment.
+type Owed = econ.Owed
+
 // ReceiptPeers reaches other hosts for settlement. Implementations must be
 // safe for concurrent use, honour ctx and bound what they read.
 type ReceiptPeers interface {
@@ -216,7 +219,7 @@ func (n *Node) Settle(ctx context.Context, limit int) (SettleResult, error) {
 
 // Owed returns up to limit receipts this node accepted and has not paid
 // for with a final payment, newest first, and the sum of their rewards.
-func (n *Node) Owed(ctx context.Context, limit int) ([]econ.Owed, int64, error) {
+func (n *Node) Owed(ctx context.Context, limit int) ([]Owed, int64, error) {
 	if limit < 1 || limit > MaxSettle {
 		return nil, 0, nodeerr.Invalidf("limit must be between 1 and %d", MaxSettle)
 	}
