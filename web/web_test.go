@@ -81,6 +81,7 @@ type testEnv struct {
 	srv   *httptest.Server
 	h     *Handler
 	node  *node.Node
+	keys  *identity.Keys
 	clock *testClock
 	// db is the node's database: tests break it through this handle.
 	db *sql.DB
@@ -185,7 +186,7 @@ func newTestEnv(t *testing.T, opts envOptions) *testEnv {
 		stop()
 		srv.Close()
 	})
-	e := &testEnv{srv: srv, h: h, node: n, clock: clock, db: db, dir: dir, radio: ends, stop: stop, stopNode: stopNode}
+	e := &testEnv{srv: srv, h: h, node: n, keys: keys, clock: clock, db: db, dir: dir, radio: ends, stop: stop, stopNode: stopNode}
 	if !opts.alone {
 		e.startCluster(t)
 	}
