@@ -584,11 +584,12 @@ func OpenPaidIndex(ctx context.Context, db *sql.DB, src CertificateSource) (*Pai
 
 // ValidateTx implements Validator. For a settlement it checks the Meta and
 // claims each receipt's part (host or reserve) for t: it fails with
-// ErrReceiptPaid when another transaction holds the claim. Other kinds
-// pass.
+// ErrReceiptPaid when another transaction of the payer holds the claim.
+// It judges settlements only: any other kind is refused (an issuance or a
+// job needs its own validator; see Validators).
 func (p *PaidIndex) ValidateTx(ctx context.Context, t Tx) error {
 	if t.Kind != KindSettle {
-		return nil
+		return fmt.Errorf("%w: the paid-receipt index judges settlements, not %s transactions", ErrNotValidated, t.Kind)
 	}
 	ids, err := DecodeSettleMeta(t.Meta)
 	if err != nil {
@@ -729,6 +730,20 @@ func claimCertified(ctx context.Context, tx *sql.Tx, t Tx) error {
 		}
 	}
 	return nil
+}
+
+// Validators sends each kind of transaction to its own validator; a kind
+// without one is refused. A witness needs one Validator: this composes the
+// paid-receipt index (KindSettle) with the others (issuance policy, jobs).
+type Validators map[Kind]Validator
+
+// ValidateTx implements Validator.
+func (vs Validators) ValidateTx(ctx context.Context, t Tx) error {
+	v, ok := vs[t.Kind]
+	if !ok || v == nil {
+		return fmt.Errorf("%w: no validator for %s transactions", ErrNotValidated, t.Kind)
+	}
+	return v.ValidateTx(ctx, t)
 }
 
 // CheckPaidOnce reports whether certs pay any receipt part twice by one

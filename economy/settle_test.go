@@ -517,3 +517,25 @@ func TestSettleOtherPayer(t *testing.T) {
 		t.Errorf("CheckPaidOnce = %v", err)
 	}
 }
+
+// TestPaidIndexJudgesSettlementsOnly: the index refuses kinds it cannot
+// judge (a witness with only it must not sign an issuance), and
+// Validators sends each kind to its own validator.
+func TestPaidIndexJudgesSettlementsOnly(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, 9, []uint64{1}, 1, 1000)
+	ws := newWitnessSet(t, w)
+	issue := Tx{Cluster: w.com.Cluster, Epoch: w.com.Epoch, Src: System, Dst: string(w.wallets[0].ID()), Amount: 5, Nonce: 1, Kind: KindIssuance}
+	if _, err := ws.wits[0].Sign(ctx, issue, nil); !errors.Is(err, ErrNotValidated) {
+		t.Errorf("a witness with the paid-receipt index signs an issuance: %v, want ErrNotValidated", err)
+	}
+	paid := ws.wits[0].validator
+	allow := issuancePolicy{max: 10}
+	vs := Validators{KindSettle: paid, KindIssuance: allow}
+	if err := vs.ValidateTx(ctx, issue); err != nil {
+		t.Errorf("Validators(issuance within policy) = %v", err)
+	}
+	if err := vs.ValidateTx(ctx, Tx{Kind: KindJob}); !errors.Is(err, ErrNotValidated) {
+		t.Errorf("Validators(job, no validator) = %v, want ErrNotValidated", err)
+	}
+}

@@ -33,26 +33,12 @@ func init() {
 	})
 }
 
-// settleValidator is an honest witness's validator: the issuance policy,
-// and the paid-receipt index for settlements.
-type settleValidator struct {
-	policy issuancePolicy
-	paid   *PaidIndex
-}
-
-func (v settleValidator) ValidateTx(ctx context.Context, t Tx) error {
-	if t.Kind == KindSettle {
-		return v.paid.ValidateTx(ctx, t)
-	}
-	return v.policy.ValidateTx(ctx, t)
-}
-
 func simValidator(ctx context.Context, db *sql.DB, l *Ledger, p issuancePolicy) (Validator, error) {
 	paid, err := OpenPaidIndex(ctx, db, l)
 	if err != nil {
 		return nil, errors.Join(errors.New("open paid-receipt index"), err)
 	}
-	return settleValidator{policy: p, paid: paid}, nil
+	return Validators{KindSettle: paid, KindIssuance: p}, nil
 }
 
 // settleKind makes about one transfer in three a settlement (every one,

@@ -387,7 +387,7 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 		Document:  n.trust.Document,
 		Peers:     n.upPeers,
 		Remote:    remote.Economy,
-		Validator: n.settle.paid,
+		Validator: n.validators(),
 		Events:    n.bus,
 		Logger:    cfg.Logger,
 		Now:       cfg.Now,

@@ -117,6 +117,13 @@ func (c certSource) Certificates(ctx context.Context, after int64, limit int) ([
 	return c.n.economy.LedgerCertificates(ctx, after, limit)
 }
 
+// validators are what this node's witness consults for transactions other
+// than transfers: the paid-receipt index for settlements. Issuance and
+// job payments have no validator yet, so the witness refuses them.
+func (n *Node) validators() econ.Validator {
+	return econ.Validators{econ.KindSettle: n.settle.paid}
+}
+
 func (n *Node) openSettlement(ctx context.Context, remote ReceiptPeers) error {
 	settler, err := econ.OpenSettler(ctx, n.db, n.keys)
 	if err != nil {
