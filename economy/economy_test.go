@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -304,6 +306,7 @@ func TestLedgerWaitsAndRestarts(t *testing.T) {
 		}
 	}
 	check(l)
+	l.Close()
 	db.Close()
 	db, err = sqlitedb.Open(ctx, path)
 	if err != nil {
@@ -313,6 +316,7 @@ func TestLedgerWaitsAndRestarts(t *testing.T) {
 	if l, err = Open(ctx, db, n.com); err != nil {
 		t.Fatal(err)
 	}
+	defer l.Close()
 	check(l)
 	if res, err := l.ApplyAll(ctx, []Certificate{ab, bc, ab2}); err != nil || res[0] || res[1] || res[2] {
 		t.Errorf("ApplyAll(again after restart) = %v, %v, want nothing applied", res, err)
@@ -320,5 +324,112 @@ func TestLedgerWaitsAndRestarts(t *testing.T) {
 	check(l)
 	if next, _ := l.NextNonce(ctx, string(a.ID())); next != 3 {
 		t.Errorf("NextNonce(a) = %d, want 3", next)
+	}
+}
+
+// TestConcurrentApplyAndSign: goroutines apply the same certificates and
+// ask one witness for votes on conflicting transactions at once; each
+// certificate is applied exactly once and the witness votes for one
+// transaction per (src, nonce).
+func TestConcurrentApplyAndSign(t *testing.T) {
+	ctx := context.Background()
+	n := newCommitteeNet(t, 5, []uint64{1, 1, 1, 1}, nil)
+	var certs []Certificate
+	for i, from := range n.wallets {
+		to := n.wallets[(i+1)%len(n.wallets)]
+		certs = append(certs, n.certify(t, n.transfer(t, from, string(to.ID()), 10, 1), nil, n.wits...))
+	}
+	l := openLedger(t, n.com, "concurrent")
+	const workers = 8
+	applied := make([][]bool, workers)
+	errs := make(chan error, 2*workers)
+	var wg sync.WaitGroup
+	for g := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			order := append([]Certificate(nil), certs...)
+			if g%2 == 1 {
+				slices.Reverse(order)
+			}
+			res, err := l.ApplyAll(ctx, order)
+			if g%2 == 1 {
+				slices.Reverse(res)
+			}
+			applied[g] = res
+			errs <- err
+		}()
+	}
+	// Conflicting transactions of one fresh (src, nonce) at one witness.
+	votes := make(chan [32]byte, workers)
+	for g := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tx := n.transfer(t, n.wallets[0], string(n.wallets[1].ID()), int64(1+g), 2)
+			if v, err := n.wits[0].Sign(ctx, tx, certs[:1]); err == nil {
+				votes <- v.Tx
+			} else if !errors.Is(err, ErrConflict) {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	close(votes)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range certs {
+		count := 0
+		for g := range workers {
+			if applied[g][i] {
+				count++
+			}
+		}
+		if count != 1 {
+			t.Errorf("certificate %d applied by %d of the concurrent calls, want exactly 1", i, count)
+		}
+	}
+	distinct := map[[32]byte]bool{}
+	for h := range votes {
+		distinct[h] = true
+	}
+	if len(distinct) != 1 {
+		t.Errorf("the witness voted for %d different transactions of one (src, nonce), want 1", len(distinct))
+	}
+}
+
+// TestAssemble: votes for other transactions, repeated votes and votes of
+// a round holding less weight do not count; the certificate forms at
+// more than 2/3.
+func TestAssemble(t *testing.T) {
+	ctx := context.Background()
+	n := newCommitteeNet(t, 6, []uint64{1, 1, 1, 1}, nil)
+	tx := n.transfer(t, n.wallets[0], string(n.wallets[1].ID()), 5, 1)
+	other := n.transfer(t, n.wallets[0], string(n.wallets[2].ID()), 5, 1)
+	v0, err := n.wits[0].Sign(ctx, tx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, err := n.wits[1].Sign(ctx, tx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray := signVote(n.witnesses[2], other.Hash(), 1, 0)
+	otherRound := signVote(n.witnesses[3], tx.Hash(), 1, 7)
+	votes := []Vote{v0, v0, v1, stray, otherRound}
+	if _, w, err := Assemble(n.com, tx, votes); !errors.Is(err, ErrNotFinal) || w != 2 {
+		t.Errorf("Assemble(2 of 4) = weight %d, %v, want 2 and ErrNotFinal", w, err)
+	}
+	v2, err := n.wits[2].Sign(ctx, tx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, w, err := Assemble(n.com, tx, append(votes, v2))
+	if err != nil || w != 3 || len(c.Votes) != 3 {
+		t.Fatalf("Assemble(3 of 4) = %d votes, weight %d, %v", len(c.Votes), w, err)
 	}
 }

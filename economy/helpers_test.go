@@ -95,6 +95,7 @@ func openLedger(t testing.TB, com Committee, name string) *Ledger {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { l.Close() })
 	return l
 }
 
@@ -142,6 +143,7 @@ func openWitness(t testing.TB, path string, k *identity.Keys, com Committee, val
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { l.Close() })
 	w, err := NewWitness(l, k, com, validator)
 	if err != nil {
 		t.Fatal(err)

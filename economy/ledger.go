@@ -2,6 +2,7 @@ package economy
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"embed"
 	"errors"
@@ -41,6 +42,9 @@ type Ledger struct {
 
 	mu         sync.Mutex // serializes applications (and guards committees)
 	committees map[uint64]Committee
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt // see cached
 }
 
 // Open migrates the economy tables in db and returns a ledger that
@@ -50,7 +54,7 @@ func Open(ctx context.Context, db *sql.DB, com Committee) (*Ledger, error) {
 	if err := sqlitedb.Migrate(ctx, db, "economy", migrations); err != nil {
 		return nil, fmt.Errorf("open economy ledger: %w", err)
 	}
-	l := &Ledger{db: db, committees: map[uint64]Committee{com.Epoch: com.Clone()}}
+	l := &Ledger{db: db, committees: map[uint64]Committee{com.Epoch: com.Clone()}, stmts: map[string]*sql.Stmt{}}
 	err := sqlitedb.InTx(ctx, db, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO economy_meta (key, value) VALUES ('genesis', ?)`, com.GenesisSupply())
 		if err != nil {
@@ -116,7 +120,8 @@ func (l *Ledger) ApplyAll(ctx context.Context, cs []Certificate) ([]bool, error)
 		if !ok {
 			return nil, fmt.Errorf("apply certificate: %w: no committee for epoch %d", ErrWrongEpoch, c.Tx.Epoch)
 		}
-		h := c.Tx.Hash()
+		body := c.Tx.Body()
+		h := sha256.Sum256(body)
 		st, err := l.Status(ctx, h)
 		if err != nil {
 			return nil, err
@@ -125,55 +130,60 @@ func (l *Ledger) ApplyAll(ctx context.Context, cs []Certificate) ([]bool, error)
 			items = append(items, item{hash: h})
 			continue
 		}
-		if err := c.Verify(com); err != nil {
+		if err := c.verify(com, body); err != nil {
 			return nil, fmt.Errorf("apply certificate %x: %w", h[:8], err)
 		}
-		items = append(items, item{c: c, hash: h, enc: c.Encode()})
+		items = append(items, item{c: c, hash: h, enc: c.encode(body)})
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := make([]bool, len(items))
 	err := sqlitedb.InTx(ctx, l.db, func(tx *sql.Tx) error {
-		added := false
-		for _, it := range items {
+		c := cached{l, tx}
+		var waiting int
+		if err := c.QueryRowContext(ctx, `SELECT count(*) FROM economy_certs WHERE state = 0`).Scan(&waiting); err != nil {
+			return fmt.Errorf("count waiting certificates: %w", err)
+		}
+		applied := false
+		for i, it := range items {
 			if it.enc == nil {
 				continue
 			}
-			var conflict int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM economy_certs WHERE src = ? AND nonce = ? AND state = 1 AND hash != ?`,
-				it.c.Tx.Src, int64(it.c.Tx.Nonce), it.hash[:]).Scan(&conflict); err != nil {
-				return fmt.Errorf("look up (src, nonce): %w", err)
+			// Again under the lock: a concurrent call may have stored it
+			// since the check that spared its verification.
+			var known int
+			if err := c.QueryRowContext(ctx, `SELECT count(*) FROM economy_certs WHERE hash = ?`, it.hash[:]).Scan(&known); err != nil {
+				return fmt.Errorf("look up certificate: %w", err)
 			}
-			if conflict > 0 {
-				return fmt.Errorf("apply certificate %x: %w: %s nonce %d", it.hash[:8], ErrConflict, it.c.Tx.Src, it.c.Tx.Nonce)
-			}
-			var waiting int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM economy_certs WHERE state = 0`).Scan(&waiting); err != nil {
-				return fmt.Errorf("count waiting certificates: %w", err)
-			}
-			if waiting >= MaxWaiting {
-				return fmt.Errorf("apply certificate %x: %w (%d)", it.hash[:8], ErrFull, waiting)
-			}
-			seq, err := nextSeq(ctx, tx)
-			if err != nil {
-				return err
+			if known > 0 {
+				continue
 			}
 			t := it.c.Tx
-			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO economy_certs (hash, src, nonce, dst, amount, fee, epoch, state, seq, cert)
-				VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`, it.hash[:], t.Src, int64(t.Nonce), t.Dst, t.Amount, t.Fee, int64(t.Epoch), seq, it.enc); err != nil {
+			p := pendingTx{hash: it.hash[:], src: t.Src, dst: t.Dst, nonce: t.Nonce, amount: t.Amount, fee: t.Fee}
+			ok, err := applyOne(ctx, c, p)
+			if err != nil {
+				return fmt.Errorf("apply certificate %x: %w", it.hash[:8], err)
+			}
+			state := 0
+			if ok {
+				state, applied, out[i] = 1, true, true
+			} else if waiting++; waiting > MaxWaiting {
+				return fmt.Errorf("apply certificate %x: %w (%d)", it.hash[:8], ErrFull, MaxWaiting)
+			}
+			if _, err := c.ExecContext(ctx, `INSERT INTO economy_certs (hash, src, nonce, dst, amount, fee, epoch, state, cert)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, it.hash[:], t.Src, int64(t.Nonce), t.Dst, t.Amount, t.Fee, int64(t.Epoch), state, it.enc); err != nil {
 				return fmt.Errorf("store certificate: %w", err)
 			}
-			added = true
 		}
-		if !added {
+		if !applied || waiting == 0 {
 			return nil
 		}
-		done, err := drain(ctx, tx)
+		done, err := drain(ctx, c)
 		if err != nil {
 			return err
 		}
 		for i, it := range items {
-			out[i] = done[it.hash]
+			out[i] = out[i] || done[it.hash]
 		}
 		return nil
 	})
@@ -183,17 +193,9 @@ func (l *Ledger) ApplyAll(ctx context.Context, cs []Certificate) ([]bool, error)
 	return out, nil
 }
 
-func nextSeq(ctx context.Context, tx *sql.Tx) (int64, error) {
-	var seq int64
-	if err := tx.QueryRowContext(ctx, `INSERT INTO economy_meta (key, value) VALUES ('seq', 1)
-		ON CONFLICT (key) DO UPDATE SET value = value + 1 RETURNING value`).Scan(&seq); err != nil {
-		return 0, fmt.Errorf("next certificate seq: %w", err)
-	}
-	return seq, nil
-}
-
 // pendingTx is the part of a waiting certificate that applying needs.
 type pendingTx struct {
+	stored      bool // a waiting row exists (else the caller inserts it)
 	hash        []byte
 	src, dst    string
 	nonce       uint64
@@ -202,7 +204,7 @@ type pendingTx struct {
 
 // drain applies waiting certificates until none can be applied, and
 // returns the hashes it applied.
-func drain(ctx context.Context, tx *sql.Tx) (map[[32]byte]bool, error) {
+func drain(ctx context.Context, tx cached) (map[[32]byte]bool, error) {
 	done := map[[32]byte]bool{}
 	for {
 		rows, err := tx.QueryContext(ctx, `SELECT hash, src, dst, nonce, amount, fee FROM economy_certs WHERE state = 0 ORDER BY seq`)
@@ -211,7 +213,7 @@ func drain(ctx context.Context, tx *sql.Tx) (map[[32]byte]bool, error) {
 		}
 		var waiting []pendingTx
 		for rows.Next() {
-			var p pendingTx
+			p := pendingTx{stored: true}
 			var nonce int64
 			if err := rows.Scan(&p.hash, &p.src, &p.dst, &nonce, &p.amount, &p.fee); err != nil {
 				rows.Close()
@@ -226,6 +228,9 @@ func drain(ctx context.Context, tx *sql.Tx) (map[[32]byte]bool, error) {
 		progress := false
 		for _, p := range waiting {
 			ok, err := applyOne(ctx, tx, p)
+			if errors.Is(err, ErrConflict) {
+				continue // stays waiting: evidence that more than 1/3 of the weight lied
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -241,13 +246,19 @@ func drain(ctx context.Context, tx *sql.Tx) (map[[32]byte]bool, error) {
 }
 
 // applyOne applies t if it can be applied now: its nonce is the source's
-// next, nothing is applied for it yet, and the source can pay.
-func applyOne(ctx context.Context, tx *sql.Tx, t pendingTx) (bool, error) {
+// next and the source can pay. A nonce already applied by another
+// certificate is ErrConflict.
+func applyOne(ctx context.Context, tx cached, t pendingTx) (bool, error) {
 	next, err := nextNonce(ctx, tx, t.src)
 	if err != nil {
 		return false, err
 	}
-	if t.nonce != next {
+	switch {
+	case t.nonce < next:
+		// Another certificate of (src, nonce) is applied (this one's hash
+		// is not stored as applied): more than 1/3 of the weight lied.
+		return false, fmt.Errorf("%w: %s nonce %d", ErrConflict, t.src, t.nonce)
+	case t.nonce > next:
 		return false, nil
 	}
 	if t.src != System {
@@ -273,8 +284,10 @@ func applyOne(ctx context.Context, tx *sql.Tx, t pendingTx) (bool, error) {
 	if err := credit(ctx, tx, t.dst, t.amount); err != nil {
 		return false, err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE economy_certs SET state = 1 WHERE hash = ?`, t.hash); err != nil {
-		return false, fmt.Errorf("mark certificate applied: %w", err)
+	if t.stored {
+		if _, err := tx.ExecContext(ctx, `UPDATE economy_certs SET state = 1 WHERE hash = ?`, t.hash); err != nil {
+			return false, fmt.Errorf("mark certificate applied: %w", err)
+		}
 	}
 	return true, nil
 }
@@ -317,7 +330,7 @@ func nextNonce(ctx context.Context, q querier, src string) (uint64, error) {
 
 // Balance returns acct's final balance in micro-credits.
 func (l *Ledger) Balance(ctx context.Context, acct string) (int64, error) {
-	return balance(ctx, l.db, acct)
+	return balance(ctx, cached{l: l}, acct)
 }
 
 // Balances returns every account's final balance.
@@ -342,13 +355,13 @@ func (l *Ledger) Balances(ctx context.Context) (map[string]int64, error) {
 // NextNonce returns the nonce src's next transaction must carry: one more
 // than its last applied one.
 func (l *Ledger) NextNonce(ctx context.Context, src string) (uint64, error) {
-	return nextNonce(ctx, l.db, src)
+	return nextNonce(ctx, cached{l: l}, src)
 }
 
 // Status returns where the certificate of transaction hash h is.
 func (l *Ledger) Status(ctx context.Context, h [32]byte) (Status, error) {
 	var st int
-	err := l.db.QueryRowContext(ctx, `SELECT state FROM economy_certs WHERE hash = ?`, h[:]).Scan(&st)
+	err := cached{l: l}.QueryRowContext(ctx, `SELECT state FROM economy_certs WHERE hash = ?`, h[:]).Scan(&st)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return StatusUnknown, nil

@@ -70,7 +70,7 @@ func TestSimulation(t *testing.T) {
 	defer h.close()
 	for seed := first; seed < first+int64(n); seed++ {
 		if err := h.run(seed); err != nil {
-			t.Fatalf("schedule %d: %v\nreplay: go test -run '^TestSimulation$' -seed=%d ./economy/", seed, err, seed)
+			t.Fatalf("schedule %d: %v\nreplay: go test -run '^TestSimulation$' ./economy/ -args -seed=%d", seed, err, seed)
 		}
 	}
 	t.Logf("%d schedules (%d transfers final, %d recoveries, %d crashes)", n, h.stats.final, h.stats.recoveries, h.stats.crashes)
@@ -240,7 +240,14 @@ func (h *simHarness) run(seed int64) error {
 	for i := range s.known {
 		s.known[i] = map[[32]byte]bool{}
 	}
-	for range 20 + rng.IntN(30) {
+	defer func() {
+		for _, n := range s.nodes {
+			if n.ledger != nil {
+				n.ledger.Close()
+			}
+		}
+	}()
+	for range 12 + rng.IntN(24) {
 		if err := s.step(); err != nil {
 			return err
 		}
@@ -317,6 +324,7 @@ func (s *simWorld) crashOrRestart(i int) error {
 	}
 	if n.up {
 		// A crash: the process dies; only the file remains.
+		n.ledger.Close()
 		if err := n.db.Close(); err != nil {
 			return err
 		}
@@ -442,11 +450,15 @@ func (s *simWorld) walletAct(wi int) error {
 	return nil
 }
 
-// credits are the certificates a wallet attaches: all it has seen.
+// credits are the certificates a wallet attaches: those it has seen that
+// pay it or come from it.
 func (s *simWorld) credits(end int) []Certificate {
+	acct := s.wallets[end-len(s.nodes)].account()
 	hs := make([][32]byte, 0, len(s.known[end]))
 	for h := range s.known[end] {
-		hs = append(hs, h)
+		if t := s.certs[h].Tx; t.Src == acct || t.Dst == acct {
+			hs = append(hs, h)
+		}
 	}
 	slices.SortFunc(hs, func(a, b [32]byte) int { return compareHash(a, b) })
 	out := make([]Certificate, 0, len(hs))

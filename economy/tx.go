@@ -109,9 +109,10 @@ func (t Tx) Body() []byte {
 
 // Encode returns the body followed by the signature (a length byte, 0 or
 // 64, then the signature).
-func (t Tx) Encode() []byte {
-	b := t.Body()
-	b = append(b, byte(len(t.Sig)))
+func (t Tx) Encode() []byte { return t.encode(t.Body()) }
+
+func (t Tx) encode(body []byte) []byte {
+	b := append(body[:len(body):len(body)], byte(len(t.Sig)))
 	return append(b, t.Sig...)
 }
 
@@ -154,7 +155,11 @@ func checkAccount(what, acct string) error {
 // Validate checks the fields and the signature: known kind, accounts,
 // amounts in range, Meta bounded, issuance from System unsigned and free,
 // everything else signed by Src.
-func (t Tx) Validate() error {
+func (t Tx) Validate() error { return t.validate(t.Body()) }
+
+// validate is Validate given t's body (computing it decodes two base58
+// node IDs: callers that have it pass it).
+func (t Tx) validate(body []byte) error {
 	if err := checkAccount("source", t.Src); err != nil {
 		return err
 	}
@@ -186,7 +191,7 @@ func (t Tx) Validate() error {
 		return nil
 	}
 	pub, _ := identity.NodeID(t.Src).PublicKey()
-	if !identity.Verify(pub, TxDomain, t.Body(), t.Sig) {
+	if !identity.Verify(pub, TxDomain, body, t.Sig) {
 		return fmt.Errorf("%w: signature of %s does not verify", ErrInvalid, t.Src)
 	}
 	return nil

@@ -2,6 +2,8 @@ package economy
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"maps"
@@ -35,6 +37,8 @@ type Committee struct {
 	// RecoveryFault is the Byzantine weight the recovery rule (doc.go)
 	// tolerates: the largest f with 5f < Total.
 	RecoveryFault uint64
+
+	keys map[identity.NodeID]ed25519.PublicKey // decoded once: a did:key costs a base58 decode
 }
 
 // CommitteeOf returns the committee of d's economy.
@@ -44,9 +48,14 @@ func CommitteeOf(d cluster.Document) (Committee, error) {
 		return Committee{}, fmt.Errorf("%w: cluster %s has no economy (no witnesses)", ErrInvalid, d.ID)
 	}
 	c := Committee{Cluster: d.ID, Epoch: e.Epoch, Weights: map[identity.NodeID]uint64{}, FeeMin: e.TxFeeMin,
-		FeeMax: e.TxFeeMax, HostReserveBP: e.HostReserveBP, Genesis: map[string]int64{}}
+		FeeMax: e.TxFeeMax, HostReserveBP: e.HostReserveBP, Genesis: map[string]int64{}, keys: map[identity.NodeID]ed25519.PublicKey{}}
 	for _, w := range e.Witnesses {
+		pub, err := w.ID.PublicKey()
+		if err != nil {
+			return Committee{}, fmt.Errorf("%w: witness %s: %v", ErrInvalid, w.ID, err)
+		}
 		c.Weights[w.ID] = w.Weight
+		c.keys[w.ID] = pub
 		c.Total += w.Weight
 	}
 	for _, a := range e.Genesis {
@@ -75,6 +84,7 @@ func (c Committee) GenesisSupply() int64 {
 func (c Committee) Clone() Committee {
 	c.Weights = maps.Clone(c.Weights)
 	c.Genesis = maps.Clone(c.Genesis)
+	c.keys = maps.Clone(c.keys)
 	return c
 }
 
@@ -103,7 +113,14 @@ func signVote(k *identity.Keys, tx [32]byte, epoch uint64, round uint32) Vote {
 // Verify checks the vote's signature.
 func (v Vote) Verify() error {
 	pub, err := v.Witness.PublicKey()
-	if err != nil || !identity.Verify(pub, VoteDomain, voteBody(v.Tx, v.Epoch, v.Round), v.Sig) {
+	if err != nil {
+		return fmt.Errorf("%w: vote of %s: %v", ErrInvalid, v.Witness, err)
+	}
+	return v.verifyWith(pub)
+}
+
+func (v Vote) verifyWith(pub ed25519.PublicKey) error {
+	if !identity.Verify(pub, VoteDomain, voteBody(v.Tx, v.Epoch, v.Round), v.Sig) {
 		return fmt.Errorf("%w: vote of %s does not verify", ErrInvalid, v.Witness)
 	}
 	return nil
@@ -161,10 +178,10 @@ func (c Certificate) Round() uint32 {
 	return c.Votes[0].Round
 }
 
-// Weight sums the committee weight of the certificate's distinct, valid
-// votes for its transaction, in its epoch and round.
-func (c Certificate) weight(com Committee, verify bool) (uint64, error) {
-	h := c.Tx.Hash()
+// weight sums the committee weight of the certificate's votes, checking
+// that each is a valid vote of a distinct witness for transaction h in
+// the certificate's epoch and round.
+func (c Certificate) weight(com Committee, h [32]byte) (uint64, error) {
 	seen := make(map[identity.NodeID]bool, len(c.Votes))
 	var w uint64
 	for _, v := range c.Votes {
@@ -178,10 +195,15 @@ func (c Certificate) weight(com Committee, verify bool) (uint64, error) {
 		case com.Weights[v.Witness] == 0:
 			return 0, fmt.Errorf("%w: %s is no witness of epoch %d", ErrInvalid, v.Witness, com.Epoch)
 		}
-		if verify {
-			if err := v.Verify(); err != nil {
-				return 0, err
-			}
+		pub, ok := com.keys[v.Witness]
+		var err error
+		if ok {
+			err = v.verifyWith(pub)
+		} else {
+			err = v.Verify() // a committee built by hand
+		}
+		if err != nil {
+			return 0, err
 		}
 		seen[v.Witness] = true
 		w += com.Weights[v.Witness]
@@ -192,15 +214,18 @@ func (c Certificate) weight(com Committee, verify bool) (uint64, error) {
 // Verify checks that the certificate is final under committee com: its
 // transaction is valid and of com's cluster and epoch, and its votes carry
 // more than 2/3 of com's weight.
-func (c Certificate) Verify(com Committee) error {
+func (c Certificate) Verify(com Committee) error { return c.verify(com, c.Tx.Body()) }
+
+// verify is Verify given the transaction's body.
+func (c Certificate) verify(com Committee, body []byte) error {
 	if c.Tx.Cluster != com.Cluster || c.Tx.Epoch != com.Epoch {
 		return fmt.Errorf("%w: certificate of cluster %s epoch %d, committee is %s epoch %d", ErrWrongEpoch,
 			c.Tx.Cluster, c.Tx.Epoch, com.Cluster, com.Epoch)
 	}
-	if err := c.Tx.Validate(); err != nil {
+	if err := c.Tx.validate(body); err != nil {
 		return err
 	}
-	w, err := c.weight(com, true)
+	w, err := c.weight(com, sha256.Sum256(body))
 	if err != nil {
 		return err
 	}
@@ -213,8 +238,11 @@ func (c Certificate) Verify(com Committee) error {
 // Encode returns the certificate's canonical bytes: the transaction
 // (length-prefixed), the round, and each vote's witness key and signature,
 // in ascending key order.
-func (c Certificate) Encode() []byte {
-	tx := c.Tx.Encode()
+func (c Certificate) Encode() []byte { return c.encode(c.Tx.Body()) }
+
+// encode is Encode given the transaction's body.
+func (c Certificate) encode(body []byte) []byte {
+	tx := c.Tx.encode(body)
 	votes := sortedVotes(c.Votes)
 	b := make([]byte, 0, len(certMagic)+1+4+len(tx)+6+len(votes)*(keySize+sigSize))
 	b = append(b, certMagic...)
@@ -276,4 +304,45 @@ func DecodeCertificate(b []byte) (Certificate, error) {
 		}
 	}
 	return c, nil
+}
+
+// Assemble builds the certificate of tx from the votes collected so far:
+// of the valid votes for tx (others are ignored, one per witness), it
+// takes the round holding the most weight. It returns that weight, and
+// ErrNotFinal while it is not more than 2/3 of com's total.
+func Assemble(com Committee, tx Tx, votes []Vote) (Certificate, uint64, error) {
+	h := tx.Hash()
+	byRound := map[uint32][]Vote{}
+	weight := map[uint32]uint64{}
+	seen := map[uint32]map[identity.NodeID]bool{}
+	for _, v := range votes {
+		w := com.Weights[v.Witness]
+		if v.Tx != h || v.Epoch != tx.Epoch || w == 0 || seen[v.Round][v.Witness] {
+			continue
+		}
+		pub := com.keys[v.Witness]
+		if pub == nil || v.verifyWith(pub) != nil {
+			continue
+		}
+		if seen[v.Round] == nil {
+			seen[v.Round] = map[identity.NodeID]bool{}
+		}
+		seen[v.Round][v.Witness] = true
+		byRound[v.Round] = append(byRound[v.Round], v)
+		weight[v.Round] += w
+	}
+	var best uint32
+	for r, w := range weight {
+		if w > weight[best] || (w == weight[best] && r > best) {
+			best = r
+		}
+	}
+	c := Certificate{Tx: tx, Votes: sortedVotes(byRound[best])}
+	if !com.Quorum(weight[best]) {
+		return c, weight[best], fmt.Errorf("%w: witness weight %d of %d", ErrNotFinal, weight[best], com.Total)
+	}
+	if err := c.Verify(com); err != nil {
+		return Certificate{}, weight[best], err
+	}
+	return c, weight[best], nil
 }

@@ -2,6 +2,7 @@ package economy
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -10,6 +11,10 @@ import (
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/sqlitedb"
 )
+
+// MaxCredits bounds the certificates a sender may attach to one request
+// for a vote: each costs the witness a verification.
+const MaxCredits = 64
 
 // Validator decides the kinds a witness cannot judge from balances alone
 // (settle, job, issuance). Settlement (h-settle) implements it for
@@ -56,7 +61,11 @@ func (w *Witness) ID() identity.NodeID { return w.keys.ID() }
 // nonce, money it received): they are applied first. Asking again for the
 // same transaction returns the same vote.
 func (w *Witness) Sign(ctx context.Context, t Tx, credits []Certificate) (Vote, error) {
-	if err := w.check(ctx, t); err != nil {
+	if len(credits) > MaxCredits {
+		return Vote{}, fmt.Errorf("%w: %d credit certificates attached, at most %d", ErrInvalid, len(credits), MaxCredits)
+	}
+	body := t.Body()
+	if err := w.check(ctx, t, body); err != nil {
 		return Vote{}, err
 	}
 	if len(credits) > 0 {
@@ -64,11 +73,12 @@ func (w *Witness) Sign(ctx context.Context, t Tx, credits []Certificate) (Vote, 
 			return Vote{}, fmt.Errorf("credits attached: %w", err)
 		}
 	}
-	h := t.Hash()
+	h := sha256.Sum256(body)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var round uint32
-	err := sqlitedb.InTx(ctx, w.db, func(tx *sql.Tx) error {
+	err := sqlitedb.InTx(ctx, w.db, func(sqlTx *sql.Tx) error {
+		tx := cached{w.ledger, sqlTx}
 		var locked []byte
 		var reported int
 		err := tx.QueryRowContext(ctx, `SELECT round, tx_hash, reported FROM economy_locks WHERE src = ? AND nonce = ?`,
@@ -122,8 +132,8 @@ func (w *Witness) Sign(ctx context.Context, t Tx, credits []Certificate) (Vote, 
 }
 
 // check applies the stateless part of the witness rule.
-func (w *Witness) check(ctx context.Context, t Tx) error {
-	if err := t.Validate(); err != nil {
+func (w *Witness) check(ctx context.Context, t Tx, body []byte) error {
+	if err := t.validate(body); err != nil {
 		return err
 	}
 	switch {

@@ -1,12 +1,13 @@
 -- Certificates this node has seen. state 1: applied (its effect is in
 -- economy_balances); state 0: waiting for the certificates it depends on
 -- (its source's previous nonce, or credits that let the source pay).
--- seq orders arrival; a certificate is applied exactly once because its
+-- seq (the rowid: rows are never deleted) orders arrival; a certificate is applied exactly once because its
 -- hash is the key and at most one is applied per (src, nonce). src, dst,
 -- amount and fee copy the transaction's fields (cert is the verified
 -- certificate as received), so applying needs no decoding.
 CREATE TABLE economy_certs (
-	hash   BLOB    PRIMARY KEY CHECK (length(hash) = 32),
+	seq    INTEGER PRIMARY KEY,
+	hash   BLOB    NOT NULL UNIQUE CHECK (length(hash) = 32),
 	src    TEXT    NOT NULL,
 	nonce  INTEGER NOT NULL CHECK (nonce > 0),
 	dst    TEXT    NOT NULL,
@@ -14,7 +15,6 @@ CREATE TABLE economy_certs (
 	fee    INTEGER NOT NULL CHECK (fee >= 0),
 	epoch  INTEGER NOT NULL,
 	state  INTEGER NOT NULL CHECK (state IN (0, 1)),
-	seq    INTEGER NOT NULL,
 	cert   BLOB    NOT NULL
 ) STRICT;
 CREATE UNIQUE INDEX economy_certs_applied ON economy_certs (src, nonce) WHERE state = 1;
@@ -27,7 +27,7 @@ CREATE TABLE economy_balances (
 	balance INTEGER NOT NULL CHECK (balance >= 0)
 ) STRICT;
 
--- Counters: 'issued' (sum of applied issuance), 'seq' (last certificate seq).
+-- Counters: 'genesis' (the genesis supply), 'issued' (sum of applied issuance).
 CREATE TABLE economy_meta (
 	key   TEXT    PRIMARY KEY,
 	value INTEGER NOT NULL
