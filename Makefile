@@ -126,8 +126,8 @@ bench: assets
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=2s ./cmd/offgrid/
 
 ## soak: 2,000 concurrent clients for 20 s against one node; no 5xx but 503 with Retry-After, and file
-## handles (/proc/self/fd) and heap back at their idle level afterwards; 1,000 concurrent transfers on 7
-## nodes with 4 witnesses, all final, balances agreeing; then 1,000,000 schedules of the economy's
+## handles (/proc/self/fd) and heap back at their idle level afterwards; 1,000 concurrent transfers on
+## 7 nodes with 4 witnesses, all final, balances agreeing; then 1,000,000 schedules of the economy's
 ## simulation (hours; heavy, not in test)
 soak: assets
 	OFFGRID_SOAK=20s $(GO) test -count=1 -v -timeout 5m -run '^TestSoak$$' ./server/

@@ -26,7 +26,7 @@ func clusterDTO(d cluster.Document) (gen.ClusterDocument, error) {
 		Members:   []gen.ClusterMember{},
 		Revoked:   nodeIDs(d.Revoked),
 		Signers:   []gen.NodeID{},
-		Missing:   d.Missing(),
+		Missing:   node.MissingSignatures(d),
 		Document:  base64.StdEncoding.EncodeToString(enc),
 	}
 	for _, m := range d.Members {
@@ -55,6 +55,45 @@ func nodeIDs(ids []identity.NodeID) []gen.NodeID {
 		out = append(out, string(id))
 	}
 	return out
+}
+
+// economyOf reads the economy of a cluster init (none without witnesses).
+func economyOf(b *gen.ClusterInit) (cluster.Economy, error) {
+	var e cluster.Economy
+	if b.Witnesses == nil || len(*b.Witnesses) == 0 {
+		if b.Allocs != nil || b.FeeMin != nil || b.FeeMax != nil || b.HostReserveBp != nil {
+			return e, fmt.Errorf("%w: allocations, fees and host reserve need witnesses", node.ErrInvalid)
+		}
+		return e, nil
+	}
+	for _, w := range *b.Witnesses {
+		e.Witnesses = append(e.Witnesses, cluster.Witness{ID: identity.NodeID(w.NodeId), Weight: uint64(w.Weight)})
+	}
+	if b.Allocs != nil {
+		for i, a := range *b.Allocs {
+			v, err := parseDecimal(fmt.Sprintf("allocs[%d].amount", i), a.Amount)
+			if err != nil {
+				return e, err
+			}
+			e.Genesis = append(e.Genesis, cluster.Alloc{ID: identity.NodeID(a.NodeId), Amount: v})
+		}
+	}
+	var err error
+	if b.FeeMin != nil {
+		if e.TxFeeMin, err = parseDecimal("fee_min", *b.FeeMin); err != nil {
+			return e, err
+		}
+	}
+	if b.FeeMax != nil {
+		if e.TxFeeMax, err = parseDecimal("fee_max", *b.FeeMax); err != nil {
+			return e, err
+		}
+	}
+	e.HostReserveBP = cluster.DefaultHostReserveBP
+	if b.HostReserveBp != nil {
+		e.HostReserveBP = uint16(*b.HostReserveBp)
+	}
+	return e, nil
 }
 
 // decodeDocument returns the bytes of a base64 document field.
@@ -116,7 +155,11 @@ func (h *handlers) InitCluster(ctx context.Context, req genserver.InitClusterReq
 	if req.Body.Threshold != nil {
 		threshold = int(*req.Body.Threshold)
 	}
-	ok, prop, err := changed(h.node.InitCluster(ctx, admins, threshold))
+	e, err := economyOf(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	ok, prop, err := changed(h.node.InitClusterEconomy(ctx, admins, threshold, e))
 	switch {
 	case err != nil:
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/offgrid-net/offgrid/cluster"
 	"github.com/offgrid-net/offgrid/identity"
@@ -43,6 +44,15 @@ func (n *Node) PendingNodes() []PendingNode { return n.trust.PendingNodes() }
 // admins sign it (SignCluster) and it is installed here when it comes back
 // signed (it spreads like any document). complete says it was installed.
 func (n *Node) InitCluster(ctx context.Context, admins []identity.NodeID, threshold int) (d cluster.Document, complete bool, err error) {
+	return n.InitClusterEconomy(ctx, admins, threshold, cluster.Economy{})
+}
+
+// InitClusterEconomy is InitCluster with an economy e (none when e has no
+// witnesses): its witnesses are admitted as members too (named as they
+// announced themselves, or by the end of their ID), and every witness
+// must sign the document (SignCluster on its node) before it is valid,
+// so with witnesses other than this node it is a proposal.
+func (n *Node) InitClusterEconomy(ctx context.Context, admins []identity.NodeID, threshold int, e cluster.Economy) (d cluster.Document, complete bool, err error) {
 	if err := n.checkRunning(); err != nil {
 		return cluster.Document{}, false, err
 	}
@@ -59,16 +69,33 @@ func (n *Node) InitCluster(ctx context.Context, admins []identity.NodeID, thresh
 	if err != nil {
 		return cluster.Document{}, false, err
 	}
-	d, err = cluster.New(id, admins, threshold, []cluster.Member{{ID: n.info.ID, Name: n.info.Name}})
+	members := []cluster.Member{{ID: n.info.ID, Name: n.info.Name}}
+	for _, w := range e.Witnesses {
+		if w.ID != n.info.ID {
+			if _, err := w.ID.PublicKey(); err != nil {
+				return cluster.Document{}, false, nodeerr.Invalidf("witness: %v", err)
+			}
+			members = append(members, cluster.Member{ID: w.ID, Name: n.pendingName(w.ID)})
+		}
+	}
+	d, err = cluster.New(id, admins, threshold, members)
 	if err != nil {
 		return cluster.Document{}, false, nodeerr.Invalidf("%v", err)
 	}
-	if d.IsAdmin(n.info.ID) {
+	if e.Enabled() {
+		// WithEconomy checks and orders the economy; the document stays
+		// the first version, which nobody has signed yet.
+		if d, err = d.WithEconomy(e); err != nil {
+			return cluster.Document{}, false, nodeerr.Invalidf("%v", err)
+		}
+		d.Serial = 1
+	}
+	if d.IsAdmin(n.info.ID) || d.Economy.Weight(n.info.ID) > 0 {
 		if d, err = d.Sign(n.keys); err != nil {
 			return cluster.Document{}, false, nodeerr.Invalidf("%v", err)
 		}
 	}
-	if d.Missing() > 0 {
+	if MissingSignatures(d) > 0 {
 		n.trust.Propose(d)
 		return d, false, nil
 	}
@@ -82,14 +109,35 @@ func (n *Node) AdmitNode(ctx context.Context, id identity.NodeID, name string) (
 		return cluster.Document{}, false, nodeerr.Invalidf("node ID: %v", err)
 	}
 	if name == "" {
-		name = string(id[len(id)-8:])
-		for _, p := range n.trust.PendingNodes() {
-			if p.ID == id && p.Name != "" && len(p.Name) <= cluster.MaxNameBytes {
-				name = p.Name
+		name = n.pendingName(id)
+	}
+	return n.change(ctx, func(d cluster.Document) (cluster.Document, error) { return d.WithMember(id, name) })
+}
+
+// pendingName is the name a pending node announced, or the end of its ID.
+func (n *Node) pendingName(id identity.NodeID) string {
+	name := string(id[len(id)-8:])
+	for _, p := range n.trust.PendingNodes() {
+		if p.ID == id && p.Name != "" && len(p.Name) <= cluster.MaxNameBytes {
+			name = p.Name
+		}
+	}
+	return name
+}
+
+// MissingSignatures is how many more signatures d needs: admins short of
+// the threshold and, for the first version of an economy, its witnesses
+// that have not signed it.
+func MissingSignatures(d cluster.Document) int {
+	n := d.Missing()
+	if d.Serial == 1 && d.Economy.Enabled() {
+		for _, w := range d.Economy.Witnesses {
+			if !slices.ContainsFunc(d.Signatures, func(s cluster.Signature) bool { return s.Signer == w.ID }) {
+				n++
 			}
 		}
 	}
-	return n.change(ctx, func(d cluster.Document) (cluster.Document, error) { return d.WithMember(id, name) })
+	return n
 }
 
 // RevokeNode removes id from the members (and admins) for good; see change.
@@ -152,16 +200,16 @@ func (n *Node) SignCluster(ctx context.Context, b []byte) (cluster.Document, boo
 	switch {
 	case ok && (d.ID != cur.ID || d.Serial <= cur.Serial):
 		return cluster.Document{}, false, fmt.Errorf("%w: not a proposal for the next version of cluster %s (serial > %d)", ErrConflict, cur.ID, cur.Serial)
-	case ok && !cur.IsAdmin(n.info.ID) && !d.IsAdmin(n.info.ID):
-		return cluster.Document{}, false, fmt.Errorf("%w: this node is not an admin of cluster %s", ErrConflict, cur.ID)
-	case !ok && (d.Serial != 1 || !d.IsAdmin(n.info.ID)):
-		return cluster.Document{}, false, fmt.Errorf("%w: this node runs alone; it signs only a new cluster naming it an admin", ErrConflict)
+	case ok && !cur.IsAdmin(n.info.ID) && !d.IsAdmin(n.info.ID) && d.Economy.Weight(n.info.ID) == 0:
+		return cluster.Document{}, false, fmt.Errorf("%w: this node is not an admin of cluster %s nor a witness of its economy", ErrConflict, cur.ID)
+	case !ok && (d.Serial != 1 || !d.IsAdmin(n.info.ID) && d.Economy.Weight(n.info.ID) == 0):
+		return cluster.Document{}, false, fmt.Errorf("%w: this node runs alone; it signs only a new cluster naming it an admin or a witness", ErrConflict)
 	}
 	if d, err = d.Sign(n.keys); err != nil {
 		return cluster.Document{}, false, nodeerr.Invalidf("%v", err)
 	}
 	if !ok {
-		if d.Missing() > 0 {
+		if MissingSignatures(d) > 0 {
 			n.trust.Propose(d)
 			return d, false, nil
 		}

@@ -48,6 +48,8 @@ func TestBrowser(t *testing.T) {
 			// History every second, so the overview's charts have data.
 			m := startMesh(t, 3, func(_ int, o *nodeOptions) { beacons(o); o.historyInterval = time.Second })
 			m.waitPeers(0, 2)
+			// Credits, for the wallet page: every node a witness.
+			m.installEconomy(t, 3, 1000_000000)
 			url, token := m.nodes[0].url, m.nodes[0].token
 
 			// The peers script asks for a new node once its page is open;

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/offgrid-net/offgrid/api/gen"
+	"github.com/offgrid-net/offgrid/internal/fixed"
 )
 
 func clusterCmd(getenv env) *cobra.Command {
@@ -40,21 +42,28 @@ func printChange(cmd *cobra.Command, o clientOptions, installed, proposed *gen.C
 		fmt.Fprintf(w, "cluster %s: version %d installed (%d members)\n", d.ClusterId, d.Serial, len(d.Members))
 		return nil
 	}
-	fmt.Fprintf(w, "cluster %s: version %d proposed; %d more admin signature(s) needed:\n  offgrid cluster sign --from %s   (on another admin's node)\n",
+	fmt.Fprintf(w, "cluster %s: version %d proposed; %d more signature(s) needed:\n  offgrid cluster sign --from %s   (on another admin's node, or a new economy's witness's)\n",
 		d.ClusterId, d.Serial, d.Missing, o.node)
 	return nil
 }
 
 func clusterInitCmd(getenv env) *cobra.Command {
 	var (
-		o         clientOptions
-		admins    []string
-		threshold int32
+		o                       clientOptions
+		admins                  []string
+		threshold               int32
+		witnesses, allocs       []string
+		feeMin, feeMax, reserve string
 	)
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Start a cluster with this node as its first member (and admin, unless --admin names others)",
-		Args:  cobra.NoArgs,
+		Long: `Start a cluster with this node as its first member (and admin, unless --admin names others).
+With --witness it gets an economy: the witnesses (admitted as members) co-sign transfers, a
+transfer being final once witnesses of more than 2/3 of the weight signed it; --alloc gives the
+starting credits, the only money there is at first. Every witness must sign this first version
+(offgrid cluster sign --from URL on its node) before it is valid.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := o.client(cmd, getenv)
 			if err != nil {
@@ -66,6 +75,9 @@ func clusterInitCmd(getenv env) *cobra.Command {
 			}
 			if threshold > 0 {
 				body.Threshold = &threshold
+			}
+			if err := economyFlags(&body, witnesses, allocs, feeMin, feeMax, reserve); err != nil {
+				return err
 			}
 			resp, err := c.InitClusterWithResponse(cmd.Context(), body)
 			if err != nil {
@@ -80,7 +92,65 @@ func clusterInitCmd(getenv env) *cobra.Command {
 	o.flags(cmd)
 	cmd.Flags().StringSliceVar(&admins, "admin", nil, "an admin's node ID (repeat; default this node)")
 	cmd.Flags().Int32Var(&threshold, "threshold", 0, "admins that must sign each change (default 1)")
+	cmd.Flags().StringArrayVar(&witnesses, "witness", nil, "a witness and its weight, ID=WEIGHT (repeat)")
+	cmd.Flags().StringArrayVar(&allocs, "alloc", nil, "starting credits of an account, ID=AMOUNT (repeat; needs --witness)")
+	cmd.Flags().StringVar(&feeMin, "fee-min", "0.001", "the smallest transaction fee in credits (with --witness)")
+	cmd.Flags().StringVar(&feeMax, "fee-max", "0.003", "the largest transaction fee in credits; a transfer pays the midpoint")
+	cmd.Flags().StringVar(&reserve, "host-reserve", "1", "percent of every settlement paid to system (with --witness)")
 	return cmd
+}
+
+// economyFlags puts cluster init's economy flags into body; without
+// --witness there is no economy and the other flags are not sent.
+func economyFlags(body *gen.InitClusterJSONRequestBody, witnesses, allocs []string, feeMin, feeMax, reserve string) error {
+	if len(witnesses) == 0 {
+		if len(allocs) > 0 {
+			return fmt.Errorf("--alloc needs --witness: credits exist only in a cluster with witnesses")
+		}
+		return nil
+	}
+	ws := make([]gen.WitnessWeight, 0, len(witnesses))
+	for _, w := range witnesses {
+		id, weight, ok := strings.Cut(w, "=")
+		n, err := strconv.ParseInt(weight, 10, 64)
+		if !ok || err != nil || n < 1 {
+			return fmt.Errorf("--witness takes ID=WEIGHT with a whole weight of 1 or more, not %q", w)
+		}
+		ws = append(ws, gen.WitnessWeight{NodeId: id, Weight: n})
+	}
+	body.Witnesses = &ws
+	as := make([]gen.Allocation, 0, len(allocs))
+	for _, a := range allocs {
+		id, amount, ok := strings.Cut(a, "=")
+		if !ok {
+			return fmt.Errorf("--alloc takes ID=AMOUNT, not %q", a)
+		}
+		v, err := creditsArg(amount)
+		if err != nil {
+			return fmt.Errorf("--alloc %s: %w", id, err)
+		}
+		as = append(as, gen.Allocation{NodeId: id, Amount: v})
+	}
+	body.Allocs = &as
+	for _, f := range []struct {
+		name string
+		v    string
+		dst  **string
+	}{{"--fee-min", feeMin, &body.FeeMin}, {"--fee-max", feeMax, &body.FeeMax}} {
+		v, err := fixed.Parse(f.v)
+		if err != nil {
+			return fmt.Errorf("%s must be credits such as 0.001, not %q", f.name, f.v)
+		}
+		s := fixed.Format(v)
+		*f.dst = &s
+	}
+	pct, err := fixed.Parse(reserve)
+	if err != nil || pct > 100_000000 || pct%10000 != 0 {
+		return fmt.Errorf("--host-reserve must be a percentage from 0 to 100 with at most two decimals, not %q", reserve)
+	}
+	bp := int32(pct / 10000)
+	body.HostReserveBp = &bp
+	return nil
 }
 
 func clusterAdmitCmd(getenv env) *cobra.Command {

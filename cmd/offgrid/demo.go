@@ -145,6 +145,7 @@ func printDemo(out interface{ Write([]byte) (int, error) }, nodes []nodeStarted,
 	self, onPath := selfCommand()
 	fmt.Fprintf(out, "Try:       %s status --node %s --token %s\n", self, nodes[0].url, nodes[0].token)
 	fmt.Fprintf(out, "           %s put FILE --node %s --token %s\n", self, nodes[0].url, nodes[0].token)
+	fmt.Fprintf(out, "           %s balances --node %s --token %s   (credits; the wallet page: %s/wallet)\n", self, nodes[0].url, nodes[0].token, nodes[0].url)
 	if !onPath {
 		fmt.Fprintf(out, "           (or put %s on your PATH and run offgrid ...)\n", filepath.Dir(self))
 	}

@@ -43,7 +43,7 @@ cluster's fee, gathers the witnesses' signatures and spreads the certificate. Wh
 on its own when they return (offgrid tx pool, offgrid tx show ID).`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return send(cmd, getenv, o, args, memo, false)
+			return send(cmd, getenv, &o, args, memo, false)
 		},
 	}
 	o.flags(cmd)
@@ -52,7 +52,7 @@ on its own when they return (offgrid tx pool, offgrid tx show ID).`,
 }
 
 // send is transfer and tx send: POST /transfers.
-func send(cmd *cobra.Command, getenv env, o clientOptions, args []string, memo string, manual bool) error {
+func send(cmd *cobra.Command, getenv env, o *clientOptions, args []string, memo string, manual bool) error {
 	dst, err := accountArg(args[0])
 	if err != nil {
 		return err
@@ -175,7 +175,7 @@ func txSendCmd(getenv env) *cobra.Command {
 		Short: "Sign a transfer and put it in the pool without asking witnesses",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return send(cmd, getenv, o, args, memo, true)
+			return send(cmd, getenv, &o, args, memo, true)
 		},
 	}
 	o.flags(cmd)

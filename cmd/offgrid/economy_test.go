@@ -20,14 +20,23 @@ import (
 	"github.com/offgrid-net/offgrid/internal/fixed"
 )
 
-// startEconomy starts a mesh of size nodes whose cluster has an economy:
-// nodes 0..witnesses-1 witness with weight 1 each, every node starts with
-// alloc micro-credits (withEconomy, as the demo makes it). The document is
-// installed on every node as the successor of the mesh's first one.
+// startEconomy starts a mesh of size nodes whose cluster has an economy
+// (installEconomy).
 func startEconomy(t *testing.T, size, witnesses int, alloc int64) *testMesh {
 	t.Helper()
 	m := startMesh(t, size, nil)
-	dirs := make([]string, size)
+	m.installEconomy(t, witnesses, alloc)
+	return m
+}
+
+// installEconomy gives the mesh's cluster an economy: nodes
+// 0..witnesses-1 witness with weight 1 each, every node starts with alloc
+// micro-credits (withEconomy, as the demo makes it). The document is
+// installed on every node as the successor of the mesh's first one, and
+// the nodes see each other up.
+func (m *testMesh) installEconomy(t testing.TB, witnesses int, alloc int64) {
+	t.Helper()
+	dirs := make([]string, len(m.nodes))
 	for i, mn := range m.nodes {
 		dirs[i] = mn.opts.dataDir
 	}
@@ -43,9 +52,8 @@ func startEconomy(t *testing.T, size, witnesses int, alloc int64) *testMesh {
 		}
 	}
 	for i := range m.nodes {
-		m.waitPeers(i, size-1)
+		m.waitPeers(i, len(m.nodes)-1)
 	}
-	return m
 }
 
 // call sends a JSON request with node mn's admin token and returns the
@@ -267,5 +275,169 @@ func TestTransfersWaitForWitnesses(t *testing.T) {
 	m.waitBalances(t, []int{0, 1, 2, 4, 5, 6}, m.balances(t, 4))
 	if got := m.balances(t, 5)[dst]; got != "103" {
 		t.Errorf("node 5's balance after the witness returned = %s, want 103", got)
+	}
+}
+
+// TestClusterInitWithWitnesses: cluster init --witness on a node running
+// alone proposes the genesis; it is valid once the other witness signed
+// it, and then the starting credits are there, on both nodes.
+func TestClusterInitWithWitnesses(t *testing.T) {
+	urlA, tokA := startNode(t, nodeOptions{name: "a"})
+	urlB, tokB := startNode(t, nodeOptions{name: "b"})
+	envA := map[string]string{"OFFGRID_NODE": urlA, "OFFGRID_TOKEN": tokA}
+	envB := map[string]string{"OFFGRID_NODE": urlB, "OFFGRID_TOKEN": tokB}
+	var a, b struct {
+		NodeID string `json:"node_id"`
+	}
+	getJSON(t, urlA+"/pubkeys", &a)
+	getJSON(t, urlB+"/pubkeys", &b)
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"bad weight", []string{"--witness", a.NodeID + "=0"}, "whole weight of 1 or more"},
+		{"alloc without witnesses", []string{"--alloc", a.NodeID + "=5"}, "--alloc needs --witness"},
+		{"bad amount", []string{"--witness", a.NodeID + "=1", "--alloc", a.NodeID + "=lots"}, "positive number of credits"},
+		{"fee-min above fee-max", []string{"--witness", a.NodeID + "=1", "--fee-min", "2", "--fee-max", "1"}, "400"},
+		{"reserve above 100 %", []string{"--witness", a.NodeID + "=1", "--host-reserve", "101"}, "--host-reserve"},
+	} {
+		out, err := cli(t, envA, append([]string{"cluster", "init"}, tc.args...)...)
+		if err == nil || !strings.Contains(out+err.Error(), tc.want) {
+			t.Errorf("%s: cluster init %v = %v, %s; want an error saying %q", tc.name, tc.args, err, out, tc.want)
+		}
+	}
+	out := mustCLI(t, envA, "cluster", "init", "--witness", a.NodeID+"=2", "--witness", b.NodeID+"=1",
+		"--alloc", a.NodeID+"=100", "--alloc", b.NodeID+"=5.5")
+	if !strings.Contains(out, "proposed; 1 more signature(s) needed") {
+		t.Fatalf("cluster init with another witness:\n%s\nwant a proposal waiting for one signature", out)
+	}
+	if _, err := cli(t, envA, "balances"); err == nil || !strings.Contains(err.Error(), "409") {
+		t.Errorf("balances before the genesis is signed: %v, want 409 (no economy yet)", err)
+	}
+	out = mustCLI(t, envB, "cluster", "sign", "--from", urlA)
+	if !strings.Contains(out, "installed") {
+		t.Fatalf("the second witness's signature did not complete the genesis:\n%s", out)
+	}
+	mustCLI(t, envA, "cluster", "join", "--from", urlB)
+	for _, env := range []map[string]string{envA, envB} {
+		var bal balancesJSON
+		if err := json.Unmarshal([]byte(mustCLI(t, env, "balances", "--json")), &bal); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, x := range bal.Accounts {
+			got[x.Account] = x.Balance
+		}
+		if want := map[string]string{a.NodeID: "100", b.NodeID: "5.5"}; !cmp.Equal(got, want) || bal.Supply != "105.5" {
+			t.Errorf("%s: balances %v supply %s, want %v supply 105.5", env["OFFGRID_NODE"], got, bal.Supply, want)
+		}
+	}
+}
+
+// TestTransferCommands: offgrid transfer, and the manual flow tx send,
+// tx witness (one witness at a time), tx finalize, tx show.
+func TestTransferCommands(t *testing.T) {
+	m := startEconomy(t, 2, 2, 10_000000)
+	env, dst := m.env(0), m.nodeID(1)
+	out := mustCLI(t, env, "transfer", dst, "1.25", "--memo", "for the pump")
+	if !strings.Contains(out, ": final, witness weight 2 of 2") {
+		t.Fatalf("offgrid transfer:\n%s\nwant final with weight 2 of 2", out)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"transfer", dst, "0"}, "positive number of credits"},
+		{[]string{"transfer", dst, "1e3"}, "positive number of credits"},
+		{[]string{"transfer", "bank", "1"}, "node ID (did:key:z...) or system"},
+		{[]string{"transfer", dst, "100"}, "insufficient funds: final balance 8.748"},
+		{[]string{"tx", "show", strings.Repeat("0", 64)}, "404"},
+		{[]string{"tx", "show", "nope"}, "400"},
+	} {
+		if out, err := cli(t, env, tc.args...); err == nil || !strings.Contains(out+err.Error(), tc.want) {
+			t.Errorf("offgrid %v = %v, %s; want an error saying %q", tc.args, err, out, tc.want)
+		}
+	}
+
+	var tx txJSON
+	if err := json.Unmarshal([]byte(mustCLI(t, env, "tx", "send", dst, "2", "--json")), &tx); err != nil {
+		t.Fatal(err)
+	}
+	if tx.State != "pending" || tx.Weight != 0 {
+		t.Fatalf("tx send: %+v, want pending with no signature", tx)
+	}
+	if out, err := cli(t, env, "tx", "finalize", tx.TxID); err == nil || !strings.Contains(err.Error(), "a certificate needs 2") {
+		t.Errorf("tx finalize before any witness signed = %v, %s; want a refusal", err, out)
+	}
+	out = mustCLI(t, env, "tx", "witness", tx.TxID, "--witness", dst)
+	if !strings.Contains(out, "witness weight 1 of 2") {
+		t.Errorf("tx witness --witness (one of two):\n%s\nwant weight 1 of 2", out)
+	}
+	mustCLI(t, env, "tx", "witness", tx.TxID)
+	if out := mustCLI(t, env, "tx", "finalize", tx.TxID); !strings.Contains(out, ": final,") {
+		t.Errorf("tx finalize:\n%s\nwant final", out)
+	}
+	// The certificate spreads to the other node in the background.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := cli(t, m.env(1), "tx", "show", tx.TxID)
+		if err == nil && strings.Contains(out, ": final,") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tx show on the other node 10 s after finalize: %v\n%s\nwant final (the certificate spread)", err, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	out = mustCLI(t, m.env(1), "balances")
+	if !strings.Contains(out, "13.25  "+dst+"  (this node)") {
+		t.Errorf("balances on the receiving node:\n%s\nwant 13.25 on its own account", out)
+	}
+}
+
+// TestPoolSurvivesRestart: a transfer waiting for witnesses is kept across
+// a restart of its node; the next transfer takes the next nonce (never the
+// same one again), and both become final, in order, once the witness is
+// back.
+func TestPoolSurvivesRestart(t *testing.T) {
+	m := startEconomy(t, 3, 2, 10_000000)
+	dst := m.nodeID(2)
+	m.kill(1) // one of two witnesses: no certificate possible
+	st, first := m.transfer(t, 0, dst, "1")
+	if st != http.StatusAccepted || first.State != "waiting" {
+		t.Fatalf("transfer with half the witness weight: %d %+v, want 202 waiting", st, first)
+	}
+	m.kill(0)
+	m.restart(0)
+	var pool struct{ Txs []txJSON }
+	getJSON(t, m.nodes[0].url+"/gossip/tx_pool", &pool)
+	if len(pool.Txs) != 1 || pool.Txs[0].TxID != first.TxID {
+		t.Fatalf("pool after a restart: %+v, want the waiting transfer %s", pool.Txs, first.TxID)
+	}
+	st, second := m.transfer(t, 0, dst, "2")
+	if st != http.StatusAccepted {
+		t.Fatalf("second transfer: %d %+v, want 202", st, second)
+	}
+	var a, b struct{ Nonce int }
+	getJSON(t, m.nodes[0].url+"/tx/"+first.TxID, &a)
+	getJSON(t, m.nodes[0].url+"/tx/"+second.TxID, &b)
+	if a.Nonce != 1 || b.Nonce != 2 {
+		t.Fatalf("nonces %d and %d after a restart, want 1 and 2", a.Nonce, b.Nonce)
+	}
+	m.restart(1)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if got := m.balances(t, 0)[dst]; got == "13" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("node 2's balance on node 0 is %s 30 s after the witness returned, want 13", got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	getJSON(t, m.nodes[0].url+"/gossip/tx_pool", &pool)
+	if len(pool.Txs) != 0 {
+		t.Errorf("pool after both are final: %+v, want empty", pool.Txs)
 	}
 }

@@ -32,13 +32,14 @@
 //
 // A certificate is final everywhere; it needs no vote of this node. Every
 // certificate seen (made here, pushed by a peer, attached to a witness
-// request, pulled) is verified against the epoch's fixed witness weights,
-// logged in node_econ_certs and applied to the ledger exactly once (the
-// ledger's own rule). One the ledger cannot apply yet (it spends credits of
-// a certificate not seen here) stays logged, unapplied, and is applied when
-// those arrive; a crash between logging and applying is healed the same way
-// at the next round. The log's order is what anti-entropy pages through:
-// every Config.RetryInterval the node reads, from Config.Fanout up peers in
+// request, pulled) goes to the economy package's ledger, which verifies it
+// against its epoch's fixed witness weights, stores it and applies it
+// exactly once; one that spends credits of a certificate not seen here
+// waits there and is applied when they arrive. Certificates made here are
+// queued (at most 1,024; beyond that they spread by anti-entropy only) and
+// a spreader goroutine pushes them, up to 64 per request, to every up
+// peer. The ledger's storage order is what anti-entropy pages through:
+// every Config.PullInterval the node reads, from Config.Fanout up peers in
 // turn, their log after the position it reached (kept in memory per peer
 // while the peer is up; from the start after a restart, which applies
 // nothing twice).

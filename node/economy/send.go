@@ -125,7 +125,12 @@ func (s *Service) Transfer(ctx context.Context, req TransferRequest) (TxState, e
 		s.driveLocked(ctx, st, e, "")
 	}
 	s.sendMu.Unlock()
-	return s.Tx(ctx, e.id)
+	// The transaction is signed and pooled whatever happens to ctx now:
+	// the caller learns its state even when its deadline ran out while
+	// witnesses were asked (the auto-finalizer goes on with it).
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.AskTimeout)
+	defer cancel()
+	return s.Tx(rctx, e.id)
 }
 
 // sign makes, persists and pools the next transaction. Called with sendMu

@@ -13,6 +13,7 @@ import (
 	"github.com/offgrid-net/offgrid/cluster"
 	econ "github.com/offgrid-net/offgrid/economy"
 	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/internal/periodic"
 	"github.com/offgrid-net/offgrid/internal/sqlitedb"
 	"github.com/offgrid-net/offgrid/node/events"
 	"github.com/offgrid-net/offgrid/node/nodeerr"
@@ -27,10 +28,14 @@ type Config struct {
 	// AskTimeout bounds one witness request. Default 5 s.
 	AskTimeout time.Duration
 	// RetryInterval is how often the auto-finalizer asks again for the
-	// transactions that wait for witnesses, and pulls certificates from a
-	// few up peers. Default 2 s: a transfer waiting for a witness that
-	// came back is final within about that.
+	// transactions that wait for witnesses. Default 2 s: a transfer
+	// waiting for a witness that came back is final within about that.
 	RetryInterval time.Duration
+	// PullInterval is how often certificates are pulled from a few up
+	// peers (anti-entropy). Default 10 s: pushes deliver certificates to
+	// the up peers at once, pulls only mend what a push missed, and every
+	// certificate pulled is decoded and its votes verified.
+	PullInterval time.Duration
 	// MaxPool bounds the node's own transactions that are not final; one
 	// more transfer is refused with ErrBusy. Default 1024.
 	MaxPool int
@@ -41,7 +46,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{AskTimeout: 5 * time.Second, RetryInterval: 2 * time.Second, MaxPool: 1024, Fanout: 3}
+	return Config{AskTimeout: 5 * time.Second, RetryInterval: 2 * time.Second, PullInterval: 10 * time.Second, MaxPool: 1024, Fanout: 3}
 }
 
 func (c Config) withDefaults() Config {
@@ -51,6 +56,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RetryInterval == 0 {
 		c.RetryInterval = d.RetryInterval
+	}
+	if c.PullInterval == 0 {
+		c.PullInterval = d.PullInterval
 	}
 	if c.MaxPool == 0 {
 		c.MaxPool = d.MaxPool
@@ -158,8 +166,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	case deps.DB == nil || deps.Keys == nil || deps.Document == nil || deps.Peers == nil || deps.Events == nil ||
 		deps.Logger == nil || deps.Now == nil:
 		return nil, errors.New("economy: DB, Keys, Document, Peers, Events, Logger and Now are required")
-	case cfg.MaxPool < 1 || cfg.Fanout < 1 || cfg.AskTimeout <= 0 || cfg.RetryInterval <= 0:
-		return nil, errors.New("economy: max pool, fanout, ask timeout and retry interval must be positive")
+	case cfg.MaxPool < 1 || cfg.Fanout < 1 || cfg.AskTimeout <= 0 || cfg.RetryInterval <= 0 || cfg.PullInterval <= 0:
+		return nil, errors.New("economy: max pool, fanout, ask timeout, retry and pull intervals must be positive")
 	}
 	if err := sqlitedb.Migrate(ctx, deps.DB, "node-economy", migrations); err != nil {
 		return nil, err
@@ -178,22 +186,33 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 const spreadQueue = 1024
 
 // Run runs the auto-finalizer, the anti-entropy pulls and the spreader
-// until ctx ends.
+// until ctx ends; it returns nil.
 func (s *Service) Run(ctx context.Context) error {
+	defer s.closeLedger()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { s.spreadLoop(ctx) })
-	t := time.NewTicker(s.cfg.RetryInterval)
-	defer t.Stop()
-	for {
-		if _, err := s.current(ctx); err == nil {
-			s.finalizePool(ctx)
-			s.pull(ctx)
+	wg.Go(func() { periodic.Run(ctx, s.cfg.PullInterval, s.ifEconomy(s.pull)) })
+	return periodic.Run(ctx, s.cfg.RetryInterval, s.ifEconomy(s.finalizePool))
+}
+
+// closeLedger releases the ledger's prepared statements (a later call
+// prepares them again).
+func (s *Service) closeLedger() {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	if s.st != nil {
+		if err := s.st.ledger.Close(); err != nil {
+			s.log.Warn("Closing the economy ledger failed", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
+	}
+}
+
+// ifEconomy runs f only while the cluster has an economy.
+func (s *Service) ifEconomy(f func(context.Context)) func(context.Context) {
+	return func(ctx context.Context) {
+		if _, err := s.current(ctx); err == nil {
+			f(ctx)
 		}
 	}
 }
