@@ -24,51 +24,59 @@ type world struct {
 // weights and wallets, each wallet starting with alloc micro-credits.
 func newWorld(t testing.TB, seed uint64, weights []uint64, wallets int, alloc int64) world {
 	t.Helper()
-	r := rand.New(rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), byte(seed >> 16), byte(seed >> 24)}))
-	gen := func() *identity.Keys {
-		k, err := identity.Generate(readerOf(r))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
+	w, err := buildWorld(seed, weights, wallets, alloc)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return w
+}
+
+// buildWorld is newWorld for callers off the test's goroutine.
+func buildWorld(seed uint64, weights []uint64, wallets int, alloc int64) (world, error) {
+	r := rand.New(rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), byte(seed >> 16), byte(seed >> 24)}))
 	var w world
 	var members []cluster.Member
 	var ws []cluster.Witness
 	for i, wt := range weights {
-		k := gen()
+		k, err := identity.Generate(readerOf(r))
+		if err != nil {
+			return world{}, err
+		}
 		w.witnesses = append(w.witnesses, k)
 		members = append(members, cluster.Member{ID: k.ID(), Name: "w" + string(rune('a'+i))})
 		ws = append(ws, cluster.Witness{ID: k.ID(), Weight: wt})
 	}
 	var allocs []cluster.Alloc
 	for range wallets {
-		k := gen()
+		k, err := identity.Generate(readerOf(r))
+		if err != nil {
+			return world{}, err
+		}
 		w.wallets = append(w.wallets, k)
 		allocs = append(allocs, cluster.Alloc{ID: k.ID(), Amount: alloc})
 	}
 	id, err := cluster.NewID(readerOf(r))
 	if err != nil {
-		t.Fatal(err)
+		return world{}, err
 	}
 	d, err := cluster.New(id, []identity.NodeID{w.witnesses[0].ID()}, 1, members)
 	if err != nil {
-		t.Fatal(err)
+		return world{}, err
 	}
 	d, err = d.WithEconomy(cluster.Economy{Witnesses: ws, TxFeeMin: 10, TxFeeMax: 30, HostReserveBP: cluster.DefaultHostReserveBP, Genesis: allocs})
 	if err != nil {
-		t.Fatal(err)
+		return world{}, err
 	}
 	for _, k := range w.witnesses {
 		if d, err = d.Sign(k); err != nil {
-			t.Fatal(err)
+			return world{}, err
 		}
 	}
 	w.doc = d
 	if w.com, err = CommitteeOf(d); err != nil {
-		t.Fatal(err)
+		return world{}, err
 	}
-	return w
+	return w, nil
 }
 
 type randReader struct{ r *rand.Rand }

@@ -9,9 +9,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/offgrid-net/offgrid/identity"
@@ -44,7 +46,7 @@ var simInvariants []func(ctx context.Context, l *Ledger) error
 func TestSimulation(t *testing.T) {
 	n := 10_000
 	if raceEnabled {
-		n = 100
+		n = 20 // the race detector slows a schedule tenfold; test-sim runs the 10,000
 	}
 	if v, err := strconv.Atoi(os.Getenv("OFFGRID_SIM_SCHEDULES")); err == nil && v > 0 {
 		n = v
@@ -66,29 +68,78 @@ func TestSimulation(t *testing.T) {
 			t.Cleanup(func() { os.RemoveAll(dir) })
 		}
 	}
-	h := newSimHarness(t, base)
-	defer h.close()
-	for seed := first; seed < first+int64(n); seed++ {
-		if err := h.run(seed); err != nil {
-			t.Fatalf("schedule %d: %v\nreplay: go test -run '^TestSimulation$' ./economy/ -args -seed=%d", seed, err, seed)
-		}
+	// Schedules are independent, each seeded by its number: workers (one
+	// per CPU, each with its own files) share them out, and the lowest
+	// failing seed is reported whatever the interleaving.
+	workers := min(runtime.GOMAXPROCS(0), 4, n)
+	seeds := make(chan int64)
+	var (
+		mu      sync.Mutex
+		failed  = int64(-1)
+		failure error
+		total   simStats
+		wg      sync.WaitGroup
+	)
+	for i := range workers {
+		h := newSimHarness(t, filepath.Join(base, fmt.Sprint(i)))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer h.close()
+			for seed := range seeds {
+				if err := h.run(seed); err != nil {
+					mu.Lock()
+					if failed < 0 || seed < failed {
+						failed, failure = seed, err
+					}
+					mu.Unlock()
+				}
+			}
+			mu.Lock()
+			total.add(h.stats)
+			mu.Unlock()
+		}()
 	}
-	t.Logf("%d schedules (%d transfers final, %d recoveries, %d crashes)", n, h.stats.final, h.stats.recoveries, h.stats.crashes)
+	for seed := first; seed < first+int64(n); seed++ {
+		mu.Lock()
+		stop := failed >= 0
+		mu.Unlock()
+		if stop {
+			break
+		}
+		seeds <- seed
+	}
+	close(seeds)
+	wg.Wait()
+	if failed >= 0 {
+		t.Fatalf("schedule %d: %v\nreplay: go test -run '^TestSimulation$' ./economy/ -args -seed=%d", failed, failure, failed)
+	}
+	t.Logf("%d schedules (%d transfers final, %d recoveries, %d crashes)", n, total.final, total.recoveries, total.crashes)
+}
+
+type simStats struct{ final, recoveries, crashes int }
+
+func (s *simStats) add(o simStats) {
+	s.final += o.final
+	s.recoveries += o.recoveries
+	s.crashes += o.crashes
 }
 
 // simHarness keeps one SQLite file per node slot across schedules and
 // empties it between them (opening a file costs more than a schedule).
 type simHarness struct {
-	t     *testing.T
 	dir   string
 	dbs   []*sql.DB
-	stats struct{ final, recoveries, crashes int }
+	stats simStats
 }
 
 const simMaxNodes = 8
 
 func newSimHarness(t *testing.T, dir string) *simHarness {
-	return &simHarness{t: t, dir: dir, dbs: make([]*sql.DB, simMaxNodes)}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return &simHarness{dir: dir, dbs: make([]*sql.DB, simMaxNodes)}
 }
 
 func (h *simHarness) path(i int) string { return filepath.Join(h.dir, fmt.Sprintf("node%d.db", i)) }
@@ -197,7 +248,11 @@ func (h *simHarness) run(seed int64) error {
 	for i := range weights {
 		weights[i] = 1 + rng.Uint64N(3)
 	}
-	s := &simWorld{h: h, ctx: ctx, rng: rng, w: newWorld(h.t, uint64(seed), weights, 3, 1000), certs: map[[32]byte]Certificate{}, txs: map[[32]byte]Tx{}}
+	w, err := buildWorld(uint64(seed), weights, 3, 1000)
+	if err != nil {
+		return err
+	}
+	s := &simWorld{h: h, ctx: ctx, rng: rng, w: w, certs: map[[32]byte]Certificate{}, txs: map[[32]byte]Tx{}}
 	s.recover = rng.IntN(2) == 0
 	// Byzantine witnesses: f < n/3 of the weight, and within the recovery
 	// bound when this schedule recovers equivocations.
