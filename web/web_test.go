@@ -96,6 +96,8 @@ type testEnv struct {
 	stopNode func()
 	// admin signs the node's cluster document (nil when it runs alone).
 	admin *identity.Keys
+	// keys are the node's own (a witness signs an economy's genesis).
+	keys *identity.Keys
 }
 
 // newTestEnv starts a node on a SQLite file in a temporary directory,

@@ -262,8 +262,17 @@ func printDocument(w io.Writer, what string, d *gen.ClusterDocument) {
 	if len(d.Revoked) > 0 {
 		fmt.Fprintf(w, "  revoked: %s\n", strings.Join(d.Revoked, ", "))
 	}
+	if e := d.Economy; e != nil {
+		fmt.Fprintf(w, "  economy: epoch %d, fee %s to %s, host reserve %d.%02d %%\n", e.Epoch, e.FeeMin, e.FeeMax, e.HostReserveBp/100, e.HostReserveBp%100)
+		for _, x := range e.Witnesses {
+			fmt.Fprintf(w, "    witness %s weight %d\n", x.NodeId, x.Weight)
+		}
+		for _, a := range e.Genesis {
+			fmt.Fprintf(w, "    genesis %s %s\n", a.NodeId, a.Amount)
+		}
+	}
 	if d.Missing > 0 {
-		fmt.Fprintf(w, "  waiting for %d more admin signature(s)\n", d.Missing)
+		fmt.Fprintf(w, "  waiting for %d more signature(s)\n", d.Missing)
 	}
 }
 

@@ -321,6 +321,10 @@ func TestClusterInitWithWitnesses(t *testing.T) {
 		t.Fatalf("the second witness's signature did not complete the genesis:\n%s", out)
 	}
 	mustCLI(t, envA, "cluster", "join", "--from", urlB)
+	if out := mustCLI(t, envA, "cluster", "show"); !strings.Contains(out, "economy: epoch 1, fee 0.001 to 0.003, host reserve 1.00 %") ||
+		!strings.Contains(out, "witness "+b.NodeID+" weight 1") || !strings.Contains(out, "genesis "+b.NodeID+" 5.5") {
+		t.Errorf("cluster show does not show the economy:\n%s", out)
+	}
 	for _, env := range []map[string]string{envA, envB} {
 		var bal balancesJSON
 		if err := json.Unmarshal([]byte(mustCLI(t, env, "balances", "--json")), &bal); err != nil {

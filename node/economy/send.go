@@ -413,30 +413,36 @@ func (s *Service) creditsFor() [][]byte {
 	return out
 }
 
-// weight sums the weight of e's votes.
-func (s *Service) weight(st *state, e *entry) (uint64, []identity.NodeID) {
+// votes returns e's votes so far.
+func (s *Service) votes(e *entry) []econ.Vote {
 	s.poolMu.Lock()
 	defer s.poolMu.Unlock()
-	var w uint64
-	signers := make([]identity.NodeID, 0, len(e.votes))
-	for id := range e.votes {
-		w += st.committee.Weights[id]
-		signers = append(signers, id)
+	out := make([]econ.Vote, 0, len(e.votes))
+	for _, v := range e.votes {
+		out = append(out, v)
+	}
+	return out
+}
+
+// weight is the witness weight of e's votes that can make one certificate
+// (one round: econ.Assemble), and their witnesses.
+func (s *Service) weight(st *state, e *entry) (uint64, []identity.NodeID) {
+	c, w, _ := econ.Assemble(st.committee, e.tx, s.votes(e))
+	signers := make([]identity.NodeID, 0, len(c.Votes))
+	for _, v := range c.Votes {
+		signers = append(signers, v.Witness)
 	}
 	slices.Sort(signers)
 	return w, signers
 }
 
 // certify forms e's certificate, applies it, drops e from the pool and
-// spreads it.
+// queues it for the spreader.
 func (s *Service) certify(ctx context.Context, st *state, e *entry) error {
-	s.poolMu.Lock()
-	c := econ.Certificate{Tx: e.tx}
-	for _, v := range e.votes {
-		c.Votes = append(c.Votes, v)
+	c, _, err := econ.Assemble(st.committee, e.tx, s.votes(e))
+	if err != nil {
+		return err
 	}
-	s.poolMu.Unlock()
-	slices.SortFunc(c.Votes, func(a, b econ.Vote) int { return compareIDs(a.Witness, b.Witness) })
 	applied, err := s.Apply(ctx, c)
 	if err != nil {
 		return fmt.Errorf("apply certificate: %w", err)
@@ -478,16 +484,6 @@ func short(id identity.NodeID) string {
 		return "…" + string(id[len(id)-8:])
 	}
 	return string(id)
-}
-
-func compareIDs(a, b identity.NodeID) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func joinErrs(errs []string) string {
