@@ -81,7 +81,6 @@ type testEnv struct {
 	srv   *httptest.Server
 	h     *Handler
 	node  *node.Node
-	keys  *identity.Keys
 	clock *testClock
 	// db is the node's database: tests break it through this handle.
 	db *sql.DB
