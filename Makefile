@@ -18,6 +18,7 @@ FUZZ_TARGETS := \
 	./ledger:FuzzDecodeReceipt \
 	./ledger:FuzzDecodeBatch \
 	./ledger:FuzzDecodeBlock \
+	./economy:FuzzDecodeSettleMeta \
 	./identity:FuzzParseRequestSignature \
 	./internal/canon:FuzzLowerHex \
 	./internal/canon:FuzzDecodeJSON \

@@ -174,7 +174,7 @@ func (h *handlers) RunJob(ctx context.Context, req genserver.RunJobRequestObject
 	if req.Body.Metrics != nil {
 		run.Metrics = *req.Body.Metrics
 	}
-	rc, err := h.node.RunJob(ctx, run)
+	rc, err := h.runJob(ctx, run, req.Body.Host)
 	if err != nil {
 		return nil, err
 	}
@@ -416,6 +416,9 @@ func receiptDTO(r ledger.Receipt) gen.Receipt {
 		NodeId:       string(r.NodeID),
 		VerifyKey:    r.VerifyKey,
 		Signature:    r.Signature,
+		ConsumerId:   receiptConsumer(r),
+		UnitPrice:    receiptPrice(r),
+		Acceptance:   optional(r.Acceptance),
 	}
 }
 

@@ -153,7 +153,7 @@ func (h *simHarness) fresh(ctx context.Context, i int) (*sql.DB, error) {
 		}
 		h.dbs[i] = db
 	}
-	for _, tbl := range []string{"economy_certs", "economy_balances", "economy_meta", "economy_locks"} {
+	for _, tbl := range append([]string{"economy_certs", "economy_balances", "economy_meta", "economy_locks"}, simSettleTables...) {
 		// The tables exist after the first Open; before it there is nothing to empty.
 		if _, err := h.dbs[i].ExecContext(ctx, "DELETE FROM "+tbl); err != nil && !isNoTable(err) {
 			return nil, err
@@ -199,7 +199,11 @@ type simWallet struct {
 	pending  []Tx // the transactions of the current nonce (two when equivocating)
 	votes    map[[32]byte]map[uint32]map[identity.NodeID]Vote
 	reports  map[uint32]map[identity.NodeID]Report
-	recovery bool // asked for reports of its pending slot
+	recovery bool       // asked for reports of its pending slot
+	named    [][32]byte // receipts its settlements named
+	// forgetful is otherwise honest but lost its record of payments: its
+	// settlements name receipts it paid before (sim_settle_test.go).
+	forgetful bool
 }
 
 func (w *simWallet) account() string {
@@ -224,6 +228,7 @@ type simWorld struct {
 	allVotes []Vote                   // every vote signed by an honest witness
 	byzW     uint64
 	recover  bool
+	receipts int // receipts named by settlements so far
 }
 
 type issuancePolicy struct{ max int64 }
@@ -281,7 +286,7 @@ func (h *simHarness) run(seed int64) error {
 		s.nodes = append(s.nodes, n)
 	}
 	for i, k := range s.w.wallets {
-		s.wallets = append(s.wallets, &simWallet{keys: k, byz: i == 0 && rng.IntN(2) == 0})
+		s.wallets = append(s.wallets, &simWallet{keys: k, byz: i == 0 && rng.IntN(2) == 0, forgetful: i == 1 && rng.IntN(2) == 0})
 	}
 	s.wallets = append(s.wallets, &simWallet{}) // the issuer
 	ends := len(s.nodes) + len(s.wallets)
@@ -314,7 +319,11 @@ func (s *simWorld) start(n *simNode) error {
 	}
 	n.ledger = l
 	if n.keys != nil {
-		if n.witness, err = NewWitness(l, n.keys, s.w.com, issuancePolicy{max: 500}); err != nil {
+		v, err := simValidator(s.ctx, n.db, l, issuancePolicy{max: 500})
+		if err != nil {
+			return err
+		}
+		if n.witness, err = NewWitness(l, n.keys, s.w.com, v); err != nil {
 			return err
 		}
 	}
@@ -448,6 +457,7 @@ func (s *simWorld) walletAct(wi int) error {
 		t.Kind, t.Fee = KindIssuance, 0
 		t.Amount = 1 + s.rng.Int64N(600) // above 500 the honest witnesses' policy refuses it
 	} else {
+		s.settleKind(w, &t)
 		avail := bal[src] - t.Fee
 		switch {
 		case w.byz && s.rng.IntN(3) == 0:
@@ -754,7 +764,7 @@ func (s *simWorld) finish() error {
 		}
 	}
 	for wi, w := range s.wallets {
-		if !w.byz && len(w.pending) > 0 && (w.keys != nil || w.pending[0].Amount <= 500) {
+		if !w.byz && !w.forgetful && len(w.pending) > 0 && (w.keys != nil || w.pending[0].Amount <= 500) {
 			return fmt.Errorf("honest wallet %d: transaction %x (nonce %d) not final after healing", wi, w.pending[0].Hash(), w.pending[0].Nonce)
 		}
 	}

@@ -45,6 +45,31 @@
 // different values (their bit patterns differ, and JSON keeps the sign).
 // Strings must be valid UTF-8, so that a JSON round trip cannot change them.
 //
+// # Version 2: consumer, unit price, acceptance
+//
+// A version 1 receipt names no consumer, so nobody can be charged for it and
+// a host could mint money by signing receipts for itself. Version 2
+// (Version "0.2", format byte 0x02) appends two fields after verify_key:
+//
+//	var   str(consumer_id)      the did:key of the node the work was for
+//	8     unit_price            int64, micro-credits per unit
+//
+// Everything before them is laid out as in version 1. The receipt's ID
+// ([Receipt.ID]) is SHA-256 of its canonical bytes: it names the receipt for
+// payment and leaves out the host's signature (Ed25519 lets a signer make
+// more than one valid signature of a message; a payment must not depend on
+// which one travelled). The consumer accepts a receipt by signing
+//
+//	"offgrid/receipt-accept/v1" || 0x00 || ID
+//
+// with its own key ([Accept]); the lower-case hex signature is the field
+// acceptance. Neither the host's signature nor the leaf hash covers the
+// acceptance, so a receipt keeps its ID and its place in a batch when it is
+// accepted. [Receipt.Verify] checks an acceptance when there is one;
+// [Receipt.VerifyAccepted] also demands one. Only accepted version 2
+// receipts may be paid; [Receipt.Reward] is units x unit_price / 10^6
+// micro-credits, rounded down. Version 1 receipts keep verifying as before.
+//
 // # Signature
 //
 // Signature is the lower-case hex Ed25519 signature, by the key in
@@ -59,7 +84,8 @@
 //
 // Receipts travel as JSON objects with the fields version, cluster_id,
 // resource_type, job_id, units, metrics, proofs, cids, seq, issued_at,
-// node_id, verify_key and signature. units is a decimal string with at most
+// node_id, verify_key and signature; version 2 adds consumer_id, unit_price
+// (a decimal string) and, once accepted, acceptance. units is a decimal string with at most
 // six fractional digits ("0.1", "12"), never a JSON number. Empty lists and
 // maps are written as [] and {}. Decoding refuses unknown fields, trailing
 // data and documents larger than [MaxReceiptJSON].

@@ -27,6 +27,18 @@ func FuzzDecodeReceipt(f *testing.F) {
 	for _, v := range vf.Vectors {
 		f.Add([]byte(v.Receipt))
 	}
+	b, err = os.ReadFile(filepath.Join("testdata", "receipts_v2.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	var v2 v2File
+	if err := json.Unmarshal(b, &v2); err != nil {
+		f.Fatal(err)
+	}
+	for _, v := range v2.Vectors {
+		f.Add([]byte(v.Receipt))
+	}
+	f.Add([]byte(`{"version":"0.2","resource_type":"compute","job_id":"x","units":"1","consumer_id":"did:key:z6Mk","unit_price":"-0.5","acceptance":"00"}`))
 	f.Add([]byte(`{"version":"0.1","resource_type":"storage","job_id":"x","units":"1.5","metrics":{"a":-0,"b":1e308},"proofs":[""],"cids":null,"seq":18446744073709551615,"issued_at":-9223372036854775808}`))
 	f.Add([]byte(`{"version":"0.1","resource_type":"compute","job_id":"\ud800","units":"0"}`))
 	f.Add([]byte(`null`))
@@ -58,9 +70,14 @@ func FuzzDecodeReceipt(f *testing.F) {
 		if (err1 == nil) != (err2 == nil) || !bytes.Equal(c1, c2) {
 			t.Fatalf("CanonicalBytes() = %x, %v before and %x, %v after a round trip", c1, err1, c2, err2)
 		}
-		v1, v2 := r.Verify(), r2.Verify()
-		if (v1 == nil) != (v2 == nil) {
-			t.Fatalf("Verify() = %v before and %v after a round trip", v1, v2)
+		ver1, ver2 := r.Verify(), r2.Verify()
+		if (ver1 == nil) != (ver2 == nil) {
+			t.Fatalf("Verify() = %v before and %v after a round trip", ver1, ver2)
+		}
+		id1, err1 := r.ID()
+		id2, err2 := r2.ID()
+		if (err1 == nil) != (err2 == nil) || id1 != id2 {
+			t.Fatalf("ID() = %x, %v before and %x, %v after a round trip", id1, err1, id2, err2)
 		}
 		if _, err := r.Leaf(); err != nil && !errors.Is(err, ErrInvalidReceipt) {
 			t.Fatalf("Leaf() = %v, want nil or ErrInvalidReceipt", err)

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"math/bits"
 	"slices"
 	"unicode/utf8"
 
@@ -17,13 +19,24 @@ import (
 	"github.com/offgrid-net/offgrid/internal/fixed"
 )
 
-// ReceiptVersion is the receipt format version this package writes and
-// accepts.
-const ReceiptVersion = "0.1"
+// Receipt format versions. Version 1 names no consumer and can never be
+// paid; version 2 adds the consumer and the unit price, and can carry the
+// consumer's acceptance. Both verify.
+const (
+	// ReceiptVersion is receipt format version 1.
+	ReceiptVersion = "0.1"
+	// ReceiptVersion2 is receipt format version 2.
+	ReceiptVersion2 = "0.2"
+)
 
 // ReceiptDomain is the signature domain of receipts (see package identity:
-// the signed message is ReceiptDomain || 0x00 || canonical bytes).
+// the signed message is ReceiptDomain || 0x00 || canonical bytes). Both
+// versions use it; the format byte of the canonical bytes tells them apart.
 const ReceiptDomain = "offgrid/receipt/v1"
+
+// AcceptDomain is the signature domain of a consumer's acceptance: the
+// signed message is AcceptDomain || 0x00 || the receipt's [Receipt.ID].
+const AcceptDomain = "offgrid/receipt-accept/v1"
 
 // Resource types a receipt may account for.
 const (
@@ -58,6 +71,12 @@ var (
 	// ErrBadSignature reports a receipt that is unsigned, signed by a key
 	// other than its node's, or whose signature does not verify.
 	ErrBadSignature = errors.New("bad receipt signature")
+	// ErrBadAcceptance reports a receipt whose acceptance is missing where
+	// one is needed, or is not its consumer's signature of the receipt.
+	ErrBadAcceptance = errors.New("bad receipt acceptance")
+	// ErrUnknownReceipt reports an acceptance of a receipt the store does
+	// not hold.
+	ErrUnknownReceipt = errors.New("unknown receipt")
 	// ErrDuplicateJob reports a second receipt for a job and resource the
 	// node already signed one for.
 	ErrDuplicateJob = errors.New("a receipt for this job already exists")
@@ -65,15 +84,17 @@ var (
 
 // canonicalMagic starts every canonical encoding; canonicalFormat follows it.
 const (
-	canonicalMagic  = "OGRC"
-	canonicalFormat = 0x01
+	canonicalMagic   = "OGRC"
+	canonicalFormat  = 0x01
+	canonicalFormat2 = 0x02
 )
 
 // Receipt records that a node provided an amount of compute or storage for a
 // job. The zero value is not valid; fill in the fields and sign it with
 // [SignReceipt] or [Store.SignAndAppend].
 type Receipt struct {
-	// Version is the receipt format version, ReceiptVersion.
+	// Version is the receipt format version, ReceiptVersion or
+	// ReceiptVersion2.
 	Version string `json:"version"`
 	// ClusterID names the cluster the work was done for; it may be empty.
 	ClusterID string `json:"cluster_id"`
@@ -102,6 +123,19 @@ type Receipt struct {
 	// Signature is the Ed25519 signature in lower-case hex (see the package
 	// comment for what it covers).
 	Signature string `json:"signature"`
+	// ConsumerID is the node the work was done for, who pays for it
+	// (version 2 only; empty in version 1).
+	ConsumerID identity.NodeID `json:"-"`
+	// UnitPrice is the price in micro-credits of one unit (1_000_000
+	// micro-units), version 2 only. In JSON it is the decimal string field
+	// "unit_price".
+	UnitPrice int64 `json:"-"`
+	// Acceptance is the consumer's Ed25519 signature in lower-case hex of
+	// the receipt's ID (domain AcceptDomain), version 2 only; empty until
+	// the consumer accepts. It is not covered by Signature or by the leaf
+	// hash, so a receipt keeps its ID and its place in a batch when it is
+	// accepted.
+	Acceptance string `json:"-"`
 }
 
 // receiptJSON is the wire form of a Receipt.
@@ -119,10 +153,15 @@ type receiptJSON struct {
 	NodeID       identity.NodeID    `json:"node_id"`
 	VerifyKey    string             `json:"verify_key"`
 	Signature    string             `json:"signature"`
+	ConsumerID   identity.NodeID    `json:"consumer_id,omitempty"`
+	UnitPrice    string             `json:"unit_price,omitempty"`
+	Acceptance   string             `json:"acceptance,omitempty"`
 }
 
 // MarshalJSON encodes r with units as a decimal string and nil lists and
 // maps as [] and {}. The output is deterministic (map keys are sorted).
+// consumer_id and unit_price appear in version 2 receipts only, and
+// acceptance once there is one, so version 1 JSON is unchanged.
 func (r Receipt) MarshalJSON() ([]byte, error) {
 	w := receiptJSON{
 		Version:      r.Version,
@@ -138,6 +177,11 @@ func (r Receipt) MarshalJSON() ([]byte, error) {
 		NodeID:       r.NodeID,
 		VerifyKey:    r.VerifyKey,
 		Signature:    r.Signature,
+		ConsumerID:   r.ConsumerID,
+		Acceptance:   r.Acceptance,
+	}
+	if r.Version != ReceiptVersion {
+		w.UnitPrice = fixed.Format(r.UnitPrice)
 	}
 	if w.Metrics == nil {
 		w.Metrics = map[string]float64{}
@@ -166,6 +210,17 @@ func (r *Receipt) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: units: %w", ErrInvalidReceipt, err)
 	}
+	var price int64
+	if w.UnitPrice != "" {
+		if price, err = fixed.Parse(w.UnitPrice); err != nil {
+			return fmt.Errorf("%w: unit_price: %w", ErrInvalidReceipt, err)
+		}
+		if w.Version == ReceiptVersion {
+			return fmt.Errorf("%w: a version %s receipt has no unit_price", ErrInvalidReceipt, ReceiptVersion)
+		}
+	} else if w.Version == ReceiptVersion2 {
+		return fmt.Errorf("%w: a version %s receipt needs unit_price", ErrInvalidReceipt, ReceiptVersion2)
+	}
 	*r = Receipt{
 		Version:      w.Version,
 		ClusterID:    w.ClusterID,
@@ -180,6 +235,9 @@ func (r *Receipt) UnmarshalJSON(b []byte) error {
 		NodeID:       w.NodeID,
 		VerifyKey:    w.VerifyKey,
 		Signature:    w.Signature,
+		ConsumerID:   w.ConsumerID,
+		UnitPrice:    price,
+		Acceptance:   w.Acceptance,
 	}
 	return nil
 }
@@ -223,8 +281,17 @@ func (r Receipt) validate(parseNodeID bool) error {
 }
 
 func (r Receipt) checkFields(parseNodeID bool) error {
-	if r.Version != ReceiptVersion {
-		return fmt.Errorf("version %q, want %q", r.Version, ReceiptVersion)
+	switch r.Version {
+	case ReceiptVersion:
+		if r.ConsumerID != "" || r.UnitPrice != 0 || r.Acceptance != "" {
+			return fmt.Errorf("a version %s receipt has no consumer_id, unit_price or acceptance", ReceiptVersion)
+		}
+	case ReceiptVersion2:
+		if err := r.checkV2(parseNodeID); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("version %q, want %q or %q", r.Version, ReceiptVersion, ReceiptVersion2)
 	}
 	if r.ResourceType != ResourceCompute && r.ResourceType != ResourceStorage {
 		return fmt.Errorf("resource_type %q, want %q or %q", r.ResourceType, ResourceCompute, ResourceStorage)
@@ -279,6 +346,30 @@ func (r Receipt) checkFields(parseNodeID bool) error {
 	return nil
 }
 
+// checkV2 checks the fields only version 2 has.
+func (r Receipt) checkV2(parseNodeID bool) error {
+	if r.ConsumerID == "" {
+		return errors.New("empty consumer_id")
+	}
+	if len(r.ConsumerID) > MaxIDLen {
+		return fmt.Errorf("consumer_id is %d bytes, limit %d", len(r.ConsumerID), MaxIDLen)
+	}
+	if parseNodeID {
+		if _, err := r.ConsumerID.PublicKey(); err != nil {
+			return fmt.Errorf("consumer_id: %w", err)
+		}
+	}
+	if r.UnitPrice < 0 {
+		return fmt.Errorf("negative unit_price %s", fixed.Format(r.UnitPrice))
+	}
+	if r.Acceptance != "" {
+		if _, err := canon.LowerHex(r.Acceptance, ed25519.SignatureSize); err != nil {
+			return fmt.Errorf("acceptance: %w", err)
+		}
+	}
+	return nil
+}
+
 func checkString(field, s string, limit int) error {
 	if len(s) > limit {
 		return fmt.Errorf("%s is %d bytes, limit %d", field, len(s), limit)
@@ -301,8 +392,8 @@ func checkList(field string, xs []string) error {
 	return nil
 }
 
-// CanonicalBytes returns the version 1 canonical encoding of r, the message
-// that is signed (see the package comment for the layout). It covers every
+// CanonicalBytes returns the canonical encoding of r (version 1 or 2, as
+// r.Version says), the message that is signed (see the package comment for the layout). It covers every
 // field except Signature. r must be valid and carry a verify key; errors wrap
 // ErrInvalidReceipt.
 func (r Receipt) CanonicalBytes() ([]byte, error) {
@@ -324,6 +415,7 @@ func (r Receipt) canonical(parseNodeID bool) ([]byte, error) {
 func (r Receipt) appendCanonical(key []byte) []byte {
 	size := len(canonicalMagic) + 1 + 4*4 + len(r.Version) + len(r.ClusterID) + len(r.ResourceType) + len(r.JobID) +
 		8 + 4 + 2*4 + 2*8 + 4 + len(r.NodeID) + len(key) +
+		4 + len(r.ConsumerID) + 8 + // version 2's fields
 		ed25519.SignatureSize // room for Leaf to append the signature
 	for k := range r.Metrics {
 		size += 4 + len(k) + 8
@@ -336,7 +428,12 @@ func (r Receipt) appendCanonical(key []byte) []byte {
 	}
 	b := make([]byte, 0, size)
 	b = append(b, canonicalMagic...)
-	b = append(b, canonicalFormat)
+	v2 := r.Version == ReceiptVersion2
+	if v2 {
+		b = append(b, canonicalFormat2)
+	} else {
+		b = append(b, canonicalFormat)
+	}
 	b = canon.AppendString(b, r.Version)
 	b = canon.AppendString(b, r.ClusterID)
 	b = canon.AppendString(b, r.ResourceType)
@@ -352,16 +449,22 @@ func (r Receipt) appendCanonical(key []byte) []byte {
 	b = binary.BigEndian.AppendUint64(b, r.Seq)
 	b = binary.BigEndian.AppendUint64(b, uint64(r.IssuedAt))
 	b = canon.AppendString(b, string(r.NodeID))
-	return append(b, key...)
+	b = append(b, key...)
+	if v2 {
+		b = canon.AppendString(b, string(r.ConsumerID))
+		b = binary.BigEndian.AppendUint64(b, uint64(r.UnitPrice))
+	}
+	return b
 }
 
-// SignReceipt validates r, sets its NodeID and VerifyKey to k's, and returns
-// it signed. The result does not share maps or slices with r, so later
+// SignReceipt validates r, sets its NodeID and VerifyKey to k's, clears any
+// acceptance (it was of other bytes), and returns it signed. The result does not share maps or slices with r, so later
 // changes to r's metrics or lists cannot break its signature.
 func SignReceipt(k *identity.Keys, r Receipt) (Receipt, error) {
 	r.NodeID = k.ID()
 	r.VerifyKey = hex.EncodeToString(k.SignPublic())
 	r.Signature = ""
+	r.Acceptance = ""
 	r.Metrics = maps.Clone(r.Metrics)
 	r.Proofs = slices.Clone(r.Proofs)
 	r.CIDs = slices.Clone(r.CIDs)
@@ -373,9 +476,10 @@ func SignReceipt(k *identity.Keys, r Receipt) (Receipt, error) {
 	return r, nil
 }
 
-// Verify checks that r is valid, that NodeID is the did:key of VerifyKey and
-// that Signature is VerifyKey's signature of r's canonical bytes. Errors wrap
-// ErrInvalidReceipt or ErrBadSignature.
+// Verify checks that r is valid, that NodeID is the did:key of VerifyKey,
+// that Signature is VerifyKey's signature of r's canonical bytes and, when r
+// carries an acceptance, that it is ConsumerID's signature of r's ID. Errors
+// wrap ErrInvalidReceipt, ErrBadSignature or ErrBadAcceptance.
 func (r Receipt) Verify() error {
 	_, err := r.verified(nil)
 	return err
@@ -423,7 +527,89 @@ func (r Receipt) verified(ids *idCache) ([]byte, error) {
 	if !identity.Verify(pub, ReceiptDomain, msg, sig) {
 		return nil, fmt.Errorf("%w: signature does not verify", ErrBadSignature)
 	}
+	if r.Acceptance != "" {
+		if err := r.verifyAcceptance(sha256.Sum256(msg)); err != nil {
+			return nil, err
+		}
+	}
 	return msg, nil
+}
+
+// ID returns the receipt's identity for payment: SHA-256 of its canonical
+// bytes. It leaves out the signature (an Ed25519 signer can make several
+// valid signatures of one message, and a payment must not depend on which
+// one travelled) and the acceptance. A host that signs the same job twice
+// makes two IDs, but a consumer accepts only the receipts of its own
+// requests.
+func (r Receipt) ID() ([32]byte, error) {
+	msg, err := r.canonical(true)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return sha256.Sum256(msg), nil
+}
+
+// Accept returns r carrying k's acceptance: k must be r's consumer and r a
+// version 2 receipt whose host signature verifies. Errors wrap
+// ErrInvalidReceipt, ErrBadSignature or ErrBadAcceptance.
+func Accept(k *identity.Keys, r Receipt) (Receipt, error) {
+	if r.Version != ReceiptVersion2 {
+		return Receipt{}, fmt.Errorf("%w: a version %s receipt names no consumer", ErrBadAcceptance, r.Version)
+	}
+	if r.ConsumerID != k.ID() {
+		return Receipt{}, fmt.Errorf("%w: the receipt's consumer is %s, not %s", ErrBadAcceptance, r.ConsumerID, k.ID())
+	}
+	r.Acceptance = ""
+	msg, err := r.verified(nil)
+	if err != nil {
+		return Receipt{}, fmt.Errorf("accept receipt %d of %s: %w", r.Seq, r.NodeID, err)
+	}
+	id := sha256.Sum256(msg)
+	r.Acceptance = hex.EncodeToString(k.Sign(AcceptDomain, id[:]))
+	return r, nil
+}
+
+// VerifyAccepted checks r as Verify does and also that it is a version 2
+// receipt that carries its consumer's acceptance: a receipt that may be paid.
+func (r Receipt) VerifyAccepted() error {
+	if r.Version != ReceiptVersion2 || r.Acceptance == "" {
+		return fmt.Errorf("%w: receipt %d of %s is not accepted by a consumer", ErrBadAcceptance, r.Seq, r.NodeID)
+	}
+	return r.Verify()
+}
+
+// verifyAcceptance checks that Acceptance is ConsumerID's signature of id.
+func (r Receipt) verifyAcceptance(id [32]byte) error {
+	pub, err := r.ConsumerID.PublicKey()
+	if err != nil {
+		return fmt.Errorf("%w: consumer_id: %w", ErrInvalidReceipt, err)
+	}
+	sig, err := canon.LowerHex(r.Acceptance, ed25519.SignatureSize)
+	if err != nil {
+		return fmt.Errorf("%w: acceptance: %w", ErrInvalidReceipt, err)
+	}
+	if !identity.Verify(pub, AcceptDomain, id[:], sig) {
+		return fmt.Errorf("%w: acceptance is not %s's signature of the receipt", ErrBadAcceptance, r.ConsumerID)
+	}
+	return nil
+}
+
+// Reward returns what the receipt is worth in micro-credits: units x unit
+// price, rounded down (units are micro-units, so the product is divided by
+// 1_000_000). It fails when the result does not fit an int64.
+func (r Receipt) Reward() (int64, error) {
+	if r.Units < 0 || r.UnitPrice < 0 {
+		return 0, fmt.Errorf("%w: negative units or unit_price", ErrInvalidReceipt)
+	}
+	hi, lo := bits.Mul64(uint64(r.Units), uint64(r.UnitPrice))
+	if hi >= fixed.Scale {
+		return 0, fmt.Errorf("%w: reward of %s units at %s overflows", ErrInvalidReceipt, fixed.Format(r.Units), fixed.Format(r.UnitPrice))
+	}
+	q, _ := bits.Div64(hi, lo, fixed.Scale)
+	if q > math.MaxInt64 {
+		return 0, fmt.Errorf("%w: reward of %s units at %s overflows", ErrInvalidReceipt, fixed.Format(r.Units), fixed.Format(r.UnitPrice))
+	}
+	return int64(q), nil
 }
 
 // Leaf returns r's Merkle leaf hash: LeafHash(canonical bytes || raw

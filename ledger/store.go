@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -72,8 +73,9 @@ func (s *Store) SignAndAppend(ctx context.Context, k *identity.Keys, r Receipt) 
 			return fmt.Errorf("encode receipt %d: %w", signed.Seq, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO ledger_receipts
-			(seq, job_id, resource_type, units, issued_at, receipt_json) VALUES (?, ?, ?, ?, ?, ?)`,
-			int64(signed.Seq), signed.JobID, signed.ResourceType, signed.Units, signed.IssuedAt, string(js)); err != nil {
+			(seq, job_id, resource_type, units, issued_at, receipt_json, consumer_id) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			int64(signed.Seq), signed.JobID, signed.ResourceType, signed.Units, signed.IssuedAt, string(js),
+			string(signed.ConsumerID)); err != nil {
 			return fmt.Errorf("insert receipt %d: %w", signed.Seq, err)
 		}
 		out = signed
@@ -81,6 +83,90 @@ func (s *Store) SignAndAppend(ctx context.Context, k *identity.Keys, r Receipt) 
 	})
 	if err != nil {
 		return Receipt{}, fmt.Errorf("append receipt for job %q: %w", r.JobID, err)
+	}
+	return out, nil
+}
+
+// Accept stores the consumer's acceptance of one of the node's receipts. r
+// must be the stored receipt (same ID) carrying a valid acceptance. A
+// repeated acceptance changes nothing. Errors wrap ErrBadAcceptance,
+// ErrBadSignature or ErrInvalidReceipt, or ErrUnknownReceipt when no stored
+// receipt has r's seq and ID.
+func (s *Store) Accept(ctx context.Context, r Receipt) error {
+	if err := r.VerifyAccepted(); err != nil {
+		return fmt.Errorf("accept receipt: %w", err)
+	}
+	id, err := r.ID()
+	if err != nil {
+		return fmt.Errorf("accept receipt: %w", err)
+	}
+	if r.Seq == 0 || r.Seq >= math.MaxInt64 {
+		return fmt.Errorf("accept receipt %d: %w", r.Seq, ErrUnknownReceipt)
+	}
+	return sqlitedb.InTx(ctx, s.db, func(tx *sql.Tx) error {
+		var js string
+		err := tx.QueryRowContext(ctx, `SELECT receipt_json FROM ledger_receipts WHERE seq = ?`, int64(r.Seq)).Scan(&js)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("accept receipt %d: %w", r.Seq, ErrUnknownReceipt)
+		}
+		if err != nil {
+			return fmt.Errorf("accept receipt %d: %w", r.Seq, err)
+		}
+		var stored Receipt
+		if err := json.Unmarshal([]byte(js), &stored); err != nil {
+			return fmt.Errorf("decode stored receipt %d: %w", r.Seq, err)
+		}
+		if sid, err := stored.ID(); err != nil || sid != id {
+			return fmt.Errorf("accept receipt %d: %w: it differs from the stored receipt", r.Seq, ErrUnknownReceipt)
+		}
+		if stored.Acceptance != "" {
+			return nil
+		}
+		stored.Acceptance = r.Acceptance
+		out, err := json.Marshal(stored)
+		if err != nil {
+			return fmt.Errorf("encode receipt %d: %w", r.Seq, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE ledger_receipts SET receipt_json = ?, accepted = 1 WHERE seq = ?`,
+			string(out), int64(r.Seq)); err != nil {
+			return fmt.Errorf("store acceptance of receipt %d: %w", r.Seq, err)
+		}
+		return nil
+	})
+}
+
+// Accepted returns up to limit of the node's accepted receipts whose
+// consumer is consumer, newest first.
+func (s *Store) Accepted(ctx context.Context, consumer identity.NodeID, limit int) ([]Receipt, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("accepted receipts: limit %d is not positive", limit)
+	}
+	return s.query(ctx, `SELECT receipt_json FROM ledger_receipts WHERE accepted = 1 AND consumer_id = ?
+		ORDER BY seq DESC LIMIT ?`, string(consumer), limit)
+}
+
+// Consumers returns up to limit consumers that accepted receipts of this
+// node, the one with the newest accepted receipt first.
+func (s *Store) Consumers(ctx context.Context, limit int) ([]identity.NodeID, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("consumers: limit %d is not positive", limit)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT consumer_id FROM ledger_receipts WHERE accepted = 1
+		GROUP BY consumer_id ORDER BY MAX(seq) DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("query consumers: %w", err)
+	}
+	defer rows.Close()
+	var out []identity.NodeID
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("scan consumer: %w", err)
+		}
+		out = append(out, identity.NodeID(id))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query consumers: %w", err)
 	}
 	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"regexp"
 
+	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/fixed"
 	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/node/nodeerr"
@@ -33,6 +34,10 @@ var jobIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 type RunRequest struct {
 	JobID   string
 	Metrics map[string]float64
+	// Consumer is the node that asked (a signed request), who pays. With
+	// one the receipt is version 2 (consumer and unit price); without one
+	// (the admin token) it is version 1 and nobody can be charged for it.
+	Consumer identity.NodeID
 }
 
 // RunJob runs a job and signs a usage receipt for it. Jobs are metered by
@@ -63,15 +68,13 @@ func (n *Node) RunJob(ctx context.Context, req RunRequest) (ledger.Receipt, erro
 	if !a.Active {
 		return ledger.Receipt{}, fmt.Errorf("%w: it runs no jobs", ErrInactive)
 	}
-	r, err := n.receipts.SignAndAppend(ctx, n.keys, ledger.Receipt{
-		Version:      ledger.ReceiptVersion,
-		ClusterID:    n.cfg.ClusterID,
-		ResourceType: "compute",
+	r, err := n.receipts.SignAndAppend(ctx, n.keys, n.newReceipt(ledger.Receipt{
+		ResourceType: ledger.ResourceCompute,
 		JobID:        req.JobID,
 		Units:        int64(math.Round(req.Metrics[UnitsMetric] * fixed.Scale)),
 		Metrics:      req.Metrics,
 		IssuedAt:     n.cfg.Now().UnixMilli(),
-	})
+	}, req.Consumer, a.Prices.Compute))
 	if errors.Is(err, ledger.ErrDuplicateJob) {
 		return ledger.Receipt{}, fmt.Errorf("%w: job %q already has a receipt", ErrConflict, req.JobID)
 	}

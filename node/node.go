@@ -91,6 +91,11 @@ type Config struct {
 	// stored are never collected. It must be at least twice the claim
 	// interval. Default 7 days.
 	ShardGrace time.Duration
+	// SettleInterval is how often the node settles: as a host it sends its
+	// newest accepted receipts to their consumers that are up, and as a
+	// consumer it pays the receipts it owes (see Settle). Default 5 min.
+	// Negative: never.
+	SettleInterval time.Duration
 	// Peers configures the peer table, discovery, membership and mesh health.
 	Peers peers.Config
 	// Assets configures puts, gets and repairs of the node's own files.
@@ -134,6 +139,9 @@ type Remote struct {
 	// Economy asks witnesses and spreads certificates. Nil: only this
 	// node's own witness vote counts and nothing spreads.
 	Economy economy.Remote
+	// Receipts runs jobs on other hosts, returns acceptances and bills
+	// consumers. Nil: this node neither asks other hosts nor bills.
+	Receipts ReceiptPeers
 }
 
 // MaxShardBytesLimit is the most Config.MaxShardBytes may be: the largest
@@ -156,6 +164,7 @@ func DefaultConfig() Config {
 		MinFreeBytes:     64 << 20,
 		ScrubInterval:    6 * time.Hour,
 		ShardGrace:       7 * 24 * time.Hour,
+		SettleInterval:   5 * time.Minute,
 		Peers:            peers.DefaultConfig(),
 		Assets:           assets.DefaultConfig(),
 		Trust:            trust.DefaultConfig(),
@@ -196,6 +205,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ShardGrace == 0 {
 		c.ShardGrace = d.ShardGrace
+	}
+	if c.SettleInterval == 0 {
+		c.SettleInterval = d.SettleInterval
 	}
 	if c.Now == nil {
 		c.Now = d.Now
@@ -259,6 +271,7 @@ type Node struct {
 	quorum   *quorum.Store
 	ledger   *ledgersync.Service
 	economy  *economy.Service
+	settle   settlement
 
 	// storeSlots holds one token per running shard upload from another node.
 	storeSlots chan struct{}
@@ -376,15 +389,19 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 	if err != nil {
 		return nil, fmt.Errorf("node config: %w", err)
 	}
+	if err := n.openSettlement(ctx, remote.Receipts); err != nil {
+		return nil, err
+	}
 	n.economy, err = economy.New(ctx, cfg.Economy, economy.Deps{
-		DB:       db,
-		Keys:     keys,
-		Document: n.trust.Document,
-		Peers:    n.upPeers,
-		Remote:   remote.Economy,
-		Events:   n.bus,
-		Logger:   cfg.Logger,
-		Now:      cfg.Now,
+		DB:        db,
+		Keys:      keys,
+		Document:  n.trust.Document,
+		Peers:     n.upPeers,
+		Remote:    remote.Economy,
+		Validator: n.validators(),
+		Events:    n.bus,
+		Logger:    cfg.Logger,
+		Now:       cfg.Now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node config: %w", err)
@@ -454,6 +471,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.assets.RunAudits(ctx) })
 	g.Go(func() error { return n.trust.Run(ctx) })
 	g.Go(func() error { return n.economy.Run(ctx) })
+	g.Go(func() error { return n.settleLoop(ctx) })
 	g.Go(func() error { return n.collectLoop(ctx) })
 	g.Go(func() error { return n.runHistory(ctx) })
 	g.Go(func() error { return n.ledger.Run(ctx) })

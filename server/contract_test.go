@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -169,6 +170,31 @@ func contractCases() []contractCase {
 			body: []byte(`{"job_id":"x","metrics":{"compute_tokens_m":1e13}}`), want: 400},
 		{op: "runJob", name: "metric not a number", method: "POST", path: "/run", auth: adminAuth,
 			body: []byte(`{"job_id":"x","metrics":{"compute_tokens_m":"many"}}`), want: 400},
+
+		{op: "acceptReceipt", name: "by the consumer", method: "POST", path: "/receipts/accept", auth: signedAuth,
+			body: []byte(`{accepted}`), want: 204},
+		{op: "acceptReceipt", name: "again", method: "POST", path: "/receipts/accept", auth: signedAuth,
+			body: []byte(`{accepted}`), want: 204},
+		{op: "acceptReceipt", name: "by the admin", method: "POST", path: "/receipts/accept", auth: adminAuth,
+			body: []byte(`{accepted}`), want: 401},
+		{op: "acceptReceipt", name: "not signed", method: "POST", path: "/receipts/accept", body: []byte(`{accepted}`), want: 401},
+		{op: "acceptReceipt", name: "not a receipt of this node", method: "POST", path: "/receipts/accept", auth: signedAuth,
+			body: []byte(`{bill}`), want: 400},
+		{op: "acceptReceipt", name: "unknown version", method: "POST", path: "/receipts/accept", auth: signedAuth,
+			body: []byte(`{"version":"0.3"}`), want: 400},
+		{op: "getOwed", name: "nothing owed", method: "GET", path: "/receipts/owed", want: 200},
+		{op: "getOwed", name: "limit too large", method: "GET", path: "/receipts/owed?limit=1001", want: 400},
+		{op: "settle", name: "nothing owed", method: "POST", path: "/settle", auth: adminAuth, body: []byte(`{}`), want: 200},
+		{op: "settle", name: "no auth", method: "POST", path: "/settle", body: []byte(`{}`), want: 401},
+		{op: "settle", name: "limit too large", method: "POST", path: "/settle", auth: adminAuth, body: []byte(`{"limit":1001}`), want: 400},
+		{op: "billReceipts", name: "by the host", method: "POST", path: "/receipts/bill", auth: signedAuth,
+			body: []byte(`{bill}`), want: 200},
+		{op: "billReceipts", name: "empty", method: "POST", path: "/receipts/bill", auth: signedAuth,
+			body: []byte(`{"receipts":[]}`), want: 400},
+		{op: "billReceipts", name: "by a stranger", method: "POST", path: "/receipts/bill", auth: strangerAuth,
+			body: []byte(`{bill}`), want: 403},
+		{op: "getOwed", name: "billed", method: "GET", path: "/receipts/owed?limit=5", want: 200},
+		{op: "settle", name: "owed, but no economy", method: "POST", path: "/settle", auth: adminAuth, body: []byte(`{"limit":10}`), want: 409},
 
 		{op: "exportReceipts", name: "all", method: "GET", path: "/receipts/export", want: 200},
 		{op: "exportReceipts", name: "window", method: "GET", path: "/receipts/export?since_seq=1&limit=1", want: 200},
@@ -541,6 +567,7 @@ func TestContract(t *testing.T) {
 	}
 	blocks := strings.NewReplacer("{block}", string(blkJSON), "{blockb64}", base64.StdEncoding.EncodeToString(blkJSON),
 		"{blockname}", blk.Name().String(), "{self}", string(tn.Keys.ID()), "{peer}", string(peer.ID()))
+	maps.Copy(shares, contractReceipts(t, tn, peer, signer))
 	for _, tc := range cases {
 		t.Run(tc.op+"/"+tc.name, func(t *testing.T) {
 			tc.path = blocks.Replace(tc.path)

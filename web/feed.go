@@ -309,7 +309,7 @@ func (rf *refreshes) mark(env node.Envelope, view feedView) (receipts bool) {
 		rf.assets.stale = rf.assets.stale || view == viewStorage
 	case node.PeerChanged:
 		rf.peers.stale = rf.peers.stale || view == viewPeers
-	case node.TransferFinal, node.TxProgress, node.WaitingForWitnesses:
+	case node.TransferFinal, node.TxProgress, node.WaitingForWitnesses, node.Settled, node.ReceiptsBilled:
 		rf.wallet.stale = rf.wallet.stale || view == viewWallet
 	case node.MeshChanged:
 		if view == viewMesh {
@@ -490,7 +490,7 @@ var viewKinds = map[feedView]map[string]bool{
 	viewStorage: {"asset": true, "asset-deleted": true, "corrupt": true, "shard": true},
 	viewPeers:   {"peer": true},
 	viewMesh:    {"mesh": true},
-	viewWallet:  {"transfer_final": true, "waiting_for_witnesses": true},
+	viewWallet:  {"transfer_final": true, "waiting_for_witnesses": true, "settled": true, "receipts_billed": true, "receipt_accepted": true},
 }
 
 // feedMsg turns an event into the message for the page. show is false
@@ -573,6 +573,14 @@ func feedItemOf(env node.Envelope) feedItem {
 	case node.WaitingForWitnesses:
 		it.Text = waitingText(e)
 		it.State = "waiting"
+	case node.ReceiptAccepted:
+		it.Text = fmt.Sprintf("Receipt #%d accepted by %s: it can be paid.", e.Receipt.Seq, short(string(e.Receipt.ConsumerID), 20))
+	case node.ReceiptsBilled:
+		it.Text = fmt.Sprintf("%s billed %d accepted receipts; they are owed.", short(string(e.Host), 20), e.Added)
+	case node.Settled:
+		it.Text = fmt.Sprintf("Settled %d receipts: %s credits plus %s in fees, in %d payments.",
+			e.Receipts, fixed.Format(e.Amount), fixed.Format(e.Fees), len(e.Txs))
+		it.State = "final"
 	case node.ClusterChanged:
 		it.Text = fmt.Sprintf("Cluster %s version %d installed: %d members, %d revoked.",
 			short(e.Document.ID.String(), 12), e.Document.Serial, len(e.Document.Members), len(e.Document.Revoked))

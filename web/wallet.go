@@ -17,6 +17,7 @@ type walletView struct {
 	Self     string
 	Balances node.Balances
 	Pool     []node.TxState
+	Owed     owedView
 	// Err says why the economy could not be read (e.g. no economy in the
 	// cluster document).
 	Err string
@@ -47,7 +48,7 @@ func (h *Handler) walletPart(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) walletViewFor(ctx context.Context) walletView {
 	ctx, cancel := context.WithTimeout(ctx, nodeCallTimeout)
 	defer cancel()
-	v := walletView{Self: string(h.node.Info().ID)}
+	v := walletView{Self: string(h.node.Info().ID), Owed: h.owedViewFor(ctx)}
 	b, err := h.node.Balances(ctx)
 	if err == nil {
 		v.Balances = b

@@ -118,6 +118,9 @@ type Node interface {
 	// wrapping node.ErrConflict when the cluster has no economy.
 	Balances(ctx context.Context) (node.Balances, error)
 	TxPool(ctx context.Context) ([]node.TxState, error)
+	// Owed returns up to limit accepted receipts the node has not paid
+	// with a final payment, newest first, and what they sum to.
+	Owed(ctx context.Context, limit int) ([]node.Owed, int64, error)
 	// Transfer sends credits from this node's account (see
 	// node.Node.Transfer).
 	Transfer(ctx context.Context, req node.TransferRequest) (node.TxState, error)

@@ -253,12 +253,15 @@ func (e ReceiptResourceType) Valid() bool {
 // Defines values for ReceiptVersion.
 const (
 	ReceiptVersionN01 ReceiptVersion = "0.1"
+	ReceiptVersionN02 ReceiptVersion = "0.2"
 )
 
 // Valid indicates whether the value is a known member of the ReceiptVersion enum.
 func (e ReceiptVersion) Valid() bool {
 	switch e {
 	case ReceiptVersionN01:
+		return true
+	case ReceiptVersionN02:
 		return true
 	default:
 		return false
@@ -511,9 +514,23 @@ type BatchVersion string
 
 // BatchItem defines model for BatchItem.
 type BatchItem struct {
-	LeafIndex int     `json:"leaf_index"`
-	Proof     []Hash  `json:"proof"`
-	Receipt   Receipt `json:"receipt"`
+	LeafIndex int    `json:"leaf_index"`
+	Proof     []Hash `json:"proof"`
+
+	// Receipt A signed usage receipt (ledger/doc.go). Version 0.2 names the consumer who pays and the unit price, and
+	// carries the consumer's acceptance (its signature of the receipt's ID) once accepted; 0.1 has neither.
+	Receipt Receipt `json:"receipt"`
+}
+
+// BillRequest defines model for BillRequest.
+type BillRequest struct {
+	Receipts []Receipt `json:"receipts"`
+}
+
+// BillResult defines model for BillResult.
+type BillResult struct {
+	// Added How many of the receipts were new to this node.
+	Added int `json:"added"`
 }
 
 // Block A signed block (ledger/doc.go); the signature covers a canonical header, never this JSON.
@@ -877,6 +894,29 @@ type OutboxList struct {
 	Items []OutboxItem `json:"items"`
 }
 
+// Owed defines model for Owed.
+type Owed struct {
+	Receipts []OwedReceipt `json:"receipts"`
+
+	// Total Credits, a non-negative decimal with at most six fractional digits (int64 micro-credits inside).
+	Total Credits `json:"total"`
+}
+
+// OwedReceipt defines model for OwedReceipt.
+type OwedReceipt struct {
+	Id Hash `json:"id"`
+
+	// Pending A payment is signed and waits for its certificate.
+	Pending bool `json:"pending"`
+
+	// Receipt A signed usage receipt (ledger/doc.go). Version 0.2 names the consumer who pays and the unit price, and
+	// carries the consumer's acceptance (its signature of the receipt's ID) once accepted; 0.1 has neither.
+	Receipt Receipt `json:"receipt"`
+
+	// Reward Credits, a non-negative decimal with at most six fractional digits (int64 micro-credits inside).
+	Reward Credits `json:"reward"`
+}
+
 // Peer defines model for Peer.
 type Peer struct {
 	Active   bool       `json:"active"`
@@ -1062,15 +1102,24 @@ type Quote struct {
 // QuoteType defines model for Quote.Type.
 type QuoteType string
 
-// Receipt defines model for Receipt.
+// Receipt A signed usage receipt (ledger/doc.go). Version 0.2 names the consumer who pays and the unit price, and
+// carries the consumer's acceptance (its signature of the receipt's ID) once accepted; 0.1 has neither.
 type Receipt struct {
-	Cids      []string `json:"cids"`
-	ClusterId string   `json:"cluster_id"`
+	Acceptance *string  `json:"acceptance,omitempty"`
+	Cids       []string `json:"cids"`
+
+	// ClusterId The cluster document's ID, or the configured label of a node that runs alone.
+	ClusterId string `json:"cluster_id"`
+
+	// ConsumerId The did:key of the node's Ed25519 key.
+	ConsumerId *NodeID `json:"consumer_id,omitempty"`
 
 	// IssuedAt Unix milliseconds (informational; clocks drift).
-	IssuedAt int64              `json:"issued_at"`
-	JobId    string             `json:"job_id"`
-	Metrics  map[string]float64 `json:"metrics"`
+	IssuedAt int64  `json:"issued_at"`
+	JobId    string `json:"job_id"`
+
+	// Metrics Named measurements; any finite number.
+	Metrics map[string]float64 `json:"metrics"`
 
 	// NodeId The did:key of the node's Ed25519 key.
 	NodeId       NodeID              `json:"node_id"`
@@ -1078,6 +1127,11 @@ type Receipt struct {
 	ResourceType ReceiptResourceType `json:"resource_type"`
 	Seq          int64               `json:"seq"`
 	Signature    string              `json:"signature"`
+
+	// UnitPrice A non-negative decimal with at most six fractional digits.
+	//
+	// Example: 2.5
+	UnitPrice *Decimal `json:"unit_price,omitempty"`
 
 	// Units A non-negative decimal with at most six fractional digits.
 	//
@@ -1103,7 +1157,11 @@ type RepairReport struct {
 
 // RunRequest defines model for RunRequest.
 type RunRequest struct {
-	JobId string `json:"job_id"`
+	// Host Admin only: run the job on the host at this base URL instead, with a request signed by this node, which
+	// becomes the receipt's consumer. This node checks the version 2 receipt, accepts it (counter-signs its
+	// ID), records it as owed and posts the acceptance to the host (`/receipts/accept`).
+	Host  *string `json:"host,omitempty"`
+	JobId string  `json:"job_id"`
 
 	// Metrics Usage metrics (names of 1 to 64 characters); compute_tokens_m (millions of tokens) sets the receipt's units.
 	Metrics *map[string]float64 `json:"metrics,omitempty"`
@@ -1111,12 +1169,35 @@ type RunRequest struct {
 
 // RunResult defines model for RunResult.
 type RunResult struct {
+	// Receipt A signed usage receipt (ledger/doc.go). Version 0.2 names the consumer who pays and the unit price, and
+	// carries the consumer's acceptance (its signature of the receipt's ID) once accepted; 0.1 has neither.
 	Receipt Receipt         `json:"receipt"`
 	Status  RunResultStatus `json:"status"`
 }
 
 // RunResultStatus defines model for RunResult.Status.
 type RunResultStatus string
+
+// SettleRequest defines model for SettleRequest.
+type SettleRequest struct {
+	// Limit Pay at most this many of the newest owed receipts.
+	Limit *int `json:"limit,omitempty"`
+}
+
+// SettleResult defines model for SettleResult.
+type SettleResult struct {
+	// Amount Credits, a non-negative decimal with at most six fractional digits (int64 micro-credits inside).
+	Amount Credits `json:"amount"`
+
+	// Fees Credits, a non-negative decimal with at most six fractional digits (int64 micro-credits inside).
+	Fees Credits `json:"fees"`
+
+	// Receipts How many receipts the new payments pay (0: nothing was owed).
+	Receipts int `json:"receipts"`
+
+	// Txs The new payments and those signed earlier that are not final yet.
+	Txs []TxState `json:"txs"`
+}
 
 // Shard defines model for Shard.
 type Shard struct {
@@ -1462,6 +1543,11 @@ type ExportReceiptsParams struct {
 	Limit    *int   `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
+// GetOwedParams defines parameters for GetOwed.
+type GetOwedParams struct {
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
 // PutShardParams defines parameters for PutShard.
 type PutShardParams struct {
 	// OffgridShardHash Expected lower-case hex BLAKE3-256 of the body; the store refuses a mismatch.
@@ -1516,8 +1602,17 @@ type CreateQuorumJSONRequestBody = QuorumCreate
 // AckQuorumJSONRequestBody defines body for AckQuorum for application/json ContentType.
 type AckQuorumJSONRequestBody = QuorumAck
 
+// AcceptReceiptJSONRequestBody defines body for AcceptReceipt for application/json ContentType.
+type AcceptReceiptJSONRequestBody = Receipt
+
+// BillReceiptsJSONRequestBody defines body for BillReceipts for application/json ContentType.
+type BillReceiptsJSONRequestBody = BillRequest
+
 // RunJobJSONRequestBody defines body for RunJob for application/json ContentType.
 type RunJobJSONRequestBody = RunRequest
+
+// SettleJSONRequestBody defines body for Settle for application/json ContentType.
+type SettleJSONRequestBody = SettleRequest
 
 // ClaimShardsJSONRequestBody defines body for ClaimShards for application/json ContentType.
 type ClaimShardsJSONRequestBody = ClaimRequest
@@ -2040,10 +2135,57 @@ type ClientInterface interface {
 	// Corresponds with GET /quote (the `GetQuote` operationId).
 	GetQuote(ctx context.Context, params *GetQuoteParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// AcceptReceiptWithBody The consumer's acceptance of one of this node's version 0.2 receipts.
+	//
+	// Signed by the receipt's consumer. The body is the receipt as this node signed it, carrying `acceptance`
+	// (the consumer's signature of the receipt's ID, domain offgrid/receipt-accept/v1). An accepted receipt
+	// can be paid; accepting again changes nothing.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /receipts/accept (the `AcceptReceipt` operationId).
+	AcceptReceiptWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AcceptReceipt The consumer's acceptance of one of this node's version 0.2 receipts.
+	//
+	// Signed by the receipt's consumer. The body is the receipt as this node signed it, carrying `acceptance`
+	// (the consumer's signature of the receipt's ID, domain offgrid/receipt-accept/v1). An accepted receipt
+	// can be paid; accepting again changes nothing.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /receipts/accept (the `AcceptReceipt` operationId).
+	AcceptReceipt(ctx context.Context, body AcceptReceiptJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// BillReceiptsWithBody A host hands this node accepted receipts it owes for.
+	//
+	// Signed by the host. Each receipt must be the host's and carry this node's own acceptance; receipts this
+	// node already knows change nothing. Auto-settle (`--settle-interval`) bills consumers this way.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /receipts/bill (the `BillReceipts` operationId).
+	BillReceiptsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// BillReceipts A host hands this node accepted receipts it owes for.
+	//
+	// Signed by the host. Each receipt must be the host's and carry this node's own acceptance; receipts this
+	// node already knows change nothing. Auto-settle (`--settle-interval`) bills consumers this way.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /receipts/bill (the `BillReceipts` operationId).
+	BillReceipts(ctx context.Context, body BillReceiptsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ExportReceipts Signed receipts as a Merkle batch with one inclusion proof per item (RFC 6962 hashing).
 	//
 	// Corresponds with GET /receipts/export (the `ExportReceipts` operationId).
 	ExportReceipts(ctx context.Context, params *ExportReceiptsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetOwed Accepted receipts this node owes for and has not paid with a final payment, newest first.
+	//
+	// Corresponds with GET /receipts/owed (the `GetOwed` operationId).
+	GetOwed(ctx context.Context, params *GetOwedParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RunJobWithBody Run a job and sign a usage receipt for it.
 	//
@@ -2058,6 +2200,30 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /run (the `RunJob` operationId).
 	RunJob(ctx context.Context, body RunJobJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SettleWithBody Pay the newest accepted receipts this node owes.
+	//
+	// Per host, batches of up to 100 receipts become one transaction to the host (the rewards, units x unit
+	// price, less host_reserve) and one to `system` (the reserve), each certified by the witnesses. A receipt
+	// is paid at most once however often this runs; payments signed before a crash are sent again, never
+	// replaced. 409 when this node cannot pay (the receipts stay owed) or its cluster has no economy.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /settle (the `Settle` operationId).
+	SettleWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// Settle Pay the newest accepted receipts this node owes.
+	//
+	// Per host, batches of up to 100 receipts become one transaction to the host (the rewards, units x unit
+	// price, less host_reserve) and one to `system` (the reserve), each certified by the witnesses. A receipt
+	// is paid at most once however often this runs; payments signed before a crash are sent again, never
+	// replaced. 409 when this node cannot pay (the receipts stay owed) or its cluster has no economy.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /settle (the `Settle` operationId).
+	Settle(ctx context.Context, body SettleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ClaimShardsWithBody Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
 	//
@@ -3227,11 +3393,108 @@ func (c *Client) GetQuote(ctx context.Context, params *GetQuoteParams, reqEditor
 	return c.Client.Do(req)
 }
 
+// AcceptReceiptWithBody The consumer's acceptance of one of this node's version 0.2 receipts.
+//
+// Signed by the receipt's consumer. The body is the receipt as this node signed it, carrying `acceptance`
+// (the consumer's signature of the receipt's ID, domain offgrid/receipt-accept/v1). An accepted receipt
+// can be paid; accepting again changes nothing.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /receipts/accept (the `AcceptReceipt` operationId).
+func (c *Client) AcceptReceiptWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAcceptReceiptRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AcceptReceipt The consumer's acceptance of one of this node's version 0.2 receipts.
+//
+// Signed by the receipt's consumer. The body is the receipt as this node signed it, carrying `acceptance`
+// (the consumer's signature of the receipt's ID, domain offgrid/receipt-accept/v1). An accepted receipt
+// can be paid; accepting again changes nothing.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /receipts/accept (the `AcceptReceipt` operationId).
+func (c *Client) AcceptReceipt(ctx context.Context, body AcceptReceiptJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAcceptReceiptRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// BillReceiptsWithBody A host hands this node accepted receipts it owes for.
+//
+// Signed by the host. Each receipt must be the host's and carry this node's own acceptance; receipts this
+// node already knows change nothing. Auto-settle (`--settle-interval`) bills consumers this way.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /receipts/bill (the `BillReceipts` operationId).
+func (c *Client) BillReceiptsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewBillReceiptsRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// BillReceipts A host hands this node accepted receipts it owes for.
+//
+// Signed by the host. Each receipt must be the host's and carry this node's own acceptance; receipts this
+// node already knows change nothing. Auto-settle (`--settle-interval`) bills consumers this way.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /receipts/bill (the `BillReceipts` operationId).
+func (c *Client) BillReceipts(ctx context.Context, body BillReceiptsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewBillReceiptsRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ExportReceipts Signed receipts as a Merkle batch with one inclusion proof per item (RFC 6962 hashing).
 //
 // Corresponds with GET /receipts/export (the `ExportReceipts` operationId).
 func (c *Client) ExportReceipts(ctx context.Context, params *ExportReceiptsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewExportReceiptsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetOwed Accepted receipts this node owes for and has not paid with a final payment, newest first.
+//
+// Corresponds with GET /receipts/owed (the `GetOwed` operationId).
+func (c *Client) GetOwed(ctx context.Context, params *GetOwedParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetOwedRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3266,6 +3529,50 @@ func (c *Client) RunJobWithBody(ctx context.Context, contentType string, body io
 // Corresponds with POST /run (the `RunJob` operationId).
 func (c *Client) RunJob(ctx context.Context, body RunJobJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRunJobRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SettleWithBody Pay the newest accepted receipts this node owes.
+//
+// Per host, batches of up to 100 receipts become one transaction to the host (the rewards, units x unit
+// price, less host_reserve) and one to `system` (the reserve), each certified by the witnesses. A receipt
+// is paid at most once however often this runs; payments signed before a crash are sent again, never
+// replaced. 409 when this node cannot pay (the receipts stay owed) or its cluster has no economy.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /settle (the `Settle` operationId).
+func (c *Client) SettleWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSettleRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// Settle Pay the newest accepted receipts this node owes.
+//
+// Per host, batches of up to 100 receipts become one transaction to the host (the rewards, units x unit
+// price, less host_reserve) and one to `system` (the reserve), each certified by the witnesses. A receipt
+// is paid at most once however often this runs; payments signed before a crash are sent again, never
+// replaced. 409 when this node cannot pay (the receipts stay owed) or its cluster has no economy.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /settle (the `Settle` operationId).
+func (c *Client) Settle(ctx context.Context, body SettleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSettleRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5485,6 +5792,86 @@ func NewGetQuoteRequest(server string, params *GetQuoteParams) (*http.Request, e
 	return req, nil
 }
 
+// NewAcceptReceiptRequest calls the generic AcceptReceipt builder with application/json body
+func NewAcceptReceiptRequest(server string, body AcceptReceiptJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAcceptReceiptRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewAcceptReceiptRequestWithBody constructs an http.Request for the AcceptReceipt method, with any body, and a specified content type
+func NewAcceptReceiptRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/receipts/accept")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewBillReceiptsRequest calls the generic BillReceipts builder with application/json body
+func NewBillReceiptsRequest(server string, body BillReceiptsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewBillReceiptsRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewBillReceiptsRequestWithBody constructs an http.Request for the BillReceipts method, with any body, and a specified content type
+func NewBillReceiptsRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/receipts/bill")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewExportReceiptsRequest constructs an http.Request for the ExportReceipts method
 func NewExportReceiptsRequest(server string, params *ExportReceiptsParams) (*http.Request, error) {
 	var err error
@@ -5551,6 +5938,60 @@ func NewExportReceiptsRequest(server string, params *ExportReceiptsParams) (*htt
 	return req, nil
 }
 
+// NewGetOwedRequest constructs an http.Request for the GetOwed method
+func NewGetOwedRequest(server string, params *GetOwedParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/receipts/owed")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewRunJobRequest calls the generic RunJob builder with application/json body
 func NewRunJobRequest(server string, body RunJobJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -5572,6 +6013,46 @@ func NewRunJobRequestWithBody(server string, contentType string, body io.Reader)
 	}
 
 	operationPath := fmt.Sprintf("/run")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSettleRequest calls the generic Settle builder with application/json body
+func NewSettleRequest(server string, body SettleJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSettleRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSettleRequestWithBody constructs an http.Request for the Settle method, with any body, and a specified content type
+func NewSettleRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/settle")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -6630,12 +7111,61 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /quote (the `GetQuote` operationId).
 	GetQuoteWithResponse(ctx context.Context, params *GetQuoteParams, reqEditors ...RequestEditorFn) (*GetQuoteResponse, error)
 
+	// AcceptReceiptWithBodyWithResponse The consumer's acceptance of one of this node's version 0.2 receipts.
+	//
+	// Signed by the receipt's consumer. The body is the receipt as this node signed it, carrying `acceptance`
+	// (the consumer's signature of the receipt's ID, domain offgrid/receipt-accept/v1). An accepted receipt
+	// can be paid; accepting again changes nothing.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /receipts/accept (the `AcceptReceipt` operationId).
+	AcceptReceiptWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AcceptReceiptResponse, error)
+
+	// AcceptReceiptWithResponse The consumer's acceptance of one of this node's version 0.2 receipts.
+	//
+	// Signed by the receipt's consumer. The body is the receipt as this node signed it, carrying `acceptance`
+	// (the consumer's signature of the receipt's ID, domain offgrid/receipt-accept/v1). An accepted receipt
+	// can be paid; accepting again changes nothing.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /receipts/accept (the `AcceptReceipt` operationId).
+	AcceptReceiptWithResponse(ctx context.Context, body AcceptReceiptJSONRequestBody, reqEditors ...RequestEditorFn) (*AcceptReceiptResponse, error)
+
+	// BillReceiptsWithBodyWithResponse A host hands this node accepted receipts it owes for.
+	//
+	// Signed by the host. Each receipt must be the host's and carry this node's own acceptance; receipts this
+	// node already knows change nothing. Auto-settle (`--settle-interval`) bills consumers this way.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /receipts/bill (the `BillReceipts` operationId).
+	BillReceiptsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*BillReceiptsResponse, error)
+
+	// BillReceiptsWithResponse A host hands this node accepted receipts it owes for.
+	//
+	// Signed by the host. Each receipt must be the host's and carry this node's own acceptance; receipts this
+	// node already knows change nothing. Auto-settle (`--settle-interval`) bills consumers this way.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /receipts/bill (the `BillReceipts` operationId).
+	BillReceiptsWithResponse(ctx context.Context, body BillReceiptsJSONRequestBody, reqEditors ...RequestEditorFn) (*BillReceiptsResponse, error)
+
 	// ExportReceiptsWithResponse Signed receipts as a Merkle batch with one inclusion proof per item (RFC 6962 hashing).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /receipts/export (the `ExportReceipts` operationId).
 	ExportReceiptsWithResponse(ctx context.Context, params *ExportReceiptsParams, reqEditors ...RequestEditorFn) (*ExportReceiptsResponse, error)
+
+	// GetOwedWithResponse Accepted receipts this node owes for and has not paid with a final payment, newest first.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /receipts/owed (the `GetOwed` operationId).
+	GetOwedWithResponse(ctx context.Context, params *GetOwedParams, reqEditors ...RequestEditorFn) (*GetOwedResponse, error)
 
 	// RunJobWithBodyWithResponse Run a job and sign a usage receipt for it.
 	//
@@ -6650,6 +7180,30 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /run (the `RunJob` operationId).
 	RunJobWithResponse(ctx context.Context, body RunJobJSONRequestBody, reqEditors ...RequestEditorFn) (*RunJobResponse, error)
+
+	// SettleWithBodyWithResponse Pay the newest accepted receipts this node owes.
+	//
+	// Per host, batches of up to 100 receipts become one transaction to the host (the rewards, units x unit
+	// price, less host_reserve) and one to `system` (the reserve), each certified by the witnesses. A receipt
+	// is paid at most once however often this runs; payments signed before a crash are sent again, never
+	// replaced. 409 when this node cannot pay (the receipts stay owed) or its cluster has no economy.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /settle (the `Settle` operationId).
+	SettleWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SettleResponse, error)
+
+	// SettleWithResponse Pay the newest accepted receipts this node owes.
+	//
+	// Per host, batches of up to 100 receipts become one transaction to the host (the rewards, units x unit
+	// price, less host_reserve) and one to `system` (the reserve), each certified by the witnesses. A receipt
+	// is paid at most once however often this runs; payments signed before a crash are sent again, never
+	// replaced. 409 when this node cannot pay (the receipts stay owed) or its cluster has no economy.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /settle (the `Settle` operationId).
+	SettleWithResponse(ctx context.Context, body SettleJSONRequestBody, reqEditors ...RequestEditorFn) (*SettleResponse, error)
 
 	// ClaimShardsWithBodyWithResponse Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
 	//
@@ -11267,6 +11821,242 @@ func (r GetQuoteResponse) ContentType() string {
 	return ""
 }
 
+// AcceptReceiptResponse401Headers the declared response headers of an HTTP 401 response for AcceptReceipt
+type AcceptReceiptResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// AcceptReceiptResponse429Headers the declared response headers of an HTTP 429 response for AcceptReceipt
+type AcceptReceiptResponse429Headers struct {
+	RetryAfter int32
+}
+
+// AcceptReceiptResponse503Headers the declared response headers of an HTTP 503 response for AcceptReceipt
+type AcceptReceiptResponse503Headers struct {
+	RetryAfter int32
+}
+
+type AcceptReceiptResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *InsufficientStorage
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AcceptReceiptResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *AcceptReceiptResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *AcceptReceiptResponse503Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AcceptReceiptResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AcceptReceiptResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AcceptReceiptResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AcceptReceiptResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r AcceptReceiptResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r AcceptReceiptResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r AcceptReceiptResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r AcceptReceiptResponse) GetApplicationproblemJSON507() *InsufficientStorage {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r AcceptReceiptResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r AcceptReceiptResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AcceptReceiptResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AcceptReceiptResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AcceptReceiptResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// BillReceiptsResponse401Headers the declared response headers of an HTTP 401 response for BillReceipts
+type BillReceiptsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// BillReceiptsResponse429Headers the declared response headers of an HTTP 429 response for BillReceipts
+type BillReceiptsResponse429Headers struct {
+	RetryAfter int32
+}
+
+// BillReceiptsResponse503Headers the declared response headers of an HTTP 503 response for BillReceipts
+type BillReceiptsResponse503Headers struct {
+	RetryAfter int32
+}
+
+type BillReceiptsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BillResult
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *InsufficientStorage
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *BillReceiptsResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *BillReceiptsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *BillReceiptsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r BillReceiptsResponse) GetJSON200() *BillResult {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r BillReceiptsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r BillReceiptsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r BillReceiptsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r BillReceiptsResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r BillReceiptsResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r BillReceiptsResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r BillReceiptsResponse) GetApplicationproblemJSON507() *InsufficientStorage {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r BillReceiptsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r BillReceiptsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r BillReceiptsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r BillReceiptsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r BillReceiptsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ExportReceiptsResponse503Headers the declared response headers of an HTTP 503 response for ExportReceipts
 type ExportReceiptsResponse503Headers struct {
 	RetryAfter int32
@@ -11330,6 +12120,75 @@ func (r ExportReceiptsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ExportReceiptsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetOwedResponse503Headers the declared response headers of an HTTP 503 response for GetOwed
+type GetOwedResponse503Headers struct {
+	RetryAfter int32
+}
+
+type GetOwedResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Owed
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetOwedResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetOwedResponse) GetJSON200() *Owed {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetOwedResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetOwedResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetOwedResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetOwedResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetOwedResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetOwedResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetOwedResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -11455,6 +12314,131 @@ func (r RunJobResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RunJobResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SettleResponse401Headers the declared response headers of an HTTP 401 response for Settle
+type SettleResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// SettleResponse429Headers the declared response headers of an HTTP 429 response for Settle
+type SettleResponse429Headers struct {
+	RetryAfter int32
+}
+
+// SettleResponse503Headers the declared response headers of an HTTP 503 response for Settle
+type SettleResponse503Headers struct {
+	RetryAfter int32
+}
+
+type SettleResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SettleResult
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *InsufficientStorage
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SettleResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SettleResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SettleResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SettleResponse) GetJSON200() *SettleResult {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SettleResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SettleResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SettleResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r SettleResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r SettleResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r SettleResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SettleResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r SettleResponse) GetApplicationproblemJSON507() *InsufficientStorage {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r SettleResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SettleResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SettleResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SettleResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SettleResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -13687,6 +14671,72 @@ func (c *ClientWithResponses) GetQuoteWithResponse(ctx context.Context, params *
 	return ParseGetQuoteResponse(rsp)
 }
 
+// AcceptReceiptWithBodyWithResponse The consumer's acceptance of one of this node's version 0.2 receipts.
+//
+// Signed by the receipt's consumer. The body is the receipt as this node signed it, carrying `acceptance`
+// (the consumer's signature of the receipt's ID, domain offgrid/receipt-accept/v1). An accepted receipt
+// can be paid; accepting again changes nothing.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /receipts/accept (the `AcceptReceipt` operationId).
+func (c *ClientWithResponses) AcceptReceiptWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AcceptReceiptResponse, error) {
+	rsp, err := c.AcceptReceiptWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAcceptReceiptResponse(rsp)
+}
+
+// AcceptReceiptWithResponse The consumer's acceptance of one of this node's version 0.2 receipts.
+//
+// Signed by the receipt's consumer. The body is the receipt as this node signed it, carrying `acceptance`
+// (the consumer's signature of the receipt's ID, domain offgrid/receipt-accept/v1). An accepted receipt
+// can be paid; accepting again changes nothing.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /receipts/accept (the `AcceptReceipt` operationId).
+func (c *ClientWithResponses) AcceptReceiptWithResponse(ctx context.Context, body AcceptReceiptJSONRequestBody, reqEditors ...RequestEditorFn) (*AcceptReceiptResponse, error) {
+	rsp, err := c.AcceptReceipt(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAcceptReceiptResponse(rsp)
+}
+
+// BillReceiptsWithBodyWithResponse A host hands this node accepted receipts it owes for.
+//
+// Signed by the host. Each receipt must be the host's and carry this node's own acceptance; receipts this
+// node already knows change nothing. Auto-settle (`--settle-interval`) bills consumers this way.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /receipts/bill (the `BillReceipts` operationId).
+func (c *ClientWithResponses) BillReceiptsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*BillReceiptsResponse, error) {
+	rsp, err := c.BillReceiptsWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseBillReceiptsResponse(rsp)
+}
+
+// BillReceiptsWithResponse A host hands this node accepted receipts it owes for.
+//
+// Signed by the host. Each receipt must be the host's and carry this node's own acceptance; receipts this
+// node already knows change nothing. Auto-settle (`--settle-interval`) bills consumers this way.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /receipts/bill (the `BillReceipts` operationId).
+func (c *ClientWithResponses) BillReceiptsWithResponse(ctx context.Context, body BillReceiptsJSONRequestBody, reqEditors ...RequestEditorFn) (*BillReceiptsResponse, error) {
+	rsp, err := c.BillReceipts(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseBillReceiptsResponse(rsp)
+}
+
 // ExportReceiptsWithResponse Signed receipts as a Merkle batch with one inclusion proof per item (RFC 6962 hashing).
 //
 // Returns a wrapper object for the known response body format(s).
@@ -13698,6 +14748,19 @@ func (c *ClientWithResponses) ExportReceiptsWithResponse(ctx context.Context, pa
 		return nil, err
 	}
 	return ParseExportReceiptsResponse(rsp)
+}
+
+// GetOwedWithResponse Accepted receipts this node owes for and has not paid with a final payment, newest first.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /receipts/owed (the `GetOwed` operationId).
+func (c *ClientWithResponses) GetOwedWithResponse(ctx context.Context, params *GetOwedParams, reqEditors ...RequestEditorFn) (*GetOwedResponse, error) {
+	rsp, err := c.GetOwed(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetOwedResponse(rsp)
 }
 
 // RunJobWithBodyWithResponse Run a job and sign a usage receipt for it.
@@ -13724,6 +14787,42 @@ func (c *ClientWithResponses) RunJobWithResponse(ctx context.Context, body RunJo
 		return nil, err
 	}
 	return ParseRunJobResponse(rsp)
+}
+
+// SettleWithBodyWithResponse Pay the newest accepted receipts this node owes.
+//
+// Per host, batches of up to 100 receipts become one transaction to the host (the rewards, units x unit
+// price, less host_reserve) and one to `system` (the reserve), each certified by the witnesses. A receipt
+// is paid at most once however often this runs; payments signed before a crash are sent again, never
+// replaced. 409 when this node cannot pay (the receipts stay owed) or its cluster has no economy.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /settle (the `Settle` operationId).
+func (c *ClientWithResponses) SettleWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SettleResponse, error) {
+	rsp, err := c.SettleWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSettleResponse(rsp)
+}
+
+// SettleWithResponse Pay the newest accepted receipts this node owes.
+//
+// Per host, batches of up to 100 receipts become one transaction to the host (the rewards, units x unit
+// price, less host_reserve) and one to `system` (the reserve), each certified by the witnesses. A receipt
+// is paid at most once however often this runs; payments signed before a crash are sent again, never
+// replaced. 409 when this node cannot pay (the receipts stay owed) or its cluster has no economy.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /settle (the `Settle` operationId).
+func (c *ClientWithResponses) SettleWithResponse(ctx context.Context, body SettleJSONRequestBody, reqEditors ...RequestEditorFn) (*SettleResponse, error) {
+	rsp, err := c.Settle(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSettleResponse(rsp)
 }
 
 // ClaimShardsWithBodyWithResponse Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
@@ -18212,6 +19311,239 @@ func ParseGetQuoteResponse(rsp *http.Response) (*GetQuoteResponse, error) {
 	return response, nil
 }
 
+// ParseAcceptReceiptResponse parses an HTTP response from a AcceptReceiptWithResponse call
+func ParseAcceptReceiptResponse(rsp *http.Response) (*AcceptReceiptResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AcceptReceiptResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers AcceptReceiptResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers AcceptReceiptResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers AcceptReceiptResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseBillReceiptsResponse parses an HTTP response from a BillReceiptsWithResponse call
+func ParseBillReceiptsResponse(rsp *http.Response) (*BillReceiptsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &BillReceiptsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BillResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers BillReceiptsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers BillReceiptsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers BillReceiptsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseExportReceiptsResponse parses an HTTP response from a ExportReceiptsWithResponse call
 func ParseExportReceiptsResponse(rsp *http.Response) (*ExportReceiptsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -18259,6 +19591,66 @@ func ParseExportReceiptsResponse(rsp *http.Response) (*ExportReceiptsResponse, e
 	switch {
 	case rsp.StatusCode == 503:
 		var headers ExportReceiptsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetOwedResponse parses an HTTP response from a GetOwedWithResponse call
+func ParseGetOwedResponse(rsp *http.Response) (*GetOwedResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetOwedResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Owed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetOwedResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int32
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
@@ -18381,6 +19773,128 @@ func ParseRunJobResponse(rsp *http.Response) (*RunJobResponse, error) {
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers RunJobResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSettleResponse parses an HTTP response from a SettleWithResponse call
+func ParseSettleResponse(rsp *http.Response) (*SettleResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SettleResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SettleResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers SettleResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers SettleResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers SettleResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int32
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {

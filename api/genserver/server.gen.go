@@ -160,12 +160,24 @@ type ServerInterface interface {
 	// GetQuote Price of a compute job or of stored gigabytes, from the host's announce.
 	// (GET /quote)
 	GetQuote(w http.ResponseWriter, r *http.Request, params GetQuoteParams)
+	// AcceptReceipt The consumer's acceptance of one of this node's version 0.2 receipts.
+	// (POST /receipts/accept)
+	AcceptReceipt(w http.ResponseWriter, r *http.Request)
+	// BillReceipts A host hands this node accepted receipts it owes for.
+	// (POST /receipts/bill)
+	BillReceipts(w http.ResponseWriter, r *http.Request)
 	// ExportReceipts Signed receipts as a Merkle batch with one inclusion proof per item (RFC 6962 hashing).
 	// (GET /receipts/export)
 	ExportReceipts(w http.ResponseWriter, r *http.Request, params ExportReceiptsParams)
+	// GetOwed Accepted receipts this node owes for and has not paid with a final payment, newest first.
+	// (GET /receipts/owed)
+	GetOwed(w http.ResponseWriter, r *http.Request, params GetOwedParams)
 	// RunJob Run a job and sign a usage receipt for it.
 	// (POST /run)
 	RunJob(w http.ResponseWriter, r *http.Request)
+	// Settle Pay the newest accepted receipts this node owes.
+	// (POST /settle)
+	Settle(w http.ResponseWriter, r *http.Request)
 	// ClaimShards Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
 	// (POST /shards/claims)
 	ClaimShards(w http.ResponseWriter, r *http.Request)
@@ -478,15 +490,39 @@ func (_ Unimplemented) GetQuote(w http.ResponseWriter, r *http.Request, params G
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// AcceptReceipt The consumer's acceptance of one of this node's version 0.2 receipts.
+// (POST /receipts/accept)
+func (_ Unimplemented) AcceptReceipt(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// BillReceipts A host hands this node accepted receipts it owes for.
+// (POST /receipts/bill)
+func (_ Unimplemented) BillReceipts(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // ExportReceipts Signed receipts as a Merkle batch with one inclusion proof per item (RFC 6962 hashing).
 // (GET /receipts/export)
 func (_ Unimplemented) ExportReceipts(w http.ResponseWriter, r *http.Request, params ExportReceiptsParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// GetOwed Accepted receipts this node owes for and has not paid with a final payment, newest first.
+// (GET /receipts/owed)
+func (_ Unimplemented) GetOwed(w http.ResponseWriter, r *http.Request, params GetOwedParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // RunJob Run a job and sign a usage receipt for it.
 // (POST /run)
 func (_ Unimplemented) RunJob(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// Settle Pay the newest accepted receipts this node owes.
+// (POST /settle)
+func (_ Unimplemented) Settle(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1696,6 +1732,34 @@ func (siw *ServerInterfaceWrapper) GetQuote(w http.ResponseWriter, r *http.Reque
 	handler.ServeHTTP(w, r)
 }
 
+// AcceptReceipt operation middleware
+func (siw *ServerInterfaceWrapper) AcceptReceipt(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AcceptReceipt(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// BillReceipts operation middleware
+func (siw *ServerInterfaceWrapper) BillReceipts(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.BillReceipts(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ExportReceipts operation middleware
 func (siw *ServerInterfaceWrapper) ExportReceipts(w http.ResponseWriter, r *http.Request) {
 
@@ -1742,11 +1806,58 @@ func (siw *ServerInterfaceWrapper) ExportReceipts(w http.ResponseWriter, r *http
 	handler.ServeHTTP(w, r)
 }
 
+// GetOwed operation middleware
+func (siw *ServerInterfaceWrapper) GetOwed(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetOwedParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetOwed(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // RunJob operation middleware
 func (siw *ServerInterfaceWrapper) RunJob(w http.ResponseWriter, r *http.Request) {
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.RunJob(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// Settle operation middleware
+func (siw *ServerInterfaceWrapper) Settle(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.Settle(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2222,6 +2333,18 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/receipts/export", wrapper.ExportReceipts)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/receipts/accept", wrapper.AcceptReceipt)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/receipts/bill", wrapper.BillReceipts)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/receipts/owed", wrapper.GetOwed)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/settle", wrapper.Settle)
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/pubkeys", wrapper.GetPubkeys)
@@ -8009,6 +8132,328 @@ func (response GetQuotedefaultApplicationProblemPlusJSONResponse) VisitGetQuoteR
 	return err
 }
 
+type AcceptReceiptRequestObject struct {
+	Body *AcceptReceiptJSONRequestBody
+}
+
+type AcceptReceiptResponseObject interface {
+	VisitAcceptReceiptResponse(w http.ResponseWriter) error
+}
+
+type AcceptReceipt204Response struct {
+}
+
+func (response AcceptReceipt204Response) VisitAcceptReceiptResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type AcceptReceipt400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptReceipt400ApplicationProblemPlusJSONResponse) VisitAcceptReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptReceipt401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptReceipt401ApplicationProblemPlusJSONResponse) VisitAcceptReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptReceipt403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptReceipt403ApplicationProblemPlusJSONResponse) VisitAcceptReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptReceipt404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptReceipt404ApplicationProblemPlusJSONResponse) VisitAcceptReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptReceipt413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptReceipt413ApplicationProblemPlusJSONResponse) VisitAcceptReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptReceipt429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptReceipt429ApplicationProblemPlusJSONResponse) VisitAcceptReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptReceipt503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptReceipt503ApplicationProblemPlusJSONResponse) VisitAcceptReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptReceipt507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptReceipt507ApplicationProblemPlusJSONResponse) VisitAcceptReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptReceiptdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response AcceptReceiptdefaultApplicationProblemPlusJSONResponse) VisitAcceptReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BillReceiptsRequestObject struct {
+	Body *BillReceiptsJSONRequestBody
+}
+
+type BillReceiptsResponseObject interface {
+	VisitBillReceiptsResponse(w http.ResponseWriter) error
+}
+
+type BillReceipts200JSONResponse BillResult
+
+func (response BillReceipts200JSONResponse) VisitBillReceiptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BillReceipts400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response BillReceipts400ApplicationProblemPlusJSONResponse) VisitBillReceiptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BillReceipts401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response BillReceipts401ApplicationProblemPlusJSONResponse) VisitBillReceiptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BillReceipts403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response BillReceipts403ApplicationProblemPlusJSONResponse) VisitBillReceiptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BillReceipts413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response BillReceipts413ApplicationProblemPlusJSONResponse) VisitBillReceiptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BillReceipts429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response BillReceipts429ApplicationProblemPlusJSONResponse) VisitBillReceiptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BillReceipts503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response BillReceipts503ApplicationProblemPlusJSONResponse) VisitBillReceiptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BillReceipts507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response BillReceipts507ApplicationProblemPlusJSONResponse) VisitBillReceiptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BillReceiptsdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response BillReceiptsdefaultApplicationProblemPlusJSONResponse) VisitBillReceiptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ExportReceiptsRequestObject struct {
 	Params ExportReceiptsParams
 }
@@ -8070,6 +8515,78 @@ type ExportReceiptsdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response ExportReceiptsdefaultApplicationProblemPlusJSONResponse) VisitExportReceiptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOwedRequestObject struct {
+	Params GetOwedParams
+}
+
+type GetOwedResponseObject interface {
+	VisitGetOwedResponse(w http.ResponseWriter) error
+}
+
+type GetOwed200JSONResponse Owed
+
+func (response GetOwed200JSONResponse) VisitGetOwedResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOwed400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetOwed400ApplicationProblemPlusJSONResponse) VisitGetOwedResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOwed503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetOwed503ApplicationProblemPlusJSONResponse) VisitGetOwedResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOweddefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetOweddefaultApplicationProblemPlusJSONResponse) VisitGetOwedResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -8242,6 +8759,178 @@ type RunJobdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response RunJobdefaultApplicationProblemPlusJSONResponse) VisitRunJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SettleRequestObject struct {
+	Body *SettleJSONRequestBody
+}
+
+type SettleResponseObject interface {
+	VisitSettleResponse(w http.ResponseWriter) error
+}
+
+type Settle200JSONResponse SettleResult
+
+func (response Settle200JSONResponse) VisitSettleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Settle400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response Settle400ApplicationProblemPlusJSONResponse) VisitSettleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Settle401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response Settle401ApplicationProblemPlusJSONResponse) VisitSettleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Settle403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response Settle403ApplicationProblemPlusJSONResponse) VisitSettleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Settle409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response Settle409ApplicationProblemPlusJSONResponse) VisitSettleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Settle413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response Settle413ApplicationProblemPlusJSONResponse) VisitSettleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Settle429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response Settle429ApplicationProblemPlusJSONResponse) VisitSettleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Settle503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response Settle503ApplicationProblemPlusJSONResponse) VisitSettleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Settle507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response Settle507ApplicationProblemPlusJSONResponse) VisitSettleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SettledefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SettledefaultApplicationProblemPlusJSONResponse) VisitSettleResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -10318,12 +11007,24 @@ type StrictServerInterface interface {
 	// GetQuote Price of a compute job or of stored gigabytes, from the host's announce.
 	// (GET /quote)
 	GetQuote(ctx context.Context, request GetQuoteRequestObject) (GetQuoteResponseObject, error)
+	// AcceptReceipt The consumer's acceptance of one of this node's version 0.2 receipts.
+	// (POST /receipts/accept)
+	AcceptReceipt(ctx context.Context, request AcceptReceiptRequestObject) (AcceptReceiptResponseObject, error)
+	// BillReceipts A host hands this node accepted receipts it owes for.
+	// (POST /receipts/bill)
+	BillReceipts(ctx context.Context, request BillReceiptsRequestObject) (BillReceiptsResponseObject, error)
 	// ExportReceipts Signed receipts as a Merkle batch with one inclusion proof per item (RFC 6962 hashing).
 	// (GET /receipts/export)
 	ExportReceipts(ctx context.Context, request ExportReceiptsRequestObject) (ExportReceiptsResponseObject, error)
+	// GetOwed Accepted receipts this node owes for and has not paid with a final payment, newest first.
+	// (GET /receipts/owed)
+	GetOwed(ctx context.Context, request GetOwedRequestObject) (GetOwedResponseObject, error)
 	// RunJob Run a job and sign a usage receipt for it.
 	// (POST /run)
 	RunJob(ctx context.Context, request RunJobRequestObject) (RunJobResponseObject, error)
+	// Settle Pay the newest accepted receipts this node owes.
+	// (POST /settle)
+	Settle(ctx context.Context, request SettleRequestObject) (SettleResponseObject, error)
 	// ClaimShards Renew the calling node's lease on shards it stored here. A host drops shards another node stored that nobody claimed for its grace period (--shard-grace); shards the admin stored are never dropped. Shards stored by another node are left alone.
 	// (POST /shards/claims)
 	ClaimShards(ctx context.Context, request ClaimShardsRequestObject) (ClaimShardsResponseObject, error)
@@ -11629,6 +12330,68 @@ func (sh *strictHandler) GetQuote(w http.ResponseWriter, r *http.Request, params
 	}
 }
 
+// AcceptReceipt operation middleware
+func (sh *strictHandler) AcceptReceipt(w http.ResponseWriter, r *http.Request) {
+	var request AcceptReceiptRequestObject
+
+	var body AcceptReceiptJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AcceptReceipt(ctx, request.(AcceptReceiptRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AcceptReceipt")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AcceptReceiptResponseObject); ok {
+		if err := validResponse.VisitAcceptReceiptResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// BillReceipts operation middleware
+func (sh *strictHandler) BillReceipts(w http.ResponseWriter, r *http.Request) {
+	var request BillReceiptsRequestObject
+
+	var body BillReceiptsJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.BillReceipts(ctx, request.(BillReceiptsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "BillReceipts")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(BillReceiptsResponseObject); ok {
+		if err := validResponse.VisitBillReceiptsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ExportReceipts operation middleware
 func (sh *strictHandler) ExportReceipts(w http.ResponseWriter, r *http.Request, params ExportReceiptsParams) {
 	var request ExportReceiptsRequestObject
@@ -11648,6 +12411,32 @@ func (sh *strictHandler) ExportReceipts(w http.ResponseWriter, r *http.Request, 
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(ExportReceiptsResponseObject); ok {
 		if err := validResponse.VisitExportReceiptsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetOwed operation middleware
+func (sh *strictHandler) GetOwed(w http.ResponseWriter, r *http.Request, params GetOwedParams) {
+	var request GetOwedRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetOwed(ctx, request.(GetOwedRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetOwed")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetOwedResponseObject); ok {
+		if err := validResponse.VisitGetOwedResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -11679,6 +12468,40 @@ func (sh *strictHandler) RunJob(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(RunJobResponseObject); ok {
 		if err := validResponse.VisitRunJobResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// Settle operation middleware
+func (sh *strictHandler) Settle(w http.ResponseWriter, r *http.Request) {
+	var request SettleRequestObject
+
+	var body SettleJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		if !errors.Is(err, io.EOF) {
+			sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+			return
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.Settle(ctx, request.(SettleRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "Settle")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SettleResponseObject); ok {
+		if err := validResponse.VisitSettleResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -12045,254 +12868,274 @@ func (sh *strictHandler) WitnessTx(w http.ResponseWriter, r *http.Request, txId 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H37d9s2mui/gqO790S6pWT5ESdxzp69btNOM9M2mSRzu2frrA2RkISaAjgAaFnN+n+/B98HkKAE6uHY",
-	"Tqd1f2ksknh+7+enTipnhRRMGN05+dSZMpoxBf98x4xanI4NU/avjOlU8cJwKTonnfcslSLTxEgyp9yQ",
-	"ERtLxYhRCy4mhE4oF4NO0lHsnyVXLOucGFWypKPTKZtRO9xYqhk1nZMOF+bwoJN0ZvSaz8pZ5+T58dFw",
-	"mHRmXODfw6RjFgXDV9mEqc7NzU3SKaiiM2bcWk+1Zub1q7fUTO2f3K6xsH8kHUFn9mNq3zjn2dpV/Zti",
-	"485J53/t1Yeyh0/1npuiYyd3//57ydSimu+f8Nf9TPhaZOx6ze64fX7rmd5PqcpginqytXu70+k+XK+9",
-	"OHP9OYf4PdVTBBjFdCGFZgAvX9PsHftnybSxf6VSGCbgn7Qocp5SC+Z7hZKjnM2++lVbmP+05Yxv8Suc",
-	"tIk1H6aMKJyWZJJpIqQhY5nnck7MlGuSybScMWESIhWh5IrmJSNcE1kaIsdEUTFhL+1XU4tm6dT+nQ06",
-	"N0nna5pTkTJ9KvQcEbZlU7ttxg/btpuRe066R8MXZD5lgpgpI0JmsG4uiJAkzUttmCLzqdSs2iOZUk2o",
-	"IJaSyNmiB9v4Bl99LbSheW4v+4424gZ+5SZv249g8+ASuF8GkQIvyG7sJeGG6EIxigTQbnjGZiOmdLiH",
-	"t0oWUj/sFk5JAbPSnOipVAA0dnk0m3GhnxAzVUxPZZ69JBczrjUXkwui6UKTqZyTGRULMrN0fFZqQzSf",
-	"CMIN7kmKcc7TB8cWD0h6zk06tRcxHgNymACV7IIUzXhqNJlPqYEPjFQsI11qkYUpoi3NIdS448gU0zoh",
-	"lPwqR8TYb2huL3SBUEkUSxkvTGIBtCxySTOiDc9zokohuJggtH4n1YhnGRMPeSzv2LjULDshlIyUnGum",
-	"qoMYKzkj1Y65YY6OwCnCLmd0AUSn1AwBWgoGW/mLFOyhLxfvZE6r2xqVcHe51MYuPJVKlYWpkG8qNULj",
-	"a6HL8ZinnAnz3khFJ+xLAOYTTTKuL+1SM2roiGqA1XGZ5zWRrrcHS/9Jmu9kKbKHXO9PkugynRKQSOxq",
-	"4eBhOf6rB1zNqSBMKalI991335AXR0+fETcHyZihPNeIXB+k/IGqh7/ZkcwWAIV2cktoaED7CU1TVhjt",
-	"V/gjFQsnSOiHXSjXJM0tAnhqRrT9w0iJdHyupJXELeEnRl4yoV8SduX4s+KTqcUrBtK7JqUwPCcg8PdB",
-	"4gcyWFiAyawcv6wV9Cu1ILZ+9/ZeoEDcoKB3x9LJh+v3hhrWdpNGUaFpan8hVGTE7lTbD/D2rr/jguZf",
-	"YjGWSNi53Tpei7dSfpGF4O1zBIpCypx0L+CEnFQwlgo4KmLkPwQtzVQq/ht7aPp1RXOehdBMulIhRlox",
-	"hZpSscTKn4oBWHPtMJVlvSUA/vnnn/unpZkyYeyKWXOJTtXURnExsYvBfV9RntNRzr6U/DMq9SKxfKQo",
-	"uJgAW0+psJxcMZpOCROynEyBQ+qXRFnEIxQQ2d6s4TNGJvyKibtC5huvf6H2naayxBNZlkcdn3z9CtZ8",
-	"oRfasNkF6Y4Z0wkszq6ZKKaZumJwVwU1hin7+X938f3/yXh2cskWJ7/9st9/cdr//q/9n972/4v2L2f9",
-	"3z5+Ohomx8Ob3r91kuXrS/zSnB5jV2glZKYMR0WQ1ktfq4u7126Szqgeaq20rljGje6g6ulV11+qCeuB",
-	"PlbLlqNfWQqTnOa5RLiCRWYZt/+m+dtg8WOaa5Ys72e2zXaqxSUde0FWwd7wxU8yY84WEe7Gf534iaOb",
-	"mbVBR8ZSPqM5Cq5Dq0ztD+E/MudmasX1mQRN5JqMFdIsmpOMTyzZ6lJSKJ4ylHH/WUrDMqL5bwhF7JrO",
-	"CouwnYPB0yWocpN0z84Gw0/7yfFN7z/+55dh/8VH+MP+XP/V+48WwBJCli0gZfgVC4jJSMqcUQHAUypt",
-	"zgumUibM+Yxe29cq09f+JsNX0mEiKyTH01xZ04yLcylSmud+il2HR5tLZOgdwcSCJU/xPNaTP3jrJumU",
-	"RUYNy86paZgH7Y99S79W76AVFGETwVEl/kqqVUWPKnY7jXVFYduBwT/gtR2RNQoN7ZbRTfeXdK77E9mv",
-	"f22HiTueZJfLdidlr2/1NK2GEsGojBYep5okpHuZENEjc8v306nUTCAtsYwl51fIXfSgBp4AFysD7bZ2",
-	"2KRDS0s2z8eUO9vUEkGDx97oMua5ZX2gbGn7C1e4HILfky6w7hlVlywj1KnDGaMZSKuKFdTCdjVWL9hG",
-	"gLJuTSis335NtbC/OkWq2I64mXTsTOdTqqerS/r6h9O/fXvYP3h67JdV5NROd21Il80Ks3AKyaWQcxFu",
-	"ux4eFr069CuuDRepcZuayjyzSjiAAm46vsPLgOgFP1vkyZvEPHwqM3jChEWVXzosBTN1ERCKgIDGx2gl",
-	"uLDac8vO4h/6J839v60OcrQwTJNuf5/MpzxngSFLjkkp4GiBWxJVCg2HHBKF46PoOYFyEO65YMKecMc+",
-	"kpYSWyl2omgG/8ylNtHTsP8q2Dleyeo2fqjvixRMEXzdrpEbNtPxE3G/UKXoop6j5WVdqit+xSJzf+8t",
-	"oSCY5lJrpivcIf47rzTNpdKGpFSzhFjaUVohBEgQKiMW9wLoI1SxE6uHq4XbFLlkrNDksvHWfMrTqX0L",
-	"LQ/VcuB7sI8NyNBdrLsBKwXBg6WLbFL3g6dPN4kAn82IA8eX48QAqyFJcLhj8c5iRgPa64tLasLvIW8Z",
-	"cgIU9TQhuNsG5drMyh2dX4GIfRBMD55bzDnt/xeh/d/IsP+CDMg56QOttoqYFPmCZNLohGhJBNzeWWdw",
-	"1rE3c9YZDM46A7yKH5iYmGnnZP/gOay/+rshpf5yajWc34b9F4Pz/sf/U/953v+49CwuoNrt/MB1jJ/a",
-	"R/CvCp02MsBVDItdu46frOVBb5WU49W1FP7nJQog50z1LV6RKbsmqywDAOCJdnTuki1YhkoD+p9EypZ0",
-	"SSvS0/7446fjo5t/2wjEuKzWzQTOwx3kPVjW6l4PD4iiIpMztxkuSN7YfkJKDU6olL2E/eFx2F1XHNSu",
-	"dwm+jo8+4wBwrbEDqHyCbcr0DpDV1M4jRNz5Dp2YtgLkrJDpdFmgbeFdEyaY5noH3ZhrXbJshw80y8fb",
-	"q0i6LIp8cVtDQnAy/hzcAqqR6z1Xe0nqS4rfrcHzbF6sZWjnmv0zetLr2UkFB1sBBMz/2rBZDBZ21kGV",
-	"lGa7AIFanlq/GyNveQxXTGlnzfGi03CwH5GNlm7Zf5cE+i1sq+aq/m6q1flDb71gOOCVS84ZHZ9jZMfG",
-	"c6io9la36s94+UKdl3XT5+/ca8tn4z9PwqUna0j317lMLzfS7GUjleYTwTIysh+Tbs6yCVN7mUwHE9lD",
-	"clyZoEkq7YURSlIqpOApzQkaUBMnEYA899f3b34adFZMd2Bc3x66m6RxvVyxqj8xPpmaOCB7YfHoeH//",
-	"+PnxcP/50cGzw+fPhw3TwH4ULqhiuzAADxkzev0a3z88aIWT7YetICYc+eDpcWTonUiEu2bAnQhj3T94",
-	"fhOVxT4f+xvU3kFKdYv1uVfEoTqycNmtOHFaWC0CWd2SyOL0023ORzFd5hE775Tl2Yn38VuxArQit+QE",
-	"lR1QbEbMKjJjBqEeCaFK8SsQ4/yhgdYKegHql3bkzafotBC3vNZD+J7RyAHsipVrEKtd+98igm1J2F6B",
-	"ABhq7d4iAhvQtB24M9DP3aW0qZ99+1ngMjapHA2kwEkSv6fWo4irRLc5ifflbEbV4hYH0uIug1HrcJFI",
-	"4Oua/VdupQ37/5G5oIodmOC3HEKKcGiIIJGlchrWnQBUTaXBNxMx5sCEEfOmi3ZyfkaIwfnHux9OCM1z",
-	"IDNuzZa8FCXE8nXtu33k6j1Q32f2SLIl7elgePS8oT9NjSn0f5zs7f3y32dn+uNXcR1qzaHHqEvmqO4q",
-	"bZDjMVPxh8vEwFFD/0Xr1b9nNI+tYuTlol1AXleDLZvWl5bnXmxflRtz9XAs/ccIjWXjgBWs3GMiytmI",
-	"KdIdS0UKOoGgK26mLiZ9W8vm74TO316EWic0ra5oe7knzkzXiiC17OGkEX+TMRj4xl74GEIx3rpAviYY",
-	"pPULzVNZIasrCiO7jlDZDxDrooH2ESMJ1ZcuVsK+D8ESW8HMMjEOl+nmju43p3x2O/tRbS7fCjIgzv4U",
-	"o8OWiezB0Qbe6uZaswMv7C3dln0Yc0S996ZtqRnJmSXUc6qJYoLNt+R2OHJ8ScAJT7MZ39ko53BzFUgw",
-	"qPuJJvYV0s3YmJa5OUF7m7O6I9+pQpK1oRh1bVnP61e9iEVug2J2N/EYa86oih+PMKMZF9uDV00L10s/",
-	"K8bOKbt2MRxR114WLDASNIzaeK1fV/kEXTet180TkAaOj6KTuKyDLWPuv3VvWyTCSP+tT8mN8CN8Fjss",
-	"F4cfEW0g2q3S3rSLQBeMZVaKGZ5gVFyLW1ixK3mJePiZt6mZ4siFt3EQ2utRdwFEVa7CFhJQQxB26w1H",
-	"SDxs1/dXn1C96PoyAijcApW+XphKnNuW7LRD+ekqjPsMmjo1pQbtgLwc7h8MD563eJG+2vv41b9/GiYH",
-	"Wxj/t9n8tzUGNXe2i01+zJiPe9nSxA5fcLHDF4HdfzunRB17FwHLqdTm3IUrno+KuHQ150Ywrdn2k/6M",
-	"X/yM0tQmxdeb++t56oOpD3V1sfVhrLnY12JnHlpzjlWC7XOPIJT19StdMdI6qr7X8OxvRy4CYSZi1qP2",
-	"DiML+gtun9Dqjl0UKnhvZ1Kwhf1TYQSxqXn61itsQs96keth4D8CsauSGbNCCyWaGZMzYKcF5ZkVjzEE",
-	"NyFcWKLDNYGguuAa94fDE7JP/ndvfeiBU+w3+FdCoh9hh9qlMVX5adRlQQbL2bSO401G7Ab2rgK0Ex2e",
-	"aFK9SLoWyo1hGaHaJwN6d3QF5ORbiPtwXwWbsFDmEJN0L96+ef+B7Hlhxr5wQaQAiRLGgfgCGLueH40g",
-	"S7kqkOoGGRcWmg+GB1sD8Qo1quH4OKY4tJESJ/W0WpXvSfpdYw11C3sHvH9n9/09i+bvfXTVEnXNXXJe",
-	"S37AlOowzdYz7xPCDQR3ERgALF1ABODtwAjm8wfjYZJu2J2zU/H0pEbRcbfE1iX7Fuw/em6Oyq2cjXuQ",
-	"QPKj6As2oYZfsSrgfJvwcpBayIynSvZTHI9woXm2kqbgo8X3D1eCx6PuoFcuW/B7RnMTcbdDftzqpn6e",
-	"AnOqkw0zjqFHiOTL0UUhw6nn5uK81BFo+kYKweAINEAJ1HEgkPdPhJxvou0HR5tIu7yM7Yg5whXsCncD",
-	"IbE4vb0sLoiZS6Kx7kQcUmXBxHla72P9Ju3bpDuSpbDq1GhR5UD1PnevS+ArLzuRtVU3EYPrVwim8YSa",
-	"W4HzhpSInSGY5cywd6yQKmJIyJQsijU2oDDu2L3r8rlILsUE0g/b9FofcNo2thRuYBAUmhjyklANsdYT",
-	"ygWmFTMXZ00sMcrKnG1hiPLbqxcTvUOuL2+J4GPFGNEFTZnP8hrZddJsOxS3n5+PvE665GKCCDOYwO3f",
-	"4h3JuGKpkcpKNRjnClLfSwLxw5g1uogspj0Kph8VrWZcnK9bXpBa3e/PuOjbl/vw8vrpdiY59SqcqJ8z",
-	"qg1pLjBGZ2LYHWxpZY8x2PhOqjlVmY/D2cVs4KzG2ylJlxwzzUNMp/3fPv7iIkkH/Y+fhsnhfjxqoaCL",
-	"XNIIGn8NxgfQGBzN2Sc/8q8bN2Q3vwSthy+e7w9jAGtMfu4oezwe21IFAFYrvUIRA7SFQe2hrmIzygXk",
-	"RQKuW5BmJyRFz1+m+NjEvUBBWPSLg43RLctUwN6EO+L6rJqbWXP3bfZzWZpUzhox9hnL+RXD4PqUKsUx",
-	"zL7E3FO2OQDCjxlbzvcuRWP7QNGk00bWPAvfBKBL8s9N0sm43uiADAhq4FJbsq5/fuKaNtSUETiUl2Dl",
-	"L8UU1rCoq91AEQiuyYjlcg56mgOjkJDLJSmnqv9TC2/+voGkVPNE8yfKwvAZC5FmJ9K47OvBLSerOXRL",
-	"87iLSuqbjoEUOLtv5+EaBbHF0bInpHs0HPYG5K1iUO8A7DZauhouRDOW9Zmy/xAZU2TCDCZvsOsipwLs",
-	"Mp5K4NVjMQrHWMP17Ud21uqKDI2wB8+Ob2WD3V3LdgcdJySQmx4TwgKHq4aCR1OmmD2UOXHftORIQfDV",
-	"+uFq48OUZlVNnTXDLqt6btF+tjh46QjtmbbQJDuTGtOU6fOyxVo7Y3p6Li+3CGXwbyZLw8aWKRifTEdy",
-	"B1+I3dhP7quY6blQ0sjVCxhRM6OiT7OrhIzoiOUJinAgUAsWdX/Ze9kpnU/J0rDdtvLOfhJ1KLXE8mSU",
-	"zaQ4ISNqUpPb9cN2spewH/S7zqgoaU5mzCieoqz6ErZ5UlXc8fpjSFJxaJeDBIRObME33UL9yYd3Wp1I",
-	"4iGvDVSrG40F/4BrPmYI4xa24knesPXmzclylAfXhhExsTghmK9tpXhhq1ydacNFVYzgcxaUdK54tMzG",
-	"qmjlZ4wt1jHrqPbgSkX4vBinTHybHTx9uv+CXLLFku1mm9ISUWL9pjQjeR0Ppa+0m0guLQhwKsLh7K40",
-	"4QbCIqYUzBJGQg0W+9GCi0mcMO+mE7Drgiumt0d9r0SsPJCKTzZ7IlrMoU3x2etObsh6lcGBxSABLyEe",
-	"0rlb5klwnZu8b+3ZFW9ZzNq9riDE2noOOdXmXDOsL7fdZQGHEgHJicQ+MQhq8WWjrPbr9H/iPiyVRx87",
-	"HLGUzhJWJKJx29s2Fv2Igmmm5zX5iBTLbMz8RDu676su2p2QLuTKofxtsbr3ktARyIYgoHMDaeRg8waS",
-	"3dAE2wnVSqazy5kGoRjiAxriSRDrjxSuuRk7Gk8TUmZFQnKpaEJGOUvIyJznqubXE6k1LwYb/fNBaQs7",
-	"XZ0d60CtDTbjiBLIP5EqY46CAiQgqyNdzRjZs7/0WqAhlH02jFnBnG4z+O0STwIYuAmBccgkEOfqBceP",
-	"Dsx88dMLDJJbrhDet2Rxi4W22xfDcVYNjOvIypirnenKLUjR3dWS2UpoWFf/BZEk2He4oejhVgVNlqIb",
-	"McV/o6nC2e9vsCyCC2vd6ovlyCY3YT1Q+3JvVYNmyx25Gk7bb8h/cBNdblV1clnUNJTncYFYaOPrbkXK",
-	"SXibTSSkgJucrQkX3gRX8NQPU00VvYVydMkWsTQbeX1+yRarxPA/USotylHOUyucJmTKrndLXL9TRGOK",
-	"jxfxtXoR+rMWuwlngwUk1bHFzvrvpVTl7HSLdM5VH/6m88CxnczaPvO3wkSzFnbQqv1qVh7MV7MLtlTy",
-	"BBbWgIIXbpT28/sGymPseISbAao+wFp72Pz+3+ybjd186rDrNC81v2I/emsmFn9fPZVmnFFLpFHLmTkl",
-	"pFlmvv3UXrGULnY8tCnNx+c5H7N2R8fwxMqomR18vbficP/p4fEWwVQzen1OJxtnzPmMm7uYcelUV7e8",
-	"uqT2Q0b9PmpFbZQ/Odn7v1/9O7ix9g+exeljAF6hPF84h82vcgS585csLtDj53Hh75/wbHvxFMd6jzxk",
-	"k/TnB28/pLcy5+liZxfi7uBrz2irrSFu3Pjz3O0bdyW7fLR0ZBsutT4/Fy14vo7QNkjKWnriSe2aIPDP",
-	"nWDZOxG6/v22VkwsjT3Wi0wcDLQD1vtKoFo2ZVzuCuwVp4wlimB5pu0ZZosh4TZMhqbTePpikwNtYSqo",
-	"YSgS/Zxe6ifEHXyC1B3DjegEnS5b2SO2YVjVQurd1Sec4NW13HjM7Hu7ip+7aEau4sqWr3tp3dPvdZpR",
-	"4CgV3JzvtrJWGdVpAq7uSjCy33vsdN/VNU6WFC+etfoQw1IV27kHN5UDWcUkqAfkfEBNuP2H4NdkxvOc",
-	"OzZNulwgiAJZe7lLaMWLg4PDw2cHw8Pj50+Pnj1bkiL60cerosyvcrTtxpxr6LaUePDsxbPjF4f7h0fP",
-	"jw8O958+Y18dDp83ApvaXtlEs4+PYm7C3dFMyvGdQo5i6Og6vx2KtRZE2g4E9tvSyG5XasWipd6BrDRV",
-	"3l3U7jsu6tK8hQrk/Y5qwK5AIEEagjcQYnQYyNHQqNeXgnkHkZBtQZ3U1+bdqlQgVrU9z1xNlVh+4qjk",
-	"uYk/LEWR03S74gcwYz1e8HFzFdEdl+J2cSo1PWqp2HjSh3DaNij9TCI1DP7bIDcukXZNJ6zynncFnTGo",
-	"DQwlLo+PSDqliqaGKd176euZnmP7kPMZ6QJTgODpsWsq0iPah9i4tP8nmgDERkJqjjeKrO5cW+8qHuqy",
-	"ax2x0GAYBF1tjgfwcVJ+wtg6IQ65BX12qzbtqydvU/2hqtu2beO9Wv7atdBBUN/Vl1xzIhEsuPVMTutw",
-	"h11SC3c/t53PYtMGW7f0ihp6J1edUUPPR8dHjftwIbSr5ZT+JeEi2GTreb72q719BeNofXrIcNy98B/k",
-	"Rc6o4GOmTVIVAlxAjKecC6ZI10lGvuhApKzf7tDQqJ2+zS1fbjqz9TmP0TNzEtHaNEFFi4Jlf2OL25VD",
-	"v+MVR0KCAVpWA1fs1e1QRpSlvOBM7BBk06zevi4Z9dmzZwf7t9jsLWrBMGRNDX3g+f6LSMHF24vfrcQj",
-	"EF5evHi6v3988OzZs+NNJuyghvuajsGwh10PMBDf19zPruO2yvp3WBUdwTeES8TWCig2CfoADLcM0G5z",
-	"ZWJvW7egJ5r8ZxVwR7qWXP7l2w9kr0APKXGj9Hb1dGL46y2izSB6c50/McCP3Q4kjLRY1sNjxeM+l6FD",
-	"Nv+tSr7eRhQAmNuIffu7cuQVuRqmqeUGhw5+r0EsR/TujLwtOH+mqNbS09SXpU+INlRkVGVBvZY1GVIH",
-	"B4fHL46jOX33KvNtFuTWim4f5GSS3/YCWmMjV/qmtUa2fVBU6DFTt1zBrh3TMr1LuzgMWF8FljeQuAIl",
-	"LESGvRe5eRmUdLCyJ6arjhbkYs9c732CVug3e+6di7rmBWysJRZvxmaRpIHvFGMEGsW4jDLf0CRoD4nx",
-	"lnS5LmbEwrjseILQ3jUd4T5c+46Xzbsw19tLNFWbyw1eVDtmfA1t5RZ2BYggKyhOFIIXSHdUJU9atljX",
-	"eGIilRkXk16CgauuQ2isQNpOALhLOaaWvGS7h5xCm8ZxqSmkZowpz6HpJh8TKhbRhY4Z2+EYW+PMseJZ",
-	"fFno8iK0ccb2A0260MocaqIc7B36iGYjDc23LQpaNex40MpnWqU73G8VqNw8HBc6euK01oQICZ2NkaQs",
-	"mCFdJE29AZlQM2UK3m7SHyzIDZ8MINkW3hmzuS82ExysL2vjb8Rl4WA3Uktg6jxyxUypxABB/MRfnZ1D",
-	"1c3N/XgYBeGfEG4gI2IiZYZxyACzvTDZp+5JVW2sk3Tc8kHiFlAfzg0Z1U8BTGLRAe0AANR5Wx7tehFt",
-	"7/luczL/3Dx23x0nqBooyZiq21Q0xQ0hPCZNoo647RGkSuOo2pC4cPTKIe1QeOlcw8p7/kBipNrt8VTv",
-	"Gu3nYGgHpaFt7tvJFmlrfZpm0iQ1BF/Fy4PcVV8YH1Iqq5pRdEFyml42KjnddfJprKCauV5bjjOQGnxt",
-	"wnYOt1zF4vjw+dEdFC001+uA5/9FgxyuZBvPtk+228oGb580bN26fq7w+v4qUUXjSSOGmWV/0uYiCLWf",
-	"cU2saWAm3FG3LqZsxhSKzztFRHu+HfvoqMV01TDz7TJbXQl9B1PZai+bypZTb7smsK1F1GH+tFTcLN7b",
-	"aw8KMn7wIXitNVYaDdULZW85I9QQyJTAwocJuWSF8dpBs1gMcF0ANtA5GFWg7rsVTo0pfITD+9CguGxn",
-	"d+XHgjY6rhpTSvO8LrIcJnGSLs+YMNwsQsM7x24jNINloDm482Y8niie9esl1NSt4GC7vgGleSzjZ/X9",
-	"hw9vyenb15YKSMGIH/AnZmBlA/KO0ayPlQjAQ0i6F2Duoq458EVCLvagQfVFciYuvBkMfp4xPYV/QFIS",
-	"/AuzrH5zj8FVC//2ddX32HUhlbnoEe7KWLlSPj+c/jQ4Ez+WhkLWnD0+DcJwmArbuPOLU9fRH0J7TsjX",
-	"cIfkw5u/ffvTRW9wJiwJ6RvZh5x+HLB7sadKASuCThXwL2jagr+BDTL45x4U7tYXPdeSnzBeFf0KFyPV",
-	"maCCXKxc2IXroURmNGN1k7910GEFw2UIeXkmaBPGqK+TSA3hrhqHq96IglSdquaL60FBiaPhIU5x4cs0",
-	"wll9ayVRFJwvoJAB1gHdKzDd5atftRQXpPvuu2/Ii6Onz3oD8iMUHMUWFAZqnoHrHIbwtb2QYOgzsbnI",
-	"l28yNc4lNXpwJqq8lRoNPNRaiO4EVvDOcLA/GPoyarTgnZPO4WA4OEQT7RTISgXR9o8JhoNYgg37fJ1B",
-	"gVVTdUaHmJZCCldJ82A4xIQjYRyRDQ/JHg7UuAfetVH/8XMA7kY07lIpJqwWgu8N7MaeDg/bxq0WuvcP",
-	"Qa8oz+koZ0Gc8ObvfE4TEGTf0aKDcbQJNqrXcNNS9C3kQqlVe7EVpE1d91ZDJxri56F57k3SKaSOnDRm",
-	"ezUOG8jo1zJb3Pk5V027G2zLqJLdfMFb9rfr2jcAUYBqsHDdR7iS9df2Nc28aA+f7G8FIY5osgw/2gKs",
-	"vpNqxLOMgUnuaH+LLz5I+QNVE4DCo4MXW33wIxULtx19W4h/Ony2+ZvXQpfjMU+txPLexQbeGluc+NI5",
-	"+aUpuPzy8eZjiEzfYKXfNbj0kkhXhnfMWZ5py48XhGo0O1DFIvh1k3T26oa4UaL2A9fmFF+5T2ivGvZG",
-	"wB2nH9weSB8Qgu4XCj64VtxhsSHsmGXZ39wKkiC+JpWkwJVLXA9v37crbqWvb0u8c2xtQ4FBa1jdKiFy",
-	"bfWtxJmAeapgssBakiCTQh3TWiT1DuAKLDZELNwkn6LjOHdxPU518hh8sUUkhh16qYW+FfFXeq+TLkt7",
-	"A/Jmxg25xJ7XxEiSTqXUUGl6hl3PLQ2GTuZQhLPtAC4bq77TMJDVDb2P76Xtbh5yae8YEAtNuooVvQF5",
-	"5fw5TxNnZEVPAPwz6P/uuiLGlq8e/GSJ5r8xqA4PFTOrPYytIKtnljwjukLJVebuIMGSkYAsuWVz9lkr",
-	"vDQDIbbYXiSu5mj44vh22/yBGaKtYG2lcVdlForlIzRNpMUEuzV7ReGVgYlcQGlb1SMZ14aL1CzfJPmZ",
-	"m6ksDeGG6DKdEkqK0iD18qjmhpjwKyasquKt4fDS0fCFJT3c1cis0e8lPndmRbTIP9HE98cnmi6s2Dkn",
-	"MyoWuPpcgvHfOKJGFKO51WvdJ20XRPNczqEpP8vOqz78q3TJmXlWfb0r/slSgZK4kiGvSRc6oqdyNqN9",
-	"zSxtNtAt1JciPe7Z+5grWtTbsEqhka1I440vzVUH1pxuaATqJuFfvU/DZP9pvFDy6r6gAE9OLfxdmyc6",
-	"aGyPcFBdlmU95PUre9mZZT0WjrXhKelWdHZK9RRru1f9p/AngQp/zbYQKC8TIhKiElKjk/3OchGiWAEQ",
-	"CRDWSwgVBErcqbKw4pQFSMV0OWNQU93+KcfEiT2+tasv9+f5rm4sAeoMCdmXBekeDIcwR22YIOmUpZc6",
-	"2ASeAxPZRsvON7iM/vcYNbKdtOWb27V238EbKCDDlnT/+v7NT94cXCqsuG1xtqAZOG1XNoLdB+FonJ14",
-	"7R5cJm+LUODM+svQ9XFbpU+mhpm+NorRWVMgraNRuKCAE4360o1QveXpozpZBdwBRpIPWBz4ATVHzENZ",
-	"XeL7BqgOyIegYCVCnwfq7mhBYhDWqy1QAXSjW9Vysy4VC+fCF9B2IcAqLasqhXOqCWYr2+U4TAAP7Zyi",
-	"KcqukHQpSXNLmtBKBXWtvr0uWAp9V/p2sVyUDB/Y+Xp2T4xoOqu3AgvGFiHs2h4pN0uY6TEYcJTNHfB3",
-	"D4b7PdA5DlDneIi7eUkYtElx3NWlsoL/Bc/LeYR/7zr+cAuF6xspxjlHL8mjUeBW6iAADaHI5mmqpNZV",
-	"5TpEhYoiIaBbGoiVFSv90btamUjVojCacJMQpqjGlv6uLCPEaeU0hb90JQmKJcEuqmTWRoY9Pqvy66J6",
-	"52t4flqltd29UQ+zIbay5T0A1uN+WfaIz4/4XIFDhdBBe2/Mx8mCtlpSsJcWMzmgvCA518ZxU2CeIClb",
-	"XEWNK+eXrOHUkXMxIKdVhg/6lywPD6cF2Rq71tbOo6p6O6bXJqFOBhqb4/Jojt5IEz75kNsb1JZyhmEJ",
-	"TcqATVdqynBPslOjt0sEYfH57x9fjzZ/8ZM038lSZLdD8Ed8raDB4WsoT4+lAmep5ZyGSHDTCCtiXmon",
-	"4YHBwUhoARSw1JeNBj4yaJIQxERjC5+cGqZQkYRBwA5JxWJOF14CB5EaPdDOTImqMldkomjKSMEUl1mL",
-	"abjVx3nfSNjKLj9448AD49+u2PSH8Te8Ee7An+iaU7jHKBMy1XfKCgAwgdBc3eZsaPoSYguuX/F5J2+p",
-	"mXZuPkY5xl4Ab2vB1Smxu0HtLpaDrewDQCawan7mwqWjdpzVpkOVpayKOJ7KvB5wJ7PPze8ad37PnOhh",
-	"nHtPdGhIguAi5uQ5KhbkctVBBbW1ZMYy+IdV45woBvY4lllBz+UsBOECGOg2WlgONpLKVCYg16cPTDaU",
-	"GFWKlKJfOYfewBhoM+Pa0EsmUGh0AAlSqR0mBtc+lCm3rNFuxVl3YJUPRjKw5x3auG8/dpvnFOvI3DuL",
-	"bJSriVCbn6fOhuw6/I0tfqGswB+l10fpFUNKWHrpDY7AvB1vQQOoa7sMgir0RwLNclTyPHNkx3f9CuCs",
-	"6mG9vdYHkZLsvvAR7D33blCqkORhY8QCY1Y8G7eu4PGI848mqdsQicol2AQnHw++FCmMwQ7LViTSpWiT",
-	"SmlBRzznZkH6VkdV2KfdyTNUsdovWnmu55hAgTZravxMQYkFKfKF8/xUzmyClmZsKcTNlGBj+YYZupVE",
-	"hY342rSKr/07cfTehGL48Slo9rcC5y8Qz4sd/ClmXz7RxB1T4mulZXUUFGQZhmmpze54utEVz10BS6WQ",
-	"s4W7g6DzetsVuNbp9ylmNXrTt9BZaM6Q5yyrms9XQIwWUJ88CnhRJyfW2cNf5jqDVJjl7vmkKwuG8j/g",
-	"XI3KkAeGOgnhpudiL6hpttsPr9VfZBhsGLHqWBKk66T+Clp6WCcApRQ8z6SWMpzEMiNGTqC18YD8jJm2",
-	"FU06E7Xl2uU5MCHLyTSIC7IPDoYH1b1V5wBxG76VPzzCo3DLtSOfie4FEhe30z3764VLS+Hu2HqYkLDk",
-	"7RK8AcR3L5y40e1EO8gmG6iQH9OBPbrID7b+8C0cpxcUHl1ef3YXNgWPlydBtYMLeAVFfzOaKjA7KU5c",
-	"Ap6xZ+db42Q+tY9/wvDhe0Q6mOYR6x6x7vco1VvYrFIAsaGgx8BujX2zUhsyslwSOV5vM+79KrErZhz1",
-	"/iq5eBCO98px8K+ht+Z9IuEjMv3pozYQHAImVsmPTeO9Y2AvA+u71aEBy4Bn1YxvM6IFrRfbFKSgS+K9",
-	"Jm+FLSIjSpJ7jILwl9J2fpKij8evyZRRlUHJbmHyBen6WN3jo2YWVS+pVDcjgQ5mmGG3+XYUu5KXrJ0Q",
-	"voPn9y+E4DyPUsgj4fwdEk4EzrrsQFc6zboXlLn6LGnEquLtSPieT/5o0sgjMj4i4y29gbKPFTmdvYtl",
-	"3nxJdYVyLwNrpytpRw3Yf3NmIDa8HSdBFmoVV76zT7EG8S2d/n+HvLabZOP7UPjVvf3xnr1z2CVhjYfu",
-	"j+eM399iK3+Rgv3LB+8kn5bLO60yOJph3i+416n2NdW4IH99/+anEFlc+XLEFeyFv0cLK+Wfj3KJvX7b",
-	"7efwCuEaY7I5y0gXb/6Jdo57LJ/0pOGA+JGpy5wRJaVJvPKSEPywYss9O8CZ0C5ByW4HI8ILquzJBda6",
-	"nKaXkFI1ZXlGuhf2fxc9Mp/ynFVlKJpKUV3zb3AmTjFwNkvIjOZjqWYsg3KrUjFLmqpNHg2HCaEEO7S5",
-	"n0cLWJpfPKpWUywMeTR88dKHpZ8JF5cOYfMxs/wpnPrXcOj3Ixbg2A8cLACT4t4sMVgTMwR3mfGsTvaD",
-	"I35MUvmzCgqbKd3bUk8JdajYtS/3fe1dr3Wjmz6geDnLJpV04CjeNq73v8Crf0IHPBB6t/JmgIUdhCqm",
-	"fc0DSO+xupNLhvUpBJpcVEd80Wv3vvvb8IwnfhV4D45OLslsa0q/NEnejsHLH++bQrYJa/8aJPDPlKmw",
-	"mSq9EayWDiz0ke5Uzr3fA+UQlzHLteZiUsk0UOMEPu0NyI8BBdtIwKA7bIAzSxUWhOF9JoySxYKMmJkz",
-	"SNTJmD7xy6pwGcpBMJotYbVPJEogABxBJvGZPWcCF0DoSF6x6pspZAT6WA0nI3WtVueFRPeZFboItZof",
-	"D+I/uCbsmqYmX5D5lJozwQ3KesuHE5GmAiqhN5WTege10VGgXF4ZbugCwtcvEitBU506yzKKea31WWCk",
-	"rbMk6oLYcSoGK4hXeBmuawZ8dLy/f/z8eLj//Ojg2eHz523tK4Nyw/EF5HzGTXwBx0fJHdc9und6+72F",
-	"8DaiC+BfBwV6UKjrTbBZYRZVQRK86d7vnUr/sYluEFeG1KvLaDqt8XnKJ1OmjaOu9m5dtTpPygIatYz+",
-	"NED1dVQ4jDxcG0IYvreVDHNb7H8xHD7bf/Hi4OnRs6Phiw1dox4e9e8X0YNjfgs6SqTGIynoBOKJw7u7",
-	"PSb/a0jzLRGyLjoWuJxn4VJllt1D9hYlhdRQSN4y8UCiKMo813iSZqp8lONss6Q/lmruW/dGjUyndiVs",
-	"Rig2sl0qIgI2HyqynGWY7dwdLaoKPFOqpy+tUGFXiJqIJhdZidDELnpgVDoTjaEb6g3XzU5NQRWD0ozk",
-	"NSY2sZxfQR3p2jLtvy6LwZl4Ojys+rD4D7km4zLPnaoEdihyyViB0pfdcTRy8zs8rteGze7JRBTO8MCG",
-	"Ije1azgdL4KAJ51U1wL2wupKHy1Fj5aiNvHge6hdfAVUDGzKfSqyvqM/SGM+w340Y2rCzkMrUgs5IyPo",
-	"8YQvEi1ooafSkO5FbR6J1JocnhDsLg9x8EKCP9ol2SZNap5ScSZQ9EEk0cvNieSYRLt0NZtJ9QbktNHg",
-	"y5WGaNRgORO4UB3khvvOEmFJFl5nXkSo2o/28Bp2tbunazDHF0qXc3O3kbXvfTHQxj3OmWJQFm7K1CNh",
-	"eyRsrYTttCjyRSzzCYmAN6BY8aj3MrDjKkhbW06hmvl+FkDRwHfoKM9GWc5cnxeuw2Sb3uN6UN4jrrkZ",
-	"2gplSpkP/pUE9aDHl16WQaF/adcS4wUzCAC9aDl2gAMp7DdLDQPrPnWbbjbo6tbuDfajW2aDjDMIOQ22",
-	"AlWXmc/YJF2t0oRA16Vegp+BMK9Varep2BWXpcYXzoQVne1eE9eNIF8QPrbvQopYQRcE++WRr8iYMQTs",
-	"ubMmIpZYivoy8AATagz1Jtkzkbb1idMqtUzRN+QEh/CL2lmpGNVSbGuZ/HDtmpHdE8Nb6qH3wCwvbADX",
-	"gosOWJ5oaPv2yOEeOVwrh9OXYd3Quk2pE1yhA2YCrRGqYLKA2rSTN9f0ax3H+h5euU+O5WZowRJvSVCl",
-	"EFxMErDLZFxfYjqzITmj2pB+f8ZFf6wY60NLAGL/CQQS3qeGjqj2/thGMPzD74GMSuPVGEMvGZlLdRls",
-	"TDCqrERT5tD0uLGBui4dF5OXdf1mqKoPBWWX6ly9Y0Yt+qdjl9O9VPwYAnk0lK6n3Pj64VRfQgveCeVi",
-	"sGXzg8PjjW6Vm88XCX7gVwwgH27W9VrzaIDY4Y/xiYMBXdB0FRKeQJse08j3kIUPA0MNd9WnuNqhZzv/",
-	"GvRddwZ1tLIrxa9Y5g8cHW/2N5o7cZN0CzrhYtLaMwQ/vY1F/ODg8PDZwfDw+PnTo2fPju/DH7Y/HK6z",
-	"iu9vavn5RTxibXk0VRSCflgm/YcqsOaKveM5NqV0HzKZOCdT4qMBEh8+idUN241QDl9BZVtje4IYPOyZ",
-	"WQpoPYnlDTBUAdIcfGndEWtpxphgD0c0jqEIPqXo8T8TPorBbdYSb+HkbDMgb8yUqTnH1kVBBYSj4ZB0",
-	"rSSN2sBYqste2FvF1YujmQsySKLVflvtSp5C3VtAJUzzRaIqYeZsrU3JUV1vTXoUsx+TLjxmeNjoQqcM",
-	"KKlSlJBi4Wo+1p6wJ5r8490PPcJF6H17oglSnoRQlNUcUm4iVOgEWytYvMFXtvKN/4EYMW57HSeGDvSP",
-	"jPjzGPGK70c3iiVhAZ2MacMFxZKkMs8qhr0JvDVz3dPj2X+M5nWQ/32yh/fYv7xNK2Nz4vipVAR7nRPo",
-	"FVZ5qxXzjXGmLhnZvjb4g8Ys/X7J9dvShN3EfVKNjzVwApx39y2YQUJtFT7Brl3IExFy3gq5M6an68wg",
-	"PzJ9r0YQGD8CqPZ34vqxf6kUflgDmooI1SSn2veJmlFR0tyvD2sHjoENznstXW/du+vPGl/ZeNyGXZs9",
-	"KNncPOiNNcHdDF46f6vkjJkpKzWBlj3ILwdLxxC8VV1IzHjgWpkPFnS21hf0pmAC+6HvAFV+0B02a2md",
-	"m6sqkDFYcbVwHTyMbatgzqLUXvXCvnCv5S6Yaq91sWTW+0IV/ewpEWPHbYH/ohxdssX6g3Sv3OdRuili",
-	"J1l3vRzc8dkE/TRRg80Yef2q5aCw4doe9kJcd1x/hxerXob3dmaNeVr9q/bpY8dsPA28wqqdpa8xOfdW",
-	"Hqb6AAP4AyZW9C85xBSmtBl0hGNhNcsyKlWuAsLd2ztWYeDhLB7bwx9KOr9vQ8ej3eJ2lVugGSBILQ3s",
-	"iqJKTUbXOzH+7t7Zythg8fPWyYQ409/sEH8GtwJud501w13Poz3jM5mM9oXRLXhGg4C8TSOlC5b5+J8l",
-	"lTBkMlEXwk/SoIEkiOWBmBpuFr6hZxUOCm55KM5+jZGsQeSRJl3nigcu18TJbxSjhiHw3Csjw4m+DCN7",
-	"b6gp9Xq8eGRkf1RGZhVSQv01d6XyRY8wkAxB0WOpHBMqiNWrCTSb3sDr9j5ZInCz98m1tlyvOHR+F5D+",
-	"2Fjv4RrrOaCrkruheI5LdeWqItBreENESiooREndm5DUHJ9/7uiQaP2xBWn2qCt79EfZZ1uTotP08gG4",
-	"7OnD1xz6Y7HY3UuhPfLkO4s9TS8rPj0gpyRIEbOE07XBhoh3X2v4icbARJgLyn/ourxVs9PIJnaOHanX",
-	"MHDDttNaQeVbR0qYsCrjLx2XEGL1T3fuH1ebjCbLesE3+BUphWUo3RnPc8hYkGNi7GHrHpGKTPiEQnRq",
-	"ArUdrTLCZzRvi/DT/Lfbl+05hRyA+9dv2+Pb4fr+yInkbxVPGVascVBDfpUje9Fy7EPAgiuvyu5NpTZQ",
-	"HlDIUqRtjgLv5Nxj19Bssg0PvoXH79zbmyJR8e3ag4oFIIi2Jy9S5oNPseqDR9F2ABUpO9fsn7/fKNSN",
-	"9qLfWRwqNWlrGPnIPrwtQn0B/HiPXKKCNaB5rvQl7AWhTwpGuEjzUnMpSKGkHEOFJUxJfvfdN+T4xfEB",
-	"VDPw8dAeXfzQHmXKNUWn35Xir3J0T4Leu1J8oUQjmLkts9ZCjSVJioqX2Oy+cSWPwZCPcl9rCd1SEArA",
-	"YzVjl1RUajphVVD2GJJTWtgXltXdS3PKZ7odK7+xz99jCd77KgVP+ewLIaebe2Piu09goTPX8DNzEcuK",
-	"CTZnGZZJUVBVQGES0JQpBoFr8J6Prl80olZ7j7bTPw++WkjBflI0z2tVDPLjGJHCwxU3HlqgsAI5xU7T",
-	"mZKFrjrChkWA3Nsu1g6yzQCrXSk4y1YmiqbMMm0uM9Lt92GYPvzae+kHrVVCNyKAMuTa28kLlg0IUoIW",
-	"cIYPcjY2q80uG0W8HekJOl1/4iJj1zcoHOYMtcomIXoFv/tC+EsU4WjVE/TKLfmxMOmfBcPsjddF5Qfk",
-	"jU/vx2ZuFj0c3HIDdbi8wAXj9bBjq0eBGV28bAL3hBlNjoaH0eSeGKgnrXaRFihex9dkapjpa6MYnTX5",
-	"W6U+jbigoHhtFXEIy3yiCSi/Szmpb8bjieJZH9bZhwLDK/j1g5wz1U8t7Zqya/L1D6d/+/awf/D02DNL",
-	"S4gGnR2rGN889nz48/R8UHROvLkNyvdBwSgox2QwuVkbQNKwYF4LqlnojQSdGboW2VrQgnDP4pYQ4xtc",
-	"SP8HJiZm2oKH3pSyaiC5G8Ry3VFuj1mRLtOWE5PXrzAjMmPXviP0Fc15FoZLLodb4BuOaIIpFdOssqCi",
-	"1yDAtsiJB5ZpS3Zh3lKzsOdfjXsr8+synYYNY/bXXuyc1sJLCRVXcitcSUVSqVRZGGxPzTUIXYMALZdG",
-	"lBI1g7mSYhJuX3s7Ite+JuRLyN1Zn/cfu0H39h68im/CNT5tO0pfx2BU6gXkzBhZFFCHQNkhSE4Ntgm+",
-	"m3UERGS5JibyTaaUVKQrJDADMKpbiRSTer//9vQV8UjZG9wBhfl5yrAJ+TIWJ1V5AUtBnML8G0uq+sj2",
-	"UcUII9TlVn2X3lIz3brtEr78sSV49m1pWlpArViPWWpYRvJtuLMrMWSPiPgyeZTMuJ6hIdMZlfH6a4Nu",
-	"hIjdplfBNpaEXaSeGb32ZHn/+NmzZwf7x7uIQgnx3S73j8mP/GvSpTVJGjHLg8Z8UipX4JVeWlVHazB3",
-	"bjJY7N9t66zYPt4jUYNOgbliNFt4OleVf4KGF24VvUfT4qMi1UZHAZZqUS0hiICsKbQNyKkrWQz1gy2U",
-	"BbykLigcMqXdTQJ7tMxcz/oHpMHxYBS7klqavHtLKEzwhSyhMPdbJeW4NXXBPvxzN+V7pDF31xdLoQM7",
-	"0LimLM8G5INzwEMGq67fSFA71Mu6YSXR+QLq9guUd6ysU0l25JItQm4o54IprEGlp1i60QeI86r6lw8b",
-	"8HIiSE6tciIQMks71+TW28f3SUNggp1oyKNw8iic/OsKJ0QzYSINRO9SODFyMsnXIPUHfH4/CI2Dfymp",
-	"wIVAtckEPkTK2e/AuwUW8UfH5h8xKeT9nJt0WsXIESkwmG5s0Y1wQVPDryr2jQYFiDLUCflVjjCIHyi/",
-	"bolKgLytsTNNtddxruyLyO7DbK+Ko0BhEeDrVZssVyLOcn3G0Gc/41khuYAcFnN9PmbsfMYFdvb1f9Pr",
-	"hBSUg+J/oRfasNlFL4Fec86WFav3CrOOpZrhGsNOBVg8ump4cCa263gA/lUuBuRguH/iSkV3l8fWhROc",
-	"JIwAVSF6gzNxMDw48fU0CinzhFy4ikIXYJRzUzFNumM2B2ReWotbA9BVlrkQ4tLIPibY/cbUmVBMlzOm",
-	"KwK7IApa14F37aLAtnQXpHuBlUkuTsiEgs0Oru1iz1zvfTLXoAC6BV1E+8y8ldp8cLByX4TXDb+7MLWB",
-	"Slx/Z8/LYuvB8GCb918LLBn/KBM9kuD3TGSu3HvoaXCxJDSFQpxhnyj3U3uN6Rrl1jdGuFU/4Q/XYSfh",
-	"WwDvrvr8v0BY+hvR5Fh1s7BLIeeadF1zM2ifIFXVOKHKh9uhR8KurosP195m9rEJG3ueyO9uigvGbDOt",
-	"fecG/1JQ9js1Tu1MUx9JJPagm62KXGNoDijzprA4lbrReopdp4xl7SJYAm2iFmCEsrIsCFsQTwSdNqY8",
-	"Zyj2ZJIIaXrbkN29sHXJXWOW63PhEOveunic6l1SKB+x+VFCujf0P9WXgTJjJFltuLFcOhwbFYE6iAUT",
-	"x7mc25cuJPq6ibkmtT4Sx2lYo7ryqFuqvHPSmRpTnOzt7R88GwwHw8H+yfPh831AVzfCJ+9VByUY7F/4",
-	"d5U6E/zmrFLBL+Ava/wii8afTuUNf3J1NYNfXFZn8Ivf183Hm/8fAAD//w==",
+	"7L1rcxs3tij6V1C8+5bJmyZFUbJsS3VqXzl2Jp5xbI/lOTm1I28J7AZJRE2gA6BFMd7676ewFtAPEs2X",
+	"JTmTKF9isbvxXO/nl1Ysp5kUTBjdOv7SmjCaMAX//MiMmp+ODFP2r4TpWPHMcClax60zFkuRaGIkmVFu",
+	"yJCNpGLEqDkXY0LHlIteK2op9lvOFUtax0blLGrpeMKm1A43kmpKTeu4xYU5GLSi1pTe8Gk+bR0/Pzrs",
+	"96PWlAv8ux+1zDxj+CobM9W6vb2NWhlVdMqMW+up1sy8efWBmon9k9s1ZvaPqCXo1H5M7RsXPFm5qv9Q",
+	"bNQ6bv0/e+Wh7OFTveemaNnJ3b//mTM1L+b7Df66nwnfiITdrNgdt893nulsQlUCU5STrdzbnU736Wbl",
+	"xZmbrznEH6meIMAopjMpNAN4eUmTj+y3nGlj/4qlMEzAP2mWpTymFsz3MiWHKZt+96u2MP9lwxk/4Fc4",
+	"aR1rPk0YUTgtSSTTREhDRjJN5YyYCdckkXE+ZcJERCpCyTVNc0a4JjI3RI6IomLMTuxXE4tm8cT+nfRa",
+	"t1HrJU2piJk+FXqGCNuwqe0244dt2s3QPSftw/4LMpswQcyEESETWDcXREgSp7k2TJHZRGpW7JFMqCZU",
+	"EEtJ5HTegW18j6++EdrQNLWXfUcbcQO/cpM37UewWeUSuF8GkQIvyG7shHBDdKYYRQJoNzxl0yFTurqH",
+	"D0pmUj/sFk5JBrPSlOiJVAA0dnk0mXKhnxAzUUxPZJqckMsp15qL8SXRdK7JRM7IlIo5mVo6Ps21IZqP",
+	"BeEG9yTFKOXxg2OLByQ94yae2IsYjQA5TAWV7IIUTXhsNJlNqIEPjFQsIW1qkYUpoi3NIdS440gU0zoi",
+	"lPwqh8TYb2hqL3SOUEkUixnPTGQBNM9SSROiDU9TonIhuBgjtP4g1ZAnCRMPeSwf2SjXLDkmlAyVnGmm",
+	"ioMYKTklxY65YY6OwCnCLqd0DkQn1wwBWgoGW/mbFOyhLxfvZEaL2xrmcHep1MYuPJZK5ZkpkG8iNULj",
+	"G6Hz0YjHnAlzZqSiY/YtAPOJJgnXV3apCTV0SDXA6ihP05JIl9uDpb+T5geZi+Qh1/tOEp3HEwISiV0t",
+	"HDwsx3/1gKs5FYQpJRVpf/zhe/Li8Okz4uYgCTOUpxqR65OUb6l6+JsdymQOUGgnt4SGVmg/oXHMMqP9",
+	"Cn+iYu4ECf2wC+WaxKlFAE/NiLZ/GCmRjs+UtJK4JfzEyCsm9Alh144/Kz6eWLxiIL1rkgvDUwICfxck",
+	"fiCDmQWYxMrxi1pBt1ALQut3b+9VFIhbFPTuWDr5dHNmqGFNN2kUFZrG9hdCRULsTrX9AG/v5gcuaPot",
+	"FmOJhJ3breON+CDlN1kI3j5HoMikTEn7Ek7ISQUjqYCjIkb+S9DcTKTiv7OHpl/XNOVJFZpJWyrESCum",
+	"UJMrFln5UzEAa64dprKkswDAP//8c/c0NxMmjF0xqy/RqZraKC7GdjG472vKUzpM2beSf4a5nkeWj2QZ",
+	"F2Ng6zEVlpMrRuMJYULm4wlwSH1ClEU8QgGR7c0aPmVkzK+ZuCtkvvX6F2rfcSxzPJFFedTxyTevYM2X",
+	"eq4Nm16S9ogxHcHi7JqJYpqpawZ3lVFjmLKf/3cb3/+fhCfHV2x+/Psv+90Xp90f/95996H7X7R7Ne3+",
+	"/vnLYT866t92/qMVLV5f5Jfm9Bi7QishM2U4KoK0XPpKXdy9dhu1huVQK6V1xRJudAtVT6+6/lJMWA70",
+	"uVi2HP7KYpjkNE0lwhUsMkm4/TdNP1QWP6KpZtHifqabbKdYXNSyF2QV7DVfvJMJc7aI6m7815GfOLiZ",
+	"aRN0JCzmU5qi4Nq3ytR+H/4jM24mVlyfStBEbshIIc2iKUn42JKtNiWZ4jFDGfe3XBqWEM1/RyhiN3Sa",
+	"WYRtDXpPF6DKTdI+P+/1v+xHR7ed//yfX/rdF5/hD/tz+VfnPxsASwiZN4CU4desQkyGUqaMCgCeXGlz",
+	"kTEVM2EupvTGvlaYvvbXGb6iFhNJJjme5tKaplxcSBHTNPVTbDs82lwCQ28JJhYseYznsZr8wVu3USvP",
+	"EmpYckFNzTxof+xa+rV8B42gCJuoHFXkr6RYVfCoQrdTW1cQth0Y/Ate2xJZg9DQbBldd39R66Y7lt3y",
+	"12aYuONJtrlsd1L2+pZP02ooAYxKaOZxqk5C2lcRER0ys3w/nkjNBNISy1hSfo3cRfdK4KngYmGg3dQO",
+	"G7VobsnmxYhyZ5taIGjw2BtdRjy1rA+ULW1/4QqXQ/B70gbWPaXqiiWEOnU4YTQBaVWxjFrYLsbqVLZR",
+	"QVm3JhTWd19TKewvTxErtiVuRi0708WE6snykl6+Pf3H64Pu4OmRX1aWUjvdjSFtNs3M3CkkV0LORHXb",
+	"5fCw6OWhX3FtuIiN29REpolVwgEUcNPhHV5ViF7lZ4s8aZ2YV5/KBJ4wYVHllxaLwUydVQhFhYCGx2gk",
+	"uLDaC8vOwh/6J/X9fygOcjg3TJN2d5/MJjxlFUOWHJFcwNECtyQqFxoOuUoUjg6D5wTKQXXPGRP2hFv2",
+	"kbSU2EqxY0UT+GcqtQmehv1Xxi7wSpa38ba8L5IxRfB1u0Zu2FSHT8T9QpWi83KOhpd1rq75NQvM/aO3",
+	"hIJgmkqtmS5wh/jvvNI0k0obElPNImJpR26FECBBqIxY3KtAH6GKHVs9XM3dpsgVY5kmV7W3ZhMeT+xb",
+	"aHkolgPfg32sR/ruYt0NWCkIHixcZJ26D54+XScCfDUjrji+HCcGWK2SBIc7Fu8sZtSgvby4qCT8HvIW",
+	"IaeCop4mVO62RrnWs3JH55cgYh8E08Fzizmn3f8itPs76XdfkB65IF2g1VYRkyKdk0QaHREtiYDbO2/1",
+	"zlv2Zs5bvd55q4dX8ZaJsZm0jvcHz2H9xd81KfWXU6vh/N7vvuhddD//f+WfF93PC8/CAqrdzluuQ/zU",
+	"PoJ/Fei0lgEuY1jo2nX4ZC0P+qCkHC2vJfM/L1AAOWOqa/GKTNgNWWYZAABPtKNzV2zOElQa0P8kYrag",
+	"S1qRnnZHn78cHd7+x1ogxmU1bqbiPNxC3oNlLe/1YEAUFYmcus1wQdLa9iOSa3BCxewE9ofHYXddcFC7",
+	"3gX4Ojr8igPAtYYOoPAJNinTW0BWXTsPEHHnO3Ri2hKQs0zGk0WBtoF3jZlgmustdGOudc6SLT7QLB1t",
+	"riLpPMvS+a6GhMrJ+HNwCyhGLvdc7CUqLyl8twbPs36xlqFdaPZb8KRXs5MCDjYCCJj/jWHTECxsrYMq",
+	"Kc1mAQKlPLV6N0bueAzXTGlnzfGiU7+3H5CNFm7ZfxdV9FvYVslV/d0Uq/OH3njBcMBLl5wyOrrAyI61",
+	"51BQ7Y1u1Z/x4oU6L+u6zz+61xbPxn8eVZcerSDdL3ma7ka53VSbA3KxZqDIb/ATr1v7P9dw1GLS5r3o",
+	"PA3qy0lIFSwkW8cz/PioPgs2w2gG5+oKCpLrjQGLUgEsJbiBVMZXa69h0WKo+ViwhAztx6SdsmTM1F4i",
+	"495YdpA3Fv4AEkuLPYSSmAopeExTgtbsyIlnsNe/n71/12st2VHB07E5qanzqdVC3rIyy/h4YsJUxUvu",
+	"h0f7+0fPj/r7zw8Hzw6eP+/X7DT7QSSlim3DjT2algB7MGhE2q9EhcHTo8DQW9Frd80A/gEpZ3/w/DYo",
+	"GH89Ka6xXgcpxS2W515Q6uLIqstuxInTzKp0iMAL8qMzFmxyPqqgDXUUmrA0OfYBF1bGAxXVLTlCzRO0",
+	"zCGzWuWIQdxNRKhS/BqIgj80MCGAkobKvh15/Sk6ldAtr/EQfmQ0cADbYuUKxGo2xWwQTrhA45YgAIZa",
+	"ubeA9Aw0bQtRCejn9iLzxM+++SxwGev0vxpS4CSR31PjUYT1011O4iyfTqma73AgDb5LGLWM3QlEIa/Y",
+	"f+HjW7P/n5iLcNmCCb7mEN+FQ0M4j8yVU3fvBKBqAku/H7CswYQBW7MLPXNOXwiI+tfHt8eEpimQGbdm",
+	"S16yHAIr2/bdLnL1DthSpvZIkgVVdtA/fF5TZifGZPo/j/f2fvnv83P9+buwQrvi0JMVYtMybZCjEVPh",
+	"h0GBp/yi8erPGE1Dqxh6uWgbkNfFYIt+joXluRebV+XGXD4cS/8xXGbRUmMFK/eYiHw6ZIq0R1KRjI4h",
+	"Ao6biUsQ2NTM/Aeh87uLUKuEpuUVbS73hJnpShGklD2cNOJvMgQD39sLH0FczAcXVVkHg7h8oX4qS2R1",
+	"SXtnNwEq+wkCjzTQPqt+UH3lAlfs+xC5shHMLBLj6jLd3MH9ppRPd1MJS9/FRpABSQ+nGKq3SGQHh2t4",
+	"q5trxQ7CimBsH4ZUwTPvZ5CakZRZQj2jmigm2GxDbocjh5cEnPA0mfKtLaQON5eBBCPsn2hiXyHthI1o",
+	"nppjNH46FwjynSI+XBuKIfCW9bx51QmYR9coZncTHLPijIpg/gAzmnKxOXiVtHC19LNkeZ6wGxdQE/Sz",
+	"JpUFBiK4URsv9esiuaPtpvW6eQTSwNFhcBKXArJhAsRr97ZFIky72PiU3Ag/wWehw3JJEQHRBkIPC+1N",
+	"u3QAwVhipZj+MYYoNvjoFbuWV4iHX3mbmimOXHgTb629HnUXQFQkjmwgAdUEYbfe6giRh+3y/soTKhdd",
+	"XkYFCjdApZdzU4hzm5KdZig/XYZxn85U5gmVoF0hLwf7g/7geYNL77u9z9/9ry/9aLCBJ2aTzb8uMai+",
+	"s20cJCPGfBDShv4O+IKLLb6oOGE28xCVgZABsJxIbS5c7OjFMAtLVzNuBNOabT7pz/jFzyhNrVN8ve+l",
+	"nKc8mPJQlxdbHsaKi30jtuahJedYJtg+EQziit+80gUjLe2+nVqYxWbkoiLMBMx61N5hYEF/w+0TWtyx",
+	"CwkGV/pUCja3fyoM5zYlT994hXXoWS1yPQz8ByB2WTJjVmihRDNjUgbsNKM8seIxxkNHhAtLdLgmEOFY",
+	"ucb9fv+Y7JP/t7M6DsQp9mucXVWiH2CH2uWUFcmC1KWkVpazbh1H64zYNexdBmgnOjzRpHiRtC2UG8MS",
+	"QrXPzPSxAQWQk9cQhOO+qmzCQplDTNK+/PD+7BPZ88KMfeGSSAESJYwDwR4wdjk/GkEWEocg7xDSXyw0",
+	"D/qDjYF4iRqVcHwUUhyaSImTehqtyvck/a6whrqFfQTev3UsxT2L5mc+1G2BuqYuU7IhWWNCdTXn2TPv",
+	"Y8INRNoRGAAsXUAE4O2KEcwnc4ZjVt2wW6cK4+lJjaLjdlnGC/Yt2H/w3ByVWzob9yCCTFTRFWxMDb9m",
+	"RfT/JrH+ILWQKY+V7MY4HuFC82QpZ8SH7u8fLEXyB91Br1zq5o+MpiYQ+wDJisub+nkCzKnM/Ew4xoEh",
+	"ki+GelUZTjk3Fxe5DkDT91IIBkegAUqgqAaBIgxEyNk62j44XEfa5VVoR8wRrsqucDcQn4zT28vigpiZ",
+	"JBqLgIQhVWZMXMTlPlZv0r5N2kOZC6tODedFQlrna/e6AL7yqhVYW3ETIbh+hWAazm7aCZzX5KdsDcEs",
+	"ZYZ9ZJlUAUNComSWrbABVYPA3bsuuY6kUowhF7RJr/XRv01jS+EGBkGhjiEnhGoIfB9TLjDHm7mgd2KJ",
+	"UZKnbANDlN9euZjgHXJ9tSOCjxRjRGc0Zj7lbmjXSZPNUNx+fjH0OumCiwnC/WACt3+LdyThisVGKivV",
+	"YNAxSH0nBIK5MYV3HlhMc0hSNyhaTbm4WLW8Sp57tzvlomtf7sLLq6fbmuSUq3CifsqoNqS+wBCdCWF3",
+	"ZUtLewzBxg9SzahKfFDUNmYDZzXeTEm64pj2X8V02v398y8urLfX/fylHx3sh6MWMjpPJQ2g8UswPoDG",
+	"4GjOPvmJv6zdkN38ArQevHi+3w8BrDHphaPs4RAiSxUAWK30ChUl0BYGhaDaik0pF5CkCrhuQZodkxg9",
+	"f4niIxP2AlVi1F8M1ka3LFIBexPuiMuzqm9mxd032c9lbmI5rSU8JCzl1wwzHWKqFMechxwTgdn6AAg/",
+	"Zmg5P7p8mc2jdqNWE1nzLHwdgC7IP7dRK+F6rQOyQlArLrUF6/rXZxFqQ00egEN5BVb+XExgDfOy9BBU",
+	"5OCaDFkqZ6CnOTCqEnK5IOUUxZhK4c3fN5CUYp5gMkueGT5lVaTZijQu+npwy9FyQuPCPO6iovKmQyAF",
+	"zu7dPFzDSqB3sAYNaR/2+50e+aAYFJ8Au42WrqAO0YwlXabsP0TCFBkzg5k07CZLqQC7jKcSePVYGcQx",
+	"1ur69gM7a3RFVo2wg2dHO9lgt9ey3UE3RGRmWcpDQljF4aohBHPCFLOHMiPum4aENQi+Wj1caXyY0KQo",
+	"cLRi2EVVzy3azxYGLx2gPZMGmmRnUiMaM32RN1hrp0xPLuTVBqEM/s1oYdjQMgXj48lQbuELsRt7574K",
+	"mZ4zJY1cvoAhNVMqujS5jsiQDlkaoQgHArVgQfeXvZetciuVzA3bbisf7SdBh1JDLE9C2VSKYzKkJjap",
+	"XT9sJzmB/aDfdUpFTlMyZUbxGGXVE9jmcVH+yOuPVZKKQ7uEMCB0YgO+6RbqT756p8WJRB7ymkC1uNFQ",
+	"8A+45kOGMG5hK5xxD1uv35zMh2nl2jAiJhQnBPM1rRQvbJmrM224KCpDfM2CotY1D9Y8WRat/IyhxTpm",
+	"HdQeXN0OH3DulInXyeDp0/0X5IrNF2w3m9T5CBLr97kZyptwXkOh3QQSm0GAUwEOZ3elCTcQFjGhYJYw",
+	"Egri2I/mXIzDhHk7nYDdZFwxvTnqeyVi6YFUfLzeE9FgDq2Lz153ckOWq6wcWAgS8BLCIZ3bpQFVrnOd",
+	"96051eX9LBRet3X4uh2mEsK+5BmXZgOjakMOF34crc70qC5g+VyTjUPZmmw1pySjc/Ayce293VQkrjiU",
+	"hXj7/4q0FTb4bZvMY7+wuteuZ+eKwsIQUSUP3a8jdJQfWMgBsqpgy8p6KynV5kIzrP+4Gf6C0CIqXCgQ",
+	"DscgzsmXdeOaeJMQcR/mylNUOxyxzM/yWuSr4dvZxMkTsDmYyUXJUQLFbGszP9FOFPBVUe1OSBtyWVEl",
+	"s4S+c0LoENQF0Nm4gTIP4AYBLl4zDjTzrqVKBK6mAehJEDJSk1gr6R/I9OqbsaPxOCJ5kkUklYpGZJiy",
+	"iAzNRapKEW4steZZb23IRqX0jJ2uzF53oNYEm2HaWRGJA1UAHVMFSEDph7Q1Y2TP/tJpgIaqOLxmzALm",
+	"dJMNeJsQI8DAdTQdh4wqEn654PDRAfKHT69C9zZcIbxvOeUGC202OVfHWbY5ryIrI662pis7kKK7q/W0",
+	"kRy5qj4TIkll39UNBQ+3KDi0EPCKJTjWWq+cS+cWy5a4SOeNvlgMdnMTlgM1L3enGlEb7sjVWNt8Q/6D",
+	"2+Byi6qwi9qHoTwN60hCG18XL1DuxZvxAlEm3KRsRQT5OriCp36YYqrgLeTDKzYPZV7Jm4srNl8mhv8H",
+	"FZUsH6Y8tvpKRCbsZrvCEneKaEzx0Ty8Vq9VfdVi1+FsZQFRcWyhs/5nLlU+Pd0gw3c5rGPdeeDYTo1p",
+	"nvm1MMFEli0MLX41Sw9mywknG+r9AgvfQEEaN0rz+X0P5Wu2PML1AFUeYKlQrn//H/bN2m6+tNhNnOaa",
+	"X7OfvIEbmzMsn0o99Kwh+KzhzJxeWm8D0Xxqr1hM51se2oSmo4uUj1iz76t/bGXUxA6+2oF1sP/04GiD",
+	"+Lopvbmg47UzpnzKzV3MuHCqy1teXlLzIaPJJ2hYr5UnOt77/7/7X+DZ3B88C9PHCnhV5fnM+fB+lUOo",
+	"bXHFwgI9fh4W/n6DZ5uLpzjWGfKQddKfH7z5kD7IlMfzrb3K24OvPaONtoa4cevPc7tv3JVs89HCka25",
+	"1PL8XADpxSpCWyMpK+mJJ7Ur8gK+doJFh1U1GsRva8nqVttjucjIwUAzYJ0VAtWiKeNqW2AvOGUodwjL",
+	"p23OMBsMCbswGRpPwhmtdQ60gamghKFAQHx8pZ8Qd/ARUneMQKNj9MNtZI/YhGEVCyl3V55whFfXcOMh",
+	"T8BuFXm30YxcRaQNX/fSuqffqzSjiu9ccHOx3coaZVSnCbi6SJWR/d5Dp1uxrDZk/uSajotiOYs1Z3rk",
+	"f2NZENLvDSA3EV3csRQ6n2LTI5LRuQaTqn1i14WFqyP727lAm3r9sye+fr1VqUgbOhcUdW3q5XugunoH",
+	"S3n4mvcnpN/bx1BkBtUCeudiucRNMcHWJVRinjS63KuVXTbzpq/OUbRYuhhNXVaUd4c24uNcsYSkdMhS",
+	"zJ4om96UYdehAoyBehB4B1shF5ZXc17c+gb+JfgNmfI05U6qIm0ukKIAFzrZJjjqxWBwcPBs0D84ev70",
+	"8NmzBaGvG3y8LHn+KocNlYoaHIo7M87esxfPjl4c7B8cPj8aHOw/fca+O+g/r4UmNr2yRMcXPHR0yhIy",
+	"ZVTnCpJk9AmhYk5GXHDDXCGCQCjJ0WEoPmB7Yirl6E5xQDH0cF/sRkgby9JtBjn7Tfmju9VY2oGs40d6",
+	"i/fr1pBtLDINJaCiVr832LkQVP0CCyTz+ypRqYAeR0jx8qo0pBr8VTO5rC4f9RGip5sCwakvrr5RrVcs",
+	"S36RuDpMoZzmYc5TE36Yiyyl8WYFU2DGcrzKx/VVBHeci91i2yZSm6YsbynS+bHlGsBdfpVDH50NFaGp",
+	"y5X01W2gSyCjSeQC/4tubL5U3bwMxHL1tc7FkMXSiwolH/ecp0cKLwyJJ8zyBvuigzsyqLSnw3ZUhBvS",
+	"hppDTEEekf1Fn4s3rzqRfVmqBN6hmsiZc+9mLjCfVSUN57iDjbYv97xfeg9fueygHLFI6bary1NlPw31",
+	"jo+7kP/QRF2+kif1K/+t0eoWODlIgj7cqY3SnhwRKBB9dEjiCVU0NkzpzomvBn6BzbcupqQNMgBku4xc",
+	"S64O0T4msoQCIBebMa4FVHLn2ogo4djE7R33pTm/EiW7PoDLB7au8tCfQc7rbjgNhjJEalCsvd6+UCKf",
+	"zotI+bK6uo9QYjOLuoAkHvjXZ9Ku5KPhGpmNG2+IH922rc+IsW0qHVejYhqKhhbVQt05+agRbf8BFTCq",
+	"LQ/tCXZ2LCEatcxNUzpKdV7UqKQu6pAwqlKOqbcGioxBf10uaErmbPOs8aKB2qb1WYvuR+7ccQNB8J64",
+	"iJcAa96uFYlvrbFJ6E9R1HfTrsyl8r9t4aVK8X9fj9fp47DgxjM5LcMvtyl1sP25bX0W6zbYuKVX1NA7",
+	"ueqEGnoxPDqs3YdL6Vku7/hvCReVTTae5xu/2t3bWwSJDVRc2L4QMdRpmFLBR0ybqCLtQbudmWCKtJ3C",
+	"VhiLWncAwLXGOpvc8tW6Mzvaln9FLadzrSxboGiWseQfbL5br5w7XnEgRQmgZTmQ1l7dFjXmWcwzzsQW",
+	"Qb/11j6rimM8e/ZssL/DZneoTceQNdXMFM/3XwQKQO9uFWgkHhVp6sWLp/v7R4Nnz54drfOfVhr8NB8i",
+	"7mHbA6wYCFbczw5yX9iOcIctcxB8q3CJ2FoAxTojAgDDjgljTXE0n1DBwQU90eT/FAkAaNv+2+tPZC/D",
+	"8BziRulsG2aD6Tg7RL9DNsmqYJYKfmx3INUwv02U5q9l6FBdaKcS9LuIAgBza7Fvf1uOvKQ2wjSl3ODQ",
+	"we+1EkgYvDsjdwXnrxTVGhre+55FEdGGioSqpFI/bkXG9mBwcPTiKFhj4F5lvvWC3ErR7ZMcj3dV6JsD",
+	"85ea6jaGVX9SVOgRUzuuYFu9O9Hb9BLGBLplYHkPibRQUgssdTIl3JxUSkxZ2RPLZwzn5HLP3Ox9MTcX",
+	"PLndc+9cljW4YGMNgeBTNg0kMf6gGCPQRdBluPtud5Xe4RjsT3sBc+CafDJINVrRLvjTjW+HXr8LZxS4",
+	"UxW+SU/333+9IaaSN9Pg2yxfIO1hUcwBcm6KmpNMxDLhYtyJMGvCtY8PFWzdCgC3KQ/ZUCfF7iGl0MN7",
+	"lGsKqaIjylPoyM5HhIp5cKEjxrY4xsa8N6zAGl4WxlsQWjtj+4Em7alUDGu0DfYOvPkP8rE2LVJedHN7",
+	"0EqsWsVb3G+RJVM/HJe3cOy01ogIOZTJ3JGUOTOkjaSp0yNjaiZMwdt1+oMNQuCTHiSLwTsjNvPF7yoH",
+	"68vs+RtxWcHYqt4SmLKujWImV6KHIH7sr87OobDqwDGhxXgYguefEG4gX20sZYJJMACznWrycZkoVmys",
+	"FbXc8kHiFi4lD4YM6qcAJqHQtGYAAOq8KY92jSo3D7tqinD6uX7svnVipYqxJCOqdqmwjhtCeIzqRB1x",
+	"2yNIkVZa9KhzuVBFNJRD4YVzrVYC9gcSItVuj6d621BzB0NbKA1Nc+8mW8SN9fLqRRyoIfgqXh7U0vCN",
+	"esCBUdSwpHOS0viqZui+62IYoQKv5mZlefCK1OBrJTdzuMUQnaOD54d3UETZ3KwCnv8djLC7lk082z7Z",
+	"bCtrIgmkYavW9XOB1/dXGTOYzBAwzCy6S9cXZSpjGFYkOlTMhFvq1tmETZlC8XmrdBy5IuTtsMF0VTPz",
+	"bTNb2ZllC1PZsqOpsOWU2y4JbGNTF5g/zhU38zN77ZUC0Z98/HdjzTd4DR3VpJ0pe8sJoYZAmh4WYo7I",
+	"FcuM1w7qxeuA6wKwgc7BqAJ1361wYkzmA6/OqgbFRTt7NZoCwx9ddciYpmnZ9KFaVIK0ecKE4WZeNbxz",
+	"7H5GE1gGmoNb70ejseJJt1xCSd0yDrbrW1CaRzJ8Vj9++vSBnH54Y6mAFIz4Ad8xg10UyUdGky5WRgIH",
+	"OGlfgrmLCiFzEbPLiFzu/ZZLwy6jc3HpzWDw85TpCfwDMmLhX5ji+7t7DJEI8O8iVIPdZFKZyw7hrqym",
+	"C155e/qudy5+yg2FlG17fBqE4WppjtqdX55CXxn+OwQqHpOXcIfk0/t/vH4HoSCWhHSN7GKgCgzYvtxT",
+	"uYAVQecs+Bc0kcPfwAZZ+eceNBLRlx0XhUIwXhXjUiqLkepcUEEuly7s0vV0JFOasLID9CrosILhIoSc",
+	"nAtah7FqBCl31cFcNWkUpMo8aR+eCgWuDvsHOMWlLxsNZ/XaSqIoOF9CYSWsS76XYa7ld79qKS5J++MP",
+	"35MXh0+fdXrkJyiAji2xDNRghcgQGMLXGkWCoc/F+qKjvunlKJXUaAzkcbmXrUWotRDdqljBW/3efq/v",
+	"y7rSjLeOWwe9fu8ATbQTICsFRNs/xhhqZgk27PNNAgXfzal/B+LlMilcZe9Bv4/ZrsI4Ils9JHs40HMH",
+	"eNda/cfPAbgb0LhzpZiwWgi+17Mbe9o/aBq3WOjevwS9pjylw5RVklTWf+cTaoEg+w5bLUziiDAYHMMZ",
+	"pOhayIXS7/ZiC0ibuNb+ho41JG9JbVqfb6NW5gLZ6ieNqca1wwYy+lIm8zs/Z5fXfFtnW0bl7PYb3rK/",
+	"XddOCogCVKeH6z7Elay+tpc08aI9fLK/EYQ4oskS/GgDsPpBqiFPEgYmucP9Db74JOVbqsYAhYeDFxt9",
+	"8BMVc7cdvSvEP+0/W//NG6Hz0YjHVmI5cyHLO2OLE19ax7/UBZdfPt9+riLT99h5YAUunRDp2gKMOEsT",
+	"bfnxnFCNZgeqWAC/bqPWHli8dSNRe8u1OcVX7hPa7QyQ4xgAd5y+tzuQPiAE3S8UWMQf8bRW/BA7eEY+",
+	"tg/E16iQFLhyVVOqt++uvJm+fsjxzrHVHgUGrWF1y4TIrsf1LYvAPJUxmWFta5BJoa56KZJ6B3ABFmsi",
+	"Fm6jL8FxnLu4HKc4eQy+2CASww5d388rK+Kj5EYypgg650ibxZ0eeT/lhlwB7kEvv3gipYbOF1MyUnIK",
+	"NDjl1xhfrJsO4Kq26jsNA1ne0Fl4L01385BL+8iAWGjSVizr9Mgr5895GjkjK3oC4J9YZd1Khqnr0hxa",
+	"vnrwkyWa/86gWw1U8C72MIKMtqklz4iuEHbP3B1EWMIakCW1bM4+a4SXeiDEBtsLxNUc9l8c7bbNt8wQ",
+	"bQVrK427qvfQvAehaSwtJtitQUx95crARC6g1L7qkIRrw0VsFm+S/MzNROaGcEN0Hk8IJVlukHp5VHND",
+	"jPk1E1ZV8dZweOmw/8KSHu5qdpfod4LPnVkRLfJPNNG5uubXTBNN51bsdNG/sPpUgvHfOKJGFKOp1Wvd",
+	"J00XRNNUzi4gYC65gLnDdMmZeZZ9vUv+yVyBkrhUnkWT9oTdRCSW0yntamZps4Hu5b40+lHH3sdM0azc",
+	"hlUKjWxEGm98qa+6Ys1pV41A7aj6V+dLP9p/Gm7csLwvqP6WUgt/N+aJJi/fnv7j9UF38PQI4aC4LMt6",
+	"yJtX9rITy3osHGvDY9Iu6OyE6gkmPRZ5kviTS0Mt2RYC5VVERERUREp0st9ZLkIUywAiAcI6EaGCQMld",
+	"lWdWnLIAqZjOpwx6vNg/5Yg4sce3mvflhz3f1bUlQJE7IbsyI+1Bvw9zlIaJahIMbgLPgYlkrWXne1xG",
+	"90eMGtlM2vLNdhtzgvEGMijvQNp/P3v/zpuDc4UdQCzOZjQBp+3SRrAbMhyNsxOv3IMrI9EgFDiz/iJ0",
+	"fd5U6ZOxYaarjWJ0WhdIy2gULijgRK3fRS1Ub3H6oE5WAHcFI8knbFbwgJoj5rgtL/GsBqrVLKwJLfKz",
+	"AajbwzkJQVintEBVoBvdqpabtamYOxe+gDZQFazSspZBgaUyXLKWHRA8tDOKpii7QtKmJE4taUIrFRRV",
+	"fH2TsRj6wHXtYrnIGT6w83XsnhjRdFpuBRaMLcvYjT1SbhYw02Mw4CibOeBvD/r7HdA5BqhzPMTdnBAG",
+	"bdscd3V1FMD/guflPMJ/dB2/v4HC9b0Uo5Sjl+TRKLCTOghAQyiyeRorqXVRNhVRoaBICOiWBmKl58Wc",
+	"TcJErOaYaxkRpiDtnMS+TDTEaaU0hr90IQmKBcEuqGSWRoY9Pi1yd4N65xt4flqkzN69UQ+zITay5T0A",
+	"1uN+WfKIz4/4XIBDgdAC2RZaeUC9qLT5lIKdWMzkgPKCpFwbx02BeYKkbHEVNa6UX7GaU0fORI+cFhk+",
+	"6F+yPLw6LcjWsyIHEZ1HRTcZTN2PqjoZaGyOy6M5ei1N+OJDbm9RW0oZhiXUKQM2gSspwz3JTrVecwGE",
+	"xed/fHw9XP/FO2l+kLlIdkPwR3wtoMHha1WeHkkFzlIO9RSwdpGwIuaVdhIeGByMhJaEFZZ6UmsoKCtN",
+	"myox0dhSMKWGKVQkYRCwQ1Ixn9G5l8BBpEYPtDNToqrMFRkrGjOSMcVl0mAabvRx3jcSNrLLT9448MD4",
+	"ty02/Wn8De+FO/AnuuQU7jHKhEx1nbICAEwgNFc3ORvqvoTQgstXfN7JB2omrdvPQY6xV4G3leDqlNjt",
+	"oHYby8FG9gEgE9jFJ3Hh0kE7znITxMJSVkQcT2RaDriV2ef2D407f2RO9DDOvSe6akiC4CLm5Dkq5uRq",
+	"2UEFhR1lwhL4h1XjnCgG9jiWWEHP5SxUwgUw0G04txxsKJUpTECubzCYbCgxKhcxRb9yyiBWCAJtplwb",
+	"esUECo0OIEEqtcOE4NqHMqUMqlvMvXUHVvlgJAN78KKNe/exmzynWKPq3llkrRRWgNr8PHE2ZNdxeGTx",
+	"C2UF/ii9PkqvGFLC4itvcATm7XgLGkClKNRH7NcImuUw52niyI7vQlqBMzNRTE9kmmyu9UGkJLsvfAR7",
+	"z70blAokedgYsYoxK5yNW1bweMT5R5PULkSicAnWwcnHgy9ECmOww6IVibQp2qRimtEhT7mZk67VUSFF",
+	"kXl5hipW+kULz/UMEyjQZk2Nn6lSYkGKdO48P4Uzm6ClGVsccjMhH96ffSJ1M3Qjiao2Bm7SKl76d8Lo",
+	"vQ7F8ONT0Ox3AudvEM/7GjgFxezLJ5q4Y4p8KcCkjILComRxU7deXevS666AxVLI6dzdgYstX3UF37tX",
+	"7pHAuilcsnWYzkJnoDRlSVG+uQBitID65FHAizI5scwe/jbXWUmFWaw/TdoyYyj/A86VqAx5YKiTEG46",
+	"LvaCQvxOvQ61v1Z/kdVgw4BVx5IgXSb1F9DSwToBKKXgeUallOEklikxcsygEDj5GTNtC5p0LkrLtctz",
+	"YELm40klLsg+GPQHxb0V5wBxG5mSmdQ0hUd4FG65duRz0b5E4uJ2umd/vXRpKdwdm6ssuuDtErwGxHcv",
+	"nLjR7URbyCZrqJAf04E9usgHG3/4AY7TCwqPLq+/ugubgsfLk6DSwQW8gqK/GU0VmJ0UJi4VnrFn51vh",
+	"ZD61j99h+PA9Ih1M84h1j1j3R5TqLWwWKYBYFNtjYLvEvmmuDRlaLokcr7Me936V2KU7jHp/l1w8CMd7",
+	"5Tj4S+j1fZ9I+IhMf/moDQSHChMr5Me68d4xsJOK9d3q0IBlwLNKxrce0Sp9f5sUpEqL3ntN3qr2Jw4o",
+	"Se4xCsLfStt5J0UXj1+TCaMK658Lk85J28fqHh3Ws6g6UaG6GQl0MMEMu/W3o9i1vGLNhPAjPL9/IQTn",
+	"eZRCHgnnH5BwInCWZQfa0mnWnUqZq6+SRqwq3oyEZ3z8Z5NGHpHxERl39AbKLlbkdPYulnjzJdUFyp1U",
+	"rJ2upB01YP9NmYHY8GacBFmoUVz5wT7FGsQ7Ov3/CXltt9Ha96Hwq3v78z1757BLwgoP3Z/PGb+/wVb+",
+	"JgX7tw/eib4slndaZnA0wbxfcK9T7WuqcUH+fvb+XRVZXPlyxJWx1JpnezSzUv7FMJXYaL7Zfg6vEK4x",
+	"JpuzhLTx5p9o57jH8klPag6In5i6ShlRUprIKy8RwQ8LttzBNp7aJSjZ7WBEeEYV9KkpOXRK4ytIqZqw",
+	"NCHtS/u/yw6ZTXjKijIUdaWorPnXOxenGDibRGRK05FUU5ZAuVWpmCVNxSYP+/2IUIL9Jt3PwzkszS8e",
+	"VasJFoY87L848WHp58LFpUPYfMgsfwqn/hIO/X7EAhz7gYMFYFLcmyUGK2KG4C4TnpTJfnDEj0kqf1VB",
+	"YT2l+5DrCaEOFdv25a6vveu1bnTTVygedhquU7xNXO9/g1f/gg54IPRu5fUACzsIVUz7mgeQ3mN1J5cM",
+	"61MINLksjviy0+x997fhGU/4KvAeHJ1ckNlWlH6pk7wtg5c/3zeFbBLW/j1I4F8pU2E9VXovWCkdWOgj",
+	"7Ymceb8HyiEuY5ZrzcW4kGmgxgl82umRnyoUbC0Bg17XFZxZqLAgDO8yYZTM5mTIzIxBok7C9LFfVoHL",
+	"UA6C0WQBq30iUQQB4Agykc/sORe4AEKH8poV30wgI9DHajgZqW21Oi8kus+s0EWo1fx4Jf6Da8JuaGzS",
+	"OZlNqDkX3KCst3g4AWmqQiX0unJSH6E2OgqUiyvDDV1C+PplZCVoqmNnWUYxr7E+C4y0cZZEWRA7TMVg",
+	"BeEKL/1Vrc0Pj/b3j54f9fefHw6eHTx/3tSdtVJuOLwA7AMaXMDRYXTHdY/und7+aCG8iegC+JdBgR4U",
+	"ynoTbJqZeVGQBG+680en0n9uoluJK0Pq1WY0npT4POHjCdPGUVd7t761tCNlFRq1iP60guqrqHA18nBl",
+	"CGH1vY1kmF2x/0W//2z/xYvB08Nnh/0Xa7pGPTzq3y+iV475A+gogRqPJKNjiCeu3t3umPzvIc03RMi6",
+	"6Fjgcp6FS5VYdg/ZW5RkUkMhecvEKxJFlqepxpM0E+WjHKfrJf2RVDPfujfcOt6uhE0JxUa2C0VEwOZD",
+	"RZKyBLOd28N5UYFnQvXkxAoVdoWoiWhymeQITeyyA0alc1EbuqbecF3v1FSpYpCbobzBxCaW8muoI11a",
+	"pv3XedY7F0/7B0UfFv8h12SUp6lTlcAORa4Yy1D6sjsORm7+gMf1xrDpPZmIqjM8sKHITe16dYeLIOBJ",
+	"R8W1gL2wuNJHS9GjpahJPPgRahdfAxUDm3KXiqTr6A/SmK+wH02ZGrOLqhWpgZyRIfR4wheJFjTTE2lI",
+	"+7I0jwRqTfaPichxOTEVQoI/2iXZRnVqHlNxLlD0QSTRi82J5IgEu3TVm0l1euS01uDLlYao1WA5F7hQ",
+	"XckN950lqiVZeJl5EaBqP9nDq9nV7p6uwRzfKF3Ozd1E1n70xUBr9zhjCvvyT5h6JGyPhK2RsJ1mWToP",
+	"ZT4hEfAGFCsedU4qdlwFaWuLKVRT388CKBr4Dh3lWSvLmZuLzHWYbNJ7XA/Ke8Q1N0NToUwp096/k6Be",
+	"6fGlF2VQ6F/atsR4zgwCQCdYjh3gQAr7zULDwLJP3bqbrXR1a/YG+9Ets0HGWQk5rWwFqi4zn7FJ2lrF",
+	"EYGuS50IPwNhXqvYblOxay5zjS+cCys6271GrhtBOid8ZN+FFLGMzgn2yyPfkRFjCNgzZ01ELLEU9aTi",
+	"ASbUGOpNsucibuoTp1VsmaJvyAkO4Rels1IxqqXY1DL56cY1I7snhrfQQ++BWV61AVwDLjpgeaKh7dsj",
+	"h3vkcI0cTl9V64aWbUqd4AodMCNojVAEk1WoTTN5c02/VnGsH+GV++RYboYGLPGWBJULwcU4ArtMwvUV",
+	"pjMbkjKqDel2p1x0R4qxLrQEIPafQCDhfWrokGrvj60Fwz/8HsgwN16NMfSKkZlUV5WNCUaVlWjyFJoe",
+	"1zZQ1qXjYnxS1m+GqvpQUHahztVHZtS8ezpyOd0LxY8hkEdD6XrKja8fTvUVtOAdUy56GzY/ODha61a5",
+	"/XqR4C2/ZgD5cLOu15pHA8QOf4xPHAzojMbLkPAE2vSYWr6HzHwYGGq4yz7F5Q49m/nXoO+6M6ijlV0p",
+	"fs0Sf+DoeLO/0dSJm6Sd0TEX48aeIfjpLhbxweDg4Nmgf3D0/Onhs2dH9+EP2+/3V1nF99e1/PwmHrGm",
+	"PJoiCkE/LJP+UxVYc8Xe8RzrUroPmYyckyny0QCRD5/E6obNRiiHr6CyrbA9QQwe9szMBbSexPIGGKoA",
+	"aQ6+tO6QNTRjjLCHIxrHUASfUPT4nwsfxeA2a4m3cHK26ZH3ZsLUjGProkoFhMN+n7StJI3awEiqq061",
+	"t4qrF0cTF2QQBav9NtqVPIW6t4BKmOabRFXCzMlKm5Kjut6a9ChmPyZdeMzwsNGGThlQUiXLIcXC1Xws",
+	"PWFPNPnXx7cdwkXV+/ZEE6Q8EaEoqzmkXEeo0Am2UrB4j69s5Bv/EzFi3PYqTgwd6B8Z8dcx4iXfj64V",
+	"S8ICOgnThguKJUllmhQMex14a+a6p4ez/xhNyyD/+2QPZ9i/vEkrYzPi+KlUBHudE+gVVnirFfONcSYu",
+	"Gdm+1vuTxiz9ccn1h9xUu4n7pBofa+AEOO/umzODhNoqfILduJAnIuSsEXKnTE9WmUF+YvpejSAwfgBQ",
+	"7e/E9WP/Vin8sAY0FRGqSUq17xM1pSKnqV8f1g4cARucdRq63rp3V581vrL2uA27MXtQsrl+0GtrgrsZ",
+	"vHT+QckpMxOWawIte5Bf9haOofJWcSEh44FrZd6b0+lKX9D7jAnsh74FVPlBt9ispXVurqJARm/J1cJ1",
+	"5WFoWxlzFqXmqhf2hXstd8FUc62LBbPeN6roZ0+JGDtuA/xn+fCKzVcfpHvlPo/STRE6ybLrZe+Oz6bS",
+	"TxM12ISRN68aDgobru1hL8RVx/VPeLHoZXhvZ1abp9G/ap8+dszG08ArLNpZ+hqTM2/lYaoLMIA/YGJF",
+	"94pDTGFM60FHOBZWs8yDUuUyINy9vWMZBh7O4rE5/KGk88c2dDzaLXar3ALNAEFqqWFXEFVKMrraifFP",
+	"985GxgaLnzsnE+JM/7BD/BXcCrjdVdYMdz2P9oyvZDLaF0a34BkMAvI2jZjOWeLjfxZUwiqTCboQ3kmD",
+	"BpJKLA/E1HAz9w09i3BQcMtDcfYbjGStRB5p0naueOBydZz8XjFqGALPvTIynOjbMLIzQ02uV+PFIyP7",
+	"szIyq5AS6q+5LZUveoSBZAiKHkvliFBBrF5NoNn0Gl6398USgdu9L6615WrFofWHgPTHxnoP11jPAV2R",
+	"3A3Fc1yqK1cFgV7BGwJSUkYhSurehKT6+PxrR4dE688NSLNHXdmjP8s+m5oUncZXD8BlTx++5tCfi8Vu",
+	"XwrtkSffWexpfFXw6R45JZUUMUs4XRtsiHj3tYafaAxMhLmg/Icuy1vVO42sY+fYkXoFAzdsM60VVL5V",
+	"pIQJqzL+0nIJIVb/dOf+ebnJaLSoF3yPX5FcWIbSnvI0hYwFOSLGHrbuEKnImI8pRKdGUNvRKiN8StOm",
+	"CD/Nf9+9bM8p5ADcv37bHN8O1/dnTiT/oHjMsGKNgxryqxzai5YjHwJWufKi7N5EagPlAYXMRdzkKPBO",
+	"zj0axywzzWFtZ4iMw7mTneGzJ5rEUuh8yhR26IIoYYesPqqOVnPfHU5zg8nFc4vNlzg3FTG7PBdt16YU",
+	"Rn2iK53pXQBuOfebVxFJ5JRyQSQ2JPX76eKQe9f7nR45FQT/ZEWlxHMRU0GGjGSUJyfucRGN7KPdikCb",
+	"UBlB+OQjDndPjN2PvhFbP2xovVScrb0XhJdHTvyX4cQbVHOp4FoFWMIdAK+Z0lwK0u8NiviIKmXxvy1S",
+	"lyFP001pi6VOPfKaxpOChPja4DW6liAFqReMmInKJk6qMRxcnwssv5EqRpM5uRJypr1BwGM6Oc2N7Gpm",
+	"TMpI+7Lr/tnlwjB1TdPLDrF7KemeI24zGkxCe8nT9KM/k3sKjoUpvkn6GU7dlHD9qaTVZR6sSjDbVc7+",
+	"+GTokarsSFVOsa3whELWT1n3ZoEJQ/tOOcME1U2oCLuBhthNsvpreFxBt5XZMvh2uRYsUkW0vRhLAF2C",
+	"DFam8mpEsxAtYnah2W9/3EyZtT6tP1iuDDVxY6rb0D7clXx8AxneMbiSGlq9zJXnhr0g9FmGy0Wc5sBj",
+	"MyXlCKpAYtmUjz98T45eHA2g4pLP2VqHMpbOrgwPs8//cuHfsxUlsvnXMadvAF2nS3S1pLmevLoUIqwq",
+	"Y5UeT+8wVz+j8ykTpu7SXAVf+YrGKx9z8Xc5vC+dKBffSNqBmVcJO1YtV1ScgLlf11D+MSHo0fbZ2EYi",
+	"F4QC8FgcdYn1uabj0oQyggTtBhMOaijN2tUHpkAei5DVYGmqPCNGkv1+vyQaQxbLKQMmVA08cP0jQaJr",
+	"o/1lRlWiI2eGvIH/n4tM8ZhFJGVaw8sXimmmrlnHFRCBTpSXeq4Nm176kfCNCGunuIogpSboghmYxnog",
+	"znLDNRIw39cNiphM5Azq6ciR8Q2iVS70iadsBUL65HMSK6onoJdoaOo9hprIUJXnXCiMgEp6WHuk1nTa",
+	"J9VndO634U5QGzoH5tHxGfW+ZSBSXuKCMUKa4hne4v0QTRy8Qjfvk076yZpIJXDZGXW32C5Or4/n7NNg",
+	"Zk5L7DzSzsdYDkvGKBIFJ6HQNULPCuEFe/HsxSnlU90sxnxvn59h35776h9H+fQbSTNu7rXV8nzVCzpl",
+	"CTY6cmnOitmbSApKboCWWsI4YYpBthu851Py57VU186j8eevI+BYSMEm1DRNS/8tFNWxAoeHK248tEA1",
+	"RuLsSImSmfbv1CoHu7ddgh44nwCrXf14y4HHisbMatFcJqTd7cIwXfi1c+IHLf3IbkQAZRAo7OSZFQSQ",
+	"EjSAM3yQspEhNHVmomDnL0d6vlCtmbngEAkjEnZzi2JbytAVXSdEr+B33z1vvdvnlVvyYzeTvwqG2Rsv",
+	"O9H1yHtfExA7wFv0cHDLDRTv9hoqjAfSaokCUzo/qQP3mBlNDvsHwYogIVCPGu1NDVC8iq/J2DDT1UYx",
+	"Oq3zt8LkNOSCgq1qozRFWOYTTcBjvlDI6j36kbuwzi50JVrCr7dyxlQ3trRrwm7Iy7en/3h90B08PfLM",
+	"0hKiXmvL1ke3j40i/zqNIhWdER+jAzX/oco01HB2qqg2qEBWquw3oJqF3kCmmqErka0BLapBAjXE+B4X",
+	"0n3LxNhMGvDQ+zaWPRZ3g1iuperumBWIj7CcmLx5hWWUEgZNA6D0Nk15Us2xXMzRwDcc0YT4K6zNklTK",
+	"gPcq2BY48Uo4myW7MG+uWanK9Cq4tzS/zuNJtcvs/sqLtfq0F15yMHOnYD1RJJZK5ZmxghhMDA74Clou",
+	"jCglagYzJcW4un3tg4+49o0kTqDgx+pigaEbdG/vwav4Jlzj06aj9MUPh7meQ6ENI7MMihcqOwRJqWHq",
+	"7tZRISKLjTSQbzKlpCJtIYEZQCSelUixEtiPr09fEY+Und4dUJifJwympYtYHBU1CSdg7gIL4+8sKpoq",
+	"2UcFIwxQl52aNX+gZrJxr2Z8+XNDxu2H3DT0jV5y57LYsISkm3BnV5fYHhHxtfUpmXI9Rc+i8/Li9Zc+",
+	"sAAR26XB4SaWhG2knim98WR5/+jZs2eD/aNtRKGoMKXuH5Gf+EvSpiVJGkKA0IiPc+W6wtArBlZe8D+u",
+	"M1js322/7dA+zpCotaUqQnscnStqRkOXTLeKR3vioyLVSEcBlkpRLSKIgKwutPXIqetzBE2HLJRVeEnZ",
+	"hajKlLY3CezRPOEmkCFzrzQ4nMFiV1JKk3dvCYUJvpElFOb+oKQcNdY7sA//2p38H2nM3TXTVhhRVtG4",
+	"JixNMIAeDJ4KGiuakj+DdqgXdcNCovNd1+wXKO9YWaeQ7MgVm1e5oZwJiPYdKaYn2O/BZ5XzomS4zzXw",
+	"ciJITo1yIhAySztXFOSzj++ThsAEW9GQR+HkUTj59xVOXNyCJkOq2dEh4YL8/ez9uzsVTowcj9MVSP0J",
+	"n98PQuPg30oqcHlTTTKBz6ty9jvwboFF/NGx+WeMPjibcRNPykgoKTADbwTpZVzQ2PDrgn2jQQFSE3VE",
+	"fpVDzFcByq8bwrgg5mrkTFPNzZ8K+yKy+2qkVsFRoBop8PWit7YLRLJcnzH02U95kkkuoPCFubkYMXYx",
+	"5dCA/lz4v+lNhGE6lditTgQN6p0tK9QkBmYdSTXFNVbbG2LHqaJL4rnYrE0i+Fe56JFBf//Yxay2F8fW",
+	"mROcMGINSkl2eudi0B8c+yKcmZRpRC5dGeJLMMoVYWakPWIzQOaFtbg1AF1lics7zo3sYlWe3zFkTOdT",
+	"pgsCOycK+t2Dd+0yw172l6R9ieVML4/JmILNDq7tcs/c7H0xN6AAugVdBpvTfpDafHKwcl+E1w2/vTC1",
+	"hkrc/GDPy2LroD/Y5P03AvvMPcpEjyT4jInE9YirehpcLAmNoXtHtbm0+6m5MVWJcqu7KTa40NYBL8ph",
+	"OwPvtvr8v0Eu+/vF2OIiZA+TMduuIzr0XJSq6LZYFNHZorHitq6LTzfeZva5Dht7nshvb4qrjNlkWvvB",
+	"Df6toOwPapzamqY+kkhsXD9dFrlGhCJG1YTFidS1ftXsJmYsaRbBIugtPQcjlJVlQdiCeCIMkecpQ7En",
+	"kUTIehulJrK7V+13eteY5ZpjOsS6t9afp3qbukuP2PwoId0b+p/qq4oyYyRZ7tK5WNABuxuDOohdFkap",
+	"nNmXLl1FFWJuSKmPhHEa1qiuPermKm0dtybGZMd7e/uDZ71+r9/bP37ef74P6OpG+OK96qAEg/0L/y7C",
+	"9Su/OatU5Rfwl9V+kVntT6fyVn9yzTgqv7hSUJVf/L5uP9/+3wAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -292,18 +292,26 @@ func runJobCmd(getenv env) *cobra.Command {
 	var (
 		o       clientOptions
 		metrics map[string]string
+		host    string
 	)
 	cmd := &cobra.Command{
-		Use:     "run JOB_ID",
-		Short:   "Run a job on a host and print its signed receipt",
-		Example: `  offgrid run job-123 --metric compute_tokens_m=0.1 --metric latency_ms=800`,
-		Args:    cobra.ExactArgs(1),
+		Use:   "run JOB_ID",
+		Short: "Run a job on a host and print its signed receipt",
+		Long: `Runs a job on the node (--node), or with --host on another host for the node: the node asks
+the host with a signed request, checks the version 0.2 receipt naming it as the consumer,
+accepts it and owes its price (offgrid owed, offgrid settle).`,
+		Example: `  offgrid run job-123 --metric compute_tokens_m=0.1 --metric latency_ms=800
+  offgrid run job-124 --metric compute_tokens_m=2 --host http://10.0.0.7:8081`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client(cmd, getenv)
 			if err != nil {
 				return err
 			}
 			body := gen.RunJobJSONRequestBody{JobId: args[0]}
+			if host != "" {
+				body.Host = &host
+			}
 			if len(metrics) > 0 {
 				m := make(map[string]float64, len(metrics))
 				for k, v := range metrics {
@@ -332,6 +340,7 @@ func runJobCmd(getenv env) *cobra.Command {
 	}
 	o.flags(cmd)
 	cmd.Flags().StringToStringVar(&metrics, "metric", nil, "a usage metric NAME=NUMBER (repeatable); compute_tokens_m sets the units")
+	cmd.Flags().StringVar(&host, "host", "", "run on the host at this URL for the node, which accepts the receipt and owes its price")
 	return cmd
 }
 

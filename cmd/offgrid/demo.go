@@ -98,6 +98,7 @@ members of one cluster with node-1 as its admin. Ctrl-C stops all.`,
 					repairInterval:   30 * time.Second,
 					auditInterval:    node.DefaultConfig().Assets.AuditInterval,
 					scrubInterval:    node.DefaultConfig().ScrubInterval,
+					settleInterval:   time.Minute,
 					historyInterval:  node.DefaultHistoryInterval,
 					peerPoll:         2 * time.Second,
 					// Beacons on loopback too: the peer table shows

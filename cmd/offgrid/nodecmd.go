@@ -56,6 +56,7 @@ type nodeOptions struct {
 	repairThreshold  int
 	repairInterval   time.Duration
 	scrubInterval    time.Duration
+	settleInterval   time.Duration
 	auditInterval    time.Duration
 	minLinkRate      int64
 	hedgeDelay       time.Duration
@@ -109,6 +110,7 @@ func (o *nodeOptions) flags(cmd *cobra.Command) {
 	fs.IntVar(&o.repairThreshold, "repair-threshold", 0, "rebuild a stripe with fewer live shards than this (default k+2)")
 	fs.DurationVar(&o.repairInterval, "repair-interval", d.Assets.RepairInterval, "how often the node checks its own files (0: never on its own)")
 	fs.DurationVar(&o.scrubInterval, "scrub-interval", d.ScrubInterval, "how often the node re-reads every shard it hosts, quarantining lost or corrupt ones (0: never)")
+	fs.DurationVar(&o.settleInterval, "settle-interval", d.SettleInterval, "how often the node bills its consumers that are up and pays the receipts it owes (0: never)")
 	fs.DurationVar(&o.auditInterval, "audit-interval", d.Assets.AuditInterval, "how often the node challenges the hosts of its files to prove they hold their shards (0: never)")
 	fs.Int64Var(&o.minLinkRate, "min-link-rate", d.Assets.Transfer.MinLinkRate, "slowest rate in bytes/s a host may send a shard at; sets each shard request's deadline")
 	fs.DurationVar(&o.hedgeDelay, "hedge-delay", d.Assets.Transfer.HedgeDelay, "shortest wait for a shard before a get also asks a spare one")
@@ -286,6 +288,10 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 	cfg.ScrubInterval = o.scrubInterval
 	if o.scrubInterval == 0 {
 		cfg.ScrubInterval = -1
+	}
+	cfg.SettleInterval = o.settleInterval
+	if o.settleInterval == 0 {
+		cfg.SettleInterval = -1
 	}
 	cfg.Assets.RepairInterval = o.repairInterval
 	if o.repairInterval == 0 {

@@ -54,6 +54,8 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		transferCmd(getenv),
 		balancesCmd(getenv),
 		txCmd(getenv),
+		settleCmd(getenv),
+		owedCmd(getenv),
 		bleNameCmd(),
 		versionCmd(),
 		pricesCmd(getenv),

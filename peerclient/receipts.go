@@ -1,0 +1,109 @@
+package peerclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/offgrid-net/offgrid/api/gen"
+	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/ledger"
+	"github.com/offgrid-net/offgrid/node"
+)
+
+// maxRunAnswer bounds the answer to POST /run: one receipt and its
+// envelope.
+const maxRunAnswer = ledger.MaxReceiptJSON + 1<<10
+
+// Receipts runs jobs on hosts, hands them acceptances and bills consumers,
+// signing every request with the node's key. It is safe for concurrent use.
+type Receipts struct {
+	doer   gen.HttpRequestDoer
+	signer *identity.RequestSigner
+}
+
+var _ node.ReceiptPeers = (*Receipts)(nil)
+
+// NewReceipts returns the settlement transport over doer, which should
+// carry its own overall timeout.
+func NewReceipts(doer gen.HttpRequestDoer, signer *identity.RequestSigner) *Receipts {
+	return &Receipts{doer: doer, signer: signer}
+}
+
+// Run implements node.ReceiptPeers.
+func (c *Receipts) Run(ctx context.Context, endpoint string, req node.RunRequest) (ledger.Receipt, error) {
+	body := gen.RunRequest{JobId: req.JobID}
+	if len(req.Metrics) > 0 {
+		body.Metrics = &req.Metrics
+	}
+	answer, err := c.post(ctx, endpoint, "/run", body, http.StatusOK, maxRunAnswer)
+	if err != nil {
+		return ledger.Receipt{}, err
+	}
+	var res struct {
+		Receipt json.RawMessage `json:"receipt"`
+	}
+	if err := json.Unmarshal(answer, &res); err != nil {
+		return ledger.Receipt{}, fmt.Errorf("run answer: %w", err)
+	}
+	r, err := ledger.DecodeReceipt(res.Receipt)
+	if err != nil {
+		return ledger.Receipt{}, fmt.Errorf("run answer: %w", err)
+	}
+	if err := r.Verify(); err != nil {
+		return ledger.Receipt{}, fmt.Errorf("run answer: %w", err)
+	}
+	return r, nil
+}
+
+// Accept implements node.ReceiptPeers.
+func (c *Receipts) Accept(ctx context.Context, endpoint string, r ledger.Receipt) error {
+	_, err := c.post(ctx, endpoint, "/receipts/accept", r, http.StatusNoContent, 4<<10)
+	return err
+}
+
+// Bill implements node.ReceiptPeers.
+func (c *Receipts) Bill(ctx context.Context, endpoint string, rs []ledger.Receipt) error {
+	_, err := c.post(ctx, endpoint, "/receipts/bill", struct {
+		Receipts []ledger.Receipt `json:"receipts"`
+	}{rs}, http.StatusOK, 4<<10)
+	return err
+}
+
+// post sends body, signed, to path and returns the answer (at most limit
+// bytes) when the status is want.
+func (c *Receipts) post(ctx context.Context, endpoint, path string, body any, want int, limit int64) ([]byte, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("encode request: %w", err)
+	}
+	base := strings.TrimRight(endpoint, "/")
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("bad peer endpoint %q: %w", endpoint, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if err := c.signer.Editor(identity.BodyDigest(b))(ctx, req); err != nil {
+		return nil, fmt.Errorf("sign request: %w", err)
+	}
+	resp, err := c.doer.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s%s: %w", base, path, err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s%s: %w", base, path, err)
+	}
+	if int64(len(answer)) > limit {
+		return nil, fmt.Errorf("%s%s: answer over %d bytes", base, path, limit)
+	}
+	if resp.StatusCode != want {
+		return nil, fmt.Errorf("%s%s: status %d: %s", base, path, resp.StatusCode, problemDetail(answer))
+	}
+	return answer, nil
+}
