@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/sqlitedb"
@@ -18,15 +21,57 @@ var migrations embed.FS
 
 // Store keeps a node's own signed receipts in SQLite (table
 // ledger_receipts). It is safe for concurrent use; it starts no goroutines.
+//
+// Appends are group-committed: concurrent SignAndAppend calls queue (at
+// most maxPendingAppends), and one of them, the leader, signs and stores
+// up to maxAppendBatch queued receipts in one write transaction, then
+// hands the lead to the oldest receipt still queued. A caller returns only
+// after the transaction holding its receipt has committed (or failed), so
+// durability is that of one append per transaction.
 type Store struct {
 	db *sql.DB
 
-	// appendMu serializes this Store's appends. The write transaction alone
-	// keeps seqs unique; the mutex makes concurrent appenders queue here
-	// rather than in SQLite's busy handler, which sleeps in steps of
-	// milliseconds.
-	appendMu sync.Mutex
+	// pending bounds the appends queued or in flight: a caller waits for
+	// a slot (or its context) before queueing.
+	pending chan struct{}
+
+	// mu guards queue and leading.
+	mu sync.Mutex
+	// queue holds the appends not yet taken into a transaction, oldest
+	// first. When leading, queue[0] (if any) is the next leader.
+	queue []*appendReq
+	// leading is true while some caller commits a batch or has been woken
+	// to commit the next one.
+	leading bool
 }
+
+const (
+	// maxAppendBatch bounds the receipts of one transaction, so that a
+	// leader's own wait stays short under a long queue.
+	maxAppendBatch = 256
+	// maxPendingAppends bounds the appends queued or in flight.
+	maxPendingAppends = 4 * maxAppendBatch
+)
+
+// appendReq is one SignAndAppend waiting in the queue. state, out and err
+// are written under Store.mu or by the leader before it wakes the caller.
+type appendReq struct {
+	k     *identity.Keys
+	r     Receipt
+	state appendState
+	wake  chan struct{} // buffered 1: the result is ready, or lead
+	out   Receipt
+	js    []byte // out as stored in receipt_json
+	err   error
+}
+
+type appendState int
+
+const (
+	appendQueued appendState = iota // in Store.queue; the caller may withdraw it
+	appendTaken                     // in a leader's transaction
+	appendLead                      // the caller commits the next batch
+)
 
 // OpenStore migrates the ledger tables in db and returns a Store over them.
 // db should come from internal/sqlitedb.Open (write transactions take the
@@ -35,54 +80,213 @@ func OpenStore(ctx context.Context, db *sql.DB) (*Store, error) {
 	if err := sqlitedb.Migrate(ctx, db, "ledger", migrations); err != nil {
 		return nil, fmt.Errorf("open ledger store: %w", err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, pending: make(chan struct{}, maxPendingAppends)}, nil
 }
 
 // SignAndAppend gives r the next sequence number, signs it with k and stores
-// it, all in one write transaction, and returns the stored receipt. The
-// caller sets every other field (IssuedAt too: the store reads no clock).
-// Concurrent callers never get the same Seq, and on error nothing is stored.
+// it, and returns the stored receipt once it is committed. The caller sets
+// every other field (IssuedAt too: the store reads no clock). Concurrent
+// callers never get the same Seq, seqs stay contiguous, and on error
+// nothing is stored for r. When ctx ends while r is still queued, r is
+// withdrawn and ctx's error returned; once r is in a transaction the call
+// waits for its commit whatever ctx does, so an error always means r was
+// not stored.
 func (s *Store) SignAndAppend(ctx context.Context, k *identity.Keys, r Receipt) (Receipt, error) {
 	if err := r.Validate(); err != nil {
 		return Receipt{}, fmt.Errorf("append receipt: %w", err)
 	}
-	s.appendMu.Lock()
-	defer s.appendMu.Unlock()
-	var out Receipt
-	err := sqlitedb.InTx(ctx, s.db, func(tx *sql.Tx) error {
-		var last int64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM ledger_receipts`).Scan(&last); err != nil {
-			return fmt.Errorf("read last seq: %w", err)
-		}
-		var dup int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM ledger_receipts WHERE job_id = ? AND resource_type = ?`,
-			r.JobID, r.ResourceType).Scan(&dup); err != nil {
-			return fmt.Errorf("look up job: %w", err)
-		}
-		if dup > 0 {
-			return ErrDuplicateJob
-		}
-		r.Seq = uint64(last) + 1
-		signed, err := SignReceipt(k, r)
-		if err != nil {
-			return err
-		}
-		js, err := json.Marshal(signed)
-		if err != nil {
-			return fmt.Errorf("encode receipt %d: %w", signed.Seq, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO ledger_receipts
-			(seq, job_id, resource_type, units, issued_at, receipt_json) VALUES (?, ?, ?, ?, ?, ?)`,
-			int64(signed.Seq), signed.JobID, signed.ResourceType, signed.Units, signed.IssuedAt, string(js)); err != nil {
-			return fmt.Errorf("insert receipt %d: %w", signed.Seq, err)
-		}
-		out = signed
-		return nil
-	})
-	if err != nil {
+	if err := ctx.Err(); err != nil {
+		// Checked first: select below picks at random among ready cases.
 		return Receipt{}, fmt.Errorf("append receipt for job %q: %w", r.JobID, err)
 	}
-	return out, nil
+	select {
+	case s.pending <- struct{}{}:
+	case <-ctx.Done():
+		return Receipt{}, fmt.Errorf("append receipt for job %q: %w", r.JobID, ctx.Err())
+	}
+	defer func() { <-s.pending }()
+
+	req := &appendReq{k: k, r: r, wake: make(chan struct{}, 1)}
+	s.mu.Lock()
+	s.queue = append(s.queue, req)
+	if !s.leading {
+		s.leading = true
+		req.state = appendLead
+		req.wake <- struct{}{}
+	}
+	s.mu.Unlock()
+
+	select {
+	case <-req.wake:
+	case <-ctx.Done():
+		s.mu.Lock()
+		if req.state == appendQueued {
+			s.queue = slices.DeleteFunc(s.queue, func(q *appendReq) bool { return q == req })
+			s.mu.Unlock()
+			return Receipt{}, fmt.Errorf("append receipt for job %q: %w", r.JobID, ctx.Err())
+		}
+		s.mu.Unlock()
+		<-req.wake
+	}
+	if req.state == appendLead {
+		// Other callers' receipts are in this transaction: it runs to the
+		// end even when this caller's ctx ends.
+		s.lead(context.WithoutCancel(ctx))
+	}
+	if req.err != nil {
+		return Receipt{}, fmt.Errorf("append receipt for job %q: %w", r.JobID, req.err)
+	}
+	return req.out, nil
+}
+
+// lead commits one batch from the head of the queue (the leader's own
+// receipt first), passes the lead to the oldest receipt left, and wakes
+// the batch's other callers.
+func (s *Store) lead(ctx context.Context) {
+	s.mu.Lock()
+	n := min(len(s.queue), maxAppendBatch)
+	batch := slices.Clone(s.queue[:n])
+	s.queue = slices.Delete(s.queue, 0, n)
+	for _, q := range batch {
+		q.state = appendTaken
+	}
+	s.mu.Unlock()
+
+	if err := sqlitedb.InTx(ctx, s.db, func(tx *sql.Tx) error { return appendBatch(ctx, tx, batch) }); err != nil {
+		for _, q := range batch {
+			q.out, q.err = Receipt{}, err
+		}
+	}
+
+	s.mu.Lock()
+	if len(s.queue) > 0 {
+		next := s.queue[0]
+		next.state = appendLead
+		next.wake <- struct{}{}
+	} else {
+		s.leading = false
+	}
+	s.mu.Unlock()
+	for _, q := range batch[1:] {
+		q.wake <- struct{}{}
+	}
+}
+
+// appendBatch signs and inserts batch in tx. A receipt for a job already
+// stored (or earlier in the batch) gets ErrDuplicateJob and no seq; the
+// others get contiguous seqs after the last stored one. An error returned
+// fails the whole transaction.
+func appendBatch(ctx context.Context, tx *sql.Tx, batch []*appendReq) error {
+	var last int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM ledger_receipts`).Scan(&last); err != nil {
+		return fmt.Errorf("read last seq: %w", err)
+	}
+	stored, err := storedJobs(ctx, tx, batch)
+	if err != nil {
+		return err
+	}
+	ok := make([]*appendReq, 0, len(batch))
+	for _, q := range batch {
+		key := jobKey{q.r.JobID, q.r.ResourceType}
+		if _, dup := stored[key]; dup {
+			q.err = ErrDuplicateJob
+			continue
+		}
+		stored[key] = struct{}{}
+		ok = append(ok, q)
+	}
+	// A receipt that cannot be signed leaves the run; the ones after it
+	// are signed again with their new seqs, so seqs stay contiguous.
+	for {
+		for i, q := range ok {
+			q.r.Seq = uint64(last) + 1 + uint64(i)
+		}
+		signAll(ok)
+		kept := slices.DeleteFunc(slices.Clone(ok), func(q *appendReq) bool { return q.err != nil })
+		if len(kept) == len(ok) {
+			break
+		}
+		ok = kept
+	}
+	return insertReceipts(ctx, tx, ok)
+}
+
+type jobKey struct{ job, resource string }
+
+// storedJobs returns the jobs of batch that already have a receipt. One
+// prepared lookup on the (job_id, resource_type) index per receipt costs
+// less than parsing a statement sized to the batch.
+func storedJobs(ctx context.Context, tx *sql.Tx, batch []*appendReq) (map[jobKey]struct{}, error) {
+	stmt, err := tx.PrepareContext(ctx, `SELECT count(*) FROM ledger_receipts WHERE job_id = ? AND resource_type = ?`)
+	if err != nil {
+		return nil, fmt.Errorf("look up jobs: %w", err)
+	}
+	defer stmt.Close()
+	found := make(map[jobKey]struct{})
+	for _, q := range batch {
+		var n int
+		if err := stmt.QueryRowContext(ctx, q.r.JobID, q.r.ResourceType).Scan(&n); err != nil {
+			return nil, fmt.Errorf("look up job %q: %w", q.r.JobID, err)
+		}
+		if n > 0 {
+			found[jobKey{q.r.JobID, q.r.ResourceType}] = struct{}{}
+		}
+	}
+	return found, nil
+}
+
+// signAll signs and encodes every receipt of run, spread over the CPUs:
+// that is most of an append's CPU time, and the transaction's write lock
+// is held meanwhile. A receipt that fails gets its error in err.
+func signAll(run []*appendReq) {
+	workers := min(runtime.GOMAXPROCS(0), len(run))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	work := func() {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= len(run) {
+				return
+			}
+			q := run[i]
+			q.out, q.js, q.err = signReceipt(q.k, q.r)
+		}
+	}
+	for range workers - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+}
+
+// signReceipt signs r with k and encodes it for receipt_json.
+func signReceipt(k *identity.Keys, r Receipt) (Receipt, []byte, error) {
+	signed, err := SignReceipt(k, r)
+	if err != nil {
+		return Receipt{}, nil, err
+	}
+	js, err := json.Marshal(signed)
+	if err != nil {
+		return Receipt{}, nil, fmt.Errorf("encode receipt %d: %w", signed.Seq, err)
+	}
+	return signed, js, nil
+}
+
+// insertReceipts inserts the signed receipts of run with one prepared
+// statement.
+func insertReceipts(ctx context.Context, tx *sql.Tx, run []*appendReq) error {
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO ledger_receipts
+		(seq, job_id, resource_type, units, issued_at, receipt_json) VALUES (?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("insert receipts: %w", err)
+	}
+	defer stmt.Close()
+	for _, q := range run {
+		if _, err := stmt.ExecContext(ctx, int64(q.out.Seq), q.out.JobID, q.out.ResourceType, q.out.Units, q.out.IssuedAt, string(q.js)); err != nil {
+			return fmt.Errorf("insert receipt %d: %w", q.out.Seq, err)
+		}
+	}
+	return nil
 }
 
 // Recent returns up to limit receipts, newest (highest Seq) first.

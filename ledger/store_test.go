@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/offgrid-net/offgrid/internal/sqlitedb"
@@ -225,5 +226,217 @@ func TestSignAndAppendRefusesDuplicateJob(t *testing.T) {
 	}
 	if n, _ := s.Count(ctx); n != 2 {
 		t.Errorf("Count() = %d, want 2", n)
+	}
+}
+
+// holdWriteLock takes SQLite's write lock on db from its own transaction, so
+// that an append's transaction waits at BEGIN until release is called.
+func holdWriteLock(t *testing.T, db *sql.DB) (release func()) {
+	t.Helper()
+	tx, err := db.BeginTx(context.Background(), nil) // BEGIN IMMEDIATE (sqlitedb.Open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() { once.Do(func() { tx.Rollback() }) }
+	t.Cleanup(release)
+	return release
+}
+
+// waitQueued waits until n appends wait in s's queue (not yet taken into a
+// transaction).
+func waitQueued(t *testing.T, s *Store, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.Lock()
+		got := len(s.queue)
+		s.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("appends queued = %d, want %d", got, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// waitTaken waits until a leader has taken every queued append into its
+// transaction.
+func waitTaken(t *testing.T, s *Store) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.Lock()
+		taken := s.leading && len(s.queue) == 0
+		s.mu.Unlock()
+		if taken {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no leader took the queued appends")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestSignAndAppendAnswersOnlyOnceCommitted: a caller whose context ends is
+// told its receipt was not stored only when that is true. A receipt still
+// queued is withdrawn; one already in a transaction is committed and
+// returned, context or not.
+func TestSignAndAppendAnswersOnlyOnceCommitted(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// cancelLeader ends the context of the caller whose receipt is in
+		// the transaction waiting for the lock; otherwise the context of
+		// the caller queued behind it ends.
+		cancelLeader bool
+	}{
+		{name: "queued receipt withdrawn"},
+		{name: "receipt in transaction committed", cancelLeader: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db := openTestDB(t)
+			s, err := OpenStore(ctx, db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := testKeys(t, 1)
+			release := holdWriteLock(t, db)
+
+			type result struct {
+				r   Receipt
+				err error
+			}
+			leaderCtx, cancelLeader := context.WithCancel(ctx)
+			defer cancelLeader()
+			leader := make(chan result, 1)
+			go func() {
+				r := sampleReceipt()
+				r.JobID = "leader"
+				out, err := s.SignAndAppend(leaderCtx, k, r)
+				leader <- result{out, err}
+			}()
+			waitTaken(t, s) // the leader's receipt is in the transaction that waits for the lock
+			queuedCtx, cancelQueued := context.WithCancel(ctx)
+			defer cancelQueued()
+			queued := make(chan result, 1)
+			go func() {
+				r := sampleReceipt()
+				r.JobID = "queued"
+				out, err := s.SignAndAppend(queuedCtx, k, r)
+				queued <- result{out, err}
+			}()
+			waitQueued(t, s, 1)
+
+			if tt.cancelLeader {
+				cancelLeader()
+				release()
+				got := <-leader
+				if got.err != nil || got.r.Seq != 1 || got.r.JobID != "leader" {
+					t.Errorf("SignAndAppend(cancelled while in transaction) = seq %d job %q, %v; want seq 1, nil", got.r.Seq, got.r.JobID, got.err)
+				}
+				if got := <-queued; got.err != nil || got.r.Seq != 2 {
+					t.Errorf("SignAndAppend(queued behind it) = seq %d, %v; want seq 2, nil", got.r.Seq, got.err)
+				}
+			} else {
+				cancelQueued()
+				if got := <-queued; !errors.Is(got.err, context.Canceled) {
+					t.Errorf("SignAndAppend(cancelled while queued) = %v, want context.Canceled", got.err)
+				}
+				release()
+				if got := <-leader; got.err != nil || got.r.Seq != 1 {
+					t.Errorf("SignAndAppend(leader) = seq %d, %v; want seq 1, nil", got.r.Seq, got.err)
+				}
+				// The withdrawn job left nothing behind: it can be appended, next in seq.
+				r := sampleReceipt()
+				r.JobID = "queued"
+				if got, err := s.SignAndAppend(ctx, k, r); err != nil || got.Seq != 2 {
+					t.Errorf("SignAndAppend(withdrawn job again) = seq %d, %v; want seq 2, nil", got.Seq, err)
+				}
+			}
+			stored, err := s.Since(ctx, 0, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]uint64{1, 2}, seqs(stored)); diff != "" {
+				t.Errorf("stored seqs mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestGroupCommitMixedBatch queues many appends behind a held write lock so
+// that they share transactions, some of them for the same job: each job is
+// stored once, the others get ErrDuplicateJob, and the stored seqs are
+// contiguous and signed.
+func TestGroupCommitMixedBatch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := openTestDB(t)
+	s, err := OpenStore(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := testKeys(t, 1)
+	pre := sampleReceipt()
+	pre.JobID = "job-0" // already stored: every later append of it is a duplicate
+	if _, err := s.SignAndAppend(ctx, k, pre); err != nil {
+		t.Fatal(err)
+	}
+	release := holdWriteLock(t, db)
+
+	const callers, jobs = 300, 100 // more than maxAppendBatch, so two batches at least
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Go(func() {
+			r := sampleReceipt()
+			r.JobID = fmt.Sprintf("job-%d", i%jobs)
+			_, errs[i] = s.SignAndAppend(ctx, k, r)
+		})
+		if i == 0 {
+			waitTaken(t, s) // one leader waits for the lock with its own receipt
+		}
+	}
+	waitQueued(t, s, callers-1)
+	release()
+	wg.Wait()
+
+	stored := map[string]int{}
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			stored[fmt.Sprintf("job-%d", i%jobs)]++
+		case !errors.Is(err, ErrDuplicateJob):
+			t.Errorf("SignAndAppend(caller %d) = %v, want nil or ErrDuplicateJob", i, err)
+		}
+	}
+	for j := 1; j < jobs; j++ {
+		if n := stored[fmt.Sprintf("job-%d", j)]; n != 1 {
+			t.Errorf("job-%d stored by %d callers, want 1", j, n)
+		}
+	}
+	if n := stored["job-0"]; n != 0 {
+		t.Errorf("job-0 (stored before) stored again by %d callers", n)
+	}
+	all, err := s.Since(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]uint64, jobs)
+	for i := range want {
+		want[i] = uint64(i + 1)
+	}
+	if diff := cmp.Diff(want, seqs(all)); diff != "" {
+		t.Errorf("stored seqs mismatch (-want +got):\n%s", diff)
+	}
+	if _, err := NewBatch(k.ID(), all); err != nil {
+		t.Errorf("NewBatch(all stored) = %v", err)
 	}
 }
