@@ -22,12 +22,18 @@ var migrations embed.FS
 // Store keeps a node's own signed receipts in SQLite (table
 // ledger_receipts). It is safe for concurrent use; it starts no goroutines.
 //
-// Appends are group-committed: concurrent SignAndAppend calls queue (at
-// most maxPendingAppends), and one of them, the leader, signs and stores
-// up to maxAppendBatch queued receipts in one write transaction, then
-// hands the lead to the oldest receipt still queued. A caller returns only
-// after the transaction holding its receipt has committed (or failed), so
-// durability is that of one append per transaction.
+// Appends are group-committed in a two-stage pipeline run by the callers
+// themselves. Concurrent SignAndAppend calls queue (at most
+// maxPendingAppends); one of them, the leader, takes up to maxAppendBatch
+// queued receipts, numbers them after the last seq it expects to be
+// stored and signs them (on every CPU), then waits its turn to commit,
+// passes the lead to the oldest receipt still queued, and stores its batch
+// in one write transaction. So batch N+1 is signed while batch N commits.
+// The transaction checks what was expected (the last stored seq; no
+// stored receipt for the same job, by the unique index) and numbers and
+// signs again when it was wrong. A caller returns only after the transaction holding its
+// receipt has committed (or failed), so durability is that of one append
+// per transaction.
 type Store struct {
 	db *sql.DB
 
@@ -35,14 +41,24 @@ type Store struct {
 	// a slot (or its context) before queueing.
 	pending chan struct{}
 
-	// mu guards queue and leading.
+	// commitMu is held by the leader whose batch is being committed;
+	// leaders take it in the order they took their batches (a leader
+	// takes it before passing the lead on). Lock order: commitMu before mu.
+	commitMu sync.Mutex
+
+	// mu guards queue, leading, tail and tailGen.
 	mu sync.Mutex
-	// queue holds the appends not yet taken into a transaction, oldest
-	// first. When leading, queue[0] (if any) is the next leader.
+	// queue holds the appends not yet taken into a batch, oldest first.
+	// When leading, queue[0] (if any) is the next leader.
 	queue []*appendReq
-	// leading is true while some caller commits a batch or has been woken
-	// to commit the next one.
+	// leading is true while some caller signs a batch or has been woken
+	// to take the next one.
 	leading bool
+	// tail is the seq the last batch handed to commit is expected to end
+	// at, 0 when unknown (read from the table). tailGen counts its writes,
+	// so a committer corrects it only while no later batch has set it.
+	tail    uint64
+	tailGen uint64
 }
 
 const (
@@ -53,8 +69,8 @@ const (
 	maxPendingAppends = 4 * maxAppendBatch
 )
 
-// appendReq is one SignAndAppend waiting in the queue. state, out and err
-// are written under Store.mu or by the leader before it wakes the caller.
+// appendReq is one SignAndAppend waiting in the queue. state is written
+// under Store.mu; out, js and err by the leader before it wakes the caller.
 type appendReq struct {
 	k     *identity.Keys
 	r     Receipt
@@ -69,8 +85,8 @@ type appendState int
 
 const (
 	appendQueued appendState = iota // in Store.queue; the caller may withdraw it
-	appendTaken                     // in a leader's transaction
-	appendLead                      // the caller commits the next batch
+	appendTaken                     // in a leader's batch
+	appendLead                      // the caller takes the next batch
 )
 
 // OpenStore migrates the ledger tables in db and returns a Store over them.
@@ -139,9 +155,10 @@ func (s *Store) SignAndAppend(ctx context.Context, k *identity.Keys, r Receipt) 
 	return req.out, nil
 }
 
-// lead commits one batch from the head of the queue (the leader's own
-// receipt first), passes the lead to the oldest receipt left, and wakes
-// the batch's other callers.
+// lead takes one batch from the head of the queue (the leader's own
+// receipt first), signs it, commits it after the batches taken before it,
+// and wakes the batch's other callers. It passes the lead on once its
+// batch is signed and next to commit.
 func (s *Store) lead(ctx context.Context) {
 	s.mu.Lock()
 	n := min(len(s.queue), maxAppendBatch)
@@ -150,15 +167,23 @@ func (s *Store) lead(ctx context.Context) {
 	for _, q := range batch {
 		q.state = appendTaken
 	}
+	tail := s.tail
 	s.mu.Unlock()
 
-	if err := sqlitedb.InTx(ctx, s.db, func(tx *sql.Tx) error { return appendBatch(ctx, tx, batch) }); err != nil {
-		for _, q := range batch {
-			q.out, q.err = Receipt{}, err
+	if tail == 0 {
+		// Only a guess until the transaction: a wrong one costs a second
+		// signing, never a wrong seq.
+		if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM ledger_receipts`).Scan(&tail); err != nil {
+			tail = 0
 		}
 	}
+	run := signRun(uniqueJobs(batch), tail)
 
+	s.commitMu.Lock()
 	s.mu.Lock()
+	s.tail = tail + uint64(len(run))
+	s.tailGen++
+	gen := s.tailGen
 	if len(s.queue) > 0 {
 		next := s.queue[0]
 		next.state = appendLead
@@ -167,73 +192,109 @@ func (s *Store) lead(ctx context.Context) {
 		s.leading = false
 	}
 	s.mu.Unlock()
+
+	var last uint64
+	err := sqlitedb.InTx(ctx, s.db, func(tx *sql.Tx) (err error) {
+		last, err = appendRun(ctx, tx, run, tail)
+		return err
+	})
+	if err != nil {
+		for _, q := range batch {
+			q.out, q.err = Receipt{}, err
+		}
+		last = 0
+	}
+	s.mu.Lock()
+	if s.tailGen == gen && s.tail != last {
+		s.tail = last
+	}
+	s.mu.Unlock()
+	s.commitMu.Unlock()
+
 	for _, q := range batch[1:] {
 		q.wake <- struct{}{}
 	}
 }
 
-// appendBatch signs and inserts batch in tx. A receipt for a job already
-// stored (or earlier in the batch) gets ErrDuplicateJob and no seq; the
-// others get contiguous seqs after the last stored one. An error returned
-// fails the whole transaction.
-func appendBatch(ctx context.Context, tx *sql.Tx, batch []*appendReq) error {
-	var last int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM ledger_receipts`).Scan(&last); err != nil {
-		return fmt.Errorf("read last seq: %w", err)
-	}
-	stored, err := storedJobs(ctx, tx, batch)
-	if err != nil {
-		return err
-	}
-	ok := make([]*appendReq, 0, len(batch))
+// uniqueJobs returns batch without the receipts for a job already earlier
+// in batch, which get ErrDuplicateJob.
+func uniqueJobs(batch []*appendReq) []*appendReq {
+	seen := make(map[jobKey]struct{}, len(batch))
+	run := make([]*appendReq, 0, len(batch))
 	for _, q := range batch {
 		key := jobKey{q.r.JobID, q.r.ResourceType}
-		if _, dup := stored[key]; dup {
+		if _, dup := seen[key]; dup {
 			q.err = ErrDuplicateJob
 			continue
 		}
-		stored[key] = struct{}{}
-		ok = append(ok, q)
+		seen[key] = struct{}{}
+		run = append(run, q)
 	}
-	// A receipt that cannot be signed leaves the run; the ones after it
-	// are signed again with their new seqs, so seqs stay contiguous.
+	return run
+}
+
+// signRun numbers the receipts of run from after and signs them. A
+// receipt that cannot be signed leaves the run; the ones after it are
+// signed again with their new seqs, so seqs stay contiguous. It returns
+// the signed run.
+func signRun(run []*appendReq, after uint64) []*appendReq {
 	for {
-		for i, q := range ok {
-			q.r.Seq = uint64(last) + 1 + uint64(i)
+		for i, q := range run {
+			q.r.Seq = after + 1 + uint64(i)
 		}
-		signAll(ok)
-		kept := slices.DeleteFunc(slices.Clone(ok), func(q *appendReq) bool { return q.err != nil })
-		if len(kept) == len(ok) {
-			break
+		signAll(run)
+		kept := slices.DeleteFunc(slices.Clone(run), func(q *appendReq) bool { return q.err != nil })
+		if len(kept) == len(run) {
+			return run
 		}
-		ok = kept
+		run = kept
 	}
-	return insertReceipts(ctx, tx, ok)
+}
+
+// appendRun stores run, signed with seqs from after+1, in tx, and returns
+// the last seq stored. When the table does not end at after, run is
+// numbered and signed again first. A receipt for a job the table already
+// holds is not inserted (ON CONFLICT DO NOTHING, so no lookup per receipt
+// in the usual case) and gets ErrDuplicateJob; the receipts after it are
+// numbered and signed again. An error returned fails the whole
+// transaction.
+func appendRun(ctx context.Context, tx *sql.Tx, run []*appendReq, after uint64) (uint64, error) {
+	var last uint64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM ledger_receipts`).Scan(&last); err != nil {
+		return 0, fmt.Errorf("read last seq: %w", err)
+	}
+	if last != after {
+		run = signRun(run, last)
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO ledger_receipts
+		(seq, job_id, resource_type, units, issued_at, receipt_json) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (job_id, resource_type) DO NOTHING`)
+	if err != nil {
+		return 0, fmt.Errorf("insert receipts: %w", err)
+	}
+	defer stmt.Close()
+	for i := 0; i < len(run); i++ {
+		q := run[i]
+		res, err := stmt.ExecContext(ctx, int64(q.out.Seq), q.out.JobID, q.out.ResourceType, q.out.Units, q.out.IssuedAt, string(q.js))
+		if err != nil {
+			return 0, fmt.Errorf("insert receipt %d: %w", q.out.Seq, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return 0, fmt.Errorf("insert receipt %d: %w", q.out.Seq, err)
+		}
+		if n == 1 {
+			last = q.out.Seq
+			continue
+		}
+		q.out, q.js, q.err = Receipt{}, nil, ErrDuplicateJob
+		rest := signRun(slices.Clone(run[i+1:]), last)
+		run = append(run[:i+1:i+1], rest...)
+	}
+	return last, nil
 }
 
 type jobKey struct{ job, resource string }
-
-// storedJobs returns the jobs of batch that already have a receipt. One
-// prepared lookup on the (job_id, resource_type) index per receipt costs
-// less than parsing a statement sized to the batch.
-func storedJobs(ctx context.Context, tx *sql.Tx, batch []*appendReq) (map[jobKey]struct{}, error) {
-	stmt, err := tx.PrepareContext(ctx, `SELECT count(*) FROM ledger_receipts WHERE job_id = ? AND resource_type = ?`)
-	if err != nil {
-		return nil, fmt.Errorf("look up jobs: %w", err)
-	}
-	defer stmt.Close()
-	found := make(map[jobKey]struct{})
-	for _, q := range batch {
-		var n int
-		if err := stmt.QueryRowContext(ctx, q.r.JobID, q.r.ResourceType).Scan(&n); err != nil {
-			return nil, fmt.Errorf("look up job %q: %w", q.r.JobID, err)
-		}
-		if n > 0 {
-			found[jobKey{q.r.JobID, q.r.ResourceType}] = struct{}{}
-		}
-	}
-	return found, nil
-}
 
 // signAll signs and encodes every receipt of run, spread over the CPUs:
 // that is most of an append's CPU time, and the transaction's write lock
@@ -270,23 +331,6 @@ func signReceipt(k *identity.Keys, r Receipt) (Receipt, []byte, error) {
 		return Receipt{}, nil, fmt.Errorf("encode receipt %d: %w", signed.Seq, err)
 	}
 	return signed, js, nil
-}
-
-// insertReceipts inserts the signed receipts of run with one prepared
-// statement.
-func insertReceipts(ctx context.Context, tx *sql.Tx, run []*appendReq) error {
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO ledger_receipts
-		(seq, job_id, resource_type, units, issued_at, receipt_json) VALUES (?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("insert receipts: %w", err)
-	}
-	defer stmt.Close()
-	for _, q := range run {
-		if _, err := stmt.ExecContext(ctx, int64(q.out.Seq), q.out.JobID, q.out.ResourceType, q.out.Units, q.out.IssuedAt, string(q.js)); err != nil {
-			return fmt.Errorf("insert receipt %d: %w", q.out.Seq, err)
-		}
-	}
-	return nil
 }
 
 // Recent returns up to limit receipts, newest (highest Seq) first.

@@ -243,59 +243,55 @@ func holdWriteLock(t *testing.T, db *sql.DB) (release func()) {
 	return release
 }
 
-// waitQueued waits until n appends wait in s's queue (not yet taken into a
-// transaction).
-func waitQueued(t *testing.T, s *Store, n int) {
+// waitFor polls cond (under s.mu) until it holds.
+func waitFor(t *testing.T, s *Store, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		s.mu.Lock()
-		got := len(s.queue)
+		ok := cond()
 		s.mu.Unlock()
-		if got == n {
+		if ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("appends queued = %d, want %d", got, n)
+			t.Fatalf("timed out waiting until %s", what)
 		}
 		time.Sleep(time.Millisecond)
 	}
 }
 
-// waitTaken waits until a leader has taken every queued append into its
-// transaction.
-func waitTaken(t *testing.T, s *Store) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s.mu.Lock()
-		taken := s.leading && len(s.queue) == 0
-		s.mu.Unlock()
-		if taken {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no leader took the queued appends")
-		}
-		time.Sleep(time.Millisecond)
+// committing reports whether some batch holds the commit turn.
+func committing(s *Store) bool {
+	if s.commitMu.TryLock() {
+		s.commitMu.Unlock()
+		return false
 	}
+	return true
 }
 
 // TestSignAndAppendAnswersOnlyOnceCommitted: a caller whose context ends is
-// told its receipt was not stored only when that is true. A receipt still
-// queued is withdrawn; one already in a transaction is committed and
-// returned, context or not.
+// told its receipt was not stored only when that is true. With the write
+// lock held elsewhere, three appends wait at the three stages of the
+// pipeline: the first in its transaction, the second signed and waiting
+// for its turn to commit, the third queued. Ending the third's context
+// withdraws it; ending the first's or the second's changes nothing: they
+// are stored and returned.
 func TestSignAndAppendAnswersOnlyOnceCommitted(t *testing.T) {
 	t.Parallel()
+	const (
+		inTransaction = iota
+		signed
+		queued
+	)
 	tests := []struct {
-		name string
-		// cancelLeader ends the context of the caller whose receipt is in
-		// the transaction waiting for the lock; otherwise the context of
-		// the caller queued behind it ends.
-		cancelLeader bool
+		name     string
+		cancel   int
+		wantSeqs [3]uint64 // 0: not stored
 	}{
-		{name: "queued receipt withdrawn"},
-		{name: "receipt in transaction committed", cancelLeader: true},
+		{"in transaction", inTransaction, [3]uint64{1, 2, 3}},
+		{"signed, waiting to commit", signed, [3]uint64{1, 2, 3}},
+		{"queued", queued, [3]uint64{1, 2, 0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -313,66 +309,69 @@ func TestSignAndAppendAnswersOnlyOnceCommitted(t *testing.T) {
 				r   Receipt
 				err error
 			}
-			leaderCtx, cancelLeader := context.WithCancel(ctx)
-			defer cancelLeader()
-			leader := make(chan result, 1)
-			go func() {
-				r := sampleReceipt()
-				r.JobID = "leader"
-				out, err := s.SignAndAppend(leaderCtx, k, r)
-				leader <- result{out, err}
-			}()
-			waitTaken(t, s) // the leader's receipt is in the transaction that waits for the lock
-			queuedCtx, cancelQueued := context.WithCancel(ctx)
-			defer cancelQueued()
-			queued := make(chan result, 1)
-			go func() {
-				r := sampleReceipt()
-				r.JobID = "queued"
-				out, err := s.SignAndAppend(queuedCtx, k, r)
-				queued <- result{out, err}
-			}()
-			waitQueued(t, s, 1)
+			var cancels [3]context.CancelFunc
+			var results [3]chan result
+			start := func(i int) {
+				c, cancel := context.WithCancel(ctx)
+				t.Cleanup(cancel)
+				cancels[i], results[i] = cancel, make(chan result, 1)
+				go func() {
+					r := sampleReceipt()
+					r.JobID = fmt.Sprintf("job-%d", i)
+					out, err := s.SignAndAppend(c, k, r)
+					results[i] <- result{out, err}
+				}()
+			}
+			start(inTransaction)
+			waitFor(t, s, "the first batch waits for the write lock", func() bool { return len(s.queue) == 0 && !s.leading && committing(s) })
+			start(signed)
+			waitFor(t, s, "the second batch is signed and waits to commit", func() bool { return len(s.queue) == 0 && s.leading })
+			start(queued)
+			waitFor(t, s, "the third append is queued", func() bool { return len(s.queue) == 1 })
 
-			if tt.cancelLeader {
-				cancelLeader()
-				release()
-				got := <-leader
-				if got.err != nil || got.r.Seq != 1 || got.r.JobID != "leader" {
-					t.Errorf("SignAndAppend(cancelled while in transaction) = seq %d job %q, %v; want seq 1, nil", got.r.Seq, got.r.JobID, got.err)
-				}
-				if got := <-queued; got.err != nil || got.r.Seq != 2 {
-					t.Errorf("SignAndAppend(queued behind it) = seq %d, %v; want seq 2, nil", got.r.Seq, got.err)
-				}
-			} else {
-				cancelQueued()
-				if got := <-queued; !errors.Is(got.err, context.Canceled) {
+			cancels[tt.cancel]()
+			if tt.cancel == queued {
+				if got := <-results[queued]; !errors.Is(got.err, context.Canceled) {
 					t.Errorf("SignAndAppend(cancelled while queued) = %v, want context.Canceled", got.err)
 				}
-				release()
-				if got := <-leader; got.err != nil || got.r.Seq != 1 {
-					t.Errorf("SignAndAppend(leader) = seq %d, %v; want seq 1, nil", got.r.Seq, got.err)
+			}
+			release()
+			for i, want := range tt.wantSeqs {
+				if want == 0 {
+					continue
 				}
-				// The withdrawn job left nothing behind: it can be appended, next in seq.
-				r := sampleReceipt()
-				r.JobID = "queued"
-				if got, err := s.SignAndAppend(ctx, k, r); err != nil || got.Seq != 2 {
-					t.Errorf("SignAndAppend(withdrawn job again) = seq %d, %v; want seq 2, nil", got.Seq, err)
+				if got := <-results[i]; got.err != nil || got.r.Seq != want || got.r.JobID != fmt.Sprintf("job-%d", i) {
+					t.Errorf("SignAndAppend(job-%d) = seq %d job %q, %v; want seq %d, nil", i, got.r.Seq, got.r.JobID, got.err, want)
 				}
 			}
 			stored, err := s.Since(ctx, 0, 10)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff([]uint64{1, 2}, seqs(stored)); diff != "" {
+			var want []uint64
+			for _, seq := range tt.wantSeqs {
+				if seq != 0 {
+					want = append(want, seq)
+				}
+			}
+			if diff := cmp.Diff(want, seqs(stored)); diff != "" {
 				t.Errorf("stored seqs mismatch (-want +got):\n%s", diff)
+			}
+			if tt.cancel == queued {
+				// The withdrawn job left nothing behind: it is appended next in seq.
+				r := sampleReceipt()
+				r.JobID = "job-2"
+				if got, err := s.SignAndAppend(ctx, k, r); err != nil || got.Seq != 3 {
+					t.Errorf("SignAndAppend(withdrawn job again) = seq %d, %v; want seq 3, nil", got.Seq, err)
+				}
 			}
 		})
 	}
 }
 
 // TestGroupCommitMixedBatch queues many appends behind a held write lock so
-// that they share transactions, some of them for the same job: each job is
+// that they share batches, some of them for the same job (in one batch, or
+// stored by an earlier one): each job is
 // stored once, the others get ErrDuplicateJob, and the stored seqs are
 // contiguous and signed.
 func TestGroupCommitMixedBatch(t *testing.T) {
@@ -400,11 +399,8 @@ func TestGroupCommitMixedBatch(t *testing.T) {
 			r.JobID = fmt.Sprintf("job-%d", i%jobs)
 			_, errs[i] = s.SignAndAppend(ctx, k, r)
 		})
-		if i == 0 {
-			waitTaken(t, s) // one leader waits for the lock with its own receipt
-		}
 	}
-	waitQueued(t, s, callers-1)
+	waitFor(t, s, "every append is queued or in a batch", func() bool { return len(s.pending) == callers })
 	release()
 	wg.Wait()
 
@@ -437,6 +433,40 @@ func TestGroupCommitMixedBatch(t *testing.T) {
 		t.Errorf("stored seqs mismatch (-want +got):\n%s", diff)
 	}
 	if _, err := NewBatch(k.ID(), all); err != nil {
+		t.Errorf("NewBatch(all stored) = %v", err)
+	}
+}
+
+// TestStoresShareTable: two Stores over one database each expect the table
+// to end where their own last append left it; every append after the
+// other's finds it does not, and numbers and signs again: seqs stay
+// contiguous and every signature verifies.
+func TestStoresShareTable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := openTestDB(t)
+	k := testKeys(t, 1)
+	var stores [2]*Store
+	for i := range stores {
+		s, err := OpenStore(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stores[i] = s
+	}
+	for i, which := range []int{0, 1, 0, 0, 1, 0} {
+		r := sampleReceipt()
+		r.JobID = fmt.Sprintf("job-%d", i)
+		got, err := stores[which].SignAndAppend(ctx, k, r)
+		if err != nil || got.Seq != uint64(i+1) {
+			t.Fatalf("append %d through store %d = seq %d, %v; want seq %d, nil", i, which, got.Seq, err, i+1)
+		}
+	}
+	stored, err := stores[1].Since(ctx, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewBatch(k.ID(), stored); err != nil {
 		t.Errorf("NewBatch(all stored) = %v", err)
 	}
 }
