@@ -104,9 +104,9 @@ func OpenStore(ctx context.Context, db *sql.DB) (*Store, error) {
 // every other field (IssuedAt too: the store reads no clock). Concurrent
 // callers never get the same Seq, seqs stay contiguous, and on error
 // nothing is stored for r. When ctx ends while r is still queued, r is
-// withdrawn and ctx's error returned; once r is in a transaction the call
-// waits for its commit whatever ctx does, so an error always means r was
-// not stored.
+// withdrawn and ctx's error returned; once r is taken into a batch the
+// call waits for that batch's commit whatever ctx does, so an error always
+// means r was not stored.
 func (s *Store) SignAndAppend(ctx context.Context, k *identity.Keys, r Receipt) (Receipt, error) {
 	if err := r.Validate(); err != nil {
 		return Receipt{}, fmt.Errorf("append receipt: %w", err)
@@ -297,8 +297,8 @@ func appendRun(ctx context.Context, tx *sql.Tx, run []*appendReq, after uint64) 
 type jobKey struct{ job, resource string }
 
 // signAll signs and encodes every receipt of run, spread over the CPUs:
-// that is most of an append's CPU time, and the transaction's write lock
-// is held meanwhile. A receipt that fails gets its error in err.
+// that is most of an append's CPU time, and the batch's commit waits for
+// it. A receipt that fails gets its error in err.
 func signAll(run []*appendReq) {
 	workers := min(runtime.GOMAXPROCS(0), len(run))
 	var next atomic.Int64
