@@ -273,7 +273,7 @@ func short(pkg string) string {
 }
 
 func printTable(w io.Writer, rows []row) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "figure\tvalue\tunit\tbaseline (same run)\tvalue\tratio\t")
 	for _, r := range rows {
 		base, bv, ratio := "-", "-", "-"
