@@ -115,6 +115,26 @@ for ((i = 0; i < NODES; i++)); do
 	PIDS+=("$!")
 done
 
+# One cluster, as an operator makes it: node 0 creates it and admits each
+# other node, which then installs the document from node 0. (Only members
+# enter the peer table and take shards.)
+og() { "$BIN" "$@" --token "$TOKEN"; }
+deadline=$((SECONDS + 60))
+until curl -sf --max-time 2 "${URLS[0]}/announce" >/dev/null; do
+	((SECONDS < deadline)) || die "node 0 does not answer after 60 s: $(tail -n 5 "$WORK/node0.log")"
+	sleep 0.2
+done
+og cluster init --node "${URLS[0]}" >&2 || die "cluster init failed"
+for ((i = 1; i < NODES; i++)); do
+	until id=$(curl -sf --max-time 2 "${URLS[i]}/announce" | grep -o '"node_id": *"[^"]*"' | cut -d'"' -f4) && [[ -n $id ]]; do
+		((SECONDS < deadline + 60)) || die "node $i does not answer: $(tail -n 5 "$WORK/node$i.log")"
+		sleep 0.2
+	done
+	og cluster admit "$id" --node "${URLS[0]}" >/dev/null || die "admitting node $i failed"
+	og cluster join --from "${URLS[0]}" --node "${URLS[i]}" >/dev/null || die "node $i did not join"
+done
+log "node 0 admitted $((NODES - 1)) nodes to its cluster"
+
 # peers_up: how many peers node 0 lists as up.
 peers_up() {
 	local body
@@ -166,7 +186,7 @@ fresh_ipfs() {
 }
 
 ipfs_cat_fsync() { "$IPFS" --offline cat "$1" >"$OUT" && sync "$OUT"; }
-offgrid() { "$BIN" "$@" --node "${URLS[0]}" --token "$TOKEN"; }
+offgrid() { og "$@" --node "${URLS[0]}"; }
 
 median() { sort -n | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 mbps() { awk -v s="$1" -v m="$SIZE_MIB" 'BEGIN {printf "%.0f", m * 1048576 / 1e6 / s}'; }
