@@ -122,13 +122,21 @@ fuzz:
 test-browser: deps assets
 	OFFGRID_BROWSER_TESTS=1 $(GO) test -count=1 -run 'TestBrowser' -v ./cmd/offgrid/
 
-## bench: benchmarks with their same-run baselines. In ./cmd/offgrid/ the storage
-## pipeline's stages run 2 s each and the 256 MiB put+get on 20 in-process nodes
-## once (one iteration outlasts 2 s), in one invocation so they share a baseline.
+## bench: benchmarks with their same-run baselines (under 10 minutes on 2 cores): one summary table
+## (figure, baseline, ratio; see README "Benchmarks") and $(BENCH_OUT) for benchstat. Packages run one
+## at a time, each within a deadline (scripts/bench.sh), and a failure, a timeout or a benchmark without
+## a result fails the target, saying which. In ./cmd/offgrid/ the storage stages run 2 s each and the
+## 256 MiB put+get once (one iteration outlasts 2 s), in one process so they share a baseline.
+BENCH_OUT ?= bench/results.txt
 bench: assets
-	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=2s ./ledger/ ./server/ ./radio/ ./economy/
-	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=2s ./cmd/offgrid/
-	$(GO) test -run='^$$' -bench=Converge -benchtime=1x ./node/ledgersync/
+	GO=$(GO) ./scripts/bench.sh | $(GO) run ./scripts/benchsum -o $(BENCH_OUT)
+
+## bench-peer: the side-by-side with IPFS kubo v0.43.1 (built once into ~/.cache/offgrid/kubo from
+## the Go module proxy): 256 MiB, ipfs add (flatfs sync) vs put on 20 node processes (12/20), ipfs cat
+## cold and warm (to a file, fsync'd) vs get, medians of 3 (heavy, not in test)
+.PHONY: bench-peer
+bench-peer: build
+	NO_BUILD=1 BIN=$(BIN) ./scripts/bench-peer.sh
 
 ## soak: 2,000 concurrent clients for 20 s against one node; no 5xx but 503 with Retry-After, and file
 ## handles (/proc/self/fd) and heap back at their idle level afterwards; 1,000 concurrent transfers on

@@ -23,6 +23,15 @@ const KeysFile = "keys.json"
 type Keys struct {
 	sign ed25519.PrivateKey
 	box  *ecdh.PrivateKey
+	// id is the node ID of sign's public key, made once: every signed
+	// record (receipts, frames) carries it, and its base58 encoding costs
+	// a fifth of an Ed25519 signature.
+	id NodeID
+}
+
+func newKeys(seed []byte, box *ecdh.PrivateKey) *Keys {
+	sign := ed25519.NewKeyFromSeed(seed)
+	return &Keys{sign: sign, box: box, id: NodeIDFromPublicKey(sign.Public().(ed25519.PublicKey))}
 }
 
 // Generate makes a fresh key pair from rand (crypto/rand.Reader outside tests).
@@ -41,11 +50,11 @@ func Generate(rand io.Reader) (*Keys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generate x25519 key: %w", err)
 	}
-	return &Keys{sign: ed25519.NewKeyFromSeed(seed), box: box}, nil
+	return newKeys(seed, box), nil
 }
 
 // ID returns the node ID of these keys.
-func (k *Keys) ID() NodeID { return NodeIDFromPublicKey(k.SignPublic()) }
+func (k *Keys) ID() NodeID { return k.id }
 
 // SignPublic returns the Ed25519 verify key.
 func (k *Keys) SignPublic() ed25519.PublicKey { return k.sign.Public().(ed25519.PublicKey) }
@@ -144,5 +153,5 @@ func parseKeys(b []byte) (*Keys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bad x25519 key: %w", err)
 	}
-	return &Keys{sign: ed25519.NewKeyFromSeed(seed), box: box}, nil
+	return newKeys(seed, box), nil
 }

@@ -37,20 +37,20 @@ func benchGet(b *testing.B, url string) {
 
 // BenchmarkQuote measures GET /quote through the whole server (host
 // allow-list, CSRF, metrics, spec validation, strict handler, SQLite read)
-// over loopback.
-func BenchmarkQuote(b *testing.B) {
-	tn := servertest.Start(b, servertest.Options{})
-	benchGet(b, tn.URL+"/quote?type=compute&size=2.5")
-}
-
-// BenchmarkBareHandler is the floor for BenchmarkQuote: a bare net/http
+// over loopback, against its floor in the same run: a bare net/http
 // handler writing a quote-sized JSON body over loopback.
-func BenchmarkBareHandler(b *testing.B) {
-	body := []byte(`{"node_id":"did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK","type":"compute","size":"2.5","unit_price":"1","price":"2.5"}` + "\n")
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(body)
-	}))
-	defer ts.Close()
-	benchGet(b, ts.URL+"/quote?type=compute&size=2.5")
+func BenchmarkQuote(b *testing.B) {
+	b.Run("base=bare-handler", func(b *testing.B) {
+		body := []byte(`{"node_id":"did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK","type":"compute","size":"2.5","unit_price":"1","price":"2.5"}` + "\n")
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(body)
+		}))
+		defer ts.Close()
+		benchGet(b, ts.URL+"/quote?type=compute&size=2.5")
+	})
+	b.Run("server", func(b *testing.B) {
+		tn := servertest.Start(b, servertest.Options{})
+		benchGet(b, tn.URL+"/quote?type=compute&size=2.5")
+	})
 }

@@ -21,6 +21,8 @@ const module = "github.com/offgrid-net/offgrid"
 // helpers. docs/architecture.md explains each layer.
 var layer = map[string]int{
 	"cmd/offgrid": 8,
+	// Developer tools, run with go run; they import no project package.
+	"scripts/benchsum": 8,
 	"server":      7,
 	"api":         6,
 	"web":         6,

@@ -42,8 +42,11 @@ type membership struct {
 	// node lock, which its own goroutines hold while calling our delegates.
 	boundPort atomic.Int32
 
-	// mu guards list, joining and alive. It is never held while calling
-	// into memberlist (see the package doc for the lock order).
+	// mu guards list, joining and alive. Lock order: memberlist's node
+	// lock before mu. memberlist holds its node lock while it calls the
+	// delegates (NotifyJoin/Leave/Update -> queue takes mu), so mu is never
+	// held while calling into memberlist (Join, LocalNode, Members, Leave,
+	// Shutdown): copy what is needed, unlock, then call.
 	mu      sync.Mutex
 	list    *memberlist.Memberlist
 	joining map[string]time.Time // address -> last join attempt
