@@ -43,47 +43,8 @@ BIN=$(realpath "$BIN")
 IPFS=$(GO=$GO ./scripts/build-kubo.sh) || die "kubo did not build (above); no comparison"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/offgrid-bench-peer.XXXXXX")
-PIDS=()
-cleanup() {
-	local pid
-	for pid in "${PIDS[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# port_free PORT: nothing listens on 127.0.0.1:PORT.
-port_free() {
-	if command -v ss >/dev/null; then
-		[[ -z $(ss -Htln "sport = :$1") ]]
-	else
-		! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-	fi
-}
-
-# pick_ports: NODES consecutive free ports below the ephemeral range, so the
-# nodes' own outgoing connections cannot take a port before its node binds it.
-pick_ports() {
-	local base p ok low=32768 slots
-	[[ -r /proc/sys/net/ipv4/ip_local_port_range ]] && read -r low _ </proc/sys/net/ipv4/ip_local_port_range
-	slots=$(((low - 10000) / NODES))
-	((slots > 0)) || return 1
-	for _ in $(seq 1 50); do
-		base=$((10000 + (RANDOM % slots) * NODES))
-		ok=1
-		for ((p = base; p < base + NODES; p++)); do
-			if ! port_free "$p"; then ok=0; break; fi
-		done
-		if ((ok)); then echo "$base"; return 0; fi
-	done
-	return 1
-}
+# shellcheck source=scripts/procmesh.sh
+source scripts/procmesh.sh
 
 # drop_caches: write dirty pages and empty the page cache; 1 if not allowed.
 drop_caches() {
@@ -96,66 +57,7 @@ if ! drop_caches; then
 	log "cannot drop the page cache (needs root and a writable /proc/sys/vm/drop_caches): the cold rows are skipped"
 fi
 
-BASE=$(pick_ports) || die "no $NODES free consecutive ports found"
-TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-URLS=()
-for ((i = 0; i < NODES; i++)); do
-	URLS+=("http://127.0.0.1:$((BASE + i))")
-done
-log "starting $NODES nodes on 127.0.0.1:$BASE-$((BASE + NODES - 1)) in $WORK"
-for ((i = 0; i < NODES; i++)); do
-	peers=()
-	for ((j = 0; j < NODES; j++)); do
-		((j != i)) && peers+=("${URLS[j]}")
-	done
-	peerlist=$(IFS=,; echo "${peers[*]}")
-	"$BIN" node --data "$WORK/node$i" --listen "127.0.0.1:$((BASE + i))" --name "node-$i" \
-		--peers "$peerlist" --admin-token "$TOKEN" --peer-poll-interval 500ms --log-level warn \
-		>"$WORK/node$i.log" 2>&1 &
-	PIDS+=("$!")
-done
-
-# One cluster, as an operator makes it: node 0 creates it and admits each
-# other node, which then installs the document from node 0. (Only members
-# enter the peer table and take shards.)
-og() { "$BIN" "$@" --token "$TOKEN"; }
-deadline=$((SECONDS + 60))
-until curl -sf --max-time 2 "${URLS[0]}/announce" >/dev/null; do
-	((SECONDS < deadline)) || die "node 0 does not answer after 60 s: $(tail -n 5 "$WORK/node0.log")"
-	sleep 0.2
-done
-og cluster init --node "${URLS[0]}" >&2 || die "cluster init failed"
-for ((i = 1; i < NODES; i++)); do
-	until id=$(curl -sf --max-time 2 "${URLS[i]}/announce" | grep -o '"node_id": *"[^"]*"' | cut -d'"' -f4) && [[ -n $id ]]; do
-		((SECONDS < deadline + 60)) || die "node $i does not answer: $(tail -n 5 "$WORK/node$i.log")"
-		sleep 0.2
-	done
-	og cluster admit "$id" --node "${URLS[0]}" >/dev/null || die "admitting node $i failed"
-	og cluster join --from "${URLS[0]}" --node "${URLS[i]}" >/dev/null || die "node $i did not join"
-done
-log "node 0 admitted $((NODES - 1)) nodes to its cluster"
-
-# peers_up: how many peers node 0 lists as up.
-peers_up() {
-	local body
-	body=$(curl -sf --max-time 2 "${URLS[0]}/peers") || { echo -1; return; }
-	if command -v jq >/dev/null; then
-		jq '[.peers[] | select(.state == "up")] | length' <<<"$body" 2>/dev/null || echo -1
-	else
-		grep -o '"state": *"up"' <<<"$body" | wc -l || true
-	fi
-}
-deadline=$((SECONDS + 60))
-while :; do
-	up=$(peers_up)
-	((up == NODES - 1)) && break
-	for ((i = 0; i < NODES; i++)); do
-		kill -0 "${PIDS[i]}" 2>/dev/null || { cat "$WORK/node$i.log" >&2; die "node $i exited"; }
-	done
-	((SECONDS < deadline)) || die "node 0 sees $up peers up after 60 s, want $((NODES - 1))"
-	sleep 0.2
-done
-log "node 0 sees $up peers up"
+start_mesh
 
 SRC=$WORK/src.bin
 OUT=$WORK/out.bin

@@ -37,20 +37,8 @@ fi
 BIN=$(realpath "$BIN")
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/offgrid-memcheck.XXXXXX")
-PIDS=()
-cleanup() {
-	local pid
-	for pid in "${PIDS[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# shellcheck source=scripts/procmesh.sh
+source scripts/procmesh.sh
 
 # Peak-RSS measurement of the client: GNU time if we have it (install it when
 # we are root on Debian), else poll /proc/PID/status while it runs.
@@ -65,76 +53,7 @@ if [[ ! -x $TIME_BIN ]] || ! "$TIME_BIN" -v true >/dev/null 2>&1; then
 	log "GNU time unavailable: sampling the client's VmHWM every 20 ms instead (may miss a short final peak)"
 fi
 
-# port_free PORT: nothing listens on 127.0.0.1:PORT.
-port_free() {
-	if command -v ss >/dev/null; then
-		[[ -z $(ss -Htln "sport = :$1") ]]
-	else
-		! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-	fi
-}
-
-# Pick NODES consecutive free ports below the kernel's ephemeral range, so
-# the nodes' own outgoing connections cannot take a port before its node
-# binds it.
-pick_ports() {
-	local base p ok low=32768 slots
-	[[ -r /proc/sys/net/ipv4/ip_local_port_range ]] && read -r low _ </proc/sys/net/ipv4/ip_local_port_range
-	slots=$(((low - 10000) / NODES))
-	((slots > 0)) || return 1
-	for _ in $(seq 1 50); do
-		base=${BASE_PORT:-$((10000 + (RANDOM % slots) * NODES))}
-		ok=1
-		for ((p = base; p < base + NODES; p++)); do
-			if ! port_free "$p"; then ok=0; break; fi
-		done
-		if ((ok)); then echo "$base"; return 0; fi
-		[[ -n ${BASE_PORT:-} ]] && break
-	done
-	return 1
-}
-BASE=$(pick_ports) || die "no $NODES free consecutive ports found"
-TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-URLS=()
-for ((i = 0; i < NODES; i++)); do
-	URLS+=("http://127.0.0.1:$((BASE + i))")
-done
-
-log "starting $NODES nodes on 127.0.0.1:$BASE-$((BASE + NODES - 1)) in $WORK"
-for ((i = 0; i < NODES; i++)); do
-	peers=()
-	for ((j = 0; j < NODES; j++)); do
-		((j != i)) && peers+=("${URLS[j]}")
-	done
-	peerlist=$(IFS=,; echo "${peers[*]}")
-	"$BIN" node --data "$WORK/node$i" --listen "127.0.0.1:$((BASE + i))" --name "node-$i" \
-		--peers "$peerlist" --admin-token "$TOKEN" --peer-poll-interval 500ms --log-level warn \
-		>"$WORK/node$i.log" 2>&1 &
-	PIDS+=("$!")
-done
-
-# peers_up: how many peers node 0 lists as up.
-peers_up() {
-	local body
-	body=$(curl -sf --max-time 2 "${URLS[0]}/peers") || { echo -1; return; }
-	if command -v jq >/dev/null; then
-		jq '[.peers[] | select(.state == "up")] | length' <<<"$body" 2>/dev/null || echo -1
-	else
-		grep -o '"state": *"up"' <<<"$body" | wc -l || true
-	fi
-}
-
-deadline=$((SECONDS + 60))
-while :; do
-	up=$(peers_up)
-	((up == NODES - 1)) && break
-	for ((i = 0; i < NODES; i++)); do
-		kill -0 "${PIDS[i]}" 2>/dev/null || { cat "$WORK/node$i.log" >&2; die "node $i exited"; }
-	done
-	((SECONDS < deadline)) || die "node 0 sees $up peers up after 60 s, want $((NODES - 1))"
-	sleep 0.2
-done
-log "node 0 sees $up peers up"
+start_mesh
 
 SRC=$WORK/src.bin
 OUT=$WORK/out.bin
