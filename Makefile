@@ -45,6 +45,16 @@ run: build
 assets:
 	./web/fetch-assets.sh
 
+## wasm: the WASI test modules (compute/testdata/modules, Go for GOOS=wasip1) into compute/testdata/wasm (git-ignored);
+## tests build them on demand too (compute/computetest)
+WASM_MODULES := wc checksum upper loop membomb flood trap
+.PHONY: wasm
+wasm:
+	@mkdir -p compute/testdata/wasm
+	@for m in $(WASM_MODULES); do \
+		(cd compute/testdata/modules/$$m && GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -o ../../wasm/$$m.wasm .) || exit 1; \
+	done
+
 ## deps: what the tests need beyond Go: Debian's chromium (browser tests), babeld (real Babel routing in
 ## network namespaces) and batctl (its error messages on a kernel without batman-adv)
 deps:
@@ -112,7 +122,7 @@ test-browser: deps assets
 ## pipeline's stages run 2 s each and the 256 MiB put+get on 20 in-process nodes
 ## once (one iteration outlasts 2 s), in one invocation so they share a baseline.
 bench: assets
-	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=2s ./ledger/ ./server/ ./radio/
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=2s ./ledger/ ./server/ ./radio/ ./compute/
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=2s ./cmd/offgrid/
 
 ## soak: 2,000 concurrent clients for 20 s against one node; no 5xx but 503 with Retry-After, and file

@@ -47,6 +47,7 @@ var layer = map[string]int{
 	"radio/ble":        1,
 	"radio/meshhealth": 1,
 	"radio/noise":      1,
+	"compute":          1,
 	// Leaves.
 	"":                  0, // the module root: the embedded openapi.yaml
 	"identity":          0,
@@ -61,7 +62,7 @@ var layer = map[string]int{
 }
 
 // testOnly packages may be imported by tests only.
-var testOnly = []string{"internal/testutil", "server/servertest", "internal/depcheck", "radio/radiotest"}
+var testOnly = []string{"internal/testutil", "server/servertest", "internal/depcheck", "radio/radiotest", "compute/computetest"}
 
 // forbiddenExternal lists imports a package must not make directly, and why.
 var forbiddenExternal = map[string][]string{
@@ -74,6 +75,7 @@ var forbiddenExternal = map[string][]string{
 	"storage": {"net/http", "github.com/go-chi/chi/v5"},
 	"economy": {"net/http", "github.com/go-chi/chi/v5"},
 	"radio":   {"net/http", "github.com/go-chi/chi/v5"},
+	"compute": {"net/http", "github.com/go-chi/chi/v5"},
 }
 
 type pkg struct {
