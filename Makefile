@@ -24,7 +24,8 @@ FUZZ_TARGETS := \
 	./radio:FuzzDecodeLine \
 	./radio/meshhealth:FuzzParseBabelDump \
 	./radio/meshhealth:FuzzParseBatctlNeighbors \
-	./radio/meshhealth:FuzzParseBatctlNeighborsJSON
+	./radio/meshhealth:FuzzParseBatctlNeighborsJSON \
+	./broker:FuzzDecodeRepRecords
 
 export CGO_ENABLED ?= 0
 

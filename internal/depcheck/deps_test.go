@@ -48,6 +48,7 @@ var layer = map[string]int{
 	"radio/meshhealth": 1,
 	"radio/noise":      1,
 	"compute":          1,
+	"broker":           1,
 	// Leaves.
 	"":                  0, // the module root: the embedded openapi.yaml
 	"identity":          0,
@@ -76,6 +77,7 @@ var forbiddenExternal = map[string][]string{
 	"economy": {"net/http", "github.com/go-chi/chi/v5"},
 	"radio":   {"net/http", "github.com/go-chi/chi/v5"},
 	"compute": {"net/http", "github.com/go-chi/chi/v5"},
+	"broker":  {"net/http", "github.com/go-chi/chi/v5"},
 }
 
 type pkg struct {
