@@ -113,22 +113,22 @@ func TestSLA(t *testing.T) {
 	s := SLA{Activate: 2 * time.Second, StallAge: 10 * time.Second, MinDelta: 0.05, Cooldown: 5 * time.Second, MaxRetries: 2}
 	t0 := time.Unix(1000, 0)
 	p := Progress{Dispatched: t0}
-	if why := s.Late(p, time.Time{}, t0.Add(time.Second)); why != "" {
+	if why := s.Late(p, time.Hour, 0, t0.Add(time.Second)); why != "" {
 		t.Fatalf("late before t_activate: %s", why)
 	}
-	if why := s.Late(p, time.Time{}, t0.Add(2*time.Second)); why != "not started within t_activate" {
+	if why := s.Late(p, time.Hour, 0, t0.Add(2*time.Second)); why != "not started within t_activate" {
 		t.Fatalf("not started: %q", why)
 	}
 	p = s.Observe(p, true, 0, t0.Add(time.Second))
 	p = s.Observe(p, true, 0.03, t0.Add(5*time.Second)) // too small a step: no movement
-	if why := s.Late(p, time.Time{}, t0.Add(11*time.Second)); why != "stalled" {
+	if why := s.Late(p, time.Hour, 0, t0.Add(11*time.Second)); why != "stalled" {
 		t.Fatalf("stall: %q", why)
 	}
 	p = s.Observe(p, true, 0.5, t0.Add(11*time.Second))
-	if why := s.Late(p, time.Time{}, t0.Add(12*time.Second)); why != "" {
+	if why := s.Late(p, time.Hour, 0, t0.Add(12*time.Second)); why != "" {
 		t.Fatalf("moving job late: %q", why)
 	}
-	if why := s.Late(p, t0.Add(11*time.Second), t0.Add(12*time.Second)); why != "past the job's timeout" {
+	if why := s.Late(p, 10*time.Second, 0, t0.Add(12*time.Second)); why != "past the job's timeout" {
 		t.Fatalf("deadline: %q", why)
 	}
 	if !s.MayRetry(0, time.Time{}, t0) || s.MayRetry(1, t0, t0.Add(4*time.Second)) || !s.MayRetry(1, t0, t0.Add(5*time.Second)) || s.MayRetry(2, t0, t0.Add(time.Hour)) {

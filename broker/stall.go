@@ -27,6 +27,7 @@ func DefaultSLA() SLA {
 type Progress struct {
 	Dispatched time.Time
 	Started    bool
+	StartedAt  time.Time
 	// Value is the last progress reported (0 to 1) and Moved when it last
 	// rose by at least MinDelta (or the start, when it never did).
 	Value float64
@@ -36,7 +37,7 @@ type Progress struct {
 // Observe records a progress report at now.
 func (s SLA) Observe(p Progress, started bool, value float64, now time.Time) Progress {
 	if started && !p.Started {
-		p.Started, p.Moved = true, now
+		p.Started, p.StartedAt, p.Moved = true, now, now
 	}
 	if value-p.Value >= s.MinDelta {
 		p.Value, p.Moved = value, now
@@ -45,15 +46,15 @@ func (s SLA) Observe(p Progress, started bool, value float64, now time.Time) Pro
 }
 
 // Late says why a dispatch broke its SLA at now, or "" when it did not: not
-// started within Activate, stalled for StallAge, or past the job's
-// deadline.
-func (s SLA) Late(p Progress, deadline, now time.Time) string {
+// started within Activate, stalled for StallAge, or running for longer than
+// the job's timeout (plus slack for the polls that observe it).
+func (s SLA) Late(p Progress, timeout, slack time.Duration, now time.Time) string {
 	switch {
 	case !p.Started && now.Sub(p.Dispatched) >= s.Activate:
 		return "not started within t_activate"
 	case p.Started && now.Sub(p.Moved) >= s.StallAge:
 		return "stalled"
-	case !deadline.IsZero() && now.After(deadline):
+	case p.Started && now.Sub(p.StartedAt) > timeout+slack:
 		return "past the job's timeout"
 	}
 	return ""

@@ -21,7 +21,7 @@ func BenchmarkRun(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := e.Run(context.Background(), wc, input, &bytes.Buffer{}, 0); err != nil {
+			if _, err := e.Run(context.Background(), wc, input, &bytes.Buffer{}, compute.Options{}); err != nil {
 				b.Fatal(err)
 			}
 			_ = e.Close(context.Background())
@@ -33,11 +33,11 @@ func BenchmarkRun(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer e.Close(context.Background())
-		if _, err := e.Run(context.Background(), wc, input, &bytes.Buffer{}, 0); err != nil {
+		if _, err := e.Run(context.Background(), wc, input, &bytes.Buffer{}, compute.Options{}); err != nil {
 			b.Fatal(err)
 		}
 		for b.Loop() {
-			if _, err := e.Run(context.Background(), wc, input, &bytes.Buffer{}, 0); err != nil {
+			if _, err := e.Run(context.Background(), wc, input, &bytes.Buffer{}, compute.Options{}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -61,6 +62,10 @@ type Config struct {
 	MaxConcurrent int
 	// CacheEntries is how many compiled modules are kept.
 	CacheEntries int
+	// Shared, if set, is a wazero compilation cache shared by engines in one
+	// process (nodes of a demo or a test), so that a module is compiled to
+	// machine code once for all of them. Nil: each engine compiles alone.
+	Shared wazero.CompilationCache
 }
 
 // DefaultConfig is sized for a Raspberry Pi host: Go programs compiled to
@@ -143,9 +148,13 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
+	rc := wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(cfg.MemoryLimitPages).
-		WithCloseOnContextDone(true))
+		WithCloseOnContextDone(true)
+	if cfg.Shared != nil {
+		rc = rc.WithCompilationCache(cfg.Shared)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, rc)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		_ = rt.Close(ctx)
 		return nil, fmt.Errorf("compute: WASI: %w", err)
@@ -167,8 +176,22 @@ func (e *Engine) Close(ctx context.Context) error {
 	return e.rt.Close(ctx)
 }
 
-// CheckModule validates a module's size and that it is WebAssembly, without
-// running it: what a host checks before quoting or accepting a job.
+// CheckHeader checks a module's size and WebAssembly magic number, without
+// compiling it: what a host checks before accepting a job (compiling takes
+// seconds on a small board; the run compiles).
+func (e *Engine) CheckHeader(module []byte) error {
+	if int64(len(module)) > e.cfg.MaxModuleBytes {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrModuleTooLarge, len(module), e.cfg.MaxModuleBytes)
+	}
+	if !bytes.HasPrefix(module, []byte("\x00asm")) {
+		return fmt.Errorf("%w: no WebAssembly header", ErrInvalidModule)
+	}
+	return nil
+}
+
+// CheckModule validates a module's size and that it is a WASI command,
+// compiling it (into the cache) without running it: what a broker checks
+// before recording a job.
 func (e *Engine) CheckModule(ctx context.Context, module []byte) (Hash, error) {
 	_, h, _, err := e.compiled(ctx, module)
 	return h, err
@@ -218,10 +241,23 @@ func (e *Engine) compiled(ctx context.Context, module []byte) (wazero.CompiledMo
 	return mod, h, false, nil
 }
 
+// Options of one run.
+type Options struct {
+	// Timeout is the run's wall-time limit: 0 means the configured one; a
+	// longer one is cut to it.
+	Timeout time.Duration
+	// InputRead, when set, counts the input bytes the module has read: the
+	// run's progress, which a host reports to the broker.
+	InputRead *atomic.Int64
+	// Started, when set, is called once the module is compiled (or found in
+	// the cache), just before it runs: the wall-time limit counts from here.
+	Started func()
+}
+
 // Run runs module with input on standard input, writing standard output to
-// out. timeout 0 means the configured one; a longer one is cut to it. At most
-// MaxConcurrent runs go at once; one more returns ErrBusy at once.
-func (e *Engine) Run(ctx context.Context, module, input []byte, out io.Writer, timeout time.Duration) (Result, error) {
+// out. At most MaxConcurrent runs go at once; one more returns ErrBusy at
+// once.
+func (e *Engine) Run(ctx context.Context, module, input []byte, out io.Writer, opt Options) (Result, error) {
 	select {
 	case e.slots <- struct{}{}:
 		defer func() { <-e.slots }()
@@ -231,6 +267,7 @@ func (e *Engine) Run(ctx context.Context, module, input []byte, out io.Writer, t
 	if int64(len(input)) > e.cfg.MaxInputBytes {
 		return Result{}, fmt.Errorf("%w: %d bytes, limit %d", ErrInputTooLarge, len(input), e.cfg.MaxInputBytes)
 	}
+	timeout := opt.Timeout
 	if timeout <= 0 || timeout > e.cfg.Timeout {
 		timeout = e.cfg.Timeout
 	}
@@ -239,6 +276,9 @@ func (e *Engine) Run(ctx context.Context, module, input []byte, out io.Writer, t
 		return Result{}, err
 	}
 	res := Result{ModuleHash: h, Cached: wasCached}
+	if opt.Started != nil {
+		opt.Started()
+	}
 
 	runCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -250,7 +290,7 @@ func (e *Engine) Run(ctx context.Context, module, input []byte, out io.Writer, t
 	mc := wazero.NewModuleConfig().
 		WithName("").
 		WithArgs("job").
-		WithStdin(bytes.NewReader(input)).
+		WithStdin(&countingReader{r: bytes.NewReader(input), n: opt.InputRead}).
 		WithStdout(stdout).
 		WithStderr(stderr).
 		WithStartFunctions()
@@ -334,6 +374,20 @@ func (l *limitedWriter) write(p []byte) (int, error) {
 	l.n += int64(n)
 	_, _ = l.hash.Write(p[:n])
 	return n, err
+}
+
+// countingReader counts the bytes read into n (when set).
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	if c.n != nil {
+		c.n.Add(int64(k))
+	}
+	return k, err
 }
 
 // prefixWriter keeps the first keep bytes written and drops the rest.

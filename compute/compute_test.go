@@ -59,7 +59,7 @@ func TestRunModules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.module, func(t *testing.T) {
 			var out bytes.Buffer
-			res, err := e.Run(context.Background(), computetest.Module(t, tt.module), []byte(tt.input), &out, tt.timeout)
+			res, err := e.Run(context.Background(), computetest.Module(t, tt.module), []byte(tt.input), &out, compute.Options{Timeout: tt.timeout})
 			if !errors.Is(err, tt.err) {
 				t.Fatalf("err = %v, want %v (stderr %q)", err, tt.err, res.Stderr)
 			}
@@ -115,7 +115,7 @@ func TestRunRefusesBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			_, err := e.Run(context.Background(), tt.module, tt.input, &out, 0)
+			_, err := e.Run(context.Background(), tt.module, tt.input, &out, compute.Options{})
 			if !errors.Is(err, tt.err) {
 				t.Fatalf("err = %v, want %v", err, tt.err)
 			}
@@ -134,11 +134,11 @@ func TestCacheAndBusy(t *testing.T) {
 	wc := computetest.Module(t, computetest.WordCount)
 	loop := computetest.Module(t, computetest.Loop)
 
-	first, err := e.Run(context.Background(), wc, []byte("x"), &bytes.Buffer{}, 0)
+	first, err := e.Run(context.Background(), wc, []byte("x"), &bytes.Buffer{}, compute.Options{})
 	if err != nil || first.Cached {
 		t.Fatalf("first run: cached=%v err=%v", first.Cached, err)
 	}
-	second, err := e.Run(context.Background(), wc, []byte("x"), &bytes.Buffer{}, 0)
+	second, err := e.Run(context.Background(), wc, []byte("x"), &bytes.Buffer{}, compute.Options{})
 	if err != nil || !second.Cached || second.OutputHash != first.OutputHash {
 		t.Fatalf("second run: cached=%v err=%v", second.Cached, err)
 	}
@@ -150,13 +150,13 @@ func TestCacheAndBusy(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		close(started)
-		_, _ = e.Run(context.Background(), loop, nil, &bytes.Buffer{}, 2*time.Second)
+		_, _ = e.Run(context.Background(), loop, nil, &bytes.Buffer{}, compute.Options{Timeout: 2 * time.Second})
 	}()
 	<-started
 	deadline := time.Now().Add(5 * time.Second)
 	var busy error
 	for time.Now().Before(deadline) {
-		if _, busy = e.Run(context.Background(), wc, nil, &bytes.Buffer{}, 0); errors.Is(busy, compute.ErrBusy) {
+		if _, busy = e.Run(context.Background(), wc, nil, &bytes.Buffer{}, compute.Options{}); errors.Is(busy, compute.ErrBusy) {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -167,7 +167,7 @@ func TestCacheAndBusy(t *testing.T) {
 	wg.Wait()
 
 	// The loop evicted wc (one entry): wc compiles again.
-	third, err := e.Run(context.Background(), wc, []byte("x"), &bytes.Buffer{}, 0)
+	third, err := e.Run(context.Background(), wc, []byte("x"), &bytes.Buffer{}, compute.Options{})
 	if err != nil || third.Cached {
 		t.Fatalf("after eviction: cached=%v err=%v", third.Cached, err)
 	}
@@ -177,7 +177,7 @@ func TestRunCancelled(t *testing.T) {
 	e := newEngine(t, testConfig())
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	_, err := e.Run(ctx, computetest.Module(t, computetest.Loop), nil, &bytes.Buffer{}, 0)
+	_, err := e.Run(ctx, computetest.Module(t, computetest.Loop), nil, &bytes.Buffer{}, compute.Options{})
 	if err == nil || errors.Is(err, compute.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("cancelled by caller: %v, want the caller's context error", err)
 	}

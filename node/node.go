@@ -23,6 +23,7 @@ import (
 	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/node/assets"
 	"github.com/offgrid-net/offgrid/node/events"
+	"github.com/offgrid-net/offgrid/node/jobs"
 	"github.com/offgrid-net/offgrid/node/peers"
 	"github.com/offgrid-net/offgrid/node/trust"
 	"github.com/offgrid-net/offgrid/storage"
@@ -97,6 +98,11 @@ type Config struct {
 	Trust trust.Config
 	// History configures the recorded history behind the overview charts.
 	History HistoryConfig
+	// Jobs configures the WebAssembly jobs this node runs as a host and
+	// brokers to others.
+	Jobs jobs.Config
+	// Payer pays hosts for accepted job results; nil pays nothing.
+	Payer jobs.Payer
 	// Connect builds the transports to other nodes once the node knows the
 	// epoch its request signatures carry (it is raised at every start).
 	// Nil: the node reaches no other node (it stores on itself only, and
@@ -120,6 +126,9 @@ type Remote struct {
 	// Clusters fetches other nodes' cluster documents. Nil: the document
 	// changes only when the operator installs one.
 	Clusters trust.Fetcher
+	// Jobs reaches other hosts' job endpoints. Nil: jobs run on this node
+	// only.
+	Jobs jobs.Transport
 }
 
 // MaxShardBytesLimit is the most Config.MaxShardBytes may be: the largest
@@ -146,6 +155,7 @@ func DefaultConfig() Config {
 		Assets:           assets.DefaultConfig(),
 		Trust:            trust.DefaultConfig(),
 		History:          HistoryConfig{Interval: DefaultHistoryInterval, Keep: DefaultHistoryKeep},
+		Jobs:             jobs.DefaultConfig(),
 		Now:              time.Now,
 	}
 }
@@ -239,6 +249,7 @@ type Node struct {
 	assets   *assets.Service
 	replay   *identity.ReplayGuard
 	trust    *trust.Service
+	jobs     *jobs.Service
 
 	// storeSlots holds one token per running shard upload from another node.
 	storeSlots chan struct{}
@@ -372,6 +383,10 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 	if err != nil {
 		return nil, fmt.Errorf("node config: %w", err)
 	}
+	n.jobs, err = jobs.New(ctx, cfg.Jobs, n.jobDeps(db, keys, remote.Jobs))
+	if err != nil {
+		return nil, fmt.Errorf("node config: %w", err)
+	}
 	a, err := n.Announce(ctx)
 	if err != nil {
 		return nil, err
@@ -416,6 +431,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.trust.Run(ctx) })
 	g.Go(func() error { return n.collectLoop(ctx) })
 	g.Go(func() error { return n.runHistory(ctx) })
+	g.Go(func() error { return n.jobs.Run(ctx) })
 	return g.Wait()
 }
 

@@ -11,6 +11,7 @@ import (
 // and cluster documents through pollDoer.
 func Connect(shardDoer, pollDoer gen.HttpRequestDoer) func(*identity.RequestSigner) node.Remote {
 	return func(signer *identity.RequestSigner) node.Remote {
-		return node.Remote{Shards: NewShards(shardDoer, signer), Announces: NewAnnounces(pollDoer), Clusters: NewClusters(pollDoer)}
+		return node.Remote{Shards: NewShards(shardDoer, signer), Announces: NewAnnounces(pollDoer), Clusters: NewClusters(pollDoer),
+			Jobs: NewJobs(shardDoer, signer)}
 	}
 }

@@ -76,12 +76,42 @@ type ServerInterface interface {
 	// SignCluster Co-sign a proposed change as an admin; installed when that completes it.
 	// (POST /cluster/sign)
 	SignCluster(w http.ResponseWriter, r *http.Request)
+	// ExecStatus How a job the caller dispatched goes on this host (started, progress, output hash).
+	// (GET /exec/{job_id})
+	ExecStatus(w http.ResponseWriter, r *http.Request, jobId JobIDPath)
+	// ExecJob Run a job on this host. The body is the module followed by the input; module_size splits them. Answers 503 with Retry-After beyond --job-concurrency.
+	// (POST /exec/{job_id})
+	ExecJob(w http.ResponseWriter, r *http.Request, jobId JobIDPath, params ExecJobParams)
+	// ExecOutput The output of a job the caller dispatched, once done.
+	// (GET /exec/{job_id}/output)
+	ExecOutput(w http.ResponseWriter, r *http.Request, jobId JobIDPath)
 	// FetchShard Read one shard as base64 in JSON.
 	// (GET /fetch)
 	FetchShard(w http.ResponseWriter, r *http.Request, params FetchShardParams)
+	// MergeReputation Merge other observers' signed records (max per field per observer); one forged record refuses all.
+	// (POST /gossip/merge_rep)
+	MergeReputation(w http.ResponseWriter, r *http.Request)
+	// GetReputation This node's own observations of hosts (hits, misses), as records it signed.
+	// (GET /gossip/rep)
+	GetReputation(w http.ResponseWriter, r *http.Request)
 	// GetHealth Liveness and identity of the node, its disk's free space and its database's state.
 	// (GET /healthz)
 	GetHealth(w http.ResponseWriter, r *http.Request)
+	// ListJobs The jobs this node brokered, newest first.
+	// (GET /jobs)
+	ListJobs(w http.ResponseWriter, r *http.Request, params ListJobsParams)
+	// SubmitJob Broker a job to the mesh. The body is the module followed by the input; module_size splits them.
+	// (POST /jobs)
+	SubmitJob(w http.ResponseWriter, r *http.Request, params SubmitJobParams)
+	// QuoteJob A host's price for a WebAssembly job, or its refusal with the reason (the broker's quote round).
+	// (POST /jobs/quote)
+	QuoteJob(w http.ResponseWriter, r *http.Request)
+	// GetJob A brokered job, with its candidates' scores and why, and each dispatch's answer.
+	// (GET /jobs/{job_id})
+	GetJob(w http.ResponseWriter, r *http.Request, jobId JobIDPath)
+	// GetJobOutput A done job's output, verified against the hash the quorum agreed on.
+	// (GET /jobs/{job_id}/output)
+	GetJobOutput(w http.ResponseWriter, r *http.Request, jobId JobIDPath)
 	// GetMesh Mesh health as last read (manual metrics file for now).
 	// (GET /mesh)
 	GetMesh(w http.ResponseWriter, r *http.Request)
@@ -103,6 +133,9 @@ type ServerInterface interface {
 	// ExportReceipts Signed receipts as a Merkle batch with one inclusion proof per item (RFC 6962 hashing).
 	// (GET /receipts/export)
 	ExportReceipts(w http.ResponseWriter, r *http.Request, params ExportReceiptsParams)
+	// ListReputation What this node knows of each host, its own observations and others' merged.
+	// (GET /rep)
+	ListReputation(w http.ResponseWriter, r *http.Request)
 	// RunJob Run a job and sign a usage receipt for it.
 	// (POST /run)
 	RunJob(w http.ResponseWriter, r *http.Request)
@@ -238,15 +271,75 @@ func (_ Unimplemented) SignCluster(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// ExecStatus How a job the caller dispatched goes on this host (started, progress, output hash).
+// (GET /exec/{job_id})
+func (_ Unimplemented) ExecStatus(w http.ResponseWriter, r *http.Request, jobId JobIDPath) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ExecJob Run a job on this host. The body is the module followed by the input; module_size splits them. Answers 503 with Retry-After beyond --job-concurrency.
+// (POST /exec/{job_id})
+func (_ Unimplemented) ExecJob(w http.ResponseWriter, r *http.Request, jobId JobIDPath, params ExecJobParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ExecOutput The output of a job the caller dispatched, once done.
+// (GET /exec/{job_id}/output)
+func (_ Unimplemented) ExecOutput(w http.ResponseWriter, r *http.Request, jobId JobIDPath) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // FetchShard Read one shard as base64 in JSON.
 // (GET /fetch)
 func (_ Unimplemented) FetchShard(w http.ResponseWriter, r *http.Request, params FetchShardParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// MergeReputation Merge other observers' signed records (max per field per observer); one forged record refuses all.
+// (POST /gossip/merge_rep)
+func (_ Unimplemented) MergeReputation(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetReputation This node's own observations of hosts (hits, misses), as records it signed.
+// (GET /gossip/rep)
+func (_ Unimplemented) GetReputation(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // GetHealth Liveness and identity of the node, its disk's free space and its database's state.
 // (GET /healthz)
 func (_ Unimplemented) GetHealth(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListJobs The jobs this node brokered, newest first.
+// (GET /jobs)
+func (_ Unimplemented) ListJobs(w http.ResponseWriter, r *http.Request, params ListJobsParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// SubmitJob Broker a job to the mesh. The body is the module followed by the input; module_size splits them.
+// (POST /jobs)
+func (_ Unimplemented) SubmitJob(w http.ResponseWriter, r *http.Request, params SubmitJobParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// QuoteJob A host's price for a WebAssembly job, or its refusal with the reason (the broker's quote round).
+// (POST /jobs/quote)
+func (_ Unimplemented) QuoteJob(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetJob A brokered job, with its candidates' scores and why, and each dispatch's answer.
+// (GET /jobs/{job_id})
+func (_ Unimplemented) GetJob(w http.ResponseWriter, r *http.Request, jobId JobIDPath) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetJobOutput A done job's output, verified against the hash the quorum agreed on.
+// (GET /jobs/{job_id}/output)
+func (_ Unimplemented) GetJobOutput(w http.ResponseWriter, r *http.Request, jobId JobIDPath) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -289,6 +382,12 @@ func (_ Unimplemented) GetQuote(w http.ResponseWriter, r *http.Request, params G
 // ExportReceipts Signed receipts as a Merkle batch with one inclusion proof per item (RFC 6962 hashing).
 // (GET /receipts/export)
 func (_ Unimplemented) ExportReceipts(w http.ResponseWriter, r *http.Request, params ExportReceiptsParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListReputation What this node knows of each host, its own observations and others' merged.
+// (GET /rep)
+func (_ Unimplemented) ListReputation(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -803,6 +902,113 @@ func (siw *ServerInterfaceWrapper) SignCluster(w http.ResponseWriter, r *http.Re
 	handler.ServeHTTP(w, r)
 }
 
+// ExecStatus operation middleware
+func (siw *ServerInterfaceWrapper) ExecStatus(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "job_id" -------------
+	var jobId JobIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "job_id", chi.URLParam(r, "job_id"), &jobId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "job_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ExecStatus(w, r, jobId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ExecJob operation middleware
+func (siw *ServerInterfaceWrapper) ExecJob(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "job_id" -------------
+	var jobId JobIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "job_id", chi.URLParam(r, "job_id"), &jobId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "job_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ExecJobParams
+
+	// ------------- Required query parameter "module_size" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "module_size", r.URL.Query(), &params.ModuleSize, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "module_size"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "module_size", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "timeout_s" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "timeout_s", r.URL.Query(), &params.TimeoutS, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "timeout_s"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "timeout_s", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ExecJob(w, r, jobId, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ExecOutput operation middleware
+func (siw *ServerInterfaceWrapper) ExecOutput(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "job_id" -------------
+	var jobId JobIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "job_id", chi.URLParam(r, "job_id"), &jobId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "job_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ExecOutput(w, r, jobId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // FetchShard operation middleware
 func (siw *ServerInterfaceWrapper) FetchShard(w http.ResponseWriter, r *http.Request) {
 
@@ -849,11 +1055,210 @@ func (siw *ServerInterfaceWrapper) FetchShard(w http.ResponseWriter, r *http.Req
 	handler.ServeHTTP(w, r)
 }
 
+// MergeReputation operation middleware
+func (siw *ServerInterfaceWrapper) MergeReputation(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.MergeReputation(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetReputation operation middleware
+func (siw *ServerInterfaceWrapper) GetReputation(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetReputation(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetHealth operation middleware
 func (siw *ServerInterfaceWrapper) GetHealth(w http.ResponseWriter, r *http.Request) {
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetHealth(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListJobs operation middleware
+func (siw *ServerInterfaceWrapper) ListJobs(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListJobsParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListJobs(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SubmitJob operation middleware
+func (siw *ServerInterfaceWrapper) SubmitJob(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SubmitJobParams
+
+	// ------------- Required query parameter "module_size" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "module_size", r.URL.Query(), &params.ModuleSize, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "module_size"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "module_size", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "timeout_s" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "timeout_s", r.URL.Query(), &params.TimeoutS, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "timeout_s"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "timeout_s", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "r" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "r", r.URL.Query(), &params.R, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "r"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "r", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "max_price" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "max_price", r.URL.Query(), &params.MaxPrice, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "max_price"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "max_price", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SubmitJob(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// QuoteJob operation middleware
+func (siw *ServerInterfaceWrapper) QuoteJob(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.QuoteJob(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetJob operation middleware
+func (siw *ServerInterfaceWrapper) GetJob(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "job_id" -------------
+	var jobId JobIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "job_id", chi.URLParam(r, "job_id"), &jobId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "job_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetJob(w, r, jobId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetJobOutput operation middleware
+func (siw *ServerInterfaceWrapper) GetJobOutput(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "job_id" -------------
+	var jobId JobIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "job_id", chi.URLParam(r, "job_id"), &jobId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "job_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetJobOutput(w, r, jobId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1016,6 +1421,20 @@ func (siw *ServerInterfaceWrapper) ExportReceipts(w http.ResponseWriter, r *http
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ExportReceipts(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListReputation operation middleware
+func (siw *ServerInterfaceWrapper) ListReputation(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListReputation(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1491,6 +1910,39 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/cluster/pending", wrapper.GetPendingNodes)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/jobs/quote", wrapper.QuoteJob)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/exec/{job_id}", wrapper.ExecStatus)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/exec/{job_id}", wrapper.ExecJob)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/exec/{job_id}/output", wrapper.ExecOutput)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/jobs", wrapper.ListJobs)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/jobs", wrapper.SubmitJob)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/jobs/{job_id}", wrapper.GetJob)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/jobs/{job_id}/output", wrapper.GetJobOutput)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/gossip/rep", wrapper.GetReputation)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/gossip/merge_rep", wrapper.MergeReputation)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/rep", wrapper.ListReputation)
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/metrics", wrapper.GetMetrics)
@@ -4047,6 +4499,498 @@ func (response SignClusterdefaultApplicationProblemPlusJSONResponse) VisitSignCl
 	return err
 }
 
+type ExecStatusRequestObject struct {
+	JobId JobIDPath `json:"job_id"`
+}
+
+type ExecStatusResponseObject interface {
+	VisitExecStatusResponse(w http.ResponseWriter) error
+}
+
+type ExecStatus200JSONResponse RunStatus
+
+func (response ExecStatus200JSONResponse) VisitExecStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecStatus400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ExecStatus400ApplicationProblemPlusJSONResponse) VisitExecStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecStatus401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ExecStatus401ApplicationProblemPlusJSONResponse) VisitExecStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecStatus403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ExecStatus403ApplicationProblemPlusJSONResponse) VisitExecStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecStatus404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ExecStatus404ApplicationProblemPlusJSONResponse) VisitExecStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecStatus429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ExecStatus429ApplicationProblemPlusJSONResponse) VisitExecStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecStatus503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ExecStatus503ApplicationProblemPlusJSONResponse) VisitExecStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecStatusdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ExecStatusdefaultApplicationProblemPlusJSONResponse) VisitExecStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecJobRequestObject struct {
+	JobId  JobIDPath `json:"job_id"`
+	Params ExecJobParams
+	Body   io.Reader
+}
+
+type ExecJobResponseObject interface {
+	VisitExecJobResponse(w http.ResponseWriter) error
+}
+
+type ExecJob202JSONResponse RunStatus
+
+func (response ExecJob202JSONResponse) VisitExecJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecJob400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ExecJob400ApplicationProblemPlusJSONResponse) VisitExecJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecJob401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ExecJob401ApplicationProblemPlusJSONResponse) VisitExecJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecJob403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ExecJob403ApplicationProblemPlusJSONResponse) VisitExecJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecJob404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ExecJob404ApplicationProblemPlusJSONResponse) VisitExecJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecJob409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response ExecJob409ApplicationProblemPlusJSONResponse) VisitExecJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecJob413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ExecJob413ApplicationProblemPlusJSONResponse) VisitExecJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecJob429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ExecJob429ApplicationProblemPlusJSONResponse) VisitExecJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecJob503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ExecJob503ApplicationProblemPlusJSONResponse) VisitExecJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecJob507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response ExecJob507ApplicationProblemPlusJSONResponse) VisitExecJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecJobdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ExecJobdefaultApplicationProblemPlusJSONResponse) VisitExecJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecOutputRequestObject struct {
+	JobId JobIDPath `json:"job_id"`
+}
+
+type ExecOutputResponseObject interface {
+	VisitExecOutputResponse(w http.ResponseWriter) error
+}
+
+type ExecOutput200ApplicationoctetStreamResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response ExecOutput200ApplicationoctetStreamResponse) VisitExecOutputResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type ExecOutput400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ExecOutput400ApplicationProblemPlusJSONResponse) VisitExecOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecOutput401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ExecOutput401ApplicationProblemPlusJSONResponse) VisitExecOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecOutput403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ExecOutput403ApplicationProblemPlusJSONResponse) VisitExecOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecOutput404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ExecOutput404ApplicationProblemPlusJSONResponse) VisitExecOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecOutput409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response ExecOutput409ApplicationProblemPlusJSONResponse) VisitExecOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecOutput429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ExecOutput429ApplicationProblemPlusJSONResponse) VisitExecOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecOutput503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ExecOutput503ApplicationProblemPlusJSONResponse) VisitExecOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecOutputdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ExecOutputdefaultApplicationProblemPlusJSONResponse) VisitExecOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type FetchShardRequestObject struct {
 	Params FetchShardParams
 }
@@ -4203,6 +5147,271 @@ func (response FetchSharddefaultApplicationProblemPlusJSONResponse) VisitFetchSh
 	return err
 }
 
+type MergeReputationRequestObject struct {
+	Body *MergeReputationJSONRequestBody
+}
+
+type MergeReputationResponseObject interface {
+	VisitMergeReputationResponse(w http.ResponseWriter) error
+}
+
+type MergeReputation200JSONResponse struct {
+	Merged int `json:"merged"`
+}
+
+func (response MergeReputation200JSONResponse) VisitMergeReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeReputation400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response MergeReputation400ApplicationProblemPlusJSONResponse) VisitMergeReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeReputation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response MergeReputation401ApplicationProblemPlusJSONResponse) VisitMergeReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeReputation403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response MergeReputation403ApplicationProblemPlusJSONResponse) VisitMergeReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeReputation413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response MergeReputation413ApplicationProblemPlusJSONResponse) VisitMergeReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeReputation429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response MergeReputation429ApplicationProblemPlusJSONResponse) VisitMergeReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeReputation503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response MergeReputation503ApplicationProblemPlusJSONResponse) VisitMergeReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeReputation507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response MergeReputation507ApplicationProblemPlusJSONResponse) VisitMergeReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeReputationdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response MergeReputationdefaultApplicationProblemPlusJSONResponse) VisitMergeReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetReputationRequestObject struct {
+}
+
+type GetReputationResponseObject interface {
+	VisitGetReputationResponse(w http.ResponseWriter) error
+}
+
+type GetReputation200JSONResponse RepRecords
+
+func (response GetReputation200JSONResponse) VisitGetReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetReputation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetReputation401ApplicationProblemPlusJSONResponse) VisitGetReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetReputation403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetReputation403ApplicationProblemPlusJSONResponse) VisitGetReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetReputation429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetReputation429ApplicationProblemPlusJSONResponse) VisitGetReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetReputation503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetReputation503ApplicationProblemPlusJSONResponse) VisitGetReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetReputationdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetReputationdefaultApplicationProblemPlusJSONResponse) VisitGetReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHealthRequestObject struct {
 }
 
@@ -4254,6 +5463,713 @@ type GetHealthdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetHealthdefaultApplicationProblemPlusJSONResponse) VisitGetHealthResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListJobsRequestObject struct {
+	Params ListJobsParams
+}
+
+type ListJobsResponseObject interface {
+	VisitListJobsResponse(w http.ResponseWriter) error
+}
+
+type ListJobs200JSONResponse []Job
+
+func (response ListJobs200JSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListJobs400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListJobs400ApplicationProblemPlusJSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListJobs401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListJobs401ApplicationProblemPlusJSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListJobs429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListJobs429ApplicationProblemPlusJSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListJobs503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListJobs503ApplicationProblemPlusJSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListJobsdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListJobsdefaultApplicationProblemPlusJSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitJobRequestObject struct {
+	Params SubmitJobParams
+	Body   io.Reader
+}
+
+type SubmitJobResponseObject interface {
+	VisitSubmitJobResponse(w http.ResponseWriter) error
+}
+
+type SubmitJob202JSONResponse Job
+
+func (response SubmitJob202JSONResponse) VisitSubmitJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitJob400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response SubmitJob400ApplicationProblemPlusJSONResponse) VisitSubmitJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitJob401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SubmitJob401ApplicationProblemPlusJSONResponse) VisitSubmitJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitJob403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response SubmitJob403ApplicationProblemPlusJSONResponse) VisitSubmitJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitJob409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response SubmitJob409ApplicationProblemPlusJSONResponse) VisitSubmitJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitJob413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response SubmitJob413ApplicationProblemPlusJSONResponse) VisitSubmitJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitJob429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response SubmitJob429ApplicationProblemPlusJSONResponse) VisitSubmitJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitJob503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SubmitJob503ApplicationProblemPlusJSONResponse) VisitSubmitJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitJob507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response SubmitJob507ApplicationProblemPlusJSONResponse) VisitSubmitJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitJobdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SubmitJobdefaultApplicationProblemPlusJSONResponse) VisitSubmitJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type QuoteJobRequestObject struct {
+	Body *QuoteJobJSONRequestBody
+}
+
+type QuoteJobResponseObject interface {
+	VisitQuoteJobResponse(w http.ResponseWriter) error
+}
+
+type QuoteJob200JSONResponse JobQuote
+
+func (response QuoteJob200JSONResponse) VisitQuoteJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type QuoteJob400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response QuoteJob400ApplicationProblemPlusJSONResponse) VisitQuoteJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type QuoteJob401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response QuoteJob401ApplicationProblemPlusJSONResponse) VisitQuoteJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type QuoteJob403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response QuoteJob403ApplicationProblemPlusJSONResponse) VisitQuoteJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type QuoteJob413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response QuoteJob413ApplicationProblemPlusJSONResponse) VisitQuoteJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type QuoteJob429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response QuoteJob429ApplicationProblemPlusJSONResponse) VisitQuoteJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type QuoteJob503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response QuoteJob503ApplicationProblemPlusJSONResponse) VisitQuoteJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type QuoteJob507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response QuoteJob507ApplicationProblemPlusJSONResponse) VisitQuoteJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type QuoteJobdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response QuoteJobdefaultApplicationProblemPlusJSONResponse) VisitQuoteJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJobRequestObject struct {
+	JobId JobIDPath `json:"job_id"`
+}
+
+type GetJobResponseObject interface {
+	VisitGetJobResponse(w http.ResponseWriter) error
+}
+
+type GetJob200JSONResponse Job
+
+func (response GetJob200JSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJob400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetJob400ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJob401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetJob401ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJob404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetJob404ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJob429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetJob429ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJob503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetJob503ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJobdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetJobdefaultApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJobOutputRequestObject struct {
+	JobId JobIDPath `json:"job_id"`
+}
+
+type GetJobOutputResponseObject interface {
+	VisitGetJobOutputResponse(w http.ResponseWriter) error
+}
+
+type GetJobOutput200ApplicationoctetStreamResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response GetJobOutput200ApplicationoctetStreamResponse) VisitGetJobOutputResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetJobOutput400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetJobOutput400ApplicationProblemPlusJSONResponse) VisitGetJobOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJobOutput401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetJobOutput401ApplicationProblemPlusJSONResponse) VisitGetJobOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJobOutput404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetJobOutput404ApplicationProblemPlusJSONResponse) VisitGetJobOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJobOutput409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response GetJobOutput409ApplicationProblemPlusJSONResponse) VisitGetJobOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJobOutput429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetJobOutput429ApplicationProblemPlusJSONResponse) VisitGetJobOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJobOutput503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetJobOutput503ApplicationProblemPlusJSONResponse) VisitGetJobOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJobOutputdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetJobOutputdefaultApplicationProblemPlusJSONResponse) VisitGetJobOutputResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -4607,6 +6523,97 @@ type ExportReceiptsdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response ExportReceiptsdefaultApplicationProblemPlusJSONResponse) VisitExportReceiptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListReputationRequestObject struct {
+}
+
+type ListReputationResponseObject interface {
+	VisitListReputationResponse(w http.ResponseWriter) error
+}
+
+type ListReputation200JSONResponse []HostReputation
+
+func (response ListReputation200JSONResponse) VisitListReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListReputation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListReputation401ApplicationProblemPlusJSONResponse) VisitListReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListReputation429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListReputation429ApplicationProblemPlusJSONResponse) VisitListReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListReputation503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListReputation503ApplicationProblemPlusJSONResponse) VisitListReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListReputationdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListReputationdefaultApplicationProblemPlusJSONResponse) VisitListReputationResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -6120,12 +8127,42 @@ type StrictServerInterface interface {
 	// SignCluster Co-sign a proposed change as an admin; installed when that completes it.
 	// (POST /cluster/sign)
 	SignCluster(ctx context.Context, request SignClusterRequestObject) (SignClusterResponseObject, error)
+	// ExecStatus How a job the caller dispatched goes on this host (started, progress, output hash).
+	// (GET /exec/{job_id})
+	ExecStatus(ctx context.Context, request ExecStatusRequestObject) (ExecStatusResponseObject, error)
+	// ExecJob Run a job on this host. The body is the module followed by the input; module_size splits them. Answers 503 with Retry-After beyond --job-concurrency.
+	// (POST /exec/{job_id})
+	ExecJob(ctx context.Context, request ExecJobRequestObject) (ExecJobResponseObject, error)
+	// ExecOutput The output of a job the caller dispatched, once done.
+	// (GET /exec/{job_id}/output)
+	ExecOutput(ctx context.Context, request ExecOutputRequestObject) (ExecOutputResponseObject, error)
 	// FetchShard Read one shard as base64 in JSON.
 	// (GET /fetch)
 	FetchShard(ctx context.Context, request FetchShardRequestObject) (FetchShardResponseObject, error)
+	// MergeReputation Merge other observers' signed records (max per field per observer); one forged record refuses all.
+	// (POST /gossip/merge_rep)
+	MergeReputation(ctx context.Context, request MergeReputationRequestObject) (MergeReputationResponseObject, error)
+	// GetReputation This node's own observations of hosts (hits, misses), as records it signed.
+	// (GET /gossip/rep)
+	GetReputation(ctx context.Context, request GetReputationRequestObject) (GetReputationResponseObject, error)
 	// GetHealth Liveness and identity of the node, its disk's free space and its database's state.
 	// (GET /healthz)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
+	// ListJobs The jobs this node brokered, newest first.
+	// (GET /jobs)
+	ListJobs(ctx context.Context, request ListJobsRequestObject) (ListJobsResponseObject, error)
+	// SubmitJob Broker a job to the mesh. The body is the module followed by the input; module_size splits them.
+	// (POST /jobs)
+	SubmitJob(ctx context.Context, request SubmitJobRequestObject) (SubmitJobResponseObject, error)
+	// QuoteJob A host's price for a WebAssembly job, or its refusal with the reason (the broker's quote round).
+	// (POST /jobs/quote)
+	QuoteJob(ctx context.Context, request QuoteJobRequestObject) (QuoteJobResponseObject, error)
+	// GetJob A brokered job, with its candidates' scores and why, and each dispatch's answer.
+	// (GET /jobs/{job_id})
+	GetJob(ctx context.Context, request GetJobRequestObject) (GetJobResponseObject, error)
+	// GetJobOutput A done job's output, verified against the hash the quorum agreed on.
+	// (GET /jobs/{job_id}/output)
+	GetJobOutput(ctx context.Context, request GetJobOutputRequestObject) (GetJobOutputResponseObject, error)
 	// GetMesh Mesh health as last read (manual metrics file for now).
 	// (GET /mesh)
 	GetMesh(ctx context.Context, request GetMeshRequestObject) (GetMeshResponseObject, error)
@@ -6147,6 +8184,9 @@ type StrictServerInterface interface {
 	// ExportReceipts Signed receipts as a Merkle batch with one inclusion proof per item (RFC 6962 hashing).
 	// (GET /receipts/export)
 	ExportReceipts(ctx context.Context, request ExportReceiptsRequestObject) (ExportReceiptsResponseObject, error)
+	// ListReputation What this node knows of each host, its own observations and others' merged.
+	// (GET /rep)
+	ListReputation(ctx context.Context, request ListReputationRequestObject) (ListReputationResponseObject, error)
 	// RunJob Run a job and sign a usage receipt for it.
 	// (POST /run)
 	RunJob(ctx context.Context, request RunJobRequestObject) (RunJobResponseObject, error)
@@ -6693,6 +8733,87 @@ func (sh *strictHandler) SignCluster(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// ExecStatus operation middleware
+func (sh *strictHandler) ExecStatus(w http.ResponseWriter, r *http.Request, jobId JobIDPath) {
+	var request ExecStatusRequestObject
+
+	request.JobId = jobId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ExecStatus(ctx, request.(ExecStatusRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ExecStatus")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ExecStatusResponseObject); ok {
+		if err := validResponse.VisitExecStatusResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ExecJob operation middleware
+func (sh *strictHandler) ExecJob(w http.ResponseWriter, r *http.Request, jobId JobIDPath, params ExecJobParams) {
+	var request ExecJobRequestObject
+
+	request.JobId = jobId
+	request.Params = params
+
+	request.Body = r.Body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ExecJob(ctx, request.(ExecJobRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ExecJob")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ExecJobResponseObject); ok {
+		if err := validResponse.VisitExecJobResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ExecOutput operation middleware
+func (sh *strictHandler) ExecOutput(w http.ResponseWriter, r *http.Request, jobId JobIDPath) {
+	var request ExecOutputRequestObject
+
+	request.JobId = jobId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ExecOutput(ctx, request.(ExecOutputRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ExecOutput")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ExecOutputResponseObject); ok {
+		if err := validResponse.VisitExecOutputResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // FetchShard operation middleware
 func (sh *strictHandler) FetchShard(w http.ResponseWriter, r *http.Request, params FetchShardParams) {
 	var request FetchShardRequestObject
@@ -6719,6 +8840,61 @@ func (sh *strictHandler) FetchShard(w http.ResponseWriter, r *http.Request, para
 	}
 }
 
+// MergeReputation operation middleware
+func (sh *strictHandler) MergeReputation(w http.ResponseWriter, r *http.Request) {
+	var request MergeReputationRequestObject
+
+	var body MergeReputationJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.MergeReputation(ctx, request.(MergeReputationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "MergeReputation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(MergeReputationResponseObject); ok {
+		if err := validResponse.VisitMergeReputationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetReputation operation middleware
+func (sh *strictHandler) GetReputation(w http.ResponseWriter, r *http.Request) {
+	var request GetReputationRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetReputation(ctx, request.(GetReputationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetReputation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetReputationResponseObject); ok {
+		if err := validResponse.VisitGetReputationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetHealth operation middleware
 func (sh *strictHandler) GetHealth(w http.ResponseWriter, r *http.Request) {
 	var request GetHealthRequestObject
@@ -6736,6 +8912,143 @@ func (sh *strictHandler) GetHealth(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetHealthResponseObject); ok {
 		if err := validResponse.VisitGetHealthResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListJobs operation middleware
+func (sh *strictHandler) ListJobs(w http.ResponseWriter, r *http.Request, params ListJobsParams) {
+	var request ListJobsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListJobs(ctx, request.(ListJobsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListJobs")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListJobsResponseObject); ok {
+		if err := validResponse.VisitListJobsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SubmitJob operation middleware
+func (sh *strictHandler) SubmitJob(w http.ResponseWriter, r *http.Request, params SubmitJobParams) {
+	var request SubmitJobRequestObject
+
+	request.Params = params
+
+	request.Body = r.Body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SubmitJob(ctx, request.(SubmitJobRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SubmitJob")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SubmitJobResponseObject); ok {
+		if err := validResponse.VisitSubmitJobResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// QuoteJob operation middleware
+func (sh *strictHandler) QuoteJob(w http.ResponseWriter, r *http.Request) {
+	var request QuoteJobRequestObject
+
+	var body QuoteJobJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.QuoteJob(ctx, request.(QuoteJobRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "QuoteJob")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(QuoteJobResponseObject); ok {
+		if err := validResponse.VisitQuoteJobResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetJob operation middleware
+func (sh *strictHandler) GetJob(w http.ResponseWriter, r *http.Request, jobId JobIDPath) {
+	var request GetJobRequestObject
+
+	request.JobId = jobId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetJob(ctx, request.(GetJobRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetJob")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetJobResponseObject); ok {
+		if err := validResponse.VisitGetJobResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetJobOutput operation middleware
+func (sh *strictHandler) GetJobOutput(w http.ResponseWriter, r *http.Request, jobId JobIDPath) {
+	var request GetJobOutputRequestObject
+
+	request.JobId = jobId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetJobOutput(ctx, request.(GetJobOutputRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetJobOutput")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetJobOutputResponseObject); ok {
+		if err := validResponse.VisitGetJobOutputResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -6908,6 +9221,30 @@ func (sh *strictHandler) ExportReceipts(w http.ResponseWriter, r *http.Request, 
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(ExportReceiptsResponseObject); ok {
 		if err := validResponse.VisitExportReceiptsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListReputation operation middleware
+func (sh *strictHandler) ListReputation(w http.ResponseWriter, r *http.Request) {
+	var request ListReputationRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListReputation(ctx, request.(ListReputationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListReputation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListReputationResponseObject); ok {
+		if err := validResponse.VisitListReputationResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -7189,162 +9526,193 @@ func (sh *strictHandler) Toggle(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H17c9s29uhXwejuTKS7lCw5idPYc2fHbdptummaTbLT32yT60DkkYSKAlgAtKLm+rvfwQFAghKoh2M7",
-	"3a3zVyySeJ7381MnFYtCcOBadU4/dWZAM5D439eg5ep8okGavzJQqWSFZoJ3TjtvIBU8U0QLsqRMkzFM",
-	"hASi5YrxKaFTyvigk3Qk/FYyCVnnVMsSko5KZ7CgZriJkAuqO6cdxvXD407SWdCPbFEuOqdfnTwaDpPO",
-	"gnH79zDp6FUB9lWYguxcXV0lnYJKugDt1nquFOjnz15RPTN/MrPGwvyRdDhdmI+peeOCZVtX9RcJk85p",
-	"538d1YdyZJ+qIzdFx0zu/v/PEuSqmu83/Ot2JnzOM/i4ZXfMPL/2TG9mVGY4RT3Z1r3d4HRXZhRVCK4A",
-	"b/Jrmr2G30pQ2vyVCq6B439pUeQspQYAjwopxjks/vqrMtD4ac95X9mv7KRNeH47AyLttCQToAgXmkxE",
-	"nosl0TOmSCbScgFcJ0RIQsklzUsgTBFRaiImRFI+hTPz1cwgQDozf2eDzlXS+SYvlQb5nCtN89ycVeu2",
-	"DtuOG/iZW1nbtjgsg9UzvwwiuN0ZFxmcEaaJKiRQi9N6BmQBizFIFe7hlRSFUHe7hXNS4Kw0J2omJJ62",
-	"WR7NFoyrB0TPJKiZyLMz8mHBlGJ8+oEoulJkJpZkQfmKLAxpWpRKE8WmnDBt9yT4JGfpnYOZOW8DOWrJ",
-	"dDozFzGZIFTpAAbNgiTNWKoVWc6oxg+0kJCRLjVQBpIog0aEanccmQSlEkLJr2JMtPmG5uZCV2RGFaFE",
-	"Qgqs0AmhnJRFLmhGlGZ5TmTJOePTHp7Kd0KOWZYBv8tjeQ2TUkF2SigZS7FUIKuDmEixINWOmQaHgHiK",
-	"uMsFXSG2lgosQAsOuJW/Cw53fbn2Tpa0uq1xiXeXC6XNwlMhZVnoCvlmQllofM5VOZmwlAHXb7SQdApf",
-	"AjAfKJIxNTdLzaimY6oQVidlntfUrd4eLv2l0N+Jkmd3ud6XgqgynRFksma1ePC4HP/VHa7mnBOQUkjS",
-	"ff3dN+Tpo8dPiJuDZKApy5VFrrdCvKDy7m92LLIVQqGZ3BAaGtB+QtMUCq38Cn+kfOU4sLrbhTJF0twg",
-	"gKdmRJk/tBCWji+lMMKlIfxEizlwdUbgErilnGw6M3gFKJAqUnLNcoIybB+FWCSDhQGYzIim64Juv5J0",
-	"Y+t3bx8FMjFu4V+clnomJPsd7hr+L2nOsvA0SFdIe6OGzVFdSkjIcgYS8FiYcjcNWW/tAH7++ef+ealn",
-	"wLVZMTSX6KRvpSXjU7MYu+9LynI6zuFL8c9xqVaJoUNFwfgU2UJKueEEEmg6I8BFOZ0hhVVnRJqLIxQB",
-	"wYCLZgsgU3YJ/KaA4cqLv1YhWYjSHsi6OJNByhY0t5xtaKSt0RD/kSXTM8PPFwJFlY9kImlqvqM5ydjU",
-	"QHWXkkKyFCwT/K0UGjKi2O+AVwof6aIwN9I5HjzuGB1Ja5Bm2v/bdZN0370bDD+NkpOr3t/+3y/D/tP3",
-	"+If5uf6r97feXzrJ+sUnnXPORclTvHIjlYHUzErtZp2XEEDLWIgcKDdfjUup9EUBMgWuLxb0o3mtUvdG",
-	"u5S9pAM8KwSzp7mxpgXjF4KnNM/9FIcOb3WayNAG0owCtwNeX4oMjJqWdPBq1G74xreukk5ZZFRDdkF1",
-	"QyU2P/YNgG7ewVWoc/1SrdBtIjiqxF9JtaroUcVup7Gu99USxPhXSHUIBv/C1/D6s4xZQH0VgMWE5gqS",
-	"NUiJQkO7NWDX/SWdj/2p6Ne/tsPEDU9yyGW7kzLXt3maRoSJYFRGC49TTRLSnSeE98jSEPZ0JhRwS0sM",
-	"WcvZJViSN6iBJ8DFyiixr+0h6dAyY1pdTChzyusaQcPHXiubsNzIkCiNKfMLk3Y5xH5PukibF1TOISPU",
-	"ycsZ0IxQnhEJBTWwXY3VC7YRoKxbk+Xm119TLQ1sTpFKOBA3k46Z6WJG1WxzSV+/OP/Htw/7x49P/LKK",
-	"nJrpPmrShUWhV05imXOx5OG26+Fx0ZtDP2NKM55qtymjCxspHUHBbjq+w3lA9IKfDfLkTWIePhUZPgFu",
-	"UOWXDqRoBioCQhEQ0PgYrQQXV3th2Fn8Q/+kuf9X1UGOVxoU6fZHZDljOQSarpiQkuPRIrc0Oq/CQw6J",
-	"wsmj6Dkp7aic33MB3JxwxzwyWlDHiClTSTP8r1H1oqdh/lfAhb2SzW28qO+LFEbZxdfNGpmGhYqfiPuF",
-	"SklX9RwtL6tSXrJLiMz9vTeVGBAyyqoCVeEO8d8RZkXtpZBKk5QqSIihHaURQpAEWWnT4F4AfYRKODWC",
-	"uly5TZE5QKHIvPHWcsbSmXnLqibVcvB7VKAHZOgu1t2AkYLwwdpFNqn78ePHu0SAz2bEgbHXcWKE1ZAk",
-	"ONwxeGcwowHt9cUlNeH3kLcOOQGKepoQ3G2Dcu1m5Y7Ob0DECAXT468M5pz3/01o/3cy7D8lA3JB+kir",
-	"jaQteL4imdAqIUoQjrf3rjN41zE3864zGLzrDOxVvAA+1bPO6ej4K1x/9XdDSv3lvP9v2v992H86uOi/",
-	"/9/1nxf992vP4gKq2c4LpmL81DzC/1XotJMBbmJY7NpV/GQND3olhZhsrqXwP69RALEE2Td4RWbwkWyy",
-	"DASAB8rRuTmsILNKg0a9iKdILsLzHPaf0v7k/aeTR1d/2QnEdlmtmwnM8gfIe7iszb0+PCaS8kws3GYY",
-	"J3lj+wkpFVqpUzjD/dnjMLuuOKhZ7xp8nTz6jAOwa40dwNdUp7PNizRE70LBb+viJXKS7SSngsK9wBHn",
-	"f66NVrxJ9A/WU6QQetfb3xuaFfDc7bvR4prHcAlSMWsd8Ox1OBhF+OfaVfnvkkAHwm3VlNffTbU6f+it",
-	"F4wHvHHJOdDJhfV47TyHCrP3ulV/xusX6kz1uz5/7V5bPxv/eRIuPdmC3t/klC2uh961NLPXjtH1d26t",
-	"eyhO0o/P7Xej4fGjHdTWzbVlB6rMI6Q/NQ9jesIbL3kIBSQHQ3mWVBEJHJZxvWBtRX7k+JLQt3WeLdjB",
-	"NNMJyJvGL+uUe6CIeYV0M5jQMtenlhw6ocja8SuXktLUes2MWPb8WS9CMJv8+HPtIC02ii1nVPn/Ilrw",
-	"gvH9wasmcesoldqZ3DY2eJHht9bEFtW8smCBEacPm3LISEq54CyleeVuJV037VEm0sFU9BIypgpOHkUn",
-	"cQ7XvTfrDu9H/Cy2Z+cOjejHaDSurMTKOQI5QGZU9OGpNS63KN8SLsXcotNnXooCyWge5Rox5W/KDzme",
-	"9mkrl3FMTdrA8ApuqvWGIyQeROv7q0+oXnR9GQEw7YERXxvh6EDq0Q6s55ug6vYXRAjUEBpQiYej46GR",
-	"3KOy+l+P3v/1/3waJsd7iFj7bP45P5hi1nRiEz19pAA6Dp4/UxXZrH1gvYaavR9UBazrZAeMRbBPOed1",
-	"FZVAXdBIvbpRb7tea6atpJFRlFe1nbCjGRvk9qZM4dvN1Fuu/jVizsEqxi3zpzfeArQGdLmLMGhxUs2o",
-	"ga4NFDslTKMBiuAAqEwrkJcYdYRf9h2auiCIuCnXDXtwiI09PaEs4T0sOmdN+8X9x87tmYsd+B5oriN6",
-	"E3rLN0/u59kKRZYq9CBj1s5AuVqCXDclhBJjDaqMX5Qqci3fCM4B3WkKjxsDFQkGthEuljtwDefaLvuL",
-	"eWxHgJErjV3Z3aD9205vdHjGiV4KomxgZfzKRQH8Iq33sX2T5m3SHYuSG64+tkdbCJH3Pneva3Ag5p3I",
-	"2qqbiAKIdYLGWBQXvM9hSjW7hMpZuts1usP/6Z2bo4cbvs6oJekZ5KDhNRRCRsTSTIqi2KJRhE4G967z",
-	"zpNc8CkGI7SJV9663Da24G5gZCBNDDkjVKFjZUoZt0FG4JwqxGB1Vuawh1rjt1cvJnqHTM2vieATCUBU",
-	"QVPwPvuxWSfN9kNx8/nF2ItGa44WNCfhBG7/Bu9IxiSkWsjVA+WM2iulYXFG0FlgY0hWkcW0mzP6o6TF",
-	"e7JteUGgVb+/YLxvXu7jy9unO5jk1KvA0A+NCq4mzQXG6EwMu4MtbewxBhvfOyfY/qa4pNMGS55u7mJX",
-	"a0zHqG1MzXd+VUNx4JpaU5A/PzRAaarLCDyIOSrqJZ/hGlYVMNo4PKbIGHKxROXdwUKIPWKNtVSxyzXH",
-	"9GY1vMdqnqiHqiw0W8CF40EHW/PWzTV2y8lmlMLaPO6ikvqmYyD1I6gIcMxagMYsSk5oCuqiLFpcmaBm",
-	"F2IeC1pZ24l/M1kbNrZMDmw6G4sDFFWzsZfuq5i6WkihxSbkjKleUN6n2aXR2caQJ5awIZvhEDUxGKp2",
-	"kEdbitKRsb238tp8EtX2RSljroCMwkLwUzKmOtW5WT9uJzvD/Vjb1oLykuZkAVqy1FLwM9zmaRWV6qWq",
-	"EObt0M4Nh5DYEFhbdFS3UH/y4Z1WJ5J4yGsD1epGIzYta/6M6VnMwFY8zgm33rw5UY7z4Np4aS1B62K6",
-	"m69tpfbCNskuKM041c46/zkLSjqXLBpKuCZ2BDPGFuuoaZSnZiw7DVxDjsV+mx0/fjx6SuawWvOMufdP",
-	"f/9l1H963v/+h/7LV/1/0/580f/9/adHw+RkGOdSryCmOG+Lf9savpZTpS8U2Hj7/XASqREPwGvzNApA",
-	"I7EPozX830lAxH1YSn9UZjhioNogkUWYuPaxj3Fg41lB9eyiBpVI1k1j5gfK4bjPQjE7IV10DVpmaG6w",
-	"d0boGGODkVsyjVEzqD4jejYkqXag3AjscCEiyKHQULfkUT7poLm5GTMaSxNSZkVCciFpQsY5JGSsL3JZ",
-	"0+apUIoVg52GsiCSz0xXBwM4UIshiIHNuPc74HWRqGuHLQgJlqyRrgIgR+aXXgs0hHxux5gVzKk2lecQ",
-	"wy5i4C7PvB0yCVh3veD40aGiEz+9QCXbc4X4vqFXeyy0XcMKx9lUsbaRlQmTB9OVa5Cimwud3YtBbAt3",
-	"tUgS7DvcUPRwq/jNNW+hjWjaqTc4C8aVjQJz+Tp7fbHuYnAT1gO1L/daIbd77siFrO+/If/BVXS5VRbO",
-	"ulihKcvjwg9XmvIW+adWoCLRB0zn8a/sD7vgCp/6YaqpordQjuewikDNWHy8mMNqkxj+j5VAinKcs9QI",
-	"IgmZwcfD4nRuFNFAsskqvlYvLn3WYnfhbLCApDq22Fn/sxQxufR6UfmHoLOLeNnzdQ9iXojYhs6Bqs2Z",
-	"vjhsZa0H68DXxb0EI/u9x073dR1jskYt2Fo8RwtStfnWN9FaqbKKrWwC3L84+0gWLM+ZswWQLuOW9SBp",
-	"OyNpLtK5IplkE71vwO6vYty2FqdAthPQvbSZTaX/cJgUYnLgMUuwiunF9SBuZ3zWqM3rjkECbda80fFX",
-	"cZJl4FAdgEdNwnQIcfz8GLKGl795zhU4+R3VQFRdY2KRxp5xCPCh7atB9+pjjeNmQZlscz5QnzCyV/yq",
-	"TbW4yIBmceYpYVyyXMcflrzIaQr7RErYZdXjBR83VxHdccmvF39W43pLGPFpH90+bVB6LYIQJg7V/6LG",
-	"0ZporFE+RadQ2bO6hjdiwgrGXZ88IumMSppqkKp35oPsL2zS68WCdJFmopNv4lJhe0SBVs7hg6T9gSII",
-	"sc6nEm4qsGn7O1i7TXeurXcVj7Q7NHAxFOsCO/VuC503LfsJY+tEf1kL+hyWAuVTevaJ5awCRfetgFIL",
-	"HDtZW3vSgY/xdDIALrj1TM5rA+QhITaHn9vBZ7Frg61bekY1vZGrzqimF+OTR437GK90VP39z4SLYJOt",
-	"5/ncr/b6aTXRpEkz+G71dSNqzXxFFpSzCSid+Ci28QrdYmLJQZKuk318qOWgcwMA3Ejo2+eW57vObHvM",
-	"VvTMnES0bfqfJS0KyP4Bq+vl6N3wiiNeVISWjcnx6g7IW4CUFcyFNu7pd22kFG4Lpnvy5Mnx6BqbvUYE",
-	"PFjW1Agi/Gr09DjiM7u2+N1KPALh5enTx6PRyfGTJ09OdkUaBImFW0q34R4OPcBAfN9yP4eO2yrr32Cq",
-	"ngXfEC4ttlZAsUvQR2C4nuDbanCypczcgh4o8j+VC4x0Dbn8+7dvyVFh7VjEjdI71B5lHdLXiLZEf+o2",
-	"q0+AH4cdSGgPbxCek8bWZloX6m+nR0efy9BnQnlusj2/MWLnPFwUQJjbiX2jQznyhlyN09Ryg0MHv9fA",
-	"4h69Oy2uC86fKaq1VOLyuZIJUZryjMosCG9fF+9CoDl+ePL0JBp7dqsy325Bbqvo9lZMp/l1L6DVg72+",
-	"qHb/YyCGHIi7xQwWIG1A6EF2cZ9dGvvoUQtrbIgRh8ymgLoaGAew4s3kvIpX1Nv2O6nmeB9T0BWkpWR6",
-	"9caATpD48FbMrdeuNdawUSaqkIYiYOlA9JfZFLGEzKHQPse/GTSJ/AEBFiEDqERy4lZoSKq3gr4JBZZ1",
-	"Od4X9auYoo9KTmme16lrYdgG6bIMuGZ6FQr2WJPUlmGqi5L+NJlMJcv69RJqeapgKBtfIVJORPysvn/7",
-	"9hU5f/WciAlWzPIDvgSNKxuQ10CzPia9WwsE6X5AdkpdRZwPCflwhFWZPiTv+AfPZvHnBagZ/gdd0/g/",
-	"62v/3T1GUxD+31k11BF8LITUH3pYabSAKqT3xfnLwTv+Y6kpxk6Y41OYvhUGvzTu/MO5q1OGlvVT8jXe",
-	"IXn70z++ffmhN3jHDb/ua9HHzAU7YPfDkSw5rggLXeD/JqBTuw8r4wT/PcJ0SPWh5wqNEWBV8Hu4GCHf",
-	"ccrJh40L+0DsnZIFzaDObN8GHQqArEPI2TtOmzAW1otkLkDS5VLaMJg6YMFna0xBK/Jo+NBO8eHI/Y5n",
-	"9a2UQtq6FB/a6p19qIsB9gbkR8FhhZkeWLMYMmuawyF8jLslGOod3x3snrhaC5NcUK0G73jlvazRwEOt",
-	"gehOIGV3hoPRYOjTCWjBOqedh4Ph4KEVAWdIViqINn9MrbnZEGzc5/Osc9r5O+iqHNhaCd/j4fDGKsRW",
-	"c7RUg0tLKbFioHsPqxg+Hj5sG7da6FFYwg6Hxqyr3d/V5emSjioXCypXndPOG6QHia3OpvCmBe8byCUK",
-	"tMFSVUHazJUs0XSqDEuYYcWYq6RTCBU5aevzbxw2ktGvRba68XOuKlVdrVd3vvqCt+xvNyjgZ7Pl8Lof",
-	"2ZVsv7agrjR+MtoLQurijvjRHmBVF9A1X4z2+KKqCmo+OH661weNIp3XhPjHwye7v4nVpb02tjjxpXP6",
-	"S1Nw+eX91fsQmb6xmZBbcOmMiAXTWHeIQZ4pw49XhCqbxkElRPDrKukc1VVgokTtBVP63L5ym9BeVamJ",
-	"1ZLF6QfXB9I7hKDbhYK3rv6UCmrV2oJbhv0tsTq0EV+TSlJg0oUvhrfva/S00tdXpb3zTrOpwC8xEdHV",
-	"kjMSZ0ImQpICRGFzqmJ18r2BqQKLHRbRqyReb9+Zo+pxqpO3xt09LL1m6LW6cUbE3yg4RrqQ9gbkpwXT",
-	"ZG4LPREtSDoTAgtsw6Kt2mBs4fPOfk0frmFm3tzQm/he2u7mLpf2GpBYKNKVUPQG5JnL8X6ckAksQdpA",
-	"ZvvfoOgZu2wFLXnnJ2sr5zFuTSr1HiZGkFULQ54tumLqIbg7SMiI/Mi+RmTB+tPmWSu8NA2te2wvYrd/",
-	"NHx6cr1tvgBNlBGssdmAzbacEOqhaSoMJpitYZm84MqworYtwCx7JGsWZKxukvzM9EyUGpstYPVyUpTa",
-	"Ui+Pam4IrExsVBVpS+Pblx4NnxrSY3ShJvqd2efM9QLATJgHqi7c1+yHEC3yJ4HmRq91n7RdEM1zscRK",
-	"dJBdVMXnNumSM/Ns2pLWz/y7UqKSuBEnqUgXy4ClYrGgfQWGNmtD+71mNDrpYf8ZSYt6G0Yp1KIVabzx",
-	"pbnqsE5yaATqJuFfvU/DZPQ4njC8ua+3YYnPByqo5mbhoLosrGD//Jm57MywHgPHSrOUdCs6O6NqZosF",
-	"VFV97E/cKvw127JAOU8IT4hMSI1O5jvDRYiEAiESIayH3SAwqU2WhRGnDEBKUOUCsJdEYdubOLHHNzXw",
-	"jSU831WNJWC2CRd9UZDu8XCIc9SGCZLOIJ2rYBP2HIBnOy0739hl9L+3Vun9pC1rjN28oKoYir2BQuQs",
-	"XZHuD29+eumLoJTSZp4bnC1oljE+7W1sxLU+MkfD+HTnHl7hPG1CwcPjJydfbULX+32VPpFq0H2lJdBF",
-	"UyCtrd2MU8SJRp51wxW4UfE92QbcAUaSt+zrzb5PV7ctS8eW+KYBqgNSJaVgWQ7UIB1Qd8crEoOwXm2B",
-	"CqDbJtgbbtalfJVYhONYxyPAKiUa3TJsFVrIKkzAjgxLak1RZoWkS33zA7RSYXbTtx8LSDUZDYd9s1jG",
-	"S7APzHw9sycgii7qreCCba8U+GiOlOk1zPQYjDgKSwf83ePhyLaoOLY6x13czVmzJixW7YcMQzpc1d7f",
-	"SiHLxR9dxx/uoXBVzYbujQLXVQcRaAi1bJ6mUihV5S9aVKgraiOgGxoImU0kdLif2CrDBHgqV4VWhOmE",
-	"gKSqlAaJMiO8akRSjFxVCIyqqrvRFOyiSmZtZDhiiyp+N6p3Psfn51XY7M0b9Wy01V62vDvAertf1zTo",
-	"Hp//7PhswaFCaNfiy1p5UL3w7Ne29MIWdQxRnpOcKQ2+ZQB1xceZVk7jytkcGk4dseQDcl5FEFr/kuHh",
-	"4bQoW9taoLXzqCqoYcP3k1Anc1Wwg45/O2nCJ+/Sv7LaUg42xalJGWzxoZoy3JLs1KhxFEFY+/yPj6+P",
-	"dn9R9Si7FoLf42sFDQ5fQ3l6IiQ6Sw3n1FiwGzGDqrlyEh4aHLTAUlgBSz1rFLISQd0alKXDUlY51SCt",
-	"IomDoB2S8tWSrrwEjiK19UA7M6VVlZkkU0lTIAVIJrIW03Crj/O2kbCVXb71xoE7xr9Dsem/xt/wE3cH",
-	"/kDVnMI9tjIhyL5TVmzfmlSUvEUO3PAlxBZcv3IUNjC+eh/lGEcBvG0FV6fEHga1h1gO9rIPIJlo9laL",
-	"2nH2aJWznIm8HvAgs8/VHxp3/sic6G6cew9UaEjC4CLfTIbyFZlvOqgSkoFR1TL8j1HjnCiG9jjIjKA3",
-	"oSw30lsdLmAD3cYrw8HGQurKBOTqVaLJhhItS55S61fOsc2gDbRZMKXpHLgVGh1AolRqhonBtQ9lyg1r",
-	"NFtx1h1c5Z2RDFv70dq4rz92m+fU5qneOotspMNGqM3PM2dDdpUuJwa/rKzA7qXXe+nVhpRAOvcGR2Te",
-	"vo+47SDMK/WRcLF0muW4ZHnmyI4vxBjAWVXje3+tDyMl4bbwEe09t25QqpDkbmPEAmNWPNq/zhC8x/l7",
-	"k9R1iETlEmyCk48HX4sUtsEO61Yk0qXWJpXSgo5ZzvSK9F1jvKqHFwYF1H7RynO9tAkU1mZNtZ8pSOES",
-	"PF85z0/lzCbW0owaONrMXv305i1pmqFbSVRQRr5NqXB14G+TxTcK7bfgOJaHynPI6v4q/gBd64QlZRgP",
-	"b+6k7m6SEDYxEtiXCg0O0jDWWwGQrijAyp543zUYKZJSbuVhwnTP+f2pbvYOCG/VX2QY6NbWDCPWAsO2",
-	"obAc0p5nUnM4xy0XRIsplpcekJ9toeIKH97x2mrqYuxdC+46JsU8OB4eV/dWnQPGDPi+BPjIHoVbrhn5",
-	"He9+sIDtm+qYXz+4lAjmjq1ng+HXPC2cNYD45hlj2Llkf764g6D7MR3YW/fs8d4fvsLj9Ezq3t3yZ3ef",
-	"UvS2eBJUO1eQa1Hr67Rqss2MiROXgGccUd/bLC6OYuuzlzZ09RaRznZYu8e6e6z7A0qUBjar9DNb0thj",
-	"YLfGPmwDNcaG1Thabzfu/SoYb0e9HwTjd8Lxmo3KbhMJ75HpTx8xYMEhYGKV/Ng0HDsGdhZYfo3+hliG",
-	"PKtmfLsRLSj+3KYgBXWabzVxKCxSHVGSXgUNQNWX0nZeCt53nRDJDKjMsBwd1/mKdH2c6MmjZgZPL6lU",
-	"Ny2QDmY2u2v37ciqYVybido8v30hxDWuu5dC7gnnH49wWuCsU967wmnWPTSVTIXIPlMaMap4OxK+YdP/",
-	"NmnkHhnvkfGanijRdw1fCwcX3nxJVYVyZ4G103UEoxrrwOaAHd10O06iLNQqrnxnntr6Wtd0OP8Tc6qu",
-	"kp3vY1Ej9/b7W/YM2QqgW7xD/32O4NEeW/m74PAfHziSfFovLbTJ4Ghmc07RtUuVS+AijJMf3vz0MkQW",
-	"V5rP4oqrwLNNuHfNAW8Rfn37wTjwIktmisiSc8anCdrpsDngjAZ9Hde7SdougZTbhJq13rMN7eDu90DG",
-	"pfa9NjWdA1kKOQ82xoHKfEUmZY7t4BobqINEGZ+e1clUmOKK2R1rQWevQctV/3zinFxrmUiu7YAWqIH4",
-	"ZD6q5thSbkoZH+yZifzwpKUEeF2m9+rz1asX7BI4KFsVwxc+Crue1cf4QIWdItch4QHWzNANBVgUHi8W",
-	"rtliG1JgM8ZbRAkcPwJM5ndfNf1Labg/Bm2yqCK5wT6bwhfpUogCNhfLXktBkqD+fPtZ+3YDO45bw0d9",
-	"hNF0zYPeGa7pZvC1315JsQA9g1IRzKayMD9YO4bgrepCYqDkqkwNVnSRb9vmTwVwW6rqAKjygx6wWUOP",
-	"3FyV/Wiw4bJlKngY21bVs6zdKGQ7kN2iNch1e4uagtaI/BdyeGP7Pm3GbYH/om6o1HqQ7pXbPEo3Rewk",
-	"64IEgxs+m6DUgU0lyoA8f9ZyUL/5bkhtx2TbJW3I9LEyCK6xSVM1DrncIZ1lNjPrv7FfuRJ30V4VQpIp",
-	"m1JXnBWzkV0ZvNbKILYmSPua9+pUdptqiL2AFoqD13d9FeRA1fwLID32p7PlUhzUkF/F2Fy0mPis8+DK",
-	"69oWQukHKqjfF4X+tYqYrXjwLT52/UXUropO9m3fL0VZnzglypw8T4HY5i2EjsUlVImI7QDKU7iwHYAi",
-	"BVGGyZZS7E+Pjx8+fHI8fHjy1eNHT56cDHeKki2FonK2YDq+gBEOuqWSzloPm/1KBd0mQn1NddqqUozN",
-	"w+si1JcoEGkjCytYQ5r3I8h57vbiijdwIIyneamY4AT7S2HuA9OwsBVFT56eHGPlFManDanSD+1Rptxi",
-	"kX1d8h/E+JaMsUEzpzuOEa5bE7VAjSFJkvIzm4XYuJL7tPQ/q3l2D/tSyQlF4DGCmjPfltjCy0EP6nlM",
-	"t7CvRn3kdqz8xjx/41tH3I6fhLLFF0JON3cben7vy5N5YwZW73Dh0kuQ5qg5LAFdVeYPpTFNmAtNZiBd",
-	"+j5IXyQS6z4Hgdm9+1qxfx58NZASqx2eA1VABPdwxaqaZgaEBuTcpgBlUhRV4ZdmaQr7tovOr3POXU0o",
-	"w1bCbHPS7fdxmD7+2jvzg9Y10X1FJgPKmGtoJi8gGxBXzzIOzrasIEz0ZiR4w8LtSE+QgvQJe0nsUYDC",
-	"e4nWKEKk4cYzt+T/NhfLPYa1YZi58drjMiA/8XxVl8azJcws3DJbYc0LXDhez5cxtCiwoKuzJnBX1fd3",
-	"1FipQL29gkMLFN9pLnyjGU1LUjyusyUl/oVYguynhnbN4CPZzJA3hOgPnht/7xD9og5RSZe+F5LNisdE",
-	"dINWTFtHl9KIpL6WoFExW1Bt5poJr0X5aLoV2VrQoq5KuIYYPpveF6n81OKGa2uJeSOI5UIHro9ZLUVd",
-	"yPNn6No0rNinS13SvMpXH21++1LYN9Z6qTi5xMPCIMC2yImzKffikCG7OG+pIAyIrXFvY36sWhxEU4y2",
-	"XuyS1sJLiTleuRGuhCSpwHqzNner6ohRo+XaiEJYzWApBZ+G21fejsgUobar7Rk6crf7gGM36N4+wlft",
-	"m3iNj9uO0vu0x6VamT0pLYoCfdLSDGFLFt3cOgIislbH1vFNkFJI0uUCmQEa1Y1EahP6vv/2/BnxSNkb",
-	"3ACF+XkGNkNvHYuTytVc1ShW7HdIqkq65lHFCCPU5TMy4/eMSarT6Mt4P4CW+KgN6zGkGjKS78OdbagC",
-	"HpErIKcIJQumFtaQuaupVU3EDqRFt147uKrAvr8oFBbxxurwXVqTpDHWZZmwaSldKjSdG1VHqd4+tYVH",
-	"NxtXtqW2MIbRulLYjs5VFYPDsry9e9PivSLVRkdtWdtKVEvqwrWh0DYg5zZwizwePrRQFvASHyLaZEqH",
-	"mwSOaJm5hM47pMHx3FGzklqavIWGV2aCL2QJxblfSSEmrcXVzcM/d8TqPY25MRrzSloHdqBxzSDPbBkR",
-	"NHgaJqbqNxLf3GBNN6wkOhdGil9YecfIOpVkR+awCrkhNsq28YhqRrDVqS/FzapIUB824OVElJxa5UQk",
-	"ZIZ2bkk7MY9vk4Y0+h3fcZnte+HkXji5a+HENp/YjK6/SeFEYw/rdqS2Pa5vCaGbDbTvm2DeOza/YMGW",
-	"JdPprIqRI4LbYLqJQTfCuO3D7tm3NShglKFKyK9ibGNKkfKrWFQCLkVeegm/lLnr5H16dDQ6fjIYDoaD",
-	"0elXw69GKKW7zz95uwQOgxSk6qxlg4+C3xxeB7+4ymPBL6Jo/Okz2a7eX/3/AAAA//8=",
+	"7H39c9u2sui/gtG7M5HepWTZcZzGnjd33KbnJLlNmpPkTO6cJs+ByJWEigJYAIys5vl/f4MFQIISqA/H",
+	"dnpa5yfFJPGx2F3s937ppGJeCA5cq87pl84UaAYSf74BLZfnYw3S/C8DlUpWaCZ457TzFlLBM0W0IAvK",
+	"NBnBWEggWi4ZnxA6oYwPOklHwm8lk5B1TrUsIemodApzaoYbCzmnunPaYVw/POoknTm9ZPNy3jn97uR4",
+	"OEw6c8bt/4dJRy8LsK/CBGTn6uoq6RRU0jlot9ZzpUA/f/qa6qn5LzNrLMx/kg6nc/MxNW9csGzjqv5D",
+	"wrhz2vlfBzVQDuxTdeCm6JjJ3e9/lCCX1Xy/4f9uZ8LnPIPLDbtj5vm1Z3o7pTLDKerJNu7tRqd7IUYb",
+	"T+5XMdoGxjm9/An4xAxxcmxwQ2uQZqT/+wvt/z7sP+l//HKYnBxf/UenwialJeMTXMFLkZU5vGW/wzqm",
+	"PxMLMqd8ScSY6CmQkciWDxQZM6k0GS01KEIN5k+BzHGYM/wtQWnCFP5mvCi1IYcYKO1HF8pMvivBnByH",
+	"BHN48vjx46PDk4BmDiM0k3TesTmIUr9d3+S7KZBfxeiBIgua533N5kByNmeaME6UpfUBeQpjWuaaUJ6R",
+	"uVAaNzcVSj9Q7u3uyZCoXttWtZ3/QnV24wQPTxqM4DDOCCSoQnAFyAe+p9kb+K0Epc3/UsE1cPxJiyJn",
+	"KTX7PSikGOUw/89fldn8lx2x9rX9yk66Dj5ppyWZAEW40GQs8lwsiJ4yRTKRlnPgOiFCEko+07wEgx2i",
+	"1AavJOUTODNfTQ37TKfm/9mgc5V0fshLpUE+50rTPDeI0bqt/bbjBn7qVta2LQ6LYPXML4MIbnfGRQZn",
+	"hGmiCgnU3ghICzAfgVThHl5LUQh1t1s4JwXOSnOipkJqT8U0mzOuHhA9laCmIs/OyKc5U4rxySei6FKR",
+	"qaf7ubnY5qXSRLEJJ0zbPQk+zll652hm4G0wRy2YTqfmIMZjxCod4KBZkKQZS7UiiylFRqS0kJCRLjVY",
+	"BpIow4QJ1Q4cmQSlEkINGyDafENzc6BLMqWKUCIhBVbohFBOyiIXNCNKszwnsuSc8UkPofI3IUcsy4Df",
+	"JVjewLhUkJ0SSkZSLBTIChBjKeak2jHT4AgQoYi7nNMlUmupwCK04IBb+bvgcNeHa89kQavTGpV4drlh",
+	"tkKSVEhZFroiPsN7cbHPuSrHY5Yy4PqtFpJO4Fsg5gNFMqZmZqkZ1XREFeLquMzzmrvV28OlvxL6b6Lk",
+	"2V2u95UgqkynBEU0s1oEPC7Hf3WHqznnBKQUknTf/O0H8uT40WPi5iAZaMpyZYnrnRA/UXn3J2skHsRC",
+	"M7lhNDTg/YSmKRRa+RW+pHzpbmB1twtliqS5IQDPzYgy/9FCWD6+kMKoJobxEy1mwNUZgc/ALedkk6mh",
+	"K0B1RpGSa5YT1ID6qAIhGywMwmRGvFlVk/qVnhRbv3v7INCocAv/5LTUUyHZ73DX+P+Z5iwLoUG6QtoT",
+	"Ndcc1aWEhCymIAHBwpQ7ach6KwB4//59/7zUU+DarBiaS1yVtt2+P1OW01EO3+r+HJVqmRg+VBSMT/Ba",
+	"SCk3N4EEmk4JcFFOpshh1RmR5uAIRUQw6IIC8oR9Bn5TyHDlRWKrzs5FaQGyKs5kkLI5ze3NNjTS1uEQ",
+	"/5EF01Nzn6NkrtglGUuamu9oTjI2MVjdpaSQLAV7Cf5WCg0ZMZoHHilc0nlhTqRzNHjUaWhRXTdJ98OH",
+	"wdBoUle9//p/vwz7T1CtujJ/rv/X+69eRM1KOueci5KneORGKgOpmZXazTo/Q4AtIyFyoNx8NSql0hcF",
+	"yBS4vpjTS6fvOZ1gm6kg6QDPCsEsNNfWNGf8QvCU5rmfYt/hrW4TGdpgmtFbt+DrK5GBUfKTDh6N2o7f",
+	"+NZV0imLjGrILqhuqFHmj6jBRVXdWsH8pVqh20QAqsQfSbWqKKhip9NY18dqCWL0K6Q6RIN/4mt4/FnG",
+	"LKK+DtBiTHMFyQqmRLGhXYPcdn5J57I/Ef36r+04ccOT7HPYDlLm+NahaUSYCEVltPA01WQh3VlCeI8s",
+	"DGNPp0IBt7zEsLWcfbYKvRrUyBPQYmXS2tVylXRomTGtLsaUOeV1haHhY6+VjVluZEiUxtB0wqRdDrHf",
+	"ky7y5jmVM8gIdfJyBjRDm4SEghrcrsbqBdsISNatyd7m119TLQ2sT5FK2JM2k46Z6WJK1XR9Sd//dP7f",
+	"Pz7sHz068csqcmqmu9SkC/NCL53EMuNiwcNt18PjoteHfsqUZjzVblNGFzZSOqKC3XR8h7OA6QV/NsST",
+	"N5l5+FRk+AS4IZVfOpCizasIGEXAQONjtDJcXK01pEU/VFH73usKkNaY1+0fksWU5RBoumJMSo6gxdvS",
+	"6LzWyrVmlIvMqh2X83sugBsId8wjowV1jJgykTTDn0bVi0LD/Crgwh7J+jZ+qs+LFEbZxdfREqdhruIQ",
+	"cX+hUtJlPUfLy6qUn9lnUBtMpAaFjLKqQFW0Q/x3hFlReyGk0iSlChJieEdphBBkQVbaNLQXYB+hEk6N",
+	"oC6XblNkBlAoMmu8tZiydGresqpJtRxrnTVQHZChO1h3AkYKwgcrB9nk7kePHm0TAb76Ig5cBe4mdubg",
+	"miU42jF0Zyijge31wSU14/eYt4o5AYl6nhCcbYNzbb/KHZ9fw4hDFEyPvjOUc97/F6H938mw/4QMyAXp",
+	"I682krbg+ZJkQquEKEE4nt6HzuBDx5zMh85g8KEzsEfhjfuHR9/h+qv/N2395/1/WXP/4KL/8X/X/73o",
+	"f1x5FhdQzXZ+Yip2n5pH+Ksip60X4DqFxY5dxSFr7qDXUojx+loK/+cVDiAWIPuGrsgULsn6lYEI8EA5",
+	"PjeDJWRWadCoF/EU2UUIz2H/Ce2PP35pdZyEu7HLat1MYJbfQ97DZa3v9eERkZRnYu42wzjJG9tPSKnQ",
+	"Sp06f4wFh9l1dYOa9a7g16rzaC8A2LXGAPA91el0/SAN07tQ8FvcvbOR5VRYuBM64vzPtdGK15n+3nqK",
+	"FEJve/uZ4VnBnbt5N1pcEwyfQSpmrQP+eh0ODiP358pR+e+SQAfCbdWc159NtToP9NYDRgCvHXIOdHxh",
+	"/aVb4VBR9k6n6mG8eqDOVL/t8zfutVXY+M+TcOnJBvL+Iadsfj3yrqWZnXaMjuNza91DcZJePrffHQ6P",
+	"jrdwWzfXhh2oMo+w/tQ8jOkJb73kIRSQHAznWVBFJHBYxPWClRX5keNLQt/WeTZne/NMJyCvG7+sU+6B",
+	"IuYV0s2sP/fUskMnFFk7fuVSUppar5kRy54/7UUYZvM+/lo7SIuNYgOMKv9fRAueM747etUsbpWkUjuT",
+	"28baXWTuW2tii2peWbDAiNOHTThkJKVccJbSvHK3kq6b9iAT6WAiegkZUQUnx9FJnMN158064L3Ez2J7",
+	"du7QiH6MRuPKSqycI5ADZEZFH55a43KL8i3hs5hZcvrKQ1EgGc2jt0ZM+ZvwfcDTPm3lMo6pSWsUXuFN",
+	"td5whMSjaH1+NYTqRdeHESDTDhTxvRGO9uQe7ch6vo6qbn9BhECNoQGXeHh4NDSSe1RW/8+Dj//5f74M",
+	"k6MdRKxdNv+c780xaz6xTp4+UgAdB8+fqopt1j6wXkPN3g2rgqvrZAuORahPOed1FZVAXdBIvbrD3ma9",
+	"dod4oTYIO56xxm5vyhS+2Uy94ejfIOXsrWLc8v301luAVpAudxEGLU6qKTXYtUZip4RpNEARHACVaQXy",
+	"M0Yd4Zd9R6YuCCJuynXD7h1iY6EnlGW8+0XnrGi/uP8Y3J662IFnQHMd0ZvQW74OuffTJYosVehBxqyd",
+	"gXK1ALlqSgglxhpVGb8oVeRYfhCcA7rTFIIbw1wJBrgRLhZbaA3n2iz7i1lsR4CRK41d2d2g/dtOb3R4",
+	"xoleiCpUL3rkogB+kdb72LxJ8zbpjkTJza0+sqAthMh7X7vXFTwQs05kbdVJRBHEOkFjVxQXvM9hQjX7",
+	"DJWzdLtrdIv/0zs3Dx+u+TqjlqSnkIOGN1AIGRFLMymKYoNGEToZ3LvOO09ywScYjNAmXnnrctvYgruB",
+	"8QJpUsgZoQodKxPKuA0yAudUIYaqszKHHdQav716MdEzZGp2TQIfSwCiCpqC99mPzDppthuJm88vRl40",
+	"WnG0oDkJJ3D7N3RHMiYh1ULayN8ciFoqDfMzgs4CG0OyjCym3ZzRP0xavCeblhcEWvX7c8b75uU+vrx5",
+	"ur1ZTr0KDP3QqOBq0lxgjM/EqDvY0toeY7jxzDnBdjfFJZ02XPJ8c9t1tXLpGLWNqdnWr2osDlxTKwry",
+	"14cGKE11GcEHMUNFveRTXMOyQkYbh8cUGUEuFqi8O1wIqUesXC1V7HJ9Y3qzGp5jNU/UQ1UWms3hwt1B",
+	"e1vzVs01dsvJepTCyjzuoJL6pKMoJZR+A0WpqXYGwyaaTJlWO6qShn+604vEkygXib7DQBiWerHHzPaD",
+	"veaQkDM6YjnTy2DBvLRa/wrM/c4SC45qO42lriyjOUUM9C/EKGJVozxjGXVcbifl6YUY/eC/ihppruFz",
+	"z5gqqE6n+y3jqfsqtorq7or49zlT0z0X2IZn9PICQ0i2MignKhnsKXVR6irCYG1M2eL3XXVg/1ZCide7",
+	"C/1GowRHo7mN8ogxhzr3Y7vVxFpLnPdSdpJG4kjDPxlgUeMsW9CwRp91+t9A1PsCWqVCQouDzvJkc60F",
+	"l6cnx6SjZiwuGnrZB13sC2rZtKTcyGtdxXI0vkgbCZ8Q8RmkDfWLx4IspstYbGYbN7AA8Buzn7eAuCKN",
+	"vSDMhY5bDkSpUxEzZ8/pr0IyvUzMveZ+5VRD4kOFbEBnCnmOAOGpzdH6VYwIGJUmCpdtJFJIMUHnwzor",
+	"DQhlV7B6FK9GbYHpP0oRNSBgPG48anLjHQVqeiFm8Q85sMl0JErZEgWyLy1IoC58dwM+W7xVpMu4jTtM",
+	"XHwu4jG1yWUxTG4FrYNNjbp+040dboL39RxamOpXxSDtlbMXFdFddqBHyF3cgWFC4Q3kDa6w7q/K1mue",
+	"Vri3ZCUPMoBjuIDYgb0EFeM2LeqAWYwc0xTURVm0BKm108fqDiqkag4bW6ZDuz1cEGZjr9xXMUmjkEKL",
+	"dcoaUT2nvE+zzwkZ0RHkiVVZ0YDAIcr3jL66l1giRbmP6Ga28sZ8EvXjiFLGgjwyCnPBT8mI6lTnZv24",
+	"newM92O9lnPKS5qTOWjJUqubn+E2T6t8I28vC7UZO7QLsEIdo2GKbGEvbqEe8uGZVhBJPOa1oWp1ohFv",
+	"ZbZytwRioMGtFm5utt48OVGOclgXL1YNsG6+tpXaA1tXqEFpxis16msWlHQ+M7r9xgxnjC3W6clRa0nG",
+	"stMg6McZT37Mjh49OnxCZrBciXly75/+/sth/8l5/9mL/qvX/X/R/mze//3jl+NhcjKM2x9eQ8wlsimz",
+	"YWNiQk6VvlBgMyl3o0nkRjxAr3VoFIDuf58gxRTxti1SXYseVGY4YrDaEJElmLhdeRe3z7okRfX0okaV",
+	"SD51Y+YHytG4zy82OyHdvClS984IHWHWF9pBmMZ4aHSMIHk2bGTtSLmm8bjgX7Q9oLaz4FElx2FzczNm",
+	"NJYmpMyKhORC0oSMciPh6Itc1rx5IpRixXYZJ8jRMNPVUqRDtRiBGNyMxzUGd10kn85RC2KCZWukqwDI",
+	"gflLrwUbwntuy5i1KNZmzN7HZY8UuC3m0g4ZkQdbxMHX1oQdh15gbN9xhfi+4Vc7LLTddh6Os24838RW",
+	"sGzFnnzlGqzo5pKidrogNiUyWSIJ9h1uKArcKjNnxWJlY9X3sQPUmdg7fbEaPOImrAdqX+61kql23JFL",
+	"Rtx9Q/6Dq+hyq/zqVbFCU5bHhR+uNOUt8k9tGo9pLjqPf2X/sA2v8KkfppoqegrlaAbLCNaMxOXFDJbr",
+	"zPB/rARSlKOcpUYQScgULveLwL5RQgPJxsv4Wr249FWL3UazwQKSCmwxWLeYQ66Xb7kPOTuNesfXPYp5",
+	"IWITOQdOFM70npbdVsA69HVadDCy33sMum/q6OEVbsFWInVbiKotanKdrJUqK2t4E+H+ydklmbM8Z87L",
+	"Q7qM26sHWdsZSXORzhTJJBvrXVOxXCGpdqVlQ6zcTtrMutK/P04KMd4TzBKsYnpxPYzbGnl/2BZPieGf",
+	"bX7aw6Pv4izL4KHag46ajGkf5vj12QGN+M0mnJO6LpndUY1E1TEmlmgsjEOED72aDb5XgzVOm8UbSIXM",
+	"9rzoW12MYQ5z/W+rUbLdAXm9AcUII9jkHg7xEP1WE8T2QkdVWvBe86K8dvJQFD3FeDyRLOtLKA72QtQK",
+	"gvWG1p2418G03dWvGjkb4a3HwyeRANc3GFXUFiBFfVL7Tjl2Nh38IgOaxcVACaOS5Tr+sORFTlPYJZrb",
+	"LqseL/i4uYooREt+PZdCfWu1pDqeYnHDVgS/1tW2Bx3X19/KHa7oBCrLbNdIeZhUj7mhJ8cknVJJUw1S",
+	"9c58IvCFLcxzMSddvP0xEHHsyvX0iAKtXFAaCikPFEHe6+K+wk0FcTf+DFZO08G19azi2UD7JleFCkoQ",
+	"S7Pd1uzDX/yELet8W43eEkK3hg/45GLGeBY3vNlKjhgeiOVxMNLUOVVlyU+Jc8ckZA5zIZcJsV7ThGhJ",
+	"i6h7YaPgZcao4912iYKxTtprfLKpuII3e9pXSXcKlz1rRszavCahNzhezA38qOjPCoqEYnS3BJqRri3i",
+	"04uGA7jD99mR65O46pvuPTKuCgFaUUXZNNjukLAxukWuXbXAF3+yarC0v7aHfSxonl/MdzumOH3u6CbH",
+	"8NaWm2S/iiX7+FqrvM5dy93WWuS+4AhqBPiUTKfY4YJbYXJee5X2yYjZH257w2LbBlu39JRqeiNHnVFN",
+	"L0Ynx43zMHwlWj/l3xIvgk22wvO5X+31q2BEaxyZwbfbJNeSzJBvzilnY1A68UlnoyVGsYoFB0m6TqH1",
+	"mZGDzg0gcKP+zi6nPNsGs82hFVGYObVi0/TvJTW38n/D8noldW54xZGgZ8SW9eAqc3R7lBmAlBXMZSLu",
+	"qBU2KgBtyn3bIfIlutlrJKyDvZoaStF3h0+OIoEQ17ap7BDsM3zy5NHh4cnR48ePt0YdBXWANtTpxz3s",
+	"C8BA6d1wPvuO26oX32BlHYu+IV5aaq2QYptOjchwPR2w1YtgK4+7BT1Q5H+quAbSNezy7z++IweFdU4Q",
+	"N0pvXyeDjTK6RnIkBslsMuUH9LEfQEInZ4PxnDS2NtW6UP91enDwtRd6EE+5uRxRxHm1vyiAOLeV+g73",
+	"vZHXVEycppYbHDnUUZQVlKNnp8V10fkrRbWWwtm+tFFClKY8ozILstFXxbsQaY4enjw5iaaK3arMt12Q",
+	"2yi6vROTSX7dA2gNS1pdVHtQSSCG7Em7xRTmIG3+5l7OTl8MKvbRccvV2BAj9plNAXUlK/e4itdr6VR3",
+	"Rb1tv5Nqjo8xW5WCtJRML98a1AnqFLwTM+AbUwMbVZ0LaTgCVvq3PUtQfU/IDArtS/I1cxzxfkCERcwA",
+	"KpGduBUalupdW29DgWVVjvc1+KtL0ScRpzTP60ozYSwe6bIMuGZ6GQr22ErEVk2ue4n87Czl9RJqeapg",
+	"KBtfIVGORRxWz969e03OXz8nYowFrv2Ar0DjygbkDdCsjzXqrDGOdD/hdUpdAdtPCfl0gEWUPyUf+Cd/",
+	"zeKf56Cm+APjjfCXDaD63T1Gqyj+drYbdQCXhZD6Uw8bgxRQZeD+dP5q8IG/xNQ1PkHwKay2EkY0Ns78",
+	"07krK47u0lPyPZ4heffzf//46lNv8IGb+7qvRR8LDdgBu58OZMlxRViXEn+NQad2H1bGCX4eYPUi9ann",
+	"6oITYFWuergYIT9wysmntQP7ROyZkjnNoC5Etwk7FABZxZCzD5w2cSxs78BcPqMrfWTNcXUUmi+uMAGt",
+	"yPHwoZ3i04H7O8LqRymFtGUkP7WVJ/9U1+7vDchLwWFpu+SAxlR9tFLjED4l3TIM9YFvz01PXGnEcS6o",
+	"VoMPvApJqcnAY63B6E4gZXeGg8PB0Gf/04J1TjsPB8PBQysCTpGtVBht/jOxnhfDsHGfz7POaefvoKvq",
+	"3Ssdd46Gwxtr6FLN0VK8PS2lxAL/7j1sOvBo+LBt3GqhB2HFeRwai6Rs/66uJp90VDmfU7nsnHas0T2x",
+	"GVYKT1rwvsFcokAbKlUVpk1dhVFNJ8rnqHQ+XiWdQqgIpG0gVwPYyEa/F9nyxuFcFZa+Wu08dfUNT9mf",
+	"blBv3xa3weM+tivZfGxBGyj85HAnDKl7MeBHO6BV3e/GfHG4wxdVEw/zwdGTnT5o9NS4JsY/Gj7e/k2s",
+	"jcy1qcWJL53TX5qCyy8frz6GxPSDLVy0gZbOiJgzjWWCGeSZMvfxklBlqy5QCRH6uko6B3XR1ihT+4kp",
+	"fW5fuU1sr4rKxlq/4PSD6yPpHWLQ7WLBO1cuWgWtZWx9bHP9LbCZkxFfk0pSYNLFpIen70vqtvLX16U9",
+	"806zg+QvMRHRlX43EmeCrrUCRGFLoMTa23kDU6wrYcwiepV8aesI2Byngrw17u5g6TVDr5R5NyL+Wn1w",
+	"0oW0NyA/z5kmM1uXmWhB0qkQ2A8L5m3NAWILn+3Y1+8aZub1Db2N76XtbO5yaW8AmYUiXQlFr+6b+Cgh",
+	"Y1iAtG5l+zOoUc4+t6KWvHPI2kL3jFuTSr2HsRFk1dywZ0uuWCkI3Bkk5JC8ZN8jsWC7KPOsFV+ahtYd",
+	"thex2zfCi/ba5k+giTKCNfYGtMWRxoR6bJoIQwlmazblvj4ybIBl+yXJHsma/ROqkyTvmZ6KUmNvRGw2",
+	"RopSW+7lSc0NgY2EjKri8vftS8fDJ4b1GF2oSX5n9jlzrfswvfGBquvsN9sXRmvyS6C50WvdJ20HRPNc",
+	"LLBwPGQXVa34db7kzDzrtqRVmP+tlKgkrgW/Kwy4wIYAc9pXYHizNrzfa0aHJz1sNixpUW/DKIVatBKN",
+	"N740Vx22NQqNQN0k/F/vyzA5fBSv77W+r3dhR44HKii+bvGgOixsOPf8qTnszFw9Bo+VZinpVnx2StXU",
+	"1varivDaP3Gr8NfXlkXKWUJ4QmRCanIy35lbhEgoECMRw3rYvBEzlWVZGHHKIKQEVc4BWz8WthupE3t8",
+	"D0LfB9Lfu6qxBEwh5KIvCtI9Gg5xjtowQdIppDMVbMLCAXi21bLzg11G/5m1Su8mbVlj7PoBVbVL7QkU",
+	"ImfpknRfvP35la9ZWkpbKM7QbEGzjPFJb20jrs+1AQ3jk617eI3ztAkFD48en3y3jl0fd1X6RKpB95WW",
+	"QOdNgbS2djNOkSYaZdEarsC1Bm3JJuQOKJK8Y9+vN/m+um1ZOrbEtw1UHZAq0xDjrFCDdEjdHS1JDMN6",
+	"tQUqwG5bD8/cZl3Kl4klOI5lNwOqUqLR3NI2jYGsogRsoFjVbMGgL+p7Fdo4O/Prx8sCUk0Oh8O+WSzj",
+	"JdgHNm6LoJ+Dzuut4IJta1O4NCBleoUyPQUjjcLCIX/3aHhoO0oeWZ3jLs7mrNnCBZvsQYYhHa7Jzm+l",
+	"kOX8j67jD3dQuKrewPdGgeuqg4g0hNprnqZSKFUlpVtSqBtgIaIbHgiZzQ53tJ/YpkAEeCqXhVaE6YSA",
+	"pKqUhogyI7zaZuYYxK0QGVVVJrMp2EWVzNrIcMDmVSh7VO98js/Pqwjymzfq2WirnWx5d0D1dr+ux+89",
+	"Pf/V6dmiQ0XQriO3tfKgeuGvX9uBGzvKMyR5TnKmNPgOf9T1CmNaOY0rZzNoOHXEgg/IeRVBaP1L5g4P",
+	"p0XZ2rbuqJ1HVf1LmymThDqZa1oVNOjfyhO+eJf+ldWWcrAx1U3OYGsF15zhlmSnRkniCMHa5398ej3e",
+	"/kXVUvxaBH5PrxU2OHoN5emxkOgsNTentmX1DGVQNVNOwkODgxZYuTq4Us8adadFUGYWZemw8nRONUir",
+	"SOIgaIekfLmgSy+Bo0htPdDOTGlVZSbJRNIUSAGSiazFNNzq47xtImy9Lt9548Ad09++1PSn8Tf8zB3A",
+	"H6j6pnCPrUwIsu+UFdtmNhUlb5ED13wJsQXXr/i4ttdUTztXH6M3xkGAbxvR1Smx+2HtPpaDnewDyCaa",
+	"rdCjdpwdOtsupiKvB9zL7HP1h6adP/JNdDfOvQcqNCRhcJHv/Ur5kszWHVQJycCoahn+MGqcE8XQHgeZ",
+	"EfTGlOVGeqvDBWyg22hpbrCRkLoyAbn2EmiyoUTLkqfU+pVzwFghDLSZM6XpDLgVGh1ColRqhonhtQ9l",
+	"ys3VaLbirDu4yjtjGbZVg7VxX3/sNs+pTdm+9SuykRke4Tbvp86G7BpTjA19WVmB3Uuv99KrDSmBdOYN",
+	"jnh5u7vFGkAFr9RHwsXCaZajkuWZYzu+b0KAZ1VLrt21PoyUhNuiR7T33LpBqSKSu40RC4xZbZnVXmq7",
+	"p/l7k9R1mETlEmyik48HX4kUtsEOq1Yk0qXWJpXSwrXAIH3Xx75quY1BAbVftPJcL2wChbVZU+1nClK4",
+	"BM+XzvNTObOJtTSjBo42s9c/v31HmmboVhYVdH1rUypc27bbvOIbffFaaBxr/uU5ZHU7VA9A1+lwQRnG",
+	"w5szqZuRJoSNjQT2rUKDgzSM1c59pCsKsLInnneNRoqklFt5mDDdc35/qput/sJT9QcZBrq19a6Mday0",
+	"XSPtDWnhmdQ3nLst50SLCXaDGpD3tq9QRQ8feG01dTH2wEU5mQYxKebB0fCoOrcKDhgz4NsI2qIbCAq3",
+	"XDPyB979ZBHb98A1f/3kUiKYA1vPBsOveFo4ayDxzV+MYaPR3e/FLQzdj+nQ3rpnj3b+8DWC019S9+6W",
+	"v7r7lKK3xbOg2rmCtxa1vk6rJtvMmDhzCe6MA+pbkcfFUexU/sqGrt4i0dmG6PdUd091f0CJ0uBmlX5m",
+	"69R7CuzW1Iddm0fmlrQ3Xm877f0qGG8nvReC8Tu58Zp9xW+TCO+J6S8fMWDRIbjEKvmxaTh2F9hZYPk1",
+	"+htSGd5Z9cW3ndCCiv5tClJQfP9WE4fCzgMRJck9toLwt9J2Xgnet+BXZApUZliJjut8Sbo+TvTkuJnB",
+	"00sq1U0L5IOZze7afjqy6u/eZqI2z29fCHF95u+lkHvG+cdjnBY565T3rnCadQ9NJRMhsq+URowq3k6E",
+	"b9nkzyaN3BPjPTFe0xMl+mhp8/YuyLz5kqqK5M4Ca6dr4E01lkTOARuw63aahEtID77YWqlXrWLLj5eQ",
+	"vq0rCt+W67YqR9xi1JUlf6BcNZU/ndvm3zlaI/myWs9nFZGfiQWh2D3XF2kxErnvuJyRiQBlrbOu5gXp",
+	"ujrBCfGFe32laEwFa9wzv4rRdYIiXojRVjepQf0XYtTZd+yXWKf5LfvdQHzr2+9sTey3nVvP3nr48NGj",
+	"4+OHRzsGZr0/f/vc1Zyu66Npy2RcWeoHinSBptMg15K8ZN/3dsntOrob5nHuqk+fkULkuY0q/XNykft7",
+	"+bbu5e087k3JHY8LGZn1v2LAMVNhCfexyHOxsKWJK2I6I0EjY6KKnNnos/mAnKNXTJFHw4fWIP8GtFz2",
+	"zzFsbQRLwTPS7/8qRv1UcFvqKF1GuOTatX9g2erG2/9n+8q3jRK16/R86J52/9wiQ33itrBCq/Dg2vNn",
+	"Kz7uGxAKDKmgtbCVNv5mntoKtNcMyfwHVh3YQUbAsp/u7Y+3HDtla+RviJ/684VKHu6wlb8LDn8BynsD",
+	"NLNVWTD4kSpX4oAwTl68/flVSGWueLW9VmwT4oM5yAlcSCjarTwvzStvoMCqlFhq+zYsPUEbqlsIQFxt",
+	"hSwnO7WBci9GirauURtCKbuvW/dnNO3g2brIJd9+TT3wQYXSoi3pzukl5jNg6Tr85V/unSGNYkad/8Cl",
+	"mypC87xF9HM06qizzUu1Qpq3F6zfoM/IXdMAx+Au0frPLl01Mp4dVuEhYiErm23ZnWIBWdsCsJcQ7Dpl",
+	"MZNpdzgteObqFW9Csmf4ym0imJuhBbnQgcEUkSXnjE8SNAxkTM2w7AvVJAeqNOn354z3xxKgj4oHMT8x",
+	"LBHfp5qa69FFLTZ8qXe/BzIqNUkp50ITTWdAFkLOgo1xoDJfknGZ50TI5gbqlFrGJ2d16RksCIa1MFZS",
+	"9AIFdD2A9K3rvKsF+mt96SOqZmaZmKk72LFu28OTbT1AHXC+yhn9E/sMHJStIerLRPvMD5vz78H4wOGA",
+	"Kmi6jgnORt1QRkTh6QJJZFNN0RfmhTVlIlahDFvt7Vr7rtl/MdKU96uVip1a2rwQo2YvG7uwZi+bOKob",
+	"yN2tLPSnyqA04AuCOEdSzGCtPmpcgY47asvRnOm7tI2vlWV7FlYpVNYXLUGX0pqnsdyVNSHUFSgPv7ZI",
+	"5uMtZBSt7oeG8aoa5JwuCVb+91UN6Eh8BiyKIIGoGSsKyOolc2G7aratfE4vq87sOxYSmIsSy1reuxuu",
+	"dykjG1vfg5VmXY7xbyWU9xWM7tU95MDfI7v1ZkyxUo3s690DcSHc/LQ9RtpNMf8wjy0bvw0bzAsxwhm+",
+	"USaon76N47gOuFbuvbe0/GWcdef+5PHidKUa3sPoXCmYj/KlodPEq0hoVaF5XeNTAlWCky7qSEjZD5S9",
+	"0YkUJc96m+hxa7jN30F7erw9qtggZd8XEbobqfy8EsIttrm63JjOmbGMalAPiEqFdI0tFtOlzQNG+cc7",
+	"wALudePOrwa+bvMTW7S99xTf+313J4DM6ES/itED5c4sscUTma/mpnRd/dv8sGV+CZ1IgIwIfgtIb8Sy",
+	"TUj+EtStGi1x/Kg3SE2Ja/32rTI2cA3WtEuoIjlVviT1nPKS5n59tkyBuVW5WPRaGuy4dzfD2r6yFdwa",
+	"LvUBVodqAnoru3Az+F6Gr6WYg55CqQhWB7YMaLAChuCt6kBixj7XNW2wpPN80zZ/LoDb1mt7YJUfdI/N",
+	"Gt7o5qryoQZrJQiYCh7GtoVdCTcnOZkXbjW7CWR7atOKGf4bFXAwUCLajNuC/67j40ZAulduE5Ruihgk",
+	"6wYbgxuGTdC6w5bGzYA8f9oCqEqDbQOTVfF2MpojjaxqoKHdzPdHMhsrtW3ibTWVXRol/WC/ci0bu3OW",
+	"596lhg0tVc8oFRM2oc66hdX1XVvH1k43tsdN+5p3t/XdEhJt1LHx+K4vhO0pHn0Don+NOiRGqTmssWGg",
+	"2DDUdVEIjrzu1eKND74fZRT7Vzq8bojTNI/fuLe3dSizbxM/uFU+KFEG8jwFwktM/7KWaV9Yux1BeQoX",
+	"Cn6LN/gZJg17+slxaE9/cnT08OHjo+HDk+8eHT9+fDLc6uxLdnWHVQuwTqbN3rHh3q2vbpOgvjeqXRtB",
+	"jczD6xLUt2h4WkVxWFxDnvcS5Cx3e3HNSDgQxtO8VExwUkghxhjxwjTMbYfckycnR6gLMD5pSJV+6Ipk",
+	"io0+1psLb9nJ6flMNKa82u7v/JkDkWKB27ctYO+dmK50p3dgzrhY4L2K1hADJOugX4tmwZ6georhVXMX",
+	"URe1zslyQ17qm5LfnpH8Tcm/kX0cZ1bm0NrtgURSfmazZhqEfO/aurevb0+GMeTnklhLRSfgsQetA0y3",
+	"CD2NLvHtVPmDeW57ed5atjhl829EnG7uNvKswh98kBL2MHJFIxcgDag5LCCzjgoJygYYcKHJFKRrYgLS",
+	"t8rF7vdBecrevT/sr0OvBlOq/BpfGeaBwhhIIIJ7vGJVZ0eDQgNiHWnYaaNqf9Vs0GPfdjVK684brjOe",
+	"uVbCnhuk2+/jMH38a+/MD6p9RcqqL51BZay4bibHiBnX1TeOzra5Koz1ej3MRhaDYz1BIeYvjGdwuUMb",
+	"Hp8JtMIRjtfDI5+6Jd+nsf9VKMyceJ1VMyA/83xZNwi1jRwt3jLbZ9ILXDhezzdztSQwp8uzJnJjW53j",
+	"4cNtnaYqVG/vY9OCxXfqwcNl1g68aGsQXGdLY5CfxAJkPzW8awqXZL1PiGFEf/AOIfdJb9806U3ShQ9B",
+	"tL1BsB2HISumK+ckuutdR9UpVdMWUjPYGwmh1XQjsbWQRd2bdYUwfE8RH335pSWgFQ1wkTS1GyEslx56",
+	"fcpqaW1Fnj/FeBxzFfui0Z9pXnXtOFz/9pWwbzimiQZ4Irxc4nFhEFBbPAPJi0MYuGvmLRWEZQFr2lub",
+	"H3u3BxmzhxsPdkFr4aXEStc5Bg5Lkgrsut0sLRCQ5cqIQljNYCEFn4TbV976zBShWSZBqTNM0Nic2xE7",
+	"Qff2Ab5q38RjfNQGSp+rMirV0uxJaVEUmGsizRC2cdvNrSNgIivlQNy9CVIKSbpc4GWArhgjkdqy5s9+",
+	"PH9KPFH2BjfAYd5PwdYpX6XipEohqTq1K/Y7JFU/cfOouggj3OUr+oPsmHdeV8kpIzLD61K35MCv+Rwg",
+	"1ZCRfJfb2aYgIYjqvEYyZ2puzd9bmqcHTGxPXnTrHdRPHj9+fHR4so8olKzEu5MurVnSCLtTjdmklK4h",
+	"BJ0ZVUepncLiD2+2dsCGDutYTNB2Wfd8roqpDJuT9+5Ni/eKVBsftc29K1Etqdt3h0LbloI5C59UEl5K",
+	"+5sEDmiZubL2d8iD4xX0zUpqafLmLaE4wTeyhOLcr6UQ4zYuie7Cv3ZVknsec2M85rW0YQ+BxjWFPLPZ",
+	"OmjwNJeYqt9IrHaoVnXDSqJz6eH4hZV3jKxTSXZkBsvwNhQLjkkFYwlqSrjgqZEHpwxb/PgMbx9s4uVE",
+	"lJxa5URkZIZ3bii+ax7fJg/BCfbiIffCyb1w8u8rnBCFrcfWKijdpHCixWSSbyDqd/b57RC0HfxbSQUu",
+	"cK61Jbp7HvT2tRbxe8fmn7Jt1YLpdFpFVhLBbQjm2JAbYZymmn2urm9rUMDYVJXY6ghoeTEErGJRCbgU",
+	"LNOEKyll3jntTLUuTg8ODo8eD4aD4eDw9Lvhd4copbvPv3i7BA6DHMTVG/Aha8HfHF0Hf3H9F4O/iKLx",
+	"X1/PO/gThjRdfbz6/wEAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -34,6 +34,7 @@ var layer = map[string]int{
 	"node/peers":   3,
 	"node/assets":  3,
 	"node/trust":   3,
+	"node/jobs":    3,
 	"node/events":  2,
 	"node/nodeerr": 2,
 	// Domain packages: plain logic and their own tables.

@@ -17,6 +17,7 @@ import (
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/sqlitedb"
 	"github.com/offgrid-net/offgrid/node"
+	"github.com/offgrid-net/offgrid/node/jobs"
 	"github.com/offgrid-net/offgrid/peerclient"
 	"github.com/offgrid-net/offgrid/server"
 )
@@ -63,6 +64,8 @@ type Options struct {
 	Alone bool
 	// TrustPollInterval is copied into node.Config.Trust.PollInterval.
 	TrustPollInterval time.Duration
+	// Jobs, if set, is copied into node.Config.Jobs.
+	Jobs *jobs.Config
 }
 
 // Node is a running test node.
@@ -154,6 +157,9 @@ func Start(t testing.TB, opts Options) *Node {
 	cfg.Peers.StaticPeers = opts.StaticPeers
 	if opts.TrustPollInterval != 0 {
 		cfg.Trust.PollInterval = opts.TrustPollInterval
+	}
+	if opts.Jobs != nil {
+		cfg.Jobs = *opts.Jobs
 	}
 	n, err := node.New(ctx, cfg, keys, db)
 	if err != nil {
