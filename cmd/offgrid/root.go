@@ -55,6 +55,9 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		versionCmd(),
 		pricesCmd(getenv),
 		announceCmd(getenv),
+		jobCmd(getenv),
+		jobsCmd(getenv),
+		repCmd(getenv),
 	)
 	return root.ExecuteContext(ctx)
 }
