@@ -96,6 +96,9 @@ func (t *Jobs) Exec(ctx context.Context, endpoint string, req jobs.ExecRequest) 
 		return err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == 503 {
+		return fmt.Errorf("%w: %v", jobs.ErrHostBusy, answerErr("exec", resp.StatusCode, resp.Body))
+	}
 	if resp.StatusCode != 202 {
 		return answerErr("exec", resp.StatusCode, resp.Body)
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/offgrid-net/offgrid/broker"
 	"github.com/offgrid-net/offgrid/compute"
+	"github.com/offgrid-net/offgrid/internal/fixed"
+	"github.com/offgrid-net/offgrid/node/nodeerr"
 )
 
 // candidates are the peers that may host, and this node when it is active.
@@ -61,6 +63,11 @@ func (s *Service) output(ctx context.Context, c Candidate, id string, limit int6
 	return s.deps.Transport.Output(ctx, c.Endpoint, id, limit)
 }
 
+// isBusy says whether a host refused a dispatch only for being busy.
+func isBusy(err error) bool {
+	return errors.Is(err, ErrHostBusy) || errors.Is(err, nodeerr.ErrBusy)
+}
+
 func (s *Service) brokerWorker(ctx context.Context) error {
 	for {
 		select {
@@ -107,43 +114,46 @@ func (s *Service) process(ctx context.Context, id string) error {
 	if err := s.store.Update(ctx, j, nil); err != nil {
 		return err
 	}
-	ranked, err := s.rank(ctx, &j, module, input)
+	ranked, err := s.rank(ctx, &j, module, input, nil)
 	if err != nil {
 		return err
 	}
 	s.setLive(j)
-	if len(ranked) < j.R {
-		return s.finish(ctx, j, nil, fmt.Sprintf("only %d hosts quoted, %d needed", len(ranked), j.R))
-	}
 	req := ExecRequest{JobID: j.ID, Module: module, Input: input, Timeout: j.Timeout}
 	var ds []*dispatch
-	next, retries := 0, 0
+	asked := map[string]bool{}
+	next := 0
 	var lastRetry time.Time
-	// start dispatches the job to the next ranked host that takes it.
+	// start dispatches the job to the next ranked host that takes it. A
+	// busy host is passed over without a miss: it said so honestly.
 	start := func() bool {
 		for next < len(ranked) {
 			c := ranked[next]
 			next++
-			d := &dispatch{c: c.c, price: c.price, progress: broker.Progress{Dispatched: s.deps.Now()}, view: len(j.Detail.Dispatches)}
+			if asked[c.c.ID] {
+				continue
+			}
+			err := s.exec(ctx, c.c, req)
+			if isBusy(err) {
+				continue
+			}
+			asked[c.c.ID] = true
 			view := broker.DispatchView{HostID: c.c.ID, State: RunAccepted}
-			if err := s.exec(ctx, c.c, req); err != nil {
+			if err != nil {
 				view.State, view.Outcome, view.Note = RunFailed, "failed", err.Error()
 				j.Detail.Dispatches = append(j.Detail.Dispatches, view)
 				s.observe(ctx, c.c.ID, false)
 				continue
 			}
+			ds = append(ds, &dispatch{c: c.c, price: c.price, progress: broker.Progress{Dispatched: s.deps.Now()}, view: len(j.Detail.Dispatches)})
 			j.Detail.Dispatches = append(j.Detail.Dispatches, view)
-			ds = append(ds, d)
 			return true
 		}
 		return false
 	}
-	for range j.R {
-		if !start() {
-			break
-		}
-	}
-	deadline := s.deps.Now().Add(j.Timeout + s.cfg.SLA.Activate + s.cfg.SLA.StallAge)
+	// The job may wait for hosts (all busy) up to its timeout, and then
+	// take its timeout to run, with t_activate and a stall's age as margin.
+	deadline := s.deps.Now().Add(2*j.Timeout + s.cfg.SLA.Activate + s.cfg.SLA.StallAge)
 	tick := time.NewTicker(s.cfg.PollInterval)
 	defer tick.Stop()
 	for {
@@ -159,29 +169,42 @@ func (s *Service) process(ctx context.Context, id string) error {
 			return s.accept(ctx, j, ds, v)
 		}
 		// Ask more hosts when the votes and the dispatches still running
-		// cannot decide: a failure or a disagreement. Extra dispatches are
-		// the job's retries, within the SLA's budget and cooldown.
+		// cannot decide. The first r dispatches are the job's; each one
+		// after them (for a late or failed host, or a disagreement) is a
+		// retry, within the SLA's budget and cooldown.
+		retries := max(len(ds)-j.R, 0)
 		for need := v.More - pending; need > 0; need-- {
 			now := s.deps.Now()
-			if !s.cfg.SLA.MayRetry(retries, lastRetry, now) {
+			retry := len(ds) >= j.R
+			if retry && !s.cfg.SLA.MayRetry(retries, lastRetry, now) {
 				break
 			}
 			if !start() {
 				break
 			}
-			retries++
+			if retry {
+				retries++
+				lastRetry = now
+			}
 			pending++
-			lastRetry = now
 		}
-		s.setLive(j)
-		if pending == 0 && v.More > 0 && (next >= len(ranked) || retries >= s.cfg.SLA.MaxRetries) {
+		if pending == 0 && v.More > 0 && retries >= s.cfg.SLA.MaxRetries {
 			s.settle(ctx, &j, ds, v)
 			return s.finish(ctx, j, nil, "no quorum: hosts disagreed or failed and the retry budget is spent")
 		}
 		if s.deps.Now().After(deadline) {
 			s.settle(ctx, &j, ds, v)
-			return s.finish(ctx, j, nil, "no quorum within the job's timeout")
+			return s.finish(ctx, j, nil, fmt.Sprintf("no quorum within the job's time (%d of %d matching results)", len(v.Majority), j.R))
 		}
+		if v.More-pending > 0 && next >= len(ranked) {
+			// Every ranked host was asked or busy: a fresh quote round
+			// among the hosts not asked yet.
+			if ranked, err = s.rank(ctx, &j, module, input, asked); err != nil {
+				return err
+			}
+			next = 0
+		}
+		s.setLive(j)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -190,13 +213,21 @@ func (s *Service) process(ctx context.Context, id string) error {
 	}
 }
 
-// rank asks every candidate for a quote at once, within QuoteTimeout, and
-// ranks those that accept within the job's max price.
-func (s *Service) rank(ctx context.Context, j *broker.Job, module, input []byte) ([]ranked, error) {
-	cands, err := s.candidates(ctx)
+// rank asks every candidate not in skip for a quote at once, within
+// QuoteTimeout, and ranks those that accept within the job's max price. The
+// job's detail keeps the last round.
+func (s *Service) rank(ctx context.Context, j *broker.Job, module, input []byte, skip map[string]bool) ([]ranked, error) {
+	all, err := s.candidates(ctx)
 	if err != nil {
 		return nil, err
 	}
+	var cands []Candidate
+	for _, c := range all {
+		if !skip[c.ID] {
+			cands = append(cands, c)
+		}
+	}
+	j.Detail.Candidates = nil
 	sum := compute.Sum(module)
 	q := QuoteRequest{ModuleHash: hex.EncodeToString(sum[:]), ModuleBytes: int64(len(module)), InputBytes: int64(len(input)), Timeout: j.Timeout}
 	answers := make([]QuoteAnswer, len(cands))
@@ -216,17 +247,17 @@ func (s *Service) rank(ctx context.Context, j *broker.Job, module, input []byte)
 	byID := map[string]Candidate{}
 	for i, c := range cands {
 		a := answers[i]
-		skip := ""
+		why := ""
 		switch {
 		case errs[i] != nil:
-			skip = "silent: " + errs[i].Error()
+			why = "silent: " + errs[i].Error()
 		case !a.Accept:
-			skip = "refused: " + a.Reason
+			why = "refused: " + a.Reason
 		case j.MaxPrice > 0 && a.Price > j.MaxPrice:
-			skip = fmt.Sprintf("over price: %d > %d", a.Price, j.MaxPrice)
+			why = fmt.Sprintf("over price: %s > %s", fixed.Format(a.Price), fixed.Format(j.MaxPrice))
 		}
-		if skip != "" {
-			j.Detail.Candidates = append(j.Detail.Candidates, broker.CandidateView{HostID: c.ID, Price: a.Price, Skipped: skip})
+		if why != "" {
+			j.Detail.Candidates = append(j.Detail.Candidates, broker.CandidateView{HostID: c.ID, Price: a.Price, Skipped: why})
 			continue
 		}
 		byID[c.ID] = c

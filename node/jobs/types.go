@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/offgrid-net/offgrid/broker"
@@ -121,6 +122,10 @@ type RunStatus struct {
 	MemoryBytes uint64
 	ReceiptSeq  uint64
 }
+
+// ErrHostBusy is a host refusing a dispatch because it runs as many jobs as
+// it takes (503); the broker passes it over without a miss.
+var ErrHostBusy = errors.New("host busy")
 
 // Transport reaches other hosts' job endpoints (peerclient over HTTP).
 type Transport interface {
