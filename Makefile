@@ -25,7 +25,8 @@ FUZZ_TARGETS := \
 	./radio/meshhealth:FuzzParseBabelDump \
 	./radio/meshhealth:FuzzParseBatctlNeighbors \
 	./radio/meshhealth:FuzzParseBatctlNeighborsJSON \
-	./broker:FuzzDecodeRepRecords
+	./broker:FuzzDecodeRepRecords \
+	./node/jobs:FuzzSplitBody
 
 export CGO_ENABLED ?= 0
 

@@ -20,16 +20,14 @@ import (
 // 16 MiB each (openapi.yaml's execJob and submitJob bodies).
 const maxJobBody = 32 << 20
 
-// splitJob reads a job body: the module's moduleSize bytes, then the input.
+// splitJob reads a job body (bounded by the guard) and splits it into the
+// module and the input.
 func splitJob(body io.Reader, moduleSize int64) (module, input []byte, err error) {
 	b, err := io.ReadAll(body)
 	if err != nil {
 		return nil, nil, err
 	}
-	if moduleSize > int64(len(b)) {
-		return nil, nil, fmt.Errorf("%w: module_size %d but the body has %d bytes", problem.ErrBadRequest, moduleSize, len(b))
-	}
-	return b[:moduleSize], b[moduleSize:], nil
+	return jobs.SplitBody(b, moduleSize, maxJobBody/2, maxJobBody/2)
 }
 
 func timeoutParam(p *gen.TimeoutS) time.Duration {
