@@ -45,7 +45,7 @@ func jobTestConfig(hooks jobs.Hooks) *jobs.Config {
 // every host up and active. The broker runs no jobs itself; hosts quote
 // 1 per second, but the first host 0.1, so that it ranks first while
 // nothing is known of anyone.
-func jobMesh(t *testing.T, hooks []jobs.Hooks) (*servertest.Node, []*servertest.Node) {
+func jobMesh(t testing.TB, hooks []jobs.Hooks) (*servertest.Node, []*servertest.Node) {
 	t.Helper()
 	c := servertest.NewCluster(t)
 	var hosts []*servertest.Node
@@ -88,7 +88,7 @@ func jobMesh(t *testing.T, hooks []jobs.Hooks) (*servertest.Node, []*servertest.
 	}
 }
 
-func submitJob(t *testing.T, b *servertest.Node, module, input []byte, query string) response {
+func submitJob(t testing.TB, b *servertest.Node, module, input []byte, query string) response {
 	t.Helper()
 	req := newRequest(t, b, http.MethodPost, fmt.Sprintf("/jobs?module_size=%d&%s", len(module), query), append(append([]byte{}, module...), input...), true)
 	req.Header.Set("Content-Type", "application/octet-stream")
@@ -96,7 +96,7 @@ func submitJob(t *testing.T, b *servertest.Node, module, input []byte, query str
 }
 
 // waitJob polls GET /jobs/{id} until the job ends.
-func waitJob(t *testing.T, b *servertest.Node, id string, within time.Duration) gen.Job {
+func waitJob(t testing.TB, b *servertest.Node, id string, within time.Duration) gen.Job {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
