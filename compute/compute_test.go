@@ -19,7 +19,9 @@ func testConfig() compute.Config {
 	cfg := compute.DefaultConfig()
 	cfg.MemoryLimitPages = 1024 // 64 MiB: enough for Go's runtime, quick to exhaust
 	cfg.MaxOutputBytes = 64 << 10
-	cfg.Timeout = 10 * time.Second
+	// Generous: the hostile cases that must hit another limit first get
+	// there in seconds even on a loaded machine.
+	cfg.Timeout = time.Minute
 	cfg.MaxConcurrent = 4
 	return cfg
 }
