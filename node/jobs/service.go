@@ -150,6 +150,10 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) resume(ctx context.Context) error {
 	js, err := s.store.Unfinished(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Stopped at once: nothing to resume now; the next start will.
+			return nil
+		}
 		return err
 	}
 	for _, j := range js {
