@@ -66,6 +66,11 @@ type Config struct {
 	// process (nodes of a demo or a test), so that a module is compiled to
 	// machine code once for all of them. Nil: each engine compiles alone.
 	Shared wazero.CompilationCache
+	// Interpreter runs modules with wazero's interpreter instead of its
+	// compiler: it starts a module at once but runs it several times
+	// slower. The race detector's tests use it (compiling a Go module
+	// under -race takes half a minute); 32-bit ARM gets it regardless.
+	Interpreter bool
 }
 
 // DefaultConfig is sized for a Raspberry Pi host: Go programs compiled to
@@ -148,7 +153,11 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	rc := wazero.NewRuntimeConfig().
+	rc := wazero.NewRuntimeConfig()
+	if cfg.Interpreter {
+		rc = wazero.NewRuntimeConfigInterpreter()
+	}
+	rc = rc.
 		WithMemoryLimitPages(cfg.MemoryLimitPages).
 		WithCloseOnContextDone(true)
 	if cfg.Shared != nil {

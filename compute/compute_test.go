@@ -23,6 +23,7 @@ func testConfig() compute.Config {
 	// there in seconds even on a loaded machine.
 	cfg.Timeout = time.Minute
 	cfg.MaxConcurrent = 4
+	cfg.Interpreter = computetest.Race
 	return cfg
 }
 

@@ -36,6 +36,11 @@ func jobTestConfig(hooks jobs.Hooks) *jobs.Config {
 	cfg.Limits.MaxOutputBytes = 64 << 10
 	cfg.PollInterval = 50 * time.Millisecond
 	cfg.SLA = broker.SLA{Activate: 2 * time.Second, StallAge: 3 * time.Second, MinDelta: 0.05, Cooldown: 0, MaxRetries: 3}
+	if computetest.Race {
+		// Modules start in seconds under the race detector.
+		cfg.Limits.Interpreter = true
+		cfg.SLA.Activate, cfg.SLA.StallAge = 20*time.Second, 20*time.Second
+	}
 	cfg.Hooks = hooks
 	return &cfg
 }
@@ -223,12 +228,12 @@ func TestJobsHostNeverStartsReplaced(t *testing.T) {
 // with the limit's name, and the next job runs normally.
 func TestJobsHostileThenNormal(t *testing.T) {
 	b, _ := jobMesh(t, []jobs.Hooks{{}, {}})
-	for _, tt := range []struct{ module, kind string }{
-		{computetest.Loop, "timeout"},
-		{computetest.Flood, "output"},
-		{computetest.Trap, "trap"},
+	for _, tt := range []struct{ module, kind, timeout string }{
+		{computetest.Loop, "timeout", "1"},
+		{computetest.Flood, "output", "10"},
+		{computetest.Trap, "trap", "10"},
 	} {
-		r := submitJob(t, b, computetest.Module(t, tt.module), nil, "r=2&timeout_s=1")
+		r := submitJob(t, b, computetest.Module(t, tt.module), nil, "r=2&timeout_s="+tt.timeout)
 		var j gen.Job
 		decodeJSON(t, r, &j)
 		j = waitJob(t, b, j.Id, 30*time.Second)
