@@ -31,7 +31,9 @@ FUZZ_TARGETS := \
 	./radio/ble:FuzzHeard \
 	./radio/meshhealth:FuzzParseBabelDump \
 	./radio/meshhealth:FuzzParseBatctlNeighbors \
-	./radio/meshhealth:FuzzParseBatctlNeighborsJSON
+	./radio/meshhealth:FuzzParseBatctlNeighborsJSON \
+	./broker:FuzzDecodeRepRecords \
+	./node/jobs:FuzzSplitBody
 
 export CGO_ENABLED ?= 0
 
@@ -51,6 +53,16 @@ run: build
 ## assets: npm ci in web/ and copy htmx + its ws extension into web/assets/vendor (git-ignored, embedded)
 assets:
 	./web/fetch-assets.sh
+
+## wasm: the WASI test modules (compute/testdata/modules, Go for GOOS=wasip1) into compute/testdata/wasm (git-ignored);
+## tests build them on demand too (compute/computetest)
+WASM_MODULES := wc checksum upper loop membomb flood trap
+.PHONY: wasm
+wasm:
+	@mkdir -p compute/testdata/wasm
+	@for m in $(WASM_MODULES); do \
+		(cd compute/testdata/modules/$$m && GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -o ../../wasm/$$m.wasm .) || exit 1; \
+	done
 
 ## deps: what the tests need beyond Go: Debian's chromium (browser tests), babeld (real Babel routing in
 ## network namespaces), batctl (its error messages on a kernel without batman-adv) and dbus-daemon (a

@@ -103,6 +103,10 @@ func streamed(op *openapi3.Operation) bool { return isOp(op, "putShard") || isOp
 // isOp reports whether op is the operation with the given operationId from
 // openapi.yaml. The embedded spec (genserver.GetSpec) carries oapi-codegen's
 // Go names for them ("PutShard" for "putShard"), so compare without case.
+// rawJobBody: a job's module and input, read whole (bounded) and checked
+// by the handler, not by the spec's validator.
+func rawJobBody(op *openapi3.Operation) bool { return isOp(op, "execJob") || isOp(op, "submitJob") }
+
 func isOp(op *openapi3.Operation, id string) bool { return strings.EqualFold(op.OperationID, id) }
 
 func (g *guard) middleware(next http.Handler) http.Handler {
@@ -141,7 +145,7 @@ func (g *guard) middleware(next http.Handler) http.Handler {
 			Options: &openapi3filter.Options{
 				AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
 				// Streamed bodies go to the store unread; they check their own limits.
-				ExcludeRequestBody: streamed(op),
+				ExcludeRequestBody: streamed(op) || rawJobBody(op),
 			},
 		})
 		if err != nil {
@@ -206,6 +210,10 @@ func (g *guard) bodyLimit(op *openapi3.Operation) (int64, bool) {
 		return g.maxStoreB, true
 	case isOp(op, "mergeBlocks"):
 		return maxMergeBody, true
+	case rawJobBody(op):
+		return maxJobBody, true
+	case isOp(op, "mergeReputation"):
+		return 4 << 20, true
 	}
 	return maxJSONBody, true
 }

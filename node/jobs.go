@@ -2,15 +2,18 @@ package node
 
 import (
 	"context"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
 	"regexp"
 
+	"github.com/offgrid-net/offgrid/broker"
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/fixed"
 	"github.com/offgrid-net/offgrid/ledger"
+	"github.com/offgrid-net/offgrid/node/jobs"
 	"github.com/offgrid-net/offgrid/node/nodeerr"
 )
 
@@ -116,4 +119,122 @@ func (n *Node) ExportReceipts(ctx context.Context, sinceSeq uint64, limit int) (
 		return ledger.Batch{}, fmt.Errorf("batch receipts: %w", err)
 	}
 	return b, nil
+}
+
+// jobDeps connects the jobs part to the node: the peer table for
+// candidates, the announce for activity and price, the mesh, receipts.
+func (n *Node) jobDeps(db *sql.DB, keys *identity.Keys, transport jobs.Transport) jobs.Deps {
+	return jobs.Deps{
+		DB:         db,
+		Keys:       keys,
+		Transport:  transport,
+		Candidates: n.jobCandidates,
+		Active:     n.active,
+		UnitPrice: func(ctx context.Context) (int64, error) {
+			a, err := n.Announce(ctx)
+			return a.Prices.Compute, err
+		},
+		Mesh: func() (bool, int) {
+			m := n.peers.Mesh()
+			return m.MeshOK, len(m.Neighbors)
+		},
+		SignReceipt: func(ctx context.Context, r ledger.Receipt) (ledger.Receipt, error) {
+			r.Version, r.ClusterID, r.IssuedAt = ledger.ReceiptVersion, n.cfg.ClusterID, n.cfg.Now().UnixMilli()
+			r, err := n.receipts.SignAndAppend(ctx, n.keys, r)
+			if err == nil {
+				n.metrics.receipts.Inc()
+				n.bus.Publish(ReceiptSigned{Receipt: r})
+			}
+			return r, err
+		},
+		Payer:  n.cfg.Payer,
+		Logger: n.cfg.Logger,
+		Now:    n.cfg.Now,
+	}
+}
+
+// jobCandidates are the peers up, active and known by ID: the hosts a job
+// may go to (the peer table holds members only).
+func (n *Node) jobCandidates(ctx context.Context) ([]jobs.Candidate, error) {
+	ps, err := n.peers.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []jobs.Candidate
+	for _, p := range ps {
+		if p.State != PeerUp || !p.Active || p.ID == "" || p.ID == n.info.ID {
+			continue
+		}
+		via := p.Via
+		if via == "static" || via == "gossip" {
+			// Polled or gossiped over IP: the Wi-Fi mesh.
+			via = "udp"
+		}
+		out = append(out, jobs.Candidate{ID: p.ID.String(), Endpoint: p.Endpoint, Via: via, PathMetric: p.PathMetric})
+	}
+	return out, nil
+}
+
+// QuoteJob answers a broker's request for a job's price.
+func (n *Node) QuoteJob(ctx context.Context, q jobs.QuoteRequest) (jobs.QuoteAnswer, error) {
+	if err := n.checkRunning(); err != nil {
+		return jobs.QuoteAnswer{}, err
+	}
+	return n.jobs.Quote(ctx, q)
+}
+
+// ExecJob accepts a job from sender to run on this host.
+func (n *Node) ExecJob(ctx context.Context, sender string, req jobs.ExecRequest) error {
+	if err := n.checkRunning(); err != nil {
+		return err
+	}
+	return n.jobs.Exec(ctx, sender, req)
+}
+
+// ExecStatus says how a job from sender goes on this host.
+func (n *Node) ExecStatus(sender, jobID string) (jobs.RunStatus, error) {
+	return n.jobs.Status(sender, jobID)
+}
+
+// ExecOutput returns the output of a job from sender that this host ran.
+func (n *Node) ExecOutput(sender, jobID string) ([]byte, error) {
+	return n.jobs.Output(sender, jobID)
+}
+
+// SubmitJob brokers a job to the mesh.
+func (n *Node) SubmitJob(ctx context.Context, req jobs.SubmitRequest) (broker.Job, error) {
+	if err := n.checkRunning(); err != nil {
+		return broker.Job{}, err
+	}
+	return n.jobs.Submit(ctx, req)
+}
+
+// Job returns a brokered job.
+func (n *Node) Job(ctx context.Context, id string) (broker.Job, error) { return n.jobs.Job(ctx, id) }
+
+// Jobs returns up to limit brokered jobs, newest first.
+func (n *Node) Jobs(ctx context.Context, limit int) ([]broker.Job, error) {
+	return n.jobs.Jobs(ctx, limit)
+}
+
+// JobOutput returns a done job's verified output.
+func (n *Node) JobOutput(ctx context.Context, id string) ([]byte, error) {
+	return n.jobs.JobOutput(ctx, id)
+}
+
+// Reputation returns this node's own observations of hosts as signed
+// records, for other nodes to merge.
+func (n *Node) Reputation(ctx context.Context) ([]broker.RepRecord, error) {
+	return n.jobs.Reputation(ctx)
+}
+
+// Reputations returns what this node knows of every host.
+func (n *Node) Reputations(ctx context.Context) (map[string]broker.Reputation, error) {
+	return n.jobs.Reputations(ctx)
+}
+
+// MergeReputation merges other observers' signed records; one forged or
+// malformed record refuses them all.
+func (n *Node) MergeReputation(ctx context.Context, rs []broker.RepRecord) (int, error) {
+	return n.jobs.MergeReputation(ctx, rs)
 }

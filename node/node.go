@@ -24,6 +24,7 @@ import (
 	"github.com/offgrid-net/offgrid/node/assets"
 	"github.com/offgrid-net/offgrid/node/economy"
 	"github.com/offgrid-net/offgrid/node/events"
+	"github.com/offgrid-net/offgrid/node/jobs"
 	"github.com/offgrid-net/offgrid/node/ledgersync"
 	"github.com/offgrid-net/offgrid/node/peers"
 	"github.com/offgrid-net/offgrid/node/trust"
@@ -110,6 +111,11 @@ type Config struct {
 	History HistoryConfig
 	// Ledger configures block sync and the store-and-forward outbox.
 	Ledger ledgersync.Config
+	// Jobs configures the WebAssembly jobs this node runs as a host and
+	// brokers to others.
+	Jobs jobs.Config
+	// Payer pays hosts for accepted job results; nil pays nothing.
+	Payer jobs.Payer
 	// Connect builds the transports to other nodes once the node knows the
 	// epoch its request signatures carry (it is raised at every start).
 	// Nil: the node reaches no other node (it stores on itself only, and
@@ -142,6 +148,9 @@ type Remote struct {
 	// Receipts runs jobs on other hosts, returns acceptances and bills
 	// consumers. Nil: this node neither asks other hosts nor bills.
 	Receipts ReceiptPeers
+	// Jobs reaches other hosts' job endpoints. Nil: jobs run on this node
+	// only.
+	Jobs jobs.Transport
 }
 
 // MaxShardBytesLimit is the most Config.MaxShardBytes may be: the largest
@@ -171,6 +180,7 @@ func DefaultConfig() Config {
 		Ledger:           ledgersync.DefaultConfig(),
 		Economy:          economy.DefaultConfig(),
 		History:          HistoryConfig{Interval: DefaultHistoryInterval, Keep: DefaultHistoryKeep},
+		Jobs:             jobs.DefaultConfig(),
 		Now:              time.Now,
 	}
 }
@@ -272,6 +282,7 @@ type Node struct {
 	ledger   *ledgersync.Service
 	economy  *economy.Service
 	settle   settlement
+	jobs     *jobs.Service
 
 	// storeSlots holds one token per running shard upload from another node.
 	storeSlots chan struct{}
@@ -428,6 +439,10 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 	if n.quorum, err = quorum.Open(ctx, db, quorumFeed{n}, cfg.Now); err != nil {
 		return nil, err
 	}
+	n.jobs, err = jobs.New(ctx, cfg.Jobs, n.jobDeps(db, keys, remote.Jobs))
+	if err != nil {
+		return nil, fmt.Errorf("node config: %w", err)
+	}
 	a, err := n.Announce(ctx)
 	if err != nil {
 		return nil, err
@@ -475,6 +490,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.collectLoop(ctx) })
 	g.Go(func() error { return n.runHistory(ctx) })
 	g.Go(func() error { return n.ledger.Run(ctx) })
+	g.Go(func() error { return n.jobs.Run(ctx) })
 	return g.Wait()
 }
 

@@ -13,6 +13,7 @@ import (
 func Connect(shardDoer, pollDoer gen.HttpRequestDoer) func(*identity.RequestSigner) node.Remote {
 	return func(signer *identity.RequestSigner) node.Remote {
 		return node.Remote{Shards: NewShards(shardDoer, signer), Announces: NewAnnounces(pollDoer), Clusters: NewClusters(pollDoer),
-			Ledger: NewLedger(shardDoer, signer), Economy: NewEconomy(shardDoer, signer), Receipts: NewReceipts(shardDoer, signer)}
+			Ledger: NewLedger(shardDoer, signer), Economy: NewEconomy(shardDoer, signer), Receipts: NewReceipts(shardDoer, signer),
+			Jobs: NewJobs(shardDoer, signer)}
 	}
 }

@@ -10,9 +10,11 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -22,6 +24,7 @@ import (
 
 	"github.com/offgrid-net/offgrid/api/genserver"
 	"github.com/offgrid-net/offgrid/cluster"
+	"github.com/offgrid-net/offgrid/compute/computetest"
 	"github.com/offgrid-net/offgrid/economy"
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/testutil"
@@ -124,7 +127,51 @@ func contractCases() []contractCase {
 	}
 	octet := map[string]string{"Content-Type": "application/octet-stream"}
 	withHash := map[string]string{"Content-Type": "application/octet-stream", "Offgrid-Shard-Hash": hashOf([]byte(putData))}
-	return []contractCase{
+	wcPath, err := computetest.Build(computetest.WordCount)
+	if err != nil {
+		panic(err)
+	}
+	wc, err := os.ReadFile(wcPath)
+	if err != nil {
+		panic(err)
+	}
+	jobBody := append(slices.Clone(wc), "a b c"...)
+	ms := fmt.Sprintf("module_size=%d", len(wc))
+	quote := []byte(`{"module_hash":"` + strings.Repeat("a", 64) + `","module_size":1000,"input_size":10,"timeout_s":5}`)
+	cases := []contractCase{
+		{op: "quoteJob", name: "admin", method: "POST", path: "/jobs/quote", auth: adminAuth, body: quote, want: 200},
+		{op: "quoteJob", name: "signed", method: "POST", path: "/jobs/quote", auth: signedAuth, body: quote, want: 200},
+		{op: "quoteJob", name: "module size 0", method: "POST", path: "/jobs/quote", auth: adminAuth,
+			body: []byte(`{"module_hash":"` + strings.Repeat("a", 64) + `","module_size":0,"input_size":10,"timeout_s":5}`), want: 400},
+		{op: "quoteJob", name: "no auth", method: "POST", path: "/jobs/quote", body: quote, want: 401},
+		{op: "execJob", name: "admin", method: "POST", path: "/exec/contract-exec?" + ms, auth: adminAuth, header: octet, body: jobBody, want: 202},
+		{op: "execJob", name: "signed", method: "POST", path: "/exec/contract-exec?" + ms, auth: signedAuth, header: octet, body: jobBody, want: 202},
+		{op: "execJob", name: "not wasm", method: "POST", path: "/exec/contract-bad?module_size=4", auth: adminAuth, header: octet, body: []byte("#!/bin/sh"), want: 400},
+		{op: "execJob", name: "module size past the body", method: "POST", path: "/exec/contract-bad?module_size=99999999", auth: adminAuth, header: octet, body: jobBody, want: 400},
+		{op: "execJob", name: "bad job id", method: "POST", path: "/exec/Bad_ID?" + ms, auth: adminAuth, header: octet, body: jobBody, want: 400},
+		{op: "execStatus", name: "signed", method: "GET", path: "/exec/contract-exec", auth: signedAuth, want: 200},
+		{op: "execStatus", name: "unknown", method: "GET", path: "/exec/contract-none", auth: adminAuth, want: 404},
+		{op: "execOutput", name: "signed", method: "GET", path: "/exec/contract-exec/output", auth: signedAuth, want: 200},
+		{op: "execOutput", name: "unknown", method: "GET", path: "/exec/contract-none/output", auth: adminAuth, want: 404},
+		{op: "submitJob", name: "ok", method: "POST", path: "/jobs?r=1&" + ms, auth: adminAuth, header: octet, body: jobBody, want: 202},
+		{op: "submitJob", name: "r above the hosts", method: "POST", path: "/jobs?r=2&" + ms, auth: adminAuth, header: octet, body: jobBody, want: 400},
+		{op: "submitJob", name: "r out of range", method: "POST", path: "/jobs?r=8&" + ms, auth: adminAuth, header: octet, body: jobBody, want: 400},
+		{op: "submitJob", name: "no auth", method: "POST", path: "/jobs?r=1&" + ms, header: octet, body: jobBody, want: 401},
+		{op: "listJobs", name: "ok", method: "GET", path: "/jobs?limit=10", auth: adminAuth, want: 200},
+		{op: "listJobs", name: "limit 0", method: "GET", path: "/jobs?limit=0", auth: adminAuth, want: 400},
+		{op: "getJob", name: "ok", method: "GET", path: "/jobs/{job}", auth: adminAuth, want: 200},
+		{op: "getJob", name: "unknown", method: "GET", path: "/jobs/j-000000000000000000000000", auth: adminAuth, want: 404},
+		{op: "getJobOutput", name: "ok", method: "GET", path: "/jobs/{job}/output", auth: adminAuth, want: 200},
+		{op: "getJobOutput", name: "unknown", method: "GET", path: "/jobs/j-000000000000000000000000/output", auth: adminAuth, want: 404},
+		{op: "getReputation", name: "admin", method: "GET", path: "/gossip/rep", auth: adminAuth, want: 200},
+		{op: "getReputation", name: "signed", method: "GET", path: "/gossip/rep", auth: signedAuth, want: 200},
+		{op: "getReputation", name: "no auth", method: "GET", path: "/gossip/rep", want: 401},
+		{op: "mergeReputation", name: "empty", method: "POST", path: "/gossip/merge_rep", auth: adminAuth, body: []byte(`[]`), want: 200},
+		{op: "mergeReputation", name: "not a record", method: "POST", path: "/gossip/merge_rep", auth: adminAuth, body: []byte(`[{"hits":1}]`), want: 400},
+		{op: "listReputation", name: "ok", method: "GET", path: "/rep", auth: adminAuth, want: 200},
+		{op: "listReputation", name: "no auth", method: "GET", path: "/rep", want: 401},
+	}
+	return append(cases, []contractCase{
 		{op: "getHealth", name: "ok", method: "GET", path: "/healthz", want: 200},
 		{op: "getHealth", name: "wrong method", method: "DELETE", path: "/healthz", want: 405},
 
@@ -503,7 +550,7 @@ func contractCases() []contractCase {
 		{op: "runJob", name: "host off", method: "POST", path: "/run", auth: adminAuth, body: []byte(`{"job_id":"contract-job-off"}`), want: 409},
 		{op: "putAsset", name: "no live host", method: "POST", path: "/assets?name=off.txt", auth: adminAuth, header: octet,
 			body: []byte(assetData), want: 503},
-	}
+	}...)
 }
 
 // TestContract walks every operation of openapi.yaml against a live node:
@@ -559,6 +606,7 @@ func TestContract(t *testing.T) {
 	}
 
 	assetID := "not-stored-yet"
+	jobID := "j-000000000000000000000000"
 	shares := contractShares(t, peer, tn.Keys)
 	blk := contractBlock(t, peer)
 	blkJSON, err := json.Marshal(blk)
@@ -577,6 +625,18 @@ func TestContract(t *testing.T) {
 			for k, v := range map[string]string{"{peer}": string(peer.ID()), "{cert}": cert,
 				"{peertx}": base64.StdEncoding.EncodeToString(peerTx.Encode())} {
 				tc.body = bytes.ReplaceAll(tc.body, []byte(k), []byte(v))
+			}
+			tc.path = strings.ReplaceAll(tc.path, "{job}", jobID)
+			if tc.want == 200 && (tc.op == "getJobOutput" || tc.op == "execOutput") {
+				waitOutput(t, func() int {
+					req := newRequest(t, tn, http.MethodGet, tc.path, nil, tc.auth == adminAuth)
+					if tc.auth == signedAuth {
+						if err := signer.Sign(req, identity.BodyDigest(nil)); err != nil {
+							t.Fatal(err)
+						}
+					}
+					return do(t, tn, req).StatusCode
+				})
 			}
 			tc.body = bytes.ReplaceAll(tc.body, []byte("{next}"), []byte(docB64(next)))
 			tc.body = bytes.ReplaceAll(tc.body, []byte("{proposal}"), []byte(docB64(proposal)))
@@ -636,8 +696,31 @@ func TestContract(t *testing.T) {
 					cert = tx.Certificate
 				}
 			}
+			if tc.op == "submitJob" && r.StatusCode == http.StatusAccepted {
+				var j struct {
+					ID string `json:"id"`
+				}
+				if err := json.Unmarshal(r.body, &j); err != nil || j.ID == "" {
+					t.Fatalf("submitJob answered %s, want a job", r.body)
+				}
+				jobID = j.ID
+			}
 		})
 	}
+}
+
+// waitOutput waits until a job's output can be read (its run takes a
+// moment): get answers something else than 409.
+func waitOutput(t *testing.T, get func() int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if get() != http.StatusConflict {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("output never ready")
 }
 
 // checkCoverage fails unless every operation in the spec has a successful

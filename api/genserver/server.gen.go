@@ -79,6 +79,15 @@ type ServerInterface interface {
 	// SignCluster Co-sign a proposed change as an admin; installed when that completes it.
 	// (POST /cluster/sign)
 	SignCluster(w http.ResponseWriter, r *http.Request)
+	// ExecStatus How a job the caller dispatched goes on this host (started, progress, output hash).
+	// (GET /exec/{job_id})
+	ExecStatus(w http.ResponseWriter, r *http.Request, jobId JobIDPath)
+	// ExecJob Run a job on this host. The body is the module followed by the input; module_size splits them. Answers 503 with Retry-After beyond --job-concurrency.
+	// (POST /exec/{job_id})
+	ExecJob(w http.ResponseWriter, r *http.Request, jobId JobIDPath, params ExecJobParams)
+	// ExecOutput The output of a job the caller dispatched, once done.
+	// (GET /exec/{job_id}/output)
+	ExecOutput(w http.ResponseWriter, r *http.Request, jobId JobIDPath)
 	// FetchShard Read one shard as base64 in JSON.
 	// (GET /fetch)
 	FetchShard(w http.ResponseWriter, r *http.Request, params FetchShardParams)
@@ -103,6 +112,12 @@ type ServerInterface interface {
 	// MergeBalances Apply final certificates (each exactly once); balances are recomputed from them, never merged as numbers.
 	// (POST /gossip/merge_balances)
 	MergeBalances(w http.ResponseWriter, r *http.Request)
+	// MergeReputation Merge other observers' signed records (max per field per observer); one forged record refuses all.
+	// (POST /gossip/merge_rep)
+	MergeReputation(w http.ResponseWriter, r *http.Request)
+	// GetReputation This node's own observations of hosts (hits, misses), as records it signed.
+	// (GET /gossip/rep)
+	GetReputation(w http.ResponseWriter, r *http.Request)
 	// GetTxPool The transactions in this node's pool (not yet final), newest first, with each one's witness weight so far.
 	// (GET /gossip/tx_pool)
 	GetTxPool(w http.ResponseWriter, r *http.Request)
@@ -112,6 +127,21 @@ type ServerInterface interface {
 	// GetHealth Liveness and identity of the node, its disk's free space and its database's state.
 	// (GET /healthz)
 	GetHealth(w http.ResponseWriter, r *http.Request)
+	// ListJobs The jobs this node brokered, newest first.
+	// (GET /jobs)
+	ListJobs(w http.ResponseWriter, r *http.Request, params ListJobsParams)
+	// SubmitJob Broker a job to the mesh. The body is the module followed by the input; module_size splits them.
+	// (POST /jobs)
+	SubmitJob(w http.ResponseWriter, r *http.Request, params SubmitJobParams)
+	// QuoteJob A host's price for a WebAssembly job, or its refusal with the reason (the broker's quote round).
+	// (POST /jobs/quote)
+	QuoteJob(w http.ResponseWriter, r *http.Request)
+	// GetJob A brokered job, with its candidates' scores and why, and each dispatch's answer.
+	// (GET /jobs/{job_id})
+	GetJob(w http.ResponseWriter, r *http.Request, jobId JobIDPath)
+	// GetJobOutput A done job's output, verified against the hash the quorum agreed on.
+	// (GET /jobs/{job_id}/output)
+	GetJobOutput(w http.ResponseWriter, r *http.Request, jobId JobIDPath)
 	// ListBlocks The stored blocks, newest first (author, height, parents, receipt count).
 	// (GET /ledger/blocks)
 	ListBlocks(w http.ResponseWriter, r *http.Request, params ListBlocksParams)
@@ -172,6 +202,9 @@ type ServerInterface interface {
 	// GetOwed Accepted receipts this node owes for and has not paid with a final payment, newest first.
 	// (GET /receipts/owed)
 	GetOwed(w http.ResponseWriter, r *http.Request, params GetOwedParams)
+	// ListReputation What this node knows of each host, its own observations and others' merged.
+	// (GET /rep)
+	ListReputation(w http.ResponseWriter, r *http.Request)
 	// RunJob Run a job and sign a usage receipt for it.
 	// (POST /run)
 	RunJob(w http.ResponseWriter, r *http.Request)
@@ -328,6 +361,24 @@ func (_ Unimplemented) SignCluster(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// ExecStatus How a job the caller dispatched goes on this host (started, progress, output hash).
+// (GET /exec/{job_id})
+func (_ Unimplemented) ExecStatus(w http.ResponseWriter, r *http.Request, jobId JobIDPath) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ExecJob Run a job on this host. The body is the module followed by the input; module_size splits them. Answers 503 with Retry-After beyond --job-concurrency.
+// (POST /exec/{job_id})
+func (_ Unimplemented) ExecJob(w http.ResponseWriter, r *http.Request, jobId JobIDPath, params ExecJobParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ExecOutput The output of a job the caller dispatched, once done.
+// (GET /exec/{job_id}/output)
+func (_ Unimplemented) ExecOutput(w http.ResponseWriter, r *http.Request, jobId JobIDPath) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // FetchShard Read one shard as base64 in JSON.
 // (GET /fetch)
 func (_ Unimplemented) FetchShard(w http.ResponseWriter, r *http.Request, params FetchShardParams) {
@@ -376,6 +427,18 @@ func (_ Unimplemented) MergeBalances(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// MergeReputation Merge other observers' signed records (max per field per observer); one forged record refuses all.
+// (POST /gossip/merge_rep)
+func (_ Unimplemented) MergeReputation(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetReputation This node's own observations of hosts (hits, misses), as records it signed.
+// (GET /gossip/rep)
+func (_ Unimplemented) GetReputation(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // GetTxPool The transactions in this node's pool (not yet final), newest first, with each one's witness weight so far.
 // (GET /gossip/tx_pool)
 func (_ Unimplemented) GetTxPool(w http.ResponseWriter, r *http.Request) {
@@ -391,6 +454,36 @@ func (_ Unimplemented) GossipTxWitness(w http.ResponseWriter, r *http.Request) {
 // GetHealth Liveness and identity of the node, its disk's free space and its database's state.
 // (GET /healthz)
 func (_ Unimplemented) GetHealth(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListJobs The jobs this node brokered, newest first.
+// (GET /jobs)
+func (_ Unimplemented) ListJobs(w http.ResponseWriter, r *http.Request, params ListJobsParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// SubmitJob Broker a job to the mesh. The body is the module followed by the input; module_size splits them.
+// (POST /jobs)
+func (_ Unimplemented) SubmitJob(w http.ResponseWriter, r *http.Request, params SubmitJobParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// QuoteJob A host's price for a WebAssembly job, or its refusal with the reason (the broker's quote round).
+// (POST /jobs/quote)
+func (_ Unimplemented) QuoteJob(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetJob A brokered job, with its candidates' scores and why, and each dispatch's answer.
+// (GET /jobs/{job_id})
+func (_ Unimplemented) GetJob(w http.ResponseWriter, r *http.Request, jobId JobIDPath) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetJobOutput A done job's output, verified against the hash the quorum agreed on.
+// (GET /jobs/{job_id}/output)
+func (_ Unimplemented) GetJobOutput(w http.ResponseWriter, r *http.Request, jobId JobIDPath) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -511,6 +604,12 @@ func (_ Unimplemented) ExportReceipts(w http.ResponseWriter, r *http.Request, pa
 // GetOwed Accepted receipts this node owes for and has not paid with a final payment, newest first.
 // (GET /receipts/owed)
 func (_ Unimplemented) GetOwed(w http.ResponseWriter, r *http.Request, params GetOwedParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListReputation What this node knows of each host, its own observations and others' merged.
+// (GET /rep)
+func (_ Unimplemented) ListReputation(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1069,6 +1168,113 @@ func (siw *ServerInterfaceWrapper) SignCluster(w http.ResponseWriter, r *http.Re
 	handler.ServeHTTP(w, r)
 }
 
+// ExecStatus operation middleware
+func (siw *ServerInterfaceWrapper) ExecStatus(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "job_id" -------------
+	var jobId JobIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "job_id", chi.URLParam(r, "job_id"), &jobId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "job_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ExecStatus(w, r, jobId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ExecJob operation middleware
+func (siw *ServerInterfaceWrapper) ExecJob(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "job_id" -------------
+	var jobId JobIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "job_id", chi.URLParam(r, "job_id"), &jobId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "job_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ExecJobParams
+
+	// ------------- Required query parameter "module_size" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "module_size", r.URL.Query(), &params.ModuleSize, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "module_size"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "module_size", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "timeout_s" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "timeout_s", r.URL.Query(), &params.TimeoutS, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "timeout_s"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "timeout_s", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ExecJob(w, r, jobId, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ExecOutput operation middleware
+func (siw *ServerInterfaceWrapper) ExecOutput(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "job_id" -------------
+	var jobId JobIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "job_id", chi.URLParam(r, "job_id"), &jobId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "job_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ExecOutput(w, r, jobId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // FetchShard operation middleware
 func (siw *ServerInterfaceWrapper) FetchShard(w http.ResponseWriter, r *http.Request) {
 
@@ -1309,6 +1515,34 @@ func (siw *ServerInterfaceWrapper) MergeBalances(w http.ResponseWriter, r *http.
 	handler.ServeHTTP(w, r)
 }
 
+// MergeReputation operation middleware
+func (siw *ServerInterfaceWrapper) MergeReputation(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.MergeReputation(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetReputation operation middleware
+func (siw *ServerInterfaceWrapper) GetReputation(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetReputation(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetTxPool operation middleware
 func (siw *ServerInterfaceWrapper) GetTxPool(w http.ResponseWriter, r *http.Request) {
 
@@ -1342,6 +1576,177 @@ func (siw *ServerInterfaceWrapper) GetHealth(w http.ResponseWriter, r *http.Requ
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetHealth(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListJobs operation middleware
+func (siw *ServerInterfaceWrapper) ListJobs(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListJobsParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListJobs(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SubmitJob operation middleware
+func (siw *ServerInterfaceWrapper) SubmitJob(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SubmitJobParams
+
+	// ------------- Required query parameter "module_size" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "module_size", r.URL.Query(), &params.ModuleSize, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "module_size"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "module_size", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "timeout_s" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "timeout_s", r.URL.Query(), &params.TimeoutS, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "timeout_s"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "timeout_s", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "r" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "r", r.URL.Query(), &params.R, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "r"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "r", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "max_price" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "max_price", r.URL.Query(), &params.MaxPrice, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "max_price"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "max_price", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SubmitJob(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// QuoteJob operation middleware
+func (siw *ServerInterfaceWrapper) QuoteJob(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.QuoteJob(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetJob operation middleware
+func (siw *ServerInterfaceWrapper) GetJob(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "job_id" -------------
+	var jobId JobIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "job_id", chi.URLParam(r, "job_id"), &jobId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "job_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetJob(w, r, jobId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetJobOutput operation middleware
+func (siw *ServerInterfaceWrapper) GetJobOutput(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "job_id" -------------
+	var jobId JobIDPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "job_id", chi.URLParam(r, "job_id"), &jobId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "job_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetJobOutput(w, r, jobId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1830,6 +2235,20 @@ func (siw *ServerInterfaceWrapper) GetOwed(w http.ResponseWriter, r *http.Reques
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetOwed(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListReputation operation middleware
+func (siw *ServerInterfaceWrapper) ListReputation(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListReputation(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2501,6 +2920,39 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/openapi.yaml", wrapper.GetOpenAPI)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/jobs/quote", wrapper.QuoteJob)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/exec/{job_id}", wrapper.ExecStatus)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/exec/{job_id}", wrapper.ExecJob)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/exec/{job_id}/output", wrapper.ExecOutput)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/jobs", wrapper.ListJobs)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/jobs", wrapper.SubmitJob)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/jobs/{job_id}", wrapper.GetJob)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/jobs/{job_id}/output", wrapper.GetJobOutput)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/gossip/rep", wrapper.GetReputation)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/gossip/merge_rep", wrapper.MergeReputation)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/rep", wrapper.ListReputation)
 	})
 
 	return r
@@ -5130,6 +5582,498 @@ func (response SignClusterdefaultApplicationProblemPlusJSONResponse) VisitSignCl
 	return err
 }
 
+type ExecStatusRequestObject struct {
+	JobId JobIDPath `json:"job_id"`
+}
+
+type ExecStatusResponseObject interface {
+	VisitExecStatusResponse(w http.ResponseWriter) error
+}
+
+type ExecStatus200JSONResponse RunStatus
+
+func (response ExecStatus200JSONResponse) VisitExecStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecStatus400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ExecStatus400ApplicationProblemPlusJSONResponse) VisitExecStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecStatus401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ExecStatus401ApplicationProblemPlusJSONResponse) VisitExecStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecStatus403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ExecStatus403ApplicationProblemPlusJSONResponse) VisitExecStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecStatus404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ExecStatus404ApplicationProblemPlusJSONResponse) VisitExecStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecStatus429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ExecStatus429ApplicationProblemPlusJSONResponse) VisitExecStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecStatus503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ExecStatus503ApplicationProblemPlusJSONResponse) VisitExecStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecStatusdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ExecStatusdefaultApplicationProblemPlusJSONResponse) VisitExecStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecJobRequestObject struct {
+	JobId  JobIDPath `json:"job_id"`
+	Params ExecJobParams
+	Body   io.Reader
+}
+
+type ExecJobResponseObject interface {
+	VisitExecJobResponse(w http.ResponseWriter) error
+}
+
+type ExecJob202JSONResponse RunStatus
+
+func (response ExecJob202JSONResponse) VisitExecJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecJob400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ExecJob400ApplicationProblemPlusJSONResponse) VisitExecJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecJob401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ExecJob401ApplicationProblemPlusJSONResponse) VisitExecJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecJob403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ExecJob403ApplicationProblemPlusJSONResponse) VisitExecJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecJob404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ExecJob404ApplicationProblemPlusJSONResponse) VisitExecJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecJob409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response ExecJob409ApplicationProblemPlusJSONResponse) VisitExecJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecJob413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ExecJob413ApplicationProblemPlusJSONResponse) VisitExecJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecJob429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ExecJob429ApplicationProblemPlusJSONResponse) VisitExecJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecJob503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ExecJob503ApplicationProblemPlusJSONResponse) VisitExecJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecJob507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response ExecJob507ApplicationProblemPlusJSONResponse) VisitExecJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecJobdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ExecJobdefaultApplicationProblemPlusJSONResponse) VisitExecJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecOutputRequestObject struct {
+	JobId JobIDPath `json:"job_id"`
+}
+
+type ExecOutputResponseObject interface {
+	VisitExecOutputResponse(w http.ResponseWriter) error
+}
+
+type ExecOutput200ApplicationoctetStreamResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response ExecOutput200ApplicationoctetStreamResponse) VisitExecOutputResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type ExecOutput400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ExecOutput400ApplicationProblemPlusJSONResponse) VisitExecOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecOutput401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ExecOutput401ApplicationProblemPlusJSONResponse) VisitExecOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecOutput403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ExecOutput403ApplicationProblemPlusJSONResponse) VisitExecOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecOutput404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ExecOutput404ApplicationProblemPlusJSONResponse) VisitExecOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecOutput409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response ExecOutput409ApplicationProblemPlusJSONResponse) VisitExecOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecOutput429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ExecOutput429ApplicationProblemPlusJSONResponse) VisitExecOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecOutput503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ExecOutput503ApplicationProblemPlusJSONResponse) VisitExecOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExecOutputdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ExecOutputdefaultApplicationProblemPlusJSONResponse) VisitExecOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type FetchShardRequestObject struct {
 	Params FetchShardParams
 }
@@ -6225,6 +7169,271 @@ func (response MergeBalancesdefaultApplicationProblemPlusJSONResponse) VisitMerg
 	return err
 }
 
+type MergeReputationRequestObject struct {
+	Body *MergeReputationJSONRequestBody
+}
+
+type MergeReputationResponseObject interface {
+	VisitMergeReputationResponse(w http.ResponseWriter) error
+}
+
+type MergeReputation200JSONResponse struct {
+	Merged int `json:"merged"`
+}
+
+func (response MergeReputation200JSONResponse) VisitMergeReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeReputation400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response MergeReputation400ApplicationProblemPlusJSONResponse) VisitMergeReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeReputation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response MergeReputation401ApplicationProblemPlusJSONResponse) VisitMergeReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeReputation403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response MergeReputation403ApplicationProblemPlusJSONResponse) VisitMergeReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeReputation413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response MergeReputation413ApplicationProblemPlusJSONResponse) VisitMergeReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeReputation429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response MergeReputation429ApplicationProblemPlusJSONResponse) VisitMergeReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeReputation503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response MergeReputation503ApplicationProblemPlusJSONResponse) VisitMergeReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeReputation507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response MergeReputation507ApplicationProblemPlusJSONResponse) VisitMergeReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MergeReputationdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response MergeReputationdefaultApplicationProblemPlusJSONResponse) VisitMergeReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetReputationRequestObject struct {
+}
+
+type GetReputationResponseObject interface {
+	VisitGetReputationResponse(w http.ResponseWriter) error
+}
+
+type GetReputation200JSONResponse RepRecords
+
+func (response GetReputation200JSONResponse) VisitGetReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetReputation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetReputation401ApplicationProblemPlusJSONResponse) VisitGetReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetReputation403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetReputation403ApplicationProblemPlusJSONResponse) VisitGetReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetReputation429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetReputation429ApplicationProblemPlusJSONResponse) VisitGetReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetReputation503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetReputation503ApplicationProblemPlusJSONResponse) VisitGetReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetReputationdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetReputationdefaultApplicationProblemPlusJSONResponse) VisitGetReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetTxPoolRequestObject struct {
 }
 
@@ -6519,6 +7728,713 @@ type GetHealthdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetHealthdefaultApplicationProblemPlusJSONResponse) VisitGetHealthResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListJobsRequestObject struct {
+	Params ListJobsParams
+}
+
+type ListJobsResponseObject interface {
+	VisitListJobsResponse(w http.ResponseWriter) error
+}
+
+type ListJobs200JSONResponse []Job
+
+func (response ListJobs200JSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListJobs400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListJobs400ApplicationProblemPlusJSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListJobs401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListJobs401ApplicationProblemPlusJSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListJobs429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListJobs429ApplicationProblemPlusJSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListJobs503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListJobs503ApplicationProblemPlusJSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListJobsdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListJobsdefaultApplicationProblemPlusJSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitJobRequestObject struct {
+	Params SubmitJobParams
+	Body   io.Reader
+}
+
+type SubmitJobResponseObject interface {
+	VisitSubmitJobResponse(w http.ResponseWriter) error
+}
+
+type SubmitJob202JSONResponse Job
+
+func (response SubmitJob202JSONResponse) VisitSubmitJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitJob400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response SubmitJob400ApplicationProblemPlusJSONResponse) VisitSubmitJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitJob401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SubmitJob401ApplicationProblemPlusJSONResponse) VisitSubmitJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitJob403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response SubmitJob403ApplicationProblemPlusJSONResponse) VisitSubmitJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitJob409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response SubmitJob409ApplicationProblemPlusJSONResponse) VisitSubmitJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitJob413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response SubmitJob413ApplicationProblemPlusJSONResponse) VisitSubmitJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitJob429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response SubmitJob429ApplicationProblemPlusJSONResponse) VisitSubmitJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitJob503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SubmitJob503ApplicationProblemPlusJSONResponse) VisitSubmitJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitJob507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response SubmitJob507ApplicationProblemPlusJSONResponse) VisitSubmitJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubmitJobdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SubmitJobdefaultApplicationProblemPlusJSONResponse) VisitSubmitJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type QuoteJobRequestObject struct {
+	Body *QuoteJobJSONRequestBody
+}
+
+type QuoteJobResponseObject interface {
+	VisitQuoteJobResponse(w http.ResponseWriter) error
+}
+
+type QuoteJob200JSONResponse JobQuote
+
+func (response QuoteJob200JSONResponse) VisitQuoteJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type QuoteJob400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response QuoteJob400ApplicationProblemPlusJSONResponse) VisitQuoteJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type QuoteJob401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response QuoteJob401ApplicationProblemPlusJSONResponse) VisitQuoteJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type QuoteJob403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response QuoteJob403ApplicationProblemPlusJSONResponse) VisitQuoteJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type QuoteJob413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response QuoteJob413ApplicationProblemPlusJSONResponse) VisitQuoteJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type QuoteJob429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response QuoteJob429ApplicationProblemPlusJSONResponse) VisitQuoteJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type QuoteJob503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response QuoteJob503ApplicationProblemPlusJSONResponse) VisitQuoteJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type QuoteJob507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response QuoteJob507ApplicationProblemPlusJSONResponse) VisitQuoteJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type QuoteJobdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response QuoteJobdefaultApplicationProblemPlusJSONResponse) VisitQuoteJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJobRequestObject struct {
+	JobId JobIDPath `json:"job_id"`
+}
+
+type GetJobResponseObject interface {
+	VisitGetJobResponse(w http.ResponseWriter) error
+}
+
+type GetJob200JSONResponse Job
+
+func (response GetJob200JSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJob400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetJob400ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJob401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetJob401ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJob404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetJob404ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJob429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetJob429ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJob503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetJob503ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJobdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetJobdefaultApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJobOutputRequestObject struct {
+	JobId JobIDPath `json:"job_id"`
+}
+
+type GetJobOutputResponseObject interface {
+	VisitGetJobOutputResponse(w http.ResponseWriter) error
+}
+
+type GetJobOutput200ApplicationoctetStreamResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response GetJobOutput200ApplicationoctetStreamResponse) VisitGetJobOutputResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetJobOutput400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetJobOutput400ApplicationProblemPlusJSONResponse) VisitGetJobOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJobOutput401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetJobOutput401ApplicationProblemPlusJSONResponse) VisitGetJobOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJobOutput404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetJobOutput404ApplicationProblemPlusJSONResponse) VisitGetJobOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJobOutput409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response GetJobOutput409ApplicationProblemPlusJSONResponse) VisitGetJobOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJobOutput429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetJobOutput429ApplicationProblemPlusJSONResponse) VisitGetJobOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJobOutput503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetJobOutput503ApplicationProblemPlusJSONResponse) VisitGetJobOutputResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJobOutputdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetJobOutputdefaultApplicationProblemPlusJSONResponse) VisitGetJobOutputResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -8587,6 +10503,97 @@ type GetOweddefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetOweddefaultApplicationProblemPlusJSONResponse) VisitGetOwedResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListReputationRequestObject struct {
+}
+
+type ListReputationResponseObject interface {
+	VisitListReputationResponse(w http.ResponseWriter) error
+}
+
+type ListReputation200JSONResponse []HostReputation
+
+func (response ListReputation200JSONResponse) VisitListReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListReputation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListReputation401ApplicationProblemPlusJSONResponse) VisitListReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListReputation429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListReputation429ApplicationProblemPlusJSONResponse) VisitListReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListReputation503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListReputation503ApplicationProblemPlusJSONResponse) VisitListReputationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListReputationdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListReputationdefaultApplicationProblemPlusJSONResponse) VisitListReputationResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -10926,6 +12933,15 @@ type StrictServerInterface interface {
 	// SignCluster Co-sign a proposed change as an admin; installed when that completes it.
 	// (POST /cluster/sign)
 	SignCluster(ctx context.Context, request SignClusterRequestObject) (SignClusterResponseObject, error)
+	// ExecStatus How a job the caller dispatched goes on this host (started, progress, output hash).
+	// (GET /exec/{job_id})
+	ExecStatus(ctx context.Context, request ExecStatusRequestObject) (ExecStatusResponseObject, error)
+	// ExecJob Run a job on this host. The body is the module followed by the input; module_size splits them. Answers 503 with Retry-After beyond --job-concurrency.
+	// (POST /exec/{job_id})
+	ExecJob(ctx context.Context, request ExecJobRequestObject) (ExecJobResponseObject, error)
+	// ExecOutput The output of a job the caller dispatched, once done.
+	// (GET /exec/{job_id}/output)
+	ExecOutput(ctx context.Context, request ExecOutputRequestObject) (ExecOutputResponseObject, error)
 	// FetchShard Read one shard as base64 in JSON.
 	// (GET /fetch)
 	FetchShard(ctx context.Context, request FetchShardRequestObject) (FetchShardResponseObject, error)
@@ -10950,6 +12966,12 @@ type StrictServerInterface interface {
 	// MergeBalances Apply final certificates (each exactly once); balances are recomputed from them, never merged as numbers.
 	// (POST /gossip/merge_balances)
 	MergeBalances(ctx context.Context, request MergeBalancesRequestObject) (MergeBalancesResponseObject, error)
+	// MergeReputation Merge other observers' signed records (max per field per observer); one forged record refuses all.
+	// (POST /gossip/merge_rep)
+	MergeReputation(ctx context.Context, request MergeReputationRequestObject) (MergeReputationResponseObject, error)
+	// GetReputation This node's own observations of hosts (hits, misses), as records it signed.
+	// (GET /gossip/rep)
+	GetReputation(ctx context.Context, request GetReputationRequestObject) (GetReputationResponseObject, error)
 	// GetTxPool The transactions in this node's pool (not yet final), newest first, with each one's witness weight so far.
 	// (GET /gossip/tx_pool)
 	GetTxPool(ctx context.Context, request GetTxPoolRequestObject) (GetTxPoolResponseObject, error)
@@ -10959,6 +12981,21 @@ type StrictServerInterface interface {
 	// GetHealth Liveness and identity of the node, its disk's free space and its database's state.
 	// (GET /healthz)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
+	// ListJobs The jobs this node brokered, newest first.
+	// (GET /jobs)
+	ListJobs(ctx context.Context, request ListJobsRequestObject) (ListJobsResponseObject, error)
+	// SubmitJob Broker a job to the mesh. The body is the module followed by the input; module_size splits them.
+	// (POST /jobs)
+	SubmitJob(ctx context.Context, request SubmitJobRequestObject) (SubmitJobResponseObject, error)
+	// QuoteJob A host's price for a WebAssembly job, or its refusal with the reason (the broker's quote round).
+	// (POST /jobs/quote)
+	QuoteJob(ctx context.Context, request QuoteJobRequestObject) (QuoteJobResponseObject, error)
+	// GetJob A brokered job, with its candidates' scores and why, and each dispatch's answer.
+	// (GET /jobs/{job_id})
+	GetJob(ctx context.Context, request GetJobRequestObject) (GetJobResponseObject, error)
+	// GetJobOutput A done job's output, verified against the hash the quorum agreed on.
+	// (GET /jobs/{job_id}/output)
+	GetJobOutput(ctx context.Context, request GetJobOutputRequestObject) (GetJobOutputResponseObject, error)
 	// ListBlocks The stored blocks, newest first (author, height, parents, receipt count).
 	// (GET /ledger/blocks)
 	ListBlocks(ctx context.Context, request ListBlocksRequestObject) (ListBlocksResponseObject, error)
@@ -11019,6 +13056,9 @@ type StrictServerInterface interface {
 	// GetOwed Accepted receipts this node owes for and has not paid with a final payment, newest first.
 	// (GET /receipts/owed)
 	GetOwed(ctx context.Context, request GetOwedRequestObject) (GetOwedResponseObject, error)
+	// ListReputation What this node knows of each host, its own observations and others' merged.
+	// (GET /rep)
+	ListReputation(ctx context.Context, request ListReputationRequestObject) (ListReputationResponseObject, error)
 	// RunJob Run a job and sign a usage receipt for it.
 	// (POST /run)
 	RunJob(ctx context.Context, request RunJobRequestObject) (RunJobResponseObject, error)
@@ -11604,6 +13644,87 @@ func (sh *strictHandler) SignCluster(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// ExecStatus operation middleware
+func (sh *strictHandler) ExecStatus(w http.ResponseWriter, r *http.Request, jobId JobIDPath) {
+	var request ExecStatusRequestObject
+
+	request.JobId = jobId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ExecStatus(ctx, request.(ExecStatusRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ExecStatus")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ExecStatusResponseObject); ok {
+		if err := validResponse.VisitExecStatusResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ExecJob operation middleware
+func (sh *strictHandler) ExecJob(w http.ResponseWriter, r *http.Request, jobId JobIDPath, params ExecJobParams) {
+	var request ExecJobRequestObject
+
+	request.JobId = jobId
+	request.Params = params
+
+	request.Body = r.Body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ExecJob(ctx, request.(ExecJobRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ExecJob")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ExecJobResponseObject); ok {
+		if err := validResponse.VisitExecJobResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ExecOutput operation middleware
+func (sh *strictHandler) ExecOutput(w http.ResponseWriter, r *http.Request, jobId JobIDPath) {
+	var request ExecOutputRequestObject
+
+	request.JobId = jobId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ExecOutput(ctx, request.(ExecOutputRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ExecOutput")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ExecOutputResponseObject); ok {
+		if err := validResponse.VisitExecOutputResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // FetchShard operation middleware
 func (sh *strictHandler) FetchShard(w http.ResponseWriter, r *http.Request, params FetchShardParams) {
 	var request FetchShardRequestObject
@@ -11825,6 +13946,61 @@ func (sh *strictHandler) MergeBalances(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// MergeReputation operation middleware
+func (sh *strictHandler) MergeReputation(w http.ResponseWriter, r *http.Request) {
+	var request MergeReputationRequestObject
+
+	var body MergeReputationJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.MergeReputation(ctx, request.(MergeReputationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "MergeReputation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(MergeReputationResponseObject); ok {
+		if err := validResponse.VisitMergeReputationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetReputation operation middleware
+func (sh *strictHandler) GetReputation(w http.ResponseWriter, r *http.Request) {
+	var request GetReputationRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetReputation(ctx, request.(GetReputationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetReputation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetReputationResponseObject); ok {
+		if err := validResponse.VisitGetReputationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetTxPool operation middleware
 func (sh *strictHandler) GetTxPool(w http.ResponseWriter, r *http.Request) {
 	var request GetTxPoolRequestObject
@@ -11897,6 +14073,143 @@ func (sh *strictHandler) GetHealth(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetHealthResponseObject); ok {
 		if err := validResponse.VisitGetHealthResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListJobs operation middleware
+func (sh *strictHandler) ListJobs(w http.ResponseWriter, r *http.Request, params ListJobsParams) {
+	var request ListJobsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListJobs(ctx, request.(ListJobsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListJobs")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListJobsResponseObject); ok {
+		if err := validResponse.VisitListJobsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SubmitJob operation middleware
+func (sh *strictHandler) SubmitJob(w http.ResponseWriter, r *http.Request, params SubmitJobParams) {
+	var request SubmitJobRequestObject
+
+	request.Params = params
+
+	request.Body = r.Body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SubmitJob(ctx, request.(SubmitJobRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SubmitJob")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SubmitJobResponseObject); ok {
+		if err := validResponse.VisitSubmitJobResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// QuoteJob operation middleware
+func (sh *strictHandler) QuoteJob(w http.ResponseWriter, r *http.Request) {
+	var request QuoteJobRequestObject
+
+	var body QuoteJobJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.QuoteJob(ctx, request.(QuoteJobRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "QuoteJob")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(QuoteJobResponseObject); ok {
+		if err := validResponse.VisitQuoteJobResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetJob operation middleware
+func (sh *strictHandler) GetJob(w http.ResponseWriter, r *http.Request, jobId JobIDPath) {
+	var request GetJobRequestObject
+
+	request.JobId = jobId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetJob(ctx, request.(GetJobRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetJob")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetJobResponseObject); ok {
+		if err := validResponse.VisitGetJobResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetJobOutput operation middleware
+func (sh *strictHandler) GetJobOutput(w http.ResponseWriter, r *http.Request, jobId JobIDPath) {
+	var request GetJobOutputRequestObject
+
+	request.JobId = jobId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetJobOutput(ctx, request.(GetJobOutputRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetJobOutput")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetJobOutputResponseObject); ok {
+		if err := validResponse.VisitGetJobOutputResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -12444,6 +14757,30 @@ func (sh *strictHandler) GetOwed(w http.ResponseWriter, r *http.Request, params 
 	}
 }
 
+// ListReputation operation middleware
+func (sh *strictHandler) ListReputation(w http.ResponseWriter, r *http.Request) {
+	var request ListReputationRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListReputation(ctx, request.(ListReputationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListReputation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListReputationResponseObject); ok {
+		if err := validResponse.VisitListReputationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // RunJob operation middleware
 func (sh *strictHandler) RunJob(w http.ResponseWriter, r *http.Request) {
 	var request RunJobRequestObject
@@ -12868,274 +15205,305 @@ func (sh *strictHandler) WitnessTx(w http.ResponseWriter, r *http.Request, txId 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L1rcxs3tij6V1C8+5bJmyZFUbJsS3VqXzl2Jp5xbI/lOTm1I28J7AZJRE2gA6BFMd7676ewFtAPEs2X",
-	"JTmTKF9isbvxXO/nl1Ysp5kUTBjdOv7SmjCaMAX//MiMmp+ODFP2r4TpWPHMcClax60zFkuRaGIkmVFu",
-	"yJCNpGLEqDkXY0LHlIteK2op9lvOFUtax0blLGrpeMKm1A43kmpKTeu4xYU5GLSi1pTe8Gk+bR0/Pzrs",
-	"96PWlAv8ux+1zDxj+CobM9W6vb2NWhlVdMqMW+up1sy8efWBmon9k9s1ZvaPqCXo1H5M7RsXPFm5qv9Q",
-	"bNQ6bv0/e+Wh7OFTveemaNnJ3b//mTM1L+b7Df66nwnfiITdrNgdt893nulsQlUCU5STrdzbnU736Wbl",
-	"xZmbrznEH6meIMAopjMpNAN4eUmTj+y3nGlj/4qlMEzAP2mWpTymFsz3MiWHKZt+96u2MP9lwxk/4Fc4",
-	"aR1rPk0YUTgtSSTTREhDRjJN5YyYCdckkXE+ZcJERCpCyTVNc0a4JjI3RI6IomLMTuxXE4tm8cT+nfRa",
-	"t1HrJU2piJk+FXqGCNuwqe0244dt2s3QPSftw/4LMpswQcyEESETWDcXREgSp7k2TJHZRGpW7JFMqCZU",
-	"EEtJ5HTegW18j6++EdrQNLWXfUcbcQO/cpM37UewWeUSuF8GkQIvyG7shHBDdKYYRQJoNzxl0yFTurqH",
-	"D0pmUj/sFk5JBrPSlOiJVAA0dnk0mXKhnxAzUUxPZJqckMsp15qL8SXRdK7JRM7IlIo5mVo6Ps21IZqP",
-	"BeEG9yTFKOXxg2OLByQ94yae2IsYjQA5TAWV7IIUTXhsNJlNqIEPjFQsIW1qkYUpoi3NIdS440gU0zoi",
-	"lPwqh8TYb2hqL3SOUEkUixnPTGQBNM9SSROiDU9TonIhuBgjtP4g1ZAnCRMPeSwf2SjXLDkmlAyVnGmm",
-	"ioMYKTklxY65YY6OwCnCLqd0DkQn1wwBWgoGW/mbFOyhLxfvZEaL2xrmcHep1MYuPJZK5ZkpkG8iNULj",
-	"G6Hz0YjHnAlzZqSiY/YtAPOJJgnXV3apCTV0SDXA6ihP05JIl9uDpb+T5geZi+Qh1/tOEp3HEwISiV0t",
-	"HDwsx3/1gKs5FYQpJRVpf/zhe/Li8Okz4uYgCTOUpxqR65OUb6l6+JsdymQOUGgnt4SGVmg/oXHMMqP9",
-	"Cn+iYu4ECf2wC+WaxKlFAE/NiLZ/GCmRjs+UtJK4JfzEyCsm9Alh144/Kz6eWLxiIL1rkgvDUwICfxck",
-	"fiCDmQWYxMrxi1pBt1ALQut3b+9VFIhbFPTuWDr5dHNmqGFNN2kUFZrG9hdCRULsTrX9AG/v5gcuaPot",
-	"FmOJhJ3breON+CDlN1kI3j5HoMikTEn7Ek7ISQUjqYCjIkb+S9DcTKTiv7OHpl/XNOVJFZpJWyrESCum",
-	"UJMrFln5UzEAa64dprKkswDAP//8c/c0NxMmjF0xqy/RqZraKC7GdjG472vKUzpM2beSf4a5nkeWj2QZ",
-	"F2Ng6zEVlpMrRuMJYULm4wlwSH1ClEU8QgGR7c0aPmVkzK+ZuCtkvvX6F2rfcSxzPJFFedTxyTevYM2X",
-	"eq4Nm16S9ogxHcHi7JqJYpqpawZ3lVFjmLKf/3cb3/+fhCfHV2x+/Psv+90Xp90f/95996H7X7R7Ne3+",
-	"/vnLYT866t92/qMVLV5f5Jfm9Bi7QishM2U4KoK0XPpKXdy9dhu1huVQK6V1xRJudAtVT6+6/lJMWA70",
-	"uVi2HP7KYpjkNE0lwhUsMkm4/TdNP1QWP6KpZtHifqabbKdYXNSyF2QV7DVfvJMJc7aI6m7815GfOLiZ",
-	"aRN0JCzmU5qi4Nq3ytR+H/4jM24mVlyfStBEbshIIc2iKUn42JKtNiWZ4jFDGfe3XBqWEM1/RyhiN3Sa",
-	"WYRtDXpPF6DKTdI+P+/1v+xHR7ed//yfX/rdF5/hD/tz+VfnPxsASwiZN4CU4desQkyGUqaMCgCeXGlz",
-	"kTEVM2EupvTGvlaYvvbXGb6iFhNJJjme5tKaplxcSBHTNPVTbDs82lwCQ28JJhYseYznsZr8wVu3USvP",
-	"EmpYckFNzTxof+xa+rV8B42gCJuoHFXkr6RYVfCoQrdTW1cQth0Y/Ate2xJZg9DQbBldd39R66Y7lt3y",
-	"12aYuONJtrlsd1L2+pZP02ooAYxKaOZxqk5C2lcRER0ys3w/nkjNBNISy1hSfo3cRfdK4KngYmGg3dQO",
-	"G7VobsnmxYhyZ5taIGjw2BtdRjy1rA+ULW1/4QqXQ/B70gbWPaXqiiWEOnU4YTQBaVWxjFrYLsbqVLZR",
-	"QVm3JhTWd19TKewvTxErtiVuRi0708WE6snykl6+Pf3H64Pu4OmRX1aWUjvdjSFtNs3M3CkkV0LORHXb",
-	"5fCw6OWhX3FtuIiN29REpolVwgEUcNPhHV5ViF7lZ4s8aZ2YV5/KBJ4wYVHllxaLwUydVQhFhYCGx2gk",
-	"uLDaC8vOwh/6J/X9fygOcjg3TJN2d5/MJjxlFUOWHJFcwNECtyQqFxoOuUoUjg6D5wTKQXXPGRP2hFv2",
-	"kbSU2EqxY0UT+GcqtQmehv1Xxi7wSpa38ba8L5IxRfB1u0Zu2FSHT8T9QpWi83KOhpd1rq75NQvM/aO3",
-	"hIJgmkqtmS5wh/jvvNI0k0obElPNImJpR26FECBBqIxY3KtAH6GKHVs9XM3dpsgVY5kmV7W3ZhMeT+xb",
-	"aHkolgPfg32sR/ruYt0NWCkIHixcZJ26D54+XScCfDUjrji+HCcGWK2SBIc7Fu8sZtSgvby4qCT8HvIW",
-	"IaeCop4mVO62RrnWs3JH55cgYh8E08Fzizmn3f8itPs76XdfkB65IF2g1VYRkyKdk0QaHREtiYDbO2/1",
-	"zlv2Zs5bvd55q4dX8ZaJsZm0jvcHz2H9xd81KfWXU6vh/N7vvuhddD//f+WfF93PC8/CAqrdzluuQ/zU",
-	"PoJ/Fei0lgEuY1jo2nX4ZC0P+qCkHC2vJfM/L1AAOWOqa/GKTNgNWWYZAABPtKNzV2zOElQa0P8kYrag",
-	"S1qRnnZHn78cHd7+x1ogxmU1bqbiPNxC3oNlLe/1YEAUFYmcus1wQdLa9iOSa3BCxewE9ofHYXddcFC7",
-	"3gX4Ojr8igPAtYYOoPAJNinTW0BWXTsPEHHnO3Ri2hKQs0zGk0WBtoF3jZlgmustdGOudc6SLT7QLB1t",
-	"riLpPMvS+a6GhMrJ+HNwCyhGLvdc7CUqLyl8twbPs36xlqFdaPZb8KRXs5MCDjYCCJj/jWHTECxsrYMq",
-	"Kc1mAQKlPLV6N0bueAzXTGlnzfGiU7+3H5CNFm7ZfxdV9FvYVslV/d0Uq/OH3njBcMBLl5wyOrrAyI61",
-	"51BQ7Y1u1Z/x4oU6L+u6zz+61xbPxn8eVZcerSDdL3ma7ka53VSbA3KxZqDIb/ATr1v7P9dw1GLS5r3o",
-	"PA3qy0lIFSwkW8cz/PioPgs2w2gG5+oKCpLrjQGLUgEsJbiBVMZXa69h0WKo+ViwhAztx6SdsmTM1F4i",
-	"495YdpA3Fv4AEkuLPYSSmAopeExTgtbsyIlnsNe/n71/12st2VHB07E5qanzqdVC3rIyy/h4YsJUxUvu",
-	"h0f7+0fPj/r7zw8Hzw6eP+/X7DT7QSSlim3DjT2algB7MGhE2q9EhcHTo8DQW9Frd80A/gEpZ3/w/DYo",
-	"GH89Ka6xXgcpxS2W515Q6uLIqstuxInTzKp0iMAL8qMzFmxyPqqgDXUUmrA0OfYBF1bGAxXVLTlCzRO0",
-	"zCGzWuWIQdxNRKhS/BqIgj80MCGAkobKvh15/Sk6ldAtr/EQfmQ0cADbYuUKxGo2xWwQTrhA45YgAIZa",
-	"ubeA9Aw0bQtRCejn9iLzxM+++SxwGev0vxpS4CSR31PjUYT1011O4iyfTqma73AgDb5LGLWM3QlEIa/Y",
-	"f+HjW7P/n5iLcNmCCb7mEN+FQ0M4j8yVU3fvBKBqAku/H7CswYQBW7MLPXNOXwiI+tfHt8eEpimQGbdm",
-	"S16yHAIr2/bdLnL1DthSpvZIkgVVdtA/fF5TZifGZPo/j/f2fvnv83P9+buwQrvi0JMVYtMybZCjEVPh",
-	"h0GBp/yi8erPGE1Dqxh6uWgbkNfFYIt+joXluRebV+XGXD4cS/8xXGbRUmMFK/eYiHw6ZIq0R1KRjI4h",
-	"Ao6biUsQ2NTM/Aeh87uLUKuEpuUVbS73hJnpShGklD2cNOJvMgQD39sLH0FczAcXVVkHg7h8oX4qS2R1",
-	"SXtnNwEq+wkCjzTQPqt+UH3lAlfs+xC5shHMLBLj6jLd3MH9ppRPd1MJS9/FRpABSQ+nGKq3SGQHh2t4",
-	"q5trxQ7CimBsH4ZUwTPvZ5CakZRZQj2jmigm2GxDbocjh5cEnPA0mfKtLaQON5eBBCPsn2hiXyHthI1o",
-	"nppjNH46FwjynSI+XBuKIfCW9bx51QmYR9coZncTHLPijIpg/gAzmnKxOXiVtHC19LNkeZ6wGxdQE/Sz",
-	"JpUFBiK4URsv9esiuaPtpvW6eQTSwNFhcBKXArJhAsRr97ZFIky72PiU3Ag/wWehw3JJEQHRBkIPC+1N",
-	"u3QAwVhipZj+MYYoNvjoFbuWV4iHX3mbmimOXHgTb629HnUXQFQkjmwgAdUEYbfe6giRh+3y/soTKhdd",
-	"XkYFCjdApZdzU4hzm5KdZig/XYZxn85U5gmVoF0hLwf7g/7geYNL77u9z9/9ry/9aLCBJ2aTzb8uMai+",
-	"s20cJCPGfBDShv4O+IKLLb6oOGE28xCVgZABsJxIbS5c7OjFMAtLVzNuBNOabT7pz/jFzyhNrVN8ve+l",
-	"nKc8mPJQlxdbHsaKi30jtuahJedYJtg+EQziit+80gUjLe2+nVqYxWbkoiLMBMx61N5hYEF/w+0TWtyx",
-	"CwkGV/pUCja3fyoM5zYlT994hXXoWS1yPQz8ByB2WTJjVmihRDNjUgbsNKM8seIxxkNHhAtLdLgmEOFY",
-	"ucb9fv+Y7JP/t7M6DsQp9mucXVWiH2CH2uWUFcmC1KWkVpazbh1H64zYNexdBmgnOjzRpHiRtC2UG8MS",
-	"QrXPzPSxAQWQk9cQhOO+qmzCQplDTNK+/PD+7BPZ88KMfeGSSAESJYwDwR4wdjk/GkEWEocg7xDSXyw0",
-	"D/qDjYF4iRqVcHwUUhyaSImTehqtyvck/a6whrqFfQTev3UsxT2L5mc+1G2BuqYuU7IhWWNCdTXn2TPv",
-	"Y8INRNoRGAAsXUAE4O2KEcwnc4ZjVt2wW6cK4+lJjaLjdlnGC/Yt2H/w3ByVWzob9yCCTFTRFWxMDb9m",
-	"RfT/JrH+ILWQKY+V7MY4HuFC82QpZ8SH7u8fLEXyB91Br1zq5o+MpiYQ+wDJisub+nkCzKnM/Ew4xoEh",
-	"ki+GelUZTjk3Fxe5DkDT91IIBkegAUqgqAaBIgxEyNk62j44XEfa5VVoR8wRrsqucDcQn4zT28vigpiZ",
-	"JBqLgIQhVWZMXMTlPlZv0r5N2kOZC6tODedFQlrna/e6AL7yqhVYW3ETIbh+hWAazm7aCZzX5KdsDcEs",
-	"ZYZ9ZJlUAUNComSWrbABVYPA3bsuuY6kUowhF7RJr/XRv01jS+EGBkGhjiEnhGoIfB9TLjDHm7mgd2KJ",
-	"UZKnbANDlN9euZjgHXJ9tSOCjxRjRGc0Zj7lbmjXSZPNUNx+fjH0OumCiwnC/WACt3+LdyThisVGKivV",
-	"YNAxSH0nBIK5MYV3HlhMc0hSNyhaTbm4WLW8Sp57tzvlomtf7sLLq6fbmuSUq3CifsqoNqS+wBCdCWF3",
-	"ZUtLewzBxg9SzahKfFDUNmYDZzXeTEm64pj2X8V02v398y8urLfX/fylHx3sh6MWMjpPJQ2g8UswPoDG",
-	"4GjOPvmJv6zdkN38ArQevHi+3w8BrDHphaPs4RAiSxUAWK30ChUl0BYGhaDaik0pF5CkCrhuQZodkxg9",
-	"f4niIxP2AlVi1F8M1ka3LFIBexPuiMuzqm9mxd032c9lbmI5rSU8JCzl1wwzHWKqFMechxwTgdn6AAg/",
-	"Zmg5P7p8mc2jdqNWE1nzLHwdgC7IP7dRK+F6rQOyQlArLrUF6/rXZxFqQ00egEN5BVb+XExgDfOy9BBU",
-	"5OCaDFkqZ6CnOTCqEnK5IOUUxZhK4c3fN5CUYp5gMkueGT5lVaTZijQu+npwy9FyQuPCPO6iovKmQyAF",
-	"zu7dPFzDSqB3sAYNaR/2+50e+aAYFJ8Au42WrqAO0YwlXabsP0TCFBkzg5k07CZLqQC7jKcSePVYGcQx",
-	"1ur69gM7a3RFVo2wg2dHO9lgt9ey3UE3RGRmWcpDQljF4aohBHPCFLOHMiPum4aENQi+Wj1caXyY0KQo",
-	"cLRi2EVVzy3azxYGLx2gPZMGmmRnUiMaM32RN1hrp0xPLuTVBqEM/s1oYdjQMgXj48lQbuELsRt7574K",
-	"mZ4zJY1cvoAhNVMqujS5jsiQDlkaoQgHArVgQfeXvZetciuVzA3bbisf7SdBh1JDLE9C2VSKYzKkJjap",
-	"XT9sJzmB/aDfdUpFTlMyZUbxGGXVE9jmcVH+yOuPVZKKQ7uEMCB0YgO+6RbqT756p8WJRB7ymkC1uNFQ",
-	"8A+45kOGMG5hK5xxD1uv35zMh2nl2jAiJhQnBPM1rRQvbJmrM224KCpDfM2CotY1D9Y8WRat/IyhxTpm",
-	"HdQeXN0OH3DulInXyeDp0/0X5IrNF2w3m9T5CBLr97kZyptwXkOh3QQSm0GAUwEOZ3elCTcQFjGhYJYw",
-	"Egri2I/mXIzDhHk7nYDdZFwxvTnqeyVi6YFUfLzeE9FgDq2Lz153ckOWq6wcWAgS8BLCIZ3bpQFVrnOd",
-	"96051eX9LBRet3X4uh2mEsK+5BmXZgOjakMOF34crc70qC5g+VyTjUPZmmw1pySjc/Ayce293VQkrjiU",
-	"hXj7/4q0FTb4bZvMY7+wuteuZ+eKwsIQUSUP3a8jdJQfWMgBsqpgy8p6KynV5kIzrP+4Gf6C0CIqXCgQ",
-	"DscgzsmXdeOaeJMQcR/mylNUOxyxzM/yWuSr4dvZxMkTsDmYyUXJUQLFbGszP9FOFPBVUe1OSBtyWVEl",
-	"s4S+c0LoENQF0Nm4gTIP4AYBLl4zDjTzrqVKBK6mAehJEDJSk1gr6R/I9OqbsaPxOCJ5kkUklYpGZJiy",
-	"iAzNRapKEW4steZZb23IRqX0jJ2uzF53oNYEm2HaWRGJA1UAHVMFSEDph7Q1Y2TP/tJpgIaqOLxmzALm",
-	"dJMNeJsQI8DAdTQdh4wqEn654PDRAfKHT69C9zZcIbxvOeUGC202OVfHWbY5ryIrI662pis7kKK7q/W0",
-	"kRy5qj4TIkll39UNBQ+3KDi0EPCKJTjWWq+cS+cWy5a4SOeNvlgMdnMTlgM1L3enGlEb7sjVWNt8Q/6D",
-	"2+Byi6qwi9qHoTwN60hCG18XL1DuxZvxAlEm3KRsRQT5OriCp36YYqrgLeTDKzYPZV7Jm4srNl8mhv8H",
-	"FZUsH6Y8tvpKRCbsZrvCEneKaEzx0Ty8Vq9VfdVi1+FsZQFRcWyhs/5nLlU+Pd0gw3c5rGPdeeDYTo1p",
-	"nvm1MMFEli0MLX41Sw9mywknG+r9AgvfQEEaN0rz+X0P5Wu2PML1AFUeYKlQrn//H/bN2m6+tNhNnOaa",
-	"X7OfvIEbmzMsn0o99Kwh+KzhzJxeWm8D0Xxqr1hM51se2oSmo4uUj1iz76t/bGXUxA6+2oF1sP/04GiD",
-	"+Lopvbmg47UzpnzKzV3MuHCqy1teXlLzIaPJJ2hYr5UnOt77/7/7X+DZ3B88C9PHCnhV5fnM+fB+lUOo",
-	"bXHFwgI9fh4W/n6DZ5uLpzjWGfKQddKfH7z5kD7IlMfzrb3K24OvPaONtoa4cevPc7tv3JVs89HCka25",
-	"1PL8XADpxSpCWyMpK+mJJ7Ur8gK+doJFh1U1GsRva8nqVttjucjIwUAzYJ0VAtWiKeNqW2AvOGUodwjL",
-	"p23OMBsMCbswGRpPwhmtdQ60gamghKFAQHx8pZ8Qd/ARUneMQKNj9MNtZI/YhGEVCyl3V55whFfXcOMh",
-	"T8BuFXm30YxcRaQNX/fSuqffqzSjiu9ccHOx3coaZVSnCbi6SJWR/d5Dp1uxrDZk/uSajotiOYs1Z3rk",
-	"f2NZENLvDSA3EV3csRQ6n2LTI5LRuQaTqn1i14WFqyP727lAm3r9sye+fr1VqUgbOhcUdW3q5XugunoH",
-	"S3n4mvcnpN/bx1BkBtUCeudiucRNMcHWJVRinjS63KuVXTbzpq/OUbRYuhhNXVaUd4c24uNcsYSkdMhS",
-	"zJ4om96UYdehAoyBehB4B1shF5ZXc17c+gb+JfgNmfI05U6qIm0ukKIAFzrZJjjqxWBwcPBs0D84ev70",
-	"8NmzBaGvG3y8LHn+KocNlYoaHIo7M87esxfPjl4c7B8cPj8aHOw/fca+O+g/r4UmNr2yRMcXPHR0yhIy",
-	"ZVTnCpJk9AmhYk5GXHDDXCGCQCjJ0WEoPmB7Yirl6E5xQDH0cF/sRkgby9JtBjn7Tfmju9VY2oGs40d6",
-	"i/fr1pBtLDINJaCiVr832LkQVP0CCyTz+ypRqYAeR0jx8qo0pBr8VTO5rC4f9RGip5sCwakvrr5RrVcs",
-	"S36RuDpMoZzmYc5TE36Yiyyl8WYFU2DGcrzKx/VVBHeci91i2yZSm6YsbynS+bHlGsBdfpVDH50NFaGp",
-	"y5X01W2gSyCjSeQC/4tubL5U3bwMxHL1tc7FkMXSiwolH/ecp0cKLwyJJ8zyBvuigzsyqLSnw3ZUhBvS",
-	"hppDTEEekf1Fn4s3rzqRfVmqBN6hmsiZc+9mLjCfVSUN57iDjbYv97xfeg9fueygHLFI6bary1NlPw31",
-	"jo+7kP/QRF2+kif1K/+t0eoWODlIgj7cqY3SnhwRKBB9dEjiCVU0NkzpzomvBn6BzbcupqQNMgBku4xc",
-	"S64O0T4msoQCIBebMa4FVHLn2ogo4djE7R33pTm/EiW7PoDLB7au8tCfQc7rbjgNhjJEalCsvd6+UCKf",
-	"zotI+bK6uo9QYjOLuoAkHvjXZ9Ku5KPhGpmNG2+IH922rc+IsW0qHVejYhqKhhbVQt05+agRbf8BFTCq",
-	"LQ/tCXZ2LCEatcxNUzpKdV7UqKQu6pAwqlKOqbcGioxBf10uaErmbPOs8aKB2qb1WYvuR+7ccQNB8J64",
-	"iJcAa96uFYlvrbFJ6E9R1HfTrsyl8r9t4aVK8X9fj9fp47DgxjM5LcMvtyl1sP25bX0W6zbYuKVX1NA7",
-	"ueqEGnoxPDqs3YdL6Vku7/hvCReVTTae5xu/2t3bWwSJDVRc2L4QMdRpmFLBR0ybqCLtQbudmWCKtJ3C",
-	"VhiLWncAwLXGOpvc8tW6Mzvaln9FLadzrSxboGiWseQfbL5br5w7XnEgRQmgZTmQ1l7dFjXmWcwzzsQW",
-	"Qb/11j6rimM8e/ZssL/DZneoTceQNdXMFM/3XwQKQO9uFWgkHhVp6sWLp/v7R4Nnz54drfOfVhr8NB8i",
-	"7mHbA6wYCFbczw5yX9iOcIctcxB8q3CJ2FoAxTojAgDDjgljTXE0n1DBwQU90eT/FAkAaNv+2+tPZC/D",
-	"8BziRulsG2aD6Tg7RL9DNsmqYJYKfmx3INUwv02U5q9l6FBdaKcS9LuIAgBza7Fvf1uOvKQ2wjSl3ODQ",
-	"we+1EkgYvDsjdwXnrxTVGhre+55FEdGGioSqpFI/bkXG9mBwcPTiKFhj4F5lvvWC3ErR7ZMcj3dV6JsD",
-	"85ea6jaGVX9SVOgRUzuuYFu9O9Hb9BLGBLplYHkPibRQUgssdTIl3JxUSkxZ2RPLZwzn5HLP3Ox9MTcX",
-	"PLndc+9cljW4YGMNgeBTNg0kMf6gGCPQRdBluPtud5Xe4RjsT3sBc+CafDJINVrRLvjTjW+HXr8LZxS4",
-	"UxW+SU/333+9IaaSN9Pg2yxfIO1hUcwBcm6KmpNMxDLhYtyJMGvCtY8PFWzdCgC3KQ/ZUCfF7iGl0MN7",
-	"lGsKqaIjylPoyM5HhIp5cKEjxrY4xsa8N6zAGl4WxlsQWjtj+4Em7alUDGu0DfYOvPkP8rE2LVJedHN7",
-	"0EqsWsVb3G+RJVM/HJe3cOy01ogIOZTJ3JGUOTOkjaSp0yNjaiZMwdt1+oMNQuCTHiSLwTsjNvPF7yoH",
-	"68vs+RtxWcHYqt4SmLKujWImV6KHIH7sr87OobDqwDGhxXgYguefEG4gX20sZYJJMACznWrycZkoVmys",
-	"FbXc8kHiFi4lD4YM6qcAJqHQtGYAAOq8KY92jSo3D7tqinD6uX7svnVipYqxJCOqdqmwjhtCeIzqRB1x",
-	"2yNIkVZa9KhzuVBFNJRD4YVzrVYC9gcSItVuj6d621BzB0NbKA1Nc+8mW8SN9fLqRRyoIfgqXh7U0vCN",
-	"esCBUdSwpHOS0viqZui+62IYoQKv5mZlefCK1OBrJTdzuMUQnaOD54d3UETZ3KwCnv8djLC7lk082z7Z",
-	"bCtrIgmkYavW9XOB1/dXGTOYzBAwzCy6S9cXZSpjGFYkOlTMhFvq1tmETZlC8XmrdBy5IuTtsMF0VTPz",
-	"bTNb2ZllC1PZsqOpsOWU2y4JbGNTF5g/zhU38zN77ZUC0Z98/HdjzTd4DR3VpJ0pe8sJoYZAmh4WYo7I",
-	"FcuM1w7qxeuA6wKwgc7BqAJ1361wYkzmA6/OqgbFRTt7NZoCwx9ddciYpmnZ9KFaVIK0ecKE4WZeNbxz",
-	"7H5GE1gGmoNb70ejseJJt1xCSd0yDrbrW1CaRzJ8Vj9++vSBnH54Y6mAFIz4Ad8xg10UyUdGky5WRgIH",
-	"OGlfgrmLCiFzEbPLiFzu/ZZLwy6jc3HpzWDw85TpCfwDMmLhX5ji+7t7DJEI8O8iVIPdZFKZyw7hrqym",
-	"C155e/qudy5+yg2FlG17fBqE4WppjtqdX55CXxn+OwQqHpOXcIfk0/t/vH4HoSCWhHSN7GKgCgzYvtxT",
-	"uYAVQecs+Bc0kcPfwAZZ+eceNBLRlx0XhUIwXhXjUiqLkepcUEEuly7s0vV0JFOasLID9CrosILhIoSc",
-	"nAtah7FqBCl31cFcNWkUpMo8aR+eCgWuDvsHOMWlLxsNZ/XaSqIoOF9CYSWsS76XYa7ld79qKS5J++MP",
-	"35MXh0+fdXrkJyiAji2xDNRghcgQGMLXGkWCoc/F+qKjvunlKJXUaAzkcbmXrUWotRDdqljBW/3efq/v",
-	"y7rSjLeOWwe9fu8ATbQTICsFRNs/xhhqZgk27PNNAgXfzal/B+LlMilcZe9Bv4/ZrsI4Ils9JHs40HMH",
-	"eNda/cfPAbgb0LhzpZiwWgi+17Mbe9o/aBq3WOjevwS9pjylw5RVklTWf+cTaoEg+w5bLUziiDAYHMMZ",
-	"pOhayIXS7/ZiC0ibuNb+ho41JG9JbVqfb6NW5gLZ6ieNqca1wwYy+lIm8zs/Z5fXfFtnW0bl7PYb3rK/",
-	"XddOCogCVKeH6z7Elay+tpc08aI9fLK/EYQ4oskS/GgDsPpBqiFPEgYmucP9Db74JOVbqsYAhYeDFxt9",
-	"8BMVc7cdvSvEP+0/W//NG6Hz0YjHVmI5cyHLO2OLE19ax7/UBZdfPt9+riLT99h5YAUunRDp2gKMOEsT",
-	"bfnxnFCNZgeqWAC/bqPWHli8dSNRe8u1OcVX7hPa7QyQ4xgAd5y+tzuQPiAE3S8UWMQf8bRW/BA7eEY+",
-	"tg/E16iQFLhyVVOqt++uvJm+fsjxzrHVHgUGrWF1y4TIrsf1LYvAPJUxmWFta5BJoa56KZJ6B3ABFmsi",
-	"Fm6jL8FxnLu4HKc4eQy+2CASww5d388rK+Kj5EYypgg650ibxZ0eeT/lhlwB7kEvv3gipYbOF1MyUnIK",
-	"NDjl1xhfrJsO4Kq26jsNA1ne0Fl4L01385BL+8iAWGjSVizr9Mgr5895GjkjK3oC4J9YZd1Khqnr0hxa",
-	"vnrwkyWa/86gWw1U8C72MIKMtqklz4iuEHbP3B1EWMIakCW1bM4+a4SXeiDEBtsLxNUc9l8c7bbNt8wQ",
-	"bQVrK427qvfQvAehaSwtJtitQUx95crARC6g1L7qkIRrw0VsFm+S/MzNROaGcEN0Hk8IJVlukHp5VHND",
-	"jPk1E1ZV8dZweOmw/8KSHu5qdpfod4LPnVkRLfJPNNG5uubXTBNN51bsdNG/sPpUgvHfOKJGFKOp1Wvd",
-	"J00XRNNUzi4gYC65gLnDdMmZeZZ9vUv+yVyBkrhUnkWT9oTdRCSW0yntamZps4Hu5b40+lHH3sdM0azc",
-	"hlUKjWxEGm98qa+6Ys1pV41A7aj6V+dLP9p/Gm7csLwvqP6WUgt/N+aJJi/fnv7j9UF38PQI4aC4LMt6",
-	"yJtX9rITy3osHGvDY9Iu6OyE6gkmPRZ5kviTS0Mt2RYC5VVERERUREp0st9ZLkIUywAiAcI6EaGCQMld",
-	"lWdWnLIAqZjOpwx6vNg/5Yg4sce3mvflhz3f1bUlQJE7IbsyI+1Bvw9zlIaJahIMbgLPgYlkrWXne1xG",
-	"90eMGtlM2vLNdhtzgvEGMijvQNp/P3v/zpuDc4UdQCzOZjQBp+3SRrAbMhyNsxOv3IMrI9EgFDiz/iJ0",
-	"fd5U6ZOxYaarjWJ0WhdIy2gULijgRK3fRS1Ub3H6oE5WAHcFI8knbFbwgJoj5rgtL/GsBqrVLKwJLfKz",
-	"AajbwzkJQVintEBVoBvdqpabtamYOxe+gDZQFazSspZBgaUyXLKWHRA8tDOKpii7QtKmJE4taUIrFRRV",
-	"fH2TsRj6wHXtYrnIGT6w83XsnhjRdFpuBRaMLcvYjT1SbhYw02Mw4CibOeBvD/r7HdA5BqhzPMTdnBAG",
-	"bdscd3V1FMD/guflPMJ/dB2/v4HC9b0Uo5Sjl+TRKLCTOghAQyiyeRorqXVRNhVRoaBICOiWBmKl58Wc",
-	"TcJErOaYaxkRpiDtnMS+TDTEaaU0hr90IQmKBcEuqGSWRoY9Pi1yd4N65xt4flqkzN69UQ+zITay5T0A",
-	"1uN+WfKIz4/4XIBDgdAC2RZaeUC9qLT5lIKdWMzkgPKCpFwbx02BeYKkbHEVNa6UX7GaU0fORI+cFhk+",
-	"6F+yPLw6LcjWsyIHEZ1HRTcZTN2PqjoZaGyOy6M5ei1N+OJDbm9RW0oZhiXUKQM2gSspwz3JTrVecwGE",
-	"xed/fHw9XP/FO2l+kLlIdkPwR3wtoMHha1WeHkkFzlIO9RSwdpGwIuaVdhIeGByMhJaEFZZ6UmsoKCtN",
-	"myox0dhSMKWGKVQkYRCwQ1Ixn9G5l8BBpEYPtDNToqrMFRkrGjOSMcVl0mAabvRx3jcSNrLLT9448MD4",
-	"ty02/Wn8De+FO/AnuuQU7jHKhEx1nbICAEwgNFc3ORvqvoTQgstXfN7JB2omrdvPQY6xV4G3leDqlNjt",
-	"oHYby8FG9gEgE9jFJ3Hh0kE7znITxMJSVkQcT2RaDriV2ef2D407f2RO9DDOvSe6akiC4CLm5Dkq5uRq",
-	"2UEFhR1lwhL4h1XjnCgG9jiWWEHP5SxUwgUw0G04txxsKJUpTECubzCYbCgxKhcxRb9yyiBWCAJtplwb",
-	"esUECo0OIEEqtcOE4NqHMqUMqlvMvXUHVvlgJAN78KKNe/exmzynWKPq3llkrRRWgNr8PHE2ZNdxeGTx",
-	"C2UF/ii9PkqvGFLC4itvcATm7XgLGkClKNRH7NcImuUw52niyI7vQlqBMzNRTE9kmmyu9UGkJLsvfAR7",
-	"z70blAokedgYsYoxK5yNW1bweMT5R5PULkSicAnWwcnHgy9ECmOww6IVibQp2qRimtEhT7mZk67VUSFF",
-	"kXl5hipW+kULz/UMEyjQZk2Nn6lSYkGKdO48P4Uzm6ClGVsccjMhH96ffSJ1M3Qjiao2Bm7SKl76d8Lo",
-	"vQ7F8ONT0Ox3AudvEM/7GjgFxezLJ5q4Y4p8KcCkjILComRxU7deXevS666AxVLI6dzdgYstX3UF37tX",
-	"7pHAuilcsnWYzkJnoDRlSVG+uQBitID65FHAizI5scwe/jbXWUmFWaw/TdoyYyj/A86VqAx5YKiTEG46",
-	"LvaCQvxOvQ61v1Z/kdVgw4BVx5IgXSb1F9DSwToBKKXgeUallOEklikxcsygEDj5GTNtC5p0LkrLtctz",
-	"YELm40klLsg+GPQHxb0V5wBxG5mSmdQ0hUd4FG65duRz0b5E4uJ2umd/vXRpKdwdm6ssuuDtErwGxHcv",
-	"nLjR7URbyCZrqJAf04E9usgHG3/4AY7TCwqPLq+/ugubgsfLk6DSwQW8gqK/GU0VmJ0UJi4VnrFn51vh",
-	"ZD61j99h+PA9Ih1M84h1j1j3R5TqLWwWKYBYFNtjYLvEvmmuDRlaLokcr7Me936V2KU7jHp/l1w8CMd7",
-	"5Tj4S+j1fZ9I+IhMf/moDQSHChMr5Me68d4xsJOK9d3q0IBlwLNKxrce0Sp9f5sUpEqL3ntN3qr2Jw4o",
-	"Se4xCsLfStt5J0UXj1+TCaMK658Lk85J28fqHh3Ws6g6UaG6GQl0MMEMu/W3o9i1vGLNhPAjPL9/IQTn",
-	"eZRCHgnnH5BwInCWZQfa0mnWnUqZq6+SRqwq3oyEZ3z8Z5NGHpHxERl39AbKLlbkdPYulnjzJdUFyp1U",
-	"rJ2upB01YP9NmYHY8GacBFmoUVz5wT7FGsQ7Ov3/CXltt9Ha96Hwq3v78z1757BLwgoP3Z/PGb+/wVb+",
-	"JgX7tw/eib4slndaZnA0wbxfcK9T7WuqcUH+fvb+XRVZXPlyxJWx1JpnezSzUv7FMJXYaL7Zfg6vEK4x",
-	"JpuzhLTx5p9o57jH8klPag6In5i6ShlRUprIKy8RwQ8LttzBNp7aJSjZ7WBEeEYV9KkpOXRK4ytIqZqw",
-	"NCHtS/u/yw6ZTXjKijIUdaWorPnXOxenGDibRGRK05FUU5ZAuVWpmCVNxSYP+/2IUIL9Jt3PwzkszS8e",
-	"VasJFoY87L848WHp58LFpUPYfMgsfwqn/hIO/X7EAhz7gYMFYFLcmyUGK2KG4C4TnpTJfnDEj0kqf1VB",
-	"YT2l+5DrCaEOFdv25a6vveu1bnTTVygedhquU7xNXO9/g1f/gg54IPRu5fUACzsIVUz7mgeQ3mN1J5cM",
-	"61MINLksjviy0+x997fhGU/4KvAeHJ1ckNlWlH6pk7wtg5c/3zeFbBLW/j1I4F8pU2E9VXovWCkdWOgj",
-	"7Ymceb8HyiEuY5ZrzcW4kGmgxgl82umRnyoUbC0Bg17XFZxZqLAgDO8yYZTM5mTIzIxBok7C9LFfVoHL",
-	"UA6C0WQBq30iUQQB4Agykc/sORe4AEKH8poV30wgI9DHajgZqW21Oi8kus+s0EWo1fx4Jf6Da8JuaGzS",
-	"OZlNqDkX3KCst3g4AWmqQiX0unJSH6E2OgqUiyvDDV1C+PplZCVoqmNnWUYxr7E+C4y0cZZEWRA7TMVg",
-	"BeEKL/1Vrc0Pj/b3j54f9fefHw6eHTx/3tSdtVJuOLwA7AMaXMDRYXTHdY/und7+aCG8iegC+JdBgR4U",
-	"ynoTbJqZeVGQBG+680en0n9uoluJK0Pq1WY0npT4POHjCdPGUVd7t761tCNlFRq1iP60guqrqHA18nBl",
-	"CGH1vY1kmF2x/0W//2z/xYvB08Nnh/0Xa7pGPTzq3y+iV475A+gogRqPJKNjiCeu3t3umPzvIc03RMi6",
-	"6Fjgcp6FS5VYdg/ZW5RkUkMhecvEKxJFlqepxpM0E+WjHKfrJf2RVDPfujfcOt6uhE0JxUa2C0VEwOZD",
-	"RZKyBLOd28N5UYFnQvXkxAoVdoWoiWhymeQITeyyA0alc1EbuqbecF3v1FSpYpCbobzBxCaW8muoI11a",
-	"pv3XedY7F0/7B0UfFv8h12SUp6lTlcAORa4Yy1D6sjsORm7+gMf1xrDpPZmIqjM8sKHITe16dYeLIOBJ",
-	"R8W1gL2wuNJHS9GjpahJPPgRahdfAxUDm3KXiqTr6A/SmK+wH02ZGrOLqhWpgZyRIfR4wheJFjTTE2lI",
-	"+7I0jwRqTfaPichxOTEVQoI/2iXZRnVqHlNxLlD0QSTRi82J5IgEu3TVm0l1euS01uDLlYao1WA5F7hQ",
-	"XckN950lqiVZeJl5EaBqP9nDq9nV7p6uwRzfKF3Ozd1E1n70xUBr9zhjCvvyT5h6JGyPhK2RsJ1mWToP",
-	"ZT4hEfAGFCsedU4qdlwFaWuLKVRT388CKBr4Dh3lWSvLmZuLzHWYbNJ7XA/Ke8Q1N0NToUwp096/k6Be",
-	"6fGlF2VQ6F/atsR4zgwCQCdYjh3gQAr7zULDwLJP3bqbrXR1a/YG+9Ets0HGWQk5rWwFqi4zn7FJ2lrF",
-	"EYGuS50IPwNhXqvYblOxay5zjS+cCys6271GrhtBOid8ZN+FFLGMzgn2yyPfkRFjCNgzZ01ELLEU9aTi",
-	"ASbUGOpNsucibuoTp1VsmaJvyAkO4Rels1IxqqXY1DL56cY1I7snhrfQQ++BWV61AVwDLjpgeaKh7dsj",
-	"h3vkcI0cTl9V64aWbUqd4AodMCNojVAEk1WoTTN5c02/VnGsH+GV++RYboYGLPGWBJULwcU4ArtMwvUV",
-	"pjMbkjKqDel2p1x0R4qxLrQEIPafQCDhfWrokGrvj60Fwz/8HsgwN16NMfSKkZlUV5WNCUaVlWjyFJoe",
-	"1zZQ1qXjYnxS1m+GqvpQUHahztVHZtS8ezpyOd0LxY8hkEdD6XrKja8fTvUVtOAdUy56GzY/ODha61a5",
-	"/XqR4C2/ZgD5cLOu15pHA8QOf4xPHAzojMbLkPAE2vSYWr6HzHwYGGq4yz7F5Q49m/nXoO+6M6ijlV0p",
-	"fs0Sf+DoeLO/0dSJm6Sd0TEX48aeIfjpLhbxweDg4Nmgf3D0/Onhs2dH9+EP2+/3V1nF99e1/PwmHrGm",
-	"PJoiCkE/LJP+UxVYc8Xe8RzrUroPmYyckyny0QCRD5/E6obNRiiHr6CyrbA9QQwe9szMBbSexPIGGKoA",
-	"aQ6+tO6QNTRjjLCHIxrHUASfUPT4nwsfxeA2a4m3cHK26ZH3ZsLUjGProkoFhMN+n7StJI3awEiqq061",
-	"t4qrF0cTF2QQBav9NtqVPIW6t4BKmOabRFXCzMlKm5Kjut6a9ChmPyZdeMzwsNGGThlQUiXLIcXC1Xws",
-	"PWFPNPnXx7cdwkXV+/ZEE6Q8EaEoqzmkXEeo0Am2UrB4j69s5Bv/EzFi3PYqTgwd6B8Z8dcx4iXfj64V",
-	"S8ICOgnThguKJUllmhQMex14a+a6p4ez/xhNyyD/+2QPZ9i/vEkrYzPi+KlUBHudE+gVVnirFfONcSYu",
-	"Gdm+1vuTxiz9ccn1h9xUu4n7pBofa+AEOO/umzODhNoqfILduJAnIuSsEXKnTE9WmUF+YvpejSAwfgBQ",
-	"7e/E9WP/Vin8sAY0FRGqSUq17xM1pSKnqV8f1g4cARucdRq63rp3V581vrL2uA27MXtQsrl+0GtrgrsZ",
-	"vHT+QckpMxOWawIte5Bf9haOofJWcSEh44FrZd6b0+lKX9D7jAnsh74FVPlBt9ispXVurqJARm/J1cJ1",
-	"5WFoWxlzFqXmqhf2hXstd8FUc62LBbPeN6roZ0+JGDtuA/xn+fCKzVcfpHvlPo/STRE6ybLrZe+Oz6bS",
-	"TxM12ISRN68aDgobru1hL8RVx/VPeLHoZXhvZ1abp9G/ap8+dszG08ArLNpZ+hqTM2/lYaoLMIA/YGJF",
-	"94pDTGFM60FHOBZWs8yDUuUyINy9vWMZBh7O4rE5/KGk88c2dDzaLXar3ALNAEFqqWFXEFVKMrraifFP",
-	"985GxgaLnzsnE+JM/7BD/BXcCrjdVdYMdz2P9oyvZDLaF0a34BkMAvI2jZjOWeLjfxZUwiqTCboQ3kmD",
-	"BpJKLA/E1HAz9w09i3BQcMtDcfYbjGStRB5p0naueOBydZz8XjFqGALPvTIynOjbMLIzQ02uV+PFIyP7",
-	"szIyq5AS6q+5LZUveoSBZAiKHkvliFBBrF5NoNn0Gl6398USgdu9L6615WrFofWHgPTHxnoP11jPAV2R",
-	"3A3Fc1yqK1cFgV7BGwJSUkYhSurehKT6+PxrR4dE688NSLNHXdmjP8s+m5oUncZXD8BlTx++5tCfi8Vu",
-	"XwrtkSffWexpfFXw6R45JZUUMUs4XRtsiHj3tYafaAxMhLmg/Icuy1vVO42sY+fYkXoFAzdsM60VVL5V",
-	"pIQJqzL+0nIJIVb/dOf+ebnJaLSoF3yPX5FcWIbSnvI0hYwFOSLGHrbuEKnImI8pRKdGUNvRKiN8StOm",
-	"CD/Nf9+9bM8p5ADcv37bHN8O1/dnTiT/oHjMsGKNgxryqxzai5YjHwJWufKi7N5EagPlAYXMRdzkKPBO",
-	"zj0axywzzWFtZ4iMw7mTneGzJ5rEUuh8yhR26IIoYYesPqqOVnPfHU5zg8nFc4vNlzg3FTG7PBdt16YU",
-	"Rn2iK53pXQBuOfebVxFJ5JRyQSQ2JPX76eKQe9f7nR45FQT/ZEWlxHMRU0GGjGSUJyfucRGN7KPdikCb",
-	"UBlB+OQjDndPjN2PvhFbP2xovVScrb0XhJdHTvyX4cQbVHOp4FoFWMIdAK+Z0lwK0u8NiviIKmXxvy1S",
-	"lyFP001pi6VOPfKaxpOChPja4DW6liAFqReMmInKJk6qMRxcnwssv5EqRpM5uRJypr1BwGM6Oc2N7Gpm",
-	"TMpI+7Lr/tnlwjB1TdPLDrF7KemeI24zGkxCe8nT9KM/k3sKjoUpvkn6GU7dlHD9qaTVZR6sSjDbVc7+",
-	"+GTokarsSFVOsa3whELWT1n3ZoEJQ/tOOcME1U2oCLuBhthNsvpreFxBt5XZMvh2uRYsUkW0vRhLAF2C",
-	"DFam8mpEsxAtYnah2W9/3EyZtT6tP1iuDDVxY6rb0D7clXx8AxneMbiSGlq9zJXnhr0g9FmGy0Wc5sBj",
-	"MyXlCKpAYtmUjz98T45eHA2g4pLP2VqHMpbOrgwPs8//cuHfsxUlsvnXMadvAF2nS3S1pLmevLoUIqwq",
-	"Y5UeT+8wVz+j8ykTpu7SXAVf+YrGKx9z8Xc5vC+dKBffSNqBmVcJO1YtV1ScgLlf11D+MSHo0fbZ2EYi",
-	"F4QC8FgcdYn1uabj0oQyggTtBhMOaijN2tUHpkAei5DVYGmqPCNGkv1+vyQaQxbLKQMmVA08cP0jQaJr",
-	"o/1lRlWiI2eGvIH/n4tM8ZhFJGVaw8sXimmmrlnHFRCBTpSXeq4Nm176kfCNCGunuIogpSboghmYxnog",
-	"znLDNRIw39cNiphM5Azq6ciR8Q2iVS70iadsBUL65HMSK6onoJdoaOo9hprIUJXnXCiMgEp6WHuk1nTa",
-	"J9VndO634U5QGzoH5tHxGfW+ZSBSXuKCMUKa4hne4v0QTRy8Qjfvk076yZpIJXDZGXW32C5Or4/n7NNg",
-	"Zk5L7DzSzsdYDkvGKBIFJ6HQNULPCuEFe/HsxSnlU90sxnxvn59h35776h9H+fQbSTNu7rXV8nzVCzpl",
-	"CTY6cmnOitmbSApKboCWWsI4YYpBthu851Py57VU186j8eevI+BYSMEm1DRNS/8tFNWxAoeHK248tEA1",
-	"RuLsSImSmfbv1CoHu7ddgh44nwCrXf14y4HHisbMatFcJqTd7cIwXfi1c+IHLf3IbkQAZRAo7OSZFQSQ",
-	"EjSAM3yQspEhNHVmomDnL0d6vlCtmbngEAkjEnZzi2JbytAVXSdEr+B33z1vvdvnlVvyYzeTvwqG2Rsv",
-	"O9H1yHtfExA7wFv0cHDLDRTv9hoqjAfSaokCUzo/qQP3mBlNDvsHwYogIVCPGu1NDVC8iq/J2DDT1UYx",
-	"Oq3zt8LkNOSCgq1qozRFWOYTTcBjvlDI6j36kbuwzi50JVrCr7dyxlQ3trRrwm7Iy7en/3h90B08PfLM",
-	"0hKiXmvL1ke3j40i/zqNIhWdER+jAzX/oco01HB2qqg2qEBWquw3oJqF3kCmmqErka0BLapBAjXE+B4X",
-	"0n3LxNhMGvDQ+zaWPRZ3g1iuperumBWIj7CcmLx5hWWUEgZNA6D0Nk15Us2xXMzRwDcc0YT4K6zNklTK",
-	"gPcq2BY48Uo4myW7MG+uWanK9Cq4tzS/zuNJtcvs/sqLtfq0F15yMHOnYD1RJJZK5ZmxghhMDA74Clou",
-	"jCglagYzJcW4un3tg4+49o0kTqDgx+pigaEbdG/vwav4Jlzj06aj9MUPh7meQ6ENI7MMihcqOwRJqWHq",
-	"7tZRISKLjTSQbzKlpCJtIYEZQCSelUixEtiPr09fEY+Und4dUJifJwympYtYHBU1CSdg7gIL4+8sKpoq",
-	"2UcFIwxQl52aNX+gZrJxr2Z8+XNDxu2H3DT0jV5y57LYsISkm3BnV5fYHhHxtfUpmXI9Rc+i8/Li9Zc+",
-	"sAAR26XB4SaWhG2knim98WR5/+jZs2eD/aNtRKGoMKXuH5Gf+EvSpiVJGkKA0IiPc+W6wtArBlZe8D+u",
-	"M1js322/7dA+zpCotaUqQnscnStqRkOXTLeKR3vioyLVSEcBlkpRLSKIgKwutPXIqetzBE2HLJRVeEnZ",
-	"hajKlLY3CezRPOEmkCFzrzQ4nMFiV1JKk3dvCYUJvpElFOb+oKQcNdY7sA//2p38H2nM3TXTVhhRVtG4",
-	"JixNMIAeDJ4KGiuakj+DdqgXdcNCovNd1+wXKO9YWaeQ7MgVm1e5oZwJiPYdKaYn2O/BZ5XzomS4zzXw",
-	"ciJITo1yIhAySztXFOSzj++ThsAEW9GQR+HkUTj59xVOXNyCJkOq2dEh4YL8/ez9uzsVTowcj9MVSP0J",
-	"n98PQuPg30oqcHlTTTKBz6ty9jvwboFF/NGx+WeMPjibcRNPykgoKTADbwTpZVzQ2PDrgn2jQQFSE3VE",
-	"fpVDzFcByq8bwrgg5mrkTFPNzZ8K+yKy+2qkVsFRoBop8PWit7YLRLJcnzH02U95kkkuoPCFubkYMXYx",
-	"5dCA/lz4v+lNhGE6lditTgQN6p0tK9QkBmYdSTXFNVbbG2LHqaJL4rnYrE0i+Fe56JFBf//Yxay2F8fW",
-	"mROcMGINSkl2eudi0B8c+yKcmZRpRC5dGeJLMMoVYWakPWIzQOaFtbg1AF1lics7zo3sYlWe3zFkTOdT",
-	"pgsCOycK+t2Dd+0yw172l6R9ieVML4/JmILNDq7tcs/c7H0xN6AAugVdBpvTfpDafHKwcl+E1w2/vTC1",
-	"hkrc/GDPy2LroD/Y5P03AvvMPcpEjyT4jInE9YirehpcLAmNoXtHtbm0+6m5MVWJcqu7KTa40NYBL8ph",
-	"OwPvtvr8v0Eu+/vF2OIiZA+TMduuIzr0XJSq6LZYFNHZorHitq6LTzfeZva5Dht7nshvb4qrjNlkWvvB",
-	"Df6toOwPapzamqY+kkhsXD9dFrlGhCJG1YTFidS1ftXsJmYsaRbBIugtPQcjlJVlQdiCeCIMkecpQ7En",
-	"kUTIehulJrK7V+13eteY5ZpjOsS6t9afp3qbukuP2PwoId0b+p/qq4oyYyRZ7tK5WNABuxuDOohdFkap",
-	"nNmXLl1FFWJuSKmPhHEa1qiuPermKm0dtybGZMd7e/uDZ71+r9/bP37ef74P6OpG+OK96qAEg/0L/y7C",
-	"9Su/OatU5Rfwl9V+kVntT6fyVn9yzTgqv7hSUJVf/L5uP9/+3wAAAP//",
+	"7L15cxu39iD6VVB888rkS5OiFsu2VFO/J8fJjXOTWNfynUxN5JHAbpBE1A10ALQoxqPvPoVzgF5INBdZ",
+	"knMd+R9TZDfWs6+fOrHMcimYMLpz9KkzZTRhCj6+Z0bNT8aGKftXwnSseG64FJ2jzhmLpUg0MZLMKDdk",
+	"xMZSMWLUnIsJoRPKxaATdRT7o+CKJZ0jowoWdXQ8ZRm1w42lyqjpHHW4MPt7naiT0RueFVnn6OXhwXAY",
+	"dTIu8O9h1DHznOGjbMJU5/b2NurkVNGMGbfWE62ZefvmlJqp/ZPbNeb2j6gjaGZfpvaJC56sXNV/U2zc",
+	"Oer8PzvVoezgr3rHTdGxk7vP/yqYmpfz/QF/PcyEb0XCblbsjtvf7zzT2ZSqBKaoJlu5t3ud7kc5Wnlz",
+	"v8vRumPM6M1PTEzsEIcHFjaMYcqO9L9/o/0/h/1X/Y+fdqPDg9v/1imhSRvFxQRW8LNMipSd8T/ZMqT/",
+	"IGcko2JO5JiYKSMjmcyfaTLmShsymhumCbWQP2Ukg2GO4bNi2hCu4TMXeWEsOoSOEl+60HbyTRHm8KCO",
+	"MLuHL1682Ns9rOHMbgBnos4HnjFZmLPlTX6YMvK7HD3TZEbTtG94xkjKM24IF0Qjrg/IGzamRWoIFQnJ",
+	"pDawuanU5pl2T3cPh0T32rZqcP4L3dmMEuwfNghBy6ZuVgKPufkcFPyB6imSG8V0LoVmQG1e0+Q9+6Ng",
+	"2ti/YikME/CR5nnKY2pPdSdXcpSy7JvftT3iTxvOeIpv4aTLl6RwWpJIpomQhoxlmsoZMVOuSSLjImPC",
+	"REQqQsk1TQtmYVAWxkKvomLCju1bU0uk46n9Oxl0bqPOa5pSETN9IvQMyX3LprbbjB+2bTcj9zvpHgxf",
+	"kdmUCQApIRNYNxdESBKnhTZMkdlUalbukUypJlQQC5sym/dgG9/io2+FNjRN7WXf00bcwG/c5G37EWxW",
+	"uwTul0GkwAuyGzsm3BCdK0aRfQLhYNmIKV3fw6mSudSPu4UTksOsNCV6KpXxJI8mGRf6GTFTxfRUpskx",
+	"ucy41lxMLommc02mnkhmVgrICm2I5hNBuME9STFOefzo2OIBSc+4iaf2IsZjQA5TQyW7IEUTHhtNZlMK",
+	"VFsbqVhCutQiC1NEW45FqHHHkSimdUSopZnE2Hdoai90jlBJFIsZz01kAbTIU0kTog1PU6IKIbiYILR+",
+	"L9WIJwkTj3ks79m40Cw5IpSMlJxppsqDGCuZkXLH3DBHR+AUYZcZnQPRKTRDgJaCwVb+IQV77MvFO5nR",
+	"8rZGBdxdajmTVCSWShW5KZHPMipY7Fuhi/GYx5wJc2akohP2JQDzmSYJ11d2qQk1dEQ1wOq4SNOKSFfb",
+	"g6X/Is33shDJY673F0l0EU8JyLN2tXDwsBz/1iOu5kQQppRUpPv++2/Jq4PnL4ibgyTMUJ5qRK4PUv5E",
+	"1ePfrBUPAQrt5JbQ0BrtJzSOWW60X+HPVMydIKEfd6Fckzi1COCpGdH2DyMl0vGZklaPs4SfGHnFhD4m",
+	"7NrxZ8UnU4tXDHQ/TQpheEpAXeyDvghkMLcAk1hZcFGn7JdKZWj97umdmvp5i4LePUsnH27ODDWs7SaN",
+	"okLT2H4DEq/dqbYv4O3dfM8FTb/EYiyRsHO7dbwVp1J+kYXg7XMEilzKlHQv4YScVDCWCjgqYuS/BS3M",
+	"VCr+J3ts+nVNU57UoZl0pUKMtGIKNYVikZU/FQOw5tphKkt6CwD866+/9k8KM2XC2BWz5hIXVctb3Pc1",
+	"5SkdpexLyT+jQs8jy0fynIsJsPWYCsvJFaPxlDAhi8kUOKQ+JsoiHqGAyPZmQRuc8Gsm7guZb73+hbab",
+	"OJYFnsiiPOr45Ns3sOZLPdeGZZekO2ZMR6X6aZVtpq4Z3FVN9+/i8/8n4cnRFZsf/fnbbv/VSf+HH/u/",
+	"nPb/F+1fZf0/P346GEaHw9tewDIQ+aU5Pcau0ErITBmOiiCtlr7SkuMeu406o2qoldK6Ygk3uoOqp1dd",
+	"fysnrAb6WC5bjn5nMUxykqYS4QoWmSTcfqbpaW3xY5pqFi3uJ9tkO+Xioo69IKtgr3njF5kwZ8mq78a/",
+	"HfmJg5vJ2qAjYTHPaIqC69AqU7tD+Edm3EytuA5WCs1vyFghzaIpSfjEkq0uJbniMUMZ949CGpYQzf9E",
+	"KGI3NMstwnb2Bs8XoMpN0j0/Hww/7UaHt73/+j+/DfuvwMR0a7+u/ur9VwtgCSGLFpAy/JrViMlIypRR",
+	"AcBTKG0ucqZiJsxFRm+c7cvZR9aZTaMOE0kuOZ7m0poyLi6kiGma+im2HR5tLoGhtwQTC5Y8xvNYTf7g",
+	"qduoU+QJNSy5oKZhUrJfgjUraPYLgyJsonZUkb+SclXBowrdTmNdQdh2YPBveGxLZA1CQ7s1bd39RZ2b",
+	"/kT2q2/bYeKeJ9nmst1J2etbPk2roQQwKqG5x6kmCeleRUT0yMzy/XgqNRNISyxjSfk1chc9qICnhoul",
+	"eX9TK37UoYUlmxdjyp1taoGgwc/e6DLmqWV9oGyBGZkrXA7B90kXWHdG1RVLCHXqcMJoAtKqYjm1sF2O",
+	"1atto4aybk0orN99TZWwvzxFrNiWuBl17EwXU6qny0t6/dPJP7/b7+89P/TLylNqp7sxpMuy3MydQnIl",
+	"5EzUt10ND4teHvoN14aL2LhNTWWaWCUcQAE3Hd7hVY3o1b62yJM2iXn9V5nAL0xYVPmtw2IwU+c1QlEj",
+	"oOExWgkurBadCsEXddDXcVoeJDo2uv1dMpvylNUMWXJMCgFHC9ySqEKgxX/JQRGY1Tgq5/ecM2FPuGN/",
+	"kpYSWyl2omgCH1OpTfA07KecXeCVLG/jp+q+SM4UwcfBK2FYpsMn4r6hStF5NUfLw7pQ1/ya6RXuIhBM",
+	"U6k10yXuEP+eV5pmUmlDYqpZRCztKKwQAiQIlRGLezXoI1SxI6uHq7nbFLliLNfkqvHUbMrjqX0KLQ/l",
+	"ctBTZU91QIbuYt0NWCkIfli4yCZ133v+fJ0I8NmMuOY2dZzYucYqkuBwx+KdxYwGtFcXF1WE30PeIuTU",
+	"UNTThNrdNijXelbu6PwSROyCYLr30mLOSf9/Edr/kwz7r8iAXJA+0GqriEmRzkkijY6IlkTA7Z13Bucd",
+	"ezPnncHgvDPAq/COzt29l7D+8u+m3/PEajh/DvuvBhf9j/9f9edF/+PCb2EB1W7nJ65D/NT+BJ9KdFrL",
+	"AJcxLHTtOnyylgedKinHy2vJ/dcLFEDOmOpbvCJTdkOWWQYAwDPt6NwVm7MElQb0P4mYLeiSVqSn/fHH",
+	"T61O5PpucFmtm6k5D7eQ92BZy3vd3yOKikRmbjNckLSx/YgUGpxQsfNN43HYXZcc1K53Ab4WHelbHQCu",
+	"NXQApU+wTZneArKa2nmAiDvfoRPTloCc5TKeBp3ry4RtwgTTXG+hG3OtC5Zs8YJm6XhzFUkXeZ7O72pI",
+	"qJ2MPwe3gHLkas/lXqLqksJ3a/A8mxdrGdqFZn+EwxhWspMSDjYCCJj/rWFZCBa21kGVlGazAIFKnlq9",
+	"GyPveAzXTGlnzfGi03CwG5CNFm7ZvxfV9FvYVsVV/d2Uq/OH3nrBcMBLl5wyOr7AuKC151BS7Y1u1Z/x",
+	"4oU6L+u619+7xxbPxr8e1ZcerSDdr3ma3o1yu6k2B+RyzUCR3+IrXrf2f67hqOWk7XvRRRrUl5OQKrgY",
+	"COXHR/VZsBlGMzhXV1CQXG8MWJQKYCnBDaQyvlp7DYsWQ80ngiVkZF8m3ZQlE6Z2EhkPJrKHvLH0B5BY",
+	"WuwhlMRUSMFjmhK0ZkdOPIO9/nj27pdBZ8mOCp6OzUlNk0+tFvKWlVnGJ1OzOkbs4HB39/Dl4XD35cHe",
+	"i/2XL4frIqsgwJJtw409mlYAu7/XirSfiQp7zw8DQ29Fr901A/gHpJzdvZe3QcH480lxg/U6SClvsTr3",
+	"klKXR1ZfditOnORWpUMEXpAfnbFgk/NRJW1ootCUpcmRD7iwMh6oqG7JEWqeoGWOmNUqxwzibiJCleLX",
+	"QBT8oYEJAZQ0VPbtyOtP0amEbnmth/ADo4ED2BYrVyBWuylmg3DCBRq3BAEw1Mq9BaRnoGlbiEpAP7cX",
+	"mad+9s1ngctYp/81kAInifyeWo8irJ/e5STOiiyjan6HA2nxXcKoVexOMHS1df+lj2/N/n9mLsJlCyb4",
+	"HYf4LhwawnlkoZy6ey8A1RBYhsOAZQ0mDNiaXeiZc/pCQNS/3/90RGiaAplxa7bkJS8gsLJrn+0jV+9h",
+	"XLI9kmRBld0bHrxsKLNTY3L9X0c7O7/97/Nz/fGbsEK74tCTFWLTMm2Q4zFT4R+DAk/1RuvVnzGahlYx",
+	"8nLRNiCvy8EW/RwLy3MPtq/Kjbl8OJb+Y7jMoqXGClbuZyKKbMQU6Y6lIjmdQAQcN1OXXrKpmfkvQufv",
+	"LkKtEpqWV7S53BNmpitFkEr2cNKIv8kQDHxrL3wMcTGnLqqyCQZx9UDzVJbI6pL2zm5MOG8hlxpon1U/",
+	"qL5ygSv2eYhc2QhmFolxfZlu7uB+U8qzu6mEle9iI8iAlJkTDNVbJLJ7B2t4q5trxQ7CimBsfwypgmfe",
+	"zyA1IymzhHpGNVFMsNmG3A5HDi8JOOFJkvGtLaQON5eBBCPsn2liHyHdBDNZjtD46VwgyHfK+HBtKIbA",
+	"W9bz9k0vYB5do5jdT3DMijMqg/kDzCjjYnPwqmjhaulnyfI8ZTcuoCboZ01qCwxEcKM2XunXZXJH103r",
+	"dfMIpIHDg+AkLgVkwwSI79zTFokw7WLjU3Ij/AyvhQ7LJUUERBsIPSy1N+3SAQRjiZVihkcYotjio1fs",
+	"Wl4hHn7mbWqmOHLhTby19nrUfQBRmTiygQTUEITdeusjRB62q/urTqhadHUZNSjcAJVez00pzm1Kdtqh",
+	"/GQZxn06U5UnVIF2jbzs7+4N9162uPS+2fn4zX//NIz2NvDEbLL57yoMau5sGwfJmDEfhLShvwPe4GKL",
+	"N2pOmM08RFUgZAAsp1KbCxc7ejHKw9LVjBvBtGabT/orvvErSlPrFF/ve6nmqQ6mOtTlxVaHseJi34qt",
+	"eWjFOZYJtk8Eg7jit290yUgru2+vEWaxGbmoCTMBsx61dxhY0D9w+4SWd+xCgsGVnknB5vZPheHcpuLp",
+	"G6+wCT2rRa7Hgf8AxC5LZswKLZRoZkzKgJ3mlCdWPMZ46IhwYYkO1wQiHGvXuDscHpFd8v/2VseBOMV+",
+	"jbOrTvQD7FC7nLIyWZC6lNTactat43CdEbuBvcsA7USHZ5qUD5KuhXJjWEKo9pmZPjagBHLyHQThuLdq",
+	"m7BQ5hCTdC9P3519IDtemLEPXBIpQKKEcSDYA8au5kcjyELiEOQdQvqLhea94d7GQLxEjSo4PgwpDm2k",
+	"xEk9rVblB5J+V1hD3cLeA+/fOpbigUXzMx/qtkBdU5cp2ZKsMaW6nvPsmfcR4QYi7QgMAJYuIALwdM0I",
+	"5pM5wzGrbtitU4Xx9KRG0XG7LOMF+xbsP3hujsotnY37IYJMVNEXbEINv2Zl9P8msf4gtZCMx0r2YxyP",
+	"cKF5spQz4kP3d/eXIvmD7qA3LnXzB0ZTE4h9gGTF5U39OgXmVGV+JhzjwBDJF0O96gynmpuLi0IHoOlb",
+	"KQSDI9AAJVCShUAxBiLkbB1t3ztYR9rlVWhHzBGu2q5wNxCfjNPby+KCmJksy0oEIVXmTFzE1T5Wb9I+",
+	"TbojWQirTo3mZUJa73P3ugC+8qoTWFt5EyG4foNgGs5uuhM4r8lP2RqCWcoMe89yqQKGhETJPF9hA6oH",
+	"gbtnXXIdSaWYQC5om17ro3/bxpbCDQyCQhNDjgnVEPg+oVxgjjdzQe/EEqOkSNkGhii/vWoxwTvk+uqO",
+	"CD5WjBGd05j5lLuRXSdNNkNx+/rFyOukCy4mCPeDCdz+Ld6RhCsWG6mwSk3KnNR3TCCYG1N454HFtIck",
+	"9YOiVcbFxarl1fLc+/2Mi759uA8Pr55ua5JTrcKJ+imj2pDmAkN0JoTdtS0t7TEEG99LNaMq8UFR25gN",
+	"nNV4MyXpimPa/0Jto4+uwNHFoP/x0zDa3w1HLeR0nkoaQOPXYHwAjcHRnF3yM3/duCG7+QVo3X/1cncY",
+	"Alhj0gtH2cMhRJYqYFUkwzKoKIG2MCgj1lUso1xAkirgugVpdkRi9Pwlio9N2AtUi1F/tTfcoG5QgwrY",
+	"m3BHXJ1VczMr7r7Nfi4LE8uskfCQsJRfM8x0iKlSHHMeCkwEZusDIPyYoeX84PJlNo/ajTptZM2z8HUA",
+	"uiD/3EadhOu1DsgaQa251Bas65+fRagNNUUADuUVWPkLMYU1zKvSQ1CRg2syYqmcgZ7mwKhOyOWClFMW",
+	"Y6qEN3/fQFLKeYLJLEVueMbqSLMVaVz09eCWo+WExoV53EVF1U0HQUpq857lhSmziZtgMnUi+wb2QbBd",
+	"tARRZNzr6BsMBAryxRYz4wtbzaFYyumIp9zMawtG9/TSmfudRXgc5XYaS11YRnOK0NH/KEcBlxwVCU+W",
+	"3Ker0OFHOfrWvxX08NwhPS/hOqcmnm63jDfurdAqSjEqkAoouJ5uucA2OKM3F5BtupZAOandQk9h8sKU",
+	"yYhLY6qWFLHFXLc/CoYh9K4IFDgmBMRgY0JoiDhUJfPWe07QY+ISnVQnatTba6Qy1aCocZctYFiBzzL+",
+	"r0DqbQ9ax1KxllwepMmWrdXkOI+OUUdf8bCW4sVwyMabUSTTigqrOnQ1T8EBo7AmVkTkNVNYFSCcNjqb",
+	"zkNVPtqoAR6A3xi+3nLEJWpsdcJCmrDtrSZ5NM8jo79Lxc08snzNfUqpYZHPKsbSIDFLUzgQEaPt8Xc5",
+	"IhBWGjyXdSiSKzmByIVlUlpDlE2P1YN4OWrLmf6rkCZcs4PlJlxgYSWPYnp6Ia/CLwrGJ9ORLFRLjM62",
+	"uKAYdYVgVsAzwi2Yt7BEQeQqvQAcU6zJGYLk1qN1Z1OBrt90Y4erzvtu0TBQIbVMV96q1GlQW3RFVT1A",
+	"bhS2XqvDeg/lVhdI92cWOa3fVn1v0UL52No51hcQujAIY7zbbY1qKXzB6oKkezAc9gbkVDEoKwYeOS1d",
+	"qUSiGUv6TNkPImGKTJjBHGl2k6dUgKjp9T+8Jqz55kwm9fXtBnbWGmRWd6/vvTi8k3d9e/+JO+iWXJs8",
+	"T3mIcdVC6TQk10yZYvZQZsS901KKAMLqVw9XuZWmNClLV64YdtGI7xbtZwuDlw4xsxZt086kxjRm+qJo",
+	"8cOvIL+LCFLSrOawoWU6qrZFlIvd2C/urZAgmytp5PIFjKjJqOjT5DoiIzpiaYTGOTCVChZkq/ZetpJ6",
+	"lSy20QzsVt7bV4KhQi1R2gllmRRHZERNbFK7fthOcgz7wYi6jIqCpiRjRvEYrZDHsM2jsrCl9wzUlWUc",
+	"2qX6gworNrCIuIX6k6/faXkikYe8NlAtbzQU1r0gutS0DAtbLcKC3Xrz5mQxStmy9LocAd4q1FQXtmyv",
+	"YdpwUWrpn7OgqHPN6XqBrD5jaLHODBO0C7uKbD6V0JmJv0v2nj/ffUWu2HzBK7dJBbcgsX5XmJG8CWes",
+	"lnbrQMkaMM2pAIezu9KEozIxpeBwMhJKHdqX5lxMwoR5O2svu8m5WrBWrER9bx5els0Vn6yPMWlxdDcN",
+	"o94q7oasVlk7sBAk4CWEk3W2S/CuXee6uKr2JOZ3s1DixNaJiXaYWnLiUsyjNBu4y1uy8/HlaHUOb30B",
+	"y+eabJyk0OaFOyE5nUP8ENc+jpGKxJX9tBBv/69JW2FX7rZp2vaNGVXJXc/OlfuHIaJahSG/jtBRnrJQ",
+	"aMuqUnwrK+mlVJsLzbCy92b4C0KLqHGhQKIDgwh2X7CXa+KdfaRUzjxFtcMRy/wsr0W+Gr6dTcJ3At4k",
+	"M72oOEqgTUFj5mfaiQK+3r3dCemmTcNO75jQEagLYI3nBgp4QYALcPGG26eddy3Z3Vy1KrCAg82tIbHW",
+	"EnuR6TU3Y0fjcUSKJI9IKhWNyCi1era5SFUlwk2k1jxfr2nXigra6SpbhgO1NtgM086aSByo7+yYKkAC",
+	"Sj+kqxkjO/abXgs01MXhNWNWBoE27/42weOAgetoOg4ZsEq0MJ5TRP7w6dXo3oYrhOctp9xgoe3BBPVx",
+	"lqMJVpEV6DmzJV25Aym6vyqeG8mRqypvIpLU9l3fUPBwy1KSC34TLK62jTW66gyw0RuLaQxuwmqg9uXe",
+	"qfrnhjty1XM335B/4Ta43LLe/6L2YShPwzqS0MZXPA4U8vMO2pD9zKRsRW7gOriCX/0w5VTBWyhGV2we",
+	"yqmXNxdXbL5MDP8nKip5MUp5bPWViEzZzXYlw+4V0Zji43l4rV6r+qzFrsPZ2gKi8thCZ/2vQqoiO9mg",
+	"dstywO6688CxnRrTPvN3wgRTlLcwtPjVLHuIllOJN9T7BZY0BP+cG6X9/L4Fb962RvZk8wOsFMr1z//T",
+	"PtnYzacOu4nTQvNr9rM3bGPbreVTaSYVtKQVtJyZ00ubDb7aT+0Ni+l8y0Ob0nR8kfIxa49qGh5ZGTWx",
+	"g68OTdrffb5/uEHmREZvLuhk7Yzg3rmPGRfdQUtbXl5S+yGjySdoWG8Unjza+f+/+e8Qs7a79yJMH2vg",
+	"VZfncxed9bscQdWyKxYW6PH1sPD3B/y2uXiKY50hD1kn/fnB2w/pVKY8nm8dL7g9+P6OQSTrt4a4cevP",
+	"c7t33JVs89LCka251Or8XGrQxSpC2yApK+mJJ7UrMj4/d4JFh1U9ztdva8nq1thjtcjIwUA7YJ2VAtWi",
+	"KeNqW2AvOWV7zNBnx+PchcnQeBquVdLkQBuYCioYCqQ6xlf6GXEHHyF1x9wCOkE/3Eb2iE0YVrmQanfV",
+	"CUd4dS03HvIE3K3XwjaakXORb/i4l9Y9/V6lGdWiIgU3W4ZqtcqoThNwbvHayH7vodOtWVZbcroLTSdl",
+	"GcTFaoID8j+w4BsZDvag6gS6uGMpdJFhO0uS07kGk6r9xa4Lg48i+925QJt687VnvjORValIF3pSlRUL",
+	"m4UZoW9OD0N4fDejYzIc7GKSGYM6UINzsVy8sJxg6+J4MU9aXe71mn2bedNXV5+wWLqYJ1f1CnKHNuaT",
+	"QrGEpHTEUsyLrdoZVgl1odLagUpfeAdbIRcWznVe3OYG/i34Dcl4mnInVZEuF0hRgAsdbxP2/mpvb3//",
+	"xd5w//Dl84MXLxaEvn7w52XJ07VaDtSgbHEo3plxDl68enH4an93/+Dl4d7+7vMX7Jv94ctG0knbI0t0",
+	"fMFDRzOWkIxRXShIf9bHhIo5GXPBDXMlpgKhJIcHofiA7YmplON7xQHF0MN9cTdC2lpweDPI2W2rDHK3",
+	"6pl3IOv4kt7i+aY1ZBuLTEtxz6gzHOzducRn8wKjqp857qtCpRJ6HCHFy6vTkHpYf8Pksrow6HuWv2ex",
+	"RJ/aNspvW4z9otK+QnVvZIy1RuDfbUA5giToLUq9NSB3kcZtBcm6wOO9o43uzoX2g0Aqx+OJ4klfsXxn",
+	"q1q05QlWG1rOYrgLpG1T4NcDZ4MUHgxfBYqBvIcMz7ZkVeobQG3UjwJbJ10krlZsKAlkVPDUhH8sRJ7S",
+	"eLOijjBjNV7t5eYqgidaiLtFaU6lNm2VqKRI50dW/imDu10GKcQVU1fPxVfghE7mjCaRS04uO0b7ctrz",
+	"KqTQ1QA+FyMWSy/0VhKpl6EGpPQnknjKrJRjH3SASfZqLbSxZS7hhnShLipTUOvAfqPPxds3vcg+bEHO",
+	"PkM1kTMXqJC75GFWl5mdCxo22r3c8REWO/jIZQ8l4kWevV3t0Log1dKT5agPOdpt1OUzpau1RLRNePo3",
+	"6DQ+cK+LeoscE2hic3hA4ilVNDZM6d6x71h0gQ2CLzLSBWkWMvLHrm1wj2gf3VtBATC+zUSwBVRy59qK",
+	"KOEo2+1DUCrHVC2Tb30ook++WxVr8r4QbVaa9iQo+OXCm0uWFSGwBaNWA21eoeSCS+lQhTgiLhg8IhnL",
+	"pJpHBHM2ImIUzQerQTgAnXaMKvF7kxw8TBG5wyurusB5lRcfJd0pu+lh+EjSFlRbz0UJN5UvFWmIpsdw",
+	"GoiyB8VZMZqQLnYb7QWTkdzl+1Yfy5NY2vNMl5aDsVNXvZyosV9Pd0j4GKJm79xezav96P5U+Gl90tmM",
+	"pulFttk1hfFzwySdMyhRdTf2BhCP5wvWUm+MXehoR+dlYnvVDM2HnbKZ5WLALzwfWF/4aqVyFG5p0brx",
+	"lqSAbbvwjhnbpjFRPdSxpcdH2dzDnZMPBdT2AxSs9IHcM8dxe3fs+BF1zE1b9Yj6vGgmk7osG8qoSjlW",
+	"yjJQE1xIg43RyZxtXuSt7He+aTuVslmxO3fcQBC8py6MMSClbtc5dJtEprIHz9p6wm/hyZpFd1tsr/Xq",
+	"8+1znJEVFtx6JidVTP02lQm3P7etz2LdBlu39IYaei9XnVBDL0aHB437cBU4lrsx/EfCRW2Tref51q/2",
+	"7t0og8QGCiRu3zcIxIKMCj5m2kQ1xQe6484EU6TrrHClB6BzDwDc6IO7yS1frTuzw235V9RxJouVVQYV",
+	"tULnP9n8bq1t73nFgYoiAC3L2RH26rZoCcdinnMmtjD7NDvxrqpluUFaaXCzdyglz5A1NQwuL3dfBfo1",
+	"3d3Uu0Em7fDVq+e7u4d7L168WJvSW+vH236IuIdtD7BmUFtxP3eQ+8I2t3vscIvgW4dLxNYSKNbZ6wAY",
+	"7pgF3BYc+QF1fVzQM03+Z5nVhQ7Lf3z3gezkGHNJ3Ci9bWMnMcfyDilNkCK4KkKxhh/bHUg9dnsT+9Hn",
+	"MvRasYItO8bdRRQAmFuLfbvbcuQlCwpMU8kNDh2qEgXlKQfvzsi7gvNnimphU0LZYjgi2lCRUJXUyr2v",
+	"KLC2t7d/+OowWBLwQWW+9YLcStHtg5xM7qrQt2dbLS6qPVfmg6JCj5m64wq21buT9SmdrkcxslpRhAqB",
+	"voPqCFABG4zWMiXcHNcqQlvZE6tdjubkcsfc7HwyNxc8ud1xz1xWJbNhYy3ZPRnLApnp3yvGCDT9dwXp",
+	"fHN6Yw8Ta49iBhcdBCzja5KEIX/UHWzwxm5OpUyXNSdnFLhXFb5NT/fvf74hppYM2RKwUj1AuqOy9iIk",
+	"UpYtIpiIZcLFpBehLROMGuH+KlsB4DbdHFrKmoKtmfraMxTy/8eUp4ViEeFjQsU8uNAxY1scY2syMzZM",
+	"CS8Lg+gIbZyxfUGTbiYVw5Lqezul0RiSbDe1rZbN1x+1cYpW8Rb3W9p/m4fjktGOnNYaESFHMpk7kjJn",
+	"hnSRNPUGZELNlCl4ukl/sJ8nvDKADGB4ZsxmvlZ97WB9VXx/I67UwzFRzACBqcrQKmYKJQYI4kf+6uwc",
+	"rijXEaHleBhX7X8hHE3nEykTzGwEmO3VK0pU2b/lxjpRxy0fJG7h8qxhyHAJNgsmoXjjdgAA6rwpjy4g",
+	"+2uLWNq2sNVfm8fuLqPedEiSMVV3aYiGG0J4jJpEHXHbI0hZK6BsKe/8AGWIq0PhhXOtN+7xBxIi1W6P",
+	"J3rb/CEHQ1soDW1z3022iFvL2zcr81BD8FG8PCiQ5PvqggOjbDlB5ySl8VXD0H3fFY5C/VjMzcpuXjWp",
+	"wbc2audwi3GXh/svD+6h55G5WQU8/yMYNn0t23i2/WWzrayJupGGrVrXryVeP1wji2CGWlsQ1lZlyarA",
+	"tBXZazUz4Za6dT5lGVMoPm+VYylXxDEftJiuGma+bWarGqluYSpbdjSVtpxq2xWBbe3BCvPHheJmfmav",
+	"vdbP6YNP6mkt0Q6PYcwG6ebK3nJCqCGQe419kyJyxXLjtYNmrXngugBsoHMwqkDddyucGpP7aNqzukFx",
+	"0c5eDyzCmHbXzCGmaVr1aKxXCiJdnjBhuJnXDe8cm5XTBJaB5uDOOxclVy2hom45B9v1LSjNYxk+qx8+",
+	"fDglJ6dvLRWQghE/4C/MwMoG5D2jSR/L3UGMB+legrmLCiELEbPLiFzu/FFIwy6jc3HpzWDwdcb0FD5A",
+	"mQP4hHUb/nQ/Q1AOfC6jlthNLpW57BHuumC4OK6fTn4ZnIufoW6zmMDxaRCG6/WWGnd+eQJtYPmfEH1+",
+	"RF7DHZIP7/753S8QFWVJSN/IPsZswYDdyx1VCFgRNLqGT9DzHb8DG2Tt4w70/dSXPReQRTAJAUO0aouR",
+	"6lxQQS6XLuyS4J2SjCbMN2VaDR1WMFyEkONzQZswVk8L4K6Yt2v+hIJUVfzC5xxA1cKD4T5Ocem7PMFZ",
+	"fWclURScL6FaHrYR28kxgf6b37UUl6T7/vtvyauD5y96A/Iz9CvDDtYGWqZAkBQM4VuDIMHQ52J9j5CI",
+	"CHbNFBmnkhqNMW0uob6zCLUWojs1K3hnONgdDH0XFprzzlFnfzAc7KOJdgpkpYRo+8cEoy4twYZ9vk2g",
+	"P5s58c9AEHQuhQv/3RsOsYSBMI7I1g/pd1f5FHnXWv3HzwG4G9C4C6WYsFoIPjewG3s+3G8bt1zozr8F",
+	"vaY8paOU1TIP17/nqyQAQfYNsTsY8xVhhg+GM0jRt5ALndrsxZaQNpWugxOdaF+gtfPxNurkLqazedJY",
+	"P6Jx2EBGX8tkfu/n7IpV3DbZllEFu/2Ct+xv13V/BqIAzeTgug9wJauv7TVNvGgPr+xuBCGOaLIEX9oA",
+	"rL6XasSThIFJ7mB3gzc+SPkTVROAwoO9Vxu98DMVc7cdfVeIfz58sf6dt0IX4zGPrcRy5vJQ7owtTnzp",
+	"HP3WFFx++3j7sY5M32KjwBW4dEyk6+I35ixNtOXHc0I1mh2oYgH8uo06O2Dx1q1E7SeuzQk+8pDQbmeA",
+	"xPUAuOP0g7sD6SNC0MNCgUX8MU8bFW1BDkkiH9sH4mtUSgpcuVJY9dt3V95OX08LvHPsjE+BQWtY3TIh",
+	"sutxbcYjME/lTObYigpkUmiDVomk3gFcgsWaiIXb6FNwHOcursYpTx6DLzaIxLBDN/fzxor4KLmRnCmC",
+	"zjnSZXFvQN5l3JArwD1ovR9PpdRQLD4jYyUzoMEpv8ZwV912AFeNVd9rGMjyhs7Ce2m7m8dc2nsGxEKT",
+	"rmJ5b0DeOH/O88gZWdETAB+xKZqVDO35ti1fPfrJEs3/ZNBcFhpulXsYQ5pyZskzoitkoDB3BxF2nAJk",
+	"SS2bs7+1wkszEGKD7QXiahqpRVtt8ydmiLaCtZXGXZM66LWL0DSRFhPs1rDfRHVlYCIX0BlP9UjCteEi",
+	"Nos3SX7lZioLQ7ghuoinhJK8MEi9PKq5ISb8mgmrqnhrODx0MHxlSQ93LbYq9DvG351ZES3yzzTRhbrm",
+	"10wTTedW7HTRv7D6VILx3ziiRhSjqdVr3SttF0TTVM4uIGAuuYC5w3TJmXmWfb1L/slCgZK4VHNLQ7x/",
+	"RGKZZbSvmaXNxtL+spPZYc/ex0zRvNqGVQqNbEUab3xprrpmzenWjUDdqP5X79Mw2n0e7rO4vC8o6ZlS",
+	"C3835pkmmNHQ33t+iHBQXpZlPeTtG3vZiWU9Fo614THplnR2SvUUM9nL5Hf8ytUWqNgWAuVVREREVEQq",
+	"dLLvWS5CFMsBIgHCehGhgkAddVXkVpyyAKmYLjIGLVntn3JMnNjj2G9ZU97zXd1YAlQuFbIvc9LdGw5h",
+	"jsowUc8Hw03gOTCRrLXsfIvL6P+AUSObSVvoiFm+oLLQA95ADjV7SPfHs3e/eHNwobBhp8XZnCbgtF3a",
+	"yIiNpULJxNmJV+7B1QZqEQqcWX8Ruj5uqvTJ2DDT10YxmjUF0ioahQsKONFoT9kI1VucPqiTlcBdw0jy",
+	"AXsLPqLmiOmey0s8a4BqPSFxSsuiGwDU3dGchCCsV1mgatCNblXLzbpUzJ0LX0DX5hpWadnIoMD6Ry5v",
+	"0Q4IHtqyYRHkHFESp5Y0uTQv++m7m5zF0La9bxfLRcHwB0wbIuCXoVm1FVgwdhhnN/ZIuVnATI/BgKNs",
+	"5oC/uzfc7YHOsYc6x2PczTFh0GXdcVdXHAf8L3heziP8V9fxhxsoXN9KMU45ekmejAJ3UgcBaAhFNk9j",
+	"JbUua2EjKpQUCQHd0kAs37+YvkyYiNUc044jwhTUEiGxr/0PcVopjeEvXUqCYkGwCyqZlZFhh2dlGntQ",
+	"73wLv5+U2eP3b9TDbIiNbHmPgPW4X5Y84fMTPpfgUCK0QLaFVh5QLzz75Rb32LHFTA4oL0jKtXHcFJgn",
+	"SMoWV1HjSvkVazh15EwMyEmZ4YP+JcvD69OCbD0rcxDReVQ2f8UqGVFdJwONzXF5NEevpQmffMjtLWpL",
+	"KcOwhCZlwJ7tFWV4INmp0Ro+gLD4+18fXw/Wv/GLNN/LQiR3Q/AnfC2hweFrXZ4eSwXOUg6lRbAgnbAi",
+	"5pV2Eh4YHIwkiZJ5jaUeN/r/y1qP5VpMNJ1QLqCJpUJFEgYBOyQV8xmdewkcRGr0QDszJarKXJGJojEj",
+	"OVNcJi2m4VYf50MjYSu7/OCNA4+Mf9ti01fjb3gn3IE/0xWncD+jTMhU3ykrAMAEQnN1m7Oh6UsILbh6",
+	"xOednFIz7dx+DHKMnRq8rQRXp8RuB7XbWA42sg8AmcDWbIkLlw7acVpqf/T3nh+WEcdTmVYDbmX2uf1L",
+	"485fmRM9jnPvma4bkiC4iDl5joo5uVp2UEG1XpmwBD5YNc6JYmCPY4kV9FzOQi1cAAPdRnPLwUZSmdIE",
+	"JJgLZtWSUGJUIWKKfuWUQawQBNpkXBt6xQQKjQ4gQSq1w4Tg2ocypQyqW8y9dQdW+WgkQ0FBNbRx333s",
+	"Ns8plmt7cBbZqAoXoDa/Tp0NGXdLxha/UFbgT9Lrk/SKISUsvvIGR2DejregAVSKUn3EJrygWY4KniaO",
+	"7GgyYqmc1eHMTBXTU5kmm2t9ECnJHgofwd7z4AalEkkeN0asZsxqK+zlpbYnnH8ySd2FSJQuwSY4+Xjw",
+	"hUhhDHZYtCKRLkWbVExzOuIpN3PStzoqpCgyL89QxSq/aOm5nmECBdqsqfEz1UosSJHOneendGYTtDRj",
+	"31pupuT03dkH0jRDt5Koerf3Nq3itX8mjN7rUAxfPgHN/k7g/AXieb8DTkEx+/KZJu6YIl8VM6mioLAo",
+	"WdzWgl03Wq+7K2CxFDKbuztwseWrruBb98gDElg3hUu2DtNZaPeWpiwpa/KXQIwWUJ88CnhRJSdW2cNf",
+	"5jprqTCLTQVIV+YM5X/AuQqVIQ8MdRLCTc/FXlCI32k2F/DX6i+yHmwYsOpYEqSrpP4SWnpYJwClFDzP",
+	"qJIynMSSESMnDLo7kF8x07akSeeisly7PAcmZDGZ1uKC7A97w73y3spzgLiNXMlcappi3U04CrdcO/K5",
+	"6F4icXE73bHfXrq0FO6OzRXZXfB2Cd4A4vsXTtzodqItZJM1VMiP6cAeXeR7G794CsfpBYUnl9ff3YVN",
+	"wePlSVDl4AJeQdHfjKYKzE4KE5caz9ix861wMp/Yn3/B8OEHRDqY5gnrnrDuryjVW9gsUwCxPrzHwG6F",
+	"fVmhDRlZLokcr7ce936XXLSj3o+Si0fheG8cB38N1bcfEgmfkOlvH7WB4FBjYqX82DTeOwZ2XLO+Wx0a",
+	"sAx4VsX41iNarZl7m4JU67v+oMlb9abzASXJ/YyC8JfSdn6Roo/Hr8mUUYX1z4VJ56TrY3UPD5pZVL2o",
+	"VN2MBDqYYIbd+ttR7FpesXZC+B5+f3ghBOd5kkKeCOdfkHAicFZlB7rSada9Wpmrz5JGrCrejoRnfPK1",
+	"SSNPyPiEjHf0Bso+VuR09i6WePMl1SXKHdesna6kHTVg/02ZgdjwdpxkNyze+YTtUm5bxZbvblh8VjUV",
+	"eij3edmRqMWoqwrxTLuKNl+d6+w/OWIm+rRYU2kRkH+QM0Khw5svlGMlcq5zirL4RDKN1llXd4R0Xaug",
+	"iPjePb5ZFKTjNfjM73J0l8CUH+Voravagv6P0Ax+u7F/hlZNZ/xPe+Jrn/6AbbHOOg+eQbe///z5wcH+",
+	"3obBcb+enL11baeqGtLG1c3EzlTPNOkyGk9r+a7kZ/66t0l+3d7jEI+Tsu90LtMUI3u/TiryxJcfii+v",
+	"p3HvC+FoXJ2QoQ8cgr65rndxG8s0hZ5frrYcINOx+xVzoXWecowAzAYE/dKaPB/uo0H+PTNq3j+B0MER",
+	"m0uRkH7/dznqx1Jgual4HqCSS2x/B8nqSu7/Dh/5spG6uE5Ph55w9+sWGaobx+IWrcJDhLkcyYKP+x6E",
+	"AosqYC1sxY3v7a/YpeOOYbH/gsoPG8gI0BrBPf3xgePXsI/Yihi2ry9cdXeDrfxDCvY3wLz3jCZYGQcC",
+	"UKn2VYe5ID+evfuljmWuwQ+ylYnUmuc7NM+ZSC5GqYyv6oaeZVCCRyxfhKxFzhLSxZt/pl1oKxYYfdYI",
+	"0fmZqauUESWlibx5PyL4Ymm46tkBzoV2Kfx2O5gzmVMFnRwrG1ZK4ysoOjBlaUK6l/a/yx6ZTXnKykJt",
+	"TbdBVRV7cC5OMLUsiUhGU8vbWAINCaRiVnkvN3kwHEaEEs1iy6vx69EcluYXj86HKZZOPxi+OvaJm+fC",
+	"ZW6C9B0KXDmBU38Nh/4whjMc+5HDaWFS3JslBiui6uEuE55U5TDgiJ/SuJ9E9jZKd1roKaEOFbv24b7v",
+	"TuH9UhjIWqN4KUsmpf3MUbxNglP/AY/+DUNUgdC7lTdDkO0gVDHtq4JBAjzpGl8uxifZanJZHvFlrz0+",
+	"1d+GZzzhq8B7cHRyQWZbURyxSfK2TO/7+NAUsk1Y+88ggU/G0sUE31I6sNBHulOwn2IaO8ghzpTAteZi",
+	"Uso0oCjBq70B+blGwdYSMPtOnXwtGNCE4X0mjJL5nIyYmTFIZU+YPvLLKnEZCqYxmixgtU+1jyBFEkEm",
+	"8rnv5wIXQOhIXrPynSnUzPDRzE5G6lJBSiHRvWaFLkJJPKW8FiHNNWE3NDbpnMym1JwLblDWWzycgDRV",
+	"oxJ6XcHV99A9CAXKxZXhhi4hwfMyshI01bGLvUAxr7WCIYy0cR5x1TImTMVgBeEaiMNoRROOg8Pd3cOX",
+	"h8Pdlwd7L/Zfvmw25BiGGnKEF4Cd8oMLODyI7rky6IPT2x8shLcRXQD/Km3Gg0JVkY1luZmXJfvwpnt/",
+	"dSr99ZubXOYFUi/n1PD4POWTKdPGUVd7t66esydlNRq1iP60huqrqHA9N2dlkk39uY1kmLti/6vh8MXu",
+	"q1d7zw9eHAxfremr+vio/7CIXjvmU9BRAp4lktMJZNzV7+7umPyfIc235JC5/DHgcp6FS5VYdg9OCkpy",
+	"qaHVkmXiNYkiL9JU40maqfJ5QNl6SX8s1cx1SA4bmU7sSlhGaJIopvVCmT2w+VCRpCxBG3J3NC9rVE6p",
+	"nh5bocKukDrny2VSIDSxyx4Ylc5FY+iGesN1s5dprc5XYUbyBlP/WcqvodNKFbvh3y7ywbkAf4/3uLoX",
+	"uSbjIk2dqgR2KHLFWI7Sl91xMLfpezyut4ZlD2Qiqs/wyIYiN/V7pi10h8uE4UlH5bWAvbC80idL0ZOl",
+	"qDWABbp7XAMVA5tyn4qk7+gP0pjPsB9lTE3YRd2K1ELOyAi6oOKDRAua66k0pHtZmUcC1diHR0QUuJyY",
+	"CiEhYtOVoYma1Dym4lyg6INIohfbd8oxCfaxbbZb7Q3ISaMFriue1qhSeC5wobpWPcn3XqsXLeRVbnKA",
+	"qv1sD69hV7t/ugZzfKGCEm7uNrL2gy+X37jHGVMMCidPmXoibE+ErZWwneR5Og/VBkAi4A0oVjzqHdfs",
+	"uAoKOywWGch8xzegaOA7dJRnrSyHNFCxvD023GFCDv0EpXggXH/P8vcslirRD4HpzYaieEy1JuNtfU3d",
+	"g4F2m0sEAU4peeo49jUGhMPdunoHcqSZumbKeccZuMst2JJuRm/AzApNx+CTfxi1Fuewdi8Qz4VpmrYE",
+	"jDkcddjZZpdYQM2HK7PWwM/WHtDuOAZPRrL7M5I1alU7qIJLBMEQ6+R2p9D6M+NaM92LLBPwkMmNu5zV",
+	"cGZuLnIp01Ww9uHm1D7xgHDmZmhrKyJlOvhPMtrUOqLrRXuE3YzVXwyZM4PCQC/YvA5kAinsO015v9bV",
+	"fyWXNzcXtR747ZFBfnQLLahE1RJ0a1sBiGK+vhXpahVHBHpU9yJ8DQw7WsV2m4pdc1lofOBccI17jVzv",
+	"xnRO+Ng+CwV1cjonNJOFMOQbMmYMhZyZ8yyhxGSl6+NaNBChxlDvnjsXcVtXfa1iqyAB4aUpBge9qgJX",
+	"FKNaik29VB9uXOv2BxKI3OhfSP2pt8tvwUUHLM80NMl/0naetJ1WbUdf1bus0JLOOCMGy2U8jaCRZJl6",
+	"V6M27eTNtUhfxbF+gEcekmO5GVqwxFuVVSEEF5MIbPQJ11dY/M2QlFFtSL+fcdEfK8b6EGdP7EcgkPA8",
+	"NXREtY/NaZQOePw9kFFhvEnL0CtGZlJd1TYmGFVWuy3SlEjV3EBVxZ+LyXHV7Qp6EEL7nYWq4LV8i2We",
+	"dQZBnRoa/VFufLc1qq/sMqE5wGDDVpH7h2td7LefLxL8xK8ZQD7crOtM79EAscMf4zMHAzqn8TIkuJTM",
+	"Ruy9zL1AB7LdqjbGP9oHNvJhLnsRV7TbbIYpPITnkBuW6XXQ/KMcWQTJ6M1bfBwX5hZDlaLzNlC3J/e4",
+	"rOyrKtpuj6/m6RspecWWWjKH80XCdQmKUcbNY6aCLnWC/KHeGFVj6QXlY49cyCRmzFRNb3c/ty/vizVo",
+	"FGwoCnmgZQPajM7JH4U0zDdS8VFeYEXUVzzPWVItWUgCqN628ozeXEDL9Y1jo05Ain+E/pRfa3YtkLHl",
+	"PaAZxrU1+KNgxVPTtCc7JVDg10BufdaeXGiA+PnZsGHrkf24A5Sm3YfwL/szkvGH0JV/lCOY4Qspy376",
+	"1shEqQ3kVlm598lF8PfRe/3NA+N0xrJf2ehEa5aN0rnF08irSN4qtWCOwmgjFKSeaeToRMlCJL1V+Li2",
+	"usw/mPH4+HBYsULKfupb9jhS+UkphCO0lekBMRUJT6hh+hnRsVQMldLZdI6GWZB/fL53jXrde653A17X",
+	"lUVAsH0qjPBU5mBzBEisTvS7HGEIaF6YqMp8BhuRxlTWKdVIebGzOKETxSBG9QGAHuPRljOAlk01m2XD",
+	"vBPp3Ie/Y0y8UvzaSnZoEsM0GfsdTV1wCOnmdMLFpNem8uGrd4lf39vb33+xN9w/fPn84MWLw4fIXtkd",
+	"DqPPMUV9kfyVtrqwZc7gk+3p7rYnLDrgzrFpcfIFDiKXEhL53L3IFzvAbp3tIaMOXyEgaEWkKGTM98Gn",
+	"WQguxZFr14GJhWA78q2iR0stg8qiCqN5WVABefGUYn7eufA5h26zVnZ0dihmBuSdmTI145otdPQ4GA5J",
+	"92D4yomgY6muekTQDOr5Vv0PaeJSAqNg9+rWKFBPoR6s/AFM80VqIGBY18oIUEd1feznky3myRZTxow5",
+	"2OhO+DUToOrlBZQMdT1Mq7yVZ5r8+/1PPcJFPVfmmSZIeSJC0ZvmkHIdocKUlZWCxTt85I5eoP9YRozb",
+	"XsWJwcf0xIg/jxEvZWroRvMvbAiVMG24oNhiV6ZJ0EUUAm/NaLqimjWjaVWS5yHZg50pzB7Ab85mxPFT",
+	"qYiGZ8mYppqVuWWKkRnVJas1Eh77WoMn/7rk+rSoyhk902UJLJ8Z6AQ4n5wzZwYJNTeaCHbjEpSJkLNW",
+	"yM2Ynq4ya/xsf3/QhBY9DQeu6ynJmFE8/mItKWANGMxDqCYpBR8rTUg3o6KgqV8f9sIcAxucNYT1qSUE",
+	"/qDh2dVnjY+sPW7DbswOtCBvHvRaA5GbwUvnp0pmzExZoYkdkiC/HCwcQ+2p8kJC4R0yZ4LmfDCn2cpo",
+	"3Xc5Eyenb7eDKj/oFpu1tM7NVTZ8GSwFw3Jd+zG0rZy5mJ/2Li72gQdt38JUe++WhcCrL9Sh0p4SMXbc",
+	"FvjPi9EVm68+SPfIQx6lmyJ0ksUo5TGxPw/u+WyqkZ0GmzDy9k3LQaGZbyeXKY/nq47rX/DgKT73gGfW",
+	"mKc1At7+OngSNeE0nKUWD6XqmTrzVh6m+gAD+AWWQepfcagAENNmijCOhbbdIihVLgPC/ds7lmHg8Swe",
+	"m8MfSjpPjuyvsRNRntKY1f0gnuQEUKUio6udGP9yz2xkbLD4eefSfzjTP+0Qfwe3Am53lTXDXc+TPeMz",
+	"mYz2jf4teAbTtLxNI6ZzlvgMrQWVsM5kgi6EX6RBA0kt2wqynriZRxghT8riDZA48cyqRTdYd6KWG6ZJ",
+	"1yVLAJdr4uS3ilHDEHgelJHhRF+Gka3ua+SI2xMj+0oZmVVICfXX3JXKN/HC2CoERY+lckyoIFavtije",
+	"W8frdj5ZInC782lNhFUNwb44pD8FXD0Ox3gnStpSxlpBqXtXmJKrkkCv4A0BKSmnkMf2YEJSc3z+uaND",
+	"WdSPLUizQ12Tgq9ln20JLCfx1SNw2ZPH7xDwdbHY7RuXPPHke4uSjq9KPj0gJ6RW0M0STp+yYL/xvbOf",
+	"aUwdhbmgWLeumlGUViDwoq9j55i1sIKBG7aZ1goq3ypSwoRVGX/ruPJNVv905/5xOeJ0KcHrW3yLFMIy",
+	"lG7G09TX/zD2sHWPSEUmfEJdRhPVhFplhGc0bYvw0/zPuxfZb+Z3PRyZac+rgOv7msu+nkLeANSXd1CD",
+	"ne6U/c6FgNWuvGySUyacCFmIuM1R4J2cOxQ6NbaHtZ0hMrokIffaM01iKXSRMbWcX+Sj6mg9G9ThNDdY",
+	"CnRusfkS56YiZpfnAnId/KjPdFUA0adIV3O/fRORRGaUCyLH44niid9PH4fcud7tDciJINT1ofQvn4uY",
+	"CjJiJKc8OXY/l/niPtqtDLQJNf2BV97jcA9WDw1H34itH4TLuVRna+8F4eWJE/9tOPEGtddruFYDFmfo",
+	"WghPvWZKcynIcLBXxkfUKYv/bpG6jHiabkpbsHfndzSeliTE97pv0LUEKUizvPNM1DZxXI/h4PpcYLHs",
+	"VDGazMmVkDPtDQIe08lJYWRfM2NSRrqXffexz4Vh6pqmlz1i91LRPUfcZjRYJug1T9P3/kweKDgWpvgi",
+	"OY84dVt51A8Vra6qVmLSsr2op0KJXy1VwZxHKPDeqFK/wIShKJ2cYQmxTagIu8mlWtUu1/5cQ7eV2TL4",
+	"dLUWbClBtL0YSwBdggxWTPBqRLsQLWJ2odkff91MmbU+rb9Yrgw1cWsxopH98a7k4wvI8GdlWUxHDa1e",
+	"5pppwl4Q+izD5SJOC+CxuZJyDCVEscj5+++/JYevDvcgR83nbK1DGUtnV4aH2d//duHfsxUNLfnnMacv",
+	"AF0nS3S1ormevLoUIqwBb5UeT++wmmJO5xkTpr1GzxJ85St9/fdXj3ajYk8/yMaUt+vrPL0TjCg5A/QC",
+	"gfPJz+37uXrQQflYjjEL3B5SVDWXqZefhRKeZgr1kDNXAjtYlUAVoj1g/30hHq44yPtCfCEZGWZeJSL/",
+	"LkdEUXEMZ6sbjOIpjezJYt7aKrwQrsiPRT9XMLPQdFIZ3sZQVaTF8Id6bbtOfuoIY4QCCrYfKXJiJNkd",
+	"DitWM2KxzBiILvVwFVd5CPSALlrtZlQlOnLG6xv4/1xAVZSIpExrePhCMSiX3nOFgZkd6VLPtWHZpR8J",
+	"n4iQMLlKv5X9wIXAMI11fp29j2tke76aFxQnnsoZ9EyQY8NcXWZVCH3s+WGJkL6oJIkV1VOsnsaEQXOh",
+	"67xwLhTGzSUDrCk8ZbVaz75YZk7nfhvuBLWhcxA5er4MjEsCdvyauBCekH3hDG/xYYgmDl6jmw9JJ/1k",
+	"baQSmNOMulvslqc3xHP2yVMzZ1voPdHOpwggS8YoEgUn19I1ovIKkVdPLf3aiVPKM90uxnxrfz+DZx8I",
+	"LWGGLyTNuLnXdkTy1WxpxhKCJ4fJ8YrZm0hKSo6VKC1hnDLFIEcSnvOFHOaNBOnek8nw7yPgWEgBKIpp",
+	"mlZefyiWbQUOD1fceGiBjlvEWR8TJXPtn2l0h3RPu7ROcFkCVrsewZYDTxSNmVUOuUxIt9+HYfrwbe/Y",
+	"D1pFH7gRAZRBoLCTQ2lVpAQt4AwvpGxsCE2dcdETH5yiSXo+Ua2ZgQpZn7hI2M0tim0pwwCGJiF6A9/D",
+	"/J1NnIVv3JKfOtb/XTDM3jiI2ABfA/LO9/oA2AT0cHDLDTRo9RoqjAfSaoUCGZ0fN4F7wowmB8P9YB2Z",
+	"EKhHrVbKFih+1FJvsMyq0lujQP07jD7owzr7P1DM8m6O8ZOcMdWPLe2ashvy+qeTf3633997fuiZpSVE",
+	"g40rK8MkKJN/VZ78DbbyDynY36Dl03tGkwo9oZcTnfla1djXGTqJQp9OU1axAwWy1km5BdUs9AbyGw1d",
+	"iWwtaFEPLWkgxre4kL4v0/2ppfI5eMQCjfjuBbGQvH0GZgWiaiwnJm/fYPGthEFjaGivSlOe1I3Ji5k9",
+	"+IQjmhC1hxV9klqr10EN28I91rw4BBXe7byFZpUqM6jh3tL8uoin/kgqjGu7WKtPe+GlAOdICtYTRWKp",
+	"VJEbK4jBxJUVHdFyYUQpUTOYKSkm9e1rH7LGtW8WfgxlYlY3AQndoHt6Bx7FJ+Ean7cdpW9qMir0HMqz",
+	"GJnn0JRE2SFISg2WO72fddSIyGKzdOSbTCmpSFdIYAYQv2klUqwf98N3J2+IR8re4B4ozK9TBtPSRSyO",
+	"yl4jUA8TLYx/MsxxkwUSmZIRBqjLdoUxTyw2+dKY6xs1vLUI5+potuRpnxYlGVsXBMBiwxKSbsKdXb8x",
+	"e0RV50aScZ2hP9rFBuD1V57TABHbkhY9dPeE3cMXL17s7R5uIwpFC40RSJdWJGkEYWVjPimU6/xPrxhY",
+	"eTfqn7B7f2ZFgILAPs6QqHWlKgPCHJ0ri29DWw+3iid74pMi1UpHAZYqUS0iiICsKbQNyAl27iLPh/sI",
+	"ZTVeUlYDazCl7U0CO7RIuAnkVT0oDQ7nPdmVVNLk/VtCYYIvZAmFuU+VlOPWKhn2x68v1HobBe2Jxtwb",
+	"jTlVGIdY07imLE0w7QIMnpaJ6eqJCLVDvagblhKd6yMIb6C8Y2WdUrIjV2xe54ZyJiBGfKyYnmIfV1+L",
+	"gJetAH2GipcTQXJqlROBkFnauaKMo/35IWkITLAVDXkSTp6Ek/9c4cTFLWgyopodHhAuyI9n7365V+HE",
+	"yMkkXYHUH/D3h0FoHPxLSQUu265NJvDZeM5+B94tsIg/OTa/xuiDsxk38bSKhJIC8zbHkJTIBY0Nvy7Z",
+	"NxoUIKFVR9hGEywvFoF1SxgXxFyNnWmqval7aV9Edl+P1Co5CtSwBb7uy1T4QCTL9RlDn33Gk1xyAeVS",
+	"zM3FmLGLjAv7xrnwf9ObCMN0arFbvYhQfaWdLSvU/BlmHUuV4RprHdxdJ3lP4/S5kGOSYUsTKsjezr4f",
+	"aKE1PlWMcDEge8PdIxfp3F0cW+dOcMKINShA2huci73h3pEv3ZpLmUbk0hWvvgSjXBlmRrpjNgNkXliL",
+	"WwPQVZa4bPXCyD7WcvoTQ8Z0kTFdEti56ysK3rXLnIkEJuxeYhHcyyMyoWCzg2u73DE3O5/MDSiAbkGX",
+	"vVCg2KnU5oODlYcivG747YWpNVTi5nt7XhZbXWfNdc+/FadSpk8y0RMJPuqcMZGQWLHEKjaVp8HFktAY",
+	"er5Y5Pe+a/dVe8P5CuVWJdZ8uGlxoa0DXpTD7gy8D90U7Avkt7xbjC1eSFHocgFqq6XSlmwCee3V2twt",
+	"cAUtyZiq8AVv67r4cNNo6VUjx57Ib2+Kq43ZZlr73g3+paDsL2qc+it3uPvrksjvpcqWRa4xoYhRDWFx",
+	"KnVdEiPsJmYsaRfBImIFijkYoawsC8IWxBNhiDxPGYo9iSRCNptvtZFdL+k8CGb9imM7xLp/KcmNf6K3",
+	"qdb1hM1PEtLDNcfUVzVlxkifTFTH+4UyIEAXUB3E3hzjVM7sQ5euDg8xN6TSR8I4DWtU1x51C5V2jjpT",
+	"Y/KjnZ3dvReD4WA42D16OXy5C+jqRvjkveqgBIP9C/8uw/Vr3zmrVO0b8Jc1vpF540+n8ta/ci1cat+4",
+	"AmK1b/y+al9B4uPtx9v/GwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

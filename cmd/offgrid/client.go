@@ -28,11 +28,18 @@ type clientOptions struct {
 }
 
 func (o *clientOptions) flags(cmd *cobra.Command) {
+	o.connFlags(cmd)
+	cmd.Flags().DurationVar(&o.timeout, "timeout", time.Minute, "give up on a request after this long")
+}
+
+// connFlags are flags without --timeout, for commands whose --timeout is
+// something else (a job's); requests then time out after a minute.
+func (o *clientOptions) connFlags(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	fs.StringVar(&o.node, "node", "http://127.0.0.1:8081", "node API URL")
 	fs.StringVar(&o.token, "token", "", "the node's admin token (env OFFGRID_TOKEN)")
 	fs.BoolVar(&o.json, "json", false, "print machine-readable JSON")
-	fs.DurationVar(&o.timeout, "timeout", time.Minute, "give up on a request after this long")
+	o.timeout = time.Minute
 }
 
 // client returns the generated API client for the node, authenticated with

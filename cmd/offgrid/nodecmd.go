@@ -49,6 +49,11 @@ type nodeOptions struct {
 	bodyGrace        time.Duration
 	bodyMinRate      int64
 	minFreeBytes     int64
+	jobConcurrency   int
+	jobActivate      time.Duration
+	jobStallAge      time.Duration
+	jobCooldown      time.Duration
+	jobRetries       int
 	allowedHosts     []string
 	meshFile         string
 	logLevel         string
@@ -104,6 +109,11 @@ func (o *nodeOptions) flags(cmd *cobra.Command) {
 	fs.DurationVar(&o.bodyGrace, "body-grace", d.BodyGrace, "how long a request body may stall before --body-min-rate applies")
 	fs.Int64Var(&o.bodyMinRate, "body-min-rate", d.BodyMinRate, "slowest a request body may arrive after the grace, in bytes/s; a slower sender gets 408")
 	fs.Int64Var(&o.minFreeBytes, "min-free-bytes", d.MinFreeBytes, "free disk space under the data directory below which /healthz answers 503")
+	fs.IntVar(&o.jobConcurrency, "job-concurrency", d.Jobs.Concurrency, "WebAssembly jobs run (or held accepted) at once; more get 503")
+	fs.DurationVar(&o.jobActivate, "job-activate", d.Jobs.SLA.Activate, "t_activate: a host must report a dispatched job started within this")
+	fs.DurationVar(&o.jobStallAge, "job-stall-age", d.Jobs.SLA.StallAge, "a running job whose progress rose less than 0.05 for this long is stalled and moved on")
+	fs.DurationVar(&o.jobCooldown, "job-cooldown", d.Jobs.SLA.Cooldown, "least time between two re-dispatches of one job")
+	fs.IntVar(&o.jobRetries, "job-retries", d.Jobs.SLA.MaxRetries, "re-dispatches of one job (late hosts, disagreeing results) before it fails")
 	fs.StringVar(&o.meshFile, "mesh-file", "", "manual mesh metrics file (default: DATA/mesh.json)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&o.window, "window", d.Assets.Transfer.Window, "shard transfers a put, get or repair runs at once")
@@ -255,6 +265,11 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 	cfg.BodyGrace = o.bodyGrace
 	cfg.BodyMinRate = o.bodyMinRate
 	cfg.MinFreeBytes = o.minFreeBytes
+	cfg.Jobs.Concurrency = o.jobConcurrency
+	cfg.Jobs.SLA.Activate = o.jobActivate
+	cfg.Jobs.SLA.StallAge = o.jobStallAge
+	cfg.Jobs.SLA.Cooldown = o.jobCooldown
+	cfg.Jobs.SLA.MaxRetries = o.jobRetries
 	cfg.Peers.MeshFile = o.meshFile
 	if o.batctlIface != "" {
 		cfg.Peers.Batctl = &meshhealth.Batctl{Iface: o.batctlIface}

@@ -62,6 +62,9 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		announceCmd(getenv),
 		ledgerCmd(getenv),
 		quorumCmd(getenv),
+		jobCmd(getenv),
+		jobsCmd(getenv),
+		repCmd(getenv),
 	)
 	return root.ExecuteContext(ctx)
 }

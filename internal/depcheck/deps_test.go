@@ -38,6 +38,7 @@ var layer = map[string]int{
 	"node/trust":      3,
 	"node/ledgersync": 3,
 	"node/economy":    3,
+	"node/jobs":       3,
 	"node/events":     2,
 	"node/nodeerr":    2,
 	// Domain packages: plain logic and their own tables.
@@ -53,6 +54,8 @@ var layer = map[string]int{
 	"radio/ble":        1,
 	"radio/meshhealth": 1,
 	"radio/noise":      1,
+	"compute":          1,
+	"broker":           1,
 	// Leaves.
 	"":                  0, // the module root: the embedded openapi.yaml
 	"identity":          0,
@@ -72,7 +75,8 @@ var layer = map[string]int{
 var domainEdges = map[string][]string{"economy": {"ledger", "cluster"}}
 
 // testOnly packages may be imported by tests only.
-var testOnly = []string{"internal/testutil", "server/servertest", "internal/depcheck", "radio/radiotest", "radio/ble/bluetest"}
+var testOnly = []string{"internal/testutil", "server/servertest", "internal/depcheck", "radio/radiotest", "radio/ble/bluetest",
+	"compute/computetest"}
 
 // forbiddenExternal lists imports a package must not make directly, and why.
 var forbiddenExternal = map[string][]string{
@@ -86,6 +90,8 @@ var forbiddenExternal = map[string][]string{
 	"economy": {"net/http", "github.com/go-chi/chi/v5"},
 	"radio":   {"net/http", "github.com/go-chi/chi/v5"},
 	"quorum":  {"net/http", "github.com/go-chi/chi/v5"},
+	"compute": {"net/http", "github.com/go-chi/chi/v5"},
+	"broker":  {"net/http", "github.com/go-chi/chi/v5"},
 	// The engine's parts reach other nodes only through interfaces.
 	"node/ledgersync": {"net/http", "github.com/go-chi/chi/v5", "github.com/a-h/templ", "github.com/gorilla/websocket"},
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/sqlitedb"
 	"github.com/offgrid-net/offgrid/node"
+	"github.com/offgrid-net/offgrid/node/jobs"
 	"github.com/offgrid-net/offgrid/peerclient"
 	"github.com/offgrid-net/offgrid/server"
 )
@@ -67,6 +68,8 @@ type Options struct {
 	// node.Config.Ledger (SyncInterval, Outbox.FlushInterval).
 	LedgerSyncInterval  time.Duration
 	LedgerFlushInterval time.Duration
+	// Jobs, if set, is copied into node.Config.Jobs.
+	Jobs *jobs.Config
 }
 
 // Node is a running test node.
@@ -164,6 +167,9 @@ func Start(t testing.TB, opts Options) *Node {
 	}
 	if opts.LedgerFlushInterval != 0 {
 		cfg.Ledger.Outbox.FlushInterval = opts.LedgerFlushInterval
+	}
+	if opts.Jobs != nil {
+		cfg.Jobs = *opts.Jobs
 	}
 	n, err := node.New(ctx, cfg, keys, db)
 	if err != nil {
