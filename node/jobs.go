@@ -139,7 +139,7 @@ func (n *Node) jobDeps(db *sql.DB, keys *identity.Keys, transport jobs.Transport
 			return m.MeshOK, len(m.Neighbors)
 		},
 		SignReceipt: func(ctx context.Context, r ledger.Receipt) (ledger.Receipt, error) {
-			r.Version, r.ClusterID, r.IssuedAt = ledger.ReceiptVersion, n.cfg.ClusterID, n.cfg.Now().UnixMilli()
+			r.Version, r.ClusterID, r.IssuedAt = ledger.ReceiptVersion, n.receiptCluster(), n.cfg.Now().UnixMilli()
 			r, err := n.receipts.SignAndAppend(ctx, n.keys, r)
 			if err == nil {
 				n.metrics.receipts.Inc()

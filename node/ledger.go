@@ -54,7 +54,7 @@ func (n *Node) newLedgerSync(ctx context.Context, remote ledgersync.Remote) erro
 		DB:        n.db,
 		Blocks:    blocks,
 		Keys:      n.keys,
-		ClusterID: n.cfg.ClusterID,
+		ClusterID: n.receiptCluster,
 		AuthorOK:  n.blockAuthorOK,
 		Peers:     n.upMembers,
 		Remote:    remote,
@@ -106,7 +106,7 @@ func (n *Node) BlockHeads(ctx context.Context) (string, []ledger.Head, error) {
 		return "", nil, err
 	}
 	h, err := n.blocks.Heads(ctx)
-	return n.cfg.ClusterID, h, err
+	return n.receiptCluster(), h, err
 }
 
 // BlocksByAuthor returns up to limit (1-ledgersync.MaxPage) of author's

@@ -608,7 +608,7 @@ func TestContract(t *testing.T) {
 	assetID := "not-stored-yet"
 	jobID := "j-000000000000000000000000"
 	shares := contractShares(t, peer, tn.Keys)
-	blk := contractBlock(t, peer)
+	blk := contractBlock(t, tn.Node, peer)
 	blkJSON, err := json.Marshal(blk)
 	if err != nil {
 		t.Fatal(err)
@@ -910,11 +910,15 @@ func contractShares(t *testing.T, peer, nodeKeys *identity.Keys) map[string][]by
 	}
 }
 
-// contractBlock returns a block of one receipt by k, of the test nodes'
-// cluster ID.
-func contractBlock(t *testing.T, k *identity.Keys) ledger.Block {
+// contractBlock returns a block of one receipt by k, of the cluster the
+// test node n is in.
+func contractBlock(t *testing.T, n *node.Node, k *identity.Keys) ledger.Block {
 	t.Helper()
-	r, err := ledger.SignReceipt(k, ledger.Receipt{Version: ledger.ReceiptVersion, ClusterID: node.DefaultConfig().ClusterID,
+	d, ok := n.Cluster()
+	if !ok {
+		t.Fatal("the contract's node is in no cluster")
+	}
+	r, err := ledger.SignReceipt(k, ledger.Receipt{Version: ledger.ReceiptVersion, ClusterID: d.ID.String(),
 		ResourceType: ledger.ResourceCompute, JobID: "contract-job", Units: 1000, Seq: 1, IssuedAt: 1})
 	if err != nil {
 		t.Fatal(err)

@@ -61,10 +61,10 @@ func (r memRemote) Heads(ctx context.Context, ep string) (Heads, error) {
 	for i, h := range hs {
 		wire[i] = head{string(h.Author), h.Height, h.Name.String()}
 	}
-	if _, err := r.send(map[string]any{"cluster_id": s.deps.ClusterID, "heads": wire, "blocks": []any{}}); err != nil {
+	if _, err := r.send(map[string]any{"cluster_id": s.deps.ClusterID(), "heads": wire, "blocks": []any{}}); err != nil {
 		return Heads{}, err
 	}
-	return Heads{ClusterID: s.deps.ClusterID, Heads: hs}, nil
+	return Heads{ClusterID: s.deps.ClusterID(), Heads: hs}, nil
 }
 
 func (r memRemote) Blocks(ctx context.Context, ep string, author identity.NodeID, after uint64, limit int) ([]ledger.Block, error) {
@@ -152,7 +152,7 @@ func newMeshNode(tb testing.TB, m *memMesh, i int) (*Service, *ledger.Store, *id
 	}
 	self := fmt.Sprintf("mem://%d", i)
 	s, err := New(ctx, Config{SyncInterval: -1, SealInterval: -1}, Deps{
-		DB: db, Blocks: blocks, Keys: keys, ClusterID: "bench",
+		DB: db, Blocks: blocks, Keys: keys, ClusterID: func() string { return "bench" },
 		AuthorOK: func(identity.NodeID) bool { return true },
 		Peers: func(context.Context) []Peer {
 			var out []Peer

@@ -39,7 +39,7 @@ func newOutboxNode(t *testing.T, out OutboxConfig) (*Service, *testClock) {
 		t.Fatal(err)
 	}
 	c := &testClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	s, err := New(ctx, Config{Outbox: out}, Deps{DB: db, Blocks: blocks, Keys: keys, ClusterID: "t",
+	s, err := New(ctx, Config{Outbox: out}, Deps{DB: db, Blocks: blocks, Keys: keys, ClusterID: func() string { return "t" },
 		AuthorOK: func(identity.NodeID) bool { return true }, Logger: slog.New(slog.DiscardHandler), Now: c.now})
 	if err != nil {
 		t.Fatal(err)

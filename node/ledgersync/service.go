@@ -190,8 +190,9 @@ type Deps struct {
 	// Keys sign the node's blocks, sealed from the node's receipts in the
 	// same database.
 	Keys *identity.Keys
-	// ClusterID is the cluster every block and receipt must name.
-	ClusterID string
+	// ClusterID returns the cluster every block and receipt must name: it
+	// changes when the node joins a cluster, so it is asked each time.
+	ClusterID func() string
 	// AuthorOK says whether blocks by id are accepted (members).
 	AuthorOK func(id identity.NodeID) bool
 	// Peers returns the up members with a known ID. Nil: none.
@@ -236,7 +237,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if deps.DB == nil || deps.Blocks == nil || deps.Keys == nil || deps.ClusterID == "" ||
+	if deps.DB == nil || deps.Blocks == nil || deps.Keys == nil || deps.ClusterID == nil ||
 		deps.AuthorOK == nil || deps.Logger == nil || deps.Now == nil {
 		return nil, errors.New("ledgersync: DB, Blocks, Keys, ClusterID, AuthorOK, Logger and Now are required")
 	}
@@ -320,7 +321,7 @@ func (s *Service) sealLoop(ctx context.Context) {
 // block (at most SealMax of them), stores it and pushes it to the peers
 // up. ok is false when there was nothing to seal.
 func (s *Service) Seal(ctx context.Context) (ledger.Block, bool, error) {
-	b, ok, err := s.deps.Blocks.Seal(ctx, s.deps.Keys, s.deps.ClusterID, s.cfg.SealMax)
+	b, ok, err := s.deps.Blocks.Seal(ctx, s.deps.Keys, s.deps.ClusterID(), s.cfg.SealMax)
 	if err != nil || !ok {
 		return b, ok, err
 	}
@@ -391,8 +392,8 @@ func (s *Service) SyncWith(ctx context.Context, endpoint string) error {
 	if err != nil {
 		return fmt.Errorf("heads of %s: %w", endpoint, err)
 	}
-	if theirs.ClusterID != s.deps.ClusterID {
-		return fmt.Errorf("%s keeps blocks of cluster %q, not %q", endpoint, theirs.ClusterID, s.deps.ClusterID)
+	if theirs.ClusterID != s.deps.ClusterID() {
+		return fmt.Errorf("%s keeps blocks of cluster %q, not %q", endpoint, theirs.ClusterID, s.deps.ClusterID())
 	}
 	heads, err := s.deps.Blocks.Heads(ctx)
 	if err != nil {
@@ -607,8 +608,8 @@ func (s *Service) check(b ledger.Block) error {
 	if err := ledger.VerifyBlock(b); err != nil {
 		return fmt.Errorf("%w: %w", nodeerr.ErrInvalid, err)
 	}
-	if b.ClusterID != s.deps.ClusterID {
-		return fmt.Errorf("%w: block of cluster %q, this node keeps %q", nodeerr.ErrInvalid, b.ClusterID, s.deps.ClusterID)
+	if b.ClusterID != s.deps.ClusterID() {
+		return fmt.Errorf("%w: block of cluster %q, this node keeps %q", nodeerr.ErrInvalid, b.ClusterID, s.deps.ClusterID())
 	}
 	if !s.deps.AuthorOK(b.Author) {
 		return fmt.Errorf("%w: block by %s, who is not a member of this cluster", nodeerr.ErrInvalid, b.Author)
@@ -838,8 +839,8 @@ func (s *Service) PullAll(ctx context.Context, endpoint string, max int) ([]ledg
 	if err != nil {
 		return nil, fmt.Errorf("%w: heads of %s: %w", nodeerr.ErrUnavailable, endpoint, err)
 	}
-	if theirs.ClusterID != s.deps.ClusterID {
-		return nil, fmt.Errorf("%w: %s keeps blocks of cluster %q, this node %q", nodeerr.ErrInvalid, endpoint, theirs.ClusterID, s.deps.ClusterID)
+	if theirs.ClusterID != s.deps.ClusterID() {
+		return nil, fmt.Errorf("%w: %s keeps blocks of cluster %q, this node %q", nodeerr.ErrInvalid, endpoint, theirs.ClusterID, s.deps.ClusterID())
 	}
 	var out []ledger.Block
 	for _, h := range theirs.Heads {
