@@ -325,7 +325,11 @@ func TestOutboxCarrierDelivers(t *testing.T) {
 		want := map[string]int{"a": 1, "b": 2, "c": 1}[n.Info().Name]
 		waitUntil(t, n.Info().Name+" to see its peers up", func() bool { return upPeers(t, n) == want })
 	}
-	blk := makeBlocks(t, a.Keys, "offgrid-local", 1)[0]
+	cluster, _, err := a.BlockHeads(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk := makeBlocks(t, a.Keys, cluster, 1)[0]
 	if _, err := a.MergeBlocks(t.Context(), []ledger.Block{blk}); err != nil {
 		t.Fatal(err)
 	}
