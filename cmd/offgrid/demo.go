@@ -17,7 +17,6 @@ import (
 
 	"github.com/offgrid-net/offgrid/cluster"
 	"github.com/offgrid-net/offgrid/identity"
-	"github.com/offgrid-net/offgrid/node"
 )
 
 func demoCmd(getenv env) *cobra.Command {
@@ -87,26 +86,24 @@ members of one cluster with node-1 as its admin. Ctrl-C stops all.`,
 			)
 			g, ctx := errgroup.WithContext(cmd.Context())
 			for i := range nodes {
-				o := nodeOptions{
-					dataDir:          dirs[i],
-					name:             names[i],
-					clusterDoc:       doc,
-					cluster:          "offgrid-demo",
-					storeConcurrency: 4,
-					maxShardBytes:    16 << 20,
-					window:           8,
-					repairInterval:   30 * time.Second,
-					auditInterval:    node.DefaultConfig().Assets.AuditInterval,
-					scrubInterval:    node.DefaultConfig().ScrubInterval,
-					settleInterval:   time.Minute,
-					historyInterval:  node.DefaultHistoryInterval,
-					peerPoll:         2 * time.Second,
-					// Beacons on loopback too: the peer table shows
-					// how discovery works even though the nodes also
-					// know each other statically.
-					radio: radioOptions{radios: []string{"udp"}, group: group, iface: "lo", loopback: true,
-						beaconInterval: 2 * time.Second, optional: true},
-				}
+				// Every option a flag would leave at its default starts
+				// there (one definition: node.DefaultConfig); the demo then
+				// sets what makes it a demo.
+				o := defaultNodeOptions()
+				// Five nodes share this process: no per-node memory limit.
+				o.memoryLimit = 0
+				o.dataDir = dirs[i]
+				o.name = names[i]
+				o.clusterDoc = doc
+				o.cluster = "offgrid-demo"
+				o.repairInterval = 30 * time.Second
+				o.settleInterval = time.Minute
+				o.peerPoll = 2 * time.Second
+				// Beacons on loopback too: the peer table shows how
+				// discovery works even though the nodes also know each
+				// other statically.
+				o.radio = radioOptions{radios: []string{"udp"}, group: group, iface: "lo", loopback: true,
+					beaconInterval: 2 * time.Second, optional: true}
 				for j, u := range urls {
 					if j != i {
 						o.peers = append(o.peers, u)

@@ -90,6 +90,14 @@ type nodeOptions struct {
 	clusterPoll time.Duration
 }
 
+// defaultNodeOptions returns the options `offgrid node` runs with when no
+// flag is given, so that the demo cannot miss a default a new flag adds.
+func defaultNodeOptions() nodeOptions {
+	var o nodeOptions
+	o.flags(&cobra.Command{})
+	return o
+}
+
 func (o *nodeOptions) flags(cmd *cobra.Command) {
 	// Defaults come from the engine's DefaultConfig, the one definition
 	// README.md's flag tables document (TestFlagDefaultsMatchREADME).
