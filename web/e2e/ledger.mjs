@@ -117,10 +117,12 @@ try {
     await page.waitForFunction((el) => el.getAttribute('data-ok') === 'false', await result.elementHandle());
   });
 
-  await step('screenshots', async () => {
+  await step('screenshots; no sideways scrolling on a phone', async () => {
     await page.screenshot({ path: join(shots, 'ledger-desktop.png'), fullPage: true, caret: 'initial' });
     await page.setViewportSize({ width: 390, height: 844 });
     await page.screenshot({ path: join(shots, 'ledger-phone.png'), fullPage: true, caret: 'initial' });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    check(overflow <= 0, `the phone layout scrolls sideways by ${overflow} px`);
   });
 
   check(errors.length === 0, `browser errors: ${errors.join('; ')}`);
