@@ -10,6 +10,7 @@ import (
 	"github.com/offgrid-net/offgrid/api/gen"
 	"github.com/offgrid-net/offgrid/cluster"
 	"github.com/offgrid-net/offgrid/compute/computetest"
+	"github.com/offgrid-net/offgrid/node"
 	"github.com/offgrid-net/offgrid/node/jobs"
 	"github.com/offgrid-net/offgrid/server/servertest"
 )
@@ -88,6 +89,8 @@ func TestJobsPayMajorityHosts(t *testing.T) {
 
 	// Quotes are unit price x timeout: the liar 0.1 x 10 s, the others 1 x 10 s.
 	const price = 10_000000
+	sub := b.Subscribe(1024)
+	defer sub.Close()
 	wc := computetest.Module(t, computetest.WordCount)
 	r := submitJob(t, b, wc, []byte("pay me"), "r=2&timeout_s=10")
 	if r.StatusCode != http.StatusAccepted {
@@ -112,6 +115,15 @@ func TestJobsPayMajorityHosts(t *testing.T) {
 	}
 	if paid != 2 {
 		t.Fatalf("%d hosts paid, want 2:\n%s", paid, explain(j))
+	}
+	paidEvents := map[string]int64{}
+	for len(sub.C()) > 0 {
+		if e, ok := (<-sub.C()).Event.(node.JobPaid); ok && e.JobID == j.Id {
+			paidEvents[e.Host.String()] += e.Amount
+		}
+	}
+	if want := map[string]int64{id(hosts[1]): price, id(hosts[2]): price}; !maps.Equal(paidEvents, want) {
+		t.Fatalf("job_paid events %v, want %v", paidEvents, want)
 	}
 	want[id(b)] -= 2 * (price + jobFee)
 	want[id(hosts[1])] += price
