@@ -3,13 +3,17 @@ package server_test
 import (
 	"maps"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/offgrid-net/offgrid/api/gen"
+	"github.com/offgrid-net/offgrid/broker"
 	"github.com/offgrid-net/offgrid/cluster"
 	"github.com/offgrid-net/offgrid/compute/computetest"
+	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/internal/sqlitedb"
 	"github.com/offgrid-net/offgrid/node"
 	"github.com/offgrid-net/offgrid/node/jobs"
 	"github.com/offgrid-net/offgrid/server/servertest"
@@ -164,4 +168,84 @@ func TestJobsUnpaidWithoutEconomy(t *testing.T) {
 	if j.State != "done" || len(j.Dispatches) != 1 || j.Dispatches[0].Note == nil || *j.Dispatches[0].Note != "unpaid: no economy" {
 		t.Fatalf("job without an economy: %s", explain(j))
 	}
+}
+
+// A broker that stopped after paying a job's host but before recording
+// the job done resumes the job after a restart and does not pay again:
+// the balances stay as the one payment left them and no transfer waits.
+func TestJobsPaidOnceAfterRestart(t *testing.T) {
+	c := servertest.NewCluster(t)
+	host := servertest.Start(t, servertest.Options{Name: "host", Cluster: c, Jobs: jobTestConfig(jobs.Hooks{})})
+	unit := int64(1_000000)
+	if _, err := host.UpdateAnnounce(t.Context(), node.AnnounceUpdate{ComputePrice: &unit}); err != nil {
+		t.Fatal(err)
+	}
+	dir, addr := t.TempDir(), freeAddr(t)
+	keys, err := identity.Generate(randReader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func(t *testing.T) *servertest.Node {
+		b := servertest.Start(t, servertest.Options{Name: "broker", Dir: dir, Keys: keys, Addr: addr, Cluster: c,
+			Jobs: jobTestConfig(jobs.Hooks{}), StaticPeers: []string{host.URL}, PeerPollInterval: 500 * time.Millisecond})
+		if _, err := b.SetActive(t.Context(), false); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	const budget, price = 25_000000, 10_000000
+	want := map[string]int64{string(keys.ID()): budget - price - jobFee, host.Keys.ID().String(): 1_000000 + price, "system": jobFee}
+	var jobID string
+	t.Run("pay", func(t *testing.T) {
+		b := start(t)
+		installJobEconomy(t, c, []*servertest.Node{b, host}, budget)
+		var r response
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			// 400 until the broker sees the host up.
+			if r = submitJob(t, b, computetest.Module(t, computetest.WordCount), []byte("once"), "r=1&timeout_s=10"); r.StatusCode != http.StatusBadRequest || time.Now().After(deadline) {
+				break
+			}
+		}
+		if r.StatusCode != http.StatusAccepted {
+			t.Fatalf("submit: %d %s", r.StatusCode, r.body)
+		}
+		var j gen.Job
+		decodeJSON(t, r, &j)
+		jobID = j.Id
+		if j = waitJob(t, b, j.Id, 30*time.Second); j.State != "done" || j.Dispatches[0].Note == nil || *j.Dispatches[0].Note != "paid 10" {
+			t.Fatalf("job: %s", explain(j))
+		}
+		waitAllBalances(t, []*servertest.Node{b, host}, want)
+	})
+	// What a stop between the payment and the job's end leaves.
+	db, err := sqlitedb.Open(t.Context(), filepath.Join(dir, "offgrid.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := broker.NewJobStore(db)
+	j, err := store.Get(t.Context(), jobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.State, j.Finished = broker.StateRunning, time.Time{}
+	if err := store.Update(t.Context(), j, nil); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	b := start(t)
+	if j := waitJob(t, b, jobID, 30*time.Second); j.State != "done" || len(j.Dispatches) != 1 || *j.Dispatches[0].Note != "paid 10" {
+		t.Fatalf("resumed job: %s", explain(j))
+	}
+	var pooled, paid int
+	if err := b.DB.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM node_econ_pool`).Scan(&pooled); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DB.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM node_econ_job_paid`).Scan(&paid); err != nil {
+		t.Fatal(err)
+	}
+	if pooled != 0 || paid != 1 {
+		t.Fatalf("after the resumed job: %d transfers waiting, %d job payments; want 0 and 1", pooled, paid)
+	}
+	waitAllBalances(t, []*servertest.Node{b, host}, want)
 }
