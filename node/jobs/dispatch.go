@@ -371,7 +371,7 @@ func (s *Service) cannotPay(ctx context.Context, ranked []ranked, r int) string 
 	var amount int64
 	payments := 0
 	for _, rc := range ranked[:min(r, len(ranked))] {
-		if rc.price > 0 {
+		if rc.price > 0 && rc.c.ID != s.self {
 			amount += rc.price
 			payments++
 		}
@@ -386,13 +386,14 @@ func (s *Service) cannotPay(ctx context.Context, ranked []ranked, r int) string 
 }
 
 // pay pays each majority host its quoted price; a host outvoted, failed or
-// late is not paid. The outcome is noted on each paid dispatch.
+// late is not paid, nor is this node for running its own job. The outcome
+// is noted on each paid dispatch.
 func (s *Service) pay(ctx context.Context, j *broker.Job, ds []*dispatch, v broker.Verdict) {
 	if s.deps.Payer == nil {
 		return
 	}
 	for _, d := range ds {
-		if d.vote != v.Hash || d.price <= 0 {
+		if d.vote != v.Hash || d.price <= 0 || d.c.ID == s.self {
 			continue
 		}
 		view := &j.Detail.Dispatches[d.view]
