@@ -7,10 +7,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/zeebo/blake3"
 
+	"github.com/offgrid-net/offgrid/internal/sqlitedb"
 	"github.com/offgrid-net/offgrid/node"
 )
 
@@ -119,5 +122,80 @@ func TestOnePutPerContent(t *testing.T) {
 	a, err := n.PutAsset(t.Context(), bytes.NewReader(data), opts)
 	if err != nil || a.State != node.AssetStored {
 		t.Errorf("PutAsset after the first ended = %+v, %v; want the stored asset", a, err)
+	}
+}
+
+// TestStalledUploadAlerts: a put whose client stops sending raises one
+// UploadStalled alert on the bus after the stall age (not one per tick),
+// and completes once the client goes on.
+func TestStalledUploadAlerts(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db, err := sqlitedb.Open(t.Context(), filepath.Join(dir, "offgrid.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	const age = 200 * time.Millisecond
+	cfg := testConfig(dir)
+	cfg.Assets.StallAge = age
+	n, err := node.New(t.Context(), cfg, testKeys(t), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run() = %v", err)
+		}
+	})
+	sub := n.Subscribe(256)
+	defer sub.Close()
+	stalls := func(within time.Duration) []node.UploadStalled {
+		var out []node.UploadStalled
+		end := time.After(within)
+		for {
+			select {
+			case env := <-sub.C():
+				if e, ok := env.Event.(node.UploadStalled); ok {
+					out = append(out, e)
+				}
+			case <-end:
+				return out
+			}
+		}
+	}
+
+	data := make([]byte, 100<<10)
+	rand.Read(data)
+	pr, pw := io.Pipe()
+	put := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, err := n.PutAsset(t.Context(), pr, node.PutOptions{Name: "slow.bin", Size: int64(len(data)), Mode: "rep", R: 1})
+		put <- err
+	}()
+	if _, err := pw.Write(data[:1024]); err != nil {
+		t.Fatal(err)
+	}
+	got := stalls(6 * age)
+	if len(got) != 1 || got[0].Name != "slow.bin" || got[0].Read != 1024 || got[0].Size != int64(len(data)) || got[0].AssetID == "" {
+		t.Fatalf("alerts while the client sent nothing for %s: %+v, want one for slow.bin at 1024 bytes", time.Since(start), got)
+	}
+	if took := time.Since(start); took < age {
+		t.Fatalf("alert after %s, before the stall age %s", took, age)
+	}
+	if _, err := pw.Write(data[1024:]); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	if err := <-put; err != nil {
+		t.Fatalf("the put after the client went on: %v", err)
+	}
+	if got := stalls(2 * age); len(got) != 0 {
+		t.Fatalf("alerts after the put ended: %+v", got)
 	}
 }

@@ -147,7 +147,7 @@ func (n *Node) jobDeps(db *sql.DB, keys *identity.Keys, transport jobs.Transport
 			}
 			return r, err
 		},
-		Payer:  n.cfg.Payer,
+		Payer:  jobPayer{n},
 		Logger: n.cfg.Logger,
 		Now:    n.cfg.Now,
 	}

@@ -114,8 +114,6 @@ type Config struct {
 	// Jobs configures the WebAssembly jobs this node runs as a host and
 	// brokers to others.
 	Jobs jobs.Config
-	// Payer pays hosts for accepted job results; nil pays nothing.
-	Payer jobs.Payer
 	// Connect builds the transports to other nodes once the node knows the
 	// epoch its request signatures carry (it is raised at every start).
 	// Nil: the node reaches no other node (it stores on itself only, and

@@ -86,6 +86,7 @@ type (
 	AssetChanged  = assets.AssetChanged
 	AssetDeleted  = assets.AssetDeleted
 	ShardCorrupt  = assets.ShardCorrupt
+	UploadStalled = assets.UploadStalled
 	PutOptions    = assets.PutOptions
 	RepairReport  = assets.RepairReport
 	DeleteReport  = assets.DeleteReport

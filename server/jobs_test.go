@@ -52,7 +52,12 @@ func jobTestConfig(hooks jobs.Hooks) *jobs.Config {
 // nothing is known of anyone.
 func jobMesh(t testing.TB, hooks []jobs.Hooks) (*servertest.Node, []*servertest.Node) {
 	t.Helper()
-	c := servertest.NewCluster(t)
+	return jobMeshIn(t, servertest.NewCluster(t), hooks)
+}
+
+// jobMeshIn is jobMesh in cluster c.
+func jobMeshIn(t testing.TB, c *servertest.Cluster, hooks []jobs.Hooks) (*servertest.Node, []*servertest.Node) {
+	t.Helper()
 	var hosts []*servertest.Node
 	var urls []string
 	for i, h := range hooks {

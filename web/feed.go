@@ -487,10 +487,10 @@ func (t *trimmer) add(id string) []string {
 // viewKinds are the events each page's feed shows; the dashboard's (not
 // listed) shows all.
 var viewKinds = map[feedView]map[string]bool{
-	viewStorage: {"asset": true, "asset-deleted": true, "corrupt": true, "shard": true},
+	viewStorage: {"asset": true, "asset-deleted": true, "corrupt": true, "shard": true, "upload_stalled": true},
 	viewPeers:   {"peer": true},
 	viewMesh:    {"mesh": true},
-	viewWallet:  {"transfer_final": true, "waiting_for_witnesses": true, "settled": true, "receipts_billed": true, "receipt_accepted": true},
+	viewWallet:  {"transfer_final": true, "waiting_for_witnesses": true, "settled": true, "receipts_billed": true, "receipt_accepted": true, "job_paid": true},
 }
 
 // feedMsg turns an event into the message for the page. show is false
@@ -556,6 +556,11 @@ func feedItemOf(env node.Envelope) feedItem {
 		it.Text = fmt.Sprintf("Deleted %s (%s); its hosts were asked to drop its shards.", orDash(e.Name), short(e.ID, 12))
 	case node.ShardCorrupt:
 		it.Text = corruptText(e)
+	case node.UploadStalled:
+		it.Text = uploadStalledText(e)
+		it.State = "stalled"
+	case node.JobPaid:
+		it.Text = fmt.Sprintf("Paid %s credits to %s for job %s.", fixed.Format(e.Amount), short(string(e.Host), 20), short(e.JobID, 12))
 	case node.PeerChanged:
 		it.Text = peerText(e.Peer)
 		it.State = peerStateClass(e.Peer.State)
@@ -588,6 +593,16 @@ func feedItemOf(env node.Envelope) feedItem {
 		it.Text = "Node event."
 	}
 	return it
+}
+
+// uploadStalledText describes a put that made no progress for the stall age.
+func uploadStalledText(e node.UploadStalled) string {
+	done := humanBytes(e.Read)
+	if e.Size >= 0 {
+		done += " of " + humanBytes(e.Size)
+	}
+	return fmt.Sprintf("Upload of %s (%s) stalled: nothing received since %s, %s so far.",
+		orDash(e.Name), short(e.AssetID, 12), e.Since.UTC().Format("15:04:05"), done)
 }
 
 // loginRefusedText describes a refused dashboard login.

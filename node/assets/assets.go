@@ -76,7 +76,10 @@ func (s *Service) Put(ctx context.Context, r io.Reader, opts PutOptions) (Asset,
 		a.AlreadyStored = err == nil
 		return a, err
 	}
-	res, err := s.putter.Put(ctx, storage.PutRequest{Manifest: m, Key: key, Prefix: prefix, Hosts: hosts, WantHash: opts.ContentHash}, r)
+	read := &countingReader{r: r}
+	stop := s.watchStall(ctx, m, read)
+	res, err := s.putter.Put(ctx, storage.PutRequest{Manifest: m, Key: key, Prefix: prefix, Hosts: hosts, WantHash: opts.ContentHash}, read)
+	stop()
 	if err != nil {
 		if errors.Is(err, storage.ErrQuorum) {
 			s.publishAsset(ctx, m.AssetID)

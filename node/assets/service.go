@@ -40,12 +40,17 @@ type Config struct {
 	// nobody claimed for its grace period (node.Config.ShardGrace), which
 	// must be at least twice this. Default 6 h.
 	ClaimInterval time.Duration
+	// StallAge is how long a put may read nothing from its client before
+	// it raises an UploadStalled alert (once per stall; it goes on
+	// waiting). Default 90 s, the jobs' stall age; negative: never.
+	StallAge time.Duration
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{Transfer: storage.DefaultTransferConfig(), RepairInterval: time.Minute,
-		AuditInterval: 10 * time.Minute, AuditShards: 3, AuditMax: 64, ClaimInterval: 6 * time.Hour}
+		AuditInterval: 10 * time.Minute, AuditShards: 3, AuditMax: 64, ClaimInterval: 6 * time.Hour,
+		StallAge: 90 * time.Second}
 }
 
 // Claim returns the claim interval, or its default when zero.
@@ -125,6 +130,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	d := DefaultConfig()
 	if cfg.RepairInterval == 0 {
 		cfg.RepairInterval = d.RepairInterval
+	}
+	if cfg.StallAge == 0 {
+		cfg.StallAge = d.StallAge
 	}
 	if cfg.AuditInterval == 0 {
 		cfg.AuditInterval = d.AuditInterval

@@ -106,6 +106,21 @@ type AssetChanged struct {
 // Kind implements events.Event.
 func (AssetChanged) Kind() string { return "asset" }
 
+// UploadStalled is an alert: a put has read nothing from its client (or
+// sent nothing, as reading waits for the shard transfers) for the stall
+// age. It is raised once per stall; the put goes on waiting.
+type UploadStalled struct {
+	AssetID string
+	Name    string
+	// Read is the bytes read so far; Size the announced size (-1: unknown).
+	Read, Size int64
+	// Since is when the put last made progress.
+	Since time.Time
+}
+
+// Kind implements events.Event.
+func (UploadStalled) Kind() string { return "upload_stalled" }
+
 // ShardCorrupt says a shard fetched from a host did not match its hash.
 type ShardCorrupt struct {
 	AssetID string

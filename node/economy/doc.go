@@ -44,6 +44,22 @@
 // while the peer is up; from the start after a restart, which applies
 // nothing twice).
 //
+// # Job payments
+//
+// PayJob pays a host for a job this node brokered with a plain transfer
+// (memo "job ID"), not a kind the witnesses must validate: a second payment
+// could only hurt the payer, and the payer alone can rule it out. The
+// (job, host) row (node_econ_job_paid) and the signed transfer enter the
+// database in one SQLite transaction, under the lock that hands out
+// nonces, so a job is paid to a host at most once however often the
+// broker accepts it (a restart resumes an unfinished job, which may have
+// been paid); a second call signs nothing and the pool resends the first
+// transfer until it is final. Only the broker's own database names its
+// jobs (their IDs are random), so once that database is lost no job of it
+// is accepted, or paid, again. CanSpend is the check before a job is
+// dispatched: the final balance less what the pool spends must cover the
+// prices and a fee per payment.
+//
 // Balances are never merged as numbers: /gossip/merge_balances takes only
 // certificates.
 package economy

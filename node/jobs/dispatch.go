@@ -118,6 +118,9 @@ func (s *Service) process(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	if why := s.cannotPay(ctx, ranked, j.R); why != "" {
+		return s.finish(ctx, j, nil, why)
+	}
 	s.setLive(j)
 	req := ExecRequest{JobID: j.ID, Module: module, Input: input, Timeout: j.Timeout}
 	var ds []*dispatch
@@ -354,17 +357,57 @@ func (s *Service) accept(ctx context.Context, j broker.Job, ds []*dispatch, v br
 		return s.finish(ctx, j, nil, fmt.Sprintf("output not fetched from the majority: %v", fetchErr))
 	}
 	s.settle(ctx, &j, ds, v)
-	if s.deps.Payer != nil {
-		for _, d := range ds {
-			if d.vote == v.Hash {
-				if err := s.deps.Payer.Pay(ctx, d.c.ID, d.price, j.ID); err != nil {
-					j.Detail.Dispatches[d.view].Note = "payment: " + err.Error()
-					s.log.Warn("Job payment failed", "job", j.ID, "host", d.c.ID, "err", err)
-				}
-			}
+	s.pay(ctx, &j, ds, v)
+	return s.finish(ctx, j, out, "")
+}
+
+// cannotPay says why the submitter cannot pay the first r ranked hosts
+// their quotes (the hosts the job goes to first), or "" when it can: a job
+// that cannot be paid is refused before any host works on it.
+func (s *Service) cannotPay(ctx context.Context, ranked []ranked, r int) string {
+	if s.deps.Payer == nil {
+		return ""
+	}
+	var amount int64
+	payments := 0
+	for _, rc := range ranked[:min(r, len(ranked))] {
+		if rc.price > 0 && rc.c.ID != s.self {
+			amount += rc.price
+			payments++
 		}
 	}
-	return s.finish(ctx, j, out, "")
+	if payments == 0 {
+		return ""
+	}
+	if err := s.deps.Payer.CanPay(ctx, amount, payments); err != nil && !errors.Is(err, ErrNoEconomy) {
+		return fmt.Sprintf("not dispatched: cannot pay the hosts' quotes (%s): %v", fixed.Format(amount), err)
+	}
+	return ""
+}
+
+// pay pays each majority host its quoted price; a host outvoted, failed or
+// late is not paid, nor is this node for running its own job. The outcome
+// is noted on each paid dispatch.
+func (s *Service) pay(ctx context.Context, j *broker.Job, ds []*dispatch, v broker.Verdict) {
+	if s.deps.Payer == nil {
+		return
+	}
+	for _, d := range ds {
+		if d.vote != v.Hash || d.price <= 0 || d.c.ID == s.self {
+			continue
+		}
+		view := &j.Detail.Dispatches[d.view]
+		err := s.deps.Payer.Pay(ctx, d.c.ID, d.price, j.ID)
+		switch {
+		case errors.Is(err, ErrNoEconomy):
+			view.Note = "unpaid: no economy"
+		case err != nil:
+			view.Note = "payment: " + err.Error()
+			s.log.Warn("Job payment failed", "job", j.ID, "host", d.c.ID, "err", err)
+		default:
+			view.Note = "paid " + fixed.Format(d.price)
+		}
+	}
 }
 
 // settle gives the majority a hit, and the minority and hosts that failed

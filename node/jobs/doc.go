@@ -37,7 +37,11 @@
 // fetched once from a majority host and checked against the agreed hash;
 // the majority gets a hit, the minority and late or failed hosts a miss;
 // each majority host is paid its quoted price through the Payer, and no
-// other host is.
+// other host is. A submit with a max price the Payer cannot cover for r
+// hosts is refused (409); after the first quote round, a job whose first r
+// hosts' quotes it cannot cover fails before any dispatch. A Payer saying
+// ErrNoEconomy leaves the job unpaid ("unpaid: no economy" on the
+// dispatch).
 //
 // # Test hooks
 //

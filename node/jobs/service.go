@@ -199,7 +199,7 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (broker.Job, er
 		return broker.Job{}, nodeerr.Invalidf("r = %d but only %d hosts are known", req.R, len(cands))
 	}
 	if s.deps.Payer != nil && req.MaxPrice > 0 {
-		if err := s.deps.Payer.CanPay(ctx, req.MaxPrice*int64(req.R)); err != nil {
+		if err := s.deps.Payer.CanPay(ctx, req.MaxPrice*int64(req.R), req.R); err != nil {
 			return broker.Job{}, fmt.Errorf("%w: cannot pay %d hosts: %v", nodeerr.ErrConflict, req.R, err)
 		}
 	}

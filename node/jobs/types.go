@@ -138,10 +138,18 @@ type Transport interface {
 // Payer pays hosts for accepted results (the economy's transfers, wired by
 // the node); nil pays nothing.
 type Payer interface {
-	// CanPay says whether amount can be paid; a submit is refused first.
-	CanPay(ctx context.Context, amount int64) error
+	// CanPay says whether amount can be paid in the given number of
+	// payments (each has a fee); a job that cannot be paid is refused
+	// before it is dispatched.
+	CanPay(ctx context.Context, amount int64, payments int) error
+	// Pay pays host amount for job jobID, at most once per (job, host)
+	// however often it is called. ErrNoEconomy: nothing is paid.
 	Pay(ctx context.Context, host string, amount int64, jobID string) error
 }
+
+// ErrNoEconomy is a Payer saying the cluster has no economy: jobs run
+// unpaid.
+var ErrNoEconomy = errors.New("no economy")
 
 // SubmitRequest is a job for the broker.
 type SubmitRequest struct {
