@@ -304,7 +304,9 @@ func TestJobsHostKilledMidway(t *testing.T) {
 	if testing.Short() {
 		t.Skip("40 jobs on 6 nodes")
 	}
-	b, hosts := jobMesh(t, []jobs.Hooks{{}, {}, {}, {}, {}})
+	// The victim holds each result a second before it reports it, so
+	// that it is surely mid-job when it is killed below.
+	b, hosts := jobMesh(t, []jobs.Hooks{{Hold: time.Second}, {}, {}, {}, {}})
 	victim := hosts[0] // the cheapest: chosen often
 	wc := computetest.Module(t, computetest.WordCount)
 	const n = 40

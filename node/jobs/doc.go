@@ -45,7 +45,7 @@
 //
 // # Test hooks
 //
-// Config.Hooks make a host lie (a wrong output and hash for every job) or
-// accept and never start; tests use them to show that the broker outvotes
-// and replaces such hosts. No flag of the node command sets them.
+// Config.Hooks make a host lie (a wrong output and hash for every job),
+// accept and never start, or hold each result before reporting it; tests
+// use them to show that the broker outvotes and replaces such hosts. No flag of the node command sets them.
 package jobs

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"sync/atomic"
+	"time"
 
 	"github.com/offgrid-net/offgrid/compute"
 	"github.com/offgrid-net/offgrid/internal/fixed"
@@ -169,6 +170,12 @@ func (s *Service) runJob(ctx context.Context, run *hostRun) {
 	}
 	var out bytes.Buffer
 	res, err := s.engine.Run(ctx, run.req.Module, run.req.Input, &out, compute.Options{Timeout: run.req.Timeout, InputRead: &run.inputRead, Started: started})
+	if s.cfg.Hooks.Hold > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(s.cfg.Hooks.Hold):
+		}
+	}
 	if ctx.Err() != nil {
 		return
 	}

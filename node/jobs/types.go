@@ -46,6 +46,10 @@ type Hooks struct {
 	Lie bool
 	// NeverStart makes the host accept jobs and never run them.
 	NeverStart bool
+	// Hold makes the host wait this long after a run before it reports
+	// the run done, as a slow board would: a test can then be sure it is
+	// mid-job when it kills the host.
+	Hold time.Duration
 }
 
 // DefaultConfig returns the defaults README.md documents.
