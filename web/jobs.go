@@ -241,8 +241,8 @@ func (h *Handler) jobOutput(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(b)
 }
 
-// jobURL is a job's detail page.
-func jobURL(id string) string { return "/jobs/" + id }
+// jobURL is a job's detail page (under /compute: /jobs is the API's).
+func jobURL(id string) string { return "/compute/" + id }
 
 // jobFinished reports whether a job's state is final.
 func jobFinished(j broker.Job) bool {

@@ -87,7 +87,7 @@ func TestJobFormRefusesBadInput(t *testing.T) {
 	if js, err := e.node.Jobs(t.Context(), 10); err != nil || len(js) != 0 {
 		t.Fatalf("jobs after refused forms: %d %v, want none", len(js), err)
 	}
-	for _, path := range []string{"/jobs/j-000000000000000000000000", "/ui/jobs/j-000000000000000000000000/output"} {
+	for _, path := range []string{"/compute/j-000000000000000000000000", "/ui/jobs/j-000000000000000000000000/output"} {
 		if resp, _ := e.do(t, "GET", path, nil, map[string]string{"Cookie": cookie}); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("GET %s = %d, want 404", path, resp.StatusCode)
 		}

@@ -231,7 +231,7 @@ func layout(p pageMeta, body templ.Component) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = navLink("/jobs", "Jobs", navJobs, p.Nav).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = navLink("/compute", "Jobs", navJobs, p.Nav).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

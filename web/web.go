@@ -299,8 +299,8 @@ func (h *Handler) Routes() http.Handler {
 		r.Get("/network/mesh", h.networkMesh)
 		r.Get("/ledger", h.ledgerPage)
 		r.Get("/wallet", h.wallet)
-		r.Get("/jobs", h.jobsPage)
-		r.Get("/jobs/{id}", h.jobPage)
+		r.Get("/compute", h.jobsPage)
+		r.Get("/compute/{id}", h.jobPage)
 		r.Route("/ui", func(r chi.Router) {
 			r.Post("/toggle", h.toggle)
 			r.Post("/prices", h.savePrices)
