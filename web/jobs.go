@@ -31,6 +31,10 @@ const (
 	// jobPollSeconds is how often the list and a job's detail reload
 	// themselves while a job is unfinished; they stop once all are.
 	jobPollSeconds = 2
+	// jobSubmitTimeout bounds a submit, which compiles the module to check
+	// it: a large module on a busy small machine takes longer than the
+	// other node calls' nodeCallTimeout.
+	jobSubmitTimeout = time.Minute
 )
 
 // jobForm is the submit form's state: the fields as typed, why nothing
@@ -90,7 +94,7 @@ func (h *Handler) submitJob(w http.ResponseWriter, r *http.Request) {
 	req, summary := parseJobForm(r.MultipartForm, f)
 	f.Summary = summary
 	if f.Summary == "" {
-		ctx, cancel := context.WithTimeout(r.Context(), nodeCallTimeout)
+		ctx, cancel := context.WithTimeout(r.Context(), jobSubmitTimeout)
 		j, err := h.node.SubmitJob(ctx, req)
 		cancel()
 		if err != nil {
