@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/offgrid-net/offgrid/compute/computetest"
-	"github.com/offgrid-net/offgrid/node"
 )
 
 // TestBrowser drives the dashboard of a real node in Debian's Chromium with
@@ -51,14 +50,11 @@ func TestBrowser(t *testing.T) {
 					beaconInterval: 500 * time.Millisecond, gossip: "127.0.0.1:0"}
 			}
 			// History every second, so the overview's charts have data.
-			// The jobs page's job runs on two of them, with the jobs
-			// settings the node command's flags default to.
-			jd := node.DefaultConfig().Jobs
+			// The jobs page's job runs on two of them.
 			m := startMesh(t, 3, func(_ int, o *nodeOptions) {
 				beacons(o)
 				o.historyInterval = time.Second
-				o.jobConcurrency, o.jobActivate, o.jobStallAge = jd.Concurrency, jd.SLA.Activate, jd.SLA.StallAge
-				o.jobCooldown, o.jobRetries = jd.SLA.Cooldown, jd.SLA.MaxRetries
+				jobDefaults(o)
 			})
 			m.waitPeers(0, 2)
 			// Credits, for the wallet page: every node a witness.
