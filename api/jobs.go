@@ -110,6 +110,9 @@ func (h *handlers) SubmitJob(ctx context.Context, req genserver.SubmitJobRequest
 		}
 		sr.MaxPrice = v
 	}
+	if req.Params.Hosts != nil {
+		sr.Hosts = *req.Params.Hosts
+	}
 	var err error
 	if sr.Module, sr.Input, err = splitJob(req.Body, req.Params.ModuleSize); err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -35,6 +36,9 @@ type Job struct {
 	OutputHash string
 	Error      string
 	Detail     Detail
+	// Hosts, when not empty, are the only hosts (node IDs or endpoints)
+	// the job may be quoted and dispatched to.
+	Hosts []string
 }
 
 // Detail is what the broker learned while running a job: the candidates'
@@ -72,8 +76,9 @@ func NewJobStore(db *sql.DB) *JobStore { return &JobStore{db: db} }
 
 // Create records a new queued job.
 func (s *JobStore) Create(ctx context.Context, j Job) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO broker_jobs(id, state, r, max_price, timeout_ms, module, input, created_ms)
-		VALUES(?, ?, ?, ?, ?, ?, ?, ?)`, j.ID, StateQueued, j.R, j.MaxPrice, j.Timeout.Milliseconds(), j.Module, j.Input, j.Created.UnixMilli())
+	_, err := s.db.ExecContext(ctx, `INSERT INTO broker_jobs(id, state, r, max_price, timeout_ms, module, input, created_ms, hosts)
+		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)`, j.ID, StateQueued, j.R, j.MaxPrice, j.Timeout.Milliseconds(), j.Module, j.Input, j.Created.UnixMilli(),
+		strings.Join(j.Hosts, "\n"))
 	if err != nil {
 		return fmt.Errorf("record job: %w", err)
 	}
@@ -98,14 +103,17 @@ func (s *JobStore) Update(ctx context.Context, j Job, output []byte) error {
 	return nil
 }
 
-const jobColumns = `id, state, r, max_price, timeout_ms, created_ms, finished_ms, output_hash, error, detail`
+const jobColumns = `id, state, r, max_price, timeout_ms, created_ms, finished_ms, output_hash, error, detail, hosts`
 
 func scanJob(row interface{ Scan(...any) error }) (Job, error) {
 	var j Job
 	var timeout, created, finished int64
-	var detail string
-	if err := row.Scan(&j.ID, &j.State, &j.R, &j.MaxPrice, &timeout, &created, &finished, &j.OutputHash, &j.Error, &detail); err != nil {
+	var detail, hosts string
+	if err := row.Scan(&j.ID, &j.State, &j.R, &j.MaxPrice, &timeout, &created, &finished, &j.OutputHash, &j.Error, &detail, &hosts); err != nil {
 		return Job{}, err
+	}
+	if hosts != "" {
+		j.Hosts = strings.Split(hosts, "\n")
 	}
 	j.Timeout = time.Duration(timeout) * time.Millisecond
 	j.Created = time.UnixMilli(created).UTC()

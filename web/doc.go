@@ -26,6 +26,11 @@
 //	                    newest), its receipts, each with a Check button
 //	                    that verifies its RFC 6962 inclusion proof in the
 //	                    browser (SubtleCrypto SHA-256, app.js)
+//	GET  /compute       jobs page (/jobs is the API's): the submit form
+//	                    (module and input by drag-and-drop or chooser, r,
+//	                    max price, timeout) and the newest 50 jobs
+//	GET  /compute/{id}  a job's page: candidates' scores and why,
+//	                    dispatches and outcomes, output hash, download
 //	GET  /login         login form
 //	POST /login         check the admin token, start a session
 //	POST /logout        end the session
@@ -56,6 +61,16 @@
 //	                    X25519 key comes from its GET /pubkeys (at most
 //	                    64 KiB read, node ID checked); a refusal shows the
 //	                    file page with the reason
+//	GET  /ui/jobs       the jobs list card; it carries hx-trigger
+//	                    "every 2s" only while a listed job is unfinished,
+//	                    so polling stops by itself
+//	POST /ui/jobs       multipart form (module, input, r, max_price,
+//	                    timeout; at most 2×16 MiB + 16 KiB read); 422
+//	                    with the reason in the form, nothing recorded, or
+//	                    the form and the list (out of band)
+//	GET  /ui/jobs/{id}  a job's detail card (polls like the list)
+//	GET  /ui/jobs/{id}/output
+//	                    a done job's verified output as ID.out
 //	GET  /ui/network/peers
 //	                    the peers page's table card
 //	GET  /ui/network/mesh

@@ -16,11 +16,13 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/offgrid-net/offgrid/broker"
 	"github.com/offgrid-net/offgrid/cluster"
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/backoff"
 	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/node"
+	"github.com/offgrid-net/offgrid/node/jobs"
 )
 
 // Node is what the dashboard needs from the engine. *node.Node satisfies it.
@@ -129,6 +131,14 @@ type Node interface {
 	// History returns the node's recorded samples since a time, oldest
 	// first.
 	History(ctx context.Context, since time.Time) ([]node.Usage, error)
+	// SubmitJob brokers a job to the mesh; bad input wraps
+	// node.ErrInvalid or node.ErrTooLarge. Job and JobOutput give an
+	// error wrapping node.ErrNotFound for an unknown ID; Jobs lists up to
+	// limit jobs, newest first.
+	SubmitJob(ctx context.Context, req jobs.SubmitRequest) (broker.Job, error)
+	Job(ctx context.Context, id string) (broker.Job, error)
+	Jobs(ctx context.Context, limit int) ([]broker.Job, error)
+	JobOutput(ctx context.Context, id string) ([]byte, error)
 }
 
 // Config configures a Handler. Start from DefaultConfig.
@@ -289,6 +299,8 @@ func (h *Handler) Routes() http.Handler {
 		r.Get("/network/mesh", h.networkMesh)
 		r.Get("/ledger", h.ledgerPage)
 		r.Get("/wallet", h.wallet)
+		r.Get("/compute", h.jobsPage)
+		r.Get("/compute/{id}", h.jobPage)
 		r.Route("/ui", func(r chi.Router) {
 			r.Post("/toggle", h.toggle)
 			r.Post("/prices", h.savePrices)
@@ -308,6 +320,10 @@ func (h *Handler) Routes() http.Handler {
 			r.Post("/cluster/admit", h.clusterAdmit)
 			r.Get("/wallet", h.walletPart)
 			r.Post("/wallet/transfer", h.transfer)
+			r.Get("/jobs", h.jobsPart)
+			r.Post("/jobs", h.submitJob)
+			r.Get("/jobs/{id}", h.jobPart)
+			r.Get("/jobs/{id}/output", h.jobOutput)
 		})
 	})
 	return r
@@ -400,4 +416,5 @@ const (
 	navMesh      = "mesh"
 	navLedger    = "ledger"
 	navWallet    = "wallet"
+	navJobs      = "jobs"
 )

@@ -1737,6 +1737,9 @@ type SubmitJobParams struct {
 
 	// MaxPrice The most one host may quote; hosts above it are skipped. Default no limit.
 	MaxPrice *Amount `form:"max_price,omitempty" json:"max_price,omitempty"`
+
+	// Hosts Restrict the job to these hosts, by node ID or endpoint, comma-separated (offgrid broker --hosts). Default every host of the peer table.
+	Hosts *[]string `form:"hosts,omitempty" json:"hosts,omitempty"`
 }
 
 // ListBlocksParams defines parameters for ListBlocks.
@@ -5993,6 +5996,18 @@ func NewSubmitJobRequestWithBody(server string, params *SubmitJobParams, content
 		if params.MaxPrice != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "max_price", *params.MaxPrice, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Hosts != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "hosts", *params.Hosts, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "array", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {

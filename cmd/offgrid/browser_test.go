@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/offgrid-net/offgrid/compute/computetest"
 )
 
 // TestBrowser drives the dashboard of a real node in Debian's Chromium with
@@ -32,6 +34,8 @@ func TestBrowser(t *testing.T) {
 	if err != nil || len(scripts) == 0 {
 		t.Fatalf("no browser scripts in web/e2e (%v)", err)
 	}
+	// The jobs script drops the word-count module; the mesh's nodes run it.
+	wc := computetest.Path(t, computetest.WordCount)
 	shots, err := filepath.Abs("../../web/screenshots")
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +50,12 @@ func TestBrowser(t *testing.T) {
 					beaconInterval: 500 * time.Millisecond, gossip: "127.0.0.1:0"}
 			}
 			// History every second, so the overview's charts have data.
-			m := startMesh(t, 3, func(_ int, o *nodeOptions) { beacons(o); o.historyInterval = time.Second })
+			// The jobs page's job runs on two of them.
+			m := startMesh(t, 3, func(_ int, o *nodeOptions) {
+				beacons(o)
+				o.historyInterval = time.Second
+				jobDefaults(o)
+			})
 			m.waitPeers(0, 2)
 			// Credits, for the wallet page: every node a witness.
 			m.installEconomy(t, 3, 1000_000000)
@@ -75,7 +84,7 @@ func TestBrowser(t *testing.T) {
 			defer cancel()
 			cmd := exec.CommandContext(ctx, "node", script)
 			cmd.Env = append(os.Environ(), "OFFGRID_URL="+url, "OFFGRID_TOKEN="+token, "OFFGRID_SCREENSHOTS="+shots,
-				"OFFGRID_START_PEER_CMD="+startCmd, "OFFGRID_START_PEER_URL="+late.url)
+				"OFFGRID_START_PEER_CMD="+startCmd, "OFFGRID_START_PEER_URL="+late.url, "OFFGRID_WC_WASM="+wc)
 			out, err := cmd.CombinedOutput()
 			t.Logf("%s:\n%s", filepath.Base(script), out)
 			if err != nil {

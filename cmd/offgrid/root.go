@@ -64,6 +64,7 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 		quorumCmd(getenv),
 		jobCmd(getenv),
 		jobsCmd(getenv),
+		brokerCmd(getenv),
 		repCmd(getenv),
 	)
 	return root.ExecuteContext(ctx)

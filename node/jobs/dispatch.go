@@ -30,6 +30,23 @@ func (s *Service) candidates(ctx context.Context) ([]Candidate, error) {
 	return cs, nil
 }
 
+// within keeps the candidates named in hosts, by node ID or endpoint (a
+// trailing slash ignored). This node's own candidate has no endpoint: it is
+// named by its ID.
+func within(cs []Candidate, hosts []string) []Candidate {
+	named := make(map[string]bool, len(hosts))
+	for _, h := range hosts {
+		named[strings.TrimSuffix(h, "/")] = true
+	}
+	var out []Candidate
+	for _, c := range cs {
+		if named[c.ID] || (c.Endpoint != "" && named[strings.TrimSuffix(c.Endpoint, "/")]) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // The transport to a candidate: this node's own methods for itself, the
 // remote transport for others.
 func (s *Service) quote(ctx context.Context, c Candidate, q QuoteRequest) (QuoteAnswer, error) {
@@ -223,6 +240,9 @@ func (s *Service) rank(ctx context.Context, j *broker.Job, module, input []byte,
 	all, err := s.candidates(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if len(j.Hosts) > 0 {
+		all = within(all, j.Hosts)
 	}
 	var cands []Candidate
 	for _, c := range all {

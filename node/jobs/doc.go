@@ -23,11 +23,13 @@
 // # Broker
 //
 // Submit checks the job (WASM header and compile, sizes, 1 <= r <= MaxR and
-// r <= the hosts known, payment possible) and records it in SQLite with its
+// r <= the hosts known, payment possible; with Hosts, r <= the named hosts
+// known, matched by node ID or endpoint) and records it in SQLite with its
 // module and input before answering, so a restart resumes it (Run queues
 // every unfinished job again). A worker then asks every candidate (peers
 // up, active, known by ID, and this node when active) for a quote at once
-// within QuoteTimeout, skips the silent, refusing and over-price ones, ranks
+// within QuoteTimeout (only the job's Hosts, when it names some, in every
+// round: failover and a resumed job stay within them), skips the silent, refusing and over-price ones, ranks
 // the rest with broker.Rank, and dispatches to the best r. It polls each
 // dispatch every PollInterval; one that breaks the SLA (not started within
 // t_activate, stalled, past its timeout) is late and another host is asked.

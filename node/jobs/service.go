@@ -184,6 +184,13 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (broker.Job, er
 		return broker.Job{}, nodeerr.Invalidf("max price must not be negative")
 	case int64(len(req.Input)) > lim.MaxInputBytes:
 		return broker.Job{}, fmt.Errorf("%w: input over %d bytes", nodeerr.ErrTooLarge, lim.MaxInputBytes)
+	case len(req.Hosts) > MaxHosts:
+		return broker.Job{}, nodeerr.Invalidf("at most %d hosts may be named", MaxHosts)
+	}
+	for _, h := range req.Hosts {
+		if h == "" || len(h) > MaxHostLen {
+			return broker.Job{}, nodeerr.Invalidf("a host must be a node ID or endpoint of 1-%d bytes", MaxHostLen)
+		}
 	}
 	if req.Timeout == 0 {
 		req.Timeout = lim.Timeout
@@ -194,6 +201,12 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (broker.Job, er
 	cands, err := s.candidates(ctx)
 	if err != nil {
 		return broker.Job{}, err
+	}
+	if len(req.Hosts) > 0 {
+		cands = within(cands, req.Hosts)
+		if req.R > len(cands) {
+			return broker.Job{}, nodeerr.Invalidf("r = %d but only %d of the %d named hosts are known", req.R, len(cands), len(req.Hosts))
+		}
 	}
 	if req.R > len(cands) {
 		return broker.Job{}, nodeerr.Invalidf("r = %d but only %d hosts are known", req.R, len(cands))
@@ -207,7 +220,7 @@ func (s *Service) Submit(ctx context.Context, req SubmitRequest) (broker.Job, er
 		return broker.Job{}, fmt.Errorf("%w: %d jobs queued", nodeerr.ErrBusy, cap(s.jobQueue))
 	}
 	j := broker.Job{ID: newJobID(), State: broker.StateQueued, R: req.R, MaxPrice: req.MaxPrice, Timeout: req.Timeout,
-		Module: req.Module, Input: req.Input, Created: s.deps.Now().UTC()}
+		Module: req.Module, Input: req.Input, Created: s.deps.Now().UTC(), Hosts: req.Hosts}
 	if err := s.store.Create(ctx, j); err != nil {
 		return broker.Job{}, err
 	}

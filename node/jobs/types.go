@@ -162,7 +162,16 @@ type SubmitRequest struct {
 	R        int
 	MaxPrice int64 // 0: no limit
 	Timeout  time.Duration
+	// Hosts, when not empty, restrict the job to these hosts: node IDs or
+	// endpoints (URLs) of the peer table's candidates.
+	Hosts []string
 }
 
 // MaxR is the most hosts one job may ask to agree.
 const MaxR = 7
+
+// MaxHosts bounds a job's host list, and MaxHostLen each entry.
+const (
+	MaxHosts   = 64
+	MaxHostLen = 256
+)

@@ -391,3 +391,54 @@
     });
   });
 })();
+
+// Jobs page: a file dropped on one of the form's drop zones goes into the
+// zone's file input (the form then sends it like a chosen one), and the
+// zone shows the file's name.
+(function () {
+  'use strict';
+  function hasFiles(e) {
+    var types = e.dataTransfer && e.dataTransfer.types;
+    return !!types && Array.prototype.indexOf.call(types, 'Files') >= 0;
+  }
+  function showName(zone, input) {
+    var label = zone.querySelector('.dz-hint');
+    if (label && input.files && input.files.length > 0) {
+      label.textContent = input.files[0].name + ' (' + input.files[0].size + ' bytes)';
+      zone.classList.add('chosen');
+    }
+  }
+  // Delegated on the document: htmx replaces the form after each submit.
+  document.addEventListener('dragover', function (e) {
+    var zone = e.target.closest && e.target.closest('.job-drop');
+    if (!zone || !hasFiles(e)) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = 'copy';
+    zone.classList.add('dragover');
+  });
+  document.addEventListener('dragleave', function (e) {
+    var zone = e.target.closest && e.target.closest('.job-drop');
+    if (zone && !zone.contains(e.relatedTarget)) zone.classList.remove('dragover');
+  });
+  document.addEventListener('drop', function (e) {
+    var zone = e.target.closest && e.target.closest('.job-drop');
+    if (!zone) {
+      // A file dropped next to the zones must not replace the page.
+      if (hasFiles(e) && document.querySelector('.job-drop')) e.preventDefault();
+      return;
+    }
+    e.preventDefault();
+    zone.classList.remove('dragover');
+    var input = zone.querySelector('input[type=file]');
+    if (!input || !e.dataTransfer || e.dataTransfer.files.length === 0) return;
+    var dt = new DataTransfer();
+    dt.items.add(e.dataTransfer.files[0]);
+    input.files = dt.files;
+    showName(zone, input);
+  });
+  document.addEventListener('change', function (e) {
+    var input = e.target;
+    var zone = input.closest && input.closest('.job-drop');
+    if (zone) showName(zone, input);
+  });
+})();
