@@ -424,3 +424,22 @@ func TestJobsResumeAfterRestart(t *testing.T) {
 		}
 	}
 }
+
+// A module that writes nothing has a result too: the empty output, whose
+// hash the hosts agree on, is accepted and served.
+func TestJobsEmptyOutputIsAResult(t *testing.T) {
+	b, _ := jobMesh(t, []jobs.Hooks{{}, {}})
+	r := submitJob(t, b, computetest.Noop(), []byte("ignored"), "r=2&timeout_s=10")
+	if r.StatusCode != http.StatusAccepted {
+		t.Fatalf("submit: %d %s", r.StatusCode, r.body)
+	}
+	var j gen.Job
+	decodeJSON(t, r, &j)
+	if j = waitJob(t, b, j.Id, 30*time.Second); j.State != "done" {
+		t.Fatalf("job: %s", explain(j))
+	}
+	out := call(t, b, http.MethodGet, "/jobs/"+j.Id+"/output", nil, true)
+	if out.StatusCode != http.StatusOK || len(out.body) != 0 {
+		t.Fatalf("output: %d %q, want 200 and nothing", out.StatusCode, out.body)
+	}
+}

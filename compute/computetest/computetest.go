@@ -85,3 +85,21 @@ func Build(name string) (string, error) {
 	}
 	return out, nil
 }
+
+// Noop returns the smallest WASI command: a `_start` that returns at once
+// and one page of exported memory (50 bytes, written by hand). It compiles
+// in microseconds, so a test that needs any valid module (the API
+// contract) stays fast under the race detector, where compiling a Go module
+// takes tens of seconds.
+func Noop() []byte {
+	return []byte{
+		0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
+		0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // types: () -> ()
+		0x03, 0x02, 0x01, 0x00, // functions: one of type 0
+		0x05, 0x03, 0x01, 0x00, 0x01, // memory: one, at least 1 page
+		0x07, 0x13, 0x02, // exports: two
+		0x06, '_', 's', 't', 'a', 'r', 't', 0x00, 0x00, // "_start": function 0
+		0x06, 'm', 'e', 'm', 'o', 'r', 'y', 0x02, 0x00, // "memory": memory 0
+		0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b, // code: no locals, end
+	}
+}

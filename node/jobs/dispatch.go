@@ -353,6 +353,7 @@ func (s *Service) accept(ctx context.Context, j broker.Job, ds []*dispatch, v br
 	}
 	limit := s.engine.Config().MaxOutputBytes
 	var out []byte
+	var fetched bool // an empty output is an output: nil out says nothing
 	var fetchErr error
 	for _, d := range ds {
 		if d.vote != v.Hash {
@@ -363,7 +364,7 @@ func (s *Service) accept(ctx context.Context, j broker.Job, ds []*dispatch, v br
 		cancel()
 		if err == nil {
 			if sum := compute.Sum(b); hex.EncodeToString(sum[:]) == v.Hash {
-				out = b
+				out, fetched = b, true
 				break
 			}
 			err = errors.New("output does not match its hash")
@@ -372,7 +373,7 @@ func (s *Service) accept(ctx context.Context, j broker.Job, ds []*dispatch, v br
 		d.vote = "" // it served something else: no longer in the majority
 		j.Detail.Dispatches[d.view].Note = "output fetch: " + err.Error()
 	}
-	if out == nil {
+	if !fetched {
 		s.settle(ctx, &j, ds, broker.Verdict{})
 		return s.finish(ctx, j, nil, fmt.Sprintf("output not fetched from the majority: %v", fetchErr))
 	}
