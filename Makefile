@@ -157,6 +157,7 @@ bench-peer: build
 soak: assets
 	OFFGRID_SOAK=20s $(GO) test -count=1 -v -timeout 5m -run '^TestSoak$$' ./server/
 	OFFGRID_TRANSFERS=1000 $(GO) test -count=1 -v -timeout 10m -run '^TestConcurrentTransfersBecomeFinal$$' ./cmd/offgrid/
+	OFFGRID_JOBS=100 $(GO) test -count=1 -v -timeout 10m -run '^TestJobsHostKilledMidway$$' ./server/
 	OFFGRID_SIM_SCHEDULES=1000000 $(GO) test -count=1 -v -timeout 0 -run '^TestSimulation$$' ./economy/
 
 ## memcheck: peak RSS of a 1 GiB put and get on 20 node processes (limit 150 MiB; heavy, not in test)
