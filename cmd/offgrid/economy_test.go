@@ -151,6 +151,21 @@ func (m *testMesh) waitBalances(t *testing.T, nodes []int, want map[string]strin
 	}
 }
 
+// waitFinal polls node i for transaction id until it is final, and returns
+// it; it fails the test when it is refused or still not final after wait.
+func (m *testMesh) waitFinal(t *testing.T, i int, id string, wait time.Duration) txJSON {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		var cur txJSON
+		getJSON(t, m.nodes[i].url+"/tx/"+id, &cur)
+		if cur.State == "final" || cur.State == "refused" || time.Now().After(deadline) {
+			return cur
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // TestConcurrentTransfersBecomeFinal: 7 nodes, 4 witnesses. Transfers
 // between random accounts, sent concurrently on every node, all become
 // final, and every node ends with the balances the transfers imply. 200 by
@@ -194,6 +209,13 @@ func TestConcurrentTransfersBecomeFinal(t *testing.T) {
 		wg.Go(func() {
 			for j := range jobs {
 				st, tx := m.transfer(t, j.src, ids[j.dst], fixed.Format(j.amount))
+				if st == http.StatusAccepted {
+					// Signed and pooled, its witnesses slow to answer (the
+					// race detector, a loaded machine): the auto-finalizer
+					// must still make it final.
+					tx = m.waitFinal(t, j.src, tx.TxID, 60*time.Second)
+					st = http.StatusCreated
+				}
 				mu.Lock()
 				if st != http.StatusCreated || tx.State != "final" {
 					failed = append(failed, fmt.Sprintf("node %d -> %d: %d %s %s", j.src, j.dst, st, tx.State, tx.Error))
@@ -214,7 +236,7 @@ func TestConcurrentTransfersBecomeFinal(t *testing.T) {
 	took := time.Since(start)
 	t.Logf("%d transfers final in %s (%.0f/s)", transfers-len(failed), took.Round(time.Millisecond), float64(transfers-len(failed))/took.Seconds())
 	if len(failed) > 0 {
-		t.Fatalf("%d of %d transfers did not become final at once, e.g. %s", len(failed), transfers, failed[0])
+		t.Fatalf("%d of %d transfers did not become final, e.g. %s", len(failed), transfers, failed[0])
 	}
 	wantS := map[string]string{}
 	var supply int64
@@ -254,9 +276,16 @@ func TestTransfersWaitForWitnesses(t *testing.T) {
 	if !strings.Contains(out, "waiting for witnesses") || !strings.Contains(out, tx.TxID) {
 		t.Errorf("offgrid tx pool does not show the transfer waiting for witnesses:\n%s", out)
 	}
-	// Nothing moved yet: node 5 has the first transfer only.
-	if got := m.balances(t, 5)[dst]; got != "101" {
-		t.Errorf("node 5's balance while the transfer waits = %s, want 101", got)
+	// Nothing moved yet: node 5 gets the first transfer's certificate (it
+	// spreads after the answer) and not the second.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		got := m.balances(t, 5)[dst]
+		if got == "101" {
+			break
+		}
+		if got != "100" || time.Now().After(deadline) {
+			t.Fatalf("node 5's balance while the transfer waits = %s, want 101", got)
+		}
 	}
 
 	m.restart(2)

@@ -62,7 +62,7 @@ func TestLedgerCLI(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	out := mustCLI(t, m.env(1), "ledger", "blocks")
-	if !strings.Contains(out, "1 blocks of cluster test") || !strings.Contains(out, "RECEIPTS") {
+	if !strings.Contains(out, "1 blocks of cluster ") || !strings.Contains(out, "RECEIPTS") {
 		t.Fatalf("ledger blocks = %q", out)
 	}
 
