@@ -139,6 +139,17 @@ type Engine struct {
 	mu    sync.Mutex
 	cache map[Hash]*list.Element
 	lru   *list.List // of *cached, most recent first
+	// compiling holds the compiles under way, so that jobs of one module
+	// arriving together wait for one compile instead of each starting its
+	// own (a Go module takes seconds to compile on a small board).
+	compiling map[Hash]*compile
+}
+
+// compile is one compile under way; done is closed when mod or err is set.
+type compile struct {
+	done chan struct{}
+	mod  wazero.CompiledModule
+	err  error
 }
 
 type cached struct {
@@ -169,11 +180,12 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("compute: WASI: %w", err)
 	}
 	return &Engine{
-		cfg:   cfg,
-		rt:    rt,
-		slots: make(chan struct{}, cfg.MaxConcurrent),
-		cache: make(map[Hash]*list.Element),
-		lru:   list.New(),
+		cfg:       cfg,
+		rt:        rt,
+		slots:     make(chan struct{}, cfg.MaxConcurrent),
+		cache:     make(map[Hash]*list.Element),
+		lru:       list.New(),
+		compiling: make(map[Hash]*compile),
 	}, nil
 }
 
@@ -206,48 +218,68 @@ func (e *Engine) CheckModule(ctx context.Context, module []byte) (Hash, error) {
 	return h, err
 }
 
-// compiled returns the module compiled, from the cache when it is there.
+// compiled returns the module compiled, from the cache when it is there,
+// or from a compile of it already under way.
 func (e *Engine) compiled(ctx context.Context, module []byte) (wazero.CompiledModule, Hash, bool, error) {
 	if int64(len(module)) > e.cfg.MaxModuleBytes {
 		return nil, Hash{}, false, fmt.Errorf("%w: %d bytes, limit %d", ErrModuleTooLarge, len(module), e.cfg.MaxModuleBytes)
 	}
 	h := Sum(module)
+	// The magic number is checked here so that any non-WASM body gets the
+	// same clear error, whatever wazero's decoder would say of it.
+	if !bytes.HasPrefix(module, []byte("\x00asm")) {
+		return nil, h, false, fmt.Errorf("%w: no WebAssembly header", ErrInvalidModule)
+	}
 	e.mu.Lock()
 	if el, ok := e.cache[h]; ok {
 		e.lru.MoveToFront(el)
 		e.mu.Unlock()
 		return el.Value.(*cached).mod, h, true, nil
 	}
+	if c, ok := e.compiling[h]; ok {
+		e.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.mod, h, c.err == nil, c.err
+		case <-ctx.Done():
+			return nil, h, false, ctx.Err()
+		}
+	}
+	c := &compile{done: make(chan struct{})}
+	e.compiling[h] = c
 	e.mu.Unlock()
-	// The magic number is checked here so that any non-WASM body gets the
-	// same clear error, whatever wazero's decoder would say of it.
-	if !bytes.HasPrefix(module, []byte("\x00asm")) {
-		return nil, h, false, fmt.Errorf("%w: no WebAssembly header", ErrInvalidModule)
-	}
-	mod, err := e.rt.CompileModule(ctx, module)
-	if err != nil {
-		return nil, h, false, fmt.Errorf("%w: %v", ErrInvalidModule, err)
-	}
-	if _, ok := mod.ExportedFunctions()["_start"]; !ok {
-		_ = mod.Close(ctx)
-		return nil, h, false, fmt.Errorf("%w: no _start export (not a WASI command)", ErrInvalidModule)
-	}
+
+	// The compile is not cut short by this caller's context: others may be
+	// waiting for it, and its result goes into the cache.
+	c.mod, c.err = e.compile(context.WithoutCancel(ctx), module)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if el, ok := e.cache[h]; ok {
-		// Compiled twice at once: keep the first, drop this one.
-		_ = mod.Close(ctx)
-		e.lru.MoveToFront(el)
-		return el.Value.(*cached).mod, h, false, nil
+	delete(e.compiling, h)
+	close(c.done)
+	if c.err != nil {
+		return nil, h, false, c.err
 	}
-	e.cache[h] = e.lru.PushFront(&cached{hash: h, mod: mod})
+	e.cache[h] = e.lru.PushFront(&cached{hash: h, mod: c.mod})
 	for e.lru.Len() > e.cfg.CacheEntries {
 		old := e.lru.Remove(e.lru.Back()).(*cached)
 		delete(e.cache, old.hash)
 		// wazero allows closing a compiled module while instances of it run.
 		_ = old.mod.Close(ctx)
 	}
-	return mod, h, false, nil
+	return c.mod, h, false, nil
+}
+
+// compile compiles a module and checks that it is a WASI command.
+func (e *Engine) compile(ctx context.Context, module []byte) (wazero.CompiledModule, error) {
+	mod, err := e.rt.CompileModule(ctx, module)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
+	}
+	if _, ok := mod.ExportedFunctions()["_start"]; !ok {
+		_ = mod.Close(ctx)
+		return nil, fmt.Errorf("%w: no _start export (not a WASI command)", ErrInvalidModule)
+	}
+	return mod, nil
 }
 
 // Options of one run.

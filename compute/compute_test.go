@@ -176,6 +176,38 @@ func TestCacheAndBusy(t *testing.T) {
 	}
 }
 
+// Runs of one module arriving together share one compile: exactly one of
+// them compiles, the others wait for it, and all give the same output.
+func TestConcurrentRunsCompileOnce(t *testing.T) {
+	const runs = 4
+	e := newEngine(t, testConfig())
+	wc := computetest.Module(t, computetest.WordCount)
+	results := make([]compute.Result, runs)
+	errs := make([]error, runs)
+	var wg sync.WaitGroup
+	for i := range runs {
+		wg.Go(func() {
+			results[i], errs[i] = e.Run(context.Background(), wc, []byte("a b\n"), &bytes.Buffer{}, compute.Options{})
+		})
+	}
+	wg.Wait()
+	compiled := 0
+	for i, r := range results {
+		if errs[i] != nil {
+			t.Fatalf("run %d: %v", i, errs[i])
+		}
+		if !r.Cached {
+			compiled++
+		}
+		if r.OutputHash != results[0].OutputHash {
+			t.Errorf("run %d output %x, run 0 %x", i, r.OutputHash, results[0].OutputHash)
+		}
+	}
+	if compiled != 1 {
+		t.Errorf("%d of %d concurrent runs compiled the module, want 1", compiled, runs)
+	}
+}
+
 func TestRunCancelled(t *testing.T) {
 	e := newEngine(t, testConfig())
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)

@@ -19,10 +19,23 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/tetratelabs/wazero"
 )
 
 // startNode runs a node in-process on a loopback port and returns its URL
 // and admin token. The node stops when the test ends.
+// testWasmCache is the compilation cache every node of this test binary
+// shares, as the nodes of a demo do: a module is compiled once for all.
+var testWasmCache = wazero.NewCompilationCache()
+
+// withTestWasm gives a test node the shared compilation cache, and the
+// interpreter under the race detector (which makes wazero's compiler take
+// half a minute for a Go module).
+func withTestWasm(o *nodeOptions) {
+	o.wasmCache = testWasmCache
+	o.wasmInterpreter = raceEnabled
+}
+
 func startNode(t *testing.T, o nodeOptions) (url, token string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -41,6 +54,7 @@ func startNode(t *testing.T, o nodeOptions) (url, token string) {
 	if o.maxShardBytes == 0 {
 		o.maxShardBytes = 1 << 20
 	}
+	withTestWasm(&o)
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan nodeStarted, 1)
 	done := make(chan error, 1)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/tetratelabs/wazero"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/offgrid-net/offgrid/cluster"
@@ -84,6 +86,9 @@ members of one cluster with node-1 as its admin. Ctrl-C stops all.`,
 				ready   = make([]nodeStarted, nodes)
 				pending = nodes
 			)
+			// The nodes compile a job's module once between them.
+			wasmCache := wazero.NewCompilationCache()
+			defer wasmCache.Close(context.WithoutCancel(cmd.Context()))
 			g, ctx := errgroup.WithContext(cmd.Context())
 			for i := range nodes {
 				// Every option a flag would leave at its default starts
@@ -92,6 +97,7 @@ members of one cluster with node-1 as its admin. Ctrl-C stops all.`,
 				o := defaultNodeOptions()
 				// Five nodes share this process: no per-node memory limit.
 				o.memoryLimit = 0
+				o.wasmCache = wasmCache
 				o.dataDir = dirs[i]
 				o.name = names[i]
 				o.clusterDoc = doc

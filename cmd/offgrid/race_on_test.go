@@ -2,6 +2,10 @@
 
 package main
 
-// raceEnabled: the race detector slows everything several times; timing
-// bounds in tests stretch by this factor.
-const raceSlowdown = 4
+// raceEnabled says whether the test binary runs under the race detector,
+// which slows everything several times: timing bounds in tests stretch by
+// raceSlowdown.
+const (
+	raceEnabled  = true
+	raceSlowdown = 4
+)
