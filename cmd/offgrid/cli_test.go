@@ -20,10 +20,10 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tetratelabs/wazero"
+
+	"github.com/offgrid-net/offgrid/compute/computetest"
 )
 
-// startNode runs a node in-process on a loopback port and returns its URL
-// and admin token. The node stops when the test ends.
 // testWasmCache is the compilation cache every node of this test binary
 // shares, as the nodes of a demo do: a module is compiled once for all.
 var testWasmCache = wazero.NewCompilationCache()
@@ -33,9 +33,11 @@ var testWasmCache = wazero.NewCompilationCache()
 // half a minute for a Go module).
 func withTestWasm(o *nodeOptions) {
 	o.wasmCache = testWasmCache
-	o.wasmInterpreter = raceEnabled
+	o.wasmInterpreter = computetest.Race
 }
 
+// startNode runs a node in-process on a loopback port and returns its URL
+// and admin token. The node stops when the test ends.
 func startNode(t *testing.T, o nodeOptions) (url, token string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

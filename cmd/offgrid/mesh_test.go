@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/offgrid-net/offgrid/compute/computetest"
 )
 
 // meshNode is one node of a test mesh: a real node with its own data dir,
@@ -224,7 +226,7 @@ func TestStorageSurvivesHostLoss(t *testing.T) {
 	switch {
 	case testing.Short():
 		size = 8 << 20
-	case raceEnabled:
+	case computetest.Race:
 		size = 16 << 20
 	}
 	m := startMesh(t, 20, nil)

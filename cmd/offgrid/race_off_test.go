@@ -2,10 +2,6 @@
 
 package main
 
-// raceEnabled says whether the test binary runs under the race detector,
-// which slows everything several times: timing bounds in tests stretch by
-// raceSlowdown.
-const (
-	raceEnabled  = false
-	raceSlowdown = 1
-)
+// raceSlowdown: timing bounds in tests stretch by this factor under the
+// race detector (see race_on_test.go).
+const raceSlowdown = 1

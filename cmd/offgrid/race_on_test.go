@@ -2,10 +2,6 @@
 
 package main
 
-// raceEnabled says whether the test binary runs under the race detector,
-// which slows everything several times: timing bounds in tests stretch by
-// raceSlowdown.
-const (
-	raceEnabled  = true
-	raceSlowdown = 4
-)
+// raceSlowdown: the race detector slows everything several times; timing
+// bounds in tests stretch by this factor.
+const raceSlowdown = 4
