@@ -47,6 +47,9 @@ func jobTestConfig(hooks jobs.Hooks) *jobs.Config {
 	return &cfg
 }
 
+// The job tests below that wait on SLA timers and many jobs run in
+// parallel with each other (t.Parallel), each on its own cluster.
+
 // jobMesh starts hosts (with the given hooks) and a broker that polls them
 // as static peers, all in one cluster, and waits until the broker sees
 // every host up and active. The broker runs no jobs itself; hosts quote
@@ -158,6 +161,7 @@ func reputation(t *testing.T, b *servertest.Node) map[string]gen.HostReputation 
 // A lying host is outvoted by the others, its reputation falls, and once it
 // has a few misses it is no longer chosen; every job's output is right.
 func TestJobsLyingHostOutvoted(t *testing.T) {
+	t.Parallel()
 	b, hosts := jobMesh(t, []jobs.Hooks{{Lie: true}, {}, {}})
 	// The liar is the cheapest: it is chosen first.
 	liar := hosts[0].Keys.ID().String()
@@ -204,6 +208,7 @@ func TestJobsLyingHostOutvoted(t *testing.T) {
 
 // A host that accepts and never starts is replaced after t_activate.
 func TestJobsHostNeverStartsReplaced(t *testing.T) {
+	t.Parallel()
 	b, hosts := jobMesh(t, []jobs.Hooks{{NeverStart: true}, {}})
 	stuck := hosts[0].Keys.ID().String()
 	wc := computetest.Module(t, computetest.WordCount)
@@ -234,6 +239,7 @@ func TestJobsHostNeverStartsReplaced(t *testing.T) {
 // Hostile modules are stopped by their limits on every host; the job fails
 // with the limit's name, and the next job runs normally.
 func TestJobsHostileThenNormal(t *testing.T) {
+	t.Parallel()
 	b, _ := jobMesh(t, []jobs.Hooks{{}, {}})
 	for _, tt := range []struct{ module, kind, timeout string }{
 		{computetest.Loop, "timeout", "1"},
@@ -303,6 +309,7 @@ func TestJobsBadInput(t *testing.T) {
 // 100: each dispatch uploads a 2.6 MB Go module, and six nodes share two
 // cores; 100 jobs take about 95 s here.)
 func TestJobsHostKilledMidway(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("many jobs on 6 nodes")
 	}
