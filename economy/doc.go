@@ -74,7 +74,12 @@
 //
 // A [Certificate] is t with votes of one round from distinct witnesses
 // holding more than 2/3 of the epoch's total weight. It is final: any node
-// verifies it alone and applies it, and it needs no further vote.
+// verifies it alone and applies it, and it needs no further vote. Each
+// ledger remembers the signatures it verified or made (its witness's own
+// votes, the transactions it voted for), bounded, and does not verify
+// those twice: a memo entry exists only for a tuple of key, domain,
+// message and signature that verified here, so it decides nothing a
+// verification would not (see sigMemo).
 //
 // # Applying: exactly once, never negative
 //

@@ -45,6 +45,10 @@ type Ledger struct {
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // see cached
+
+	// sigs are the signatures this node verified or made (its witness's
+	// votes): a certificate's are not checked twice.
+	sigs *sigMemo
 }
 
 // Open migrates the economy tables in db and returns a ledger that
@@ -54,7 +58,7 @@ func Open(ctx context.Context, db *sql.DB, com Committee) (*Ledger, error) {
 	if err := sqlitedb.Migrate(ctx, db, "economy", migrations); err != nil {
 		return nil, fmt.Errorf("open economy ledger: %w", err)
 	}
-	l := &Ledger{db: db, committees: map[uint64]Committee{com.Epoch: com.Clone()}, stmts: map[string]*sql.Stmt{}}
+	l := &Ledger{db: db, committees: map[uint64]Committee{com.Epoch: com.Clone()}, stmts: map[string]*sql.Stmt{}, sigs: newSigMemo()}
 	err := sqlitedb.InTx(ctx, db, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO economy_meta (key, value) VALUES ('genesis', ?)`, com.GenesisSupply())
 		if err != nil {
@@ -130,7 +134,7 @@ func (l *Ledger) ApplyAll(ctx context.Context, cs []Certificate) ([]bool, error)
 			items = append(items, item{hash: h})
 			continue
 		}
-		if err := c.verify(com, body); err != nil {
+		if err := c.verify(com, body, l.sigs); err != nil {
 			return nil, fmt.Errorf("apply certificate %x: %w", h[:8], err)
 		}
 		items = append(items, item{c: c, hash: h, enc: c.encode(body)})

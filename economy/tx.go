@@ -155,11 +155,12 @@ func checkAccount(what, acct string) error {
 // Validate checks the fields and the signature: known kind, accounts,
 // amounts in range, Meta bounded, issuance from System unsigned and free,
 // everything else signed by Src.
-func (t Tx) Validate() error { return t.validate(t.Body()) }
+func (t Tx) Validate() error { return t.validate(t.Body(), nil) }
 
 // validate is Validate given t's body (computing it decodes two base58
-// node IDs: callers that have it pass it).
-func (t Tx) validate(body []byte) error {
+// node IDs: callers that have it pass it), checking the signature through
+// memo (nil: always).
+func (t Tx) validate(body []byte, memo *sigMemo) error {
 	if err := checkAccount("source", t.Src); err != nil {
 		return err
 	}
@@ -191,7 +192,7 @@ func (t Tx) validate(body []byte) error {
 		return nil
 	}
 	pub, _ := identity.NodeID(t.Src).PublicKey()
-	if !identity.Verify(pub, TxDomain, body, t.Sig) {
+	if !memo.verify(pub, TxDomain, body, t.Sig) {
 		return fmt.Errorf("%w: signature of %s does not verify", ErrInvalid, t.Src)
 	}
 	return nil

@@ -116,11 +116,11 @@ func (v Vote) Verify() error {
 	if err != nil {
 		return fmt.Errorf("%w: vote of %s: %v", ErrInvalid, v.Witness, err)
 	}
-	return v.verifyWith(pub)
+	return v.verifyWith(pub, nil)
 }
 
-func (v Vote) verifyWith(pub ed25519.PublicKey) error {
-	if !identity.Verify(pub, VoteDomain, voteBody(v.Tx, v.Epoch, v.Round), v.Sig) {
+func (v Vote) verifyWith(pub ed25519.PublicKey, memo *sigMemo) error {
+	if !memo.verify(pub, VoteDomain, voteBody(v.Tx, v.Epoch, v.Round), v.Sig) {
 		return fmt.Errorf("%w: vote of %s does not verify", ErrInvalid, v.Witness)
 	}
 	return nil
@@ -181,7 +181,7 @@ func (c Certificate) Round() uint32 {
 // weight sums the committee weight of the certificate's votes, checking
 // that each is a valid vote of a distinct witness for transaction h in
 // the certificate's epoch and round.
-func (c Certificate) weight(com Committee, h [32]byte) (uint64, error) {
+func (c Certificate) weight(com Committee, h [32]byte, memo *sigMemo) (uint64, error) {
 	seen := make(map[identity.NodeID]bool, len(c.Votes))
 	var w uint64
 	for _, v := range c.Votes {
@@ -198,7 +198,7 @@ func (c Certificate) weight(com Committee, h [32]byte) (uint64, error) {
 		pub, ok := com.keys[v.Witness]
 		var err error
 		if ok {
-			err = v.verifyWith(pub)
+			err = v.verifyWith(pub, memo)
 		} else {
 			err = v.Verify() // a committee built by hand
 		}
@@ -214,18 +214,19 @@ func (c Certificate) weight(com Committee, h [32]byte) (uint64, error) {
 // Verify checks that the certificate is final under committee com: its
 // transaction is valid and of com's cluster and epoch, and its votes carry
 // more than 2/3 of com's weight.
-func (c Certificate) Verify(com Committee) error { return c.verify(com, c.Tx.Body()) }
+func (c Certificate) Verify(com Committee) error { return c.verify(com, c.Tx.Body(), nil) }
 
-// verify is Verify given the transaction's body.
-func (c Certificate) verify(com Committee, body []byte) error {
+// verify is Verify given the transaction's body, checking signatures
+// through memo (nil: every one).
+func (c Certificate) verify(com Committee, body []byte, memo *sigMemo) error {
 	if c.Tx.Cluster != com.Cluster || c.Tx.Epoch != com.Epoch {
 		return fmt.Errorf("%w: certificate of cluster %s epoch %d, committee is %s epoch %d", ErrWrongEpoch,
 			c.Tx.Cluster, c.Tx.Epoch, com.Cluster, com.Epoch)
 	}
-	if err := c.Tx.validate(body); err != nil {
+	if err := c.Tx.validate(body, memo); err != nil {
 		return err
 	}
-	w, err := c.weight(com, sha256.Sum256(body))
+	w, err := c.weight(com, sha256.Sum256(body), memo)
 	if err != nil {
 		return err
 	}
@@ -321,7 +322,7 @@ func Assemble(com Committee, tx Tx, votes []Vote) (Certificate, uint64, error) {
 			continue
 		}
 		pub := com.keys[v.Witness]
-		if pub == nil || v.verifyWith(pub) != nil {
+		if pub == nil || v.verifyWith(pub, nil) != nil {
 			continue
 		}
 		if seen[v.Round] == nil {

@@ -128,12 +128,14 @@ func (w *Witness) Sign(ctx context.Context, t Tx, credits []Certificate) (Vote, 
 	if err != nil {
 		return Vote{}, err
 	}
-	return signVote(w.keys, h, t.Epoch, round), nil
+	v := signVote(w.keys, h, t.Epoch, round)
+	w.ledger.sigs.remember(w.keys.SignPublic(), VoteDomain, voteBody(v.Tx, v.Epoch, v.Round), v.Sig)
+	return v, nil
 }
 
 // check applies the stateless part of the witness rule.
 func (w *Witness) check(ctx context.Context, t Tx, body []byte) error {
-	if err := t.validate(body); err != nil {
+	if err := t.validate(body, w.ledger.sigs); err != nil {
 		return err
 	}
 	switch {
