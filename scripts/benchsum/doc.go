@@ -9,7 +9,9 @@
 // Pairing rule: a benchmark's sub-benchmark named "base=<what>" is the
 // baseline of its siblings. So BenchmarkReceipts/base=ed25519-sign is the
 // baseline of BenchmarkReceipts/parallel and BenchmarkReceipts/serial, in
-// the same package. A benchmark without such a sibling is listed without
+// the same package; at any depth, BenchmarkFinalTransfers/witnesses=4/
+// base=ed25519-bound is the baseline of BenchmarkFinalTransfers/
+// witnesses=4/final only. A benchmark without such a sibling is listed without
 // a baseline. The figure and its baseline are compared on the first unit
 // they both report: their custom units first (b.ReportMetric, in the
 // order Go prints them), then MB/s, then ns/op. The ratio is figure over

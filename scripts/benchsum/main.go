@@ -167,6 +167,16 @@ type row struct {
 	ratio    float64
 }
 
+// splitLast splits a benchmark name at its last "/": its parent and its
+// own last part ("" and the name when it has no parent).
+func splitLast(name string) (parent, last string) {
+	i := strings.LastIndex(name, "/")
+	if i < 0 {
+		return "", name
+	}
+	return name[:i], name[i+1:]
+}
+
 // summarize pairs every benchmark with its baseline (see the package doc)
 // and takes medians over repeated runs.
 func summarize(results []result) []row {
@@ -180,12 +190,12 @@ func summarize(results []result) []row {
 		}
 		runs[k] = append(runs[k], r)
 	}
-	// The baseline of each group: pkg and top-level name.
+	// The baseline of each group: pkg and the parent of the base= name.
 	bases := map[key]key{}
 	for _, k := range order {
-		top, sub, ok := strings.Cut(k.name, "/")
-		if ok && strings.HasPrefix(sub, "base=") {
-			g := key{k.pkg, top}
+		parent, last := splitLast(k.name)
+		if strings.HasPrefix(last, "base=") {
+			g := key{k.pkg, parent}
 			if _, dup := bases[g]; !dup {
 				bases[g] = k
 			}
@@ -193,8 +203,8 @@ func summarize(results []result) []row {
 	}
 	var rows []row
 	for _, k := range order {
-		top, _, _ := strings.Cut(k.name, "/")
-		b, hasBase := bases[key{k.pkg, top}]
+		parent, _ := splitLast(k.name)
+		b, hasBase := bases[key{k.pkg, parent}]
 		if hasBase && b == k {
 			continue // shown beside its figures
 		}
@@ -209,7 +219,7 @@ func summarize(results []result) []row {
 		base := runs[b]
 		r.unit = primary(fig[0].metrics, base[0].metrics)
 		r.value = median(fig, r.unit)
-		r.baseline = strings.TrimPrefix(b.name, top+"/")
+		_, r.baseline = splitLast(b.name)
 		r.base = median(base, r.unit)
 		if r.unit != "" && r.base != 0 && r.value != 0 {
 			if strings.Contains(r.unit, "/s") {

@@ -52,6 +52,20 @@ BenchmarkAlone-2   	 10	 5 ns/op	 12 things/s
 			},
 		},
 		{
+			name: "a nested base= is the baseline of its siblings only",
+			input: header + `BenchmarkF/w=4/final-2   	 10	 1 ns/op	 50 t/s
+BenchmarkF/w=4/base=bound-2   	 10	 1 ns/op	 100 t/s
+BenchmarkF/w=7/final-2   	 10	 1 ns/op	 30 t/s
+BenchmarkF/w=7/base=bound-2   	 10	 1 ns/op	 40 t/s
+BenchmarkF/other-2   	 10	 1 ns/op	 9 t/s
+`,
+			want: []row{
+				{figure: "ledger F/w=4/final", unit: "t/s", value: 50, baseline: "base=bound", base: 100, ratio: 0.5},
+				{figure: "ledger F/w=7/final", unit: "t/s", value: 30, baseline: "base=bound", base: 40, ratio: 0.75},
+				{figure: "ledger F/other", unit: "t/s", value: 9},
+			},
+		},
+		{
 			name: "groups are per package",
 			input: header + `BenchmarkX/base=b-2   	 10	 1 ns/op	 10 x/s
 pkg: github.com/offgrid-net/offgrid/radio
