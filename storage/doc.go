@@ -120,7 +120,8 @@
 // A host's Stat checks the blob is on disk with the recorded size, so a
 // lost blob is reported (quarantined, ErrCorrupt) without a read. Scrub
 // re-reads stored shards in address order, a bounded batch per call, and
-// quarantines each whose blob is missing or fails its hash, as Open does.
+// quarantines each whose blob is missing or fails its hash, hashing every
+// blob where Open relies on a check made within recheckAfter.
 //
 // # Shard store layout
 //
@@ -129,9 +130,12 @@
 // written to a temporary name, fsync'd and renamed into place, so a crash
 // never leaves a partial blob under a real name. The table storage_shards
 // maps (asset_id, idx) to the hash, size and time stored. Every write checks
-// the bytes against the expected hash (when the sender gives one) and every
-// read checks the blob against its hash before serving it; a blob that fails
-// is moved aside to DIR/quarantine and its row removed.
+// the bytes against the expected hash (when the sender gives one) and a read
+// checks the blob against its hash before serving it, unless a read checked
+// it within recheckAfter (10 minutes: every reader verifies each shard it
+// receives end to end, so a second hash of a blob checked minutes ago buys
+// nothing but half a host's CPU during a get); a blob that fails is moved
+// aside to DIR/quarantine and its row removed.
 //
 // Blobs and rows never drift apart. Receiving and hashing run concurrently,
 // but installing (the address check, the rename into place and the row's

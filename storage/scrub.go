@@ -27,7 +27,8 @@ type ScrubResult struct {
 }
 
 // Scrub re-reads up to limit stored shards after cur, in address order,
-// checking each blob against its recorded hash as Open does; a shard that
+// hashing each blob and checking it against its recorded hash (always,
+// where Open may rely on a recent check); a shard that
 // fails is quarantined (its row removed, its blob moved aside) and listed
 // in Bad. A pass is a sequence of calls, each continuing from the last
 // one's Next, so a large store is checked in bounded steps.
@@ -62,7 +63,7 @@ func (s *ShardStore) Scrub(ctx context.Context, cur ScrubCursor, limit int) (Scr
 			return res, err
 		}
 		res.Checked++
-		rc, _, err := s.Open(ctx, a.AssetID, a.Index)
+		rc, _, err := s.open(ctx, a.AssetID, a.Index, true)
 		switch {
 		case err == nil:
 			rc.Close()

@@ -68,7 +68,24 @@ type ShardStore struct {
 	// install a blob between a check that a hash is unreferenced and the
 	// blob's removal.
 	blobMu sync.Mutex
+
+	// checked holds when each blob was last hashed by a read in this
+	// process (see recheckAfter); at most maxChecked entries.
+	checkedMu sync.Mutex
+	checked   map[string]time.Time
 }
+
+// recheckAfter is how long a blob a read hashed and found intact is
+// served again without hashing it: every reader verifies each shard it
+// receives against its manifest, and the scrub re-reads every blob each
+// ScrubInterval, so hashing a blob on every read (twice the reading, and
+// most of a host's CPU during a get) only repeats a check made minutes
+// ago. A blob not checked that recently, the first read after a restart
+// included, is hashed before it is served, as the scrub always does.
+const recheckAfter = 10 * time.Minute
+
+// maxChecked bounds the memo of checked blobs; when full it starts over.
+const maxChecked = 1 << 14
 
 // Cleanup counts what OpenShardStore removed: leftovers of a process that
 // died mid-receive (kill -9, power loss) or mid-install.
@@ -91,7 +108,7 @@ func OpenShardStore(ctx context.Context, db *sql.DB, dir string, now func() time
 			return nil, fmt.Errorf("create shard dir: %w", err)
 		}
 	}
-	s := &ShardStore{db: db, dir: dir, now: now}
+	s := &ShardStore{db: db, dir: dir, now: now, checked: make(map[string]time.Time)}
 	var err error
 	if s.removed.TempFiles, err = s.removeTemp(); err != nil {
 		return nil, err
@@ -351,10 +368,17 @@ func (s *ShardStore) row(ctx context.Context, assetID string, index int) (Shard,
 	return sh, nil
 }
 
-// Open checks the stored shard against its hash and returns a reader of its
-// bytes, positioned at the start. A shard that fails the check is
-// quarantined and ErrCorrupt returned. The caller closes the reader.
+// Open checks the stored shard against its hash (unless a read checked
+// its blob within recheckAfter) and returns a reader of its bytes,
+// positioned at the start. A shard that fails the check is quarantined and
+// ErrCorrupt returned. The caller closes the reader.
 func (s *ShardStore) Open(ctx context.Context, assetID string, index int) (io.ReadCloser, Shard, error) {
+	return s.open(ctx, assetID, index, false)
+}
+
+// open is Open; with always set it hashes the blob whatever the memo
+// says, as the scrub needs.
+func (s *ShardStore) open(ctx context.Context, assetID string, index int, always bool) (io.ReadCloser, Shard, error) {
 	sh, err := s.row(ctx, assetID, index)
 	if err != nil {
 		return nil, Shard{}, err
@@ -365,6 +389,11 @@ func (s *ShardStore) Open(ctx context.Context, assetID string, index int) (io.Re
 			return nil, Shard{}, s.quarantine(ctx, sh, "blob missing")
 		}
 		return nil, Shard{}, fmt.Errorf("open shard: %w", err)
+	}
+	if !always && s.checkedLately(sh.Hash) {
+		if st, err := f.Stat(); err == nil && st.Size() == sh.Size {
+			return f, sh, nil
+		}
 	}
 	h := blake3.New()
 	n, err := io.Copy(h, f)
@@ -380,7 +409,33 @@ func (s *ShardStore) Open(ctx context.Context, assetID string, index int) (io.Re
 		f.Close()
 		return nil, Shard{}, fmt.Errorf("rewind shard: %w", err)
 	}
+	s.markChecked(sh.Hash)
 	return f, sh, nil
+}
+
+// checkedLately says whether the blob was hashed within recheckAfter.
+func (s *ShardStore) checkedLately(hash string) bool {
+	s.checkedMu.Lock()
+	defer s.checkedMu.Unlock()
+	at, ok := s.checked[hash]
+	return ok && s.now().Sub(at) < recheckAfter
+}
+
+// markChecked records that the blob was just hashed and found intact.
+func (s *ShardStore) markChecked(hash string) {
+	s.checkedMu.Lock()
+	defer s.checkedMu.Unlock()
+	if len(s.checked) >= maxChecked {
+		clear(s.checked)
+	}
+	s.checked[hash] = s.now()
+}
+
+// forgetChecked drops the blob from the memo: it was quarantined.
+func (s *ShardStore) forgetChecked(hash string) {
+	s.checkedMu.Lock()
+	defer s.checkedMu.Unlock()
+	delete(s.checked, hash)
 }
 
 // quarantine moves a bad blob aside and forgets the shard, so later reads
@@ -395,6 +450,7 @@ func (s *ShardStore) quarantine(ctx context.Context, sh Shard, why string) error
 
 // quarantineLocked is quarantine for a caller that holds blobMu.
 func (s *ShardStore) quarantineLocked(ctx context.Context, sh Shard, why string) error {
+	s.forgetChecked(sh.Hash)
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM storage_shards WHERE asset_id = ? AND idx = ?`, sh.AssetID, sh.Index); err != nil {
 		return fmt.Errorf("forget corrupt shard: %w", err)
 	}

@@ -456,3 +456,79 @@ func TestOpenRemovesLeftovers(t *testing.T) {
 		t.Errorf("Open(kept) after reopening = %q, %v; want %q", b, err, kept)
 	}
 }
+
+// A read hashes a blob it has not checked within recheckAfter, and serves
+// it unhashed until then (the reader verifies what it receives); past
+// recheckAfter a blob that rotted since is caught and quarantined, and the
+// scrub hashes every blob whatever a read checked.
+func TestOpenRechecksAfterAWhile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db, err := sqlitedb.Open(t.Context(), filepath.Join(dir, "offgrid.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	now := storeClock
+	shardDir := filepath.Join(dir, "shards")
+	s, err := OpenShardStore(t.Context(), db, shardDir, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(asset string, data []byte) string {
+		t.Helper()
+		if _, err := s.Put(t.Context(), asset, 0, bytes.NewReader(data), 1024, "", "admin"); err != nil {
+			t.Fatal(err)
+		}
+		h := hashHex(data)
+		return filepath.Join(shardDir, "blobs", h[:2], h)
+	}
+	rot := func(blob string) {
+		t.Helper()
+		b, err := os.ReadFile(blob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[0] ^= 0x80
+		if err := os.WriteFile(blob, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	blob := put("a", []byte("checked on its first read"))
+	if _, _, err := readShard(t, s, "a", 0); err != nil {
+		t.Fatalf("first read: %v", err)
+	}
+	rot(blob)
+	now = now.Add(recheckAfter - time.Second)
+	if _, _, err := readShard(t, s, "a", 0); err != nil {
+		t.Fatalf("read within recheckAfter of the check = %v, want the blob served unhashed", err)
+	}
+	now = now.Add(2 * time.Second)
+	if _, _, err := readShard(t, s, "a", 0); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("read past recheckAfter = %v, want ErrCorrupt", err)
+	}
+
+	// A truncated blob is never served from the memo.
+	blob = put("b", []byte("truncated after its check"))
+	if _, _, err := readShard(t, s, "b", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(blob, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := readShard(t, s, "b", 0); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("read of a truncated blob = %v, want ErrCorrupt", err)
+	}
+
+	// The scrub does not rely on a read's check.
+	blob = put("c", []byte("scrubbed right after a read"))
+	if _, _, err := readShard(t, s, "c", 0); err != nil {
+		t.Fatal(err)
+	}
+	rot(blob)
+	res, err := s.Scrub(t.Context(), ScrubCursor{}, 10)
+	if err != nil || len(res.Bad) != 1 || res.Bad[0].AssetID != "c" {
+		t.Fatalf("scrub = %+v, %v, want shard c bad", res, err)
+	}
+}
