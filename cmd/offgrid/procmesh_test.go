@@ -60,7 +60,9 @@ func buildOffgrid(tb testing.TB) string {
 // startProcMesh starts size node processes, each listing the others as
 // static peers, admits them into one cluster (node 0 its admin, as the
 // demo does) and waits until node 0 sees all others up. args(i) adds
-// flags to node i's command line.
+// flags to node i's command line. The nodes poll their peers at the
+// default interval (5 s), as scripts/procmesh.sh's do: polling 25 times
+// as often put a background load on the machine no real mesh has.
 func startProcMesh(tb testing.TB, size int, args func(i int) []string) *procMesh {
 	tb.Helper()
 	m := &procMesh{tb: tb, bin: buildOffgrid(tb), ctx: tb.Context()}
@@ -93,7 +95,7 @@ func startProcMesh(tb testing.TB, size int, args func(i int) []string) *procMesh
 		a := []string{"node", "--data", dirs[i], "--listen", strings.TrimPrefix(urls[i], "http://"), "--name", names[i],
 			"--admin-token", procToken, "--peers", strings.Join(peers, ","), "--radio", "none",
 			"--store-concurrency", "4", "--max-shard-bytes", fmt.Sprint(16 << 20), "--window", "8",
-			"--peer-poll-interval", "200ms", "--repair-interval", "0", "--audit-interval", "0", "--scrub-interval", "0",
+			"--repair-interval", "0", "--audit-interval", "0", "--scrub-interval", "0",
 			"--history-interval", "0", "--log-level", "warn"}
 		if args != nil {
 			a = append(a, args(i)...)
