@@ -515,7 +515,7 @@ drops them anyway once nobody has claimed them for its --shard-grace.`,
 			}
 			resp, err := c.DeleteAssetWithResponse(cmd.Context(), args[0])
 			if err != nil {
-				return err
+				return notFound(err, args[0])
 			}
 			if resp.JSON200 == nil {
 				return unexpected(resp)

@@ -101,7 +101,8 @@ func TestClientCommands(t *testing.T) {
 	url, token := startNode(t, nodeOptions{})
 	env := map[string]string{"OFFGRID_TOKEN": token, "OFFGRID_NODE": url}
 
-	if out := mustCLI(t, env, "status"); !strings.Contains(out, "cli-test") || !strings.Contains(out, "active") {
+	if out := mustCLI(t, env, "status"); !strings.Contains(out, "cli-test") || !strings.Contains(out, "active") ||
+		!strings.Contains(out, " free (minimum ") || !strings.Contains(out, "; database ok") || !strings.Contains(out, "credits per million tokens") {
 		t.Errorf("status output = %q, want name and state", out)
 	}
 	if out, err := cli(t, map[string]string{"OFFGRID_NODE": url}, "toggle", "off"); err == nil || !strings.Contains(err.Error(), "401") {

@@ -399,9 +399,17 @@ func statusCmd(getenv env) *cobra.Command {
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "%s  %s\n", a.Name, a.NodeId)
 			fmt.Fprintf(w, "  status:    %s, up %s\n", activeWord(a.Active), time.Duration(h.UptimeSeconds)*time.Second)
-			fmt.Fprintf(w, "  health:    %s, disk %d bytes free (minimum %d), database ok %v\n",
-				h.Status, h.Disk.FreeBytes, h.Disk.MinFreeBytes, h.Database.Ok)
-			fmt.Fprintf(w, "  prices:    compute %s, storage %s credits per unit\n", a.Prices.Compute, a.Prices.Storage)
+			db := "database ok"
+			if !h.Database.Ok {
+				db = "database not answering"
+				if h.Database.Error != nil {
+					db += " (" + *h.Database.Error + ")"
+				}
+			}
+			fmt.Fprintf(w, "  health:    %s; disk %s free (minimum %s); %s\n",
+				h.Status, humanBytes(h.Disk.FreeBytes), humanBytes(h.Disk.MinFreeBytes), db)
+			fmt.Fprint(w, "  prices:    ")
+			printPrices(w, a.Prices)
 			fmt.Fprintf(w, "  on-call:   min %d%%, burst max %d%%\n", a.MinOncallPercent, a.BurstPercentMax)
 			fmt.Fprintf(w, "  peers:     %d\n", len(peers.JSON200.Peers))
 			for _, p := range peers.JSON200.Peers {

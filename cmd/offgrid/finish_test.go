@@ -57,6 +57,7 @@ func TestCLIMessages(t *testing.T) {
 		{"get of nothing", []string{"get", "abc"}, "no file with ID abc on this node; see `offgrid assets`", true},
 		{"assets of nothing", []string{"assets", "abc"}, "no file with ID abc on this node; see `offgrid assets`", true},
 		{"repair of nothing", []string{"repair", "abc"}, "no file with ID abc on this node; see `offgrid assets`", true},
+		{"rm of nothing", []string{"rm", "abc"}, "no file with ID abc on this node; see `offgrid assets`", true},
 		{"no assets", []string{"assets"}, "no assets yet; store one with `offgrid put FILE`", false},
 		{"flag not a number", []string{"put", "FILE", "--k", "two"}, `--k takes a whole number, not "two"`, true},
 		{"negative flag", []string{"put", "FILE", "--k", "-1", "--n", "3"}, "--k must be 1 or more, not -1", true},

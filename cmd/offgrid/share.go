@@ -68,7 +68,7 @@ table; its key is read from its GET /pubkeys and checked against NODE_ID.`,
 			}
 			resp, err := c.ShareAssetWithResponse(cmd.Context(), args[0], gen.ShareRequest{To: to, BoxKey: keys.JSON200.BoxKey})
 			if err != nil {
-				return err
+				return notFound(err, args[0])
 			}
 			if resp.JSON200 == nil {
 				return unexpected(resp)
