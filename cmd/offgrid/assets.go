@@ -169,14 +169,11 @@ it stores a new asset beside the first. After a failed or lost upload it starts 
 				name, humanBytes(a.Size), a.AssetId, paramsText(*a), count(a.Stripes, "stripe", "stripes"), count(a.Hosts, "host", "hosts"),
 				lossesText(a.Survives), a.State, rateText(a.Size, time.Since(start)))
 			// Say so when this made a second asset of the same content.
-			list, err := c.ListAssetsWithResponse(cmd.Context())
+			list, err := answer[gen.AssetList](c.ListAssets(cmd.Context()))
 			if err != nil {
 				return err
 			}
-			if list.JSON200 == nil {
-				return unexpected(list)
-			}
-			for _, other := range list.JSON200.Assets {
+			for _, other := range list.Assets {
 				if other.FileHash == hash && other.AssetId != a.AssetId {
 					fmt.Fprintf(w, "a new asset: the same content is also stored as %s (%s)\n", other.AssetId, paramsText(other))
 				}
@@ -282,14 +279,11 @@ file's BLAKE3 hash before the file appears; a download that breaks off leaves no
 			id := args[0]
 			ctx := cmd.Context()
 			if output == "" {
-				info, err := c.GetAssetWithResponse(ctx, id)
+				info, err := answer[gen.Asset](c.GetAsset(ctx, id))
 				if err != nil {
 					return notFound(err, id)
 				}
-				if info.JSON200 == nil {
-					return unexpected(info)
-				}
-				output = storedName(info.JSON200.Name, id)
+				output = storedName(info.Name, id)
 				if _, err := os.Lstat(output); err == nil && !force {
 					return fmt.Errorf("%s exists already; pass --force to overwrite it, or -o to write elsewhere", output)
 				}
@@ -392,34 +386,28 @@ func assetsCmd(getenv env) *cobra.Command {
 				size = func(n int64) string { return strconv.FormatInt(n, 10) }
 			}
 			if len(args) == 1 {
-				resp, err := c.GetAssetWithResponse(cmd.Context(), args[0])
+				resp, err := answer[gen.Asset](c.GetAsset(cmd.Context(), args[0]))
 				if err != nil {
 					return notFound(err, args[0])
 				}
-				if resp.JSON200 == nil {
-					return unexpected(resp)
-				}
 				if o.json {
-					return printJSON(w, resp.JSON200)
+					return printJSON(w, resp)
 				}
-				printAsset(w, *resp.JSON200, size)
+				printAsset(w, *resp, size)
 				return nil
 			}
-			resp, err := c.ListAssetsWithResponse(cmd.Context())
+			resp, err := answer[gen.AssetList](c.ListAssets(cmd.Context()))
 			if err != nil {
 				return err
 			}
-			if resp.JSON200 == nil {
-				return unexpected(resp)
-			}
 			if o.json {
-				return printJSON(w, resp.JSON200)
+				return printJSON(w, resp)
 			}
-			if len(resp.JSON200.Assets) == 0 {
+			if len(resp.Assets) == 0 {
 				fmt.Fprintln(w, "no assets yet; store one with `offgrid put FILE`")
 				return nil
 			}
-			return printAssetTable(w, resp.JSON200.Assets, size)
+			return printAssetTable(w, resp.Assets, size)
 		},
 	}
 	o.flags(cmd)
@@ -479,14 +467,10 @@ func repairCmd(getenv env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			resp, err := c.RepairAssetWithResponse(cmd.Context(), args[0])
+			rep, err := answer[gen.RepairReport](c.RepairAsset(cmd.Context(), args[0]))
 			if err != nil {
 				return notFound(err, args[0])
 			}
-			if resp.JSON200 == nil {
-				return unexpected(resp)
-			}
-			rep := resp.JSON200
 			if o.json {
 				return printJSON(cmd.OutOrStdout(), rep)
 			}
@@ -513,14 +497,10 @@ drops them anyway once nobody has claimed them for its --shard-grace.`,
 			if err != nil {
 				return err
 			}
-			resp, err := c.DeleteAssetWithResponse(cmd.Context(), args[0])
+			rep, err := answer[gen.DeleteReport](c.DeleteAsset(cmd.Context(), args[0]))
 			if err != nil {
 				return notFound(err, args[0])
 			}
-			if resp.JSON200 == nil {
-				return unexpected(resp)
-			}
-			rep := resp.JSON200
 			if o.json {
 				return printJSON(cmd.OutOrStdout(), rep)
 			}

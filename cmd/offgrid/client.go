@@ -202,6 +202,48 @@ func flagError(cmd *cobra.Command, err error) error {
 
 // unexpected is the error for a success answer without the documented body:
 // the server at --node is not an offgrid node of this version.
+// maxAnswer bounds the JSON answer a command reads (a receipts page or a
+// ledger listing is the largest; they are paged well below this).
+const maxAnswer = 32 << 20
+
+// ask is the one shape of a command that asks the node once and shows its
+// answer: it makes the client, sends what call sends, reads the documented
+// 200 body as a T, and prints it as JSON with --json, else with text.
+func ask[T any](cmd *cobra.Command, o *clientOptions, getenv env,
+	call func(context.Context, gen.ClientInterface) (*http.Response, error), text func(io.Writer, *T)) error {
+	c, err := o.client(cmd, getenv)
+	if err != nil {
+		return err
+	}
+	v, err := answer[T](call(cmd.Context(), c))
+	if err != nil {
+		return err
+	}
+	if o.json {
+		return printJSON(cmd.OutOrStdout(), v)
+	}
+	text(cmd.OutOrStdout(), v)
+	return nil
+}
+
+// answer reads the node's 200 JSON answer as a T. problemDoer has already
+// made every error answer an error, so anything else is an answer the
+// contract does not document.
+func answer[T any](resp *http.Response, err error) (*T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Content-Type"), "json") {
+		return nil, fmt.Errorf("node answered %s without the documented body", resp.Status)
+	}
+	var v T
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxAnswer)).Decode(&v); err != nil {
+		return nil, fmt.Errorf("read the node's answer: %w", err)
+	}
+	return &v, nil
+}
+
 func unexpected(resp interface{ Status() string }) error {
 	return fmt.Errorf("node answered %s without the documented body", resp.Status())
 }
@@ -228,22 +270,11 @@ func toggleCmd(getenv env) *cobra.Command {
 			default:
 				return fmt.Errorf("want on or off, not %q", args[0])
 			}
-			c, err := o.client(cmd, getenv)
-			if err != nil {
-				return err
-			}
-			resp, err := c.ToggleWithResponse(cmd.Context(), gen.ToggleJSONRequestBody{Active: active})
-			if err != nil {
-				return err
-			}
-			if resp.JSON200 == nil {
-				return unexpected(resp)
-			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), resp.JSON200)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s is now %s\n", resp.JSON200.Name, activeWord(resp.JSON200.Active))
-			return nil
+			return ask(cmd, &o, getenv, func(ctx context.Context, c gen.ClientInterface) (*http.Response, error) {
+				return c.Toggle(ctx, gen.ToggleJSONRequestBody{Active: active})
+			}, func(w io.Writer, v *gen.Announce) {
+				fmt.Fprintf(w, "%s is now %s\n", v.Name, activeWord(v.Active))
+			})
 		},
 	}
 	o.flags(cmd)
@@ -272,23 +303,11 @@ func quoteCmd(getenv env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := o.client(cmd, getenv)
-			if err != nil {
-				return err
-			}
-			resp, err := c.GetQuoteWithResponse(cmd.Context(), &gen.GetQuoteParams{Type: kind, Size: size})
-			if err != nil {
-				return err
-			}
-			if resp.JSON200 == nil {
-				return unexpected(resp)
-			}
-			q := resp.JSON200
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), q)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %s: %s credits (%s per unit) from %s\n", q.Size, q.Type, q.Price, q.UnitPrice, q.NodeId)
-			return nil
+			return ask(cmd, &o, getenv, func(ctx context.Context, c gen.ClientInterface) (*http.Response, error) {
+				return c.GetQuote(ctx, &gen.GetQuoteParams{Type: kind, Size: size})
+			}, func(w io.Writer, q *gen.Quote) {
+				fmt.Fprintf(w, "%s %s: %s credits (%s per unit) from %s\n", q.Size, q.Type, q.Price, q.UnitPrice, q.NodeId)
+			})
 		},
 	}
 	o.flags(cmd)
@@ -311,10 +330,6 @@ accepts it and owes its price (offgrid owed, offgrid settle).`,
   offgrid run job-124 --metric compute_tokens_m=2 --host http://10.0.0.7:8081`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client(cmd, getenv)
-			if err != nil {
-				return err
-			}
 			body := gen.RunJobJSONRequestBody{JobId: args[0]}
 			if host != "" {
 				body.Host = &host
@@ -330,19 +345,12 @@ accepts it and owes its price (offgrid owed, offgrid settle).`,
 				}
 				body.Metrics = &m
 			}
-			resp, err := c.RunJobWithResponse(cmd.Context(), body)
-			if err != nil {
-				return err
-			}
-			if resp.JSON200 == nil {
-				return unexpected(resp)
-			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), resp.JSON200)
-			}
-			r := resp.JSON200.Receipt
-			fmt.Fprintf(cmd.OutOrStdout(), "job %s ran: receipt #%d, %s %s units, signed by %s\n", r.JobId, r.Seq, r.Units, r.ResourceType, r.NodeId)
-			return nil
+			return ask(cmd, &o, getenv, func(ctx context.Context, c gen.ClientInterface) (*http.Response, error) {
+				return c.RunJob(ctx, body)
+			}, func(w io.Writer, v *gen.RunResult) {
+				r := v.Receipt
+				fmt.Fprintf(w, "job %s ran: receipt #%d, %s %s units, signed by %s\n", r.JobId, r.Seq, r.Units, r.ResourceType, r.NodeId)
+			})
 		},
 	}
 	o.flags(cmd)
@@ -376,26 +384,20 @@ func statusCmd(getenv env) *cobra.Command {
 			if h == nil {
 				return unexpected(health)
 			}
-			ann, err := c.GetAnnounceWithResponse(ctx)
+			ann, err := answer[gen.Announce](c.GetAnnounce(ctx))
 			if err != nil {
 				return err
 			}
-			if ann.JSON200 == nil {
-				return unexpected(ann)
-			}
-			peers, err := c.GetPeersWithResponse(ctx)
+			peers, err := answer[gen.PeerList](c.GetPeers(ctx))
 			if err != nil {
 				return err
-			}
-			if peers.JSON200 == nil {
-				return unexpected(peers)
 			}
 			if o.json {
 				return printJSON(cmd.OutOrStdout(), map[string]any{
-					"health": h, "announce": ann.JSON200, "peers": peers.JSON200.Peers,
+					"health": h, "announce": ann, "peers": peers.Peers,
 				})
 			}
-			a := ann.JSON200
+			a := ann
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "%s  %s\n", a.Name, a.NodeId)
 			fmt.Fprintf(w, "  status:    %s, up %s\n", activeWord(a.Active), time.Duration(h.UptimeSeconds)*time.Second)
@@ -411,8 +413,8 @@ func statusCmd(getenv env) *cobra.Command {
 			fmt.Fprint(w, "  prices:    ")
 			printPrices(w, a.Prices)
 			fmt.Fprintf(w, "  on-call:   min %d%%, burst max %d%%\n", a.MinOncallPercent, a.BurstPercentMax)
-			fmt.Fprintf(w, "  peers:     %d\n", len(peers.JSON200.Peers))
-			for _, p := range peers.JSON200.Peers {
+			fmt.Fprintf(w, "  peers:     %d\n", len(peers.Peers))
+			for _, p := range peers.Peers {
 				name := ""
 				if p.Name != nil {
 					name = *p.Name

@@ -218,31 +218,18 @@ func clusterShowCmd(getenv env) *cobra.Command {
 		Short: "Show the node's cluster document (or that it runs alone) and any waiting proposal",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.client(cmd, getenv)
-			if err != nil {
-				return err
-			}
-			resp, err := c.GetClusterWithResponse(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if resp.JSON200 == nil {
-				return unexpected(resp)
-			}
-			st := resp.JSON200
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), st)
-			}
-			w := cmd.OutOrStdout()
-			if st.Cluster == nil {
-				fmt.Fprintln(w, "this node runs alone (no cluster document): offgrid cluster init, or join one")
-			} else {
-				printDocument(w, "cluster", st.Cluster)
-			}
-			if st.Proposal != nil {
-				printDocument(w, "proposal", st.Proposal)
-			}
-			return nil
+			return ask(cmd, &o, getenv, func(ctx context.Context, c gen.ClientInterface) (*http.Response, error) {
+				return c.GetCluster(ctx)
+			}, func(w io.Writer, st *gen.ClusterState) {
+				if st.Cluster == nil {
+					fmt.Fprintln(w, "this node runs alone (no cluster document): offgrid cluster init, or join one")
+				} else {
+					printDocument(w, "cluster", st.Cluster)
+				}
+				if st.Proposal != nil {
+					printDocument(w, "proposal", st.Proposal)
+				}
+			})
 		},
 	}
 	o.flags(cmd)
@@ -283,28 +270,16 @@ func clusterPendingCmd(getenv env) *cobra.Command {
 		Short: "List the non-members the node heard, waiting to be admitted",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.client(cmd, getenv)
-			if err != nil {
-				return err
-			}
-			resp, err := c.GetPendingNodesWithResponse(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if resp.JSON200 == nil {
-				return unexpected(resp)
-			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), resp.JSON200)
-			}
-			w := cmd.OutOrStdout()
-			if len(resp.JSON200.Pending) == 0 {
-				fmt.Fprintln(w, "no pending nodes")
-			}
-			for _, p := range resp.JSON200.Pending {
-				fmt.Fprintf(w, "%-16s %-6s %-28s %s\n", p.Name, p.Via, p.Endpoint, p.NodeId)
-			}
-			return nil
+			return ask(cmd, &o, getenv, func(ctx context.Context, c gen.ClientInterface) (*http.Response, error) {
+				return c.GetPendingNodes(ctx)
+			}, func(w io.Writer, v *gen.PendingList) {
+				if len(v.Pending) == 0 {
+					fmt.Fprintln(w, "no pending nodes")
+				}
+				for _, p := range v.Pending {
+					fmt.Fprintf(w, "%-16s %-6s %-28s %s\n", p.Name, p.Via, p.Endpoint, p.NodeId)
+				}
+			})
 		},
 	}
 	o.flags(cmd)
@@ -318,16 +293,13 @@ func fetchDocument(ctx context.Context, o clientOptions, url string, proposal bo
 	if err != nil {
 		return "", fmt.Errorf("--from: %w", err)
 	}
-	resp, err := c.GetClusterWithResponse(ctx)
+	resp, err := answer[gen.ClusterState](c.GetCluster(ctx))
 	if err != nil {
 		return "", err
 	}
-	if resp.JSON200 == nil {
-		return "", unexpected(resp)
-	}
-	d := resp.JSON200.Cluster
+	d := resp.Cluster
 	if proposal {
-		d = resp.JSON200.Proposal
+		d = resp.Proposal
 	}
 	if d == nil {
 		if proposal {
@@ -356,14 +328,11 @@ func clusterJoinCmd(getenv env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			resp, err := c.JoinClusterWithResponse(cmd.Context(), gen.JoinClusterJSONRequestBody{Document: doc})
+			resp, err := answer[gen.ClusterInstalled](c.JoinCluster(cmd.Context(), gen.JoinClusterJSONRequestBody{Document: doc}))
 			if err != nil {
 				return err
 			}
-			if resp.JSON200 == nil {
-				return unexpected(resp)
-			}
-			return printChange(cmd, o, resp.JSON200, nil)
+			return printChange(cmd, o, resp, nil)
 		},
 	}
 	o.flags(cmd)

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -275,28 +277,16 @@ func txPoolCmd(getenv env) *cobra.Command {
 		Short: "List this node's transactions that are not final yet, with each one's witness weight",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.client(cmd, getenv)
-			if err != nil {
-				return err
-			}
-			resp, err := c.GetTxPoolWithResponse(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if resp.JSON200 == nil {
-				return unexpected(resp)
-			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), resp.JSON200)
-			}
-			w := cmd.OutOrStdout()
-			if len(resp.JSON200.Txs) == 0 {
-				fmt.Fprintln(w, "the pool is empty: every transaction of this node is final")
-			}
-			for i := range resp.JSON200.Txs {
-				printTx(w, &resp.JSON200.Txs[i])
-			}
-			return nil
+			return ask(cmd, &o, getenv, func(ctx context.Context, c gen.ClientInterface) (*http.Response, error) {
+				return c.GetTxPool(ctx)
+			}, func(w io.Writer, v *gen.TxPool) {
+				if len(v.Txs) == 0 {
+					fmt.Fprintln(w, "the pool is empty: every transaction of this node is final")
+				}
+				for i := range v.Txs {
+					printTx(w, &v.Txs[i])
+				}
+			})
 		},
 	}
 	o.flags(cmd)

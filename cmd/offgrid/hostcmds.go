@@ -65,17 +65,14 @@ func pricesCmd(getenv env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			resp, err := c.GetAnnounceWithResponse(cmd.Context())
+			resp, err := answer[gen.Announce](c.GetAnnounce(cmd.Context()))
 			if err != nil {
 				return err
 			}
-			if resp.JSON200 == nil {
-				return unexpected(resp)
-			}
 			if o.json {
-				return printJSON(cmd.OutOrStdout(), resp.JSON200.Prices)
+				return printJSON(cmd.OutOrStdout(), resp.Prices)
 			}
-			printPrices(cmd.OutOrStdout(), resp.JSON200.Prices)
+			printPrices(cmd.OutOrStdout(), resp.Prices)
 			return nil
 		},
 	}
@@ -122,18 +119,15 @@ func pricesSetCmd(getenv env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			resp, err := c.UpdateAnnounceWithResponse(cmd.Context(), gen.UpdateAnnounceJSONRequestBody{Prices: &p})
+			resp, err := answer[gen.Announce](c.UpdateAnnounce(cmd.Context(), gen.UpdateAnnounceJSONRequestBody{Prices: &p}))
 			if err != nil {
 				return err
 			}
-			if resp.JSON200 == nil {
-				return unexpected(resp)
-			}
 			if o.json {
-				return printJSON(cmd.OutOrStdout(), resp.JSON200.Prices)
+				return printJSON(cmd.OutOrStdout(), resp.Prices)
 			}
 			fmt.Fprint(cmd.OutOrStdout(), "prices now: ")
-			printPrices(cmd.OutOrStdout(), resp.JSON200.Prices)
+			printPrices(cmd.OutOrStdout(), resp.Prices)
 			return nil
 		},
 	}

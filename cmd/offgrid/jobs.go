@@ -115,14 +115,11 @@ func jobCmd(getenv env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			resp, err := c.GetJobWithResponse(cmd.Context(), url.PathEscape(args[0]))
+			resp, err := answer[gen.Job](c.GetJob(cmd.Context(), url.PathEscape(args[0])))
 			if err != nil {
 				return err
 			}
-			if resp.JSON200 == nil {
-				return unexpected(resp)
-			}
-			return printJob(cmd, so, *resp.JSON200, true)
+			return printJob(cmd, so, *resp, true)
 		},
 	}
 	so.flags(status)
@@ -134,18 +131,15 @@ func jobCmd(getenv env) *cobra.Command {
 func waitForJob(cmd *cobra.Command, c *gen.ClientWithResponses, id string, timeout time.Duration) (gen.Job, error) {
 	deadline := time.Now().Add(2*timeout + time.Minute)
 	for {
-		resp, err := c.GetJobWithResponse(cmd.Context(), id)
+		resp, err := answer[gen.Job](c.GetJob(cmd.Context(), id))
 		if err != nil {
 			return gen.Job{}, err
 		}
-		if resp.JSON200 == nil {
-			return gen.Job{}, unexpected(resp)
-		}
-		if s := resp.JSON200.State; s == "done" || s == "failed" {
-			return *resp.JSON200, nil
+		if s := resp.State; s == "done" || s == "failed" {
+			return *resp, nil
 		}
 		if time.Now().After(deadline) {
-			return gen.Job{}, fmt.Errorf("job %s still %s; follow it with offgrid job status %s", id, resp.JSON200.State, id)
+			return gen.Job{}, fmt.Errorf("job %s still %s; follow it with offgrid job status %s", id, resp.State, id)
 		}
 		select {
 		case <-cmd.Context().Done():
@@ -204,19 +198,16 @@ func jobsCmd(getenv env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			resp, err := c.ListJobsWithResponse(cmd.Context(), &gen.ListJobsParams{Limit: &limit})
+			resp, err := answer[[]gen.Job](c.ListJobs(cmd.Context(), &gen.ListJobsParams{Limit: &limit}))
 			if err != nil {
 				return err
 			}
-			if resp.JSON200 == nil {
-				return unexpected(resp)
-			}
 			if o.json {
-				return printJSON(cmd.OutOrStdout(), *resp.JSON200)
+				return printJSON(cmd.OutOrStdout(), *resp)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tSTATE\tR\tCREATED\tOUTPUT\tERROR")
-			for _, j := range *resp.JSON200 {
+			for _, j := range *resp {
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", j.Id, j.State, j.R, j.CreatedAt.Format(time.RFC3339), deref(j.OutputHash), deref(j.Error))
 			}
 			return tw.Flush()
@@ -238,19 +229,16 @@ func repCmd(getenv env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			resp, err := c.ListReputationWithResponse(cmd.Context())
+			resp, err := answer[[]gen.HostReputation](c.ListReputation(cmd.Context()))
 			if err != nil {
 				return err
 			}
-			if resp.JSON200 == nil {
-				return unexpected(resp)
-			}
 			if o.json {
-				return printJSON(cmd.OutOrStdout(), *resp.JSON200)
+				return printJSON(cmd.OutOrStdout(), *resp)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "HOST\tHITS\tMISSES\tOTHERS' HITS\tOTHERS' MISSES\tRELIABILITY")
-			for _, h := range *resp.JSON200 {
+			for _, h := range *resp {
 				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.2f\n", h.HostId, h.Hits, h.Misses, h.OtherHits, h.OtherMisses, h.Reliability)
 			}
 			return tw.Flush()

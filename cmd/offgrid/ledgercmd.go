@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -44,14 +47,11 @@ func ledgerBlocksCmd(getenv env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			resp, err := c.ListBlocksWithResponse(cmd.Context(), &gen.ListBlocksParams{Limit: &limit})
+			resp, err := answer[gen.BlockList](c.ListBlocks(cmd.Context(), &gen.ListBlocksParams{Limit: &limit}))
 			if err != nil {
 				return err
 			}
-			if resp.JSON200 == nil {
-				return unexpected(resp)
-			}
-			l := resp.JSON200
+			l := resp
 			if o.json {
 				return printJSON(cmd.OutOrStdout(), l)
 			}
@@ -99,14 +99,11 @@ func ledgerExportCmd(getenv env) *cobra.Command {
 			var before int64
 			limit := 1000
 			for {
-				resp, err := c.ListBlocksWithResponse(cmd.Context(), &gen.ListBlocksParams{Before: &before, Limit: &limit})
+				resp, err := answer[gen.BlockList](c.ListBlocks(cmd.Context(), &gen.ListBlocksParams{Before: &before, Limit: &limit}))
 				if err != nil {
 					return err
 				}
-				if resp.JSON200 == nil {
-					return unexpected(resp)
-				}
-				for _, b := range resp.JSON200.Blocks {
+				for _, b := range resp.Blocks {
 					r, err := c.GossipBlockWithResponse(cmd.Context(), &gen.GossipBlockParams{Name: b.Name})
 					if err != nil {
 						return err
@@ -120,7 +117,7 @@ func ledgerExportCmd(getenv env) *cobra.Command {
 					written++
 					before = b.Arrival
 				}
-				if len(resp.JSON200.Blocks) < limit {
+				if len(resp.Blocks) < limit {
 					break
 				}
 			}
@@ -220,26 +217,15 @@ func ledgerSealCmd(getenv env) *cobra.Command {
 		Short: "Put the node's receipts that no block carries yet into its next block now",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.client(cmd, getenv)
-			if err != nil {
-				return err
-			}
-			resp, err := c.SealBlockWithResponse(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if resp.JSON200 == nil {
-				return unexpected(resp)
-			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), resp.JSON200)
-			}
-			if b := resp.JSON200.Block; resp.JSON200.Sealed && b != nil {
-				fmt.Fprintf(cmd.OutOrStdout(), "sealed block %d (%s) with %d receipts\n", b.Height, b.Name, b.Receipts)
-			} else {
-				fmt.Fprintln(cmd.OutOrStdout(), "nothing to seal: every receipt is in a block")
-			}
-			return nil
+			return ask(cmd, &o, getenv, func(ctx context.Context, c gen.ClientInterface) (*http.Response, error) {
+				return c.SealBlock(ctx)
+			}, func(w io.Writer, v *gen.BlockSealed) {
+				if b := v.Block; v.Sealed && b != nil {
+					fmt.Fprintf(w, "sealed block %d (%s) with %d receipts\n", b.Height, b.Name, b.Receipts)
+				} else {
+					fmt.Fprintln(w, "nothing to seal: every receipt is in a block")
+				}
+			})
 		},
 	}
 	o.flags(cmd)
@@ -258,20 +244,17 @@ func ledgerOutboxCmd(getenv env) *cobra.Command {
 				return err
 			}
 			limit := 1000
-			resp, err := c.ListOutboxWithResponse(cmd.Context(), &gen.ListOutboxParams{Limit: &limit})
+			resp, err := answer[gen.OutboxList](c.ListOutbox(cmd.Context(), &gen.ListOutboxParams{Limit: &limit}))
 			if err != nil {
 				return err
 			}
-			if resp.JSON200 == nil {
-				return unexpected(resp)
-			}
 			if o.json {
-				return printJSON(cmd.OutOrStdout(), resp.JSON200)
+				return printJSON(cmd.OutOrStdout(), resp)
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintf(w, "%d items waiting\n", len(resp.JSON200.Items))
+			fmt.Fprintf(w, "%d items waiting\n", len(resp.Items))
 			fmt.Fprintln(w, "DEST\tKIND\tBYTES\tCARRIERS\tEXPIRES")
-			for _, it := range resp.JSON200.Items {
+			for _, it := range resp.Items {
 				fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\n", shortID(it.Dest), it.Kind, it.Bytes, it.Carriers, it.Expires.Format("2006-01-02 15:04"))
 			}
 			return w.Flush()

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/offgrid-net/offgrid/api/gen"
 	"github.com/offgrid-net/offgrid/radio/ble"
 )
 
@@ -16,38 +20,26 @@ func peersCmd(getenv env) *cobra.Command {
 		Short: "List a node's peer table: node ID, endpoint, how it was heard (via), state, last seen",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.client(cmd, getenv)
-			if err != nil {
-				return err
-			}
-			resp, err := c.GetPeersWithResponse(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if resp.JSON200 == nil {
-				return unexpected(resp)
-			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), resp.JSON200)
-			}
-			w := cmd.OutOrStdout()
-			if len(resp.JSON200.Peers) == 0 {
-				fmt.Fprintln(w, "no peers yet")
-			}
-			for _, p := range resp.JSON200.Peers {
-				id, name, seen := "-", "", "never"
-				if p.NodeId != nil {
-					id = *p.NodeId
+			return ask(cmd, &o, getenv, func(ctx context.Context, c gen.ClientInterface) (*http.Response, error) {
+				return c.GetPeers(ctx)
+			}, func(w io.Writer, v *gen.PeerList) {
+				if len(v.Peers) == 0 {
+					fmt.Fprintln(w, "no peers yet")
 				}
-				if p.Name != nil {
-					name = *p.Name
+				for _, p := range v.Peers {
+					id, name, seen := "-", "", "never"
+					if p.NodeId != nil {
+						id = *p.NodeId
+					}
+					if p.Name != nil {
+						name = *p.Name
+					}
+					if p.LastSeen != nil {
+						seen = time.Since(*p.LastSeen).Round(time.Second).String() + " ago"
+					}
+					fmt.Fprintf(w, "%-7s %-6s %-28s %-14s %s  (%s)\n", p.State, p.Via, p.Endpoint, name, id, seen)
 				}
-				if p.LastSeen != nil {
-					seen = time.Since(*p.LastSeen).Round(time.Second).String() + " ago"
-				}
-				fmt.Fprintf(w, "%-7s %-6s %-28s %-14s %s  (%s)\n", p.State, p.Via, p.Endpoint, name, id, seen)
-			}
-			return nil
+			})
 		},
 	}
 	o.flags(cmd)

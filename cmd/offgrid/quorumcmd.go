@@ -56,46 +56,31 @@ func quorumCmd(getenv env) *cobra.Command {
 			switch {
 			case list:
 				limit := 1000
-				resp, err := c.ListQuorumsWithResponse(ctx, &gen.ListQuorumsParams{Kind: k, Limit: &limit})
+				resp, err := answer[gen.QuorumList](c.ListQuorums(ctx, &gen.ListQuorumsParams{Kind: k, Limit: &limit}))
 				if err != nil {
 					return err
 				}
-				if resp.JSON200 == nil {
-					return unexpected(resp)
-				}
 				if o.json {
-					return printJSON(cmd.OutOrStdout(), resp.JSON200)
+					return printJSON(cmd.OutOrStdout(), resp)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%d %s quorums\n", len(resp.JSON200.Quorums), kind)
-				for _, q := range resp.JSON200.Quorums {
+				fmt.Fprintf(cmd.OutOrStdout(), "%d %s quorums\n", len(resp.Quorums), kind)
+				for _, q := range resp.Quorums {
 					printQuorum(cmd.OutOrStdout(), q, false)
 				}
 				return nil
 			case cmd.Flags().Changed("required"):
-				resp, err := c.CreateQuorumWithResponse(ctx, gen.QuorumCreate{Kind: k, Id: id, Required: required})
-				if err != nil {
-					return err
-				}
-				st = resp.JSON200
+				st, err = answer[gen.QuorumStatus](c.CreateQuorum(ctx, gen.QuorumCreate{Kind: k, Id: id, Required: required}))
 			case show:
-				resp, err := c.GetQuorumWithResponse(ctx, k, id)
-				if err != nil {
-					return err
-				}
-				st = resp.JSON200
+				st, err = answer[gen.QuorumStatus](c.GetQuorum(ctx, k, id))
 			default:
 				body := gen.QuorumAck{}
 				if ackFrom != "" {
 					body.Node = &ackFrom
 				}
-				resp, err := c.AckQuorumWithResponse(ctx, k, id, body)
-				if err != nil {
-					return err
-				}
-				st = resp.JSON200
+				st, err = answer[gen.QuorumStatus](c.AckQuorum(ctx, k, id, body))
 			}
-			if st == nil {
-				return fmt.Errorf("node answered without the documented body")
+			if err != nil {
+				return err
 			}
 			if o.json {
 				return printJSON(cmd.OutOrStdout(), st)
@@ -156,14 +141,11 @@ func quorumPolicyCmd(getenv env) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			resp, err := c.GetQuorumPolicyWithResponse(ctx)
+			resp, err := answer[gen.QuorumPolicy](c.GetQuorumPolicy(ctx))
 			if err != nil {
 				return err
 			}
-			if resp.JSON200 == nil {
-				return unexpected(resp)
-			}
-			p := *resp.JSON200
+			p := *resp
 			fs := cmd.Flags()
 			changed := false
 			if fs.Changed("weight-default") {

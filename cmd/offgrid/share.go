@@ -35,15 +35,12 @@ table; its key is read from its GET /pubkeys and checked against NODE_ID.`,
 			if err != nil {
 				return err
 			}
-			peers, err := c.GetPeersWithResponse(cmd.Context())
+			peers, err := answer[gen.PeerList](c.GetPeers(cmd.Context()))
 			if err != nil {
 				return err
 			}
-			if peers.JSON200 == nil {
-				return unexpected(peers)
-			}
 			endpoint := ""
-			for _, p := range peers.JSON200.Peers {
+			for _, p := range peers.Peers {
 				if p.NodeId != nil && *p.NodeId == to {
 					endpoint = p.Endpoint
 				}
@@ -56,24 +53,18 @@ table; its key is read from its GET /pubkeys and checked against NODE_ID.`,
 			if err != nil {
 				return err
 			}
-			keys, err := rc.GetPubkeysWithResponse(cmd.Context())
+			keys, err := answer[gen.Pubkeys](rc.GetPubkeys(cmd.Context()))
 			if err != nil {
 				return fmt.Errorf("read the keys of %s at %s: %w", to, endpoint, err)
 			}
-			if keys.JSON200 == nil {
-				return unexpected(keys)
+			if keys.NodeId != to {
+				return fmt.Errorf("%s answers as %s, not %s; not sharing", endpoint, keys.NodeId, to)
 			}
-			if keys.JSON200.NodeId != to {
-				return fmt.Errorf("%s answers as %s, not %s; not sharing", endpoint, keys.JSON200.NodeId, to)
-			}
-			resp, err := c.ShareAssetWithResponse(cmd.Context(), args[0], gen.ShareRequest{To: to, BoxKey: keys.JSON200.BoxKey})
+			resp, err := answer[gen.Share](c.ShareAsset(cmd.Context(), args[0], gen.ShareRequest{To: to, BoxKey: keys.BoxKey}))
 			if err != nil {
 				return notFound(err, args[0])
 			}
-			if resp.JSON200 == nil {
-				return unexpected(resp)
-			}
-			b, err := json.MarshalIndent(resp.JSON200, "", "  ")
+			b, err := json.MarshalIndent(resp, "", "  ")
 			if err != nil {
 				return err
 			}
