@@ -1,7 +1,6 @@
 package peerclient
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -36,53 +35,16 @@ func NewEconomy(doer gen.HttpRequestDoer, signer *identity.RequestSigner) *Econo
 // post sends body, signed, to path and returns the answer (at most limit
 // bytes) of a 200; a 409 wraps economy.ErrRefused with the node's reason.
 func (e *Economy) post(ctx context.Context, endpoint, path string, body any, limit int64) ([]byte, error) {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return nil, fmt.Errorf("encode request: %w", err)
-	}
-	base := strings.TrimRight(endpoint, "/")
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("bad peer endpoint %q: %w", endpoint, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if err := e.signer.Editor(identity.BodyDigest(b))(ctx, req); err != nil {
-		return nil, fmt.Errorf("sign request: %w", err)
-	}
-	resp, err := e.doer.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s%s: %w", base, path, err)
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s%s: %w", base, path, err)
-	}
-	if int64(len(answer)) > limit {
-		return nil, fmt.Errorf("%s%s: answer over %d bytes", base, path, limit)
-	}
+	status, answer, err := postSigned(ctx, e.doer, e.signer, endpoint, path, body, limit)
 	switch {
-	case resp.StatusCode == http.StatusConflict:
+	case err != nil:
+		return nil, err
+	case status == http.StatusConflict:
 		return nil, fmt.Errorf("%w: %s", economy.ErrRefused, problemDetail(answer))
-	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("%s%s: status %d: %s", base, path, resp.StatusCode, problemDetail(answer))
+	case status != http.StatusOK:
+		return nil, fmt.Errorf("%s%s: status %d: %s", strings.TrimRight(endpoint, "/"), path, status, problemDetail(answer))
 	}
 	return answer, nil
-}
-
-// problemDetail returns a problem answer's detail, or its start.
-func problemDetail(b []byte) string {
-	var p struct {
-		Detail string `json:"detail"`
-	}
-	if json.Unmarshal(b, &p) == nil && p.Detail != "" {
-		return p.Detail
-	}
-	s := strings.TrimSpace(string(b))
-	if len(s) > 200 {
-		s = s[:200]
-	}
-	return s
 }
 
 func b64List(in [][]byte) []string {

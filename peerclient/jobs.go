@@ -31,8 +31,7 @@ func NewJobs(doer gen.HttpRequestDoer, signer *identity.RequestSigner) *Jobs {
 }
 
 func (t *Jobs) client(endpoint, digest string) (*gen.Client, error) {
-	return gen.NewClient(strings.TrimRight(endpoint, "/"), gen.WithHTTPClient(t.doer),
-		gen.WithRequestEditorFn(t.signer.Editor(digest)))
+	return signedClient(t.doer, t.signer, endpoint, digest)
 }
 
 func answerErr(op string, status int, body io.Reader) error {

@@ -35,12 +35,7 @@ func NewLedger(doer gen.HttpRequestDoer, signer *identity.RequestSigner) *Ledger
 }
 
 func (l *Ledger) client(endpoint string, body []byte) (*gen.Client, error) {
-	c, err := gen.NewClient(strings.TrimRight(endpoint, "/"), gen.WithHTTPClient(l.doer),
-		gen.WithRequestEditorFn(l.signer.Editor(identity.BodyDigest(body))))
-	if err != nil {
-		return nil, fmt.Errorf("bad peer endpoint %q: %w", endpoint, err)
-	}
-	return c, nil
+	return signedClient(l.doer, l.signer, endpoint, identity.BodyDigest(body))
 }
 
 // read returns the body of an answer with status want, at most limit

@@ -1,11 +1,9 @@
 package peerclient
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -77,33 +75,12 @@ func (c *Receipts) Bill(ctx context.Context, endpoint string, rs []ledger.Receip
 // post sends body, signed, to path and returns the answer (at most limit
 // bytes) when the status is want.
 func (c *Receipts) post(ctx context.Context, endpoint, path string, body any, want int, limit int64) ([]byte, error) {
-	b, err := json.Marshal(body)
+	status, answer, err := postSigned(ctx, c.doer, c.signer, endpoint, path, body, limit)
 	if err != nil {
-		return nil, fmt.Errorf("encode request: %w", err)
+		return nil, err
 	}
-	base := strings.TrimRight(endpoint, "/")
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("bad peer endpoint %q: %w", endpoint, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if err := c.signer.Editor(identity.BodyDigest(b))(ctx, req); err != nil {
-		return nil, fmt.Errorf("sign request: %w", err)
-	}
-	resp, err := c.doer.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s%s: %w", base, path, err)
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s%s: %w", base, path, err)
-	}
-	if int64(len(answer)) > limit {
-		return nil, fmt.Errorf("%s%s: answer over %d bytes", base, path, limit)
-	}
-	if resp.StatusCode != want {
-		return nil, fmt.Errorf("%s%s: status %d: %s", base, path, resp.StatusCode, problemDetail(answer))
+	if status != want {
+		return nil, fmt.Errorf("%s%s: status %d: %s", strings.TrimRight(endpoint, "/"), path, status, problemDetail(answer))
 	}
 	return answer, nil
 }

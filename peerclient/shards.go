@@ -33,8 +33,7 @@ func NewShards(doer gen.HttpRequestDoer, signer *identity.RequestSigner) *Shards
 var emptyDigest = identity.BodyDigest(nil)
 
 func (t *Shards) client(host storage.Candidate, digest string) (*gen.Client, error) {
-	return gen.NewClient(strings.TrimRight(host.Endpoint, "/"), gen.WithHTTPClient(t.doer),
-		gen.WithRequestEditorFn(t.signer.Editor(digest)))
+	return signedClient(t.doer, t.signer, host.Endpoint, digest)
 }
 
 // hostErr classifies a host's answer for the storage pipeline.
