@@ -454,8 +454,15 @@ func decodeStored(js string) (Block, error) {
 	return b, nil
 }
 
-func queryReceipts(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]Receipt, error) {
-	rows, err := tx.QueryContext(ctx, q, args...)
+// receiptQuerier is what queryReceipts reads from: the database or a
+// transaction.
+type receiptQuerier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// queryReceipts runs q, which selects receipt_json, and decodes the rows.
+func queryReceipts(ctx context.Context, db receiptQuerier, q string, args ...any) ([]Receipt, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query receipts: %w", err)
 	}

@@ -389,7 +389,7 @@ func (s *Store) Accepted(ctx context.Context, consumer identity.NodeID, limit in
 	if limit <= 0 {
 		return nil, fmt.Errorf("accepted receipts: limit %d is not positive", limit)
 	}
-	return s.query(ctx, `SELECT receipt_json FROM ledger_receipts WHERE accepted = 1 AND consumer_id = ?
+	return queryReceipts(ctx, s.db, `SELECT receipt_json FROM ledger_receipts WHERE accepted = 1 AND consumer_id = ?
 		ORDER BY seq DESC LIMIT ?`, string(consumer), limit)
 }
 
@@ -424,7 +424,7 @@ func (s *Store) Recent(ctx context.Context, limit int) ([]Receipt, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("recent receipts: limit %d is not positive", limit)
 	}
-	return s.query(ctx, `SELECT receipt_json FROM ledger_receipts ORDER BY seq DESC LIMIT ?`, limit)
+	return queryReceipts(ctx, s.db, `SELECT receipt_json FROM ledger_receipts ORDER BY seq DESC LIMIT ?`, limit)
 }
 
 // Since returns up to limit receipts with Seq > afterSeq in ascending Seq
@@ -436,7 +436,7 @@ func (s *Store) Since(ctx context.Context, afterSeq uint64, limit int) ([]Receip
 	if afterSeq >= math.MaxInt64 {
 		return nil, nil
 	}
-	return s.query(ctx, `SELECT receipt_json FROM ledger_receipts WHERE seq > ? ORDER BY seq LIMIT ?`, int64(afterSeq), limit)
+	return queryReceipts(ctx, s.db, `SELECT receipt_json FROM ledger_receipts WHERE seq > ? ORDER BY seq LIMIT ?`, int64(afterSeq), limit)
 }
 
 // Count returns the number of stored receipts.
@@ -446,28 +446,4 @@ func (s *Store) Count(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("count receipts: %w", err)
 	}
 	return n, nil
-}
-
-func (s *Store) query(ctx context.Context, q string, args ...any) ([]Receipt, error) {
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("query receipts: %w", err)
-	}
-	defer rows.Close()
-	var out []Receipt
-	for rows.Next() {
-		var js string
-		if err := rows.Scan(&js); err != nil {
-			return nil, fmt.Errorf("scan receipt: %w", err)
-		}
-		var r Receipt
-		if err := json.Unmarshal([]byte(js), &r); err != nil {
-			return nil, fmt.Errorf("decode stored receipt: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query receipts: %w", err)
-	}
-	return out, nil
 }
