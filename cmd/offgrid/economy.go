@@ -195,19 +195,13 @@ func txWitnessCmd(getenv env) *cobra.Command {
 		Short: "Ask the witnesses (or --witness ID only) to sign a pool transaction",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client(cmd, getenv)
-			if err != nil {
-				return err
-			}
 			body := gen.WitnessTxJSONRequestBody{}
 			if witness != "" {
 				body.Witness = &witness
 			}
-			resp, err := c.WitnessTxWithResponse(cmd.Context(), args[0], body)
-			if err != nil {
-				return err
-			}
-			return printTxAnswer(cmd, o, resp.JSON200, resp)
+			return ask(cmd, &o, getenv, func(ctx context.Context, c gen.ClientInterface) (*http.Response, error) {
+				return c.WitnessTx(ctx, args[0], body)
+			}, printTx)
 		},
 	}
 	o.flags(cmd)
@@ -222,15 +216,9 @@ func txFinalizeCmd(getenv env) *cobra.Command {
 		Short: "Form, apply and spread the certificate of a pool transaction signed by more than 2/3 of the witness weight",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client(cmd, getenv)
-			if err != nil {
-				return err
-			}
-			resp, err := c.FinalizeTxWithResponse(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return printTxAnswer(cmd, o, resp.JSON200, resp)
+			return ask(cmd, &o, getenv, func(ctx context.Context, c gen.ClientInterface) (*http.Response, error) {
+				return c.FinalizeTx(ctx, args[0])
+			}, printTx)
 		},
 	}
 	o.flags(cmd)
@@ -244,30 +232,13 @@ func txShowCmd(getenv env) *cobra.Command {
 		Short: "Show a transaction (in the pool or final) and its witness weight",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client(cmd, getenv)
-			if err != nil {
-				return err
-			}
-			resp, err := c.GetTxWithResponse(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return printTxAnswer(cmd, o, resp.JSON200, resp)
+			return ask(cmd, &o, getenv, func(ctx context.Context, c gen.ClientInterface) (*http.Response, error) {
+				return c.GetTx(ctx, args[0])
+			}, printTx)
 		},
 	}
 	o.flags(cmd)
 	return cmd
-}
-
-func printTxAnswer(cmd *cobra.Command, o clientOptions, t *gen.TxState, resp interface{ Status() string }) error {
-	if t == nil {
-		return unexpected(resp)
-	}
-	if o.json {
-		return printJSON(cmd.OutOrStdout(), t)
-	}
-	printTx(cmd.OutOrStdout(), t)
-	return nil
 }
 
 func txPoolCmd(getenv env) *cobra.Command {
