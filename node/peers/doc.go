@@ -20,6 +20,17 @@
 // one peer keeps at most maxStateRows, so a flapping peer cannot grow the
 // table. A restart records unknown for the peers that were up.
 //
+// Gossip admission: memberlist's messages are not authenticated (with
+// --cluster-key they are encrypted under one shared key), so each node
+// signs its gossip meta (endpoint, name, active) with its node key, and a
+// node keeps every other node out of its memberlist state (AliveDelegate)
+// unless the meta verifies under the key of the node ID it gossips as and
+// that ID is a cluster member; a stranger with valid meta is noted as
+// pending. What a gossiper can still do without the cluster key is send
+// memberlist's suspect and dead messages about members: they mark a peer
+// down until its next beacon or poll, which costs a repair pass, never a
+// shard or a peer's endpoint.
+//
 // Lock order in membership: Membership.mu is never held while calling into
 // memberlist, because memberlist calls the delegates (which take mu) while
 // holding its own node lock.

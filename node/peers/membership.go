@@ -14,14 +14,50 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/internal/canon"
 )
 
 // memberMeta is what a node tells the cluster about itself in memberlist's
-// node meta (at most memberlist.MetaMaxSize bytes).
+// node meta (at most memberlist.MetaMaxSize bytes). Sig is the node's
+// signature of the rest under metaDomain: memberlist's messages are not
+// authenticated (only encrypted, with --cluster-key), so without it anyone
+// who can reach the gossip port could announce a member's node ID at an
+// endpoint of their choosing.
 type memberMeta struct {
 	Endpoint string `json:"e"`
 	Name     string `json:"n"`
 	Active   bool   `json:"a"`
+	Sig      []byte `json:"s"`
+}
+
+// metaDomain is the signature domain of memberMeta.
+const metaDomain = "offgrid/gossip-meta/v1"
+
+// message is what Sig signs.
+func (m memberMeta) message() []byte {
+	b := canon.AppendString(nil, m.Endpoint)
+	b = canon.AppendString(b, m.Name)
+	if m.Active {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+// verifiedMeta returns node's meta if its name is a node ID and the meta
+// names an endpoint and is signed by that ID's key.
+func verifiedMeta(node *memberlist.Node) (memberMeta, error) {
+	pub, err := identity.NodeID(node.Name).PublicKey()
+	if err != nil {
+		return memberMeta{}, fmt.Errorf("gossip name %.80q is not a node ID", node.Name)
+	}
+	var meta memberMeta
+	if err := json.Unmarshal(node.Meta, &meta); err != nil || meta.Endpoint == "" {
+		return memberMeta{}, fmt.Errorf("gossip meta of %s names no endpoint", node.Name)
+	}
+	if !identity.Verify(pub, metaDomain, meta.message(), meta.Sig) {
+		return memberMeta{}, fmt.Errorf("gossip meta of %s is not signed by its key", node.Name)
+	}
+	return meta, nil
 }
 
 // memberEvent is a membership change, or with rtt set a probe's round
@@ -86,6 +122,9 @@ func (m *membership) start() error {
 	}
 	c.Delegate = memberDelegate{m}
 	c.Events = memberDelegate{m}
+	// Only members with signed meta enter memberlist's state, so it
+	// neither probes nor gossips about anyone else.
+	c.Alive = memberDelegate{m}
 	// Each direct probe's round trip is the RTT of a peer known by gossip.
 	c.Ping = memberDelegate{m}
 	c.LogOutput = io.Discard
@@ -190,15 +229,12 @@ func (m *membership) queue(node *memberlist.Node, state State) {
 	if node.Name == string(m.s.self.Keys.ID()) {
 		return
 	}
-	var meta memberMeta
-	if err := json.Unmarshal(node.Meta, &meta); err != nil || meta.Endpoint == "" {
+	meta, err := verifiedMeta(node)
+	if err != nil {
 		return
 	}
 	p := Peer{Endpoint: meta.Endpoint, Via: "gossip", State: state, Gossip: int(node.Port)}
 	if state == StateUp {
-		if _, err := identity.NodeID(node.Name).PublicKey(); err != nil {
-			return
-		}
 		p.ID, p.Name, p.Active, p.LastSeen = identity.NodeID(node.Name), meta.Name, meta.Active, m.s.deps.Now().UTC()
 	}
 	m.mu.Lock()
@@ -242,11 +278,32 @@ type memberDelegate struct{ m *membership }
 
 func (d memberDelegate) NodeMeta(limit int) []byte {
 	s := d.m.s
-	b, _ := json.Marshal(memberMeta{Endpoint: s.self.Endpoint, Name: s.self.Name, Active: s.deps.Active(context.Background())})
+	meta := memberMeta{Endpoint: s.self.Endpoint, Name: s.self.Name, Active: s.deps.Active(context.Background())}
+	meta.Sig = s.self.Keys.Sign(metaDomain, meta.message())
+	b, _ := json.Marshal(meta)
 	if len(b) > limit {
 		return nil
 	}
 	return b
+}
+
+// NotifyAlive keeps a node out of memberlist unless it is this node, or a
+// member whose meta is signed by its key. A non-member with valid meta is
+// noted as pending, as its beacons would be.
+func (d memberDelegate) NotifyAlive(node *memberlist.Node) error {
+	s := d.m.s
+	if node.Name == string(s.self.Keys.ID()) {
+		return nil
+	}
+	meta, err := verifiedMeta(node)
+	if err != nil {
+		return err
+	}
+	if id := identity.NodeID(node.Name); !s.deps.Gate.IsMember(id) {
+		s.deps.Gate.NotePending(id, meta.Name, meta.Endpoint, "gossip")
+		return fmt.Errorf("%s is not a member of this node's cluster", id)
+	}
+	return nil
 }
 func (memberDelegate) NotifyMsg([]byte)                           {}
 func (memberDelegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
