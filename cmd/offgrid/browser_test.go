@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -18,9 +19,9 @@ import (
 )
 
 // TestBrowser drives the dashboard of a real node in Debian's Chromium with
-// Playwright (web/e2e/*.mjs). `make test-browser` sets OFFGRID_BROWSER_TESTS=1
-// after installing chromium and the npm packages; then a missing browser is a
-// failure, not a skip.
+// Playwright (web/e2e/*.mjs, each built on web/e2e/harness.mjs). `make
+// test-browser` sets OFFGRID_BROWSER_TESTS=1 after installing chromium and
+// the npm packages; then a missing browser is a failure, not a skip.
 func TestBrowser(t *testing.T) {
 	if os.Getenv("OFFGRID_BROWSER_TESTS") != "1" {
 		t.Skip("browser tests run with OFFGRID_BROWSER_TESTS=1 (make test-browser)")
@@ -30,7 +31,9 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("%s missing: run `make deps assets` (%v)", need, err)
 		}
 	}
-	scripts, err := filepath.Glob("../../web/e2e/*.mjs")
+	all, err := filepath.Glob("../../web/e2e/*.mjs")
+	// harness.mjs is the scripts' shared part, not a script.
+	scripts := slices.DeleteFunc(all, func(s string) bool { return filepath.Base(s) == "harness.mjs" })
 	if err != nil || len(scripts) == 0 {
 		t.Fatalf("no browser scripts in web/e2e (%v)", err)
 	}

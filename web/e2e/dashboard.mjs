@@ -2,11 +2,8 @@
 //
 //   OFFGRID_URL=http://127.0.0.1:7420 OFFGRID_TOKEN=... node web/e2e/dashboard.mjs
 //
-// Env:
-//   OFFGRID_URL          base URL of a running node (required)
-//   OFFGRID_TOKEN        the node's admin token (required)
-//   OFFGRID_SCREENSHOTS  directory for screenshots (default: web/screenshots)
-//   OFFGRID_CHROMIUM     browser binary (default: /usr/bin/chromium)
+// Env: OFFGRID_URL, OFFGRID_TOKEN (required), OFFGRID_SCREENSHOTS and
+// OFFGRID_CHROMIUM, as harness.mjs describes.
 //
 // It logs in, switches the node off and on watching the live feed, changes
 // the compute price and checks the API sees it, checks a bad price is
@@ -14,80 +11,30 @@
 // settings back as it found them. Exit status 1 with a FAIL line on any
 // failure.
 
-import { chromium } from 'playwright-core';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const base = (process.env.OFFGRID_URL || '').replace(/\/+$/, '');
-const token = process.env.OFFGRID_TOKEN || '';
-const shots = resolve(process.env.OFFGRID_SCREENSHOTS || fileURLToPath(new URL('../screenshots', import.meta.url)));
-const executablePath = process.env.OFFGRID_CHROMIUM || '/usr/bin/chromium';
-const timeout = 10_000;
-
-if (!base || !token) {
-  console.error('FAIL: set OFFGRID_URL (base URL of a running node) and OFFGRID_TOKEN (its admin token)');
-  process.exit(2);
-}
-
-let current = 'start';
-async function step(name, fn) {
-  current = name;
-  const t0 = Date.now();
-  const result = await fn();
-  console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  return result;
-}
-
-function check(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
+import {
+  api, base, check, checkPhone, feedLive, markPage, run, samePage, shot, step, tid, token,
+} from './harness.mjs';
 
 // announce reads the node's public announce through the API.
 async function announce() {
-  const res = await fetch(base + '/announce', {
-    headers: { Accept: 'application/json', Authorization: `Bearer ${token}` },
-  });
-  check(res.ok, `GET /announce: HTTP ${res.status}`);
-  const a = await res.json();
+  const a = await api('GET', '/announce');
   check(a && a.prices && typeof a.prices.compute === 'string',
     `GET /announce: want prices.compute as a decimal string, got ${JSON.stringify(a)}`);
   return a;
 }
 
-// shot saves a screenshot. caret: 'initial' stops Playwright injecting a
-// <style> element, which the dashboard's CSP (rightly) refuses and logs.
-async function shot(page, name, opts = {}) {
-  await page.screenshot({ path: join(shots, `${name}.png`), caret: 'initial', ...opts });
+// toggle switches the node off or on with the status card's button and
+// waits for the live feed to list one more toggle.
+async function toggle(page) {
+  const toggles = page.locator(`${tid('feed')} ${tid('feed-item')}`, { hasText: 'toggle' });
+  const n = await toggles.count();
+  await page.click(tid('toggle-button'));
+  await toggles.nth(n).waitFor();
 }
 
-const tid = (id) => `[data-testid="${id}"]`;
-
-const profile = mkdtempSync(join(tmpdir(), 'offgrid-e2e-'));
-let context;
-const problems = [];
-
-try {
-  mkdirSync(shots, { recursive: true });
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 800 },
-  });
-  context.setDefaultTimeout(timeout);
-  const page = context.pages()[0] || await context.newPage();
-  page.on('console', (m) => {
-    // The browser logs every 4xx document or XHR; the 401 of a wrong token
-    // and the 422 of a bad price are what this test asks for.
-    if (m.type() === 'error' && !/status of (401|422)\b/.test(m.text())) {
-      problems.push(`[${current}] console error: ${m.text()}`);
-    }
-  });
-  page.on('pageerror', (e) => problems.push(`[${current}] page error: ${e.message}`));
-
+// The browser logs every 4xx document or XHR; the 401 of a wrong token
+// and the 422 of a bad price are what this test asks for.
+await run({ name: 'dashboard e2e', ignoreConsole: /status of (401|422)\b/ }, async (page) => {
   await step('open / redirects to /login', async () => {
     await page.goto(base + '/');
     await page.waitForURL(/\/login$/);
@@ -112,28 +59,22 @@ try {
     check(name.length > 0, 'node-name is empty');
   });
 
-  // A marker that survives only as long as the page is not reloaded.
-  await page.evaluate(() => { window.offgridE2E = 'same-page'; });
+  await markPage(page);
 
-  await step('live feed connects', async () => {
-    await page.locator(`${tid('feed-status')}[data-state="live"]`).waitFor();
-  });
+  await step('live feed connects', () => feedLive(page));
 
   const original = await announce();
   const activeBefore = (await page.locator(tid('active-state')).innerText()).trim();
 
   await step('toggle shows up in the live feed and the status card', async () => {
-    const toggles = page.locator(`${tid('feed')} ${tid('feed-item')}`, { hasText: 'toggle' });
-    const n = await toggles.count();
-    await page.click(tid('toggle-button'));
-    await toggles.nth(n).waitFor();
+    await toggle(page);
     await page.waitForFunction(
       ([sel, before]) => document.querySelector(sel)?.textContent.trim() !== before,
       [tid('active-state'), activeBefore],
     );
     const after = (await page.locator(tid('active-state')).innerText()).trim();
     check(after !== activeBefore, `active-state stayed ${JSON.stringify(after)}`);
-    check(await page.evaluate(() => window.offgridE2E) === 'same-page', 'the page reloaded');
+    check(await samePage(page), 'the page reloaded');
   });
 
   const newPrice = original.prices.compute === '2.75' ? '3.125' : '2.75';
@@ -143,7 +84,7 @@ try {
     await page.locator(tid('prices-saved')).waitFor();
     const a = await announce();
     check(a.prices.compute === newPrice, `/announce prices.compute = ${JSON.stringify(a.prices.compute)}, want ${JSON.stringify(newPrice)}`);
-    check(await page.evaluate(() => window.offgridE2E) === 'same-page', 'the page reloaded');
+    check(await samePage(page), 'the page reloaded');
   });
   await shot(page, 'dashboard-desktop', { fullPage: true });
 
@@ -158,23 +99,13 @@ try {
   }
   await shot(page, 'prices-error-desktop');
 
-  await step('phone layout', async () => {
-    await page.setViewportSize({ width: 390, height: 844 });
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    check(overflow <= 1, `page is ${overflow}px wider than a 390px phone screen`);
-    await shot(page, 'dashboard-phone', { fullPage: true });
-    await shot(page, 'dashboard-phone-top');
-    await page.setViewportSize({ width: 1280, height: 800 });
-  });
+  await step('phone layout', () => checkPhone(page, 'dashboard', { top: true }));
 
   await step('restore the node\'s settings', async () => {
     await page.fill(tid('price-compute'), original.prices.compute);
     await page.click(tid('prices-save'));
     await page.locator(tid('prices-saved')).waitFor();
-    const toggles = page.locator(`${tid('feed')} ${tid('feed-item')}`, { hasText: 'toggle' });
-    const n = await toggles.count();
-    await page.click(tid('toggle-button'));
-    await toggles.nth(n).waitFor();
+    await toggle(page);
     await page.waitForFunction(
       ([sel, before]) => document.querySelector(sel)?.textContent.trim() === before,
       [tid('active-state'), activeBefore],
@@ -189,16 +120,4 @@ try {
     await page.goto(base + '/');
     await page.waitForURL(/\/login$/);
   });
-
-  await step('no console or page errors', async () => {
-    check(problems.length === 0, problems.join('\n'));
-  });
-  console.log(`PASS dashboard e2e; screenshots in ${shots}`);
-} catch (err) {
-  console.error(`FAIL at "${current}": ${err.message.split('\n').slice(0, 6).join('\n')}`);
-  if (problems.length) console.error(problems.join('\n'));
-  process.exitCode = 1;
-} finally {
-  if (context) await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
-}
+});

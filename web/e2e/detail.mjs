@@ -3,13 +3,10 @@
 //
 //   OFFGRID_URL=http://127.0.0.1:7420 OFFGRID_TOKEN=... node web/e2e/detail.mjs
 //
-// Env:
-//   OFFGRID_URL          base URL of a running node (required); it must have
-//                        live peers to store files on and record its
-//                        history often (offgrid node --history-interval 1s)
-//   OFFGRID_TOKEN        the node's admin token (required)
-//   OFFGRID_SCREENSHOTS  directory for screenshots (default: web/screenshots)
-//   OFFGRID_CHROMIUM     browser binary (default: /usr/bin/chromium)
+// Env: OFFGRID_URL (required; it must have live peers to store files on
+// and record its history often: offgrid node --history-interval 1s),
+// OFFGRID_TOKEN (required), OFFGRID_SCREENSHOTS and OFFGRID_CHROMIUM, as
+// harness.mjs describes.
 //
 // It logs in, stores 16 small files through the storage page, opens a
 // file's page (stripes and hosts) and a peer's page (one state, shards
@@ -25,115 +22,32 @@
 // stores 16 files and deletes 2 of them. Exit status 1 with a FAIL line on
 // any failure.
 
-import { chromium } from 'playwright-core';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import {
+  base, check, checkPhone, DESKTOP, drop, feedLive, login, PHONE, run, shot, step, tid, wider,
+} from './harness.mjs';
 
-const base = (process.env.OFFGRID_URL || '').replace(/\/+$/, '');
-const token = process.env.OFFGRID_TOKEN || '';
-const shots = resolve(process.env.OFFGRID_SCREENSHOTS || fileURLToPath(new URL('../screenshots', import.meta.url)));
-const executablePath = process.env.OFFGRID_CHROMIUM || '/usr/bin/chromium';
-const timeout = 10_000;
 const meshTimeout = 60_000;
 const files = 16;
 // The tallest the 16-file list may be on a phone: well under the 4,000
 // pixels a labelled block per cell made it.
 const maxListHeight = 1800;
 
-if (!base || !token) {
-  console.error('FAIL: set OFFGRID_URL (base URL of a running node) and OFFGRID_TOKEN (its admin token)');
-  process.exit(2);
-}
-
-let current = 'start';
-async function step(name, fn) {
-  current = name;
-  const t0 = Date.now();
-  const result = await fn();
-  console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  return result;
-}
-
-function check(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
-
-async function shot(page, name, opts = {}) {
-  await page.screenshot({ path: join(shots, `${name}.png`), caret: 'initial', ...opts });
-}
-
-const tid = (id) => `[data-testid="${id}"]`;
-
-// dropFile drops a File of random bytes on the storage page's drop zone.
-async function dropFile(page, name, bytes) {
-  await page.evaluate(({ name, bytes, sel }) => {
-    const data = new Uint8Array(bytes);
-    crypto.getRandomValues(data);
-    const file = new File([data], name, { type: 'application/octet-stream' });
-    const zone = document.querySelector(sel);
-    const dt = new DataTransfer();
-    dt.items.add(file);
-    for (const type of ['dragenter', 'dragover', 'drop']) {
-      zone.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: dt }));
-    }
-  }, { name, bytes, sel: tid('dropzone') });
-}
-
 // phoneCheck resizes to a phone, asserts nothing is wider than the
-// screen, takes a full-page screenshot and goes back to the desktop size.
-async function phoneCheck(page, name) {
-  await page.setViewportSize({ width: 390, height: 844 });
-  await page.waitForTimeout(100);
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  // Visible elements only: a stacked table's header row is clipped to
-  // nothing on purpose (it stays for screen readers).
-  const wide = await page.evaluate(() => [...document.querySelectorAll('main *')]
-    .filter((e) => !e.closest('thead, .visually-hidden') && e.getClientRects().length &&
-      e.getBoundingClientRect().right > window.innerWidth + 1)
-    .slice(0, 3).map((e) => `${e.tagName.toLowerCase()}.${e.className}`));
-  check(overflow <= 1, `${name}: page is ${overflow}px wider than a 390px phone screen (past the edge: ${wide.join(', ')})`);
-  check(wide.length === 0, `${name}: elements past the right edge: ${wide.join(', ')}`);
-  await shot(page, `${name}-phone`, { fullPage: true });
-  await page.setViewportSize({ width: 1280, height: 800 });
-}
+// screen, not even one element of main, takes a full-page screenshot and
+// goes back to the desktop size.
+const phoneCheck = (page, name) => checkPhone(page, name, { settle: 100, elements: true });
 
-const profile = mkdtempSync(join(tmpdir(), 'offgrid-e2e-'));
-let context;
-const problems = [];
-
-try {
-  mkdirSync(shots, { recursive: true });
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 800 },
-  });
-  context.setDefaultTimeout(timeout);
-  const page = context.pages()[0] || await context.newPage();
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`[${current}] console error: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`[${current}] page error: ${e.message}`));
-
-  await step('log in', async () => {
-    await page.goto(base + '/storage');
-    await page.waitForURL(/\/login$/);
-    await page.fill(tid('login-token'), token);
-    await page.click(tid('login-submit'));
-    await page.waitForURL(base + '/');
-  });
+await run({ name: 'detail e2e', downloads: true }, async (page) => {
+  await step('log in', () => login(page, '/storage'));
 
   const stamp = Date.now();
   await step(`store ${files} files through the storage page`, async () => {
     await page.goto(base + '/storage');
-    await page.locator(`${tid('feed-status')}[data-state="live"]`).waitFor();
+    await feedLive(page);
     for (let i = 0; i < files; i++) {
       const name = `detail-${stamp}-${String(i).padStart(2, '0')}.txt`;
-      await dropFile(page, name, 2048 + i);
+      await drop(page, tid('dropzone'), name, randomBytes(2048 + i), 'application/octet-stream');
       // The page keeps only its newest answers: wait for this file's.
       await page.waitForFunction(([sel, name]) => [...document.querySelectorAll(sel)].some((e) => e.innerText.includes(name)),
         [`${tid('put-result')}, ${tid('put-error')}`, name], { timeout: meshTimeout });
@@ -148,10 +62,10 @@ try {
   await shot(page, 'storage-search-desktop', { fullPage: true });
 
   await step(`the ${files} files on a phone: no sideways scrolling, not a 4,000-pixel column`, async () => {
-    await page.setViewportSize({ width: 390, height: 844 });
+    await page.setViewportSize(PHONE);
     const h = await page.locator(tid('assets-table')).evaluate((t) => t.getBoundingClientRect().height);
     check(h <= maxListHeight, `the list of ${files} files is ${Math.round(h)}px tall on a phone, want at most ${maxListHeight}`);
-    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.setViewportSize(DESKTOP);
     await phoneCheck(page, 'storage-search');
   });
 
@@ -247,11 +161,11 @@ try {
   });
 
   await step('the live feed shows its history again after a reload', async () => {
-    await page.locator(`${tid('feed-status')}[data-state="live"]`).waitFor();
+    await feedLive(page);
     const before = await page.locator(`${tid('feed')} ${tid('feed-item')}`).evaluateAll((els) => els.map((e) => e.id));
     check(before.length >= 10, `the feed shows ${before.length} entries before the reload, want the uploads' events`);
     await page.reload();
-    await page.locator(`${tid('feed-status')}[data-state="live"]`).waitFor();
+    await feedLive(page);
     const after = await page.locator(`${tid('feed')} ${tid('feed-item')}`).evaluateAll((els) => els.map((e) => e.id));
     const kept = before.filter((id) => after.includes(id));
     check(kept.length === before.length, `after a reload the feed shows ${kept.length} of the ${before.length} entries it had`);
@@ -272,7 +186,7 @@ try {
     await link.click();
     await page.waitForURL(base + href);
     await page.locator(tid('file-delete')).waitFor();
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    const overflow = await wider(page);
     check(overflow <= 1, `${size}: the file page is ${overflow}px wider than the screen`);
     await shot(page, `file-actions-${size}`, { fullPage: true });
     page.once('dialog', (d) => d.accept());
@@ -285,21 +199,10 @@ try {
   }
   await step('delete a file from its page', () => deleteFromPage('desktop'));
   await step('delete a file from its page on a phone', async () => {
-    await page.setViewportSize({ width: 390, height: 844 });
+    await page.setViewportSize(PHONE);
     await deleteFromPage('phone');
-    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.setViewportSize(DESKTOP);
     await phoneCheck(page, 'storage-deleted');
   });
 
-  await step('no console or page errors', async () => {
-    check(problems.length === 0, problems.join('\n'));
-  });
-  console.log(`PASS detail e2e; screenshots in ${shots}`);
-} catch (err) {
-  console.error(`FAIL at "${current}": ${err.message.split('\n').slice(0, 6).join('\n')}`);
-  if (problems.length) console.error(problems.join('\n'));
-  process.exitCode = 1;
-} finally {
-  if (context) await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
-}
+});

@@ -4,9 +4,8 @@
 //   OFFGRID_START_PEER_CMD='offgrid node --data /tmp/n2 --listen 127.0.0.1:7421 ...' \
 //   OFFGRID_START_PEER_URL=http://127.0.0.1:7421 node web/e2e/peers.mjs
 //
-// Env:
-//   OFFGRID_URL             base URL of a running node (required)
-//   OFFGRID_TOKEN           the node's admin token (required)
+// Env: OFFGRID_URL, OFFGRID_TOKEN (required), OFFGRID_SCREENSHOTS and
+// OFFGRID_CHROMIUM, as harness.mjs describes, and
 //   OFFGRID_START_PEER_CMD  shell command that starts a new node the first
 //                           one will discover (run with sh after the page
 //                           is open, in its own process group, killed at
@@ -15,8 +14,6 @@
 //                           will show it
 //   OFFGRID_PEER_WAIT_MS    how long the new peer may take to show up as
 //                           up (default 20000)
-//   OFFGRID_SCREENSHOTS     directory for screenshots (default: web/screenshots)
-//   OFFGRID_CHROMIUM        browser binary (default: /usr/bin/chromium)
 //
 // It logs in, opens /network/peers from the header, waits for the live
 // feed, records the peer rows and checks the "N up of M" summary against
@@ -27,55 +24,20 @@
 // and screenshots it too. The started process group is killed at the end,
 // also on failure. Exit status 1 with a FAIL line on any failure.
 
-import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import {
+  base, check, checkPhone, feedLive, login, markPage, openFromHeader, run, samePage, shot, step, tid, usage,
+} from './harness.mjs';
 
-const base = (process.env.OFFGRID_URL || '').replace(/\/+$/, '');
-const token = process.env.OFFGRID_TOKEN || '';
 const startCmd = process.env.OFFGRID_START_PEER_CMD || '';
 const startURL = process.env.OFFGRID_START_PEER_URL || '';
 const peerWait = Number(process.env.OFFGRID_PEER_WAIT_MS || 20_000);
-const shots = resolve(process.env.OFFGRID_SCREENSHOTS || fileURLToPath(new URL('../screenshots', import.meta.url)));
-const executablePath = process.env.OFFGRID_CHROMIUM || '/usr/bin/chromium';
-const timeout = 10_000;
 
-if (!base || !token) {
-  console.error('FAIL: set OFFGRID_URL (base URL of a running node) and OFFGRID_TOKEN (its admin token)');
-  process.exit(2);
-}
-if (!startCmd !== !startURL) {
-  console.error('FAIL: set both OFFGRID_START_PEER_CMD and OFFGRID_START_PEER_URL, or neither');
-  process.exit(2);
-}
+if (!startCmd !== !startURL) usage('set both OFFGRID_START_PEER_CMD and OFFGRID_START_PEER_URL, or neither');
 if (!Number.isFinite(peerWait) || peerWait <= 0) {
-  console.error(`FAIL: OFFGRID_PEER_WAIT_MS=${process.env.OFFGRID_PEER_WAIT_MS} is not a positive number`);
-  process.exit(2);
+  usage(`OFFGRID_PEER_WAIT_MS=${process.env.OFFGRID_PEER_WAIT_MS} is not a positive number`);
 }
 
-let current = 'start';
-async function step(name, fn) {
-  current = name;
-  const t0 = Date.now();
-  const result = await fn();
-  console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  return result;
-}
-
-function check(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
-
-// shot saves a screenshot. caret: 'initial' stops Playwright injecting a
-// <style> element, which the dashboard's CSP (rightly) refuses and logs.
-async function shot(page, name, opts = {}) {
-  await page.screenshot({ path: join(shots, `${name}.png`), caret: 'initial', ...opts });
-}
-
-const tid = (id) => `[data-testid="${id}"]`;
 const cssString = (s) => JSON.stringify(s); // a quoted CSS attribute value
 
 // The started peer: its own process group, so killing it also ends what
@@ -145,43 +107,17 @@ async function checkSummary(page) {
   return rs;
 }
 
-const profile = mkdtempSync(join(tmpdir(), 'offgrid-e2e-'));
-let context;
-const problems = [];
-
-try {
-  mkdirSync(shots, { recursive: true });
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 800 },
-  });
-  context.setDefaultTimeout(timeout);
-  const page = context.pages()[0] || await context.newPage();
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`[${current}] console error: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`[${current}] page error: ${e.message}`));
+// The start command's output can run long: show more of a failure.
+await run({ name: 'peers e2e', failLines: 12, cleanup: stopPeer }, async (page) => {
   let navigations = 0;
   page.on('framenavigated', (f) => { if (f === page.mainFrame()) navigations++; });
 
   await step('log in and open /network/peers from the header', async () => {
-    await page.goto(base + '/network/peers');
-    await page.waitForURL(/\/login$/);
-    await page.fill(tid('login-token'), token);
-    await page.click(tid('login-submit'));
-    await page.waitForURL(base + '/');
-    await page.click(tid('nav-peers'));
-    await page.waitForURL(base + '/network/peers');
-    await page.locator(tid('peers-table')).waitFor();
-    check(await page.locator(tid('nav-peers')).getAttribute('aria-current') === 'page', 'the Peers link is not marked current');
+    await login(page, '/network/peers');
+    await openFromHeader(page, 'nav-peers', '/network/peers', tid('peers-table'));
   });
 
-  await step('live feed connects', async () => {
-    await page.locator(`${tid('feed-status')}[data-state="live"]`).waitFor();
-  });
+  await step('live feed connects', () => feedLive(page));
 
   const before = await step('record the peer rows; the summary matches them', async () => {
     const rs = await checkSummary(page);
@@ -198,8 +134,7 @@ try {
     await step(`start a new node; it is pending until admitted, then ${startURL} shows up as "up" without a reload`, async () => {
       const old = before.find((r) => r.endpoint === startURL);
       check(!old || old.state !== 'up', `${startURL} is already listed as up before the new node started`);
-      // A marker that survives only as long as the page is not reloaded.
-      await page.evaluate(() => { window.offgridE2E = 'same-page'; });
+      await markPage(page);
       const navBefore = navigations;
       const peerItems = await page.locator(`${tid('feed-item')}[data-kind="peer"]`).count();
       startPeer();
@@ -235,7 +170,7 @@ try {
         await page.waitForTimeout(100);
       }
       console.log(`     up after ${Date.now() - t0} ms`);
-      check(await page.evaluate(() => window.offgridE2E) === 'same-page', 'the page reloaded');
+      check(await samePage(page), 'the page reloaded');
       check(navigations === navBefore, `the page navigated ${navigations - navBefore} time(s) while waiting`);
       check(page.url() === base + '/network/peers', `the page is at ${page.url()}`);
       await page.waitForFunction(([sel, n]) => document.querySelectorAll(sel).length > n,
@@ -255,21 +190,12 @@ try {
   await step('peers screenshots: desktop and phone', async () => {
     await page.waitForTimeout(700); // the feed entry's highlight
     await shot(page, 'peers-desktop', { fullPage: true });
-    await page.setViewportSize({ width: 390, height: 844 });
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    check(overflow <= 1, `peers page is ${overflow}px wider than a 390px phone screen`);
-    await shot(page, 'peers-phone', { fullPage: true });
-    await page.evaluate(() => window.scrollTo(0, 0));
-    await shot(page, 'peers-phone-top');
-    await page.setViewportSize({ width: 1280, height: 800 });
+    await checkPhone(page, 'peers', { what: 'peers page', top: true });
   });
 
   await step('open /network/mesh from the header', async () => {
-    await page.click(tid('nav-mesh'));
-    await page.waitForURL(base + '/network/mesh');
-    await page.locator(tid('mesh-card')).waitFor();
-    check(await page.locator(tid('nav-mesh')).getAttribute('aria-current') === 'page', 'the Mesh link is not marked current');
-    await page.locator(`${tid('feed-status')}[data-state="live"]`).waitFor();
+    await openFromHeader(page, 'nav-mesh', '/network/mesh', tid('mesh-card'));
+    await feedLive(page);
     const ok = page.locator(tid('mesh-ok'));
     const err = page.locator(tid('mesh-error'));
     check(await ok.count() + await err.count() === 1, 'the mesh card shows neither a mesh-ok badge nor an error');
@@ -289,23 +215,7 @@ try {
 
   await step('mesh screenshots: desktop and phone', async () => {
     await shot(page, 'mesh-desktop', { fullPage: true });
-    await page.setViewportSize({ width: 390, height: 844 });
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    check(overflow <= 1, `mesh page is ${overflow}px wider than a 390px phone screen`);
-    await shot(page, 'mesh-phone', { fullPage: true });
-    await page.setViewportSize({ width: 1280, height: 800 });
+    await checkPhone(page, 'mesh', { what: 'mesh page' });
   });
 
-  await step('no console or page errors', async () => {
-    check(problems.length === 0, problems.join('\n'));
-  });
-  console.log(`PASS peers e2e; screenshots in ${shots}`);
-} catch (err) {
-  console.error(`FAIL at "${current}": ${err.message.split('\n').slice(0, 12).join('\n')}`);
-  if (problems.length) console.error(problems.join('\n'));
-  process.exitCode = 1;
-} finally {
-  await stopPeer();
-  if (context) await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
-}
+});

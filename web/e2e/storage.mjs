@@ -2,12 +2,9 @@
 //
 //   OFFGRID_URL=http://127.0.0.1:7420 OFFGRID_TOKEN=... node web/e2e/storage.mjs
 //
-// Env:
-//   OFFGRID_URL          base URL of a running node (required); it must have
-//                        enough live hosts to store a file
-//   OFFGRID_TOKEN        the node's admin token (required)
-//   OFFGRID_SCREENSHOTS  directory for screenshots (default: web/screenshots)
-//   OFFGRID_CHROMIUM     browser binary (default: /usr/bin/chromium)
+// Env: OFFGRID_URL (required; it must have enough live hosts to store a
+// file), OFFGRID_TOKEN (required), OFFGRID_SCREENSHOTS and OFFGRID_CHROMIUM,
+// as harness.mjs describes, and
 //   OFFGRID_E2E_SIZE     bytes of the test file (default: 5 MiB)
 //
 // It logs in, opens /storage, makes a file of random bytes in the page
@@ -21,51 +18,20 @@
 // file (plus nothing for the refused one) and deletes nothing. Exit status
 // 1 with a FAIL line on any failure.
 
-import { chromium } from 'playwright-core';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  check, checkPhone, feedLive, login, markPage, openFromHeader, run, samePage, shot, step, tid, usage,
+} from './harness.mjs';
 
-const base = (process.env.OFFGRID_URL || '').replace(/\/+$/, '');
-const token = process.env.OFFGRID_TOKEN || '';
-const shots = resolve(process.env.OFFGRID_SCREENSHOTS || fileURLToPath(new URL('../screenshots', import.meta.url)));
-const executablePath = process.env.OFFGRID_CHROMIUM || '/usr/bin/chromium';
 const size = Number(process.env.OFFGRID_E2E_SIZE || 5 * 1024 * 1024);
-const timeout = 10_000;
 // Storing and fetching go over the mesh: allow them longer.
 const meshTimeout = 60_000;
 
-if (!base || !token) {
-  console.error('FAIL: set OFFGRID_URL (base URL of a running node) and OFFGRID_TOKEN (its admin token)');
-  process.exit(2);
-}
 if (!Number.isInteger(size) || size < 1) {
-  console.error(`FAIL: OFFGRID_E2E_SIZE=${process.env.OFFGRID_E2E_SIZE} is not a positive whole number`);
-  process.exit(2);
+  usage(`OFFGRID_E2E_SIZE=${process.env.OFFGRID_E2E_SIZE} is not a positive whole number`);
 }
-
-let current = 'start';
-async function step(name, fn) {
-  current = name;
-  const t0 = Date.now();
-  const result = await fn();
-  console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  return result;
-}
-
-function check(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
-
-// shot saves a screenshot. caret: 'initial' stops Playwright injecting a
-// <style> element, which the dashboard's CSP (rightly) refuses and logs.
-async function shot(page, name, opts = {}) {
-  await page.screenshot({ path: join(shots, `${name}.png`), caret: 'initial', ...opts });
-}
-
-const tid = (id) => `[data-testid="${id}"]`;
 
 // dropFile makes a File of random bytes in the page, hashes it, and drops
 // it on the drop zone the way a browser does: dragenter, dragover, drop,
@@ -109,50 +75,19 @@ async function dropAgain(page) {
   }, tid('dropzone'));
 }
 
-const profile = mkdtempSync(join(tmpdir(), 'offgrid-e2e-'));
-const downloads = mkdtempSync(join(tmpdir(), 'offgrid-e2e-dl-'));
-let context;
-const problems = [];
-
-try {
-  mkdirSync(shots, { recursive: true });
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    acceptDownloads: true,
-    downloadsPath: downloads,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 800 },
-  });
-  context.setDefaultTimeout(timeout);
-  const page = context.pages()[0] || await context.newPage();
-  // The one refused upload (bad k/n) is an expected 4xx; anything else in
-  // the console is a problem.
-  let expect4xx = false;
-  page.on('console', (m) => {
-    if (m.type() !== 'error') return;
-    if (expect4xx && /status of 4\d\d\b/.test(m.text())) return;
-    problems.push(`[${current}] console error: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`[${current}] page error: ${e.message}`));
-
+// The one refused upload (bad k/n) is an expected 4xx; anything else in
+// the console is a problem.
+let expect4xx = false;
+await run({
+  name: 'storage e2e', downloads: true,
+  ignoreConsole: (text) => expect4xx && /status of 4\d\d\b/.test(text),
+}, async (page, { downloads }) => {
   await step('log in and open /storage from the header', async () => {
-    await page.goto(base + '/storage');
-    await page.waitForURL(/\/login$/);
-    await page.fill(tid('login-token'), token);
-    await page.click(tid('login-submit'));
-    await page.waitForURL(base + '/');
-    await page.click(tid('nav-storage'));
-    await page.waitForURL(base + '/storage');
-    await page.locator(tid('dropzone')).waitFor();
-    await page.locator(tid('assets-table')).waitFor();
-    check(await page.locator(tid('nav-storage')).getAttribute('aria-current') === 'page', 'the Storage link is not marked current');
+    await login(page, '/storage');
+    await openFromHeader(page, 'nav-storage', '/storage', tid('dropzone'), tid('assets-table'));
   });
 
-  await step('live feed connects', async () => {
-    await page.locator(`${tid('feed-status')}[data-state="live"]`).waitFor();
-  });
+  await step('live feed connects', () => feedLive(page));
 
   await step('drop zone highlights on dragover', async () => {
     const r = await dropFile(page, 'not-dropped.bin', 16, true);
@@ -164,8 +99,7 @@ try {
       'drop zone still highlighted after dragleave');
   });
 
-  // A marker that survives only as long as the page is not reloaded.
-  await page.evaluate(() => { window.offgridE2E = 'same-page'; });
+  await markPage(page);
 
   const name = `e2e-${Date.now()}.bin`;
   let id;
@@ -189,7 +123,7 @@ try {
     check(shown === id, `put-result shows ID ${JSON.stringify(shown)}, want ${JSON.stringify(id)}`);
     const state = await result.getAttribute('data-state');
     check(['pending', 'stored', 'degraded'].includes(state), `put-result state = ${JSON.stringify(state)}`);
-    check(await page.evaluate(() => window.offgridE2E) === 'same-page', 'the page reloaded');
+    check(await samePage(page), 'the page reloaded');
   });
 
   const row = () => page.locator(`${tid('asset-row')}[data-asset-id="${id}"]`);
@@ -232,7 +166,7 @@ try {
     check(got.length === size, `downloaded ${got.length} bytes, want ${size}`);
     const gotHash = createHash('sha256').update(got).digest('hex');
     check(gotHash === hash, `downloaded SHA-256 ${gotHash}, want the page's ${hash}`);
-    check(await page.evaluate(() => window.offgridE2E) === 'same-page', 'the download navigated away');
+    check(await samePage(page), 'the download navigated away');
   });
 
   await step('k/n the node refuses are reported', async () => {
@@ -253,26 +187,5 @@ try {
     await page.fill(tid('put-n'), '');
   });
 
-  await step('phone layout', async () => {
-    await page.setViewportSize({ width: 390, height: 844 });
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    check(overflow <= 1, `page is ${overflow}px wider than a 390px phone screen`);
-    await shot(page, 'storage-phone', { fullPage: true });
-    await page.evaluate(() => window.scrollTo(0, 0));
-    await shot(page, 'storage-phone-top');
-    await page.setViewportSize({ width: 1280, height: 800 });
-  });
-
-  await step('no console or page errors', async () => {
-    check(problems.length === 0, problems.join('\n'));
-  });
-  console.log(`PASS storage e2e; screenshots in ${shots}`);
-} catch (err) {
-  console.error(`FAIL at "${current}": ${err.message.split('\n').slice(0, 6).join('\n')}`);
-  if (problems.length) console.error(problems.join('\n'));
-  process.exitCode = 1;
-} finally {
-  if (context) await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
-  rmSync(downloads, { recursive: true, force: true });
-}
+  await step('phone layout', () => checkPhone(page, 'storage', { top: true }));
+});

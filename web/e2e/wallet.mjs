@@ -3,11 +3,8 @@
 //
 //   OFFGRID_URL=http://127.0.0.1:8081 OFFGRID_TOKEN=... node web/e2e/wallet.mjs
 //
-// Env:
-//   OFFGRID_URL          base URL of a running node (required)
-//   OFFGRID_TOKEN        the node's admin token (required)
-//   OFFGRID_SCREENSHOTS  directory for screenshots (default: web/screenshots)
-//   OFFGRID_CHROMIUM     browser binary (default: /usr/bin/chromium)
+// Env: OFFGRID_URL, OFFGRID_TOKEN (required), OFFGRID_SCREENSHOTS and
+// OFFGRID_CHROMIUM, as harness.mjs describes.
 //
 // It logs in, opens /wallet from the header, waits for the live feed,
 // reads this node's balance, sends 1.5 credits to another account with
@@ -18,41 +15,9 @@
 // layout must not scroll sideways. Exit status 1 with a FAIL line on any
 // failure.
 
-import { chromium } from 'playwright-core';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const base = (process.env.OFFGRID_URL || '').replace(/\/+$/, '');
-const token = process.env.OFFGRID_TOKEN || '';
-const shots = resolve(process.env.OFFGRID_SCREENSHOTS || fileURLToPath(new URL('../screenshots', import.meta.url)));
-const executablePath = process.env.OFFGRID_CHROMIUM || '/usr/bin/chromium';
-const timeout = 15_000;
-
-if (!base || !token) {
-  console.error('FAIL: set OFFGRID_URL (base URL of a running node) and OFFGRID_TOKEN (its admin token)');
-  process.exit(2);
-}
-
-let current = 'start';
-async function step(name, fn) {
-  current = name;
-  const t0 = Date.now();
-  const result = await fn();
-  console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  return result;
-}
-
-function check(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
-
-async function shot(page, name, opts = {}) {
-  await page.screenshot({ path: join(shots, `${name}.png`), caret: 'initial', ...opts });
-}
-
-const tid = (id) => `[data-testid="${id}"]`;
+import {
+  check, desktopPhoneShots, feedLive, login, openFromHeader, run, step, tid,
+} from './harness.mjs';
 
 // micro reads a decimal credit string as integer micro-credits.
 function micro(s) {
@@ -64,41 +29,14 @@ async function ownBalance(page) {
   return micro(await page.locator(tid('own-balance')).evaluate((el) => el.firstChild.textContent));
 }
 
-const profile = mkdtempSync(join(tmpdir(), 'offgrid-e2e-'));
-let context;
-const problems = [];
-
-try {
-  mkdirSync(shots, { recursive: true });
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 800 },
-  });
-  context.setDefaultTimeout(timeout);
-  const page = context.pages()[0] || await context.newPage();
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !/status of 422/.test(m.text())) problems.push(`[${current}] console error: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`[${current}] page error: ${e.message}`));
-
+// The refused transfer of more than the balance is an expected 422.
+await run({ name: 'wallet', timeout: 15_000, ignoreConsole: /status of 422/ }, async (page) => {
   await step('log in and open /wallet from the header', async () => {
-    await page.goto(base + '/wallet');
-    await page.waitForURL(/\/login$/);
-    await page.fill(tid('login-token'), token);
-    await page.click(tid('login-submit'));
-    await page.waitForURL(base + '/');
-    await page.click(tid('nav-wallet'));
-    await page.waitForURL(base + '/wallet');
-    await page.locator(tid('balances-table')).waitFor();
-    check(await page.locator(tid('nav-wallet')).getAttribute('aria-current') === 'page', 'the Wallet link is not marked current');
+    await login(page, '/wallet');
+    await openFromHeader(page, 'nav-wallet', '/wallet', tid('balances-table'));
   });
 
-  await step('live feed connects', async () => {
-    await page.locator(`${tid('feed-status')}[data-state="live"]`).waitFor();
-  });
+  await step('live feed connects', () => feedLive(page));
 
   const { before, dst } = await step('read the balance and pick another account', async () => {
     const rows = await page.locator(tid('balance-row')).evaluateAll((trs) => trs.map((tr) => ({
@@ -145,21 +83,5 @@ try {
     await page.locator(`${tid('feed-item')}[data-kind="transfer_final"]`).first().waitFor();
   });
 
-  await step('desktop and phone screenshots; no sideways scrolling on a phone', async () => {
-    await shot(page, 'wallet-desktop', { fullPage: true });
-    await page.setViewportSize({ width: 390, height: 844 });
-    await page.waitForTimeout(200);
-    await shot(page, 'wallet-phone', { fullPage: true });
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-    check(overflow <= 0, `the phone layout scrolls sideways by ${overflow} px`);
-  });
-
-  check(problems.length === 0, problems.join('\n'));
-  console.log('PASS wallet');
-} catch (err) {
-  console.error(`FAIL [${current}]: ${err.message}`);
-  process.exitCode = 1;
-} finally {
-  await context?.close();
-  rmSync(profile, { recursive: true, force: true });
-}
+  await step('desktop and phone screenshots; no sideways scrolling on a phone', () => desktopPhoneShots(page, 'wallet'));
+});
