@@ -180,15 +180,9 @@ func (n *Node) Usage(ctx context.Context) (Usage, error) {
 			u.PeersUp++
 		}
 	}
-	all, allBytes, err := n.shards.Count(ctx)
-	if err != nil {
+	if u.ShardsHosted, u.HostedBytes, err = n.shards.CountOthers(ctx, string(n.info.ID)); err != nil {
 		return Usage{}, err
 	}
-	own, ownBytes, err := n.shards.CountStoredBy(ctx, string(n.info.ID))
-	if err != nil {
-		return Usage{}, err
-	}
-	u.ShardsHosted, u.HostedBytes = all-own, allBytes-ownBytes
 	files, err := n.assets.List(ctx)
 	if err != nil {
 		return Usage{}, err

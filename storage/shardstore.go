@@ -617,6 +617,20 @@ func (s *ShardStore) Count(ctx context.Context) (n int, bytes int64, err error) 
 	return n, bytes, nil
 }
 
+// CountOthers returns the number of shards stored by callers other than
+// storedBy and the bytes their blobs take on disk: a blob several of them
+// share counts once, as it does in Count, so the figure is never more
+// than the disk holds (nor negative when subtracted from Count's).
+func (s *ShardStore) CountOthers(ctx context.Context, storedBy string) (n int, bytes int64, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM storage_shards WHERE stored_by != ?),
+		(SELECT coalesce(sum(size), 0) FROM (SELECT hash, max(size) AS size FROM storage_shards WHERE stored_by != ? GROUP BY hash))`,
+		storedBy, storedBy).Scan(&n, &bytes)
+	if err != nil {
+		return 0, 0, fmt.Errorf("count shards stored by others than %s: %w", storedBy, err)
+	}
+	return n, bytes, nil
+}
+
 // CountStoredBy returns the number of shards stored by one caller (a node
 // ID, or "admin") and their total size.
 func (s *ShardStore) CountStoredBy(ctx context.Context, storedBy string) (n int, bytes int64, err error) {

@@ -532,3 +532,32 @@ func TestOpenRechecksAfterAWhile(t *testing.T) {
 		t.Fatalf("scrub = %+v, %v, want shard c bad", res, err)
 	}
 }
+
+// TestCountOthersCountsSharedBlobsOnce stores shards whose bytes repeat
+// (small files' zero-padded shards do) for this node and for others: the
+// bytes hosted for others count each blob once, and never go negative
+// when this node's own shards share blobs with theirs.
+func TestCountOthersCountsSharedBlobsOnce(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := t.Context()
+	zeros, other := make([]byte, 4096), bytes.Repeat([]byte{7}, 1000)
+	for i, put := range []struct {
+		data     []byte
+		storedBy string
+	}{
+		{zeros, "self"}, {zeros, "self"}, {zeros, "self"},
+		{zeros, "did:key:a"}, {zeros, "did:key:b"}, {other, "did:key:b"},
+	} {
+		if _, err := s.Put(ctx, "asset", i, bytes.NewReader(put.data), 1<<20, hashHex(put.data), put.storedBy); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, b, err := s.CountOthers(ctx, "self")
+	if err != nil || n != 3 || b != 4096+1000 {
+		t.Fatalf("CountOthers = %d shards, %d bytes, %v; want 3 shards, %d bytes", n, b, err, 4096+1000)
+	}
+	all, allBytes, err := s.Count(ctx)
+	if err != nil || all != 6 || allBytes != 4096+1000 {
+		t.Fatalf("Count = %d shards, %d bytes, %v; want 6 shards, %d bytes", all, allBytes, err, 4096+1000)
+	}
+}
