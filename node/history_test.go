@@ -10,6 +10,7 @@ import (
 
 	"github.com/offgrid-net/offgrid/internal/sqlitedb"
 	"github.com/offgrid-net/offgrid/node"
+	"github.com/offgrid-net/offgrid/node/history"
 )
 
 // movingClock is a test clock the test moves.
@@ -93,7 +94,7 @@ func TestHistoryRecordsAndTrims(t *testing.T) {
 	}
 	// A week and 30 seconds after the first sample, it is gone and the
 	// second (a minute younger) is kept.
-	clock.Advance(node.DefaultHistoryKeep - time.Minute + 30*time.Second)
+	clock.Advance(history.DefaultConfig().Keep - time.Minute + 30*time.Second)
 	if err := n.RecordHistory(ctx); err != nil {
 		t.Fatal(err)
 	}

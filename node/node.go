@@ -24,6 +24,7 @@ import (
 	"github.com/offgrid-net/offgrid/node/assets"
 	"github.com/offgrid-net/offgrid/node/economy"
 	"github.com/offgrid-net/offgrid/node/events"
+	"github.com/offgrid-net/offgrid/node/history"
 	"github.com/offgrid-net/offgrid/node/jobs"
 	"github.com/offgrid-net/offgrid/node/ledgersync"
 	"github.com/offgrid-net/offgrid/node/peers"
@@ -108,7 +109,7 @@ type Config struct {
 	// spreading of certificates.
 	Economy economy.Config
 	// History configures the recorded history behind the overview charts.
-	History HistoryConfig
+	History history.Config
 	// Ledger configures block sync and the store-and-forward outbox.
 	Ledger ledgersync.Config
 	// Jobs configures the WebAssembly jobs this node runs as a host and
@@ -177,7 +178,7 @@ func DefaultConfig() Config {
 		Trust:            trust.DefaultConfig(),
 		Ledger:           ledgersync.DefaultConfig(),
 		Economy:          economy.DefaultConfig(),
-		History:          HistoryConfig{Interval: DefaultHistoryInterval, Keep: DefaultHistoryKeep},
+		History:          history.DefaultConfig(),
 		Jobs:             jobs.DefaultConfig(),
 		Now:              time.Now,
 	}
@@ -219,12 +220,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = d.Now
-	}
-	if c.History.Interval == 0 {
-		c.History.Interval = d.History.Interval
-	}
-	if c.History.Keep <= 0 {
-		c.History.Keep = d.History.Keep
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -287,10 +282,7 @@ type Node struct {
 	stopped    atomic.Bool
 	traffic    traffic
 
-	// historyMu serializes history samples: each takes its traffic delta
-	// from the one before.
-	historyMu sync.Mutex
-	history   historyRecorder
+	history *history.Recorder
 
 	// settingsMu serializes changes to the announce settings so that each
 	// change and its event are published in order.
@@ -366,7 +358,7 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 	if remote.Shards != nil {
 		shardsOut = countingTransport{Transport: remote.Shards, t: &n.traffic}
 	}
-	if err := migrateHistory(ctx, n); err != nil {
+	if n.history, err = history.New(ctx, cfg.History, history.Deps{DB: db, Sample: n.Usage, Logger: cfg.Logger}); err != nil {
 		return nil, err
 	}
 	n.assets, err = assets.New(ctx, cfg.Assets, assets.Deps{
@@ -486,7 +478,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.economy.Run(ctx) })
 	g.Go(func() error { return n.settleLoop(ctx) })
 	g.Go(func() error { return n.collectLoop(ctx) })
-	g.Go(func() error { return n.runHistory(ctx) })
+	g.Go(func() error { return n.history.Run(ctx) })
 	g.Go(func() error { return n.ledger.Run(ctx) })
 	g.Go(func() error { return n.jobs.Run(ctx) })
 	return g.Wait()

@@ -39,6 +39,7 @@ var layer = map[string]int{
 	"node/ledgersync": 3,
 	"node/economy":    3,
 	"node/jobs":       3,
+	"node/history":    3,
 	"node/events":     2,
 	"node/nodeerr":    2,
 	// Domain packages: plain logic and their own tables.
