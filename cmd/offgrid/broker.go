@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/offgrid-net/offgrid/api/gen"
-	"github.com/offgrid-net/offgrid/node/jobs"
 )
 
 // maxBrokerJobs bounds one run of offgrid broker; the node queues at most
@@ -40,53 +39,26 @@ type brokerSummary struct {
 // a summary.
 func brokerCmd(getenv env) *cobra.Command {
 	var (
-		o        clientOptions
-		hosts    []string
-		n        int
-		module   string
-		input    string
-		r        int32
-		maxPrice string
-		timeout  time.Duration
+		o      clientOptions
+		spec   jobSpec
+		n      int
+		module string
 	)
 	cmd := &cobra.Command{
 		Use:   "broker --module M.wasm [--hosts URL,...] [--jobs 5]",
 		Short: "Submit many jobs through the node at once and report each and a summary (load and demos)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			switch {
-			case n < 1 || n > maxBrokerJobs:
+			if n < 1 || n > maxBrokerJobs {
 				return fmt.Errorf("--jobs must be between 1 and %d", maxBrokerJobs)
-			case r < 1 || r > jobs.MaxR:
-				return fmt.Errorf("--r must be between 1 and %d", jobs.MaxR)
-			case timeout < time.Second || timeout > time.Hour:
-				return fmt.Errorf("--timeout must be between 1s and 1h")
-			case len(hosts) > jobs.MaxHosts:
-				return fmt.Errorf("--hosts may name at most %d hosts", jobs.MaxHosts)
-			case module == "":
-				return fmt.Errorf("--module is required: a WASI module (.wasm)")
 			}
-			mod, err := readBounded(module, maxJobFile)
+			mod, in, params, err := spec.load(module)
 			if err != nil {
 				return err
-			}
-			var in []byte
-			if input != "" {
-				if in, err = readBounded(input, maxJobFile); err != nil {
-					return err
-				}
 			}
 			c, err := o.client(cmd, getenv)
 			if err != nil {
 				return err
-			}
-			ts := int32(timeout.Round(time.Second) / time.Second)
-			params := &gen.SubmitJobParams{ModuleSize: int64(len(mod)), R: &r, TimeoutS: &ts}
-			if maxPrice != "" {
-				params.MaxPrice = &maxPrice
-			}
-			if len(hosts) > 0 {
-				params.Hosts = &hosts
 			}
 			start := time.Now()
 			results := make([]brokerResult, n)
@@ -96,7 +68,7 @@ func brokerCmd(getenv env) *cobra.Command {
 			var mu sync.Mutex
 			for i := range results {
 				wg.Go(func() {
-					res := runBrokerJob(cmd, c, params, mod, in, timeout, start)
+					res := runBrokerJob(cmd, c, params, mod, in, spec.timeout, start)
 					mu.Lock()
 					defer mu.Unlock()
 					results[i] = res
@@ -130,13 +102,9 @@ func brokerCmd(getenv env) *cobra.Command {
 	}
 	o.connFlags(cmd)
 	fs := cmd.Flags()
-	fs.StringSliceVar(&hosts, "hosts", nil, "only these hosts (endpoint URLs or node IDs, comma-separated); default every host of the peer table")
 	fs.IntVar(&n, "jobs", 5, "how many jobs to submit at once")
 	fs.StringVar(&module, "module", "", "the WASI module (.wasm) every job runs")
-	fs.StringVar(&input, "input", "", "file given to the module on standard input (default: none)")
-	fs.Int32Var(&r, "r", 1, "hosts whose outputs must match, per job")
-	fs.StringVar(&maxPrice, "max-price", "", "most one host may quote (a decimal); dearer hosts are skipped")
-	fs.DurationVar(&timeout, "timeout", time.Minute, "each job's wall-time limit on a host")
+	spec.flags(cmd)
 	return cmd
 }
 

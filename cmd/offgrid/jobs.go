@@ -19,47 +19,78 @@ import (
 // maxJobFile bounds a module or an input file (the API takes 16 MiB each).
 const maxJobFile = 16 << 20
 
+// jobSpec is a job submission as the flags of job submit and broker give
+// it.
+type jobSpec struct {
+	input    string
+	r        int32
+	maxPrice string
+	timeout  time.Duration
+	hosts    []string
+}
+
+func (s *jobSpec) flags(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringVar(&s.input, "input", "", "file given to the module on standard input (default: none)")
+	fs.Int32Var(&s.r, "r", 1, "hosts whose outputs must match, per job")
+	fs.StringVar(&s.maxPrice, "max-price", "", "most one host may quote (a decimal); dearer hosts are skipped")
+	fs.DurationVar(&s.timeout, "timeout", time.Minute, "each job's wall-time limit on a host")
+	fs.StringSliceVar(&s.hosts, "hosts", nil, "only these hosts (endpoint URLs or node IDs, comma-separated); default every host of the peer table")
+}
+
+// load checks the flags, reads the module and input files (each at most
+// maxJobFile) and returns them with the submission's parameters.
+func (s *jobSpec) load(module string) (mod, in []byte, params *gen.SubmitJobParams, err error) {
+	switch {
+	case s.r < 1 || s.r > jobs.MaxR:
+		return nil, nil, nil, fmt.Errorf("--r must be between 1 and %d", jobs.MaxR)
+	case s.timeout < time.Second || s.timeout > time.Hour:
+		return nil, nil, nil, fmt.Errorf("--timeout must be between 1s and 1h")
+	case len(s.hosts) > jobs.MaxHosts:
+		return nil, nil, nil, fmt.Errorf("--hosts may name at most %d hosts", jobs.MaxHosts)
+	case module == "":
+		return nil, nil, nil, fmt.Errorf("a WASI module (.wasm) is required")
+	}
+	if mod, err = readBounded(module, maxJobFile); err != nil {
+		return nil, nil, nil, err
+	}
+	if s.input != "" {
+		if in, err = readBounded(s.input, maxJobFile); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	ts := int32(s.timeout.Round(time.Second) / time.Second)
+	params = &gen.SubmitJobParams{ModuleSize: int64(len(mod)), R: &s.r, TimeoutS: &ts}
+	if s.maxPrice != "" {
+		params.MaxPrice = &s.maxPrice
+	}
+	if len(s.hosts) > 0 {
+		params.Hosts = &s.hosts
+	}
+	return mod, in, params, nil
+}
+
 func jobCmd(getenv env) *cobra.Command {
 	cmd := &cobra.Command{Use: "job", Short: "Run a WebAssembly (WASI) job on the mesh, and follow it"}
 	var (
-		o        clientOptions
-		input    string
-		r        int32
-		maxPrice string
-		timeout  time.Duration
-		explain  bool
-		noWait   bool
-		output   string
+		o       clientOptions
+		spec    jobSpec
+		explain bool
+		noWait  bool
+		output  string
 	)
 	submit := &cobra.Command{
 		Use:   "submit MODULE.wasm",
 		Short: "Broker a job: quotes from peers, the best --r hosts run it, their outputs must match",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if r < 1 || r > jobs.MaxR {
-				return fmt.Errorf("--r must be between 1 and %d", jobs.MaxR)
-			}
-			if timeout < time.Second || timeout > time.Hour {
-				return fmt.Errorf("--timeout must be between 1s and 1h")
-			}
-			module, err := readBounded(args[0], maxJobFile)
+			module, in, params, err := spec.load(args[0])
 			if err != nil {
 				return err
-			}
-			var in []byte
-			if input != "" {
-				if in, err = readBounded(input, maxJobFile); err != nil {
-					return err
-				}
 			}
 			c, err := o.client(cmd, getenv)
 			if err != nil {
 				return err
-			}
-			ts := int32(timeout.Round(time.Second) / time.Second)
-			params := &gen.SubmitJobParams{ModuleSize: int64(len(module)), R: &r, TimeoutS: &ts}
-			if maxPrice != "" {
-				params.MaxPrice = &maxPrice
 			}
 			resp, err := c.SubmitJobWithBodyWithResponse(cmd.Context(), params, "application/octet-stream",
 				io.MultiReader(bytes.NewReader(module), bytes.NewReader(in)))
@@ -73,7 +104,7 @@ func jobCmd(getenv env) *cobra.Command {
 			if noWait {
 				return printJob(cmd, o, j, false)
 			}
-			if j, err = waitForJob(cmd, c, j.Id, timeout); err != nil {
+			if j, err = waitForJob(cmd, c, j.Id, spec.timeout); err != nil {
 				return err
 			}
 			if err := printJob(cmd, o, j, explain); err != nil {
@@ -97,10 +128,7 @@ func jobCmd(getenv env) *cobra.Command {
 		},
 	}
 	o.connFlags(submit)
-	submit.Flags().StringVar(&input, "input", "", "file given to the module on standard input (default: none)")
-	submit.Flags().Int32Var(&r, "r", 1, "hosts whose outputs must match")
-	submit.Flags().StringVar(&maxPrice, "max-price", "", "most one host may quote (a decimal); dearer hosts are skipped")
-	submit.Flags().DurationVar(&timeout, "timeout", time.Minute, "the job's wall-time limit on a host")
+	spec.flags(submit)
 	submit.Flags().BoolVar(&explain, "explain", false, "show each candidate's score and why, and each dispatch")
 	submit.Flags().BoolVar(&noWait, "no-wait", false, "print the job's ID and return without waiting")
 	submit.Flags().StringVarP(&output, "output", "o", "", "write the output to this file instead of stdout")
