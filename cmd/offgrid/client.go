@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -230,18 +231,25 @@ func ask[T any](cmd *cobra.Command, o *clientOptions, getenv env,
 // made every error answer an error, so anything else is an answer the
 // contract does not document.
 func answer[T any](resp *http.Response, err error) (*T, error) {
+	v, _, err := answerOf[T](resp, err, http.StatusOK)
+	return v, err
+}
+
+// answerOf reads the node's JSON answer as a T when its status is one of
+// statuses, which it returns with it.
+func answerOf[T any](resp *http.Response, err error, statuses ...int) (*T, int, error) {
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Content-Type"), "json") {
-		return nil, fmt.Errorf("node answered %s without the documented body", resp.Status)
+	if !slices.Contains(statuses, resp.StatusCode) || !strings.Contains(resp.Header.Get("Content-Type"), "json") {
+		return nil, 0, fmt.Errorf("node answered %s without the documented body", resp.Status)
 	}
 	var v T
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxAnswer)).Decode(&v); err != nil {
-		return nil, fmt.Errorf("read the node's answer: %w", err)
+		return nil, 0, fmt.Errorf("read the node's answer: %w", err)
 	}
-	return &v, nil
+	return &v, resp.StatusCode, nil
 }
 
 func unexpected(resp interface{ Status() string }) error {

@@ -27,18 +27,24 @@ document runs alone.`,
 	return cmd
 }
 
-// printChange reports the document a change produced: installed (200) or
-// a proposal waiting for more admins (202).
-func printChange(cmd *cobra.Command, o clientOptions, installed, proposed *gen.ClusterDocument) error {
-	w := cmd.OutOrStdout()
-	d := installed
-	if d == nil {
-		d = proposed
+// changeCluster sends the change call makes and prints what the node did
+// with it: installed the new version (200) or proposed it, waiting for
+// more admins' signatures (202).
+func changeCluster(cmd *cobra.Command, o *clientOptions, getenv env, call func(context.Context, gen.ClientInterface) (*http.Response, error)) error {
+	c, err := o.client(cmd, getenv)
+	if err != nil {
+		return err
 	}
+	resp, err := call(cmd.Context(), c)
+	d, status, err := answerOf[gen.ClusterDocument](resp, err, http.StatusOK, http.StatusAccepted)
+	if err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
 	if o.json {
 		return printJSON(w, d)
 	}
-	if installed != nil {
+	if status == http.StatusOK {
 		fmt.Fprintf(w, "cluster %s: version %d installed (%d members)\n", d.ClusterId, d.Serial, len(d.Members))
 		return nil
 	}
@@ -65,10 +71,6 @@ starting credits, the only money there is at first. Every witness must sign this
 (offgrid cluster sign --from URL on its node) before it is valid.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.client(cmd, getenv)
-			if err != nil {
-				return err
-			}
 			body := gen.InitClusterJSONRequestBody{}
 			if len(admins) > 0 {
 				body.Admins = &admins
@@ -79,14 +81,9 @@ starting credits, the only money there is at first. Every witness must sign this
 			if err := economyFlags(&body, witnesses, allocs, feeMin, feeMax, reserve); err != nil {
 				return err
 			}
-			resp, err := c.InitClusterWithResponse(cmd.Context(), body)
-			if err != nil {
-				return err
-			}
-			if resp.JSON200 == nil && resp.JSON202 == nil {
-				return unexpected(resp)
-			}
-			return printChange(cmd, o, resp.JSON200, resp.JSON202)
+			return changeCluster(cmd, &o, getenv, func(ctx context.Context, c gen.ClientInterface) (*http.Response, error) {
+				return c.InitCluster(ctx, body)
+			})
 		},
 	}
 	o.flags(cmd)
@@ -163,22 +160,13 @@ func clusterAdmitCmd(getenv env) *cobra.Command {
 		Short: "Admit a node to the cluster (the node must be an admin)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client(cmd, getenv)
-			if err != nil {
-				return err
-			}
 			body := gen.AdmitNodeJSONRequestBody{NodeId: args[0]}
 			if name != "" {
 				body.Name = &name
 			}
-			resp, err := c.AdmitNodeWithResponse(cmd.Context(), body)
-			if err != nil {
-				return err
-			}
-			if resp.JSON200 == nil && resp.JSON202 == nil {
-				return unexpected(resp)
-			}
-			return printChange(cmd, o, resp.JSON200, resp.JSON202)
+			return changeCluster(cmd, &o, getenv, func(ctx context.Context, c gen.ClientInterface) (*http.Response, error) {
+				return c.AdmitNode(ctx, body)
+			})
 		},
 	}
 	o.flags(cmd)
@@ -193,18 +181,9 @@ func clusterRevokeCmd(getenv env) *cobra.Command {
 		Short: "Revoke a member for good (the node must be an admin)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client(cmd, getenv)
-			if err != nil {
-				return err
-			}
-			resp, err := c.RevokeNodeWithResponse(cmd.Context(), gen.RevokeNodeJSONRequestBody{NodeId: args[0]})
-			if err != nil {
-				return err
-			}
-			if resp.JSON200 == nil && resp.JSON202 == nil {
-				return unexpected(resp)
-			}
-			return printChange(cmd, o, resp.JSON200, resp.JSON202)
+			return changeCluster(cmd, &o, getenv, func(ctx context.Context, c gen.ClientInterface) (*http.Response, error) {
+				return c.RevokeNode(ctx, gen.RevokeNodeJSONRequestBody{NodeId: args[0]})
+			})
 		},
 	}
 	o.flags(cmd)
@@ -320,19 +299,13 @@ func clusterJoinCmd(getenv env) *cobra.Command {
 		Short: "Install the cluster document of the member at URL on this node (an admin must have admitted it)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.client(cmd, getenv)
-			if err != nil {
-				return err
-			}
 			doc, err := fetchDocument(cmd.Context(), o, from, false)
 			if err != nil {
 				return err
 			}
-			resp, err := answer[gen.ClusterInstalled](c.JoinCluster(cmd.Context(), gen.JoinClusterJSONRequestBody{Document: doc}))
-			if err != nil {
-				return err
-			}
-			return printChange(cmd, o, resp, nil)
+			return changeCluster(cmd, &o, getenv, func(ctx context.Context, c gen.ClientInterface) (*http.Response, error) {
+				return c.JoinCluster(ctx, gen.JoinClusterJSONRequestBody{Document: doc})
+			})
 		},
 	}
 	o.flags(cmd)
@@ -351,22 +324,13 @@ func clusterSignCmd(getenv env) *cobra.Command {
 		Short: "Co-sign, as an admin, the proposal waiting on the node at URL",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.client(cmd, getenv)
-			if err != nil {
-				return err
-			}
 			doc, err := fetchDocument(cmd.Context(), o, from, true)
 			if err != nil {
 				return err
 			}
-			resp, err := c.SignClusterWithResponse(cmd.Context(), gen.SignClusterJSONRequestBody{Document: doc})
-			if err != nil {
-				return err
-			}
-			if resp.JSON200 == nil && resp.JSON202 == nil {
-				return unexpected(resp)
-			}
-			return printChange(cmd, o, resp.JSON200, resp.JSON202)
+			return changeCluster(cmd, &o, getenv, func(ctx context.Context, c gen.ClientInterface) (*http.Response, error) {
+				return c.SignCluster(ctx, gen.SignClusterJSONRequestBody{Document: doc})
+			})
 		},
 	}
 	o.flags(cmd)
