@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/spf13/cobra"
 
 	"github.com/offgrid-net/offgrid/api/gen"
-	"github.com/spf13/cobra"
 )
 
 func settleCmd(getenv env) *cobra.Command {
@@ -24,31 +28,18 @@ cannot pay, it says how much is missing and the receipts stay owed (offgrid owed
   offgrid settle --limit 100 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.client(cmd, getenv)
-			if err != nil {
-				return err
-			}
-			resp, err := c.SettleWithResponse(cmd.Context(), gen.SettleJSONRequestBody{Limit: &limit})
-			if err != nil {
-				return err
-			}
-			r := resp.JSON200
-			if r == nil {
-				return unexpected(resp)
-			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), r)
-			}
-			w := cmd.OutOrStdout()
-			if r.Receipts == 0 {
-				fmt.Fprintln(w, "nothing new to pay")
-			} else {
-				fmt.Fprintf(w, "paying %d receipts: %s credits plus %s in fees\n", r.Receipts, r.Amount, r.Fees)
-			}
-			for _, t := range r.Txs {
-				fmt.Fprintf(w, "  %s  nonce %d  %s -> %s  %s  weight %d/%d\n", t.State, t.Nonce, short(t.TxId), t.Dst, t.Amount, t.Weight, t.Needed)
-			}
-			return nil
+			return ask(cmd, &o, getenv, func(ctx context.Context, c gen.ClientInterface) (*http.Response, error) {
+				return c.Settle(ctx, gen.SettleJSONRequestBody{Limit: &limit})
+			}, func(w io.Writer, r *gen.SettleResult) {
+				if r.Receipts == 0 {
+					fmt.Fprintln(w, "nothing new to pay")
+				} else {
+					fmt.Fprintf(w, "paying %d receipts: %s credits plus %s in fees\n", r.Receipts, r.Amount, r.Fees)
+				}
+				for _, t := range r.Txs {
+					fmt.Fprintf(w, "  %s  nonce %d  %s -> %s  %s  weight %d/%d\n", t.State, t.Nonce, short(t.TxId), t.Dst, t.Amount, t.Weight, t.Needed)
+				}
+			})
 		},
 	}
 	o.flags(cmd)
@@ -67,32 +58,19 @@ func owedCmd(getenv env) *cobra.Command {
 		Example: `  offgrid owed --limit 20`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.client(cmd, getenv)
-			if err != nil {
-				return err
-			}
-			resp, err := c.GetOwedWithResponse(cmd.Context(), &gen.GetOwedParams{Limit: &limit})
-			if err != nil {
-				return err
-			}
-			r := resp.JSON200
-			if r == nil {
-				return unexpected(resp)
-			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), r)
-			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "owed: %s credits\n", r.Total)
-			for _, x := range r.Receipts {
-				state := "unpaid"
-				if x.Pending {
-					state = "payment pending"
+			return ask(cmd, &o, getenv, func(ctx context.Context, c gen.ClientInterface) (*http.Response, error) {
+				return c.GetOwed(ctx, &gen.GetOwedParams{Limit: &limit})
+			}, func(w io.Writer, r *gen.Owed) {
+				fmt.Fprintf(w, "owed: %s credits\n", r.Total)
+				for _, x := range r.Receipts {
+					state := "unpaid"
+					if x.Pending {
+						state = "payment pending"
+					}
+					fmt.Fprintf(w, "  %s  %s  receipt #%d of %s, job %s (%s units at %s)\n", x.Reward, state, x.Receipt.Seq,
+						x.Receipt.NodeId, x.Receipt.JobId, x.Receipt.Units, deref(x.Receipt.UnitPrice))
 				}
-				fmt.Fprintf(w, "  %s  %s  receipt #%d of %s, job %s (%s units at %s)\n", x.Reward, state, x.Receipt.Seq,
-					x.Receipt.NodeId, x.Receipt.JobId, x.Receipt.Units, deref(x.Receipt.UnitPrice))
-			}
-			return nil
+			})
 		},
 	}
 	o.flags(cmd)
