@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/offgrid-net/offgrid/cluster"
+	"github.com/offgrid-net/offgrid/compute/computetest"
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/sqlitedb"
 	"github.com/offgrid-net/offgrid/ledger"
@@ -129,6 +130,10 @@ func newTestEnv(t *testing.T, opts envOptions) *testEnv {
 	ncfg.Assets.RepairInterval = -1
 	// Tests write mesh.json and wait for the node to read it.
 	ncfg.Peers.MeshPollInterval = 20 * time.Millisecond
+	// Compiling a Go WASI module under the race detector takes longer
+	// than a dashboard submit may (the compute and server tests do the
+	// same).
+	ncfg.Jobs.Limits.Interpreter = computetest.Race
 	ends := map[radio.Via]radio.Link{}
 	if len(opts.links) > 0 {
 		mesh := radiotest.NewMesh()
