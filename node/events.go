@@ -42,6 +42,17 @@ type ShardStored struct {
 	Hash    string
 }
 
+// ShardLost says a shard this node hosts was found missing or corrupt on
+// its disk (by a read, a HEAD, an audit or the scrub) and quarantined: its
+// owner's next audit or get finds it gone and repairs the file.
+type ShardLost struct {
+	AssetID string
+	Index   int
+	// FoundBy is what found it: "read" (a get or an audit reading it),
+	// "check" (a HEAD) or "scrub".
+	FoundBy string
+}
+
 // LoginRefused says the dashboard refused a login with a wrong admin
 // token. The dashboard reports it (ReportLoginRefused): it owns the login
 // form and its per-address back-off.
@@ -66,6 +77,9 @@ func (ReceiptSigned) Kind() string { return "receipt" }
 
 // Kind implements Event.
 func (ShardStored) Kind() string { return "shard" }
+
+// Kind implements Event.
+func (ShardLost) Kind() string { return "shard_lost" }
 
 // Kind implements Event.
 func (LoginRefused) Kind() string { return "login" }

@@ -45,8 +45,7 @@ func (n *Node) Scrub(ctx context.Context) (checked, bad int, err error) {
 		checked += res.Checked
 		for _, sh := range res.Bad {
 			bad++
-			n.metrics.shardsCorrupt.Inc()
-			n.log.Warn("Scrub found a lost or corrupt shard; quarantined", "asset", sh.AssetID, "index", sh.Index)
+			n.shardLost(sh.AssetID, sh.Index, "scrub", nil)
 		}
 		n.metrics.shardsScrubbed.Add(float64(res.Checked))
 		if err != nil || res.Done {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/zeebo/blake3"
@@ -40,9 +41,27 @@ func TestScrubQuarantinesDamagedShards(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	sub := n.Subscribe(16)
+	defer sub.Close()
 	checked, bad, err := n.Scrub(t.Context())
 	if err != nil || checked != 3 || bad != 2 {
 		t.Fatalf("Scrub() = %d checked, %d bad, %v; want 3 checked, 2 bad", checked, bad, err)
+	}
+	// Scrub has returned, so its events are on the bus: one per lost shard.
+	var lost []node.ShardLost
+	for drained := false; !drained; {
+		select {
+		case env := <-sub.C():
+			if e, ok := env.Event.(node.ShardLost); ok {
+				lost = append(lost, e)
+			}
+		default:
+			drained = true
+		}
+	}
+	want := []node.ShardLost{{AssetID: "scrub.0", Index: 1, FoundBy: "scrub"}, {AssetID: "scrub.0", Index: 2, FoundBy: "scrub"}}
+	if !slices.Equal(lost, want) {
+		t.Errorf("ShardLost events = %+v, want %+v", lost, want)
 	}
 	for i, wantGone := range []bool{false, true, true} {
 		_, err := n.StatShard(t.Context(), "scrub.0", i)

@@ -94,8 +94,7 @@ func (n *Node) openShard(ctx context.Context, assetID string, index int) (io.Rea
 	rc, sh, err := n.shards.Open(ctx, assetID, index)
 	if err != nil {
 		if errors.Is(err, storage.ErrCorrupt) {
-			n.metrics.shardsCorrupt.Inc()
-			n.log.Warn("Stored shard failed its integrity check", "asset", assetID, "index", index, "err", err)
+			n.shardLost(assetID, index, "read", err)
 		}
 		return nil, Shard{}, nodeerr.FromStorage(err)
 	}
@@ -112,12 +111,19 @@ func (n *Node) StatShard(ctx context.Context, assetID string, index int) (Shard,
 	sh, err := n.shards.Stat(ctx, assetID, index)
 	if err != nil {
 		if errors.Is(err, storage.ErrCorrupt) {
-			n.metrics.shardsCorrupt.Inc()
-			n.log.Warn("Stored shard's blob is lost", "asset", assetID, "index", index, "err", err)
+			n.shardLost(assetID, index, "check", err)
 		}
 		return Shard{}, nodeerr.FromStorage(err)
 	}
 	return sh, nil
+}
+
+// shardLost counts, logs and announces a hosted shard that a check found
+// missing or corrupt (the shard store has quarantined it).
+func (n *Node) shardLost(assetID string, index int, foundBy string, err error) {
+	n.metrics.shardsCorrupt.Inc()
+	n.log.Warn("Hosted shard lost or corrupt; quarantined", "asset", assetID, "index", index, "found_by", foundBy, "err", err)
+	n.bus.Publish(ShardLost{AssetID: assetID, Index: index, FoundBy: foundBy})
 }
 
 // localShards is the transport for the shards this node hosts itself: the

@@ -487,7 +487,7 @@ func (t *trimmer) add(id string) []string {
 // viewKinds are the events each page's feed shows; the dashboard's (not
 // listed) shows all.
 var viewKinds = map[feedView]map[string]bool{
-	viewStorage: {"asset": true, "asset-deleted": true, "corrupt": true, "shard": true, "upload_stalled": true},
+	viewStorage: {"asset": true, "asset-deleted": true, "corrupt": true, "shard": true, "shard_lost": true, "upload_stalled": true},
 	viewPeers:   {"peer": true},
 	viewMesh:    {"mesh": true},
 	viewWallet:  {"transfer_final": true, "waiting_for_witnesses": true, "settled": true, "receipts_billed": true, "receipt_accepted": true, "job_paid": true},
@@ -556,6 +556,10 @@ func feedItemOf(env node.Envelope) feedItem {
 		it.Text = fmt.Sprintf("Deleted %s (%s); its hosts were asked to drop its shards.", orDash(e.Name), short(e.ID, 12))
 	case node.ShardCorrupt:
 		it.Text = corruptText(e)
+	case node.ShardLost:
+		it.Text = fmt.Sprintf("Hosted shard %d of asset %s was lost or corrupt on this node's disk (found by %s); quarantined, its owner repairs it.",
+			e.Index, short(e.AssetID, 12), e.FoundBy)
+		it.State = "lost"
 	case node.UploadStalled:
 		it.Text = uploadStalledText(e)
 		it.State = "stalled"

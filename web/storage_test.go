@@ -573,6 +573,9 @@ func TestFeedStorage(t *testing.T) {
 	readUntil(t, storage, `data-testid="asset-row" data-asset-id="`+broken.ID+`"`)
 	readUntil(t, dash, "broken.bin stored")
 	e.loseShard(t, broken.ID+".0", 0)
+	// The read that found the blob gone announced it.
+	msg = readUntil(t, storage, `data-kind="shard_lost"`)
+	wantAll(t, "shard lost", msg, "Hosted shard 0 of asset "+broken.ID[:12]+"… was lost or corrupt on this node&#39;s disk (found by read)")
 	if _, err := e.node.StoreShard(t.Context(), broken.ID+".0", 0, bytes.NewReader(randomBytes(t, broken.ShardSize)), "", "admin"); err != nil {
 		t.Fatal(err)
 	}
