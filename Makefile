@@ -3,6 +3,9 @@
 
 GO        ?= go
 BIN       := bin/offgrid
+# The version offgrid version prints: git describe of the source (builds with -buildvcs=false record none).
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS   := -X main.buildVersion=$(VERSION)
 PKGS      := ./...
 # An execution count, not a duration: a duration races Go's fuzz coordinator
 # (workers still running at the deadline fail with "context deadline exceeded"
@@ -44,7 +47,7 @@ all: build
 
 ## build: the offgrid binary (with the dashboard's vendored assets embedded)
 build: assets
-	$(GO) build -o $(BIN) ./cmd/offgrid
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/offgrid
 
 ## run: build and start a local demo mesh of 5 nodes; prints the dashboard URL and tokens
 run: build
@@ -167,10 +170,10 @@ memcheck: build
 
 ## release: static binaries for a PC and Raspberry Pis
 release: assets
-	GOOS=linux GOARCH=amd64 $(GO) build -o bin/offgrid-linux-amd64 ./cmd/offgrid
-	GOOS=linux GOARCH=arm64 $(GO) build -o bin/offgrid-linux-arm64 ./cmd/offgrid
-	GOOS=linux GOARCH=arm GOARM=7 $(GO) build -o bin/offgrid-linux-armv7 ./cmd/offgrid
-	GOOS=linux GOARCH=arm GOARM=6 $(GO) build -o bin/offgrid-linux-armv6 ./cmd/offgrid
+	GOOS=linux GOARCH=amd64 $(GO) build -ldflags '$(LDFLAGS)' -o bin/offgrid-linux-amd64 ./cmd/offgrid
+	GOOS=linux GOARCH=arm64 $(GO) build -ldflags '$(LDFLAGS)' -o bin/offgrid-linux-arm64 ./cmd/offgrid
+	GOOS=linux GOARCH=arm GOARM=7 $(GO) build -ldflags '$(LDFLAGS)' -o bin/offgrid-linux-armv7 ./cmd/offgrid
+	GOOS=linux GOARCH=arm GOARM=6 $(GO) build -ldflags '$(LDFLAGS)' -o bin/offgrid-linux-armv6 ./cmd/offgrid
 
 clean:
 	rm -rf bin

@@ -27,11 +27,16 @@ func versionCmd() *cobra.Command {
 	}
 }
 
+// buildVersion is set by the Makefile's builds (-ldflags -X) to `git
+// describe` of the source, for builds where Go records no VCS information
+// (-buildvcs=false, or a build from outside a checkout).
+var buildVersion string
+
 // versionText is "offgrid VERSION (REVISION, TIME[, modified]) GO OS/ARCH".
 func versionText() string {
 	version, rev := "(devel)", ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			version = bi.Main.Version
 		}
 		var parts []string
@@ -50,6 +55,9 @@ func versionText() string {
 		if len(parts) > 0 {
 			rev = " (" + strings.Join(parts, ", ") + ")"
 		}
+	}
+	if buildVersion != "" && version == "(devel)" {
+		version = buildVersion
 	}
 	return fmt.Sprintf("offgrid %s%s %s %s/%s", version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
