@@ -10,6 +10,8 @@ import (
 	"io"
 
 	"github.com/zeebo/blake3"
+
+	"github.com/offgrid-net/offgrid/internal/sqlitedb"
 )
 
 // ChallengesPerShard is how many audit challenges the owner keeps per
@@ -80,13 +82,32 @@ func (c *Catalog) Challenge(ctx context.Context, addr ShardAddr, shard []byte) e
 // AddChallenges stores challenges for one shard, keeping at most
 // ChallengesPerShard of them (extra ones are dropped).
 func (c *Catalog) AddChallenges(ctx context.Context, addr ShardAddr, chs []Challenge) error {
+	return sqlitedb.InTx(ctx, c.db, func(tx *sql.Tx) error { return addChallengesTx(ctx, tx, addr, chs) })
+}
+
+// RecordShardChallenged records an acknowledged shard and the challenges
+// made from its bytes (NewChallenges) in one transaction: an upload's
+// bookkeeping is one write, not one per row, and a shard is never recorded
+// without the challenges its put made for it.
+func (c *Catalog) RecordShardChallenged(ctx context.Context, assetID string, r ShardRecord, chs []Challenge) error {
+	return sqlitedb.InTx(ctx, c.db, func(tx *sql.Tx) error {
+		if err := recordShard(ctx, tx, assetID, r); err != nil {
+			return err
+		}
+		return addChallengesTx(ctx, tx, ShardAddr{AssetID: assetID, Stripe: r.Stripe, Index: r.Index}, chs)
+	})
+}
+
+// addChallengesTx is AddChallenges within tx. Counting and inserting in
+// one transaction keeps concurrent adds for one shard within the cap.
+func addChallengesTx(ctx context.Context, tx *sql.Tx, addr ShardAddr, chs []Challenge) error {
 	var have int
-	if err := c.db.QueryRowContext(ctx, `SELECT count(*) FROM storage_audit_challenges WHERE asset_id = ? AND stripe = ? AND idx = ?`,
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM storage_audit_challenges WHERE asset_id = ? AND stripe = ? AND idx = ?`,
 		addr.AssetID, addr.Stripe, addr.Index).Scan(&have); err != nil {
 		return fmt.Errorf("count challenges of %s/%d/%d: %w", addr.AssetID, addr.Stripe, addr.Index, err)
 	}
 	for _, ch := range chs[:max(0, min(len(chs), ChallengesPerShard-have))] {
-		if _, err := c.db.ExecContext(ctx, `INSERT OR IGNORE INTO storage_audit_challenges(asset_id, stripe, idx, nonce, expected)
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO storage_audit_challenges(asset_id, stripe, idx, nonce, expected)
 			VALUES (?, ?, ?, ?, ?)`, addr.AssetID, addr.Stripe, addr.Index, hex.EncodeToString(ch.Nonce[:]), ch.Expected); err != nil {
 			return fmt.Errorf("record challenge of %s/%d/%d: %w", addr.AssetID, addr.Stripe, addr.Index, err)
 		}

@@ -202,7 +202,16 @@ func (c *Catalog) SetState(ctx context.Context, assetID, state string) error {
 
 // RecordShard stores or replaces the record of one shard.
 func (c *Catalog) RecordShard(ctx context.Context, assetID string, r ShardRecord) error {
-	_, err := c.db.ExecContext(ctx, `INSERT INTO storage_asset_shards(asset_id, stripe, idx, hash, host_id, endpoint, live)
+	return recordShard(ctx, c.db, assetID, r)
+}
+
+// execer is what recordShard needs of a *sql.DB or *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func recordShard(ctx context.Context, db execer, assetID string, r ShardRecord) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO storage_asset_shards(asset_id, stripe, idx, hash, host_id, endpoint, live)
 		VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(asset_id, stripe, idx) DO UPDATE SET hash = excluded.hash, host_id = excluded.host_id,
 			endpoint = excluded.endpoint, live = excluded.live`,

@@ -103,8 +103,9 @@
 //
 // An owner proves a host still holds a shard without reading it back: while
 // it holds the shard's bytes (at put, at repair) it stores
-// ChallengesPerShard pairs (nonce, expected) in storage_audit_challenges,
-// nonce = 32 bytes from crypto/rand, expected = hex BLAKE3-256 keyed with
+// ChallengesPerShard pairs (nonce, expected) in storage_audit_challenges, in
+// the transaction that records the acknowledged shard, with nonce = 32
+// bytes from crypto/rand, expected = hex BLAKE3-256 keyed with
 // the nonce (BLAKE3 keyed mode) over the shard's bytes (AuditProof). An
 // audit sends the nonce; the host answers AuditProof(nonce, its bytes).
 // Without the bytes the answer cannot be computed, and as each nonce is

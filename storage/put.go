@@ -3,6 +3,7 @@ package storage
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -307,6 +308,13 @@ func (p *Putter) putStripe(ctx context.Context, cfg TransferConfig, m Manifest, 
 	g, gctx := errgroup.WithContext(ctx)
 	for _, idx := range todo {
 		g.Go(func() error {
+			// The audit challenges are made before the shard waits for a
+			// transfer slot: their hash passes then overlap the uploads in
+			// flight, instead of holding the slot after this shard's own.
+			chs, err := NewChallenges(rand.Reader, shards[idx], ChallengesPerShard)
+			if err != nil {
+				return err
+			}
 			select {
 			case slots <- struct{}{}:
 				defer func() { <-slots }()
@@ -341,10 +349,7 @@ func (p *Putter) putStripe(ctx context.Context, cfg TransferConfig, m Manifest, 
 					continue
 				}
 				rec := ShardRecord{Stripe: stripe, Index: idx, Hash: hashes[idx], HostID: host.ID, Endpoint: host.Endpoint, Live: true}
-				if err := p.Catalog.RecordShard(gctx, m.AssetID, rec); err != nil {
-					return err
-				}
-				if err := p.Catalog.Challenge(gctx, addr, shards[idx]); err != nil {
+				if err := p.Catalog.RecordShardChallenged(gctx, m.AssetID, rec, chs); err != nil {
 					return err
 				}
 				mu.Lock()

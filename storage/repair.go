@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -142,10 +143,11 @@ func (r *Repairer) repairStripe(ctx context.Context, cfg TransferConfig, m Manif
 				continue
 			}
 			rec := ShardRecord{Stripe: stripe, Index: idx, Hash: hash, HostID: host.ID, Endpoint: host.Endpoint, Live: true}
-			if err := r.Catalog.RecordShard(ctx, m.AssetID, rec); err != nil {
+			chs, err := NewChallenges(rand.Reader, data, ChallengesPerShard)
+			if err != nil {
 				return rebuilt, unplaced, err
 			}
-			if err := r.Catalog.Challenge(ctx, addr, data); err != nil {
+			if err := r.Catalog.RecordShardChallenged(ctx, m.AssetID, rec, chs); err != nil {
 				return rebuilt, unplaced, err
 			}
 			perHost[host.ID]++
