@@ -4,7 +4,10 @@
 # (a temp dir), and defining log and die; BASE_PORT picks the first port,
 # NODE_ARGS adds flags to every node (e.g. --pprof).
 #
-# The nodes run with the defaults an operator gets (peers polled every 5 s):
+# The nodes find each other through --peers only (--radio none: the default
+# UDP beacons would go to a multicast group, and these scripts send traffic
+# to 127.0.0.1 alone), otherwise with the defaults an operator gets (peers
+# polled every 5 s):
 # polling at 500 ms, as this script once did, put ten times the background
 # load of a real mesh on the machine and cost puts and gets a third of
 # their speed.
@@ -94,7 +97,7 @@ start_mesh() {
 		done
 		peerlist=$(IFS=,; echo "${peers[*]}")
 		"$BIN" node --data "$WORK/node$i" --listen "127.0.0.1:$((BASE + i))" --name "node-$i" \
-			--peers "$peerlist" --admin-token "$TOKEN" --log-level warn ${NODE_ARGS:-} \
+			--peers "$peerlist" --admin-token "$TOKEN" --log-level warn --radio none ${NODE_ARGS:-} \
 			>"$WORK/node$i.log" 2>&1 &
 		PIDS+=("$!")
 	done
