@@ -382,14 +382,14 @@ func (l *Ledger) Status(ctx context.Context, h [32]byte) (Status, error) {
 func (l *Ledger) Certificate(ctx context.Context, h [32]byte) (Certificate, Status, error) {
 	var b []byte
 	var st int
-	err := l.db.QueryRowContext(ctx, `SELECT cert, state FROM economy_certs WHERE hash = ?`, h[:]).Scan(&b, &st)
+	err := cached{l: l}.QueryRowContext(ctx, `SELECT cert, state FROM economy_certs WHERE hash = ?`, h[:]).Scan(&b, &st)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Certificate{}, StatusUnknown, nil
 	}
 	if err != nil {
 		return Certificate{}, 0, fmt.Errorf("read certificate %x: %w", h[:8], err)
 	}
-	c, err := DecodeCertificate(b)
+	c, err := decodeCertificate(b, l.sigs) // see Certificates
 	if err != nil {
 		return Certificate{}, 0, fmt.Errorf("stored certificate %x: %w", h[:8], err)
 	}
@@ -403,7 +403,7 @@ func (l *Ledger) Certificate(ctx context.Context, h [32]byte) (Certificate, Stat
 // waiting) with seq > after, in seq order, and the last seq returned: the
 // cursor for anti-entropy.
 func (l *Ledger) Certificates(ctx context.Context, after int64, limit int) ([]Certificate, int64, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT seq, cert FROM economy_certs WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	rows, err := cached{l: l}.QueryContext(ctx, `SELECT seq, cert FROM economy_certs WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, after, fmt.Errorf("list certificates: %w", err)
 	}
@@ -415,7 +415,9 @@ func (l *Ledger) Certificates(ctx context.Context, after int64, limit int) ([]Ce
 		if err := rows.Scan(&last, &b); err != nil {
 			return nil, after, fmt.Errorf("read certificate: %w", err)
 		}
-		c, err := DecodeCertificate(b)
+		// The votes verified when the certificate was applied; the memo
+		// answers for those it still holds.
+		c, err := decodeCertificate(b, l.sigs)
 		if err != nil {
 			return nil, after, fmt.Errorf("stored certificate: %w", err)
 		}

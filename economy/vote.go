@@ -111,12 +111,15 @@ func signVote(k *identity.Keys, tx [32]byte, epoch uint64, round uint32) Vote {
 }
 
 // Verify checks the vote's signature.
-func (v Vote) Verify() error {
+func (v Vote) Verify() error { return v.verify(nil) }
+
+// verify is Verify checking the signature through memo (nil: always).
+func (v Vote) verify(memo *sigMemo) error {
 	pub, err := v.Witness.PublicKey()
 	if err != nil {
 		return fmt.Errorf("%w: vote of %s: %v", ErrInvalid, v.Witness, err)
 	}
-	return v.verifyWith(pub, nil)
+	return v.verifyWith(pub, memo)
 }
 
 func (v Vote) verifyWith(pub ed25519.PublicKey, memo *sigMemo) error {
@@ -262,7 +265,11 @@ func (c Certificate) encode(body []byte) []byte {
 // DecodeCertificate parses an encoded certificate, refusing anything but
 // the canonical encoding. It checks the transaction and each vote's
 // signature, not the committee's weight: call Verify.
-func DecodeCertificate(b []byte) (Certificate, error) {
+func DecodeCertificate(b []byte) (Certificate, error) { return decodeCertificate(b, nil) }
+
+// decodeCertificate is DecodeCertificate checking the votes' signatures
+// through memo (nil: every one).
+func decodeCertificate(b []byte, memo *sigMemo) (Certificate, error) {
 	if len(b) > MaxCertSize {
 		return Certificate{}, fmt.Errorf("%w: certificate of %d bytes, at most %d", ErrInvalid, len(b), MaxCertSize)
 	}
@@ -300,7 +307,7 @@ func DecodeCertificate(b []byte) (Certificate, error) {
 		return Certificate{}, fmt.Errorf("%w: certificate not canonical", ErrInvalid)
 	}
 	for _, v := range c.Votes {
-		if err := v.Verify(); err != nil {
+		if err := v.verify(memo); err != nil {
 			return Certificate{}, err
 		}
 	}

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"crypto/ed25519"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/big"
@@ -72,23 +73,47 @@ func base58Encode(b []byte) string {
 	return string(out)
 }
 
+// base58Decode works on 32-bit limbs, five digits at a time, not on
+// math/big: every signature check and encoding of a did:key decodes it,
+// and big.Int allocated per digit.
 func base58Decode(s string) ([]byte, error) {
 	if len(s) == 0 || len(s) > 128 {
 		return nil, errors.New("base58: bad length")
 	}
-	n := new(big.Int)
-	radix := big.NewInt(58)
 	zeros := 0
 	for zeros < len(s) && s[zeros] == '1' {
 		zeros++
 	}
-	for _, c := range []byte(s) {
-		i := strings.IndexByte(base58Alphabet, c)
-		if i < 0 {
-			return nil, fmt.Errorf("base58: invalid character %q", c)
+	// The value, little-endian limbs; 58^5 < 2^30, so limb*58^5 + carry
+	// fits in 64 bits.
+	limbs := make([]uint32, 0, len(s)/5+1)
+	for i := 0; i < len(s); {
+		acc, mul := uint64(0), uint64(1)
+		for k := 0; k < 5 && i < len(s); k, i = k+1, i+1 {
+			d := strings.IndexByte(base58Alphabet, s[i])
+			if d < 0 {
+				return nil, fmt.Errorf("base58: invalid character %q", s[i])
+			}
+			acc, mul = acc*58+uint64(d), mul*58
 		}
-		n.Mul(n, radix)
-		n.Add(n, big.NewInt(int64(i)))
+		carry := acc
+		for j := range limbs {
+			carry += uint64(limbs[j]) * mul
+			limbs[j] = uint32(carry)
+			carry >>= 32
+		}
+		for ; carry != 0; carry >>= 32 {
+			limbs = append(limbs, uint32(carry))
+		}
 	}
-	return append(make([]byte, zeros), n.Bytes()...), nil
+	out := make([]byte, zeros, zeros+4*len(limbs))
+	for j := len(limbs) - 1; j >= 0; j-- {
+		out = binary.BigEndian.AppendUint32(out, limbs[j])
+	}
+	// The top limb's leading zero bytes are not part of the value.
+	lead := zeros
+	for lead < len(out) && out[lead] == 0 {
+		lead++
+	}
+	return append(out[:zeros], out[lead:]...), nil
 }

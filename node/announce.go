@@ -39,12 +39,14 @@ func ensureSettings(ctx context.Context, db *sql.DB, now time.Time) error {
 	return nil
 }
 
+const announceQuery = `SELECT active, compute_price, storage_price, min_oncall_percent,
+	burst_percent_max, updated_at FROM node_settings WHERE id = 1`
+
 // Announce returns the host's current status, prices and on-call settings.
 func (n *Node) Announce(ctx context.Context) (Announce, error) {
 	a := Announce{NodeID: n.info.ID, Name: n.info.Name, Endpoint: n.info.Endpoint}
 	var updated int64
-	err := n.db.QueryRowContext(ctx, `SELECT active, compute_price, storage_price, min_oncall_percent,
-		burst_percent_max, updated_at FROM node_settings WHERE id = 1`).Scan(
+	err := n.announce.QueryRowContext(ctx).Scan(
 		&a.Active, &a.Prices.Compute, &a.Prices.Storage, &a.MinOncallPercent, &a.BurstPercentMax, &updated)
 	if err != nil {
 		return Announce{}, fmt.Errorf("read settings: %w", err)

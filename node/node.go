@@ -261,6 +261,7 @@ type Node struct {
 	log      *slog.Logger
 	keys     *identity.Keys
 	db       *sql.DB
+	announce *sql.Stmt // announceQuery, prepared: every peer's poll reads it
 	receipts *ledger.Store
 	shards   *storage.ShardStore
 	bus      *events.Bus
@@ -314,6 +315,11 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 	if err := ensureSettings(ctx, db, cfg.Now()); err != nil {
 		return nil, err
 	}
+	// It closes with the database.
+	announce, err := db.PrepareContext(ctx, announceQuery)
+	if err != nil {
+		return nil, fmt.Errorf("prepare announce query: %w", err)
+	}
 	replay, err := openReplayGuard(ctx, db, cfg.ReplaySenders)
 	if err != nil {
 		return nil, err
@@ -323,6 +329,7 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 		log:      cfg.Logger.With("component", "node"),
 		keys:     keys,
 		db:       db,
+		announce: announce,
 		receipts: receipts,
 		shards:   shards,
 		replay:   replay,

@@ -146,7 +146,12 @@ func TestPeerDetailRTTTrafficTimeline(t *testing.T) {
 	}
 
 	cc.HTTP.Close()
-	waitUntil(t, "A sees C down", func() bool { return detail(cc).Peer.State == node.PeerDown })
+	// A records a change in the timeline just after the peer's state, in
+	// a transaction of its own.
+	waitUntil(t, "A sees C down, in its state and its timeline", func() bool {
+		d := detail(cc)
+		return d.Peer.State == node.PeerDown && len(d.Timeline) > 0 && d.Timeline[len(d.Timeline)-1].State == node.PeerDown
+	})
 	var states []node.PeerState
 	for _, sp := range detail(cc).Timeline {
 		states = append(states, sp.State)

@@ -97,6 +97,30 @@ type outbox struct {
 	// queueMu serializes inserts, so the bounds hold.
 	queueMu sync.Mutex
 	kick    chan struct{}
+	// The queries of Flush, prepared once: every node flushes every
+	// FlushInterval, mostly finding nothing to do, and parsing the queries
+	// was most of the cost of that. They close with the database.
+	expireHanded, expireItems, expireSeen, listItems *sql.Stmt
+}
+
+func newOutbox(ctx context.Context, s *Service) (*outbox, error) {
+	o := &outbox{s: s, kick: make(chan struct{}, 1)}
+	for _, q := range []struct {
+		stmt  **sql.Stmt
+		query string
+	}{
+		{&o.expireHanded, `DELETE FROM ledgersync_outbox_handed WHERE item IN (SELECT id FROM ledgersync_outbox WHERE expires_at <= ?)`},
+		{&o.expireItems, `DELETE FROM ledgersync_outbox WHERE expires_at <= ?`},
+		{&o.expireSeen, `DELETE FROM ledgersync_seen WHERE expires_at <= ?`},
+		{&o.listItems, `SELECT id, hash, dest, kind, payload, origin, expires_at FROM ledgersync_outbox ORDER BY id LIMIT ?`},
+	} {
+		st, err := s.deps.DB.PrepareContext(ctx, q.query)
+		if err != nil {
+			return nil, fmt.Errorf("prepare outbox query: %w", err)
+		}
+		*q.stmt = st
+	}
+	return o, nil
 }
 
 func checkItem(it Item, maxTTL time.Duration) error {
@@ -296,16 +320,15 @@ type queued struct {
 // it (a carrier).
 func (o *outbox) Flush(ctx context.Context) error {
 	now := o.s.deps.Now().UnixMilli()
-	db := o.s.deps.DB
-	if _, err := db.ExecContext(ctx, `DELETE FROM ledgersync_outbox_handed WHERE item IN (SELECT id FROM ledgersync_outbox WHERE expires_at <= ?)`, now); err != nil {
+	if _, err := o.expireHanded.ExecContext(ctx, now); err != nil {
 		return fmt.Errorf("expire items: %w", err)
 	}
-	if res, err := db.ExecContext(ctx, `DELETE FROM ledgersync_outbox WHERE expires_at <= ?`, now); err != nil {
+	if res, err := o.expireItems.ExecContext(ctx, now); err != nil {
 		return fmt.Errorf("expire items: %w", err)
 	} else if n, _ := res.RowsAffected(); n > 0 {
 		o.s.log.Info("Outbox items expired undelivered", "items", n)
 	}
-	if _, err := db.ExecContext(ctx, `DELETE FROM ledgersync_seen WHERE expires_at <= ?`, now); err != nil {
+	if _, err := o.expireSeen.ExecContext(ctx, now); err != nil {
 		return fmt.Errorf("expire seen items: %w", err)
 	}
 	if o.s.deps.Remote == nil || o.s.deps.Peers == nil {
@@ -364,7 +387,7 @@ func (o *outbox) Flush(ctx context.Context) error {
 				o.s.log.Debug("Handing an item to a carrier failed", "carrier", p.ID, "err", err)
 				continue
 			}
-			if _, err := db.ExecContext(ctx, `INSERT OR IGNORE INTO ledgersync_outbox_handed (item, carrier) VALUES (?, ?)`, q.id, string(p.ID)); err != nil {
+			if _, err := o.s.deps.DB.ExecContext(ctx, `INSERT OR IGNORE INTO ledgersync_outbox_handed (item, carrier) VALUES (?, ?)`, q.id, string(p.ID)); err != nil {
 				return fmt.Errorf("record carrier: %w", err)
 			}
 		}
@@ -399,7 +422,7 @@ func (o *outbox) remove(ctx context.Context, q queued, delivered bool) error {
 }
 
 func (o *outbox) list(ctx context.Context, limit int) ([]queued, error) {
-	rows, err := o.s.deps.DB.QueryContext(ctx, `SELECT id, hash, dest, kind, payload, origin, expires_at FROM ledgersync_outbox ORDER BY id LIMIT ?`, limit)
+	rows, err := o.listItems.QueryContext(ctx, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}

@@ -253,7 +253,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		waiters:  map[ledger.BlockName][]ledger.BlockName{},
 		handlers: map[string]Handler{},
 	}
-	s.out = &outbox{s: s, kick: make(chan struct{}, 1)}
+	out, err := newOutbox(ctx, s)
+	if err != nil {
+		return nil, fmt.Errorf("ledgersync: %w", err)
+	}
+	s.out = out
 	s.Handle(KindBlock, s.handleBlock)
 	return s, nil
 }

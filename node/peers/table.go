@@ -21,8 +21,10 @@ var viaRank = map[string]int{"static": 0, "udp": 1, "ble": 2, "bt_lr": 3, "lora"
 // table is the node's view of its peers, kept in SQLite so every source
 // merges atomically and a restart keeps what was learned.
 type table struct {
-	db  *sql.DB
-	now func() time.Time
+	db *sql.DB
+	// stmts holds each of tableQueries prepared (see stmt).
+	stmts map[string]*sql.Stmt
+	now   func() time.Time
 	// fresh is how long an observation keeps its transport against a worse one.
 	fresh time.Duration
 	// granularity is how stale a peer's recorded last-seen time may get
@@ -34,7 +36,17 @@ type table struct {
 // openTable opens the table and adds the static peers, except self (this
 // node's own endpoint, which it also removes from an older table).
 func openTable(ctx context.Context, db *sql.DB, self string, static []string, now func() time.Time, fresh, granularity time.Duration) (*table, error) {
-	t := &table{db: db, now: now, fresh: fresh, granularity: granularity}
+	t := &table{db: db, stmts: make(map[string]*sql.Stmt, len(tableQueries)), now: now, fresh: fresh, granularity: granularity}
+	// Prepared here, outside any transaction: preparing on the pool
+	// inside one would wait for a second connection while holding the
+	// first. The statements close with the database.
+	for _, q := range tableQueries {
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("prepare peer table query: %w", err)
+		}
+		t.stmts[q] = st
+	}
 	// What was up before a restart has to be heard from again; its
 	// timeline shows the gap as unknown.
 	if _, err := db.ExecContext(ctx, `INSERT INTO node_peer_states(endpoint, at, state)
@@ -45,7 +57,7 @@ func openTable(ctx context.Context, db *sql.DB, self string, static []string, no
 		return nil, fmt.Errorf("reset peer states: %w", err)
 	}
 	self = strings.TrimRight(self, "/")
-	if _, err := db.ExecContext(ctx, `DELETE FROM node_peers WHERE endpoint = ?`, self); err != nil {
+	if _, err := t.stmt(ctx, nil, qDelete).ExecContext(ctx, self); err != nil {
 		return nil, fmt.Errorf("remove this node from its peers: %w", err)
 	}
 	for _, ep := range static {
@@ -53,8 +65,7 @@ func openTable(ctx context.Context, db *sql.DB, self string, static []string, no
 		if ep == self {
 			continue
 		}
-		_, err := db.ExecContext(ctx, `INSERT INTO node_peers(endpoint, via, state, static) VALUES (?, 'static', 'unknown', 1)
-			ON CONFLICT(endpoint) DO UPDATE SET static = 1`, ep)
+		_, err := t.stmt(ctx, nil, qAddStatic).ExecContext(ctx, ep)
 		if err != nil {
 			return nil, fmt.Errorf("add static peer %s: %w", ep, err)
 		}
@@ -67,6 +78,53 @@ const peerColumns = `endpoint, node_id, name, via, state, active, gossip, static
 // selectColumns are peerColumns and the latest round-trip time, which only
 // setRTT writes.
 const selectColumns = peerColumns + `, rtt_us, rtt_via, rtt_at`
+
+// The queries the table runs while the node runs, prepared once: every
+// observation of a peer (each poll and beacon) runs qGet, and parsing it
+// cost more than running it, most of the peer table's CPU time.
+const (
+	qGet    = `SELECT ` + selectColumns + ` FROM node_peers WHERE endpoint = ?`
+	qUpsert = `INSERT INTO node_peers(` + peerColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT(endpoint) DO UPDATE SET node_id = excluded.node_id, name = excluded.name, via = excluded.via,
+				state = excluded.state, active = excluded.active, gossip = excluded.gossip, last_seen = excluded.last_seen`
+	qAddStatic = `INSERT INTO node_peers(endpoint, via, state, static) VALUES (?, 'static', 'unknown', 1)
+			ON CONFLICT(endpoint) DO UPDATE SET static = 1`
+	qMarkSelf      = `UPDATE node_peers SET node_id = ?, name = '', state = 'unknown', active = 0 WHERE endpoint = ?`
+	qIdentified    = `SELECT ` + selectColumns + ` FROM node_peers WHERE node_id != ''`
+	qDelete        = `DELETE FROM node_peers WHERE endpoint = ?`
+	qForgetID      = `UPDATE node_peers SET node_id = '', name = '', state = 'down', active = 0 WHERE endpoint = ?`
+	qList          = `SELECT ` + selectColumns + ` FROM node_peers ORDER BY endpoint`
+	qSilent        = `SELECT ` + selectColumns + ` FROM node_peers WHERE static = 0 AND state = 'up' AND last_seen < ?`
+	qMarkDown      = `UPDATE node_peers SET state = 'down' WHERE endpoint = ?`
+	qDropSilent    = `DELETE FROM node_peers WHERE static = 0 AND last_seen < ?`
+	qRTTByEndpoint = `UPDATE node_peers SET rtt_us = ?, rtt_via = ?, rtt_at = ? WHERE endpoint = ?`
+	qRTTByID       = `UPDATE node_peers SET rtt_us = ?, rtt_via = ?, rtt_at = ? WHERE node_id = ?`
+	qLastState     = `SELECT state FROM node_peer_states WHERE endpoint = ? ORDER BY at DESC, rowid DESC LIMIT 1`
+	qAddState      = `INSERT INTO node_peer_states(endpoint, at, state) VALUES (?, ?, ?)`
+	qTrimStates    = `DELETE FROM node_peer_states WHERE at < ?1 AND rowid NOT IN
+			(SELECT max(rowid) FROM node_peer_states WHERE at < ?1 GROUP BY endpoint)`
+	qOrphanStates = `DELETE FROM node_peer_states WHERE endpoint NOT IN (SELECT endpoint FROM node_peers)`
+	qCapStates    = `DELETE FROM node_peer_states WHERE endpoint = ?1 AND rowid NOT IN
+			(SELECT rowid FROM node_peer_states WHERE endpoint = ?1 ORDER BY at DESC, rowid DESC LIMIT ?2)`
+	qTimeline = `SELECT at, state FROM node_peer_states WHERE endpoint = ? ORDER BY at, rowid`
+)
+
+var tableQueries = []string{qGet, qUpsert, qAddStatic, qMarkSelf, qIdentified, qDelete, qForgetID, qList, qSilent, qMarkDown,
+	qDropSilent, qRTTByEndpoint, qRTTByID, qLastState, qAddState, qTrimStates, qOrphanStates, qCapStates, qTimeline}
+
+// stmt returns query q of tableQueries prepared, within tx unless tx is
+// nil (database/sql prepares it again only on a connection that has not
+// run it yet).
+func (t *table) stmt(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt {
+	st, ok := t.stmts[q]
+	if !ok {
+		panic("peers: query not in tableQueries: " + q)
+	}
+	if tx != nil {
+		return tx.StmtContext(ctx, st)
+	}
+	return st
+}
 
 func scanPeer(row interface{ Scan(...any) error }) (Peer, error) {
 	var (
@@ -101,7 +159,7 @@ func scanPeer(row interface{ Scan(...any) error }) (Peer, error) {
 func (t *table) update(ctx context.Context, obs Peer, isMember func(identity.NodeID) bool) (stored Peer, changed bool, err error) {
 	// Most observations repeat what the table says; skip the write unless
 	// something changed or the recorded last-seen time is getting old.
-	old, err := scanPeer(t.db.QueryRowContext(ctx, `SELECT `+selectColumns+` FROM node_peers WHERE endpoint = ?`, obs.Endpoint))
+	old, err := scanPeer(t.stmt(ctx, nil, qGet).QueryRowContext(ctx, obs.Endpoint))
 	if err == nil && obs.Via == "gossip" && obs.State == StateUp && old.Via != "gossip" {
 		// The peer is heard on a transport: its beacons, not membership
 		// gossip, say it is alive (gossip lags a death by seconds).
@@ -113,7 +171,7 @@ func (t *table) update(ctx context.Context, obs Peer, isMember func(identity.Nod
 		return old, false, nil
 	}
 	err = sqlitedb.InTx(ctx, t.db, func(tx *sql.Tx) error {
-		old, err := scanPeer(tx.QueryRowContext(ctx, `SELECT `+selectColumns+` FROM node_peers WHERE endpoint = ?`, obs.Endpoint))
+		old, err := scanPeer(t.stmt(ctx, tx, qGet).QueryRowContext(ctx, obs.Endpoint))
 		exists := err == nil
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
@@ -153,10 +211,7 @@ func (t *table) update(ctx context.Context, obs Peer, isMember func(identity.Nod
 		if !next.LastSeen.IsZero() {
 			seen = next.LastSeen.UnixMilli()
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO node_peers(`+peerColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT(endpoint) DO UPDATE SET node_id = excluded.node_id, name = excluded.name, via = excluded.via,
-				state = excluded.state, active = excluded.active, gossip = excluded.gossip, last_seen = excluded.last_seen`,
-			next.Endpoint, string(next.ID), next.Name, next.Via, string(next.State), next.Active, next.Gossip, next.Static, seen)
+		_, err = t.stmt(ctx, tx, qUpsert).ExecContext(ctx, next.Endpoint, string(next.ID), next.Name, next.Via, string(next.State), next.Active, next.Gossip, next.Static, seen)
 		if err != nil {
 			return err
 		}
@@ -174,8 +229,7 @@ func (t *table) update(ctx context.Context, obs Peer, isMember func(identity.Nod
 // markSelf records that the peer at endpoint answered with this node's own
 // ID: it is this node under another URL, never up.
 func (t *table) markSelf(ctx context.Context, endpoint string, self identity.NodeID) error {
-	_, err := t.db.ExecContext(ctx, `UPDATE node_peers SET node_id = ?, name = '', state = 'unknown', active = 0 WHERE endpoint = ?`,
-		string(self), endpoint)
+	_, err := t.stmt(ctx, nil, qMarkSelf).ExecContext(ctx, string(self), endpoint)
 	if err != nil {
 		return fmt.Errorf("mark peer %s as this node: %w", endpoint, err)
 	}
@@ -188,7 +242,7 @@ func (t *table) markSelf(ctx context.Context, endpoint string, self identity.Nod
 func (t *table) prune(ctx context.Context, isMember func(identity.NodeID) bool) ([]Peer, error) {
 	var pruned []Peer
 	err := sqlitedb.InTx(ctx, t.db, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+selectColumns+` FROM node_peers WHERE node_id != ''`)
+		rows, err := t.stmt(ctx, tx, qIdentified).QueryContext(ctx)
 		if err != nil {
 			return err
 		}
@@ -207,14 +261,14 @@ func (t *table) prune(ctx context.Context, isMember func(identity.NodeID) bool) 
 			return err
 		}
 		for i, p := range pruned {
-			q := `DELETE FROM node_peers WHERE endpoint = ?`
+			q := qDelete
 			if p.Static {
-				q = `UPDATE node_peers SET node_id = '', name = '', state = 'down', active = 0 WHERE endpoint = ?`
+				q = qForgetID
 				pruned[i].ID, pruned[i].Name, pruned[i].State, pruned[i].Active = "", "", StateDown, false
 			} else {
 				pruned[i].State = StateDown
 			}
-			if _, err := tx.ExecContext(ctx, q, p.Endpoint); err != nil {
+			if _, err := t.stmt(ctx, tx, q).ExecContext(ctx, p.Endpoint); err != nil {
 				return err
 			}
 		}
@@ -228,7 +282,7 @@ func (t *table) prune(ctx context.Context, isMember func(identity.NodeID) bool) 
 
 // list returns every peer, sorted by endpoint.
 func (t *table) list(ctx context.Context) ([]Peer, error) {
-	rows, err := t.db.QueryContext(ctx, `SELECT `+selectColumns+` FROM node_peers ORDER BY endpoint`)
+	rows, err := t.stmt(ctx, nil, qList).QueryContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list peers: %w", err)
 	}
@@ -252,8 +306,7 @@ func (t *table) expire(ctx context.Context, downAfter, dropAfter time.Duration) 
 	now := t.now()
 	var changed []Peer
 	err := sqlitedb.InTx(ctx, t.db, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+selectColumns+` FROM node_peers
-			WHERE static = 0 AND state = 'up' AND last_seen < ?`, now.Add(-downAfter).UnixMilli())
+		rows, err := t.stmt(ctx, tx, qSilent).QueryContext(ctx, now.Add(-downAfter).UnixMilli())
 		if err != nil {
 			return err
 		}
@@ -271,11 +324,11 @@ func (t *table) expire(ctx context.Context, downAfter, dropAfter time.Duration) 
 			return err
 		}
 		for _, p := range changed {
-			if _, err := tx.ExecContext(ctx, `UPDATE node_peers SET state = 'down' WHERE endpoint = ?`, p.Endpoint); err != nil {
+			if _, err := t.stmt(ctx, tx, qMarkDown).ExecContext(ctx, p.Endpoint); err != nil {
 				return err
 			}
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM node_peers WHERE static = 0 AND last_seen < ?`, now.Add(-dropAfter).UnixMilli())
+		_, err = t.stmt(ctx, tx, qDropSilent).ExecContext(ctx, now.Add(-dropAfter).UnixMilli())
 		return err
 	})
 	if err != nil {
@@ -287,13 +340,12 @@ func (t *table) expire(ctx context.Context, downAfter, dropAfter time.Duration) 
 // setRTT records the latest round-trip time to the peer at endpoint or,
 // when endpoint is empty, to the peer with node ID id.
 func (t *table) setRTT(ctx context.Context, endpoint string, id identity.NodeID, rtt time.Duration, via string) error {
-	where, key := `endpoint = ?`, endpoint
+	q, key := qRTTByEndpoint, endpoint
 	if endpoint == "" {
-		where, key = `node_id = ?`, string(id)
+		q, key = qRTTByID, string(id)
 	}
 	us := max(rtt.Microseconds(), 1) // 0 means never measured
-	_, err := t.db.ExecContext(ctx, `UPDATE node_peers SET rtt_us = ?, rtt_via = ?, rtt_at = ? WHERE `+where,
-		us, via, t.now().UnixMilli(), key)
+	_, err := t.stmt(ctx, nil, q).ExecContext(ctx, us, via, t.now().UnixMilli(), key)
 	if err != nil {
 		return fmt.Errorf("record round-trip time to %s%s: %w", endpoint, id, err)
 	}
@@ -308,30 +360,27 @@ func (t *table) recordState(ctx context.Context, endpoint string, state State, w
 	now := t.now()
 	err := sqlitedb.InTx(ctx, t.db, func(tx *sql.Tx) error {
 		var last string
-		err := tx.QueryRowContext(ctx, `SELECT state FROM node_peer_states WHERE endpoint = ? ORDER BY at DESC, rowid DESC LIMIT 1`, endpoint).Scan(&last)
+		err := t.stmt(ctx, tx, qLastState).QueryRowContext(ctx, endpoint).Scan(&last)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		if last == string(state) {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO node_peer_states(endpoint, at, state) VALUES (?, ?, ?)`,
-			endpoint, now.UnixMilli(), string(state)); err != nil {
+		if _, err := t.stmt(ctx, tx, qAddState).ExecContext(ctx, endpoint, now.UnixMilli(), string(state)); err != nil {
 			return err
 		}
 		cut := now.Add(-window).UnixMilli()
-		_, err = tx.ExecContext(ctx, `DELETE FROM node_peer_states WHERE at < ?1 AND rowid NOT IN
-			(SELECT max(rowid) FROM node_peer_states WHERE at < ?1 GROUP BY endpoint)`, cut)
+		_, err = t.stmt(ctx, tx, qTrimStates).ExecContext(ctx, cut)
 		if err != nil {
 			return err
 		}
 		// The timelines of forgotten peers go with them.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM node_peer_states WHERE endpoint NOT IN (SELECT endpoint FROM node_peers)`); err != nil {
+		if _, err := t.stmt(ctx, tx, qOrphanStates).ExecContext(ctx); err != nil {
 			return err
 		}
 		// A peer flapping fast still keeps at most maxStateRows rows.
-		_, err = tx.ExecContext(ctx, `DELETE FROM node_peer_states WHERE endpoint = ?1 AND rowid NOT IN
-			(SELECT rowid FROM node_peer_states WHERE endpoint = ?1 ORDER BY at DESC, rowid DESC LIMIT ?2)`, endpoint, maxStateRows)
+		_, err = t.stmt(ctx, tx, qCapStates).ExecContext(ctx, endpoint, maxStateRows)
 		return err
 	})
 	if err != nil {
@@ -347,7 +396,7 @@ const maxStateRows = 512
 // order; time before its first recorded change is StateUnknown.
 func (t *table) spans(ctx context.Context, endpoint string, since time.Time) ([]StateSpan, error) {
 	now := t.now().UTC()
-	rows, err := t.db.QueryContext(ctx, `SELECT at, state FROM node_peer_states WHERE endpoint = ? ORDER BY at, rowid`, endpoint)
+	rows, err := t.stmt(ctx, nil, qTimeline).QueryContext(ctx, endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("read timeline of peer %s: %w", endpoint, err)
 	}
