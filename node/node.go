@@ -261,7 +261,7 @@ type Node struct {
 	log      *slog.Logger
 	keys     *identity.Keys
 	db       *sql.DB
-	announce *sql.Stmt // announceQuery, prepared: every peer's poll reads it
+	announce *sqlitedb.Statements // announceQuery, prepared: every peer's poll reads it
 	receipts *ledger.Store
 	shards   *storage.ShardStore
 	bus      *events.Bus
@@ -315,10 +315,9 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 	if err := ensureSettings(ctx, db, cfg.Now()); err != nil {
 		return nil, err
 	}
-	// It closes with the database.
-	announce, err := db.PrepareContext(ctx, announceQuery)
+	announce, err := sqlitedb.Prepare(ctx, db, announceQuery)
 	if err != nil {
-		return nil, fmt.Errorf("prepare announce query: %w", err)
+		return nil, fmt.Errorf("announce query: %w", err)
 	}
 	replay, err := openReplayGuard(ctx, db, cfg.ReplaySenders)
 	if err != nil {

@@ -27,6 +27,12 @@ var storeClock = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 // returns it with its directory.
 func newStore(t *testing.T) (*ShardStore, string) {
 	t.Helper()
+	return newStoreAt(t, func() time.Time { return storeClock })
+}
+
+// newStoreAt is newStore with the clock now.
+func newStoreAt(t *testing.T, now func() time.Time) (*ShardStore, string) {
+	t.Helper()
 	dir := t.TempDir()
 	db, err := sqlitedb.Open(t.Context(), filepath.Join(dir, "offgrid.db"))
 	if err != nil {
@@ -34,7 +40,7 @@ func newStore(t *testing.T) (*ShardStore, string) {
 	}
 	t.Cleanup(func() { db.Close() })
 	shardDir := filepath.Join(dir, "shards")
-	s, err := OpenShardStore(t.Context(), db, shardDir, func() time.Time { return storeClock })
+	s, err := OpenShardStore(t.Context(), db, shardDir, now)
 	if err != nil {
 		t.Fatalf("OpenShardStore: %v", err)
 	}
@@ -463,18 +469,8 @@ func TestOpenRemovesLeftovers(t *testing.T) {
 // scrub hashes every blob whatever a read checked.
 func TestOpenRechecksAfterAWhile(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	db, err := sqlitedb.Open(t.Context(), filepath.Join(dir, "offgrid.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	now := storeClock
-	shardDir := filepath.Join(dir, "shards")
-	s, err := OpenShardStore(t.Context(), db, shardDir, func() time.Time { return now })
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, shardDir := newStoreAt(t, func() time.Time { return now })
 	put := func(asset string, data []byte) string {
 		t.Helper()
 		if _, err := s.Put(t.Context(), asset, 0, bytes.NewReader(data), 1024, "", "admin"); err != nil {

@@ -97,30 +97,26 @@ type outbox struct {
 	// queueMu serializes inserts, so the bounds hold.
 	queueMu sync.Mutex
 	kick    chan struct{}
-	// The queries of Flush, prepared once: every node flushes every
+	// stmts are Flush's queries, prepared once: every node flushes every
 	// FlushInterval, mostly finding nothing to do, and parsing the queries
-	// was most of the cost of that. They close with the database.
-	expireHanded, expireItems, expireSeen, listItems *sql.Stmt
+	// was most of the cost of that.
+	stmts *sqlitedb.Statements
 }
 
+// Flush's queries.
+const (
+	qExpireHanded = `DELETE FROM ledgersync_outbox_handed WHERE item IN (SELECT id FROM ledgersync_outbox WHERE expires_at <= ?)`
+	qExpireItems  = `DELETE FROM ledgersync_outbox WHERE expires_at <= ?`
+	qExpireSeen   = `DELETE FROM ledgersync_seen WHERE expires_at <= ?`
+	qListItems    = `SELECT id, hash, dest, kind, payload, origin, expires_at FROM ledgersync_outbox ORDER BY id LIMIT ?`
+)
+
 func newOutbox(ctx context.Context, s *Service) (*outbox, error) {
-	o := &outbox{s: s, kick: make(chan struct{}, 1)}
-	for _, q := range []struct {
-		stmt  **sql.Stmt
-		query string
-	}{
-		{&o.expireHanded, `DELETE FROM ledgersync_outbox_handed WHERE item IN (SELECT id FROM ledgersync_outbox WHERE expires_at <= ?)`},
-		{&o.expireItems, `DELETE FROM ledgersync_outbox WHERE expires_at <= ?`},
-		{&o.expireSeen, `DELETE FROM ledgersync_seen WHERE expires_at <= ?`},
-		{&o.listItems, `SELECT id, hash, dest, kind, payload, origin, expires_at FROM ledgersync_outbox ORDER BY id LIMIT ?`},
-	} {
-		st, err := s.deps.DB.PrepareContext(ctx, q.query)
-		if err != nil {
-			return nil, fmt.Errorf("prepare outbox query: %w", err)
-		}
-		*q.stmt = st
+	stmts, err := sqlitedb.Prepare(ctx, s.deps.DB, qExpireHanded, qExpireItems, qExpireSeen, qListItems)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
 	}
-	return o, nil
+	return &outbox{s: s, kick: make(chan struct{}, 1), stmts: stmts}, nil
 }
 
 func checkItem(it Item, maxTTL time.Duration) error {
@@ -320,15 +316,15 @@ type queued struct {
 // it (a carrier).
 func (o *outbox) Flush(ctx context.Context) error {
 	now := o.s.deps.Now().UnixMilli()
-	if _, err := o.expireHanded.ExecContext(ctx, now); err != nil {
+	if _, err := o.stmts.Stmt(ctx, nil, qExpireHanded).ExecContext(ctx, now); err != nil {
 		return fmt.Errorf("expire items: %w", err)
 	}
-	if res, err := o.expireItems.ExecContext(ctx, now); err != nil {
+	if res, err := o.stmts.Stmt(ctx, nil, qExpireItems).ExecContext(ctx, now); err != nil {
 		return fmt.Errorf("expire items: %w", err)
 	} else if n, _ := res.RowsAffected(); n > 0 {
 		o.s.log.Info("Outbox items expired undelivered", "items", n)
 	}
-	if _, err := o.expireSeen.ExecContext(ctx, now); err != nil {
+	if _, err := o.stmts.Stmt(ctx, nil, qExpireSeen).ExecContext(ctx, now); err != nil {
 		return fmt.Errorf("expire seen items: %w", err)
 	}
 	if o.s.deps.Remote == nil || o.s.deps.Peers == nil {
@@ -422,7 +418,7 @@ func (o *outbox) remove(ctx context.Context, q queued, delivered bool) error {
 }
 
 func (o *outbox) list(ctx context.Context, limit int) ([]queued, error) {
-	rows, err := o.listItems.QueryContext(ctx, limit)
+	rows, err := o.stmts.Stmt(ctx, nil, qListItems).QueryContext(ctx, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}

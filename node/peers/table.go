@@ -22,8 +22,8 @@ var viaRank = map[string]int{"static": 0, "udp": 1, "ble": 2, "bt_lr": 3, "lora"
 // merges atomically and a restart keeps what was learned.
 type table struct {
 	db *sql.DB
-	// stmts holds each of tableQueries prepared (see stmt).
-	stmts map[string]*sql.Stmt
+	// stmts holds each of tableQueries prepared.
+	stmts *sqlitedb.Statements
 	now   func() time.Time
 	// fresh is how long an observation keeps its transport against a worse one.
 	fresh time.Duration
@@ -36,17 +36,11 @@ type table struct {
 // openTable opens the table and adds the static peers, except self (this
 // node's own endpoint, which it also removes from an older table).
 func openTable(ctx context.Context, db *sql.DB, self string, static []string, now func() time.Time, fresh, granularity time.Duration) (*table, error) {
-	t := &table{db: db, stmts: make(map[string]*sql.Stmt, len(tableQueries)), now: now, fresh: fresh, granularity: granularity}
-	// Prepared here, outside any transaction: preparing on the pool
-	// inside one would wait for a second connection while holding the
-	// first. The statements close with the database.
-	for _, q := range tableQueries {
-		st, err := db.PrepareContext(ctx, q)
-		if err != nil {
-			return nil, fmt.Errorf("prepare peer table query: %w", err)
-		}
-		t.stmts[q] = st
+	stmts, err := sqlitedb.Prepare(ctx, db, tableQueries...)
+	if err != nil {
+		return nil, fmt.Errorf("peer table: %w", err)
 	}
+	t := &table{db: db, stmts: stmts, now: now, fresh: fresh, granularity: granularity}
 	// What was up before a restart has to be heard from again; its
 	// timeline shows the gap as unknown.
 	if _, err := db.ExecContext(ctx, `INSERT INTO node_peer_states(endpoint, at, state)
@@ -57,7 +51,7 @@ func openTable(ctx context.Context, db *sql.DB, self string, static []string, no
 		return nil, fmt.Errorf("reset peer states: %w", err)
 	}
 	self = strings.TrimRight(self, "/")
-	if _, err := t.stmt(ctx, nil, qDelete).ExecContext(ctx, self); err != nil {
+	if _, err := t.stmts.Stmt(ctx, nil, qDelete).ExecContext(ctx, self); err != nil {
 		return nil, fmt.Errorf("remove this node from its peers: %w", err)
 	}
 	for _, ep := range static {
@@ -65,7 +59,7 @@ func openTable(ctx context.Context, db *sql.DB, self string, static []string, no
 		if ep == self {
 			continue
 		}
-		_, err := t.stmt(ctx, nil, qAddStatic).ExecContext(ctx, ep)
+		_, err := t.stmts.Stmt(ctx, nil, qAddStatic).ExecContext(ctx, ep)
 		if err != nil {
 			return nil, fmt.Errorf("add static peer %s: %w", ep, err)
 		}
@@ -112,20 +106,6 @@ const (
 var tableQueries = []string{qGet, qUpsert, qAddStatic, qMarkSelf, qIdentified, qDelete, qForgetID, qList, qSilent, qMarkDown,
 	qDropSilent, qRTTByEndpoint, qRTTByID, qLastState, qAddState, qTrimStates, qOrphanStates, qCapStates, qTimeline}
 
-// stmt returns query q of tableQueries prepared, within tx unless tx is
-// nil (database/sql prepares it again only on a connection that has not
-// run it yet).
-func (t *table) stmt(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt {
-	st, ok := t.stmts[q]
-	if !ok {
-		panic("peers: query not in tableQueries: " + q)
-	}
-	if tx != nil {
-		return tx.StmtContext(ctx, st)
-	}
-	return st
-}
-
 func scanPeer(row interface{ Scan(...any) error }) (Peer, error) {
 	var (
 		p      Peer
@@ -159,7 +139,7 @@ func scanPeer(row interface{ Scan(...any) error }) (Peer, error) {
 func (t *table) update(ctx context.Context, obs Peer, isMember func(identity.NodeID) bool) (stored Peer, changed bool, err error) {
 	// Most observations repeat what the table says; skip the write unless
 	// something changed or the recorded last-seen time is getting old.
-	old, err := scanPeer(t.stmt(ctx, nil, qGet).QueryRowContext(ctx, obs.Endpoint))
+	old, err := scanPeer(t.stmts.Stmt(ctx, nil, qGet).QueryRowContext(ctx, obs.Endpoint))
 	if err == nil && obs.Via == "gossip" && obs.State == StateUp && old.Via != "gossip" {
 		// The peer is heard on a transport: its beacons, not membership
 		// gossip, say it is alive (gossip lags a death by seconds).
@@ -171,7 +151,7 @@ func (t *table) update(ctx context.Context, obs Peer, isMember func(identity.Nod
 		return old, false, nil
 	}
 	err = sqlitedb.InTx(ctx, t.db, func(tx *sql.Tx) error {
-		old, err := scanPeer(t.stmt(ctx, tx, qGet).QueryRowContext(ctx, obs.Endpoint))
+		old, err := scanPeer(t.stmts.Stmt(ctx, tx, qGet).QueryRowContext(ctx, obs.Endpoint))
 		exists := err == nil
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
@@ -211,7 +191,7 @@ func (t *table) update(ctx context.Context, obs Peer, isMember func(identity.Nod
 		if !next.LastSeen.IsZero() {
 			seen = next.LastSeen.UnixMilli()
 		}
-		_, err = t.stmt(ctx, tx, qUpsert).ExecContext(ctx, next.Endpoint, string(next.ID), next.Name, next.Via, string(next.State), next.Active, next.Gossip, next.Static, seen)
+		_, err = t.stmts.Stmt(ctx, tx, qUpsert).ExecContext(ctx, next.Endpoint, string(next.ID), next.Name, next.Via, string(next.State), next.Active, next.Gossip, next.Static, seen)
 		if err != nil {
 			return err
 		}
@@ -229,7 +209,7 @@ func (t *table) update(ctx context.Context, obs Peer, isMember func(identity.Nod
 // markSelf records that the peer at endpoint answered with this node's own
 // ID: it is this node under another URL, never up.
 func (t *table) markSelf(ctx context.Context, endpoint string, self identity.NodeID) error {
-	_, err := t.stmt(ctx, nil, qMarkSelf).ExecContext(ctx, string(self), endpoint)
+	_, err := t.stmts.Stmt(ctx, nil, qMarkSelf).ExecContext(ctx, string(self), endpoint)
 	if err != nil {
 		return fmt.Errorf("mark peer %s as this node: %w", endpoint, err)
 	}
@@ -242,7 +222,7 @@ func (t *table) markSelf(ctx context.Context, endpoint string, self identity.Nod
 func (t *table) prune(ctx context.Context, isMember func(identity.NodeID) bool) ([]Peer, error) {
 	var pruned []Peer
 	err := sqlitedb.InTx(ctx, t.db, func(tx *sql.Tx) error {
-		rows, err := t.stmt(ctx, tx, qIdentified).QueryContext(ctx)
+		rows, err := t.stmts.Stmt(ctx, tx, qIdentified).QueryContext(ctx)
 		if err != nil {
 			return err
 		}
@@ -268,7 +248,7 @@ func (t *table) prune(ctx context.Context, isMember func(identity.NodeID) bool) 
 			} else {
 				pruned[i].State = StateDown
 			}
-			if _, err := t.stmt(ctx, tx, q).ExecContext(ctx, p.Endpoint); err != nil {
+			if _, err := t.stmts.Stmt(ctx, tx, q).ExecContext(ctx, p.Endpoint); err != nil {
 				return err
 			}
 		}
@@ -282,7 +262,7 @@ func (t *table) prune(ctx context.Context, isMember func(identity.NodeID) bool) 
 
 // list returns every peer, sorted by endpoint.
 func (t *table) list(ctx context.Context) ([]Peer, error) {
-	rows, err := t.stmt(ctx, nil, qList).QueryContext(ctx)
+	rows, err := t.stmts.Stmt(ctx, nil, qList).QueryContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list peers: %w", err)
 	}
@@ -306,7 +286,7 @@ func (t *table) expire(ctx context.Context, downAfter, dropAfter time.Duration) 
 	now := t.now()
 	var changed []Peer
 	err := sqlitedb.InTx(ctx, t.db, func(tx *sql.Tx) error {
-		rows, err := t.stmt(ctx, tx, qSilent).QueryContext(ctx, now.Add(-downAfter).UnixMilli())
+		rows, err := t.stmts.Stmt(ctx, tx, qSilent).QueryContext(ctx, now.Add(-downAfter).UnixMilli())
 		if err != nil {
 			return err
 		}
@@ -324,11 +304,11 @@ func (t *table) expire(ctx context.Context, downAfter, dropAfter time.Duration) 
 			return err
 		}
 		for _, p := range changed {
-			if _, err := t.stmt(ctx, tx, qMarkDown).ExecContext(ctx, p.Endpoint); err != nil {
+			if _, err := t.stmts.Stmt(ctx, tx, qMarkDown).ExecContext(ctx, p.Endpoint); err != nil {
 				return err
 			}
 		}
-		_, err = t.stmt(ctx, tx, qDropSilent).ExecContext(ctx, now.Add(-dropAfter).UnixMilli())
+		_, err = t.stmts.Stmt(ctx, tx, qDropSilent).ExecContext(ctx, now.Add(-dropAfter).UnixMilli())
 		return err
 	})
 	if err != nil {
@@ -345,7 +325,7 @@ func (t *table) setRTT(ctx context.Context, endpoint string, id identity.NodeID,
 		q, key = qRTTByID, string(id)
 	}
 	us := max(rtt.Microseconds(), 1) // 0 means never measured
-	_, err := t.stmt(ctx, nil, q).ExecContext(ctx, us, via, t.now().UnixMilli(), key)
+	_, err := t.stmts.Stmt(ctx, nil, q).ExecContext(ctx, us, via, t.now().UnixMilli(), key)
 	if err != nil {
 		return fmt.Errorf("record round-trip time to %s%s: %w", endpoint, id, err)
 	}
@@ -360,27 +340,27 @@ func (t *table) recordState(ctx context.Context, endpoint string, state State, w
 	now := t.now()
 	err := sqlitedb.InTx(ctx, t.db, func(tx *sql.Tx) error {
 		var last string
-		err := t.stmt(ctx, tx, qLastState).QueryRowContext(ctx, endpoint).Scan(&last)
+		err := t.stmts.Stmt(ctx, tx, qLastState).QueryRowContext(ctx, endpoint).Scan(&last)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		if last == string(state) {
 			return nil
 		}
-		if _, err := t.stmt(ctx, tx, qAddState).ExecContext(ctx, endpoint, now.UnixMilli(), string(state)); err != nil {
+		if _, err := t.stmts.Stmt(ctx, tx, qAddState).ExecContext(ctx, endpoint, now.UnixMilli(), string(state)); err != nil {
 			return err
 		}
 		cut := now.Add(-window).UnixMilli()
-		_, err = t.stmt(ctx, tx, qTrimStates).ExecContext(ctx, cut)
+		_, err = t.stmts.Stmt(ctx, tx, qTrimStates).ExecContext(ctx, cut)
 		if err != nil {
 			return err
 		}
 		// The timelines of forgotten peers go with them.
-		if _, err := t.stmt(ctx, tx, qOrphanStates).ExecContext(ctx); err != nil {
+		if _, err := t.stmts.Stmt(ctx, tx, qOrphanStates).ExecContext(ctx); err != nil {
 			return err
 		}
 		// A peer flapping fast still keeps at most maxStateRows rows.
-		_, err = t.stmt(ctx, tx, qCapStates).ExecContext(ctx, endpoint, maxStateRows)
+		_, err = t.stmts.Stmt(ctx, tx, qCapStates).ExecContext(ctx, endpoint, maxStateRows)
 		return err
 	})
 	if err != nil {
@@ -396,7 +376,7 @@ const maxStateRows = 512
 // order; time before its first recorded change is StateUnknown.
 func (t *table) spans(ctx context.Context, endpoint string, since time.Time) ([]StateSpan, error) {
 	now := t.now().UTC()
-	rows, err := t.stmt(ctx, nil, qTimeline).QueryContext(ctx, endpoint)
+	rows, err := t.stmts.Stmt(ctx, nil, qTimeline).QueryContext(ctx, endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("read timeline of peer %s: %w", endpoint, err)
 	}
