@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/offgrid-net/offgrid/identity"
 
@@ -106,6 +107,38 @@ func (h hostList) Candidates(ctx context.Context) ([]storage.Candidate, error) {
 	for _, p := range ps {
 		if p.State == PeerUp && p.Active && p.ID != "" && p.ID != n.info.ID && n.trust.IsMember(p.ID) {
 			out = append(out, storage.Candidate{ID: string(p.ID), Endpoint: p.Endpoint, Name: p.Name, Weight: 1})
+		}
+	}
+	return out, nil
+}
+
+// Absent returns the cluster's other members that are not up, each with
+// the last time this node saw it up, or when this node started if that is
+// later.
+func (h hostList) Absent(ctx context.Context) (map[string]time.Time, error) {
+	n := h.n
+	doc, ok := n.trust.Document()
+	if !ok {
+		return nil, nil
+	}
+	out := make(map[string]time.Time, len(doc.Members))
+	for _, m := range doc.Members {
+		if m.ID != n.info.ID {
+			out[string(m.ID)] = n.started
+		}
+	}
+	ps, err := n.peers.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps {
+		since, ok := out[string(p.ID)]
+		switch {
+		case !ok:
+		case p.State == PeerUp:
+			delete(out, string(p.ID))
+		case p.LastSeen.After(since):
+			out[string(p.ID)] = p.LastSeen
 		}
 	}
 	return out, nil

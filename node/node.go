@@ -284,6 +284,9 @@ type Node struct {
 	traffic    traffic
 
 	history *history.Recorder
+	// started is when New ran: hosts this node has not seen since count
+	// as absent from then on (hostList.Absent).
+	started time.Time
 
 	// settingsMu serializes changes to the announce settings so that each
 	// change and its event are published in order.
@@ -325,6 +328,7 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 	}
 	n := &Node{
 		cfg:      cfg,
+		started:  cfg.Now(),
 		log:      cfg.Logger.With("component", "node"),
 		keys:     keys,
 		db:       db,

@@ -19,9 +19,13 @@
 // replica (replication) are acknowledged: the upload quorum.
 //
 // A get fetches, per stripe, the data shards first (no decoding needed),
-// then parity shards for the ones that fail, checks every shard's BLAKE3
-// against the manifest, decodes, decrypts, and checks the whole file's hash
-// at the end. While one stripe is read the next two are fetched, their
+// then parity shards for the ones that fail, decodes and decrypts. The
+// stripe's AEAD tag proves every byte of it (a host has no key to forge
+// one), so the shards are not hashed on the way; a stripe that does not
+// open is fetched again with every shard checked against its BLAKE3 in the
+// manifest, which finds, reports and avoids the host that served wrong
+// bytes. The whole file's hash is left to the client, which gets it with
+// the bytes (the CLI checks it before it keeps the file). While one stripe is read the next two are fetched, their
 // requests sharing one window of Window (a token per running request), so
 // the window stays full across a stripe's end rather than draining while a
 // stripe's last shard arrives and it is decrypted; memory stays bounded

@@ -66,6 +66,16 @@ type flight struct {
 // window stays full across a stripe's end. nil: a window of its own.
 func (f *Fetcher) FetchStripe(ctx context.Context, m Manifest, stripe int, recs []ShardRecord, full bool,
 	down func(hostID string) bool, avoid *HostSet, slots chan struct{}) ([][]byte, error) {
+	return f.fetchStripe(ctx, m, stripe, recs, full, true, down, avoid, slots)
+}
+
+// fetchStripe is FetchStripe; with check false it takes each shard of the
+// right length without hashing it, for a caller that authenticates the
+// restored stripe itself (Reader.load) and fetches again with check on
+// when that fails. A host that served wrong bytes to a checked fetch goes
+// into avoid.
+func (f *Fetcher) fetchStripe(ctx context.Context, m Manifest, stripe int, recs []ShardRecord, full, check bool,
+	down func(hostID string) bool, avoid *HostSet, slots chan struct{}) ([][]byte, error) {
 	cfg := f.Config.withDefaults()
 	coder, err := coderFor(m)
 	if err != nil {
@@ -109,7 +119,7 @@ func (f *Fetcher) FetchStripe(ctx context.Context, m Manifest, stripe int, recs 
 		fl.started = time.Now()
 		flights[id] = &fl
 		wg.Go(func() {
-			data, err := f.fetchOne(ctx, cfg, m, stripe, fl.rec, fl.attempt, deadline)
+			data, err := f.fetchOne(ctx, cfg, m, stripe, fl.rec, fl.attempt, deadline, check)
 			results <- fetched{id: id, data: data, err: err, elapsed: time.Since(fl.started)}
 		})
 	}
@@ -192,6 +202,9 @@ func (f *Fetcher) FetchStripe(ctx context.Context, m Manifest, stripe int, recs 
 				break
 			}
 			failures = append(failures, fmt.Sprintf("shard %d: %v", fl.rec.Index, res.err))
+			if errors.Is(res.err, ErrHashMismatch) {
+				avoid.Add(fl.rec.HostID)
+			}
 			if errors.Is(res.err, ErrHostUnreachable) || errors.Is(res.err, ErrHostBusy) {
 				avoid.Add(fl.rec.HostID)
 				if fl.attempt < cfg.Retries && parent.Err() == nil {
@@ -287,9 +300,10 @@ func readOrder(m Manifest, stripe int, recs []ShardRecord, avoided func(hostID s
 }
 
 // fetchOne makes one request for a shard, within deadline, after the
-// backoff its attempt number calls for, and checks the bytes.
+// backoff its attempt number calls for, and checks the bytes' length and,
+// with check, their hash.
 func (f *Fetcher) fetchOne(ctx context.Context, cfg TransferConfig, m Manifest, stripe int, rec ShardRecord, attempt int,
-	deadline time.Duration) ([]byte, error) {
+	deadline time.Duration, check bool) ([]byte, error) {
 	if attempt > 0 {
 		if err := sleep(ctx, backoff(cfg, attempt-1)); err != nil {
 			return nil, err
@@ -306,6 +320,9 @@ func (f *Fetcher) fetchOne(ctx context.Context, cfg TransferConfig, m Manifest, 
 		}
 		return nil, err
 	}
+	if len(data) == m.ShardSize && !check {
+		return data, nil
+	}
 	sum := blake3.Sum256(data)
 	if hex.EncodeToString(sum[:]) != rec.Hash || len(data) != m.ShardSize {
 		if f.OnCorrupt != nil {
@@ -321,7 +338,7 @@ func (f *Fetcher) fetchOne(ctx context.Context, cfg TransferConfig, m Manifest, 
 // (ErrHashMismatch otherwise).
 func (f *Fetcher) FetchShard(ctx context.Context, m Manifest, rec ShardRecord) ([]byte, error) {
 	cfg := f.Config.withDefaults()
-	return f.fetchOne(ctx, cfg, m, rec.Stripe, rec, 0, cfg.ShardDeadline(m.ShardSize))
+	return f.fetchOne(ctx, cfg, m, rec.Stripe, rec, 0, cfg.ShardDeadline(m.ShardSize), true)
 }
 
 // observe folds a successful fetch's duration into the moving average
@@ -383,8 +400,15 @@ const readAhead = 2
 
 // Reader streams a stored file's plaintext, one stripe at a time: while the
 // caller consumes a stripe, the next readAhead are fetched and decrypted,
-// so memory stays bounded whatever the file size. It checks the whole
-// file's hash at the end. Close stops the prefetches and waits for them.
+// so memory stays bounded whatever the file size. Every stripe is
+// authenticated before any of its bytes are handed out: its AEAD tag binds
+// it to the file's key, to its index and, for the last one, to being the
+// last (SegmentCipher), so wrong bytes, stripes swapped or a file cut short
+// fail the read. The whole file's hash is the client's to check: a hash
+// over what was already sent would come too late to stop it, and would
+// check nothing the tags did not (the CLI compares it with the file's
+// recorded hash, which the API sends along). Close stops the prefetches
+// and waits for them.
 type Reader struct {
 	f    *Fetcher
 	m    Manifest
@@ -402,7 +426,6 @@ type Reader struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	hasher *blake3.Hasher
 
 	// The fields below are used only by the goroutine calling Read.
 	next     int                 // next stripe to hand out
@@ -438,7 +461,7 @@ func (f *Fetcher) Open(ctx context.Context, m Manifest, recs []ShardRecord, key 
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	r := &Reader{f: f, m: m, recs: recs, down: down, avoid: NewHostSet(), coder: coder, cipher: cipher, ctx: ctx, cancel: cancel,
-		slots: make(chan struct{}, f.Config.withDefaults().Window), hasher: blake3.New(), segSize: SegmentPlainSize(m.K, m.ShardSize)}
+		slots: make(chan struct{}, f.Config.withDefaults().Window), segSize: SegmentPlainSize(m.K, m.ShardSize)}
 	// The first stripe alone: it reports an unavailable file, and teaches
 	// avoid which hosts are dead before more stripes ask them.
 	r.prefetch(1)
@@ -453,19 +476,37 @@ func (f *Fetcher) Open(ctx context.Context, m Manifest, recs []ShardRecord, key 
 	return r, nil
 }
 
-// load fetches, joins and decrypts stripe i into dst.
+// load fetches, joins and decrypts stripe i into dst. The stripe's AEAD
+// tag is what proves its bytes, so the shards are first taken without
+// hashing each (a host cannot make a stripe that opens under the file's
+// key); only when the stripe does not open are they fetched again, each
+// checked against its hash, which finds the host that served wrong bytes,
+// reports it and reads around it.
 func (r *Reader) load(ctx context.Context, i int, dst []byte) stripeResult {
-	shards, err := r.f.FetchStripe(ctx, r.m, i, r.recs, false, r.down, r.avoid, r.slots)
+	plain, err := r.restore(ctx, i, dst, false)
+	if errors.Is(err, errStripeUnopened) {
+		plain, err = r.restore(ctx, i, dst, true)
+	}
+	return stripeResult{plain: plain, err: err}
+}
+
+// errStripeUnopened: a stripe restored from unchecked shards did not open.
+var errStripeUnopened = errors.New("stripe does not open")
+
+// restore fetches stripe i's shards (checking each against its hash if
+// check), joins them into dst and decrypts the stripe.
+func (r *Reader) restore(ctx context.Context, i int, dst []byte, check bool) ([]byte, error) {
+	shards, err := r.f.fetchStripe(ctx, r.m, i, r.recs, false, check, r.down, r.avoid, r.slots)
 	if err != nil {
-		return stripeResult{err: err}
+		return nil, err
 	}
 	plainLen := min(int64(r.segSize), r.m.Size-int64(i)*int64(r.segSize))
 	if plainLen < 0 {
-		return stripeResult{err: fmt.Errorf("%w: stripe %d lies beyond the file's size", ErrCorrupt, i)}
+		return nil, fmt.Errorf("%w: stripe %d lies beyond the file's size", ErrCorrupt, i)
 	}
 	sealed, err := r.coder.DataInto(dst, shards, int(plainLen)+SegmentOverhead)
 	if err != nil {
-		return stripeResult{err: fmt.Errorf("join stripe %d: %w", i, err)}
+		return nil, fmt.Errorf("join stripe %d: %w", i, err)
 	}
 	// Decrypt in place when the joined bytes are our own buffer; a stripe
 	// that fits one shard is opened from the shard into dst instead.
@@ -474,10 +515,13 @@ func (r *Reader) load(ctx context.Context, i int, dst []byte) stripeResult {
 		out = dst[:0]
 	}
 	plain, err := r.cipher.Open(out, sealed, uint64(i), i == r.m.Stripes-1)
-	if err != nil {
-		return stripeResult{err: fmt.Errorf("decrypt stripe %d: %w", i, err)}
+	switch {
+	case err != nil && !check:
+		return nil, errStripeUnopened
+	case err != nil:
+		return nil, fmt.Errorf("decrypt stripe %d: %w", i, err)
 	}
-	return stripeResult{plain: plain}
+	return plain, nil
 }
 
 // accept makes plain the current stripe; the previous one's buffer is
@@ -488,7 +532,6 @@ func (r *Reader) accept(plain []byte) {
 	}
 	r.cur = plain
 	r.buf = plain
-	r.hasher.Write(plain)
 	r.next++
 }
 
@@ -537,8 +580,7 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 }
 
 // fill makes r.buf hold unread bytes, waiting for the next stripe if
-// needed; it returns io.EOF after the last one, once the file's hash
-// checked out.
+// needed; it returns io.EOF after the last one.
 func (r *Reader) fill() error {
 	for len(r.buf) == 0 {
 		switch {
@@ -554,11 +596,7 @@ func (r *Reader) fill() error {
 			r.accept(res.plain)
 			r.prefetch(readAhead)
 		case r.next == r.m.Stripes:
-			if got := hex.EncodeToString(r.hasher.Sum(nil)); got != r.m.FileHash {
-				r.err = fmt.Errorf("%w: the file hashes to %s, its manifest says %s", ErrHashMismatch, got, r.m.FileHash)
-			} else {
-				r.err = io.EOF
-			}
+			r.err = io.EOF
 		}
 	}
 	return nil

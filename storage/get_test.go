@@ -23,6 +23,7 @@ const (
 	hostOK     hostMode = iota
 	hostDead            // refuses at once, as a killed process's closed port
 	hostFrozen          // never answers until the request is cancelled, as a SIGSTOPped host
+	hostLiar            // answers with one byte of the shard flipped: a rotten disk or a lying host
 )
 
 // memTransport is an in-process set of hosts keeping shards in memory.
@@ -115,7 +116,11 @@ func (t *memTransport) GetShard(ctx context.Context, host Candidate, addr ShardA
 	if err := sleep(ctx, t.delay); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrHostUnreachable, err)
 	}
-	return bytes.Clone(data), nil
+	data = bytes.Clone(data)
+	if mode == hostLiar {
+		data[len(data)/2] ^= 0x40
+	}
+	return data, nil
 }
 
 func (t *memTransport) StatShard(context.Context, Candidate, ShardAddr) (string, error) {
@@ -257,6 +262,88 @@ func TestGetNeverHangsOnOneHost(t *testing.T) {
 				if c := tr.calls(byShard[i]); c > tt.maxCalls {
 					t.Errorf("host of shard %d was asked %d times in a %d-stripe get, want at most %d (spares first)",
 						i, c, sf.m.Stripes, tt.maxCalls)
+				}
+			}
+		})
+	}
+}
+
+// TestGetReadsAroundWrongBytes: shards are taken unhashed and the stripe's
+// AEAD tag proves them, so a host serving wrong bytes of the right length
+// makes its stripe fetch again with every shard checked. That finds the
+// host, reports it once and avoids it for the rest of the read, and the
+// file comes back whole. With more liars than spares the read fails: it
+// never hands out wrong bytes.
+func TestGetReadsAroundWrongBytes(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	const k, n, shardSize = 4, 6, 16 << 10
+	tests := []struct {
+		name    string
+		liars   int
+		wantErr bool
+	}{
+		{name: "one liar", liars: 1},
+		{name: "as many liars as spares", liars: n - k},
+		{name: "more liars than spares", liars: n - k + 1, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := newMemTransport()
+			var hosts []Candidate
+			for i := range n {
+				hosts = append(hosts, Candidate{ID: fmt.Sprintf("host-%d", i), Endpoint: fmt.Sprintf("mem://%d", i), Weight: 1})
+			}
+			sf := putFile(t, tr, hosts, k, n, shardSize, 8*(k*shardSize-SegmentOverhead))
+			// The liars hold the first data shards of stripe 0, so the
+			// first stripe needs them.
+			liars := map[string]bool{}
+			for _, r := range sf.recs {
+				if r.Stripe == 0 && r.Index < tt.liars {
+					tr.set(r.HostID, hostLiar)
+					liars[r.HostID] = true
+				}
+			}
+			var mu sync.Mutex
+			reported := map[string]int{}
+			f := &Fetcher{Transport: tr, OnCorrupt: func(_ ShardAddr, host Candidate) {
+				mu.Lock()
+				defer mu.Unlock()
+				reported[host.ID]++
+			}}
+			got, err := func() ([]byte, error) {
+				rd, err := f.Open(t.Context(), sf.m, sf.recs, sf.key, sf.prefix, nil)
+				if err != nil {
+					return nil, err
+				}
+				defer rd.Close()
+				return io.ReadAll(rd)
+			}()
+			if tt.wantErr {
+				if err == nil {
+					t.Fatal("read with more lying hosts than spares succeeded")
+				}
+				if !errors.Is(err, ErrTooFewShards) {
+					t.Errorf("read = %v, want ErrTooFewShards", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("read: %v", err)
+			}
+			if !bytes.Equal(got, sf.plain) {
+				t.Fatal("the file read back differs from the one stored")
+			}
+			for id := range liars {
+				if reported[id] != 1 {
+					t.Errorf("liar %s reported %d times, want once (then avoided)", id, reported[id])
+				}
+				if c := tr.calls(id); c > 2 {
+					t.Errorf("liar %s asked %d times in a %d-stripe read, want at most 2", id, c, sf.m.Stripes)
+				}
+			}
+			for id, c := range reported {
+				if !liars[id] {
+					t.Errorf("honest host %s reported %d times", id, c)
 				}
 			}
 		})

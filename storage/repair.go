@@ -19,23 +19,48 @@ type Repairer struct {
 
 // RepairResult says what a repair found and did.
 type RepairResult struct {
-	// Live holds, per stripe, the live shards after the repair.
+	// Live holds, per stripe, the shards readable now after the repair:
+	// live records on hosts that are up.
 	Live []int
 	// Rebuilt counts shards rebuilt and placed on hosts; Unplaced counts
 	// shards rebuilt that no host took.
 	Rebuilt, Unplaced int
 	// MarkedDead counts shard records found dead (host gone or bad hash).
 	MarkedDead int
+	// Away counts shards kept live although their host is not up: it has
+	// been gone for less than the grace period (see Repair).
+	Away int
+	// Revived counts shards found dead before whose host is back and
+	// still holds them under their hash (see Repair).
+	Revived int
 }
 
 // Repair checks every stripe of an asset. A shard is live when its host is
-// among hosts (the live candidates). A stripe with fewer live shards than the repair
-// threshold is restored from any k shards and its missing shards rebuilt
-// onto hosts that hold no shard of the stripe yet (or, when every live host
-// has one, onto the hosts holding the fewest), each checked on the host
-// after upload. A forced repair also asks each host whether it still has
-// its shard under the right hash, and rebuilds every stripe below n.
-func (r *Repairer) Repair(ctx context.Context, m Manifest, hosts []Candidate, force bool) (RepairResult, error) {
+// among hosts (the hosts up now). A shard whose host is not up is kept, not
+// marked dead, while away says the host is within its grace period: a host
+// that reboots or loses its link for a few minutes still holds its shards,
+// and marking them dead at once would rebuild them elsewhere on every
+// flap, and would call a file lost after the whole mesh lost power
+// together. Its stripe counts as degraded meanwhile (RepairResult.Live)
+// but is not rebuilt for it. A forced repair (asked for by the operator)
+// does not wait: it marks every shard whose host is not up dead, and also
+// asks each host whether it still has its shard under the right hash.
+//
+// A stripe holding fewer than k shards (recorded live or away) cannot be
+// restored: all its shards marked dead before whose hosts are up again are
+// asked for, and each a host still holds under its recorded hash counts
+// live again (the reads check every shard anyway). That is how a file
+// comes back after its hosts were gone longer than the grace period. A
+// stripe with at least k shards is never revived this way: its dead shards
+// are rebuilt onto hosts in good standing instead, so a host that failed
+// an audit does not get its shard back.
+//
+// A stripe with fewer live shards than the repair threshold is restored
+// from any k shards and its missing shards rebuilt onto hosts that hold no
+// shard of the stripe yet (or, when every live host has one, onto the
+// hosts holding the fewest), each checked on the host after upload.
+// A forced repair rebuilds every stripe below n.
+func (r *Repairer) Repair(ctx context.Context, m Manifest, hosts []Candidate, away func(hostID string) bool, force bool) (RepairResult, error) {
 	cfg := r.Config.withDefaults()
 	recs, err := r.Catalog.Shards(ctx, m.AssetID)
 	if err != nil {
@@ -46,58 +71,98 @@ func (r *Repairer) Repair(ctx context.Context, m Manifest, hosts []Candidate, fo
 		alive[h.ID] = h
 	}
 	var res RepairResult
+	absent := map[int]int{} // per stripe: shards kept on away hosts
+	stat := func(host Candidate, rec ShardRecord) (bool, error) {
+		addr := ShardAddr{AssetID: m.AssetID, Stripe: rec.Stripe, Index: rec.Index}
+		var hash string
+		err := retry(ctx, cfg, func() error {
+			var err error
+			hash, err = r.Fetcher.Transport.StatShard(ctx, host, addr)
+			return err
+		})
+		return err == nil && hash == rec.Hash, ctx.Err()
+	}
 	for i := range recs {
 		rec := &recs[i]
 		live := rec.Live
-		if _, ok := alive[rec.HostID]; !ok {
+		host, up := alive[rec.HostID]
+		switch {
+		case !live:
+		case !up && !force && away != nil && away(rec.HostID):
+			absent[rec.Stripe]++
+			res.Away++
+		case !up:
 			live = false
-		} else if force && live {
-			addr := ShardAddr{AssetID: m.AssetID, Stripe: rec.Stripe, Index: rec.Index}
-			var hash string
-			err := retry(ctx, cfg, func() error {
-				var err error
-				hash, err = r.Fetcher.Transport.StatShard(ctx, alive[rec.HostID], addr)
-				return err
-			})
-			if ctx.Err() != nil {
-				return res, ctx.Err()
+		case force:
+			if live, err = stat(host, *rec); err != nil {
+				return res, err
 			}
-			live = err == nil && hash == rec.Hash
 		}
 		if live != rec.Live {
 			if err := r.Catalog.SetLive(ctx, m.AssetID, rec.Stripe, rec.Index, live); err != nil {
 				return res, err
 			}
-			if !live {
-				res.MarkedDead++
-			}
+			res.MarkedDead++
 			rec.Live = live
 		}
 	}
-	res.Live = LiveCounts(m, recs)
+	held := LiveCounts(m, recs)
+	lost := make([]bool, len(held))
+	for stripe, n := range held {
+		lost[stripe] = n < m.K
+	}
+	for i := range recs {
+		rec := &recs[i]
+		host, up := alive[rec.HostID]
+		if rec.Live || !up || !lost[rec.Stripe] {
+			continue
+		}
+		ok, err := stat(host, *rec)
+		if err != nil {
+			return res, err
+		}
+		if !ok {
+			continue
+		}
+		if err := r.Catalog.SetLive(ctx, m.AssetID, rec.Stripe, rec.Index, true); err != nil {
+			return res, err
+		}
+		rec.Live = true
+		held[rec.Stripe]++
+		res.Revived++
+	}
 	threshold := cfg.Threshold(m.K, m.N)
 	if force {
 		threshold = m.N
 	}
 	var failed []error
-	for stripe, live := range res.Live {
-		if live >= threshold || live >= m.N {
+	for stripe, n := range held {
+		if n >= threshold || n >= m.N {
 			continue
 		}
 		rebuilt, unplaced, err := r.repairStripe(ctx, cfg, m, stripe, recs, hosts)
-		res.Live[stripe] += rebuilt
+		held[stripe] += rebuilt
 		res.Rebuilt += rebuilt
 		res.Unplaced += unplaced
 		if err != nil {
 			failed = append(failed, err)
 		}
 	}
+	res.Live = held
+	for stripe, n := range absent {
+		res.Live[stripe] -= n
+	}
 	return res, errors.Join(failed...)
 }
 
 func (r *Repairer) repairStripe(ctx context.Context, cfg TransferConfig, m Manifest, stripe int, recs []ShardRecord,
 	hosts []Candidate) (rebuilt, unplaced int, err error) {
-	shards, err := r.Fetcher.FetchStripe(ctx, m, stripe, recs, true, nil, nil, nil)
+	// Hosts not up are asked last (their shards may be kept as away).
+	up := make(map[string]bool, len(hosts))
+	for _, h := range hosts {
+		up[h.ID] = true
+	}
+	shards, err := r.Fetcher.FetchStripe(ctx, m, stripe, recs, true, func(id string) bool { return !up[id] }, nil, nil)
 	if err != nil {
 		return 0, 0, err
 	}

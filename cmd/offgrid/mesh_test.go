@@ -452,11 +452,15 @@ func TestRepairRestoresRedundancy(t *testing.T) {
 	sameBytes(t, src, got)
 }
 
+// TestAutomaticRepairAfterPeerLoss: hosts that stay down past the repair
+// grace have their shards rebuilt elsewhere, without anyone asking: the
+// end of the grace triggers the pass (the interval is an hour).
 func TestAutomaticRepairAfterPeerLoss(t *testing.T) {
 	m := startMesh(t, 10, func(i int, o *nodeOptions) {
 		if i == 0 {
-			o.repairInterval = time.Hour // peer loss triggers the check, not the clock
-			o.repairThreshold = 8        // rebuild any stripe below n (default: below k+2)
+			o.repairInterval = time.Hour // peer loss and the grace's end trigger the check, not the clock
+			o.repairGrace = time.Second
+			o.repairThreshold = 8 // rebuild any stripe below n (default: below k+2)
 		}
 	})
 	m.waitPeers(0, 9)
@@ -478,6 +482,100 @@ func TestAutomaticRepairAfterPeerLoss(t *testing.T) {
 	}
 	if cur.MinLive != 8 || cur.State != "stored" {
 		t.Fatalf("after losing 4 hosts the asset is %+v, want it repaired to 8 live shards per stripe", cur)
+	}
+}
+
+// TestRepairWaitsForReturningHosts: hosts down for less than the repair
+// grace keep their shards. Meanwhile the file reads as degraded and still
+// comes back, nothing is rebuilt, and once the hosts return it is whole
+// again on the same hosts (before the grace, a host's restart marked its
+// shards dead and rebuilt them elsewhere at once).
+func TestRepairWaitsForReturningHosts(t *testing.T) {
+	m := startMesh(t, 8, func(i int, o *nodeOptions) {
+		if i == 0 {
+			o.repairInterval = 100 * time.Millisecond
+			o.repairGrace = time.Hour
+		}
+	})
+	m.waitPeers(0, 7)
+	src := randomFile(t, 1<<20)
+	a := putFile(t, m.env(0), src, "--k", "4", "--n", "8", "--shard-size", "65536")
+	for i := 1; i <= 3; i++ {
+		m.kill(i)
+	}
+	m.waitPeers(0, 4)
+	cur := m.waitAsset(t, a.AssetID, "degraded")
+	if cur.MinLive != 8 {
+		t.Errorf("with 3 hosts briefly down the asset is %+v, want its 8 shards per stripe kept", cur)
+	}
+	got := filepath.Join(t.TempDir(), "got.bin")
+	mustCLI(t, m.env(0), "get", a.AssetID, "-o", got, "--no-progress")
+	sameBytes(t, src, got)
+	for i := 1; i <= 3; i++ {
+		m.restart(i)
+	}
+	m.waitPeers(0, 7)
+	if cur := m.waitAsset(t, a.AssetID, "stored"); cur.MinLive != 8 {
+		t.Errorf("with the hosts back the asset is %+v, want 8 live shards per stripe", cur)
+	}
+	for i := range 8 {
+		if n := m.shardsOn(i, a.AssetID, 8); n != 1 {
+			t.Errorf("node %d holds %d shards of stripe 0, want 1 (nothing rebuilt elsewhere)", i, n)
+		}
+	}
+}
+
+// TestLostStripesComeBackWithTheirHosts: with no grace, hosts that go down
+// are given up at once, and a stripe left with fewer than k shards is lost.
+// When the hosts come back still holding their shards, the next repair
+// pass takes them back and the file reads again.
+func TestLostStripesComeBackWithTheirHosts(t *testing.T) {
+	m := startMesh(t, 6, func(i int, o *nodeOptions) {
+		if i == 0 {
+			o.repairInterval = 100 * time.Millisecond
+			o.repairThreshold = 3 // no rebuilds while hosts go: only the revival is tested
+		}
+	})
+	m.waitPeers(0, 5)
+	src := randomFile(t, 1<<20)
+	a := putFile(t, m.env(0), src, "--k", "3", "--n", "6", "--shard-size", "65536")
+	for i := 1; i <= 4; i++ {
+		m.kill(i)
+	}
+	m.waitPeers(0, 1)
+	m.waitAsset(t, a.AssetID, "lost")
+	if _, err := cli(t, m.env(0), "get", a.AssetID, "-o", filepath.Join(t.TempDir(), "lost.bin"), "--no-progress"); err == nil {
+		t.Fatal("get of a file with 2 of 6 shards per stripe reachable worked")
+	}
+	for i := 1; i <= 4; i++ {
+		m.restart(i)
+	}
+	m.waitPeers(0, 5)
+	if cur := m.waitAsset(t, a.AssetID, "stored"); cur.MinLive != 6 {
+		t.Errorf("with the hosts back the asset is %+v, want 6 live shards per stripe", cur)
+	}
+	got := filepath.Join(t.TempDir(), "got.bin")
+	mustCLI(t, m.env(0), "get", a.AssetID, "-o", got, "--no-progress")
+	sameBytes(t, src, got)
+}
+
+// waitAsset waits until node 0 reports the asset in state and returns it.
+func (m *testMesh) waitAsset(t *testing.T, id, state string) assetJSON {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var cur assetJSON
+		out, err := cli(t, m.env(0), "assets", id, "--json")
+		if err == nil {
+			err = json.Unmarshal([]byte(out), &cur)
+		}
+		if err == nil && cur.State == state {
+			return cur
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("asset %s is %+v (%v) after 30s, want it %s", id, cur, err, state)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

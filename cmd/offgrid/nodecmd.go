@@ -69,6 +69,7 @@ type nodeOptions struct {
 	window          int
 	repairThreshold int
 	repairInterval  time.Duration
+	repairGrace     time.Duration
 	scrubInterval   time.Duration
 	settleInterval  time.Duration
 	auditInterval   time.Duration
@@ -136,6 +137,7 @@ func (o *nodeOptions) flags(cmd *cobra.Command) {
 	fs.IntVar(&o.window, "window", d.Assets.Transfer.Window, "shard transfers a put, get or repair runs at once")
 	fs.IntVar(&o.repairThreshold, "repair-threshold", 0, "rebuild a stripe with fewer live shards than this (default k+2)")
 	fs.DurationVar(&o.repairInterval, "repair-interval", d.Assets.RepairInterval, "how often the node checks its own files (0: never on its own)")
+	fs.DurationVar(&o.repairGrace, "repair-grace", d.Assets.RepairGrace, "how long a host may be down before its shards are rebuilt elsewhere (0: at once)")
 	fs.DurationVar(&o.scrubInterval, "scrub-interval", d.ScrubInterval, "how often the node re-reads every shard it hosts, quarantining lost or corrupt ones (0: never)")
 	fs.DurationVar(&o.settleInterval, "settle-interval", d.SettleInterval, "how often the node bills its consumers that are up and pays the receipts it owes (0: never)")
 	fs.DurationVar(&o.auditInterval, "audit-interval", d.Assets.AuditInterval, "how often the node challenges the hosts of its files to prove they hold their shards (0: never)")
@@ -330,6 +332,10 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 	cfg.Assets.RepairInterval = o.repairInterval
 	if o.repairInterval == 0 {
 		cfg.Assets.RepairInterval = -1
+	}
+	cfg.Assets.RepairGrace = o.repairGrace
+	if o.repairGrace == 0 {
+		cfg.Assets.RepairGrace = -1
 	}
 	cfg.Ledger.SyncInterval = o.blockSync
 	if o.blockSync == 0 {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/zeebo/blake3"
 
@@ -542,7 +543,7 @@ func (s *Service) Repair(ctx context.Context, id string) (RepairReport, error) {
 	if err != nil {
 		return RepairReport{}, nodeerr.FromStorage(err)
 	}
-	res, err := s.repairOne(ctx, m, true)
+	res, err := s.repairOne(ctx, m, nil, true)
 	a, aerr := s.publishAsset(ctx, id)
 	if aerr != nil {
 		return RepairReport{}, aerr
@@ -554,8 +555,9 @@ func (s *Service) Repair(ctx context.Context, id string) (RepairReport, error) {
 	return rep, nil
 }
 
-// repairOne repairs one asset and records its new state.
-func (s *Service) repairOne(ctx context.Context, m storage.Manifest, verify bool) (storage.RepairResult, error) {
+// repairOne repairs one asset and records its new state; away (nil: none)
+// names the hosts within their grace period (storage.Repairer.Repair).
+func (s *Service) repairOne(ctx context.Context, m storage.Manifest, away func(hostID string) bool, verify bool) (storage.RepairResult, error) {
 	if !s.owns(m) {
 		return storage.RepairResult{}, fmt.Errorf("%w: %s was shared with this node; only its owner repairs it", nodeerr.ErrConflict, m.AssetID)
 	}
@@ -566,7 +568,7 @@ func (s *Service) repairOne(ctx context.Context, m storage.Manifest, verify bool
 	if err != nil {
 		return storage.RepairResult{}, err
 	}
-	res, rerr := s.repairer.Repair(ctx, m, hosts, verify)
+	res, rerr := s.repairer.Repair(ctx, m, hosts, away, verify)
 	if res.Live != nil {
 		state := storage.Health(m, res.Live, s.cfg.Transfer.Threshold(m.K, m.N))
 		if m.State == storage.StatePending && state == storage.StateDegraded {
@@ -578,37 +580,55 @@ func (s *Service) repairOne(ctx context.Context, m storage.Manifest, verify bool
 			}
 			s.log.Info("Asset state changed", "asset", m.AssetID, "from", m.State, "to", state)
 		}
-		if res.Rebuilt > 0 {
-			s.log.Info("Asset repaired", "asset", m.AssetID, "rebuilt", res.Rebuilt, "unplaced", res.Unplaced)
+		if res.Rebuilt > 0 || res.Revived > 0 {
+			s.log.Info("Asset repaired", "asset", m.AssetID, "rebuilt", res.Rebuilt, "unplaced", res.Unplaced, "revived", res.Revived)
 		}
 	}
 	return res, rerr
 }
 
 // repairAll checks every asset this node owns against the peer table (no
-// network checks) and repairs what fell below the threshold.
-func (s *Service) repairAll(ctx context.Context) {
+// network checks) and repairs what fell below the threshold. Hosts down for
+// less than RepairGrace keep their shards; it returns when the first of
+// them runs out of grace (zero: none is within it).
+func (s *Service) repairAll(ctx context.Context) (graceEnds time.Time) {
+	absent, err := s.deps.Hosts.Absent(ctx)
+	if err != nil {
+		s.log.Warn("Repair scan failed", "err", err)
+		return time.Time{}
+	}
+	now := s.deps.Now()
+	for _, since := range absent {
+		if end := since.Add(s.cfg.RepairGrace); end.After(now) && (graceEnds.IsZero() || end.Before(graceEnds)) {
+			graceEnds = end
+		}
+	}
+	away := func(hostID string) bool {
+		since, ok := absent[hostID]
+		return ok && now.Sub(since) < s.cfg.RepairGrace
+	}
 	ms, err := s.catalog.List(ctx)
 	if err != nil {
 		s.log.Warn("Repair scan failed", "err", err)
-		return
+		return graceEnds
 	}
 	for _, m := range ms {
 		if ctx.Err() != nil {
-			return
+			return graceEnds
 		}
 		if !s.owns(m) {
 			continue
 		}
-		res, err := s.repairOne(ctx, m, false)
+		res, err := s.repairOne(ctx, m, away, false)
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("Repair incomplete", "asset", m.AssetID, "err", err)
 		}
-		if res.Rebuilt == 0 && res.MarkedDead == 0 {
+		if res.Rebuilt == 0 && res.MarkedDead == 0 && res.Revived == 0 {
 			continue // nothing changed that anyone would see
 		}
 		if _, err := s.publishAsset(ctx, m.AssetID); err != nil && ctx.Err() == nil {
 			s.log.Warn("Could not report a repaired asset", "asset", m.AssetID, "err", err)
 		}
 	}
+	return graceEnds
 }

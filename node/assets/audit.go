@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"time"
 
 	"github.com/offgrid-net/offgrid/internal/periodic"
 	"github.com/offgrid-net/offgrid/storage"
@@ -101,7 +102,7 @@ func (s *Service) AuditRound(ctx context.Context) (AuditReport, error) {
 		if failed == 0 {
 			continue
 		}
-		if _, err := s.repairOne(ctx, m, true); err != nil && ctx.Err() == nil {
+		if _, err := s.repairOne(ctx, m, nil, true); err != nil && ctx.Err() == nil {
 			s.log.Warn("Repair after a failed audit incomplete", "asset", m.AssetID, "err", err)
 		}
 		rep.Repaired++
@@ -183,6 +184,10 @@ func (s *Service) challenge(ctx context.Context, m storage.Manifest, addr storag
 type auditWeighted struct {
 	inner   Hosts
 	catalog *storage.Catalog
+}
+
+func (w auditWeighted) Absent(ctx context.Context) (map[string]time.Time, error) {
+	return w.inner.Absent(ctx)
 }
 
 func (w auditWeighted) Candidates(ctx context.Context) ([]storage.Candidate, error) {

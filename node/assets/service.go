@@ -26,6 +26,13 @@ type Config struct {
 	// down also triggers a check (RepairSoon). Default 1 min; negative:
 	// only when asked (Repair).
 	RepairInterval time.Duration
+	// RepairGrace is how long a host may be down before the node counts
+	// the shards it holds as lost and rebuilds them elsewhere: a Pi that
+	// reboots or a link that drops for a few minutes keeps its shards, and
+	// a mesh that lost power together comes back with its files. A repair
+	// asked for by the operator does not wait. Default 10 min (Ceph marks
+	// a down disk out after the same time); negative: no grace.
+	RepairGrace time.Duration
 	// AuditInterval is how often the node challenges the hosts of its
 	// files to prove they still hold their shards (RunAudits). Default
 	// 10 min; negative: never.
@@ -48,7 +55,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Transfer: storage.DefaultTransferConfig(), RepairInterval: time.Minute,
+	return Config{Transfer: storage.DefaultTransferConfig(), RepairInterval: time.Minute, RepairGrace: 10 * time.Minute,
 		AuditInterval: 10 * time.Minute, AuditShards: 3, AuditMax: 64, ClaimInterval: 6 * time.Hour,
 		StallAge: 90 * time.Second}
 }
@@ -66,6 +73,10 @@ func (c Config) Claim() time.Duration {
 // must be safe for concurrent use.
 type Hosts interface {
 	Candidates(ctx context.Context) ([]storage.Candidate, error)
+	// Absent returns the cluster's other members that are not up, each
+	// with the last time it was known up, or the time this node started
+	// when that is later (it cannot have seen them before).
+	Absent(ctx context.Context) (map[string]time.Time, error)
 }
 
 // A Publisher receives the asset events. Publish must not block.
@@ -131,6 +142,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if cfg.RepairInterval == 0 {
 		cfg.RepairInterval = d.RepairInterval
 	}
+	if cfg.RepairGrace == 0 {
+		cfg.RepairGrace = d.RepairGrace
+	}
 	if cfg.StallAge == 0 {
 		cfg.StallAge = d.StallAge
 	}
@@ -177,6 +191,16 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	claims := time.NewTicker(s.cfg.ClaimInterval)
 	defer claims.Stop()
+	// graceEnds fires when the first host within its grace period runs out
+	// of it, so its shards are rebuilt then rather than at the next tick.
+	graceEnds := time.NewTimer(time.Hour)
+	graceEnds.Stop()
+	defer graceEnds.Stop()
+	repair := func() {
+		if next := s.repairAll(ctx); !next.IsZero() {
+			graceEnds.Reset(max(next.Sub(s.deps.Now()), time.Second))
+		}
+	}
 	s.claimAll(ctx)
 	s.retryDeletions(ctx)
 	for {
@@ -186,12 +210,14 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-claims.C:
 			s.claimAll(ctx)
 		case <-repairTick:
-			s.repairAll(ctx)
+			repair()
+		case <-graceEnds.C:
+			repair()
 		case <-s.repairNow:
 			if repairTick == nil {
 				continue
 			}
-			s.repairAll(ctx)
+			repair()
 		}
 		s.retryDeletions(ctx)
 	}
