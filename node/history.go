@@ -107,8 +107,8 @@ func (c countingTransport) PutShard(ctx context.Context, host storage.Candidate,
 	return err
 }
 
-func (c countingTransport) GetShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr, maxSize int) ([]byte, error) {
-	data, err := c.Transport.GetShard(ctx, host, addr, maxSize)
+func (c countingTransport) GetShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr, buf []byte) ([]byte, error) {
+	data, err := c.Transport.GetShard(ctx, host, addr, buf)
 	c.t.received(host.ID, int64(len(data)))
 	return data, err
 }

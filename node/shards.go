@@ -158,16 +158,16 @@ func (l localShards) PutShard(ctx context.Context, _ storage.Candidate, addr sto
 	return nil
 }
 
-func (l localShards) GetShard(ctx context.Context, _ storage.Candidate, addr storage.ShardAddr, maxSize int) ([]byte, error) {
+func (l localShards) GetShard(ctx context.Context, _ storage.Candidate, addr storage.ShardAddr, buf []byte) ([]byte, error) {
 	rc, sh, err := l.n.openShard(ctx, addr.HostAssetID(), addr.Index)
 	if err != nil {
 		return nil, hostErr(err)
 	}
 	defer rc.Close()
-	if sh.Size > int64(maxSize) {
-		return nil, fmt.Errorf("%w: shard of %d bytes, at most %d expected", storage.ErrHostRefused, sh.Size, maxSize)
+	if sh.Size > int64(len(buf)) {
+		return nil, fmt.Errorf("%w: shard of %d bytes, at most %d expected", storage.ErrHostRefused, sh.Size, len(buf))
 	}
-	data := make([]byte, sh.Size)
+	data := buf[:sh.Size]
 	if _, err := io.ReadFull(rc, data); err != nil {
 		return nil, hostErr(fmt.Errorf("%w: read shard: %v", ErrCorrupt, err))
 	}

@@ -74,7 +74,7 @@ func (t *Shards) PutShard(ctx context.Context, host storage.Candidate, addr stor
 }
 
 // GetShard implements storage.Transport.
-func (t *Shards) GetShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr, maxSize int) ([]byte, error) {
+func (t *Shards) GetShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr, buf []byte) ([]byte, error) {
 	c, err := t.client(host, emptyDigest)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", storage.ErrHostRefused, err)
@@ -88,11 +88,11 @@ func (t *Shards) GetShard(ctx context.Context, host storage.Candidate, addr stor
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 		return nil, hostErr(resp.StatusCode, body)
 	}
-	if resp.ContentLength < 0 || resp.ContentLength > int64(maxSize) {
-		return nil, fmt.Errorf("%w: shard of %d bytes, at most %d expected", storage.ErrHostRefused, resp.ContentLength, maxSize)
+	if resp.ContentLength < 0 || resp.ContentLength > int64(len(buf)) {
+		return nil, fmt.Errorf("%w: shard of %d bytes, at most %d expected", storage.ErrHostRefused, resp.ContentLength, len(buf))
 	}
-	// Read into a buffer of the announced size: no growing and copying.
-	data := make([]byte, resp.ContentLength)
+	// Read straight into the caller's buffer: no growing and copying.
+	data := buf[:resp.ContentLength]
 	if _, err := io.ReadFull(resp.Body, data); err != nil {
 		return nil, fmt.Errorf("%w: read shard: %v", storage.ErrHostUnreachable, err)
 	}

@@ -267,7 +267,9 @@ func (c *Coder) Data(shards [][]byte, size int) ([]byte, error) {
 }
 
 // DataInto is Data that appends the bytes to dst[:0] when they span
-// several shards, so a stream of stripes can reuse one buffer.
+// several shards, so a stream of stripes can reuse one buffer. Shards that
+// already sit at their place in dst (data shard i at i*shardSize) are not
+// copied.
 func (c *Coder) DataInto(dst []byte, shards [][]byte, size int) ([]byte, error) {
 	if len(shards) < c.k {
 		return nil, fmt.Errorf("%w: got %d shards, want at least k (%d)", ErrParams, len(shards), c.k)
@@ -300,7 +302,14 @@ func (c *Coder) DataInto(dst []byte, shards [][]byte, size int) ([]byte, error) 
 		if len(s) != shardSize {
 			return nil, fmt.Errorf("%w: shard %d is %d bytes, shard sizes must all be %d", ErrParams, i, len(s), shardSize)
 		}
-		out = append(out, s[:min(shardSize, size-len(out))]...)
+		n := min(shardSize, size-len(out))
+		// A shard read straight into its place in dst (Fetcher) is
+		// there already.
+		if end := len(out) + n; &out[:end][len(out)] == &s[0] {
+			out = out[:end]
+			continue
+		}
+		out = append(out, s[:n]...)
 	}
 	return out, nil
 }

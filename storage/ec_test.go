@@ -398,3 +398,42 @@ func TestCoderDataAliasing(t *testing.T) {
 		t.Errorf("Data(16) without shard 2 = %q, %v", got, err)
 	}
 }
+
+// TestDataIntoShardsInPlace: data shards that already sit at their place in
+// dst (as the Fetcher reads them) are taken where they are, the others are
+// copied in, and the bytes come out the same either way.
+func TestDataIntoShardsInPlace(t *testing.T) {
+	const k, n, shardSize = 4, 6, 64
+	c, err := NewCoder(k, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := testBytes(9, k*shardSize-10)
+	shards, err := c.Encode(data, shardSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := c.Data(shards, len(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, inPlace := range [][]int{nil, {0}, {1, 3}, {0, 1, 2, 3}} {
+		dst := make([]byte, k*shardSize)
+		mixed := make([][]byte, n)
+		copy(mixed, shards)
+		for _, i := range inPlace {
+			mixed[i] = dst[i*shardSize : (i+1)*shardSize]
+			copy(mixed[i], shards[i])
+		}
+		got, err := c.DataInto(dst, mixed, len(data))
+		if err != nil {
+			t.Fatalf("in place %v: %v", inPlace, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("in place %v: DataInto gave other bytes than Data", inPlace)
+		}
+		if &got[0] != &dst[0] {
+			t.Errorf("in place %v: the result is not in dst", inPlace)
+		}
+	}
+}

@@ -66,15 +66,17 @@ type flight struct {
 // window stays full across a stripe's end. nil: a window of its own.
 func (f *Fetcher) FetchStripe(ctx context.Context, m Manifest, stripe int, recs []ShardRecord, full bool,
 	down func(hostID string) bool, avoid *HostSet, slots chan struct{}) ([][]byte, error) {
-	return f.fetchStripe(ctx, m, stripe, recs, full, true, down, avoid, slots)
+	return f.fetchStripe(ctx, m, stripe, recs, full, true, nil, down, avoid, slots)
 }
 
 // fetchStripe is FetchStripe; with check false it takes each shard of the
 // right length without hashing it, for a caller that authenticates the
 // restored stripe itself (Reader.load) and fetches again with check on
 // when that fails. A host that served wrong bytes to a checked fetch goes
-// into avoid.
-func (f *Fetcher) fetchStripe(ctx context.Context, m Manifest, stripe int, recs []ShardRecord, full, check bool,
+// into avoid. When dst holds k shards, data shard i is read into its place
+// in dst (i*ShardSize on), so the stripe needs no joining; other shards
+// get buffers of their own.
+func (f *Fetcher) fetchStripe(ctx context.Context, m Manifest, stripe int, recs []ShardRecord, full, check bool, dst []byte,
 	down func(hostID string) bool, avoid *HostSet, slots chan struct{}) ([][]byte, error) {
 	cfg := f.Config.withDefaults()
 	coder, err := coderFor(m)
@@ -119,7 +121,13 @@ func (f *Fetcher) fetchStripe(ctx context.Context, m Manifest, stripe int, recs 
 		fl.started = time.Now()
 		flights[id] = &fl
 		wg.Go(func() {
-			data, err := f.fetchOne(ctx, cfg, m, stripe, fl.rec, fl.attempt, deadline, check)
+			var buf []byte
+			if i := fl.rec.Index; i < m.K && len(dst) >= m.K*m.ShardSize {
+				buf = dst[i*m.ShardSize : (i+1)*m.ShardSize : (i+1)*m.ShardSize]
+			} else {
+				buf = make([]byte, m.ShardSize)
+			}
+			data, err := f.fetchOne(ctx, cfg, m, stripe, fl.rec, fl.attempt, deadline, check, buf)
 			results <- fetched{id: id, data: data, err: err, elapsed: time.Since(fl.started)}
 		})
 	}
@@ -299,11 +307,11 @@ func readOrder(m Manifest, stripe int, recs []ShardRecord, avoided func(hostID s
 	return cands, preferred
 }
 
-// fetchOne makes one request for a shard, within deadline, after the
-// backoff its attempt number calls for, and checks the bytes' length and,
-// with check, their hash.
+// fetchOne makes one request for a shard into buf (ShardSize bytes), within
+// deadline, after the backoff its attempt number calls for, and checks the
+// bytes' length and, with check, their hash.
 func (f *Fetcher) fetchOne(ctx context.Context, cfg TransferConfig, m Manifest, stripe int, rec ShardRecord, attempt int,
-	deadline time.Duration, check bool) ([]byte, error) {
+	deadline time.Duration, check bool, buf []byte) ([]byte, error) {
 	if attempt > 0 {
 		if err := sleep(ctx, backoff(cfg, attempt-1)); err != nil {
 			return nil, err
@@ -313,7 +321,7 @@ func (f *Fetcher) fetchOne(ctx context.Context, cfg TransferConfig, m Manifest, 
 	host := Candidate{ID: rec.HostID, Endpoint: rec.Endpoint, Weight: 1}
 	rctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
-	data, err := f.Transport.GetShard(rctx, host, addr, m.ShardSize)
+	data, err := f.Transport.GetShard(rctx, host, addr, buf)
 	if err != nil {
 		if ctx.Err() == nil && rctx.Err() != nil {
 			return nil, fmt.Errorf("%w: %s sent no shard within %s", ErrHostUnreachable, rec.Endpoint, deadline)
@@ -338,7 +346,7 @@ func (f *Fetcher) fetchOne(ctx context.Context, cfg TransferConfig, m Manifest, 
 // (ErrHashMismatch otherwise).
 func (f *Fetcher) FetchShard(ctx context.Context, m Manifest, rec ShardRecord) ([]byte, error) {
 	cfg := f.Config.withDefaults()
-	return f.fetchOne(ctx, cfg, m, rec.Stripe, rec, 0, cfg.ShardDeadline(m.ShardSize), true)
+	return f.fetchOne(ctx, cfg, m, rec.Stripe, rec, 0, cfg.ShardDeadline(m.ShardSize), true, make([]byte, m.ShardSize))
 }
 
 // observe folds a successful fetch's duration into the moving average
@@ -496,7 +504,11 @@ var errStripeUnopened = errors.New("stripe does not open")
 // restore fetches stripe i's shards (checking each against its hash if
 // check), joins them into dst and decrypts the stripe.
 func (r *Reader) restore(ctx context.Context, i int, dst []byte, check bool) ([]byte, error) {
-	shards, err := r.f.fetchStripe(ctx, r.m, i, r.recs, false, check, r.down, r.avoid, r.slots)
+	if cap(dst) < r.m.K*r.m.ShardSize {
+		dst = make([]byte, r.m.K*r.m.ShardSize)
+	}
+	dst = dst[:r.m.K*r.m.ShardSize]
+	shards, err := r.f.fetchStripe(ctx, r.m, i, r.recs, false, check, dst, r.down, r.avoid, r.slots)
 	if err != nil {
 		return nil, err
 	}

@@ -85,7 +85,7 @@ func (t *memTransport) PutShard(ctx context.Context, host Candidate, addr ShardA
 	return nil
 }
 
-func (t *memTransport) GetShard(ctx context.Context, host Candidate, addr ShardAddr, _ int) ([]byte, error) {
+func (t *memTransport) GetShard(ctx context.Context, host Candidate, addr ShardAddr, buf []byte) ([]byte, error) {
 	t.mu.Lock()
 	t.gets[host.ID]++
 	mode, data := t.modes[host.ID], t.shards[memKey(host, addr)]
@@ -116,7 +116,10 @@ func (t *memTransport) GetShard(ctx context.Context, host Candidate, addr ShardA
 	if err := sleep(ctx, t.delay); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrHostUnreachable, err)
 	}
-	data = bytes.Clone(data)
+	if len(data) > len(buf) {
+		return nil, fmt.Errorf("%w: shard of %d bytes, at most %d expected", ErrHostRefused, len(data), len(buf))
+	}
+	data = buf[:copy(buf, data)]
 	if mode == hostLiar {
 		data[len(data)/2] ^= 0x40
 	}

@@ -38,9 +38,10 @@ func (a ShardAddr) HostAssetID() string { return fmt.Sprintf("%s.%d", a.AssetID,
 type Transport interface {
 	// PutShard stores data (whose BLAKE3 is hash) on host.
 	PutShard(ctx context.Context, host Candidate, addr ShardAddr, data []byte, hash string) error
-	// GetShard reads a shard of at most maxSize bytes from host. The caller
-	// checks its hash.
-	GetShard(ctx context.Context, host Candidate, addr ShardAddr, maxSize int) ([]byte, error)
+	// GetShard reads a shard from host into buf, whose length is the most
+	// the caller takes (a longer shard is refused), and returns the bytes
+	// read: a prefix of buf. The caller owns buf and checks the bytes.
+	GetShard(ctx context.Context, host Candidate, addr ShardAddr, buf []byte) ([]byte, error)
 	// StatShard returns the hash the host has for a shard.
 	StatShard(ctx context.Context, host Candidate, addr ShardAddr) (string, error)
 	// DeleteShard asks host to drop a shard this node stored there

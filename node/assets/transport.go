@@ -40,12 +40,12 @@ func (t localFirst) PutShard(ctx context.Context, host storage.Candidate, addr s
 	return tr.PutShard(ctx, host, addr, data, hash)
 }
 
-func (t localFirst) GetShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr, maxSize int) ([]byte, error) {
+func (t localFirst) GetShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr, buf []byte) ([]byte, error) {
 	tr, err := t.pick(host)
 	if err != nil {
 		return nil, err
 	}
-	return tr.GetShard(ctx, host, addr, maxSize)
+	return tr.GetShard(ctx, host, addr, buf)
 }
 
 func (t localFirst) StatShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr) (string, error) {
