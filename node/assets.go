@@ -112,10 +112,10 @@ func (h hostList) Candidates(ctx context.Context) ([]storage.Candidate, error) {
 	return out, nil
 }
 
-// Absent returns the cluster's other members that are not up, each with
-// the last time this node saw it up, or when this node started if that is
-// later.
-func (h hostList) Absent(ctx context.Context) (map[string]time.Time, error) {
+// Members returns the cluster's other members, each with the last time
+// this node saw it up: zero for one up now, else never earlier than when
+// this node started.
+func (h hostList) Members(ctx context.Context) (map[string]time.Time, error) {
 	n := h.n
 	doc, ok := n.trust.Document()
 	if !ok {
@@ -135,8 +135,8 @@ func (h hostList) Absent(ctx context.Context) (map[string]time.Time, error) {
 		since, ok := out[string(p.ID)]
 		switch {
 		case !ok:
-		case p.State == PeerUp:
-			delete(out, string(p.ID))
+		case p.State == PeerUp || since.IsZero():
+			out[string(p.ID)] = time.Time{}
 		case p.LastSeen.After(since):
 			out[string(p.ID)] = p.LastSeen
 		}

@@ -285,7 +285,7 @@ type Node struct {
 
 	history *history.Recorder
 	// started is when New ran: hosts this node has not seen since count
-	// as absent from then on (hostList.Absent).
+	// as gone since then (hostList.Members).
 	started time.Time
 
 	// settingsMu serializes changes to the announce settings so that each

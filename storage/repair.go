@@ -35,6 +35,11 @@ type RepairResult struct {
 	Revived int
 }
 
+// maxRevivals bounds the hosts one repair pass of an asset asks whether
+// they still hold shards marked dead (a host that lost its disk is asked
+// again on every pass until its shards are rebuilt elsewhere).
+const maxRevivals = 64
+
 // Repair checks every stripe of an asset. A shard is live when its host is
 // among hosts (the hosts up now). A shard whose host is not up is kept, not
 // marked dead, while away says the host is within its grace period: a host
@@ -46,14 +51,14 @@ type RepairResult struct {
 // does not wait: it marks every shard whose host is not up dead, and also
 // asks each host whether it still has its shard under the right hash.
 //
-// A stripe holding fewer than k shards (recorded live or away) cannot be
-// restored: all its shards marked dead before whose hosts are up again are
-// asked for, and each a host still holds under its recorded hash counts
-// live again (the reads check every shard anyway). That is how a file
-// comes back after its hosts were gone longer than the grace period. A
-// stripe with at least k shards is never revived this way: its dead shards
-// are rebuilt onto hosts in good standing instead, so a host that failed
-// an audit does not get its shard back.
+// A stripe short of n first asks the hosts of its shards marked dead
+// before that are up again (at most maxRevivals a pass) whether they still
+// hold them, and each one a host holds under its recorded hash counts live
+// again (reads check every stripe anyway): no bytes move, and a stripe that
+// had fallen below k, which no rebuild can restore, comes back. That is how
+// a file returns after its hosts were gone longer than the grace period.
+// Hosts whose placement weight failed audits lowered (Weight below 1) are
+// not asked: their shards are rebuilt elsewhere instead.
 //
 // A stripe with fewer live shards than the repair threshold is restored
 // from any k shards and its missing shards rebuilt onto hosts that hold no
@@ -106,17 +111,19 @@ func (r *Repairer) Repair(ctx context.Context, m Manifest, hosts []Candidate, aw
 			rec.Live = live
 		}
 	}
-	held := LiveCounts(m, recs)
-	lost := make([]bool, len(held))
-	for stripe, n := range held {
-		lost[stripe] = n < m.K
+	threshold := cfg.Threshold(m.K, m.N)
+	if force {
+		threshold = m.N
 	}
+	held := LiveCounts(m, recs)
+	asked := 0
 	for i := range recs {
 		rec := &recs[i]
 		host, up := alive[rec.HostID]
-		if rec.Live || !up || !lost[rec.Stripe] {
+		if rec.Live || !up || host.Weight < 1 || held[rec.Stripe] >= m.N || asked == maxRevivals {
 			continue
 		}
+		asked++
 		ok, err := stat(host, *rec)
 		if err != nil {
 			return res, err
@@ -130,10 +137,6 @@ func (r *Repairer) Repair(ctx context.Context, m Manifest, hosts []Candidate, aw
 		rec.Live = true
 		held[rec.Stripe]++
 		res.Revived++
-	}
-	threshold := cfg.Threshold(m.K, m.N)
-	if force {
-		threshold = m.N
 	}
 	var failed []error
 	for stripe, n := range held {

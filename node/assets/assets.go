@@ -592,20 +592,22 @@ func (s *Service) repairOne(ctx context.Context, m storage.Manifest, away func(h
 // less than RepairGrace keep their shards; it returns when the first of
 // them runs out of grace (zero: none is within it).
 func (s *Service) repairAll(ctx context.Context) (graceEnds time.Time) {
-	absent, err := s.deps.Hosts.Absent(ctx)
+	lastUp, err := s.deps.Hosts.Members(ctx)
 	if err != nil {
 		s.log.Warn("Repair scan failed", "err", err)
 		return time.Time{}
 	}
 	now := s.deps.Now()
-	for _, since := range absent {
-		if end := since.Add(s.cfg.RepairGrace); end.After(now) && (graceEnds.IsZero() || end.Before(graceEnds)) {
+	for _, at := range lastUp {
+		if end := at.Add(s.cfg.RepairGrace); !at.IsZero() && end.After(now) && (graceEnds.IsZero() || end.Before(graceEnds)) {
 			graceEnds = end
 		}
 	}
+	// A member up when the list was taken but not among the candidates
+	// the repair reads a moment later has just gone: it is away too.
 	away := func(hostID string) bool {
-		since, ok := absent[hostID]
-		return ok && now.Sub(since) < s.cfg.RepairGrace
+		at, ok := lastUp[hostID]
+		return ok && (at.IsZero() || now.Sub(at) < s.cfg.RepairGrace)
 	}
 	ms, err := s.catalog.List(ctx)
 	if err != nil {

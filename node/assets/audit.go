@@ -186,8 +186,8 @@ type auditWeighted struct {
 	catalog *storage.Catalog
 }
 
-func (w auditWeighted) Absent(ctx context.Context) (map[string]time.Time, error) {
-	return w.inner.Absent(ctx)
+func (w auditWeighted) Members(ctx context.Context) (map[string]time.Time, error) {
+	return w.inner.Members(ctx)
 }
 
 func (w auditWeighted) Candidates(ctx context.Context) ([]storage.Candidate, error) {

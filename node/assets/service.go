@@ -73,10 +73,10 @@ func (c Config) Claim() time.Duration {
 // must be safe for concurrent use.
 type Hosts interface {
 	Candidates(ctx context.Context) ([]storage.Candidate, error)
-	// Absent returns the cluster's other members that are not up, each
-	// with the last time it was known up, or the time this node started
-	// when that is later (it cannot have seen them before).
-	Absent(ctx context.Context) (map[string]time.Time, error)
+	// Members returns the cluster's other members, each with the last
+	// time it was known up: zero for one up now, else never earlier than
+	// this node's start (it cannot have seen them before).
+	Members(ctx context.Context) (map[string]time.Time, error)
 }
 
 // A Publisher receives the asset events. Publish must not block.
