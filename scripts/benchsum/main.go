@@ -85,8 +85,26 @@ func parse(in io.Reader) (parsed, error) {
 	started := map[string]bool{} // benchmarks started without a result yet
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	// A failed benchmark's messages are indented lines around its
+	// "--- FAIL" line: those just before it (logged while it ran) and
+	// those after; the summary carries up to maxWhy of them, so it says
+	// why without the whole log.
+	const maxWhy = 10
+	var logged []string
+	failing := false
 	for sc.Scan() {
 		line := sc.Text()
+		if indented := strings.HasPrefix(line, "    ") || strings.HasPrefix(line, "\t"); indented && !strings.Contains(line, "panic: ") {
+			if failing {
+				p.failures = append(p.failures, "  "+strings.TrimSpace(line))
+			} else if len(logged) < maxWhy {
+				logged = append(logged, "  "+strings.TrimSpace(line))
+			}
+			continue
+		}
+		failing = false
+		why := logged
+		logged = nil
 		switch {
 		case strings.HasPrefix(line, "pkg: "):
 			pkg = strings.TrimPrefix(line, "pkg: ")
@@ -112,7 +130,10 @@ func parse(in io.Reader) (parsed, error) {
 				started[pkg+"."+procs.ReplaceAllString(m[1], "")] = true
 			}
 			p.failures = append(p.failures, line[i:])
-		case strings.HasPrefix(line, "--- FAIL: ") || strings.HasPrefix(line, "FAIL"):
+		case strings.HasPrefix(line, "--- FAIL: "):
+			p.failures = append(append(p.failures, line), why...)
+			failing = true
+		case strings.HasPrefix(line, "FAIL"):
 			p.failures = append(p.failures, line)
 		}
 	}

@@ -103,7 +103,12 @@ func TestRunFailures(t *testing.T) {
 		{
 			name:    "a benchmark that failed",
 			input:   header + "BenchmarkA-2 \t 10\t 5 ns/op\nBenchmarkB\n    b_test.go:9: 50 nodes did not converge within 60 s\n--- FAIL: BenchmarkB\nFAIL\n",
-			wantErr: "--- FAIL: BenchmarkB",
+			wantErr: "--- FAIL: BenchmarkB\n    b_test.go:9: 50 nodes did not converge within 60 s",
+		},
+		{
+			name:    "a failure's message after its FAIL line",
+			input:   header + "BenchmarkA-2 \t 10\t 5 ns/op\n--- FAIL: BenchmarkPutGet\n    procmesh_test.go:265: offgrid get: exit status 1\n        no shard\nFAIL\n",
+			wantErr: "--- FAIL: BenchmarkPutGet\n    procmesh_test.go:265: offgrid get: exit status 1\n    no shard\n  FAIL",
 		},
 		{
 			name:    "a timeout names the running benchmark",
