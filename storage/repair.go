@@ -27,9 +27,6 @@ type RepairResult struct {
 	Rebuilt, Unplaced int
 	// MarkedDead counts shard records found dead (host gone or bad hash).
 	MarkedDead int
-	// Away counts shards kept live although their host is not up: it has
-	// been gone for less than the grace period (see Repair).
-	Away int
 	// Revived counts shards found dead before whose host is back and
 	// still holds them under their hash (see Repair).
 	Revived int
@@ -95,7 +92,6 @@ func (r *Repairer) Repair(ctx context.Context, m Manifest, hosts []Candidate, aw
 		case !live:
 		case !up && !force && away != nil && away(rec.HostID):
 			absent[rec.Stripe]++
-			res.Away++
 		case !up:
 			live = false
 		case force:
