@@ -146,16 +146,22 @@ func TestCacheAndBusy(t *testing.T) {
 		t.Fatalf("second run: cached=%v err=%v", second.Cached, err)
 	}
 
-	// One slot: a run while the loop holds it is refused at once.
+	// One slot: a run while the loop holds it is refused at once. The
+	// loop itself may find the slot taken by one of the probing runs
+	// below (on a loaded machine its goroutine can start late): it asks
+	// again until it runs.
 	var wg sync.WaitGroup
 	wg.Add(1)
-	started := make(chan struct{})
 	go func() {
 		defer wg.Done()
-		close(started)
-		_, _ = e.Run(context.Background(), loop, nil, &bytes.Buffer{}, compute.Options{Timeout: 2 * time.Second})
+		for {
+			_, err := e.Run(context.Background(), loop, nil, &bytes.Buffer{}, compute.Options{Timeout: 2 * time.Second})
+			if !errors.Is(err, compute.ErrBusy) {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
 	}()
-	<-started
 	deadline := time.Now().Add(5 * time.Second)
 	var busy error
 	for time.Now().Before(deadline) {
