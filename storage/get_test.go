@@ -138,6 +138,15 @@ func (t *memTransport) ClaimShards(context.Context, Candidate, []ShardAddr) (int
 	return 0, fmt.Errorf("%w: not used", ErrHostRefused)
 }
 
+// memHosts names n in-process hosts, host-00 on.
+func memHosts(n int) []Candidate {
+	hosts := make([]Candidate, n)
+	for i := range hosts {
+		hosts[i] = Candidate{ID: fmt.Sprintf("host-%02d", i), Endpoint: fmt.Sprintf("mem://%d", i), Weight: 1}
+	}
+	return hosts
+}
+
 // storedFile puts size random bytes with k/n coding on hosts in-process
 // hosts and returns what a get needs.
 type storedFile struct {
@@ -207,10 +216,7 @@ func TestGetNeverHangsOnOneHost(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tr := newMemTransport()
-			var hosts []Candidate
-			for i := range n {
-				hosts = append(hosts, Candidate{ID: fmt.Sprintf("host-%02d", i), Endpoint: fmt.Sprintf("mem://%d", i), Weight: 1})
-			}
+			hosts := memHosts(n)
 			sf := putFile(t, tr, hosts, k, n, shardSize, 5*(k*shardSize-SegmentOverhead)+1000)
 			// Name the hosts by the shard they hold in stripe 0, so "the first
 			// data shard" means the one a get asks first.
@@ -292,10 +298,7 @@ func TestGetReadsAroundWrongBytes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tr := newMemTransport()
-			var hosts []Candidate
-			for i := range n {
-				hosts = append(hosts, Candidate{ID: fmt.Sprintf("host-%d", i), Endpoint: fmt.Sprintf("mem://%d", i), Weight: 1})
-			}
+			hosts := memHosts(n)
 			sf := putFile(t, tr, hosts, k, n, shardSize, 8*(k*shardSize-SegmentOverhead))
 			// The liars hold the first data shards of stripe 0, so the
 			// first stripe needs them.
@@ -359,10 +362,7 @@ func TestGetFailsWhenTooFewHostsAnswer(t *testing.T) {
 	cfg := TransferConfig{ShardTimeoutBase: 300 * time.Millisecond, MinLinkRate: 1 << 30, HedgeDelay: 20 * time.Millisecond,
 		Retries: 1, BackoffBase: time.Millisecond, BackoffMax: time.Millisecond}
 	tr := newMemTransport()
-	var hosts []Candidate
-	for i := range n {
-		hosts = append(hosts, Candidate{ID: fmt.Sprintf("host-%d", i), Endpoint: fmt.Sprintf("mem://%d", i), Weight: 1})
-	}
+	hosts := memHosts(n)
 	sf := putFile(t, tr, hosts, k, n, shardSize, 20_000)
 	// Three hosts gone of six: no k shards. The get must give up after the
 	// spares and one retry round, each bounded by the shard deadline.
@@ -391,10 +391,7 @@ func TestReadAheadSharesOneWindow(t *testing.T) {
 	testutil.CheckGoroutines(t)
 	const k, n, shardSize, window = 4, 6, 16 << 10, 3
 	tr := newMemTransport()
-	var hosts []Candidate
-	for i := range n {
-		hosts = append(hosts, Candidate{ID: fmt.Sprintf("host-%d", i), Endpoint: fmt.Sprintf("mem://%d", i), Weight: 1})
-	}
+	hosts := memHosts(n)
 	sf := putFile(t, tr, hosts, k, n, shardSize, 8*(k*shardSize-SegmentOverhead))
 	tr.delay = 10 * time.Millisecond
 	// No hedges: a slow request gives its token back, which would let
@@ -431,10 +428,7 @@ func TestPutBoundsEachShard(t *testing.T) {
 	const k, n, shardSize = 4, 6, 16 << 10
 	cfg := TransferConfig{ShardTimeoutBase: 200 * time.Millisecond, MinLinkRate: 1 << 30, Retries: -1}
 	tr := newMemTransport()
-	var hosts []Candidate
-	for i := range n + 1 {
-		hosts = append(hosts, Candidate{ID: fmt.Sprintf("host-%d", i), Endpoint: fmt.Sprintf("mem://%d", i), Weight: 1})
-	}
+	hosts := memHosts(n + 1)
 	tr.set(hosts[0].ID, hostFrozen)
 	db, err := sqlitedb.Open(t.Context(), filepath.Join(t.TempDir(), "offgrid.db"))
 	if err != nil {

@@ -116,7 +116,10 @@ func (r *Repairer) Repair(ctx context.Context, m Manifest, hosts []Candidate, aw
 	for i := range recs {
 		rec := &recs[i]
 		host, up := alive[rec.HostID]
-		if rec.Live || !up || host.Weight < 1 || held[rec.Stripe] >= m.N || asked == maxRevivals {
+		if asked == maxRevivals {
+			break
+		}
+		if rec.Live || !up || host.Weight < 1 || held[rec.Stripe] >= m.N {
 			continue
 		}
 		asked++

@@ -91,18 +91,19 @@ func parse(in io.Reader) (parsed, error) {
 	// why without the whole log.
 	const maxWhy = 10
 	var logged []string
-	failing := false
+	failing := 0 // messages still quoted after a FAIL line
 	for sc.Scan() {
 		line := sc.Text()
 		if indented := strings.HasPrefix(line, "    ") || strings.HasPrefix(line, "\t"); indented && !strings.Contains(line, "panic: ") {
-			if failing {
+			if failing > 0 {
 				p.failures = append(p.failures, "  "+strings.TrimSpace(line))
+				failing--
 			} else if len(logged) < maxWhy {
 				logged = append(logged, "  "+strings.TrimSpace(line))
 			}
 			continue
 		}
-		failing = false
+		failing = 0
 		why := logged
 		logged = nil
 		switch {
@@ -132,7 +133,7 @@ func parse(in io.Reader) (parsed, error) {
 			p.failures = append(p.failures, line[i:])
 		case strings.HasPrefix(line, "--- FAIL: "):
 			p.failures = append(append(p.failures, line), why...)
-			failing = true
+			failing = maxWhy
 		case strings.HasPrefix(line, "FAIL"):
 			p.failures = append(p.failures, line)
 		}

@@ -111,6 +111,11 @@ func TestRunFailures(t *testing.T) {
 			wantErr: "--- FAIL: BenchmarkPutGet\n    procmesh_test.go:265: offgrid get: exit status 1\n    no shard\n  FAIL",
 		},
 		{
+			name:    "at most ten of a failure's messages",
+			input:   header + "--- FAIL: BenchmarkLoud\n" + strings.Repeat("    x_test.go:1: again\n", 10) + "    x_test.go:2: the eleventh\nFAIL\n",
+			wantErr: "--- FAIL: BenchmarkLoud" + strings.Repeat("\n    x_test.go:1: again", 10) + "\n  FAIL",
+		},
+		{
 			name:    "a timeout names the running benchmark",
 			input:   header + "BenchmarkA-2 \t 10\t 5 ns/op\nBenchmarkHang-2 \tpanic: test timed out after 5m0s\n\trunning tests:\n\t\tBenchmarkHang (5m0s)\n",
 			wantErr: "panic: test timed out after 5m0s",
