@@ -7,6 +7,7 @@ import (
 
 	"github.com/offgrid-net/offgrid/api/genserver"
 	"github.com/offgrid-net/offgrid/problem"
+	"github.com/offgrid-net/offgrid/storage"
 )
 
 func (h *handlers) AuditShard(ctx context.Context, req genserver.AuditShardRequestObject) (genserver.AuditShardResponseObject, error) {
@@ -17,7 +18,14 @@ func (h *handlers) AuditShard(ctx context.Context, req genserver.AuditShardReque
 	if _, err := hex.Decode(nonce[:], []byte(req.Body.Nonce)); err != nil {
 		return nil, fmt.Errorf("%w: nonce must be 64 lower-case hex digits", problem.ErrBadRequest)
 	}
-	proof, err := h.node.AuditShard(ctx, req.AssetId, req.Index, nonce)
+	ask := storage.AuditAsk{Nonce: nonce}
+	if req.Body.Offset != nil {
+		ask.Offset = *req.Body.Offset
+	}
+	if req.Body.Length != nil {
+		ask.Length = *req.Body.Length
+	}
+	proof, err := h.node.AuditShard(ctx, req.AssetId, req.Index, ask)
 	if err != nil {
 		return nil, err
 	}

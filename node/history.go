@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,6 +106,19 @@ func (c countingTransport) PutShard(ctx context.Context, host storage.Candidate,
 		c.t.sent(host.ID, int64(len(data)))
 	}
 	return err
+}
+
+var _ storage.Auditor = countingTransport{}
+
+// AuditShard passes an audit on: the embedded Transport does not show the
+// remote transport's Auditor, and without it no remote shard was ever
+// audited by challenge (each audit failed with "cannot audit").
+func (c countingTransport) AuditShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr, ask storage.AuditAsk) (string, error) {
+	au, ok := c.Transport.(storage.Auditor)
+	if !ok {
+		return "", fmt.Errorf("%w: this transport cannot audit", storage.ErrHostRefused)
+	}
+	return au.AuditShard(ctx, host, addr, ask)
 }
 
 func (c countingTransport) GetShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr, buf []byte) ([]byte, error) {

@@ -16,9 +16,15 @@ import (
 var _ storage.Auditor = (*Shards)(nil)
 
 // AuditShard implements storage.Auditor: POST /shards/{asset}/{index}/audit
-// with the nonce, signed by the node's key.
-func (t *Shards) AuditShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr, nonce [32]byte) (string, error) {
-	body, err := json.Marshal(gen.AuditRequest{Nonce: hex.EncodeToString(nonce[:])})
+// with the nonce and range, signed by the node's key.
+func (t *Shards) AuditShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr, ask storage.AuditAsk) (string, error) {
+	req := gen.AuditRequest{Nonce: hex.EncodeToString(ask.Nonce[:])}
+	if ask.Length > 0 {
+		// A whole-shard ask sends no range, so a host from before ranges
+		// existed still answers it.
+		req.Offset, req.Length = &ask.Offset, &ask.Length
+	}
+	body, err := json.Marshal(req)
 	if err != nil {
 		return "", fmt.Errorf("encode audit: %w", err)
 	}

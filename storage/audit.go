@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -16,16 +17,34 @@ import (
 
 // ChallengesPerShard is how many audit challenges the owner keeps per
 // shard. Each is used once; when they run out, the next audit reads the
-// whole shard instead and stores fresh ones. Each costs one more BLAKE3
-// pass over the shard at put, so it stays small (a Raspberry Pi hashes a
-// few hundred MB/s).
+// whole shard instead and stores fresh ones.
 const ChallengesPerShard = 2
 
+// ChallengeSpan is how many bytes of a shard one challenge covers: a random
+// range that long, or the whole shard when it is shorter. Making a
+// challenge, at put, and answering it, at audit, hash that range instead of
+// the shard, so a put of a large file pays a few percent of a hash pass for
+// its challenges rather than ChallengesPerShard whole passes (on a Raspberry
+// Pi that is most of a put's CPU). The range is unknown to the host until
+// the audit: a host that kept none of the shard fails every audit, and one
+// that kept part of it fails each audit whose range touches what it dropped.
+// The audit that reads the whole shard back, when the challenges run out,
+// checks every byte.
+const ChallengeSpan = 64 << 10
+
+// An AuditAsk is what an audit sends a host: a nonce, used once, and the
+// range of the shard's bytes to prove. Length 0 asks for the whole shard,
+// as challenges made before ranges existed do.
+type AuditAsk struct {
+	Nonce          [32]byte
+	Offset, Length int64
+}
+
 // A Challenge is one audit of one shard: the host must answer
-// AuditProof(Nonce, shard bytes), which equals Expected only if it holds
-// the bytes.
+// AuditProof(AuditAsk, shard bytes), which equals Expected only if it holds
+// the bytes of the range.
 type Challenge struct {
-	Nonce    [32]byte
+	AuditAsk
 	Expected string
 }
 
@@ -33,38 +52,88 @@ type Challenge struct {
 // be safe for concurrent use, honour ctx and wrap their errors as a
 // Transport does.
 type Auditor interface {
-	// AuditShard sends nonce to host and returns its proof for the shard.
-	AuditShard(ctx context.Context, host Candidate, addr ShardAddr, nonce [32]byte) (string, error)
+	// AuditShard sends ask to host and returns its proof for the shard.
+	AuditShard(ctx context.Context, host Candidate, addr ShardAddr, ask AuditAsk) (string, error)
 }
 
-// AuditProof is a host's answer to an audit: the lower-case hex BLAKE3-256
-// of the shard's bytes, keyed with the 32-byte nonce. Without the bytes it
-// cannot be computed, and a fresh nonce makes an old answer useless.
-func AuditProof(nonce [32]byte, shard io.Reader) (string, error) {
-	h, err := blake3.NewKeyed(nonce[:])
+// ValidateAuditAsk checks an audit's range: offsets and lengths within the
+// largest shard there can be, and offset 0 for the whole shard.
+func ValidateAuditAsk(ask AuditAsk) error {
+	if ask.Offset < 0 || ask.Length < 0 || ask.Offset > maxAuditRange || ask.Length > maxAuditRange {
+		return fmt.Errorf("%w: audit offset and length must be between 0 and %d", ErrInvalid, int64(maxAuditRange))
+	}
+	if ask.Length == 0 && ask.Offset != 0 {
+		return fmt.Errorf("%w: an audit of the whole shard (length 0) starts at offset 0", ErrInvalid)
+	}
+	return nil
+}
+
+// maxAuditRange bounds an audit's offset and length: the largest shard
+// the API carries.
+const maxAuditRange = 16 << 20
+
+// AuditProof is a host's answer to an audit: the lower-case hex
+// BLAKE3-256, keyed with the 32-byte nonce, of the asked range of the
+// shard's bytes (all of them for Length 0). Without the bytes it cannot be
+// computed, and a fresh nonce makes an old answer useless. A shard too
+// short to hold the range is ErrInvalid.
+func AuditProof(ask AuditAsk, shard io.Reader) (string, error) {
+	if err := ValidateAuditAsk(ask); err != nil {
+		return "", err
+	}
+	h, err := blake3.NewKeyed(ask.Nonce[:])
 	if err != nil {
 		return "", fmt.Errorf("audit key: %w", err)
 	}
-	if _, err := io.Copy(h, shard); err != nil {
+	short := fmt.Errorf("%w: the range %d+%d is beyond the shard", ErrInvalid, ask.Offset, ask.Length)
+	if ask.Offset > 0 {
+		if sk, ok := shard.(io.Seeker); ok {
+			_, err = sk.Seek(ask.Offset, io.SeekCurrent)
+		} else {
+			_, err = io.CopyN(io.Discard, shard, ask.Offset)
+		}
+		if errors.Is(err, io.EOF) {
+			return "", short
+		}
+		if err != nil {
+			return "", fmt.Errorf("read shard for audit: %w", err)
+		}
+	}
+	if ask.Length == 0 {
+		_, err = io.Copy(h, shard)
+	} else {
+		_, err = io.CopyN(h, shard, ask.Length)
+	}
+	if errors.Is(err, io.EOF) {
+		return "", short
+	}
+	if err != nil {
 		return "", fmt.Errorf("read shard for audit: %w", err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// NewChallenges makes count challenges for shard, with nonces from rnd
+// NewChallenges makes count challenges for shard, each over a random range
+// of ChallengeSpan bytes, with nonces and offsets from rnd
 // (crypto/rand.Reader outside tests).
 func NewChallenges(rnd io.Reader, shard []byte, count int) ([]Challenge, error) {
 	out := make([]Challenge, count)
+	span := min(len(shard), ChallengeSpan)
 	for i := range out {
-		if _, err := io.ReadFull(rnd, out[i].Nonce[:]); err != nil {
+		var draw [40]byte
+		if _, err := io.ReadFull(rnd, draw[:]); err != nil {
 			return nil, fmt.Errorf("audit nonce: %w", err)
 		}
-		h, err := blake3.NewKeyed(out[i].Nonce[:])
+		ch := &out[i]
+		copy(ch.Nonce[:], draw[:32])
+		ch.Offset = int64(binary.BigEndian.Uint64(draw[32:]) % uint64(len(shard)-span+1))
+		ch.Length = int64(span)
+		h, err := blake3.NewKeyed(ch.Nonce[:])
 		if err != nil {
 			return nil, fmt.Errorf("audit key: %w", err)
 		}
-		h.Write(shard)
-		out[i].Expected = hex.EncodeToString(h.Sum(nil))
+		h.Write(shard[ch.Offset : ch.Offset+ch.Length])
+		ch.Expected = hex.EncodeToString(h.Sum(nil))
 	}
 	return out, nil
 }
@@ -85,16 +154,31 @@ func (c *Catalog) AddChallenges(ctx context.Context, addr ShardAddr, chs []Chall
 	return sqlitedb.InTx(ctx, c.db, func(tx *sql.Tx) error { return addChallengesTx(ctx, tx, addr, chs) })
 }
 
-// RecordShardChallenged records an acknowledged shard and the challenges
-// made from its bytes (NewChallenges) in one transaction: an upload's
-// bookkeeping is one write, not one per row, and a shard is never recorded
-// without the challenges its put made for it.
-func (c *Catalog) RecordShardChallenged(ctx context.Context, assetID string, r ShardRecord, chs []Challenge) error {
+// An AckedShard is a shard a host acknowledged, with the challenges made
+// from its bytes (NewChallenges).
+type AckedShard struct {
+	Record     ShardRecord
+	Challenges []Challenge
+}
+
+// RecordShards records acknowledged shards and their challenges in one
+// transaction: a put records each stripe in one write, not one per row, and
+// a shard is never recorded without the challenges made for it.
+func (c *Catalog) RecordShards(ctx context.Context, assetID string, acks []AckedShard) error {
+	if len(acks) == 0 {
+		return nil
+	}
 	return sqlitedb.InTx(ctx, c.db, func(tx *sql.Tx) error {
-		if err := recordShard(ctx, tx, assetID, r); err != nil {
-			return err
+		for _, a := range acks {
+			if err := recordShard(ctx, tx, assetID, a.Record); err != nil {
+				return err
+			}
+			addr := ShardAddr{AssetID: assetID, Stripe: a.Record.Stripe, Index: a.Record.Index}
+			if err := addChallengesTx(ctx, tx, addr, a.Challenges); err != nil {
+				return err
+			}
 		}
-		return addChallengesTx(ctx, tx, ShardAddr{AssetID: assetID, Stripe: r.Stripe, Index: r.Index}, chs)
+		return nil
 	})
 }
 
@@ -107,8 +191,8 @@ func addChallengesTx(ctx context.Context, tx *sql.Tx, addr ShardAddr, chs []Chal
 		return fmt.Errorf("count challenges of %s/%d/%d: %w", addr.AssetID, addr.Stripe, addr.Index, err)
 	}
 	for _, ch := range chs[:max(0, min(len(chs), ChallengesPerShard-have))] {
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO storage_audit_challenges(asset_id, stripe, idx, nonce, expected)
-			VALUES (?, ?, ?, ?, ?)`, addr.AssetID, addr.Stripe, addr.Index, hex.EncodeToString(ch.Nonce[:]), ch.Expected); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO storage_audit_challenges(asset_id, stripe, idx, nonce, range_offset, range_length, expected)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, addr.AssetID, addr.Stripe, addr.Index, hex.EncodeToString(ch.Nonce[:]), ch.Offset, ch.Length, ch.Expected); err != nil {
 			return fmt.Errorf("record challenge of %s/%d/%d: %w", addr.AssetID, addr.Stripe, addr.Index, err)
 		}
 	}
@@ -121,7 +205,7 @@ func (c *Catalog) TakeChallenge(ctx context.Context, addr ShardAddr) (ch Challen
 	var nonce string
 	err = c.db.QueryRowContext(ctx, `DELETE FROM storage_audit_challenges WHERE rowid = (
 			SELECT rowid FROM storage_audit_challenges WHERE asset_id = ? AND stripe = ? AND idx = ? LIMIT 1)
-		RETURNING nonce, expected`, addr.AssetID, addr.Stripe, addr.Index).Scan(&nonce, &ch.Expected)
+		RETURNING nonce, range_offset, range_length, expected`, addr.AssetID, addr.Stripe, addr.Index).Scan(&nonce, &ch.Offset, &ch.Length, &ch.Expected)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Challenge{}, false, nil
 	}

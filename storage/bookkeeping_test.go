@@ -32,7 +32,7 @@ func auditCatalog(tb testing.TB) (*Catalog, Manifest) {
 	return cat, m
 }
 
-func TestRecordShardChallenged(t *testing.T) {
+func TestRecordShards(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	cat, m := auditCatalog(t)
@@ -46,7 +46,7 @@ func TestRecordShardChallenged(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := cat.RecordShardChallenged(ctx, m.AssetID, rec, chs); err != nil {
+		if err := cat.RecordShards(ctx, m.AssetID, []AckedShard{{Record: rec, Challenges: chs}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -62,7 +62,7 @@ func TestRecordShardChallenged(t *testing.T) {
 		if err != nil || !ok {
 			t.Fatalf("TakeChallenge #%d = %v, %v; want a challenge", i, ok, err)
 		}
-		if got, _ := AuditProof(ch.Nonce, bytes.NewReader(shard)); got != ch.Expected {
+		if got, _ := AuditProof(ch.AuditAsk, bytes.NewReader(shard)); got != ch.Expected {
 			t.Errorf("challenge #%d expects %s, the shard's proof is %s", i, ch.Expected, got)
 		}
 	}
@@ -134,7 +134,7 @@ func BenchmarkShardBookkeeping(b *testing.B) {
 			return c.AddChallenges(ctx, ShardAddr{AssetID: asset, Stripe: r.Stripe, Index: r.Index}, chs)
 		}},
 		{"one-tx", func(ctx context.Context, c *Catalog, asset string, r ShardRecord) error {
-			return c.RecordShardChallenged(ctx, asset, r, chs)
+			return c.RecordShards(ctx, asset, []AckedShard{{Record: r, Challenges: chs}})
 		}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

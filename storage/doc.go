@@ -107,13 +107,23 @@
 //
 // An owner proves a host still holds a shard without reading it back: while
 // it holds the shard's bytes (at put, at repair) it stores
-// ChallengesPerShard pairs (nonce, expected) in storage_audit_challenges, in
-// the transaction that records the acknowledged shard, with nonce = 32
-// bytes from crypto/rand, expected = hex BLAKE3-256 keyed with
-// the nonce (BLAKE3 keyed mode) over the shard's bytes (AuditProof). An
-// audit sends the nonce; the host answers AuditProof(nonce, its bytes).
+// ChallengesPerShard challenges (nonce, range, expected) in
+// storage_audit_challenges, in the transaction that records the
+// acknowledged shard (a put records each stripe in one transaction,
+// RecordShards), with nonce = 32 bytes from crypto/rand, range =
+// ChallengeSpan bytes at an offset drawn from crypto/rand (the whole shard
+// when it is shorter), expected = hex BLAKE3-256 keyed with the nonce
+// (BLAKE3 keyed mode) over those bytes (AuditProof). An audit sends the
+// nonce and range (AuditAsk); the host answers AuditProof(ask, its bytes).
 // Without the bytes the answer cannot be computed, and as each nonce is
-// used once (TakeChallenge deletes it) a stored answer is useless. When a
+// used once (TakeChallenge deletes it) a stored answer is useless. The
+// range is what keeps challenges cheap: making two costs two hashes of 64
+// KiB per shard at put instead of two of the whole shard, and answering
+// one reads 64 KiB. It trades completeness per audit for that: a host that
+// dropped part of a shard passes an audit whose range misses the part. The
+// full read when challenges run out covers every byte. A challenge stored
+// before ranges existed has length 0 (the whole shard) and is sent without
+// a range, which hosts of every version answer. When a
 // shard's challenges run out the audit reads the shard itself, checks its
 // hash and stores fresh challenges. Outcomes are counted per host and per
 // asset (storage_audit_hosts, storage_audit_assets); AuditWeight halves a

@@ -150,6 +150,7 @@ func memHosts(n int) []Candidate {
 // storedFile puts size random bytes with k/n coding on hosts in-process
 // hosts and returns what a get needs.
 type storedFile struct {
+	cat    *Catalog
 	plain  []byte
 	m      Manifest
 	recs   []ShardRecord
@@ -188,7 +189,7 @@ func putFile(t *testing.T, tr Transport, hosts []Candidate, k, n, shardSize int,
 	if err != nil {
 		t.Fatal(err)
 	}
-	return storedFile{plain: plain, m: m, recs: recs, key: key, prefix: prefix}
+	return storedFile{cat: cat, plain: plain, m: m, recs: recs, key: key, prefix: prefix}
 }
 
 func TestGetNeverHangsOnOneHost(t *testing.T) {

@@ -276,8 +276,9 @@ func (p *Putter) putStripe(ctx context.Context, cfg TransferConfig, m Manifest, 
 		hashes[i] = hex.EncodeToString(sum[:])
 	}
 
-	var mu sync.Mutex // guards used and live
+	var mu sync.Mutex // guards used, live and acks
 	used := map[string]bool{}
+	var acks []AckedShard
 	var todo []int
 	for idx := range shards {
 		if rec, ok := acked[[2]int{stripe, idx}]; ok && rec.Live && rec.Hash == hashes[idx] {
@@ -349,10 +350,8 @@ func (p *Putter) putStripe(ctx context.Context, cfg TransferConfig, m Manifest, 
 					continue
 				}
 				rec := ShardRecord{Stripe: stripe, Index: idx, Hash: hashes[idx], HostID: host.ID, Endpoint: host.Endpoint, Live: true}
-				if err := p.Catalog.RecordShardChallenged(gctx, m.AssetID, rec, chs); err != nil {
-					return err
-				}
 				mu.Lock()
+				acks = append(acks, AckedShard{Record: rec, Challenges: chs})
 				used[host.ID] = true
 				live++
 				sent++
@@ -362,10 +361,13 @@ func (p *Putter) putStripe(ctx context.Context, cfg TransferConfig, m Manifest, 
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return live, sent, skipped, err
+	err = g.Wait()
+	// What hosts acknowledged is recorded even when the stripe failed or
+	// the put was cancelled, so a resumed put need not send it again.
+	if rerr := p.Catalog.RecordShards(context.WithoutCancel(ctx), m.AssetID, acks); rerr != nil && err == nil {
+		err = rerr
 	}
-	return live, sent, skipped, nil
+	return live, sent, skipped, err
 }
 
 // downHosts remembers the hosts that stopped answering during a put, so

@@ -214,7 +214,7 @@ func (r *Repairer) repairStripe(ctx context.Context, cfg TransferConfig, m Manif
 			if err != nil {
 				return rebuilt, unplaced, err
 			}
-			if err := r.Catalog.RecordShardChallenged(ctx, m.AssetID, rec, chs); err != nil {
+			if err := r.Catalog.RecordShards(ctx, m.AssetID, []AckedShard{{Record: rec, Challenges: chs}}); err != nil {
 				return rebuilt, unplaced, err
 			}
 			perHost[host.ID]++

@@ -530,14 +530,20 @@ type AssetList struct {
 
 // AuditProof defines model for AuditProof.
 type AuditProof struct {
-	// Proof Lower-case hex BLAKE3-256 of the shard's bytes keyed with the nonce.
+	// Proof Lower-case hex BLAKE3-256 of the asked range of the shard's bytes keyed with the nonce.
 	Proof string `json:"proof"`
 }
 
 // AuditRequest defines model for AuditRequest.
 type AuditRequest struct {
+	// Length How many bytes the range to prove has; 0 or absent for the whole shard. A range beyond the shard is a 400.
+	Length *int64 `json:"length,omitempty"`
+
 	// Nonce 32 random bytes in lower-case hex, used once; the BLAKE3 key of the proof.
 	Nonce string `json:"nonce"`
+
+	// Offset Where in the shard the range to prove starts (default 0; 0 when length is 0).
+	Offset *int64 `json:"offset,omitempty"`
 }
 
 // Balances defines model for Balances.
@@ -2579,14 +2585,14 @@ type ClientInterface interface {
 	// Corresponds with PUT /shards/{asset_id}/{index} (the `PutShard` operationId).
 	PutShardWithBody(ctx context.Context, assetId AssetIDPath, index IndexPath, params *PutShardParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// AuditShardWithBody Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+	// AuditShardWithBody Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of the asked range of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /shards/{asset_id}/{index}/audit (the `AuditShard` operationId).
 	AuditShardWithBody(ctx context.Context, assetId AssetIDPath, index IndexPath, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// AuditShard Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+	// AuditShard Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of the asked range of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4204,7 +4210,7 @@ func (c *Client) PutShardWithBody(ctx context.Context, assetId AssetIDPath, inde
 	return c.Client.Do(req)
 }
 
-// AuditShardWithBody Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+// AuditShardWithBody Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of the asked range of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
 //
 // Takes any type of body and a specified content type.
 //
@@ -4221,7 +4227,7 @@ func (c *Client) AuditShardWithBody(ctx context.Context, assetId AssetIDPath, in
 	return c.Client.Do(req)
 }
 
-// AuditShard Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+// AuditShard Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of the asked range of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -8358,14 +8364,14 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PUT /shards/{asset_id}/{index} (the `PutShard` operationId).
 	PutShardWithBodyWithResponse(ctx context.Context, assetId AssetIDPath, index IndexPath, params *PutShardParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutShardResponse, error)
 
-	// AuditShardWithBodyWithResponse Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+	// AuditShardWithBodyWithResponse Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of the asked range of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /shards/{asset_id}/{index}/audit (the `AuditShard` operationId).
 	AuditShardWithBodyWithResponse(ctx context.Context, assetId AssetIDPath, index IndexPath, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AuditShardResponse, error)
 
-	// AuditShardWithResponse Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+	// AuditShardWithResponse Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of the asked range of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -17394,7 +17400,7 @@ func (c *ClientWithResponses) PutShardWithBodyWithResponse(ctx context.Context, 
 	return ParsePutShardResponse(rsp)
 }
 
-// AuditShardWithBodyWithResponse Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+// AuditShardWithBodyWithResponse Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of the asked range of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17407,7 +17413,7 @@ func (c *ClientWithResponses) AuditShardWithBodyWithResponse(ctx context.Context
 	return ParseAuditShardResponse(rsp)
 }
 
-// AuditShardWithResponse Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
+// AuditShardWithResponse Prove the shard is held. The host reads the shard, checks it against its hash and answers the BLAKE3 of the asked range of its bytes keyed with the owner's fresh nonce, which it cannot compute without the bytes.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

@@ -28,7 +28,9 @@ func TestAuditFindsDeletedShards(t *testing.T) {
 	})
 	m.waitPeers(0, size-1)
 	src := randomFile(t, 1<<20)
-	a := putFile(t, m.env(0), src, "--k", "3", "--n", "6", "--shard-size", "65536")
+	// Shards of two challenge spans: the audits that pass prove ranges at
+	// random offsets, through the API.
+	a := putFile(t, m.env(0), src, "--k", "3", "--n", "6", "--shard-size", "131072")
 	if a.Hosts != size || a.MinLive != size {
 		t.Fatalf("put = %+v, want every stripe on all %d hosts", a, size)
 	}
@@ -92,6 +94,26 @@ func TestAuditFindsDeletedShards(t *testing.T) {
 			t.Fatal("no audit passed in 30 s: the hosts that kept their shards must pass")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// With every shard back, audits go on passing: the owner holds one
+	// shard of six, so most of them are range proofs over HTTP.
+	failed := metricOf(t, m.nodes[0].url, `offgrid_shard_audits_total{result="fail"}`)
+	passed := metricOf(t, m.nodes[0].url, `offgrid_shard_audits_total{result="pass"}`)
+	for deadline := time.Now().Add(30 * time.Second); metricOf(t, m.nodes[0].url, `offgrid_shard_audits_total{result="pass"}`) < passed+12; {
+		if time.Now().After(deadline) {
+			t.Fatal("fewer than 12 audits passed in 30 s after the repair")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("DEBUG %s", mustCLI(t, m.env(0), "assets", a.AssetID, "--json"))
+	if now := metricOf(t, m.nodes[0].url, `offgrid_shard_audits_total{result="fail"}`); now != failed {
+		t.Errorf("%v audits failed after the repair restored every shard, want none", now-failed)
+	}
+	// Every host answered: an audit that got no answer from a healthy
+	// mesh (a transport that cannot audit, a range the host refuses) is a
+	// fault, even though it marks nothing dead.
+	if errs := metricOf(t, m.nodes[0].url, `offgrid_shard_audits_total{result="error"}`); errs != 0 {
+		t.Errorf("%d audits got no answer, want none", errs)
 	}
 	got := filepath.Join(t.TempDir(), "got.bin")
 	mustCLI(t, m.env(0), "get", a.AssetID, "-o", got, "--no-progress")

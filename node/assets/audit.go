@@ -161,7 +161,7 @@ func (s *Service) challenge(ctx context.Context, m storage.Manifest, addr storag
 		if !isAuditor {
 			return fmt.Errorf("%w: the transport cannot audit", storage.ErrHostRefused)
 		}
-		proof, err := au.AuditShard(ctx, host, addr, ch.Nonce)
+		proof, err := au.AuditShard(ctx, host, addr, ch.AuditAsk)
 		if err != nil {
 			return err
 		}

@@ -60,7 +60,7 @@ var _ storage.Auditor = localFirst{}
 
 // AuditShard implements storage.Auditor, routing as the other methods do;
 // a transport that cannot audit answers ErrHostRefused.
-func (t localFirst) AuditShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr, nonce [32]byte) (string, error) {
+func (t localFirst) AuditShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr, ask storage.AuditAsk) (string, error) {
 	tr, err := t.pick(host)
 	if err != nil {
 		return "", err
@@ -69,7 +69,7 @@ func (t localFirst) AuditShard(ctx context.Context, host storage.Candidate, addr
 	if !ok {
 		return "", fmt.Errorf("%w: this transport cannot audit", storage.ErrHostRefused)
 	}
-	return au.AuditShard(ctx, host, addr, nonce)
+	return au.AuditShard(ctx, host, addr, ask)
 }
 
 func (t localFirst) DeleteShard(ctx context.Context, host storage.Candidate, addr storage.ShardAddr) error {
