@@ -10,6 +10,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -267,6 +268,12 @@ func appendRun(ctx context.Context, tx *sql.Tx, run []*appendReq, after uint64) 
 	if last != after {
 		run = signRun(run, last)
 	}
+	if ok, err := insertAll(ctx, tx, run); err != nil || ok {
+		if err != nil {
+			return 0, err
+		}
+		return run[len(run)-1].out.Seq, nil
+	}
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO ledger_receipts
 		(seq, job_id, resource_type, units, issued_at, receipt_json, consumer_id) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (job_id, resource_type) DO NOTHING`)
@@ -294,6 +301,47 @@ func appendRun(ctx context.Context, tx *sql.Tx, run []*appendReq, after uint64) 
 		run = append(run[:i+1:i+1], rest...)
 	}
 	return last, nil
+}
+
+// insertAll inserts run in one statement, the usual case, where no job of
+// run is stored yet: one statement costs a batch far less than one per
+// receipt. When some job is stored already it inserts nothing and returns
+// false, and appendRun goes receipt by receipt to find it.
+func insertAll(ctx context.Context, tx *sql.Tx, run []*appendReq) (bool, error) {
+	if len(run) == 0 {
+		return false, nil
+	}
+	var q strings.Builder
+	q.WriteString(`INSERT INTO ledger_receipts (seq, job_id, resource_type, units, issued_at, receipt_json, consumer_id) VALUES `)
+	args := make([]any, 0, 7*len(run))
+	for i, r := range run {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, int64(r.out.Seq), r.out.JobID, r.out.ResourceType, r.out.Units, r.out.IssuedAt, string(r.js), string(r.out.ConsumerID))
+	}
+	q.WriteString(` ON CONFLICT (job_id, resource_type) DO NOTHING`)
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT receipts_all`); err != nil {
+		return false, fmt.Errorf("insert receipts: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, q.String(), args...)
+	if err != nil {
+		return false, fmt.Errorf("insert receipts %d-%d: %w", run[0].out.Seq, run[len(run)-1].out.Seq, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("insert receipts: %w", err)
+	}
+	if n == int64(len(run)) {
+		_, err = tx.ExecContext(ctx, `RELEASE receipts_all`)
+		return err == nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `ROLLBACK TO receipts_all`); err != nil {
+		return false, fmt.Errorf("insert receipts: %w", err)
+	}
+	_, err = tx.ExecContext(ctx, `RELEASE receipts_all`)
+	return false, err
 }
 
 type jobKey struct{ job, resource string }
@@ -328,7 +376,8 @@ func signReceipt(k *identity.Keys, r Receipt) (Receipt, []byte, error) {
 	if err != nil {
 		return Receipt{}, nil, err
 	}
-	js, err := json.Marshal(signed)
+	// MarshalJSON itself: json.Marshal would scan its output once more.
+	js, err := signed.MarshalJSON()
 	if err != nil {
 		return Receipt{}, nil, fmt.Errorf("encode receipt %d: %w", signed.Seq, err)
 	}
