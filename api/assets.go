@@ -62,8 +62,14 @@ func deref(p *int) int {
 	return *p
 }
 
-func (h *handlers) ListAssets(ctx context.Context, _ genserver.ListAssetsRequestObject) (genserver.ListAssetsResponseObject, error) {
-	as, err := h.node.Assets(ctx)
+func (h *handlers) ListAssets(ctx context.Context, req genserver.ListAssetsRequestObject) (genserver.ListAssetsResponseObject, error) {
+	var as []node.Asset
+	var err error
+	if req.Params.FileHash != nil {
+		as, err = h.node.AssetsWithContent(ctx, *req.Params.FileHash)
+	} else {
+		as, err = h.node.Assets(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -25,6 +25,12 @@ func (n *Node) Assets(ctx context.Context) ([]Asset, error) {
 	return n.assets.List(ctx)
 }
 
+// AssetsWithContent returns the stored files whose content hashes to
+// fileHash, newest first.
+func (n *Node) AssetsWithContent(ctx context.Context, fileHash string) ([]Asset, error) {
+	return n.assets.WithContent(ctx, fileHash)
+}
+
 // Asset returns one stored file.
 func (n *Node) Asset(ctx context.Context, id string) (Asset, error) {
 	return n.assets.Get(ctx, id)

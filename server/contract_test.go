@@ -355,6 +355,8 @@ func contractCases() []contractCase {
 		{op: "putAsset", name: "no auth", method: "POST", path: "/assets", header: octet, body: []byte(assetData), want: 401},
 		{op: "listAssets", name: "ok", method: "GET", path: "/assets", auth: adminAuth, want: 200},
 		{op: "listAssets", name: "no auth", method: "GET", path: "/assets", want: 401},
+		{op: "listAssets", name: "by content", method: "GET", path: "/assets?file_hash=" + strings.Repeat("ab", 32), auth: adminAuth, want: 200},
+		{op: "listAssets", name: "bad content hash", method: "GET", path: "/assets?file_hash=ABC", auth: adminAuth, want: 400},
 		{op: "getAsset", name: "ok", method: "GET", path: "/assets/{asset}", auth: adminAuth, want: 200},
 		{op: "getAsset", name: "unknown", method: "GET", path: "/assets/a00000000000000000000000000000000", auth: adminAuth, want: 404},
 		{op: "getAsset", name: "bad id", method: "GET", path: "/assets/bad%20id", auth: adminAuth, want: 400},

@@ -164,7 +164,18 @@ func (c *Catalog) ByParams(ctx context.Context, owner, fileHash, mode string, k,
 
 // List returns all manifests, newest first.
 func (c *Catalog) List(ctx context.Context) ([]Manifest, error) {
-	rows, err := c.db.QueryContext(ctx, `SELECT `+manifestColumns+` FROM storage_assets ORDER BY created_at DESC, asset_id`)
+	return c.list(ctx, ``)
+}
+
+// WithContent returns the manifests of the assets holding the content of
+// fileHash (of any owner, in any coding), newest first.
+func (c *Catalog) WithContent(ctx context.Context, fileHash string) ([]Manifest, error) {
+	return c.list(ctx, `WHERE file_hash = ?`, fileHash)
+}
+
+// list returns the manifests the where clause selects, newest first.
+func (c *Catalog) list(ctx context.Context, where string, args ...any) ([]Manifest, error) {
+	rows, err := c.db.QueryContext(ctx, `SELECT `+manifestColumns+` FROM storage_assets `+where+` ORDER BY created_at DESC, asset_id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list assets: %w", err)
 	}

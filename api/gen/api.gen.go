@@ -1657,6 +1657,12 @@ type Unauthorized = Problem
 // Unavailable defines model for Unavailable.
 type Unavailable = Problem
 
+// ListAssetsParams defines parameters for ListAssets.
+type ListAssetsParams struct {
+	// FileHash Only the files with this content hash (lower-case hex BLAKE3-256 of the plaintext), as `offgrid put` asks after storing a file; the node then reads the shard records of those files alone.
+	FileHash *string `form:"file_hash,omitempty" json:"file_hash,omitempty"`
+}
+
 // PutAssetParams defines parameters for PutAsset.
 type PutAssetParams struct {
 	// Name The file's name, for people.
@@ -1975,7 +1981,7 @@ type ClientInterface interface {
 	// ListAssets The files this node stored, newest first, with their health.
 	//
 	// Corresponds with GET /assets (the `ListAssets` operationId).
-	ListAssets(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ListAssets(ctx context.Context, params *ListAssetsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PutAssetWithBody Store a file across the mesh. The plaintext is streamed to this node, which encrypts it, erasure codes it and places its shards on distinct hosts.
 	//
@@ -2730,8 +2736,8 @@ func (c *Client) UpdateAnnounce(ctx context.Context, body UpdateAnnounceJSONRequ
 // ListAssets The files this node stored, newest first, with their health.
 //
 // Corresponds with GET /assets (the `ListAssets` operationId).
-func (c *Client) ListAssets(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewListAssetsRequest(c.Server)
+func (c *Client) ListAssets(ctx context.Context, params *ListAssetsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListAssetsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4490,7 +4496,7 @@ func NewUpdateAnnounceRequestWithBody(server string, contentType string, body io
 }
 
 // NewListAssetsRequest constructs an http.Request for the ListAssets method
-func NewListAssetsRequest(server string) (*http.Request, error) {
+func NewListAssetsRequest(server string, params *ListAssetsParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -4506,6 +4512,33 @@ func NewListAssetsRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.FileHash != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "file_hash", *params.FileHash, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -7678,7 +7711,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /assets (the `ListAssets` operationId).
-	ListAssetsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListAssetsResponse, error)
+	ListAssetsWithResponse(ctx context.Context, params *ListAssetsParams, reqEditors ...RequestEditorFn) (*ListAssetsResponse, error)
 
 	// PutAssetWithBodyWithResponse Store a file across the mesh. The plaintext is streamed to this node, which encrypts it, erasure codes it and places its shards on distinct hosts.
 	//
@@ -8661,6 +8694,8 @@ type ListAssetsResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *AssetList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
@@ -8680,6 +8715,11 @@ type ListAssetsResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r ListAssetsResponse) GetJSON200() *AssetList {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListAssetsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -16192,8 +16232,8 @@ func (c *ClientWithResponses) UpdateAnnounceWithResponse(ctx context.Context, bo
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /assets (the `ListAssets` operationId).
-func (c *ClientWithResponses) ListAssetsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListAssetsResponse, error) {
-	rsp, err := c.ListAssets(ctx, reqEditors...)
+func (c *ClientWithResponses) ListAssetsWithResponse(ctx context.Context, params *ListAssetsParams, reqEditors ...RequestEditorFn) (*ListAssetsResponse, error) {
+	rsp, err := c.ListAssets(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -17756,6 +17796,13 @@ func ParseListAssetsResponse(rsp *http.Response) (*ListAssetsResponse, error) {
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized

@@ -168,8 +168,10 @@ it stores a new asset beside the first. After a failed or lost upload it starts 
 			fmt.Fprintf(w, "stored %s (%s) as %s: %s, %s on %s, survives %s, %s%s\n",
 				name, humanBytes(a.Size), a.AssetId, paramsText(*a), count(a.Stripes, "stripe", "stripes"), count(a.Hosts, "host", "hosts"),
 				lossesText(a.Survives), a.State, rateText(a.Size, time.Since(start)))
-			// Say so when this made a second asset of the same content.
-			list, err := answer[gen.AssetList](c.ListAssets(cmd.Context()))
+			// Say so when this made a second asset of the same content
+			// (asking for that content only: the whole list reads every
+			// file's shard records).
+			list, err := answer[gen.AssetList](c.ListAssets(cmd.Context(), &gen.ListAssetsParams{FileHash: &hash}))
 			if err != nil {
 				return err
 			}
@@ -396,7 +398,7 @@ func assetsCmd(getenv env) *cobra.Command {
 				printAsset(w, *resp, size)
 				return nil
 			}
-			resp, err := answer[gen.AssetList](c.ListAssets(cmd.Context()))
+			resp, err := answer[gen.AssetList](c.ListAssets(cmd.Context(), nil))
 			if err != nil {
 				return err
 			}

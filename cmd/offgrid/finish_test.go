@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zeebo/blake3"
 )
 
 // cliSplit runs the CLI and returns its standard output and standard
@@ -258,5 +262,64 @@ func TestDemoCommands(t *testing.T) {
 	printDemo(&out, nodes, "demo-data")
 	if !strings.Contains(out.String(), "Try:       offgrid status --node http://127.0.0.1:8081 --token tok1\n") || strings.Contains(out.String(), "PATH") {
 		t.Errorf("demo output with offgrid on PATH:\n%s", out.String())
+	}
+}
+
+// TestAssetsByContent: GET /assets?file_hash= lists the files holding that
+// content, in every coding, and no other file.
+func TestAssetsByContent(t *testing.T) {
+	url, token := startNode(t, nodeOptions{})
+	env := map[string]string{"OFFGRID_TOKEN": token, "OFFGRID_NODE": url}
+	dir := t.TempDir()
+	put := func(name, content string, args ...string) string {
+		t.Helper()
+		src := filepath.Join(dir, name)
+		if err := os.WriteFile(src, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		id, msg, err := cliSplit(t, env, append([]string{"put", src, "--no-progress"}, args...)...)
+		if err != nil {
+			t.Fatalf("put %s: %v, %s", name, err, msg)
+		}
+		return strings.TrimSpace(id)
+	}
+	ec := put("a.txt", "the same words")
+	rep := put("b.txt", "the same words", "--mode", "rep", "--r", "1")
+	other := put("c.txt", "other words")
+	byContent := func(content string) []string {
+		t.Helper()
+		sum := blake3.Sum256([]byte(content))
+		req, _ := http.NewRequest(http.MethodGet, url+"/assets?file_hash="+hex.EncodeToString(sum[:]), nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var list struct {
+			Assets []struct {
+				AssetID string `json:"asset_id"`
+			} `json:"assets"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&list); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /assets?file_hash= = %d, %v", resp.StatusCode, err)
+		}
+		var ids []string
+		for _, a := range list.Assets {
+			ids = append(ids, a.AssetID)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	want := []string{ec, rep}
+	slices.Sort(want)
+	if got := byContent("the same words"); !slices.Equal(got, want) {
+		t.Errorf("files with the shared content = %v, want %v", got, want)
+	}
+	if got := byContent("other words"); !slices.Equal(got, []string{other}) {
+		t.Errorf("files with the other content = %v, want [%s]", got, other)
+	}
+	if got := byContent("never stored"); len(got) != 0 {
+		t.Errorf("files with content never stored = %v, want none", got)
 	}
 }

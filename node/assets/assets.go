@@ -451,6 +451,21 @@ func (s *Service) List(ctx context.Context) ([]Asset, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.assetsOf(ctx, ms)
+}
+
+// WithContent returns the stored files whose content hashes to fileHash
+// (lower-case hex BLAKE3-256), newest first. Unlike List it reads the
+// shard records of those files alone.
+func (s *Service) WithContent(ctx context.Context, fileHash string) ([]Asset, error) {
+	ms, err := s.catalog.WithContent(ctx, fileHash)
+	if err != nil {
+		return nil, err
+	}
+	return s.assetsOf(ctx, ms)
+}
+
+func (s *Service) assetsOf(ctx context.Context, ms []storage.Manifest) ([]Asset, error) {
 	out := make([]Asset, 0, len(ms))
 	for _, m := range ms {
 		a, err := s.assetOf(ctx, m)
