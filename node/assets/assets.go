@@ -467,8 +467,9 @@ func (s *Service) WithContent(ctx context.Context, fileHash string) ([]Asset, er
 
 func (s *Service) assetsOf(ctx context.Context, ms []storage.Manifest) ([]Asset, error) {
 	out := make([]Asset, 0, len(ms))
+	down := s.downHosts(ctx)
 	for _, m := range ms {
-		a, err := s.assetOf(ctx, m)
+		a, err := s.assetOf(ctx, m, down)
 		if err != nil {
 			return nil, err
 		}
@@ -483,17 +484,25 @@ func (s *Service) Get(ctx context.Context, id string) (Asset, error) {
 	if err != nil {
 		return Asset{}, nodeerr.FromStorage(err)
 	}
-	return s.assetOf(ctx, m)
+	return s.assetOf(ctx, m, s.downHosts(ctx))
 }
 
-func (s *Service) assetOf(ctx context.Context, m storage.Manifest) (Asset, error) {
+// assetOf summarises a stored file from its manifest and shard records.
+// Its health counts the shards that can be read now: a shard whose host
+// the peer table marks down (down, may be nil) stays live in the records
+// through the repair grace, but it is not counted, so the file shows as
+// degraded, and survives fewer losses, until the host is back.
+func (s *Service) assetOf(ctx context.Context, m storage.Manifest, down func(hostID string) bool) (Asset, error) {
 	recs, err := s.catalog.Shards(ctx, m.AssetID)
 	if err != nil {
 		return Asset{}, err
 	}
 	hosts := map[string]bool{}
-	for _, r := range recs {
-		if r.Live {
+	for i, r := range recs {
+		if r.Live && down != nil && down(r.HostID) {
+			recs[i].Live = false
+		}
+		if recs[i].Live {
 			hosts[r.HostID] = true
 		}
 	}
@@ -539,11 +548,12 @@ func (s *Service) Open(ctx context.Context, id string) (io.ReadCloser, Asset, er
 	if err != nil {
 		return nil, Asset{}, err
 	}
-	rd, err := s.fetcher.Open(ctx, m, recs, key, prefix, s.downHosts(ctx))
+	down := s.downHosts(ctx)
+	rd, err := s.fetcher.Open(ctx, m, recs, key, prefix, down)
 	if err != nil {
 		return nil, Asset{}, nodeerr.FromStorage(err)
 	}
-	a, err := s.assetOf(ctx, m)
+	a, err := s.assetOf(ctx, m, down)
 	if err != nil {
 		rd.Close()
 		return nil, Asset{}, err

@@ -24,7 +24,7 @@ func (s *Service) Detail(ctx context.Context, id string) (Asset, []ShardPlace, e
 	if err != nil {
 		return Asset{}, nil, nodeerr.FromStorage(err)
 	}
-	a, err := s.assetOf(ctx, m)
+	a, err := s.assetOf(ctx, m, s.downHosts(ctx))
 	if err != nil {
 		return Asset{}, nil, err
 	}
