@@ -661,7 +661,7 @@ func assetText(a node.Asset) string {
 		}
 		return fmt.Sprintf("%s uploading: at least %d/%d shards on every stripe so far.", name, live, a.N)
 	case node.AssetDegraded:
-		return fmt.Sprintf("%s degraded: a stripe is down to %d/%d shards; %s; repair will rebuild it.", name, live, a.N, survivesText(a))
+		return fmt.Sprintf("%s degraded: a stripe is down to %d/%d shards; %s; repair rebuilds it unless its hosts come back first.", name, live, a.N, survivesText(a))
 	case node.AssetLost:
 		return fmt.Sprintf("%s lost: a stripe has only %d/%d shards, fewer than the %d it needs.", name, live, a.N, a.K)
 	default:

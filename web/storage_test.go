@@ -650,7 +650,7 @@ func TestAssetText(t *testing.T) {
 		{node.AssetStored, []int{20, 18}, 1, "photo.jpg stored: at least 18/20 shards on every stripe; survives 1 host loss."},
 		{node.AssetPending, []int{20, 0, 0}, 0, "photo.jpg uploading: 1 of 3 stripes written so far."},
 		{node.AssetPending, []int{20, 14}, 0, "photo.jpg uploading: at least 14/20 shards on every stripe so far."},
-		{node.AssetDegraded, []int{20, 15}, 3, "photo.jpg degraded: a stripe is down to 15/20 shards; survives 3 host losses; repair will rebuild it."},
+		{node.AssetDegraded, []int{20, 15}, 3, "photo.jpg degraded: a stripe is down to 15/20 shards; survives 3 host losses; repair rebuilds it unless its hosts come back first."},
 		{node.AssetLost, []int{20, 9}, 0, "photo.jpg lost: a stripe has only 9/20 shards, fewer than the 12 it needs."},
 	}
 	for _, tt := range tests {

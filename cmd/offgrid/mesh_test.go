@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
@@ -500,16 +501,26 @@ func TestRepairWaitsForReturningHosts(t *testing.T) {
 	m.waitPeers(0, 7)
 	src := randomFile(t, 1<<20)
 	a := putFile(t, m.env(0), src, "--k", "4", "--n", "8", "--shard-size", "65536")
+	// One host after another: the records keep the 8 shards (nothing is
+	// rebuilt, below); the file's health counts those that can be read now.
+	var cur assetJSON
 	for i := 1; i <= 3; i++ {
 		m.kill(i)
+		cur = m.waitAsset(t, a.AssetID, func(a assetJSON) bool { return a.MinLive == 8-i })
+		if i == 1 {
+			// The dashboard's storage feed follows each loss, even one
+			// that leaves the state as it was (7 is above the threshold).
+			m.waitStorageFeed(t, "stored: at least 7/8 shards on every stripe")
+		}
 	}
 	m.waitPeers(0, 4)
-	// The records keep the 8 shards (nothing is rebuilt, below); the
-	// file's health counts the 5 that can be read now.
-	cur := m.waitAsset(t, a.AssetID, func(a assetJSON) bool { return a.State == "degraded" && a.MinLive == 5 })
+	if cur.State != "degraded" {
+		t.Errorf("with 3 of 8 hosts down the asset is %s, want degraded", cur.State)
+	}
 	if cur.Hosts != 5 || cur.Survives != 1 {
 		t.Errorf("with 3 of 8 hosts down the asset is %+v, want 5 hosts and 1 more loss survived", cur)
 	}
+	m.waitStorageFeed(t, "degraded: a stripe is down to 5/8 shards")
 	got := filepath.Join(t.TempDir(), "got.bin")
 	mustCLI(t, m.env(0), "get", a.AssetID, "-o", got, "--no-progress")
 	sameBytes(t, src, got)
@@ -518,6 +529,7 @@ func TestRepairWaitsForReturningHosts(t *testing.T) {
 	}
 	m.waitPeers(0, 7)
 	m.waitAsset(t, a.AssetID, func(a assetJSON) bool { return a.State == "stored" && a.MinLive == 8 })
+	m.waitStorageFeed(t, "stored: 8/8 shards on every stripe")
 	for i := range 8 {
 		if n := m.shardsOn(i, a.AssetID, 8); n != 1 {
 			t.Errorf("node %d holds %d shards of stripe 0, want 1 (nothing rebuilt elsewhere)", i, n)
@@ -555,6 +567,38 @@ func TestLostStripesComeBackWithTheirHosts(t *testing.T) {
 	got := filepath.Join(t.TempDir(), "got.bin")
 	mustCLI(t, m.env(0), "get", a.AssetID, "-o", got, "--no-progress")
 	sameBytes(t, src, got)
+}
+
+// waitStorageFeed waits until the storage page of node 0's dashboard shows
+// text in its feed (the page renders the recent events).
+func (m *testMesh) waitStorageFeed(t *testing.T, text string) {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Jar: jar, Timeout: 5 * time.Second}
+	resp, err := c.PostForm(m.nodes[0].url+"/login", url.Values{"token": {m.nodes[0].token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := c.Get(m.nodes[0].url + "/storage")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil && strings.Contains(string(body), text) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s the storage page does not say %q:\n%s", text, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // waitAsset waits until node 0 reports the asset as ok wants and returns it.

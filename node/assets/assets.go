@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -580,20 +582,28 @@ func (s *Service) Repair(ctx context.Context, id string) (RepairReport, error) {
 	return rep, nil
 }
 
+// repaired is what repairOne did: the repair's result, and whether the
+// asset's state changed.
+type repaired struct {
+	storage.RepairResult
+	StateChanged bool
+}
+
 // repairOne repairs one asset and records its new state; away (nil: none)
 // names the hosts within their grace period (storage.Repairer.Repair).
-func (s *Service) repairOne(ctx context.Context, m storage.Manifest, away func(hostID string) bool, verify bool) (storage.RepairResult, error) {
+func (s *Service) repairOne(ctx context.Context, m storage.Manifest, away func(hostID string) bool, verify bool) (repaired, error) {
 	if !s.owns(m) {
-		return storage.RepairResult{}, fmt.Errorf("%w: %s was shared with this node; only its owner repairs it", nodeerr.ErrConflict, m.AssetID)
+		return repaired{}, fmt.Errorf("%w: %s was shared with this node; only its owner repairs it", nodeerr.ErrConflict, m.AssetID)
 	}
 	if m.Stripes == 0 {
-		return storage.RepairResult{}, nil
+		return repaired{}, nil
 	}
 	hosts, err := s.deps.Hosts.Candidates(ctx)
 	if err != nil {
-		return storage.RepairResult{}, err
+		return repaired{}, err
 	}
-	res, rerr := s.repairer.Repair(ctx, m, hosts, away, verify)
+	r, rerr := s.repairer.Repair(ctx, m, hosts, away, verify)
+	res := repaired{RepairResult: r}
 	if res.Live != nil {
 		state := storage.Health(m, res.Live, s.cfg.Transfer.Threshold(m.K, m.N))
 		if m.State == storage.StatePending && state == storage.StateDegraded {
@@ -603,6 +613,7 @@ func (s *Service) repairOne(ctx context.Context, m storage.Manifest, away func(h
 			if err := s.catalog.SetState(ctx, m.AssetID, state); err != nil {
 				return res, err
 			}
+			res.StateChanged = true
 			s.log.Info("Asset state changed", "asset", m.AssetID, "from", m.State, "to", state)
 		}
 		if res.Rebuilt > 0 || res.Revived > 0 {
@@ -615,8 +626,11 @@ func (s *Service) repairOne(ctx context.Context, m storage.Manifest, away func(h
 // repairAll checks every asset this node owns against the peer table (no
 // network checks) and repairs what fell below the threshold. Hosts down for
 // less than RepairGrace keep their shards; it returns when the first of
-// them runs out of grace (zero: none is within it).
-func (s *Service) repairAll(ctx context.Context) (graceEnds time.Time) {
+// them runs out of grace (zero: none is within it). shown holds each
+// asset's readable shards per stripe as the last pass found them; an asset
+// whose counts changed since (a host went or came back) is reported with
+// AssetChanged, and shown is updated.
+func (s *Service) repairAll(ctx context.Context, shown map[string][]int) (graceEnds time.Time) {
 	lastUp, err := s.deps.Hosts.Members(ctx)
 	if err != nil {
 		s.log.Warn("Repair scan failed", "err", err)
@@ -639,6 +653,11 @@ func (s *Service) repairAll(ctx context.Context) (graceEnds time.Time) {
 		s.log.Warn("Repair scan failed", "err", err)
 		return graceEnds
 	}
+	found := make(map[string][]int, len(ms))
+	defer func() {
+		clear(shown)
+		maps.Copy(shown, found)
+	}()
 	for _, m := range ms {
 		if ctx.Err() != nil {
 			return graceEnds
@@ -650,7 +669,12 @@ func (s *Service) repairAll(ctx context.Context) (graceEnds time.Time) {
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("Repair incomplete", "asset", m.AssetID, "err", err)
 		}
-		if res.Rebuilt == 0 && res.MarkedDead == 0 && res.Revived == 0 {
+		prev, had := shown[m.AssetID]
+		if res.Live != nil {
+			found[m.AssetID] = res.Live
+		}
+		moved := had && res.Live != nil && !slices.Equal(prev, res.Live)
+		if res.Rebuilt == 0 && res.MarkedDead == 0 && res.Revived == 0 && !res.StateChanged && !moved {
 			continue // nothing changed that anyone would see
 		}
 		if _, err := s.publishAsset(ctx, m.AssetID); err != nil && ctx.Err() == nil {

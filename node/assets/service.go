@@ -196,8 +196,10 @@ func (s *Service) Run(ctx context.Context) error {
 	graceEnds := time.NewTimer(time.Hour)
 	graceEnds.Stop()
 	defer graceEnds.Stop()
+	// shown is what the repair passes last found of each asset (repairAll).
+	shown := map[string][]int{}
 	repair := func() {
-		if next := s.repairAll(ctx); !next.IsZero() {
+		if next := s.repairAll(ctx, shown); !next.IsZero() {
 			graceEnds.Reset(max(next.Sub(s.deps.Now()), time.Second))
 		}
 	}
