@@ -573,16 +573,7 @@ func TestLostStripesComeBackWithTheirHosts(t *testing.T) {
 // text in its feed (the page renders the recent events).
 func (m *testMesh) waitStorageFeed(t *testing.T, text string) {
 	t.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &http.Client{Jar: jar, Timeout: 5 * time.Second}
-	resp, err := c.PostForm(m.nodes[0].url+"/login", url.Values{"token": {m.nodes[0].token}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	c := m.dashboard(t, 0)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := c.Get(m.nodes[0].url + "/storage")
@@ -599,6 +590,25 @@ func (m *testMesh) waitStorageFeed(t *testing.T, text string) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// dashboard returns a client logged in to node i's dashboard.
+func (m *testMesh) dashboard(t *testing.T, i int) *http.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Jar: jar, Timeout: 5 * time.Second}
+	resp, err := c.PostForm(m.nodes[i].url+"/login", url.Values{"token": {m.nodes[i].token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("log in to node %d's dashboard: %s", i, resp.Status)
+	}
+	return c
 }
 
 // waitAsset waits until node 0 reports the asset as ok wants and returns it.

@@ -5,7 +5,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -27,16 +26,7 @@ func TestPeerPageGossipRTT(t *testing.T) {
 		return states[m.nodes[1-i].url] == "up"
 	})
 
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &http.Client{Jar: jar, Timeout: 5 * time.Second}
-	resp, err := c.PostForm(m.nodes[0].url+"/login", url.Values{"token": {m.nodes[0].token}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	c := m.dashboard(t, 0)
 	page := m.nodes[0].url + "/network/peers/" + url.PathEscape(m.nodes[1].url)
 	rtt := regexp.MustCompile(`data-testid="peer-rtt" data-rtt-us="(\d+)" data-rtt-via="(\w*)"`)
 	deadline := time.Now().Add(15 * time.Second * raceSlowdown)
