@@ -490,10 +490,11 @@ func (s *Service) Get(ctx context.Context, id string) (Asset, error) {
 }
 
 // assetOf summarises a stored file from its manifest and shard records.
-// Its health counts the shards that can be read now: a shard whose host
-// the peer table marks down (down, may be nil) stays live in the records
-// through the repair grace, but it is not counted, so the file shows as
-// degraded, and survives fewer losses, until the host is back.
+// Its health (state, shard counts, hosts, losses survived) counts the
+// shards that can be read now: a shard whose host the peer table marks
+// down (down, may be nil) stays live in the records through the repair
+// grace, but it is not counted, so the file shows as degraded, and
+// survives fewer losses, until the host is back.
 func (s *Service) assetOf(ctx context.Context, m storage.Manifest, down func(hostID string) bool) (Asset, error) {
 	recs, err := s.catalog.Shards(ctx, m.AssetID)
 	if err != nil {
@@ -512,11 +513,18 @@ func (s *Service) assetOf(ctx context.Context, m storage.Manifest, down func(hos
 	if err != nil {
 		return Asset{}, err
 	}
+	counts := storage.LiveCounts(m, recs)
+	state := m.State
+	if state != storage.StatePending {
+		// From the same counts, so the two agree between repair passes
+		// (which record the state as they find it).
+		state = storage.Health(m, counts, s.cfg.Transfer.Threshold(m.K, m.N))
+	}
 	return Asset{
 		AuditsPassed: passed, AuditsFailed: failed,
 		ID: m.AssetID, Name: m.Name, Size: m.Size, FileHash: m.FileHash, Mode: m.Mode, K: m.K, N: m.N,
-		ShardSize: m.ShardSize, Stripes: m.Stripes, Adaptive: m.Adaptive, State: State(m.State),
-		StripeShards: storage.LiveCounts(m, recs), Hosts: len(hosts), Survives: storage.SurvivableLosses(m, recs),
+		ShardSize: m.ShardSize, Stripes: m.Stripes, Adaptive: m.Adaptive, State: State(state),
+		StripeShards: counts, Hosts: len(hosts), Survives: storage.SurvivableLosses(m, recs),
 		CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
 	}, nil
 }
