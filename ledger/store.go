@@ -306,9 +306,11 @@ func appendRun(ctx context.Context, tx *sql.Tx, run []*appendReq, after uint64) 
 // insertAll inserts run in one statement, the usual case, where no job of
 // run is stored yet: one statement costs a batch far less than one per
 // receipt. When some job is stored already it inserts nothing and returns
-// false, and appendRun goes receipt by receipt to find it.
+// false, and appendRun goes receipt by receipt to find it. A run of one,
+// the usual append outside bursts, goes that way at once: for it the
+// savepoint would only add statements.
 func insertAll(ctx context.Context, tx *sql.Tx, run []*appendReq) (bool, error) {
-	if len(run) == 0 {
+	if len(run) < 2 {
 		return false, nil
 	}
 	var q strings.Builder
