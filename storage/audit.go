@@ -251,6 +251,27 @@ func (c *Catalog) AssetAudits(ctx context.Context, assetID string) (passed, fail
 	return passed, failed, nil
 }
 
+// auditCounts returns the passed and failed audits of every asset with any.
+func auditCounts(ctx context.Context, tx *sql.Tx) (map[string][2]int, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT asset_id, passed, failed FROM storage_audit_assets`)
+	if err != nil {
+		return nil, fmt.Errorf("read audits: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][2]int{}
+	for rows.Next() {
+		var (
+			id             string
+			passed, failed int
+		)
+		if err := rows.Scan(&id, &passed, &failed); err != nil {
+			return nil, fmt.Errorf("read audits: %w", err)
+		}
+		out[id] = [2]int{passed, failed}
+	}
+	return out, rows.Err()
+}
+
 // FailedAudits returns, per host with any, how many audits it failed.
 func (c *Catalog) FailedAudits(ctx context.Context) (map[string]int, error) {
 	rows, err := c.db.QueryContext(ctx, `SELECT host_id, failed FROM storage_audit_hosts WHERE failed > 0`)

@@ -213,6 +213,19 @@ var hashPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 func validHash(h string) bool { return hashPattern.MatchString(h) }
 
+// intakeBufferSize is the copy buffer of Put. io.Copy's 32 KiB meant 32
+// socket reads and 32 file writes per 1 MiB shard; each system call is a
+// chance for the Go scheduler to hand the goroutine's P away and wake
+// another thread, which costs a host more than the copy on a busy machine.
+const intakeBufferSize = 256 << 10
+
+// intakeBuffers holds Put's copy buffers: at most one per upload running
+// at once (the node bounds those), so the pool stays small.
+var intakeBuffers = sync.Pool{New: func() any {
+	b := make([]byte, intakeBufferSize)
+	return &b
+}}
+
 // Put streams r into the store under (assetID, index). At most maxSize bytes
 // are accepted. When wantHash is not empty the content must hash to it.
 // Storing identical content again succeeds without rewriting anything.
@@ -231,7 +244,9 @@ func (s *ShardStore) Put(ctx context.Context, assetID string, index int, r io.Re
 	defer tmp.Close()
 
 	h := blake3.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r, maxSize+1))
+	buf := intakeBuffers.Get().(*[]byte)
+	n, err := io.CopyBuffer(io.MultiWriter(tmp, h), io.LimitReader(r, maxSize+1), *buf)
+	intakeBuffers.Put(buf)
 	if err != nil {
 		return Shard{}, fmt.Errorf("receive shard: %w", err)
 	}

@@ -1,6 +1,7 @@
 package assets
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -449,34 +450,30 @@ func (s *Service) unwrapOwnKey(m storage.Manifest) (storage.AssetKey, storage.No
 
 // List returns the files this node stored, newest first.
 func (s *Service) List(ctx context.Context) ([]Asset, error) {
-	ms, err := s.catalog.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return s.assetsOf(ctx, ms)
+	return s.listed(ctx, "")
 }
 
 // WithContent returns the stored files whose content hashes to fileHash
 // (lower-case hex BLAKE3-256), newest first. Unlike List it reads the
 // shard records of those files alone.
 func (s *Service) WithContent(ctx context.Context, fileHash string) ([]Asset, error) {
-	ms, err := s.catalog.WithContent(ctx, fileHash)
+	return s.listed(ctx, fileHash)
+}
+
+func (s *Service) listed(ctx context.Context, fileHash string) ([]Asset, error) {
+	down := s.downHosts(ctx)
+	var out []Asset
+	err := s.catalog.EachListed(ctx, fileHash, func(l storage.Listed) error {
+		out = append(out, s.summary(l, down))
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	return s.assetsOf(ctx, ms)
-}
-
-func (s *Service) assetsOf(ctx context.Context, ms []storage.Manifest) ([]Asset, error) {
-	out := make([]Asset, 0, len(ms))
-	down := s.downHosts(ctx)
-	for _, m := range ms {
-		a, err := s.assetOf(ctx, m, down)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
+	// Newest first, as the catalog lists manifests.
+	slices.SortFunc(out, func(a, b Asset) int {
+		return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), strings.Compare(a.ID, b.ID))
+	})
 	return out, nil
 }
 
@@ -489,17 +486,27 @@ func (s *Service) Get(ctx context.Context, id string) (Asset, error) {
 	return s.assetOf(ctx, m, s.downHosts(ctx))
 }
 
-// assetOf summarises a stored file from its manifest and shard records.
-// Its health (state, shard counts, hosts, losses survived) counts the
-// shards that can be read now: a shard whose host the peer table marks
-// down (down, may be nil) stays live in the records through the repair
-// grace, but it is not counted, so the file shows as degraded, and
-// survives fewer losses, until the host is back.
+// assetOf summarises a stored file from its manifest and records, as
+// summary does.
 func (s *Service) assetOf(ctx context.Context, m storage.Manifest, down func(hostID string) bool) (Asset, error) {
 	recs, err := s.catalog.Shards(ctx, m.AssetID)
 	if err != nil {
 		return Asset{}, err
 	}
+	passed, failed, err := s.catalog.AssetAudits(ctx, m.AssetID)
+	if err != nil {
+		return Asset{}, err
+	}
+	return s.summary(storage.Listed{Manifest: m, Shards: recs, AuditsPassed: passed, AuditsFailed: failed}, down), nil
+}
+
+// summary summarises a stored file. Its health (state, shard counts,
+// hosts, losses survived) counts the shards that can be read now: a shard
+// whose host the peer table marks down (down, may be nil) stays live in
+// the records through the repair grace, but it is not counted, so the file
+// shows as degraded, and survives fewer losses, until the host is back.
+func (s *Service) summary(l storage.Listed, down func(hostID string) bool) Asset {
+	m, recs := l.Manifest, l.Shards
 	hosts := map[string]bool{}
 	for i, r := range recs {
 		if r.Live && down != nil && down(r.HostID) {
@@ -509,10 +516,6 @@ func (s *Service) assetOf(ctx context.Context, m storage.Manifest, down func(hos
 			hosts[r.HostID] = true
 		}
 	}
-	passed, failed, err := s.catalog.AssetAudits(ctx, m.AssetID)
-	if err != nil {
-		return Asset{}, err
-	}
 	counts := storage.LiveCounts(m, recs)
 	state := m.State
 	if state != storage.StatePending {
@@ -521,12 +524,12 @@ func (s *Service) assetOf(ctx context.Context, m storage.Manifest, down func(hos
 		state = storage.Health(m, counts, s.cfg.Transfer.Threshold(m.K, m.N))
 	}
 	return Asset{
-		AuditsPassed: passed, AuditsFailed: failed,
+		AuditsPassed: l.AuditsPassed, AuditsFailed: l.AuditsFailed,
 		ID: m.AssetID, Name: m.Name, Size: m.Size, FileHash: m.FileHash, Mode: m.Mode, K: m.K, N: m.N,
 		ShardSize: m.ShardSize, Stripes: m.Stripes, Adaptive: m.Adaptive, State: State(state),
 		StripeShards: counts, Hosts: len(hosts), Survives: storage.SurvivableLosses(m, recs),
 		CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
-	}, nil
+	}
 }
 
 func (s *Service) publishAsset(ctx context.Context, id string) (Asset, error) {
