@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -179,6 +180,37 @@ func (n *procNode) output() string {
 	return string(b)
 }
 
+// userHZ is the unit of the CPU times in /proc/PID/stat (USER_HZ, 100 on
+// every Linux architecture Go runs on).
+const userHZ = 100
+
+// nodesCPU returns the CPU time (user and system) the running node
+// processes used so far.
+func (m *procMesh) nodesCPU() time.Duration {
+	m.tb.Helper()
+	var ticks int64
+	for _, n := range m.nodes {
+		if n.cmd == nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n.cmd.Process.Pid))
+		if err != nil {
+			m.tb.Fatal(err)
+		}
+		// After the command name, which may hold spaces: state is the
+		// first field, utime the 12th and stime the 13th.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		for _, v := range f[11:13] {
+			t, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				m.tb.Fatalf("/proc/%d/stat: %v", n.cmd.Process.Pid, err)
+			}
+			ticks += t
+		}
+	}
+	return time.Duration(ticks) * time.Second / userHZ
+}
+
 // call makes an admin request and returns the status and body.
 func (m *procMesh) call(method, url string, body []byte) (int, []byte) {
 	req, err := http.NewRequestWithContext(m.ctx, method, url, bytes.NewReader(body))
@@ -245,9 +277,16 @@ func (m *procMesh) waitPeers(i, want int) {
 	}
 }
 
-// cli runs the offgrid binary against node i within timeout and returns
-// its standard output and how long it took.
-func (m *procMesh) cli(i int, timeout time.Duration, args ...string) ([]byte, time.Duration) {
+// cliRun is what one run of the CLI printed and took.
+type cliRun struct {
+	out  []byte
+	took time.Duration
+	// cpu is the CLI process's CPU time, user and system.
+	cpu time.Duration
+}
+
+// cli runs the offgrid binary against node i within timeout.
+func (m *procMesh) cli(i int, timeout time.Duration, args ...string) cliRun {
 	m.tb.Helper()
 	ctx, cancel := context.WithTimeout(m.ctx, timeout)
 	defer cancel()
@@ -264,30 +303,32 @@ func (m *procMesh) cli(i int, timeout time.Duration, args ...string) ([]byte, ti
 	if err != nil {
 		m.tb.Fatalf("offgrid %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 	}
-	return stdout.Bytes(), took
+	return cliRun{out: stdout.Bytes(), took: took, cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
 }
 
 // put stores path with 12/20 coding through node 0, checks it landed on
-// all hosts and returns how long the CLI took.
-func (m *procMesh) put(path string) (assetJSON, time.Duration) {
+// all hosts and returns how long the CLI took and the CPU time the CLI
+// and the nodes used meanwhile.
+func (m *procMesh) put(path string) (a assetJSON, took, cpu time.Duration) {
 	m.tb.Helper()
-	out, took := m.cli(0, 5*time.Minute, "put", path, "--k", fmt.Sprint(benchK), "--n", fmt.Sprint(benchN),
+	before := m.nodesCPU()
+	run := m.cli(0, 5*time.Minute, "put", path, "--k", fmt.Sprint(benchK), "--n", fmt.Sprint(benchN),
 		"--no-progress", "--json", "--timeout", "5m")
-	var a assetJSON
-	if err := json.Unmarshal(out, &a); err != nil {
-		m.tb.Fatalf("put output %q: %v", out, err)
+	cpu = m.nodesCPU() - before + run.cpu
+	if err := json.Unmarshal(run.out, &a); err != nil {
+		m.tb.Fatalf("put output %q: %v", run.out, err)
 	}
 	if a.State != "stored" || a.K != benchK || a.N != benchN || a.Hosts != len(m.nodes) {
 		m.tb.Fatalf("put = %+v, want stored %d/%d on %d hosts", a, benchK, benchN, len(m.nodes))
 	}
-	return a, took
+	return a, run.took, cpu
 }
 
 // get fetches asset id through node 0 into out within timeout, checks it
 // equals src, removes it and returns how long the CLI took.
 func (m *procMesh) get(id, src, out string, timeout time.Duration) time.Duration {
 	m.tb.Helper()
-	_, took := m.cli(0, timeout, "get", id, "-o", out, "--no-progress", "--timeout", timeout.String())
+	took := m.cli(0, timeout, "get", id, "-o", out, "--no-progress", "--timeout", timeout.String()).took
 	if err := sameFiles(src, out); err != nil {
 		m.tb.Fatal(err)
 	}
@@ -302,6 +343,10 @@ func (m *procMesh) get(id, src, out string, timeout time.Duration) time.Duration
 // with the offgrid CLI as its own process. put-MB/s and get-MB/s are file
 // bytes over the CLI's wall time (get includes writing, hashing and
 // fsyncing the output file; its page cache is warm, as right after a put).
+// put-cpu-s is the CPU time, user and system, the CLI and the 20 node
+// processes used per put: on a machine of c cores a put cannot be faster
+// than put-cpu-s/c seconds, whatever the disk does (compare cpu-s-per-put
+// of BenchmarkStageFsync1MiBParallel8, what the disk writes alone take).
 // Each iteration changes the file's first 8 bytes, so every put is a new
 // asset (new content hash, new key, all shards new), not a resume.
 //
@@ -311,19 +356,21 @@ func BenchmarkPutGet256MiB(b *testing.B) {
 	m := startProcMesh(b, benchN, nil)
 	src := randomFile(b, size)
 	out := filepath.Join(b.TempDir(), "got.bin")
-	var putTime, getTime time.Duration
+	var putTime, putCPU, getTime time.Duration
 	var iter uint64
 	for b.Loop() {
 		iter++
 		if iter > 1 {
 			markFile(b, src, iter)
 		}
-		a, took := m.put(src)
+		a, took, cpu := m.put(src)
 		putTime += took
+		putCPU += cpu
 		getTime += m.get(a.AssetID, src, out, 5*time.Minute)
 	}
 	b.ReportMetric(float64(size)*float64(b.N)/1e6/putTime.Seconds(), "put-MB/s")
 	b.ReportMetric(float64(size)*float64(b.N)/1e6/getTime.Seconds(), "get-MB/s")
+	b.ReportMetric(putCPU.Seconds()/float64(b.N), "put-cpu-s")
 }
 
 // BenchmarkGetDegraded stores a 256 MiB file with 12/20 erasure coding on
@@ -346,7 +393,7 @@ func BenchmarkGetDegraded(b *testing.B) {
 	m := startProcMesh(b, benchN, nil)
 	src := randomFile(b, size)
 	out := filepath.Join(b.TempDir(), "got.bin")
-	a, _ := m.put(src)
+	a, _, _ := m.put(src)
 	deadline := storage.DefaultTransferConfig().ShardDeadline(benchShardSize)
 	var healthy, frozen, degraded time.Duration
 	first := true
