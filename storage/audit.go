@@ -138,6 +138,45 @@ func NewChallenges(rnd io.Reader, shard []byte, count int) ([]Challenge, error) 
 	return out, nil
 }
 
+// ErrWrongProof: a host answered an audit challenge with the wrong proof.
+var ErrWrongProof = errors.New("wrong audit proof")
+
+// Prove checks that host holds the shard of rec under its recorded hash.
+// With a challenge left for the shard in the catalog it sends that
+// challenge (spending it) and compares the host's proof, which reads one
+// challenge span on the host; with none it reads the whole shard through
+// f, which checks its hash, and stores fresh challenges made from the
+// checked bytes. A wrong proof is ErrWrongProof; a host without the shard
+// answers ErrNotFound, and bytes read that do not match their hash give
+// ErrHashMismatch. Any other error says nothing about the shard (no answer, a
+// transport that cannot audit).
+func Prove(ctx context.Context, cat *Catalog, f *Fetcher, m Manifest, rec ShardRecord, host Candidate) error {
+	addr := ShardAddr{AssetID: m.AssetID, Stripe: rec.Stripe, Index: rec.Index}
+	ch, ok, err := cat.TakeChallenge(ctx, addr)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		data, err := f.FetchShard(ctx, m, rec)
+		if err != nil {
+			return err
+		}
+		return cat.Challenge(ctx, addr, data)
+	}
+	au, isAuditor := f.Transport.(Auditor)
+	if !isAuditor {
+		return fmt.Errorf("%w: the transport cannot audit", ErrHostRefused)
+	}
+	proof, err := au.AuditShard(ctx, host, addr, ch.AuditAsk)
+	if err != nil {
+		return err
+	}
+	if proof != ch.Expected {
+		return fmt.Errorf("%w from %s", ErrWrongProof, host.Endpoint)
+	}
+	return nil
+}
+
 // Challenge makes and stores fresh challenges for a shard whose bytes the
 // caller holds and has checked against the shard's hash.
 func (c *Catalog) Challenge(ctx context.Context, addr ShardAddr, shard []byte) error {

@@ -49,11 +49,14 @@ const maxRevivals = 64
 // asks each host whether it still has its shard under the right hash.
 //
 // A stripe short of n first asks the hosts of its shards marked dead
-// before that are up again (at most maxRevivals a pass) whether they still
-// hold them, and each one a host holds under its recorded hash counts live
-// again (reads check every stripe anyway): no bytes move, and a stripe that
-// had fallen below k, which no rebuild can restore, comes back. That is how
-// a file returns after its hosts were gone longer than the grace period.
+// before that are up again (at most maxRevivals a pass) to prove they
+// still hold them (Prove: an audit challenge, or a read of the whole shard
+// when none is left), and each one proven counts live again: hardly any
+// bytes move, and a stripe that had fallen below k, which no rebuild can
+// restore, comes back. That is how a file returns after its hosts were
+// gone longer than the grace period. A host's word that it has a shard
+// (StatShard) is not enough here: a host whose disk returned other bytes,
+// or one that lies, would make a lost file look whole.
 // Hosts whose placement weight failed audits lowered (Weight below 1) are
 // not asked: their shards are rebuilt elsewhere instead.
 //
@@ -123,11 +126,13 @@ func (r *Repairer) Repair(ctx context.Context, m Manifest, hosts []Candidate, aw
 			continue
 		}
 		asked++
-		ok, err := stat(host, *rec)
-		if err != nil {
-			return res, err
+		pctx, cancel := context.WithTimeout(ctx, cfg.ShardDeadline(m.ShardSize))
+		err := Prove(pctx, r.Catalog, r.Fetcher, m, *rec, host)
+		cancel()
+		if ctx.Err() != nil {
+			return res, ctx.Err()
 		}
-		if !ok {
+		if err != nil {
 			continue
 		}
 		if err := r.Catalog.SetLive(ctx, m.AssetID, rec.Stripe, rec.Index, true); err != nil {

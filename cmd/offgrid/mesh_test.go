@@ -569,6 +569,58 @@ func TestLostStripesComeBackWithTheirHosts(t *testing.T) {
 	sameBytes(t, src, got)
 }
 
+// TestRevivalNeedsProof: a host that comes back with other bytes of the
+// same size under its shards (a disk that returned garbage, or a host that
+// lies) still says, asked by HEAD, that it holds them under their hashes.
+// The repair pass counts a shard marked dead live again only once its host
+// proves it holds the bytes (an audit challenge), so that host's shards
+// stay dead and the file shows the shards it really has.
+func TestRevivalNeedsProof(t *testing.T) {
+	const liar = 1
+	m := startMesh(t, 6, func(i int, o *nodeOptions) {
+		if i == 0 {
+			o.repairInterval = 100 * time.Millisecond
+			o.repairThreshold = 3 // no rebuilds while hosts go: only the revival is tested
+		}
+	})
+	m.waitPeers(0, 5)
+	src := randomFile(t, 1<<20)
+	a := putFile(t, m.env(0), src, "--k", "3", "--n", "6", "--shard-size", "65536")
+	for i := 1; i <= 4; i++ {
+		m.kill(i)
+	}
+	m.waitPeers(0, 1)
+	m.waitAsset(t, a.AssetID, func(a assetJSON) bool { return a.State == "lost" })
+	blobs, err := filepath.Glob(filepath.Join(m.nodes[liar].opts.dataDir, "shards", "blobs", "*", "*"))
+	if err != nil || len(blobs) != a.Stripes {
+		t.Fatalf("host %d holds %d blobs (%v), want one per stripe (%d)", liar, len(blobs), err, a.Stripes)
+	}
+	for _, b := range blobs {
+		st, err := os.Stat(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		junk := make([]byte, st.Size())
+		rand.Read(junk)
+		if err := os.WriteFile(b, junk, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i <= 4; i++ {
+		m.restart(i)
+	}
+	m.waitPeers(0, 5)
+	m.waitAsset(t, a.AssetID, func(a assetJSON) bool { return a.State == "stored" && a.MinLive == 5 })
+	// Passes go on every 100 ms: the liar's shards must stay dead.
+	time.Sleep(time.Second)
+	if got := m.waitAsset(t, a.AssetID, func(assetJSON) bool { return true }); got.MinLive != 5 {
+		t.Fatalf("after the host with other bytes came back the file has %d live shards per stripe, want 5", got.MinLive)
+	}
+	got := filepath.Join(t.TempDir(), "got.bin")
+	mustCLI(t, m.env(0), "get", a.AssetID, "-o", got, "--no-progress")
+	sameBytes(t, src, got)
+}
+
 // waitStorageFeed waits until the storage page of node 0's dashboard shows
 // text in its feed (the page renders the recent events).
 func (m *testMesh) waitStorageFeed(t *testing.T, text string) {

@@ -3,7 +3,6 @@ package assets
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -113,15 +112,13 @@ func (s *Service) AuditRound(ctx context.Context) (AuditReport, error) {
 	return rep, nil
 }
 
-// auditShard challenges one shard's host and records the outcome. With a
-// challenge left it sends the nonce and compares the proof; with none it
-// reads the whole shard, checks its hash and stores fresh challenges.
+// auditShard challenges one shard's host (storage.Prove) and records the
+// outcome.
 func (s *Service) auditShard(ctx context.Context, m storage.Manifest, r storage.ShardRecord, host storage.Candidate) string {
-	addr := storage.ShardAddr{AssetID: m.AssetID, Stripe: r.Stripe, Index: r.Index}
 	deadline := s.cfg.Transfer.ShardDeadline(m.ShardSize)
 	actx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
-	err := s.challenge(actx, m, addr, r, host)
+	err := storage.Prove(actx, s.catalog, s.fetcher, m, r, host)
 	switch {
 	case err == nil:
 		if rerr := s.catalog.RecordAudit(ctx, r.HostID, m.AssetID, true); rerr != nil {
@@ -130,7 +127,7 @@ func (s *Service) auditShard(ctx context.Context, m storage.Manifest, r storage.
 		return AuditPass
 	case ctx.Err() != nil:
 		return AuditError
-	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrHashMismatch), errors.Is(err, errWrongProof):
+	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrHashMismatch), errors.Is(err, storage.ErrWrongProof):
 		s.log.Warn("Host failed an audit; shard marked dead", "asset", m.AssetID, "stripe", r.Stripe, "index", r.Index,
 			"host", host.Endpoint, "err", err)
 		if derr := s.catalog.SetLive(ctx, m.AssetID, r.Stripe, r.Index, false); derr != nil {
@@ -145,38 +142,6 @@ func (s *Service) auditShard(ctx context.Context, m storage.Manifest, r storage.
 		s.log.Debug("Audit got no answer", "asset", m.AssetID, "host", host.Endpoint, "err", err)
 		return AuditError
 	}
-}
-
-// errWrongProof: the host answered an audit with the wrong proof.
-var errWrongProof = errors.New("wrong audit proof")
-
-func (s *Service) challenge(ctx context.Context, m storage.Manifest, addr storage.ShardAddr, r storage.ShardRecord,
-	host storage.Candidate) error {
-	ch, ok, err := s.catalog.TakeChallenge(ctx, addr)
-	if err != nil {
-		return err
-	}
-	if ok {
-		au, isAuditor := s.deps.Transport.(storage.Auditor)
-		if !isAuditor {
-			return fmt.Errorf("%w: the transport cannot audit", storage.ErrHostRefused)
-		}
-		proof, err := au.AuditShard(ctx, host, addr, ch.AuditAsk)
-		if err != nil {
-			return err
-		}
-		if proof != ch.Expected {
-			return fmt.Errorf("%w from %s", errWrongProof, host.Endpoint)
-		}
-		return nil
-	}
-	// No challenge left: read the shard itself, which is the strongest
-	// audit, and make new challenges from the checked bytes.
-	data, err := s.fetcher.FetchShard(ctx, m, r)
-	if err != nil {
-		return err
-	}
-	return s.catalog.Challenge(ctx, addr, data)
 }
 
 // auditWeighted lowers the placement weight of the hosts that failed
