@@ -537,11 +537,12 @@ func TestRepairWaitsForReturningHosts(t *testing.T) {
 	}
 }
 
-// TestLostStripesComeBackWithTheirHosts: with no grace, hosts that go down
-// are given up at once, and a stripe left with fewer than k shards is lost.
-// When the hosts come back still holding their shards (one by one, as the
-// repair passes run), the passes take them back and the file reads again.
-func TestLostStripesComeBackWithTheirHosts(t *testing.T) {
+// lostFile puts a 1 MiB file at 3/6 with 64 KiB shards on a 6-node mesh
+// whose node 0 repairs every 100 ms with no grace and no rebuilds (so only
+// revivals happen), kills hosts 1 to 4 and waits until node 0 calls the
+// file lost. It returns the mesh, the file and its source.
+func lostFile(t *testing.T) (*testMesh, assetJSON, string) {
+	t.Helper()
 	m := startMesh(t, 6, func(i int, o *nodeOptions) {
 		if i == 0 {
 			o.repairInterval = 100 * time.Millisecond
@@ -556,6 +557,15 @@ func TestLostStripesComeBackWithTheirHosts(t *testing.T) {
 	}
 	m.waitPeers(0, 1)
 	m.waitAsset(t, a.AssetID, func(a assetJSON) bool { return a.State == "lost" })
+	return m, a, src
+}
+
+// TestLostStripesComeBackWithTheirHosts: with no grace, hosts that go down
+// are given up at once, and a stripe left with fewer than k shards is lost.
+// When the hosts come back still holding their shards (one by one, as the
+// repair passes run), the passes take them back and the file reads again.
+func TestLostStripesComeBackWithTheirHosts(t *testing.T) {
+	m, a, src := lostFile(t)
 	if _, err := cli(t, m.env(0), "get", a.AssetID, "-o", filepath.Join(t.TempDir(), "lost.bin"), "--no-progress"); err == nil {
 		t.Fatal("get of a file with 2 of 6 shards per stripe reachable worked")
 	}
@@ -577,20 +587,7 @@ func TestLostStripesComeBackWithTheirHosts(t *testing.T) {
 // stay dead and the file shows the shards it really has.
 func TestRevivalNeedsProof(t *testing.T) {
 	const liar = 1
-	m := startMesh(t, 6, func(i int, o *nodeOptions) {
-		if i == 0 {
-			o.repairInterval = 100 * time.Millisecond
-			o.repairThreshold = 3 // no rebuilds while hosts go: only the revival is tested
-		}
-	})
-	m.waitPeers(0, 5)
-	src := randomFile(t, 1<<20)
-	a := putFile(t, m.env(0), src, "--k", "3", "--n", "6", "--shard-size", "65536")
-	for i := 1; i <= 4; i++ {
-		m.kill(i)
-	}
-	m.waitPeers(0, 1)
-	m.waitAsset(t, a.AssetID, func(a assetJSON) bool { return a.State == "lost" })
+	m, a, src := lostFile(t)
 	blobs, err := filepath.Glob(filepath.Join(m.nodes[liar].opts.dataDir, "shards", "blobs", "*", "*"))
 	if err != nil || len(blobs) != a.Stripes {
 		t.Fatalf("host %d holds %d blobs (%v), want one per stripe (%d)", liar, len(blobs), err, a.Stripes)
