@@ -176,7 +176,7 @@ func BenchmarkStageFsync1MiB(b *testing.B) {
 // BenchmarkStageFsync1MiBParallel8 is BenchmarkStageFsync1MiB from 8
 // goroutines at once, as a busy mesh writes shards: a put keeps 8 shard
 // transfers in flight and each node stores up to 4 at a time. Its
-// data-MB/s is the one-disk bound of a put. cpu-s-per-put is the CPU time
+// data-MB/s is the one-disk bound of a put. put-cpu-s is the CPU time
 // these writes alone take for the shards of one 256 MiB put (20/12 of it),
 // to set beside put-cpu-s of BenchmarkPutGet256MiB.
 func BenchmarkStageFsync1MiBParallel8(b *testing.B) {
@@ -202,7 +202,7 @@ func BenchmarkStageFsync1MiBParallel8(b *testing.B) {
 	cpu = processCPU(b) - cpu
 	reportDataRate(b, int64(len(data)), float64(benchN)/benchK)
 	putBytes := 256 << 20 * float64(benchN) / benchK
-	b.ReportMetric(cpu.Seconds()/float64(b.N)/float64(len(data))*putBytes, "cpu-s-per-put")
+	b.ReportMetric(cpu.Seconds()/float64(b.N)/float64(len(data))*putBytes, "put-cpu-s")
 }
 
 // shardDirs makes a temp and a blob directory, as in a shard store.

@@ -256,7 +256,8 @@ func (m *procMesh) waitPeers(i, want int) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		up := -1
-		if status, body := m.call(http.MethodGet, m.nodes[i].url+"/peers", nil); status == http.StatusOK {
+		status, body := m.call(http.MethodGet, m.nodes[i].url+"/peers", nil)
+		if status == http.StatusOK {
 			var pl struct{ Peers []struct{ State string } }
 			if json.Unmarshal(body, &pl) == nil {
 				up = 0
@@ -271,7 +272,7 @@ func (m *procMesh) waitPeers(i, want int) {
 			return
 		}
 		if time.Now().After(deadline) {
-			m.tb.Fatalf("node %d sees %d peers up after 60 s, want %d", i, up, want)
+			m.tb.Fatalf("node %d sees %d peers up after 60 s, want %d; its peer table (%d):\n%s", i, up, want, status, body)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -345,7 +346,7 @@ func (m *procMesh) get(id, src, out string, timeout time.Duration) time.Duration
 // fsyncing the output file; its page cache is warm, as right after a put).
 // put-cpu-s is the CPU time, user and system, the CLI and the 20 node
 // processes used per put: on a machine of c cores a put cannot be faster
-// than put-cpu-s/c seconds, whatever the disk does (compare cpu-s-per-put
+// than put-cpu-s/c seconds, whatever the disk does (compare put-cpu-s
 // of BenchmarkStageFsync1MiBParallel8, what the disk writes alone take).
 // Each iteration changes the file's first 8 bytes, so every put is a new
 // asset (new content hash, new key, all shards new), not a resume.
