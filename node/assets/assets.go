@@ -603,15 +603,21 @@ type repaired struct {
 // repairOne repairs one asset and records its new state; away (nil: none)
 // names the hosts within their grace period (storage.Repairer.Repair).
 func (s *Service) repairOne(ctx context.Context, m storage.Manifest, away func(hostID string) bool, verify bool) (repaired, error) {
+	hosts, err := s.deps.Hosts.Candidates(ctx)
+	if err != nil {
+		return repaired{}, err
+	}
+	return s.repairOn(ctx, m, hosts, away, verify)
+}
+
+// repairOn is repairOne with the hosts up now already listed.
+func (s *Service) repairOn(ctx context.Context, m storage.Manifest, hosts []storage.Candidate, away func(hostID string) bool,
+	verify bool) (repaired, error) {
 	if !s.owns(m) {
 		return repaired{}, fmt.Errorf("%w: %s was shared with this node; only its owner repairs it", nodeerr.ErrConflict, m.AssetID)
 	}
 	if m.Stripes == 0 {
 		return repaired{}, nil
-	}
-	hosts, err := s.deps.Hosts.Candidates(ctx)
-	if err != nil {
-		return repaired{}, err
 	}
 	r, rerr := s.repairer.Repair(ctx, m, hosts, away, verify)
 	res := repaired{RepairResult: r}
@@ -632,6 +638,34 @@ func (s *Service) repairOne(ctx context.Context, m storage.Manifest, away func(h
 		}
 	}
 	return res, rerr
+}
+
+// wholeAssets returns the live shards per stripe of each asset whose every
+// stripe has all n shards live on hosts among hosts. Such an asset needs
+// no repair (Repairer.Repair would find nothing to mark dead, revive or
+// rebuild), so a pass need not read its records one asset at a time: the
+// records of all assets come in one read (Catalog.EachListed), where a
+// pass of 300 files made 900 queries.
+func (s *Service) wholeAssets(ctx context.Context, hosts []storage.Candidate) (map[string][]int, error) {
+	up := make(map[string]bool, len(hosts))
+	for _, h := range hosts {
+		up[h.ID] = true
+	}
+	whole := map[string][]int{}
+	err := s.catalog.EachListed(ctx, "", func(l storage.Listed) error {
+		for _, r := range l.Shards {
+			if !r.Live || !up[r.HostID] {
+				return nil
+			}
+		}
+		counts := storage.LiveCounts(l.Manifest, l.Shards)
+		if l.Stripes == 0 || len(counts) != l.Stripes || slices.ContainsFunc(counts, func(c int) bool { return c != l.N }) {
+			return nil
+		}
+		whole[l.AssetID] = counts
+		return nil
+	})
+	return whole, err
 }
 
 // repairAll checks every asset this node owns against the peer table (no
@@ -664,6 +698,16 @@ func (s *Service) repairAll(ctx context.Context, shown map[string][]int) (graceE
 		s.log.Warn("Repair scan failed", "err", err)
 		return graceEnds
 	}
+	hosts, err := s.deps.Hosts.Candidates(ctx)
+	if err != nil {
+		s.log.Warn("Repair scan failed", "err", err)
+		return graceEnds
+	}
+	whole, err := s.wholeAssets(ctx, hosts)
+	if err != nil {
+		s.log.Warn("Repair scan failed", "err", err)
+		return graceEnds
+	}
 	found := make(map[string][]int, len(ms))
 	defer func() {
 		clear(shown)
@@ -676,8 +720,10 @@ func (s *Service) repairAll(ctx context.Context, shown map[string][]int) (graceE
 		if !s.owns(m) {
 			continue
 		}
-		res, err := s.repairOne(ctx, m, away, false)
-		if err != nil && ctx.Err() == nil {
+		var res repaired
+		if counts, ok := whole[m.AssetID]; ok && m.State == storage.StateStored {
+			res.Live = counts // what Repair would find, reading the same records again
+		} else if res, err = s.repairOn(ctx, m, hosts, away, false); err != nil && ctx.Err() == nil {
 			s.log.Warn("Repair incomplete", "asset", m.AssetID, "err", err)
 		}
 		prev, had := shown[m.AssetID]
