@@ -157,6 +157,9 @@ func Prove(ctx context.Context, cat *Catalog, f *Fetcher, m Manifest, rec ShardR
 		return err
 	}
 	if !ok {
+		// The host as it is now: its endpoint may have changed since
+		// the record was written (a host that comes back on a new address).
+		rec.Endpoint = host.Endpoint
 		data, err := f.FetchShard(ctx, m, rec)
 		if err != nil {
 			return err
