@@ -268,10 +268,10 @@ func appendRun(ctx context.Context, tx *sql.Tx, run []*appendReq, after uint64) 
 	if last != after {
 		run = signRun(run, last)
 	}
-	if ok, err := insertAll(ctx, tx, run); err != nil || ok {
-		if err != nil {
-			return 0, err
-		}
+	switch ok, err := insertAll(ctx, tx, run); {
+	case err != nil:
+		return 0, err
+	case ok:
 		return run[len(run)-1].out.Seq, nil
 	}
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO ledger_receipts

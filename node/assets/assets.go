@@ -640,19 +640,21 @@ func (s *Service) repairOn(ctx context.Context, m storage.Manifest, hosts []stor
 	return res, rerr
 }
 
-// wholeAssets returns the live shards per stripe of each asset whose every
-// stripe has all n shards live on hosts among hosts. Such an asset needs
-// no repair (Repairer.Repair would find nothing to mark dead, revive or
-// rebuild), so a pass need not read its records one asset at a time: the
-// records of all assets come in one read (Catalog.EachListed), where a
-// pass of 300 files made 900 queries.
-func (s *Service) wholeAssets(ctx context.Context, hosts []storage.Candidate) (map[string][]int, error) {
+// scanAssets returns every asset's manifest and, for each asset whose
+// every stripe has all n shards live on hosts among hosts, its live shards
+// per stripe. Such an asset needs no repair (Repairer.Repair would find
+// nothing to mark dead, revive or rebuild), so a pass need not read its
+// records one asset at a time: the records of all assets come in one read
+// (Catalog.EachListed), where a pass of 300 files made 900 queries.
+func (s *Service) scanAssets(ctx context.Context, hosts []storage.Candidate) ([]storage.Manifest, map[string][]int, error) {
 	up := make(map[string]bool, len(hosts))
 	for _, h := range hosts {
 		up[h.ID] = true
 	}
+	var ms []storage.Manifest
 	whole := map[string][]int{}
 	err := s.catalog.EachListed(ctx, "", func(l storage.Listed) error {
+		ms = append(ms, l.Manifest)
 		for _, r := range l.Shards {
 			if !r.Live || !up[r.HostID] {
 				return nil
@@ -665,7 +667,7 @@ func (s *Service) wholeAssets(ctx context.Context, hosts []storage.Candidate) (m
 		whole[l.AssetID] = counts
 		return nil
 	})
-	return whole, err
+	return ms, whole, err
 }
 
 // repairAll checks every asset this node owns against the peer table (no
@@ -693,17 +695,12 @@ func (s *Service) repairAll(ctx context.Context, shown map[string][]int) (graceE
 		at, ok := lastUp[hostID]
 		return ok && (at.IsZero() || now.Sub(at) < s.cfg.RepairGrace)
 	}
-	ms, err := s.catalog.List(ctx)
-	if err != nil {
-		s.log.Warn("Repair scan failed", "err", err)
-		return graceEnds
-	}
 	hosts, err := s.deps.Hosts.Candidates(ctx)
 	if err != nil {
 		s.log.Warn("Repair scan failed", "err", err)
 		return graceEnds
 	}
-	whole, err := s.wholeAssets(ctx, hosts)
+	ms, whole, err := s.scanAssets(ctx, hosts)
 	if err != nil {
 		s.log.Warn("Repair scan failed", "err", err)
 		return graceEnds
