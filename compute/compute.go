@@ -321,7 +321,10 @@ func (e *Engine) Run(ctx context.Context, module, input []byte, out io.Writer, o
 		opt.Started()
 	}
 
-	runCtx, cancel := context.WithTimeout(ctx, timeout)
+	// The limit and the measured wall time start at the same instant, so a
+	// run stopped by the limit never reports less wall time than the limit.
+	start := time.Now()
+	runCtx, cancel := context.WithDeadline(ctx, start.Add(timeout))
 	defer cancel()
 	stdout := &limitedWriter{w: out, limit: e.cfg.MaxOutputBytes, hash: blake3.New(), onLimit: cancel}
 	stderr := &prefixWriter{keep: stderrKeep}
@@ -336,7 +339,6 @@ func (e *Engine) Run(ctx context.Context, module, input []byte, out io.Writer, o
 		WithStderr(stderr).
 		WithStartFunctions()
 
-	start := time.Now()
 	inst, err := e.rt.InstantiateModule(runCtx, mod, mc)
 	if err == nil {
 		_, err = inst.ExportedFunction("_start").Call(runCtx)
