@@ -60,6 +60,18 @@ func (h *handlers) BillReceipts(ctx context.Context, req genserver.BillReceiptsR
 	return genserver.BillReceipts200JSONResponse{Added: added}, nil
 }
 
+func (h *handlers) StorageReceipt(ctx context.Context, req genserver.StorageReceiptRequestObject) (genserver.StorageReceiptResponseObject, error) {
+	c, _ := CallerFrom(ctx)
+	r, err := h.node.SignStorageReceipt(ctx, c.Node, node.StorageBill{
+		Window: ledger.StorageWindow{Start: req.Body.WindowStart, Seconds: req.Body.WindowSeconds},
+		Bytes:  req.Body.Bytes,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return genserver.StorageReceipt200JSONResponse{Status: gen.RunResultStatusOk, Receipt: receiptDTO(r)}, nil
+}
+
 func (h *handlers) GetOwed(ctx context.Context, req genserver.GetOwedRequestObject) (genserver.GetOwedResponseObject, error) {
 	limit := 100
 	if req.Params.Limit != nil {

@@ -444,6 +444,28 @@ func (s *Store) Accepted(ctx context.Context, consumer identity.NodeID, limit in
 		ORDER BY seq DESC LIMIT ?`, string(consumer), limit)
 }
 
+// Job returns the receipt this node signed for a job and resource, and
+// false when it signed none.
+func (s *Store) Job(ctx context.Context, jobID, resource string) (Receipt, bool, error) {
+	return firstReceipt(queryReceipts(ctx, s.db, `SELECT receipt_json FROM ledger_receipts WHERE job_id = ? AND resource_type = ?`,
+		jobID, resource))
+}
+
+// Newest returns this node's newest receipt of a resource for consumer, and
+// false when there is none.
+func (s *Store) Newest(ctx context.Context, consumer identity.NodeID, resource string) (Receipt, bool, error) {
+	return firstReceipt(queryReceipts(ctx, s.db, `SELECT receipt_json FROM ledger_receipts WHERE consumer_id = ? AND resource_type = ?
+		ORDER BY seq DESC LIMIT 1`, string(consumer), resource))
+}
+
+// firstReceipt is the first of rs, if any.
+func firstReceipt(rs []Receipt, err error) (Receipt, bool, error) {
+	if err != nil || len(rs) == 0 {
+		return Receipt{}, false, err
+	}
+	return rs[0], true, nil
+}
+
 // Consumers returns up to limit consumers that accepted receipts of this
 // node, the one with the newest accepted receipt first.
 func (s *Store) Consumers(ctx context.Context, limit int) ([]identity.NodeID, error) {

@@ -71,7 +71,7 @@ func (n *Node) RunJob(ctx context.Context, req RunRequest) (ledger.Receipt, erro
 	if !a.Active {
 		return ledger.Receipt{}, fmt.Errorf("%w: it runs no jobs", ErrInactive)
 	}
-	r, err := n.receipts.SignAndAppend(ctx, n.keys, n.newReceipt(ledger.Receipt{
+	r, err := n.appendReceipt(ctx, n.newReceipt(ledger.Receipt{
 		ResourceType: ledger.ResourceCompute,
 		JobID:        req.JobID,
 		Units:        int64(math.Round(req.Metrics[UnitsMetric] * fixed.Scale)),
@@ -81,11 +81,18 @@ func (n *Node) RunJob(ctx context.Context, req RunRequest) (ledger.Receipt, erro
 	if errors.Is(err, ledger.ErrDuplicateJob) {
 		return ledger.Receipt{}, fmt.Errorf("%w: job %q already has a receipt", ErrConflict, req.JobID)
 	}
+	return r, err
+}
+
+// appendReceipt signs and stores one of this node's receipts, and reports
+// it.
+func (n *Node) appendReceipt(ctx context.Context, r ledger.Receipt) (ledger.Receipt, error) {
+	r, err := n.receipts.SignAndAppend(ctx, n.keys, r)
 	if err != nil {
 		return ledger.Receipt{}, fmt.Errorf("sign receipt: %w", err)
 	}
 	n.metrics.receipts.Inc()
-	n.log.Info("Receipt signed", "job", r.JobID, "seq", r.Seq)
+	n.log.Info("Receipt signed", "job", r.JobID, "resource", r.ResourceType, "seq", r.Seq)
 	n.bus.Publish(ReceiptSigned{Receipt: r})
 	return r, nil
 }
@@ -140,12 +147,7 @@ func (n *Node) jobDeps(db *sql.DB, keys *identity.Keys, transport jobs.Transport
 		},
 		SignReceipt: func(ctx context.Context, r ledger.Receipt) (ledger.Receipt, error) {
 			r.Version, r.ClusterID, r.IssuedAt = ledger.ReceiptVersion, n.receiptCluster(), n.cfg.Now().UnixMilli()
-			r, err := n.receipts.SignAndAppend(ctx, n.keys, r)
-			if err == nil {
-				n.metrics.receipts.Inc()
-				n.bus.Publish(ReceiptSigned{Receipt: r})
-			}
-			return r, err
+			return n.appendReceipt(ctx, r)
 		},
 		Payer:  jobPayer{n},
 		Logger: n.cfg.Logger,

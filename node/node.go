@@ -98,6 +98,12 @@ type Config struct {
 	// consumer it pays the receipts it owes (see Settle). Default 5 min.
 	// Negative: never.
 	SettleInterval time.Duration
+	// StorageBillWindow is the length of the windows an owner pays its
+	// hosts for keeping its shards: at each settle round after a window
+	// ends, the owner asks each host for a receipt for it (see
+	// BillStorage); as a host, the node bills no shorter windows. Whole
+	// seconds, at most 31 days; default 1 h.
+	StorageBillWindow time.Duration
 	// Peers configures the peer table, discovery, membership and mesh health.
 	Peers peers.Config
 	// Assets configures puts, gets and repairs of the node's own files.
@@ -163,24 +169,25 @@ const MaxShardBytesLimit = 16 << 20
 // and AdminToken.
 func DefaultConfig() Config {
 	return Config{
-		ClusterID:        "offgrid-local",
-		StoreConcurrency: 4,
-		MaxShardBytes:    MaxShardBytesLimit,
-		ReplaySenders:    1024,
-		BodyGrace:        30 * time.Second,
-		BodyMinRate:      4096,
-		MinFreeBytes:     64 << 20,
-		ScrubInterval:    6 * time.Hour,
-		ShardGrace:       7 * 24 * time.Hour,
-		SettleInterval:   5 * time.Minute,
-		Peers:            peers.DefaultConfig(),
-		Assets:           assets.DefaultConfig(),
-		Trust:            trust.DefaultConfig(),
-		Ledger:           ledgersync.DefaultConfig(),
-		Economy:          economy.DefaultConfig(),
-		History:          history.DefaultConfig(),
-		Jobs:             jobs.DefaultConfig(),
-		Now:              time.Now,
+		ClusterID:         "offgrid-local",
+		StoreConcurrency:  4,
+		MaxShardBytes:     MaxShardBytesLimit,
+		ReplaySenders:     1024,
+		BodyGrace:         30 * time.Second,
+		BodyMinRate:       4096,
+		MinFreeBytes:      64 << 20,
+		ScrubInterval:     6 * time.Hour,
+		ShardGrace:        7 * 24 * time.Hour,
+		SettleInterval:    5 * time.Minute,
+		StorageBillWindow: time.Hour,
+		Peers:             peers.DefaultConfig(),
+		Assets:            assets.DefaultConfig(),
+		Trust:             trust.DefaultConfig(),
+		Ledger:            ledgersync.DefaultConfig(),
+		Economy:           economy.DefaultConfig(),
+		History:           history.DefaultConfig(),
+		Jobs:              jobs.DefaultConfig(),
+		Now:               time.Now,
 	}
 }
 
@@ -218,6 +225,9 @@ func (c Config) withDefaults() Config {
 	if c.SettleInterval == 0 {
 		c.SettleInterval = d.SettleInterval
 	}
+	if c.StorageBillWindow == 0 {
+		c.StorageBillWindow = d.StorageBillWindow
+	}
 	if c.Now == nil {
 		c.Now = d.Now
 	}
@@ -249,6 +259,8 @@ func (c *Config) validate() error {
 		return errors.New("body min rate must be between 1 and 1073741824 bytes/s")
 	case c.MinFreeBytes < 0:
 		return errors.New("min free bytes must not be negative")
+	case c.StorageBillWindow < ledger.MinStorageWindow || c.StorageBillWindow > ledger.MaxStorageWindow || c.StorageBillWindow%time.Second != 0:
+		return fmt.Errorf("storage bill window must be whole seconds from %s to %s", ledger.MinStorageWindow, ledger.MaxStorageWindow)
 	case c.ShardGrace < 2*c.Assets.Claim():
 		return fmt.Errorf("shard grace (%s) must be at least twice the claim interval (%s)", c.ShardGrace, c.Assets.Claim())
 	}
@@ -276,7 +288,14 @@ type Node struct {
 	ledger   *ledgersync.Service
 	economy  *economy.Service
 	settle   settlement
-	jobs     *jobs.Service
+
+	// storageSignMu makes a host check and sign one storage window at a
+	// time; storageBillMu guards storageBilled, the start of the newest
+	// window each host billed this node for since it started.
+	storageSignMu sync.Mutex
+	storageBillMu sync.Mutex
+	storageBilled map[identity.NodeID]int64
+	jobs          *jobs.Service
 
 	// storeSlots holds one token per running shard upload from another node.
 	storeSlots chan struct{}
@@ -327,16 +346,17 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 		return nil, err
 	}
 	n := &Node{
-		cfg:      cfg,
-		started:  cfg.Now(),
-		log:      cfg.Logger.With("component", "node"),
-		keys:     keys,
-		db:       db,
-		announce: announce,
-		receipts: receipts,
-		shards:   shards,
-		replay:   replay,
-		bus:      events.NewBus(cfg.Now),
+		cfg:           cfg,
+		started:       cfg.Now(),
+		log:           cfg.Logger.With("component", "node"),
+		keys:          keys,
+		db:            db,
+		announce:      announce,
+		receipts:      receipts,
+		shards:        shards,
+		storageBilled: make(map[identity.NodeID]int64),
+		replay:        replay,
+		bus:           events.NewBus(cfg.Now),
 		info: Info{
 			ID:        keys.ID(),
 			Name:      cfg.Name,

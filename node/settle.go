@@ -87,6 +87,9 @@ type ReceiptPeers interface {
 	Accept(ctx context.Context, endpoint string, r ledger.Receipt) error
 	// Bill hands the consumer at endpoint accepted receipts it owes for.
 	Bill(ctx context.Context, endpoint string, rs []ledger.Receipt) error
+	// StorageReceipt asks the host at endpoint (a signed request: this
+	// node is the owner) for its receipt for keeping this node's shards.
+	StorageReceipt(ctx context.Context, endpoint string, bill StorageBill) (ledger.Receipt, error)
 }
 
 // Bounds of settlement through the API.
@@ -168,9 +171,10 @@ type SettleResult struct {
 	Txs []TxState
 }
 
-// Settle pays up to limit of the newest accepted receipts this node owes,
-// in batched transactions to their hosts and to the system account (see
-// economy.Settler.Settle), and asks the witnesses for them. A receipt is
+// Settle takes the storage receipts of the last window that ended (see
+// BillStorage), then pays up to limit of the newest accepted receipts this
+// node owes, in batched transactions to their hosts and to the system
+// account (see economy.Settler.Settle), and asks the witnesses for them. A receipt is
 // put into a payment at most once, however often Settle runs; payments
 // signed before a crash are sent again, never replaced. When the node
 // cannot pay, the answer is ErrConflict naming the amounts and the
@@ -181,6 +185,11 @@ func (n *Node) Settle(ctx context.Context, limit int) (SettleResult, error) {
 	}
 	if limit < 1 || limit > MaxSettle {
 		return SettleResult{}, nodeerr.Invalidf("limit must be between 1 and %d", MaxSettle)
+	}
+	// A host that cannot bill its window now is asked again next time;
+	// it does not stop the payment of what is owed.
+	if _, err := n.BillStorage(ctx); err != nil && ctx.Err() == nil {
+		n.log.Warn("Storage billing failed", "err", err)
 	}
 	if l, err := n.economy.Ledger(ctx); err == nil {
 		if _, err := n.settle.settler.Finalize(ctx, l); err != nil {
@@ -318,7 +327,8 @@ func (n *Node) settleLoop(ctx context.Context) error {
 }
 
 // autoSettle is one round: as a host, bill the consumers that are up with
-// their newest accepted receipts; as a consumer, pay what is owed.
+// their newest accepted receipts; as an owner of files, take the storage
+// receipts of the last window; as a consumer, pay what is owed.
 func (n *Node) autoSettle(ctx context.Context) {
 	if n.settle.remote != nil {
 		up := n.upPeers(ctx)
@@ -339,10 +349,6 @@ func (n *Node) autoSettle(ctx context.Context) {
 				n.log.Warn("Billing a consumer failed", "consumer", c, "err", err)
 			}
 		}
-	}
-	owed, _, err := n.settle.settler.Owed(ctx, 1)
-	if err != nil || len(owed) == 0 || ctx.Err() != nil {
-		return
 	}
 	if _, err := n.Settle(ctx, MaxSettle); err != nil && ctx.Err() == nil {
 		n.log.Warn("Auto-settle failed", "err", err)

@@ -13,8 +13,8 @@ import (
 	"github.com/offgrid-net/offgrid/node"
 )
 
-// maxRunAnswer bounds the answer to POST /run: one receipt and its
-// envelope.
+// maxRunAnswer bounds the answer to POST /run and POST /receipts/storage:
+// one receipt and its envelope.
 const maxRunAnswer = ledger.MaxReceiptJSON + 1<<10
 
 // Receipts runs jobs on hosts, hands them acceptances and bills consumers,
@@ -38,7 +38,19 @@ func (c *Receipts) Run(ctx context.Context, endpoint string, req node.RunRequest
 	if len(req.Metrics) > 0 {
 		body.Metrics = &req.Metrics
 	}
-	answer, err := c.post(ctx, endpoint, "/run", body, http.StatusOK, maxRunAnswer)
+	return c.receipt(ctx, endpoint, "/run", body)
+}
+
+// StorageReceipt implements node.ReceiptPeers.
+func (c *Receipts) StorageReceipt(ctx context.Context, endpoint string, bill node.StorageBill) (ledger.Receipt, error) {
+	return c.receipt(ctx, endpoint, "/receipts/storage", gen.StorageBillRequest{
+		WindowStart: bill.Window.Start, WindowSeconds: bill.Window.Seconds, Bytes: bill.Bytes})
+}
+
+// receipt posts body to path and returns the host's signed receipt from
+// the answer.
+func (c *Receipts) receipt(ctx context.Context, endpoint, path string, body any) (ledger.Receipt, error) {
+	answer, err := c.post(ctx, endpoint, path, body, http.StatusOK, maxRunAnswer)
 	if err != nil {
 		return ledger.Receipt{}, err
 	}
@@ -46,14 +58,14 @@ func (c *Receipts) Run(ctx context.Context, endpoint string, req node.RunRequest
 		Receipt json.RawMessage `json:"receipt"`
 	}
 	if err := json.Unmarshal(answer, &res); err != nil {
-		return ledger.Receipt{}, fmt.Errorf("run answer: %w", err)
+		return ledger.Receipt{}, fmt.Errorf("%s answer: %w", path, err)
 	}
 	r, err := ledger.DecodeReceipt(res.Receipt)
 	if err != nil {
-		return ledger.Receipt{}, fmt.Errorf("run answer: %w", err)
+		return ledger.Receipt{}, fmt.Errorf("%s answer: %w", path, err)
 	}
 	if err := r.Verify(); err != nil {
-		return ledger.Receipt{}, fmt.Errorf("run answer: %w", err)
+		return ledger.Receipt{}, fmt.Errorf("%s answer: %w", path, err)
 	}
 	return r, nil
 }

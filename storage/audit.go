@@ -210,9 +210,10 @@ func (c *Catalog) RecordShards(ctx context.Context, assetID string, acks []Acked
 	if len(acks) == 0 {
 		return nil
 	}
+	now := c.now()
 	return sqlitedb.InTx(ctx, c.db, func(tx *sql.Tx) error {
 		for _, a := range acks {
-			if err := recordShard(ctx, tx, assetID, a.Record); err != nil {
+			if err := recordShard(ctx, tx, assetID, a.Record, now); err != nil {
 				return err
 			}
 			addr := ShardAddr{AssetID: assetID, Stripe: a.Record.Stripe, Index: a.Record.Index}

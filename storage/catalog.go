@@ -277,9 +277,10 @@ func (c *Catalog) SetState(ctx context.Context, assetID, state string) error {
 	return nil
 }
 
-// RecordShard stores or replaces the record of one shard.
+// RecordShard stores or replaces the record of one shard. A record that
+// names a new host is placed now; one that keeps its host keeps its time.
 func (c *Catalog) RecordShard(ctx context.Context, assetID string, r ShardRecord) error {
-	return recordShard(ctx, c.db, assetID, r)
+	return recordShard(ctx, c.db, assetID, r, c.now())
 }
 
 // execer is what recordShard needs of a *sql.DB or *sql.Tx.
@@ -287,12 +288,13 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-func recordShard(ctx context.Context, db execer, assetID string, r ShardRecord) error {
-	_, err := db.ExecContext(ctx, `INSERT INTO storage_asset_shards(asset_id, stripe, idx, hash, host_id, endpoint, live)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
+func recordShard(ctx context.Context, db execer, assetID string, r ShardRecord, now time.Time) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO storage_asset_shards(asset_id, stripe, idx, hash, host_id, endpoint, live, placed_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(asset_id, stripe, idx) DO UPDATE SET hash = excluded.hash, host_id = excluded.host_id,
-			endpoint = excluded.endpoint, live = excluded.live`,
-		assetID, r.Stripe, r.Index, r.Hash, r.HostID, r.Endpoint, r.Live)
+			endpoint = excluded.endpoint, live = excluded.live,
+			placed_at = CASE WHEN host_id = excluded.host_id AND hash = excluded.hash THEN placed_at ELSE excluded.placed_at END`,
+		assetID, r.Stripe, r.Index, r.Hash, r.HostID, r.Endpoint, r.Live, now.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("record shard %s/%d/%d: %w", assetID, r.Stripe, r.Index, err)
 	}
@@ -450,6 +452,33 @@ func (c *Catalog) DeletionDone(ctx context.Context, d Deletion, done bool) error
 		return fmt.Errorf("update deletion of %s/%d/%d: %w", d.Addr.AssetID, d.Addr.Stripe, d.Addr.Index, err)
 	}
 	return nil
+}
+
+// Holdings returns, per host, the bytes of this node's live shards that
+// reached the host at or before t (each shard is its file's shard size):
+// what the node owes its hosts for keeping them over a window that starts
+// at t.
+func (c *Catalog) Holdings(ctx context.Context, t time.Time) (map[string]int64, error) {
+	rows, err := c.db.QueryContext(ctx, `SELECT s.host_id, sum(a.shard_size)
+		FROM storage_asset_shards s JOIN storage_assets a ON a.asset_id = s.asset_id
+		WHERE s.live AND s.placed_at <= ? GROUP BY s.host_id`, t.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("sum shards per host: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]int64)
+	for rows.Next() {
+		var host string
+		var bytes int64
+		if err := rows.Scan(&host, &bytes); err != nil {
+			return nil, fmt.Errorf("sum shards per host: %w", err)
+		}
+		out[host] = bytes
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sum shards per host: %w", err)
+	}
+	return out, nil
 }
 
 // OnHost returns how many live shards of this node's files one host holds

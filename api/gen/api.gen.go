@@ -1473,6 +1473,18 @@ type ShareShard struct {
 	Stripe   int        `json:"stripe"`
 }
 
+// StorageBillRequest defines model for StorageBillRequest.
+type StorageBillRequest struct {
+	// Bytes The bytes of the caller's live shards the caller counts on this host since before the window began.
+	Bytes int64 `json:"bytes"`
+
+	// WindowSeconds The window's length.
+	WindowSeconds int64 `json:"window_seconds"`
+
+	// WindowStart The window's start in unix seconds, a multiple of its length.
+	WindowStart int64 `json:"window_start"`
+}
+
 // StoreRequest defines model for StoreRequest.
 type StoreRequest struct {
 	// AssetId 1 to 128 of A-Z a-z 0-9 . _ - and not only dots, so never "." or "..".
@@ -1860,6 +1872,9 @@ type AcceptReceiptJSONRequestBody = Receipt
 
 // BillReceiptsJSONRequestBody defines body for BillReceipts for application/json ContentType.
 type BillReceiptsJSONRequestBody = BillRequest
+
+// StorageReceiptJSONRequestBody defines body for StorageReceipt for application/json ContentType.
+type StorageReceiptJSONRequestBody = StorageBillRequest
 
 // RunJobJSONRequestBody defines body for RunJob for application/json ContentType.
 type RunJobJSONRequestBody = RunRequest
@@ -2511,6 +2526,32 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /receipts/owed (the `GetOwed` operationId).
 	GetOwed(ctx context.Context, params *GetOwedParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StorageReceiptWithBody The host signs its receipt for keeping the caller's shards over a storage window that has ended.
+	//
+	// Signed by the owner of the shards, who is the receipt's consumer. The host signs for at most the bytes of
+	// shards it keeps for the caller, at its storage price (a unit is a gigabyte kept for an hour). Asking again
+	// for the same window returns the same receipt. A window shorter than the host's own, one that overlaps a
+	// window already billed, or one that has not ended by the host's clock is refused. The owner checks the
+	// receipt, accepts it (`POST /receipts/accept`) and pays it with its other owed receipts.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /receipts/storage (the `StorageReceipt` operationId).
+	StorageReceiptWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StorageReceipt The host signs its receipt for keeping the caller's shards over a storage window that has ended.
+	//
+	// Signed by the owner of the shards, who is the receipt's consumer. The host signs for at most the bytes of
+	// shards it keeps for the caller, at its storage price (a unit is a gigabyte kept for an hour). Asking again
+	// for the same window returns the same receipt. A window shorter than the host's own, one that overlaps a
+	// window already billed, or one that has not ended by the host's clock is refused. The owner checks the
+	// receipt, accepts it (`POST /receipts/accept`) and pays it with its other owed receipts.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /receipts/storage (the `StorageReceipt` operationId).
+	StorageReceipt(ctx context.Context, body StorageReceiptJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListReputation What this node knows of each host, its own observations and others' merged.
 	//
@@ -4017,6 +4058,52 @@ func (c *Client) ExportReceipts(ctx context.Context, params *ExportReceiptsParam
 // Corresponds with GET /receipts/owed (the `GetOwed` operationId).
 func (c *Client) GetOwed(ctx context.Context, params *GetOwedParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetOwedRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StorageReceiptWithBody The host signs its receipt for keeping the caller's shards over a storage window that has ended.
+//
+// Signed by the owner of the shards, who is the receipt's consumer. The host signs for at most the bytes of
+// shards it keeps for the caller, at its storage price (a unit is a gigabyte kept for an hour). Asking again
+// for the same window returns the same receipt. A window shorter than the host's own, one that overlaps a
+// window already billed, or one that has not ended by the host's clock is refused. The owner checks the
+// receipt, accepts it (`POST /receipts/accept`) and pays it with its other owed receipts.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /receipts/storage (the `StorageReceipt` operationId).
+func (c *Client) StorageReceiptWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStorageReceiptRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StorageReceipt The host signs its receipt for keeping the caller's shards over a storage window that has ended.
+//
+// Signed by the owner of the shards, who is the receipt's consumer. The host signs for at most the bytes of
+// shards it keeps for the caller, at its storage price (a unit is a gigabyte kept for an hour). Asking again
+// for the same window returns the same receipt. A window shorter than the host's own, one that overlaps a
+// window already billed, or one that has not ended by the host's clock is refused. The owner checks the
+// receipt, accepts it (`POST /receipts/accept`) and pays it with its other owed receipts.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /receipts/storage (the `StorageReceipt` operationId).
+func (c *Client) StorageReceipt(ctx context.Context, body StorageReceiptJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStorageReceiptRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -7024,6 +7111,46 @@ func NewGetOwedRequest(server string, params *GetOwedParams) (*http.Request, err
 	return req, nil
 }
 
+// NewStorageReceiptRequest calls the generic StorageReceipt builder with application/json body
+func NewStorageReceiptRequest(server string, body StorageReceiptJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewStorageReceiptRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewStorageReceiptRequestWithBody constructs an http.Request for the StorageReceipt method, with any body, and a specified content type
+func NewStorageReceiptRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/receipts/storage")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListReputationRequest constructs an http.Request for the ListReputation method
 func NewListReputationRequest(server string) (*http.Request, error) {
 	var err error
@@ -8309,6 +8436,32 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /receipts/owed (the `GetOwed` operationId).
 	GetOwedWithResponse(ctx context.Context, params *GetOwedParams, reqEditors ...RequestEditorFn) (*GetOwedResponse, error)
+
+	// StorageReceiptWithBodyWithResponse The host signs its receipt for keeping the caller's shards over a storage window that has ended.
+	//
+	// Signed by the owner of the shards, who is the receipt's consumer. The host signs for at most the bytes of
+	// shards it keeps for the caller, at its storage price (a unit is a gigabyte kept for an hour). Asking again
+	// for the same window returns the same receipt. A window shorter than the host's own, one that overlaps a
+	// window already billed, or one that has not ended by the host's clock is refused. The owner checks the
+	// receipt, accepts it (`POST /receipts/accept`) and pays it with its other owed receipts.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /receipts/storage (the `StorageReceipt` operationId).
+	StorageReceiptWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StorageReceiptResponse, error)
+
+	// StorageReceiptWithResponse The host signs its receipt for keeping the caller's shards over a storage window that has ended.
+	//
+	// Signed by the owner of the shards, who is the receipt's consumer. The host signs for at most the bytes of
+	// shards it keeps for the caller, at its storage price (a unit is a gigabyte kept for an hour). Asking again
+	// for the same window returns the same receipt. A window shorter than the host's own, one that overlaps a
+	// window already billed, or one that has not ended by the host's clock is refused. The owner checks the
+	// receipt, accepts it (`POST /receipts/accept`) and pays it with its other owed receipts.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /receipts/storage (the `StorageReceipt` operationId).
+	StorageReceiptWithResponse(ctx context.Context, body StorageReceiptJSONRequestBody, reqEditors ...RequestEditorFn) (*StorageReceiptResponse, error)
 
 	// ListReputationWithResponse What this node knows of each host, its own observations and others' merged.
 	//
@@ -14473,6 +14626,131 @@ func (r GetOwedResponse) ContentType() string {
 	return ""
 }
 
+// StorageReceiptResponse401Headers the declared response headers of an HTTP 401 response for StorageReceipt
+type StorageReceiptResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// StorageReceiptResponse429Headers the declared response headers of an HTTP 429 response for StorageReceipt
+type StorageReceiptResponse429Headers struct {
+	RetryAfter int32
+}
+
+// StorageReceiptResponse503Headers the declared response headers of an HTTP 503 response for StorageReceipt
+type StorageReceiptResponse503Headers struct {
+	RetryAfter int32
+}
+
+type StorageReceiptResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RunResult
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *InsufficientStorage
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *StorageReceiptResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *StorageReceiptResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *StorageReceiptResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r StorageReceiptResponse) GetJSON200() *RunResult {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r StorageReceiptResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r StorageReceiptResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r StorageReceiptResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r StorageReceiptResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r StorageReceiptResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r StorageReceiptResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r StorageReceiptResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r StorageReceiptResponse) GetApplicationproblemJSON507() *InsufficientStorage {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r StorageReceiptResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r StorageReceiptResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StorageReceiptResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StorageReceiptResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StorageReceiptResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListReputationResponse401Headers the declared response headers of an HTTP 401 response for ListReputation
 type ListReputationResponse401Headers struct {
 	WWWAuthenticate *string
@@ -17285,6 +17563,44 @@ func (c *ClientWithResponses) GetOwedWithResponse(ctx context.Context, params *G
 		return nil, err
 	}
 	return ParseGetOwedResponse(rsp)
+}
+
+// StorageReceiptWithBodyWithResponse The host signs its receipt for keeping the caller's shards over a storage window that has ended.
+//
+// Signed by the owner of the shards, who is the receipt's consumer. The host signs for at most the bytes of
+// shards it keeps for the caller, at its storage price (a unit is a gigabyte kept for an hour). Asking again
+// for the same window returns the same receipt. A window shorter than the host's own, one that overlaps a
+// window already billed, or one that has not ended by the host's clock is refused. The owner checks the
+// receipt, accepts it (`POST /receipts/accept`) and pays it with its other owed receipts.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /receipts/storage (the `StorageReceipt` operationId).
+func (c *ClientWithResponses) StorageReceiptWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StorageReceiptResponse, error) {
+	rsp, err := c.StorageReceiptWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStorageReceiptResponse(rsp)
+}
+
+// StorageReceiptWithResponse The host signs its receipt for keeping the caller's shards over a storage window that has ended.
+//
+// Signed by the owner of the shards, who is the receipt's consumer. The host signs for at most the bytes of
+// shards it keeps for the caller, at its storage price (a unit is a gigabyte kept for an hour). Asking again
+// for the same window returns the same receipt. A window shorter than the host's own, one that overlaps a
+// window already billed, or one that has not ended by the host's clock is refused. The owner checks the
+// receipt, accepts it (`POST /receipts/accept`) and pays it with its other owed receipts.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /receipts/storage (the `StorageReceipt` operationId).
+func (c *ClientWithResponses) StorageReceiptWithResponse(ctx context.Context, body StorageReceiptJSONRequestBody, reqEditors ...RequestEditorFn) (*StorageReceiptResponse, error) {
+	rsp, err := c.StorageReceipt(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStorageReceiptResponse(rsp)
 }
 
 // ListReputationWithResponse What this node knows of each host, its own observations and others' merged.
@@ -23284,6 +23600,128 @@ func ParseGetOwedResponse(rsp *http.Response) (*GetOwedResponse, error) {
 	switch {
 	case rsp.StatusCode == 503:
 		var headers GetOwedResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseStorageReceiptResponse parses an HTTP response from a StorageReceiptWithResponse call
+func ParseStorageReceiptResponse(rsp *http.Response) (*StorageReceiptResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StorageReceiptResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RunResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest InsufficientStorage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers StorageReceiptResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers StorageReceiptResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers StorageReceiptResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int32
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {

@@ -202,6 +202,9 @@ type ServerInterface interface {
 	// GetOwed Accepted receipts this node owes for and has not paid with a final payment, newest first.
 	// (GET /receipts/owed)
 	GetOwed(w http.ResponseWriter, r *http.Request, params GetOwedParams)
+	// StorageReceipt The host signs its receipt for keeping the caller's shards over a storage window that has ended.
+	// (POST /receipts/storage)
+	StorageReceipt(w http.ResponseWriter, r *http.Request)
 	// ListReputation What this node knows of each host, its own observations and others' merged.
 	// (GET /rep)
 	ListReputation(w http.ResponseWriter, r *http.Request)
@@ -604,6 +607,12 @@ func (_ Unimplemented) ExportReceipts(w http.ResponseWriter, r *http.Request, pa
 // GetOwed Accepted receipts this node owes for and has not paid with a final payment, newest first.
 // (GET /receipts/owed)
 func (_ Unimplemented) GetOwed(w http.ResponseWriter, r *http.Request, params GetOwedParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// StorageReceipt The host signs its receipt for keeping the caller's shards over a storage window that has ended.
+// (POST /receipts/storage)
+func (_ Unimplemented) StorageReceipt(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -2276,6 +2285,20 @@ func (siw *ServerInterfaceWrapper) GetOwed(w http.ResponseWriter, r *http.Reques
 	handler.ServeHTTP(w, r)
 }
 
+// StorageReceipt operation middleware
+func (siw *ServerInterfaceWrapper) StorageReceipt(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.StorageReceipt(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ListReputation operation middleware
 func (siw *ServerInterfaceWrapper) ListReputation(w http.ResponseWriter, r *http.Request) {
 
@@ -2790,6 +2813,9 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/receipts/bill", wrapper.BillReceipts)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/receipts/storage", wrapper.StorageReceipt)
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/receipts/owed", wrapper.GetOwed)
@@ -10563,6 +10589,178 @@ func (response GetOweddefaultApplicationProblemPlusJSONResponse) VisitGetOwedRes
 	return err
 }
 
+type StorageReceiptRequestObject struct {
+	Body *StorageReceiptJSONRequestBody
+}
+
+type StorageReceiptResponseObject interface {
+	VisitStorageReceiptResponse(w http.ResponseWriter) error
+}
+
+type StorageReceipt200JSONResponse RunResult
+
+func (response StorageReceipt200JSONResponse) VisitStorageReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StorageReceipt400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response StorageReceipt400ApplicationProblemPlusJSONResponse) VisitStorageReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StorageReceipt401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response StorageReceipt401ApplicationProblemPlusJSONResponse) VisitStorageReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StorageReceipt403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response StorageReceipt403ApplicationProblemPlusJSONResponse) VisitStorageReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StorageReceipt409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response StorageReceipt409ApplicationProblemPlusJSONResponse) VisitStorageReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StorageReceipt413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response StorageReceipt413ApplicationProblemPlusJSONResponse) VisitStorageReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StorageReceipt429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response StorageReceipt429ApplicationProblemPlusJSONResponse) VisitStorageReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StorageReceipt503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response StorageReceipt503ApplicationProblemPlusJSONResponse) VisitStorageReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StorageReceipt507ApplicationProblemPlusJSONResponse struct {
+	InsufficientStorageApplicationProblemPlusJSONResponse
+}
+
+func (response StorageReceipt507ApplicationProblemPlusJSONResponse) VisitStorageReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StorageReceiptdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response StorageReceiptdefaultApplicationProblemPlusJSONResponse) VisitStorageReceiptResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListReputationRequestObject struct {
 }
 
@@ -13105,6 +13303,9 @@ type StrictServerInterface interface {
 	// GetOwed Accepted receipts this node owes for and has not paid with a final payment, newest first.
 	// (GET /receipts/owed)
 	GetOwed(ctx context.Context, request GetOwedRequestObject) (GetOwedResponseObject, error)
+	// StorageReceipt The host signs its receipt for keeping the caller's shards over a storage window that has ended.
+	// (POST /receipts/storage)
+	StorageReceipt(ctx context.Context, request StorageReceiptRequestObject) (StorageReceiptResponseObject, error)
 	// ListReputation What this node knows of each host, its own observations and others' merged.
 	// (GET /rep)
 	ListReputation(ctx context.Context, request ListReputationRequestObject) (ListReputationResponseObject, error)
@@ -14808,6 +15009,37 @@ func (sh *strictHandler) GetOwed(w http.ResponseWriter, r *http.Request, params 
 	}
 }
 
+// StorageReceipt operation middleware
+func (sh *strictHandler) StorageReceipt(w http.ResponseWriter, r *http.Request) {
+	var request StorageReceiptRequestObject
+
+	var body StorageReceiptJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.StorageReceipt(ctx, request.(StorageReceiptRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "StorageReceipt")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(StorageReceiptResponseObject); ok {
+		if err := validResponse.VisitStorageReceiptResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ListReputation operation middleware
 func (sh *strictHandler) ListReputation(w http.ResponseWriter, r *http.Request) {
 	var request ListReputationRequestObject
@@ -15256,309 +15488,316 @@ func (sh *strictHandler) WitnessTx(w http.ResponseWriter, r *http.Request, txId 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L35cxs3uij6r6D47iuTb5oUtVi2pbp1nhwnE2eSWGN5Tm6dyEcCu0ESUTfQAdCiGB/977fwfUAvJJqL",
-	"LMkZR/7FFNmN9dvXT51YZrkUTBjdOfrUmTKaMAUf3zOj5idjw5T9K2E6Vjw3XIrOUeeMxVIkmhhJZpQb",
-	"MmJjqRgxas7FhNAJ5WLQiTqK/V5wxZLOkVEFizo6nrKM2uHGUmXUdI46XJj9vU7UyegNz4qsc/Ty8GA4",
-	"jDoZF/j3MOqYec7wUTZhqnN7ext1cqpoxoxb64nWzLx9c0rN1P7J7Rpz+0fUETSzL1P7xAVPVq7qfyk2",
-	"7hx1/p+d6lB28Fe946bo2Mnd538WTM3L+X6Hvx5mwrciYTcrdsft73ee6WxKVQJTVJOt3Nu9TveDHK28",
-	"ud/kaN0xZvTmRyYmdojDAwsbxjBlR/rvX2n/j2H/Vf/jp93o8OD2f3VKaNJGcTGBFfwkkyJlZ/wPtgzp",
-	"38sZyaiYEzkmZsrISCbzZ5qMudKGjOaGaUIt5E8ZyWCYY/ismDaEa/jMRV4Yiw6ho8SXLrSdfFOEOTyo",
-	"I8zu4YsXL/Z2D2s4sxvAmajzgWdMFuZseZMfpoz8JkfPNJnRNO0bnjGS8owbwgXRiOsD8oaNaZEaQkVC",
-	"MqkNbG4qtXmm3dPdwyHRvbatGpz/Qnc2owT7hw1C0LKpm5XAY24+BwW/p3qK5EYxnUuhGVCb1zR5z34v",
-	"mDb2r1gKwwR8pHme8pjaU93JlRylLPvbb9oe8acNZzzFt3DS5UtSOC1JJNNESEPGMk3ljJgp1ySRcZEx",
-	"YSIiFaHkmqYFszAoC2OhV1ExYcf2rakl0vHU/p0MOrdR5zVNqYiZPhF6huS+ZVPbbcYP27abkfuddA+G",
-	"r8hsygSAlJAJrJsLIiSJ00IbpshsKjUr90imVBMqiIVNmc17sI1v8NG3Qhuapvay72kjbuA3bvK2/Qg2",
-	"q10C98sgUuAF2Y0dE26IzhWjyD6BcLBsxJSu7+FUyVzqx93CCclhVpoSPZXKeJJHk4wL/YyYqWJ6KtPk",
-	"mFxmXGsuJpdE07kmU08kMysFZIU2RPOJINzgnqQYpzx+dGzxgKRn3MRTexHjMSCHqaGSXZCiCY+NJrMp",
-	"BaqtjVQsIV1qkYUpoi3HItS440gU0zoi1NJMYuw7NLUXOkeoJIrFjOcmsgBa5KmkCdGGpylRhRBcTBBa",
-	"v5NqxJOEicc8lvdsXGiWHBFKRkrONFPlQYyVzEi5Y26YoyNwirDLjM6B6BSaIUBLwWArf5eCPfbl4p3M",
-	"aHlbowLuLrWcSSoSS6WK3JTIZxkVLPat0MV4zGPOhDkzUtEJ+xKA+UyThOsru9SEGjqiGmB1XKRpRaSr",
-	"7cHSf5bmO1mI5DHX+7MkuoinBORZu1o4eFiOf+sRV3MiCFNKKtJ9/9035NXB8xfEzUESZihPNSLXByl/",
-	"pOrxb9aKhwCFdnJLaGiN9hMaxyw32q/wJyrmTpDQj7tQrkmcWgTw1Ixo+4eREun4TEmrx1nCT4y8YkIf",
-	"E3bt+LPik6nFKwa6nyaFMDwloC72QV8EMphbgEmsLLioU/ZLpTK0fvf0Tk39vEVB756lkw83Z4Ya1naT",
-	"RlGhaWy/AYnX7lTbF/D2br7jgqZfYjGWSNi53TreilMpv8hC8PY5AkUuZUq6l3BCTioYSwUcFTHyX4IW",
-	"ZioV/4M9Nv26pilP6tBMulIhRloxhZpCscjKn4oBWHPtMJUlvQUA/uWXX/onhZkyYeyKWXOJi6rlLe77",
-	"mvKUjlL2peSfUaHnkeUjec7FBNh6TIXl5IrReEqYkMVkChxSHxNlEY9QQGR7s6ANTvg1E/eFzLde/0Lb",
-	"TRzLAk9kUR51fPLtG1jzpZ5rw7JL0h0zpqNS/bTKNlPXDO6qpvt38fn/SXhydMXmR3/8utt/ddL//of+",
-	"z6f9/6L9q6z/x8dPB8PocHjbC1gGIr80p8fYFVoJmSnDURGk1dJXWnLcY7dRZ1QNtVJaVyzhRndQ9fSq",
-	"66/lhNVAH8tly9FvLIZJTtJUIlzBIpOE2880Pa0tfkxTzaLF/WSbbKdcXNSxF2QV7DVv/CwT5ixZ9d34",
-	"tyM/cXAzWRt0JCzmGU1RcB1aZWp3CP/IjJupFdfBSqH5DRkrpFk0JQmfWLLVpSRXPGYo4/5eSMMSovkf",
-	"CEXshma5RdjO3uD5AlS5Sbrn54Php93o8Lb3H//z67D/CkxMt/br6q/ef7QAlhCyaAEpw69ZjZiMpEwZ",
-	"FQA8hdLmImcqZsJcZPTG2b6cfWSd2TTqMJHkkuNpLq0p4+JCipimqZ9i2+HR5hIYekswsWDJYzyP1eQP",
-	"nrqNOkWeUMOSC2oaJiX7JVizgma/MCjCJmpHFfkrKVcVPKrQ7TTWFYRtBwb/gse2RNYgNLRb09bdX9S5",
-	"6U9kv/q2HSbueZJtLtudlL2+5dO0GkoAoxKae5xqkpDuVUREj8ws34+nUjOBtMQylpRfI3fRgwp4arhY",
-	"mvc3teJHHVpYsnkxptzZphYIGvzsjS5jnlrWB8oWmJG5wuUQfJ90gXVnVF2xhFCnDieMJiCtKpZTC9vl",
-	"WL3aNmoo69aEwvrd11QJ+8tTxIptiZtRx850MaV6uryk1z+e/OPb/f7e80O/rDyldrobQ7osy83cKSRX",
-	"Qs5EfdvV8LDo5aHfcG24iI3b1FSmiVXCARRw0+EdXtWIXu1rizxpk5jXf5UJ/MKERZVfOywGM3VeIxQ1",
-	"Ahoeo5XgwmrRqRB8UQd9HaflQaJjo9vfJbMpT1nNkCXHpBBwtMAtiSoEWvyXHBSBWY2jcn7PORP2hDv2",
-	"J2kpsZViJ4om8DGV2gRPw37K2QVeyfI2fqzui+RMEXwcvBKGZTp8Iu4bqhSdV3O0PKwLdc2vmV7hLgLB",
-	"NJVaM13iDvHveaVpJpU2JKaaRcTSjsIKIUCCUBmxuFeDPkIVO7J6uJq7TZErxnJNrhpPzaY8ntqn0PJQ",
-	"Lgc9VfZUB2ToLtbdgJWC4IeFi2xS973nz9eJAJ/NiGtuU8eJnWusIgkOdyzeWcxoQHt1cVFF+D3kLUJO",
-	"DUU9TajdbYNyrWfljs4vQcQuCKZ7Ly3mnPT/i9D+H2TYf0UG5IL0gVZbRUyKdE4SaXREtCQCbu+8Mzjv",
-	"2Js57wwG550BXoV3dO7uvYT1l383/Z4nVsP5Y9h/Nbjof/z/qj8v+h8XfgsLqHY7P3Id4qf2J/hUotNa",
-	"BriMYaFr1+GTtTzoVEk5Xl5L7r9eoAByxlTf4hWZshuyzDKotlwTPGL+K4CJZ9qRvis2ZwnqEeiSEjFb",
-	"UC+tlE/744+fWv3K9Q3iSlv3V/MnbiECpu7uW6kQbgaMdrBXI0mupJVsqD4mQ1B+RmD6Gzu3yGwqU3cY",
-	"A3LiXhuxuRRJdUxgISEHw2GQ8K/yTIf1BulUoeYu9vfs9InM3Da4IGnjYiNSaHCvxc7rjhdtL6+UDeyx",
-	"L2DOYojA6nuMOnI8doJlc32/II0WtXMJnLQ2VFl9M3He8+ExEF8mCN6ePcth7z4OckmlabMPlH7ZNoPG",
-	"FtjdtJAEGKnz3zpReelwWS7jaTDAYRlOJkwwzfUW9gmudcGSLV7QLB1vrqbqIs/T+V2NObWT8efgFlCO",
-	"XO253EtUXVL4bg2eZ/NirVBxodnv4VCSldhZwsFGAAHzvzUsC8HC1nYAJaXZLEijkmlX78bIOx7DNVPa",
-	"WdS8+Doc7Abk04Vb9u9FNRsDbKuSbPzdlKvzh956wXDAS5ecMjq+wNistedQcs6NbtWf8eKFOk/3utff",
-	"u8cWz8a/HtWXHq3gla95mt6NVbqpNgfkcs1Ah9/iK96+4f9cI9WUk7bvRRdp0GaRhNTxxWA0Pz6aMASb",
-	"YUSJczcGhfn1BplFyQyWEtxAKuOrtdewaLXVfCJYQkb2ZdJNWTJhaieR8WAie8jFS58MiaXFHkJJTIUU",
-	"PKYpQY9C5ERk2OsPZ+9+HnSWbNngbdqc1DT51GpBe9mgwPhkalbH6R0c7u4evjwc7r482Hux//LlcF10",
-	"GwS5sm24sUfTCmD391qR9jNRYe/5YWDorei1u2YA/4A8trv3MiyQfT4pbrBeBynlLVbnXlLq8sjqy27F",
-	"iZPcqtWIwE2g9AabTc5HlbShiUJTliZHPujFynhgJnBLjlD7B01/xKxmP2YQ+xQRqhS/BqLgDw3MOKAo",
-	"o8HFjrz+FJ1a7pbXegjfMxo4gG2xcgVitZvDNgjpXKBxSxAAQ63cW0B6Bpq2hagE9HN7kXnqZ998FriM",
-	"dTp4AylwksjvqfUowjaCu5zEWZFlVM3vcCAt/mMYtYqfWqswNfZf+lnX7P8n5qKMtmCC33KIscOhIaRK",
-	"FsrZF+4FoBoCy3AYsG7ChAF7vwv/c453CEr71/sfjwhNUyAzbs2WvOQFBLd27bN95Oo9jA23R5IsKN17",
-	"w4OXDbV7akyu/+NoZ+fX/z4/1x//FjahrDj0ZIXYtEwb5HjMVPjHoMBTvdF69WeMpqFVjLxctA3I63Kw",
-	"RV/TwvLcg+2rcmMuH46l/xiytGgts4KV+5mIIhsxRbpjqUhOJxCFyM3Upfhsaur/k9D5u4tQq4Sm5RVt",
-	"LveEmelKEaSSPZw04m8yBAPf2AsfQ2zSqYtsbYJBXD3QPJUlsrqkvbMbE84dyaUG2mfVD6qvXPCQfR6i",
-	"hzaCmUViXF+mmzu435Ty7G4qYeU/2ggyIG3pBMMlF4ns3sEa3urmWrGDsCIY2x9DquCZ9/VIzUjKLKGe",
-	"UU0UE2y2IbfDkcNLAk54kmR820P1uLkMJJjl8EwT+0hpDz1CM61zQyHfKWP0wXZqlV3Let6+6QUMuWsU",
-	"s/sJUFpxRmVCRYAZZVxsDl4VLVwt/SzZyKfsxgU1BX3dSW2BgSh61MYr/bpMsOm6ab1uHoE0cHgQnMSl",
-	"4WyYhPKte9oiEaa+bHxKboSf4LXQYbnElIBoA+GfpfamXUqGYCyxUszwCMNEW+IkFLuWV4iHn3mbmimO",
-	"XHgTj7m9HnUfQFQm72wgATUEYbfe+giRh+3q/qoTqhZdXUYNCjdApddzU4pzm5Kddig/WYZxn1JW5WpV",
-	"oF0jL/u7e8O9ly1u1b/tfPzb//40jPY28P1tsvlvKwxq7mwbB8mYMR8ItqG/A97gYos3ak6YzTxEVTBq",
-	"ACynUpsLF797McrD0tWMG8G0ZptP+gu+8QtKU+sUX+97qeapDqY61OXFVoex4mLfiq15aMU5lgm2T8aD",
-	"2O63b2qOxdLu22uEumxGLmrCTMCsR+0dBhb0d9w+oeUdu7BsCGfIpGBz+6fCkHpT8fSNV9iEntUi1+PA",
-	"fwBilyUziCqgRDNjUgbsNKc8seIxxqRHhAtLdLgmEGVau8bd4fCI7JL/t7c6Fscp9mucXXWiH2CH2uX1",
-	"lQmb1KUF15azbh2H64zYDexdBmgnOjzTpHyQdC2UG8MSQrXPjvXBGCWQk28hEMq9VduEhTKHmKR7efru",
-	"7APZ8cKMfeCSSAESJYwDATcwdjU/GkEWkrcgbgRSkCw07w33NgbiJWpUwfFhSHFoIyVO6mm1Kj+Q9LvC",
-	"GuoW9h54/7aawkOL5mc+3HCBuqYuW7UlYWZKdT3v3DPvI8INRDsSGAAsXUAE4OmaEcwn1Ibjht2wW6dr",
-	"4+lJjaLjdpneC/Yt2H/w3ByVWzob90ME2cCiL9iEGn7NygyMTfItQGohGY+V7Mc4HuFC82Qpb8enT+zu",
-	"L2VTBN1Bb1z67PeMpiYQ+wAJo6HwHWBOVfZtwjEWD5F8MdyuznCqubm4KHQAmr6RQjA4Ag1QAmVxCBTE",
-	"IELO1tH2vYN1pF1eBQOSHOGq7Qp3AzHiOL29LC6ImcmytEcQUmXOxEVc7WP1Ju3TpDuShbDq1GheJgX2",
-	"PnevC+ArrzqBtZU3EYLrNwim4QyzO4HzmhyhrSGYpcyw9yyXKmBISJTM8xU2oHogvnvWJTiSVIoJ5OO2",
-	"6bU+ArttbCncwCAoNDHk2IVRQrknzLNnLvGAWGKUFCnbwBDlt1ctJniHXF/dEcHHijGicxozn/Y4suuk",
-	"yWYobl+/GHmddMHFBIGJMIHbv8U7knDFYiMVVgpKmZP6jgkE1GMa9TywmPaQpH5QtMq4uFi1vFqtgX4/",
-	"46JvH+7Dw6un25rkVKtwon7KqDakucAQnQlhd21LS3sMwcZ3Us2oSnxQ1DZmA2c13kxJuuJYemGhvtRH",
-	"V2TqYtD/+GkY7e+GoxZyOk8lDaDxazA+gMbgaM4u+Ym/btyQ3fwCtO6/erk7DAGsMemFo+zhECJLFbAy",
-	"lWEZVPVAWxiUcusqllEuIFEYcN2CNDsiMXr+EsXHZk246t7zV3vDDWo3NaiAvQl3xNVZNTez4u7b7Oey",
-	"MLHMGkknCUv5NcNsk5gqxTHvpMBkbLY+AMKPGVrO9y5naZv44jay5ln4OgBdkH9uo07C9VoHZI2g1lxq",
-	"C9b1z8/k1IaaIgCH8gqs/IWYwhrmVfknqIrCNRmxVM5AT3NgVCfkckHKKQtiVcKbv28gKeU8wYSiIjc8",
-	"Y3Wk2Yo0Lvp6cMvRclLpwjzuoqLqpoMgJbV5z/LClBndTTCZOpF9A/sg2C5agigy7nX0DQYCBflii5nx",
-	"ha3mUCzldMRTbua1BaN7eunM/c4iPI5yO42lLiyjOUXo6H+Qo4BLjoqEJ0vu01Xo8IMcfePfCnp47pAi",
-	"mXCdUxNPt1vGG/dWaBWlGBVIxxRcT7dcYBuc0ZsLyPhdS6Cc1G6hpzB5YcqE0KUxVUua3mK+4e8FwxB6",
-	"V4gLHBMCYrAxKTdEHKqyhes9J+gxcclmqhM1ah420slqUNS4yxYwrMBnGf9XIPW2B61jqVhLPhXSZMvW",
-	"anKcR8eoo694WEvxYjhkRM4okmlFhVUdupqn4IBRWJcsIvKaKazMEE7dnU3noUorbdQAD8BvDF9vOeIS",
-	"NbY6YSFN2PZWkzya55HR36TiZh5ZvuY+pdSwyGd2Y3mWmKUpHIiI0fb4mxwRCCsNnss6FMmVnEDkwjIp",
-	"rSHKpsfqQbwcteVM/1lIE66bwnITLnKxkkcxPb2QV+EXBeOT6UgWqiVGZ1tcUIy6Yjwr4BnhFsxbWCYi",
-	"ctV2AI4p1kUNQXLr0bqzqUDXb7qxw1XnfbdoGKhSW6aMf35Snyts6wFyo7D1Wi3ceyh5u0C6P7PQbP22",
-	"6nuLFkr41s6xvoDQhUEY491ua1RL4QtWeCTdg+GwNyCnikF+J3jktHTlKolmLOkzZT+IhCkyYQbzRNlN",
-	"nlIBoqbX//CasO6eM5nU17cb2FlrkFndvb734vBO3vXt/SfuoFtybfI85SHGVQul05BcM2WK2UOZEfdO",
-	"SzkICKtfPVzlVprSpCwfumLYRSO+W7SfLQxeOsTMWrRNO5Ma05jpi6LFD7+C/C4iSEmzmsOGlumo2hZR",
-	"LnZjP7u3QoJsrqSRyxcwoiajok+T64iM6IilERrnwFQqWJCt2nvZSupVsthGM7BbeW9fCYYKtURpJ5Rl",
-	"UhyRETWxSe36YTvJMewHI+oyKgqakowZxWO0Qh7DNo/K4qLeM1BXlnFoV24BVFixgUXELdSffP1OyxOJ",
-	"POS1gWp5o6Gw7gXRpaZlWNhqERbs1ps3J4tRypal1+UI8FahprqwZXsN04aLUkv/nAVFnWtO1wtk9RlD",
-	"i3VmmKBd2FXF86mEzkz8bbL3/PnuK3LF5gteuU2q6AWJ9bvCjORNOGO1tFsHygaBaU4FOJzdlSYclYkp",
-	"BYeTkVDBwL4052ISJszbWXvZTc7VgrViJep78/CybK74ZH2MSYuju2kY9VZxN2S1ytqBhSABLyGcrLNd",
-	"gnftOtfFVbUnMb+bhRIntk5MtMPUkhOXYh6l2cBd3pKdjy9Hq3N46wtYPtdk4ySFNi/cCcnpHOKHuPZx",
-	"jFQkrvSqhXj7f03aCrtyt03Ttm/MqEruenau5QIMEdWqPPl1hI7ylIVCW1aVQ1xZzTCl2lxohtXVN8Nf",
-	"EFpEjQsFEh0YRLD7oslQBgWdfaRUzjxFtcMRy/wsr0W+Gr6dTcJ3At4kM72oOEqgVURj5mfaiQK+54Dd",
-	"CemmTcNO79iXgwFrPDdQRA0CXICLN9w+7bxrye7mKoaBBRxsbg2JtZbYi0yvuRk7Go8jUiR5RFKpaERG",
-	"qdWzzUWqKhFuIrXm+XpNu1bY0U5X2TIcqLXBZph21kTiQI1tx1QBElD6IV3NGNmx3/RaoKEuDq8ZszII",
-	"tHn3twkeBwxcR9NxyIBVooXxnCLyh0+vRvc2XCE8bznlBgttDyaoj7McTbCKrEDfny3pyh1I0f1VUt1I",
-	"jlxV/RSRpLbv+oaCh1uW81zwm2CBu22s0VV3ho3eWExjcBNWA7Uv904VWDfckatgvPmG/Au3weWWPRcW",
-	"tQ9DeRrWkYQ2vup0oJiid9CG7GcmZStyA9fBFfzqhymnCt5CMbpi81BOvby5uGLzZWL4f1BRyYtRymOr",
-	"r0Rkym62q9F2r4jGFB/Pw2v1WtVnLXYdztYWEJXHFjrrfxZSFdnJBrVblgN2150Hju3UmPaZvxUmmKK8",
-	"haHFr2bZQ7ScSryh3i+wrCT459wo7ef3DXjztjWyJ5sfYKVQrn/+H/bJxm4+ddhNnBaaX7OfvGEbW58t",
-	"n0ozqaAlraDlzJxe2myy1n5qb1hM51se2pSm44uUj1l7VNPwyMqoiR18dWjS/u7z/cMNMicyenNBJ2tn",
-	"BPfOfcy46A5a2vLyktoPGU0+QcN6o/jn0c7//7f/DTFru3svwvSxBl51eT530Vm/yRFULbtiYYEeXw8L",
-	"f7/Db5uLpzjWGfKQddKfH7z9kE5lyuP51vGC24PvbxhEsn5riBu3/jy3e8ddyTYvLRzZmkutzs+lBl2s",
-	"IrQNkrKSnnhSuyLj83MnWHRY1eN8/baWrG6NPVaLjBwMtAPWWSlQLZoyrrYF9pJTtscMfXY8zl2YDI2n",
-	"4VolTQ60gamggqFAqmN8pZ8Rd/ARUnfMLaAT9MNtZI/YhGGVC6l2V51whFfXcuMhT8Dd+l1soxk5F/mG",
-	"j3tp3dPvVZpRLSpScLNlqFarjOo0AecWr43s9x463ZpltSWnu9B0UpZBXKwmOCD/iQXfyHCwB1Un0MUd",
-	"S6GLDFuKkpzONZhU7S92XRh8FNnvzgXa1JuvPfPdoaxKRbrQF6ysWNgszAi9i3oYwuM7Sh2T4WAXk8wY",
-	"1IEanIvl4oXlBFsXx4t50upyr9fs28ybvrr6hMXSxTy5ql+TO7QxnxSKJSSlI5ZiXmzVUrJKqAuVNw9U",
-	"+sI72Aq5sHCu8+I2N/AvwW9IxtOUO6mKdLlAigJc6HibsPdXe3v7+y/2hvuHL58fvHixIPT1gz8vS56u",
-	"3XWgBmWLQ/HOjHPw4tWLw1f7u/sHLw/39nefv2B/2x++bCSdtD2yRMcXPHQ0YwnJGNWFgvRnfUyomJMx",
-	"F9wwV2IqEEpyeBCKD9iemEo5vlccUAw93Bd3I6StBYc3g5zdtsogd6ueeQeyji/pLZ5vWkO2sci0FPeM",
-	"OsPB3p1LfDYvMKp6yuO+KlQqoccRUry8Og2ph/U3TC6rC4O+Z/l7Fkv0qW2j/LbF2C8q7StU90bGWGsE",
-	"/t0GlCNIgt6i1FsDchdp3FaQrAs83jva6D6jJUAASOV4PFE86SuW72xVi7Y8wWpDy1kMd4G0bQr8euBs",
-	"kMKD4atAMZD3kOHZlqxKfROujXqCYPuqi8TVig0lgYwKnprwj4XIUxpvVtQRZqzGq73cXEXwRAtxtyjN",
-	"qdSmrRKVFOn8yMo/ZXC3yyCFuGLq6rn4CpzQTZ7RJHLJyWXXbl9Oe16FFLoawOdixGLphd5KIvUy1ICU",
-	"/kQST5mVcuyDDjDJXq2NObYtJtyQLtRFZQpqHdhv9Ll4+6YX2YctyNlnqCZy5gIVcpc8zOoys3NBw0a7",
-	"lzs+wmIHH7nsoUS8yLO3qx1aF6Ra+uIc9SFHu426fKZ0tZaItglP/wKdxgfudVFvkWMCjYQOD0g8pYrG",
-	"hindO/Zdoy6wSfNFRrogzUJG/ti1bu4R7aN7KygAxreZCLaASu5cWxElHGW7fQhK5ZiqZfKtD0X0yXer",
-	"Yk3eF6LNStOeBAW/XHhzybIiBLZg1Gqg1S6UXHApHaoQR8QFg0ckY5lU84hgzkZEjKL5YDUIB6DTjlEl",
-	"fm+Sg4cpInd4ZVUnPq/y4qOkO2U3PQwfSdqCauu5KOHG/qUiDdH0GE4DUfagOCtGE9LFjq+9YDKSu3zf",
-	"6mN5Ekt7nunScuC7H3k5UWNnoe6Q8DFEzd65xZ1X+9H9qfDT+qSzGU3Ti2yzawrj54ZJOmdQouqO7ae4",
-	"qw/qrKXeGLvQVZDOy8T2qiGdDztlM8vFgF94PrC+8NVK5Sjc0qJ14y1JAdt2Qh4ztk1jonqoY0uPj7K5",
-	"hzsnHwqo7QcoWOkDuWeO4/bu2PEj6pibtuoR9XnRTCZ1WTaUUZVyrJRloCa4kAab05M527zIW9lzftN2",
-	"KmXDaHfuuIEgeE9dGGNASt2ue+s2iUxlD5619YTfwpM1i+622F7rl+jb5zgjKyy49UxOqpj6bSoTbn9u",
-	"W5/Fug22bukNNfRerjqhhl6MDg8a9+EqcCx3Y/i3hIvaJlvP861f7d07ggaJDRRI3L5vEIgFGRV8zLSJ",
-	"aooPdCieCaZI11nhSg9A5x4AuNGLeJNbvlp3Zofb8q+o40wWK6sMKmqFzn+w+d3aC9/zigMVRQBalrMj",
-	"7NVt0RKOxTznTGxh9ml2Q15Vy3KDtNLgZu9QSp4ha2oYXF7uvgr0a7q7qXeDTNrhq1fPd3cP9168eLE2",
-	"pbfWE7n9EHEP2x5gzaC24n7uIPeFbW732GUYwbcOl4itJVCss9cBMNwxC7gtOPID6vq4oGea/J8yqwsd",
-	"ln//9gPZyTHmkrhRetvGTmKO5R1SmiBFcFWEYg0/tjuQeuz2Jvajz2XotWIFW3aMu4soADC3Fvt2t+XI",
-	"SxYUmKaSGxw6VCUKylMO3p2RdwXnzxTVwqaEsqdzRLShIqEqqZV7X1FgbW9v//DVYbAk4IPKfOsFuZWi",
-	"2wc5mdxVoW/PtlpcVHuuzAdFhR4zdccVbKt3J+tTOl2PYmS1oggVAn0H1RGgAjYYrWVKuDmuVYS2sidW",
-	"uxzNyeWOudn5ZG4ueHK74565rEpmw8ZasnsylgUy079TjBHDbgxxBel8V2ljDxNrj2IGFx0ELONrkoQh",
-	"f9QdbPDGbk6lTJc1J2cUuFcVvk1P9+9/viGmlgzZErBSPUC6o7L2IiRSli0imIhlwsWkF6EtE4wa4f4q",
-	"WwHgNt0cWsqagq2Z+tozFPL/x5SnhWIR4WNCxTy40DFjWxxjazIzNkwJLwuD6AhtnLF9QZNuJhXDkup7",
-	"O6XRGJJsN7Wtlm3iH7VxilbxFvdb2n+bh+OS0Y6c1hoRIUcymTuSMmeGdJE09QZkQs2UKXi6SX+wnye8",
-	"MoAMYHhmzGa+Vn3tYH1VfH8jrtTDMVHMAIGpytAqZgolBgjiR/7q7ByuKNcRoeV4GFftfyEcTecTKRPM",
-	"bASY7dUrSlTZv+XGOlHHLR8kbuHyrGHIcAk2CyaheON2AADqvCmPLiD7a4tY2raw1V+ax+4uo950SJIx",
-	"VXdpiIYbQniMmkQdcdsjSFkroGwp7/wAZYirQ+GFc6037vEHEiLVbo8netv8IQdDWygNbXPfTbaIW8vb",
-	"NyvzUEPwUbw8KJDk++qCA6NsOUHnJKXxVcPQfd8VjkL9WMzNym5eNanBtzZq53CLcZeH+y8P7qHnkblZ",
-	"BTz/GQybvpZtPNv+stlW1kTdSMNWreuXEq8frpFFMEOtLQhrq7JkVWDaiuy1mplwS906n7KMKRSft8qx",
-	"lCvimA9aTFcNM982s1WNVLcwlS07mkpbTrXtisC29mCF+eNCcTM/s9de6+f0wSf1tJZoh8cwZoN0c2Vv",
-	"OSHUEMi9xr5JEbliufHaQbPWPHBdADbQORhVoO67FU6NyX007VndoLhoZ68HFmFMu2vmENM0rXo01isF",
-	"kS5PmDDczOuGd47NymkCy0BzcOedi5KrllBRt5yD7foWlOaxDJ/V9x8+nJKT07eWCkjBiB/wZ2ZgZQPy",
-	"ntGkj+XuIMaDdC/B3EWFkIWI2WVELnd+L6Rhl9G5uPRmMPg6Y3oKH6DMAXzCug1/uJ8hKAc+l1FL7CaX",
-	"ylz2CHddMFwc148nPw/OxU9Qt1lM4Pg0CMP1ekuNO788gTaw/A+IPj8ir+EOyYd3//j2Z4iKsiSkb2Qf",
-	"Y7ZgwO7ljioErAgaXcMn6PmO34ENsvZxB/p+6sueC8gimISAIVq1xUh1Lqggl0sXdknwTklGE+abMq2G",
-	"DisYLkLI8bmgTRirpwVwV8zbNX9CQaoqfuFzDqBq4cFwH6e49F2e4Ky+tZIoCs6XUC0P24jt5JhA/7ff",
-	"tBSXpPv+u2/Iq4PnL3oD8hP0K8MO1gZapkCQFAzhW4MgwdDnYn2PkIgIds0UGaeSGo0xbS6hvrMItRai",
-	"OzUreGc42B0MfRcWmvPOUWd/MBzso4l2CmSlhGj7xwSjLi3Bhn2+TaA/mznxz0AQdC6FC//dGw6xhIEw",
-	"jsjWD+k3V/kUedda/cfPAbgb0LgLpZiwWgg+N7Abez7cbxu3XOjOvwS9pjylo5TVMg/Xv+erJABB9g2x",
-	"OxjzFWGGD4YzSNG3kAud2uzFlpA2la6DE51oX6C18/E26uQuprN50lg/onHYQEZfy2R+7+fsilXcNtmW",
-	"UQW7/YK37G/XdX8GogDN5OC6D3Alq6/tNU28aA+v7G4EIY5osgRf2gCsvpNqxJOEgUnuYHeDNz5I+SNV",
-	"E4DCg71XG73wExVztx19V4h/Pnyx/p23QhfjMY+txHLm8lDujC1OfOkc/doUXH79ePuxjkzfYKPAFbh0",
-	"TKTr4jfmLE205cdzQjWaHahiAfy6jTo7YPHWrUTtR67NCT4CbdIpUGsNCw5YdaEDEE9ZvYGgwwcypXrq",
-	"imD1Y6oZ9FLGsMb+3vNDr7/nKbXC2I3pRXb5ly7Un+SFuSRUX2kH8pYBY6MvLLfp+bz9ICBqEYO5gBOX",
-	"EdMwidR+lWUyHMhP0LKrEp/q7skKa++cyGBv9OHohb0jSP0PEAy8wMelDI+Itg+Leh9KkK7KCIPwl0Q+",
-	"oBJ0hqgUz7hy9cfqKOfwrJ2pnRaIaOvwzK/H9XaPwCaYM5mnrYDsve4hGA6FidxGn4LjOB99NU558hjx",
-	"skH4ix26uZ83Vq9CcZnkgNeK54x0WdwbkHcZN+QKCJ6VlUk8lRZ5zZRlZKxkBhie8muMMdZtB3DVWPW9",
-	"xt4sb+gsvJe2u3nMpb1nQF806SqW9wbkjXOiPY+cZRvdL/ARO9FZcdyeb9vy1aOfLNH8DwYdfaHLWbmH",
-	"MeSGZ5YnIrpC2g9zdxBhmy9AltTKFva3VnhpRp9ssL1AMFMjn2urbf7IDNFWm7EqkOsMCA2OEZom0mKC",
-	"3Ro2+aiuDPwSAtoRqh5JuDZcxGbxJskv3ExlYQg3RBfxlFDLW5F6eVRzQ0z4NRNWP/QuCHjoYPjKkh7u",
-	"+ppV6HeMvztbLrpBnmmiC3XNr5kmms6trO9CrmH1qQSPi5cbLN9O03n5StsF0TSVswuIUkwuYO4wXXK2",
-	"tWUH+5JTuFCgmS8VOtOQZBGRWGYZ7WtmabOxtL9sH3fYs/cxUzSvtmE1cSNbkcZbvJqrrokS3bos0Y3q",
-	"f/U+DaPd5+Hmlsv7+lCXqJ7pmryFcFBelmU95O0be9mJZT0WjrXhMemWdBYEOJCYyooD+JUr6FCxLQTK",
-	"q4iIiKiIVOhk37NchCiWA0QChFlJTxAoXq+K3MqwFiAV00XGoA+u/VOOS0kS2W9ZyN/zXd1YApSLFbIv",
-	"c9LdGw5hjsoaVE/Cw03gOTCRrDWnfYPL6H+/KBqu934tX1BZXQNvIIdCSaT7w9m7n70NvlDYJdXibE4T",
-	"8JQvbWTExlIxLxWv3YMryNQiFDhfSlCA3UTTlrFhpq+NYjRryrBVCBAXFHCi0RO0ER+5OH1QES6Bu4aR",
-	"5AM2dHxEdR1zbJeXeNYA1XoW6JSWlU4AqLujOQlBWK8y+9WgG33Zlpt1qZi7uAkBrbJrWKVlI20Fi065",
-	"ZFE7ILjFyy5RkOhFSZxa0uRy6+ynb29yFkOv/L5dLBcFwx8wV4uAM4xm1VZgwdjWnd3YI+VmATM9BgOO",
-	"spkD/u7ecLcHasoe6hyPcTfHhEFre8ddXUUicHrheTk3/J/dsDLcQOH6RopxytE19WSJuZM6CEDjjA6E",
-	"xkpqXRYgR1QoKRICuqWB2DNhMWecMBGrOeZ6R4QpKOBCYt9wAYLjUhrDX7qUBMWCYBdUMivLzg7PytoB",
-	"Qb3zLfx+Uqbs378lFVNQNjKgPgLW435Z8oTPT/hcgkOJ0ALZFlp5QL2oWTKlYMcWM7lGI2PKtXHcFJgn",
-	"SMoWV1HjSvkVa3jS5EwMyEmZVoVOPcvD69OCbD0rEz/RY1d23MXSJFFdJwONzXF59AGspQmffJzzLWpL",
-	"KcNYkCZlwEb5FWV4INmp0Y8/gLD4+58fXw/Wv/GzNN/JQiR3Q/AnfC2hweFrXZ4eSwUeag71XLAKoEjQ",
-	"Y4ASHhgcjCSJknmNpR47dAWBN5G1xta1QHQ6oVxA51CFiiQMAnZIKuYzOvcSOIjU6PZ3ZkpUlbkiE0Vj",
-	"RnKmuExaTMOtjuWHRsJWdvnBGwceGf+2xaavxt/wTrgDf6YrTuF+RpmQqb5TVtC3BfHQus3Z0PQlhBZc",
-	"PeKTfU6pmXZuPwY5xk4N3laCq1Nit4PabSwHG9kHgExgP7zExagH7TgtBVfqnsnZVKbVgFuZfW7/1Ljz",
-	"Z+ZEj+Pce6brhiSI6GJOnqNiTq6WHVRQIlkmLIEPVo1zohjY41hiBT2XKFKL0cDowtHccrCRVKY0AQnm",
-	"Ioi1JJQYVYiYojM/ZRCgBdFNGdeGXjGBQqMDSJBK7TAhuPbxYymDkiJzb92BVT4ayVBQxQ5t3Hcfu81z",
-	"ijXyHpxFNkrxBajNL1NnQ8bdkrHFL5QV+JP0+iS9YhwPi6+8wRGYt+MtaACVolQfsfMxaJajgqeJIzua",
-	"jFgqZ3U4M1PF9FSmyeZaH4SnsofCR7D3PLhBqUSSxw3Mqxmz2qqpeantCeefTFJ3IRKlS7AJTj4IfyE8",
-	"G4MdFq1IpEvRJhXTnI54ys2c9K2OCnmhzMszVLHKL1p6rmeYtYI2a2r8TLW6FlKkc+f5KZ3ZBC3N2CyY",
-	"myk5fXf2gTTN0K0kqt5iv02reO2fCaP3OhTDl09As78TOH+BIOpvgVNQTHl9pok7psiXIk2qKCisBBe3",
-	"9b3XjX737gpYLIXM5u4OXED/qiv4xj3ygATWTeEy3MN0FnrspSlLykYIJRCjBdRn7AJeVBmhVcr2l7nO",
-	"Wv7RYicH0pU5Q/kfcK5CZUi+Q52EcNNzsRcU4neaHR38tfqLrAcbBqw6lgTpqpJCCS09LM6AUgqeZ1RJ",
-	"GU5iyYiREwYtNcgvmN5c0qRzUVmuXXIJE7KYTGtxQfaHveFeeW/lOUDcRq5kLjVNsdgpHIVbrh35XHQv",
-	"kbi4ne7Yby9dLhB3x+YqGy94uwRvAPH9CydudDvRFrLJGirkx3Rgjy7yvY1fPIXj9ILCk8vrr+7CpuDx",
-	"8iSocnABr6Dob0ZTBaaEhYlLjWfs2PlWOJlP7M8/Y/jwAyIdTPOEdU9Y92eU6i1slnmXWJTfY2C3wr6s",
-	"0IaMLJdEjtdbj3u/SS7aUe8HycWjcLw3joO/hpLnD4mET8j0l4/aQHCoMbFSfmwa7x0DO65Z360ODVgG",
-	"PKtifOsRrdZBv01BqjW71w+pJdU7/QeUJPczCsJfStv5WYo+Hr8mU+ay8Jgw6Zx0fazu4UEzi6oXlaqb",
-	"kUAHE0xrXH87il3LK9ZOCN/D7w8vhOA8T1LIE+H8ExJOBM6q1kNXOs26V6st9lnSiFXF25HwjE++Nmnk",
-	"CRmfkPGO3kDZxzKozt7FEm++pLpEueOatdPVEaQG7L8pMxAb3o6T7IbFO5+wR81tq9jy7Q2Lz6pOTg/l",
-	"Pi/bQLUYdVUhnmlXRuirc539O0fMRJ8WC1ktAvL3ckYotNXz1YmsRM51TlEWn0im0Trrir2QruvPFBHf",
-	"MMl36IJ0vAaf+U2O7hKY8oMcrXVVW9D/ATrwbzf2T9Af64z/YU987dMfsBfZWefBM+j2958/PzjY39sw",
-	"OO6Xk7O3rtdXVbjbuGKl2A7smSZdRuNpLd+V/MRf9zbJr9t7HOJxUjb7zmWaYmTv10lFnvjyQ/Hl9TTu",
-	"fSEcjasTMvSBQ9A31/XWeWOZptBozRX0A2Q6dr9iLrTOU44RgNmAoF9ak+fDfTTIv2dGzfsnEDo4YnMp",
-	"EtLv/yZH/VgKrPEVzwNUcont7yBZXcn93+EjXzZSF9fp6dAT7n7dIkN141jcolV4iDCXI1nwcd+DUGBR",
-	"BayFrbjxnf0VW6PcMSz2n1D5YQMZAfpRuKc/PnD8GjZvWxHD9vWFq+5usJW/S8H+Apj3ntEEK+NAACrV",
-	"vtQzF+SHs3c/17HMdVVCtjKRWvN8h+Y5E8nFKJXxVd3QswxK8Ijli5C1yFlCunjzz7QLbcWqrs8aITo/",
-	"MXWVMqKkNJE370cEXywNVz07wLnQLoXfbgdzJnOqoH1mZcNKaXwFRQemLE1I99L+d9kjsylPWVkdr+k2",
-	"qEqRD87FCaaWJRHJaGp5G0ugC4RUzCrv5SYPhsOIUKJZbHk1fj2aw9L84tH5MMV69QfDV8c+cfNcuMxN",
-	"kL5DgSsncOqv4dAfxnCGYz9yOC1MinuzxGBFVD3cZcKTqhwGHPFTGveTyN5G6U4LPSXUoWLXPtz3LUG8",
-	"XwoDWWsUL2XJpLSfOYq3SXDq3+HRv2CIKhB6t/JmCLIdhCpfC9Q1DiVd48vF+CRbTS7LI77stcen+tvw",
-	"jCd8FXgPjk4uyGwriiM2Sd6W6X0fH5pCtglr/x4k8MlYupjgW0oHFvpIdwr2U0xjBznEmRK41lxMSpkG",
-	"FCV4tTcgP9Uo2FoCZt+pk68FA5owvM+EUTKfkxEzMwap7AnTR35ZJS5DwTQortvAap9qH0GKJIJM5HPf",
-	"zwUugNCRvGblO1OomeGjmZ2M1KWClEKie80KXYSSeEp5LUKaa8JuaGzSOZlNqTkX3KCst3g4AWmqRiXW",
-	"FjZ+Dy2bUKBcXBlu6BISPC8jK0FTHbvYCxTzWisYwkgb5xFXfXrCVAxWEK6BOIxWdD45ONzdPXx5ONx9",
-	"ebD3Yv/ly2YXlGGoC0p4ASnPuAkv4PAguufKoA9Ob7+3EN5GdAH8q7QZDwpVRTaW5WZeluzDm+792an0",
-	"129ucpkXSL2cU8Pj85RPpkwbR13t3bp6zp6U1WjUIvrTGqqvosL13JyVSTb15zaSYe6K/a+Gwxe7r17t",
-	"PT94cTB8taaZ7eOj/sMieu2YT0FHCXiWSE4nkHFXv7u7Y/K/hzTfkkPm8seAy3kWLlVi2T04KSjJpYb+",
-	"VpaJ1ySKvEhTjSdppsrnAWXrJf2xVDPXljpsZDqxK2EZoUmimNYLZfbA5kNFkrIEbcjd0bzRjeDYChV2",
-	"hdQ5Xy6TAqGJXfbAqHQuGkM31Buumw1ka3W+CjOSN5j6z1J+De1tqtgN/3aRD84F+Hu8x9W9yDUZF2nq",
-	"VCWwQ5ErxnKUvuyOg7lN3+FxvTUseyATUX2GRzYUuanfM22hO1wmDE86Kq8F7IXllT5Zip4sRa0BLNBS",
-	"5RqoGNiU+1QkfUd/kMZ8hv0oY2rCLupWpBZyRkbQehYfJFrQXE+lId3LyjwSqMY+PCKiwOXEVAgJEZuu",
-	"DE3UpOYxFecCRR9EEr3YM1WOSbB5cLPHbW9AThp9h13xtEaVwnOBC9W16km+4V29aCGvcpMDVO0ne3gN",
-	"u9r90zWY4wsVlHBzt5G17325/MY9zphiUDh5ytQTYXsibK2E7STP03moNgASAW9AseJR77hmx1VQ2GGx",
-	"yEDm2+wBRQPfoaM8a2U5pIGK5e2x4Q4TcmjiKMUD4fp7lr/HZlAPgenNLq54TLXO7m3NZN2DgR6nSwQB",
-	"Til5avP2NQaEw926egdypJm6Zsp5x1nVw6yb0Rsws0KnN/jkH0atxTms3QvEc2Gapi0BYw5HHXa22SUW",
-	"UPPhyqw18LO18bY7jsGTkez+jGSNWtUOquASQTDEOrndKfRbzbjWTGOTPg+Z3LjLWQ1n5uYilzJdBWsf",
-	"bk7tEw8IZ26GtrYiUqaDfyejTa0NvV60R9jNWP3FkDkzKAz0gs3rQCaQwr7TlPeJlmRM1Voub24u3Iur",
-	"I4P86BZaUImqJejWtgIQxXx9K9LVKo4INAbvRfgaGHa0iu02FbvmstD4wLngGvcauYaZ6ZzwsX0WCurk",
-	"dE5oJgthyN/ImDEUcmbOs4QSk5Wuj2vRQIQaQ7177lwsGMqoIbFiiV2yiq2CBISXphgc9KoKXFGMaik2",
-	"9VJ9uHH98h9IIHKjfyH1x83+n7K92pMDlmeaXMsnM86TtrNC29FX9S4rtKQzzojBchlPI2gkWabe1ahN",
-	"O3lzfelXcazv4ZGH5FhuhhYs8VZlVQjBxSQCG33C9RUWfzMkZVQb0u9nXPTHirE+xNkT+xEIJDxPDR1R",
-	"7WNzGqUDHn8PZFQYb9Iy9IqRmVRXtY0JRpXVbos0JVI1N1BV8ediclx1u4IehNB+Z6EqeC3fYplnnUFQ",
-	"p4ZGf5Qb322N6itoQTyhXAw2bBW5f7jWxX77+SLBj/yaAeTDzSZMGG7mHg0QO/wxPnMwoHMaL0OCS8ls",
-	"xN7L3At0INut6h39g31gIx/mshdxRbvNZpjCQ3gOuWGZXgfNP8iRRZCM3rzFx3FhbjFUKTpvA3V7ck8d",
-	"me9ctN0eX83TN1Lyii21ZA7ni4TrEhSjjJvHTAVd6gT5fb0xqsbSC8rHHrmQScyYqZre7n5uX94Xa9Ao",
-	"2FAU8kDLBrQZnZPfC2mYb6Tio7zAiqiveJ6zpFqykARQvW3lGb25gD73G8dGnYAUH+53rI3iMQaQQ4aR",
-	"dI1CYaURROBZ+Hn7xjIQJpJccmGWur2Sru9Cj4BG+n0YoNZCudZixjeyZ0wRY1HCbpXd5KlMWNmSNrT1",
-	"5Ua2JRVqdOzGqImya+ZSfl2dIh0eLNKjqKPNPIUG91JlTznJdxVlgPgv7wGNV64ZxO8FK55azT1Zd4Fv",
-	"vUbaQWuUqNY28vNziMM2N/txB+hzu+fln/ZnZH4PYWH4QY5ghi9kYvDTt8ZzSm0gI81qC0+Olb+OtcDf",
-	"PIgbzsT4CxudaM2yUTq3eBp5xdLb8haMeBijhVLBM41yEFGyEElvFT6urcnzd2Y8Pj4cVqzQTZ66vT2O",
-	"LnNSqi4IbWVSRUxFwhNqmH5GdCwVQ1V+Np2jORvkH58lX6Ne954h34DXdcUkEGyfykk8FYfYHAESq0n+",
-	"JkcYOJsXJqryxcGyplF/m1KNlBf7sRM6UQwiex8A6DGKbzlvatnAtVkO0TuRzn3SAGYSKMWvrWSHhkRM",
-	"LrLf0dSF1JBuTidcTHptijK+epeo/729/f0Xe8P9w5fPD168OHyInJ/d4TD6HAPeF8n6aaumW2ZaPlns",
-	"7m6xw1IN7hybdjpfFiJyiTSRz3iMfIkI7HHaHmjr8BXCqFbE10KdgT54ggvBpThyZhtMxwSLm2+wPVpq",
-	"tFSWohjNyzIUyIunFLMaz4XP1HSbtbKjs94xMyDvzJSpGddsoQ/KwXBIugfDV04EHUt11SOCZlAFueoa",
-	"SROXSBkFe363xs56CvVgRSNgmi9SOQKD4VbGzTqq6yNmn2wxT7aYMtLOwUZ3wq+ZAFUvL6DQquv8WmX7",
-	"PNPkX+9/7BEu6hlGzzRByhMRij5Ih5TrCBUm+qwULN7hI3f0nf3bMmLc9ipODDbxJ0b8eYx4Kb9FN1qm",
-	"YRuthGnDBcXGxDJNgo61EHhrRtMVNcAZTatCRg/JHuxMYfYA0QZsRhw/lYpoeJaAe6bMyFOMzKguWa2R",
-	"8NjXGnL65yXXp0VVBOqZLguH+XxKJ8D5lKY5M0ioudFEsBuX1k2EnLVCbsb0dJVZ4yf7+4OmAelpONxf",
-	"T0nGjOLxF2vkAWvAEChCNUkpeKZpQroZFQVN/fqwg+gY2OCsIaxPLSHwBw3Prj5rfGTtcRt2Y3agcXvz",
-	"oNcaiNwMXjo/VTJjZsoKTeyQBPnlYOEYak+VFxIKipE5EzTngznNVsY4v8uZODl9ux1U+UG32KyldW6u",
-	"sk3OYCmEmOvaj6Ft5cxFSrX3vrEPPGjTG6baO94shKt9ob6eTa9/AP7zYnTF5qsP0j3ykEfppgidZDFK",
-	"eUzsz4N7PptqZKfBQuhFy0GhmW8nlymP56uO65/w4Ck+94Bn1pinNW/A/jp4EjXhNJylFg+l6jQ781Ye",
-	"pvoAA/gFFo/qX3GomxDTZmI1joW23SIoVS4Dwv3bO5Zh4PEsHpvDH0o6T47sr7F/U57SmNX9IJ7kBFCl",
-	"IqOrnRj/dM9sZGyw+Hnngok40z/sEH8FtwJud5U1w13Pkz3jM5kM5HhIwYgFz2Bym7dpxHTOEp/XtqAS",
-	"1plM0IXwszRoIKnlqEGuGDfzCPMKSFnyAtJNnlm16AarddQy6jTpuhQT4HJNnPxGMWoYAs+DMjKc6Msw",
-	"stXdoBxxe2JkXykjswopof6au1L51mcYW4Wg6LFUjgkVxOrVFsV763jdzidLBG53Pq2JsKoh2BeH9KeA",
-	"q8fhGO9ESVvKWCtoEODKeXJVEugVvCEgJeUUsv8eTEhqjs8/d3QoJvuxBWl2qGvt8LXssy3t5yS+egQu",
-	"e/L4fRW+Lha7fbuXJ558b1HS8VXJpwfkhNTK4FnC6VMW7De+4/gzjQm3MBeUONdVC4/SCgRe9HXsHLMW",
-	"VjBwwzbTWkHlW0VKmLAq468dV/TK6p/u3D8uR5wuZZp9g2+RQliG0s14mvqqKcYetu4RqciET6jLaKKa",
-	"UKuM8IymbRF+mv9x99YEZVbcA+u37XkVcH1fc7HcU8gbgKr8DmqwP6Cy37kQsNqVl62FyoQTIQsRtzkK",
-	"vJNzh0J/y/awtjNERpck5F57pkkshS4yppbzi3xUHa3n0Dqc5gYLqM4tNl/i3FTE7PJcQK6DH/WZrspG",
-	"+pTHau63byKSyIxyQVzqpN9PH4fcud7tDciJINR17/Qvn4uYCjJiJKc8OXY/l1n2PtqtDLQJtUqCV97j",
-	"cA9WRQ5H34itH4SL4FRna+8F4eWJE/9lOPEGFetruFYDFmfoWghPvWZKcynIcLBXxkfUKYv/bpG6jHia",
-	"bkpbsOPptzSeliQEgmZHrEnXEqQgzaLYM1HbxHE9hoPrc4ElxlPFaDInV0LOtDcIeEwnJ4WRfc2MSRnp",
-	"Xvbdxz4Xhqlrml72iN1LRfcccZvRYHGl1zxN3/szeaDgWJjii+Q84tRtRWU/VLS6qvWJScv2op7KS361",
-	"VAVzHqEsfqO2/wIThlJ+coaF1zahIuwml2pVk2H7cw3dVmbL4NPVWrARB9H2YiwBdAkyWGfCqxHtQrSI",
-	"2YVmv/95M2XW+rT+ZLky1MStJZxG9se7ko8vIMOflcVEHTW0eplrQQp7QeizDJeLOC2Ax+ZKyjEUXsXS",
-	"8O+/+4Ycvjrcgxw1n7O1DmUsnV0ZHmZ//8uFf89WtAHln8ecvgB0nSzR1YrmevLqUoiwcr5Vejy9wxqU",
-	"OZ1nTJj2ykZL8JWv9PXfXxXfjUpkfS8bU96ur471TjCi5AzQCwTOJz+374LrQQflYznGLHB7SFHVkqde",
-	"tBcKn5opVJHOXOHwYFUCVYj2gP33hXi44iDvC/GFZGSYeZWI/JscEUXFMZytbjCKpzSyJ4t5a4P1Qrgi",
-	"Pxb9XJnRQtNJZXgbQ1WRFsMf6rXtOvmpI4wRCijYtKXIiZFkdzisWM2IxTJjILrUw1Vc5SHQA7potZtR",
-	"lejIGa9v4P9zAVVRIpIyreHhC8WgyHzPlVNmdqRLPdeGZZd+JHwiQsLk6iNX9gMXAsM0Vkd29j6uke35",
-	"al5Q0nkqZ9BpQo4Nc9WsVSH0seeHJUL6UpwkVlRPseYcEwbNha5fxblQGDeXDLAS85TVKmT7EqM5nftt",
-	"uBPUhs5B5Oj5MjAuCdjxa+JCeEL2hTO8xYchmjh4jW4+JJ30k7WRSmBOM+pusVue3hDP2SdPzZxtofdE",
-	"O58igCwZo0gUnFxL14jKK0RePbX0aydOKc90uxjzjf39DJ59ILSEGb6QNOPmXttHytcAphlLCJ4cJscr",
-	"Zm8iKSk51u+0hHHKFIMcSXjOF3KYNxKke08mw7+OgGMhBaAopmlaef2hxLgVODxcceOhBfqUEWd9TJTM",
-	"tX+m0VPTPe3SOsFlCVjtOitbDjxRNGZWOeQyId1+H4bpw7e9Yz9oFX3gRgRQBoHCTg4FaZEStIAzvJCy",
-	"sSE0dcZFT3xwiibp+US1ZgYqZH3iImE3tyi2pQwDGJqE6A18D/N3NnEWvnFLfurz/1fBMHvjIGIDfA3I",
-	"O98hBWAT0MPBLTfQ1tZrqDAeSKsVCmR0ftwE7gkzmhwM94N1ZEKgHrVaKVug+FFLvcEyq0pvjbL+7zD6",
-	"oA/r7H9PMcu7OcaPcsZUP7a0a8puyOsfT/7x7X5/7/mhZ5aWEA02rkcNk6BM/lV58jfYyt+lYH+BRlnv",
-	"GU0q9IQOWHTma1VjN2zovwrdTU1ZxQ4UyFr/6RZUs9AbyG80dCWytaBFPbSkgRjf4EL6vkz3p5Z68eAR",
-	"C7QvvBfEQvL2GZgViKqxnNgVdAdWTLhrSktTntSNyYuZPfiEI5oQtYcVfZJag9xBDdvCnem8OAR18e28",
-	"hWaVKjOo4d7S/LqIp/5IKoxru1irT3vhpQDnSArWE0ViqVSRGyuIwcSVFR3RcmFEKVEzmCkpJvXtax+y",
-	"xrVvsX4MZWJWt04J3aB7egcexSfhGp+3HaVvBTMq9BzKsxiZ59DKRdkhSEoNlju9n3XUiMhii3nkm0wp",
-	"qUhXSGAGEL9pJVKsH/f9tydviEfK3uAeKMwvUwbT0kUsjsoOLVAPEy2MfzDMcZMFEpmSEQaoy3aFMU8s",
-	"NvnSmOvbW7y1COfqaLbkaZ8WJRlbFwTAYsMSkm7CnV2XNntEVb9LknGdoT/axQbg9Vee0wAR25IWPXT3",
-	"hN3DFy9e7O0ebiMKRQuNEUiXViRpBGFlYz4pQNOS2FkpZVpv1D9h9/7MigAFgX2cIVHrSlUGhDk6Vxbf",
-	"hmYobhVP9sQnRaqVjgIsVaJaRBABWVNoG5AT7HdGng/3EcpqvKSsBtZgStubBHZokXATyKt6UBocznuy",
-	"K6mkyfu3hMIEX8gSCnOfKinHrVUy7I9fX6j1NgraE425NxpzqjAOsaZxTVmaYNoFGDwtE9PVExFqh3pR",
-	"NywlOtd9Ed5AecfLOlRfsYQoCIyW40rYI1dsXmeQciYgbHysmJ5iQ1xfnoCXPRV90ooXHUGYahUdgbZZ",
-	"crqisqP9+SHJCkywFVl5klee5JV/X3nFhTJoMqKaHR4QLsgPZ+9+vld5xcjJJF2B1B/w94dBaBz8SwkK",
-	"LgGvTUzwCXrOpAcOLzCSP/k6v8aAhLMZN/G0Co6SAlM5x5CnyAWNDb8uOTraGCDHVUfYjxSMMRaBdUtk",
-	"F4RhjZ21qr07fmlyRAmgHrxVchQoawt83Veu8LFJluszhm78jGNHSxAfbi7GjF1kXNg3zoX/m95EGLlT",
-	"C+fqRVbS0M68FeqiDbOOpcpwjbVW+K4lv6dx+lzIMcmwywkVZG+nFGaaFZHA5crFgOwNd49c8HN3cWyd",
-	"O1lKlj02dW9wLvaGe0e+mmsuZRqRS1fP+hLsdGXkGemO2QyQeWEtbg1AV1niEtgLI/tY3ukPjCLTRcZ0",
-	"SWDnrkErONwucyYSmLB7iXVxL4/IhIIZD67tcsfc7HwyN6ATugVd9kKxY6dSmw8OVh6K8Lrhtxem1lCJ",
-	"m+/seVlsdc021z3/VpxKmT7JRE8k+KhzxkRCYsUSq9hUzgcXXkJjaANjkd+7s91X7Z37K5RblWvz4abF",
-	"q7YOeFEOuzPwPnSfsC+Q8vJuMdx4IWuhywWorZZKW7IJ5LVX63y3wBW0JGOqwhe8rTfjw02jy1eNHHsi",
-	"v711rjZmm7XtOzf4l4KyP6m96s/c9O7PSyK/kypbFrnGhCJGNYTFqdR1SYywm5ixpF0Ei4gVKOZgl7Ky",
-	"LAhbEGKEUfM8ZSj2JJII2ezH1UZ2vaTzIJj1C47tEOv+pSQ3/onepoDXEzY/SUgP1y9TX9WUGSN9flEd",
-	"7xcqgwBdQHUQ23WMUzmzD1260jzE3JBKHwnjNKxRXXvULVTaOepMjcmPdnZ2914MhoPhYPfo5fDlLqCr",
-	"G+GTd7SDEgz2L/y7jOCvfeesUrVvwIXW+EbmjT+dylv/ynV1qX3jaorVvvH7qn0FuZC3H2//bwAAAP//",
+	"7L35cxs3uij6r6D47iuRb5oUtVi2pbp1nhwnE2eSWGN5Tm6dyEcCu0ESURPoAGhRjI//91v4PqAXEs3N",
+	"kpxx6F9Mkd1Yv3392IrlJJOCCaNbpx9bY0YTpuDjO2bU7HxomLJ/JUzHimeGS9E6bV2yWIpEEyPJlHJD",
+	"BmwoFSNGzbgYETqiXPRaUUux33OuWNI6NSpnUUvHYzahdrihVBNqWqctLszRYStqTeg9n+ST1umLk+N+",
+	"P2pNuMC/+1HLzDKGj7IRU61Pnz5FrYwqOmHGrfVca2bevL6gZmz/5HaNmf0jagk6sS9T+8Q1T5au6n8p",
+	"Nmydtv6f/fJQ9vFXve+maNnJ3ed/5kzNivl+h78eZ8I3ImH3S3bH7e9bz3Q5piqBKcrJlu7tQaf7QQ6W",
+	"3txvcrDqGCf0/kcmRnaIk2MLG8YwZUf6719p949+92X3w8eD6OT40/9qFdCkjeJiBCv4SSZ5yi75H2wR",
+	"0r+XUzKhYkbkkJgxIwOZzPY0GXKlDRnMDNOEWsgfMzKBYc7gs2LaEK7hMxdZbiw6hI4SX7rWdvJ1Eebk",
+	"uIowByfPnz8/PDip4MxBAGei1ns+YTI3l4ubfD9m5Dc52NNkStO0a/iEkZRPuCFcEI243iOv2ZDmqSFU",
+	"JGQitYHNjaU2e9o93T7pE91p2qrB+a91az1KcHRSIwQNm7pfCjzm/nNQ8Huqx0huFNOZFJoBtXlFk3fs",
+	"95xpY/+KpTBMwEeaZSmPqT3V/UzJQcomf/tN2yP+uOaMF/gWTrp4SQqnJYlkmghpyFCmqZwSM+aaJDLO",
+	"J0yYiEhFKLmjac4sDMrcWOhVVIzYmX1rbIl0PLZ/J73Wp6j1iqZUxEyfCz1Fct+wqc0244dt2s3A/U7a",
+	"x/2XZDpmAkBKyATWzQURksRprg1TZDqWmhV7JGOqCRXEwqaczDqwjW/w0TdCG5qm9rIfaCNu4Ndu8qb9",
+	"CDatXAL3yyBS4AXZjZ0RbojOFKPIPoFwsMmAKV3dw4WSmdRPu4VzksGsNCV6LJXxJI8mEy70HjFjxfRY",
+	"pskZuZlwrbkY3RBNZ5qMPZGcWClgkmtDNB8Jwg3uSYphyuMnxxYPSHrKTTy2FzEcAnKYCirZBSma8Nho",
+	"Mh1ToNraSMUS0qYWWZgi2nIsQo07jkQxrSNCLc0kxr5DU3uhM4RKoljMeGYiC6B5lkqaEG14mhKVC8HF",
+	"CKH1O6kGPEmYeMpjeceGuWbJKaFkoORUM1UcxFDJCSl2zA1zdAROEXY5oTMgOrlmCNBSMNjK36VgT325",
+	"eCdTWtzWIIe7Sy1nkorEUqk8MwXyWUYFi30jdD4c8pgzYS6NVHTEvgRg7mmScH1rl5pQQwdUA6wO8zQt",
+	"iXS5PVj6z9J8J3ORPOV6f5ZE5/GYgDxrVwsHD8vxbz3has4FYUpJRdrvvvuGvDx+9py4OUjCDOWpRuR6",
+	"L+WPVD39zVrxEKDQTm4JDa3QfkLjmGVG+xX+RMXMCRL6aRfKNYlTiwCemhFt/zBSIh2fKmn1OEv4iZG3",
+	"TOgzwu4cf1Z8NLZ4xUD30yQXhqcE1MUu6ItABjMLMImVBed1ym6hVIbW757er6ifn1DQe2Dp5P39paGG",
+	"Nd2kUVRoGttvQOK1O9X2Bby9+++4oOmXWIwlEnZut4434kLKL7IQvH2OQJFJmZL2DZyQkwqGUgFHRYz8",
+	"l6C5GUvF/2BPTb/uaMqTKjSTtlSIkVZMoSZXLLLyp2IA1lw7TGVJZw6Af/nll+55bsZMGLtiVl/ivGr5",
+	"Cfd9R3lKByn7UvLPINezyPKRLONiBGw9psJycsVoPCZMyHw0Bg6pz4iyiEcoILK9WdAGR/yOiYdC5k9e",
+	"/0LbTRzLHE9kXh51fPLNa1jzjZ5pwyY3pD1kTEeF+mmVbabuGNxVRfdv4/P/k/Dk9JbNTv/49aD78rz7",
+	"/Q/dny+6/0W7t5PuHx8+Hvejk/6nTsAyEPmlOT3GrtBKyEwZjoogLZe+1JLjHvsUtQblUEuldcUSbnQL",
+	"VU+vuv5aTFgO9KFYthz8xmKY5DxNJcIVLDJJuP1M04vK4oc01Sya389kne0Ui4ta9oKsgr3ijZ9lwpwl",
+	"q7ob/3bkJw5uZtIEHQmL+YSmKLj2rTJ10Id/ZMrN2IrrYKXQ/J4MFdIsmpKEjyzZalOSKR4zlHF/z6Vh",
+	"CdH8D4Qidk8nmUXY1mHv2RxUuUnaV1e9/seD6ORT5z/+59d+9yWYmD7Zr8u/Ov/RAFhCyLwBpAy/YxVi",
+	"MpAyZVQA8ORKm+uMqZgJcz2h98725ewjq8ymUYuJJJMcT3NhTRMurqWIaZr6KTYdHm0ugaE3BBMLljzG",
+	"81hO/uCpT1ErzxJqWHJNTc2kZL8Ea1bQ7BcGRdhE5agifyXFqoJHFbqd2rqCsO3A4F/w2IbIGoSGZmva",
+	"qvuLWvfdkeyW3zbDxANPssllu5Oy17d4mlZDCWBUQjOPU3US0r6NiOiQqeX78VhqJpCWWMaS8jvkLrpX",
+	"Ak8FFwvz/rpW/KhFc0s2r4eUO9vUHEGDn73RZchTy/pA2QIzMle4HILvkzaw7glVtywh1KnDCaMJSKuK",
+	"ZdTCdjFWp7KNCsq6NaGwvv2aSmF/cYpYsQ1xM2rZma7HVI8Xl/Tqx/N/fHvUPXx24peVpdROd29Im00y",
+	"M3MKya2QU1Hddjk8LHpx6NdcGy5i4zY1lmlilXAABdx0eIe3FaJX+doiT1on5tVfZQK/MGFR5dcWi8FM",
+	"nVUIRYWAhsdoJLiwWnQqBF/UQV/HRXGQ6Nhodw/IdMxTVjFkySHJBRwtcEuicoEW/wUHRWBW46ic33PG",
+	"hD3hlv1JWkpspdiRogl8TKU2wdOwnzJ2jVeyuI0fy/siGVMEHwevhGETHT4R9w1Vis7KORoe1rm643dM",
+	"L3EXgWCaSq2ZLnCH+Pe80jSVShsSU80iYmlHboUQIEGojFjcq0AfoYqdWj1czdymyC1jmSa3taemYx6P",
+	"7VNoeSiWg54qe6o90ncX627ASkHww9xF1qn74bNnq0SAz2bEFbep48TONVaSBIc7Fu8sZtSgvby4qCT8",
+	"HvLmIaeCop4mVO62RrlWs3JH5xcg4gAE08MXFnPOu/9FaPcP0u++JD1yTbpAq60iJkU6I4k0OiJaEgG3",
+	"d9XqXbXszVy1er2rVg+vwjs6Dw5fwPqLv+t+z3Or4fzR777sXXc//H/ln9fdD3O/hQVUu50fuQ7xU/sT",
+	"fCrQaSUDXMSw0LXr8MlaHnShpBwuriXzX89RADllqmvxiozZPVlkGVRbrgkeMf8VwMSedqTvls1YgnoE",
+	"uqREzObUSyvl0+7ww8dGv3J1g7jSxv1V/IkbiICpu/tGKoSbAaMd7NVIkilpJRuqz0gflJ8BmP6Gzi0y",
+	"HcvUHUaPnLvXBmwmRVIeE1hIyHG/HyT8yzzTYb1BOlWovoujQzt9IiduG1yQtHaxEck1uNdi53XHi7aX",
+	"V8gG9tjnMGc+RGD5PUYtORw6wbK+vl+QRovKuQROWhuqrL6ZOO95/wyILxMEb8+eZb/zEAe5oNI02QcK",
+	"v2yTQWMD7K5bSAKM1Plvnai8cLgsk/E4GOCwCCcjJpjmegP7BNc6Z8kGL2iWDtdXU3WeZelsW2NO5WT8",
+	"ObgFFCOXey72EpWXFL5bg+dZv1grVFxr9ns4lGQpdhZwsBZAwPxvDJuEYGFjO4CS0qwXpFHKtMt3Y+SW",
+	"x3DHlHYWNS++9nsHAfl07pb9e1HFxgDbKiUbfzfF6vyhN14wHPDCJaeMDq8xNmvlORScc61b9Wc8f6HO",
+	"073q9Xfusfmz8a9H1aVHS3jlK56m27FKN9X6gFysGejwG3zF2zf8nyukmmLS5r3oPA3aLJKQOj4fjObH",
+	"RxOGYFOMKHHuxqAwv9ogMy+ZwVKCG0hlfLvyGuattpqPBEvIwL5M2ilLRkztJzLujWQHuXjhkyGxtNhD",
+	"KImpkILHNCXoUYiciAx7/eHy7c+91oItG7xN65OaOp9aLmgvGhQYH43N8ji945ODg5MXJ/2DF8eHz49e",
+	"vOivim6DIFe2CTf2aFoC7NFhI9J+JiocPjsJDL0RvXbXDOAfkMcODl+EBbLPJ8U11usgpbjF8twLSl0c",
+	"WXXZjThxnlm1GhG4DpTeYLPO+aiCNtRRaMzS5NQHvVgZD8wEbskRav+g6Q+Y1eyHDGKfIkKV4ndAFPyh",
+	"gRkHFGU0uNiRV5+iU8vd8hoP4XtGAwewKVYuQaxmc9gaIZ1zNG4BAmCopXsLSM9A0zYQlYB+bi4yj/3s",
+	"688Cl7FKB68hBU4S+T01HkXYRrDNSVzmkwlVsy0OpMF/DKOW8VMrFaba/gs/64r9/8RclNEGTPBbDjF2",
+	"ODSEVMlcOfvCgwBUTWDp9wPWTZgwYO934X/O8Q5Baf969+MpoWkKZMat2ZKXLIfg1rZ9totcvYOx4fZI",
+	"kjml+7B//KKmdo+NyfR/nO7v//rfV1f6w9/CJpQlh54sEZsWaYMcDpkK/xgUeMo3Gq/+ktE0tIqBl4s2",
+	"AXldDDbva5pbnnuweVVuzMXDsfQfQ5bmrWVWsHI/E5FPBkyR9lAqktERRCFyM3YpPuua+v8kdH57EWqZ",
+	"0LS4ovXlnjAzXSqClLKHk0b8TYZg4Bt74UOITbpwka11MIjLB+qnskBWF7R3dm/CuSOZ1ED7rPpB9a0L",
+	"HrLPQ/TQWjAzT4yry3RzB/ebUj7ZTiUs/UdrQQakLZ1juOQ8kT08XsFb3VxLdhBWBGP7Y0gVvPS+HqkZ",
+	"SZkl1FOqiWKCTdfkdjhyeEnACc+TCd/0UD1uLgIJZjnsaWIfKeyhp2imdW4o5DtFjD7YTq2ya1nPm9ed",
+	"gCF3hWL2MAFKS86oSKgIMKMJF+uDV0kLl0s/CzbyMbt3QU1BX3dSWWAgih618VK/LhJs2m5ar5tHIA2c",
+	"HAcncWk4ayahfOuetkiEqS9rn5Ib4Sd4LXRYLjElINpA+GehvWmXkiEYS6wU0z/FMNGGOAnF7uQt4uFn",
+	"3qZmiiMXXsdjbq9HPQQQFck7a0hANUHYrbc6QuRhu7y/8oTKRZeXUYHCNVDp1cwU4ty6ZKcZys8XYdyn",
+	"lJW5WiVoV8jL0cFh//BFg1v1b/sf/va/P/ajwzV8f+ts/tsSg+o728RBMmTMB4Kt6e+AN7jY4I2KE2Y9",
+	"D1EZjBoAy7HU5trF714PsrB0NeVGMK3Z+pP+gm/8gtLUKsXX+17KecqDKQ91cbHlYSy52DdiYx5aco5F",
+	"gu2T8SC2+83rimOxsPt2aqEu65GLijATMOtRe4eBBf0dt09occcuLBvCGSZSsJn9U2FIvSl5+torrEPP",
+	"cpHraeA/ALGLkhlEFVCimTEpA3aaUZ5Y8Rhj0iPChSU6XBOIMq1c40G/f0oOyP/bWR6L4xT7Fc6uKtEP",
+	"sEPt8vqKhE3q0oIry1m1jpNVRuwa9i4CtBMd9jQpHiRtC+XGsIRQ7bNjfTBGAeTkWwiEcm9VNmGhzCEm",
+	"ad9cvL18T/a9MGMfuCFSgEQJ40DADYxdzo9GkLnkLYgbgRQkC82H/cO1gXiBGpVwfBJSHJpIiZN6Gq3K",
+	"jyT9LrGGuoW9A96/qabw2KL5pQ83nKOuqctWbUiYGVNdzTv3zPuUcAPRjgQGAEsXEAF4umIE8wm14bhh",
+	"N+zG6dp4elKj6LhZpvecfQv2Hzw3R+UWzsb9EEE2sOgKNqKG37EiA2OdfAuQWsiEx0p2YxyPcKF5spC3",
+	"49MnDo4WsimC7qDXLn32e0ZTE4h9gITRUPgOMKcy+zbhGIuHSD4fbldlOOXcXFznOgBN30ghGByBBiiB",
+	"sjgECmIQIaeraPvh8SrSLm+DAUmOcFV2hbuBGHGc3l4WF8RMZVHaIwipMmPiOi73sXyT9mnSHshcWHVq",
+	"MCuSAjufu9c58JW3rcDaipsIwfVrBNNwhtlW4LwiR2hjCGYpM+wdy6QKGBISJbNsiQ2oGojvnnUJjiSV",
+	"YgT5uE16rY/AbhpbCjcwCAp1DDlzYZRQ7gnz7JlLPCCWGCV5ytYwRPntlYsJ3iHXt1si+FAxRnRGY+bT",
+	"Hgd2nTRZD8Xt69cDr5POuZggMBEmcPu3eEcSrlhspMJKQSlzUt8ZgYB6TKOeBRbTHJLUDYpWEy6uly2v",
+	"Umug251w0bUPd+Hh5dNtTHLKVThRP2VUG1JfYIjOhLC7sqWFPYZg4zupplQlPihqE7OBsxqvpyTdciy9",
+	"MFdf6oMrMnXd63742I+ODsJRCxmdpZIG0PgVGB9AY3A054D8xF/Vbshufg5aj16+OOiHANaY9NpR9nAI",
+	"kaUKWJnKsAlU9UBbGJRyays2oVxAojDgugVpdkpi9Pwlig/NinDVw2cvD/tr1G6qUQF7E+6Iy7Oqb2bJ",
+	"3TfZz2VuYjmpJZ0kLOV3DLNNYqoUx7yTHJOx2eoACD9maDnfu5ylTeKLm8iaZ+GrAHRO/vkUtRKuVzog",
+	"KwS14lKbs65/fianNtTkATiUt2Dlz8UY1jAryz9BVRSuyYClcgp6mgOjKiGXc1JOURCrFN78fQNJKeYJ",
+	"JhTlmeETVkWajUjjvK8HtxwtJpXOzeMuKipvOghSUpt3LMtNkdFdB5OxE9nXsA+C7aIhiGLCvY6+xkCg",
+	"IF9vMDO+sNEciqWcDnjKzayyYHRPL5y531mEx1Fsp7bUuWXUpwgd/Q9yEHDJUZHwZMF9ugwdfpCDb/xb",
+	"QQ/PFimSCdcZNfF4s2W8dm+FVlGIUYF0TMH1eMMFNsEZvb+GjN+VBMpJ7RZ6cpPlpkgIXRhTNaTpzecb",
+	"/p4zDKF3hbjAMSEgBhuTckPEoSxbuNpzgh4Tl2ymWlGt5mEtnawCRbW7bADDEnwW8X8JUm960DqWijXk",
+	"UyFNtmytIsd5dIxa+paHtRQvhkNG5JQimVZUWNWhrXkKDhiFdckiIu+YwsoM4dTd6XgWqrTSRA3wAPzG",
+	"8PWGIy5QY6MTFtKEbW8VyaN+HhP6m1TczCLL19ynlBoW+cxuLM8SszSFAxEx2h5/kwMCYaXBc1mFIpmS",
+	"I4hcWCSlFURZ91g9iBejNpzpP3NpwnVTWGbCRS6W8iimx9fyNvyiYHw0HshcNcTobIoLilFXjGcJPCPc",
+	"gnkLy0RErtoOwDHFuqghSG48Wnc2Jej6Tdd2uOy8t4uGgSq1Rcr45yf1ucK2HiDXCluv1MJ9gJK3c6T7",
+	"MwvNVm+rurdoroRv5RyrCwhdGIQxbndbg0oKX7DCI2kf9/udHrlQDPI7wSOnpStXSTRjSZcp+0EkTJER",
+	"M5gnyu6zlAoQNb3+h9eEdfecyaS6voPAzhqDzKru9cPnJ1t51zf3n7iDbsi1ybKUhxhXJZROQ3LNmClm",
+	"D2VK3DsN5SAgrH75cKVbaUyTonzokmHnjfhu0X62MHjpEDNr0DbtTGpIY6av8wY//BLyO48gBc2qDxta",
+	"pqNqG0S52I397N4KCbKZkkYuXsCAmgkVXZrcRWRAByyN0DgHplLBgmzV3stGUq+S+Saagd3KO/tKMFSo",
+	"IUo7oWwixSkZUBOb1K4ftpOcwX4wom5CRU5TMmFG8RitkGewzdOiuKj3DFSVZRzalVsAFVasYRFxC/Un",
+	"X73T4kQiD3lNoFrcaCise050qWgZFrYahAW79frNyXyQskXpdTECvFGoKS9s0V7DtOGi0NI/Z0FR647T",
+	"1QJZdcbQYp0ZJmgXdlXxfCqhMxN/mxw+e3bwktyy2ZxXbp0qekFi/TY3A3kfzlgt7NaBskFgmlMBDmd3",
+	"pQlHZWJMweFkJFQwsC/NuBiFCfNm1l52n3E1Z61YivrePLwomys+Wh1j0uDorhtGvVXcDVmusnJgIUjA",
+	"Swgn62yW4F25zlVxVc1JzG+nocSJjRMT7TCV5MSFmEdp1nCXN2Tn48vR8hze6gIWzzVZO0mhyQt3TjI6",
+	"g/ghrn0cIxWJK71qId7+X5G2wq7cTdO07RtTqpJtz861XIAhokqVJ7+O0FFesFBoy7JyiEurGaZUm2vN",
+	"sLr6evgLQouocKFAogODCHZfNBnKoKCzjxTKmaeodjhimZ/ltchXw7ezTvhOwJtkxtclRwm0iqjNvKed",
+	"KOB7DtidkHZaN+x0znw5GLDGcwNF1CDABbh4ze3TzLsW7G6uYhhYwMHmVpNYK4m9yPTqm7Gj8TgieZJF",
+	"JJWKRmSQWj3bXKeqFOFGUmuerda0K4Ud7XSlLcOBWhNshmlnRSQO1Nh2TBUgAaUf0taMkX37TacBGqri",
+	"8IoxS4NAk3d/k+BxwMBVNB2HDFglGhjPBSJ/+PQqdG/NFcLzllOusdDmYILqOIvRBMvICvT92ZCubEGK",
+	"Hq6S6lpy5LLqp4gklX1XNxQ83KKc55zfBAvcbWKNLrszrPXGfBqDm7AcqHm5W1VgXXNHroLx+hvyL3wK",
+	"LrfouTCvfRjK07COJLTxVacDxRS9gzZkPzMpW5IbuAqu4Fc/TDFV8BbywS2bhXLq5f31LZstEsP/g4pK",
+	"lg9SHlt9JSJjdr9ZjbYHRTSm+HAWXqvXqj5rsatwtrKAqDi20Fn/M5cqn5yvUbtlMWB31Xng2E6NaZ75",
+	"W2GCKcobGFr8ahY9RIupxGvq/QLLSoJ/zo3SfH7fgDdvUyN7sv4Blgrl6uf/YZ+s7eZji93Haa75HfvJ",
+	"G7ax9dniqdSTChrSChrOzOml9SZrzaf2msV0tuGhjWk6vE75kDVHNfVPrYya2MGXhyYdHTw7Olkjc2JC",
+	"76/paOWM4N55iBnn3UELW15cUvMho8knaFivFf883f////a/IWbt4PB5mD5WwKsqz2cuOus3OYCqZbcs",
+	"LNDj62Hh73f4bX3xFMe6RB6ySvrzgzcf0oVMeTzbOF5wc/D9DYNIVm8NceOTP8/N3nFXsslLc0e24lLL",
+	"83OpQdfLCG2NpCylJ57ULsn4/NwJ5h1W1Thfv60Fq1ttj+UiIwcDzYB1WQhU86aM202BveCUzTFDnx2P",
+	"sw2TofE4XKukzoHWMBWUMBRIdYxv9R5xBx8hdcfcAjpCP9xa9oh1GFaxkHJ35QlHeHUNNx7yBGzX72IT",
+	"zci5yNd83Evrnn4v04wqUZGCmw1DtRplVKcJOLd4ZWS/99DpViyrDTnduaajogzifDXBHvlPLPhG+r1D",
+	"qDqBLu5YCp1PsKUoyehMg0nV/mLXhcFHkf3uSqBNvf7anu8OZVUq0oa+YEXFwnphRuhd1MEQHt9R6oz0",
+	"eweYZMagDlTvSiwWLywm2Lg4XsyTRpd7tWbfet705dUnLJbO58mV/ZrcoQ35KFcsISkdsBTzYsuWkmVC",
+	"Xai8eaDSF97BRsiFhXOdF7e+gX8Jfk8mPE25k6pImwukKMCFzjYJe395eHh09Pywf3Ty4tnx8+dzQl83",
+	"+POi5OnaXQdqUDY4FLdmnL3nL5+fvDw6ODp+cXJ4dPDsOfvbUf9FLemk6ZEFOj7noaMTlpAJozpXkP6s",
+	"zwgVMzLkghvmSkwFQklOjkPxAZsTUymHD4oDiqGH+3o7QtpYcHg9yDloqgyyXfXMLcg6vqQ3eL5uDdnE",
+	"ItNQ3DNq9XuHW5f4rF9gVPaUx32VqFRAjyOkeHlVGlIN66+ZXJYXBn3HsncsluhT20T5bYqxn1fal6ju",
+	"tYyxxgj87QaUA0iC3qDUWw1y52ncRpCsczzeLW10n9ESIACkcjgcKZ50Fcv2N6pFW5xguaHFLIZtIG2T",
+	"Ar8eOGuk8Lj/MlAM5B1keDYlq1LfhGutniDYvuo6cbViQ0kgg5ynJvxjLrKUxusVdYQZy/EqL9dXETzR",
+	"XGwXpTmW2jRVopIinZ1a+acI7nYZpBBXTF09F1+BE7rJM5pELjm56Nrty2nPypBCVwP4SgxYLL3QW0qk",
+	"XobqkcKfSOIxs1KOfdABJjmstDHHtsWEG9KGuqhMQa0D+42+Em9edyL7sAU5+wzVRE5doELmkodZVWZ2",
+	"LmjYaPtm30dY7OMjNx2UiOd59ma1Q6uCVENfnNMu5Gg3UZfPlK5WEtEm4elfoNP4wL026i1ySKCR0Mkx",
+	"icdU0dgwpTtnvmvUNTZpvp6QNkizkJE/dK2bO0T76N4SCoDxrSeCzaGSO9dGRAlH2W4eglI6piqZfKtD",
+	"EX3y3bJYk3e5aLLSNCdBwS/X3lyyqAiBLRi1Gmi1CyUXXEqHysUpccHgEZmwiVSziGDORkSMollvOQgH",
+	"oNOOUSZ+r5ODhykiW7yyrBOfV3nxUdIes/sOho8kTUG11VyUcGP/QpGGaHoMp4Eoe1CcFaMJaWPH104w",
+	"Gcldvm/1sTiJpT17urAc+O5HXk7U2Fmo3Sd8CFGzW7e482o/uj8VflqddDalaXo9We+awvi5ZpLOJZSo",
+	"2rL9FHf1QZ211Btj57oK0lmR2F42pPNhp2xquRjwC88HVhe+WqochVtaNG68ISlg007IQ8Y2aUxUDXVs",
+	"6PFRNPdw5+RDAbX9AAUrfSD31HHczpYdP6KWuW+qHlGdF81kUhdlQxlVKcdKWQZqggtpsDk9mbH1i7wV",
+	"PefXbadSNIx2544bCIL32IUxBqTUzbq3bpLIVPTgWVlP+A08WbHobortlX6Jvn2OM7LCghvP5LyMqd+k",
+	"MuHm57bxWazaYOOWXlNDH+SqE2ro9eDkuHYfrgLHYjeGf0u4qGyy8Tzf+NVu3xE0SGygQOLmfYNALJhQ",
+	"wYdMm6ii+ECH4qlgirSdFa7wALQeAIBrvYjXueXbVWd2sin/ilrOZLG0yqCiVuj8B5tt1174gVccqCgC",
+	"0LKYHWGvboOWcCzmGWdiA7NPvRvyslqWa6SVBje7RSl5hqypZnB5cfAy0K9pe1PvGpm0/Zcvnx0cnBw+",
+	"f/58ZUpvpSdy8yHiHjY9wIpBbcn9bCH3hW1uD9hlGMG3CpeIrQVQrLLXATBsmQXcFBz5HnV9XNCeJv+n",
+	"yOpCh+Xfv31P9jOMuSRulM6msZOYY7lFShOkCC6LUKzgx2YHUo3dXsd+9LkMvVKsYMOOcduIAgBzK7Hv",
+	"YFOOvGBBgWlKucGhQ1mioDjl4N0hC96+U+OSWnZYYM6pjjFNU/DGV3uflz8QbJKKVlWu0dqouYiZa2WD",
+	"7Y65SOSUDNiIihU9eKuUcg0HHY7cHED4vpjdbgEgZUVVtZPnL47Xn9dQZVbMiu01uCC54Pe+GGhEKJnk",
+	"qeFZynzrjWXLWz+osbayhQPyuY1NMLUlifxM8T9snir6hEf2DEVCVVJpIbCkaN/h4dHJy5NgmclH1SNW",
+	"KwdL1YH3cjTa1kjUnME3v6jm/Kv3igo9ZGrLFWxqy0lWpwm7vtcovok8VFz2LVTcgKrq4AiRKeHmrFJl",
+	"3OozWEF1MCM3++Z+/6O5v+bJp333zE1Zhh021pAxNmGTQLWD7xRjxLB7Q1yRQ9+p3NjDxHq2mBVIewFv",
+	"y4rEc8hJdgcbvLH7CynTRW3cGZoe1CzUZPvx73++ca+SYNsQBFU+QNqDop4nJOcWbUeYiGXCxagToX0c",
+	"DGXhnj0bAeAmHUIaSuWC/4L6ekYUakoMKU9zxSLCh4SKWXChQ8Y2OMbGBHlswtPArSAwk9DaGdsXNGlP",
+	"kI1TQQ73C0cEJG6va6/HJvlP3YxHq3iD+y18CvXDcQmOp84SEhEhBzKZOZIyY4a0kTR1emREzZgpeLpO",
+	"f7BHLLzSg6xyeGbIpr7/QeVgfacFfyOufMgZUcwAgSlLGytmciV6COKn/ursHK7Q2ymhxXgYq+9/IRzd",
+	"MSMpE8yWBZjtVKuUlBnlxcasQIHLBy1OuNx9GDJc1s+CSSiGvRkAgDqvy6NzyCjcID67KRT6l/qxu8uo",
+	"NrKSZEjVNk32cEMIj1GdqCNuewQp6k/4Vjnet1SETTsUnjvXajMofyAhUu32eK43zUlzMLSBIto093ay",
+	"RdzYMqFe7Ykago/i5UHRLd+rGdSToo0JnZGUxrc158lDV80K9fgx90s7xFWkBt8uq5nDzcfynhy9OH6A",
+	"Plrmfhnw/GcwFP9ONvFs+8t6W1kRySUNW7auXwq8frzmKMGsx6bAvo1K3ZXBjksyIium5w3tNdmYTZhC",
+	"8XmjvF25JDb+uMEcWjMdbzJb2Zx3A/ProvOysA+W2y4JbGNfX5g/zhU3s0t77ZUeYe99olhj2X94DOOA",
+	"SDtT9pYTQg2BfH40AETklmXGawf1/gXAdQHYQOdgVIEJya1wbEzmI7Qvq0bqed9NNVgN8yRcg5CYpmnZ",
+	"97NafYq0ecKE4WZWdeZwbIBPE1gGuhhab13kZbmEkrplHPwhn0BpHsrwWX3//v0FOb94Y6mAFIz4AX9m",
+	"BlbWI+8YTbpYQhHihkj7BkyoVAiZi5jdRORm//dcGnYTXYkbb1qFrydMj+EDlM6AT1gL5A/3MwR6weci",
+	"Eo7dZ1KZmw7hrrOKiw388fzn3pX4CWqBixEcnwZhuFrDq3bnN+fQWpj/ARkNp+QV3CF5//Yf3/4MkXaW",
+	"hHSN7GIcIAzYvtlXuYAVQfN0+DRkJsZ9oKmt8nEfesnqm44L8iOY2IJhf5XFSHUlqCA3Cxd2Q/BOyYQm",
+	"zDf6Wg4dVjCch5CzK0HrMFZNNeGuQLxrKIaCVFlQxeexQCXM4/4RTnHjO4fBWX1rJVEUnG+gAiO2ptvP",
+	"sCjD337TUtyQ9rvvviEvj5897/TIT9ADD7uiG2jDA4F3MIRvN4MEQ1+J1X1nIiLYHVNkmEpqNMZJuiIN",
+	"rXmotRDdqnhWWv3eQa/vO/vQjLdOW0e9fu8Izf5jICsFRNs/RhjJawk27PNNAj3/zLl/BgLrMylcSPlh",
+	"v49lMYRxRLZ6SL+5arrIu1bqP34OwN2Axp0rxYTVQvC5nt3Ys/5R07jFQvf/Jegd5SkdpKySzbr6PV95",
+	"Awiyb7LewjjCCLPGMERGiq6FXOj+Zy+2gLSxdF3B6Ej7or+tD5+iVubihOsnjTVJaocNZPSVTGYPfs6u",
+	"AMqnOtsyKmefvuAt+9t1HcWBKECDQrjuY1zJ8mt7RRMv2sMrB2tBiCOaLMGX1gCr76Qa8CRhYJI7Pljj",
+	"jfdS/kjVCKDw+PDlWi/8RMXMbUdvC/HP+s9Xv/NG6Hw45LGVWJxLZ3tsceJL6/TXuuDy64dPH6rI9A02",
+	"n1yCS2dEus6QQ87SBHwYM0I1mh2oYgH8+hS19sHirRuJ2o9cm3N8BFrvU6DWGhYcsOpCVymesmpTSocP",
+	"ZEz12BVW68ZUM+jPjaGy3cNnJ15/z1JqhbF704ns8m9c+gjJcnNDqL7VDuQtA8bmcVjC1fN5+0FAJCw6",
+	"vYATF1H4MInUfpVFgiXIT9AGrhSfqi7vEmu3To6xN/p49MLeEZSTCBAMvMCnpQxPiLaPi3rvC5AuS1OD",
+	"8JdEPkgXdIaoEM+4cjXtqijn8KyZqV3kiGir8MyvZ09D5nYENsGMySxtBGQfyRGC4VDo0afoY3AcF/dR",
+	"jlOcPEZRrRFSZYeu7+e11auckzoDvFY8Y6TN4k6PvJ1wQ26B4FlZmcRjaZHXjNmEDJWcAIaDmxua8TUd",
+	"wG1t1Q8az7W4ocvwXpru5imX9o4BfdGkrVjW6ZHXzon2LHKWbXS/wEfsbmjFcXu+TctXT36yRPM/GHSJ",
+	"hs55xR6GUG9gYnkioiukkjF3BxG2jgNkSa1sYX9rhJd6RNMa2wsEyNVyBDfa5o/MEG21GasCuW6T0DQb",
+	"oWkkLSbYrWHjmPLKwC8hoMWl6pCEa8NFbOZvkvzCzVjmhnBDdB6PCbW8FamXRzU3xIjfMWH1Q++CgIeO",
+	"+y8t6eGuV16Jfmf4u7PlohtkTxOdqzt+xzTRdGZlfRfGD6tPJXhcvNxg+XaazopXmi6IpqmcXkPka3IN",
+	"c4fpkrOtLTrYF5zCuQLNfKF4nobEnYjEcjKhXc0sbTaW9hctCU869j6mimblNqwmbmQj0niLV33VFVGi",
+	"XZUl2lH1r87HfnTwLNwwdXFf76sS1Z6uyFsIB8VlWdZD3ry2l51Y1mPhWBsek3ZBZ0GAA4mpqGKBX7ki",
+	"ISXbQqC8jYiIiIpIiU72PctFiGIZQCRAmJX0BIGGCCrPrAxrAVIxnU8YhN3YP+WwkCSR/RbNITzf1bUl",
+	"QAliIbsyI+3Dfh/mKK1B1cRO3ASeAxPJSnPaN7iM7vfzouFq79fiBRUVW/AGMii+Rdo/XL792dvgc4Wd",
+	"dy3OZjQBT/nCRlzolpOKV+7BFflqEAqcLyUowK6jacvYMNPVRjE6qcuwZQgQFxRwotZnthZzOz99UBEu",
+	"gLuCkeQ9Ngl9QnUd87YXl3hZA9VqZvGYFtVzAKjbgxkJQVinNPtVoBt92ZabtamYubgJAe3XK1ilZS0V",
+	"CguZuQRkOyC4xYvOY5A8SEmcWtLk8jXtp2/vMxYbctDvd+1iucgZ/oD5fwScYXRSbgUWDB0FoWsOj7mZ",
+	"w0yPwYCjbOqAv33YP+iAmnKIOsdT3M0Zsax25rmrq3IFTi88L+eG/7MbVvprKFzfSDFMObqmdpaYrdRB",
+	"ABpndCA0VlLroqg9okJBkRDQLQ3EPhzzdQgIE7GaYf2AiDAFRYFI7Jt4QHBcSmP4SxeSoJgT7IJKZmnZ",
+	"2eeToh5FUO98A7+fF2UgHt6SimlNaxlQnwDrcb8s2eHzDp8LcCgQWiDbQisPqBcVS6YU7MxiJtdoZEy5",
+	"No6bAvMESdniKmpcKb9lNU+anIoeOS9S9dCpZ3l4dVqQradFMjF67IouzljuJqrqZKCxOS6PPoCVNOGj",
+	"j3P+hNpSyjAWpE4ZXsP3JWV4JNkJp3FlcwIIi7//+fH1ePUbP0vzncxFsh2C7/C1gAaHr1V5eigVeKg5",
+	"1AjCypIiQY8BSnhgcDCSJEpmFZZ65tAVBN5EVpqlVwLR6YhyAd1oFSqSMAjYIamYTenMS+AgUqPb35kp",
+	"UVXmiowUjRnJmOIyaTANNzqWHxsJG9nle28ceGL82xSbvhp/w1vhDnxPl5zC/YwyIVNdp6ygbwvzuZqc",
+	"DXVfQmjB5SM+2eeCmnHr04cgx9ivwNtScHVK7GZQu4nlYC37AJAJ7LGYuBj1oB2noYhP1TM5Hcu0HHAj",
+	"s8+nPzXu/Jk50dM49/Z01ZAEEV3MyXNUzMjtooMKym7LhCXwwapxThQDexxLrKDnEkUqMRoYXTiYWQ42",
+	"kMoUJiDBXASxloQSo3IRU3TmpwwCtCC6acK1obdMoNDoABKkUjtMCK59/FjKoEzNzFt3YJVPRjIUVEZE",
+	"G/f2Yzd5TrHu4qOzyFp5xwC1+WXsbMi4WzK0+IWyAt9JrzvpFeN4WHzrDY7AvB1vQQOoFIX6iN20QbMc",
+	"5DxNHNnRZMBSOa3CmRkrpscyTdbX+iA8lT0WPoK959ENSgWSPG1gXsWY1VShz0ttO5zfmaS2IRKFS7AO",
+	"Tj4Ify48G4Md5q1IpE3RJhXTjA54ys2MdK2O6so7OHmGKlb6RQvP9RSzVtBmTY2fqVIrRYp05jw/hTOb",
+	"oKUZG1BzMyYXby/fk7oZupFEDWhKheuO2KRVvPLPhNF7FYrhy+eg2W8Fzl8giPpb4BQUU173NHHHFPny",
+	"tkkZBYXVBeN6dl3V2Qg0j9W4BIulkJOZuwMX0L/sCr5xjzwigXVTuAz3MJ2Fvo1pypKiuUYBxGgB9Rm7",
+	"gBdlRmiZsv1lrrOSfzTfHYS0ZcZQ/gecK1EZku9QJyHcdFzsBYX4nXqXEH+t/iKrwYYBq44lQbqspFBA",
+	"SweLM6CUgucZlVKGk1gmxMgRgzYt5BdMby5o0pUoLdcuuYQJmY/Glbgg+8Nh/7C4t+IcIG4jUzKTmqZY",
+	"QBeOwi3Xjnwl2jdIXNxO9+23Ny4XiLtjc9Wy57xdgteA+OGFEze6nWgD2WQFFfJjOrBHF/nh2i9ewHF6",
+	"QWHn8vqru7ApeLw8CSodXMArKPqb0VSBKWFh4lLhGft2viVO5nP7888YPvyISAfT7LBuh3V/RqnewmaR",
+	"d4mNHjwGtkvsm+TakIHlksjxOqtx7zfJRTPq/SC5eBKO99px8FdQrewxkXCHTH/5qA0EhwoTK+THuvHe",
+	"MbCzivXd6tCAZcCzSsa3GtF8dZ0lCtIFPmJZnX5MLcnN05Tx5X5GQfhLaTs/S9HF49dkzFwWHhMmnZG2",
+	"j9U9Oa5nUXWiQnUzEuhggmmNq29HsTt5y5oJ4Tv4/fGFEJxnJ4XsCOefkHAicJa1HtrSadadSm2xz5JG",
+	"rCrejISXfPS1SSM7ZNwh45beQNnFMqjO3sUSb76kukC5s4q109URpAbsvykzEBvejJPsnsX7H7Hv0adG",
+	"seXbexZflt3BHst9XrQWazDqqlxg6WWT66/OdfbvHDETfZwvZDUPyN/LKaHQqrFSZjzhOqMoi48km6s3",
+	"3nY9vyLim3D5rm+QjlfjM7/JwTaBKT/IwUpXtQX9H+SgtenYP0HPtUv+hz3xlU+/x/52l61Hz6A7Onr2",
+	"7Pj46HDN4Lhfzi/fuP5xZeFu44qVYou5PU3ajMbjSr4r+Ym/6qyTX3f4NMTjvGggn8k0xcjer5OK7Pjy",
+	"Y/Hl1TTuXS4cjasSMvSBQ9A319V2jEOZptC8zxX0A2Q6c79iLrTOUo4RgJMeQb+0Js/6R2iQf8eMmnXP",
+	"IXRwwGZSJKTb/U0OurEUWOMrngWo5ALb30eyupT7v8VHvmykLq7T06Ed7n7dIkN541jcolF4iDCXI5nz",
+	"cT+AUGBRBayFjbjxnf0V2+1sGRb7T6j8sIaMAP0o3NMfHjl+DRsCLolh+/rCVQ/W2MrfpWB/Acx7x2iC",
+	"lXEgAJVqX+qZC/LD5dufq1jmOnUhWxlJrXm2T7OMieR6kMr4tmroCXQlso9YvghZi5wlpI03v6ddaCtW",
+	"dd2rhej8xNRtyoiS0kTevB8RfLEwXHXsAFdCuxR+ux3MmcyogpaspQ0rpfEtFB0YszQh7Rv7302HTMc8",
+	"ZUV1vLrboCxF3rsS55halkRkQlPL21gCXSCkYlZ5LzZ53O9HhLpuQe7rwQyW5hePzocx1qs/7r8884mb",
+	"V8JlboL0HQpcOYdTfwWH/jiGMxz7icNpYVLcmyUGS6Lq4S4TnpTlMOCId2ncO5G9idJd5HpMqEPFtn24",
+	"61uCeL8UBrJWKF7KklFhP3MUb53g1L/Do3/BEFUg9G7l9RBkOwhVvhaoa0ZL2saXi/FJtprcFEd802mO",
+	"T/W34RlP+CrwHhydnJPZlhRHrJO8DdP7Pjw2hWwS1v49SODOWDqf4FtIBxb6SHsM9lNMYwc5xJkSuNZc",
+	"jAqZBhQleLXTIz9VKNhKAmbfqZKvOQOaMLzLhFEym5EBM1MGqewJ06d+WQUuQ8E0KK5bw2qfah9BiiSC",
+	"TORz368ELoDQgbxjxTtjqJnho5mdjNSmghRConvNCl2EknhMeSVCmmvC7mls0hmZjqm5EtygrDd/OAFp",
+	"qkIlVhY2fgctm1CgnF8ZbugGEjxvIitBUx272AsU8xorGMJIa+cRl316wlQMVhCugdhf1jvz+OTg4OTF",
+	"Sf/gxfHh86MXL+pdUIKtK8MLSPmEm/ACTo6jB64M+uj09nsL4U1EF8C/TJvxoFBWZGOTzMyKkn14050/",
+	"O5X++s1NLvMCqZdzanh8HvPRmGnjqKu9W1fP2ZOyCo2aR39aQfVlVLiam7M0yab63FoyzLbY/7Lff37w",
+	"8uXhs+Pnx/2XKxokPz3qPy6iV475AnSUgGeJZHQEGXfVu9sek/89pPmGHDKXPwZczrNwqRLL7sFJQUkm",
+	"NfS3sky8IlFkeZpqPEkzVj4PaLJa0h9KNXWtzsNGpnO7EjYhNEkU03quzB7YfKhIUpagDbk9mNW6EZxZ",
+	"ocKukDrny02SIzSxmw4Yla5EbeiaesN1vYFspc5XbgbyHlP/WcrvoL1NGbvh386z3pUAf4/3uLoXuSbD",
+	"PE2dqgR2KHLLWIbSl91xMLfpOzyuN4ZNHslEVJ3hiQ1Fbup3TFvoDpcJw5OOimsBe2FxpTtL0c5S1BjA",
+	"Ai1V7oCKgU25S0XSdfQHacxn2I8mTI3YddWK1EDOyABaz+KDRAua6bE0pH1TmkcC1dj7p0TkuJyYCiEh",
+	"YtOVoYnq1Dym4kqg6INIoud7psohCTYPrve47fTIea3vsCueVqtSeCVwobpSPck3vKsWLeRlbnKAqv1k",
+	"D69mV3t4ugZzfKGCEm7uJrL2vS+XX7vHKVMMCiePmdoRth1hayRs51mWzkK1AZAIeAOKFY86ZxU7roLC",
+	"DvNFBia+zR5QNPAdOsqzUpZDGqhY1hwb7jAhgyaOUjwSrr9j2TtsBvUYmF7v4orHVOns3tRM1j0Y6HG6",
+	"QBDglJJdm7evMSAc7tbVO5ADzdQdU847zsoeZu0JvQczK3R6g0/+YdRanMPavUA8F6Zp2hAw5nDUYWeT",
+	"XWIONR+vzFoNPxsbb7vj6O2MZA9nJKvVqnZQBZcIgiHWyW2Pod/qhGvNNDbp85DJjbuc5XBm7q8zKdNl",
+	"sPb+/sI+8Yhw5mZoaisiZdr7dzLaVNrQ63l7hN2M1V8MmTGDwkAn2LwOZAIp7Dt1eZ9oSYZUreTy5v7a",
+	"vbg8MsiPbqEFlahKgm5lKwBRzNe3Im2t4ohAY/BOhK+BYUer2G5TsTsuc40PXAmuca+Ra5iZzggf2meh",
+	"oE5GZ4ROZC4M+RsZMoZCztR5llBistL1WSUaiFBjqHfPXYk5Qxk1JFYssUtWsVWQgPDSFIODXpaBK4pR",
+	"LcW6Xqr3965f/iMJRG70L6T+uNn/UzZXe3LAsqfJndyZcXbazhJtR99Wu6zQgs44IwbLZDyOoJFkkXpX",
+	"oTbN5M31pV/Gsb6HRx6TY7kZGrDEW5VVLgQXowhs9AnXt1j8zZCUUW1ItzvhojtUjHUhzp7Yj0Ag4Xlq",
+	"6IBqH5tTKx3w9Hsgg9x4k5aht4xMpbqtbEwwqqx2m6cpkaq+gbKKPxejs7LbFfQghPY7c1XBK/kWizzr",
+	"EoI6NTT6o9z4bmtU30IL4hHlordmq8ijk5Uu9k+fLxL8yO8YQD7cbMKE4Wbm0QCxwx/jnoMBndF4ERJc",
+	"SmYt9l5mXqAD2W5Z7+gf7ANr+TAXvYhL2m3WwxQew3PIDZvoVdD8gxxYBJnQ+zf4OC7MLYYqRWdNoG5P",
+	"bteReeui7fb4Kp6+gZK3bKElczhfJFyXIB9MuHnKVNCFTpDfVxujaiy9oHzskQuZxIyZsuntwef25X2+",
+	"Ao2CDUUhD7RoQDuhM/J7Lg3zjVR8lBdYEfUtzzKWlEsWkgCqN618Qu+voc/92rFR5yDFh/sda6N4jAHk",
+	"kGEkXaNQWGkEEXgWft68tgyEiSSTXJiFbq+k7bvQI6CRbhcGqLRQrrSY8Y3sGVPEWJSwW2X3WSoTVrSk",
+	"DW19sZFtQYVqHbsxaqLomrmQX1elSCfH8/QoamkzS6HBvVSTXU7ytqIMEP/FPaDxyjWD+D1n+a7V3M66",
+	"C3zrFdIOWqFElbaRn59DHLa52Y/7QJ+bPS//tD8j83sMC8MPcgAzfCETg5++MZ5TagMZaVZb2DlW/jrW",
+	"An/zIG44E+MvbHCuNZsM0pnF08grlt6WN2fEwxgtlAr2NMpBRMlcJJ1l+LiyJs/fmfH4+HhYsUQ32XV7",
+	"expd5rxQXRDaiqSKmIqEJ9QwvUd0LBVDVX46nqE5G+QfnyVfoV4PniFfg9dVxSQQbHflJHbFIdZHgMRq",
+	"kr/JAQbOZrmJynxxsKxp1N/GVCPlxX7shI4Ug8jeRwB6jOJbzJtaNHCtl0P0VqQznzSAmQRK8Tsr2aEh",
+	"EZOL7Hc0dSE1pJ3RERejTpOijK9uE/V/eHh09Pywf3Ty4tnx8+cnj5Hzc9DvR59jwPsiWT9N1XSLTMud",
+	"xW57ix2WanDnWLfT+bIQkUukiXzGY+RLRGCP0+ZAW4evEEa1JL4W6gx0wROcCy7FqTPbYDomWNx8g+3B",
+	"QqOlohTFYFaUoUBePKaY1XglfKam26yVHZ31jpkeeWvGTE25ZnN9UI77fdI+7r90IuhQqtsOEXQCVZDL",
+	"rpE0cYmUUbDnd2PsrKdQj1Y0Aqb5IpUjMBhuadyso7o+YnZni9nZYopIOwcb7RG/YwJUvSyHQquu82uZ",
+	"7bOnyb/e/dghXFQzjPY0QcoTEYo+SIeUqwgVJvosFSze4iNb+s7+bRkxbnsZJwab+I4Rfx4jXshv0bWW",
+	"adhGK2HacEGxMbFMk6BjLQTemtF0SQ1wRtOykNFjsgc7U5g9QLQBmxLHT6UiGp4l4J4pMvIUI1OqC1Zr",
+	"JDz2tYac/nnJ9UVeFoHa00XhMJ9P6QQ4n9I0YwYJNTeaCHbv0rqJkNNGyJ0wPV5m1vjJ/v6oaUB6HA73",
+	"12MyYUbx+Is18oA1YAgUoZqkFDzTNCHtCRU5Tf36sIPoENjgtCasjy0h8AcNzy4/a3xk5XEbdm/2oXF7",
+	"/aBXGojcDF46v1BywsyY5ZrYIQnyy97cMVSeKi4kFBQjMyZoxnszOlka4/w2Y+L84s1mUOUH3WCzlta5",
+	"uYo2Ob2FEGKuKz+GtpUxFynV3PvGPvCoTW+Yau54Mxeu9oX6eta9/gH4z/LBLZstP0j3yGMepZsidJL5",
+	"IOUxsT/3HvhsypGdBguhFw0HhWa+/UymPJ4tO65/woMX+Nwjnlltnsa8Aftrbydqwmk4Sy0eStlpduqt",
+	"PEx1AQbwCywe1b3lUDchpvXEahwLbbt5UKpcBISHt3cswsDTWTzWhz+UdHaO7K+xf1OW0phV/SCe5ARQ",
+	"pSSjy50Y/3TPrGVssPi5dcFEnOkfdoi/glsBt7vMmuGuZ2fP+EwmAzkeUjBiwTOY3OZtGjGdscTntc2p",
+	"hFUmE3Qh/CwNGkgqOWqQK8bNLMK8AlKUvIB0kz2rFt1jtY5KRp0mbZdiAlyujpPfKEYNQ+B5VEaGE30Z",
+	"Rra8G5QjbjtG9pUyMquQEuqvuS2Vb32GsVUIih5L5ZBQQaxebVG8s4rX7X+0RODT/scVEVYVBPvikL4L",
+	"uHoajvFWFLSliLWCBgGunCdXBYFewhsCUlJGIfvv0YSk+vj8c0eHYrIfGpBmn7rWDl/LPpvSfs7j2yfg",
+	"sudP31fh62Kxm7d72fHkB4uSjm8LPt0j56RSBs8STp+yYL/xHcf3NCbcwlxQ4lyXLTwKKxB40Vexc8xa",
+	"WMLADVtPawWVbxkpYcKqjL+2XNErq3+6c/+wGHG6kGn2Db5FcmEZSnvC09RXTTH2sHWHSEVGfERdRhPV",
+	"hFplhE9o2hThp/kf27cmKLLiHlm/bc6rgOv7movlXkDeAFTld1CD/QGV/c6FgFWuvGgtVCScCJmLuMlR",
+	"4J2c+xT6WzaHtV0iMrokIffaniaxFDqfMLWYX+Sj6mg1h9bhNDdYQHVmsfkG56YiZjdXAnId/Kh7uiwb",
+	"6VMey7nfvI5IIieUC+JSJ/1+ujjk/t1Bp0fOBaGue6d/+UrEVJABIxnlyZn7uciy99FuRaBNqFUSvPIO",
+	"h3u0KnI4+lps/ThcBKc8W3svCC87TvyX4cRrVKyv4FoFWJyhay489Y4pzaUg/d5hER9RpSz+u3nqMuBp",
+	"ui5twY6n39J4XJAQCJodsDpdS5CC1ItiT0VlE2fVGA6urwSWGE8Vo8mM3Ao51d4g4DGdnOdGdjUzJmWk",
+	"fdN1H7tcGKbuaHrTIXYvJd1zxG1Kg8WVXvE0fefP5JGCY2GKL5LziFM3FZV9X9LqstYnJi3bi9qVl/xq",
+	"qQrmPEJZ/Fpt/zkmDKX85BQLr61DRdh9JtWyJsP25wq6Lc2WwafLtWAjDqLtxVgC6BJksM6EVyOahWgR",
+	"s2vNfv/zZsqs9Gn9yXJlqIkbSzgN7I/bko8vIMNfFsVEHTW0eplrQQp7QeizDJeLOM2Bx2ZKyiEUXsXS",
+	"8O+++4acvDw5hBw1n7O1CmUsnV0aHmZ//8uFf0+XtAHln8ecvgB0nS/Q1ZLmevLqUoiwcr5Vejy9wxqU",
+	"GZ1NmDDNlY2a4MubL9aU7eRUMOUVOez7G5HpWM7pjAt6JfATrOM5xB63UJIF0uKhwJwcXgkczzIV7GPi",
+	"Ysxdt+/IvsVd2hQdMZeQ36ZgToH+AIUeTW5ZZtyxkbHMldUiK2XYroQfGwomTblI5NTVUdLl9243PXLu",
+	"H9FjqQxT2PigIs3KqYgA/SHWWN4xldJME3ol3IteaLXCJ7QrV+Xj/lqhvW1VioZ8Mtc42LVzwOPEa4Du",
+	"Da7KqFtq5Jg0nGL75uLt5XsybyO4gc5VFmTgqbJDH1aUnlYAMSQSO0HkcTVnN8kXlI3f5WK5aOwuyKs4",
+	"HqDwvncJZDtZutTQK9QPq4SUIGMpnc/gRDq3px1hrbaasfTOUZKCZAC5WErjs6XxXA9XqX2tMojfy9qU",
+	"n1ZXQHwrGFFyCiIUGBV2sUy+07kXD9AGIodY6cMeUlS2XasWZofi1pbA6z3Xl6Oh8ozKRXNS1rtcPF4B",
+	"KKC4f05a/5scEEXFGcofNWVgR+l3XtEm2v8uF66Qm0U/V0o615aYV3kANw3OHbRdNsvmF44wRqiEYmOu",
+	"PCNGkoN+v1QnBiyWE4YCZyUk0VWXA+7URul9ihI9Oijv4f8rAYJ2RFKmNTx8rRg0Eum4kvnMjnSjZ9qw",
+	"yY0fCZ+IkDC5GvildOvCHJnGCvjOp8M1qjZePYCy/WM5hW5CcmiY61igcqHPvM5TIKQvt0xiRfUY64oy",
+	"YVDidz2JrKAMsdFJD6vtj1mlC4IvI53Rmd+GO0Ft6AxE444v9eUKPTjhnbgwzaDAjLf4SIIyDF6hm49J",
+	"J/1kTaQSmNOUultsF6fXx3P2CbJTZz/u7GjnLsrTkjGKRMHZLugKc8gSkRcF5/04pXyim8WYb+zvl/Ds",
+	"I6ElzPCFpBk398pegb7OO52wxKscUABFMXsTSUHJsUazJYxjphjYLuA5X6xnViuC0dm5hf46Ao6FlEJ3",
+	"LSO7oI2EFThIadNz0AK9KInzMCVKZoW6W+ub7J52qfsQlgJY7brnWw48UjRmVjnkMiHtbheG6cK3nTM/",
+	"aBlh5kYEUAaBwk4ORceREjSAM7yQsqEhNHUOJE98cIo66flItWYGqiB+5CJh959QbEsZBqnVCdFr+B7m",
+	"b60TEPLaLflri//YYVgThtkbBxEb4KtH3vouWACbgB4ObrmB1uVeQ4XxQFotUWBCZ2d14B4xo8lx/yhY",
+	"KywE6lGjJ6oBip+0nCcss6zmWWvd8hYjzLqwzu73FCt51Mf4UU6Z6saWdo3ZPXn14/k/vj3qHj478czS",
+	"EqLe2j0HYBKUyb+qaK01tvJ3KdhfoBniO0aTEj2hyyGd+n4EdGi8lwY6WJuiUikokIgT4A1uQDULvYEc",
+	"dkOXIlsDWlTDB2uI8Q0upOtbMXxs6AkCUQ+BFrUPglhI3j4DswKRk5YTu6YdwIoJd43HacqTqjF5PnsT",
+	"n3BEEyKzsWpbUmmC3qtgW7j7qBeHoPeJnTfXrFRlehXcW5hf5/HYH0mJcU0Xa/VpL7zk4AlNwXqiSCyV",
+	"yjNjBTGYuLSiI1rOjSglagZTJcWoun3tw5K5JjRJFNP6DEqBLW+PFbpB9/Q+PIpPwjU+azpK3+5rkOsZ",
+	"lOAyMsugXZeyQ5CUGixp/TDrqBCRubqgjm8ypaQibSGBGUCMvpVIsUbo99+evyYeKTu9B6Awv4wZTEvn",
+	"sTgqunBBzWO0MP7BMI9Z5khkCkYYoC6bFT8+t9jkyx+vbmH0xiKcq5XcUIvjIi/I2KpALxYblpB0He7s",
+	"OnHaIyp7GpMJ1xOMOXLxX3j9ZXRMgIhtSIseu0POwcnz588PD042EYWiueY3pE1LkjSA0OEhH+WgaUns",
+	"npcyrdfqkXPwcGZFgILAPi6RqLWlKuInHJ0rGixAnIZbxc6euFOkGukowFIpqkUEEZDVhbYeOceeluRZ",
+	"/wihrMJLioqPNaa0uUlgn+YJN4Hc2UelweHcVruSUpp8eEsoTPCFLKEw94WScthYCcn++PWl02yioO1o",
+	"zIPRmAuFseYVjWvM0qQSAmmZmC6fiHwM35xuWEh0rsMuvIHyjpd1qL5lCVGQ/CKHpbBHbtmsyiAhVBC7",
+	"t+oxNj33JWh40TfXJyZ60bGIy2ymbZacLqnea39+TLICE2xEVnbyyk5e+feVV1wogyYDqtnJMeGC/HD5",
+	"9ucHlVeMHI3SJUj9Hn9/HITGwb+UoOCSrJvEBJ+E7Ux64PACI/nO1/k1BiRcTrmJx2VwlBSYrj+EXHQu",
+	"aGz4XcHR0cYAdQx0hD2nwRhjEVg3RHZBGNbQWavCwV2F7QsDh+1iqsFbBUeB0uXA1311Ih+bZLk+Y+jG",
+	"n3DsWgziw/31kLHrCRf2jSvh/6b3EUbuVMK5OpGVNLQzb/nqdE4GgdJ1MOtQqgmu0YV6xdQwjN8qLKb6",
+	"SsghmWAnKyrI4X4hzNSr3oHLlYseOewfnLoEl/b82DpzspQs+ijrTu9KHPYPT33F7kzKNCI3rmfBDdjp",
+	"isgz0h6yqU/lqK7FrQHoKktckZLcyC6W8PsDo8h0PmG6ILAzlzwCDrebjIkEJmzfYO3zm1MyomDGg2u7",
+	"2Tf3+x/NPeiEbkE3nVDs2IXU5r2DlccivG74zYWpFVTi/jt7XhZbXUPlVc+/ERdSpjuZaEeCT1uXTCQk",
+	"Viyxik3pfHDhJTSGVl8W+b07231VpbcuJtOT3ALlluVTvr9v8KqtAl6Uw7YG3sfuBfkF0hrfzocbz2Ut",
+	"tLkAtdVSaUs2gbx2Kt1N57iClmRIVfiCN/VmvL+vdXKskGNP5De3zlXGbLK2fecG/1JQ9ie1V/2ZG5v+",
+	"eUnkd1JNFkWuIaGIUTVhcSx1VRIj7D5mLGkWwSJiBYoZ2KWsLAvCFoQYYdQ8TxmKPYkkQtZ7LjaRXS/p",
+	"PApm/YJjO8R6eCnJjX+uNynSuMPmnYT0eD2R9W1FmTHS5xdV8X6u+hPQBVQHsSXTMJVT+9CNK79GzD0p",
+	"9ZEwTsMa1Z1H3VylrdPW2JjsdH//4PB5r9/r9w5OX/RfHAC6uhE+ekc7KMFg/8K/iwj+ynfOKlX5Blxo",
+	"tW9kVvvTqbzVr1znrso3rm5k5Ru/r8pXkAv56cOn/xsAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -104,6 +104,9 @@ members of one cluster with node-1 as its admin. Ctrl-C stops all.`,
 				o.cluster = "offgrid-demo"
 				o.repairInterval = 30 * time.Second
 				o.settleInterval = time.Minute
+				// Owners pay their hosts for storage every two minutes,
+				// so the demo shows it within minutes.
+				o.storageWindow = 2 * time.Minute
 				o.peerPoll = 2 * time.Second
 				// Beacons on loopback too: the peer table shows how
 				// discovery works even though the nodes also know each

@@ -72,6 +72,7 @@ type nodeOptions struct {
 	repairGrace     time.Duration
 	scrubInterval   time.Duration
 	settleInterval  time.Duration
+	storageWindow   time.Duration
 	auditInterval   time.Duration
 	minLinkRate     int64
 	hedgeDelay      time.Duration
@@ -140,6 +141,7 @@ func (o *nodeOptions) flags(cmd *cobra.Command) {
 	fs.DurationVar(&o.repairGrace, "repair-grace", d.Assets.RepairGrace, "how long a host may be down before its shards are rebuilt elsewhere (0: at once)")
 	fs.DurationVar(&o.scrubInterval, "scrub-interval", d.ScrubInterval, "how often the node re-reads every shard it hosts, quarantining lost or corrupt ones (0: never)")
 	fs.DurationVar(&o.settleInterval, "settle-interval", d.SettleInterval, "how often the node bills its consumers that are up and pays the receipts it owes (0: never)")
+	fs.DurationVar(&o.storageWindow, "storage-bill-window", d.StorageBillWindow, "the storage windows this node pays its hosts for (as an owner) and bills at least (as a host); whole seconds")
 	fs.DurationVar(&o.auditInterval, "audit-interval", d.Assets.AuditInterval, "how often the node challenges the hosts of its files to prove they hold their shards (0: never)")
 	fs.Int64Var(&o.minLinkRate, "min-link-rate", d.Assets.Transfer.MinLinkRate, "slowest rate in bytes/s a host may send a shard at; sets each shard request's deadline")
 	fs.DurationVar(&o.hedgeDelay, "hedge-delay", d.Assets.Transfer.HedgeDelay, "shortest wait for a shard before a get also asks a spare one")
@@ -326,6 +328,7 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 		cfg.ScrubInterval = -1
 	}
 	cfg.SettleInterval = o.settleInterval
+	cfg.StorageBillWindow = o.storageWindow
 	if o.settleInterval == 0 {
 		cfg.SettleInterval = -1
 	}

@@ -2,6 +2,7 @@ package assets
 
 import (
 	"context"
+	"time"
 
 	"github.com/offgrid-net/offgrid/node/nodeerr"
 )
@@ -43,4 +44,10 @@ func (s *Service) Detail(ctx context.Context, id string) (Asset, []ShardPlace, e
 // and their total size.
 func (s *Service) OnHost(ctx context.Context, hostID string) (int, int64, error) {
 	return s.catalog.OnHost(ctx, hostID)
+}
+
+// Holdings returns, per host, the bytes of this node's live shards that
+// reached the host at or before t.
+func (s *Service) Holdings(ctx context.Context, t time.Time) (map[string]int64, error) {
+	return s.catalog.Holdings(ctx, t)
 }
