@@ -24,7 +24,7 @@ const (
 	// MaxPrice bounds prices so that price x size cannot overflow int64 for
 	// any size the API accepts.
 	MaxPrice = 1_000_000 * fixed.Scale
-	// MaxQuoteSize bounds quoted sizes: a million units or gigabytes.
+	// MaxQuoteSize bounds quoted sizes: a million units or gigabyte-hours.
 	MaxQuoteSize = 1_000_000 * fixed.Scale
 )
 
@@ -144,7 +144,7 @@ func (u AnnounceUpdate) validate() error {
 }
 
 // Quote prices size micro-units of a resource ("compute": units of a
-// million tokens; "storage": gigabytes) at the host's current prices. An
+// million tokens; "storage": gigabyte-hours) at the host's current prices. An
 // inactive host refuses with ErrInactive.
 func (n *Node) Quote(ctx context.Context, kind string, size int64) (Quote, error) {
 	if err := n.checkRunning(); err != nil {

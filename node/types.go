@@ -62,7 +62,7 @@ type Quote struct {
 	NodeID identity.NodeID
 	// Type is "compute" or "storage".
 	Type string
-	// Size is the quantity in micro-units (compute units or gigabytes).
+	// Size is the quantity in micro-units (compute units or gigabyte-hours).
 	Size int64
 	// UnitPrice and Price are in micro-credits; Price = UnitPrice*Size, rounded up.
 	UnitPrice int64

@@ -85,7 +85,7 @@ const (
 // priceFields lists the form's inputs in display order.
 var priceFields = []formField{
 	{fieldCompute, "Compute price", "credits", "Per compute unit (a million tokens). Up to 6 decimals.", "price-compute", "decimal"},
-	{fieldStorage, "Storage price", "credits", "Per gigabyte stored. Up to 6 decimals.", "price-storage", "decimal"},
+	{fieldStorage, "Storage price", "credits", "Per gigabyte stored for an hour. Up to 6 decimals.", "price-storage", "decimal"},
 	{fieldOncallMin, "Minimum on-call", "%", "Share of time this node promises to be available, 0–100.", "oncall-min", "numeric"},
 	{fieldBurstMax, "Burst maximum", "%", "Largest share of this machine a burst may use, 0–100.", "burst-max", "numeric"},
 }

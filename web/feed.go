@@ -16,6 +16,7 @@ import (
 
 	"github.com/offgrid-net/offgrid/internal/backoff"
 	"github.com/offgrid-net/offgrid/internal/fixed"
+	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/node"
 )
 
@@ -309,7 +310,7 @@ func (rf *refreshes) mark(env node.Envelope, view feedView) (receipts bool) {
 		rf.assets.stale = rf.assets.stale || view == viewStorage
 	case node.PeerChanged:
 		rf.peers.stale = rf.peers.stale || view == viewPeers
-	case node.TransferFinal, node.TxProgress, node.WaitingForWitnesses, node.Settled, node.ReceiptsBilled:
+	case node.TransferFinal, node.TxProgress, node.WaitingForWitnesses, node.Settled, node.ReceiptsBilled, node.StorageBilled:
 		rf.wallet.stale = rf.wallet.stale || view == viewWallet
 	case node.MeshChanged:
 		if view == viewMesh {
@@ -490,7 +491,7 @@ var viewKinds = map[feedView]map[string]bool{
 	viewStorage: {"asset": true, "asset-deleted": true, "corrupt": true, "shard": true, "shard_lost": true, "upload_stalled": true},
 	viewPeers:   {"peer": true},
 	viewMesh:    {"mesh": true},
-	viewWallet:  {"transfer_final": true, "waiting_for_witnesses": true, "settled": true, "receipts_billed": true, "receipt_accepted": true, "job_paid": true},
+	viewWallet:  {"transfer_final": true, "waiting_for_witnesses": true, "settled": true, "receipts_billed": true, "receipt_accepted": true, "job_paid": true, "storage_billed": true},
 }
 
 // feedMsg turns an event into the message for the page. show is false
@@ -586,6 +587,8 @@ func feedItemOf(env node.Envelope) feedItem {
 		it.Text = fmt.Sprintf("Receipt #%d accepted by %s: it can be paid.", e.Receipt.Seq, short(string(e.Receipt.ConsumerID), 20))
 	case node.ReceiptsBilled:
 		it.Text = fmt.Sprintf("%s billed %d accepted receipts; they are owed.", short(string(e.Host), 20), e.Added)
+	case node.StorageBilled:
+		it.Text = storageBilledText(e.Receipt)
 	case node.Settled:
 		it.Text = fmt.Sprintf("Settled %d receipts: %s credits plus %s in fees, in %d payments.",
 			e.Receipts, fixed.Format(e.Amount), fixed.Format(e.Fees), len(e.Txs))
@@ -662,4 +665,19 @@ func feedEmpty(view feedView) string {
 	default:
 		return "Events show up here as they happen: switching on or off, price changes, receipts, stored shards, refused logins."
 	}
+}
+
+// storageBilledText says what a host's storage receipt for a window is
+// for: the bytes kept, the window, and what it costs.
+func storageBilledText(r ledger.Receipt) string {
+	text := fmt.Sprintf("%s billed keeping your shards", short(string(r.NodeID), 20))
+	if w, _, ok := ledger.StorageWindowOf(r.JobID); ok {
+		text += fmt.Sprintf(" (%s) from %s for %s", humanBytes(int64(r.Metrics[ledger.MetricBytes])),
+			w.StartTime().UTC().Format("15:04:05"), time.Duration(w.Seconds)*time.Second)
+	}
+	reward, err := r.Reward()
+	if err != nil {
+		return text + "; it is owed."
+	}
+	return text + fmt.Sprintf(": %s credits owed.", fixed.Format(reward))
 }

@@ -1788,7 +1788,7 @@ type ListQuorumsParams struct {
 type GetQuoteParams struct {
 	Type GetQuoteParamsType `form:"type" json:"type"`
 
-	// Size Compute units (millions of tokens) or gigabytes, as a decimal.
+	// Size Compute units (millions of tokens) or gigabyte-hours, as a decimal.
 	Size Amount `form:"size" json:"size"`
 }
 
@@ -2470,7 +2470,7 @@ type ClientInterface interface {
 	// Corresponds with POST /quorums/{kind}/{id}/ack (the `AckQuorum` operationId).
 	AckQuorum(ctx context.Context, kind QuorumKind, id QuorumID, body AckQuorumJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetQuote Price of a compute job or of stored gigabytes, from the host's announce.
+	// GetQuote Price of a compute job or of gigabyte-hours of storage, from the host's announce.
 	//
 	// Corresponds with GET /quote (the `GetQuote` operationId).
 	GetQuote(ctx context.Context, params *GetQuoteParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3941,7 +3941,7 @@ func (c *Client) AckQuorum(ctx context.Context, kind QuorumKind, id QuorumID, bo
 	return c.Client.Do(req)
 }
 
-// GetQuote Price of a compute job or of stored gigabytes, from the host's announce.
+// GetQuote Price of a compute job or of gigabyte-hours of storage, from the host's announce.
 //
 // Corresponds with GET /quote (the `GetQuote` operationId).
 func (c *Client) GetQuote(ctx context.Context, params *GetQuoteParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -8374,7 +8374,7 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /quorums/{kind}/{id}/ack (the `AckQuorum` operationId).
 	AckQuorumWithResponse(ctx context.Context, kind QuorumKind, id QuorumID, body AckQuorumJSONRequestBody, reqEditors ...RequestEditorFn) (*AckQuorumResponse, error)
 
-	// GetQuoteWithResponse Price of a compute job or of stored gigabytes, from the host's announce.
+	// GetQuoteWithResponse Price of a compute job or of gigabyte-hours of storage, from the host's announce.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -17460,7 +17460,7 @@ func (c *ClientWithResponses) AckQuorumWithResponse(ctx context.Context, kind Qu
 	return ParseAckQuorumResponse(rsp)
 }
 
-// GetQuoteWithResponse Price of a compute job or of stored gigabytes, from the host's announce.
+// GetQuoteWithResponse Price of a compute job or of gigabyte-hours of storage, from the host's announce.
 //
 // Returns a wrapper object for the known response body format(s).
 //

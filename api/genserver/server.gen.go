@@ -187,7 +187,7 @@ type ServerInterface interface {
 	// AckQuorum Ack a quorum. A node-signed ack is the signing node's; the admin names the node (default this one).
 	// (POST /quorums/{kind}/{id}/ack)
 	AckQuorum(w http.ResponseWriter, r *http.Request, kind QuorumKind, id QuorumID)
-	// GetQuote Price of a compute job or of stored gigabytes, from the host's announce.
+	// GetQuote Price of a compute job or of gigabyte-hours of storage, from the host's announce.
 	// (GET /quote)
 	GetQuote(w http.ResponseWriter, r *http.Request, params GetQuoteParams)
 	// AcceptReceipt The consumer's acceptance of one of this node's version 0.2 receipts.
@@ -580,7 +580,7 @@ func (_ Unimplemented) AckQuorum(w http.ResponseWriter, r *http.Request, kind Qu
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
-// GetQuote Price of a compute job or of stored gigabytes, from the host's announce.
+// GetQuote Price of a compute job or of gigabyte-hours of storage, from the host's announce.
 // (GET /quote)
 func (_ Unimplemented) GetQuote(w http.ResponseWriter, r *http.Request, params GetQuoteParams) {
 	w.WriteHeader(http.StatusNotImplemented)
@@ -13288,7 +13288,7 @@ type StrictServerInterface interface {
 	// AckQuorum Ack a quorum. A node-signed ack is the signing node's; the admin names the node (default this one).
 	// (POST /quorums/{kind}/{id}/ack)
 	AckQuorum(ctx context.Context, request AckQuorumRequestObject) (AckQuorumResponseObject, error)
-	// GetQuote Price of a compute job or of stored gigabytes, from the host's announce.
+	// GetQuote Price of a compute job or of gigabyte-hours of storage, from the host's announce.
 	// (GET /quote)
 	GetQuote(ctx context.Context, request GetQuoteRequestObject) (GetQuoteResponseObject, error)
 	// AcceptReceipt The consumer's acceptance of one of this node's version 0.2 receipts.
@@ -15749,55 +15749,55 @@ var swaggerSpec = []string{
 	"Rra8G5QjbjtG9pUyMquQEuqvuS2Vb32GsVUIih5L5ZBQQaxebVG8s4rX7X+0RODT/scVEVYVBPvikL4L",
 	"uHoajvFWFLSliLWCBgGunCdXBYFewhsCUlJGIfvv0YSk+vj8c0eHYrIfGpBmn7rWDl/LPpvSfs7j2yfg",
 	"sudP31fh62Kxm7d72fHkB4uSjm8LPt0j56RSBs8STp+yYL/xHcf3NCbcwlxQ4lyXLTwKKxB40Vexc8xa",
-	"WMLADVtPawWVbxkpYcKqjL+2XNErq3+6c/+wGHG6kGn2Db5FcmEZSnvC09RXTTH2sHWHSEVGfERdRhPV",
-	"hFplhE9o2hThp/kf27cmKLLiHlm/bc6rgOv7movlXkDeAFTld1CD/QGV/c6FgFWuvGgtVCScCJmLuMlR",
-	"4J2c+xT6WzaHtV0iMrokIffaniaxFDqfMLWYX+Sj6mg1h9bhNDdYQHVmsfkG56YiZjdXAnId/Kh7uiwb",
-	"6VMey7nfvI5IIieUC+JSJ/1+ujjk/t1Bp0fOBaGue6d/+UrEVJABIxnlyZn7uciy99FuRaBNqFUSvPIO",
-	"h3u0KnI4+lps/ThcBKc8W3svCC87TvyX4cRrVKyv4FoFWJyhay489Y4pzaUg/d5hER9RpSz+u3nqMuBp",
-	"ui5twY6n39J4XJAQCJodsDpdS5CC1ItiT0VlE2fVGA6urwSWGE8Vo8mM3Ao51d4g4DGdnOdGdjUzJmWk",
-	"fdN1H7tcGKbuaHrTIXYvJd1zxG1Kg8WVXvE0fefP5JGCY2GKL5LziFM3FZV9X9LqstYnJi3bi9qVl/xq",
-	"qQrmPEJZ/Fpt/zkmDKX85BQLr61DRdh9JtWyJsP25wq6Lc2WwafLtWAjDqLtxVgC6BJksM6EVyOahWgR",
-	"s2vNfv/zZsqs9Gn9yXJlqIkbSzgN7I/bko8vIMNfFsVEHTW0eplrQQp7QeizDJeLOM2Bx2ZKyiEUXsXS",
-	"8O+++4acvDw5hBw1n7O1CmUsnV0aHmZ//8uFf0+XtAHln8ecvgB0nS/Q1ZLmevLqUoiwcr5Vejy9wxqU",
-	"GZ1NmDDNlY2a4MubL9aU7eRUMOUVOez7G5HpWM7pjAt6JfATrOM5xB63UJIF0uKhwJwcXgkczzIV7GPi",
-	"Ysxdt+/IvsVd2hQdMZeQ36ZgToH+AIUeTW5ZZtyxkbHMldUiK2XYroQfGwomTblI5NTVUdLl9243PXLu",
-	"H9FjqQxT2PigIs3KqYgA/SHWWN4xldJME3ol3IteaLXCJ7QrV+Xj/lqhvW1VioZ8Mtc42LVzwOPEa4Du",
-	"Da7KqFtq5Jg0nGL75uLt5XsybyO4gc5VFmTgqbJDH1aUnlYAMSQSO0HkcTVnN8kXlI3f5WK5aOwuyKs4",
-	"HqDwvncJZDtZutTQK9QPq4SUIGMpnc/gRDq3px1hrbaasfTOUZKCZAC5WErjs6XxXA9XqX2tMojfy9qU",
-	"n1ZXQHwrGFFyCiIUGBV2sUy+07kXD9AGIodY6cMeUlS2XasWZofi1pbA6z3Xl6Oh8ozKRXNS1rtcPF4B",
-	"KKC4f05a/5scEEXFGcofNWVgR+l3XtEm2v8uF66Qm0U/V0o615aYV3kANw3OHbRdNsvmF44wRqiEYmOu",
-	"PCNGkoN+v1QnBiyWE4YCZyUk0VWXA+7URul9ihI9Oijv4f8rAYJ2RFKmNTx8rRg0Eum4kvnMjnSjZ9qw",
-	"yY0fCZ+IkDC5GvildOvCHJnGCvjOp8M1qjZePYCy/WM5hW5CcmiY61igcqHPvM5TIKQvt0xiRfUY64oy",
-	"YVDidz2JrKAMsdFJD6vtj1mlC4IvI53Rmd+GO0Ft6AxE444v9eUKPTjhnbgwzaDAjLf4SIIyDF6hm49J",
-	"J/1kTaQSmNOUultsF6fXx3P2CbJTZz/u7GjnLsrTkjGKRMHZLugKc8gSkRcF5/04pXyim8WYb+zvl/Ds",
-	"I6ElzPCFpBk398pegb7OO52wxKscUABFMXsTSUHJsUazJYxjphjYLuA5X6xnViuC0dm5hf46Ao6FlEJ3",
-	"LSO7oI2EFThIadNz0AK9KInzMCVKZoW6W+ub7J52qfsQlgJY7brnWw48UjRmVjnkMiHtbheG6cK3nTM/",
-	"aBlh5kYEUAaBwk4ORceREjSAM7yQsqEhNHUOJE98cIo66flItWYGqiB+5CJh959QbEsZBqnVCdFr+B7m",
-	"b60TEPLaLflri//YYVgThtkbBxEb4KtH3vouWACbgB4ObrmB1uVeQ4XxQFotUWBCZ2d14B4xo8lx/yhY",
-	"KywE6lGjJ6oBip+0nCcss6zmWWvd8hYjzLqwzu73FCt51Mf4UU6Z6saWdo3ZPXn14/k/vj3qHj478czS",
-	"EqLe2j0HYBKUyb+qaK01tvJ3KdhfoBniO0aTEj2hyyGd+n4EdGi8lwY6WJuiUikokIgT4A1uQDULvYEc",
-	"dkOXIlsDWlTDB2uI8Q0upOtbMXxs6AkCUQ+BFrUPglhI3j4DswKRk5YTu6YdwIoJd43HacqTqjF5PnsT",
-	"n3BEEyKzsWpbUmmC3qtgW7j7qBeHoPeJnTfXrFRlehXcW5hf5/HYH0mJcU0Xa/VpL7zk4AlNwXqiSCyV",
-	"yjNjBTGYuLSiI1rOjSglagZTJcWoun3tw5K5JjRJFNP6DEqBLW+PFbpB9/Q+PIpPwjU+azpK3+5rkOsZ",
-	"lOAyMsugXZeyQ5CUGixp/TDrqBCRubqgjm8ypaQibSGBGUCMvpVIsUbo99+evyYeKTu9B6Awv4wZTEvn",
-	"sTgqunBBzWO0MP7BMI9Z5khkCkYYoC6bFT8+t9jkyx+vbmH0xiKcq5XcUIvjIi/I2KpALxYblpB0He7s",
-	"OnHaIyp7GpMJ1xOMOXLxX3j9ZXRMgIhtSIseu0POwcnz588PD042EYWiueY3pE1LkjSA0OEhH+WgaUns",
-	"npcyrdfqkXPwcGZFgILAPi6RqLWlKuInHJ0rGixAnIZbxc6euFOkGukowFIpqkUEEZDVhbYeOceeluRZ",
-	"/wihrMJLioqPNaa0uUlgn+YJN4Hc2UelweHcVruSUpp8eEsoTPCFLKEw94WScthYCcn++PWl02yioO1o",
-	"zIPRmAuFseYVjWvM0qQSAmmZmC6fiHwM35xuWEh0rsMuvIHyjpd1qL5lCVGQ/CKHpbBHbtmsyiAhVBC7",
-	"t+oxNj33JWh40TfXJyZ60bGIy2ymbZacLqnea39+TLICE2xEVnbyyk5e+feVV1wogyYDqtnJMeGC/HD5",
-	"9ucHlVeMHI3SJUj9Hn9/HITGwb+UoOCSrJvEBJ+E7Ux64PACI/nO1/k1BiRcTrmJx2VwlBSYrj+EXHQu",
-	"aGz4XcHR0cYAdQx0hD2nwRhjEVg3RHZBGNbQWavCwV2F7QsDh+1iqsFbBUeB0uXA1311Ih+bZLk+Y+jG",
-	"n3DsWgziw/31kLHrCRf2jSvh/6b3EUbuVMK5OpGVNLQzb/nqdE4GgdJ1MOtQqgmu0YV6xdQwjN8qLKb6",
-	"SsghmWAnKyrI4X4hzNSr3oHLlYseOewfnLoEl/b82DpzspQs+ijrTu9KHPYPT33F7kzKNCI3rmfBDdjp",
-	"isgz0h6yqU/lqK7FrQHoKktckZLcyC6W8PsDo8h0PmG6ILAzlzwCDrebjIkEJmzfYO3zm1MyomDGg2u7",
-	"2Tf3+x/NPeiEbkE3nVDs2IXU5r2DlccivG74zYWpFVTi/jt7XhZbXUPlVc+/ERdSpjuZaEeCT1uXTCQk",
-	"Viyxik3pfHDhJTSGVl8W+b07231VpbcuJtOT3ALlluVTvr9v8KqtAl6Uw7YG3sfuBfkF0hrfzocbz2Ut",
-	"tLkAtdVSaUs2gbx2Kt1N57iClmRIVfiCN/VmvL+vdXKskGNP5De3zlXGbLK2fecG/1JQ9ie1V/2ZG5v+",
-	"eUnkd1JNFkWuIaGIUTVhcSx1VRIj7D5mLGkWwSJiBYoZ2KWsLAvCFoQYYdQ8TxmKPYkkQtZ7LjaRXS/p",
-	"PApm/YJjO8R6eCnJjX+uNynSuMPmnYT0eD2R9W1FmTHS5xdV8X6u+hPQBVQHsSXTMJVT+9CNK79GzD0p",
-	"9ZEwTsMa1Z1H3VylrdPW2JjsdH//4PB5r9/r9w5OX/RfHAC6uhE+ekc7KMFg/8K/iwj+ynfOKlX5Blxo",
-	"tW9kVvvTqbzVr1znrso3rm5k5Ru/r8pXkAv56cOn/xsAAP//",
+	"WMLADVtPawWVbxkpYcKqjL+2XNErq3+6c/+wGHG6kGn2Db5FcmEZSnvC09RXTTH2sHWHSEVGfEQHM8O6",
+	"Y5krDaVTqNVI+ISmTWF+mv+xfX+CIjXukZXc5uQKuMOvuWLuBSQPQGl+BzrYJFDZ7+oXbr9xQBWVjYaK",
+	"9BMhcxE3uQ28y3OfQrfL5iC3S0RNlzLkXtvTJJZC5xOmFrONfIwdrWbUOgznBsupzixu3+DcVMTs5kpA",
+	"5oMfdU+XRSR9AmQ595vXEUnkhHJBXCKl308Xh9y/O+j0yLkg1PXy9C9fiZgKMmAkozw5cz8XOfc+9q0I",
+	"uwk1ToJX3uFwj1ZTDkdfi8kfh0vilGdr7wUDCHd8+S/Dl9eoX1/BtQqwOLPXXLDqHVOaS0H6vcMiWqJK",
+	"Wfx389RlwNN0XdqC/U+/pfG4ICEQQjtgdbqWIAWpl8ieisomzqoRHVxfCSw4nipGkxm5FXKqvXnAYzo5",
+	"z43samZMykj7pus+drkwTN3R9KZD7F5KuueI25QGSy294mn6zp/JI4XKwhRfJAMSp24qMfu+pNVl5U9M",
+	"YbYXtSs2+dVSFcyAhCL5tUr/c0wYCvvJKZZhW4eKsPtMqmUth+3PFXRbmjuDT5drwbYcRNuLsQTQpctg",
+	"1QmvVDRL0yJm15r9/ufNm1np4fqTZc5QEzcWdBrYH7clH19AmL8sSos6amgVNNeQFPaC0GcZLhdxmgOP",
+	"zZSUQyjDioXi3333DTl5eXIIGWs+g2sVylg6uzRYzP7+lwsGny5pCso/jzl9Aeg6X6CrJc315NUlFGEd",
+	"fav0eHqHFSkzOpswYZrrHDXBlzdmrCnbyalgyity2AU4ItOxnNMZF/RK4CdY1XOIHW+hQAskyUO5OTm8",
+	"EjieZSrY1cRFnLve35F9i7skKjpiLj2/TcG4At0CCr2a3LLMuGMjVse2WmSlKNuV8GND+aQpF4mcuqpK",
+	"uvze7aZHzv0jeiyVYQrbIFSkWTkVEaA/RB7LO6ZSmmlCr4R70QutVviE5uWqfNxfKzS7rUrRkF3m2gi7",
+	"5g54nHgN0MvB1Rx1S40ck4ZTbN9cvL18T+ZtBDfQx8qCDDxV9uvD+tLTCiCGRGIniDyu5uwm+YKy8btc",
+	"LBeN3QV5FccDFN73Lp1sJ0uXGnqF+mHNkBJkLKXz+ZxI5/a0I6zVxjOW3jlKUpAMIBdLaXy2NLrr4eq2",
+	"r1UU8XtZm/LT6nqIbwUjSk5BhAKjwi6yyfc99+IB2kDkEOt+2EOKyiZs1TLtUOraEni957p0NNShUblo",
+	"TtF6l4vHKwcFFPfPSet/kwOiqDhD+aOmDOwo/c5H2kT73+XClXWz6OcKS+faEvMqD+CmwbmDtstm2fzC",
+	"EcYIlVBs05VnxEhy0O+X6sSAxXLCUOCsBCi6WnPAndoovU9Rokd35T38fyVA0I5IyrSGh68Vg7YiHVdA",
+	"n9mRbvRMGza58SPhExESJlcRv5RuXdAj01gP3/l0uEbVxqsHUMR/LKfQW0gODXP9C1Qu9JnXeQqE9MWX",
+	"SayoHmOVUSYMSvyuQ5EVlCFSOulh7f0xq/RE8EWlMzrz23AnqA2dgWjc8YW/XNkHJ7wTF7QZFJjxFh9J",
+	"UIbBK3TzMemkn6yJVAJzmlJ3i+3i9Pp4zj5ddursx50d7dzFfFoyRpEoONsFXWEOWSLyouC8H6eUT3Sz",
+	"GPON/f0Snn0ktIQZvpA04+Ze2TnQV32nE5Z4lQPKoShmbyIpKDlWbLaEccwUA9sFPOdL98xqJTE6O7fQ",
+	"X0fAsZBS6K5lnBc0lbACBylteg5aoDMlcR6mRMmsUHdrXZTd0y6RH8JSAKtdL33LgUeKxswqh1wmpN3t",
+	"wjBd+LZz5gct483ciADKIFDYyaEEOVKCBnCGF1I2NISmzoHkiQ9OUSc9H6nWzEBNxI9cJOz+E4ptKcOQ",
+	"tToheg3fw/ytdQJCXrslf23xHzsMa8Iwe+MgYgN89chb3xMLYBPQw8EtN9DI3GuoMB5IqyUKTOjsrA7c",
+	"I2Y0Oe4fBSuHhUA9avRENUDxkxb3hGWWtT1rjVzeYoRZF9bZ/Z5iXY/6GD/KKVPd2NKuMbsnr348/8e3",
+	"R93DZyeeWVpC1Fu7AwFMgjL5VxWttcZW/i4F+wu0RnzHaFKiJ/Q8pFPfnYAOjffSQD9rU9QtBQUScQK8",
+	"wQ2oZqE3kNFu6FJka0CLavhgDTG+wYV0fWOGjw0dQiDqIdCw9kEQC8nbZ2BWIHLScmLXwgNYMeGuDTlN",
+	"eVI1Js/ncuITjmhCnDbWcEsqLdF7FWwL9yL14hB0QrHz5pqVqkyvgnsL8+s8HvsjKTGu6WKtPu2Flxw8",
+	"oSlYTxSJpVJ5ZqwgBhOXVnREy7kRpUTNYKqkGFW3r31YMteEJoliWp9BYbDlzbJCN+ie3odH8Um4xmdN",
+	"R+mbfw1yPYOCXEZmGTTvUnYIklKDBa4fZh0VIjJXJdTxTaaUVKQtJDADCNa3EilWDP3+2/PXxCNlp/cA",
+	"FOaXMYNp6TwWR0VPLqiAjBbGPxhmNcsciUzBCAPUZbNSyOcWm3wx5NUNjd5YhHOVkxsqc1zkBRlbFejF",
+	"YsMSkq7DnV1fTntEZYdjMuF6gjFHLv4Lr7+MjgkQsQ1p0WP3yzk4ef78+eHBySaiUDTXCoe0aUmSBhA6",
+	"POSjHDQtib30Uqb1Wh1zDh7OrAhQENjHJRK1tlRF/ISjc0W7BYjTcKvY2RN3ilQjHQVYKkW1iCACsrrQ",
+	"1iPn2OGSPOsfIZRVeElR/7HGlDY3CezTPOEmkEn7qDQ4nOlqV1JKkw9vCYUJvpAlFOa+UFIOG+si2R+/",
+	"vnSaTRS0HY15MBpzoTDWvKJxjVmaVEIgLRPT5RORj+Gb0w0Lic7124U3UN7xsg7VtywhCpJf5LAU9sgt",
+	"m1UZJIQKYi9XPcYW6L4gDS+66PoMRS86FnGZzbTNktMltXztz49JVmCCjcjKTl7ZySv/vvKKC2XQZEA1",
+	"OzkmXJAfLt/+/KDyipGjUboEqd/j74+D0Dj4lxIUXJJ1k5jgk7CdSQ8cXmAk3/k6v8aAhMspN/G4DI6S",
+	"AvP2h5CLzgWNDb8rODraGKCggY6wAzUYYywC64bILgjDGjprVTi4q7B9YeCwXUw1eKvgKFDIHPi6r1Xk",
+	"Y5Ms12cM3fgTjj2MQXy4vx4ydj3hwr5xJfzf9D7CyJ1KOFcnspKGduYtX6vOySBQyA5mHUo1wTW6UK+Y",
+	"GobxW4XFVF8JOSQT7GtFBTncL4SZeg08cLly0SOH/YNTl+DSnh9bZ06WkkVXZd3pXYnD/uGpr9+dSZlG",
+	"5MZ1MLgBO10ReUbaQzb1qRzVtbg1AF1liStZkhvZxYJ+f2AUmc4nTBcEduaSR8DhdpMxkcCE7RushH5z",
+	"SkYUzHhwbTf75n7/o7kHndAt6KYTih27kNq8d7DyWITXDb+5MLWCStx/Z8/LYqtrr7zq+TfiQsp0JxPt",
+	"SPBp65KJhMSKJVaxKZ0PLryExtD4yyK/d2e7r6r01sVkepJboNyyfMr39w1etVXAi3LY1sD72J0hv0Ba",
+	"49v5cOO5rIU2F6C2WiptySaQ106l1+kcV9CSDKkKX/Cm3oz397W+jhVy7In85ta5yphN1rbv3OBfCsr+",
+	"pPaqP3Ob0z8vifxOqsmiyDUkFDGqJiyOpa5KYoTdx4wlzSJYRKxAMQO7lJVlQdiCECOMmucpQ7EnkUTI",
+	"egfGJrLrJZ1HwaxfcGyHWA8vJbnxz/UmJRt32LyTkB6vQ7K+rSgzRvr8oirez1V/ArqA6iA2aBqmcmof",
+	"unHl14i5J6U+EsZpWKO686ibq7R12hobk53u7x8cPu/1e/3ewemL/osDQFc3wkfvaAclGOxf+HcRwV/5",
+	"zlmlKt+AC632jcxqfzqVt/qV6+NV+cZVkax84/dV+QpyIT99+PR/AwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -300,7 +300,7 @@ func quoteCmd(getenv env) *cobra.Command {
 	var o clientOptions
 	cmd := &cobra.Command{
 		Use:   "quote compute|storage SIZE",
-		Short: "Ask a host for a price (SIZE: compute units of a million tokens, or gigabytes)",
+		Short: "Ask a host for a price (SIZE: compute units of a million tokens, or gigabyte-hours)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind := gen.GetQuoteParamsType(args[0])

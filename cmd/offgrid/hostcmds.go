@@ -90,7 +90,7 @@ func pricesCmd(getenv env) *cobra.Command {
 }
 
 func printPrices(w io.Writer, p gen.Prices) {
-	fmt.Fprintf(w, "compute %s credits per million tokens, storage %s credits per gigabyte\n", p.Compute, p.Storage)
+	fmt.Fprintf(w, "compute %s credits per million tokens, storage %s credits per gigabyte-hour\n", p.Compute, p.Storage)
 }
 
 func pricesSetCmd(getenv env) *cobra.Command {
