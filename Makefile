@@ -23,6 +23,7 @@ FUZZ_TARGETS := \
 	./ledger:FuzzDecodeReceipt \
 	./ledger:FuzzDecodeBatch \
 	./ledger:FuzzDecodeBlock \
+	./ledger:FuzzStorageWindowOf \
 	./economy:FuzzDecodeSettleMeta \
 	./identity:FuzzParseRequestSignature \
 	./internal/canon:FuzzLowerHex \

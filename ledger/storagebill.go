@@ -102,8 +102,8 @@ func (w StorageWindow) Units(bytes int64) (int64, error) {
 	return int64(q), nil
 }
 
-// StorageWindowOf returns the window and owner a storage receipt's job ID
-// names, and false for any other job ID.
+// StorageWindowOf returns the window and owner (a valid node ID) a storage
+// receipt's job ID names, and false for any other job ID.
 func StorageWindowOf(jobID string) (StorageWindow, identity.NodeID, bool) {
 	rest, ok := strings.CutPrefix(jobID, storageJobPrefix)
 	if !ok {
@@ -121,7 +121,7 @@ func StorageWindowOf(jobID string) (StorageWindow, identity.NodeID, bool) {
 	secs, err2 := strconv.ParseInt(rest[i+1:], 10, 64)
 	w := StorageWindow{Start: start, Seconds: secs}
 	owner := identity.NodeID(rest[:j])
-	if err1 != nil || err2 != nil || w.Validate() != nil || w.JobID(owner) != jobID {
+	if _, err := owner.PublicKey(); err != nil || err1 != nil || err2 != nil || w.Validate() != nil || w.JobID(owner) != jobID {
 		return StorageWindow{}, "", false
 	}
 	return w, owner, true
