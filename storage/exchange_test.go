@@ -65,3 +65,70 @@ func TestShardsExchangedWithAHost(t *testing.T) {
 		}
 	}
 }
+
+// TestHoldingsCountFromPlacement: an owner owes a host for a window only
+// for live shards the host had when the window began. A record that keeps
+// its host keeps its placement time; one that moves to another host (a
+// repair) is placed anew.
+func TestHoldingsCountFromPlacement(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	now := t0
+	c, err := OpenCatalog(t.Context(), s.db, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(t.Context(), Manifest{AssetID: "a1", Owner: "me", Mode: "ec", K: 1, N: 3, ShardSize: 4096, Stripes: 1, State: StateStored}); err != nil {
+		t.Fatal(err)
+	}
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	step := func(d time.Duration, r ShardRecord) {
+		t.Helper()
+		now = at(d)
+		if err := c.RecordShards(t.Context(), "a1", []AckedShard{{Record: r}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(when time.Time, want map[string]int64) {
+		t.Helper()
+		got, err := c.Holdings(t.Context(), when)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("Holdings(%s) = %v, want %v", when.Sub(t0), got, want)
+		}
+		for h, b := range want {
+			if got[h] != b {
+				t.Fatalf("Holdings(%s) = %v, want %v", when.Sub(t0), got, want)
+			}
+		}
+	}
+	step(0, ShardRecord{Stripe: 0, Index: 0, Hash: "h0", HostID: "peer-a", Live: true})
+	step(0, ShardRecord{Stripe: 0, Index: 1, Hash: "h1", HostID: "peer-b", Live: true})
+	step(time.Minute, ShardRecord{Stripe: 0, Index: 2, Hash: "h2", HostID: "peer-b", Live: true})
+	check(at(-time.Second), map[string]int64{})
+	check(at(0), map[string]int64{"peer-a": 4096, "peer-b": 4096})
+	check(at(time.Minute), map[string]int64{"peer-a": 4096, "peer-b": 8192})
+
+	// Recorded again on the same host (a revival, a forced repair's
+	// check): still placed at 0.
+	step(2*time.Minute, ShardRecord{Stripe: 0, Index: 0, Hash: "h0", HostID: "peer-a", Live: true})
+	check(at(0), map[string]int64{"peer-a": 4096, "peer-b": 4096})
+	// Moved to another host: placed when it moved.
+	step(3*time.Minute, ShardRecord{Stripe: 0, Index: 1, Hash: "h1", HostID: "peer-c", Live: true})
+	check(at(2*time.Minute), map[string]int64{"peer-a": 4096, "peer-b": 4096})
+	check(at(3*time.Minute), map[string]int64{"peer-a": 4096, "peer-b": 4096, "peer-c": 4096})
+	// A dead shard is owed nothing.
+	now = at(4 * time.Minute)
+	if err := c.SetLive(t.Context(), "a1", 0, 2, false); err != nil {
+		t.Fatal(err)
+	}
+	check(at(4*time.Minute), map[string]int64{"peer-a": 4096, "peer-c": 4096})
+	// A forgotten file is owed nothing.
+	if err := c.Forget(t.Context(), "a1", true); err != nil {
+		t.Fatal(err)
+	}
+	check(at(time.Hour), map[string]int64{})
+}
