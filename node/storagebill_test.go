@@ -1,0 +1,110 @@
+package node_test
+
+import (
+	"bytes"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/ledger"
+	"github.com/offgrid-net/offgrid/node"
+)
+
+// TestSignStorageReceipt: a host signs one receipt per owner and window,
+// for at most the bytes it keeps for that owner, at its storage price, and
+// refuses in words what it must not sign: no shards, a window too short,
+// misaligned, not over yet or long past, one that overlaps a window it
+// billed, a caller that is not a node. Asking again, even at once from
+// many goroutines, returns the same receipt.
+func TestSignStorageReceipt(t *testing.T) {
+	t.Parallel()
+	n := newNode(t) // its clock: 12:00; its window: the default hour
+	ctx := t.Context()
+	owner, other, tiny, stranger := testKeys(t).ID(), testKeys(t).ID(), testKeys(t).ID(), testKeys(t).ID()
+	for i, s := range []struct {
+		by   identity.NodeID
+		size int
+	}{{owner, 1 << 20}, {owner, 2 << 20}, {other, 1 << 20}, {tiny, 100}} {
+		if _, err := n.StoreShard(ctx, "a.0", i, bytes.NewReader(bytes.Repeat([]byte{byte(i)}, s.size)), "", string(s.by)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const held = 3 << 20
+	last := ledger.LastWindow(testClock, time.Hour) // 11:00 to 12:00
+	hour := last.Seconds
+	price := micro(t, "0.1")
+
+	first, err := n.SignStorageReceipt(ctx, owner, node.StorageBill{Window: last, Bytes: 10 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantUnits, _ := last.Units(held)
+	switch {
+	case first.Verify() != nil:
+		t.Fatalf("receipt does not verify: %v", first.Verify())
+	case first.ConsumerID != owner || first.ResourceType != ledger.ResourceStorage || first.JobID != last.JobID(owner):
+		t.Fatalf("receipt for %s %s %q, want owner's storage for %q", first.ConsumerID, first.ResourceType, first.JobID, last.JobID(owner))
+	case first.Units != wantUnits || first.Metrics[ledger.MetricBytes] != held:
+		t.Fatalf("receipt for %d units of %v bytes, want %d units of the %d bytes held (capped)", first.Units, first.Metrics[ledger.MetricBytes], wantUnits, held)
+	case first.UnitPrice != price || first.Version != ledger.ReceiptVersion2:
+		t.Fatalf("receipt version %s at %d, want 0.2 at the storage price %d", first.Version, first.UnitPrice, price)
+	}
+
+	// Asked again, at once and with other bytes: the same receipt.
+	var wg sync.WaitGroup
+	seqs := make([]uint64, 8)
+	for i := range seqs {
+		wg.Go(func() {
+			r, err := n.SignStorageReceipt(ctx, owner, node.StorageBill{Window: last, Bytes: int64(i + 1)})
+			if err != nil {
+				t.Error(err)
+			}
+			seqs[i] = r.Seq
+		})
+	}
+	wg.Wait()
+	for _, s := range seqs {
+		if s != first.Seq {
+			t.Fatalf("asked again: receipts %v, want all #%d", seqs, first.Seq)
+		}
+	}
+
+	at := func(start time.Time, d time.Duration) ledger.StorageWindow {
+		return ledger.StorageWindow{Start: start.Unix(), Seconds: int64(d / time.Second)}
+	}
+	for _, tt := range []struct {
+		name   string
+		caller identity.NodeID
+		bill   node.StorageBill
+		want   error
+	}{
+		{"the admin", "", node.StorageBill{Window: last, Bytes: 1}, node.ErrForbidden},
+		{"a node with no shards here", stranger, node.StorageBill{Window: last, Bytes: 1 << 20}, node.ErrConflict},
+		{"too little to round to a unit", tiny, node.StorageBill{Window: last, Bytes: 100}, node.ErrConflict},
+		{"no bytes", other, node.StorageBill{Window: last, Bytes: 0}, node.ErrInvalid},
+		{"shorter than the host's window", other, node.StorageBill{Window: at(testClock.Add(-time.Minute), time.Minute), Bytes: 1}, node.ErrInvalid},
+		{"not aligned", other, node.StorageBill{Window: ledger.StorageWindow{Start: last.Start + 60, Seconds: hour}, Bytes: 1}, node.ErrInvalid},
+		{"not over yet", other, node.StorageBill{Window: at(testClock, time.Hour), Bytes: 1}, node.ErrConflict},
+		{"long past", other, node.StorageBill{Window: at(testClock.Add(-40*24*time.Hour), time.Hour), Bytes: 1}, node.ErrConflict},
+		{"before the window billed", owner, node.StorageBill{Window: at(testClock.Add(-2*time.Hour), time.Hour), Bytes: 1}, node.ErrConflict},
+		{"overlapping the window billed", owner, node.StorageBill{Window: at(testClock.Add(-2*time.Hour), 2*time.Hour), Bytes: 1}, node.ErrConflict},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if r, err := n.SignStorageReceipt(ctx, tt.caller, tt.bill); !errors.Is(err, tt.want) {
+				t.Fatalf("SignStorageReceipt = #%d, %v; want %v", r.Seq, err, tt.want)
+			}
+		})
+	}
+
+	// Another owner's window is its own; the owner's next window is new.
+	r, err := n.SignStorageReceipt(ctx, other, node.StorageBill{Window: last, Bytes: 1 << 20})
+	if err != nil || r.ConsumerID != other || r.Seq == first.Seq {
+		t.Fatalf("other owner's window: #%d for %s, %v", r.Seq, r.ConsumerID, err)
+	}
+	rs, err := n.RecentReceipts(ctx, 100)
+	if err != nil || len(rs) != 2 {
+		t.Fatalf("the host signed %d receipts (%v), want 2", len(rs), err)
+	}
+}
