@@ -110,9 +110,13 @@ func submitJob(t testing.TB, b *servertest.Node, module, input []byte, query str
 	return do(t, b, req)
 }
 
-// waitJob polls GET /jobs/{id} until the job ends.
+// waitJob polls GET /jobs/{id} until the job ends: within is the time the
+// job may take beyond the SLA timers (jobTestConfig's) it may wait out,
+// which are added, because under the race detector they alone take 40 s.
 func waitJob(t testing.TB, b *servertest.Node, id string, within time.Duration) gen.Job {
 	t.Helper()
+	sla := jobTestConfig(jobs.Hooks{}).SLA
+	within += sla.Activate + sla.StallAge
 	deadline := time.Now().Add(within)
 	for {
 		r := call(t, b, http.MethodGet, "/jobs/"+id, nil, true)

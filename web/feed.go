@@ -672,8 +672,7 @@ func feedEmpty(view feedView) string {
 func storageBilledText(r ledger.Receipt) string {
 	text := fmt.Sprintf("%s billed keeping your shards", short(string(r.NodeID), 20))
 	if w, _, ok := ledger.StorageWindowOf(r.JobID); ok {
-		text += fmt.Sprintf(" (%s) from %s for %s", humanBytes(int64(r.Metrics[ledger.MetricBytes])),
-			w.StartTime().UTC().Format("15:04:05"), time.Duration(w.Seconds)*time.Second)
+		text += fmt.Sprintf(" (%s) %s", humanBytes(int64(r.Metrics[ledger.MetricBytes])), windowLabel(w))
 	}
 	reward, err := r.Reward()
 	if err != nil {

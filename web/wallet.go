@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/offgrid-net/offgrid/internal/fixed"
+	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/node"
 	"github.com/offgrid-net/offgrid/problem"
 )
@@ -137,6 +138,25 @@ func accountLabel(a string) string {
 		return "…" + a[len(a)-8:]
 	}
 	return a
+}
+
+// workLabel names what a receipt pays for: its job (shortened to n
+// characters), or the window of a storage receipt.
+func workLabel(r ledger.Receipt, n int) string {
+	if w, _, ok := ledger.StorageWindowOf(r.JobID); ok && r.ResourceType == ledger.ResourceStorage {
+		return "storage " + windowLabel(w)
+	}
+	return short(r.JobID, n)
+}
+
+// windowLabel shows a storage window in UTC, as hosts and owners name it:
+// its times of day, and its dates when it is a day or longer.
+func windowLabel(w ledger.StorageWindow) string {
+	layout := "15:04:05"
+	if w.Seconds >= 24*3600 {
+		layout = "Jan 2 15:04"
+	}
+	return w.StartTime().UTC().Format(layout) + "–" + w.End().UTC().Format(layout) + " UTC"
 }
 
 // transferText is the live feed's line for a final transfer.

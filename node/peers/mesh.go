@@ -33,6 +33,11 @@ func (s *Service) loadMesh(ctx context.Context) {
 	}
 }
 
+// meshStaleReads is how many poll intervals the last metrics a source gave
+// stand while no source answers: one slow read on a busy node does not
+// flip the mesh to "none" and back.
+const meshStaleReads = 3
+
 // pollMesh reads mesh metrics every MeshPollInterval until ctx ends,
 // keeping them in SQLite and telling subscribers when they change.
 func (s *Service) pollMesh(ctx context.Context) {
@@ -44,6 +49,10 @@ func (s *Service) pollMesh(ctx context.Context) {
 		}
 		s.meshMu.Lock()
 		prev := s.mesh
+		if err != nil && prev.Source != "none" && got.ReadAt.Sub(prev.ReadAt) < meshStaleReads*s.cfg.MeshPollInterval {
+			s.meshMu.Unlock()
+			return
+		}
 		s.mesh = got
 		s.meshMu.Unlock()
 		if sameMesh(prev, got) {
