@@ -33,23 +33,27 @@ func (s *Service) loadMesh(ctx context.Context) {
 	}
 }
 
-// meshStaleReads is how many poll intervals the last metrics a source gave
-// stand while no source answers: one slow read on a busy node does not
-// flip the mesh to "none" and back.
+// meshStaleReads is how many polls in a row no source must answer before
+// the last metrics a source gave are replaced by "none": one slow read on
+// a busy node does not flip the mesh to "none" and back.
 const meshStaleReads = 3
 
 // pollMesh reads mesh metrics every MeshPollInterval until ctx ends,
 // keeping them in SQLite and telling subscribers when they change.
 func (s *Service) pollMesh(ctx context.Context) {
 	p := meshhealth.NewPoller(s.cfg.MeshPollInterval, s.meshSources(), s.deps.Now)
+	failed := 0 // polls in a row no source answered
 	err := p.Run(ctx, func(m meshhealth.Metrics, err error) {
 		got := meshFrom(m)
-		if err != nil {
+		if err == nil {
+			failed = 0
+		} else {
+			failed++
 			s.log.Debug("No mesh metrics source answered", "err", err)
 		}
 		s.meshMu.Lock()
 		prev := s.mesh
-		if err != nil && prev.Source != "none" && got.ReadAt.Sub(prev.ReadAt) < meshStaleReads*s.cfg.MeshPollInterval {
+		if failed > 0 && failed < meshStaleReads && prev.Source != "none" {
 			s.meshMu.Unlock()
 			return
 		}
