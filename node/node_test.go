@@ -53,16 +53,7 @@ func testKeys(t testing.TB) *identity.Keys {
 // when t ends, or earlier through the returned func.
 func openNode(t *testing.T, dir string, keys *identity.Keys) (*node.Node, func()) {
 	t.Helper()
-	db, err := sqlitedb.Open(t.Context(), filepath.Join(dir, "offgrid.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	n, err := node.New(t.Context(), testConfig(dir), keys, db)
-	if err != nil {
-		t.Fatalf("node.New: %v", err)
-	}
-	return n, func() { db.Close() }
+	return openNodeWith(t, dir, keys, testConfig(dir))
 }
 
 func micro(t *testing.T, s string) int64 {

@@ -51,8 +51,9 @@ type StorageBill struct {
 }
 
 // SignStorageReceipt signs this host's receipt for keeping owner's shards
-// over a window that has ended, for at most the bytes this host holds for
-// owner, or returns the receipt it signed for that window before. Windows
+// over a window that has ended, for at most the bytes of the shards this
+// host still holds for owner and stored before the window began, or
+// returns the receipt it signed for that window before. Windows
 // shorter than this node's own, windows that overlap one already billed,
 // and windows that have not ended by this node's clock are refused.
 func (n *Node) SignStorageReceipt(ctx context.Context, owner identity.NodeID, bill StorageBill) (ledger.Receipt, error) {
@@ -94,12 +95,15 @@ func (n *Node) SignStorageReceipt(ctx context.Context, owner identity.NodeID, bi
 	} else if lw, _, isWindow := ledger.StorageWindowOf(last.JobID); ok && isWindow && lw.End().After(w.StartTime()) {
 		return ledger.Receipt{}, fmt.Errorf("%w: this host billed you until %s", ErrConflict, lw.End().UTC().Format(time.RFC3339))
 	}
-	_, held, err := n.shards.CountStoredBy(ctx, string(owner))
+	// What this host kept for owner through the window: the shards it
+	// still has that it stored before the window began (by its clock,
+	// which may run ahead of the owner's).
+	_, held, err := n.shards.CountStoredBefore(ctx, string(owner), w.StartTime().Add(storageClockSkew))
 	if err != nil {
 		return ledger.Receipt{}, err
 	}
 	if held == 0 {
-		return ledger.Receipt{}, fmt.Errorf("%w: this host keeps no shards of yours", ErrConflict)
+		return ledger.Receipt{}, fmt.Errorf("%w: this host kept no shards of yours through the window", ErrConflict)
 	}
 	bytes := min(bill.Bytes, held)
 	units, err := w.Units(bytes)

@@ -13,24 +13,46 @@ import (
 )
 
 // TestSignStorageReceipt: a host signs one receipt per owner and window,
-// for at most the bytes it keeps for that owner, at its storage price, and
-// refuses in words what it must not sign: no shards, a window too short,
+// for at most the bytes it kept for that owner through the window, at its
+// storage price, and refuses in words what it must not sign: no shards
+// kept through the window, a window too short,
 // misaligned, not over yet or long past, one that overlaps a window it
 // billed, a caller that is not a node. Asking again, even at once from
 // many goroutines, returns the same receipt.
 func TestSignStorageReceipt(t *testing.T) {
 	t.Parallel()
-	n := newNode(t) // its clock: 12:00; its window: the default hour
+	// The host's window is the default hour. It stores shards at 10:30
+	// and one more of the owner's at 11:30, and is asked at 12:00.
+	var mu sync.Mutex
+	now := testClock.Add(-90 * time.Minute)
+	cfg := testConfig(t.TempDir())
+	cfg.Now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	setClock := func(to time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		now = to
+	}
+	n, _ := openNodeWith(t, cfg.DataDir, testKeys(t), cfg)
 	ctx := t.Context()
 	owner, other, tiny, stranger := testKeys(t).ID(), testKeys(t).ID(), testKeys(t).ID(), testKeys(t).ID()
-	for i, s := range []struct {
-		by   identity.NodeID
-		size int
-	}{{owner, 1 << 20}, {owner, 2 << 20}, {other, 1 << 20}, {tiny, 100}} {
-		if _, err := n.StoreShard(ctx, "a.0", i, bytes.NewReader(bytes.Repeat([]byte{byte(i)}, s.size)), "", string(s.by)); err != nil {
+	store := func(i int, by identity.NodeID, size int) {
+		t.Helper()
+		if _, err := n.StoreShard(ctx, "a.0", i, bytes.NewReader(bytes.Repeat([]byte{byte(i)}, size)), "", string(by)); err != nil {
 			t.Fatal(err)
 		}
 	}
+	store(0, owner, 1<<20)
+	store(1, owner, 2<<20)
+	store(2, other, 1<<20)
+	store(3, tiny, 100)
+	setClock(testClock.Add(-30 * time.Minute))
+	store(4, owner, 4<<20) // mid-window: not kept through it
+	store(5, stranger, 1<<20)
+	setClock(testClock)
 	const held = 3 << 20
 	last := ledger.LastWindow(testClock, time.Hour) // 11:00 to 12:00
 	hour := last.Seconds
@@ -81,7 +103,7 @@ func TestSignStorageReceipt(t *testing.T) {
 		want   error
 	}{
 		{"the admin", "", node.StorageBill{Window: last, Bytes: 1}, node.ErrForbidden},
-		{"a node with no shards here", stranger, node.StorageBill{Window: last, Bytes: 1 << 20}, node.ErrConflict},
+		{"a node whose shards came mid-window", stranger, node.StorageBill{Window: last, Bytes: 1 << 20}, node.ErrConflict},
 		{"too little to round to a unit", tiny, node.StorageBill{Window: last, Bytes: 100}, node.ErrConflict},
 		{"no bytes", other, node.StorageBill{Window: last, Bytes: 0}, node.ErrInvalid},
 		{"shorter than the host's window", other, node.StorageBill{Window: at(testClock.Add(-time.Minute), time.Minute), Bytes: 1}, node.ErrInvalid},

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -649,7 +650,13 @@ func (s *ShardStore) CountOthers(ctx context.Context, storedBy string) (n int, b
 // CountStoredBy returns the number of shards stored by one caller (a node
 // ID, or "admin") and their total size.
 func (s *ShardStore) CountStoredBy(ctx context.Context, storedBy string) (n int, bytes int64, err error) {
-	err = s.db.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(size), 0) FROM storage_shards WHERE stored_by = ?`, storedBy).Scan(&n, &bytes)
+	return s.CountStoredBefore(ctx, storedBy, time.UnixMilli(math.MaxInt64))
+}
+
+// CountStoredBefore is CountStoredBy for the shards stored at or before t.
+func (s *ShardStore) CountStoredBefore(ctx context.Context, storedBy string, t time.Time) (n int, bytes int64, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(size), 0) FROM storage_shards WHERE stored_by = ? AND stored_at <= ?`,
+		storedBy, t.UnixMilli()).Scan(&n, &bytes)
 	if err != nil {
 		return 0, 0, fmt.Errorf("count shards stored by %s: %w", storedBy, err)
 	}
