@@ -79,6 +79,16 @@ func (w StorageWindow) StartTime() time.Time { return time.Unix(w.Start, 0) }
 // End is the first instant after the window.
 func (w StorageWindow) End() time.Time { return time.Unix(w.Start+w.Seconds, 0) }
 
+// String shows the window in UTC: its day and times of day, and both
+// days when it is a day or longer.
+func (w StorageWindow) String() string {
+	start, end := w.StartTime().UTC(), w.End().UTC()
+	if w.Seconds >= 24*3600 {
+		return start.Format("Jan 2 15:04") + "–" + end.Format("Jan 2 15:04") + " UTC"
+	}
+	return start.Format("Jan 2 15:04:05") + "–" + end.Format("15:04:05") + " UTC"
+}
+
 // JobID is the job ID of the storage receipt of owner for this window: one
 // per owner and window at each host, which the host's store keeps unique.
 func (w StorageWindow) JobID(owner identity.NodeID) string {

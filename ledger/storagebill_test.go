@@ -140,3 +140,19 @@ func FuzzStorageWindowOf(f *testing.F) {
 		}
 	})
 }
+
+func TestStorageWindowString(t *testing.T) {
+	day := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC).Unix()
+	for _, tt := range []struct {
+		w    StorageWindow
+		want string
+	}{
+		{StorageWindow{Start: day + 10*3600, Seconds: 3600}, "Dec 6 10:00:00–11:00:00 UTC"},
+		{StorageWindow{Start: day + 23*3600 + 58*60, Seconds: 120}, "Dec 6 23:58:00–00:00:00 UTC"},
+		{StorageWindow{Start: day, Seconds: 2 * 86400}, "Dec 6 00:00–Dec 8 00:00 UTC"},
+	} {
+		if got := tt.w.String(); got != tt.want {
+			t.Errorf("%+v.String() = %q, want %q", tt.w, got, tt.want)
+		}
+	}
+}

@@ -144,19 +144,9 @@ func accountLabel(a string) string {
 // characters), or the window of a storage receipt.
 func workLabel(r ledger.Receipt, n int) string {
 	if w, _, ok := ledger.StorageWindowOf(r.JobID); ok && r.ResourceType == ledger.ResourceStorage {
-		return "storage " + windowLabel(w)
+		return "storage " + w.String()
 	}
 	return short(r.JobID, n)
-}
-
-// windowLabel shows a storage window in UTC, as hosts and owners name it:
-// its times of day, and its dates when it is a day or longer.
-func windowLabel(w ledger.StorageWindow) string {
-	layout := "15:04:05"
-	if w.Seconds >= 24*3600 {
-		layout = "Jan 2 15:04"
-	}
-	return w.StartTime().UTC().Format(layout) + "–" + w.End().UTC().Format(layout) + " UTC"
 }
 
 // transferText is the live feed's line for a final transfer.

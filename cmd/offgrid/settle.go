@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/offgrid-net/offgrid/api/gen"
+	"github.com/offgrid-net/offgrid/ledger"
 )
 
 func settleCmd(getenv env) *cobra.Command {
@@ -67,8 +68,12 @@ func owedCmd(getenv env) *cobra.Command {
 					if x.Pending {
 						state = "payment pending"
 					}
-					fmt.Fprintf(w, "  %s  %s  receipt #%d of %s, job %s (%s units at %s)\n", x.Reward, state, x.Receipt.Seq,
-						x.Receipt.NodeId, x.Receipt.JobId, x.Receipt.Units, deref(x.Receipt.UnitPrice))
+					work := "job " + x.Receipt.JobId
+					if win, _, ok := ledger.StorageWindowOf(x.Receipt.JobId); ok {
+						work = "storage " + win.String()
+					}
+					fmt.Fprintf(w, "  %s  %s  receipt #%d of %s, %s (%s units at %s)\n", x.Reward, state, x.Receipt.Seq,
+						x.Receipt.NodeId, work, x.Receipt.Units, deref(x.Receipt.UnitPrice))
 				}
 			})
 		},
