@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/internal/fixed"
 	"github.com/offgrid-net/offgrid/internal/sqlitedb"
 	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/node/assets"
@@ -104,6 +105,11 @@ type Config struct {
 	// BillStorage); as a host, the node bills no shorter windows. Whole
 	// seconds, at most 31 days; default 1 h.
 	StorageBillWindow time.Duration
+	// MaxStoragePrice is the highest storage price (micro-credits per
+	// gigabyte-hour) this node pays its hosts: a host that raises its
+	// price above it after taking the node's shards is not paid. Default 1
+	// credit, ten times the default price.
+	MaxStoragePrice int64
 	// Peers configures the peer table, discovery, membership and mesh health.
 	Peers peers.Config
 	// Assets configures puts, gets and repairs of the node's own files.
@@ -180,6 +186,7 @@ func DefaultConfig() Config {
 		ShardGrace:        7 * 24 * time.Hour,
 		SettleInterval:    5 * time.Minute,
 		StorageBillWindow: time.Hour,
+		MaxStoragePrice:   fixed.Scale,
 		Peers:             peers.DefaultConfig(),
 		Assets:            assets.DefaultConfig(),
 		Trust:             trust.DefaultConfig(),
@@ -228,6 +235,9 @@ func (c Config) withDefaults() Config {
 	if c.StorageBillWindow == 0 {
 		c.StorageBillWindow = d.StorageBillWindow
 	}
+	if c.MaxStoragePrice == 0 {
+		c.MaxStoragePrice = d.MaxStoragePrice
+	}
 	if c.Now == nil {
 		c.Now = d.Now
 	}
@@ -261,6 +271,8 @@ func (c *Config) validate() error {
 		return errors.New("min free bytes must not be negative")
 	case c.StorageBillWindow < ledger.MinStorageWindow || c.StorageBillWindow > ledger.MaxStorageWindow || c.StorageBillWindow%time.Second != 0:
 		return fmt.Errorf("storage bill window must be whole seconds from %s to %s", ledger.MinStorageWindow, ledger.MaxStorageWindow)
+	case c.MaxStoragePrice < 0 || c.MaxStoragePrice > MaxPrice:
+		return fmt.Errorf("max storage price must be between 0 and %s", fixed.Format(MaxPrice))
 	case c.ShardGrace < 2*c.Assets.Claim():
 		return fmt.Errorf("shard grace (%s) must be at least twice the claim interval (%s)", c.ShardGrace, c.Assets.Claim())
 	}

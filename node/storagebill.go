@@ -184,8 +184,8 @@ func (n *Node) BillStorage(ctx context.Context) (int, error) {
 }
 
 // billStorageOn asks one host for its receipt for want, checks that it is
-// the receipt asked for, for at most the units asked, accepts it, owes it
-// and hands the acceptance back.
+// the receipt asked for, for at most the units asked and at no more than
+// MaxStoragePrice, accepts it, owes it and hands the acceptance back.
 func (n *Node) billStorageOn(ctx context.Context, host identity.NodeID, endpoint string, want StorageBill) error {
 	r, err := n.settle.remote.StorageReceipt(ctx, endpoint, want)
 	if err != nil {
@@ -204,6 +204,9 @@ func (n *Node) billStorageOn(ctx context.Context, host identity.NodeID, endpoint
 		return fmt.Errorf("%w: the receipt is for %s job %q, not this window", ErrConflict, r.ResourceType, r.JobID)
 	case r.Units < 1 || r.Units > due:
 		return fmt.Errorf("%w: the receipt asks for %s units, at most %s are due", ErrConflict, fixed.Format(r.Units), fixed.Format(due))
+	case r.UnitPrice > n.cfg.MaxStoragePrice:
+		return fmt.Errorf("%w: the host's storage price %s is above this node's most, %s (--max-storage-price)",
+			ErrConflict, fixed.Format(r.UnitPrice), fixed.Format(n.cfg.MaxStoragePrice))
 	}
 	acc, err := ledger.Accept(n.keys, r)
 	if err != nil {

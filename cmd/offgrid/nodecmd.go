@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/internal/fixed"
 	"github.com/offgrid-net/offgrid/internal/sqlitedb"
 	"github.com/offgrid-net/offgrid/node"
 	"github.com/offgrid-net/offgrid/peerclient"
@@ -73,6 +74,7 @@ type nodeOptions struct {
 	scrubInterval   time.Duration
 	settleInterval  time.Duration
 	storageWindow   time.Duration
+	maxStoragePrice creditsFlag
 	auditInterval   time.Duration
 	minLinkRate     int64
 	hedgeDelay      time.Duration
@@ -142,6 +144,8 @@ func (o *nodeOptions) flags(cmd *cobra.Command) {
 	fs.DurationVar(&o.scrubInterval, "scrub-interval", d.ScrubInterval, "how often the node re-reads every shard it hosts, quarantining lost or corrupt ones (0: never)")
 	fs.DurationVar(&o.settleInterval, "settle-interval", d.SettleInterval, "how often the node bills its consumers that are up and pays the receipts it owes (0: never)")
 	fs.DurationVar(&o.storageWindow, "storage-bill-window", d.StorageBillWindow, "the storage windows this node pays its hosts for (as an owner) and bills at least (as a host); whole seconds")
+	o.maxStoragePrice = creditsFlag(d.MaxStoragePrice)
+	fs.Var(&o.maxStoragePrice, "max-storage-price", "the highest storage price, in credits per gigabyte-hour, this node pays its hosts")
 	fs.DurationVar(&o.auditInterval, "audit-interval", d.Assets.AuditInterval, "how often the node challenges the hosts of its files to prove they hold their shards (0: never)")
 	fs.Int64Var(&o.minLinkRate, "min-link-rate", d.Assets.Transfer.MinLinkRate, "slowest rate in bytes/s a host may send a shard at; sets each shard request's deadline")
 	fs.DurationVar(&o.hedgeDelay, "hedge-delay", d.Assets.Transfer.HedgeDelay, "shortest wait for a shard before a get also asks a spare one")
@@ -329,6 +333,7 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 	}
 	cfg.SettleInterval = o.settleInterval
 	cfg.StorageBillWindow = o.storageWindow
+	cfg.MaxStoragePrice = int64(o.maxStoragePrice)
 	if o.settleInterval == 0 {
 		cfg.SettleInterval = -1
 	}
@@ -404,3 +409,23 @@ func runNode(ctx context.Context, o nodeOptions, ln net.Listener, log *slog.Logg
 	g.Go(func() error { return srv.Serve(ctx, ln) })
 	return g.Wait()
 }
+
+// creditsFlag is a flag holding micro-credits, written as a decimal
+// number of credits ("0.5").
+type creditsFlag int64
+
+func (c *creditsFlag) String() string { return fixed.Format(int64(*c)) }
+
+func (c *creditsFlag) Set(s string) error {
+	v, err := fixed.Parse(s)
+	if err != nil {
+		return err
+	}
+	if v < 0 {
+		return fmt.Errorf("%s is negative", s)
+	}
+	*c = creditsFlag(v)
+	return nil
+}
+
+func (c *creditsFlag) Type() string { return "credits" }

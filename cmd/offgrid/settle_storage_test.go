@@ -18,12 +18,18 @@ import (
 // shards, window by window, through `offgrid settle` and through
 // auto-settle. Every host is paid exactly what its accepted storage
 // receipts are worth, each window once, across repeated settles and a
-// restart of the owner; a node outside the cluster cannot get a storage
+// restart of the owner; a host that raises its price above the owner's
+// most is not paid; a node outside the cluster cannot get a storage
 // receipt signed.
 func TestStorageSettled(t *testing.T) {
-	const owner, alloc = 4, 100 * fixed.Scale
+	const owner, greedy, alloc = 4, 3, 100 * fixed.Scale
 	const window = 2 * time.Second
-	m := startMesh(t, 5, func(_ int, o *nodeOptions) { o.storageWindow = window })
+	m := startMesh(t, 5, func(i int, o *nodeOptions) {
+		o.storageWindow = window
+		if i == owner {
+			o.maxStoragePrice = 1000 * fixed.Scale
+		}
+	})
 	m.installEconomy(t, 4, alloc)
 	for i := range owner {
 		mustCLI(t, m.env(i), "prices", "set", "storage=1000")
@@ -33,6 +39,8 @@ func TestStorageSettled(t *testing.T) {
 	if a.State != "stored" {
 		t.Fatalf("put = %+v", a)
 	}
+	// One host raises its price above what the owner pays, after the put.
+	mustCLI(t, m.env(greedy), "prices", "set", "storage=1000.5")
 
 	// Settle by hand over three windows that began after the put, twice
 	// in a row, and once more after a restart of the owner: the restarted
@@ -73,6 +81,12 @@ func TestStorageSettled(t *testing.T) {
 			if r.ResourceType != ledger.ResourceStorage || !ok || string(by) != ownerID || string(r.ConsumerID) != ownerID {
 				t.Fatalf("host %d signed %s receipt %q for %s", i, r.ResourceType, r.JobID, r.ConsumerID)
 			}
+			if i == greedy {
+				if r.Acceptance != "" {
+					t.Fatalf("the owner accepted a receipt at %s, above its most", fixed.Format(r.UnitPrice))
+				}
+				continue
+			}
 			if r.Acceptance == "" || r.VerifyAccepted() != nil {
 				t.Fatalf("host %d: receipt for window %+v not accepted by the owner", i, w)
 			}
@@ -86,6 +100,10 @@ func TestStorageSettled(t *testing.T) {
 			}
 			host, _ := econ.SplitReward(reward, 100)
 			paidTo[hostID] += host
+		}
+		if i == greedy {
+			paidTo[hostID] = 0
+			continue
 		}
 		if len(windows) < 2 {
 			t.Fatalf("host %d billed %d windows over three settles, want at least 2", i, len(windows))
@@ -103,6 +121,9 @@ func TestStorageSettled(t *testing.T) {
 	m.restart(owner)
 	deadline := time.Now().Add(30 * time.Second)
 	for hostID, paid := range paidTo {
+		if paid == 0 {
+			continue // the greedy host
+		}
 		for {
 			got, err := fixed.Parse(m.balances(t, 0)[hostID])
 			if err != nil {
