@@ -672,7 +672,8 @@ func feedEmpty(view feedView) string {
 func storageBilledText(r ledger.Receipt) string {
 	text := fmt.Sprintf("%s billed keeping your shards", short(string(r.NodeID), 20))
 	if w, _, ok := ledger.StorageWindowOf(r.JobID); ok {
-		text += fmt.Sprintf(" (%s) %s", humanBytes(int64(r.Metrics[ledger.MetricBytes])), w)
+		text = fmt.Sprintf("%s billed keeping %s of your shards, %s", short(string(r.NodeID), 20),
+			humanBytes(int64(r.Metrics[ledger.MetricBytes])), w)
 	}
 	reward, err := r.Reward()
 	if err != nil {
