@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/ledger"
@@ -52,4 +53,18 @@ func TestOwedCard(t *testing.T) {
 		t.Fatalf("owed card = %d rows, total %+v; want 3 unpaid rows and a total:\n%s", len(rows), total, body)
 	}
 	wantAll(t, "owed card", body, "9 <span", "credits owed")
+}
+
+// TestStorageBilledText: the feed says which host billed how much of the
+// owner's data for which window, and what it costs.
+func TestStorageBilledText(t *testing.T) {
+	host, owner := identity.NodeID("did:key:z6MkjTPCuJe7gktJcNwCkTyYPsZqVLYQWhtxndmtHdVbzC6Y"),
+		identity.NodeID("did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK")
+	w := ledger.StorageWindow{Start: time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC).Unix(), Seconds: 3600}
+	r := ledger.Receipt{NodeID: host, ResourceType: ledger.ResourceStorage, JobID: w.JobID(owner), Units: 7340,
+		UnitPrice: 100_000, Metrics: map[string]float64{ledger.MetricBytes: 7 << 20}}
+	want := "did:key:z6MkjTPCuJe7… billed keeping 7.0 MiB of your shards, Dec 6 10:00:00–11:00:00 UTC: 0.000734 credits owed."
+	if got := storageBilledText(r); got != want {
+		t.Errorf("storageBilledText = %q\nwant %q", got, want)
+	}
 }
