@@ -30,4 +30,24 @@
 // signed caller; callers that are not nodes (the admin) and audits count
 // only in the totals, and at most maxTrafficPeers peers are counted one by
 // one, so the counters stay bounded whoever calls.
+//
+// # Storage billing: nothing paid twice, nothing paid for what was not kept
+//
+// An owner pays each host for keeping its shards, one window at a time
+// (storagebill.go). Why no time is paid twice: (1) a host signs at most
+// one storage receipt per owner and window, because the receipt's job ID
+// names both and the host's receipt store keeps (job ID, resource) unique;
+// (2) it signs no window that overlaps one it already billed that owner,
+// checked against its newest storage receipt for the owner under a mutex
+// that also covers the signing, and windows only move forward; (3) the
+// owner pays a receipt at most once, by settlement's argument (package
+// economy). Why no more is paid than was kept: the owner asks only for the
+// bytes of its live shards placed on the host before the window began
+// (storage.Catalog.Holdings), refuses a receipt for more units than that
+// or above MaxStoragePrice, and the host signs for no more bytes than it
+// still keeps for the owner and stored before the window began. Clocks
+// enter only through window bounds: a host refuses windows that have not
+// ended by its clock (with storageClockSkew of drift) and counts shards
+// stored up to storageClockSkew after the start. TestStorageWindowsNeverOverlap
+// drives the host's side with random windows, repeats and restarts.
 package node

@@ -3,6 +3,8 @@ package node_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -128,5 +130,99 @@ func TestSignStorageReceipt(t *testing.T) {
 	rs, err := n.RecentReceipts(ctx, 100)
 	if err != nil || len(rs) != 2 {
 		t.Fatalf("the host signed %d receipts (%v), want 2", len(rs), err)
+	}
+}
+
+// TestStorageWindowsNeverOverlap drives a host's side of storage billing
+// with seeded random schedules: owners asking for windows of random
+// lengths and starts, repeats, a clock that moves, and restarts of the
+// host on its database. Whatever the order, the host never signs two
+// receipts for one owner whose windows overlap, signs each window once
+// (asked again, the same receipt), and never for more than the owner's
+// bytes it keeps. A failing seed is in the subtest's name.
+func TestStorageWindowsNeverOverlap(t *testing.T) {
+	t.Parallel()
+	for seed := range uint64(4) {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+			t.Parallel()
+			rng := rand.New(rand.NewPCG(seed, 7))
+			var mu sync.Mutex
+			now := testClock.Add(-20 * 24 * time.Hour)
+			cfg := testConfig(t.TempDir())
+			cfg.StorageBillWindow = time.Minute
+			cfg.Now = func() time.Time {
+				mu.Lock()
+				defer mu.Unlock()
+				return now
+			}
+			keys := testKeys(t)
+			n, closeDB := openNodeWith(t, cfg.DataDir, keys, cfg)
+			owners := []identity.NodeID{testKeys(t).ID(), testKeys(t).ID(), testKeys(t).ID()}
+			held := map[identity.NodeID]int64{}
+			for i, o := range owners {
+				size := 1<<20 + rng.IntN(3<<20)
+				if _, err := n.StoreShard(t.Context(), "s.0", i, bytes.NewReader(make([]byte, size)), "", string(o)); err != nil {
+					t.Fatal(err)
+				}
+				held[o] = int64(size)
+			}
+			signed := map[string]ledger.Receipt{}
+			lengths := []int64{60, 120, 300, 3600}
+			for step := range 300 {
+				switch rng.IntN(12) {
+				case 0:
+					closeDB()
+					n, closeDB = openNodeWith(t, cfg.DataDir, keys, cfg)
+				case 1, 2:
+					mu.Lock()
+					now = now.Add(time.Duration(rng.Int64N(int64(2 * time.Hour))))
+					mu.Unlock()
+				default:
+					o := owners[rng.IntN(len(owners))]
+					secs := lengths[rng.IntN(len(lengths))]
+					start := cfg.Now().Unix() - 3*3600 + rng.Int64N(4*3600)
+					w := ledger.StorageWindow{Start: start - start%secs, Seconds: secs}
+					bill := node.StorageBill{Window: w, Bytes: 1 + rng.Int64N(8<<20)}
+					r, err := n.SignStorageReceipt(t.Context(), o, bill)
+					if err != nil {
+						if !errors.Is(err, node.ErrConflict) && !errors.Is(err, node.ErrInvalid) {
+							t.Fatalf("step %d: %v", step, err)
+						}
+						continue
+					}
+					if r.JobID != w.JobID(o) || r.ConsumerID != o {
+						t.Fatalf("step %d: asked %q of %s, signed %q of %s", step, w.JobID(o), o, r.JobID, r.ConsumerID)
+					}
+					if before, ok := signed[r.JobID]; ok {
+						if before.Seq != r.Seq || before.Units != r.Units {
+							t.Fatalf("step %d: window %s signed again: #%d then #%d", step, w, before.Seq, r.Seq)
+						}
+						continue
+					}
+					if most, _ := w.Units(min(bill.Bytes, held[o])); r.Units > most {
+						t.Fatalf("step %d: %d units for %d bytes asked, %d kept; at most %d", step, r.Units, bill.Bytes, held[o], most)
+					}
+					signed[r.JobID] = r
+				}
+			}
+			// Every receipt the host holds, per owner: disjoint windows.
+			all, err := n.RecentReceipts(t.Context(), 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(all) != len(signed) || len(all) < 10 {
+				t.Fatalf("the host holds %d receipts, %d signed (want at least 10 to mean something)", len(all), len(signed))
+			}
+			for i, a := range all {
+				wa, oa, _ := ledger.StorageWindowOf(a.JobID)
+				for _, b := range all[i+1:] {
+					wb, ob, _ := ledger.StorageWindowOf(b.JobID)
+					if oa == ob && wa.StartTime().Before(wb.End()) && wb.StartTime().Before(wa.End()) {
+						t.Fatalf("overlapping windows for %s: %s (#%d) and %s (#%d)", oa, wa, a.Seq, wb, b.Seq)
+					}
+				}
+			}
+			t.Logf("%d receipts signed in 300 steps", len(all))
+		})
 	}
 }
