@@ -41,6 +41,10 @@ const (
 	storageClockSkew = 10 * time.Minute
 	// storageBillHosts is the most hosts one billing round asks.
 	storageBillHosts = 64
+	// storageBillTimeout bounds each host's part of a round (the request
+	// for its receipt and the acceptance handed back): a frozen host
+	// holds up a settle that long at most.
+	storageBillTimeout = 15 * time.Second
 )
 
 // StorageBill asks a host for a storage receipt: the window and the bytes
@@ -187,6 +191,8 @@ func (n *Node) BillStorage(ctx context.Context) (int, error) {
 // the receipt asked for, for at most the units asked and at no more than
 // MaxStoragePrice, accepts it, owes it and hands the acceptance back.
 func (n *Node) billStorageOn(ctx context.Context, host identity.NodeID, endpoint string, want StorageBill) error {
+	ctx, cancel := context.WithTimeout(ctx, storageBillTimeout)
+	defer cancel()
 	r, err := n.settle.remote.StorageReceipt(ctx, endpoint, want)
 	if err != nil {
 		return err
