@@ -11,6 +11,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -234,6 +235,20 @@ func contractCases() []contractCase {
 			body: []byte(`{"receipts":[]}`), want: 400},
 		{op: "billReceipts", name: "by a stranger", method: "POST", path: "/receipts/bill", auth: strangerAuth,
 			body: []byte(`{bill}`), want: 403},
+		{op: "storageReceipt", name: "by the owner of shards here", method: "POST", path: "/receipts/storage", auth: signedAuth,
+			body: []byte(`{"window_start":{lastminute},"window_seconds":60,"bytes":1048576}`), want: 200},
+		{op: "storageReceipt", name: "the same window again", method: "POST", path: "/receipts/storage", auth: signedAuth,
+			body: []byte(`{"window_start":{lastminute},"window_seconds":60,"bytes":1}`), want: 200},
+		{op: "storageReceipt", name: "a window not over", method: "POST", path: "/receipts/storage", auth: signedAuth,
+			body: []byte(`{"window_start":253402300740,"window_seconds":60,"bytes":1}`), want: 409},
+		{op: "storageReceipt", name: "not aligned", method: "POST", path: "/receipts/storage", auth: signedAuth,
+			body: []byte(`{"window_start":61,"window_seconds":60,"bytes":1}`), want: 400},
+		{op: "storageReceipt", name: "no bytes", method: "POST", path: "/receipts/storage", auth: signedAuth,
+			body: []byte(`{"window_start":{lastminute},"window_seconds":60,"bytes":0}`), want: 400},
+		{op: "storageReceipt", name: "by the admin", method: "POST", path: "/receipts/storage", auth: adminAuth,
+			body: []byte(`{"window_start":{lastminute},"window_seconds":60,"bytes":1}`), want: 401},
+		{op: "storageReceipt", name: "by a stranger", method: "POST", path: "/receipts/storage", auth: strangerAuth,
+			body: []byte(`{"window_start":{lastminute},"window_seconds":60,"bytes":1}`), want: 403},
 		{op: "getOwed", name: "billed", method: "GET", path: "/receipts/owed?limit=5", want: 200},
 		{op: "settle", name: "owed, but no economy", method: "POST", path: "/settle", auth: adminAuth, body: []byte(`{"limit":10}`), want: 409},
 
@@ -574,7 +589,7 @@ func TestContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := servertest.NewCluster(t)
-	tn := servertest.Start(t, servertest.Options{Members: []identity.NodeID{peer.ID()}, Cluster: c})
+	tn := servertest.Start(t, servertest.Options{Members: []identity.NodeID{peer.ID()}, Cluster: c, StorageBillWindow: time.Minute})
 	alone := servertest.Start(t, servertest.Options{Alone: true})
 	signer := identity.NewRequestSigner(peer, 1)
 	stranger, err := identity.Generate(randReader())
@@ -622,13 +637,19 @@ func TestContract(t *testing.T) {
 	blocks := strings.NewReplacer("{block}", string(blkJSON), "{blockb64}", base64.StdEncoding.EncodeToString(blkJSON),
 		"{blockname}", blk.Name().String(), "{self}", string(tn.Keys.ID()), "{peer}", string(peer.ID()))
 	maps.Copy(shares, contractReceipts(t, tn, peer, signer))
+	// The peer keeps a mebibyte here, so the last minute's storage window
+	// is worth a receipt.
+	if _, err := tn.Node.StoreShard(t.Context(), "contract-bill.0", 0, bytes.NewReader(make([]byte, 1<<20)), "", string(peer.ID())); err != nil {
+		t.Fatal(err)
+	}
+	lastMinute := strconv.FormatInt(ledger.LastWindow(time.Now(), time.Minute).Start, 10)
 	for _, tc := range cases {
 		t.Run(tc.op+"/"+tc.name, func(t *testing.T) {
 			tc.path = blocks.Replace(tc.path)
 			tc.body = []byte(blocks.Replace(string(tc.body)))
 			tc.path = strings.ReplaceAll(tc.path, "{asset}", assetID)
 			tc.path = strings.ReplaceAll(tc.path, "{tx}", txID)
-			for k, v := range map[string]string{"{peer}": string(peer.ID()), "{cert}": cert,
+			for k, v := range map[string]string{"{peer}": string(peer.ID()), "{cert}": cert, "{lastminute}": lastMinute,
 				"{peertx}": base64.StdEncoding.EncodeToString(peerTx.Encode())} {
 				tc.body = bytes.ReplaceAll(tc.body, []byte(k), []byte(v))
 			}

@@ -1481,7 +1481,7 @@ type StorageBillRequest struct {
 	// WindowSeconds The window's length.
 	WindowSeconds int64 `json:"window_seconds"`
 
-	// WindowStart The window's start in unix seconds, a multiple of its length.
+	// WindowStart The window's start in unix seconds, a multiple of its length (at most the last second of year 9999).
 	WindowStart int64 `json:"window_start"`
 }
 

@@ -62,6 +62,8 @@ type Options struct {
 	// Alone starts the node with no cluster document (Cluster and Members
 	// are ignored): it serves no node-signed request.
 	Alone bool
+	// StorageBillWindow is copied into node.Config.
+	StorageBillWindow time.Duration
 	// TrustPollInterval is copied into node.Config.Trust.PollInterval.
 	TrustPollInterval time.Duration
 	// LedgerSyncInterval and LedgerFlushInterval are copied into
@@ -138,6 +140,7 @@ func Start(t testing.TB, opts Options) *Node {
 	if opts.MaxShardBytes != 0 {
 		cfg.MaxShardBytes = opts.MaxShardBytes
 	}
+	cfg.StorageBillWindow = opts.StorageBillWindow
 	if opts.ReplaySenders != 0 {
 		cfg.ReplaySenders = opts.ReplaySenders
 	}
