@@ -86,8 +86,8 @@ func (n *Node) SignStorageReceipt(ctx context.Context, owner identity.NodeID, bi
 		return ledger.Receipt{}, fmt.Errorf("%w: the window started more than %s ago", ErrConflict, maxStorageBillAge)
 	}
 
-	// One owner's windows are checked and signed one at a time, so two
-	// requests cannot both pass the overlap check.
+	// Windows are checked and signed one at a time, so two requests for
+	// one owner cannot both pass the overlap check.
 	n.storageSignMu.Lock()
 	defer n.storageSignMu.Unlock()
 	job := w.JobID(owner)
