@@ -102,7 +102,7 @@ type Config struct {
 	// StorageBillWindow is the length of the windows an owner pays its
 	// hosts for keeping its shards: at each settle round after a window
 	// ends, the owner asks each host for a receipt for it (see
-	// BillStorage); as a host, the node bills no shorter windows. Whole
+	// billStorage); as a host, the node bills no shorter windows. Whole
 	// seconds, at most 31 days; default 1 h.
 	StorageBillWindow time.Duration
 	// MaxStoragePrice is the highest storage price (micro-credits per

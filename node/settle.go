@@ -172,7 +172,7 @@ type SettleResult struct {
 }
 
 // Settle takes the storage receipts of the last window that ended (see
-// BillStorage), then pays up to limit of the newest accepted receipts this
+// billStorage), then pays up to limit of the newest accepted receipts this
 // node owes, in batched transactions to their hosts and to the system
 // account (see economy.Settler.Settle), and asks the witnesses for them. A receipt is
 // put into a payment at most once, however often Settle runs; payments
@@ -188,7 +188,7 @@ func (n *Node) Settle(ctx context.Context, limit int) (SettleResult, error) {
 	}
 	// A host that cannot bill its window now is asked again next time;
 	// it does not stop the payment of what is owed.
-	if _, err := n.BillStorage(ctx); err != nil && ctx.Err() == nil {
+	if _, err := n.billStorage(ctx); err != nil && ctx.Err() == nil {
 		n.log.Warn("Storage billing failed", "err", err)
 	}
 	if l, err := n.economy.Ledger(ctx); err == nil {

@@ -143,13 +143,13 @@ type StorageBilled struct {
 // Kind implements Event.
 func (StorageBilled) Kind() string { return "storage_billed" }
 
-// BillStorage asks the hosts that are up and hold this node's shards for
+// billStorage asks the hosts that are up and hold this node's shards for
 // their receipts for the last storage window that has ended, checks and
 // accepts them, and records them as owed (they are paid by Settle). Hosts
 // already billed for that window since this node started are not asked
 // again; asking again after a restart returns the same receipt. It returns
 // how many receipts it accepted.
-func (n *Node) BillStorage(ctx context.Context) (int, error) {
+func (n *Node) billStorage(ctx context.Context) (int, error) {
 	if err := n.checkRunning(); err != nil {
 		return 0, err
 	}
