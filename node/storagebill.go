@@ -11,6 +11,7 @@ import (
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/fixed"
 	"github.com/offgrid-net/offgrid/ledger"
+	"github.com/offgrid-net/offgrid/node/economy"
 	"github.com/offgrid-net/offgrid/node/nodeerr"
 )
 
@@ -155,6 +156,11 @@ func (n *Node) billStorage(ctx context.Context) (int, error) {
 	}
 	if n.settle.remote == nil {
 		return 0, nil
+	}
+	if _, err := n.economy.Ledger(ctx); errors.Is(err, economy.ErrNoEconomy) {
+		return 0, nil // a cluster without an economy pays nothing for storage
+	} else if err != nil {
+		return 0, err
 	}
 	w := ledger.LastWindow(n.cfg.Now(), n.cfg.StorageBillWindow)
 	held, err := n.assets.Holdings(ctx, w.StartTime())
