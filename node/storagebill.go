@@ -203,22 +203,8 @@ func (n *Node) billStorageOn(ctx context.Context, host identity.NodeID, endpoint
 	if err != nil {
 		return err
 	}
-	due, err := want.Window.Units(want.Bytes)
-	if err != nil {
+	if err := checkStorageReceipt(r, host, n.info.ID, want, n.cfg.MaxStoragePrice); err != nil {
 		return err
-	}
-	switch {
-	case r.NodeID != host:
-		return fmt.Errorf("%w: the receipt is signed by %s", ErrConflict, r.NodeID)
-	case r.ConsumerID != n.info.ID:
-		return fmt.Errorf("%w: the receipt names consumer %q, not this node", ErrConflict, r.ConsumerID)
-	case r.ResourceType != ledger.ResourceStorage || r.JobID != want.Window.JobID(n.info.ID):
-		return fmt.Errorf("%w: the receipt is for %s job %q, not this window", ErrConflict, r.ResourceType, r.JobID)
-	case r.Units < 1 || r.Units > due:
-		return fmt.Errorf("%w: the receipt asks for %s units, at most %s are due", ErrConflict, fixed.Format(r.Units), fixed.Format(due))
-	case r.UnitPrice > n.cfg.MaxStoragePrice:
-		return fmt.Errorf("%w: the host's storage price %s is above this node's most, %s (--max-storage-price)",
-			ErrConflict, fixed.Format(r.UnitPrice), fixed.Format(n.cfg.MaxStoragePrice))
 	}
 	acc, err := ledger.Accept(n.keys, r)
 	if err != nil {
@@ -232,6 +218,31 @@ func (n *Node) billStorageOn(ctx context.Context, host identity.NodeID, endpoint
 	n.bus.Publish(StorageBilled{Receipt: acc})
 	if err := n.settle.remote.Accept(ctx, endpoint, acc); err != nil {
 		n.log.Warn("Telling the host of an acceptance failed", "host", host, "seq", r.Seq, "err", err)
+	}
+	return nil
+}
+
+// checkStorageReceipt checks a host's answer to want, asked by owner: the
+// host's receipt for that window and owner, for some but at most the units
+// want is worth, at no more than maxPrice. The receipt's signature was
+// checked when it was read.
+func checkStorageReceipt(r ledger.Receipt, host, owner identity.NodeID, want StorageBill, maxPrice int64) error {
+	due, err := want.Window.Units(want.Bytes)
+	if err != nil {
+		return err
+	}
+	switch {
+	case r.NodeID != host:
+		return fmt.Errorf("%w: the receipt is signed by %s", ErrConflict, r.NodeID)
+	case r.ConsumerID != owner:
+		return fmt.Errorf("%w: the receipt names consumer %q, not this node", ErrConflict, r.ConsumerID)
+	case r.ResourceType != ledger.ResourceStorage || r.JobID != want.Window.JobID(owner):
+		return fmt.Errorf("%w: the receipt is for %s job %q, not this window", ErrConflict, r.ResourceType, r.JobID)
+	case r.Units < 1 || r.Units > due:
+		return fmt.Errorf("%w: the receipt asks for %s units, at most %s are due", ErrConflict, fixed.Format(r.Units), fixed.Format(due))
+	case r.UnitPrice > maxPrice:
+		return fmt.Errorf("%w: the host's storage price %s is above this node's most, %s (--max-storage-price)",
+			ErrConflict, fixed.Format(r.UnitPrice), fixed.Format(maxPrice))
 	}
 	return nil
 }
