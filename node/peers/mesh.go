@@ -38,6 +38,14 @@ func (s *Service) loadMesh(ctx context.Context) {
 // a busy node does not flip the mesh to "none" and back.
 const meshStaleReads = 3
 
+// keepLastMesh reports whether a poll leaves the last metrics in place:
+// it does while no source has answered for fewer than meshStaleReads polls
+// in a row (failed counts them, this one included) and the last metrics
+// came from a source.
+func keepLastMesh(prev MeshMetrics, failed int) bool {
+	return failed > 0 && failed < meshStaleReads && prev.Source != "none"
+}
+
 // pollMesh reads mesh metrics every MeshPollInterval until ctx ends,
 // keeping them in SQLite and telling subscribers when they change.
 func (s *Service) pollMesh(ctx context.Context) {
@@ -53,7 +61,7 @@ func (s *Service) pollMesh(ctx context.Context) {
 		}
 		s.meshMu.Lock()
 		prev := s.mesh
-		if failed > 0 && failed < meshStaleReads && prev.Source != "none" {
+		if keepLastMesh(prev, failed) {
 			s.meshMu.Unlock()
 			return
 		}
