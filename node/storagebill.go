@@ -13,6 +13,7 @@ import (
 	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/node/economy"
 	"github.com/offgrid-net/offgrid/node/nodeerr"
+	"golang.org/x/sync/errgroup"
 )
 
 // Storage billing. An owner pays each host for keeping its shards, one
@@ -42,9 +43,12 @@ const (
 	storageClockSkew = 10 * time.Minute
 	// storageBillHosts is the most hosts one billing round asks.
 	storageBillHosts = 64
+	// storageBillParallel is how many hosts a round asks at once, so that
+	// hosts that do not answer hold it up by about one timeout, not one
+	// each.
+	storageBillParallel = 8
 	// storageBillTimeout bounds each host's part of a round (the request
-	// for its receipt and the acceptance handed back): a frozen host
-	// holds up a settle that long at most.
+	// for its receipt and the acceptance handed back).
 	storageBillTimeout = 15 * time.Second
 )
 
@@ -168,10 +172,9 @@ func (n *Node) billStorage(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	up := n.upPeers(ctx)
-	accepted := 0
-	var errs []error
+	var asks []storageAsk
 	for _, host := range slices.Sorted(maps.Keys(held)) {
-		if accepted+len(errs) == storageBillHosts || ctx.Err() != nil {
+		if len(asks) == storageBillHosts {
 			break
 		}
 		id := identity.NodeID(host)
@@ -183,14 +186,44 @@ func (n *Node) billStorage(ctx context.Context) (int, error) {
 		if units, err := w.Units(want.Bytes); err != nil || units == 0 {
 			continue // too little to bill this window
 		}
-		if err := n.billStorageOn(ctx, id, endpoint, want); err != nil {
-			errs = append(errs, fmt.Errorf("host %s: %w", id, err))
-			continue
-		}
-		accepted++
+		asks = append(asks, storageAsk{host: id, endpoint: endpoint, bill: want})
 	}
+	accepted, err := askHosts(ctx, asks, storageBillParallel, func(ctx context.Context, a storageAsk) error {
+		return n.billStorageOn(ctx, a.host, a.endpoint, a.bill)
+	})
 	n.forgetStorageBills(held)
-	return accepted, errors.Join(errs...)
+	return accepted, err
+}
+
+// storageAsk is one host a billing round asks for its storage receipt.
+type storageAsk struct {
+	host     identity.NodeID
+	endpoint string
+	bill     StorageBill
+}
+
+// askHosts runs ask for each of asks, at most parallel at once, and
+// returns how many succeeded and the others' errors, in the order of asks.
+func askHosts(ctx context.Context, asks []storageAsk, parallel int, ask func(context.Context, storageAsk) error) (int, error) {
+	errs := make([]error, len(asks))
+	var g errgroup.Group
+	g.SetLimit(parallel)
+	for i, a := range asks {
+		g.Go(func() error {
+			if err := ask(ctx, a); err != nil {
+				errs[i] = fmt.Errorf("host %s: %w", a.host, err)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait() // the functions return nil: their errors are in errs
+	failed := 0
+	for _, err := range errs {
+		if err != nil {
+			failed++
+		}
+	}
+	return len(asks) - failed, errors.Join(errs...)
 }
 
 // billStorageOn asks one host for its receipt for want, checks that it is
