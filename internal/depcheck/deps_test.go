@@ -22,10 +22,11 @@ const module = "github.com/offgrid-net/offgrid"
 var layer = map[string]int{
 	"cmd/offgrid": 8,
 	// Developer tools, run with go run; they import no project package.
-	"scripts/benchsum": 8,
-	"server":           7,
-	"api":              6,
-	"web":              6,
+	"scripts/benchsum":  8,
+	"scripts/typecheck": 8,
+	"server":            7,
+	"api":               6,
+	"web":               6,
 	// Above the engine, below its HTTP faces: the generated server, the
 	// HTTP transports the engine is given, the error contract.
 	"api/genserver": 5,
