@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -75,15 +76,9 @@ type guard struct {
 }
 
 func newGuard(n *node.Node, ownHost func(string) bool, logins *backoff.Limiter, log *slog.Logger) (*guard, error) {
-	spec, err := genserver.GetSpec()
+	router, err := specRouter()
 	if err != nil {
-		return nil, fmt.Errorf("load spec: %w", err)
-	}
-	// Match any host: the node is reached by many addresses.
-	spec.Servers = nil
-	router, err := gorillamux.NewRouter(spec)
-	if err != nil {
-		return nil, fmt.Errorf("route spec: %w", err)
+		return nil, err
 	}
 	return &guard{
 		router:  router,
@@ -95,6 +90,24 @@ func newGuard(n *node.Node, ownHost func(string) bool, logins *backoff.Limiter, 
 		maxStoreB: n.MaxShardBytes()/3*4 + 8<<10,
 	}, nil
 }
+
+// specRouter routes requests to the operations of the embedded spec. The
+// spec is parsed once per process: it never changes, the router only reads
+// it, and parsing it is most of what starting a server costs (several
+// nodes run in one process in tests).
+var specRouter = sync.OnceValues(func() (routers.Router, error) {
+	spec, err := genserver.GetSpec()
+	if err != nil {
+		return nil, fmt.Errorf("load spec: %w", err)
+	}
+	// Match any host: the node is reached by many addresses.
+	spec.Servers = nil
+	router, err := gorillamux.NewRouter(spec)
+	if err != nil {
+		return nil, fmt.Errorf("route spec: %w", err)
+	}
+	return router, nil
+})
 
 // streamed reports operations whose bodies go straight to the shard store
 // instead of being buffered for validation.

@@ -45,7 +45,7 @@ type testMesh struct {
 // the mesh grows, as every node polls every other and under the race
 // detector 20 nodes polling at 200 ms keep both cores busy.
 func meshPeerPoll(size int) time.Duration {
-	return max(200*time.Millisecond, time.Duration(size)*40*time.Millisecond)
+	return max(200*time.Millisecond, time.Duration(size)*100*time.Millisecond)
 }
 
 func startMesh(t testing.TB, size int, tweak func(i int, o *nodeOptions)) *testMesh {
