@@ -15,7 +15,8 @@ import (
 
 // TestAskHostsInParallel: a billing round asks its hosts a few at a time,
 // so hosts that never answer do not hold up the others; it never runs more
-// than its bound at once, and it reports the failures in the hosts' order.
+// than its bound at once, it reports the failures in the hosts' order, and
+// once its context ends it asks no more hosts.
 func TestAskHostsInParallel(t *testing.T) {
 	const hosts, parallel = 12, 4
 	frozen := map[identity.NodeID]bool{"did:key:h01": true, "did:key:h05": true}
@@ -65,5 +66,16 @@ func TestAskHostsInParallel(t *testing.T) {
 	none, err := askHosts(t.Context(), nil, parallel, nil)
 	if none != 0 || err != nil {
 		t.Fatalf("no hosts: %d, %v", none, err)
+	}
+	// A round whose context has ended asks no one.
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	var asked atomic.Int32
+	none, err = askHosts(ctx, asks, parallel, func(context.Context, storageAsk) error {
+		asked.Add(1)
+		return nil
+	})
+	if none != 0 || asked.Load() != 0 || !errors.Is(err, context.Canceled) {
+		t.Fatalf("ended round: %d accepted, %d asked, %v; want none asked and the context's error", none, asked.Load(), err)
 	}
 }

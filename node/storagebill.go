@@ -204,13 +204,18 @@ type storageAsk struct {
 
 // askHosts runs ask for each of asks, at most parallel at once, and
 // returns how many succeeded and the others' errors, in the order of asks.
+// Once ctx ends, the hosts not yet asked are not asked.
 func askHosts(ctx context.Context, asks []storageAsk, parallel int, ask func(context.Context, storageAsk) error) (int, error) {
 	errs := make([]error, len(asks))
 	var g errgroup.Group
 	g.SetLimit(parallel)
 	for i, a := range asks {
 		g.Go(func() error {
-			if err := ask(ctx, a); err != nil {
+			err := ctx.Err()
+			if err == nil {
+				err = ask(ctx, a)
+			}
+			if err != nil {
 				errs[i] = fmt.Errorf("host %s: %w", a.host, err)
 			}
 			return nil
