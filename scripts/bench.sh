@@ -15,7 +15,7 @@ set -uo pipefail
 GO=${GO:-go}
 BENCHTIME=${BENCHTIME:-2s}
 BENCH=${BENCH:-.}
-PACKAGES=${PACKAGES:-"ledger:2m server:2m radio:2m economy:3m node/ledgersync:3m:1x cmd/offgrid:6m"}
+PACKAGES=${PACKAGES:-"internal/sqlitedb:1m ledger:2m server:2m radio:2m economy:3m node/ledgersync:3m:1x cmd/offgrid:6m"}
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BINS=$(mktemp -d "${TMPDIR:-/tmp}/offgrid-bench.XXXXXX")

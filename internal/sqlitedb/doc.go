@@ -7,6 +7,9 @@
 // The pool is bounded (MaxOpenConns): WAL runs one writer and many readers,
 // so a few connections give all the concurrency SQLite has, and a burst of
 // requests queues for a connection instead of opening file handles without
-// end. IsFull and IsBusy classify the driver's errors (SQLITE_FULL, and
-// SQLITE_BUSY after the busy timeout) for the engine's error mapping.
+// end. The writers of one pool queue in Go, first come first served
+// (writers.go): SQLite's busy handler only sleeps and retries, and under a
+// steady stream of writes it can pass one writer over until its timeout.
+// IsFull and IsBusy classify the driver's errors (SQLITE_FULL, and
+// SQLITE_BUSY or the queue's own timeout) for the engine's error mapping.
 package sqlitedb

@@ -35,20 +35,17 @@ const connMaxIdleTime = time.Minute
 // a node's private records, and SQLite gives its -wal and -shm files the
 // mode of the database file.
 func Open(ctx context.Context, file string) (*sql.DB, error) {
+	return open(ctx, file, busyTimeout)
+}
+
+// open is Open with the writer queue's wait as a parameter, for tests.
+func open(ctx context.Context, file string, wait time.Duration) (*sql.DB, error) {
 	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", file, err)
 	}
 	f.Close()
-	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "foreign_keys(1)", "busy_timeout(10000)", "synchronous(NORMAL)"} {
-		q.Add("_pragma", p)
-	}
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+file+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", file, err)
-	}
+	db := openDB(dsn(file), wait)
 	db.SetMaxOpenConns(MaxOpenConns)
 	db.SetMaxIdleConns(MaxOpenConns)
 	db.SetConnMaxIdleTime(connMaxIdleTime)
@@ -65,6 +62,17 @@ func Open(ctx context.Context, file string) (*sql.DB, error) {
 	return db, nil
 }
 
+// dsn is the driver's name for file: WAL, foreign keys, the busy timeout
+// and immediate write transactions.
+func dsn(file string) string {
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "foreign_keys(1)", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()), "synchronous(NORMAL)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	return "file:" + file + "?" + q.Encode()
+}
+
 // migrationsDir is the directory of the migration files in the FS given to
 // Migrate: each package embeds its own with
 //
@@ -78,10 +86,11 @@ const migrationsDir = "migrations"
 // database's size limit) is full, and the write was rolled back.
 func IsFull(err error) bool { return hasCode(err, sqlite3.SQLITE_FULL) }
 
-// IsBusy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED: the
-// busy timeout passed while another connection held the lock.
+// IsBusy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED, or
+// the writer queue's timeout: the busy timeout passed while other writers
+// held the database.
 func IsBusy(err error) bool {
-	return hasCode(err, sqlite3.SQLITE_BUSY) || hasCode(err, sqlite3.SQLITE_LOCKED)
+	return errors.Is(err, errWriteQueue) || hasCode(err, sqlite3.SQLITE_BUSY) || hasCode(err, sqlite3.SQLITE_LOCKED)
 }
 
 // hasCode reports whether err is a SQLite error whose primary result code

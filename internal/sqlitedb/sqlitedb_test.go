@@ -107,11 +107,13 @@ func TestPoolIsBounded(t *testing.T) {
 }
 
 // TestErrorClasses provokes SQLITE_FULL (a page limit stands in for a full
-// disk) and SQLITE_BUSY (a second writer while the first holds the lock,
-// with no busy timeout) and checks IsFull and IsBusy on each.
+// disk), SQLITE_BUSY (a writer of a second pool while the first holds the
+// lock, with no busy timeout) and the writer queue's timeout, and checks
+// IsFull and IsBusy on each.
 func TestErrorClasses(t *testing.T) {
 	ctx := t.Context()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "t.db"))
+	file := filepath.Join(t.TempDir(), "t.db")
+	db, err := Open(ctx, file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,12 +135,19 @@ func TestErrorClasses(t *testing.T) {
 	}
 	_, full := conn.ExecContext(ctx, `INSERT INTO t_big(b) VALUES (zeroblob(1 << 20))`)
 
+	// SQLITE_BUSY comes from a writer outside this pool (another process),
+	// which waits in SQLite's busy handler, not in the pool's queue.
 	tx, err := db.BeginTx(ctx, nil) // immediate: holds the write lock
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	other, err := db.Conn(ctx)
+	otherDB, err := Open(ctx, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer otherDB.Close()
+	other, err := otherDB.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,6 +157,19 @@ func TestErrorClasses(t *testing.T) {
 	}
 	_, busy := other.ExecContext(ctx, `INSERT INTO sqlitedb_migrations(component, version) VALUES ('busy', 1)`)
 
+	// The queue's own timeout, in a pool whose writers wait 50 ms.
+	short, err := open(ctx, filepath.Join(t.TempDir(), "short.db"), 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer short.Close()
+	held, err := short.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Rollback()
+	_, queued := short.ExecContext(ctx, `DELETE FROM sqlitedb_migrations`)
+
 	tests := []struct {
 		name         string
 		err          error
@@ -155,6 +177,7 @@ func TestErrorClasses(t *testing.T) {
 	}{
 		{"SQLITE_FULL", full, true, false},
 		{"SQLITE_BUSY", busy, false, true},
+		{"writer queue timeout", queued, false, true},
 		{"wrapped SQLITE_FULL", fmt.Errorf("record shard: %w", full), true, false},
 		{"other", errors.New("no such table"), false, false},
 	}
