@@ -9,9 +9,15 @@
 // announce poll (an HTTP request, so it includes the peer's handler); a
 // peer known by beacons or gossip gets memberlist's direct-probe RTT
 // (PingDelegate; memberlist skips indirect and TCP-fallback probes, which
-// would not measure the path). Only the latest is kept, in node_peers,
-// with how and when it was taken. Probe samples reach the table through
-// the membership event queue and are dropped when it is full.
+// would not measure the path). Only the latest is kept, with how and when
+// it was taken. Probe samples reach the table through the membership event
+// queue and are dropped when it is full.
+//
+// Writes: the latest last-seen and round-trip times live in memory (heard)
+// and reach node_peers at most every 30 s per peer (sooner when the table
+// forgets peers sooner); every other change of a peer is written at once.
+// The table's reads overlay memory on SQLite, so expiry and the choice of
+// transport decide on the newest times, never on a stale row.
 //
 // Timeline: every state change the table publishes is also written to
 // node_peer_states (only when it differs from the peer's last row). Rows

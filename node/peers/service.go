@@ -186,7 +186,9 @@ func New(ctx context.Context, cfg Config, self Self, deps Deps) (*Service, error
 	case deps.DB == nil || deps.Gate == nil || deps.Events == nil || deps.Active == nil || deps.Now == nil || deps.Logger == nil:
 		return nil, errors.New("peers: DB, Gate, Events, Active, Now and Logger are required")
 	}
-	t, err := openTable(ctx, deps.DB, self.Endpoint, cfg.StaticPeers, deps.Now, 3*cfg.PollInterval, min(time.Second, cfg.DownAfter/3))
+	// A live peer's last-seen time reaches SQLite well before the table
+	// would forget it (Expiry).
+	t, err := openTable(ctx, deps.DB, self.Endpoint, cfg.StaticPeers, deps.Now, 3*cfg.PollInterval, min(maxFlushEvery, cfg.Expiry/4))
 	if err != nil {
 		return nil, err
 	}

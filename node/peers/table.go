@@ -27,20 +27,20 @@ type table struct {
 	now   func() time.Time
 	// fresh is how long an observation keeps its transport against a worse one.
 	fresh time.Duration
-	// granularity is how stale a peer's recorded last-seen time may get
-	// before a repeated observation is written again: peers are heard every
-	// few seconds on every link, and most observations change nothing else.
-	granularity time.Duration
+	// heard holds the latest last-seen and round-trip times, written to
+	// SQLite at most every flushEvery per peer.
+	heard      *heard
+	flushEvery time.Duration
 }
 
 // openTable opens the table and adds the static peers, except self (this
 // node's own endpoint, which it also removes from an older table).
-func openTable(ctx context.Context, db *sql.DB, self string, static []string, now func() time.Time, fresh, granularity time.Duration) (*table, error) {
+func openTable(ctx context.Context, db *sql.DB, self string, static []string, now func() time.Time, fresh, flushEvery time.Duration) (*table, error) {
 	stmts, err := sqlitedb.Prepare(ctx, db, tableQueries...)
 	if err != nil {
 		return nil, fmt.Errorf("peer table: %w", err)
 	}
-	t := &table{db: db, stmts: stmts, now: now, fresh: fresh, granularity: granularity}
+	t := &table{db: db, stmts: stmts, now: now, fresh: fresh, heard: newHeard(), flushEvery: flushEvery}
 	// What was up before a restart has to be heard from again; its
 	// timeline shows the gap as unknown.
 	if _, err := db.ExecContext(ctx, `INSERT INTO node_peer_states(endpoint, at, state)
@@ -70,7 +70,7 @@ func openTable(ctx context.Context, db *sql.DB, self string, static []string, no
 const peerColumns = `endpoint, node_id, name, via, state, active, gossip, static, last_seen`
 
 // selectColumns are peerColumns and the latest round-trip time, which only
-// setRTT writes.
+// setRTT writes. Read them with scan, which overlays what heard holds.
 const selectColumns = peerColumns + `, rtt_us, rtt_via, rtt_at`
 
 // The queries the table runs while the node runs, prepared once: every
@@ -89,10 +89,10 @@ const (
 	qForgetID      = `UPDATE node_peers SET node_id = '', name = '', state = 'down', active = 0 WHERE endpoint = ?`
 	qList          = `SELECT ` + selectColumns + ` FROM node_peers ORDER BY endpoint`
 	qSilent        = `SELECT ` + selectColumns + ` FROM node_peers WHERE static = 0 AND state = 'up' AND last_seen < ?`
-	qMarkDown      = `UPDATE node_peers SET state = 'down' WHERE endpoint = ?`
+	qMarkDown      = `UPDATE node_peers SET state = 'down', last_seen = ? WHERE endpoint = ?`
 	qDropSilent    = `DELETE FROM node_peers WHERE static = 0 AND last_seen < ?`
-	qRTTByEndpoint = `UPDATE node_peers SET rtt_us = ?, rtt_via = ?, rtt_at = ? WHERE endpoint = ?`
-	qRTTByID       = `UPDATE node_peers SET rtt_us = ?, rtt_via = ?, rtt_at = ? WHERE node_id = ?`
+	qRTT           = `UPDATE node_peers SET rtt_us = ?, rtt_via = ?, rtt_at = ? WHERE endpoint = ?`
+	qEndpointsByID = `SELECT endpoint FROM node_peers WHERE node_id = ?`
 	qLastState     = `SELECT state FROM node_peer_states WHERE endpoint = ? ORDER BY at DESC, rowid DESC LIMIT 1`
 	qAddState      = `INSERT INTO node_peer_states(endpoint, at, state) VALUES (?, ?, ?)`
 	qTrimStates    = `DELETE FROM node_peer_states WHERE at < ?1 AND rowid NOT IN
@@ -104,7 +104,7 @@ const (
 )
 
 var tableQueries = []string{qGet, qUpsert, qAddStatic, qMarkSelf, qIdentified, qDelete, qForgetID, qList, qSilent, qMarkDown,
-	qDropSilent, qRTTByEndpoint, qRTTByID, qLastState, qAddState, qTrimStates, qOrphanStates, qCapStates, qTimeline}
+	qDropSilent, qRTT, qEndpointsByID, qLastState, qAddState, qTrimStates, qOrphanStates, qCapStates, qTimeline}
 
 func scanPeer(row interface{ Scan(...any) error }) (Peer, error) {
 	var (
@@ -130,6 +130,23 @@ func scanPeer(row interface{ Scan(...any) error }) (Peer, error) {
 	return p, nil
 }
 
+// millis is how the table stores a time: Unix milliseconds, 0 for none.
+func millis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// scan reads a peer as SQLite has it and overlays what heard holds.
+func (t *table) scan(row interface{ Scan(...any) error }) (Peer, error) {
+	p, err := scanPeer(row)
+	if err == nil {
+		t.heard.overlay(&p)
+	}
+	return p, err
+}
+
 // update merges one observation in one write transaction and returns the
 // peer as stored and whether anything a user would notice changed. A down
 // observation keeps the identity learned earlier; an up one keeps a better
@@ -137,21 +154,27 @@ func scanPeer(row interface{ Scan(...any) error }) (Peer, error) {
 // the live member stored for its endpoint changes nothing: one member
 // cannot take over another's endpoint.
 func (t *table) update(ctx context.Context, obs Peer, isMember func(identity.NodeID) bool) (stored Peer, changed bool, err error) {
-	// Most observations repeat what the table says; skip the write unless
-	// something changed or the recorded last-seen time is getting old.
+	// Most observations repeat what the table says but the time: keep that
+	// in heard, and write only when something else changed or the written
+	// last-seen time is flushEvery old.
 	old, err := scanPeer(t.stmts.Stmt(ctx, nil, qGet).QueryRowContext(ctx, obs.Endpoint))
+	written := old.LastSeen
+	t.heard.overlay(&old)
 	if err == nil && obs.Via == "gossip" && obs.State == StateUp && old.Via != "gossip" {
 		// The peer is heard on a transport: its beacons, not membership
 		// gossip, say it is alive (gossip lags a death by seconds).
 		return old, false, nil
 	}
 	if err == nil && obs.State == StateUp && old.State == StateUp && old.ID == obs.ID && old.Name == obs.Name && old.Active == obs.Active &&
-		(old.Via == obs.Via || obs.Via == "gossip") && (obs.Gossip == 0 || obs.Gossip == old.Gossip) &&
-		obs.LastSeen.Sub(old.LastSeen) < t.granularity {
-		return old, false, nil
+		(old.Via == obs.Via || obs.Via == "gossip") && (obs.Gossip == 0 || obs.Gossip == old.Gossip) {
+		t.heard.saw(obs.Endpoint, obs.LastSeen)
+		if obs.LastSeen.Sub(written) < t.flushEvery {
+			old.LastSeen = later(old.LastSeen, obs.LastSeen)
+			return old, false, nil
+		}
 	}
 	err = sqlitedb.InTx(ctx, t.db, func(tx *sql.Tx) error {
-		old, err := scanPeer(t.stmts.Stmt(ctx, tx, qGet).QueryRowContext(ctx, obs.Endpoint))
+		old, err := t.scan(t.stmts.Stmt(ctx, tx, qGet).QueryRowContext(ctx, obs.Endpoint))
 		exists := err == nil
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
@@ -187,13 +210,12 @@ func (t *table) update(ctx context.Context, obs Peer, isMember func(identity.Nod
 				next.Gossip = old.Gossip
 			}
 		}
-		seen := int64(0)
-		if !next.LastSeen.IsZero() {
-			seen = next.LastSeen.UnixMilli()
-		}
-		_, err = t.stmts.Stmt(ctx, tx, qUpsert).ExecContext(ctx, next.Endpoint, string(next.ID), next.Name, next.Via, string(next.State), next.Active, next.Gossip, next.Static, seen)
+		_, err = t.stmts.Stmt(ctx, tx, qUpsert).ExecContext(ctx, next.Endpoint, string(next.ID), next.Name, next.Via, string(next.State), next.Active, next.Gossip, next.Static, millis(next.LastSeen))
 		if err != nil {
 			return err
+		}
+		if obs.State == StateUp {
+			t.heard.saw(next.Endpoint, next.LastSeen)
 		}
 		stored = next
 		changed = !exists || old.State != next.State || old.ID != next.ID || old.Name != next.Name ||
@@ -227,7 +249,7 @@ func (t *table) prune(ctx context.Context, isMember func(identity.NodeID) bool) 
 			return err
 		}
 		for rows.Next() {
-			p, err := scanPeer(rows)
+			p, err := t.scan(rows)
 			if err != nil {
 				rows.Close()
 				return err
@@ -257,6 +279,9 @@ func (t *table) prune(ctx context.Context, isMember func(identity.NodeID) bool) 
 	if err != nil {
 		return nil, fmt.Errorf("prune peers: %w", err)
 	}
+	for _, p := range pruned {
+		t.heard.forget(p.Endpoint)
+	}
 	return pruned, nil
 }
 
@@ -269,7 +294,7 @@ func (t *table) list(ctx context.Context) ([]Peer, error) {
 	defer rows.Close()
 	var out []Peer
 	for rows.Next() {
-		p, err := scanPeer(rows)
+		p, err := t.scan(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list peers: %w", err)
 		}
@@ -281,20 +306,25 @@ func (t *table) list(ctx context.Context) ([]Peer, error) {
 // expire marks discovered peers not heard from within downAfter as down
 // (beacons, and membership for peers known only by gossip, refresh them),
 // and forgets those silent for dropAfter. Static peers are never forgotten.
-// It returns the peers whose state changed.
+// It returns the peers whose state changed. SQLite's last-seen time may be
+// up to flushEvery old, so it only picks the candidates: heard decides.
 func (t *table) expire(ctx context.Context, downAfter, dropAfter time.Duration) ([]Peer, error) {
 	now := t.now()
+	cut := now.Add(-downAfter)
 	var changed []Peer
 	err := sqlitedb.InTx(ctx, t.db, func(tx *sql.Tx) error {
-		rows, err := t.stmts.Stmt(ctx, tx, qSilent).QueryContext(ctx, now.Add(-downAfter).UnixMilli())
+		rows, err := t.stmts.Stmt(ctx, tx, qSilent).QueryContext(ctx, cut.UnixMilli())
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
-			p, err := scanPeer(rows)
+			p, err := t.scan(rows)
 			if err != nil {
 				rows.Close()
 				return err
+			}
+			if !p.LastSeen.Before(cut) {
+				continue
 			}
 			p.State = StateDown
 			changed = append(changed, p)
@@ -304,7 +334,7 @@ func (t *table) expire(ctx context.Context, downAfter, dropAfter time.Duration) 
 			return err
 		}
 		for _, p := range changed {
-			if _, err := t.stmts.Stmt(ctx, tx, qMarkDown).ExecContext(ctx, p.Endpoint); err != nil {
+			if _, err := t.stmts.Stmt(ctx, tx, qMarkDown).ExecContext(ctx, millis(p.LastSeen), p.Endpoint); err != nil {
 				return err
 			}
 		}
@@ -314,22 +344,51 @@ func (t *table) expire(ctx context.Context, downAfter, dropAfter time.Duration) 
 	if err != nil {
 		return nil, fmt.Errorf("expire peers: %w", err)
 	}
+	t.heard.forgetSilent(now.Add(-dropAfter))
 	return changed, nil
 }
 
 // setRTT records the latest round-trip time to the peer at endpoint or,
-// when endpoint is empty, to the peer with node ID id.
+// when endpoint is empty, to the peers with node ID id. heard keeps it; it
+// is written at most every flushEvery per peer.
 func (t *table) setRTT(ctx context.Context, endpoint string, id identity.NodeID, rtt time.Duration, via string) error {
-	q, key := qRTTByEndpoint, endpoint
+	endpoints := []string{endpoint}
 	if endpoint == "" {
-		q, key = qRTTByID, string(id)
+		var err error
+		if endpoints, err = t.endpointsOf(ctx, id); err != nil {
+			return fmt.Errorf("record round-trip time to %s: %w", id, err)
+		}
 	}
-	us := max(rtt.Microseconds(), 1) // 0 means never measured
-	_, err := t.stmts.Stmt(ctx, nil, q).ExecContext(ctx, us, via, t.now().UnixMilli(), key)
-	if err != nil {
-		return fmt.Errorf("record round-trip time to %s%s: %w", endpoint, id, err)
+	rtt = max(rtt, time.Microsecond) // 0 means never measured
+	now := t.now()
+	for _, ep := range endpoints {
+		if !t.heard.measured(ep, rtt, via, now, t.flushEvery) {
+			continue
+		}
+		_, err := t.stmts.Stmt(ctx, nil, qRTT).ExecContext(ctx, rtt.Microseconds(), via, now.UnixMilli(), ep)
+		if err != nil {
+			return fmt.Errorf("record round-trip time to %s: %w", ep, err)
+		}
 	}
 	return nil
+}
+
+// endpointsOf returns the endpoints of the peers with node ID id.
+func (t *table) endpointsOf(ctx context.Context, id identity.NodeID) ([]string, error) {
+	rows, err := t.stmts.Stmt(ctx, nil, qEndpointsByID).QueryContext(ctx, string(id))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var ep string
+		if err := rows.Scan(&ep); err != nil {
+			return nil, err
+		}
+		out = append(out, ep)
+	}
+	return out, rows.Err()
 }
 
 // recordState adds a state change of the peer at endpoint to its timeline
