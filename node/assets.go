@@ -20,6 +20,16 @@ func (n *Node) PutAsset(ctx context.Context, r io.Reader, opts PutOptions) (Asse
 	return n.assets.Put(ctx, r, opts)
 }
 
+// StoredAsset returns the file PutAsset with opts would answer "already
+// stored" with, without a body; an error wrapping ErrNotFound when that
+// put would upload.
+func (n *Node) StoredAsset(ctx context.Context, opts PutOptions) (Asset, error) {
+	if err := n.checkRunning(); err != nil {
+		return Asset{}, err
+	}
+	return n.assets.Stored(ctx, opts)
+}
+
 // Assets returns the files this node stored, newest first.
 func (n *Node) Assets(ctx context.Context) ([]Asset, error) {
 	return n.assets.List(ctx)

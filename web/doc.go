@@ -47,6 +47,10 @@
 //	POST /ui/assets     store the raw body as a file (?name=&mode=ec|rep
 //	                    &k=&n=&r=, Content-Type application/octet-stream);
 //	                    returns a result or error fragment
+//	GET  /ui/assets/stored
+//	                    the same query and Offgrid-Content-Hash: 200 with
+//	                    POST's "already stored" result, or 204 when the
+//	                    file would be uploaded (app.js asks first)
 //	GET  /ui/assets/{id}/download
 //	                    the file's plaintext as an attachment
 //	DELETE /ui/assets/{id}

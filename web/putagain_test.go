@@ -70,3 +70,95 @@ func TestPutAssetContentHash(t *testing.T) {
 		t.Errorf("upload with a malformed hash = %d, want 400:\n%s", resp.StatusCode, body)
 	}
 }
+
+// TestStoredAssetProbe: GET /ui/assets/stored answers what a POST of the
+// same query and hash would, without a body: 204 before the file is
+// stored and for other parameters, 200 with the "already stored" result
+// after, and 400 for a missing or malformed hash or bad parameters. It
+// changes nothing, and needs the login.
+func TestStoredAssetProbe(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, envOptions{})
+	cookie := e.login(t)
+	data := randomBytes(t, 3000)
+	sum := blake3.Sum256(data)
+	hash := hex.EncodeToString(sum[:])
+	probe := func(q url.Values, hash, cookie string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest("GET", e.srv.URL+"/ui/assets/stored?"+q.Encode(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cookie != "" {
+			req.Header.Set("Cookie", cookie)
+		}
+		if hash != "" {
+			req.Header.Set("Offgrid-Content-Hash", hash)
+		}
+		resp, err := e.client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, string(b)
+	}
+	adaptive := url.Values{paramName: {"small.txt"}, paramMode: {"ec"}}
+	if st, body := probe(adaptive, hash, cookie); st != http.StatusNoContent || body != "" {
+		t.Fatalf("probe before the upload = %d %q, want 204 and no body", st, body)
+	}
+	req, err := http.NewRequest("POST", e.srv.URL+"/ui/assets?"+adaptive.Encode(), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("Cookie", cookie)
+	req.Header.Set("Offgrid-Content-Hash", hash)
+	resp, err := e.client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("upload = %d", resp.StatusCode)
+	}
+	as, err := e.node.Assets(t.Context())
+	if err != nil || len(as) != 1 {
+		t.Fatalf("assets after the upload = %+v (%v)", as, err)
+	}
+	st, body := probe(adaptive, hash, cookie)
+	if st != http.StatusOK {
+		t.Fatalf("probe after the upload = %d, want 200:\n%s", st, body)
+	}
+	wantAll(t, "probe after the upload", body, `data-already-stored="true"`, `data-asset-id="`+as[0].ID+`"`,
+		"Already stored as "+as[0].ID)
+	other := url.Values{paramName: {"small.txt"}, paramMode: {"rep"}, paramR: {"2"}}
+	if st, body := probe(other, hash, cookie); st != http.StatusNoContent {
+		t.Errorf("probe with other parameters = %d, want 204:\n%s", st, body)
+	}
+	for _, tt := range []struct {
+		name string
+		q    url.Values
+		hash string
+	}{
+		{"no hash", adaptive, ""},
+		{"upper-case hash", adaptive, strings.ToUpper(hash)},
+		{"short hash", adaptive, hash[:10]},
+		{"no name", url.Values{paramMode: {"ec"}}, hash},
+		{"bad mode", url.Values{paramName: {"a"}, paramMode: {"raid"}}, hash},
+		{"k without n", url.Values{paramName: {"a"}, paramK: {"2"}}, hash},
+	} {
+		if st, body := probe(tt.q, tt.hash, cookie); st != http.StatusBadRequest || !strings.Contains(body, `data-testid="put-error"`) {
+			t.Errorf("probe with %s = %d, want 400 with the reason:\n%s", tt.name, st, body)
+		}
+	}
+	if st, _ := probe(adaptive, hash, ""); st == http.StatusOK || st == http.StatusNoContent {
+		t.Errorf("probe without the login = %d, want it refused", st)
+	}
+	if as, err := e.node.Assets(t.Context()); err != nil || len(as) != 1 {
+		t.Errorf("assets after the probes = %d (%v), want the one upload", len(as), err)
+	}
+}

@@ -384,6 +384,32 @@ func (h *Handler) putAsset(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusCreated, putResult(putResultView{Asset: a, Took: coarseShort(took)}))
 }
 
+// storedAsset answers whether an upload with these parameters and the
+// Offgrid-Content-Hash header would find its file stored already: 200
+// with putAsset's "already stored" result, or 204 when it would upload.
+// app.js asks before it sends a file, so a stored file is not sent at all.
+// (putAsset answers such an upload before its body arrives, and the
+// connection then closes under a browser still sending, which it may
+// report as a failed upload.)
+func (h *Handler) storedAsset(w http.ResponseWriter, r *http.Request) {
+	opts, msg := parsePutOptions(r.URL.Query())
+	if msg != "" {
+		h.putFailed(w, r, http.StatusBadRequest, msg)
+		return
+	}
+	opts.ContentHash = r.Header.Get("Offgrid-Content-Hash")
+	a, err := h.node.StoredAsset(r.Context(), opts)
+	switch {
+	case errors.Is(err, node.ErrNotFound):
+		w.WriteHeader(http.StatusNoContent)
+	case err != nil:
+		c := problem.Classify(err)
+		h.putFailed(w, r, c.Status, userMessage(c))
+	default:
+		h.render(w, r, http.StatusOK, putResult(putResultView{Asset: a}))
+	}
+}
+
 // putFailed answers an upload with an error fragment. If the body was not
 // read to the end, net/http closes the connection after this answer.
 func (h *Handler) putFailed(w http.ResponseWriter, r *http.Request, status int, msg string) {

@@ -76,6 +76,10 @@ type Node interface {
 	// too large for the node's shard size limit) or node.ErrUnavailable
 	// (not enough live hosts).
 	PutAsset(ctx context.Context, r io.Reader, opts node.PutOptions) (node.Asset, error)
+	// StoredAsset returns the file PutAsset with opts would answer
+	// "already stored" with, reading nothing; an error wrapping
+	// node.ErrNotFound when it would upload.
+	StoredAsset(ctx context.Context, opts node.PutOptions) (node.Asset, error)
 	// Assets lists the stored files, newest first.
 	Assets(ctx context.Context) ([]node.Asset, error)
 	// Cluster returns the installed cluster document; ok is false when
@@ -309,6 +313,7 @@ func (h *Handler) Routes() http.Handler {
 			r.Get("/ws", h.feed)
 			r.Get("/assets", h.assetList)
 			r.Post("/assets", h.putAsset)
+			r.Get("/assets/stored", h.storedAsset)
 			r.Get("/assets/{id}/download", h.downloadAsset)
 			r.Delete("/assets/{id}", h.deleteAsset)
 			r.Post("/assets/{id}/share", h.shareAsset)

@@ -76,9 +76,7 @@ func (s *Service) Put(ctx context.Context, r io.Reader, opts PutOptions) (Asset,
 	}
 	if m.State != storage.StatePending {
 		// Already stored: nothing to upload again, and r is not read.
-		a, err := s.Get(ctx, m.AssetID)
-		a.AlreadyStored = err == nil
-		return a, err
+		return s.alreadyStored(ctx, m)
 	}
 	read := &countingReader{r: r}
 	stop := s.watchStall(ctx, m, read)
@@ -224,7 +222,7 @@ func (s *Service) prepareManifest(ctx context.Context, opts PutOptions, hosts []
 			}
 		case err != nil:
 			return storage.Manifest{}, key, prefix, err
-		case cur.State == storage.StateStored || cur.State == storage.StateDegraded:
+		case isStored(cur):
 			return cur, key, prefix, nil
 		case cur.State == storage.StatePending && !opts.differsFrom(cur) && !(cur.Adaptive && len(usable) < cur.N && !opts.AllowSharedHosts):
 			if len(usable) < cur.N && !opts.AllowSharedHosts {
@@ -304,6 +302,42 @@ func (s *Service) prepareManifest(ctx context.Context, opts PutOptions, hosts []
 		s.log.Info("A fresh upload replaces a failed or lost one", "asset", id, "replaces", superseded)
 	}
 	return m, key, prefix, nil
+}
+
+// Stored returns the file a put with opts (which must give the content
+// hash) would answer "already stored" with, reading nothing and changing
+// nothing; nodeerr.ErrNotFound when the put would upload. The dashboard
+// asks before it sends a file: a put answered before its body arrives
+// closes the connection under a browser still sending it, which the
+// browser reports as a failed upload.
+func (s *Service) Stored(ctx context.Context, opts PutOptions) (Asset, error) {
+	if err := opts.validate(); err != nil {
+		return Asset{}, err
+	}
+	if opts.ContentHash == "" {
+		return Asset{}, nodeerr.Invalidf("give the content hash to look for")
+	}
+	m, err := s.current(ctx, string(s.deps.Keys.ID()), opts)
+	if err != nil {
+		return Asset{}, nodeerr.FromStorage(err)
+	}
+	if !isStored(m) {
+		return Asset{}, fmt.Errorf("%w: content %s is not stored yet", nodeerr.ErrNotFound, opts.ContentHash)
+	}
+	return s.alreadyStored(ctx, m)
+}
+
+// isStored reports whether a put of m's content with its parameters has
+// nothing to upload.
+func isStored(m storage.Manifest) bool {
+	return m.State == storage.StateStored || m.State == storage.StateDegraded
+}
+
+// alreadyStored is the answer to a put of stored content.
+func (s *Service) alreadyStored(ctx context.Context, m storage.Manifest) (Asset, error) {
+	a, err := s.Get(ctx, m.AssetID)
+	a.AlreadyStored = err == nil
+	return a, err
 }
 
 // current returns this node's manifest of the content opts.ContentHash

@@ -216,9 +216,13 @@
       cancel.hidden = false;
       progress(0, file.size, performance.now());
       // The content hash first: with it the node resumes an interrupted
-      // upload and answers at once for a file it stores already.
+      // upload, and a file it stores already is not sent at all.
       var job = hashFile(file, performance.now(), function (hash) {
-        send(file, q, hash);
+        if (hash) {
+          ask(file, q, hash);
+        } else {
+          send(file, q, hash);
+        }
       });
       current = {
         abort: function () {
@@ -227,6 +231,36 @@
           done('cancelled');
         }
       };
+    }
+
+    // ask asks the node whether it stores this content with these
+    // parameters already: 200 is its "already stored" answer, anything
+    // else means send (whose answer says what is wrong, if anything).
+    function ask(file, q, hash) {
+      var xhr = new XMLHttpRequest();
+      current = xhr;
+      box.setAttribute('data-state', 'asking');
+      xhr.open('GET', '/ui/assets/stored?' + q.toString());
+      xhr.setRequestHeader('Offgrid-Content-Hash', hash);
+      xhr.onload = function () {
+        if (xhr.status === 401) {
+          window.location.assign('/login');
+          return;
+        }
+        var ct = xhr.getResponseHeader('Content-Type') || '';
+        if (xhr.status === 200 && ct.indexOf('text/html') === 0) {
+          show(xhr.responseText);
+          done('done');
+          return;
+        }
+        send(file, q, hash);
+      };
+      xhr.onerror = function () { send(file, q, hash); };
+      xhr.onabort = function () {
+        showError(file.name, 'upload cancelled.');
+        done('cancelled');
+      };
+      xhr.send();
     }
 
     function send(file, q, hash) {

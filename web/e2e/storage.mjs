@@ -12,7 +12,8 @@
 // progress bar reach 100 %, waits for the file's row to say "stored",
 // downloads it back through the page's link and compares the SHA-256 of
 // the saved file with the page's. Dropped again, the same file is hashed
-// with BLAKE3 in the page and the node answers that it is stored already.
+// with BLAKE3 in the page, the node answers that it is stored already, and
+// the page does not send it.
 // It also checks that k/n the node refuses
 // are reported, and takes desktop and phone screenshots. It stores one
 // file (plus nothing for the refused one) and deletes nothing. Exit status
@@ -139,11 +140,18 @@ await run({
   });
   await shot(page, 'storage-desktop', { fullPage: true });
 
-  await step('drop the same file again: the page hashes it and the node says it is stored already', async () => {
+  await step('drop the same file again: the page hashes it, the node says it is stored already, and nothing is sent', async () => {
     const rowsBefore = await page.locator(tid('put-result')).count();
+    let uploads = 0;
+    const count = (req) => {
+      if (req.method() === 'POST' && new URL(req.url()).pathname === '/ui/assets') uploads++;
+    };
+    page.on('request', count);
     await dropAgain(page);
     await page.waitForFunction(([sel, n]) => document.querySelectorAll(sel).length > n, [tid('put-result'), rowsBefore],
       { timeout: meshTimeout });
+    page.off('request', count);
+    check(uploads === 0, `the stored file was sent again (${uploads} uploads)`);
     const result = page.locator(tid('put-result')).nth(0);
     check(await result.getAttribute('data-already-stored') === 'true', 'the second upload of the same file was stored again');
     check(await result.getAttribute('data-asset-id') === id, `the second upload answered ${await result.getAttribute('data-asset-id')}, want ${id}`);
