@@ -4,32 +4,14 @@ import (
 	"bytes"
 	"io"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/offgrid-net/offgrid/internal/sqlitedb"
+	"github.com/offgrid-net/offgrid/internal/testutil"
 	"github.com/offgrid-net/offgrid/node"
 	"github.com/offgrid-net/offgrid/node/history"
 )
-
-// movingClock is a test clock the test moves.
-type movingClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *movingClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *movingClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // TestHistoryRecordsAndTrims records samples on a real node and database:
 // each holds the shard bytes moved in its own interval, the shards hosted
@@ -43,7 +25,7 @@ func TestHistoryRecordsAndTrims(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	clock := &movingClock{t: testClock}
+	clock := testutil.NewClock(testClock)
 	cfg := testConfig(dir)
 	cfg.Now = clock.Now
 	cfg.History.Interval = -1 // the test records

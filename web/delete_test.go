@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"io/fs"
 	"mime/multipart"
 	"net/http"
@@ -144,16 +143,7 @@ func (e *testEnv) postImport(t *testing.T, cookie string, file []byte) (*http.Re
 	req.Header.Set("Cookie", cookie)
 	req.Header.Set("HX-Request", "true")
 	req.Header.Set("Content-Type", mw.FormDataContentType())
-	resp, err := e.client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(b)
+	return e.send(t, req)
 }
 
 // shareFor returns a share manifest from a fresh owner for the node

@@ -45,16 +45,7 @@ func (e *testEnv) postJob(t *testing.T, cookie string, module, input []byte, fie
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set("Cookie", cookie)
 	req.Header.Set("HX-Request", "true")
-	resp, err := e.client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out bytes.Buffer
-	if _, err := out.ReadFrom(resp.Body); err != nil {
-		t.Fatal(err)
-	}
-	return resp, out.String()
+	return e.send(t, req)
 }
 
 // A bad job form is answered with 422 and the reason in the form, and no

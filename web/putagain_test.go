@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"encoding/hex"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -31,16 +30,7 @@ func TestPutAssetContentHash(t *testing.T) {
 		req.Header.Set("Content-Type", "application/octet-stream")
 		req.Header.Set("Cookie", cookie)
 		req.Header.Set("Offgrid-Content-Hash", hash)
-		resp, err := e.client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp, string(b)
+		return e.send(t, req)
 	}
 	adaptive := url.Values{paramName: {"small.txt"}, paramMode: {"ec"}}
 	resp, body := put(adaptive, hash)
@@ -95,16 +85,8 @@ func TestStoredAssetProbe(t *testing.T) {
 		if hash != "" {
 			req.Header.Set("Offgrid-Content-Hash", hash)
 		}
-		resp, err := e.client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, string(b)
+		resp, body := e.send(t, req)
+		return resp.StatusCode, body
 	}
 	adaptive := url.Values{paramName: {"small.txt"}, paramMode: {"ec"}}
 	if st, body := probe(adaptive, hash, cookie); st != http.StatusNoContent || body != "" {
@@ -117,12 +99,7 @@ func TestStoredAssetProbe(t *testing.T) {
 	req.Header.Set("Content-Type", "application/octet-stream")
 	req.Header.Set("Cookie", cookie)
 	req.Header.Set("Offgrid-Content-Hash", hash)
-	resp, err := e.client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
+	if resp, _ := e.send(t, req); resp.StatusCode != http.StatusCreated {
 		t.Fatalf("upload = %d", resp.StatusCode)
 	}
 	as, err := e.node.Assets(t.Context())

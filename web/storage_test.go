@@ -37,16 +37,7 @@ func (e *testEnv) put(t *testing.T, cookie, query string, body io.Reader, size i
 	if cookie != "" {
 		req.Header.Set("Cookie", cookie)
 	}
-	resp, err := e.client().Do(req)
-	if err != nil {
-		t.Fatalf("POST /ui/assets: %v", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("POST /ui/assets: read body: %v", err)
-	}
-	return resp, string(b)
+	return e.send(t, req)
 }
 
 func randomBytes(t *testing.T, n int) []byte {

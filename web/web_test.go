@@ -23,32 +23,16 @@ import (
 	"github.com/offgrid-net/offgrid/compute/computetest"
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/sqlitedb"
+	"github.com/offgrid-net/offgrid/internal/testutil"
 	"github.com/offgrid-net/offgrid/ledger"
 	"github.com/offgrid-net/offgrid/node"
 	"github.com/offgrid-net/offgrid/radio"
 	"github.com/offgrid-net/offgrid/radio/radiotest"
 )
 
-// testClock is a settable clock for session expiry tests.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock() *testClock {
-	return &testClock{t: time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newTestClock is a settable clock for session expiry tests.
+func newTestClock() *testutil.Clock {
+	return testutil.NewClock(time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC))
 }
 
 // testToken is the admin token of every test node.
@@ -82,7 +66,7 @@ type testEnv struct {
 	srv   *httptest.Server
 	h     *Handler
 	node  *node.Node
-	clock *testClock
+	clock *testutil.Clock
 	// db is the node's database: tests break it through this handle.
 	db *sql.DB
 	// dir is the node's data directory (mesh.json, shard blobs).
@@ -346,14 +330,21 @@ func (e *testEnv) do(t *testing.T, method, path string, form url.Values, hdr map
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
+	return e.send(t, req)
+}
+
+// send sends req with the test client and returns the response with its
+// whole body read.
+func (e *testEnv) send(t *testing.T, req *http.Request) (*http.Response, string) {
+	t.Helper()
 	resp, err := e.client().Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, path, err)
+		t.Fatalf("%s %s: read body: %v", req.Method, req.URL.Path, err)
 	}
 	return resp, string(b)
 }

@@ -1,3 +1,4 @@
-// Package testutil holds helpers shared by tests: a goroutine-leak check.
+// Package testutil holds helpers shared by tests: a goroutine-leak check
+// and a clock the test moves.
 // It is imported only from _test.go files.
 package testutil

@@ -5,37 +5,18 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/offgrid-net/offgrid/identity"
 	"github.com/offgrid-net/offgrid/internal/sqlitedb"
+	"github.com/offgrid-net/offgrid/internal/testutil"
 )
-
-// testClock is a clock tests move by hand.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Add(d time.Duration) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	return c.now
-}
 
 // openTestTable opens a peer table on a real SQLite file with package
 // node's migrations (read from its directory: importing it would be a
 // cycle).
-func openTestTable(t *testing.T, clock *testClock, flushEvery time.Duration) *table {
+func openTestTable(t *testing.T, clock *testutil.Clock, flushEvery time.Duration) *table {
 	t.Helper()
 	ctx := t.Context()
 	db, err := sqlitedb.Open(ctx, filepath.Join(t.TempDir(), "node.db"))
@@ -90,7 +71,7 @@ func TestRepeatedObservationsWriteRarely(t *testing.T) {
 		downAfter  = 6 * time.Second
 		dropAfter  = 10 * time.Minute
 	)
-	clock := &testClock{now: time.UnixMilli(1_800_000_000_000).UTC()}
+	clock := testutil.NewClock(time.UnixMilli(1_800_000_000_000).UTC())
 	tab := openTestTable(t, clock, flushEvery)
 	keys, err := identity.Generate(rand.NewChaCha8([32]byte{7}))
 	if err != nil {
@@ -112,7 +93,7 @@ func TestRepeatedObservationsWriteRarely(t *testing.T) {
 	}
 	lastFlush := first
 	for i := 1; i <= 40; i++ {
-		now := clock.Add(beacon)
+		now := clock.Advance(beacon)
 		observe("udp")
 		// Gossip probes measure by node ID.
 		if err := tab.setRTT(ctx, "", keys.ID(), time.Duration(i)*time.Millisecond, "gossip"); err != nil {
@@ -146,11 +127,11 @@ func TestRepeatedObservationsWriteRarely(t *testing.T) {
 
 	// Silent from now: up until downAfter has passed, then down.
 	heardLast := clock.Now()
-	clock.Add(downAfter)
+	clock.Advance(downAfter)
 	if down, err := tab.expire(ctx, downAfter, dropAfter); err != nil || len(down) != 0 {
 		t.Fatalf("expire exactly %s after the last beacon = %v, %v; want still up", downAfter, down, err)
 	}
-	clock.Add(time.Millisecond)
+	clock.Advance(time.Millisecond)
 	down, err := tab.expire(ctx, downAfter, dropAfter)
 	if err != nil || len(down) != 1 || down[0].Endpoint != ep || !down[0].LastSeen.Equal(heardLast) {
 		t.Fatalf("expire after %s of silence = %+v, %v; want the peer down, last seen %s", downAfter, down, err, heardLast)
@@ -160,7 +141,7 @@ func TestRepeatedObservationsWriteRarely(t *testing.T) {
 	}
 
 	// Forgotten after dropAfter, in memory too.
-	clock.Add(dropAfter)
+	clock.Advance(dropAfter)
 	if _, err := tab.expire(ctx, downAfter, dropAfter); err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +162,7 @@ func TestRepeatedObservationsWriteRarely(t *testing.T) {
 // older than fresh.
 func TestHeardKeepsTransportFresh(t *testing.T) {
 	ctx := t.Context()
-	clock := &testClock{now: time.UnixMilli(1_800_000_000_000).UTC()}
+	clock := testutil.NewClock(time.UnixMilli(1_800_000_000_000).UTC())
 	tab := openTestTable(t, clock, 30*time.Second)
 	keys, err := identity.Generate(rand.NewChaCha8([32]byte{8}))
 	if err != nil {
@@ -196,7 +177,7 @@ func TestHeardKeepsTransportFresh(t *testing.T) {
 		if _, _, err := tab.update(ctx, obs("udp"), member); err != nil {
 			t.Fatal(err)
 		}
-		clock.Add(2 * time.Second)
+		clock.Advance(2 * time.Second)
 	}
 	stored, changed, err := tab.update(ctx, obs("lora"), member)
 	if err != nil {
@@ -209,7 +190,7 @@ func TestHeardKeepsTransportFresh(t *testing.T) {
 
 // TestSetRTTOfUnknownNode records nothing for a node ID no peer has.
 func TestSetRTTOfUnknownNode(t *testing.T) {
-	clock := &testClock{now: time.UnixMilli(1_800_000_000_000).UTC()}
+	clock := testutil.NewClock(time.UnixMilli(1_800_000_000_000).UTC())
 	tab := openTestTable(t, clock, 30*time.Second)
 	if err := tab.setRTT(context.Background(), "", "did:key:nobody", time.Millisecond, "gossip"); err != nil {
 		t.Fatal(err)
