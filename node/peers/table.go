@@ -155,7 +155,7 @@ func (t *table) scan(row interface{ Scan(...any) error }) (Peer, error) {
 // cannot take over another's endpoint.
 func (t *table) update(ctx context.Context, obs Peer, isMember func(identity.NodeID) bool) (stored Peer, changed bool, err error) {
 	// Most observations repeat what the table says but the time: keep that
-	// in heard, and write only when something else changed or the written
+	// in heard, and write only when something else changes or the written
 	// last-seen time is flushEvery old.
 	old, err := scanPeer(t.stmts.Stmt(ctx, nil, qGet).QueryRowContext(ctx, obs.Endpoint))
 	written := old.LastSeen
@@ -165,12 +165,13 @@ func (t *table) update(ctx context.Context, obs Peer, isMember func(identity.Nod
 		// gossip, say it is alive (gossip lags a death by seconds).
 		return old, false, nil
 	}
-	if err == nil && obs.State == StateUp && old.State == StateUp && old.ID == obs.ID && old.Name == obs.Name && old.Active == obs.Active &&
-		(old.Via == obs.Via || obs.Via == "gossip") && (obs.Gossip == 0 || obs.Gossip == old.Gossip) {
-		t.heard.saw(obs.Endpoint, obs.LastSeen)
-		if obs.LastSeen.Sub(written) < t.flushEvery {
-			old.LastSeen = later(old.LastSeen, obs.LastSeen)
-			return old, false, nil
+	if err == nil && obs.State == StateUp && old.State == StateUp {
+		if next := t.merge(old, obs); sameButTime(old, next) {
+			t.heard.saw(obs.Endpoint, obs.LastSeen)
+			if obs.LastSeen.Sub(written) < t.flushEvery {
+				next.LastSeen = later(old.LastSeen, obs.LastSeen)
+				return next, false, nil
+			}
 		}
 	}
 	err = sqlitedb.InTx(ctx, t.db, func(tx *sql.Tx) error {
@@ -189,26 +190,7 @@ func (t *table) update(ctx context.Context, obs Peer, isMember func(identity.Nod
 		}
 		next := obs
 		if exists {
-			next.Static = old.Static
-			next.RTT, next.RTTVia, next.RTTAt = old.RTT, old.RTTVia, old.RTTAt
-			if obs.State == StateDown {
-				next.ID, next.Name, next.Active, next.LastSeen, next.Gossip = old.ID, old.Name, old.Active, old.LastSeen, old.Gossip
-			}
-			switch {
-			case obs.Via == "gossip" && old.Via != "":
-				// Membership says up or down; the transport stays the one
-				// the peer was heard on.
-				next.Via = old.Via
-			case old.State == StateUp && obs.State == StateUp && viaRank[old.Via] < viaRank[obs.Via] &&
-				obs.LastSeen.Sub(old.LastSeen) < t.fresh:
-				next.Via = old.Via
-			}
-			if next.ID == "" {
-				next.ID, next.Name = old.ID, old.Name
-			}
-			if next.Gossip == 0 {
-				next.Gossip = old.Gossip
-			}
+			next = t.merge(old, obs)
 		}
 		_, err = t.stmts.Stmt(ctx, tx, qUpsert).ExecContext(ctx, next.Endpoint, string(next.ID), next.Name, next.Via, string(next.State), next.Active, next.Gossip, next.Static, millis(next.LastSeen))
 		if err != nil {
@@ -226,6 +208,40 @@ func (t *table) update(ctx context.Context, obs Peer, isMember func(identity.Nod
 		return Peer{}, false, fmt.Errorf("update peer %s: %w", obs.Endpoint, err)
 	}
 	return stored, changed, nil
+}
+
+// merge returns the peer old (as stored) becomes with observation obs. A
+// down observation keeps what was learned of the peer; membership (via
+// "gossip") keeps the transport the peer was heard on; a worse transport
+// does not replace a better one heard within fresh.
+func (t *table) merge(old, obs Peer) Peer {
+	next := obs
+	next.Static = old.Static
+	next.RTT, next.RTTVia, next.RTTAt = old.RTT, old.RTTVia, old.RTTAt
+	if obs.State == StateDown {
+		next.ID, next.Name, next.Active, next.LastSeen, next.Gossip = old.ID, old.Name, old.Active, old.LastSeen, old.Gossip
+	}
+	switch {
+	case obs.Via == "gossip" && old.Via != "":
+		next.Via = old.Via
+	case old.State == StateUp && obs.State == StateUp && viaRank[old.Via] < viaRank[obs.Via] &&
+		obs.LastSeen.Sub(old.LastSeen) < t.fresh:
+		next.Via = old.Via
+	}
+	if next.ID == "" {
+		next.ID, next.Name = old.ID, old.Name
+	}
+	if next.Gossip == 0 {
+		next.Gossip = old.Gossip
+	}
+	return next
+}
+
+// sameButTime reports whether next differs from old in its last-seen time
+// at most: nothing to write but that.
+func sameButTime(old, next Peer) bool {
+	return old.State == next.State && old.ID == next.ID && old.Name == next.Name && old.Active == next.Active &&
+		old.Via == next.Via && old.Gossip == next.Gossip && old.Static == next.Static
 }
 
 // markSelf records that the peer at endpoint answered with this node's own

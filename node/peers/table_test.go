@@ -59,10 +59,11 @@ func listed(t *testing.T, tab *table, endpoint string) Peer {
 	return Peer{}
 }
 
-// TestRepeatedObservationsWriteRarely: a peer heard every 2 s has its
-// last-seen and round-trip times written at most every flushEvery, yet the
-// table lists the newest, never marks it down while it is heard, and marks
-// it down exactly downAfter after the last time it was heard.
+// TestRepeatedObservationsWriteRarely: a peer heard every 2 s, on UDP and
+// in turn on a worse transport (LoRa) and by membership, has its last-seen
+// and round-trip times written at most every flushEvery, yet the table
+// lists the newest, keeps UDP, never marks the peer down while it is
+// heard, and marks it down exactly downAfter after it was last heard.
 func TestRepeatedObservationsWriteRarely(t *testing.T) {
 	ctx := t.Context()
 	const (
@@ -91,10 +92,14 @@ func TestRepeatedObservationsWriteRarely(t *testing.T) {
 	if err := tab.setRTT(ctx, ep, "", 3*time.Millisecond, "poll"); err != nil {
 		t.Fatal(err)
 	}
-	lastFlush := first
+	lastFlush, heardAt := first, first
 	for i := 1; i <= 40; i++ {
 		now := clock.Advance(beacon)
-		observe("udp")
+		via := []string{"udp", "lora", "udp", "gossip"}[i%4]
+		observe(via)
+		if via != "gossip" { // membership does not refresh a peer heard on a transport
+			heardAt = now
+		}
 		// Gossip probes measure by node ID.
 		if err := tab.setRTT(ctx, "", keys.ID(), time.Duration(i)*time.Millisecond, "gossip"); err != nil {
 			t.Fatal(err)
@@ -107,8 +112,8 @@ func TestRepeatedObservationsWriteRarely(t *testing.T) {
 			t.Fatalf("after %s of beacons every %s: marked down %v", now.Sub(first), beacon, down)
 		}
 		p := listed(t, tab, ep)
-		if !p.LastSeen.Equal(now) || p.State != StateUp || p.RTT != time.Duration(i)*time.Millisecond || p.RTTVia != "gossip" || !p.RTTAt.Equal(now) {
-			t.Fatalf("listed after %s: %+v, want up, seen now, rtt %dms by gossip now", now.Sub(first), p, i)
+		if !p.LastSeen.Equal(heardAt) || p.State != StateUp || p.Via != "udp" || p.RTT != time.Duration(i)*time.Millisecond || p.RTTVia != "gossip" || !p.RTTAt.Equal(now) {
+			t.Fatalf("listed after %s: %+v, want up via udp, seen at %s, rtt %dms by gossip now", now.Sub(first), p, heardAt, i)
 		}
 		w := written(t, tab, ep)
 		if w.LastSeen.Before(now.Add(-flushEvery)) || w.RTTAt.Before(now.Add(-flushEvery)) {
