@@ -234,8 +234,9 @@
     }
 
     // ask asks the node whether it stores this content with these
-    // parameters already: 200 is its "already stored" answer, anything
-    // else means send (whose answer says what is wrong, if anything).
+    // parameters already: 200 is its "already stored" answer and a 4xx
+    // fragment says what it refuses (neither needs the file sent); on 204
+    // or anything else the file is sent, and that answer says the rest.
     function ask(file, q, hash) {
       var xhr = new XMLHttpRequest();
       current = xhr;
@@ -248,9 +249,9 @@
           return;
         }
         var ct = xhr.getResponseHeader('Content-Type') || '';
-        if (xhr.status === 200 && ct.indexOf('text/html') === 0) {
+        if ((xhr.status === 200 || (xhr.status >= 400 && xhr.status < 500)) && ct.indexOf('text/html') === 0) {
           show(xhr.responseText);
-          done('done');
+          done(xhr.status === 200 ? 'done' : 'failed');
           return;
         }
         send(file, q, hash);

@@ -76,6 +76,20 @@ async function dropAgain(page) {
   }, tid('dropzone'));
 }
 
+// countUploads counts the page's uploads (POST /ui/assets) until the
+// function it returns is called, which returns the count.
+function countUploads(page) {
+  let n = 0;
+  const count = (req) => {
+    if (req.method() === 'POST' && new URL(req.url()).pathname === '/ui/assets') n++;
+  };
+  page.on('request', count);
+  return () => {
+    page.off('request', count);
+    return n;
+  };
+}
+
 // The one refused upload (bad k/n) is an expected 4xx; anything else in
 // the console is a problem.
 let expect4xx = false;
@@ -110,7 +124,9 @@ await run({
     const r = await dropFile(page, name, size);
     hash = r.hash;
     check(r.dropped && !r.stillHighlighted, 'drop zone still highlighted after the drop');
-    await page.locator(`${tid('put-progress')}[data-percent="100"]`).waitFor({ timeout: meshTimeout });
+    // The bar fills once while the page hashes the file and again while it
+    // sends it: wait for the upload's end.
+    await page.locator(`${tid('put-progress')}[data-state="done"][data-percent="100"]`).waitFor({ timeout: meshTimeout });
     const text = await page.locator(tid('put-progress-text')).innerText();
     check(/100 %/.test(text) && /MB\/s|MB/.test(text), `progress text = ${JSON.stringify(text)}, want 100 % and MB`);
     const result = page.locator(tid('put-result')).nth(0);
@@ -142,16 +158,12 @@ await run({
 
   await step('drop the same file again: the page hashes it, the node says it is stored already, and nothing is sent', async () => {
     const rowsBefore = await page.locator(tid('put-result')).count();
-    let uploads = 0;
-    const count = (req) => {
-      if (req.method() === 'POST' && new URL(req.url()).pathname === '/ui/assets') uploads++;
-    };
-    page.on('request', count);
+    const uploads = countUploads(page);
     await dropAgain(page);
     await page.waitForFunction(([sel, n]) => document.querySelectorAll(sel).length > n, [tid('put-result'), rowsBefore],
       { timeout: meshTimeout });
-    page.off('request', count);
-    check(uploads === 0, `the stored file was sent again (${uploads} uploads)`);
+    const sent = uploads();
+    check(sent === 0, `the stored file was sent again (${sent} uploads)`);
     const result = page.locator(tid('put-result')).nth(0);
     check(await result.getAttribute('data-already-stored') === 'true', 'the second upload of the same file was stored again');
     check(await result.getAttribute('data-asset-id') === id, `the second upload answered ${await result.getAttribute('data-asset-id')}, want ${id}`);
@@ -177,15 +189,18 @@ await run({
     check(await samePage(page), 'the download navigated away');
   });
 
-  await step('k/n the node refuses are reported', async () => {
+  await step('k/n the node refuses are reported, and the file is not sent', async () => {
     await page.locator('details.advanced summary').click();
     await page.selectOption(tid('put-mode'), 'ec');
     await page.fill(tid('put-k'), '20');
     await page.fill(tid('put-n'), '12');
     const errors = await page.locator(tid('put-error')).count();
     expect4xx = true;
+    const uploads = countUploads(page);
     await dropFile(page, 'refused.bin', 4096);
     await page.waitForFunction(([sel, n]) => document.querySelectorAll(sel).length > n, [tid('put-error'), errors]);
+    const sent = uploads();
+    check(sent === 0, `a file with k/n the node refuses was sent (${sent} uploads)`);
     const msg = await page.locator(tid('put-error')).first().innerText();
     check(msg.includes('refused.bin'), `error ${JSON.stringify(msg)} does not name the file`);
     check(!msg.includes('connection to the node failed'), `the node's answer did not reach the page: ${JSON.stringify(msg)}`);
