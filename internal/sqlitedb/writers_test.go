@@ -35,8 +35,9 @@ func waitInUse(t *testing.T, db *sql.DB, n int) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	// From taking a connection to queuing is a few instructions.
-	time.Sleep(50 * time.Millisecond)
+	// From taking a connection to queuing is a few function calls; the
+	// margin is for a loaded machine.
+	time.Sleep(200 * time.Millisecond)
 }
 
 // TestWritersQueueInArrivalOrder: writers that arrive while a transaction
