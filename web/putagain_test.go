@@ -11,6 +11,28 @@ import (
 	"github.com/zeebo/blake3"
 )
 
+// hashedFile returns n random bytes and their BLAKE3 hash in hex, as app.js
+// computes it.
+func hashedFile(t *testing.T, n int) ([]byte, string) {
+	t.Helper()
+	data := randomBytes(t, n)
+	sum := blake3.Sum256(data)
+	return data, hex.EncodeToString(sum[:])
+}
+
+// putHashed uploads data as the page does, with the content hash hash.
+func (e *testEnv) putHashed(t *testing.T, cookie string, q url.Values, data []byte, hash string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest("POST", e.srv.URL+"/ui/assets?"+q.Encode(), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("Cookie", cookie)
+	req.Header.Set("Offgrid-Content-Hash", hash)
+	return e.send(t, req)
+}
+
 // TestPutAssetContentHash: an upload from the dashboard that sends the
 // content hash (app.js does) is stored under the content's ID; the same
 // file again is answered 200 "already stored" with nothing uploaded, and
@@ -19,18 +41,9 @@ func TestPutAssetContentHash(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, envOptions{})
 	cookie := e.login(t)
-	data := randomBytes(t, 3000)
-	sum := blake3.Sum256(data)
-	hash := hex.EncodeToString(sum[:])
+	data, hash := hashedFile(t, 3000)
 	put := func(q url.Values, hash string) (*http.Response, string) {
-		req, err := http.NewRequest("POST", e.srv.URL+"/ui/assets?"+q.Encode(), bytes.NewReader(data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/octet-stream")
-		req.Header.Set("Cookie", cookie)
-		req.Header.Set("Offgrid-Content-Hash", hash)
-		return e.send(t, req)
+		return e.putHashed(t, cookie, q, data, hash)
 	}
 	adaptive := url.Values{paramName: {"small.txt"}, paramMode: {"ec"}}
 	resp, body := put(adaptive, hash)
@@ -70,9 +83,7 @@ func TestStoredAssetProbe(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, envOptions{})
 	cookie := e.login(t)
-	data := randomBytes(t, 3000)
-	sum := blake3.Sum256(data)
-	hash := hex.EncodeToString(sum[:])
+	data, hash := hashedFile(t, 3000)
 	probe := func(q url.Values, hash, cookie string) (int, string) {
 		t.Helper()
 		req, err := http.NewRequest("GET", e.srv.URL+"/ui/assets/stored?"+q.Encode(), nil)
@@ -92,14 +103,7 @@ func TestStoredAssetProbe(t *testing.T) {
 	if st, body := probe(adaptive, hash, cookie); st != http.StatusNoContent || body != "" {
 		t.Fatalf("probe before the upload = %d %q, want 204 and no body", st, body)
 	}
-	req, err := http.NewRequest("POST", e.srv.URL+"/ui/assets?"+adaptive.Encode(), bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	req.Header.Set("Cookie", cookie)
-	req.Header.Set("Offgrid-Content-Hash", hash)
-	if resp, _ := e.send(t, req); resp.StatusCode != http.StatusCreated {
+	if resp, _ := e.putHashed(t, cookie, adaptive, data, hash); resp.StatusCode != http.StatusCreated {
 		t.Fatalf("upload = %d", resp.StatusCode)
 	}
 	as, err := e.node.Assets(t.Context())
