@@ -74,7 +74,9 @@ func (c *connector) Connect(context.Context) (driver.Conn, error) {
 		dc.Close()
 		return nil, fmt.Errorf("sqlite driver connection %T lacks the context methods", dc)
 	}
-	return &conn{inner: inner, writes: c.writes}, nil
+	cn := &conn{inner: inner, writes: c.writes}
+	cn.stmts = newStmtCache(cn.prepareInner)
+	return cn, nil
 }
 
 func (c *connector) Driver() driver.Driver { return c.drv }
@@ -103,8 +105,6 @@ type innerConn interface {
 	driver.Conn
 	driver.ConnBeginTx
 	driver.ConnPrepareContext
-	driver.ExecerContext
-	driver.QueryerContext
 	driver.Pinger
 	driver.SessionResetter
 	driver.Validator
@@ -112,11 +112,13 @@ type innerConn interface {
 
 // conn queues the writes it runs outside a transaction, and every
 // transaction (they are all write transactions: BEGIN IMMEDIATE), for its
-// whole life. database/sql uses a connection from one goroutine at a time,
-// so inTx needs no lock.
+// whole life. It runs queries on statements it keeps prepared (stmtCache).
+// database/sql uses a connection from one goroutine at a time, so inTx
+// needs no lock.
 type conn struct {
 	inner  innerConn
 	writes *writeQueue
+	stmts  *stmtCache
 	inTx   bool
 }
 
@@ -153,7 +155,7 @@ func (c *conn) Begin() (driver.Tx, error) {
 
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (res driver.Result, err error) {
 	err = c.write(ctx, func() error {
-		res, err = c.inner.ExecContext(ctx, query, args)
+		res, err = c.stmts.exec(ctx, query, args)
 		return err
 	})
 	return res, err
@@ -161,9 +163,9 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	if c.inTx || readOnly(query) {
-		return c.inner.QueryContext(ctx, query, args)
+		return c.stmts.query(ctx, query, args)
 	}
-	return c.queuedRows(ctx, func() (driver.Rows, error) { return c.inner.QueryContext(ctx, query, args) })
+	return c.queuedRows(ctx, func() (driver.Rows, error) { return c.stmts.query(ctx, query, args) })
 }
 
 // queuedRows runs a query that may write (INSERT ... RETURNING) in the
@@ -182,6 +184,15 @@ func (c *conn) queuedRows(ctx context.Context, query func() (driver.Rows, error)
 }
 
 func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	inner, err := c.prepareInner(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return &stmt{inner: inner, c: c, readOnly: readOnly(query)}, nil
+}
+
+// prepareInner prepares query on the driver's connection.
+func (c *conn) prepareInner(ctx context.Context, query string) (innerStmt, error) {
 	s, err := c.inner.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
@@ -191,7 +202,7 @@ func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 		s.Close()
 		return nil, fmt.Errorf("sqlite driver statement %T lacks the context methods", s)
 	}
-	return &stmt{inner: inner, c: c, readOnly: readOnly(query)}, nil
+	return inner, nil
 }
 
 // Prepare is required by driver.Conn; database/sql calls PrepareContext.
@@ -206,7 +217,7 @@ func (c *conn) Close() error {
 		c.inTx = false
 		c.writes.release()
 	}
-	return c.inner.Close()
+	return errors.Join(c.stmts.close(), c.inner.Close())
 }
 
 func (c *conn) Ping(ctx context.Context) error         { return c.inner.Ping(ctx) }
