@@ -56,7 +56,6 @@ func benchTransfers(b *testing.B, n int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(func() { l.Close() })
 		wt, err := NewWitness(l, k, w.com, nil)
 		if err != nil {
 			b.Fatal(err)

@@ -306,7 +306,6 @@ func TestLedgerWaitsAndRestarts(t *testing.T) {
 		}
 	}
 	check(l)
-	l.Close()
 	db.Close()
 	db, err = sqlitedb.Open(ctx, path)
 	if err != nil {
@@ -316,7 +315,6 @@ func TestLedgerWaitsAndRestarts(t *testing.T) {
 	if l, err = Open(ctx, db, n.com); err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
 	check(l)
 	if res, err := l.ApplyAll(ctx, []Certificate{ab, bc, ab2}); err != nil || res[0] || res[1] || res[2] {
 		t.Errorf("ApplyAll(again after restart) = %v, %v, want nothing applied", res, err)

@@ -103,7 +103,6 @@ func openLedger(t testing.TB, com Committee, name string) *Ledger {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
 	return l
 }
 
@@ -151,7 +150,6 @@ func openWitness(t testing.TB, path string, k *identity.Keys, com Committee, val
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
 	w, err := NewWitness(l, k, com, validator)
 	if err != nil {
 		t.Fatal(err)

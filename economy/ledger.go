@@ -43,9 +43,6 @@ type Ledger struct {
 	mu         sync.Mutex // serializes applications (and guards committees)
 	committees map[uint64]Committee
 
-	stmtMu sync.Mutex
-	stmts  map[string]*sql.Stmt // see cached
-
 	// sigs are the signatures this node verified or made (its witness's
 	// votes): a certificate's are not checked twice.
 	sigs *sigMemo
@@ -58,7 +55,7 @@ func Open(ctx context.Context, db *sql.DB, com Committee) (*Ledger, error) {
 	if err := sqlitedb.Migrate(ctx, db, "economy", migrations); err != nil {
 		return nil, fmt.Errorf("open economy ledger: %w", err)
 	}
-	l := &Ledger{db: db, committees: map[uint64]Committee{com.Epoch: com.Clone()}, stmts: map[string]*sql.Stmt{}, sigs: newSigMemo()}
+	l := &Ledger{db: db, committees: map[uint64]Committee{com.Epoch: com.Clone()}, sigs: newSigMemo()}
 	err := sqlitedb.InTx(ctx, db, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO economy_meta (key, value) VALUES ('genesis', ?)`, com.GenesisSupply())
 		if err != nil {
@@ -143,7 +140,7 @@ func (l *Ledger) ApplyAll(ctx context.Context, cs []Certificate) ([]bool, error)
 	defer l.mu.Unlock()
 	out := make([]bool, len(items))
 	err := sqlitedb.InTx(ctx, l.db, func(tx *sql.Tx) error {
-		c := cached{l, tx}
+		c := tx
 		var waiting int
 		if err := c.QueryRowContext(ctx, `SELECT count(*) FROM economy_certs WHERE state = 0`).Scan(&waiting); err != nil {
 			return fmt.Errorf("count waiting certificates: %w", err)
@@ -208,7 +205,7 @@ type pendingTx struct {
 
 // drain applies waiting certificates until none can be applied, and
 // returns the hashes it applied.
-func drain(ctx context.Context, tx cached) (map[[32]byte]bool, error) {
+func drain(ctx context.Context, tx *sql.Tx) (map[[32]byte]bool, error) {
 	done := map[[32]byte]bool{}
 	for {
 		rows, err := tx.QueryContext(ctx, `SELECT hash, src, dst, nonce, amount, fee FROM economy_certs WHERE state = 0 ORDER BY seq`)
@@ -252,7 +249,7 @@ func drain(ctx context.Context, tx cached) (map[[32]byte]bool, error) {
 // applyOne applies t if it can be applied now: its nonce is the source's
 // next and the source can pay. A nonce already applied by another
 // certificate is ErrConflict.
-func applyOne(ctx context.Context, tx cached, t pendingTx) (bool, error) {
+func applyOne(ctx context.Context, tx *sql.Tx, t pendingTx) (bool, error) {
 	next, err := nextNonce(ctx, tx, t.src)
 	if err != nil {
 		return false, err
@@ -334,7 +331,7 @@ func nextNonce(ctx context.Context, q querier, src string) (uint64, error) {
 
 // Balance returns acct's final balance in micro-credits.
 func (l *Ledger) Balance(ctx context.Context, acct string) (int64, error) {
-	return balance(ctx, cached{l: l}, acct)
+	return balance(ctx, l.db, acct)
 }
 
 // Balances returns every account's final balance.
@@ -359,13 +356,13 @@ func (l *Ledger) Balances(ctx context.Context) (map[string]int64, error) {
 // NextNonce returns the nonce src's next transaction must carry: one more
 // than its last applied one.
 func (l *Ledger) NextNonce(ctx context.Context, src string) (uint64, error) {
-	return nextNonce(ctx, cached{l: l}, src)
+	return nextNonce(ctx, l.db, src)
 }
 
 // Status returns where the certificate of transaction hash h is.
 func (l *Ledger) Status(ctx context.Context, h [32]byte) (Status, error) {
 	var st int
-	err := cached{l: l}.QueryRowContext(ctx, `SELECT state FROM economy_certs WHERE hash = ?`, h[:]).Scan(&st)
+	err := l.db.QueryRowContext(ctx, `SELECT state FROM economy_certs WHERE hash = ?`, h[:]).Scan(&st)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return StatusUnknown, nil
@@ -382,7 +379,7 @@ func (l *Ledger) Status(ctx context.Context, h [32]byte) (Status, error) {
 func (l *Ledger) Certificate(ctx context.Context, h [32]byte) (Certificate, Status, error) {
 	var b []byte
 	var st int
-	err := cached{l: l}.QueryRowContext(ctx, `SELECT cert, state FROM economy_certs WHERE hash = ?`, h[:]).Scan(&b, &st)
+	err := l.db.QueryRowContext(ctx, `SELECT cert, state FROM economy_certs WHERE hash = ?`, h[:]).Scan(&b, &st)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Certificate{}, StatusUnknown, nil
 	}
@@ -403,7 +400,7 @@ func (l *Ledger) Certificate(ctx context.Context, h [32]byte) (Certificate, Stat
 // waiting) with seq > after, in seq order, and the last seq returned: the
 // cursor for anti-entropy.
 func (l *Ledger) Certificates(ctx context.Context, after int64, limit int) ([]Certificate, int64, error) {
-	rows, err := cached{l: l}.QueryContext(ctx, `SELECT seq, cert FROM economy_certs WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	rows, err := l.db.QueryContext(ctx, `SELECT seq, cert FROM economy_certs WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, after, fmt.Errorf("list certificates: %w", err)
 	}

@@ -295,13 +295,6 @@ func (h *simHarness) run(seed int64) error {
 	for i := range s.known {
 		s.known[i] = map[[32]byte]bool{}
 	}
-	defer func() {
-		for _, n := range s.nodes {
-			if n.ledger != nil {
-				n.ledger.Close()
-			}
-		}
-	}()
 	for range 12 + rng.IntN(24) {
 		if err := s.step(); err != nil {
 			return err
@@ -379,7 +372,6 @@ func (s *simWorld) crashOrRestart(i int) error {
 	}
 	if n.up {
 		// A crash: the process dies; only the file remains.
-		n.ledger.Close()
 		if err := n.db.Close(); err != nil {
 			return err
 		}

@@ -46,7 +46,7 @@ const announceQuery = `SELECT active, compute_price, storage_price, min_oncall_p
 func (n *Node) Announce(ctx context.Context) (Announce, error) {
 	a := Announce{NodeID: n.info.ID, Name: n.info.Name, Endpoint: n.info.Endpoint}
 	var updated int64
-	err := n.announce.Stmt(ctx, nil, announceQuery).QueryRowContext(ctx).Scan(
+	err := n.db.QueryRowContext(ctx, announceQuery).Scan(
 		&a.Active, &a.Prices.Compute, &a.Prices.Storage, &a.MinOncallPercent, &a.BurstPercentMax, &updated)
 	if err != nil {
 		return Announce{}, fmt.Errorf("read settings: %w", err)

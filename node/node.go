@@ -285,7 +285,6 @@ type Node struct {
 	log      *slog.Logger
 	keys     *identity.Keys
 	db       *sql.DB
-	announce *sqlitedb.Statements // announceQuery, prepared: every peer's poll reads it
 	receipts *ledger.Store
 	shards   *storage.ShardStore
 	bus      *events.Bus
@@ -349,10 +348,6 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 	if err := ensureSettings(ctx, db, cfg.Now()); err != nil {
 		return nil, err
 	}
-	announce, err := sqlitedb.Prepare(ctx, db, announceQuery)
-	if err != nil {
-		return nil, fmt.Errorf("announce query: %w", err)
-	}
 	replay, err := openReplayGuard(ctx, db, cfg.ReplaySenders)
 	if err != nil {
 		return nil, err
@@ -363,7 +358,6 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 		log:           cfg.Logger.With("component", "node"),
 		keys:          keys,
 		db:            db,
-		announce:      announce,
 		receipts:      receipts,
 		shards:        shards,
 		storageBilled: make(map[identity.NodeID]int64),

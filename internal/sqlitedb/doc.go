@@ -10,6 +10,8 @@
 // end. The writers of one pool queue in Go, first come first served
 // (writers.go): SQLite's busy handler only sleeps and retries, and under a
 // steady stream of writes it can pass one writer over until its timeout.
+// Each connection keeps the statements it ran prepared (stmtcache.go), so
+// a query run again skips SQLite's parser.
 // IsFull and IsBusy classify the driver's errors (SQLITE_FULL, and
 // SQLITE_BUSY or the queue's own timeout) for the engine's error mapping.
 package sqlitedb

@@ -49,16 +49,17 @@ func TestWritersQueueInArrivalOrder(t *testing.T) {
 	ctx := t.Context()
 	db := openKV(t, busyTimeout)
 	insert := `INSERT INTO kv(k) VALUES (?)`
-	prepared, err := Prepare(ctx, db, insert)
+	prepared, err := db.PrepareContext(ctx, insert)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer prepared.Close()
 	writers := []func(k string) error{
 		func(k string) error { _, err := db.ExecContext(ctx, insert, k); return err },
 		func(k string) error {
 			return InTx(ctx, db, func(tx *sql.Tx) error { _, err := tx.ExecContext(ctx, insert, k); return err })
 		},
-		func(k string) error { _, err := prepared.Stmt(ctx, nil, insert).ExecContext(ctx, k); return err },
+		func(k string) error { _, err := prepared.ExecContext(ctx, k); return err },
 		func(k string) error {
 			var seq int
 			return db.QueryRowContext(ctx, `INSERT INTO kv(k) VALUES (?) RETURNING seq`, k).Scan(&seq)

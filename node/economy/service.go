@@ -188,24 +188,11 @@ const spreadQueue = 1024
 // Run runs the auto-finalizer, the anti-entropy pulls and the spreader
 // until ctx ends; it returns nil.
 func (s *Service) Run(ctx context.Context) error {
-	defer s.closeLedger()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { s.spreadLoop(ctx) })
 	wg.Go(func() { periodic.Run(ctx, s.cfg.PullInterval, s.ifEconomy(s.pull)) })
 	return periodic.Run(ctx, s.cfg.RetryInterval, s.ifEconomy(s.finalizePool))
-}
-
-// closeLedger releases the ledger's prepared statements (a later call
-// prepares them again).
-func (s *Service) closeLedger() {
-	s.stateMu.Lock()
-	defer s.stateMu.Unlock()
-	if s.st != nil {
-		if err := s.st.ledger.Close(); err != nil {
-			s.log.Warn("Closing the economy ledger failed", "err", err)
-		}
-	}
 }
 
 // ifEconomy runs f only while the cluster has an economy.

@@ -97,10 +97,6 @@ type outbox struct {
 	// queueMu serializes inserts, so the bounds hold.
 	queueMu sync.Mutex
 	kick    chan struct{}
-	// stmts are Flush's queries, prepared once: every node flushes every
-	// FlushInterval, mostly finding nothing to do, and parsing the queries
-	// was most of the cost of that.
-	stmts *sqlitedb.Statements
 }
 
 // Flush's queries.
@@ -112,11 +108,7 @@ const (
 )
 
 func newOutbox(ctx context.Context, s *Service) (*outbox, error) {
-	stmts, err := sqlitedb.Prepare(ctx, s.deps.DB, qExpireHanded, qExpireItems, qExpireSeen, qListItems)
-	if err != nil {
-		return nil, fmt.Errorf("outbox: %w", err)
-	}
-	return &outbox{s: s, kick: make(chan struct{}, 1), stmts: stmts}, nil
+	return &outbox{s: s, kick: make(chan struct{}, 1)}, nil
 }
 
 func checkItem(it Item, maxTTL time.Duration) error {
@@ -316,15 +308,15 @@ type queued struct {
 // it (a carrier).
 func (o *outbox) Flush(ctx context.Context) error {
 	now := o.s.deps.Now().UnixMilli()
-	if _, err := o.stmts.Stmt(ctx, nil, qExpireHanded).ExecContext(ctx, now); err != nil {
+	if _, err := o.s.deps.DB.ExecContext(ctx, qExpireHanded, now); err != nil {
 		return fmt.Errorf("expire items: %w", err)
 	}
-	if res, err := o.stmts.Stmt(ctx, nil, qExpireItems).ExecContext(ctx, now); err != nil {
+	if res, err := o.s.deps.DB.ExecContext(ctx, qExpireItems, now); err != nil {
 		return fmt.Errorf("expire items: %w", err)
 	} else if n, _ := res.RowsAffected(); n > 0 {
 		o.s.log.Info("Outbox items expired undelivered", "items", n)
 	}
-	if _, err := o.stmts.Stmt(ctx, nil, qExpireSeen).ExecContext(ctx, now); err != nil {
+	if _, err := o.s.deps.DB.ExecContext(ctx, qExpireSeen, now); err != nil {
 		return fmt.Errorf("expire seen items: %w", err)
 	}
 	if o.s.deps.Remote == nil || o.s.deps.Peers == nil {
@@ -418,7 +410,7 @@ func (o *outbox) remove(ctx context.Context, q queued, delivered bool) error {
 }
 
 func (o *outbox) list(ctx context.Context, limit int) ([]queued, error) {
-	rows, err := o.stmts.Stmt(ctx, nil, qListItems).QueryContext(ctx, limit)
+	rows, err := o.s.deps.DB.QueryContext(ctx, qListItems, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}

@@ -21,10 +21,8 @@ var viaRank = map[string]int{"static": 0, "udp": 1, "ble": 2, "bt_lr": 3, "lora"
 // table is the node's view of its peers, kept in SQLite so every source
 // merges atomically and a restart keeps what was learned.
 type table struct {
-	db *sql.DB
-	// stmts holds each of tableQueries prepared.
-	stmts *sqlitedb.Statements
-	now   func() time.Time
+	db  *sql.DB
+	now func() time.Time
 	// fresh is how long an observation keeps its transport against a worse one.
 	fresh time.Duration
 	// heard holds the latest last-seen and round-trip times, written to
@@ -36,11 +34,7 @@ type table struct {
 // openTable opens the table and adds the static peers, except self (this
 // node's own endpoint, which it also removes from an older table).
 func openTable(ctx context.Context, db *sql.DB, self string, static []string, now func() time.Time, fresh, flushEvery time.Duration) (*table, error) {
-	stmts, err := sqlitedb.Prepare(ctx, db, tableQueries...)
-	if err != nil {
-		return nil, fmt.Errorf("peer table: %w", err)
-	}
-	t := &table{db: db, stmts: stmts, now: now, fresh: fresh, heard: newHeard(), flushEvery: flushEvery}
+	t := &table{db: db, now: now, fresh: fresh, heard: newHeard(), flushEvery: flushEvery}
 	// What was up before a restart has to be heard from again; its
 	// timeline shows the gap as unknown.
 	if _, err := db.ExecContext(ctx, `INSERT INTO node_peer_states(endpoint, at, state)
@@ -51,7 +45,7 @@ func openTable(ctx context.Context, db *sql.DB, self string, static []string, no
 		return nil, fmt.Errorf("reset peer states: %w", err)
 	}
 	self = strings.TrimRight(self, "/")
-	if _, err := t.stmts.Stmt(ctx, nil, qDelete).ExecContext(ctx, self); err != nil {
+	if _, err := t.db.ExecContext(ctx, qDelete, self); err != nil {
 		return nil, fmt.Errorf("remove this node from its peers: %w", err)
 	}
 	for _, ep := range static {
@@ -59,7 +53,7 @@ func openTable(ctx context.Context, db *sql.DB, self string, static []string, no
 		if ep == self {
 			continue
 		}
-		_, err := t.stmts.Stmt(ctx, nil, qAddStatic).ExecContext(ctx, ep)
+		_, err := t.db.ExecContext(ctx, qAddStatic, ep)
 		if err != nil {
 			return nil, fmt.Errorf("add static peer %s: %w", ep, err)
 		}
@@ -73,9 +67,7 @@ const peerColumns = `endpoint, node_id, name, via, state, active, gossip, static
 // setRTT writes. Read them with scan, which overlays what heard holds.
 const selectColumns = peerColumns + `, rtt_us, rtt_via, rtt_at`
 
-// The queries the table runs while the node runs, prepared once: every
-// observation of a peer (each poll and beacon) runs qGet, and parsing it
-// cost more than running it, most of the peer table's CPU time.
+// The queries the table runs while the node runs.
 const (
 	qGet    = `SELECT ` + selectColumns + ` FROM node_peers WHERE endpoint = ?`
 	qUpsert = `INSERT INTO node_peers(` + peerColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -102,9 +94,6 @@ const (
 			(SELECT rowid FROM node_peer_states WHERE endpoint = ?1 ORDER BY at DESC, rowid DESC LIMIT ?2)`
 	qTimeline = `SELECT at, state FROM node_peer_states WHERE endpoint = ? ORDER BY at, rowid`
 )
-
-var tableQueries = []string{qGet, qUpsert, qAddStatic, qMarkSelf, qIdentified, qDelete, qForgetID, qList, qSilent, qMarkDown,
-	qDropSilent, qRTT, qEndpointsByID, qLastState, qAddState, qTrimStates, qOrphanStates, qCapStates, qTimeline}
 
 func scanPeer(row interface{ Scan(...any) error }) (Peer, error) {
 	var (
@@ -157,7 +146,7 @@ func (t *table) update(ctx context.Context, obs Peer, isMember func(identity.Nod
 	// Most observations repeat what the table says but the time: keep that
 	// in heard, and write only when something else changes or the written
 	// last-seen time is flushEvery old.
-	old, err := scanPeer(t.stmts.Stmt(ctx, nil, qGet).QueryRowContext(ctx, obs.Endpoint))
+	old, err := scanPeer(t.db.QueryRowContext(ctx, qGet, obs.Endpoint))
 	written := old.LastSeen
 	t.heard.overlay(&old)
 	if err == nil && obs.Via == "gossip" && obs.State == StateUp && old.Via != "gossip" {
@@ -175,7 +164,7 @@ func (t *table) update(ctx context.Context, obs Peer, isMember func(identity.Nod
 		}
 	}
 	err = sqlitedb.InTx(ctx, t.db, func(tx *sql.Tx) error {
-		old, err := t.scan(t.stmts.Stmt(ctx, tx, qGet).QueryRowContext(ctx, obs.Endpoint))
+		old, err := t.scan(tx.QueryRowContext(ctx, qGet, obs.Endpoint))
 		exists := err == nil
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
@@ -192,7 +181,7 @@ func (t *table) update(ctx context.Context, obs Peer, isMember func(identity.Nod
 		if exists {
 			next = t.merge(old, obs)
 		}
-		_, err = t.stmts.Stmt(ctx, tx, qUpsert).ExecContext(ctx, next.Endpoint, string(next.ID), next.Name, next.Via, string(next.State), next.Active, next.Gossip, next.Static, millis(next.LastSeen))
+		_, err = tx.ExecContext(ctx, qUpsert, next.Endpoint, string(next.ID), next.Name, next.Via, string(next.State), next.Active, next.Gossip, next.Static, millis(next.LastSeen))
 		if err != nil {
 			return err
 		}
@@ -247,7 +236,7 @@ func sameButTime(old, next Peer) bool {
 // markSelf records that the peer at endpoint answered with this node's own
 // ID: it is this node under another URL, never up.
 func (t *table) markSelf(ctx context.Context, endpoint string, self identity.NodeID) error {
-	_, err := t.stmts.Stmt(ctx, nil, qMarkSelf).ExecContext(ctx, string(self), endpoint)
+	_, err := t.db.ExecContext(ctx, qMarkSelf, string(self), endpoint)
 	if err != nil {
 		return fmt.Errorf("mark peer %s as this node: %w", endpoint, err)
 	}
@@ -260,7 +249,7 @@ func (t *table) markSelf(ctx context.Context, endpoint string, self identity.Nod
 func (t *table) prune(ctx context.Context, isMember func(identity.NodeID) bool) ([]Peer, error) {
 	var pruned []Peer
 	err := sqlitedb.InTx(ctx, t.db, func(tx *sql.Tx) error {
-		rows, err := t.stmts.Stmt(ctx, tx, qIdentified).QueryContext(ctx)
+		rows, err := tx.QueryContext(ctx, qIdentified)
 		if err != nil {
 			return err
 		}
@@ -286,7 +275,7 @@ func (t *table) prune(ctx context.Context, isMember func(identity.NodeID) bool) 
 			} else {
 				pruned[i].State = StateDown
 			}
-			if _, err := t.stmts.Stmt(ctx, tx, q).ExecContext(ctx, p.Endpoint); err != nil {
+			if _, err := tx.ExecContext(ctx, q, p.Endpoint); err != nil {
 				return err
 			}
 		}
@@ -303,7 +292,7 @@ func (t *table) prune(ctx context.Context, isMember func(identity.NodeID) bool) 
 
 // list returns every peer, sorted by endpoint.
 func (t *table) list(ctx context.Context) ([]Peer, error) {
-	rows, err := t.stmts.Stmt(ctx, nil, qList).QueryContext(ctx)
+	rows, err := t.db.QueryContext(ctx, qList)
 	if err != nil {
 		return nil, fmt.Errorf("list peers: %w", err)
 	}
@@ -329,7 +318,7 @@ func (t *table) expire(ctx context.Context, downAfter, dropAfter time.Duration) 
 	cut := now.Add(-downAfter)
 	var changed []Peer
 	err := sqlitedb.InTx(ctx, t.db, func(tx *sql.Tx) error {
-		rows, err := t.stmts.Stmt(ctx, tx, qSilent).QueryContext(ctx, cut.UnixMilli())
+		rows, err := tx.QueryContext(ctx, qSilent, cut.UnixMilli())
 		if err != nil {
 			return err
 		}
@@ -350,11 +339,11 @@ func (t *table) expire(ctx context.Context, downAfter, dropAfter time.Duration) 
 			return err
 		}
 		for _, p := range changed {
-			if _, err := t.stmts.Stmt(ctx, tx, qMarkDown).ExecContext(ctx, millis(p.LastSeen), p.Endpoint); err != nil {
+			if _, err := tx.ExecContext(ctx, qMarkDown, millis(p.LastSeen), p.Endpoint); err != nil {
 				return err
 			}
 		}
-		_, err = t.stmts.Stmt(ctx, tx, qDropSilent).ExecContext(ctx, now.Add(-dropAfter).UnixMilli())
+		_, err = tx.ExecContext(ctx, qDropSilent, now.Add(-dropAfter).UnixMilli())
 		return err
 	})
 	if err != nil {
@@ -381,7 +370,7 @@ func (t *table) setRTT(ctx context.Context, endpoint string, id identity.NodeID,
 		if !t.heard.measured(ep, rtt, via, now, t.flushEvery) {
 			continue
 		}
-		_, err := t.stmts.Stmt(ctx, nil, qRTT).ExecContext(ctx, rtt.Microseconds(), via, now.UnixMilli(), ep)
+		_, err := t.db.ExecContext(ctx, qRTT, rtt.Microseconds(), via, now.UnixMilli(), ep)
 		if err != nil {
 			return fmt.Errorf("record round-trip time to %s: %w", ep, err)
 		}
@@ -391,7 +380,7 @@ func (t *table) setRTT(ctx context.Context, endpoint string, id identity.NodeID,
 
 // endpointsOf returns the endpoints of the peers with node ID id.
 func (t *table) endpointsOf(ctx context.Context, id identity.NodeID) ([]string, error) {
-	rows, err := t.stmts.Stmt(ctx, nil, qEndpointsByID).QueryContext(ctx, string(id))
+	rows, err := t.db.QueryContext(ctx, qEndpointsByID, string(id))
 	if err != nil {
 		return nil, err
 	}
@@ -415,27 +404,27 @@ func (t *table) recordState(ctx context.Context, endpoint string, state State, w
 	now := t.now()
 	err := sqlitedb.InTx(ctx, t.db, func(tx *sql.Tx) error {
 		var last string
-		err := t.stmts.Stmt(ctx, tx, qLastState).QueryRowContext(ctx, endpoint).Scan(&last)
+		err := tx.QueryRowContext(ctx, qLastState, endpoint).Scan(&last)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		if last == string(state) {
 			return nil
 		}
-		if _, err := t.stmts.Stmt(ctx, tx, qAddState).ExecContext(ctx, endpoint, now.UnixMilli(), string(state)); err != nil {
+		if _, err := tx.ExecContext(ctx, qAddState, endpoint, now.UnixMilli(), string(state)); err != nil {
 			return err
 		}
 		cut := now.Add(-window).UnixMilli()
-		_, err = t.stmts.Stmt(ctx, tx, qTrimStates).ExecContext(ctx, cut)
+		_, err = tx.ExecContext(ctx, qTrimStates, cut)
 		if err != nil {
 			return err
 		}
 		// The timelines of forgotten peers go with them.
-		if _, err := t.stmts.Stmt(ctx, tx, qOrphanStates).ExecContext(ctx); err != nil {
+		if _, err := tx.ExecContext(ctx, qOrphanStates); err != nil {
 			return err
 		}
 		// A peer flapping fast still keeps at most maxStateRows rows.
-		_, err = t.stmts.Stmt(ctx, tx, qCapStates).ExecContext(ctx, endpoint, maxStateRows)
+		_, err = tx.ExecContext(ctx, qCapStates, endpoint, maxStateRows)
 		return err
 	})
 	if err != nil {
@@ -451,7 +440,7 @@ const maxStateRows = 512
 // order; time before its first recorded change is StateUnknown.
 func (t *table) spans(ctx context.Context, endpoint string, since time.Time) ([]StateSpan, error) {
 	now := t.now().UTC()
-	rows, err := t.stmts.Stmt(ctx, nil, qTimeline).QueryContext(ctx, endpoint)
+	rows, err := t.db.QueryContext(ctx, qTimeline, endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("read timeline of peer %s: %w", endpoint, err)
 	}

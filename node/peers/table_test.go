@@ -37,7 +37,7 @@ func openTestTable(t *testing.T, clock *testutil.Clock, flushEvery time.Duration
 // written is the peer's row as SQLite has it, without heard.
 func written(t *testing.T, tab *table, endpoint string) Peer {
 	t.Helper()
-	p, err := scanPeer(tab.stmts.Stmt(t.Context(), nil, qGet).QueryRowContext(t.Context(), endpoint))
+	p, err := scanPeer(tab.db.QueryRowContext(t.Context(), qGet, endpoint))
 	if err != nil {
 		t.Fatal(err)
 	}
