@@ -116,7 +116,7 @@ func TestStoredAssetProbe(t *testing.T) {
 	}
 	wantAll(t, "probe after the upload", body, `data-already-stored="true"`, `data-asset-id="`+as[0].ID+`"`,
 		"Already stored as "+as[0].ID)
-	other := url.Values{paramName: {"small.txt"}, paramMode: {"rep"}, paramR: {"2"}}
+	other := url.Values{paramName: {"small.txt"}, paramMode: {"rep"}, paramR: {"2"}, paramShared: {"on"}}
 	if st, body := probe(other, hash, cookie); st != http.StatusNoContent {
 		t.Errorf("probe with other parameters = %d, want 204:\n%s", st, body)
 	}
@@ -135,6 +135,18 @@ func TestStoredAssetProbe(t *testing.T) {
 		if st, body := probe(tt.q, tt.hash, cookie); st != http.StatusBadRequest || !strings.Contains(body, `data-testid="put-error"`) {
 			t.Errorf("probe with %s = %d, want 400 with the reason:\n%s", tt.name, st, body)
 		}
+	}
+	// The put's own refusals come from the probe too, with the put's
+	// status and reason, so the page sends nothing it would refuse: this
+	// lone node cannot give 3 shards 3 distinct hosts.
+	wide := url.Values{paramName: {"wide.txt"}, paramMode: {"ec"}, paramK: {"2"}, paramN: {"3"}}
+	st, body = probe(wide, hash, cookie)
+	resp, putBody := e.putHashed(t, cookie, wide, data, hash)
+	if st != http.StatusConflict || resp.StatusCode != st {
+		t.Errorf("probe and upload with n above the live hosts = %d and %d, want 409 for both:\n%s", st, resp.StatusCode, body)
+	}
+	for _, b := range []string{body, putBody} {
+		wantAll(t, "refused k/n", b, `data-testid="put-error"`, "needs 3 distinct live hosts and this node found 1")
 	}
 	if st, _ := probe(adaptive, hash, ""); st == http.StatusOK || st == http.StatusNoContent {
 		t.Errorf("probe without the login = %d, want it refused", st)

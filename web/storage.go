@@ -386,8 +386,10 @@ func (h *Handler) putAsset(w http.ResponseWriter, r *http.Request) {
 
 // storedAsset answers whether an upload with these parameters and the
 // Offgrid-Content-Hash header would find its file stored already: 200
-// with putAsset's "already stored" result, or 204 when it would upload.
-// app.js asks before it sends a file, so a stored file is not sent at all.
+// with putAsset's "already stored" result, 204 when it would upload, or
+// the error fragment it would refuse the upload with (too few live hosts,
+// say). app.js asks before it sends a file, so neither a stored file nor
+// a refused one is sent at all.
 // (putAsset answers such an upload before its body arrives, and the
 // connection then closes under a browser still sending, which it may
 // report as a failed upload.)

@@ -67,9 +67,6 @@ func (s *Service) Put(ctx context.Context, r io.Reader, opts PutOptions) (Asset,
 	if err != nil {
 		return Asset{}, err
 	}
-	if len(storage.Usable(hosts)) == 0 {
-		return Asset{}, fmt.Errorf("%w: no live, active hosts to store on", nodeerr.ErrUnavailable)
-	}
 	m, key, prefix, err := s.prepareManifest(ctx, opts, hosts)
 	if err != nil {
 		return Asset{}, err
@@ -207,6 +204,64 @@ func (s *Service) prepareManifest(ctx context.Context, opts PutOptions, hosts []
 		key    storage.AssetKey
 		prefix storage.NoncePrefix
 	)
+	p, err := s.plan(ctx, opts, hosts)
+	if err != nil {
+		return storage.Manifest{}, key, prefix, err
+	}
+	if p.existing {
+		if isStored(p.m) {
+			return p.m, key, prefix, nil
+		}
+		key, prefix, err = s.unwrapOwnKey(p.m)
+		return p.m, key, prefix, err
+	}
+	m := p.m
+	switch usable := len(storage.Usable(hosts)); {
+	case usable == 1 && m.Adaptive:
+		s.log.Warn("Only one live host: the file is stored without redundancy", "asset", m.AssetID)
+	case usable < m.N:
+		s.log.Warn("Fewer live hosts than shards per stripe: some hosts get several", "asset", m.AssetID, "n", m.N, "hosts", usable)
+	}
+	key, prefix, err = storage.NewAssetKey(rand.Reader)
+	if err != nil {
+		return storage.Manifest{}, key, prefix, err
+	}
+	for _, pub := range append([]string{s.boxKey}, opts.Recipients...) {
+		raw, _ := hex.DecodeString(pub)
+		w, err := storage.WrapKey(rand.Reader, key, prefix, raw, m.AssetID)
+		if err != nil {
+			return storage.Manifest{}, key, prefix, nodeerr.Invalidf("wrap key to %s: %v", pub, err)
+		}
+		m.Keys = append(m.Keys, w)
+	}
+	if err := s.catalog.Create(ctx, m); err != nil {
+		return storage.Manifest{}, key, prefix, nodeerr.FromStorage(err)
+	}
+	if p.superseded != "" {
+		// The failed upload's manifest goes, so the file is listed once,
+		// and its hosts are asked to drop its shards.
+		if err := s.catalog.Forget(ctx, p.superseded, true); err != nil {
+			return storage.Manifest{}, key, prefix, err
+		}
+		s.log.Info("A fresh upload replaces a failed or lost one", "asset", m.AssetID, "replaces", p.superseded)
+	}
+	return m, key, prefix, nil
+}
+
+// putPlan is what a put will do.
+type putPlan struct {
+	// m is the manifest: the catalog's when existing (stored: nothing to
+	// upload; pending: the upload resumes), else a new one without keys.
+	m        storage.Manifest
+	existing bool
+	// superseded is the asset a new manifest replaces, if any.
+	superseded string
+}
+
+// plan decides what a put with opts does, as prepareManifest describes,
+// changing nothing, or refuses it: Put creates what it plans, and Stored
+// answers a dashboard's question with it before the file is sent.
+func (s *Service) plan(ctx context.Context, opts PutOptions, hosts []storage.Candidate) (putPlan, error) {
 	owner := string(s.deps.Keys.ID())
 	usable := storage.Usable(hosts)
 	id, superseded := "", ""
@@ -221,15 +276,17 @@ func (s *Service) prepareManifest(ctx context.Context, opts PutOptions, hosts []
 				superseded = p.AssetID
 			}
 		case err != nil:
-			return storage.Manifest{}, key, prefix, err
+			return putPlan{}, err
 		case isStored(cur):
-			return cur, key, prefix, nil
+			return putPlan{m: cur, existing: true}, nil
 		case cur.State == storage.StatePending && !opts.differsFrom(cur) && !(cur.Adaptive && len(usable) < cur.N && !opts.AllowSharedHosts):
-			if len(usable) < cur.N && !opts.AllowSharedHosts {
-				return storage.Manifest{}, key, prefix, tooFewHosts(cur, usable)
+			if len(usable) == 0 {
+				return putPlan{}, errNoHosts
 			}
-			key, prefix, err = s.unwrapOwnKey(cur)
-			return cur, key, prefix, err
+			if len(usable) < cur.N && !opts.AllowSharedHosts {
+				return putPlan{}, tooFewHosts(cur, usable)
+			}
+			return putPlan{m: cur, existing: true}, nil
 		default:
 			superseded = cur.AssetID
 			id = freshAssetID(owner, opts.ContentHash, cur.AssetID)
@@ -237,13 +294,16 @@ func (s *Service) prepareManifest(ctx context.Context, opts PutOptions, hosts []
 	} else {
 		var b [16]byte
 		if _, err := rand.Read(b[:]); err != nil {
-			return storage.Manifest{}, key, prefix, err
+			return putPlan{}, err
 		}
 		id = "a" + hex.EncodeToString(b[:])
 	}
+	if len(usable) == 0 {
+		return putPlan{}, errNoHosts
+	}
 	policy, err := s.checkPolicy(opts, id)
 	if err != nil {
-		return storage.Manifest{}, key, prefix, err
+		return putPlan{}, err
 	}
 	m := storage.Manifest{AssetID: id, Owner: owner, Name: opts.Name, Size: opts.Size, FileHash: opts.ContentHash,
 		Mode: "ec", State: storage.StatePending, Policy: policy}
@@ -258,58 +318,33 @@ func (s *Service) prepareManifest(ctx context.Context, opts PutOptions, hosts []
 			m.Adaptive = true
 			m.K, m.N, err = storage.ChooseParams(len(usable), defaultK, defaultN)
 			if err != nil && !errors.Is(err, storage.ErrNoRedundancy) {
-				return storage.Manifest{}, key, prefix, fmt.Errorf("%w: %v", nodeerr.ErrUnavailable, err)
-			}
-			if errors.Is(err, storage.ErrNoRedundancy) {
-				s.log.Warn("Only one live host: the file is stored without redundancy", "asset", id)
+				return putPlan{}, fmt.Errorf("%w: %v", nodeerr.ErrUnavailable, err)
 			}
 		}
 	}
-	if len(usable) < m.N {
-		if !opts.AllowSharedHosts {
-			return storage.Manifest{}, key, prefix, tooFewHosts(m, usable)
-		}
-		s.log.Warn("Fewer live hosts than shards per stripe: some hosts get several", "asset", id, "n", m.N, "hosts", len(usable))
+	if len(usable) < m.N && !opts.AllowSharedHosts {
+		return putPlan{}, tooFewHosts(m, usable)
 	}
 	m.ShardSize = opts.ShardSize
 	if m.ShardSize == 0 {
 		m.ShardSize = storage.ShardSizeFor(opts.Size, m.K)
 	}
 	if m.ShardSize > int(s.deps.MaxShardBytes) {
-		return storage.Manifest{}, key, prefix, nodeerr.Invalidf("shard size %d exceeds this node's limit of %d bytes", m.ShardSize, s.deps.MaxShardBytes)
+		return putPlan{}, nodeerr.Invalidf("shard size %d exceeds this node's limit of %d bytes", m.ShardSize, s.deps.MaxShardBytes)
 	}
-	key, prefix, err = storage.NewAssetKey(rand.Reader)
-	if err != nil {
-		return storage.Manifest{}, key, prefix, err
-	}
-	for _, pub := range append([]string{s.boxKey}, opts.Recipients...) {
-		raw, _ := hex.DecodeString(pub)
-		w, err := storage.WrapKey(rand.Reader, key, prefix, raw, id)
-		if err != nil {
-			return storage.Manifest{}, key, prefix, nodeerr.Invalidf("wrap key to %s: %v", pub, err)
-		}
-		m.Keys = append(m.Keys, w)
-	}
-	if err := s.catalog.Create(ctx, m); err != nil {
-		return storage.Manifest{}, key, prefix, nodeerr.FromStorage(err)
-	}
-	if superseded != "" {
-		// The failed upload's manifest goes, so the file is listed once,
-		// and its hosts are asked to drop its shards.
-		if err := s.catalog.Forget(ctx, superseded, true); err != nil {
-			return storage.Manifest{}, key, prefix, err
-		}
-		s.log.Info("A fresh upload replaces a failed or lost one", "asset", id, "replaces", superseded)
-	}
-	return m, key, prefix, nil
+	return putPlan{m: m, superseded: superseded}, nil
 }
+
+// errNoHosts refuses an upload when no host is live and active.
+var errNoHosts = fmt.Errorf("%w: no live, active hosts to store on", nodeerr.ErrUnavailable)
 
 // Stored returns the file a put with opts (which must give the content
 // hash) would answer "already stored" with, reading nothing and changing
-// nothing; nodeerr.ErrNotFound when the put would upload. The dashboard
-// asks before it sends a file: a put answered before its body arrives
-// closes the connection under a browser still sending it, which the
-// browser reports as a failed upload.
+// nothing; nodeerr.ErrNotFound when the put would upload; the put's own
+// refusal (too few live hosts for n, a bad policy, a shard size over the
+// limit) when it would refuse. The dashboard asks before it sends a file:
+// a put answered before its body arrives closes the connection under a
+// browser still sending it, which the browser reports as a failed upload.
 func (s *Service) Stored(ctx context.Context, opts PutOptions) (Asset, error) {
 	if err := opts.validate(); err != nil {
 		return Asset{}, err
@@ -317,14 +352,18 @@ func (s *Service) Stored(ctx context.Context, opts PutOptions) (Asset, error) {
 	if opts.ContentHash == "" {
 		return Asset{}, nodeerr.Invalidf("give the content hash to look for")
 	}
-	m, err := s.current(ctx, string(s.deps.Keys.ID()), opts)
+	hosts, err := s.deps.Hosts.Candidates(ctx)
+	if err != nil {
+		return Asset{}, err
+	}
+	p, err := s.plan(ctx, opts, hosts)
 	if err != nil {
 		return Asset{}, nodeerr.FromStorage(err)
 	}
-	if !isStored(m) {
+	if !p.existing || !isStored(p.m) {
 		return Asset{}, fmt.Errorf("%w: content %s is not stored yet", nodeerr.ErrNotFound, opts.ContentHash)
 	}
-	return s.alreadyStored(ctx, m)
+	return s.alreadyStored(ctx, p.m)
 }
 
 // isStored reports whether a put of m's content with its parameters has

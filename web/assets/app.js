@@ -234,9 +234,10 @@
     }
 
     // ask asks the node whether it stores this content with these
-    // parameters already: 200 is its "already stored" answer and a 4xx
-    // fragment says what it refuses (neither needs the file sent); on 204
-    // or anything else the file is sent, and that answer says the rest.
+    // parameters already: 200 is its "already stored" answer and an error
+    // fragment (4xx, or 5xx such as "no live hosts") says what the upload
+    // would be refused with (neither needs the file sent); on 204 or
+    // anything else the file is sent, and that answer says the rest.
     function ask(file, q, hash) {
       var xhr = new XMLHttpRequest();
       current = xhr;
@@ -249,7 +250,7 @@
           return;
         }
         var ct = xhr.getResponseHeader('Content-Type') || '';
-        if ((xhr.status === 200 || (xhr.status >= 400 && xhr.status < 500)) && ct.indexOf('text/html') === 0) {
+        if ((xhr.status === 200 || xhr.status >= 400) && ct.indexOf('text/html') === 0) {
           show(xhr.responseText);
           done(xhr.status === 200 ? 'done' : 'failed');
           return;

@@ -14,9 +14,10 @@
 // the saved file with the page's. Dropped again, the same file is hashed
 // with BLAKE3 in the page, the node answers that it is stored already, and
 // the page does not send it.
-// It also checks that k/n the node refuses
-// are reported, and takes desktop and phone screenshots. It stores one
-// file (plus nothing for the refused one) and deletes nothing. Exit status
+// It also checks that k/n the node refuses (k above n, or n above the live
+// hosts) are reported without the file being sent, and takes desktop and
+// phone screenshots. It stores one file (plus nothing for the refused
+// ones) and deletes nothing. Exit status
 // 1 with a FAIL line on any failure.
 
 import { createHash } from 'node:crypto';
@@ -206,6 +207,23 @@ await run({
     check(!msg.includes('connection to the node failed'), `the node's answer did not reach the page: ${JSON.stringify(msg)}`);
     expect4xx = false;
     await shot(page, 'storage-error-desktop');
+    await page.fill(tid('put-k'), '');
+    await page.fill(tid('put-n'), '');
+  });
+
+  await step('more shards than live hosts are refused before the file is sent', async () => {
+    await page.fill(tid('put-k'), '2');
+    await page.fill(tid('put-n'), '40');
+    const errors = await page.locator(tid('put-error')).count();
+    expect4xx = true;
+    const uploads = countUploads(page);
+    await dropFile(page, 'wide.bin', 4096);
+    await page.waitForFunction(([sel, n]) => document.querySelectorAll(sel).length > n, [tid('put-error'), errors]);
+    const sent = uploads();
+    check(sent === 0, `a file needing more hosts than are live was sent (${sent} uploads)`);
+    const msg = await page.locator(tid('put-error')).first().innerText();
+    check(msg.includes('wide.bin') && msg.includes('distinct live hosts'), `error ${JSON.stringify(msg)} does not name the file and the missing hosts`);
+    expect4xx = false;
     await page.fill(tid('put-k'), '');
     await page.fill(tid('put-n'), '');
   });
