@@ -48,9 +48,11 @@
 //	                    &k=&n=&r=, Content-Type application/octet-stream);
 //	                    returns a result or error fragment
 //	GET  /ui/assets/stored
-//	                    the same query and Offgrid-Content-Hash: 200 with
-//	                    POST's "already stored" result, or 204 when the
-//	                    file would be uploaded (app.js asks first)
+//	                    the same query (and &size=, the file's bytes) and
+//	                    Offgrid-Content-Hash: 200 with POST's "already
+//	                    stored" result, the error fragment POST would
+//	                    refuse it with, or 204 when the file would be
+//	                    uploaded (app.js asks first)
 //	GET  /ui/assets/{id}/download
 //	                    the file's plaintext as an attachment
 //	DELETE /ui/assets/{id}

@@ -74,6 +74,24 @@ func TestPutAssetContentHash(t *testing.T) {
 	}
 }
 
+// probeStored asks GET /ui/assets/stored as the page does before it
+// sends a file, and returns the status and body.
+func (e *testEnv) probeStored(t *testing.T, cookie string, q url.Values, hash string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", e.srv.URL+"/ui/assets/stored?"+q.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cookie != "" {
+		req.Header.Set("Cookie", cookie)
+	}
+	if hash != "" {
+		req.Header.Set("Offgrid-Content-Hash", hash)
+	}
+	resp, body := e.send(t, req)
+	return resp.StatusCode, body
+}
+
 // TestStoredAssetProbe: GET /ui/assets/stored answers what a POST of the
 // same query and hash would, without a body: 204 before the file is
 // stored and for other parameters, 200 with the "already stored" result
@@ -86,18 +104,7 @@ func TestStoredAssetProbe(t *testing.T) {
 	data, hash := hashedFile(t, 3000)
 	probe := func(q url.Values, hash, cookie string) (int, string) {
 		t.Helper()
-		req, err := http.NewRequest("GET", e.srv.URL+"/ui/assets/stored?"+q.Encode(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cookie != "" {
-			req.Header.Set("Cookie", cookie)
-		}
-		if hash != "" {
-			req.Header.Set("Offgrid-Content-Hash", hash)
-		}
-		resp, body := e.send(t, req)
-		return resp.StatusCode, body
+		return e.probeStored(t, cookie, q, hash)
 	}
 	adaptive := url.Values{paramName: {"small.txt"}, paramMode: {"ec"}}
 	if st, body := probe(adaptive, hash, cookie); st != http.StatusNoContent || body != "" {
@@ -131,6 +138,8 @@ func TestStoredAssetProbe(t *testing.T) {
 		{"no name", url.Values{paramMode: {"ec"}}, hash},
 		{"bad mode", url.Values{paramName: {"a"}, paramMode: {"raid"}}, hash},
 		{"k without n", url.Values{paramName: {"a"}, paramK: {"2"}}, hash},
+		{"negative size", url.Values{paramName: {"a"}, paramSize: {"-1"}}, hash},
+		{"size not a number", url.Values{paramName: {"a"}, paramSize: {"1e3"}}, hash},
 	} {
 		if st, body := probe(tt.q, tt.hash, cookie); st != http.StatusBadRequest || !strings.Contains(body, `data-testid="put-error"`) {
 			t.Errorf("probe with %s = %d, want 400 with the reason:\n%s", tt.name, st, body)
@@ -147,6 +156,20 @@ func TestStoredAssetProbe(t *testing.T) {
 	}
 	for _, b := range []string{body, putBody} {
 		wantAll(t, "refused k/n", b, `data-testid="put-error"`, "needs 3 distinct live hosts and this node found 1")
+	}
+	// Stored content needs no host: with this node inactive (no live,
+	// active host at all) the probe and a put again still say stored.
+	if _, err := e.node.SetActive(t.Context(), false); err != nil {
+		t.Fatal(err)
+	}
+	if st, body := probe(adaptive, hash, cookie); st != http.StatusOK || !strings.Contains(body, "Already stored as "+as[0].ID) {
+		t.Errorf("probe of stored content with no live host = %d, want 200 already stored:\n%s", st, body)
+	}
+	if resp, body := e.putHashed(t, cookie, adaptive, data, hash); resp.StatusCode != http.StatusOK || !strings.Contains(body, "Already stored as "+as[0].ID) {
+		t.Errorf("put again of stored content with no live host = %d, want 200 already stored:\n%s", resp.StatusCode, body)
+	}
+	if _, err := e.node.SetActive(t.Context(), true); err != nil {
+		t.Fatal(err)
 	}
 	if st, _ := probe(adaptive, hash, ""); st == http.StatusOK || st == http.StatusNoContent {
 		t.Errorf("probe without the login = %d, want it refused", st)

@@ -51,6 +51,10 @@ const (
 	// paramShared lets a stripe's shards share hosts when fewer than n are
 	// live ("1" from the page's checkbox).
 	paramShared = "allow_shared_hosts"
+	// paramSize is the file's size in bytes, for the probe before an
+	// upload (the upload itself has its Content-Length): the shard size,
+	// and so the node's limit on it, follows from it.
+	paramSize = "size"
 )
 
 // storageView is the data of the storage page.
@@ -385,7 +389,8 @@ func (h *Handler) putAsset(w http.ResponseWriter, r *http.Request) {
 }
 
 // storedAsset answers whether an upload with these parameters and the
-// Offgrid-Content-Hash header would find its file stored already: 200
+// Offgrid-Content-Hash header (and the file's size, paramSize) would find
+// its file stored already: 200
 // with putAsset's "already stored" result, 204 when it would upload, or
 // the error fragment it would refuse the upload with (too few live hosts,
 // say). app.js asks before it sends a file, so neither a stored file nor
@@ -400,6 +405,15 @@ func (h *Handler) storedAsset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	opts.ContentHash = r.Header.Get("Offgrid-Content-Hash")
+	opts.Size = -1
+	if v := r.URL.Query().Get(paramSize); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			h.putFailed(w, r, http.StatusBadRequest, "size must be the file's size in bytes.")
+			return
+		}
+		opts.Size = n
+	}
 	a, err := h.node.StoredAsset(r.Context(), opts)
 	switch {
 	case errors.Is(err, node.ErrNotFound):

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -304,6 +305,17 @@ func TestPutAssetErrors(t *testing.T) {
 			cookie := e.login(t)
 			if tt.prepare != nil {
 				tt.prepare(t, e)
+			}
+			// The page's question before it sends the file gets the same
+			// refusal, so a refused file is never sent.
+			q, err := url.ParseQuery(tt.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q.Set(paramSize, strconv.Itoa(len(tt.body)))
+			sum := blake3.Sum256(tt.body)
+			if st, body := e.probeStored(t, cookie, q, hex.EncodeToString(sum[:])); st != tt.wantStatus || !strings.Contains(body, tt.want) {
+				t.Errorf("probe = %d, want %d with %q:\n%s", st, tt.wantStatus, tt.want, body)
 			}
 			resp, body := e.put(t, cookie, tt.query, bytes.NewReader(tt.body), int64(len(tt.body)))
 			if resp.StatusCode != tt.wantStatus {

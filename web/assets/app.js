@@ -242,7 +242,9 @@
       var xhr = new XMLHttpRequest();
       current = xhr;
       box.setAttribute('data-state', 'asking');
-      xhr.open('GET', '/ui/assets/stored?' + q.toString());
+      var pq = new URLSearchParams(q);
+      pq.set('size', String(file.size));
+      xhr.open('GET', '/ui/assets/stored?' + pq.toString());
       xhr.setRequestHeader('Offgrid-Content-Hash', hash);
       xhr.onload = function () {
         if (xhr.status === 401) {
