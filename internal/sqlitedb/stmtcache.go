@@ -48,11 +48,18 @@ func newStmtCache(prepare func(ctx context.Context, query string) (innerStmt, er
 	return &stmtCache{prepare: prepare, byQuery: make(map[string]*list.Element)}
 }
 
-// cacheable says whether query is worth keeping: one statement. A script
-// of several (a migration) runs once, and the driver parses a script's
-// statements at every run anyway.
+// maxCachedQuery bounds the text of a kept query. The node's own queries
+// are constants of a few hundred bytes; longer ones are generated from
+// their data (a multi-row INSERT of a batch of receipts), so their text
+// differs from run to run, and a statement for hundreds of rows costs
+// SQLite tens of KiB to keep.
+const maxCachedQuery = 1 << 10
+
+// cacheable says whether query is worth keeping: one statement of at most
+// maxCachedQuery bytes. A script of several (a migration) runs once, and
+// the driver parses a script's statements at every run anyway.
 func cacheable(query string) bool {
-	return !strings.Contains(strings.TrimRight(query, "; \t\r\n"), ";")
+	return len(query) <= maxCachedQuery && !strings.Contains(strings.TrimRight(query, "; \t\r\n"), ";")
 }
 
 // get checks out a statement for query, preparing it if needed.

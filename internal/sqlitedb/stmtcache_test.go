@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -185,8 +186,8 @@ func TestStatementCacheIsBounded(t *testing.T) {
 	}
 }
 
-// TestScriptsAndSchemaChanges: a script of several statements is not
-// kept, and a kept statement follows a table dropped and made anew under
+// TestScriptsAndSchemaChanges: a script of several statements and an
+// over-long (generated) query are not kept, and a kept statement follows a table dropped and made anew under
 // it (SQLite prepares it again).
 func TestScriptsAndSchemaChanges(t *testing.T) {
 	c := newCountedConn(t)
@@ -194,6 +195,14 @@ func TestScriptsAndSchemaChanges(t *testing.T) {
 	c.exec(script)
 	if c.finished[script] != 1 {
 		t.Fatal("a script's statement was kept")
+	}
+	long := `SELECT v FROM kv WHERE k IN (` + strings.Repeat(`?, `, maxCachedQuery/3) + `0) ORDER BY k`
+	args := make([]any, maxCachedQuery/3)
+	for i := range args {
+		args[i] = int64(i)
+	}
+	if got := c.values(long, args...); fmt.Sprint(got) != "[a b]" || c.finished[long] != 1 {
+		t.Fatalf("a query longer than %d bytes: %v, closed %d times; want it read and not kept", maxCachedQuery, got, c.finished[long])
 	}
 	const q = `SELECT v FROM kv ORDER BY k`
 	if got := c.values(q); fmt.Sprint(got) != "[a b]" {
