@@ -308,8 +308,10 @@ func TestPutResumesWithoutResending(t *testing.T) {
 		t.Fatalf("after the interruption assets = %+v, want one pending asset with acknowledged shards", pending.Assets)
 	}
 	// Shards stored on any host, the owner's own (which take no HTTP) included.
+	// A host may still be storing a shard whose upload the owner gave up
+	// when the client hung up (it had the whole body): count from after it.
 	const storedShards = `offgrid_shards_stored_total`
-	sentBefore := sumMetric(t, m, storedShards)
+	sentBefore := settledMetric(t, m, storedShards)
 	a := putFile(t, m.env(0), src, "--k", "4", "--n", "6", "--shard-size", "65536")
 	if a.State != "stored" || a.AssetID != pending.Assets[0].AssetID {
 		t.Fatalf("resumed put = %+v, want asset %s stored", a, pending.Assets[0].AssetID)
@@ -355,6 +357,23 @@ func metricOf(t *testing.T, url, sample string) int {
 }
 
 // sumMetric adds up one Prometheus sample over every running node.
+// settledMetric is sumMetric once it has stayed the same for half a
+// second (at most 10 s): what the nodes were still doing has finished.
+func settledMetric(t *testing.T, m *testMesh, sample string) int {
+	t.Helper()
+	last := sumMetric(t, m, sample)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(500 * time.Millisecond)
+		now := sumMetric(t, m, sample)
+		if now == last {
+			return now
+		}
+		last = now
+	}
+	t.Fatalf("%s still changing after 10 s", sample)
+	return 0
+}
+
 func sumMetric(t *testing.T, m *testMesh, sample string) int {
 	t.Helper()
 	total := 0
