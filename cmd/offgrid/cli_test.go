@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -235,6 +236,61 @@ func TestClientErrors(t *testing.T) {
 			}
 			if left, _ := os.ReadDir(dir); len(left) != 0 {
 				t.Errorf("a failed command left %v behind", left)
+			}
+		})
+	}
+}
+
+// TestBusyNodeIsAskedAgain: a read the node answers 503 with Retry-After
+// is asked again, at most busyRetries times, saying so; a 503 without
+// Retry-After, and a write, are answered at once.
+func TestBusyNodeIsAskedAgain(t *testing.T) {
+	tests := []struct {
+		name       string
+		busy       int    // how many requests get 503 first
+		retryAfter string // the 503's Retry-After
+		args       []string
+		wantCalls  int
+		wantErr    string // empty: the command succeeds
+	}{
+		{"busy twice, then an answer", 2, "0", []string{"peers"}, 3, ""},
+		{"busy every time", 10, "0", []string{"peers"}, 1 + busyRetries, "node answered 503 Service Unavailable: busy, retry later"},
+		{"503 without Retry-After", 10, "", []string{"peers"}, 1, "node answered 503"},
+		{"an unreadable Retry-After", 10, "soon", []string{"peers"}, 1, "node answered 503"},
+		{"a write is not sent again", 10, "0", []string{"toggle", "on"}, 1, "node answered 503"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if int(calls.Add(1)) <= tt.busy {
+					if tt.retryAfter != "" {
+						w.Header().Set("Retry-After", tt.retryAfter)
+					}
+					w.Header().Set("Content-Type", "application/problem+json")
+					w.WriteHeader(http.StatusServiceUnavailable)
+					io.WriteString(w, `{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"busy, retry later"}`)
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				io.WriteString(w, `{"peers":[]}`)
+			}))
+			defer srv.Close()
+			out, err := cli(t, map[string]string{"OFFGRID_NODE": srv.URL, "OFFGRID_TOKEN": "t"}, tt.args...)
+			if got := int(calls.Load()); got != tt.wantCalls {
+				t.Errorf("the node was asked %d times, want %d", got, tt.wantCalls)
+			}
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("offgrid %v = %v", tt.args, err)
+				}
+				if n := strings.Count(out, "the node is busy (503 Service Unavailable); asking again in 0s"); n != tt.busy {
+					t.Errorf("%d notices of a retry, want %d:\n%s", n, tt.busy, out)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("offgrid %v = %v, want %q", tt.args, err, tt.wantErr)
 			}
 		})
 	}

@@ -56,13 +56,19 @@ func (o *clientOptions) client(cmd *cobra.Command, getenv env) (*gen.ClientWithR
 	}
 	token := o.token
 	return gen.NewClientWithResponses(strings.TrimRight(o.node, "/"),
-		gen.WithHTTPClient(problemDoer{&http.Client{Timeout: o.timeout}}),
+		gen.WithHTTPClient(o.doer(cmd)),
 		gen.WithRequestEditorFn(func(_ context.Context, req *http.Request) error {
 			if token != "" {
 				req.Header.Set("Authorization", "Bearer "+token)
 			}
 			return nil
 		}))
+}
+
+// doer is the HTTP client of a command's calls to nodes: --timeout per
+// request, and notices of retries on the command's stderr.
+func (o *clientOptions) doer(cmd *cobra.Command) problemDoer {
+	return problemDoer{client: &http.Client{Timeout: o.timeout}, notice: cmd.ErrOrStderr()}
 }
 
 // maxProblemBody bounds how much of an error answer the CLI reads: a
@@ -73,7 +79,22 @@ const maxProblemBody = 64 << 10
 // that is not a 2xx into an error carrying the node's problem details. It
 // is the one place the CLI renders the node's errors, for the typed
 // ...WithResponse calls and the streaming ones (get, fetch) alike.
-type problemDoer struct{ client *http.Client }
+// A read the node answers 503 with Retry-After (its database writers held
+// it past the busy timeout, or it is stopping) is asked again after the
+// wait it names, saying so on notice.
+type problemDoer struct {
+	client *http.Client
+	notice io.Writer
+}
+
+// A busy node's answer to a read is retried at most busyRetries times,
+// each after the node's Retry-After, at most maxBusyWait. Only reads:
+// for a write the CLI cannot tell, endpoint by endpoint, that a 503
+// changed nothing.
+const (
+	busyRetries = 2
+	maxBusyWait = 5 * time.Second
+)
 
 // answerKey marks a request whose caller reads one non-2xx status's
 // documented body itself (see withAnswer).
@@ -88,6 +109,21 @@ func withAnswer(ctx context.Context, status int) context.Context {
 
 func (d problemDoer) Do(req *http.Request) (*http.Response, error) {
 	resp, err := d.client.Do(req)
+	for try := 1; err == nil && try <= busyRetries; try++ {
+		wait, ok := busyWait(req, resp)
+		if !ok {
+			break
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, maxProblemBody))
+		resp.Body.Close()
+		fmt.Fprintf(d.notice, "offgrid: the node is busy (%s); asking again in %s (%d of %d)\n", resp.Status, wait, try, busyRetries)
+		select {
+		case <-time.After(wait):
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		}
+		resp, err = d.client.Do(req)
+	}
 	var opErr *net.OpError
 	if errors.As(err, &opErr) && opErr.Op == "dial" {
 		return nil, fmt.Errorf("no node answers at %s (%v); start one with `offgrid node`, or pass --node", req.URL.Host, opErr.Err)
@@ -107,6 +143,19 @@ func (d problemDoer) Do(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("node answered %s (reading its body: %w)", resp.Status, err)
 	}
 	return nil, apiError(resp, body)
+}
+
+// busyWait returns how long to wait before asking again, when resp is a
+// busy node's answer to a read: 503 with a Retry-After in seconds.
+func busyWait(req *http.Request, resp *http.Response) (time.Duration, bool) {
+	if resp.StatusCode != http.StatusServiceUnavailable || (req.Method != http.MethodGet && req.Method != http.MethodHead) {
+		return 0, false
+	}
+	secs, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if err != nil || secs < 0 {
+		return 0, false
+	}
+	return min(time.Duration(secs)*time.Second, maxBusyWait), true
 }
 
 // nodeError is an error answer of the node: its HTTP status and the

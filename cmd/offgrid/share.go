@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
 
@@ -49,7 +48,7 @@ table; its key is read from its GET /pubkeys and checked against NODE_ID.`,
 				return fmt.Errorf("node %s is not in this node's peer table; see offgrid peers", to)
 			}
 			rc, err := gen.NewClientWithResponses(strings.TrimRight(endpoint, "/"),
-				gen.WithHTTPClient(problemDoer{&http.Client{Timeout: o.timeout}}))
+				gen.WithHTTPClient(o.doer(cmd)))
 			if err != nil {
 				return err
 			}
