@@ -388,13 +388,12 @@ func (h *Handler) putAsset(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusCreated, putResult(putResultView{Asset: a, Took: coarseShort(took)}))
 }
 
-// storedAsset answers whether an upload with these parameters and the
-// Offgrid-Content-Hash header (and the file's size, paramSize) would find
-// its file stored already: 200
-// with putAsset's "already stored" result, 204 when it would upload, or
-// the error fragment it would refuse the upload with (too few live hosts,
-// say). app.js asks before it sends a file, so neither a stored file nor
-// a refused one is sent at all.
+// storedAsset answers what an upload with these parameters, the
+// Offgrid-Content-Hash header and the file's size (paramSize) would get:
+// 200 with putAsset's "already stored" result, 204 when it would upload,
+// or the error fragment it would refuse the upload with (too few live
+// hosts, say). app.js asks before it sends a file, so neither a stored
+// file nor a refused one is sent at all.
 // (putAsset answers such an upload before its body arrives, and the
 // connection then closes under a browser still sending, which it may
 // report as a failed upload.)
