@@ -301,11 +301,9 @@ type Node struct {
 	settle   settlement
 
 	// storageSignMu makes a host check and sign one storage window at a
-	// time; storageBillMu guards storageBilled, the start of the newest
-	// window each host billed this node for since it started.
+	// time; storageBillMu is held by the billing round that runs.
 	storageSignMu sync.Mutex
 	storageBillMu sync.Mutex
-	storageBilled map[identity.NodeID]int64
 	jobs          *jobs.Service
 
 	// storeSlots holds one token per running shard upload from another node.
@@ -353,16 +351,15 @@ func New(ctx context.Context, cfg Config, keys *identity.Keys, db *sql.DB) (*Nod
 		return nil, err
 	}
 	n := &Node{
-		cfg:           cfg,
-		started:       cfg.Now(),
-		log:           cfg.Logger.With("component", "node"),
-		keys:          keys,
-		db:            db,
-		receipts:      receipts,
-		shards:        shards,
-		storageBilled: make(map[identity.NodeID]int64),
-		replay:        replay,
-		bus:           events.NewBus(cfg.Now),
+		cfg:      cfg,
+		started:  cfg.Now(),
+		log:      cfg.Logger.With("component", "node"),
+		keys:     keys,
+		db:       db,
+		receipts: receipts,
+		shards:   shards,
+		replay:   replay,
+		bus:      events.NewBus(cfg.Now),
 		info: Info{
 			ID:        keys.ID(),
 			Name:      cfg.Name,

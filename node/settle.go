@@ -89,6 +89,7 @@ type ReceiptPeers interface {
 	Bill(ctx context.Context, endpoint string, rs []ledger.Receipt) error
 	// StorageReceipt asks the host at endpoint (a signed request: this
 	// node is the owner) for its receipt for keeping this node's shards.
+	// The host's refusal of the window wraps ErrConflict.
 	StorageReceipt(ctx context.Context, endpoint string, bill StorageBill) (ledger.Receipt, error)
 }
 
@@ -171,8 +172,8 @@ type SettleResult struct {
 	Txs []TxState
 }
 
-// Settle takes the storage receipts of the last window that ended (see
-// billStorage), then pays up to limit of the newest accepted receipts this
+// Settle takes the storage receipts of the windows that ended since each
+// host last billed this node (see billStorage), then pays up to limit of the newest accepted receipts this
 // node owes, in batched transactions to their hosts and to the system
 // account (see economy.Settler.Settle), and asks the witnesses for them. A receipt is
 // put into a payment at most once, however often Settle runs; payments

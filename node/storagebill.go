@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/offgrid-net/offgrid/identity"
@@ -32,6 +33,16 @@ import (
 // that overlaps one it billed), and a receipt is paid at most once
 // (economy.PaidIndex), so nothing is paid twice however often either side
 // asks or restarts.
+//
+// Why every window since the last bill, oldest first: an owner that was
+// down, or that found a host down, would otherwise never pay the host for
+// those windows. Oldest first because a host refuses a window before one
+// it billed. A window the host refused, or whose receipt the owner
+// refused, is not asked again: the host signs one receipt per window and
+// returns it when asked again, and its refusals stand (the window is
+// too old, too short, overlaps one billed, or it kept nothing through it).
+// The one refusal that may pass, a host clock running behind, costs the
+// host the windows it refused while its clock was behind.
 
 // Bounds of storage billing.
 const (
@@ -47,9 +58,17 @@ const (
 	// hosts that do not answer hold it up by about one timeout, not one
 	// each.
 	storageBillParallel = 8
-	// storageBillTimeout bounds each host's part of a round (the request
-	// for its receipt and the acceptance handed back).
+	// storageBillTimeout bounds each window's part of a round (the
+	// request for the host's receipt and the acceptance handed back).
 	storageBillTimeout = 15 * time.Second
+	// storageBillRound bounds one billing round: hosts not asked by then
+	// are asked in the next.
+	storageBillRound = time.Minute
+	// storageLookback is how many windows back a billing round looks for
+	// windows a host has not billed: a week of the default hour-long
+	// windows. Windows older than that, or than a host still signs
+	// (maxStorageBillAge), are not billed.
+	storageLookback = 7 * 24
 )
 
 // StorageBill asks a host for a storage receipt: the window and the bytes
@@ -149,11 +168,15 @@ type StorageBilled struct {
 func (StorageBilled) Kind() string { return "storage_billed" }
 
 // billStorage asks the hosts that are up and hold this node's shards for
-// their receipts for the last storage window that has ended, checks and
-// accepts them, and records them as owed (they are paid by Settle). Hosts
-// already billed for that window since this node started are not asked
-// again; asking again after a restart returns the same receipt. It returns
-// how many receipts it accepted.
+// their receipts for the windows that have ended since each last billed
+// this node (back at most storageLookback windows), oldest first, checks
+// and accepts them, and records them as owed (they are paid by Settle).
+// So windows missed while this node or a host was down are billed once
+// both are up again. Where each host's bills end is kept in the database:
+// a restarted node asks for no window twice, and a window asked twice
+// anyway returns the same receipt, owed once. One round runs at a time; a
+// Settle that finds one running does not wait for it. It returns how many
+// receipts it accepted.
 func (n *Node) billStorage(ctx context.Context) (int, error) {
 	if err := n.checkRunning(); err != nil {
 		return 0, err
@@ -166,40 +189,126 @@ func (n *Node) billStorage(ctx context.Context) (int, error) {
 	} else if err != nil {
 		return 0, err
 	}
-	w := ledger.LastWindow(n.cfg.Now(), n.cfg.StorageBillWindow)
-	held, err := n.assets.Holdings(ctx, w.StartTime())
+	if !n.storageBillMu.TryLock() {
+		return 0, nil
+	}
+	defer n.storageBillMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, storageBillRound)
+	defer cancel()
+
+	now := n.cfg.Now()
+	round := storageRound(now, n.cfg.StorageBillWindow)
+	if round.windows == 0 {
+		return 0, nil
+	}
+	if err := n.forgetStorageBills(ctx, round.first.Start); err != nil {
+		return 0, err
+	}
+	billed, err := n.storageBills(ctx)
+	if err != nil {
+		return 0, err
+	}
+	held, err := n.assets.Holdings(ctx, round.first.StartTime(), n.cfg.StorageBillWindow, round.windows)
 	if err != nil {
 		return 0, err
 	}
 	up := n.upPeers(ctx)
 	var asks []storageAsk
-	for _, host := range slices.Sorted(maps.Keys(held)) {
+	for _, host := range slices.Sorted(maps.Keys(held[round.windows-1])) {
 		if len(asks) == storageBillHosts {
 			break
 		}
 		id := identity.NodeID(host)
 		endpoint, ok := up[id]
-		if !ok || id == n.info.ID || n.storageBilledUntil(id) >= w.Start {
+		if !ok || id == n.info.ID {
 			continue
 		}
-		want := StorageBill{Window: w, Bytes: held[host]}
-		if units, err := w.Units(want.Bytes); err != nil || units == 0 {
-			continue // too little to bill this window
+		if bills := round.bills(host, billed[id], held); len(bills) > 0 {
+			asks = append(asks, storageAsk{host: id, endpoint: endpoint, bills: bills})
 		}
-		asks = append(asks, storageAsk{host: id, endpoint: endpoint, bill: want})
 	}
-	accepted, err := askHosts(ctx, asks, storageBillParallel, func(ctx context.Context, a storageAsk) error {
-		return n.billStorageOn(ctx, a.host, a.endpoint, a.bill)
+	var accepted atomic.Int64
+	_, err = askHosts(ctx, asks, storageBillParallel, func(ctx context.Context, a storageAsk) error {
+		for _, bill := range a.bills {
+			err := n.billStorageOn(ctx, a.host, a.endpoint, bill)
+			switch {
+			case err == nil:
+				accepted.Add(1)
+			case !errors.Is(err, ErrConflict):
+				return err // asked again next round
+			default:
+				// The host refused the window, or this node its receipt:
+				// the host returns the same receipt when asked again, and
+				// refuses a window before one it billed, so this window
+				// is settled as it is.
+				n.log.Warn("Storage window not billed", "host", a.host, "window", bill.Window, "err", err)
+			}
+			if err := n.markStorageBilled(ctx, a.host, bill.Window); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	n.forgetStorageBills(held)
-	return accepted, err
+	return int(accepted.Load()), err
 }
 
-// storageAsk is one host a billing round asks for its storage receipt.
+// billingRound is the windows one billing round may bill: windows
+// consecutive windows ending with the last that has ended, the first of
+// them first.
+type billingRound struct {
+	first   ledger.StorageWindow
+	windows int
+}
+
+// storageRound returns the windows a round at now may bill with windows of
+// length d: the last storageLookback that have ended, but none older than
+// a host signs or than 1970 (none at all on a clock that reads before the
+// end of 1970's first window).
+func storageRound(now time.Time, d time.Duration) billingRound {
+	last := ledger.LastWindow(now, d)
+	n := int64(storageLookback)
+	if oldest := now.Add(-maxStorageBillAge).Unix(); oldest > last.Start-(n-1)*last.Seconds {
+		n = 0 // even the last began too long ago (windows of weeks)
+		if last.Start >= oldest {
+			n = (last.Start-oldest)/last.Seconds + 1
+		}
+	}
+	n = min(n, last.Start/last.Seconds+1) // no window before 1970
+	if last.Start < 0 {
+		n = 0 // a clock before 1970 and one window
+	}
+	return billingRound{
+		first:   ledger.StorageWindow{Start: last.Start - (n-1)*last.Seconds, Seconds: last.Seconds},
+		windows: int(n),
+	}
+}
+
+// bills returns what the round asks host for, oldest first: each window
+// that starts at or after until (the end of the newest window the host
+// billed this node for or refused; 0 if none), with the bytes of this
+// node's shards the host held when it began (held[i] for the round's i-th
+// window), where that is worth at least one unit.
+func (r billingRound) bills(host string, until int64, held []map[string]int64) []StorageBill {
+	var out []StorageBill
+	for i := range r.windows {
+		w := ledger.StorageWindow{Start: r.first.Start + int64(i)*r.first.Seconds, Seconds: r.first.Seconds}
+		if w.Start < until {
+			continue
+		}
+		bill := StorageBill{Window: w, Bytes: held[i][host]}
+		if units, err := w.Units(bill.Bytes); err != nil || units == 0 {
+			continue // too little to bill this window
+		}
+		out = append(out, bill)
+	}
+	return out
+}
+
+// storageAsk is one host a billing round asks for its storage receipts.
 type storageAsk struct {
 	host     identity.NodeID
 	endpoint string
-	bill     StorageBill
+	bills    []StorageBill
 }
 
 // askHosts runs ask for each of asks, at most parallel at once, and
@@ -251,7 +360,6 @@ func (n *Node) billStorageOn(ctx context.Context, host identity.NodeID, endpoint
 	if _, err := n.settle.settler.AddOwed(ctx, []ledger.Receipt{acc}); err != nil {
 		return err
 	}
-	n.markStorageBilled(host, want.Window.Start)
 	n.log.Info("Storage billed", "host", host, "window", want.Window.StartTime().UTC(), "units", fixed.Format(r.Units))
 	n.bus.Publish(StorageBilled{Receipt: acc})
 	if err := n.settle.remote.Accept(ctx, endpoint, acc); err != nil {
@@ -263,7 +371,10 @@ func (n *Node) billStorageOn(ctx context.Context, host identity.NodeID, endpoint
 // checkStorageReceipt checks a host's answer to want, asked by owner: the
 // host's receipt for that window and owner, for some but at most the units
 // want is worth, at no more than maxPrice. The receipt's signature was
-// checked when it was read.
+// checked when it was read. A receipt the host signed but owner must not
+// accept is ErrConflict: the host answers the same when asked again. One
+// another node signed is not the host's answer at all (the endpoint is
+// someone else's now, or someone answers in its place): ErrUnavailable.
 func checkStorageReceipt(r ledger.Receipt, host, owner identity.NodeID, want StorageBill, maxPrice int64) error {
 	due, err := want.Window.Units(want.Bytes)
 	if err != nil {
@@ -271,7 +382,7 @@ func checkStorageReceipt(r ledger.Receipt, host, owner identity.NodeID, want Sto
 	}
 	switch {
 	case r.NodeID != host:
-		return fmt.Errorf("%w: the receipt is signed by %s", ErrConflict, r.NodeID)
+		return fmt.Errorf("%w: the answer is signed by %s, not the host", ErrUnavailable, r.NodeID)
 	case r.ConsumerID != owner:
 		return fmt.Errorf("%w: the receipt names consumer %q, not this node", ErrConflict, r.ConsumerID)
 	case r.ResourceType != ledger.ResourceStorage || r.JobID != want.Window.JobID(owner):
@@ -285,33 +396,46 @@ func checkStorageReceipt(r ledger.Receipt, host, owner identity.NodeID, want Sto
 	return nil
 }
 
-// storageBilledUntil is the start of the newest window host billed this
-// node for since this node started, or -1.
-func (n *Node) storageBilledUntil(host identity.NodeID) int64 {
-	n.storageBillMu.Lock()
-	defer n.storageBillMu.Unlock()
-	if start, ok := n.storageBilled[host]; ok {
-		return start
+// storageBills returns, per host, the end (unix seconds) of the newest
+// window the host billed this node for or refused.
+func (n *Node) storageBills(ctx context.Context) (map[identity.NodeID]int64, error) {
+	rows, err := n.db.QueryContext(ctx, `SELECT host, until FROM node_storage_billed`)
+	if err != nil {
+		return nil, fmt.Errorf("read storage bills: %w", err)
 	}
-	return -1
+	defer rows.Close()
+	out := make(map[identity.NodeID]int64)
+	for rows.Next() {
+		var host string
+		var until int64
+		if err := rows.Scan(&host, &until); err != nil {
+			return nil, fmt.Errorf("read storage bills: %w", err)
+		}
+		out[identity.NodeID(host)] = until
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read storage bills: %w", err)
+	}
+	return out, nil
 }
 
-// markStorageBilled remembers that host billed the window starting at
-// start.
-func (n *Node) markStorageBilled(host identity.NodeID, start int64) {
-	n.storageBillMu.Lock()
-	defer n.storageBillMu.Unlock()
-	n.storageBilled[host] = max(n.storageBilled[host], start)
+// markStorageBilled records that host billed this node for w, or refused
+// to: the next round asks for the windows after it.
+func (n *Node) markStorageBilled(ctx context.Context, host identity.NodeID, w ledger.StorageWindow) error {
+	if _, err := n.db.ExecContext(ctx, `INSERT INTO node_storage_billed (host, until) VALUES (?, ?)
+		ON CONFLICT (host) DO UPDATE SET until = max(until, excluded.until)`, string(host), w.End().Unix()); err != nil {
+		return fmt.Errorf("record storage bill of %s: %w", host, err)
+	}
+	return nil
 }
 
-// forgetStorageBills drops what it remembers of hosts that hold none of
-// this node's shards, so the memory holds at most one entry per host the
-// node's shards are on.
-func (n *Node) forgetStorageBills(held map[string]int64) {
-	n.storageBillMu.Lock()
-	defer n.storageBillMu.Unlock()
-	maps.DeleteFunc(n.storageBilled, func(host identity.NodeID, _ int64) bool {
-		_, ok := held[string(host)]
-		return !ok
-	})
+// forgetStorageBills deletes what this node recorded of hosts whose bills
+// end before start, the first window a round looks at: a round asks them
+// as it asks a host it has no record of, so the table holds at most one
+// row per host billed within the lookback.
+func (n *Node) forgetStorageBills(ctx context.Context, start int64) error {
+	if _, err := n.db.ExecContext(ctx, `DELETE FROM node_storage_billed WHERE until < ?`, start); err != nil {
+		return fmt.Errorf("forget storage bills: %w", err)
+	}
+	return nil
 }

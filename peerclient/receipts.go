@@ -3,6 +3,7 @@ package peerclient
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -41,10 +42,15 @@ func (c *Receipts) Run(ctx context.Context, endpoint string, req node.RunRequest
 	return c.receipt(ctx, endpoint, "/run", body)
 }
 
-// StorageReceipt implements node.ReceiptPeers.
+// StorageReceipt implements node.ReceiptPeers. A host's refusal of the
+// window (409) wraps node.ErrConflict: asked again, it answers the same.
 func (c *Receipts) StorageReceipt(ctx context.Context, endpoint string, bill node.StorageBill) (ledger.Receipt, error) {
-	return c.receipt(ctx, endpoint, "/receipts/storage", gen.StorageBillRequest{
+	r, err := c.receipt(ctx, endpoint, "/receipts/storage", gen.StorageBillRequest{
 		WindowStart: bill.Window.Start, WindowSeconds: bill.Window.Seconds, Bytes: bill.Bytes})
+	if se := (*statusError)(nil); errors.As(err, &se) && se.status == http.StatusConflict {
+		return ledger.Receipt{}, fmt.Errorf("%w: %w", node.ErrConflict, err)
+	}
+	return r, err
 }
 
 // receipt posts body to path and returns the host's signed receipt from
@@ -85,14 +91,23 @@ func (c *Receipts) Bill(ctx context.Context, endpoint string, rs []ledger.Receip
 }
 
 // post sends body, signed, to path and returns the answer (at most limit
-// bytes) when the status is want.
+// bytes) when the status is want, and a *statusError when it is not.
 func (c *Receipts) post(ctx context.Context, endpoint, path string, body any, want int, limit int64) ([]byte, error) {
 	status, answer, err := postSigned(ctx, c.doer, c.signer, endpoint, path, body, limit)
 	if err != nil {
 		return nil, err
 	}
 	if status != want {
-		return nil, fmt.Errorf("%s%s: status %d: %s", strings.TrimRight(endpoint, "/"), path, status, problemDetail(answer))
+		return nil, &statusError{status, fmt.Sprintf("%s%s: status %d: %s", strings.TrimRight(endpoint, "/"), path, status, problemDetail(answer))}
 	}
 	return answer, nil
 }
+
+// statusError is a peer's answer with a status other than the one asked
+// for.
+type statusError struct {
+	status int
+	msg    string
+}
+
+func (e *statusError) Error() string { return e.msg }

@@ -454,31 +454,50 @@ func (c *Catalog) DeletionDone(ctx context.Context, d Deletion, done bool) error
 	return nil
 }
 
-// Holdings returns, per host, the bytes of this node's live shards that
-// reached the host at or before t (each shard is its file's shard size):
-// what the node owes its hosts for keeping them over a window that starts
-// at t.
-func (c *Catalog) Holdings(ctx context.Context, t time.Time) (map[string]int64, error) {
-	rows, err := c.db.QueryContext(ctx, `SELECT s.host_id, sum(a.shard_size)
+// Holdings returns, for each of n instants first, first+step, ..., per
+// host, the bytes of this node's live shards that reached the host at or
+// before that instant (each shard is its file's shard size): what the node
+// owes its hosts for keeping them over the windows that start at those
+// instants. One read answers all n: shards are summed per host and per
+// step they were placed in, and the sums are added up in order.
+func (c *Catalog) Holdings(ctx context.Context, first time.Time, step time.Duration, n int) ([]map[string]int64, error) {
+	if n < 1 || step < time.Millisecond {
+		return nil, fmt.Errorf("sum shards per host: %d instants %s apart", n, step)
+	}
+	from, ms := first.UnixMilli(), step.Milliseconds()
+	// placed_step is the first instant a shard counts at: 0 for shards
+	// placed at or before first, else the steps after first rounded up.
+	rows, err := c.db.QueryContext(ctx, `SELECT s.host_id, max((s.placed_at - ? + ? - 1) / ?, 0) AS placed_step, sum(a.shard_size)
 		FROM storage_asset_shards s JOIN storage_assets a ON a.asset_id = s.asset_id
-		WHERE s.live AND s.placed_at <= ? GROUP BY s.host_id`, t.UnixMilli())
+		WHERE s.live AND s.placed_at <= ? GROUP BY s.host_id, placed_step`, from, ms, ms, from+int64(n-1)*ms)
 	if err != nil {
 		return nil, fmt.Errorf("sum shards per host: %w", err)
 	}
 	defer rows.Close()
-	out := make(map[string]int64)
+	placed := make([]map[string]int64, n)
+	for i := range placed {
+		placed[i] = make(map[string]int64)
+	}
 	for rows.Next() {
 		var host string
-		var bytes int64
-		if err := rows.Scan(&host, &bytes); err != nil {
+		var k, bytes int64
+		if err := rows.Scan(&host, &k, &bytes); err != nil {
 			return nil, fmt.Errorf("sum shards per host: %w", err)
 		}
-		out[host] = bytes
+		if k < 0 || k >= int64(n) {
+			return nil, fmt.Errorf("sum shards per host: step %d of %d", k, n)
+		}
+		placed[k][host] += bytes
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sum shards per host: %w", err)
 	}
-	return out, nil
+	for i := 1; i < n; i++ {
+		for host, bytes := range placed[i-1] {
+			placed[i][host] += bytes
+		}
+	}
+	return placed, nil
 }
 
 // OnHost returns how many live shards of this node's files one host holds

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"maps"
 	"testing"
 	"time"
 )
@@ -90,18 +91,33 @@ func TestHoldingsCountFromPlacement(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	holdingsAt := func(when time.Time) map[string]int64 {
+		t.Helper()
+		got, err := c.Holdings(t.Context(), when, time.Second, 1)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("Holdings(%s) = %v, %v", when.Sub(t0), got, err)
+		}
+		return got[0]
+	}
 	check := func(when time.Time, want map[string]int64) {
 		t.Helper()
-		got, err := c.Holdings(t.Context(), when)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(got) != len(want) {
+		if got := holdingsAt(when); !maps.Equal(got, want) {
 			t.Fatalf("Holdings(%s) = %v, want %v", when.Sub(t0), got, want)
 		}
-		for h, b := range want {
-			if got[h] != b {
-				t.Fatalf("Holdings(%s) = %v, want %v", when.Sub(t0), got, want)
+		// Several instants in one read are each what one instant is,
+		// placements on an instant included: a minute apart up to when,
+		// and 40 s apart across it.
+		for _, step := range []time.Duration{time.Minute, 40 * time.Second} {
+			from := when.Add(-3 * step)
+			several, err := c.Holdings(t.Context(), from, step, 5)
+			if err != nil || len(several) != 5 {
+				t.Fatalf("Holdings(%s, %s, 5) = %v, %v", from.Sub(t0), step, several, err)
+			}
+			for i, got := range several {
+				at := from.Add(time.Duration(i) * step)
+				if want := holdingsAt(at); !maps.Equal(got, want) {
+					t.Fatalf("Holdings(%s, %s, 5)[%d] = %v, alone %v", from.Sub(t0), step, i, got, want)
+				}
 			}
 		}
 	}
@@ -131,4 +147,12 @@ func TestHoldingsCountFromPlacement(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(at(time.Hour), map[string]int64{})
+	for _, bad := range []struct {
+		step time.Duration
+		n    int
+	}{{time.Minute, 0}, {time.Microsecond, 3}, {-time.Minute, 3}} {
+		if got, err := c.Holdings(t.Context(), t0, bad.step, bad.n); err == nil {
+			t.Errorf("Holdings(%s, %d) = %v, want an error", bad.step, bad.n, got)
+		}
+	}
 }

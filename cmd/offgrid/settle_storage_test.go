@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -24,16 +26,7 @@ import (
 func TestStorageSettled(t *testing.T) {
 	const owner, greedy, alloc = 4, 3, 100 * fixed.Scale
 	const window = 2 * time.Second
-	m := startMesh(t, 5, func(i int, o *nodeOptions) {
-		o.storageWindow = window
-		if i == owner {
-			o.maxStoragePrice = 1000 * fixed.Scale
-		}
-	})
-	m.installEconomy(t, 4, alloc)
-	for i := range owner {
-		mustCLI(t, m.env(i), "prices", "set", "storage=1000")
-	}
+	m := startStorageMesh(t, owner, 4, window, alloc)
 	ownerID := nodeID(t, m.nodes[owner].url)
 	a := putFile(t, m.env(owner), randomFile(t, 8<<20), "--k", "2", "--n", "4")
 	if a.State != "stored" {
@@ -163,6 +156,25 @@ func TestStorageSettled(t *testing.T) {
 	}
 }
 
+// startStorageMesh starts owner+1 nodes that bill storage every window,
+// with an economy (nodes 0..witnesses-1 witness, each node starts with
+// alloc micro-credits). Nodes 0..owner-1 are hosts asking 1000 credits a
+// gigabyte-hour; the owner, the last node, pays up to that.
+func startStorageMesh(t *testing.T, owner, witnesses int, window time.Duration, alloc int64) *testMesh {
+	t.Helper()
+	m := startMesh(t, owner+1, func(i int, o *nodeOptions) {
+		o.storageWindow = window
+		if i == owner {
+			o.maxStoragePrice = 1000 * fixed.Scale
+		}
+	})
+	m.installEconomy(t, witnesses, alloc)
+	for i := range owner {
+		mustCLI(t, m.env(i), "prices", "set", "storage=1000")
+	}
+	return m
+}
+
 // waitOwedPaid waits until node i owes nothing: its payments are final.
 func waitOwedPaid(t *testing.T, m *testMesh, i int) {
 	t.Helper()
@@ -177,5 +189,77 @@ func waitOwedPaid(t *testing.T, m *testMesh, i int) {
 			t.Fatalf("node %d still owes %s in %d receipts", i, owed.Total, len(owed.Receipts))
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestMissedStorageWindowsAreBilled: the storage windows that end while
+// the owner or a host is down are billed when both are up again, each
+// once, oldest first. Every host's receipts for the owner's shards cover
+// consecutive windows, from the first that began after the shards arrived
+// to the last that ended before the final settle, all accepted and paid.
+func TestMissedStorageWindowsAreBilled(t *testing.T) {
+	const owner, late, alloc = 3, 2, 100 * fixed.Scale
+	const window = 2 * time.Second
+	m := startStorageMesh(t, owner, 2, window, alloc)
+	ownerID := nodeID(t, m.nodes[owner].url)
+	if a := putFile(t, m.env(owner), randomFile(t, 4<<20), "--k", "2", "--n", "4"); a.State != "stored" {
+		t.Fatalf("put = %+v", a)
+	}
+	stored := time.Now()
+
+	// The owner is down for three windows, one host for those and two
+	// more: the owner's first settle bills the others, its second the
+	// late host too.
+	m.kill(owner)
+	m.kill(late)
+	time.Sleep(3 * window)
+	m.restart(owner)
+	m.waitPeers(owner, 2)
+	mustCLI(t, m.env(owner), "settle")
+	time.Sleep(2 * window)
+	m.restart(late)
+	m.waitPeers(owner, 3)
+	last := ledger.LastWindow(time.Now(), window)
+	mustCLI(t, m.env(owner), "settle")
+	waitOwedPaid(t, m, owner)
+
+	for i := range owner {
+		var export struct {
+			Items []struct {
+				Receipt json.RawMessage `json:"receipt"`
+			} `json:"items"`
+		}
+		getJSON(t, m.nodes[i].url+"/receipts/export", &export)
+		var windows []ledger.StorageWindow
+		for _, it := range export.Items {
+			r, err := ledger.DecodeReceipt(it.Receipt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, by, ok := ledger.StorageWindowOf(r.JobID)
+			if !ok || string(by) != ownerID {
+				continue
+			}
+			if r.Acceptance == "" || r.VerifyAccepted() != nil {
+				t.Fatalf("host %d: receipt for window %s not accepted by the owner", i, w)
+			}
+			windows = append(windows, w)
+		}
+		slices.SortFunc(windows, func(a, b ledger.StorageWindow) int { return cmp.Compare(a.Start, b.Start) })
+		if len(windows) < 4 {
+			t.Fatalf("host %d billed %d windows (%v), want the 4 or more that ended since the put", i, len(windows), windows)
+		}
+		for j := 1; j < len(windows); j++ {
+			if windows[j].Start != windows[j-1].End().Unix() {
+				t.Fatalf("host %d billed %s then %s: a window missed or billed twice", i, windows[j-1], windows[j])
+			}
+		}
+		if first := windows[0]; first.StartTime().After(stored.Add(window)) {
+			t.Errorf("host %d billed from %s, want from the first window after its shards arrived (before %s)", i, first, stored.Add(window).UTC())
+		}
+		if got := windows[len(windows)-1]; got.Start < last.Start {
+			t.Errorf("host %d billed until %s, want at least until %s", i, got, last)
+		}
+		t.Logf("host %d: %d consecutive windows billed, %s to %s", i, len(windows), windows[0], windows[len(windows)-1])
 	}
 }

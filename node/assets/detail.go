@@ -46,8 +46,9 @@ func (s *Service) OnHost(ctx context.Context, hostID string) (int, int64, error)
 	return s.catalog.OnHost(ctx, hostID)
 }
 
-// Holdings returns, per host, the bytes of this node's live shards that
-// reached the host at or before t.
-func (s *Service) Holdings(ctx context.Context, t time.Time) (map[string]int64, error) {
-	return s.catalog.Holdings(ctx, t)
+// Holdings returns, for each of n instants first, first+step, ..., per
+// host, the bytes of this node's live shards that reached the host at or
+// before that instant.
+func (s *Service) Holdings(ctx context.Context, first time.Time, step time.Duration, n int) ([]map[string]int64, error) {
+	return s.catalog.Holdings(ctx, first, step, n)
 }
