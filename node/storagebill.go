@@ -228,7 +228,7 @@ func (n *Node) billStorage(ctx context.Context) (int, error) {
 		}
 	}
 	var accepted atomic.Int64
-	_, err = askHosts(ctx, asks, storageBillParallel, func(ctx context.Context, a storageAsk) error {
+	err = askHosts(ctx, asks, storageBillParallel, func(ctx context.Context, a storageAsk) error {
 		for _, bill := range a.bills {
 			err := n.billStorageOn(ctx, a.host, a.endpoint, bill)
 			switch {
@@ -312,9 +312,9 @@ type storageAsk struct {
 }
 
 // askHosts runs ask for each of asks, at most parallel at once, and
-// returns how many succeeded and the others' errors, in the order of asks.
-// Once ctx ends, the hosts not yet asked are not asked.
-func askHosts(ctx context.Context, asks []storageAsk, parallel int, ask func(context.Context, storageAsk) error) (int, error) {
+// returns the errors of those that failed, in the order of asks. Once ctx
+// ends, the hosts not yet asked are not asked.
+func askHosts(ctx context.Context, asks []storageAsk, parallel int, ask func(context.Context, storageAsk) error) error {
 	errs := make([]error, len(asks))
 	var g errgroup.Group
 	g.SetLimit(parallel)
@@ -331,13 +331,7 @@ func askHosts(ctx context.Context, asks []storageAsk, parallel int, ask func(con
 		})
 	}
 	_ = g.Wait() // the functions return nil: their errors are in errs
-	failed := 0
-	for _, err := range errs {
-		if err != nil {
-			failed++
-		}
-	}
-	return len(asks) - failed, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // billStorageOn asks one host for its receipt for want, checks that it is
