@@ -199,10 +199,10 @@ func waitOwedPaid(t *testing.T, m *testMesh, i int) {
 // to the last that ended before the final settle, all accepted and paid.
 func TestMissedStorageWindowsAreBilled(t *testing.T) {
 	const owner, late, alloc = 3, 2, 100 * fixed.Scale
-	const window = 2 * time.Second
+	const window = time.Second // the shortest: each host's 4 MiB is one unit a window
 	m := startStorageMesh(t, owner, 2, window, alloc)
 	ownerID := nodeID(t, m.nodes[owner].url)
-	if a := putFile(t, m.env(owner), randomFile(t, 4<<20), "--k", "2", "--n", "4"); a.State != "stored" {
+	if a := putFile(t, m.env(owner), randomFile(t, 8<<20), "--k", "2", "--n", "4"); a.State != "stored" {
 		t.Fatalf("put = %+v", a)
 	}
 	stored := time.Now()
