@@ -100,10 +100,10 @@ type Config struct {
 	// Negative: never.
 	SettleInterval time.Duration
 	// StorageBillWindow is the length of the windows an owner pays its
-	// hosts for keeping its shards: at each settle round after a window
-	// ends, the owner asks each host for a receipt for it (see
-	// billStorage); as a host, the node bills no shorter windows. Whole
-	// seconds, at most 31 days; default 1 h.
+	// hosts for keeping its shards: at each settle round, the owner asks
+	// each host for a receipt for every window that ended since the host
+	// last billed it (see billStorage); as a host, the node bills no
+	// shorter windows. Whole seconds, at most 31 days; default 1 h.
 	StorageBillWindow time.Duration
 	// MaxStoragePrice is the highest storage price (micro-credits per
 	// gigabyte-hour) this node pays its hosts: a host that raises its
