@@ -41,8 +41,10 @@ import (
 // refused, is not asked again: the host signs one receipt per window and
 // returns it when asked again, and its refusals stand (the window is
 // too old, too short, overlaps one billed, or it kept nothing through it).
-// The one refusal that may pass, a host clock running behind, costs the
-// host the windows it refused while its clock was behind.
+// Refusals that may pass come from clocks: a host whose clock runs behind
+// loses the windows it refused meanwhile; an owner whose clock ran ahead
+// drops the record of bills that end in its future once the clock is set
+// right (forgetStorageBills), and bills those windows again.
 
 // Bounds of storage billing.
 const (
@@ -201,7 +203,7 @@ func (n *Node) billStorage(ctx context.Context) (int, error) {
 	if round.windows == 0 {
 		return 0, nil
 	}
-	if err := n.forgetStorageBills(ctx, round.first.Start); err != nil {
+	if err := n.forgetStorageBills(ctx, round.first.Start, now.Add(storageClockSkew).Unix()); err != nil {
 		return 0, err
 	}
 	billed, err := n.storageBills(ctx)
@@ -424,11 +426,14 @@ func (n *Node) markStorageBilled(ctx context.Context, host identity.NodeID, w le
 }
 
 // forgetStorageBills deletes what this node recorded of hosts whose bills
-// end before start, the first window a round looks at: a round asks them
-// as it asks a host it has no record of, so the table holds at most one
-// row per host billed within the lookback.
-func (n *Node) forgetStorageBills(ctx context.Context, start int64) error {
-	if _, err := n.db.ExecContext(ctx, `DELETE FROM node_storage_billed WHERE until < ?`, start); err != nil {
+// end before start, the first window a round looks at, or after latest
+// (this node's clock and the drift allowed): a round asks them as it asks
+// a host it has no record of. So the table holds at most one row per host
+// billed within the lookback, and a bill recorded while this node's clock
+// ran ahead (a host refuses windows that have not ended by its clock) does
+// not hold up the windows after it once the clock is set right.
+func (n *Node) forgetStorageBills(ctx context.Context, start, latest int64) error {
+	if _, err := n.db.ExecContext(ctx, `DELETE FROM node_storage_billed WHERE until < ? OR until > ?`, start, latest); err != nil {
 		return fmt.Errorf("forget storage bills: %w", err)
 	}
 	return nil

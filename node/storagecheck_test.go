@@ -2,11 +2,14 @@ package node
 
 import (
 	"errors"
+	"maps"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/offgrid-net/offgrid/identity"
+	"github.com/offgrid-net/offgrid/internal/sqlitedb"
 	"github.com/offgrid-net/offgrid/ledger"
 )
 
@@ -136,4 +139,42 @@ func TestStorageRound(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStorageBillsKept: where each host's bills end is kept in the
+// database, never moves back, and is forgotten when it ends before the
+// round's first window or after now (a clock that ran ahead).
+func TestStorageBillsKept(t *testing.T) {
+	db, err := sqlitedb.Open(t.Context(), filepath.Join(t.TempDir(), "offgrid.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := sqlitedb.Migrate(t.Context(), db, "node", migrations); err != nil {
+		t.Fatal(err)
+	}
+	n := &Node{db: db}
+	hour := func(h int64) ledger.StorageWindow { return ledger.StorageWindow{Start: h * 3600, Seconds: 3600} }
+	mark := func(host identity.NodeID, w ledger.StorageWindow) {
+		t.Helper()
+		if err := n.markStorageBilled(t.Context(), host, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(want map[identity.NodeID]int64) {
+		t.Helper()
+		got, err := n.storageBills(t.Context())
+		if err != nil || !maps.Equal(got, want) {
+			t.Fatalf("storageBills = %v, %v; want %v", got, err, want)
+		}
+	}
+	mark("a", hour(10))
+	mark("a", hour(9)) // an older window does not move it back
+	mark("b", hour(3))
+	mark("ahead", hour(100))
+	check(map[identity.NodeID]int64{"a": 11 * 3600, "b": 4 * 3600, "ahead": 101 * 3600})
+	if err := n.forgetStorageBills(t.Context(), 5*3600, 12*3600); err != nil {
+		t.Fatal(err)
+	}
+	check(map[identity.NodeID]int64{"a": 11 * 3600})
 }
