@@ -231,11 +231,25 @@ func (n *Node) billStorage(ctx context.Context) (int, error) {
 	}
 	var accepted atomic.Int64
 	err = askHosts(ctx, asks, storageBillParallel, func(ctx context.Context, a storageAsk) error {
+		// One log line per host and round, however many windows it
+		// catches up on.
+		var billed, refused windowSpan
+		defer func() {
+			if billed.windows > 0 {
+				n.log.Info("Storage billed", "host", a.host, "windows", billed.windows, "from", billed.from.StartTime().UTC(),
+					"until", billed.until.End().UTC(), "units", fixed.Format(billed.units))
+			}
+			if refused.windows > 0 {
+				n.log.Warn("Storage windows not billed", "host", a.host, "windows", refused.windows, "from", refused.from.StartTime().UTC(),
+					"until", refused.until.End().UTC(), "err", refused.err)
+			}
+		}()
 		for _, bill := range a.bills {
-			err := n.billStorageOn(ctx, a.host, a.endpoint, bill)
+			units, err := n.billStorageOn(ctx, a.host, a.endpoint, bill)
 			switch {
 			case err == nil:
 				accepted.Add(1)
+				billed.add(bill.Window, units, nil)
 			case !errors.Is(err, ErrConflict):
 				return err // asked again next round
 			default:
@@ -243,7 +257,7 @@ func (n *Node) billStorage(ctx context.Context) (int, error) {
 				// the host returns the same receipt when asked again, and
 				// refuses a window before one it billed, so this window
 				// is settled as it is.
-				n.log.Warn("Storage window not billed", "host", a.host, "window", bill.Window, "err", err)
+				refused.add(bill.Window, 0, err)
 			}
 			if err := n.markStorageBilled(ctx, a.host, bill.Window); err != nil {
 				return err
@@ -252,6 +266,23 @@ func (n *Node) billStorage(ctx context.Context) (int, error) {
 		return nil
 	})
 	return int(accepted.Load()), err
+}
+
+// windowSpan sums what a round did with one host's windows of one kind:
+// how many, from which to which, their units, and the last error.
+type windowSpan struct {
+	windows     int
+	from, until ledger.StorageWindow
+	units       int64
+	err         error
+}
+
+func (s *windowSpan) add(w ledger.StorageWindow, units int64, err error) {
+	if s.windows == 0 {
+		s.from = w
+	}
+	s.windows++
+	s.until, s.units, s.err = w, s.units+units, err
 }
 
 // billingRound is the windows one billing round may bill: windows
@@ -338,30 +369,30 @@ func askHosts(ctx context.Context, asks []storageAsk, parallel int, ask func(con
 
 // billStorageOn asks one host for its receipt for want, checks that it is
 // the receipt asked for, for at most the units asked and at no more than
-// MaxStoragePrice, accepts it, owes it and hands the acceptance back.
-func (n *Node) billStorageOn(ctx context.Context, host identity.NodeID, endpoint string, want StorageBill) error {
+// MaxStoragePrice, accepts it, owes it and hands the acceptance back. It
+// returns the receipt's units.
+func (n *Node) billStorageOn(ctx context.Context, host identity.NodeID, endpoint string, want StorageBill) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, storageBillTimeout)
 	defer cancel()
 	r, err := n.settle.remote.StorageReceipt(ctx, endpoint, want)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := checkStorageReceipt(r, host, n.info.ID, want, n.cfg.MaxStoragePrice); err != nil {
-		return err
+		return 0, err
 	}
 	acc, err := ledger.Accept(n.keys, r)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrConflict, err)
+		return 0, fmt.Errorf("%w: %w", ErrConflict, err)
 	}
 	if _, err := n.settle.settler.AddOwed(ctx, []ledger.Receipt{acc}); err != nil {
-		return err
+		return 0, err
 	}
-	n.log.Info("Storage billed", "host", host, "window", want.Window.StartTime().UTC(), "units", fixed.Format(r.Units))
 	n.bus.Publish(StorageBilled{Receipt: acc})
 	if err := n.settle.remote.Accept(ctx, endpoint, acc); err != nil {
 		n.log.Warn("Telling the host of an acceptance failed", "host", host, "seq", r.Seq, "err", err)
 	}
-	return nil
+	return r.Units, nil
 }
 
 // checkStorageReceipt checks a host's answer to want, asked by owner: the
