@@ -173,13 +173,13 @@ type SettleResult struct {
 }
 
 // Settle takes the storage receipts of the windows that ended since each
-// host last billed this node (see billStorage), then pays up to limit of the newest accepted receipts this
-// node owes, in batched transactions to their hosts and to the system
-// account (see economy.Settler.Settle), and asks the witnesses for them. A receipt is
-// put into a payment at most once, however often Settle runs; payments
-// signed before a crash are sent again, never replaced. When the node
-// cannot pay, the answer is ErrConflict naming the amounts and the
-// receipts stay owed.
+// host last billed this node (see billStorage), then pays up to limit of
+// the newest accepted receipts this node owes, in batched transactions to
+// their hosts and to the system account (see economy.Settler.Settle), and
+// asks the witnesses for them. A receipt is put into a payment at most
+// once, however often Settle runs; payments signed before a crash are sent
+// again, never replaced. When the node cannot pay, the answer is
+// ErrConflict naming the amounts and the receipts stay owed.
 func (n *Node) Settle(ctx context.Context, limit int) (SettleResult, error) {
 	if err := n.checkRunning(); err != nil {
 		return SettleResult{}, err

@@ -285,9 +285,8 @@ func (s *windowSpan) add(w ledger.StorageWindow, units int64, err error) {
 	s.until, s.units, s.err = w, s.units+units, err
 }
 
-// billingRound is the windows one billing round may bill: windows
-// consecutive windows ending with the last that has ended, the first of
-// them first.
+// billingRound is the windows one billing round may bill: a run of
+// consecutive windows from first to the last that has ended.
 type billingRound struct {
 	first   ledger.StorageWindow
 	windows int
