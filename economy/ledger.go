@@ -140,9 +140,8 @@ func (l *Ledger) ApplyAll(ctx context.Context, cs []Certificate) ([]bool, error)
 	defer l.mu.Unlock()
 	out := make([]bool, len(items))
 	err := sqlitedb.InTx(ctx, l.db, func(tx *sql.Tx) error {
-		c := tx
 		var waiting int
-		if err := c.QueryRowContext(ctx, `SELECT count(*) FROM economy_certs WHERE state = 0`).Scan(&waiting); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM economy_certs WHERE state = 0`).Scan(&waiting); err != nil {
 			return fmt.Errorf("count waiting certificates: %w", err)
 		}
 		applied := false
@@ -153,7 +152,7 @@ func (l *Ledger) ApplyAll(ctx context.Context, cs []Certificate) ([]bool, error)
 			// Again under the lock: a concurrent call may have stored it
 			// since the check that spared its verification.
 			var known int
-			if err := c.QueryRowContext(ctx, `SELECT count(*) FROM economy_certs WHERE hash = ?`, it.hash[:]).Scan(&known); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM economy_certs WHERE hash = ?`, it.hash[:]).Scan(&known); err != nil {
 				return fmt.Errorf("look up certificate: %w", err)
 			}
 			if known > 0 {
@@ -161,7 +160,7 @@ func (l *Ledger) ApplyAll(ctx context.Context, cs []Certificate) ([]bool, error)
 			}
 			t := it.c.Tx
 			p := pendingTx{hash: it.hash[:], src: t.Src, dst: t.Dst, nonce: t.Nonce, amount: t.Amount, fee: t.Fee}
-			ok, err := applyOne(ctx, c, p)
+			ok, err := applyOne(ctx, tx, p)
 			if err != nil {
 				return fmt.Errorf("apply certificate %x: %w", it.hash[:8], err)
 			}
@@ -171,7 +170,7 @@ func (l *Ledger) ApplyAll(ctx context.Context, cs []Certificate) ([]bool, error)
 			} else if waiting++; waiting > MaxWaiting {
 				return fmt.Errorf("apply certificate %x: %w (%d)", it.hash[:8], ErrFull, MaxWaiting)
 			}
-			if _, err := c.ExecContext(ctx, `INSERT INTO economy_certs (hash, src, nonce, dst, amount, fee, epoch, state, cert)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO economy_certs (hash, src, nonce, dst, amount, fee, epoch, state, cert)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, it.hash[:], t.Src, int64(t.Nonce), t.Dst, t.Amount, t.Fee, int64(t.Epoch), state, it.enc); err != nil {
 				return fmt.Errorf("store certificate: %w", err)
 			}
@@ -179,7 +178,7 @@ func (l *Ledger) ApplyAll(ctx context.Context, cs []Certificate) ([]bool, error)
 		if !applied || waiting == 0 {
 			return nil
 		}
-		done, err := drain(ctx, c)
+		done, err := drain(ctx, tx)
 		if err != nil {
 			return err
 		}

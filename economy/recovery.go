@@ -107,8 +107,7 @@ func (w *Witness) Report(ctx context.Context, a, b Tx) (Report, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	rep := Report{Src: a.Src, Nonce: a.Nonce, Epoch: w.com.Epoch, Witness: w.keys.ID()}
-	err := sqlitedb.InTx(ctx, w.db, func(sqlTx *sql.Tx) error {
-		tx := sqlTx
+	err := sqlitedb.InTx(ctx, w.db, func(tx *sql.Tx) error {
 		var locked []byte
 		err := tx.QueryRowContext(ctx, `SELECT round, tx_hash FROM economy_locks WHERE src = ? AND nonce = ?`,
 			a.Src, int64(a.Nonce)).Scan(&rep.Round, &locked)
@@ -143,8 +142,7 @@ func (w *Witness) Advance(ctx context.Context, reports []Report) error {
 	r := reports[0]
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	err := sqlitedb.InTx(ctx, w.db, func(sqlTx *sql.Tx) error {
-		tx := sqlTx
+	err := sqlitedb.InTx(ctx, w.db, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO economy_locks (src, nonce, round, tx_hash, reported) VALUES (?, ?, ?, NULL, 0)
 			ON CONFLICT (src, nonce) DO UPDATE SET round = excluded.round, tx_hash = NULL, reported = 0
 			WHERE economy_locks.round <= ?`, r.Src, int64(r.Nonce), int64(r.Round)+1, int64(r.Round))

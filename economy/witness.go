@@ -77,8 +77,7 @@ func (w *Witness) Sign(ctx context.Context, t Tx, credits []Certificate) (Vote, 
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var round uint32
-	err := sqlitedb.InTx(ctx, w.db, func(sqlTx *sql.Tx) error {
-		tx := sqlTx
+	err := sqlitedb.InTx(ctx, w.db, func(tx *sql.Tx) error {
 		var locked []byte
 		var reported int
 		err := tx.QueryRowContext(ctx, `SELECT round, tx_hash, reported FROM economy_locks WHERE src = ? AND nonce = ?`,
